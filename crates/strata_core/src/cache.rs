@@ -1,0 +1,163 @@
+//! The decompressed chunk cache: resident chunks with LRU eviction under a byte budget.
+
+use crate::chunk::Chunk;
+use crate::coords::ChunkKey;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// One resident chunk.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub chunk: Arc<Chunk>,
+    /// Modified since the last durable commit; never evicted while set.
+    pub dirty: bool,
+    /// World version of the last change (0 = loaded, never changed here).
+    pub version: u64,
+    /// Last access tick, for LRU.
+    pub last_used: u64,
+    /// Apply epoch that last touched it (to list each touched chunk once per apply).
+    pub touched_epoch: u64,
+    /// Bytes counted for this entry in the cache total (updated by [`ChunkCache::recount`]).
+    accounted: usize,
+}
+
+/// Resident chunks keyed by [`ChunkKey`].
+///
+/// Invariant: `bytes` is the sum of each entry's accounted bytes, which equal its chunk's
+/// `heap_bytes` except between an in-place edit and the next [`ChunkCache::recount`]. Dirty
+/// entries are pinned.
+#[derive(Debug)]
+pub(crate) struct ChunkCache {
+    map: FxHashMap<ChunkKey, Entry>,
+    bytes: usize,
+    budget: usize,
+    tick: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+impl ChunkCache {
+    pub fn new(budget: usize) -> Self {
+        Self { map: FxHashMap::default(), bytes: 0, budget, tick: 0, hits: 0, misses: 0, evictions: 0 }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
+    }
+
+    /// Looks up and marks as used (statistics are counted by the caller, which knows whether a
+    /// miss was then loaded).
+    pub fn get(&mut self, key: ChunkKey) -> Option<&mut Entry> {
+        self.tick += 1;
+        let tick = self.tick;
+        let e = self.map.get_mut(&key)?;
+        e.last_used = tick;
+        Some(e)
+    }
+
+    /// Looks up without touching statistics or recency.
+    pub fn peek(&self, key: &ChunkKey) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    pub fn contains(&self, key: &ChunkKey) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Inserts (or replaces) a chunk; returns the entry.
+    pub fn insert(&mut self, key: ChunkKey, chunk: Arc<Chunk>, dirty: bool, version: u64) -> &mut Entry {
+        self.tick += 1;
+        let accounted = chunk.heap_bytes();
+        self.bytes += accounted;
+        let entry = Entry { chunk, dirty, version, last_used: self.tick, touched_epoch: 0, accounted };
+        if let Some(old) = self.map.insert(key, entry) {
+            self.bytes -= old.accounted;
+        }
+        // Invariant: inserted just above.
+        self.map.get_mut(&key).expect("just inserted")
+    }
+
+    /// Mutable access for editing; call [`ChunkCache::recount`] after changing the chunk.
+    pub fn entry_mut(&mut self, key: &ChunkKey) -> Option<&mut Entry> {
+        self.map.get_mut(key)
+    }
+
+    /// Brings the byte total up to date after `key`'s chunk was edited in place.
+    pub fn recount(&mut self, key: &ChunkKey) {
+        if let Some(e) = self.map.get_mut(key) {
+            let now = e.chunk.heap_bytes();
+            self.bytes = self.bytes + now - e.accounted;
+            e.accounted = now;
+        }
+    }
+
+    pub fn remove(&mut self, key: &ChunkKey) -> Option<Entry> {
+        let e = self.map.remove(key)?;
+        self.bytes -= e.accounted;
+        Some(e)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&ChunkKey, &Entry)> {
+        self.map.iter()
+    }
+
+    /// Evicts least-recently-used clean chunks until the cache is within 90% of its budget.
+    ///
+    /// # Runtime
+    /// O(n log n) in resident chunks, only when over budget; evicting down to 90% amortises it.
+    pub fn evict_over_budget(&mut self) {
+        if self.bytes <= self.budget {
+            return;
+        }
+        let target = self.budget / 10 * 9;
+        let mut clean: Vec<(u64, ChunkKey)> =
+            self.map.iter().filter(|(_, e)| !e.dirty).map(|(k, e)| (e.last_used, *k)).collect();
+        clean.sort_unstable();
+        for (_, key) in clean {
+            if self.bytes <= target {
+                break;
+            }
+            self.remove(&key);
+            self.evictions += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunk::DenseChunk;
+    use crate::material::MaterialId;
+
+    fn dense() -> Arc<Chunk> {
+        Arc::new(Chunk::Dense(DenseChunk::filled(MaterialId(1))))
+    }
+
+    #[test]
+    fn evicts_lru_clean_and_keeps_dirty() {
+        let mut c = ChunkCache::new(3 * 65536);
+        c.insert(ChunkKey::new(0, 0, 0), dense(), true, 1);
+        c.insert(ChunkKey::new(1, 0, 0), dense(), false, 0);
+        c.insert(ChunkKey::new(2, 0, 0), dense(), false, 0);
+        c.get(ChunkKey::new(1, 0, 0));
+        c.insert(ChunkKey::new(3, 0, 0), dense(), false, 0);
+        c.evict_over_budget();
+        assert!(c.contains(&ChunkKey::new(0, 0, 0)), "dirty is pinned");
+        assert!(!c.contains(&ChunkKey::new(2, 0, 0)), "least recently used goes first");
+        assert!(c.bytes() <= c.budget());
+        assert_eq!(c.bytes(), c.len() * 65536);
+    }
+}

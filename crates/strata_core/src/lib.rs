@@ -1,0 +1,42 @@
+//! Engine-free core of Strata: coordinates, chunks, the chunk codec, chunk stores and the hybrid
+//! generated + edited [`World`].
+//!
+//! Start with [`World`]: it reads chunks through a cache from a [`ChunkStore`] (only edited
+//! chunks are stored) and falls back to a [`WorldGenerator`]; edits are O(1) appends to a delta
+//! log, applied in batches and committed durably in one transaction per batch.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cache;
+mod chunk;
+pub mod codec;
+mod coords;
+mod edit;
+mod error;
+pub mod generator;
+mod material;
+mod morton;
+pub mod store;
+mod world;
+
+pub use chunk::{Chunk, ChunkSummary, DEFAULT_HOMOGENEITY_THRESHOLD, DenseChunk};
+pub use codec::DecodeError;
+pub use coords::{
+    CHUNK_COORD_MAX, CHUNK_COORD_MIN, CHUNK_SHIFT, CHUNK_SIZE, CHUNK_VOLUME, ChunkKey, Face, LocalIndex, LocalPos,
+    VoxelPos,
+};
+pub use edit::{Edit, EditSender};
+pub use error::Error;
+pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, WorldGenerator};
+pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
+pub use morton::MortonKey;
+pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, WriteBatch};
+pub use world::{ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, PreparedCommit, World, WorldConfig, WorldStats};
+
+/// The names most users need: `use strata_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Chunk, ChunkKey, ChunkStore, Edit, MaterialId, MaterialRegistry, MemoryStore, NoiseTerrain, RedbStore,
+        TerrainConfig, VoxelPos, World, WorldConfig, WorldGenerator,
+    };
+}

@@ -1,0 +1,87 @@
+//! An in-memory store, for tests, tools and worlds that need no persistence.
+
+use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, WriteBatch};
+use crate::morton::MortonKey;
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+use std::sync::RwLock;
+use std::time::Instant;
+
+/// Records in a `BTreeMap` behind a lock. Commits are atomic (one write lock) but, being in
+/// memory, not durable across processes.
+#[derive(Default)]
+pub struct MemoryStore {
+    records: RwLock<BTreeMap<MortonKey, Vec<u8>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<MortonKey, Vec<u8>>> {
+        // A poisoned lock only means another thread panicked mid-commit; commits mutate the map
+        // only after all fallible work, so the map is still consistent.
+        self.records.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl ChunkStore for MemoryStore {
+    fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read().get(&key).cloned())
+    }
+
+    fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+        for (k, v) in self.read().range(range) {
+            if visit(*k, v).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        let start = Instant::now();
+        let mut map = self.records.write().unwrap_or_else(|e| e.into_inner());
+        for (k, rec) in batch.iter() {
+            match rec {
+                Some(bytes) => {
+                    map.insert(k, bytes.to_vec());
+                }
+                None => {
+                    map.remove(&k);
+                }
+            }
+        }
+        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn contract() {
+        super::super::contract::run(&super::MemoryStore::new());
+    }
+
+    #[test]
+    fn scan_can_stop_early() {
+        use super::*;
+        use crate::{Chunk, ChunkKey, MaterialId};
+        use std::ops::ControlFlow;
+        let s = MemoryStore::new();
+        let mut b = WriteBatch::new();
+        for x in 0..10 {
+            b.put(ChunkKey::new(x, 0, 0), &Chunk::Uniform(MaterialId(1)));
+        }
+        s.commit(&b).unwrap();
+        let mut n = 0;
+        s.scan(super::super::full_range(), &mut |_, _| {
+            n += 1;
+            if n == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+    }
+}

@@ -1,0 +1,290 @@
+//! Chunk stores: where edited chunks live, as checksummed [codec](crate::codec) records keyed by
+//! [`MortonKey`].
+//!
+//! # Durability contract
+//! [`ChunkStore::commit`] applies every put and delete of a [`WriteBatch`] **atomically** (a
+//! reader, or a process reopening the store after a crash, sees all of the batch or none of it)
+//! and returns `Ok` only once the batch is **durable** (for [`RedbStore`]: fsynced; it survives a
+//! process kill or power loss). An `Err` means the batch did not land and the store is unchanged.
+//! Stores never hold staged writes between calls: the batch is the unit of work.
+
+mod memory;
+mod redb_store;
+
+pub use memory::MemoryStore;
+pub use redb_store::{RedbStore, RedbStoreOptions};
+
+use crate::chunk::Chunk;
+use crate::codec::{self, ChunkEncoder, DecodeError};
+use crate::coords::ChunkKey;
+use crate::morton::MortonKey;
+use std::ops::{ControlFlow, Range, RangeInclusive};
+use std::time::Duration;
+
+/// Errors from a chunk store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A stored record failed to decode.
+    #[error("chunk {key:?} is corrupt: {source}")]
+    Corrupt {
+        /// The chunk.
+        key: ChunkKey,
+        /// Why.
+        source: DecodeError,
+    },
+    /// The underlying database failed (I/O, corruption detected by the database, lock held…).
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// The save was written by an incompatible version of Strata.
+    #[error("save format version {found} is not supported (this build reads {supported})")]
+    UnsupportedFormat {
+        /// In the file.
+        found: u32,
+        /// This build.
+        supported: u32,
+    },
+    /// The save is already open by another process.
+    #[error("the save is already open by another process")]
+    AlreadyOpen,
+    /// Filesystem I/O.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::DatabaseAlreadyOpen => StoreError::AlreadyOpen,
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// A set of puts and deletes, committed atomically by [`ChunkStore::commit`].
+///
+/// Chunks are encoded when added, into one shared buffer (no allocation per chunk once the batch
+/// is reused via [`WriteBatch::clear`]). If a key appears twice, the later entry wins.
+#[derive(Default)]
+pub struct WriteBatch {
+    data: Vec<u8>,
+    entries: Vec<(MortonKey, Option<Range<usize>>)>,
+    encoder: ChunkEncoder,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores `chunk` at `key`.
+    pub fn put(&mut self, key: ChunkKey, chunk: &Chunk) {
+        let start = self.data.len();
+        self.encoder.encode(chunk, &mut self.data);
+        self.entries.push((key.morton(), Some(start..self.data.len())));
+    }
+
+    /// Stores an already encoded record (its validity is the caller's responsibility; the store
+    /// will report it as corrupt on read if it is not).
+    pub fn put_record(&mut self, key: MortonKey, record: &[u8]) {
+        let start = self.data.len();
+        self.data.extend_from_slice(record);
+        self.entries.push((key, Some(start..self.data.len())));
+    }
+
+    /// Removes `key` (the chunk reverts to what the generator makes).
+    pub fn delete(&mut self, key: ChunkKey) {
+        self.entries.push((key.morton(), None));
+    }
+
+    /// Number of puts and deletes.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of encoded records.
+    pub fn encoded_bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Empties the batch, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.entries.clear();
+    }
+
+    /// The entries in order: key and `Some(record)` for a put, `None` for a delete.
+    pub fn iter(&self) -> impl Iterator<Item = (MortonKey, Option<&[u8]>)> {
+        self.entries.iter().map(|(k, r)| (*k, r.clone().map(|r| &self.data[r])))
+    }
+}
+
+/// What a successful commit reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// Entries written.
+    pub entries: usize,
+    /// Encoded bytes written.
+    pub bytes: usize,
+    /// Wall time of the commit, durability included.
+    pub duration: Duration,
+}
+
+/// Totals over a store's records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Stored chunks.
+    pub records: u64,
+    /// Stored chunks that are uniform.
+    pub uniform_records: u64,
+    /// Bytes of all records (headers included).
+    pub record_bytes: u64,
+}
+
+/// A visitor for [`ChunkStore::scan`]: called with each key and raw record in key order.
+pub type ScanVisitor<'a> = dyn FnMut(MortonKey, &[u8]) -> ControlFlow<()> + 'a;
+
+/// Persistent (or not) storage of edited chunks, keyed by Morton order.
+///
+/// Implementations are shared between threads (`Send + Sync`); reads may run concurrently with a
+/// commit and see the state before or after it, never a mix. See the module docs for the
+/// durability contract.
+pub trait ChunkStore: Send + Sync + 'static {
+    /// The raw record at `key`, if stored.
+    fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Calls `visit` with every record whose key is in `range`, in key order, until it breaks.
+    fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError>;
+
+    /// Applies `batch` atomically and durably (see the module docs).
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError>;
+
+    /// Number of fsync-type syncs this store has issued, if it counts them.
+    fn sync_count(&self) -> Option<u64> {
+        None
+    }
+
+    /// The decoded chunk at `key`, if stored. A record that fails to decode is
+    /// [`StoreError::Corrupt`].
+    fn get(&self, key: ChunkKey) -> Result<Option<Chunk>, StoreError> {
+        match self.get_record(key.morton())? {
+            None => Ok(None),
+            Some(bytes) => codec::decode(&bytes).map(Some).map_err(|source| StoreError::Corrupt { key, source }),
+        }
+    }
+
+    /// Batched [`ChunkStore::get`], one result per key in order.
+    fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
+        keys.iter().map(|k| self.get(*k)).collect()
+    }
+
+    /// Totals over every record (a full scan).
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut s = StoreStats::default();
+        self.scan(full_range(), &mut |_, rec| {
+            s.records += 1;
+            s.record_bytes += rec.len() as u64;
+            if rec.get(5) == Some(&(codec::RecordKind::Uniform as u8)) {
+                s.uniform_records += 1;
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(s)
+    }
+}
+
+/// Every key.
+pub fn full_range() -> RangeInclusive<MortonKey> {
+    MortonKey(0)..=MortonKey(u128::MAX)
+}
+
+impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
+    fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get_record(key)
+    }
+    fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+        (**self).scan(range, visit)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        (**self).commit(batch)
+    }
+    fn sync_count(&self) -> Option<u64> {
+        (**self).sync_count()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod contract {
+    //! Tests every store must pass.
+    use super::*;
+    use crate::chunk::DenseChunk;
+    use crate::material::MaterialId;
+
+    pub fn dense(seed: u16) -> Chunk {
+        Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if (p.y as u16) < seed % 32 { seed } else { 0 })))
+    }
+
+    pub fn run(store: &dyn ChunkStore) {
+        let a = ChunkKey::new(0, 0, 0);
+        let b = ChunkKey::new(-1, 2, -3);
+        let c = ChunkKey::new(1, 0, 0);
+        assert_eq!(store.get(a).unwrap(), None);
+
+        let mut batch = WriteBatch::new();
+        batch.put(a, &dense(5));
+        batch.put(b, &Chunk::Uniform(MaterialId(4)));
+        batch.put(c, &dense(9));
+        let r = store.commit(&batch).unwrap();
+        assert_eq!(r.entries, 3);
+        assert_eq!(store.get(a).unwrap(), Some(dense(5)));
+        assert_eq!(store.get(b).unwrap(), Some(Chunk::Uniform(MaterialId(4))));
+        assert_eq!(store.get_many(&[c, ChunkKey::new(7, 7, 7)]).unwrap(), vec![Some(dense(9)), None]);
+
+        // Later entries win; deletes remove.
+        batch.clear();
+        batch.put(a, &dense(6));
+        batch.put(a, &dense(7));
+        batch.delete(c);
+        store.commit(&batch).unwrap();
+        assert_eq!(store.get(a).unwrap(), Some(dense(7)));
+        assert_eq!(store.get(c).unwrap(), None);
+
+        // Scans are in Morton order and respect ranges.
+        let mut seen = Vec::new();
+        store
+            .scan(full_range(), &mut |k, _| {
+                seen.push(k);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(seen, sorted);
+        assert_eq!(seen.len(), 2);
+        let only_a = MortonKey::region_range(a, 0);
+        let mut n = 0;
+        store
+            .scan(only_a, &mut |k, _| {
+                assert_eq!(k, a.morton());
+                n += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+
+        let s = store.stats().unwrap();
+        assert_eq!((s.records, s.uniform_records), (2, 1));
+
+        // A corrupt record is a typed error on read, never a panic.
+        batch.clear();
+        batch.put_record(c.morton(), b"STRCgarbage");
+        store.commit(&batch).unwrap();
+        assert!(matches!(store.get(c), Err(StoreError::Corrupt { key, .. }) if key == c));
+    }
+}

@@ -1,0 +1,243 @@
+//! The embedded persistent store: one [redb](https://docs.rs/redb) file.
+//!
+//! redb gives ACID transactions with copy-on-write B-trees, checksummed pages and crash-safe
+//! commits. Layout: table `chunks` (`u128` Morton key → codec record) and table `meta`
+//! (`"format"` → [`SAVE_FORMAT_VERSION`]). One [`ChunkStore::commit`] is one redb write
+//! transaction with `Durability::Immediate`: it returns after redb's fsyncs. The backend wraps
+//! redb's file backend to count those fsyncs ([`ChunkStore::sync_count`]).
+
+use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError};
+use crate::morton::MortonKey;
+use crate::store::WriteBatch;
+use redb::backends::FileBackend;
+use redb::{Database, ReadableDatabase, ReadableTable, StorageBackend, TableDefinition};
+use std::fs::OpenOptions;
+use std::io;
+use std::ops::{Bound, ControlFlow, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+const CHUNKS: TableDefinition<u128, &[u8]> = TableDefinition::new("chunks");
+const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
+/// Version of the save layout (tables and key encoding), stored in the `meta` table.
+pub const SAVE_FORMAT_VERSION: u32 = 1;
+
+/// Options for opening a [`RedbStore`].
+#[derive(Clone, Debug)]
+pub struct RedbStoreOptions {
+    /// redb's page cache, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for RedbStoreOptions {
+    fn default() -> Self {
+        Self { cache_bytes: 64 << 20 }
+    }
+}
+
+/// A redb file backend that counts `sync_data` calls.
+#[derive(Debug)]
+struct CountingBackend {
+    inner: FileBackend,
+    syncs: Arc<AtomicU64>,
+}
+
+impl StorageBackend for CountingBackend {
+    fn len(&self) -> Result<u64, io::Error> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), io::Error> {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        self.inner.write(offset, data)
+    }
+    fn close(&self) -> Result<(), io::Error> {
+        self.inner.close()
+    }
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+        self.inner.try_lock_range(start, end)
+    }
+    fn try_lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+        self.inner.try_lock_shared_range(start, end)
+    }
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+        self.inner.lock_range(start, end)
+    }
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+        self.inner.lock_shared_range(start, end)
+    }
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), redb::BackendError> {
+        self.inner.unlock_range(start, end)
+    }
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, redb::BackendError> {
+        self.inner.query_lock_range(start, end)
+    }
+}
+
+/// The embedded, crash-safe default store (one redb file).
+pub struct RedbStore {
+    db: Database,
+    path: PathBuf,
+    syncs: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbStore").field("path", &self.path).finish()
+    }
+}
+
+impl RedbStore {
+    /// Opens the save at `path`, creating it if missing.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, RedbStoreOptions::default())
+    }
+
+    /// Opens the save at `path` with options, creating it if missing.
+    pub fn open_with(path: impl AsRef<Path>, options: RedbStoreOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let syncs = Arc::new(AtomicU64::new(0));
+        let inner = FileBackend::new(file).map_err(redb::Error::from)?;
+        let backend = CountingBackend { inner, syncs: syncs.clone() };
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create_with_backend(backend)
+            .map_err(redb::Error::from)?;
+        let store = Self { db, path, syncs };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    fn check_format(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(redb::Error::from)?;
+        {
+            let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+            let found = meta.get("format").map_err(redb::Error::from)?.map(|g| g.value());
+            match found {
+                Some(v) if v != SAVE_FORMAT_VERSION => {
+                    return Err(StoreError::UnsupportedFormat { found: v, supported: SAVE_FORMAT_VERSION });
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("format", SAVE_FORMAT_VERSION).map_err(redb::Error::from)?;
+                }
+            }
+            txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(())
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl ChunkStore for RedbStore {
+    fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb::Error::from)?;
+        let table = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+        let v = table.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec());
+        Ok(v)
+    }
+
+    fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(redb::Error::from)?;
+        let table = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+        for item in table.range(range.start().0..=range.end().0).map_err(redb::Error::from)? {
+            let (k, v) = item.map_err(redb::Error::from)?;
+            if visit(MortonKey(k.value()), v.value()) == ControlFlow::Break(()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        let start = Instant::now();
+        // Dropping an uncommitted redb transaction aborts it, so an early `?` leaves the store
+        // unchanged.
+        let txn = self.db.begin_write().map_err(redb::Error::from)?;
+        {
+            let mut table = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+            for (k, rec) in batch.iter() {
+                match rec {
+                    Some(bytes) => {
+                        table.insert(k.0, bytes).map_err(redb::Error::from)?;
+                    }
+                    None => {
+                        table.remove(k.0).map_err(redb::Error::from)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed() })
+    }
+
+    fn sync_count(&self) -> Option<u64> {
+        Some(self.syncs.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Chunk, ChunkKey, MaterialId};
+
+    #[test]
+    fn contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
+        super::super::contract::run(&store);
+    }
+
+    #[test]
+    fn survives_reopen_and_counts_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.strata");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            let before = store.sync_count().unwrap();
+            let mut b = WriteBatch::new();
+            for x in 0..256 {
+                b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16));
+            }
+            store.commit(&b).unwrap();
+            let syncs = store.sync_count().unwrap() - before;
+            assert!((1..=3).contains(&syncs), "one commit, {syncs} syncs");
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.get(ChunkKey::new(17, 0, 0)).unwrap(), Some(super::super::contract::dense(17)));
+        assert_eq!(store.stats().unwrap().records, 256);
+        let _ = Chunk::Uniform(MaterialId(0));
+    }
+
+    #[test]
+    fn garbage_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.strata");
+        std::fs::write(&path, vec![0xAB; 8192]).unwrap();
+        assert!(RedbStore::open(&path).is_err());
+    }
+
+    #[test]
+    fn second_open_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.strata");
+        let _a = RedbStore::open(&path).unwrap();
+        assert!(RedbStore::open(&path).is_err());
+    }
+}

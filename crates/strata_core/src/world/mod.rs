@@ -1,0 +1,607 @@
+//! The hybrid world: generator baseline + edited chunks in a store + a decompressed cache, with
+//! a delta log for edits and a change feed for indices and meshers.
+//!
+//! # Data flow
+//! ```text
+//! EditSender::send ──(O(1) append)──▶ delta log ──World::apply──▶ resident chunks (dirty)
+//!                                                      │                 │
+//!                                                      ▼                 ▼ World::commit
+//!                                          change feed (ChunkChange)   one store transaction
+//! reads: cache ──miss──▶ store ──miss──▶ generator                (durable on return)
+//! ```
+//! Reads see applied edits only; call [`World::apply`] to fold the log in.
+
+use crate::cache::ChunkCache;
+use crate::chunk::Chunk;
+use crate::coords::{CHUNK_SIZE, ChunkKey, LocalPos, VoxelPos};
+use crate::edit::{Edit, EditLog, EditSender};
+use crate::generator::WorldGenerator;
+use crate::material::MaterialId;
+use crate::store::{ChunkStore, CommitReceipt, StoreError, WriteBatch};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of a [`World`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorldConfig {
+    /// Byte budget of the decompressed chunk cache (dirty chunks may exceed it until committed).
+    pub cache_bytes: usize,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self { cache_bytes: 256 << 20 }
+    }
+}
+
+/// Where a loaded chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkOrigin {
+    /// An edited chunk read from the store.
+    Store,
+    /// Made by the generator (nobody edited it).
+    Generator,
+}
+
+/// The read path without the cache: store, then generator. Cheap to clone and `Send + Sync`,
+/// so loads can run on worker threads and be handed back with [`World::insert_loaded`].
+#[derive(Clone)]
+pub struct ChunkSource {
+    store: Arc<dyn ChunkStore>,
+    generator: Arc<dyn WorldGenerator>,
+}
+
+impl ChunkSource {
+    /// Loads `key`: the stored chunk if edited, else the generator's.
+    pub fn load(&self, key: ChunkKey) -> Result<(Chunk, ChunkOrigin), StoreError> {
+        match self.store.get(key)? {
+            Some(c) => Ok((c, ChunkOrigin::Store)),
+            None => Ok((self.generator.generate(key), ChunkOrigin::Generator)),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn ChunkStore> {
+        &self.store
+    }
+
+    /// The generator.
+    pub fn generator(&self) -> &Arc<dyn WorldGenerator> {
+        &self.generator
+    }
+}
+
+/// One entry of the change feed: `key` changed; `chunk` is its content as of `version`.
+#[derive(Clone, Debug)]
+pub struct ChunkChange {
+    /// The chunk.
+    pub key: ChunkKey,
+    /// World version of the apply that changed it (strictly increasing across applies).
+    pub version: u64,
+    /// An immutable snapshot of the new content.
+    pub chunk: Arc<Chunk>,
+}
+
+/// What one [`World::apply`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Log entries applied.
+    pub edits: usize,
+    /// Voxel writes performed.
+    pub voxels: u64,
+    /// Chunks changed (each listed once).
+    pub chunks: usize,
+    /// The world version after the apply.
+    pub version: u64,
+}
+
+/// Dirty chunks captured for a commit; write them with [`PreparedCommit::execute`] (any thread),
+/// then hand the result to [`World::finish_commit`].
+pub struct PreparedCommit {
+    chunks: Vec<(ChunkKey, Arc<Chunk>, u64)>,
+}
+
+impl PreparedCommit {
+    /// Chunks in this commit.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Encodes the chunks and commits them to `store` in one durable transaction.
+    pub fn execute(&self, store: &dyn ChunkStore) -> Result<CommitReceipt, StoreError> {
+        let mut batch = WriteBatch::new();
+        for (key, chunk, _) in &self.chunks {
+            batch.put(*key, chunk);
+        }
+        store.commit(&batch)
+    }
+}
+
+/// Counters and sizes of a world, cheap to read.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WorldStats {
+    /// Chunks in the cache.
+    pub resident_chunks: usize,
+    /// Resident chunks stored uniform.
+    pub resident_uniform: usize,
+    /// Bytes of resident voxel data.
+    pub resident_bytes: usize,
+    /// The cache budget.
+    pub cache_budget_bytes: usize,
+    /// Cache lookups that hit.
+    pub cache_hits: u64,
+    /// Cache lookups that missed.
+    pub cache_misses: u64,
+    /// Chunks evicted.
+    pub evictions: u64,
+    /// Chunks loaded from the store.
+    pub loaded_from_store: u64,
+    /// Chunks made by the generator.
+    pub generated: u64,
+    /// Log entries waiting for [`World::apply`].
+    pub pending_edits: usize,
+    /// Chunks changed since their last durable commit.
+    pub dirty_chunks: usize,
+    /// The current world version.
+    pub version: u64,
+    /// Durable commits done.
+    pub commits: u64,
+    /// Duration of the last commit.
+    pub last_commit: Option<Duration>,
+    /// Chunks written by the last commit.
+    pub last_commit_chunks: usize,
+}
+
+impl WorldStats {
+    /// Fraction of cache lookups that hit, in `0.0..=1.0` (1.0 before any lookup).
+    pub fn cache_hit_rate(&self) -> f64 {
+        let total = self.cache_hits + self.cache_misses;
+        if total == 0 { 1.0 } else { self.cache_hits as f64 / total as f64 }
+    }
+}
+
+/// The hybrid voxel world. See the module docs for the data flow.
+///
+/// One owner applies, reads and commits (`&mut self`); any thread may append edits through an
+/// [`EditSender`].
+pub struct World {
+    source: ChunkSource,
+    cache: ChunkCache,
+    log: EditLog,
+    /// Edits taken from the log whose application failed (a store read error); retried first.
+    deferred: VecDeque<Edit>,
+    version: u64,
+    epoch: u64,
+    touched: Vec<ChunkKey>,
+    subscribers: Vec<Sender<ChunkChange>>,
+    loaded_from_store: u64,
+    generated: u64,
+    commits: u64,
+    last_commit: Option<Duration>,
+    last_commit_chunks: usize,
+}
+
+impl World {
+    /// A world over `store` with `generator` as the baseline.
+    pub fn new(store: Arc<dyn ChunkStore>, generator: Arc<dyn WorldGenerator>, config: WorldConfig) -> Self {
+        Self {
+            source: ChunkSource { store, generator },
+            cache: ChunkCache::new(config.cache_bytes),
+            log: EditLog::new(),
+            deferred: VecDeque::new(),
+            version: 0,
+            epoch: 0,
+            touched: Vec::new(),
+            subscribers: Vec::new(),
+            loaded_from_store: 0,
+            generated: 0,
+            commits: 0,
+            last_commit: None,
+            last_commit_chunks: 0,
+        }
+    }
+
+    /// The uncached read path, for loading on worker threads.
+    pub fn source(&self) -> ChunkSource {
+        self.source.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn ChunkStore> {
+        &self.source.store
+    }
+
+    /// The generator.
+    pub fn generator(&self) -> &Arc<dyn WorldGenerator> {
+        &self.source.generator
+    }
+
+    /// A handle that appends edits from any thread.
+    pub fn edit_sender(&self) -> EditSender {
+        self.log.sender()
+    }
+
+    /// Appends one edit to the log (O(1)); applied by the next [`World::apply`].
+    pub fn push_edit(&self, edit: Edit) {
+        // The world owns the receiver, so the send cannot fail.
+        let _ = self.log.sender().send(edit);
+    }
+
+    /// Appends a voxel write.
+    pub fn set_voxel(&self, pos: VoxelPos, material: MaterialId) {
+        self.push_edit(Edit::Set(pos, material));
+    }
+
+    /// Appends many voxel writes as one log entry (the batch edit API).
+    pub fn set_many(&self, edits: Vec<(VoxelPos, MaterialId)>) {
+        self.push_edit(Edit::Many(edits));
+    }
+
+    /// Appends a box fill (inclusive corners).
+    pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) {
+        self.push_edit(Edit::FillBox { min, max, material });
+    }
+
+    /// Appends a sphere fill.
+    pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) {
+        self.push_edit(Edit::FillSphere { center, radius, material });
+    }
+
+    /// Subscribes to the change feed: every chunk changed by an apply, once per apply.
+    pub fn subscribe(&mut self) -> Receiver<ChunkChange> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.subscribers.push(tx);
+        rx
+    }
+
+    /// The current version (incremented by every apply that changes something).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The chunk at `key`, loading it into the cache if needed (store, then generator).
+    pub fn chunk(&mut self, key: ChunkKey) -> Result<Arc<Chunk>, StoreError> {
+        self.ensure_resident(key)?;
+        let chunk = self.cache.get(key).ok_or_else(|| unreachable_resident(key))?.chunk.clone();
+        self.cache.evict_over_budget();
+        Ok(chunk)
+    }
+
+    /// The chunk at `key` if it is resident, without loading or touching statistics.
+    pub fn resident_chunk(&self, key: ChunkKey) -> Option<Arc<Chunk>> {
+        self.cache.peek(&key).map(|e| e.chunk.clone())
+    }
+
+    /// Whether `key` is in the cache.
+    pub fn is_resident(&self, key: ChunkKey) -> bool {
+        self.cache.contains(&key)
+    }
+
+    /// The material at `pos` (applied state).
+    pub fn voxel(&mut self, pos: VoxelPos) -> Result<MaterialId, StoreError> {
+        let (key, local) = pos.split();
+        Ok(self.chunk(key)?.get(local.index()))
+    }
+
+    /// Hands in a chunk loaded elsewhere (see [`ChunkSource`]). Ignored if `key` is already
+    /// resident: the resident copy is at least as new. Returns whether it was inserted.
+    pub fn insert_loaded(&mut self, key: ChunkKey, chunk: Chunk) -> bool {
+        if self.cache.contains(&key) {
+            return false;
+        }
+        self.cache.insert(key, Arc::new(chunk), false, 0);
+        self.cache.evict_over_budget();
+        true
+    }
+
+    /// Drops `key` from the cache if it is clean. Returns whether it was dropped.
+    pub fn evict(&mut self, key: ChunkKey) -> bool {
+        match self.cache.peek(&key) {
+            Some(e) if !e.dirty => self.cache.remove(&key).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Changes the cache budget (evicting clean chunks if now over it).
+    pub fn set_cache_budget(&mut self, bytes: usize) {
+        self.cache.set_budget(bytes);
+        self.cache.evict_over_budget();
+    }
+
+    fn ensure_resident(&mut self, key: ChunkKey) -> Result<(), StoreError> {
+        ensure_resident(&mut self.cache, &self.source, &mut self.loaded_from_store, &mut self.generated, key)
+    }
+
+    /// Applies every pending edit in log order, grouped by chunk: each chunk is looked up (and
+    /// loaded, if not resident) once per run of edits that fall in it, then written in place.
+    /// Changed chunks are collapsed to uniform when possible, marked dirty, given the new
+    /// version and published on the change feed.
+    ///
+    /// If a chunk cannot be loaded (store error), the failing edit and those after it stay
+    /// queued and are retried first by the next apply; edits already applied are kept and
+    /// published. Nothing is lost.
+    ///
+    /// # Runtime
+    /// O(voxels written + chunks touched × 32³) (the collapse check).
+    pub fn apply(&mut self) -> Result<ApplyReport, StoreError> {
+        self.epoch += 1;
+        let mut report = ApplyReport::default();
+        self.deferred.extend(self.log.drain());
+        let mut result = Ok(());
+        while let Some(edit) = self.deferred.pop_front() {
+            match self.apply_edit(&edit) {
+                Ok(n) => {
+                    report.edits += 1;
+                    report.voxels += n;
+                }
+                Err(e) => {
+                    self.deferred.push_front(edit);
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        report.chunks = self.touched.len();
+        if !self.touched.is_empty() {
+            self.version += 1;
+        }
+        self.publish_touched();
+        report.version = self.version;
+        self.cache.evict_over_budget();
+        result.map(|()| report)
+    }
+
+    fn publish_touched(&mut self) {
+        let version = self.version;
+        for key in std::mem::take(&mut self.touched) {
+            let Some(e) = self.cache.entry_mut(&key) else { continue };
+            if let Some(c) = Arc::get_mut(&mut e.chunk) {
+                c.normalize();
+            } else {
+                Arc::make_mut(&mut e.chunk).normalize();
+            }
+            e.dirty = true;
+            e.version = version;
+            let change = ChunkChange { key, version, chunk: e.chunk.clone() };
+            self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+            self.cache.recount(&key);
+        }
+    }
+
+    fn apply_edit(&mut self, edit: &Edit) -> Result<u64, StoreError> {
+        match edit {
+            Edit::Set(pos, m) => self.write_run(&[(*pos, *m)]),
+            Edit::Many(list) => self.write_run(list),
+            Edit::FillBox { min, max, material } => self.fill_box_now(*min, *max, *material),
+            Edit::FillSphere { center, radius, material } => self.fill_sphere_now(*center, *radius, *material),
+        }
+    }
+
+    /// Looks up (loading if needed) and marks as touched; returns the chunk to edit.
+    fn chunk_for_edit(&mut self, key: ChunkKey) -> Result<&mut Chunk, StoreError> {
+        self.ensure_resident(key)?;
+        let epoch = self.epoch;
+        let e = self.cache.get(key).ok_or_else(|| unreachable_resident(key))?;
+        if e.touched_epoch != epoch {
+            e.touched_epoch = epoch;
+            self.touched.push(key);
+        }
+        Ok(Arc::make_mut(&mut e.chunk))
+    }
+
+    fn write_run(&mut self, edits: &[(VoxelPos, MaterialId)]) -> Result<u64, StoreError> {
+        let mut i = 0;
+        while i < edits.len() {
+            let key = edits[i].0.chunk();
+            let chunk = self.chunk_for_edit(key)?;
+            let mut j = i;
+            while j < edits.len() && edits[j].0.chunk() == key {
+                chunk.set(edits[j].0.local().index(), edits[j].1);
+                j += 1;
+            }
+            i = j;
+        }
+        Ok(edits.len() as u64)
+    }
+
+    /// Replaces a whole chunk without loading it.
+    fn replace_chunk(&mut self, key: ChunkKey, chunk: Chunk) {
+        let epoch = self.epoch;
+        let e = self.cache.insert(key, Arc::new(chunk), true, self.version);
+        e.touched_epoch = epoch;
+        self.touched.push(key);
+    }
+
+    fn fill_box_now(&mut self, min: VoxelPos, max: VoxelPos, m: MaterialId) -> Result<u64, StoreError> {
+        if min.x > max.x || min.y > max.y || min.z > max.z {
+            return Ok(0);
+        }
+        let (c0, c1) = (min.chunk(), max.chunk());
+        let mut written = 0u64;
+        for cz in c0.z..=c1.z {
+            for cy in c0.y..=c1.y {
+                for cx in c0.x..=c1.x {
+                    let key = ChunkKey::new(cx, cy, cz);
+                    let lo = key.min_voxel();
+                    let hi = key.max_voxel();
+                    let l = [min.x.max(lo.x), min.y.max(lo.y), min.z.max(lo.z)];
+                    let h = [max.x.min(hi.x), max.y.min(hi.y), max.z.min(hi.z)];
+                    let full = l == lo.to_array() && h == hi.to_array();
+                    if full {
+                        self.replace_chunk(key, Chunk::Uniform(m));
+                        written += crate::CHUNK_VOLUME as u64;
+                        continue;
+                    }
+                    let chunk = self.chunk_for_edit(key)?;
+                    let lmin = VoxelPos::from(l).local();
+                    let lmax = VoxelPos::from(h).local();
+                    for z in lmin.z..=lmax.z {
+                        for y in lmin.y..=lmax.y {
+                            for x in lmin.x..=lmax.x {
+                                chunk.set(LocalPos::new(x, y, z).index(), m);
+                            }
+                        }
+                    }
+                    written += (lmax.x - lmin.x + 1) as u64 * (lmax.y - lmin.y + 1) as u64 * (lmax.z - lmin.z + 1) as u64;
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn fill_sphere_now(&mut self, center: VoxelPos, radius: f32, m: MaterialId) -> Result<u64, StoreError> {
+        if !radius.is_finite() || radius < 0.0 {
+            return Ok(0);
+        }
+        let r = radius as f64;
+        let r2 = r * r;
+        let ri = r.floor() as i64;
+        let c = [center.x as i64, center.y as i64, center.z as i64];
+        let clamp = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        let min = VoxelPos::new(clamp(c[0] - ri), clamp(c[1] - ri), clamp(c[2] - ri));
+        let max = VoxelPos::new(clamp(c[0] + ri), clamp(c[1] + ri), clamp(c[2] + ri));
+        let (c0, c1) = (min.chunk(), max.chunk());
+        let d2 = |p: [i64; 3]| -> f64 {
+            let d = [p[0] - c[0], p[1] - c[1], p[2] - c[2]];
+            (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) as f64
+        };
+        let mut written = 0u64;
+        for cz in c0.z..=c1.z {
+            for cy in c0.y..=c1.y {
+                for cx in c0.x..=c1.x {
+                    let key = ChunkKey::new(cx, cy, cz);
+                    let lo = key.min_voxel().to_array().map(|v| v as i64);
+                    let hi = key.max_voxel().to_array().map(|v| v as i64);
+                    // Farthest corner inside → whole chunk; nearest point outside → skip.
+                    let far: [i64; 3] = std::array::from_fn(|a| if (c[a] - lo[a]).abs() > (hi[a] - c[a]).abs() { lo[a] } else { hi[a] });
+                    if d2(far) <= r2 {
+                        self.replace_chunk(key, Chunk::Uniform(m));
+                        written += crate::CHUNK_VOLUME as u64;
+                        continue;
+                    }
+                    let near: [i64; 3] = std::array::from_fn(|a| c[a].clamp(lo[a], hi[a]));
+                    if d2(near) > r2 {
+                        continue;
+                    }
+                    let chunk = self.chunk_for_edit(key)?;
+                    for z in 0..CHUNK_SIZE as i64 {
+                        for y in 0..CHUNK_SIZE as i64 {
+                            for x in 0..CHUNK_SIZE as i64 {
+                                if d2([lo[0] + x, lo[1] + y, lo[2] + z]) <= r2 {
+                                    chunk.set(LocalPos::new(x as u8, y as u8, z as u8).index(), m);
+                                    written += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Applies pending edits, then captures every dirty chunk for a commit (cheap: reference
+    /// counts, no encoding). Encoding and the durable write happen in
+    /// [`PreparedCommit::execute`], which may run on another thread.
+    pub fn prepare_commit(&mut self) -> Result<PreparedCommit, StoreError> {
+        self.apply()?;
+        let mut chunks: Vec<(ChunkKey, Arc<Chunk>, u64)> =
+            self.cache.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (*k, e.chunk.clone(), e.version)).collect();
+        chunks.sort_unstable_by_key(|(k, _, _)| k.morton());
+        Ok(PreparedCommit { chunks })
+    }
+
+    /// Records the outcome of a [`PreparedCommit`]: on success, chunks not changed since
+    /// `prepare_commit` become clean; on failure everything stays dirty for the next commit.
+    pub fn finish_commit(
+        &mut self,
+        prepared: PreparedCommit,
+        result: Result<CommitReceipt, StoreError>,
+    ) -> Result<CommitReceipt, StoreError> {
+        let receipt = result?;
+        for (key, _, version) in &prepared.chunks {
+            if let Some(e) = self.cache.entry_mut(key)
+                && e.version == *version
+            {
+                e.dirty = false;
+            }
+        }
+        self.commits += 1;
+        self.last_commit = Some(receipt.duration);
+        self.last_commit_chunks = prepared.chunks.len();
+        self.cache.evict_over_budget();
+        Ok(receipt)
+    }
+
+    /// Applies pending edits and writes every dirty chunk in **one** store transaction. Returns
+    /// only when the batch is durable: this is the acknowledgment of every edit appended
+    /// before the call.
+    pub fn commit(&mut self) -> Result<CommitReceipt, StoreError> {
+        let prepared = self.prepare_commit()?;
+        if prepared.is_empty() {
+            return Ok(CommitReceipt::default());
+        }
+        let result = prepared.execute(self.source.store.as_ref());
+        self.finish_commit(prepared, result)
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> WorldStats {
+        let mut s = WorldStats {
+            resident_chunks: self.cache.len(),
+            resident_bytes: self.cache.bytes(),
+            cache_budget_bytes: self.cache.budget(),
+            cache_hits: self.cache.hits,
+            cache_misses: self.cache.misses,
+            evictions: self.cache.evictions,
+            loaded_from_store: self.loaded_from_store,
+            generated: self.generated,
+            pending_edits: self.log.pending() + self.deferred.len(),
+            version: self.version,
+            commits: self.commits,
+            last_commit: self.last_commit,
+            last_commit_chunks: self.last_commit_chunks,
+            ..WorldStats::default()
+        };
+        for (_, e) in self.cache.iter() {
+            s.resident_uniform += e.chunk.as_uniform().is_some() as usize;
+            s.dirty_chunks += e.dirty as usize;
+        }
+        s
+    }
+}
+
+fn unreachable_resident(key: ChunkKey) -> StoreError {
+    StoreError::Backend(format!("internal: chunk {key:?} vanished from the cache"))
+}
+
+fn ensure_resident(
+    cache: &mut ChunkCache,
+    source: &ChunkSource,
+    from_store: &mut u64,
+    generated: &mut u64,
+    key: ChunkKey,
+) -> Result<(), StoreError> {
+    if cache.contains(&key) {
+        cache.hits += 1;
+        return Ok(());
+    }
+    cache.misses += 1;
+    let (chunk, origin) = source.load(key)?;
+    match origin {
+        ChunkOrigin::Store => *from_store += 1,
+        ChunkOrigin::Generator => *generated += 1,
+    }
+    cache.insert(key, Arc::new(chunk), false, 0);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

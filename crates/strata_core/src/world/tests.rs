@@ -1,0 +1,246 @@
+use super::*;
+use crate::generator::{FlatGenerator, NoiseTerrain, TerrainConfig};
+use crate::store::{MemoryStore, RedbStore};
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+fn flat_world(store: Arc<dyn ChunkStore>) -> World {
+    World::new(store, Arc::new(FlatGenerator { height: 0, material: MaterialId(1) }), WorldConfig::default())
+}
+
+#[test]
+fn reads_fall_back_to_generator_and_unedited_chunks_are_not_stored() {
+    let store = Arc::new(MemoryStore::new());
+    let mut w = flat_world(store.clone());
+    assert_eq!(w.voxel(VoxelPos::new(5, 0, 5)).unwrap(), MaterialId(1));
+    assert_eq!(w.voxel(VoxelPos::new(5, 40, 5)).unwrap(), MaterialId::AIR);
+    w.commit().unwrap();
+    assert_eq!(store.stats().unwrap().records, 0, "nothing edited, nothing stored");
+    assert_eq!(w.stats().generated, 2);
+}
+
+#[test]
+fn edits_apply_in_order_commit_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    {
+        let store: Arc<dyn ChunkStore> = Arc::new(RedbStore::open(&path).unwrap());
+        let mut w = flat_world(store);
+        w.set_voxel(VoxelPos::new(1, 5, 1), MaterialId(3));
+        w.set_voxel(VoxelPos::new(1, 5, 1), MaterialId(4));
+        w.set_many(vec![(VoxelPos::new(-1, -1, -1), MaterialId::AIR), (VoxelPos::new(40, 2, 0), MaterialId(9))]);
+        assert_eq!(w.voxel(VoxelPos::new(1, 5, 1)).unwrap(), MaterialId::AIR, "not applied yet");
+        assert_eq!(w.stats().pending_edits, 3);
+        let r = w.apply().unwrap();
+        assert_eq!((r.edits, r.voxels, r.chunks), (3, 4, 3));
+        assert_eq!(w.voxel(VoxelPos::new(1, 5, 1)).unwrap(), MaterialId(4));
+        assert_eq!(w.stats().dirty_chunks, 3);
+        let receipt = w.commit().unwrap();
+        assert_eq!(receipt.entries, 3);
+        assert_eq!(w.stats().dirty_chunks, 0);
+    }
+    let store: Arc<dyn ChunkStore> = Arc::new(RedbStore::open(&path).unwrap());
+    let mut w = flat_world(store);
+    assert_eq!(w.voxel(VoxelPos::new(1, 5, 1)).unwrap(), MaterialId(4));
+    assert_eq!(w.voxel(VoxelPos::new(-1, -1, -1)).unwrap(), MaterialId::AIR);
+    assert_eq!(w.voxel(VoxelPos::new(40, 2, 0)).unwrap(), MaterialId(9));
+    assert_eq!(w.voxel(VoxelPos::new(2, 5, 1)).unwrap(), MaterialId::AIR);
+    assert_eq!(w.stats().loaded_from_store, 3);
+}
+
+#[test]
+fn fills_collapse_to_uniform_and_match_brute_force() {
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    w.fill_box(VoxelPos::new(-32, -32, -32), VoxelPos::new(31, 31, 31), MaterialId(7));
+    w.apply().unwrap();
+    for k in [ChunkKey::new(-1, -1, -1), ChunkKey::new(0, 0, 0)] {
+        assert_eq!(*w.chunk(k).unwrap(), Chunk::Uniform(MaterialId(7)));
+    }
+    w.fill_sphere(VoxelPos::new(100, 0, 0), 40.0, MaterialId(8));
+    w.apply().unwrap();
+    for p in [VoxelPos::new(100, 0, 0), VoxelPos::new(140, 0, 0), VoxelPos::new(100, -40, 0)] {
+        assert_eq!(w.voxel(p).unwrap(), MaterialId(8), "{p:?}");
+    }
+    assert_ne!(w.voxel(VoxelPos::new(141, 0, 0)).unwrap(), MaterialId(8));
+    assert_ne!(w.voxel(VoxelPos::new(129, 29, 0)).unwrap(), MaterialId(8));
+    // Writing the generator's own content back collapses the chunk to uniform again.
+    w.fill_box(VoxelPos::new(0, 0, 0), VoxelPos::new(31, 31, 31), MaterialId(1));
+    w.set_voxel(VoxelPos::new(3, 3, 3), MaterialId(2));
+    w.set_voxel(VoxelPos::new(3, 3, 3), MaterialId(1));
+    w.apply().unwrap();
+    assert_eq!(*w.chunk(ChunkKey::new(0, 0, 0)).unwrap(), Chunk::Uniform(MaterialId(1)));
+}
+
+#[test]
+fn change_feed_reports_each_changed_chunk_once_per_apply() {
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    let feed = w.subscribe();
+    w.set_many((0..100).map(|i| (VoxelPos::new(i, 0, 0), MaterialId(2))).collect());
+    let r = w.apply().unwrap();
+    let changes: Vec<ChunkChange> = feed.try_iter().collect();
+    assert_eq!(changes.len(), 4);
+    assert!(changes.iter().all(|c| c.version == r.version));
+    assert_eq!(changes[0].chunk.get(LocalPos::new(0, 0, 0).index()), MaterialId(2));
+    w.apply().unwrap();
+    assert_eq!(feed.try_iter().count(), 0, "an empty apply publishes nothing");
+    assert_eq!(w.version(), r.version);
+}
+
+#[test]
+fn cache_respects_budget_but_pins_dirty_chunks() {
+    let mut w = World::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(NoiseTerrain::new(TerrainConfig::default())),
+        WorldConfig { cache_bytes: 4 * 65536 },
+    );
+    for x in 0..8 {
+        w.set_voxel(VoxelPos::new(x * 32, 0, 0), MaterialId(19));
+    }
+    w.apply().unwrap();
+    assert_eq!(w.stats().dirty_chunks, 8, "dirty chunks are never evicted");
+    for x in 0..8 {
+        assert_eq!(w.voxel(VoxelPos::new(x * 32, 0, 0)).unwrap(), MaterialId(19));
+    }
+    w.commit().unwrap();
+    for x in 100..140 {
+        w.chunk(ChunkKey::new(x, 0, 0)).unwrap();
+    }
+    let s = w.stats();
+    assert!(s.resident_bytes <= 4 * 65536, "{s:?}");
+    assert!(s.evictions > 0);
+    for x in 0..8 {
+        assert_eq!(w.voxel(VoxelPos::new(x * 32, 0, 0)).unwrap(), MaterialId(19), "re-read from the store");
+    }
+}
+
+#[test]
+fn edits_from_other_threads() {
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let s = w.edit_sender();
+            std::thread::spawn(move || {
+                for i in 0..250 {
+                    s.set(VoxelPos::new(t * 1000 + i, 10, 0), MaterialId(5));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let r = w.apply().unwrap();
+    assert_eq!(r.voxels, 1000);
+    assert_eq!(w.voxel(VoxelPos::new(3249, 10, 0)).unwrap(), MaterialId(5));
+}
+
+/// A store whose reads fail on demand, to check that failing applies lose nothing.
+struct FlakyStore {
+    inner: MemoryStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl ChunkStore for FlakyStore {
+    fn get_record(&self, key: crate::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected".into()));
+        }
+        self.inner.get_record(key)
+    }
+    fn scan(&self, r: std::ops::RangeInclusive<crate::MortonKey>, v: &mut crate::store::ScanVisitor<'_>) -> Result<(), StoreError> {
+        self.inner.scan(r, v)
+    }
+    fn commit(&self, b: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected".into()));
+        }
+        self.inner.commit(b)
+    }
+}
+
+#[test]
+fn store_failures_lose_no_edit() {
+    let store = Arc::new(FlakyStore { inner: MemoryStore::new(), fail: true.into() });
+    let mut w = flat_world(store.clone());
+    w.set_voxel(VoxelPos::new(0, 5, 0), MaterialId(2));
+    w.set_voxel(VoxelPos::new(64, 5, 0), MaterialId(3));
+    assert!(w.apply().is_err());
+    assert!(w.commit().is_err());
+    assert_eq!(w.stats().pending_edits, 2);
+    store.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    w.commit().unwrap();
+    assert_eq!(w.voxel(VoxelPos::new(0, 5, 0)).unwrap(), MaterialId(2));
+    assert_eq!(w.voxel(VoxelPos::new(64, 5, 0)).unwrap(), MaterialId(3));
+    assert_eq!(store.inner.stats().unwrap().records, 2);
+    // A failed commit keeps chunks dirty for the next one.
+    w.set_voxel(VoxelPos::new(0, 6, 0), MaterialId(4));
+    w.apply().unwrap();
+    store.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(w.commit().is_err());
+    assert_eq!(w.stats().dirty_chunks, 1);
+    store.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    w.commit().unwrap();
+    assert_eq!(w.stats().dirty_chunks, 0);
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Set(i32, i32, i32, u16),
+    Box(i32, i32, i32, i32, i32, i32, u16),
+    Sphere(i32, i32, i32, u8, u16),
+    Apply,
+    Commit,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let c = -40i32..40;
+    prop_oneof![
+        6 => (c.clone(), c.clone(), c.clone(), 0u16..4).prop_map(|(x, y, z, m)| Op::Set(x, y, z, m)),
+        1 => (c.clone(), c.clone(), c.clone(), 0i32..40, 0i32..40, 0i32..40, 0u16..4).prop_map(|(x, y, z, a, b, d, m)| Op::Box(x, y, z, x + a, y + b, z + d, m)),
+        1 => (c.clone(), c.clone(), c, 0u8..20, 0u16..4).prop_map(|(x, y, z, r, m)| Op::Sphere(x, y, z, r, m)),
+        1 => Just(Op::Apply),
+        1 => Just(Op::Commit),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// The world agrees with a per-voxel HashMap model, before and after a reload from the store.
+    #[test]
+    fn world_matches_brute_force_model(ops in proptest::collection::vec(op(), 1..30)) {
+        let store = Arc::new(MemoryStore::new());
+        let generator = FlatGenerator { height: 0, material: MaterialId(1) };
+        let mut w = flat_world(store.clone());
+        let mut model: HashMap<VoxelPos, MaterialId> = HashMap::new();
+        for op in &ops {
+            match *op {
+                Op::Set(x, y, z, m) => { w.set_voxel(VoxelPos::new(x, y, z), MaterialId(m)); model.insert(VoxelPos::new(x, y, z), MaterialId(m)); }
+                Op::Box(x0, y0, z0, x1, y1, z1, m) => {
+                    w.fill_box(VoxelPos::new(x0, y0, z0), VoxelPos::new(x1, y1, z1), MaterialId(m));
+                    for x in x0..=x1 { for y in y0..=y1 { for z in z0..=z1 { model.insert(VoxelPos::new(x, y, z), MaterialId(m)); } } }
+                }
+                Op::Sphere(x, y, z, r, m) => {
+                    w.fill_sphere(VoxelPos::new(x, y, z), r as f32, MaterialId(m));
+                    let r = r as i32;
+                    for dx in -r..=r { for dy in -r..=r { for dz in -r..=r {
+                        if dx * dx + dy * dy + dz * dz <= r * r { model.insert(VoxelPos::new(x + dx, y + dy, z + dz), MaterialId(m)); }
+                    } } }
+                }
+                Op::Apply => { w.apply().unwrap(); }
+                Op::Commit => { w.commit().unwrap(); }
+            }
+        }
+        w.commit().unwrap();
+        let mut reloaded = flat_world(store);
+        for (p, m) in &model {
+            prop_assert_eq!(w.voxel(*p).unwrap(), *m);
+            prop_assert_eq!(reloaded.voxel(*p).unwrap(), *m);
+        }
+        // Untouched voxels still come from the generator.
+        for p in [VoxelPos::new(-77, 0, 3), VoxelPos::new(90, 1, 90)] {
+            if !model.contains_key(&p) {
+                prop_assert_eq!(reloaded.voxel(p).unwrap(), generator.material_at(p));
+            }
+        }
+    }
+}
