@@ -1,1 +1,375 @@
-fn main() {}
+//! `strata`: generate, inspect, verify, edit and export Strata worlds.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+use strata_cli::{CliError, EditPlan, GENERATOR_META, Save, parse_pos};
+use strata_core::store::full_range;
+use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, NoiseTerrain, VoxelPos, WorldConfig, WorldGenerator, codec};
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Generate, inspect, verify, edit and export Strata voxel worlds")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a region (all chunks between two voxel corners); with --bake, store them too.
+    Generate {
+        /// The save file (created if missing).
+        #[arg(long)]
+        save: PathBuf,
+        /// Terrain seed for a new save (an existing save keeps its own).
+        #[arg(long)]
+        seed: Option<u32>,
+        /// Inclusive lower voxel corner `x,y,z`.
+        #[arg(long, default_value = "-256,-128,-256", value_parser = parse_pos, allow_hyphen_values = true)]
+        min: VoxelPos,
+        /// Inclusive upper voxel corner `x,y,z`.
+        #[arg(long, default_value = "255,127,255", value_parser = parse_pos, allow_hyphen_values = true)]
+        max: VoxelPos,
+        /// Store the generated chunks in the save (normally only edited chunks are stored).
+        #[arg(long)]
+        bake: bool,
+        /// Worker threads (default: available cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Print what a save holds.
+    Stats {
+        /// The save file.
+        #[arg(long)]
+        save: PathBuf,
+    },
+    /// Decode and checksum every record; exit non-zero listing the bad keys.
+    Verify {
+        /// The save file.
+        #[arg(long)]
+        save: PathBuf,
+    },
+    /// Apply seeded random edit batches, committing each; one line per acknowledged commit.
+    Edit {
+        /// The save file (created if missing).
+        #[arg(long)]
+        save: PathBuf,
+        /// Terrain seed for a new save.
+        #[arg(long)]
+        seed: Option<u32>,
+        /// Seed of the edit batches.
+        #[arg(long, default_value_t = 1)]
+        edit_seed: u64,
+        /// Number of batches.
+        #[arg(long, default_value_t = 10)]
+        batches: u64,
+        /// Voxel writes per batch.
+        #[arg(long, default_value_t = 1000)]
+        edits: usize,
+        /// Inclusive lower voxel corner of the edited region.
+        #[arg(long, default_value = "-64,-32,-64", value_parser = parse_pos, allow_hyphen_values = true)]
+        min: VoxelPos,
+        /// Inclusive upper voxel corner of the edited region.
+        #[arg(long, default_value = "63,31,63", value_parser = parse_pos, allow_hyphen_values = true)]
+        max: VoxelPos,
+    },
+    /// Export a region as raw little-endian u16 material ids plus a JSON header (`<out>.json`).
+    Export {
+        /// The save file.
+        #[arg(long)]
+        save: PathBuf,
+        /// Inclusive lower voxel corner.
+        #[arg(long, value_parser = parse_pos, allow_hyphen_values = true)]
+        min: VoxelPos,
+        /// Inclusive upper voxel corner.
+        #[arg(long, value_parser = parse_pos, allow_hyphen_values = true)]
+        max: VoxelPos,
+        /// Output file for the raw voxels.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The whole pipeline on a fresh save: generate a region, edit and commit, verify, print stats.
+    Demo {
+        /// The save file (created if missing).
+        #[arg(long, default_value = "demo.strata")]
+        save: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Generate { save, seed, min, max, bake, threads } => generate(&save, seed, min, max, bake, threads),
+        Command::Stats { save } => stats(&save),
+        Command::Verify { save } => verify(&save),
+        Command::Edit { save, seed, edit_seed, batches, edits, min, max } => {
+            let plan = EditPlan { seed: edit_seed, edits_per_batch: edits, min, max };
+            edit(&save, seed, plan, batches)
+        }
+        Command::Export { save, min, max, out } => export(&save, min, max, &out),
+        Command::Demo { save } => {
+            let min = VoxelPos::new(-128, -64, -128);
+            let max = VoxelPos::new(127, 63, 127);
+            generate(&save, None, min, max, false, None)?;
+            let plan = EditPlan { seed: 42, edits_per_batch: 5000, min, max };
+            edit(&save, None, plan, 5)?;
+            let code = verify(&save)?;
+            stats(&save)?;
+            Ok(code)
+        }
+    }
+}
+
+fn check_box(min: VoxelPos, max: VoxelPos) -> Result<(), CliError> {
+    if min.x > max.x || min.y > max.y || min.z > max.z {
+        return Err(CliError::Usage(format!("--min {min:?} must not exceed --max {max:?} on any axis")));
+    }
+    Ok(())
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(what.to_owned());
+    pb
+}
+
+fn chunk_keys(min: VoxelPos, max: VoxelPos) -> Vec<ChunkKey> {
+    let (a, b) = (min.chunk(), max.chunk());
+    let mut keys = Vec::new();
+    for z in a.z..=b.z {
+        for y in a.y..=b.y {
+            for x in a.x..=b.x {
+                keys.push(ChunkKey::new(x, y, z));
+            }
+        }
+    }
+    keys.sort_by_key(|k| k.morton());
+    keys
+}
+
+fn generate(
+    path: &Path,
+    seed: Option<u32>,
+    min: VoxelPos,
+    max: VoxelPos,
+    bake: bool,
+    threads: Option<usize>,
+) -> Result<ExitCode, CliError> {
+    check_box(min, max)?;
+    let save = Save::open(path, seed)?;
+    let generator = NoiseTerrain::new(save.terrain.clone());
+    let keys = chunk_keys(min, max);
+    if keys.len() > 1 << 22 {
+        return Err(CliError::Usage(format!("region has {} chunks; the limit is {}", keys.len(), 1 << 22)));
+    }
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let pb = bar(keys.len() as u64, "generate");
+    let start = Instant::now();
+    let per = keys.len().div_ceil(threads).max(1);
+    let results: Vec<Vec<(ChunkKey, Chunk)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = keys
+            .chunks(per)
+            .map(|part| {
+                let (generator, pb) = (&generator, &pb);
+                s.spawn(move || {
+                    part.iter()
+                        .map(|&k| {
+                            pb.inc(1);
+                            (k, generator.generate(k))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        // A panicking generator thread is a bug in the generator; report it as such.
+        handles.into_iter().map(|h| h.join().expect("generator thread panicked")).collect()
+    });
+    pb.finish_and_clear();
+    let elapsed = start.elapsed();
+    let all: Vec<(ChunkKey, Chunk)> = results.into_iter().flatten().collect();
+    let uniform = all.iter().filter(|(_, c)| c.as_uniform().is_some()).count();
+    println!(
+        "generated {} chunks ({} uniform, {} dense) in {:.2} s ({:.0} chunks/s, {} threads)",
+        all.len(),
+        uniform,
+        all.len() - uniform,
+        elapsed.as_secs_f64(),
+        all.len() as f64 / elapsed.as_secs_f64().max(1e-9),
+        threads
+    );
+    if bake {
+        let pb = bar(all.len() as u64, "bake");
+        for part in all.chunks(1024) {
+            let mut batch = strata_core::WriteBatch::new();
+            for (k, c) in part {
+                batch.put(*k, c);
+            }
+            save.store.commit(&batch)?;
+            pb.inc(part.len() as u64);
+        }
+        pb.finish_and_clear();
+        println!("baked {} chunks into {}", all.len(), path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stats(path: &Path) -> Result<ExitCode, CliError> {
+    if !path.exists() {
+        return Err(CliError::Usage(format!("no save at {}", path.display())));
+    }
+    let save = Save::open(path, None)?;
+    let s = save.store.stats()?;
+    let raw = s.records * codec::DENSE_BYTES as u64;
+    let file = std::fs::metadata(path)?.len();
+    println!("save          {}", path.display());
+    println!("generator     {}", save.store.meta(GENERATOR_META)?.unwrap_or_default());
+    println!(
+        "chunks        {} stored ({} uniform, {} dense)",
+        s.records,
+        s.uniform_records,
+        s.records - s.uniform_records
+    );
+    println!("raw bytes     {raw}");
+    println!("record bytes  {} (ratio {:.1})", s.record_bytes, raw as f64 / s.record_bytes.max(1) as f64);
+    println!("file bytes    {file} (ratio {:.1})", raw as f64 / file.max(1) as f64);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(path: &Path) -> Result<ExitCode, CliError> {
+    if !path.exists() {
+        return Err(CliError::Usage(format!("no save at {}", path.display())));
+    }
+    let save = Save::open(path, None)?;
+    let mut count = 0u64;
+    save.store.scan(full_range(), &mut |_, _| {
+        count += 1;
+        ControlFlow::Continue(())
+    })?;
+    let pb = bar(count, "verify");
+    let mut buf = strata_core::DenseChunk::filled(strata_core::MaterialId::AIR);
+    let mut bad: Vec<(MortonKey, codec::DecodeError)> = Vec::new();
+    let mut ok = 0u64;
+    save.store.scan(full_range(), &mut |key, record| {
+        match codec::decode_into(record, &mut buf) {
+            Ok(_) => ok += 1,
+            Err(e) => bad.push((key, e)),
+        }
+        pb.inc(1);
+        ControlFlow::Continue(())
+    })?;
+    pb.finish_and_clear();
+    if bad.is_empty() {
+        println!("verified {ok} records: all decode and match their checksums");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} of {} records are bad:", bad.len(), ok + bad.len() as u64);
+    for (key, e) in &bad {
+        let c = key.to_chunk();
+        println!("  chunk {},{},{}: {e}", c.x, c.y, c.z);
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+fn edit(path: &Path, seed: Option<u32>, plan: EditPlan, batches: u64) -> Result<ExitCode, CliError> {
+    check_box(plan.min, plan.max)?;
+    let save = Save::open(path, seed)?;
+    let mut world = save.world(WorldConfig::default());
+    let mut out = std::io::stdout().lock();
+    let start = Instant::now();
+    for i in 0..batches {
+        world.set_many(plan.batch(i));
+        let receipt = world.commit()?;
+        // The commit returned: the batch is durable. Only now acknowledge it.
+        writeln!(
+            out,
+            "committed batch={i} chunks={} bytes={} ms={:.2}",
+            receipt.entries,
+            receipt.bytes,
+            receipt.duration.as_secs_f64() * 1e3
+        )?;
+        out.flush()?;
+    }
+    let s = world.stats();
+    writeln!(
+        out,
+        "done: {batches} batches of {} edits in {:.2} s; {} chunks resident, cache hit rate {:.3}",
+        plan.edits_per_batch,
+        start.elapsed().as_secs_f64(),
+        s.resident_chunks,
+        s.cache_hit_rate()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(path: &Path, min: VoxelPos, max: VoxelPos, out: &Path) -> Result<ExitCode, CliError> {
+    check_box(min, max)?;
+    if !path.exists() {
+        return Err(CliError::Usage(format!("no save at {}", path.display())));
+    }
+    let size = [
+        (max.x as i64 - min.x as i64 + 1) as u64,
+        (max.y as i64 - min.y as i64 + 1) as u64,
+        (max.z as i64 - min.z as i64 + 1) as u64,
+    ];
+    let voxels = size[0] * size[1] * size[2];
+    if voxels > 1 << 30 {
+        return Err(CliError::Usage(format!("region has {voxels} voxels; the export limit is {}", 1u64 << 30)));
+    }
+    let save = Save::open(path, None)?;
+    let mut world = save.world(WorldConfig::default());
+    let mut data = Vec::with_capacity(voxels as usize * 2);
+    let pb = bar(size[1] * size[2], "export");
+    for z in min.z..=max.z {
+        for y in min.y..=max.y {
+            let mut x = min.x;
+            loop {
+                let chunk = world.chunk(VoxelPos::new(x, y, z).chunk())?;
+                // Copy the run of this row that lies in this chunk.
+                let run_end = (x | (strata_core::CHUNK_SIZE as i32 - 1)).min(max.x);
+                for xx in x..=run_end {
+                    let m = chunk.get(VoxelPos::new(xx, y, z).local().index());
+                    data.extend_from_slice(&m.0.to_le_bytes());
+                }
+                if run_end == max.x {
+                    break;
+                }
+                x = run_end + 1;
+            }
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    std::fs::write(out, &data)?;
+    let header = serde_json::json!({
+        "format": "strata-raw-u16le",
+        "version": 1,
+        "min": min.to_array(),
+        "size": size,
+        "order": "x fastest, then y, then z",
+        "data": out.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "generator": serde_json::to_value(&save.terrain).unwrap_or_default(),
+    });
+    let mut header_path = out.as_os_str().to_owned();
+    header_path.push(".json");
+    std::fs::write(&header_path, serde_json::to_string_pretty(&header).unwrap_or_default())?;
+    println!("exported {voxels} voxels to {} (+ {})", out.display(), PathBuf::from(header_path).display());
+    Ok(ExitCode::SUCCESS)
+}

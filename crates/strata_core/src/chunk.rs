@@ -221,11 +221,8 @@ impl ChunkSummary {
             }
             i = j;
         }
-        let (dominant, dominant_count) = counts
-            .iter()
-            .copied()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
-            .unwrap_or((0, 0));
+        let (dominant, dominant_count) =
+            counts.iter().copied().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).unwrap_or((0, 0));
         Self {
             dominant: MaterialId(dominant),
             dominant_count,

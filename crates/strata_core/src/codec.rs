@@ -278,7 +278,15 @@ mod tests {
         Chunk::Dense(DenseChunk::from_fn(|p| {
             let h = 12 + ((p.x as i32 * 7 + p.z as i32 * 3) % 9);
             let y = p.y as i32;
-            MaterialId(if y > h { 0 } else if y == h { 3 } else if y > h - 4 { 2 } else { 1 })
+            MaterialId(if y > h {
+                0
+            } else if y == h {
+                3
+            } else if y > h - 4 {
+                2
+            } else {
+                1
+            })
         }))
     }
 

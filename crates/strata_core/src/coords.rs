@@ -49,11 +49,7 @@ impl VoxelPos {
     /// The position of this voxel inside its chunk.
     #[inline]
     pub const fn local(self) -> LocalPos {
-        LocalPos {
-            x: (self.x & LOCAL_MASK) as u8,
-            y: (self.y & LOCAL_MASK) as u8,
-            z: (self.z & LOCAL_MASK) as u8,
-        }
+        LocalPos { x: (self.x & LOCAL_MASK) as u8, y: (self.y & LOCAL_MASK) as u8, z: (self.z & LOCAL_MASK) as u8 }
     }
 
     /// Splits into chunk and local position; [`VoxelPos::from_parts`] is the inverse.

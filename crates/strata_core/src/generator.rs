@@ -64,7 +64,15 @@ pub struct TerrainConfig {
 
 impl Default for TerrainConfig {
     fn default() -> Self {
-        Self { seed: 7, base_height: 0, amplitude: 48.0, frequency: 1.0 / 256.0, octaves: 5, sea_level: -8, soil_depth: 4 }
+        Self {
+            seed: 7,
+            base_height: 0,
+            amplitude: 48.0,
+            frequency: 1.0 / 256.0,
+            octaves: 5,
+            sea_level: -8,
+            soil_depth: 4,
+        }
     }
 }
 
@@ -182,7 +190,13 @@ mod tests {
     #[test]
     fn generate_agrees_with_material_at() {
         let g = NoiseTerrain::new(TerrainConfig::default());
-        for key in [ChunkKey::new(0, 0, 0), ChunkKey::new(-3, -1, 5), ChunkKey::new(2, 1, -2), ChunkKey::new(0, -5, 0), ChunkKey::new(0, 6, 0)] {
+        for key in [
+            ChunkKey::new(0, 0, 0),
+            ChunkKey::new(-3, -1, 5),
+            ChunkKey::new(2, 1, -2),
+            ChunkKey::new(0, -5, 0),
+            ChunkKey::new(0, 6, 0),
+        ] {
             let c = g.generate(key);
             for i in (0..crate::CHUNK_VOLUME as u16).step_by(97) {
                 let l = LocalIndex::new(i);

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 const CHUNKS: TableDefinition<u128, &[u8]> = TableDefinition::new("chunks");
 const META: TableDefinition<&str, u32> = TableDefinition::new("meta");
+const META_TEXT: TableDefinition<&str, &str> = TableDefinition::new("meta_text");
 /// Version of the save layout (tables and key encoding), stored in the `meta` table.
 pub const SAVE_FORMAT_VERSION: u32 = 1;
 
@@ -104,8 +105,27 @@ impl RedbStore {
     }
 
     /// Opens the save at `path` with options, creating it if missing.
+    ///
+    /// Creation is atomic: a new save is initialised in `<path>.creating`, made durable, then
+    /// renamed into place, so a crash during creation never leaves a half-written save behind.
     pub fn open_with(path: impl AsRef<Path>, options: RedbStoreOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        if !path.exists() {
+            let mut tmp = path.clone().into_os_string();
+            tmp.push(".creating");
+            let tmp = PathBuf::from(tmp);
+            if tmp.exists() {
+                std::fs::remove_file(&tmp)?;
+            }
+            drop(Self::open_existing(&tmp, &options)?);
+            std::fs::rename(&tmp, &path)?;
+            sync_parent_dir(&path)?;
+        }
+        Self::open_existing(&path, &options)
+    }
+
+    fn open_existing(path: &Path, options: &RedbStoreOptions) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         let syncs = Arc::new(AtomicU64::new(0));
         let inner = FileBackend::new(file).map_err(redb::Error::from)?;
@@ -134,6 +154,26 @@ impl RedbStore {
                 }
             }
             txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+            txn.open_table(META_TEXT).map_err(redb::Error::from)?;
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        Ok(())
+    }
+
+    /// A text value stored beside the chunks (e.g. the generator settings a save was made with).
+    pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb::Error::from)?;
+        let table = txn.open_table(META_TEXT).map_err(redb::Error::from)?;
+        let v = table.get(name).map_err(redb::Error::from)?.map(|g| g.value().to_owned());
+        Ok(v)
+    }
+
+    /// Stores a text value durably (its own transaction).
+    pub fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(redb::Error::from)?;
+        {
+            let mut table = txn.open_table(META_TEXT).map_err(redb::Error::from)?;
+            table.insert(name, value).map_err(redb::Error::from)?;
         }
         txn.commit().map_err(redb::Error::from)?;
         Ok(())
@@ -143,6 +183,16 @@ impl RedbStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Makes a rename in `path`'s directory durable.
+fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 impl ChunkStore for RedbStore {
@@ -226,11 +276,31 @@ mod tests {
     }
 
     #[test]
+    fn meta_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.strata");
+        RedbStore::open(&path).unwrap().set_meta("generator", "(seed: 3)").unwrap();
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.meta("generator").unwrap().as_deref(), Some("(seed: 3)"));
+        assert_eq!(s.meta("nope").unwrap(), None);
+    }
+
+    #[test]
     fn garbage_file_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.strata");
         std::fs::write(&path, vec![0xAB; 8192]).unwrap();
         assert!(RedbStore::open(&path).is_err());
+    }
+
+    #[test]
+    fn leftover_creation_file_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.strata");
+        std::fs::write(dir.path().join("w.strata.creating"), b"half-written").unwrap();
+        let s = RedbStore::open(&path).unwrap();
+        assert_eq!(s.stats().unwrap().records, 0);
+        assert!(!dir.path().join("w.strata.creating").exists());
     }
 
     #[test]

@@ -449,7 +449,8 @@ impl World {
                             }
                         }
                     }
-                    written += (lmax.x - lmin.x + 1) as u64 * (lmax.y - lmin.y + 1) as u64 * (lmax.z - lmin.z + 1) as u64;
+                    written +=
+                        (lmax.x - lmin.x + 1) as u64 * (lmax.y - lmin.y + 1) as u64 * (lmax.z - lmin.z + 1) as u64;
                 }
             }
         }
@@ -480,7 +481,10 @@ impl World {
                     let lo = key.min_voxel().to_array().map(|v| v as i64);
                     let hi = key.max_voxel().to_array().map(|v| v as i64);
                     // Farthest corner inside → whole chunk; nearest point outside → skip.
-                    let far: [i64; 3] = std::array::from_fn(|a| if (c[a] - lo[a]).abs() > (hi[a] - c[a]).abs() { lo[a] } else { hi[a] });
+                    let far: [i64; 3] =
+                        std::array::from_fn(
+                            |a| if (c[a] - lo[a]).abs() > (hi[a] - c[a]).abs() { lo[a] } else { hi[a] },
+                        );
                     if d2(far) <= r2 {
                         self.replace_chunk(key, Chunk::Uniform(m));
                         written += crate::CHUNK_VOLUME as u64;

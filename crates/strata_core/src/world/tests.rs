@@ -147,7 +147,11 @@ impl ChunkStore for FlakyStore {
         }
         self.inner.get_record(key)
     }
-    fn scan(&self, r: std::ops::RangeInclusive<crate::MortonKey>, v: &mut crate::store::ScanVisitor<'_>) -> Result<(), StoreError> {
+    fn scan(
+        &self,
+        r: std::ops::RangeInclusive<crate::MortonKey>,
+        v: &mut crate::store::ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
         self.inner.scan(r, v)
     }
     fn commit(&self, b: &WriteBatch) -> Result<CommitReceipt, StoreError> {

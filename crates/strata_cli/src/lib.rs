@@ -1,0 +1,185 @@
+//! Library half of the `strata` command: opening saves and the seeded edit batches that the
+//! `edit` subcommand writes (shared with the crash-safety test, which recomputes them).
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+use strata_core::{
+    ChunkStore, MaterialId, NoiseTerrain, RedbStore, StoreError, TerrainConfig, VoxelPos, World, WorldConfig,
+};
+
+/// Meta key under which a save records the generator settings it was made with.
+pub const GENERATOR_META: &str = "generator.terrain";
+
+/// Errors of the command line tool.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The save's stored generator settings do not parse.
+    #[error("save has unreadable generator settings: {0}")]
+    BadGeneratorMeta(String),
+    /// The requested seed differs from the save's.
+    #[error("save was created with seed {stored}, not {requested} (omit --seed to use the save's)")]
+    SeedMismatch {
+        /// In the save.
+        stored: u32,
+        /// On the command line.
+        requested: u32,
+    },
+    /// A bad argument value.
+    #[error("{0}")]
+    Usage(String),
+    /// File I/O.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An opened save: its store and the terrain settings recorded in it.
+pub struct Save {
+    /// The store.
+    pub store: Arc<RedbStore>,
+    /// Generator settings (recorded in the save on creation).
+    pub terrain: TerrainConfig,
+}
+
+impl Save {
+    /// Opens (or creates) the save at `path`. A new save records `seed` (default 7) in its
+    /// metadata; an existing one uses its recorded settings and refuses a different `seed`.
+    pub fn open(path: &Path, seed: Option<u32>) -> Result<Self, CliError> {
+        let store = RedbStore::open(path)?;
+        let terrain = match store.meta(GENERATOR_META)? {
+            Some(text) => {
+                let t: TerrainConfig =
+                    serde_json::from_str(&text).map_err(|e| CliError::BadGeneratorMeta(e.to_string()))?;
+                if let Some(s) = seed
+                    && s != t.seed
+                {
+                    return Err(CliError::SeedMismatch { stored: t.seed, requested: s });
+                }
+                t
+            }
+            None => {
+                let t =
+                    TerrainConfig { seed: seed.unwrap_or(TerrainConfig::default().seed), ..TerrainConfig::default() };
+                let text = serde_json::to_string(&t).map_err(|e| CliError::BadGeneratorMeta(e.to_string()))?;
+                store.set_meta(GENERATOR_META, &text)?;
+                t
+            }
+        };
+        Ok(Self { store: Arc::new(store), terrain })
+    }
+
+    /// A world over this save.
+    pub fn world(&self, config: WorldConfig) -> World {
+        let store: Arc<dyn ChunkStore> = self.store.clone();
+        World::new(store, Arc::new(NoiseTerrain::new(self.terrain.clone())), config)
+    }
+}
+
+/// A small deterministic PRNG (SplitMix64): same seed, same sequence, on every platform.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Seeds the generator.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range_i32(&mut self, lo: i32, hi: i32) -> i32 {
+        let span = (hi as i64 - lo as i64 + 1) as u64;
+        (lo as i64 + self.below(span) as i64) as i32
+    }
+}
+
+/// The region and size of the `edit` subcommand's batches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditPlan {
+    /// Seed of the batches.
+    pub seed: u64,
+    /// Voxel writes per batch.
+    pub edits_per_batch: usize,
+    /// Inclusive lower corner of the edited region.
+    pub min: VoxelPos,
+    /// Inclusive upper corner of the edited region.
+    pub max: VoxelPos,
+}
+
+impl EditPlan {
+    /// Batch number `index`: random voxels of the region set to random materials 0..20.
+    /// Deterministic in (seed, index).
+    pub fn batch(&self, index: u64) -> Vec<(VoxelPos, MaterialId)> {
+        let mut rng = SplitMix64::new(self.seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
+        (0..self.edits_per_batch)
+            .map(|_| {
+                let p = VoxelPos::new(
+                    rng.range_i32(self.min.x, self.max.x),
+                    rng.range_i32(self.min.y, self.max.y),
+                    rng.range_i32(self.min.z, self.max.z),
+                );
+                (p, MaterialId(rng.below(20) as u16))
+            })
+            .collect()
+    }
+}
+
+/// Parses `x,y,z`.
+pub fn parse_pos(s: &str) -> Result<VoxelPos, String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let [x, y, z] = parts.as_slice() else {
+        return Err(format!("expected x,y,z but got {s:?}"));
+    };
+    let p = |v: &str| v.parse::<i32>().map_err(|e| format!("bad coordinate {v:?} in {s:?}: {e}"));
+    Ok(VoxelPos::new(p(x)?, p(y)?, p(z)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_deterministic_and_in_region() {
+        let plan =
+            EditPlan { seed: 5, edits_per_batch: 100, min: VoxelPos::new(-10, 0, -10), max: VoxelPos::new(10, 5, 10) };
+        assert_eq!(plan.batch(3), plan.batch(3));
+        assert_ne!(plan.batch(3), plan.batch(4));
+        for (p, m) in plan.batch(1) {
+            assert!((-10..=10).contains(&p.x) && (0..=5).contains(&p.y) && (-10..=10).contains(&p.z));
+            assert!(m.0 < 20);
+        }
+    }
+
+    #[test]
+    fn parse_positions() {
+        assert_eq!(parse_pos("1,-2, 3"), Ok(VoxelPos::new(1, -2, 3)));
+        assert!(parse_pos("1,2").is_err());
+        assert!(parse_pos("1,2,x").is_err());
+    }
+
+    #[test]
+    fn save_records_and_checks_seed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.strata");
+        assert_eq!(Save::open(&path, Some(11)).unwrap().terrain.seed, 11);
+        assert_eq!(Save::open(&path, None).unwrap().terrain.seed, 11);
+        assert!(matches!(Save::open(&path, Some(12)), Err(CliError::SeedMismatch { stored: 11, requested: 12 })));
+    }
+}
