@@ -1,1 +1,32 @@
-//! placeholder
+//! Strata: stream a voxel world around the camera from a hybrid store.
+//!
+//! This facade re-exports the engine-free crates; most users want [`prelude`].
+//!
+//! - [`core`] (`strata_core`): coordinates, chunks, the chunk codec, chunk stores and the hybrid
+//!   generated + edited [`core::World`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use strata::prelude::*;
+//!
+//! # fn main() -> Result<(), strata::core::Error> {
+//! # let dir = tempfile::tempdir().map_err(strata::core::StoreError::from)?;
+//! # let path = dir.path().join("world.strata");
+//! let store = Arc::new(RedbStore::open(&path)?);
+//! let mut world = World::new(store, Arc::new(NoiseTerrain::new(TerrainConfig::default())), WorldConfig::default());
+//! world.fill_sphere(VoxelPos::new(0, 10, 0), 6.0, MaterialId::AIR); // O(1) append to the delta log
+//! world.set_voxel(VoxelPos::new(3, 4, 5), MaterialId(19));
+//! world.commit()?; // applies the log and writes every dirty chunk in one durable transaction
+//! assert_eq!(world.voxel(VoxelPos::new(3, 4, 5))?, MaterialId(19));
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use strata_core as core;
+
+/// The names most users need.
+pub mod prelude {
+    pub use strata_core::prelude::*;
+}

@@ -1,7 +1,212 @@
-//! Metrics of the foundation: codec, store and edits.
-use crate::{Budget, Metric};
+//! Metrics of the foundation: codec, store and edits (issue "Foundation").
+
+use crate::{Budget, Metric, keep, median, side_by_side_ns, time_ns};
+use std::sync::Arc;
+use std::time::Instant;
+use strata_core::codec::{self, ChunkEncoder, HEADER_LEN};
+use strata_core::{
+    Chunk, ChunkKey, ChunkStore, DenseChunk, MaterialId, NoiseTerrain, RedbStore, TerrainConfig, VoxelPos, World,
+    WorldConfig, WorldGenerator,
+};
+
+/// A deterministic xorshift for benchmark inputs.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The dense surface chunk of the default terrain used by the codec metrics.
+pub fn terrain_chunk() -> Chunk {
+    let g = NoiseTerrain::new(TerrainConfig::default());
+    (0..8)
+        .flat_map(|x| (-2..3).map(move |y| ChunkKey::new(x, y, 0)))
+        .map(|k| g.generate(k))
+        .find(|c| matches!(c, Chunk::Dense(_)))
+        .unwrap_or_else(|| g.generate(ChunkKey::new(0, 0, 0)))
+}
 
 /// Runs every foundation metric.
-pub fn run(_budget: Budget) -> Vec<Metric> {
-    Vec::new()
+pub fn run(budget: Budget) -> Vec<Metric> {
+    let mut out = Vec::new();
+    codec_metrics(budget, &mut out);
+    edit_metrics(budget, &mut out);
+    store_metrics(budget, &mut out);
+    out
+}
+
+fn codec_metrics(budget: Budget, out: &mut Vec<Metric>) {
+    let chunk = terrain_chunk();
+    let Chunk::Dense(dense) = &chunk else { return };
+    let record = codec::encode(&chunk);
+    let payload = record[HEADER_LEN..].to_vec();
+    let iters = budget.iters(2000);
+
+    // decode: ours (header + checksum + decompress_into the chunk array) vs plain decompress_into.
+    let mut buf = DenseChunk::filled(MaterialId::AIR);
+    let mut raw = vec![0u8; codec::DENSE_BYTES];
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(codec::decode_into(keep(&record), &mut buf).is_ok());
+        },
+        || {
+            keep(lz4_flex::block::decompress_into(keep(&payload), &mut raw).ok());
+        },
+    );
+    out.push(Metric::with_peer("codec.decode_dense_32", ours / 1e3, "us", "lz4_flex_raw", peer / 1e3));
+
+    // encode: ours (compress + header + checksum) vs plain compress_into.
+    let mut enc = ChunkEncoder::new();
+    let mut rec = Vec::with_capacity(64 << 10);
+    let input: Vec<u8> = dense.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut scratch = vec![0u8; lz4_flex::block::get_maximum_output_size(input.len())];
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        budget.iters(1000),
+        || {
+            rec.clear();
+            enc.encode(keep(&chunk), &mut rec);
+            keep(rec.len());
+        },
+        || {
+            keep(lz4_flex::block::compress_into(keep(&input), &mut scratch).ok());
+        },
+    );
+    out.push(Metric::with_peer("codec.encode_dense_32", ours / 1e3, "us", "lz4_flex_raw", peer / 1e3));
+
+    let uniform = Chunk::Uniform(MaterialId(4));
+    let mut rec = Vec::with_capacity(64);
+    let ns = time_ns(budget.batches, budget.iters(200_000), || {
+        rec.clear();
+        enc.encode(keep(&uniform), &mut rec);
+        keep(codec::decode_into(&rec, &mut buf).is_ok());
+    });
+    out.push(Metric::new("codec.uniform_roundtrip", ns / 1e3, "us"));
+}
+
+fn terrain_world(store: Arc<dyn ChunkStore>) -> World {
+    World::new(store, Arc::new(NoiseTerrain::new(TerrainConfig::default())), WorldConfig { cache_bytes: 1 << 30 })
+}
+
+fn edit_metrics(budget: Budget, out: &mut Vec<Metric>) {
+    // Voxel writes through the batch API (`set_many` + `apply`) into resident chunks: a brush-like
+    // workload (random voxels within a 64³ box = 8 chunks) and a scattered one (256³ = 512 chunks).
+    for (name, extent) in [("edits.batch_writes_per_s", 64), ("edits.batch_writes_per_s_scattered_256", 256)] {
+        let mut world = terrain_world(Arc::new(strata_core::MemoryStore::new()));
+        let per_batch = 1 << 18;
+        let mut rng = Rng(0x9E37_79B9);
+        let batches: Vec<Vec<(VoxelPos, MaterialId)>> = (0..4)
+            .map(|_| {
+                (0..per_batch)
+                    .map(|_| {
+                        let p = VoxelPos::new(
+                            rng.below(extent) as i32,
+                            rng.below(extent) as i32 - 32,
+                            rng.below(extent) as i32,
+                        );
+                        (p, MaterialId(1 + rng.below(8) as u16))
+                    })
+                    .collect()
+            })
+            .collect();
+        // Make the chunks resident and dense first.
+        world.set_many(batches[0].clone());
+        let _ = world.apply();
+        let mut samples = Vec::new();
+        for b in 0..budget.batches {
+            let edits = batches[b % batches.len()].clone();
+            let t = Instant::now();
+            world.set_many(edits);
+            let _ = world.apply();
+            samples.push(per_batch as f64 / t.elapsed().as_secs_f64());
+        }
+        out.push(Metric::new(name, median(&samples), "writes_per_s"));
+    }
+}
+
+fn store_metrics(budget: Budget, out: &mut Vec<Metric>) {
+    let Ok(dir) = tempfile::tempdir() else {
+        eprintln!("store metrics skipped: no temporary directory");
+        return;
+    };
+
+    // Committing 256 dirty chunks: time and fsyncs per commit (World::commit: encode + one
+    // transaction + durability).
+    let path = dir.path().join("commit.strata");
+    let Ok(store) = RedbStore::open(&path) else { return };
+    let store = Arc::new(store);
+    let mut world = terrain_world(store.clone());
+    let keys: Vec<ChunkKey> = (0..256).map(|i| ChunkKey::new(i % 16, (i / 16) % 4 - 2, i / 64)).collect();
+    for k in &keys {
+        let _ = world.chunk(*k);
+    }
+    let (mut ms, mut syncs) = (Vec::new(), Vec::new());
+    for b in 0..budget.batches.max(9) {
+        for k in &keys {
+            let p = k.min_voxel();
+            world.set_voxel(VoxelPos::new(p.x + (b % 32) as i32, p.y + 3, p.z + 7), MaterialId(19 - (b % 2) as u16));
+        }
+        let _ = world.apply();
+        let before = store.sync_count().unwrap_or(0);
+        let t = Instant::now();
+        let receipt = world.commit();
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        syncs.push((store.sync_count().unwrap_or(0) - before) as f64);
+        if let Ok(r) = receipt {
+            debug_assert_eq!(r.entries, 256);
+        }
+    }
+    out.push(Metric::new("store.commit_256_ms", median(&ms), "ms"));
+    out.push(Metric::new("store.commit_256_fsyncs", median(&syncs), "fsyncs"));
+
+    // Size: a generated 256³ region, 100k random edits committed (10 commits of 10k).
+    let path = dir.path().join("size.strata");
+    let Ok(store) = RedbStore::open(&path) else { return };
+    let store: Arc<RedbStore> = Arc::new(store);
+    let mut world = terrain_world(store.clone());
+    let mut rng = Rng(12345);
+    for _ in 0..10 {
+        let edits = (0..10_000)
+            .map(|_| {
+                let p = VoxelPos::new(
+                    rng.below(256) as i32 - 128,
+                    rng.below(256) as i32 - 128,
+                    rng.below(256) as i32 - 128,
+                );
+                (p, MaterialId(1 + rng.below(18) as u16))
+            })
+            .collect();
+        world.set_many(edits);
+        let _ = world.commit();
+    }
+    let raw = 256u64 * 256 * 256 * 2;
+    if let Ok(s) = store.stats() {
+        out.push(Metric::new(
+            "store.size_ratio_region256",
+            raw as f64 / s.record_bytes.max(1) as f64,
+            "raw_over_record_bytes",
+        ));
+    }
+    drop(world);
+    // File size after compaction (`strata compact`): what the save costs on disk.
+    if let Ok(mut store) = Arc::try_unwrap(store) {
+        let _ = store.compact();
+        drop(store);
+        if let Ok(meta) = std::fs::metadata(&path) {
+            out.push(Metric::new(
+                "store.size_ratio_region256_file",
+                raw as f64 / meta.len().max(1) as f64,
+                "raw_over_compacted_file_bytes",
+            ));
+        }
+    }
 }

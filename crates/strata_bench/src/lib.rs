@@ -12,6 +12,9 @@ pub mod core_metrics;
 use std::hint::black_box;
 use std::time::Instant;
 
+/// One area of the report: measures its metrics within a budget.
+pub type Area = fn(Budget) -> Vec<Metric>;
+
 /// How long to measure.
 #[derive(Clone, Copy, Debug)]
 pub struct Budget {

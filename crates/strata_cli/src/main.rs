@@ -78,6 +78,12 @@ enum Command {
         #[arg(long, default_value = "63,31,63", value_parser = parse_pos, allow_hyphen_values = true)]
         max: VoxelPos,
     },
+    /// Rewrite the save to release space freed by earlier commits.
+    Compact {
+        /// The save file.
+        #[arg(long)]
+        save: PathBuf,
+    },
     /// Export a region as raw little-endian u16 material ids plus a JSON header (`<out>.json`).
     Export {
         /// The save file.
@@ -122,6 +128,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             edit(&save, seed, plan, batches)
         }
         Command::Export { save, min, max, out } => export(&save, min, max, &out),
+        Command::Compact { save } => compact(&save),
         Command::Demo { save } => {
             let min = VoxelPos::new(-128, -64, -128);
             let max = VoxelPos::new(127, 63, 127);
@@ -316,6 +323,19 @@ fn edit(path: &Path, seed: Option<u32>, plan: EditPlan, batches: u64) -> Result<
         s.resident_chunks,
         s.cache_hit_rate()
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compact(path: &Path) -> Result<ExitCode, CliError> {
+    if !path.exists() {
+        return Err(CliError::Usage(format!("no save at {}", path.display())));
+    }
+    let before = std::fs::metadata(path)?.len();
+    let mut store = strata_core::RedbStore::open(path)?;
+    store.compact()?;
+    drop(store);
+    let after = std::fs::metadata(path)?.len();
+    println!("compacted {}: {before} -> {after} bytes", path.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -4,7 +4,7 @@ use strata_bench::{Budget, core_metrics};
 fn main() {
     let budget = Budget::from_args();
     // Each area adds its module here; metrics print as soon as they are measured.
-    let areas: [(&str, fn(Budget) -> Vec<strata_bench::Metric>); 1] = [("core", core_metrics::run)];
+    let areas: [(&str, strata_bench::Area); 1] = [("core", core_metrics::run)];
     for (_area, run) in areas {
         for m in run(budget) {
             m.print();

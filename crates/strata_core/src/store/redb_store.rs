@@ -179,6 +179,19 @@ impl RedbStore {
         Ok(())
     }
 
+    /// Rewrites the file to release pages freed by earlier commits (copy-on-write leaves them
+    /// behind). Needs exclusive access; returns whether anything was reclaimed.
+    ///
+    /// # Runtime
+    /// Proportional to the file size; run it offline (the `strata compact` command) or rarely.
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        let mut any = false;
+        while self.db.compact().map_err(redb::Error::from)? {
+            any = true;
+        }
+        Ok(any)
+    }
+
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
@@ -273,6 +286,27 @@ mod tests {
         assert_eq!(store.get(ChunkKey::new(17, 0, 0)).unwrap(), Some(super::super::contract::dense(17)));
         assert_eq!(store.stats().unwrap().records, 256);
         let _ = Chunk::Uniform(MaterialId(0));
+    }
+
+    #[test]
+    fn compaction_shrinks_after_rewrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.strata");
+        let mut store = RedbStore::open(&path).unwrap();
+        for round in 0..8u16 {
+            let mut b = WriteBatch::new();
+            for x in 0..64 {
+                b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16 + round));
+            }
+            store.commit(&b).unwrap();
+        }
+        let before = std::fs::metadata(&path).unwrap().len();
+        store.compact().unwrap();
+        drop(store);
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(after <= before, "{after} > {before}");
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.get(ChunkKey::new(5, 0, 0)).unwrap(), Some(super::super::contract::dense(12)));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::generator::WorldGenerator;
 use crate::material::MaterialId;
 use crate::store::{ChunkStore, CommitReceipt, StoreError, WriteBatch};
 use crossbeam_channel::{Receiver, Sender};
+use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,7 +187,22 @@ pub struct World {
     commits: u64,
     last_commit: Option<Duration>,
     last_commit_chunks: usize,
+    scratch: GroupScratch,
 }
+
+/// Reusable buffers for grouping a batch of voxel writes by chunk (no allocation per apply in
+/// steady state).
+#[derive(Default)]
+struct GroupScratch {
+    keys: Vec<ChunkKey>,
+    slot_of_key: FxHashMap<ChunkKey, u32>,
+    slot_of_edit: Vec<u32>,
+    starts: Vec<u32>,
+    grouped: Vec<(u16, u16)>,
+}
+
+/// Batches shorter than this are applied directly, run by run.
+const GROUP_THRESHOLD: usize = 256;
 
 impl World {
     /// A world over `store` with `generator` as the baseline.
@@ -205,6 +221,7 @@ impl World {
             commits: 0,
             last_commit: None,
             last_commit_chunks: 0,
+            scratch: GroupScratch::default(),
         }
     }
 
@@ -378,6 +395,7 @@ impl World {
     fn apply_edit(&mut self, edit: &Edit) -> Result<u64, StoreError> {
         match edit {
             Edit::Set(pos, m) => self.write_run(&[(*pos, *m)]),
+            Edit::Many(list) if list.len() >= GROUP_THRESHOLD => self.write_grouped(list),
             Edit::Many(list) => self.write_run(list),
             Edit::FillBox { min, max, material } => self.fill_box_now(*min, *max, *material),
             Edit::FillSphere { center, radius, material } => self.fill_sphere_now(*center, *radius, *material),
@@ -409,6 +427,84 @@ impl World {
             i = j;
         }
         Ok(edits.len() as u64)
+    }
+
+    /// Applies a large batch grouped by chunk: one pass assigns each write a chunk slot, a stable
+    /// counting sort groups (local index, material) pairs by slot, then each chunk is looked up
+    /// once and written with a tight loop. Stability keeps log order within a chunk, so later
+    /// writes to the same voxel still win.
+    ///
+    /// # Runtime
+    /// O(n + chunks): about one small-table lookup per write, none of them in the cache map.
+    fn write_grouped(&mut self, edits: &[(VoxelPos, MaterialId)]) -> Result<u64, StoreError> {
+        let mut sc = std::mem::take(&mut self.scratch);
+        sc.keys.clear();
+        sc.slot_of_key.clear();
+        sc.slot_of_edit.clear();
+        sc.slot_of_edit.reserve(edits.len());
+        let mut last: Option<(ChunkKey, u32)> = None;
+        for (p, _) in edits {
+            let key = p.chunk();
+            let slot = match last {
+                Some((k, s)) if k == key => s,
+                _ => {
+                    let next = sc.keys.len() as u32;
+                    let s = *sc.slot_of_key.entry(key).or_insert(next);
+                    if s == next {
+                        sc.keys.push(key);
+                    }
+                    last = Some((key, s));
+                    s
+                }
+            };
+            sc.slot_of_edit.push(slot);
+        }
+        sc.starts.clear();
+        sc.starts.resize(sc.keys.len() + 1, 0);
+        for &s in &sc.slot_of_edit {
+            sc.starts[s as usize + 1] += 1;
+        }
+        for i in 1..sc.starts.len() {
+            sc.starts[i] += sc.starts[i - 1];
+        }
+        sc.grouped.clear();
+        sc.grouped.resize(edits.len(), (0, 0));
+        {
+            // `starts[s]` doubles as the write cursor of slot s; afterwards `starts[s]` is the end
+            // of slot s, i.e. the start of slot s + 1.
+            let (starts, grouped) = (&mut sc.starts, &mut sc.grouped);
+            for ((p, m), &s) in edits.iter().zip(&sc.slot_of_edit) {
+                let c = &mut starts[s as usize];
+                grouped[*c as usize] = (p.local().index().get() as u16, m.0);
+                *c += 1;
+            }
+        }
+        let mut result = Ok(edits.len() as u64);
+        let mut begin = 0usize;
+        for (slot, key) in sc.keys.iter().enumerate() {
+            let end = sc.starts[slot] as usize;
+            let writes = &sc.grouped[begin..end];
+            begin = end;
+            let chunk = match self.chunk_for_edit(*key) {
+                Ok(c) => c,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            if let Chunk::Uniform(m) = *chunk
+                && writes.iter().all(|&(_, v)| v == m.0)
+            {
+                continue;
+            }
+            let voxels = chunk.make_dense().as_mut_slice();
+            for &(i, v) in writes {
+                // Invariant: `i` came from `LocalIndex::get`, which is < CHUNK_VOLUME.
+                voxels[i as usize & (crate::CHUNK_VOLUME - 1)] = v;
+            }
+        }
+        self.scratch = sc;
+        result
     }
 
     /// Replaces a whole chunk without loading it.

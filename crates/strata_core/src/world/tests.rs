@@ -192,6 +192,7 @@ enum Op {
     Set(i32, i32, i32, u16),
     Box(i32, i32, i32, i32, i32, i32, u16),
     Sphere(i32, i32, i32, u8, u16),
+    Many(Vec<(i32, i32, i32, u16)>),
     Apply,
     Commit,
 }
@@ -202,6 +203,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (c.clone(), c.clone(), c.clone(), 0u16..4).prop_map(|(x, y, z, m)| Op::Set(x, y, z, m)),
         1 => (c.clone(), c.clone(), c.clone(), 0i32..40, 0i32..40, 0i32..40, 0u16..4).prop_map(|(x, y, z, a, b, d, m)| Op::Box(x, y, z, x + a, y + b, z + d, m)),
         1 => (c.clone(), c.clone(), c, 0u8..20, 0u16..4).prop_map(|(x, y, z, r, m)| Op::Sphere(x, y, z, r, m)),
+        2 => proptest::collection::vec((-40i32..40, -40i32..40, -8i32..8, 0u16..4), 200..700).prop_map(Op::Many),
         1 => Just(Op::Apply),
         1 => Just(Op::Commit),
     ]
@@ -229,6 +231,12 @@ proptest! {
                     for dx in -r..=r { for dy in -r..=r { for dz in -r..=r {
                         if dx * dx + dy * dy + dz * dz <= r * r { model.insert(VoxelPos::new(x + dx, y + dy, z + dz), MaterialId(m)); }
                     } } }
+                }
+                Op::Many(ref list) => {
+                    // Repeats of the same voxel must resolve in log order.
+                    let edits: Vec<(VoxelPos, MaterialId)> = list.iter().map(|&(x, y, z, m)| (VoxelPos::new(x, y, z), MaterialId(m))).collect();
+                    for (p, m) in &edits { model.insert(*p, *m); }
+                    w.set_many(edits);
                 }
                 Op::Apply => { w.apply().unwrap(); }
                 Op::Commit => { w.commit().unwrap(); }

@@ -1,0 +1,28 @@
+//! Only `bevy_strata`, the facade and the examples may depend on Bevy: the engine-free crates
+//! must not, not even transitively.
+
+use std::process::Command;
+
+#[test]
+fn engine_free_crates_do_not_depend_on_bevy() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let crates_dir = std::path::Path::new(root).join("crates");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates_dir).expect("crates/ exists") {
+        let name = entry.expect("dir entry").file_name().to_string_lossy().into_owned();
+        if name == "bevy_strata" || !crates_dir.join(&name).join("Cargo.toml").exists() {
+            continue;
+        }
+        let out = Command::new(env!("CARGO"))
+            .args(["tree", "--offline", "-e", "normal,build", "--prefix", "none", "-p", &name])
+            .current_dir(root)
+            .output()
+            .expect("run cargo tree");
+        assert!(out.status.success(), "cargo tree -p {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let tree = String::from_utf8_lossy(&out.stdout);
+        let bevy: Vec<&str> = tree.lines().filter(|l| l.starts_with("bevy")).collect();
+        assert!(bevy.is_empty(), "{name} depends on Bevy: {bevy:?}");
+        checked += 1;
+    }
+    assert!(checked >= 3, "expected to check strata_core, strata_cli and strata_bench at least");
+}
