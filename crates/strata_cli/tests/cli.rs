@@ -1,0 +1,92 @@
+//! End-to-end checks of the `strata` binary: exit codes, output and the files it writes.
+
+use std::process::{Command, Output};
+use strata_core::{ChunkKey, ChunkStore, RedbStore, WriteBatch};
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).output().expect("run strata")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn edit_verify_stats_export_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.strata");
+    let s = save.to_str().unwrap();
+    let o = strata(&["edit", "--save", s, "--batches", "3", "--edits", "500"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("committed batch=")).count(), 3);
+
+    let o = strata(&["verify", "--save", s]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("all decode"), "{}", text(&o));
+
+    let o = strata(&["stats", "--save", s]);
+    assert!(o.status.success() && text(&o).contains("stored"), "{}", text(&o));
+
+    let out = dir.path().join("r.raw");
+    let o = strata(&["export", "--save", s, "--min=-4,-4,-4", "--max=35,3,3", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let raw = std::fs::read(&out).unwrap();
+    assert_eq!(raw.len(), 40 * 8 * 8 * 2);
+    let header = std::fs::read_to_string(dir.path().join("r.raw.json")).unwrap();
+    assert!(header.contains("\"size\"") && header.contains("40"), "{header}");
+
+    // The exported voxels are the world's voxels.
+    let save_h = strata_cli::Save::open(&save, None).unwrap();
+    let mut world = save_h.world(strata_core::WorldConfig::default());
+    let at = |x: i32, y: i32, z: i32| {
+        let i = (((z + 4) * 8 + (y + 4)) * 40 + (x + 4)) as usize * 2;
+        u16::from_le_bytes([raw[i], raw[i + 1]])
+    };
+    for (x, y, z) in [(-4, -4, -4), (35, 3, 3), (0, 0, 0), (31, 1, -1), (32, -2, 2)] {
+        assert_eq!(at(x, y, z), world.voxel(strata_core::VoxelPos::new(x, y, z)).unwrap().0, "{x},{y},{z}");
+    }
+}
+
+#[test]
+fn verify_lists_corrupt_records_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.strata");
+    let s = save.to_str().unwrap();
+    assert!(strata(&["edit", "--save", s, "--batches", "1", "--edits", "100"]).status.success());
+    {
+        let store = RedbStore::open(&save).unwrap();
+        let mut b = WriteBatch::new();
+        b.put_record(ChunkKey::new(-7, 8, 9).morton(), b"STRC\x01\x01\0\0garbage");
+        store.commit(&b).unwrap();
+    }
+    let o = strata(&["verify", "--save", s]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("chunk -7,8,9"), "{}", text(&o));
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.strata");
+    let o = strata(&["verify", "--save", missing.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: no save at"), "{err}");
+
+    let garbage = dir.path().join("garbage.strata");
+    std::fs::write(&garbage, vec![7u8; 10_000]).unwrap();
+    let o = strata(&["stats", "--save", garbage.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("error: "), "{}", text(&o));
+
+    let save = dir.path().join("w.strata");
+    let s = save.to_str().unwrap();
+    assert!(strata(&["edit", "--save", s, "--seed", "1", "--batches", "1", "--edits", "1"]).status.success());
+    let o = strata(&["edit", "--save", s, "--seed", "2", "--batches", "1"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("created with seed 1"), "{}", text(&o));
+
+    let o = strata(&["export", "--save", s, "--min=5,5,5", "--max=0,0,0", "--out", "x.raw"]);
+    assert!(!o.status.success() && text(&o).contains("must not exceed"), "{}", text(&o));
+}
