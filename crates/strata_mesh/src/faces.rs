@@ -101,6 +101,7 @@ mod tests {
 
     proptest! {
         #[test]
+        #[allow(clippy::needless_range_loop)]
         fn transpose_matches_naive(rows in proptest::array::uniform32(any::<u32>())) {
             let mut t = rows;
             transpose32(&mut t);

@@ -118,8 +118,8 @@ mod tests {
         let mut half = DenseChunk::filled(MaterialId::AIR);
         for i in 0..CHUNK_SIZE * CHUNK_SIZE * CHUNK_SIZE {
             let p = strata_core::LocalIndex::new(i as u16).pos();
-            if p.y % 2 == 0 {
-                half.set(p.index(), MaterialId(if p.x % 4 == 0 { 3 } else { 2 }));
+            if p.y.is_multiple_of(2) {
+                half.set(p.index(), MaterialId(if p.x.is_multiple_of(4) { 3 } else { 2 }));
             }
         }
         let half = Chunk::Dense(half);

@@ -186,12 +186,6 @@ fn emit_face(
 fn tangent_extents(axis: usize, r: Rect) -> ([u32; 2], [u32; 2]) {
     let rows = [r.row, r.row + r.rows];
     let bits = [r.bit, r.bit + r.bits];
-    match axis {
-        // X: P = y (bits), Q = z (rows).
-        0 => (bits, rows),
-        // Y: P = z (rows), Q = x (bits).
-        1 => (rows, bits),
-        // Z: P = x (bits), Q = y (rows).
-        _ => (bits, rows),
-    }
+    // Y: P = z (rows), Q = x (bits). X: P = y (bits), Q = z (rows). Z: P = x (bits), Q = y (rows).
+    if axis == 1 { (rows, bits) } else { (bits, rows) }
 }

@@ -171,12 +171,7 @@ impl Occupancy {
             }
             _ => {
                 // Rows along x: ±Y borders vary z, ±Z borders vary y.
-                let (outer_fixed, neighbour_layer) = match face {
-                    Face::NegY => (0, LAST),
-                    Face::PosY => (EDGE, 0),
-                    Face::NegZ => (0, LAST),
-                    _ => (EDGE, 0),
-                };
+                let (outer_fixed, neighbour_layer) = if face.is_positive() { (EDGE, 0) } else { (0, LAST) };
                 let y_border = matches!(face, Face::NegY | Face::PosY);
                 for k in 0..CHUNK_SIZE {
                     let r = if y_border { row(outer_fixed, k + 1) } else { row(k + 1, outer_fixed) };
