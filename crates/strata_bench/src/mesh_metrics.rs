@@ -1,4 +1,4 @@
-//! Meshing metrics: strata_mesh against block-mesh and binary-greedy-meshing on the same
+//! Meshing metrics: `strata_mesh` against block-mesh and binary-greedy-meshing on the same
 //! generated terrain.
 //!
 //! Timing scope: ours starts from `Chunk`s (classification, neighbour layers, culling, merge,
