@@ -1,0 +1,270 @@
+//! Meshing metrics: `strata_mesh` against block-mesh and binary-greedy-meshing on the same
+//! generated terrain.
+//!
+//! Timing scope: ours starts from `Chunk`s (classification, neighbour layers, culling, merge,
+//! vertex output); the peers start from their own prebuilt padded arrays (and, for
+//! binary-greedy-meshing, prebuilt opacity masks), which favours the peers.
+use crate::{Budget, Metric, keep, side_by_side_ns, time_ns};
+use binary_greedy_meshing as bgm;
+use block_mesh::ndshape::{ConstShape, ConstShape3u32};
+use block_mesh::{
+    GreedyQuadsBuffer, MergeVoxel, RIGHT_HANDED_Y_UP_CONFIG, UnitQuadBuffer, Voxel, VoxelVisibility, greedy_quads,
+    visible_block_faces,
+};
+use std::collections::BTreeSet;
+use strata_core::generator::terrain_ids;
+use strata_core::{
+    CHUNK_SIZE, Chunk, ChunkKey, Face, LocalPos, MaterialId, MaterialKind, MaterialRegistry, NoiseTerrain,
+    TerrainConfig, VoxelPos, WorldGenerator,
+};
+use strata_mesh::lod::downsample_majority;
+use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct BmVoxel(u16, VoxelVisibility);
+
+impl Voxel for BmVoxel {
+    fn get_visibility(&self) -> VoxelVisibility {
+        self.1
+    }
+}
+
+impl MergeVoxel for BmVoxel {
+    type MergeValue = u16;
+    fn merge_value(&self) -> u16 {
+        self.0
+    }
+}
+
+type Padded = ConstShape3u32<34, 34, 34>;
+
+/// A chunk with its six loaded neighbours.
+struct Scene {
+    center: Chunk,
+    neighbors: Vec<Chunk>,
+}
+
+impl Scene {
+    fn hood(&self) -> Neighborhood<'_> {
+        Neighborhood::from_fn(&self.center, |f| Neighbor::Loaded(&self.neighbors[f as usize]))
+    }
+
+    /// The voxel at `p` (each coordinate in `-1..=32`; edges and corners are air).
+    fn voxel(&self, p: [i32; 3]) -> u16 {
+        let outside: Vec<usize> = (0..3).filter(|&a| !(0..32).contains(&p[a])).collect();
+        let l = p.map(|v| v.rem_euclid(32) as u8);
+        let at = |c: &Chunk| c.get(LocalPos::new(l[0], l[1], l[2]).index()).0;
+        match outside.as_slice() {
+            [] => at(&self.center),
+            [a] => at(&self.neighbors[2 * a + usize::from(p[*a] >= 32)]),
+            _ => 0,
+        }
+    }
+}
+
+fn terrain_scene(generator: &NoiseTerrain) -> Scene {
+    // The chunk holding the terrain surface at the centre of column (0, 0): dense, with stone,
+    // dirt, grass, sand and water (the sea level is −8).
+    let key = ChunkKey::new(0, generator.height(16, 16) >> 5, 0);
+    Scene {
+        center: generator.generate(key),
+        neighbors: Face::ALL.iter().map(|f| generator.generate(key.neighbor(*f))).collect(),
+    }
+}
+
+fn block_mesh_voxels(table: &MaterialTable, voxel: impl Fn([i32; 3]) -> u16) -> Vec<BmVoxel> {
+    (0..Padded::SIZE)
+        .map(|i| {
+            let [x, y, z] = Padded::delinearize(i);
+            let id = voxel([x as i32 - 1, y as i32 - 1, z as i32 - 1]);
+            let vis = match table.kind(MaterialId(id)) {
+                MaterialKind::Air => VoxelVisibility::Empty,
+                MaterialKind::Solid => VoxelVisibility::Opaque,
+                _ => VoxelVisibility::Translucent,
+            };
+            BmVoxel(id, vis)
+        })
+        .collect()
+}
+
+/// binary-greedy-meshing's padded input for a chunk of edge `CS` (y outer, x, z inner) and its
+/// prebuilt masks.
+struct BgmInput {
+    voxels: Vec<u16>,
+    opaque: Box<[u64]>,
+    transparent: Box<[u64]>,
+}
+
+fn bgm_input<const CS: usize>(table: &MaterialTable, voxel: impl Fn([i32; 3]) -> u16) -> BgmInput {
+    let p = CS + 2;
+    let mut voxels = vec![0u16; p * p * p];
+    for y in 0..p {
+        for x in 0..p {
+            for z in 0..p {
+                voxels[z + x * p + y * p * p] = voxel([x as i32 - 1, y as i32 - 1, z as i32 - 1]);
+            }
+        }
+    }
+    let see_through: BTreeSet<u16> = (1..=u16::MAX)
+        .filter(|&id| matches!(table.kind(MaterialId(id)), MaterialKind::Fluid | MaterialKind::Transparent))
+        .take(64)
+        .collect();
+    let opaque = bgm::compute_opaque_mask::<CS>(&voxels, &see_through);
+    let transparent = bgm::compute_transparent_mask::<CS>(&voxels, &see_through);
+    BgmInput { voxels, opaque, transparent }
+}
+
+/// Runs every meshing metric.
+pub fn run(budget: Budget) -> Vec<Metric> {
+    let table = MaterialTable::new(&MaterialRegistry::builtin());
+    let generator = NoiseTerrain::new(TerrainConfig::default());
+    let scene = terrain_scene(&generator);
+    let mut out = Vec::new();
+    let mut mesher = Mesher::new(table.clone());
+    let mut mesh = ChunkMesh::default();
+    let options = MeshOptions::default();
+    let hood = scene.hood();
+
+    // --- mesh.greedy_32_terrain vs block-mesh greedy / visible.
+    let bm_voxels = block_mesh_voxels(&table, |p| scene.voxel(p));
+    let mut bm_buffer = GreedyQuadsBuffer::new(bm_voxels.len());
+    let faces = &RIGHT_HANDED_Y_UP_CONFIG.faces;
+    let iters = budget.iters(100);
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(mesher.mesh(&hood, &options, &mut mesh));
+        },
+        || {
+            greedy_quads(&bm_voxels, &Padded {}, [0; 3], [33; 3], faces, &mut bm_buffer);
+            keep(bm_buffer.quads.num_quads());
+        },
+    );
+    out.push(Metric::with_peer("mesh.greedy_32_terrain", ours / 1e3, "us", "block_mesh_greedy", peer / 1e3));
+    let mut unit_buffer = UnitQuadBuffer::new();
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(mesher.mesh(&hood, &options, &mut mesh));
+        },
+        || {
+            unit_buffer.reset();
+            visible_block_faces(&bm_voxels, &Padded {}, [0; 3], [33; 3], faces, &mut unit_buffer);
+            keep(unit_buffer.num_quads());
+        },
+    );
+    out.push(Metric::with_peer("mesh.greedy_32_terrain", ours / 1e3, "us", "block_mesh_visible", peer / 1e3));
+
+    // --- vs binary-greedy-meshing on the same 32³ chunk (its mesher is generic over the size).
+    let bgm32 = bgm_input::<CHUNK_SIZE>(&table, |p| scene.voxel(p));
+    let mut bgm_mesher = bgm::Mesher::<CHUNK_SIZE>::new();
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(mesher.mesh(&hood, &options, &mut mesh));
+        },
+        || {
+            bgm_mesher.clear();
+            bgm_mesher.fast_mesh(&bgm32.voxels, &bgm32.opaque, &bgm32.transparent);
+            keep(bgm_mesher.quads[0].len());
+        },
+    );
+    out.push(Metric::with_peer("mesh.greedy_32_terrain", ours / 1e3, "us", "binary_greedy_meshing", peer / 1e3));
+    let bgm32_quads: usize = bgm_mesher.quads.iter().map(Vec::len).sum();
+
+    // --- and at its native 62³ size, per voxel (a 62³ terrain region at the same place).
+    let origin = ChunkKey::new(0, 0, 0).min_voxel();
+    let surface_y = generator.height(origin.x + 31, origin.z + 31) - 31;
+    let bgm62 = bgm_input::<62>(&table, |p| {
+        generator.material_at(VoxelPos::new(origin.x + p[0], surface_y + p[1], origin.z + p[2])).0
+    });
+    let mut bgm62_mesher = bgm::Mesher::<62>::new();
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(mesher.mesh(&hood, &options, &mut mesh));
+        },
+        || {
+            bgm62_mesher.clear();
+            bgm62_mesher.fast_mesh(&bgm62.voxels, &bgm62.opaque, &bgm62.transparent);
+            keep(bgm62_mesher.quads[0].len());
+        },
+    );
+    out.push(Metric::with_peer(
+        "mesh.greedy_32_terrain",
+        ours / (32.0f64).powi(3),
+        "ns_per_voxel",
+        "binary_greedy_meshing_62",
+        peer / (62.0f64).powi(3),
+    ));
+
+    // --- mesh.quads_32_terrain.
+    mesher.mesh(&hood, &options, &mut mesh);
+    greedy_quads(&bm_voxels, &Padded {}, [0; 3], [33; 3], faces, &mut bm_buffer);
+    let ours_quads = mesh.quad_count() as f64;
+    out.push(Metric::with_peer(
+        "mesh.quads_32_terrain",
+        ours_quads,
+        "quads",
+        "block_mesh_greedy",
+        bm_buffer.quads.num_quads() as f64,
+    ));
+    out.push(Metric::with_peer(
+        "mesh.quads_32_terrain",
+        ours_quads,
+        "quads",
+        "binary_greedy_meshing",
+        bgm32_quads as f64,
+    ));
+
+    // --- mesh.skip_uniform: a stone chunk among stone and unloaded neighbours.
+    let stone = Chunk::Uniform(terrain_ids::STONE);
+    let buried =
+        Neighborhood::from_fn(&stone, |f| if f == Face::PosY { Neighbor::Unloaded } else { Neighbor::Loaded(&stone) });
+    let skip_ns = time_ns(budget.batches, budget.iters(200_000), || {
+        keep(mesher.mesh(&buried, &options, &mut mesh));
+    });
+    out.push(Metric::new("mesh.skip_uniform", skip_ns / 1e3, "us"));
+
+    // --- mesh.lod_node: a level-2 node (4×4×4 chunks) downsampled by majority, with its six
+    // level-2 neighbours loaded.
+    let node_mip = |origin: ChunkKey| {
+        let chunks: Vec<Chunk> = (0..64)
+            .map(|i| {
+                generator.generate(ChunkKey::new(origin.x + (i & 3), origin.y + ((i >> 2) & 3), origin.z + (i >> 4)))
+            })
+            .collect();
+        downsample_majority(2, |[x, y, z]| &chunks[x + 4 * y + 16 * z]).unwrap_or_default()
+    };
+    let node = ChunkKey::new(0, -2, 0);
+    let lod_scene = Scene {
+        center: node_mip(node),
+        neighbors: Face::ALL
+            .iter()
+            .map(|f| {
+                let o = f.offset();
+                node_mip(ChunkKey::new(node.x + 4 * o[0], node.y + 4 * o[1], node.z + 4 * o[2]))
+            })
+            .collect(),
+    };
+    let lod_hood = lod_scene.hood();
+    let lod_options = MeshOptions::lod(2);
+    let lod_bm = block_mesh_voxels(&table, |p| lod_scene.voxel(p));
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(mesher.mesh(&lod_hood, &lod_options, &mut mesh));
+        },
+        || {
+            greedy_quads(&lod_bm, &Padded {}, [0; 3], [33; 3], faces, &mut bm_buffer);
+            keep(bm_buffer.quads.num_quads());
+        },
+    );
+    out.push(Metric::with_peer("mesh.lod_node", ours / 1e3, "us", "block_mesh_greedy", peer / 1e3));
+    out
+}

@@ -1,0 +1,115 @@
+//! Visible-face bitmasks from padded occupancy grids, with the column shifts of binary greedy
+//! meshing.
+//!
+//! For a set `S` of voxels (the opaque ones, or the cells of one transparent material) and a set
+//! `B` of voxels that hide a face of `S`, the face of `p ∈ S` towards `d` is visible iff
+//! `p + d ∉ B`: per x-row that is `s & !b_shifted` — one `and-not` for 32 voxels.
+//!
+//! Output layout, per face direction, a `[slice][row]` array of `u32` bit rows, chosen so that
+//! slices are perpendicular to the face normal and the scan order (rows outer, bits inner)
+//! matches block-mesh's `greedy_quads` (z outer, then y, then x):
+//! - ±X: slice `x`, row `z`, bit `y` (built by transposing 32×32 bit blocks);
+//! - ±Y: slice `y`, row `z`, bit `x`;
+//! - ±Z: slice `z`, row `y`, bit `x`.
+
+use crate::occupancy::{Grid, PAD, row};
+use strata_core::{CHUNK_SIZE, Face};
+
+/// Slices × rows of face bits for one direction.
+pub(crate) type FaceSlices = [[u32; CHUNK_SIZE]; CHUNK_SIZE];
+
+/// Visible-face masks for the six directions, indexed by `Face as usize`.
+pub(crate) struct FaceMasks {
+    pub masks: [FaceSlices; 6],
+}
+
+impl FaceMasks {
+    pub(crate) fn new() -> Box<Self> {
+        Box::new(Self { masks: [[[0; CHUNK_SIZE]; CHUNK_SIZE]; 6] })
+    }
+
+    /// Computes the masks of `solid` hidden by `blocker(row_index)`; returns whether any face is
+    /// visible. Every entry is overwritten.
+    ///
+    /// # Runtime
+    /// O(32²) row operations plus 64 bit-matrix transposes; independent of the number of faces.
+    pub(crate) fn compute(&mut self, solid: &Grid, blocker: impl Fn(usize) -> u64) -> bool {
+        let mut any = 0u32;
+        let [neg_x, pos_x, neg_y, pos_y, neg_z, pos_z] = &mut self.masks;
+        for z in 0..CHUNK_SIZE {
+            let mut x_pos = [0u32; CHUNK_SIZE];
+            let mut x_neg = [0u32; CHUNK_SIZE];
+            for y in 0..CHUNK_SIZE {
+                let r = row(y + 1, z + 1);
+                let c = (solid[r] >> 1) as u32;
+                if c == 0 {
+                    neg_y[y][z] = 0;
+                    pos_y[y][z] = 0;
+                    neg_z[z][y] = 0;
+                    pos_z[z][y] = 0;
+                    continue;
+                }
+                let b = blocker(r);
+                x_pos[y] = c & !((b >> 2) as u32);
+                x_neg[y] = c & !(b as u32);
+                pos_y[y][z] = c & !((blocker(r + 1) >> 1) as u32);
+                neg_y[y][z] = c & !((blocker(r - 1) >> 1) as u32);
+                pos_z[z][y] = c & !((blocker(r + PAD) >> 1) as u32);
+                neg_z[z][y] = c & !((blocker(r - PAD) >> 1) as u32);
+                any |= x_pos[y] | x_neg[y] | pos_y[y][z] | neg_y[y][z] | pos_z[z][y] | neg_z[z][y];
+            }
+            transpose32(&mut x_pos);
+            transpose32(&mut x_neg);
+            for x in 0..CHUNK_SIZE {
+                pos_x[x][z] = x_pos[x];
+                neg_x[x][z] = x_neg[x];
+            }
+        }
+        any != 0
+    }
+
+    /// The slices of one direction, mutable (the greedy merge consumes them).
+    pub(crate) fn slices_mut(&mut self, face: Face) -> &mut FaceSlices {
+        &mut self.masks[face as usize]
+    }
+}
+
+/// Transposes a 32×32 bit matrix in place: bit `c` of row `r` moves to bit `r` of row `c`.
+///
+/// # Runtime
+/// 5 rounds of 16 masked swaps (Hacker's Delight §7-3).
+pub(crate) fn transpose32(a: &mut [u32; 32]) {
+    let mut j = 16;
+    let mut m: u32 = 0x0000_FFFF;
+    while j != 0 {
+        let mut k = 0;
+        while k < 32 {
+            let t = ((a[k] >> j) ^ a[k + j]) & m;
+            a[k + j] ^= t;
+            a[k] ^= t << j;
+            k = (k + j + 1) & !j;
+        }
+        j >>= 1;
+        m ^= m << j;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        #[allow(clippy::needless_range_loop)]
+        fn transpose_matches_naive(rows in proptest::array::uniform32(any::<u32>())) {
+            let mut t = rows;
+            transpose32(&mut t);
+            for r in 0..32 {
+                for c in 0..32 {
+                    prop_assert_eq!((rows[r] >> c) & 1, (t[c] >> r) & 1);
+                }
+            }
+        }
+    }
+}

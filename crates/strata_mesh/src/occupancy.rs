@@ -1,0 +1,235 @@
+//! Padded occupancy bit grids: the chunk plus one boundary layer from each face neighbour.
+//!
+//! Layout: a 34 × 34 grid of `u64` rows indexed by `(y + 1) + 34 · (z + 1)`; bit `x + 1` of a row
+//! is the voxel at `(x, y, z)`, for `x, y, z` in `-1..=32`. Only the centre and the six face
+//! layers are filled; the 12 edge strips and 8 corners stay 0 (the mesher has no diagonal
+//! neighbours, so ambient occlusion treats them as empty).
+
+use crate::classify::{AIR, MaterialTable, OPAQUE};
+use crate::input::{Neighbor, Neighborhood};
+use strata_core::{CHUNK_SIZE, Chunk, Face};
+
+/// Padded edge length (32 + 2).
+pub(crate) const PAD: usize = CHUNK_SIZE + 2;
+/// Rows in a padded grid.
+pub(crate) const GRID: usize = PAD * PAD;
+/// A row with every chunk-interior bit (`x` in `0..32`) set.
+pub(crate) const INNER: u64 = 0xFFFF_FFFF << 1;
+
+/// One padded bit grid.
+pub(crate) type Grid = [u64; GRID];
+
+/// The row index of padded coordinates (`yp = y + 1`, `zp = z + 1`).
+#[inline]
+pub(crate) const fn row(yp: usize, zp: usize) -> usize {
+    yp + PAD * zp
+}
+
+/// The bit grids of one neighbourhood: opaque voxels, and one grid per transparent or fluid
+/// material present in the centre chunk.
+///
+/// Invariant: `layers[..layer_count]` are the live layers; grids past it are a reuse pool, so
+/// steady-state meshing allocates nothing.
+pub(crate) struct Occupancy {
+    /// Opaque solids.
+    pub opaque: Box<Grid>,
+    layers: Vec<(u16, Box<Grid>)>,
+    layer_count: usize,
+}
+
+fn zeroed_grid() -> Box<Grid> {
+    let boxed: Box<[u64]> = vec![0; GRID].into_boxed_slice();
+    match boxed.try_into() {
+        Ok(g) => g,
+        // Invariant: built with exactly GRID elements.
+        Err(_) => unreachable!("grid has GRID rows"),
+    }
+}
+
+impl Occupancy {
+    pub(crate) fn new() -> Self {
+        Self { opaque: zeroed_grid(), layers: Vec::new(), layer_count: 0 }
+    }
+
+    /// The live transparent / fluid layers: `(material, grid)`.
+    pub(crate) fn layers(&self) -> &[(u16, Box<Grid>)] {
+        &self.layers[..self.layer_count]
+    }
+
+    fn layer_index(&self, id: u16) -> Option<usize> {
+        self.layers[..self.layer_count].iter().position(|(m, _)| *m == id)
+    }
+
+    fn layer_or_insert(&mut self, id: u16) -> usize {
+        if let Some(i) = self.layer_index(id) {
+            return i;
+        }
+        if self.layer_count == self.layers.len() {
+            self.layers.push((id, zeroed_grid()));
+        } else {
+            let slot = &mut self.layers[self.layer_count];
+            slot.0 = id;
+            slot.1.fill(0);
+        }
+        self.layer_count += 1;
+        self.layer_count - 1
+    }
+
+    /// Fills the grids from `hood`.
+    ///
+    /// # Runtime
+    /// O(32³) for a dense centre (rows of one material cost one comparison pass and no lookups),
+    /// O(32²) for a uniform one, plus O(32²) per border.
+    pub(crate) fn build(&mut self, table: &MaterialTable, hood: &Neighborhood<'_>) {
+        self.opaque.fill(0);
+        self.layer_count = 0;
+        match hood.center {
+            Chunk::Uniform(m) => {
+                for zp in 1..=CHUNK_SIZE {
+                    for yp in 1..=CHUNK_SIZE {
+                        self.fill_row(table, m.0, row(yp, zp), INNER, true);
+                    }
+                }
+            }
+            Chunk::Dense(d) => {
+                for (i, ids) in d.as_slice().chunks_exact(CHUNK_SIZE).enumerate() {
+                    let (y, z) = (i % CHUNK_SIZE, i / CHUNK_SIZE);
+                    self.classify_row(table, ids, row(y + 1, z + 1), true);
+                }
+            }
+        }
+        for face in Face::ALL {
+            self.border(table, face, hood.neighbor(face));
+        }
+    }
+
+    /// Marks `bits` of row `r` as material `id`.
+    #[inline]
+    fn fill_row(&mut self, table: &MaterialTable, id: u16, r: usize, bits: u64, create: bool) {
+        match table.code(id) {
+            AIR => {}
+            OPAQUE => self.opaque[r] |= bits,
+            _ => {
+                let layer = if create { Some(self.layer_or_insert(id)) } else { self.layer_index(id) };
+                if let Some(l) = layer {
+                    self.layers[l].1[r] |= bits;
+                }
+            }
+        }
+    }
+
+    /// Classifies 32 ids along x into row `r` (bits 1..=32).
+    #[inline]
+    fn classify_row(&mut self, table: &MaterialTable, ids: &[u16], r: usize, create: bool) {
+        let first = ids[0];
+        if ids.iter().all(|&v| v == first) {
+            self.fill_row(table, first, r, INNER, create);
+            return;
+        }
+        let mut opaque = 0u64;
+        let mut see_through = false;
+        for (x, &v) in ids.iter().enumerate() {
+            let c = table.code(v);
+            opaque |= u64::from(c == OPAQUE) << (x + 1);
+            see_through |= c > OPAQUE;
+        }
+        self.opaque[r] |= opaque;
+        if see_through {
+            for (x, &v) in ids.iter().enumerate() {
+                if table.code(v) > OPAQUE {
+                    self.fill_row(table, v, r, 1 << (x + 1), create);
+                }
+            }
+        }
+    }
+
+    /// Fills the boundary layer across `face` following the [`Neighbor`] policy.
+    fn border(&mut self, table: &MaterialTable, face: Face, neighbor: Neighbor<'_>) {
+        let chunk = match neighbor {
+            Neighbor::Seam => return,
+            Neighbor::Unloaded => None,
+            Neighbor::Loaded(c) => Some(c),
+        };
+        const LAST: usize = CHUNK_SIZE - 1;
+        const EDGE: usize = CHUNK_SIZE + 1;
+        match face {
+            Face::NegX | Face::PosX => {
+                let (bit, nx) = if face == Face::NegX { (0, LAST) } else { (EDGE, 0) };
+                for z in 0..CHUNK_SIZE {
+                    for y in 0..CHUNK_SIZE {
+                        let r = row(y + 1, z + 1);
+                        match chunk {
+                            None => self.opaque[r] |= 1 << bit,
+                            Some(Chunk::Uniform(m)) => self.fill_row(table, m.0, r, 1 << bit, false),
+                            Some(Chunk::Dense(d)) => {
+                                let v = d.as_slice()[nx + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z];
+                                self.fill_row(table, v, r, 1 << bit, false);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {
+                // Rows along x: ±Y borders vary z, ±Z borders vary y.
+                let (outer_fixed, neighbour_layer) = if face.is_positive() { (EDGE, 0) } else { (0, LAST) };
+                let y_border = matches!(face, Face::NegY | Face::PosY);
+                for k in 0..CHUNK_SIZE {
+                    let r = if y_border { row(outer_fixed, k + 1) } else { row(k + 1, outer_fixed) };
+                    match chunk {
+                        None => self.opaque[r] |= INNER,
+                        Some(Chunk::Uniform(m)) => self.fill_row(table, m.0, r, INNER, false),
+                        Some(Chunk::Dense(d)) => {
+                            let (ny, nz) = if y_border { (neighbour_layer, k) } else { (k, neighbour_layer) };
+                            let start = CHUNK_SIZE * ny + CHUNK_SIZE * CHUNK_SIZE * nz;
+                            self.classify_row(table, &d.as_slice()[start..start + CHUNK_SIZE], r, false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the padded cell at `(x, y, z)` (each in `-1..=32`) is set in `grid`.
+#[inline]
+pub(crate) fn is_set(grid: &Grid, x: i32, y: i32, z: i32) -> bool {
+    (grid[row((y + 1) as usize, (z + 1) as usize)] >> (x + 1)) & 1 != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::{DenseChunk, LocalPos, MaterialId, MaterialKind};
+
+    #[test]
+    fn borders_follow_policy() {
+        let table = MaterialTable::from_kinds(&[MaterialKind::Air, MaterialKind::Solid, MaterialKind::Fluid]);
+        let center = Chunk::Uniform(MaterialId(2));
+        let mut dense = DenseChunk::filled(MaterialId::AIR);
+        dense.set(LocalPos::new(31, 4, 5).index(), MaterialId(1));
+        dense.set(LocalPos::new(31, 6, 5).index(), MaterialId(2));
+        let dense = Chunk::Dense(dense);
+        let water = Chunk::Uniform(MaterialId(2));
+        let hood = Neighborhood {
+            center: &center,
+            neighbors: [
+                Neighbor::Loaded(&dense),
+                Neighbor::Unloaded,
+                Neighbor::Seam,
+                Neighbor::Loaded(&water),
+                Neighbor::Unloaded,
+                Neighbor::Seam,
+            ],
+        };
+        let mut occ = Occupancy::new();
+        occ.build(&table, &hood);
+        assert!(is_set(&occ.opaque, -1, 4, 5));
+        assert!(!is_set(&occ.opaque, -1, 6, 5));
+        assert_eq!(occ.layers().len(), 1);
+        let water_grid = &occ.layers()[0].1;
+        assert!(is_set(water_grid, -1, 6, 5) && is_set(water_grid, 3, 32, 3) && is_set(water_grid, 0, 0, 0));
+        assert!(is_set(&occ.opaque, 32, 0, 0) && is_set(&occ.opaque, 7, 7, -1));
+        assert!(!is_set(&occ.opaque, 3, -1, 3) && !is_set(&occ.opaque, 3, 3, 32));
+        assert!(!is_set(&occ.opaque, -1, -1, 3), "edges stay empty");
+    }
+}

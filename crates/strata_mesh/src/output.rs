@@ -1,0 +1,207 @@
+//! Caller-owned vertex and index buffers.
+
+use crate::ao::UNOCCLUDED;
+use strata_core::Face;
+
+/// Tangent axes `(P, Q)` per normal axis, with `P × Q = +normal` (x → (y, z), y → (z, x),
+/// z → (x, y)).
+pub(crate) const TANGENTS: [(usize, usize); 3] = [(1, 2), (2, 0), (0, 1)];
+
+/// Texture axes `(u, v)` per normal axis: sides use `v = y`, so textures stand upright.
+const UV_AXES: [(usize, usize); 3] = [(2, 1), (0, 2), (0, 1)];
+
+/// One mesh as flat vertex attributes plus a triangle list.
+///
+/// Every quad adds 4 vertices and 6 indices (two counter-clockwise triangles seen from the side
+/// the normal points to). Per vertex: position in the chunk's local space (voxel units times the
+/// LOD voxel size), unit normal, UV in the same units (a texture repeats once per world voxel),
+/// material id (for a per-material colour or a texture-array layer) and AO light level in
+/// `0.0..=1.0` (1.0 = unoccluded, always 1.0 when AO is off).
+///
+/// [`MeshBuffers::reset`] keeps the capacity: reusing one value per worker makes steady-state
+/// meshing allocation-free.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MeshBuffers {
+    /// Vertex positions.
+    pub positions: Vec<[f32; 3]>,
+    /// Vertex normals.
+    pub normals: Vec<[f32; 3]>,
+    /// Vertex UVs.
+    pub uvs: Vec<[f32; 2]>,
+    /// Material id of each vertex (equal on the 4 vertices of a quad).
+    pub materials: Vec<u32>,
+    /// AO light level of each vertex.
+    pub ao: Vec<f32>,
+    /// Triangle list, 6 indices per quad.
+    pub indices: Vec<u32>,
+}
+
+/// One quad, before it becomes vertices.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QuadSpec {
+    pub face: Face,
+    /// The voxel layer the face belongs to (along the normal axis).
+    pub slice: u32,
+    /// Extent along the first tangent axis, `[start, end)`.
+    pub p: [u32; 2],
+    /// Extent along the second tangent axis, `[start, end)`.
+    pub q: [u32; 2],
+    pub material: u16,
+    /// Corner AO levels, see [`crate::ao::CORNERS`].
+    pub ao: u32,
+}
+
+impl MeshBuffers {
+    /// Clears every buffer, keeping allocations.
+    pub fn reset(&mut self) {
+        self.positions.clear();
+        self.normals.clear();
+        self.uvs.clear();
+        self.materials.clear();
+        self.ao.clear();
+        self.indices.clear();
+    }
+
+    /// Number of quads.
+    pub fn quad_count(&self) -> usize {
+        self.positions.len() / 4
+    }
+
+    /// Whether the mesh has no geometry.
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// Appends one quad.
+    #[inline]
+    pub(crate) fn push_quad(&mut self, quad: &QuadSpec, scale: f32) {
+        let axis = quad.face.axis();
+        let (pa, qa) = TANGENTS[axis];
+        let (ua, va) = UV_AXES[axis];
+        let positive = quad.face.is_positive();
+        let plane = (quad.slice + u32::from(positive)) as f32 * scale;
+        let base = self.positions.len() as u32;
+        // Corners (−P,−Q), (+P,−Q), (+P,+Q), (−P,+Q): counter-clockwise around +normal; the
+        // negative face walks them backwards.
+        let order: [usize; 4] = if positive { [0, 1, 2, 3] } else { [0, 3, 2, 1] };
+        let mut normal = [0.0; 3];
+        normal[axis] = if positive { 1.0 } else { -1.0 };
+        let mut levels = [0u32; 4];
+        for (slot, &corner) in order.iter().enumerate() {
+            let (cp, cq) = match corner {
+                0 => (quad.p[0], quad.q[0]),
+                1 => (quad.p[1], quad.q[0]),
+                2 => (quad.p[1], quad.q[1]),
+                _ => (quad.p[0], quad.q[1]),
+            };
+            let mut pos = [0.0; 3];
+            pos[axis] = plane;
+            pos[pa] = cp as f32 * scale;
+            pos[qa] = cq as f32 * scale;
+            self.positions.push(pos);
+            self.normals.push(normal);
+            self.uvs.push([pos[ua], pos[va]]);
+            self.materials.push(u32::from(quad.material));
+            let level = (quad.ao >> (2 * corner)) & 3;
+            levels[slot] = level;
+            self.ao.push(level as f32 / 3.0);
+        }
+        // Split along the diagonal whose ends are brighter together, so a single dark corner
+        // shades one triangle symmetrically (no anisotropy seam).
+        let tri: [u32; 6] = if quad.ao == UNOCCLUDED || levels[0] + levels[2] > levels[1] + levels[3] {
+            [0, 1, 2, 0, 2, 3]
+        } else {
+            [1, 2, 3, 1, 3, 0]
+        };
+        self.indices.extend(tri.map(|i| base + i));
+    }
+
+    /// The quads as axis-aligned boxes (for tests, tools and picking): per quad its face, the
+    /// minimum and maximum corner (equal on the normal axis) and its material.
+    ///
+    /// # Runtime
+    /// O(quads).
+    pub fn quads(&self) -> impl Iterator<Item = QuadBox> + '_ {
+        self.positions.chunks_exact(4).zip(self.normals.chunks_exact(4)).zip(self.materials.chunks_exact(4)).map(
+            |((p, n), m)| {
+                let mut min = p[0];
+                let mut max = p[0];
+                for v in &p[1..] {
+                    for a in 0..3 {
+                        min[a] = min[a].min(v[a]);
+                        max[a] = max[a].max(v[a]);
+                    }
+                }
+                let axis = (0..3).find(|&a| n[0][a] != 0.0).unwrap_or(0);
+                let face = Face::ALL[2 * axis + usize::from(n[0][axis] > 0.0)];
+                QuadBox { face, min, max, material: m[0] }
+            },
+        )
+    }
+}
+
+/// A quad read back from [`MeshBuffers::quads`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuadBox {
+    /// The direction it faces.
+    pub face: Face,
+    /// Minimum corner.
+    pub min: [f32; 3],
+    /// Maximum corner.
+    pub max: [f32; 3],
+    /// Material id.
+    pub material: u32,
+}
+
+/// The output of meshing one chunk: opaque and see-through geometry in separate meshes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChunkMesh {
+    /// Opaque solids.
+    pub opaque: MeshBuffers,
+    /// Transparent solids and fluids (render after the opaque pass, blended).
+    pub transparent: MeshBuffers,
+}
+
+impl ChunkMesh {
+    /// Clears both meshes, keeping allocations.
+    pub fn reset(&mut self) {
+        self.opaque.reset();
+        self.transparent.reset();
+    }
+
+    /// Quads in both meshes.
+    pub fn quad_count(&self) -> usize {
+        self.opaque.quad_count() + self.transparent.quad_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cross(a: [f32; 3], b: [f32; 3]) -> [f32; 3] {
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    }
+
+    #[test]
+    fn triangles_face_their_normal() {
+        for face in Face::ALL {
+            for ao in [UNOCCLUDED, 0b11_11_11_00] {
+                let mut m = MeshBuffers::default();
+                m.push_quad(&QuadSpec { face, slice: 3, p: [1, 4], q: [2, 3], material: 9, ao }, 2.0);
+                assert_eq!(m.quad_count(), 1);
+                for t in m.indices.chunks_exact(3) {
+                    let [a, b, c] = [t[0], t[1], t[2]].map(|i| m.positions[i as usize]);
+                    let n = cross([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
+                    let dot: f32 = (0..3).map(|i| n[i] * m.normals[0][i]).sum();
+                    assert!(dot > 0.0, "{face:?} winding");
+                }
+                let q = m.quads().next().unwrap();
+                assert_eq!(q.face, face);
+                assert_eq!(q.max[face.axis()], if face.is_positive() { 8.0 } else { 6.0 });
+                m.reset();
+                assert!(m.is_empty());
+            }
+        }
+    }
+}

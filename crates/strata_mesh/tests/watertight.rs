@@ -1,0 +1,188 @@
+//! Watertightness against brute force: the unit faces covered by the emitted quads are exactly
+//! the exposed voxel faces (no overlap, no hole), per material and per opaque/transparent mesh.
+
+mod common;
+
+use common::*;
+use proptest::prelude::*;
+use strata_core::{Chunk, Face, MaterialId, MaterialKind};
+use strata_mesh::{ChunkMesh, MeshBuffers, MeshOptions, Mesher};
+
+const PALETTES: [&[u16]; 4] =
+    [&[AIR, STONE], &[AIR, STONE, DIRT, WATER], &[AIR, STONE, WATER, ICE, GLASS, MAGMA, UNKNOWN], &[WATER, ICE, AIR]];
+
+fn neighbor_spec() -> impl Strategy<Value = (u8, u64, usize)> {
+    (0u8..4, any::<u64>(), 0usize..8)
+}
+
+fn build_spec((kind, seed, pick): (u8, u64, usize), palette: &[u16]) -> NeighborSpec {
+    match kind {
+        0 => NeighborSpec::Unloaded,
+        1 => NeighborSpec::Seam,
+        2 => NeighborSpec::Loaded(Chunk::Uniform(MaterialId(palette[pick % palette.len()]))),
+        _ => NeighborSpec::Loaded(random_chunk(seed, palette)),
+    }
+}
+
+fn check(center: &Chunk, neighbors: &[NeighborSpec; 6], ao: bool) -> Result<(), TestCaseError> {
+    let table = table();
+    let mut mesher = Mesher::new(table.clone());
+    let mut mesh = ChunkMesh::default();
+    let options = MeshOptions { ambient_occlusion: ao, ..MeshOptions::default() };
+    mesher.mesh(&hood(center, neighbors), &options, &mut mesh);
+    let got = all_unit_faces(&mesh);
+    for w in got.windows(2) {
+        prop_assert!(w[0] != w[1], "overlapping quads cover {:?} twice", w[0]);
+    }
+    let expected = reference_faces(&table, center, neighbors);
+    if got != expected {
+        let missing: Vec<_> = expected.iter().filter(|f| got.binary_search(f).is_err()).take(5).collect();
+        let extra: Vec<_> = got.iter().filter(|f| expected.binary_search(f).is_err()).take(5).collect();
+        prop_assert!(false, "holes {missing:?} extra {extra:?}");
+    }
+    if ao {
+        check_ao(&mesh.opaque, center, neighbors)?;
+        check_ao(&mesh.transparent, center, neighbors)?;
+    }
+    Ok(())
+}
+
+/// Every unit face inside a quad has the quad's corner AO levels (quads with different AO never
+/// merge), computed by brute force.
+fn check_ao(buffers: &MeshBuffers, center: &Chunk, neighbors: &[NeighborSpec; 6]) -> Result<(), TestCaseError> {
+    const TANGENTS: [(usize, usize); 3] = [(1, 2), (2, 0), (0, 1)];
+    const CORNERS: [(i32, i32); 4] = [(-1, -1), (1, -1), (1, 1), (-1, 1)];
+    let table = table();
+    let opaque =
+        |p: [i32; 3]| voxel_at(center, neighbors, p).is_none_or(|id| table.kind(MaterialId(id)) == MaterialKind::Solid);
+    for (qi, q) in buffers.quads().enumerate() {
+        let a = q.face.axis();
+        let (pa, qa) = TANGENTS[a];
+        let mut levels = [0u32; 4];
+        for v in 0..4 {
+            let pos = buffers.positions[qi * 4 + v];
+            let sp = if pos[pa] == q.min[pa] { -1 } else { 1 };
+            let sq = if pos[qa] == q.min[qa] { -1 } else { 1 };
+            let corner = CORNERS.iter().position(|&c| c == (sp, sq)).unwrap_or(0);
+            levels[corner] = (buffers.ao[qi * 4 + v] * 3.0).round() as u32;
+        }
+        let mut cells = Vec::new();
+        mesh_unit_faces(
+            &MeshBuffers {
+                positions: buffers.positions[qi * 4..qi * 4 + 4].to_vec(),
+                normals: buffers.normals[qi * 4..qi * 4 + 4].to_vec(),
+                materials: buffers.materials[qi * 4..qi * 4 + 4].to_vec(),
+                ..MeshBuffers::default()
+            },
+            false,
+            &mut cells,
+        );
+        for (_, face, x, y, z, _) in cells {
+            let n = face.offset();
+            let air_side = [x + n[0], y + n[1], z + n[2]];
+            for (i, (sp, sq)) in CORNERS.into_iter().enumerate() {
+                let mut s1 = air_side;
+                s1[pa] += sp;
+                let mut s2 = air_side;
+                s2[qa] += sq;
+                let mut d = s1;
+                d[qa] += sq;
+                let (o1, o2, od) = (u32::from(opaque(s1)), u32::from(opaque(s2)), u32::from(opaque(d)));
+                let level = if o1 == 1 && o2 == 1 { 0 } else { 3 - o1 - o2 - od };
+                prop_assert_eq!(level, levels[i], "cell {:?} {:?} corner {}", face, [x, y, z], i);
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn quads_cover_exactly_the_exposed_faces(
+        seed in any::<u64>(),
+        palette in 0usize..PALETTES.len(),
+        uniform_center in proptest::option::weighted(0.2, 0usize..8),
+        specs in proptest::array::uniform6(neighbor_spec()),
+        ao in any::<bool>(),
+    ) {
+        let palette = PALETTES[palette];
+        let center = match uniform_center {
+            Some(i) => Chunk::Uniform(MaterialId(palette[i % palette.len()])),
+            None => random_chunk(seed, palette),
+        };
+        let neighbors = specs.map(|s| build_spec(s, palette));
+        check(&center, &neighbors, ao)?;
+    }
+}
+
+#[test]
+fn fluids_hide_faces_between_cells_of_one_fluid_only() {
+    let table = table();
+    let mut mesher = Mesher::new(table);
+    let mut mesh = ChunkMesh::default();
+    // Water everywhere, an ice block inside, water neighbours all round.
+    let mut center = Chunk::Uniform(MaterialId(WATER));
+    for x in 10..12u8 {
+        center.set(strata_core::LocalPos::new(x, 5, 5).index(), MaterialId(ICE));
+    }
+    let water = NeighborSpec::Loaded(Chunk::Uniform(MaterialId(WATER)));
+    let neighbors: [NeighborSpec; 6] = std::array::from_fn(|_| water.clone());
+    mesher.mesh(&hood(&center, &neighbors), &MeshOptions::default(), &mut mesh);
+    assert!(mesh.opaque.is_empty());
+    let faces = all_unit_faces(&mesh);
+    // The ice bar: 10 unit faces outward; the water around it: 10 unit faces facing the ice.
+    assert_eq!(faces.iter().filter(|f| f.5 == u32::from(ICE)).count(), 10);
+    assert_eq!(faces.iter().filter(|f| f.5 == u32::from(WATER)).count(), 10);
+    assert!(faces.iter().all(|f| f.0), "all in the transparent mesh");
+    // Ice and water meet with two faces on each shared side, merged: 6 + 6 quads at most.
+    assert!(mesh.transparent.quad_count() <= 12);
+}
+
+#[test]
+fn unloaded_neighbours_are_opaque_and_seams_are_air() {
+    let mut mesher = Mesher::new(table());
+    let mut mesh = ChunkMesh::default();
+    let stone = Chunk::Uniform(MaterialId(STONE));
+    let mut neighbors: [NeighborSpec; 6] = std::array::from_fn(|_| NeighborSpec::Unloaded);
+    let stats = mesher.mesh(&hood(&stone, &neighbors), &MeshOptions::default(), &mut mesh);
+    assert!(stats.skipped && mesh.quad_count() == 0, "no faces towards unloaded space");
+    neighbors[Face::PosY as usize] = NeighborSpec::Seam;
+    let stats = mesher.mesh(&hood(&stone, &neighbors), &MeshOptions::default(), &mut mesh);
+    assert!(!stats.skipped);
+    assert_eq!(mesh.opaque.quad_count(), 1, "one merged 32×32 wall towards the seam");
+    let q = mesh.opaque.quads().next().unwrap();
+    assert_eq!((q.face, q.min, q.max), (Face::PosY, [0.0, 32.0, 0.0], [32.0, 32.0, 32.0]));
+}
+
+#[test]
+fn uniform_hidden_chunks_do_no_work_and_others_are_meshed() {
+    let mut mesher = Mesher::new(table());
+    let mut mesh = ChunkMesh::default();
+    let stone = Chunk::Uniform(MaterialId(STONE));
+    let air = NeighborSpec::Loaded(Chunk::Uniform(MaterialId::AIR));
+    let mut neighbors: [NeighborSpec; 6] = std::array::from_fn(|_| NeighborSpec::Loaded(stone.clone()));
+    assert!(mesher.mesh(&hood(&stone, &neighbors), &MeshOptions::default(), &mut mesh).skipped);
+    neighbors[Face::NegZ as usize] = air;
+    let stats = mesher.mesh(&hood(&stone, &neighbors), &MeshOptions::default(), &mut mesh);
+    assert_eq!((stats.skipped, stats.opaque_quads), (false, 1));
+    let air_center = Chunk::Uniform(MaterialId::AIR);
+    let seams: [NeighborSpec; 6] = std::array::from_fn(|_| NeighborSpec::Seam);
+    assert!(mesher.mesh(&hood(&air_center, &seams), &MeshOptions::default(), &mut mesh).skipped);
+}
+
+#[test]
+fn lod_scale_multiplies_positions_and_uvs() {
+    let mut mesher = Mesher::new(table());
+    let mut mesh = ChunkMesh::default();
+    let mut c = Chunk::Uniform(MaterialId::AIR);
+    c.set(strata_core::LocalPos::new(1, 2, 3).index(), MaterialId(STONE));
+    mesher.mesh(&strata_mesh::Neighborhood::isolated(&c), &MeshOptions::lod(2), &mut mesh);
+    assert_eq!(mesh.opaque.quad_count(), 6);
+    let top = mesh.opaque.quads().find(|q| q.face == Face::PosY).unwrap();
+    assert_eq!((top.min, top.max), ([4.0, 12.0, 12.0], [8.0, 12.0, 16.0]));
+    assert!(mesh.opaque.uvs.iter().all(|uv| uv[0] % 4.0 == 0.0 && uv[1] % 4.0 == 0.0));
+    assert_eq!(mesh.opaque.indices.len(), 36);
+    assert!(mesh.opaque.materials.iter().all(|&m| m == u32::from(STONE)));
+}
