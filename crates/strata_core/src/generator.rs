@@ -23,6 +23,53 @@ pub trait WorldGenerator: Send + Sync + 'static {
         c.normalize();
         c
     }
+
+    /// The 32³ level-of-detail grid of the octree node `node` at `level` (level 0 is one chunk;
+    /// level `k` covers 2ᵏ chunks per side, so each cell stands for (2ᵏ)³ voxels; `node` is the
+    /// chunk key shifted right by `level`).
+    ///
+    /// The rule is a **point sample at the cell centre**: cell `c` is `material_at` of voxel
+    /// `origin + c·2ᵏ + 2ᵏ⁻¹`. Level 0 is exactly [`WorldGenerator::generate`]. The result is
+    /// normalized (uniform when every cell agrees). Implementations may override it with a faster
+    /// version that returns the same cells.
+    ///
+    /// # Runtime
+    /// The default calls `material_at` 32³ times.
+    fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
+        if level == 0 {
+            return self.generate(node);
+        }
+        let cell = LodCells::new(level, node);
+        let mut c = Chunk::Dense(DenseChunk::from_fn(|l| self.material_at(cell.centre(l))));
+        c.normalize();
+        c
+    }
+}
+
+/// Cell-centre arithmetic of [`WorldGenerator::sample_lod`], in `i64` so no level overflows.
+#[derive(Clone, Copy, Debug)]
+struct LodCells {
+    origin: [i64; 3],
+    size: i64,
+}
+
+impl LodCells {
+    fn new(level: u32, node: ChunkKey) -> Self {
+        let level = level.min(26);
+        let size = 1i64 << level;
+        let edge = size * CHUNK_SIZE as i64;
+        Self { origin: node.to_array().map(|v| v as i64 * edge), size }
+    }
+
+    /// Centre coordinate of cell `c` on axis `axis`, clamped into the `i32` voxel range.
+    fn axis(&self, axis: usize, c: u8) -> i32 {
+        let v = self.origin[axis] + c as i64 * self.size + self.size / 2;
+        v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    }
+
+    fn centre(&self, l: LocalPos) -> VoxelPos {
+        VoxelPos::new(self.axis(0, l.x), self.axis(1, l.y), self.axis(2, l.z))
+    }
 }
 
 /// Names (in `assets/materials.ron`) of the materials [`NoiseTerrain`] places.
@@ -165,6 +212,49 @@ impl WorldGenerator for NoiseTerrain {
         chunk.normalize();
         chunk
     }
+
+    /// Same cells as the default (cell-centre point samples), with one height evaluation per
+    /// column and uniform fast paths.
+    fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
+        if level == 0 {
+            return self.generate(node);
+        }
+        let cells = LodCells::new(level, node);
+        let mut heights = [0i32; CHUNK_SIZE * CHUNK_SIZE];
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for z in 0..CHUNK_SIZE {
+            for x in 0..CHUNK_SIZE {
+                let h = self.height(cells.axis(0, x as u8), cells.axis(2, z as u8));
+                heights[z * CHUNK_SIZE + x] = h;
+                lo = lo.min(h);
+                hi = hi.max(h);
+            }
+        }
+        let ys: [i32; CHUNK_SIZE] = std::array::from_fn(|y| cells.axis(1, y as u8));
+        let (y0, y1) = (ys[0], ys[CHUNK_SIZE - 1]);
+        let c = &self.config;
+        if y0 > hi.max(c.sea_level) {
+            return Chunk::Uniform(MaterialId::AIR);
+        }
+        if y0 > hi && y1 <= c.sea_level {
+            return Chunk::Uniform(terrain_ids::WATER);
+        }
+        if y1 <= lo.saturating_sub(c.soil_depth) {
+            return Chunk::Uniform(terrain_ids::STONE);
+        }
+        let mut d = DenseChunk::filled(MaterialId::AIR);
+        for z in 0..CHUNK_SIZE {
+            for x in 0..CHUNK_SIZE {
+                let h = heights[z * CHUNK_SIZE + x];
+                for (y, &vy) in ys.iter().enumerate() {
+                    d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), self.column_material(vy, h));
+                }
+            }
+        }
+        let mut chunk = Chunk::Dense(d);
+        chunk.normalize();
+        chunk
+    }
 }
 
 /// A flat world: `material` at and below `height`, air above. Handy for tests and tools.
@@ -222,6 +312,23 @@ mod tests {
         assert_eq!(g.generate(ChunkKey::new(0, -100, 0)), Chunk::Uniform(terrain_ids::STONE));
         let far = VoxelPos::new(i32::MAX, i32::MIN, i32::MIN).chunk();
         assert_eq!(g.generate(far), Chunk::Uniform(terrain_ids::STONE));
+    }
+
+    #[test]
+    fn sample_lod_override_matches_default() {
+        struct Plain(NoiseTerrain);
+        impl WorldGenerator for Plain {
+            fn material_at(&self, pos: VoxelPos) -> MaterialId {
+                self.0.material_at(pos)
+            }
+        }
+        let g = NoiseTerrain::new(TerrainConfig::default());
+        let plain = Plain(NoiseTerrain::new(TerrainConfig::default()));
+        for (level, key) in [(1, ChunkKey::new(0, 0, 0)), (2, ChunkKey::new(-1, -1, 0)), (3, ChunkKey::new(0, 2, -1)), (4, ChunkKey::new(0, -3, 0)), (0, ChunkKey::new(0, 0, 1))] {
+            assert_eq!(g.sample_lod(level, key), plain.sample_lod(level, key), "level {level} {key:?}");
+        }
+        let far = VoxelPos::new(i32::MAX, i32::MIN, i32::MIN).chunk();
+        assert_eq!(g.sample_lod(3, ChunkKey::new(far.x >> 3, far.y >> 3, far.z >> 3)), Chunk::Uniform(terrain_ids::STONE));
     }
 
     #[test]

@@ -1,0 +1,46 @@
+//! Secondary indices over a Strata world, engine-free: an octree LOD / homogeneity index, an
+//! R-tree over chunks, exact voxel ray casts, and asynchronous incremental rebuilds.
+//!
+//! # Shape
+//! One [`IndexWriter`] folds chunk updates in and publishes immutable [`IndexSnapshot`]s by an
+//! atomic pointer swap; any number of [`IndexReader`]s query the latest snapshot without
+//! blocking. A [`RebuildManager`] drives the writer from the world's change feed on its own
+//! threads; engines may drive it themselves instead.
+//!
+//! # Which chunks the index covers
+//! The world is unbounded and generated, so the index covers the chunks it is told about:
+//! chunks the streaming layer loaded ([`IndexWriter::insert_loaded`]), every chunk on the
+//! change feed, and all stored (edited) chunks read at start-up
+//! ([`IndexWriter::bulk_load_store`]). Octree nodes above them whose children are not all
+//! known take the missing parts from the generator's level-aware sampling
+//! ([`WorldGenerator::sample_lod`](strata_core::WorldGenerator::sample_lod)); each node says
+//! which ([`DataSource`]). Ray casts and the R-tree see known chunks only; unknown chunks
+//! count as air.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+pub mod octree;
+pub mod ray;
+mod rebuild;
+pub mod rtree;
+mod snapshot;
+mod summary;
+mod writer;
+
+pub use error::{Error, LoadError, RayError, RebuildError};
+pub use octree::{Mip, NodeId, ROOT_LEVEL};
+pub use ray::{HitFilter, Ray, RayHit, RayOptions, cast_reference};
+pub use rebuild::{FreshnessMetrics, RebuildConfig, RebuildManager, RebuildStrategy};
+pub use rtree::ChunkEntry;
+pub use snapshot::{ChunkBox, HomogeneousRegion, IndexConfig, IndexSnapshot, RayBuffer};
+pub use summary::{DataSource, Histogram, NodeSummary, Occupancy, node_volume};
+pub use writer::{IndexReader, IndexWriter, PreparedChunk};
+
+/// The names most users need: `use strata_index::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        ChunkBox, HitFilter, IndexConfig, IndexReader, IndexSnapshot, IndexWriter, NodeId, Ray, RayHit, RayOptions,
+        RebuildConfig, RebuildManager, RebuildStrategy,
+    };
+}

@@ -1,0 +1,455 @@
+//! LOD grids ("mips"): 32³ cells per octree node, stored as 4×4×4 bricks of 8³ cells, each
+//! uniform or dense, so a mostly uniform world costs almost nothing and an edit copies only
+//! the bricks it touches.
+//!
+//! # Downsampling rule
+//! A cell of a level-`k` grid stands for a 2×2×2 block of cells of its child (level `k − 1`;
+//! at level 1 the child cells are voxels). The cell is **non-air when at least half (4 of 8)
+//! of those cells are non-air**, and then holds **the most common non-air material among them**
+//! (ties go to the smaller id); otherwise it is air. A block of 8 equal cells keeps its value.
+//! Thin surfaces therefore neither vanish (a half-solid block stays solid) nor bloat (a block
+//! that is mostly air stays air). The rule is applied level by level, exactly like texture mips.
+
+use std::sync::Arc;
+use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, DenseChunk, MaterialId};
+
+const BRICK: usize = 8;
+const BRICKS_PER_AXIS: usize = CHUNK_SIZE / BRICK;
+const BRICK_COUNT: usize = BRICKS_PER_AXIS * BRICKS_PER_AXIS * BRICKS_PER_AXIS;
+const BRICK_VOLUME: usize = BRICK * BRICK * BRICK;
+
+/// The material of one downsampled cell from its 8 sub-cells (see the module docs).
+#[inline]
+pub fn downsample_cell(v: [u16; 8]) -> u16 {
+    let a = v[0];
+    if v.iter().all(|&x| x == a) {
+        return a;
+    }
+    let solid = v.iter().filter(|&&x| x != 0).count();
+    if solid < 4 {
+        return 0;
+    }
+    let (mut best, mut best_n) = (0u16, 0usize);
+    for &m in &v {
+        if m == 0 {
+            continue;
+        }
+        let n = v.iter().filter(|&&x| x == m).count();
+        if n > best_n || (n == best_n && m < best) {
+            best = m;
+            best_n = n;
+        }
+    }
+    best
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Brick {
+    Uniform(u16),
+    Dense(Arc<[u16; BRICK_VOLUME]>),
+}
+
+impl Brick {
+    #[inline]
+    fn get(&self, i: usize) -> u16 {
+        match self {
+            Brick::Uniform(m) => *m,
+            Brick::Dense(d) => d[i],
+        }
+    }
+
+    fn make_dense(&mut self) -> &mut [u16; BRICK_VOLUME] {
+        if let Brick::Uniform(m) = *self {
+            *self = Brick::Dense(Arc::new([m; BRICK_VOLUME]));
+        }
+        match self {
+            Brick::Dense(d) => Arc::make_mut(d),
+            // Invariant: converted just above.
+            Brick::Uniform(_) => unreachable!("brick made dense above"),
+        }
+    }
+
+    fn normalize(&mut self) {
+        if let Brick::Dense(d) = self {
+            let first = d[0];
+            if d.iter().all(|&x| x == first) {
+                *self = Brick::Uniform(first);
+            }
+        }
+    }
+}
+
+/// A 32³ LOD grid: one material, or 64 bricks of 8³ cells (brick `bx + 4·by + 16·bz`, cell
+/// `x + 8·y + 64·z` inside), each uniform or dense and shared between snapshots.
+///
+/// Invariant (kept by every mutation): a bricked grid has at least two different cells, and a
+/// dense brick has at least two different cells; so equal grids are structurally equal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mip(Repr);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Repr {
+    Uniform(MaterialId),
+    Bricked(Arc<[Brick; BRICK_COUNT]>),
+}
+
+impl Default for Mip {
+    fn default() -> Self {
+        Mip::uniform(MaterialId::AIR)
+    }
+}
+
+#[inline]
+fn split(x: usize, y: usize, z: usize) -> (usize, usize) {
+    let b = (x / BRICK) + BRICKS_PER_AXIS * (y / BRICK) + BRICKS_PER_AXIS * BRICKS_PER_AXIS * (z / BRICK);
+    let c = (x % BRICK) + BRICK * (y % BRICK) + BRICK * BRICK * (z % BRICK);
+    (b, c)
+}
+
+impl Mip {
+    /// A grid filled with `m`.
+    pub const fn uniform(m: MaterialId) -> Self {
+        Mip(Repr::Uniform(m))
+    }
+
+    /// The cell at `(x, y, z)`, each in `0..32`.
+    #[inline]
+    pub fn get(&self, x: usize, y: usize, z: usize) -> MaterialId {
+        match &self.0 {
+            Repr::Uniform(m) => *m,
+            Repr::Bricked(b) => {
+                let (bi, ci) = split(x, y, z);
+                MaterialId(b[bi].get(ci))
+            }
+        }
+    }
+
+    /// `Some(material)` if every cell holds it.
+    pub fn as_uniform(&self) -> Option<MaterialId> {
+        match self.0 {
+            Repr::Uniform(m) => Some(m),
+            Repr::Bricked(_) => None,
+        }
+    }
+
+    /// The grid as a chunk (`x + 32·y + 1024·z`), for meshing.
+    ///
+    /// # Runtime
+    /// O(1) for uniform grids, O(32³) otherwise.
+    pub fn to_chunk(&self) -> Chunk {
+        match self.0 {
+            Repr::Uniform(m) => Chunk::Uniform(m),
+            Repr::Bricked(_) => {
+                let mut d = DenseChunk::filled(MaterialId::AIR);
+                let out = d.as_mut_slice();
+                for (i, v) in out.iter_mut().enumerate() {
+                    *v = self.get(i % CHUNK_SIZE, (i / CHUNK_SIZE) % CHUNK_SIZE, i / (CHUNK_SIZE * CHUNK_SIZE)).0;
+                }
+                Chunk::Dense(d)
+            }
+        }
+    }
+
+    /// Bytes of cell data held (shared bricks counted in full).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Repr::Uniform(_) => 2,
+            Repr::Bricked(b) => b.iter().map(|b| if matches!(b, Brick::Dense(_)) { BRICK_VOLUME * 2 } else { 2 }).sum(),
+        }
+    }
+
+    fn bricks_mut(&mut self) -> &mut [Brick; BRICK_COUNT] {
+        if let Repr::Uniform(m) = self.0 {
+            self.0 = Repr::Bricked(Arc::new(std::array::from_fn(|_| Brick::Uniform(m.0))));
+        }
+        match &mut self.0 {
+            Repr::Bricked(b) => Arc::make_mut(b),
+            // Invariant: converted just above.
+            Repr::Uniform(_) => unreachable!("mip made bricked above"),
+        }
+    }
+
+    fn normalize(&mut self) {
+        if let Repr::Bricked(b) = &self.0
+            && let Brick::Uniform(first) = b[0]
+            && b.iter().all(|x| *x == Brick::Uniform(first))
+        {
+            self.0 = Repr::Uniform(MaterialId(first));
+        }
+    }
+
+    /// Recomputes the cells of octant `octant` (bit 0 = +x half, bit 1 = +y, bit 2 = +z) that
+    /// depend on the child cells in the inclusive box `dirty` (child coordinates, `0..32`),
+    /// from `child` with [`downsample_cell`]. Returns the parent cells rewritten (inclusive box).
+    ///
+    /// # Runtime
+    /// O(cells in `dirty`); 8³ child blocks that are uniform fill 4³ parent cells at once.
+    pub fn downsample_octant(&mut self, octant: usize, child: Cells<'_>, dirty: CellBox) -> CellBox {
+        let lo = dirty.min.map(|v| v & !1);
+        let hi = dirty.max.map(|v| v | 1);
+        let off = [(octant & 1) * 16, ((octant >> 1) & 1) * 16, ((octant >> 2) & 1) * 16];
+        let plo: [usize; 3] = std::array::from_fn(|a| off[a] + lo[a] / 2);
+        let phi: [usize; 3] = std::array::from_fn(|a| off[a] + hi[a] / 2);
+        if let Some(m) = child.uniform() {
+            self.fill(plo, phi, m);
+            return CellBox { min: plo, max: phi };
+        }
+        let bricks = self.bricks_mut();
+        // Visit parent bricks overlapping the box; each 4³ quarter of a brick maps to one 8³ child block.
+        for bz in plo[2] / BRICK..=phi[2] / BRICK {
+            for by in plo[1] / BRICK..=phi[1] / BRICK {
+                for bx in plo[0] / BRICK..=phi[0] / BRICK {
+                    let bi = bx + BRICKS_PER_AXIS * by + BRICKS_PER_AXIS * BRICKS_PER_AXIS * bz;
+                    let b0 = [bx * BRICK, by * BRICK, bz * BRICK];
+                    let x0 = plo[0].max(b0[0]);
+                    let x1 = phi[0].min(b0[0] + BRICK - 1);
+                    let y0 = plo[1].max(b0[1]);
+                    let y1 = phi[1].min(b0[1] + BRICK - 1);
+                    let z0 = plo[2].max(b0[2]);
+                    let z1 = phi[2].min(b0[2] + BRICK - 1);
+                    let brick = &mut bricks[bi];
+                    for z in z0..=z1 {
+                        for y in y0..=y1 {
+                            for x in x0..=x1 {
+                                let c = [2 * (x - off[0]), 2 * (y - off[1]), 2 * (z - off[2])];
+                                let v = child.block(c);
+                                let m = downsample_cell(v);
+                                let ci = (x % BRICK) + BRICK * (y % BRICK) + BRICK * BRICK * (z % BRICK);
+                                if brick.get(ci) != m {
+                                    brick.make_dense()[ci] = m;
+                                }
+                            }
+                        }
+                    }
+                    brick.normalize();
+                }
+            }
+        }
+        self.normalize();
+        CellBox { min: plo, max: phi }
+    }
+
+    /// Sets every cell in the inclusive box to `m`.
+    fn fill(&mut self, lo: [usize; 3], hi: [usize; 3], m: MaterialId) {
+        if self.as_uniform() == Some(m) {
+            return;
+        }
+        if lo == [0; 3] && hi == [CHUNK_SIZE - 1; 3] {
+            *self = Mip::uniform(m);
+            return;
+        }
+        let bricks = self.bricks_mut();
+        for bz in lo[2] / BRICK..=hi[2] / BRICK {
+            for by in lo[1] / BRICK..=hi[1] / BRICK {
+                for bx in lo[0] / BRICK..=hi[0] / BRICK {
+                    let bi = bx + BRICKS_PER_AXIS * by + BRICKS_PER_AXIS * BRICKS_PER_AXIS * bz;
+                    let b0 = [bx * BRICK, by * BRICK, bz * BRICK];
+                    let r0: [usize; 3] = std::array::from_fn(|a| lo[a].max(b0[a]) - b0[a]);
+                    let r1: [usize; 3] = std::array::from_fn(|a| hi[a].min(b0[a] + BRICK - 1) - b0[a]);
+                    let brick = &mut bricks[bi];
+                    if r0 == [0; 3] && r1 == [BRICK - 1; 3] {
+                        *brick = Brick::Uniform(m.0);
+                        continue;
+                    }
+                    if brick.get(0) == m.0 && matches!(brick, Brick::Uniform(_)) {
+                        continue;
+                    }
+                    let d = brick.make_dense();
+                    for z in r0[2]..=r1[2] {
+                        for y in r0[1]..=r1[1] {
+                            for x in r0[0]..=r1[0] {
+                                d[x + BRICK * y + BRICK * BRICK * z] = m.0;
+                            }
+                        }
+                    }
+                    brick.normalize();
+                }
+            }
+        }
+        self.normalize();
+    }
+
+    /// Converts a chunk (a generator sample) into a grid.
+    pub fn from_chunk(chunk: &Chunk) -> Self {
+        let mut mip = Mip::default();
+        if let Some(m) = chunk.as_uniform() {
+            return Mip::uniform(m);
+        }
+        let bricks = mip.bricks_mut();
+        for (bi, brick) in bricks.iter_mut().enumerate() {
+            let b0 = [bi % 4 * BRICK, (bi / 4) % 4 * BRICK, bi / 16 * BRICK];
+            let mut cells = [0u16; BRICK_VOLUME];
+            for (ci, c) in cells.iter_mut().enumerate() {
+                let (x, y, z) = (b0[0] + ci % BRICK, b0[1] + (ci / BRICK) % BRICK, b0[2] + ci / (BRICK * BRICK));
+                *c = chunk.get(strata_core::LocalPos::new(x as u8, y as u8, z as u8).index()).0;
+            }
+            *brick = Brick::Dense(Arc::new(cells));
+            brick.normalize();
+        }
+        mip.normalize();
+        mip
+    }
+}
+
+/// An inclusive box of cells, each coordinate in `0..32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellBox {
+    /// Smallest corner.
+    pub min: [usize; 3],
+    /// Largest corner (inclusive).
+    pub max: [usize; 3],
+}
+
+impl CellBox {
+    /// Every cell.
+    pub const FULL: CellBox = CellBox { min: [0; 3], max: [CHUNK_SIZE - 1; 3] };
+
+    /// The smallest box holding both.
+    pub fn union(self, o: CellBox) -> CellBox {
+        CellBox {
+            min: std::array::from_fn(|a| self.min[a].min(o.min[a])),
+            max: std::array::from_fn(|a| self.max[a].max(o.max[a])),
+        }
+    }
+}
+
+/// Read access to 32³ cells: a chunk (level 0) or a LOD grid.
+#[derive(Clone, Copy, Debug)]
+pub enum Cells<'a> {
+    /// A chunk's voxels.
+    Chunk(&'a Chunk),
+    /// A LOD grid.
+    Mip(&'a Mip),
+}
+
+impl Cells<'_> {
+    /// `Some(material)` if every cell holds it.
+    pub fn uniform(&self) -> Option<MaterialId> {
+        match self {
+            Cells::Chunk(c) => c.as_uniform(),
+            Cells::Mip(m) => m.as_uniform(),
+        }
+    }
+
+    /// The cell at `(x, y, z)`.
+    #[inline]
+    pub fn get(&self, x: usize, y: usize, z: usize) -> MaterialId {
+        match self {
+            Cells::Chunk(Chunk::Uniform(m)) => *m,
+            Cells::Chunk(Chunk::Dense(d)) => MaterialId(d.as_slice()[x + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z]),
+            Cells::Mip(m) => m.get(x, y, z),
+        }
+    }
+
+    /// The 2×2×2 block with smallest corner `c` (even coordinates).
+    #[inline]
+    fn block(&self, c: [usize; 3]) -> [u16; 8] {
+        match self {
+            Cells::Chunk(Chunk::Dense(d)) => {
+                let s = d.as_slice();
+                let i = c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2];
+                const Y: usize = CHUNK_SIZE;
+                const Z: usize = CHUNK_SIZE * CHUNK_SIZE;
+                [s[i], s[i + 1], s[i + Y], s[i + Y + 1], s[i + Z], s[i + Z + 1], s[i + Z + Y], s[i + Z + Y + 1]]
+            }
+            _ => std::array::from_fn(|k| self.get(c[0] + (k & 1), c[1] + ((k >> 1) & 1), c[2] + (k >> 2)).0),
+        }
+    }
+}
+
+/// The inclusive box of voxels that differ between two chunks, or `None` if they are equal.
+///
+/// # Runtime
+/// O(32³) compares (row slices, so it vectorizes); O(1) when both are uniform.
+pub fn diff_box(old: &Chunk, new: &Chunk) -> Option<CellBox> {
+    match (old, new) {
+        (Chunk::Uniform(a), Chunk::Uniform(b)) => (a != b).then_some(CellBox::FULL),
+        (Chunk::Dense(a), Chunk::Dense(b)) => {
+            let (a, b) = (a.as_slice(), b.as_slice());
+            let mut bx: Option<CellBox> = None;
+            for row in 0..CHUNK_SIZE * CHUNK_SIZE {
+                let r = row * CHUNK_SIZE..(row + 1) * CHUNK_SIZE;
+                if a[r.clone()] == b[r.clone()] {
+                    continue;
+                }
+                let (y, z) = (row % CHUNK_SIZE, row / CHUNK_SIZE);
+                let xs = (0..CHUNK_SIZE).filter(|&x| a[r.start + x] != b[r.start + x]);
+                let (x0, x1) = xs.fold((usize::MAX, 0), |(lo, hi), x| (lo.min(x), hi.max(x)));
+                let cell = CellBox { min: [x0, y, z], max: [x1, y, z] };
+                bx = Some(bx.map_or(cell, |b| b.union(cell)));
+            }
+            bx
+        }
+        _ => Some(CellBox::FULL),
+    }
+}
+
+/// Checks that `CHUNK_VOLUME` is what the brick layout assumes.
+const _: () = assert!(BRICK_COUNT * BRICK_VOLUME == CHUNK_VOLUME);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::LocalPos;
+
+    fn reference(child: &Chunk) -> Chunk {
+        let mut d = DenseChunk::filled(MaterialId::AIR);
+        for i in 0..CHUNK_VOLUME {
+            let (x, y, z) = (i % 32, (i / 32) % 32, i / 1024);
+            if x >= 16 || y >= 16 || z >= 16 {
+                continue;
+            }
+            let v: [u16; 8] = std::array::from_fn(|k| {
+                child
+                    .get(
+                        LocalPos::new(
+                            (2 * x + (k & 1)) as u8,
+                            (2 * y + ((k >> 1) & 1)) as u8,
+                            (2 * z + (k >> 2)) as u8,
+                        )
+                        .index(),
+                    )
+                    .0
+            });
+            d.as_mut_slice()[i] = downsample_cell(v);
+        }
+        let mut c = Chunk::Dense(d);
+        c.normalize();
+        c
+    }
+
+    #[test]
+    fn rule() {
+        assert_eq!(downsample_cell([3; 8]), 3);
+        assert_eq!(downsample_cell([0, 0, 0, 0, 0, 2, 2, 2]), 0);
+        assert_eq!(downsample_cell([0, 0, 0, 0, 5, 2, 2, 5]), 2);
+        assert_eq!(downsample_cell([0, 0, 0, 7, 5, 7, 5, 5]), 5);
+    }
+
+    #[test]
+    fn octant_downsample_matches_reference_and_incremental_matches_full() {
+        let child =
+            Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 9 + p.x % 3 { 1 + (p.z as u16 % 2) } else { 0 })));
+        let mut mip = Mip::default();
+        mip.downsample_octant(0, Cells::Chunk(&child), CellBox::FULL);
+        assert_eq!(mip.to_chunk(), reference(&child));
+        // Edit a few voxels, update only the dirty box.
+        let mut edited = child.clone();
+        edited.set(LocalPos::new(3, 20, 4).index(), MaterialId(9));
+        edited.set(LocalPos::new(2, 21, 5).index(), MaterialId(9));
+        edited.set(LocalPos::new(3, 21, 4).index(), MaterialId(9));
+        edited.set(LocalPos::new(2, 20, 4).index(), MaterialId(9));
+        let dirty = diff_box(&child, &edited).unwrap();
+        assert_eq!(dirty, CellBox { min: [2, 20, 4], max: [3, 21, 5] });
+        let mut inc = mip.clone();
+        inc.downsample_octant(0, Cells::Chunk(&edited), dirty);
+        assert_eq!(inc.to_chunk(), reference(&edited));
+        assert_eq!(Mip::from_chunk(&reference(&edited)), inc);
+        // Uniform child fills; full-uniform collapses.
+        let mut u = Mip::default();
+        for o in 0..8 {
+            u.downsample_octant(o, Cells::Chunk(&Chunk::Uniform(MaterialId(4))), CellBox::FULL);
+        }
+        assert_eq!(u, Mip::uniform(MaterialId(4)));
+    }
+}

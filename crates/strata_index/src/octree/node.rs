@@ -1,0 +1,212 @@
+//! Octree nodes: identity ([`NodeId`]), content, and the persistent (path-copying) update.
+
+use super::mip::{CellBox, Cells, Mip, diff_box};
+use crate::summary::{DataSource, Histogram, NodeSummary};
+use std::sync::Arc;
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, WorldGenerator};
+
+/// The level of the roots of the octree: a root covers 2⁵ = 32 chunks (1024 voxels) per side.
+/// The world is a map of such roots, so it is unbounded.
+pub const ROOT_LEVEL: u32 = 5;
+
+/// An octree node: `level` (0 = one chunk, `k` = 2ᵏ chunks per side) and `key`, the chunk key
+/// of any chunk inside shifted right (floor) by `level`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    /// Level, `0..=ROOT_LEVEL`.
+    pub level: u32,
+    /// Node coordinates at that level.
+    pub key: ChunkKey,
+}
+
+impl NodeId {
+    /// A node.
+    pub const fn new(level: u32, key: ChunkKey) -> Self {
+        Self { level, key }
+    }
+
+    /// The node at `level` that contains `chunk`.
+    pub const fn containing(chunk: ChunkKey, level: u32) -> Self {
+        Self { level, key: ChunkKey::new(chunk.x >> level, chunk.y >> level, chunk.z >> level) }
+    }
+
+    /// The chunk itself, as a level-0 node.
+    pub const fn chunk(chunk: ChunkKey) -> Self {
+        Self { level: 0, key: chunk }
+    }
+
+    /// The parent node.
+    pub const fn parent(self) -> Self {
+        Self::new(self.level + 1, ChunkKey::new(self.key.x >> 1, self.key.y >> 1, self.key.z >> 1))
+    }
+
+    /// Child `i` (bit 0 = +x half, bit 1 = +y, bit 2 = +z). Level must be ≥ 1.
+    pub const fn child(self, i: usize) -> Self {
+        let k = self.key;
+        Self::new(
+            self.level - 1,
+            ChunkKey::new(
+                k.x.wrapping_mul(2) + (i & 1) as i32,
+                k.y.wrapping_mul(2) + ((i >> 1) & 1) as i32,
+                k.z.wrapping_mul(2) + ((i >> 2) & 1) as i32,
+            ),
+        )
+    }
+
+    /// Which child of its parent at `level` the chunk falls in.
+    pub(crate) const fn child_index_of(chunk: ChunkKey, level: u32) -> usize {
+        let s = level - 1;
+        (((chunk.x >> s) & 1) | (((chunk.y >> s) & 1) << 1) | (((chunk.z >> s) & 1) << 2)) as usize
+    }
+
+    /// Smallest and largest chunk keys inside (inclusive), in `i64`.
+    pub fn chunk_range(self) -> ([i64; 3], [i64; 3]) {
+        let n = 1i64 << self.level;
+        let lo = self.key.to_array().map(|v| v as i64 * n);
+        (lo, lo.map(|v| v + n - 1))
+    }
+
+    /// Whether `chunk` lies inside.
+    pub const fn contains(self, chunk: ChunkKey) -> bool {
+        let c = Self::containing(chunk, self.level);
+        c.key.x == self.key.x && c.key.y == self.key.y && c.key.z == self.key.z
+    }
+}
+
+/// A node's content.
+#[derive(Clone, Debug)]
+pub(crate) enum NodeData {
+    /// A chunk (level 0: known or generated) or a generated stub's sample (level ≥ 1).
+    Cells(Arc<Chunk>),
+    /// An inner node: its LOD grid and its eight children (each known or a generated stub).
+    Inner { mip: Mip, children: [Arc<Node>; 8] },
+}
+
+/// One octree node. Immutable once built; updates copy the path from root to leaf.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    pub summary: NodeSummary,
+    pub hist: Histogram,
+    pub data: NodeData,
+}
+
+impl Node {
+    /// A known chunk.
+    pub fn leaf(chunk: Arc<Chunk>, hist: Histogram, version: u64) -> Self {
+        let summary = NodeSummary::from_histogram(0, &hist, version, DataSource::Exact);
+        Self { summary, hist, data: NodeData::Cells(chunk) }
+    }
+
+    /// A node nobody told the index about: the generator's sample at its level.
+    pub fn generated(id: NodeId, generator: &dyn WorldGenerator) -> Self {
+        let chunk = generator.sample_lod(id.level, id.key);
+        let hist = Histogram::of_chunk(&chunk, 1u64 << (3 * id.level));
+        let summary = NodeSummary::from_histogram(id.level, &hist, 0, DataSource::Generated);
+        Self { summary, hist, data: NodeData::Cells(Arc::new(chunk)) }
+    }
+
+    /// An inner node over `children`, downsampling every octant.
+    pub fn inner(level: u32, children: [Arc<Node>; 8]) -> Self {
+        let mut mip = Mip::default();
+        let mut hist = Histogram::new();
+        for (i, c) in children.iter().enumerate() {
+            mip.downsample_octant(i, c.cells(), CellBox::FULL);
+            hist.merge(&c.hist);
+        }
+        let (version, source) = combine(&children);
+        let summary = NodeSummary::from_histogram(level, &hist, version, source);
+        Self { summary, hist, data: NodeData::Inner { mip, children } }
+    }
+
+    /// The 32³ cells of this node.
+    pub fn cells(&self) -> Cells<'_> {
+        match &self.data {
+            NodeData::Cells(c) => Cells::Chunk(c),
+            NodeData::Inner { mip, .. } => Cells::Mip(mip),
+        }
+    }
+
+    /// Whether this is a generated stub (no known chunk below).
+    pub fn is_generated(&self) -> bool {
+        self.summary.source == DataSource::Generated
+    }
+
+    /// The children of an inner node.
+    pub fn children(&self) -> Option<&[Arc<Node>; 8]> {
+        match &self.data {
+            NodeData::Inner { children, .. } => Some(children),
+            NodeData::Cells(_) => None,
+        }
+    }
+}
+
+fn combine(children: &[Arc<Node>; 8]) -> (u64, DataSource) {
+    let version = children.iter().map(|c| c.summary.version).max().unwrap_or(0);
+    let exact = children.iter().all(|c| c.summary.source == DataSource::Exact);
+    let generated = children.iter().all(|c| c.summary.source == DataSource::Generated);
+    let source = if exact {
+        DataSource::Exact
+    } else if generated {
+        DataSource::Generated
+    } else {
+        DataSource::Mixed
+    };
+    (version, source)
+}
+
+/// A new subtree at `id` holding one known chunk (`leaf` at `chunk`); every other child on the
+/// way down is a generated stub.
+pub(crate) fn fresh_path(id: NodeId, chunk: ChunkKey, leaf: Arc<Node>, generator: &dyn WorldGenerator) -> Arc<Node> {
+    if id.level == 0 {
+        return leaf;
+    }
+    let mut leaf = Some(leaf);
+    let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
+        let cid = id.child(i);
+        match leaf.take_if(|_| cid.contains(chunk)) {
+            Some(l) => fresh_path(cid, chunk, l, generator),
+            None => Arc::new(Node::generated(cid, generator)),
+        }
+    });
+    Arc::new(Node::inner(id.level, children))
+}
+
+/// Replaces the chunk at `chunk` below `node` (at `id`) with `leaf`, copying the path.
+/// Returns the new node and the box of its cells that changed (`None`: no cell changed).
+///
+/// # Runtime
+/// O(ROOT_LEVEL) node copies (each copies 8 child pointers and the mip's brick table), plus
+/// O(changed cells) downsampling per level and one chunk diff.
+pub(crate) fn replace(
+    node: &Arc<Node>,
+    id: NodeId,
+    chunk: ChunkKey,
+    leaf: Arc<Node>,
+    generator: &dyn WorldGenerator,
+) -> (Arc<Node>, Option<CellBox>) {
+    if id.level == 0 {
+        let dirty = match (&node.data, &leaf.data) {
+            (NodeData::Cells(old), NodeData::Cells(new)) => diff_box(old, new),
+            _ => Some(CellBox::FULL),
+        };
+        return (leaf, dirty);
+    }
+    let NodeData::Inner { mip, children } = &node.data else {
+        // A generated stub: build the known path below it from scratch.
+        return (fresh_path(id, chunk, leaf, generator), Some(CellBox::FULL));
+    };
+    let i = NodeId::child_index_of(chunk, id.level);
+    let (new_child, dirty) = replace(&children[i], id.child(i), chunk, leaf, generator);
+    let mut mip = mip.clone();
+    let out = dirty.map(|d| mip.downsample_octant(i, new_child.cells(), d));
+    let mut hist = node.hist.clone();
+    hist.unmerge(&children[i].hist);
+    hist.merge(&new_child.hist);
+    let mut children = children.clone();
+    children[i] = new_child;
+    let (version, source) = combine(&children);
+    let summary = NodeSummary::from_histogram(id.level, &hist, version, source);
+    (Arc::new(Node { summary, hist, data: NodeData::Inner { mip, children } }), out)
+}
+
+const _: () = assert!(CHUNK_SIZE == 32);

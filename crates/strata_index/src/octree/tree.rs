@@ -1,0 +1,151 @@
+//! The octree: an unbounded map of root nodes (level [`ROOT_LEVEL`]), each a persistent tree.
+
+use super::node::{Node, NodeId, ROOT_LEVEL, fresh_path, replace};
+use crate::summary::Histogram;
+use std::collections::HashMap;
+use std::sync::Arc;
+use strata_core::{Chunk, ChunkKey, WorldGenerator};
+
+/// What the octree holds at a node.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Lookup<'a> {
+    /// A node built from known chunks (fully or partly).
+    Node(&'a Arc<Node>),
+    /// No known chunk below: the node is generator data. Carries the generated stub that
+    /// covers it, if the tree holds one at exactly this node.
+    Generated(Option<&'a Arc<Node>>),
+}
+
+/// Roots by root key. Cloning is O(1) (the map is shared); the first change after a clone
+/// copies the map, O(roots).
+#[derive(Clone, Default)]
+pub(crate) struct Octree {
+    roots: Arc<HashMap<ChunkKey, Arc<Node>>>,
+}
+
+/// One chunk for [`Octree::build`].
+pub(crate) struct BuildEntry {
+    pub key: ChunkKey,
+    pub chunk: Arc<Chunk>,
+    pub version: u64,
+}
+
+impl Octree {
+    /// Number of roots.
+    pub fn root_count(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// The roots.
+    pub fn roots(&self) -> impl Iterator<Item = (NodeId, &Arc<Node>)> {
+        self.roots.iter().map(|(k, n)| (NodeId::new(ROOT_LEVEL, *k), n))
+    }
+
+    /// The node at `id`, or how it is covered.
+    pub fn lookup(&self, id: NodeId) -> Lookup<'_> {
+        if id.level > ROOT_LEVEL {
+            return Lookup::Generated(None);
+        }
+        let root = NodeId::containing(id.key, ROOT_LEVEL - id.level);
+        let Some(mut node) = self.roots.get(&root.key) else { return Lookup::Generated(None) };
+        let mut level = ROOT_LEVEL;
+        while level > id.level {
+            let Some(children) = node.children() else { return Lookup::Generated(None) };
+            let i = NodeId::child_index_of(id.key, level - id.level);
+            node = &children[i];
+            level -= 1;
+        }
+        if node.is_generated() { Lookup::Generated(Some(node)) } else { Lookup::Node(node) }
+    }
+
+    /// The known leaf at `chunk`, if any.
+    pub fn leaf(&self, chunk: ChunkKey) -> Option<&Arc<Node>> {
+        match self.lookup(NodeId::chunk(chunk)) {
+            Lookup::Node(n) => Some(n),
+            Lookup::Generated(_) => None,
+        }
+    }
+
+    /// Sets the known chunk at `chunk` to `leaf` and updates the path to its root.
+    ///
+    /// # Runtime
+    /// O(ROOT_LEVEL) node copies plus downsampling of the changed cells; creating a new root or
+    /// replacing a generated stub samples the generator for each new sibling (up to 7 per level).
+    pub fn set_leaf(&mut self, chunk: ChunkKey, leaf: Arc<Node>, generator: &dyn WorldGenerator) {
+        let root = NodeId::containing(chunk, ROOT_LEVEL);
+        let roots = Arc::make_mut(&mut self.roots);
+        let new_root = match roots.get(&root.key) {
+            Some(r) => replace(r, root, chunk, leaf, generator).0,
+            None => fresh_path(root, chunk, leaf, generator),
+        };
+        roots.insert(root.key, new_root);
+    }
+
+    /// Builds the whole tree from known chunks (a full rebuild), splitting the roots over up to
+    /// `workers` threads.
+    ///
+    /// # Runtime
+    /// O(chunks × 32³) for dense chunks (their histograms) + O(nodes × 16³) downsampling, divided
+    /// by the workers; uniform chunks and uniform octants cost O(1).
+    pub fn build(mut entries: Vec<BuildEntry>, generator: &dyn WorldGenerator, workers: usize) -> Self {
+        entries.sort_unstable_by_key(|e| e.key.morton());
+        entries.dedup_by_key(|e| e.key);
+        // Morton order makes every root (and every node) a contiguous run.
+        let mut groups: Vec<&[BuildEntry]> = Vec::new();
+        let mut rest = &entries[..];
+        while let Some(first) = rest.first() {
+            let root = NodeId::containing(first.key, ROOT_LEVEL);
+            let n = rest.iter().take_while(|e| root.contains(e.key)).count();
+            let (g, r) = rest.split_at(n);
+            groups.push(g);
+            rest = r;
+        }
+        let workers = workers.clamp(1, groups.len().max(1));
+        let mut roots = HashMap::with_capacity(groups.len());
+        if workers == 1 {
+            for g in groups {
+                let id = NodeId::containing(g[0].key, ROOT_LEVEL);
+                roots.insert(id.key, build_node(id, g, generator));
+            }
+        } else {
+            // Largest groups first, dealt round-robin, so threads get similar work.
+            groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+            let built: Vec<Vec<(ChunkKey, Arc<Node>)>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        let mine: Vec<&[BuildEntry]> = groups.iter().skip(w).step_by(workers).copied().collect();
+                        s.spawn(move || {
+                            mine.into_iter()
+                                .map(|g| {
+                                    let id = NodeId::containing(g[0].key, ROOT_LEVEL);
+                                    (id.key, build_node(id, g, generator))
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                // A panicking builder is a bug; re-raise it on this thread.
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
+            });
+            roots.extend(built.into_iter().flatten());
+        }
+        Self { roots: Arc::new(roots) }
+    }
+}
+
+/// Builds the node `id` over `entries` (sorted by Morton key, all inside `id`, non-empty).
+fn build_node(id: NodeId, entries: &[BuildEntry], generator: &dyn WorldGenerator) -> Arc<Node> {
+    if id.level == 0 {
+        let e = &entries[0];
+        return Arc::new(Node::leaf(e.chunk.clone(), Histogram::of_chunk(&e.chunk, 1), e.version));
+    }
+    let mut rest = entries;
+    let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
+        let cid = id.child(i);
+        let n = rest.iter().take_while(|e| cid.contains(e.key)).count();
+        let (mine, r) = rest.split_at(n);
+        rest = r;
+        if mine.is_empty() { Arc::new(Node::generated(cid, generator)) } else { build_node(cid, mine, generator) }
+    });
+    Arc::new(Node::inner(id.level, children))
+}

@@ -1,0 +1,170 @@
+//! The R-tree over every known chunk that is not all air, with its summary as payload.
+//!
+//! Boxes are in voxel units: chunk `k` spans `[32·k, 32·k + 32]` on each axis (`f64`, exact for
+//! every valid key). Updates are `insert`/`remove` on a left-right pair of trees: the writer
+//! replays the previous batch on the tree the previous snapshot held (once no reader holds it),
+//! so publishing a snapshot does not copy the tree.
+
+use crate::ray::Ray;
+use rstar::{AABB, RTree, RTreeObject, SelectionFunction};
+use std::sync::Arc;
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, ChunkSummary};
+
+/// One R-tree entry: a chunk that is not all air.
+#[derive(Clone, Debug)]
+pub struct ChunkEntry {
+    /// The chunk.
+    pub key: ChunkKey,
+    /// Its summary.
+    pub summary: ChunkSummary,
+    /// Its voxels (shared with the octree leaf), so ray casts need no second lookup.
+    pub chunk: Arc<Chunk>,
+}
+
+impl PartialEq for ChunkEntry {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key && self.summary == o.summary && Arc::ptr_eq(&self.chunk, &o.chunk)
+    }
+}
+
+/// The box of chunk `key` in voxel units.
+pub fn chunk_aabb(key: ChunkKey) -> AABB<[f64; 3]> {
+    let s = CHUNK_SIZE as f64;
+    let lo = key.to_array().map(|v| v as f64 * s);
+    AABB::from_corners(lo, lo.map(|v| v + s))
+}
+
+impl RTreeObject for ChunkEntry {
+    type Envelope = AABB<[f64; 3]>;
+
+    fn envelope(&self) -> Self::Envelope {
+        chunk_aabb(self.key)
+    }
+}
+
+/// Selects boxes a ray segment `[0, max_distance]` may touch (slab test), padded by `pad` voxels
+/// so rounding never drops a box; the exact test happens in the ray cast.
+pub struct RaySelection<'a> {
+    ray: &'a Ray,
+    max_distance: f64,
+    pad: f64,
+}
+
+impl<'a> RaySelection<'a> {
+    /// A selection for `ray` up to `max_distance`.
+    pub fn new(ray: &'a Ray, max_distance: f64) -> Self {
+        Self { ray, max_distance, pad: 1e-3 }
+    }
+
+    /// Slab test: the entry and exit distances of the ray through `aabb`, if it meets it within
+    /// `[0, max_distance]`.
+    pub fn slab(&self, aabb: &AABB<[f64; 3]>) -> Option<(f64, f64)> {
+        let (lo, hi) = (aabb.lower(), aabb.upper());
+        let (o, d) = (self.ray.origin(), self.ray.direction());
+        let (mut t0, mut t1) = (0.0f64, self.max_distance + self.pad);
+        for a in 0..3 {
+            let (l, h) = (lo[a] - self.pad, hi[a] + self.pad);
+            if d[a] == 0.0 {
+                if o[a] < l || o[a] > h {
+                    return None;
+                }
+                continue;
+            }
+            let (ta, tb) = ((l - o[a]) / d[a], (h - o[a]) / d[a]);
+            let (ta, tb) = if ta <= tb { (ta, tb) } else { (tb, ta) };
+            t0 = t0.max(ta);
+            t1 = t1.min(tb);
+            if t0 > t1 {
+                return None;
+            }
+        }
+        Some((t0, t1))
+    }
+}
+
+impl SelectionFunction<ChunkEntry> for RaySelection<'_> {
+    fn should_unpack_parent(&self, envelope: &AABB<[f64; 3]>) -> bool {
+        self.slab(envelope).is_some()
+    }
+
+    fn should_unpack_leaf(&self, leaf: &ChunkEntry) -> bool {
+        self.slab(&leaf.envelope()).is_some()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Insert(ChunkEntry),
+    Remove(ChunkEntry),
+}
+
+fn apply(tree: &mut RTree<ChunkEntry>, op: &Op) {
+    match op {
+        Op::Insert(e) => tree.insert(e.clone()),
+        Op::Remove(e) => {
+            tree.remove(e);
+        }
+    }
+}
+
+/// The writer's pair of trees (see the module docs).
+#[derive(Default)]
+pub(crate) struct RTreeWriter {
+    front: Arc<RTree<ChunkEntry>>,
+    back: Option<Arc<RTree<ChunkEntry>>>,
+    lag: Vec<Op>,
+    pending: Vec<Op>,
+    /// Times a publish had to copy the whole tree because a reader still held the back tree.
+    pub copies: u64,
+}
+
+impl RTreeWriter {
+    /// Replaces everything with `entries` (`RTree::bulk_load`).
+    pub fn bulk_load(&mut self, entries: Vec<ChunkEntry>) {
+        self.front = Arc::new(RTree::bulk_load(entries));
+        self.back = None;
+        self.lag.clear();
+        self.pending.clear();
+    }
+
+    /// Queues the change of one chunk's entry (`None` = not in the tree).
+    pub fn update(&mut self, old: Option<ChunkEntry>, new: Option<ChunkEntry>) {
+        if let Some(o) = old {
+            self.pending.push(Op::Remove(o));
+        }
+        if let Some(n) = new {
+            self.pending.push(Op::Insert(n));
+        }
+    }
+
+    /// The tree with every queued change applied.
+    ///
+    /// # Runtime
+    /// O(changes × log n) when no reader still holds the tree from the publish before last;
+    /// otherwise one O(n) copy first (counted in `copies`).
+    pub fn publish(&mut self) -> Arc<RTree<ChunkEntry>> {
+        if self.pending.is_empty() {
+            return self.front.clone();
+        }
+        let reusable = self.back.take().and_then(|b| Arc::try_unwrap(b).ok());
+        let mut tree = match reusable {
+            Some(mut t) => {
+                for op in &self.lag {
+                    apply(&mut t, op);
+                }
+                t
+            }
+            None => {
+                self.copies += 1;
+                (*self.front).clone()
+            }
+        };
+        for op in &self.pending {
+            apply(&mut tree, op);
+        }
+        self.lag = std::mem::take(&mut self.pending);
+        let front = Arc::new(tree);
+        self.back = Some(std::mem::replace(&mut self.front, front.clone()));
+        front
+    }
+}

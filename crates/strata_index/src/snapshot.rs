@@ -1,0 +1,304 @@
+//! Immutable snapshots of the index: what readers query.
+
+use crate::octree::{Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
+use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_candidates};
+use crate::rtree::{ChunkEntry, RaySelection, chunk_aabb};
+use crate::summary::{Histogram, NodeSummary};
+use rstar::{AABB, RTree};
+use std::sync::Arc;
+use strata_core::{Chunk, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, WorldGenerator};
+
+/// Settings of the index.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IndexConfig {
+    /// Fraction of the dominant material above which a node counts as homogeneous.
+    pub homogeneity_threshold: f32,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self { homogeneity_threshold: DEFAULT_HOMOGENEITY_THRESHOLD }
+    }
+}
+
+/// An inclusive box of chunk keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChunkBox {
+    /// Smallest corner.
+    pub min: ChunkKey,
+    /// Largest corner (inclusive).
+    pub max: ChunkKey,
+}
+
+impl ChunkBox {
+    /// A box from two corners (any order).
+    pub fn new(a: ChunkKey, b: ChunkKey) -> Self {
+        Self {
+            min: ChunkKey::new(a.x.min(b.x), a.y.min(b.y), a.z.min(b.z)),
+            max: ChunkKey::new(a.x.max(b.x), a.y.max(b.y), a.z.max(b.z)),
+        }
+    }
+
+    fn range(&self) -> ([i64; 3], [i64; 3]) {
+        (self.min.to_array().map(i64::from), self.max.to_array().map(i64::from))
+    }
+
+    /// The box in voxel units, as the R-tree sees chunks.
+    pub fn aabb(&self) -> AABB<[f64; 3]> {
+        AABB::from_corners(chunk_aabb(self.min).lower(), chunk_aabb(self.max).upper())
+    }
+}
+
+/// One maximal homogeneous node found by [`IndexSnapshot::homogeneous_regions`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HomogeneousRegion {
+    /// The node.
+    pub node: NodeId,
+    /// Its summary.
+    pub summary: NodeSummary,
+    /// The chunks it covers.
+    pub chunks: ChunkBox,
+}
+
+/// An immutable, consistent view of the whole index. Cheap to share (`Arc`); readers never
+/// block and never see a half-applied update.
+pub struct IndexSnapshot {
+    pub(crate) version: u64,
+    pub(crate) world_version: u64,
+    pub(crate) octree: Octree,
+    pub(crate) rtree: Arc<RTree<ChunkEntry>>,
+    pub(crate) generator: Arc<dyn WorldGenerator>,
+    pub(crate) config: IndexConfig,
+}
+
+impl std::fmt::Debug for IndexSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexSnapshot")
+            .field("version", &self.version)
+            .field("world_version", &self.world_version)
+            .field("roots", &self.octree.root_count())
+            .field("rtree_entries", &self.rtree.size())
+            .finish()
+    }
+}
+
+impl IndexSnapshot {
+    /// The snapshot's sequence number (incremented by every publish that changed something).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The largest world version of any change folded in.
+    pub fn world_version(&self) -> u64 {
+        self.world_version
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
+    /// Number of octree roots.
+    pub fn root_count(&self) -> usize {
+        self.octree.root_count()
+    }
+
+    /// The summary of node `id`. Nodes with no known chunk below come from the generator.
+    ///
+    /// # Runtime
+    /// O(ROOT_LEVEL) for nodes in the tree; one generator sample otherwise.
+    pub fn summary(&self, id: NodeId) -> NodeSummary {
+        match self.octree.lookup(id) {
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => n.summary,
+            Lookup::Generated(None) => Node::generated(id, self.generator.as_ref()).summary,
+        }
+    }
+
+    /// The summary of a node the tree holds (known or stub), without sampling the generator.
+    pub fn stored_summary(&self, id: NodeId) -> Option<NodeSummary> {
+        match self.octree.lookup(id) {
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => Some(n.summary),
+            Lookup::Generated(None) => None,
+        }
+    }
+
+    /// The exact material histogram of a node the tree holds.
+    pub fn histogram(&self, id: NodeId) -> Option<Histogram> {
+        match self.octree.lookup(id) {
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => Some(n.hist.clone()),
+            Lookup::Generated(None) => None,
+        }
+    }
+
+    /// Whether node `id`'s dominant material fills at least `threshold` of it.
+    pub fn is_homogeneous(&self, id: NodeId, threshold: f32) -> bool {
+        self.summary(id).is_homogeneous(threshold)
+    }
+
+    /// [`IndexSnapshot::is_homogeneous`] with the configured threshold.
+    pub fn is_homogeneous_default(&self, id: NodeId) -> bool {
+        self.is_homogeneous(id, self.config.homogeneity_threshold)
+    }
+
+    /// The known chunk at `key` (level-0 data), if the index holds it.
+    pub fn chunk(&self, key: ChunkKey) -> Option<Arc<Chunk>> {
+        match self.octree.lookup(NodeId::chunk(key)) {
+            Lookup::Node(n) => match &n.data {
+                NodeData::Cells(c) => Some(c.clone()),
+                NodeData::Inner { .. } => None,
+            },
+            Lookup::Generated(_) => None,
+        }
+    }
+
+    /// The 32³ cells to mesh for node `id`: the chunk at level 0, the downsampled grid above
+    /// (see [`crate::octree::mip`]), generator samples where nothing below is known.
+    ///
+    /// # Runtime
+    /// O(1) for uniform grids; O(32³) to expand a bricked grid; one generator sample for nodes
+    /// outside the tree.
+    pub fn lod_chunk(&self, id: NodeId) -> Chunk {
+        match self.octree.lookup(id) {
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => match &n.data {
+                NodeData::Cells(c) => (**c).clone(),
+                NodeData::Inner { mip, .. } => mip.to_chunk(),
+            },
+            Lookup::Generated(None) => self.generator.sample_lod(id.level, id.key),
+        }
+    }
+
+    /// The LOD grid of an inner node without expanding it (shared, O(1)).
+    pub fn lod_grid(&self, id: NodeId) -> Option<Mip> {
+        match self.octree.lookup(id) {
+            Lookup::Node(n) => match &n.data {
+                NodeData::Inner { mip, .. } => Some(mip.clone()),
+                NodeData::Cells(_) => None,
+            },
+            Lookup::Generated(_) => None,
+        }
+    }
+
+    /// The maximal homogeneous nodes (configured threshold) covering parts of `bounds`: a node
+    /// fully inside `bounds` is reported when homogeneous; otherwise its children are visited,
+    /// down to `min_level`, where nodes that merely intersect `bounds` are reported too.
+    /// Generated stubs and nodes outside the tree are judged by their generator summaries and
+    /// not split further.
+    ///
+    /// # Runtime
+    /// O(nodes visited); one generator sample per root position in `bounds` the tree lacks.
+    pub fn homogeneous_regions(&self, bounds: ChunkBox, min_level: u32) -> Vec<HomogeneousRegion> {
+        let mut out = Vec::new();
+        let (lo, hi) = bounds.range();
+        let root_lo = lo.map(|v| v >> ROOT_LEVEL);
+        let root_hi = hi.map(|v| v >> ROOT_LEVEL);
+        for z in root_lo[2]..=root_hi[2] {
+            for y in root_lo[1]..=root_hi[1] {
+                for x in root_lo[0]..=root_hi[0] {
+                    let id = NodeId::new(ROOT_LEVEL, ChunkKey::new(x as i32, y as i32, z as i32));
+                    let node = match self.octree.lookup(id) {
+                        Lookup::Node(n) | Lookup::Generated(Some(n)) => Some(n.clone()),
+                        Lookup::Generated(None) => None,
+                    };
+                    self.visit_regions(id, node.as_ref(), (lo, hi), min_level, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn visit_regions(
+        &self,
+        id: NodeId,
+        node: Option<&Arc<Node>>,
+        bounds: ([i64; 3], [i64; 3]),
+        min_level: u32,
+        out: &mut Vec<HomogeneousRegion>,
+    ) {
+        let (nlo, nhi) = id.chunk_range();
+        let (blo, bhi) = bounds;
+        if (0..3).any(|a| nhi[a] < blo[a] || nlo[a] > bhi[a]) {
+            return;
+        }
+        let inside = (0..3).all(|a| nlo[a] >= blo[a] && nhi[a] <= bhi[a]);
+        let summary = match node {
+            Some(n) => n.summary,
+            None => Node::generated(id, self.generator.as_ref()).summary,
+        };
+        let homogeneous = summary.is_homogeneous(self.config.homogeneity_threshold);
+        let children = node.and_then(|n| n.children());
+        if homogeneous && (inside || id.level <= min_level || children.is_none()) {
+            let k = |v: [i64; 3]| ChunkKey::new(v[0] as i32, v[1] as i32, v[2] as i32);
+            out.push(HomogeneousRegion { node: id, summary, chunks: ChunkBox { min: k(nlo), max: k(nhi) } });
+            return;
+        }
+        if id.level <= min_level {
+            return;
+        }
+        if let Some(children) = children {
+            for (i, c) in children.iter().enumerate() {
+                self.visit_regions(id.child(i), Some(c), bounds, min_level, out);
+            }
+        }
+    }
+
+    /// Every R-tree entry (chunks known to the index that are not all air), in tree order.
+    pub fn rtree_entries(&self) -> impl Iterator<Item = &ChunkEntry> {
+        self.rtree.iter()
+    }
+
+    /// Number of R-tree entries.
+    pub fn rtree_len(&self) -> usize {
+        self.rtree.size()
+    }
+
+    /// Known non-air chunks whose box intersects `bounds` (an R-tree envelope query).
+    pub fn chunks_in(&self, bounds: ChunkBox) -> impl Iterator<Item = &ChunkEntry> {
+        self.rtree.locate_in_envelope_intersecting(&bounds.aabb()).filter(move |e| {
+            let k = e.key;
+            (bounds.min.x..=bounds.max.x).contains(&k.x)
+                && (bounds.min.y..=bounds.max.y).contains(&k.y)
+                && (bounds.min.z..=bounds.max.z).contains(&k.z)
+        })
+    }
+
+    /// The ray broad phase: known non-air chunks whose box the ray may touch within
+    /// `max_distance` (padded slab test, so a few extra candidates are possible), in entry order.
+    pub fn ray_candidates(&self, ray: &Ray, max_distance: f64) -> Vec<(f64, &ChunkEntry)> {
+        let sel = RaySelection::new(ray, max_distance);
+        let mut v: Vec<(f64, &ChunkEntry)> = self
+            .rtree
+            .locate_with_selection_function(RaySelection::new(ray, max_distance))
+            .filter_map(|e| sel.slab(&chunk_aabb(e.key)).map(|(t0, _)| (t0, e)))
+            .collect();
+        v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        v
+    }
+
+    /// Casts a ray: R-tree broad phase, then the exact walk described in [`crate::ray`].
+    ///
+    /// # Runtime
+    /// O(log n + candidates) for the broad phase, O(1) per all-solid chunk, O(voxels walked)
+    /// inside dense chunks.
+    pub fn cast_ray(&self, ray: &Ray, options: &RayOptions) -> Result<Option<RayHit>, RayError> {
+        let mut buf = Vec::new();
+        self.cast_ray_with(ray, options, &mut buf)
+    }
+
+    /// [`IndexSnapshot::cast_ray`] with a caller-owned buffer (no allocation once warm).
+    pub fn cast_ray_with<'a>(
+        &'a self,
+        ray: &Ray,
+        options: &RayOptions,
+        buf: &mut RayBuffer<'a>,
+    ) -> Result<Option<RayHit>, RayError> {
+        options.validate()?;
+        let chunks = self
+            .rtree
+            .locate_with_selection_function(RaySelection::new(ray, options.max_distance))
+            .map(|e| (e.key, e.chunk.as_ref()));
+        Ok(cast_candidates(ray, options, chunks, buf))
+    }
+}
+
+/// Scratch space for [`IndexSnapshot::cast_ray_with`].
+pub type RayBuffer<'a> = Vec<Candidate<'a>>;

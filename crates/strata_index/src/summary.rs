@@ -1,0 +1,242 @@
+//! Summaries of chunks and octree nodes: material histograms and what follows from them.
+
+use strata_core::{CHUNK_VOLUME, Chunk, ChunkSummary, MaterialId};
+
+/// Exact material counts over a region, sorted by material id.
+///
+/// Invariant: entries are sorted by id, ids are unique and every count is `> 0`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Histogram {
+    counts: Vec<(MaterialId, u64)>,
+}
+
+impl Histogram {
+    /// An empty histogram.
+    pub const fn new() -> Self {
+        Self { counts: Vec::new() }
+    }
+
+    /// One material filling `count` cells.
+    pub fn uniform(m: MaterialId, count: u64) -> Self {
+        Self { counts: vec![(m, count)] }
+    }
+
+    /// The counts of a chunk's voxels, each weighted by `weight` (the voxels one cell stands
+    /// for: 1 for a chunk, (2ᵏ)³ for a level-`k` grid).
+    ///
+    /// # Runtime
+    /// O(1) for uniform chunks, O(32³) for dense ones (runs of equal ids cost one update).
+    pub fn of_chunk(chunk: &Chunk, weight: u64) -> Self {
+        match chunk {
+            Chunk::Uniform(m) => Self::uniform(*m, CHUNK_VOLUME as u64 * weight),
+            Chunk::Dense(d) => {
+                let v = d.as_slice();
+                let mut h = Self::new();
+                let mut i = 0;
+                while i < CHUNK_VOLUME {
+                    let m = v[i];
+                    let mut j = i + 1;
+                    while j < CHUNK_VOLUME && v[j] == m {
+                        j += 1;
+                    }
+                    h.add(MaterialId(m), (j - i) as u64 * weight);
+                    i = j;
+                }
+                h
+            }
+        }
+    }
+
+    /// Adds `n` cells of `m`.
+    pub fn add(&mut self, m: MaterialId, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.counts.binary_search_by_key(&m, |e| e.0) {
+            Ok(i) => self.counts[i].1 += n,
+            Err(i) => self.counts.insert(i, (m, n)),
+        }
+    }
+
+    /// Removes `n` cells of `m` (saturating; an entry that reaches zero is dropped).
+    pub fn sub(&mut self, m: MaterialId, n: u64) {
+        if let Ok(i) = self.counts.binary_search_by_key(&m, |e| e.0) {
+            let c = &mut self.counts[i].1;
+            *c = c.saturating_sub(n);
+            if *c == 0 {
+                self.counts.remove(i);
+            }
+        }
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        for &(m, n) in &other.counts {
+            self.add(m, n);
+        }
+    }
+
+    /// Removes every count of `other`.
+    pub fn unmerge(&mut self, other: &Histogram) {
+        for &(m, n) in &other.counts {
+            self.sub(m, n);
+        }
+    }
+
+    /// The entries, sorted by id.
+    pub fn iter(&self) -> impl Iterator<Item = (MaterialId, u64)> + '_ {
+        self.counts.iter().copied()
+    }
+
+    /// Total cells counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|e| e.1).sum()
+    }
+
+    /// The most common material and its count (ties go to the smaller id); air if empty.
+    pub fn dominant(&self) -> (MaterialId, u64) {
+        let mut best = (MaterialId::AIR, 0);
+        for &(m, n) in &self.counts {
+            if n > best.1 {
+                best = (m, n);
+            }
+        }
+        best
+    }
+
+    /// Cells that are not air.
+    pub fn non_air(&self) -> u64 {
+        self.counts.iter().filter(|e| !e.0.is_air()).map(|e| e.1).sum()
+    }
+
+    /// Number of distinct materials.
+    pub fn distinct(&self) -> u32 {
+        self.counts.len() as u32
+    }
+}
+
+/// Whether a region is empty, full or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Occupancy {
+    /// Every voxel is air.
+    Empty,
+    /// No voxel is air.
+    Solid,
+    /// Some air, some not.
+    Mixed,
+}
+
+/// Where a node's summary and LOD grid come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DataSource {
+    /// Every chunk below is known to the index (loaded, edited or bulk-loaded): counts are exact
+    /// and the LOD grid is downsampled from the chunks.
+    Exact,
+    /// Nothing below is known: summary and LOD grid come from
+    /// [`WorldGenerator::sample_lod`](strata_core::WorldGenerator::sample_lod) at this level
+    /// (cell-centre point samples; counts are those samples weighted by the cell volume).
+    Generated,
+    /// Some children are exact, some generated; each part follows its own rule.
+    Mixed,
+}
+
+/// What an octree node holds, in a few numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodeSummary {
+    /// Octree level (0 = one chunk).
+    pub level: u32,
+    /// The most common material (ties go to the smaller id).
+    pub dominant: MaterialId,
+    /// Voxels holding `dominant`.
+    pub dominant_count: u64,
+    /// Voxels in the node: 32³ · 8^level.
+    pub volume: u64,
+    /// Distinct materials.
+    pub distinct: u32,
+    /// Voxels that are not air.
+    pub non_air_count: u64,
+    /// Largest world version of any chunk below (0 for never-edited data).
+    pub version: u64,
+    /// Where the numbers come from.
+    pub source: DataSource,
+}
+
+impl NodeSummary {
+    /// Builds the summary of a histogram covering a level-`level` node.
+    pub fn from_histogram(level: u32, hist: &Histogram, version: u64, source: DataSource) -> Self {
+        let (dominant, dominant_count) = hist.dominant();
+        Self {
+            level,
+            dominant,
+            dominant_count,
+            volume: node_volume(level),
+            distinct: hist.distinct(),
+            non_air_count: hist.non_air(),
+            version,
+            source,
+        }
+    }
+
+    /// Fraction of voxels holding the dominant material, in `0.0..=1.0`.
+    pub fn homogeneity(&self) -> f64 {
+        self.dominant_count as f64 / self.volume as f64
+    }
+
+    /// Whether the dominant material fills at least `threshold` of the node.
+    pub fn is_homogeneous(&self, threshold: f32) -> bool {
+        self.homogeneity() >= threshold as f64
+    }
+
+    /// Whether one material fills the whole node.
+    pub fn is_uniform(&self) -> bool {
+        self.distinct == 1
+    }
+
+    /// Empty, solid or mixed.
+    pub fn occupancy(&self) -> Occupancy {
+        if self.non_air_count == 0 {
+            Occupancy::Empty
+        } else if self.non_air_count == self.volume {
+            Occupancy::Solid
+        } else {
+            Occupancy::Mixed
+        }
+    }
+
+    /// The level-0 summary as `strata_core` defines it (counts fit `u32` at level 0).
+    pub fn to_chunk_summary(&self) -> ChunkSummary {
+        ChunkSummary {
+            dominant: self.dominant,
+            dominant_count: self.dominant_count.min(u32::MAX as u64) as u32,
+            distinct: self.distinct,
+            non_air_count: self.non_air_count.min(u32::MAX as u64) as u32,
+        }
+    }
+}
+
+/// Voxels in a node at `level`: 32³ · 8^level (saturating past level 19).
+pub fn node_volume(level: u32) -> u64 {
+    (CHUNK_VOLUME as u64).saturating_mul(1u64.checked_shl(3 * level).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::DenseChunk;
+
+    #[test]
+    fn histogram_matches_core_summary() {
+        let d = DenseChunk::from_fn(|p| MaterialId((p.y as u16 / 5) % 3));
+        let c = Chunk::Dense(d);
+        let h = Histogram::of_chunk(&c, 1);
+        let s = NodeSummary::from_histogram(0, &h, 0, DataSource::Exact);
+        assert_eq!(s.to_chunk_summary(), c.summary());
+        assert_eq!(h.total(), CHUNK_VOLUME as u64);
+        let mut h2 = h.clone();
+        h2.merge(&h);
+        h2.unmerge(&h);
+        assert_eq!(h2, h);
+        assert_eq!(s.occupancy(), Occupancy::Mixed);
+        assert_eq!(node_volume(2), CHUNK_VOLUME as u64 * 64);
+    }
+}

@@ -1,0 +1,255 @@
+//! The single writer of the index and the readers' handle.
+//!
+//! [`IndexWriter`] owns the mutable state: it folds chunk updates in (octree path copy + R-tree
+//! insert/remove) and [`IndexWriter::publish`]es immutable [`IndexSnapshot`]s through an atomic
+//! pointer swap. [`IndexReader`]s load the current snapshot without locks. The writer is a
+//! plain struct with `&mut self` methods, so it can run on the [`RebuildManager`](crate::RebuildManager)'s
+//! threads or in any executor's task (a Bevy task pool, say).
+
+use crate::error::LoadError;
+use crate::octree::{BuildEntry, Node, NodeData, NodeId, Octree};
+use crate::rtree::{ChunkEntry, RTreeWriter};
+use crate::snapshot::{IndexConfig, IndexSnapshot};
+use crate::summary::Histogram;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use strata_core::store::full_range;
+use strata_core::{Chunk, ChunkChange, ChunkKey, ChunkStore, MortonKey, WorldGenerator, codec};
+
+/// A chunk update ready to fold in: the expensive part (the histogram, O(32³)) is computed by
+/// [`PreparedChunk::new`], which any thread may run.
+#[derive(Clone, Debug)]
+pub struct PreparedChunk {
+    /// The chunk.
+    pub key: ChunkKey,
+    /// Its new content.
+    pub chunk: Arc<Chunk>,
+    /// World version of the content (0 for generated or freshly loaded data).
+    pub version: u64,
+    pub(crate) hist: Histogram,
+}
+
+impl PreparedChunk {
+    /// Computes the chunk's histogram.
+    pub fn new(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
+        let hist = Histogram::of_chunk(&chunk, 1);
+        Self { key, chunk, version, hist }
+    }
+}
+
+/// Reads the latest published snapshot. Cheap to clone; never blocks.
+#[derive(Clone)]
+pub struct IndexReader {
+    shared: Arc<ArcSwap<IndexSnapshot>>,
+}
+
+impl IndexReader {
+    /// The current snapshot. Holding it keeps that version alive; load again for newer data.
+    pub fn snapshot(&self) -> Arc<IndexSnapshot> {
+        self.shared.load_full()
+    }
+}
+
+impl std::fmt::Debug for IndexReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexReader").field("snapshot", &self.shared.load().version).finish()
+    }
+}
+
+/// The one writer of an index. See the module docs.
+pub struct IndexWriter {
+    generator: Arc<dyn WorldGenerator>,
+    config: IndexConfig,
+    octree: Octree,
+    rtree: RTreeWriter,
+    version: u64,
+    world_version: u64,
+    dirty: bool,
+    shared: Arc<ArcSwap<IndexSnapshot>>,
+}
+
+impl IndexWriter {
+    /// An empty index over a world made by `generator`.
+    pub fn new(generator: Arc<dyn WorldGenerator>, config: IndexConfig) -> Self {
+        let octree = Octree::default();
+        let rtree = RTreeWriter::default();
+        let snap = IndexSnapshot {
+            version: 0,
+            world_version: 0,
+            octree: octree.clone(),
+            rtree: Arc::default(),
+            generator: generator.clone(),
+            config,
+        };
+        Self {
+            generator,
+            config,
+            octree,
+            rtree,
+            version: 0,
+            world_version: 0,
+            dirty: false,
+            shared: Arc::new(ArcSwap::from_pointee(snap)),
+        }
+    }
+
+    /// A handle for readers.
+    pub fn reader(&self) -> IndexReader {
+        IndexReader { shared: self.shared.clone() }
+    }
+
+    /// The generator.
+    pub fn generator(&self) -> &Arc<dyn WorldGenerator> {
+        &self.generator
+    }
+
+    /// Whether something changed since the last publish.
+    pub fn has_unpublished(&self) -> bool {
+        self.dirty
+    }
+
+    /// Times a publish copied the whole R-tree because a reader held an old snapshot.
+    pub fn rtree_copies(&self) -> u64 {
+        self.rtree.copies
+    }
+
+    /// Full rebuild from `chunks` (replacing everything): octree built bottom-up with up to
+    /// `workers` threads, R-tree with `bulk_load`. Publish to make it visible.
+    ///
+    /// # Runtime
+    /// See `Octree::build`: O(dense chunks × 32³ + inner nodes × 16³) / workers, plus
+    /// O(n log n) for the R-tree.
+    pub fn bulk_load(&mut self, chunks: Vec<(ChunkKey, Arc<Chunk>, u64)>, workers: usize) {
+        self.world_version = self.world_version.max(chunks.iter().map(|c| c.2).max().unwrap_or(0));
+        let entries: Vec<BuildEntry> =
+            chunks.into_iter().map(|(key, chunk, version)| BuildEntry { key, chunk, version }).collect();
+        self.octree = Octree::build(entries, self.generator.as_ref(), workers);
+        let mut rt = Vec::new();
+        for (id, root) in self.octree.roots() {
+            collect_entries(id, root, &mut rt);
+        }
+        self.rtree.bulk_load(rt);
+        self.dirty = true;
+    }
+
+    /// Reads every stored (edited) chunk of `store` (`scan` + `codec::decode`) and, with
+    /// `extra` (chunks already loaded), performs a full rebuild. A corrupt record is
+    /// [`LoadError::Corrupt`] naming the key; nothing is changed then.
+    pub fn bulk_load_store(
+        &mut self,
+        store: &dyn ChunkStore,
+        extra: Vec<(ChunkKey, Arc<Chunk>, u64)>,
+        workers: usize,
+    ) -> Result<usize, LoadError> {
+        let mut chunks: HashMap<ChunkKey, (Arc<Chunk>, u64)> = HashMap::new();
+        let mut failure = None;
+        store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode(record) {
+            Ok(c) => {
+                chunks.insert(key.to_chunk(), (Arc::new(c), 0));
+                ControlFlow::Continue(())
+            }
+            Err(source) => {
+                failure = Some(LoadError::Corrupt { key: key.to_chunk(), source });
+                ControlFlow::Break(())
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        for (k, c, v) in extra {
+            chunks.insert(k, (c, v));
+        }
+        let n = chunks.len();
+        self.bulk_load(chunks.into_iter().map(|(k, (c, v))| (k, c, v)).collect(), workers);
+        Ok(n)
+    }
+
+    /// Hands in a chunk the world loaded. Ignored if the index already knows `key` (its copy
+    /// is at least as new). Returns whether it was inserted.
+    pub fn insert_loaded(&mut self, key: ChunkKey, chunk: Arc<Chunk>) -> bool {
+        if self.octree.leaf(key).is_some() {
+            return false;
+        }
+        self.apply(PreparedChunk::new(key, chunk, 0));
+        true
+    }
+
+    /// Folds in one change from the world's change feed.
+    pub fn apply_change(&mut self, change: &ChunkChange) {
+        self.apply(PreparedChunk::new(change.key, change.chunk.clone(), change.version));
+    }
+
+    /// Folds in a prepared update: the chunk's octree path (summaries and grids, downsampling
+    /// only what changed) and its R-tree entry. Updates older than the known content are
+    /// ignored. Returns whether anything changed.
+    ///
+    /// # Runtime
+    /// See `Octree::set_leaf`: O(ROOT_LEVEL) node copies + O(changed cells) + one chunk diff
+    /// + O(log n) R-tree work at publish.
+    pub fn apply(&mut self, p: PreparedChunk) -> bool {
+        let old = self.octree.leaf(p.key).cloned();
+        if let Some(o) = &old
+            && (o.summary.version > p.version || Arc::ptr_eq(cells_of(o), &p.chunk))
+        {
+            return false;
+        }
+        let leaf = Arc::new(Node::leaf(p.chunk, p.hist, p.version));
+        let old_entry = old.as_ref().and_then(|o| entry_of(p.key, o));
+        let new_entry = entry_of(p.key, &leaf);
+        self.octree.set_leaf(p.key, leaf, self.generator.as_ref());
+        if old_entry != new_entry {
+            self.rtree.update(old_entry, new_entry);
+        }
+        self.world_version = self.world_version.max(p.version);
+        self.dirty = true;
+        true
+    }
+
+    /// Publishes the current state as a new snapshot (an atomic pointer swap) and returns it.
+    /// Does nothing but return the current snapshot if nothing changed.
+    pub fn publish(&mut self) -> Arc<IndexSnapshot> {
+        if !self.dirty {
+            return self.shared.load_full();
+        }
+        self.version += 1;
+        let snap = Arc::new(IndexSnapshot {
+            version: self.version,
+            world_version: self.world_version,
+            octree: self.octree.clone(),
+            rtree: self.rtree.publish(),
+            generator: self.generator.clone(),
+            config: self.config,
+        });
+        self.shared.store(snap.clone());
+        self.dirty = false;
+        snap
+    }
+}
+
+fn cells_of(n: &Node) -> &Arc<Chunk> {
+    match &n.data {
+        NodeData::Cells(c) => c,
+        // Invariant: leaves (level 0) always hold cells.
+        NodeData::Inner { .. } => unreachable!("a leaf holds cells"),
+    }
+}
+
+fn entry_of(key: ChunkKey, leaf: &Node) -> Option<ChunkEntry> {
+    (leaf.summary.non_air_count > 0).then(|| ChunkEntry {
+        key,
+        summary: leaf.summary.to_chunk_summary(),
+        chunk: cells_of(leaf).clone(),
+    })
+}
+
+fn collect_entries(id: NodeId, node: &Arc<Node>, out: &mut Vec<ChunkEntry>) {
+    if node.is_generated() {
+        return;
+    }
+    match node.children() {
+        Some(children) => children.iter().enumerate().for_each(|(i, c)| collect_entries(id.child(i), c, out)),
+        None => out.extend(entry_of(id.key, node)),
+    }
+}

@@ -1,0 +1,134 @@
+//! Brute-force references shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, ChunkSummary, DenseChunk, LocalPos, MaterialId, WorldGenerator};
+use strata_index::{DataSource, IndexSnapshot, NodeId, ROOT_LEVEL};
+
+/// The documented downsampling rule, written out again independently.
+fn rule(v: &[u16]) -> u16 {
+    if v.iter().all(|&x| x == v[0]) {
+        return v[0];
+    }
+    if v.iter().filter(|&&x| x != 0).count() < 4 {
+        return 0;
+    }
+    let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+    for &x in v.iter().filter(|&&x| x != 0) {
+        *counts.entry(x).or_default() += 1;
+    }
+    // Largest count, then smallest id.
+    counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(m, _)| *m).unwrap_or(0)
+}
+
+/// A reference node: summary numbers (without version) and its 32³ cells.
+pub struct RefNode {
+    pub hist: BTreeMap<u16, u64>,
+    pub cells: Chunk,
+    pub source: DataSource,
+    pub children: Vec<RefNode>,
+}
+
+fn hist_of(c: &Chunk, weight: u64) -> BTreeMap<u16, u64> {
+    let mut h = BTreeMap::new();
+    for i in 0..CHUNK_VOLUME {
+        *h.entry(c.get(strata_core::LocalIndex::new(i as u16)).0).or_default() += weight;
+    }
+    h
+}
+
+/// Recomputes node `id` from scratch: known chunks where given, generator samples elsewhere.
+pub fn reference(id: NodeId, known: &HashMap<ChunkKey, Chunk>, generator: &dyn WorldGenerator) -> RefNode {
+    let any_known = known.keys().any(|k| id.contains(*k));
+    if !any_known {
+        let cells = generator.sample_lod(id.level, id.key);
+        return RefNode {
+            hist: hist_of(&cells, 1u64 << (3 * id.level)),
+            cells,
+            source: DataSource::Generated,
+            children: vec![],
+        };
+    }
+    if id.level == 0 {
+        let cells = known[&id.key].clone();
+        return RefNode { hist: hist_of(&cells, 1), cells, source: DataSource::Exact, children: vec![] };
+    }
+    let children: Vec<RefNode> = (0..8).map(|i| reference(id.child(i), known, generator)).collect();
+    let mut d = DenseChunk::filled(MaterialId::AIR);
+    for z in 0..32usize {
+        for y in 0..32usize {
+            for x in 0..32usize {
+                let o = (x / 16) | ((y / 16) << 1) | ((z / 16) << 2);
+                let c = &children[o].cells;
+                let mut v = [0u16; 8];
+                for (k, slot) in v.iter_mut().enumerate() {
+                    let (cx, cy, cz) = (2 * (x % 16) + (k & 1), 2 * (y % 16) + ((k >> 1) & 1), 2 * (z % 16) + (k >> 2));
+                    *slot = c.get(LocalPos::new(cx as u8, cy as u8, cz as u8).index()).0;
+                }
+                d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), MaterialId(rule(&v)));
+            }
+        }
+    }
+    let mut cells = Chunk::Dense(d);
+    cells.normalize();
+    let mut hist = BTreeMap::new();
+    for c in &children {
+        for (m, n) in &c.hist {
+            *hist.entry(*m).or_default() += n;
+        }
+    }
+    let source =
+        if children.iter().all(|c| c.source == DataSource::Exact) { DataSource::Exact } else { DataSource::Mixed };
+    RefNode { hist, cells, source, children }
+}
+
+/// Checks every node of the reference tree at `id` against the snapshot.
+pub fn check_node(snap: &IndexSnapshot, id: NodeId, r: &RefNode) -> Result<(), String> {
+    let s = snap.summary(id);
+    let total: u64 = r.hist.values().sum();
+    let (dom, dom_n) = r.hist.iter().fold((0u16, 0u64), |b, (m, n)| if *n > b.1 { (*m, *n) } else { b });
+    let non_air: u64 = r.hist.iter().filter(|(m, _)| **m != 0).map(|(_, n)| n).sum();
+    let want = (id.level, dom, dom_n, total, r.hist.len() as u32, non_air, r.source);
+    let got = (s.level, s.dominant.0, s.dominant_count, s.volume, s.distinct, s.non_air_count, s.source);
+    if want != got {
+        return Err(format!("summary of {id:?}: want {want:?}, got {got:?}"));
+    }
+    if snap.lod_chunk(id) != r.cells {
+        return Err(format!("cells of {id:?} differ"));
+    }
+    for (i, c) in r.children.iter().enumerate() {
+        check_node(snap, id.child(i), c)?;
+    }
+    Ok(())
+}
+
+/// Checks the whole index against a from-scratch recompute over `known`.
+pub fn check_index(
+    snap: &IndexSnapshot,
+    known: &HashMap<ChunkKey, Chunk>,
+    generator: &dyn WorldGenerator,
+) -> Result<(), String> {
+    let mut roots: Vec<NodeId> = known.keys().map(|k| NodeId::containing(*k, ROOT_LEVEL)).collect();
+    roots.sort();
+    roots.dedup();
+    if roots.len() != snap.root_count() {
+        return Err(format!("{} roots, want {}", snap.root_count(), roots.len()));
+    }
+    for id in roots {
+        check_node(snap, id, &reference(id, known, generator))?;
+    }
+    let mut want: Vec<(ChunkKey, ChunkSummary)> =
+        known.iter().filter(|(_, c)| c.summary().non_air_count > 0).map(|(k, c)| (*k, c.summary())).collect();
+    let mut got: Vec<(ChunkKey, ChunkSummary)> = snap.rtree_entries().map(|e| (e.key, e.summary)).collect();
+    want.sort_by_key(|e| e.0);
+    got.sort_by_key(|e| e.0);
+    if want != got {
+        return Err(format!("R-tree: {} entries, want {}", got.len(), want.len()));
+    }
+    for e in snap.rtree_entries() {
+        if *e.chunk != known[&e.key] {
+            return Err(format!("R-tree payload of {:?} is stale", e.key));
+        }
+    }
+    Ok(())
+}
