@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod lod_select;
 pub mod octree;
 pub mod ray;
 mod rebuild;

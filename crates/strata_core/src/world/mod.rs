@@ -309,11 +309,11 @@ impl World {
 
     /// Hands in a chunk loaded elsewhere (see [`ChunkSource`]). Ignored if `key` is already
     /// resident: the resident copy is at least as new. Returns whether it was inserted.
-    pub fn insert_loaded(&mut self, key: ChunkKey, chunk: Chunk) -> bool {
+    pub fn insert_loaded(&mut self, key: ChunkKey, chunk: impl Into<Arc<Chunk>>) -> bool {
         if self.cache.contains(&key) {
             return false;
         }
-        self.cache.insert(key, Arc::new(chunk), false, 0);
+        self.cache.insert(key, chunk.into(), false, 0);
         self.cache.evict_over_budget();
         true
     }
