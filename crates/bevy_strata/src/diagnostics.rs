@@ -1,0 +1,97 @@
+//! Diagnostics published to Bevy's `DiagnosticsStore` (read them with `DiagnosticsStore::get`).
+
+use crate::persistence::Persistence;
+use crate::state::StrataWorld;
+use crate::streaming::Streaming;
+use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
+use bevy::prelude::*;
+
+/// Shown nodes per LOD level: `strata/nodes_lod_0` … `strata/nodes_lod_5`.
+pub const NODES_PER_LOD: [DiagnosticPath; 6] = [
+    DiagnosticPath::const_new("strata/nodes_lod_0"),
+    DiagnosticPath::const_new("strata/nodes_lod_1"),
+    DiagnosticPath::const_new("strata/nodes_lod_2"),
+    DiagnosticPath::const_new("strata/nodes_lod_3"),
+    DiagnosticPath::const_new("strata/nodes_lod_4"),
+    DiagnosticPath::const_new("strata/nodes_lod_5"),
+];
+/// Load + mesh tasks in flight.
+pub const TASKS_IN_FLIGHT: DiagnosticPath = DiagnosticPath::const_new("strata/tasks_in_flight");
+/// Nodes queued or waiting for data.
+pub const QUEUE_DEPTH: DiagnosticPath = DiagnosticPath::const_new("strata/queue_depth");
+/// Finished results not applied yet.
+pub const READY_DEPTH: DiagnosticPath = DiagnosticPath::const_new("strata/ready_depth");
+/// Main-thread time applying results this frame (ms).
+pub const APPLY_MS: DiagnosticPath = DiagnosticPath::const_new("strata/apply_ms");
+/// Resident chunks in the cache.
+pub const RESIDENT_CHUNKS: DiagnosticPath = DiagnosticPath::const_new("strata/resident_chunks");
+/// Cache hit rate (0–1).
+pub const CACHE_HIT_RATE: DiagnosticPath = DiagnosticPath::const_new("strata/cache_hit_rate");
+/// Edits waiting in the delta log.
+pub const PENDING_EDITS: DiagnosticPath = DiagnosticPath::const_new("strata/pending_edits");
+/// Chunks changed since the last durable commit.
+pub const DIRTY_CHUNKS: DiagnosticPath = DiagnosticPath::const_new("strata/dirty_chunks");
+/// Stored (edited) chunks, as of the last commit.
+pub const STORED_CHUNKS: DiagnosticPath = DiagnosticPath::const_new("strata/stored_chunks");
+/// Stored bytes, as of the last commit.
+pub const STORED_BYTES: DiagnosticPath = DiagnosticPath::const_new("strata/stored_bytes");
+/// Raw voxel bytes ÷ stored bytes, as of the last commit.
+pub const COMPRESSION_RATIO: DiagnosticPath = DiagnosticPath::const_new("strata/compression_ratio");
+/// Index updates waiting for the next rebuild task.
+pub const INDEX_QUEUE: DiagnosticPath = DiagnosticPath::const_new("strata/index_queue");
+/// World versions the published index lags behind (0 = fresh).
+pub const INDEX_LAG: DiagnosticPath = DiagnosticPath::const_new("strata/index_version_lag");
+/// Stale results dropped since start.
+pub const DROPPED_STALE: DiagnosticPath = DiagnosticPath::const_new("strata/dropped_stale");
+
+pub(crate) fn register(app: &mut App) {
+    for p in NODES_PER_LOD {
+        app.register_diagnostic(Diagnostic::new(p));
+    }
+    for p in [
+        TASKS_IN_FLIGHT,
+        QUEUE_DEPTH,
+        READY_DEPTH,
+        APPLY_MS,
+        RESIDENT_CHUNKS,
+        CACHE_HIT_RATE,
+        PENDING_EDITS,
+        DIRTY_CHUNKS,
+        STORED_CHUNKS,
+        STORED_BYTES,
+        COMPRESSION_RATIO,
+        INDEX_QUEUE,
+        INDEX_LAG,
+        DROPPED_STALE,
+    ] {
+        app.register_diagnostic(Diagnostic::new(p));
+    }
+}
+
+pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<Streaming>, p: Res<Persistence>) {
+    for (level, n) in st.shown_per_level().into_iter().enumerate() {
+        if let Some(path) = NODES_PER_LOD.get(level) {
+            d.add_measurement(path, || n as f64);
+        }
+    }
+    let s = st.stats();
+    d.add_measurement(&TASKS_IN_FLIGHT, || st.tasks_in_flight() as f64);
+    d.add_measurement(&QUEUE_DEPTH, || st.queue_depth() as f64);
+    d.add_measurement(&READY_DEPTH, || st.ready_depth() as f64);
+    d.add_measurement(&APPLY_MS, || f64::from(s.apply_ms_last_frame));
+    d.add_measurement(&DROPPED_STALE, || s.dropped_stale as f64);
+    let w = sw.world.stats();
+    d.add_measurement(&RESIDENT_CHUNKS, || w.resident_chunks as f64);
+    d.add_measurement(&CACHE_HIT_RATE, || w.cache_hit_rate());
+    d.add_measurement(&PENDING_EDITS, || w.pending_edits as f64);
+    d.add_measurement(&DIRTY_CHUNKS, || w.dirty_chunks as f64);
+    if let Some(stats) = p.store_stats {
+        d.add_measurement(&STORED_CHUNKS, || stats.records as f64);
+        d.add_measurement(&STORED_BYTES, || stats.record_bytes as f64);
+        let raw = (stats.records - stats.uniform_records) as f64 * 65536.0 + stats.uniform_records as f64 * 65536.0;
+        d.add_measurement(&COMPRESSION_RATIO, || raw / stats.record_bytes.max(1) as f64);
+    }
+    d.add_measurement(&INDEX_QUEUE, || sw.index.queue_depth() as f64);
+    let lag = w.version.saturating_sub(sw.index().world_version());
+    d.add_measurement(&INDEX_LAG, || lag as f64);
+}

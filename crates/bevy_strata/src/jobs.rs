@@ -1,0 +1,103 @@
+//! The work that runs on task pools: loading node data and meshing nodes. Plain functions over
+//! owned inputs, so they run on any thread and are unit-testable without an `App`.
+
+use std::sync::Arc;
+use strata_core::{Chunk, ChunkSource, Face};
+use strata_index::{IndexSnapshot, NodeId};
+use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
+
+/// Loads the 32³ data of a node: a chunk (store, then generator) at level 0, the octree's LOD
+/// mip (edited data downsampled, generator-sampled elsewhere) above.
+pub(crate) struct LoadJob {
+    pub node: NodeId,
+    pub source: ChunkSource,
+    pub snapshot: Arc<IndexSnapshot>,
+}
+
+/// What a load produced.
+pub(crate) struct LoadOutput {
+    pub node: NodeId,
+    pub data: Result<Arc<Chunk>, String>,
+}
+
+impl LoadJob {
+    pub fn run(self) -> LoadOutput {
+        let data = if self.node.level == 0 {
+            self.source.load(self.node.key).map(|(c, _)| Arc::new(c)).map_err(|e| e.to_string())
+        } else {
+            Ok(Arc::new(self.snapshot.lod_chunk(self.node)))
+        };
+        LoadOutput { node: self.node, data }
+    }
+}
+
+/// A neighbour as the mesher will see it.
+#[derive(Clone)]
+pub(crate) enum Side {
+    /// Same level, shown: its data.
+    Same(Arc<Chunk>),
+    /// Different level or not shown: a closed LOD seam.
+    Seam,
+}
+
+/// Meshes a node from its data and its six sides.
+pub(crate) struct MeshJob {
+    pub node: NodeId,
+    pub generation: u64,
+    pub center: Arc<Chunk>,
+    pub sides: [Side; 6],
+    pub table: Arc<MaterialTable>,
+    pub ambient_occlusion: bool,
+}
+
+/// What meshing produced.
+pub(crate) struct MeshOutput {
+    pub node: NodeId,
+    pub generation: u64,
+    pub mesh: ChunkMesh,
+}
+
+impl MeshJob {
+    pub fn run(self) -> MeshOutput {
+        let mut mesher = Mesher::new((*self.table).clone());
+        let hood = Neighborhood::from_fn(&self.center, |f: Face| match &self.sides[f as usize] {
+            Side::Same(c) => Neighbor::Loaded(c),
+            Side::Seam => Neighbor::Seam,
+        });
+        let mut options = MeshOptions::lod(self.node.level.min(31) as u8);
+        options.ambient_occlusion = self.ambient_occlusion;
+        let mut mesh = ChunkMesh::default();
+        mesher.mesh(&hood, &options, &mut mesh);
+        MeshOutput { node: self.node, generation: self.generation, mesh }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::{ChunkKey, FlatGenerator, MaterialId, MaterialRegistry, MemoryStore, World, WorldConfig};
+
+    fn source() -> ChunkSource {
+        World::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(FlatGenerator { height: 3, material: MaterialId(1) }),
+            WorldConfig::default(),
+        )
+        .source()
+    }
+
+    #[test]
+    fn flat_ground_meshes_its_top_only_between_same_level_neighbours() {
+        let src = source();
+        let table = Arc::new(MaterialTable::new(&MaterialRegistry::builtin()));
+        let load = |k: ChunkKey| Arc::new(src.load(k).unwrap().0);
+        let center = load(ChunkKey::new(0, 0, 0));
+        let sides = Face::ALL.map(|f| Side::Same(load(ChunkKey::new(0, 0, 0).neighbor(f))));
+        let out = MeshJob { node: NodeId::chunk(ChunkKey::new(0, 0, 0)), generation: 3, center: center.clone(), sides, table: table.clone(), ambient_occlusion: false }.run();
+        assert_eq!(out.generation, 3);
+        assert_eq!(out.mesh.opaque.quad_count(), 1, "one merged top face");
+        // With seams all round, the mesh closes its sides too.
+        let seams = MeshJob { node: NodeId::chunk(ChunkKey::new(0, 0, 0)), generation: 0, center, sides: std::array::from_fn(|_| Side::Seam), table, ambient_occlusion: false }.run();
+        assert!(seams.mesh.opaque.quad_count() > 1);
+    }
+}

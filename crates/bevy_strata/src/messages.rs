@@ -1,0 +1,54 @@
+//! Messages the plugin sends (read them with `MessageReader`).
+
+use bevy::prelude::*;
+use strata_core::{ChunkKey, MaterialId, VoxelPos};
+use strata_index::NodeId;
+
+/// A node's mesh entity appeared for the first time.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct ChunkLoaded {
+    /// The node (level 0 = one chunk).
+    pub node: NodeId,
+    /// Its entity, if it has visible geometry (`None`: all air or buried, nothing spawned).
+    pub entity: Option<Entity>,
+}
+
+/// A node left the view; its entity (if any) was despawned.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct ChunkUnloaded {
+    /// The node.
+    pub node: NodeId,
+}
+
+/// A shown node got a new mesh (after an edit or a change of its neighbours' LOD).
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct ChunkRemeshed {
+    /// The node.
+    pub node: NodeId,
+    /// Its entity, if it has visible geometry.
+    pub entity: Option<Entity>,
+}
+
+/// Edits were applied to these chunks (world version `version`).
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct VoxelsEdited {
+    /// Changed chunks.
+    pub chunks: Vec<ChunkKey>,
+    /// World version after the edits.
+    pub version: u64,
+}
+
+/// The picking backend hit a voxel under a pointer.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct VoxelPicked {
+    /// The camera whose ray hit.
+    pub camera: Entity,
+    /// The voxel hit.
+    pub voxel: VoxelPos,
+    /// Outward normal of the face hit (zero when the ray started inside the voxel).
+    pub normal: IVec3,
+    /// Its material.
+    pub material: MaterialId,
+    /// Distance along the ray, in voxels.
+    pub distance: f32,
+}

@@ -1,0 +1,62 @@
+//! A `bevy_picking` backend: pointer rays hit voxel chunks, so `Pointer<Click>`, `Pointer<Over>`…
+//! reach node entities with the hit position and normal.
+
+use crate::messages::VoxelPicked;
+use crate::state::StrataWorld;
+use crate::streaming::Streaming;
+use crate::viewer::StrataOrigin;
+use crate::voxel_world::face_normal;
+use bevy::picking::backend::ray::RayMap;
+use bevy::picking::backend::{HitData, PointerHits};
+use bevy::prelude::*;
+use strata_index::{HitFilter, Ray, RayOptions};
+
+/// Settings of the picking backend.
+#[derive(Resource, Reflect, Clone, Debug)]
+#[reflect(Resource)]
+pub struct StrataPickingSettings {
+    /// Longest pick, in voxels.
+    pub max_distance: f32,
+}
+
+impl Default for StrataPickingSettings {
+    fn default() -> Self {
+        Self { max_distance: 512.0 }
+    }
+}
+
+/// For every pointer ray: casts it through the index and reports the node entity hit.
+pub(crate) fn update_hits(
+    ray_map: Option<Res<RayMap>>,
+    cameras: Query<&Camera>,
+    settings: Res<StrataPickingSettings>,
+    sw: Res<StrataWorld>,
+    st: Res<Streaming>,
+    origin: Res<StrataOrigin>,
+    mut hits: MessageWriter<PointerHits>,
+    mut picked: MessageWriter<VoxelPicked>,
+) {
+    let Some(ray_map) = ray_map else { return };
+    let snapshot = sw.index();
+    let options = RayOptions { max_distance: f64::from(settings.max_distance), filter: HitFilter::solid_only(&sw.registry) };
+    for (&ray_id, &ray3) in ray_map.iter() {
+        let Ok(camera) = cameras.get(ray_id.camera) else { continue };
+        let d = ray3.direction.as_vec3();
+        let Ok(ray) = Ray::new(origin.to_world(ray3.origin), [f64::from(d.x), f64::from(d.y), f64::from(d.z)]) else {
+            continue;
+        };
+        let Ok(Some(hit)) = snapshot.cast_ray(&ray, &options) else { continue };
+        let Some(entity) = st.node_covering(hit.chunk).and_then(|n| st.entity(n)) else { continue };
+        let normal = face_normal(hit.face);
+        let position = ray3.origin + d * hit.distance as f32;
+        let data = HitData::new(ray_id.camera, hit.distance as f32, Some(position), Some(normal.as_vec3()));
+        hits.write(PointerHits::new(ray_id.pointer, vec![(entity, data)], camera.order as f32));
+        picked.write(VoxelPicked {
+            camera: ray_id.camera,
+            voxel: hit.voxel,
+            normal,
+            material: hit.material,
+            distance: hit.distance as f32,
+        });
+    }
+}

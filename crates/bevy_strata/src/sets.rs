@@ -1,0 +1,41 @@
+//! The plugin's public system sets.
+
+use bevy::prelude::*;
+
+/// Every system of the plugin belongs to one of these sets, so apps can order theirs around them.
+///
+/// In [`Update`], chained in this order:
+/// - [`StrataSystems::TrackViewers`]: recentre the floating origin, read viewer positions.
+/// - [`StrataSystems::PlanLod`]: choose the octree nodes to show (load / unload / change LOD).
+/// - [`StrataSystems::ApplyEdits`]: fold edits made through [`crate::VoxelWorld`] into the
+///   world, queue remeshing, feed the index.
+/// - [`StrataSystems::Dispatch`]: start meshing and index tasks on the task pools.
+/// - [`StrataSystems::Poll`]: collect finished tasks (never blocks).
+/// - [`StrataSystems::Apply`]: apply results within the per-frame budget (spawn / update mesh
+///   entities, send messages).
+///
+/// In [`Last`]: [`StrataSystems::Persist`] (periodic and on-exit durable commits) and
+/// [`StrataSystems::Diagnostics`].
+///
+/// In [`PreUpdate`]: [`StrataSystems::Picking`], inside `bevy_picking`'s backend set.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StrataSystems {
+    /// Floating origin and viewer positions.
+    TrackViewers,
+    /// LOD selection.
+    PlanLod,
+    /// Edits into the world.
+    ApplyEdits,
+    /// Task spawning.
+    Dispatch,
+    /// Task polling.
+    Poll,
+    /// Result application.
+    Apply,
+    /// Durable commits.
+    Persist,
+    /// Diagnostics.
+    Diagnostics,
+    /// The picking backend.
+    Picking,
+}

@@ -1,0 +1,132 @@
+//! [`VoxelWorld`]: the system parameter for reading, editing and querying the world.
+
+use crate::state::StrataWorld;
+use crate::viewer::StrataOrigin;
+use bevy::ecs::system::SystemParam;
+use bevy::prelude::*;
+use strata_core::{EditSender, MaterialId, StoreError, VoxelPos, WorldStats};
+use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions};
+
+/// A ray hit in render space.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VoxelHit {
+    /// The voxel hit.
+    pub voxel: VoxelPos,
+    /// Outward normal of the face the ray entered through (zero if it started inside).
+    pub normal: IVec3,
+    /// Distance along the ray, in voxels (= render units).
+    pub distance: f32,
+    /// The voxel's material.
+    pub material: MaterialId,
+    /// The entry point in render space.
+    pub position: Vec3,
+}
+
+impl VoxelHit {
+    /// The empty voxel in front of the face hit (where a block would be placed).
+    pub fn adjacent(&self) -> VoxelPos {
+        VoxelPos::new(
+            self.voxel.x.wrapping_add(self.normal.x),
+            self.voxel.y.wrapping_add(self.normal.y),
+            self.voxel.z.wrapping_add(self.normal.z),
+        )
+    }
+}
+
+pub(crate) fn face_normal(face: Option<strata_core::Face>) -> IVec3 {
+    face.map_or(IVec3::ZERO, |f| {
+        let [x, y, z] = f.offset();
+        IVec3::new(x, y, z)
+    })
+}
+
+/// Get and set voxels, fill boxes and spheres, batch edits, cast rays and query homogeneity.
+///
+/// Edits are O(1) appends to the delta log; the plugin applies them in
+/// [`crate::StrataSystems::ApplyEdits`] the same frame (or the next, if issued after it),
+/// remeshes every affected chunk and commits them durably in the background.
+#[derive(SystemParam)]
+pub struct VoxelWorld<'w> {
+    strata: ResMut<'w, StrataWorld>,
+    origin: Res<'w, StrataOrigin>,
+}
+
+impl VoxelWorld<'_> {
+    /// The material at `pos` (applied edits; loads the chunk if it is not resident).
+    pub fn voxel(&mut self, pos: VoxelPos) -> Result<MaterialId, StoreError> {
+        self.strata.world.voxel(pos)
+    }
+
+    /// The material at `pos` if its chunk is resident, without loading.
+    pub fn resident_voxel(&self, pos: VoxelPos) -> Option<MaterialId> {
+        let (key, local) = pos.split();
+        self.strata.world.resident_chunk(key).map(|c| c.get(local.index()))
+    }
+
+    /// Sets one voxel.
+    pub fn set_voxel(&self, pos: VoxelPos, material: MaterialId) {
+        self.strata.world.set_voxel(pos, material);
+    }
+
+    /// Sets many voxels (one log entry).
+    pub fn set_many(&self, edits: Vec<(VoxelPos, MaterialId)>) {
+        self.strata.world.set_many(edits);
+    }
+
+    /// Fills a box (inclusive corners).
+    pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) {
+        self.strata.world.fill_box(min, max, material);
+    }
+
+    /// Fills a sphere.
+    pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) {
+        self.strata.world.fill_sphere(center, radius, material);
+    }
+
+    /// A handle for editing from other threads or tasks.
+    pub fn edit_sender(&self) -> EditSender {
+        self.strata.world.edit_sender()
+    }
+
+    /// Casts a render-space ray (e.g. from `Camera::viewport_to_world`) against solid voxels of
+    /// the indexed (loaded) world.
+    pub fn raycast(&self, ray: Ray3d, max_distance: f32) -> Option<VoxelHit> {
+        let origin = self.origin.to_world(ray.origin);
+        let d = ray.direction.as_vec3();
+        let options = RayOptions { max_distance: f64::from(max_distance), filter: HitFilter::solid_only(&self.strata.registry) };
+        let hit = self.raycast_world(origin, [f64::from(d.x), f64::from(d.y), f64::from(d.z)], &options).ok()??;
+        Some(VoxelHit {
+            voxel: hit.voxel,
+            normal: face_normal(hit.face),
+            distance: hit.distance as f32,
+            material: hit.material,
+            position: ray.origin + d * hit.distance as f32,
+        })
+    }
+
+    /// Casts a ray in world voxel coordinates with full control over the options.
+    pub fn raycast_world(&self, origin: [f64; 3], direction: [f64; 3], options: &RayOptions) -> Result<Option<RayHit>, RayError> {
+        let ray = Ray::new(origin, direction)?;
+        self.strata.index().cast_ray(&ray, options)
+    }
+
+    /// Whether the dominant material of `node` fills at least `threshold` of it.
+    pub fn is_homogeneous(&self, node: NodeId, threshold: f32) -> bool {
+        self.strata.index().is_homogeneous(node, threshold)
+    }
+
+    /// Maximal homogeneous boxes inside `bounds`, from nodes of at least `min_level`.
+    pub fn homogeneous_regions(&self, bounds: ChunkBox, min_level: u32) -> Vec<HomogeneousRegion> {
+        self.strata.index().homogeneous_regions(bounds, min_level)
+    }
+
+    /// World counters.
+    pub fn stats(&self) -> WorldStats {
+        self.strata.world.stats()
+    }
+
+    /// The floating origin.
+    pub fn origin(&self) -> StrataOrigin {
+        *self.origin
+    }
+}

@@ -1,0 +1,267 @@
+//! Headless plugin tests: `MinimalPlugins`, a fixed time step and bounded update loops.
+
+use bevy::picking::backend::ray::{RayId, RayMap};
+use bevy::picking::backend::PointerHits;
+use bevy::picking::pointer::PointerId;
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use bevy_strata::prelude::*;
+use bevy_strata::{Persistence, StrataWorld, Streaming};
+use std::sync::Arc;
+use std::time::Duration;
+use strata_core::{ChunkKey, ChunkStore, FlatGenerator, RedbStore};
+use strata_index::NodeId;
+
+const STONE: MaterialId = MaterialId(1);
+
+fn config() -> StrataConfig {
+    StrataConfig {
+        view_distance: 160.0,
+        lod_max_level: 2,
+        lod_split_distance: 1.0,
+        max_tasks_in_flight: 16,
+        max_results_per_frame: 64,
+        apply_budget_ms: 50.0,
+        ambient_occlusion: false,
+        ..StrataConfig::default()
+    }
+}
+
+fn app_with(config: StrataConfig) -> App {
+    let mut app = App::new();
+    let plugin = StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height: 0, material: STONE }));
+    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
+    app.finish();
+    app.cleanup();
+    app
+}
+
+fn spawn_viewer(app: &mut App, at: Vec3) -> Entity {
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_translation(at))).id()
+}
+
+/// Updates until `done` holds, at most `frames` times; panics with `what` otherwise.
+fn run_until(app: &mut App, frames: usize, what: &str, mut done: impl FnMut(&mut App) -> bool) {
+    for _ in 0..frames {
+        app.update();
+        if done(app) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("not reached within {frames} frames: {what}");
+}
+
+fn idle(app: &mut App) -> bool {
+    app.world().resource::<Streaming>().is_idle()
+}
+
+fn drain<M: Message + Clone>(app: &mut App) -> Vec<M> {
+    app.world_mut().resource_mut::<Messages<M>>().drain().collect()
+}
+
+#[test]
+fn a_moving_viewer_loads_and_unloads_and_lod_follows_distance() {
+    let mut app = app_with(config());
+    let viewer = spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    run_until(&mut app, 2000, "initial view streamed", idle);
+    let st = app.world().resource::<Streaming>();
+    let here = ChunkKey::new(0, 0, 0);
+    assert_eq!(st.node_covering(here), Some(NodeId::chunk(here)), "finest level under the viewer");
+    let far = st.node_covering(ChunkKey::new(4, 0, 0)).expect("chunk 128 voxels away is shown");
+    assert!(far.level >= 1, "coarser far away: {far:?}");
+    assert!(st.entity(NodeId::chunk(here)).is_some(), "the ground under the viewer has a mesh");
+    drain::<ChunkLoaded>(&mut app);
+    drain::<ChunkUnloaded>(&mut app);
+
+    // Sitting still, nothing changes.
+    for _ in 0..30 {
+        app.update();
+    }
+    assert!(drain::<ChunkLoaded>(&mut app).is_empty());
+    assert!(drain::<ChunkUnloaded>(&mut app).is_empty());
+
+    // Move 2000 voxels away: the old area unloads, the new one loads.
+    app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(2016.0, 8.0, 16.0));
+    run_until(&mut app, 2000, "view around the new position", idle);
+    let unloaded = drain::<ChunkUnloaded>(&mut app);
+    assert!(unloaded.iter().any(|u| u.node == NodeId::chunk(here)), "the old chunk unloaded");
+    let st = app.world().resource::<Streaming>();
+    assert!(st.node_covering(here).is_none());
+    assert_eq!(st.node_covering(ChunkKey::new(63, 0, 0)), Some(NodeId::chunk(ChunkKey::new(63, 0, 0))));
+    let entities = app.world_mut().query::<&bevy_strata::StrataNode>().iter(app.world()).count();
+    assert_eq!(entities, app.world().resource::<Streaming>().shown_nodes().filter(|n| app.world().resource::<Streaming>().entity(*n).is_some()).count());
+}
+
+#[test]
+fn no_flicker_when_a_viewer_sits_on_a_threshold() {
+    let mut app = app_with(config());
+    // Level-1 nodes split at 1.0 × 64 voxels from their box: put the viewer right there.
+    let viewer = spawn_viewer(&mut app, Vec3::new(64.0 + 64.0, 8.0, 32.0));
+    run_until(&mut app, 2000, "initial view", idle);
+    app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(128.5, 8.0, 32.0));
+    for _ in 0..5 {
+        app.update();
+    }
+    drain::<ChunkLoaded>(&mut app);
+    drain::<ChunkUnloaded>(&mut app);
+    for i in 0..40 {
+        let x = if i % 2 == 0 { 127.5 } else { 128.5 };
+        app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(x, 8.0, 32.0));
+        app.update();
+    }
+    assert!(drain::<ChunkUnloaded>(&mut app).is_empty(), "nodes flickered out");
+    assert!(drain::<ChunkLoaded>(&mut app).is_empty(), "nodes flickered in");
+}
+
+#[test]
+fn an_edit_on_a_border_remeshes_both_chunks() {
+    let mut app = app_with(config());
+    spawn_viewer(&mut app, Vec3::new(32.0, 8.0, 16.0));
+    run_until(&mut app, 2000, "initial view", idle);
+    let a = NodeId::chunk(ChunkKey::new(0, 0, 0));
+    let b = NodeId::chunk(ChunkKey::new(1, 0, 0));
+    assert!(app.world().resource::<Streaming>().is_shown(a) && app.world().resource::<Streaming>().is_shown(b));
+    drain::<ChunkRemeshed>(&mut app);
+    // Dig the ground voxel at x = 31 (last column of chunk 0, next to chunk 1).
+    app.world_mut()
+        .run_system_once(|world: VoxelWorld| world.set_voxel(VoxelPos::new(31, 0, 5), MaterialId::AIR))
+        .unwrap();
+    let mut remeshed = Vec::new();
+    run_until(&mut app, 2000, "both chunks remeshed", |app| {
+        remeshed.extend(drain::<ChunkRemeshed>(app).into_iter().map(|m| m.node));
+        remeshed.contains(&a) && remeshed.contains(&b)
+    });
+    let edited = drain::<VoxelsEdited>(&mut app);
+    assert!(edited.iter().any(|e| e.chunks.contains(&ChunkKey::new(0, 0, 0))));
+    let v = app.world_mut().run_system_once(|mut world: VoxelWorld| world.voxel(VoxelPos::new(31, 0, 5)).unwrap()).unwrap();
+    assert_eq!(v, MaterialId::AIR);
+}
+
+use bevy::ecs::system::RunSystemOnce;
+
+#[test]
+fn raycast_and_picking_backend_hit_the_expected_voxel() {
+    let mut app = app_with(config());
+    spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    run_until(&mut app, 2000, "initial view", idle);
+    // Let the index catch up with the loaded chunks.
+    run_until(&mut app, 500, "index has the ground", |app| {
+        app.world_mut()
+            .run_system_once(|world: VoxelWorld| world.raycast(Ray3d::new(Vec3::new(10.5, 20.0, 12.5), Dir3::NEG_Y), 100.0))
+            .unwrap()
+            .is_some()
+    });
+    let hit = app
+        .world_mut()
+        .run_system_once(|world: VoxelWorld| world.raycast(Ray3d::new(Vec3::new(10.5, 20.0, 12.5), Dir3::NEG_Y), 100.0))
+        .unwrap()
+        .unwrap();
+    assert_eq!(hit.voxel, VoxelPos::new(10, 0, 12));
+    assert_eq!(hit.normal, IVec3::Y);
+    assert_eq!(hit.material, STONE);
+    assert!((hit.distance - 19.0).abs() < 1e-3, "{hit:?}");
+    assert_eq!(hit.adjacent(), VoxelPos::new(10, 1, 12));
+
+    // The picking backend: a pointer ray from a camera reaches the chunk's entity.
+    let camera = app.world_mut().spawn(Camera::default()).id();
+    let mut map = RayMap::default();
+    map.map.insert(RayId::new(camera, PointerId::Mouse), Ray3d::new(Vec3::new(3.5, 30.0, 3.5), Dir3::NEG_Y));
+    app.insert_resource(map);
+    app.update();
+    let hits = drain::<PointerHits>(&mut app);
+    let expected = app.world().resource::<Streaming>().entity(NodeId::chunk(ChunkKey::new(0, 0, 0))).unwrap();
+    let (entity, data) = hits.iter().flat_map(|h| h.picks.iter()).next().expect("a pointer hit").clone();
+    assert_eq!(entity, expected);
+    assert_eq!(data.normal, Some(Vec3::Y));
+    assert!((data.position.unwrap() - Vec3::new(3.5, 1.0, 3.5)).length() < 1e-3);
+    let picked = drain::<VoxelPicked>(&mut app);
+    assert_eq!(picked.last().map(|p| p.voxel), Some(VoxelPos::new(3, 0, 3)));
+}
+
+#[test]
+fn all_air_and_buried_regions_spawn_no_mesh() {
+    let mut app = app_with(StrataConfig { view_distance: 64.0, ..config() });
+    spawn_viewer(&mut app, Vec3::new(16.0, 3000.0, 16.0)); // high in the sky: all air
+    let mut loaded = Vec::new();
+    run_until(&mut app, 2000, "sky streamed", |app| {
+        loaded.extend(drain::<ChunkLoaded>(app));
+        idle(app)
+    });
+    assert!(!loaded.is_empty());
+    assert!(loaded.iter().all(|l| l.entity.is_none()), "air spawned meshes");
+    let mut deep = app_with(StrataConfig { view_distance: 64.0, ..config() });
+    spawn_viewer(&mut deep, Vec3::new(16.0, -3000.0, 16.0)); // deep underground: all buried
+    let mut loaded = Vec::new();
+    run_until(&mut deep, 2000, "underground streamed", |app| {
+        loaded.extend(drain::<ChunkLoaded>(app));
+        idle(app)
+    });
+    assert!(!loaded.is_empty());
+    assert!(loaded.iter().all(|l| l.entity.is_none()), "buried chunks spawned meshes");
+    assert_eq!(deep.world_mut().query::<&Mesh3d>().iter(deep.world()).count(), 0);
+}
+
+#[test]
+fn exiting_the_app_commits_the_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    {
+        let mut app = app_with(StrataConfig {
+            save_path: Some(path.to_string_lossy().into_owned()),
+            commit_interval_s: 3600.0,
+            ..config()
+        });
+        spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+        app.update();
+        app.world_mut()
+            .run_system_once(|world: VoxelWorld| {
+                world.set_voxel(VoxelPos::new(1, 2, 3), MaterialId(19));
+                world.fill_box(VoxelPos::new(-40, 1, -40), VoxelPos::new(-30, 4, -30), MaterialId(9));
+            })
+            .unwrap();
+        app.update();
+        assert!(app.world().resource::<StrataWorld>().world.stats().dirty_chunks > 0);
+        app.world_mut().write_message(AppExit::Success);
+        app.update();
+        assert!(app.world().resource::<Persistence>().exit_committed);
+    }
+    let store = RedbStore::open(&path).unwrap();
+    let c = store.get(ChunkKey::new(0, 0, 0)).unwrap().expect("edited chunk stored");
+    assert_eq!(c.get(VoxelPos::new(1, 2, 3).local().index()), MaterialId(19));
+    assert!(store.get(ChunkKey::new(-2, 0, -2)).unwrap().is_some());
+    assert_eq!(store.stats().unwrap().records, 3);
+}
+
+#[test]
+fn periodic_commits_run_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let mut app = app_with(StrataConfig { save_path: Some(path.to_string_lossy().into_owned()), commit_interval_s: 0.05, ..config() });
+    app.update();
+    app.world_mut().run_system_once(|world: VoxelWorld| world.set_voxel(VoxelPos::new(5, 5, 5), MaterialId(4))).unwrap();
+    run_until(&mut app, 500, "a background commit", |app| app.world().resource::<Persistence>().commits > 0);
+    assert_eq!(app.world().resource::<StrataWorld>().world.stats().dirty_chunks, 0);
+    let stats = app.world().resource::<Persistence>().store_stats.expect("store stats after commit");
+    assert_eq!(stats.records, 1);
+}
+
+#[test]
+fn diagnostics_are_published() {
+    let mut app = app_with(config());
+    spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    run_until(&mut app, 2000, "initial view", idle);
+    app.update();
+    let store = app.world().resource::<bevy::diagnostic::DiagnosticsStore>();
+    let lod0 = store.get(&bevy_strata::diagnostics::NODES_PER_LOD[0]).and_then(|d| d.value()).unwrap();
+    assert!(lod0 >= 1.0);
+    assert!(store.get(&bevy_strata::diagnostics::RESIDENT_CHUNKS).and_then(|d| d.value()).unwrap() >= 1.0);
+    assert!(store.get(&bevy_strata::diagnostics::CACHE_HIT_RATE).and_then(|d| d.value()).is_some());
+}
+
+#[test]
+#[should_panic(expected = "StrataPlugin needs AssetPlugin")]
+fn missing_asset_plugin_is_reported_at_build_time() {
+    App::new().add_plugins((MinimalPlugins, StrataPlugin::default()));
+}
