@@ -44,11 +44,11 @@ pub(crate) const UNOCCLUDED: u32 = 0xFF;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::occupancy::{PAD, row};
+    use crate::occupancy::{GRID, row};
 
     #[test]
     fn corner_levels() {
-        let mut g = [0u64; PAD * PAD];
+        let mut g = [0u64; GRID];
         // Floor voxel at (5, 5, 5); its +Y face looks into y = 6.
         assert_eq!(ao_key(&g, Face::PosY, [5, 5, 5]), UNOCCLUDED);
         // A wall cell at (5, 6, 4): tangents of Y are (P = z, Q = x); it is the −P side of every

@@ -32,13 +32,19 @@ impl FaceMasks {
     /// visible. Every entry is overwritten.
     ///
     /// # Runtime
-    /// O(32²) row operations plus 64 bit-matrix transposes; independent of the number of faces.
+    /// O(32²) row operations, plus per z layer either one bit move per ±X face or two 32 × 32
+    /// bit-matrix transposes, whichever is cheaper.
     pub(crate) fn compute(&mut self, solid: &Grid, blocker: impl Fn(usize) -> u64) -> bool {
         let mut any = 0u32;
         let [neg_x, pos_x, neg_y, pos_y, neg_z, pos_z] = &mut self.masks;
+        // ±X faces are scattered bit by bit into their (x, z, y) layout when few, and
+        // transposed 32 × 32 at a time when many; both need a cleared start.
+        *neg_x = [[0; CHUNK_SIZE]; CHUNK_SIZE];
+        *pos_x = [[0; CHUNK_SIZE]; CHUNK_SIZE];
         for z in 0..CHUNK_SIZE {
             let mut x_pos = [0u32; CHUNK_SIZE];
             let mut x_neg = [0u32; CHUNK_SIZE];
+            let mut x_faces = 0;
             for y in 0..CHUNK_SIZE {
                 let r = row(y + 1, z + 1);
                 let c = (solid[r] >> 1) as u32;
@@ -52,17 +58,28 @@ impl FaceMasks {
                 let b = blocker(r);
                 x_pos[y] = c & !((b >> 2) as u32);
                 x_neg[y] = c & !(b as u32);
+                x_faces += (x_pos[y] | x_neg[y]).count_ones();
                 pos_y[y][z] = c & !((blocker(r + 1) >> 1) as u32);
                 neg_y[y][z] = c & !((blocker(r - 1) >> 1) as u32);
                 pos_z[z][y] = c & !((blocker(r + PAD) >> 1) as u32);
                 neg_z[z][y] = c & !((blocker(r - PAD) >> 1) as u32);
                 any |= x_pos[y] | x_neg[y] | pos_y[y][z] | neg_y[y][z] | pos_z[z][y] | neg_z[z][y];
             }
-            transpose32(&mut x_pos);
-            transpose32(&mut x_neg);
-            for x in 0..CHUNK_SIZE {
-                pos_x[x][z] = x_pos[x];
-                neg_x[x][z] = x_neg[x];
+            if x_faces == 0 {
+                continue;
+            }
+            if x_faces < SCATTER_LIMIT {
+                for y in 0..CHUNK_SIZE {
+                    scatter(&mut x_pos[y], y, z, pos_x);
+                    scatter(&mut x_neg[y], y, z, neg_x);
+                }
+            } else {
+                transpose32(&mut x_pos);
+                transpose32(&mut x_neg);
+                for x in 0..CHUNK_SIZE {
+                    pos_x[x][z] = x_pos[x];
+                    neg_x[x][z] = x_neg[x];
+                }
             }
         }
         any != 0
@@ -71,6 +88,19 @@ impl FaceMasks {
     /// The slices of one direction, mutable (the greedy merge consumes them).
     pub(crate) fn slices_mut(&mut self, face: Face) -> &mut FaceSlices {
         &mut self.masks[face as usize]
+    }
+}
+
+/// Below this many ±X face bits in a z layer, scattering bits beats two transposes.
+const SCATTER_LIMIT: u32 = 48;
+
+/// Moves the set bits `x` of `bits` (row `y` of layer `z`) to bit `y` of `out[x][z]`.
+#[inline]
+fn scatter(bits: &mut u32, y: usize, z: usize, out: &mut FaceSlices) {
+    while *bits != 0 {
+        let x = bits.trailing_zeros() as usize;
+        *bits &= *bits - 1;
+        out[x][z] |= 1 << y;
     }
 }
 

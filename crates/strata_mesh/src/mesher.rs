@@ -144,11 +144,16 @@ fn emit_all(
     out: &mut MeshBuffers,
 ) {
     for face in Face::ALL {
-        emit_face(faces, face, opaque, materials, options, out);
+        // One monomorphised copy per axis, so cell coordinates are compile-time shuffles.
+        match face.axis() {
+            0 => emit_face::<0>(faces, face, opaque, materials, options, out),
+            1 => emit_face::<1>(faces, face, opaque, materials, options, out),
+            _ => emit_face::<2>(faces, face, opaque, materials, options, out),
+        }
     }
 }
 
-fn emit_face(
+fn emit_face<const AXIS: usize>(
     faces: &mut FaceMasks,
     face: Face,
     opaque: &Grid,
@@ -156,7 +161,7 @@ fn emit_face(
     options: &MeshOptions,
     out: &mut MeshBuffers,
 ) {
-    let axis = face.axis();
+    let axis = AXIS;
     let grow = if axis == 2 { Grow::BitsFirst } else { Grow::RowsFirst };
     let ao = options.ambient_occlusion;
     let check = ao || matches!(materials, Materials::Dense(_));
@@ -165,7 +170,7 @@ fn emit_face(
             continue;
         }
         let key = |row: usize, bit: usize| {
-            let c = cell(axis, slice, row, bit);
+            let c = cell(AXIS, slice, row, bit);
             let m = match materials {
                 Materials::One(m) => m,
                 Materials::Dense(ids) => ids[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]],
@@ -176,7 +181,7 @@ fn emit_face(
         merge_slice(rows, grow, check, key, |rect: Rect, k| {
             let (p, q) = tangent_extents(axis, rect);
             let spec = QuadSpec { face, slice: slice as u32, p, q, material: (k & 0xFFFF) as u16, ao: k >> 16 };
-            out.push_quad(&spec, options.voxel_size);
+            out.push_quad::<AXIS>(&spec, options.voxel_size);
         });
     }
 }

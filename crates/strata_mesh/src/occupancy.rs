@@ -11,8 +11,10 @@ use strata_core::{CHUNK_SIZE, Chunk, Face};
 
 /// Padded edge length (32 + 2).
 pub(crate) const PAD: usize = CHUNK_SIZE + 2;
-/// Rows in a padded grid.
-pub(crate) const GRID: usize = PAD * PAD;
+/// Rows in a padded grid, plus one scratch row used while classifying ±X borders.
+pub(crate) const GRID: usize = PAD * PAD + 1;
+/// The scratch row (never read by culling or AO).
+const SCRATCH: usize = PAD * PAD;
 /// A row with every chunk-interior bit (`x` in `0..32`) set.
 pub(crate) const INNER: u64 = 0xFFFF_FFFF << 1;
 
@@ -118,28 +120,24 @@ impl Occupancy {
         }
     }
 
-    /// Classifies 32 ids along x into row `r` (bits 1..=32).
+    /// Classifies 32 ids along x into row `r` (bits 1..=32), one table lookup per run of equal
+    /// ids (terrain rows hold one to a few runs).
     #[inline]
     fn classify_row(&mut self, table: &MaterialTable, ids: &[u16], r: usize, create: bool) {
-        let first = ids[0];
-        if ids.iter().all(|&v| v == first) {
-            self.fill_row(table, first, r, INNER, create);
-            return;
-        }
-        let mut opaque = 0u64;
-        let mut see_through = false;
-        for (x, &v) in ids.iter().enumerate() {
-            let c = table.code(v);
-            opaque |= u64::from(c == OPAQUE) << (x + 1);
-            see_through |= c > OPAQUE;
-        }
-        self.opaque[r] |= opaque;
-        if see_through {
-            for (x, &v) in ids.iter().enumerate() {
-                if table.code(v) > OPAQUE {
-                    self.fill_row(table, v, r, 1 << (x + 1), create);
-                }
-            }
+        let Ok(ids) = <&[u16; CHUNK_SIZE]>::try_from(ids) else {
+            // Invariant: callers pass exactly one row of CHUNK_SIZE ids.
+            unreachable!("a row has CHUNK_SIZE ids")
+        };
+        // Bit x set iff a run starts at x. Branch-free compares of the row against itself
+        // shifted by one: this vectorises.
+        let starts = (1..CHUNK_SIZE).fold(1u32, |m, x| m | (u32::from(ids[x] != ids[x - 1]) << x));
+        let mut rest = starts;
+        while rest != 0 {
+            let x0 = rest.trailing_zeros();
+            rest &= rest - 1;
+            let x1 = if rest == 0 { CHUNK_SIZE as u32 } else { rest.trailing_zeros() };
+            let bits = (((1u64 << (x1 - x0)) - 1) << x0) << 1;
+            self.fill_row(table, ids[x0 as usize], r, bits, create);
         }
     }
 
@@ -156,14 +154,29 @@ impl Occupancy {
             Face::NegX | Face::PosX => {
                 let (bit, nx) = if face == Face::NegX { (0, LAST) } else { (EDGE, 0) };
                 for z in 0..CHUNK_SIZE {
-                    for y in 0..CHUNK_SIZE {
-                        let r = row(y + 1, z + 1);
-                        match chunk {
-                            None => self.opaque[r] |= 1 << bit,
-                            Some(Chunk::Uniform(m)) => self.fill_row(table, m.0, r, 1 << bit, false),
-                            Some(Chunk::Dense(d)) => {
-                                let v = d.as_slice()[nx + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z];
-                                self.fill_row(table, v, r, 1 << bit, false);
+                    match chunk {
+                        None => (0..CHUNK_SIZE).for_each(|y| self.opaque[row(y + 1, z + 1)] |= 1 << bit),
+                        Some(Chunk::Uniform(m)) => {
+                            (0..CHUNK_SIZE).for_each(|y| self.fill_row(table, m.0, row(y + 1, z + 1), 1 << bit, false));
+                        }
+                        Some(Chunk::Dense(d)) => {
+                            // Classify the column along y as a row into the scratch row, then
+                            // move its bits to the border bit of each row.
+                            let ids = d.as_slice();
+                            let column: [u16; CHUNK_SIZE] =
+                                std::array::from_fn(|y| ids[nx + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z]);
+                            self.classify_row(table, &column, SCRATCH, false);
+                            let layers = self.layer_count;
+                            for grid in std::iter::once(&mut self.opaque)
+                                .chain(self.layers[..layers].iter_mut().map(|l| &mut l.1))
+                            {
+                                let mut bits = grid[SCRATCH] >> 1;
+                                grid[SCRATCH] = 0;
+                                while bits != 0 {
+                                    let y = bits.trailing_zeros() as usize;
+                                    bits &= bits - 1;
+                                    grid[row(y + 1, z + 1)] |= 1 << bit;
+                                }
                             }
                         }
                     }
