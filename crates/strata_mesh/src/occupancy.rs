@@ -106,17 +106,23 @@ impl Occupancy {
     }
 
     /// Marks `bits` of row `r` as material `id`.
-    #[inline]
+    #[inline(always)]
     fn fill_row(&mut self, table: &MaterialTable, id: u16, r: usize, bits: u64, create: bool) {
         match table.code(id) {
             AIR => {}
             OPAQUE => self.opaque[r] |= bits,
-            _ => {
-                let layer = if create { Some(self.layer_or_insert(id)) } else { self.layer_index(id) };
-                if let Some(l) = layer {
-                    self.layers[l].1[r] |= bits;
-                }
-            }
+            _ => self.fill_layer(id, r, bits, create),
+        }
+    }
+
+    /// The see-through part of [`Occupancy::fill_row`]: marks `bits` in the layer of `id`,
+    /// creating it if `create` (centre voxels) and skipping it otherwise (border voxels of a
+    /// material the centre lacks).
+    #[inline(never)]
+    fn fill_layer(&mut self, id: u16, r: usize, bits: u64, create: bool) {
+        let layer = if create { Some(self.layer_or_insert(id)) } else { self.layer_index(id) };
+        if let Some(l) = layer {
+            self.layers[l].1[r] |= bits;
         }
     }
 
