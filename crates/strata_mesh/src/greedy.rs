@@ -121,9 +121,8 @@ pub(crate) fn merge_runs(
     // Open rectangle per start bit: (first row, run length, key); `open` marks live ones.
     let mut spans = [(0u32, 0u32, 0u32); 32];
     let mut open = 0u32;
-    for r in 0..32 {
-        let mut line = rows[r];
-        rows[r] = 0;
+    for (r, slot) in rows.iter_mut().enumerate() {
+        let mut line = std::mem::take(slot);
         let mut continued = 0u32;
         while line != 0 {
             let b = line.trailing_zeros() as usize;
