@@ -46,6 +46,7 @@ impl FaceMasks {
         // without a memset: see the invariant on `FaceMasks`.
         debug_assert!(pos_x.iter().chain(neg_x.iter()).all(|s| s.iter().all(|&r| r == 0)));
         for z in 0..CHUNK_SIZE {
+            // Every entry is written below (zero when the row has no solid voxel).
             let mut x_pos = [0u32; CHUNK_SIZE];
             let mut x_neg = [0u32; CHUNK_SIZE];
             let mut x_faces = 0;
@@ -53,6 +54,8 @@ impl FaceMasks {
                 let r = row(y + 1, z + 1);
                 let c = (solid[r] >> 1) as u32;
                 if c == 0 {
+                    x_pos[y] = 0;
+                    x_neg[y] = 0;
                     neg_y[y][z] = 0;
                     pos_y[y][z] = 0;
                     neg_z[z][y] = 0;

@@ -134,6 +134,12 @@ impl Occupancy {
             // Invariant: callers pass exactly one row of CHUNK_SIZE ids.
             unreachable!("a row has CHUNK_SIZE ids")
         };
+        // Uniform rows (most of a terrain chunk): one `memcmp` of the row against itself shifted
+        // by one, which the C library runs with the widest vectors the CPU has.
+        if ids[1..] == ids[..CHUNK_SIZE - 1] {
+            self.fill_row(table, ids[0], r, INNER, create);
+            return;
+        }
         // Bit x set iff a run starts at x. Branch-free compares of the row against itself
         // shifted by one: this vectorises.
         let starts = (1..CHUNK_SIZE).fold(1u32, |m, x| m | (u32::from(ids[x] != ids[x - 1]) << x));
