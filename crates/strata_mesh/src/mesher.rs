@@ -73,6 +73,8 @@ pub struct Mesher {
     faces: Box<FaceMasks>,
     /// Candidate rectangles of the two ±Y strategies (reused, see `emit_face`).
     rects: [Vec<(Rect, u32)>; 2],
+    /// Per-cell merge keys of the current slice when AO is on (computed once per cell).
+    keys: Box<[u32; CHUNK_SIZE * CHUNK_SIZE]>,
 }
 
 impl std::fmt::Debug for Mesher {
@@ -93,7 +95,13 @@ enum Materials<'a> {
 impl Mesher {
     /// A mesher classifying materials with `table`.
     pub fn new(table: MaterialTable) -> Self {
-        Self { table, occupancy: Occupancy::new(), faces: FaceMasks::new(), rects: [Vec::new(), Vec::new()] }
+        Self {
+            table,
+            occupancy: Occupancy::new(),
+            faces: FaceMasks::new(),
+            rects: [Vec::new(), Vec::new()],
+            keys: Box::new([0; CHUNK_SIZE * CHUNK_SIZE]),
+        }
     }
 
     /// The material table.
@@ -114,13 +122,27 @@ impl Mesher {
         };
         let opaque = &self.occupancy.opaque;
         if self.faces.compute(opaque, |r| opaque[r]) {
-            let mut e = Emitter { opaque, materials, options, out: &mut out.opaque, rects: &mut self.rects };
+            let mut e = Emitter {
+                opaque,
+                materials,
+                options,
+                out: &mut out.opaque,
+                rects: &mut self.rects,
+                keys: &mut self.keys,
+            };
             e.emit_all(&mut self.faces);
         }
         for (material, cells) in self.occupancy.layers() {
             if self.faces.compute(cells, |r| cells[r] | opaque[r]) {
                 let materials = Materials::One(*material);
-                let mut e = Emitter { opaque, materials, options, out: &mut out.transparent, rects: &mut self.rects };
+                let mut e = Emitter {
+                    opaque,
+                    materials,
+                    options,
+                    out: &mut out.transparent,
+                    rects: &mut self.rects,
+                    keys: &mut self.keys,
+                };
                 e.emit_all(&mut self.faces);
             }
         }
@@ -150,6 +172,7 @@ struct Emitter<'a, 'b> {
     options: &'a MeshOptions,
     out: &'b mut MeshBuffers,
     rects: &'b mut [Vec<(Rect, u32)>; 2],
+    keys: &'b mut [u32; CHUNK_SIZE * CHUNK_SIZE],
 }
 
 impl Emitter<'_, '_> {
@@ -178,7 +201,7 @@ impl Emitter<'_, '_> {
             if rows.iter().fold(0, |a, &r| a | r) == 0 {
                 continue;
             }
-            let key = |row: usize, bit: usize| {
+            let cell_key = |row: usize, bit: usize| {
                 let c = cell(AXIS, slice, row, bit);
                 let m = match materials {
                     Materials::One(m) => m,
@@ -187,6 +210,19 @@ impl Emitter<'_, '_> {
                 let a = if ao { ao_key(opaque, face, c.map(|v| v as i32)) } else { UNOCCLUDED };
                 u32::from(m) | (a << 16)
             };
+            if ao {
+                // AO keys cost a dozen bit tests: compute each cell's key once.
+                for (r, &line) in rows.iter().enumerate() {
+                    let mut bits = line;
+                    while bits != 0 {
+                        let b = bits.trailing_zeros() as usize;
+                        bits &= bits - 1;
+                        self.keys[r * CHUNK_SIZE + b] = cell_key(r, b);
+                    }
+                }
+            }
+            let cached: &[u32; CHUNK_SIZE * CHUNK_SIZE] = self.keys;
+            let key = |row: usize, bit: usize| if ao { cached[row * CHUNK_SIZE + bit] } else { cell_key(row, bit) };
             let out = &mut *self.out;
             let mut push = |rect: Rect, k: u32| {
                 let (p, q) = tangent_extents(AXIS, rect);

@@ -215,8 +215,8 @@ impl Occupancy {
     }
 }
 
-/// Whether the padded cell at `(x, y, z)` (each in `-1..=32`) is set in `grid`.
-#[inline]
+/// Whether the padded cell at `(x, y, z)` (each in `-1..=32`) is set in `grid` (test helper).
+#[cfg(test)]
 pub(crate) fn is_set(grid: &Grid, x: i32, y: i32, z: i32) -> bool {
     (grid[row((y + 1) as usize, (z + 1) as usize)] >> (x + 1)) & 1 != 0
 }

@@ -4,7 +4,8 @@ use crate::ao::UNOCCLUDED;
 use strata_core::Face;
 
 /// Tangent axes `(P, Q)` per normal axis, with `P × Q = +normal` (x → (y, z), y → (z, x),
-/// z → (x, y)).
+/// z → (x, y)). The vertex code below hard-codes them; tests use the table.
+#[cfg(test)]
 pub(crate) const TANGENTS: [(usize, usize); 3] = [(1, 2), (2, 0), (0, 1)];
 
 /// Texture axes `(u, v)` per normal axis: sides use `v = y`, so textures stand upright.
