@@ -114,6 +114,13 @@ fn bgm_input<const CS: usize>(table: &MaterialTable, voxel: impl Fn([i32; 3]) ->
     BgmInput { voxels, opaque, transparent }
 }
 
+/// The transparent and fluid ids, as binary-greedy-meshing wants them.
+fn see_through_ids(table: &MaterialTable) -> BTreeSet<u16> {
+    (1..=u16::MAX)
+        .filter(|&id| matches!(table.kind(MaterialId(id)), MaterialKind::Fluid | MaterialKind::Transparent))
+        .collect()
+}
+
 /// Runs every meshing metric.
 pub fn run(budget: Budget) -> Vec<Metric> {
     let table = MaterialTable::new(&MaterialRegistry::builtin());
@@ -174,6 +181,36 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     );
     out.push(Metric::with_peer("mesh.greedy_32_terrain", ours / 1e3, "us", "binary_greedy_meshing", peer / 1e3));
     let bgm32_quads: usize = bgm_mesher.quads.iter().map(Vec::len).sum();
+    // The same, with the peer also deriving its opacity masks from its voxel array (our time
+    // always includes classifying voxels).
+    let see_through = see_through_ids(&table);
+    let (ours, peer) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(mesher.mesh(&hood, &options, &mut mesh));
+        },
+        || {
+            let opaque = bgm::compute_opaque_mask::<CHUNK_SIZE>(&bgm32.voxels, &see_through);
+            let transparent = bgm::compute_transparent_mask::<CHUNK_SIZE>(&bgm32.voxels, &see_through);
+            bgm_mesher.clear();
+            bgm_mesher.fast_mesh(&bgm32.voxels, &opaque, &transparent);
+            keep(bgm_mesher.quads[0].len());
+        },
+    );
+    out.push(Metric::with_peer(
+        "mesh.greedy_32_terrain",
+        ours / 1e3,
+        "us",
+        "binary_greedy_meshing_with_masks",
+        peer / 1e3,
+    ));
+    // With ambient occlusion (no peer offers it on this input).
+    let ao = MeshOptions { ambient_occlusion: true, ..options };
+    let ao_ns = time_ns(budget.batches, iters, || {
+        keep(mesher.mesh(&hood, &ao, &mut mesh));
+    });
+    out.push(Metric::new("mesh.greedy_32_terrain_ao", ao_ns / 1e3, "us"));
 
     // --- and at its native 62³ size, per voxel (a 62³ terrain region at the same place).
     let origin = ChunkKey::new(0, 0, 0).min_voxel();
