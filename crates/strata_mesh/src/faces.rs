@@ -25,11 +25,13 @@ pub(crate) type FaceSlices = [[u32; CHUNK_SIZE]; CHUNK_SIZE];
 /// ([`crate::greedy::merge_slice`] consumes its rows).
 pub(crate) struct FaceMasks {
     pub masks: [FaceSlices; 6],
+    /// Per direction, bit `s` set iff slice `s` has a face (set by [`FaceMasks::compute`]).
+    nonempty: [u32; 6],
 }
 
 impl FaceMasks {
     pub(crate) fn new() -> Box<Self> {
-        Box::new(Self { masks: [[[0; CHUNK_SIZE]; CHUNK_SIZE]; 6] })
+        Box::new(Self { masks: [[[0; CHUNK_SIZE]; CHUNK_SIZE]; 6], nonempty: [0; 6] })
     }
 
     /// Computes the masks of `solid` hidden by `blocker(row_index)`; returns whether any face is
@@ -39,7 +41,7 @@ impl FaceMasks {
     /// O(32²) row operations, plus per z layer either one bit move per ±X face or two 32 × 32
     /// bit-matrix transposes, whichever is cheaper.
     pub(crate) fn compute(&mut self, solid: &Grid, blocker: impl Fn(usize) -> u64) -> bool {
-        let mut any = 0u32;
+        let mut ne = [0u32; 6];
         let [neg_x, pos_x, neg_y, pos_y, neg_z, pos_z] = &mut self.masks;
         // ±X faces are scattered bit by bit into their (x, z, y) layout when few, and
         // transposed 32 × 32 at a time when many. Both need cleared ±X masks, which holds
@@ -50,6 +52,7 @@ impl FaceMasks {
             let mut x_pos = [0u32; CHUNK_SIZE];
             let mut x_neg = [0u32; CHUNK_SIZE];
             let mut x_faces = 0;
+            let (mut z_neg, mut z_pos) = (0, 0);
             for y in 0..CHUNK_SIZE {
                 let r = row(y + 1, z + 1);
                 let c = (solid[r] >> 1) as u32;
@@ -70,8 +73,15 @@ impl FaceMasks {
                 neg_y[y][z] = c & !((blocker(r - 1) >> 1) as u32);
                 pos_z[z][y] = c & !((blocker(r + PAD) >> 1) as u32);
                 neg_z[z][y] = c & !((blocker(r - PAD) >> 1) as u32);
-                any |= x_pos[y] | x_neg[y] | pos_y[y][z] | neg_y[y][z] | pos_z[z][y] | neg_z[z][y];
+                ne[Face::NegX as usize] |= x_neg[y];
+                ne[Face::PosX as usize] |= x_pos[y];
+                ne[Face::NegY as usize] |= u32::from(neg_y[y][z] != 0) << y;
+                ne[Face::PosY as usize] |= u32::from(pos_y[y][z] != 0) << y;
+                z_neg |= neg_z[z][y];
+                z_pos |= pos_z[z][y];
             }
+            ne[Face::NegZ as usize] |= u32::from(z_neg != 0) << z;
+            ne[Face::PosZ as usize] |= u32::from(z_pos != 0) << z;
             if x_faces == 0 {
                 continue;
             }
@@ -89,12 +99,18 @@ impl FaceMasks {
                 }
             }
         }
-        any != 0
+        self.nonempty = ne;
+        ne.iter().any(|&n| n != 0)
     }
 
-    /// The slices of one direction, mutable (the greedy merge consumes them).
-    pub(crate) fn slices_mut(&mut self, face: Face) -> &mut FaceSlices {
-        &mut self.masks[face as usize]
+    /// Bit `s` set iff slice `s` of `face` holds a face; the other slices are all zero.
+    pub(crate) fn nonempty(&self, face: Face) -> u32 {
+        self.nonempty[face as usize]
+    }
+
+    /// One slice of one direction, mutable (the greedy merge consumes it).
+    pub(crate) fn slice_mut(&mut self, face: Face, slice: usize) -> &mut [u32; CHUNK_SIZE] {
+        &mut self.masks[face as usize][slice]
     }
 }
 

@@ -75,6 +75,8 @@ pub struct Mesher {
     rects: [Vec<(Rect, u32)>; 2],
     /// Per-cell merge keys of the current slice when AO is on (computed once per cell).
     keys: Box<[u32; CHUNK_SIZE * CHUNK_SIZE]>,
+    /// The current slice split by material (reused).
+    groups: Vec<(u32, [u32; CHUNK_SIZE])>,
 }
 
 impl std::fmt::Debug for Mesher {
@@ -101,6 +103,7 @@ impl Mesher {
             faces: FaceMasks::new(),
             rects: [Vec::new(), Vec::new()],
             keys: Box::new([0; CHUNK_SIZE * CHUNK_SIZE]),
+            groups: Vec::new(),
         }
     }
 
@@ -128,7 +131,8 @@ impl Mesher {
                 options,
                 out: &mut out.opaque,
                 rects: &mut self.rects,
-                keys: &mut self.keys,
+                keys: &mut self.keys[..],
+                groups: &mut self.groups,
             };
             e.emit_all(&mut self.faces);
         }
@@ -141,7 +145,8 @@ impl Mesher {
                     options,
                     out: &mut out.transparent,
                     rects: &mut self.rects,
-                    keys: &mut self.keys,
+                    keys: &mut self.keys[..],
+                    groups: &mut self.groups,
                 };
                 e.emit_all(&mut self.faces);
             }
@@ -172,7 +177,8 @@ struct Emitter<'a, 'b> {
     options: &'a MeshOptions,
     out: &'b mut MeshBuffers,
     rects: &'b mut [Vec<(Rect, u32)>; 2],
-    keys: &'b mut [u32; CHUNK_SIZE * CHUNK_SIZE],
+    keys: &'b mut [u32],
+    groups: &'b mut Vec<(u32, [u32; CHUNK_SIZE])>,
 }
 
 impl Emitter<'_, '_> {
@@ -193,14 +199,13 @@ impl Emitter<'_, '_> {
     /// which it merges well). ±Y slices (tops and bottoms) also try whole-run merging and keep
     /// whichever gives fewer quads, so the count never exceeds block-mesh's and is usually lower.
     fn emit_face<const AXIS: usize>(&mut self, faces: &mut FaceMasks, face: Face) {
-        let grow = if AXIS == 2 { Grow::BitsFirst } else { Grow::RowsFirst };
         let ao = self.options.ambient_occlusion;
-        let check = ao || matches!(self.materials, Materials::Dense(_));
-        let (opaque, materials, scale) = (self.opaque, self.materials, self.options.voxel_size);
-        for (slice, rows) in faces.slices_mut(face).iter_mut().enumerate() {
-            if rows.iter().fold(0, |a, &r| a | r) == 0 {
-                continue;
-            }
+        let (opaque, materials) = (self.opaque, self.materials);
+        let mut slices = faces.nonempty(face);
+        while slices != 0 {
+            let slice = slices.trailing_zeros() as usize;
+            slices &= slices - 1;
+            let rows = faces.slice_mut(face, slice);
             let cell_key = |row: usize, bit: usize| {
                 let c = cell(AXIS, slice, row, bit);
                 let m = match materials {
@@ -210,37 +215,88 @@ impl Emitter<'_, '_> {
                 let a = if ao { ao_key(opaque, face, c.map(|v| v as i32)) } else { UNOCCLUDED };
                 u32::from(m) | (a << 16)
             };
-            if ao {
-                // AO keys cost a dozen bit tests: compute each cell's key once.
-                for (r, &line) in rows.iter().enumerate() {
-                    let mut bits = line;
-                    while bits != 0 {
-                        let b = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        self.keys[r * CHUNK_SIZE + b] = cell_key(r, b);
+            match (ao, materials) {
+                (false, Materials::One(m)) => {
+                    // One key for the whole slice: pure bit operations.
+                    let k = u32::from(m) | (UNOCCLUDED << 16);
+                    self.merge::<AXIS>(rows, face, slice, false, |_, _| k);
+                }
+                (false, Materials::Dense(_)) => {
+                    // Split the slice by material (one id read per face cell), then merge each
+                    // material's bits without per-cell checks. Equivalent to merging with the
+                    // material as key: quads of one material never see another's cells.
+                    self.groups.clear();
+                    for (r, line) in rows.iter_mut().enumerate() {
+                        let mut bits = std::mem::take(line);
+                        while bits != 0 {
+                            let b = bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            let k = cell_key(r, b);
+                            let g = match self.groups.iter().position(|(gk, _)| *gk == k) {
+                                Some(g) => g,
+                                None => {
+                                    self.groups.push((k, [0; CHUNK_SIZE]));
+                                    self.groups.len() - 1
+                                }
+                            };
+                            self.groups[g].1[r] |= 1 << b;
+                        }
+                    }
+                    for g in 0..self.groups.len() {
+                        let (k, mut bits) = self.groups[g];
+                        self.merge::<AXIS>(&mut bits, face, slice, false, |_, _| k);
                     }
                 }
+                (true, _) => {
+                    // AO keys cost a table lookup and a few row reads: compute each cell's key
+                    // once, then merge on keys.
+                    for (r, &line) in rows.iter().enumerate() {
+                        let mut bits = line;
+                        while bits != 0 {
+                            let b = bits.trailing_zeros() as usize;
+                            bits &= bits - 1;
+                            self.keys[r * CHUNK_SIZE + b] = cell_key(r, b);
+                        }
+                    }
+                    let keys = std::mem::take(&mut self.keys);
+                    self.merge::<AXIS>(rows, face, slice, true, |r, b| keys[r * CHUNK_SIZE + b]);
+                    self.keys = keys;
+                }
             }
-            let cached: &[u32; CHUNK_SIZE * CHUNK_SIZE] = self.keys;
-            let key = |row: usize, bit: usize| if ao { cached[row * CHUNK_SIZE + bit] } else { cell_key(row, bit) };
-            let out = &mut *self.out;
-            let mut push = |rect: Rect, k: u32| {
-                let (p, q) = tangent_extents(AXIS, rect);
-                let spec = QuadSpec { face, slice: slice as u32, p, q, material: (k & 0xFFFF) as u16, ao: k >> 16 };
-                out.push_quad::<AXIS>(&spec, scale);
-            };
-            if AXIS == 1 {
-                let [greedy, runs] = &mut *self.rects;
-                greedy.clear();
-                runs.clear();
-                let mut copy = *rows;
-                merge_slice(rows, grow, check, key, |r, k| greedy.push((r, k)));
-                merge_runs(&mut copy, check, key, |r, k| runs.push((r, k)));
-                let best = if runs.len() < greedy.len() { runs } else { greedy };
-                best.iter().for_each(|&(r, k)| push(r, k));
-            } else {
-                merge_slice(rows, grow, check, key, push);
-            }
+        }
+    }
+
+    /// Merges one slice and appends its quads. ±X and ±Z slices use block-mesh's greedy order
+    /// (sides of terrain are horizontal bands, which it merges well); ±Y slices (tops and
+    /// bottoms) also try whole-run merging and keep whichever gives fewer quads, so the count
+    /// never exceeds block-mesh's and is usually lower.
+    fn merge<const AXIS: usize>(
+        &mut self,
+        rows: &mut [u32; CHUNK_SIZE],
+        face: Face,
+        slice: usize,
+        check: bool,
+        key: impl Fn(usize, usize) -> u32,
+    ) {
+        let grow = if AXIS == 2 { Grow::BitsFirst } else { Grow::RowsFirst };
+        let scale = self.options.voxel_size;
+        let out = &mut *self.out;
+        let mut push = |rect: Rect, k: u32| {
+            let (p, q) = tangent_extents(AXIS, rect);
+            let spec = QuadSpec { face, slice: slice as u32, p, q, material: (k & 0xFFFF) as u16, ao: k >> 16 };
+            out.push_quad::<AXIS>(&spec, scale);
+        };
+        if AXIS == 1 {
+            let [greedy, runs] = &mut *self.rects;
+            greedy.clear();
+            runs.clear();
+            let mut copy = *rows;
+            merge_slice(rows, grow, check, &key, |r, k| greedy.push((r, k)));
+            merge_runs(&mut copy, check, &key, |r, k| runs.push((r, k)));
+            let best = if runs.len() < greedy.len() { runs } else { greedy };
+            best.iter().for_each(|&(r, k)| push(r, k));
+        } else {
+            merge_slice(rows, grow, check, key, push);
         }
     }
 }
