@@ -58,7 +58,7 @@ fn ours(center: &Chunk, neighbors: &[NeighborSpec; 6]) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn never_more_quads_than_block_mesh(
