@@ -47,7 +47,8 @@ pub struct MeshStats {
 
 /// A reusable binary greedy mesher for 32³ chunks.
 ///
-/// Holds the material table and ~40 KiB of scratch bit grids; keep one per worker thread.
+/// Holds the material table (64 KiB) and ~45 KiB of scratch bit grids; keep one per worker
+/// thread.
 ///
 /// # Face rules
 /// - A face of an opaque voxel is emitted iff the voxel across it is not opaque.
@@ -63,15 +64,17 @@ pub struct MeshStats {
 /// terrain at or below binary-greedy-meshing's (measured).
 ///
 /// # Runtime
-/// O(32³) to classify a dense chunk (rows of one material are a single comparison pass), O(32²)
-/// per face direction for the face bits, plus O(covered cells) for the merge of a dense chunk
-/// (O(quads) for uniform material). Steady state allocates nothing once the output buffers have
-/// grown.
+/// O(32³) to classify a dense chunk (a word-wise comparison per 32-voxel row, then one table
+/// lookup per run of equal ids), O(32²) word operations per face direction for the face bits,
+/// plus, for a dense chunk, one id read per visible face cell; merging is O(quads · 32) word
+/// operations (per-cell AO keys when AO is on). Steady state allocates nothing once the output
+/// buffers have grown (tested). About 50 µs for a 32³ terrain surface chunk on the reference
+/// machine (`mesh.greedy_32_terrain`).
 pub struct Mesher {
     table: MaterialTable,
     occupancy: Occupancy,
     faces: Box<FaceMasks>,
-    /// Candidate rectangles of the two ±Y strategies (reused, see `emit_face`).
+    /// Candidate rectangles of the two ±Y strategies (reused, see `Emitter::merge`).
     rects: [Vec<(Rect, u32)>; 2],
     /// Per-cell merge keys of the current slice when AO is on (computed once per cell).
     keys: Box<[u32; CHUNK_SIZE * CHUNK_SIZE]>,
