@@ -128,7 +128,7 @@ impl Occupancy {
 
     /// Classifies 32 ids along x into row `r` (bits 1..=32), one table lookup per run of equal
     /// ids (terrain rows hold one to a few runs).
-    #[inline]
+    #[inline(always)]
     fn classify_row(&mut self, table: &MaterialTable, ids: &[u16], r: usize, create: bool) {
         let Ok(ids) = <&[u16; CHUNK_SIZE]>::try_from(ids) else {
             // Invariant: callers pass exactly one row of CHUNK_SIZE ids.
@@ -182,12 +182,12 @@ impl Occupancy {
                             for grid in std::iter::once(&mut self.opaque)
                                 .chain(self.layers[..layers].iter_mut().map(|l| &mut l.1))
                             {
-                                let mut bits = grid[SCRATCH] >> 1;
+                                let bits = grid[SCRATCH] >> 1;
                                 grid[SCRATCH] = 0;
-                                while bits != 0 {
-                                    let y = bits.trailing_zeros() as usize;
-                                    bits &= bits - 1;
-                                    grid[row(y + 1, z + 1)] |= 1 << bit;
+                                // Rows (y + 1, z + 1) for y in 0..32 are contiguous: branch-free.
+                                let base = row(1, z + 1);
+                                for (y, cell) in grid[base..base + CHUNK_SIZE].iter_mut().enumerate() {
+                                    *cell |= ((bits >> y) & 1) << bit;
                                 }
                             }
                         }
