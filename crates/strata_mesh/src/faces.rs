@@ -35,7 +35,7 @@ impl FaceMasks {
     }
 
     /// Computes the masks of `solid` hidden by `blocker(row_index)`; returns whether any face is
-    /// visible. Every entry is overwritten.
+    /// visible. Requires (and, when it returns false, keeps) every mask zero.
     ///
     /// # Runtime
     /// O(32²) row operations, plus per z layer either one bit move per ±X face or two 32 × 32
@@ -43,10 +43,12 @@ impl FaceMasks {
     pub(crate) fn compute(&mut self, solid: &Grid, blocker: impl Fn(usize) -> u64) -> bool {
         let mut ne = [0u32; 6];
         let [neg_x, pos_x, neg_y, pos_y, neg_z, pos_z] = &mut self.masks;
-        // ±X faces are scattered bit by bit into their (x, z, y) layout when few, and
-        // transposed 32 × 32 at a time when many. Both need cleared ±X masks, which holds
-        // without a memset: see the invariant on `FaceMasks`.
-        debug_assert!(pos_x.iter().chain(neg_x.iter()).all(|s| s.iter().all(|&r| r == 0)));
+        // Every mask starts zero (see the invariant on `FaceMasks`): rows without solid voxels
+        // are skipped, and ±X faces are scattered bit by bit into their (x, z, y) layout when
+        // few, or transposed 32 × 32 at a time when many.
+        debug_assert!(
+            [&*neg_x, &*pos_x, &*neg_y, &*pos_y, &*neg_z, &*pos_z].iter().all(|m| m.iter().flatten().all(|&r| r == 0))
+        );
         for z in 0..CHUNK_SIZE {
             // Every entry is written below (zero when the row has no solid voxel).
             let mut x_pos = [0u32; CHUNK_SIZE];
@@ -57,12 +59,9 @@ impl FaceMasks {
                 let r = row(y + 1, z + 1);
                 let c = (solid[r] >> 1) as u32;
                 if c == 0 {
+                    // The ±Y / ±Z entries are already zero (invariant on `FaceMasks`).
                     x_pos[y] = 0;
                     x_neg[y] = 0;
-                    neg_y[y][z] = 0;
-                    pos_y[y][z] = 0;
-                    neg_z[z][y] = 0;
-                    pos_z[z][y] = 0;
                     continue;
                 }
                 let b = blocker(r);
