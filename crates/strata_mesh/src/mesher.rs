@@ -229,20 +229,24 @@ impl Emitter<'_, '_> {
                     // material's bits without per-cell checks. Equivalent to merging with the
                     // material as key: quads of one material never see another's cells.
                     self.groups.clear();
+                    let mut last = usize::MAX;
                     for (r, line) in rows.iter_mut().enumerate() {
                         let mut bits = std::mem::take(line);
                         while bits != 0 {
                             let b = bits.trailing_zeros() as usize;
                             bits &= bits - 1;
                             let k = cell_key(r, b);
-                            let g = match self.groups.iter().position(|(gk, _)| *gk == k) {
-                                Some(g) => g,
-                                None => {
-                                    self.groups.push((k, [0; CHUNK_SIZE]));
-                                    self.groups.len() - 1
-                                }
-                            };
-                            self.groups[g].1[r] |= 1 << b;
+                            // Neighbouring cells mostly share a material: try the last group first.
+                            if self.groups.get(last).is_none_or(|(gk, _)| *gk != k) {
+                                last = match self.groups.iter().position(|(gk, _)| *gk == k) {
+                                    Some(g) => g,
+                                    None => {
+                                        self.groups.push((k, [0; CHUNK_SIZE]));
+                                        self.groups.len() - 1
+                                    }
+                                };
+                            }
+                            self.groups[last].1[r] |= 1 << b;
                         }
                     }
                     for g in 0..self.groups.len() {
