@@ -11,8 +11,10 @@ use strata_core::{CHUNK_SIZE, Chunk, Face};
 
 /// Padded edge length (32 + 2).
 pub(crate) const PAD: usize = CHUNK_SIZE + 2;
-/// Rows in a padded grid.
-pub(crate) const GRID: usize = PAD * PAD;
+/// Rows in a padded grid, plus one scratch row used while classifying ±X borders.
+pub(crate) const GRID: usize = PAD * PAD + 1;
+/// The scratch row (never read by culling or AO).
+const SCRATCH: usize = PAD * PAD;
 /// A row with every chunk-interior bit (`x` in `0..32`) set.
 pub(crate) const INNER: u64 = 0xFFFF_FFFF << 1;
 
@@ -104,42 +106,55 @@ impl Occupancy {
     }
 
     /// Marks `bits` of row `r` as material `id`.
-    #[inline]
+    #[inline(always)]
     fn fill_row(&mut self, table: &MaterialTable, id: u16, r: usize, bits: u64, create: bool) {
         match table.code(id) {
             AIR => {}
             OPAQUE => self.opaque[r] |= bits,
-            _ => {
-                let layer = if create { Some(self.layer_or_insert(id)) } else { self.layer_index(id) };
-                if let Some(l) = layer {
-                    self.layers[l].1[r] |= bits;
-                }
-            }
+            _ => self.fill_layer(id, r, bits, create),
         }
     }
 
-    /// Classifies 32 ids along x into row `r` (bits 1..=32).
-    #[inline]
+    /// The see-through part of [`Occupancy::fill_row`]: marks `bits` in the layer of `id`,
+    /// creating it if `create` (centre voxels) and skipping it otherwise (border voxels of a
+    /// material the centre lacks).
+    #[inline(never)]
+    fn fill_layer(&mut self, id: u16, r: usize, bits: u64, create: bool) {
+        let layer = if create { Some(self.layer_or_insert(id)) } else { self.layer_index(id) };
+        if let Some(l) = layer {
+            self.layers[l].1[r] |= bits;
+        }
+    }
+
+    /// Classifies 32 ids along x into row `r` (bits 1..=32), one table lookup per run of equal
+    /// ids (terrain rows hold one to a few runs).
+    #[inline(always)]
     fn classify_row(&mut self, table: &MaterialTable, ids: &[u16], r: usize, create: bool) {
-        let first = ids[0];
-        if ids.iter().all(|&v| v == first) {
-            self.fill_row(table, first, r, INNER, create);
+        let Ok(ids) = <&[u16; CHUNK_SIZE]>::try_from(ids) else {
+            // Invariant: callers pass exactly one row of CHUNK_SIZE ids.
+            unreachable!("a row has CHUNK_SIZE ids")
+        };
+        // Uniform rows (most of a terrain chunk): compare 4 ids at a time as 64-bit words
+        // against the first id repeated (8 word loads, no branches, no call).
+        let first = u64::from(ids[0]) * 0x0001_0001_0001_0001;
+        let differs = ids
+            .chunks_exact(4)
+            .map(|c| u64::from(c[0]) | u64::from(c[1]) << 16 | u64::from(c[2]) << 32 | u64::from(c[3]) << 48)
+            .fold(0, |acc, w| acc | (w ^ first));
+        if differs == 0 {
+            self.fill_row(table, ids[0], r, INNER, create);
             return;
         }
-        let mut opaque = 0u64;
-        let mut see_through = false;
-        for (x, &v) in ids.iter().enumerate() {
-            let c = table.code(v);
-            opaque |= u64::from(c == OPAQUE) << (x + 1);
-            see_through |= c > OPAQUE;
-        }
-        self.opaque[r] |= opaque;
-        if see_through {
-            for (x, &v) in ids.iter().enumerate() {
-                if table.code(v) > OPAQUE {
-                    self.fill_row(table, v, r, 1 << (x + 1), create);
-                }
-            }
+        // Bit x set iff a run starts at x. Branch-free compares of the row against itself
+        // shifted by one: this vectorises.
+        let starts = (1..CHUNK_SIZE).fold(1u32, |m, x| m | (u32::from(ids[x] != ids[x - 1]) << x));
+        let mut rest = starts;
+        while rest != 0 {
+            let x0 = rest.trailing_zeros();
+            rest &= rest - 1;
+            let x1 = if rest == 0 { CHUNK_SIZE as u32 } else { rest.trailing_zeros() };
+            let bits = (((1u64 << (x1 - x0)) - 1) << x0) << 1;
+            self.fill_row(table, ids[x0 as usize], r, bits, create);
         }
     }
 
@@ -156,14 +171,29 @@ impl Occupancy {
             Face::NegX | Face::PosX => {
                 let (bit, nx) = if face == Face::NegX { (0, LAST) } else { (EDGE, 0) };
                 for z in 0..CHUNK_SIZE {
-                    for y in 0..CHUNK_SIZE {
-                        let r = row(y + 1, z + 1);
-                        match chunk {
-                            None => self.opaque[r] |= 1 << bit,
-                            Some(Chunk::Uniform(m)) => self.fill_row(table, m.0, r, 1 << bit, false),
-                            Some(Chunk::Dense(d)) => {
-                                let v = d.as_slice()[nx + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z];
-                                self.fill_row(table, v, r, 1 << bit, false);
+                    match chunk {
+                        None => (0..CHUNK_SIZE).for_each(|y| self.opaque[row(y + 1, z + 1)] |= 1 << bit),
+                        Some(Chunk::Uniform(m)) => {
+                            (0..CHUNK_SIZE).for_each(|y| self.fill_row(table, m.0, row(y + 1, z + 1), 1 << bit, false));
+                        }
+                        Some(Chunk::Dense(d)) => {
+                            // Classify the column along y as a row into the scratch row, then
+                            // move its bits to the border bit of each row.
+                            let ids = d.as_slice();
+                            let column: [u16; CHUNK_SIZE] =
+                                std::array::from_fn(|y| ids[nx + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z]);
+                            self.classify_row(table, &column, SCRATCH, false);
+                            let layers = self.layer_count;
+                            for grid in std::iter::once(&mut self.opaque)
+                                .chain(self.layers[..layers].iter_mut().map(|l| &mut l.1))
+                            {
+                                let bits = grid[SCRATCH] >> 1;
+                                grid[SCRATCH] = 0;
+                                // Rows (y + 1, z + 1) for y in 0..32 are contiguous: branch-free.
+                                let base = row(1, z + 1);
+                                for (y, cell) in grid[base..base + CHUNK_SIZE].iter_mut().enumerate() {
+                                    *cell |= ((bits >> y) & 1) << bit;
+                                }
                             }
                         }
                     }
@@ -190,8 +220,8 @@ impl Occupancy {
     }
 }
 
-/// Whether the padded cell at `(x, y, z)` (each in `-1..=32`) is set in `grid`.
-#[inline]
+/// Whether the padded cell at `(x, y, z)` (each in `-1..=32`) is set in `grid` (test helper).
+#[cfg(test)]
 pub(crate) fn is_set(grid: &Grid, x: i32, y: i32, z: i32) -> bool {
     (grid[row((y + 1) as usize, (z + 1) as usize)] >> (x + 1)) & 1 != 0
 }

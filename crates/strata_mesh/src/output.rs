@@ -4,10 +4,12 @@ use crate::ao::UNOCCLUDED;
 use strata_core::Face;
 
 /// Tangent axes `(P, Q)` per normal axis, with `P × Q = +normal` (x → (y, z), y → (z, x),
-/// z → (x, y)).
+/// z → (x, y)). The vertex code below hard-codes them; tests use the table.
+#[cfg(test)]
 pub(crate) const TANGENTS: [(usize, usize); 3] = [(1, 2), (2, 0), (0, 1)];
 
 /// Texture axes `(u, v)` per normal axis: sides use `v = y`, so textures stand upright.
+#[cfg(test)]
 const UV_AXES: [(usize, usize); 3] = [(2, 1), (0, 2), (0, 1)];
 
 /// One mesh as flat vertex attributes plus a triangle list.
@@ -35,6 +37,9 @@ pub struct MeshBuffers {
     /// Triangle list, 6 indices per quad.
     pub indices: Vec<u32>,
 }
+
+/// Light factor of each AO level (table lookup instead of a division per vertex).
+const AO_LIGHT: [f32; 4] = [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0];
 
 /// One quad, before it becomes vertices.
 #[derive(Clone, Copy, Debug)]
@@ -73,39 +78,44 @@ impl MeshBuffers {
     }
 
     /// Appends one quad.
+    ///
+    /// Builds each attribute as a 4-element array and appends it in one `extend_from_slice`
+    /// (one capacity check per attribute, no per-lane stores).
     #[inline]
-    pub(crate) fn push_quad(&mut self, quad: &QuadSpec, scale: f32) {
-        let axis = quad.face.axis();
-        let (pa, qa) = TANGENTS[axis];
-        let (ua, va) = UV_AXES[axis];
+    pub(crate) fn push_quad<const AXIS: usize>(&mut self, quad: &QuadSpec, scale: f32) {
+        let axis = AXIS;
         let positive = quad.face.is_positive();
         let plane = (quad.slice + u32::from(positive)) as f32 * scale;
         let base = self.positions.len() as u32;
+        let (p0, p1) = (quad.p[0] as f32 * scale, quad.p[1] as f32 * scale);
+        let (q0, q1) = (quad.q[0] as f32 * scale, quad.q[1] as f32 * scale);
         // Corners (−P,−Q), (+P,−Q), (+P,+Q), (−P,+Q): counter-clockwise around +normal; the
         // negative face walks them backwards.
-        let order: [usize; 4] = if positive { [0, 1, 2, 3] } else { [0, 3, 2, 1] };
-        let mut normal = [0.0; 3];
-        normal[axis] = if positive { 1.0 } else { -1.0 };
-        let mut levels = [0u32; 4];
-        for (slot, &corner) in order.iter().enumerate() {
-            let (cp, cq) = match corner {
-                0 => (quad.p[0], quad.q[0]),
-                1 => (quad.p[1], quad.q[0]),
-                2 => (quad.p[1], quad.q[1]),
-                _ => (quad.p[0], quad.q[1]),
-            };
-            let mut pos = [0.0; 3];
-            pos[axis] = plane;
-            pos[pa] = cp as f32 * scale;
-            pos[qa] = cq as f32 * scale;
-            self.positions.push(pos);
-            self.normals.push(normal);
-            self.uvs.push([pos[ua], pos[va]]);
-            self.materials.push(u32::from(quad.material));
-            let level = (quad.ao >> (2 * corner)) & 3;
-            levels[slot] = level;
-            self.ao.push(level as f32 / 3.0);
-        }
+        let corners: [(f32, f32, u32); 4] = if positive {
+            [(p0, q0, 0), (p1, q0, 1), (p1, q1, 2), (p0, q1, 3)]
+        } else {
+            [(p0, q0, 0), (p0, q1, 3), (p1, q1, 2), (p1, q0, 1)]
+        };
+        // Tangents (see TANGENTS): x → (P = y, Q = z), y → (P = z, Q = x), z → (P = x, Q = y).
+        let place = |(p, q, _): (f32, f32, u32)| match axis {
+            0 => [plane, p, q],
+            1 => [q, plane, p],
+            _ => [p, q, plane],
+        };
+        // UV axes (see UV_AXES): x → (z, y) = (Q, P), y → (x, z) = (Q, P), z → (x, y) = (P, Q).
+        let uv = |(p, q, _): (f32, f32, u32)| if axis == 2 { [p, q] } else { [q, p] };
+        let sign = if positive { 1.0 } else { -1.0 };
+        let normal = match axis {
+            0 => [sign, 0.0, 0.0],
+            1 => [0.0, sign, 0.0],
+            _ => [0.0, 0.0, sign],
+        };
+        let levels = corners.map(|(_, _, c)| (quad.ao >> (2 * c)) & 3);
+        self.positions.extend_from_slice(&corners.map(place));
+        self.normals.extend_from_slice(&[normal; 4]);
+        self.uvs.extend_from_slice(&corners.map(uv));
+        self.materials.extend_from_slice(&[u32::from(quad.material); 4]);
+        self.ao.extend_from_slice(&levels.map(|l| AO_LIGHT[l as usize & 3]));
         // Split along the diagonal whose ends are brighter together, so a single dark corner
         // shades one triangle symmetrically (no anisotropy seam).
         let tri: [u32; 6] = if quad.ao == UNOCCLUDED || levels[0] + levels[2] > levels[1] + levels[3] {
@@ -113,7 +123,7 @@ impl MeshBuffers {
         } else {
             [1, 2, 3, 1, 3, 0]
         };
-        self.indices.extend(tri.map(|i| base + i));
+        self.indices.extend_from_slice(&tri.map(|i| base + i));
     }
 
     /// The quads as axis-aligned boxes (for tests, tools and picking): per quad its face, the
@@ -183,18 +193,30 @@ mod tests {
         [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
     }
 
+    fn push(m: &mut MeshBuffers, q: &QuadSpec, scale: f32) {
+        match q.face.axis() {
+            0 => m.push_quad::<0>(q, scale),
+            1 => m.push_quad::<1>(q, scale),
+            _ => m.push_quad::<2>(q, scale),
+        }
+    }
+
     #[test]
     fn triangles_face_their_normal() {
         for face in Face::ALL {
             for ao in [UNOCCLUDED, 0b11_11_11_00] {
                 let mut m = MeshBuffers::default();
-                m.push_quad(&QuadSpec { face, slice: 3, p: [1, 4], q: [2, 3], material: 9, ao }, 2.0);
+                push(&mut m, &QuadSpec { face, slice: 3, p: [1, 4], q: [2, 3], material: 9, ao }, 2.0);
                 assert_eq!(m.quad_count(), 1);
                 for t in m.indices.chunks_exact(3) {
                     let [a, b, c] = [t[0], t[1], t[2]].map(|i| m.positions[i as usize]);
                     let n = cross([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [c[0] - a[0], c[1] - a[1], c[2] - a[2]]);
                     let dot: f32 = (0..3).map(|i| n[i] * m.normals[0][i]).sum();
                     assert!(dot > 0.0, "{face:?} winding");
+                }
+                let (ua, va) = UV_AXES[face.axis()];
+                for (pos, uv) in m.positions.iter().zip(&m.uvs) {
+                    assert_eq!(*uv, [pos[ua], pos[va]]);
                 }
                 let q = m.quads().next().unwrap();
                 assert_eq!(q.face, face);

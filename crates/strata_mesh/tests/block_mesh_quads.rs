@@ -58,7 +58,7 @@ fn ours(center: &Chunk, neighbors: &[NeighborSpec; 6]) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn never_more_quads_than_block_mesh(
@@ -78,15 +78,18 @@ proptest! {
 }
 
 #[test]
-fn terrain_chunks_match_block_mesh() {
+fn terrain_chunks_beat_block_mesh() {
     let generator = NoiseTerrain::new(TerrainConfig::default());
     let table = table();
-    for key in [ChunkKey::new(0, 0, 0), ChunkKey::new(3, -1, 2), ChunkKey::new(-2, 0, 5), ChunkKey::new(1, -1, -1)] {
+    let (mut ours_total, mut theirs_total) = (0, 0);
+    for key in [ChunkKey::new(0, -1, 0), ChunkKey::new(3, -1, 2), ChunkKey::new(-2, -1, 5), ChunkKey::new(1, -1, -1)] {
         let center = generator.generate(key);
         let neighbors: [NeighborSpec; 6] =
             strata_core::Face::ALL.map(|f| NeighborSpec::Loaded(generator.generate(key.neighbor(f))));
         let (a, b) = (ours(&center, &neighbors), block_mesh_quads(&table, &center, &neighbors));
         assert!(a <= b, "{key:?}: ours {a} > block-mesh {b}");
-        assert_eq!(a, b, "{key:?}: same greedy rule, same count");
+        ours_total += a;
+        theirs_total += b;
     }
+    assert!(ours_total < theirs_total, "run merging of tops saves quads on terrain: {ours_total} vs {theirs_total}");
 }

@@ -97,7 +97,7 @@ fn check_ao(buffers: &MeshBuffers, center: &Chunk, neighbors: &[NeighborSpec; 6]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn quads_cover_exactly_the_exposed_faces(
