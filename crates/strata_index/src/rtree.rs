@@ -96,6 +96,8 @@ impl SelectionFunction<ChunkEntry> for RaySelection<'_> {
 enum Op {
     Insert(ChunkEntry),
     Remove(ChunkEntry),
+    /// Same chunk, same box, new payload: updated in place (no restructuring).
+    Replace(ChunkEntry),
 }
 
 fn apply(tree: &mut RTree<ChunkEntry>, op: &Op) {
@@ -103,6 +105,14 @@ fn apply(tree: &mut RTree<ChunkEntry>, op: &Op) {
         Op::Insert(e) => tree.insert(e.clone()),
         Op::Remove(e) => {
             tree.remove(e);
+        }
+        Op::Replace(e) => {
+            let env = e.envelope();
+            if let Some(slot) = tree.locate_in_envelope_mut(&env).find(|x| x.key == e.key) {
+                *slot = e.clone();
+            } else {
+                tree.insert(e.clone());
+            }
         }
     }
 }
@@ -129,11 +139,11 @@ impl RTreeWriter {
 
     /// Queues the change of one chunk's entry (`None` = not in the tree).
     pub fn update(&mut self, old: Option<ChunkEntry>, new: Option<ChunkEntry>) {
-        if let Some(o) = old {
-            self.pending.push(Op::Remove(o));
-        }
-        if let Some(n) = new {
-            self.pending.push(Op::Insert(n));
+        match (old, new) {
+            (Some(_), Some(n)) => self.pending.push(Op::Replace(n)),
+            (Some(o), None) => self.pending.push(Op::Remove(o)),
+            (None, Some(n)) => self.pending.push(Op::Insert(n)),
+            (None, None) => {}
         }
     }
 

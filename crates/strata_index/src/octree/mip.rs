@@ -304,6 +304,22 @@ impl CellBox {
     /// Every cell.
     pub const FULL: CellBox = CellBox { min: [0; 3], max: [CHUNK_SIZE - 1; 3] };
 
+    /// Number of cells inside.
+    pub fn volume(&self) -> usize {
+        (0..3).map(|a| self.max[a] + 1 - self.min[a]).product()
+    }
+
+    /// Calls `f` with the chunk index of every cell inside (x fastest).
+    pub fn for_each(&self, mut f: impl FnMut(strata_core::LocalIndex)) {
+        for z in self.min[2]..=self.max[2] {
+            for y in self.min[1]..=self.max[1] {
+                for x in self.min[0]..=self.max[0] {
+                    f(strata_core::LocalPos::new(x as u8, y as u8, z as u8).index());
+                }
+            }
+        }
+    }
+
     /// The smallest box holding both.
     pub fn union(self, o: CellBox) -> CellBox {
         CellBox {

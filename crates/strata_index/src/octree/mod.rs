@@ -22,7 +22,7 @@ pub mod mip;
 mod node;
 mod tree;
 
-pub use mip::{CellBox, Cells, Mip, downsample_cell};
+pub use mip::{CellBox, Cells, Mip, diff_box, downsample_cell};
 pub(crate) use node::{Node, NodeData};
 pub use node::{NodeId, ROOT_LEVEL};
 pub(crate) use tree::{BuildEntry, Lookup, Octree};

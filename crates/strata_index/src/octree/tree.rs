@@ -1,5 +1,6 @@
 //! The octree: an unbounded map of root nodes (level [`ROOT_LEVEL`]), each a persistent tree.
 
+use super::mip::CellBox;
 use super::node::{Node, NodeId, ROOT_LEVEL, fresh_path, replace};
 use crate::summary::Histogram;
 use std::collections::HashMap;
@@ -66,16 +67,31 @@ impl Octree {
         }
     }
 
-    /// Sets the known chunk at `chunk` to `leaf` and updates the path to its root.
+    /// The level-0 node at `chunk` (known or generated), if the tree holds one.
+    pub fn level0(&self, chunk: ChunkKey) -> Option<&Arc<Node>> {
+        match self.lookup(NodeId::chunk(chunk)) {
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => Some(n),
+            Lookup::Generated(None) => None,
+        }
+    }
+
+    /// Sets the known chunk at `chunk` to `leaf` and updates the path to its root. `dirty` is
+    /// the box of voxels that differ from [`Octree::level0`] (full if there is none).
     ///
     /// # Runtime
     /// O(ROOT_LEVEL) node copies plus downsampling of the changed cells; creating a new root or
     /// replacing a generated stub samples the generator for each new sibling (up to 7 per level).
-    pub fn set_leaf(&mut self, chunk: ChunkKey, leaf: Arc<Node>, generator: &dyn WorldGenerator) {
+    pub fn set_leaf(
+        &mut self,
+        chunk: ChunkKey,
+        leaf: Arc<Node>,
+        dirty: Option<CellBox>,
+        generator: &dyn WorldGenerator,
+    ) {
         let root = NodeId::containing(chunk, ROOT_LEVEL);
         let roots = Arc::make_mut(&mut self.roots);
         let new_root = match roots.get(&root.key) {
-            Some(r) => replace(r, root, chunk, leaf, generator).0,
+            Some(r) => replace(r, root, chunk, leaf, dirty, generator).0,
             None => fresh_path(root, chunk, leaf, generator),
         };
         roots.insert(root.key, new_root);
