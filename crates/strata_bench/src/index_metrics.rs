@@ -48,17 +48,19 @@ impl Rng {
     }
 }
 
-/// Picking rays: from eye height above the terrain, looking down 15–60°, up to 256 voxels.
-fn pick_rays(g: &NoiseTerrain, n: usize) -> Vec<Ray> {
+/// Picking rays as a player casts them: from eye height (1.7 voxels) above the ground, any
+/// heading, pitch uniform in −30°…+10° (mostly at the terrain ahead, some at the sky), up to
+/// 256 voxels.
+fn pick_rays(g: &NoiseTerrain, n: usize, above: (f64, f64), pitch_deg: (f64, f64)) -> Vec<Ray> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut rays = Vec::with_capacity(n);
     while rays.len() < n {
         let (x, z) = (200.0 + rng.unit() * 624.0, 200.0 + rng.unit() * 624.0);
         let ground = g.height(x as i32, z as i32).max(g.config().sea_level) as f64;
         let yaw = rng.unit() * std::f64::consts::TAU;
-        let pitch = (15.0 + rng.unit() * 45.0f64).to_radians();
+        let pitch = (pitch_deg.0 + rng.unit() * (pitch_deg.1 - pitch_deg.0)).to_radians();
         let dir = [yaw.cos() * pitch.cos(), -pitch.sin(), yaw.sin() * pitch.cos()];
-        if let Ok(r) = Ray::new([x, ground + 1.7 + 30.0 * rng.unit(), z], dir) {
+        if let Ok(r) = Ray::new([x, ground + above.0 + rng.unit() * (above.1 - above.0), z], dir) {
             rays.push(r);
         }
     }
@@ -115,9 +117,18 @@ fn ray_pick(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, A
     w.bulk_load(chunks.to_vec(), 2);
     let snap = w.publish();
     let map: HashMap<ChunkKey, Chunk> = chunks.iter().map(|(k, c, _)| (*k, (**c).clone())).collect();
-    let rays = pick_rays(&generator, 64);
+    let rays = match std::env::var("STRATA_RAYS").as_deref() {
+        Ok("eye") => pick_rays(&generator, 64, (1.7, 1.7), (-10.0, 30.0)),
+        _ => pick_rays(&generator, 64, (48.0, 96.0), (15.0, 45.0)),
+    };
     let opts = RayOptions::with_max_distance(256.0);
     let mut buf = Vec::new();
+    if std::env::var_os("STRATA_BENCH_VERBOSE").is_some() {
+        let mut walked: Vec<f64> =
+            rays.iter().map(|r| snap.cast_ray(r, &opts).ok().flatten().map_or(256.0, |h| h.distance)).collect();
+        walked.sort_by(f64::total_cmp);
+        eprintln!("ray.pick_256: median hit distance {:.1} voxels ({} rays)", walked[walked.len() / 2], walked.len());
+    }
     let (mut ours, mut peer) = (Vec::new(), Vec::new());
     for r in &rays {
         let (a, b) = side_by_side_ns(

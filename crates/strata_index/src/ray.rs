@@ -8,14 +8,16 @@
 //! # The walk, and why the fast path equals the brute-force walk
 //! The ray starts in voxel `floor(origin)` at distance 0. Each axis `a` with a non-zero
 //! direction crosses voxel planes at distances `t(a, p) = (p − origin[a]) / dir[a]`, always
-//! computed by this one formula from the integer plane `p` (never accumulated). The walk
+//! computed by this one formula from the integer plane `p` (never accumulated; the division
+//! is a multiplication by the precomputed `1 / dir[a]`, which stays monotone in `p`). The walk
 //! processes crossing events in increasing `(t, axis)` order: **on a tie, x steps before y,
 //! and y before z** (so at an edge or corner the ray passes through the x-neighbour first).
 //! A voxel is reached if the event that enters it has `t ≤ max_distance`.
 //!
 //! [`cast_reference`] is that walk, one voxel at a time, looking every voxel up. The fast cast
 //! ([`IndexSnapshot::cast_ray`](crate::IndexSnapshot::cast_ray)) gets the non-air chunks the ray
-//! may touch from the R-tree, and for each computes, *from the same event order*, the voxel
+//! may touch from the R-tree (segment by segment: one chunk's length first, then 4× longer
+//! each time, so near hits cost one small query), and for each computes, *from the same event order*, the voxel
 //! where the walk enters it (or that it never does: a ray grazing a corner whose tie-break
 //! passes by). It then skips all-air and unknown chunks, returns a uniform matching chunk's
 //! entry voxel at once, and walks dense chunks voxel by voxel. Both therefore visit the same
@@ -208,6 +210,7 @@ impl Event {
 struct Walker {
     o: [f64; 3],
     d: [f64; 3],
+    inv: [f64; 3],
     step: [i64; 3],
     start: [i64; 3],
 }
@@ -222,6 +225,7 @@ impl Walker {
         Self {
             o,
             d,
+            inv: d.map(|v| 1.0 / v),
             step: d.map(|v| {
                 if v > 0.0 {
                     1
@@ -235,10 +239,16 @@ impl Walker {
         }
     }
 
-    /// Distance at which axis `a` crosses plane `p`.
+    /// Distance at which axis `a` crosses plane `p`: `(p − o) · (1 / d)`, monotone in `p`.
+    /// A subnormal direction component has an infinite inverse; the plane the origin lies on
+    /// is then crossed at 0 (not NaN).
     #[inline]
     fn t_plane(&self, a: usize, p: i64) -> f64 {
-        if self.step[a] == 0 { f64::INFINITY } else { (p as f64 - self.o[a]) / self.d[a] }
+        if self.step[a] == 0 {
+            return f64::INFINITY;
+        }
+        let dp = p as f64 - self.o[a];
+        if dp == 0.0 { 0.0 } else { dp * self.inv[a] }
     }
 
     /// The event that leaves coordinate `c` on axis `a`.
@@ -279,17 +289,31 @@ impl Walker {
         }
     }
 
-    /// The next event from voxel `v`.
+    /// The distances at which voxel `v` is left along each axis.
     #[inline]
-    fn next(&self, v: [i64; 3]) -> Event {
-        let mut best = self.leave(0, v[0]);
-        for a in 1..3 {
-            let e = self.leave(a, v[a]);
-            if e.t < best.t {
-                best = e;
-            }
+    fn exits(&self, v: [i64; 3]) -> [f64; 3] {
+        [self.leave(0, v[0]).t, self.leave(1, v[1]).t, self.leave(2, v[2]).t]
+    }
+
+    /// The next event given the exit distances of the current voxel (ties: lowest axis).
+    #[inline]
+    fn next(exits: &[f64; 3]) -> Event {
+        let mut axis = 0;
+        if exits[1] < exits[axis] {
+            axis = 1;
         }
-        best
+        if exits[2] < exits[axis] {
+            axis = 2;
+        }
+        Event { t: exits[axis], axis }
+    }
+
+    /// Takes event `e` from voxel `v`: steps along its axis and refreshes that axis's exit
+    /// (the same formula as [`Walker::exits`], so the values never drift).
+    #[inline]
+    fn advance(&self, v: &mut [i64; 3], exits: &mut [f64; 3], e: Event) {
+        v[e.axis] += self.step[e.axis];
+        exits[e.axis] = self.leave(e.axis, v[e.axis]).t;
     }
 }
 
@@ -337,6 +361,7 @@ pub fn cast_reference(
     options.validate()?;
     let w = Walker::new(ray);
     let mut v = w.start;
+    let mut exits = w.exits(v);
     let mut e = Event::START;
     loop {
         if !in_world(v) {
@@ -346,11 +371,11 @@ pub fn cast_reference(
         if options.filter.hits(m) {
             return Ok(Some(hit(&w, v, e, m)));
         }
-        let n = w.next(v);
+        let n = Walker::next(&exits);
         if !(n.t <= options.max_distance) {
             return Ok(None);
         }
-        v[n.axis] += w.step[n.axis];
+        w.advance(&mut v, &mut exits, n);
         e = n;
     }
 }
@@ -364,36 +389,71 @@ pub struct Candidate<'a> {
     chunk: &'a Chunk,
 }
 
-/// The exact narrow phase over broad-phase candidates (chunks not all air, in any order).
-/// Reuses `buf` between casts.
-pub(crate) fn cast_candidates<'a>(
+/// The exact narrow phase: walks the ray through broad-phase candidates (chunks not all air,
+/// in any order), segment by segment. `query(lo, hi)` must return every such chunk whose box
+/// the ray may touch between distances `lo` and `hi` (extra ones are harmless). Segments
+/// start one chunk long and grow 4× each, so near hits cost one small query; each candidate
+/// belongs to the segment holding its exact entry event, so segments never overlap and the
+/// walk order is the reference order. Reuses `buf` between casts.
+///
+/// `origin_chunk` is the chunk holding the origin if the caller has it at hand: it is walked
+/// first (it is first in walk order), so a hit there needs no R-tree query at all.
+pub(crate) fn cast_segments<'a, I>(
     ray: &Ray,
     options: &RayOptions,
-    chunks: impl Iterator<Item = (ChunkKey, &'a Chunk)>,
+    origin_chunk: Option<(ChunkKey, &'a Chunk)>,
+    mut query: impl FnMut(f64, f64) -> I,
     buf: &mut Vec<Candidate<'a>>,
-) -> Option<RayHit> {
+) -> Option<RayHit>
+where
+    I: Iterator<Item = (ChunkKey, &'a Chunk)>,
+{
     let w = Walker::new(ray);
-    buf.clear();
-    for (key, chunk) in chunks {
-        if let Some(c) = entry_of(&w, key, chunk, options.max_distance) {
-            buf.push(c);
-        }
+    let max = options.max_distance;
+    let skip = origin_chunk.map(|(k, _)| k);
+    if let Some((key, chunk)) = origin_chunk
+        && let Some(c) = entry_of(&w, key, chunk, max)
+        && let Some(h) = walk_chunk(&w, options, &c)
+    {
+        return Some(h);
     }
-    buf.sort_unstable_by(|a, b| {
-        if a.entry == b.entry {
-            std::cmp::Ordering::Equal
-        } else if a.entry.le(b.entry) {
-            std::cmp::Ordering::Less
-        } else {
-            std::cmp::Ordering::Greater
+    // `lo`: the previous segment's end (`None` for the first segment, which also takes the
+    // chunk holding the origin, entered at distance −∞).
+    let (mut lo, mut len): (Option<f64>, f64) = (None, CHUNK_SIZE as f64);
+    loop {
+        let start = lo.unwrap_or(0.0);
+        let hi = (start + len).min(max);
+        buf.clear();
+        for (key, chunk) in query(start, hi) {
+            if Some(key) == skip {
+                continue;
+            }
+            if let Some(c) = entry_of(&w, key, chunk, hi)
+                && lo.is_none_or(|lo| c.entry.t > lo)
+            {
+                buf.push(c);
+            }
         }
-    });
-    for c in buf.iter() {
-        if let Some(h) = walk_chunk(&w, options, c) {
-            return Some(h);
+        buf.sort_unstable_by(|a, b| {
+            if a.entry == b.entry {
+                std::cmp::Ordering::Equal
+            } else if a.entry.le(b.entry) {
+                std::cmp::Ordering::Less
+            } else {
+                std::cmp::Ordering::Greater
+            }
+        });
+        for c in buf.iter() {
+            if let Some(h) = walk_chunk(&w, options, c) {
+                return Some(h);
+            }
         }
+        if hi >= max {
+            return None;
+        }
+        lo = Some(hi);
+        len *= 4.0;
     }
-    None
 }
 
 /// Where the walk enters `key`, or `None` if it never does within `max_distance`.
@@ -435,6 +495,7 @@ fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Option<Ray
     let s = CHUNK_SIZE as i64;
     let lo = c.key.to_array().map(|v| v as i64 * s);
     let mut v = c.voxel;
+    let mut exits = w.exits(v);
     let mut e = c.entry;
     loop {
         let l = LocalPos::new((v[0] - lo[0]) as u8, (v[1] - lo[1]) as u8, (v[2] - lo[2]) as u8);
@@ -442,11 +503,11 @@ fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Option<Ray
         if options.filter.hits(m) {
             return Some(hit(w, v, e, m));
         }
-        let n = w.next(v);
+        let n = Walker::next(&exits);
         if !(n.t <= options.max_distance) {
             return None;
         }
-        v[n.axis] += w.step[n.axis];
+        w.advance(&mut v, &mut exits, n);
         if !(lo[n.axis]..lo[n.axis] + s).contains(&v[n.axis]) {
             return None;
         }

@@ -44,36 +44,51 @@ impl RTreeObject for ChunkEntry {
 
 /// Selects boxes a ray segment `[0, max_distance]` may touch (slab test), padded by `pad` voxels
 /// so rounding never drops a box; the exact test happens in the ray cast.
-pub struct RaySelection<'a> {
-    ray: &'a Ray,
+#[derive(Clone, Copy, Debug)]
+pub struct RaySelection {
+    origin: [f64; 3],
+    inv_dir: [f64; 3],
+    min_distance: f64,
     max_distance: f64,
     pad: f64,
 }
 
-impl<'a> RaySelection<'a> {
-    /// A selection for `ray` up to `max_distance`.
-    pub fn new(ray: &'a Ray, max_distance: f64) -> Self {
-        Self { ray, max_distance, pad: 1e-3 }
+impl RaySelection {
+    /// A selection for `ray` from its origin up to `max_distance`.
+    pub fn new(ray: &Ray, max_distance: f64) -> Self {
+        Self::segment(ray, 0.0, max_distance)
+    }
+
+    /// A selection for the part of `ray` between `min_distance` and `max_distance`.
+    pub fn segment(ray: &Ray, min_distance: f64, max_distance: f64) -> Self {
+        let inv_dir = ray.direction().map(|d| if d == 0.0 { 0.0 } else { 1.0 / d });
+        Self { origin: ray.origin(), inv_dir, min_distance, max_distance, pad: 1e-3 }
     }
 
     /// Slab test: the entry and exit distances of the ray through `aabb`, if it meets it within
     /// `[0, max_distance]`.
     pub fn slab(&self, aabb: &AABB<[f64; 3]>) -> Option<(f64, f64)> {
         let (lo, hi) = (aabb.lower(), aabb.upper());
-        let (o, d) = (self.ray.origin(), self.ray.direction());
-        let (mut t0, mut t1) = (0.0f64, self.max_distance + self.pad);
+        let (o, inv) = (self.origin, self.inv_dir);
+        let (mut t0, mut t1) = ((self.min_distance - self.pad).max(0.0), self.max_distance + self.pad);
         for a in 0..3 {
             let (l, h) = (lo[a] - self.pad, hi[a] + self.pad);
-            if d[a] == 0.0 {
+            if inv[a] == 0.0 {
                 if o[a] < l || o[a] > h {
                     return None;
                 }
                 continue;
             }
-            let (ta, tb) = ((l - o[a]) / d[a], (h - o[a]) / d[a]);
-            let (ta, tb) = if ta <= tb { (ta, tb) } else { (tb, ta) };
-            t0 = t0.max(ta);
-            t1 = t1.min(tb);
+            // Multiplying by the rounded inverse is off by a few ulps; the pad covers it.
+            let (ta, tb) = ((l - o[a]) * inv[a], (h - o[a]) * inv[a]);
+            let (ta, tb) = if inv[a] > 0.0 { (ta, tb) } else { (tb, ta) };
+            // Plain comparisons: a NaN (0 · ∞ for a subnormal direction) keeps the box in.
+            if ta > t0 {
+                t0 = ta;
+            }
+            if tb < t1 {
+                t1 = tb;
+            }
             if t0 > t1 {
                 return None;
             }
@@ -82,7 +97,7 @@ impl<'a> RaySelection<'a> {
     }
 }
 
-impl SelectionFunction<ChunkEntry> for RaySelection<'_> {
+impl SelectionFunction<ChunkEntry> for RaySelection {
     fn should_unpack_parent(&self, envelope: &AABB<[f64; 3]>) -> bool {
         self.slab(envelope).is_some()
     }

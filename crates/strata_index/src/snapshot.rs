@@ -1,12 +1,12 @@
 //! Immutable snapshots of the index: what readers query.
 
 use crate::octree::{Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
-use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_candidates};
+use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_segments};
 use crate::rtree::{ChunkEntry, RaySelection, chunk_aabb};
 use crate::summary::{Histogram, NodeSummary};
 use rstar::{AABB, RTree};
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, WorldGenerator};
+use strata_core::{Chunk, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, VoxelPos, WorldGenerator};
 
 /// Settings of the index.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -274,7 +274,8 @@ impl IndexSnapshot {
         v
     }
 
-    /// Casts a ray: R-tree broad phase, then the exact walk described in [`crate::ray`].
+    /// Casts a ray: the chunk holding the origin first (found through the octree), then an
+    /// R-tree broad phase segment by segment and the exact walk described in [`crate::ray`].
     ///
     /// # Runtime
     /// O(log n + candidates) for the broad phase, O(1) per all-solid chunk, O(voxels walked)
@@ -292,11 +293,18 @@ impl IndexSnapshot {
         buf: &mut RayBuffer<'a>,
     ) -> Result<Option<RayHit>, RayError> {
         options.validate()?;
-        let chunks = self
-            .rtree
-            .locate_with_selection_function(RaySelection::new(ray, options.max_distance))
-            .map(|e| (e.key, e.chunk.as_ref()));
-        Ok(cast_candidates(ray, options, chunks, buf))
+        let query = |lo: f64, hi: f64| {
+            self.rtree
+                .locate_with_selection_function(RaySelection::segment(ray, lo, hi))
+                .map(|e| (e.key, e.chunk.as_ref()))
+        };
+        let o = ray.origin();
+        let origin_key = VoxelPos::new(o[0].floor() as i32, o[1].floor() as i32, o[2].floor() as i32).chunk();
+        let origin_chunk = self.octree.leaf(origin_key).and_then(|n| match &n.data {
+            NodeData::Cells(c) if n.summary.non_air_count > 0 => Some((origin_key, c.as_ref())),
+            _ => None,
+        });
+        Ok(cast_segments(ray, options, origin_chunk, query, buf))
     }
 }
 
