@@ -109,12 +109,22 @@ impl Node {
 
     /// An inner node over `children`, downsampling every octant.
     pub fn inner(level: u32, children: [Arc<Node>; 8]) -> Self {
-        let mut mip = Mip::default();
         let mut hist = Histogram::new();
-        for (i, c) in children.iter().enumerate() {
-            mip.downsample_octant(i, c.cells(), CellBox::FULL);
+        for c in &children {
             hist.merge(&c.hist);
         }
+        let first = children[0].cells().uniform();
+        let mip = match first {
+            // Eight equal uniform children: a uniform grid, nothing to downsample.
+            Some(m) if children.iter().all(|c| c.cells().uniform() == Some(m)) => Mip::uniform(m),
+            _ => {
+                let mut mip = Mip::default();
+                for (i, c) in children.iter().enumerate() {
+                    mip.downsample_octant(i, c.cells(), CellBox::FULL);
+                }
+                mip
+            }
+        };
         let (version, source) = combine(&children);
         let summary = NodeSummary::from_histogram(level, &hist, version, source);
         Self { summary, hist, data: NodeData::Inner { mip, children } }
