@@ -3,7 +3,7 @@
 //!
 //! The peer of `ray.pick_256` is `hashmap_dda`: a plain per-voxel Amanatides–Woo DDA that
 //! looks every voxel's chunk up in a `HashMap<ChunkKey, Chunk>` (std hasher), as
-//! bevy_voxel_world does. It runs on exactly the same world and rays.
+//! `bevy_voxel_world` does. It runs on exactly the same world and rays.
 use crate::{Budget, Metric, keep, median, side_by_side_ns, time_ns};
 use std::collections::HashMap;
 use std::sync::Arc;

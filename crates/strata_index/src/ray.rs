@@ -372,7 +372,7 @@ pub fn cast_reference(
             return Ok(Some(hit(&w, v, e, m)));
         }
         let n = Walker::next(&exits);
-        if !(n.t <= options.max_distance) {
+        if n.t > options.max_distance || n.t.is_nan() {
             return Ok(None);
         }
         w.advance(&mut v, &mut exits, n);
@@ -461,8 +461,8 @@ fn entry_of<'a>(w: &Walker, key: ChunkKey, chunk: &'a Chunk, max_distance: f64) 
     let s = CHUNK_SIZE as i64;
     let lo = key.to_array().map(|v| v as i64 * s);
     let mut e = Event::START;
-    for a in 0..3 {
-        let (l, h) = (lo[a], lo[a] + s - 1);
+    for (a, &l) in lo.iter().enumerate() {
+        let h = l + s - 1;
         let st = w.step[a];
         let inside = (l..=h).contains(&w.start[a]);
         if inside {
@@ -504,7 +504,7 @@ fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Option<Ray
             return Some(hit(w, v, e, m));
         }
         let n = Walker::next(&exits);
-        if !(n.t <= options.max_distance) {
+        if n.t > options.max_distance || n.t.is_nan() {
             return None;
         }
         w.advance(&mut v, &mut exits, n);

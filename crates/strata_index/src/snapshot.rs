@@ -106,7 +106,7 @@ impl IndexSnapshot {
     /// The summary of node `id`. Nodes with no known chunk below come from the generator.
     ///
     /// # Runtime
-    /// O(ROOT_LEVEL) for nodes in the tree; one generator sample otherwise.
+    /// O(`ROOT_LEVEL`) for nodes in the tree; one generator sample otherwise.
     pub fn summary(&self, id: NodeId) -> NodeSummary {
         match self.octree.lookup(id) {
             Lookup::Node(n) | Lookup::Generated(Some(n)) => n.summary,

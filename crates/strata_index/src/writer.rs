@@ -200,7 +200,7 @@ impl IndexWriter {
     ///
     /// # Runtime
     /// One chunk diff (O(32³) compares, O(1) for uniform chunks) + O(changed voxels) +
-    /// O(ROOT_LEVEL) node copies + O(log n) R-tree work at publish.
+    /// O(`ROOT_LEVEL`) node copies + O(log n) R-tree work at publish.
     pub fn apply(&mut self, p: PreparedChunk) -> bool {
         let known = self.octree.leaf(p.key).cloned();
         if let Some(o) = &known

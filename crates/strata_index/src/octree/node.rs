@@ -189,7 +189,7 @@ pub(crate) fn fresh_path(id: NodeId, chunk: ChunkKey, leaf: Arc<Node>, generator
 /// changed (`None`: no cell changed).
 ///
 /// # Runtime
-/// O(ROOT_LEVEL) node copies (each copies 8 child pointers and the mip's brick table), plus
+/// O(`ROOT_LEVEL`) node copies (each copies 8 child pointers and the mip's brick table), plus
 /// O(changed cells) downsampling per level.
 pub(crate) fn replace(
     node: &Arc<Node>,

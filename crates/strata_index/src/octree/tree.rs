@@ -79,7 +79,7 @@ impl Octree {
     /// the box of voxels that differ from [`Octree::level0`] (full if there is none).
     ///
     /// # Runtime
-    /// O(ROOT_LEVEL) node copies plus downsampling of the changed cells; creating a new root or
+    /// O(`ROOT_LEVEL`) node copies plus downsampling of the changed cells; creating a new root or
     /// replacing a generated stub samples the generator for each new sibling (up to 7 per level).
     pub fn set_leaf(
         &mut self,
