@@ -4,6 +4,22 @@
 //! The peer of `ray.pick_256` is `hashmap_dda`: a plain per-voxel Amanatides–Woo DDA that
 //! looks every voxel's chunk up in a `HashMap<ChunkKey, Chunk>` (std hasher), as
 //! `bevy_voxel_world` does. It runs on exactly the same world and rays.
+//!
+//! # Inputs
+//! - World: `NoiseTerrain::default()`, chunks x, z in `0..32`, y in `-16..16` (32,768 chunks,
+//!   about 1,500 dense surface chunks), bulk-loaded into the index.
+//! - `ray.pick_256`: 64 rays, max distance 256 voxels, from a camera 48–96 voxels above the
+//!   ground looking 15–45° down (the median ray walks about 140 voxels before its hit); value
+//!   and peer are the medians over rays of per-ray times. `STRATA_RAYS=eye` measures eye-level
+//!   rays instead (1.7 voxels above the ground, pitch −10°…+30° down: most hit within a few
+//!   voxels); `STRATA_BENCH_VERBOSE=1` prints the median hit distance.
+//! - `index.update_per_chunk`: one dense surface chunk alternates between its generated
+//!   content and the same with a 3×3×3 block changed; each update is `IndexWriter::apply`
+//!   (diff, incremental histogram, octree path, R-tree entry) plus `publish`.
+//! - `index.full_rebuild_32k`: `IndexWriter::bulk_load` of the 32,768 chunks with 2 workers
+//!   plus `publish`, on a spawned thread.
+//! - `index.region_query`: `homogeneous_regions` over 8³ chunks (256³ voxels) straddling the
+//!   surface, down to level 0.
 use crate::{Budget, Metric, keep, median, side_by_side_ns, time_ns};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,9 +64,8 @@ impl Rng {
     }
 }
 
-/// Picking rays as a player casts them: from eye height (1.7 voxels) above the ground, any
-/// heading, pitch uniform in −30°…+10° (mostly at the terrain ahead, some at the sky), up to
-/// 256 voxels.
+/// Picking rays from a camera `above` voxels over the ground (uniform in the range), any
+/// heading, looking down by a pitch uniform in `pitch_deg` (negative: up).
 fn pick_rays(g: &NoiseTerrain, n: usize, above: (f64, f64), pitch_deg: (f64, f64)) -> Vec<Ray> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut rays = Vec::with_capacity(n);
@@ -127,6 +142,14 @@ fn ray_pick(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, A
         let mut walked: Vec<f64> =
             rays.iter().map(|r| snap.cast_ray(r, &opts).ok().flatten().map_or(256.0, |h| h.distance)).collect();
         walked.sort_by(f64::total_cmp);
+        let agree = rays
+            .iter()
+            .filter(|r| {
+                let ours = snap.cast_ray(r, &opts).ok().flatten().map(|h| (h.voxel, h.material));
+                ours == hashmap_dda(&map, r.origin(), r.direction(), 256.0)
+            })
+            .count();
+        eprintln!("ray.pick_256: ours and hashmap_dda agree on {agree} of {} rays", rays.len());
         eprintln!("ray.pick_256: median hit distance {:.1} voxels ({} rays)", walked[walked.len() / 2], walked.len());
     }
     let (mut ours, mut peer) = (Vec::new(), Vec::new());
