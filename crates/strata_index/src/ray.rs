@@ -26,7 +26,7 @@
 //! Chunks the index does not know are treated as air.
 
 use std::sync::Arc;
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, Face, LocalPos, MaterialId, MaterialKind, MaterialRegistry, VoxelPos};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, Face, MaterialId, MaterialKind, MaterialRegistry, VoxelPos};
 
 /// Invalid ray input.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -489,28 +489,35 @@ fn entry_of<'a>(w: &Walker, key: ChunkKey, chunk: &'a Chunk, max_distance: f64) 
 
 /// Walks one chunk from its entry voxel.
 fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Option<RayHit> {
-    if let Some(m) = c.chunk.as_uniform() {
-        return options.filter.hits(m).then(|| hit(w, c.voxel, c.entry, m));
-    }
+    let dense = match c.chunk {
+        Chunk::Uniform(m) => return options.filter.hits(*m).then(|| hit(w, c.voxel, c.entry, *m)),
+        Chunk::Dense(d) => d.as_slice(),
+    };
     let s = CHUNK_SIZE as i64;
     let lo = c.key.to_array().map(|v| v as i64 * s);
+    const STRIDE: [i64; 3] = [1, CHUNK_SIZE as i64, (CHUNK_SIZE * CHUNK_SIZE) as i64];
     let mut v = c.voxel;
+    let mut local: [i64; 3] = std::array::from_fn(|a| v[a] - lo[a]);
+    let mut index = local[0] + STRIDE[1] * local[1] + STRIDE[2] * local[2];
     let mut exits = w.exits(v);
     let mut e = c.entry;
     loop {
-        let l = LocalPos::new((v[0] - lo[0]) as u8, (v[1] - lo[1]) as u8, (v[2] - lo[2]) as u8);
-        let m = c.chunk.get(l.index());
-        if options.filter.hits(m) {
+        // Invariant: every local coordinate is in 0..32 (checked before each step is taken).
+        let m = MaterialId(dense[index as usize]);
+        if !m.is_air() && options.filter.hits(m) {
             return Some(hit(w, v, e, m));
         }
         let n = Walker::next(&exits);
         if n.t > options.max_distance || n.t.is_nan() {
             return None;
         }
-        w.advance(&mut v, &mut exits, n);
-        if !(lo[n.axis]..lo[n.axis] + s).contains(&v[n.axis]) {
+        let (a, st) = (n.axis, w.step[n.axis]);
+        local[a] += st;
+        if !(0..s).contains(&local[a]) {
             return None;
         }
+        index += st * STRIDE[a];
+        w.advance(&mut v, &mut exits, n);
         e = n;
     }
 }

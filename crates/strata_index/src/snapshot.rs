@@ -2,9 +2,10 @@
 
 use crate::octree::{Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
 use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_segments};
-use crate::rtree::{ChunkEntry, RaySelection, chunk_aabb};
+use crate::rtree::{ChunkEntry, ChunkEnvelope, ChunkTree, RaySelection};
 use crate::summary::{Histogram, NodeSummary};
-use rstar::{AABB, RTree};
+use rstar::AABB;
+use rstar::RTreeObject;
 use std::sync::Arc;
 use strata_core::{Chunk, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, VoxelPos, WorldGenerator};
 
@@ -43,9 +44,9 @@ impl ChunkBox {
         (self.min.to_array().map(i64::from), self.max.to_array().map(i64::from))
     }
 
-    /// The box in voxel units, as the R-tree sees chunks.
-    pub fn aabb(&self) -> AABB<[f64; 3]> {
-        AABB::from_corners(chunk_aabb(self.min).lower(), chunk_aabb(self.max).upper())
+    /// The box as an R-tree envelope (chunk coordinates).
+    pub fn envelope(&self) -> ChunkEnvelope {
+        AABB::from_corners(self.min.to_array(), self.max.to_array())
     }
 }
 
@@ -66,7 +67,7 @@ pub struct IndexSnapshot {
     pub(crate) version: u64,
     pub(crate) world_version: u64,
     pub(crate) octree: Octree,
-    pub(crate) rtree: Arc<RTree<ChunkEntry>>,
+    pub(crate) rtree: Arc<ChunkTree>,
     pub(crate) generator: Arc<dyn WorldGenerator>,
     pub(crate) config: IndexConfig,
 }
@@ -253,12 +254,7 @@ impl IndexSnapshot {
 
     /// Known non-air chunks whose box intersects `bounds` (an R-tree envelope query).
     pub fn chunks_in(&self, bounds: ChunkBox) -> impl Iterator<Item = &ChunkEntry> {
-        self.rtree.locate_in_envelope_intersecting(&bounds.aabb()).filter(move |e| {
-            let k = e.key;
-            (bounds.min.x..=bounds.max.x).contains(&k.x)
-                && (bounds.min.y..=bounds.max.y).contains(&k.y)
-                && (bounds.min.z..=bounds.max.z).contains(&k.z)
-        })
+        self.rtree.locate_in_envelope_intersecting(&bounds.envelope())
     }
 
     /// The ray broad phase: known non-air chunks whose box the ray may touch within
@@ -268,7 +264,7 @@ impl IndexSnapshot {
         let mut v: Vec<(f64, &ChunkEntry)> = self
             .rtree
             .locate_with_selection_function(RaySelection::new(ray, max_distance))
-            .filter_map(|e| sel.slab(&chunk_aabb(e.key)).map(|(t0, _)| (t0, e)))
+            .filter_map(|e| sel.slab(&e.envelope()).map(|(t0, _)| (t0, e)))
             .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
