@@ -225,12 +225,12 @@ impl Mip {
                                 let c: [usize; 3] = std::array::from_fn(|a| 2 * (p[a] - q0[a]));
                                 buf[i] = downsample_cell(gather(|x, y, z| src[x + BRICK * y + BRICK * BRICK * z], c));
                             }),
+                            Block8::Chunk(src) if let Some(m) = block_uniform(src, c0) => {
+                                for_cells(lo, hi, |i, _| buf[i] = m);
+                            }
                             Block8::Chunk(src) => for_cells(lo, hi, |i, p| {
                                 let c: [usize; 3] = std::array::from_fn(|a| c0[a] + 2 * (p[a] - q0[a]));
-                                buf[i] = downsample_cell(gather(
-                                    |x, y, z| src[x + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z],
-                                    c,
-                                ));
+                                buf[i] = downsample_cell(gather_dense(src, c));
                             }),
                         }
                     }
@@ -357,6 +357,33 @@ fn for_cells(lo: [usize; 3], hi: [usize; 3], mut f: impl FnMut(usize, [usize; 3]
             }
         }
     }
+}
+
+/// `Some(material)` if the 8³ block of a dense chunk at corner `c` is uniform (rows compared
+/// whole, so it vectorizes).
+#[inline]
+fn block_uniform(src: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> Option<u16> {
+    let first = src[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]];
+    let row = [first; BRICK];
+    for z in c[2]..c[2] + BRICK {
+        for y in c[1]..c[1] + BRICK {
+            let i = c[0] + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z;
+            if src[i..i + BRICK] != row {
+                return None;
+            }
+        }
+    }
+    Some(first)
+}
+
+/// The 2×2×2 voxels of a dense chunk with smallest corner `c` (one bounds check).
+#[inline]
+fn gather_dense(src: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> [u16; 8] {
+    const Y: usize = CHUNK_SIZE;
+    const Z: usize = CHUNK_SIZE * CHUNK_SIZE;
+    let base = c[0] + Y * c[1] + Z * c[2];
+    let s = &src[base..base + Z + Y + 2];
+    [s[0], s[1], s[Y], s[Y + 1], s[Z], s[Z + 1], s[Z + Y], s[Z + Y + 1]]
 }
 
 /// The 2×2×2 cells with smallest corner `c`, read through `get(x, y, z)`.
