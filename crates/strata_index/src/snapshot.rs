@@ -104,7 +104,8 @@ impl IndexSnapshot {
         self.octree.root_count()
     }
 
-    /// The summary of node `id`. Nodes with no known chunk below come from the generator.
+    /// The summary of node `id`. Nodes with no known chunk below, and nodes above
+    /// [`ROOT_LEVEL`], come from the generator.
     ///
     /// # Runtime
     /// O(`ROOT_LEVEL`) for nodes in the tree; one generator sample otherwise.
