@@ -243,6 +243,59 @@ impl IndexSnapshot {
         }
     }
 
+    /// The material histogram of every voxel in `bounds`: the box is split into the largest
+    /// aligned nodes inside it and their histograms added (nodes the tree lacks are sampled from
+    /// the generator at their level, so counts there follow [`DataSource::Generated`](crate::DataSource::Generated)).
+    ///
+    /// # Runtime
+    /// O(nodes in the split): about the box's surface area in chunks, times the levels.
+    pub fn region_histogram(&self, bounds: ChunkBox) -> Histogram {
+        let mut hist = Histogram::new();
+        let (lo, hi) = bounds.range();
+        let root_lo = lo.map(|v| v >> ROOT_LEVEL);
+        let root_hi = hi.map(|v| v >> ROOT_LEVEL);
+        for z in root_lo[2]..=root_hi[2] {
+            for y in root_lo[1]..=root_hi[1] {
+                for x in root_lo[0]..=root_hi[0] {
+                    let id = NodeId::new(ROOT_LEVEL, ChunkKey::new(x as i32, y as i32, z as i32));
+                    let node = match self.octree.lookup(id) {
+                        Lookup::Node(n) | Lookup::Generated(Some(n)) => Some(n.clone()),
+                        Lookup::Generated(None) => None,
+                    };
+                    self.add_region(id, node, (lo, hi), &mut hist);
+                }
+            }
+        }
+        hist
+    }
+
+    fn add_region(&self, id: NodeId, node: Option<Arc<Node>>, bounds: ([i64; 3], [i64; 3]), out: &mut Histogram) {
+        let (nlo, nhi) = id.chunk_range();
+        let (blo, bhi) = bounds;
+        if (0..3).any(|a| nhi[a] < blo[a] || nlo[a] > bhi[a]) {
+            return;
+        }
+        if (0..3).all(|a| nlo[a] >= blo[a] && nhi[a] <= bhi[a]) {
+            match node {
+                Some(n) => out.merge(&n.hist),
+                None => out.merge(&Node::generated(id, self.generator.as_ref()).hist),
+            }
+            return;
+        }
+        let children = node.as_ref().and_then(|n| n.children());
+        for i in 0..8 {
+            self.add_region(id.child(i), children.map(|c| c[i].clone()), bounds, out);
+        }
+    }
+
+    /// Whether the dominant material fills at least `threshold` of the voxels in `bounds`
+    /// (see [`IndexSnapshot::region_histogram`]).
+    pub fn is_region_homogeneous(&self, bounds: ChunkBox, threshold: f32) -> bool {
+        let h = self.region_histogram(bounds);
+        let total = h.total();
+        total > 0 && h.dominant().1 as f64 >= threshold as f64 * total as f64
+    }
+
     /// Every R-tree entry (chunks known to the index that are not all air), in tree order.
     pub fn rtree_entries(&self) -> impl Iterator<Item = &ChunkEntry> {
         self.rtree.iter()
