@@ -25,7 +25,8 @@ impl Histogram {
     /// for: 1 for a chunk, (2ᵏ)³ for a level-`k` grid).
     ///
     /// # Runtime
-    /// O(1) for uniform chunks, O(32³) for dense ones (runs of equal ids cost one update).
+    /// O(1) for uniform chunks, O(32³) for dense ones (a uniform row of 32 is one compare
+    /// pass and one update; other rows cost one update per run of equal ids).
     pub fn of_chunk(chunk: &Chunk, weight: u64) -> Self {
         match chunk {
             Chunk::Uniform(m) => Self::uniform(*m, CHUNK_VOLUME as u64 * weight),
