@@ -18,6 +18,7 @@
 //! An inner node's histogram is the sum of its children's, and its grid is the downsample of
 //! its children's grids (checked against a from-scratch recompute by the tests).
 
+mod cells;
 pub mod mip;
 mod node;
 mod tree;
