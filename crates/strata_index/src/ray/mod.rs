@@ -211,6 +211,18 @@ mod tests {
     }
 
     #[test]
+    fn hit_filters() {
+        let reg = MaterialRegistry::builtin();
+        let solid = HitFilter::solid_only(&reg);
+        let (stone, water) = (reg.id("stone").unwrap(), reg.id("water").unwrap());
+        assert!(solid.hits(stone) && !solid.hits(water) && !solid.hits(MaterialId::AIR));
+        assert!(!solid.hits(MaterialId(60000)));
+        assert!(HitFilter::NonAir.hits(water));
+        let any = HitFilter::Predicate(Arc::new(|_| true));
+        assert!(!any.hits(MaterialId::AIR), "air never hits");
+    }
+
+    #[test]
     fn reference_walk_ties_step_x_first() {
         // Through the corner at (1, 1): x first, then y.
         let r = Ray::new([0.5, 0.5, 0.5], [1.0, 1.0, 0.0]).unwrap();
