@@ -324,11 +324,20 @@ mod tests {
         }
         let g = NoiseTerrain::new(TerrainConfig::default());
         let plain = Plain(NoiseTerrain::new(TerrainConfig::default()));
-        for (level, key) in [(1, ChunkKey::new(0, 0, 0)), (2, ChunkKey::new(-1, -1, 0)), (3, ChunkKey::new(0, 2, -1)), (4, ChunkKey::new(0, -3, 0)), (0, ChunkKey::new(0, 0, 1))] {
+        for (level, key) in [
+            (1, ChunkKey::new(0, 0, 0)),
+            (2, ChunkKey::new(-1, -1, 0)),
+            (3, ChunkKey::new(0, 2, -1)),
+            (4, ChunkKey::new(0, -3, 0)),
+            (0, ChunkKey::new(0, 0, 1)),
+        ] {
             assert_eq!(g.sample_lod(level, key), plain.sample_lod(level, key), "level {level} {key:?}");
         }
         let far = VoxelPos::new(i32::MAX, i32::MIN, i32::MIN).chunk();
-        assert_eq!(g.sample_lod(3, ChunkKey::new(far.x >> 3, far.y >> 3, far.z >> 3)), Chunk::Uniform(terrain_ids::STONE));
+        assert_eq!(
+            g.sample_lod(3, ChunkKey::new(far.x >> 3, far.y >> 3, far.z >> 3)),
+            Chunk::Uniform(terrain_ids::STONE)
+        );
     }
 
     #[test]

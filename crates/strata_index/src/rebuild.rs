@@ -216,7 +216,7 @@ impl Pool {
                 .name(format!("strata-index-{i}"))
                 .spawn(move || {
                     for (k, c, v) in jrx {
-                        if rtx.send(PreparedChunk::new(k, c, v)).is_err() {
+                        if rtx.send(PreparedChunk::with_histogram(k, c, v)).is_err() {
                             break;
                         }
                     }
@@ -227,17 +227,22 @@ impl Pool {
         Ok(Self { jobs: (n > 0).then_some(jtx), results: rrx, threads })
     }
 
-    fn prepare(&self, items: Vec<(ChunkKey, Arc<Chunk>, u64)>) -> Vec<PreparedChunk> {
-        let Some(jobs) = self.jobs.as_ref().filter(|_| items.len() > 1) else {
-            return items.into_iter().map(|(k, c, v)| PreparedChunk::new(k, c, v)).collect();
+    /// Computes the histograms of chunks the writer does not know yet on the workers (the
+    /// writer updates known ones incrementally, which is cheaper than a full count).
+    fn prepare(&self, writer: &IndexWriter, items: Vec<(ChunkKey, Arc<Chunk>, u64)>) -> Vec<PreparedChunk> {
+        let (fresh, known): (Vec<_>, Vec<_>) = items.into_iter().partition(|(k, _, _)| !writer.knows(*k));
+        let mut out: Vec<PreparedChunk> = known.into_iter().map(|(k, c, v)| PreparedChunk::new(k, c, v)).collect();
+        let Some(jobs) = self.jobs.as_ref().filter(|_| fresh.len() > 1) else {
+            out.extend(fresh.into_iter().map(|(k, c, v)| PreparedChunk::new(k, c, v)));
+            return out;
         };
+        let items = fresh;
         let n = items.len();
         for it in items {
             // Workers only stop when `jobs` is dropped, so sending cannot fail here.
             let _ = jobs.send(it);
         }
-        let mut out: Vec<PreparedChunk> = self.results.iter().take(n).collect();
-        out.sort_by_key(|p| p.version);
+        out.extend(self.results.iter().take(n));
         out
     }
 }
@@ -346,7 +351,7 @@ impl Coordinator {
             }
         }
         let n = changes.len() as u64;
-        for p in self.pool.prepare(changes) {
+        for p in self.pool.prepare(&self.writer, changes) {
             self.writer.apply(p);
         }
         let snap = self.writer.publish();

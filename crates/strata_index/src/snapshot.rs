@@ -1,12 +1,13 @@
 //! Immutable snapshots of the index: what readers query.
 
 use crate::octree::{Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
-use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_candidates};
-use crate::rtree::{ChunkEntry, RaySelection, chunk_aabb};
+use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_segments};
+use crate::rtree::{ChunkEntry, ChunkEnvelope, ChunkTree, RaySelection};
 use crate::summary::{Histogram, NodeSummary};
-use rstar::{AABB, RTree};
+use rstar::AABB;
+use rstar::RTreeObject;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, WorldGenerator};
+use strata_core::{Chunk, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, VoxelPos, WorldGenerator};
 
 /// Settings of the index.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -43,9 +44,9 @@ impl ChunkBox {
         (self.min.to_array().map(i64::from), self.max.to_array().map(i64::from))
     }
 
-    /// The box in voxel units, as the R-tree sees chunks.
-    pub fn aabb(&self) -> AABB<[f64; 3]> {
-        AABB::from_corners(chunk_aabb(self.min).lower(), chunk_aabb(self.max).upper())
+    /// The box as an R-tree envelope (chunk coordinates).
+    pub fn envelope(&self) -> ChunkEnvelope {
+        AABB::from_corners(self.min.to_array(), self.max.to_array())
     }
 }
 
@@ -66,7 +67,7 @@ pub struct IndexSnapshot {
     pub(crate) version: u64,
     pub(crate) world_version: u64,
     pub(crate) octree: Octree,
-    pub(crate) rtree: Arc<RTree<ChunkEntry>>,
+    pub(crate) rtree: Arc<ChunkTree>,
     pub(crate) generator: Arc<dyn WorldGenerator>,
     pub(crate) config: IndexConfig,
 }
@@ -103,10 +104,11 @@ impl IndexSnapshot {
         self.octree.root_count()
     }
 
-    /// The summary of node `id`. Nodes with no known chunk below come from the generator.
+    /// The summary of node `id`. Nodes with no known chunk below, and nodes above
+    /// [`ROOT_LEVEL`], come from the generator.
     ///
     /// # Runtime
-    /// O(ROOT_LEVEL) for nodes in the tree; one generator sample otherwise.
+    /// O(`ROOT_LEVEL`) for nodes in the tree; one generator sample otherwise.
     pub fn summary(&self, id: NodeId) -> NodeSummary {
         match self.octree.lookup(id) {
             Lookup::Node(n) | Lookup::Generated(Some(n)) => n.summary,
@@ -241,6 +243,59 @@ impl IndexSnapshot {
         }
     }
 
+    /// The material histogram of every voxel in `bounds`: the box is split into the largest
+    /// aligned nodes inside it and their histograms added (nodes the tree lacks are sampled from
+    /// the generator at their level, so counts there follow [`DataSource::Generated`](crate::DataSource::Generated)).
+    ///
+    /// # Runtime
+    /// O(nodes in the split): about the box's surface area in chunks, times the levels.
+    pub fn region_histogram(&self, bounds: ChunkBox) -> Histogram {
+        let mut hist = Histogram::new();
+        let (lo, hi) = bounds.range();
+        let root_lo = lo.map(|v| v >> ROOT_LEVEL);
+        let root_hi = hi.map(|v| v >> ROOT_LEVEL);
+        for z in root_lo[2]..=root_hi[2] {
+            for y in root_lo[1]..=root_hi[1] {
+                for x in root_lo[0]..=root_hi[0] {
+                    let id = NodeId::new(ROOT_LEVEL, ChunkKey::new(x as i32, y as i32, z as i32));
+                    let node = match self.octree.lookup(id) {
+                        Lookup::Node(n) | Lookup::Generated(Some(n)) => Some(n.clone()),
+                        Lookup::Generated(None) => None,
+                    };
+                    self.add_region(id, node, (lo, hi), &mut hist);
+                }
+            }
+        }
+        hist
+    }
+
+    fn add_region(&self, id: NodeId, node: Option<Arc<Node>>, bounds: ([i64; 3], [i64; 3]), out: &mut Histogram) {
+        let (nlo, nhi) = id.chunk_range();
+        let (blo, bhi) = bounds;
+        if (0..3).any(|a| nhi[a] < blo[a] || nlo[a] > bhi[a]) {
+            return;
+        }
+        if (0..3).all(|a| nlo[a] >= blo[a] && nhi[a] <= bhi[a]) {
+            match node {
+                Some(n) => out.merge(&n.hist),
+                None => out.merge(&Node::generated(id, self.generator.as_ref()).hist),
+            }
+            return;
+        }
+        let children = node.as_ref().and_then(|n| n.children());
+        for i in 0..8 {
+            self.add_region(id.child(i), children.map(|c| c[i].clone()), bounds, out);
+        }
+    }
+
+    /// Whether the dominant material fills at least `threshold` of the voxels in `bounds`
+    /// (see [`IndexSnapshot::region_histogram`]).
+    pub fn is_region_homogeneous(&self, bounds: ChunkBox, threshold: f32) -> bool {
+        let h = self.region_histogram(bounds);
+        let total = h.total();
+        total > 0 && h.dominant().1 as f64 >= threshold as f64 * total as f64
+    }
+
     /// Every R-tree entry (chunks known to the index that are not all air), in tree order.
     pub fn rtree_entries(&self) -> impl Iterator<Item = &ChunkEntry> {
         self.rtree.iter()
@@ -253,12 +308,7 @@ impl IndexSnapshot {
 
     /// Known non-air chunks whose box intersects `bounds` (an R-tree envelope query).
     pub fn chunks_in(&self, bounds: ChunkBox) -> impl Iterator<Item = &ChunkEntry> {
-        self.rtree.locate_in_envelope_intersecting(&bounds.aabb()).filter(move |e| {
-            let k = e.key;
-            (bounds.min.x..=bounds.max.x).contains(&k.x)
-                && (bounds.min.y..=bounds.max.y).contains(&k.y)
-                && (bounds.min.z..=bounds.max.z).contains(&k.z)
-        })
+        self.rtree.locate_in_envelope_intersecting(&bounds.envelope())
     }
 
     /// The ray broad phase: known non-air chunks whose box the ray may touch within
@@ -268,13 +318,14 @@ impl IndexSnapshot {
         let mut v: Vec<(f64, &ChunkEntry)> = self
             .rtree
             .locate_with_selection_function(RaySelection::new(ray, max_distance))
-            .filter_map(|e| sel.slab(&chunk_aabb(e.key)).map(|(t0, _)| (t0, e)))
+            .filter_map(|e| sel.slab(&e.envelope()).map(|(t0, _)| (t0, e)))
             .collect();
         v.sort_by(|a, b| a.0.total_cmp(&b.0));
         v
     }
 
-    /// Casts a ray: R-tree broad phase, then the exact walk described in [`crate::ray`].
+    /// Casts a ray: the chunk holding the origin first (found through the octree), then an
+    /// R-tree broad phase segment by segment and the exact walk described in [`crate::ray`].
     ///
     /// # Runtime
     /// O(log n + candidates) for the broad phase, O(1) per all-solid chunk, O(voxels walked)
@@ -292,11 +343,18 @@ impl IndexSnapshot {
         buf: &mut RayBuffer<'a>,
     ) -> Result<Option<RayHit>, RayError> {
         options.validate()?;
-        let chunks = self
-            .rtree
-            .locate_with_selection_function(RaySelection::new(ray, options.max_distance))
-            .map(|e| (e.key, e.chunk.as_ref()));
-        Ok(cast_candidates(ray, options, chunks, buf))
+        let query = |lo: f64, hi: f64| {
+            self.rtree
+                .locate_with_selection_function(RaySelection::segment(ray, lo, hi))
+                .map(|e| (e.key, e.chunk.as_ref()))
+        };
+        let o = ray.origin();
+        let origin_key = VoxelPos::new(o[0].floor() as i32, o[1].floor() as i32, o[2].floor() as i32).chunk();
+        let origin_chunk = self.octree.leaf(origin_key).and_then(|n| match &n.data {
+            NodeData::Cells(c) if n.summary.non_air_count > 0 => Some((origin_key, c.as_ref())),
+            _ => None,
+        });
+        Ok(cast_segments(ray, options, origin_chunk, query, buf))
     }
 }
 

@@ -25,23 +25,38 @@ impl Histogram {
     /// for: 1 for a chunk, (2ᵏ)³ for a level-`k` grid).
     ///
     /// # Runtime
-    /// O(1) for uniform chunks, O(32³) for dense ones (runs of equal ids cost one update).
+    /// O(1) for uniform chunks, O(32³) for dense ones (a uniform row of 32 is one compare
+    /// pass and one update; other rows cost one update per run of equal ids).
     pub fn of_chunk(chunk: &Chunk, weight: u64) -> Self {
         match chunk {
             Chunk::Uniform(m) => Self::uniform(*m, CHUNK_VOLUME as u64 * weight),
             Chunk::Dense(d) => {
                 let v = d.as_slice();
                 let mut h = Self::new();
-                let mut i = 0;
-                while i < CHUNK_VOLUME {
-                    let m = v[i];
-                    let mut j = i + 1;
-                    while j < CHUNK_VOLUME && v[j] == m {
-                        j += 1;
+                // Rows of 32 along x: a uniform row (compared whole, vectorized) is one update;
+                // other rows are counted run by run.
+                let (mut run_m, mut run_n) = (v[0], 0u64);
+                for row in v.chunks_exact(strata_core::CHUNK_SIZE) {
+                    let first = row[0];
+                    if row.iter().all(|&x| x == first) {
+                        if first == run_m {
+                            run_n += row.len() as u64;
+                        } else {
+                            h.add(MaterialId(run_m), run_n * weight);
+                            (run_m, run_n) = (first, row.len() as u64);
+                        }
+                        continue;
                     }
-                    h.add(MaterialId(m), (j - i) as u64 * weight);
-                    i = j;
+                    for &x in row {
+                        if x == run_m {
+                            run_n += 1;
+                        } else {
+                            h.add(MaterialId(run_m), run_n * weight);
+                            (run_m, run_n) = (x, 1);
+                        }
+                    }
                 }
+                h.add(MaterialId(run_m), run_n * weight);
                 h
             }
         }

@@ -7,7 +7,7 @@
 //! threads or in any executor's task (a Bevy task pool, say).
 
 use crate::error::LoadError;
-use crate::octree::{BuildEntry, Node, NodeData, NodeId, Octree};
+use crate::octree::{BuildEntry, CellBox, Node, NodeData, NodeId, Octree, diff_box};
 use crate::rtree::{ChunkEntry, RTreeWriter};
 use crate::snapshot::{IndexConfig, IndexSnapshot};
 use crate::summary::Histogram;
@@ -16,10 +16,12 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use strata_core::store::full_range;
-use strata_core::{Chunk, ChunkChange, ChunkKey, ChunkStore, MortonKey, WorldGenerator, codec};
+use strata_core::{CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkStore, MortonKey, WorldGenerator, codec};
 
-/// A chunk update ready to fold in: the expensive part (the histogram, O(32³)) is computed by
-/// [`PreparedChunk::new`], which any thread may run.
+/// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
+/// writer, which updates it incrementally from the changed voxels when it knows the old
+/// content; [`PreparedChunk::with_histogram`] computes it in full (O(32³)) on the calling
+/// thread, for chunks the writer has not seen.
 #[derive(Clone, Debug)]
 pub struct PreparedChunk {
     /// The chunk.
@@ -28,13 +30,18 @@ pub struct PreparedChunk {
     pub chunk: Arc<Chunk>,
     /// World version of the content (0 for generated or freshly loaded data).
     pub version: u64,
-    pub(crate) hist: Histogram,
+    pub(crate) hist: Option<Histogram>,
 }
 
 impl PreparedChunk {
-    /// Computes the chunk's histogram.
+    /// An update whose histogram the writer computes.
     pub fn new(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
-        let hist = Histogram::of_chunk(&chunk, 1);
+        Self { key, chunk, version, hist: None }
+    }
+
+    /// An update with its histogram computed now.
+    pub fn with_histogram(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
+        let hist = Some(Histogram::of_chunk(&chunk, 1));
         Self { key, chunk, version, hist }
     }
 }
@@ -181,24 +188,52 @@ impl IndexWriter {
         self.apply(PreparedChunk::new(change.key, change.chunk.clone(), change.version));
     }
 
-    /// Folds in a prepared update: the chunk's octree path (summaries and grids, downsampling
-    /// only what changed) and its R-tree entry. Updates older than the known content are
-    /// ignored. Returns whether anything changed.
+    /// Whether the index holds a known chunk at `key`.
+    pub fn knows(&self, key: ChunkKey) -> bool {
+        self.octree.leaf(key).is_some()
+    }
+
+    /// Folds in a prepared update: the chunk's histogram (incrementally over the changed
+    /// voxels when possible), its octree path (summaries and grids, downsampling only what
+    /// changed) and its R-tree entry. Updates older than the known content are ignored.
+    /// Returns whether anything changed.
     ///
     /// # Runtime
-    /// See `Octree::set_leaf`: O(ROOT_LEVEL) node copies + O(changed cells) + one chunk diff
-    /// + O(log n) R-tree work at publish.
+    /// One chunk diff (O(32³) compares, O(1) for uniform chunks) + O(changed voxels) +
+    /// O(`ROOT_LEVEL`) node copies + O(log n) R-tree work at publish.
     pub fn apply(&mut self, p: PreparedChunk) -> bool {
-        let old = self.octree.leaf(p.key).cloned();
-        if let Some(o) = &old
+        let known = self.octree.leaf(p.key).cloned();
+        if let Some(o) = &known
             && (o.summary.version > p.version || Arc::ptr_eq(cells_of(o), &p.chunk))
         {
             return false;
         }
-        let leaf = Arc::new(Node::leaf(p.chunk, p.hist, p.version));
-        let old_entry = old.as_ref().and_then(|o| entry_of(p.key, o));
+        let level0 = self.octree.level0(p.key).cloned();
+        let dirty = match &level0 {
+            Some(o) => diff_box(cells_of(o), &p.chunk),
+            None => Some(CellBox::FULL),
+        };
+        let hist = match (p.hist, &level0, dirty) {
+            (Some(h), _, _) => h,
+            (None, Some(o), None) => o.hist.clone(),
+            (None, Some(o), Some(b)) if b.volume() <= CHUNK_VOLUME / 8 => {
+                let mut h = o.hist.clone();
+                let old = cells_of(o);
+                b.for_each(|l| {
+                    let (a, n) = (old.get(l), p.chunk.get(l));
+                    if a != n {
+                        h.sub(a, 1);
+                        h.add(n, 1);
+                    }
+                });
+                h
+            }
+            (None, _, _) => Histogram::of_chunk(&p.chunk, 1),
+        };
+        let leaf = Arc::new(Node::leaf(p.chunk, hist, p.version));
+        let old_entry = known.as_ref().and_then(|o| entry_of(p.key, o));
         let new_entry = entry_of(p.key, &leaf);
-        self.octree.set_leaf(p.key, leaf, self.generator.as_ref());
+        self.octree.set_leaf(p.key, leaf, dirty, self.generator.as_ref());
         if old_entry != new_entry {
             self.rtree.update(old_entry, new_entry);
         }

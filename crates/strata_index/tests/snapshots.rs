@@ -118,6 +118,19 @@ fn summaries_occupancy_and_homogeneous_regions() {
     let far = NodeId::new(3, ChunkKey::new(100, -10, 100));
     assert_eq!(s.summary(far).source, DataSource::Generated);
     assert_eq!(s.lod_chunk(far), Chunk::Uniform(MaterialId(1)));
+    // Box histograms: an unaligned box inside the known chunks equals the brute-force count.
+    let b = ChunkBox::new(ChunkKey::new(1, -2, 0), ChunkKey::new(3, 0, 2));
+    let mut want = strata_index::Histogram::new();
+    for z in 0..=2 {
+        for y in -2..=0 {
+            for x in 1..=3 {
+                want.merge(&strata_index::Histogram::of_chunk(&s.chunk(ChunkKey::new(x, y, z)).unwrap(), 1));
+            }
+        }
+    }
+    assert_eq!(s.region_histogram(b), want);
+    assert!(!s.is_region_homogeneous(b, 0.95));
+    assert!(s.is_region_homogeneous(ChunkBox::new(ChunkKey::new(1, -2, 0), ChunkKey::new(3, -1, 2)), 1.0));
     // R-tree region query.
     let n = s.chunks_in(ChunkBox::new(ChunkKey::new(0, -2, 0), ChunkKey::new(1, 1, 1))).count();
     assert_eq!(n, 8, "two solid rows of 2×2 chunks");

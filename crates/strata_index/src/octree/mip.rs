@@ -10,6 +10,7 @@
 //! Thin surfaces therefore neither vanish (a half-solid block stays solid) nor bloat (a block
 //! that is mostly air stays air). The rule is applied level by level, exactly like texture mips.
 
+pub use super::cells::{CellBox, diff_box};
 use std::sync::Arc;
 use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, DenseChunk, MaterialId};
 
@@ -195,33 +196,51 @@ impl Mip {
             return CellBox { min: plo, max: phi };
         }
         let bricks = self.bricks_mut();
-        // Visit parent bricks overlapping the box; each 4³ quarter of a brick maps to one 8³ child block.
         for bz in plo[2] / BRICK..=phi[2] / BRICK {
             for by in plo[1] / BRICK..=phi[1] / BRICK {
                 for bx in plo[0] / BRICK..=phi[0] / BRICK {
                     let bi = bx + BRICKS_PER_AXIS * by + BRICKS_PER_AXIS * BRICKS_PER_AXIS * bz;
                     let b0 = [bx * BRICK, by * BRICK, bz * BRICK];
-                    let x0 = plo[0].max(b0[0]);
-                    let x1 = phi[0].min(b0[0] + BRICK - 1);
-                    let y0 = plo[1].max(b0[1]);
-                    let y1 = phi[1].min(b0[1] + BRICK - 1);
-                    let z0 = plo[2].max(b0[2]);
-                    let z1 = phi[2].min(b0[2] + BRICK - 1);
-                    let brick = &mut bricks[bi];
-                    for z in z0..=z1 {
-                        for y in y0..=y1 {
-                            for x in x0..=x1 {
-                                let c = [2 * (x - off[0]), 2 * (y - off[1]), 2 * (z - off[2])];
-                                let v = child.block(c);
-                                let m = downsample_cell(v);
-                                let ci = (x % BRICK) + BRICK * (y % BRICK) + BRICK * BRICK * (z % BRICK);
-                                if brick.get(ci) != m {
-                                    brick.make_dense()[ci] = m;
-                                }
-                            }
+                    let r0: [usize; 3] = std::array::from_fn(|a| plo[a].max(b0[a]) - b0[a]);
+                    let r1: [usize; 3] = std::array::from_fn(|a| phi[a].min(b0[a] + BRICK - 1) - b0[a]);
+                    let whole = r0 == [0; 3] && r1 == [BRICK - 1; 3];
+                    let mut buf = [0u16; BRICK_VOLUME];
+                    if !whole {
+                        match &bricks[bi] {
+                            Brick::Uniform(m) => buf.fill(*m),
+                            Brick::Dense(d) => buf.copy_from_slice(&d[..]),
                         }
                     }
-                    brick.normalize();
+                    // Each 4³ quarter of the parent brick comes from one 8³ block of the child.
+                    for q in 0..8 {
+                        let q0 = [(q & 1) * 4, ((q >> 1) & 1) * 4, (q >> 2) * 4];
+                        let lo: [usize; 3] = std::array::from_fn(|a| r0[a].max(q0[a]));
+                        let hi: [usize; 3] = std::array::from_fn(|a| r1[a].min(q0[a] + 3));
+                        if (0..3).any(|a| lo[a] > hi[a]) {
+                            continue;
+                        }
+                        let c0: [usize; 3] = std::array::from_fn(|a| 2 * (b0[a] + q0[a] - off[a]));
+                        match child.block8(c0) {
+                            Block8::Uniform(m) => for_cells(lo, hi, |i, _| buf[i] = m),
+                            Block8::Brick(src) => for_cells(lo, hi, |i, p| {
+                                let c: [usize; 3] = std::array::from_fn(|a| 2 * (p[a] - q0[a]));
+                                buf[i] = downsample_cell(gather(|x, y, z| src[x + BRICK * y + BRICK * BRICK * z], c));
+                            }),
+                            Block8::Chunk(src) if let Some(m) = block_uniform(src, c0) => {
+                                for_cells(lo, hi, |i, _| buf[i] = m);
+                            }
+                            Block8::Chunk(src) => for_cells(lo, hi, |i, p| {
+                                let c: [usize; 3] = std::array::from_fn(|a| c0[a] + 2 * (p[a] - q0[a]));
+                                buf[i] = downsample_cell(gather_dense(src, c));
+                            }),
+                        }
+                    }
+                    let first = buf[0];
+                    bricks[bi] = if buf.iter().all(|&v| v == first) {
+                        Brick::Uniform(first)
+                    } else {
+                        Brick::Dense(Arc::new(buf))
+                    };
                 }
             }
         }
@@ -291,26 +310,68 @@ impl Mip {
     }
 }
 
-/// An inclusive box of cells, each coordinate in `0..32`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CellBox {
-    /// Smallest corner.
-    pub min: [usize; 3],
-    /// Largest corner (inclusive).
-    pub max: [usize; 3],
-}
-
-impl CellBox {
-    /// Every cell.
-    pub const FULL: CellBox = CellBox { min: [0; 3], max: [CHUNK_SIZE - 1; 3] };
-
-    /// The smallest box holding both.
-    pub fn union(self, o: CellBox) -> CellBox {
-        CellBox {
-            min: std::array::from_fn(|a| self.min[a].min(o.min[a])),
-            max: std::array::from_fn(|a| self.max[a].max(o.max[a])),
+/// Calls `f(index in brick, [x, y, z] in brick)` for each cell of the inclusive box.
+#[inline]
+fn for_cells(lo: [usize; 3], hi: [usize; 3], mut f: impl FnMut(usize, [usize; 3])) {
+    for z in lo[2]..=hi[2] {
+        for y in lo[1]..=hi[1] {
+            for x in lo[0]..=hi[0] {
+                f(x + BRICK * y + BRICK * BRICK * z, [x, y, z]);
+            }
         }
     }
+}
+
+/// `Some(material)` if the 8³ block of a dense chunk at corner `c` is uniform (rows compared
+/// whole, so it vectorizes).
+#[inline]
+fn block_uniform(src: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> Option<u16> {
+    let first = src[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]];
+    let row = [first; BRICK];
+    for z in c[2]..c[2] + BRICK {
+        for y in c[1]..c[1] + BRICK {
+            let i = c[0] + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z;
+            if src[i..i + BRICK] != row {
+                return None;
+            }
+        }
+    }
+    Some(first)
+}
+
+/// The 2×2×2 voxels of a dense chunk with smallest corner `c` (one bounds check).
+#[inline]
+fn gather_dense(src: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> [u16; 8] {
+    const Y: usize = CHUNK_SIZE;
+    const Z: usize = CHUNK_SIZE * CHUNK_SIZE;
+    let base = c[0] + Y * c[1] + Z * c[2];
+    let s = &src[base..base + Z + Y + 2];
+    [s[0], s[1], s[Y], s[Y + 1], s[Z], s[Z + 1], s[Z + Y], s[Z + Y + 1]]
+}
+
+/// The 2×2×2 cells with smallest corner `c`, read through `get(x, y, z)`.
+#[inline]
+fn gather(get: impl Fn(usize, usize, usize) -> u16, c: [usize; 3]) -> [u16; 8] {
+    let [x, y, z] = c;
+    [
+        get(x, y, z),
+        get(x + 1, y, z),
+        get(x, y + 1, z),
+        get(x + 1, y + 1, z),
+        get(x, y, z + 1),
+        get(x + 1, y, z + 1),
+        get(x, y + 1, z + 1),
+        get(x + 1, y + 1, z + 1),
+    ]
+}
+
+/// An 8³ block of child cells, as the downsampler reads it.
+enum Block8<'a> {
+    Uniform(u16),
+    /// A dense brick of a grid (brick-local indexing).
+    Brick(&'a [u16; BRICK_VOLUME]),
+    /// A dense chunk (chunk indexing; the block is at the given corner).
+    Chunk(&'a [u16; CHUNK_VOLUME]),
 }
 
 /// Read access to 32³ cells: a chunk (level 0) or a LOD grid.
@@ -341,46 +402,20 @@ impl Cells<'_> {
         }
     }
 
-    /// The 2×2×2 block with smallest corner `c` (even coordinates).
+    /// The 8³ block with smallest corner `c` (multiples of 8).
     #[inline]
-    fn block(&self, c: [usize; 3]) -> [u16; 8] {
+    fn block8(&self, c: [usize; 3]) -> Block8<'_> {
         match self {
-            Cells::Chunk(Chunk::Dense(d)) => {
-                let s = d.as_slice();
-                let i = c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2];
-                const Y: usize = CHUNK_SIZE;
-                const Z: usize = CHUNK_SIZE * CHUNK_SIZE;
-                [s[i], s[i + 1], s[i + Y], s[i + Y + 1], s[i + Z], s[i + Z + 1], s[i + Z + Y], s[i + Z + Y + 1]]
-            }
-            _ => std::array::from_fn(|k| self.get(c[0] + (k & 1), c[1] + ((k >> 1) & 1), c[2] + (k >> 2)).0),
+            Cells::Chunk(Chunk::Uniform(m)) => Block8::Uniform(m.0),
+            Cells::Chunk(Chunk::Dense(d)) => Block8::Chunk(d.as_slice()),
+            Cells::Mip(m) => match &m.0 {
+                Repr::Uniform(u) => Block8::Uniform(u.0),
+                Repr::Bricked(b) => match &b[split(c[0], c[1], c[2]).0] {
+                    Brick::Uniform(u) => Block8::Uniform(*u),
+                    Brick::Dense(d) => Block8::Brick(d),
+                },
+            },
         }
-    }
-}
-
-/// The inclusive box of voxels that differ between two chunks, or `None` if they are equal.
-///
-/// # Runtime
-/// O(32³) compares (row slices, so it vectorizes); O(1) when both are uniform.
-pub fn diff_box(old: &Chunk, new: &Chunk) -> Option<CellBox> {
-    match (old, new) {
-        (Chunk::Uniform(a), Chunk::Uniform(b)) => (a != b).then_some(CellBox::FULL),
-        (Chunk::Dense(a), Chunk::Dense(b)) => {
-            let (a, b) = (a.as_slice(), b.as_slice());
-            let mut bx: Option<CellBox> = None;
-            for row in 0..CHUNK_SIZE * CHUNK_SIZE {
-                let r = row * CHUNK_SIZE..(row + 1) * CHUNK_SIZE;
-                if a[r.clone()] == b[r.clone()] {
-                    continue;
-                }
-                let (y, z) = (row % CHUNK_SIZE, row / CHUNK_SIZE);
-                let xs = (0..CHUNK_SIZE).filter(|&x| a[r.start + x] != b[r.start + x]);
-                let (x0, x1) = xs.fold((usize::MAX, 0), |(lo, hi), x| (lo.min(x), hi.max(x)));
-                let cell = CellBox { min: [x0, y, z], max: [x1, y, z] };
-                bx = Some(bx.map_or(cell, |b| b.union(cell)));
-            }
-            bx
-        }
-        _ => Some(CellBox::FULL),
     }
 }
 

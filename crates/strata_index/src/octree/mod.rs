@@ -18,11 +18,12 @@
 //! An inner node's histogram is the sum of its children's, and its grid is the downsample of
 //! its children's grids (checked against a from-scratch recompute by the tests).
 
+mod cells;
 pub mod mip;
 mod node;
 mod tree;
 
-pub use mip::{CellBox, Cells, Mip, downsample_cell};
+pub use mip::{CellBox, Cells, Mip, diff_box, downsample_cell};
 pub(crate) use node::{Node, NodeData};
 pub use node::{NodeId, ROOT_LEVEL};
 pub(crate) use tree::{BuildEntry, Lookup, Octree};

@@ -1,6 +1,8 @@
 //! Octree nodes: identity ([`NodeId`]), content, and the persistent (path-copying) update.
 
-use super::mip::{CellBox, Cells, Mip, diff_box};
+#[cfg(doc)]
+use super::mip::diff_box;
+use super::mip::{CellBox, Cells, Mip};
 use crate::summary::{DataSource, Histogram, NodeSummary};
 use std::sync::Arc;
 use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, WorldGenerator};
@@ -107,12 +109,22 @@ impl Node {
 
     /// An inner node over `children`, downsampling every octant.
     pub fn inner(level: u32, children: [Arc<Node>; 8]) -> Self {
-        let mut mip = Mip::default();
         let mut hist = Histogram::new();
-        for (i, c) in children.iter().enumerate() {
-            mip.downsample_octant(i, c.cells(), CellBox::FULL);
+        for c in &children {
             hist.merge(&c.hist);
         }
+        let first = children[0].cells().uniform();
+        let mip = match first {
+            // Eight equal uniform children: a uniform grid, nothing to downsample.
+            Some(m) if children.iter().all(|c| c.cells().uniform() == Some(m)) => Mip::uniform(m),
+            _ => {
+                let mut mip = Mip::default();
+                for (i, c) in children.iter().enumerate() {
+                    mip.downsample_octant(i, c.cells(), CellBox::FULL);
+                }
+                mip
+            }
+        };
         let (version, source) = combine(&children);
         let summary = NodeSummary::from_histogram(level, &hist, version, source);
         Self { summary, hist, data: NodeData::Inner { mip, children } }
@@ -172,23 +184,22 @@ pub(crate) fn fresh_path(id: NodeId, chunk: ChunkKey, leaf: Arc<Node>, generator
 }
 
 /// Replaces the chunk at `chunk` below `node` (at `id`) with `leaf`, copying the path.
-/// Returns the new node and the box of its cells that changed (`None`: no cell changed).
+/// `dirty` is the box of voxels that differ from the level-0 node the tree holds now (known
+/// or generated; see [`diff_box`]). Returns the new node and the box of its cells that
+/// changed (`None`: no cell changed).
 ///
 /// # Runtime
-/// O(ROOT_LEVEL) node copies (each copies 8 child pointers and the mip's brick table), plus
-/// O(changed cells) downsampling per level and one chunk diff.
+/// O(`ROOT_LEVEL`) node copies (each copies 8 child pointers and the mip's brick table), plus
+/// O(changed cells) downsampling per level.
 pub(crate) fn replace(
     node: &Arc<Node>,
     id: NodeId,
     chunk: ChunkKey,
     leaf: Arc<Node>,
+    dirty: Option<CellBox>,
     generator: &dyn WorldGenerator,
 ) -> (Arc<Node>, Option<CellBox>) {
     if id.level == 0 {
-        let dirty = match (&node.data, &leaf.data) {
-            (NodeData::Cells(old), NodeData::Cells(new)) => diff_box(old, new),
-            _ => Some(CellBox::FULL),
-        };
         return (leaf, dirty);
     }
     let NodeData::Inner { mip, children } = &node.data else {
@@ -196,7 +207,7 @@ pub(crate) fn replace(
         return (fresh_path(id, chunk, leaf, generator), Some(CellBox::FULL));
     };
     let i = NodeId::child_index_of(chunk, id.level);
-    let (new_child, dirty) = replace(&children[i], id.child(i), chunk, leaf, generator);
+    let (new_child, dirty) = replace(&children[i], id.child(i), chunk, leaf, dirty, generator);
     let mut mip = mip.clone();
     let out = dirty.map(|d| mip.downsample_octant(i, new_child.cells(), d));
     let mut hist = node.hist.clone();

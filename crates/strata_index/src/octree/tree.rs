@@ -1,5 +1,6 @@
 //! The octree: an unbounded map of root nodes (level [`ROOT_LEVEL`]), each a persistent tree.
 
+use super::mip::CellBox;
 use super::node::{Node, NodeId, ROOT_LEVEL, fresh_path, replace};
 use crate::summary::Histogram;
 use std::collections::HashMap;
@@ -66,16 +67,31 @@ impl Octree {
         }
     }
 
-    /// Sets the known chunk at `chunk` to `leaf` and updates the path to its root.
+    /// The level-0 node at `chunk` (known or generated), if the tree holds one.
+    pub fn level0(&self, chunk: ChunkKey) -> Option<&Arc<Node>> {
+        match self.lookup(NodeId::chunk(chunk)) {
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => Some(n),
+            Lookup::Generated(None) => None,
+        }
+    }
+
+    /// Sets the known chunk at `chunk` to `leaf` and updates the path to its root. `dirty` is
+    /// the box of voxels that differ from [`Octree::level0`] (full if there is none).
     ///
     /// # Runtime
-    /// O(ROOT_LEVEL) node copies plus downsampling of the changed cells; creating a new root or
+    /// O(`ROOT_LEVEL`) node copies plus downsampling of the changed cells; creating a new root or
     /// replacing a generated stub samples the generator for each new sibling (up to 7 per level).
-    pub fn set_leaf(&mut self, chunk: ChunkKey, leaf: Arc<Node>, generator: &dyn WorldGenerator) {
+    pub fn set_leaf(
+        &mut self,
+        chunk: ChunkKey,
+        leaf: Arc<Node>,
+        dirty: Option<CellBox>,
+        generator: &dyn WorldGenerator,
+    ) {
         let root = NodeId::containing(chunk, ROOT_LEVEL);
         let roots = Arc::make_mut(&mut self.roots);
         let new_root = match roots.get(&root.key) {
-            Some(r) => replace(r, root, chunk, leaf, generator).0,
+            Some(r) => replace(r, root, chunk, leaf, dirty, generator).0,
             None => fresh_path(root, chunk, leaf, generator),
         };
         roots.insert(root.key, new_root);
@@ -88,7 +104,7 @@ impl Octree {
     /// O(chunks × 32³) for dense chunks (their histograms) + O(nodes × 16³) downsampling, divided
     /// by the workers; uniform chunks and uniform octants cost O(1).
     pub fn build(mut entries: Vec<BuildEntry>, generator: &dyn WorldGenerator, workers: usize) -> Self {
-        entries.sort_unstable_by_key(|e| e.key.morton());
+        entries.sort_by_cached_key(|e| e.key.morton());
         entries.dedup_by_key(|e| e.key);
         // Morton order makes every root (and every node) a contiguous run.
         let mut groups: Vec<&[BuildEntry]> = Vec::new();
@@ -100,34 +116,52 @@ impl Octree {
             groups.push(g);
             rest = r;
         }
-        let workers = workers.clamp(1, groups.len().max(1));
-        let mut roots = HashMap::with_capacity(groups.len());
-        if workers == 1 {
-            for g in groups {
-                let id = NodeId::containing(g[0].key, ROOT_LEVEL);
-                roots.insert(id.key, build_node(id, g, generator));
+        // Work items: the subtrees one level below the roots, so even a single root spreads
+        // over the workers.
+        let mut tasks: Vec<(NodeId, &[BuildEntry])> = Vec::new();
+        for g in &groups {
+            let root = NodeId::containing(g[0].key, ROOT_LEVEL);
+            let mut rest = *g;
+            for i in 0..8 {
+                let cid = root.child(i);
+                let n = rest.iter().take_while(|e| cid.contains(e.key)).count();
+                let (mine, r) = rest.split_at(n);
+                rest = r;
+                if !mine.is_empty() {
+                    tasks.push((cid, mine));
+                }
             }
+        }
+        let workers = workers.clamp(1, tasks.len().max(1));
+        let mut built: HashMap<NodeId, Arc<Node>> = HashMap::with_capacity(tasks.len());
+        if workers == 1 {
+            built.extend(tasks.iter().map(|(id, e)| (*id, build_node(*id, e, generator))));
         } else {
-            // Largest groups first, dealt round-robin, so threads get similar work.
-            groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
-            let built: Vec<Vec<(ChunkKey, Arc<Node>)>> = std::thread::scope(|s| {
+            // Largest tasks first, dealt round-robin, so threads get similar work.
+            tasks.sort_by_key(|t| std::cmp::Reverse(t.1.len()));
+            let parts: Vec<Vec<(NodeId, Arc<Node>)>> = std::thread::scope(|s| {
                 let handles: Vec<_> = (0..workers)
                     .map(|w| {
-                        let mine: Vec<&[BuildEntry]> = groups.iter().skip(w).step_by(workers).copied().collect();
+                        let mine: Vec<(NodeId, &[BuildEntry])> =
+                            tasks.iter().skip(w).step_by(workers).copied().collect();
                         s.spawn(move || {
-                            mine.into_iter()
-                                .map(|g| {
-                                    let id = NodeId::containing(g[0].key, ROOT_LEVEL);
-                                    (id.key, build_node(id, g, generator))
-                                })
-                                .collect::<Vec<_>>()
+                            mine.into_iter().map(|(id, e)| (id, build_node(id, e, generator))).collect::<Vec<_>>()
                         })
                     })
                     .collect();
                 // A panicking builder is a bug; re-raise it on this thread.
                 handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
             });
-            roots.extend(built.into_iter().flatten());
+            built.extend(parts.into_iter().flatten());
+        }
+        let mut roots = HashMap::with_capacity(groups.len());
+        for g in &groups {
+            let root = NodeId::containing(g[0].key, ROOT_LEVEL);
+            let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
+                let cid = root.child(i);
+                built.remove(&cid).unwrap_or_else(|| Arc::new(Node::generated(cid, generator)))
+            });
+            roots.insert(root.key, Arc::new(Node::inner(ROOT_LEVEL, children)));
         }
         Self { roots: Arc::new(roots) }
     }

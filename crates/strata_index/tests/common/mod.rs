@@ -23,6 +23,7 @@ fn rule(v: &[u16]) -> u16 {
 
 /// A reference node: summary numbers (without version) and its 32³ cells.
 pub struct RefNode {
+    pub version: u64,
     pub hist: BTreeMap<u16, u64>,
     pub cells: Chunk,
     pub source: DataSource,
@@ -38,11 +39,18 @@ fn hist_of(c: &Chunk, weight: u64) -> BTreeMap<u16, u64> {
 }
 
 /// Recomputes node `id` from scratch: known chunks where given, generator samples elsewhere.
-pub fn reference(id: NodeId, known: &HashMap<ChunkKey, Chunk>, generator: &dyn WorldGenerator) -> RefNode {
+/// `versions` holds the last change version of each known chunk (absent: 0).
+pub fn reference(
+    id: NodeId,
+    known: &HashMap<ChunkKey, Chunk>,
+    versions: &HashMap<ChunkKey, u64>,
+    generator: &dyn WorldGenerator,
+) -> RefNode {
     let any_known = known.keys().any(|k| id.contains(*k));
     if !any_known {
         let cells = generator.sample_lod(id.level, id.key);
         return RefNode {
+            version: 0,
             hist: hist_of(&cells, 1u64 << (3 * id.level)),
             cells,
             source: DataSource::Generated,
@@ -51,9 +59,10 @@ pub fn reference(id: NodeId, known: &HashMap<ChunkKey, Chunk>, generator: &dyn W
     }
     if id.level == 0 {
         let cells = known[&id.key].clone();
-        return RefNode { hist: hist_of(&cells, 1), cells, source: DataSource::Exact, children: vec![] };
+        let version = versions.get(&id.key).copied().unwrap_or(0);
+        return RefNode { version, hist: hist_of(&cells, 1), cells, source: DataSource::Exact, children: vec![] };
     }
-    let children: Vec<RefNode> = (0..8).map(|i| reference(id.child(i), known, generator)).collect();
+    let children: Vec<RefNode> = (0..8).map(|i| reference(id.child(i), known, versions, generator)).collect();
     let mut d = DenseChunk::filled(MaterialId::AIR);
     for z in 0..32usize {
         for y in 0..32usize {
@@ -79,7 +88,8 @@ pub fn reference(id: NodeId, known: &HashMap<ChunkKey, Chunk>, generator: &dyn W
     }
     let source =
         if children.iter().all(|c| c.source == DataSource::Exact) { DataSource::Exact } else { DataSource::Mixed };
-    RefNode { hist, cells, source, children }
+    let version = children.iter().map(|c| c.version).max().unwrap_or(0);
+    RefNode { version, hist, cells, source, children }
 }
 
 /// Checks every node of the reference tree at `id` against the snapshot.
@@ -88,8 +98,8 @@ pub fn check_node(snap: &IndexSnapshot, id: NodeId, r: &RefNode) -> Result<(), S
     let total: u64 = r.hist.values().sum();
     let (dom, dom_n) = r.hist.iter().fold((0u16, 0u64), |b, (m, n)| if *n > b.1 { (*m, *n) } else { b });
     let non_air: u64 = r.hist.iter().filter(|(m, _)| **m != 0).map(|(_, n)| n).sum();
-    let want = (id.level, dom, dom_n, total, r.hist.len() as u32, non_air, r.source);
-    let got = (s.level, s.dominant.0, s.dominant_count, s.volume, s.distinct, s.non_air_count, s.source);
+    let want = (id.level, dom, dom_n, total, r.hist.len() as u32, non_air, r.source, r.version);
+    let got = (s.level, s.dominant.0, s.dominant_count, s.volume, s.distinct, s.non_air_count, s.source, s.version);
     if want != got {
         return Err(format!("summary of {id:?}: want {want:?}, got {got:?}"));
     }
@@ -102,10 +112,12 @@ pub fn check_node(snap: &IndexSnapshot, id: NodeId, r: &RefNode) -> Result<(), S
     Ok(())
 }
 
-/// Checks the whole index against a from-scratch recompute over `known`.
+/// Checks the whole index against a from-scratch recompute over `known` (chunk versions in
+/// `versions`, absent: 0).
 pub fn check_index(
     snap: &IndexSnapshot,
     known: &HashMap<ChunkKey, Chunk>,
+    versions: &HashMap<ChunkKey, u64>,
     generator: &dyn WorldGenerator,
 ) -> Result<(), String> {
     let mut roots: Vec<NodeId> = known.keys().map(|k| NodeId::containing(*k, ROOT_LEVEL)).collect();
@@ -115,7 +127,7 @@ pub fn check_index(
         return Err(format!("{} roots, want {}", snap.root_count(), roots.len()));
     }
     for id in roots {
-        check_node(snap, id, &reference(id, known, generator))?;
+        check_node(snap, id, &reference(id, known, versions, generator))?;
     }
     let mut want: Vec<(ChunkKey, ChunkSummary)> =
         known.iter().filter(|(_, c)| c.summary().non_air_count > 0).map(|(k, c)| (*k, c.summary())).collect();

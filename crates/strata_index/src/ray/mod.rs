@@ -8,23 +8,30 @@
 //! # The walk, and why the fast path equals the brute-force walk
 //! The ray starts in voxel `floor(origin)` at distance 0. Each axis `a` with a non-zero
 //! direction crosses voxel planes at distances `t(a, p) = (p − origin[a]) / dir[a]`, always
-//! computed by this one formula from the integer plane `p` (never accumulated). The walk
+//! computed by this one formula from the integer plane `p` (never accumulated; the division
+//! is a multiplication by the precomputed `1 / dir[a]`, which stays monotone in `p`). The walk
 //! processes crossing events in increasing `(t, axis)` order: **on a tie, x steps before y,
 //! and y before z** (so at an edge or corner the ray passes through the x-neighbour first).
 //! A voxel is reached if the event that enters it has `t ≤ max_distance`.
 //!
 //! [`cast_reference`] is that walk, one voxel at a time, looking every voxel up. The fast cast
 //! ([`IndexSnapshot::cast_ray`](crate::IndexSnapshot::cast_ray)) gets the non-air chunks the ray
-//! may touch from the R-tree, and for each computes, *from the same event order*, the voxel
-//! where the walk enters it (or that it never does: a ray grazing a corner whose tie-break
+//! may touch from the R-tree (segment by segment: one chunk's length first, then 4× longer
+//! each time, so near hits cost one small query), and for each computes, *from the same event
+//! order*, the voxel where the walk enters it (or that it never does: a ray grazing a corner whose tie-break
 //! passes by). It then skips all-air and unknown chunks, returns a uniform matching chunk's
 //! entry voxel at once, and walks dense chunks voxel by voxel. Both therefore visit the same
 //! voxels and agree exactly, ties included.
 //!
 //! Chunks the index does not know are treated as air.
 
+mod walk;
+
+pub(crate) use walk::cast_segments;
+pub use walk::{Candidate, cast_reference};
+
 use std::sync::Arc;
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, Face, LocalPos, MaterialId, MaterialKind, MaterialRegistry, VoxelPos};
+use strata_core::{ChunkKey, Face, MaterialId, MaterialKind, MaterialRegistry, VoxelPos};
 
 /// Invalid ray input.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -187,273 +194,6 @@ pub struct RayHit {
     pub chunk: ChunkKey,
 }
 
-/// A crossing event: distance and axis, ordered lexicographically (the tie-break).
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Event {
-    t: f64,
-    axis: usize,
-}
-
-impl Event {
-    const START: Event = Event { t: f64::NEG_INFINITY, axis: 0 };
-
-    #[inline]
-    fn le(self, o: Event) -> bool {
-        self.t < o.t || (self.t == o.t && self.axis <= o.axis)
-    }
-}
-
-/// The event arithmetic shared by the reference walk and the fast cast.
-#[derive(Clone, Copy, Debug)]
-struct Walker {
-    o: [f64; 3],
-    d: [f64; 3],
-    step: [i64; 3],
-    start: [i64; 3],
-}
-
-const WORLD_MIN: i64 = i32::MIN as i64;
-const WORLD_MAX: i64 = i32::MAX as i64;
-
-impl Walker {
-    fn new(ray: &Ray) -> Self {
-        let o = ray.origin;
-        let d = ray.dir;
-        Self {
-            o,
-            d,
-            step: d.map(|v| {
-                if v > 0.0 {
-                    1
-                } else if v < 0.0 {
-                    -1
-                } else {
-                    0
-                }
-            }),
-            start: o.map(|v| v.floor() as i64),
-        }
-    }
-
-    /// Distance at which axis `a` crosses plane `p`.
-    #[inline]
-    fn t_plane(&self, a: usize, p: i64) -> f64 {
-        if self.step[a] == 0 { f64::INFINITY } else { (p as f64 - self.o[a]) / self.d[a] }
-    }
-
-    /// The event that leaves coordinate `c` on axis `a`.
-    #[inline]
-    fn leave(&self, a: usize, c: i64) -> Event {
-        let p = if self.step[a] > 0 { c + 1 } else { c };
-        Event { t: self.t_plane(a, p), axis: a }
-    }
-
-    /// The event that enters coordinate `c` on axis `a` (from `c − step`).
-    #[inline]
-    fn enter(&self, a: usize, c: i64) -> Event {
-        let p = if self.step[a] > 0 { c } else { c + 1 };
-        Event { t: self.t_plane(a, p), axis: a }
-    }
-
-    /// The coordinate on axis `b` once every event up to and including `e` has happened.
-    fn coord_after(&self, b: usize, e: Event) -> i64 {
-        let (s, st) = (self.start[b], self.step[b]);
-        if st == 0 || e.t == f64::NEG_INFINITY {
-            return s;
-        }
-        let guess = (self.o[b] + self.d[b] * e.t).floor();
-        let mut c = if guess.is_finite() { (guess as i64).clamp(WORLD_MIN - 2, WORLD_MAX + 2) } else { s };
-        if (c - s) * st < 0 {
-            c = s;
-        }
-        // Monotone in c: step back while the entry of c comes after e, forward while its exit
-        // does not. Converges in a step or two from the floating-point guess.
-        loop {
-            if c != s && !self.enter(b, c).le(e) {
-                c -= st;
-            } else if self.leave(b, c).le(e) {
-                c += st;
-            } else {
-                return c;
-            }
-        }
-    }
-
-    /// The next event from voxel `v`.
-    #[inline]
-    fn next(&self, v: [i64; 3]) -> Event {
-        let mut best = self.leave(0, v[0]);
-        for a in 1..3 {
-            let e = self.leave(a, v[a]);
-            if e.t < best.t {
-                best = e;
-            }
-        }
-        best
-    }
-}
-
-fn in_world(v: [i64; 3]) -> bool {
-    v.iter().all(|&c| (WORLD_MIN..=WORLD_MAX).contains(&c))
-}
-
-fn to_voxel(v: [i64; 3]) -> VoxelPos {
-    VoxelPos::new(v[0] as i32, v[1] as i32, v[2] as i32)
-}
-
-fn entry_face(w: &Walker, e: Event) -> Option<Face> {
-    if e.t == f64::NEG_INFINITY {
-        return None;
-    }
-    // Moving +x enters through the voxel's −x face.
-    let neg = w.step[e.axis] > 0;
-    Some(match (e.axis, neg) {
-        (0, true) => Face::NegX,
-        (0, false) => Face::PosX,
-        (1, true) => Face::NegY,
-        (1, false) => Face::PosY,
-        (_, true) => Face::NegZ,
-        (_, false) => Face::PosZ,
-    })
-}
-
-fn hit(w: &Walker, v: [i64; 3], e: Event, m: MaterialId) -> RayHit {
-    let voxel = to_voxel(v);
-    let distance = if e.t == f64::NEG_INFINITY { 0.0 } else { e.t.max(0.0) };
-    RayHit { voxel, face: entry_face(w, e), distance, material: m, chunk: voxel.chunk() }
-}
-
-/// The brute-force reference: walks voxel by voxel (see the module docs) and asks `lookup` for
-/// each voxel's material. Stops at the first voxel the filter accepts, past `max_distance`, or
-/// at the edge of the `i32` world.
-///
-/// # Runtime
-/// O(voxels walked) lookups.
-pub fn cast_reference(
-    ray: &Ray,
-    options: &RayOptions,
-    mut lookup: impl FnMut(VoxelPos) -> MaterialId,
-) -> Result<Option<RayHit>, RayError> {
-    options.validate()?;
-    let w = Walker::new(ray);
-    let mut v = w.start;
-    let mut e = Event::START;
-    loop {
-        if !in_world(v) {
-            return Ok(None);
-        }
-        let m = lookup(to_voxel(v));
-        if options.filter.hits(m) {
-            return Ok(Some(hit(&w, v, e, m)));
-        }
-        let n = w.next(v);
-        if !(n.t <= options.max_distance) {
-            return Ok(None);
-        }
-        v[n.axis] += w.step[n.axis];
-        e = n;
-    }
-}
-
-/// Scratch entry of a cast: a chunk the broad phase found and where the walk enters it.
-#[derive(Debug)]
-pub struct Candidate<'a> {
-    entry: Event,
-    voxel: [i64; 3],
-    key: ChunkKey,
-    chunk: &'a Chunk,
-}
-
-/// The exact narrow phase over broad-phase candidates (chunks not all air, in any order).
-/// Reuses `buf` between casts.
-pub(crate) fn cast_candidates<'a>(
-    ray: &Ray,
-    options: &RayOptions,
-    chunks: impl Iterator<Item = (ChunkKey, &'a Chunk)>,
-    buf: &mut Vec<Candidate<'a>>,
-) -> Option<RayHit> {
-    let w = Walker::new(ray);
-    buf.clear();
-    for (key, chunk) in chunks {
-        if let Some(c) = entry_of(&w, key, chunk, options.max_distance) {
-            buf.push(c);
-        }
-    }
-    buf.sort_unstable_by(|a, b| {
-        if a.entry == b.entry {
-            std::cmp::Ordering::Equal
-        } else if a.entry.le(b.entry) {
-            std::cmp::Ordering::Less
-        } else {
-            std::cmp::Ordering::Greater
-        }
-    });
-    for c in buf.iter() {
-        if let Some(h) = walk_chunk(&w, options, c) {
-            return Some(h);
-        }
-    }
-    None
-}
-
-/// Where the walk enters `key`, or `None` if it never does within `max_distance`.
-fn entry_of<'a>(w: &Walker, key: ChunkKey, chunk: &'a Chunk, max_distance: f64) -> Option<Candidate<'a>> {
-    let s = CHUNK_SIZE as i64;
-    let lo = key.to_array().map(|v| v as i64 * s);
-    let mut e = Event::START;
-    for a in 0..3 {
-        let (l, h) = (lo[a], lo[a] + s - 1);
-        let st = w.step[a];
-        let inside = (l..=h).contains(&w.start[a]);
-        if inside {
-            continue;
-        }
-        let needed = if st > 0 && w.start[a] < l {
-            w.enter(a, l)
-        } else if st < 0 && w.start[a] > h {
-            w.enter(a, h)
-        } else {
-            return None;
-        };
-        if e.le(needed) {
-            e = needed;
-        }
-    }
-    if e.t > max_distance {
-        return None;
-    }
-    let v: [i64; 3] = std::array::from_fn(|a| w.coord_after(a, e));
-    let inside = (0..3).all(|a| (lo[a]..lo[a] + s).contains(&v[a]));
-    inside.then_some(Candidate { entry: e, voxel: v, key, chunk })
-}
-
-/// Walks one chunk from its entry voxel.
-fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Option<RayHit> {
-    if let Some(m) = c.chunk.as_uniform() {
-        return options.filter.hits(m).then(|| hit(w, c.voxel, c.entry, m));
-    }
-    let s = CHUNK_SIZE as i64;
-    let lo = c.key.to_array().map(|v| v as i64 * s);
-    let mut v = c.voxel;
-    let mut e = c.entry;
-    loop {
-        let l = LocalPos::new((v[0] - lo[0]) as u8, (v[1] - lo[1]) as u8, (v[2] - lo[2]) as u8);
-        let m = c.chunk.get(l.index());
-        if options.filter.hits(m) {
-            return Some(hit(w, v, e, m));
-        }
-        let n = w.next(v);
-        if !(n.t <= options.max_distance) {
-            return None;
-        }
-        v[n.axis] += w.step[n.axis];
-        if !(lo[n.axis]..lo[n.axis] + s).contains(&v[n.axis]) {
-            return None;
-        }
-        e = n;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,6 +208,18 @@ mod tests {
         assert!((r.direction()[0] - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-12);
         let bad = RayOptions::with_max_distance(-1.0);
         assert!(matches!(cast_reference(&r, &bad, |_| MaterialId::AIR), Err(RayError::InvalidMaxDistance(_))));
+    }
+
+    #[test]
+    fn hit_filters() {
+        let reg = MaterialRegistry::builtin();
+        let solid = HitFilter::solid_only(&reg);
+        let (stone, water) = (reg.id("stone").unwrap(), reg.id("water").unwrap());
+        assert!(solid.hits(stone) && !solid.hits(water) && !solid.hits(MaterialId::AIR));
+        assert!(!solid.hits(MaterialId(60000)));
+        assert!(HitFilter::NonAir.hits(water));
+        let any = HitFilter::Predicate(Arc::new(|_| true));
+        assert!(!any.hits(MaterialId::AIR), "air never hits");
     }
 
     #[test]

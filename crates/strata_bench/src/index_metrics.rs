@@ -1,0 +1,224 @@
+//! Metrics of the secondary indices (`strata_index`): ray picks, incremental updates, full
+//! rebuilds and region queries.
+//!
+//! The peer of `ray.pick_256` is `hashmap_dda`: a plain per-voxel Amanatides–Woo DDA that
+//! looks every voxel's chunk up in a `HashMap<ChunkKey, Chunk>` (std hasher), as
+//! `bevy_voxel_world` does. It runs on exactly the same world and rays.
+//!
+//! # Inputs
+//! - World: `NoiseTerrain::default()`, chunks x, z in `0..32`, y in `-16..16` (32,768 chunks,
+//!   about 1,500 dense surface chunks), bulk-loaded into the index.
+//! - `ray.pick_256`: 64 rays, max distance 256 voxels, from a camera 48–96 voxels above the
+//!   ground looking 15–45° down (the median ray walks about 140 voxels before its hit); value
+//!   and peer are the medians over rays of per-ray times. `STRATA_RAYS=eye` measures eye-level
+//!   rays instead (1.7 voxels above the ground, pitch −10°…+30° down: most hit within a few
+//!   voxels); `STRATA_BENCH_VERBOSE=1` prints the median hit distance.
+//! - `index.update_per_chunk`: one dense surface chunk alternates between its generated
+//!   content and the same with a 3×3×3 block changed; each update is `IndexWriter::apply`
+//!   (diff, incremental histogram, octree path, R-tree entry) plus `publish`.
+//! - `index.full_rebuild_32k`: `IndexWriter::bulk_load` of the 32,768 chunks with 2 workers
+//!   plus `publish`, on a spawned thread.
+//! - `index.region_query`: `homogeneous_regions` over 8³ chunks (256³ voxels) straddling the
+//!   surface, down to level 0.
+use crate::{Budget, Metric, keep, median, side_by_side_ns, time_ns};
+use std::collections::HashMap;
+use std::sync::Arc;
+use strata_core::{Chunk, ChunkKey, MaterialId, NoiseTerrain, TerrainConfig, VoxelPos, WorldGenerator};
+use strata_index::{ChunkBox, IndexConfig, IndexWriter, PreparedChunk, Ray, RayOptions};
+
+/// Runs every index metric.
+pub fn run(budget: Budget) -> Vec<Metric> {
+    let generator = Arc::new(NoiseTerrain::new(TerrainConfig::default()));
+    let mut out = Vec::new();
+    // The 32,768-chunk world: 32 × 32 chunks around the terrain surface, 32 chunks tall.
+    let chunks = load(generator.as_ref(), [0, -16, 0], [32, 16, 32]);
+    out.push(ray_pick(budget, generator.clone(), &chunks));
+    out.push(update_per_chunk(budget, generator.clone(), &chunks));
+    out.push(full_rebuild(budget, generator.clone(), &chunks));
+    out.push(region_query(budget, generator, &chunks));
+    out
+}
+
+fn load(g: &NoiseTerrain, lo: [i32; 3], hi: [i32; 3]) -> Vec<(ChunkKey, Arc<Chunk>, u64)> {
+    let mut v = Vec::new();
+    for z in lo[2]..hi[2] {
+        for y in lo[1]..hi[1] {
+            for x in lo[0]..hi[0] {
+                let k = ChunkKey::new(x, y, z);
+                v.push((k, Arc::new(g.generate(k)), 0));
+            }
+        }
+    }
+    v
+}
+
+/// A small deterministic generator (xorshift) so every run measures the same rays.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Picking rays from a camera `above` voxels over the ground (uniform in the range), any
+/// heading, looking down by a pitch uniform in `pitch_deg` (negative: up).
+fn pick_rays(g: &NoiseTerrain, n: usize, above: (f64, f64), pitch_deg: (f64, f64)) -> Vec<Ray> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rays = Vec::with_capacity(n);
+    while rays.len() < n {
+        let (x, z) = (200.0 + rng.unit() * 624.0, 200.0 + rng.unit() * 624.0);
+        let ground = g.height(x as i32, z as i32).max(g.config().sea_level) as f64;
+        let yaw = rng.unit() * std::f64::consts::TAU;
+        let pitch = (pitch_deg.0 + rng.unit() * (pitch_deg.1 - pitch_deg.0)).to_radians();
+        let dir = [yaw.cos() * pitch.cos(), -pitch.sin(), yaw.sin() * pitch.cos()];
+        if let Ok(r) = Ray::new([x, ground + above.0 + rng.unit() * (above.1 - above.0), z], dir) {
+            rays.push(r);
+        }
+    }
+    rays
+}
+
+/// The peer: per-voxel DDA with a hash-map lookup per voxel.
+fn hashmap_dda(map: &HashMap<ChunkKey, Chunk>, o: [f64; 3], d: [f64; 3], max: f64) -> Option<(VoxelPos, MaterialId)> {
+    let mut v = o.map(|c| c.floor() as i32);
+    let step = d.map(|c| {
+        if c > 0.0 {
+            1
+        } else if c < 0.0 {
+            -1
+        } else {
+            0
+        }
+    });
+    let delta = d.map(|c| if c != 0.0 { (1.0 / c).abs() } else { f64::INFINITY });
+    let mut tmax: [f64; 3] = std::array::from_fn(|a| {
+        if d[a] > 0.0 {
+            (v[a] as f64 + 1.0 - o[a]) / d[a]
+        } else if d[a] < 0.0 {
+            (v[a] as f64 - o[a]) / d[a]
+        } else {
+            f64::INFINITY
+        }
+    });
+    let mut t = 0.0;
+    while t <= max {
+        let p = VoxelPos::new(v[0], v[1], v[2]);
+        if let Some(c) = map.get(&p.chunk()) {
+            let m = c.get(p.local().index());
+            if !m.is_air() {
+                return Some((p, m));
+            }
+        }
+        let a = if tmax[0] < tmax[1] {
+            if tmax[0] < tmax[2] { 0 } else { 2 }
+        } else if tmax[1] < tmax[2] {
+            1
+        } else {
+            2
+        };
+        t = tmax[a];
+        tmax[a] += delta[a];
+        v[a] += step[a];
+    }
+    None
+}
+
+fn ray_pick(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, Arc<Chunk>, u64)]) -> Metric {
+    let mut w = IndexWriter::new(generator.clone(), IndexConfig::default());
+    w.bulk_load(chunks.to_vec(), 2);
+    let snap = w.publish();
+    let map: HashMap<ChunkKey, Chunk> = chunks.iter().map(|(k, c, _)| (*k, (**c).clone())).collect();
+    let rays = match std::env::var("STRATA_RAYS").as_deref() {
+        Ok("eye") => pick_rays(&generator, 64, (1.7, 1.7), (-10.0, 30.0)),
+        _ => pick_rays(&generator, 64, (48.0, 96.0), (15.0, 45.0)),
+    };
+    let opts = RayOptions::with_max_distance(256.0);
+    let mut buf = Vec::new();
+    if std::env::var_os("STRATA_BENCH_VERBOSE").is_some() {
+        let mut walked: Vec<f64> =
+            rays.iter().map(|r| snap.cast_ray(r, &opts).ok().flatten().map_or(256.0, |h| h.distance)).collect();
+        walked.sort_by(f64::total_cmp);
+        let agree = rays
+            .iter()
+            .filter(|r| {
+                let ours = snap.cast_ray(r, &opts).ok().flatten().map(|h| (h.voxel, h.material));
+                ours == hashmap_dda(&map, r.origin(), r.direction(), 256.0)
+            })
+            .count();
+        eprintln!("ray.pick_256: ours and hashmap_dda agree on {agree} of {} rays", rays.len());
+        eprintln!("ray.pick_256: median hit distance {:.1} voxels ({} rays)", walked[walked.len() / 2], walked.len());
+    }
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for r in &rays {
+        let (a, b) = side_by_side_ns(
+            budget.batches,
+            budget.iters(400),
+            || {
+                keep(snap.cast_ray_with(r, &opts, &mut buf).ok());
+            },
+            || {
+                keep(hashmap_dda(&map, r.origin(), r.direction(), 256.0));
+            },
+        );
+        ours.push(a);
+        peer.push(b);
+    }
+    Metric::with_peer("ray.pick_256", median(&ours) / 1e3, "us", "hashmap_dda", median(&peer) / 1e3)
+}
+
+fn update_per_chunk(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, Arc<Chunk>, u64)]) -> Metric {
+    let mut w = IndexWriter::new(generator.clone(), IndexConfig::default());
+    w.bulk_load(chunks.to_vec(), 2);
+    w.publish();
+    // A dense surface chunk, and the same chunk with a 3×3×3 block dug out (one player edit).
+    let (key, original, _) =
+        chunks.iter().find(|(_, c, _)| c.as_uniform().is_none()).cloned().expect("terrain has a surface");
+    let mut edited = (*original).clone();
+    for z in 10..13u8 {
+        for y in 10..13u8 {
+            for x in 10..13u8 {
+                edited.set(strata_core::LocalPos::new(x, y, z).index(), MaterialId(3));
+            }
+        }
+    }
+    let variants = [original, Arc::new(edited)];
+    let mut version = 1u64;
+    let ns = time_ns(budget.batches, budget.iters(2000), || {
+        version += 1;
+        w.apply(PreparedChunk::new(key, variants[(version % 2) as usize].clone(), version));
+        keep(w.publish());
+    });
+    Metric::new("index.update_per_chunk", ns / 1e3, "us")
+}
+
+fn full_rebuild(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, Arc<Chunk>, u64)]) -> Metric {
+    assert_eq!(chunks.len(), 32_768);
+    let mut w = IndexWriter::new(generator, IndexConfig::default());
+    // Off the main thread, as the rebuild manager runs it; 2 workers (the machine's cores).
+    let ns = time_ns(budget.batches.min(9), 1, || {
+        let input = chunks.to_vec();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                w.bulk_load(input, 2);
+                keep(w.publish());
+            });
+        });
+    });
+    Metric::new("index.full_rebuild_32k", ns / 1e6, "ms")
+}
+
+fn region_query(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, Arc<Chunk>, u64)]) -> Metric {
+    let mut w = IndexWriter::new(generator, IndexConfig::default());
+    w.bulk_load(chunks.to_vec(), 2);
+    let snap = w.publish();
+    // 256³ voxels = 8³ chunks straddling the surface.
+    let bounds = ChunkBox::new(ChunkKey::new(8, -4, 8), ChunkKey::new(15, 3, 15));
+    let ns = time_ns(budget.batches, budget.iters(2000), || {
+        keep(snap.homogeneous_regions(bounds, 0));
+    });
+    Metric::new("index.region_query", ns / 1e3, "us")
+}
