@@ -93,11 +93,27 @@ mod tests {
         let load = |k: ChunkKey| Arc::new(src.load(k).unwrap().0);
         let center = load(ChunkKey::new(0, 0, 0));
         let sides = Face::ALL.map(|f| Side::Same(load(ChunkKey::new(0, 0, 0).neighbor(f))));
-        let out = MeshJob { node: NodeId::chunk(ChunkKey::new(0, 0, 0)), generation: 3, center: center.clone(), sides, table: table.clone(), ambient_occlusion: false }.run();
+        let out = MeshJob {
+            node: NodeId::chunk(ChunkKey::new(0, 0, 0)),
+            generation: 3,
+            center: center.clone(),
+            sides,
+            table: table.clone(),
+            ambient_occlusion: false,
+        }
+        .run();
         assert_eq!(out.generation, 3);
         assert_eq!(out.mesh.opaque.quad_count(), 1, "one merged top face");
         // With seams all round, the mesh closes its sides too.
-        let seams = MeshJob { node: NodeId::chunk(ChunkKey::new(0, 0, 0)), generation: 0, center, sides: std::array::from_fn(|_| Side::Seam), table, ambient_occlusion: false }.run();
+        let seams = MeshJob {
+            node: NodeId::chunk(ChunkKey::new(0, 0, 0)),
+            generation: 0,
+            center,
+            sides: std::array::from_fn(|_| Side::Seam),
+            table,
+            ambient_occlusion: false,
+        }
+        .run();
         assert!(seams.mesh.opaque.quad_count() > 1);
     }
 }

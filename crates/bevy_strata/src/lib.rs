@@ -51,7 +51,8 @@ use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
 use std::sync::Arc;
 use strata_core::{
-    ChunkStore, MaterialRegistry, MemoryStore, NoiseTerrain, RedbStore, TerrainConfig, World, WorldConfig, WorldGenerator,
+    ChunkStore, MaterialRegistry, MemoryStore, NoiseTerrain, RedbStore, TerrainConfig, World, WorldConfig,
+    WorldGenerator,
 };
 use strata_index::{IndexConfig, IndexWriter};
 
@@ -130,10 +131,13 @@ impl Plugin for StrataPlugin {
         });
         let registry = self.materials.clone().unwrap_or_else(MaterialRegistry::builtin);
         let store = self.open_store();
-        let world = World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: self.config.cache_mib << 20 });
+        let world =
+            World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: self.config.cache_mib << 20 });
         let mut writer = IndexWriter::new(generator, IndexConfig::default());
-        if let Err(e) = writer.bulk_load_store(store.as_ref(), 1) {
-            panic!("StrataPlugin: the save has unreadable chunks ({e}); run `strata verify --save <path>` to list them");
+        if let Err(e) = writer.bulk_load_store(store.as_ref(), Vec::new(), 1) {
+            panic!(
+                "StrataPlugin: the save has unreadable chunks ({e}); run `strata verify --save <path>` to list them"
+            );
         }
         writer.publish();
 

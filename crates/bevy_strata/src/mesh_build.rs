@@ -27,7 +27,8 @@ impl MeshAssets<'_, '_> {
     fn material_handles(&mut self) -> Option<(Handle<StandardMaterial>, Handle<StandardMaterial>)> {
         if self.handles.is_none() {
             let materials = self.materials.as_mut()?;
-            let opaque = materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.95, ..default() });
+            let opaque =
+                materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.95, ..default() });
             let transparent = materials.add(StandardMaterial {
                 base_color: Color::WHITE,
                 alpha_mode: AlphaMode::Blend,
@@ -85,7 +86,9 @@ pub(crate) fn spawn_or_update(
             commands.entity(e).despawn_related::<Children>().remove::<(Mesh3d, MeshMaterial3d<StandardMaterial>)>();
             e
         }
-        None => commands.spawn((StrataNode(node), Transform::from_translation(translation), Visibility::default())).id(),
+        None => {
+            commands.spawn((StrataNode(node), Transform::from_translation(translation), Visibility::default())).id()
+        }
     };
     if !mesh.opaque.is_empty() {
         let handle = assets.meshes.add(to_bevy_mesh(&mesh.opaque, registry));

@@ -84,7 +84,11 @@ pub(crate) fn periodic_commit(
 }
 
 /// On exit: waits for a running commit, then commits every remaining edit.
-pub(crate) fn commit_on_exit(mut exits: MessageReader<AppExit>, mut sw: ResMut<StrataWorld>, mut p: ResMut<Persistence>) {
+pub(crate) fn commit_on_exit(
+    mut exits: MessageReader<AppExit>,
+    mut sw: ResMut<StrataWorld>,
+    mut p: ResMut<Persistence>,
+) {
     if exits.read().next().is_none() || p.exit_committed {
         return;
     }

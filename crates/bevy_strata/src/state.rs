@@ -65,10 +65,6 @@ impl IndexDriver {
         self.loaded.len() + self.changes.len()
     }
 
-    pub fn busy(&self) -> bool {
-        self.task.is_some()
-    }
-
     /// Starts an index task if the writer is idle and there is work.
     pub fn dispatch(&mut self) {
         if self.task.is_some() || (self.loaded.is_empty() && self.changes.is_empty()) {

@@ -174,7 +174,8 @@ pub(crate) fn plan_lod(
     if st.selector.settings() != settings {
         st.selector.set_settings(settings);
     }
-    let vs: Vec<Viewer> = viewers.viewers.iter().map(|&(position, view_distance)| Viewer { position, view_distance }).collect();
+    let vs: Vec<Viewer> =
+        viewers.viewers.iter().map(|&(position, view_distance)| Viewer { position, view_distance }).collect();
     let diff = st.selector.update(&vs);
     if diff.is_empty() {
         return;
@@ -206,8 +207,11 @@ pub(crate) fn plan_lod(
         }
     }
     // Keep mips only for shown nodes and their same-level neighbours.
-    let keep: HashSet<NodeId> =
-        st.shown.keys().flat_map(|&id| std::iter::once(id).chain(Face::ALL.map(|f| same_level_neighbor(id, f)))).collect();
+    let keep: HashSet<NodeId> = st
+        .shown
+        .keys()
+        .flat_map(|&id| std::iter::once(id).chain(Face::ALL.map(|f| same_level_neighbor(id, f))))
+        .collect();
     st.mips.retain(|id, _| keep.contains(id));
     st.loading.retain(|id, _| keep.contains(id));
     let Streaming { load_requested, loading, .. } = &mut *st;
@@ -264,13 +268,17 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
         if center.is_none() {
             missing.push(id);
         }
+        // Every side needs the same-level neighbour's data: a shown neighbour is meshed against
+        // it; an unshown one (LOD border or view edge) gets a closed seam — unless it is uniform
+        // opaque, where no surface can cross the border and culling against it cannot crack.
         let sides: [Option<Side>; 6] = std::array::from_fn(|i| {
-            if !same_level[i] {
-                return Some(Side::Seam);
-            }
             let n = same_level_neighbor(id, Face::ALL[i]);
             match data(&st, n) {
-                Some(c) => Some(Side::Same(c)),
+                Some(c) if same_level[i] => Some(Side::Same(c)),
+                Some(c) => match c.as_uniform() {
+                    Some(m) if sw.table.kind(m).is_opaque() => Some(Side::Same(c)),
+                    _ => Some(Side::Seam),
+                },
                 None => {
                     missing.push(n);
                     None
@@ -285,7 +293,14 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
             continue;
         };
         let sides = sides.map(|s| s.unwrap_or(Side::Seam));
-        let job = MeshJob { node: id, generation, center, sides, table: sw.table.clone(), ambient_occlusion: config.ambient_occlusion };
+        let job = MeshJob {
+            node: id,
+            generation,
+            center,
+            sides,
+            table: sw.table.clone(),
+            ambient_occlusion: config.ambient_occlusion,
+        };
         st.meshing.insert(id, pool.spawn(async move { job.run() }));
     }
     let io = IoTaskPool::get();
@@ -298,7 +313,8 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
         }
         let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
         // Chunk loads read the store (I/O); LOD mips are computation.
-        let task = if id.level == 0 { io.spawn(async move { job.run() }) } else { pool.spawn(async move { job.run() }) };
+        let task =
+            if id.level == 0 { io.spawn(async move { job.run() }) } else { pool.spawn(async move { job.run() }) };
         st.loading.insert(id, task);
     }
 }
@@ -400,7 +416,8 @@ pub(crate) fn apply_results(
             min_voxel.z.wrapping_shl(out.node.level),
         );
         let translation = origin.to_render(min_chunk.min_voxel());
-        shown.entity = spawn_or_update(&mut commands, &mut assets, &sw.registry, shown.entity, out.node, translation, &out.mesh);
+        shown.entity =
+            spawn_or_update(&mut commands, &mut assets, &sw.registry, shown.entity, out.node, translation, &out.mesh);
         shown.meshed_generation = Some(out.generation);
         let entity = shown.entity;
         st.stats.meshes_applied += 1;
@@ -449,7 +466,11 @@ mod tests {
             // Computed for generation 4, then an edit bumped the node to 5: stale.
             st.ready_meshes.push_back(MeshOutput { node: id, generation: 4, mesh: some_mesh() });
             // A node that left the view while its mesh was computed: stale too.
-            st.ready_meshes.push_back(MeshOutput { node: NodeId::chunk(ChunkKey::new(9, 9, 9)), generation: 0, mesh: some_mesh() });
+            st.ready_meshes.push_back(MeshOutput {
+                node: NodeId::chunk(ChunkKey::new(9, 9, 9)),
+                generation: 0,
+                mesh: some_mesh(),
+            });
         }
         app.update();
         let st = app.world().resource::<Streaming>();
@@ -457,7 +478,11 @@ mod tests {
         assert_eq!(st.entity(id), None);
         assert_eq!(st.shown[&id].meshed_generation, None);
 
-        app.world_mut().resource_mut::<Streaming>().ready_meshes.push_back(MeshOutput { node: id, generation: 5, mesh: some_mesh() });
+        app.world_mut().resource_mut::<Streaming>().ready_meshes.push_back(MeshOutput {
+            node: id,
+            generation: 5,
+            mesh: some_mesh(),
+        });
         app.update();
         let st = app.world().resource::<Streaming>();
         assert!(st.entity(id).is_some());

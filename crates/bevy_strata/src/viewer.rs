@@ -21,7 +21,8 @@ pub struct StreamingViewer {
     pub view_distance: Option<f32>,
 }
 
-/// Marks the entity the floating origin follows (usually the main camera).
+/// Marks the entity the floating origin follows (usually the main camera). It must be a
+/// top-level entity (no parent).
 #[derive(Component, Reflect, Clone, Copy, Debug, Default)]
 #[reflect(Component)]
 pub struct FloatingOrigin;
@@ -62,21 +63,20 @@ pub struct ViewerPositions {
     pub viewers: Vec<([f64; 3], f64)>,
 }
 
-/// Moves the origin when the followed entity is far from render-space zero.
+/// Moves the origin when the followed (top-level) entity is far from render-space zero.
 pub(crate) fn recenter_origin(
     config: Res<StrataConfig>,
     mut origin: ResMut<StrataOrigin>,
-    followed: Query<&Transform, With<FloatingOrigin>>,
-    mut roots: Query<&mut Transform, Without<ChildOf>>,
+    mut roots: Query<(&mut Transform, Has<FloatingOrigin>), Without<ChildOf>>,
 ) {
-    let Some(t) = followed.iter().next() else { return };
-    if t.translation.length() <= config.recenter_distance.max(1.0) || !t.translation.is_finite() {
+    let Some(followed) = roots.iter().find_map(|(t, f)| f.then_some(t.translation)) else { return };
+    if followed.length() <= config.recenter_distance.max(1.0) || !followed.is_finite() {
         return;
     }
-    let shift = t.translation.round().as_ivec3();
+    let shift = followed.round().as_ivec3();
     origin.voxel = origin.voxel.saturating_add(shift);
     let delta = shift.as_vec3();
-    for mut tr in &mut roots {
+    for (mut tr, _) in &mut roots {
         tr.translation -= delta;
     }
 }

@@ -93,7 +93,8 @@ impl VoxelWorld<'_> {
     pub fn raycast(&self, ray: Ray3d, max_distance: f32) -> Option<VoxelHit> {
         let origin = self.origin.to_world(ray.origin);
         let d = ray.direction.as_vec3();
-        let options = RayOptions { max_distance: f64::from(max_distance), filter: HitFilter::solid_only(&self.strata.registry) };
+        let options =
+            RayOptions { max_distance: f64::from(max_distance), filter: HitFilter::solid_only(&self.strata.registry) };
         let hit = self.raycast_world(origin, [f64::from(d.x), f64::from(d.y), f64::from(d.z)], &options).ok()??;
         Some(VoxelHit {
             voxel: hit.voxel,
@@ -105,7 +106,12 @@ impl VoxelWorld<'_> {
     }
 
     /// Casts a ray in world voxel coordinates with full control over the options.
-    pub fn raycast_world(&self, origin: [f64; 3], direction: [f64; 3], options: &RayOptions) -> Result<Option<RayHit>, RayError> {
+    pub fn raycast_world(
+        &self,
+        origin: [f64; 3],
+        direction: [f64; 3],
+        options: &RayOptions,
+    ) -> Result<Option<RayHit>, RayError> {
         let ray = Ray::new(origin, direction)?;
         self.strata.index().cast_ray(&ray, options)
     }
