@@ -25,6 +25,8 @@ impl Default for StrataPickingSettings {
     }
 }
 
+// A Bevy system: its parameters are its dependencies.
+#[allow(clippy::too_many_arguments)]
 /// For every pointer ray: casts it through the index and reports the node entity hit.
 pub(crate) fn update_hits(
     ray_map: Option<Res<RayMap>>,

@@ -162,7 +162,7 @@ fn same_level_neighbor(id: NodeId, f: Face) -> NodeId {
     NodeId::new(id.level, id.key.neighbor(f))
 }
 
-/// PlanLod: runs the LOD selector and updates the shown set.
+/// [`StrataSystems::PlanLod`](crate::StrataSystems::PlanLod): runs the LOD selector and updates the shown set.
 pub(crate) fn plan_lod(
     mut commands: Commands,
     config: Res<StrataConfig>,
@@ -218,7 +218,7 @@ pub(crate) fn plan_lod(
     load_requested.retain(|id| keep.contains(id) && !loading.contains_key(id));
 }
 
-/// ApplyEdits: folds the delta log into the world and invalidates what the edits touched.
+/// [`StrataSystems::ApplyEdits`](crate::StrataSystems::ApplyEdits): folds the delta log into the world and invalidates what the edits touched.
 pub(crate) fn apply_edits(
     mut sw: ResMut<StrataWorld>,
     mut st: ResMut<Streaming>,
