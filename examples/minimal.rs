@@ -66,7 +66,7 @@ fn edit_on_click(click: On<Pointer<Click>>, world: VoxelWorld) {
     }
 }
 
-/// With `STRATA_SCREENSHOT=path`: once streaming is idle, waits ~120 frames for pipelines to
+/// With `STRATA_SCREENSHOT=path`: once streaming is idle, waits 20 more frames for pipelines to
 /// compile, saves a screenshot and exits.
 fn screenshot_when_ready(
     mut commands: Commands,
@@ -75,8 +75,21 @@ fn screenshot_when_ready(
     mut done: Local<bool>,
     mut exit: MessageWriter<AppExit>,
     mut after: Local<u32>,
+    mut frame: Local<u32>,
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
+    *frame += 1;
+    if *frame % 60 == 0 {
+        info!(
+            "screenshot mode: frame {}, shown {:?}, queue {}, tasks {}, ready {}, idle {}",
+            *frame,
+            streaming.shown_per_level(),
+            streaming.queue_depth(),
+            streaming.tasks_in_flight(),
+            streaming.ready_depth(),
+            streaming.is_idle()
+        );
+    }
     if *done {
         *after += 1;
         if *after > 30 {
@@ -87,7 +100,7 @@ fn screenshot_when_ready(
     if streaming.is_idle() {
         *idle_frames += 1;
     }
-    if *idle_frames > 120 {
+    if *idle_frames > 20 {
         commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path));
         *done = true;
     }
