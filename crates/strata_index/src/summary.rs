@@ -35,34 +35,39 @@ impl Histogram {
         match chunk {
             Chunk::Uniform(m) => Self::uniform(*m, CHUNK_VOLUME as u64 * weight),
             Chunk::Dense(d) => {
-                let mut h = Self::new();
+                // Runs are few (hundreds) and materials fewer: count into a small unsorted list
+                // (linear search), then sort once.
+                let mut counts: Vec<(MaterialId, u64)> = Vec::with_capacity(8);
+                let mut add = |m: u16, n: u64| match counts.iter_mut().find(|e| e.0.0 == m) {
+                    Some(e) => e.1 += n,
+                    None => counts.push((MaterialId(m), n)),
+                };
                 let (rows, rest) = d.as_slice().as_chunks::<CHUNK_SIZE>();
                 debug_assert!(rest.is_empty());
                 let (mut run_m, mut run_n) = (rows[0][0], 0u64);
                 for row in rows {
-                    // Branch-free OR of differences, so it vectorizes.
-                    if row.iter().fold(0, |acc, &x| acc | (x ^ run_m)) == 0 {
-                        run_n += CHUNK_SIZE as u64;
-                        continue;
-                    }
-                    // Bit i: a new run starts at voxel i of the row.
-                    let mut starts = 0u32;
-                    let mut prev = run_m;
-                    for (i, &x) in row.iter().enumerate() {
-                        starts |= u32::from(x != prev) << i;
-                        prev = x;
+                    // Bit i: a new run starts at voxel i of the row (branch-free, vectorizes;
+                    // zero for a row that continues the current run).
+                    let mut starts = u32::from(row[0] != run_m);
+                    for i in 1..CHUNK_SIZE {
+                        starts |= u32::from(row[i] != row[i - 1]) << i;
                     }
                     let mut from = 0u32;
                     while starts != 0 {
                         let i = starts.trailing_zeros();
-                        h.add(MaterialId(run_m), (run_n + u64::from(i - from)) * weight);
+                        add(run_m, run_n + u64::from(i - from));
                         (run_m, run_n, from) = (row[i as usize], 0, i);
                         starts &= starts - 1;
                     }
                     run_n += u64::from(CHUNK_SIZE as u32 - from);
                 }
-                h.add(MaterialId(run_m), run_n * weight);
-                h
+                add(run_m, run_n);
+                counts.retain(|e| e.1 > 0);
+                counts.sort_unstable_by_key(|e| e.0);
+                for e in &mut counts {
+                    e.1 *= weight;
+                }
+                Self { counts }
             }
         }
     }
