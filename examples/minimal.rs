@@ -12,8 +12,8 @@
 use bevy::camera_controller::free_camera::{FreeCamera, FreeCameraPlugin};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
-use bevy_strata::prelude::*;
 use bevy_strata::Streaming;
+use bevy_strata::prelude::*;
 
 fn main() {
     App::new()
@@ -36,7 +36,11 @@ fn setup(mut commands: Commands) {
     commands.spawn((
         Camera3d::default(),
         Transform::from_xyz(-40.0, 70.0, -40.0).looking_at(Vec3::new(40.0, 0.0, 40.0), Vec3::Y),
-        FreeCamera { mouse_key_cursor_grab: MouseButton::Middle, keyboard_key_toggle_cursor_grab: KeyCode::KeyM, ..default() },
+        FreeCamera {
+            mouse_key_cursor_grab: MouseButton::Middle,
+            keyboard_key_toggle_cursor_grab: KeyCode::KeyM,
+            ..default()
+        },
         StreamingViewer::default(),
         FloatingOrigin,
     ));
