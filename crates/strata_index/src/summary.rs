@@ -6,21 +6,69 @@ const _: () = assert!(CHUNK_SIZE == 32, "run starts of a row are a u32 bit mask"
 
 /// Exact material counts over a region, sorted by material id.
 ///
-/// Invariant: entries are sorted by id, ids are unique and every count is `> 0`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+/// Invariant: entries are sorted by id, ids are unique and every count is `> 0`. A single
+/// entry (a uniform chunk or region, the common case) is stored inline, without allocating.
+#[derive(Clone, Debug, Default)]
 pub struct Histogram {
-    counts: Vec<(MaterialId, u64)>,
+    counts: Counts,
+}
+
+#[derive(Clone, Debug)]
+enum Counts {
+    One((MaterialId, u64)),
+    Many(Vec<(MaterialId, u64)>),
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::Many(Vec::new())
+    }
+}
+
+impl PartialEq for Histogram {
+    fn eq(&self, o: &Self) -> bool {
+        self.entries() == o.entries()
+    }
+}
+
+impl Eq for Histogram {}
+
+impl std::hash::Hash for Histogram {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.entries().hash(h);
+    }
 }
 
 impl Histogram {
     /// An empty histogram.
     pub const fn new() -> Self {
-        Self { counts: Vec::new() }
+        Self { counts: Counts::Many(Vec::new()) }
     }
 
     /// One material filling `count` cells.
     pub fn uniform(m: MaterialId, count: u64) -> Self {
-        Self { counts: vec![(m, count)] }
+        if count == 0 {
+            return Self::new();
+        }
+        Self { counts: Counts::One((m, count)) }
+    }
+
+    fn entries(&self) -> &[(MaterialId, u64)] {
+        match &self.counts {
+            Counts::One(e) => std::slice::from_ref(e),
+            Counts::Many(v) => v,
+        }
+    }
+
+    fn entries_mut(&mut self) -> &mut Vec<(MaterialId, u64)> {
+        if let Counts::One(e) = self.counts {
+            self.counts = Counts::Many(vec![e]);
+        }
+        match &mut self.counts {
+            Counts::Many(v) => v,
+            // Invariant: converted just above.
+            Counts::One(_) => unreachable!("histogram made a list above"),
+        }
     }
 
     /// The counts of a chunk's voxels, each weighted by `weight` (the voxels one cell stands
@@ -67,7 +115,10 @@ impl Histogram {
                 for e in &mut counts {
                     e.1 *= weight;
                 }
-                Self { counts }
+                match counts[..] {
+                    [e] => Self { counts: Counts::One(e) },
+                    _ => Self { counts: Counts::Many(counts) },
+                }
             }
         }
     }
@@ -77,51 +128,69 @@ impl Histogram {
         if n == 0 {
             return;
         }
-        match self.counts.binary_search_by_key(&m, |e| e.0) {
-            Ok(i) => self.counts[i].1 += n,
-            Err(i) => self.counts.insert(i, (m, n)),
+        match &mut self.counts {
+            Counts::One(e) if e.0 == m => e.1 += n,
+            Counts::Many(v) if v.is_empty() => self.counts = Counts::One((m, n)),
+            _ => {
+                let v = self.entries_mut();
+                match v.binary_search_by_key(&m, |e| e.0) {
+                    Ok(i) => v[i].1 += n,
+                    Err(i) => v.insert(i, (m, n)),
+                }
+            }
         }
     }
 
     /// Removes `n` cells of `m` (saturating; an entry that reaches zero is dropped).
     pub fn sub(&mut self, m: MaterialId, n: u64) {
-        if let Ok(i) = self.counts.binary_search_by_key(&m, |e| e.0) {
-            let c = &mut self.counts[i].1;
-            *c = c.saturating_sub(n);
-            if *c == 0 {
-                self.counts.remove(i);
+        match &mut self.counts {
+            Counts::One(e) if e.0 == m => {
+                e.1 = e.1.saturating_sub(n);
+                if e.1 == 0 {
+                    self.counts = Counts::Many(Vec::new());
+                }
+            }
+            Counts::One(_) => {}
+            Counts::Many(v) => {
+                if let Ok(i) = v.binary_search_by_key(&m, |e| e.0) {
+                    let c = &mut v[i].1;
+                    *c = c.saturating_sub(n);
+                    if *c == 0 {
+                        v.remove(i);
+                    }
+                }
             }
         }
     }
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &Histogram) {
-        for &(m, n) in &other.counts {
+        for &(m, n) in other.entries() {
             self.add(m, n);
         }
     }
 
     /// Removes every count of `other`.
     pub fn unmerge(&mut self, other: &Histogram) {
-        for &(m, n) in &other.counts {
+        for &(m, n) in other.entries() {
             self.sub(m, n);
         }
     }
 
     /// The entries, sorted by id.
     pub fn iter(&self) -> impl Iterator<Item = (MaterialId, u64)> + '_ {
-        self.counts.iter().copied()
+        self.entries().iter().copied()
     }
 
     /// Total cells counted.
     pub fn total(&self) -> u64 {
-        self.counts.iter().map(|e| e.1).sum()
+        self.entries().iter().map(|e| e.1).sum()
     }
 
     /// The most common material and its count (ties go to the smaller id); air if empty.
     pub fn dominant(&self) -> (MaterialId, u64) {
         let mut best = (MaterialId::AIR, 0);
-        for &(m, n) in &self.counts {
+        for &(m, n) in self.entries() {
             if n > best.1 {
                 best = (m, n);
             }
@@ -131,12 +200,12 @@ impl Histogram {
 
     /// Cells that are not air.
     pub fn non_air(&self) -> u64 {
-        self.counts.iter().filter(|e| !e.0.is_air()).map(|e| e.1).sum()
+        self.entries().iter().filter(|e| !e.0.is_air()).map(|e| e.1).sum()
     }
 
     /// Number of distinct materials.
     pub fn distinct(&self) -> u32 {
-        self.counts.len() as u32
+        self.entries().len() as u32
     }
 }
 
@@ -298,6 +367,35 @@ mod tests {
             }
             let c = Chunk::Dense(d);
             proptest::prop_assert_eq!(Histogram::of_chunk(&c, weight), brute_force(&c, weight));
+        }
+    }
+
+    proptest::proptest! {
+        /// Adds, removes and merges agree with a map, whether one entry (inline) or several.
+        #[test]
+        fn add_sub_merge_equal_a_map(ops in proptest::collection::vec((0u16..4, 0u64..50, proptest::bool::ANY), 0..60)) {
+            let mut h = Histogram::new();
+            let mut want: std::collections::BTreeMap<u16, u64> = std::collections::BTreeMap::new();
+            for (m, n, add) in ops {
+                if add {
+                    h.add(MaterialId(m), n);
+                    *want.entry(m).or_default() += n;
+                } else {
+                    h.sub(MaterialId(m), n);
+                    if let Some(c) = want.get_mut(&m) {
+                        *c = c.saturating_sub(n);
+                    }
+                }
+                want.retain(|_, c| *c > 0);
+                let got: Vec<(u16, u64)> = h.iter().map(|(m, n)| (m.0, n)).collect();
+                let w: Vec<(u16, u64)> = want.iter().map(|(m, n)| (*m, *n)).collect();
+                proptest::prop_assert_eq!(&got, &w);
+                let mut rebuilt = Histogram::new();
+                for (m, n) in &w {
+                    rebuilt.merge(&Histogram::uniform(MaterialId(*m), *n));
+                }
+                proptest::prop_assert_eq!(&rebuilt, &h);
+            }
         }
     }
 }
