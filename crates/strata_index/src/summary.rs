@@ -4,6 +4,9 @@ use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, ChunkSummary, MaterialId};
 
 const _: () = assert!(CHUNK_SIZE == 32, "run starts of a row are a u32 bit mask");
 
+/// Material ids below this are counted in a table by [`Histogram::of_chunk`].
+const SMALL_IDS: usize = 64;
+
 /// Exact material counts over a region, sorted by material id.
 ///
 /// Invariant: entries are sorted by id, ids are unique and every count is `> 0`. A single
@@ -83,12 +86,16 @@ impl Histogram {
         match chunk {
             Chunk::Uniform(m) => Self::uniform(*m, CHUNK_VOLUME as u64 * weight),
             Chunk::Dense(d) => {
-                // Runs are few (hundreds) and materials fewer: count into a small unsorted list
-                // (linear search), then sort once.
-                let mut counts: Vec<(MaterialId, u64)> = Vec::with_capacity(8);
-                let mut add = |m: u16, n: u64| match counts.iter_mut().find(|e| e.0.0 == m) {
-                    Some(e) => e.1 += n,
-                    None => counts.push((MaterialId(m), n)),
+                // Runs are few (hundreds): small ids count in a table (no search, predictable),
+                // others in a small unsorted list (linear search), sorted once at the end.
+                let mut small = [0u64; SMALL_IDS];
+                let mut other: Vec<(MaterialId, u64)> = Vec::new();
+                let mut add = |m: u16, n: u64| match small.get_mut(usize::from(m)) {
+                    Some(c) => *c += n,
+                    None => match other.iter_mut().find(|e| e.0.0 == m) {
+                        Some(e) => e.1 += n,
+                        None => other.push((MaterialId(m), n)),
+                    },
                 };
                 let (rows, rest) = d.as_slice().as_chunks::<CHUNK_SIZE>();
                 debug_assert!(rest.is_empty());
@@ -110,11 +117,10 @@ impl Histogram {
                     run_n += u64::from(CHUNK_SIZE as u32 - from);
                 }
                 add(run_m, run_n);
-                counts.retain(|e| e.1 > 0);
-                counts.sort_unstable_by_key(|e| e.0);
-                for e in &mut counts {
-                    e.1 *= weight;
-                }
+                other.sort_unstable_by_key(|e| e.0);
+                let small = small.iter().enumerate().map(|(m, n)| (MaterialId(m as u16), *n));
+                let counts: Vec<(MaterialId, u64)> =
+                    small.chain(other).filter(|e| e.1 > 0).map(|(m, n)| (m, n * weight)).collect();
                 match counts[..] {
                     [e] => Self { counts: Counts::One(e) },
                     _ => Self { counts: Counts::Many(counts) },
