@@ -85,8 +85,9 @@ pub(crate) enum NodeData {
     /// The grid is computed on first use ([`Node::mip`]) from the children's grids, or carried
     /// over incrementally by [`replace`] when the node it replaces had one. Invariant: a node
     /// whose grid is set has the grids of all its inner descendants set (computing a grid
-    /// reads the children's grids first), so an incremental update always has the new
-    /// child's grid at hand.
+    /// reads the children's grids first), so an incremental update finds the new child's grid
+    /// computed (or computes it, for a path built fresh below a generated stub). Waits only
+    /// ever go from a node to its children, so concurrent first readers cannot deadlock.
     Inner { mip: OnceLock<Mip>, children: [Arc<Node>; 8] },
 }
 
