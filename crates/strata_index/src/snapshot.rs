@@ -1,6 +1,6 @@
 //! Immutable snapshots of the index: what readers query.
 
-use crate::octree::{Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
+use crate::octree::{Cells, Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
 use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_segments};
 use crate::rtree::{ChunkEntry, ChunkEnvelope, ChunkTree, RaySelection};
 use crate::summary::{Histogram, NodeSummary};
@@ -156,26 +156,30 @@ impl IndexSnapshot {
     /// The 32³ cells to mesh for node `id`: the chunk at level 0, the downsampled grid above
     /// (see [`crate::octree::mip`]), generator samples where nothing below is known.
     ///
+    /// Grids are computed on first request (a full rebuild leaves them all to the readers) and
+    /// then kept in the node, which later snapshots share; concurrent first requests for one
+    /// node compute it once. Readers never wait for the writer.
+    ///
     /// # Runtime
     /// O(1) for uniform grids; O(32³) to expand a bricked grid; one generator sample for nodes
-    /// outside the tree.
+    /// outside the tree. The first request for a node whose grid is not computed yet also
+    /// computes it and every missing grid below: O(16³) per octant of those nodes, up to
+    /// O(nodes below × 16³) for a root after a full rebuild.
     pub fn lod_chunk(&self, id: NodeId) -> Chunk {
         match self.octree.lookup(id) {
-            Lookup::Node(n) | Lookup::Generated(Some(n)) => match &n.data {
-                NodeData::Cells(c) => (**c).clone(),
-                NodeData::Inner { mip, .. } => mip.to_chunk(),
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => match n.cells() {
+                Cells::Chunk(c) => c.clone(),
+                Cells::Mip(m) => m.to_chunk(),
             },
             Lookup::Generated(None) => self.generator.sample_lod(id.level, id.key),
         }
     }
 
-    /// The LOD grid of an inner node without expanding it (shared, O(1)).
+    /// The LOD grid of an inner node without expanding it (shared, O(1) once computed; the
+    /// first request computes it as [`IndexSnapshot::lod_chunk`] describes).
     pub fn lod_grid(&self, id: NodeId) -> Option<Mip> {
         match self.octree.lookup(id) {
-            Lookup::Node(n) => match &n.data {
-                NodeData::Inner { mip, .. } => Some(mip.clone()),
-                NodeData::Cells(_) => None,
-            },
+            Lookup::Node(n) => n.mip().cloned(),
             Lookup::Generated(_) => None,
         }
     }

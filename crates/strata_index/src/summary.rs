@@ -1,63 +1,130 @@
 //! Summaries of chunks and octree nodes: material histograms and what follows from them.
 
-use strata_core::{CHUNK_VOLUME, Chunk, ChunkSummary, MaterialId};
+use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, ChunkSummary, MaterialId};
+
+const _: () = assert!(CHUNK_SIZE == 32, "run starts of a row are a u32 bit mask");
+
+/// Material ids below this are counted in a table by [`Histogram::of_chunk`].
+const SMALL_IDS: usize = 64;
 
 /// Exact material counts over a region, sorted by material id.
 ///
-/// Invariant: entries are sorted by id, ids are unique and every count is `> 0`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+/// Invariant: entries are sorted by id, ids are unique and every count is `> 0`. A single
+/// entry (a uniform chunk or region, the common case) is stored inline, without allocating.
+#[derive(Clone, Debug, Default)]
 pub struct Histogram {
-    counts: Vec<(MaterialId, u64)>,
+    counts: Counts,
+}
+
+#[derive(Clone, Debug)]
+enum Counts {
+    One((MaterialId, u64)),
+    Many(Vec<(MaterialId, u64)>),
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::Many(Vec::new())
+    }
+}
+
+impl PartialEq for Histogram {
+    fn eq(&self, o: &Self) -> bool {
+        self.entries() == o.entries()
+    }
+}
+
+impl Eq for Histogram {}
+
+impl std::hash::Hash for Histogram {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.entries().hash(h);
+    }
 }
 
 impl Histogram {
     /// An empty histogram.
     pub const fn new() -> Self {
-        Self { counts: Vec::new() }
+        Self { counts: Counts::Many(Vec::new()) }
     }
 
     /// One material filling `count` cells.
     pub fn uniform(m: MaterialId, count: u64) -> Self {
-        Self { counts: vec![(m, count)] }
+        if count == 0 {
+            return Self::new();
+        }
+        Self { counts: Counts::One((m, count)) }
+    }
+
+    fn entries(&self) -> &[(MaterialId, u64)] {
+        match &self.counts {
+            Counts::One(e) => std::slice::from_ref(e),
+            Counts::Many(v) => v,
+        }
+    }
+
+    fn entries_mut(&mut self) -> &mut Vec<(MaterialId, u64)> {
+        if let Counts::One(e) = self.counts {
+            self.counts = Counts::Many(vec![e]);
+        }
+        match &mut self.counts {
+            Counts::Many(v) => v,
+            // Invariant: converted just above.
+            Counts::One(_) => unreachable!("histogram made a list above"),
+        }
     }
 
     /// The counts of a chunk's voxels, each weighted by `weight` (the voxels one cell stands
     /// for: 1 for a chunk, (2ᵏ)³ for a level-`k` grid).
     ///
     /// # Runtime
-    /// O(1) for uniform chunks, O(32³) for dense ones (a uniform row of 32 is one compare
-    /// pass and one update; other rows cost one update per run of equal ids).
+    /// O(1) for uniform chunks, O(32³) for dense ones: the voxels are counted as runs of equal
+    /// ids in memory order. A row of 32 that continues the current run is one whole-row compare
+    /// (vectorized); any other row costs one branch-free pass that marks where runs start, then
+    /// one update per run.
     pub fn of_chunk(chunk: &Chunk, weight: u64) -> Self {
         match chunk {
             Chunk::Uniform(m) => Self::uniform(*m, CHUNK_VOLUME as u64 * weight),
             Chunk::Dense(d) => {
-                let v = d.as_slice();
-                let mut h = Self::new();
-                // Rows of 32 along x: a uniform row (compared whole, vectorized) is one update;
-                // other rows are counted run by run.
-                let (mut run_m, mut run_n) = (v[0], 0u64);
-                for row in v.chunks_exact(strata_core::CHUNK_SIZE) {
-                    let first = row[0];
-                    if row.iter().all(|&x| x == first) {
-                        if first == run_m {
-                            run_n += row.len() as u64;
-                        } else {
-                            h.add(MaterialId(run_m), run_n * weight);
-                            (run_m, run_n) = (first, row.len() as u64);
-                        }
-                        continue;
+                // Runs are few (hundreds): small ids count in a table (no search, predictable),
+                // others in a small unsorted list (linear search), sorted once at the end.
+                let mut small = [0u64; SMALL_IDS];
+                let mut other: Vec<(MaterialId, u64)> = Vec::new();
+                let mut add = |m: u16, n: u64| match small.get_mut(usize::from(m)) {
+                    Some(c) => *c += n,
+                    None => match other.iter_mut().find(|e| e.0.0 == m) {
+                        Some(e) => e.1 += n,
+                        None => other.push((MaterialId(m), n)),
+                    },
+                };
+                let (rows, rest) = d.as_slice().as_chunks::<CHUNK_SIZE>();
+                debug_assert!(rest.is_empty());
+                let (mut run_m, mut run_n) = (rows[0][0], 0u64);
+                for row in rows {
+                    // Bit i: a new run starts at voxel i of the row (branch-free, vectorizes;
+                    // zero for a row that continues the current run).
+                    let mut starts = u32::from(row[0] != run_m);
+                    for i in 1..CHUNK_SIZE {
+                        starts |= u32::from(row[i] != row[i - 1]) << i;
                     }
-                    for &x in row {
-                        if x == run_m {
-                            run_n += 1;
-                        } else {
-                            h.add(MaterialId(run_m), run_n * weight);
-                            (run_m, run_n) = (x, 1);
-                        }
+                    let mut from = 0u32;
+                    while starts != 0 {
+                        let i = starts.trailing_zeros();
+                        add(run_m, run_n + u64::from(i - from));
+                        (run_m, run_n, from) = (row[i as usize], 0, i);
+                        starts &= starts - 1;
                     }
+                    run_n += u64::from(CHUNK_SIZE as u32 - from);
                 }
-                h.add(MaterialId(run_m), run_n * weight);
-                h
+                add(run_m, run_n);
+                other.sort_unstable_by_key(|e| e.0);
+                let small = small.iter().enumerate().map(|(m, n)| (MaterialId(m as u16), *n));
+                let counts: Vec<(MaterialId, u64)> =
+                    small.chain(other).filter(|e| e.1 > 0).map(|(m, n)| (m, n * weight)).collect();
+                match counts[..] {
+                    [e] => Self { counts: Counts::One(e) },
+                    _ => Self { counts: Counts::Many(counts) },
+                }
             }
         }
     }
@@ -67,51 +134,69 @@ impl Histogram {
         if n == 0 {
             return;
         }
-        match self.counts.binary_search_by_key(&m, |e| e.0) {
-            Ok(i) => self.counts[i].1 += n,
-            Err(i) => self.counts.insert(i, (m, n)),
+        match &mut self.counts {
+            Counts::One(e) if e.0 == m => e.1 += n,
+            Counts::Many(v) if v.is_empty() => self.counts = Counts::One((m, n)),
+            _ => {
+                let v = self.entries_mut();
+                match v.binary_search_by_key(&m, |e| e.0) {
+                    Ok(i) => v[i].1 += n,
+                    Err(i) => v.insert(i, (m, n)),
+                }
+            }
         }
     }
 
     /// Removes `n` cells of `m` (saturating; an entry that reaches zero is dropped).
     pub fn sub(&mut self, m: MaterialId, n: u64) {
-        if let Ok(i) = self.counts.binary_search_by_key(&m, |e| e.0) {
-            let c = &mut self.counts[i].1;
-            *c = c.saturating_sub(n);
-            if *c == 0 {
-                self.counts.remove(i);
+        match &mut self.counts {
+            Counts::One(e) if e.0 == m => {
+                e.1 = e.1.saturating_sub(n);
+                if e.1 == 0 {
+                    self.counts = Counts::Many(Vec::new());
+                }
+            }
+            Counts::One(_) => {}
+            Counts::Many(v) => {
+                if let Ok(i) = v.binary_search_by_key(&m, |e| e.0) {
+                    let c = &mut v[i].1;
+                    *c = c.saturating_sub(n);
+                    if *c == 0 {
+                        v.remove(i);
+                    }
+                }
             }
         }
     }
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &Histogram) {
-        for &(m, n) in &other.counts {
+        for &(m, n) in other.entries() {
             self.add(m, n);
         }
     }
 
     /// Removes every count of `other`.
     pub fn unmerge(&mut self, other: &Histogram) {
-        for &(m, n) in &other.counts {
+        for &(m, n) in other.entries() {
             self.sub(m, n);
         }
     }
 
     /// The entries, sorted by id.
     pub fn iter(&self) -> impl Iterator<Item = (MaterialId, u64)> + '_ {
-        self.counts.iter().copied()
+        self.entries().iter().copied()
     }
 
     /// Total cells counted.
     pub fn total(&self) -> u64 {
-        self.counts.iter().map(|e| e.1).sum()
+        self.entries().iter().map(|e| e.1).sum()
     }
 
     /// The most common material and its count (ties go to the smaller id); air if empty.
     pub fn dominant(&self) -> (MaterialId, u64) {
         let mut best = (MaterialId::AIR, 0);
-        for &(m, n) in &self.counts {
+        for &(m, n) in self.entries() {
             if n > best.1 {
                 best = (m, n);
             }
@@ -121,12 +206,12 @@ impl Histogram {
 
     /// Cells that are not air.
     pub fn non_air(&self) -> u64 {
-        self.counts.iter().filter(|e| !e.0.is_air()).map(|e| e.1).sum()
+        self.entries().iter().filter(|e| !e.0.is_air()).map(|e| e.1).sum()
     }
 
     /// Number of distinct materials.
     pub fn distinct(&self) -> u32 {
-        self.counts.len() as u32
+        self.entries().len() as u32
     }
 }
 
@@ -253,5 +338,70 @@ mod tests {
         assert_eq!(h2, h);
         assert_eq!(s.occupancy(), Occupancy::Mixed);
         assert_eq!(node_volume(2), CHUNK_VOLUME as u64 * 64);
+    }
+
+    fn brute_force(c: &Chunk, weight: u64) -> Histogram {
+        let mut h = Histogram::new();
+        for i in 0..CHUNK_VOLUME {
+            h.add(c.get(strata_core::LocalIndex::new(i as u16)), weight);
+        }
+        h
+    }
+
+    proptest::proptest! {
+        /// The run counter agrees with one-by-one counting on chunks made of runs of random
+        /// length (crossing rows or not) and on noisy ones.
+        #[test]
+        fn of_chunk_equals_brute_force(
+            runs in proptest::collection::vec((0u16..6, 1usize..80), 1..400),
+            noise in proptest::collection::vec((0usize..CHUNK_VOLUME, 0u16..1000), 0..40),
+            weight in 1u64..1000,
+        ) {
+            let mut d = DenseChunk::filled(MaterialId::AIR);
+            let v = d.as_mut_slice();
+            let mut i = 0;
+            for (m, n) in runs.iter().cycle().take(CHUNK_VOLUME) {
+                for _ in 0..*n {
+                    if i < CHUNK_VOLUME {
+                        v[i] = *m;
+                        i += 1;
+                    }
+                }
+            }
+            for (at, m) in &noise {
+                v[*at] = *m;
+            }
+            let c = Chunk::Dense(d);
+            proptest::prop_assert_eq!(Histogram::of_chunk(&c, weight), brute_force(&c, weight));
+        }
+    }
+
+    proptest::proptest! {
+        /// Adds, removes and merges agree with a map, whether one entry (inline) or several.
+        #[test]
+        fn add_sub_merge_equal_a_map(ops in proptest::collection::vec((0u16..4, 0u64..50, proptest::bool::ANY), 0..60)) {
+            let mut h = Histogram::new();
+            let mut want: std::collections::BTreeMap<u16, u64> = std::collections::BTreeMap::new();
+            for (m, n, add) in ops {
+                if add {
+                    h.add(MaterialId(m), n);
+                    *want.entry(m).or_default() += n;
+                } else {
+                    h.sub(MaterialId(m), n);
+                    if let Some(c) = want.get_mut(&m) {
+                        *c = c.saturating_sub(n);
+                    }
+                }
+                want.retain(|_, c| *c > 0);
+                let got: Vec<(u16, u64)> = h.iter().map(|(m, n)| (m.0, n)).collect();
+                let w: Vec<(u16, u64)> = want.iter().map(|(m, n)| (*m, *n)).collect();
+                proptest::prop_assert_eq!(&got, &w);
+                let mut rebuilt = Histogram::new();
+                for (m, n) in &w {
+                    rebuilt.merge(&Histogram::uniform(MaterialId(*m), *n));
+                }
+                proptest::prop_assert_eq!(&rebuilt, &h);
+            }
+        }
     }
 }

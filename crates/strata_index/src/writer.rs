@@ -123,11 +123,12 @@ impl IndexWriter {
     }
 
     /// Full rebuild from `chunks` (replacing everything): octree built bottom-up with up to
-    /// `workers` threads, R-tree with `bulk_load`. Publish to make it visible.
+    /// `workers` threads, R-tree with `bulk_load`. Publish to make it visible. LOD grids are
+    /// left to the readers, which compute each on first use
+    /// ([`IndexSnapshot::lod_chunk`](crate::IndexSnapshot::lod_chunk)).
     ///
     /// # Runtime
-    /// See `Octree::build`: O(dense chunks × 32³ + inner nodes × 16³) / workers, plus
-    /// O(n log n) for the R-tree.
+    /// O(dense chunks × 32³ + nodes) / workers for the octree, plus O(n log n) for the R-tree.
     pub fn bulk_load(&mut self, chunks: Vec<(ChunkKey, Arc<Chunk>, u64)>, workers: usize) {
         self.world_version = self.world_version.max(chunks.iter().map(|c| c.2).max().unwrap_or(0));
         let entries: Vec<BuildEntry> =
@@ -194,8 +195,9 @@ impl IndexWriter {
     }
 
     /// Folds in a prepared update: the chunk's histogram (incrementally over the changed
-    /// voxels when possible), its octree path (summaries and grids, downsampling only what
-    /// changed) and its R-tree entry. Updates older than the known content are ignored.
+    /// voxels when possible), its octree path (summaries, and grids already computed,
+    /// downsampling only what changed; grids not computed yet stay lazy) and its R-tree entry.
+    /// Updates older than the known content are ignored.
     /// Returns whether anything changed.
     ///
     /// # Runtime

@@ -13,10 +13,20 @@
 //! below is known and `Mixed` otherwise. Nodes outside every root are generator data too; the
 //! snapshot samples the generator for them on demand.
 //!
+//! # Lazy grids
+//! Histograms and summaries are built eagerly; an inner node's LOD grid is computed on first
+//! use (`lod_chunk`, `lod_grid`, or an update through a node whose grid is computed) from its
+//! children's grids, and then kept in the node (a `OnceLock`), so every snapshot sharing the
+//! node sees it. A full rebuild therefore computes no grid at all. Concurrent first readers
+//! of one node compute it once; the writer never waits for a reader (it checks whether a grid
+//! is set and otherwise leaves the new node's grid to the readers too).
+//!
 //! # Invariants
-//! Nodes are immutable and shared between snapshots; an update copies the path from the root.
-//! An inner node's histogram is the sum of its children's, and its grid is the downsample of
-//! its children's grids (checked against a from-scratch recompute by the tests).
+//! Nodes are immutable and shared between snapshots (a lazily computed grid is fixed by the
+//! children, so computing it changes nothing observable); an update copies the path from the
+//! root. An inner node's histogram is the sum of its children's, and its grid, once computed,
+//! is the downsample of its children's grids (checked against a from-scratch recompute by the
+//! tests); a node with a computed grid has computed grids below it.
 
 mod cells;
 pub mod mip;

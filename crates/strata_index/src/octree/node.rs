@@ -4,7 +4,7 @@
 use super::mip::diff_box;
 use super::mip::{CellBox, Cells, Mip};
 use crate::summary::{DataSource, Histogram, NodeSummary};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, WorldGenerator};
 
 /// The level of the roots of the octree: a root covers 2⁵ = 32 chunks (1024 voxels) per side.
@@ -81,7 +81,14 @@ pub(crate) enum NodeData {
     /// A chunk (level 0: known or generated) or a generated stub's sample (level ≥ 1).
     Cells(Arc<Chunk>),
     /// An inner node: its LOD grid and its eight children (each known or a generated stub).
-    Inner { mip: Mip, children: [Arc<Node>; 8] },
+    ///
+    /// The grid is computed on first use ([`Node::mip`]) from the children's grids, or carried
+    /// over incrementally by [`replace`] when the node it replaces had one. Invariant: a node
+    /// whose grid is set has the grids of all its inner descendants set (computing a grid
+    /// reads the children's grids first), so an incremental update finds the new child's grid
+    /// computed (or computes it, for a path built fresh below a generated stub). Waits only
+    /// ever go from a node to its children, so concurrent first readers cannot deadlock.
+    Inner { mip: OnceLock<Mip>, children: [Arc<Node>; 8] },
 }
 
 /// One octree node. Immutable once built; updates copy the path from root to leaf.
@@ -107,34 +114,44 @@ impl Node {
         Self { summary, hist, data: NodeData::Cells(Arc::new(chunk)) }
     }
 
-    /// An inner node over `children`, downsampling every octant.
+    /// An inner node over `children`. Its LOD grid is left to the first reader ([`Node::mip`]).
     pub fn inner(level: u32, children: [Arc<Node>; 8]) -> Self {
         let mut hist = Histogram::new();
         for c in &children {
             hist.merge(&c.hist);
         }
-        let first = children[0].cells().uniform();
-        let mip = match first {
-            // Eight equal uniform children: a uniform grid, nothing to downsample.
-            Some(m) if children.iter().all(|c| c.cells().uniform() == Some(m)) => Mip::uniform(m),
-            _ => {
-                let mut mip = Mip::default();
-                for (i, c) in children.iter().enumerate() {
-                    mip.downsample_octant(i, c.cells(), CellBox::FULL);
-                }
-                mip
-            }
-        };
         let (version, source) = combine(&children);
         let summary = NodeSummary::from_histogram(level, &hist, version, source);
-        Self { summary, hist, data: NodeData::Inner { mip, children } }
+        Self { summary, hist, data: NodeData::Inner { mip: OnceLock::new(), children } }
     }
 
-    /// The 32³ cells of this node.
+    /// The LOD grid of an inner node, computed (with every missing grid below) on first use.
+    /// Concurrent first readers of one node compute it once: the others wait for that result.
+    ///
+    /// # Runtime
+    /// O(1) once computed; otherwise O(16³) downsampling per octant of each inner node below
+    /// whose grid is missing (uniform octants cost O(1)).
+    pub fn mip(&self) -> Option<&Mip> {
+        match &self.data {
+            NodeData::Inner { mip, children } => Some(mip.get_or_init(|| downsample_children(children))),
+            NodeData::Cells(_) => None,
+        }
+    }
+
+    /// Whether this inner node's grid has been computed (always true for cells).
+    #[cfg(test)]
+    pub fn has_mip(&self) -> bool {
+        match &self.data {
+            NodeData::Inner { mip, .. } => mip.get().is_some(),
+            NodeData::Cells(_) => true,
+        }
+    }
+
+    /// The 32³ cells of this node (computes an inner node's grid on first use, see [`Node::mip`]).
     pub fn cells(&self) -> Cells<'_> {
         match &self.data {
             NodeData::Cells(c) => Cells::Chunk(c),
-            NodeData::Inner { mip, .. } => Cells::Mip(mip),
+            NodeData::Inner { mip, children } => Cells::Mip(mip.get_or_init(|| downsample_children(children))),
         }
     }
 
@@ -148,6 +165,22 @@ impl Node {
         match &self.data {
             NodeData::Inner { children, .. } => Some(children),
             NodeData::Cells(_) => None,
+        }
+    }
+}
+
+/// The LOD grid of an inner node over `children`, every octant downsampled in full.
+fn downsample_children(children: &[Arc<Node>; 8]) -> Mip {
+    let first = children[0].cells().uniform();
+    match first {
+        // Eight equal uniform children: a uniform grid, nothing to downsample.
+        Some(m) if children.iter().all(|c| c.cells().uniform() == Some(m)) => Mip::uniform(m),
+        _ => {
+            let mut mip = Mip::default();
+            for (i, c) in children.iter().enumerate() {
+                mip.downsample_octant(i, c.cells(), CellBox::FULL);
+            }
+            mip
         }
     }
 }
@@ -188,9 +221,13 @@ pub(crate) fn fresh_path(id: NodeId, chunk: ChunkKey, leaf: Arc<Node>, generator
 /// or generated; see [`diff_box`]). Returns the new node and the box of its cells that
 /// changed (`None`: no cell changed).
 ///
+/// A node on the path whose grid was computed gets its new grid by downsampling only the
+/// changed cells; a node whose grid was never computed leaves it to the first reader (the
+/// box returned for it is then a safe over-estimate).
+///
 /// # Runtime
 /// O(`ROOT_LEVEL`) node copies (each copies 8 child pointers and the mip's brick table), plus
-/// O(changed cells) downsampling per level.
+/// O(changed cells) downsampling per level whose grid was computed.
 pub(crate) fn replace(
     node: &Arc<Node>,
     id: NodeId,
@@ -206,10 +243,18 @@ pub(crate) fn replace(
         // A generated stub: build the known path below it from scratch.
         return (fresh_path(id, chunk, leaf, generator), Some(CellBox::FULL));
     };
+    // Read before descending: a grid set now implies the child's grid is set (the invariant on
+    // `NodeData::Inner`), so the new child's grid is at hand for the incremental update.
+    let old_mip = mip.get().cloned();
     let i = NodeId::child_index_of(chunk, id.level);
     let (new_child, dirty) = replace(&children[i], id.child(i), chunk, leaf, dirty, generator);
-    let mut mip = mip.clone();
-    let out = dirty.map(|d| mip.downsample_octant(i, new_child.cells(), d));
+    let (mip, out) = match old_mip {
+        Some(mut m) => {
+            let out = dirty.map(|d| m.downsample_octant(i, new_child.cells(), d));
+            (OnceLock::from(m), out)
+        }
+        None => (OnceLock::new(), dirty.map(|_| CellBox::FULL)),
+    };
     let mut hist = node.hist.clone();
     hist.unmerge(&children[i].hist);
     hist.merge(&new_child.hist);
@@ -221,3 +266,59 @@ pub(crate) fn replace(
 }
 
 const _: () = assert!(CHUNK_SIZE == 32);
+
+#[cfg(test)]
+mod tests {
+    use super::super::tree::{BuildEntry, Octree};
+    use super::*;
+    use strata_core::{DenseChunk, FlatGenerator, MaterialId};
+
+    /// Computed grid ⇒ computed grids below (the invariant `replace` relies on).
+    fn check_invariant(n: &Node) {
+        if let Some(children) = n.children() {
+            for c in children {
+                assert!(!n.has_mip() || c.has_mip(), "a computed grid above a lazy one");
+                check_invariant(c);
+            }
+        }
+    }
+
+    #[test]
+    fn grids_are_lazy_after_build_and_updates_keep_the_invariant() {
+        let generator = FlatGenerator { height: 3, material: MaterialId(1) };
+        let dense = |s: u16| {
+            Arc::new(Chunk::Dense(DenseChunk::from_fn(|p| {
+                MaterialId(if u16::from(p.y) < u16::from(p.x) % 7 + s { 1 + s % 3 } else { 0 })
+            })))
+        };
+        let keys = [ChunkKey::new(0, 0, 0), ChunkKey::new(5, 0, 3), ChunkKey::new(17, 1, 2), ChunkKey::new(-1, 0, 0)];
+        let entries = keys.iter().enumerate().map(|(i, k)| BuildEntry { key: *k, chunk: dense(i as u16), version: 0 });
+        let mut tree = Octree::build(entries.collect(), &generator, 2);
+        for (_, root) in tree.roots() {
+            assert!(!root.has_mip(), "a full rebuild computes no grid");
+        }
+        // Read one level-2 grid (computes it and the level-1 grids below), then edit inside and
+        // outside it: the edited path keeps computed grids computed and lazy ones lazy.
+        let read = NodeId::containing(keys[1], 2);
+        let root = tree.roots().find(|(id, _)| id.contains(keys[1])).map(|(_, r)| r.clone()).unwrap();
+        let mut n = &root;
+        for level in (read.level..ROOT_LEVEL).rev() {
+            n = &n.children().unwrap()[NodeId::child_index_of(keys[1], level + 1)];
+        }
+        let before = n.mip().cloned().unwrap();
+        assert!(n.has_mip());
+        for (s, k) in [(4, keys[1]), (5, keys[0]), (6, ChunkKey::new(4, 0, 2))] {
+            let leaf = Arc::new(Node::leaf(dense(s), Histogram::of_chunk(&dense(s), 1), 1));
+            tree.set_leaf(k, leaf, Some(CellBox::FULL), &generator);
+        }
+        for (_, root) in tree.roots() {
+            check_invariant(root);
+        }
+        let now = match tree.lookup(read) {
+            super::super::tree::Lookup::Node(n) => n.clone(),
+            super::super::tree::Lookup::Generated(_) => unreachable!("the node holds known chunks"),
+        };
+        assert!(now.has_mip(), "an update through a computed grid updates it");
+        assert_ne!(now.mip(), Some(&before));
+    }
+}

@@ -79,7 +79,8 @@ impl Octree {
     /// the box of voxels that differ from [`Octree::level0`] (full if there is none).
     ///
     /// # Runtime
-    /// O(`ROOT_LEVEL`) node copies plus downsampling of the changed cells; creating a new root or
+    /// O(`ROOT_LEVEL`) node copies plus downsampling of the changed cells (in grids already
+    /// computed); creating a new root or
     /// replacing a generated stub samples the generator for each new sibling (up to 7 per level).
     pub fn set_leaf(
         &mut self,
@@ -100,9 +101,11 @@ impl Octree {
     /// Builds the whole tree from known chunks (a full rebuild), splitting the roots over up to
     /// `workers` threads.
     ///
+    /// LOD grids are not computed here: readers compute them on first use (see the module docs).
+    ///
     /// # Runtime
-    /// O(chunks × 32³) for dense chunks (their histograms) + O(nodes × 16³) downsampling, divided
-    /// by the workers; uniform chunks and uniform octants cost O(1).
+    /// O(dense chunks × 32³) (their histograms) + O(nodes) (histogram merges), divided by the
+    /// workers, plus O(chunks log chunks) to sort; uniform chunks cost O(1).
     pub fn build(mut entries: Vec<BuildEntry>, generator: &dyn WorldGenerator, workers: usize) -> Self {
         entries.sort_by_cached_key(|e| e.key.morton());
         entries.dedup_by_key(|e| e.key);
