@@ -79,7 +79,7 @@ fn screenshot_when_ready(
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
     *frame += 1;
-    if *frame % 60 == 0 {
+    if (*frame).is_multiple_of(60) {
         info!(
             "screenshot mode: frame {}, shown {:?}, queue {}, tasks {}, ready {}, idle {}",
             *frame,
