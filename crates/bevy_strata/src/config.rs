@@ -17,7 +17,8 @@ pub struct StrataConfig {
     pub terrain_seed: u32,
     /// How far viewers see, in voxels (a viewer's own `view_distance` overrides it).
     pub view_distance: f32,
-    /// Coarsest octree level streamed (nodes of 2^level chunks per side, at most 5).
+    /// Coarsest octree level streamed (nodes of 2^level chunks per side, at most
+    /// [`crate::MAX_LOD_LEVEL`]; levels above the index roots are sampled from the generator).
     pub lod_max_level: u32,
     /// A node is split into finer ones while a viewer is closer than this many node edges.
     pub lod_split_distance: f32,
@@ -93,7 +94,7 @@ impl StrataConfig {
     /// The LOD settings for the selector.
     pub(crate) fn lod_settings(&self) -> strata_index::lod_select::LodSettings {
         strata_index::lod_select::LodSettings {
-            max_level: self.lod_max_level.min(strata_index::ROOT_LEVEL),
+            max_level: self.lod_max_level.min(crate::MAX_LOD_LEVEL),
             split_distance: f64::from(self.lod_split_distance.max(0.0)),
             hysteresis: f64::from(self.lod_hysteresis.max(0.0)),
         }

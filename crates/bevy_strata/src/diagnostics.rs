@@ -6,14 +6,22 @@ use crate::streaming::Streaming;
 use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
 use bevy::prelude::*;
 
-/// Shown nodes per LOD level: `strata/nodes_lod_0` … `strata/nodes_lod_5`.
-pub const NODES_PER_LOD: [DiagnosticPath; 6] = [
+/// Shown nodes per LOD level: `strata/nodes_lod_0` … `strata/nodes_lod_12`
+/// (index = level, up to [`crate::MAX_LOD_LEVEL`]).
+pub const NODES_PER_LOD: [DiagnosticPath; crate::MAX_LOD_LEVEL as usize + 1] = [
     DiagnosticPath::const_new("strata/nodes_lod_0"),
     DiagnosticPath::const_new("strata/nodes_lod_1"),
     DiagnosticPath::const_new("strata/nodes_lod_2"),
     DiagnosticPath::const_new("strata/nodes_lod_3"),
     DiagnosticPath::const_new("strata/nodes_lod_4"),
     DiagnosticPath::const_new("strata/nodes_lod_5"),
+    DiagnosticPath::const_new("strata/nodes_lod_6"),
+    DiagnosticPath::const_new("strata/nodes_lod_7"),
+    DiagnosticPath::const_new("strata/nodes_lod_8"),
+    DiagnosticPath::const_new("strata/nodes_lod_9"),
+    DiagnosticPath::const_new("strata/nodes_lod_10"),
+    DiagnosticPath::const_new("strata/nodes_lod_11"),
+    DiagnosticPath::const_new("strata/nodes_lod_12"),
 ];
 /// Load + mesh tasks in flight.
 pub const TASKS_IN_FLIGHT: DiagnosticPath = DiagnosticPath::const_new("strata/tasks_in_flight");

@@ -1,7 +1,9 @@
 //! The work that runs on task pools: loading node data and meshing nodes. Plain functions over
 //! owned inputs, so they run on any thread and are unit-testable without an `App`.
 
+use crate::mesh_build::NodeMeshes;
 use std::sync::Arc;
+use strata_core::MaterialRegistry;
 use strata_core::{Chunk, ChunkSource, Face};
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
@@ -47,6 +49,8 @@ pub(crate) struct MeshJob {
     pub center: Arc<Chunk>,
     pub sides: [Side; 6],
     pub table: Arc<MaterialTable>,
+    /// For vertex colours: the Bevy meshes are built in the task, not on the main thread.
+    pub registry: Arc<MaterialRegistry>,
     pub ambient_occlusion: bool,
 }
 
@@ -54,7 +58,7 @@ pub(crate) struct MeshJob {
 pub(crate) struct MeshOutput {
     pub node: NodeId,
     pub generation: u64,
-    pub mesh: ChunkMesh,
+    pub meshes: NodeMeshes,
 }
 
 impl MeshJob {
@@ -68,14 +72,14 @@ impl MeshJob {
         options.ambient_occlusion = self.ambient_occlusion;
         let mut mesh = ChunkMesh::default();
         mesher.mesh(&hood, &options, &mut mesh);
-        MeshOutput { node: self.node, generation: self.generation, mesh }
+        MeshOutput { node: self.node, generation: self.generation, meshes: NodeMeshes::build(mesh, &self.registry) }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_core::{ChunkKey, FlatGenerator, MaterialId, MaterialRegistry, MemoryStore, World, WorldConfig};
+    use strata_core::{ChunkKey, FlatGenerator, MaterialId, MemoryStore, World, WorldConfig};
 
     fn source() -> ChunkSource {
         World::new(
@@ -99,11 +103,13 @@ mod tests {
             center: center.clone(),
             sides,
             table: table.clone(),
+            registry: Arc::new(MaterialRegistry::builtin()),
             ambient_occlusion: false,
         }
         .run();
         assert_eq!(out.generation, 3);
-        assert_eq!(out.mesh.opaque.quad_count(), 1, "one merged top face");
+        assert_eq!(out.meshes.opaque_quads, 1, "one merged top face");
+        assert!(out.meshes.opaque.is_some() && out.meshes.transparent.is_none());
         // With seams all round, the mesh closes its sides too.
         let seams = MeshJob {
             node: NodeId::chunk(ChunkKey::new(0, 0, 0)),
@@ -111,9 +117,10 @@ mod tests {
             center,
             sides: std::array::from_fn(|_| Side::Seam),
             table,
+            registry: Arc::new(MaterialRegistry::builtin()),
             ambient_occlusion: false,
         }
         .run();
-        assert!(seams.mesh.opaque.quad_count() > 1);
+        assert!(seams.meshes.opaque_quads > 1);
     }
 }

@@ -21,6 +21,8 @@
 #![deny(missing_docs)]
 
 mod config;
+#[cfg(feature = "debug_ui")]
+pub mod debug_ui;
 pub mod diagnostics;
 mod jobs;
 mod mesh_build;
@@ -44,7 +46,7 @@ pub use streaming::{StrataNode, StreamStats, Streaming};
 pub use viewer::{FloatingOrigin, StrataOrigin, StreamingViewer, ViewerPositions};
 pub use voxel_world::{VoxelHit, VoxelWorld};
 
-use bevy::app::PluginGroupBuilder;
+use bevy::app::{PluginGroupBuilder, TaskPoolOptions, TaskPoolThreadAssignmentPolicy};
 use bevy::asset::AssetPlugin;
 use bevy::picking::PickingSystems;
 use bevy::picking::backend::PointerHits;
@@ -55,6 +57,45 @@ use strata_core::{
     WorldGenerator,
 };
 use strata_index::{IndexConfig, IndexWriter};
+
+/// The coarsest LOD level the plugin shows: a level-12 node is 2¹² chunks (131,072 voxels) on
+/// a side, enough to show a whole planet of radius 2¹⁶ in a handful of nodes. Levels up to the
+/// index's [`strata_index::ROOT_LEVEL`] show edits (mips rebuilt from edited chunks); coarser
+/// levels are sampled from the generator, where an edit is smaller than one cell anyway.
+pub const MAX_LOD_LEVEL: u32 = 12;
+
+/// Bevy's task pools set up for streaming: the I/O and async-compute threads (chunk loads,
+/// generation, LOD grids, meshing, index updates) run at a lower OS priority (about nice 10 on
+/// Linux), so on a machine with few cores they soak up idle CPU without stretching the frames
+/// of the main thread, the compute pool that runs systems, or the render thread. Thread counts
+/// stay Bevy's defaults (on 2 cores: one I/O, one async-compute, one compute thread).
+///
+/// Use it in place of the default `TaskPoolPlugin`, which creates the pools before any other
+/// plugin builds: `DefaultPlugins.set(bevy_strata::task_pool_plugin())`, or
+/// `MinimalPlugins.set(bevy_strata::task_pool_plugin())` headless.
+pub fn task_pool_plugin() -> TaskPoolPlugin {
+    let background = |policy: TaskPoolThreadAssignmentPolicy| TaskPoolThreadAssignmentPolicy {
+        on_thread_spawn: Some(Arc::new(lower_thread_priority)),
+        ..policy
+    };
+    let defaults = TaskPoolOptions::default();
+    TaskPoolPlugin {
+        task_pool_options: TaskPoolOptions {
+            io: background(defaults.io),
+            async_compute: background(defaults.async_compute),
+            ..defaults
+        },
+    }
+}
+
+fn lower_thread_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    // 25 of 0–99: nice ≈ 10 on Linux, "below normal" elsewhere. Lowering needs no privileges;
+    // if the OS refuses anyway, the thread keeps running at normal priority.
+    if let Ok(p) = ThreadPriorityValue::try_from(25u8) {
+        let _ = set_current_thread_priority(ThreadPriority::Crossplatform(p));
+    }
+}
 
 /// The names most users need: `use bevy_strata::prelude::*;`.
 pub mod prelude {

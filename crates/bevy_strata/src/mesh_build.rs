@@ -41,9 +41,46 @@ impl MeshAssets<'_, '_> {
     }
 }
 
+/// The Bevy meshes of one node, built on a task-pool thread so the main thread only adds the
+/// assets and spawns.
+pub(crate) struct NodeMeshes {
+    /// Opaque geometry, if any.
+    pub opaque: Option<Mesh>,
+    /// Transparent and fluid geometry, if any.
+    pub transparent: Option<Mesh>,
+    /// Quads in the opaque mesh (for tests).
+    #[cfg(test)]
+    pub opaque_quads: usize,
+}
+
+impl NodeMeshes {
+    /// Converts mesher output (consumed: its buffers move into the meshes without copying).
+    pub fn build(mesh: ChunkMesh, registry: &MaterialRegistry) -> Self {
+        #[cfg(test)]
+        let opaque_quads = mesh.opaque.quad_count();
+        let build = |b: MeshBuffers| (!b.is_empty()).then(|| into_bevy_mesh(b, registry));
+        Self {
+            opaque: build(mesh.opaque),
+            transparent: build(mesh.transparent),
+            #[cfg(test)]
+            opaque_quads,
+        }
+    }
+
+    /// Whether there is no geometry at all.
+    pub fn is_empty(&self) -> bool {
+        self.opaque.is_none() && self.transparent.is_none()
+    }
+}
+
 /// Builds a triangle-list mesh from mesher buffers: positions, normals, UVs (repeat per voxel),
 /// vertex colours (registry colour × AO) and [`ATTRIBUTE_MATERIAL`].
 pub fn to_bevy_mesh(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Mesh {
+    into_bevy_mesh(buffers.clone(), registry)
+}
+
+/// [`to_bevy_mesh`] taking the buffers by value (no copies of the vertex data).
+fn into_bevy_mesh(buffers: MeshBuffers, registry: &MaterialRegistry) -> Mesh {
     let colors: Vec<[f32; 4]> = buffers
         .materials
         .iter()
@@ -54,12 +91,12 @@ pub fn to_bevy_mesh(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Mesh 
         })
         .collect();
     Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default())
-        .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, buffers.positions.clone())
-        .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, buffers.normals.clone())
-        .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, buffers.uvs.clone())
+        .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, buffers.positions)
+        .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, buffers.normals)
+        .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, buffers.uvs)
         .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, colors)
-        .with_inserted_attribute(ATTRIBUTE_MATERIAL, buffers.materials.clone())
-        .with_inserted_indices(Indices::U32(buffers.indices.clone()))
+        .with_inserted_attribute(ATTRIBUTE_MATERIAL, buffers.materials)
+        .with_inserted_indices(Indices::U32(buffers.indices))
 }
 
 /// Spawns, updates or despawns a node's entity for a new mesh. Returns the entity, or `None`
@@ -68,13 +105,12 @@ pub fn to_bevy_mesh(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Mesh 
 pub(crate) fn spawn_or_update(
     commands: &mut Commands,
     assets: &mut MeshAssets,
-    registry: &MaterialRegistry,
     existing: Option<Entity>,
     node: NodeId,
     translation: Vec3,
-    mesh: &ChunkMesh,
+    mesh: NodeMeshes,
 ) -> Option<Entity> {
-    if mesh.opaque.is_empty() && mesh.transparent.is_empty() {
+    if mesh.is_empty() {
         if let Some(e) = existing {
             commands.entity(e).despawn();
         }
@@ -90,16 +126,16 @@ pub(crate) fn spawn_or_update(
             commands.spawn((StrataNode(node), Transform::from_translation(translation), Visibility::default())).id()
         }
     };
-    if !mesh.opaque.is_empty() {
-        let handle = assets.meshes.add(to_bevy_mesh(&mesh.opaque, registry));
+    if let Some(opaque_mesh) = mesh.opaque {
+        let handle = assets.meshes.add(opaque_mesh);
         let mut ec = commands.entity(entity);
         ec.insert(Mesh3d(handle));
         if let Some((opaque, _)) = &handles {
             ec.insert(MeshMaterial3d(opaque.clone()));
         }
     }
-    if !mesh.transparent.is_empty() {
-        let handle = assets.meshes.add(to_bevy_mesh(&mesh.transparent, registry));
+    if let Some(transparent_mesh) = mesh.transparent {
+        let handle = assets.meshes.add(transparent_mesh);
         let mut child = commands.spawn((Mesh3d(handle), Transform::IDENTITY, Visibility::default(), ChildOf(entity)));
         if let Some((_, transparent)) = &handles {
             child.insert(MeshMaterial3d(transparent.clone()));

@@ -51,4 +51,8 @@ pub struct VoxelPicked {
     pub material: MaterialId,
     /// Distance along the ray, in voxels.
     pub distance: f32,
+    /// Where the ray started, in world voxels (`f64`, independent of the floating origin).
+    pub ray_origin: bevy::math::DVec3,
+    /// The ray's unit direction.
+    pub ray_direction: Vec3,
 }

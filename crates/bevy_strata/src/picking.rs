@@ -60,6 +60,8 @@ pub(crate) fn update_hits(
             normal,
             material: hit.material,
             distance: hit.distance as f32,
+            ray_origin: bevy::math::DVec3::from_array(ray.origin()),
+            ray_direction: d,
         });
     }
 }

@@ -114,7 +114,7 @@ impl Streaming {
 
     /// Shown nodes per level (index = level).
     pub fn shown_per_level(&self) -> Vec<usize> {
-        let mut v = vec![0; strata_index::ROOT_LEVEL as usize + 1];
+        let mut v = vec![0; crate::MAX_LOD_LEVEL as usize + 1];
         for id in self.shown.keys() {
             if let Some(c) = v.get_mut(id.level as usize) {
                 *c += 1;
@@ -130,6 +130,12 @@ impl Streaming {
             && self.queue_depth() == 0
             && self.ready_depth() == 0
             && self.shown.values().all(|s| s.meshed_generation == Some(s.generation))
+    }
+
+    /// Progress of the current view: (shown nodes with a current mesh, shown nodes).
+    pub fn view_progress(&self) -> (usize, usize) {
+        let done = self.shown.values().filter(|s| s.meshed_generation == Some(s.generation)).count();
+        (done, self.shown.len())
     }
 
     /// Counters.
@@ -154,7 +160,7 @@ impl Streaming {
 
     /// The shown node that covers `chunk`, if any.
     pub fn node_covering(&self, chunk: ChunkKey) -> Option<NodeId> {
-        (0..=strata_index::ROOT_LEVEL).map(|l| NodeId::containing(chunk, l)).find(|id| self.shown.contains_key(id))
+        (0..=crate::MAX_LOD_LEVEL).map(|l| NodeId::containing(chunk, l)).find(|id| self.shown.contains_key(id))
     }
 }
 
@@ -195,9 +201,16 @@ pub(crate) fn plan_lod(
         st.shown.insert(*id, Shown { entity: None, generation: 0, meshed_generation: None, same_level: [false; 6] });
         st.enqueue(*id, false);
     }
-    // Borders: a face whose same-level neighbour appeared or vanished must be remeshed (seam or not).
-    let ids: Vec<NodeId> = st.shown.keys().copied().collect();
-    for id in ids {
+    // Borders: a face whose same-level neighbour appeared or vanished must be remeshed (seam or
+    // not). Only the changed nodes and their same-level neighbours can have changed borders:
+    // O(changes), not O(shown).
+    let touched: HashSet<NodeId> = diff
+        .added
+        .iter()
+        .chain(&diff.removed)
+        .flat_map(|&id| std::iter::once(id).chain(Face::ALL.map(|f| same_level_neighbor(id, f))))
+        .collect();
+    for id in touched {
         let now = Face::ALL.map(|f| st.shown.contains_key(&same_level_neighbor(id, f)));
         let Some(s) = st.shown.get_mut(&id) else { continue };
         if s.same_level != now {
@@ -206,16 +219,24 @@ pub(crate) fn plan_lod(
             st.enqueue(id, false);
         }
     }
-    // Keep mips only for shown nodes and their same-level neighbours.
-    let keep: HashSet<NodeId> = st
-        .shown
-        .keys()
+    // Data is kept for shown nodes and their same-level neighbours: drop what only the removed
+    // nodes needed (the removed nodes and those of their neighbours no shown node borders).
+    let needed = |st: &Streaming, n: NodeId| {
+        st.shown.contains_key(&n) || Face::ALL.iter().any(|&f| st.shown.contains_key(&same_level_neighbor(n, f)))
+    };
+    let candidates: HashSet<NodeId> = diff
+        .removed
+        .iter()
         .flat_map(|&id| std::iter::once(id).chain(Face::ALL.map(|f| same_level_neighbor(id, f))))
         .collect();
-    st.mips.retain(|id, _| keep.contains(id));
-    st.loading.retain(|id, _| keep.contains(id));
-    let Streaming { load_requested, loading, .. } = &mut *st;
-    load_requested.retain(|id| keep.contains(id) && !loading.contains_key(id));
+    for n in candidates {
+        if !needed(&st, n) {
+            st.mips.remove(&n);
+            // Dropping a task cancels it.
+            st.loading.remove(&n);
+            st.load_requested.remove(&n);
+        }
+    }
 }
 
 /// [`StrataSystems::ApplyEdits`](crate::StrataSystems::ApplyEdits): folds the delta log into the world and invalidates what the edits touched.
@@ -299,16 +320,18 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
             center,
             sides,
             table: sw.table.clone(),
+            registry: sw.registry.clone(),
             ambient_occlusion: config.ambient_occlusion,
         };
+        st.waiting.remove(&id);
         st.meshing.insert(id, pool.spawn(async move { job.run() }));
     }
     let io = IoTaskPool::get();
     let snapshot = sw.index();
     while st.tasks_in_flight() < cap {
         let Some(id) = st.load_queue.pop_front() else { break };
-        st.load_requested.remove(&id);
-        if st.loading.contains_key(&id) {
+        // Not requested any more (its requester left the view) or already loading: skip.
+        if !st.load_requested.remove(&id) || st.loading.contains_key(&id) {
             continue;
         }
         let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
@@ -338,6 +361,7 @@ pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>, confi
     });
     // A new index snapshot with edits: the LOD mips above the edited chunks are stale.
     if let Some(changed) = sw.index.poll() {
+        // Levels above the index's roots come from the generator: edits do not change them.
         let max_level = config.lod_max_level.min(strata_index::ROOT_LEVEL);
         for key in changed {
             for level in 1..=max_level {
@@ -369,14 +393,15 @@ pub(crate) fn apply_results(
     let budget_s = f64::from(config.apply_budget_ms.max(0.1)) / 1e3;
     let max = config.max_results_per_frame.max(1);
     let mut applied = 0usize;
-    let mut any_load = false;
+    let mut arrived = Vec::new();
     while applied < max && start.elapsed().as_secs_f64() < budget_s {
         let Some(out) = st.ready_loads.pop_front() else { break };
         applied += 1;
+        // Success or failure, the waiters get another look (a failed load is requested again).
+        arrived.push(out.node);
         match out.data {
             Ok(chunk) => {
                 st.stats.loads_applied += 1;
-                any_load = true;
                 if out.node.level == 0 {
                     if sw.world.insert_loaded(out.node.key, chunk.clone()) {
                         sw.index.queue_loaded(out.node.key, chunk);
@@ -391,10 +416,13 @@ pub(crate) fn apply_results(
             }
         }
     }
-    if any_load {
-        let waiting: Vec<NodeId> = st.waiting.drain().collect();
-        for id in waiting {
-            st.enqueue(id, false);
+    // Wake only the nodes that can be waiting for what arrived: each loaded node and its six
+    // same-level neighbours (O(loads), not O(waiting)).
+    for n in arrived {
+        for w in std::iter::once(n).chain(Face::ALL.map(|f| same_level_neighbor(n, f))) {
+            if st.waiting.remove(&w) {
+                st.enqueue(w, false);
+            }
         }
     }
     while applied < max && start.elapsed().as_secs_f64() < budget_s {
@@ -416,8 +444,7 @@ pub(crate) fn apply_results(
             min_voxel.z.wrapping_shl(out.node.level),
         );
         let translation = origin.to_render(min_chunk.min_voxel());
-        shown.entity =
-            spawn_or_update(&mut commands, &mut assets, &sw.registry, shown.entity, out.node, translation, &out.mesh);
+        shown.entity = spawn_or_update(&mut commands, &mut assets, shown.entity, out.node, translation, out.meshes);
         shown.meshed_generation = Some(out.generation);
         let entity = shown.entity;
         st.stats.meshes_applied += 1;
@@ -445,7 +472,11 @@ mod tests {
         app
     }
 
-    fn some_mesh() -> ChunkMesh {
+    fn some_mesh() -> crate::mesh_build::NodeMeshes {
+        crate::mesh_build::NodeMeshes::build(some_chunk_mesh(), &strata_core::MaterialRegistry::builtin())
+    }
+
+    fn some_chunk_mesh() -> ChunkMesh {
         let mut m = ChunkMesh::default();
         m.opaque.positions = vec![[0.0; 3]; 4];
         m.opaque.normals = vec![[0.0, 1.0, 0.0]; 4];
@@ -464,12 +495,12 @@ mod tests {
             let mut st = app.world_mut().resource_mut::<Streaming>();
             st.shown.insert(id, Shown { entity: None, generation: 5, meshed_generation: None, same_level: [false; 6] });
             // Computed for generation 4, then an edit bumped the node to 5: stale.
-            st.ready_meshes.push_back(MeshOutput { node: id, generation: 4, mesh: some_mesh() });
+            st.ready_meshes.push_back(MeshOutput { node: id, generation: 4, meshes: some_mesh() });
             // A node that left the view while its mesh was computed: stale too.
             st.ready_meshes.push_back(MeshOutput {
                 node: NodeId::chunk(ChunkKey::new(9, 9, 9)),
                 generation: 0,
-                mesh: some_mesh(),
+                meshes: some_mesh(),
             });
         }
         app.update();
@@ -481,7 +512,7 @@ mod tests {
         app.world_mut().resource_mut::<Streaming>().ready_meshes.push_back(MeshOutput {
             node: id,
             generation: 5,
-            mesh: some_mesh(),
+            meshes: some_mesh(),
         });
         app.update();
         let st = app.world().resource::<Streaming>();

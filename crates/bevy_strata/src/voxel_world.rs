@@ -52,6 +52,11 @@ pub struct VoxelWorld<'w> {
 }
 
 impl VoxelWorld<'_> {
+    /// The material definitions (names, colours, kinds).
+    pub fn registry(&self) -> &strata_core::MaterialRegistry {
+        &self.strata.registry
+    }
+
     /// The material at `pos` (applied edits; loads the chunk if it is not resident).
     pub fn voxel(&mut self, pos: VoxelPos) -> Result<MaterialId, StoreError> {
         self.strata.world.voxel(pos)

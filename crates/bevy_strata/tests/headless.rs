@@ -296,3 +296,24 @@ fn diagnostics_are_published() {
 fn missing_asset_plugin_is_reported_at_build_time() {
     App::new().add_plugins((MinimalPlugins, StrataPlugin::default()));
 }
+
+#[test]
+fn levels_above_the_index_roots_stream_from_the_generator() {
+    // A viewer high above a flat world with a view distance of thousands of voxels: the
+    // far ground is shown by nodes coarser than the index's roots (level > 5), sampled from
+    // the generator, and the view completes.
+    let mut app =
+        app_with(StrataConfig { view_distance: 12_000.0, lod_max_level: 8, lod_split_distance: 1.0, ..config() });
+    spawn_viewer(&mut app, Vec3::new(16.0, 600.0, 16.0));
+    run_until(&mut app, 4000, "view with coarse levels streamed", idle);
+    let st = app.world().resource::<Streaming>();
+    let (done, total) = st.view_progress();
+    assert_eq!(done, total);
+    let per_level = st.shown_per_level();
+    assert_eq!(per_level.len(), bevy_strata::MAX_LOD_LEVEL as usize + 1);
+    assert!(per_level[6..].iter().sum::<usize>() > 0, "coarse levels shown: {per_level:?}");
+    // The ground 8,000 voxels away is covered by a coarse node that has a mesh.
+    let far = st.node_covering(ChunkKey::new(250, -1, 0)).expect("far ground shown");
+    assert!(far.level > strata_index::ROOT_LEVEL, "{far:?}");
+    assert!(st.entity(far).is_some(), "the far ground has geometry");
+}

@@ -154,7 +154,10 @@ impl NoiseTerrain {
         self.config.base_height.saturating_add((n * self.config.amplitude).floor() as i32)
     }
 
-    fn column_material(&self, y: i32, h: i32) -> MaterialId {
+    /// The material at height `y` in a column whose surface (topmost solid voxel) is `h`:
+    /// `material_at(x, y, z) == material_in_column(y, height(x, z))`. Lets callers that walk
+    /// columns evaluate the height map once per column.
+    pub fn material_in_column(&self, y: i32, h: i32) -> MaterialId {
         use terrain_ids::*;
         let c = &self.config;
         if y > h {
@@ -171,7 +174,7 @@ impl NoiseTerrain {
 
 impl WorldGenerator for NoiseTerrain {
     fn material_at(&self, pos: VoxelPos) -> MaterialId {
-        self.column_material(pos.y, self.height(pos.x, pos.z))
+        self.material_in_column(pos.y, self.height(pos.x, pos.z))
     }
 
     fn generate(&self, key: ChunkKey) -> Chunk {
@@ -203,7 +206,7 @@ impl WorldGenerator for NoiseTerrain {
             for x in 0..CHUNK_SIZE {
                 let h = heights[z * CHUNK_SIZE + x];
                 for y in 0..CHUNK_SIZE {
-                    let m = self.column_material(origin.y.wrapping_add(y as i32), h);
+                    let m = self.material_in_column(origin.y.wrapping_add(y as i32), h);
                     d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), m);
                 }
             }
@@ -247,7 +250,7 @@ impl WorldGenerator for NoiseTerrain {
             for x in 0..CHUNK_SIZE {
                 let h = heights[z * CHUNK_SIZE + x];
                 for (y, &vy) in ys.iter().enumerate() {
-                    d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), self.column_material(vy, h));
+                    d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), self.material_in_column(vy, h));
                 }
             }
         }

@@ -99,17 +99,54 @@ impl LodDiff {
 }
 
 /// Keeps the selected leaves and the split nodes between updates (for hysteresis).
-#[derive(Clone, Debug, Default)]
+///
+/// An update whose viewers all moved less than [`LodSelector::min_move`] voxels since the last
+/// recomputation (same count, same view distances, same settings) changes nothing and costs
+/// O(viewers): the selection lags a viewer by less than that distance, far inside the
+/// hysteresis band, and a game calling it every frame pays the O(selected) recomputation only
+/// when a viewer has actually moved.
+#[derive(Clone, Debug)]
 pub struct LodSelector {
     settings: LodSettings,
     selected: FxHashSet<NodeId>,
     split: FxHashSet<NodeId>,
+    /// Viewers and settings of the last recomputation.
+    last: Option<(Vec<Viewer>, LodSettings)>,
+    min_move: f64,
+}
+
+impl Default for LodSelector {
+    fn default() -> Self {
+        Self::new(LodSettings::default())
+    }
 }
 
 impl LodSelector {
     /// A selector with nothing selected.
     pub fn new(settings: LodSettings) -> Self {
-        Self { settings, selected: FxHashSet::default(), split: FxHashSet::default() }
+        Self { settings, selected: FxHashSet::default(), split: FxHashSet::default(), last: None, min_move: 2.0 }
+    }
+
+    /// Viewers closer than this (voxels) to where they were at the last recomputation do not
+    /// trigger a new one. Default 2 voxels; 0 recomputes on every update.
+    pub fn min_move(&self) -> f64 {
+        self.min_move
+    }
+
+    /// Sets [`LodSelector::min_move`].
+    pub fn set_min_move(&mut self, voxels: f64) {
+        self.min_move = voxels.max(0.0);
+    }
+
+    /// Whether `viewers` are close enough to the last recomputation's to skip this one.
+    fn unchanged(&self, viewers: &[Viewer]) -> bool {
+        let Some((last, settings)) = &self.last else { return false };
+        *settings == self.settings
+            && last.len() == viewers.len()
+            && last.iter().zip(viewers).all(|(a, b)| {
+                let d2: f64 = (0..3).map(|i| (a.position[i] - b.position[i]).powi(2)).sum();
+                a.view_distance == b.view_distance && d2 < self.min_move * self.min_move
+            })
     }
 
     /// The settings.
@@ -147,8 +184,12 @@ impl LodSelector {
     ///
     /// # Runtime
     /// O(selected nodes × viewers); with the default settings a viewer selects a few hundred
-    /// nodes.
+    /// nodes. O(viewers) when no viewer moved [`LodSelector::min_move`] voxels.
     pub fn update(&mut self, viewers: &[Viewer]) -> LodDiff {
+        if self.unchanged(viewers) {
+            return LodDiff::default();
+        }
+        self.last = Some((viewers.to_vec(), self.settings));
         let s = self.settings;
         let mut selected = FxHashSet::default();
         let mut split = FxHashSet::default();
@@ -275,6 +316,25 @@ mod tests {
         // Moving well past the hysteresis band does merge.
         let d = sel.update(&[viewer(base + threshold * settings.hysteresis + 40.0, 32.0, 32.0, 5000.0)]);
         assert!(!d.is_empty());
+    }
+
+    #[test]
+    fn small_moves_skip_the_recomputation_and_large_ones_do_not() {
+        let mut sel = LodSelector::new(LodSettings::default());
+        sel.update(&[viewer(0.0, 0.0, 0.0, 600.0)]);
+        let before: FxHashSet<NodeId> = sel.selected().copied().collect();
+        assert!(sel.update(&[viewer(1.5, 0.0, 0.0, 600.0)]).is_empty());
+        // Many small steps add up: each is measured from the last recomputation.
+        let mut changed = false;
+        for i in 1..=400 {
+            changed |= !sel.update(&[viewer(1.5 * i as f64, 0.0, 0.0, 600.0)]).is_empty();
+        }
+        assert!(changed, "600 voxels of small steps must change the selection");
+        assert_ne!(before, sel.selected().copied().collect());
+        // A new view distance or new settings recompute at once.
+        assert!(!sel.update(&[viewer(600.0, 0.0, 0.0, 300.0)]).is_empty());
+        sel.set_min_move(0.0);
+        assert_eq!(sel.min_move(), 0.0);
     }
 
     #[test]

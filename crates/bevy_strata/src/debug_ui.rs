@@ -1,0 +1,378 @@
+//! In-app debug overlay (feature `debug_ui`, bevy_egui): add [`StrataDebugUiPlugin`] to any app
+//! that has [`StrataPlugin`](crate::StrataPlugin) and a window.
+//!
+//! - **F3** toggles a panel with frame time, shown nodes per LOD, tasks in flight, queue depths,
+//!   apply time, store and cache statistics, index freshness, and a progress bar while the
+//!   view streams. Everything it shows is read from the same `DiagnosticsStore` paths
+//!   ([`crate::diagnostics`]) any other tool can read.
+//! - A **pick inspector** shows the voxel under the pointer (position, material, normal,
+//!   distance), from [`VoxelPicked`].
+//! - **Sliders** change [`StrataConfig`] (view distance, LOD split distance and hysteresis,
+//!   per-frame budget, tasks in flight); the plugin reads the config every frame, so they take
+//!   effect live.
+//! - **Gizmo toggles**: shown node bounds coloured by LOD, octree nodes the index holds, R-tree
+//!   boxes, homogeneous regions, and the last pick ray. Drawn in render space (floating-origin
+//!   aware), each capped at [`StrataDebugUi::max_boxes`] boxes per frame.
+
+use crate::diagnostics as paths;
+use crate::messages::VoxelPicked;
+use crate::sets::StrataSystems;
+use crate::state::StrataWorld;
+use crate::streaming::Streaming;
+use crate::viewer::{StrataOrigin, ViewerPositions};
+use crate::{MAX_LOD_LEVEL, StrataConfig};
+use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore, FrameTimeDiagnosticsPlugin};
+use bevy::math::DVec3;
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use std::collections::HashSet;
+use strata_core::CHUNK_SIZE;
+use strata_index::{ChunkBox, NodeId, ROOT_LEVEL};
+
+/// Adds the overlay (and `EguiPlugin` and `FrameTimeDiagnosticsPlugin` if missing).
+pub struct StrataDebugUiPlugin;
+
+impl Plugin for StrataDebugUiPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<EguiPlugin>() {
+            app.add_plugins(EguiPlugin::default());
+        }
+        if !app.is_plugin_added::<FrameTimeDiagnosticsPlugin>() {
+            app.add_plugins(FrameTimeDiagnosticsPlugin::default());
+        }
+        app.init_resource::<StrataDebugUi>()
+            .add_systems(
+                Update,
+                (toggle_panel, record_picks, draw_gizmos)
+                    .chain()
+                    .in_set(StrataSystems::Diagnostics)
+                    .after(StrataSystems::Apply),
+            )
+            .add_systems(EguiPrimaryContextPass, panel);
+    }
+}
+
+/// Which gizmos the overlay draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Reflect)]
+pub struct DebugGizmos {
+    /// Bounds of every shown node, coloured by LOD level.
+    pub node_bounds: bool,
+    /// Octree nodes the index holds (edited data) around shown nodes, by occupancy.
+    pub octree_nodes: bool,
+    /// R-tree entries (non-air chunks) near the viewers.
+    pub rtree_boxes: bool,
+    /// Maximal homogeneous regions near the viewers.
+    pub homogeneous_regions: bool,
+    /// The last pick ray and the voxel it hit.
+    pub pick_ray: bool,
+}
+
+/// State of the overlay: change it from code too (e.g. open it at start).
+#[derive(Resource, Clone, Debug, Reflect)]
+#[reflect(Resource)]
+pub struct StrataDebugUi {
+    /// Whether the panel is shown.
+    pub open: bool,
+    /// The key that toggles the panel.
+    pub toggle_key: KeyCode,
+    /// Gizmo toggles.
+    pub gizmos: DebugGizmos,
+    /// At most this many boxes per gizmo kind and frame.
+    pub max_boxes: usize,
+    /// Chunks around each viewer scanned for R-tree and homogeneous-region gizmos.
+    pub gizmo_radius_chunks: i32,
+    /// The last voxel picked under a pointer.
+    #[reflect(ignore)]
+    pub last_pick: Option<VoxelPicked>,
+}
+
+impl Default for StrataDebugUi {
+    fn default() -> Self {
+        Self {
+            open: false,
+            toggle_key: KeyCode::F3,
+            gizmos: DebugGizmos::default(),
+            max_boxes: 4096,
+            gizmo_radius_chunks: 4,
+            last_pick: None,
+        }
+    }
+}
+
+fn toggle_panel(keys: Option<Res<ButtonInput<KeyCode>>>, mut ui: ResMut<StrataDebugUi>) {
+    if keys.is_some_and(|k| k.just_pressed(ui.toggle_key)) {
+        ui.open = !ui.open;
+    }
+}
+
+fn record_picks(mut picks: MessageReader<VoxelPicked>, mut ui: ResMut<StrataDebugUi>) {
+    if let Some(p) = picks.read().last() {
+        ui.last_pick = Some(p.clone());
+    }
+}
+
+/// Colour of LOD level `level` (a hue wheel, so neighbouring levels differ).
+pub fn lod_color(level: u32) -> Color {
+    Color::hsl((level as f32 * 47.0) % 360.0, 0.9, 0.55)
+}
+
+/// Render-space transform of a box given in world voxels (`min`, edge lengths `size`).
+fn box_transform(origin: &StrataOrigin, min: DVec3, size: DVec3) -> Transform {
+    let centre = min + size * 0.5 - origin.voxel.as_dvec3();
+    Transform::from_translation(centre.as_vec3()).with_scale(size.as_vec3())
+}
+
+fn node_box(origin: &StrataOrigin, id: NodeId) -> Transform {
+    let edge = (CHUNK_SIZE as f64) * f64::from(1u32 << id.level.min(30));
+    let min = DVec3::new(f64::from(id.key.x), f64::from(id.key.y), f64::from(id.key.z)) * edge;
+    box_transform(origin, min, DVec3::splat(edge))
+}
+
+fn chunk_box_transform(origin: &StrataOrigin, b: ChunkBox) -> Transform {
+    let s = CHUNK_SIZE as f64;
+    let min = DVec3::new(f64::from(b.min.x), f64::from(b.min.y), f64::from(b.min.z)) * s;
+    let max = DVec3::new(f64::from(b.max.x) + 1.0, f64::from(b.max.y) + 1.0, f64::from(b.max.z) + 1.0) * s;
+    box_transform(origin, min, max - min)
+}
+
+/// Chunk boxes of radius `r` around every viewer.
+fn viewer_boxes(viewers: &ViewerPositions, r: i32) -> Vec<ChunkBox> {
+    viewers
+        .viewers
+        .iter()
+        .map(|&(p, _)| {
+            let c = p.map(|v| (v / CHUNK_SIZE as f64).floor() as i32);
+            ChunkBox::new(
+                strata_core::ChunkKey::new(c[0] - r, c[1] - r, c[2] - r),
+                strata_core::ChunkKey::new(c[0] + r, c[1] + r, c[2] + r),
+            )
+        })
+        .collect()
+}
+
+// A Bevy system: its parameters are its dependencies.
+#[allow(clippy::too_many_arguments)]
+fn draw_gizmos(
+    ui: Res<StrataDebugUi>,
+    st: Res<Streaming>,
+    sw: Res<StrataWorld>,
+    origin: Res<StrataOrigin>,
+    viewers: Res<ViewerPositions>,
+    mut gizmos: Gizmos,
+) {
+    let g = ui.gizmos;
+    let cap = ui.max_boxes;
+    if g.node_bounds {
+        for id in st.shown_nodes().take(cap) {
+            gizmos.cube(node_box(&origin, id), lod_color(id.level));
+        }
+    }
+    if g.octree_nodes {
+        let snapshot = sw.index();
+        let mut seen = HashSet::new();
+        let mut drawn = 0;
+        'nodes: for id in st.shown_nodes() {
+            for level in id.level.max(1)..=ROOT_LEVEL {
+                let a = NodeId::containing(id.key, level - id.level);
+                if !seen.insert(a) {
+                    break;
+                }
+                if let Some(s) = snapshot.stored_summary(a) {
+                    let color = if s.non_air_count == 0 {
+                        Color::srgb(0.4, 0.7, 1.0)
+                    } else if s.non_air_count == s.volume {
+                        Color::srgb(0.8, 0.5, 0.2)
+                    } else {
+                        Color::srgb(0.9, 0.9, 0.3)
+                    };
+                    gizmos.cube(node_box(&origin, a), color);
+                    drawn += 1;
+                    if drawn >= cap {
+                        break 'nodes;
+                    }
+                }
+            }
+        }
+    }
+    if g.rtree_boxes || g.homogeneous_regions {
+        let snapshot = sw.index();
+        for b in viewer_boxes(&viewers, ui.gizmo_radius_chunks.clamp(0, 64)) {
+            if g.rtree_boxes {
+                for e in snapshot.chunks_in(b).take(cap) {
+                    gizmos.cube(chunk_box_transform(&origin, ChunkBox::new(e.key, e.key)), Color::srgb(1.0, 0.2, 0.6));
+                }
+            }
+            if g.homogeneous_regions {
+                for r in snapshot.homogeneous_regions(b, 0).into_iter().take(cap) {
+                    let c = sw.registry.get(r.summary.dominant).map_or(Color::WHITE, |m| {
+                        let [r, g, b, _] = m.color;
+                        Color::linear_rgb(r, g, b)
+                    });
+                    gizmos.cube(chunk_box_transform(&origin, r.chunks), c);
+                }
+            }
+        }
+    }
+    if g.pick_ray
+        && let Some(p) = &ui.last_pick
+    {
+        let from = (p.ray_origin - origin.voxel.as_dvec3()).as_vec3();
+        let to = from + p.ray_direction * p.distance;
+        gizmos.line(from, to, Color::srgb(1.0, 0.1, 0.1));
+        let v = DVec3::new(f64::from(p.voxel.x), f64::from(p.voxel.y), f64::from(p.voxel.z));
+        gizmos.cube(box_transform(&origin, v, DVec3::ONE), Color::srgb(1.0, 0.1, 0.1));
+    }
+}
+
+fn value(d: &DiagnosticsStore, path: &DiagnosticPath) -> Option<f64> {
+    d.get(path).and_then(|d| d.smoothed())
+}
+
+// A Bevy system: its parameters are its dependencies.
+#[allow(clippy::too_many_arguments)]
+fn panel(
+    mut contexts: EguiContexts,
+    mut ui_state: ResMut<StrataDebugUi>,
+    mut config: ResMut<StrataConfig>,
+    diagnostics: Res<DiagnosticsStore>,
+    st: Res<Streaming>,
+    sw: Res<StrataWorld>,
+) -> Result {
+    let (done, total) = st.view_progress();
+    let streaming = total > 0 && done < total;
+    if !ui_state.open && !streaming {
+        return Ok(());
+    }
+    let ctx = contexts.ctx_mut()?;
+    if !ui_state.open {
+        // Closed panel: only the loading bar while the view streams.
+        egui::Area::new(egui::Id::new("strata_loading")).anchor(egui::Align2::CENTER_BOTTOM, [0.0, -16.0]).show(
+            ctx,
+            |ui| {
+                ui.add(
+                    egui::ProgressBar::new(done as f32 / total as f32)
+                        .desired_width(320.0)
+                        .text(format!("streaming {done}/{total} nodes")),
+                );
+            },
+        );
+        return Ok(());
+    }
+    let mut open = ui_state.open;
+    egui::Window::new("Strata (F3)").open(&mut open).default_width(320.0).show(ctx, |ui| {
+        let fps = value(&diagnostics, &FrameTimeDiagnosticsPlugin::FPS);
+        let ft = value(&diagnostics, &FrameTimeDiagnosticsPlugin::FRAME_TIME);
+        ui.label(format!(
+            "{} fps, {} ms/frame",
+            fps.map_or("–".into(), |v| format!("{v:.0}")),
+            ft.map_or("–".into(), |v| format!("{v:.1}"))
+        ));
+        if total > 0 {
+            ui.add(egui::ProgressBar::new(done as f32 / total as f32).text(format!("view {done}/{total} nodes")));
+        }
+        egui::CollapsingHeader::new("Streaming").default_open(true).show(ui, |ui| {
+            let per_level = st.shown_per_level();
+            let levels: Vec<String> =
+                per_level.iter().enumerate().filter(|&(_, n)| *n > 0).map(|(l, n)| format!("L{l}: {n}")).collect();
+            ui.label(format!("shown nodes: {}", if levels.is_empty() { "none".into() } else { levels.join("  ") }));
+            let get = |p: &DiagnosticPath| value(&diagnostics, p).unwrap_or(0.0);
+            ui.label(format!(
+                "tasks in flight {:.0} · queued {:.0} · ready {:.0}",
+                get(&paths::TASKS_IN_FLIGHT),
+                get(&paths::QUEUE_DEPTH),
+                get(&paths::READY_DEPTH)
+            ));
+            let s = st.stats();
+            ui.label(format!(
+                "apply {:.2} ms/frame ({} results) · stale dropped {}",
+                get(&paths::APPLY_MS),
+                s.applied_last_frame,
+                s.dropped_stale
+            ));
+        });
+        egui::CollapsingHeader::new("Store & index").default_open(true).show(ui, |ui| {
+            let get = |p: &DiagnosticPath| value(&diagnostics, p);
+            let w = sw.world.stats();
+            ui.label(format!(
+                "resident chunks {} · cache hit rate {:.1} %",
+                w.resident_chunks,
+                w.cache_hit_rate() * 100.0
+            ));
+            ui.label(format!("pending edits {} · dirty chunks {}", w.pending_edits, w.dirty_chunks));
+            match (get(&paths::STORED_CHUNKS), get(&paths::STORED_BYTES), get(&paths::COMPRESSION_RATIO)) {
+                (Some(c), Some(b), Some(r)) => {
+                    ui.label(format!("stored {c:.0} chunks, {:.1} KiB, ratio {r:.1}×", b / 1024.0))
+                }
+                _ => ui.label("stored: nothing committed yet"),
+            };
+            ui.label(format!(
+                "index: queue {:.0} · lag {:.0} versions · {} roots · {} R-tree entries",
+                get(&paths::INDEX_QUEUE).unwrap_or(0.0),
+                get(&paths::INDEX_LAG).unwrap_or(0.0),
+                sw.index().root_count(),
+                sw.index().rtree_len()
+            ));
+        });
+        egui::CollapsingHeader::new("Pick").default_open(true).show(ui, |ui| match &ui_state.last_pick {
+            Some(p) => {
+                let name = sw.registry.get(p.material).map_or("unknown", |m| m.name.as_str());
+                ui.label(format!(
+                    "voxel ({}, {}, {})  {} (id {})",
+                    p.voxel.x, p.voxel.y, p.voxel.z, name, p.material.0
+                ));
+                ui.label(format!("normal {:?} · distance {:.1}", p.normal.to_array(), p.distance));
+            }
+            None => {
+                ui.label("point at the world");
+            }
+        });
+        egui::CollapsingHeader::new("Settings (live)").default_open(false).show(ui, |ui| {
+            ui.add(
+                egui::Slider::new(&mut config.view_distance, 32.0..=200_000.0).logarithmic(true).text("view distance"),
+            );
+            ui.add(egui::Slider::new(&mut config.lod_max_level, 0..=MAX_LOD_LEVEL).text("max LOD level"));
+            ui.add(egui::Slider::new(&mut config.lod_split_distance, 0.5..=6.0).text("LOD split distance"));
+            ui.add(egui::Slider::new(&mut config.lod_hysteresis, 0.0..=1.0).text("LOD hysteresis"));
+            ui.add(egui::Slider::new(&mut config.apply_budget_ms, 0.1..=16.0).text("apply budget ms"));
+            ui.add(egui::Slider::new(&mut config.max_results_per_frame, 1..=512).text("results per frame"));
+            ui.add(egui::Slider::new(&mut config.max_tasks_in_flight, 1..=256).text("tasks in flight"));
+        });
+        let g = &mut ui_state.gizmos;
+        egui::CollapsingHeader::new("Gizmos").default_open(true).show(ui, |ui| {
+            ui.checkbox(&mut g.node_bounds, "node bounds (by LOD)");
+            ui.checkbox(&mut g.octree_nodes, "octree nodes (edited)");
+            ui.checkbox(&mut g.rtree_boxes, "R-tree boxes");
+            ui.checkbox(&mut g.homogeneous_regions, "homogeneous regions");
+            ui.checkbox(&mut g.pick_ray, "last pick ray");
+        });
+    });
+    ui_state.open = open;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxes_are_in_render_space() {
+        let origin = StrataOrigin { voxel: IVec3::new(1000, 0, -1000) };
+        let t = node_box(&origin, NodeId::new(1, strata_core::ChunkKey::new(15, 0, -16)));
+        // Level 1: 64 voxels; min corner (960, 0, -1024) → render (-40, 0, -24); centre +32.
+        assert_eq!(t.translation, Vec3::new(-8.0, 32.0, 8.0));
+        assert_eq!(t.scale, Vec3::splat(64.0));
+        let b = chunk_box_transform(
+            &StrataOrigin::default(),
+            ChunkBox::new(strata_core::ChunkKey::new(-1, 0, 0), strata_core::ChunkKey::new(0, 0, 0)),
+        );
+        assert_eq!(b.translation, Vec3::new(0.0, 16.0, 16.0));
+        assert_eq!(b.scale, Vec3::new(64.0, 32.0, 32.0));
+    }
+
+    #[test]
+    fn lod_colours_differ_between_neighbouring_levels() {
+        for l in 0..MAX_LOD_LEVEL {
+            assert_ne!(lod_color(l), lod_color(l + 1));
+        }
+    }
+}
