@@ -1,12 +1,26 @@
-//! `cargo run --release -p strata_bench --bin report [-- --quick]`: prints the performance report.
-use strata_bench::{Area, Budget, core_metrics, index_metrics, mesh_metrics};
+//! `cargo run --release -p strata_bench --bin report [-- --quick] [--only <area>[,<area>…]]`:
+//! prints the performance report. Areas: core, index, mesh, stream.
+use strata_bench::{Area, Budget, core_metrics, index_metrics, mesh_metrics, stream_metrics};
 
 fn main() {
     let budget = Budget::from_args();
+    let args: Vec<String> = std::env::args().collect();
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').map(str::to_owned).collect());
     // Each area adds its module here; an area's metrics print when the area is done.
-    let areas: [(&str, Area); 3] =
-        [("core", core_metrics::run), ("index", index_metrics::run), ("mesh", mesh_metrics::run)];
-    for (_area, run) in areas {
+    let areas: [(&str, Area); 4] = [
+        ("core", core_metrics::run),
+        ("index", index_metrics::run),
+        ("mesh", mesh_metrics::run),
+        ("stream", stream_metrics::run),
+    ];
+    for (area, run) in areas {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|a| a == area)) {
+            continue;
+        }
         for m in run(budget) {
             m.print();
         }

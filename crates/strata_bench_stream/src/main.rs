@@ -1,0 +1,39 @@
+//! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--lod0]`: one headless
+//! streaming fly-through, printed as one `key=value` line for the performance report.
+//!
+//! Both engines run in the same kind of app: `MinimalPlugins` + `TransformPlugin` + assets and
+//! meshes (built, never rendered), the same generator ([`strata_core::NoiseTerrain`], seed 7),
+//! the same view radius and the same path, paced at 60 frames per second like a game with
+//! vsync. See [`scenario`] for what is measured.
+
+mod peer_bvw;
+mod scenario;
+mod strata_engine;
+
+use scenario::{Scenario, fly};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let mut scenario = Scenario::default();
+    if let Some(s) = value("--flight-s") {
+        scenario.flight_s = s.parse().expect("--flight-s takes seconds");
+    }
+    let lod0 = args.iter().any(|a| a == "--lod0");
+    let engine = value("--engine").unwrap_or_else(|| "strata".into());
+    let result = match engine.as_str() {
+        "strata" => fly(&mut strata_engine::StrataEngine::new(&scenario, lod0), &scenario),
+        "bevy_voxel_world" => fly(&mut peer_bvw::PeerEngine::new(&scenario), &scenario),
+        other => {
+            eprintln!("unknown engine {other:?}: use strata or bevy_voxel_world");
+            std::process::exit(2);
+        }
+    };
+    match result {
+        Ok(r) => println!("{}", r.line()),
+        Err(e) => {
+            eprintln!("fly-through failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The peer: bevy_voxel_world 0.17 (Bevy 0.19) on the same generator and view radius.
+//!
+//! Configured the way its documentation recommends for a camera-independent flood fill
+//! (`ChunkSpawnStrategy::Close` + `ChunkDespawnStrategy::FarAway`, no spawning rays: headless
+//! cameras have no viewport), with meshes spawned (its full plugin, not `minimal()`, whose
+//! chunk tasks are never collected). Its voxel lookup caches the height map per column in a
+//! 34 × 34 array — the idiom of its own noise example, with an array instead of a hash map —
+//! so generation costs the same per column as Strata's.
+
+use crate::scenario::{Counter, Engine, Scenario, count};
+use bevy::prelude::*;
+use bevy::shader::Shader;
+use bevy_voxel_world::prelude::*;
+use std::collections::HashSet;
+use std::sync::Arc;
+use strata_core::{MaterialId, NoiseTerrain, TerrainConfig};
+
+/// The peer's world configuration.
+#[derive(Resource, Clone)]
+pub struct PeerWorld {
+    terrain: Arc<NoiseTerrain>,
+    spawning_distance: u32,
+}
+
+impl Default for PeerWorld {
+    fn default() -> Self {
+        // Same generator as Strata's default (`StrataConfig::terrain_seed` 7).
+        Self { terrain: Arc::new(NoiseTerrain::new(TerrainConfig { seed: 7, ..default() })), spawning_distance: 12 }
+    }
+}
+
+const PAD: i32 = 1;
+const SIDE: usize = 34;
+
+impl VoxelWorldConfig for PeerWorld {
+    type MaterialIndex = u16;
+    type ChunkUserBundle = ();
+
+    fn spawning_distance(&self) -> u32 {
+        self.spawning_distance
+    }
+
+    fn chunk_spawn_strategy(&self) -> ChunkSpawnStrategy {
+        ChunkSpawnStrategy::Close
+    }
+
+    fn chunk_despawn_strategy(&self) -> ChunkDespawnStrategy {
+        ChunkDespawnStrategy::FarAway
+    }
+
+    fn spawning_rays(&self) -> usize {
+        0
+    }
+
+    fn voxel_lookup_delegate(&self) -> VoxelLookupDelegate<u16> {
+        let terrain = self.terrain.clone();
+        Box::new(move |chunk_pos, _lod, _previous| {
+            let terrain = terrain.clone();
+            let origin = chunk_pos * 32 - IVec3::splat(PAD);
+            let mut heights: Vec<Option<i32>> = vec![None; SIDE * SIDE];
+            Box::new(move |pos, _previous| {
+                let (lx, lz) = (pos.x - origin.x, pos.z - origin.z);
+                let h = if (0..SIDE as i32).contains(&lx) && (0..SIDE as i32).contains(&lz) {
+                    *heights[lz as usize * SIDE + lx as usize].get_or_insert_with(|| terrain.height(pos.x, pos.z))
+                } else {
+                    terrain.height(pos.x, pos.z)
+                };
+                match terrain.material_in_column(pos.y, h) {
+                    MaterialId::AIR => WorldVoxel::Air,
+                    m => WorldVoxel::Solid(m.0),
+                }
+            })
+        })
+    }
+}
+
+/// The peer app and its camera.
+pub struct PeerEngine {
+    app: App,
+    camera: Entity,
+    spawning_distance: i32,
+}
+
+/// Chunk positions whose task finished and that are still spawned.
+#[derive(Resource, Default)]
+struct PeerReady(HashSet<IVec3>);
+
+fn track_ready(
+    mut spawned: MessageReader<ChunkWillSpawn<PeerWorld>>,
+    mut despawned: MessageReader<ChunkWillDespawn<PeerWorld>>,
+    mut ready: ResMut<PeerReady>,
+) {
+    for m in despawned.read() {
+        ready.0.remove(&m.chunk_key);
+    }
+    for m in spawned.read() {
+        ready.0.insert(m.chunk_key);
+    }
+}
+
+impl PeerEngine {
+    /// A fresh app with the view radius of `sc`.
+    pub fn new(sc: &Scenario) -> Self {
+        let config = PeerWorld { spawning_distance: (sc.view_distance / 32.0).round() as u32, ..default() };
+        let spawning_distance = config.spawning_distance as i32;
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, TransformPlugin, AssetPlugin::default(), ImagePlugin::default()))
+            .add_plugins(bevy::mesh::MeshPlugin)
+            // Registered by the render plugin in a full app; the peer loads a shader at build.
+            .init_asset::<Shader>()
+            .add_plugins(VoxelWorldPlugin::with_config(config))
+            .init_resource::<Counter<ChunkWillSpawn<PeerWorld>>>()
+            .init_resource::<PeerReady>()
+            .add_systems(Last, (count::<ChunkWillSpawn<PeerWorld>>, track_ready));
+        app.finish();
+        app.cleanup();
+        let camera = app
+            .world_mut()
+            .spawn((
+                Camera3d::default(),
+                VoxelWorldCamera::<PeerWorld>::default(),
+                Transform::from_translation(sc.start),
+            ))
+            .id();
+        Self { app, camera, spawning_distance }
+    }
+}
+
+impl Engine for PeerEngine {
+    fn app(&mut self) -> &mut App {
+        &mut self.app
+    }
+
+    fn set_viewer(&mut self, pos: Vec3) {
+        if let Some(mut t) = self.app.world_mut().get_mut::<Transform>(self.camera) {
+            t.translation = pos;
+        }
+    }
+
+    /// Every chunk position within the spawning distance of the camera's chunk (the peer's own
+    /// rule: squared chunk distance ≤ distance²) has reported `ChunkWillSpawn` (sent when its
+    /// generation and meshing task finished) and not despawned since.
+    fn view_complete(&mut self) -> bool {
+        let world = self.app.world();
+        let cam = world.get::<GlobalTransform>(self.camera).map(|t| t.translation()).unwrap_or_default();
+        let cam_chunk = cam.as_ivec3() / 32;
+        let ready = &world.resource::<PeerReady>().0;
+        let d = self.spawning_distance;
+        (-d..=d).all(|x| {
+            (-d..=d).all(|y| {
+                (-d..=d).all(|z| {
+                    let o = IVec3::new(x, y, z);
+                    o.length_squared() > d * d || ready.contains(&(cam_chunk + o))
+                })
+            })
+        })
+    }
+
+    fn grids_ready(&mut self) -> u64 {
+        self.app.world().resource::<Counter<ChunkWillSpawn<PeerWorld>>>().total
+    }
+}

@@ -1,0 +1,158 @@
+//! The fly-through: what both engines do and what is measured.
+//!
+//! 1. **Initial view.** The viewer hovers at `start` until the engine reports its view complete
+//!    (every node or chunk in range loaded and meshed, nothing in flight). `first_view_s` is the
+//!    wall time from the first frame to that frame; `chunks_ready_per_s` is the number of 32³
+//!    grids (chunks, or LOD nodes for Strata) made ready in that time divided by it — the
+//!    saturated throughput of generation + meshing + apply.
+//! 2. **Flight.** The viewer moves along +x at `speed` voxels per second of wall time for
+//!    `flight_s` seconds, so a slow engine sees the same path in fewer frames.
+//!
+//! Frames are paced at 60 Hz (sleeping out the rest of each 16.7 ms, as a game with vsync
+//! would), so task-pool threads get the CPU between frames. **Main-thread time** is the wall
+//! time of one `App::update`, over every frame of both phases; `main_thread_p99_ms` and
+//! `main_thread_max_ms` are its 99th percentile and maximum.
+
+use bevy::prelude::*;
+use std::time::{Duration, Instant};
+
+/// Parameters shared by both engines.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// View radius, voxels (Strata's default `view_distance`).
+    pub view_distance: f32,
+    /// Start position (voxels); above the highest terrain of the default generator.
+    pub start: Vec3,
+    /// Flight speed along +x, voxels per second.
+    pub speed: f32,
+    /// Flight duration, seconds.
+    pub flight_s: f32,
+    /// Give up on the initial view after this long.
+    pub timeout_s: f32,
+    /// Frame period, seconds.
+    pub frame_s: f32,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            view_distance: 384.0,
+            start: Vec3::new(16.0, 72.0, 16.0),
+            speed: 64.0,
+            flight_s: 10.0,
+            timeout_s: 300.0,
+            frame_s: 1.0 / 60.0,
+        }
+    }
+}
+
+/// One engine under test.
+pub trait Engine {
+    /// The app.
+    fn app(&mut self) -> &mut App;
+    /// Moves the viewer (and camera) to `pos`.
+    fn set_viewer(&mut self, pos: Vec3);
+    /// Whether everything in range around the viewer is loaded and meshed, nothing in flight.
+    fn view_complete(&mut self) -> bool;
+    /// 32³ grids made ready (loaded and meshed, or found to need no mesh) since start.
+    fn grids_ready(&mut self) -> u64;
+}
+
+/// What one fly-through measured.
+#[derive(Clone, Debug)]
+pub struct FlyReport {
+    /// Seconds until the initial view was complete.
+    pub first_view_s: f64,
+    /// Grids ready per second during the initial view.
+    pub chunks_ready_per_s: f64,
+    /// 99th percentile of main-thread time per frame, ms.
+    pub main_thread_p99_ms: f64,
+    /// Maximum main-thread time per frame, ms.
+    pub main_thread_max_ms: f64,
+    /// Frames run.
+    pub frames: usize,
+    /// Grids ready at the end of the initial view.
+    pub grids_first_view: u64,
+}
+
+impl FlyReport {
+    /// The machine-readable line the report parses.
+    pub fn line(&self) -> String {
+        format!(
+            "first_view_s={:.4} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} frames={} \
+             grids_first_view={}",
+            self.first_view_s,
+            self.chunks_ready_per_s,
+            self.main_thread_p99_ms,
+            self.main_thread_max_ms,
+            self.frames,
+            self.grids_first_view
+        )
+    }
+}
+
+/// Runs the scenario on `engine`.
+pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String> {
+    let frame = Duration::from_secs_f32(sc.frame_s);
+    let mut frame_ms = Vec::new();
+    let start = Instant::now();
+    let first_view_s = loop {
+        step(engine, sc.start, frame, &mut frame_ms);
+        if engine.view_complete() {
+            break start.elapsed().as_secs_f64();
+        }
+        if start.elapsed().as_secs_f32() > sc.timeout_s {
+            return Err(format!("initial view not complete after {} s", sc.timeout_s));
+        }
+    };
+    let grids_first_view = engine.grids_ready();
+
+    let flight = Instant::now();
+    while flight.elapsed().as_secs_f32() < sc.flight_s {
+        let t = flight.elapsed().as_secs_f32();
+        step(engine, sc.start + Vec3::X * sc.speed * t, frame, &mut frame_ms);
+    }
+
+    let frames = frame_ms.len();
+    frame_ms.sort_by(f64::total_cmp);
+    let p99 = frame_ms[((frames as f64 * 0.99).ceil() as usize).clamp(1, frames) - 1];
+    Ok(FlyReport {
+        first_view_s,
+        chunks_ready_per_s: grids_first_view as f64 / first_view_s,
+        main_thread_p99_ms: p99,
+        main_thread_max_ms: frame_ms[frames - 1],
+        frames,
+        grids_first_view,
+    })
+}
+
+/// One paced frame: move the viewer, time `App::update`, sleep out the rest of the period.
+fn step(engine: &mut impl Engine, pos: Vec3, frame: Duration, frame_ms: &mut Vec<f64>) {
+    let tick = Instant::now();
+    engine.set_viewer(pos);
+    let t = Instant::now();
+    engine.app().update();
+    frame_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    if let Some(rest) = frame.checked_sub(tick.elapsed()) {
+        std::thread::sleep(rest);
+    }
+}
+
+/// Counts messages of type `M` into [`Counter<M>`]; add with `app.add_systems(Last, count::<M>)`.
+pub fn count<M: Message>(mut reader: MessageReader<M>, mut counter: ResMut<Counter<M>>) {
+    counter.total += reader.read().count() as u64;
+}
+
+/// A message count.
+#[derive(Resource)]
+pub struct Counter<M> {
+    /// Messages seen.
+    pub total: u64,
+    _marker: std::marker::PhantomData<fn() -> M>,
+}
+
+impl<M> Default for Counter<M> {
+    fn default() -> Self {
+        Self { total: 0, _marker: std::marker::PhantomData }
+    }
+}

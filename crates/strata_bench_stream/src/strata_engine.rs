@@ -1,0 +1,61 @@
+//! Strata under test: `MinimalPlugins` + `TransformPlugin` + [`StrataMinimalPlugins`] with the
+//! default configuration (in-memory store, octree LOD, ambient occlusion).
+
+use crate::scenario::{Counter, Engine, Scenario, count};
+use bevy::prelude::*;
+use bevy_strata::Streaming;
+use bevy_strata::prelude::*;
+
+/// The Strata app and its viewer.
+pub struct StrataEngine {
+    app: App,
+    viewer: Entity,
+}
+
+impl StrataEngine {
+    /// A fresh app; `lod0` turns LOD off (every node is one chunk), for an equal-work comparison.
+    pub fn new(sc: &Scenario, lod0: bool) -> Self {
+        let config = StrataConfig {
+            save_path: None,
+            view_distance: sc.view_distance,
+            lod_max_level: if lod0 { 0 } else { StrataConfig::default().lod_max_level },
+            ..StrataConfig::default()
+        };
+        let mut app = App::new();
+        // Strata's recommended task pools (lower-priority workers), unless STRATA_POOLS=bevy.
+        let minimal = if std::env::var("STRATA_POOLS").is_ok_and(|v| v == "bevy") {
+            MinimalPlugins.build()
+        } else {
+            MinimalPlugins.set(bevy_strata::task_pool_plugin())
+        };
+        app.add_plugins((minimal, TransformPlugin, StrataMinimalPlugins::new(config)))
+            .init_resource::<Counter<ChunkLoaded>>()
+            .init_resource::<Counter<ChunkRemeshed>>()
+            .add_systems(Last, (count::<ChunkLoaded>, count::<ChunkRemeshed>));
+        app.finish();
+        app.cleanup();
+        let viewer = app.world_mut().spawn((StreamingViewer::default(), Transform::from_translation(sc.start))).id();
+        Self { app, viewer }
+    }
+}
+
+impl Engine for StrataEngine {
+    fn app(&mut self) -> &mut App {
+        &mut self.app
+    }
+
+    fn set_viewer(&mut self, pos: Vec3) {
+        if let Some(mut t) = self.app.world_mut().get_mut::<Transform>(self.viewer) {
+            t.translation = pos;
+        }
+    }
+
+    fn view_complete(&mut self) -> bool {
+        self.app.world().resource::<Streaming>().is_idle()
+    }
+
+    fn grids_ready(&mut self) -> u64 {
+        let w = self.app.world();
+        w.resource::<Counter<ChunkLoaded>>().total + w.resource::<Counter<ChunkRemeshed>>().total
+    }
+}
