@@ -91,8 +91,8 @@ impl Fields {
         let s = |k: u32| c.seed.wrapping_add(k.wrapping_mul(0x9E37_79B9));
         let r = c.radius as f64;
         Self {
-            warp: [fbm(s(1), 3), fbm(s(2), 3), fbm(s(3), 3)],
-            continent: fbm(s(4), 6),
+            warp: [fbm(s(1), 2), fbm(s(2), 2), fbm(s(3), 2)],
+            continent: fbm(s(4), 5),
             belt: fbm(s(5), 3),
             fold: fbm(s(6), 2),
             deep: fbm(s(7), 2),

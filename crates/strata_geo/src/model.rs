@@ -32,24 +32,47 @@ pub(crate) trait Source {
     }
 }
 
-/// Computes every node on demand: the reference.
-pub(crate) struct Direct;
+/// Computes nodes on demand for one voxel, remembering the few coarse nodes it needs (the four
+/// fine nodes around a direction usually share the same four coarse nodes).
+#[derive(Default)]
+pub(crate) struct Direct {
+    coarse: [((u8, u32, u32), CoarseNode); 8],
+    len: usize,
+}
 
 impl Source for Direct {
     fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
-        m.coarse_node(face, ci, cj)
+        let key = (face, ci, cj);
+        if let Some((_, n)) = self.coarse[..self.len].iter().find(|(k, _)| *k == key) {
+            return *n;
+        }
+        let n = m.coarse_node(face, ci, cj);
+        if self.len < self.coarse.len() {
+            self.coarse[self.len] = (key, n);
+            self.len += 1;
+        }
+        n
     }
     fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
         m.height_node(face, i, j, self)
     }
 }
 
-/// The coarse fields interpolated at one direction.
+/// The four coarse nodes around one direction and its fractions: fields are interpolated on
+/// demand.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct CoarseSample {
-    pub land: f64,
-    pub fold: f64,
-    pub deep: f64,
+pub(crate) struct CoarseCell {
+    n: [CoarseNode; 4],
+    tx: f64,
+    ty: f64,
+}
+
+impl CoarseCell {
+    /// Field `k` interpolated (clamped bilinear).
+    #[inline]
+    pub fn get(&self, k: fn(&CoarseNode) -> f64) -> f64 {
+        bilerp(k(&self.n[0]), k(&self.n[1]), k(&self.n[2]), k(&self.n[3]), self.tx, self.ty)
+    }
 }
 
 /// Derived radii and thresholds (all `f64`, in voxels from the centre unless noted).
@@ -209,25 +232,20 @@ impl Model {
         bilerp(h00, h10, h01, h11, c.tx, c.ty)
     }
 
-    /// The coarse fields at `g`: bilinear in the four coarse nodes around it.
+    /// The coarse nodes around `g`.
     #[inline]
-    pub fn coarse_at<S: Source>(&self, g: GridPos, src: &mut S) -> CoarseSample {
+    pub fn coarse_at<S: Source>(&self, g: GridPos, src: &mut S) -> CoarseCell {
         let c = self.grid.coarse_cell(g);
-        let n00 = src.coarse(self, g.face, c.i, c.j);
-        let n10 = src.coarse(self, g.face, c.i + 1, c.j);
-        let n01 = src.coarse(self, g.face, c.i, c.j + 1);
-        let n11 = src.coarse(self, g.face, c.i + 1, c.j + 1);
-        let f = |k: fn(&CoarseNode) -> f64| bilerp(k(&n00), k(&n10), k(&n01), k(&n11), c.tx, c.ty);
-        CoarseSample { land: f(|n| n.land), fold: f(|n| n.fold), deep: f(|n| n.deep) }
-    }
-
-    fn ice_at<S: Source>(&self, g: GridPos, src: &mut S) -> f64 {
-        let c = self.grid.coarse_cell(g);
-        let n00 = src.coarse(self, g.face, c.i, c.j);
-        let n10 = src.coarse(self, g.face, c.i + 1, c.j);
-        let n01 = src.coarse(self, g.face, c.i, c.j + 1);
-        let n11 = src.coarse(self, g.face, c.i + 1, c.j + 1);
-        bilerp(n00.ice, n10.ice, n01.ice, n11.ice, c.tx, c.ty)
+        CoarseCell {
+            n: [
+                src.coarse(self, g.face, c.i, c.j),
+                src.coarse(self, g.face, c.i + 1, c.j),
+                src.coarse(self, g.face, c.i, c.j + 1),
+                src.coarse(self, g.face, c.i + 1, c.j + 1),
+            ],
+            tx: c.tx,
+            ty: c.ty,
+        }
     }
 
     /// The material by radius alone below [`Model::mantle_floor`]: a monotone step function.
@@ -255,21 +273,47 @@ impl Model {
         if r < self.rock_ceiling {
             return self.rock(r, g, src);
         }
-        if let Some((lo, hi)) = src.height_bounds(self, g) {
-            // Each test implies the same answer as `column` for every height in lo..=hi (all
-            // steps are monotone in the height), so these are shortcuts, not approximations.
-            if r > self.sea_r && r > (self.radius + hi) + self.ice_cap {
-                return AIR;
+        if let Some(bounds) = src.height_bounds(self, g) {
+            // First the bounds of the coarse cell, then the tighter ones of the four fine nodes'
+            // relief (no fine noise yet).
+            if let Some(m) = self.decide(r, bounds, g, src) {
+                return m;
             }
-            if (self.radius + lo) - r >= self.thick {
-                return self.rock(r, g, src);
-            }
-            if r > self.radius + hi && r <= self.sea_ice_r {
-                return WATER;
+            let fine = self.fine_cell_bounds(g, src);
+            if let Some(m) = self.decide(r, fine, g, src) {
+                return m;
             }
         }
         let h = self.height_at(g, src);
         self.column(p, r, h, g, src)
+    }
+
+    /// The material at radius `r` if it is the same for every height in `lo..=hi`. Each test
+    /// implies the answer of `column` for every such height (all steps are monotone in the
+    /// height), so these are shortcuts, not approximations.
+    #[inline]
+    fn decide<S: Source>(&self, r: f64, (lo, hi): (f64, f64), g: GridPos, src: &mut S) -> Option<MaterialId> {
+        if r > self.sea_r && r > (self.radius + hi) + self.ice_cap {
+            Some(AIR)
+        } else if (self.radius + lo) - r >= self.thick {
+            Some(self.rock(r, g, src))
+        } else if r > self.radius + hi && r <= self.sea_ice_r {
+            Some(WATER)
+        } else {
+            None
+        }
+    }
+
+    /// Bounds of the height at `g` from the relief at its four fine nodes (no fine noise).
+    fn fine_cell_bounds<S: Source>(&self, g: GridPos, src: &mut S) -> (f64, f64) {
+        let c = self.grid.fine_cell(g);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (i, j) in [(c.i, c.j), (c.i + 1, c.j), (c.i, c.j + 1), (c.i + 1, c.j + 1)] {
+            let relief = self.relief_at_node(g.face, i, j, src);
+            lo = lo.min(self.fields.height_lo(relief));
+            hi = hi.max(self.fields.height_hi(relief));
+        }
+        (lo, hi)
     }
 
     /// Voxels that are rock whatever the surface height (the caller proved `depth >= thick`).
@@ -326,7 +370,7 @@ impl Model {
         } else if lat_sin >= self.polar_hi {
             true
         } else {
-            lat_sin >= self.polar_sin + self.polar_jitter * self.ice_at(g, src)
+            lat_sin >= self.polar_sin + self.polar_jitter * self.coarse_at(g, src).get(|n| n.ice)
         }
     }
 
@@ -335,18 +379,19 @@ impl Model {
     #[inline]
     fn rock<S: Source>(&self, r: f64, g: GridPos, src: &mut S) -> MaterialId {
         let c = self.coarse_at(g, src);
-        let moho = self.moho_r + self.crust_undulation * c.deep;
+        let deep = c.get(|n| n.deep);
+        let moho = self.moho_r + self.crust_undulation * deep;
         if r < moho {
             return self.deep(r);
         }
-        if r < moho + self.lower_crust || c.land < OCEAN_CRUST {
+        if r < moho + self.lower_crust || c.get(|n| n.land) < OCEAN_CRUST {
             return BASALT;
         }
         let alt = r - self.radius;
-        if alt < self.granite_alt + self.crust_undulation * c.deep {
+        if alt < self.granite_alt + self.crust_undulation * deep {
             return GRANITE;
         }
-        let band = floor_i64((alt + self.fold_amp * c.fold) / self.stratum);
+        let band = floor_i64((alt + self.fold_amp * c.get(|n| n.fold)) / self.stratum);
         if band & 1 == 0 { SANDSTONE } else { LIMESTONE }
     }
 }

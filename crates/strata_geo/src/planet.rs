@@ -119,7 +119,7 @@ impl PlanetGenerator {
 
     fn surface_altitude_dir(&self, dir: [f64; 3]) -> f64 {
         let g = self.model.grid.pos(dir);
-        (self.model.radius + self.model.height_at(g, &mut Direct)) - self.model.sea_r
+        (self.model.radius + self.model.height_at(g, &mut Direct::default())) - self.model.sea_r
     }
 
     /// The material when the radius alone decides it for every radius in `r_min..=r_max`.
@@ -258,7 +258,7 @@ impl WorldGenerator for PlanetGenerator {
     /// and 16 coarse noise evaluations (~10 µs): use [`WorldGenerator::generate`] for many voxels.
     fn material_at(&self, pos: VoxelPos) -> MaterialId {
         let p = pos.to_array().map(i64::from);
-        self.model.classify(p, radius_of(p), &mut Direct)
+        self.model.classify(p, radius_of(p), &mut Direct::default())
     }
 
     /// # Runtime

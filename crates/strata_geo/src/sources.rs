@@ -1,6 +1,6 @@
 //! Caching [`Source`]s: one rectangle of grid nodes per cube face (chunks and small LOD nodes),
 //! or hash maps (large LOD nodes, whose cells are far apart). Both compute each node at most once
-//! per call and return exactly what [`Direct`](crate::model::Direct) would.
+//! per call and return exactly what [`Model::coarse_node`] and [`Model::height_node`] return.
 
 use crate::fields::CoarseNode;
 use crate::grid::{COARSE_FACTOR, GridPos};
@@ -179,6 +179,7 @@ impl Source for Patch {
         m.height_node(face, i, j, self)
     }
 
+    #[inline]
     fn height_bounds(&mut self, m: &Model, g: GridPos) -> Option<(f64, f64)> {
         if !self.use_bounds {
             return None;
