@@ -29,14 +29,14 @@ pub struct PlanetConfig {
     pub ocean_depth: f64,
     /// Depth of the continental shelf below `radius` (≤ `ocean_depth`). Default 24.
     pub shelf_depth: f64,
-    /// Added to the continent noise (`-1..=1`): higher means more land. Default −0.02.
+    /// Added to the continent noise (`-1..=1`): higher means more land. Default −0.1.
     pub continent_bias: f64,
     /// The most that mountain ridges (ridged multifractal) add on top of the continents.
     /// Default 640.
     pub max_mountain_height: f64,
     /// Amplitude of the rolling hills (fbm) everywhere, land and sea floor. Default 32.
     pub hill_height: f64,
-    /// Continent feature size. Default 12 000.
+    /// Continent feature size. Default 24 000.
     pub continent_wavelength: f64,
     /// Mountain ridge feature size. Default 1 600.
     pub mountain_wavelength: f64,
@@ -89,10 +89,10 @@ impl Default for PlanetConfig {
             continent_height: 96.0,
             ocean_depth: 320.0,
             shelf_depth: 24.0,
-            continent_bias: -0.02,
+            continent_bias: -0.1,
             max_mountain_height: 640.0,
             hill_height: 32.0,
-            continent_wavelength: 12_000.0,
+            continent_wavelength: 24_000.0,
             mountain_wavelength: 1_600.0,
             hill_wavelength: 320.0,
             soil_depth: 4.0,

@@ -101,7 +101,7 @@ impl Fields {
             ridges_hi: RidgedMulti::<Perlin>::new(s(11)).set_octaves(4).set_frequency(8.0),
             hills: fbm(s(10), 4),
             continent_scale: r / c.continent_wavelength,
-            belt_scale: r / (c.mountain_wavelength * 4.0),
+            belt_scale: r / (c.mountain_wavelength * 8.0),
             fold_scale: r / (c.mountain_wavelength * 0.5),
             deep_scale: r / c.mountain_wavelength,
             ridge_scale: r / c.mountain_wavelength,
@@ -123,8 +123,8 @@ impl Fields {
         let qw = [q[0] + 0.8 * warp[0], q[1] + 0.8 * warp[1], q[2] + 0.8 * warp[2]];
         let land = (self.continent.get(qw) * 1.6 + self.bias).clamp(-1.0, 1.0);
         // Ranges follow the zero lines of a smooth field, on land away from the coast.
-        let belt = 1.0 - self.belt.get(scale(d, self.belt_scale)).abs() * 4.0;
-        let mask = (smooth(belt, 0.0, 0.6) * smooth(land, 0.02, 0.2)).clamp(0.0, 1.0);
+        let belt = 1.0 - self.belt.get(scale(d, self.belt_scale)).abs() * 5.0;
+        let mask = (smooth(belt, 0.2, 0.7) * smooth(land, 0.02, 0.2)).clamp(0.0, 1.0);
         let unit = |v: f64| (v * 1.8).clamp(-1.0, 1.0);
         let ridge = if mask > 0.0 { unit01(self.ridges_lo.get(scale(d, self.ridge_scale))) } else { 0.0 };
         CoarseNode {

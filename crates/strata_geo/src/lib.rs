@@ -23,13 +23,16 @@
 //!
 //! # Shape
 //! The terrain height is a function of the **direction only**: fields are sampled on a cube-sphere
-//! grid (the direction's largest axis picks the face, gnomonic face coordinates), so there is no
-//! seam and "altitude above the surface" is well defined. A coarse grid (nodes 32× further apart)
-//! holds the slow fields (continent signal: domain-warped fbm; mountain-range mask; strata, crust
-//! and ice-edge undulations); a fine grid (default: a node every 2 voxels at face centres) holds
-//! the height: continental profile (coastal plain, shelf, slope, abyssal plain) + ridged
-//! multifractal mountains × mask + fbm hills. Between nodes, values are bilinear. Every noise
-//! output is clamped, so the height always lies in [`PlanetGenerator::altitude_bounds`].
+//! grid (the direction's largest axis picks the face, gnomonic face coordinates evened out by a
+//! cheap polynomial warp), so there is no seam and "altitude above the surface" is well defined.
+//! A coarse grid (nodes 64× further apart, ~128 voxels) holds the slow fields: continent signal
+//! (domain-warped fbm), mountain-range mask (belts along the zero lines of an fbm, on land), the
+//! low octaves of the ridged multifractal, and the strata, crust and ice-edge undulations. A fine
+//! grid (default: a node every 2 voxels at face centres) holds the height: continental profile
+//! (coastal plain, shelf, slope, abyssal plain) + mask × `max_mountain_height` × coarse ridges ×
+//! (70 % + 30 % fine ridged octaves) + fbm hills. Between nodes, values are bilinear. Every noise
+//! output is clamped, so the height always lies in [`PlanetGenerator::altitude_bounds`], and the
+//! coarse nodes alone bound the height within 30 % of the local mountain height and ± the hills.
 //!
 //! # Layers
 //! Let `s` be the surface radius in a voxel's direction, `depth = s − ρ` (`ρ` = the voxel's distance
@@ -43,7 +46,7 @@
 //! | `depth` < `soil_depth` | [`ids::DIRT`] below the top layer; [`ids::SAND`] (top and soil) where `alt` is in `-beach_depth..beach_height`; [`ids::SEDIMENT`] on the deeper sea floor |
 //! | `depth` < `soil_depth + sediment_depth` | [`ids::SEDIMENT`] |
 //! | deeper, continental crust | alternating [`ids::SANDSTONE`] / [`ids::LIMESTONE`] bands (`stratum_thickness`, undulating ± `strata_undulation`) down to the granite top at `-granite_depth` (± `crust_undulation`), then [`ids::GRANITE`] |
-//! | deeper, oceanic crust (weak continent signal), and the lowest `lower_crust_thickness` of all crust | [`ids::BASALT`] |
+//! | deeper, oceanic crust (weak continent signal; the boundary leans under the continents with depth), and the lowest `lower_crust_thickness` of all crust | [`ids::BASALT`] |
 //! | below the crust base `radius − crust_depth` (± `crust_undulation`) | [`ids::MANTLE`] |
 //! | below `outer_core_fraction · radius` | [`ids::MAGMA`] (liquid outer core) |
 //! | below `inner_core_fraction · radius` | [`ids::CORE`] |

@@ -17,6 +17,9 @@ use strata_core::MaterialId;
 const TOP_THICKNESS: f64 = 1.5;
 /// Oceanic crust (basalt right below the sediment) where the continent signal is below this.
 const OCEAN_CRUST: f64 = -0.12;
+/// How far (in continent-signal units) the oceanic crust reaches under the continents at the
+/// crust base.
+const OCEAN_CRUST_LEAN: f64 = 0.2;
 
 /// Supplies grid-node values to [`Model::classify`]. Implementations may cache; they must return
 /// exactly [`Model::coarse_node`] and [`Model::height_node`].
@@ -94,6 +97,7 @@ pub(crate) struct Model {
     inner_core_r: f64,
     outer_core_r: f64,
     moho_r: f64,
+    inv_crust_depth: f64,
     crust_undulation: f64,
     lower_crust: f64,
     granite_alt: f64,
@@ -161,6 +165,7 @@ impl Model {
             inner_core_r: radius * c.inner_core_fraction,
             outer_core_r: radius * c.outer_core_fraction,
             moho_r,
+            inv_crust_depth: 1.0 / c.crust_depth,
             crust_undulation: c.crust_undulation,
             lower_crust: c.lower_crust_thickness,
             granite_alt: -c.granite_depth,
@@ -384,7 +389,9 @@ impl Model {
         if r < moho {
             return self.deep(r);
         }
-        if r < moho + self.lower_crust || c.get(|n| n.land) < OCEAN_CRUST {
+        // The oceanic crust boundary leans under the continents with depth.
+        let ocean_crust = OCEAN_CRUST + OCEAN_CRUST_LEAN * ((self.radius - r) * self.inv_crust_depth);
+        if r < moho + self.lower_crust || c.get(|n| n.land) < ocean_crust {
             return BASALT;
         }
         let alt = r - self.radius;
