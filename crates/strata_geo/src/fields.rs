@@ -36,6 +36,8 @@ pub(crate) struct Relief {
 const RIDGE_DETAIL: f64 = 0.3;
 /// `1 - RIDGE_DETAIL`, the part of the coarse ridge height always present.
 const RIDGE_BASE: f64 = 1.0 - RIDGE_DETAIL;
+// `height_hi` bounds the ridge factor `RIDGE_BASE + RIDGE_DETAIL·detail` (detail ≤ 1) by 1.
+const _: () = assert!(RIDGE_BASE + RIDGE_DETAIL * 1.0 <= 1.0);
 
 /// Continental-shelf width and slope width, in continent-signal units.
 const SHELF_W: f64 = 0.06;
