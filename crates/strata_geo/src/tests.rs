@@ -14,6 +14,21 @@ static PLANET: LazyLock<PlanetGenerator> = LazyLock::new(PlanetGenerator::defaul
 static SMALL: LazyLock<PlanetGenerator> =
     LazyLock::new(|| PlanetGenerator::new(PlanetConfig { seed: 3, ..PlanetConfig::scaled(4096) }).unwrap());
 
+/// Another small planet with unusual settings: raised sea, ice from 40° latitude, tall mountains,
+/// a denser height grid.
+static WILD: LazyLock<PlanetGenerator> = LazyLock::new(|| {
+    PlanetGenerator::new(PlanetConfig {
+        seed: 11,
+        sea_level_offset: 12,
+        polar_latitude_deg: 40.0,
+        max_mountain_height: 300.0,
+        height_grid_spacing: 1.0,
+        snow_altitude: 60.0,
+        ..PlanetConfig::scaled(2048)
+    })
+    .unwrap()
+});
+
 /// Memoised nodes without height bounds: `classify` takes its full path for every voxel, exactly
 /// like `material_at` (node values are pure functions of their index; only the caching differs).
 #[derive(Default)]
@@ -271,6 +286,17 @@ proptest! {
     #[test]
     fn generate_agrees_on_a_small_planet(key in key_strategy(&SMALL, -4090.0..200.0)) {
         check_chunk(&SMALL, key);
+    }
+
+    #[test]
+    fn generate_agrees_on_an_unusual_planet(key in surface_key_strategy(&WILD, -60.0..60.0)) {
+        check_chunk(&WILD, key);
+    }
+
+    #[test]
+    fn sample_lod_agrees_on_an_unusual_planet(level in 1u32..=8, key in surface_key_strategy(&WILD, -200.0..200.0)) {
+        let size = 1i32 << level;
+        check_lod(&WILD, level, ChunkKey::new(key.x.div_euclid(size), key.y.div_euclid(size), key.z.div_euclid(size)));
     }
 
     #[test]
