@@ -2,11 +2,12 @@
 //!
 //! A direction `v` belongs to the cube face of its largest component (ties: x, then y, then z);
 //! on face `(a, sign)` with the two other axes `b < c`, its gnomonic face coordinates are
-//! `u = v_b / |v_a|`, `w = v_c / |v_a|` in `-1..=1`, warped by `warp(u) = u·(4 − |u|)/3` (monotone,
-//! `warp(±1) = ±1`), which evens the node spacing: along each axis the arc between nodes varies
-//! by 7 % instead of 2× from face centre to edge. The **fine grid** has `n + 1` nodes per face
-//! edge at `warp(u) = (2i - n) / n`; the **coarse grid** is every [`COARSE_FACTOR`]-th fine node. Nodes on face edges are shared by two faces with identical
-//! directions, so interpolated fields are continuous across faces (no seam).
+//! `u = v_b · (1/|v_a|)`, `w = v_c · (1/|v_a|)` in `-1..=1` (up to rounding; cell lookups clamp),
+//! warped by `warp(u) = u·(4 − |u|)/3` (monotone, `warp(±1) = ±1`), which evens the node spacing:
+//! along each axis the arc between nodes varies by 7 % instead of 2× from face centre to edge.
+//! The **fine grid** has `n + 1` nodes per face edge at `warp(u) = (2i - n) / n`; the **coarse
+//! grid** is every [`COARSE_FACTOR`]-th fine node. Nodes on face edges are shared by two faces
+//! with identical directions, so interpolated fields are continuous across faces (no seam).
 //!
 //! Interpolation is bilinear in the form `a·(1-t) + b·t`, each lerp clamped to its two inputs: the
 //! result always lies between the corner values, which the bound checks of the generator rely on.
@@ -68,8 +69,9 @@ impl Grid {
         let (b, c) = OTHER[a];
         let m = v[a].abs();
         let face = (a as u8) * 2 + u8::from(v[a] < 0.0);
-        let u = warp(v[b] / m);
-        let w = warp(v[c] / m);
+        let inv = 1.0 / m;
+        let u = warp(v[b] * inv);
+        let w = warp(v[c] * inv);
         GridPos { face, fx: (u + 1.0) * self.half_n, fy: (w + 1.0) * self.half_n }
     }
 
@@ -121,7 +123,8 @@ impl Grid {
     /// Fine node index ranges (inclusive, clamped to the face) covering every voxel centre in the
     /// box `lo..=hi` that projects onto `face`, widened by one node; `None` when no such voxel can
     /// exist. Relies on the projection being monotone in each coordinate (correctly rounded
-    /// division), so every voxel's fine cell and its `+1` neighbour lie inside.
+    /// operations; the one-node margin absorbs the warp's rounding), so every voxel's fine cell
+    /// and its `+1` neighbour lie inside.
     pub fn face_rect(&self, face: u8, lo: [i64; 3], hi: [i64; 3]) -> Option<[(u32, u32); 2]> {
         let a = (face / 2) as usize;
         let (b, c) = OTHER[a];
@@ -134,12 +137,13 @@ impl Grid {
         if a1 < min_abs(lo[b], hi[b]) || a1 < min_abs(lo[c], hi[c]) {
             return None;
         }
-        let (a0, a1) = (a0 as f64, a1 as f64);
+        // The same `x · (1/|p_a|)` as `pos`, monotone in both factors.
+        let (a0, a1) = (1.0 / a0 as f64, 1.0 / a1 as f64);
         let range = |l: i64, h: i64| {
             let (l, h) = (l as f64, h as f64);
             // `warp` is monotone (up to rounding, which the one-node margin absorbs).
-            let umin = warp((l / a0).min(l / a1).max(-1.0));
-            let umax = warp((h / a0).max(h / a1).min(1.0));
+            let umin = warp((l * a0).min(l * a1).max(-1.0));
+            let umax = warp((h * a0).max(h * a1).min(1.0));
             let lo = cell_index((umin + 1.0) * self.half_n, self.n).saturating_sub(1);
             let hi = (cell_index((umax + 1.0) * self.half_n, self.n) + 2).min(self.n);
             (lo, hi)
@@ -165,7 +169,7 @@ pub(crate) fn unwarp(s: f64) -> f64 {
 #[inline]
 pub(crate) fn floor_i64(x: f64) -> i64 {
     let t = x as i64;
-    if (t as f64) > x { t - 1 } else { t }
+    t - i64::from((t as f64) > x)
 }
 
 /// Minimum of two non-NaN values (one `minsd`).

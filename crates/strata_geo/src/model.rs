@@ -35,6 +35,17 @@ pub(crate) trait Source {
     }
 }
 
+/// What height bounds can decide for a box of voxels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Bounded {
+    /// Air everywhere.
+    Air,
+    /// Water everywhere.
+    Water,
+    /// Rock ([`Model::classify_rock`]) everywhere.
+    Rock,
+}
+
 /// Computes nodes on demand for one voxel, remembering the few coarse nodes it needs (the four
 /// fine nodes around a direction usually share the same four coarse nodes).
 #[derive(Default)]
@@ -61,20 +72,20 @@ impl Source for Direct {
     }
 }
 
-/// The four coarse nodes around one direction and its fractions: fields are interpolated on
-/// demand.
+/// The four coarse nodes around one direction and their bilinear weights: geology fields are
+/// interpolated on demand. (They need no bounds, so no clamping: a plain weighted sum.)
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CoarseCell {
     n: [CoarseNode; 4],
-    tx: f64,
-    ty: f64,
+    w: [f64; 4],
 }
 
 impl CoarseCell {
-    /// Field `k` interpolated (clamped bilinear).
-    #[inline]
+    /// Field `k`, bilinear.
+    #[inline(always)]
     pub fn get(&self, k: fn(&CoarseNode) -> f64) -> f64 {
-        bilerp(k(&self.n[0]), k(&self.n[1]), k(&self.n[2]), k(&self.n[3]), self.tx, self.ty)
+        (self.w[0] * k(&self.n[0]) + self.w[1] * k(&self.n[1]))
+            + (self.w[2] * k(&self.n[2]) + self.w[3] * k(&self.n[3]))
     }
 }
 
@@ -109,7 +120,6 @@ pub(crate) struct Model {
     beach_height: f64,
     beach_depth: f64,
     pub ice_cap: f64,
-    pub sea_ice: f64,
     snow_alt: f64,
     polar_sin: f64,
     polar_jitter: f64,
@@ -176,7 +186,6 @@ impl Model {
             beach_height: c.beach_height,
             beach_depth: c.beach_depth,
             ice_cap: c.ice_cap_thickness,
-            sea_ice: c.sea_ice_thickness,
             snow_alt: c.snow_altitude,
             polar_sin,
             polar_jitter,
@@ -238,7 +247,7 @@ impl Model {
     }
 
     /// The coarse nodes around `g`.
-    #[inline]
+    #[inline(always)]
     pub fn coarse_at<S: Source>(&self, g: GridPos, src: &mut S) -> CoarseCell {
         let c = self.grid.coarse_cell(g);
         CoarseCell {
@@ -248,8 +257,7 @@ impl Model {
                 src.coarse(self, g.face, c.i, c.j + 1),
                 src.coarse(self, g.face, c.i + 1, c.j + 1),
             ],
-            tx: c.tx,
-            ty: c.ty,
+            w: [(1.0 - c.tx) * (1.0 - c.ty), c.tx * (1.0 - c.ty), (1.0 - c.tx) * c.ty, c.tx * c.ty],
         }
     }
 
@@ -281,11 +289,11 @@ impl Model {
         if let Some(bounds) = src.height_bounds(self, g) {
             // First the bounds of the coarse cell, then the tighter ones of the four fine nodes'
             // relief (no fine noise yet).
-            if let Some(m) = self.decide(r, bounds, g, src) {
+            if let Some(m) = self.decide(p, r, bounds, g, src) {
                 return m;
             }
             let fine = self.fine_cell_bounds(g, src);
-            if let Some(m) = self.decide(r, fine, g, src) {
+            if let Some(m) = self.decide(p, r, fine, g, src) {
                 return m;
             }
         }
@@ -293,19 +301,44 @@ impl Model {
         self.column(p, r, h, g, src)
     }
 
-    /// The material at radius `r` if it is the same for every height in `lo..=hi`. Each test
-    /// implies the answer of `column` for every such height (all steps are monotone in the
-    /// height), so these are shortcuts, not approximations.
+    /// What the height bounds `lo..=hi` decide for every voxel with radius in `r_min..=r_max`
+    /// (`ice_free`: none of them is in the polar zone, see [`Model::ice_free`]). Each test
+    /// implies the answer of `column` for every such height and voxel (all steps are monotone in
+    /// the height and the radius), so these are shortcuts, not approximations.
     #[inline]
-    fn decide<S: Source>(&self, r: f64, (lo, hi): (f64, f64), g: GridPos, src: &mut S) -> Option<MaterialId> {
-        if r > self.sea_r && r > (self.radius + hi) + self.ice_cap {
-            Some(AIR)
-        } else if (self.radius + lo) - r >= self.thick {
-            Some(self.rock(r, g, src))
-        } else if r > self.radius + hi && r <= self.sea_ice_r {
-            Some(WATER)
+    pub fn decide_bounds(&self, r_min: f64, r_max: f64, (lo, hi): (f64, f64), ice_free: bool) -> Option<Bounded> {
+        let above = r_min > self.radius + hi;
+        if r_min > self.sea_r && (r_min > (self.radius + hi) + self.ice_cap || (ice_free && above)) {
+            Some(Bounded::Air)
+        } else if (self.radius + lo) - r_max >= self.thick {
+            Some(Bounded::Rock)
+        } else if above && (r_max <= self.sea_ice_r || (ice_free && r_max <= self.sea_r)) {
+            Some(Bounded::Water)
         } else {
             None
+        }
+    }
+
+    /// Whether no voxel with `|y| <= y_abs_max` and radius `>= r_min` is in the polar zone (the
+    /// first test of `polar`, with monotone steps).
+    #[inline]
+    pub fn ice_free(&self, y_abs_max: f64, r_min: f64) -> bool {
+        y_abs_max / r_min < self.polar_lo
+    }
+
+    #[inline]
+    fn decide<S: Source>(
+        &self,
+        p: [i64; 3],
+        r: f64,
+        bounds: (f64, f64),
+        g: GridPos,
+        src: &mut S,
+    ) -> Option<MaterialId> {
+        match self.decide_bounds(r, r, bounds, self.ice_free(p[1].unsigned_abs() as f64, r))? {
+            Bounded::Air => Some(AIR),
+            Bounded::Water => Some(WATER),
+            Bounded::Rock => Some(self.rock(r, g, src)),
         }
     }
 

@@ -4,7 +4,7 @@ use crate::config::PlanetConfig;
 use crate::error::{ConfigError, GeoError};
 use crate::geo::{GeoCoord, GeoFrame};
 use crate::ids::{AIR, WATER};
-use crate::model::{Direct, Model, radius_of, radius_range};
+use crate::model::{Bounded, Direct, Model, radius_of, radius_range};
 use crate::sources::{NodeMaps, Patch};
 use std::cell::RefCell;
 use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, MaterialId, VoxelPos, WorldGenerator};
@@ -132,20 +132,15 @@ impl PlanetGenerator {
         (r_max < m.mantle_floor && m.deep(r_min) == m.deep(r_max)).then(|| m.deep(r_min))
     }
 
-    /// What the height bounds `(lo, hi)` of a box of voxels with radii `r_min..=r_max` decide.
-    ///
-    /// The comparisons are those of `Model::classify`'s bound shortcuts, with the box's extreme
-    /// radii: each holds for every voxel of the box because every step is monotone.
-    fn decide(&self, (lo, hi): (f64, f64), r_min: f64, r_max: f64) -> BoxFill {
-        let m = &self.model;
-        if r_min > m.sea_r && r_min > (m.radius + hi) + m.ice_cap {
-            BoxFill::Uniform(AIR)
-        } else if r_min > m.radius + hi && r_max <= m.sea_r - m.sea_ice {
-            BoxFill::Uniform(WATER)
-        } else if (m.radius + lo) - r_max >= m.thick {
-            BoxFill::Rock
-        } else {
-            BoxFill::Each
+    /// What the height bounds of a box of voxels (`lo..=hi`, radii `r_min..=r_max`) decide.
+    fn decide(&self, bounds: (f64, f64), lo: [i64; 3], hi: [i64; 3], r_min: f64, r_max: f64) -> BoxFill {
+        let y_abs_max = lo[1].unsigned_abs().max(hi[1].unsigned_abs()) as f64;
+        let ice_free = self.model.ice_free(y_abs_max, r_min);
+        match self.model.decide_bounds(r_min, r_max, bounds, ice_free) {
+            Some(Bounded::Air) => BoxFill::Uniform(AIR),
+            Some(Bounded::Water) => BoxFill::Uniform(WATER),
+            Some(Bounded::Rock) => BoxFill::Rock,
+            None => BoxFill::Each,
         }
     }
 
@@ -188,8 +183,8 @@ impl PlanetGenerator {
                     let (r_min, r_max) = radius_range(lo, hi);
                     let fill = match self.uniform_by_radius(r_min, r_max) {
                         Some(mat) => BoxFill::Uniform(mat),
-                        None => match self.decide(patch.coarse_bounds(&self.model, lo, hi), r_min, r_max) {
-                            BoxFill::Each => self.decide(patch.fine_bounds(&self.model, lo, hi), r_min, r_max),
+                        None => match self.decide(patch.coarse_bounds(&self.model, lo, hi), lo, hi, r_min, r_max) {
+                            BoxFill::Each => self.decide(patch.fine_bounds(&self.model, lo, hi), lo, hi, r_min, r_max),
                             decided => decided,
                         },
                     };
@@ -214,7 +209,7 @@ impl PlanetGenerator {
             let all = [0..CHUNK_SIZE, 0..CHUNK_SIZE, 0..CHUNK_SIZE];
             if !lod || Patch::area(&self.model, lo, hi) <= PATCH_LIMIT {
                 s.patch.reset(&self.model, lo, hi, lod);
-                match self.decide(s.patch.coarse_bounds(&self.model, lo, hi), r_min, r_max) {
+                match self.decide(s.patch.coarse_bounds(&self.model, lo, hi), lo, hi, r_min, r_max) {
                     BoxFill::Uniform(mat) => return Chunk::Uniform(mat),
                     BoxFill::Each if !lod => self.fill_blocks(axes, &mut s.patch, dense.as_mut_slice()),
                     fill => self.fill(axes, all, fill, &mut s.patch, dense.as_mut_slice()),

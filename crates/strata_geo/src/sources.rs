@@ -146,7 +146,7 @@ impl Patch {
 }
 
 impl Source for Patch {
-    #[inline]
+    #[inline(always)]
     fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
         let f = &mut self.faces[face as usize];
         if f.active
