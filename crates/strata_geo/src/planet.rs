@@ -264,7 +264,7 @@ impl WorldGenerator for PlanetGenerator {
     /// voxel: the strata undulate). Else each 8³ block is decided the same way, first from the
     /// coarse, then from the fine nodes under it (each of the ~200–600 fine nodes under the chunk
     /// is evaluated once), and only blocks the surface may cross are classified per voxel (two
-    /// bilinear interpolations and comparisons). About 0.1 µs uniform, 0.7 ms at the surface.
+    /// bilinear interpolations and comparisons). About 0.1 µs uniform, 0.3–1.5 ms at the surface.
     fn generate(&self, key: ChunkKey) -> Chunk {
         let o = key.min_voxel().to_array().map(i64::from);
         let axes: [[i64; CHUNK_SIZE]; 3] = std::array::from_fn(|a| std::array::from_fn(|c| o[a] + c as i64));
@@ -278,8 +278,9 @@ impl WorldGenerator for PlanetGenerator {
     /// O(1) for nodes decided by radius alone (as `generate`). Otherwise per cell: radius checks,
     /// then the height bounds of its coarse cell, then of its four fine nodes' relief; only cells
     /// near the surface evaluate fine noise. Nodes are cached for the call (per-face arrays for
-    /// small nodes, hash maps for large ones). About 5 ms for a level-6 node at the surface,
-    /// 10–25 ms at levels 8–10 (every crust cell needs its own coarse nodes).
+    /// small nodes, hash maps for large ones). A level-6 node at the surface takes 2–8 ms (more in
+    /// mountains), level 8 about 5 ms, level 10 about 13 ms (every crust cell needs its own
+    /// coarse nodes), level 11 about 2 ms.
     fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
         if level == 0 {
             return self.generate(node);
