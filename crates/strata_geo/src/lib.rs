@@ -56,15 +56,20 @@
 //! queries all call it and differ only in how grid nodes are cached, so `generate` agrees with
 //! `material_at` voxel for voxel and `sample_lod` cell for cell (tested with proptest).
 //! - [`material_at`](strata_core::WorldGenerator::material_at): O(1) above the highest possible
-//!   terrain and in the mantle / core; otherwise ≤ 4 fine + 16 coarse noise nodes.
-//! - [`generate`](strata_core::WorldGenerator::generate): `Uniform` in O(1) when the radius range
-//!   alone decides (air above every possible surface; mantle, outer core, inner core). Otherwise
-//!   the coarse nodes under the chunk give exact height bounds: air, sea or all-rock chunks skip
-//!   the fine nodes. Surface chunks evaluate each fine node under them once, then classify each
-//!   voxel with two bilinear interpolations and comparisons.
-//! - [`sample_lod`](strata_core::WorldGenerator::sample_lod): the same, per cell centre; cells use
-//!   the height bounds of their coarse cell, so only cells near the surface touch fine nodes.
-//!   Any level (including ≥ 11) is exact; coordinates are clamped into `i32` like the default.
+//!   terrain and in the mantle / core; otherwise ≤ 4 fine and ≤ 8 (usually 4) coarse noise nodes
+//!   (≈ 6 µs).
+//! - [`generate`](strata_core::WorldGenerator::generate): `Uniform` in O(1) (≈ 0.1 µs) when the
+//!   radius range alone decides (air above every possible surface; mantle, outer core, inner
+//!   core). Otherwise the coarse nodes under the chunk give exact height bounds: air, sea and
+//!   all-rock chunks skip fine noise. Else each 8³ block is decided the same way from the coarse,
+//!   then the fine nodes under it (each fine node evaluated once per chunk), and only blocks the
+//!   surface may cross are classified voxel by voxel (≈ 0.3–1.5 ms per surface chunk).
+//! - [`sample_lod`](strata_core::WorldGenerator::sample_lod): the same rule per cell centre; cells
+//!   use the height bounds of their coarse cell, then of their fine nodes' relief, so only cells
+//!   near the surface touch fine noise (≈ 2–8 ms for a level-6 node at the surface). Any level
+//!   (including ≥ 11) is exact; coordinates are clamped into `i32` like the default.
+//! - [`PlanetGenerator::surface_altitude`], [`PlanetGenerator::material_at_geo`]: as
+//!   `material_at`. [`GeoFrame`] conversions: O(1).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
