@@ -10,6 +10,7 @@ use crate::config::PlanetConfig;
 use crate::fields::{CoarseNode, Fields, Relief};
 use crate::grid::{Grid, GridPos, bilerp, floor_i64};
 use crate::ids::*;
+use crate::sources::Source;
 use strata_core::MaterialId;
 
 /// Extra thickness (in units of the direction's largest component) of the top voxel layer, so
@@ -21,20 +22,6 @@ const OCEAN_CRUST: f64 = -0.12;
 /// crust base.
 const OCEAN_CRUST_LEAN: f64 = 0.2;
 
-/// Supplies grid-node values to [`Model::classify`]. Implementations may cache; they must return
-/// exactly [`Model::coarse_node`] and [`Model::height_node`].
-pub(crate) trait Source {
-    /// Coarse node `(ci, cj)` of `face`.
-    fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode;
-    /// Height at fine node `(i, j)` of `face`.
-    fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64;
-    /// Optional cheap bounds `(lo, hi)` of the height at `g` (see [`Model::cell_bounds`]); when
-    /// given, `classify` decides voxels far from the surface without fine nodes.
-    fn height_bounds(&mut self, _m: &Model, _g: GridPos) -> Option<(f64, f64)> {
-        None
-    }
-}
-
 /// What height bounds can decide for a box of voxels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Bounded {
@@ -44,32 +31,6 @@ pub(crate) enum Bounded {
     Water,
     /// Rock ([`Model::classify_rock`]) everywhere.
     Rock,
-}
-
-/// Computes nodes on demand for one voxel, remembering the few coarse nodes it needs (the four
-/// fine nodes around a direction usually share the same four coarse nodes).
-#[derive(Default)]
-pub(crate) struct Direct {
-    coarse: [((u8, u32, u32), CoarseNode); 8],
-    len: usize,
-}
-
-impl Source for Direct {
-    fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
-        let key = (face, ci, cj);
-        if let Some((_, n)) = self.coarse[..self.len].iter().find(|(k, _)| *k == key) {
-            return *n;
-        }
-        let n = m.coarse_node(face, ci, cj);
-        if self.len < self.coarse.len() {
-            self.coarse[self.len] = (key, n);
-            self.len += 1;
-        }
-        n
-    }
-    fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
-        m.height_node(face, i, j, self)
-    }
 }
 
 /// The four coarse nodes around one direction and their bilinear weights: geology fields are

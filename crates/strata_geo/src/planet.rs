@@ -4,8 +4,8 @@ use crate::config::PlanetConfig;
 use crate::error::{ConfigError, GeoError};
 use crate::geo::{GeoCoord, GeoFrame};
 use crate::ids::{AIR, WATER};
-use crate::model::{Bounded, Direct, Model, radius_of, radius_range};
-use crate::sources::{NodeMaps, Patch};
+use crate::model::{Bounded, Model, radius_of, radius_range};
+use crate::sources::{Direct, NodeMaps, Patch};
 use std::cell::RefCell;
 use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, MaterialId, VoxelPos, WorldGenerator};
 

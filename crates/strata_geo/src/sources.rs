@@ -1,11 +1,52 @@
-//! Caching [`Source`]s: one rectangle of grid nodes per cube face (chunks and small LOD nodes),
-//! or hash maps (large LOD nodes, whose cells are far apart). Both compute each node at most once
-//! per call and return exactly what [`Model::coarse_node`] and [`Model::height_node`] return.
+//! [`Source`]s of grid-node values: [`Direct`] (single voxels), one rectangle of nodes per cube
+//! face ([`Patch`]: chunks and small LOD nodes), or hash maps ([`NodeMaps`]: large LOD nodes,
+//! whose cells are far apart). Each computes a node at most once per call and returns exactly
+//! what [`Model::coarse_node`] and [`Model::height_node`] return.
 
 use crate::fields::CoarseNode;
 use crate::grid::{COARSE_FACTOR, GridPos};
-use crate::model::{Model, Source};
+use crate::model::Model;
 use rustc_hash::FxHashMap;
+
+/// Supplies grid-node values to [`Model::classify`]. Implementations may cache; they must return
+/// exactly [`Model::coarse_node`] and [`Model::height_node`].
+pub(crate) trait Source {
+    /// Coarse node `(ci, cj)` of `face`.
+    fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode;
+    /// Height at fine node `(i, j)` of `face`.
+    fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64;
+    /// Optional cheap bounds `(lo, hi)` of the height at `g` (see [`Model::cell_bounds`]); when
+    /// given, `classify` decides voxels far from the surface without fine nodes.
+    fn height_bounds(&mut self, _m: &Model, _g: GridPos) -> Option<(f64, f64)> {
+        None
+    }
+}
+
+/// Computes nodes on demand for one voxel, remembering the few coarse nodes it needs (the four
+/// fine nodes around a direction usually share the same four coarse nodes).
+#[derive(Default)]
+pub(crate) struct Direct {
+    coarse: [((u8, u32, u32), CoarseNode); 8],
+    len: usize,
+}
+
+impl Source for Direct {
+    fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
+        let key = (face, ci, cj);
+        if let Some((_, n)) = self.coarse[..self.len].iter().find(|(k, _)| *k == key) {
+            return *n;
+        }
+        let n = m.coarse_node(face, ci, cj);
+        if self.len < self.coarse.len() {
+            self.coarse[self.len] = (key, n);
+            self.len += 1;
+        }
+        n
+    }
+    fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
+        m.height_node(face, i, j, self)
+    }
+}
 
 const UNSET: CoarseNode = CoarseNode { land: f64::NAN, mask: 0.0, ridge: 0.0, fold: 0.0, deep: 0.0, ice: 0.0 };
 

@@ -2,7 +2,8 @@
 
 use crate::fields::CoarseNode;
 use crate::ids::*;
-use crate::model::{Model, Source, radius_of};
+use crate::model::{Model, radius_of};
+use crate::sources::Source;
 use crate::{GeoCoord, GeoError, PlanetConfig, PlanetGenerator};
 use proptest::prelude::*;
 use rustc_hash::FxHashMap;
