@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod core_metrics;
+pub mod geo_metrics;
 pub mod index_metrics;
 pub mod mesh_metrics;
 pub mod stream_metrics;

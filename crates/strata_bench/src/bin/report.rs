@@ -1,6 +1,6 @@
 //! `cargo run --release -p strata_bench --bin report [-- --quick] [--only <area>[,<area>…]]`:
-//! prints the performance report. Areas: core, index, mesh, stream.
-use strata_bench::{Area, Budget, core_metrics, index_metrics, mesh_metrics, stream_metrics};
+//! prints the performance report. Areas: core, index, mesh, geo, stream.
+use strata_bench::{Area, Budget, core_metrics, geo_metrics, index_metrics, mesh_metrics, stream_metrics};
 
 fn main() {
     let budget = Budget::from_args();
@@ -11,10 +11,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').map(str::to_owned).collect());
     // Each area adds its module here; an area's metrics print when the area is done.
-    let areas: [(&str, Area); 4] = [
+    let areas: [(&str, Area); 5] = [
         ("core", core_metrics::run),
         ("index", index_metrics::run),
         ("mesh", mesh_metrics::run),
+        ("geo", geo_metrics::run),
         ("stream", stream_metrics::run),
     ];
     for (area, run) in areas {

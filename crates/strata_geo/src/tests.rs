@@ -1,0 +1,326 @@
+//! Whole-generator tests: fast paths against the brute-force reference, and the planet's shape.
+
+use crate::fields::CoarseNode;
+use crate::ids::*;
+use crate::model::{Model, radius_of};
+use crate::sources::Source;
+use crate::{GeoCoord, GeoError, PlanetConfig, PlanetGenerator};
+use proptest::prelude::*;
+use rustc_hash::FxHashMap;
+use std::sync::{LazyLock, Mutex};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, LocalIndex, MaterialId, VoxelPos, WorldGenerator};
+
+static PLANET: LazyLock<PlanetGenerator> = LazyLock::new(PlanetGenerator::default);
+/// A small planet: the same code paths at a size where random chunks often hit every layer.
+static SMALL: LazyLock<PlanetGenerator> =
+    LazyLock::new(|| PlanetGenerator::new(PlanetConfig { seed: 3, ..PlanetConfig::scaled(4096) }).unwrap());
+
+/// Another small planet with unusual settings: raised sea, ice from 40° latitude, tall mountains,
+/// a denser height grid.
+static WILD: LazyLock<PlanetGenerator> = LazyLock::new(|| {
+    PlanetGenerator::new(PlanetConfig {
+        seed: 11,
+        sea_level_offset: 12,
+        polar_latitude_deg: 40.0,
+        max_mountain_height: 300.0,
+        height_grid_spacing: 1.0,
+        snow_altitude: 60.0,
+        ..PlanetConfig::scaled(2048)
+    })
+    .unwrap()
+});
+
+/// Memoised nodes without height bounds: `classify` takes its full path for every voxel, exactly
+/// like `material_at` (node values are pure functions of their index; only the caching differs).
+#[derive(Default)]
+struct Memo {
+    coarse: FxHashMap<(u8, u32, u32), CoarseNode>,
+    heights: FxHashMap<(u8, u32, u32), f64>,
+}
+
+impl Source for Memo {
+    fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
+        *self.coarse.entry((face, ci, cj)).or_insert_with(|| m.coarse_node(face, ci, cj))
+    }
+    fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
+        if let Some(&h) = self.heights.get(&(face, i, j)) {
+            return h;
+        }
+        let h = m.height_node(face, i, j, self);
+        self.heights.insert((face, i, j), h);
+        h
+    }
+}
+
+/// The brute-force generator: only `material_at` (memoised), so `generate` and `sample_lod` are
+/// `strata_core`'s default implementations.
+struct Reference {
+    planet: &'static PlanetGenerator,
+    memo: Mutex<Memo>,
+}
+
+impl Reference {
+    fn new(planet: &'static PlanetGenerator) -> Self {
+        Self { planet, memo: Mutex::new(Memo::default()) }
+    }
+}
+
+impl WorldGenerator for Reference {
+    fn material_at(&self, pos: VoxelPos) -> MaterialId {
+        let p = pos.to_array().map(i64::from);
+        let mut memo = self.memo.lock().unwrap();
+        self.planet.model.classify(p, radius_of(p), &mut *memo)
+    }
+}
+
+fn assert_same(ours: &Chunk, reference: &Chunk, what: &str) {
+    if ours != reference {
+        let first = (0..strata_core::CHUNK_VOLUME as u16)
+            .map(LocalIndex::new)
+            .find(|&i| ours.get(i) != reference.get(i))
+            .map(|i| (i.pos(), ours.get(i), reference.get(i)));
+        panic!("{what}: first difference (local, ours, reference) = {first:?}");
+    }
+}
+
+/// The chunk holding the point at `lat`, `lon`, `alt` of `planet`.
+fn key_at(planet: &PlanetGenerator, lat: f64, lon: f64, alt: f64) -> ChunkKey {
+    planet.frame().to_voxel(GeoCoord::new(lat, lon, alt)).unwrap().chunk()
+}
+
+/// A few `material_at` calls through the real (uncached) path agree with the reference.
+fn spot_check(planet: &'static PlanetGenerator, chunk: &Chunk, key: ChunkKey) {
+    for i in (0..strata_core::CHUNK_VOLUME as u16).step_by(2731) {
+        let l = LocalIndex::new(i);
+        assert_eq!(chunk.get(l), planet.material_at(VoxelPos::from_parts(key, l.pos())), "{key:?} {l:?}");
+    }
+}
+
+fn check_chunk(planet: &'static PlanetGenerator, key: ChunkKey) -> Chunk {
+    let ours = planet.generate(key);
+    assert_same(&ours, &Reference::new(planet).generate(key), &format!("generate {key:?}"));
+    spot_check(planet, &ours, key);
+    ours
+}
+
+fn check_lod(planet: &'static PlanetGenerator, level: u32, node: ChunkKey) -> Chunk {
+    let ours = planet.sample_lod(level, node);
+    assert_same(&ours, &Reference::new(planet).sample_lod(level, node), &format!("sample_lod {level} {node:?}"));
+    ours
+}
+
+#[test]
+fn surface_chunks_agree_and_hold_the_surface() {
+    // Walk down a column at a few places until the surface chunk.
+    for (lat, lon) in [(0.0, 0.0), (45.0, 45.0), (-30.0, 170.0), (80.0, -100.0), (35.26, 45.0)] {
+        let h = PLANET.surface_altitude(lat, lon).unwrap();
+        let key = key_at(&PLANET, lat, lon, h.max(0.0));
+        let c = check_chunk(&PLANET, key);
+        assert!(matches!(c, Chunk::Dense(_)), "{lat} {lon}: the chunk at the surface / sea level is mixed");
+    }
+}
+
+#[test]
+fn uniform_fast_paths() {
+    let p = &*PLANET;
+    assert_eq!(p.generate(ChunkKey::new(0, 2000, 0)), Chunk::Uniform(AIR));
+    assert_eq!(p.generate(ChunkKey::new(0, 0, 0)), Chunk::Uniform(CORE));
+    assert_eq!(p.generate(ChunkKey::new(0, 500, 0)), Chunk::Uniform(MAGMA));
+    assert_eq!(p.generate(ChunkKey::new(800, 0, 0)), Chunk::Uniform(MANTLE));
+    let far = VoxelPos::new(i32::MAX, i32::MIN, i32::MIN).chunk();
+    assert_eq!(p.generate(far), Chunk::Uniform(AIR));
+    assert_eq!(p.sample_lod(11, ChunkKey::new(5, 5, 5)), Chunk::Uniform(AIR));
+    assert_eq!(
+        p.sample_lod(30, ChunkKey::new(-1, -1, -1)),
+        Reference::new(p).sample_lod(30, ChunkKey::new(-1, -1, -1))
+    );
+}
+
+#[test]
+fn lod_levels_up_to_11_and_beyond_agree() {
+    for level in [1, 2, 3, 4, 6, 8, 10, 11, 12] {
+        let size = 1i32 << level;
+        for (lat, lon) in [(10.0, 20.0), (-60.0, -120.0), (89.0, 0.0)] {
+            let key = key_at(&PLANET, lat, lon, 0.0);
+            let node = ChunkKey::new(key.x.div_euclid(size), key.y.div_euclid(size), key.z.div_euclid(size));
+            check_lod(&PLANET, level, node);
+        }
+    }
+    // Extreme nodes: clamped coordinates, no overflow.
+    for level in [11, 20, 26, 27, 31] {
+        for node in [ChunkKey::new(i32::MAX, 0, i32::MIN), ChunkKey::new(0, 0, 0), ChunkKey::new(-1, 0, -1)] {
+            check_lod(&SMALL, level, node);
+        }
+    }
+}
+
+#[test]
+fn deterministic_and_seeded() {
+    let key = key_at(&PLANET, 20.0, 30.0, 0.0);
+    let again = PlanetGenerator::new(PlanetConfig::default()).unwrap();
+    assert_eq!(PLANET.generate(key), again.generate(key));
+    let other = PlanetGenerator::new(PlanetConfig { seed: 8, ..PlanetConfig::default() }).unwrap();
+    let differs = (0..20).any(|k| {
+        let (lat, lon) = (k as f64 * 7.0 - 70.0, k as f64 * 17.0);
+        PLANET.surface_altitude(lat, lon).unwrap() != other.surface_altitude(lat, lon).unwrap()
+    });
+    assert!(differs);
+}
+
+#[test]
+fn geographic_queries() {
+    let p = &*PLANET;
+    assert_eq!(p.material_at_geo(0.0, 0.0, 10_000.0), Ok(AIR));
+    assert_eq!(p.material_at_geo(0.0, 0.0, -32_768.0), Ok(CORE));
+    assert!(matches!(p.material_at_geo(f64::NAN, 0.0, 0.0), Err(GeoError::NotFinite { .. })));
+    assert!(matches!(p.material_at_geo(0.0, 0.0, f64::INFINITY), Err(GeoError::NotFinite { .. })));
+    assert!(matches!(p.surface_altitude(100.0, 0.0), Err(GeoError::LatitudeOutOfRange { .. })));
+    assert!(matches!(p.surface_altitude(0.0, f64::NAN), Err(GeoError::NotFinite { .. })));
+    // The poles and the antimeridian are ordinary places (no seam): both sides agree closely.
+    for (a, b) in [((10.0, 179.9999), (10.0, -179.9999)), ((89.99999, 0.0), (89.99999, 180.0))] {
+        let (ha, hb) = (p.surface_altitude(a.0, a.1).unwrap(), p.surface_altitude(b.0, b.1).unwrap());
+        assert!((ha - hb).abs() < 0.5, "{a:?} {ha} vs {b:?} {hb}");
+    }
+    assert_eq!(p.surface_altitude(90.0, 0.0).unwrap(), p.surface_altitude(90.0, 123.0).unwrap());
+    assert_eq!(p.surface_altitude_toward(VoxelPos::new(0, 0, 0)), None);
+    let (lo, hi) = p.altitude_bounds();
+    for k in 0..200 {
+        let (lat, lon) = ((k as f64 * 0.89) - 89.0, k as f64 * 37.0);
+        let h = p.surface_altitude(lat, lon).unwrap();
+        assert!(lo <= h && h <= hi);
+        // Solid one voxel below the surface, not solid two voxels above (ignoring ice and water).
+        let below = p.material_at_geo(lat, lon, h - 2.0).unwrap();
+        let above = p.material_at_geo(lat, lon, h + 2.0).unwrap();
+        assert!(![AIR, WATER, ICE].contains(&below), "{lat} {lon}: {below:?}");
+        assert!([AIR, WATER, ICE].contains(&above), "{lat} {lon}: {above:?}");
+    }
+}
+
+/// Walks from high above to the centre at one place; returns the materials in order, deduplicated.
+fn column(p: &PlanetGenerator, lat: f64, lon: f64) -> Vec<MaterialId> {
+    let mut out: Vec<MaterialId> = Vec::new();
+    let top = p.altitude_bounds().1 as i64 + 40;
+    let mut alt = top;
+    while alt > -(p.config().sea_level_radius() as i64) {
+        let m = p.material_at_geo(lat, lon, alt as f64).unwrap();
+        if out.last() != Some(&m) {
+            out.push(m);
+        }
+        alt -= if alt > -600 { 1 } else { 64 };
+    }
+    out
+}
+
+#[test]
+fn planet_has_oceans_continents_mountains_ice_and_layers() {
+    let p = &*PLANET;
+    let (mut ocean, mut total, mut max_alt) = (0, 0, f64::MIN);
+    let mut tops = std::collections::BTreeSet::new();
+    for k in 0..4000 {
+        // A Fibonacci sphere of directions.
+        let lat = (1.0 - 2.0 * (k as f64 + 0.5) / 4000.0).asin().to_degrees();
+        let lon = (k as f64 * 137.507_764) % 360.0;
+        let h = p.surface_altitude(lat, lon).unwrap();
+        total += 1;
+        if h < 0.0 {
+            ocean += 1;
+        }
+        max_alt = max_alt.max(h);
+        tops.insert(p.material_at_geo(lat, lon, h - 0.5).unwrap().0);
+    }
+    let frac = ocean as f64 / total as f64;
+    assert!((0.45..0.8).contains(&frac), "ocean fraction {frac}");
+    assert!(max_alt > 300.0, "mountains: highest surface {max_alt}");
+    for m in [GRASS, SAND, SNOW, SEDIMENT] {
+        assert!(tops.contains(&m.0), "no {m:?} on the surface: {tops:?}");
+    }
+    // The north pole is icy; the core is at the centre.
+    let pole = column(p, 90.0, 0.0);
+    assert!(pole.contains(&ICE), "{pole:?}");
+    // Layers, top to bottom, at several places: each column ends mantle, magma, core.
+    for (lat, lon) in [(0.0, 0.0), (20.0, 100.0), (-40.0, -60.0), (60.0, 10.0)] {
+        let col = column(p, lat, lon);
+        assert_eq!(&col[col.len() - 3..], &[MANTLE, MAGMA, CORE], "{lat} {lon}: {col:?}");
+        assert_eq!(col[0], AIR);
+        assert!(col.contains(&BASALT), "{col:?}");
+    }
+    let continental = (0..400).find_map(|k| {
+        let (lat, lon) = ((k as f64 * 0.37) - 70.0, k as f64 * 11.0);
+        (p.surface_altitude(lat, lon).unwrap() > 20.0).then(|| column(p, lat, lon))
+    });
+    let col = continental.expect("some land");
+    for m in [SEDIMENT, SANDSTONE, LIMESTONE, GRANITE, BASALT, MANTLE] {
+        assert!(col.contains(&m), "continental column lacks {m:?}: {col:?}");
+    }
+}
+
+/// A chunk key near `alt` above sea level at a direction (unit-square parameters).
+fn key_strategy(planet: &'static PlanetGenerator, alt: std::ops::Range<f64>) -> impl Strategy<Value = ChunkKey> {
+    (-1.0f64..1.0, 0.0f64..360.0, alt).prop_map(move |(s, lon, alt)| key_at(planet, s.asin().to_degrees(), lon, alt))
+}
+
+/// A chunk key within `offset` of the surface (or of sea level over the oceans).
+fn surface_key_strategy(
+    planet: &'static PlanetGenerator,
+    offset: std::ops::Range<f64>,
+) -> impl Strategy<Value = ChunkKey> {
+    (-1.0f64..1.0, 0.0f64..360.0, offset).prop_map(move |(s, lon, off)| {
+        let lat = s.asin().to_degrees();
+        let h = planet.surface_altitude(lat, lon).unwrap();
+        key_at(planet, lat, lon, h.max(0.0) + off)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generate_agrees_near_the_surface(key in surface_key_strategy(&PLANET, -40.0..40.0)) {
+        check_chunk(&PLANET, key);
+    }
+
+    #[test]
+    fn generate_agrees_anywhere_in_the_crust(key in key_strategy(&PLANET, -1700.0..900.0)) {
+        check_chunk(&PLANET, key);
+    }
+
+    #[test]
+    fn generate_agrees_on_a_small_planet(key in key_strategy(&SMALL, -4090.0..200.0)) {
+        check_chunk(&SMALL, key);
+    }
+
+    #[test]
+    fn generate_agrees_on_an_unusual_planet(key in surface_key_strategy(&WILD, -60.0..60.0)) {
+        check_chunk(&WILD, key);
+    }
+
+    #[test]
+    fn sample_lod_agrees_on_an_unusual_planet(level in 1u32..=8, key in surface_key_strategy(&WILD, -200.0..200.0)) {
+        let size = 1i32 << level;
+        check_lod(&WILD, level, ChunkKey::new(key.x.div_euclid(size), key.y.div_euclid(size), key.z.div_euclid(size)));
+    }
+
+    #[test]
+    fn generate_agrees_far_away(x in any::<i32>(), y in any::<i32>(), z in any::<i32>()) {
+        check_chunk(&SMALL, VoxelPos::new(x, y, z).chunk());
+    }
+
+    #[test]
+    fn sample_lod_agrees(level in 1u32..=12, key in surface_key_strategy(&PLANET, -100.0..100.0), jitter in 0i32..3) {
+        let size = 1i32 << level;
+        let node = ChunkKey::new(key.x.div_euclid(size), key.y.div_euclid(size) + jitter - 1, key.z.div_euclid(size));
+        check_lod(&PLANET, level, node);
+    }
+
+    #[test]
+    fn sample_lod_agrees_on_a_small_planet(level in 1u32..=9, key in key_strategy(&SMALL, -3000.0..200.0)) {
+        let size = 1i32 << level;
+        check_lod(&SMALL, level, ChunkKey::new(key.x.div_euclid(size), key.y.div_euclid(size), key.z.div_euclid(size)));
+    }
+}
+
+#[test]
+fn chunk_size_is_32() {
+    // The axis arrays of the generator assume the strata_core chunk size.
+    assert_eq!(CHUNK_SIZE, 32);
+}
