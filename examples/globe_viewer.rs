@@ -1,0 +1,422 @@
+//! A whole voxel planet: orbit it, then descend to single voxels.
+//!
+//! `cargo run --release --example globe_viewer`
+//!
+//! Controls:
+//! - **Left drag**: move over the planet (speed follows altitude). **W A S D**: the same by keys.
+//! - **Mouse wheel** / **Page Up, Page Down**: zoom, from orbit down to walking height.
+//! - **Q / E**: turn the heading.
+//! - **Hover**: latitude, longitude, altitude and material under the pointer (bottom left).
+//! - **Left click**: dig a crater there; **right click**: build a stone mound. Their size
+//!   follows the distance, so they show at the LOD you are looking at (edits show at LOD ≤ 5,
+//!   i.e. within a few kilometres; coarser levels come from the generator).
+//! - **F3**: the debug overlay (streaming, store and index statistics, live settings, gizmos).
+//!
+//! Edits are saved to `globe.strata` in the working directory.
+//!
+//! Screenshot check: `STRATA_SCREENSHOT=out.png cargo run --example globe_viewer` waits until
+//! streaming is idle and the meshes have been on screen for a while, saves the frame, checks it
+//! by pixel statistics (the planet covers a sensible part of the frame; ocean and land colours
+//! both present) and exits with status 0 if the check passed, 3 if not. `STRATA_GLOBE_ALT`
+//! sets the starting altitude in voxels.
+
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
+use bevy::math::DVec3;
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::window::PrimaryWindow;
+use bevy_strata::debug_ui::StrataDebugUiPlugin;
+use bevy_strata::prelude::*;
+use bevy_strata::{StrataSystems, Streaming};
+use std::sync::Arc;
+use strata_core::WorldGenerator;
+use strata_geo::{GeoCoord, PlanetGenerator};
+
+const CLEAR: Color = Color::srgb(0.01, 0.012, 0.03);
+
+fn main() -> AppExit {
+    let planet = Arc::new(PlanetGenerator::default());
+    let radius = planet.config().sea_level_radius();
+    let start_alt = std::env::var("STRATA_GLOBE_ALT").ok().and_then(|s| s.parse().ok()).unwrap_or(radius * 2.2);
+    let save = if std::env::var("STRATA_SCREENSHOT").is_ok() { None } else { Some("globe.strata".to_string()) };
+    let config = StrataConfig {
+        save_path: save,
+        view_distance: (radius * 4.0) as f32,
+        lod_max_level: bevy_strata::MAX_LOD_LEVEL,
+        lod_split_distance: 2.0,
+        ambient_occlusion: true,
+        ..default()
+    };
+    App::new()
+        .add_plugins((
+            DefaultPlugins
+                .set(WindowPlugin {
+                    primary_window: Some(Window { title: "Strata — globe viewer".into(), ..default() }),
+                    ..default()
+                })
+                .set(bevy_strata::task_pool_plugin()),
+            StrataPlugin::new(config).with_generator(planet.clone()),
+            StrataDebugUiPlugin,
+        ))
+        .insert_resource(ClearColor(CLEAR))
+        .insert_resource(Planet(planet))
+        .insert_resource(Orbit { lat: 20.0, lon: -30.0, alt: start_alt, heading: 0.0, drag_px: 0.0 })
+        .insert_resource(bevy_strata::StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
+        .add_systems(Startup, setup)
+        .add_systems(Update, (controls, place_camera).chain().before(StrataSystems::TrackViewers))
+        .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
+        .run()
+}
+
+/// The planet generator, shared with the plugin.
+#[derive(Resource)]
+struct Planet(Arc<PlanetGenerator>);
+
+/// The camera's place: above (`lat`, `lon`) at `alt` voxels above sea level, facing `heading`
+/// (degrees clockwise from north).
+#[derive(Resource)]
+struct Orbit {
+    lat: f64,
+    lon: f64,
+    alt: f64,
+    heading: f64,
+    /// Pixels the pointer moved while the left button was down (a click is a short drag).
+    drag_px: f32,
+}
+
+#[derive(Component)]
+struct MainCamera;
+
+#[derive(Component)]
+struct InfoText;
+
+fn setup(mut commands: Commands) {
+    commands.spawn((
+        Camera3d::default(),
+        Projection::Perspective(PerspectiveProjection { near: 0.1, far: 1.0e7, ..default() }),
+        Transform::default(),
+        MainCamera,
+        StreamingViewer::default(),
+        FloatingOrigin,
+    ));
+    commands.spawn((
+        DirectionalLight { illuminance: 10_000.0, shadow_maps_enabled: false, ..default() },
+        Transform::default().looking_to(Vec3::new(-0.6, -0.35, -0.7), Vec3::Y),
+    ));
+    commands.insert_resource(GlobalAmbientLight { brightness: 250.0, ..default() });
+    commands.spawn((
+        Text::new("loading…"),
+        TextFont { font_size: 15.0, ..default() },
+        TextColor(Color::srgb(0.9, 0.92, 0.95)),
+        Node { position_type: PositionType::Absolute, left: px(10.0), bottom: px(10.0), ..default() },
+        InfoText,
+    ));
+}
+
+/// Unit vectors of the local frame at (`lat`, `lon`): (up, north, east).
+fn local_frame(lat: f64, lon: f64) -> (DVec3, DVec3, DVec3) {
+    let up = DVec3::from_array(GeoCoord::new(lat, lon, 0.0).direction());
+    let pole = DVec3::Y;
+    let east = if pole.cross(up).length_squared() < 1e-12 { DVec3::X } else { pole.cross(up).normalize() };
+    let north = up.cross(east).normalize();
+    (up, north, east)
+}
+
+fn controls(
+    time: Res<Time>,
+    keys: Res<ButtonInput<KeyCode>>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    motion: Res<AccumulatedMouseMotion>,
+    scroll: Res<AccumulatedMouseScroll>,
+    planet: Res<Planet>,
+    mut orbit: ResMut<Orbit>,
+) {
+    let radius = planet.0.config().sea_level_radius();
+    let dt = time.delta_secs_f64();
+    // Ground height under the camera, so walking height follows the terrain.
+    let ground = planet.0.surface_altitude(orbit.lat, orbit.lon).unwrap_or(0.0).max(0.0);
+    let height = (orbit.alt - ground).max(1.0);
+    // Zoom: exponential in height above ground.
+    let mut zoom = match scroll.unit {
+        MouseScrollUnit::Line => scroll.delta.y as f64,
+        MouseScrollUnit::Pixel => scroll.delta.y as f64 / 40.0,
+    };
+    if keys.pressed(KeyCode::PageUp) {
+        zoom += 4.0 * dt;
+    }
+    if keys.pressed(KeyCode::PageDown) {
+        zoom -= 4.0 * dt;
+    }
+    let height = (height * 0.85f64.powf(zoom)).clamp(2.0, radius * 4.0);
+    orbit.alt = ground + height;
+    // Move: angular speed so the ground moves at about one screen per second.
+    let deg_per_voxel = 180.0 / (std::f64::consts::PI * radius);
+    let speed = height * deg_per_voxel; // degrees per second at one "screen"
+    let mut forward = 0.0;
+    let mut right = 0.0;
+    if keys.pressed(KeyCode::KeyW) {
+        forward += 1.0;
+    }
+    if keys.pressed(KeyCode::KeyS) {
+        forward -= 1.0;
+    }
+    if keys.pressed(KeyCode::KeyD) {
+        right += 1.0;
+    }
+    if keys.pressed(KeyCode::KeyA) {
+        right -= 1.0;
+    }
+    forward *= speed * dt;
+    right *= speed * dt;
+    if buttons.pressed(MouseButton::Left) {
+        orbit.drag_px += motion.delta.length();
+        if orbit.drag_px > 4.0 {
+            forward += motion.delta.y as f64 * speed / 600.0;
+            right -= motion.delta.x as f64 * speed / 600.0;
+        }
+    } else if !buttons.just_released(MouseButton::Left) {
+        orbit.drag_px = 0.0;
+    }
+    if keys.pressed(KeyCode::KeyQ) {
+        orbit.heading -= 60.0 * dt;
+    }
+    if keys.pressed(KeyCode::KeyE) {
+        orbit.heading += 60.0 * dt;
+    }
+    let h = orbit.heading.to_radians();
+    let (dn, de) = (forward * h.cos() - right * h.sin(), forward * h.sin() + right * h.cos());
+    orbit.lat = (orbit.lat + dn).clamp(-89.5, 89.5);
+    let coslat = orbit.lat.to_radians().cos().max(0.05);
+    orbit.lon = (orbit.lon + de / coslat + 540.0).rem_euclid(360.0) - 180.0;
+}
+
+/// Puts the camera at the orbit position (world voxels → render space through the floating
+/// origin). Far away it looks at the planet's centre; near the ground it tilts to the horizon.
+fn place_camera(
+    planet: Res<Planet>,
+    orbit: Res<Orbit>,
+    origin: Res<StrataOrigin>,
+    mut camera: Query<(&mut Transform, &mut StreamingViewer), With<MainCamera>>,
+) {
+    let Ok((mut transform, mut viewer)) = camera.single_mut() else { return };
+    let radius = planet.0.config().sea_level_radius();
+    let (up, north, east) = local_frame(orbit.lat, orbit.lon);
+    let r = radius + orbit.alt;
+    let world = up * r;
+    let h = orbit.heading.to_radians();
+    let heading = north * h.cos() + east * h.sin();
+    // Pitch below the horizon: 90° (straight down) above ~0.6 R, 12° at walking height.
+    let ground = planet.0.surface_altitude(orbit.lat, orbit.lon).unwrap_or(0.0).max(0.0);
+    let t = (((orbit.alt - ground).max(2.0) / 2.0).ln() / ((radius * 0.6) / 2.0).ln()).clamp(0.0, 1.0);
+    let pitch = (12.0 + 78.0 * t).to_radians();
+    let forward = (heading * pitch.cos() - up * pitch.sin()).normalize();
+    let render = world - origin.voxel.as_dvec3();
+    *transform = Transform::from_translation(render.as_vec3()).looking_to(forward.as_vec3(), up.as_vec3());
+    // See to the horizon (and the whole disc from orbit), never less than 512 voxels.
+    let horizon = (r * r - radius * radius).max(0.0).sqrt() + radius * 0.05;
+    viewer.view_distance = Some(horizon.max(512.0) as f32);
+}
+
+/// What the pointer is over: an exact voxel ray hit where chunks are loaded, otherwise the
+/// generator's surface found by marching the ray.
+struct Target {
+    voxel: VoxelPos,
+    normal: IVec3,
+    distance: f64,
+}
+
+fn march_surface(planet: &PlanetGenerator, origin: DVec3, dir: DVec3, max: f64) -> Option<Target> {
+    let radius = planet.config().sea_level_radius();
+    let top = radius + planet.altitude_bounds().1;
+    // Enter the shell of possible terrain, then step by a fraction of the height above ground.
+    let b = origin.dot(dir);
+    let c = origin.length_squared() - top * top;
+    let disc = b * b - c;
+    if disc < 0.0 {
+        return None;
+    }
+    let mut t = (-b - disc.sqrt()).max(0.0);
+    for _ in 0..4096 {
+        if t > max {
+            return None;
+        }
+        let p = origin + dir * t;
+        let voxel = VoxelPos::new(p.x.floor() as i32, p.y.floor() as i32, p.z.floor() as i32);
+        let geo = planet.frame().to_geo(voxel);
+        let ground = planet.surface_altitude(geo.lat_deg, geo.lon_deg).unwrap_or(0.0).max(0.0);
+        let above = geo.alt - ground;
+        if above <= 0.5 {
+            return Some(Target { voxel, normal: IVec3::ZERO, distance: t });
+        }
+        t += (above * 0.5).max(0.5);
+    }
+    None
+}
+
+// A Bevy system: its parameters are its dependencies.
+#[allow(clippy::too_many_arguments)]
+fn hover_and_click(
+    window: Query<&Window, With<PrimaryWindow>>,
+    camera: Query<(&Camera, &GlobalTransform), With<MainCamera>>,
+    buttons: Res<ButtonInput<MouseButton>>,
+    planet: Res<Planet>,
+    orbit: Res<Orbit>,
+    world: VoxelWorld,
+    mut text: Query<&mut Text, With<InfoText>>,
+) {
+    let (Ok(window), Ok((camera, cam_t)), Ok(mut text)) = (window.single(), camera.single(), text.single_mut()) else {
+        return;
+    };
+    let radius = planet.0.config().sea_level_radius();
+    let here = format!(
+        "camera {:.3}°, {:.3}°, altitude {:.0} · heading {:.0}°",
+        orbit.lat,
+        orbit.lon,
+        orbit.alt,
+        orbit.heading.rem_euclid(360.0)
+    );
+    let Some(cursor) = window.cursor_position() else {
+        text.0 = here;
+        return;
+    };
+    let Ok(ray) = camera.viewport_to_world(cam_t, cursor) else { return };
+    let max = radius * 8.0;
+    let target = world
+        .raycast(ray, max as f32)
+        .map(|h| Target { voxel: h.voxel, normal: h.normal, distance: f64::from(h.distance) })
+        .or_else(|| {
+            let o = world.origin().to_world(ray.origin);
+            march_surface(&planet.0, DVec3::from_array(o), ray.direction.as_vec3().as_dvec3(), max)
+        });
+    let Some(target) = target else {
+        text.0 = format!("{here}\n(space)");
+        return;
+    };
+    let geo = planet.0.frame().to_geo(target.voxel);
+    let material = world.resident_voxel(target.voxel).unwrap_or_else(|| planet.0.material_at(target.voxel));
+    let name = world_material_name(&world, material);
+    text.0 = format!(
+        "{here}\npointer: {:.4}°, {:.4}°, altitude {:.1} · {name} · voxel ({}, {}, {}) · {:.0} away",
+        geo.lat_deg, geo.lon_deg, geo.alt, target.voxel.x, target.voxel.y, target.voxel.z, target.distance
+    );
+    // A click is a press and release without dragging.
+    if orbit.drag_px > 4.0 {
+        return;
+    }
+    let size = (target.distance / 150.0).clamp(1.5, 400.0) as f32;
+    if buttons.just_released(MouseButton::Left) {
+        world.fill_sphere(target.voxel, size, MaterialId::AIR);
+    } else if buttons.just_released(MouseButton::Right) {
+        let n = target.normal;
+        let at = if n == IVec3::ZERO {
+            target.voxel
+        } else {
+            VoxelPos::new(target.voxel.x + n.x, target.voxel.y + n.y, target.voxel.z + n.z)
+        };
+        if size <= 1.5 {
+            world.set_voxel(at, MaterialId(1));
+        } else {
+            world.fill_sphere(at, size, MaterialId(1));
+        }
+    }
+}
+
+fn world_material_name(world: &VoxelWorld, m: MaterialId) -> String {
+    world.registry().get(m).map_or_else(|_| format!("material {}", m.0), |d| d.name.clone())
+}
+
+/// Screenshot mode: once streaming has been idle for a while, capture, check and exit.
+// A Bevy system: its parameters are its dependencies.
+#[allow(clippy::too_many_arguments)]
+fn screenshot_when_ready(
+    mut commands: Commands,
+    streaming: Res<Streaming>,
+    mut idle_frames: Local<u32>,
+    mut requested: Local<bool>,
+    mut frame: Local<u32>,
+    time: Res<Time>,
+) {
+    let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
+    *frame += 1;
+    if (*frame).is_multiple_of(60) {
+        let (done, total) = streaming.view_progress();
+        info!(
+            "screenshot mode: {:.0} s, frame {}, view {done}/{total}, per level {:?}, tasks {}, idle {}",
+            time.elapsed_secs(),
+            *frame,
+            streaming.shown_per_level(),
+            streaming.tasks_in_flight(),
+            streaming.is_idle()
+        );
+    }
+    if *requested {
+        return;
+    }
+    *idle_frames = if streaming.is_idle() { *idle_frames + 1 } else { 0 };
+    if *idle_frames > 30 {
+        *requested = true;
+        commands.spawn(Screenshot::primary_window()).observe(
+            move |shot: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
+                let stats = PixelStats::of(&shot.image);
+                info!("screenshot: {stats:?}");
+                if let Err(e) = shot.image.clone().try_into_dynamic().map(|img| img.to_rgb8().save(&path)) {
+                    error!("cannot convert the screenshot: {e:?}");
+                }
+                let ok = stats.check();
+                match &ok {
+                    Ok(()) => info!("screenshot check passed; saved {path}"),
+                    Err(why) => error!("screenshot check failed: {why}; saved {path}"),
+                }
+                exit.write(if ok.is_ok() { AppExit::Success } else { AppExit::from_code(3) });
+            },
+        );
+    }
+}
+
+/// Pixel classes of a screenshot of the globe.
+#[derive(Debug, Default)]
+struct PixelStats {
+    total: u32,
+    background: u32,
+    ocean: u32,
+    land: u32,
+}
+
+impl PixelStats {
+    fn of(image: &Image) -> Self {
+        let mut s = PixelStats::default();
+        let bg = CLEAR.to_srgba();
+        for y in (0..image.height()).step_by(2) {
+            for x in (0..image.width()).step_by(2) {
+                let Ok(c) = image.get_color_at(x, y) else { continue };
+                let c = c.to_srgba();
+                s.total += 1;
+                let d = (c.red - bg.red).abs() + (c.green - bg.green).abs() + (c.blue - bg.blue).abs();
+                if d < 0.06 {
+                    s.background += 1;
+                } else if c.blue > c.red + 0.08 && c.blue > c.green {
+                    s.ocean += 1;
+                } else {
+                    s.land += 1;
+                }
+            }
+        }
+        s
+    }
+
+    /// The planet covers 5–95 % of the frame, and of the planet at least 3 % is ocean and at
+    /// least 3 % land.
+    fn check(&self) -> Result<(), String> {
+        let planet = self.ocean + self.land;
+        let cover = planet as f64 / self.total.max(1) as f64;
+        if !(0.05..=0.95).contains(&cover) {
+            return Err(format!("planet covers {:.1} % of the frame", cover * 100.0));
+        }
+        let ocean = self.ocean as f64 / planet as f64;
+        let land = self.land as f64 / planet as f64;
+        if ocean < 0.03 || land < 0.03 {
+            return Err(format!("ocean {:.1} %, land {:.1} % of the planet", ocean * 100.0, land * 100.0));
+        }
+        Ok(())
+    }
+}
