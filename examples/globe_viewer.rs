@@ -106,7 +106,7 @@ fn setup(mut commands: Commands) {
     commands.insert_resource(GlobalAmbientLight { brightness: 250.0, ..default() });
     commands.spawn((
         Text::new("loading…"),
-        TextFont { font_size: 15.0, ..default() },
+        TextFont { font_size: FontSize::Px(15.0), ..default() },
         TextColor(Color::srgb(0.9, 0.92, 0.95)),
         Node { position_type: PositionType::Absolute, left: px(10.0), bottom: px(10.0), ..default() },
         InfoText,

@@ -1,4 +1,4 @@
-//! In-app debug overlay (feature `debug_ui`, bevy_egui): add [`StrataDebugUiPlugin`] to any app
+//! In-app debug overlay (feature `debug_ui`, `bevy_egui`): add [`StrataDebugUiPlugin`] to any app
 //! that has [`StrataPlugin`](crate::StrataPlugin) and a window.
 //!
 //! - **F3** toggles a panel with frame time, shown nodes per LOD, tasks in flight, queue depths,

@@ -1,4 +1,4 @@
-//! `stream.*`: the headless streaming fly-through of the Bevy plugin against bevy_voxel_world.
+//! `stream.*`: the headless streaming fly-through of the Bevy plugin against `bevy_voxel_world`.
 //!
 //! This crate stays engine-free: the fly-through lives in the `strata_bench_stream` package
 //! (binary `strata_flythrough`), which this area builds with the same cargo and profile and

@@ -1,4 +1,4 @@
-//! The peer: bevy_voxel_world 0.17 (Bevy 0.19) on the same generator and view radius.
+//! The peer: `bevy_voxel_world` 0.17 (Bevy 0.19) on the same generator and view radius.
 //!
 //! Configured the way its documentation recommends for a camera-independent flood fill
 //! (`ChunkSpawnStrategy::Close` + `ChunkDespawnStrategy::FarAway`, no spawning rays: headless
