@@ -28,12 +28,14 @@
 //! is the downsample of its children's grids (checked against a from-scratch recompute by the
 //! tests); a node with a computed grid has computed grids below it.
 
+mod build;
 mod cells;
 pub mod mip;
 mod node;
 mod tree;
 
+pub(crate) use build::BuildEntry;
 pub use mip::{CellBox, Cells, Mip, diff_box, downsample_cell};
 pub(crate) use node::{Node, NodeData};
 pub use node::{NodeId, ROOT_LEVEL};
-pub(crate) use tree::{BuildEntry, Lookup, Octree};
+pub(crate) use tree::{Lookup, Octree};
