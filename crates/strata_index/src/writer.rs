@@ -124,8 +124,9 @@ impl IndexWriter {
 
     /// Full rebuild from `chunks` (replacing everything): octree built bottom-up with up to
     /// `workers` threads (the calling thread is one), which also make the R-tree entries of
-    /// their leaves; R-tree with `bulk_load`. Duplicate keys keep the first occurrence. Publish
-    /// to make it visible. LOD grids are left to the readers, which compute each on first use
+    /// their leaves; R-tree with `bulk_load`. Duplicate keys keep the first occurrence. Equal
+    /// uniform chunks (same material and version) share one leaf, so the index may keep one of
+    /// their `Arc`s for all of them. Publish to make it visible. LOD grids are left to the readers, which compute each on first use
     /// ([`IndexSnapshot::lod_chunk`](crate::IndexSnapshot::lod_chunk)).
     ///
     /// # Runtime

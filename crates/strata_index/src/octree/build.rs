@@ -10,10 +10,12 @@
 //!    queue (stubs first: they are the most expensive) until it is empty, so a thread slowed by
 //!    other load simply takes fewer tasks. A build task computes the leaves' histograms, its
 //!    inner nodes (histogram merges) and its stubs, and calls the leaf visitor on each leaf in
-//!    Morton order.
+//!    Morton order. Uniform chunks cost O(1) and share leaves: one per thread, material and
+//!    version.
 //! 4. **Assemble**: the few nodes above the tasks (roots and levels down to [`TASK_LEVEL`] + 1)
 //!    are built from the tasks' nodes; the visitor outputs are concatenated in task order, so
-//!    the result does not depend on scheduling.
+//!    the result does not depend on scheduling (only which of several equal uniform chunks a
+//!    shared leaf holds does).
 
 use super::node::{Node, NodeId, ROOT_LEVEL};
 use super::tree::Octree;
@@ -21,7 +23,7 @@ use crate::summary::Histogram;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use strata_core::{Chunk, ChunkKey, WorldGenerator};
+use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, MaterialId, WorldGenerator};
 
 /// One chunk for [`Octree::build`].
 pub(crate) struct BuildEntry {
@@ -69,6 +71,7 @@ impl Octree {
         let task_count = tasks.len();
         let queue = Mutex::new(tasks.into_iter().enumerate());
         let work = || {
+            let mut worker = Worker { generator, visit: &visit, uniform: Vec::new() };
             let mut done = Vec::new();
             loop {
                 // A panic while holding the lock cannot leave the iterator half-updated.
@@ -77,10 +80,7 @@ impl Octree {
                 let mut out = Vec::new();
                 let (id, node) = match task {
                     Task::Stub(id) => (id, Arc::new(Node::generated(id, generator))),
-                    Task::Build(id, entries) => {
-                        let mut it = entries.into_iter().peekable();
-                        (id, build_node(id, &mut it, generator, &visit, &mut out))
-                    }
+                    Task::Build(id, entries) => (id, worker.node(id, &mut entries.into_iter().peekable(), &mut out)),
                 };
                 done.push((i, id, node, out));
             }
@@ -175,32 +175,58 @@ fn assemble(id: NodeId, nodes: &mut FxHashMap<NodeId, Arc<Node>>) -> Arc<Node> {
     Arc::new(Node::inner(id.level, children))
 }
 
-/// Builds the node `id` from the entries `it` yields while they lie inside it (Morton order,
-/// at least one), calling `visit` on each leaf.
-fn build_node<I: Iterator<Item = BuildEntry>, T>(
-    id: NodeId,
-    it: &mut std::iter::Peekable<I>,
-    generator: &dyn WorldGenerator,
-    visit: &impl Fn(ChunkKey, &Node) -> Option<T>,
-    out: &mut Vec<T>,
-) -> Arc<Node> {
-    if id.level == 0 {
-        // Invariant: the caller only descends into a child holding the next entry.
-        let Some(e) = it.next() else { unreachable!("a leaf task without its chunk") };
-        let hist = Histogram::of_chunk(&e.chunk, 1);
-        let leaf = Arc::new(Node::leaf(e.chunk, hist, e.version));
-        out.extend(visit(e.key, &leaf));
-        return leaf;
-    }
-    let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
-        let cid = id.child(i);
-        if it.peek().is_some_and(|e| cid.contains(e.key)) {
-            build_node(cid, it, generator, visit, out)
-        } else {
-            Arc::new(Node::generated(cid, generator))
+/// One thread's builder: the generator, the leaf visitor, and the uniform leaves made so far.
+struct Worker<'a, V> {
+    generator: &'a dyn WorldGenerator,
+    visit: &'a V,
+    /// Uniform leaves by material and version. A uniform leaf holds nothing that depends on its
+    /// position, so equal uniform chunks share one leaf node (and its chunk): most chunks of a
+    /// world are uniform (air, rock), and each then costs neither an allocation now nor a
+    /// free when the tree is dropped. A handful of entries: searched linearly.
+    uniform: Vec<(MaterialId, u64, Arc<Node>)>,
+}
+
+impl<V: Fn(ChunkKey, &Node) -> Option<T>, T> Worker<'_, V> {
+    /// Builds the node `id` from the entries `it` yields while they lie inside it (Morton
+    /// order, at least one), calling the visitor on each leaf.
+    fn node<I: Iterator<Item = BuildEntry>>(
+        &mut self,
+        id: NodeId,
+        it: &mut std::iter::Peekable<I>,
+        out: &mut Vec<T>,
+    ) -> Arc<Node> {
+        if id.level == 0 {
+            // Invariant: the caller only descends into a child holding the next entry.
+            let Some(e) = it.next() else { unreachable!("a leaf task without its chunk") };
+            let leaf = self.leaf(e.chunk, e.version);
+            out.extend((self.visit)(e.key, &leaf));
+            return leaf;
         }
-    });
-    Arc::new(Node::inner(id.level, children))
+        let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
+            let cid = id.child(i);
+            if it.peek().is_some_and(|e| cid.contains(e.key)) {
+                self.node(cid, it, out)
+            } else {
+                Arc::new(Node::generated(cid, self.generator))
+            }
+        });
+        Arc::new(Node::inner(id.level, children))
+    }
+
+    /// The leaf of one known chunk: the shared one for a uniform chunk (O(1)), a new one with
+    /// its histogram (O(32³)) for a dense chunk.
+    fn leaf(&mut self, chunk: Arc<Chunk>, version: u64) -> Arc<Node> {
+        let Some(m) = chunk.as_uniform() else {
+            let hist = Histogram::of_chunk(&chunk, 1);
+            return Arc::new(Node::leaf(chunk, hist, version));
+        };
+        if let Some((_, _, leaf)) = self.uniform.iter().find(|u| u.0 == m && u.1 == version) {
+            return leaf.clone();
+        }
+        let leaf = Arc::new(Node::leaf(chunk, Histogram::uniform(m, CHUNK_VOLUME as u64), version));
+        self.uniform.push((m, version, leaf.clone()));
+        leaf
+    }
 }
 
 /// Spreads the low 5 bits of `v` to every third bit (bits 0, 3, 6, 9, 12).
