@@ -71,7 +71,7 @@ impl Octree {
         let task_count = tasks.len();
         let queue = Mutex::new(tasks.into_iter().enumerate());
         let work = || {
-            let mut worker = Worker { generator, visit: &visit, uniform: Vec::new() };
+            let mut worker = Worker { generator, visit: &visit, uniform: FxHashMap::default() };
             let mut done = Vec::new();
             loop {
                 // A panic while holding the lock cannot leave the iterator half-updated.
@@ -179,11 +179,11 @@ fn assemble(id: NodeId, nodes: &mut FxHashMap<NodeId, Arc<Node>>) -> Arc<Node> {
 struct Worker<'a, V> {
     generator: &'a dyn WorldGenerator,
     visit: &'a V,
-    /// Uniform leaves by material and version. A uniform leaf holds nothing that depends on its
-    /// position, so equal uniform chunks share one leaf node (and its chunk): most chunks of a
-    /// world are uniform (air, rock), and each then costs neither an allocation now nor a
-    /// free when the tree is dropped. A handful of entries: searched linearly.
-    uniform: Vec<(MaterialId, u64, Arc<Node>)>,
+    /// Uniform leaves by material and version. Nodes hold nothing that depends on their
+    /// position, so equal uniform chunks share one leaf (and its chunk): most chunks of a world
+    /// are uniform (air, rock), and each then costs neither an allocation now nor a free when
+    /// the tree is dropped.
+    uniform: FxHashMap<(MaterialId, u64), Arc<Node>>,
 }
 
 impl<V: Fn(ChunkKey, &Node) -> Option<T>, T> Worker<'_, V> {
@@ -220,12 +220,8 @@ impl<V: Fn(ChunkKey, &Node) -> Option<T>, T> Worker<'_, V> {
             let hist = Histogram::of_chunk(&chunk, 1);
             return Arc::new(Node::leaf(chunk, hist, version));
         };
-        if let Some((_, _, leaf)) = self.uniform.iter().find(|u| u.0 == m && u.1 == version) {
-            return leaf.clone();
-        }
-        let leaf = Arc::new(Node::leaf(chunk, Histogram::uniform(m, CHUNK_VOLUME as u64), version));
-        self.uniform.push((m, version, leaf.clone()));
-        leaf
+        let hist = || Histogram::uniform(m, CHUNK_VOLUME as u64);
+        self.uniform.entry((m, version)).or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version))).clone()
     }
 }
 
