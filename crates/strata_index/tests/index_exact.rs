@@ -205,3 +205,40 @@ proptest! {
         }
     }
 }
+
+/// Large uniform regions (rock below, air above) become chains of shared nodes in a bulk load:
+/// the index is exact, also after reading every grid and then editing inside those regions
+/// (the edits copy paths through shared nodes whose grids are computed).
+#[test]
+fn shared_uniform_regions_stay_exact_through_edits() {
+    let generator = generator();
+    for workers in [1, 2] {
+        let mut known: HashMap<ChunkKey, Chunk> = HashMap::new();
+        for x in -4..4 {
+            for y in -4..4 {
+                for z in -4..4 {
+                    let m = if y < 0 { MaterialId(1) } else { MaterialId::AIR };
+                    known.insert(ChunkKey::new(x, y, z), Chunk::Uniform(m));
+                }
+            }
+        }
+        let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
+        writer.bulk_load(known.iter().map(|(k, c)| (*k, Arc::new(c.clone()), 0)).collect(), workers);
+        // Checking reads every grid, so the edits below update computed grids incrementally.
+        common::check_index(&writer.publish(), &known, &HashMap::new(), generator.as_ref()).unwrap();
+        let dense = Chunk::Dense(strata_core::DenseChunk::from_fn(|p| MaterialId(u16::from(p.y < p.x))));
+        let edits = [
+            (ChunkKey::new(1, -3, 2), dense.clone()),
+            (ChunkKey::new(3, 2, -2), Chunk::Uniform(MaterialId(2))),
+            (ChunkKey::new(-4, -1, -4), Chunk::Uniform(MaterialId::AIR)),
+            (ChunkKey::new(0, 0, 0), dense),
+        ];
+        let mut versions = HashMap::new();
+        for (v, (k, c)) in edits.into_iter().enumerate() {
+            versions.insert(k, v as u64 + 1);
+            known.insert(k, c.clone());
+            writer.apply(strata_index::PreparedChunk::new(k, Arc::new(c), v as u64 + 1));
+            common::check_index(&writer.publish(), &known, &versions, generator.as_ref()).unwrap();
+        }
+    }
+}

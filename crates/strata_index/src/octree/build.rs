@@ -10,8 +10,9 @@
 //!    queue (stubs first: they are the most expensive) until it is empty, so a thread slowed by
 //!    other load simply takes fewer tasks. A build task computes the leaves' histograms, its
 //!    inner nodes (histogram merges) and its stubs, and calls the leaf visitor on each leaf in
-//!    Morton order. Uniform chunks cost O(1) and share leaves: one per thread, material and
-//!    version.
+//!    Morton order. Uniform chunks cost O(1) and share leaves (one per thread, material and
+//!    version), and an inner node over eight times the same node is shared too: a uniform
+//!    region is one chain of shared nodes.
 //! 4. **Assemble**: the few nodes above the tasks (roots and levels down to [`TASK_LEVEL`] + 1)
 //!    are built from the tasks' nodes; the visitor outputs are concatenated in task order, so
 //!    the result does not depend on scheduling (only which of several equal uniform chunks a
@@ -71,7 +72,8 @@ impl Octree {
         let task_count = tasks.len();
         let queue = Mutex::new(tasks.into_iter().enumerate());
         let work = || {
-            let mut worker = Worker { generator, visit: &visit, uniform: FxHashMap::default() };
+            let mut worker =
+                Worker { generator, visit: &visit, uniform: FxHashMap::default(), repeated: FxHashMap::default() };
             let mut done = Vec::new();
             loop {
                 // A panic while holding the lock cannot leave the iterator half-updated.
@@ -184,6 +186,10 @@ struct Worker<'a, V> {
     /// are uniform (air, rock), and each then costs neither an allocation now nor a free when
     /// the tree is dropped.
     uniform: FxHashMap<(MaterialId, u64), Arc<Node>>,
+    /// Inner nodes whose eight children are one and the same node, by that child, so a
+    /// uniform region becomes one chain of shared nodes. The key is only compared, never
+    /// dereferenced; the node it points to lives as long as the entry (the value holds it).
+    repeated: FxHashMap<*const Node, Arc<Node>>,
 }
 
 impl<V: Fn(ChunkKey, &Node) -> Option<T>, T> Worker<'_, V> {
@@ -210,6 +216,10 @@ impl<V: Fn(ChunkKey, &Node) -> Option<T>, T> Worker<'_, V> {
                 Arc::new(Node::generated(cid, self.generator))
             }
         });
+        if children[1..].iter().all(|c| Arc::ptr_eq(c, &children[0])) {
+            let key = Arc::as_ptr(&children[0]);
+            return self.repeated.entry(key).or_insert_with(|| Arc::new(Node::inner(id.level, children))).clone();
+        }
         Arc::new(Node::inner(id.level, children))
     }
 
