@@ -8,7 +8,7 @@
 
 use crate::error::LoadError;
 use crate::octree::{BuildEntry, CellBox, Node, NodeData, Octree, diff_box};
-use crate::rtree::{ChunkEntry, RTreeWriter};
+use crate::rtree::{ChunkEntry, ChunkTree, RTreeWriter};
 use crate::snapshot::{IndexConfig, IndexSnapshot};
 use crate::summary::Histogram;
 use arc_swap::ArcSwap;
@@ -122,12 +122,13 @@ impl IndexWriter {
         self.rtree.copies
     }
 
-    /// Full rebuild from `chunks` (replacing everything): octree built bottom-up with up to
-    /// `workers` threads (the calling thread is one), which also make the R-tree entries of
-    /// their leaves; R-tree with `bulk_load`. Duplicate keys keep the first occurrence. Equal
-    /// uniform chunks (same material and version) share one leaf, so the index may keep one of
-    /// their `Arc`s for all of them. Publish to make it visible. LOD grids are left to the readers, which compute each on first use
-    /// ([`IndexSnapshot::lod_chunk`](crate::IndexSnapshot::lod_chunk)).
+    /// Full rebuild from `chunks` (replacing everything) with up to `workers` threads (the
+    /// calling thread is one): a first pass makes the leaves (histograms) and their R-tree
+    /// entries, a second bulk-loads the R-tree while the other threads build the inner nodes.
+    /// Duplicate keys keep the first occurrence. Equal uniform chunks (same material and
+    /// version) share one leaf, so the index may keep one of their `Arc`s for all of them.
+    /// Publish to make it visible. LOD grids are left to the readers, which compute each on
+    /// first use ([`IndexSnapshot::lod_chunk`](crate::IndexSnapshot::lod_chunk)).
     ///
     /// # Runtime
     /// O(dense chunks × 32³ + nodes) / workers for the octree, plus O(n) to sort the chunks and
@@ -136,9 +137,10 @@ impl IndexWriter {
         self.world_version = self.world_version.max(chunks.iter().map(|c| c.2).max().unwrap_or(0));
         let entries: Vec<BuildEntry> =
             chunks.into_iter().map(|(key, chunk, version)| BuildEntry { key, chunk, version }).collect();
-        let (octree, rt) = Octree::build(entries, self.generator.as_ref(), workers, entry_of);
+        let bulk_load = |entries: Vec<ChunkEntry>| ChunkTree::bulk_load_with_params(entries);
+        let (octree, rtree) = Octree::build(entries, self.generator.as_ref(), workers, entry_of, bulk_load);
         self.octree = octree;
-        self.rtree.bulk_load(rt);
+        self.rtree.reset(rtree);
         self.dirty = true;
     }
 

@@ -242,3 +242,15 @@ fn shared_uniform_regions_stay_exact_through_edits() {
         }
     }
 }
+
+#[test]
+fn empty_bulk_load_gives_an_empty_index() {
+    let generator = generator();
+    let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
+    writer.bulk_load(vec![(ChunkKey::new(0, 0, 0), Arc::new(Chunk::Uniform(MaterialId(1))), 0)], 2);
+    writer.publish();
+    writer.bulk_load(Vec::new(), 2);
+    let snap = writer.publish();
+    common::check_index(&snap, &HashMap::new(), &HashMap::new(), generator.as_ref()).unwrap();
+    assert_eq!(snap.root_count(), 0);
+}

@@ -5,20 +5,23 @@
 //!    root); a stable LSD radix sort on it makes every node a contiguous run of chunks, children
 //!    in order. Duplicate keys keep the first occurrence in the input.
 //! 2. **Plan**: the nodes at [`TASK_LEVEL`] that hold chunks become *build tasks* (≤ 512
-//!    chunks each); empty nodes above that level become *stub tasks* (one generator sample each).
-//! 3. **Work**: the calling thread and `workers − 1` scoped threads pull tasks from a shared
-//!    queue (stubs first: they are the most expensive) until it is empty, so a thread slowed by
-//!    other load simply takes fewer tasks. A build task computes the leaves' histograms, its
-//!    inner nodes (histogram merges) and its stubs, and calls the leaf visitor on each leaf in
-//!    Morton order. Uniform chunks cost O(1) and share leaves (one per thread, material and
-//!    version), and an inner node over eight times the same node is shared too: a uniform
-//!    region is one chain of shared nodes.
-//! 4. **Assemble**: the few nodes above the tasks (roots and levels down to [`TASK_LEVEL`] + 1)
-//!    are built from the tasks' nodes; the visitor outputs are concatenated in task order, so
-//!    the result does not depend on scheduling (only which of several equal uniform chunks a
+//!    chunks each); empty nodes above that level become *stubs* (one generator sample each).
+//! 3. **Leaves** (first pass): the calling thread and `workers − 1` scoped threads pull build
+//!    tasks from one queue until it is empty, so a thread slowed by other load simply takes
+//!    fewer. A task makes its leaves (a dense chunk's histogram is most of the work) and calls
+//!    the caller's visitor on each. Uniform chunks cost O(1) and share leaves: one per thread,
+//!    material and version.
+//! 4. **Inner nodes** (second pass, same queue scheme): the caller's `finish` on all visitor
+//!    outputs (the R-tree bulk load) runs as the first task, while the other threads sample the
+//!    stubs and build each task's inner nodes (histogram merges). An inner node over eight
+//!    times the same node is shared too: a uniform region is one chain of shared nodes.
+//! 5. **Assemble**: the few nodes above the tasks (roots and levels down to [`TASK_LEVEL`] + 1)
+//!    are built from the tasks' nodes. Visitor outputs reach `finish` in task order, so the
+//!    result does not depend on scheduling (only which of several equal uniform chunks a
 //!    shared leaf holds does).
 
 use super::node::{Node, NodeId, ROOT_LEVEL};
+use super::order::{LOCAL_BITS, morton_order};
 use super::tree::Octree;
 use crate::summary::Histogram;
 use rustc_hash::FxHashMap;
@@ -39,21 +42,34 @@ pub(crate) struct BuildEntry {
 const TASK_LEVEL: u32 = 3;
 const _: () = assert!(TASK_LEVEL < ROOT_LEVEL);
 
-/// Bits of the Morton index of a chunk inside its root.
-const LOCAL_BITS: u32 = 3 * ROOT_LEVEL;
+/// A chunk's leaf, with its key.
+type Leaf = (ChunkKey, Arc<Node>);
 
-enum Task {
+/// A build task: the node at [`TASK_LEVEL`] and its chunks (Morton order, at least one).
+type BuildTask = (NodeId, Vec<BuildEntry>);
+
+/// Work of the second pass (see the module docs).
+enum Second {
+    /// Run the caller's `finish` on the leaf outputs.
+    Finish,
     /// A node with no known chunk below: a generator sample.
     Stub(NodeId),
-    /// A node at [`TASK_LEVEL`] over its chunks (Morton order, at least one).
-    Build(NodeId, Vec<BuildEntry>),
+    /// The node at [`TASK_LEVEL`] over these leaves (Morton order, at least one).
+    Inner(NodeId, Vec<Leaf>),
+}
+
+/// What a task of the second pass made.
+enum Made<R> {
+    Finished(R),
+    Node(NodeId, Arc<Node>),
 }
 
 impl Octree {
     /// Builds the whole tree from known chunks (a full rebuild) with up to `workers` threads
-    /// (the calling thread is one of them), and returns it with `visit`'s outputs for every
-    /// leaf, in Morton order inside each root and roots in Morton order. Duplicate keys keep
-    /// the first occurrence in `entries`. See the module docs for the steps.
+    /// (the calling thread is one of them). `visit` is called on every leaf; `finish` gets its
+    /// outputs, in Morton order inside each root and roots in Morton order, and runs while the
+    /// other threads build the inner nodes. Duplicate keys keep the first occurrence in
+    /// `entries`. See the module docs for the steps.
     ///
     /// LOD grids are not computed here: readers compute them on first use (see the module docs
     /// of [`octree`](super)).
@@ -62,58 +78,111 @@ impl Octree {
     /// O(dense chunks × 32³) (their histograms) + O(nodes) (histogram merges) + O(stubs × 32³)
     /// (generator samples), divided by the workers, plus O(chunks) serial work to sort (radix
     /// sort) and distribute the chunks; uniform chunks cost O(1).
-    pub fn build<T: Send>(
+    pub fn build<T: Send, R: Send>(
         entries: Vec<BuildEntry>,
         generator: &dyn WorldGenerator,
         workers: usize,
         visit: impl Fn(ChunkKey, &Node) -> Option<T> + Sync,
-    ) -> (Self, Vec<T>) {
-        let (roots, tasks) = plan(entries);
-        let task_count = tasks.len();
-        let queue = Mutex::new(tasks.into_iter().enumerate());
-        let work = || {
-            let mut worker =
-                Worker { generator, visit: &visit, uniform: FxHashMap::default(), repeated: FxHashMap::default() };
-            let mut done = Vec::new();
-            loop {
-                // A panic while holding the lock cannot leave the iterator half-updated.
-                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-                let Some((i, task)) = next else { break };
-                let mut out = Vec::new();
-                let (id, node) = match task {
-                    Task::Stub(id) => (id, Arc::new(Node::generated(id, generator))),
-                    Task::Build(id, entries) => (id, worker.node(id, &mut entries.into_iter().peekable(), &mut out)),
-                };
-                done.push((i, id, node, out));
+        finish: impl FnOnce(Vec<T>) -> R + Send,
+    ) -> (Self, R) {
+        let (roots, stubs, builds) = plan(entries);
+        // First pass: the leaves, and what `visit` makes of them.
+        let leaves = run_queue(builds, workers, FxHashMap::default, |uniform, (id, entries): BuildTask| {
+            let mut out = Vec::new();
+            let leaves: Vec<Leaf> = entries
+                .into_iter()
+                .map(|e| {
+                    let leaf = leaf(uniform, e.chunk, e.version);
+                    out.extend(visit(e.key, &leaf));
+                    (e.key, leaf)
+                })
+                .collect();
+            (id, leaves, out)
+        });
+        // Second pass: `finish` first (the longest task), then the stubs and the inner nodes.
+        let mut second = vec![Second::Finish];
+        second.extend(stubs.into_iter().map(Second::Stub));
+        let mut outs = Vec::with_capacity(leaves.len());
+        for (id, l, out) in leaves {
+            second.push(Second::Inner(id, l));
+            outs.push(out);
+        }
+        let finish = Mutex::new(Some((finish, outs)));
+        let made = run_queue(second, workers, FxHashMap::default, |repeated, task| match task {
+            Second::Finish => {
+                // Invariant: the queue holds one `Finish`.
+                let taken = finish.lock().unwrap_or_else(PoisonError::into_inner).take();
+                let Some((f, outs)) = taken else { unreachable!("finish runs once") };
+                Made::Finished(f(outs.into_iter().flatten().collect()))
             }
-            done
-        };
-        let workers = workers.clamp(1, task_count.max(1));
-        let parts: Vec<_> = std::thread::scope(|s| {
-            let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
-            let mut parts = vec![work()];
-            // A panicking builder is a bug; re-raise it on this thread.
-            parts.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
-            parts
+            Second::Stub(id) => Made::Node(id, Arc::new(Node::generated(id, generator))),
+            Second::Inner(id, leaves) => {
+                let mut it = leaves.into_iter().peekable();
+                Made::Node(id, inner(id, &mut it, generator, repeated))
+            }
         });
         let mut nodes: FxHashMap<NodeId, Arc<Node>> = FxHashMap::default();
-        nodes.reserve(task_count);
-        let mut outs: Vec<Vec<T>> = std::iter::repeat_with(Vec::new).take(task_count).collect();
-        for (i, id, node, out) in parts.into_iter().flatten() {
-            nodes.insert(id, node);
-            outs[i] = out;
+        nodes.reserve(made.len());
+        let mut result = None;
+        for m in made {
+            match m {
+                Made::Finished(r) => result = Some(r),
+                Made::Node(id, n) => {
+                    nodes.insert(id, n);
+                }
+            }
         }
         let mut tree = HashMap::with_capacity(roots.len());
         for root in roots {
             tree.insert(root, assemble(NodeId::new(ROOT_LEVEL, root), &mut nodes));
         }
-        (Self { roots: Arc::new(tree) }, outs.into_iter().flatten().collect())
+        // Invariant: the second pass ran `Finish`.
+        let Some(result) = result else { unreachable!("finish ran") };
+        (Self { roots: Arc::new(tree) }, result)
     }
 }
 
+/// Runs `tasks` on the calling thread and up to `workers − 1` scoped threads, each with its
+/// own `state`, pulling the next task from one queue until it is empty (so a thread slowed by
+/// other load simply takes fewer). Returns the results in task order.
+fn run_queue<I: Send, O: Send, S>(
+    tasks: Vec<I>,
+    workers: usize,
+    state: impl Fn() -> S + Sync,
+    run: impl Fn(&mut S, I) -> O + Sync,
+) -> Vec<O> {
+    let count = tasks.len();
+    let queue = Mutex::new(tasks.into_iter().enumerate());
+    let work = || {
+        let mut st = state();
+        let mut done = Vec::new();
+        loop {
+            // The guard is a temporary of this statement: no task runs under the lock.
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some((i, task)) = next else { break };
+            done.push((i, run(&mut st, task)));
+        }
+        done
+    };
+    let workers = workers.clamp(1, count.max(1));
+    let parts: Vec<Vec<(usize, O)>> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mut parts = vec![work()];
+        // A panicking task is a bug; re-raise it on this thread.
+        parts.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))));
+        parts
+    });
+    let mut slots: Vec<Option<O>> = std::iter::repeat_with(|| None).take(count).collect();
+    for (i, o) in parts.into_iter().flatten() {
+        slots[i] = Some(o);
+    }
+    // Invariant: the queue handed out every task once, and every worker returned its results.
+    slots.into_iter().map(|o| o.unwrap_or_else(|| unreachable!("every task ran"))).collect()
+}
+
 /// Sorts and deduplicates `entries` (step 1) and cuts them into tasks (step 2). Returns the
-/// root keys (Morton order) and the tasks, stubs first.
-fn plan(entries: Vec<BuildEntry>) -> (Vec<ChunkKey>, Vec<Task>) {
+/// root keys (Morton order), the stubs and the build tasks.
+fn plan(entries: Vec<BuildEntry>) -> (Vec<ChunkKey>, Vec<NodeId>, Vec<BuildTask>) {
     let (roots, order) = morton_order(&entries);
     let mut slots: Vec<Option<BuildEntry>> = entries.into_iter().map(Some).collect();
     let mut stubs = Vec::new();
@@ -124,8 +193,7 @@ fn plan(entries: Vec<BuildEntry>) -> (Vec<ChunkKey>, Vec<Task>) {
         split_tasks(NodeId::new(ROOT_LEVEL, *root), &order[at..end], &mut slots, &mut stubs, &mut builds);
         at = end;
     }
-    stubs.append(&mut builds);
-    (roots, stubs)
+    (roots, stubs, builds)
 }
 
 /// Cuts the node `id` over `order` (its chunks, sorted, non-empty) into tasks.
@@ -133,8 +201,8 @@ fn split_tasks(
     id: NodeId,
     order: &[(u64, u32)],
     slots: &mut [Option<BuildEntry>],
-    stubs: &mut Vec<Task>,
-    builds: &mut Vec<Task>,
+    stubs: &mut Vec<NodeId>,
+    builds: &mut Vec<BuildTask>,
 ) {
     if id.level == TASK_LEVEL {
         let mut entries = Vec::with_capacity(order.len());
@@ -147,7 +215,7 @@ fn split_tasks(
                 last = Some(key);
             }
         }
-        builds.push(Task::Build(id, entries));
+        builds.push((id, entries));
         return;
     }
     // The child index at this level is 3 bits of the local Morton index.
@@ -158,7 +226,7 @@ fn split_tasks(
         let (mine, r) = rest.split_at(n);
         rest = r;
         if mine.is_empty() {
-            stubs.push(Task::Stub(id.child(i)));
+            stubs.push(id.child(i));
         } else {
             split_tasks(id.child(i), mine, slots, stubs, builds);
         }
@@ -177,171 +245,48 @@ fn assemble(id: NodeId, nodes: &mut FxHashMap<NodeId, Arc<Node>>) -> Arc<Node> {
     Arc::new(Node::inner(id.level, children))
 }
 
-/// One thread's builder: the generator, the leaf visitor, and the uniform leaves made so far.
-struct Worker<'a, V> {
-    generator: &'a dyn WorldGenerator,
-    visit: &'a V,
-    /// Uniform leaves by material and version. Nodes hold nothing that depends on their
-    /// position, so equal uniform chunks share one leaf (and its chunk): most chunks of a world
-    /// are uniform (air, rock), and each then costs neither an allocation now nor a free when
-    /// the tree is dropped.
-    uniform: FxHashMap<(MaterialId, u64), Arc<Node>>,
-    /// Inner nodes whose eight children are one and the same node, by that child, so a
-    /// uniform region becomes one chain of shared nodes. The key is only compared, never
-    /// dereferenced; the node it points to lives as long as the entry (the value holds it).
-    repeated: FxHashMap<*const Node, Arc<Node>>,
+/// The leaf of one known chunk: a new one with its histogram (O(32³)) for a dense chunk, the
+/// shared one from `uniform` (by material and version) for a uniform chunk (O(1)). Nodes hold
+/// nothing that depends on their position, so equal uniform chunks can share one leaf (and
+/// its chunk): most chunks of a world are uniform (air, rock), and each then costs neither an
+/// allocation now nor a free when the tree is dropped.
+fn leaf(uniform: &mut FxHashMap<(MaterialId, u64), Arc<Node>>, chunk: Arc<Chunk>, version: u64) -> Arc<Node> {
+    let Some(m) = chunk.as_uniform() else {
+        let hist = Histogram::of_chunk(&chunk, 1);
+        return Arc::new(Node::leaf(chunk, hist, version));
+    };
+    let hist = || Histogram::uniform(m, CHUNK_VOLUME as u64);
+    uniform.entry((m, version)).or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version))).clone()
 }
 
-impl<V: Fn(ChunkKey, &Node) -> Option<T>, T> Worker<'_, V> {
-    /// Builds the node `id` from the entries `it` yields while they lie inside it (Morton
-    /// order, at least one), calling the visitor on each leaf.
-    fn node<I: Iterator<Item = BuildEntry>>(
-        &mut self,
-        id: NodeId,
-        it: &mut std::iter::Peekable<I>,
-        out: &mut Vec<T>,
-    ) -> Arc<Node> {
-        if id.level == 0 {
-            // Invariant: the caller only descends into a child holding the next entry.
-            let Some(e) = it.next() else { unreachable!("a leaf task without its chunk") };
-            let leaf = self.leaf(e.chunk, e.version);
-            out.extend((self.visit)(e.key, &leaf));
-            return leaf;
-        }
-        let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
-            let cid = id.child(i);
-            if it.peek().is_some_and(|e| cid.contains(e.key)) {
-                self.node(cid, it, out)
-            } else {
-                Arc::new(Node::generated(cid, self.generator))
-            }
-        });
-        if children[1..].iter().all(|c| Arc::ptr_eq(c, &children[0])) {
-            let key = Arc::as_ptr(&children[0]);
-            return self.repeated.entry(key).or_insert_with(|| Arc::new(Node::inner(id.level, children))).clone();
-        }
-        Arc::new(Node::inner(id.level, children))
-    }
-
-    /// The leaf of one known chunk: the shared one for a uniform chunk (O(1)), a new one with
-    /// its histogram (O(32³)) for a dense chunk.
-    fn leaf(&mut self, chunk: Arc<Chunk>, version: u64) -> Arc<Node> {
-        let Some(m) = chunk.as_uniform() else {
-            let hist = Histogram::of_chunk(&chunk, 1);
-            return Arc::new(Node::leaf(chunk, hist, version));
-        };
-        let hist = || Histogram::uniform(m, CHUNK_VOLUME as u64);
-        self.uniform.entry((m, version)).or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version))).clone()
-    }
-}
-
-/// Spreads the low 5 bits of `v` to every third bit (bits 0, 3, 6, 9, 12).
-fn spread5(v: i32) -> u64 {
-    let v = (v & 31) as u64;
-    let v = (v | (v << 8)) & 0x100f;
-    let v = (v | (v << 4)) & 0x10c3;
-    (v | (v << 2)) & 0x1249
-}
-
-/// The order of a full rebuild: the distinct root keys in Morton order, and for every entry
-/// `(root index << LOCAL_BITS | Morton index inside the root, entry index)`, sorted by key and,
-/// for equal keys, by entry index.
+/// Builds the inner node `id` (level ≥ 1) over the leaves `it` yields while they lie inside
+/// it (Morton order, at least one); children without leaves are generated stubs.
 ///
-/// # Runtime
-/// O(n) (plus O(roots log roots)): a stable LSD radix sort, 8 bits per pass, over only the
-/// bits the keys use (two passes for up to 2 roots).
-fn morton_order(entries: &[BuildEntry]) -> (Vec<ChunkKey>, Vec<(u64, u32)>) {
-    let root_of = |k: ChunkKey| NodeId::containing(k, ROOT_LEVEL).key;
-    let mut roots: Vec<ChunkKey> = Vec::new();
-    let mut last: Option<ChunkKey> = None;
-    let mut index: FxHashMap<ChunkKey, u64> = FxHashMap::default();
-    for e in entries {
-        let r = root_of(e.key);
-        // Neighbouring entries usually share a root: skip the map then.
-        if last != Some(r) {
-            index.entry(r).or_insert_with(|| {
-                roots.push(r);
-                0
-            });
-            last = Some(r);
+/// `repeated` holds the inner nodes made so far whose eight children are one and the same
+/// node, by that child: such a node is shared too, so a uniform region becomes one chain of
+/// shared nodes. Its keys are only compared, never dereferenced; the node a key points to
+/// lives as long as its entry (the value holds it).
+fn inner<I: Iterator<Item = Leaf>>(
+    id: NodeId,
+    it: &mut std::iter::Peekable<I>,
+    generator: &dyn WorldGenerator,
+    repeated: &mut FxHashMap<*const Node, Arc<Node>>,
+) -> Arc<Node> {
+    let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
+        let cid = id.child(i);
+        if !it.peek().is_some_and(|(k, _)| cid.contains(*k)) {
+            return Arc::new(Node::generated(cid, generator));
         }
+        if cid.level > 0 {
+            return inner(cid, it, generator, repeated);
+        }
+        // Invariant: peeked just above.
+        let Some((_, leaf)) = it.next() else { unreachable!("a peeked leaf") };
+        leaf
+    });
+    if children[1..].iter().all(|c| Arc::ptr_eq(c, &children[0])) {
+        let key = Arc::as_ptr(&children[0]);
+        return repeated.entry(key).or_insert_with(|| Arc::new(Node::inner(id.level, children))).clone();
     }
-    roots.sort_unstable_by_key(|r| r.morton());
-    for (i, r) in roots.iter().enumerate() {
-        index.insert(*r, i as u64);
-    }
-    let mut last: Option<(ChunkKey, u64)> = None;
-    let mut order: Vec<(u64, u32)> = entries
-        .iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let r = root_of(e.key);
-            let ri = match last {
-                Some((k, ri)) if k == r => ri,
-                // Invariant: every root was indexed above.
-                _ => index[&r],
-            };
-            last = Some((r, ri));
-            let local = spread5(e.key.x) | (spread5(e.key.y) << 1) | (spread5(e.key.z) << 2);
-            ((ri << LOCAL_BITS) | local, i as u32)
-        })
-        .collect();
-    let key_bits = LOCAL_BITS + (u64::BITS - (roots.len().max(1) as u64 - 1).leading_zeros());
-    radix_sort(&mut order, key_bits);
-    (roots, order)
-}
-
-/// Stable LSD radix sort of `items` by their key's low `key_bits` bits (higher bits are zero).
-fn radix_sort(items: &mut Vec<(u64, u32)>, key_bits: u32) {
-    let mut buf = vec![(0, 0); items.len()];
-    for shift in (0..key_bits).step_by(8) {
-        let digit = |k: u64| ((k >> shift) & 0xff) as usize;
-        let mut at = [0usize; 256];
-        for it in items.iter() {
-            at[digit(it.0)] += 1;
-        }
-        if at.contains(&items.len()) {
-            continue; // One digit value: this pass would not move anything.
-        }
-        let mut sum = 0;
-        for a in &mut at {
-            (*a, sum) = (sum, sum + *a);
-        }
-        for it in items.iter() {
-            let d = &mut at[digit(it.0)];
-            buf[*d] = *it;
-            *d += 1;
-        }
-        std::mem::swap(items, &mut buf);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    proptest::proptest! {
-        /// The radix order equals a plain sort by (root Morton key, chunk Morton key, index).
-        #[test]
-        fn morton_order_equals_a_comparison_sort(
-            keys in proptest::collection::vec((-70i32..70, -70i32..70, -70i32..70), 0..300),
-        ) {
-            let entries: Vec<BuildEntry> = keys
-                .iter()
-                .map(|&(x, y, z)| BuildEntry { key: ChunkKey::new(x, y, z), chunk: Arc::new(Chunk::default()), version: 0 })
-                .collect();
-            let (roots, order) = morton_order(&entries);
-            let got: Vec<u32> = order.iter().map(|o| o.1).collect();
-            let mut want: Vec<u32> = (0..entries.len() as u32).collect();
-            want.sort_by_key(|&i| {
-                let k = entries[i as usize].key;
-                (NodeId::containing(k, ROOT_LEVEL).key.morton(), k.morton(), i)
-            });
-            proptest::prop_assert_eq!(got, want);
-            let mut want_roots: Vec<ChunkKey> = entries.iter().map(|e| NodeId::containing(e.key, ROOT_LEVEL).key).collect();
-            want_roots.sort_by_key(|r| r.morton());
-            want_roots.dedup();
-            proptest::prop_assert_eq!(roots, want_roots);
-        }
-    }
+    Arc::new(Node::inner(id.level, children))
 }

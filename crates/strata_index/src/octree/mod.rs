@@ -33,6 +33,7 @@ mod build;
 mod cells;
 pub mod mip;
 mod node;
+mod order;
 mod tree;
 
 pub(crate) use build::BuildEntry;
