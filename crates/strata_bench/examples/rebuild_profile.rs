@@ -1,7 +1,8 @@
 //! Profiling harness for `index.full_rebuild_32k`: the same world, `bulk_load` + `publish` on a
 //! spawned thread, timed per run. `cargo run --release -p strata_bench --example
 //! rebuild_profile [-- RUNS]`; `W=n` sets the workers (default 2). Prints min / lower quartile
-//! / median in ms and the CPU time per run (all threads); also handy under `valgrind --tool=callgrind`.
+//! / median in ms and the CPU time per run (all threads); also handy under
+//! `valgrind --tool=callgrind`.
 use std::sync::Arc;
 use std::time::Instant;
 use strata_core::{ChunkKey, NoiseTerrain, TerrainConfig, WorldGenerator};
