@@ -56,6 +56,8 @@ pub fn voxel_box(env: &ChunkEnvelope) -> ([f64; 3], [f64; 3]) {
 impl RTreeObject for ChunkEntry {
     type Envelope = ChunkEnvelope;
 
+    // Inlined: the bulk load calls it in every comparison of its partitioning.
+    #[inline]
     fn envelope(&self) -> Self::Envelope {
         AABB::from_point(self.key.to_array())
     }
@@ -169,9 +171,9 @@ pub(crate) struct RTreeWriter {
 }
 
 impl RTreeWriter {
-    /// Replaces everything with `entries` (`RTree::bulk_load`).
-    pub fn bulk_load(&mut self, entries: Vec<ChunkEntry>) {
-        self.front = Arc::new(RTree::bulk_load_with_params(entries));
+    /// Replaces everything with `tree` (a full rebuild makes it with `RTree::bulk_load`).
+    pub fn reset(&mut self, tree: ChunkTree) {
+        self.front = Arc::new(tree);
         self.back = None;
         self.lag.clear();
         self.pending.clear();

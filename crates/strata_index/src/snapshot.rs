@@ -142,7 +142,8 @@ impl IndexSnapshot {
         self.is_homogeneous(id, self.config.homogeneity_threshold)
     }
 
-    /// The known chunk at `key` (level-0 data), if the index holds it.
+    /// The known chunk at `key` (level-0 data), if the index holds it: the content handed in
+    /// (after a bulk load, possibly shared with equal uniform chunks elsewhere).
     pub fn chunk(&self, key: ChunkKey) -> Option<Arc<Chunk>> {
         match self.octree.lookup(NodeId::chunk(key)) {
             Lookup::Node(n) => match &n.data {

@@ -7,8 +7,8 @@
 //! threads or in any executor's task (a Bevy task pool, say).
 
 use crate::error::LoadError;
-use crate::octree::{BuildEntry, CellBox, Node, NodeData, NodeId, Octree, diff_box};
-use crate::rtree::{ChunkEntry, RTreeWriter};
+use crate::octree::{BuildEntry, CellBox, Node, NodeData, Octree, diff_box};
+use crate::rtree::{ChunkEntry, ChunkTree, RTreeWriter};
 use crate::snapshot::{IndexConfig, IndexSnapshot};
 use crate::summary::Histogram;
 use arc_swap::ArcSwap;
@@ -122,23 +122,25 @@ impl IndexWriter {
         self.rtree.copies
     }
 
-    /// Full rebuild from `chunks` (replacing everything): octree built bottom-up with up to
-    /// `workers` threads, R-tree with `bulk_load`. Publish to make it visible. LOD grids are
-    /// left to the readers, which compute each on first use
-    /// ([`IndexSnapshot::lod_chunk`](crate::IndexSnapshot::lod_chunk)).
+    /// Full rebuild from `chunks` (replacing everything) with up to `workers` threads (the
+    /// calling thread is one): a first pass makes the leaves (histograms) and their R-tree
+    /// entries, a second bulk-loads the R-tree while the other threads build the inner nodes.
+    /// Duplicate keys keep the first occurrence. Equal uniform chunks (same material and
+    /// version) share one leaf, so the index may keep one of their `Arc`s for all of them.
+    /// Publish to make it visible. LOD grids are left to the readers, which compute each on
+    /// first use ([`IndexSnapshot::lod_chunk`](crate::IndexSnapshot::lod_chunk)).
     ///
     /// # Runtime
-    /// O(dense chunks × 32³ + nodes) / workers for the octree, plus O(n log n) for the R-tree.
+    /// O(dense chunks × 32³ + nodes) / workers for the octree, plus O(n) to sort the chunks and
+    /// O(n log n) for the R-tree.
     pub fn bulk_load(&mut self, chunks: Vec<(ChunkKey, Arc<Chunk>, u64)>, workers: usize) {
         self.world_version = self.world_version.max(chunks.iter().map(|c| c.2).max().unwrap_or(0));
         let entries: Vec<BuildEntry> =
             chunks.into_iter().map(|(key, chunk, version)| BuildEntry { key, chunk, version }).collect();
-        self.octree = Octree::build(entries, self.generator.as_ref(), workers);
-        let mut rt = Vec::new();
-        for (id, root) in self.octree.roots() {
-            collect_entries(id, root, &mut rt);
-        }
-        self.rtree.bulk_load(rt);
+        let bulk_load = |entries: Vec<ChunkEntry>| ChunkTree::bulk_load_with_params(entries);
+        let (octree, rtree) = Octree::build(entries, self.generator.as_ref(), workers, entry_of, bulk_load);
+        self.octree = octree;
+        self.rtree.reset(rtree);
         self.dirty = true;
     }
 
@@ -279,14 +281,4 @@ fn entry_of(key: ChunkKey, leaf: &Node) -> Option<ChunkEntry> {
         summary: leaf.summary.to_chunk_summary(),
         chunk: cells_of(leaf).clone(),
     })
-}
-
-fn collect_entries(id: NodeId, node: &Arc<Node>, out: &mut Vec<ChunkEntry>) {
-    if node.is_generated() {
-        return;
-    }
-    match node.children() {
-        Some(children) => children.iter().enumerate().for_each(|(i, c)| collect_entries(id.child(i), c, out)),
-        None => out.extend(entry_of(id.key, node)),
-    }
 }

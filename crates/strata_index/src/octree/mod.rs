@@ -24,16 +24,20 @@
 //! # Invariants
 //! Nodes are immutable and shared between snapshots (a lazily computed grid is fixed by the
 //! children, so computing it changes nothing observable); an update copies the path from the
-//! root. An inner node's histogram is the sum of its children's, and its grid, once computed,
+//! root. Nodes hold nothing that depends on their position, so one node may also sit at
+//! several places of a tree: a full rebuild gives equal uniform chunks one shared leaf. An inner node's histogram is the sum of its children's, and its grid, once computed,
 //! is the downsample of its children's grids (checked against a from-scratch recompute by the
 //! tests); a node with a computed grid has computed grids below it.
 
+mod build;
 mod cells;
 pub mod mip;
 mod node;
+mod order;
 mod tree;
 
+pub(crate) use build::BuildEntry;
 pub use mip::{CellBox, Cells, Mip, diff_box, downsample_cell};
 pub(crate) use node::{Node, NodeData};
 pub use node::{NodeId, ROOT_LEVEL};
-pub(crate) use tree::{BuildEntry, Lookup, Octree};
+pub(crate) use tree::{Lookup, Octree};

@@ -269,7 +269,8 @@ const _: () = assert!(CHUNK_SIZE == 32);
 
 #[cfg(test)]
 mod tests {
-    use super::super::tree::{BuildEntry, Octree};
+    use super::super::build::BuildEntry;
+    use super::super::tree::Octree;
     use super::*;
     use strata_core::{DenseChunk, FlatGenerator, MaterialId};
 
@@ -293,7 +294,7 @@ mod tests {
         };
         let keys = [ChunkKey::new(0, 0, 0), ChunkKey::new(5, 0, 3), ChunkKey::new(17, 1, 2), ChunkKey::new(-1, 0, 0)];
         let entries = keys.iter().enumerate().map(|(i, k)| BuildEntry { key: *k, chunk: dense(i as u16), version: 0 });
-        let mut tree = Octree::build(entries.collect(), &generator, 2);
+        let (mut tree, ()) = Octree::build(entries.collect(), &generator, 2, |_, _| None::<()>, |_| ());
         for (_, root) in tree.roots() {
             assert!(!root.has_mip(), "a full rebuild computes no grid");
         }

@@ -2,10 +2,9 @@
 
 use super::mip::CellBox;
 use super::node::{Node, NodeId, ROOT_LEVEL, fresh_path, replace};
-use crate::summary::Histogram;
 use std::collections::HashMap;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, WorldGenerator};
+use strata_core::{ChunkKey, WorldGenerator};
 
 /// What the octree holds at a node.
 #[derive(Clone, Copy, Debug)]
@@ -21,14 +20,7 @@ pub(crate) enum Lookup<'a> {
 /// copies the map, O(roots).
 #[derive(Clone, Default)]
 pub(crate) struct Octree {
-    roots: Arc<HashMap<ChunkKey, Arc<Node>>>,
-}
-
-/// One chunk for [`Octree::build`].
-pub(crate) struct BuildEntry {
-    pub key: ChunkKey,
-    pub chunk: Arc<Chunk>,
-    pub version: u64,
+    pub(super) roots: Arc<HashMap<ChunkKey, Arc<Node>>>,
 }
 
 impl Octree {
@@ -38,6 +30,7 @@ impl Octree {
     }
 
     /// The roots.
+    #[cfg(test)]
     pub fn roots(&self) -> impl Iterator<Item = (NodeId, &Arc<Node>)> {
         self.roots.iter().map(|(k, n)| (NodeId::new(ROOT_LEVEL, *k), n))
     }
@@ -97,92 +90,4 @@ impl Octree {
         };
         roots.insert(root.key, new_root);
     }
-
-    /// Builds the whole tree from known chunks (a full rebuild), splitting the roots over up to
-    /// `workers` threads.
-    ///
-    /// LOD grids are not computed here: readers compute them on first use (see the module docs).
-    ///
-    /// # Runtime
-    /// O(dense chunks × 32³) (their histograms) + O(nodes) (histogram merges), divided by the
-    /// workers, plus O(chunks log chunks) to sort; uniform chunks cost O(1).
-    pub fn build(mut entries: Vec<BuildEntry>, generator: &dyn WorldGenerator, workers: usize) -> Self {
-        entries.sort_by_cached_key(|e| e.key.morton());
-        entries.dedup_by_key(|e| e.key);
-        // Morton order makes every root (and every node) a contiguous run.
-        let mut groups: Vec<&[BuildEntry]> = Vec::new();
-        let mut rest = &entries[..];
-        while let Some(first) = rest.first() {
-            let root = NodeId::containing(first.key, ROOT_LEVEL);
-            let n = rest.iter().take_while(|e| root.contains(e.key)).count();
-            let (g, r) = rest.split_at(n);
-            groups.push(g);
-            rest = r;
-        }
-        // Work items: the subtrees one level below the roots, so even a single root spreads
-        // over the workers.
-        let mut tasks: Vec<(NodeId, &[BuildEntry])> = Vec::new();
-        for g in &groups {
-            let root = NodeId::containing(g[0].key, ROOT_LEVEL);
-            let mut rest = *g;
-            for i in 0..8 {
-                let cid = root.child(i);
-                let n = rest.iter().take_while(|e| cid.contains(e.key)).count();
-                let (mine, r) = rest.split_at(n);
-                rest = r;
-                if !mine.is_empty() {
-                    tasks.push((cid, mine));
-                }
-            }
-        }
-        let workers = workers.clamp(1, tasks.len().max(1));
-        let mut built: HashMap<NodeId, Arc<Node>> = HashMap::with_capacity(tasks.len());
-        if workers == 1 {
-            built.extend(tasks.iter().map(|(id, e)| (*id, build_node(*id, e, generator))));
-        } else {
-            // Largest tasks first, dealt round-robin, so threads get similar work.
-            tasks.sort_by_key(|t| std::cmp::Reverse(t.1.len()));
-            let parts: Vec<Vec<(NodeId, Arc<Node>)>> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|w| {
-                        let mine: Vec<(NodeId, &[BuildEntry])> =
-                            tasks.iter().skip(w).step_by(workers).copied().collect();
-                        s.spawn(move || {
-                            mine.into_iter().map(|(id, e)| (id, build_node(id, e, generator))).collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                // A panicking builder is a bug; re-raise it on this thread.
-                handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
-            });
-            built.extend(parts.into_iter().flatten());
-        }
-        let mut roots = HashMap::with_capacity(groups.len());
-        for g in &groups {
-            let root = NodeId::containing(g[0].key, ROOT_LEVEL);
-            let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
-                let cid = root.child(i);
-                built.remove(&cid).unwrap_or_else(|| Arc::new(Node::generated(cid, generator)))
-            });
-            roots.insert(root.key, Arc::new(Node::inner(ROOT_LEVEL, children)));
-        }
-        Self { roots: Arc::new(roots) }
-    }
-}
-
-/// Builds the node `id` over `entries` (sorted by Morton key, all inside `id`, non-empty).
-fn build_node(id: NodeId, entries: &[BuildEntry], generator: &dyn WorldGenerator) -> Arc<Node> {
-    if id.level == 0 {
-        let e = &entries[0];
-        return Arc::new(Node::leaf(e.chunk.clone(), Histogram::of_chunk(&e.chunk, 1), e.version));
-    }
-    let mut rest = entries;
-    let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
-        let cid = id.child(i);
-        let n = rest.iter().take_while(|e| cid.contains(e.key)).count();
-        let (mine, r) = rest.split_at(n);
-        rest = r;
-        if mine.is_empty() { Arc::new(Node::generated(cid, generator)) } else { build_node(cid, mine, generator) }
-    });
-    Arc::new(Node::inner(id.level, children))
 }
