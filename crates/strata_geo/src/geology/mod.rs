@@ -14,13 +14,17 @@
 //! [`Gravity`]: `NegY` for flat worlds; `TowardOrigin` for the planet, where down is toward the
 //! centre along the axis of the largest |coordinate| (cube-sphere pyramids).
 mod blocks;
+mod hydraulic;
 mod process;
 mod region;
 mod thermal;
+mod volcanism;
 
 pub use process::{GeoProcess, GeologyError, Gravity, ProcessKind, StepContext, run_partitioned};
 pub use region::{ApplyStats, MAX_SNAPSHOT_VOLUME, RegionSnapshot, VoxelBox, VoxelWrite, apply_writes, sort_writes};
+pub use hydraulic::{HydraulicConfig, HydraulicErosion, MAX_SUBSTEPS};
 pub use thermal::{LooseMaterial, ThermalConfig, ThermalErosion};
+pub use volcanism::{Volcanism, VolcanismConfig};
 
 #[cfg(test)]
 mod tests;
