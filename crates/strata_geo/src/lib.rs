@@ -77,6 +77,7 @@ mod config;
 mod error;
 mod fields;
 mod geo;
+pub mod geology;
 mod grid;
 pub mod ids;
 mod model;
