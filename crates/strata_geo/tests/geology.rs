@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use strata_core::{MaterialId, VoxelPos};
 use strata_geo::geology::{
     GeoProcess, GeologyError, Gravity, HydraulicConfig, HydraulicErosion, RegionSnapshot, StepContext, ThermalErosion,
-    VoxelBox, VoxelWrite, Volcanism, VolcanismConfig, apply_writes, run_partitioned, sort_writes,
+    Volcanism, VolcanismConfig, VoxelBox, VoxelWrite, apply_writes, run_partitioned, sort_writes,
 };
 use strata_geo::ids;
 
@@ -47,18 +47,22 @@ fn random_terrain(seed: u64, gravity: Gravity, core_size: u32, halo: u32, shell:
     let bounds = core.expand(halo);
     let n = core_size as i32;
     let heights: Vec<i32> = (0..(n * n)).map(|_| 2 + rng.below(n as u64 - 4) as i32).collect();
-    let mut cells: Vec<u64> = Vec::new();
     let snap = RegionSnapshot::from_fn(bounds, |p| {
         let (x, y, z) = (p.x - o.x, p.y - o.y, p.z - o.z);
         let inside = (0..n).contains(&x) && (0..n).contains(&y) && (0..n).contains(&z);
         let border = inside && (x < 1 || y < 1 || z < 1 || x >= n - 1 || y >= n - 1 || z >= n - 1);
         if !inside || (shell && border) {
-            return if shell { ids::GRANITE } else if y < n / 2 { ids::DIRT } else { ids::AIR };
+            return if shell {
+                ids::GRANITE
+            } else if y < n / 2 {
+                ids::DIRT
+            } else {
+                ids::AIR
+            };
         }
         // Smooth-ish height: average of a few neighbours.
         let hx = (x.clamp(0, n - 1) + n * z.clamp(0, n - 1)) as usize;
         let h = heights[hx];
-        cells.push(0);
         let r = mix(seed ^ (hx as u64) << 20 ^ y as u64);
         if y < h / 2 {
             ids::GRANITE
@@ -90,7 +94,14 @@ fn histogram(snap: &RegionSnapshot, within: &VoxelBox) -> [u64; 16] {
 
 /// Runs `steps` steps partitioned into `parts`, applying the writes in between; asserts every
 /// write applies (no conflicts: each voxel written at most once per step, `expect` is current).
-fn run(process: &dyn GeoProcess, snap: &mut RegionSnapshot, core: VoxelBox, parts: [u32; 3], ctx: StepContext, steps: u64) -> usize {
+fn run(
+    process: &dyn GeoProcess,
+    snap: &mut RegionSnapshot,
+    core: VoxelBox,
+    parts: [u32; 3],
+    ctx: StepContext,
+    steps: u64,
+) -> usize {
     let mut total = 0;
     for s in 0..steps {
         let c = StepContext { step: ctx.step + s, ..ctx };
@@ -169,6 +180,7 @@ proptest! {
         let processes: [&dyn GeoProcess; 3] = [&ThermalErosion::default(), &hyd, &volcanism_busy()];
         let p = processes[which];
         let (mut snap, core) = random_terrain(seed, g, 17, 12, false);
+        let mut total = 0;
         for s in 0..3 {
             let ctx = StepContext { seed, step: s, gravity: g };
             let whole = run_partitioned(p, &snap, core, [1, 1, 1], &ctx).unwrap();
@@ -179,8 +191,10 @@ proptest! {
             p.step(&snap, core, &ctx, &mut direct).unwrap();
             sort_writes(&mut direct);
             prop_assert_eq!(&whole, &direct);
+            total += whole.len();
             apply_writes(&mut snap, &whole);
         }
+        prop_assert!(total > 0, "{:?} wrote nothing", p.kind());
     }
 }
 
@@ -198,7 +212,8 @@ fn same_seed_same_output_other_seed_differs() {
             let mut s = snap.clone();
             let mut all: Vec<Vec<VoxelWrite>> = Vec::new();
             for step in 0..6 {
-                let w = run_partitioned(p, &s, core, [2, 1, 1], &StepContext { seed, step, gravity: Gravity::NegY }).unwrap();
+                let w = run_partitioned(p, &s, core, [2, 1, 1], &StepContext { seed, step, gravity: Gravity::NegY })
+                    .unwrap();
                 apply_writes(&mut s, &w);
                 all.push(w);
             }
@@ -220,8 +235,9 @@ fn sand_pile_settles_to_the_talus_angle() {
     let mut quiet = 0;
     let mut steps = 0;
     while quiet < 8 && steps < 600 {
-        let w = run_partitioned(&p, &snap, core, [2, 1, 2], &StepContext { seed: 3, step: steps, gravity: Gravity::NegY })
-            .unwrap();
+        let w =
+            run_partitioned(&p, &snap, core, [2, 1, 2], &StepContext { seed: 3, step: steps, gravity: Gravity::NegY })
+                .unwrap();
         quiet = if w.is_empty() { quiet + 1 } else { 0 };
         apply_writes(&mut snap, &w);
         steps += 1;
@@ -246,13 +262,16 @@ fn sand_pile_settles_to_the_talus_angle() {
 
 #[test]
 fn hydraulic_erosion_fills_the_valley_floor_from_the_slopes() {
-    // A V-shaped valley along z: floor at x = 20 ± 1, slopes rising 1 per voxel; dirt over rock.
+    // A V-shaped valley along z: floor at x = 20 ± 1, slopes rising 1 per voxel; dirt over rock;
+    // closed by rock walls at both ends (z = 0, z = 23), so no sediment leaves the core.
     let core = VoxelBox::new(VoxelPos::new(0, 0, 0), VoxelPos::new(40, 31, 23));
     let p = HydraulicErosion::default();
     let height = |x: i32| 6 + ((x - 20).abs() - 1).max(0);
     let mut snap = RegionSnapshot::from_fn(core.expand(p.halo()), |q| {
         let h = height(q.x.clamp(0, 40));
-        if q.y >= h {
+        if q.z <= 0 || q.z >= 23 {
+            ids::GRANITE
+        } else if q.y >= h {
             ids::AIR
         } else if q.y >= h - 3 {
             ids::DIRT
@@ -269,12 +288,15 @@ fn hydraulic_erosion_fills_the_valley_floor_from_the_slopes() {
     let solid = |s: &RegionSnapshot, b: &VoxelBox| s.count_in(b, |m| m != ids::AIR);
     let floor_before = solid(&snap, &floor);
     let slopes_before: u64 = slopes.iter().map(|b| solid(&snap, b)).sum();
+    let soft = |s: &RegionSnapshot| s.count_in(&core, |m| m == ids::DIRT || m == ids::SEDIMENT);
+    let soft_before = soft(&snap);
     run(&p, &mut snap, core, [2, 1, 1], StepContext { seed: 9, step: 0, gravity: Gravity::NegY }, 30);
     let floor_sediment = snap.count_in(&floor, |m| m == ids::SEDIMENT);
     let slopes_after: u64 = slopes.iter().map(|b| solid(&snap, b)).sum();
     assert!(floor_sediment > 20, "only {floor_sediment} sediment voxels on the floor");
     assert!(solid(&snap, &floor) > floor_before, "the floor did not rise");
     assert!(slopes_after < slopes_before, "the slopes lost nothing");
+    assert_eq!(soft(&snap), soft_before, "dirt + sediment not conserved");
 }
 
 #[test]
@@ -298,7 +320,8 @@ fn magma_erupts_at_vents_and_cools_to_basalt() {
     assert!(basalt > 0 && magma + basalt > 16, "magma {magma}, basalt {basalt}");
     // Volcanic rock piles up around the vents (cones), not elsewhere.
     for p in core.iter().filter(|&p| matches!(snap.get(p), Some(ids::BASALT | ids::MAGMA))) {
-        let near = (-8..=8).any(|dx| (-8..=8).any(|dz| v.is_vent_column(VoxelPos::new(p.x + dx, p.y, p.z + dz), Gravity::NegY, 5)));
+        let near = (-8..=8)
+            .any(|dx| (-8..=8).any(|dz| v.is_vent_column(VoxelPos::new(p.x + dx, p.y, p.z + dz), Gravity::NegY, 5)));
         assert!(near, "volcanic rock far from any vent at {p:?}");
     }
 }
@@ -314,9 +337,15 @@ fn bad_input_is_a_typed_error() {
         let e = p.step(&small, core, &StepContext::default(), &mut out);
         assert!(matches!(e, Err(GeologyError::NotCovered { .. })), "{:?}: {e:?}", p.kind());
         assert!(out.is_empty());
-        assert!(matches!(run_partitioned(p, &small, core, [2, 2, 2], &StepContext::default()), Err(GeologyError::NotCovered { .. })));
+        assert!(matches!(
+            run_partitioned(p, &small, core, [2, 2, 2], &StepContext::default()),
+            Err(GeologyError::NotCovered { .. })
+        ));
         let big = RegionSnapshot::from_fn(core.expand(p.halo()), |_| ids::SAND).unwrap();
-        assert!(matches!(run_partitioned(p, &big, core, [0, 1, 1], &StepContext::default()), Err(GeologyError::BadPartition { .. })));
+        assert!(matches!(
+            run_partitioned(p, &big, core, [0, 1, 1], &StepContext::default()),
+            Err(GeologyError::BadPartition { .. })
+        ));
         // An empty core writes nothing.
         let empty = VoxelBox::new(VoxelPos::new(1, 1, 1), VoxelPos::new(0, 0, 0));
         p.step(&small, empty, &StepContext::default(), &mut out).unwrap();
@@ -341,14 +370,19 @@ fn bad_input_is_a_typed_error() {
 fn the_edge_of_the_world_does_not_panic() {
     let max = VoxelPos::new(i32::MAX, i32::MAX, i32::MAX);
     let core = VoxelBox::new(VoxelPos::new(i32::MAX - 5, i32::MAX - 5, i32::MAX - 5), max);
-    let min_core = VoxelBox::new(VoxelPos::new(i32::MIN, i32::MIN, i32::MIN), VoxelPos::new(i32::MIN + 5, i32::MIN + 5, i32::MIN + 5));
+    let min_core = VoxelBox::new(
+        VoxelPos::new(i32::MIN, i32::MIN, i32::MIN),
+        VoxelPos::new(i32::MIN + 5, i32::MIN + 5, i32::MIN + 5),
+    );
     let hyd = HydraulicErosion::default();
     let processes: [&dyn GeoProcess; 3] = [&ThermalErosion::default(), &hyd, &volcanism_busy()];
     for p in processes {
         for c in [core, min_core] {
             for g in [Gravity::NegY, Gravity::TowardOrigin] {
-                let snap = RegionSnapshot::from_fn(c.expand(p.halo()), |q| if (q.x ^ q.y ^ q.z) & 1 == 0 { ids::SAND } else { ids::AIR })
-                    .unwrap();
+                let snap = RegionSnapshot::from_fn(c.expand(p.halo()), |q| {
+                    if (q.x ^ q.y ^ q.z) & 1 == 0 { ids::SAND } else { ids::AIR }
+                })
+                .unwrap();
                 let w = run_partitioned(p, &snap, c, [2, 2, 2], &StepContext { seed: 1, step: 3, gravity: g }).unwrap();
                 assert!(w.iter().all(|w| c.contains(w.pos)));
             }

@@ -56,8 +56,12 @@ impl BlockRule<'_> {
         let lo = core.min.to_array().map(i64::from);
         let hi = core.max.to_array().map(i64::from);
         let first: [i64; 3] = std::array::from_fn(|a| lo[a] - (lo[a] - off[a]).rem_euclid(2));
-        let mut block =
-            Block { pos: [VoxelPos::default(); 8], old: [MaterialId::AIR; 8], new: [MaterialId::AIR; 8], in_core: [false; 8] };
+        let mut block = Block {
+            pos: [VoxelPos::default(); 8],
+            old: [MaterialId::AIR; 8],
+            new: [MaterialId::AIR; 8],
+            in_core: [false; 8],
+        };
         let mut bz = first[2];
         while bz <= hi[2] {
             let mut by = first[1];

@@ -1,6 +1,8 @@
 //! Hydraulic erosion: rain, downhill flow, erosion, sediment transport and deposition.
 
-use super::process::{GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext, check_covered, hash, p64, unit};
+use super::process::{
+    GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext, check_covered, hash, p64, unit,
+};
 use super::region::{RegionSnapshot, VoxelBox, VoxelWrite};
 use crate::ids;
 use std::sync::Mutex;
@@ -148,7 +150,8 @@ impl HydraulicErosion {
                         let down = ctx.gravity.down(pos);
                         let up = down.opposite();
                         let o = up.offset();
-                        let above = [x as i64 + i64::from(o[0]), y as i64 + i64::from(o[1]), z as i64 + i64::from(o[2])];
+                        let above =
+                            [x as i64 + i64::from(o[0]), y as i64 + i64::from(o[1]), z as i64 + i64::from(o[2])];
                         let inside = (0..3).all(|a| above[a] >= 0 && (above[a] as usize) < [nx, ny, nz][a]);
                         if inside {
                             let j = above[0] as usize + nx * (above[1] as usize + ny * above[2] as usize);

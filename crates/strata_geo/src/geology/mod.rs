@@ -20,9 +20,9 @@ mod region;
 mod thermal;
 mod volcanism;
 
+pub use hydraulic::{HydraulicConfig, HydraulicErosion, MAX_SUBSTEPS};
 pub use process::{GeoProcess, GeologyError, Gravity, ProcessKind, StepContext, run_partitioned};
 pub use region::{ApplyStats, MAX_SNAPSHOT_VOLUME, RegionSnapshot, VoxelBox, VoxelWrite, apply_writes, sort_writes};
-pub use hydraulic::{HydraulicConfig, HydraulicErosion, MAX_SUBSTEPS};
 pub use thermal::{LooseMaterial, ThermalConfig, ThermalErosion};
 pub use volcanism::{Volcanism, VolcanismConfig};
 

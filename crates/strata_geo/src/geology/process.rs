@@ -59,7 +59,8 @@ pub enum ProcessKind {
 
 impl ProcessKind {
     /// Every kind, in id order.
-    pub const ALL: [ProcessKind; 3] = [ProcessKind::ThermalErosion, ProcessKind::HydraulicErosion, ProcessKind::Volcanism];
+    pub const ALL: [ProcessKind; 3] =
+        [ProcessKind::ThermalErosion, ProcessKind::HydraulicErosion, ProcessKind::Volcanism];
 
     /// The stable id (`0..16`).
     pub const fn id(self) -> u8 {

@@ -31,7 +31,13 @@ impl Default for ThermalConfig {
     fn default() -> Self {
         let l = |material, slide_chance| LooseMaterial { material, slide_chance };
         Self {
-            loose: vec![l(ids::SAND, 1.0), l(ids::SEDIMENT, 0.75), l(ids::DIRT, 0.5), l(ids::GRASS, 0.5), l(ids::SNOW, 0.25)],
+            loose: vec![
+                l(ids::SAND, 1.0),
+                l(ids::SEDIMENT, 0.75),
+                l(ids::DIRT, 0.5),
+                l(ids::GRASS, 0.5),
+                l(ids::SNOW, 0.25),
+            ],
             empty: vec![ids::AIR, ids::WATER],
         }
     }

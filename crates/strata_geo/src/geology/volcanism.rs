@@ -2,7 +2,8 @@
 
 use super::blocks::BlockRule;
 use super::process::{
-    GeoProcess, GeologyError, Gravity, MaterialTable, ProcessKind, StepContext, check_covered, hash, mix, p64, step_checked, unit,
+    GeoProcess, GeologyError, Gravity, MaterialTable, ProcessKind, StepContext, check_covered, hash, mix, p64,
+    step_checked, unit,
 };
 use super::region::{RegionSnapshot, VoxelBox, VoxelWrite};
 use crate::ids;
@@ -125,7 +126,8 @@ impl Volcanism {
     /// Whether the vent whose column holds `pos` erupts at `step` (false off vent columns).
     pub fn is_erupting(&self, pos: VoxelPos, ctx: &StepContext) -> bool {
         let (key, on) = self.vent_key(pos, ctx.gravity, ctx.seed);
-        on && unit(hash(ctx.seed, ctx.step / self.config.eruption_period, VENT_SALT + 1, key)) < self.config.active_chance
+        on && unit(hash(ctx.seed, ctx.step / self.config.eruption_period, VENT_SALT + 1, key))
+            < self.config.active_chance
     }
 }
 
