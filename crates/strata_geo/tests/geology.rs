@@ -290,7 +290,16 @@ fn hydraulic_erosion_fills_the_valley_floor_from_the_slopes() {
     let slopes_before: u64 = slopes.iter().map(|b| solid(&snap, b)).sum();
     let soft = |s: &RegionSnapshot| s.count_in(&core, |m| m == ids::DIRT || m == ids::SEDIMENT);
     let soft_before = soft(&snap);
-    run(&p, &mut snap, core, [2, 1, 1], StepContext { seed: 9, step: 0, gravity: Gravity::NegY }, 30);
+    let mut crossing = 0;
+    for step in 0..30 {
+        let ctx = StepContext { seed: 9, step, gravity: Gravity::NegY };
+        let whole = run_partitioned(&p, &snap, core, [1, 1, 1], &ctx).unwrap();
+        // Sediment flows across the partition borders here (slopes run along x).
+        assert_eq!(whole, run_partitioned(&p, &snap, core, [5, 1, 3], &ctx).unwrap(), "step {step}");
+        crossing += whole.len();
+        apply_writes(&mut snap, &whole);
+    }
+    assert!(crossing > 0);
     let floor_sediment = snap.count_in(&floor, |m| m == ids::SEDIMENT);
     let slopes_after: u64 = slopes.iter().map(|b| solid(&snap, b)).sum();
     assert!(floor_sediment > 20, "only {floor_sediment} sediment voxels on the floor");
