@@ -67,8 +67,8 @@ fn random_terrain(seed: u64, gravity: Gravity, core_size: u32, halo: u32, shell:
         if y < h / 2 {
             ids::GRANITE
         } else if y < h {
-            if r % 11 == 0 { ids::AIR } else { LOOSE[(r % 5) as usize] }
-        } else if r % 37 == 0 {
+            if r.is_multiple_of(11) { ids::AIR } else { LOOSE[(r % 5) as usize] }
+        } else if r.is_multiple_of(37) {
             LOOSE[(r % 5) as usize]
         } else {
             ids::AIR

@@ -91,11 +91,8 @@ impl VoxelBox {
     /// Every voxel, x fastest, then y, then z (the snapshot order).
     pub fn iter(&self) -> impl Iterator<Item = VoxelPos> + use<> {
         let b = *self;
-        let (zs, ys, xs) = if b.is_empty() {
-            (1..=0, 1..=0, 1..=0)
-        } else {
-            (b.min.z..=b.max.z, b.min.y..=b.max.y, b.min.x..=b.max.x)
-        };
+        // An empty box has min > max on some axis, so that range (and the product) is empty.
+        let (zs, ys, xs) = (b.min.z..=b.max.z, b.min.y..=b.max.y, b.min.x..=b.max.x);
         zs.flat_map(move |z| {
             let xs = xs.clone();
             ys.clone().flat_map(move |y| xs.clone().map(move |x| VoxelPos::new(x, y, z)))
