@@ -392,8 +392,11 @@ fn the_edge_of_the_world_does_not_panic() {
                     if (q.x ^ q.y ^ q.z) & 1 == 0 { ids::SAND } else { ids::AIR }
                 })
                 .unwrap();
-                let w = run_partitioned(p, &snap, c, [2, 2, 2], &StepContext { seed: 1, step: 3, gravity: g }).unwrap();
-                assert!(w.iter().all(|w| c.contains(w.pos)));
+                for step in [3, u64::MAX] {
+                    let ctx = StepContext { seed: u64::MAX, step, gravity: g };
+                    let w = run_partitioned(p, &snap, c, [2, 2, 2], &ctx).unwrap();
+                    assert!(w.iter().all(|w| c.contains(w.pos)));
+                }
             }
         }
     }

@@ -285,7 +285,7 @@ impl HydraulicErosion {
                     continue;
                 }
                 let chance = cfg.erosion_rate * s.water[c] as f32;
-                if unit(hash(ctx.seed, ctx.step * 64 + sub, salt, p64(cell.pos))) < chance {
+                if unit(hash(ctx.seed, ctx.step.wrapping_mul(64).wrapping_add(sub), salt, p64(cell.pos))) < chance {
                     s.eroded[c] = true;
                     s.sediment[c] = true;
                 }
