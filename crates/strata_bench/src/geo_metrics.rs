@@ -24,7 +24,7 @@
 //!   over the same 64³ core on one thread, median; the plain name is the sum.
 use crate::{Budget, Metric, keep, median, time_ns};
 use std::time::Instant;
-use strata_core::{Chunk, ChunkKey, LocalPos, MaterialId, VoxelPos, WorldGenerator};
+use strata_core::{Chunk, ChunkKey, VoxelPos, WorldGenerator};
 use strata_geo::geology::{
     GeoProcess, Gravity, HydraulicErosion, RegionSnapshot, StepContext, ThermalErosion, Volcanism, VoxelBox,
     VoxelWrite, apply_writes,
@@ -186,32 +186,5 @@ fn alt(planet: &PlanetGenerator, p: VoxelPos) -> f64 {
 
 /// The planet's materials over `bounds`, from `generate`d chunks.
 fn planet_snapshot(planet: &PlanetGenerator, bounds: VoxelBox) -> RegionSnapshot {
-    let (lo, hi) = (bounds.min.chunk(), bounds.max.chunk());
-    let mut chunks = std::collections::HashMap::new();
-    for z in lo.z..=hi.z {
-        for y in lo.y..=hi.y {
-            for x in lo.x..=hi.x {
-                let k = ChunkKey::new(x, y, z);
-                chunks.insert(k, planet.generate(k));
-            }
-        }
-    }
-    RegionSnapshot::from_fn(bounds, |p| {
-        let (key, local): (ChunkKey, LocalPos) = p.split();
-        chunks.get(&key).map_or(MaterialId::AIR, |c: &Chunk| c.get(local.index()))
-    })
-    .expect("a 2^18-voxel box is a valid snapshot")
-}
-
-/// The voxel at the surface (or at sea level over the oceans) at `n` directions spread evenly
-/// over the sphere.
-fn places(planet: &PlanetGenerator, n: usize) -> Vec<VoxelPos> {
-    (0..n)
-        .map(|k| {
-            let lat = (1.0 - 2.0 * (k as f64 + 0.5) / n as f64).asin().to_degrees();
-            let lon = (k as f64 * 137.507_764) % 360.0 - 180.0;
-            let alt = planet.surface_altitude(lat, lon).expect("valid latitude").max(0.0);
-            planet.frame().to_voxel(GeoCoord::new(lat, lon, alt)).expect("valid coordinates")
-        })
-        .collect()
+    RegionSnapshot::from_chunks(bounds, |k| planet.generate(k)).expect("a 2^20-voxel box is a valid snapshot")
 }

@@ -401,3 +401,56 @@ fn the_edge_of_the_world_does_not_panic() {
         }
     }
 }
+
+#[test]
+fn snapshots_from_planet_chunks_match_material_at() {
+    use strata_core::WorldGenerator;
+    let planet = strata_geo::PlanetGenerator::default();
+    let frame = planet.frame();
+    let alt = planet.surface_altitude(10.0, 20.0).unwrap();
+    let p = frame.to_voxel(strata_geo::GeoCoord::new(10.0, 20.0, alt)).unwrap();
+    // Straddles chunk borders on every axis.
+    let bounds = VoxelBox::new(VoxelPos::new(p.x - 9, p.y - 9, p.z - 9), VoxelPos::new(p.x + 30, p.y + 8, p.z + 8));
+    let a = RegionSnapshot::from_chunks(bounds, |k| planet.generate(k)).unwrap();
+    let b = RegionSnapshot::from_fn(bounds, |q| planet.material_at(q)).unwrap();
+    assert_eq!(a, b);
+}
+
+/// The sand-pile test under `TowardOrigin`, on the planet's +X face (down = −X).
+#[test]
+fn sand_pile_settles_toward_the_centre() {
+    let x0 = 40_000;
+    let core = VoxelBox::new(VoxelPos::new(x0, -12, -12), VoxelPos::new(x0 + 23, 11, 11));
+    let mut snap = RegionSnapshot::from_fn(core.expand(1), |p| {
+        if p.x < x0 + 3 {
+            ids::GRANITE
+        } else if p.y == 0 && p.z == 0 && p.x < x0 + 15 {
+            ids::SAND
+        } else {
+            ids::AIR
+        }
+    })
+    .unwrap();
+    let p = ThermalErosion::default();
+    let g = Gravity::TowardOrigin;
+    let mut steps = 0;
+    let mut quiet = 0;
+    while quiet < 8 && steps < 400 {
+        let w = run_partitioned(&p, &snap, core, [1, 2, 2], &StepContext { seed: 8, step: steps, gravity: g }).unwrap();
+        quiet = if w.is_empty() { quiet + 1 } else { 0 };
+        apply_writes(&mut snap, &w);
+        steps += 1;
+    }
+    assert_eq!(quiet, 8);
+    let air = |q: VoxelPos| snap.get(q) == Some(ids::AIR);
+    for q in core.iter().filter(|&q| snap.get(q) == Some(ids::SAND)) {
+        assert_eq!(g.down(q), strata_core::Face::NegX);
+        assert!(!air(VoxelPos::new(q.x - 1, q.y, q.z)), "sand at {q:?} floats");
+        for (dy, dz) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
+            let side = VoxelPos::new(q.x, q.y + dy, q.z + dz);
+            assert!(!(air(side) && air(VoxelPos::new(q.x - 1, q.y + dy, q.z + dz))), "too steep beside {q:?}");
+        }
+        assert!(q.x < x0 + 9);
+    }
+    assert_eq!(snap.count_in(&core, |m| m == ids::SAND), 12);
+}
