@@ -188,3 +188,16 @@ fn alt(planet: &PlanetGenerator, p: VoxelPos) -> f64 {
 fn planet_snapshot(planet: &PlanetGenerator, bounds: VoxelBox) -> RegionSnapshot {
     RegionSnapshot::from_chunks(bounds, |k| planet.generate(k)).expect("a 2^20-voxel box is a valid snapshot")
 }
+
+/// The voxel at the surface (or at sea level over the oceans) at `n` directions spread evenly
+/// over the sphere.
+fn places(planet: &PlanetGenerator, n: usize) -> Vec<VoxelPos> {
+    (0..n)
+        .map(|k| {
+            let lat = (1.0 - 2.0 * (k as f64 + 0.5) / n as f64).asin().to_degrees();
+            let lon = (k as f64 * 137.507_764) % 360.0 - 180.0;
+            let alt = planet.surface_altitude(lat, lon).expect("valid latitude").max(0.0);
+            planet.frame().to_voxel(GeoCoord::new(lat, lon, alt)).expect("valid coordinates")
+        })
+        .collect()
+}
