@@ -117,7 +117,8 @@ impl VoxelBox {
         let cuts: Vec<Vec<(i32, i32)>> = (0..3)
             .map(|a| {
                 let (lo, hi) = (i64::from(mins[a]), i64::from(maxs[a]));
-                let n = i64::from(parts[a]);
+                // More parts than voxels would only add empty slabs.
+                let n = i64::from(parts[a]).min(hi - lo + 1);
                 let al = i64::from(alignment);
                 let mut ranges = Vec::new();
                 let mut start = lo;

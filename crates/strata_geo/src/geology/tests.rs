@@ -49,6 +49,7 @@ fn boxes_expand_intersect_and_split() {
             }
         }
     }
+    assert_eq!(a.split([u32::MAX, 1, 1], 1).unwrap().len(), 10);
     assert!(a.split([1, 0, 1], 1).is_err());
     assert!(a.split([1, 1, 1], 0).is_err());
     assert!(VoxelBox::cube(VoxelPos::new(0, 0, 0), 0).is_empty());
