@@ -41,6 +41,13 @@
 //! has [`alignment`](GeoProcess::alignment) 1: any partition boundaries work. The writes of all
 //! partitions of one step form one compare-and-set batch ([`apply_writes`]).
 //!
+//! **Applying.** A step's writes were all computed from one snapshot; block rules write swaps
+//! (grain → air here, air → grain there). Apply one step's batch all-or-nothing (or at least
+//! per 2×2×2 block) if a conflicting edit can intervene: applying half of a swap duplicates or
+//! loses a grain. Advance `step` by one per step: thermal erosion and magma flow cycle their
+//! block grid through `step % 8`, and a scheduler that skips steps in a pattern (e.g. only even
+//! steps) would leave some neighbour pairs never sharing a block.
+//!
 //! Bad arguments are a typed [`GeologyError`], never a panic: a snapshot that does not cover
 //! core + halo ([`GeologyError::NotCovered`]; the step writes nothing), zero partition counts,
 //! wrong voxel counts, oversized boxes, invalid configs. Boxes at the `i32` limits work
