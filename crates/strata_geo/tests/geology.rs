@@ -46,8 +46,19 @@ fn random_terrain(seed: u64, gravity: Gravity, core_size: u32, halo: u32, shell:
     let core = VoxelBox::cube(o, core_size);
     let bounds = core.expand(halo);
     let n = core_size as i32;
-    let heights: Vec<i32> = (0..(n * n)).map(|_| 2 + rng.below(n as u64 - 4) as i32).collect();
-    let mut cells: Vec<u64> = Vec::new();
+    // Odd seeds: spiky random columns; even seeds: a random tilted plane with bumps (slopes of
+    // one voxel per voxel or less, so water finds downhill neighbours everywhere).
+    let (sx, sz) = (rng.below(3) as i32 - 1, rng.below(3) as i32 - 1);
+    let heights: Vec<i32> = (0..(n * n))
+        .map(|i| {
+            if seed & 1 == 1 {
+                2 + rng.below(n as u64 - 4) as i32
+            } else {
+                let (x, z) = (i % n - n / 2, i / n - n / 2);
+                (n / 2 + (sx * x + sz * z) / 2 + rng.below(2) as i32).clamp(2, n - 2)
+            }
+        })
+        .collect();
     let snap = RegionSnapshot::from_fn(bounds, |p| {
         let (x, y, z) = (p.x - o.x, p.y - o.y, p.z - o.z);
         let inside = (0..n).contains(&x) && (0..n).contains(&y) && (0..n).contains(&z);
@@ -64,13 +75,12 @@ fn random_terrain(seed: u64, gravity: Gravity, core_size: u32, halo: u32, shell:
         // Smooth-ish height: average of a few neighbours.
         let hx = (x.clamp(0, n - 1) + n * z.clamp(0, n - 1)) as usize;
         let h = heights[hx];
-        cells.push(0);
         let r = mix(seed ^ (hx as u64) << 20 ^ y as u64);
         if y < h / 2 {
             ids::GRANITE
         } else if y < h {
-            if r % 11 == 0 { ids::AIR } else { LOOSE[(r % 5) as usize] }
-        } else if r % 37 == 0 {
+            if r.is_multiple_of(11) { ids::AIR } else { LOOSE[(r % 5) as usize] }
+        } else if r.is_multiple_of(37) {
             LOOSE[(r % 5) as usize]
         } else {
             ids::AIR
@@ -169,7 +179,9 @@ proptest! {
             hydraulic_writes += run(&hyd, &mut snap, core, [2, 1, 2], ctx, 1);
             run(&th, &mut snap, core, [1, 2, 2], ctx, 1);
         }
-        prop_assert!(hydraulic_writes > 0);
+        // Under `TowardOrigin` half the region has down = −X, sideways to this terrain: there
+        // may be nothing to erode.
+        prop_assert!(toward || hydraulic_writes > 0);
         prop_assert_eq!(classes(histogram(&snap, &core)), before);
     }
 
@@ -179,9 +191,11 @@ proptest! {
     fn partitioned_equals_whole(seed in any::<u64>(), toward in any::<bool>(), which in 0usize..3) {
         let g = gravity_of(toward);
         let hyd = HydraulicErosion::new(HydraulicConfig { erosion_rate: 0.3, ..HydraulicConfig::default() }).unwrap();
-        let processes: [&dyn GeoProcess; 3] = [&ThermalErosion::default(), &hyd, &volcanism_busy()];
+        let always = Volcanism::new(VolcanismConfig { active_chance: 1.0, ..volcanism_busy().config().clone() }).unwrap();
+        let processes: [&dyn GeoProcess; 3] = [&ThermalErosion::default(), &hyd, &always];
         let p = processes[which];
         let (mut snap, core) = random_terrain(seed, g, 17, 12, false);
+        let mut total = 0;
         for s in 0..3 {
             let ctx = StepContext { seed, step: s, gravity: g };
             let whole = run_partitioned(p, &snap, core, [1, 1, 1], &ctx).unwrap();
@@ -192,8 +206,11 @@ proptest! {
             p.step(&snap, core, &ctx, &mut direct).unwrap();
             sort_writes(&mut direct);
             prop_assert_eq!(&whole, &direct);
+            total += whole.len();
             apply_writes(&mut snap, &whole);
         }
+        // Under `TowardOrigin` part of the region has down = −X, sideways to this terrain.
+        prop_assert!(toward || total > 0, "{:?} wrote nothing", p.kind());
     }
 }
 
@@ -261,13 +278,16 @@ fn sand_pile_settles_to_the_talus_angle() {
 
 #[test]
 fn hydraulic_erosion_fills_the_valley_floor_from_the_slopes() {
-    // A V-shaped valley along z: floor at x = 20 ± 1, slopes rising 1 per voxel; dirt over rock.
+    // A V-shaped valley along z: floor at x = 20 ± 1, slopes rising 1 per voxel; dirt over rock;
+    // closed by rock walls at both ends (z = 0, z = 23), so no sediment leaves the core.
     let core = VoxelBox::new(VoxelPos::new(0, 0, 0), VoxelPos::new(40, 31, 23));
     let p = HydraulicErosion::default();
     let height = |x: i32| 6 + ((x - 20).abs() - 1).max(0);
     let mut snap = RegionSnapshot::from_fn(core.expand(p.halo()), |q| {
         let h = height(q.x.clamp(0, 40));
-        if q.y >= h {
+        if q.z <= 0 || q.z >= 23 {
+            ids::GRANITE
+        } else if q.y >= h {
             ids::AIR
         } else if q.y >= h - 3 {
             ids::DIRT
@@ -284,12 +304,24 @@ fn hydraulic_erosion_fills_the_valley_floor_from_the_slopes() {
     let solid = |s: &RegionSnapshot, b: &VoxelBox| s.count_in(b, |m| m != ids::AIR);
     let floor_before = solid(&snap, &floor);
     let slopes_before: u64 = slopes.iter().map(|b| solid(&snap, b)).sum();
-    run(&p, &mut snap, core, [2, 1, 1], StepContext { seed: 9, step: 0, gravity: Gravity::NegY }, 30);
+    let soft = |s: &RegionSnapshot| s.count_in(&core, |m| m == ids::DIRT || m == ids::SEDIMENT);
+    let soft_before = soft(&snap);
+    let mut crossing = 0;
+    for step in 0..30 {
+        let ctx = StepContext { seed: 9, step, gravity: Gravity::NegY };
+        let whole = run_partitioned(&p, &snap, core, [1, 1, 1], &ctx).unwrap();
+        // Sediment flows across the partition borders here (slopes run along x).
+        assert_eq!(whole, run_partitioned(&p, &snap, core, [5, 1, 3], &ctx).unwrap(), "step {step}");
+        crossing += whole.len();
+        apply_writes(&mut snap, &whole);
+    }
+    assert!(crossing > 0);
     let floor_sediment = snap.count_in(&floor, |m| m == ids::SEDIMENT);
     let slopes_after: u64 = slopes.iter().map(|b| solid(&snap, b)).sum();
     assert!(floor_sediment > 20, "only {floor_sediment} sediment voxels on the floor");
     assert!(solid(&snap, &floor) > floor_before, "the floor did not rise");
     assert!(slopes_after < slopes_before, "the slopes lost nothing");
+    assert_eq!(soft(&snap), soft_before, "dirt + sediment not conserved");
 }
 
 #[test]
@@ -376,9 +408,65 @@ fn the_edge_of_the_world_does_not_panic() {
                     if (q.x ^ q.y ^ q.z) & 1 == 0 { ids::SAND } else { ids::AIR }
                 })
                 .unwrap();
-                let w = run_partitioned(p, &snap, c, [2, 2, 2], &StepContext { seed: 1, step: 3, gravity: g }).unwrap();
-                assert!(w.iter().all(|w| c.contains(w.pos)));
+                for step in [3, u64::MAX] {
+                    let ctx = StepContext { seed: u64::MAX, step, gravity: g };
+                    let w = run_partitioned(p, &snap, c, [2, 2, 2], &ctx).unwrap();
+                    assert!(w.iter().all(|w| c.contains(w.pos)));
+                }
             }
         }
     }
+}
+
+#[test]
+fn snapshots_from_planet_chunks_match_material_at() {
+    use strata_core::WorldGenerator;
+    let planet = strata_geo::PlanetGenerator::default();
+    let frame = planet.frame();
+    let alt = planet.surface_altitude(10.0, 20.0).unwrap();
+    let p = frame.to_voxel(strata_geo::GeoCoord::new(10.0, 20.0, alt)).unwrap();
+    // Straddles chunk borders on every axis.
+    let bounds = VoxelBox::new(VoxelPos::new(p.x - 9, p.y - 9, p.z - 9), VoxelPos::new(p.x + 30, p.y + 8, p.z + 8));
+    let a = RegionSnapshot::from_chunks(bounds, |k| planet.generate(k)).unwrap();
+    let b = RegionSnapshot::from_fn(bounds, |q| planet.material_at(q)).unwrap();
+    assert_eq!(a, b);
+}
+
+/// The sand-pile test under `TowardOrigin`, on the planet's +X face (down = −X).
+#[test]
+fn sand_pile_settles_toward_the_centre() {
+    let x0 = 40_000;
+    let core = VoxelBox::new(VoxelPos::new(x0, -12, -12), VoxelPos::new(x0 + 23, 11, 11));
+    let mut snap = RegionSnapshot::from_fn(core.expand(1), |p| {
+        if p.x < x0 + 3 {
+            ids::GRANITE
+        } else if p.y == 0 && p.z == 0 && p.x < x0 + 15 {
+            ids::SAND
+        } else {
+            ids::AIR
+        }
+    })
+    .unwrap();
+    let p = ThermalErosion::default();
+    let g = Gravity::TowardOrigin;
+    let mut steps = 0;
+    let mut quiet = 0;
+    while quiet < 8 && steps < 400 {
+        let w = run_partitioned(&p, &snap, core, [1, 2, 2], &StepContext { seed: 8, step: steps, gravity: g }).unwrap();
+        quiet = if w.is_empty() { quiet + 1 } else { 0 };
+        apply_writes(&mut snap, &w);
+        steps += 1;
+    }
+    assert_eq!(quiet, 8);
+    let air = |q: VoxelPos| snap.get(q) == Some(ids::AIR);
+    for q in core.iter().filter(|&q| snap.get(q) == Some(ids::SAND)) {
+        assert_eq!(g.down(q), strata_core::Face::NegX);
+        assert!(!air(VoxelPos::new(q.x - 1, q.y, q.z)), "sand at {q:?} floats");
+        for (dy, dz) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
+            let side = VoxelPos::new(q.x, q.y + dy, q.z + dz);
+            assert!(!(air(side) && air(VoxelPos::new(q.x - 1, q.y + dy, q.z + dz))), "too steep beside {q:?}");
+        }
+        assert!(q.x < x0 + 9);
+    }
+    assert_eq!(snap.count_in(&core, |m| m == ids::SAND), 12);
 }

@@ -1,7 +1,7 @@
 //! Hydraulic erosion: rain, downhill flow, erosion, sediment transport and deposition.
 
 use super::process::{
-    GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext, check_covered, hash, p64, unit,
+    GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext, check_covered, hash, p64, step_checked, unit,
 };
 use super::region::{RegionSnapshot, VoxelBox, VoxelWrite};
 use crate::ids;
@@ -53,8 +53,8 @@ struct Cell {
 }
 
 /// Buffers reused between steps.
-#[derive(Default)]
 struct Scratch {
+    work: VoxelBox,
     cell_of: Vec<u32>,
     cells: Vec<Cell>,
     water: Vec<u32>,
@@ -62,6 +62,21 @@ struct Scratch {
     sediment: Vec<bool>,
     eroded: Vec<bool>,
     claim: Vec<u32>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Self {
+            work: VoxelBox::cube(VoxelPos::new(0, 0, 0), 0),
+            cell_of: Vec::new(),
+            cells: Vec::new(),
+            water: Vec::new(),
+            water_next: Vec::new(),
+            sediment: Vec::new(),
+            eroded: Vec::new(),
+            claim: Vec::new(),
+        }
+    }
 }
 
 /// Hydraulic erosion (a cellular rule on surface cells, see the [module docs](super)).
@@ -132,37 +147,46 @@ impl HydraulicErosion {
         }
     }
 
-    /// Finds the surface cells of the whole snapshot.
-    fn find_cells(&self, input: &RegionSnapshot, ctx: &StepContext, s: &mut Scratch) {
+    /// Finds the surface cells of `work` (inside the snapshot).
+    fn find_cells(&self, input: &RegionSnapshot, work: VoxelBox, ctx: &StepContext, s: &mut Scratch) {
         let voxels = input.voxels();
+        let [nx, ny, nz] = work.size().map(|n| n as usize);
+        let [sx, sy, _] = input.dims();
+        s.work = work;
         s.cell_of.clear();
-        s.cell_of.resize(voxels.len(), NONE);
+        s.cell_of.resize(nx * ny * nz, NONE);
         s.cells.clear();
-        let [nx, ny, nz] = input.dims();
-        let min = input.bounds().min;
-        let mut i = 0usize;
+        let min = work.min;
+        let mut w = 0usize;
         for z in 0..nz {
             for y in 0..ny {
+                let row = VoxelPos::new(min.x, min.y + y as i32, min.z + z as i32);
+                // Invariant: `work` lies inside the snapshot (checked by the caller).
+                let Some(first) = input.index(row) else {
+                    w += nx;
+                    continue;
+                };
                 for x in 0..nx {
+                    let i = first + x;
                     let m = voxels[i];
                     if is_ground(m) {
-                        let pos = VoxelPos::new(min.x + x as i32, min.y + y as i32, min.z + z as i32);
+                        let pos = VoxelPos::new(min.x + x as i32, row.y, row.z);
                         let down = ctx.gravity.down(pos);
-                        let up = down.opposite();
-                        let o = up.offset();
-                        let above =
-                            [x as i64 + i64::from(o[0]), y as i64 + i64::from(o[1]), z as i64 + i64::from(o[2])];
-                        let inside = (0..3).all(|a| above[a] >= 0 && (above[a] as usize) < [nx, ny, nz][a]);
-                        if inside {
-                            let j = above[0] as usize + nx * (above[1] as usize + ny * above[2] as usize);
-                            let qpos = VoxelPos::new(pos.x + o[0], pos.y + o[1], pos.z + o[2]);
+                        let o = down.opposite().offset();
+                        if let Some(qpos) = step_checked(pos, down.opposite())
+                            && work.contains(qpos)
+                        {
+                            let j = (i as isize
+                                + o[0] as isize
+                                + (o[1] as isize) * sx as isize
+                                + (o[2] as isize) * (sx * sy) as isize) as usize;
                             if voxels[j] == ids::AIR && ctx.gravity.down(qpos) == down {
-                                s.cell_of[i] = s.cells.len() as u32;
+                                s.cell_of[w] = s.cells.len() as u32;
                                 s.cells.push(Cell { voxel: i as u32, pos, down, target: NONE });
                             }
                         }
                     }
-                    i += 1;
+                    w += 1;
                 }
             }
         }
@@ -170,14 +194,16 @@ impl HydraulicErosion {
 
     /// The cell at `pos` with gravity `down`, if any.
     #[inline]
-    fn cell_at(input: &RegionSnapshot, s: &Scratch, pos: VoxelPos, down: Face) -> u32 {
-        match input.index(pos) {
-            Some(i) => {
-                let c = s.cell_of[i];
-                if c != NONE && s.cells[c as usize].down == down { c } else { NONE }
-            }
-            None => NONE,
+    fn cell_at(s: &Scratch, pos: VoxelPos, down: Face) -> u32 {
+        if !s.work.contains(pos) {
+            return NONE;
         }
+        let [nx, ny, _] = s.work.size().map(|n| n as usize);
+        let x = (i64::from(pos.x) - i64::from(s.work.min.x)) as usize;
+        let y = (i64::from(pos.y) - i64::from(s.work.min.y)) as usize;
+        let z = (i64::from(pos.z) - i64::from(s.work.min.z)) as usize;
+        let c = s.cell_of[x + nx * (y + ny * z)];
+        if c != NONE && s.cells[c as usize].down == down { c } else { NONE }
     }
 
     /// Picks each cell's downhill target: a lateral neighbour surface exactly one voxel lower,
@@ -209,7 +235,7 @@ impl HydraulicErosion {
                 if input.get(side) != Some(ids::AIR) {
                     continue;
                 }
-                let t = Self::cell_at(input, s, q, cell.down);
+                let t = Self::cell_at(s, q, cell.down);
                 if t != NONE {
                     lower[n] = t;
                     n += 1;
@@ -259,7 +285,7 @@ impl HydraulicErosion {
                     continue;
                 }
                 let chance = cfg.erosion_rate * s.water[c] as f32;
-                if unit(hash(ctx.seed, ctx.step * 64 + sub, salt, p64(cell.pos))) < chance {
+                if unit(hash(ctx.seed, ctx.step.wrapping_mul(64).wrapping_add(sub), salt, p64(cell.pos))) < chance {
                     s.eroded[c] = true;
                     s.sediment[c] = true;
                 }
@@ -308,7 +334,7 @@ impl GeoProcess for HydraulicErosion {
         }
         check_covered(input, &core, self.halo())?;
         let mut s = self.take_scratch();
-        self.find_cells(input, ctx, &mut s);
+        self.find_cells(input, core.expand(self.halo()), ctx, &mut s);
         if !s.cells.is_empty() {
             self.find_targets(input, ctx, &mut s);
             self.simulate(input, ctx, &mut s);

@@ -1,7 +1,7 @@
 //! Boxes, dense region snapshots and voxel writes.
 
 use super::GeologyError;
-use strata_core::{MaterialId, VoxelPos};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, LocalPos, MaterialId, VoxelPos};
 
 /// Largest snapshot volume accepted (2²⁸ voxels = 512 MiB of materials).
 pub const MAX_SNAPSHOT_VOLUME: u64 = 1 << 28;
@@ -91,11 +91,8 @@ impl VoxelBox {
     /// Every voxel, x fastest, then y, then z (the snapshot order).
     pub fn iter(&self) -> impl Iterator<Item = VoxelPos> + use<> {
         let b = *self;
-        let (zs, ys, xs) = if b.is_empty() {
-            (1..=0, 1..=0, 1..=0)
-        } else {
-            (b.min.z..=b.max.z, b.min.y..=b.max.y, b.min.x..=b.max.x)
-        };
+        // An empty box has min > max on some axis, so that range (and the product) is empty.
+        let (zs, ys, xs) = (b.min.z..=b.max.z, b.min.y..=b.max.y, b.min.x..=b.max.x);
         zs.flat_map(move |z| {
             let xs = xs.clone();
             ys.clone().flat_map(move |y| xs.clone().map(move |x| VoxelPos::new(x, y, z)))
@@ -120,7 +117,8 @@ impl VoxelBox {
         let cuts: Vec<Vec<(i32, i32)>> = (0..3)
             .map(|a| {
                 let (lo, hi) = (i64::from(mins[a]), i64::from(maxs[a]));
-                let n = i64::from(parts[a]);
+                // More parts than voxels would only add empty slabs.
+                let n = i64::from(parts[a]).min(hi - lo + 1);
                 let al = i64::from(alignment);
                 let mut ranges = Vec::new();
                 let mut start = lo;
@@ -187,6 +185,57 @@ impl RegionSnapshot {
         Ok(Self { bounds, dims, voxels })
     }
 
+    /// A snapshot of `bounds` copied from whole chunks: `chunk(key)` is called once per chunk
+    /// overlapping `bounds` (in z, y, x order), e.g. a world's resident chunks or
+    /// [`WorldGenerator::generate`](strata_core::WorldGenerator::generate).
+    ///
+    /// # Errors
+    /// As [`RegionSnapshot::new`].
+    ///
+    /// # Runtime
+    /// O(volume) plus the chunk lookups; uniform chunks are filled without per-voxel reads.
+    pub fn from_chunks(bounds: VoxelBox, mut chunk: impl FnMut(ChunkKey) -> Chunk) -> Result<Self, GeologyError> {
+        let dims = Self::check_bounds(&bounds)?;
+        let mut voxels = vec![MaterialId::AIR; dims[0] * dims[1] * dims[2]];
+        let (lo, hi) = (bounds.min.chunk(), bounds.max.chunk());
+        let size = CHUNK_SIZE as i64;
+        for cz in lo.z..=hi.z {
+            for cy in lo.y..=hi.y {
+                for cx in lo.x..=hi.x {
+                    let key = ChunkKey::new(cx, cy, cz);
+                    let c = chunk(key);
+                    let part = bounds.intersect(&VoxelBox::new(key.min_voxel(), key.max_voxel()));
+                    let local = |v: i32| (i64::from(v).rem_euclid(size)) as u8;
+                    for z in part.min.z..=part.max.z {
+                        for y in part.min.y..=part.max.y {
+                            let start = Self::flat(&bounds, dims, VoxelPos::new(part.min.x, y, z));
+                            let row = &mut voxels[start..start + (part.max.x - part.min.x) as usize + 1];
+                            match &c {
+                                Chunk::Uniform(m) => row.fill(*m),
+                                Chunk::Dense(_) => {
+                                    for (k, out) in row.iter_mut().enumerate() {
+                                        let x = part.min.x + k as i32;
+                                        *out = c.get(LocalPos::new(local(x), local(y), local(z)).index());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Self { bounds, dims, voxels })
+    }
+
+    /// Flat index of `pos` inside `bounds` (the caller guarantees it is inside).
+    #[inline]
+    fn flat(bounds: &VoxelBox, dims: [usize; 3], pos: VoxelPos) -> usize {
+        let x = (i64::from(pos.x) - i64::from(bounds.min.x)) as usize;
+        let y = (i64::from(pos.y) - i64::from(bounds.min.y)) as usize;
+        let z = (i64::from(pos.z) - i64::from(bounds.min.z)) as usize;
+        x + dims[0] * (y + dims[1] * z)
+    }
+
     fn check_bounds(bounds: &VoxelBox) -> Result<[usize; 3], GeologyError> {
         if bounds.is_empty() {
             return Err(GeologyError::EmptyBox);
@@ -216,13 +265,7 @@ impl RegionSnapshot {
     /// Flat index of `pos`, if inside.
     #[inline]
     pub fn index(&self, pos: VoxelPos) -> Option<usize> {
-        if !self.bounds.contains(pos) {
-            return None;
-        }
-        let x = (i64::from(pos.x) - i64::from(self.bounds.min.x)) as usize;
-        let y = (i64::from(pos.y) - i64::from(self.bounds.min.y)) as usize;
-        let z = (i64::from(pos.z) - i64::from(self.bounds.min.z)) as usize;
-        Some(x + self.dims[0] * (y + self.dims[1] * z))
+        self.bounds.contains(pos).then(|| Self::flat(&self.bounds, self.dims, pos))
     }
 
     /// Position of flat index `i` (`i` < volume).
