@@ -5,7 +5,8 @@
 //! # Steps, regions and colours
 //! The world is cut into cubic, chunk-aligned **regions** of `region_chunks` chunks per side. A
 //! **step** runs one process over a set of regions; the processes take turns (thermal erosion,
-//! hydraulic erosion, volcanism, as enabled), and the step number is the processes' clock.
+//! hydraulic erosion, volcanism, as enabled). Step `s` runs process `s mod n` at its own step
+//! `s div n` (what its randomness and block grids see); chunk histories record `s`.
 //! 1. [`GeologyScheduler::begin_step`] takes from the world the chunks each region reads — its
 //!    core grown by the process's halo, the **ghost zone** — as `Arc` clones (O(1) each,
 //!    resident chunks only). Every region of a step therefore reads the world **as it was when
@@ -339,7 +340,10 @@ impl GeologyScheduler {
         let step = self.step;
         self.step += 1;
         let kind = process.kind();
-        let ctx = StepContext { seed: self.seed, step, gravity: self.gravity };
+        // Each process counts its own steps (the block rules cycle their grid offsets through
+        // consecutive step numbers); the history records the global step, the world's clock.
+        let own_step = step / self.processes.len() as u64;
+        let ctx = StepContext { seed: self.seed, step: own_step, gravity: self.gravity };
         // Invariant: ProcessKind ids are < 16 (ProcessKind::id's contract).
         let id = ProcessId::new(kind.id()).unwrap_or_else(|| unreachable!("process ids are below 16"));
         let stamp = ProcessStamp { process: id, step: step as u32 };
