@@ -1,6 +1,7 @@
 //! A whole voxel planet: orbit it, then descend to single voxels.
 //!
 //! `cargo run --release --example globe_viewer`
+//! (`STRATA_GEOLOGY=0` starts with geology paused.)
 //!
 //! Controls:
 //! - **Left drag**: move over the planet (speed follows altitude). **W A S D**: the same by keys.
@@ -10,7 +11,12 @@
 //! - **Left click**: dig a crater there; **right click**: build a stone mound. Their size
 //!   follows the distance, so they show at the LOD you are looking at (edits show at LOD ≤ 5,
 //!   i.e. within a few kilometres; coarser levels come from the generator).
-//! - **F3**: the debug overlay (streaming, store and index statistics, live settings, gizmos).
+//! - **F3**: the debug overlay (streaming, store and index statistics, live settings, gizmos,
+//!   and the geology section: pause, speed, radius, regions and voxels per second).
+//! - **G**: pause / resume geology. Near the ground (within ~100 voxels of the camera, where
+//!   chunks stream at full detail) thermal and hydraulic erosion move loose material down the
+//!   slopes, water carries it and deposits sediment in the hollows, and volcanic vents extrude
+//!   magma that cools to basalt; every change is saved like an edit.
 //!
 //! Edits are saved to `globe.strata` in the working directory.
 //!
@@ -18,7 +24,9 @@
 //! streaming is idle and the meshes have been on screen for a while, saves the frame, checks it
 //! by pixel statistics (the planet covers a sensible part of the frame; ocean and land colours
 //! both present) and exits with status 0 if the check passed, 3 if not. `STRATA_GLOBE_ALT`
-//! sets the starting altitude in voxels.
+//! sets the starting altitude in voxels, `STRATA_GLOBE_LAT` / `STRATA_GLOBE_LON` the place;
+//! `STRATA_GEOLOGY_STEPS=N` first saves `<out>.before.png`, runs N geology steps, then takes the
+//! screenshot (to see the landscape change).
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::math::DVec3;
@@ -26,10 +34,12 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::PrimaryWindow;
 use bevy_strata::debug_ui::StrataDebugUiPlugin;
+use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
 use bevy_strata::{StrataSystems, Streaming};
 use std::sync::Arc;
 use strata_core::WorldGenerator;
+use strata_geo::geology::{GeologyConfig, Gravity, VolcanismConfig};
 use strata_geo::{GeoCoord, PlanetGenerator};
 
 const CLEAR: Color = Color::srgb(0.01, 0.012, 0.03);
@@ -56,16 +66,41 @@ fn main() -> AppExit {
                 })
                 .set(bevy_strata::task_pool_plugin()),
             StrataPlugin::new(config).with_generator(planet.clone()),
+            StrataGeologyPlugin {
+                config: GeologyConfig {
+                    seed: 42,
+                    gravity: Gravity::TowardOrigin,
+                    volcanism: Some(VolcanismConfig { vent_spacing: 96, vent_chance: 0.2, ..default() }),
+                    ..default()
+                },
+                settings: GeologySettings {
+                    // The screenshot check wants a still world; interactive runs erode.
+                    enabled: std::env::var("STRATA_SCREENSHOT").is_err()
+                        && std::env::var("STRATA_GEOLOGY").map_or(true, |v| v != "0"),
+                    ..default()
+                },
+            },
             StrataDebugUiPlugin,
         ))
         .insert_resource(ClearColor(CLEAR))
         .insert_resource(Planet(planet))
-        .insert_resource(Orbit { lat: 20.0, lon: -30.0, alt: start_alt, heading: 0.0, drag_px: 0.0 })
+        .insert_resource(Orbit {
+            lat: env_f64("STRATA_GLOBE_LAT", 20.0),
+            lon: env_f64("STRATA_GLOBE_LON", -30.0),
+            alt: start_alt,
+            heading: 0.0,
+            drag_px: 0.0,
+        })
         .insert_resource(bevy_strata::StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
         .add_systems(Startup, setup)
-        .add_systems(Update, (controls, place_camera).chain().before(StrataSystems::TrackViewers))
+        .add_systems(Update, (controls, place_camera, toggle_geology).chain().before(StrataSystems::TrackViewers))
         .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
         .run()
+}
+
+/// A number from the environment, or `default`.
+fn env_f64(name: &str, default: f64) -> f64 {
+    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
 /// The planet generator, shared with the plugin.
@@ -120,6 +155,14 @@ fn local_frame(lat: f64, lon: f64) -> (DVec3, DVec3, DVec3) {
     let east = if pole.cross(up).length_squared() < 1e-12 { DVec3::X } else { pole.cross(up).normalize() };
     let north = up.cross(east).normalize();
     (up, north, east)
+}
+
+/// G pauses and resumes geology.
+fn toggle_geology(keys: Res<ButtonInput<KeyCode>>, mut settings: ResMut<GeologySettings>) {
+    if keys.just_pressed(KeyCode::KeyG) {
+        settings.enabled = !settings.enabled;
+        info!("geology {}", if settings.enabled { "running" } else { "paused" });
+    }
 }
 
 fn controls(
@@ -328,15 +371,23 @@ fn world_material_name(world: &VoxelWorld, m: MaterialId) -> String {
 /// Screenshot mode: once streaming has been idle for a while, capture, check and exit.
 // A Bevy system: its parameters are its dependencies.
 #[allow(clippy::too_many_arguments)]
+// A Bevy system: its parameters are its dependencies.
+#[allow(clippy::too_many_arguments)]
 fn screenshot_when_ready(
     mut commands: Commands,
     streaming: Res<Streaming>,
     mut idle_frames: Local<u32>,
     mut requested: Local<bool>,
     mut frame: Local<u32>,
+    mut geology_phase: Local<u8>,
+    mut geology: ResMut<GeologySettings>,
+    geology_stats: Res<GeologyStats>,
     time: Res<Time>,
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
+    // STRATA_GEOLOGY_STEPS=N: once the view is complete, save `<path>.before.png`, run N geology
+    // steps, and take the checked screenshot when streaming is idle again.
+    let geology_steps: u64 = std::env::var("STRATA_GEOLOGY_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     *frame += 1;
     if (*frame).is_multiple_of(60) {
         let (done, total) = streaming.view_progress();
@@ -353,6 +404,25 @@ fn screenshot_when_ready(
         return;
     }
     *idle_frames = if streaming.is_idle() { *idle_frames + 1 } else { 0 };
+    if geology_steps > 0 && *geology_phase == 0 && *idle_frames > 30 {
+        *geology_phase = 1;
+        *idle_frames = 0;
+        geology.enabled = true;
+        commands
+            .spawn(Screenshot::primary_window())
+            .observe(bevy::render::view::screenshot::save_to_disk(format!("{path}.before.png")));
+        info!("screenshot mode: view complete, saved {path}.before.png; running {geology_steps} geology steps");
+        return;
+    }
+    if *geology_phase == 1 {
+        if geology_stats.steps >= geology_steps {
+            geology.enabled = false;
+            *geology_phase = 2;
+            info!("screenshot mode: geology done: {geology_stats:?}");
+        }
+        *idle_frames = 0;
+        return;
+    }
     if *idle_frames > 30 {
         *requested = true;
         commands.spawn(Screenshot::primary_window()).observe(

@@ -10,11 +10,14 @@
 //! - **Sliders** change [`StrataConfig`] (view distance, LOD split distance and hysteresis,
 //!   per-frame budget, tasks in flight); the plugin reads the config every frame, so they take
 //!   effect live.
+//! - With [`StrataGeologyPlugin`](crate::StrataGeologyPlugin): a **Geology** section to pause
+//!   it, set its speed and radius, and see regions processed and voxels changed per second.
 //! - **Gizmo toggles**: shown node bounds coloured by LOD, octree nodes the index holds, R-tree
 //!   boxes, homogeneous regions, and the last pick ray. Drawn in render space (floating-origin
 //!   aware), each capped at [`StrataDebugUi::max_boxes`] boxes per frame.
 
 use crate::diagnostics as paths;
+use crate::geology::{GeologySettings, GeologyStats};
 use crate::messages::VoxelPicked;
 use crate::sets::StrataSystems;
 use crate::state::StrataWorld;
@@ -237,6 +240,8 @@ fn panel(
     diagnostics: Res<DiagnosticsStore>,
     st: Res<Streaming>,
     sw: Res<StrataWorld>,
+    mut geology: Option<ResMut<GeologySettings>>,
+    geology_stats: Option<Res<GeologyStats>>,
 ) -> Result {
     let (done, total) = st.view_progress();
     let streaming = total > 0 && done < total;
@@ -326,6 +331,9 @@ fn panel(
                 ui.label("point at the world");
             }
         });
+        if let (Some(settings), Some(gs)) = (geology.as_deref_mut(), geology_stats.as_deref()) {
+            egui::CollapsingHeader::new("Geology").default_open(true).show(ui, |ui| geology_section(ui, settings, gs));
+        }
         egui::CollapsingHeader::new("Settings (live)").default_open(false).show(ui, |ui| {
             ui.add(
                 egui::Slider::new(&mut config.view_distance, 32.0..=200_000.0).logarithmic(true).text("view distance"),
@@ -348,6 +356,25 @@ fn panel(
     });
     ui_state.open = open;
     Ok(())
+}
+
+fn geology_section(ui: &mut egui::Ui, settings: &mut GeologySettings, gs: &GeologyStats) {
+    ui.checkbox(&mut settings.enabled, "erosion, deposition, volcanism running");
+    ui.add(egui::Slider::new(&mut settings.steps_per_second, 0.1..=60.0).logarithmic(true).text("steps per second"));
+    ui.add(egui::Slider::new(&mut settings.radius, 32.0..=320.0).text("radius (voxels)"));
+    let current = gs.current.map_or("–".to_string(), |k| format!("{k:?}"));
+    ui.label(format!(
+        "{} steps · now {current} · {:.1} regions/s · {:.0} voxels/s",
+        gs.steps, gs.regions_per_s, gs.voxels_per_s
+    ));
+    ui.label(format!(
+        "{} voxels changed · {} batches applied · {} dropped (edited meanwhile)",
+        gs.voxels_changed, gs.batches_applied, gs.batches_rejected
+    ));
+    ui.label(format!(
+        "tasks {} · queued {} · main thread {:.2} ms/frame",
+        gs.tasks_in_flight, gs.queued, gs.main_thread_ms
+    ));
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ mod config;
 #[cfg(feature = "debug_ui")]
 pub mod debug_ui;
 pub mod diagnostics;
+pub mod geology;
 mod jobs;
 mod mesh_build;
 mod messages;
@@ -36,6 +37,7 @@ mod viewer;
 mod voxel_world;
 
 pub use config::{ConfigError, StrataConfig};
+pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, to_bevy_mesh};
 pub use messages::{ChunkLoaded, ChunkRemeshed, ChunkUnloaded, VoxelPicked, VoxelsEdited};
 pub use persistence::Persistence;

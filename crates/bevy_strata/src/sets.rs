@@ -9,8 +9,10 @@ use bevy::prelude::*;
 /// - [`StrataSystems::PlanLod`]: choose the octree nodes to show (load / unload / change LOD).
 /// - [`StrataSystems::ApplyEdits`]: fold edits made through [`crate::VoxelWorld`] into the
 ///   world, queue remeshing, feed the index.
-/// - [`StrataSystems::Dispatch`]: start meshing and index tasks on the task pools.
-/// - [`StrataSystems::Poll`]: collect finished tasks (never blocks).
+/// - [`StrataSystems::Dispatch`]: start meshing and index tasks (and, with
+///   [`crate::StrataGeologyPlugin`], geology region tasks) on the task pools.
+/// - [`StrataSystems::Poll`]: collect finished tasks (never blocks); geology batches go to the
+///   delta log here and are applied by the next frame's `ApplyEdits`.
 /// - [`StrataSystems::Apply`]: apply results within the per-frame budget (spawn / update mesh
 ///   entities, send messages).
 ///

@@ -13,6 +13,9 @@
 //! - `stream.first_view_s`: time until the initial view is complete.
 //! - `stream.chunks_ready_per_s_lod0`: the same throughput with Strata's LOD turned off, so
 //!   both engines do the same work per grid (one 32³ chunk of voxels).
+//! - `geo.main_thread_p99_ms`: Strata's main-thread p99 with geology running near the viewer
+//!   throughout (`--geology`), peer: the same fly-through without geology; and
+//!   `geo.flythrough_voxels_per_s`, voxels geology changed per second of that run.
 
 use crate::{Budget, Metric, median};
 use std::collections::HashMap;
@@ -36,10 +39,14 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let mut ours: Vec<Sample> = Vec::new();
     let mut peer: Vec<Sample> = Vec::new();
     let mut ours_lod0: Vec<Sample> = Vec::new();
+    let mut ours_geo: Vec<Sample> = Vec::new();
     for _ in 0..runs {
-        for (engine, extra, out) in
-            [("strata", None, &mut ours), (PEER, None, &mut peer), ("strata", Some("--lod0"), &mut ours_lod0)]
-        {
+        for (engine, extra, out) in [
+            ("strata", None, &mut ours),
+            (PEER, None, &mut peer),
+            ("strata", Some("--lod0"), &mut ours_lod0),
+            ("strata", Some("--geology"), &mut ours_geo),
+        ] {
             match fly(&exe, engine, flight_s, extra) {
                 Ok(s) => out.push(s),
                 Err(e) => {
@@ -87,10 +94,28 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             PEER,
             m(&peer, "first_view_s"),
         ),
+        Metric::with_peer(
+            "geo.main_thread_p99_ms",
+            m(&ours_geo, "main_thread_p99_ms"),
+            "ms",
+            "strata_without_geology",
+            m(&ours, "main_thread_p99_ms"),
+        ),
+        Metric::new(
+            "geo.flythrough_voxels_per_s",
+            median(&ours_geo.iter().map(geo_rate).collect::<Vec<_>>()),
+            "voxels_per_s",
+        ),
     ]
 }
 
 type Sample = HashMap<String, f64>;
+
+/// Voxels geology changed per second of a `--geology` run (initial view + flight).
+fn geo_rate(s: &Sample) -> f64 {
+    let seconds = s.get("run_s").copied().unwrap_or(f64::NAN);
+    s.get("geo_voxels").copied().unwrap_or(0.0) / seconds
+}
 
 /// Builds `strata_flythrough` with this process's cargo and profile; returns its path.
 fn build() -> Result<PathBuf, String> {

@@ -1,5 +1,7 @@
-//! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--lod0]`: one headless
-//! streaming fly-through, printed as one `key=value` line for the performance report.
+//! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--lod0] [--geology]`: one
+//! headless streaming fly-through, printed as one `key=value` line for the performance report.
+//! `--geology` (Strata only) runs erosion, deposition and volcanism near the viewer during the
+//! whole run ([`bevy_strata::StrataGeologyPlugin`], default settings but 8 steps per second).
 //!
 //! Both engines run in the same kind of app: `MinimalPlugins` + `TransformPlugin` + assets and
 //! meshes (built, never rendered), the same generator ([`strata_core::NoiseTerrain`], seed 7),
@@ -20,9 +22,10 @@ fn main() {
         scenario.flight_s = s.parse().expect("--flight-s takes seconds");
     }
     let lod0 = args.iter().any(|a| a == "--lod0");
+    let geology = args.iter().any(|a| a == "--geology");
     let engine = value("--engine").unwrap_or_else(|| "strata".into());
     let result = match engine.as_str() {
-        "strata" => fly(&mut strata_engine::StrataEngine::new(&scenario, lod0), &scenario),
+        "strata" => fly(&mut strata_engine::StrataEngine::new(&scenario, lod0, geology), &scenario),
         "bevy_voxel_world" => fly(&mut peer_bvw::PeerEngine::new(&scenario), &scenario),
         other => {
             eprintln!("unknown engine {other:?}: use strata or bevy_voxel_world");

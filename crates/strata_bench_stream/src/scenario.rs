@@ -56,6 +56,10 @@ pub trait Engine {
     fn view_complete(&mut self) -> bool;
     /// 32³ grids made ready (loaded and meshed, or found to need no mesh) since start.
     fn grids_ready(&mut self) -> u64;
+    /// More `key=value` pairs for the result line (engine-specific counters).
+    fn extra(&mut self) -> String {
+        String::new()
+    }
 }
 
 /// What one fly-through measured.
@@ -73,6 +77,10 @@ pub struct FlyReport {
     pub frames: usize,
     /// Grids ready at the end of the initial view.
     pub grids_first_view: u64,
+    /// Wall time of the whole run (initial view + flight), seconds.
+    pub run_s: f64,
+    /// [`Engine::extra`] at the end.
+    pub extra: String,
 }
 
 impl FlyReport {
@@ -80,13 +88,15 @@ impl FlyReport {
     pub fn line(&self) -> String {
         format!(
             "first_view_s={:.4} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} frames={} \
-             grids_first_view={}",
+             grids_first_view={} run_s={:.3} {}",
             self.first_view_s,
             self.chunks_ready_per_s,
             self.main_thread_p99_ms,
             self.main_thread_max_ms,
             self.frames,
-            self.grids_first_view
+            self.grids_first_view,
+            self.run_s,
+            self.extra
         )
     }
 }
@@ -123,6 +133,8 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
         main_thread_max_ms: frame_ms[frames - 1],
         frames,
         grids_first_view,
+        run_s: start.elapsed().as_secs_f64(),
+        extra: engine.extra(),
     })
 }
 

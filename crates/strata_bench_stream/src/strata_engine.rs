@@ -4,6 +4,7 @@
 use crate::scenario::{Counter, Engine, Scenario, count};
 use bevy::prelude::*;
 use bevy_strata::Streaming;
+use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
 
 /// The Strata app and its viewer.
@@ -13,8 +14,9 @@ pub struct StrataEngine {
 }
 
 impl StrataEngine {
-    /// A fresh app; `lod0` turns LOD off (every node is one chunk), for an equal-work comparison.
-    pub fn new(sc: &Scenario, lod0: bool) -> Self {
+    /// A fresh app; `lod0` turns LOD off (every node is one chunk), for an equal-work comparison;
+    /// `geology` adds [`StrataGeologyPlugin`] running throughout.
+    pub fn new(sc: &Scenario, lod0: bool, geology: bool) -> Self {
         let config = StrataConfig {
             save_path: None,
             view_distance: sc.view_distance,
@@ -32,6 +34,10 @@ impl StrataEngine {
             .init_resource::<Counter<ChunkLoaded>>()
             .init_resource::<Counter<ChunkRemeshed>>()
             .add_systems(Last, (count::<ChunkLoaded>, count::<ChunkRemeshed>));
+        if geology {
+            let settings = GeologySettings { steps_per_second: 8.0, ..GeologySettings::default() };
+            app.add_plugins(StrataGeologyPlugin { settings, ..StrataGeologyPlugin::default() });
+        }
         app.finish();
         app.cleanup();
         let viewer = app.world_mut().spawn((StreamingViewer::default(), Transform::from_translation(sc.start))).id();
@@ -57,5 +63,15 @@ impl Engine for StrataEngine {
     fn grids_ready(&mut self) -> u64 {
         let w = self.app.world();
         w.resource::<Counter<ChunkLoaded>>().total + w.resource::<Counter<ChunkRemeshed>>().total
+    }
+
+    fn extra(&mut self) -> String {
+        match self.app.world().get_resource::<GeologyStats>() {
+            Some(g) => format!(
+                "geo_steps={} geo_regions={} geo_voxels={} geo_rejected={}",
+                g.steps, g.regions, g.voxels_changed, g.batches_rejected
+            ),
+            None => String::new(),
+        }
     }
 }

@@ -34,7 +34,8 @@ pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRe
 pub use morton::MortonKey;
 pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, WriteBatch};
 pub use world::{
-    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, LoadedChunk, PreparedCommit, World, WorldConfig, WorldStats,
+    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, LoadedChunk, PreparedCommit, ProcessTotals, World, WorldConfig,
+    WorldStats,
 };
 
 /// The names most users need: `use strata_core::prelude::*;`.

@@ -146,7 +146,18 @@ impl PreparedCommit {
     }
 }
 
-/// Counters and sizes of a world, cheap to read.
+/// What [`Edit::Process`] batches did since the world was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessTotals {
+    /// Batches applied.
+    pub batches: u64,
+    /// Batches dropped by the conflict rule (see [`ProcessBatch`]).
+    pub rejected: u64,
+    /// Voxels written by applied batches.
+    pub voxels: u64,
+}
+
+/// Counters and sizes of a world.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct WorldStats {
     /// Chunks in the cache.
@@ -181,6 +192,8 @@ pub struct WorldStats {
     pub process_batches: u64,
     /// Process batches dropped by the conflict rule (see [`ProcessBatch`]).
     pub rejected_process_batches: u64,
+    /// Voxels written by applied process batches.
+    pub process_voxels: u64,
     /// Chunks written by the last commit.
     pub last_commit_chunks: usize,
 }
@@ -214,6 +227,7 @@ pub struct World {
     last_commit_chunks: usize,
     process_batches: u64,
     rejected_process_batches: u64,
+    process_voxels: u64,
     scratch: GroupScratch,
 }
 
@@ -250,6 +264,7 @@ impl World {
             last_commit_chunks: 0,
             process_batches: 0,
             rejected_process_batches: 0,
+            process_voxels: 0,
             scratch: GroupScratch::default(),
         }
     }
@@ -490,6 +505,7 @@ impl World {
             }
         }
         self.process_batches += 1;
+        self.process_voxels += writes.len() as u64;
         Ok(Some(writes.len() as u64))
     }
 
@@ -747,7 +763,19 @@ impl World {
         self.finish_commit(prepared, result)
     }
 
+    /// The process-batch counters alone: O(1), unlike [`World::stats`].
+    pub fn process_totals(&self) -> ProcessTotals {
+        ProcessTotals {
+            batches: self.process_batches,
+            rejected: self.rejected_process_batches,
+            voxels: self.process_voxels,
+        }
+    }
+
     /// Counters and sizes.
+    ///
+    /// # Runtime
+    /// O(resident chunks).
     pub fn stats(&self) -> WorldStats {
         let mut s = WorldStats {
             resident_chunks: self.cache.len(),
@@ -765,6 +793,7 @@ impl World {
             last_commit_chunks: self.last_commit_chunks,
             process_batches: self.process_batches,
             rejected_process_batches: self.rejected_process_batches,
+            process_voxels: self.process_voxels,
             ..WorldStats::default()
         };
         for (_, e) in self.cache.iter() {

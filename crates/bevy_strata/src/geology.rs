@@ -1,0 +1,229 @@
+//! Runtime geology in the plugin: erosion, deposition and volcanism near the viewers, on the
+//! async compute pool, within the frame.
+//!
+//! Thin glue over [`strata_geo::geology::GeologyScheduler`] (the engine-free core, where the
+//! rules live): every `1 / steps_per_second` seconds a step begins — the regions within
+//! `radius` of a viewer whose chunks are resident take their snapshot chunks from the world
+//! (`Arc` clones) — then its colours run one after another, each colour's regions as tasks at
+//! once (they never overlap, halos included). Finished regions append their batch to the
+//! world's delta log (O(1)); [`StrataSystems::ApplyEdits`] applies it next frame through the
+//! compare-and-set rule, and the change feed drives index updates and remeshing like any
+//! edit. The main thread never waits for a task and never copies voxels.
+//!
+//! Add [`StrataGeologyPlugin`] after [`StrataPlugin`](crate::StrataPlugin); change
+//! [`GeologySettings`] at run time (the debug overlay has a section for it) and read
+//! [`GeologyStats`].
+
+use crate::StrataSystems;
+use crate::state::StrataWorld;
+use crate::viewer::ViewerPositions;
+use bevy::prelude::*;
+use bevy::tasks::{AsyncComputeTaskPool, Task, futures::check_ready};
+use std::collections::VecDeque;
+use std::time::Instant;
+use strata_core::{Edit, VoxelPos};
+use strata_geo::geology::{GeologyConfig, GeologyScheduler, ProcessKind, RegionJob, RegionOutcome};
+
+/// Adds runtime geology. Panics at build time if [`StrataPlugin`](crate::StrataPlugin) is
+/// missing or `config` is invalid, with what to fix.
+#[derive(Clone, Debug, Default)]
+pub struct StrataGeologyPlugin {
+    /// Processes, seed, gravity, region size.
+    pub config: GeologyConfig,
+    /// Initial run-time settings.
+    pub settings: GeologySettings,
+}
+
+/// Run-time settings of geology (a `Resource`; changes take effect at the next step).
+#[derive(Resource, Reflect, Clone, Debug, PartialEq)]
+#[reflect(Resource)]
+pub struct GeologySettings {
+    /// Whether new steps start.
+    pub enabled: bool,
+    /// Steps begun per second at most (a step runs one process over every region near the
+    /// viewers; the next one waits for it to finish).
+    pub steps_per_second: f32,
+    /// Regions whose centre is within this many voxels of a viewer take part.
+    pub radius: f32,
+    /// Region tasks in flight at most.
+    pub max_tasks: usize,
+}
+
+impl Default for GeologySettings {
+    fn default() -> Self {
+        Self { enabled: true, steps_per_second: 4.0, radius: 96.0, max_tasks: 8 }
+    }
+}
+
+/// What geology did (a `Resource`, updated every frame).
+#[derive(Resource, Clone, Debug, Default, PartialEq)]
+pub struct GeologyStats {
+    /// Steps finished.
+    pub steps: u64,
+    /// The process of the running (or last) step.
+    pub current: Option<ProcessKind>,
+    /// Regions processed.
+    pub regions: u64,
+    /// Batches the world applied.
+    pub batches_applied: u64,
+    /// Voxels changed by geology.
+    pub voxels_changed: u64,
+    /// Batches dropped by the conflict rule (a player edited a voxel the batch writes after its
+    /// snapshot was taken).
+    pub batches_rejected: u64,
+    /// Regions left out of steps because a chunk they read was not resident.
+    pub regions_not_resident: u64,
+    /// Regions processed per second (over the last second or so).
+    pub regions_per_s: f64,
+    /// Voxels changed per second (over the last second or so).
+    pub voxels_per_s: f64,
+    /// Region tasks in flight.
+    pub tasks_in_flight: usize,
+    /// Region jobs waiting for a task slot in the running step.
+    pub queued: usize,
+    /// Main-thread time of the last geology systems' frame, milliseconds.
+    pub main_thread_ms: f64,
+}
+
+/// The scheduler and the running step.
+#[derive(Resource)]
+pub struct Geology {
+    scheduler: GeologyScheduler,
+    colors: VecDeque<Vec<RegionJob>>,
+    waiting: Vec<RegionJob>,
+    tasks: Vec<Task<RegionOutcome>>,
+    running: bool,
+    last_start: Option<f64>,
+    window: RateWindow,
+}
+
+impl Geology {
+    /// The scheduler (regions, halo, step counter).
+    pub fn scheduler(&self) -> &GeologyScheduler {
+        &self.scheduler
+    }
+
+    /// Whether a step is running.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+}
+
+/// Counts over a sliding window of about one second.
+#[derive(Default)]
+struct RateWindow {
+    start: f64,
+    regions: u64,
+    voxels: u64,
+    last_voxels_total: u64,
+}
+
+impl Plugin for StrataGeologyPlugin {
+    fn build(&self, app: &mut App) {
+        assert!(
+            app.world().contains_resource::<StrataWorld>(),
+            "StrataGeologyPlugin needs StrataPlugin: add StrataPlugin (or StrataMinimalPlugins) before it."
+        );
+        let scheduler = GeologyScheduler::new(&self.config)
+            .unwrap_or_else(|e| panic!("StrataGeologyPlugin: invalid GeologyConfig: {e}"));
+        app.insert_resource(Geology {
+            scheduler,
+            colors: VecDeque::new(),
+            waiting: Vec::new(),
+            tasks: Vec::new(),
+            running: false,
+            last_start: None,
+            window: RateWindow::default(),
+        })
+        .insert_resource(self.settings.clone())
+        .register_type::<GeologySettings>()
+        .init_resource::<GeologyStats>()
+        .add_systems(Update, (dispatch.in_set(StrataSystems::Dispatch), poll.in_set(StrataSystems::Poll)));
+    }
+}
+
+/// Dispatch: begins a step when it is time, and starts the current colour's region tasks.
+fn dispatch(
+    time: Res<Time<Real>>,
+    settings: Res<GeologySettings>,
+    viewers: Res<ViewerPositions>,
+    sw: Res<StrataWorld>,
+    mut geo: ResMut<Geology>,
+    mut stats: ResMut<GeologyStats>,
+) {
+    let t0 = Instant::now();
+    let now = time.elapsed_secs_f64();
+    let due = geo.last_start.is_none_or(|t| now - t >= 1.0 / f64::from(settings.steps_per_second.max(0.01)));
+    if !geo.running && settings.enabled && due && !viewers.viewers.is_empty() {
+        let centres: Vec<VoxelPos> = viewers
+            .viewers
+            .iter()
+            .map(|(p, _)| VoxelPos::new(p[0].floor() as i32, p[1].floor() as i32, p[2].floor() as i32))
+            .collect();
+        let regions = geo.scheduler.regions_near(&centres, f64::from(settings.radius.max(0.0)));
+        if let Some(plan) = geo.scheduler.begin_step(&sw.world, &regions) {
+            stats.current = Some(plan.kind);
+            stats.regions_not_resident += plan.not_resident as u64;
+            geo.colors = plan.colors.into();
+            geo.running = true;
+            geo.last_start = Some(now);
+        }
+    }
+    if geo.running && geo.tasks.is_empty() && geo.waiting.is_empty() {
+        // The previous colour is done (its batches are in the log): the next one may read and
+        // write, since every region of the step reads the step-start snapshot anyway.
+        match geo.colors.pop_front() {
+            Some(jobs) => geo.waiting = jobs,
+            None => {
+                geo.running = false;
+                stats.steps += 1;
+            }
+        }
+    }
+    let pool = AsyncComputeTaskPool::get();
+    while geo.tasks.len() < settings.max_tasks.max(1) {
+        let Some(job) = geo.waiting.pop() else { break };
+        geo.tasks.push(pool.spawn(async move { job.run() }));
+    }
+    stats.tasks_in_flight = geo.tasks.len();
+    stats.queued = geo.waiting.len() + geo.colors.iter().map(Vec::len).sum::<usize>();
+    stats.main_thread_ms = t0.elapsed().as_secs_f64() * 1e3;
+}
+
+/// Poll: collects finished region tasks (never blocks) and appends their batches to the log.
+fn poll(time: Res<Time<Real>>, sw: Res<StrataWorld>, mut geo: ResMut<Geology>, mut stats: ResMut<GeologyStats>) {
+    let t0 = Instant::now();
+    let geo = &mut *geo;
+    let mut finished = 0u64;
+    geo.tasks.retain_mut(|task| match check_ready(task) {
+        Some(outcome) => {
+            finished += 1;
+            if let Some(e) = &outcome.error {
+                warn!("strata: geology step over {:?} failed: {e}", outcome.region);
+            }
+            if let Some(batch) = outcome.batch {
+                sw.world.push_edit(Edit::Process(batch));
+            }
+            false
+        }
+        None => true,
+    });
+    stats.regions += finished;
+    let totals = sw.world.process_totals();
+    stats.batches_applied = totals.batches;
+    stats.batches_rejected = totals.rejected;
+    stats.voxels_changed = totals.voxels;
+    let now = time.elapsed_secs_f64();
+    let win = &mut geo.window;
+    win.regions += finished;
+    win.voxels += totals.voxels.saturating_sub(win.last_voxels_total);
+    win.last_voxels_total = totals.voxels;
+    let span = now - win.start;
+    if span >= 1.0 {
+        stats.regions_per_s = win.regions as f64 / span;
+        stats.voxels_per_s = win.voxels as f64 / span;
+        (win.start, win.regions, win.voxels) = (now, 0, 0);
+    }
+    stats.tasks_in_flight = geo.tasks.len();
+    stats.main_thread_ms += t0.elapsed().as_secs_f64() * 1e3;
+}
