@@ -9,6 +9,7 @@
 #   .ci/redis_cluster.sh start-node <dir> <port>  restart one node on its own config, nodes.conf
 #                                                 and AOF (it rejoins with the data it had)
 #   .ci/redis_cluster.sh start-all <dir>          restart every node of <dir>, wait for state ok
+#                                                 and synced replicas
 #   .ci/redis_cluster.sh wait-ok <dir>            wait (≤ 60 s) for cluster_state:ok everywhere
 #   .ci/redis_cluster.sh url [<dir>]              print the URL
 #
@@ -155,6 +156,7 @@ case "$cmd" in
     dir=${2:?usage: start-all <dir>}
     for port in "${PORTS[@]}"; do start_node "$dir" "$port"; done
     wait_ok "$dir"
+    wait_replicas
     ;;
   wait-ok) wait_ok "${2:?usage: wait-ok <dir>}" ;;
   url) url ;;
