@@ -209,7 +209,11 @@ impl RedisClusterStore {
                     cfg.wait_replicas,
                     cfg.wait_timeout.as_millis()
                 )))),
-                Some(Value::ServerError(e)) => Err(server_fail(addr, e.code(), e.details())),
+                // E.g. "WAIT cannot be used with replica instances": a stale slot map (the
+                // node was demoted); its writes were redirected too. Retry on a fresh map.
+                Some(Value::ServerError(e)) => {
+                    Err(Fail::Retry(format!("{addr}: WAIT: {} {}", e.code(), e.details().unwrap_or(""))))
+                }
                 other => Err(Fail::Retry(format!("{addr}: unexpected WAIT reply {other:?}"))),
             }
         };

@@ -193,7 +193,11 @@ fn bounded_load_four_threads() {
                     batch.clear();
                     for _ in 0..8 {
                         let k = ChunkKey::new(rng.range(-10, 10) * 4 + t as i32, rng.range(-6, 6), rng.range(-40, 40));
-                        let c = if rng.below(3) == 0 { dense(rng.below(500) as u16) } else { Chunk::Uniform(MaterialId(rng.below(99) as u16)) };
+                        let c = if rng.below(3) == 0 {
+                            dense(rng.below(500) as u16)
+                        } else {
+                            Chunk::Uniform(MaterialId(rng.below(99) as u16))
+                        };
                         batch.put(k, &c);
                         expected.insert(k, c);
                     }

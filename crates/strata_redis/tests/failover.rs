@@ -77,7 +77,11 @@ fn failover(base: &str, dir: &str) {
         batch.clear();
         for _ in 0..16 {
             let k = ChunkKey::new(rng.range(-64, 64), rng.range(-8, 8), rng.range(-64, 64));
-            let c = if rng.below(2) == 0 { dense(rng.below(300) as u16) } else { Chunk::Uniform(MaterialId(rng.below(50) as u16)) };
+            let c = if rng.below(2) == 0 {
+                dense(rng.below(300) as u16)
+            } else {
+                Chunk::Uniform(MaterialId(rng.below(50) as u16))
+            };
             batch.put(k, &c);
             expected.insert(k, c);
         }
@@ -115,7 +119,9 @@ fn failover(base: &str, dir: &str) {
     batch.put(first, &c);
     let start = Instant::now();
     match store.commit(&batch) {
-        Err(StoreError::Unavailable(msg)) => eprintln!("failover: orphaned shard, commit refused in {:?}: {msg}", start.elapsed()),
+        Err(StoreError::Unavailable(msg)) => {
+            eprintln!("failover: orphaned shard, commit refused in {:?}: {msg}", start.elapsed())
+        }
         other => panic!("a commit to a master without replicas must fail with wait_replicas=1, got {other:?}"),
     }
     // With wait_replicas=0 commits succeed right away (writes to the primaries only).
@@ -146,8 +152,11 @@ fn failover(base: &str, dir: &str) {
 }
 
 fn cluster_down_and_up(base: &str, dir: &str) {
-    let (url, _) =
-        url_with(base, "down-up", "wait_replicas=1&wait_timeout_ms=1000&retries=3&op_timeout_ms=4000&connect_timeout_ms=300");
+    let (url, _) = url_with(
+        base,
+        "down-up",
+        "wait_replicas=1&wait_timeout_ms=1000&retries=3&op_timeout_ms=4000&connect_timeout_ms=300",
+    );
     let store: Arc<dyn ChunkStore> = Arc::new(strata_redis::open(&url).unwrap());
     let generator = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
     let mut world = World::new(store, generator.clone(), WorldConfig::default());
@@ -157,7 +166,8 @@ fn cluster_down_and_up(base: &str, dir: &str) {
         expected.insert(pos, MaterialId(m));
     };
     // Edits in 12 chunks over many regions.
-    let positions: Vec<VoxelPos> = (0..12).map(|i| VoxelPos::new(i * 700 - 4000, (i % 3) * 40 - 40, 3000 - i * 600)).collect();
+    let positions: Vec<VoxelPos> =
+        (0..12).map(|i| VoxelPos::new(i * 700 - 4000, (i % 3) * 40 - 40, 3000 - i * 600)).collect();
     for (i, p) in positions.iter().enumerate() {
         set(&mut world, &mut expected, *p, 10 + i as u16);
     }

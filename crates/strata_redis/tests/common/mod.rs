@@ -41,7 +41,13 @@ pub fn cluster_dir(test: &str) -> Option<String> {
 pub fn url_with(base: &str, name: &str, params: &str) -> (String, String) {
     let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let world = format!("{name}-{}-{ns}", std::process::id());
-    let sep = if base.contains('?') { "&" } else if base.ends_with('/') { "?" } else { "/?" };
+    let sep = if base.contains('?') {
+        "&"
+    } else if base.ends_with('/') {
+        "?"
+    } else {
+        "/?"
+    };
     let params = if params.is_empty() { String::new() } else { format!("&{params}") };
     (format!("{base}{sep}world={world}{params}"), world)
 }
