@@ -20,7 +20,7 @@ use strata_core::MortonKey;
 /// Number of hash slots in Redis Cluster.
 pub const SLOTS: u16 = 16384;
 
-/// CRC16-CCITT (XModem), the checksum Redis Cluster hashes keys with.
+/// CRC16-CCITT (`XModem` variant), the checksum Redis Cluster hashes keys with.
 pub fn crc16(data: &[u8]) -> u16 {
     let mut crc: u16 = 0;
     for &b in data {

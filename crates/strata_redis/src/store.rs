@@ -12,6 +12,9 @@ use strata_core::codec::{self, RecordKind};
 use strata_core::store::{CommitReceipt, ScanVisitor, StoreStats, WriteBatch};
 use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError};
 
+/// A batch grouped by region: each region's entries (`None` = delete), last entry per key.
+type ByRegion<'a> = BTreeMap<u128, Vec<(MortonKey, Option<&'a [u8]>)>>;
+
 /// Regions per scan step (bounds memory and lets a visitor stop early).
 const SCAN_STEP: usize = 128;
 /// Scans over at most this many candidate regions probe them directly instead of reading the
@@ -185,7 +188,7 @@ impl RedisClusterStore {
     fn commit_attempt(
         &self,
         map: &SlotMap,
-        regions: &BTreeMap<u128, Vec<(MortonKey, Option<&[u8]>)>>,
+        regions: &ByRegion<'_>,
         new_regions: &[u128],
         registered: &mut bool,
         done: &mut HashSet<u128>,
@@ -437,7 +440,7 @@ impl ChunkStore for RedisClusterStore {
         for (k, rec) in batch.iter() {
             latest.insert(k, rec);
         }
-        let mut regions: BTreeMap<u128, Vec<(MortonKey, Option<&[u8]>)>> = BTreeMap::new();
+        let mut regions: ByRegion<'_> = BTreeMap::new();
         for (k, rec) in latest {
             regions.entry(self.layout.region_of(k)).or_default().push((k, rec));
         }

@@ -31,7 +31,9 @@ fn ports() -> Vec<String> {
 }
 
 fn dense(seed: u16) -> Chunk {
-    Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if (p.z as u16 + seed) % 5 == 0 { seed % 100 + 1 } else { 2 })))
+    Chunk::Dense(DenseChunk::from_fn(|p| {
+        MaterialId(if (p.z as u16 + seed).is_multiple_of(5) { seed % 100 + 1 } else { 2 })
+    }))
 }
 
 fn scan_all(store: &dyn ChunkStore) -> BTreeMap<MortonKey, Vec<u8>> {
@@ -118,12 +120,11 @@ fn failover(base: &str, dir: &str) {
     let c = dense(7);
     batch.put(first, &c);
     let start = Instant::now();
-    match store.commit(&batch) {
-        Err(StoreError::Unavailable(msg)) => {
-            eprintln!("failover: orphaned shard, commit refused in {:?}: {msg}", start.elapsed())
-        }
-        other => panic!("a commit to a master without replicas must fail with wait_replicas=1, got {other:?}"),
-    }
+    let result = store.commit(&batch);
+    let Err(StoreError::Unavailable(msg)) = &result else {
+        panic!("a commit to a master without replicas must fail with wait_replicas=1, got {result:?}");
+    };
+    eprintln!("failover: orphaned shard, commit refused in {:?}: {msg}", start.elapsed());
     // With wait_replicas=0 commits succeed right away (writes to the primaries only).
     let no_wait = strata_redis::open(&url.replace("wait_replicas=1", "wait_replicas=0")).unwrap();
     no_wait.commit(&batch).expect("commit with wait_replicas=0 after failover");
