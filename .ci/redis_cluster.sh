@@ -6,6 +6,8 @@
 #                                                 replicas; prints the store URL on stdout
 #   .ci/redis_cluster.sh stop <dir>               stop every node of <dir> (SIGTERM, then SIGKILL)
 #   .ci/redis_cluster.sh kill-node <dir> <port>   SIGKILL one node (pid file <dir>/<port>/redis.pid)
+#   .ci/redis_cluster.sh pause-node <dir> <port>  SIGSTOP one node (it accepts TCP but never answers)
+#   .ci/redis_cluster.sh resume-node <dir> <port> SIGCONT it
 #   .ci/redis_cluster.sh start-node <dir> <port>  restart one node on its own config, nodes.conf
 #                                                 and AOF (it rejoins with the data it had)
 #   .ci/redis_cluster.sh start-all <dir>          restart every node of <dir>, wait for state ok
@@ -151,6 +153,8 @@ case "$cmd" in
     ;;
   stop) stop_all "${2:?usage: stop <dir>}" ;;
   kill-node) kill_node "${2:?usage: kill-node <dir> <port>}" "${3:?port}" ;;
+  pause-node) kill -STOP "$(node_pid "${2:?usage: pause-node <dir> <port>}" "${3:?port}")" ;;
+  resume-node) kill -CONT "$(node_pid "${2:?usage: resume-node <dir> <port>}" "${3:?port}")" ;;
   start-node) start_node "${2:?usage: start-node <dir> <port>}" "${3:?port}" ;;
   start-all)
     dir=${2:?usage: start-all <dir>}
@@ -160,5 +164,5 @@ case "$cmd" in
     ;;
   wait-ok) wait_ok "${2:?usage: wait-ok <dir>}" ;;
   url) url ;;
-  *) die "usage: $0 start|stop|kill-node|start-node|start-all|wait-ok|url <dir> [port]" ;;
+  *) die "usage: $0 start|stop|kill-node|pause-node|resume-node|start-node|start-all|wait-ok|url <dir> [port]" ;;
 esac

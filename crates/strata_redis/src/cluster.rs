@@ -139,6 +139,8 @@ pub struct Job {
     pub replies: usize,
     /// Read timeout for this exchange.
     pub timeout: Duration,
+    /// The operation's deadline: connect, read and write timeouts never reach past it.
+    pub deadline: Instant,
 }
 
 type Pool = HashMap<(String, bool), Vec<redis::Connection>>;
@@ -160,7 +162,7 @@ impl Cluster {
             pool: Mutex::new(HashMap::new()),
             round_robin: AtomicUsize::new(0),
         };
-        c.refresh().map_err(StoreError::Unavailable)?;
+        c.refresh_until(Instant::now() + c.cfg.op_timeout).map_err(StoreError::Unavailable)?;
         Ok(c)
     }
 
@@ -177,6 +179,11 @@ impl Cluster {
     /// Re-reads the slot map (`CLUSTER SLOTS`) from the first node that answers with a map that
     /// covers every slot (seeds first, then the known masters and replicas).
     pub fn refresh(&self) -> Result<(), String> {
+        self.refresh_until(Instant::now() + self.cfg.op_timeout)
+    }
+
+    /// [`refresh`](Self::refresh), asking no further node once `deadline` has passed.
+    fn refresh_until(&self, deadline: Instant) -> Result<(), String> {
         let current = self.map();
         let mut candidates: Vec<String> = self.cfg.seeds.iter().map(|(h, p)| format!("{h}:{p}")).collect();
         for s in current.shards() {
@@ -188,12 +195,17 @@ impl Cluster {
         let mut errors = Vec::new();
         let mut partial = None;
         for addr in candidates {
+            if Instant::now() >= deadline {
+                errors.push("operation timeout reached".into());
+                break;
+            }
             let job = Job {
                 addr: addr.clone(),
                 readonly: false,
                 packed: redis::cmd("CLUSTER").arg("SLOTS").get_packed_command(),
                 replies: 1,
                 timeout: self.cfg.response_timeout,
+                deadline,
             };
             match self.exchange(&job) {
                 Ok(v) => {
@@ -231,7 +243,7 @@ impl Cluster {
         Ok((shard.master.clone(), false))
     }
 
-    fn checkout(&self, addr: &str, readonly: bool) -> Result<redis::Connection, Fail> {
+    fn checkout(&self, addr: &str, readonly: bool, remaining: Duration) -> Result<redis::Connection, Fail> {
         let pooled = self
             .pool
             .lock()
@@ -243,10 +255,9 @@ impl Cluster {
         }
         let fail = |e: redis::RedisError| Fail::Retry(format!("{addr}: {e}"));
         let client = redis::Client::open(format!("redis://{addr}/")).map_err(fail)?;
-        let mut con = client.get_connection_with_timeout(self.cfg.connect_timeout).map_err(fail)?;
-        con.set_write_timeout(Some(self.cfg.response_timeout)).map_err(fail)?;
-        con.set_read_timeout(Some(self.cfg.response_timeout)).map_err(fail)?;
+        let mut con = client.get_connection_with_timeout(self.cfg.connect_timeout.min(remaining)).map_err(fail)?;
         if readonly {
+            con.set_read_timeout(Some(self.cfg.response_timeout.min(remaining))).map_err(fail)?;
             redis::cmd("READONLY").query::<()>(&mut con).map_err(fail)?;
         }
         Ok(con)
@@ -262,10 +273,26 @@ impl Cluster {
 
     /// Sends one pipeline and reads its raw replies (server errors stay `Value::ServerError`).
     /// A connection that failed is dropped, never reused.
+    /// After a failure, every pooled connection to that node is dropped too (after a node restart
+    /// they are all dead; reusing them would burn one retry each).
     pub fn exchange(&self, job: &Job) -> Result<Vec<Value>, Fail> {
-        let mut con = self.checkout(&job.addr, job.readonly)?;
+        let result = self.exchange_once(job);
+        if result.is_err() {
+            self.pool.lock().unwrap_or_else(|e| e.into_inner()).retain(|(addr, _), _| *addr != job.addr);
+        }
+        result
+    }
+
+    fn exchange_once(&self, job: &Job) -> Result<Vec<Value>, Fail> {
+        let remaining = job.deadline.saturating_duration_since(Instant::now());
+        if remaining < Duration::from_millis(1) {
+            return Err(Fail::Retry(format!("{}: operation timeout reached", job.addr)));
+        }
+        let mut con = self.checkout(&job.addr, job.readonly, remaining)?;
         let fail = |e: redis::RedisError| Fail::Retry(format!("{}: {e}", job.addr));
-        con.set_read_timeout(Some(job.timeout)).map_err(fail)?;
+        let timeout = job.timeout.min(remaining);
+        con.set_read_timeout(Some(timeout)).map_err(fail)?;
+        con.set_write_timeout(Some(timeout)).map_err(fail)?;
         let values = con.req_packed_commands(&job.packed, 0, job.replies).map_err(fail)?;
         if values.len() != job.replies {
             return Err(Fail::Retry(format!("{}: {} replies, expected {}", job.addr, values.len(), job.replies)));
@@ -289,12 +316,14 @@ impl Cluster {
         })
     }
 
-    /// Runs `attempt` until it succeeds, fails fatally, or `retries` / `op_timeout` run out.
-    /// Before each retry: exponential backoff (100 ms, 200 ms, … ≤ 2 s) and a slot map refresh.
+    /// Runs `attempt` (given the slot map, the attempt number and the operation's deadline for its
+    /// [`Job`]s) until it succeeds, fails fatally, or `retries` / `op_timeout` run out. Before
+    /// each retry: exponential backoff (100 ms, 200 ms, … ≤ 1.6 s) and a slot map refresh. No
+    /// socket timeout reaches past the deadline, so a call returns within about `op_timeout`.
     pub fn run<T>(
         &self,
         what: &str,
-        mut attempt: impl FnMut(&SlotMap, u32) -> Result<T, Fail>,
+        mut attempt: impl FnMut(&SlotMap, u32, Instant) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
         let deadline = Instant::now() + self.cfg.op_timeout;
         let mut last = String::new();
@@ -307,10 +336,10 @@ impl Cluster {
                     break;
                 }
                 std::thread::sleep(backoff);
-                refresh_note = self.refresh().err();
+                refresh_note = self.refresh_until(deadline).err();
             }
             tries += 1;
-            match attempt(&self.map(), n) {
+            match attempt(&self.map(), n, deadline) {
                 Ok(v) => return Ok(v),
                 Err(Fail::Fatal(e)) => return Err(e),
                 Err(Fail::Retry(e)) => {

@@ -42,7 +42,7 @@ impl RedisClusterStore {
         let level = store.layout.region_level();
         let mut p = redis::pipe();
         p.cmd("HSETNX").arg(&meta).arg("region_level").arg(level).cmd("HGET").arg(&meta).arg("region_level");
-        let stored = store.cluster.run("open", |map, _| {
+        let stored = store.cluster.run("open", |map, _, deadline| {
             let slot = key_slot(meta.as_bytes());
             let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
             let job = Job {
@@ -51,6 +51,7 @@ impl RedisClusterStore {
                 packed: p.get_packed_pipeline(),
                 replies: 2,
                 timeout: store.cluster.config().response_timeout,
+                deadline,
             };
             let v = store.cluster.exchange(&job)?;
             check_replies(&job.addr, &v)?;
@@ -109,7 +110,7 @@ impl RedisClusterStore {
         if slots.is_empty() {
             return Ok(Vec::new());
         }
-        self.cluster.run(what, |map, attempt| {
+        self.cluster.run(what, |map, attempt, deadline| {
             let mut groups: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
             for (i, &slot) in slots.iter().enumerate() {
                 groups.entry(self.cluster.read_target(map, slot, attempt)?).or_default().push(i);
@@ -127,6 +128,7 @@ impl RedisClusterStore {
                         packed: p.get_packed_pipeline(),
                         replies: items.len() * per_item,
                         timeout: self.cluster.config().response_timeout,
+                        deadline,
                     }
                 })
                 .collect();
@@ -192,6 +194,7 @@ impl RedisClusterStore {
         new_regions: &[u128],
         registered: &mut bool,
         done: &mut HashSet<u128>,
+        deadline: Instant,
     ) -> Result<(), Fail> {
         let cfg = self.cluster.config();
         let wait = cfg.wait_replicas > 0;
@@ -239,6 +242,7 @@ impl RedisClusterStore {
                 packed: p.get_packed_pipeline(),
                 replies: 1 + wait as usize,
                 timeout,
+                deadline,
             };
             let v = self.cluster.exchange(&job)?;
             check_replies(&job.addr, &v[..1])?;
@@ -295,7 +299,14 @@ impl RedisClusterStore {
                 wait_cmd(&mut p);
                 let replies = shape.iter().map(|(_, q)| q + 2).sum::<usize>() + wait as usize;
                 shapes.push(shape);
-                Job { addr: addr.to_string(), readonly: false, packed: p.get_packed_pipeline(), replies, timeout }
+                Job {
+                    addr: addr.to_string(),
+                    readonly: false,
+                    packed: p.get_packed_pipeline(),
+                    replies,
+                    timeout,
+                    deadline,
+                }
             })
             .collect();
 
@@ -455,8 +466,9 @@ impl ChunkStore for RedisClusterStore {
         let mut registered = new_regions.is_empty();
         let mut done = HashSet::new();
         if !regions.is_empty() {
-            self.cluster
-                .run("commit", |map, _| self.commit_attempt(map, &regions, &new_regions, &mut registered, &mut done))?;
+            self.cluster.run("commit", |map, _, deadline| {
+                self.commit_attempt(map, &regions, &new_regions, &mut registered, &mut done, deadline)
+            })?;
         }
         self.registered.lock().unwrap_or_else(|e| e.into_inner()).extend(new_regions);
         Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed() })

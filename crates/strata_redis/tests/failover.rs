@@ -65,8 +65,35 @@ fn check(store: &dyn ChunkStore, expected: &BTreeMap<ChunkKey, Chunk>, what: &st
 fn node_failures() {
     let Some(base) = cluster_url("node_failures") else { return };
     let Some(dir) = cluster_dir("node_failures") else { return };
+    hung_node(&base, &dir);
     failover(&base, &dir);
     cluster_down_and_up(&base, &dir);
+}
+
+/// A master that accepts connections but never answers (SIGSTOP): calls fail within the
+/// configured timeouts instead of hanging. Resumed well before `cluster-node-timeout` (2 s), so
+/// no failover starts.
+fn hung_node(base: &str, dir: &str) {
+    let (url, _) = url_with(base, "hung", "op_timeout_ms=800&response_timeout_ms=250&retries=5");
+    let store = strata_redis::open(&url).unwrap();
+    let key = ChunkKey::new(3, 4, 5);
+    let mut batch = WriteBatch::new();
+    batch.put(key, &Chunk::Uniform(MaterialId(8)));
+    store.commit(&batch).unwrap();
+    let victim = store.master_of(key.morton()).unwrap();
+    script(&["pause-node", dir, port(&victim)]);
+    let start = Instant::now();
+    let read = store.get(key);
+    let took = start.elapsed();
+    script(&["resume-node", dir, port(&victim)]);
+    eprintln!("hung node {victim}: read failed after {took:?}: {:?}", read.as_ref().err());
+    assert!(matches!(read, Err(StoreError::Unavailable(_))), "{read:?}");
+    // op_timeout plus at most one socket timeout and scheduling noise (observed: ~1.25 s).
+    assert!(took < Duration::from_millis(2500), "read took {took:?} (op_timeout 800 ms, response timeout 250 ms)");
+    // Back to normal at once.
+    assert_eq!(store.get(key).unwrap(), Some(Chunk::Uniform(MaterialId(8))));
+    let live: Vec<String> = ports().into_iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    wait_until("cluster_state:ok after resume", Duration::from_secs(30), || live.iter().all(|a| state_ok(a)));
 }
 
 fn failover(base: &str, dir: &str) {
