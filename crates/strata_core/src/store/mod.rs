@@ -170,7 +170,8 @@ pub type ScanVisitor<'a> = dyn FnMut(MortonKey, &[u8]) -> ControlFlow<()> + 'a;
 /// Persistent (or not) storage of edited chunks, keyed by Morton order.
 ///
 /// Implementations are shared between threads (`Send + Sync`); reads may run concurrently with a
-/// commit and see the state before or after it, never a mix. See the module docs for the
+/// commit and see the state before or after it, never a mix — per backend: the embedded stores
+/// for the whole batch, distributed ones (Redis Cluster) per shard. See the module docs for the
 /// durability contract.
 pub trait ChunkStore: Send + Sync + 'static {
     /// The raw record at `key`, if stored.
