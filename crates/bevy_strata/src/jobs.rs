@@ -4,7 +4,7 @@
 use crate::mesh_build::NodeMeshes;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
-use strata_core::{Chunk, ChunkSource, Face};
+use strata_core::{Chunk, ChunkSource, Face, ProcessHistory};
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
 
@@ -20,16 +20,25 @@ pub(crate) struct LoadJob {
 pub(crate) struct LoadOutput {
     pub node: NodeId,
     pub data: Result<Arc<Chunk>, String>,
+    /// Level 0: the chunk's process history (empty above).
+    pub history: ProcessHistory,
 }
 
 impl LoadJob {
     pub fn run(self) -> LoadOutput {
+        let mut history = ProcessHistory::EMPTY;
         let data = if self.node.level == 0 {
-            self.source.load(self.node.key).map(|(c, _)| Arc::new(c)).map_err(|e| e.to_string())
+            self.source
+                .load(self.node.key)
+                .map(|loaded| {
+                    history = loaded.history;
+                    Arc::new(loaded.chunk)
+                })
+                .map_err(|e| e.to_string())
         } else {
             Ok(Arc::new(self.snapshot.lod_chunk(self.node)))
         };
-        LoadOutput { node: self.node, data }
+        LoadOutput { node: self.node, data, history }
     }
 }
 

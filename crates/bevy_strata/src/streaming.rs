@@ -403,7 +403,7 @@ pub(crate) fn apply_results(
             Ok(chunk) => {
                 st.stats.loads_applied += 1;
                 if out.node.level == 0 {
-                    if sw.world.insert_loaded(out.node.key, chunk.clone()) {
+                    if sw.world.insert_loaded_with_history(out.node.key, chunk.clone(), out.history) {
                         sw.index.queue_loaded(out.node.key, chunk);
                     }
                 } else {

@@ -11,9 +11,30 @@
 //!   the node holding the surface at 16 of the places, cycling through them.
 //! - `geo.material_at`: one voxel at the surface (uncached: up to 4 fine and 16 coarse noise
 //!   nodes), cycling through the places.
-use crate::{Budget, Metric, keep, time_ns};
+//! - `geo.voxels_updated_per_s`: erosion throughput. A 64³ core region centred on the surface
+//!   at the highest of the places within 30° of the equator (mountains), snapshot (core + the hydraulic
+//!   halo) built from `generate`d chunks, gravity toward the centre. One batch = a fresh copy of
+//!   the snapshot, then [`EROSION_STEPS`] × (one thermal step, one hydraulic step), each step run
+//!   as **two partitions (halves along x) on two threads** (`std::thread::scope`: the machine has
+//!   two cores) and its writes applied to the copy. Value: writes produced and applied per second
+//!   of wall time, median of the batches (after one warm-up batch). It counts real changes, so
+//!   it depends on the terrain (≈ 1 400 writes per batch there); `geo.region_voxels_per_s` is
+//!   the same run's core voxels stepped per second (64³ × 8 steps / wall time).
+//! - `geo.region_step_ms` (and `.thermal`, `.hydraulic`, `.volcanism`): one step of each process
+//!   over the same 64³ core on one thread, median; the plain name is the sum.
+use crate::{Budget, Metric, keep, median, time_ns};
+use std::time::Instant;
 use strata_core::{Chunk, ChunkKey, VoxelPos, WorldGenerator};
+use strata_geo::geology::{
+    GeoProcess, Gravity, HydraulicErosion, RegionSnapshot, StepContext, ThermalErosion, Volcanism, VoxelBox,
+    VoxelWrite, apply_writes,
+};
 use strata_geo::{GeoCoord, PlanetGenerator};
+
+/// Side of the erosion benchmark's core region.
+const REGION: u32 = 64;
+/// Thermal + hydraulic step pairs per batch of `geo.voxels_updated_per_s`.
+const EROSION_STEPS: u64 = 4;
 
 /// LOD level of `geo.lod_node`.
 const LOD_LEVEL: u32 = 6;
@@ -68,7 +89,104 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         i += 1;
     });
     out.push(Metric::new("geo.material_at", ns / 1e3, "us"));
+
+    out.extend(erosion(&planet, &places, budget));
     out
+}
+
+/// `geo.voxels_updated_per_s`, `geo.region_voxels_per_s` and `geo.region_step_ms`.
+fn erosion(planet: &PlanetGenerator, places: &[VoxelPos], budget: Budget) -> Vec<Metric> {
+    // The highest place away from the poles (|y| below half the radius: latitude under 30°):
+    // mountains, where slopes are steep enough for both processes to move material.
+    let land = places
+        .iter()
+        .copied()
+        .filter(|p| f64::from(p.y).abs() < 0.5 * f64::from(planet.config().radius))
+        .max_by(|a, b| alt(planet, *a).total_cmp(&alt(planet, *b)))
+        .expect("some places near the equator");
+    let half = (REGION / 2) as i32;
+    let core = VoxelBox::cube(VoxelPos::new(land.x - half, land.y - half, land.z - half), REGION);
+    let thermal = ThermalErosion::default();
+    let hydraulic = HydraulicErosion::default();
+    let volcanism = Volcanism::default();
+    let halo = thermal.halo().max(hydraulic.halo()).max(volcanism.halo());
+    let snapshot = planet_snapshot(planet, core.expand(halo));
+    let gravity = Gravity::TowardOrigin;
+    let parts = core.split([2, 1, 1], 1).expect("valid partition counts");
+    let processes: [&dyn GeoProcess; 2] = [&thermal, &hydraulic];
+
+    let mut rates = Vec::with_capacity(budget.batches);
+    let mut region_rates = Vec::with_capacity(budget.batches);
+    for batch in 0..=budget.batches {
+        let mut snap = snapshot.clone();
+        let mut written = 0usize;
+        let t = Instant::now();
+        for s in 0..EROSION_STEPS {
+            for p in processes {
+                let ctx = StepContext { seed: 7, step: s, gravity };
+                // Two partitions on two threads, both reading the same snapshot.
+                let writes: Vec<Vec<VoxelWrite>> = std::thread::scope(|scope| {
+                    let snap = &snap;
+                    let handles: Vec<_> = parts
+                        .iter()
+                        .map(|&part| {
+                            scope.spawn(move || {
+                                let mut out = Vec::new();
+                                p.step(snap, part, &ctx, &mut out).expect("snapshot covers core + halo");
+                                out
+                            })
+                        })
+                        .collect();
+                    handles.into_iter().map(|h| h.join().expect("step thread")).collect()
+                });
+                for w in &writes {
+                    written += apply_writes(&mut snap, w).applied;
+                }
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        keep(&snap);
+        if batch > 0 {
+            // Batch 0 warms up (buffers, caches).
+            rates.push(written as f64 / secs);
+            region_rates.push((core.volume() * EROSION_STEPS * 2) as f64 / secs);
+        }
+    }
+    let mut out = vec![
+        Metric::new("geo.voxels_updated_per_s", median(&rates), "voxels_per_s"),
+        Metric::new("geo.region_voxels_per_s", median(&region_rates), "voxels_per_s"),
+    ];
+
+    let mut per = Vec::new();
+    let mut buf = Vec::new();
+    for (name, p) in [
+        ("thermal", &thermal as &dyn GeoProcess),
+        ("hydraulic", &hydraulic as &dyn GeoProcess),
+        ("volcanism", &volcanism as &dyn GeoProcess),
+    ] {
+        let mut step = 0;
+        let ns = time_ns(budget.batches, budget.iters(5), || {
+            buf.clear();
+            let ctx = StepContext { seed: 7, step, gravity };
+            p.step(&snapshot, core, &ctx, &mut buf).expect("snapshot covers core + halo");
+            keep(buf.len());
+            step += 1;
+        });
+        per.push(Metric::new(&format!("geo.region_step_ms.{name}"), ns / 1e6, "ms"));
+    }
+    out.push(Metric::new("geo.region_step_ms", per.iter().map(|m| m.value).sum(), "ms"));
+    out.extend(per);
+    out
+}
+
+/// Surface altitude toward `p` (−∞ for the centre).
+fn alt(planet: &PlanetGenerator, p: VoxelPos) -> f64 {
+    planet.surface_altitude_toward(p).unwrap_or(f64::NEG_INFINITY)
+}
+
+/// The planet's materials over `bounds`, from `generate`d chunks.
+fn planet_snapshot(planet: &PlanetGenerator, bounds: VoxelBox) -> RegionSnapshot {
+    RegionSnapshot::from_chunks(bounds, |k| planet.generate(k)).expect("a 2^20-voxel box is a valid snapshot")
 }
 
 /// The voxel at the surface (or at sea level over the oceans) at `n` directions spread evenly

@@ -2,6 +2,7 @@
 
 use crate::chunk::Chunk;
 use crate::coords::ChunkKey;
+use crate::history::ProcessHistory;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ pub(crate) struct Entry {
     pub dirty: bool,
     /// World version of the last change (0 = loaded, never changed here).
     pub version: u64,
+    /// The processes that changed it.
+    pub history: ProcessHistory,
     /// Last access tick, for LRU.
     pub last_used: u64,
     /// Apply epoch that last touched it (to list each touched chunk once per apply).
@@ -77,12 +80,14 @@ impl ChunkCache {
         self.map.contains_key(key)
     }
 
-    /// Inserts (or replaces) a chunk; returns the entry.
+    /// Inserts (or replaces) a chunk; returns the entry. A replaced entry's history is kept;
+    /// a new one starts with an empty history.
     pub fn insert(&mut self, key: ChunkKey, chunk: Arc<Chunk>, dirty: bool, version: u64) -> &mut Entry {
         self.tick += 1;
         let accounted = chunk.heap_bytes();
         self.bytes += accounted;
-        let entry = Entry { chunk, dirty, version, last_used: self.tick, touched_epoch: 0, accounted };
+        let history = self.map.get(&key).map(|e| e.history).unwrap_or_default();
+        let entry = Entry { chunk, dirty, version, history, last_used: self.tick, touched_epoch: 0, accounted };
         if let Some(old) = self.map.insert(key, entry) {
             self.bytes -= old.accounted;
         }

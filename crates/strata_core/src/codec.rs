@@ -3,27 +3,34 @@
 //! ```text
 //! offset size field
 //!      0    4 magic            b"STRC"
-//!      4    1 format version   1
+//!      4    1 format version   1 (no history) or 2 (with a process history)
 //!      5    1 kind             0 = uniform, 1 = dense lz4 block
-//!      6    2 reserved         0 (little-endian u16; non-zero is an error)
-//!      8    4 payload length   little-endian u32, must equal the bytes that follow the header
-//!     12    8 checksum         xxh3-64 of the payload, seeded with (version, kind, length)
+//!      6    2 history length   version 1: reserved, must be 0; version 2: bytes of history (u16 LE)
+//!      8    4 payload length   little-endian u32; payload + history = the bytes after the header
+//!     12    8 checksum         xxh3-64 of payload + history, seeded with (version, kind, lengths)
 //!     20    … payload          uniform: material id (u16 LE); dense: lz4 block of 32³ u16 LE
+//!      … …  history            version 2 only: ProcessHistory (mask u16 LE + u32 LE per set bit)
 //! ```
 //!
-//! Decoding checks, in order: length ≥ header, magic, version, kind, reserved bits, declared
-//! length = actual length, checksum, then the payload. A dense payload is decompressed with
+//! A chunk no process touched is written as version 1, exactly as before histories existed; one
+//! with a [`ProcessHistory`] as version 2. Both are read.
+//!
+//! Decoding checks, in order: length ≥ header, magic, version, kind, reserved bits (version 1),
+//! declared lengths = actual length, checksum, the history, then the payload. A dense payload is decompressed with
 //! `lz4_flex::block::decompress_into` straight into the chunk's fixed 64 KiB array, so a record can
 //! never make the decoder allocate more than one chunk, whatever its bytes say.
 
 use crate::chunk::{Chunk, DenseChunk};
 use crate::coords::CHUNK_VOLUME;
+use crate::history::ProcessHistory;
 use crate::material::MaterialId;
 
 /// Record magic.
 pub const MAGIC: [u8; 4] = *b"STRC";
-/// The format version this build writes and reads.
+/// The format version of records without a process history (written and read).
 pub const FORMAT_VERSION: u8 = 1;
+/// The format version of records with a process history (written and read).
+pub const FORMAT_VERSION_HISTORY: u8 = 2;
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 20;
 /// Decoded size of a dense chunk in bytes.
@@ -50,6 +57,8 @@ pub struct RecordHeader {
     pub kind: RecordKind,
     /// Payload bytes.
     pub payload_len: u32,
+    /// History bytes after the payload (0 in version 1).
+    pub history_len: u16,
     /// Stored checksum.
     pub checksum: u64,
 }
@@ -70,7 +79,7 @@ pub enum DecodeError {
     #[error("bad magic {0:02x?}")]
     BadMagic([u8; 4]),
     /// A format version this build does not read.
-    #[error("unsupported format version {0} (this build reads {FORMAT_VERSION})")]
+    #[error("unsupported format version {0} (this build reads {FORMAT_VERSION} and {FORMAT_VERSION_HISTORY})")]
     UnsupportedVersion(u8),
     /// An unknown payload kind.
     #[error("unknown record kind {0}")]
@@ -103,20 +112,43 @@ pub enum DecodeError {
     /// The lz4 block decoded to a size other than 65536 bytes.
     #[error("dense payload decoded to {0} bytes, expected {DENSE_BYTES}")]
     DecodedSize(usize),
+    /// A version-2 process history whose length does not match its mask.
+    #[error("malformed process history ({len} bytes)")]
+    BadHistory {
+        /// Bytes of history present.
+        len: usize,
+    },
 }
 
-fn checksum(version: u8, kind: u8, payload: &[u8]) -> u64 {
-    let seed = ((version as u64) << 40) | ((kind as u64) << 32) | payload.len() as u64;
-    xxhash_rust::xxh3::xxh3_64_with_seed(payload, seed)
+/// Checksum of the bytes after the header (`body` = payload, then history in version 2).
+fn checksum(version: u8, kind: u8, payload_len: u32, history_len: u16, body: &[u8]) -> u64 {
+    let seed = ((history_len as u64) << 48) | ((version as u64) << 40) | ((kind as u64) << 32) | payload_len as u64;
+    xxhash_rust::xxh3::xxh3_64_with_seed(body, seed)
 }
 
-fn write_header(out: &mut Vec<u8>, kind: RecordKind, payload: &[u8]) {
+/// Appends header, payload and (if not empty) history.
+fn write_record(out: &mut Vec<u8>, kind: RecordKind, payload: &[u8], history: &ProcessHistory) {
+    let start = out.len();
+    let (version, history_len) = if history.is_empty() {
+        (FORMAT_VERSION, 0u16)
+    } else {
+        (FORMAT_VERSION_HISTORY, history.encoded_len() as u16)
+    };
+    out.reserve(HEADER_LEN + payload.len() + history_len as usize);
     out.extend_from_slice(&MAGIC);
-    out.push(FORMAT_VERSION);
+    out.push(version);
     out.push(kind as u8);
-    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&history_len.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&checksum(FORMAT_VERSION, kind as u8, payload).to_le_bytes());
+    let checksum_at = out.len();
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(payload);
+    if history_len > 0 {
+        history.encode_into(out);
+    }
+    let body = &out[start + HEADER_LEN..];
+    let sum = checksum(version, kind as u8, payload.len() as u32, history_len, body);
+    out[checksum_at..checksum_at + 8].copy_from_slice(&sum.to_le_bytes());
 }
 
 /// Reusable scratch space for encoding (no allocation per chunk in steady state).
@@ -133,17 +165,21 @@ impl ChunkEncoder {
         Self::default()
     }
 
-    /// Appends the record of `chunk` to `out`.
+    /// Appends the record of `chunk` (format version 1, no history) to `out`.
     ///
     /// # Runtime
     /// O(1) for uniform chunks; one lz4 block compression of 64 KiB for dense ones.
     pub fn encode(&mut self, chunk: &Chunk, out: &mut Vec<u8>) {
+        self.encode_with_history(chunk, &ProcessHistory::EMPTY, out);
+    }
+
+    /// Appends the record of `chunk` with its process history (format version 2, or 1 when the
+    /// history is empty) to `out`.
+    pub fn encode_with_history(&mut self, chunk: &Chunk, history: &ProcessHistory, out: &mut Vec<u8>) {
         match chunk {
             Chunk::Uniform(m) => {
                 let payload = m.0.to_le_bytes();
-                out.reserve(UNIFORM_RECORD_LEN);
-                write_header(out, RecordKind::Uniform, &payload);
-                out.extend_from_slice(&payload);
+                write_record(out, RecordKind::Uniform, &payload, history);
             }
             Chunk::Dense(d) => {
                 let max = lz4_flex::block::get_maximum_output_size(DENSE_BYTES);
@@ -164,10 +200,7 @@ impl ChunkEncoder {
                 // so compression cannot run out of space.
                 let n = lz4_flex::block::compress_into(input, &mut self.compressed)
                     .expect("buffer sized with get_maximum_output_size");
-                let payload = &self.compressed[..n];
-                out.reserve(HEADER_LEN + n);
-                write_header(out, RecordKind::DenseLz4, payload);
-                out.extend_from_slice(payload);
+                write_record(out, RecordKind::DenseLz4, &self.compressed[..n], history);
             }
         }
     }
@@ -182,6 +215,11 @@ pub fn encode(chunk: &Chunk) -> Vec<u8> {
 
 /// Parses and checks a record's header and checksum, returning the header and payload.
 pub fn parse_record(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), DecodeError> {
+    parse_record_parts(bytes).map(|(h, payload, _)| (h, payload))
+}
+
+/// Like [`parse_record`], also returning the decoded process history (empty in version 1).
+pub fn parse_record_parts(bytes: &[u8]) -> Result<(RecordHeader, &[u8], ProcessHistory), DecodeError> {
     let header: &[u8; HEADER_LEN] = bytes
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -190,7 +228,7 @@ pub fn parse_record(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), DecodeError> 
     if [m0, m1, m2, m3] != MAGIC {
         return Err(DecodeError::BadMagic([m0, m1, m2, m3]));
     }
-    if version != FORMAT_VERSION {
+    if version != FORMAT_VERSION && version != FORMAT_VERSION_HISTORY {
         return Err(DecodeError::UnsupportedVersion(version));
     }
     let kind_enum = match kind {
@@ -199,23 +237,40 @@ pub fn parse_record(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), DecodeError> 
         other => return Err(DecodeError::UnknownKind(other)),
     };
     let reserved = u16::from_le_bytes([r0, r1]);
-    if reserved != 0 {
-        return Err(DecodeError::ReservedBits(reserved));
-    }
-    let payload_len = u32::from_le_bytes([l0, l1, l2, l3]);
-    let payload = &bytes[HEADER_LEN..];
-    if payload.len() != payload_len as usize {
-        if payload.len() < payload_len as usize {
-            return Err(DecodeError::Truncated { len: bytes.len(), needed: HEADER_LEN + payload_len as usize });
+    let history_len = if version == FORMAT_VERSION {
+        if reserved != 0 {
+            return Err(DecodeError::ReservedBits(reserved));
         }
-        return Err(DecodeError::LengthMismatch { declared: payload_len, actual: payload.len() });
+        0
+    } else {
+        reserved
+    };
+    let payload_len = u32::from_le_bytes([l0, l1, l2, l3]);
+    let body = &bytes[HEADER_LEN..];
+    let declared = payload_len as usize + history_len as usize;
+    if body.len() != declared {
+        if body.len() < declared {
+            return Err(DecodeError::Truncated { len: bytes.len(), needed: HEADER_LEN + declared });
+        }
+        return Err(DecodeError::LengthMismatch { declared: payload_len, actual: body.len() - history_len as usize });
     }
     let stored = u64::from_le_bytes(c);
-    let computed = checksum(version, kind, payload);
+    let computed = checksum(version, kind, payload_len, history_len, body);
     if stored != computed {
         return Err(DecodeError::ChecksumMismatch { stored, computed });
     }
-    Ok((RecordHeader { version, kind: kind_enum, payload_len, checksum: stored }, payload))
+    let (payload, history_bytes) = body.split_at(payload_len as usize);
+    let history = if version == FORMAT_VERSION_HISTORY {
+        let h = ProcessHistory::decode(history_bytes)?;
+        if h.is_empty() {
+            // Writers use version 1 for an empty history: one encoding per content.
+            return Err(DecodeError::BadHistory { len: history_bytes.len() });
+        }
+        h
+    } else {
+        ProcessHistory::EMPTY
+    };
+    Ok((RecordHeader { version, kind: kind_enum, payload_len, history_len, checksum: stored }, payload, history))
 }
 
 /// What [`decode_into`] found.
@@ -254,18 +309,25 @@ pub fn decode_into(bytes: &[u8], buf: &mut DenseChunk) -> Result<Decoded, Decode
 
 /// Decodes a record into a chunk. Allocates at most one dense chunk (64 KiB).
 pub fn decode(bytes: &[u8]) -> Result<Chunk, DecodeError> {
-    let (header, payload) = parse_record(bytes)?;
+    decode_with_history(bytes).map(|(c, _)| c)
+}
+
+/// Decodes a record into a chunk and its process history (empty for version-1 records).
+/// Allocates at most one dense chunk (64 KiB).
+pub fn decode_with_history(bytes: &[u8]) -> Result<(Chunk, ProcessHistory), DecodeError> {
+    let (header, payload, history) = parse_record_parts(bytes)?;
     if header.kind == RecordKind::Uniform {
         return match *payload {
-            [a, b] => Ok(Chunk::Uniform(MaterialId(u16::from_le_bytes([a, b])))),
+            [a, b] => Ok((Chunk::Uniform(MaterialId(u16::from_le_bytes([a, b]))), history)),
             _ => Err(DecodeError::UniformPayloadSize(payload.len())),
         };
     }
     let mut dense = DenseChunk::filled(MaterialId::AIR);
-    match decode_into(bytes, &mut dense)? {
-        Decoded::Dense => Ok(Chunk::Dense(dense)),
-        Decoded::Uniform(m) => Ok(Chunk::Uniform(m)),
-    }
+    let chunk = match decode_into(bytes, &mut dense)? {
+        Decoded::Dense => Chunk::Dense(dense),
+        Decoded::Uniform(m) => Chunk::Uniform(m),
+    };
+    Ok((chunk, history))
 }
 
 #[cfg(test)]
@@ -290,8 +352,61 @@ mod tests {
         }))
     }
 
+    fn eroded() -> ProcessHistory {
+        let mut h = ProcessHistory::EMPTY;
+        for (p, step) in [(0, 12), (3, 7)] {
+            h.record(crate::history::ProcessStamp { process: crate::history::ProcessId::new(p).unwrap(), step });
+        }
+        h
+    }
+
+    fn with_history(chunk: &Chunk) -> Vec<u8> {
+        let mut out = Vec::new();
+        ChunkEncoder::new().encode_with_history(chunk, &eroded(), &mut out);
+        out
+    }
+
     fn samples() -> Vec<Vec<u8>> {
-        vec![encode(&Chunk::Uniform(MaterialId(7))), encode(&terrain_like())]
+        vec![
+            encode(&Chunk::Uniform(MaterialId(7))),
+            encode(&terrain_like()),
+            with_history(&Chunk::Uniform(MaterialId(8))),
+            with_history(&terrain_like()),
+        ]
+    }
+
+    #[test]
+    fn history_round_trips_and_empty_history_writes_version_1() {
+        for c in [Chunk::Uniform(MaterialId(8)), terrain_like()] {
+            let rec = with_history(&c);
+            assert_eq!(rec[4], FORMAT_VERSION_HISTORY);
+            assert_eq!(decode_with_history(&rec).unwrap(), (c.clone(), eroded()));
+            assert_eq!(decode(&rec).unwrap(), c);
+            let mut out = Vec::new();
+            ChunkEncoder::new().encode_with_history(&c, &ProcessHistory::EMPTY, &mut out);
+            assert_eq!(out, encode(&c));
+            assert_eq!(decode_with_history(&out).unwrap(), (c, ProcessHistory::EMPTY));
+        }
+        assert_eq!(with_history(&Chunk::Uniform(MaterialId(8))).len(), UNIFORM_RECORD_LEN + eroded().encoded_len());
+    }
+
+    #[test]
+    fn malformed_history_behind_a_valid_checksum() {
+        // Version 2 with a history whose length disagrees with its mask, or an empty one.
+        for hist in [&[0b11u8, 0, 1, 0, 0, 0][..], &[0, 0][..]] {
+            let payload = 5u16.to_le_bytes();
+            let mut body = payload.to_vec();
+            body.extend_from_slice(hist);
+            let mut rec = Vec::new();
+            rec.extend_from_slice(&MAGIC);
+            rec.push(FORMAT_VERSION_HISTORY);
+            rec.push(0);
+            rec.extend_from_slice(&(hist.len() as u16).to_le_bytes());
+            rec.extend_from_slice(&2u32.to_le_bytes());
+            rec.extend_from_slice(&checksum(FORMAT_VERSION_HISTORY, 0, 2, hist.len() as u16, &body).to_le_bytes());
+            rec.extend_from_slice(&body);
+            assert!(matches!(decode(&rec), Err(DecodeError::BadHistory { .. })), "{hist:?}");
+        }
     }
 
     #[test]
@@ -367,7 +482,7 @@ mod tests {
         out.push(kind);
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&checksum(FORMAT_VERSION, kind, payload).to_le_bytes());
+        out.extend_from_slice(&checksum(FORMAT_VERSION, kind, payload.len() as u32, 0, payload).to_le_bytes());
         out.extend_from_slice(payload);
         out
     }

@@ -1,6 +1,7 @@
 //! The delta log: edits appended in O(1) from any thread, applied in batches by the world.
 
 use crate::coords::VoxelPos;
+use crate::history::ProcessStamp;
 use crate::material::MaterialId;
 use crossbeam_channel::{Receiver, Sender};
 
@@ -31,6 +32,38 @@ pub enum Edit {
         /// What to fill with.
         material: MaterialId,
     },
+    /// A process's result (erosion, deposition…), applied all or nothing: only if every voxel it
+    /// writes still holds the material the process read (see [`ProcessBatch`]).
+    Process(ProcessBatch),
+}
+
+/// One compare-and-set write of a [`ProcessBatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProcessWrite {
+    /// The voxel.
+    pub pos: VoxelPos,
+    /// What the process read there.
+    pub expect: MaterialId,
+    /// What it writes.
+    pub material: MaterialId,
+}
+
+/// The writes of one process step over one region, computed from a snapshot.
+///
+/// # Conflict rule
+/// Applied **all or nothing**: if any voxel no longer holds its `expect` material (a player, or
+/// another process, changed it after the snapshot was taken), the whole batch is dropped and
+/// counted in [`ApplyReport::rejected_batches`](crate::ApplyReport::rejected_batches); the
+/// scheduler recomputes that region from a fresh snapshot later. So a process never overwrites
+/// an edit it did not see, and a batch that moves material (erosion takes here, deposits there)
+/// is never half applied, which keeps its mass balance. Every chunk it writes records `stamp` in
+/// its [`ProcessHistory`](crate::ProcessHistory). Within a batch, each voxel may appear once.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessBatch {
+    /// Which process, at which step.
+    pub stamp: ProcessStamp,
+    /// The writes.
+    pub writes: Vec<ProcessWrite>,
 }
 
 impl Edit {
@@ -47,6 +80,7 @@ impl Edit {
                 let r = radius.max(0.0) as f64;
                 (4.0 / 3.0 * std::f64::consts::PI * r * r * r) as u64
             }
+            Edit::Process(b) => b.writes.len() as u64,
         }
     }
 }

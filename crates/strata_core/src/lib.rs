@@ -14,6 +14,7 @@ mod coords;
 mod edit;
 mod error;
 pub mod generator;
+pub mod history;
 mod material;
 mod morton;
 pub mod store;
@@ -25,13 +26,16 @@ pub use coords::{
     CHUNK_COORD_MAX, CHUNK_COORD_MIN, CHUNK_SHIFT, CHUNK_SIZE, CHUNK_VOLUME, ChunkKey, Face, LocalIndex, LocalPos,
     VoxelPos,
 };
-pub use edit::{Edit, EditSender};
+pub use edit::{Edit, EditSender, ProcessBatch, ProcessWrite};
 pub use error::Error;
 pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, WorldGenerator};
+pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
 pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;
 pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, WriteBatch};
-pub use world::{ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, PreparedCommit, World, WorldConfig, WorldStats};
+pub use world::{
+    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, LoadedChunk, PreparedCommit, World, WorldConfig, WorldStats,
+};
 
 /// The names most users need: `use strata_core::prelude::*;`.
 pub mod prelude {

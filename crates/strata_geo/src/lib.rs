@@ -70,6 +70,11 @@
 //!   (including ≥ 11) is exact; coordinates are clamped into `i32` like the default.
 //! - [`PlanetGenerator::surface_altitude`], [`PlanetGenerator::material_at_geo`]: as
 //!   `material_at`. [`GeoFrame`] conversions: O(1).
+//!
+//! # Runtime geology
+//! [`geology`]: thermal erosion, hydraulic erosion + deposition and volcanism as pure,
+//! deterministic functions from a snapshot of a region plus a halo to a batch of voxel writes,
+//! identical whether a region runs whole or as partitions.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -77,6 +82,7 @@ mod config;
 mod error;
 mod fields;
 mod geo;
+pub mod geology;
 mod grid;
 pub mod ids;
 mod model;
@@ -86,6 +92,10 @@ mod sources;
 pub use config::{MAX_RADIUS, PlanetConfig};
 pub use error::{ConfigError, Error, GeoError};
 pub use geo::{GeoCoord, GeoFrame};
+pub use geology::{
+    GeoProcess, GeologyError, Gravity, HydraulicErosion, ProcessKind, RegionSnapshot, StepContext, ThermalErosion,
+    Volcanism, VoxelBox, VoxelWrite,
+};
 pub use planet::PlanetGenerator;
 
 #[cfg(test)]

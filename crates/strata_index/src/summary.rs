@@ -1,6 +1,6 @@
 //! Summaries of chunks and octree nodes: material histograms and what follows from them.
 
-use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, ChunkSummary, MaterialId};
+use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, ChunkSummary, MaterialId, ProcessHistory};
 
 const _: () = assert!(CHUNK_SIZE == 32, "run starts of a row are a u32 bit mask");
 
@@ -259,6 +259,9 @@ pub struct NodeSummary {
     pub version: u64,
     /// Where the numbers come from.
     pub source: DataSource,
+    /// The processes (erosion, deposition…) that changed any chunk below, with the latest step
+    /// of each (the union of the chunks' [`ProcessHistory`]).
+    pub history: ProcessHistory,
 }
 
 impl NodeSummary {
@@ -274,6 +277,7 @@ impl NodeSummary {
             non_air_count: hist.non_air(),
             version,
             source,
+            history: ProcessHistory::EMPTY,
         }
     }
 

@@ -16,7 +16,9 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use strata_core::store::full_range;
-use strata_core::{CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkStore, MortonKey, WorldGenerator, codec};
+use strata_core::{
+    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkStore, MortonKey, ProcessHistory, WorldGenerator, codec,
+};
 
 /// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
 /// writer, which updates it incrementally from the changed voxels when it knows the old
@@ -30,19 +32,27 @@ pub struct PreparedChunk {
     pub chunk: Arc<Chunk>,
     /// World version of the content (0 for generated or freshly loaded data).
     pub version: u64,
+    /// The processes that changed it.
+    pub history: ProcessHistory,
     pub(crate) hist: Option<Histogram>,
 }
 
 impl PreparedChunk {
     /// An update whose histogram the writer computes.
     pub fn new(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
-        Self { key, chunk, version, hist: None }
+        Self { key, chunk, version, history: ProcessHistory::EMPTY, hist: None }
+    }
+
+    /// The same update, recording `history` as the chunk's process history.
+    pub fn with_process_history(mut self, history: ProcessHistory) -> Self {
+        self.history = history;
+        self
     }
 
     /// An update with its histogram computed now.
     pub fn with_histogram(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
         let hist = Some(Histogram::of_chunk(&chunk, 1));
-        Self { key, chunk, version, hist }
+        Self { key, chunk, version, history: ProcessHistory::EMPTY, hist }
     }
 }
 
@@ -134,9 +144,15 @@ impl IndexWriter {
     /// O(dense chunks × 32³ + nodes) / workers for the octree, plus O(n) to sort the chunks and
     /// O(n log n) for the R-tree.
     pub fn bulk_load(&mut self, chunks: Vec<(ChunkKey, Arc<Chunk>, u64)>, workers: usize) {
-        self.world_version = self.world_version.max(chunks.iter().map(|c| c.2).max().unwrap_or(0));
-        let entries: Vec<BuildEntry> =
-            chunks.into_iter().map(|(key, chunk, version)| BuildEntry { key, chunk, version }).collect();
+        let entries = chunks
+            .into_iter()
+            .map(|(key, chunk, version)| BuildEntry { key, chunk, version, history: ProcessHistory::EMPTY })
+            .collect();
+        self.bulk_load_entries(entries, workers);
+    }
+
+    fn bulk_load_entries(&mut self, entries: Vec<BuildEntry>, workers: usize) {
+        self.world_version = self.world_version.max(entries.iter().map(|e| e.version).max().unwrap_or(0));
         let bulk_load = |entries: Vec<ChunkEntry>| ChunkTree::bulk_load_with_params(entries);
         let (octree, rtree) = Octree::build(entries, self.generator.as_ref(), workers, entry_of, bulk_load);
         self.octree = octree;
@@ -144,8 +160,9 @@ impl IndexWriter {
         self.dirty = true;
     }
 
-    /// Reads every stored (edited) chunk of `store` (`scan` + `codec::decode`) and, with
-    /// `extra` (chunks already loaded), performs a full rebuild. A corrupt record is
+    /// Reads every stored (edited) chunk of `store` (`scan` + `codec::decode_with_history`, so
+    /// process histories are indexed) and, with `extra` (chunks already loaded, whose stored
+    /// copy and history they replace), performs a full rebuild. A corrupt record is
     /// [`LoadError::Corrupt`] naming the key; nothing is changed then.
     pub fn bulk_load_store(
         &mut self,
@@ -153,11 +170,11 @@ impl IndexWriter {
         extra: Vec<(ChunkKey, Arc<Chunk>, u64)>,
         workers: usize,
     ) -> Result<usize, LoadError> {
-        let mut chunks: HashMap<ChunkKey, (Arc<Chunk>, u64)> = HashMap::new();
+        let mut chunks: HashMap<ChunkKey, (Arc<Chunk>, u64, ProcessHistory)> = HashMap::new();
         let mut failure = None;
-        store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode(record) {
-            Ok(c) => {
-                chunks.insert(key.to_chunk(), (Arc::new(c), 0));
+        store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode_with_history(record) {
+            Ok((c, history)) => {
+                chunks.insert(key.to_chunk(), (Arc::new(c), 0, history));
                 ControlFlow::Continue(())
             }
             Err(source) => {
@@ -169,10 +186,15 @@ impl IndexWriter {
             return Err(e);
         }
         for (k, c, v) in extra {
-            chunks.insert(k, (c, v));
+            let history = chunks.get(&k).map(|e| e.2).unwrap_or_default();
+            chunks.insert(k, (c, v, history));
         }
         let n = chunks.len();
-        self.bulk_load(chunks.into_iter().map(|(k, (c, v))| (k, c, v)).collect(), workers);
+        let entries = chunks
+            .into_iter()
+            .map(|(key, (chunk, version, history))| BuildEntry { key, chunk, version, history })
+            .collect();
+        self.bulk_load_entries(entries, workers);
         Ok(n)
     }
 
@@ -188,7 +210,9 @@ impl IndexWriter {
 
     /// Folds in one change from the world's change feed.
     pub fn apply_change(&mut self, change: &ChunkChange) {
-        self.apply(PreparedChunk::new(change.key, change.chunk.clone(), change.version));
+        self.apply(
+            PreparedChunk::new(change.key, change.chunk.clone(), change.version).with_process_history(change.history),
+        );
     }
 
     /// Whether the index holds a known chunk at `key`.
@@ -234,7 +258,7 @@ impl IndexWriter {
             }
             (None, _, _) => Histogram::of_chunk(&p.chunk, 1),
         };
-        let leaf = Arc::new(Node::leaf(p.chunk, hist, p.version));
+        let leaf = Arc::new(Node::leaf(p.chunk, hist, p.version, p.history));
         let old_entry = known.as_ref().and_then(|o| entry_of(p.key, o));
         let new_entry = entry_of(p.key, &leaf);
         self.octree.set_leaf(p.key, leaf, dirty, self.generator.as_ref());

@@ -27,6 +27,7 @@ pub use redb_store::{RedbStore, RedbStoreOptions};
 use crate::chunk::Chunk;
 use crate::codec::{self, ChunkEncoder, DecodeError};
 use crate::coords::ChunkKey;
+use crate::history::ProcessHistory;
 use crate::morton::MortonKey;
 use std::ops::{ControlFlow, Range, RangeInclusive};
 use std::time::Duration;
@@ -97,8 +98,13 @@ impl WriteBatch {
 
     /// Stores `chunk` at `key`.
     pub fn put(&mut self, key: ChunkKey, chunk: &Chunk) {
+        self.put_with_history(key, chunk, &ProcessHistory::EMPTY);
+    }
+
+    /// Stores `chunk` at `key` with the processes that changed it.
+    pub fn put_with_history(&mut self, key: ChunkKey, chunk: &Chunk, history: &ProcessHistory) {
         let start = self.data.len();
-        self.encoder.encode(chunk, &mut self.data);
+        self.encoder.encode_with_history(chunk, history, &mut self.data);
         self.entries.push((key.morton(), Some(start..self.data.len())));
     }
 
@@ -195,6 +201,16 @@ pub trait ChunkStore: Send + Sync + 'static {
         match self.get_record(key.morton())? {
             None => Ok(None),
             Some(bytes) => codec::decode(&bytes).map(Some).map_err(|source| StoreError::Corrupt { key, source }),
+        }
+    }
+
+    /// The decoded chunk at `key` and its process history, if stored.
+    fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
+        match self.get_record(key.morton())? {
+            None => Ok(None),
+            Some(bytes) => {
+                codec::decode_with_history(&bytes).map(Some).map_err(|source| StoreError::Corrupt { key, source })
+            }
         }
     }
 

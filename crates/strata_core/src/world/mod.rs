@@ -14,8 +14,9 @@
 use crate::cache::ChunkCache;
 use crate::chunk::Chunk;
 use crate::coords::{CHUNK_SIZE, ChunkKey, LocalPos, VoxelPos};
-use crate::edit::{Edit, EditLog, EditSender};
+use crate::edit::{Edit, EditLog, EditSender, ProcessBatch};
 use crate::generator::WorldGenerator;
+use crate::history::ProcessHistory;
 use crate::material::MaterialId;
 use crate::store::{ChunkStore, CommitReceipt, StoreError, WriteBatch};
 use crossbeam_channel::{Receiver, Sender};
@@ -46,6 +47,17 @@ pub enum ChunkOrigin {
     Generator,
 }
 
+/// A chunk read by [`ChunkSource::load`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedChunk {
+    /// The voxels.
+    pub chunk: Chunk,
+    /// The processes that changed it (empty for generated chunks).
+    pub history: ProcessHistory,
+    /// Where it came from.
+    pub origin: ChunkOrigin,
+}
+
 /// The read path without the cache: store, then generator. Cheap to clone and `Send + Sync`,
 /// so loads can run on worker threads and be handed back with [`World::insert_loaded`].
 #[derive(Clone)]
@@ -56,10 +68,14 @@ pub struct ChunkSource {
 
 impl ChunkSource {
     /// Loads `key`: the stored chunk if edited, else the generator's.
-    pub fn load(&self, key: ChunkKey) -> Result<(Chunk, ChunkOrigin), StoreError> {
-        match self.store.get(key)? {
-            Some(c) => Ok((c, ChunkOrigin::Store)),
-            None => Ok((self.generator.generate(key), ChunkOrigin::Generator)),
+    pub fn load(&self, key: ChunkKey) -> Result<LoadedChunk, StoreError> {
+        match self.store.get_with_history(key)? {
+            Some((chunk, history)) => Ok(LoadedChunk { chunk, history, origin: ChunkOrigin::Store }),
+            None => Ok(LoadedChunk {
+                chunk: self.generator.generate(key),
+                history: ProcessHistory::EMPTY,
+                origin: ChunkOrigin::Generator,
+            }),
         }
     }
 
@@ -83,6 +99,8 @@ pub struct ChunkChange {
     pub version: u64,
     /// An immutable snapshot of the new content.
     pub chunk: Arc<Chunk>,
+    /// The processes that have changed it, this one included.
+    pub history: ProcessHistory,
 }
 
 /// What one [`World::apply`] did.
@@ -96,12 +114,15 @@ pub struct ApplyReport {
     pub chunks: usize,
     /// The world version after the apply.
     pub version: u64,
+    /// [`Edit::Process`] batches dropped because a voxel they write changed since their
+    /// snapshot (see [`ProcessBatch`]).
+    pub rejected_batches: usize,
 }
 
 /// Dirty chunks captured for a commit; write them with [`PreparedCommit::execute`] (any thread),
 /// then hand the result to [`World::finish_commit`].
 pub struct PreparedCommit {
-    chunks: Vec<(ChunkKey, Arc<Chunk>, u64)>,
+    chunks: Vec<(ChunkKey, Arc<Chunk>, u64, ProcessHistory)>,
 }
 
 impl PreparedCommit {
@@ -118,8 +139,8 @@ impl PreparedCommit {
     /// Encodes the chunks and commits them to `store` in one durable transaction.
     pub fn execute(&self, store: &dyn ChunkStore) -> Result<CommitReceipt, StoreError> {
         let mut batch = WriteBatch::new();
-        for (key, chunk, _) in &self.chunks {
-            batch.put(*key, chunk);
+        for (key, chunk, _, history) in &self.chunks {
+            batch.put_with_history(*key, chunk, history);
         }
         store.commit(&batch)
     }
@@ -156,6 +177,10 @@ pub struct WorldStats {
     pub commits: u64,
     /// Duration of the last commit.
     pub last_commit: Option<Duration>,
+    /// Process batches applied since the world was created.
+    pub process_batches: u64,
+    /// Process batches dropped by the conflict rule (see [`ProcessBatch`]).
+    pub rejected_process_batches: u64,
     /// Chunks written by the last commit.
     pub last_commit_chunks: usize,
 }
@@ -187,6 +212,8 @@ pub struct World {
     commits: u64,
     last_commit: Option<Duration>,
     last_commit_chunks: usize,
+    process_batches: u64,
+    rejected_process_batches: u64,
     scratch: GroupScratch,
 }
 
@@ -221,6 +248,8 @@ impl World {
             commits: 0,
             last_commit: None,
             last_commit_chunks: 0,
+            process_batches: 0,
+            rejected_process_batches: 0,
             scratch: GroupScratch::default(),
         }
     }
@@ -307,15 +336,31 @@ impl World {
         Ok(self.chunk(key)?.get(local.index()))
     }
 
-    /// Hands in a chunk loaded elsewhere (see [`ChunkSource`]). Ignored if `key` is already
-    /// resident: the resident copy is at least as new. Returns whether it was inserted.
+    /// Hands in a chunk loaded elsewhere (see [`ChunkSource`]) with an empty process history.
+    /// Ignored if `key` is already resident: the resident copy is at least as new. Returns
+    /// whether it was inserted.
     pub fn insert_loaded(&mut self, key: ChunkKey, chunk: impl Into<Arc<Chunk>>) -> bool {
+        self.insert_loaded_with_history(key, chunk, ProcessHistory::EMPTY)
+    }
+
+    /// [`World::insert_loaded`] with the history [`ChunkSource::load`] returned.
+    pub fn insert_loaded_with_history(
+        &mut self,
+        key: ChunkKey,
+        chunk: impl Into<Arc<Chunk>>,
+        history: ProcessHistory,
+    ) -> bool {
         if self.cache.contains(&key) {
             return false;
         }
-        self.cache.insert(key, chunk.into(), false, 0);
+        self.cache.insert(key, chunk.into(), false, 0).history = history;
         self.cache.evict_over_budget();
         true
+    }
+
+    /// The process history of `key` if it is resident.
+    pub fn resident_history(&self, key: ChunkKey) -> Option<ProcessHistory> {
+        self.cache.peek(&key).map(|e| e.history)
     }
 
     /// Drops `key` from the cache if it is clean. Returns whether it was dropped.
@@ -353,7 +398,14 @@ impl World {
         self.deferred.extend(self.log.drain());
         let mut result = Ok(());
         while let Some(edit) = self.deferred.pop_front() {
-            match self.apply_edit(&edit) {
+            let outcome = match &edit {
+                Edit::Process(batch) => self.apply_process(batch).map(|applied| {
+                    report.rejected_batches += usize::from(applied.is_none());
+                    applied.unwrap_or(0)
+                }),
+                other => self.apply_edit(other),
+            };
+            match outcome {
                 Ok(n) => {
                     report.edits += 1;
                     report.voxels += n;
@@ -386,7 +438,7 @@ impl World {
             }
             e.dirty = true;
             e.version = version;
-            let change = ChunkChange { key, version, chunk: e.chunk.clone() };
+            let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history };
             self.subscribers.retain(|s| s.send(change.clone()).is_ok());
             self.cache.recount(&key);
         }
@@ -399,7 +451,46 @@ impl World {
             Edit::Many(list) => self.write_run(list),
             Edit::FillBox { min, max, material } => self.fill_box_now(*min, *max, *material),
             Edit::FillSphere { center, radius, material } => self.fill_sphere_now(*center, *radius, *material),
+            Edit::Process(batch) => Ok(self.apply_process(batch)?.unwrap_or(0)),
         }
+    }
+
+    /// Applies a process batch all or nothing (see [`ProcessBatch`]): loads every chunk it
+    /// writes, checks every `expect`, then writes and stamps the chunks. Returns the voxels
+    /// written, or `None` if the batch was rejected. A load error leaves nothing written (the
+    /// batch is retried by the next apply).
+    ///
+    /// # Runtime
+    /// O(writes + chunks written): two passes over the writes, runs of one chunk looked up once.
+    fn apply_process(&mut self, batch: &ProcessBatch) -> Result<Option<u64>, StoreError> {
+        let writes = &batch.writes;
+        let mut i = 0;
+        while i < writes.len() {
+            let key = writes[i].pos.chunk();
+            self.ensure_resident(key)?;
+            let chunk = &self.cache.peek(&key).ok_or_else(|| unreachable_resident(key))?.chunk;
+            while i < writes.len() && writes[i].pos.chunk() == key {
+                if chunk.get(writes[i].pos.local().index()) != writes[i].expect {
+                    self.rejected_process_batches += 1;
+                    return Ok(None);
+                }
+                i += 1;
+            }
+        }
+        let mut i = 0;
+        while i < writes.len() {
+            let key = writes[i].pos.chunk();
+            let chunk = self.chunk_for_edit(key)?;
+            while i < writes.len() && writes[i].pos.chunk() == key {
+                chunk.set(writes[i].pos.local().index(), writes[i].material);
+                i += 1;
+            }
+            if let Some(e) = self.cache.entry_mut(&key) {
+                e.history.record(batch.stamp);
+            }
+        }
+        self.process_batches += 1;
+        Ok(Some(writes.len() as u64))
     }
 
     /// Looks up (loading if needed) and marks as touched; returns the chunk to edit.
@@ -612,9 +703,13 @@ impl World {
     /// [`PreparedCommit::execute`], which may run on another thread.
     pub fn prepare_commit(&mut self) -> Result<PreparedCommit, StoreError> {
         self.apply()?;
-        let mut chunks: Vec<(ChunkKey, Arc<Chunk>, u64)> =
-            self.cache.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (*k, e.chunk.clone(), e.version)).collect();
-        chunks.sort_unstable_by_key(|(k, _, _)| k.morton());
+        let mut chunks: Vec<(ChunkKey, Arc<Chunk>, u64, ProcessHistory)> = self
+            .cache
+            .iter()
+            .filter(|(_, e)| e.dirty)
+            .map(|(k, e)| (*k, e.chunk.clone(), e.version, e.history))
+            .collect();
+        chunks.sort_unstable_by_key(|(k, ..)| k.morton());
         Ok(PreparedCommit { chunks })
     }
 
@@ -626,7 +721,7 @@ impl World {
         result: Result<CommitReceipt, StoreError>,
     ) -> Result<CommitReceipt, StoreError> {
         let receipt = result?;
-        for (key, _, version) in &prepared.chunks {
+        for (key, _, version, _) in &prepared.chunks {
             if let Some(e) = self.cache.entry_mut(key)
                 && e.version == *version
             {
@@ -668,6 +763,8 @@ impl World {
             commits: self.commits,
             last_commit: self.last_commit,
             last_commit_chunks: self.last_commit_chunks,
+            process_batches: self.process_batches,
+            rejected_process_batches: self.rejected_process_batches,
             ..WorldStats::default()
         };
         for (_, e) in self.cache.iter() {
@@ -694,12 +791,12 @@ fn ensure_resident(
         return Ok(());
     }
     cache.misses += 1;
-    let (chunk, origin) = source.load(key)?;
-    match origin {
+    let loaded = source.load(key)?;
+    match loaded.origin {
         ChunkOrigin::Store => *from_store += 1,
         ChunkOrigin::Generator => *generated += 1,
     }
-    cache.insert(key, Arc::new(chunk), false, 0);
+    cache.insert(key, Arc::new(loaded.chunk), false, 0).history = loaded.history;
     Ok(())
 }
 

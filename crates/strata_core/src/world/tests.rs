@@ -256,3 +256,92 @@ proptest! {
         }
     }
 }
+
+fn stamp(process: u8, step: u32) -> crate::ProcessStamp {
+    crate::ProcessStamp { process: crate::ProcessId::new(process).unwrap(), step }
+}
+
+fn write(pos: VoxelPos, expect: u16, material: u16) -> crate::ProcessWrite {
+    crate::ProcessWrite { pos, expect: MaterialId(expect), material: MaterialId(material) }
+}
+
+#[test]
+fn process_batches_apply_all_or_nothing_and_record_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    // Flat ground: y <= 0 is material 1. A grain moves from (31,0,0) (chunk 0) to (32,1,0) (chunk 1).
+    let (from, to) = (VoxelPos::new(31, 0, 0), VoxelPos::new(32, 1, 0));
+    {
+        let store: Arc<dyn ChunkStore> = Arc::new(RedbStore::open(&path).unwrap());
+        let mut w = flat_world(store);
+        let feed = w.subscribe();
+        let moved = ProcessBatch { stamp: stamp(0, 7), writes: vec![write(from, 1, 0), write(to, 0, 1)] };
+        w.push_edit(Edit::Process(moved.clone()));
+        let r = w.apply().unwrap();
+        assert_eq!((r.voxels, r.chunks, r.rejected_batches), (2, 2, 0));
+        assert_eq!(w.voxel(from).unwrap(), MaterialId::AIR);
+        assert_eq!(w.voxel(to).unwrap(), MaterialId(1));
+        let changes: Vec<_> = feed.try_iter().collect();
+        assert_eq!(changes.len(), 2);
+        for c in &changes {
+            assert_eq!(c.history.last_step(crate::ProcessId::new(0).unwrap()), Some(7), "{:?}", c.key);
+        }
+        // The same batch again is stale (`from` is air now): dropped whole, `to` keeps one grain.
+        w.push_edit(Edit::Process(moved));
+        // A player edit in between is never overwritten by a batch computed before it.
+        w.set_voxel(VoxelPos::new(5, 0, 5), MaterialId(19));
+        w.push_edit(Edit::Process(ProcessBatch {
+            stamp: stamp(1, 2),
+            writes: vec![write(VoxelPos::new(6, 0, 5), 1, 8), write(VoxelPos::new(5, 0, 5), 1, 8)],
+        }));
+        let r = w.apply().unwrap();
+        assert_eq!(r.rejected_batches, 2);
+        assert_eq!(w.voxel(VoxelPos::new(5, 0, 5)).unwrap(), MaterialId(19));
+        assert_eq!(w.voxel(VoxelPos::new(6, 0, 5)).unwrap(), MaterialId(1), "nothing of a rejected batch lands");
+        assert_eq!(w.stats().rejected_process_batches, 2);
+        assert_eq!(w.stats().process_batches, 1);
+        // A player edit keeps the history; a later step of another process adds to it.
+        w.set_voxel(VoxelPos::new(1, 1, 1), MaterialId(3));
+        w.push_edit(Edit::Process(ProcessBatch {
+            stamp: stamp(2, 40),
+            writes: vec![write(VoxelPos::new(2, 1, 1), 0, 12)],
+        }));
+        w.apply().unwrap();
+        w.commit().unwrap();
+    }
+    let store: Arc<dyn ChunkStore> = Arc::new(RedbStore::open(&path).unwrap());
+    let (_, h0) = store.get_with_history(ChunkKey::new(0, 0, 0)).unwrap().unwrap();
+    assert_eq!(h0.iter().collect::<Vec<_>>(), vec![stamp(0, 7), stamp(2, 40)]);
+    let (_, h1) = store.get_with_history(ChunkKey::new(1, 0, 0)).unwrap().unwrap();
+    assert_eq!(h1.iter().collect::<Vec<_>>(), vec![stamp(0, 7)]);
+    let mut w = flat_world(store.clone());
+    assert_eq!(w.voxel(to).unwrap(), MaterialId(1));
+    assert_eq!(w.voxel(from).unwrap(), MaterialId::AIR);
+    assert_eq!(w.resident_history(ChunkKey::new(0, 0, 0)), Some(h0));
+    // The history survives a reload and a later commit of a player edit.
+    w.set_voxel(VoxelPos::new(3, 3, 3), MaterialId(4));
+    w.commit().unwrap();
+    assert_eq!(store.get_with_history(ChunkKey::new(0, 0, 0)).unwrap().unwrap().1, h0);
+}
+
+#[test]
+fn a_process_batch_over_an_unreadable_chunk_waits_and_loses_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let mut w = flat_world(store.clone());
+    let key = ChunkKey::new(0, 0, 0);
+    let mut bad = WriteBatch::new();
+    bad.put_record(key.morton(), b"garbage");
+    store.commit(&bad).unwrap();
+    w.push_edit(Edit::Process(ProcessBatch {
+        stamp: stamp(0, 1),
+        writes: vec![write(VoxelPos::new(40, 0, 0), 1, 0), write(VoxelPos::new(1, 0, 0), 1, 0)],
+    }));
+    assert!(w.apply().is_err());
+    assert_eq!(w.voxel(VoxelPos::new(40, 0, 0)).unwrap(), MaterialId(1), "nothing written before the failure");
+    assert_eq!(w.stats().pending_edits, 1, "the batch waits for the next apply");
+    let mut fix = WriteBatch::new();
+    fix.delete(key);
+    store.commit(&fix).unwrap();
+    let r = w.apply().unwrap();
+    assert_eq!((r.voxels, r.rejected_batches), (2, 0));
+}

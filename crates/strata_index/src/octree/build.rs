@@ -27,13 +27,14 @@ use crate::summary::Histogram;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, MaterialId, WorldGenerator};
+use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, MaterialId, ProcessHistory, WorldGenerator};
 
 /// One chunk for [`Octree::build`].
 pub(crate) struct BuildEntry {
     pub key: ChunkKey,
     pub chunk: Arc<Chunk>,
     pub version: u64,
+    pub history: ProcessHistory,
 }
 
 /// The level of build tasks: 2³ = 8 chunks per side, up to 512 chunks each, so a 32³-chunk
@@ -92,7 +93,7 @@ impl Octree {
             let leaves: Vec<Leaf> = entries
                 .into_iter()
                 .map(|e| {
-                    let leaf = leaf(uniform, e.chunk, e.version);
+                    let leaf = leaf(uniform, e.chunk, e.version, e.history);
                     out.extend(visit(e.key, &leaf));
                     (e.key, leaf)
                 })
@@ -250,13 +251,21 @@ fn assemble(id: NodeId, nodes: &mut FxHashMap<NodeId, Arc<Node>>) -> Arc<Node> {
 /// nothing that depends on their position, so equal uniform chunks can share one leaf (and
 /// its chunk): most chunks of a world are uniform (air, rock), and each then costs neither an
 /// allocation now nor a free when the tree is dropped.
-fn leaf(uniform: &mut FxHashMap<(MaterialId, u64), Arc<Node>>, chunk: Arc<Chunk>, version: u64) -> Arc<Node> {
+fn leaf(
+    uniform: &mut FxHashMap<(MaterialId, u64, ProcessHistory), Arc<Node>>,
+    chunk: Arc<Chunk>,
+    version: u64,
+    history: ProcessHistory,
+) -> Arc<Node> {
     let Some(m) = chunk.as_uniform() else {
         let hist = Histogram::of_chunk(&chunk, 1);
-        return Arc::new(Node::leaf(chunk, hist, version));
+        return Arc::new(Node::leaf(chunk, hist, version, history));
     };
     let hist = || Histogram::uniform(m, CHUNK_VOLUME as u64);
-    uniform.entry((m, version)).or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version))).clone()
+    uniform
+        .entry((m, version, history))
+        .or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version, history)))
+        .clone()
 }
 
 /// Builds the inner node `id` (level ≥ 1) over the leaves `it` yields while they lie inside

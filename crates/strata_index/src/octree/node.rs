@@ -5,7 +5,7 @@ use super::mip::diff_box;
 use super::mip::{CellBox, Cells, Mip};
 use crate::summary::{DataSource, Histogram, NodeSummary};
 use std::sync::{Arc, OnceLock};
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, WorldGenerator};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, ProcessHistory, WorldGenerator};
 
 /// The level of the roots of the octree: a root covers 2⁵ = 32 chunks (1024 voxels) per side.
 /// The world is a map of such roots, so it is unbounded.
@@ -101,8 +101,9 @@ pub(crate) struct Node {
 
 impl Node {
     /// A known chunk.
-    pub fn leaf(chunk: Arc<Chunk>, hist: Histogram, version: u64) -> Self {
-        let summary = NodeSummary::from_histogram(0, &hist, version, DataSource::Exact);
+    pub fn leaf(chunk: Arc<Chunk>, hist: Histogram, version: u64, history: ProcessHistory) -> Self {
+        let mut summary = NodeSummary::from_histogram(0, &hist, version, DataSource::Exact);
+        summary.history = history;
         Self { summary, hist, data: NodeData::Cells(chunk) }
     }
 
@@ -120,8 +121,9 @@ impl Node {
         for c in &children {
             hist.merge(&c.hist);
         }
-        let (version, source) = combine(&children);
-        let summary = NodeSummary::from_histogram(level, &hist, version, source);
+        let (version, source, history) = combine(&children);
+        let mut summary = NodeSummary::from_histogram(level, &hist, version, source);
+        summary.history = history;
         Self { summary, hist, data: NodeData::Inner { mip: OnceLock::new(), children } }
     }
 
@@ -185,8 +187,13 @@ fn downsample_children(children: &[Arc<Node>; 8]) -> Mip {
     }
 }
 
-fn combine(children: &[Arc<Node>; 8]) -> (u64, DataSource) {
+/// Version, data source and process history of an inner node over `children`.
+fn combine(children: &[Arc<Node>; 8]) -> (u64, DataSource, ProcessHistory) {
     let version = children.iter().map(|c| c.summary.version).max().unwrap_or(0);
+    let mut history = ProcessHistory::EMPTY;
+    for c in children {
+        history.merge(&c.summary.history);
+    }
     let exact = children.iter().all(|c| c.summary.source == DataSource::Exact);
     let generated = children.iter().all(|c| c.summary.source == DataSource::Generated);
     let source = if exact {
@@ -196,7 +203,7 @@ fn combine(children: &[Arc<Node>; 8]) -> (u64, DataSource) {
     } else {
         DataSource::Mixed
     };
-    (version, source)
+    (version, source, history)
 }
 
 /// A new subtree at `id` holding one known chunk (`leaf` at `chunk`); every other child on the
@@ -260,8 +267,9 @@ pub(crate) fn replace(
     hist.merge(&new_child.hist);
     let mut children = children.clone();
     children[i] = new_child;
-    let (version, source) = combine(&children);
-    let summary = NodeSummary::from_histogram(id.level, &hist, version, source);
+    let (version, source, history) = combine(&children);
+    let mut summary = NodeSummary::from_histogram(id.level, &hist, version, source);
+    summary.history = history;
     (Arc::new(Node { summary, hist, data: NodeData::Inner { mip, children } }), out)
 }
 
@@ -293,7 +301,12 @@ mod tests {
             })))
         };
         let keys = [ChunkKey::new(0, 0, 0), ChunkKey::new(5, 0, 3), ChunkKey::new(17, 1, 2), ChunkKey::new(-1, 0, 0)];
-        let entries = keys.iter().enumerate().map(|(i, k)| BuildEntry { key: *k, chunk: dense(i as u16), version: 0 });
+        let entries = keys.iter().enumerate().map(|(i, k)| BuildEntry {
+            key: *k,
+            chunk: dense(i as u16),
+            version: 0,
+            history: ProcessHistory::EMPTY,
+        });
         let (mut tree, ()) = Octree::build(entries.collect(), &generator, 2, |_, _| None::<()>, |_| ());
         for (_, root) in tree.roots() {
             assert!(!root.has_mip(), "a full rebuild computes no grid");
@@ -309,7 +322,7 @@ mod tests {
         let before = n.mip().cloned().unwrap();
         assert!(n.has_mip());
         for (s, k) in [(4, keys[1]), (5, keys[0]), (6, ChunkKey::new(4, 0, 2))] {
-            let leaf = Arc::new(Node::leaf(dense(s), Histogram::of_chunk(&dense(s), 1), 1));
+            let leaf = Arc::new(Node::leaf(dense(s), Histogram::of_chunk(&dense(s), 1), 1, ProcessHistory::EMPTY));
             tree.set_leaf(k, leaf, Some(CellBox::FULL), &generator);
         }
         for (_, root) in tree.roots() {
