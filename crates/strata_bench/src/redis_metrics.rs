@@ -13,6 +13,7 @@ use strata_core::{
     WorldGenerator,
 };
 use strata_redis::RedisClusterStore;
+use strata_redis::keys::Layout;
 
 /// Runs every Redis metric (none without a cluster).
 pub fn run(budget: Budget) -> Vec<Metric> {
@@ -157,12 +158,15 @@ fn commit_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<Redb
 /// - `redis.locality`: a viewer on that sphere's surface reads every chunk within 8 chunks
 ///   (2 109 chunks); the fraction of those reads served by the single node that serves the most
 ///   of them (1 = one node serves the whole neighbourhood; 1/3 = spread evenly over 3 masters).
+///
+/// Both use a fixed world name (`globe`) with the store's `region_level`, so they do not depend
+/// on this run's world name (the hash tag includes it).
 fn placement_metrics(redis: &RedisClusterStore, out: &mut Vec<Metric>) {
-    let layout = redis.layout();
+    let layout = Layout::new("globe", redis.layout().region_level());
     let mut master_of_region: HashMap<u128, Option<String>> = HashMap::new();
     let mut master = |k: ChunkKey| -> Option<String> {
-        let key = k.morton();
-        master_of_region.entry(layout.region_of(key)).or_insert_with(|| redis.master_of(key)).clone()
+        let region = layout.region_of(k.morton());
+        master_of_region.entry(region).or_insert_with(|| redis.master_of_slot(layout.region_slot(region))).clone()
     };
 
     let r = 128.0f64;

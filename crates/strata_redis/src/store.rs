@@ -87,6 +87,11 @@ impl RedisClusterStore {
         self.cluster.map().shard(self.slot_of(key)).map(|s| s.master.clone())
     }
 
+    /// The master (`host:port`) currently serving `slot`, per the cached slot map.
+    pub fn master_of_slot(&self, slot: u16) -> Option<String> {
+        self.cluster.map().shard(slot).map(|s| s.master.clone())
+    }
+
     /// The masters of the cached slot map.
     pub fn masters(&self) -> Vec<String> {
         self.cluster.map().shards().iter().map(|s| s.master.clone()).collect()
