@@ -78,7 +78,8 @@ node_pid() { cat "$1/$2/redis.pid" 2>/dev/null || true; }
 node_alive() {
   local pid
   pid=$(node_pid "$1" "$2")
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -q redis "/proc/$pid/comm" 2>/dev/null
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -q redis "/proc/$pid/comm" 2>/dev/null \
+    && [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ]] # a zombie is dead
 }
 
 kill_node() {
