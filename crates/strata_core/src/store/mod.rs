@@ -261,6 +261,9 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     fn stats(&self) -> Result<StoreStats, StoreError> {
         (**self).stats()
     }
+    fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
+        (**self).get_with_history(key)
+    }
 }
 
 #[cfg(test)]
