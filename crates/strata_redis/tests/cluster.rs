@@ -148,7 +148,9 @@ fn regions_share_a_slot_and_spread_over_masters() {
     assert_ne!(store.slot_of(ChunkKey::new(-8, 8, 24).morton()), slot);
 
     // A globe: every chunk a sphere of radius 40 chunks (1280 voxels) passes through. Its
-    // regions spread over all three masters, none with much more than its share.
+    // regions spread over all three masters, none with much more than its share. (A fixed
+    // world name, so the hash tags — and the outcome — do not change between runs.)
+    let layout = &strata_redis::keys::Layout::new("globe", 3);
     let r = 40.0f64;
     let mut regions = HashSet::new();
     let n = 41;
@@ -165,11 +167,12 @@ fn regions_share_a_slot_and_spread_over_masters() {
     let mut per_master: HashMap<String, usize> = HashMap::new();
     for reg in &regions {
         let (lo, _) = layout.region_bounds(*reg);
-        *per_master.entry(store.master_of(lo).unwrap()).or_default() += 1;
+        *per_master.entry(store.master_of_slot(layout.region_slot(layout.region_of(lo))).unwrap()).or_default() += 1;
     }
     assert_eq!(per_master.len(), 3, "{per_master:?}");
     let max = *per_master.values().max().unwrap() as f64;
     let mean = regions.len() as f64 / 3.0;
+    eprintln!("globe: {} regions, max/mean {:.3}: {per_master:?}", regions.len(), max / mean);
     assert!(max / mean < 1.2, "max/mean = {} over {} regions: {per_master:?}", max / mean, regions.len());
 }
 
@@ -189,7 +192,7 @@ fn bounded_load_four_threads() {
                 let mut batch = WriteBatch::new();
                 let mut commits = 0;
                 // Each thread owns the chunks with x ≡ t (mod 4), spread over many regions.
-                while commits < 60 && start.elapsed() < limit {
+                while commits < 100 && start.elapsed() < limit {
                     batch.clear();
                     for _ in 0..8 {
                         let k = ChunkKey::new(rng.range(-10, 10) * 4 + t as i32, rng.range(-6, 6), rng.range(-40, 40));
@@ -221,7 +224,7 @@ fn bounded_load_four_threads() {
         all.extend(e);
     }
     assert!(start.elapsed() < limit + Duration::from_secs(5));
-    assert!(commits >= 40, "only {commits} commits in {:?}", start.elapsed());
+    assert!(commits >= 60, "only {commits} commits in {:?}", start.elapsed());
     let keys: Vec<ChunkKey> = all.keys().copied().collect();
     let got = store.get_many(&keys).unwrap();
     assert!(keys.iter().zip(&got).all(|(k, g)| g.as_ref() == all.get(k)));
