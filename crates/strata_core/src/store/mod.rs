@@ -1,12 +1,22 @@
 //! Chunk stores: where edited chunks live, as checksummed [codec](crate::codec) records keyed by
 //! [`MortonKey`].
 //!
-//! # Durability contract
-//! [`ChunkStore::commit`] applies every put and delete of a [`WriteBatch`] **atomically** (a
-//! reader, or a process reopening the store after a crash, sees all of the batch or none of it)
-//! and returns `Ok` only once the batch is **durable** (for [`RedbStore`]: fsynced; it survives a
-//! process kill or power loss). An `Err` means the batch did not land and the store is unchanged.
-//! Stores never hold staged writes between calls: the batch is the unit of work.
+//! # Durability contract (per backend)
+//! [`ChunkStore::commit`] returns `Ok` only once the whole batch is **durable** by the backend's
+//! definition, and stores never hold staged writes between calls: the batch is the unit of work.
+//! Atomicity depends on the backend:
+//!
+//! - [`RedbStore`] and [`MemoryStore`]: every put and delete of a [`WriteBatch`] is applied
+//!   **atomically** (a reader, or a process reopening the store after a crash, sees all of the
+//!   batch or none of it); `Ok` means fsynced (redb: it survives a process kill or power loss). An
+//!   `Err` means the batch did not land and the store is unchanged.
+//! - Distributed backends (`strata_redis`'s Redis Cluster store) have no cross-shard
+//!   transactions: a batch is atomic **per shard** (per region of chunks), and `Ok` means written
+//!   on every shard's primary and confirmed by the configured number of replicas. An `Err` may
+//!   leave **some shards written and others not**. This is safe for [`World`](crate::World):
+//!   on `Err` it keeps every chunk of the batch dirty and the next commit rewrites all of them,
+//!   and every entry is an idempotent put (or delete) of a whole chunk record, so retries
+//!   converge. Callers writing batches by hand must retry a failed batch the same way.
 
 mod memory;
 mod redb_store;
@@ -51,6 +61,13 @@ pub enum StoreError {
     /// Filesystem I/O.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+    /// A remote store could not be reached or could not confirm a write in time (nodes down,
+    /// failover in progress, too few replicas acknowledged). Retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store's configuration (for example its URL) is invalid.
+    #[error("invalid store configuration: {0}")]
+    InvalidConfig(String),
 }
 
 impl From<redb::Error> for StoreError {
@@ -159,7 +176,8 @@ pub type ScanVisitor<'a> = dyn FnMut(MortonKey, &[u8]) -> ControlFlow<()> + 'a;
 /// Persistent (or not) storage of edited chunks, keyed by Morton order.
 ///
 /// Implementations are shared between threads (`Send + Sync`); reads may run concurrently with a
-/// commit and see the state before or after it, never a mix. See the module docs for the
+/// commit and see the state before or after it, never a mix — per backend: the embedded stores
+/// for the whole batch, distributed ones (Redis Cluster) per shard. See the module docs for the
 /// durability contract.
 pub trait ChunkStore: Send + Sync + 'static {
     /// The raw record at `key`, if stored.
@@ -168,7 +186,8 @@ pub trait ChunkStore: Send + Sync + 'static {
     /// Calls `visit` with every record whose key is in `range`, in key order, until it breaks.
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError>;
 
-    /// Applies `batch` atomically and durably (see the module docs).
+    /// Applies `batch` durably, atomically as far as the backend allows (see the module docs:
+    /// the contract is per backend).
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError>;
 
     /// Number of fsync-type syncs this store has issued, if it counts them.
@@ -232,6 +251,18 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     }
     fn sync_count(&self) -> Option<u64> {
         (**self).sync_count()
+    }
+    fn get(&self, key: ChunkKey) -> Result<Option<Chunk>, StoreError> {
+        (**self).get(key)
+    }
+    fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
+        (**self).get_many(keys)
+    }
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        (**self).stats()
+    }
+    fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
+        (**self).get_with_history(key)
     }
 }
 

@@ -753,7 +753,9 @@ impl World {
 
     /// Applies pending edits and writes every dirty chunk in **one** store transaction. Returns
     /// only when the batch is durable: this is the acknowledgment of every edit appended
-    /// before the call.
+    /// before the call. (Atomicity and durability are the store's: see the
+    /// [durability contract](crate::store), per backend. On `Err` every chunk stays dirty and
+    /// the next commit resends it.)
     pub fn commit(&mut self) -> Result<CommitReceipt, StoreError> {
         let prepared = self.prepare_commit()?;
         if prepared.is_empty() {

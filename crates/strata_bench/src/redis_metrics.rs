@@ -1,0 +1,215 @@
+//! Metrics of the Redis Cluster backend (issue 8). Runs only when `STRATA_REDIS_CLUSTER` holds a
+//! store URL (`.ci/redis_cluster.sh start <dir>` prints one); otherwise one note on stderr and no
+//! metric lines. The peer is the embedded store (`RedbStore` in a temporary directory), measured
+//! in the same run, batch by batch.
+
+use crate::{Budget, Metric, keep, median, side_by_side_ns};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use strata_core::store::WriteBatch;
+use strata_core::{
+    Chunk, ChunkKey, ChunkStore, MaterialId, NoiseTerrain, RedbStore, TerrainConfig, VoxelPos, World, WorldConfig,
+    WorldGenerator,
+};
+use strata_redis::RedisClusterStore;
+use strata_redis::keys::Layout;
+
+/// Runs every Redis metric (none without a cluster).
+pub fn run(budget: Budget) -> Vec<Metric> {
+    let Some(base) = std::env::var("STRATA_REDIS_CLUSTER").ok().filter(|u| !u.is_empty()) else {
+        eprintln!(
+            "redis metrics skipped: STRATA_REDIS_CLUSTER is unset (start a cluster with \
+             `.ci/redis_cluster.sh start <dir>` and export the URL it prints)"
+        );
+        return Vec::new();
+    };
+    // A world of its own per run, so reruns on one cluster never see old data.
+    let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let sep = if base.contains('?') {
+        "&"
+    } else if base.ends_with('/') {
+        "?"
+    } else {
+        "/?"
+    };
+    let url = format!("{base}{sep}world=bench-{}-{ns}", std::process::id());
+    let redis = match strata_redis::open(&url) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("redis metrics skipped: cannot open {url}: {e}");
+            return Vec::new();
+        }
+    };
+    let Ok(dir) = tempfile::tempdir() else {
+        eprintln!("redis metrics skipped: no temporary directory");
+        return Vec::new();
+    };
+    let Ok(redb) = RedbStore::open(dir.path().join("peer.strata")) else {
+        eprintln!("redis metrics skipped: cannot create the redb peer");
+        return Vec::new();
+    };
+    let redb = Arc::new(redb);
+
+    let mut out = Vec::new();
+    read_metric(budget, &redis, &redb, &mut out);
+    commit_metric(budget, &redis, &redb, &mut out);
+    placement_metrics(&redis, &mut out);
+    out
+}
+
+/// 256 dense chunks of the default terrain's surface: per (x, z) column of a 16 × 16 patch, the
+/// first dense chunk from y = -4 up.
+fn surface_chunks() -> Vec<(ChunkKey, Chunk)> {
+    let g = NoiseTerrain::new(TerrainConfig::default());
+    let mut out = Vec::with_capacity(256);
+    for x in 0..16 {
+        for z in 0..16 {
+            let found = (-4..8)
+                .map(|y| ChunkKey::new(x, y, z))
+                .map(|k| (k, g.generate(k)))
+                .find(|(_, c)| matches!(c, Chunk::Dense(_)));
+            if let Some(kc) = found {
+                out.push(kc);
+            }
+        }
+    }
+    out
+}
+
+/// `redis.read_chunks_per_s`: one batched read (`get_many`: a pipeline of `GET`s per master,
+/// masters in parallel; redb: 256 point reads) of 256 stored dense terrain chunks, decoded.
+fn read_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<RedbStore>, out: &mut Vec<Metric>) {
+    let chunks = surface_chunks();
+    let mut batch = WriteBatch::new();
+    for (k, c) in &chunks {
+        batch.put(*k, c);
+    }
+    if let Err(e) = redis.commit(&batch).and_then(|_| redb.commit(&batch)) {
+        eprintln!("redis.read_chunks_per_s skipped: {e}");
+        return;
+    }
+    let keys: Vec<ChunkKey> = chunks.iter().map(|(k, _)| *k).collect();
+    let (ns_redis, ns_redb) = side_by_side_ns(
+        budget.batches.max(9),
+        budget.iters(10),
+        || {
+            keep(redis.get_many(&keys).map(|v| v.len()).unwrap_or(0));
+        },
+        || {
+            keep(redb.get_many(&keys).map(|v| v.len()).unwrap_or(0));
+        },
+    );
+    let per_s = |ns: f64| keys.len() as f64 * 1e9 / ns;
+    out.push(Metric::with_peer("redis.read_chunks_per_s", per_s(ns_redis), "chunks_per_s", "redb", per_s(ns_redb)));
+    batch.clear();
+    for k in &keys {
+        batch.delete(*k);
+    }
+    let _ = redis.commit(&batch);
+}
+
+/// `redis.commit_256_ms`: `World::commit` of 256 dirty chunks (one voxel edited in each of a
+/// 16 × 4 × 4 block of terrain chunks — a few regions, so a few masters), same edits in both
+/// worlds, alternating batch by batch. Redis: per-region `MULTI`/`EXEC` + `WAIT` for the
+/// configured replicas (default 1); redb: one transaction with fsync.
+fn commit_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<RedbStore>, out: &mut Vec<Metric>) {
+    let generator = Arc::new(NoiseTerrain::new(TerrainConfig::default()));
+    let mut worlds = [
+        World::new(redis.clone(), generator.clone(), WorldConfig::default()),
+        World::new(redb.clone(), generator, WorldConfig::default()),
+    ];
+    let keys: Vec<ChunkKey> = (0..256).map(|i| ChunkKey::new(i % 16, (i / 16) % 4 - 2, i / 64)).collect();
+    for w in &mut worlds {
+        for k in &keys {
+            let _ = w.chunk(*k);
+        }
+    }
+    let mut ms = [Vec::new(), Vec::new()];
+    for b in 0..budget.batches.max(9) {
+        for (w, samples) in worlds.iter_mut().zip(&mut ms) {
+            for k in &keys {
+                let p = k.min_voxel();
+                w.set_voxel(VoxelPos::new(p.x + (b % 32) as i32, p.y + 3, p.z + 7), MaterialId(19 - (b % 2) as u16));
+            }
+            let _ = w.apply();
+            let t = Instant::now();
+            match w.commit() {
+                Ok(_) => samples.push(t.elapsed().as_secs_f64() * 1e3),
+                Err(e) => eprintln!("redis.commit_256_ms: a commit failed: {e}"),
+            }
+        }
+    }
+    if ms[0].len() >= 9 && ms[1].len() >= 9 {
+        out.push(Metric::with_peer("redis.commit_256_ms", median(&ms[0]), "ms", "redb", median(&ms[1])));
+    }
+    let mut batch = WriteBatch::new();
+    for k in &keys {
+        batch.delete(*k);
+    }
+    let _ = redis.commit(&batch);
+}
+
+/// Placement, from the key layout and the cluster's live slot map (no data written):
+///
+/// - `redis.balance_max_over_mean`: a globe — every chunk a sphere of radius 128 chunks (4096
+///   voxels) passes through (≈ 206 k chunks, its whole surface shell) — counted per master that
+///   would store it; keys on the fullest master ÷ the mean over masters (1 = perfect).
+/// - `redis.locality`: a viewer on that sphere's surface reads every chunk within 8 chunks
+///   (2 109 chunks); the fraction of those reads served by the single node that serves the most
+///   of them (1 = one node serves the whole neighbourhood; 1/3 = spread evenly over 3 masters).
+///
+/// Both use a fixed world name (`globe`) with the store's `region_level`, so they do not depend
+/// on this run's world name (the hash tag includes it).
+fn placement_metrics(redis: &RedisClusterStore, out: &mut Vec<Metric>) {
+    let layout = Layout::new("globe", redis.layout().region_level());
+    let mut master_of_region: HashMap<u128, Option<String>> = HashMap::new();
+    let mut master = |k: ChunkKey| -> Option<String> {
+        let region = layout.region_of(k.morton());
+        master_of_region.entry(region).or_insert_with(|| redis.master_of_slot(layout.region_slot(region))).clone()
+    };
+
+    let r = 128.0f64;
+    let n = r as i32 + 1;
+    let mut per_master: HashMap<String, u64> = redis.masters().into_iter().map(|m| (m, 0)).collect();
+    for x in -n..=n {
+        for y in -n..=n {
+            for z in -n..=n {
+                // Chunks whose centre is within √3/2 chunk of the sphere.
+                let d = ((x as f64 + 0.5).powi(2) + (y as f64 + 0.5).powi(2) + (z as f64 + 0.5).powi(2)).sqrt();
+                if (d - r).abs() < 0.87
+                    && let Some(m) = master(ChunkKey::new(x, y, z))
+                {
+                    *per_master.entry(m).or_default() += 1;
+                }
+            }
+        }
+    }
+    let total: u64 = per_master.values().sum();
+    if total > 0 && !per_master.is_empty() {
+        let mean = total as f64 / per_master.len() as f64;
+        let max = *per_master.values().max().unwrap_or(&0) as f64;
+        out.push(Metric::new("redis.balance_max_over_mean", max / mean, "ratio"));
+    }
+
+    // Viewer at the top of the sphere.
+    let (cx, cy, cz) = (0, r as i32, 0);
+    let rv = 8;
+    let mut reads: HashMap<String, u64> = HashMap::new();
+    for x in -rv..=rv {
+        for y in -rv..=rv {
+            for z in -rv..=rv {
+                if x * x + y * y + z * z <= rv * rv
+                    && let Some(m) = master(ChunkKey::new(cx + x, cy + y, cz + z))
+                {
+                    *reads.entry(m).or_default() += 1;
+                }
+            }
+        }
+    }
+    let total: u64 = reads.values().sum();
+    if total > 0 {
+        let max = *reads.values().max().unwrap_or(&0) as f64;
+        out.push(Metric::new("redis.locality", max / total as f64, "fraction"));
+    }
+}

@@ -1,0 +1,213 @@
+//! The store URL: `redis+cluster://host:port[,host:port…]/?param=value&…`.
+
+use std::time::Duration;
+
+/// Errors parsing a store URL. Every one names what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// The URL does not start with `redis+cluster://`.
+    #[error("store URL must start with `redis+cluster://`, got {0:?}")]
+    Scheme(String),
+    /// No seed node was given.
+    #[error("store URL names no node (expected `redis+cluster://host:port[,host:port…]/`)")]
+    NoNodes,
+    /// A seed node is not `host:port`.
+    #[error("bad node {0:?} in store URL (expected `host:port`)")]
+    BadNode(String),
+    /// A query parameter this store does not know.
+    #[error("unknown store URL parameter {0:?}")]
+    UnknownParam(String),
+    /// A query parameter with a value out of range or of the wrong type.
+    #[error("bad value {value:?} for store URL parameter {param:?}: {why}")]
+    BadValue {
+        /// The parameter.
+        param: String,
+        /// Its value.
+        value: String,
+        /// What it must be.
+        why: &'static str,
+    },
+}
+
+/// Configuration of a [`RedisClusterStore`](crate::RedisClusterStore), usually parsed from a URL
+/// with [`RedisClusterConfig::from_url`].
+///
+/// | URL parameter | field | default |
+/// | --- | --- | --- |
+/// | `world` | [`world`](Self::world) | `default` |
+/// | `region_level` | [`region_level`](Self::region_level) | `3` (8³ chunks = 256³ voxels per shard unit) |
+/// | `wait_replicas` | [`wait_replicas`](Self::wait_replicas) | `1` |
+/// | `wait_timeout_ms` | [`wait_timeout`](Self::wait_timeout) | `2000` |
+/// | `read_from_replicas` | [`read_from_replicas`](Self::read_from_replicas) | `false` |
+/// | `retries` | [`retries`](Self::retries) | `5` |
+/// | `connect_timeout_ms` | [`connect_timeout`](Self::connect_timeout) | `1000` |
+/// | `response_timeout_ms` | [`response_timeout`](Self::response_timeout) | `3000` |
+/// | `op_timeout_ms` | [`op_timeout`](Self::op_timeout) | `10000` |
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisClusterConfig {
+    /// Seed nodes (`host`, `port`); any reachable one gives the slot map.
+    pub seeds: Vec<(String, u16)>,
+    /// Name of the world: part of every key's hash tag, so several worlds share a cluster.
+    /// Letters, digits, `_`, `-` and `.`; at most 64 bytes.
+    pub world: String,
+    /// Shard unit: aligned cubes of 2^`region_level` chunks per side share one hash slot
+    /// (0..=26). Fixed per world: [`open`](crate::open) refuses a different level than the one
+    /// the world was created with.
+    pub region_level: u32,
+    /// Replicas that must confirm (Redis `WAIT`) every master's writes before a commit is
+    /// acknowledged. 0 = no confirmation (a failover may lose acknowledged commits).
+    pub wait_replicas: u32,
+    /// How long `WAIT` may block.
+    pub wait_timeout: Duration,
+    /// Serve reads from replicas (`READONLY`); they may lag the primary by a few milliseconds.
+    pub read_from_replicas: bool,
+    /// Retries of an operation after a redirection (`MOVED`/`ASK`), `TRYAGAIN`, `CLUSTERDOWN` or a
+    /// lost connection, each after a refreshed slot map and an exponential backoff.
+    pub retries: u32,
+    /// TCP connect timeout per node.
+    pub connect_timeout: Duration,
+    /// Read / write timeout per request (a commit's includes `wait_timeout`).
+    pub response_timeout: Duration,
+    /// Upper bound on one store call including its retries: no call blocks much longer.
+    pub op_timeout: Duration,
+}
+
+impl Default for RedisClusterConfig {
+    fn default() -> Self {
+        Self {
+            seeds: Vec::new(),
+            world: "default".into(),
+            region_level: 3,
+            wait_replicas: 1,
+            wait_timeout: Duration::from_millis(2000),
+            read_from_replicas: false,
+            retries: 5,
+            connect_timeout: Duration::from_millis(1000),
+            response_timeout: Duration::from_millis(3000),
+            op_timeout: Duration::from_millis(10_000),
+        }
+    }
+}
+
+/// The URL scheme.
+pub const SCHEME: &str = "redis+cluster://";
+
+impl RedisClusterConfig {
+    /// Parses `redis+cluster://host:port[,host:port…][/][?param=value&…]` (parameters in the
+    /// type's table; unknown parameters are errors, not ignored).
+    pub fn from_url(url: &str) -> Result<Self, UrlError> {
+        let rest = url.strip_prefix(SCHEME).ok_or_else(|| UrlError::Scheme(url.into()))?;
+        let (nodes, query) = match rest.find(['/', '?']) {
+            Some(i) => {
+                let (n, q) = rest.split_at(i);
+                (n, q.trim_start_matches('/').trim_start_matches('?'))
+            }
+            None => (rest, ""),
+        };
+        let mut cfg = Self::default();
+        for node in nodes.split(',').filter(|n| !n.is_empty()) {
+            let (host, port) = node.rsplit_once(':').ok_or_else(|| UrlError::BadNode(node.into()))?;
+            let port: u16 = port.parse().map_err(|_| UrlError::BadNode(node.into()))?;
+            if host.is_empty() || port == 0 {
+                return Err(UrlError::BadNode(node.into()));
+            }
+            cfg.seeds.push((host.into(), port));
+        }
+        if cfg.seeds.is_empty() {
+            return Err(UrlError::NoNodes);
+        }
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let bad = |why| UrlError::BadValue { param: k.into(), value: v.into(), why };
+            let ms = |v: &str| v.parse::<u64>().map(Duration::from_millis).map_err(|_| bad("milliseconds"));
+            match k {
+                "world" => {
+                    let ok = !v.is_empty()
+                        && v.len() <= 64
+                        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+                    if !ok {
+                        return Err(bad("1–64 letters, digits, `_`, `-` or `.`"));
+                    }
+                    cfg.world = v.into();
+                }
+                "region_level" => {
+                    cfg.region_level = v.parse().ok().filter(|l| *l <= 26).ok_or_else(|| bad("0..=26"))?;
+                }
+                "wait_replicas" => cfg.wait_replicas = v.parse().map_err(|_| bad("a replica count"))?,
+                "wait_timeout_ms" => cfg.wait_timeout = ms(v)?,
+                "read_from_replicas" => {
+                    cfg.read_from_replicas = match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("true or false")),
+                    }
+                }
+                "retries" => cfg.retries = v.parse().ok().filter(|r| *r <= 100).ok_or_else(|| bad("0..=100"))?,
+                "connect_timeout_ms" => cfg.connect_timeout = ms(v)?.max(Duration::from_millis(1)),
+                "response_timeout_ms" => cfg.response_timeout = ms(v)?.max(Duration::from_millis(1)),
+                "op_timeout_ms" => cfg.op_timeout = ms(v)?,
+                _ => return Err(UrlError::UnknownParam(k.into())),
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The URL of this configuration (parses back to an equal configuration).
+    pub fn to_url(&self) -> String {
+        let nodes: Vec<String> = self.seeds.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+        format!(
+            "{SCHEME}{}/?world={}&region_level={}&wait_replicas={}&wait_timeout_ms={}&read_from_replicas={}\
+             &retries={}&connect_timeout_ms={}&response_timeout_ms={}&op_timeout_ms={}",
+            nodes.join(","),
+            self.world,
+            self.region_level,
+            self.wait_replicas,
+            self.wait_timeout.as_millis(),
+            self.read_from_replicas,
+            self.retries,
+            self.connect_timeout.as_millis(),
+            self.response_timeout.as_millis(),
+            self.op_timeout.as_millis(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_params() {
+        let c = RedisClusterConfig::from_url("redis+cluster://127.0.0.1:7100,127.0.0.1:7101/").unwrap();
+        assert_eq!(c.seeds, vec![("127.0.0.1".into(), 7100), ("127.0.0.1".into(), 7101)]);
+        assert_eq!((c.world.as_str(), c.region_level, c.wait_replicas), ("default", 3, 1));
+        let c = RedisClusterConfig::from_url(
+            "redis+cluster://h:1/?region_level=4&wait_replicas=0&wait_timeout_ms=50&read_from_replicas=true&retries=2&world=w-1",
+        )
+        .unwrap();
+        assert_eq!((c.region_level, c.wait_replicas, c.retries), (4, 0, 2));
+        assert_eq!(c.wait_timeout, Duration::from_millis(50));
+        assert!(c.read_from_replicas);
+        assert_eq!(c.world, "w-1");
+        assert_eq!(RedisClusterConfig::from_url(&c.to_url()).unwrap(), c);
+        // No slash before the query, no query.
+        assert!(RedisClusterConfig::from_url("redis+cluster://h:1?world=x").is_ok());
+        assert!(RedisClusterConfig::from_url("redis+cluster://h:1").is_ok());
+    }
+
+    #[test]
+    fn bad_urls_are_typed_errors() {
+        use UrlError::*;
+        let e = |u: &str| RedisClusterConfig::from_url(u).unwrap_err();
+        assert!(matches!(e("redis://h:1/"), Scheme(_)));
+        assert!(matches!(e("redis+cluster:///"), NoNodes));
+        assert!(matches!(e("redis+cluster://h/"), BadNode(_)));
+        assert!(matches!(e("redis+cluster://h:99999/"), BadNode(_)));
+        assert!(matches!(e("redis+cluster://h:1/?foo=1"), UnknownParam(_)));
+        assert!(matches!(e("redis+cluster://h:1/?region_level=27"), BadValue { .. }));
+        assert!(matches!(e("redis+cluster://h:1/?world=a{b}"), BadValue { .. }));
+        assert!(matches!(e("redis+cluster://h:1/?read_from_replicas=yes"), BadValue { .. }));
+        assert!(matches!(e("redis+cluster://h:1/?wait_timeout_ms=-1"), BadValue { .. }));
+    }
+}

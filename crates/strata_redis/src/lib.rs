@@ -1,0 +1,70 @@
+//! A [`ChunkStore`](strata_core::ChunkStore) on a **Redis Cluster**, for shared worlds that
+//! outgrow one machine.
+//!
+//! ```no_run
+//! let store = strata_redis::open("redis+cluster://127.0.0.1:7100,127.0.0.1:7101/?world=earth")?;
+//! # Ok::<(), strata_core::StoreError>(())
+//! ```
+//!
+//! # Sharding and key layout
+//! Chunks are grouped into **regions**: aligned cubes of 2^`region_level` chunks per side, i.e.
+//! the Morton prefix `key >> (3 · region_level)` (default level 3: 8³ chunks, 256³ voxels). A
+//! region's records and its index share one hash tag, so one hash slot and one master; different
+//! regions hash (CRC16) to different slots, spreading the world over the masters. See [`keys`]
+//! for the exact names:
+//!
+//! ```text
+//! strata:{<world>:<region>}:<key>   the chunk's codec record, exactly as WriteBatch holds it
+//! strata:{<world>:<region>}:idx     sorted set of the region's <key>s (Morton order) for scans
+//! strata:{<world>}:regions          set of regions that ever held a record (full scans, stats)
+//! strata:{<world>}:meta             region_level of the world (checked on open)
+//! ```
+//!
+//! The regions set and meta hash live in **one slot per world**: a hot spot only for full
+//! scans and for the first write into a new region (the store remembers which regions it has
+//! registered, so steady-state commits do not touch it). Regions are never removed from it; a
+//! region whose chunks were all deleted costs an empty index probe in full scans.
+//!
+//! # Commit protocol and guarantees
+//! 1. New regions are added to the regions set, followed by `WAIT` (so a full scan never misses
+//!    an acknowledged record, even after a failover).
+//! 2. The batch is grouped by region; each region's puts and deletes (record `SET`/`DEL` and
+//!    index `ZADD`/`ZREM`) are one `MULTI`/`EXEC`, all regions of one master are one pipeline on
+//!    one connection, ending with `WAIT <wait_replicas> <wait_timeout_ms>`; masters run in
+//!    parallel.
+//! 3. `Ok` only when every region's transaction succeeded **and** every master's `WAIT`
+//!    confirmed at least `wait_replicas` replicas. Otherwise `Err` (never a partial `Ok`).
+//!
+//! **Weaker than redb:** Redis Cluster has no cross-slot transactions, so a batch is atomic
+//! **per region**, not as a whole: after an `Err`, some regions may hold the new records and
+//! others not, and a reader may see a multi-region commit half applied. This converges because
+//! [`strata_core::World`] keeps every chunk of a failed commit dirty and resends the whole batch
+//! next time, and every entry is an idempotent put (or delete) of a complete chunk record.
+//! Durability of an acknowledged commit = on the primary plus `wait_replicas` replicas (in their
+//! memory; with `appendfsync always` also on their disks). A failover to a replica that
+//! confirmed keeps it; `wait_replicas=0` gives no such guarantee. `WAIT` is not a consensus
+//! protocol: Redis can still lose acknowledged writes in rare partition scenarios.
+//! Reads from replicas (`read_from_replicas=true`) may lag the primary.
+//!
+//! # Failures
+//! Redirections (`MOVED`/`ASK`), `TRYAGAIN`, `CLUSTERDOWN`, `LOADING` and lost connections are
+//! retried up to `retries` times with exponential backoff (100 ms, 200 ms, …) and a refreshed
+//! slot map, within `op_timeout`; regions already written and confirmed are not resent. A
+//! `WAIT` that confirms too few replicas fails the commit at once. Every socket has connect,
+//! read and write timeouts, so an unreachable cluster gives [`StoreError::Unavailable`]
+//! (`strata_core::StoreError`) within about `op_timeout`, never a hang or a panic. During a live
+//! slot migration (`ASK`), commits touching the migrating slot fail until it finishes.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod cluster;
+mod config;
+pub mod keys;
+mod store;
+
+pub use cluster::{Shard, SlotMap};
+pub use config::{RedisClusterConfig, SCHEME, UrlError};
+pub use store::{RedisClusterStore, open};
+
+#[cfg(doc)]
+use strata_core::StoreError;

@@ -1,0 +1,509 @@
+//! [`RedisClusterStore`]: the [`ChunkStore`] over a Redis Cluster.
+
+use crate::cluster::{Cluster, Fail, Job, SlotMap, bytes, check_replies, server_fail};
+use crate::config::RedisClusterConfig;
+use crate::keys::{Layout, key_slot, member, parse_member};
+use redis::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::RangeInclusive;
+use std::sync::Mutex;
+use std::time::Instant;
+use strata_core::codec::{self, RecordKind};
+use strata_core::store::{CommitReceipt, ScanVisitor, StoreStats, WriteBatch};
+use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError};
+
+/// A batch grouped by region: each region's entries (`None` = delete), last entry per key.
+type ByRegion<'a> = BTreeMap<u128, Vec<(MortonKey, Option<&'a [u8]>)>>;
+
+/// Regions per scan step (bounds memory and lets a visitor stop early).
+const SCAN_STEP: usize = 128;
+/// Scans over at most this many candidate regions probe them directly instead of reading the
+/// regions set.
+const DIRECT_REGIONS: u128 = 64;
+
+/// A chunk store on a Redis Cluster. See the crate docs for the layout and the guarantees.
+pub struct RedisClusterStore {
+    cluster: Cluster,
+    layout: Layout,
+    /// Regions this process has seen confirmed in the regions set (skips re-adding them).
+    registered: Mutex<HashSet<u128>>,
+}
+
+impl RedisClusterStore {
+    /// Connects to the cluster and checks (or records, for a new world) the world's
+    /// `region_level`.
+    ///
+    /// Errors: [`StoreError::Unavailable`] if no seed answers with a full slot map;
+    /// [`StoreError::InvalidConfig`] if the world was created with another `region_level`.
+    pub fn open(config: RedisClusterConfig) -> Result<Self, StoreError> {
+        let layout = Layout::new(&config.world, config.region_level);
+        let store = Self { cluster: Cluster::connect(config)?, layout, registered: Mutex::new(HashSet::new()) };
+        let meta = store.layout.meta_key();
+        let level = store.layout.region_level();
+        let mut p = redis::pipe();
+        p.cmd("HSETNX").arg(&meta).arg("region_level").arg(level).cmd("HGET").arg(&meta).arg("region_level");
+        let stored = store.cluster.run("open", |map, _, deadline| {
+            let slot = key_slot(meta.as_bytes());
+            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+            let job = Job {
+                addr: shard.master.clone(),
+                readonly: false,
+                packed: p.get_packed_pipeline(),
+                replies: 2,
+                timeout: store.cluster.config().response_timeout,
+                deadline,
+            };
+            let v = store.cluster.exchange(&job)?;
+            check_replies(&job.addr, &v)?;
+            Ok(bytes(&v[1]).and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse::<u32>().ok()))
+        })?;
+        if stored != Some(level) {
+            return Err(StoreError::InvalidConfig(format!(
+                "world {:?} was created with region_level={}, not {level}",
+                store.cluster.config().world,
+                stored.map_or("?".into(), |l| l.to_string())
+            )));
+        }
+        Ok(store)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RedisClusterConfig {
+        self.cluster.config()
+    }
+
+    /// The key layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The hash slot holding `key`'s record (and its region's index).
+    pub fn slot_of(&self, key: MortonKey) -> u16 {
+        self.layout.region_slot(self.layout.region_of(key))
+    }
+
+    /// The master (`host:port`) currently serving `key`, per the cached slot map.
+    pub fn master_of(&self, key: MortonKey) -> Option<String> {
+        self.cluster.map().shard(self.slot_of(key)).map(|s| s.master.clone())
+    }
+
+    /// The master (`host:port`) currently serving `slot`, per the cached slot map.
+    pub fn master_of_slot(&self, slot: u16) -> Option<String> {
+        self.cluster.map().shard(slot).map(|s| s.master.clone())
+    }
+
+    /// The masters of the cached slot map.
+    pub fn masters(&self) -> Vec<String> {
+        self.cluster.map().shards().iter().map(|s| s.master.clone()).collect()
+    }
+
+    /// Re-reads the slot map now.
+    pub fn refresh_topology(&self) -> Result<(), StoreError> {
+        self.cluster.refresh().map_err(StoreError::Unavailable)
+    }
+
+    /// Sends `per_item` commands per item (added by `add`) to the node serving the item's slot,
+    /// one pipeline per node, nodes in parallel; returns each item's replies. Server errors fail
+    /// the attempt (redirections and the like are retried with a fresh slot map).
+    fn query_by_slot(
+        &self,
+        what: &str,
+        slots: &[u16],
+        per_item: usize,
+        add: impl Fn(usize, &mut redis::Pipeline),
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        if slots.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.cluster.run(what, |map, attempt, deadline| {
+            let mut groups: BTreeMap<(String, bool), Vec<usize>> = BTreeMap::new();
+            for (i, &slot) in slots.iter().enumerate() {
+                groups.entry(self.cluster.read_target(map, slot, attempt)?).or_default().push(i);
+            }
+            let jobs: Vec<Job> = groups
+                .iter()
+                .map(|((addr, readonly), items)| {
+                    let mut p = redis::pipe();
+                    for &i in items {
+                        add(i, &mut p);
+                    }
+                    Job {
+                        addr: addr.clone(),
+                        readonly: *readonly,
+                        packed: p.get_packed_pipeline(),
+                        replies: items.len() * per_item,
+                        timeout: self.cluster.config().response_timeout,
+                        deadline,
+                    }
+                })
+                .collect();
+            let mut out = vec![Vec::new(); slots.len()];
+            for ((job, items), result) in jobs.iter().zip(groups.values()).zip(self.cluster.exchange_all(&jobs)) {
+                let values = result?;
+                check_replies(&job.addr, &values)?;
+                for (&i, replies) in items.iter().zip(values.chunks(per_item)) {
+                    out[i] = replies.to_vec();
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every region in the regions set, sorted.
+    fn all_regions(&self) -> Result<Vec<u128>, StoreError> {
+        let key = self.layout.regions_key();
+        let replies = self.query_by_slot("list regions", &[key_slot(key.as_bytes())], 1, |_, p| {
+            p.cmd("SMEMBERS").arg(&key);
+        })?;
+        let mut regions = Vec::new();
+        if let Some(Value::Array(items) | Value::Set(items)) = replies.first().and_then(|r| r.first()) {
+            for m in items {
+                let r = bytes(m).and_then(|b| self.layout.parse_region(b));
+                regions.push(r.ok_or_else(|| StoreError::Backend(format!("bad region name in {key}: {m:?}")))?);
+            }
+        }
+        regions.sort_unstable();
+        Ok(regions)
+    }
+
+    /// The stored keys of `regions` within `lo..=hi`, in key order per region.
+    fn index_range(&self, regions: &[u128], lo: MortonKey, hi: MortonKey) -> Result<Vec<Vec<MortonKey>>, StoreError> {
+        let slots: Vec<u16> = regions.iter().map(|&r| self.layout.region_slot(r)).collect();
+        let replies = self.query_by_slot("scan index", &slots, 1, |i, p| {
+            let (rlo, rhi) = self.layout.region_bounds(regions[i]);
+            p.cmd("ZRANGEBYLEX")
+                .arg(self.layout.index_key(regions[i]))
+                .arg(format!("[{}", member(rlo.max(lo))))
+                .arg(format!("[{}", member(rhi.min(hi))));
+        })?;
+        replies
+            .iter()
+            .map(|r| match r.first() {
+                Some(Value::Array(ms)) => ms
+                    .iter()
+                    .map(|m| {
+                        bytes(m)
+                            .and_then(parse_member)
+                            .ok_or_else(|| StoreError::Backend(format!("bad index member {m:?}")))
+                    })
+                    .collect(),
+                other => Err(StoreError::Backend(format!("unexpected ZRANGEBYLEX reply {other:?}"))),
+            })
+            .collect()
+    }
+
+    fn commit_attempt(
+        &self,
+        map: &SlotMap,
+        regions: &ByRegion<'_>,
+        new_regions: &[u128],
+        registered: &mut bool,
+        done: &mut HashSet<u128>,
+        deadline: Instant,
+    ) -> Result<(), Fail> {
+        let cfg = self.cluster.config();
+        let wait = cfg.wait_replicas > 0;
+        let timeout = cfg.response_timeout + if wait { cfg.wait_timeout } else { Default::default() };
+        let wait_cmd = |p: &mut redis::Pipeline| {
+            if wait {
+                p.cmd("WAIT").arg(cfg.wait_replicas).arg(cfg.wait_timeout.as_millis() as u64);
+            }
+        };
+        let check_wait = |addr: &str, v: Option<&Value>| -> Result<(), Fail> {
+            if !wait {
+                return Ok(());
+            }
+            match v {
+                Some(Value::Int(n)) if *n >= cfg.wait_replicas as i64 => Ok(()),
+                Some(Value::Int(n)) => Err(Fail::Fatal(StoreError::Unavailable(format!(
+                    "{addr}: WAIT confirmed {n} of {} replica(s) within {} ms; the batch is not acknowledged",
+                    cfg.wait_replicas,
+                    cfg.wait_timeout.as_millis()
+                )))),
+                // E.g. "WAIT cannot be used with replica instances": a stale slot map (the
+                // node was demoted); its writes were redirected too. Retry on a fresh map.
+                Some(Value::ServerError(e)) => {
+                    Err(Fail::Retry(format!("{addr}: WAIT: {} {}", e.code(), e.details().unwrap_or(""))))
+                }
+                other => Err(Fail::Retry(format!("{addr}: unexpected WAIT reply {other:?}"))),
+            }
+        };
+
+        // Phase 1: new regions join the regions set (before their records exist, so a full scan
+        // never misses an acknowledged record).
+        if !*registered {
+            let key = self.layout.regions_key();
+            let slot = key_slot(key.as_bytes());
+            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+            let mut p = redis::pipe();
+            let sadd = p.cmd("SADD").arg(&key);
+            for &r in new_regions {
+                sadd.arg(self.layout.region_name(r));
+            }
+            wait_cmd(&mut p);
+            let job = Job {
+                addr: shard.master.clone(),
+                readonly: false,
+                packed: p.get_packed_pipeline(),
+                replies: 1 + wait as usize,
+                timeout,
+                deadline,
+            };
+            let v = self.cluster.exchange(&job)?;
+            check_replies(&job.addr, &v[..1])?;
+            check_wait(&job.addr, v.get(1))?;
+            *registered = true;
+        }
+
+        // Phase 2: one MULTI/EXEC per region, one pipeline per master ending in WAIT.
+        let mut per_master: BTreeMap<&str, Vec<u128>> = BTreeMap::new();
+        for &r in regions.keys().filter(|r| !done.contains(r)) {
+            let slot = self.layout.region_slot(r);
+            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+            per_master.entry(&shard.master).or_default().push(r);
+        }
+        let mut shapes = Vec::new(); // per job: (region, replies in its transaction)
+        let jobs: Vec<Job> = per_master
+            .iter()
+            .map(|(addr, rs)| {
+                let mut p = redis::pipe();
+                let mut shape = Vec::new();
+                for r in rs {
+                    let entries = &regions[r];
+                    let idx = self.layout.index_key(*r);
+                    p.cmd("MULTI");
+                    let mut queued = 0;
+                    let (mut added, mut removed) = (Vec::new(), Vec::new());
+                    for (k, rec) in entries {
+                        match rec {
+                            Some(rec) => {
+                                p.cmd("SET").arg(self.layout.record_key(*k)).arg(*rec);
+                                added.push(member(*k));
+                            }
+                            None => {
+                                p.cmd("DEL").arg(self.layout.record_key(*k));
+                                removed.push(member(*k));
+                            }
+                        }
+                        queued += 1;
+                    }
+                    if !added.is_empty() {
+                        let z = p.cmd("ZADD").arg(&idx);
+                        for m in &added {
+                            z.arg(0).arg(m);
+                        }
+                        queued += 1;
+                    }
+                    if !removed.is_empty() {
+                        p.cmd("ZREM").arg(&idx).arg(&removed);
+                        queued += 1;
+                    }
+                    p.cmd("EXEC");
+                    shape.push((*r, queued));
+                }
+                wait_cmd(&mut p);
+                let replies = shape.iter().map(|(_, q)| q + 2).sum::<usize>() + wait as usize;
+                shapes.push(shape);
+                Job {
+                    addr: addr.to_string(),
+                    readonly: false,
+                    packed: p.get_packed_pipeline(),
+                    replies,
+                    timeout,
+                    deadline,
+                }
+            })
+            .collect();
+
+        let mut first_fail: Option<Fail> = None;
+        let mut keep = |f: Fail| {
+            // A fatal failure wins over a retryable one: retrying cannot help the batch.
+            if matches!(first_fail, None | Some(Fail::Retry(_))) {
+                first_fail = Some(f);
+            }
+        };
+        for ((job, shape), result) in jobs.iter().zip(&shapes).zip(self.cluster.exchange_all(&jobs)) {
+            let values = match result {
+                Ok(v) => v,
+                Err(f) => {
+                    keep(f);
+                    continue;
+                }
+            };
+            let mut at = 0;
+            let mut written = Vec::new();
+            let mut node_fail = None;
+            for &(r, queued) in shape {
+                let tx = &values[at..at + queued + 2];
+                at += queued + 2;
+                // MULTI and QUEUED replies first: an error there (e.g. MOVED) aborts the EXEC.
+                let outcome = check_replies(&job.addr, &tx[..queued + 1]).and_then(|()| match &tx[queued + 1] {
+                    Value::Array(results) => check_replies(&job.addr, results),
+                    Value::ServerError(e) => Err(server_fail(&job.addr, e.code(), e.details())),
+                    other => Err(Fail::Retry(format!("{}: transaction aborted ({other:?})", job.addr))),
+                });
+                match outcome {
+                    Ok(()) => written.push(r),
+                    Err(f) => {
+                        node_fail.get_or_insert(f);
+                    }
+                }
+            }
+            // Regions count as done only once this node's WAIT confirmed them.
+            match check_wait(&job.addr, values.get(at)) {
+                Ok(()) => done.extend(written),
+                Err(f) => keep(f),
+            }
+            if let Some(f) = node_fail {
+                keep(f);
+            }
+        }
+        first_fail.map_or(Ok(()), Err)
+    }
+}
+
+/// Opens a store from a `redis+cluster://` URL (see [`RedisClusterConfig::from_url`]).
+pub fn open(url: &str) -> Result<RedisClusterStore, StoreError> {
+    let config = RedisClusterConfig::from_url(url).map_err(|e| StoreError::InvalidConfig(e.to_string()))?;
+    RedisClusterStore::open(config)
+}
+
+impl ChunkStore for RedisClusterStore {
+    fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let k = self.layout.record_key(key);
+        let replies = self.query_by_slot("get", &[self.slot_of(key)], 1, |_, p| {
+            p.cmd("GET").arg(&k);
+        })?;
+        match replies.first().and_then(|r| r.first()) {
+            Some(Value::Nil) => Ok(None),
+            Some(v) => bytes(v)
+                .map(|b| Some(b.to_vec()))
+                .ok_or_else(|| StoreError::Backend(format!("unexpected GET reply {v:?}"))),
+            None => Err(StoreError::Backend("no GET reply".into())),
+        }
+    }
+
+    /// # Runtime
+    /// One pipeline of `GET`s per node, the nodes in parallel.
+    fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
+        let names: Vec<String> = keys.iter().map(|k| self.layout.record_key(k.morton())).collect();
+        let slots: Vec<u16> = keys.iter().map(|k| self.slot_of(k.morton())).collect();
+        let replies = self.query_by_slot("get_many", &slots, 1, |i, p| {
+            p.cmd("GET").arg(&names[i]);
+        })?;
+        keys.iter()
+            .zip(replies)
+            .map(|(&key, r)| match r.first() {
+                Some(Value::Nil) => Ok(None),
+                Some(v) => {
+                    let b = bytes(v).ok_or_else(|| StoreError::Backend(format!("unexpected GET reply {v:?}")))?;
+                    codec::decode(b).map(Some).map_err(|source| StoreError::Corrupt { key, source })
+                }
+                None => Err(StoreError::Backend("no GET reply".into())),
+            })
+            .collect()
+    }
+
+    /// # Runtime
+    /// Per region overlapping `range` (probed directly when at most 64 regions overlap, else
+    /// taken from the regions set): `ZRANGEBYLEX` on its index, then `MGET`, pipelined per node,
+    /// 128 regions per step. Not a snapshot across regions: a concurrent commit may be seen in
+    /// some regions and not yet in others (each region is seen before or after it).
+    fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+        let (lo, hi) = (*range.start(), *range.end());
+        if lo > hi {
+            return Ok(());
+        }
+        let (rlo, rhi) = (self.layout.region_of(lo), self.layout.region_of(hi));
+        let regions: Vec<u128> = if rhi - rlo < DIRECT_REGIONS {
+            (rlo..=rhi).collect()
+        } else {
+            self.all_regions()?.into_iter().filter(|r| (rlo..=rhi).contains(r)).collect()
+        };
+        for step in regions.chunks(SCAN_STEP) {
+            let keys = self.index_range(step, lo, hi)?;
+            let nonempty: Vec<usize> = (0..step.len()).filter(|&i| !keys[i].is_empty()).collect();
+            let slots: Vec<u16> = nonempty.iter().map(|&i| self.layout.region_slot(step[i])).collect();
+            let names: Vec<Vec<String>> =
+                nonempty.iter().map(|&i| keys[i].iter().map(|k| self.layout.record_key(*k)).collect()).collect();
+            let replies = self.query_by_slot("scan records", &slots, 1, |j, p| {
+                p.cmd("MGET").arg(&names[j]);
+            })?;
+            for (j, &i) in nonempty.iter().enumerate() {
+                let Some(Value::Array(values)) = replies[j].first() else {
+                    return Err(StoreError::Backend(format!("unexpected MGET reply {:?}", replies[j])));
+                };
+                for (k, v) in keys[i].iter().zip(values) {
+                    // Nil: deleted between the index read and the MGET.
+                    if let Some(rec) = bytes(v)
+                        && visit(*k, rec).is_break()
+                    {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits per region (see the crate docs): phase 1 registers new regions (`SADD` + `WAIT`),
+    /// phase 2 sends every region's entries as one `MULTI`/`EXEC`, pipelined per master and
+    /// followed by `WAIT`. Retried (bounded) on redirections and lost connections; regions already
+    /// written and confirmed are not resent. `Ok` only when every region is written and confirmed.
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        let start = Instant::now();
+        let mut latest: BTreeMap<MortonKey, Option<&[u8]>> = BTreeMap::new();
+        for (k, rec) in batch.iter() {
+            latest.insert(k, rec);
+        }
+        let mut regions: ByRegion<'_> = BTreeMap::new();
+        for (k, rec) in latest {
+            regions.entry(self.layout.region_of(k)).or_default().push((k, rec));
+        }
+        let new_regions: Vec<u128> = {
+            let known = self.registered.lock().unwrap_or_else(|e| e.into_inner());
+            regions
+                .iter()
+                .filter(|(r, entries)| !known.contains(*r) && entries.iter().any(|(_, rec)| rec.is_some()))
+                .map(|(r, _)| *r)
+                .collect()
+        };
+        let mut registered = new_regions.is_empty();
+        let mut done = HashSet::new();
+        if !regions.is_empty() {
+            self.cluster.run("commit", |map, _, deadline| {
+                self.commit_attempt(map, &regions, &new_regions, &mut registered, &mut done, deadline)
+            })?;
+        }
+        self.registered.lock().unwrap_or_else(|e| e.into_inner()).extend(new_regions);
+        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed() })
+    }
+
+    /// Totals without transferring records: per key `STRLEN` and the record's kind byte
+    /// (`GETRANGE key 5 5`), pipelined per node.
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut s = StoreStats::default();
+        let (lo, hi) =
+            (strata_core::store::full_range().start().to_owned(), strata_core::store::full_range().end().to_owned());
+        for step in self.all_regions()?.chunks(SCAN_STEP) {
+            let keys: Vec<MortonKey> = self.index_range(step, lo, hi)?.into_iter().flatten().collect();
+            let names: Vec<String> = keys.iter().map(|k| self.layout.record_key(*k)).collect();
+            let slots: Vec<u16> = keys.iter().map(|k| self.slot_of(*k)).collect();
+            let replies = self.query_by_slot("stats", &slots, 2, |i, p| {
+                p.cmd("STRLEN").arg(&names[i]).cmd("GETRANGE").arg(&names[i]).arg(5).arg(5);
+            })?;
+            for r in replies {
+                if let Some(Value::Int(len)) = r.first()
+                    && *len > 0
+                {
+                    s.records += 1;
+                    s.record_bytes += *len as u64;
+                    if r.get(1).and_then(bytes) == Some(&[RecordKind::Uniform as u8][..]) {
+                        s.uniform_records += 1;
+                    }
+                }
+            }
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,233 @@
+//! `RedisClusterStore` against a real cluster (`.ci/redis_cluster.sh`), without disrupting it:
+//! round trips against `MemoryStore`, sharding, a bounded load test. Node failures are in
+//! `failover.rs` (a separate test binary, so they never run concurrently with these).
+
+mod common;
+
+use common::{Rng, cluster_url, url_with};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strata_core::store::{WriteBatch, full_range};
+use strata_core::{Chunk, ChunkKey, ChunkStore, DenseChunk, MaterialId, MemoryStore, MortonKey, StoreError};
+
+fn dense(seed: u16) -> Chunk {
+    Chunk::Dense(DenseChunk::from_fn(|p| {
+        MaterialId(if (p.x as u16 + p.y as u16 * 3 + seed) % 7 < 3 { seed % 200 + 1 } else { 0 })
+    }))
+}
+
+fn records(store: &dyn ChunkStore, range: std::ops::RangeInclusive<MortonKey>) -> Vec<(MortonKey, Vec<u8>)> {
+    let mut out = Vec::new();
+    store
+        .scan(range, &mut |k, r| {
+            out.push((k, r.to_vec()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
+#[test]
+fn bad_url_and_unreachable_cluster_are_typed_errors() {
+    assert!(matches!(strata_redis::open("redis://127.0.0.1:7100/"), Err(StoreError::InvalidConfig(_))));
+    assert!(matches!(strata_redis::open("redis+cluster://127.0.0.1:7100/?bogus=1"), Err(StoreError::InvalidConfig(_))));
+    // Nothing listens on port 1: a clear error, quickly.
+    let start = Instant::now();
+    let r = strata_redis::open("redis+cluster://127.0.0.1:1/?connect_timeout_ms=500");
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{:?}", r.err());
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn round_trip_matches_memory_store() {
+    let Some(base) = cluster_url("round_trip_matches_memory_store") else { return };
+    let (url, _) = url_with(&base, "roundtrip", "region_level=2");
+    let store = strata_redis::open(&url).unwrap();
+    let reference = MemoryStore::new();
+    let mut rng = Rng(0x5eed_1234);
+    // Keys over several regions of 4³ chunks, including negative coordinates.
+    let keys: Vec<ChunkKey> =
+        (0..120).map(|_| ChunkKey::new(rng.range(-9, 9), rng.range(-5, 5), rng.range(-9, 9))).collect();
+    let mut batch = WriteBatch::new();
+    for round in 0..25 {
+        batch.clear();
+        for _ in 0..rng.below(40) + 1 {
+            let k = keys[rng.below(keys.len() as u64) as usize];
+            match rng.below(5) {
+                0 => batch.delete(k),
+                1 | 2 => batch.put(k, &Chunk::Uniform(MaterialId(rng.below(50) as u16))),
+                _ => batch.put(k, &dense(rng.below(1000) as u16)),
+            }
+        }
+        let receipt = store.commit(&batch).unwrap();
+        assert_eq!(receipt.entries, batch.len());
+        reference.commit(&batch).unwrap();
+
+        assert_eq!(store.get_many(&keys).unwrap(), reference.get_many(&keys).unwrap(), "round {round}");
+        for k in keys.iter().take(5) {
+            assert_eq!(store.get(*k).unwrap(), reference.get(*k).unwrap());
+        }
+        assert_eq!(records(&store, full_range()), records(&reference, full_range()), "full scan, round {round}");
+        for _ in 0..4 {
+            let c = keys[rng.below(keys.len() as u64) as usize];
+            let range = MortonKey::region_range(c, rng.below(5) as u32);
+            assert_eq!(records(&store, range.clone()), records(&reference, range), "region scan");
+            let (a, b) = (keys[rng.below(120) as usize].morton(), keys[rng.below(120) as usize].morton());
+            let range = a.min(b)..=a.max(b);
+            assert_eq!(records(&store, range.clone()), records(&reference, range), "key range scan");
+        }
+    }
+    assert_eq!(store.stats().unwrap(), reference.stats().unwrap());
+
+    // Early stop.
+    let mut n = 0;
+    store
+        .scan(full_range(), &mut |_, _| {
+            n += 1;
+            if n == 3 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap();
+    assert_eq!(n, 3.min(reference.stats().unwrap().records as usize));
+
+    // A corrupt record is a typed error through the trait, never a panic.
+    let bad = ChunkKey::new(100, 100, 100);
+    batch.clear();
+    batch.put_record(bad.morton(), b"STRCgarbage");
+    store.commit(&batch).unwrap();
+    assert!(matches!(store.get(bad), Err(StoreError::Corrupt { key, .. }) if key == bad));
+    assert!(matches!(store.get_many(&[keys[0], bad]), Err(StoreError::Corrupt { key, .. }) if key == bad));
+
+    // A fresh store on the same world sees the same data (nothing lives only in the client).
+    let reopened = strata_redis::open(&url).unwrap();
+    assert_eq!(reopened.get_many(&keys).unwrap(), reference.get_many(&keys).unwrap());
+    // The world's region level is fixed.
+    let other_level = url.replace("region_level=2", "region_level=3");
+    assert!(matches!(strata_redis::open(&other_level), Err(StoreError::InvalidConfig(_))));
+}
+
+#[test]
+fn reads_from_replicas() {
+    let Some(base) = cluster_url("reads_from_replicas") else { return };
+    let (url, _) = url_with(&base, "replica-reads", "wait_replicas=1");
+    let store = strata_redis::open(&url).unwrap();
+    let mut batch = WriteBatch::new();
+    let keys: Vec<ChunkKey> = (0..40).map(|i| ChunkKey::new(i * 8, 0, -i * 8)).collect();
+    for (i, k) in keys.iter().enumerate() {
+        batch.put(*k, &Chunk::Uniform(MaterialId(i as u16 + 1)));
+    }
+    store.commit(&batch).unwrap();
+    // WAIT confirmed the replicas received the writes, so replica reads see them.
+    let replica_url = format!("{url}&read_from_replicas=true");
+    let replica = strata_redis::open(&replica_url).unwrap();
+    assert_eq!(replica.get_many(&keys).unwrap(), store.get_many(&keys).unwrap());
+    assert_eq!(records(&replica, full_range()), records(&store, full_range()));
+}
+
+#[test]
+fn regions_share_a_slot_and_spread_over_masters() {
+    let Some(base) = cluster_url("regions_share_a_slot_and_spread_over_masters") else { return };
+    let (url, _) = url_with(&base, "sharding", "region_level=3");
+    let store = strata_redis::open(&url).unwrap();
+    let layout = store.layout();
+
+    // Every chunk of one 8³ region: one slot, and our slot equals the server's CLUSTER KEYSLOT.
+    let origin = ChunkKey::new(-16, 8, 24);
+    let region: Vec<MortonKey> =
+        (0..512).map(|i| ChunkKey::new(-16 + (i & 7), 8 + ((i >> 3) & 7), 24 + (i >> 6)).morton()).collect();
+    let slot = store.slot_of(origin.morton());
+    assert!(region.iter().all(|k| store.slot_of(*k) == slot));
+    let master = store.master_of(origin.morton()).unwrap();
+    for k in region.iter().step_by(97) {
+        let name = layout.record_key(*k);
+        let v = common::node_cmd(&master, redis::cmd("CLUSTER").arg("KEYSLOT").arg(&name)).unwrap();
+        assert_eq!(v, redis::Value::Int(slot as i64), "{name}");
+    }
+    // The neighbouring region is elsewhere.
+    assert_ne!(store.slot_of(ChunkKey::new(-8, 8, 24).morton()), slot);
+
+    // A globe: every chunk a sphere of radius 40 chunks (1280 voxels) passes through. Its
+    // regions spread over all three masters, none with much more than its share. (A fixed
+    // world name, so the hash tags — and the outcome — do not change between runs.)
+    let layout = &strata_redis::keys::Layout::new("globe", 3);
+    let r = 40.0f64;
+    let mut regions = HashSet::new();
+    let n = 41;
+    for x in -n..=n {
+        for y in -n..=n {
+            for z in -n..=n {
+                let d = ((x as f64 + 0.5).powi(2) + (y as f64 + 0.5).powi(2) + (z as f64 + 0.5).powi(2)).sqrt();
+                if (d - r).abs() < 0.87 {
+                    regions.insert(layout.region_of(ChunkKey::new(x, y, z).morton()));
+                }
+            }
+        }
+    }
+    let mut per_master: HashMap<String, usize> = HashMap::new();
+    for reg in &regions {
+        let (lo, _) = layout.region_bounds(*reg);
+        *per_master.entry(store.master_of_slot(layout.region_slot(layout.region_of(lo))).unwrap()).or_default() += 1;
+    }
+    assert_eq!(per_master.len(), 3, "{per_master:?}");
+    let max = *per_master.values().max().unwrap() as f64;
+    let mean = regions.len() as f64 / 3.0;
+    eprintln!("globe: {} regions, max/mean {:.3}: {per_master:?}", regions.len(), max / mean);
+    assert!(max / mean < 1.2, "max/mean = {} over {} regions: {per_master:?}", max / mean, regions.len());
+}
+
+#[test]
+fn bounded_load_four_threads() {
+    let Some(base) = cluster_url("bounded_load_four_threads") else { return };
+    let (url, _) = url_with(&base, "load", "");
+    let store = Arc::new(strata_redis::open(&url).unwrap());
+    let start = Instant::now();
+    let limit = Duration::from_secs(20);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(0xabc + t);
+                let mut expected: BTreeMap<ChunkKey, Chunk> = BTreeMap::new();
+                let mut batch = WriteBatch::new();
+                let mut commits = 0;
+                // Each thread owns the chunks with x ≡ t (mod 4), spread over many regions.
+                while commits < 100 && start.elapsed() < limit {
+                    batch.clear();
+                    for _ in 0..8 {
+                        let k = ChunkKey::new(rng.range(-10, 10) * 4 + t as i32, rng.range(-6, 6), rng.range(-40, 40));
+                        let c = if rng.below(3) == 0 {
+                            dense(rng.below(500) as u16)
+                        } else {
+                            Chunk::Uniform(MaterialId(rng.below(99) as u16))
+                        };
+                        batch.put(k, &c);
+                        expected.insert(k, c);
+                    }
+                    store.commit(&batch).unwrap();
+                    commits += 1;
+                    let keys: Vec<ChunkKey> = expected.keys().copied().collect();
+                    let got = store.get_many(&keys).unwrap();
+                    for (k, g) in keys.iter().zip(got) {
+                        assert_eq!(g.as_ref(), expected.get(k), "thread {t}, {k:?}");
+                    }
+                }
+                (commits, expected)
+            })
+        })
+        .collect();
+    let mut all = BTreeMap::new();
+    let mut commits = 0;
+    for t in threads {
+        let (c, e) = t.join().unwrap();
+        commits += c;
+        all.extend(e);
+    }
+    assert!(start.elapsed() < limit + Duration::from_secs(5));
+    assert!(commits >= 60, "only {commits} commits in {:?}", start.elapsed());
+    let keys: Vec<ChunkKey> = all.keys().copied().collect();
+    let got = store.get_many(&keys).unwrap();
+    assert!(keys.iter().zip(&got).all(|(k, g)| g.as_ref() == all.get(k)));
+    assert_eq!(store.stats().unwrap().records, all.len() as u64);
+    eprintln!("load: {commits} commits of 8 chunks + reads by 4 threads in {:?}", start.elapsed());
+}

@@ -1,0 +1,115 @@
+//! Shared helpers of the cluster tests: where the cluster is, unique world names, node control.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The cluster URL from `STRATA_REDIS_CLUSTER`. Unset: `None` after a note (the test skips) —
+/// unless `CI` is set, where a missing cluster is a failure.
+pub fn cluster_url(test: &str) -> Option<String> {
+    match std::env::var("STRATA_REDIS_CLUSTER") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{test}: CI is set but STRATA_REDIS_CLUSTER is not (.ci/run starts the cluster)")
+        }
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: STRATA_REDIS_CLUSTER is unset. Start a cluster with \
+                 `.ci/redis_cluster.sh start /tmp/strata-redis` and export \
+                 STRATA_REDIS_CLUSTER=<printed URL> STRATA_REDIS_CLUSTER_DIR=/tmp/strata-redis"
+            );
+            None
+        }
+    }
+}
+
+/// The cluster's directory (pid files, configs), needed by tests that stop nodes.
+pub fn cluster_dir(test: &str) -> Option<String> {
+    match std::env::var("STRATA_REDIS_CLUSTER_DIR") {
+        Ok(d) if !d.is_empty() => Some(d),
+        _ if std::env::var_os("CI").is_some() => panic!("{test}: CI is set but STRATA_REDIS_CLUSTER_DIR is not"),
+        _ => {
+            eprintln!("SKIPPED {test}: STRATA_REDIS_CLUSTER_DIR is unset (needed to stop and restart nodes)");
+            None
+        }
+    }
+}
+
+/// `base` with extra query parameters and a world name unique to this run (`<name>-<pid>-<ns>`),
+/// so reruns on one cluster and parallel tests never share data.
+pub fn url_with(base: &str, name: &str, params: &str) -> (String, String) {
+    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let world = format!("{name}-{}-{ns}", std::process::id());
+    let sep = if base.contains('?') {
+        "&"
+    } else if base.ends_with('/') {
+        "?"
+    } else {
+        "/?"
+    };
+    let params = if params.is_empty() { String::new() } else { format!("&{params}") };
+    (format!("{base}{sep}world={world}{params}"), world)
+}
+
+/// `.ci/redis_cluster.sh <args>`; panics with its output on failure.
+pub fn script(args: &[&str]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.ci/redis_cluster.sh");
+    let out = Command::new("bash").arg(&path).args(args).output().expect("run .ci/redis_cluster.sh");
+    assert!(
+        out.status.success(),
+        "redis_cluster.sh {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The port of `host:port`.
+pub fn port(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(_, p)| p)
+}
+
+/// One command on one node (plain connection, short timeouts).
+pub fn node_cmd(addr: &str, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value> {
+    let client = redis::Client::open(format!("redis://{addr}/"))?;
+    let mut con = client.get_connection_with_timeout(Duration::from_millis(500))?;
+    con.set_read_timeout(Some(Duration::from_secs(2)))?;
+    cmd.query(&mut con)
+}
+
+/// `CLUSTER INFO` of `addr` says `cluster_state:ok`.
+pub fn state_ok(addr: &str) -> bool {
+    match node_cmd(addr, redis::cmd("CLUSTER").arg("INFO")) {
+        Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).contains("cluster_state:ok"),
+        Ok(redis::Value::VerbatimString { text, .. }) => text.contains("cluster_state:ok"),
+        _ => false,
+    }
+}
+
+/// Polls `cond` every 200 ms until it holds; panics with `what` after `limit`.
+pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    start.elapsed()
+}
+
+/// A tiny deterministic RNG (xorshift64*), so the tests need no extra dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn range(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + self.below((hi - lo) as u64) as i32
+    }
+}
