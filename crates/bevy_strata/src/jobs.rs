@@ -103,7 +103,7 @@ mod tests {
     fn flat_ground_meshes_its_top_only_between_same_level_neighbours() {
         let src = source();
         let table = Arc::new(MaterialTable::new(&MaterialRegistry::builtin()));
-        let load = |k: ChunkKey| Arc::new(src.load(k).unwrap().0);
+        let load = |k: ChunkKey| Arc::new(src.load(k).unwrap().chunk);
         let center = load(ChunkKey::new(0, 0, 0));
         let sides = Face::ALL.map(|f| Side::Same(load(ChunkKey::new(0, 0, 0).neighbor(f))));
         let out = MeshJob {

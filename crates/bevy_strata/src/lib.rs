@@ -147,6 +147,7 @@ impl StrataPlugin {
     fn open_store(&self) -> Arc<dyn ChunkStore> {
         match &self.config.save_path {
             None => Arc::new(MemoryStore::new()),
+            Some(url) if url.starts_with(REDIS_SCHEME) => open_redis(url),
             Some(path) => match RedbStore::open(path) {
                 Ok(s) => Arc::new(s),
                 // Build time, with a message that says what to do.
@@ -157,6 +158,35 @@ impl StrataPlugin {
             },
         }
     }
+}
+
+/// The URL scheme of Redis Cluster saves (`strata_redis::SCHEME`, which this crate only
+/// depends on with the `redis` feature).
+const REDIS_SCHEME: &str = "redis+cluster://";
+
+#[cfg(all(test, feature = "redis"))]
+#[test]
+fn redis_scheme_matches_strata_redis() {
+    assert_eq!(REDIS_SCHEME, strata_redis::SCHEME);
+}
+
+#[cfg(feature = "redis")]
+fn open_redis(url: &str) -> Arc<dyn ChunkStore> {
+    match strata_redis::open(url) {
+        Ok(s) => Arc::new(s),
+        Err(e) => panic!(
+            "StrataPlugin: cannot open the Redis Cluster save {url:?}: {e}. Check that the cluster is up \
+             (bash .ci/redis_cluster.sh start <dir> starts a local one) and the URL lists reachable nodes."
+        ),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(url: &str) -> Arc<dyn ChunkStore> {
+    panic!(
+        "StrataPlugin: save_path {url:?} is a Redis Cluster URL, but bevy_strata was built without the `redis` \
+         feature: enable it (bevy_strata = {{ features = [\"redis\"] }})."
+    )
 }
 
 impl Plugin for StrataPlugin {
