@@ -371,8 +371,6 @@ fn world_material_name(world: &VoxelWorld, m: MaterialId) -> String {
 /// Screenshot mode: once streaming has been idle for a while, capture, check and exit.
 // A Bevy system: its parameters are its dependencies.
 #[allow(clippy::too_many_arguments)]
-// A Bevy system: its parameters are its dependencies.
-#[allow(clippy::too_many_arguments)]
 fn screenshot_when_ready(
     mut commands: Commands,
     streaming: Res<Streaming>,

@@ -1,0 +1,65 @@
+//! The plugin saving to a Redis Cluster (feature `redis`): `save_path` is a `redis+cluster://`
+//! URL; edits made through `VoxelWorld` are committed there on exit and a new app finds them.
+//! Needs a cluster (`.ci/redis_cluster.sh start`, URL in `STRATA_REDIS_CLUSTER`); without one the
+//! test prints SKIPPED, unless `CI` is set, where it fails.
+#![cfg(feature = "redis")]
+
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use bevy_strata::StrataWorld;
+use bevy_strata::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use strata_core::FlatGenerator;
+
+fn cluster_url() -> Option<String> {
+    match std::env::var("STRATA_REDIS_CLUSTER") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!("CI is set but STRATA_REDIS_CLUSTER is not"),
+        _ => {
+            eprintln!("SKIPPED: STRATA_REDIS_CLUSTER is unset (`.ci/redis_cluster.sh start <dir>` prints it)");
+            None
+        }
+    }
+}
+
+fn app(save: &str) -> App {
+    let config = StrataConfig { save_path: Some(save.to_string()), view_distance: 64.0, ..StrataConfig::default() };
+    let plugin =
+        StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height: 0, material: MaterialId(1) }));
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
+    app.finish();
+    app.cleanup();
+    app
+}
+
+#[test]
+fn edits_are_saved_to_the_cluster_and_found_by_a_new_app() {
+    let Some(base) = cluster_url() else { return };
+    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let sep = if base.contains('?') { "&" } else if base.ends_with('/') { "?" } else { "/?" };
+    let url = format!("{base}{sep}world=plugin-{}-{ns}", std::process::id());
+    let edits = [(VoxelPos::new(3, 0, 3), MaterialId(19)), (VoxelPos::new(-40, 5, 70), MaterialId(4))];
+    {
+        let mut app = app(&url);
+        {
+            let sw = app.world().resource::<StrataWorld>();
+            for (p, m) in edits {
+                sw.world.set_voxel(p, m);
+            }
+        }
+        for _ in 0..5 {
+            app.update();
+        }
+        app.world_mut().write_message(AppExit::Success);
+        app.update();
+    }
+    let mut app = app(&url);
+    let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
+    for (p, m) in edits {
+        assert_eq!(w.voxel(p).unwrap(), m, "{p:?} after reopening");
+    }
+    assert_eq!(w.voxel(VoxelPos::new(3, 1, 3)).unwrap(), MaterialId::AIR);
+}
