@@ -39,7 +39,13 @@ fn app(save: &str) -> App {
 fn edits_are_saved_to_the_cluster_and_found_by_a_new_app() {
     let Some(base) = cluster_url() else { return };
     let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let sep = if base.contains('?') { "&" } else if base.ends_with('/') { "?" } else { "/?" };
+    let sep = if base.contains('?') {
+        "&"
+    } else if base.ends_with('/') {
+        "?"
+    } else {
+        "/?"
+    };
     let url = format!("{base}{sep}world=plugin-{}-{ns}", std::process::id());
     let edits = [(VoxelPos::new(3, 0, 3), MaterialId(19)), (VoxelPos::new(-40, 5, 70), MaterialId(4))];
     {
