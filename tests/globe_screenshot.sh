@@ -7,8 +7,10 @@
 #
 #   bash tests/globe_screenshot.sh [out.png]      (needs: apt-get install xvfb mesa-vulkan-drivers)
 #
-# CARGO_PROFILE_ARGS (e.g. "--release") chooses the build; the default is the dev profile,
-# whose dependencies are optimised (see Cargo.toml).
+# STRATA_GLOBE_BIN runs that binary instead of building: CI passes the example binary that
+# `cargo test --workspace` has already built, so Bevy is not built a second time (README, "How the
+# build is organised"). Without it the script runs `cargo run --example globe_viewer`, and
+# CARGO_PROFILE_ARGS (e.g. "--release") chooses that build's profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/globe_screenshot.png}
@@ -22,7 +24,11 @@ xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true' EXIT
 sleep 1
 rm -f "$out"
-# shellcheck disable=SC2086
-DISPLAY=$display STRATA_SCREENSHOT="$out" timeout 1200 cargo run --locked ${CARGO_PROFILE_ARGS:-} --example globe_viewer
+if [ -n "${STRATA_GLOBE_BIN:-}" ]; then
+  DISPLAY=$display STRATA_SCREENSHOT="$out" BEVY_ASSET_ROOT="$PWD" timeout 1200 "$STRATA_GLOBE_BIN"
+else
+  # shellcheck disable=SC2086
+  DISPLAY=$display STRATA_SCREENSHOT="$out" timeout 1200 cargo run --locked ${CARGO_PROFILE_ARGS:-} --example globe_viewer
+fi
 test -s "$out"
 echo "globe screenshot check passed: $out"

@@ -55,7 +55,8 @@ pub struct StreamStats {
     pub load_errors: u64,
 }
 
-/// Streaming state. Read-only views are available through [`StreamingStatus`].
+/// Streaming state: the shown node set, queues and tasks in flight. Systems outside the plugin
+/// read it through its `&self` methods ([`Streaming::is_idle`], [`Streaming::stats`], …).
 #[derive(Resource, Default)]
 pub struct Streaming {
     pub(crate) selector: LodSelector,

@@ -14,7 +14,7 @@
 //! - `geo.voxels_updated_per_s`: erosion throughput. A 64³ core region centred on the surface
 //!   at the highest of the places within 30° of the equator (mountains), snapshot (core + the hydraulic
 //!   halo) built from `generate`d chunks, gravity toward the centre. One batch = a fresh copy of
-//!   the snapshot, then [`EROSION_STEPS`] × (one thermal step, one hydraulic step), each step run
+//!   the snapshot, then `EROSION_STEPS` × (one thermal step, one hydraulic step), each step run
 //!   as **two partitions (halves along x) on two threads** (`std::thread::scope`: the machine has
 //!   two cores) and its writes applied to the copy. Value: writes produced and applied per second
 //!   of wall time, median of the batches (after one warm-up batch). It counts real changes, so

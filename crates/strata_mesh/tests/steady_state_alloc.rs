@@ -1,6 +1,7 @@
 //! Steady state: once buffers have grown, meshing allocates nothing.
 #![allow(unsafe_code)]
 
+#[path = "mesh/common.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,4 +1,4 @@
-//! Chunk stores: where edited chunks live, as checksummed [codec](crate::codec) records keyed by
+//! Chunk stores: where edited chunks live, as checksummed [codec records](crate::codec) keyed by
 //! [`MortonKey`].
 //!
 //! # Durability contract (per backend)

@@ -95,7 +95,7 @@ impl RegionKey {
     }
 }
 
-/// The work of one step, by colour (see the [module docs](self)).
+/// The work of one step, by colour (see the [module docs](crate::geology)).
 pub struct StepPlan {
     /// The step number.
     pub step: u64,
@@ -214,7 +214,7 @@ pub struct StepReport {
     pub skipped: usize,
 }
 
-/// Plans geology steps over a world (see the [module docs](self)).
+/// Plans geology steps over a world (see the [module docs](crate::geology)).
 pub struct GeologyScheduler {
     processes: Vec<Arc<dyn GeoProcess>>,
     seed: u64,

@@ -1,7 +1,7 @@
 //! LOD seams: on a terrain with a border between LOD 0 and LOD 1, rays cast across the seam
 //! always hit a surface when the border is meshed as [`Neighbor::Seam`] on both sides.
 
-mod common;
+use crate::common;
 
 use common::*;
 use strata_core::{Chunk, ChunkKey, Face, LocalPos, NoiseTerrain, TerrainConfig, WorldGenerator};

@@ -2,7 +2,7 @@
 //! grids the incremental path maintains eagerly, stay exact through later edits whichever
 //! grids were read in between, and concurrent first readers must all get the same grid.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Watertightness against brute force: the unit faces covered by the emitted quads are exactly
 //! the exposed voxel faces (no overlap, no hole), per material and per opaque/transparent mesh.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

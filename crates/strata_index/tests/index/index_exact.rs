@@ -1,7 +1,7 @@
 //! After random edit storms with rebuilds running concurrently and a final flush, the published
 //! index equals a brute-force recompute from the store.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};

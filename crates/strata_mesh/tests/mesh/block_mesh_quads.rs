@@ -4,7 +4,7 @@
 //! *different* see-through materials; the inputs therefore use at most one see-through material
 //! (water), where both rules agree.
 
-mod common;
+use crate::common;
 
 use block_mesh::ndshape::{ConstShape, ConstShape3u32};
 use block_mesh::{GreedyQuadsBuffer, MergeVoxel, RIGHT_HANDED_Y_UP_CONFIG, Voxel, VoxelVisibility, greedy_quads};

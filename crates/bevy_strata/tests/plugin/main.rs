@@ -1,0 +1,7 @@
+//! Headless tests of the plugin (`MinimalPlugins`, fixed time step, bounded update loops), in one
+//! binary: each Bevy-linked test binary costs a link of all of Bevy (see README, "How the build is
+//! organised"). Test names keep the module path (`headless::…`, `geology::…`, `redis_save::…`).
+
+mod headless;
+mod geology;
+mod redis_save;

@@ -1,0 +1,5 @@
+//! Geology tests, in one binary (see README, "How the build is organised"): `processes` (the rules
+//! on snapshots) and `through_world` (the scheduler through the hybrid world and its store).
+
+mod processes;
+mod through_world;

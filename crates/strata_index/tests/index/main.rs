@@ -1,0 +1,9 @@
+//! Integration tests of the index, in one binary (see README, "How the build is organised");
+//! test names keep the module path. `common` holds the brute-force references.
+
+mod common;
+mod history;
+mod index_exact;
+mod lazy_grids;
+mod rays;
+mod snapshots;
