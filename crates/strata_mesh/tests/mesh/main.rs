@@ -2,7 +2,7 @@
 //! `steady_state_alloc` stays a binary of its own: it installs a counting global allocator,
 //! and tests running on other threads of the same process would be counted.
 
-mod common;
 mod block_mesh_quads;
+mod common;
 mod lod_seam;
 mod watertight;
