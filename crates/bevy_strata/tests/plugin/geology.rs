@@ -2,6 +2,7 @@
 //! on the task pool near the viewer, its batches reach the world and are remeshed like edits,
 //! a player edit made meanwhile is never overwritten, and the history is saved.
 
+use crate::common::run_until;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use bevy_strata::geology::{Geology, GeologySettings, GeologyStats, StrataGeologyPlugin};
@@ -57,17 +58,6 @@ fn app(save: &std::path::Path) -> App {
     app.finish();
     app.cleanup();
     app
-}
-
-fn run_until(app: &mut App, frames: usize, what: &str, mut done: impl FnMut(&mut App) -> bool) {
-    for _ in 0..frames {
-        app.update();
-        if done(app) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    panic!("not reached within {frames} frames: {what}");
 }
 
 #[test]

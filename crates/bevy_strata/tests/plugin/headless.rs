@@ -1,5 +1,6 @@
 //! Headless plugin tests: `MinimalPlugins`, a fixed time step and bounded update loops.
 
+use crate::common::run_until;
 use bevy::picking::backend::PointerHits;
 use bevy::picking::backend::ray::{RayId, RayMap};
 use bevy::picking::pointer::PointerId;
@@ -39,18 +40,6 @@ fn app_with(config: StrataConfig) -> App {
 
 fn spawn_viewer(app: &mut App, at: Vec3) -> Entity {
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_translation(at))).id()
-}
-
-/// Updates until `done` holds, at most `frames` times; panics with `what` otherwise.
-fn run_until(app: &mut App, frames: usize, what: &str, mut done: impl FnMut(&mut App) -> bool) {
-    for _ in 0..frames {
-        app.update();
-        if done(app) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    panic!("not reached within {frames} frames: {what}");
 }
 
 fn idle(app: &mut App) -> bool {

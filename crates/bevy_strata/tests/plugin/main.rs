@@ -2,6 +2,7 @@
 //! binary: each Bevy-linked test binary costs a link of all of Bevy (see README, "How the build is
 //! organised"). Test names keep the module path (`headless::…`, `geology::…`, `redis_save::…`).
 
+mod common;
 mod geology;
 mod headless;
 mod redis_save;
