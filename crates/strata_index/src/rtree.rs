@@ -20,13 +20,19 @@ pub struct ChunkEntry {
     pub key: ChunkKey,
     /// Its summary.
     pub summary: ChunkSummary,
-    /// Its voxels (shared with the octree leaf), so ray casts need no second lookup.
-    pub chunk: Arc<Chunk>,
+    /// Its voxels (shared with the octree leaf), so ray casts need no second lookup; `None`
+    /// once the index released them ([`IndexWriter::release`](crate::IndexWriter::release)).
+    pub chunk: Option<Arc<Chunk>>,
 }
 
 impl PartialEq for ChunkEntry {
     fn eq(&self, o: &Self) -> bool {
-        self.key == o.key && self.summary == o.summary && Arc::ptr_eq(&self.chunk, &o.chunk)
+        let same_chunk = match (&self.chunk, &o.chunk) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.key == o.key && self.summary == o.summary && same_chunk
     }
 }
 
@@ -177,6 +183,11 @@ impl RTreeWriter {
         self.back = None;
         self.lag.clear();
         self.pending.clear();
+    }
+
+    /// Entries in the newest tree (changes queued since the last publish not counted).
+    pub fn len(&self) -> usize {
+        self.front.size()
     }
 
     /// Queues the change of one chunk's entry (`None` = not in the tree).

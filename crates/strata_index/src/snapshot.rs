@@ -142,16 +142,23 @@ impl IndexSnapshot {
         self.is_homogeneous(id, self.config.homogeneity_threshold)
     }
 
-    /// The known chunk at `key` (level-0 data), if the index holds it: the content handed in
-    /// (after a bulk load, possibly shared with equal uniform chunks elsewhere).
+    /// The known chunk at `key` (level-0 data), if the index holds its voxels: the content
+    /// handed in (after a bulk load, possibly shared with equal uniform chunks elsewhere).
+    /// `None` for chunks it does not know and for released ones ([`IndexSnapshot::is_released`]).
     pub fn chunk(&self, key: ChunkKey) -> Option<Arc<Chunk>> {
         match self.octree.lookup(NodeId::chunk(key)) {
             Lookup::Node(n) => match &n.data {
                 NodeData::Cells(c) => Some(c.clone()),
-                NodeData::Inner { .. } => None,
+                NodeData::Inner { .. } | NodeData::Released => None,
             },
             Lookup::Generated(_) => None,
         }
+    }
+
+    /// Whether the index knows the chunk at `key` but has released its voxels (it keeps its
+    /// summary; see [`IndexWriter::release`](crate::IndexWriter::release)).
+    pub fn is_released(&self, key: ChunkKey) -> bool {
+        self.octree.leaf(key).is_some_and(|n| n.is_released())
     }
 
     /// The 32³ cells to mesh for node `id`: the chunk at level 0, the downsampled grid above
@@ -161,6 +168,10 @@ impl IndexSnapshot {
     /// then kept in the node, which later snapshots share; concurrent first requests for one
     /// node compute it once. Readers never wait for the writer.
     ///
+    /// A released chunk (level 0 only; its voxels are in the world, not here) gives the cells
+    /// of its level-1 parent's grid that cover it, each repeated over 2³ voxels: coarse data,
+    /// said so by [`IndexSnapshot::is_released`].
+    ///
     /// # Runtime
     /// O(1) for uniform grids; O(32³) to expand a bricked grid; one generator sample for nodes
     /// outside the tree. The first request for a node whose grid is not computed yet also
@@ -169,11 +180,26 @@ impl IndexSnapshot {
     pub fn lod_chunk(&self, id: NodeId) -> Chunk {
         match self.octree.lookup(id) {
             Lookup::Node(n) | Lookup::Generated(Some(n)) => match n.cells() {
-                Cells::Chunk(c) => c.clone(),
-                Cells::Mip(m) => m.to_chunk(),
+                Some(Cells::Chunk(c)) => c.clone(),
+                Some(Cells::Mip(m)) => m.to_chunk(),
+                None => self.released_cells(id.key),
             },
             Lookup::Generated(None) => self.generator.sample_lod(id.level, id.key),
         }
+    }
+
+    /// The cells of the level-1 grid above the released chunk `key`, upsampled to 32³.
+    fn released_cells(&self, key: ChunkKey) -> Chunk {
+        let parent = NodeId::containing(key, 1);
+        let grid = self.lod_chunk(parent);
+        let octant = [key.x & 1, key.y & 1, key.z & 1].map(|b| b as usize * 16);
+        let out = strata_core::DenseChunk::from_fn(|p| {
+            let at = |a: usize, v: u8| octant[a] + usize::from(v) / 2;
+            grid.get(strata_core::LocalPos { x: at(0, p.x) as u8, y: at(1, p.y) as u8, z: at(2, p.z) as u8 }.index())
+        });
+        let mut chunk = Chunk::Dense(out);
+        chunk.normalize();
+        chunk
     }
 
     /// The LOD grid of an inner node without expanding it (shared, O(1) once computed; the
@@ -351,15 +377,16 @@ impl IndexSnapshot {
         let query = |lo: f64, hi: f64| {
             self.rtree
                 .locate_with_selection_function(RaySelection::segment(ray, lo, hi))
-                .map(|e| (e.key, e.chunk.as_ref()))
+                .map(|e| (e.key, e.chunk.as_deref()))
         };
         let o = ray.origin();
         let origin_key = VoxelPos::new(o[0].floor() as i32, o[1].floor() as i32, o[2].floor() as i32).chunk();
         let origin_chunk = self.octree.leaf(origin_key).and_then(|n| match &n.data {
-            NodeData::Cells(c) if n.summary.non_air_count > 0 => Some((origin_key, c.as_ref())),
+            NodeData::Cells(c) if n.summary.non_air_count > 0 => Some((origin_key, Some(c.as_ref()))),
+            NodeData::Released if n.summary.non_air_count > 0 => Some((origin_key, None)),
             _ => None,
         });
-        Ok(cast_segments(ray, options, origin_chunk, query, buf))
+        cast_segments(ray, options, origin_chunk, query, buf).map_err(|chunk| RayError::NotResident { chunk })
     }
 }
 

@@ -48,6 +48,14 @@ impl Histogram {
         Self { counts: Counts::Many(Vec::new()) }
     }
 
+    /// Bytes of the heap list (0 for one material, held inline).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.counts {
+            Counts::One(_) => 0,
+            Counts::Many(v) => v.capacity() * size_of::<(MaterialId, u64)>(),
+        }
+    }
+
     /// One material filling `count` cells.
     pub fn uniform(m: MaterialId, count: u64) -> Self {
         if count == 0 {

@@ -7,7 +7,7 @@
 //! threads or in any executor's task (a Bevy task pool, say).
 
 use crate::error::LoadError;
-use crate::octree::{BuildEntry, CellBox, Node, NodeData, Octree, diff_box};
+use crate::octree::{BuildEntry, CellBox, Node, NodeData, NodeId, Octree, ROOT_LEVEL, diff_box};
 use crate::rtree::{ChunkEntry, ChunkTree, RTreeWriter};
 use crate::snapshot::{IndexConfig, IndexSnapshot};
 use crate::summary::Histogram;
@@ -17,7 +17,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use strata_core::store::full_range;
 use strata_core::{
-    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkStore, MortonKey, ProcessHistory, WorldGenerator, codec,
+    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, MortonKey, ProcessHistory, WorldGenerator,
+    codec,
 };
 
 /// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
@@ -34,13 +35,17 @@ pub struct PreparedChunk {
     pub version: u64,
     /// The processes that changed it.
     pub history: ProcessHistory,
+    /// It may differ from the generator's chunk (edited, or read from a store). Only chunks
+    /// known to be the generator's (`false`) are forgotten when released; the others keep
+    /// their summaries. [`PreparedChunk::new`] says `true`.
+    pub edited: bool,
     pub(crate) hist: Option<Histogram>,
 }
 
 impl PreparedChunk {
     /// An update whose histogram the writer computes.
     pub fn new(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
-        Self { key, chunk, version, history: ProcessHistory::EMPTY, hist: None }
+        Self { key, chunk, version, history: ProcessHistory::EMPTY, edited: true, hist: None }
     }
 
     /// The same update, recording `history` as the chunk's process history.
@@ -52,7 +57,7 @@ impl PreparedChunk {
     /// An update with its histogram computed now.
     pub fn with_histogram(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
         let hist = Some(Histogram::of_chunk(&chunk, 1));
-        Self { key, chunk, version, history: ProcessHistory::EMPTY, hist }
+        Self { key, chunk, version, history: ProcessHistory::EMPTY, edited: true, hist }
     }
 }
 
@@ -84,6 +89,8 @@ pub struct IndexWriter {
     version: u64,
     world_version: u64,
     dirty: bool,
+    /// Released chunks whose subtrees may now collapse (done at [`IndexWriter::publish`]).
+    collapse: Vec<ChunkKey>,
     shared: Arc<ArcSwap<IndexSnapshot>>,
 }
 
@@ -108,6 +115,7 @@ impl IndexWriter {
             version: 0,
             world_version: 0,
             dirty: false,
+            collapse: Vec::new(),
             shared: Arc::new(ArcSwap::from_pointee(snap)),
         }
     }
@@ -146,7 +154,13 @@ impl IndexWriter {
     pub fn bulk_load(&mut self, chunks: Vec<(ChunkKey, Arc<Chunk>, u64)>, workers: usize) {
         let entries = chunks
             .into_iter()
-            .map(|(key, chunk, version)| BuildEntry { key, chunk, version, history: ProcessHistory::EMPTY })
+            .map(|(key, chunk, version)| BuildEntry {
+                key,
+                chunk,
+                version,
+                history: ProcessHistory::EMPTY,
+                edited: true,
+            })
             .collect();
         self.bulk_load_entries(entries, workers);
     }
@@ -192,20 +206,137 @@ impl IndexWriter {
         let n = chunks.len();
         let entries = chunks
             .into_iter()
-            .map(|(key, (chunk, version, history))| BuildEntry { key, chunk, version, history })
+            .map(|(key, (chunk, version, history))| BuildEntry { key, chunk, version, history, edited: true })
             .collect();
         self.bulk_load_entries(entries, workers);
         Ok(n)
     }
 
-    /// Hands in a chunk the world loaded. Ignored if the index already knows `key` (its copy
+    /// Hands in a chunk the world loaded, not saying where from: it counts as edited (kept as
+    /// a summary when released). Ignored if the index already holds `key`'s voxels (its copy
     /// is at least as new). Returns whether it was inserted.
     pub fn insert_loaded(&mut self, key: ChunkKey, chunk: Arc<Chunk>) -> bool {
-        if self.octree.leaf(key).is_some() {
+        self.insert_loaded_from(key, chunk, ChunkOrigin::Store, ProcessHistory::EMPTY)
+    }
+
+    /// Hands in a chunk the world loaded from `origin` with its process `history`. A chunk
+    /// from the generator is forgotten when released; one from the store keeps its summary.
+    /// Ignored if the index already holds `key`'s voxels. A released chunk gets its voxels
+    /// back (its summary, version and history stay: the world releases only committed
+    /// chunks, so what it loads again is what was released). Returns whether it was inserted.
+    pub fn insert_loaded_from(
+        &mut self,
+        key: ChunkKey,
+        chunk: Arc<Chunk>,
+        origin: ChunkOrigin,
+        history: ProcessHistory,
+    ) -> bool {
+        match self.octree.leaf(key).cloned() {
+            Some(known) if known.is_released() => {
+                let leaf =
+                    Node::leaf(chunk, known.hist.clone(), known.summary.version, known.summary.history, known.edited);
+                self.put_leaf(key, Some(&known), Arc::new(leaf), None);
+                true
+            }
+            Some(_) => false,
+            None => {
+                let mut p = PreparedChunk::new(key, chunk, 0).with_process_history(history);
+                p.edited = origin == ChunkOrigin::Store || !history.is_empty();
+                self.apply(p)
+            }
+        }
+    }
+
+    /// Releases the voxels of the known chunk at `key` (the world evicted it): the leaf keeps
+    /// its summary and histogram (an edited chunk) or is forgotten once nothing around it is
+    /// held (a generator chunk, see below). Before the voxels go, the grid of the level-1 node
+    /// above is computed, so the chunk's contribution to every coarser grid stays. Returns
+    /// whether anything was released.
+    ///
+    /// **Collapse** (at [`IndexWriter::publish`]): the highest node above a released chunk
+    /// whose subtree holds no voxels and no edited chunk becomes a generated stub again (as if
+    /// never loaded), and a root that becomes such is dropped, so flying over unedited land
+    /// leaves nothing behind. A released edited chunk costs its leaf (summary, histogram) and
+    /// its R-tree entry; rays that reach it answer [`RayError::NotResident`](crate::RayError::NotResident).
+    ///
+    /// # Runtime
+    /// O(16³) for the level-1 grid if it was not computed, plus O(`ROOT_LEVEL`) node copies; a
+    /// collapse samples the generator once for the stub and visits the collapsed subtree.
+    pub fn release(&mut self, key: ChunkKey) -> bool {
+        let Some(known) = self.octree.leaf(key).cloned() else { return false };
+        if known.is_released() {
             return false;
         }
-        self.apply(PreparedChunk::new(key, chunk, 0));
+        // Invariant of `NodeData::Released`: the parent's grid is computed.
+        if let Some((_, parent)) = self.octree.path(key).into_iter().find(|(id, _)| id.level == 1) {
+            parent.mip();
+        }
+        let released = Arc::new(known.released());
+        self.put_leaf(key, Some(&known), released, None);
+        self.collapse.push(key);
         true
+    }
+
+    /// Replaces the leaf at `key` (was `old`) and its R-tree entry.
+    fn put_leaf(&mut self, key: ChunkKey, old: Option<&Arc<Node>>, leaf: Arc<Node>, dirty: Option<CellBox>) {
+        let old_entry = old.and_then(|o| entry_of(key, o));
+        let new_entry = entry_of(key, &leaf);
+        self.world_version = self.world_version.max(leaf.summary.version);
+        self.octree.set_leaf(key, leaf, dirty, self.generator.as_ref());
+        if old_entry != new_entry {
+            self.rtree.update(old_entry, new_entry);
+        }
+        self.dirty = true;
+    }
+
+    /// Collapses what the releases since the last call allow (see [`IndexWriter::release`]).
+    fn collapse_released(&mut self) {
+        let mut keys = std::mem::take(&mut self.collapse);
+        keys.sort_unstable_by_key(|k| (k.x >> ROOT_LEVEL, k.y >> ROOT_LEVEL, k.z >> ROOT_LEVEL));
+        for key in keys {
+            // The highest node on the path (level ≥ 1: a level-0 stub would cost a whole
+            // generated chunk) that pins nothing.
+            let Some((id, node)) = self
+                .octree
+                .path(key)
+                .into_iter()
+                .find(|(id, n)| id.level >= 1 && !n.pinned)
+                .map(|(id, n)| (id, n.clone()))
+            else {
+                continue;
+            };
+            let mut gone = Vec::new();
+            released_leaves(id, &node, &mut gone);
+            for (k, leaf) in gone {
+                if let Some(e) = entry_of(k, &leaf) {
+                    self.rtree.update(Some(e), None);
+                }
+            }
+            if id.level == ROOT_LEVEL {
+                self.octree.remove_root(key);
+            } else {
+                let stub = Arc::new(Node::generated(id, self.generator.as_ref()));
+                self.octree.set_node(id, stub, Some(CellBox::FULL), self.generator.as_ref());
+            }
+            self.dirty = true;
+        }
+    }
+
+    /// What the index holds, in bytes (see [`IndexMemory`]). Nodes and chunks shared between
+    /// places count once.
+    ///
+    /// # Runtime
+    /// O(nodes): a walk over the whole tree.
+    pub fn memory(&self) -> IndexMemory {
+        let mut m = IndexMemory::default();
+        let mut nodes = std::collections::HashSet::new();
+        let mut chunks = std::collections::HashSet::new();
+        for (_, root) in self.octree.root_nodes() {
+            measure(root, &mut nodes, &mut chunks, &mut m);
+        }
+        m.rtree_entries = self.rtree.len();
+        m.rtree_bytes = m.rtree_entries * (size_of::<ChunkEntry>() + RTREE_NODE_SHARE);
+        m
     }
 
     /// Folds in one change from the world's change feed.
@@ -232,21 +363,23 @@ impl IndexWriter {
     pub fn apply(&mut self, p: PreparedChunk) -> bool {
         let known = self.octree.leaf(p.key).cloned();
         if let Some(o) = &known
-            && (o.summary.version > p.version || Arc::ptr_eq(cells_of(o), &p.chunk))
+            && (o.summary.version > p.version || cells_of(o).is_some_and(|c| Arc::ptr_eq(c, &p.chunk)))
         {
             return false;
         }
+        // The level-0 node now and its voxels (none if released: then everything counts as
+        // changed).
         let level0 = self.octree.level0(p.key).cloned();
-        let dirty = match &level0 {
-            Some(o) => diff_box(cells_of(o), &p.chunk),
+        let old = level0.as_ref().and_then(|o| cells_of(o).map(|c| (o, c.clone())));
+        let dirty = match &old {
+            Some((_, c)) => diff_box(c, &p.chunk),
             None => Some(CellBox::FULL),
         };
-        let hist = match (p.hist, &level0, dirty) {
+        let hist = match (p.hist, &old, dirty) {
             (Some(h), _, _) => h,
-            (None, Some(o), None) => o.hist.clone(),
-            (None, Some(o), Some(b)) if b.volume() <= CHUNK_VOLUME / 8 => {
+            (None, Some((o, _)), None) => o.hist.clone(),
+            (None, Some((o, old)), Some(b)) if b.volume() <= CHUNK_VOLUME / 8 => {
                 let mut h = o.hist.clone();
-                let old = cells_of(o);
                 b.for_each(|l| {
                     let (a, n) = (old.get(l), p.chunk.get(l));
                     if a != n {
@@ -258,21 +391,17 @@ impl IndexWriter {
             }
             (None, _, _) => Histogram::of_chunk(&p.chunk, 1),
         };
-        let leaf = Arc::new(Node::leaf(p.chunk, hist, p.version, p.history));
-        let old_entry = known.as_ref().and_then(|o| entry_of(p.key, o));
-        let new_entry = entry_of(p.key, &leaf);
-        self.octree.set_leaf(p.key, leaf, dirty, self.generator.as_ref());
-        if old_entry != new_entry {
-            self.rtree.update(old_entry, new_entry);
-        }
-        self.world_version = self.world_version.max(p.version);
-        self.dirty = true;
+        // A chunk once edited stays edited (its stored copy differs from the generator's).
+        let edited = p.edited || known.as_ref().is_some_and(|o| o.edited);
+        let leaf = Arc::new(Node::leaf(p.chunk, hist, p.version, p.history, edited));
+        self.put_leaf(p.key, known.as_ref(), leaf, dirty);
         true
     }
 
     /// Publishes the current state as a new snapshot (an atomic pointer swap) and returns it.
     /// Does nothing but return the current snapshot if nothing changed.
     pub fn publish(&mut self) -> Arc<IndexSnapshot> {
+        self.collapse_released();
         if !self.dirty {
             return self.shared.load_full();
         }
@@ -291,10 +420,12 @@ impl IndexWriter {
     }
 }
 
-fn cells_of(n: &Node) -> &Arc<Chunk> {
+/// The voxels of a level-0 node (`None` once released).
+fn cells_of(n: &Node) -> Option<&Arc<Chunk>> {
     match &n.data {
-        NodeData::Cells(c) => c,
-        // Invariant: leaves (level 0) always hold cells.
+        NodeData::Cells(c) => Some(c),
+        NodeData::Released => None,
+        // Invariant: level-0 nodes hold cells or are released.
         NodeData::Inner { .. } => unreachable!("a leaf holds cells"),
     }
 }
@@ -303,6 +434,95 @@ fn entry_of(key: ChunkKey, leaf: &Node) -> Option<ChunkEntry> {
     (leaf.summary.non_air_count > 0).then(|| ChunkEntry {
         key,
         summary: leaf.summary.to_chunk_summary(),
-        chunk: cells_of(leaf).clone(),
+        chunk: cells_of(leaf).cloned(),
     })
+}
+
+/// Every released leaf below `node` (at `id`), with its key.
+fn released_leaves(id: NodeId, node: &Arc<Node>, out: &mut Vec<(ChunkKey, Arc<Node>)>) {
+    if node.is_released() {
+        out.push((id.key, node.clone()));
+    }
+    if let Some(children) = node.children() {
+        for (i, c) in children.iter().enumerate() {
+            released_leaves(id.child(i), c, out);
+        }
+    }
+}
+
+/// Bytes an R-tree entry costs beyond its own size: its share of the inner nodes (a pointer
+/// and an envelope per child at up to 6 children per node, amortised).
+const RTREE_NODE_SHARE: usize = 16;
+
+/// What an index holds, in bytes (from [`IndexWriter::memory`]). Heap estimates: each Rust
+/// allocation's payload, without the allocator's own overhead.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexMemory {
+    /// Voxels of known chunks the index holds (shared with the world cache while it holds them
+    /// too).
+    pub chunk_bytes: usize,
+    /// Voxels of generated stubs (generator samples next to known chunks).
+    pub stub_bytes: usize,
+    /// Computed LOD grids of inner nodes.
+    pub grid_bytes: usize,
+    /// Nodes themselves (summaries, histograms, child pointers).
+    pub node_bytes: usize,
+    /// Nodes in the tree.
+    pub nodes: usize,
+    /// Known chunks whose voxels were released (summary-only leaves).
+    pub released_chunks: usize,
+    /// Known chunks with voxels.
+    pub resident_chunks: usize,
+    /// R-tree entries.
+    pub rtree_entries: usize,
+    /// The R-tree (entries and an estimate of its inner nodes).
+    pub rtree_bytes: usize,
+}
+
+impl IndexMemory {
+    /// Everything.
+    pub fn total(&self) -> usize {
+        self.chunk_bytes + self.stub_bytes + self.grid_bytes + self.node_bytes + self.rtree_bytes
+    }
+
+    /// Voxel data the index holds that the world cache does not share: stubs and grids.
+    pub fn own_voxel_bytes(&self) -> usize {
+        self.stub_bytes + self.grid_bytes
+    }
+}
+
+fn measure(
+    node: &Arc<Node>,
+    nodes: &mut std::collections::HashSet<*const Node>,
+    chunks: &mut std::collections::HashSet<*const Chunk>,
+    m: &mut IndexMemory,
+) {
+    if !nodes.insert(Arc::as_ptr(node)) {
+        return;
+    }
+    m.nodes += 1;
+    // The node in its `Arc` (two counters) and its histogram's list.
+    m.node_bytes += size_of::<Node>() + 2 * size_of::<usize>() + node.hist.heap_bytes();
+    match &node.data {
+        NodeData::Cells(c) => {
+            if chunks.insert(Arc::as_ptr(c)) {
+                let bytes = size_of::<Chunk>() + 2 * size_of::<usize>() + c.heap_bytes();
+                if node.is_generated() {
+                    m.stub_bytes += bytes;
+                } else {
+                    m.chunk_bytes += bytes;
+                    m.resident_chunks += 1;
+                }
+            }
+        }
+        NodeData::Released => m.released_chunks += 1,
+        NodeData::Inner { mip, children } => {
+            if let Some(g) = mip.get() {
+                m.grid_bytes += g.heap_bytes();
+            }
+            for c in children {
+                measure(c, nodes, chunks, m);
+            }
+        }
+    }
 }

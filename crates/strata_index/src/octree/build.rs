@@ -35,6 +35,8 @@ pub(crate) struct BuildEntry {
     pub chunk: Arc<Chunk>,
     pub version: u64,
     pub history: ProcessHistory,
+    /// May differ from the generator's chunk (see `Node::edited`).
+    pub edited: bool,
 }
 
 /// The level of build tasks: 2³ = 8 chunks per side, up to 512 chunks each, so a 32³-chunk
@@ -93,7 +95,7 @@ impl Octree {
             let leaves: Vec<Leaf> = entries
                 .into_iter()
                 .map(|e| {
-                    let leaf = leaf(uniform, e.chunk, e.version, e.history);
+                    let leaf = leaf(uniform, e.chunk, e.version, e.history, e.edited);
                     out.extend(visit(e.key, &leaf));
                     (e.key, leaf)
                 })
@@ -252,19 +254,20 @@ fn assemble(id: NodeId, nodes: &mut FxHashMap<NodeId, Arc<Node>>) -> Arc<Node> {
 /// its chunk): most chunks of a world are uniform (air, rock), and each then costs neither an
 /// allocation now nor a free when the tree is dropped.
 fn leaf(
-    uniform: &mut FxHashMap<(MaterialId, u64, ProcessHistory), Arc<Node>>,
+    uniform: &mut FxHashMap<(MaterialId, u64, ProcessHistory, bool), Arc<Node>>,
     chunk: Arc<Chunk>,
     version: u64,
     history: ProcessHistory,
+    edited: bool,
 ) -> Arc<Node> {
     let Some(m) = chunk.as_uniform() else {
         let hist = Histogram::of_chunk(&chunk, 1);
-        return Arc::new(Node::leaf(chunk, hist, version, history));
+        return Arc::new(Node::leaf(chunk, hist, version, history, edited));
     };
     let hist = || Histogram::uniform(m, CHUNK_VOLUME as u64);
     uniform
-        .entry((m, version, history))
-        .or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version, history)))
+        .entry((m, version, history, edited))
+        .or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version, history, edited)))
         .clone()
 }
 

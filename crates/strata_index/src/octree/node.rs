@@ -89,6 +89,12 @@ pub(crate) enum NodeData {
     /// computed (or computes it, for a path built fresh below a generated stub). Waits only
     /// ever go from a node to its children, so concurrent first readers cannot deadlock.
     Inner { mip: OnceLock<Mip>, children: [Arc<Node>; 8] },
+    /// A known chunk (level 0) whose voxels were released: summary and histogram only.
+    ///
+    /// Invariant: the parent (level 1) of a released leaf has its grid computed, so no grid
+    /// ever needs the released voxels ([`IndexWriter::release`](crate::IndexWriter::release)
+    /// computes it before releasing).
+    Released,
 }
 
 /// One octree node. Immutable once built; updates copy the path from root to leaf.
@@ -97,14 +103,37 @@ pub(crate) struct Node {
     pub summary: NodeSummary,
     pub hist: Histogram,
     pub data: NodeData,
+    /// Some chunk below may differ from the generator's: edited (in this session or an earlier
+    /// one, so read from a store) or handed in without saying where it came from. Such chunks
+    /// keep their summaries when released; the others can be forgotten.
+    pub edited: bool,
+    /// Some chunk below holds voxels or is edited: the subtree cannot be collapsed back into
+    /// generator data. `false` for generated stubs and subtrees of released unedited chunks.
+    pub pinned: bool,
 }
 
 impl Node {
-    /// A known chunk.
-    pub fn leaf(chunk: Arc<Chunk>, hist: Histogram, version: u64, history: ProcessHistory) -> Self {
+    /// A known chunk; `edited`: it may differ from the generator's (see [`Node::edited`]).
+    pub fn leaf(chunk: Arc<Chunk>, hist: Histogram, version: u64, history: ProcessHistory, edited: bool) -> Self {
         let mut summary = NodeSummary::from_histogram(0, &hist, version, DataSource::Exact);
         summary.history = history;
-        Self { summary, hist, data: NodeData::Cells(chunk) }
+        Self { summary, hist, data: NodeData::Cells(chunk), edited, pinned: true }
+    }
+
+    /// The same known chunk without its voxels (see [`NodeData::Released`]).
+    pub fn released(&self) -> Self {
+        Self {
+            summary: self.summary,
+            hist: self.hist.clone(),
+            data: NodeData::Released,
+            edited: self.edited,
+            pinned: self.edited,
+        }
+    }
+
+    /// Whether this is a known chunk whose voxels were released.
+    pub fn is_released(&self) -> bool {
+        matches!(self.data, NodeData::Released)
     }
 
     /// A node nobody told the index about: the generator's sample at its level.
@@ -112,7 +141,7 @@ impl Node {
         let chunk = generator.sample_lod(id.level, id.key);
         let hist = Histogram::of_chunk(&chunk, 1u64 << (3 * id.level));
         let summary = NodeSummary::from_histogram(id.level, &hist, 0, DataSource::Generated);
-        Self { summary, hist, data: NodeData::Cells(Arc::new(chunk)) }
+        Self { summary, hist, data: NodeData::Cells(Arc::new(chunk)), edited: false, pinned: false }
     }
 
     /// An inner node over `children`. Its LOD grid is left to the first reader ([`Node::mip`]).
@@ -124,7 +153,8 @@ impl Node {
         let (version, source, history) = combine(&children);
         let mut summary = NodeSummary::from_histogram(level, &hist, version, source);
         summary.history = history;
-        Self { summary, hist, data: NodeData::Inner { mip: OnceLock::new(), children } }
+        let (edited, pinned) = flags(&children);
+        Self { summary, hist, data: NodeData::Inner { mip: OnceLock::new(), children }, edited, pinned }
     }
 
     /// The LOD grid of an inner node, computed (with every missing grid below) on first use.
@@ -136,7 +166,7 @@ impl Node {
     pub fn mip(&self) -> Option<&Mip> {
         match &self.data {
             NodeData::Inner { mip, children } => Some(mip.get_or_init(|| downsample_children(children))),
-            NodeData::Cells(_) => None,
+            NodeData::Cells(_) | NodeData::Released => None,
         }
     }
 
@@ -145,15 +175,17 @@ impl Node {
     pub fn has_mip(&self) -> bool {
         match &self.data {
             NodeData::Inner { mip, .. } => mip.get().is_some(),
-            NodeData::Cells(_) => true,
+            NodeData::Cells(_) | NodeData::Released => true,
         }
     }
 
-    /// The 32³ cells of this node (computes an inner node's grid on first use, see [`Node::mip`]).
-    pub fn cells(&self) -> Cells<'_> {
+    /// The 32³ cells of this node (computes an inner node's grid on first use, see [`Node::mip`]);
+    /// `None` for a released chunk.
+    pub fn cells(&self) -> Option<Cells<'_>> {
         match &self.data {
-            NodeData::Cells(c) => Cells::Chunk(c),
-            NodeData::Inner { mip, children } => Cells::Mip(mip.get_or_init(|| downsample_children(children))),
+            NodeData::Cells(c) => Some(Cells::Chunk(c)),
+            NodeData::Inner { mip, children } => Some(Cells::Mip(mip.get_or_init(|| downsample_children(children)))),
+            NodeData::Released => None,
         }
     }
 
@@ -166,21 +198,36 @@ impl Node {
     pub fn children(&self) -> Option<&[Arc<Node>; 8]> {
         match &self.data {
             NodeData::Inner { children, .. } => Some(children),
-            NodeData::Cells(_) => None,
+            NodeData::Cells(_) | NodeData::Released => None,
         }
     }
 }
 
+/// The cells of a child while computing its parent's grid. Invariant (see
+/// [`NodeData::Released`]): a node with a released child has its grid computed, so computing a
+/// grid never meets one.
+fn child_cells(c: &Node) -> Cells<'_> {
+    match c.cells() {
+        Some(cells) => cells,
+        None => unreachable!("a grid over a released chunk is computed before the release"),
+    }
+}
+
+/// `edited` and `pinned` of an inner node over `children`: either holds if it holds below.
+fn flags(children: &[Arc<Node>; 8]) -> (bool, bool) {
+    (children.iter().any(|c| c.edited), children.iter().any(|c| c.pinned))
+}
+
 /// The LOD grid of an inner node over `children`, every octant downsampled in full.
 fn downsample_children(children: &[Arc<Node>; 8]) -> Mip {
-    let first = children[0].cells().uniform();
+    let first = child_cells(&children[0]).uniform();
     match first {
         // Eight equal uniform children: a uniform grid, nothing to downsample.
-        Some(m) if children.iter().all(|c| c.cells().uniform() == Some(m)) => Mip::uniform(m),
+        Some(m) if children.iter().all(|c| child_cells(c).uniform() == Some(m)) => Mip::uniform(m),
         _ => {
             let mut mip = Mip::default();
             for (i, c) in children.iter().enumerate() {
-                mip.downsample_octant(i, c.cells(), CellBox::FULL);
+                mip.downsample_octant(i, child_cells(c), CellBox::FULL);
             }
             mip
         }
@@ -206,27 +253,35 @@ fn combine(children: &[Arc<Node>; 8]) -> (u64, DataSource, ProcessHistory) {
     (version, source, history)
 }
 
-/// A new subtree at `id` holding one known chunk (`leaf` at `chunk`); every other child on the
-/// way down is a generated stub.
-pub(crate) fn fresh_path(id: NodeId, chunk: ChunkKey, leaf: Arc<Node>, generator: &dyn WorldGenerator) -> Arc<Node> {
-    if id.level == 0 {
-        return leaf;
+/// A new subtree at `id` holding `node` at `target` (a known chunk, or any node built from
+/// known data); every other child on the way down is a generated stub.
+pub(crate) fn fresh_path(id: NodeId, target: NodeId, node: Arc<Node>, generator: &dyn WorldGenerator) -> Arc<Node> {
+    if id.level == target.level {
+        return node;
     }
-    let mut leaf = Some(leaf);
+    let mut node = Some(node);
     let children: [Arc<Node>; 8] = std::array::from_fn(|i| {
         let cid = id.child(i);
-        match leaf.take_if(|_| cid.contains(chunk)) {
-            Some(l) => fresh_path(cid, chunk, l, generator),
+        match node.take_if(|_| covers(cid, target)) {
+            Some(n) => fresh_path(cid, target, n, generator),
             None => Arc::new(Node::generated(cid, generator)),
         }
     });
     Arc::new(Node::inner(id.level, children))
 }
 
-/// Replaces the chunk at `chunk` below `node` (at `id`) with `leaf`, copying the path.
-/// `dirty` is the box of voxels that differ from the level-0 node the tree holds now (known
-/// or generated; see [`diff_box`]). Returns the new node and the box of its cells that
-/// changed (`None`: no cell changed).
+/// Whether node `outer` contains node `inner` (`inner.level ≤ outer.level`).
+fn covers(outer: NodeId, inner: NodeId) -> bool {
+    let d = outer.level - inner.level;
+    let k = inner.key;
+    ChunkKey::new(k.x >> d, k.y >> d, k.z >> d) == outer.key
+}
+
+/// Replaces the node at `target` below `node` (at `id`) with `new`, copying the path.
+/// `dirty` is the box of cells of `target` that differ from what the tree holds there now
+/// (for a chunk: the voxels that differ from the level-0 node, known or generated; see
+/// [`diff_box`]). Returns the new node and the box of its cells that changed (`None`: no cell
+/// changed).
 ///
 /// A node on the path whose grid was computed gets its new grid by downsampling only the
 /// changed cells; a node whose grid was never computed leaves it to the first reader (the
@@ -238,26 +293,26 @@ pub(crate) fn fresh_path(id: NodeId, chunk: ChunkKey, leaf: Arc<Node>, generator
 pub(crate) fn replace(
     node: &Arc<Node>,
     id: NodeId,
-    chunk: ChunkKey,
-    leaf: Arc<Node>,
+    target: NodeId,
+    new: Arc<Node>,
     dirty: Option<CellBox>,
     generator: &dyn WorldGenerator,
 ) -> (Arc<Node>, Option<CellBox>) {
-    if id.level == 0 {
-        return (leaf, dirty);
+    if id.level == target.level {
+        return (new, dirty);
     }
     let NodeData::Inner { mip, children } = &node.data else {
         // A generated stub: build the known path below it from scratch.
-        return (fresh_path(id, chunk, leaf, generator), Some(CellBox::FULL));
+        return (fresh_path(id, target, new, generator), Some(CellBox::FULL));
     };
     // Read before descending: a grid set now implies the child's grid is set (the invariant on
     // `NodeData::Inner`), so the new child's grid is at hand for the incremental update.
     let old_mip = mip.get().cloned();
-    let i = NodeId::child_index_of(chunk, id.level);
-    let (new_child, dirty) = replace(&children[i], id.child(i), chunk, leaf, dirty, generator);
+    let i = NodeId::child_index_of(target.key, id.level - target.level);
+    let (new_child, dirty) = replace(&children[i], id.child(i), target, new, dirty, generator);
     let (mip, out) = match old_mip {
         Some(mut m) => {
-            let out = dirty.map(|d| m.downsample_octant(i, new_child.cells(), d));
+            let out = dirty.map(|d| m.downsample_octant(i, child_cells(&new_child), d));
             (OnceLock::from(m), out)
         }
         None => (OnceLock::new(), dirty.map(|_| CellBox::FULL)),
@@ -270,7 +325,8 @@ pub(crate) fn replace(
     let (version, source, history) = combine(&children);
     let mut summary = NodeSummary::from_histogram(id.level, &hist, version, source);
     summary.history = history;
-    (Arc::new(Node { summary, hist, data: NodeData::Inner { mip, children } }), out)
+    let (edited, pinned) = flags(&children);
+    (Arc::new(Node { summary, hist, data: NodeData::Inner { mip, children }, edited, pinned }), out)
 }
 
 const _: () = assert!(CHUNK_SIZE == 32);
@@ -306,6 +362,7 @@ mod tests {
             chunk: dense(i as u16),
             version: 0,
             history: ProcessHistory::EMPTY,
+            edited: true,
         });
         let (mut tree, ()) = Octree::build(entries.collect(), &generator, 2, |_, _| None::<()>, |_| ());
         for (_, root) in tree.roots() {
@@ -322,7 +379,8 @@ mod tests {
         let before = n.mip().cloned().unwrap();
         assert!(n.has_mip());
         for (s, k) in [(4, keys[1]), (5, keys[0]), (6, ChunkKey::new(4, 0, 2))] {
-            let leaf = Arc::new(Node::leaf(dense(s), Histogram::of_chunk(&dense(s), 1), 1, ProcessHistory::EMPTY));
+            let leaf =
+                Arc::new(Node::leaf(dense(s), Histogram::of_chunk(&dense(s), 1), 1, ProcessHistory::EMPTY, true));
             tree.set_leaf(k, leaf, Some(CellBox::FULL), &generator);
         }
         for (_, root) in tree.roots() {

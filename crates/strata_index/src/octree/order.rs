@@ -104,7 +104,7 @@ mod tests {
         ) {
             let entries: Vec<BuildEntry> = keys
                 .iter()
-                .map(|&(x, y, z)| BuildEntry { key: ChunkKey::new(x, y, z), chunk: Arc::new(Chunk::default()), version: 0, history: Default::default() })
+                .map(|&(x, y, z)| BuildEntry { key: ChunkKey::new(x, y, z), chunk: Arc::new(Chunk::default()), version: 0, edited: true, history: Default::default() })
                 .collect();
             let (roots, order) = morton_order(&entries);
             let got: Vec<u32> = order.iter().map(|o| o.1).collect();

@@ -82,12 +82,55 @@ impl Octree {
         dirty: Option<CellBox>,
         generator: &dyn WorldGenerator,
     ) {
-        let root = NodeId::containing(chunk, ROOT_LEVEL);
+        self.set_node(NodeId::chunk(chunk), leaf, dirty, generator);
+    }
+
+    /// Sets the node at `target` (any level) to `node` and updates the path to its root.
+    /// `dirty` is the box of `target`'s cells that differ from what the tree holds there.
+    ///
+    /// # Runtime
+    /// As [`Octree::set_leaf`].
+    pub fn set_node(
+        &mut self,
+        target: NodeId,
+        node: Arc<Node>,
+        dirty: Option<CellBox>,
+        generator: &dyn WorldGenerator,
+    ) {
+        let root = NodeId::new(ROOT_LEVEL, NodeId::containing(target.key, ROOT_LEVEL - target.level).key);
         let roots = Arc::make_mut(&mut self.roots);
         let new_root = match roots.get(&root.key) {
-            Some(r) => replace(r, root, chunk, leaf, dirty, generator).0,
-            None => fresh_path(root, chunk, leaf, generator),
+            Some(r) => replace(r, root, target, node, dirty, generator).0,
+            None => fresh_path(root, target, node, generator),
         };
         roots.insert(root.key, new_root);
+    }
+
+    /// Removes the root holding `chunk`; returns it.
+    pub fn remove_root(&mut self, chunk: ChunkKey) -> Option<Arc<Node>> {
+        let root = NodeId::containing(chunk, ROOT_LEVEL);
+        Arc::make_mut(&mut self.roots).remove(&root.key)
+    }
+
+    /// The nodes on the path from the root down to `chunk`'s level-0 node, root first (fewer if
+    /// the path ends in a stub or a leaf above level 0, none outside every root).
+    pub fn path(&self, chunk: ChunkKey) -> Vec<(NodeId, &Arc<Node>)> {
+        let mut out = Vec::with_capacity(ROOT_LEVEL as usize + 1);
+        let root = NodeId::containing(chunk, ROOT_LEVEL);
+        let Some(mut node) = self.roots.get(&root.key) else { return out };
+        let mut id = root;
+        loop {
+            out.push((id, node));
+            let Some(children) = node.children() else { break };
+            let i = NodeId::child_index_of(chunk, id.level);
+            id = id.child(i);
+            node = &children[i];
+        }
+        out
+    }
+
+    /// Every root.
+    pub fn root_nodes(&self) -> impl Iterator<Item = (NodeId, &Arc<Node>)> {
+        self.roots.iter().map(|(k, n)| (NodeId::new(ROOT_LEVEL, *k), n))
     }
 }

@@ -23,7 +23,9 @@
 //! entry voxel at once, and walks dense chunks voxel by voxel. Both therefore visit the same
 //! voxels and agree exactly, ties included.
 //!
-//! Chunks the index does not know are treated as air.
+//! Chunks the index does not know are treated as air. A chunk it knows but whose voxels it has
+//! released stops the walk with [`RayError::NotResident`] if the ray reaches it before any
+//! hit: the answer is never guessed.
 
 mod walk;
 
@@ -52,6 +54,16 @@ pub enum RayError {
     /// The maximum distance is negative or NaN.
     #[error("max distance {0} must be a non-negative number")]
     InvalidMaxDistance(f64),
+    /// A pending result, not a wrong input: the ray reached `chunk` (every voxel before it is
+    /// air or passes the filter), but the index has released that chunk's voxels. Load the
+    /// chunk (the world reads it from the store or the generator), hand it back to the index
+    /// ([`IndexWriter::insert_loaded_from`](crate::IndexWriter::insert_loaded_from)) and cast
+    /// again once the writer has published.
+    #[error("the ray reaches chunk {chunk:?}, whose voxels are not resident: load it and cast again")]
+    NotResident {
+        /// The first released chunk along the ray.
+        chunk: ChunkKey,
+    },
 }
 
 /// A validated ray: finite origin inside the world, unit-length direction.

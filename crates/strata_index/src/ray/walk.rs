@@ -201,7 +201,8 @@ pub struct Candidate<'a> {
     entry: Event,
     voxel: [i64; 3],
     key: ChunkKey,
-    chunk: &'a Chunk,
+    /// `None`: released (see [`RayError::NotResident`](super::RayError::NotResident)).
+    chunk: Option<&'a Chunk>,
 }
 
 /// The exact narrow phase: walks the ray through broad-phase candidates (chunks not all air,
@@ -213,24 +214,27 @@ pub struct Candidate<'a> {
 ///
 /// `origin_chunk` is the chunk holding the origin if the caller has it at hand: it is walked
 /// first (it is first in walk order), so a hit there needs no R-tree query at all.
+///
+/// A candidate without voxels (`None`: released) that the walk reaches before any hit ends the
+/// cast with `Err(key)`: its voxels decide the answer.
 pub(crate) fn cast_segments<'a, I>(
     ray: &Ray,
     options: &RayOptions,
-    origin_chunk: Option<(ChunkKey, &'a Chunk)>,
+    origin_chunk: Option<(ChunkKey, Option<&'a Chunk>)>,
     mut query: impl FnMut(f64, f64) -> I,
     buf: &mut Vec<Candidate<'a>>,
-) -> Option<RayHit>
+) -> Result<Option<RayHit>, ChunkKey>
 where
-    I: Iterator<Item = (ChunkKey, &'a Chunk)>,
+    I: Iterator<Item = (ChunkKey, Option<&'a Chunk>)>,
 {
     let w = Walker::new(ray);
     let max = options.max_distance;
     let skip = origin_chunk.map(|(k, _)| k);
     if let Some((key, chunk)) = origin_chunk
         && let Some(c) = entry_of(&w, key, chunk, max)
-        && let Some(h) = walk_chunk(&w, options, &c)
+        && let Some(h) = walk_chunk(&w, options, &c)?
     {
-        return Some(h);
+        return Ok(Some(h));
     }
     // `lo`: the previous segment's end (`None` for the first segment, which also takes the
     // chunk holding the origin, entered at distance −∞).
@@ -259,12 +263,12 @@ where
             }
         });
         for c in buf.iter() {
-            if let Some(h) = walk_chunk(&w, options, c) {
-                return Some(h);
+            if let Some(h) = walk_chunk(&w, options, c)? {
+                return Ok(Some(h));
             }
         }
         if hi >= max {
-            return None;
+            return Ok(None);
         }
         lo = Some(hi);
         len *= 4.0;
@@ -272,7 +276,7 @@ where
 }
 
 /// Where the walk enters `key`, or `None` if it never does within `max_distance`.
-fn entry_of<'a>(w: &Walker, key: ChunkKey, chunk: &'a Chunk, max_distance: f64) -> Option<Candidate<'a>> {
+fn entry_of<'a>(w: &Walker, key: ChunkKey, chunk: Option<&'a Chunk>, max_distance: f64) -> Option<Candidate<'a>> {
     let s = CHUNK_SIZE as i64;
     let lo = key.to_array().map(|v| v as i64 * s);
     let mut e = Event::START;
@@ -302,12 +306,18 @@ fn entry_of<'a>(w: &Walker, key: ChunkKey, chunk: &'a Chunk, max_distance: f64) 
     inside.then_some(Candidate { entry: e, voxel: v, key, chunk })
 }
 
-/// Walks one chunk from its entry voxel.
-fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Option<RayHit> {
+/// Walks one chunk from its entry voxel; `Err(key)` for a released one.
+fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Result<Option<RayHit>, ChunkKey> {
     let dense = match c.chunk {
-        Chunk::Uniform(m) => return options.filter.hits(*m).then(|| hit(w, c.voxel, c.entry, *m)),
-        Chunk::Dense(d) => d.as_slice(),
+        None => return Err(c.key),
+        Some(Chunk::Uniform(m)) => return Ok(options.filter.hits(*m).then(|| hit(w, c.voxel, c.entry, *m))),
+        Some(Chunk::Dense(d)) => d.as_slice(),
     };
+    Ok(walk_dense(w, options, c, dense))
+}
+
+/// Walks a dense chunk from its entry voxel.
+fn walk_dense(w: &Walker, options: &RayOptions, c: &Candidate<'_>, dense: &[u16]) -> Option<RayHit> {
     let s = CHUNK_SIZE as i64;
     let lo = c.key.to_array().map(|v| v as i64 * s);
     const STRIDE: [i64; 3] = [1, CHUNK_SIZE as i64, (CHUNK_SIZE * CHUNK_SIZE) as i64];

@@ -138,7 +138,7 @@ pub fn check_index(
         return Err(format!("R-tree: {} entries, want {}", got.len(), want.len()));
     }
     for e in snap.rtree_entries() {
-        if *e.chunk != known[&e.key] {
+        if e.chunk.as_deref().is_some_and(|c| *c != known[&e.key]) {
             return Err(format!("R-tree payload of {:?} is stale", e.key));
         }
     }

@@ -6,4 +6,5 @@ mod history;
 mod index_exact;
 mod lazy_grids;
 mod rays;
+mod release;
 mod snapshots;

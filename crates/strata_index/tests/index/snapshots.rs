@@ -14,10 +14,11 @@ use strata_index::{
 fn check_consistent(s: &IndexSnapshot) -> Result<(), String> {
     for e in s.rtree_entries() {
         let leaf = s.chunk(e.key).ok_or_else(|| format!("R-tree entry {:?} has no octree leaf", e.key))?;
-        if !Arc::ptr_eq(&leaf, &e.chunk) {
+        let chunk = e.chunk.as_ref().ok_or_else(|| format!("R-tree entry {:?} lost its voxels", e.key))?;
+        if !Arc::ptr_eq(&leaf, chunk) {
             return Err(format!("R-tree entry {:?} and octree leaf differ", e.key));
         }
-        if e.summary != e.chunk.summary() || e.summary.non_air_count == 0 {
+        if e.summary != chunk.summary() || e.summary.non_air_count == 0 {
             return Err(format!("R-tree summary of {:?} is wrong", e.key));
         }
         let root = NodeId::containing(e.key, ROOT_LEVEL);
