@@ -34,8 +34,15 @@ pub struct StrataConfig {
     pub apply_budget_ms: f32,
     /// Seconds between periodic durable commits of edits (also committed on exit).
     pub commit_interval_s: f32,
-    /// Budget of the decompressed chunk cache, in MiB.
-    pub cache_mib: usize,
+    /// The residency budget, MiB: decompressed voxel data held by the world cache **and** the
+    /// index together. Chunks outside it (least recently used first) are released: the cache
+    /// evicts them and the index keeps only a summary (edited chunks) or forgets them (generator
+    /// chunks, made again when needed). Dirty chunks and the index's own data (generated stubs,
+    /// LOD grids of shown nodes) always stay, so the cache gets what the index leaves (at least
+    /// a quarter). Chunks that leave the view (past the LOD hysteresis) are released at once;
+    /// the budget bounds what is left, so it should hold the view. Default 256. (RON files may still call it `cache_mib`.)
+    #[serde(alias = "cache_mib")]
+    pub voxel_budget_mib: usize,
     /// Per-vertex ambient occlusion in meshes.
     pub ambient_occlusion: bool,
     /// Render-space distance from the origin at which the floating origin recentres.
@@ -55,7 +62,7 @@ impl Default for StrataConfig {
             max_results_per_frame: 64,
             apply_budget_ms: 3.0,
             commit_interval_s: 5.0,
-            cache_mib: 256,
+            voxel_budget_mib: 256,
             ambient_occlusion: true,
             recenter_distance: 1024.0,
         }

@@ -52,6 +52,14 @@ pub const INDEX_LAG: DiagnosticPath = DiagnosticPath::const_new("strata/index_ve
 /// Stale results dropped since start.
 pub const DROPPED_STALE: DiagnosticPath = DiagnosticPath::const_new("strata/dropped_stale");
 
+/// Voxel data held by the world cache and the index together, MiB (the residency budget bounds
+/// it: `StrataConfig::voxel_budget_mib`).
+pub const RESIDENT_VOXEL_MIB: DiagnosticPath = DiagnosticPath::const_new("strata/resident_voxel_mib");
+/// Everything the index holds (nodes, grids, stubs, R-tree), MiB.
+pub const INDEX_MIB: DiagnosticPath = DiagnosticPath::const_new("strata/index_mib");
+/// Chunks the index knows but has released (summary only).
+pub const RELEASED_CHUNKS: DiagnosticPath = DiagnosticPath::const_new("strata/released_chunks");
+
 pub(crate) fn register(app: &mut App) {
     for p in NODES_PER_LOD {
         app.register_diagnostic(Diagnostic::new(p));
@@ -62,6 +70,9 @@ pub(crate) fn register(app: &mut App) {
         READY_DEPTH,
         APPLY_MS,
         RESIDENT_CHUNKS,
+        RESIDENT_VOXEL_MIB,
+        INDEX_MIB,
+        RELEASED_CHUNKS,
         CACHE_HIT_RATE,
         PENDING_EDITS,
         DIRTY_CHUNKS,
@@ -102,4 +113,9 @@ pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<Streamin
     d.add_measurement(&INDEX_QUEUE, || sw.index.queue_depth() as f64);
     let lag = w.version.saturating_sub(sw.index().world_version());
     d.add_measurement(&INDEX_LAG, || lag as f64);
+    let mib = |b: usize| b as f64 / f64::from(1u32 << 20);
+    let im = sw.index_memory();
+    d.add_measurement(&RESIDENT_VOXEL_MIB, || mib(sw.resident_voxel_bytes()));
+    d.add_measurement(&INDEX_MIB, || mib(im.total()));
+    d.add_measurement(&RELEASED_CHUNKS, || im.released_chunks as f64);
 }

@@ -4,7 +4,7 @@
 use crate::mesh_build::NodeMeshes;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
-use strata_core::{Chunk, ChunkSource, Face, ProcessHistory};
+use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, ProcessHistory};
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
 
@@ -22,23 +22,27 @@ pub(crate) struct LoadOutput {
     pub data: Result<Arc<Chunk>, String>,
     /// Level 0: the chunk's process history (empty above).
     pub history: ProcessHistory,
+    /// Level 0: where the chunk came from (the generator above).
+    pub origin: ChunkOrigin,
 }
 
 impl LoadJob {
     pub fn run(self) -> LoadOutput {
         let mut history = ProcessHistory::EMPTY;
+        let mut origin = ChunkOrigin::Generator;
         let data = if self.node.level == 0 {
             self.source
                 .load(self.node.key)
                 .map(|loaded| {
                     history = loaded.history;
+                    origin = loaded.origin;
                     Arc::new(loaded.chunk)
                 })
                 .map_err(|e| e.to_string())
         } else {
             Ok(Arc::new(self.snapshot.lod_chunk(self.node)))
         };
-        LoadOutput { node: self.node, data, history }
+        LoadOutput { node: self.node, data, history, origin }
     }
 }
 

@@ -204,8 +204,8 @@ impl Plugin for StrataPlugin {
         });
         let registry = self.materials.clone().unwrap_or_else(MaterialRegistry::builtin);
         let store = self.open_store();
-        let world =
-            World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: self.config.cache_mib << 20 });
+        let budget = self.config.voxel_budget_mib << 20;
+        let world = World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: budget });
         let mut writer = IndexWriter::new(generator, IndexConfig::default());
         if let Err(e) = writer.bulk_load_store(store.as_ref(), Vec::new(), 1) {
             panic!(
@@ -219,7 +219,7 @@ impl Plugin for StrataPlugin {
             .register_type::<StreamingViewer>()
             .register_type::<FloatingOrigin>()
             .register_type::<StrataOrigin>()
-            .insert_resource(StrataWorld::new(world, writer, registry))
+            .insert_resource(StrataWorld::new(world, writer, registry, budget))
             .init_resource::<StrataOrigin>()
             .init_resource::<ViewerPositions>()
             .init_resource::<Streaming>()

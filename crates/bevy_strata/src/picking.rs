@@ -9,7 +9,7 @@ use crate::voxel_world::face_normal;
 use bevy::picking::backend::ray::RayMap;
 use bevy::picking::backend::{HitData, PointerHits};
 use bevy::prelude::*;
-use strata_index::{HitFilter, Ray, RayOptions};
+use strata_index::{HitFilter, Ray, RayError, RayOptions};
 
 /// Settings of the picking backend.
 #[derive(Resource, Reflect, Clone, Debug)]
@@ -48,7 +48,15 @@ pub(crate) fn update_hits(
         let Ok(ray) = Ray::new(origin.to_world(ray3.origin), [f64::from(d.x), f64::from(d.y), f64::from(d.z)]) else {
             continue;
         };
-        let Ok(Some(hit)) = snapshot.cast_ray(&ray, &options) else { continue };
+        let hit = match snapshot.cast_ray(&ray, &options) {
+            Ok(Some(hit)) => hit,
+            // The ray reached a released chunk: load it; the pointer hits it in a later frame.
+            Err(RayError::NotResident { chunk }) => {
+                sw.request_resident(chunk);
+                continue;
+            }
+            Ok(None) | Err(_) => continue,
+        };
         let Some(entity) = st.node_covering(hit.chunk).and_then(|n| st.entity(n)) else { continue };
         let normal = face_normal(hit.face);
         let position = ray3.origin + d * hit.distance as f32;

@@ -4,8 +4,8 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task};
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkChange, ChunkKey, MaterialRegistry, World};
-use strata_index::{IndexReader, IndexSnapshot, IndexWriter};
+use strata_core::{Chunk, ChunkChange, ChunkKey, ChunkOrigin, MaterialRegistry, ProcessHistory, World};
+use strata_index::{IndexMemory, IndexReader, IndexSnapshot, IndexWriter};
 use strata_mesh::MaterialTable;
 
 /// The world the plugin streams, with its index. Most code should use [`crate::VoxelWorld`].
@@ -18,13 +18,72 @@ pub struct StrataWorld {
     /// Material definitions.
     pub registry: Arc<MaterialRegistry>,
     pub(crate) table: Arc<MaterialTable>,
+    budget_bytes: usize,
+    wanted: Receiver<ChunkKey>,
+    wanted_tx: crossbeam_channel::Sender<ChunkKey>,
 }
 
 impl StrataWorld {
-    pub(crate) fn new(mut world: World, writer: IndexWriter, registry: MaterialRegistry) -> Self {
+    pub(crate) fn new(mut world: World, writer: IndexWriter, registry: MaterialRegistry, budget_bytes: usize) -> Self {
         let feed = world.subscribe();
+        world.track_evictions();
         let table = Arc::new(MaterialTable::new(&registry));
-        Self { world, feed, index: IndexDriver::new(writer), registry: Arc::new(registry), table }
+        let (wanted_tx, wanted) = crossbeam_channel::unbounded();
+        Self {
+            world,
+            feed,
+            index: IndexDriver::new(writer),
+            registry: Arc::new(registry),
+            table,
+            budget_bytes,
+            wanted,
+            wanted_tx,
+        }
+    }
+
+    /// Asks for `chunk`'s voxels to be made resident again (a ray cast reached it after the
+    /// index released it: [`RayError::NotResident`](strata_index::RayError::NotResident)). The
+    /// plugin loads it off the main thread; cast again in a later frame.
+    pub fn request_resident(&self, chunk: ChunkKey) {
+        // The receiver lives as long as `self`.
+        let _ = self.wanted_tx.send(chunk);
+    }
+
+    /// The residency budget: voxel data held by the world cache and the index together, bytes
+    /// ([`StrataConfig::voxel_budget_mib`](crate::StrataConfig::voxel_budget_mib)).
+    pub fn budget_bytes(&self) -> usize {
+        self.budget_bytes
+    }
+
+    /// What the index held after its last update (bytes by kind; O(1), measured by the index
+    /// task).
+    pub fn index_memory(&self) -> IndexMemory {
+        self.index.memory
+    }
+
+    /// Voxel bytes resident in the world cache and the index together: the cache's chunks
+    /// plus what only the index holds (generated stubs, LOD grids). The index's known chunks
+    /// are the cache's own (`Arc`s shared), released when the cache evicts them.
+    pub fn resident_voxel_bytes(&self) -> usize {
+        self.world.cache_bytes() + self.index.memory.own_voxel_bytes()
+    }
+
+    /// Hands evicted chunks to the index for release and fits the cache to what the budget
+    /// leaves beside the index's own voxel data (never below a quarter of the budget).
+    pub(crate) fn sync_residency(&mut self) {
+        let evicted = self.world.take_evicted();
+        self.index.queue_release(evicted);
+        let cache = self.budget_bytes.saturating_sub(self.index.memory.own_voxel_bytes()).max(self.budget_bytes / 4);
+        if cache != self.world.cache_budget() {
+            self.world.set_cache_budget(cache);
+            let evicted = self.world.take_evicted();
+            self.index.queue_release(evicted);
+        }
+    }
+
+    /// Chunks rays asked for since the last call.
+    pub(crate) fn take_wanted(&self) -> Vec<ChunkKey> {
+        self.wanted.try_iter().collect()
     }
 
     /// The newest published index snapshot (never blocks).
@@ -33,75 +92,104 @@ impl StrataWorld {
     }
 }
 
+/// One update for the index, in the order the world saw it.
+pub(crate) enum IndexOp {
+    /// A chunk the world loaded (or already held, for a ray that needs it back).
+    Loaded(ChunkKey, Arc<Chunk>, ChunkOrigin, ProcessHistory),
+    /// A change from the world's change feed.
+    Change(ChunkChange),
+    /// The world evicted the chunk: the index releases its voxels.
+    Release(ChunkKey),
+}
+
+/// What an index task hands back.
+type IndexTaskOutput = (IndexWriter, Vec<ChunkKey>, IndexMemory);
+
 /// Drives the index writer on the async compute pool: one task at a time takes the writer and
-/// the pending updates, folds them in, publishes a snapshot and hands the writer back. Readers
-/// keep reading the previous snapshot meanwhile.
+/// the pending updates, folds them in (in the order queued: loads, changes and releases of one
+/// chunk never overtake each other), publishes a snapshot, measures what the index holds and
+/// hands the writer back. Readers keep reading the previous snapshot meanwhile.
 pub(crate) struct IndexDriver {
     writer: Option<IndexWriter>,
-    task: Option<Task<(IndexWriter, Vec<ChunkKey>)>>,
+    task: Option<Task<IndexTaskOutput>>,
     pub reader: IndexReader,
-    loaded: Vec<(ChunkKey, Arc<Chunk>)>,
-    changes: Vec<ChunkChange>,
+    ops: Vec<IndexOp>,
     /// Index updates folded in so far.
     pub updates: u64,
+    /// What the index held after the last task.
+    pub memory: IndexMemory,
 }
 
 impl IndexDriver {
     fn new(writer: IndexWriter) -> Self {
         let reader = writer.reader();
-        Self { writer: Some(writer), task: None, reader, loaded: Vec::new(), changes: Vec::new(), updates: 0 }
+        let memory = writer.memory();
+        Self { writer: Some(writer), task: None, reader, ops: Vec::new(), updates: 0, memory }
     }
 
-    pub fn queue_loaded(&mut self, key: ChunkKey, chunk: Arc<Chunk>) {
-        self.loaded.push((key, chunk));
+    pub fn queue_loaded(&mut self, key: ChunkKey, chunk: Arc<Chunk>, origin: ChunkOrigin, history: ProcessHistory) {
+        self.ops.push(IndexOp::Loaded(key, chunk, origin, history));
     }
 
     pub fn queue_change(&mut self, change: ChunkChange) {
-        self.changes.push(change);
+        self.ops.push(IndexOp::Change(change));
+    }
+
+    pub fn queue_release(&mut self, keys: impl IntoIterator<Item = ChunkKey>) {
+        self.ops.extend(keys.into_iter().map(IndexOp::Release));
     }
 
     /// Updates waiting for the next index task.
     pub fn queue_depth(&self) -> usize {
-        self.loaded.len() + self.changes.len()
+        self.ops.len()
     }
 
     /// Starts an index task if the writer is idle and there is work.
     pub fn dispatch(&mut self) {
-        if self.task.is_some() || (self.loaded.is_empty() && self.changes.is_empty()) {
+        if self.task.is_some() || self.ops.is_empty() {
             return;
         }
         let Some(mut writer) = self.writer.take() else { return };
-        let loaded = std::mem::take(&mut self.loaded);
-        let changes = std::mem::take(&mut self.changes);
-        self.updates += (loaded.len() + changes.len()) as u64;
+        let ops = std::mem::take(&mut self.ops);
+        self.updates += ops.len() as u64;
         self.task = Some(AsyncComputeTaskPool::get().spawn(async move {
-            let mut changed = Vec::with_capacity(changes.len());
-            for (k, c) in loaded {
-                writer.insert_loaded(k, c);
-            }
-            for c in &changes {
-                writer.apply_change(c);
-                changed.push(c.key);
+            let mut changed = Vec::new();
+            for op in ops {
+                match op {
+                    IndexOp::Loaded(k, c, origin, history) => {
+                        writer.insert_loaded_from(k, c, origin, history);
+                    }
+                    IndexOp::Change(c) => {
+                        writer.apply_change(&c);
+                        changed.push(c.key);
+                    }
+                    IndexOp::Release(k) => {
+                        writer.release(k);
+                    }
+                }
             }
             writer.publish();
-            (writer, changed)
+            let memory = writer.memory();
+            (writer, changed, memory)
         }));
     }
 
     /// Collects a finished index task; returns the chunks whose edits it published.
     pub fn poll(&mut self) -> Option<Vec<ChunkKey>> {
         let task = self.task.as_mut()?;
-        let (writer, changed) = bevy::tasks::futures::check_ready(task)?;
+        let (writer, changed, memory) = bevy::tasks::futures::check_ready(task)?;
         self.task = None;
         self.writer = Some(writer);
+        self.memory = memory;
         Some(changed)
     }
 
     /// Waits for the running index task (used on exit only).
     pub fn finish(&mut self) {
         if let Some(task) = self.task.take() {
-            let (writer, _) = bevy::tasks::block_on(task);
+            let (writer, _, memory) = bevy::tasks::block_on(task);
             self.writer = Some(writer);
+            self.memory = memory;
         }
     }
 }

@@ -19,7 +19,7 @@ use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
-use strata_core::{Chunk, ChunkKey, Face};
+use strata_core::{Chunk, ChunkKey, ChunkOrigin, Face};
 use strata_index::NodeId;
 use strata_index::lod_select::{LodSelector, Viewer};
 
@@ -174,6 +174,7 @@ pub(crate) fn plan_lod(
     mut commands: Commands,
     config: Res<StrataConfig>,
     viewers: Res<ViewerPositions>,
+    mut sw: ResMut<StrataWorld>,
     mut st: ResMut<Streaming>,
     mut unloaded: MessageWriter<ChunkUnloaded>,
 ) {
@@ -220,8 +221,10 @@ pub(crate) fn plan_lod(
             st.enqueue(id, false);
         }
     }
-    // Data is kept for shown nodes and their same-level neighbours: drop what only the removed
-    // nodes needed (the removed nodes and those of their neighbours no shown node borders).
+    // Data is kept for shown nodes and their same-level neighbours (the retention set: the LOD
+    // hysteresis is its margin): drop what only the removed nodes needed (the removed nodes and
+    // those of their neighbours no shown node borders). A chunk leaves the world cache (unless
+    // it is dirty) and so the index, which releases it at its next update.
     let needed = |st: &Streaming, n: NodeId| {
         st.shown.contains_key(&n) || Face::ALL.iter().any(|&f| st.shown.contains_key(&same_level_neighbor(n, f)))
     };
@@ -232,6 +235,9 @@ pub(crate) fn plan_lod(
         .collect();
     for n in candidates {
         if !needed(&st, n) {
+            if n.level == 0 {
+                sw.world.evict(n.key);
+            }
             st.mips.remove(&n);
             // Dropping a task cancels it.
             st.loading.remove(&n);
@@ -271,6 +277,17 @@ pub(crate) fn apply_edits(
 /// Dispatch: starts mesh tasks for queued nodes whose data is ready, load tasks for missing data,
 /// and the index task; never more than `max_tasks_in_flight`.
 pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>) {
+    // Chunks rays reached after the index released them: hand back the world's copy, or load.
+    for key in sw.take_wanted() {
+        match sw.world.resident_chunk(key) {
+            Some(c) => {
+                let history = sw.world.resident_history(key).unwrap_or_default();
+                sw.index.queue_loaded(key, c, ChunkOrigin::Store, history);
+            }
+            None => st.request_load(NodeId::chunk(key)),
+        }
+    }
+    sw.sync_residency();
     sw.index.dispatch();
     let cap = config.max_tasks_in_flight.max(1);
     let pool = AsyncComputeTaskPool::get();
@@ -404,8 +421,15 @@ pub(crate) fn apply_results(
             Ok(chunk) => {
                 st.stats.loads_applied += 1;
                 if out.node.level == 0 {
-                    if sw.world.insert_loaded_with_history(out.node.key, chunk.clone(), out.history) {
-                        sw.index.queue_loaded(out.node.key, chunk);
+                    // The world keeps a copy it already holds (it is newer); the index gets the
+                    // world's copy either way, so both share one `Arc` (it ignores chunks whose
+                    // voxels it holds).
+                    let key = out.node.key;
+                    if sw.world.insert_loaded_with_history(key, chunk.clone(), out.history) {
+                        sw.index.queue_loaded(key, chunk, out.origin, out.history);
+                    } else if let Some(c) = sw.world.resident_chunk(key) {
+                        let history = sw.world.resident_history(key).unwrap_or_default();
+                        sw.index.queue_loaded(key, c, out.origin, history);
                     }
                 } else {
                     st.mips.insert(out.node, chunk);

@@ -94,7 +94,9 @@ impl VoxelWorld<'_> {
     }
 
     /// Casts a render-space ray (e.g. from `Camera::viewport_to_world`) against solid voxels of
-    /// the indexed (loaded) world.
+    /// the indexed (loaded) world. `None` also while the ray reaches a chunk whose voxels were
+    /// released: the plugin loads it, and a cast a few frames later is exact (see
+    /// [`VoxelWorld::raycast_world`]).
     pub fn raycast(&self, ray: Ray3d, max_distance: f32) -> Option<VoxelHit> {
         let origin = self.origin.to_world(ray.origin);
         let d = ray.direction.as_vec3();
@@ -111,6 +113,11 @@ impl VoxelWorld<'_> {
     }
 
     /// Casts a ray in world voxel coordinates with full control over the options.
+    ///
+    /// Exact wherever the voxels are resident. A ray that reaches a chunk whose voxels were
+    /// released (it left the view) gives the pending result [`RayError::NotResident`] naming
+    /// it, and the plugin starts loading it off the main thread (the I/O pool); once loaded
+    /// and indexed (usually the next few frames) the same cast is exact.
     pub fn raycast_world(
         &self,
         origin: [f64; 3],
@@ -118,7 +125,11 @@ impl VoxelWorld<'_> {
         options: &RayOptions,
     ) -> Result<Option<RayHit>, RayError> {
         let ray = Ray::new(origin, direction)?;
-        self.strata.index().cast_ray(&ray, options)
+        let result = self.strata.index().cast_ray(&ray, options);
+        if let Err(RayError::NotResident { chunk }) = &result {
+            self.strata.request_resident(*chunk);
+        }
+        result
     }
 
     /// Whether the dominant material of `node` fills at least `threshold` of it.

@@ -12,6 +12,7 @@ pub mod geo_metrics;
 pub mod index_metrics;
 pub mod mesh_metrics;
 pub mod redis_metrics;
+pub mod scale_metrics;
 pub mod stream_metrics;
 
 use std::hint::black_box;

@@ -18,6 +18,7 @@
 //!   `geo.flythrough_voxels_per_s`, voxels geology changed per second of that run.
 
 use crate::{Budget, Metric, median};
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -106,6 +107,39 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             median(&ours_geo.iter().map(geo_rate).collect::<Vec<_>>()),
             "voxels_per_s",
         ),
+    ]
+}
+
+/// `stream.rss_growth_mib_per_min` (and `_lod0`), `stream.rss_mib_end` (and `_lod0`, peer
+/// `bevy_voxel_world` on the same path) and `stream.voxel_budget_mib`: one long flight per
+/// configuration (10 minutes, 3 with the quick budget) in a fresh process, resident memory
+/// sampled each second, the slope fitted from minute 2 of the flight to its end.
+pub fn run_rss(budget: Budget) -> Vec<Metric> {
+    let exe = match build() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("stream: fly-through not measured: {e}");
+            return Vec::new();
+        }
+    };
+    let flight_s = if budget.scale < 1.0 { "180" } else { "600" };
+    let mut runs = Vec::new();
+    for (engine, extra) in [("strata", None), ("strata", Some("--lod0")), (PEER, None)] {
+        match fly(&exe, engine, flight_s, extra) {
+            Ok(s) => runs.push(s),
+            Err(e) => {
+                eprintln!("stream: {engine} {} long flight failed: {e}", extra.unwrap_or(""));
+                return Vec::new();
+            }
+        }
+    }
+    let (ours, lod0, peer) = (&runs[0], &runs[1], &runs[2]);
+    vec![
+        Metric::new("stream.rss_growth_mib_per_min", ours["rss_slope_mib_per_min"], "mib_per_min"),
+        Metric::new("stream.rss_growth_mib_per_min_lod0", lod0["rss_slope_mib_per_min"], "mib_per_min"),
+        Metric::with_peer("stream.rss_mib_end", ours["rss_mib_end"], "mib", PEER, peer["rss_mib_end"]),
+        Metric::with_peer("stream.rss_mib_end_lod0", lod0["rss_mib_end"], "mib", PEER, peer["rss_mib_end"]),
+        Metric::new("stream.voxel_budget_mib", ours.get("voxel_budget_mib").copied().unwrap_or(f64::NAN), "mib"),
     ]
 }
 

@@ -62,6 +62,30 @@ pub trait Engine {
     }
 }
 
+/// Resident memory of this process (`VmRSS` from `/proc/self/status`), MiB; `None` where procfs
+/// is missing.
+pub fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Least-squares slope of `samples` (seconds, MiB) in MiB per minute, over the samples from
+/// `from_s` on (all of them if fewer than two are that late).
+pub fn slope_mib_per_min(samples: &[(f64, f64)], from_s: f64) -> f64 {
+    let late: Vec<(f64, f64)> = samples.iter().copied().filter(|s| s.0 >= from_s).collect();
+    let used = if late.len() >= 2 { &late[..] } else { samples };
+    let n = used.len() as f64;
+    if n < 2.0 {
+        return f64::NAN;
+    }
+    let (mx, my) = (used.iter().map(|s| s.0).sum::<f64>() / n, used.iter().map(|s| s.1).sum::<f64>() / n);
+    let sxy: f64 = used.iter().map(|s| (s.0 - mx) * (s.1 - my)).sum();
+    let sxx: f64 = used.iter().map(|s| (s.0 - mx).powi(2)).sum();
+    sxy / sxx * 60.0
+}
+
 /// What one fly-through measured.
 #[derive(Clone, Debug)]
 pub struct FlyReport {
@@ -79,6 +103,13 @@ pub struct FlyReport {
     pub grids_first_view: u64,
     /// Wall time of the whole run (initial view + flight), seconds.
     pub run_s: f64,
+    /// Resident memory at the start of the flight and at its end, MiB.
+    pub rss_mib_start: f64,
+    /// See `rss_mib_start`.
+    pub rss_mib_end: f64,
+    /// Growth of resident memory during the flight, MiB per minute: the least-squares slope of
+    /// one sample per second, from minute 2 of the flight on (the whole flight if shorter).
+    pub rss_slope_mib_per_min: f64,
     /// [`Engine::extra`] at the end.
     pub extra: String,
 }
@@ -88,7 +119,7 @@ impl FlyReport {
     pub fn line(&self) -> String {
         format!(
             "first_view_s={:.4} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} frames={} \
-             grids_first_view={} run_s={:.3} {}",
+             grids_first_view={} run_s={:.3} rss_mib_start={:.1} rss_mib_end={:.1} rss_slope_mib_per_min={:.3} {}",
             self.first_view_s,
             self.chunks_ready_per_s,
             self.main_thread_p99_ms,
@@ -96,6 +127,9 @@ impl FlyReport {
             self.frames,
             self.grids_first_view,
             self.run_s,
+            self.rss_mib_start,
+            self.rss_mib_end,
+            self.rss_slope_mib_per_min,
             self.extra
         )
     }
@@ -118,10 +152,17 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
     let grids_first_view = engine.grids_ready();
 
     let flight = Instant::now();
+    let mut rss = Vec::new();
+    let mut next_sample = 0.0;
     while flight.elapsed().as_secs_f32() < sc.flight_s {
         let t = flight.elapsed().as_secs_f32();
+        if t >= next_sample {
+            rss.extend(rss_mib().map(|m| (f64::from(t), m)));
+            next_sample += 1.0;
+        }
         step(engine, sc.start + Vec3::X * sc.speed * t, frame, &mut frame_ms);
     }
+    rss.extend(rss_mib().map(|m| (flight.elapsed().as_secs_f64(), m)));
 
     let frames = frame_ms.len();
     frame_ms.sort_by(f64::total_cmp);
@@ -134,6 +175,9 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
         frames,
         grids_first_view,
         run_s: start.elapsed().as_secs_f64(),
+        rss_mib_start: rss.first().map_or(f64::NAN, |s| s.1),
+        rss_mib_end: rss.last().map_or(f64::NAN, |s| s.1),
+        rss_slope_mib_per_min: slope_mib_per_min(&rss, 120.0),
         extra: engine.extra(),
     })
 }

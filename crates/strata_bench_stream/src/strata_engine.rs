@@ -66,12 +66,20 @@ impl Engine for StrataEngine {
     }
 
     fn extra(&mut self) -> String {
+        let sw = self.app.world().resource::<bevy_strata::StrataWorld>();
+        let memory = format!(
+            "voxel_budget_mib={} resident_voxel_mib={:.1} index_mib={:.2} released_chunks={}",
+            sw.budget_bytes() >> 20,
+            sw.resident_voxel_bytes() as f64 / f64::from(1u32 << 20),
+            sw.index_memory().total() as f64 / f64::from(1u32 << 20),
+            sw.index_memory().released_chunks
+        );
         match self.app.world().get_resource::<GeologyStats>() {
             Some(g) => format!(
-                "geo_steps={} geo_regions={} geo_voxels={} geo_rejected={}",
+                "{memory} geo_steps={} geo_regions={} geo_voxels={} geo_rejected={}",
                 g.steps, g.regions, g.voxels_changed, g.batches_rejected
             ),
-            None => String::new(),
+            None => memory,
         }
     }
 }

@@ -38,11 +38,13 @@ pub(crate) struct ChunkCache {
     pub hits: u64,
     pub misses: u64,
     pub evictions: u64,
+    /// Keys evicted since the owner last took them, if it asked to track them.
+    pub evicted: Option<Vec<ChunkKey>>,
 }
 
 impl ChunkCache {
     pub fn new(budget: usize) -> Self {
-        Self { map: FxHashMap::default(), bytes: 0, budget, tick: 0, hits: 0, misses: 0, evictions: 0 }
+        Self { map: FxHashMap::default(), bytes: 0, budget, tick: 0, hits: 0, misses: 0, evictions: 0, evicted: None }
     }
 
     pub fn len(&self) -> usize {
@@ -137,6 +139,9 @@ impl ChunkCache {
             }
             self.remove(&key);
             self.evictions += 1;
+            if let Some(v) = &mut self.evicted {
+                v.push(key);
+            }
         }
     }
 }

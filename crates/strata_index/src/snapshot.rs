@@ -155,6 +155,15 @@ impl IndexSnapshot {
         }
     }
 
+    /// What this snapshot holds, in bytes (nodes and chunks shared with other snapshots
+    /// counted in full).
+    ///
+    /// # Runtime
+    /// O(nodes): a walk over the whole tree.
+    pub fn memory(&self) -> crate::IndexMemory {
+        crate::IndexMemory::of(&self.octree, self.rtree.size())
+    }
+
     /// Whether the index knows the chunk at `key` but has released its voxels (it keeps its
     /// summary; see [`IndexWriter::release`](crate::IndexWriter::release)).
     pub fn is_released(&self, key: ChunkKey) -> bool {

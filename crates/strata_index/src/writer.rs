@@ -322,21 +322,13 @@ impl IndexWriter {
         }
     }
 
-    /// What the index holds, in bytes (see [`IndexMemory`]). Nodes and chunks shared between
-    /// places count once.
+    /// What the index holds, in bytes (see [`IndexMemory`]), counting changes not published
+    /// yet; [`IndexSnapshot::memory`](crate::IndexSnapshot::memory) measures a snapshot.
     ///
     /// # Runtime
     /// O(nodes): a walk over the whole tree.
     pub fn memory(&self) -> IndexMemory {
-        let mut m = IndexMemory::default();
-        let mut nodes = std::collections::HashSet::new();
-        let mut chunks = std::collections::HashSet::new();
-        for (_, root) in self.octree.root_nodes() {
-            measure(root, &mut nodes, &mut chunks, &mut m);
-        }
-        m.rtree_entries = self.rtree.len();
-        m.rtree_bytes = m.rtree_entries * (size_of::<ChunkEntry>() + RTREE_NODE_SHARE);
-        m
+        IndexMemory::of(&self.octree, self.rtree.len())
     }
 
     /// Folds in one change from the world's change feed.
@@ -480,6 +472,19 @@ pub struct IndexMemory {
 }
 
 impl IndexMemory {
+    /// Measures `octree` and an R-tree of `rtree_entries` entries.
+    pub(crate) fn of(octree: &Octree, rtree_entries: usize) -> Self {
+        let mut m = IndexMemory::default();
+        let mut nodes = std::collections::HashSet::new();
+        let mut chunks = std::collections::HashSet::new();
+        for (_, root) in octree.root_nodes() {
+            measure(root, &mut nodes, &mut chunks, &mut m);
+        }
+        m.rtree_entries = rtree_entries;
+        m.rtree_bytes = rtree_entries * (size_of::<ChunkEntry>() + RTREE_NODE_SHARE);
+        m
+    }
+
     /// Everything.
     pub fn total(&self) -> usize {
         self.chunk_bytes + self.stub_bytes + self.grid_bytes + self.node_bytes + self.rtree_bytes

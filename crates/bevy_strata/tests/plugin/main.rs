@@ -6,3 +6,4 @@ mod common;
 mod geology;
 mod headless;
 mod redis_save;
+mod residency;

@@ -381,9 +381,36 @@ impl World {
     /// Drops `key` from the cache if it is clean. Returns whether it was dropped.
     pub fn evict(&mut self, key: ChunkKey) -> bool {
         match self.cache.peek(&key) {
-            Some(e) if !e.dirty => self.cache.remove(&key).is_some(),
+            Some(e) if !e.dirty => {
+                if let Some(v) = &mut self.cache.evicted {
+                    v.push(key);
+                }
+                self.cache.remove(&key).is_some()
+            }
             _ => false,
         }
+    }
+
+    /// Starts recording which chunks leave the cache (LRU eviction or [`World::evict`]), for
+    /// [`World::take_evicted`]: an index holding the same chunks releases them in turn.
+    pub fn track_evictions(&mut self) {
+        self.cache.evicted.get_or_insert_with(Vec::new);
+    }
+
+    /// The chunks evicted since the last call, in eviction order (empty unless
+    /// [`World::track_evictions`] was called). A key may reappear later if it is loaded again.
+    pub fn take_evicted(&mut self) -> Vec<ChunkKey> {
+        self.cache.evicted.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The cache budget in bytes.
+    pub fn cache_budget(&self) -> usize {
+        self.cache.budget()
+    }
+
+    /// Bytes of voxel data in the cache (O(1); the same number as `stats().resident_bytes`).
+    pub fn cache_bytes(&self) -> usize {
+        self.cache.bytes()
     }
 
     /// Changes the cache budget (evicting clean chunks if now over it).

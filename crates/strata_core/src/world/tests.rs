@@ -345,3 +345,29 @@ fn a_process_batch_over_an_unreadable_chunk_waits_and_loses_nothing() {
     let r = w.apply().unwrap();
     assert_eq!((r.voxels, r.rejected_batches), (2, 0));
 }
+
+#[test]
+fn tracked_evictions_name_every_chunk_that_left_the_cache_and_never_a_dirty_one() {
+    let store = Arc::new(MemoryStore::new());
+    let generator = Arc::new(FlatGenerator { height: 5, material: MaterialId(1) });
+    // Room for four dense chunks.
+    let mut w = World::new(store, generator, WorldConfig { cache_bytes: 4 * 65536 + 1024 });
+    assert!(w.take_evicted().is_empty(), "not tracked yet");
+    w.track_evictions();
+    w.set_voxel(VoxelPos::new(0, 0, 0), MaterialId(3));
+    w.apply().unwrap();
+    for x in 1..12 {
+        w.chunk(ChunkKey::new(x, 0, 0)).unwrap();
+    }
+    let evicted = w.take_evicted();
+    assert!(!evicted.is_empty());
+    assert!(!evicted.contains(&ChunkKey::new(0, 0, 0)), "dirty chunks stay");
+    for k in &evicted {
+        assert!(!w.is_resident(*k) || evicted.iter().filter(|e| *e == k).count() > 1, "{k:?} is still resident");
+    }
+    let resident = (0..12).filter(|x| w.is_resident(ChunkKey::new(*x, 0, 0))).count();
+    assert_eq!(resident + evicted.len(), 12);
+    assert!(w.take_evicted().is_empty(), "taken");
+    assert!(w.evict(ChunkKey::new(11, 0, 0)));
+    assert_eq!(w.take_evicted(), vec![ChunkKey::new(11, 0, 0)]);
+}
