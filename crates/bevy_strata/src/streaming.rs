@@ -69,6 +69,8 @@ pub struct Streaming {
     loading: HashMap<NodeId, Task<LoadOutput>>,
     meshing: HashMap<NodeId, Task<MeshOutput>>,
     mips: HashMap<NodeId, Arc<Chunk>>,
+    /// Chunks rays asked for (not shown, but wanted back in the world and the index once).
+    wanted: HashSet<NodeId>,
     ready_loads: VecDeque<LoadOutput>,
     ready_meshes: VecDeque<MeshOutput>,
     pub(crate) stats: StreamStats,
@@ -90,6 +92,14 @@ impl Streaming {
             s.generation += 1;
             self.enqueue(id, urgent);
         }
+    }
+
+    /// Whether `n`'s data is in the retention set: shown, the same-level neighbour of a shown
+    /// node, or asked for by a ray.
+    fn retains(&self, n: NodeId) -> bool {
+        self.shown.contains_key(&n)
+            || Face::ALL.iter().any(|&f| self.shown.contains_key(&same_level_neighbor(n, f)))
+            || self.wanted.contains(&n)
     }
 
     fn request_load(&mut self, id: NodeId) {
@@ -225,16 +235,13 @@ pub(crate) fn plan_lod(
     // hysteresis is its margin): drop what only the removed nodes needed (the removed nodes and
     // those of their neighbours no shown node borders). A chunk leaves the world cache (unless
     // it is dirty) and so the index, which releases it at its next update.
-    let needed = |st: &Streaming, n: NodeId| {
-        st.shown.contains_key(&n) || Face::ALL.iter().any(|&f| st.shown.contains_key(&same_level_neighbor(n, f)))
-    };
     let candidates: HashSet<NodeId> = diff
         .removed
         .iter()
         .flat_map(|&id| std::iter::once(id).chain(Face::ALL.map(|f| same_level_neighbor(id, f))))
         .collect();
     for n in candidates {
-        if !needed(&st, n) {
+        if !st.retains(n) {
             if n.level == 0 {
                 sw.world.evict(n.key);
             }
@@ -284,7 +291,10 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
                 let history = sw.world.resident_history(key).unwrap_or_default();
                 sw.index.queue_loaded(key, c, ChunkOrigin::Store, history);
             }
-            None => st.request_load(NodeId::chunk(key)),
+            None => {
+                st.wanted.insert(NodeId::chunk(key));
+                st.request_load(NodeId::chunk(key));
+            }
         }
     }
     sw.sync_residency();
@@ -417,7 +427,12 @@ pub(crate) fn apply_results(
         applied += 1;
         // Success or failure, the waiters get another look (a failed load is requested again).
         arrived.push(out.node);
+        // A load that finished after its requesters left (its task was no longer cancellable)
+        // is dropped: kept, it would outlive the retention set.
+        let retained = st.retains(out.node);
+        st.wanted.remove(&out.node);
         match out.data {
+            Ok(_) if !retained => {}
             Ok(chunk) => {
                 st.stats.loads_applied += 1;
                 if out.node.level == 0 {
@@ -510,6 +525,36 @@ mod tests {
         m.opaque.ao = vec![1.0; 4];
         m.opaque.indices = vec![0, 1, 2, 0, 2, 3];
         m
+    }
+
+    #[test]
+    fn loads_that_finish_after_their_requesters_left_are_dropped() {
+        let mut app = app();
+        let shown = NodeId::new(1, ChunkKey::new(0, 0, 0));
+        let gone = NodeId::new(1, ChunkKey::new(40, 0, 0));
+        let chunk = NodeId::chunk(ChunkKey::new(80, 0, 0));
+        {
+            let mut st = app.world_mut().resource_mut::<Streaming>();
+            st.shown
+                .insert(shown, Shown { entity: None, generation: 0, meshed_generation: None, same_level: [false; 6] });
+            for node in
+                [shown.key.neighbor(Face::ALL[0]), gone.key].map(|k| NodeId::new(1, k)).into_iter().chain([chunk])
+            {
+                let data = Ok(Arc::new(Chunk::Uniform(strata_core::MaterialId(1))));
+                st.ready_loads.push_back(LoadOutput {
+                    node,
+                    data,
+                    history: Default::default(),
+                    origin: ChunkOrigin::Generator,
+                });
+            }
+        }
+        app.update();
+        let st = app.world().resource::<Streaming>();
+        assert!(st.mips.contains_key(&NodeId::new(1, shown.key.neighbor(Face::ALL[0]))), "a shown node's neighbour");
+        assert!(!st.mips.contains_key(&gone), "nobody needs it any more");
+        let sw = app.world().resource::<StrataWorld>();
+        assert!(!sw.world.is_resident(chunk.key), "an unneeded chunk does not enter the world cache");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!   (scattered), divided by the edited chunks: what an edited chunk costs once released (its
 //!   summary leaf, its R-tree entry, and the generated stubs and grids on the paths to it).
 //! - `stream.rss_growth_mib_per_min*`, `stream.rss_mib_end*`: the long fly-throughs, see
-//!   [`stream_metrics::run_rss`](crate::stream_metrics::run_rss).
+//!   [`stream_metrics::run_rss`].
 
 use crate::{Budget, Metric, stream_metrics};
 use std::sync::Arc;
@@ -18,19 +18,19 @@ use strata_index::{IndexConfig, IndexWriter, PreparedChunk};
 /// Runs the area.
 pub fn run(budget: Budget) -> Vec<Metric> {
     let columns = if budget.scale < 1.0 { 64 } else { 256 };
-    let (plain, _) = flight(columns, None);
-    let (with_edits, edited) = flight(columns, Some(64));
+    let (plain_bytes, plain_released, _) = flight(columns, None);
+    let (edit_bytes, _, edited) = flight(columns, Some(64));
     let mut out = vec![
-        Metric::new("scale.index_bytes_per_released_chunk", plain, "bytes"),
-        Metric::new("scale.index_bytes_per_released_edited_chunk", with_edits / edited.max(1) as f64, "bytes"),
+        Metric::new("scale.index_bytes_per_released_chunk", plain_bytes as f64 / plain_released.max(1) as f64, "bytes"),
+        Metric::new("scale.index_bytes_per_released_edited_chunk", edit_bytes as f64 / edited.max(1) as f64, "bytes"),
     ];
     out.extend(stream_metrics::run_rss(budget));
     out
 }
 
 /// Flies `columns` chunk columns along +x; every `edit_every`-th chunk (by a hash of its key)
-/// is edited. Returns (bytes left per released chunk, edited chunks).
-fn flight(columns: i32, edit_every: Option<u64>) -> (f64, usize) {
+/// is edited. Returns (bytes the index holds at the end, chunks released, chunks edited).
+fn flight(columns: i32, edit_every: Option<u64>) -> (usize, usize, usize) {
     let generator = Arc::new(NoiseTerrain::new(TerrainConfig::default()));
     let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
     const WINDOW: i32 = 16;
@@ -58,5 +58,5 @@ fn flight(columns: i32, edit_every: Option<u64>) -> (f64, usize) {
         }
         writer.publish();
     }
-    (writer.memory().total() as f64 / released.max(1) as f64, edited)
+    (writer.memory().total(), released, edited)
 }

@@ -305,6 +305,10 @@ impl IndexWriter {
             else {
                 continue;
             };
+            // Collapsed already (by an earlier key of this batch): nothing to do.
+            if node.is_generated() {
+                continue;
+            }
             let mut gone = Vec::new();
             released_leaves(id, &node, &mut gone);
             for (k, leaf) in gone {
