@@ -31,6 +31,7 @@ mod messages;
 mod persistence;
 mod picking;
 mod sets;
+mod startup;
 mod state;
 mod streaming;
 mod viewer;
@@ -43,6 +44,7 @@ pub use messages::{ChunkLoaded, ChunkRemeshed, ChunkUnloaded, VoxelPicked, Voxel
 pub use persistence::Persistence;
 pub use picking::StrataPickingSettings;
 pub use sets::StrataSystems;
+pub use startup::{StartupError, StartupReport, StrataStatus, StrataStatusChanged, strata_ready};
 pub use state::StrataWorld;
 pub use streaming::{StrataNode, StreamStats, Streaming};
 pub use viewer::{FloatingOrigin, StrataOrigin, StreamingViewer, ViewerPositions};
@@ -53,11 +55,9 @@ use bevy::asset::AssetPlugin;
 use bevy::picking::PickingSystems;
 use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
+use startup::{OpeningStore, Startup};
 use std::sync::Arc;
-use strata_core::{
-    ChunkStore, MaterialRegistry, MemoryStore, NoiseTerrain, RedbStore, TerrainConfig, World, WorldConfig,
-    WorldGenerator,
-};
+use strata_core::{MaterialRegistry, NoiseTerrain, TerrainConfig, World, WorldConfig, WorldGenerator};
 use strata_index::{IndexConfig, IndexWriter};
 
 /// The coarsest LOD level the plugin shows: a level-12 node is 2¹² chunks (131,072 voxels) on
@@ -103,7 +103,8 @@ fn lower_thread_priority() {
 pub mod prelude {
     pub use crate::{
         ChunkLoaded, ChunkRemeshed, ChunkUnloaded, FloatingOrigin, StrataConfig, StrataMinimalPlugins, StrataOrigin,
-        StrataPlugin, StrataSystems, StreamingViewer, VoxelHit, VoxelPicked, VoxelWorld, VoxelsEdited,
+        StrataPlugin, StrataStatus, StrataStatusChanged, StrataSystems, StreamingViewer, VoxelHit, VoxelPicked,
+        VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{MaterialId, VoxelPos};
 }
@@ -143,21 +144,6 @@ impl StrataPlugin {
         self.materials = Some(materials);
         self
     }
-
-    fn open_store(&self) -> Arc<dyn ChunkStore> {
-        match &self.config.save_path {
-            None => Arc::new(MemoryStore::new()),
-            Some(url) if url.starts_with(REDIS_SCHEME) => open_redis(url),
-            Some(path) => match RedbStore::open(path) {
-                Ok(s) => Arc::new(s),
-                // Build time, with a message that says what to do.
-                Err(e) => panic!(
-                    "StrataPlugin: cannot open the save {path:?}: {e}. Check the path, close other programs using it, or \
-                     set StrataConfig::save_path to None for an in-memory world."
-                ),
-            },
-        }
-    }
 }
 
 /// The URL scheme of Redis Cluster saves (`strata_redis::SCHEME`, which this crate only
@@ -168,25 +154,6 @@ const REDIS_SCHEME: &str = "redis+cluster://";
 #[test]
 fn redis_scheme_matches_strata_redis() {
     assert_eq!(REDIS_SCHEME, strata_redis::SCHEME);
-}
-
-#[cfg(feature = "redis")]
-fn open_redis(url: &str) -> Arc<dyn ChunkStore> {
-    match strata_redis::open(url) {
-        Ok(s) => Arc::new(s),
-        Err(e) => panic!(
-            "StrataPlugin: cannot open the Redis Cluster save {url:?}: {e}. Check that the cluster is up \
-             (bash .ci/redis_cluster.sh start <dir> starts a local one) and the URL lists reachable nodes."
-        ),
-    }
-}
-
-#[cfg(not(feature = "redis"))]
-fn open_redis(url: &str) -> Arc<dyn ChunkStore> {
-    panic!(
-        "StrataPlugin: save_path {url:?} is a Redis Cluster URL, but bevy_strata was built without the `redis` \
-         feature: enable it (bevy_strata = {{ features = [\"redis\"] }})."
-    )
 }
 
 impl Plugin for StrataPlugin {
@@ -203,28 +170,29 @@ impl Plugin for StrataPlugin {
             Arc::new(NoiseTerrain::new(TerrainConfig { seed: self.config.terrain_seed, ..TerrainConfig::default() }))
         });
         let registry = self.materials.clone().unwrap_or_else(MaterialRegistry::builtin);
-        let store = self.open_store();
+        // The save opens and the index builds on the I/O pool (`startup`); the world runs on a
+        // stand-in store that answers "unavailable" until then.
+        let store = Arc::new(OpeningStore::new());
         let budget = self.config.voxel_budget_mib << 20;
         let world = World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: budget });
-        let mut writer = IndexWriter::new(generator, IndexConfig::default());
-        if let Err(e) = writer.bulk_load_store(store.as_ref(), Vec::new(), 1) {
-            panic!(
-                "StrataPlugin: the save has unreadable chunks ({e}); run `strata verify --save <path>` to list them"
-            );
-        }
-        writer.publish();
+        let writer = IndexWriter::new(generator, IndexConfig::default());
+        let reader = writer.reader();
+        let startup = Startup::begin(&self.config, store, writer);
 
         app.insert_resource(self.config.clone())
             .register_type::<StrataConfig>()
             .register_type::<StreamingViewer>()
             .register_type::<FloatingOrigin>()
             .register_type::<StrataOrigin>()
-            .insert_resource(StrataWorld::new(world, writer, registry, budget))
+            .insert_resource(StrataWorld::new(world, reader, registry, budget))
+            .insert_resource(startup)
+            .init_resource::<StrataStatus>()
             .init_resource::<StrataOrigin>()
             .init_resource::<ViewerPositions>()
             .init_resource::<Streaming>()
             .init_resource::<Persistence>()
             .init_resource::<StrataPickingSettings>()
+            .add_message::<StrataStatusChanged>()
             .add_message::<ChunkLoaded>()
             .add_message::<ChunkUnloaded>()
             .add_message::<ChunkRemeshed>()
@@ -235,16 +203,21 @@ impl Plugin for StrataPlugin {
                 Update,
                 (
                     StrataSystems::TrackViewers,
-                    StrataSystems::PlanLod,
-                    StrataSystems::ApplyEdits,
-                    StrataSystems::Dispatch,
-                    StrataSystems::Poll,
-                    StrataSystems::Apply,
+                    (
+                        StrataSystems::PlanLod,
+                        StrataSystems::ApplyEdits,
+                        StrataSystems::Dispatch,
+                        StrataSystems::Poll,
+                        StrataSystems::Apply,
+                    )
+                        .chain()
+                        .run_if(strata_ready),
                 )
                     .chain(),
             )
             .configure_sets(Last, (StrataSystems::Persist, StrataSystems::Diagnostics).chain())
             .configure_sets(PreUpdate, StrataSystems::Picking.in_set(PickingSystems::Backend))
+            .configure_sets(PreUpdate, StrataSystems::Startup.before(StrataSystems::Picking))
             .add_systems(
                 Update,
                 (
@@ -257,10 +230,13 @@ impl Plugin for StrataPlugin {
                 ),
             )
             .add_systems(PreUpdate, picking::update_hits.in_set(StrataSystems::Picking))
+            .add_systems(PreUpdate, startup::poll_startup.in_set(StrataSystems::Startup))
             .add_systems(
                 Last,
                 (
-                    (persistence::periodic_commit, persistence::commit_on_exit).chain().in_set(StrataSystems::Persist),
+                    (persistence::periodic_commit.run_if(strata_ready), persistence::commit_on_exit)
+                        .chain()
+                        .in_set(StrataSystems::Persist),
                     diagnostics::measure.in_set(StrataSystems::Diagnostics),
                 ),
             );

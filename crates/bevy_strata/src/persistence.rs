@@ -3,10 +3,11 @@
 //! The main thread only captures the dirty chunks (`World::prepare_commit`, reference counts);
 //! encoding and the fsync run in an [`IoTaskPool`] task, and the result is folded back with
 //! `World::finish_commit` (a failed commit keeps the chunks dirty for the next try). On
-//! [`AppExit`] the plugin waits for a running commit and commits what is left — the only place
-//! it blocks, by design: exiting must not lose edits.
+//! [`AppExit`] the plugin waits for a running start-up or commit and commits what is left — the
+//! only place it blocks, by design: exiting must not lose edits.
 
 use crate::config::StrataConfig;
+use crate::startup::{Startup, StrataStatus};
 use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
@@ -88,8 +89,16 @@ pub(crate) fn commit_on_exit(
     mut exits: MessageReader<AppExit>,
     mut sw: ResMut<StrataWorld>,
     mut p: ResMut<Persistence>,
+    mut startup: ResMut<Startup>,
+    mut status: ResMut<StrataStatus>,
 ) {
     if exits.read().next().is_none() || p.exit_committed {
+        return;
+    }
+    // Edits made while the save was opening are in the delta log: wait for the store.
+    crate::startup::finish_blocking(&mut startup, &mut sw, &mut status);
+    if !status.is_ready() {
+        error!("strata: the save never opened, recent edits are not saved: {status:?}");
         return;
     }
     if let Some(task) = p.task.take() {

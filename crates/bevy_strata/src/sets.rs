@@ -19,7 +19,12 @@ use bevy::prelude::*;
 /// In [`Last`]: [`StrataSystems::Persist`] (periodic and on-exit durable commits) and
 /// [`StrataSystems::Diagnostics`].
 ///
-/// In [`PreUpdate`]: [`StrataSystems::Picking`], inside `bevy_picking`'s backend set.
+/// In [`PreUpdate`]: [`StrataSystems::Startup`] (installs the save and the index when the
+/// start-up task finished, see [`crate::StrataStatus`]), then [`StrataSystems::Picking`], inside
+/// `bevy_picking`'s backend set.
+///
+/// `PlanLod` … `Apply` and the periodic commit run only once the status is
+/// [`crate::StrataStatus::Ready`] (run condition [`crate::strata_ready`]).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrataSystems {
     /// Floating origin and viewer positions.
@@ -40,4 +45,6 @@ pub enum StrataSystems {
     Diagnostics,
     /// The picking backend.
     Picking,
+    /// Polling the start-up task.
+    Startup,
 }

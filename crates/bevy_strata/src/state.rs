@@ -24,7 +24,9 @@ pub struct StrataWorld {
 }
 
 impl StrataWorld {
-    pub(crate) fn new(mut world: World, writer: IndexWriter, registry: MaterialRegistry, budget_bytes: usize) -> Self {
+    /// The state over `world`, with an index read through `reader` whose writer the start-up
+    /// task builds and hands in later ([`IndexDriver::install`]).
+    pub(crate) fn new(mut world: World, reader: IndexReader, registry: MaterialRegistry, budget_bytes: usize) -> Self {
         let feed = world.subscribe();
         world.track_evictions();
         let table = Arc::new(MaterialTable::new(&registry));
@@ -32,7 +34,7 @@ impl StrataWorld {
         Self {
             world,
             feed,
-            index: IndexDriver::new(writer),
+            index: IndexDriver::new(reader),
             registry: Arc::new(registry),
             table,
             budget_bytes,
@@ -121,10 +123,15 @@ pub(crate) struct IndexDriver {
 }
 
 impl IndexDriver {
-    fn new(writer: IndexWriter) -> Self {
-        let reader = writer.reader();
-        let memory = writer.memory();
-        Self { writer: Some(writer), task: None, reader, ops: Vec::new(), updates: 0, memory }
+    /// A driver without a writer yet: updates queue until [`IndexDriver::install`].
+    fn new(reader: IndexReader) -> Self {
+        Self { writer: None, task: None, reader, ops: Vec::new(), updates: 0, memory: IndexMemory::default() }
+    }
+
+    /// Hands in the writer the start-up task built (the one `reader` reads).
+    pub fn install(&mut self, writer: IndexWriter) {
+        self.memory = writer.memory();
+        self.writer = Some(writer);
     }
 
     pub fn queue_loaded(&mut self, key: ChunkKey, chunk: Arc<Chunk>, origin: ChunkOrigin, history: ProcessHistory) {

@@ -36,7 +36,7 @@ pub use rebuild::{FreshnessMetrics, RebuildConfig, RebuildManager, RebuildStrate
 pub use rtree::ChunkEntry;
 pub use snapshot::{ChunkBox, HomogeneousRegion, IndexConfig, IndexSnapshot, RayBuffer};
 pub use summary::{DataSource, Histogram, NodeSummary, Occupancy, node_volume};
-pub use writer::{IndexMemory, IndexReader, IndexWriter, PreparedChunk};
+pub use writer::{IndexMemory, IndexReader, IndexWriter, PreparedChunk, StoreLoad};
 
 /// The names most users need: `use strata_index::prelude::*;`.
 pub mod prelude {

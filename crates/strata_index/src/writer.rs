@@ -17,8 +17,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use strata_core::store::full_range;
 use strata_core::{
-    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, MortonKey, ProcessHistory, WorldGenerator,
-    codec,
+    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, DecodeError, MortonKey, ProcessHistory,
+    StoreError, WorldGenerator, codec,
 };
 
 /// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
@@ -184,21 +184,44 @@ impl IndexWriter {
         extra: Vec<(ChunkKey, Arc<Chunk>, u64)>,
         workers: usize,
     ) -> Result<usize, LoadError> {
-        let mut chunks: HashMap<ChunkKey, (Arc<Chunk>, u64, ProcessHistory)> = HashMap::new();
         let mut failure = None;
-        store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode_with_history(record) {
-            Ok((c, history)) => {
-                chunks.insert(key.to_chunk(), (Arc::new(c), 0, history));
-                ControlFlow::Continue(())
-            }
-            Err(source) => {
-                failure = Some(LoadError::Corrupt { key: key.to_chunk(), source });
-                ControlFlow::Break(())
-            }
+        let chunks = scan_store(store, &mut |key, source| {
+            failure = Some(LoadError::Corrupt { key, source });
+            ControlFlow::Break(())
         })?;
         if let Some(e) = failure {
             return Err(e);
         }
+        Ok(self.rebuild_with(chunks, extra, workers))
+    }
+
+    /// Like [`IndexWriter::bulk_load_store`] without extra chunks, but a record that does not
+    /// decode is skipped and reported (its key and why) instead of failing the whole load: the
+    /// index then knows nothing of that chunk (the world reports the same error when it is
+    /// loaded). Only a failing store is an error.
+    ///
+    /// # Runtime
+    /// As [`IndexWriter::bulk_load_store`]: one pass over every stored record.
+    pub fn bulk_load_store_skipping_corrupt(
+        &mut self,
+        store: &dyn ChunkStore,
+        workers: usize,
+    ) -> Result<StoreLoad, StoreError> {
+        let mut skipped = Vec::new();
+        let chunks = scan_store(store, &mut |key, source| {
+            skipped.push((key, source));
+            ControlFlow::Continue(())
+        })?;
+        let chunks = self.rebuild_with(chunks, Vec::new(), workers);
+        Ok(StoreLoad { chunks, skipped })
+    }
+
+    fn rebuild_with(
+        &mut self,
+        mut chunks: StoredChunks,
+        extra: Vec<(ChunkKey, Arc<Chunk>, u64)>,
+        workers: usize,
+    ) -> usize {
         for (k, c, v) in extra {
             let history = chunks.get(&k).map(|e| e.2).unwrap_or_default();
             chunks.insert(k, (c, v, history));
@@ -209,7 +232,7 @@ impl IndexWriter {
             .map(|(key, (chunk, version, history))| BuildEntry { key, chunk, version, history, edited: true })
             .collect();
         self.bulk_load_entries(entries, workers);
-        Ok(n)
+        n
     }
 
     /// Hands in a chunk the world loaded, not saying where from: it counts as edited (kept as
@@ -534,4 +557,34 @@ fn measure(
             }
         }
     }
+}
+
+/// What [`IndexWriter::bulk_load_store_skipping_corrupt`] read.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct StoreLoad {
+    /// Chunks indexed.
+    pub chunks: usize,
+    /// Records that did not decode, with why (skipped: the index knows nothing of them).
+    pub skipped: Vec<(ChunkKey, DecodeError)>,
+}
+
+/// Stored chunks by key: data, version (0: as stored), process history.
+type StoredChunks = HashMap<ChunkKey, (Arc<Chunk>, u64, ProcessHistory)>;
+
+/// Decodes every record of `store` (with its process history); `corrupt` decides whether a
+/// record that does not decode stops the scan.
+fn scan_store(
+    store: &dyn ChunkStore,
+    corrupt: &mut dyn FnMut(ChunkKey, DecodeError) -> ControlFlow<()>,
+) -> Result<StoredChunks, StoreError> {
+    let mut chunks = HashMap::new();
+    store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode_with_history(record) {
+        Ok((c, history)) => {
+            chunks.insert(key.to_chunk(), (Arc::new(c), 0, history));
+            ControlFlow::Continue(())
+        }
+        Err(source) => corrupt(key.to_chunk(), source),
+    })?;
+    Ok(chunks)
 }

@@ -1,6 +1,6 @@
 //! Headless plugin tests: `MinimalPlugins`, a fixed time step and bounded update loops.
 
-use crate::common::run_until;
+use crate::common::{run_until, wait_started};
 use bevy::picking::backend::PointerHits;
 use bevy::picking::backend::ray::{RayId, RayMap};
 use bevy::picking::pointer::PointerId;
@@ -221,7 +221,7 @@ fn exiting_the_app_commits_the_edits() {
             ..config()
         });
         spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
-        app.update();
+        wait_started(&mut app);
         app.world_mut()
             .run_system_once(|world: VoxelWorld| {
                 world.set_voxel(VoxelPos::new(1, 2, 3), MaterialId(19));

@@ -7,3 +7,4 @@ mod geology;
 mod headless;
 mod redis_save;
 mod residency;
+mod startup;

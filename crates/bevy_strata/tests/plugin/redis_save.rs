@@ -63,6 +63,7 @@ fn edits_are_saved_to_the_cluster_and_found_by_a_new_app() {
         app.update();
     }
     let mut app = app(&url);
+    crate::common::wait_started(&mut app);
     let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
     for (p, m) in edits {
         assert_eq!(w.voxel(p).unwrap(), m, "{p:?} after reopening");

@@ -1,0 +1,309 @@
+//! Start-up off the main thread: the save is opened and the index built on the I/O task pool
+//! while the app already runs frames.
+//!
+//! [`StrataPlugin`](crate::StrataPlugin) inserts [`StrataStatus::Loading`] and starts one
+//! start-up task; [`StrataSystems::Startup`](crate::StrataSystems::Startup) (in `PreUpdate`)
+//! polls it without blocking. The task opens the store named by
+//! [`StrataConfig::save_path`](crate::StrataConfig::save_path) (redb file, Redis Cluster URL, or
+//! memory) and builds the index from its records; a record that does not decode is skipped and
+//! reported by key ([`StartupReport::skipped`]), a store that cannot be opened or read — or that
+//! panics inside its database library — is [`StrataStatus::Failed`]. Either way
+//! [`StrataStatusChanged`] is sent once and the app keeps running.
+//!
+//! Until the status is [`StrataStatus::Ready`], the streaming sets (`PlanLod` … `Apply`) and
+//! periodic commits do not run: nothing is shown, edits made through
+//! [`VoxelWorld`](crate::VoxelWorld) wait in the delta log, and reads that need the store answer
+//! [`StoreError::Unavailable`]. After a failure that stays so (the edits are kept in memory; an
+//! exit does not write them anywhere). On [`AppExit`] during loading the exit commit waits for
+//! the start-up task, so edits made while loading are saved.
+//!
+//! The index is still built from every stored record (one pass, O(stored chunks), off the main
+//! thread); reading only the chunks near the viewers is future work (ARCHITECTURE.md, start-up).
+
+use crate::config::StrataConfig;
+use crate::state::StrataWorld;
+use bevy::prelude::*;
+use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
+use std::ops::RangeInclusive;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use strata_core::store::{ScanVisitor, StoreStats};
+use strata_core::{
+    Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, RedbStore, StoreError,
+    WriteBatch,
+};
+use strata_index::IndexWriter;
+
+/// Where the plugin's start-up is. Read it as a resource, or react to [`StrataStatusChanged`].
+#[derive(Resource, Clone, Debug, Default)]
+pub enum StrataStatus {
+    /// The save is being opened and the index built (off the main thread).
+    #[default]
+    Loading,
+    /// Streaming runs.
+    Ready(StartupReport),
+    /// The save could not be opened or read; nothing streams. The app keeps running.
+    Failed(StartupError),
+}
+
+impl StrataStatus {
+    /// Whether streaming runs.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, StrataStatus::Ready(_))
+    }
+}
+
+/// What start-up read.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct StartupReport {
+    /// Stored chunks indexed.
+    pub stored_chunks: usize,
+    /// Stored records that did not decode, with why: skipped (not indexed; loading such a
+    /// chunk later reports the same error). `strata verify --save <path>` lists them too.
+    pub skipped: Vec<(ChunkKey, String)>,
+    /// Time to open the store.
+    pub open_time: Duration,
+    /// Time to read the records and build the index.
+    pub index_time: Duration,
+}
+
+/// Why start-up failed.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The store could not be opened.
+    #[error(
+        "cannot open the save {save}: {source}. Check the path or URL (for Redis: is the cluster up?), close other \
+         programs using it, or set StrataConfig::save_path to None for an in-memory world"
+    )]
+    Open {
+        /// The save path or URL.
+        save: String,
+        /// Why.
+        source: Arc<StoreError>,
+    },
+    /// The store opened but reading its records failed.
+    #[error("reading the save {save} failed: {source}; run `strata verify --save <path>`")]
+    Read {
+        /// The save path or URL.
+        save: String,
+        /// Why.
+        source: Arc<StoreError>,
+    },
+    /// The storage library panicked (a damaged file can make redb panic); contained here.
+    #[error("the store panicked while opening or reading {save}: {message}; run `strata verify --save <path>`")]
+    Panicked {
+        /// The save path or URL.
+        save: String,
+        /// The panic message.
+        message: String,
+    },
+    /// `save_path` is a Redis Cluster URL but `bevy_strata` was built without the `redis` feature.
+    #[error(
+        "save_path {url:?} is a Redis Cluster URL, but bevy_strata was built without the `redis` feature: enable it \
+         (bevy_strata = {{ features = [\"redis\"] }})"
+    )]
+    RedisNotBuilt {
+        /// The URL.
+        url: String,
+    },
+}
+
+/// Sent once, when start-up finished ([`StrataStatus::Ready`] or [`StrataStatus::Failed`]).
+#[derive(Message, Clone, Debug)]
+pub struct StrataStatusChanged {
+    /// The new status.
+    pub status: StrataStatus,
+}
+
+/// The run condition of the streaming sets: start-up finished successfully.
+pub fn strata_ready(status: Res<StrataStatus>) -> bool {
+    status.is_ready()
+}
+
+/// The store the world is built on while the real one opens: every call answers
+/// [`StoreError::Unavailable`] until [`OpeningStore::install`], then forwards (one atomic load
+/// per call).
+pub(crate) struct OpeningStore {
+    inner: OnceLock<Result<Arc<dyn ChunkStore>, String>>,
+}
+
+impl OpeningStore {
+    pub fn new() -> Self {
+        Self { inner: OnceLock::new() }
+    }
+
+    fn install(&self, store: Result<Arc<dyn ChunkStore>, String>) {
+        // Installed once, by the one start-up task's result.
+        let _ = self.inner.set(store);
+    }
+
+    fn get(&self) -> Result<&Arc<dyn ChunkStore>, StoreError> {
+        match self.inner.get() {
+            Some(Ok(store)) => Ok(store),
+            Some(Err(why)) => Err(StoreError::Unavailable(format!("the save could not be opened: {why}"))),
+            None => Err(StoreError::Unavailable("the save is still opening (StrataStatus::Loading)".into())),
+        }
+    }
+}
+
+impl ChunkStore for OpeningStore {
+    fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get()?.get_record(key)
+    }
+    fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+        self.get()?.scan(range, visit)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        self.get()?.commit(batch)
+    }
+    fn sync_count(&self) -> Option<u64> {
+        self.get().ok()?.sync_count()
+    }
+    fn get(&self, key: ChunkKey) -> Result<Option<Chunk>, StoreError> {
+        self.get()?.get(key)
+    }
+    fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
+        self.get()?.get_with_history(key)
+    }
+    fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
+        self.get()?.get_many(keys)
+    }
+    fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.get()?.stats()
+    }
+}
+
+/// What the start-up task hands back.
+struct Opened {
+    store: Arc<dyn ChunkStore>,
+    writer: IndexWriter,
+    report: StartupReport,
+}
+
+/// The running start-up task and the store it installs into.
+#[derive(Resource)]
+pub(crate) struct Startup {
+    store: Arc<OpeningStore>,
+    task: Option<Task<Result<Opened, StartupError>>>,
+}
+
+impl Startup {
+    /// Starts opening `config.save_path` and building `writer` from it on the I/O pool.
+    pub fn begin(config: &StrataConfig, store: Arc<OpeningStore>, writer: IndexWriter) -> Self {
+        let save = config.save_path.clone();
+        let task = IoTaskPool::get_or_init(Default::default).spawn(async move { open_and_index(save, writer) });
+        Self { store, task: Some(task) }
+    }
+
+    /// Installs a finished result; `wait`: blocks for it (exit only).
+    fn finish(&mut self, sw: &mut StrataWorld, wait: bool) -> Option<StrataStatus> {
+        let task = self.task.as_mut()?;
+        let result = if wait { block_on(self.task.take()?) } else { check_ready(task)? };
+        self.task = None;
+        Some(match result {
+            Ok(Opened { store, writer, report }) => {
+                self.store.install(Ok(store));
+                sw.index.install(writer);
+                for (key, why) in &report.skipped {
+                    warn!("strata: stored chunk {key:?} does not decode and was skipped: {why}");
+                }
+                info!(
+                    "strata: save ready: {} stored chunks indexed in {:.0} ms (store opened in {:.0} ms), {} skipped",
+                    report.stored_chunks,
+                    report.index_time.as_secs_f64() * 1e3,
+                    report.open_time.as_secs_f64() * 1e3,
+                    report.skipped.len()
+                );
+                StrataStatus::Ready(report)
+            }
+            Err(e) => {
+                self.store.install(Err(e.to_string()));
+                error!("strata: start-up failed, nothing will stream: {e}");
+                StrataStatus::Failed(e)
+            }
+        })
+    }
+}
+
+fn save_name(save: &Option<String>) -> String {
+    save.clone().unwrap_or_else(|| "(in memory)".into())
+}
+
+/// The start-up task: opens the store and builds the index from it, containing panics.
+fn open_and_index(save: Option<String>, mut writer: IndexWriter) -> Result<Opened, StartupError> {
+    let name = save_name(&save);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let start = Instant::now();
+        let store = open_store(save.as_deref())?;
+        let open_time = start.elapsed();
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
+        let load = writer
+            .bulk_load_store_skipping_corrupt(store.as_ref(), workers)
+            .map_err(|e| StartupError::Read { save: name.clone(), source: Arc::new(e) })?;
+        writer.publish();
+        let report = StartupReport {
+            stored_chunks: load.chunks,
+            skipped: load.skipped.into_iter().map(|(k, e)| (k, e.to_string())).collect(),
+            open_time,
+            index_time: start.elapsed() - open_time,
+        };
+        Ok(Opened { store, writer, report })
+    }));
+    match outcome {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            Err(StartupError::Panicked { save: name, message })
+        }
+    }
+}
+
+fn open_store(save: Option<&str>) -> Result<Arc<dyn ChunkStore>, StartupError> {
+    match save {
+        None => Ok(Arc::new(MemoryStore::new())),
+        Some(url) if url.starts_with(crate::REDIS_SCHEME) => open_redis(url),
+        Some(path) => RedbStore::open(path)
+            .map(|s| Arc::new(s) as Arc<dyn ChunkStore>)
+            .map_err(|e| StartupError::Open { save: path.into(), source: Arc::new(e) }),
+    }
+}
+
+#[cfg(feature = "redis")]
+fn open_redis(url: &str) -> Result<Arc<dyn ChunkStore>, StartupError> {
+    strata_redis::open(url)
+        .map(|s| Arc::new(s) as Arc<dyn ChunkStore>)
+        .map_err(|e| StartupError::Open { save: url.into(), source: Arc::new(e) })
+}
+
+#[cfg(not(feature = "redis"))]
+fn open_redis(url: &str) -> Result<Arc<dyn ChunkStore>, StartupError> {
+    Err(StartupError::RedisNotBuilt { url: url.into() })
+}
+
+/// [`StrataSystems::Startup`](crate::StrataSystems::Startup): installs the start-up result
+/// when it is ready (never blocks) and sends [`StrataStatusChanged`].
+pub(crate) fn poll_startup(
+    mut startup: ResMut<Startup>,
+    mut sw: ResMut<StrataWorld>,
+    mut status: ResMut<StrataStatus>,
+    mut changed: MessageWriter<StrataStatusChanged>,
+) {
+    if let Some(new) = startup.finish(&mut sw, false) {
+        *status = new.clone();
+        changed.write(StrataStatusChanged { status: new });
+    }
+}
+
+/// For the exit commit: waits for a running start-up task and installs its result.
+pub(crate) fn finish_blocking(startup: &mut Startup, sw: &mut StrataWorld, status: &mut StrataStatus) {
+    if let Some(new) = startup.finish(sw, true) {
+        *status = new;
+    }
+}

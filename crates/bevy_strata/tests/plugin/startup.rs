@@ -1,0 +1,137 @@
+//! Start-up off the main thread: the app runs frames while the save opens, reports
+//! `Loading` → `Ready` / `Failed` once, skips corrupt records by key and never panics on a save
+//! it cannot open.
+
+use crate::common::{run_until, wait_started};
+use bevy::ecs::system::RunSystemOnce;
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use bevy_strata::prelude::*;
+use bevy_strata::{StartupError, StrataWorld, Streaming};
+use std::sync::Arc;
+use std::time::Duration;
+use strata_core::{ChunkKey, ChunkStore, FlatGenerator, RedbStore, StoreError, WorldGenerator, WriteBatch};
+
+const STONE: MaterialId = MaterialId(1);
+
+fn app(save: Option<String>) -> App {
+    let config = StrataConfig {
+        save_path: save,
+        view_distance: 96.0,
+        lod_max_level: 1,
+        max_tasks_in_flight: 16,
+        max_results_per_frame: 64,
+        apply_budget_ms: 50.0,
+        commit_interval_s: 3600.0,
+        ..StrataConfig::default()
+    };
+    let plugin = StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height: 0, material: STONE }));
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
+    app.finish();
+    app.cleanup();
+    app
+}
+
+fn status_messages(app: &mut App) -> Vec<StrataStatus> {
+    app.world_mut().resource_mut::<Messages<StrataStatusChanged>>().drain().map(|m| m.status).collect()
+}
+
+/// A save with an edited chunk at the origin (a brick at (3, 2, 3)) and a record at `corrupt`
+/// that does not decode.
+fn save_with_corrupt_record(path: &std::path::Path, corrupt: ChunkKey) {
+    let store = RedbStore::open(path).unwrap();
+    let mut chunk = FlatGenerator { height: 0, material: STONE }.generate(ChunkKey::new(0, 0, 0));
+    chunk.set(VoxelPos::new(3, 2, 3).local().index(), MaterialId(19));
+    let mut batch = WriteBatch::new();
+    batch.put(ChunkKey::new(0, 0, 0), &chunk);
+    batch.put_record(corrupt.morton(), b"not a chunk record");
+    store.commit(&batch).unwrap();
+}
+
+#[test]
+fn a_save_opens_in_the_background_and_reports_ready_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    save_with_corrupt_record(&path, ChunkKey::new(900, 0, 900));
+    let mut app = app(Some(path.to_string_lossy().into_owned()));
+    // Building the plugin opened nothing: the status only changes in a frame.
+    assert!(matches!(*app.world().resource::<StrataStatus>(), StrataStatus::Loading));
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
+    wait_started(&mut app);
+    let messages = status_messages(&mut app);
+    assert_eq!(messages.len(), 1, "one status message: {messages:?}");
+    let StrataStatus::Ready(report) = &messages[0] else { panic!("ready expected, got {:?}", messages[0]) };
+    assert_eq!(report.stored_chunks, 1);
+    assert_eq!(report.skipped.len(), 1, "{report:?}");
+    assert_eq!(report.skipped[0].0, ChunkKey::new(900, 0, 900));
+    // Streaming runs and shows the stored edit.
+    run_until(&mut app, 3000, "the view around the edit", |a| a.world().resource::<Streaming>().is_idle());
+    let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
+    assert_eq!(w.voxel(VoxelPos::new(3, 2, 3)).unwrap(), MaterialId(19));
+    // The skipped chunk says why when it is read, and nothing else stops.
+    assert!(matches!(w.voxel(VoxelPos::new(900 * 32, 0, 900 * 32)), Err(StoreError::Corrupt { .. })));
+    for _ in 0..10 {
+        app.update();
+    }
+    assert!(status_messages(&mut app).is_empty(), "the status changes once");
+}
+
+#[test]
+fn a_save_that_cannot_be_opened_fails_and_the_app_keeps_running() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory is not a save file.
+    let mut app = app(Some(dir.path().to_string_lossy().into_owned()));
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
+    app.world_mut().run_system_once(|w: VoxelWorld| w.set_voxel(VoxelPos::new(1, 1, 1), MaterialId(19))).unwrap();
+    wait_started(&mut app);
+    let status = app.world().resource::<StrataStatus>().clone();
+    assert!(matches!(status, StrataStatus::Failed(StartupError::Open { .. })), "{status:?}");
+    assert!(status_messages(&mut app).iter().all(|s| matches!(s, StrataStatus::Failed(_))));
+    for _ in 0..20 {
+        app.update();
+    }
+    // Nothing streamed, reads say why, and the edit is still held in memory.
+    assert_eq!(app.world().resource::<Streaming>().view_progress(), (0, 0));
+    let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
+    assert!(matches!(w.voxel(VoxelPos::new(1, 1, 1)), Err(StoreError::Unavailable(_))));
+    assert_eq!(w.stats().pending_edits, 1);
+    // Exiting does not panic either.
+    app.world_mut().write_message(AppExit::Success);
+    app.update();
+}
+
+#[test]
+fn edits_made_while_the_save_opens_are_committed_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    {
+        let mut app = app(Some(path.to_string_lossy().into_owned()));
+        // Before the first frame: the save is (most likely) still opening.
+        app.world().resource::<StrataWorld>().world.set_voxel(VoxelPos::new(-5, 3, 7), MaterialId(19));
+        app.world_mut().write_message(AppExit::Success);
+        app.update();
+    }
+    let store = RedbStore::open(&path).unwrap();
+    let c = store.get(ChunkKey::new(-1, 0, 0)).unwrap().expect("the edited chunk was committed");
+    assert_eq!(c.get(VoxelPos::new(-5, 3, 7).local().index()), MaterialId(19));
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn an_unreachable_redis_cluster_fails_and_the_app_keeps_running() {
+    // Port 1 on the loopback: nothing listens, connections are refused.
+    let url = "redis+cluster://127.0.0.1:1/?world=unreachable&connect_timeout_ms=200&retries=1&op_timeout_ms=1000";
+    let mut app = app(Some(url.to_string()));
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
+    wait_started(&mut app);
+    let status = app.world().resource::<StrataStatus>().clone();
+    let StrataStatus::Failed(e) = status else { panic!("failure expected, got {status:?}") };
+    assert!(matches!(e, StartupError::Open { .. }), "{e:?}");
+    assert!(e.to_string().contains("127.0.0.1:1"), "the message names the save: {e}");
+    for _ in 0..20 {
+        app.update();
+    }
+    assert_eq!(app.world().resource::<Streaming>().view_progress(), (0, 0));
+}
