@@ -170,21 +170,20 @@ impl Plugin for StrataPlugin {
             Arc::new(NoiseTerrain::new(TerrainConfig { seed: self.config.terrain_seed, ..TerrainConfig::default() }))
         });
         let registry = self.materials.clone().unwrap_or_else(MaterialRegistry::builtin);
-        // The save opens and the index builds on the I/O pool (`startup`); the world runs on a
-        // stand-in store that answers "unavailable" until then.
+        // The save opens on the I/O pool (`startup`); the world runs on a stand-in store that
+        // answers "unavailable" until then. The index starts empty (start-up follows the view).
         let store = Arc::new(OpeningStore::new());
         let budget = self.config.voxel_budget_mib << 20;
         let world = World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: budget });
         let writer = IndexWriter::new(generator, IndexConfig::default());
-        let reader = writer.reader();
-        let startup = Startup::begin(&self.config, store, writer);
+        let startup = Startup::begin(&self.config, store);
 
         app.insert_resource(self.config.clone())
             .register_type::<StrataConfig>()
             .register_type::<StreamingViewer>()
             .register_type::<FloatingOrigin>()
             .register_type::<StrataOrigin>()
-            .insert_resource(StrataWorld::new(world, reader, registry, budget))
+            .insert_resource(StrataWorld::new(world, writer, registry, budget))
             .insert_resource(startup)
             .init_resource::<StrataStatus>()
             .init_resource::<StrataOrigin>()

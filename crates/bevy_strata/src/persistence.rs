@@ -96,7 +96,7 @@ pub(crate) fn commit_on_exit(
         return;
     }
     // Edits made while the save was opening are in the delta log: wait for the store.
-    crate::startup::finish_blocking(&mut startup, &mut sw, &mut status);
+    crate::startup::finish_blocking(&mut startup, &mut status);
     if !status.is_ready() {
         error!("strata: the save never opened, recent edits are not saved: {status:?}");
         return;

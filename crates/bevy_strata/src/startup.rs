@@ -1,14 +1,23 @@
-//! Start-up off the main thread: the save is opened and the index built on the I/O task pool
-//! while the app already runs frames.
+//! Start-up off the main thread: the save is opened on the I/O task pool while the app already
+//! runs frames, and nothing is read from it up front.
 //!
 //! [`StrataPlugin`](crate::StrataPlugin) inserts [`StrataStatus::Loading`] and starts one
 //! start-up task; [`StrataSystems::Startup`](crate::StrataSystems::Startup) (in `PreUpdate`)
 //! polls it without blocking. The task opens the store named by
 //! [`StrataConfig::save_path`](crate::StrataConfig::save_path) (redb file, Redis Cluster URL, or
-//! memory) and builds the index from its records; a record that does not decode is skipped and
-//! reported by key ([`StartupReport::skipped`]), a store that cannot be opened or read — or that
-//! panics inside its database library — is [`StrataStatus::Failed`]. Either way
-//! [`StrataStatusChanged`] is sent once and the app keeps running.
+//! memory); a store that cannot be opened — or that panics inside its database library — is
+//! [`StrataStatus::Failed`]. Either way [`StrataStatusChanged`] is sent once and the app keeps
+//! running.
+//!
+//! **Start-up follows the view.** The index starts empty. Stored chunks reach it the way the
+//! view needs them: a chunk shown at full resolution is loaded by the world (one key lookup);
+//! before a coarse grid (levels 1 to [`ROOT_LEVEL`](strata_index::ROOT_LEVEL)) is loaded, the
+//! stored chunks under its root-level node are read with one Morton range scan and kept in the
+//! index as summaries ([`IndexWriter::scan_stored`](strata_index::IndexWriter::scan_stored)).
+//! Coarser levels come from the generator, which edits never change. So the work before the
+//! first view grows with the stored chunks near the viewers, not with the save. A record that
+//! does not decode is skipped and logged with its key
+//! ([`StrataWorld::skipped_records`](crate::StrataWorld::skipped_records)).
 //!
 //! Until the status is [`StrataStatus::Ready`], the streaming sets (`PlanLod` … `Apply`) and
 //! periodic commits do not run: nothing is shown, edits made through
@@ -16,12 +25,8 @@
 //! [`StoreError::Unavailable`]. After a failure that stays so (the edits are kept in memory; an
 //! exit does not write them anywhere). On [`AppExit`] during loading the exit commit waits for
 //! the start-up task, so edits made while loading are saved.
-//!
-//! The index is still built from every stored record (one pass, O(stored chunks), off the main
-//! thread); reading only the chunks near the viewers is future work (ARCHITECTURE.md, start-up).
 
 use crate::config::StrataConfig;
-use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
 use std::ops::RangeInclusive;
@@ -33,7 +38,6 @@ use strata_core::{
     Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, RedbStore, StoreError,
     WriteBatch,
 };
-use strata_index::IndexWriter;
 
 /// Where the plugin's start-up is. Read it as a resource, or react to [`StrataStatusChanged`].
 #[derive(Resource, Clone, Debug, Default)]
@@ -54,19 +58,12 @@ impl StrataStatus {
     }
 }
 
-/// What start-up read.
+/// How start-up went.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct StartupReport {
-    /// Stored chunks indexed.
-    pub stored_chunks: usize,
-    /// Stored records that did not decode, with why: skipped (not indexed; loading such a
-    /// chunk later reports the same error). `strata verify --save <path>` lists them too.
-    pub skipped: Vec<(ChunkKey, String)>,
-    /// Time to open the store.
+    /// Time to open the store (on the I/O pool).
     pub open_time: Duration,
-    /// Time to read the records and build the index.
-    pub index_time: Duration,
 }
 
 /// Why start-up failed.
@@ -79,14 +76,6 @@ pub enum StartupError {
          programs using it, or set StrataConfig::save_path to None for an in-memory world"
     )]
     Open {
-        /// The save path or URL.
-        save: String,
-        /// Why.
-        source: Arc<StoreError>,
-    },
-    /// The store opened but reading its records failed.
-    #[error("reading the save {save} failed: {source}; run `strata verify --save <path>`")]
-    Read {
         /// The save path or URL.
         save: String,
         /// Why.
@@ -179,7 +168,6 @@ impl ChunkStore for OpeningStore {
 /// What the start-up task hands back.
 struct Opened {
     store: Arc<dyn ChunkStore>,
-    writer: IndexWriter,
     report: StartupReport,
 }
 
@@ -191,32 +179,22 @@ pub(crate) struct Startup {
 }
 
 impl Startup {
-    /// Starts opening `config.save_path` and building `writer` from it on the I/O pool.
-    pub fn begin(config: &StrataConfig, store: Arc<OpeningStore>, writer: IndexWriter) -> Self {
+    /// Starts opening `config.save_path` on the I/O pool.
+    pub fn begin(config: &StrataConfig, store: Arc<OpeningStore>) -> Self {
         let save = config.save_path.clone();
-        let task = IoTaskPool::get_or_init(Default::default).spawn(async move { open_and_index(save, writer) });
+        let task = IoTaskPool::get_or_init(Default::default).spawn(async move { open(save) });
         Self { store, task: Some(task) }
     }
 
     /// Installs a finished result; `wait`: blocks for it (exit only).
-    fn finish(&mut self, sw: &mut StrataWorld, wait: bool) -> Option<StrataStatus> {
+    fn finish(&mut self, wait: bool) -> Option<StrataStatus> {
         let task = self.task.as_mut()?;
         let result = if wait { block_on(self.task.take()?) } else { check_ready(task)? };
         self.task = None;
         Some(match result {
-            Ok(Opened { store, writer, report }) => {
+            Ok(Opened { store, report }) => {
                 self.store.install(Ok(store));
-                sw.index.install(writer);
-                for (key, why) in &report.skipped {
-                    warn!("strata: stored chunk {key:?} does not decode and was skipped: {why}");
-                }
-                info!(
-                    "strata: save ready: {} stored chunks indexed in {:.0} ms (store opened in {:.0} ms), {} skipped",
-                    report.stored_chunks,
-                    report.index_time.as_secs_f64() * 1e3,
-                    report.open_time.as_secs_f64() * 1e3,
-                    report.skipped.len()
-                );
+                info!("strata: save ready (opened in {:.0} ms)", report.open_time.as_secs_f64() * 1e3);
                 StrataStatus::Ready(report)
             }
             Err(e) => {
@@ -232,35 +210,18 @@ fn save_name(save: &Option<String>) -> String {
     save.clone().unwrap_or_else(|| "(in memory)".into())
 }
 
-/// The start-up task: opens the store and builds the index from it, containing panics.
-fn open_and_index(save: Option<String>, mut writer: IndexWriter) -> Result<Opened, StartupError> {
-    let name = save_name(&save);
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let start = Instant::now();
-        let store = open_store(save.as_deref())?;
-        let open_time = start.elapsed();
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1));
-        let load = writer
-            .bulk_load_store_skipping_corrupt(store.as_ref(), workers)
-            .map_err(|e| StartupError::Read { save: name.clone(), source: Arc::new(e) })?;
-        writer.publish();
-        let report = StartupReport {
-            stored_chunks: load.chunks,
-            skipped: load.skipped.into_iter().map(|(k, e)| (k, e.to_string())).collect(),
-            open_time,
-            index_time: start.elapsed() - open_time,
-        };
-        Ok(Opened { store, writer, report })
-    }));
-    match outcome {
-        Ok(result) => result,
+/// The start-up task: opens the store, containing panics.
+fn open(save: Option<String>) -> Result<Opened, StartupError> {
+    let start = Instant::now();
+    match catch_unwind(AssertUnwindSafe(|| open_store(save.as_deref()))) {
+        Ok(store) => Ok(Opened { store: store?, report: StartupReport { open_time: start.elapsed() } }),
         Err(payload) => {
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "(no message)".into());
-            Err(StartupError::Panicked { save: name, message })
+            Err(StartupError::Panicked { save: save_name(&save), message })
         }
     }
 }
@@ -291,19 +252,18 @@ fn open_redis(url: &str) -> Result<Arc<dyn ChunkStore>, StartupError> {
 /// when it is ready (never blocks) and sends [`StrataStatusChanged`].
 pub(crate) fn poll_startup(
     mut startup: ResMut<Startup>,
-    mut sw: ResMut<StrataWorld>,
     mut status: ResMut<StrataStatus>,
     mut changed: MessageWriter<StrataStatusChanged>,
 ) {
-    if let Some(new) = startup.finish(&mut sw, false) {
+    if let Some(new) = startup.finish(false) {
         *status = new.clone();
         changed.write(StrataStatusChanged { status: new });
     }
 }
 
 /// For the exit commit: waits for a running start-up task and installs its result.
-pub(crate) fn finish_blocking(startup: &mut Startup, sw: &mut StrataWorld, status: &mut StrataStatus) {
-    if let Some(new) = startup.finish(sw, true) {
+pub(crate) fn finish_blocking(startup: &mut Startup, status: &mut StrataStatus) {
+    if let Some(new) = startup.finish(true) {
         *status = new;
     }
 }

@@ -3,9 +3,12 @@
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, Task};
 use crossbeam_channel::Receiver;
+use std::collections::HashSet;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkChange, ChunkKey, ChunkOrigin, MaterialRegistry, ProcessHistory, World};
-use strata_index::{IndexMemory, IndexReader, IndexSnapshot, IndexWriter};
+use strata_core::{
+    Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, MaterialRegistry, ProcessHistory, StoreError, World,
+};
+use strata_index::{IndexMemory, IndexReader, IndexSnapshot, IndexWriter, NodeId, StoreLoad};
 use strata_mesh::MaterialTable;
 
 /// The world the plugin streams, with its index. Most code should use [`crate::VoxelWorld`].
@@ -24,17 +27,18 @@ pub struct StrataWorld {
 }
 
 impl StrataWorld {
-    /// The state over `world`, with an index read through `reader` whose writer the start-up
-    /// task builds and hands in later ([`IndexDriver::install`]).
-    pub(crate) fn new(mut world: World, reader: IndexReader, registry: MaterialRegistry, budget_bytes: usize) -> Self {
+    /// The state over `world` and its (empty) index; stored chunks reach the index as loads
+    /// and root scans (`IndexDriver::ensure_scanned`) from the world's store.
+    pub(crate) fn new(mut world: World, writer: IndexWriter, registry: MaterialRegistry, budget_bytes: usize) -> Self {
         let feed = world.subscribe();
         world.track_evictions();
         let table = Arc::new(MaterialTable::new(&registry));
         let (wanted_tx, wanted) = crossbeam_channel::unbounded();
+        let store = world.store().clone();
         Self {
             world,
             feed,
-            index: IndexDriver::new(reader),
+            index: IndexDriver::new(writer, store),
             registry: Arc::new(registry),
             table,
             budget_bytes,
@@ -83,6 +87,18 @@ impl StrataWorld {
         }
     }
 
+    /// Root-level nodes (2⁵ = 32 chunks on a side) whose stored chunks the index has read:
+    /// those coarse grids near the viewers needed (a node's grid is loaded once its root is).
+    pub fn scanned_roots(&self) -> usize {
+        self.index.scanned_roots()
+    }
+
+    /// Stored records that root scans skipped because they do not decode (each is logged with
+    /// its key; `strata verify --save <path>` lists them).
+    pub fn skipped_records(&self) -> u64 {
+        self.index.skipped_records
+    }
+
     /// Chunks rays asked for since the last call.
     pub(crate) fn take_wanted(&self) -> Vec<ChunkKey> {
         self.wanted.try_iter().collect()
@@ -102,10 +118,26 @@ pub(crate) enum IndexOp {
     Change(ChunkChange),
     /// The world evicted the chunk: the index releases its voxels.
     Release(ChunkKey),
+    /// Read the stored chunks under a root-level node into the index (as released chunks).
+    Scan(NodeId),
 }
 
 /// What an index task hands back.
-type IndexTaskOutput = (IndexWriter, Vec<ChunkKey>, IndexMemory);
+struct IndexTaskOutput {
+    writer: IndexWriter,
+    changed: Vec<ChunkKey>,
+    memory: IndexMemory,
+    /// Each scanned root with what it read, or why the store failed.
+    scans: Vec<(NodeId, Result<StoreLoad, StoreError>)>,
+}
+
+/// What a finished index task published.
+pub(crate) struct IndexPublished {
+    /// Chunks whose edits it published.
+    pub changed: Vec<ChunkKey>,
+    /// Roots whose scan finished (successfully or not: a failed one is retried on request).
+    pub scanned: Vec<NodeId>,
+}
 
 /// Drives the index writer on the async compute pool: one task at a time takes the writer and
 /// the pending updates, folds them in (in the order queued: loads, changes and releases of one
@@ -120,18 +152,50 @@ pub(crate) struct IndexDriver {
     pub updates: u64,
     /// What the index held after the last task.
     pub memory: IndexMemory,
+    /// The world's store, for root scans.
+    store: Arc<dyn ChunkStore>,
+    /// Roots whose stored chunks the published index knows.
+    scanned: HashSet<NodeId>,
+    /// Roots queued for a scan or being scanned.
+    scanning: HashSet<NodeId>,
+    /// Stored records scans skipped because they do not decode.
+    pub skipped_records: u64,
 }
 
 impl IndexDriver {
-    /// A driver without a writer yet: updates queue until [`IndexDriver::install`].
-    fn new(reader: IndexReader) -> Self {
-        Self { writer: None, task: None, reader, ops: Vec::new(), updates: 0, memory: IndexMemory::default() }
+    fn new(writer: IndexWriter, store: Arc<dyn ChunkStore>) -> Self {
+        let reader = writer.reader();
+        let memory = writer.memory();
+        Self {
+            writer: Some(writer),
+            task: None,
+            reader,
+            ops: Vec::new(),
+            updates: 0,
+            memory,
+            store,
+            scanned: HashSet::new(),
+            scanning: HashSet::new(),
+            skipped_records: 0,
+        }
     }
 
-    /// Hands in the writer the start-up task built (the one `reader` reads).
-    pub fn install(&mut self, writer: IndexWriter) {
-        self.memory = writer.memory();
-        self.writer = Some(writer);
+    /// Whether every stored chunk under the root-level node `root` is known to the published
+    /// index. If not, queues a scan of its key range (once; again after a failed scan) and
+    /// returns `false`: ask again after the next [`IndexDriver::poll`].
+    pub fn ensure_scanned(&mut self, root: NodeId) -> bool {
+        if self.scanned.contains(&root) {
+            return true;
+        }
+        if self.scanning.insert(root) {
+            self.ops.push(IndexOp::Scan(root));
+        }
+        false
+    }
+
+    /// Roots scanned so far.
+    pub fn scanned_roots(&self) -> usize {
+        self.scanned.len()
     }
 
     pub fn queue_loaded(&mut self, key: ChunkKey, chunk: Arc<Chunk>, origin: ChunkOrigin, history: ProcessHistory) {
@@ -159,8 +223,10 @@ impl IndexDriver {
         let Some(mut writer) = self.writer.take() else { return };
         let ops = std::mem::take(&mut self.ops);
         self.updates += ops.len() as u64;
+        let store = self.store.clone();
         self.task = Some(AsyncComputeTaskPool::get().spawn(async move {
             let mut changed = Vec::new();
+            let mut scans = Vec::new();
             for op in ops {
                 match op {
                     IndexOp::Loaded(k, c, origin, history) => {
@@ -173,30 +239,49 @@ impl IndexDriver {
                     IndexOp::Release(k) => {
                         writer.release(k);
                     }
+                    IndexOp::Scan(root) => scans.push((root, writer.scan_stored(store.as_ref(), root))),
                 }
             }
             writer.publish();
             let memory = writer.memory();
-            (writer, changed, memory)
+            IndexTaskOutput { writer, changed, memory, scans }
         }));
     }
 
-    /// Collects a finished index task; returns the chunks whose edits it published.
-    pub fn poll(&mut self) -> Option<Vec<ChunkKey>> {
+    /// Collects a finished index task: what it published.
+    pub fn poll(&mut self) -> Option<IndexPublished> {
         let task = self.task.as_mut()?;
-        let (writer, changed, memory) = bevy::tasks::futures::check_ready(task)?;
+        let out = bevy::tasks::futures::check_ready(task)?;
         self.task = None;
-        self.writer = Some(writer);
-        self.memory = memory;
-        Some(changed)
+        Some(self.take_output(out))
+    }
+
+    fn take_output(&mut self, out: IndexTaskOutput) -> IndexPublished {
+        self.writer = Some(out.writer);
+        self.memory = out.memory;
+        let mut scanned = Vec::with_capacity(out.scans.len());
+        for (root, result) in out.scans {
+            self.scanning.remove(&root);
+            match result {
+                Ok(load) => {
+                    self.scanned.insert(root);
+                    for (key, why) in &load.skipped {
+                        warn!("strata: stored chunk {key:?} does not decode and was skipped: {why}");
+                    }
+                    self.skipped_records += load.skipped.len() as u64;
+                }
+                Err(e) => warn!("strata: scanning the stored chunks of {root:?} failed, retried when needed: {e}"),
+            }
+            scanned.push(root);
+        }
+        IndexPublished { changed: out.changed, scanned }
     }
 
     /// Waits for the running index task (used on exit only).
     pub fn finish(&mut self) {
         if let Some(task) = self.task.take() {
-            let (writer, _, memory) = bevy::tasks::block_on(task);
-            self.writer = Some(writer);
-            self.memory = memory;
+            let out = bevy::tasks::block_on(task);
+            self.take_output(out);
         }
     }
 }

@@ -20,8 +20,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 use strata_core::{Chunk, ChunkKey, ChunkOrigin, Face};
-use strata_index::NodeId;
 use strata_index::lod_select::{LodSelector, Viewer};
+use strata_index::{NodeId, ROOT_LEVEL};
 
 /// A shown node.
 #[derive(Debug)]
@@ -73,6 +73,8 @@ pub struct Streaming {
     wanted: HashSet<NodeId>,
     ready_loads: VecDeque<LoadOutput>,
     ready_meshes: VecDeque<MeshOutput>,
+    /// Grid loads waiting for their root's scan (root → nodes still requested when queued).
+    blocked_on_scan: HashMap<NodeId, Vec<NodeId>>,
     pub(crate) stats: StreamStats,
 }
 
@@ -362,6 +364,17 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
         if !st.load_requested.remove(&id) || st.loading.contains_key(&id) {
             continue;
         }
+        // A grid is exact once every stored chunk under it is known to the index: its root's
+        // stored chunks are read first (one Morton range scan in the index task).
+        if (1..=ROOT_LEVEL).contains(&id.level) {
+            let (lo, _) = id.chunk_range();
+            let root = NodeId::containing(ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32), ROOT_LEVEL);
+            if !sw.index.ensure_scanned(root) {
+                st.load_requested.insert(id);
+                st.blocked_on_scan.entry(root).or_default().push(id);
+                continue;
+            }
+        }
         let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
         // Chunk loads read the store (I/O); LOD mips are computation.
         let task =
@@ -388,10 +401,18 @@ pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>, confi
         None => true,
     });
     // A new index snapshot with edits: the LOD mips above the edited chunks are stale.
-    if let Some(changed) = sw.index.poll() {
+    if let Some(published) = sw.index.poll() {
+        // Grid loads that waited for a scan go first (a failed scan is retried by them).
+        for root in published.scanned {
+            for id in st.blocked_on_scan.remove(&root).unwrap_or_default() {
+                if st.load_requested.contains(&id) {
+                    st.load_queue.push_front(id);
+                }
+            }
+        }
         // Levels above the index's roots come from the generator: edits do not change them.
-        let max_level = config.lod_max_level.min(strata_index::ROOT_LEVEL);
-        for key in changed {
+        let max_level = config.lod_max_level.min(ROOT_LEVEL);
+        for key in published.changed {
             for level in 1..=max_level {
                 let id = NodeId::containing(key, level);
                 if st.mips.remove(&id).is_some() || st.shown.contains_key(&id) {

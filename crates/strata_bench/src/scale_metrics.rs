@@ -7,24 +7,54 @@
 //! - `scale.index_bytes_per_released_edited_chunk`: the same flight with one chunk in 64 edited
 //!   (scattered), divided by the edited chunks: what an edited chunk costs once released (its
 //!   summary leaf, its R-tree entry, and the generated stubs and grids on the paths to it).
+//! - `scale.startup_main_thread_ms` and `scale.first_view_s` (with `_10k`): the plugin starting
+//!   over a redb save holding 100,000 (10,000) stored edited chunks, peer: the same start over
+//!   an empty save, so the ratio is what the stored chunks cost. Each start runs in a fresh
+//!   process (`strata_flythrough --startup`, see `crates/strata_bench_stream/src/startup.rs`
+//!   for the two definitions); sizes alternate run by run (empty, 10k, 100k, empty, …) and
+//!   each reports its median. The saves are made once and cached under
+//!   `target/strata_bench/saves/` ([`edited_save`]).
 //! - `stream.rss_growth_mib_per_min*`, `stream.rss_mib_end*`: the long fly-throughs, see
 //!   [`stream_metrics::run_rss`].
 
-use crate::{Budget, Metric, stream_metrics};
+use crate::{Budget, Metric, median, stream_metrics};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
-use strata_core::{ChunkKey, ChunkOrigin, NoiseTerrain, ProcessHistory, TerrainConfig, WorldGenerator};
+use strata_core::{
+    ChunkKey, ChunkOrigin, ChunkStore, LocalPos, MaterialId, NoiseTerrain, ProcessHistory, RedbStore, TerrainConfig,
+    WorldGenerator, WriteBatch,
+};
 use strata_index::{IndexConfig, IndexWriter, PreparedChunk};
 
-/// Runs the area.
+/// Runs the area. `STRATA_SCALE_PARTS` (comma-separated `bytes`, `startup`, `rss`) runs only
+/// those parts (all by default).
 pub fn run(budget: Budget) -> Vec<Metric> {
-    let columns = if budget.scale < 1.0 { 64 } else { 256 };
-    let (plain_bytes, plain_released, _) = flight(columns, None);
-    let (edit_bytes, _, edited) = flight(columns, Some(64));
-    let mut out = vec![
-        Metric::new("scale.index_bytes_per_released_chunk", plain_bytes as f64 / plain_released.max(1) as f64, "bytes"),
-        Metric::new("scale.index_bytes_per_released_edited_chunk", edit_bytes as f64 / edited.max(1) as f64, "bytes"),
-    ];
-    out.extend(stream_metrics::run_rss(budget));
+    let parts = std::env::var("STRATA_SCALE_PARTS").ok();
+    let part = |name: &str| parts.as_deref().is_none_or(|p| p.split(',').any(|x| x.trim() == name));
+    let mut out = Vec::new();
+    if part("bytes") {
+        let columns = if budget.scale < 1.0 { 64 } else { 256 };
+        let (plain_bytes, plain_released, _) = flight(columns, None);
+        let (edit_bytes, _, edited) = flight(columns, Some(64));
+        out.push(Metric::new(
+            "scale.index_bytes_per_released_chunk",
+            plain_bytes as f64 / plain_released.max(1) as f64,
+            "bytes",
+        ));
+        out.push(Metric::new(
+            "scale.index_bytes_per_released_edited_chunk",
+            edit_bytes as f64 / edited.max(1) as f64,
+            "bytes",
+        ));
+    }
+    if part("startup") {
+        out.extend(startup(budget));
+    }
+    if part("rss") {
+        out.extend(stream_metrics::run_rss(budget));
+    }
     out
 }
 
@@ -59,4 +89,135 @@ fn flight(columns: i32, edit_every: Option<u64>) -> (usize, usize, usize) {
         writer.publish();
     }
     (writer.memory().total(), released, edited)
+}
+
+/// The start-up metrics (see the module docs); nothing if the binary or a save cannot be made.
+fn startup(budget: Budget) -> Vec<Metric> {
+    let made = stream_metrics::build().and_then(|exe| {
+        let saves = [0, 10_000, 100_000].map(edited_save);
+        let saves: Vec<PathBuf> = saves.into_iter().collect::<Result<_, _>>()?;
+        Ok((exe, saves))
+    });
+    let (exe, saves) = match made {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("scale: start-up not measured: {e}");
+            return Vec::new();
+        }
+    };
+    let reps = if budget.scale < 1.0 { 3 } else { 7 };
+    let mut samples: Vec<Vec<stream_metrics::Sample>> = vec![Vec::new(); saves.len()];
+    for _ in 0..reps {
+        for (i, save) in saves.iter().enumerate() {
+            let out = Command::new(&exe).arg("--startup").arg("--save").arg(save).output();
+            let parsed = match out {
+                Ok(o) if o.status.success() => stream_metrics::parse(&String::from_utf8_lossy(&o.stdout)),
+                Ok(o) => {
+                    eprintln!("scale: start-up over {} failed: {}", save.display(), String::from_utf8_lossy(&o.stderr));
+                    None
+                }
+                Err(e) => {
+                    eprintln!("scale: cannot run {}: {e}", exe.display());
+                    None
+                }
+            };
+            match parsed {
+                Some(s) => samples[i].push(s),
+                None => return Vec::new(),
+            }
+        }
+    }
+    let med = |i: usize, key: &str| {
+        median(&samples[i].iter().map(|s| s.get(key).copied().unwrap_or(f64::NAN)).collect::<Vec<_>>())
+    };
+    let (main, view) = ("startup_main_thread_ms", "first_view_s");
+    for (i, n) in [0usize, 10_000, 100_000].into_iter().enumerate() {
+        eprintln!(
+            "scale: start-up over {n} stored chunks: main thread {:.2} ms, first frame {:.2} ms, first view {:.3} s, \
+             longest frame {:.2} ms, store opened in {:.1} ms, {:.0} roots scanned, index {:.2} MiB, rss {:.0} MiB",
+            med(i, main),
+            med(i, "first_frame_ms"),
+            med(i, view),
+            med(i, "max_frame_ms"),
+            med(i, "open_ms"),
+            med(i, "scanned_roots"),
+            med(i, "index_mib"),
+            med(i, "rss_mib")
+        );
+    }
+    const EMPTY: &str = "empty_save";
+    vec![
+        Metric::with_peer("scale.startup_main_thread_ms", med(2, main), "ms", EMPTY, med(0, main)),
+        Metric::with_peer("scale.startup_main_thread_ms_10k", med(1, main), "ms", EMPTY, med(0, main)),
+        Metric::with_peer("scale.first_view_s", med(2, view), "s", EMPTY, med(0, view)),
+        Metric::with_peer("scale.first_view_s_10k", med(1, view), "s", EMPTY, med(0, view)),
+    ]
+}
+
+/// A redb save holding `n` stored edited chunks spread over a planet-sized area (chunk
+/// columns x, z in [-2048, 2048), 131,072 voxels across): for each, a pseudo-random column's
+/// surface chunk of the report's terrain (`NoiseTerrain`, seed 7, as the plugin's default)
+/// with a 6³ brick box set in it (so most are dense). Made once (generation on all cores),
+/// written under a temporary name and renamed, cached as
+/// `target/strata_bench/saves/edited-<n>.redb`.
+pub fn edited_save(n: usize) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/report → target/
+    let target = exe.parent().and_then(|p| p.parent()).ok_or("no target directory")?;
+    let dir = target.join("strata_bench").join("saves");
+    let path = dir.join(format!("edited-{n}.redb"));
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let tmp = dir.join(format!("edited-{n}.redb.making"));
+    let _ = std::fs::remove_file(&tmp);
+    eprintln!("scale: making a save with {n} stored edited chunks (once) at {}", path.display());
+    let store = RedbStore::open(&tmp).map_err(|e| e.to_string())?;
+    let generator = NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() });
+    let mut seen = HashSet::new();
+    let mut keys = Vec::with_capacity(n);
+    let mut state = 0x5eed_u64;
+    while keys.len() < n {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let (x, z) = (((state >> 20) % 4096) as i32 - 2048, ((state >> 40) % 4096) as i32 - 2048);
+        let y = generator.height(x * 32 + 16, z * 32 + 16).div_euclid(32);
+        if seen.insert((x, z)) {
+            keys.push((ChunkKey::new(x, y, z), state));
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    for block in keys.chunks(4096) {
+        let per = block.len().div_ceil(threads);
+        let batches: Vec<WriteBatch> = std::thread::scope(|s| {
+            let handles: Vec<_> = block
+                .chunks(per)
+                .map(|part| {
+                    let generator = &generator;
+                    s.spawn(move || {
+                        let mut batch = WriteBatch::new();
+                        for &(key, h) in part {
+                            let mut chunk = generator.generate(key);
+                            let o = [(h >> 8) % 26, (h >> 16) % 26, (h >> 24) % 26].map(|v| v as u8);
+                            for (x, y, z) in
+                                (0..6).flat_map(|x| (0..6).flat_map(move |y| (0..6).map(move |z| (x, y, z))))
+                            {
+                                let local = LocalPos::new(o[0] + x, o[1] + y, o[2] + z);
+                                chunk.set(local.index(), MaterialId(19));
+                            }
+                            batch.put(key, &chunk);
+                        }
+                        batch
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("save generation thread")).collect()
+        });
+        for batch in &batches {
+            store.commit(batch).map_err(|e| e.to_string())?;
+        }
+    }
+    drop(store);
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    Ok(path)
 }

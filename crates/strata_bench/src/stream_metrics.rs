@@ -143,7 +143,7 @@ pub fn run_rss(budget: Budget) -> Vec<Metric> {
     ]
 }
 
-type Sample = HashMap<String, f64>;
+pub(crate) type Sample = HashMap<String, f64>;
 
 /// Voxels geology changed per second of a `--geology` run (initial view + flight).
 fn geo_rate(s: &Sample) -> f64 {
@@ -152,7 +152,7 @@ fn geo_rate(s: &Sample) -> f64 {
 }
 
 /// Builds `strata_flythrough` with this process's cargo and profile; returns its path.
-fn build() -> Result<PathBuf, String> {
+pub(crate) fn build() -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--quiet", "-p", "strata_bench_stream", "--bin", "strata_flythrough"]);
@@ -182,7 +182,7 @@ fn fly(exe: &PathBuf, engine: &str, flight_s: &str, extra: Option<&str>) -> Resu
 }
 
 /// Parses the last line of `key=value` pairs.
-fn parse(stdout: &str) -> Option<Sample> {
+pub(crate) fn parse(stdout: &str) -> Option<Sample> {
     let line = stdout.lines().rev().find(|l| l.contains("first_view_s="))?;
     line.split_whitespace()
         .map(|kv| {

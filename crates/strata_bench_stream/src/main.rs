@@ -2,6 +2,8 @@
 //! headless streaming fly-through, printed as one `key=value` line for the performance report.
 //! `--geology` (Strata only) runs erosion, deposition and volcanism near the viewer during the
 //! whole run ([`bevy_strata::StrataGeologyPlugin`], default settings but 8 steps per second).
+//! `strata_flythrough --startup [--save PATH]`: the plugin starting over a save instead
+//! ([`startup`]).
 //!
 //! Both engines run in the same kind of app: `MinimalPlugins` + `TransformPlugin` + assets and
 //! meshes (built, never rendered), the same generator ([`strata_core::NoiseTerrain`], seed 7),
@@ -10,6 +12,7 @@
 
 mod peer_bvw;
 mod scenario;
+mod startup;
 mod strata_engine;
 
 use scenario::{Scenario, fly};
@@ -23,6 +26,16 @@ fn main() {
     }
     let lod0 = args.iter().any(|a| a == "--lod0");
     let geology = args.iter().any(|a| a == "--geology");
+    if args.iter().any(|a| a == "--startup") {
+        match startup::run(value("--save"), &scenario) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("start-up failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let engine = value("--engine").unwrap_or_else(|| "strata".into());
     let result = match engine.as_str() {
         "strata" => fly(&mut strata_engine::StrataEngine::new(&scenario, lod0, geology), &scenario),

@@ -184,44 +184,21 @@ impl IndexWriter {
         extra: Vec<(ChunkKey, Arc<Chunk>, u64)>,
         workers: usize,
     ) -> Result<usize, LoadError> {
+        let mut chunks: HashMap<ChunkKey, (Arc<Chunk>, u64, ProcessHistory)> = HashMap::new();
         let mut failure = None;
-        let chunks = scan_store(store, &mut |key, source| {
-            failure = Some(LoadError::Corrupt { key, source });
-            ControlFlow::Break(())
+        store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode_with_history(record) {
+            Ok((c, history)) => {
+                chunks.insert(key.to_chunk(), (Arc::new(c), 0, history));
+                ControlFlow::Continue(())
+            }
+            Err(source) => {
+                failure = Some(LoadError::Corrupt { key: key.to_chunk(), source });
+                ControlFlow::Break(())
+            }
         })?;
         if let Some(e) = failure {
             return Err(e);
         }
-        Ok(self.rebuild_with(chunks, extra, workers))
-    }
-
-    /// Like [`IndexWriter::bulk_load_store`] without extra chunks, but a record that does not
-    /// decode is skipped and reported (its key and why) instead of failing the whole load: the
-    /// index then knows nothing of that chunk (the world reports the same error when it is
-    /// loaded). Only a failing store is an error.
-    ///
-    /// # Runtime
-    /// As [`IndexWriter::bulk_load_store`]: one pass over every stored record.
-    pub fn bulk_load_store_skipping_corrupt(
-        &mut self,
-        store: &dyn ChunkStore,
-        workers: usize,
-    ) -> Result<StoreLoad, StoreError> {
-        let mut skipped = Vec::new();
-        let chunks = scan_store(store, &mut |key, source| {
-            skipped.push((key, source));
-            ControlFlow::Continue(())
-        })?;
-        let chunks = self.rebuild_with(chunks, Vec::new(), workers);
-        Ok(StoreLoad { chunks, skipped })
-    }
-
-    fn rebuild_with(
-        &mut self,
-        mut chunks: StoredChunks,
-        extra: Vec<(ChunkKey, Arc<Chunk>, u64)>,
-        workers: usize,
-    ) -> usize {
         for (k, c, v) in extra {
             let history = chunks.get(&k).map(|e| e.2).unwrap_or_default();
             chunks.insert(k, (c, v, history));
@@ -232,7 +209,47 @@ impl IndexWriter {
             .map(|(key, (chunk, version, history))| BuildEntry { key, chunk, version, history, edited: true })
             .collect();
         self.bulk_load_entries(entries, workers);
-        n
+        Ok(n)
+    }
+
+    /// Reads the stored chunks under `node` (one Morton range scan, `node` is aligned so its
+    /// chunks are one key range) into the index as **released edited chunks**: each keeps its
+    /// summary, histogram and process history and its contribution to every coarser grid, no
+    /// voxels — the same state as a chunk the world loaded and evicted. A chunk the index
+    /// already knows (with or without voxels) is left alone: its copy came from the world and
+    /// is at least as new as the store's (the world evicts only committed chunks). A record
+    /// that does not decode is skipped and reported. Only a failing store is an error; what was
+    /// inserted before it stays.
+    ///
+    /// This is how a reader that starts without a full [`IndexWriter::bulk_load_store`] makes
+    /// the coarse grids of a region exact before showing them: once every root-level node
+    /// around a viewer is scanned, [`IndexSnapshot::lod_chunk`] there equals that of a full
+    /// load.
+    ///
+    /// # Runtime
+    /// One range scan; per stored chunk under `node`: a decode, an insert and a release (the
+    /// level-1 grid, O(32³), and O(`ROOT_LEVEL`) node copies). Voxels of one chunk at a time
+    /// are held.
+    pub fn scan_stored(&mut self, store: &dyn ChunkStore, node: NodeId) -> Result<StoreLoad, StoreError> {
+        let (lo, _) = node.chunk_range();
+        let min = ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32);
+        let mut load = StoreLoad::default();
+        store.scan(MortonKey::region_range(min, node.level), &mut |key: MortonKey, record: &[u8]| {
+            let key = key.to_chunk();
+            if self.octree.leaf(key).is_some() {
+                return ControlFlow::Continue(());
+            }
+            match codec::decode_with_history(record) {
+                Ok((chunk, history)) => {
+                    self.insert_loaded_from(key, Arc::new(chunk), ChunkOrigin::Store, history);
+                    self.release(key);
+                    load.chunks += 1;
+                }
+                Err(source) => load.skipped.push((key, source)),
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(load)
     }
 
     /// Hands in a chunk the world loaded, not saying where from: it counts as edited (kept as
@@ -559,32 +576,12 @@ fn measure(
     }
 }
 
-/// What [`IndexWriter::bulk_load_store_skipping_corrupt`] read.
+/// What [`IndexWriter::scan_stored`] read.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct StoreLoad {
-    /// Chunks indexed.
+    /// Chunks added to the index.
     pub chunks: usize,
     /// Records that did not decode, with why (skipped: the index knows nothing of them).
     pub skipped: Vec<(ChunkKey, DecodeError)>,
-}
-
-/// Stored chunks by key: data, version (0: as stored), process history.
-type StoredChunks = HashMap<ChunkKey, (Arc<Chunk>, u64, ProcessHistory)>;
-
-/// Decodes every record of `store` (with its process history); `corrupt` decides whether a
-/// record that does not decode stops the scan.
-fn scan_store(
-    store: &dyn ChunkStore,
-    corrupt: &mut dyn FnMut(ChunkKey, DecodeError) -> ControlFlow<()>,
-) -> Result<StoredChunks, StoreError> {
-    let mut chunks = HashMap::new();
-    store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode_with_history(record) {
-        Ok((c, history)) => {
-            chunks.insert(key.to_chunk(), (Arc::new(c), 0, history));
-            ControlFlow::Continue(())
-        }
-        Err(source) => corrupt(key.to_chunk(), source),
-    })?;
-    Ok(chunks)
 }

@@ -10,15 +10,17 @@ use bevy_strata::prelude::*;
 use bevy_strata::{StartupError, StrataWorld, Streaming};
 use std::sync::Arc;
 use std::time::Duration;
-use strata_core::{ChunkKey, ChunkStore, FlatGenerator, RedbStore, StoreError, WorldGenerator, WriteBatch};
+use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, StoreError, WorldGenerator, WriteBatch};
+use strata_index::NodeId;
 
 const STONE: MaterialId = MaterialId(1);
 
 fn app(save: Option<String>) -> App {
     let config = StrataConfig {
         save_path: save,
-        view_distance: 96.0,
-        lod_max_level: 1,
+        view_distance: 160.0,
+        lod_max_level: 2,
+        lod_split_distance: 1.0,
         max_tasks_in_flight: 16,
         max_results_per_frame: 64,
         apply_budget_ms: 50.0,
@@ -38,23 +40,35 @@ fn status_messages(app: &mut App) -> Vec<StrataStatus> {
     app.world_mut().resource_mut::<Messages<StrataStatusChanged>>().drain().map(|m| m.status).collect()
 }
 
-/// A save with an edited chunk at the origin (a brick at (3, 2, 3)) and a record at `corrupt`
-/// that does not decode.
-fn save_with_corrupt_record(path: &std::path::Path, corrupt: ChunkKey) {
+const BRICK: MaterialId = MaterialId(19);
+
+/// A save with an edited chunk at the origin (a brick at (3, 2, 3)), an edited chunk at
+/// (4, 0, 4) (an aligned 8³ brick box, so coarse grids show it), and a record at (0, 20, 0), in
+/// the same root-level node but out of view, that does not decode.
+fn save_with_edits_and_a_corrupt_record(path: &std::path::Path) {
     let store = RedbStore::open(path).unwrap();
-    let mut chunk = FlatGenerator { height: 0, material: STONE }.generate(ChunkKey::new(0, 0, 0));
-    chunk.set(VoxelPos::new(3, 2, 3).local().index(), MaterialId(19));
+    let flat = FlatGenerator { height: 0, material: STONE };
+    let mut origin = flat.generate(ChunkKey::new(0, 0, 0));
+    origin.set(VoxelPos::new(3, 2, 3).local().index(), BRICK);
+    let mut boxed = flat.generate(FAR);
+    for (x, y, z) in (8..16).flat_map(|x| (8..16).flat_map(move |y| (8..16).map(move |z| (x, y, z)))) {
+        boxed.set(LocalPos::new(x, y, z).index(), BRICK);
+    }
     let mut batch = WriteBatch::new();
-    batch.put(ChunkKey::new(0, 0, 0), &chunk);
-    batch.put_record(corrupt.morton(), b"not a chunk record");
+    batch.put(ChunkKey::new(0, 0, 0), &origin);
+    batch.put(FAR, &boxed);
+    batch.put_record(CORRUPT.morton(), b"not a chunk record");
     store.commit(&batch).unwrap();
 }
 
+const FAR: ChunkKey = ChunkKey::new(4, 0, 4);
+const CORRUPT: ChunkKey = ChunkKey::new(0, 20, 0);
+
 #[test]
-fn a_save_opens_in_the_background_and_reports_ready_once() {
+fn a_save_opens_in_the_background_and_the_view_reads_only_what_it_needs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.strata");
-    save_with_corrupt_record(&path, ChunkKey::new(900, 0, 900));
+    save_with_edits_and_a_corrupt_record(&path);
     let mut app = app(Some(path.to_string_lossy().into_owned()));
     // Building the plugin opened nothing: the status only changes in a frame.
     assert!(matches!(*app.world().resource::<StrataStatus>(), StrataStatus::Loading));
@@ -62,16 +76,21 @@ fn a_save_opens_in_the_background_and_reports_ready_once() {
     wait_started(&mut app);
     let messages = status_messages(&mut app);
     assert_eq!(messages.len(), 1, "one status message: {messages:?}");
-    let StrataStatus::Ready(report) = &messages[0] else { panic!("ready expected, got {:?}", messages[0]) };
-    assert_eq!(report.stored_chunks, 1);
-    assert_eq!(report.skipped.len(), 1, "{report:?}");
-    assert_eq!(report.skipped[0].0, ChunkKey::new(900, 0, 900));
-    // Streaming runs and shows the stored edit.
-    run_until(&mut app, 3000, "the view around the edit", |a| a.world().resource::<Streaming>().is_idle());
+    assert!(matches!(messages[0], StrataStatus::Ready(_)), "{:?}", messages[0]);
+    run_until(&mut app, 3000, "the view around the edits", |a| a.world().resource::<Streaming>().is_idle());
+    let sw = app.world().resource::<StrataWorld>();
+    // Coarse grids near the viewer show the stored edit at FAR, read by a root scan (the
+    // level-2 node's 4³-voxel cells inside the box are brick).
+    let grid = sw.index().lod_chunk(NodeId::containing(FAR, 2));
+    let cell = LocalPos::new(((FAR.x % 4) * 8 + 3) as u8, 3, ((FAR.z % 4) * 8 + 3) as u8);
+    assert_eq!(grid.get(cell.index()), BRICK, "the level-2 grid shows the stored box");
+    // The scan skipped the corrupt record by key; nothing far away was read.
+    assert_eq!(sw.skipped_records(), 1);
+    assert!(sw.scanned_roots() >= 1 && sw.scanned_roots() <= 8, "{} roots scanned", sw.scanned_roots());
     let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
-    assert_eq!(w.voxel(VoxelPos::new(3, 2, 3)).unwrap(), MaterialId(19));
+    assert_eq!(w.voxel(VoxelPos::new(3, 2, 3)).unwrap(), BRICK);
     // The skipped chunk says why when it is read, and nothing else stops.
-    assert!(matches!(w.voxel(VoxelPos::new(900 * 32, 0, 900 * 32)), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(w.voxel(CORRUPT.min_voxel()), Err(StoreError::Corrupt { .. })));
     for _ in 0..10 {
         app.update();
     }
@@ -84,7 +103,7 @@ fn a_save_that_cannot_be_opened_fails_and_the_app_keeps_running() {
     // A directory is not a save file.
     let mut app = app(Some(dir.path().to_string_lossy().into_owned()));
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
-    app.world_mut().run_system_once(|w: VoxelWorld| w.set_voxel(VoxelPos::new(1, 1, 1), MaterialId(19))).unwrap();
+    app.world_mut().run_system_once(|w: VoxelWorld| w.set_voxel(VoxelPos::new(1, 1, 1), BRICK)).unwrap();
     wait_started(&mut app);
     let status = app.world().resource::<StrataStatus>().clone();
     assert!(matches!(status, StrataStatus::Failed(StartupError::Open { .. })), "{status:?}");
@@ -109,13 +128,13 @@ fn edits_made_while_the_save_opens_are_committed_on_exit() {
     {
         let mut app = app(Some(path.to_string_lossy().into_owned()));
         // Before the first frame: the save is (most likely) still opening.
-        app.world().resource::<StrataWorld>().world.set_voxel(VoxelPos::new(-5, 3, 7), MaterialId(19));
+        app.world().resource::<StrataWorld>().world.set_voxel(VoxelPos::new(-5, 3, 7), BRICK);
         app.world_mut().write_message(AppExit::Success);
         app.update();
     }
     let store = RedbStore::open(&path).unwrap();
     let c = store.get(ChunkKey::new(-1, 0, 0)).unwrap().expect("the edited chunk was committed");
-    assert_eq!(c.get(VoxelPos::new(-5, 3, 7).local().index()), MaterialId(19));
+    assert_eq!(c.get(VoxelPos::new(-5, 3, 7).local().index()), BRICK);
 }
 
 #[cfg(feature = "redis")]

@@ -139,26 +139,6 @@ fn corrupt_record_is_a_typed_error_naming_the_key() {
 }
 
 #[test]
-fn lenient_load_skips_a_corrupt_record_by_key_and_indexes_the_rest() {
-    let store = MemoryStore::new();
-    let bad = ChunkKey::new(-3, 1, 7);
-    let good = [ChunkKey::new(0, 0, 0), ChunkKey::new(5, -2, 9)];
-    let mut batch = WriteBatch::new();
-    for k in good {
-        batch.put(k, &Chunk::Uniform(MaterialId(4)));
-    }
-    batch.put_record(bad.morton(), b"STRCgarbage");
-    store.commit(&batch).unwrap();
-    let mut writer = IndexWriter::new(generator(), IndexConfig::default());
-    let load = writer.bulk_load_store_skipping_corrupt(&store, 1).unwrap();
-    assert_eq!(load.chunks, 2);
-    assert_eq!(load.skipped.iter().map(|(k, _)| *k).collect::<Vec<_>>(), vec![bad]);
-    let snapshot = writer.publish();
-    let known: HashMap<ChunkKey, Chunk> = good.iter().map(|k| (*k, Chunk::Uniform(MaterialId(4)))).collect();
-    common::check_index(&snapshot, &known, &HashMap::new(), generator().as_ref()).unwrap();
-}
-
-#[test]
 fn bulk_load_equals_incremental_inserts() {
     let generator = generator();
     let keys = [ChunkKey::new(0, 0, 0), ChunkKey::new(-1, 0, 0), ChunkKey::new(3, -1, 2), ChunkKey::new(40, 0, -40)];

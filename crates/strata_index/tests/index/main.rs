@@ -7,4 +7,5 @@ mod index_exact;
 mod lazy_grids;
 mod rays;
 mod release;
+mod scan;
 mod snapshots;
