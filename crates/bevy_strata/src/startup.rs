@@ -12,8 +12,9 @@
 //! **Start-up follows the view.** The index starts empty. Stored chunks reach it the way the
 //! view needs them: a chunk shown at full resolution is loaded by the world (one key lookup);
 //! before a coarse grid (levels 1 to [`ROOT_LEVEL`](strata_index::ROOT_LEVEL)) is loaded, the
-//! stored chunks under its root-level node are read with one Morton range scan and kept in the
-//! index as summaries ([`IndexWriter::scan_stored`](strata_index::IndexWriter::scan_stored)).
+//! stored chunks under its node are read with one Morton range scan (unless a scan of the node
+//! or an ancestor already did) and kept in the index as summaries
+//! ([`IndexWriter::scan_stored`](strata_index::IndexWriter::scan_stored)).
 //! Coarser levels come from the generator, which edits never change. So the work before the
 //! first view grows with the stored chunks near the viewers, not with the save. A record that
 //! does not decode is skipped and logged with its key

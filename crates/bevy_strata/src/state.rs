@@ -8,7 +8,7 @@ use std::sync::Arc;
 use strata_core::{
     Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, MaterialRegistry, ProcessHistory, StoreError, World,
 };
-use strata_index::{IndexMemory, IndexReader, IndexSnapshot, IndexWriter, NodeId, StoreLoad};
+use strata_index::{IndexMemory, IndexReader, IndexSnapshot, IndexWriter, NodeId, ROOT_LEVEL, StoreLoad};
 use strata_mesh::MaterialTable;
 
 /// The world the plugin streams, with its index. Most code should use [`crate::VoxelWorld`].
@@ -87,16 +87,17 @@ impl StrataWorld {
         }
     }
 
-    /// Root-level nodes (2⁵ = 32 chunks on a side) whose stored chunks the index has read:
-    /// those coarse grids near the viewers needed (a node's grid is loaded once its root is).
-    pub fn scanned_roots(&self) -> usize {
-        self.index.scanned_roots()
+    /// Range scans of the store done so far: one per coarse node (level 1 to
+    /// [`ROOT_LEVEL`]) whose grid was needed before anything above it was read, so its stored
+    /// chunks reached the index first.
+    pub fn stored_scans(&self) -> u64 {
+        self.index.scans()
     }
 
-    /// Stored records that root scans skipped because they do not decode (each is logged with
+    /// Stored records that scans skipped because they do not decode (each is logged with
     /// its key; `strata verify --save <path>` lists them).
-    pub fn skipped_records(&self) -> u64 {
-        self.index.skipped_records
+    pub fn skipped_records(&self) -> usize {
+        self.index.skipped_records()
     }
 
     /// Chunks rays asked for since the last call.
@@ -118,7 +119,7 @@ pub(crate) enum IndexOp {
     Change(ChunkChange),
     /// The world evicted the chunk: the index releases its voxels.
     Release(ChunkKey),
-    /// Read the stored chunks under a root-level node into the index (as released chunks).
+    /// Read the stored chunks under a node into the index (as released chunks).
     Scan(NodeId),
 }
 
@@ -135,7 +136,7 @@ struct IndexTaskOutput {
 pub(crate) struct IndexPublished {
     /// Chunks whose edits it published.
     pub changed: Vec<ChunkKey>,
-    /// Roots whose scan finished (successfully or not: a failed one is retried on request).
+    /// Nodes whose scan finished (successfully or not: a failed one is retried on request).
     pub scanned: Vec<NodeId>,
 }
 
@@ -154,12 +155,14 @@ pub(crate) struct IndexDriver {
     pub memory: IndexMemory,
     /// The world's store, for root scans.
     store: Arc<dyn ChunkStore>,
-    /// Roots whose stored chunks the published index knows.
-    scanned: HashSet<NodeId>,
-    /// Roots queued for a scan or being scanned.
+    /// Nodes whose stored chunks the published index knows.
+    scanned: ScannedNodes,
+    /// Nodes queued for a scan or being scanned.
     scanning: HashSet<NodeId>,
-    /// Stored records scans skipped because they do not decode.
-    pub skipped_records: u64,
+    /// Range scans done.
+    scans: u64,
+    /// Stored records scans skipped because they do not decode (each logged once).
+    skipped: HashSet<ChunkKey>,
 }
 
 impl IndexDriver {
@@ -174,28 +177,35 @@ impl IndexDriver {
             updates: 0,
             memory,
             store,
-            scanned: HashSet::new(),
+            scanned: ScannedNodes::default(),
             scanning: HashSet::new(),
-            skipped_records: 0,
+            scans: 0,
+            skipped: HashSet::new(),
         }
     }
 
-    /// Whether every stored chunk under the root-level node `root` is known to the published
-    /// index. If not, queues a scan of its key range (once; again after a failed scan) and
-    /// returns `false`: ask again after the next [`IndexDriver::poll`].
-    pub fn ensure_scanned(&mut self, root: NodeId) -> bool {
-        if self.scanned.contains(&root) {
+    /// Whether every stored chunk under `node` (level 1 to [`ROOT_LEVEL`]) is known to the
+    /// published index: `node` or one of its ancestors was scanned. If not, queues a scan of
+    /// `node`'s key range (once; again after a failed scan) and returns `false`: ask again after
+    /// the next [`IndexDriver::poll`].
+    pub fn ensure_scanned(&mut self, node: NodeId) -> bool {
+        if self.scanned.covers(node) {
             return true;
         }
-        if self.scanning.insert(root) {
-            self.ops.push(IndexOp::Scan(root));
+        if self.scanning.insert(node) {
+            self.ops.push(IndexOp::Scan(node));
         }
         false
     }
 
-    /// Roots scanned so far.
-    pub fn scanned_roots(&self) -> usize {
-        self.scanned.len()
+    /// Range scans done so far.
+    pub fn scans(&self) -> u64 {
+        self.scans
+    }
+
+    /// Distinct stored records scans skipped because they do not decode.
+    pub fn skipped_records(&self) -> usize {
+        self.skipped.len()
     }
 
     pub fn queue_loaded(&mut self, key: ChunkKey, chunk: Arc<Chunk>, origin: ChunkOrigin, history: ProcessHistory) {
@@ -264,13 +274,15 @@ impl IndexDriver {
             self.scanning.remove(&root);
             match result {
                 Ok(load) => {
+                    self.scans += 1;
                     self.scanned.insert(root);
                     for (key, why) in &load.skipped {
-                        warn!("strata: stored chunk {key:?} does not decode and was skipped: {why}");
+                        if self.skipped.insert(*key) {
+                            warn!("strata: stored chunk {key:?} does not decode and was skipped: {why}");
+                        }
                     }
-                    self.skipped_records += load.skipped.len() as u64;
                 }
-                Err(e) => warn!("strata: scanning the stored chunks of {root:?} failed, retried when needed: {e}"),
+                Err(e) => warn!("strata: reading the stored chunks of {root:?} failed, retried when needed: {e}"),
             }
             scanned.push(root);
         }
@@ -283,5 +295,72 @@ impl IndexDriver {
             let out = bevy::tasks::block_on(task);
             self.take_output(out);
         }
+    }
+}
+
+/// The nodes whose stored chunks the index knows, kept small: when all eight children of a node
+/// are in the set they are replaced by the node.
+#[derive(Default)]
+struct ScannedNodes(HashSet<NodeId>);
+
+impl ScannedNodes {
+    /// Whether `node` or an ancestor (up to [`ROOT_LEVEL`]) is in the set. O(`ROOT_LEVEL`).
+    fn covers(&self, node: NodeId) -> bool {
+        let mut n = node;
+        loop {
+            if self.0.contains(&n) {
+                return true;
+            }
+            if n.level >= ROOT_LEVEL {
+                return false;
+            }
+            n = n.parent();
+        }
+    }
+
+    /// Adds `node`, merging complete sibling sets into their parent.
+    fn insert(&mut self, node: NodeId) {
+        let mut n = node;
+        self.0.insert(n);
+        while n.level < ROOT_LEVEL {
+            let parent = n.parent();
+            if !(0..8).all(|i| self.0.contains(&parent.child(i))) {
+                break;
+            }
+            for i in 0..8 {
+                self.0.remove(&parent.child(i));
+            }
+            self.0.insert(parent);
+            n = parent;
+        }
+    }
+
+    /// Entries (after merging).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ScannedNodes;
+    use strata_core::ChunkKey;
+    use strata_index::NodeId;
+
+    #[test]
+    fn scanned_nodes_cover_descendants_and_merge_complete_siblings() {
+        let mut s = ScannedNodes::default();
+        let parent = NodeId::new(2, ChunkKey::new(-1, 0, 3));
+        for i in 0..7 {
+            s.insert(parent.child(i));
+            assert!(s.covers(parent.child(i)) && s.covers(parent.child(i).child(5)));
+            assert!(!s.covers(parent), "not all children yet");
+        }
+        assert!(!s.covers(parent.child(7)));
+        s.insert(parent.child(7));
+        assert!(s.covers(parent) && s.covers(parent.child(7).child(0)));
+        assert!(!s.covers(parent.parent()) && !s.covers(NodeId::new(2, ChunkKey::new(0, 0, 3))));
+        assert_eq!(s.len(), 1, "eight children merged into their parent");
     }
 }

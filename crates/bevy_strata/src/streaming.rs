@@ -73,8 +73,8 @@ pub struct Streaming {
     wanted: HashSet<NodeId>,
     ready_loads: VecDeque<LoadOutput>,
     ready_meshes: VecDeque<MeshOutput>,
-    /// Grid loads waiting for their root's scan (root → nodes still requested when queued).
-    blocked_on_scan: HashMap<NodeId, Vec<NodeId>>,
+    /// Grid loads waiting for the scan of their stored chunks.
+    blocked_on_scan: HashSet<NodeId>,
     pub(crate) stats: StreamStats,
 }
 
@@ -364,16 +364,12 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
         if !st.load_requested.remove(&id) || st.loading.contains_key(&id) {
             continue;
         }
-        // A grid is exact once every stored chunk under it is known to the index: its root's
-        // stored chunks are read first (one Morton range scan in the index task).
-        if (1..=ROOT_LEVEL).contains(&id.level) {
-            let (lo, _) = id.chunk_range();
-            let root = NodeId::containing(ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32), ROOT_LEVEL);
-            if !sw.index.ensure_scanned(root) {
-                st.load_requested.insert(id);
-                st.blocked_on_scan.entry(root).or_default().push(id);
-                continue;
-            }
+        // A grid is exact once every stored chunk under it is known to the index: they are
+        // read first (one Morton range scan of the node in the index task).
+        if (1..=ROOT_LEVEL).contains(&id.level) && !sw.index.ensure_scanned(id) {
+            st.load_requested.insert(id);
+            st.blocked_on_scan.insert(id);
+            continue;
         }
         let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
         // Chunk loads read the store (I/O); LOD mips are computation.
@@ -403,11 +399,9 @@ pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>, confi
     // A new index snapshot with edits: the LOD mips above the edited chunks are stale.
     if let Some(published) = sw.index.poll() {
         // Grid loads that waited for a scan go first (a failed scan is retried by them).
-        for root in published.scanned {
-            for id in st.blocked_on_scan.remove(&root).unwrap_or_default() {
-                if st.load_requested.contains(&id) {
-                    st.load_queue.push_front(id);
-                }
+        for id in published.scanned {
+            if st.blocked_on_scan.remove(&id) && st.load_requested.contains(&id) {
+                st.load_queue.push_front(id);
             }
         }
         // Levels above the index's roots come from the generator: edits do not change them.

@@ -134,13 +134,14 @@ fn startup(budget: Budget) -> Vec<Metric> {
     for (i, n) in [0usize, 10_000, 100_000].into_iter().enumerate() {
         eprintln!(
             "scale: start-up over {n} stored chunks: main thread {:.2} ms, first frame {:.2} ms, first view {:.3} s, \
-             longest frame {:.2} ms, store opened in {:.1} ms, {:.0} roots scanned, index {:.2} MiB, rss {:.0} MiB",
+             longest frame {:.2} ms, store opened in {:.1} ms, {:.0} range scans read {:.0} stored chunks, index {:.2} MiB, rss {:.0} MiB",
             med(i, main),
             med(i, "first_frame_ms"),
             med(i, view),
             med(i, "max_frame_ms"),
             med(i, "open_ms"),
-            med(i, "scanned_roots"),
+            med(i, "stored_scans"),
+            med(i, "stored_read"),
             med(i, "index_mib"),
             med(i, "rss_mib")
         );

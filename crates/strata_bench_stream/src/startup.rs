@@ -10,7 +10,7 @@
 //! the view is complete (every shown node meshed, nothing in flight), frames paced at 60 Hz.
 //! Also printed: the longest frame after the first (`max_frame_ms`), the time to open the
 //! store (`open_ms`, on the I/O pool), what the view read from it
-//! (`scanned_roots`, `stored_read`: chunks the scans kept as summaries, `skipped` records,
+//! (`stored_scans`, `stored_read`: chunks the scans kept as summaries, `skipped` records,
 //! `index_mib`) and resident memory at first view
 //! (`rss_mib`).
 
@@ -63,13 +63,13 @@ pub fn run(save: Option<String>, sc: &Scenario) -> Result<String, String> {
     let sw = app.world().resource::<bevy_strata::StrataWorld>();
     Ok(format!(
         "startup_main_thread_ms={:.2} first_frame_ms={:.2} first_view_s={:.3} max_frame_ms={:.2} open_ms={:.1} \
-         scanned_roots={} stored_read={} skipped={} index_mib={:.2} rss_mib={:.1}",
+         stored_scans={} stored_read={} skipped={} index_mib={:.2} rss_mib={:.1}",
         main_thread.as_secs_f64() * 1e3,
         first_frame.as_secs_f64() * 1e3,
         first_view.as_secs_f64(),
         max_frame.as_secs_f64() * 1e3,
         report.open_time.as_secs_f64() * 1e3,
-        sw.scanned_roots(),
+        sw.stored_scans(),
         sw.index_memory().released_chunks,
         sw.skipped_records(),
         sw.index_memory().total() as f64 / f64::from(1u32 << 20),

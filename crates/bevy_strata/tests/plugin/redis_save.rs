@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strata_core::FlatGenerator;
 
-fn cluster_url() -> Option<String> {
+pub(crate) fn cluster_url() -> Option<String> {
     match std::env::var("STRATA_REDIS_CLUSTER") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => panic!("CI is set but STRATA_REDIS_CLUSTER is not"),
@@ -35,9 +35,9 @@ fn app(save: &str) -> App {
     app
 }
 
-#[test]
-fn edits_are_saved_to_the_cluster_and_found_by_a_new_app() {
-    let Some(base) = cluster_url() else { return };
+/// A fresh world on the test cluster (`None`: no cluster, skipped).
+pub(crate) fn fresh_world_url(name: &str) -> Option<String> {
+    let base = cluster_url()?;
     let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let sep = if base.contains('?') {
         "&"
@@ -46,7 +46,12 @@ fn edits_are_saved_to_the_cluster_and_found_by_a_new_app() {
     } else {
         "/?"
     };
-    let url = format!("{base}{sep}world=plugin-{}-{ns}", std::process::id());
+    Some(format!("{base}{sep}world={name}-{}-{ns}", std::process::id()))
+}
+
+#[test]
+fn edits_are_saved_to_the_cluster_and_found_by_a_new_app() {
+    let Some(url) = fresh_world_url("plugin") else { return };
     let edits = [(VoxelPos::new(3, 0, 3), MaterialId(19)), (VoxelPos::new(-40, 5, 70), MaterialId(4))];
     {
         let mut app = app(&url);
