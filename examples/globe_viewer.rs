@@ -27,6 +27,11 @@
 //! sets the starting altitude in voxels, `STRATA_GLOBE_LAT` / `STRATA_GLOBE_LON` the place;
 //! `STRATA_GEOLOGY_STEPS=N` first saves `<out>.before.png`, runs N geology steps, then takes the
 //! screenshot (to see the landscape change).
+//!
+//! Walk check: `STRATA_GLOBE_WALK=600` flies east at walking height (6 voxels above the ground,
+//! `STRATA_GLOBE_WALK_SPEED` voxels per second, default 64) for that many seconds without a save,
+//! logs resident memory (`VmRSS`) and the voxel data held (world cache + index) every 10 s, and
+//! exits with status 0 if the voxel data never exceeded `voxel_budget_mib`, 3 if it did.
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::math::DVec3;
@@ -48,7 +53,8 @@ fn main() -> AppExit {
     let planet = Arc::new(PlanetGenerator::default());
     let radius = planet.config().sea_level_radius();
     let start_alt = std::env::var("STRATA_GLOBE_ALT").ok().and_then(|s| s.parse().ok()).unwrap_or(radius * 2.2);
-    let save = if std::env::var("STRATA_SCREENSHOT").is_ok() { None } else { Some("globe.strata".to_string()) };
+    let checking = std::env::var("STRATA_SCREENSHOT").is_ok() || std::env::var("STRATA_GLOBE_WALK").is_ok();
+    let save = if checking { None } else { Some("globe.strata".to_string()) };
     let config = StrataConfig {
         save_path: save,
         view_distance: (radius * 4.0) as f32,
@@ -93,7 +99,7 @@ fn main() -> AppExit {
         })
         .insert_resource(bevy_strata::StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
         .add_systems(Startup, setup)
-        .add_systems(Update, (controls, place_camera, toggle_geology).chain().before(StrataSystems::TrackViewers))
+        .add_systems(Update, (controls, walk, place_camera, toggle_geology).chain().before(StrataSystems::TrackViewers))
         .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
         .run()
 }
@@ -231,6 +237,85 @@ fn controls(
     orbit.lat = (orbit.lat + dn).clamp(-89.5, 89.5);
     let coslat = orbit.lat.to_radians().cos().max(0.05);
     orbit.lon = (orbit.lon + de / coslat + 540.0).rem_euclid(360.0) - 180.0;
+}
+
+/// `STRATA_GLOBE_WALK=<seconds>`: flies east at walking height, samples memory every second
+/// and exits with the verdict (see the module docs).
+fn walk(
+    time: Res<Time>,
+    planet: Res<Planet>,
+    sw: Res<bevy_strata::StrataWorld>,
+    streaming: Res<Streaming>,
+    mut orbit: ResMut<Orbit>,
+    mut state: Local<WalkState>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let Some(duration) = std::env::var("STRATA_GLOBE_WALK").ok().and_then(|v| v.parse::<f64>().ok()) else {
+        return;
+    };
+    let speed = env_f64("STRATA_GLOBE_WALK_SPEED", 64.0);
+    let radius = planet.0.config().sea_level_radius();
+    let ground = planet.0.surface_altitude(orbit.lat, orbit.lon).unwrap_or(0.0).max(0.0);
+    orbit.alt = ground + 6.0;
+    orbit.heading = 90.0;
+    let t = time.elapsed_secs_f64();
+    let start = *state.start.get_or_insert(t);
+    let coslat = orbit.lat.to_radians().cos().max(0.05);
+    let deg_per_voxel = 180.0 / (std::f64::consts::PI * radius);
+    orbit.lon = (orbit.lon + speed * time.delta_secs_f64() * deg_per_voxel / coslat + 540.0).rem_euclid(360.0) - 180.0;
+    let voxel_mib = sw.resident_voxel_bytes() as f64 / f64::from(1u32 << 20);
+    let budget_mib = sw.budget_bytes() as f64 / f64::from(1u32 << 20);
+    state.max_voxel_mib = state.max_voxel_mib.max(voxel_mib);
+    let elapsed = t - start;
+    if elapsed >= state.next_log_s {
+        state.next_log_s += 10.0;
+        let rss = rss_mib().unwrap_or(f64::NAN);
+        state.rss.push((elapsed, rss));
+        info!(
+            "walk: {elapsed:.0} s, {:.0} voxels east, rss {rss:.0} MiB, voxel data {voxel_mib:.1} / {budget_mib:.0} MiB \
+             (index {:.1} MiB, {} released chunks, {} chunks in the world cache), shown per level {:?}, {} nodes queued",
+            elapsed * speed,
+            sw.index_memory().total() as f64 / f64::from(1u32 << 20),
+            sw.index_memory().released_chunks,
+            sw.world.stats().resident_chunks,
+            streaming.shown_per_level(),
+            streaming.queue_depth()
+        );
+    }
+    if elapsed >= duration && !state.done {
+        state.done = true;
+        let (first, last) =
+            (state.rss.first().copied().unwrap_or_default(), state.rss.last().copied().unwrap_or_default());
+        let within = state.max_voxel_mib <= budget_mib;
+        info!(
+            "walk done: {elapsed:.0} s, rss {:.0} MiB at {:.0} s → {:.0} MiB at {:.0} s, max voxel data {:.1} MiB, budget \
+             {budget_mib:.0} MiB: {}",
+            first.1,
+            first.0,
+            last.1,
+            last.0,
+            state.max_voxel_mib,
+            if within { "within" } else { "OVER" }
+        );
+        exit.write(if within { AppExit::Success } else { AppExit::from_code(3) });
+    }
+}
+
+/// Progress of the walk check.
+#[derive(Default)]
+struct WalkState {
+    start: Option<f64>,
+    next_log_s: f64,
+    max_voxel_mib: f64,
+    rss: Vec<(f64, f64)>,
+    done: bool,
+}
+
+/// Resident memory of this process (`VmRSS` from procfs), MiB; `None` without procfs.
+fn rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }
 
 /// Puts the camera at the orbit position (world voxels → render space through the floating

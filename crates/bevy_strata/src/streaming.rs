@@ -338,6 +338,10 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
         });
         let Some(center) = center.filter(|_| missing.is_empty()) else {
             for m in missing {
+                // A grid's stored chunks are read (scanned) while its load waits in the queue.
+                if (1..=ROOT_LEVEL).contains(&m.level) {
+                    sw.index.ensure_scanned(m);
+                }
                 st.request_load(m);
             }
             st.waiting.insert(id);
@@ -365,7 +369,8 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
             continue;
         }
         // A grid is exact once every stored chunk under it is known to the index: they are
-        // read first (one Morton range scan of the node in the index task).
+        // read first (one Morton range scan of the node in the index task, queued when the load
+        // was requested; a load that gets here first waits for it).
         if (1..=ROOT_LEVEL).contains(&id.level) && !sw.index.ensure_scanned(id) {
             st.load_requested.insert(id);
             st.blocked_on_scan.insert(id);
@@ -398,10 +403,11 @@ pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>, confi
     });
     // A new index snapshot with edits: the LOD mips above the edited chunks are stale.
     if let Some(published) = sw.index.poll() {
-        // Grid loads that waited for a scan go first (a failed scan is retried by them).
+        // Grid loads that waited for their scan rejoin the queue (a failed scan is retried by
+        // them); at its end, so they do not overtake chunk loads requested meanwhile.
         for id in published.scanned {
             if st.blocked_on_scan.remove(&id) && st.load_requested.contains(&id) {
-                st.load_queue.push_front(id);
+                st.load_queue.push_back(id);
             }
         }
         // Levels above the index's roots come from the generator: edits do not change them.
