@@ -1,7 +1,41 @@
 //! Helpers shared by the plugin's headless tests.
 
 use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use bevy_strata::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
+use strata_core::FlatGenerator;
+
+/// Stone: the flat test worlds' ground.
+pub const STONE: MaterialId = MaterialId(1);
+
+/// A small view for headless tests: 160 voxels, LOD levels 0–2 split at one node size,
+/// generous per-frame budgets (results land within a few frames), no ambient occlusion.
+pub fn small_view() -> StrataConfig {
+    StrataConfig {
+        view_distance: 160.0,
+        lod_max_level: 2,
+        lod_split_distance: 1.0,
+        max_tasks_in_flight: 16,
+        max_results_per_frame: 64,
+        apply_budget_ms: 50.0,
+        ambient_occlusion: false,
+        ..StrataConfig::default()
+    }
+}
+
+/// A headless app (`MinimalPlugins`, 16 ms per update) streaming a flat stone world whose ground
+/// is the voxels below `height`, configured by `config`.
+pub fn flat_app(config: StrataConfig, height: i32) -> App {
+    let plugin = StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height, material: STONE }));
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
+        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
+    app.finish();
+    app.cleanup();
+    app
+}
 
 /// Updates until `done` holds, at most `frames` times; panics with `what` otherwise.
 pub fn run_until(app: &mut App, frames: usize, what: &str, mut done: impl FnMut(&mut App) -> bool) {
@@ -19,7 +53,7 @@ pub fn run_until(app: &mut App, frames: usize, what: &str, mut done: impl FnMut(
 /// of wall time (opening a save runs on the I/O pool, not in a frame).
 pub fn wait_started(app: &mut App) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while matches!(*app.world().resource::<bevy_strata::StrataStatus>(), bevy_strata::StrataStatus::Loading) {
+    while matches!(*app.world().resource::<StrataStatus>(), StrataStatus::Loading) {
         assert!(std::time::Instant::now() < deadline, "start-up did not finish within 60 s");
         app.update();
         std::thread::sleep(Duration::from_millis(1));

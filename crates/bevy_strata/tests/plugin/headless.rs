@@ -1,41 +1,21 @@
 //! Headless plugin tests: `MinimalPlugins`, a fixed time step and bounded update loops.
 
-use crate::common::{run_until, wait_started};
+use crate::common::{STONE, flat_app, run_until, small_view, wait_started};
 use bevy::picking::backend::PointerHits;
 use bevy::picking::backend::ray::{RayId, RayMap};
 use bevy::picking::pointer::PointerId;
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use bevy_strata::prelude::*;
 use bevy_strata::{Persistence, StrataWorld, Streaming};
-use std::sync::Arc;
-use std::time::Duration;
-use strata_core::{ChunkKey, ChunkStore, FlatGenerator, RedbStore};
+use strata_core::{ChunkKey, ChunkStore, RedbStore};
 use strata_index::NodeId;
 
-const STONE: MaterialId = MaterialId(1);
-
 fn config() -> StrataConfig {
-    StrataConfig {
-        view_distance: 160.0,
-        lod_max_level: 2,
-        lod_split_distance: 1.0,
-        max_tasks_in_flight: 16,
-        max_results_per_frame: 64,
-        apply_budget_ms: 50.0,
-        ambient_occlusion: false,
-        ..StrataConfig::default()
-    }
+    small_view()
 }
 
 fn app_with(config: StrataConfig) -> App {
-    let mut app = App::new();
-    let plugin = StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height: 0, material: STONE }));
-    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
-    app.finish();
-    app.cleanup();
-    app
+    flat_app(config, 0)
 }
 
 fn spawn_viewer(app: &mut App, at: Vec3) -> Entity {

@@ -5,12 +5,9 @@
 #![cfg(feature = "redis")]
 
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use bevy_strata::StrataWorld;
 use bevy_strata::prelude::*;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use strata_core::FlatGenerator;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) fn cluster_url() -> Option<String> {
     match std::env::var("STRATA_REDIS_CLUSTER") {
@@ -24,15 +21,10 @@ pub(crate) fn cluster_url() -> Option<String> {
 }
 
 fn app(save: &str) -> App {
-    let config = StrataConfig { save_path: Some(save.to_string()), view_distance: 64.0, ..StrataConfig::default() };
-    let plugin =
-        StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height: 0, material: MaterialId(1) }));
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
-    app.finish();
-    app.cleanup();
-    app
+    crate::common::flat_app(
+        StrataConfig { save_path: Some(save.to_string()), view_distance: 64.0, ..StrataConfig::default() },
+        0,
+    )
 }
 
 /// A fresh world on the test cluster (`None`: no cluster, skipped).

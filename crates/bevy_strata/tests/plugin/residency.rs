@@ -2,45 +2,29 @@
 //! together), and edits made at the start are still there — voxels, rays and coarse LOD —
 //! while released and when the viewer comes back.
 
-use crate::common::run_until;
+use crate::common::{flat_app, run_until, small_view};
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use bevy_strata::prelude::*;
 use bevy_strata::{StrataWorld, Streaming};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
-use strata_core::{ChunkKey, FlatGenerator};
+use strata_core::ChunkKey;
 use strata_index::{HitFilter, NodeId, RayError, RayOptions};
 
-const STONE: MaterialId = MaterialId(1);
 const TOWER: MaterialId = MaterialId(4);
 const BUDGET_MIB: usize = 12;
 
 fn app() -> App {
+    let save = tempfile::tempdir().unwrap().keep().join("residency.strata");
     let config = StrataConfig {
-        view_distance: 160.0,
-        lod_max_level: 2,
-        lod_split_distance: 1.0,
-        max_tasks_in_flight: 16,
-        max_results_per_frame: 64,
-        apply_budget_ms: 50.0,
-        ambient_occlusion: false,
         commit_interval_s: 0.2,
         voxel_budget_mib: BUDGET_MIB,
-        ..StrataConfig::default()
+        save_path: Some(save.to_string_lossy().into_owned()),
+        ..small_view()
     };
-    let save = tempfile::tempdir().unwrap().keep().join("residency.strata");
-    let config = StrataConfig { save_path: Some(save.to_string_lossy().into_owned()), ..config };
     // Ground at y = 5: every chunk of the y = 0 layer is dense (64 KiB).
-    let plugin = StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height: 5, material: STONE }));
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
-    app.finish();
-    app.cleanup();
-    app
+    flat_app(config, 5)
 }
 
 /// Voxel bytes held by the world cache and the index, each allocation once: the cache's

@@ -2,38 +2,16 @@
 //! `Loading` → `Ready` / `Failed` once, skips corrupt records by key and never panics on a save
 //! it cannot open.
 
-use crate::common::{run_until, wait_started};
+use crate::common::{STONE, flat_app, run_until, small_view, wait_started};
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
-use bevy::time::TimeUpdateStrategy;
 use bevy_strata::prelude::*;
 use bevy_strata::{StartupError, StrataWorld, Streaming};
-use std::sync::Arc;
-use std::time::Duration;
 use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, StoreError, WorldGenerator, WriteBatch};
 use strata_index::NodeId;
 
-const STONE: MaterialId = MaterialId(1);
-
 fn app(save: Option<String>) -> App {
-    let config = StrataConfig {
-        save_path: save,
-        view_distance: 160.0,
-        lod_max_level: 2,
-        lod_split_distance: 1.0,
-        max_tasks_in_flight: 16,
-        max_results_per_frame: 64,
-        apply_budget_ms: 50.0,
-        commit_interval_s: 3600.0,
-        ..StrataConfig::default()
-    };
-    let plugin = StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height: 0, material: STONE }));
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
-        .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
-    app.finish();
-    app.cleanup();
-    app
+    flat_app(StrataConfig { save_path: save, commit_interval_s: 3600.0, ..small_view() }, 0)
 }
 
 fn status_messages(app: &mut App) -> Vec<StrataStatus> {
