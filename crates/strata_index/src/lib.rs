@@ -10,8 +10,9 @@
 //! # Which chunks the index covers
 //! The world is unbounded and generated, so the index covers the chunks it is told about:
 //! chunks the streaming layer loaded ([`IndexWriter::insert_loaded`]), every chunk on the
-//! change feed, and all stored (edited) chunks read at start-up
-//! ([`IndexWriter::bulk_load_store`]). Octree nodes above them whose children are not all
+//! change feed, and stored (edited) chunks read from the store — all at once
+//! ([`IndexWriter::bulk_load_store`]) or node by node as a view needs them
+//! ([`IndexWriter::scan_stored`], what the Bevy plugin does). Octree nodes above them whose children are not all
 //! known take the missing parts from the generator's level-aware sampling
 //! ([`WorldGenerator::sample_lod`](strata_core::WorldGenerator::sample_lod)); each node says
 //! which ([`DataSource`]). Ray casts and the R-tree see known chunks only; unknown chunks

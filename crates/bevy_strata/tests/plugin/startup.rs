@@ -42,6 +42,14 @@ fn save_with_edits_and_a_corrupt_record(path: &std::path::Path) {
 const FAR: ChunkKey = ChunkKey::new(4, 0, 4);
 const CORRUPT: ChunkKey = ChunkKey::new(5, 0, 4);
 
+/// Streams until the view is complete, then reads the level-2 grid cell inside FAR's 8³ box
+/// (its 4³-voxel cells there are all box when the index knows the stored chunk).
+fn stream_and_read_far_box(app: &mut App) -> MaterialId {
+    run_until(app, 3000, "the view around the edits", |a| a.world().resource::<Streaming>().is_idle());
+    let grid = app.world().resource::<StrataWorld>().index().lod_chunk(NodeId::containing(FAR, 2));
+    grid.get(LocalPos::new(((FAR.x % 4) * 8 + 3) as u8, 3, ((FAR.z % 4) * 8 + 3) as u8).index())
+}
+
 #[test]
 fn a_save_opens_in_the_background_and_the_view_reads_only_what_it_needs() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,13 +63,10 @@ fn a_save_opens_in_the_background_and_the_view_reads_only_what_it_needs() {
     let messages = status_messages(&mut app);
     assert_eq!(messages.len(), 1, "one status message: {messages:?}");
     assert!(matches!(messages[0], StrataStatus::Ready(_)), "{:?}", messages[0]);
-    run_until(&mut app, 3000, "the view around the edits", |a| a.world().resource::<Streaming>().is_idle());
+    // Coarse grids near the viewer show the stored edit at FAR, read by a scan of the coarse
+    // node showing it.
+    assert_eq!(stream_and_read_far_box(&mut app), BRICK, "the level-2 grid shows the stored box");
     let sw = app.world().resource::<StrataWorld>();
-    // Coarse grids near the viewer show the stored edit at FAR, read by a root scan (the
-    // level-2 node's 4³-voxel cells inside the box are brick).
-    let grid = sw.index().lod_chunk(NodeId::containing(FAR, 2));
-    let cell = LocalPos::new(((FAR.x % 4) * 8 + 3) as u8, 3, ((FAR.z % 4) * 8 + 3) as u8);
-    assert_eq!(grid.get(cell.index()), BRICK, "the level-2 grid shows the stored box");
     // The scan of the coarse node showing FAR skipped the corrupt record beside it by key.
     assert!(sw.stored_scans() >= 1);
     assert_eq!(sw.skipped_records(), 1);
@@ -149,10 +154,6 @@ fn coarse_grids_show_edits_stored_in_a_redis_cluster() {
     let mut app = app(Some(url));
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
     wait_started(&mut app);
-    run_until(&mut app, 3000, "the view around the edit", |a| a.world().resource::<Streaming>().is_idle());
-    let sw = app.world().resource::<StrataWorld>();
-    let grid = sw.index().lod_chunk(NodeId::containing(FAR, 2));
-    let cell = LocalPos::new(((FAR.x % 4) * 8 + 3) as u8, 3, ((FAR.z % 4) * 8 + 3) as u8);
-    assert_eq!(grid.get(cell.index()), BRICK, "the level-2 grid shows the box stored in the cluster");
-    assert!(sw.stored_scans() >= 1);
+    assert_eq!(stream_and_read_far_box(&mut app), BRICK, "the level-2 grid shows the box stored in the cluster");
+    assert!(app.world().resource::<StrataWorld>().stored_scans() >= 1);
 }
