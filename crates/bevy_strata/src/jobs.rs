@@ -5,6 +5,7 @@ use crate::mesh_build::NodeMeshes;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
 use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, ProcessHistory};
+use strata_index::stream_plan::Side;
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
 
@@ -44,15 +45,6 @@ impl LoadJob {
         };
         LoadOutput { node: self.node, data, history, origin }
     }
-}
-
-/// A neighbour as the mesher will see it.
-#[derive(Clone)]
-pub(crate) enum Side {
-    /// Same level, shown: its data.
-    Same(Arc<Chunk>),
-    /// Different level or not shown: a closed LOD seam.
-    Seam,
 }
 
 /// Meshes a node from its data and its six sides.

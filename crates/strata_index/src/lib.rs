@@ -27,6 +27,7 @@ pub mod ray;
 mod rebuild;
 pub mod rtree;
 mod snapshot;
+pub mod stream_plan;
 mod summary;
 mod writer;
 

@@ -1,0 +1,536 @@
+//! The bookkeeping of a streamed view, engine-free: which octree nodes are shown, what each
+//! needs before it can be meshed, which loads and meshes to start next, which finished results
+//! are still current, and which voxel data to keep or release.
+//!
+//! An engine (the Bevy plugin) owns the tasks, the world cache and the entities; it asks a
+//! [`StreamPlan`] what to do and tells it what happened. Everything it decides is here, so it
+//! is unit-tested without an engine.
+//!
+//! # Pipeline
+//! Per node: **plan** ([`StreamPlan::update_view`]: the [`LodSelector`] adds or removes it) →
+//! **load** its data and that of its six same-level neighbours (a chunk at level 0, an LOD grid
+//! above; one load per missing piece, shared by every node that needs it) → **mesh** →
+//! **apply** (the engine shows the mesh if [`StreamPlan::mesh_arrived`] says it is current).
+//! [`StreamPlan::next_work`] hands out that work in order, never more than the free task slots.
+//!
+//! # Invariants
+//! - **Generations.** Every shown node has a generation; anything that invalidates its mesh (an
+//!   edit, a neighbour appearing or leaving, a new grid under it) bumps it and queues the node
+//!   again. A mesh computed for an older generation is stale and never shown.
+//! - **Seam rule.** A mesh is built against its six same-level neighbours' data. A shown
+//!   neighbour is meshed against as is; an unshown one (an LOD border or the view's edge) gets a
+//!   closed seam ([`Side::Seam`]) — unless it is uniform and opaque, where no surface can cross
+//!   the border, so culling against it cannot crack.
+//! - **Retention.** Voxel data is kept for the retention set: shown nodes, the same-level
+//!   neighbours of shown nodes (the LOD hysteresis is the margin), and chunks a ray asked for
+//!   ([`StreamPlan::want_chunk`]). When a node leaves the view, what only it needed is released:
+//!   its grid is dropped, its loads are cancelled ([`StreamPlan::is_loading`] turns false: the
+//!   engine drops the task) and its chunks are handed back ([`ViewChange::released`]) for the
+//!   engine to evict. A load that finishes after its requesters left is dropped
+//!   ([`LoadFate::Dropped`]), so nothing outlives the retention set.
+//! - **Scans.** A grid at levels 1 to [`ROOT_LEVEL`] is exact only once every stored chunk under
+//!   it is known to the index; its load waits for that ([`StreamInputs::ensure_scanned`]) and
+//!   rejoins the end of the load queue when the scan is published
+//!   ([`StreamPlan::index_published`]), so it never overtakes chunk loads requested meanwhile.
+//!
+//! # Cost
+//! Every operation is O(what changed): a view change costs O(added + removed) (plus the
+//! selector's own update), an edit O(1), a finished load O(1) (it wakes only the seven nodes that
+//! can wait for it), [`StreamPlan::next_work`] O(queued nodes it looks at). Nothing walks the
+//! whole shown set except the progress queries that say so.
+
+use crate::lod_select::{LodDiff, LodSelector, LodSettings, Viewer};
+use crate::{NodeId, ROOT_LEVEL};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use strata_core::{Chunk, ChunkKey, Face, MaterialId};
+
+/// What the plan needs from the engine's world while it hands out work.
+pub trait StreamInputs {
+    /// The chunk's voxels if the world cache holds them (level-0 data).
+    fn resident_chunk(&self, key: ChunkKey) -> Option<Arc<Chunk>>;
+    /// Whether material `m` is opaque (a uniform opaque neighbour needs no seam).
+    fn is_opaque(&self, m: MaterialId) -> bool;
+    /// Whether every stored chunk under `grid` (level 1 to [`ROOT_LEVEL`]) is known to the
+    /// index. If not, starts reading them (once) and returns `false`; the plan asks again when
+    /// [`StreamPlan::index_published`] reports the scan.
+    fn ensure_scanned(&mut self, grid: NodeId) -> bool;
+}
+
+/// A neighbour as the mesher sees it.
+#[derive(Clone, Debug)]
+pub enum Side {
+    /// Meshed against this data (a shown same-level neighbour, or a uniform opaque one).
+    Same(Arc<Chunk>),
+    /// A closed LOD seam: the border is meshed as if the neighbour were air.
+    Seam,
+}
+
+impl Side {
+    /// The neighbour's data, if meshed against it.
+    pub fn data(&self) -> Option<&Arc<Chunk>> {
+        match self {
+            Side::Same(c) => Some(c),
+            Side::Seam => None,
+        }
+    }
+}
+
+/// A node to mesh, with everything the mesher needs.
+#[derive(Clone, Debug)]
+pub struct MeshWork {
+    /// The node.
+    pub node: NodeId,
+    /// Its generation when the work was handed out: pass it back to [`StreamPlan::mesh_arrived`].
+    pub generation: u64,
+    /// The node's 32³ data.
+    pub center: Arc<Chunk>,
+    /// Its six same-level neighbours, in [`Face::ALL`] order.
+    pub sides: [Side; 6],
+}
+
+/// Work handed out by [`StreamPlan::next_work`]: the engine must start every item (a task
+/// each) and report its end ([`StreamPlan::load_returned`] / [`StreamPlan::mesh_returned`]),
+/// unless the plan cancels it first ([`StreamPlan::is_loading`] / [`StreamPlan::is_meshing`]
+/// turn false). A mesh of a node whose older mesh is still in flight replaces it: the engine
+/// drops the older task (its result would be stale).
+#[derive(Clone, Debug)]
+pub enum Work {
+    /// Mesh a node.
+    Mesh(MeshWork),
+    /// Load a node's data: a chunk (store, then generator) at level 0, an LOD grid above.
+    Load(NodeId),
+}
+
+/// What a view update changed, for the engine to act on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewChange {
+    /// Nodes now shown (no mesh yet).
+    pub shown: Vec<NodeId>,
+    /// Nodes no longer shown: their meshes go. Their work in flight is cancelled.
+    pub hidden: Vec<NodeId>,
+    /// Chunks nothing retains any more: evict them from the world cache (unless dirty; the
+    /// index releases their voxels).
+    pub released: Vec<ChunkKey>,
+}
+
+impl ViewChange {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty() && self.hidden.is_empty() && self.released.is_empty()
+    }
+}
+
+/// What became of a finished load ([`StreamPlan::load_arrived`]).
+#[derive(Clone, Debug)]
+pub enum LoadFate {
+    /// A retained chunk: the engine puts it into its world cache (and so the index).
+    Chunk(Arc<Chunk>),
+    /// A retained grid: the plan keeps it for meshing.
+    Grid,
+    /// Nobody retains the node any more: the data is dropped.
+    Dropped,
+    /// The load failed; whoever waits for it asks again.
+    Failed,
+}
+
+/// What became of a finished mesh ([`StreamPlan::mesh_arrived`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MeshFate {
+    /// Computed for an older generation, or the node left: not shown.
+    Stale,
+    /// The node's first mesh: show it.
+    First,
+    /// A newer mesh of a node already shown: replace it.
+    Update,
+}
+
+/// A shown node.
+#[derive(Clone, Copy, Debug)]
+struct ShownNode {
+    generation: u64,
+    meshed_generation: Option<u64>,
+    /// For each face: whether the same-level neighbour is shown (else the border is a seam).
+    same_level: [bool; 6],
+}
+
+/// The streaming bookkeeping of one view (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct StreamPlan {
+    selector: LodSelector,
+    shown: FxHashMap<NodeId, ShownNode>,
+    /// Nodes to mesh, in order; `queued` holds the same nodes.
+    mesh_queue: VecDeque<NodeId>,
+    queued: FxHashSet<NodeId>,
+    /// Nodes waiting for data (theirs or a neighbour's) before they can be meshed.
+    waiting: FxHashSet<NodeId>,
+    /// Loads to start, in order; `load_requested` holds the requests still wanted.
+    load_queue: VecDeque<NodeId>,
+    load_requested: FxHashSet<NodeId>,
+    /// Work handed out whose end was not reported yet.
+    loading: FxHashSet<NodeId>,
+    meshing: FxHashSet<NodeId>,
+    /// LOD grids of retained nodes above level 0.
+    grids: FxHashMap<NodeId, Arc<Chunk>>,
+    /// Chunks rays asked for (retained until they arrive).
+    wanted: FxHashSet<NodeId>,
+    /// Grid loads waiting for the scan of their stored chunks.
+    blocked_on_scan: FxHashSet<NodeId>,
+}
+
+fn same_level_neighbor(id: NodeId, f: Face) -> NodeId {
+    NodeId::new(id.level, id.key.neighbor(f))
+}
+
+/// `id` and its six same-level neighbours.
+fn with_neighbors(id: NodeId) -> impl Iterator<Item = NodeId> {
+    std::iter::once(id).chain(Face::ALL.map(|f| same_level_neighbor(id, f)))
+}
+
+impl StreamPlan {
+    /// An empty plan with these LOD settings.
+    pub fn new(settings: LodSettings) -> Self {
+        Self { selector: LodSelector::new(settings), ..Default::default() }
+    }
+
+    /// The LOD settings.
+    pub fn settings(&self) -> LodSettings {
+        self.selector.settings()
+    }
+
+    /// Changes the LOD settings; takes effect at the next [`StreamPlan::update_view`].
+    pub fn set_settings(&mut self, settings: LodSettings) {
+        if self.selector.settings() != settings {
+            self.selector.set_settings(settings);
+        }
+    }
+
+    /// The LOD selector (for its thresholds, e.g. [`LodSelector::set_min_move`]).
+    pub fn selector_mut(&mut self) -> &mut LodSelector {
+        &mut self.selector
+    }
+
+    /// Selects the nodes to show for `viewers` and updates the shown set, borders, queues and
+    /// retention. O(added + removed) beyond the selector's update.
+    pub fn update_view(&mut self, viewers: &[Viewer]) -> ViewChange {
+        let diff = self.selector.update(viewers);
+        self.apply_diff(diff)
+    }
+
+    fn apply_diff(&mut self, diff: LodDiff) -> ViewChange {
+        if diff.is_empty() {
+            return ViewChange::default();
+        }
+        let mut change = ViewChange::default();
+        for id in &diff.removed {
+            if self.shown.remove(id).is_some() {
+                change.hidden.push(*id);
+            }
+            // Cancelled: the engine drops the task.
+            self.meshing.remove(id);
+            self.waiting.remove(id);
+        }
+        for id in &diff.added {
+            self.shown.insert(*id, ShownNode { generation: 0, meshed_generation: None, same_level: [false; 6] });
+            self.enqueue(*id, false);
+            change.shown.push(*id);
+        }
+        // Borders: a face whose same-level neighbour appeared or vanished is remeshed (seam or
+        // not). Only the changed nodes and their neighbours can have changed borders.
+        let touched: FxHashSet<NodeId> =
+            diff.added.iter().chain(&diff.removed).flat_map(|&id| with_neighbors(id)).collect();
+        for id in touched {
+            let now = Face::ALL.map(|f| self.shown.contains_key(&same_level_neighbor(id, f)));
+            let Some(s) = self.shown.get_mut(&id) else { continue };
+            if s.same_level != now {
+                s.same_level = now;
+                s.generation += 1;
+                self.enqueue(id, false);
+            }
+        }
+        // Release what only the removed nodes retained: the removed nodes and those of their
+        // neighbours no shown node borders.
+        let candidates: FxHashSet<NodeId> = diff.removed.iter().flat_map(|&id| with_neighbors(id)).collect();
+        for n in candidates {
+            if self.retains(n) {
+                continue;
+            }
+            if n.level == 0 {
+                change.released.push(n.key);
+            }
+            self.grids.remove(&n);
+            // Cancelled: the engine drops the task.
+            self.loading.remove(&n);
+            self.load_requested.remove(&n);
+        }
+        change
+    }
+
+    /// Whether `n`'s data is in the retention set: shown, the same-level neighbour of a shown
+    /// node, or asked for by a ray. O(1).
+    pub fn retains(&self, n: NodeId) -> bool {
+        self.shown.contains_key(&n)
+            || Face::ALL.iter().any(|&f| self.shown.contains_key(&same_level_neighbor(n, f)))
+            || self.wanted.contains(&n)
+    }
+
+    /// An edit changed `key`'s voxels: its node and its six neighbours are remeshed first
+    /// (their borders see the change).
+    pub fn chunk_edited(&mut self, key: ChunkKey) {
+        for n in with_neighbors(NodeId::chunk(key)) {
+            self.invalidate(n, true);
+        }
+    }
+
+    /// A ray needs `key`'s voxels and the engine's world cache does not hold them: it is loaded
+    /// (and retained until it arrives).
+    pub fn want_chunk(&mut self, key: ChunkKey) {
+        let id = NodeId::chunk(key);
+        self.wanted.insert(id);
+        self.request_load(id);
+    }
+
+    /// The index published a snapshot: `changed` chunks' edits and the finished scans of
+    /// `scanned` grids (successful or not: a failed one is asked for again). Grids above
+    /// changed chunks (levels 1 to [`ROOT_LEVEL`]; above it they come from the generator, which
+    /// edits do not change) are dropped and their nodes and neighbours remeshed; loads that
+    /// waited for a scan rejoin the end of the load queue.
+    pub fn index_published(&mut self, changed: &[ChunkKey], scanned: &[NodeId]) {
+        for &id in scanned {
+            if self.blocked_on_scan.remove(&id) && self.load_requested.contains(&id) {
+                self.load_queue.push_back(id);
+            }
+        }
+        let max_level = self.selector.settings().max_level.min(ROOT_LEVEL);
+        for &key in changed {
+            for level in 1..=max_level {
+                let id = NodeId::containing(key, level);
+                if self.grids.remove(&id).is_some() || self.shown.contains_key(&id) {
+                    for n in with_neighbors(id) {
+                        self.invalidate(n, false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands out up to `slots` items of work: first meshes of queued nodes whose data (and
+    /// neighbours' data) is there, then loads of what is missing. A node missing data waits
+    /// and its missing pieces are requested (a grid's stored chunks are scanned while its load
+    /// waits in the queue). O(queued nodes looked at).
+    pub fn next_work(&mut self, slots: usize, inputs: &mut impl StreamInputs) -> Vec<Work> {
+        let mut work = Vec::new();
+        let mut looked = 0;
+        let limit = self.mesh_queue.len();
+        while work.len() < slots && looked < limit {
+            looked += 1;
+            let Some(id) = self.mesh_queue.pop_front() else { break };
+            self.queued.remove(&id);
+            let Some(shown) = self.shown.get(&id).copied() else { continue };
+            match self.mesh_inputs(id, shown, inputs) {
+                Ok((center, sides)) => {
+                    self.waiting.remove(&id);
+                    self.meshing.insert(id);
+                    work.push(Work::Mesh(MeshWork { node: id, generation: shown.generation, center, sides }));
+                }
+                Err(missing) => {
+                    for m in missing {
+                        if (1..=ROOT_LEVEL).contains(&m.level) {
+                            inputs.ensure_scanned(m);
+                        }
+                        self.request_load(m);
+                    }
+                    self.waiting.insert(id);
+                }
+            }
+        }
+        while work.len() < slots {
+            let Some(id) = self.load_queue.pop_front() else { break };
+            // No longer wanted (its requesters left) or already loading.
+            if !self.load_requested.remove(&id) || self.loading.contains(&id) {
+                continue;
+            }
+            if (1..=ROOT_LEVEL).contains(&id.level) && !inputs.ensure_scanned(id) {
+                self.load_requested.insert(id);
+                self.blocked_on_scan.insert(id);
+                continue;
+            }
+            self.loading.insert(id);
+            work.push(Work::Load(id));
+        }
+        work
+    }
+
+    /// A node's data: the world's chunk at level 0, the plan's grid above.
+    fn data(&self, n: NodeId, inputs: &impl StreamInputs) -> Option<Arc<Chunk>> {
+        if n.level == 0 { inputs.resident_chunk(n.key) } else { self.grids.get(&n).cloned() }
+    }
+
+    /// The center and sides of a node's mesh (the seam rule), or the nodes whose data is missing.
+    fn mesh_inputs(
+        &self,
+        id: NodeId,
+        shown: ShownNode,
+        inputs: &impl StreamInputs,
+    ) -> Result<(Arc<Chunk>, [Side; 6]), Vec<NodeId>> {
+        let mut missing = Vec::new();
+        let center = self.data(id, inputs);
+        if center.is_none() {
+            missing.push(id);
+        }
+        let sides: [Option<Side>; 6] = std::array::from_fn(|i| {
+            let n = same_level_neighbor(id, Face::ALL[i]);
+            match self.data(n, inputs) {
+                Some(c) if shown.same_level[i] => Some(Side::Same(c)),
+                Some(c) => match c.as_uniform() {
+                    Some(m) if inputs.is_opaque(m) => Some(Side::Same(c)),
+                    _ => Some(Side::Seam),
+                },
+                None => {
+                    missing.push(n);
+                    None
+                }
+            }
+        });
+        match center {
+            Some(center) if missing.is_empty() => Ok((center, sides.map(|s| s.unwrap_or(Side::Seam)))),
+            _ => Err(missing),
+        }
+    }
+
+    /// The load of `node` handed out by [`StreamPlan::next_work`] finished (its result is
+    /// applied later with [`StreamPlan::load_arrived`]).
+    pub fn load_returned(&mut self, node: NodeId) {
+        self.loading.remove(&node);
+    }
+
+    /// The mesh of `node` handed out by [`StreamPlan::next_work`] finished (its result is
+    /// applied later with [`StreamPlan::mesh_arrived`]).
+    pub fn mesh_returned(&mut self, node: NodeId) {
+        self.meshing.remove(&node);
+    }
+
+    /// A load's result is applied: kept if the node is still retained, and the nodes that can
+    /// wait for it (the node and its six neighbours) look again, success or failure. O(1).
+    pub fn load_arrived(&mut self, node: NodeId, data: Option<Arc<Chunk>>) -> LoadFate {
+        let retained = self.retains(node);
+        self.wanted.remove(&node);
+        for w in with_neighbors(node) {
+            if self.waiting.remove(&w) {
+                self.enqueue(w, false);
+            }
+        }
+        match data {
+            None => LoadFate::Failed,
+            Some(_) if !retained => LoadFate::Dropped,
+            Some(chunk) if node.level == 0 => LoadFate::Chunk(chunk),
+            Some(grid) => {
+                self.grids.insert(node, grid);
+                LoadFate::Grid
+            }
+        }
+    }
+
+    /// A mesh's result is applied: current (show it) or stale (drop it). O(1).
+    pub fn mesh_arrived(&mut self, node: NodeId, generation: u64) -> MeshFate {
+        let Some(shown) = self.shown.get_mut(&node) else { return MeshFate::Stale };
+        if shown.generation != generation {
+            return MeshFate::Stale;
+        }
+        let first = shown.meshed_generation.is_none();
+        shown.meshed_generation = Some(generation);
+        if first { MeshFate::First } else { MeshFate::Update }
+    }
+
+    fn enqueue(&mut self, id: NodeId, urgent: bool) {
+        if self.queued.insert(id) {
+            if urgent {
+                self.mesh_queue.push_front(id);
+            } else {
+                self.mesh_queue.push_back(id);
+            }
+        }
+    }
+
+    fn invalidate(&mut self, id: NodeId, urgent: bool) {
+        if let Some(s) = self.shown.get_mut(&id) {
+            s.generation += 1;
+            self.enqueue(id, urgent);
+        }
+    }
+
+    fn request_load(&mut self, id: NodeId) {
+        if !self.loading.contains(&id) && self.load_requested.insert(id) {
+            self.load_queue.push_back(id);
+        }
+    }
+
+    /// Whether `id` is shown.
+    pub fn is_shown(&self, id: NodeId) -> bool {
+        self.shown.contains_key(&id)
+    }
+
+    /// Every shown node.
+    pub fn shown_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.shown.keys().copied()
+    }
+
+    /// Shown nodes.
+    pub fn shown_len(&self) -> usize {
+        self.shown.len()
+    }
+
+    /// A shown node's current generation.
+    pub fn generation(&self, id: NodeId) -> Option<u64> {
+        self.shown.get(&id).map(|s| s.generation)
+    }
+
+    /// Whether a load of `id` is handed out and not returned (false once cancelled).
+    pub fn is_loading(&self, id: NodeId) -> bool {
+        self.loading.contains(&id)
+    }
+
+    /// Whether a mesh of `id` is handed out and not returned (false once cancelled).
+    pub fn is_meshing(&self, id: NodeId) -> bool {
+        self.meshing.contains(&id)
+    }
+
+    /// The grid held for `id` (levels above 0), if any.
+    pub fn grid(&self, id: NodeId) -> Option<&Arc<Chunk>> {
+        self.grids.get(&id)
+    }
+
+    /// Grids held (levels above 0).
+    pub fn grids_len(&self) -> usize {
+        self.grids.len()
+    }
+
+    /// Work handed out and not returned.
+    pub fn in_flight(&self) -> usize {
+        self.loading.len() + self.meshing.len()
+    }
+
+    /// Nodes waiting for a mesh (queued or waiting for data) and loads not started.
+    pub fn queue_depth(&self) -> usize {
+        self.mesh_queue.len() + self.waiting.len() + self.load_queue.len()
+    }
+
+    /// Progress of the view: (shown nodes with a current mesh, shown nodes). O(shown).
+    pub fn view_progress(&self) -> (usize, usize) {
+        let done = self.shown.values().filter(|s| s.meshed_generation == Some(s.generation)).count();
+        (done, self.shown.len())
+    }
+
+    /// Whether something is shown, every shown node has a current mesh and nothing is queued
+    /// or in flight. O(shown).
+    pub fn is_complete(&self) -> bool {
+        !self.shown.is_empty()
+            && self.in_flight() == 0
+            && self.queue_depth() == 0
+            && self.shown.values().all(|s| s.meshed_generation == Some(s.generation))
+    }
+}
+
+#[cfg(test)]
+mod tests;

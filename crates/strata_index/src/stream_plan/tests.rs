@@ -1,0 +1,450 @@
+//! The plan driven by a fake engine: a world cache (a map), instant or delayed "tasks", and
+//! checks written independently of the plan (the seam rule and the retention set restated from
+//! their definitions, over the plan's shown set).
+
+use super::*;
+use proptest::prelude::*;
+use strata_core::{CHUNK_SIZE, DenseChunk};
+
+const STONE: MaterialId = MaterialId(1);
+
+/// The fake world's content: opaque stone below y = 0, a dense surface at y = 0, and above it a
+/// uniform transparent material whose id depends on the node (so sides that carry the wrong
+/// neighbour's data are told apart).
+fn content(n: NodeId) -> Arc<Chunk> {
+    thread_local! {
+        static SURFACE: Arc<Chunk> = Arc::new(Chunk::Dense(DenseChunk::from_fn(|p| {
+            if p.y < CHUNK_SIZE as u8 / 2 { STONE } else { MaterialId::AIR }
+        })));
+    }
+    match n.key.y {
+        y if y < 0 => Arc::new(Chunk::Uniform(STONE)),
+        0 => SURFACE.with(Arc::clone),
+        _ => {
+            let h = (n.key.x as i64 * 73 + n.key.z as i64 * 31 + n.key.y as i64 * 7 + n.level as i64 * 1009)
+                .rem_euclid(5000) as u16;
+            Arc::new(Chunk::Uniform(MaterialId(100 + h)))
+        }
+    }
+}
+
+/// The seam rule restated: a shown neighbour is meshed against; an unshown one only if it is
+/// uniform opaque; otherwise a seam.
+fn expected_side(plan: &StreamPlan, n: NodeId) -> Option<Arc<Chunk>> {
+    let c = content(n);
+    (plan.is_shown(n) || c.as_uniform() == Some(STONE)).then_some(c)
+}
+
+/// The retention set restated: shown, or the same-level neighbour of a shown node.
+fn retained_by_view(plan: &StreamPlan, n: NodeId) -> bool {
+    let k = n.key;
+    let neighbours = [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]]
+        .map(|[dx, dy, dz]| NodeId::new(n.level, ChunkKey::new(k.x + dx, k.y + dy, k.z + dz)));
+    plan.is_shown(n) || neighbours.iter().any(|m| plan.is_shown(*m))
+}
+
+#[derive(Default)]
+struct FakeWorld {
+    resident: FxHashMap<ChunkKey, Arc<Chunk>>,
+    /// Grids whose stored chunks were scanned; `None`: every grid counts as scanned.
+    scanned: Option<FxHashSet<NodeId>>,
+    scan_requests: Vec<NodeId>,
+}
+
+impl StreamInputs for FakeWorld {
+    fn resident_chunk(&self, key: ChunkKey) -> Option<Arc<Chunk>> {
+        self.resident.get(&key).cloned()
+    }
+
+    fn is_opaque(&self, m: MaterialId) -> bool {
+        m == STONE
+    }
+
+    fn ensure_scanned(&mut self, grid: NodeId) -> bool {
+        let Some(scanned) = &self.scanned else { return true };
+        if scanned.contains(&grid) {
+            return true;
+        }
+        if !self.scan_requests.contains(&grid) {
+            self.scan_requests.push(grid);
+        }
+        false
+    }
+}
+
+/// The fake engine: the plan, the world, and work handed out but not finished.
+struct Engine {
+    plan: StreamPlan,
+    world: FakeWorld,
+    pending: Vec<Work>,
+    /// The sides of the mesh shown for each node.
+    shown_meshes: FxHashMap<NodeId, [Option<Arc<Chunk>>; 6]>,
+    stale: usize,
+}
+
+impl Engine {
+    fn new(settings: LodSettings) -> Self {
+        let mut plan = StreamPlan::new(settings);
+        plan.selector_mut().set_min_move(0.0);
+        Self { plan, world: FakeWorld::default(), pending: Vec::new(), shown_meshes: FxHashMap::default(), stale: 0 }
+    }
+
+    fn view(&mut self, x: f64, z: f64, distance: f64) -> ViewChange {
+        let change = self.plan.update_view(&[Viewer { position: [x, 16.0, z], view_distance: distance }]);
+        for k in &change.released {
+            self.world.resident.remove(k);
+        }
+        for n in &change.hidden {
+            self.shown_meshes.remove(n);
+        }
+        // Cancelled work: the engine drops its task.
+        let plan = &self.plan;
+        self.pending.retain(|w| match w {
+            Work::Load(n) => plan.is_loading(*n),
+            Work::Mesh(m) => plan.is_meshing(m.node),
+        });
+        change
+    }
+
+    /// Hands out up to `slots` items; keeps them pending. A new mesh of a node replaces the
+    /// one in flight (the engine drops the older task), as the plan's docs ask.
+    fn dispatch(&mut self, slots: usize) -> usize {
+        let work = self.plan.next_work(slots, &mut self.world);
+        assert!(work.len() <= slots, "never more work than free slots");
+        let n = work.len();
+        for w in work {
+            if let Work::Mesh(m) = &w {
+                self.pending.retain(|p| !matches!(p, Work::Mesh(o) if o.node == m.node));
+            }
+            self.pending.push(w);
+        }
+        n
+    }
+
+    /// Finishes pending item `i`: returns it and applies its result.
+    fn finish(&mut self, i: usize) {
+        match self.pending.swap_remove(i) {
+            Work::Load(n) => {
+                self.plan.load_returned(n);
+                match self.plan.load_arrived(n, Some(content(n))) {
+                    LoadFate::Chunk(c) => {
+                        assert_eq!(n.level, 0);
+                        self.world.resident.insert(n.key, c);
+                    }
+                    LoadFate::Grid => assert!(n.level > 0 && self.plan.grid(n).is_some()),
+                    LoadFate::Dropped => assert!(!retained_by_view(&self.plan, n)),
+                    LoadFate::Failed => unreachable!("loads here never fail"),
+                }
+            }
+            Work::Mesh(m) => {
+                self.plan.mesh_returned(m.node);
+                match self.plan.mesh_arrived(m.node, m.generation) {
+                    MeshFate::Stale => self.stale += 1,
+                    fate => {
+                        assert_eq!(fate == MeshFate::First, !self.shown_meshes.contains_key(&m.node));
+                        assert_eq!(*m.center, *content(m.node));
+                        self.shown_meshes.insert(m.node, m.sides.map(|s| s.data().cloned()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs until the plan is complete, finishing work as soon as it is handed out.
+    fn settle(&mut self, slots: usize) {
+        for _ in 0..10_000 {
+            while !self.pending.is_empty() {
+                self.finish(0);
+            }
+            if self.dispatch(slots) == 0 && self.pending.is_empty() {
+                break;
+            }
+        }
+        assert!(self.plan.is_complete(), "the view completes: {:?}", self.plan.view_progress());
+    }
+
+    /// What every check after any step says.
+    fn check_retention(&self) {
+        for k in self.world.resident.keys() {
+            assert!(retained_by_view(&self.plan, NodeId::chunk(*k)), "resident chunk {k:?} outside the retention set");
+        }
+        for n in self.plan.grids.keys() {
+            assert!(retained_by_view(&self.plan, *n), "grid {n:?} outside the retention set");
+        }
+        assert_eq!(self.plan.in_flight(), self.pending.len(), "in flight = tasks the engine holds");
+    }
+
+    /// Once complete: every shown node shows a mesh built against its current borders.
+    fn check_meshes(&self) {
+        assert_eq!(self.shown_meshes.len(), self.plan.shown_len());
+        for n in self.plan.shown_nodes() {
+            let sides = &self.shown_meshes[&n];
+            for (i, f) in Face::ALL.into_iter().enumerate() {
+                let m = same_level_neighbor(n, f);
+                assert_eq!(sides[i], expected_side(&self.plan, m), "{n:?} face {f:?}");
+            }
+        }
+    }
+}
+
+fn settings() -> LodSettings {
+    LodSettings { max_level: 2, split_distance: 1.5, hysteresis: 0.25 }
+}
+
+#[test]
+fn a_view_loads_its_nodes_and_neighbours_then_meshes_every_node_against_its_borders() {
+    let mut e = Engine::new(settings());
+    let change = e.view(16.0, 16.0, 150.0);
+    assert!(!change.shown.is_empty() && change.hidden.is_empty() && change.released.is_empty());
+    assert!(e.plan.shown_nodes().any(|n| n.level == 0) && e.plan.shown_nodes().any(|n| n.level > 0));
+    e.settle(8);
+    e.check_meshes();
+    e.check_retention();
+    assert_eq!(e.stale, 0, "nothing changed while meshing");
+    assert_eq!(e.plan.view_progress(), (e.plan.shown_len(), e.plan.shown_len()));
+}
+
+#[test]
+fn a_uniform_opaque_neighbour_needs_no_seam_and_a_transparent_one_gets_one() {
+    let mut e = Engine::new(settings());
+    e.view(16.0, 16.0, 150.0);
+    e.settle(8);
+    // A view-edge node below ground borders unshown stone (meshed against it); one above
+    // ground borders unshown transparent data (a seam).
+    let mut below = 0;
+    let mut above = 0;
+    for n in e.plan.shown_nodes() {
+        for (i, f) in Face::ALL.into_iter().enumerate() {
+            let m = same_level_neighbor(n, f);
+            if e.plan.is_shown(m) {
+                continue;
+            }
+            match m.key.y {
+                y if y < 0 => {
+                    assert_eq!(e.shown_meshes[&n][i], Some(Arc::new(Chunk::Uniform(STONE))));
+                    below += 1;
+                }
+                y if y > 0 => {
+                    assert_eq!(e.shown_meshes[&n][i], None);
+                    above += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(below > 0 && above > 0, "the view has borders of both kinds ({below}, {above})");
+}
+
+#[test]
+fn moving_away_hides_nodes_cancels_their_work_and_releases_their_chunks() {
+    let mut e = Engine::new(settings());
+    e.view(16.0, 16.0, 150.0);
+    e.settle(8);
+    let before: Vec<ChunkKey> = e.world.resident.keys().copied().collect();
+    // Start loads for a new view, then leave it before they finish.
+    e.view(2000.0, 16.0, 150.0);
+    e.dispatch(1000);
+    assert!(e.pending.iter().any(|w| matches!(w, Work::Load(_))));
+    let change = e.view(-3000.0, 16.0, 150.0);
+    assert!(!change.hidden.is_empty());
+    assert!(e.pending.is_empty(), "every load and mesh of the left view is cancelled");
+    assert_eq!(e.plan.in_flight(), 0);
+    assert!(before.iter().all(|k| !e.world.resident.contains_key(k)), "the first view's chunks are released");
+    e.check_retention();
+    e.settle(8);
+    e.check_meshes();
+    e.check_retention();
+}
+
+#[test]
+fn a_load_that_arrives_after_its_requesters_left_is_dropped() {
+    let mut e = Engine::new(settings());
+    e.view(16.0, 16.0, 150.0);
+    e.dispatch(1000);
+    let Some(Work::Load(n)) = e.pending.iter().find(|w| matches!(w, Work::Load(n) if n.level == 0)).cloned() else {
+        panic!("a chunk load")
+    };
+    // The task could not be cancelled in time: its result arrives after the view left.
+    e.view(5000.0, 16.0, 150.0);
+    assert!(!e.plan.is_loading(n));
+    e.plan.load_returned(n);
+    assert!(matches!(e.plan.load_arrived(n, Some(content(n))), LoadFate::Dropped));
+    let grid = NodeId::new(2, ChunkKey::new(-40, 0, 0));
+    assert!(matches!(e.plan.load_arrived(grid, Some(content(grid))), LoadFate::Dropped));
+    assert!(e.plan.grid(grid).is_none());
+}
+
+#[test]
+fn an_edit_makes_meshes_in_flight_stale_and_remeshes_the_node_and_its_neighbours_first() {
+    let mut e = Engine::new(settings());
+    e.view(16.0, 16.0, 150.0);
+    e.settle(8);
+    let key = ChunkKey::new(0, 0, 0);
+    let node = NodeId::chunk(key);
+    let east = NodeId::chunk(key.neighbor(Face::PosX));
+    assert!(e.plan.is_shown(node) && e.plan.is_shown(east));
+    let g = e.plan.generation(node).unwrap();
+    e.plan.chunk_edited(key);
+    assert_eq!(e.plan.generation(node), Some(g + 1));
+    // A mesh computed before the edit arrives: stale.
+    assert_eq!(e.plan.mesh_arrived(node, g), MeshFate::Stale);
+    let work = e.plan.next_work(7, &mut e.world);
+    let meshed: FxHashSet<NodeId> = work
+        .iter()
+        .map(|w| match w {
+            Work::Mesh(m) => m.node,
+            Work::Load(n) => panic!("the data is resident, no load of {n:?}"),
+        })
+        .collect();
+    let expected: FxHashSet<NodeId> = with_neighbors(node).filter(|n| e.plan.is_shown(*n)).collect();
+    assert_eq!(meshed, expected, "the edited node and its shown neighbours, ahead of everything");
+    e.pending.extend(work);
+    e.settle(8);
+    e.check_meshes();
+    assert_eq!(e.plan.generation(node), Some(g + 1), "meshed once more, not again and again");
+}
+
+#[test]
+fn grid_loads_wait_for_their_scan_and_then_rejoin_the_end_of_the_queue() {
+    let mut e = Engine::new(settings());
+    e.world.scanned = Some(FxHashSet::default());
+    e.view(16.0, 16.0, 150.0);
+    for _ in 0..50 {
+        while !e.pending.is_empty() {
+            e.finish(0);
+        }
+        e.dispatch(1000);
+    }
+    assert!(e.pending.is_empty());
+    assert!(!e.world.scan_requests.is_empty(), "grids asked for scans");
+    assert_eq!(e.plan.grids_len(), 0, "no grid loads before their scans");
+    assert!(!e.plan.is_complete());
+    let level0_done = e.plan.shown_nodes().filter(|n| n.level == 0).all(|n| e.shown_meshes.contains_key(&n));
+    assert!(level0_done, "chunk nodes are not held up by grid scans");
+    // The scans finish: the waiting grid loads run.
+    let scanned = std::mem::take(&mut e.world.scan_requests);
+    e.world.scanned = Some(scanned.iter().copied().collect());
+    e.plan.index_published(&[], &scanned);
+    e.settle(8);
+    e.check_meshes();
+    assert!(e.world.scan_requests.is_empty(), "each grid was scanned once");
+}
+
+#[test]
+fn an_edit_published_by_the_index_drops_the_grids_above_it() {
+    let mut e = Engine::new(settings());
+    e.view(16.0, 16.0, 400.0);
+    e.settle(8);
+    let Some(grid) = e.plan.grids.keys().copied().find(|g| g.level == 2) else { panic!("a level-2 grid") };
+    let key = NodeId::new(0, ChunkKey::new(grid.key.x * 4 + 1, grid.key.y * 4, grid.key.z * 4 + 3)).key;
+    e.plan.index_published(&[key], &[]);
+    assert!(e.plan.grid(grid).is_none(), "the grid above the edit is reloaded");
+    e.settle(8);
+    assert!(e.plan.grid(grid).is_some());
+    e.check_meshes();
+}
+
+#[test]
+fn a_ray_wanted_chunk_is_loaded_once_and_kept_until_it_arrives() {
+    let mut e = Engine::new(settings());
+    let far = ChunkKey::new(500, 0, 500);
+    e.plan.want_chunk(far);
+    e.plan.want_chunk(far);
+    assert!(e.plan.retains(NodeId::chunk(far)));
+    e.dispatch(10);
+    assert_eq!(e.pending.len(), 1, "one load");
+    e.finish(0);
+    assert!(e.world.resident.contains_key(&far));
+    assert!(!e.plan.retains(NodeId::chunk(far)), "retained until it arrived");
+}
+
+/// One step of a random session.
+#[derive(Clone, Debug)]
+enum Step {
+    /// The viewer walks by (dx, dz) voxels.
+    Walk(i16, i16),
+    /// The viewer jumps to (x, z).
+    Jump(i16, i16),
+    /// Up to this many items are handed out.
+    Dispatch(u8),
+    /// Pending item (index modulo the count) finishes.
+    Finish(u8),
+    /// An edit of the chunk at (x, 0, z) (chunk coordinates).
+    Edit(i8, i8),
+    /// Everything runs to completion (so later moves and edits meet meshed nodes).
+    Settle,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        2 => (-6i16..=6, -6i16..=6).prop_map(|(x, z)| Step::Walk(x * 8, z * 8)),
+        1 => (-40i16..40, -40i16..40).prop_map(|(x, z)| Step::Jump(x * 8, z * 8)),
+        3 => (1u8..40).prop_map(Step::Dispatch),
+        6 => any::<u8>().prop_map(Step::Finish),
+        1 => (-4i8..4, -4i8..4).prop_map(|(x, z)| Step::Edit(x, z)),
+        1 => Just(Step::Settle),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Whatever the order of moves, edits and finishing tasks: nothing outside the retention
+    /// set stays resident, in-flight work matches the engine's tasks, and once everything
+    /// finishes every shown node shows a current mesh built against its current borders.
+    #[test]
+    fn any_interleaving_keeps_retention_and_ends_with_every_border_current(
+        steps in proptest::collection::vec(step(), 1..80)
+    ) {
+        let mut e = Engine::new(settings());
+        let mut at = (0.0, 0.0);
+        e.view(at.0, at.1, 150.0);
+        for s in steps {
+            match s {
+                Step::Walk(dx, dz) => {
+                    at = (at.0 + f64::from(dx), at.1 + f64::from(dz));
+                    e.view(at.0, at.1, 150.0);
+                }
+                Step::Jump(x, z) => {
+                    at = (f64::from(x), f64::from(z));
+                    e.view(at.0, at.1, 150.0);
+                }
+                Step::Dispatch(n) => {
+                    e.dispatch(usize::from(n));
+                }
+                Step::Finish(i) if !e.pending.is_empty() => e.finish(usize::from(i) % e.pending.len()),
+                Step::Finish(_) => {}
+                Step::Edit(x, z) => e.plan.chunk_edited(ChunkKey::new(i32::from(x), 0, i32::from(z))),
+                Step::Settle => e.settle(16),
+            }
+            e.check_retention();
+        }
+        e.settle(16);
+        e.check_retention();
+        e.check_meshes();
+    }
+}
+
+#[test]
+fn a_short_move_remeshes_exactly_the_nodes_whose_borders_changed() {
+    let mut e = Engine::new(settings());
+    e.view(16.0, 16.0, 150.0);
+    e.settle(8);
+    let before: FxHashMap<NodeId, u64> = e.plan.shown_nodes().map(|n| (n, e.plan.generation(n).unwrap())).collect();
+    let change = e.view(80.0, 16.0, 150.0);
+    assert!(!change.shown.is_empty() && !change.hidden.is_empty());
+    e.settle(8);
+    e.check_meshes();
+    // Nodes shown before and after whose borders changed were remeshed; the others were not.
+    let mut remeshed = 0;
+    for (n, g) in before {
+        let Some(now) = e.plan.generation(n) else { continue };
+        let changed = Face::ALL.into_iter().any(|f| {
+            let m = same_level_neighbor(n, f);
+            change.shown.contains(&m) || change.hidden.contains(&m)
+        });
+        assert_eq!(now != g, changed, "{n:?}");
+        remeshed += usize::from(changed);
+    }
+    assert!(remeshed > 0, "the move changed some kept node's border");
+}
