@@ -32,6 +32,8 @@
 //! `STRATA_GLOBE_WALK_SPEED` voxels per second, default 64) for that many seconds without a save,
 //! logs resident memory (`VmRSS`) and the voxel data held (world cache + index) every 10 s, and
 //! exits with status 0 if the voxel data never exceeded `voxel_budget_mib`, 3 if it did.
+//! `STRATA_KEEP_MESH_DATA=1` keeps the meshes' vertex data on the CPU after upload
+//! (`StrataConfig::keep_mesh_data`), to compare resident memory with and without it.
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::math::DVec3;
@@ -61,6 +63,8 @@ fn main() -> AppExit {
         lod_max_level: bevy_strata::MAX_LOD_LEVEL,
         lod_split_distance: 2.0,
         ambient_occlusion: true,
+        // The walk check compares memory with the meshes' data kept on the CPU (`=1`) and not.
+        keep_mesh_data: std::env::var("STRATA_KEEP_MESH_DATA").is_ok_and(|v| v == "1"),
         ..default()
     };
     App::new()

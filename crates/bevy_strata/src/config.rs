@@ -45,6 +45,13 @@ pub struct StrataConfig {
     pub voxel_budget_mib: usize,
     /// Per-vertex ambient occlusion in meshes.
     pub ambient_occlusion: bool,
+    /// Keep node meshes' vertex data in the main world after it is uploaded to the GPU, for
+    /// systems that read `Assets<Mesh>` (trimesh colliders, Bevy's mesh picking). Default
+    /// `false`: node meshes are `RenderAssetUsages::RENDER_WORLD`, so the render world takes the
+    /// data when it extracts them and the main world keeps only the mesh's bounds (Bevy
+    /// precomputes them); an app without a render world (headless) never extracts, so it keeps
+    /// the data either way.
+    pub keep_mesh_data: bool,
     /// Render-space distance from the origin at which the floating origin recentres.
     pub recenter_distance: f32,
 }
@@ -64,6 +71,7 @@ impl Default for StrataConfig {
             commit_interval_s: 5.0,
             voxel_budget_mib: 256,
             ambient_occlusion: true,
+            keep_mesh_data: false,
             recenter_distance: 1024.0,
         }
     }

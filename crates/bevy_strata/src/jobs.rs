@@ -57,6 +57,8 @@ pub(crate) struct MeshJob {
     /// For vertex colours: the Bevy meshes are built in the task, not on the main thread.
     pub registry: Arc<MaterialRegistry>,
     pub ambient_occlusion: bool,
+    /// Keep the meshes' data in the main world after upload.
+    pub keep_mesh_data: bool,
 }
 
 /// What meshing produced.
@@ -77,7 +79,11 @@ impl MeshJob {
         options.ambient_occlusion = self.ambient_occlusion;
         let mut mesh = ChunkMesh::default();
         mesher.mesh(&hood, &options, &mut mesh);
-        MeshOutput { node: self.node, generation: self.generation, meshes: NodeMeshes::build(mesh, &self.registry) }
+        MeshOutput {
+            node: self.node,
+            generation: self.generation,
+            meshes: NodeMeshes::build(mesh, &self.registry, self.keep_mesh_data),
+        }
     }
 }
 
@@ -110,6 +116,7 @@ mod tests {
             table: table.clone(),
             registry: Arc::new(MaterialRegistry::builtin()),
             ambient_occlusion: false,
+            keep_mesh_data: false,
         }
         .run();
         assert_eq!(out.generation, 3);
@@ -124,6 +131,7 @@ mod tests {
             table,
             registry: Arc::new(MaterialRegistry::builtin()),
             ambient_occlusion: false,
+            keep_mesh_data: false,
         }
         .run();
         assert!(seams.meshes.opaque_quads > 1);

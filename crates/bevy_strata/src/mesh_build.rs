@@ -54,11 +54,18 @@ pub(crate) struct NodeMeshes {
 }
 
 impl NodeMeshes {
-    /// Converts mesher output (consumed: its buffers move into the meshes without copying).
-    pub fn build(mesh: ChunkMesh, registry: &MaterialRegistry) -> Self {
+    /// Converts mesher output (consumed: its buffers move into the meshes without copying);
+    /// `keep_data`: the meshes stay readable in the main world after upload
+    /// ([`StrataConfig::keep_mesh_data`](crate::StrataConfig::keep_mesh_data)).
+    pub fn build(mesh: ChunkMesh, registry: &MaterialRegistry, keep_data: bool) -> Self {
         #[cfg(test)]
         let opaque_quads = mesh.opaque.quad_count();
-        let build = |b: MeshBuffers| (!b.is_empty()).then(|| into_bevy_mesh(b, registry));
+        let usage = if keep_data {
+            RenderAssetUsages::MAIN_WORLD | RenderAssetUsages::RENDER_WORLD
+        } else {
+            RenderAssetUsages::RENDER_WORLD
+        };
+        let build = |b: MeshBuffers| (!b.is_empty()).then(|| into_bevy_mesh(b, registry, usage));
         Self {
             opaque: build(mesh.opaque),
             transparent: build(mesh.transparent),
@@ -75,12 +82,13 @@ impl NodeMeshes {
 
 /// Builds a triangle-list mesh from mesher buffers: positions, normals, UVs (repeat per voxel),
 /// vertex colours (registry colour × AO) and [`ATTRIBUTE_MATERIAL`].
+/// The mesh keeps its data in the main world (`RenderAssetUsages::default()`).
 pub fn to_bevy_mesh(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Mesh {
-    into_bevy_mesh(buffers.clone(), registry)
+    into_bevy_mesh(buffers.clone(), registry, RenderAssetUsages::default())
 }
 
-/// [`to_bevy_mesh`] taking the buffers by value (no copies of the vertex data).
-fn into_bevy_mesh(buffers: MeshBuffers, registry: &MaterialRegistry) -> Mesh {
+/// [`to_bevy_mesh`] taking the buffers by value (no copies of the vertex data), with `usage`.
+fn into_bevy_mesh(buffers: MeshBuffers, registry: &MaterialRegistry, usage: RenderAssetUsages) -> Mesh {
     let colors: Vec<[f32; 4]> = buffers
         .materials
         .iter()
@@ -90,7 +98,7 @@ fn into_bevy_mesh(buffers: MeshBuffers, registry: &MaterialRegistry) -> Mesh {
             [c[0] * ao, c[1] * ao, c[2] * ao, c[3]]
         })
         .collect();
-    Mesh::new(PrimitiveTopology::TriangleList, RenderAssetUsages::default())
+    Mesh::new(PrimitiveTopology::TriangleList, usage)
         .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, buffers.positions)
         .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, buffers.normals)
         .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, buffers.uvs)

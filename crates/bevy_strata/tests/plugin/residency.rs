@@ -122,3 +122,22 @@ fn a_long_flight_stays_within_the_voxel_budget_and_edits_survive_release() {
     assert!(st.entity(NodeId::chunk(ChunkKey::new(0, 0, 0))).is_some(), "the tower's base is meshed again");
     eprintln!("peak resident voxel bytes {peak} of {budget}; {} chunks shown over the flight", seen.len());
 }
+
+/// The usage of every node mesh once the view is streamed.
+fn node_mesh_usages(keep_mesh_data: bool) -> HashSet<bevy::asset::RenderAssetUsages> {
+    let mut app = flat_app(StrataConfig { keep_mesh_data, ..small_view() }, 5);
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
+    run_until(&mut app, 3000, "the view", |a| a.world().resource::<Streaming>().is_idle());
+    let handles: Vec<Handle<Mesh>> =
+        app.world_mut().query::<&Mesh3d>().iter(app.world()).map(|m| m.0.clone()).collect();
+    assert!(!handles.is_empty(), "the ground has meshes");
+    let meshes = app.world().resource::<Assets<Mesh>>();
+    handles.iter().map(|h| meshes.get(h).expect("the mesh asset").asset_usage).collect()
+}
+
+#[test]
+fn node_meshes_leave_their_data_to_the_render_world_unless_asked_to_keep_it() {
+    use bevy::asset::RenderAssetUsages as U;
+    assert_eq!(node_mesh_usages(false), HashSet::from([U::RENDER_WORLD]));
+    assert_eq!(node_mesh_usages(true), HashSet::from([U::MAIN_WORLD | U::RENDER_WORLD]));
+}
