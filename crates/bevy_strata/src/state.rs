@@ -68,8 +68,8 @@ impl StrataWorld {
     }
 
     /// Voxel bytes resident in the world cache and the index together: the cache's chunks
-    /// plus what only the index holds (generated stubs, LOD grids). The index's known chunks
-    /// are the cache's own (`Arc`s shared), released when the cache evicts them.
+    /// plus what only the index holds (LOD grids, released chunks' contributions). The index's
+    /// known chunks are the cache's own (`Arc`s shared), released when the cache evicts them.
     pub fn resident_voxel_bytes(&self) -> usize {
         self.world.cache_bytes() + self.index.memory.own_voxel_bytes()
     }

@@ -6,7 +6,8 @@
 //!   the last release (`IndexWriter::memory().total()`), divided by the chunks released.
 //! - `scale.index_bytes_per_released_edited_chunk`: the same flight with one chunk in 64 edited
 //!   (scattered), divided by the edited chunks: what an edited chunk costs once released (its
-//!   summary leaf, its R-tree entry, and the generated stubs and grids on the paths to it).
+//!   summary leaf with its contribution to the level-1 grid, its R-tree entry, and the nodes on
+//!   the path to it with the generated stubs beside it).
 //! - `scale.startup_main_thread_ms` and `scale.first_view_s` (with `_10k`): the plugin starting
 //!   over a redb save holding 100,000 (10,000) stored edited chunks, peer: the same start over
 //!   an empty save, so the ratio is what the stored chunks cost. Each start runs in a fresh

@@ -1,5 +1,6 @@
 //! Immutable snapshots of the index: what readers query.
 
+use crate::octree::mip::Contribution;
 use crate::octree::{Cells, Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
 use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_segments};
 use crate::rtree::{ChunkEntry, ChunkEnvelope, ChunkTree, RaySelection};
@@ -149,7 +150,7 @@ impl IndexSnapshot {
         match self.octree.lookup(NodeId::chunk(key)) {
             Lookup::Node(n) => match &n.data {
                 NodeData::Cells(c) => Some(c.clone()),
-                NodeData::Inner { .. } | NodeData::Released => None,
+                NodeData::Inner { .. } | NodeData::Generated(_) | NodeData::Released(_) => None,
             },
             Lookup::Generated(_) => None,
         }
@@ -183,28 +184,34 @@ impl IndexSnapshot {
     ///
     /// # Runtime
     /// O(1) for uniform grids; O(32³) to expand a bricked grid; one generator sample for nodes
-    /// outside the tree. The first request for a node whose grid is not computed yet also
-    /// computes it and every missing grid below: O(16³) per octant of those nodes, up to
-    /// O(nodes below × 16³) for a root after a full rebuild.
+    /// outside the tree and for generated stubs whose sample is not uniform. The first request
+    /// for a node whose grid is not computed yet also computes it and every missing grid below:
+    /// O(16³) per octant of those nodes (plus one generator sample per non-uniform stub among
+    /// their children), up to O(nodes below × 16³) for a root after a full rebuild.
     pub fn lod_chunk(&self, id: NodeId) -> Chunk {
         match self.octree.lookup(id) {
-            Lookup::Node(n) | Lookup::Generated(Some(n)) => match n.cells() {
+            Lookup::Node(n) | Lookup::Generated(Some(n)) => match n.cells(id, self.generator.as_ref()) {
                 Some(Cells::Chunk(c)) => c.clone(),
+                Some(Cells::Sample(c)) => c,
                 Some(Cells::Mip(m)) => m.to_chunk(),
-                None => self.released_cells(id.key),
+                None => match n.contribution() {
+                    Some(c) => Self::released_cells(c),
+                    // Invariant: only released chunks have no cells.
+                    None => unreachable!("a node without cells is a released chunk"),
+                },
             },
             Lookup::Generated(None) => self.generator.sample_lod(id.level, id.key),
         }
     }
 
-    /// The cells of the level-1 grid above the released chunk `key`, upsampled to 32³.
-    fn released_cells(&self, key: ChunkKey) -> Chunk {
-        let parent = NodeId::containing(key, 1);
-        let grid = self.lod_chunk(parent);
-        let octant = [key.x & 1, key.y & 1, key.z & 1].map(|b| b as usize * 16);
+    /// The released chunk's contribution to its level-1 parent's grid (the cells of that grid
+    /// that cover it), upsampled to 32³.
+    fn released_cells(contribution: &Contribution) -> Chunk {
+        if let Some(m) = contribution.as_uniform() {
+            return Chunk::Uniform(m);
+        }
         let out = strata_core::DenseChunk::from_fn(|p| {
-            let at = |a: usize, v: u8| octant[a] + usize::from(v) / 2;
-            grid.get(strata_core::LocalPos { x: at(0, p.x) as u8, y: at(1, p.y) as u8, z: at(2, p.z) as u8 }.index())
+            contribution.get(usize::from(p.x) / 2, usize::from(p.y) / 2, usize::from(p.z) / 2)
         });
         let mut chunk = Chunk::Dense(out);
         chunk.normalize();
@@ -215,7 +222,7 @@ impl IndexSnapshot {
     /// first request computes it as [`IndexSnapshot::lod_chunk`] describes).
     pub fn lod_grid(&self, id: NodeId) -> Option<Mip> {
         match self.octree.lookup(id) {
-            Lookup::Node(n) => n.mip().cloned(),
+            Lookup::Node(n) => n.mip(id, self.generator.as_ref()).cloned(),
             Lookup::Generated(_) => None,
         }
     }
@@ -392,7 +399,7 @@ impl IndexSnapshot {
         let origin_key = VoxelPos::new(o[0].floor() as i32, o[1].floor() as i32, o[2].floor() as i32).chunk();
         let origin_chunk = self.octree.leaf(origin_key).and_then(|n| match &n.data {
             NodeData::Cells(c) if n.summary.non_air_count > 0 => Some((origin_key, Some(c.as_ref()))),
-            NodeData::Released if n.summary.non_air_count > 0 => Some((origin_key, None)),
+            NodeData::Released(_) if n.summary.non_air_count > 0 => Some((origin_key, None)),
             _ => None,
         });
         cast_segments(ray, options, origin_chunk, query, buf).map_err(|chunk| RayError::NotResident { chunk })

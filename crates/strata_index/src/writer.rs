@@ -227,8 +227,8 @@ impl IndexWriter {
     /// load.
     ///
     /// # Runtime
-    /// One range scan; per stored chunk under `node`: a decode, an insert and a release (the
-    /// level-1 grid, O(32³), and O(`ROOT_LEVEL`) node copies). Voxels of one chunk at a time
+    /// One range scan; per stored chunk under `node`: a decode, an insert and a release (its
+    /// contribution, O(16³), and O(`ROOT_LEVEL`) node copies). Voxels of one chunk at a time
     /// are held.
     pub fn scan_stored(&mut self, store: &dyn ChunkStore, node: NodeId) -> Result<StoreLoad, StoreError> {
         let (lo, _) = node.chunk_range();
@@ -289,30 +289,25 @@ impl IndexWriter {
 
     /// Releases the voxels of the known chunk at `key` (the world evicted it): the leaf keeps
     /// its summary and histogram (an edited chunk) or is forgotten once nothing around it is
-    /// held (a generator chunk, see below). Before the voxels go, the grid of the level-1 node
-    /// above is computed, so the chunk's contribution to every coarser grid stays. Returns
-    /// whether anything was released.
+    /// held (a generator chunk, see below). The leaf keeps its contribution to the level-1
+    /// grid above (its 16³ downsampled cells, ≤ 8 KiB, 0 when uniform), so every coarser grid
+    /// can still be computed without the voxels. Returns whether anything was released.
     ///
     /// **Collapse** (at [`IndexWriter::publish`]): the highest node above a released chunk
     /// whose subtree holds no voxels and no edited chunk becomes a generated stub again (as if
     /// never loaded), and a root that becomes such is dropped, so flying over unedited land
-    /// leaves nothing behind. A released edited chunk costs its leaf (summary, histogram) and
-    /// its R-tree entry; rays that reach it answer [`RayError::NotResident`](crate::RayError::NotResident).
+    /// leaves nothing behind. A released edited chunk costs its leaf (summary, histogram,
+    /// contribution), its R-tree entry and the nodes on its path (generated stubs beside it
+    /// keep no samples); rays that reach it answer [`RayError::NotResident`](crate::RayError::NotResident).
     ///
     /// # Runtime
-    /// O(16³) for the level-1 grid if it was not computed, plus O(`ROOT_LEVEL`) node copies; a
-    /// collapse samples the generator once for the stub and visits the collapsed subtree.
+    /// O(16³) for the contribution, plus O(`ROOT_LEVEL`) node copies; a collapse samples the
+    /// generator once for the stub and visits the collapsed subtree.
     pub fn release(&mut self, key: ChunkKey) -> bool {
         let Some(known) = self.octree.leaf(key).cloned() else { return false };
-        if known.is_released() {
-            return false;
-        }
-        // Invariant of `NodeData::Released`: the parent's grid is computed.
-        if let Some((_, parent)) = self.octree.path(key).into_iter().find(|(id, _)| id.level == 1) {
-            parent.mip();
-        }
-        let released = Arc::new(known.released());
-        self.put_leaf(key, Some(&known), released, None);
+        // `None`: released already.
+        let Some(released) = known.released() else { return false };
+        self.put_leaf(key, Some(&known), Arc::new(released), None);
         self.collapse.push(key);
         true
     }
@@ -334,14 +329,10 @@ impl IndexWriter {
         let mut keys = std::mem::take(&mut self.collapse);
         keys.sort_unstable_by_key(|k| (k.x >> ROOT_LEVEL, k.y >> ROOT_LEVEL, k.z >> ROOT_LEVEL));
         for key in keys {
-            // The highest node on the path (level ≥ 1: a level-0 stub would cost a whole
-            // generated chunk) that pins nothing.
-            let Some((id, node)) = self
-                .octree
-                .path(key)
-                .into_iter()
-                .find(|(id, n)| id.level >= 1 && !n.pinned)
-                .map(|(id, n)| (id, n.clone()))
+            // The highest node on the path that pins nothing (at level 0: a released unedited
+            // chunk beside a pinned one; a stub costs its node, no voxels).
+            let Some((id, node)) =
+                self.octree.path(key).into_iter().find(|(_, n)| !n.pinned).map(|(id, n)| (id, n.clone()))
             else {
                 continue;
             };
@@ -403,10 +394,10 @@ impl IndexWriter {
         {
             return false;
         }
-        // The level-0 node now and its voxels (none if released: then everything counts as
-        // changed).
+        // The level-0 node now and its voxels (none if released or a stub whose sample is not
+        // kept: then everything counts as changed).
         let level0 = self.octree.level0(p.key).cloned();
-        let old = level0.as_ref().and_then(|o| cells_of(o).map(|c| (o, c.clone())));
+        let old = level0.as_ref().and_then(|o| held_cells(o).map(|c| (o, c)));
         let dirty = match &old {
             Some((_, c)) => diff_box(c, &p.chunk),
             None => Some(CellBox::FULL),
@@ -456,13 +447,23 @@ impl IndexWriter {
     }
 }
 
-/// The voxels of a level-0 node (`None` once released).
+/// The voxels of a known level-0 node (`None` once released, and for stubs).
 fn cells_of(n: &Node) -> Option<&Arc<Chunk>> {
     match &n.data {
         NodeData::Cells(c) => Some(c),
-        NodeData::Released => None,
-        // Invariant: level-0 nodes hold cells or are released.
+        NodeData::Released(_) | NodeData::Generated(_) => None,
+        // Invariant: level-0 nodes hold cells, are released or are stubs.
         NodeData::Inner { .. } => unreachable!("a leaf holds cells"),
+    }
+}
+
+/// The voxels a level-0 node holds to diff against: a known chunk's, or a uniform stub's
+/// sample. `None` for a released chunk and for a stub whose sample is not kept (sampling it
+/// again would cost more than treating every voxel as changed).
+fn held_cells(n: &Node) -> Option<Arc<Chunk>> {
+    match &n.data {
+        NodeData::Generated(Some(m)) => Some(Arc::new(Chunk::Uniform(*m))),
+        _ => cells_of(n).cloned(),
     }
 }
 
@@ -497,10 +498,10 @@ pub struct IndexMemory {
     /// Voxels of known chunks the index holds (shared with the world cache while it holds them
     /// too).
     pub chunk_bytes: usize,
-    /// Voxels of generated stubs (generator samples next to known chunks).
-    pub stub_bytes: usize,
     /// Computed LOD grids of inner nodes.
     pub grid_bytes: usize,
+    /// What released chunks keep of their voxels: each one's 16³ share of its parent's grid.
+    pub contribution_bytes: usize,
     /// Nodes themselves (summaries, histograms, child pointers).
     pub node_bytes: usize,
     /// Nodes in the tree.
@@ -531,12 +532,13 @@ impl IndexMemory {
 
     /// Everything.
     pub fn total(&self) -> usize {
-        self.chunk_bytes + self.stub_bytes + self.grid_bytes + self.node_bytes + self.rtree_bytes
+        self.chunk_bytes + self.grid_bytes + self.contribution_bytes + self.node_bytes + self.rtree_bytes
     }
 
-    /// Voxel data the index holds that the world cache does not share: stubs and grids.
+    /// Voxel data the index holds that the world cache does not share: its grids and released
+    /// chunks' contributions to them (generated stubs hold no voxels).
     pub fn own_voxel_bytes(&self) -> usize {
-        self.stub_bytes + self.grid_bytes
+        self.grid_bytes + self.contribution_bytes
     }
 }
 
@@ -555,16 +557,15 @@ fn measure(
     match &node.data {
         NodeData::Cells(c) => {
             if chunks.insert(Arc::as_ptr(c)) {
-                let bytes = size_of::<Chunk>() + 2 * size_of::<usize>() + c.heap_bytes();
-                if node.is_generated() {
-                    m.stub_bytes += bytes;
-                } else {
-                    m.chunk_bytes += bytes;
-                    m.resident_chunks += 1;
-                }
+                m.chunk_bytes += size_of::<Chunk>() + 2 * size_of::<usize>() + c.heap_bytes();
+                m.resident_chunks += 1;
             }
         }
-        NodeData::Released => m.released_chunks += 1,
+        NodeData::Generated(_) => {}
+        NodeData::Released(c) => {
+            m.released_chunks += 1;
+            m.contribution_bytes += c.heap_bytes();
+        }
         NodeData::Inner { mip, children } => {
             if let Some(g) = mip.get() {
                 m.grid_bytes += g.heap_bytes();

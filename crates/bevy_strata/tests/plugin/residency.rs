@@ -28,8 +28,8 @@ fn app() -> App {
 }
 
 /// Voxel bytes held by the world cache and the index, each allocation once: the cache's
-/// chunks, the index's own (stubs, grids) and any chunk the index holds that is not the
-/// cache's copy.
+/// chunks, the index's own (grids, released chunks' contributions) and any chunk the index
+/// holds that is not the cache's copy.
 fn resident_voxel_bytes(sw: &StrataWorld) -> usize {
     let snap = sw.index();
     let not_shared: usize = snap

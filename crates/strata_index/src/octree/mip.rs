@@ -151,11 +151,12 @@ impl Mip {
         }
     }
 
-    /// Bytes of cell data held (shared bricks counted in full).
+    /// Bytes held on the heap: the brick table and the dense bricks (shared bricks counted in
+    /// full).
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
-            Repr::Uniform(_) => 2,
-            Repr::Bricked(b) => b.iter().map(|b| if matches!(b, Brick::Dense(_)) { BRICK_VOLUME * 2 } else { 2 }).sum(),
+            Repr::Uniform(_) => 0,
+            Repr::Bricked(b) => ARC_HEADER + size_of_val(&**b) + dense_bytes(b.iter()),
         }
     }
 
@@ -188,7 +189,7 @@ impl Mip {
     pub fn downsample_octant(&mut self, octant: usize, child: Cells<'_>, dirty: CellBox) -> CellBox {
         let lo = dirty.min.map(|v| v & !1);
         let hi = dirty.max.map(|v| v | 1);
-        let off = [(octant & 1) * 16, ((octant >> 1) & 1) * 16, ((octant >> 2) & 1) * 16];
+        let off = octant_offset(octant);
         let plo: [usize; 3] = std::array::from_fn(|a| off[a] + lo[a] / 2);
         let phi: [usize; 3] = std::array::from_fn(|a| off[a] + hi[a] / 2);
         if let Some(m) = child.uniform() {
@@ -288,6 +289,28 @@ impl Mip {
         self.normalize();
     }
 
+    /// Writes a child's [`Contribution`] into octant `octant` (bit 0 = +x half, bit 1 = +y,
+    /// bit 2 = +z): the same cells [`Mip::downsample_octant`] writes from the child's full
+    /// cells. Returns the parent cells written (the octant).
+    ///
+    /// # Runtime
+    /// O(1) per brick (bricks are shared, not copied).
+    pub fn set_octant(&mut self, octant: usize, c: &Contribution) -> CellBox {
+        let off = octant_offset(octant);
+        let out = CellBox { min: off, max: off.map(|v| v + 15) };
+        match &c.0 {
+            Contrib::Uniform(m) => self.fill(out.min, out.max, *m),
+            Contrib::Bricks(b) => {
+                let bricks = self.bricks_mut();
+                for (j, brick) in b.iter().enumerate() {
+                    bricks[octant_brick(octant, j)] = brick.clone();
+                }
+                self.normalize();
+            }
+        }
+        out
+    }
+
     /// Converts a chunk (a generator sample) into a grid.
     pub fn from_chunk(chunk: &Chunk) -> Self {
         let mut mip = Mip::default();
@@ -307,6 +330,89 @@ impl Mip {
         }
         mip.normalize();
         mip
+    }
+}
+
+/// An `Arc`'s two counters.
+const ARC_HEADER: usize = 2 * size_of::<usize>();
+
+/// Heap bytes of the dense bricks among `bricks` (each in its `Arc`).
+fn dense_bytes<'a>(bricks: impl Iterator<Item = &'a Brick>) -> usize {
+    bricks.filter(|b| matches!(b, Brick::Dense(_))).count() * (ARC_HEADER + BRICK_VOLUME * 2)
+}
+
+/// The smallest cell of octant `octant` of a grid.
+fn octant_offset(octant: usize) -> [usize; 3] {
+    [(octant & 1) * 16, ((octant >> 1) & 1) * 16, ((octant >> 2) & 1) * 16]
+}
+
+/// The grid brick index of brick `j` (bit 0 = +x, bit 1 = +y, bit 2 = +z) of octant `octant`.
+fn octant_brick(octant: usize, j: usize) -> usize {
+    let o = octant_offset(octant).map(|v| v / BRICK);
+    let b = [o[0] + (j & 1), o[1] + ((j >> 1) & 1), o[2] + ((j >> 2) & 1)];
+    b[0] + BRICKS_PER_AXIS * b[1] + BRICKS_PER_AXIS * BRICKS_PER_AXIS * b[2]
+}
+
+/// What one child gives its parent's grid: the 16³ cells of its octant (2×2×2 bricks of 8³,
+/// each uniform or dense), downsampled from its 32³ cells by the rule in the module docs.
+/// A released chunk keeps this instead of its voxels, so every coarser grid can still be
+/// computed without them (at most 8 KiB; 2 bytes when uniform).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Contribution(Contrib);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Contrib {
+    Uniform(MaterialId),
+    Bricks(Arc<[Brick; 8]>),
+}
+
+impl Contribution {
+    /// Downsamples `child` (32³ cells) to the 16³ cells it gives its parent.
+    ///
+    /// # Runtime
+    /// O(16³) downsampling (uniform 8³ blocks cost O(1)).
+    pub fn of(child: Cells<'_>) -> Self {
+        let mut mip = Mip::default();
+        mip.downsample_octant(0, child, CellBox::FULL);
+        match &mip.0 {
+            Repr::Uniform(m) => Contribution(Contrib::Uniform(*m)),
+            Repr::Bricked(b) => {
+                let bricks: [Brick; 8] = std::array::from_fn(|j| b[octant_brick(0, j)].clone());
+                match bricks[0] {
+                    Brick::Uniform(m) if bricks.iter().all(|x| *x == Brick::Uniform(m)) => {
+                        Contribution(Contrib::Uniform(MaterialId(m)))
+                    }
+                    _ => Contribution(Contrib::Bricks(Arc::new(bricks))),
+                }
+            }
+        }
+    }
+
+    /// `Some(material)` if every cell holds it.
+    pub fn as_uniform(&self) -> Option<MaterialId> {
+        match self.0 {
+            Contrib::Uniform(m) => Some(m),
+            Contrib::Bricks(_) => None,
+        }
+    }
+
+    /// The cell at `(x, y, z)`, each in `0..16`.
+    pub fn get(&self, x: usize, y: usize, z: usize) -> MaterialId {
+        match &self.0 {
+            Contrib::Uniform(m) => *m,
+            Contrib::Bricks(b) => {
+                let j = (x / BRICK) | ((y / BRICK) << 1) | ((z / BRICK) << 2);
+                MaterialId(b[j].get(x % BRICK + BRICK * (y % BRICK) + BRICK * BRICK * (z % BRICK)))
+            }
+        }
+    }
+
+    /// Bytes held on the heap, as [`Mip::heap_bytes`].
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            Contrib::Uniform(_) => 0,
+            Contrib::Bricks(b) => ARC_HEADER + size_of_val(&**b) + dense_bytes(b.iter()),
+        }
     }
 }
 
@@ -374,11 +480,14 @@ enum Block8<'a> {
     Chunk(&'a [u16; CHUNK_VOLUME]),
 }
 
-/// Read access to 32³ cells: a chunk (level 0) or a LOD grid.
-#[derive(Clone, Copy, Debug)]
+/// Read access to 32³ cells: a chunk (level 0), a generator sample or a LOD grid.
+#[derive(Clone, Debug)]
 pub enum Cells<'a> {
     /// A chunk's voxels.
     Chunk(&'a Chunk),
+    /// A generator sample taken for this read (a generated stub keeps none unless uniform,
+    /// see `NodeData::Generated`).
+    Sample(Chunk),
     /// A LOD grid.
     Mip(&'a Mip),
 }
@@ -388,6 +497,7 @@ impl Cells<'_> {
     pub fn uniform(&self) -> Option<MaterialId> {
         match self {
             Cells::Chunk(c) => c.as_uniform(),
+            Cells::Sample(c) => c.as_uniform(),
             Cells::Mip(m) => m.as_uniform(),
         }
     }
@@ -396,8 +506,8 @@ impl Cells<'_> {
     #[inline]
     pub fn get(&self, x: usize, y: usize, z: usize) -> MaterialId {
         match self {
-            Cells::Chunk(Chunk::Uniform(m)) => *m,
-            Cells::Chunk(Chunk::Dense(d)) => MaterialId(d.as_slice()[x + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z]),
+            Cells::Chunk(c) => chunk_cell(c, x, y, z),
+            Cells::Sample(c) => chunk_cell(c, x, y, z),
             Cells::Mip(m) => m.get(x, y, z),
         }
     }
@@ -406,8 +516,8 @@ impl Cells<'_> {
     #[inline]
     fn block8(&self, c: [usize; 3]) -> Block8<'_> {
         match self {
-            Cells::Chunk(Chunk::Uniform(m)) => Block8::Uniform(m.0),
-            Cells::Chunk(Chunk::Dense(d)) => Block8::Chunk(d.as_slice()),
+            Cells::Chunk(chunk) => chunk_block8(chunk),
+            Cells::Sample(chunk) => chunk_block8(chunk),
             Cells::Mip(m) => match &m.0 {
                 Repr::Uniform(u) => Block8::Uniform(u.0),
                 Repr::Bricked(b) => match &b[split(c[0], c[1], c[2]).0] {
@@ -416,6 +526,23 @@ impl Cells<'_> {
                 },
             },
         }
+    }
+}
+
+#[inline]
+fn chunk_cell(c: &Chunk, x: usize, y: usize, z: usize) -> MaterialId {
+    match c {
+        Chunk::Uniform(m) => *m,
+        Chunk::Dense(d) => MaterialId(d.as_slice()[x + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z]),
+    }
+}
+
+/// A chunk's 8³ blocks (the caller indexes the chunk at the block's corner).
+#[inline]
+fn chunk_block8(c: &Chunk) -> Block8<'_> {
+    match c {
+        Chunk::Uniform(m) => Block8::Uniform(m.0),
+        Chunk::Dense(d) => Block8::Chunk(d.as_slice()),
     }
 }
 
@@ -486,5 +613,42 @@ mod tests {
             u.downsample_octant(o, Cells::Chunk(&Chunk::Uniform(MaterialId(4))), CellBox::FULL);
         }
         assert_eq!(u, Mip::uniform(MaterialId(4)));
+    }
+
+    /// A child's contribution written into an octant equals downsampling the child there, over
+    /// any grid; its cells are the reference's.
+    #[test]
+    fn a_contribution_writes_what_downsampling_the_child_writes() {
+        let children = [
+            Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 9 + p.x % 3 { 1 + (p.z as u16 % 2) } else { 0 }))),
+            // Uniform 8³ blocks beside dense ones.
+            Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.x < 16 { 2 } else { u16::from(p.y % 3 == 0) }))),
+            // Sparse: downsamples to air.
+            Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(u16::from(p.x == 3 && p.y == 7)))),
+            Chunk::Uniform(MaterialId(5)),
+        ];
+        let base = {
+            let mut m = Mip::default();
+            m.downsample_octant(3, Cells::Chunk(&children[0]), CellBox::FULL);
+            m.downsample_octant(6, Cells::Chunk(&children[1]), CellBox::FULL);
+            m
+        };
+        for child in &children {
+            let c = Contribution::of(Cells::Chunk(child));
+            let r = reference(child);
+            for (x, y, z) in (0..16 * 16 * 16).map(|i| (i % 16, (i / 16) % 16, i / 256)) {
+                assert_eq!(c.get(x, y, z), r.get(LocalPos::new(x as u8, y as u8, z as u8).index()));
+            }
+            for start in [Mip::default(), Mip::uniform(MaterialId(7)), base.clone()] {
+                for o in 0..8 {
+                    let (mut a, mut b) = (start.clone(), start.clone());
+                    a.downsample_octant(o, Cells::Chunk(child), CellBox::FULL);
+                    b.set_octant(o, &c);
+                    assert_eq!(a, b, "octant {o}");
+                }
+            }
+        }
+        assert_eq!(Contribution::of(Cells::Chunk(&children[2])).as_uniform(), Some(MaterialId::AIR));
+        assert!(Contribution::of(Cells::Chunk(&children[0])).heap_bytes() <= 8 * (2 * BRICK_VOLUME + 16) + 160);
     }
 }

@@ -2,10 +2,10 @@
 
 #[cfg(doc)]
 use super::mip::diff_box;
-use super::mip::{CellBox, Cells, Mip};
+use super::mip::{CellBox, Cells, Contribution, Mip};
 use crate::summary::{DataSource, Histogram, NodeSummary};
 use std::sync::{Arc, OnceLock};
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, ProcessHistory, WorldGenerator};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, MaterialId, ProcessHistory, WorldGenerator};
 
 /// The level of the roots of the octree: a root covers 2⁵ = 32 chunks (1024 voxels) per side.
 /// The world is a map of such roots, so it is unbounded.
@@ -78,8 +78,13 @@ impl NodeId {
 /// A node's content.
 #[derive(Clone, Debug)]
 pub(crate) enum NodeData {
-    /// A chunk (level 0: known or generated) or a generated stub's sample (level ≥ 1).
+    /// A known chunk's voxels (level 0).
     Cells(Arc<Chunk>),
+    /// A generated stub (any level; no known chunk below): the generator's sample at the
+    /// node's level. Only a uniform sample is kept (`Some(material)`, no heap); any other is
+    /// sampled again when read ([`Node::cells`]), so a stub costs its node and histogram, never
+    /// 32³ cells: it can be made again from the generator at any time.
+    Generated(Option<MaterialId>),
     /// An inner node: its LOD grid and its eight children (each known or a generated stub).
     ///
     /// The grid is computed on first use ([`Node::mip`]) from the children's grids, or carried
@@ -89,12 +94,10 @@ pub(crate) enum NodeData {
     /// computed (or computes it, for a path built fresh below a generated stub). Waits only
     /// ever go from a node to its children, so concurrent first readers cannot deadlock.
     Inner { mip: OnceLock<Mip>, children: [Arc<Node>; 8] },
-    /// A known chunk (level 0) whose voxels were released: summary and histogram only.
-    ///
-    /// Invariant: the parent (level 1) of a released leaf has its grid computed, so no grid
-    /// ever needs the released voxels ([`IndexWriter::release`](crate::IndexWriter::release)
-    /// computes it before releasing).
-    Released,
+    /// A known chunk (level 0) whose voxels were released: summary, histogram and what it
+    /// gives its parent's grid (its 16³ downsampled cells, ≤ 8 KiB), so every coarser grid can
+    /// still be computed (or patched) without the voxels.
+    Released(Contribution),
 }
 
 /// One octree node. Immutable once built; updates copy the path from root to leaf.
@@ -120,28 +123,45 @@ impl Node {
         Self { summary, hist, data: NodeData::Cells(chunk), edited, pinned: true }
     }
 
-    /// The same known chunk without its voxels (see [`NodeData::Released`]).
-    pub fn released(&self) -> Self {
-        Self {
+    /// The same known chunk without its voxels (see [`NodeData::Released`]); `None` unless
+    /// this is a known chunk with voxels.
+    ///
+    /// # Runtime
+    /// O(16³): the chunk's contribution to its parent's grid.
+    pub fn released(&self) -> Option<Self> {
+        let NodeData::Cells(chunk) = &self.data else { return None };
+        Some(Self {
             summary: self.summary,
             hist: self.hist.clone(),
-            data: NodeData::Released,
+            data: NodeData::Released(Contribution::of(Cells::Chunk(chunk))),
             edited: self.edited,
             pinned: self.edited,
-        }
+        })
     }
 
     /// Whether this is a known chunk whose voxels were released.
     pub fn is_released(&self) -> bool {
-        matches!(self.data, NodeData::Released)
+        matches!(self.data, NodeData::Released(_))
     }
 
-    /// A node nobody told the index about: the generator's sample at its level.
+    /// What a released chunk gives its parent's grid.
+    pub fn contribution(&self) -> Option<&Contribution> {
+        match &self.data {
+            NodeData::Released(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// A node nobody told the index about: the generator's sample at its level (summarised;
+    /// the sample itself is kept only if uniform, see [`NodeData::Generated`]).
+    ///
+    /// # Runtime
+    /// One generator sample at `id.level` and one histogram pass over it.
     pub fn generated(id: NodeId, generator: &dyn WorldGenerator) -> Self {
         let chunk = generator.sample_lod(id.level, id.key);
         let hist = Histogram::of_chunk(&chunk, 1u64 << (3 * id.level));
         let summary = NodeSummary::from_histogram(id.level, &hist, 0, DataSource::Generated);
-        Self { summary, hist, data: NodeData::Cells(Arc::new(chunk)), edited: false, pinned: false }
+        Self { summary, hist, data: NodeData::Generated(chunk.as_uniform()), edited: false, pinned: false }
     }
 
     /// An inner node over `children`. Its LOD grid is left to the first reader ([`Node::mip`]).
@@ -157,16 +177,18 @@ impl Node {
         Self { summary, hist, data: NodeData::Inner { mip: OnceLock::new(), children }, edited, pinned }
     }
 
-    /// The LOD grid of an inner node, computed (with every missing grid below) on first use.
-    /// Concurrent first readers of one node compute it once: the others wait for that result.
+    /// The LOD grid of an inner node (at `id`), computed (with every missing grid below) on
+    /// first use. Concurrent first readers of one node compute it once: the others wait for
+    /// that result.
     ///
     /// # Runtime
     /// O(1) once computed; otherwise O(16³) downsampling per octant of each inner node below
-    /// whose grid is missing (uniform octants cost O(1)).
-    pub fn mip(&self) -> Option<&Mip> {
+    /// whose grid is missing (uniform octants cost O(1)), plus one generator sample per
+    /// non-uniform generated stub among their children.
+    pub fn mip(&self, id: NodeId, generator: &dyn WorldGenerator) -> Option<&Mip> {
         match &self.data {
-            NodeData::Inner { mip, children } => Some(mip.get_or_init(|| downsample_children(children))),
-            NodeData::Cells(_) | NodeData::Released => None,
+            NodeData::Inner { mip, children } => Some(mip.get_or_init(|| downsample_children(id, children, generator))),
+            NodeData::Cells(_) | NodeData::Generated(_) | NodeData::Released(_) => None,
         }
     }
 
@@ -175,17 +197,22 @@ impl Node {
     pub fn has_mip(&self) -> bool {
         match &self.data {
             NodeData::Inner { mip, .. } => mip.get().is_some(),
-            NodeData::Cells(_) | NodeData::Released => true,
+            NodeData::Cells(_) | NodeData::Generated(_) | NodeData::Released(_) => true,
         }
     }
 
-    /// The 32³ cells of this node (computes an inner node's grid on first use, see [`Node::mip`]);
-    /// `None` for a released chunk.
-    pub fn cells(&self) -> Option<Cells<'_>> {
+    /// The 32³ cells of this node (at `id`): a known chunk's voxels, a generated stub's sample
+    /// (taken again here unless uniform), an inner node's grid (computed on first use, see
+    /// [`Node::mip`]); `None` for a released chunk.
+    pub fn cells(&self, id: NodeId, generator: &dyn WorldGenerator) -> Option<Cells<'_>> {
         match &self.data {
             NodeData::Cells(c) => Some(Cells::Chunk(c)),
-            NodeData::Inner { mip, children } => Some(Cells::Mip(mip.get_or_init(|| downsample_children(children)))),
-            NodeData::Released => None,
+            NodeData::Generated(Some(m)) => Some(Cells::Sample(Chunk::Uniform(*m))),
+            NodeData::Generated(None) => Some(Cells::Sample(generator.sample_lod(id.level, id.key))),
+            NodeData::Inner { mip, children } => {
+                Some(Cells::Mip(mip.get_or_init(|| downsample_children(id, children, generator))))
+            }
+            NodeData::Released(_) => None,
         }
     }
 
@@ -198,18 +225,43 @@ impl Node {
     pub fn children(&self) -> Option<&[Arc<Node>; 8]> {
         match &self.data {
             NodeData::Inner { children, .. } => Some(children),
-            NodeData::Cells(_) | NodeData::Released => None,
+            NodeData::Cells(_) | NodeData::Generated(_) | NodeData::Released(_) => None,
         }
     }
 }
 
-/// The cells of a child while computing its parent's grid. Invariant (see
-/// [`NodeData::Released`]): a node with a released child has its grid computed, so computing a
-/// grid never meets one.
-fn child_cells(c: &Node) -> Cells<'_> {
-    match c.cells() {
-        Some(cells) => cells,
-        None => unreachable!("a grid over a released chunk is computed before the release"),
+/// What a child gives its parent's grid: its cells, or a released chunk's contribution.
+enum ChildCells<'a> {
+    Cells(Cells<'a>),
+    Released(&'a Contribution),
+}
+
+impl<'a> ChildCells<'a> {
+    /// Child `c` (at `id`).
+    fn of(c: &'a Node, id: NodeId, generator: &dyn WorldGenerator) -> Self {
+        match (c.cells(id, generator), c.contribution()) {
+            (Some(cells), _) => ChildCells::Cells(cells),
+            (None, Some(contribution)) => ChildCells::Released(contribution),
+            // Invariant: `cells` is `None` only for released chunks.
+            (None, None) => unreachable!("a node without cells is a released chunk"),
+        }
+    }
+
+    /// `Some(material)` if every cell it gives the parent holds it (for cells: if every cell
+    /// does, which implies it).
+    fn uniform(&self) -> Option<MaterialId> {
+        match self {
+            ChildCells::Cells(c) => c.uniform(),
+            ChildCells::Released(c) => c.as_uniform(),
+        }
+    }
+
+    /// Writes the parent cells of octant `octant` that depend on the child cells in `dirty`.
+    fn write(self, mip: &mut Mip, octant: usize, dirty: CellBox) -> CellBox {
+        match self {
+            ChildCells::Cells(c) => mip.downsample_octant(octant, c, dirty),
+            ChildCells::Released(c) => mip.set_octant(octant, c),
+        }
     }
 }
 
@@ -218,16 +270,17 @@ fn flags(children: &[Arc<Node>; 8]) -> (bool, bool) {
     (children.iter().any(|c| c.edited), children.iter().any(|c| c.pinned))
 }
 
-/// The LOD grid of an inner node over `children`, every octant downsampled in full.
-fn downsample_children(children: &[Arc<Node>; 8]) -> Mip {
-    let first = child_cells(&children[0]).uniform();
-    match first {
-        // Eight equal uniform children: a uniform grid, nothing to downsample.
-        Some(m) if children.iter().all(|c| child_cells(c).uniform() == Some(m)) => Mip::uniform(m),
+/// The LOD grid of the inner node `id` over `children`, every octant downsampled in full
+/// (each child's cells read once).
+fn downsample_children(id: NodeId, children: &[Arc<Node>; 8], generator: &dyn WorldGenerator) -> Mip {
+    let cells: [ChildCells<'_>; 8] = std::array::from_fn(|i| ChildCells::of(&children[i], id.child(i), generator));
+    match cells[0].uniform() {
+        // Eight children that give one material: a uniform grid, nothing to downsample.
+        Some(m) if cells.iter().all(|c| c.uniform() == Some(m)) => Mip::uniform(m),
         _ => {
             let mut mip = Mip::default();
-            for (i, c) in children.iter().enumerate() {
-                mip.downsample_octant(i, child_cells(c), CellBox::FULL);
+            for (i, c) in cells.into_iter().enumerate() {
+                c.write(&mut mip, i, CellBox::FULL);
             }
             mip
         }
@@ -312,7 +365,7 @@ pub(crate) fn replace(
     let (new_child, dirty) = replace(&children[i], id.child(i), target, new, dirty, generator);
     let (mip, out) = match old_mip {
         Some(mut m) => {
-            let out = dirty.map(|d| m.downsample_octant(i, child_cells(&new_child), d));
+            let out = dirty.map(|d| ChildCells::of(&new_child, id.child(i), generator).write(&mut m, i, d));
             (OnceLock::from(m), out)
         }
         None => (OnceLock::new(), dirty.map(|_| CellBox::FULL)),
@@ -376,7 +429,7 @@ mod tests {
         for level in (read.level..ROOT_LEVEL).rev() {
             n = &n.children().unwrap()[NodeId::child_index_of(keys[1], level + 1)];
         }
-        let before = n.mip().cloned().unwrap();
+        let before = n.mip(read, &generator).cloned().unwrap();
         assert!(n.has_mip());
         for (s, k) in [(4, keys[1]), (5, keys[0]), (6, ChunkKey::new(4, 0, 2))] {
             let leaf =
@@ -391,6 +444,6 @@ mod tests {
             super::super::tree::Lookup::Generated(_) => unreachable!("the node holds known chunks"),
         };
         assert!(now.has_mip(), "an update through a computed grid updates it");
-        assert_ne!(now.mip(), Some(&before));
+        assert_ne!(now.mip(read, &generator), Some(&before));
     }
 }
