@@ -40,12 +40,15 @@ pub struct PreparedChunk {
     /// their summaries. [`PreparedChunk::new`] says `true`.
     pub edited: bool,
     pub(crate) hist: Option<Histogram>,
+    /// The chunk is the generator's own (`WorldGenerator::generate`), so a generated stub at
+    /// its place holds the same cells: nothing to diff (see [`IndexWriter::insert_loaded_from`]).
+    pub(crate) generator_made: bool,
 }
 
 impl PreparedChunk {
     /// An update whose histogram the writer computes.
     pub fn new(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
-        Self { key, chunk, version, history: ProcessHistory::EMPTY, edited: true, hist: None }
+        Self { key, chunk, version, history: ProcessHistory::EMPTY, edited: true, hist: None, generator_made: false }
     }
 
     /// The same update, recording `history` as the chunk's process history.
@@ -57,7 +60,7 @@ impl PreparedChunk {
     /// An update with its histogram computed now.
     pub fn with_histogram(key: ChunkKey, chunk: Arc<Chunk>, version: u64) -> Self {
         let hist = Some(Histogram::of_chunk(&chunk, 1));
-        Self { key, chunk, version, history: ProcessHistory::EMPTY, edited: true, hist }
+        Self { key, chunk, version, history: ProcessHistory::EMPTY, edited: true, hist, generator_made: false }
     }
 }
 
@@ -264,6 +267,15 @@ impl IndexWriter {
     /// Ignored if the index already holds `key`'s voxels. A released chunk gets its voxels
     /// back (its summary, version and history stay: the world releases only committed
     /// chunks, so what it loads again is what was released). Returns whether it was inserted.
+    ///
+    /// A chunk from [`ChunkOrigin::Generator`] with an empty `history` must be
+    /// `WorldGenerator::generate(key)` of the index's generator (what [`ChunkOrigin`] promises):
+    /// where the tree holds a generated stub for it, its cells are taken as the stub's, with no
+    /// diff and no grid above touched.
+    ///
+    /// # Runtime
+    /// As [`IndexWriter::apply`]; O(1) plus O(`ROOT_LEVEL`) node copies for a generator chunk
+    /// replacing its stub.
     pub fn insert_loaded_from(
         &mut self,
         key: ChunkKey,
@@ -282,6 +294,7 @@ impl IndexWriter {
             None => {
                 let mut p = PreparedChunk::new(key, chunk, 0).with_process_history(history);
                 p.edited = origin == ChunkOrigin::Store || !history.is_empty();
+                p.generator_made = !p.edited;
                 self.apply(p)
             }
         }
@@ -397,13 +410,17 @@ impl IndexWriter {
         // The level-0 node now and its voxels (none if released or a stub whose sample is not
         // kept: then everything counts as changed).
         let level0 = self.octree.level0(p.key).cloned();
+        // The generator's chunk where the tree holds the generator's stub: the same cells.
+        let stub = level0.as_ref().filter(|o| p.generator_made && o.is_stub());
         let old = level0.as_ref().and_then(|o| held_cells(o).map(|c| (o, c)));
-        let dirty = match &old {
-            Some((_, c)) => diff_box(c, &p.chunk),
-            None => Some(CellBox::FULL),
+        let dirty = match (&old, stub) {
+            (_, Some(_)) => None,
+            (Some((_, c)), None) => diff_box(c, &p.chunk),
+            (None, None) => Some(CellBox::FULL),
         };
         let hist = match (p.hist, &old, dirty) {
             (Some(h), _, _) => h,
+            (None, _, _) if let Some(s) = stub => s.hist.clone(),
             (None, Some((o, _)), None) => o.hist.clone(),
             (None, Some((o, old)), Some(b)) if b.volume() <= CHUNK_VOLUME / 8 => {
                 let mut h = o.hist.clone();

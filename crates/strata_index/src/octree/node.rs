@@ -139,6 +139,11 @@ impl Node {
         })
     }
 
+    /// Whether this is a generated stub (see [`NodeData::Generated`]).
+    pub fn is_stub(&self) -> bool {
+        matches!(self.data, NodeData::Generated(_))
+    }
+
     /// Whether this is a known chunk whose voxels were released.
     pub fn is_released(&self) -> bool {
         matches!(self.data, NodeData::Released(_))
