@@ -11,6 +11,9 @@
 //! - `stream.chunks_ready_per_s`: 32³ grids (chunks or LOD nodes) made ready per second while
 //!   the initial view streams (saturated throughput).
 //! - `stream.first_view_s`: time until the initial view is complete.
+//! - `stream.near_view_s`: time until every node Strata shows within 64 voxels of the viewer
+//!   has its first mesh (the ground under the player; Strata only: the peer reports no such
+//!   point, so no peer value).
 //! - `stream.chunks_ready_per_s_lod0`: the same throughput with Strata's LOD turned off, so
 //!   both engines do the same work per grid (one 32³ chunk of voxels).
 //! - `geo.main_thread_p99_ms`: Strata's main-thread p99 with geology running near the viewer
@@ -81,6 +84,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             m(&peer, "chunks_ready_per_s"),
         ),
         Metric::with_peer("stream.first_view_s", m(&ours, "first_view_s"), "s", PEER, m(&peer, "first_view_s")),
+        Metric::new("stream.near_view_s", m(&ours, "near_view_s"), "s"),
         Metric::with_peer(
             "stream.chunks_ready_per_s_lod0",
             m(&ours_lod0, "chunks_ready_per_s"),

@@ -1,16 +1,28 @@
 //! Strata under test: `MinimalPlugins` + `TransformPlugin` + [`StrataMinimalPlugins`] with the
 //! default configuration (in-memory store, octree LOD, ambient occlusion).
+//!
+//! Besides the common result line it prints `near_view_s`: wall time from the first frame until
+//! every node shown within [`NEAR_VOXELS`] of the viewer has its first mesh (the ground a
+//! player stands on; `NaN` if that never happened before the flight).
 
 use crate::scenario::{Counter, Engine, Scenario, count};
 use bevy::prelude::*;
 use bevy_strata::Streaming;
 use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
+use std::time::Instant;
+
+/// What counts as near the viewer for `near_view_s`, voxels from the node's box.
+pub const NEAR_VOXELS: f64 = 64.0;
 
 /// The Strata app and its viewer.
 pub struct StrataEngine {
     app: App,
     viewer: Entity,
+    /// Where the viewer is, and when it was first placed (the first frame).
+    viewer_at: Vec3,
+    first_frame: Option<Instant>,
+    near_view_s: Option<f64>,
 }
 
 impl StrataEngine {
@@ -41,7 +53,7 @@ impl StrataEngine {
         app.finish();
         app.cleanup();
         let viewer = app.world_mut().spawn((StreamingViewer::default(), Transform::from_translation(sc.start))).id();
-        Self { app, viewer }
+        Self { app, viewer, viewer_at: sc.start, first_frame: None, near_view_s: None }
     }
 }
 
@@ -51,13 +63,30 @@ impl Engine for StrataEngine {
     }
 
     fn set_viewer(&mut self, pos: Vec3) {
+        self.first_frame.get_or_insert_with(Instant::now);
+        self.viewer_at = pos;
         if let Some(mut t) = self.app.world_mut().get_mut::<Transform>(self.viewer) {
             t.translation = pos;
         }
     }
 
     fn view_complete(&mut self) -> bool {
-        self.app.world().resource::<Streaming>().is_idle()
+        let streaming = self.app.world().resource::<Streaming>();
+        if self.near_view_s.is_none() {
+            let p = self.viewer_at.as_dvec3().to_array();
+            let plan = streaming.plan();
+            // Voxels from `p` to a node's box (edge 32 · 2^level voxels, from `key × edge`).
+            let distance = |level: u32, key: [i32; 3]| {
+                let edge = f64::from(32u32 << level);
+                let lo = key.map(|v| f64::from(v) * edge);
+                (0..3).map(|a| (lo[a] - p[a]).max(p[a] - lo[a] - edge).max(0.0).powi(2)).sum::<f64>().sqrt()
+            };
+            let mut near = plan.shown_nodes().filter(|n| distance(n.level, n.key.to_array()) <= NEAR_VOXELS).peekable();
+            if near.peek().is_some() && near.all(|n| plan.is_meshed(n)) {
+                self.near_view_s = self.first_frame.map(|t| t.elapsed().as_secs_f64());
+            }
+        }
+        streaming.is_idle()
     }
 
     fn grids_ready(&mut self) -> u64 {
@@ -68,7 +97,8 @@ impl Engine for StrataEngine {
     fn extra(&mut self) -> String {
         let sw = self.app.world().resource::<bevy_strata::StrataWorld>();
         let memory = format!(
-            "voxel_budget_mib={} resident_voxel_mib={:.1} index_mib={:.2} released_chunks={}",
+            "near_view_s={:.4} voxel_budget_mib={} resident_voxel_mib={:.1} index_mib={:.2} released_chunks={}",
+            self.near_view_s.unwrap_or(f64::NAN),
             sw.budget_bytes() >> 20,
             sw.resident_voxel_bytes() as f64 / f64::from(1u32 << 20),
             sw.index_memory().total() as f64 / f64::from(1u32 << 20),

@@ -15,8 +15,8 @@ use crate::NodeId;
 use rustc_hash::{FxHashMap, FxHashSet};
 use strata_core::{CHUNK_SIZE, ChunkKey};
 
-/// Geometry of octree nodes that the selection needs.
-trait NodeGeometry {
+/// Geometry of octree nodes that the selection (and the stream plan's queue order) needs.
+pub(crate) trait NodeGeometry {
     fn edge_voxels(self) -> f64;
     fn min_voxel_f64(self) -> [f64; 3];
     fn children_vec(self) -> Vec<NodeId>;

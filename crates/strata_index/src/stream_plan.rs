@@ -30,19 +30,30 @@
 //!   ([`LoadFate::Dropped`]), so nothing outlives the retention set.
 //! - **Scans.** A grid at levels 1 to [`ROOT_LEVEL`] is exact only once every stored chunk under
 //!   it is known to the index; its load waits for that ([`StreamInputs::ensure_scanned`]) and
-//!   rejoins the end of the load queue when the scan is published
-//!   ([`StreamPlan::index_published`]), so it never overtakes chunk loads requested meanwhile.
+//!   rejoins the load queue (at its distance, see *Order*) when the scan is published
+//!   ([`StreamPlan::index_published`]).
+//!
+//! # Order
+//! Work is handed out **nearest first**, so when the pipeline is slower than the viewer the
+//! ground under the viewer is served before the horizon. Meshes: nodes an edit touched first
+//! ([`StreamPlan::chunk_edited`]), then by distance from the nearest viewer to the node's box.
+//! Loads: chunks a ray waits for first ([`StreamPlan::want_chunk`]), then by distance. Equal
+//! keys keep queue order. The distance is taken when the node is queued (from the viewers of
+//! the last [`StreamPlan::update_view`]) and kept while it waits: a moving viewer does not
+//! re-sort the queues, and nodes it leaves behind are skipped when their turn comes.
 //!
 //! # Cost
 //! Every operation is O(what changed): a view change costs O(added + removed) (plus the
-//! selector's own update), an edit O(1), a finished load O(1) (it wakes only the seven nodes that
-//! can wait for it), [`StreamPlan::next_work`] O(queued nodes it looks at). Nothing walks the
-//! whole shown set except the progress queries that say so.
+//! selector's own update) times O(log queued), an edit O(log queued), a finished load O(log
+//! queued) (it wakes only the seven nodes that can wait for it), [`StreamPlan::next_work`]
+//! O(log queued) per queued node it looks at. Nothing walks the whole shown set except the
+//! progress queries that say so.
 
-use crate::lod_select::{LodDiff, LodSelector, LodSettings, Viewer};
+use crate::lod_select::{LodDiff, LodSelector, LodSettings, NodeGeometry, Viewer};
 use crate::{NodeId, ROOT_LEVEL};
 use rustc_hash::{FxHashMap, FxHashSet};
-use std::collections::VecDeque;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use strata_core::{Chunk, ChunkKey, Face, MaterialId};
 
@@ -155,18 +166,49 @@ struct ShownNode {
     same_level: [bool; 6],
 }
 
+/// A place in a work queue: the smallest `(rank, distance, seq)` is served first (see
+/// *Order* in the [module docs](self)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Queued {
+    /// 0: ahead of everything (an edit's remesh, a ray's chunk); 1: by distance.
+    rank: u8,
+    /// Voxels from the nearest viewer to the node's box when it was queued.
+    distance: u64,
+    /// Queue order among equal keys.
+    seq: u64,
+    node: NodeId,
+}
+
+impl Ord for Queued {
+    /// Reversed, so that [`BinaryHeap`] (a max-heap) pops the smallest key.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.rank, other.distance, other.seq).cmp(&(self.rank, self.distance, self.seq))
+    }
+}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// The streaming bookkeeping of one view (see the [module docs](self)).
 #[derive(Debug, Default)]
 pub struct StreamPlan {
     selector: LodSelector,
+    /// Viewer positions of the last view update (what queue distances are measured from).
+    viewers: Vec<[f64; 3]>,
+    /// Queue order of the next entry.
+    seq: u64,
     shown: FxHashMap<NodeId, ShownNode>,
-    /// Nodes to mesh, in order; `queued` holds the same nodes.
-    mesh_queue: VecDeque<NodeId>,
+    /// Nodes to mesh, nearest first; `queued` holds the same nodes.
+    mesh_queue: BinaryHeap<Queued>,
     queued: FxHashSet<NodeId>,
     /// Nodes waiting for data (theirs or a neighbour's) before they can be meshed.
     waiting: FxHashSet<NodeId>,
-    /// Loads to start, in order; `load_requested` holds the requests still wanted.
-    load_queue: VecDeque<NodeId>,
+    /// Loads to start, nearest first; `load_requested` holds the requests still wanted (an
+    /// entry whose request was withdrawn is skipped).
+    load_queue: BinaryHeap<Queued>,
     load_requested: FxHashSet<NodeId>,
     /// Work handed out whose end was not reported yet.
     loading: FxHashSet<NodeId>,
@@ -214,6 +256,8 @@ impl StreamPlan {
     /// Selects the nodes to show for `viewers` and updates the shown set, borders, queues and
     /// retention. O(added + removed) beyond the selector's update.
     pub fn update_view(&mut self, viewers: &[Viewer]) -> ViewChange {
+        self.viewers.clear();
+        self.viewers.extend(viewers.iter().map(|v| v.position));
         let diff = self.selector.update(viewers);
         self.apply_diff(diff)
     }
@@ -299,7 +343,8 @@ impl StreamPlan {
     pub fn index_published(&mut self, changed: &[ChunkKey], scanned: &[NodeId]) {
         for &id in scanned {
             if self.blocked_on_scan.remove(&id) && self.load_requested.contains(&id) {
-                self.load_queue.push_back(id);
+                let entry = self.entry(id, self.wanted.contains(&id));
+                self.load_queue.push(entry);
             }
         }
         let max_level = self.selector.settings().max_level.min(ROOT_LEVEL);
@@ -325,7 +370,7 @@ impl StreamPlan {
         let limit = self.mesh_queue.len();
         while work.len() < slots && looked < limit {
             looked += 1;
-            let Some(id) = self.mesh_queue.pop_front() else { break };
+            let Some(Queued { node: id, .. }) = self.mesh_queue.pop() else { break };
             self.queued.remove(&id);
             let Some(shown) = self.shown.get(&id).copied() else { continue };
             match self.mesh_inputs(id, shown, inputs) {
@@ -346,7 +391,7 @@ impl StreamPlan {
             }
         }
         while work.len() < slots {
-            let Some(id) = self.load_queue.pop_front() else { break };
+            let Some(Queued { node: id, .. }) = self.load_queue.pop() else { break };
             // No longer wanted (its requesters left) or already loading.
             if !self.load_requested.remove(&id) || self.loading.contains(&id) {
                 continue;
@@ -443,13 +488,18 @@ impl StreamPlan {
         if first { MeshFate::First } else { MeshFate::Update }
     }
 
+    /// A queue entry for `id`: `first` ahead of everything, else by distance.
+    fn entry(&mut self, id: NodeId, first: bool) -> Queued {
+        let distance = self.viewers.iter().map(|&p| id.distance_to(p)).fold(f64::INFINITY, f64::min);
+        self.seq += 1;
+        // `as` saturates: no viewer yet (infinite distance) queues last.
+        Queued { rank: u8::from(!first), distance: distance as u64, seq: self.seq, node: id }
+    }
+
     fn enqueue(&mut self, id: NodeId, urgent: bool) {
         if self.queued.insert(id) {
-            if urgent {
-                self.mesh_queue.push_front(id);
-            } else {
-                self.mesh_queue.push_back(id);
-            }
+            let entry = self.entry(id, urgent);
+            self.mesh_queue.push(entry);
         }
     }
 
@@ -462,8 +512,14 @@ impl StreamPlan {
 
     fn request_load(&mut self, id: NodeId) {
         if !self.loading.contains(&id) && self.load_requested.insert(id) {
-            self.load_queue.push_back(id);
+            let entry = self.entry(id, self.wanted.contains(&id));
+            self.load_queue.push(entry);
         }
+    }
+
+    /// Whether `id` is shown and has had a mesh (current or not).
+    pub fn is_meshed(&self, id: NodeId) -> bool {
+        self.shown.get(&id).is_some_and(|s| s.meshed_generation.is_some())
     }
 
     /// Whether `id` is shown.

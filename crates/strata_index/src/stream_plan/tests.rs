@@ -305,7 +305,7 @@ fn an_edit_makes_meshes_in_flight_stale_and_remeshes_the_node_and_its_neighbours
 }
 
 #[test]
-fn grid_loads_wait_for_their_scan_and_then_rejoin_the_end_of_the_queue() {
+fn grid_loads_wait_for_their_scan_and_then_rejoin_the_queue() {
     let mut e = Engine::new(settings());
     e.world.scanned = Some(FxHashSet::default());
     e.view(16.0, 16.0, 150.0);
@@ -328,6 +328,70 @@ fn grid_loads_wait_for_their_scan_and_then_rejoin_the_end_of_the_queue() {
     e.settle(8);
     e.check_meshes();
     assert!(e.world.scan_requests.is_empty(), "each grid was scanned once");
+}
+
+/// Voxels from `p` to the box of node `n`, restated: the box spans `key × edge` to
+/// `(key + 1) × edge` on each axis, edge = 32 · 2^level.
+fn box_distance(n: NodeId, p: [f64; 3]) -> f64 {
+    let edge = f64::from(32u32 << n.level);
+    let lo = [n.key.x, n.key.y, n.key.z].map(|v| f64::from(v) * edge);
+    (0..3).map(|a| (lo[a] - p[a]).max(p[a] - lo[a] - edge).max(0.0).powi(2)).sum::<f64>().sqrt()
+}
+
+/// Whether `d` never decreases (in whole voxels: queue keys are whole voxels, ties keep queue
+/// order).
+fn nearest_first(d: &[f64]) -> bool {
+    d.windows(2).all(|w| w[0].floor() <= w[1].floor())
+}
+
+#[test]
+fn work_is_handed_out_nearest_first() {
+    let mut e = Engine::new(settings());
+    let viewer = [16.0, 16.0, 16.0];
+    e.view(viewer[0], viewer[2], 150.0);
+    // Nothing is loaded yet: the first hand-out is the loads of every node and neighbour.
+    e.dispatch(10_000);
+    let loads: Vec<f64> = e
+        .pending
+        .iter()
+        .map(|w| match w {
+            Work::Load(n) => box_distance(*n, viewer),
+            Work::Mesh(m) => panic!("{:?} meshed without data", m.node),
+        })
+        .collect();
+    assert!(loads.len() > 50 && loads.iter().any(|d| *d > 100.0), "{loads:?}");
+    assert!(nearest_first(&loads), "loads nearest first: {loads:?}");
+    // The loads arrive farthest first; the meshes are still handed out nearest first.
+    while !e.pending.is_empty() {
+        e.finish(e.pending.len() - 1);
+    }
+    e.dispatch(10_000);
+    let meshes: Vec<f64> = e
+        .pending
+        .iter()
+        .filter_map(|w| match w {
+            Work::Mesh(m) => Some(box_distance(m.node, viewer)),
+            Work::Load(_) => None,
+        })
+        .collect();
+    assert_eq!(meshes.len(), e.plan.shown_len(), "every node has its data");
+    assert!(nearest_first(&meshes), "meshes nearest first: {meshes:?}");
+    assert_eq!(meshes[0], 0.0, "the node under the viewer first");
+    e.settle(8);
+    e.check_meshes();
+}
+
+#[test]
+fn a_chunk_a_ray_waits_for_is_loaded_before_the_view() {
+    let mut e = Engine::new(settings());
+    e.view(16.0, 16.0, 150.0);
+    e.dispatch(1);
+    let far = ChunkKey::new(500, 0, 500);
+    e.plan.want_chunk(far);
+    e.dispatch(1);
+    assert!(matches!(e.pending[1], Work::Load(n) if n == NodeId::chunk(far)), "{:?}", e.pending);
+    e.settle(8);
+    e.check_meshes();
 }
 
 #[test]
