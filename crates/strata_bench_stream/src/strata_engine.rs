@@ -75,13 +75,7 @@ impl Engine for StrataEngine {
         if self.near_view_s.is_none() {
             let p = self.viewer_at.as_dvec3().to_array();
             let plan = streaming.plan();
-            // Voxels from `p` to a node's box (edge 32 · 2^level voxels, from `key × edge`).
-            let distance = |level: u32, key: [i32; 3]| {
-                let edge = f64::from(32u32 << level);
-                let lo = key.map(|v| f64::from(v) * edge);
-                (0..3).map(|a| (lo[a] - p[a]).max(p[a] - lo[a] - edge).max(0.0).powi(2)).sum::<f64>().sqrt()
-            };
-            let mut near = plan.shown_nodes().filter(|n| distance(n.level, n.key.to_array()) <= NEAR_VOXELS).peekable();
+            let mut near = plan.shown_nodes().filter(|n| n.distance_to(p) <= NEAR_VOXELS).peekable();
             if near.peek().is_some() && near.all(|n| plan.is_meshed(n)) {
                 self.near_view_s = self.first_frame.map(|t| t.elapsed().as_secs_f64());
             }

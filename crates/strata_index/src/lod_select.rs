@@ -15,12 +15,12 @@ use crate::NodeId;
 use rustc_hash::{FxHashMap, FxHashSet};
 use strata_core::{CHUNK_SIZE, ChunkKey};
 
-/// Geometry of octree nodes that the selection (and the stream plan's queue order) needs.
-pub(crate) trait NodeGeometry {
+/// Geometry of octree nodes that the selection needs (distances: [`NodeId::distance_to`]).
+trait NodeGeometry {
     fn edge_voxels(self) -> f64;
+    #[cfg(test)]
     fn min_voxel_f64(self) -> [f64; 3];
     fn children_vec(self) -> Vec<NodeId>;
-    fn distance_to(self, p: [f64; 3]) -> f64;
 }
 
 impl NodeGeometry for NodeId {
@@ -28,6 +28,7 @@ impl NodeGeometry for NodeId {
         ((1i64 << self.level.min(30)) * CHUNK_SIZE as i64) as f64
     }
 
+    #[cfg(test)]
     fn min_voxel_f64(self) -> [f64; 3] {
         let e = self.edge_voxels();
         [self.key.x, self.key.y, self.key.z].map(|v| v as f64 * e)
@@ -35,24 +36,6 @@ impl NodeGeometry for NodeId {
 
     fn children_vec(self) -> Vec<NodeId> {
         if self.level == 0 { Vec::new() } else { (0..8).map(|i| self.child(i)).collect() }
-    }
-
-    /// Euclidean distance in voxels from `p` to the node's box (0 inside).
-    fn distance_to(self, p: [f64; 3]) -> f64 {
-        let lo = self.min_voxel_f64();
-        let e = self.edge_voxels();
-        let mut d2 = 0.0;
-        for a in 0..3 {
-            let d = if p[a] < lo[a] {
-                lo[a] - p[a]
-            } else if p[a] > lo[a] + e {
-                p[a] - lo[a] - e
-            } else {
-                0.0
-            };
-            d2 += d * d;
-        }
-        d2.sqrt()
     }
 }
 

@@ -49,7 +49,7 @@
 //! O(log queued) per queued node it looks at. Nothing walks the whole shown set except the
 //! progress queries that say so.
 
-use crate::lod_select::{LodDiff, LodSelector, LodSettings, NodeGeometry, Viewer};
+use crate::lod_select::{LodDiff, LodSelector, LodSettings, Viewer};
 use crate::{NodeId, ROOT_LEVEL};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;

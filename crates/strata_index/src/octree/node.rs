@@ -68,6 +68,26 @@ impl NodeId {
         (lo, lo.map(|v| v + n - 1))
     }
 
+    /// Euclidean distance in voxels from `p` (voxel coordinates) to the node's box, which
+    /// spans `key × edge` to `(key + 1) × edge` on each axis (edge = 32 · 2^level voxels); 0
+    /// inside. O(1).
+    pub fn distance_to(self, p: [f64; 3]) -> f64 {
+        let e = ((1i64 << self.level.min(30)) * CHUNK_SIZE as i64) as f64;
+        let lo = [self.key.x, self.key.y, self.key.z].map(|v| v as f64 * e);
+        let mut d2 = 0.0;
+        for a in 0..3 {
+            let d = if p[a] < lo[a] {
+                lo[a] - p[a]
+            } else if p[a] > lo[a] + e {
+                p[a] - lo[a] - e
+            } else {
+                0.0
+            };
+            d2 += d * d;
+        }
+        d2.sqrt()
+    }
+
     /// Whether `chunk` lies inside.
     pub const fn contains(self, chunk: ChunkKey) -> bool {
         let c = Self::containing(chunk, self.level);

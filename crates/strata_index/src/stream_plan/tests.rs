@@ -344,6 +344,19 @@ fn nearest_first(d: &[f64]) -> bool {
     d.windows(2).all(|w| w[0].floor() <= w[1].floor())
 }
 
+/// The box distances from `viewer` of the pending loads and of the pending meshes, in
+/// hand-out order.
+fn pending_distances(e: &Engine, viewer: [f64; 3]) -> (Vec<f64>, Vec<f64>) {
+    let (mut loads, mut meshes) = (Vec::new(), Vec::new());
+    for w in &e.pending {
+        match w {
+            Work::Load(n) => loads.push(box_distance(*n, viewer)),
+            Work::Mesh(m) => meshes.push(box_distance(m.node, viewer)),
+        }
+    }
+    (loads, meshes)
+}
+
 #[test]
 fn work_is_handed_out_nearest_first() {
     let mut e = Engine::new(settings());
@@ -351,14 +364,8 @@ fn work_is_handed_out_nearest_first() {
     e.view(viewer[0], viewer[2], 150.0);
     // Nothing is loaded yet: the first hand-out is the loads of every node and neighbour.
     e.dispatch(10_000);
-    let loads: Vec<f64> = e
-        .pending
-        .iter()
-        .map(|w| match w {
-            Work::Load(n) => box_distance(*n, viewer),
-            Work::Mesh(m) => panic!("{:?} meshed without data", m.node),
-        })
-        .collect();
+    let (loads, meshes) = pending_distances(&e, viewer);
+    assert!(meshes.is_empty(), "meshed without data");
     assert!(loads.len() > 50 && loads.iter().any(|d| *d > 100.0), "{loads:?}");
     assert!(nearest_first(&loads), "loads nearest first: {loads:?}");
     // The loads arrive farthest first; the meshes are still handed out nearest first.
@@ -366,14 +373,7 @@ fn work_is_handed_out_nearest_first() {
         e.finish(e.pending.len() - 1);
     }
     e.dispatch(10_000);
-    let meshes: Vec<f64> = e
-        .pending
-        .iter()
-        .filter_map(|w| match w {
-            Work::Mesh(m) => Some(box_distance(m.node, viewer)),
-            Work::Load(_) => None,
-        })
-        .collect();
+    let (_, meshes) = pending_distances(&e, viewer);
     assert_eq!(meshes.len(), e.plan.shown_len(), "every node has its data");
     assert!(nearest_first(&meshes), "meshes nearest first: {meshes:?}");
     assert_eq!(meshes[0], 0.0, "the node under the viewer first");
