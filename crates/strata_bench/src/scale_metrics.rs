@@ -15,22 +15,34 @@
 //!   for the two definitions); sizes alternate run by run (empty, 10k, 100k, empty, …) and
 //!   each reports its median. The saves are made once and cached under
 //!   `target/strata_bench/saves/` ([`edited_save`]).
+//! - `scale.scan_us_per_stored_chunk`: what summarising a far region costs per stored chunk.
+//!   A redb save holding 8,192 stored edited chunks packed in 64 × 64 chunk columns (two
+//!   chunks deep at the surface, each with a brick box: dense) is scanned root by root into a
+//!   fresh index (`IndexWriter::scan_stored`, which reads the summaries stored beside the
+//!   records); peer `decode_records`: the same roots read the way scans read them before
+//!   summaries were stored (each record decoded, inserted and released, which makes the same
+//!   index). Same save, same roots, one thread each, runs alternated, medians.
+//!   `scale.summary_bytes_per_stored_chunk` (peer `record`): the mean summary record of those
+//!   chunks, against their mean chunk record.
 //! - `stream.rss_growth_mib_per_min*`, `stream.rss_mib_end*`: the long fly-throughs, see
 //!   [`stream_metrics::run_rss`].
 
 use crate::{Budget, Metric, median, stream_metrics};
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Instant;
+use strata_core::store::SAVE_FORMAT_VERSION;
 use strata_core::{
-    ChunkKey, ChunkOrigin, ChunkStore, LocalPos, MaterialId, NoiseTerrain, ProcessHistory, RedbStore, TerrainConfig,
-    WorldGenerator, WriteBatch,
+    Chunk, ChunkKey, ChunkOrigin, ChunkStore, LocalPos, MaterialId, MortonKey, NoiseTerrain, ProcessHistory, RedbStore,
+    TerrainConfig, WorldGenerator, WriteBatch, codec,
 };
-use strata_index::{IndexConfig, IndexWriter, PreparedChunk};
+use strata_index::{IndexConfig, IndexWriter, NodeId, PreparedChunk, ROOT_LEVEL};
 
-/// Runs the area. `STRATA_SCALE_PARTS` (comma-separated `bytes`, `startup`, `rss`) runs only
-/// those parts (all by default).
+/// Runs the area. `STRATA_SCALE_PARTS` (comma-separated `bytes`, `scan`, `startup`, `rss`) runs
+/// only those parts (all by default).
 pub fn run(budget: Budget) -> Vec<Metric> {
     let parts = std::env::var("STRATA_SCALE_PARTS").ok();
     let part = |name: &str| parts.as_deref().is_none_or(|p| p.split(',').any(|x| x.trim() == name));
@@ -49,6 +61,9 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             edit_bytes as f64 / edited.max(1) as f64,
             "bytes",
         ));
+    }
+    if part("scan") {
+        out.extend(scan(budget));
     }
     if part("startup") {
         out.extend(startup(budget));
@@ -90,6 +105,144 @@ fn flight(columns: i32, edit_every: Option<u64>) -> (usize, usize, usize) {
         writer.publish();
     }
     (writer.memory().total(), released, edited)
+}
+
+/// `scale.scan_us_per_stored_chunk` (see the module docs).
+fn scan(budget: Budget) -> Vec<Metric> {
+    let path = match region_save() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("scale: scan not measured: {e}");
+            return Vec::new();
+        }
+    };
+    let store = match RedbStore::open(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("scale: scan not measured: {e}");
+            return Vec::new();
+        }
+    };
+    let generator: Arc<dyn WorldGenerator> =
+        Arc::new(NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() }));
+    let mut roots: Vec<NodeId> = region_keys().map(|(k, _)| NodeId::containing(k, ROOT_LEVEL)).collect();
+    roots.sort();
+    roots.dedup();
+    let runs = if budget.scale < 1.0 { 3 } else { 7 };
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
+        let start = Instant::now();
+        let mut n = 0;
+        for root in &roots {
+            n += writer.scan_stored(&store as &dyn ChunkStore, *root).map_or(0, |l| l.chunks);
+        }
+        writer.publish();
+        ours.push(start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64);
+
+        let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
+        let start = Instant::now();
+        let mut n = 0;
+        for root in &roots {
+            let (lo, _) = root.chunk_range();
+            let range = MortonKey::region_range(ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32), root.level);
+            let scanned = store.scan(range, &mut |key, record| {
+                if let Ok((chunk, history)) = codec::decode_with_history(record) {
+                    let key = key.to_chunk();
+                    writer.insert_loaded_from(key, Arc::new(chunk), ChunkOrigin::Store, history);
+                    writer.release(key);
+                    n += 1;
+                }
+                ControlFlow::Continue(())
+            });
+            if let Err(e) = scanned {
+                eprintln!("scale: scan not measured: {e}");
+                return Vec::new();
+            }
+        }
+        writer.publish();
+        peer.push(start.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64);
+    }
+    // What the scan reads per chunk instead of the record.
+    let mut batch = WriteBatch::new();
+    let made = NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() });
+    for (key, h) in region_keys() {
+        batch.put(key, &with_brick_box(made.generate(key), h));
+    }
+    let per = |bytes: usize| bytes as f64 / batch.len().max(1) as f64;
+    vec![
+        Metric::with_peer("scale.scan_us_per_stored_chunk", median(&ours), "us", "decode_records", median(&peer)),
+        Metric::with_peer(
+            "scale.summary_bytes_per_stored_chunk",
+            per(batch.summary_bytes()),
+            "bytes",
+            "record",
+            per(batch.encoded_bytes()),
+        ),
+    ]
+}
+
+/// The chunks of [`region_save`] with their edit seeds: 64 × 64 columns from the origin, the
+/// surface chunk of each and the one below.
+fn region_keys() -> impl Iterator<Item = (ChunkKey, u64)> {
+    let generator = Arc::new(NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() }));
+    (0..64).flat_map(move |x| {
+        let g = generator.clone();
+        (0..64).flat_map(move |z| {
+            let y = g.height(x * 32 + 16, z * 32 + 16).div_euclid(32);
+            let h = (x as u64 * 64 + z as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            [(ChunkKey::new(x, y, z), h), (ChunkKey::new(x, y - 1, z), h >> 7)]
+        })
+    })
+}
+
+/// A redb save of the chunks of [`region_keys`], each the terrain's chunk with a 6³ brick box,
+/// cached as `target/strata_bench/saves/region-8192-f<format>.redb`.
+fn region_save() -> Result<PathBuf, String> {
+    let name = format!("region-8192-f{SAVE_FORMAT_VERSION}.redb");
+    cached_save(&name, |store| {
+        let generator = NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() });
+        let mut batch = WriteBatch::new();
+        for (key, h) in region_keys() {
+            batch.put(key, &with_brick_box(generator.generate(key), h));
+            if batch.len() == 1024 {
+                store.commit(&batch).map_err(|e| e.to_string())?;
+                batch.clear();
+            }
+        }
+        store.commit(&batch).map(|_| ()).map_err(|e| e.to_string())
+    })
+}
+
+/// `chunk` with a 6³ box of material 19 at a corner picked by `h`.
+fn with_brick_box(mut chunk: Chunk, h: u64) -> Chunk {
+    let o = [(h >> 8) % 26, (h >> 16) % 26, (h >> 24) % 26].map(|v| v as u8);
+    for (x, y, z) in (0..6).flat_map(|x| (0..6).flat_map(move |y| (0..6).map(move |z| (x, y, z)))) {
+        chunk.set(LocalPos::new(o[0] + x, o[1] + y, o[2] + z).index(), MaterialId(19));
+    }
+    chunk
+}
+
+/// The save `target/strata_bench/saves/<name>`, made by `fill` once (under a temporary name,
+/// then renamed).
+fn cached_save(name: &str, fill: impl FnOnce(&RedbStore) -> Result<(), String>) -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/report → target/
+    let target = exe.parent().and_then(|p| p.parent()).ok_or("no target directory")?;
+    let dir = target.join("strata_bench").join("saves");
+    let path = dir.join(name);
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let tmp = dir.join(format!("{name}.making"));
+    let _ = std::fs::remove_file(&tmp);
+    eprintln!("scale: making {} (once)", path.display());
+    let store = RedbStore::open(&tmp).map_err(|e| e.to_string())?;
+    fill(&store)?;
+    drop(store);
+    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 /// The start-up metrics (see the module docs); nothing if the binary or a save cannot be made.
@@ -161,21 +314,13 @@ fn startup(budget: Budget) -> Vec<Metric> {
 /// surface chunk of the report's terrain (`NoiseTerrain`, seed 7, as the plugin's default)
 /// with a 6³ brick box set in it (so most are dense). Made once (generation on all cores),
 /// written under a temporary name and renamed, cached as
-/// `target/strata_bench/saves/edited-<n>.redb`.
+/// `target/strata_bench/saves/edited-<n>-f<format>.redb` (a new save format makes new saves).
 pub fn edited_save(n: usize) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    // target/<profile>/report → target/
-    let target = exe.parent().and_then(|p| p.parent()).ok_or("no target directory")?;
-    let dir = target.join("strata_bench").join("saves");
-    let path = dir.join(format!("edited-{n}.redb"));
-    if path.exists() {
-        return Ok(path);
-    }
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let tmp = dir.join(format!("edited-{n}.redb.making"));
-    let _ = std::fs::remove_file(&tmp);
-    eprintln!("scale: making a save with {n} stored edited chunks (once) at {}", path.display());
-    let store = RedbStore::open(&tmp).map_err(|e| e.to_string())?;
+    cached_save(&format!("edited-{n}-f{SAVE_FORMAT_VERSION}.redb"), |store| fill_edited(store, n))
+}
+
+/// Fills [`edited_save`].
+fn fill_edited(store: &RedbStore, n: usize) -> Result<(), String> {
     let generator = NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() });
     let mut seen = HashSet::new();
     let mut keys = Vec::with_capacity(n);
@@ -199,15 +344,7 @@ pub fn edited_save(n: usize) -> Result<PathBuf, String> {
                     s.spawn(move || {
                         let mut batch = WriteBatch::new();
                         for &(key, h) in part {
-                            let mut chunk = generator.generate(key);
-                            let o = [(h >> 8) % 26, (h >> 16) % 26, (h >> 24) % 26].map(|v| v as u8);
-                            for (x, y, z) in
-                                (0..6).flat_map(|x| (0..6).flat_map(move |y| (0..6).map(move |z| (x, y, z))))
-                            {
-                                let local = LocalPos::new(o[0] + x, o[1] + y, o[2] + z);
-                                chunk.set(local.index(), MaterialId(19));
-                            }
-                            batch.put(key, &chunk);
+                            batch.put(key, &with_brick_box(generator.generate(key), h));
                         }
                         batch
                     })
@@ -219,7 +356,5 @@ pub fn edited_save(n: usize) -> Result<PathBuf, String> {
             store.commit(batch).map_err(|e| e.to_string())?;
         }
     }
-    drop(store);
-    std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
-    Ok(path)
+    Ok(())
 }

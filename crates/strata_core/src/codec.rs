@@ -112,6 +112,9 @@ pub enum DecodeError {
     /// The lz4 block decoded to a size other than 65536 bytes.
     #[error("dense payload decoded to {0} bytes, expected {DENSE_BYTES}")]
     DecodedSize(usize),
+    /// A stored chunk summary (see [`crate::summary_record`]) whose body is malformed.
+    #[error("malformed chunk summary: {0}")]
+    BadSummary(&'static str),
     /// A version-2 process history whose length does not match its mask.
     #[error("malformed process history ({len} bytes)")]
     BadHistory {

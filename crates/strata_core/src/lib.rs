@@ -11,6 +11,7 @@ mod cache;
 mod chunk;
 pub mod codec;
 mod coords;
+pub mod downsample;
 mod edit;
 mod error;
 pub mod generator;
@@ -18,6 +19,7 @@ pub mod history;
 mod material;
 mod morton;
 pub mod store;
+pub mod summary_record;
 mod world;
 
 pub use chunk::{Chunk, ChunkSummary, DEFAULT_HOMOGENEITY_THRESHOLD, DenseChunk};
@@ -26,6 +28,7 @@ pub use coords::{
     CHUNK_COORD_MAX, CHUNK_COORD_MIN, CHUNK_SHIFT, CHUNK_SIZE, CHUNK_VOLUME, ChunkKey, Face, LocalIndex, LocalPos,
     VoxelPos,
 };
+pub use downsample::HalfCells;
 pub use edit::{Edit, EditSender, ProcessBatch, ProcessWrite};
 pub use error::Error;
 pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, WorldGenerator};
@@ -33,6 +36,7 @@ pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
 pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;
 pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, WriteBatch};
+pub use summary_record::StoredSummary;
 pub use world::{
     ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, LoadedChunk, PreparedCommit, ProcessTotals, World, WorldConfig,
     WorldStats,

@@ -56,6 +56,24 @@ impl Histogram {
         }
     }
 
+    /// The counts `entries` (ids strictly increasing, counts > 0: as a stored summary holds
+    /// them); other input is folded in entry by entry.
+    pub fn from_sorted(entries: impl IntoIterator<Item = (MaterialId, u64)>) -> Self {
+        let v: Vec<(MaterialId, u64)> = entries.into_iter().collect();
+        let sorted = v.windows(2).all(|w| w[0].0 < w[1].0) && v.iter().all(|e| e.1 > 0);
+        match v[..] {
+            [e] if e.1 > 0 => Self { counts: Counts::One(e) },
+            _ if sorted => Self { counts: Counts::Many(v) },
+            _ => {
+                let mut h = Self::new();
+                for (m, n) in v {
+                    h.add(m, n);
+                }
+                h
+            }
+        }
+    }
+
     /// One material filling `count` cells.
     pub fn uniform(m: MaterialId, count: u64) -> Self {
         if count == 0 {

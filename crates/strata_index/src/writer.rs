@@ -18,7 +18,7 @@ use std::sync::Arc;
 use strata_core::store::full_range;
 use strata_core::{
     CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, DecodeError, MortonKey, ProcessHistory,
-    StoreError, WorldGenerator, codec,
+    StoreError, StoredSummary, WorldGenerator, codec,
 };
 
 /// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
@@ -215,14 +215,16 @@ impl IndexWriter {
         Ok(n)
     }
 
-    /// Reads the stored chunks under `node` (one Morton range scan, `node` is aligned so its
-    /// chunks are one key range) into the index as **released edited chunks**: each keeps its
-    /// summary, histogram and process history and its contribution to every coarser grid, no
-    /// voxels — the same state as a chunk the world loaded and evicted. A chunk the index
-    /// already knows (with or without voxels) is left alone: its copy came from the world and
-    /// is at least as new as the store's (the world evicts only committed chunks). A record
-    /// that does not decode is skipped and reported. Only a failing store is an error; what was
-    /// inserted before it stays.
+    /// Reads the **summaries** of the stored chunks under `node` (one Morton range scan of
+    /// [`ChunkStore::scan_summaries`], `node` is aligned so its chunks are one key range) into
+    /// the index as **released edited chunks**: each keeps its summary, histogram and process
+    /// history and its contribution to every coarser grid, no voxels — the same state as a
+    /// chunk the world loaded and evicted, made without decoding a chunk (the store keeps each
+    /// chunk's summary beside its record). A chunk the index already knows (with or without
+    /// voxels) is left alone: its copy came from the world and is at least as new as the
+    /// store's (the world evicts only committed chunks). A chunk that cannot be summarised (its
+    /// summary and its record are both damaged) is skipped and reported. Only a failing store
+    /// is an error; what was inserted before it stays.
     ///
     /// This is how a reader that starts without a full [`IndexWriter::bulk_load_store`] makes
     /// the coarse grids of a region exact before showing them: once every root-level node
@@ -230,29 +232,39 @@ impl IndexWriter {
     /// load.
     ///
     /// # Runtime
-    /// One range scan; per stored chunk under `node`: a decode, an insert and a release (its
-    /// contribution, O(16³), and O(`ROOT_LEVEL`) node copies). Voxels of one chunk at a time
-    /// are held.
+    /// One range scan of summaries; per stored chunk under `node`: one summary decoded (an
+    /// lz4 block of 8 KiB at most) and inserted (its contribution, O(16³) copies, and
+    /// O(`ROOT_LEVEL`) node copies). No chunk's voxels are decoded or held.
     pub fn scan_stored(&mut self, store: &dyn ChunkStore, node: NodeId) -> Result<StoreLoad, StoreError> {
         let (lo, _) = node.chunk_range();
         let min = ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32);
         let mut load = StoreLoad::default();
-        store.scan(MortonKey::region_range(min, node.level), &mut |key: MortonKey, record: &[u8]| {
+        store.scan_summaries(MortonKey::region_range(min, node.level), &mut |key, summary| {
             let key = key.to_chunk();
-            if self.octree.leaf(key).is_some() {
-                return ControlFlow::Continue(());
-            }
-            match codec::decode_with_history(record) {
-                Ok((chunk, history)) => {
-                    self.insert_loaded_from(key, Arc::new(chunk), ChunkOrigin::Store, history);
-                    self.release(key);
-                    load.chunks += 1;
-                }
+            match summary {
+                Ok(s) => load.chunks += usize::from(self.insert_stored(key, &s)),
+                Err(_) if self.knows(key) => {}
                 Err(source) => load.skipped.push((key, source)),
             }
             ControlFlow::Continue(())
         })?;
         Ok(load)
+    }
+
+    /// Hands in a stored chunk known by its summary alone (see
+    /// [`ChunkStore::scan_summaries`]): a released edited chunk, exactly as if its voxels had
+    /// been loaded from the store and released. Ignored if the index knows `key` already (its
+    /// copy is at least as new). Returns whether it was inserted.
+    ///
+    /// # Runtime
+    /// O(16³) for the contribution, plus O(`ROOT_LEVEL`) node copies (grids computed above
+    /// are patched from the contribution).
+    pub fn insert_stored(&mut self, key: ChunkKey, summary: &StoredSummary) -> bool {
+        if self.knows(key) {
+            return false;
+        }
+        self.put_leaf(key, None, Arc::new(Node::stored(summary)), Some(CellBox::FULL));
+        true
     }
 
     /// Hands in a chunk the world loaded, not saying where from: it counts as edited (kept as

@@ -98,6 +98,11 @@ impl Layout {
         format!("{}:idx", self.tag(region))
     }
 
+    /// The summaries (hash: index member → summary record) of `region`'s chunks.
+    pub fn summaries_key(&self, region: u128) -> String {
+        format!("{}:sum", self.tag(region))
+    }
+
     /// The set of every region of the world.
     pub fn regions_key(&self) -> String {
         format!("strata:{{{}}}:regions", self.world)
@@ -150,6 +155,8 @@ mod tests {
         assert_eq!(l.region_of(a), l.region_of(b));
         assert_eq!(key_slot(l.record_key(a).as_bytes()), key_slot(l.record_key(b).as_bytes()));
         assert_eq!(key_slot(l.record_key(a).as_bytes()), l.region_slot(l.region_of(a)));
+        // The summaries go in the same MULTI/EXEC as the records: same slot.
+        assert_eq!(key_slot(l.summaries_key(l.region_of(a)).as_bytes()), l.region_slot(l.region_of(a)));
         let (lo, hi) = l.region_bounds(l.region_of(a));
         assert!(lo <= a && a <= hi && hi.0 - lo.0 == 511);
         assert_eq!(parse_member(member(a).as_bytes()), Some(a));

@@ -16,6 +16,7 @@
 //! ```text
 //! strata:{<world>:<region>}:<key>   the chunk's codec record, exactly as WriteBatch holds it
 //! strata:{<world>:<region>}:idx     sorted set of the region's <key>s (Morton order) for scans
+//! strata:{<world>:<region>}:sum     hash <key> → the chunk's summary record (scan_summaries)
 //! strata:{<world>}:regions          set of regions that ever held a record (full scans, stats)
 //! strata:{<world>}:meta             region_level of the world (checked on open)
 //! ```
@@ -28,8 +29,8 @@
 //! # Commit protocol and guarantees
 //! 1. New regions are added to the regions set, followed by `WAIT` (so a full scan never misses
 //!    an acknowledged record, even after a failover).
-//! 2. The batch is grouped by region; each region's puts and deletes (record `SET`/`DEL` and
-//!    index `ZADD`/`ZREM`) are one `MULTI`/`EXEC`, all regions of one master are one pipeline on
+//! 2. The batch is grouped by region; each region's puts and deletes (record `SET`/`DEL`,
+//!    index `ZADD`/`ZREM`, summaries `HSET`/`HDEL`) are one `MULTI`/`EXEC`, all regions of one master are one pipeline on
 //!    one connection, ending with `WAIT <wait_replicas> <wait_timeout_ms>`; masters run in
 //!    parallel.
 //! 3. `Ok` only when every region's transaction succeeded **and** every master's `WAIT`

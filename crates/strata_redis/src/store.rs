@@ -5,15 +5,17 @@ use crate::config::RedisClusterConfig;
 use crate::keys::{Layout, key_slot, member, parse_member};
 use redis::Value;
 use std::collections::{BTreeMap, HashSet};
+use std::ops::ControlFlow;
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::time::Instant;
 use strata_core::codec::{self, RecordKind};
-use strata_core::store::{CommitReceipt, ScanVisitor, StoreStats, WriteBatch};
+use strata_core::store::{CommitReceipt, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch, resolve_summary};
 use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError};
 
-/// A batch grouped by region: each region's entries (`None` = delete), last entry per key.
-type ByRegion<'a> = BTreeMap<u128, Vec<(MortonKey, Option<&'a [u8]>)>>;
+/// A batch grouped by region: each region's entries (record and summary; `None` = delete),
+/// last entry per key.
+type ByRegion<'a> = BTreeMap<u128, Vec<(MortonKey, Option<Put<'a>>)>>;
 
 /// Regions per scan step (bounds memory and lets a visitor stop early).
 const SCAN_STEP: usize = 128;
@@ -192,6 +194,45 @@ impl RedisClusterStore {
             .collect()
     }
 
+    /// Visits every stored key in `range` in key order with the reply that `fetch` (one
+    /// command per region, given the region's keys in range) gives for it: per step of 128
+    /// regions, `ZRANGEBYLEX` on each region's index, then the fetch, pipelined per node.
+    fn scan_regions(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        fetch: impl Fn(u128, &[MortonKey], &mut redis::Pipeline),
+        mut each: impl FnMut(MortonKey, &Value) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let (lo, hi) = (*range.start(), *range.end());
+        if lo > hi {
+            return Ok(());
+        }
+        let (rlo, rhi) = (self.layout.region_of(lo), self.layout.region_of(hi));
+        let regions: Vec<u128> = if rhi - rlo < DIRECT_REGIONS {
+            (rlo..=rhi).collect()
+        } else {
+            self.all_regions()?.into_iter().filter(|r| (rlo..=rhi).contains(r)).collect()
+        };
+        for step in regions.chunks(SCAN_STEP) {
+            let keys = self.index_range(step, lo, hi)?;
+            let nonempty: Vec<usize> = (0..step.len()).filter(|&i| !keys[i].is_empty()).collect();
+            let slots: Vec<u16> = nonempty.iter().map(|&i| self.layout.region_slot(step[i])).collect();
+            let replies =
+                self.query_by_slot("scan", &slots, 1, |j, p| fetch(step[nonempty[j]], &keys[nonempty[j]], p))?;
+            for (j, &i) in nonempty.iter().enumerate() {
+                let Some(Value::Array(values)) = replies[j].first() else {
+                    return Err(StoreError::Backend(format!("unexpected scan reply {:?}", replies[j])));
+                };
+                for (k, v) in keys[i].iter().zip(values) {
+                    if each(*k, v)?.is_break() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn commit_attempt(
         &self,
         map: &SlotMap,
@@ -271,14 +312,15 @@ impl RedisClusterStore {
                 for r in rs {
                     let entries = &regions[r];
                     let idx = self.layout.index_key(*r);
+                    let sums = self.layout.summaries_key(*r);
                     p.cmd("MULTI");
                     let mut queued = 0;
                     let (mut added, mut removed) = (Vec::new(), Vec::new());
                     for (k, rec) in entries {
                         match rec {
-                            Some(rec) => {
-                                p.cmd("SET").arg(self.layout.record_key(*k)).arg(*rec);
-                                added.push(member(*k));
+                            Some(put) => {
+                                p.cmd("SET").arg(self.layout.record_key(*k)).arg(put.record);
+                                added.push((member(*k), put.summary));
                             }
                             None => {
                                 p.cmd("DEL").arg(self.layout.record_key(*k));
@@ -289,14 +331,19 @@ impl RedisClusterStore {
                     }
                     if !added.is_empty() {
                         let z = p.cmd("ZADD").arg(&idx);
-                        for m in &added {
+                        for (m, _) in &added {
                             z.arg(0).arg(m);
                         }
-                        queued += 1;
+                        let h = p.cmd("HSET").arg(&sums);
+                        for (m, summary) in &added {
+                            h.arg(m).arg(*summary);
+                        }
+                        queued += 2;
                     }
                     if !removed.is_empty() {
                         p.cmd("ZREM").arg(&idx).arg(&removed);
-                        queued += 1;
+                        p.cmd("HDEL").arg(&sums).arg(&removed);
+                        queued += 2;
                     }
                     p.cmd("EXEC");
                     shape.push((*r, queued));
@@ -410,40 +457,44 @@ impl ChunkStore for RedisClusterStore {
     /// 128 regions per step. Not a snapshot across regions: a concurrent commit may be seen in
     /// some regions and not yet in others (each region is seen before or after it).
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
-        let (lo, hi) = (*range.start(), *range.end());
-        if lo > hi {
-            return Ok(());
-        }
-        let (rlo, rhi) = (self.layout.region_of(lo), self.layout.region_of(hi));
-        let regions: Vec<u128> = if rhi - rlo < DIRECT_REGIONS {
-            (rlo..=rhi).collect()
-        } else {
-            self.all_regions()?.into_iter().filter(|r| (rlo..=rhi).contains(r)).collect()
-        };
-        for step in regions.chunks(SCAN_STEP) {
-            let keys = self.index_range(step, lo, hi)?;
-            let nonempty: Vec<usize> = (0..step.len()).filter(|&i| !keys[i].is_empty()).collect();
-            let slots: Vec<u16> = nonempty.iter().map(|&i| self.layout.region_slot(step[i])).collect();
-            let names: Vec<Vec<String>> =
-                nonempty.iter().map(|&i| keys[i].iter().map(|k| self.layout.record_key(*k)).collect()).collect();
-            let replies = self.query_by_slot("scan records", &slots, 1, |j, p| {
-                p.cmd("MGET").arg(&names[j]);
-            })?;
-            for (j, &i) in nonempty.iter().enumerate() {
-                let Some(Value::Array(values)) = replies[j].first() else {
-                    return Err(StoreError::Backend(format!("unexpected MGET reply {:?}", replies[j])));
-                };
-                for (k, v) in keys[i].iter().zip(values) {
-                    // Nil: deleted between the index read and the MGET.
-                    if let Some(rec) = bytes(v)
-                        && visit(*k, rec).is_break()
-                    {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.scan_regions(
+            range,
+            |_, keys, p| {
+                p.cmd("MGET").arg(keys.iter().map(|k| self.layout.record_key(*k)).collect::<Vec<_>>());
+            },
+            |k, v| {
+                // Nil: deleted between the index read and the MGET.
+                Ok(match bytes(v) {
+                    Some(rec) => visit(k, rec),
+                    None => ControlFlow::Continue(()),
+                })
+            },
+        )
+    }
+
+    /// # Runtime
+    /// As [`RedisClusterStore::scan`], with `HMGET` on each region's summaries hash instead of
+    /// `MGET` of its records. A chunk without a summary (written before summaries existed) or
+    /// with a damaged one costs a `GET` of its record, which is then summarised.
+    fn scan_summaries(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut SummaryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.scan_regions(
+            range,
+            |region, keys, p| {
+                p.cmd("HMGET")
+                    .arg(self.layout.summaries_key(region))
+                    .arg(keys.iter().map(|k| member(*k)).collect::<Vec<_>>());
+            },
+            |k, v| {
+                Ok(match resolve_summary(k, bytes(v), || self.get_record(k))? {
+                    Some(s) => visit(k, s),
+                    None => ControlFlow::Continue(()),
+                })
+            },
+        )
     }
 
     /// Commits per region (see the crate docs): phase 1 registers new regions (`SADD` + `WAIT`),
@@ -452,8 +503,8 @@ impl ChunkStore for RedisClusterStore {
     /// written and confirmed are not resent. `Ok` only when every region is written and confirmed.
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         let start = Instant::now();
-        let mut latest: BTreeMap<MortonKey, Option<&[u8]>> = BTreeMap::new();
-        for (k, rec) in batch.iter() {
+        let mut latest: BTreeMap<MortonKey, Option<Put<'_>>> = BTreeMap::new();
+        for (k, rec) in batch.iter_with_summaries() {
             latest.insert(k, rec);
         }
         let mut regions: ByRegion<'_> = BTreeMap::new();

@@ -10,7 +10,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_core::store::{WriteBatch, full_range};
-use strata_core::{Chunk, ChunkKey, ChunkStore, DenseChunk, MaterialId, MemoryStore, MortonKey, StoreError};
+use strata_core::{
+    Chunk, ChunkKey, ChunkStore, DecodeError, DenseChunk, MaterialId, MemoryStore, MortonKey, StoreError, StoredSummary,
+};
 
 fn dense(seed: u16) -> Chunk {
     Chunk::Dense(DenseChunk::from_fn(|p| {
@@ -23,6 +25,21 @@ fn records(store: &dyn ChunkStore, range: std::ops::RangeInclusive<MortonKey>) -
     store
         .scan(range, &mut |k, r| {
             out.push((k, r.to_vec()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
+/// Every summary a scan gives, by key (`Err` for chunks that could not be summarised).
+fn summaries(
+    store: &dyn ChunkStore,
+    range: std::ops::RangeInclusive<MortonKey>,
+) -> Vec<(MortonKey, Result<StoredSummary, DecodeError>)> {
+    let mut out = Vec::new();
+    store
+        .scan_summaries(range, &mut |k, s| {
+            out.push((k, s));
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -70,10 +87,12 @@ fn round_trip_matches_memory_store() {
             assert_eq!(store.get(*k).unwrap(), reference.get(*k).unwrap());
         }
         assert_eq!(records(&store, full_range()), records(&reference, full_range()), "full scan, round {round}");
+        assert_eq!(summaries(&store, full_range()), summaries(&reference, full_range()), "summaries, round {round}");
         for _ in 0..4 {
             let c = keys[rng.below(keys.len() as u64) as usize];
             let range = MortonKey::region_range(c, rng.below(5) as u32);
-            assert_eq!(records(&store, range.clone()), records(&reference, range), "region scan");
+            assert_eq!(records(&store, range.clone()), records(&reference, range.clone()), "region scan");
+            assert_eq!(summaries(&store, range.clone()), summaries(&reference, range), "region summaries");
             let (a, b) = (keys[rng.below(120) as usize].morton(), keys[rng.below(120) as usize].morton());
             let range = a.min(b)..=a.max(b);
             assert_eq!(records(&store, range.clone()), records(&reference, range), "key range scan");
@@ -98,6 +117,29 @@ fn round_trip_matches_memory_store() {
     store.commit(&batch).unwrap();
     assert!(matches!(store.get(bad), Err(StoreError::Corrupt { key, .. }) if key == bad));
     assert!(matches!(store.get_many(&[keys[0], bad]), Err(StoreError::Corrupt { key, .. }) if key == bad));
+    let bad_range = MortonKey::region_range(bad, 0);
+    assert!(matches!(summaries(&store, bad_range)[..], [(k, Err(_))] if k == bad.morton()));
+
+    // A chunk stored without a summary (as a world written before summaries were kept) is
+    // summarised from its record; one whose summary is damaged too.
+    let old = ChunkKey::new(101, 100, 100);
+    let region = store.layout().region_of(old.morton());
+    let record = strata_core::codec::encode(&dense(77));
+    let primary = store.master_of(old.morton()).unwrap();
+    let mut set = redis::cmd("SET");
+    set.arg(store.layout().record_key(old.morton())).arg(&record);
+    common::node_cmd(&primary, &set).unwrap();
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(store.layout().index_key(region)).arg(0).arg(strata_redis::keys::member(old.morton()));
+    common::node_cmd(&primary, &zadd).unwrap();
+    let want = vec![(old.morton(), Ok(StoredSummary::of(&dense(77), Default::default())))];
+    assert_eq!(summaries(&store, MortonKey::region_range(old, 0)), want);
+    let mut hset = redis::cmd("HSET");
+    hset.arg(store.layout().summaries_key(region))
+        .arg(strata_redis::keys::member(old.morton()))
+        .arg(&b"STRS damaged"[..]);
+    common::node_cmd(&primary, &hset).unwrap();
+    assert_eq!(summaries(&store, MortonKey::region_range(old, 0)), want);
 
     // A fresh store on the same world sees the same data (nothing lives only in the client).
     let reopened = strata_redis::open(&url).unwrap();

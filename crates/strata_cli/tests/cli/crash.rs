@@ -116,6 +116,9 @@ fn sigkill_never_loses_an_acknowledged_commit_nor_shows_a_partial_batch() {
             Err(e) => panic!("iteration {it}: save with {acked} acknowledged commits does not open: {e}"),
         };
         let actual = stored(save.store.as_ref());
+        // Summaries are written in the records' transactions: never one without the other.
+        let summaries = save.store.summary_problems().expect("summaries readable");
+        assert!(summaries.is_empty(), "iteration {it}: summaries out of step after a crash: {summaries:?}");
         let p = plan(edit_seed);
         // The store must equal the state after exactly `acked` batches, or after `acked + 1`
         // (the kill landed after the commit but before its acknowledgment was printed).

@@ -1,17 +1,23 @@
 //! An in-memory store, for tests, tools and worlds that need no persistence.
 
-use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, WriteBatch};
+use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, WriteBatch, resolve_summary};
 use crate::morton::MortonKey;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::sync::RwLock;
 use std::time::Instant;
 
-/// Records in a `BTreeMap` behind a lock. Commits are atomic (one write lock) but, being in
-/// memory, not durable across processes.
+/// Records (each with its summary) in a `BTreeMap` behind a lock. Commits are atomic (one write
+/// lock) but, being in memory, not durable across processes.
 #[derive(Default)]
 pub struct MemoryStore {
-    records: RwLock<BTreeMap<MortonKey, Vec<u8>>>,
+    records: RwLock<BTreeMap<MortonKey, Stored>>,
+}
+
+/// A chunk record and its summary record.
+struct Stored {
+    record: Vec<u8>,
+    summary: Vec<u8>,
 }
 
 impl MemoryStore {
@@ -20,7 +26,7 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<MortonKey, Vec<u8>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<MortonKey, Stored>> {
         // A poisoned lock only means another thread panicked mid-commit; commits mutate the map
         // only after all fallible work, so the map is still consistent.
         self.records.read().unwrap_or_else(|e| e.into_inner())
@@ -29,12 +35,27 @@ impl MemoryStore {
 
 impl ChunkStore for MemoryStore {
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.read().get(&key).cloned())
+        Ok(self.read().get(&key).map(|s| s.record.clone()))
     }
 
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
         for (k, v) in self.read().range(range) {
-            if visit(*k, v).is_break() {
+            if visit(*k, &v.record).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_summaries(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut SummaryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        for (k, v) in self.read().range(range) {
+            if let Some(s) = resolve_summary(*k, Some(&v.summary), || Ok(Some(v.record.clone())))?
+                && visit(*k, s).is_break()
+            {
                 break;
             }
         }
@@ -44,10 +65,10 @@ impl ChunkStore for MemoryStore {
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         let start = Instant::now();
         let mut map = self.records.write().unwrap_or_else(|e| e.into_inner());
-        for (k, rec) in batch.iter() {
+        for (k, rec) in batch.iter_with_summaries() {
             match rec {
-                Some(bytes) => {
-                    map.insert(k, bytes.to_vec());
+                Some(put) => {
+                    map.insert(k, Stored { record: put.record.to_vec(), summary: put.summary.to_vec() });
                 }
                 None => {
                     map.remove(&k);

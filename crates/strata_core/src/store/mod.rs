@@ -22,13 +22,14 @@ mod memory;
 mod redb_store;
 
 pub use memory::MemoryStore;
-pub use redb_store::{RedbStore, RedbStoreOptions};
+pub use redb_store::{RedbStore, RedbStoreOptions, SAVE_FORMAT_VERSION, SummaryProblem};
 
 use crate::chunk::Chunk;
 use crate::codec::{self, ChunkEncoder, DecodeError};
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
 use crate::morton::MortonKey;
+use crate::summary_record::{self, StoredSummary};
 use std::ops::{ControlFlow, Range, RangeInclusive};
 use std::time::Duration;
 
@@ -82,12 +83,32 @@ impl From<redb::Error> for StoreError {
 /// A set of puts and deletes, committed atomically by [`ChunkStore::commit`].
 ///
 /// Chunks are encoded when added, into one shared buffer (no allocation per chunk once the batch
-/// is reused via [`WriteBatch::clear`]). If a key appears twice, the later entry wins.
+/// is reused via [`WriteBatch::clear`]), each with its [stored summary](crate::summary_record)
+/// (histogram, history, half-resolution cells), which stores keep beside the record so that
+/// [`ChunkStore::scan_summaries`] never decodes a chunk. If a key appears twice, the later entry
+/// wins.
 #[derive(Default)]
 pub struct WriteBatch {
     data: Vec<u8>,
-    entries: Vec<(MortonKey, Option<Range<usize>>)>,
+    summaries: Vec<u8>,
+    entries: Vec<(MortonKey, Option<PutRanges>)>,
     encoder: ChunkEncoder,
+}
+
+/// Where a put's record and summary lie in a [`WriteBatch`]'s buffers.
+#[derive(Clone)]
+struct PutRanges {
+    record: Range<usize>,
+    summary: Range<usize>,
+}
+
+/// One put of a [`WriteBatch`]: the chunk record and its summary record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Put<'a> {
+    /// The chunk record ([`crate::codec`]).
+    pub record: &'a [u8],
+    /// Its summary record ([`crate::summary_record`]).
+    pub summary: &'a [u8],
 }
 
 impl WriteBatch {
@@ -102,18 +123,32 @@ impl WriteBatch {
     }
 
     /// Stores `chunk` at `key` with the processes that changed it.
+    ///
+    /// # Runtime
+    /// The record's encoding (one lz4 compression of 64 KiB for a dense chunk) plus its summary
+    /// (O(32³) counting and downsampling, one lz4 compression of 8 KiB); O(1) for a uniform chunk.
     pub fn put_with_history(&mut self, key: ChunkKey, chunk: &Chunk, history: &ProcessHistory) {
         let start = self.data.len();
         self.encoder.encode_with_history(chunk, history, &mut self.data);
-        self.entries.push((key.morton(), Some(start..self.data.len())));
+        let s = self.summaries.len();
+        StoredSummary::of(chunk, *history).encode(key.morton(), &mut self.summaries);
+        self.entries
+            .push((key.morton(), Some(PutRanges { record: start..self.data.len(), summary: s..self.summaries.len() })));
     }
 
     /// Stores an already encoded record (its validity is the caller's responsibility; the store
-    /// will report it as corrupt on read if it is not).
+    /// will report it as corrupt on read if it is not). Its summary is made by decoding it; a
+    /// record that does not decode gets a summary that says so (readers then decode, and
+    /// report, the record itself).
     pub fn put_record(&mut self, key: MortonKey, record: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(record);
-        self.entries.push((key, Some(start..self.data.len())));
+        let s = self.summaries.len();
+        match StoredSummary::of_record(record) {
+            Ok(summary) => summary.encode(key, &mut self.summaries),
+            Err(_) => summary_record::encode_unsummarised(key, &mut self.summaries),
+        }
+        self.entries.push((key, Some(PutRanges { record: start..self.data.len(), summary: s..self.summaries.len() })));
     }
 
     /// Removes `key` (the chunk reverts to what the generator makes).
@@ -131,20 +166,37 @@ impl WriteBatch {
         self.entries.is_empty()
     }
 
-    /// Bytes of encoded records.
+    /// Bytes of encoded records (summaries not included).
     pub fn encoded_bytes(&self) -> usize {
         self.data.len()
+    }
+
+    /// Bytes of encoded summaries.
+    pub fn summary_bytes(&self) -> usize {
+        self.summaries.len()
     }
 
     /// Empties the batch, keeping its buffers.
     pub fn clear(&mut self) {
         self.data.clear();
+        self.summaries.clear();
         self.entries.clear();
     }
 
     /// The entries in order: key and `Some(record)` for a put, `None` for a delete.
     pub fn iter(&self) -> impl Iterator<Item = (MortonKey, Option<&[u8]>)> {
-        self.entries.iter().map(|(k, r)| (*k, r.clone().map(|r| &self.data[r])))
+        self.entries.iter().map(|(k, r)| (*k, r.as_ref().map(|r| &self.data[r.record.clone()])))
+    }
+
+    /// The entries in order: key and `Some(put)` (record and summary record) for a put, `None`
+    /// for a delete. Stores that keep summaries write both in the same transaction.
+    pub fn iter_with_summaries(&self) -> impl Iterator<Item = (MortonKey, Option<Put<'_>>)> {
+        self.entries.iter().map(|(k, r)| {
+            let put = r
+                .as_ref()
+                .map(|r| Put { record: &self.data[r.record.clone()], summary: &self.summaries[r.summary.clone()] });
+            (*k, put)
+        })
     }
 }
 
@@ -173,6 +225,10 @@ pub struct StoreStats {
 /// A visitor for [`ChunkStore::scan`]: called with each key and raw record in key order.
 pub type ScanVisitor<'a> = dyn FnMut(MortonKey, &[u8]) -> ControlFlow<()> + 'a;
 
+/// A visitor for [`ChunkStore::scan_summaries`]: called with each stored chunk's key and its
+/// summary, or why the chunk could not be summarised, in key order.
+pub type SummaryVisitor<'a> = dyn FnMut(MortonKey, Result<StoredSummary, DecodeError>) -> ControlFlow<()> + 'a;
+
 /// Persistent (or not) storage of edited chunks, keyed by Morton order.
 ///
 /// Implementations are shared between threads (`Send + Sync`); reads may run concurrently with a
@@ -185,6 +241,22 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// Calls `visit` with every record whose key is in `range`, in key order, until it breaks.
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError>;
+
+    /// Calls `visit` with the [summary](StoredSummary) of every stored chunk whose key is in
+    /// `range`, in key order, until it breaks: what an index needs of a chunk whose voxels it
+    /// does not hold.
+    ///
+    /// Stores that keep summaries beside their records (all of Strata's) read only those; a
+    /// summary that is missing or does not decode is made again from the chunk record, and a
+    /// chunk whose record does not decode either is reported with the record's error. The
+    /// default implementation summarises every record (decoding each chunk).
+    fn scan_summaries(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut SummaryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.scan(range, &mut |key, record| visit(key, StoredSummary::of_record(record)))
+    }
 
     /// Applies `batch` durably, atomically as far as the backend allows (see the module docs:
     /// the contract is per backend).
@@ -234,6 +306,20 @@ pub trait ChunkStore: Send + Sync + 'static {
     }
 }
 
+/// The summary a store kept for `key` (`stored`, if any), made again from the chunk record
+/// when it is missing, says "no summary" or does not decode (`record` reads the record).
+/// `Ok(None)`: no record either (deleted meanwhile).
+pub fn resolve_summary(
+    key: MortonKey,
+    stored: Option<&[u8]>,
+    record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
+) -> Result<Option<Result<StoredSummary, DecodeError>>, StoreError> {
+    if let Some(Ok(Some(summary))) = stored.map(|s| StoredSummary::decode(key, s)) {
+        return Ok(Some(Ok(summary)));
+    }
+    Ok(record()?.map(|r| StoredSummary::of_record(&r)))
+}
+
 /// Every key.
 pub fn full_range() -> RangeInclusive<MortonKey> {
     MortonKey(0)..=MortonKey(u128::MAX)
@@ -245,6 +331,13 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     }
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
         (**self).scan(range, visit)
+    }
+    fn scan_summaries(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut SummaryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        (**self).scan_summaries(range, visit)
     }
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         (**self).commit(batch)
@@ -333,5 +426,33 @@ pub(crate) mod contract {
         batch.put_record(c.morton(), b"STRCgarbage");
         store.commit(&batch).unwrap();
         assert!(matches!(store.get(c), Err(StoreError::Corrupt { key, .. }) if key == c));
+
+        // Summaries: one per stored chunk in key order, each what summarising the chunk gives;
+        // the record that does not decode is reported with its error.
+        let mut sums = Vec::new();
+        store
+            .scan_summaries(full_range(), &mut |k, s| {
+                sums.push((k, s));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let mut want = vec![
+            (a.morton(), Ok(StoredSummary::of(&dense(7), ProcessHistory::EMPTY))),
+            (b.morton(), Ok(StoredSummary::of(&Chunk::Uniform(MaterialId(4)), ProcessHistory::EMPTY))),
+        ];
+        want.sort_by_key(|(k, _)| *k);
+        let corrupt: Vec<_> = sums.iter().filter(|(_, s)| s.is_err()).map(|(k, _)| *k).collect();
+        assert_eq!(corrupt, vec![c.morton()]);
+        sums.retain(|(_, s)| s.is_ok());
+        assert_eq!(sums, want);
+        let mut n = 0;
+        store
+            .scan_summaries(MortonKey::region_range(b, 0), &mut |k, _| {
+                assert_eq!(k, b.morton());
+                n += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(n, 1);
     }
 }

@@ -12,37 +12,15 @@
 
 pub use super::cells::{CellBox, diff_box};
 use std::sync::Arc;
-use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, DenseChunk, MaterialId};
+/// The rule (shared with the stored summaries of chunks, which persist a chunk's half-resolution
+/// cells by it).
+pub use strata_core::downsample::downsample_cell;
+use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, DenseChunk, HalfCells, MaterialId};
 
 const BRICK: usize = 8;
 const BRICKS_PER_AXIS: usize = CHUNK_SIZE / BRICK;
 const BRICK_COUNT: usize = BRICKS_PER_AXIS * BRICKS_PER_AXIS * BRICKS_PER_AXIS;
 const BRICK_VOLUME: usize = BRICK * BRICK * BRICK;
-
-/// The material of one downsampled cell from its 8 sub-cells (see the module docs).
-#[inline]
-pub fn downsample_cell(v: [u16; 8]) -> u16 {
-    let a = v[0];
-    if v.iter().all(|&x| x == a) {
-        return a;
-    }
-    let solid = v.iter().filter(|&&x| x != 0).count();
-    if solid < 4 {
-        return 0;
-    }
-    let (mut best, mut best_n) = (0u16, 0usize);
-    for &m in &v {
-        if m == 0 {
-            continue;
-        }
-        let n = v.iter().filter(|&&x| x == m).count();
-        if n > best_n || (n == best_n && m < best) {
-            best = m;
-            best_n = n;
-        }
-    }
-    best
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Brick {
@@ -388,6 +366,34 @@ impl Contribution {
         }
     }
 
+    /// The contribution of a chunk given by its cells at half resolution (as a stored summary
+    /// keeps them): equal to [`Contribution::of`] the chunk.
+    ///
+    /// # Runtime
+    /// O(16³) copies.
+    pub fn of_half(cells: &HalfCells) -> Self {
+        let HalfCells::Dense(c) = cells else {
+            return Contribution(Contrib::Uniform(cells.as_uniform().unwrap_or(MaterialId::AIR)));
+        };
+        const H: usize = 2 * BRICK;
+        let bricks: [Brick; 8] = std::array::from_fn(|j| {
+            let o = [(j & 1) * BRICK, ((j >> 1) & 1) * BRICK, (j >> 2) * BRICK];
+            let mut b = [0u16; BRICK_VOLUME];
+            for_cells([0; 3], [BRICK - 1; 3], |i, [x, y, z]| {
+                b[i] = c[(o[0] + x) + H * (o[1] + y) + H * H * (o[2] + z)];
+            });
+            let mut brick = Brick::Dense(Arc::new(b));
+            brick.normalize();
+            brick
+        });
+        match bricks[0] {
+            Brick::Uniform(m) if bricks.iter().all(|x| *x == Brick::Uniform(m)) => {
+                Contribution(Contrib::Uniform(MaterialId(m)))
+            }
+            _ => Contribution(Contrib::Bricks(Arc::new(bricks))),
+        }
+    }
+
     /// `Some(material)` if every cell holds it.
     pub fn as_uniform(&self) -> Option<MaterialId> {
         match self.0 {
@@ -647,6 +653,11 @@ mod tests {
                     assert_eq!(a, b, "octant {o}");
                 }
             }
+        }
+        // A stored summary's half-resolution cells give the same contribution, representation
+        // included (uniform bricks stay uniform).
+        for child in &children {
+            assert_eq!(Contribution::of_half(&HalfCells::of(child)), Contribution::of(Cells::Chunk(child)));
         }
         assert_eq!(Contribution::of(Cells::Chunk(&children[2])).as_uniform(), Some(MaterialId::AIR));
         assert!(Contribution::of(Cells::Chunk(&children[0])).heap_bytes() <= 8 * (2 * BRICK_VOLUME + 16) + 160);

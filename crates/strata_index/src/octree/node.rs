@@ -5,7 +5,7 @@ use super::mip::diff_box;
 use super::mip::{CellBox, Cells, Contribution, Mip};
 use crate::summary::{DataSource, Histogram, NodeSummary};
 use std::sync::{Arc, OnceLock};
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, MaterialId, ProcessHistory, WorldGenerator};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, MaterialId, ProcessHistory, StoredSummary, WorldGenerator};
 
 /// The level of the roots of the octree: a root covers 2⁵ = 32 chunks (1024 voxels) per side.
 /// The world is a map of such roots, so it is unbounded.
@@ -141,6 +141,18 @@ impl Node {
         let mut summary = NodeSummary::from_histogram(0, &hist, version, DataSource::Exact);
         summary.history = history;
         Self { summary, hist, data: NodeData::Cells(chunk), edited, pinned: true }
+    }
+
+    /// A stored chunk known by its [`StoredSummary`] alone: exactly the node that loading its
+    /// voxels (as edited, version 0) and releasing them makes.
+    ///
+    /// # Runtime
+    /// O(histogram) + O(16³) copies of the half-resolution cells.
+    pub fn stored(s: &StoredSummary) -> Self {
+        let hist = Histogram::from_sorted(s.histogram.iter().map(|(m, n)| (*m, u64::from(*n))));
+        let mut summary = NodeSummary::from_histogram(0, &hist, 0, DataSource::Exact);
+        summary.history = s.history;
+        Self { summary, hist, data: NodeData::Released(Contribution::of_half(&s.cells)), edited: true, pinned: true }
     }
 
     /// The same known chunk without its voxels (see [`NodeData::Released`]); `None` unless

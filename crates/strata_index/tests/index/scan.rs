@@ -2,13 +2,18 @@
 //! that holds stored chunks, summaries and grids equal a brute-force recompute over the stored
 //! chunks (and the world's copies of chunks the index already held), every scanned chunk is
 //! released (no voxels kept), corrupt records are skipped by key, and scanning again adds
-//! nothing.
+//! nothing. Scans read stored summaries, never chunk records.
 
 use crate::common::{RefNode, reference};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, ChunkStore, DenseChunk, FlatGenerator, MaterialId, MemoryStore, WriteBatch};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use strata_core::store::{CommitReceipt, ScanVisitor, SummaryVisitor};
+use strata_core::{
+    Chunk, ChunkKey, ChunkStore, DenseChunk, FlatGenerator, MaterialId, MemoryStore, MortonKey, StoreError, WriteBatch,
+};
 use strata_index::{IndexConfig, IndexSnapshot, IndexWriter, NodeId, ROOT_LEVEL};
 
 fn generator() -> Arc<FlatGenerator> {
@@ -105,5 +110,69 @@ proptest! {
         for root in &roots {
             prop_assert_eq!(writer.scan_stored(&store as &dyn ChunkStore, *root).unwrap().chunks, 0);
         }
+    }
+}
+
+/// A store that counts reads of chunk records (the summaries are read from the inner store).
+struct CountingRecordReads {
+    inner: MemoryStore,
+    record_reads: AtomicUsize,
+}
+
+impl ChunkStore for CountingRecordReads {
+    fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.record_reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.get_record(key)
+    }
+    fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+        self.record_reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.scan(range, visit)
+    }
+    fn scan_summaries(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut SummaryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.scan_summaries(range, visit)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        self.inner.commit(batch)
+    }
+}
+
+/// Far regions are summarised from the summaries stored beside the records: a scan reads no
+/// chunk record, and its grids equal those of an index that loaded (decoded) every chunk.
+#[test]
+fn a_scan_reads_summaries_not_chunk_records() {
+    let store = CountingRecordReads { inner: MemoryStore::new(), record_reads: AtomicUsize::new(0) };
+    let mut batch = WriteBatch::new();
+    let keys: Vec<ChunkKey> = (0..40).map(|i| ChunkKey::new(30 + i % 4, i / 4 % 2 - 1, i / 8 - 2)).collect();
+    for (i, k) in keys.iter().enumerate() {
+        batch.put(*k, &content(i as u32 * 7 + 3));
+    }
+    store.commit(&batch).unwrap();
+    let mut scanned = IndexWriter::new(generator(), IndexConfig::default());
+    let mut loaded = IndexWriter::new(generator(), IndexConfig::default());
+    let mut roots: Vec<NodeId> = keys.iter().map(|k| NodeId::containing(*k, ROOT_LEVEL)).collect();
+    roots.sort();
+    roots.dedup();
+    for root in &roots {
+        scanned.scan_stored(&store as &dyn ChunkStore, *root).unwrap();
+    }
+    assert_eq!(store.record_reads.load(Ordering::Relaxed), 0, "a scan decoded chunk records");
+    for k in &keys {
+        loaded.insert_loaded(*k, Arc::new(store.inner.get(*k).unwrap().unwrap()));
+        loaded.release(*k);
+    }
+    let (a, b) = (scanned.publish(), loaded.publish());
+    for root in &roots {
+        for level in 1..=ROOT_LEVEL {
+            for k in &keys {
+                let id = NodeId::containing(*k, level);
+                assert_eq!(a.lod_chunk(id), b.lod_chunk(id), "grid {id:?}");
+                assert_eq!(a.summary(id), b.summary(id), "summary {id:?}");
+            }
+        }
+        assert_eq!(a.summary(*root), b.summary(*root));
     }
 }
