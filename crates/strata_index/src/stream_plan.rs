@@ -39,8 +39,17 @@
 //! ([`StreamPlan::chunk_edited`]), then by distance from the nearest viewer to the node's box.
 //! Loads: chunks a ray waits for first ([`StreamPlan::want_chunk`]), then by distance. Equal
 //! keys keep queue order. The distance is taken when the node is queued (from the viewers of
-//! the last [`StreamPlan::update_view`]) and kept while it waits: a moving viewer does not
-//! re-sort the queues, and nodes it leaves behind are skipped when their turn comes.
+//! the last [`StreamPlan::update_view`]) and kept while it waits; nodes a moving viewer
+//! leaves behind are skipped when their turn comes.
+//!
+//! **Compaction.** A viewer that moves faster than the pipeline serves its queues keeps
+//! queuing near work ahead of the entries it left behind, which then never reach the front:
+//! unchecked, a long flight grows the queues without bound (measured before this rule: ~3 MiB
+//! per minute of stale load entries in the LOD-0 fly-through). So when a queue holds more than
+//! twice as many entries as it has live ones (plus [`QUEUE_SLACK`]), [`StreamPlan::next_work`]
+//! rebuilds it: entries of nodes no longer queued or requested are dropped, duplicates merged,
+//! and the rest re-keyed by the current viewers' distances (so a moving viewer's queues are
+//! re-sorted then too). O(entries), at most once per as many pushes: amortised O(1) each.
 //!
 //! # Cost
 //! Every operation is O(what changed): a view change costs O(added + removed) (plus the
@@ -191,6 +200,10 @@ impl PartialOrd for Queued {
         Some(self.cmp(other))
     }
 }
+
+/// Entries a queue may hold beyond twice its live ones before it is compacted (see
+/// *Compaction* in the [module docs](self)).
+pub const QUEUE_SLACK: usize = 256;
 
 /// The streaming bookkeeping of one view (see the [module docs](self)).
 #[derive(Debug, Default)]
@@ -365,6 +378,7 @@ impl StreamPlan {
     /// and its missing pieces are requested (a grid's stored chunks are scanned while its load
     /// waits in the queue). O(queued nodes looked at).
     pub fn next_work(&mut self, slots: usize, inputs: &mut impl StreamInputs) -> Vec<Work> {
+        self.compact_queues();
         let mut work = Vec::new();
         let mut looked = 0;
         let limit = self.mesh_queue.len();
@@ -488,12 +502,60 @@ impl StreamPlan {
         if first { MeshFate::First } else { MeshFate::Update }
     }
 
+    /// Rebuilds a queue that holds more than twice its live entries plus [`QUEUE_SLACK`] (see
+    /// *Compaction* in the [module docs](self)). O(1) unless it rebuilds; a rebuild is
+    /// O(entries) and leaves at most the live ones.
+    fn compact_queues(&mut self) {
+        if self.mesh_queue.len() > 2 * self.queued.len().min(self.shown.len()) + QUEUE_SLACK {
+            // Entries are unique per node (`queued`); those of nodes no longer shown go, and
+            // leave `queued` so a node shown again is queued again.
+            let entries = std::mem::take(&mut self.mesh_queue).into_vec();
+            let mut kept = Vec::with_capacity(entries.len().min(self.shown.len()));
+            for q in entries {
+                if self.shown.contains_key(&q.node) {
+                    kept.push(self.rekeyed(q));
+                } else {
+                    self.queued.remove(&q.node);
+                }
+            }
+            self.mesh_queue = BinaryHeap::from(kept);
+        }
+        if self.load_queue.len() > 2 * self.load_requested.len() + QUEUE_SLACK {
+            // Live: still requested and not loading (what `next_work` would not skip); one entry
+            // per node, the most urgent rank.
+            let mut best: FxHashMap<NodeId, Queued> = FxHashMap::default();
+            for q in std::mem::take(&mut self.load_queue).into_vec() {
+                if !self.load_requested.contains(&q.node) || self.loading.contains(&q.node) {
+                    continue;
+                }
+                best.entry(q.node).and_modify(|b| b.rank = b.rank.min(q.rank)).or_insert(q);
+            }
+            let kept: Vec<Queued> = best.into_values().map(|q| self.rekeyed(q)).collect();
+            self.load_queue = BinaryHeap::from(kept);
+        }
+    }
+
+    /// `q` with its distance taken again from the current viewers (rank and order kept).
+    fn rekeyed(&self, q: Queued) -> Queued {
+        Queued { distance: self.distance(q.node), ..q }
+    }
+
+    /// Whole voxels from the nearest viewer to `id`'s box (`u64::MAX` without viewers).
+    fn distance(&self, id: NodeId) -> u64 {
+        let d = self.viewers.iter().map(|&p| id.distance_to(p)).fold(f64::INFINITY, f64::min);
+        // `as` saturates: no viewer yet (infinite distance) queues last.
+        d as u64
+    }
+
+    /// Entries in the mesh and load queues (live or not), for tests and diagnostics.
+    pub fn queue_entries(&self) -> (usize, usize) {
+        (self.mesh_queue.len(), self.load_queue.len())
+    }
+
     /// A queue entry for `id`: `first` ahead of everything, else by distance.
     fn entry(&mut self, id: NodeId, first: bool) -> Queued {
-        let distance = self.viewers.iter().map(|&p| id.distance_to(p)).fold(f64::INFINITY, f64::min);
         self.seq += 1;
-        // `as` saturates: no viewer yet (infinite distance) queues last.
-        Queued { rank: u8::from(!first), distance: distance as u64, seq: self.seq, node: id }
+        Queued { rank: u8::from(!first), distance: self.distance(id), seq: self.seq, node: id }
     }
 
     fn enqueue(&mut self, id: NodeId, urgent: bool) {

@@ -381,6 +381,40 @@ fn work_is_handed_out_nearest_first() {
     e.check_meshes();
 }
 
+/// A viewer that outruns the pipeline leaves queued work behind faster than it reaches the
+/// front: the queues are compacted, so over a long flight they stay within twice their live
+/// entries plus the slack (a flight-length-independent bound), and nothing still wanted is
+/// lost.
+#[test]
+fn queues_stay_bounded_when_the_viewer_outruns_the_pipeline() {
+    let mut e = Engine::new(LodSettings { max_level: 0, split_distance: 1.5, hysteresis: 0.25 });
+    let mut most = 0;
+    for step in 0..400 {
+        let x = 16.0 + f64::from(step) * 24.0;
+        e.view(x, 16.0, 160.0);
+        e.dispatch(2);
+        // One item finished per step: far slower than the viewer.
+        if !e.pending.is_empty() {
+            e.finish(0);
+        }
+        let (meshes, loads) = e.plan.queue_entries();
+        let live_meshes = e.plan.queued.iter().filter(|n| e.plan.is_shown(**n)).count();
+        assert!(meshes <= 2 * e.plan.shown_len() + QUEUE_SLACK + 7, "step {step}: {meshes} mesh entries");
+        // Pushed after this step's compaction: at most 7 per node looked at (2 handed out).
+        assert!(
+            loads <= 2 * e.plan.load_requested.len() + QUEUE_SLACK + 7 * (live_meshes + 2),
+            "step {step}: {loads} load entries for {} requests",
+            e.plan.load_requested.len()
+        );
+        most = most.max(meshes + loads);
+    }
+    // The view holds ~1,000 nodes; the flight queued far more work than that over time.
+    assert!(most < 12_000, "{most}");
+    // Compaction keeps what is still wanted: stopped, the view completes.
+    e.settle(8);
+    e.check_meshes();
+}
+
 #[test]
 fn a_chunk_a_ray_waits_for_is_loaded_before_the_view() {
     let mut e = Engine::new(settings());
