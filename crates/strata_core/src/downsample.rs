@@ -115,10 +115,10 @@ impl HalfCells {
     }
 }
 
-/// `Some(material)` if the 8³ block of voxels with smallest corner `c` holds one material
-/// (rows of 8 compared whole, so it vectorizes).
+/// `Some(material)` if the 8³ block of a dense chunk's voxels with smallest corner `c` holds
+/// one material (rows of 8 compared whole, so it vectorizes).
 #[inline]
-fn block_uniform(v: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> Option<u16> {
+pub fn block_uniform(v: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> Option<u16> {
     let first = v[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]];
     let row = [first; 8];
     for z in c[2]..c[2] + 8 {

@@ -56,21 +56,14 @@ impl Histogram {
         }
     }
 
-    /// The counts `entries` (ids strictly increasing, counts > 0: as a stored summary holds
-    /// them); other input is folded in entry by entry.
-    pub fn from_sorted(entries: impl IntoIterator<Item = (MaterialId, u64)>) -> Self {
+    /// The counts `entries`, which must have ids strictly increasing and counts > 0 (as a
+    /// decoded stored summary guarantees).
+    pub(crate) fn from_sorted(entries: impl IntoIterator<Item = (MaterialId, u64)>) -> Self {
         let v: Vec<(MaterialId, u64)> = entries.into_iter().collect();
-        let sorted = v.windows(2).all(|w| w[0].0 < w[1].0) && v.iter().all(|e| e.1 > 0);
+        debug_assert!(v.windows(2).all(|w| w[0].0 < w[1].0) && v.iter().all(|e| e.1 > 0));
         match v[..] {
-            [e] if e.1 > 0 => Self { counts: Counts::One(e) },
-            _ if sorted => Self { counts: Counts::Many(v) },
-            _ => {
-                let mut h = Self::new();
-                for (m, n) in v {
-                    h.add(m, n);
-                }
-                h
-            }
+            [e] => Self { counts: Counts::One(e) },
+            _ => Self { counts: Counts::Many(v) },
         }
     }
 

@@ -10,7 +10,7 @@ use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::time::Instant;
 use strata_core::codec::{self, RecordKind};
-use strata_core::store::{CommitReceipt, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch, resolve_summary};
+use strata_core::store::{CommitReceipt, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch, visit_summary};
 use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError};
 
 /// A batch grouped by region: each region's entries (record and summary; `None` = delete),
@@ -488,12 +488,7 @@ impl ChunkStore for RedisClusterStore {
                     .arg(self.layout.summaries_key(region))
                     .arg(keys.iter().map(|k| member(*k)).collect::<Vec<_>>());
             },
-            |k, v| {
-                Ok(match resolve_summary(k, bytes(v), || self.get_record(k))? {
-                    Some(s) => visit(k, s),
-                    None => ControlFlow::Continue(()),
-                })
-            },
+            |k, v| visit_summary(k, bytes(v), || self.get_record(k), &mut *visit),
         )
     }
 

@@ -1,6 +1,6 @@
 //! An in-memory store, for tests, tools and worlds that need no persistence.
 
-use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, WriteBatch, resolve_summary};
+use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, WriteBatch, visit_summary};
 use crate::morton::MortonKey;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -53,9 +53,7 @@ impl ChunkStore for MemoryStore {
         visit: &mut SummaryVisitor<'_>,
     ) -> Result<(), StoreError> {
         for (k, v) in self.read().range(range) {
-            if let Some(s) = resolve_summary(*k, Some(&v.summary), || Ok(Some(v.record.clone())))?
-                && visit(*k, s).is_break()
-            {
+            if visit_summary(*k, Some(&v.summary), || Ok(Some(v.record.clone())), visit)?.is_break() {
                 break;
             }
         }

@@ -306,18 +306,23 @@ pub trait ChunkStore: Send + Sync + 'static {
     }
 }
 
-/// The summary a store kept for `key` (`stored`, if any), made again from the chunk record
-/// when it is missing, says "no summary" or does not decode (`record` reads the record).
-/// `Ok(None)`: no record either (deleted meanwhile).
-pub fn resolve_summary(
+/// Hands `visit` the summary a store kept for `key` (`stored`, if any), made again from the
+/// chunk record when it is missing, says "no summary" or does not decode (`record` reads the
+/// record, only then). A key with no record either (deleted meanwhile) is not visited. What
+/// stores' [`ChunkStore::scan_summaries`] call per key.
+pub fn visit_summary(
     key: MortonKey,
     stored: Option<&[u8]>,
     record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
-) -> Result<Option<Result<StoredSummary, DecodeError>>, StoreError> {
+    visit: &mut SummaryVisitor<'_>,
+) -> Result<ControlFlow<()>, StoreError> {
     if let Some(Ok(Some(summary))) = stored.map(|s| StoredSummary::decode(key, s)) {
-        return Ok(Some(Ok(summary)));
+        return Ok(visit(key, Ok(summary)));
     }
-    Ok(record()?.map(|r| StoredSummary::of_record(&r)))
+    Ok(match record()? {
+        Some(r) => visit(key, StoredSummary::of_record(&r)),
+        None => ControlFlow::Continue(()),
+    })
 }
 
 /// Every key.

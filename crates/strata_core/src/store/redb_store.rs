@@ -9,7 +9,7 @@
 //! one write transaction summarises every record (decoding each) and sets the format to 2. The backend wraps
 //! redb's file backend to count those fsyncs ([`ChunkStore::sync_count`]).
 
-use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, resolve_summary};
+use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, visit_summary};
 use crate::morton::MortonKey;
 use crate::store::WriteBatch;
 use crate::summary_record::{self, StoredSummary};
@@ -372,9 +372,7 @@ impl ChunkStore for RedbStore {
             let (k, v) = item.map_err(redb::Error::from)?;
             let key = MortonKey(k.value());
             let record = || Ok(chunks.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec()));
-            if let Some(s) = resolve_summary(key, Some(v.value()), record)?
-                && visit(key, s) == ControlFlow::Break(())
-            {
+            if visit_summary(key, Some(v.value()), record, visit)?.is_break() {
                 break;
             }
         }

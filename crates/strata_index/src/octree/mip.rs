@@ -12,6 +12,7 @@
 
 pub use super::cells::{CellBox, diff_box};
 use std::sync::Arc;
+use strata_core::downsample::block_uniform;
 /// The rule (shared with the stored summaries of chunks, which persist a chunk's half-resolution
 /// cells by it).
 pub use strata_core::downsample::downsample_cell;
@@ -434,23 +435,6 @@ fn for_cells(lo: [usize; 3], hi: [usize; 3], mut f: impl FnMut(usize, [usize; 3]
     }
 }
 
-/// `Some(material)` if the 8³ block of a dense chunk at corner `c` is uniform (rows compared
-/// whole, so it vectorizes).
-#[inline]
-fn block_uniform(src: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> Option<u16> {
-    let first = src[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]];
-    let row = [first; BRICK];
-    for z in c[2]..c[2] + BRICK {
-        for y in c[1]..c[1] + BRICK {
-            let i = c[0] + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z;
-            if src[i..i + BRICK] != row {
-                return None;
-            }
-        }
-    }
-    Some(first)
-}
-
 /// The 2×2×2 voxels of a dense chunk with smallest corner `c` (one bounds check).
 #[inline]
 fn gather_dense(src: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> [u16; 8] {
@@ -584,14 +568,6 @@ mod tests {
         let mut c = Chunk::Dense(d);
         c.normalize();
         c
-    }
-
-    #[test]
-    fn rule() {
-        assert_eq!(downsample_cell([3; 8]), 3);
-        assert_eq!(downsample_cell([0, 0, 0, 0, 0, 2, 2, 2]), 0);
-        assert_eq!(downsample_cell([0, 0, 0, 0, 5, 2, 2, 5]), 2);
-        assert_eq!(downsample_cell([0, 0, 0, 7, 5, 7, 5, 5]), 5);
     }
 
     #[test]
