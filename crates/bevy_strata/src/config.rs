@@ -20,7 +20,7 @@ pub struct StrataConfig {
     /// How far viewers see, in voxels (a viewer's own `view_distance` overrides it).
     pub view_distance: f32,
     /// Coarsest octree level streamed (nodes of 2^level chunks per side, at most
-    /// [`crate::MAX_LOD_LEVEL`]; levels above the index roots are sampled from the generator).
+    /// [`crate::MAX_LOD_LEVEL`]).
     pub lod_max_level: u32,
     /// A node is split into finer ones while a viewer is closer than this many node edges.
     pub lod_split_distance: f32,

@@ -61,9 +61,9 @@ use strata_core::{MaterialRegistry, NoiseTerrain, TerrainConfig, World, WorldCon
 use strata_index::{IndexConfig, IndexWriter};
 
 /// The coarsest LOD level the plugin shows: a level-12 node is 2¹² chunks (131,072 voxels) on
-/// a side, enough to show a whole planet of radius 2¹⁶ in a handful of nodes. Levels up to the
-/// index's [`strata_index::ROOT_LEVEL`] show edits (mips rebuilt from edited chunks); coarser
-/// levels are sampled from the generator, where an edit is smaller than one cell anyway.
+/// a side, enough to show a whole planet of radius 2¹⁶ in a handful of nodes. Every level shows
+/// edits: up to the index's [`strata_index::ROOT_LEVEL`] from the octree's grids, above it from
+/// the generator with edited chunks' cells folded in ([`strata_index::above_roots`]).
 pub const MAX_LOD_LEVEL: u32 = 12;
 
 /// Bevy's task pools set up for streaming: the I/O and async-compute threads (chunk loads,

@@ -15,7 +15,10 @@
 //! stored chunks under its node are read with one Morton range scan (unless a scan of the node
 //! or an ancestor already did) and kept in the index as summaries
 //! ([`IndexWriter::scan_stored`](strata_index::IndexWriter::scan_stored)).
-//! Coarser levels come from the generator, which edits never change. So the work before the
+//! Before a coarser grid is loaded, the stored chunks under its node give their chunk cells
+//! (one range scan reading each summary's header:
+//! [`IndexWriter::scan_chunk_cells`](strata_index::IndexWriter::scan_chunk_cells)), which the
+//! index folds into the generator's samples ([`strata_index::above_roots`]). So the work before the
 //! first view grows with the stored chunks near the viewers, not with the save. A record that
 //! does not decode is skipped and logged with its key
 //! ([`StrataWorld::skipped_records`](crate::StrataWorld::skipped_records)).

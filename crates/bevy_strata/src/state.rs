@@ -87,9 +87,9 @@ impl StrataWorld {
         }
     }
 
-    /// Range scans of the store done so far: one per coarse node (level 1 to
-    /// [`ROOT_LEVEL`]) whose grid was needed before anything above it was read, so its stored
-    /// chunks reached the index first.
+    /// Range scans of the store done so far: one per coarse node whose grid was needed before
+    /// anything above it was read, so its stored chunks reached the index first (levels 1 to
+    /// [`ROOT_LEVEL`]: their summaries; above: their chunk cells).
     pub fn stored_scans(&self) -> u64 {
         self.index.scans()
     }
@@ -121,14 +121,17 @@ pub(crate) enum IndexOp {
     Release(ChunkKey),
     /// Read the stored chunks under a node into the index (as released chunks).
     Scan(NodeId),
+    /// Read the chunk cells of the stored chunks under a node (above [`ROOT_LEVEL`]).
+    ScanCells(NodeId),
 }
 
 /// What an index task hands back.
 struct IndexTaskOutput {
     writer: IndexWriter,
     changed: Vec<ChunkKey>,
+    cells_changed: Vec<ChunkKey>,
     memory: IndexMemory,
-    /// Each scanned root with what it read, or why the store failed.
+    /// Each scanned node with what it read, or why the store failed.
     scans: Vec<(NodeId, Result<StoreLoad, StoreError>)>,
 }
 
@@ -136,6 +139,8 @@ struct IndexTaskOutput {
 pub(crate) struct IndexPublished {
     /// Chunks whose edits it published.
     pub changed: Vec<ChunkKey>,
+    /// Chunks whose chunk cell (what grids above the roots show of them) changed.
+    pub cells_changed: Vec<ChunkKey>,
     /// Nodes whose scan finished (successfully or not: a failed one is retried on request).
     pub scanned: Vec<NodeId>,
 }
@@ -155,8 +160,10 @@ pub(crate) struct IndexDriver {
     pub memory: IndexMemory,
     /// The world's store, for root scans.
     store: Arc<dyn ChunkStore>,
-    /// Nodes whose stored chunks the published index knows.
+    /// Nodes (levels 1 to [`ROOT_LEVEL`]) whose stored chunks the published index knows.
     scanned: ScannedNodes,
+    /// Nodes (above [`ROOT_LEVEL`]) whose stored chunks' chunk cells the published index knows.
+    cells_scanned: ScannedNodes,
     /// Nodes queued for a scan or being scanned.
     scanning: HashSet<NodeId>,
     /// Range scans done.
@@ -177,23 +184,25 @@ impl IndexDriver {
             updates: 0,
             memory,
             store,
-            scanned: ScannedNodes::default(),
+            scanned: ScannedNodes::up_to(ROOT_LEVEL),
+            cells_scanned: ScannedNodes::up_to(crate::MAX_LOD_LEVEL),
             scanning: HashSet::new(),
             scans: 0,
             skipped: HashSet::new(),
         }
     }
 
-    /// Whether every stored chunk under `node` (level 1 to [`ROOT_LEVEL`]) is known to the
-    /// published index: `node` or one of its ancestors was scanned. If not, queues a scan of
-    /// `node`'s key range (once; again after a failed scan) and returns `false`: ask again after
-    /// the next [`IndexDriver::poll`].
+    /// Whether every stored chunk under `node` is known to the published index as far as its
+    /// grid needs (levels 1 to [`ROOT_LEVEL`]: summaries; above: chunk cells): `node` or one of
+    /// its ancestors was scanned. If not, queues a scan of `node`'s key range (once; again after
+    /// a failed scan) and returns `false`: ask again after the next [`IndexDriver::poll`].
     pub fn ensure_scanned(&mut self, node: NodeId) -> bool {
-        if self.scanned.covers(node) {
+        let above = node.level > ROOT_LEVEL;
+        if if above { self.cells_scanned.covers(node) } else { self.scanned.covers(node) } {
             return true;
         }
         if self.scanning.insert(node) {
-            self.ops.push(IndexOp::Scan(node));
+            self.ops.push(if above { IndexOp::ScanCells(node) } else { IndexOp::Scan(node) });
         }
         false
     }
@@ -249,12 +258,14 @@ impl IndexDriver {
                     IndexOp::Release(k) => {
                         writer.release(k);
                     }
-                    IndexOp::Scan(root) => scans.push((root, writer.scan_stored(store.as_ref(), root))),
+                    IndexOp::Scan(node) => scans.push((node, writer.scan_stored(store.as_ref(), node))),
+                    IndexOp::ScanCells(node) => scans.push((node, writer.scan_chunk_cells(store.as_ref(), node))),
                 }
             }
             writer.publish();
+            let cells_changed = writer.take_changed_cells();
             let memory = writer.memory();
-            IndexTaskOutput { writer, changed, memory, scans }
+            IndexTaskOutput { writer, changed, cells_changed, memory, scans }
         }));
     }
 
@@ -275,7 +286,7 @@ impl IndexDriver {
             match result {
                 Ok(load) => {
                     self.scans += 1;
-                    self.scanned.insert(root);
+                    if root.level > ROOT_LEVEL { &mut self.cells_scanned } else { &mut self.scanned }.insert(root);
                     for (key, why) in &load.skipped {
                         if self.skipped.insert(*key) {
                             warn!("strata: stored chunk {key:?} does not decode and was skipped: {why}");
@@ -286,7 +297,7 @@ impl IndexDriver {
             }
             scanned.push(root);
         }
-        IndexPublished { changed: out.changed, scanned }
+        IndexPublished { changed: out.changed, cells_changed: out.cells_changed, scanned }
     }
 
     /// Waits for the running index task (used on exit only).
@@ -299,19 +310,26 @@ impl IndexDriver {
 }
 
 /// The nodes whose stored chunks the index knows, kept small: when all eight children of a node
-/// are in the set they are replaced by the node.
-#[derive(Default)]
-struct ScannedNodes(HashSet<NodeId>);
+/// are in the set they are replaced by the node (up to level `top`).
+struct ScannedNodes {
+    nodes: HashSet<NodeId>,
+    top: u32,
+}
 
 impl ScannedNodes {
-    /// Whether `node` or an ancestor (up to [`ROOT_LEVEL`]) is in the set. O(`ROOT_LEVEL`).
+    /// An empty set of nodes up to level `top`.
+    fn up_to(top: u32) -> Self {
+        Self { nodes: HashSet::new(), top }
+    }
+
+    /// Whether `node` or an ancestor (up to `top`) is in the set. O(`top` − level).
     fn covers(&self, node: NodeId) -> bool {
         let mut n = node;
         loop {
-            if self.0.contains(&n) {
+            if self.nodes.contains(&n) {
                 return true;
             }
-            if n.level >= ROOT_LEVEL {
+            if n.level >= self.top {
                 return false;
             }
             n = n.parent();
@@ -321,16 +339,16 @@ impl ScannedNodes {
     /// Adds `node`, merging complete sibling sets into their parent.
     fn insert(&mut self, node: NodeId) {
         let mut n = node;
-        self.0.insert(n);
-        while n.level < ROOT_LEVEL {
+        self.nodes.insert(n);
+        while n.level < self.top {
             let parent = n.parent();
-            if !(0..8).all(|i| self.0.contains(&parent.child(i))) {
+            if !(0..8).all(|i| self.nodes.contains(&parent.child(i))) {
                 break;
             }
             for i in 0..8 {
-                self.0.remove(&parent.child(i));
+                self.nodes.remove(&parent.child(i));
             }
-            self.0.insert(parent);
+            self.nodes.insert(parent);
             n = parent;
         }
     }
@@ -338,7 +356,7 @@ impl ScannedNodes {
     /// Entries (after merging).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.0.len()
+        self.nodes.len()
     }
 }
 
@@ -350,7 +368,7 @@ mod tests {
 
     #[test]
     fn scanned_nodes_cover_descendants_and_merge_complete_siblings() {
-        let mut s = ScannedNodes::default();
+        let mut s = ScannedNodes::up_to(strata_index::ROOT_LEVEL);
         let parent = NodeId::new(2, ChunkKey::new(-1, 0, 3));
         for i in 0..7 {
             s.insert(parent.child(i));

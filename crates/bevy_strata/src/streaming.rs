@@ -290,7 +290,7 @@ pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>) {
     // A new index snapshot: the grids above edited chunks are stale; grids whose scan finished
     // can load.
     if let Some(published) = sw.index.poll() {
-        st.plan.index_published(&published.changed, &published.scanned);
+        st.plan.index_published(&published.changed, &published.cells_changed, &published.scanned);
     }
 }
 

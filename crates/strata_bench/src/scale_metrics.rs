@@ -35,6 +35,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 use strata_core::store::SAVE_FORMAT_VERSION;
+use strata_core::summary_record::SUMMARY_VERSION;
 use strata_core::{
     Chunk, ChunkKey, ChunkOrigin, ChunkStore, LocalPos, MaterialId, MortonKey, NoiseTerrain, ProcessHistory, RedbStore,
     TerrainConfig, WorldGenerator, WriteBatch, codec,
@@ -197,9 +198,9 @@ fn region_keys() -> impl Iterator<Item = (ChunkKey, u64)> {
 }
 
 /// A redb save of the chunks of [`region_keys`], each the terrain's chunk with a 6³ brick box,
-/// cached as `target/strata_bench/saves/region-8192-f<format>.redb`.
+/// cached as `target/strata_bench/saves/region-8192-f<format>s<summary format>.redb`.
 fn region_save() -> Result<PathBuf, String> {
-    let name = format!("region-8192-f{SAVE_FORMAT_VERSION}.redb");
+    let name = format!("region-8192-f{SAVE_FORMAT_VERSION}s{SUMMARY_VERSION}.redb");
     cached_save(&name, |store| {
         let generator = NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() });
         let mut batch = WriteBatch::new();
@@ -314,9 +315,10 @@ fn startup(budget: Budget) -> Vec<Metric> {
 /// surface chunk of the report's terrain (`NoiseTerrain`, seed 7, as the plugin's default)
 /// with a 6³ brick box set in it (so most are dense). Made once (generation on all cores),
 /// written under a temporary name and renamed, cached as
-/// `target/strata_bench/saves/edited-<n>-f<format>.redb` (a new save format makes new saves).
+/// `target/strata_bench/saves/edited-<n>-f<format>s<summary format>.redb` (a new save or
+/// summary format makes new saves).
 pub fn edited_save(n: usize) -> Result<PathBuf, String> {
-    cached_save(&format!("edited-{n}-f{SAVE_FORMAT_VERSION}.redb"), |store| fill_edited(store, n))
+    cached_save(&format!("edited-{n}-f{SAVE_FORMAT_VERSION}s{SUMMARY_VERSION}.redb"), |store| fill_edited(store, n))
 }
 
 /// Fills [`edited_save`].

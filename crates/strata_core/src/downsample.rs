@@ -16,11 +16,54 @@ pub const HALF_SIZE: usize = CHUNK_SIZE / 2;
 pub const HALF_VOLUME: usize = HALF_SIZE * HALF_SIZE * HALF_SIZE;
 
 /// The material of one downsampled cell from its 8 sub-cells (see the module docs).
+///
+/// # Runtime
+/// One pass over the 8 values when they hold at most two materials (the usual case: air and
+/// one solid, or two solids); otherwise a count per distinct value.
 #[inline]
 pub fn downsample_cell(v: [u16; 8]) -> u16 {
     let a = v[0];
-    if v.iter().all(|&x| x == a) {
-        return a;
+    let (mut na, mut b, mut nb) = (0usize, a, 0usize);
+    let mut more = false;
+    for &x in &v {
+        if x == a {
+            na += 1;
+        } else if nb == 0 || x == b {
+            b = x;
+            nb += 1;
+        } else {
+            more = true;
+        }
+    }
+    if !more {
+        // One or two materials.
+        if nb == 0 {
+            return a;
+        }
+        return match (a, b) {
+            (0, _) => {
+                if nb >= 4 {
+                    b
+                } else {
+                    0
+                }
+            }
+            (_, 0) => {
+                if na >= 4 {
+                    a
+                } else {
+                    0
+                }
+            }
+            // Both solid: the more common, ties to the smaller id.
+            _ => {
+                if na > nb || (na == nb && a < b) {
+                    a
+                } else {
+                    b
+                }
+            }
+        };
     }
     let solid = v.iter().filter(|&&x| x != 0).count();
     if solid < 4 {
@@ -115,6 +158,98 @@ impl HalfCells {
     }
 }
 
+/// The chunk as **one cell**: its half-resolution cells downsampled four more times by the rule
+/// (16³ → 8³ → 4³ → 2³ → 1). This is the cell a grid whose cells are one chunk wide (the
+/// octree's level 5, the index's roots) gives the chunk, and what every coarser grid is made
+/// from where the chunk was edited: it depends on this chunk alone.
+///
+/// # Runtime
+/// O(1) for uniform cells; O(16³) rule applications otherwise.
+pub fn chunk_cell(half: &HalfCells) -> MaterialId {
+    let HalfCells::Dense(cells) = half else { return half.as_uniform().unwrap_or(MaterialId::AIR) };
+    MaterialId(reduce_cube(cells.to_vec(), HALF_SIZE))
+}
+
+/// An `n`³ grid of cells (index `x + n·y + n²·z`, `n` a power of two) downsampled by the rule
+/// until one cell is left. O(`n`³).
+pub fn reduce_cube(mut cells: Vec<u16>, mut n: usize) -> u16 {
+    debug_assert!(n.is_power_of_two() && cells.len() == n * n * n);
+    while n > 1 {
+        let h = n / 2;
+        for z in 0..h {
+            for y in 0..h {
+                for x in 0..h {
+                    let o = 2 * x + n * 2 * y + n * n * 2 * z;
+                    let (y1, z1) = (n, n * n);
+                    // In place: cell (x, y, z) of the half grid is written after every read of
+                    // the cells before it in this pass (its index is never above `o`).
+                    cells[x + h * y + h * h * z] = downsample_cell([
+                        cells[o],
+                        cells[o + 1],
+                        cells[o + y1],
+                        cells[o + y1 + 1],
+                        cells[o + z1],
+                        cells[o + z1 + 1],
+                        cells[o + z1 + y1],
+                        cells[o + z1 + y1 + 1],
+                    ]);
+                }
+            }
+        }
+        cells.truncate(h * h * h);
+        n = h;
+    }
+    cells.first().copied().unwrap_or(0)
+}
+
+/// [`chunk_cell`] of the chunk's half-resolution cells, computed from the voxels directly: each
+/// 8³ block that holds one material is its cell at once, the others go 8³ → 4³ → 2³ → 1 on the
+/// stack, then the 4³ blocks → 2³ → 1. The same cell, with no allocation.
+///
+/// # Runtime
+/// O(1) for a uniform chunk; per 8³ block, a row compare, and 73 rule applications if the
+/// block is mixed.
+pub fn chunk_cell_of(chunk: &Chunk) -> MaterialId {
+    let Chunk::Dense(d) = chunk else { return chunk.as_uniform().unwrap_or(MaterialId::AIR) };
+    let v = d.as_slice();
+    const Y: usize = CHUNK_SIZE;
+    const Z: usize = CHUNK_SIZE * CHUNK_SIZE;
+    let mut blocks = [0u16; 64];
+    for (b, cell) in blocks.iter_mut().enumerate() {
+        let corner = [8 * (b % 4), 8 * (b / 4 % 4), 8 * (b / 16)];
+        if let Some(m) = block_uniform(v, corner) {
+            *cell = m;
+            continue;
+        }
+        let base = corner[0] + Y * corner[1] + Z * corner[2];
+        let mut c4 = [0u16; 64];
+        for (i, c) in c4.iter_mut().enumerate() {
+            let o = base + 2 * (i % 4) + Y * 2 * (i / 4 % 4) + Z * 2 * (i / 16);
+            *c = downsample_cell([
+                v[o],
+                v[o + 1],
+                v[o + Y],
+                v[o + Y + 1],
+                v[o + Z],
+                v[o + Z + 1],
+                v[o + Z + Y],
+                v[o + Z + Y + 1],
+            ]);
+        }
+        *cell = halve_4(&c4);
+    }
+    MaterialId(halve_4(&blocks))
+}
+
+/// A 4³ grid (index `x + 4y + 16z`) downsampled twice: 4³ → 2³ → 1.
+fn halve_4(c: &[u16; 64]) -> u16 {
+    let c2: [u16; 8] = std::array::from_fn(|i| {
+        let o = 2 * (i & 1) + 8 * (i >> 1 & 1) + 32 * (i >> 2);
+        downsample_cell([c[o], c[o + 1], c[o + 4], c[o + 5], c[o + 16], c[o + 17], c[o + 20], c[o + 21]])
+    });
+    downsample_cell(c2)
+}
+
 /// `Some(material)` if the 8³ block of a dense chunk's voxels with smallest corner `c` holds
 /// one material (rows of 8 compared whole, so it vectorizes).
 #[inline]
@@ -141,6 +276,33 @@ mod tests {
     use crate::chunk::DenseChunk;
     use crate::coords::LocalPos;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The rule as the module docs state it, counted plainly.
+    fn rule_reference(v: [u16; 8]) -> u16 {
+        let solid = v.iter().filter(|&&x| x != 0).count();
+        if v.iter().all(|&x| x == v[0]) {
+            return v[0];
+        }
+        if solid < 4 {
+            return 0;
+        }
+        let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+        for &m in v.iter().filter(|&&m| m != 0) {
+            *counts.entry(m).or_default() += 1;
+        }
+        let best = counts.values().copied().max().unwrap_or(0);
+        counts.into_iter().find(|&(_, n)| n == best).map_or(0, |(m, _)| m)
+    }
+
+    #[test]
+    fn the_rule_agrees_with_its_statement_on_every_cell_of_four_materials() {
+        // Every 8-tuple over {air, 1, 2, 3}: 4⁸ = 65,536 cases.
+        for n in 0u32..65_536 {
+            let v: [u16; 8] = std::array::from_fn(|i| ((n >> (2 * i)) & 3) as u16);
+            assert_eq!(downsample_cell(v), rule_reference(v), "{v:?}");
+        }
+    }
 
     #[test]
     fn rule_examples() {
@@ -177,6 +339,68 @@ mod tests {
                 prop_assert_eq!(half.get(x, y, z).0, downsample_cell(v), "cell {:?}", (x, y, z));
             }
         }
+    }
+
+    /// The reference for [`chunk_cell`]: written on its own from the rule's words — a block
+    /// of `size`³ voxels is one voxel, or its 8 half-size blocks (recursively) counted: air
+    /// unless at least 4 are non-air, else the most frequent non-air id, ties to the smaller.
+    fn block_cell(chunk: &Chunk, origin: [usize; 3], size: usize) -> u16 {
+        if size == 1 {
+            return chunk.get(LocalPos::new(origin[0] as u8, origin[1] as u8, origin[2] as u8).index()).0;
+        }
+        let h = size / 2;
+        let mut subs = Vec::new();
+        for dz in [0, h] {
+            for dy in [0, h] {
+                for dx in [0, h] {
+                    subs.push(block_cell(chunk, [origin[0] + dx, origin[1] + dy, origin[2] + dz], h));
+                }
+            }
+        }
+        let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
+        for &m in subs.iter().filter(|&&m| m != 0) {
+            *counts.entry(m).or_default() += 1;
+        }
+        if counts.values().sum::<usize>() < 4 {
+            return 0;
+        }
+        // BTreeMap iterates ids in increasing order: the first maximum is the smaller id.
+        let best = counts.values().copied().max().unwrap_or(0);
+        counts.into_iter().find(|&(_, n)| n == best).map_or(0, |(m, _)| m)
+    }
+
+    proptest! {
+        #[test]
+        fn chunk_cell_is_the_rule_applied_five_times(seed in any::<u64>(), materials in 1u16..4, air_bias in 0u64..4) {
+            let mut s = seed | 1;
+            let chunk = Chunk::Dense(DenseChunk::from_fn(|p| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                // Whole 4³ blocks of one value half the time, so coarse cells see every mix.
+                let block = (u64::from(p.x / 4) * 7 + u64::from(p.y / 4) * 13 + u64::from(p.z / 4) * 29) ^ seed;
+                let r = if block % 2 == 0 { block >> 3 } else { s };
+                if r % 8 < air_bias { MaterialId::AIR } else { MaterialId((r % u64::from(materials + 1)) as u16) }
+            }));
+            prop_assert_eq!(chunk_cell(&HalfCells::of(&chunk)).0, block_cell(&chunk, [0, 0, 0], CHUNK_SIZE));
+            prop_assert_eq!(chunk_cell_of(&chunk).0, block_cell(&chunk, [0, 0, 0], CHUNK_SIZE));
+        }
+    }
+
+    #[test]
+    fn chunk_cell_examples() {
+        assert_eq!(chunk_cell(&HalfCells::Uniform(MaterialId(9))), MaterialId(9));
+        // The lower half stone, the upper air: half the sub-cells are non-air → stone.
+        let half = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 16 { 3 } else { 0 })));
+        assert_eq!(chunk_cell(&HalfCells::of(&half)), MaterialId(3));
+        // One octant: 1 of 8 sub-cells at the last step → air.
+        let octant =
+            Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.x < 16 && p.y < 16 && p.z < 16 { 3 } else { 0 })));
+        assert_eq!(chunk_cell(&HalfCells::of(&octant)), MaterialId::AIR);
+        // The rule rounds half up at every step: a floor 2 voxels thick is half of the cells
+        // below it at each level, so the whole chunk counts as ground.
+        let floor = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 2 { 3 } else { 0 })));
+        assert_eq!(chunk_cell(&HalfCells::of(&floor)), MaterialId(3));
     }
 
     #[test]

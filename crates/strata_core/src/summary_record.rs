@@ -5,14 +5,17 @@
 //! ```text
 //! offset size field
 //!      0    4 magic            b"STRS"
-//!      4    1 format version   1
+//!      4    1 format version   2 (1 is read too: it has no chunk cell)
 //!      5    1 kind             0 = no summary (read the chunk record), 1 = uniform cells,
 //!                              2 = dense cells (lz4 block)
 //!      6    2 histogram length entries (u16 LE); 0 for kind 0
 //!      8    4 body length      bytes after the header (u32 LE)
 //!     12    8 checksum         xxh3-64 of the body, seeded with the chunk's Morton key and
 //!                              bytes 4..12 of the header: a summary moved to another key fails
-//!     20    … histogram        per entry: material id (u16 LE), voxels minus one (u16 LE);
+//!     20    2 chunk cell       version 2, kinds 1 and 2: the chunk downsampled to one cell
+//!                              ([`crate::downsample::chunk_cell`], u16 LE), readable without
+//!                              decoding the rest ([`decode_chunk_cell`])
+//!      …    … histogram        per entry: material id (u16 LE), voxels minus one (u16 LE);
 //!                              ids strictly increasing, voxels summing to 32³
 //!      …    … history          ProcessHistory (mask u16 LE, then a u32 LE step per set bit)
 //!      …    … cells            the chunk at half resolution (16³ cells, see
@@ -26,11 +29,14 @@
 //! Decoding checks, in order: length ≥ header, magic, version, kind, declared length = actual
 //! length, checksum (with the key), then the histogram (order, counts, total), the history and
 //! the cells (exact decompressed size). No input panics or allocates more than 8 KiB of cells.
+//! Whether the parts agree with each other (and the chunk cell with the cells) is what
+//! comparing with the summary of the chunk record tells (`RedbStore::summary_problems`, used
+//! by `strata verify`).
 
 use crate::chunk::Chunk;
 use crate::codec::DecodeError;
 use crate::coords::{CHUNK_SIZE, CHUNK_VOLUME};
-use crate::downsample::{HALF_VOLUME, HalfCells};
+use crate::downsample::{HALF_VOLUME, HalfCells, chunk_cell};
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
 use crate::morton::MortonKey;
@@ -39,7 +45,9 @@ use std::collections::BTreeMap;
 /// Summary record magic.
 pub const SUMMARY_MAGIC: [u8; 4] = *b"STRS";
 /// The summary record format version written and read.
-pub const SUMMARY_VERSION: u8 = 1;
+pub const SUMMARY_VERSION: u8 = 2;
+/// The first format version: no chunk cell (read, never written).
+const VERSION_WITHOUT_CHUNK_CELL: u8 = 1;
 /// Bytes before the body.
 pub const SUMMARY_HEADER_LEN: usize = 20;
 const HALF_BYTES: usize = HALF_VOLUME * 2;
@@ -54,6 +62,8 @@ pub struct StoredSummary {
     pub history: ProcessHistory,
     /// The chunk at half resolution.
     pub cells: HalfCells,
+    /// The chunk downsampled to one cell ([`chunk_cell`] of `cells`, as written).
+    chunk_cell: MaterialId,
 }
 
 impl StoredSummary {
@@ -96,7 +106,14 @@ impl StoredSummary {
             // Invariant: the other variant is uniform.
             _ => vec![(chunk.as_uniform().unwrap_or(MaterialId::AIR), CHUNK_VOLUME as u32)],
         };
-        Self { histogram, history, cells: HalfCells::of(chunk) }
+        let cells = HalfCells::of(chunk);
+        Self { histogram, history, chunk_cell: chunk_cell(&cells), cells }
+    }
+
+    /// The chunk downsampled to one cell ([`chunk_cell`] of its cells, as written: a version-2
+    /// record carries it, a version-1 record's is computed when decoded).
+    pub fn chunk_cell(&self) -> MaterialId {
+        self.chunk_cell
     }
 
     /// Appends the record of this summary, stored at `key`, to `out`.
@@ -110,6 +127,7 @@ impl StoredSummary {
             HalfCells::Dense(_) => 2,
         };
         write_header(out, kind, self.histogram.len() as u16);
+        out.extend_from_slice(&self.chunk_cell().0.to_le_bytes());
         for (m, n) in &self.histogram {
             out.extend_from_slice(&m.0.to_le_bytes());
             // Invariant (documented on the field): counts are at most 32³, which fits in u16
@@ -133,7 +151,7 @@ impl StoredSummary {
     /// Decodes the summary record stored at `key`. `Ok(None)`: a kind-0 record (no summary:
     /// read the chunk record).
     pub fn decode(key: MortonKey, bytes: &[u8]) -> Result<Option<Self>, DecodeError> {
-        let (kind, entries, body) = parse(key, bytes)?;
+        let (version, kind, entries, body) = parse(key, bytes)?;
         if kind == 0 {
             return if entries == 0 && body.is_empty() {
                 Ok(None)
@@ -141,6 +159,7 @@ impl StoredSummary {
                 Err(DecodeError::BadSummary("a kind-0 summary has a body"))
             };
         }
+        let (cell, body) = split_chunk_cell(version, body)?;
         let hist_len = 4 * usize::from(entries);
         let (hist_bytes, rest) =
             body.split_at_checked(hist_len).ok_or(DecodeError::BadSummary("histogram truncated"))?;
@@ -184,12 +203,38 @@ impl StoredSummary {
                 HalfCells::Uniform(_) => return Err(DecodeError::BadSummary("dense cells that are all equal")),
             }
         };
-        Ok(Some(Self { histogram, history, cells }))
+        let chunk_cell = cell.unwrap_or_else(|| chunk_cell(&cells));
+        Ok(Some(Self { histogram, history, cells, chunk_cell }))
     }
 
     /// Summarises a chunk record's bytes (decoding the chunk).
     pub fn of_record(record: &[u8]) -> Result<Self, DecodeError> {
         crate::codec::decode_with_history(record).map(|(chunk, history)| Self::of(&chunk, history))
+    }
+}
+
+/// The chunk cell of the summary record stored at `key` ([`StoredSummary::chunk_cell`]),
+/// checking the header and the checksum but decoding nothing else (a version-1 record, which
+/// has no chunk cell, is decoded whole). `Ok(None)`: a kind-0 record (read the chunk record).
+///
+/// # Runtime
+/// One checksum over the record (xxh3, about 50 ns for a typical 500-byte summary).
+pub fn decode_chunk_cell(key: MortonKey, bytes: &[u8]) -> Result<Option<MaterialId>, DecodeError> {
+    let (version, kind, _, body) = parse(key, bytes)?;
+    if kind == 0 || version == VERSION_WITHOUT_CHUNK_CELL {
+        return Ok(StoredSummary::decode(key, bytes)?.map(|s| s.chunk_cell()));
+    }
+    Ok(split_chunk_cell(version, body)?.0)
+}
+
+/// The chunk cell at the start of a version-2 body (`None` for version 1), and the rest.
+fn split_chunk_cell(version: u8, body: &[u8]) -> Result<(Option<MaterialId>, &[u8]), DecodeError> {
+    if version == VERSION_WITHOUT_CHUNK_CELL {
+        return Ok((None, body));
+    }
+    match body.split_first_chunk::<2>() {
+        Some((cell, rest)) => Ok((Some(MaterialId(u16::from_le_bytes(*cell))), rest)),
+        None => Err(DecodeError::BadSummary("chunk cell truncated")),
     }
 }
 
@@ -222,8 +267,9 @@ fn checksum(key: MortonKey, fields: [u8; 8], body: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(body, seed)
 }
 
-/// Checks a summary record's header and checksum; returns (kind, histogram entries, body).
-fn parse(key: MortonKey, bytes: &[u8]) -> Result<(u8, u16, &[u8]), DecodeError> {
+/// Checks a summary record's header and checksum; returns (version, kind, histogram entries,
+/// body).
+fn parse(key: MortonKey, bytes: &[u8]) -> Result<(u8, u8, u16, &[u8]), DecodeError> {
     let header: &[u8; SUMMARY_HEADER_LEN] = bytes
         .get(..SUMMARY_HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -232,7 +278,7 @@ fn parse(key: MortonKey, bytes: &[u8]) -> Result<(u8, u16, &[u8]), DecodeError> 
     if [m0, m1, m2, m3] != SUMMARY_MAGIC {
         return Err(DecodeError::BadMagic([m0, m1, m2, m3]));
     }
-    if version != SUMMARY_VERSION {
+    if version != SUMMARY_VERSION && version != VERSION_WITHOUT_CHUNK_CELL {
         return Err(DecodeError::UnsupportedVersion(version));
     }
     if kind > 2 {
@@ -251,7 +297,7 @@ fn parse(key: MortonKey, bytes: &[u8]) -> Result<(u8, u16, &[u8]), DecodeError> 
     if stored != computed {
         return Err(DecodeError::ChecksumMismatch { stored, computed });
     }
-    Ok((kind, u16::from_le_bytes([e0, e1]), body))
+    Ok((version, kind, u16::from_le_bytes([e0, e1]), body))
 }
 
 const _: () = assert!(CHUNK_VOLUME <= u16::MAX as usize + 1);
@@ -325,11 +371,55 @@ mod tests {
         }
     }
 
+    /// `bytes` (a version-2 record) as version 1 wrote it: no chunk cell.
+    fn as_version_1(key: MortonKey, bytes: &[u8]) -> Vec<u8> {
+        let mut v1 = bytes[..SUMMARY_HEADER_LEN].to_vec();
+        v1[4] = VERSION_WITHOUT_CHUNK_CELL;
+        v1.extend_from_slice(&bytes[SUMMARY_HEADER_LEN + 2..]);
+        seal(&mut v1, 0, key);
+        v1
+    }
+
+    #[test]
+    fn the_chunk_cell_reads_alone_and_version_1_records_still_decode() {
+        let key = MortonKey(99);
+        for chunk in [terrain(3), terrain(20), Chunk::Uniform(MaterialId(5))] {
+            let s = StoredSummary::of(&chunk, ProcessHistory::EMPTY);
+            let bytes = encoded(&s, key);
+            assert_eq!(decode_chunk_cell(key, &bytes), Ok(Some(chunk_cell(&HalfCells::of(&chunk)))));
+            let v1 = as_version_1(key, &bytes);
+            assert_eq!(StoredSummary::decode(key, &v1), Ok(Some(s.clone())));
+            assert_eq!(decode_chunk_cell(key, &v1), Ok(Some(s.chunk_cell())));
+            assert!(decode_chunk_cell(MortonKey(98), &bytes).is_err(), "another key");
+        }
+        let mut none = Vec::new();
+        encode_unsummarised(key, &mut none);
+        assert_eq!(decode_chunk_cell(key, &none), Ok(None));
+    }
+
+    #[test]
+    fn a_chunk_cell_that_disagrees_with_the_cells_is_told_apart_from_the_chunks_summary() {
+        // What `summary_problems` relies on: the decoded summary keeps the cell it carries, so it
+        // differs from the summary of the chunk.
+        let key = MortonKey(5);
+        let s = StoredSummary::of(&terrain(7), ProcessHistory::EMPTY);
+        let mut bytes = encoded(&s, key);
+        let cell = s.chunk_cell().0;
+        bytes[SUMMARY_HEADER_LEN..SUMMARY_HEADER_LEN + 2].copy_from_slice(&(cell ^ 1).to_le_bytes());
+        seal(&mut bytes, 0, key);
+        let decoded = StoredSummary::decode(key, &bytes).unwrap().unwrap();
+        assert_eq!(decoded.chunk_cell(), MaterialId(cell ^ 1));
+        assert_eq!(decode_chunk_cell(key, &bytes), Ok(Some(MaterialId(cell ^ 1))));
+        assert_ne!(decoded, s);
+    }
+
     proptest! {
         /// Any bytes: an error or a summary, never a panic; what decodes re-encodes to itself.
         #[test]
         fn any_bytes_decode_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..200), key in any::<u128>()) {
-            if let Ok(Some(s)) = StoredSummary::decode(MortonKey(key), &bytes) {
+            if let Ok(Some(s)) = StoredSummary::decode(MortonKey(key), &bytes)
+                && bytes[4] == SUMMARY_VERSION
+            {
                 prop_assert_eq!(encoded(&s, MortonKey(key)), bytes);
             }
         }
@@ -345,6 +435,7 @@ mod tests {
             seal(&mut b, 0, key);
             prop_assert_eq!(b.len(), len);
             let _ = StoredSummary::decode(key, &b);
+            let _ = decode_chunk_cell(key, &b);
         }
     }
 }

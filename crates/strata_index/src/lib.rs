@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod above_roots;
 mod error;
 pub mod lod_select;
 pub mod octree;

@@ -1,5 +1,6 @@
 //! Immutable snapshots of the index: what readers query.
 
+use crate::above_roots::ChunkCells;
 use crate::octree::mip::Contribution;
 use crate::octree::{Cells, Lookup, Mip, Node, NodeData, NodeId, Octree, ROOT_LEVEL};
 use crate::ray::{Candidate, Ray, RayError, RayHit, RayOptions, cast_segments};
@@ -69,6 +70,7 @@ pub struct IndexSnapshot {
     pub(crate) world_version: u64,
     pub(crate) octree: Octree,
     pub(crate) rtree: Arc<ChunkTree>,
+    pub(crate) chunk_cells: Arc<ChunkCells>,
     pub(crate) generator: Arc<dyn WorldGenerator>,
     pub(crate) config: IndexConfig,
 }
@@ -162,7 +164,7 @@ impl IndexSnapshot {
     /// # Runtime
     /// O(nodes): a walk over the whole tree.
     pub fn memory(&self) -> crate::IndexMemory {
-        crate::IndexMemory::of(&self.octree, self.rtree.size())
+        crate::IndexMemory::of(&self.octree, self.rtree.size(), &self.chunk_cells)
     }
 
     /// Whether the index knows the chunk at `key` but has released its voxels (it keeps its
@@ -172,7 +174,9 @@ impl IndexSnapshot {
     }
 
     /// The 32³ cells to mesh for node `id`: the chunk at level 0, the downsampled grid above
-    /// (see [`crate::octree::mip`]), generator samples where nothing below is known.
+    /// (see [`crate::octree::mip`]), generator samples where nothing below is known; above
+    /// [`ROOT_LEVEL`], the generator's samples with the chunk cells of edited chunks folded in
+    /// (see [`crate::above_roots`]).
     ///
     /// Grids are computed on first request (a full rebuild leaves them all to the readers) and
     /// then kept in the node, which later snapshots share; concurrent first requests for one
@@ -200,8 +204,16 @@ impl IndexSnapshot {
                     None => unreachable!("a node without cells is a released chunk"),
                 },
             },
+            Lookup::Generated(None) if id.level > ROOT_LEVEL => self.chunk_cells.grid(id, self.generator.as_ref()),
             Lookup::Generated(None) => self.generator.sample_lod(id.level, id.key),
         }
+    }
+
+    /// The chunk cell the index holds for `key` (edited chunks and chunks known from
+    /// [`IndexWriter::scan_chunk_cells`](crate::IndexWriter::scan_chunk_cells)): what the
+    /// grids above [`ROOT_LEVEL`] are made of (see [`crate::above_roots`]).
+    pub fn chunk_cell(&self, key: ChunkKey) -> Option<strata_core::MaterialId> {
+        self.chunk_cells.get(key)
     }
 
     /// The released chunk's contribution to its level-1 parent's grid (the cells of that grid

@@ -28,8 +28,9 @@
 //!   engine drops the task) and its chunks are handed back ([`ViewChange::released`]) for the
 //!   engine to evict. A load that finishes after its requesters left is dropped
 //!   ([`LoadFate::Dropped`]), so nothing outlives the retention set.
-//! - **Scans.** A grid at levels 1 to [`ROOT_LEVEL`] is exact only once every stored chunk under
-//!   it is known to the index; its load waits for that ([`StreamInputs::ensure_scanned`]) and
+//! - **Scans.** A grid is exact only once every stored chunk under it is known to the index
+//!   (levels 1 to [`ROOT_LEVEL`]: as a released chunk; above: by its chunk cell, see
+//!   [`crate::above_roots`]); its load waits for that ([`StreamInputs::ensure_scanned`]) and
 //!   rejoins the load queue (at its distance, see *Order*) when the scan is published
 //!   ([`StreamPlan::index_published`]).
 //!
@@ -72,8 +73,9 @@ pub trait StreamInputs {
     fn resident_chunk(&self, key: ChunkKey) -> Option<Arc<Chunk>>;
     /// Whether material `m` is opaque (a uniform opaque neighbour needs no seam).
     fn is_opaque(&self, m: MaterialId) -> bool;
-    /// Whether every stored chunk under `grid` (level 1 to [`ROOT_LEVEL`]) is known to the
-    /// index. If not, starts reading them (once) and returns `false`; the plan asks again when
+    /// Whether every stored chunk under `grid` (level ≥ 1) is known to the index as far as
+    /// its grid needs (levels 1 to [`ROOT_LEVEL`]: summaries; above: chunk cells). If not,
+    /// starts reading them (once) and returns `false`; the plan asks again when
     /// [`StreamPlan::index_published`] reports the scan.
     fn ensure_scanned(&mut self, grid: NodeId) -> bool;
 }
@@ -348,26 +350,29 @@ impl StreamPlan {
         self.request_load(id);
     }
 
-    /// The index published a snapshot: `changed` chunks' edits and the finished scans of
-    /// `scanned` grids (successful or not: a failed one is asked for again). Grids above
-    /// changed chunks (levels 1 to [`ROOT_LEVEL`]; above it they come from the generator, which
-    /// edits do not change) are dropped and their nodes and neighbours remeshed; loads that
-    /// waited for a scan rejoin the end of the load queue.
-    pub fn index_published(&mut self, changed: &[ChunkKey], scanned: &[NodeId]) {
+    /// The index published a snapshot: `changed` chunks' edits, the chunks whose chunk cell
+    /// changed (`cells_changed`, see [`crate::above_roots`]) and the finished scans of `scanned`
+    /// grids (successful or not: a failed one is asked for again). Grids over changed chunks
+    /// (levels 1 to [`ROOT_LEVEL`]) and over changed chunk cells (above it, up to the
+    /// selector's `max_level`) are dropped and their nodes and neighbours remeshed; loads that
+    /// waited for a scan rejoin the load queue.
+    pub fn index_published(&mut self, changed: &[ChunkKey], cells_changed: &[ChunkKey], scanned: &[NodeId]) {
         for &id in scanned {
             if self.blocked_on_scan.remove(&id) && self.load_requested.contains(&id) {
                 let entry = self.entry(id, self.wanted.contains(&id));
                 self.load_queue.push(entry);
             }
         }
-        let max_level = self.selector.settings().max_level.min(ROOT_LEVEL);
-        for &key in changed {
-            for level in 1..=max_level {
-                let id = NodeId::containing(key, level);
-                if self.grids.remove(&id).is_some() || self.shown.contains_key(&id) {
-                    for n in with_neighbors(id) {
-                        self.invalidate(n, false);
-                    }
+        let max_level = self.selector.settings().max_level;
+        let (below, above) = (1..=max_level.min(ROOT_LEVEL), ROOT_LEVEL + 1..=max_level);
+        let grids = changed
+            .iter()
+            .flat_map(|&k| below.clone().map(move |l| NodeId::containing(k, l)))
+            .chain(cells_changed.iter().flat_map(|&k| above.clone().map(move |l| NodeId::containing(k, l))));
+        for id in grids {
+            if self.grids.remove(&id).is_some() || self.shown.contains_key(&id) {
+                for n in with_neighbors(id) {
+                    self.invalidate(n, false);
                 }
             }
         }
@@ -395,7 +400,7 @@ impl StreamPlan {
                 }
                 Err(missing) => {
                     for m in missing {
-                        if (1..=ROOT_LEVEL).contains(&m.level) {
+                        if m.level >= 1 {
                             inputs.ensure_scanned(m);
                         }
                         self.request_load(m);
@@ -410,7 +415,7 @@ impl StreamPlan {
             if !self.load_requested.remove(&id) || self.loading.contains(&id) {
                 continue;
             }
-            if (1..=ROOT_LEVEL).contains(&id.level) && !inputs.ensure_scanned(id) {
+            if id.level >= 1 && !inputs.ensure_scanned(id) {
                 self.load_requested.insert(id);
                 self.blocked_on_scan.insert(id);
                 continue;

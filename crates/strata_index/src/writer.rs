@@ -6,19 +6,21 @@
 //! plain struct with `&mut self` methods, so it can run on the [`RebuildManager`](crate::RebuildManager)'s
 //! threads or in any executor's task (a Bevy task pool, say).
 
+use crate::above_roots::ChunkCells;
 use crate::error::LoadError;
 use crate::octree::{BuildEntry, CellBox, Node, NodeData, NodeId, Octree, ROOT_LEVEL, diff_box};
 use crate::rtree::{ChunkEntry, ChunkTree, RTreeWriter};
 use crate::snapshot::{IndexConfig, IndexSnapshot};
 use crate::summary::Histogram;
 use arc_swap::ArcSwap;
+use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use strata_core::store::full_range;
 use strata_core::{
-    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, DecodeError, MortonKey, ProcessHistory,
-    StoreError, StoredSummary, WorldGenerator, codec,
+    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, DecodeError, MaterialId, MortonKey,
+    ProcessHistory, StoreError, StoredSummary, WorldGenerator, codec,
 };
 
 /// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
@@ -94,6 +96,13 @@ pub struct IndexWriter {
     dirty: bool,
     /// Released chunks whose subtrees may now collapse (done at [`IndexWriter::publish`]).
     collapse: Vec<ChunkKey>,
+    /// Chunk cells of edited chunks and of chunks known from cell scans (grids above the
+    /// roots, see [`crate::above_roots`]); shared with snapshots until changed.
+    chunk_cells: Arc<ChunkCells>,
+    /// Edited leaves whose chunk cell is computed at the next publish.
+    cells_due: FxHashSet<ChunkKey>,
+    /// Chunks whose chunk cell changed since [`IndexWriter::take_changed_cells`].
+    cells_changed: Vec<ChunkKey>,
     shared: Arc<ArcSwap<IndexSnapshot>>,
 }
 
@@ -107,6 +116,7 @@ impl IndexWriter {
             world_version: 0,
             octree: octree.clone(),
             rtree: Arc::default(),
+            chunk_cells: Arc::default(),
             generator: generator.clone(),
             config,
         };
@@ -119,6 +129,9 @@ impl IndexWriter {
             world_version: 0,
             dirty: false,
             collapse: Vec::new(),
+            chunk_cells: Arc::default(),
+            cells_due: FxHashSet::default(),
+            cells_changed: Vec::new(),
             shared: Arc::new(ArcSwap::from_pointee(snap)),
         }
     }
@@ -170,8 +183,24 @@ impl IndexWriter {
 
     fn bulk_load_entries(&mut self, entries: Vec<BuildEntry>, workers: usize) {
         self.world_version = self.world_version.max(entries.iter().map(|e| e.version).max().unwrap_or(0));
-        let bulk_load = |entries: Vec<ChunkEntry>| ChunkTree::bulk_load_with_params(entries);
-        let (octree, rtree) = Octree::build(entries, self.generator.as_ref(), workers, entry_of, bulk_load);
+        // Per leaf (first pass, while its voxels are in cache): its R-tree entry and, if edited,
+        // its chunk cell; then the R-tree bulk load and the cells, beside the inner nodes.
+        let visit = |key: ChunkKey, leaf: &Node| {
+            let cell = if leaf.edited { leaf.chunk_cell().map(|c| (key.morton(), c)) } else { None };
+            Some((entry_of(key, leaf), cell))
+        };
+        let finish = |outs: Vec<LeafOutput>| {
+            let (mut entries, mut cells) = (Vec::with_capacity(outs.len()), Vec::new());
+            for (e, c) in outs {
+                entries.extend(e);
+                cells.extend(c);
+            }
+            cells.sort_unstable_by_key(|(k, _)| *k);
+            (ChunkTree::bulk_load_with_params(entries), ChunkCells::from_sorted(cells))
+        };
+        let (octree, (rtree, cells)) = Octree::build(entries, self.generator.as_ref(), workers, visit, finish);
+        self.chunk_cells = Arc::new(cells);
+        self.cells_due.clear();
         self.octree = octree;
         self.rtree.reset(rtree);
         self.dirty = true;
@@ -264,7 +293,59 @@ impl IndexWriter {
             return false;
         }
         self.put_leaf(key, None, Arc::new(Node::stored(summary)), Some(CellBox::FULL));
+        // The summary carries the chunk cell: nothing to compute at publish.
+        self.cells_due.remove(&key);
+        let cell = summary.chunk_cell();
+        if self.chunk_cells.get(key) != Some(cell) {
+            Arc::make_mut(&mut self.chunk_cells).set(key, Some(cell));
+            self.cells_changed.push(key);
+        }
         true
+    }
+
+    /// Reads the [chunk cells](strata_core::ChunkStore::scan_chunk_cells) of the stored chunks
+    /// under `node` (one Morton range scan; `node` at any level, typically above
+    /// [`ROOT_LEVEL`]) for the grids above the roots ([`crate::above_roots`]): each chunk the
+    /// index does not know gets the cell the store gives (chunks it knows keep the cell of
+    /// their own, at least as new, content). Nothing else is read or kept: no leaf, no summary.
+    /// A chunk whose summary and record are both damaged is skipped and reported.
+    ///
+    /// # Runtime
+    /// One range scan; per stored chunk one summary checksum (no decompression) and
+    /// O(log roots + chunks of its root) to keep the cell.
+    pub fn scan_chunk_cells(&mut self, store: &dyn ChunkStore, node: NodeId) -> Result<StoreLoad, StoreError> {
+        let (lo, _) = node.chunk_range();
+        let min = ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32);
+        let mut load = StoreLoad::default();
+        let mut found = Vec::new();
+        store.scan_chunk_cells(MortonKey::region_range(min, node.level), &mut |key, cell| {
+            let key = key.to_chunk();
+            match cell {
+                Ok(_) if self.octree.leaf(key).is_some_and(|n| n.edited) => {}
+                Ok(c) => found.push((key, c)),
+                Err(_) if self.knows(key) => {}
+                Err(source) => load.skipped.push((key, source)),
+            }
+            ControlFlow::Continue(())
+        })?;
+        if !found.is_empty() {
+            let cells = Arc::make_mut(&mut self.chunk_cells);
+            for (key, c) in found {
+                if cells.get(key) != Some(c) {
+                    cells.set(key, Some(c));
+                    load.chunks += 1;
+                    self.cells_changed.push(key);
+                    self.dirty = true;
+                }
+            }
+        }
+        Ok(load)
+    }
+
+    /// The chunk cell the index holds for `key` (see [`crate::above_roots`]); edited leaves
+    /// changed since the last publish are not computed yet.
+    pub fn chunk_cell(&self, key: ChunkKey) -> Option<MaterialId> {
+        self.chunk_cells.get(key)
     }
 
     /// Hands in a chunk the world loaded, not saying where from: it counts as edited (kept as
@@ -342,6 +423,11 @@ impl IndexWriter {
         let old_entry = old.and_then(|o| entry_of(key, o));
         let new_entry = entry_of(key, &leaf);
         self.world_version = self.world_version.max(leaf.summary.version);
+        // The chunk cell follows the content of edited chunks (computed at publish, once per
+        // key however often it changes before).
+        if leaf.edited && (dirty.is_some() || !old.is_some_and(|o| o.edited)) {
+            self.cells_due.insert(key);
+        }
         self.octree.set_leaf(key, leaf, dirty, self.generator.as_ref());
         if old_entry != new_entry {
             self.rtree.update(old_entry, new_entry);
@@ -382,13 +468,41 @@ impl IndexWriter {
         }
     }
 
+    /// Computes the chunk cells of the edited leaves changed since the last publish.
+    ///
+    /// # Runtime
+    /// Per changed leaf, [`Node::chunk_cell`]: O(32³) with voxels, O(16³) released, O(1)
+    /// uniform.
+    fn update_chunk_cells(&mut self) {
+        if self.cells_due.is_empty() {
+            return;
+        }
+        let cells = Arc::make_mut(&mut self.chunk_cells);
+        for key in self.cells_due.drain() {
+            // Invariant: only edited leaves are due, and edited leaves never collapse.
+            if let Some(c) = chunk_cell_in(&self.octree, key)
+                && cells.get(key) != Some(c)
+            {
+                cells.set(key, Some(c));
+                self.cells_changed.push(key);
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// The chunks whose chunk cell changed (and so the grids above [`ROOT_LEVEL`] over them)
+    /// since the last call, as of the last publish: most edits change voxels, not the cell.
+    pub fn take_changed_cells(&mut self) -> Vec<ChunkKey> {
+        std::mem::take(&mut self.cells_changed)
+    }
+
     /// What the index holds, in bytes (see [`IndexMemory`]), counting changes not published
     /// yet; [`IndexSnapshot::memory`](crate::IndexSnapshot::memory) measures a snapshot.
     ///
     /// # Runtime
     /// O(nodes): a walk over the whole tree.
     pub fn memory(&self) -> IndexMemory {
-        IndexMemory::of(&self.octree, self.rtree.len())
+        IndexMemory::of(&self.octree, self.rtree.len(), &self.chunk_cells)
     }
 
     /// Folds in one change from the world's change feed.
@@ -458,6 +572,7 @@ impl IndexWriter {
     /// Does nothing but return the current snapshot if nothing changed.
     pub fn publish(&mut self) -> Arc<IndexSnapshot> {
         self.collapse_released();
+        self.update_chunk_cells();
         if !self.dirty {
             return self.shared.load_full();
         }
@@ -467,6 +582,7 @@ impl IndexWriter {
             world_version: self.world_version,
             octree: self.octree.clone(),
             rtree: self.rtree.publish(),
+            chunk_cells: self.chunk_cells.clone(),
             generator: self.generator.clone(),
             config: self.config,
         });
@@ -474,6 +590,33 @@ impl IndexWriter {
         self.dirty = false;
         snap
     }
+}
+
+/// What a full rebuild's first pass makes of a leaf: its R-tree entry and, for an edited chunk,
+/// its chunk cell.
+type LeafOutput = (Option<ChunkEntry>, Option<(MortonKey, MaterialId)>);
+
+/// The chunk cell of the known chunk at `key`: from the highest LOD grid already computed on
+/// its path (a computed grid is kept current with its chunks: at the root it *is* the chunk
+/// cell; at level `l` the chunk is (32 >> `l`)³ of its cells), else from the leaf itself.
+///
+/// # Runtime
+/// O(1) with the root's grid computed; O((32 >> `l`)³) with a level-`l` grid; else
+/// [`Node::chunk_cell`].
+fn chunk_cell_in(octree: &Octree, key: ChunkKey) -> Option<MaterialId> {
+    let path = octree.path(key);
+    let (leaf_id, leaf) = path.last()?;
+    if leaf_id.level != 0 {
+        return None;
+    }
+    for (id, node) in &path {
+        let Some(mip) = node.computed_mip() else { continue };
+        let n = 32usize >> id.level;
+        let off = [key.x, key.y, key.z].map(|v| (v - (v >> id.level << id.level)) as usize * n);
+        let cells = (0..n * n * n).map(|i| mip.get(off[0] + i % n, off[1] + i / n % n, off[2] + i / (n * n)).0);
+        return Some(MaterialId(strata_core::downsample::reduce_cube(cells.collect(), n)));
+    }
+    leaf.chunk_cell()
 }
 
 /// The voxels of a known level-0 node (`None` once released, and for stubs).
@@ -543,11 +686,13 @@ pub struct IndexMemory {
     pub rtree_entries: usize,
     /// The R-tree (entries and an estimate of its inner nodes).
     pub rtree_bytes: usize,
+    /// Chunk cells kept for the grids above the roots (4 bytes per edited or scanned chunk).
+    pub chunk_cell_bytes: usize,
 }
 
 impl IndexMemory {
     /// Measures `octree` and an R-tree of `rtree_entries` entries.
-    pub(crate) fn of(octree: &Octree, rtree_entries: usize) -> Self {
+    pub(crate) fn of(octree: &Octree, rtree_entries: usize, cells: &ChunkCells) -> Self {
         let mut m = IndexMemory::default();
         let mut nodes = std::collections::HashSet::new();
         let mut chunks = std::collections::HashSet::new();
@@ -556,12 +701,18 @@ impl IndexMemory {
         }
         m.rtree_entries = rtree_entries;
         m.rtree_bytes = rtree_entries * (size_of::<ChunkEntry>() + RTREE_NODE_SHARE);
+        m.chunk_cell_bytes = cells.heap_bytes();
         m
     }
 
     /// Everything.
     pub fn total(&self) -> usize {
-        self.chunk_bytes + self.grid_bytes + self.contribution_bytes + self.node_bytes + self.rtree_bytes
+        self.chunk_bytes
+            + self.grid_bytes
+            + self.contribution_bytes
+            + self.node_bytes
+            + self.rtree_bytes
+            + self.chunk_cell_bytes
     }
 
     /// Voxel data the index holds that the world cache does not share: its grids and released

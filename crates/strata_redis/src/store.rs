@@ -10,7 +10,10 @@ use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::time::Instant;
 use strata_core::codec::{self, RecordKind};
-use strata_core::store::{CommitReceipt, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch, visit_summary};
+use strata_core::store::{
+    ChunkCellVisitor, CommitReceipt, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch, visit_chunk_cell,
+    visit_summary,
+};
 use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError};
 
 /// A batch grouped by region: each region's entries (record and summary; `None` = delete),
@@ -192,6 +195,12 @@ impl RedisClusterStore {
                 other => Err(StoreError::Backend(format!("unexpected ZRANGEBYLEX reply {other:?}"))),
             })
             .collect()
+    }
+
+    /// Queues the `HMGET` of `keys`' summaries in `region` (one reply: an array, nil where a
+    /// summary is missing).
+    fn fetch_summaries(&self, region: u128, keys: &[MortonKey], p: &mut redis::Pipeline) {
+        p.cmd("HMGET").arg(self.layout.summaries_key(region)).arg(keys.iter().map(|k| member(*k)).collect::<Vec<_>>());
     }
 
     /// Visits every stored key in `range` in key order with the reply that `fetch` (one
@@ -483,12 +492,22 @@ impl ChunkStore for RedisClusterStore {
     ) -> Result<(), StoreError> {
         self.scan_regions(
             range,
-            |region, keys, p| {
-                p.cmd("HMGET")
-                    .arg(self.layout.summaries_key(region))
-                    .arg(keys.iter().map(|k| member(*k)).collect::<Vec<_>>());
-            },
+            |region, keys, p| self.fetch_summaries(region, keys, p),
             |k, v| visit_summary(k, bytes(v), || self.get_record(k), &mut *visit),
+        )
+    }
+
+    /// The same `HMGET` of summaries as [`ChunkStore::scan_summaries`], reading only each
+    /// summary's header (its chunk cell) and checksum.
+    fn scan_chunk_cells(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut ChunkCellVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.scan_regions(
+            range,
+            |region, keys, p| self.fetch_summaries(region, keys, p),
+            |k, v| visit_chunk_cell(k, bytes(v), || self.get_record(k), &mut *visit),
         )
     }
 

@@ -46,6 +46,21 @@ fn summaries(
     out
 }
 
+/// Every chunk cell a scan gives, by key.
+fn chunk_cells(
+    store: &dyn ChunkStore,
+    range: std::ops::RangeInclusive<MortonKey>,
+) -> Vec<(MortonKey, Result<MaterialId, DecodeError>)> {
+    let mut out = Vec::new();
+    store
+        .scan_chunk_cells(range, &mut |k, c| {
+            out.push((k, c));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
 #[test]
 fn bad_url_and_unreachable_cluster_are_typed_errors() {
     assert!(matches!(strata_redis::open("redis://127.0.0.1:7100/"), Err(StoreError::InvalidConfig(_))));
@@ -88,11 +103,13 @@ fn round_trip_matches_memory_store() {
         }
         assert_eq!(records(&store, full_range()), records(&reference, full_range()), "full scan, round {round}");
         assert_eq!(summaries(&store, full_range()), summaries(&reference, full_range()), "summaries, round {round}");
+        assert_eq!(chunk_cells(&store, full_range()), chunk_cells(&reference, full_range()), "cells, round {round}");
         for _ in 0..4 {
             let c = keys[rng.below(keys.len() as u64) as usize];
             let range = MortonKey::region_range(c, rng.below(5) as u32);
             assert_eq!(records(&store, range.clone()), records(&reference, range.clone()), "region scan");
-            assert_eq!(summaries(&store, range.clone()), summaries(&reference, range), "region summaries");
+            assert_eq!(summaries(&store, range.clone()), summaries(&reference, range.clone()), "region summaries");
+            assert_eq!(chunk_cells(&store, range.clone()), chunk_cells(&reference, range), "region cells");
             let (a, b) = (keys[rng.below(120) as usize].morton(), keys[rng.below(120) as usize].morton());
             let range = a.min(b)..=a.max(b);
             assert_eq!(records(&store, range.clone()), records(&reference, range), "key range scan");
@@ -134,12 +151,15 @@ fn round_trip_matches_memory_store() {
     common::node_cmd(&primary, &zadd).unwrap();
     let want = vec![(old.morton(), Ok(StoredSummary::of(&dense(77), Default::default())))];
     assert_eq!(summaries(&store, MortonKey::region_range(old, 0)), want);
+    let cell = vec![(old.morton(), Ok(StoredSummary::of(&dense(77), Default::default()).chunk_cell()))];
+    assert_eq!(chunk_cells(&store, MortonKey::region_range(old, 0)), cell);
     let mut hset = redis::cmd("HSET");
     hset.arg(store.layout().summaries_key(region))
         .arg(strata_redis::keys::member(old.morton()))
         .arg(&b"STRS damaged"[..]);
     common::node_cmd(&primary, &hset).unwrap();
     assert_eq!(summaries(&store, MortonKey::region_range(old, 0)), want);
+    assert_eq!(chunk_cells(&store, MortonKey::region_range(old, 0)), cell);
 
     // A fresh store on the same world sees the same data (nothing lives only in the client).
     let reopened = strata_redis::open(&url).unwrap();

@@ -157,3 +157,41 @@ fn coarse_grids_show_edits_stored_in_a_redis_cluster() {
     assert_eq!(stream_and_read_far_box(&mut app), BRICK, "the level-2 grid shows the box stored in the cluster");
     assert!(app.world().resource::<StrataWorld>().stored_scans() >= 1);
 }
+
+#[test]
+fn coarse_levels_above_the_index_roots_show_stored_edits_far_away() {
+    // 8 × 8 × 8 stored brick chunks (an aligned block: one whole cell of a level-8 grid)
+    // 8,000 voxels from a viewer high above the ground: the coarse node (level > 5) showing
+    // them reads their chunk cells before its grid is made, and its grid shows the bricks.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("far.strata");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        let mut batch = WriteBatch::new();
+        for (x, y, z) in (256..264).flat_map(|x| (-8..0).flat_map(move |y| (0..8).map(move |z| (x, y, z)))) {
+            batch.put(ChunkKey::new(x, y, z), &strata_core::Chunk::Uniform(BRICK));
+        }
+        store.commit(&batch).unwrap();
+    }
+    let config = StrataConfig {
+        save_path: Some(path.to_string_lossy().into_owned()),
+        commit_interval_s: 3600.0,
+        view_distance: 12_000.0,
+        lod_max_level: 8,
+        lod_split_distance: 1.0,
+        ..small_view()
+    };
+    let mut app = flat_app(config, 0);
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 600.0, 16.0)));
+    wait_started(&mut app);
+    run_until(&mut app, 4000, "the view with far coarse nodes", |a| a.world().resource::<Streaming>().is_idle());
+    let st = app.world().resource::<Streaming>();
+    let inside = ChunkKey::new(260, -4, 4);
+    let far = st.node_covering(inside).expect("the far block is in view");
+    assert!(far.level > strata_index::ROOT_LEVEL && far.level <= 8, "{far:?}");
+    let grid = st.plan().grid(far).expect("the shown node's grid is held");
+    let shift = far.level - strata_index::ROOT_LEVEL;
+    let local = [inside.x, inside.y, inside.z].map(|v| ((v >> shift) - ((v >> far.level) << 5)) as u8);
+    assert_eq!(grid.get(LocalPos::new(local[0], local[1], local[2]).index()), BRICK, "{far:?} at {local:?}");
+    assert!(app.world().resource::<StrataWorld>().stored_scans() >= 1);
+}

@@ -1,6 +1,9 @@
 //! An in-memory store, for tests, tools and worlds that need no persistence.
 
-use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, WriteBatch, visit_summary};
+use super::{
+    ChunkCellVisitor, ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, WriteBatch, visit_chunk_cell,
+    visit_summary,
+};
 use crate::morton::MortonKey;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -54,6 +57,19 @@ impl ChunkStore for MemoryStore {
     ) -> Result<(), StoreError> {
         for (k, v) in self.read().range(range) {
             if visit_summary(*k, Some(&v.summary), || Ok(Some(v.record.clone())), visit)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan_chunk_cells(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut ChunkCellVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        for (k, v) in self.read().range(range) {
+            if visit_chunk_cell(*k, Some(&v.summary), || Ok(Some(v.record.clone())), visit)?.is_break() {
                 break;
             }
         }

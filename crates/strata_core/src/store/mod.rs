@@ -28,6 +28,7 @@ use crate::chunk::Chunk;
 use crate::codec::{self, ChunkEncoder, DecodeError};
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
+use crate::material::MaterialId;
 use crate::morton::MortonKey;
 use crate::summary_record::{self, StoredSummary};
 use std::ops::{ControlFlow, Range, RangeInclusive};
@@ -229,6 +230,11 @@ pub type ScanVisitor<'a> = dyn FnMut(MortonKey, &[u8]) -> ControlFlow<()> + 'a;
 /// summary, or why the chunk could not be summarised, in key order.
 pub type SummaryVisitor<'a> = dyn FnMut(MortonKey, Result<StoredSummary, DecodeError>) -> ControlFlow<()> + 'a;
 
+/// A visitor for [`ChunkStore::scan_chunk_cells`]: called with each stored chunk's key and its
+/// [chunk cell](crate::downsample::chunk_cell), or why the chunk could not be summarised, in
+/// key order.
+pub type ChunkCellVisitor<'a> = dyn FnMut(MortonKey, Result<MaterialId, DecodeError>) -> ControlFlow<()> + 'a;
+
 /// Persistent (or not) storage of edited chunks, keyed by Morton order.
 ///
 /// Implementations are shared between threads (`Send + Sync`); reads may run concurrently with a
@@ -256,6 +262,21 @@ pub trait ChunkStore: Send + Sync + 'static {
         visit: &mut SummaryVisitor<'_>,
     ) -> Result<(), StoreError> {
         self.scan(range, &mut |key, record| visit(key, StoredSummary::of_record(record)))
+    }
+
+    /// Calls `visit` with the [chunk cell](crate::downsample::chunk_cell) (the chunk
+    /// downsampled to one cell) of every stored chunk whose key is in `range`, in key order,
+    /// until it breaks: what grids coarser than the index's roots need of a stored chunk.
+    ///
+    /// Strata's stores read it from the summary record's header (a checksum per chunk, no
+    /// decompression), falling back like [`ChunkStore::scan_summaries`]. The default
+    /// implementation takes it from [`ChunkStore::scan_summaries`].
+    fn scan_chunk_cells(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut ChunkCellVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.scan_summaries(range, &mut |key, summary| visit(key, summary.map(|s| s.chunk_cell())))
     }
 
     /// Applies `batch` durably, atomically as far as the backend allows (see the module docs:
@@ -325,6 +346,24 @@ pub fn visit_summary(
     })
 }
 
+/// [`visit_summary`] for [`ChunkStore::scan_chunk_cells`]: the chunk cell from the stored
+/// summary's header, or made from the chunk record when the summary is missing, says "no
+/// summary" or does not pass its checks.
+pub fn visit_chunk_cell(
+    key: MortonKey,
+    stored: Option<&[u8]>,
+    record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
+    visit: &mut ChunkCellVisitor<'_>,
+) -> Result<ControlFlow<()>, StoreError> {
+    if let Some(Ok(Some(cell))) = stored.map(|s| summary_record::decode_chunk_cell(key, s)) {
+        return Ok(visit(key, Ok(cell)));
+    }
+    Ok(match record()? {
+        Some(r) => visit(key, StoredSummary::of_record(&r).map(|s| s.chunk_cell())),
+        None => ControlFlow::Continue(()),
+    })
+}
+
 /// Every key.
 pub fn full_range() -> RangeInclusive<MortonKey> {
     MortonKey(0)..=MortonKey(u128::MAX)
@@ -343,6 +382,13 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
         visit: &mut SummaryVisitor<'_>,
     ) -> Result<(), StoreError> {
         (**self).scan_summaries(range, visit)
+    }
+    fn scan_chunk_cells(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut ChunkCellVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        (**self).scan_chunk_cells(range, visit)
     }
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         (**self).commit(batch)
@@ -369,7 +415,6 @@ pub(crate) mod contract {
     //! Tests every store must pass.
     use super::*;
     use crate::chunk::DenseChunk;
-    use crate::material::MaterialId;
 
     pub fn dense(seed: u16) -> Chunk {
         Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if (p.y as u16) < seed % 32 { seed } else { 0 })))
@@ -454,6 +499,35 @@ pub(crate) mod contract {
         store
             .scan_summaries(MortonKey::region_range(b, 0), &mut |k, _| {
                 assert_eq!(k, b.morton());
+                n += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+
+        // Chunk cells: the same chunks, each the summary's chunk cell (the cell the chunk
+        // downsamples to, counted here from the chunk itself); the corrupt record reported.
+        let mut cells = Vec::new();
+        store
+            .scan_chunk_cells(full_range(), &mut |k, c| {
+                cells.push((k, c));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let corrupt: Vec<_> = cells.iter().filter(|(_, c)| c.is_err()).map(|(k, _)| *k).collect();
+        assert_eq!(corrupt, vec![c.morton()]);
+        cells.retain(|(_, c)| c.is_ok());
+        let cell = |c: &Chunk| StoredSummary::of(c, ProcessHistory::EMPTY).chunk_cell();
+        let mut want = vec![(a.morton(), Ok(cell(&dense(7)))), (b.morton(), Ok(MaterialId(4)))];
+        want.sort_by_key(|(k, _)| *k);
+        assert_eq!(cells, want);
+        batch.clear();
+        batch.put(a, &dense(20));
+        store.commit(&batch).unwrap();
+        let mut n = 0;
+        store
+            .scan_chunk_cells(MortonKey::region_range(a, 0), &mut |k, c| {
+                assert_eq!((k, c), (a.morton(), Ok(cell(&dense(20)))), "the cell of the chunk now stored");
                 n += 1;
                 ControlFlow::Continue(())
             })

@@ -9,7 +9,10 @@
 //! one write transaction summarises every record (decoding each) and sets the format to 2. The backend wraps
 //! redb's file backend to count those fsyncs ([`ChunkStore::sync_count`]).
 
-use super::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, visit_summary};
+use super::{
+    ChunkCellVisitor, ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, visit_chunk_cell,
+    visit_summary,
+};
 use crate::morton::MortonKey;
 use crate::store::WriteBatch;
 use crate::summary_record::{self, StoredSummary};
@@ -373,6 +376,27 @@ impl ChunkStore for RedbStore {
             let key = MortonKey(k.value());
             let record = || Ok(chunks.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec()));
             if visit_summary(key, Some(v.value()), record, visit)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the `summaries` table only (each summary's header and checksum); falls back to
+    /// the chunk record like [`ChunkStore::scan_summaries`].
+    fn scan_chunk_cells(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut ChunkCellVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(redb::Error::from)?;
+        let summaries = txn.open_table(SUMMARIES).map_err(redb::Error::from)?;
+        let chunks = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+        for item in summaries.range(range.start().0..=range.end().0).map_err(redb::Error::from)? {
+            let (k, v) = item.map_err(redb::Error::from)?;
+            let key = MortonKey(k.value());
+            let record = || Ok(chunks.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec()));
+            if visit_chunk_cell(key, Some(v.value()), record, visit)?.is_break() {
                 break;
             }
         }

@@ -395,6 +395,22 @@ impl Contribution {
         }
     }
 
+    /// The same 16³ cells as [`HalfCells`] (the inverse of [`Contribution::of_half`]).
+    ///
+    /// # Runtime
+    /// O(16³) copies (O(1) when uniform).
+    pub fn to_half(&self) -> HalfCells {
+        if let Some(m) = self.as_uniform() {
+            return HalfCells::Uniform(m);
+        }
+        const H: usize = 2 * BRICK;
+        let mut cells = Box::new([0u16; H * H * H]);
+        for (i, c) in cells.iter_mut().enumerate() {
+            *c = self.get(i % H, (i / H) % H, i / (H * H)).0;
+        }
+        HalfCells::from_cells(cells)
+    }
+
     /// `Some(material)` if every cell holds it.
     pub fn as_uniform(&self) -> Option<MaterialId> {
         match self.0 {
@@ -634,6 +650,7 @@ mod tests {
         // included (uniform bricks stay uniform).
         for child in &children {
             assert_eq!(Contribution::of_half(&HalfCells::of(child)), Contribution::of(Cells::Chunk(child)));
+            assert_eq!(Contribution::of(Cells::Chunk(child)).to_half(), HalfCells::of(child));
         }
         assert_eq!(Contribution::of(Cells::Chunk(&children[2])).as_uniform(), Some(MaterialId::AIR));
         assert!(Contribution::of(Cells::Chunk(&children[0])).heap_bytes() <= 8 * (2 * BRICK_VOLUME + 16) + 160);

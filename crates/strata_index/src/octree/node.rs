@@ -15,7 +15,8 @@ pub const ROOT_LEVEL: u32 = 5;
 /// of any chunk inside shifted right (floor) by `level`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId {
-    /// Level, `0..=ROOT_LEVEL`.
+    /// Level: the octree holds `0..=ROOT_LEVEL`; coarser nodes (LOD selection, grids above the
+    /// roots) have higher levels.
     pub level: u32,
     /// Node coordinates at that level.
     pub key: ChunkKey,
@@ -171,6 +172,19 @@ impl Node {
         })
     }
 
+    /// A known chunk's [chunk cell](strata_core::downsample::chunk_cell) (from its voxels or,
+    /// once released, its contribution); `None` for other nodes.
+    ///
+    /// # Runtime
+    /// O(32³) with voxels (O(16³) released; O(1) uniform).
+    pub fn chunk_cell(&self) -> Option<MaterialId> {
+        match &self.data {
+            NodeData::Cells(c) => Some(strata_core::downsample::chunk_cell_of(c)),
+            NodeData::Released(c) => Some(strata_core::downsample::chunk_cell(&c.to_half())),
+            NodeData::Inner { .. } | NodeData::Generated(_) => None,
+        }
+    }
+
     /// Whether this is a generated stub (see [`NodeData::Generated`]).
     pub fn is_stub(&self) -> bool {
         matches!(self.data, NodeData::Generated(_))
@@ -225,6 +239,14 @@ impl Node {
     pub fn mip(&self, id: NodeId, generator: &dyn WorldGenerator) -> Option<&Mip> {
         match &self.data {
             NodeData::Inner { mip, children } => Some(mip.get_or_init(|| downsample_children(id, children, generator))),
+            NodeData::Cells(_) | NodeData::Generated(_) | NodeData::Released(_) => None,
+        }
+    }
+
+    /// This inner node's grid if it has been computed (never computes it).
+    pub fn computed_mip(&self) -> Option<&Mip> {
+        match &self.data {
+            NodeData::Inner { mip, .. } => mip.get(),
             NodeData::Cells(_) | NodeData::Generated(_) | NodeData::Released(_) => None,
         }
     }

@@ -324,7 +324,7 @@ fn grid_loads_wait_for_their_scan_and_then_rejoin_the_queue() {
     // The scans finish: the waiting grid loads run.
     let scanned = std::mem::take(&mut e.world.scan_requests);
     e.world.scanned = Some(scanned.iter().copied().collect());
-    e.plan.index_published(&[], &scanned);
+    e.plan.index_published(&[], &[], &scanned);
     e.settle(8);
     e.check_meshes();
     assert!(e.world.scan_requests.is_empty(), "each grid was scanned once");
@@ -429,13 +429,44 @@ fn a_chunk_a_ray_waits_for_is_loaded_before_the_view() {
 }
 
 #[test]
+fn grids_above_the_roots_follow_chunk_cells_not_voxel_edits() {
+    // A view reaching level 7: grids above the roots wait for their scans like the others, and
+    // are reloaded when a chunk cell under them changes, not for every voxel edit.
+    let mut e = Engine::new(LodSettings { max_level: 7, split_distance: 1.0, hysteresis: 0.25 });
+    e.world.scanned = Some(FxHashSet::default());
+    e.view(16.0, 16.0, 9000.0);
+    for _ in 0..100 {
+        while !e.pending.is_empty() {
+            e.finish(0);
+        }
+        e.dispatch(1000);
+    }
+    let asked: Vec<NodeId> = std::mem::take(&mut e.world.scan_requests);
+    assert!(asked.iter().any(|n| n.level > ROOT_LEVEL), "grids above the roots ask for scans: {asked:?}");
+    assert!(e.plan.grids.keys().all(|g| g.level <= ROOT_LEVEL || asked.contains(g)));
+    e.world.scanned = None;
+    e.plan.index_published(&[], &[], &asked);
+    e.settle(8);
+    e.check_meshes();
+    let Some(grid) = e.plan.grids.keys().copied().find(|g| g.level == 7) else { panic!("a level-7 grid") };
+    let key = ChunkKey::new(grid.key.x * 128 + 5, grid.key.y * 128 + 3, grid.key.z * 128 + 9);
+    e.plan.index_published(&[key], &[], &[]);
+    assert!(e.plan.grid(grid).is_some(), "a voxel edit alone keeps the grid above the roots");
+    e.plan.index_published(&[], &[key], &[]);
+    assert!(e.plan.grid(grid).is_none(), "a changed chunk cell reloads it");
+    e.settle(8);
+    assert!(e.plan.grid(grid).is_some());
+    e.check_meshes();
+}
+
+#[test]
 fn an_edit_published_by_the_index_drops_the_grids_above_it() {
     let mut e = Engine::new(settings());
     e.view(16.0, 16.0, 400.0);
     e.settle(8);
     let Some(grid) = e.plan.grids.keys().copied().find(|g| g.level == 2) else { panic!("a level-2 grid") };
     let key = NodeId::new(0, ChunkKey::new(grid.key.x * 4 + 1, grid.key.y * 4, grid.key.z * 4 + 3)).key;
-    e.plan.index_published(&[key], &[]);
+    e.plan.index_published(&[key], &[], &[]);
     assert!(e.plan.grid(grid).is_none(), "the grid above the edit is reloaded");
     e.settle(8);
     assert!(e.plan.grid(grid).is_some());

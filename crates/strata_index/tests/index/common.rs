@@ -6,7 +6,7 @@ use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, ChunkSummary, DenseChunk, Local
 use strata_index::{DataSource, IndexSnapshot, NodeId, ROOT_LEVEL};
 
 /// The documented downsampling rule, written out again independently.
-fn rule(v: &[u16]) -> u16 {
+pub fn rule(v: &[u16]) -> u16 {
     if v.iter().all(|&x| x == v[0]) {
         return v[0];
     }

@@ -1,6 +1,7 @@
 //! Integration tests of the index, in one binary (see README, "How the build is organised");
 //! test names keep the module path. `common` holds the brute-force references.
 
+mod above_roots;
 mod common;
 mod history;
 mod index_exact;
