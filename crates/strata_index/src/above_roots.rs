@@ -41,9 +41,9 @@ pub(crate) struct ChunkCells {
     roots: BTreeMap<u128, Arc<Vec<(u16, MaterialId)>>>,
 }
 
-fn split(key: ChunkKey) -> (u128, u16) {
-    let m = key.morton().0;
-    (m >> LOCAL_BITS, (m & ((1 << LOCAL_BITS) - 1)) as u16)
+/// A chunk's root (Morton key >> [`LOCAL_BITS`]) and its Morton index inside the root.
+fn split(key: MortonKey) -> (u128, u16) {
+    (key.0 >> LOCAL_BITS, (key.0 & ((1 << LOCAL_BITS) - 1)) as u16)
 }
 
 fn join(root: u128, local: u16) -> ChunkKey {
@@ -51,26 +51,15 @@ fn join(root: u128, local: u16) -> ChunkKey {
 }
 
 impl ChunkCells {
-    /// Sets (`Some`) or forgets (`None`) the cell of the chunk at `key`. O(log roots + chunks
-    /// of its root).
-    pub fn set(&mut self, key: ChunkKey, cell: Option<MaterialId>) {
-        let (root, local) = split(key);
-        match cell {
-            Some(cell) => {
-                let cells = Arc::make_mut(self.roots.entry(root).or_default());
-                match cells.binary_search_by_key(&local, |e| e.0) {
-                    Ok(i) => cells[i].1 = cell,
-                    Err(i) => cells.insert(i, (local, cell)),
-                }
-            }
-            None => {
-                let Some(entry) = self.roots.get_mut(&root) else { return };
-                let Ok(i) = entry.binary_search_by_key(&local, |e| e.0) else { return };
-                Arc::make_mut(entry).remove(i);
-                if entry.is_empty() {
-                    self.roots.remove(&root);
-                }
-            }
+    /// Sets the cell of the chunk at `key` (cells are never forgotten: an edited chunk stays
+    /// edited). O(log roots + chunks of its root); O(log roots) amortised when keys come in
+    /// Morton order.
+    pub fn set(&mut self, key: ChunkKey, cell: MaterialId) {
+        let (root, local) = split(key.morton());
+        let cells = Arc::make_mut(self.roots.entry(root).or_default());
+        match cells.binary_search_by_key(&local, |e| e.0) {
+            Ok(i) => cells[i].1 = cell,
+            Err(i) => cells.insert(i, (local, cell)),
         }
     }
 
@@ -79,7 +68,7 @@ impl ChunkCells {
         let mut roots: BTreeMap<u128, Arc<Vec<(u16, MaterialId)>>> = BTreeMap::new();
         let mut current: Option<(u128, Vec<(u16, MaterialId)>)> = None;
         for (k, c) in cells {
-            let (root, local) = (k.0 >> LOCAL_BITS, (k.0 & ((1 << LOCAL_BITS) - 1)) as u16);
+            let (root, local) = split(k);
             match &mut current {
                 Some((r, v)) if *r == root => {
                     debug_assert!(v.last().is_some_and(|l| l.0 < local), "cells in Morton order");
@@ -100,7 +89,7 @@ impl ChunkCells {
 
     /// The cell of the chunk at `key`, if known.
     pub fn get(&self, key: ChunkKey) -> Option<MaterialId> {
-        let (root, local) = split(key);
+        let (root, local) = split(key.morton());
         let cells = self.roots.get(&root)?;
         cells.binary_search_by_key(&local, |e| e.0).ok().map(|i| cells[i].1)
     }
@@ -176,21 +165,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_get_and_forget() {
+    fn set_and_get() {
         let mut cells = ChunkCells::default();
         let a = ChunkKey::new(-40, 3, 1000);
         let b = ChunkKey::new(-39, 3, 1000);
-        cells.set(a, Some(MaterialId(3)));
-        cells.set(b, Some(MaterialId(4)));
-        cells.set(a, Some(MaterialId(5)));
-        assert_eq!((cells.get(a), cells.get(b), cells.len()), (Some(MaterialId(5)), Some(MaterialId(4)), 2));
+        cells.set(a, MaterialId(3));
+        cells.set(b, MaterialId(4));
         let clone = cells.clone();
-        cells.set(a, None);
-        cells.set(a, None);
-        assert_eq!((cells.get(a), cells.len()), (None, 1));
-        assert_eq!(clone.get(a), Some(MaterialId(5)), "clones keep their own roots");
-        cells.set(b, None);
-        assert_eq!((cells.len(), cells.roots.len()), (0, 0));
+        cells.set(a, MaterialId(5));
+        assert_eq!((cells.get(a), cells.get(b), cells.len()), (Some(MaterialId(5)), Some(MaterialId(4)), 2));
+        assert_eq!(cells.get(ChunkKey::new(-38, 3, 1000)), None);
+        assert_eq!(clone.get(a), Some(MaterialId(3)), "clones keep their own roots");
     }
 
     #[test]
@@ -203,7 +188,7 @@ mod tests {
         let bulk = ChunkCells::from_sorted(sorted.iter().copied());
         let mut one = ChunkCells::default();
         for (k, c) in &sorted {
-            one.set(k.to_chunk(), Some(*c));
+            one.set(k.to_chunk(), *c);
         }
         assert_eq!(bulk.roots, one.roots);
     }
@@ -214,7 +199,7 @@ mod tests {
         let keys =
             [ChunkKey::new(-1, 0, 0), ChunkKey::new(0, 0, 0), ChunkKey::new(63, 63, 63), ChunkKey::new(64, 0, 0)];
         for k in keys {
-            cells.set(k, Some(MaterialId(1)));
+            cells.set(k, MaterialId(1));
         }
         let node = NodeId::new(6, ChunkKey::new(0, 0, 0));
         let under: Vec<ChunkKey> = cells.under(node).map(|(k, _)| k).collect();

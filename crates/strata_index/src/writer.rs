@@ -297,7 +297,7 @@ impl IndexWriter {
         self.cells_due.remove(&key);
         let cell = summary.chunk_cell();
         if self.chunk_cells.get(key) != Some(cell) {
-            Arc::make_mut(&mut self.chunk_cells).set(key, Some(cell));
+            Arc::make_mut(&mut self.chunk_cells).set(key, cell);
             self.cells_changed.push(key);
         }
         true
@@ -332,7 +332,7 @@ impl IndexWriter {
             let cells = Arc::make_mut(&mut self.chunk_cells);
             for (key, c) in found {
                 if cells.get(key) != Some(c) {
-                    cells.set(key, Some(c));
+                    cells.set(key, c);
                     load.chunks += 1;
                     self.cells_changed.push(key);
                     self.dirty = true;
@@ -483,7 +483,7 @@ impl IndexWriter {
             if let Some(c) = chunk_cell_in(&self.octree, key)
                 && cells.get(key) != Some(c)
             {
-                cells.set(key, Some(c));
+                cells.set(key, c);
                 self.cells_changed.push(key);
                 self.dirty = true;
             }
