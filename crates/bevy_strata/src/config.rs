@@ -26,6 +26,10 @@ pub struct StrataConfig {
     pub lod_split_distance: f32,
     /// Extra fraction of distance before a split node merges or a shown node leaves the view.
     pub lod_hysteresis: f32,
+    /// Voxels a viewer must move from where the LOD selection was last computed before it is
+    /// computed again (`LodSelector::min_move`; far inside the hysteresis band). 0 recomputes
+    /// every frame. Default 2.
+    pub lod_min_move: f32,
     /// Meshing tasks in flight at once.
     pub max_tasks_in_flight: usize,
     /// Finished results applied per frame at most.
@@ -65,6 +69,7 @@ impl Default for StrataConfig {
             lod_max_level: 3,
             lod_split_distance: 1.5,
             lod_hysteresis: 0.25,
+            lod_min_move: 2.0,
             max_tasks_in_flight: 64,
             max_results_per_frame: 64,
             apply_budget_ms: 3.0,

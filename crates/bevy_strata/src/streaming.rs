@@ -167,6 +167,7 @@ pub(crate) fn plan_lod(
     mut unloaded: MessageWriter<ChunkUnloaded>,
 ) {
     st.plan.set_settings(config.lod_settings());
+    st.plan.selector_mut().set_min_move(f64::from(config.lod_min_move));
     let vs: Vec<Viewer> =
         viewers.viewers.iter().map(|&(position, view_distance)| Viewer { position, view_distance }).collect();
     let change = st.plan.update_view(&vs);

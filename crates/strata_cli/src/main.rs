@@ -315,6 +315,9 @@ fn edit(path: &Path, seed: Option<u32>, plan: EditPlan, batches: u64) -> Result<
     let start = Instant::now();
     for i in 0..batches {
         world.set_many(plan.batch(i));
+        // Says when a commit is in progress (the crash test checks its kills land in some).
+        writeln!(out, "committing batch={i}")?;
+        out.flush()?;
         let receipt = world.commit()?;
         // The commit returned: the batch is durable. Only now acknowledge it.
         writeln!(

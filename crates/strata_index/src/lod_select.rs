@@ -96,6 +96,8 @@ pub struct LodSelector {
     /// Viewers and settings of the last recomputation.
     last: Option<(Vec<Viewer>, LodSettings)>,
     min_move: f64,
+    /// Recomputations so far.
+    recomputations: u64,
 }
 
 impl Default for LodSelector {
@@ -107,7 +109,20 @@ impl Default for LodSelector {
 impl LodSelector {
     /// A selector with nothing selected.
     pub fn new(settings: LodSettings) -> Self {
-        Self { settings, selected: FxHashSet::default(), split: FxHashSet::default(), last: None, min_move: 2.0 }
+        Self {
+            settings,
+            selected: FxHashSet::default(),
+            split: FxHashSet::default(),
+            last: None,
+            min_move: 2.0,
+            recomputations: 0,
+        }
+    }
+
+    /// How many updates recomputed the selection (the others were skipped by
+    /// [`LodSelector::min_move`]).
+    pub fn recomputations(&self) -> u64 {
+        self.recomputations
     }
 
     /// Viewers closer than this (voxels) to where they were at the last recomputation do not
@@ -173,6 +188,7 @@ impl LodSelector {
             return LodDiff::default();
         }
         self.last = Some((viewers.to_vec(), self.settings));
+        self.recomputations += 1;
         let s = self.settings;
         let mut selected = FxHashSet::default();
         let mut split = FxHashSet::default();
@@ -281,6 +297,8 @@ mod tests {
     fn no_flicker_on_a_threshold() {
         let settings = LodSettings::default();
         let mut sel = LodSelector::new(settings);
+        // Every update recomputes (the skip for small moves would hide a flicker).
+        sel.set_min_move(0.0);
         // A level-1 node's split threshold is 1.5 × 64 = 96 voxels from its box.
         let node = NodeId::new(1, ChunkKey::new(0, 0, 0));
         let edge = node.edge_voxels();
@@ -291,10 +309,12 @@ mod tests {
         sel.update(&[viewer(base + 0.5, 32.0, 32.0, 5000.0)]);
         sel.update(&[viewer(base - 0.5, 32.0, 32.0, 5000.0)]);
         let mut changes = 0;
+        let before = sel.recomputations();
         for i in 0..50 {
             let x = base + if i % 2 == 0 { 0.5 } else { -0.5 };
             changes += usize::from(!sel.update(&[viewer(x, 32.0, 32.0, 5000.0)]).is_empty());
         }
+        assert_eq!(sel.recomputations() - before, 50, "every oscillation was recomputed");
         assert_eq!(changes, 0, "oscillating by one voxel across a threshold must not change the selection");
         // Moving well past the hysteresis band does merge.
         let d = sel.update(&[viewer(base + threshold * settings.hysteresis + 40.0, 32.0, 32.0, 5000.0)]);

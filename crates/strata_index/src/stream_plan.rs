@@ -263,6 +263,11 @@ impl StreamPlan {
         }
     }
 
+    /// The LOD selector.
+    pub fn selector(&self) -> &LodSelector {
+        &self.selector
+    }
+
     /// The LOD selector (for its thresholds, e.g. [`LodSelector::set_min_move`]).
     pub fn selector_mut(&mut self) -> &mut LodSelector {
         &mut self.selector

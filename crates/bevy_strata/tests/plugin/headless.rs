@@ -7,7 +7,7 @@ use bevy::picking::pointer::PointerId;
 use bevy::prelude::*;
 use bevy_strata::prelude::*;
 use bevy_strata::{Persistence, StrataWorld, Streaming};
-use strata_core::{ChunkKey, ChunkStore, RedbStore};
+use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, WorldGenerator};
 use strata_index::NodeId;
 
 fn config() -> StrataConfig {
@@ -75,7 +75,8 @@ fn a_moving_viewer_loads_and_unloads_and_lod_follows_distance() {
 
 #[test]
 fn no_flicker_when_a_viewer_sits_on_a_threshold() {
-    let mut app = app_with(config());
+    // Every frame recomputes the selection (the skip for small moves would hide a flicker).
+    let mut app = app_with(StrataConfig { lod_min_move: 0.0, ..config() });
     // Level-1 nodes split at 1.0 × 64 voxels from their box: put the viewer right there.
     let viewer = spawn_viewer(&mut app, Vec3::new(64.0 + 64.0, 8.0, 32.0));
     run_until(&mut app, 2000, "initial view", idle);
@@ -88,6 +89,7 @@ fn no_flicker_when_a_viewer_sits_on_a_threshold() {
     }
     drain::<ChunkLoaded>(&mut app);
     drain::<ChunkUnloaded>(&mut app);
+    let before = app.world().resource::<Streaming>().plan().selector().recomputations();
     for i in 0..40 {
         let x = if i % 2 == 0 { 127.5 } else { 128.5 };
         app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(x, 8.0, 32.0));
@@ -96,6 +98,8 @@ fn no_flicker_when_a_viewer_sits_on_a_threshold() {
         assert!(drain::<ChunkUnloaded>(&mut app).is_empty(), "nodes flickered out at step {i}");
         assert!(drain::<ChunkLoaded>(&mut app).is_empty(), "nodes flickered in at step {i}");
     }
+    let after = app.world().resource::<Streaming>().plan().selector().recomputations();
+    assert_eq!(after - before, 40, "every step recomputed the selection");
 }
 
 #[test]
@@ -217,13 +221,22 @@ fn exiting_the_app_commits_the_edits() {
     let store = RedbStore::open(&path).unwrap();
     let c = store.get(ChunkKey::new(0, 0, 0)).unwrap().expect("edited chunk stored");
     assert_eq!(c.get(VoxelPos::new(1, 2, 3).local().index()), MaterialId(19));
-    // The box spans chunks x, z in {-2, -1} at y 0: four chunks, plus chunk (0, 0, 0).
+    // The box spans chunks x, z in {-2, -1} at y 0: four chunks, plus chunk (0, 0, 0). Every
+    // voxel of each is the box's material inside the box and the flat ground's outside it.
+    let ground = FlatGenerator { height: 0, material: STONE };
+    let in_box = |p: VoxelPos| (-40..=-30).contains(&p.x) && (1..=4).contains(&p.y) && (-40..=-30).contains(&p.z);
     for (x, z) in [(-2, -2), (-2, -1), (-1, -2), (-1, -1)] {
-        let c = store.get(ChunkKey::new(x, 0, z)).unwrap().expect("filled chunk stored");
-        assert_eq!(
-            c.get(VoxelPos::new(-35, 2, -35).local().index()),
-            if (x, z) == (-2, -2) { MaterialId(9) } else { c.get(VoxelPos::new(-35, 2, -35).local().index()) }
-        );
+        let key = ChunkKey::new(x, 0, z);
+        let c = store.get(key).unwrap().expect("filled chunk stored");
+        let o = key.min_voxel();
+        let mut boxed = 0;
+        for (lx, ly, lz) in (0..32).flat_map(|x| (0..32).flat_map(move |y| (0..32).map(move |z| (x, y, z)))) {
+            let p = VoxelPos::new(o.x + i32::from(lx), o.y + i32::from(ly), o.z + i32::from(lz));
+            let want = if in_box(p) { MaterialId(9) } else { ground.material_at(p) };
+            assert_eq!(c.get(LocalPos::new(lx, ly, lz).index()), want, "{p:?} in chunk {key:?}");
+            boxed += usize::from(in_box(p));
+        }
+        assert!(boxed > 0, "the box reaches chunk {key:?}");
     }
     assert_eq!(store.stats().unwrap().records, 5);
 }

@@ -2,7 +2,10 @@
 //! save and check that every acknowledged commit is fully present and that no batch is partly
 //! visible.
 //!
-//! Iterations: 50 by default; set `STRATA_CRASH_ITERATIONS` for more.
+//! Iterations: 50 by default; set `STRATA_CRASH_ITERATIONS` for more. The writer says when a
+//! commit starts (`committing batch=`) and when it is durable (`committed batch=`); a kill after
+//! the first and before the second landed **mid-commit**, and the test requires some: if the
+//! iterations had none, it goes on (up to 4× as many) until one lands, else it fails.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
@@ -69,7 +72,10 @@ fn sigkill_never_loses_an_acknowledged_commit_nor_shows_a_partial_batch() {
     let mut rng = SplitMix64::new(0xC0FFEE);
     let mut expected_cache: HashMap<(u64, u64), HashMap<ChunkKey, Chunk>> = HashMap::new();
     let mut outcomes = BTreeSet::new();
-    for it in 0..iterations {
+    let mut mid_commit = 0u64;
+    let mut it = 0u64;
+    while it < iterations || (mid_commit == 0 && it < 4 * iterations) {
+        it += 1;
         let path = dir.path().join(format!("crash-{it}.strata"));
         let edit_seed = it % 5;
         let mut child = Command::new(exe)
@@ -87,9 +93,15 @@ fn sigkill_never_loses_an_acknowledged_commit_nor_shows_a_partial_batch() {
         // extra delay so the kill lands anywhere: mid-apply, mid-encode, mid-commit, mid-fsync.
         let wait_acks = rng.below(12);
         let mut acked = 0u64;
+        // The last progress line the writer printed: was a commit in progress?
+        let mut committing = false;
         while acked < wait_acks {
             match lines.next() {
-                Some(Ok(l)) if l.starts_with("committed batch=") => acked += 1,
+                Some(Ok(l)) if l.starts_with("committed batch=") => {
+                    acked += 1;
+                    committing = false;
+                }
+                Some(Ok(l)) if l.starts_with("committing batch=") => committing = true,
                 Some(Ok(_)) => {}
                 _ => break,
             }
@@ -100,7 +112,14 @@ fn sigkill_never_loses_an_acknowledged_commit_nor_shows_a_partial_batch() {
         for l in lines.map_while(Result::ok) {
             if l.starts_with("committed batch=") {
                 acked += 1;
+                committing = false;
+            } else if l.starts_with("committing batch=") {
+                committing = true;
             }
+        }
+        if committing {
+            mid_commit += 1;
+            outcomes.insert("killed mid-commit".to_string());
         }
         let status = child.wait().expect("reap");
         assert!(!status.success() || acked > 0, "writer finished before the kill?");
@@ -150,5 +169,6 @@ fn sigkill_never_loses_an_acknowledged_commit_nor_shows_a_partial_batch() {
             }
         }
     }
-    eprintln!("crash outcomes over {iterations} iterations: {outcomes:?}");
+    eprintln!("crash outcomes over {it} iterations ({mid_commit} mid-commit): {outcomes:?}");
+    assert!(mid_commit > 0, "no kill landed while a commit was in progress in {it} iterations");
 }

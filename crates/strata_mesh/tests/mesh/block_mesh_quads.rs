@@ -1,8 +1,10 @@
 //! Quad count ≤ block-mesh `greedy_quads` on the same inputs.
 //!
-//! block-mesh hides every face between two translucent voxels, while we keep faces between
-//! *different* see-through materials; the inputs therefore use at most one see-through material
-//! (water), where both rules agree.
+//! **The one rule where we differ:** block-mesh hides every face between two translucent
+//! voxels; we hide faces between two cells of the *same* see-through material only, and keep
+//! those between *different* ones (water against glass shows its surface, as it would in a
+//! game). The random inputs therefore use one see-through material (water), where both rules
+//! agree; `two_see_through_materials_differ_by_exactly_their_interface` pins the difference.
 
 use crate::common;
 
@@ -75,6 +77,24 @@ proptest! {
         let (a, b) = (ours(&center, &neighbors), block_mesh_quads(&table(), &center, &neighbors));
         prop_assert!(a <= b, "ours {a} > block-mesh {b}");
     }
+}
+
+#[test]
+fn two_see_through_materials_differ_by_exactly_their_interface() {
+    // Water (x < 16) beside glass (x ≥ 16) in the lower half, air above, opaque all around:
+    // both meshers show the two tops; only we show the water/glass interface, one 16 × 32 quad
+    // from each side.
+    let center = Chunk::Dense(strata_core::DenseChunk::from_fn(|p| {
+        MaterialId(match (p.y < 16, p.x < 16) {
+            (false, _) => AIR,
+            (true, true) => WATER,
+            (true, false) => GLASS,
+        })
+    }));
+    let neighbors: [NeighborSpec; 6] = std::array::from_fn(|_| NeighborSpec::Unloaded);
+    let (a, b) = (ours(&center, &neighbors), block_mesh_quads(&table(), &center, &neighbors));
+    assert_eq!(b, 2, "block-mesh: the two tops");
+    assert_eq!(a, b + 2, "ours: the two tops and both sides of the interface");
 }
 
 #[test]
