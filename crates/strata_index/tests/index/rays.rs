@@ -1,10 +1,58 @@
-//! Ray casts equal a brute-force per-voxel walk on random worlds and rays.
+//! Ray casts equal a brute-force per-voxel walk on random worlds and rays: the crate's own
+//! `cast_reference` and an oracle written here from the documented contract alone (its own
+//! loop, its own tie rule), plus hand-computed cases (axis-aligned, corners, negative
+//! coordinates, grazing).
 
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, DenseChunk, FlatGenerator, MaterialId, VoxelPos};
-use strata_index::{HitFilter, IndexConfig, IndexSnapshot, IndexWriter, Ray, RayOptions, cast_reference};
+use strata_core::{Chunk, ChunkKey, DenseChunk, Face, FlatGenerator, MaterialId, VoxelPos};
+use strata_index::{HitFilter, IndexConfig, IndexSnapshot, IndexWriter, Ray, RayHit, RayOptions, cast_reference};
+
+/// The walk as the ray module's docs state it, written again with its own loop: start in
+/// `floor(origin)` at distance 0; on each axis with a non-zero direction the next voxel plane is
+/// crossed at `(plane − origin) · (1 / dir)` (0 when the origin lies on it); the smallest
+/// distance is taken, ties going to x, then y, then z; a voxel counts if it is entered at a
+/// distance ≤ `max_distance`; the entry face is the one facing back along the step.
+fn oracle(ray: &Ray, opts: &RayOptions, mut material: impl FnMut(VoxelPos) -> MaterialId) -> Option<RayHit> {
+    let (o, d) = (ray.origin(), ray.direction());
+    let mut v: [i64; 3] = o.map(|c| c.floor() as i64);
+    let (mut distance, mut face) = (0.0f64, None);
+    loop {
+        let voxel = VoxelPos::new(v[0] as i32, v[1] as i32, v[2] as i32);
+        let m = material(voxel);
+        if opts.filter.hits(m) {
+            return Some(RayHit { voxel, face, distance, material: m, chunk: voxel.chunk() });
+        }
+        let mut next: Option<(f64, usize)> = None;
+        for a in 0..3 {
+            if d[a] == 0.0 {
+                continue;
+            }
+            let plane = (if d[a] > 0.0 { v[a] + 1 } else { v[a] }) as f64;
+            let t = if plane == o[a] { 0.0 } else { (plane - o[a]) * (1.0 / d[a]) };
+            // Strictly smaller: on a tie the lower axis, seen first, stays.
+            if next.is_none_or(|(best, _)| t < best) {
+                next = Some((t, a));
+            }
+        }
+        let (t, a) = next?;
+        if t > opts.max_distance {
+            return None;
+        }
+        let up = d[a] > 0.0;
+        v[a] += if up { 1 } else { -1 };
+        distance = t;
+        face = Some(match (a, up) {
+            (0, true) => Face::NegX,
+            (0, false) => Face::PosX,
+            (1, true) => Face::NegY,
+            (1, false) => Face::PosY,
+            (_, true) => Face::NegZ,
+            (_, false) => Face::PosZ,
+        });
+    }
+}
 
 #[derive(Clone, Debug)]
 enum Kind {
@@ -119,6 +167,7 @@ proptest! {
             let want = cast_reference(&ray, &opts, lookup(&known)).unwrap();
             let got = snap.cast_ray(&ray, &opts).unwrap();
             prop_assert_eq!(got, want, "ray {:?} max {}", ray, max);
+            prop_assert_eq!(got, oracle(&ray, &opts, lookup(&known)), "oracle: ray {:?} max {}", ray, max);
         }
     }
 
@@ -134,6 +183,7 @@ proptest! {
             let want = cast_reference(&ray, &opts, lookup(&known)).unwrap();
             let got = snap.cast_ray(&ray, &opts).unwrap();
             prop_assert_eq!(got, want, "ray {:?}", ray);
+            prop_assert_eq!(got, oracle(&ray, &opts, lookup(&known)), "oracle: ray {:?}", ray);
         }
     }
 }
@@ -162,4 +212,68 @@ fn rays_inside_solid_and_along_edges() {
     }
     let bad = RayOptions::with_max_distance(-1.0);
     assert!(snap.cast_ray(&Ray::new([0.0; 3], [1.0, 0.0, 0.0]).unwrap(), &bad).is_err());
+}
+
+/// An index over the chunks holding `solid` voxels (material 7; everything else air).
+fn voxels(solid: &[[i32; 3]]) -> Arc<IndexSnapshot> {
+    let mut chunks: HashMap<ChunkKey, Chunk> = HashMap::new();
+    for &[x, y, z] in solid {
+        let p = VoxelPos::new(x, y, z);
+        chunks.entry(p.chunk()).or_insert(Chunk::Uniform(MaterialId::AIR)).set(p.local().index(), MaterialId(7));
+    }
+    let mut w =
+        IndexWriter::new(Arc::new(FlatGenerator { height: -1000, material: MaterialId(1) }), IndexConfig::default());
+    w.bulk_load(chunks.into_iter().map(|(k, c)| (k, Arc::new(c), 0)).collect(), 1);
+    w.publish()
+}
+
+/// Casts and returns (voxel, face, distance) of the hit.
+fn hit_of(solid: &[[i32; 3]], origin: [f64; 3], dir: [f64; 3]) -> Option<([i32; 3], Option<Face>, f64)> {
+    let h = voxels(solid).cast_ray(&Ray::new(origin, dir).unwrap(), &RayOptions::with_max_distance(100.0)).unwrap();
+    h.map(|h| (h.voxel.to_array(), h.face, h.distance))
+}
+
+#[test]
+fn hand_computed_casts() {
+    let near = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // Axis-aligned, +x from a voxel centre: enters (5, 0, 0) through its −x face 4.5 away.
+    let (v, f, t) = hit_of(&[[5, 0, 0]], [0.5, 0.5, 0.5], [1.0, 0.0, 0.0]).unwrap();
+    assert_eq!((v, f), ([5, 0, 0], Some(Face::NegX)));
+    assert!(near(t, 4.5), "{t}");
+    // Negative coordinates, −x: voxel −4 spans [−4, −3), entered at x = −3, 2.5 away, via +x.
+    let (v, f, t) = hit_of(&[[-4, -1, -1]], [-0.5, -0.5, -0.5], [-1.0, 0.0, 0.0]).unwrap();
+    assert_eq!((v, f), ([-4, -1, -1], Some(Face::PosX)));
+    assert!(near(t, 2.5), "{t}");
+    // −y across a chunk border (y = 0 → −1 is chunk −1): entered at y = −31, 31.25 away.
+    let (v, f, t) = hit_of(&[[3, -32, 3]], [3.5, 0.25, 3.5], [0.0, -1.0, 0.0]).unwrap();
+    assert_eq!((v, f), ([3, -32, 3], Some(Face::PosY)));
+    assert!(near(t, 31.25), "{t}");
+    // Diagonal through a voxel edge (x and y planes crossed at once): x steps first, so the ray
+    // enters (1, 0, 0), then (1, 1, 0); it never enters (0, 1, 0).
+    let diag = [1.0, 1.0, 0.0];
+    let (v, f, t) = hit_of(&[[1, 0, 0]], [0.5, 0.5, 0.5], diag).unwrap();
+    assert_eq!((v, f), ([1, 0, 0], Some(Face::NegX)));
+    assert!(near(t, 0.5 * 2f64.sqrt()), "{t}");
+    let (v, f, _) = hit_of(&[[1, 1, 0]], [0.5, 0.5, 0.5], diag).unwrap();
+    assert_eq!((v, f), ([1, 1, 0], Some(Face::NegY)), "entered from (1, 0, 0) through −y");
+    assert_eq!(hit_of(&[[0, 1, 0]], [0.5, 0.5, 0.5], diag).map(|h| h.0), None, "the y-neighbour is passed by");
+    // Through a corner (all three at once), with negative directions: x, then y, then z.
+    let back = [-1.0, -1.0, -1.0];
+    let (v, f, _) = hit_of(&[[-1, 0, 0]], [0.5, 0.5, 0.5], back).unwrap();
+    assert_eq!((v, f), ([-1, 0, 0], Some(Face::PosX)));
+    let (v, f, _) = hit_of(&[[-1, -1, 0]], [0.5, 0.5, 0.5], back).unwrap();
+    assert_eq!((v, f), ([-1, -1, 0], Some(Face::PosY)));
+    assert_eq!(hit_of(&[[0, -1, 0], [0, 0, -1], [-1, 0, -1]], [0.5, 0.5, 0.5], back).map(|h| h.0), None);
+    // Grazing: a ray along the plane z = 0 (origin on it, z direction 0) is in voxels z = 0
+    // only; a solid at z = −1 beside it is never entered.
+    assert_eq!(hit_of(&[[4, 0, -1]], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]).map(|h| h.0), None);
+    let (v, _, t) = hit_of(&[[4, 0, 0]], [0.5, 0.5, 0.0], [1.0, 0.0, 0.0]).unwrap();
+    assert_eq!(v, [4, 0, 0]);
+    assert!(near(t, 3.5));
+    // Starting inside a solid voxel: that voxel, no face, distance 0.
+    assert_eq!(hit_of(&[[0, 0, 0]], [0.25, 0.75, 0.5], [0.0, 0.0, 1.0]), Some(([0, 0, 0], None, 0.0)));
+    // Starting on a plane moving back across it: the voxel behind is entered at distance 0.
+    let (v, f, t) = hit_of(&[[-1, 0, 0]], [0.0, 0.5, 0.5], [-1.0, 0.0, 0.0]).unwrap();
+    assert_eq!((v, f), ([-1, 0, 0], Some(Face::PosX)));
+    assert_eq!(t, 0.0);
 }
