@@ -150,10 +150,10 @@ mod tests {
 
     #[test]
     fn line_format() {
-        let m = Metric::with_peer("codec.decode_dense_32", 12.5, "us", "lz4_flex_raw", 10.0);
+        let m = Metric::with_peer("codec.decode_dense_32", 12.5, "us", "lz4_flex_raw_overhead", 10.0);
         assert_eq!(
             m.line(),
-            "metric=codec.decode_dense_32 value=12.500 unit=us peer=lz4_flex_raw peer_value=10.000 ratio=1.2500"
+            "metric=codec.decode_dense_32 value=12.500 unit=us peer=lz4_flex_raw_overhead peer_value=10.000 ratio=1.2500"
         );
         assert_eq!(Metric::new("x", 5e7, "writes_per_s").line(), "metric=x value=50000000 unit=writes_per_s");
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);

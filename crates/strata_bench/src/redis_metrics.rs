@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use strata_core::store::WriteBatch;
 use strata_core::{
-    Chunk, ChunkKey, ChunkStore, MaterialId, NoiseTerrain, RedbStore, TerrainConfig, VoxelPos, World, WorldConfig,
-    WorldGenerator,
+    Chunk, ChunkKey, ChunkStore, MaterialId, NoiseTerrain, RedbStore, StoreError, TerrainConfig, VoxelPos, World,
+    WorldConfig, WorldGenerator,
 };
 use strata_redis::RedisClusterStore;
 use strata_redis::keys::Layout;
@@ -78,7 +78,9 @@ fn surface_chunks() -> Vec<(ChunkKey, Chunk)> {
 }
 
 /// `redis.read_chunks_per_s`: one batched read (`get_many`: a pipeline of `GET`s per master,
-/// masters in parallel; redb: 256 point reads) of 256 stored dense terrain chunks, decoded.
+/// masters in parallel; redb: 256 point reads in one read transaction) of 256 stored dense
+/// terrain chunks, decoded. Every read must return all 256 chunks on both sides: a failed or
+/// short read fails the report instead of timing an error path.
 fn read_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<RedbStore>, out: &mut Vec<Metric>) {
     let chunks = surface_chunks();
     let mut batch = WriteBatch::new();
@@ -90,14 +92,22 @@ fn read_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<RedbSt
         return;
     }
     let keys: Vec<ChunkKey> = chunks.iter().map(|(k, _)| *k).collect();
+    let hits = |side: &str, got: Result<Vec<Option<Chunk>>, StoreError>| -> usize {
+        let n = match got {
+            Ok(v) => v.iter().filter(|c| c.is_some()).count(),
+            Err(e) => panic!("redis.read_chunks_per_s: the {side} read failed: {e}"),
+        };
+        assert_eq!(n, keys.len(), "redis.read_chunks_per_s: the {side} read found {n} of {} chunks", keys.len());
+        n
+    };
     let (ns_redis, ns_redb) = side_by_side_ns(
         budget.batches.max(9),
         budget.iters(10),
         || {
-            keep(redis.get_many(&keys).map(|v| v.len()).unwrap_or(0));
+            keep(hits("redis", redis.get_many(&keys)));
         },
         || {
-            keep(redb.get_many(&keys).map(|v| v.len()).unwrap_or(0));
+            keep(hits("redb", redb.get_many(&keys)));
         },
     );
     let per_s = |ns: f64| keys.len() as f64 * 1e9 / ns;

@@ -476,6 +476,7 @@ pub(crate) mod contract {
         batch.put_record(c.morton(), b"STRCgarbage");
         store.commit(&batch).unwrap();
         assert!(matches!(store.get(c), Err(StoreError::Corrupt { key, .. }) if key == c));
+        assert!(matches!(store.get_many(&[a, c]), Err(StoreError::Corrupt { key, .. }) if key == c));
 
         // Summaries: one per stored chunk in key order, each what summarising the chunk gives;
         // the record that does not decode is reported with its error.

@@ -13,6 +13,8 @@ use super::{
     ChunkCellVisitor, ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, visit_chunk_cell,
     visit_summary,
 };
+use crate::chunk::Chunk;
+use crate::coords::ChunkKey;
 use crate::morton::MortonKey;
 use crate::store::WriteBatch;
 use crate::summary_record::{self, StoredSummary};
@@ -347,6 +349,20 @@ impl ChunkStore for RedbStore {
         let table = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
         let v = table.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec());
         Ok(v)
+    }
+
+    /// All keys in one read transaction (the default would open one per key).
+    fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
+        let txn = self.db.begin_read().map_err(redb::Error::from)?;
+        let table = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+        keys.iter()
+            .map(|&key| match table.get(key.morton().0).map_err(redb::Error::from)? {
+                None => Ok(None),
+                Some(g) => {
+                    crate::codec::decode(g.value()).map(Some).map_err(|source| StoreError::Corrupt { key, source })
+                }
+            })
+            .collect()
     }
 
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
