@@ -337,13 +337,7 @@ pub fn visit_summary(
     record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
     visit: &mut SummaryVisitor<'_>,
 ) -> Result<ControlFlow<()>, StoreError> {
-    if let Some(Ok(Some(summary))) = stored.map(|s| StoredSummary::decode(key, s)) {
-        return Ok(visit(key, Ok(summary)));
-    }
-    Ok(match record()? {
-        Some(r) => visit(key, StoredSummary::of_record(&r)),
-        None => ControlFlow::Continue(()),
-    })
+    visit_stored(key, stored, record, |s| StoredSummary::decode(key, s), StoredSummary::of_record, visit)
 }
 
 /// [`visit_summary`] for [`ChunkStore::scan_chunk_cells`]: the chunk cell from the stored
@@ -355,11 +349,26 @@ pub fn visit_chunk_cell(
     record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
     visit: &mut ChunkCellVisitor<'_>,
 ) -> Result<ControlFlow<()>, StoreError> {
-    if let Some(Ok(Some(cell))) = stored.map(|s| summary_record::decode_chunk_cell(key, s)) {
-        return Ok(visit(key, Ok(cell)));
+    let of_record = |r: &[u8]| StoredSummary::of_record(r).map(|s| s.chunk_cell());
+    visit_stored(key, stored, record, |s| summary_record::decode_chunk_cell(key, s), of_record, visit)
+}
+
+/// What [`visit_summary`] and [`visit_chunk_cell`] share: `from_stored` of the stored summary
+/// when it gives a value, else `from_record` of the chunk record (read only then); a key with
+/// no record either is not visited.
+fn visit_stored<T>(
+    key: MortonKey,
+    stored: Option<&[u8]>,
+    record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
+    from_stored: impl FnOnce(&[u8]) -> Result<Option<T>, DecodeError>,
+    from_record: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+    visit: &mut dyn FnMut(MortonKey, Result<T, DecodeError>) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, StoreError> {
+    if let Some(Ok(Some(v))) = stored.map(from_stored) {
+        return Ok(visit(key, Ok(v)));
     }
     Ok(match record()? {
-        Some(r) => visit(key, StoredSummary::of_record(&r).map(|s| s.chunk_cell())),
+        Some(r) => visit(key, from_record(&r)),
         None => ControlFlow::Continue(()),
     })
 }

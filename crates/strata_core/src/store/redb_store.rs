@@ -343,6 +343,34 @@ fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The chunk record at a key, read on demand (inside the scan's read transaction).
+type RecordReader<'a> = dyn Fn() -> Result<Option<Vec<u8>>, StoreError> + 'a;
+/// What [`RedbStore::scan_summary_table`] calls per stored summary.
+type SummaryEach<'a> = dyn FnMut(MortonKey, &[u8], &RecordReader<'_>) -> Result<ControlFlow<()>, StoreError> + 'a;
+
+impl RedbStore {
+    /// Calls `each` with every stored summary in `range`, in key order, and a reader of the
+    /// chunk record under the same key, in one read transaction, until it breaks.
+    fn scan_summary_table(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        each: &mut SummaryEach<'_>,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_read().map_err(redb::Error::from)?;
+        let summaries = txn.open_table(SUMMARIES).map_err(redb::Error::from)?;
+        let chunks = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
+        for item in summaries.range(range.start().0..=range.end().0).map_err(redb::Error::from)? {
+            let (k, v) = item.map_err(redb::Error::from)?;
+            let key = MortonKey(k.value());
+            let record = || Ok(chunks.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec()));
+            if each(key, v.value(), &record)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ChunkStore for RedbStore {
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(redb::Error::from)?;
@@ -384,18 +412,7 @@ impl ChunkStore for RedbStore {
         range: RangeInclusive<MortonKey>,
         visit: &mut SummaryVisitor<'_>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(redb::Error::from)?;
-        let summaries = txn.open_table(SUMMARIES).map_err(redb::Error::from)?;
-        let chunks = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
-        for item in summaries.range(range.start().0..=range.end().0).map_err(redb::Error::from)? {
-            let (k, v) = item.map_err(redb::Error::from)?;
-            let key = MortonKey(k.value());
-            let record = || Ok(chunks.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec()));
-            if visit_summary(key, Some(v.value()), record, visit)?.is_break() {
-                break;
-            }
-        }
-        Ok(())
+        self.scan_summary_table(range, &mut |key, stored, record| visit_summary(key, Some(stored), record, visit))
     }
 
     /// Reads the `summaries` table only (each summary's header and checksum); falls back to
@@ -405,18 +422,7 @@ impl ChunkStore for RedbStore {
         range: RangeInclusive<MortonKey>,
         visit: &mut ChunkCellVisitor<'_>,
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_read().map_err(redb::Error::from)?;
-        let summaries = txn.open_table(SUMMARIES).map_err(redb::Error::from)?;
-        let chunks = txn.open_table(CHUNKS).map_err(redb::Error::from)?;
-        for item in summaries.range(range.start().0..=range.end().0).map_err(redb::Error::from)? {
-            let (k, v) = item.map_err(redb::Error::from)?;
-            let key = MortonKey(k.value());
-            let record = || Ok(chunks.get(key.0).map_err(redb::Error::from)?.map(|g| g.value().to_vec()));
-            if visit_chunk_cell(key, Some(v.value()), record, visit)?.is_break() {
-                break;
-            }
-        }
-        Ok(())
+        self.scan_summary_table(range, &mut |key, stored, record| visit_chunk_cell(key, Some(stored), record, visit))
     }
 
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
