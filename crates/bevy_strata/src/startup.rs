@@ -37,9 +37,9 @@ use std::ops::RangeInclusive;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use strata_core::store::{ScanVisitor, StoreStats};
+use strata_core::store::{ChunkCellVisitor, ScanVisitor, StoreStats, SummaryVisitor};
 use strata_core::{
-    Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, RedbStore, StoreError,
+    Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, RedbStore, StoreError, WorldId,
     WriteBatch,
 };
 
@@ -143,11 +143,29 @@ impl OpeningStore {
 }
 
 impl ChunkStore for OpeningStore {
+    /// The opened store's (unsealed until it is open: every read fails until then anyway).
+    fn world_id(&self) -> WorldId {
+        self.get().map_or(WorldId::UNSEALED, |s| s.world_id())
+    }
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.get()?.get_record(key)
     }
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
         self.get()?.scan(range, visit)
+    }
+    fn scan_summaries(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut SummaryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.get()?.scan_summaries(range, visit)
+    }
+    fn scan_chunk_cells(
+        &self,
+        range: RangeInclusive<MortonKey>,
+        visit: &mut ChunkCellVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.get()?.scan_chunk_cells(range, visit)
     }
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         self.get()?.commit(batch)

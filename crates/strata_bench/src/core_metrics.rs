@@ -45,8 +45,11 @@ pub fn run(budget: Budget) -> Vec<Metric> {
 fn codec_metrics(budget: Budget, out: &mut Vec<Metric>) {
     let chunk = terrain_chunk();
     let Chunk::Dense(dense) = &chunk else { return };
-    let record = codec::encode(&chunk);
-    let payload = record[HEADER_LEN..].to_vec();
+    // A record as a store keeps it (sealed for its world and key), decoded where it belongs.
+    let home = codec::RecordHome { world: strata_core::WorldId(0x5eed), key: ChunkKey::new(3, -1, 2).morton() };
+    let mut record = Vec::new();
+    codec::seal_into(&codec::encode(home.key, &chunk), home.world, 1, &mut record);
+    let payload = record[HEADER_LEN..record.len() - codec::TRAILER_LEN].to_vec();
     let iters = budget.iters(2000);
 
     // decode: ours (header + checksum + decompress_into the chunk array) vs plain decompress_into:
@@ -58,7 +61,10 @@ fn codec_metrics(budget: Budget, out: &mut Vec<Metric>) {
         budget.batches,
         iters,
         || {
-            keep(codec::decode_into(keep(&record), &mut buf).expect("codec.decode_dense_32: the record decodes"));
+            keep(
+                codec::decode_into_at(keep(&record), home, &mut buf)
+                    .expect("codec.decode_dense_32: the record decodes"),
+            );
         },
         || {
             keep(lz4_flex::block::decompress_into(keep(&payload), &mut raw).expect("the payload decompresses"));
@@ -76,7 +82,7 @@ fn codec_metrics(budget: Budget, out: &mut Vec<Metric>) {
         budget.iters(1000),
         || {
             rec.clear();
-            enc.encode(keep(&chunk), &mut rec);
+            enc.encode(home.key, keep(&chunk), &mut rec);
             keep(rec.len());
         },
         || {
@@ -89,8 +95,8 @@ fn codec_metrics(budget: Budget, out: &mut Vec<Metric>) {
     let mut rec = Vec::with_capacity(64);
     let ns = time_ns(budget.batches, budget.iters(200_000), || {
         rec.clear();
-        enc.encode(keep(&uniform), &mut rec);
-        keep(codec::decode_into(&rec, &mut buf).is_ok());
+        enc.encode(home.key, keep(&uniform), &mut rec);
+        keep(codec::decode_into(&rec, &mut buf).expect("codec.uniform_roundtrip: the record decodes"));
     });
     out.push(Metric::new("codec.uniform_roundtrip", ns / 1e3, "us"));
 }
@@ -211,4 +217,42 @@ fn store_metrics(budget: Budget, out: &mut Vec<Metric>) {
             ));
         }
     }
+    salvage_metrics(&path, out);
+}
+
+/// Salvage after the database structure is destroyed: every byte of the save that is not part
+/// of a live chunk record (headers, B-tree pages, summaries, allocator state, older copies) is
+/// zeroed, then `salvage::scan` reads the file. The fraction counts live records recovered
+/// byte for byte (found by searching the file for each record's bytes, not by the scanner).
+fn salvage_metrics(path: &std::path::Path, out: &mut Vec<Metric>) {
+    let options = strata_core::store::RedbStoreOptions { read_only: true, ..Default::default() };
+    let Ok(store) = RedbStore::open_with(path, options) else { return };
+    let mut live: Vec<(strata_core::MortonKey, Vec<u8>)> = Vec::new();
+    let scanned = store.scan(strata_core::store::full_range(), &mut |k, r| {
+        live.push((k, r.to_vec()));
+        std::ops::ControlFlow::Continue(())
+    });
+    drop(store);
+    let Ok(mut bytes) = std::fs::read(path) else { return };
+    if scanned.is_err() || live.is_empty() {
+        return;
+    }
+    let mut keep = vec![false; bytes.len()];
+    for (_, r) in &live {
+        let at = memchr::memmem::find(&bytes, r)
+            .expect("store.salvage_recovered_fraction: a live record lies whole in the file");
+        keep[at..at + r.len()].fill(true);
+    }
+    bytes.iter_mut().zip(&keep).filter(|(_, k)| !**k).for_each(|(b, _)| *b = 0);
+    let destroyed = path.with_extension("destroyed");
+    if std::fs::write(&destroyed, &bytes).is_err() {
+        return;
+    }
+    let t = Instant::now();
+    let found = strata_core::store::salvage::scan(&destroyed, None)
+        .expect("store.salvage_recovered_fraction: the scan reads the file");
+    let secs = t.elapsed().as_secs_f64();
+    let recovered = live.iter().filter(|(k, r)| found.chunks.get(k).is_some_and(|f| f.record == *r)).count();
+    out.push(Metric::new("store.salvage_recovered_fraction", recovered as f64 / live.len() as f64, "fraction"));
+    out.push(Metric::new("store.salvage_scan_mb_per_s", bytes.len() as f64 / 1e6 / secs.max(1e-9), "MB_per_s"));
 }

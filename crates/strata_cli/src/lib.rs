@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use strata_core::store::RedbStoreOptions;
 use strata_core::{
     ChunkStore, MaterialId, NoiseTerrain, RedbStore, StoreError, TerrainConfig, VoxelPos, World, WorldConfig,
 };
@@ -49,7 +50,24 @@ impl Save {
     /// Opens (or creates) the save at `path`. A new save records `seed` (default 7) in its
     /// metadata; an existing one uses its recorded settings and refuses a different `seed`.
     pub fn open(path: &Path, seed: Option<u32>) -> Result<Self, CliError> {
-        let store = RedbStore::open(path)?;
+        Self::with_store(RedbStore::open(path)?, seed)
+    }
+
+    /// Opens an existing save for reading only: nothing is written to the file (so reading a
+    /// damaged save cannot make it worse). A save that needs the recovery after a crash, or
+    /// an upgrade, is opened writable instead (that is what recovers or upgrades it).
+    pub fn open_read_only(path: &Path) -> Result<Self, CliError> {
+        if !path.exists() {
+            return Err(CliError::Usage(format!("no save at {}", path.display())));
+        }
+        let options = RedbStoreOptions { read_only: true, ..RedbStoreOptions::default() };
+        match RedbStore::open_with(path, options) {
+            Err(StoreError::ReadOnly) => Self::open(path, None),
+            other => Self::with_store(other?, None),
+        }
+    }
+
+    fn with_store(store: RedbStore, seed: Option<u32>) -> Result<Self, CliError> {
         let terrain = match store.meta(GENERATOR_META)? {
             Some(text) => {
                 let t: TerrainConfig =
@@ -65,7 +83,11 @@ impl Save {
                 let t =
                     TerrainConfig { seed: seed.unwrap_or(TerrainConfig::default().seed), ..TerrainConfig::default() };
                 let text = serde_json::to_string(&t).map_err(|e| CliError::BadGeneratorMeta(e.to_string()))?;
-                store.set_meta(GENERATOR_META, &text)?;
+                match store.set_meta(GENERATOR_META, &text) {
+                    // Opened read-only: the default settings are used, and not recorded.
+                    Err(StoreError::ReadOnly) => {}
+                    other => other?,
+                }
                 t
             }
         };

@@ -4,13 +4,14 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use strata_cli::{CliError, EditPlan, GENERATOR_META, Save, parse_pos};
-use strata_core::store::full_range;
-use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, NoiseTerrain, VoxelPos, WorldConfig, WorldGenerator, codec};
+use strata_core::store::{RedbStoreOptions, salvage};
+use strata_core::{
+    Chunk, ChunkKey, ChunkStore, MortonKey, NoiseTerrain, RedbStore, VoxelPos, WorldConfig, WorldGenerator, codec,
+};
 
 #[derive(Parser)]
 #[command(name = "strata", version, about = "Generate, inspect, verify, edit and export Strata voxel worlds")]
@@ -78,6 +79,16 @@ enum Command {
         #[arg(long, default_value = "63,31,63", value_parser = parse_pos, allow_hyphen_values = true)]
         max: VoxelPos,
     },
+    /// Recover every intact record of a damaged save into a new save, even when its database
+    /// structure is destroyed (exit 1 if any chunk was lost or only an older copy was found).
+    Salvage {
+        /// The damaged save (only read).
+        #[arg(long)]
+        save: PathBuf,
+        /// The new save to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Rewrite the save to release space freed by earlier commits.
     Compact {
         /// The save file.
@@ -129,6 +140,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         }
         Command::Export { save, min, max, out } => export(&save, min, max, &out),
         Command::Compact { save } => compact(&save),
+        Command::Salvage { save, out } => salvage(&save, &out),
         Command::Demo { save } => {
             let min = VoxelPos::new(-128, -64, -128);
             let max = VoxelPos::new(127, 63, 127);
@@ -242,7 +254,7 @@ fn stats(path: &Path) -> Result<ExitCode, CliError> {
     if !path.exists() {
         return Err(CliError::Usage(format!("no save at {}", path.display())));
     }
-    let save = Save::open(path, None)?;
+    let save = Save::open_read_only(path)?;
     let s = save.store.stats()?;
     let raw = s.records * codec::DENSE_BYTES as u64;
     let file = std::fs::metadata(path)?.len();
@@ -264,47 +276,105 @@ fn verify(path: &Path) -> Result<ExitCode, CliError> {
     if !path.exists() {
         return Err(CliError::Usage(format!("no save at {}", path.display())));
     }
-    let save = Save::open(path, None)?;
-    let mut count = 0u64;
-    save.store.scan(full_range(), &mut |_, _| {
-        count += 1;
-        ControlFlow::Continue(())
-    })?;
-    let pb = bar(count, "verify");
-    let mut buf = strata_core::DenseChunk::filled(strata_core::MaterialId::AIR);
-    let mut bad: Vec<(MortonKey, codec::DecodeError)> = Vec::new();
-    let mut ok = 0u64;
-    save.store.scan(full_range(), &mut |key, record| {
-        match codec::decode_into(record, &mut buf) {
-            Ok(_) => ok += 1,
-            Err(e) => bad.push((key, e)),
-        }
-        pb.inc(1);
-        ControlFlow::Continue(())
-    })?;
+    // redb checks the checksum of every page of the save while opening it.
+    let options = RedbStoreOptions { check_integrity: true, ..RedbStoreOptions::default() };
+    let store = RedbStore::open_with(path, options)?;
+    let pb = bar(store.stats()?.records, "verify");
+    let report = store.verify(&mut || pb.inc(1))?;
     pb.finish_and_clear();
-    let summaries = save.store.summary_problems()?;
-    if bad.is_empty() && summaries.is_empty() {
-        println!("verified {ok} records: all decode and match their checksums, and so do their summaries");
+    if report.is_clean() {
+        println!(
+            "verified {} records and {} meta values: all decode, belong where they are stored and match their checksums, and so do their summaries and the save's digest",
+            report.records, report.metas
+        );
         return Ok(ExitCode::SUCCESS);
     }
-    if !bad.is_empty() {
-        println!("{} of {} records are bad:", bad.len(), ok + bad.len() as u64);
-        for (key, e) in &bad {
+    if !report.bad_records.is_empty() {
+        println!("{} of {} records are bad:", report.bad_records.len(), report.records);
+        for (key, e) in &report.bad_records {
             let c = key.to_chunk();
             println!("  chunk {},{},{}: {e}", c.x, c.y, c.z);
         }
     }
-    if !summaries.is_empty() {
+    if !report.summaries.is_empty() {
         // Scans make these summaries again from their records: nothing is lost, but the file
         // is damaged.
-        println!("{} chunk summaries are bad (scans read those chunks' records instead):", summaries.len());
-        for (key, problem) in &summaries {
+        println!("{} chunk summaries are bad (scans read those chunks' records instead):", report.summaries.len());
+        for (key, problem) in &report.summaries {
             let c = key.to_chunk();
             println!("  chunk {},{},{}: {problem}", c.x, c.y, c.z);
         }
     }
+    if !report.deletions.is_empty() {
+        println!("{} deletion records are bad:", report.deletions.len());
+        for (key, problem) in &report.deletions {
+            let c = key.to_chunk();
+            println!("  chunk {},{},{}: {problem}", c.x, c.y, c.z);
+        }
+    }
+    for (name, problem) in &report.metas_bad {
+        println!("meta value {name:?} is bad: {problem}");
+    }
+    if let Some(mismatch) = &report.digest {
+        println!("{mismatch}");
+    }
+    println!(
+        "the save is damaged: `strata salvage --save {} --out <new save>` recovers its intact records",
+        path.display()
+    );
     Ok(ExitCode::FAILURE)
+}
+
+fn salvage(path: &Path, out: &Path) -> Result<ExitCode, CliError> {
+    if !path.exists() {
+        return Err(CliError::Usage(format!("no save at {}", path.display())));
+    }
+    if out.exists() {
+        return Err(CliError::Usage(format!("{} exists: salvage writes a new save", out.display())));
+    }
+    // The world id from the damaged save when it still opens (read-only: nothing is written to
+    // it); else the world most intact records belong to.
+    let options = RedbStoreOptions { read_only: true, ..RedbStoreOptions::default() };
+    let world = RedbStore::open_with(path, options).ok().map(|s| s.world_id());
+    let found = salvage::scan(path, world)?;
+    let Some(world) = found.world else {
+        println!("no intact record of format 3 found in {} ({} bytes scanned)", path.display(), found.bytes_scanned);
+        return Ok(ExitCode::FAILURE);
+    };
+    let written = found.write_save(out)?;
+    let chunk = |k: &MortonKey| {
+        let c = k.to_chunk();
+        format!("{},{},{}", c.x, c.y, c.z)
+    };
+    let list = |keys: &[MortonKey]| keys.iter().map(chunk).collect::<Vec<_>>().join(" ");
+    println!(
+        "recovered {} chunks and {} meta values of world {world} into {}",
+        written.chunks,
+        written.metas,
+        out.display()
+    );
+    println!(
+        "lost {} chunks (only damaged copies found){}",
+        found.lost.len(),
+        if found.lost.is_empty() { String::new() } else { format!(": {}", list(&found.lost)) }
+    );
+    println!(
+        "stale {} chunks (an older copy recovered: the newest is damaged){}",
+        found.stale.len(),
+        if found.stale.is_empty() { String::new() } else { format!(": {}", list(&found.stale)) }
+    );
+    println!(
+        "skipped {} deleted chunks, {} older copies, {} records of other worlds, {} records without a key (format 1-2); {} bytes scanned",
+        found.deleted.len(),
+        found.superseded,
+        found.foreign,
+        found.unplaced,
+        found.bytes_scanned
+    );
+    if !found.meta.contains_key(GENERATOR_META) {
+        println!("warning: the generator settings ({GENERATOR_META}) were not recovered");
+    }
+    Ok(if found.lost.is_empty() && found.stale.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn edit(path: &Path, seed: Option<u32>, plan: EditPlan, batches: u64) -> Result<ExitCode, CliError> {
@@ -346,7 +416,7 @@ fn compact(path: &Path) -> Result<ExitCode, CliError> {
         return Err(CliError::Usage(format!("no save at {}", path.display())));
     }
     let before = std::fs::metadata(path)?.len();
-    let mut store = strata_core::RedbStore::open(path)?;
+    let mut store = RedbStore::open(path)?;
     store.compact()?;
     drop(store);
     let after = std::fs::metadata(path)?.len();
@@ -368,7 +438,7 @@ fn export(path: &Path, min: VoxelPos, max: VoxelPos, out: &Path) -> Result<ExitC
     if voxels > 1 << 30 {
         return Err(CliError::Usage(format!("region has {voxels} voxels; the export limit is {}", 1u64 << 30)));
     }
-    let save = Save::open(path, None)?;
+    let save = Save::open_read_only(path)?;
     let mut world = save.world(WorldConfig::default());
     let mut data = Vec::with_capacity(voxels as usize * 2);
     let pb = bar(size[1] * size[2], "export");

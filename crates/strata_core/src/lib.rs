@@ -17,13 +17,14 @@ mod error;
 pub mod generator;
 pub mod history;
 mod material;
+pub mod meta_record;
 mod morton;
 pub mod store;
 pub mod summary_record;
 mod world;
 
 pub use chunk::{Chunk, ChunkSummary, DEFAULT_HOMOGENEITY_THRESHOLD, DenseChunk};
-pub use codec::DecodeError;
+pub use codec::{DecodeError, RecordHome, WorldId};
 pub use coords::{
     CHUNK_COORD_MAX, CHUNK_COORD_MIN, CHUNK_SHIFT, CHUNK_SIZE, CHUNK_VOLUME, ChunkKey, Face, LocalIndex, LocalPos,
     VoxelPos,

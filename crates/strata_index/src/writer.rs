@@ -206,8 +206,8 @@ impl IndexWriter {
         self.dirty = true;
     }
 
-    /// Reads every stored (edited) chunk of `store` (`scan` + `codec::decode_with_history`, so
-    /// process histories are indexed) and, with `extra` (chunks already loaded, whose stored
+    /// Reads every stored (edited) chunk of `store` (`scan` + `codec::decode_at`, so process
+    /// histories are indexed and a record stored under the wrong key is refused) and, with `extra` (chunks already loaded, whose stored
     /// copy and history they replace), performs a full rebuild. A corrupt record is
     /// [`LoadError::Corrupt`] naming the key; nothing is changed then.
     pub fn bulk_load_store(
@@ -218,16 +218,19 @@ impl IndexWriter {
     ) -> Result<usize, LoadError> {
         let mut chunks: HashMap<ChunkKey, (Arc<Chunk>, u64, ProcessHistory)> = HashMap::new();
         let mut failure = None;
-        store.scan(full_range(), &mut |key: MortonKey, record: &[u8]| match codec::decode_with_history(record) {
-            Ok((c, history)) => {
-                chunks.insert(key.to_chunk(), (Arc::new(c), 0, history));
-                ControlFlow::Continue(())
-            }
-            Err(source) => {
-                failure = Some(LoadError::Corrupt { key: key.to_chunk(), source });
-                ControlFlow::Break(())
-            }
-        })?;
+        store.scan(
+            full_range(),
+            &mut |key: MortonKey, record: &[u8]| match codec::decode_at(record, store.home(key)) {
+                Ok((c, history)) => {
+                    chunks.insert(key.to_chunk(), (Arc::new(c), 0, history));
+                    ControlFlow::Continue(())
+                }
+                Err(source) => {
+                    failure = Some(LoadError::Corrupt { key: key.to_chunk(), source });
+                    ControlFlow::Break(())
+                }
+            },
+        )?;
         if let Some(e) = failure {
             return Err(e);
         }

@@ -8,13 +8,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
 use std::ops::RangeInclusive;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use strata_core::codec::{self, RecordKind};
 use strata_core::store::{
     ChunkCellVisitor, CommitReceipt, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch, visit_chunk_cell,
     visit_summary,
 };
-use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError};
+use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError, WorldId};
 
 /// A batch grouped by region: each region's entries (record and summary; `None` = delete),
 /// last entry per key.
@@ -32,37 +33,49 @@ pub struct RedisClusterStore {
     layout: Layout,
     /// Regions this process has seen confirmed in the regions set (skips re-adding them).
     registered: Mutex<HashSet<u128>>,
+    /// The world's id (the meta hash's `world_id`, set by the first process to open it).
+    world: WorldId,
+    /// The last sequence number this process sealed records with.
+    sequence: AtomicU64,
 }
 
 impl RedisClusterStore {
     /// Connects to the cluster and checks (or records, for a new world) the world's
-    /// `region_level`.
+    /// `region_level` and its [`WorldId`] (chosen at random by the first process to open the
+    /// world, including worlds made before ids existed).
     ///
     /// Errors: [`StoreError::Unavailable`] if no seed answers with a full slot map;
     /// [`StoreError::InvalidConfig`] if the world was created with another `region_level`.
     pub fn open(config: RedisClusterConfig) -> Result<Self, StoreError> {
         let layout = Layout::new(&config.world, config.region_level);
-        let store = Self { cluster: Cluster::connect(config)?, layout, registered: Mutex::new(HashSet::new()) };
-        let meta = store.layout.meta_key();
-        let level = store.layout.region_level();
+        let cluster = Cluster::connect(config)?;
+        let meta = layout.meta_key();
+        let level = layout.region_level();
         let mut p = redis::pipe();
         p.cmd("HSETNX").arg(&meta).arg("region_level").arg(level).cmd("HGET").arg(&meta).arg("region_level");
-        let stored = store.cluster.run("open", |map, _, deadline| {
+        p.cmd("HSETNX").arg(&meta).arg("world_id").arg(WorldId::random().0).cmd("HGET").arg(&meta).arg("world_id");
+        let parse = |v: &Value| bytes(v).and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok());
+        let (stored, world) = cluster.run("open", |map, _, deadline| {
             let slot = key_slot(meta.as_bytes());
             let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
             let job = Job {
                 addr: shard.master.clone(),
                 readonly: false,
                 packed: p.get_packed_pipeline(),
-                replies: 2,
-                timeout: store.cluster.config().response_timeout,
+                replies: 4,
+                timeout: cluster.config().response_timeout,
                 deadline,
             };
-            let v = store.cluster.exchange(&job)?;
+            let v = cluster.exchange(&job)?;
             check_replies(&job.addr, &v)?;
-            Ok(bytes(&v[1]).and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse::<u32>().ok()))
+            Ok((parse(&v[1]), parse(&v[3])))
         })?;
-        if stored != Some(level) {
+        let Some(world) = world.map(WorldId).filter(|w| *w != WorldId::UNSEALED) else {
+            return Err(StoreError::Backend(format!("{meta}: world_id is not a non-zero integer")));
+        };
+        let store =
+            Self { cluster, layout, registered: Mutex::new(HashSet::new()), world, sequence: AtomicU64::new(0) };
+        if stored != Some(u64::from(level)) {
             return Err(StoreError::InvalidConfig(format!(
                 "world {:?} was created with region_level={}, not {level}",
                 store.cluster.config().world,
@@ -425,6 +438,10 @@ pub fn open(url: &str) -> Result<RedisClusterStore, StoreError> {
 }
 
 impl ChunkStore for RedisClusterStore {
+    fn world_id(&self) -> WorldId {
+        self.world
+    }
+
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         let k = self.layout.record_key(key);
         let replies = self.query_by_slot("get", &[self.slot_of(key)], 1, |_, p| {
@@ -453,7 +470,9 @@ impl ChunkStore for RedisClusterStore {
                 Some(Value::Nil) => Ok(None),
                 Some(v) => {
                     let b = bytes(v).ok_or_else(|| StoreError::Backend(format!("unexpected GET reply {v:?}")))?;
-                    codec::decode(b).map(Some).map_err(|source| StoreError::Corrupt { key, source })
+                    codec::decode_at(b, self.home(key.morton()))
+                        .map(|(chunk, _)| Some(chunk))
+                        .map_err(|source| StoreError::Corrupt { key, source })
                 }
                 None => Err(StoreError::Backend("no GET reply".into())),
             })
@@ -493,7 +512,7 @@ impl ChunkStore for RedisClusterStore {
         self.scan_regions(
             range,
             |region, keys, p| self.fetch_summaries(region, keys, p),
-            |k, v| visit_summary(k, bytes(v), || self.get_record(k), &mut *visit),
+            |k, v| visit_summary(self.home(k), bytes(v), || self.get_record(k), &mut *visit),
         )
     }
 
@@ -507,7 +526,7 @@ impl ChunkStore for RedisClusterStore {
         self.scan_regions(
             range,
             |region, keys, p| self.fetch_summaries(region, keys, p),
-            |k, v| visit_chunk_cell(k, bytes(v), || self.get_record(k), &mut *visit),
+            |k, v| visit_chunk_cell(self.home(k), bytes(v), || self.get_record(k), &mut *visit),
         )
     }
 
@@ -517,9 +536,24 @@ impl ChunkStore for RedisClusterStore {
     /// written and confirmed are not resent. `Ok` only when every region is written and confirmed.
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         let start = Instant::now();
+        // Records are sealed with the world id and a sequence number: the clock in microseconds,
+        // or one more than this process's last (no transaction spans the shards to count in).
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = now.as_micros() as u64;
+        let prev = self.sequence.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(now.max(s + 1)));
+        let sequence = prev.map_or(now, |s| now.max(s + 1));
+        let mut sealed = Vec::with_capacity(batch.encoded_bytes());
+        let mut ranges = Vec::with_capacity(batch.len());
+        for (_, rec) in batch.iter() {
+            let start = sealed.len();
+            if let Some(record) = rec {
+                codec::seal_into(record, self.world, sequence, &mut sealed);
+            }
+            ranges.push(start..sealed.len());
+        }
         let mut latest: BTreeMap<MortonKey, Option<Put<'_>>> = BTreeMap::new();
-        for (k, rec) in batch.iter_with_summaries() {
-            latest.insert(k, rec);
+        for ((k, rec), range) in batch.iter_with_summaries().zip(ranges) {
+            latest.insert(k, rec.map(|put| Put { record: &sealed[range], summary: put.summary }));
         }
         let mut regions: ByRegion<'_> = BTreeMap::new();
         for (k, rec) in latest {

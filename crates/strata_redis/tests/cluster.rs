@@ -20,11 +20,14 @@ fn dense(seed: u16) -> Chunk {
     }))
 }
 
-fn records(store: &dyn ChunkStore, range: std::ops::RangeInclusive<MortonKey>) -> Vec<(MortonKey, Vec<u8>)> {
+/// Every record a scan gives, by key, decoded where it was read (so each must be sealed for the
+/// store's world and bound to its key; stores of different worlds compare by content).
+type Decoded = Result<(Chunk, strata_core::ProcessHistory), DecodeError>;
+fn records(store: &dyn ChunkStore, range: std::ops::RangeInclusive<MortonKey>) -> Vec<(MortonKey, Decoded)> {
     let mut out = Vec::new();
     store
         .scan(range, &mut |k, r| {
-            out.push((k, r.to_vec()));
+            out.push((k, strata_core::codec::decode_at(r, store.home(k))));
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -141,7 +144,13 @@ fn round_trip_matches_memory_store() {
     // summarised from its record; one whose summary is damaged too.
     let old = ChunkKey::new(101, 100, 100);
     let region = store.layout().region_of(old.morton());
-    let record = strata_core::codec::encode(&dense(77));
+    let mut record = Vec::new();
+    strata_core::codec::seal_into(
+        &strata_core::codec::encode(old.morton(), &dense(77)),
+        store.world_id(),
+        1,
+        &mut record,
+    );
     let primary = store.master_of(old.morton()).unwrap();
     let mut set = redis::cmd("SET");
     set.arg(store.layout().record_key(old.morton())).arg(&record);
@@ -161,8 +170,24 @@ fn round_trip_matches_memory_store() {
     assert_eq!(summaries(&store, MortonKey::region_range(old, 0)), want);
     assert_eq!(chunk_cells(&store, MortonKey::region_range(old, 0)), cell);
 
+    // Records are sealed for the world and bound to their key: the same intact record SET
+    // under another key (as a key-mapping bug or a hand-copied key would) is misplaced.
+    let (header, _) = strata_core::codec::parse_record(&store.get_record(keys[0].morton()).unwrap().unwrap()).unwrap();
+    assert_eq!(header.home, Some(store.home(keys[0].morton())));
+    let moved = ChunkKey::new(102, 100, 100);
+    let mut set = redis::cmd("SET");
+    set.arg(store.layout().record_key(moved.morton())).arg(&record);
+    common::node_cmd(&store.master_of(moved.morton()).unwrap(), &set).unwrap();
+    match store.get(moved) {
+        Err(StoreError::Corrupt { key, source: DecodeError::Misplaced { claims, .. } }) => {
+            assert_eq!((key, claims.key), (moved, old.morton()));
+        }
+        other => panic!("{other:?}"),
+    }
+
     // A fresh store on the same world sees the same data (nothing lives only in the client).
     let reopened = strata_redis::open(&url).unwrap();
+    assert_eq!(reopened.world_id(), store.world_id());
     assert_eq!(reopened.get_many(&keys).unwrap(), reference.get_many(&keys).unwrap());
     // The world's region level is fixed.
     let other_level = url.replace("region_level=2", "region_level=3");

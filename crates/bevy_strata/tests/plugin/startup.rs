@@ -104,6 +104,37 @@ fn a_save_that_cannot_be_opened_fails_and_the_app_keeps_running() {
     app.update();
 }
 
+/// A save whose database header and roots are destroyed (one bad sector): start-up fails with
+/// the typed damage (naming `strata salvage`), the app keeps running and keeps its edits.
+#[test]
+fn a_damaged_save_fails_saying_how_to_salvage_it_and_the_app_keeps_its_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    save_with_edits_and_a_corrupt_record(&path);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[..16 << 10].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let mut app = app(Some(path.to_string_lossy().into_owned()));
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
+    app.world_mut().run_system_once(|w: VoxelWorld| w.set_voxel(VoxelPos::new(1, 1, 1), BRICK)).unwrap();
+    wait_started(&mut app);
+    let status = app.world().resource::<StrataStatus>().clone();
+    match &status {
+        StrataStatus::Failed(StartupError::Open { source, .. }) => {
+            assert!(matches!(**source, StoreError::Damaged { .. }), "{source}");
+            assert!(source.to_string().contains("strata salvage"), "{source}");
+        }
+        other => panic!("{other:?}"),
+    }
+    for _ in 0..20 {
+        app.update();
+    }
+    let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
+    assert_eq!(w.stats().pending_edits, 1, "the edit is held in memory");
+    app.world_mut().write_message(AppExit::Success);
+    app.update();
+}
+
 #[test]
 fn edits_made_while_the_save_opens_are_committed_on_exit() {
     let dir = tempfile::tempdir().unwrap();

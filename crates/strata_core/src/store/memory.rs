@@ -4,6 +4,7 @@ use super::{
     ChunkCellVisitor, ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, WriteBatch, visit_chunk_cell,
     visit_summary,
 };
+use crate::codec::{self, WorldId};
 use crate::morton::MortonKey;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -11,10 +12,24 @@ use std::sync::RwLock;
 use std::time::Instant;
 
 /// Records (each with its summary) in a `BTreeMap` behind a lock. Commits are atomic (one write
-/// lock) but, being in memory, not durable across processes.
-#[derive(Default)]
+/// lock) but, being in memory, not durable across processes. Records are sealed like the
+/// persistent stores' (a random world id, a sequence number per commit).
 pub struct MemoryStore {
-    records: RwLock<BTreeMap<MortonKey, Stored>>,
+    world: WorldId,
+    records: RwLock<Records>,
+}
+
+#[derive(Default)]
+struct Records {
+    map: BTreeMap<MortonKey, Stored>,
+    /// The last commit's sequence number.
+    sequence: u64,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_world(WorldId::random())
+    }
 }
 
 /// A chunk record and its summary record.
@@ -24,12 +39,17 @@ struct Stored {
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store of a new world.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<MortonKey, Stored>> {
+    /// An empty store whose records are sealed for `world`.
+    pub fn with_world(world: WorldId) -> Self {
+        Self { world, records: RwLock::default() }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Records> {
         // A poisoned lock only means another thread panicked mid-commit; commits mutate the map
         // only after all fallible work, so the map is still consistent.
         self.records.read().unwrap_or_else(|e| e.into_inner())
@@ -37,12 +57,16 @@ impl MemoryStore {
 }
 
 impl ChunkStore for MemoryStore {
+    fn world_id(&self) -> WorldId {
+        self.world
+    }
+
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.read().get(&key).map(|s| s.record.clone()))
+        Ok(self.read().map.get(&key).map(|s| s.record.clone()))
     }
 
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
-        for (k, v) in self.read().range(range) {
+        for (k, v) in self.read().map.range(range) {
             if visit(*k, &v.record).is_break() {
                 break;
             }
@@ -55,8 +79,8 @@ impl ChunkStore for MemoryStore {
         range: RangeInclusive<MortonKey>,
         visit: &mut SummaryVisitor<'_>,
     ) -> Result<(), StoreError> {
-        for (k, v) in self.read().range(range) {
-            if visit_summary(*k, Some(&v.summary), || Ok(Some(v.record.clone())), visit)?.is_break() {
+        for (k, v) in self.read().map.range(range) {
+            if visit_summary(self.home(*k), Some(&v.summary), || Ok(Some(v.record.clone())), visit)?.is_break() {
                 break;
             }
         }
@@ -68,8 +92,8 @@ impl ChunkStore for MemoryStore {
         range: RangeInclusive<MortonKey>,
         visit: &mut ChunkCellVisitor<'_>,
     ) -> Result<(), StoreError> {
-        for (k, v) in self.read().range(range) {
-            if visit_chunk_cell(*k, Some(&v.summary), || Ok(Some(v.record.clone())), visit)?.is_break() {
+        for (k, v) in self.read().map.range(range) {
+            if visit_chunk_cell(self.home(*k), Some(&v.summary), || Ok(Some(v.record.clone())), visit)?.is_break() {
                 break;
             }
         }
@@ -78,14 +102,18 @@ impl ChunkStore for MemoryStore {
 
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         let start = Instant::now();
-        let mut map = self.records.write().unwrap_or_else(|e| e.into_inner());
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        records.sequence += 1;
+        let sequence = records.sequence;
         for (k, rec) in batch.iter_with_summaries() {
             match rec {
                 Some(put) => {
-                    map.insert(k, Stored { record: put.record.to_vec(), summary: put.summary.to_vec() });
+                    let mut record = Vec::with_capacity(put.record.len());
+                    codec::seal_into(put.record, self.world, sequence, &mut record);
+                    records.map.insert(k, Stored { record, summary: put.summary.to_vec() });
                 }
                 None => {
-                    map.remove(&k);
+                    records.map.remove(&k);
                 }
             }
         }

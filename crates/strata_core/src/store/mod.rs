@@ -22,10 +22,11 @@ mod memory;
 mod redb_store;
 
 pub use memory::MemoryStore;
-pub use redb_store::{RedbStore, RedbStoreOptions, SAVE_FORMAT_VERSION, SummaryProblem};
+pub use redb_store::salvage;
+pub use redb_store::{DigestMismatch, RedbStore, RedbStoreOptions, SAVE_FORMAT_VERSION, SummaryProblem, VerifyReport};
 
 use crate::chunk::Chunk;
-use crate::codec::{self, ChunkEncoder, DecodeError};
+use crate::codec::{self, ChunkEncoder, DecodeError, RecordHome, WorldId};
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
@@ -46,9 +47,24 @@ pub enum StoreError {
         /// Why.
         source: DecodeError,
     },
-    /// The underlying database failed (I/O, corruption detected by the database, lock held…).
+    /// The underlying database failed (I/O, lock held…).
     #[error("store backend error: {0}")]
     Backend(String),
+    /// The save's database structure is damaged: the database reported corruption, panicked
+    /// reading it (contained: see [`RedbStore`]), or the save's own bookkeeping fails its
+    /// check. Nothing more is read from or written to it by this store; its intact records can
+    /// be recovered with `strata salvage`.
+    #[error(
+        "the save {} is damaged ({detail}); recover its intact records with `strata salvage --save {} --out <new save>`",
+        path.display(),
+        path.display()
+    )]
+    Damaged {
+        /// The save.
+        path: std::path::PathBuf,
+        /// What was found.
+        detail: String,
+    },
     /// The save was written by an incompatible version of Strata.
     #[error("save format version {found} is not supported (this build reads {supported})")]
     UnsupportedFormat {
@@ -57,6 +73,10 @@ pub enum StoreError {
         /// This build.
         supported: u32,
     },
+    /// The store was opened read-only (or must be opened writable once first: a save that was
+    /// not closed cleanly, or one of an older format).
+    #[error("the save is open read-only, or must be opened writable once (to recover it or upgrade its format)")]
+    ReadOnly,
     /// The save is already open by another process.
     #[error("the save is already open by another process")]
     AlreadyOpen,
@@ -76,6 +96,8 @@ impl From<redb::Error> for StoreError {
     fn from(e: redb::Error) -> Self {
         match e {
             redb::Error::DatabaseAlreadyOpen => StoreError::AlreadyOpen,
+            // The path is filled in by the store that made the call.
+            redb::Error::Corrupted(detail) => StoreError::Damaged { path: std::path::PathBuf::new(), detail },
             other => StoreError::Backend(other.to_string()),
         }
     }
@@ -130,22 +152,25 @@ impl WriteBatch {
     /// (O(32³) counting and downsampling, one lz4 compression of 8 KiB); O(1) for a uniform chunk.
     pub fn put_with_history(&mut self, key: ChunkKey, chunk: &Chunk, history: &ProcessHistory) {
         let start = self.data.len();
-        self.encoder.encode_with_history(chunk, history, &mut self.data);
+        self.encoder.encode_with_history(key.morton(), chunk, history, &mut self.data);
         let s = self.summaries.len();
         StoredSummary::of(chunk, *history).encode(key.morton(), &mut self.summaries);
         self.entries
             .push((key.morton(), Some(PutRanges { record: start..self.data.len(), summary: s..self.summaries.len() })));
     }
 
-    /// Stores an already encoded record (its validity is the caller's responsibility; the store
-    /// will report it as corrupt on read if it is not). Its summary is made by decoding it; a
-    /// record that does not decode gets a summary that says so (readers then decode, and
-    /// report, the record itself).
+    /// Stores an already encoded record (its validity is the caller's responsibility: the store
+    /// reports it as corrupt on read if it does not decode, or as misplaced if it was encoded
+    /// for another key or sealed for another world). Its summary is made by decoding it where
+    /// it will be read from — a record that does not decode there gets a summary that says so,
+    /// and readers then decode, and report, the record itself.
     pub fn put_record(&mut self, key: MortonKey, record: &[u8]) {
         let start = self.data.len();
         self.data.extend_from_slice(record);
         let s = self.summaries.len();
-        match StoredSummary::of_record(record) {
+        // Unsealed here; the store seals it for its world when it commits (a record sealed for
+        // another world stays foreign: see `codec::seal_into`).
+        match StoredSummary::of_stored_record(record, RecordHome { world: WorldId::UNSEALED, key }) {
             Ok(summary) => summary.encode(key, &mut self.summaries),
             Err(_) => summary_record::encode_unsummarised(key, &mut self.summaries),
         }
@@ -242,6 +267,18 @@ pub type ChunkCellVisitor<'a> = dyn FnMut(MortonKey, Result<MaterialId, DecodeEr
 /// for the whole batch, distributed ones (Redis Cluster) per shard. See the module docs for the
 /// durability contract.
 pub trait ChunkStore: Send + Sync + 'static {
+    /// The world this store's records are sealed for ([`codec::seal_into`]): what a record read
+    /// from it must carry to decode ([`codec::decode_at`]). Strata's stores choose a random id
+    /// when a world is created and seal every record they commit; a store that keeps records
+    /// as the batch encoded them returns [`WorldId::UNSEALED`], and a store wrapping another
+    /// returns the inner store's (no default, so a wrapper cannot forget it).
+    fn world_id(&self) -> WorldId;
+
+    /// Where a record read from `key` must belong.
+    fn home(&self, key: MortonKey) -> RecordHome {
+        RecordHome { world: self.world_id(), key }
+    }
+
     /// The raw record at `key`, if stored.
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError>;
 
@@ -261,7 +298,10 @@ pub trait ChunkStore: Send + Sync + 'static {
         range: RangeInclusive<MortonKey>,
         visit: &mut SummaryVisitor<'_>,
     ) -> Result<(), StoreError> {
-        self.scan(range, &mut |key, record| visit(key, StoredSummary::of_record(record)))
+        let world = self.world_id();
+        self.scan(range, &mut |key, record| {
+            visit(key, StoredSummary::of_stored_record(record, RecordHome { world, key }))
+        })
     }
 
     /// Calls `visit` with the [chunk cell](crate::downsample::chunk_cell) (the chunk
@@ -288,22 +328,19 @@ pub trait ChunkStore: Send + Sync + 'static {
         None
     }
 
-    /// The decoded chunk at `key`, if stored. A record that fails to decode is
-    /// [`StoreError::Corrupt`].
+    /// The decoded chunk at `key`, if stored. A record that fails to decode, or belongs to
+    /// another key or world, is [`StoreError::Corrupt`].
     fn get(&self, key: ChunkKey) -> Result<Option<Chunk>, StoreError> {
-        match self.get_record(key.morton())? {
-            None => Ok(None),
-            Some(bytes) => codec::decode(&bytes).map(Some).map_err(|source| StoreError::Corrupt { key, source }),
-        }
+        Ok(self.get_with_history(key)?.map(|(chunk, _)| chunk))
     }
 
     /// The decoded chunk at `key` and its process history, if stored.
     fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
         match self.get_record(key.morton())? {
             None => Ok(None),
-            Some(bytes) => {
-                codec::decode_with_history(&bytes).map(Some).map_err(|source| StoreError::Corrupt { key, source })
-            }
+            Some(bytes) => codec::decode_at(&bytes, self.home(key.morton()))
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt { key, source }),
         }
     }
 
@@ -327,29 +364,33 @@ pub trait ChunkStore: Send + Sync + 'static {
     }
 }
 
-/// Hands `visit` the summary a store kept for `key` (`stored`, if any), made again from the
-/// chunk record when it is missing, says "no summary" or does not decode (`record` reads the
-/// record, only then). A key with no record either (deleted meanwhile) is not visited. What
-/// stores' [`ChunkStore::scan_summaries`] call per key.
+/// Hands `visit` the summary a store kept for the chunk at `home` (`stored`, if any), made
+/// again from the chunk record when it is missing, says "no summary" or does not decode
+/// (`record` reads the record, only then; it must belong at `home`). A key with no record
+/// either (deleted meanwhile) is not visited. What stores' [`ChunkStore::scan_summaries`] call
+/// per key.
 pub fn visit_summary(
-    key: MortonKey,
+    home: RecordHome,
     stored: Option<&[u8]>,
     record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
     visit: &mut SummaryVisitor<'_>,
 ) -> Result<ControlFlow<()>, StoreError> {
-    visit_stored(key, stored, record, |s| StoredSummary::decode(key, s), StoredSummary::of_record, visit)
+    let key = home.key;
+    let of_record = |r: &[u8]| StoredSummary::of_stored_record(r, home);
+    visit_stored(key, stored, record, |s| StoredSummary::decode(key, s), of_record, visit)
 }
 
 /// [`visit_summary`] for [`ChunkStore::scan_chunk_cells`]: the chunk cell from the stored
 /// summary's header, or made from the chunk record when the summary is missing, says "no
 /// summary" or does not pass its checks.
 pub fn visit_chunk_cell(
-    key: MortonKey,
+    home: RecordHome,
     stored: Option<&[u8]>,
     record: impl FnOnce() -> Result<Option<Vec<u8>>, StoreError>,
     visit: &mut ChunkCellVisitor<'_>,
 ) -> Result<ControlFlow<()>, StoreError> {
-    let of_record = |r: &[u8]| StoredSummary::of_record(r).map(|s| s.chunk_cell());
+    let key = home.key;
+    let of_record = |r: &[u8]| StoredSummary::of_stored_record(r, home).map(|s| s.chunk_cell());
     visit_stored(key, stored, record, |s| summary_record::decode_chunk_cell(key, s), of_record, visit)
 }
 
@@ -379,6 +420,12 @@ pub fn full_range() -> RangeInclusive<MortonKey> {
 }
 
 impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
+    fn world_id(&self) -> WorldId {
+        (**self).world_id()
+    }
+    fn home(&self, key: MortonKey) -> RecordHome {
+        (**self).home(key)
+    }
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get_record(key)
     }
@@ -543,5 +590,58 @@ pub(crate) mod contract {
             })
             .unwrap();
         assert_eq!(n, 1);
+
+        sealing(store);
+    }
+
+    /// Records are sealed for the store's world and numbered by commit; an intact record read
+    /// under another key, or copied from another world, is misplaced.
+    fn sealing(store: &dyn ChunkStore) {
+        let (a, b, c) = (ChunkKey::new(3, 1, 4), ChunkKey::new(-1, -5, 9), ChunkKey::new(2, 6, -5));
+        let header = |k: ChunkKey| codec::parse_record(&store.get_record(k.morton()).unwrap().unwrap()).unwrap().0;
+        let mut batch = WriteBatch::new();
+        batch.put(a, &dense(11));
+        store.commit(&batch).unwrap();
+        let first = header(a);
+        assert_ne!(store.world_id(), WorldId::UNSEALED);
+        assert_eq!(first.home, Some(store.home(a.morton())));
+        batch.clear();
+        batch.put(b, &Chunk::Uniform(MaterialId(2)));
+        store.commit(&batch).unwrap();
+        assert!(header(b).sequence > first.sequence, "{:?} then {:?}", first, header(b));
+        assert_eq!(header(a), first, "a record not rewritten keeps its seal");
+
+        // a's record stored under c.
+        let moved = store.get_record(a.morton()).unwrap().unwrap();
+        batch.clear();
+        batch.put_record(c.morton(), &moved);
+        store.commit(&batch).unwrap();
+        let misplaced = |k: ChunkKey| match store.get(k) {
+            Err(StoreError::Corrupt { key, source: DecodeError::Misplaced { stored_at, claims } }) => {
+                key == k && stored_at == store.home(k.morton()) && claims.key == a.morton()
+            }
+            other => panic!("{other:?}"),
+        };
+        assert!(misplaced(c));
+        // a's record as another world sealed it, stored under a.
+        let mut foreign = Vec::new();
+        codec::seal_into(&codec::encode(a.morton(), &dense(11)), WorldId(store.world_id().0 ^ 1), 1, &mut foreign);
+        batch.clear();
+        batch.put_record(a.morton(), &foreign);
+        store.commit(&batch).unwrap();
+        assert!(misplaced(a));
+        let mut seen = Vec::new();
+        store
+            .scan_summaries(MortonKey::region_range(c, 0), &mut |k, s| {
+                seen.push((k, s.is_ok()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(seen, vec![(c.morton(), false)], "a misplaced record has no summary either");
+        batch.clear();
+        batch.delete(a);
+        batch.delete(b);
+        batch.delete(c);
+        store.commit(&batch).unwrap();
     }
 }

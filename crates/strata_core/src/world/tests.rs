@@ -141,6 +141,9 @@ struct FlakyStore {
 }
 
 impl ChunkStore for FlakyStore {
+    fn world_id(&self) -> crate::WorldId {
+        self.inner.world_id()
+    }
     fn get_record(&self, key: crate::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Backend("injected".into()));

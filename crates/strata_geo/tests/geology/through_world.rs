@@ -122,8 +122,9 @@ fn run(seed: u64, steps: usize, threads: usize, store: Arc<dyn ChunkStore>) -> W
 fn same_seed_and_steps_give_identical_stored_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let a = Arc::new(RedbStore::open(dir.path().join("a.strata")).unwrap());
-    let b = Arc::new(MemoryStore::new());
-    let c = Arc::new(MemoryStore::new());
+    // The same world id on every store: records carry it (and the commit's sequence number).
+    let b = Arc::new(MemoryStore::with_world(a.world_id()));
+    let c = Arc::new(MemoryStore::with_world(a.world_id()));
     run(7, 6, 1, a.clone());
     run(7, 6, 2, b.clone());
     run(8, 6, 2, c.clone());

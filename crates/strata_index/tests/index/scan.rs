@@ -120,6 +120,9 @@ struct CountingRecordReads {
 }
 
 impl ChunkStore for CountingRecordReads {
+    fn world_id(&self) -> strata_core::WorldId {
+        self.inner.world_id()
+    }
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.record_reads.fetch_add(1, Ordering::Relaxed);
         self.inner.get_record(key)

@@ -1,0 +1,521 @@
+//! Tests of the redb store.
+
+use super::*;
+use crate::{Chunk, ChunkKey, MaterialId};
+
+#[test]
+fn contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
+    super::super::contract::run(&store);
+}
+
+#[test]
+fn survives_reopen_and_counts_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        let before = store.sync_count().unwrap();
+        let mut b = WriteBatch::new();
+        for x in 0..256 {
+            b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16));
+        }
+        store.commit(&b).unwrap();
+        let syncs = store.sync_count().unwrap() - before;
+        assert!((1..=3).contains(&syncs), "one commit, {syncs} syncs");
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(store.get(ChunkKey::new(17, 0, 0)).unwrap(), Some(super::super::contract::dense(17)));
+    assert_eq!(store.stats().unwrap().records, 256);
+    let _ = Chunk::Uniform(MaterialId(0));
+}
+
+#[test]
+fn a_cleanly_closed_save_opens_without_reading_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    {
+        let store = RedbStore::open(&path).unwrap();
+        for round in 0..4 {
+            let mut b = WriteBatch::new();
+            for x in 0..1000 {
+                b.put(ChunkKey::new(x, round, 0), &super::super::contract::dense(x as u16));
+            }
+            store.commit(&b).unwrap();
+        }
+    }
+    // Opening reads the header and the allocator state, not one page per record.
+    let store = RedbStore::open(&path).unwrap();
+    let reads = store.file_reads();
+    assert!(reads < 100, "opening read {reads} times");
+    assert_eq!(store.get(ChunkKey::new(999, 3, 0)).unwrap(), Some(super::super::contract::dense(999)));
+}
+
+#[test]
+fn compaction_shrinks_after_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let mut store = RedbStore::open(&path).unwrap();
+    for round in 0..8u16 {
+        let mut b = WriteBatch::new();
+        for x in 0..64 {
+            b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16 + round));
+        }
+        store.commit(&b).unwrap();
+    }
+    let before = std::fs::metadata(&path).unwrap().len();
+    store.compact().unwrap();
+    drop(store);
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(after <= before, "{after} > {before}");
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(store.get(ChunkKey::new(5, 0, 0)).unwrap(), Some(super::super::contract::dense(12)));
+}
+
+/// Every summary a scan gives, by key (`Err` for chunks that could not be summarised).
+fn summaries(store: &RedbStore) -> Vec<(MortonKey, Result<StoredSummary, crate::DecodeError>)> {
+    let mut out = Vec::new();
+    store
+        .scan_summaries(super::super::full_range(), &mut |k, s| {
+            out.push((k, s));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    out
+}
+
+fn summaries_table_len(store: &RedbStore) -> u64 {
+    let txn = store.database().begin_read().unwrap();
+    txn.open_table(SUMMARIES).unwrap().len().unwrap()
+}
+
+#[test]
+fn a_format_1_save_gets_its_summaries_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.strata");
+    let (a, b, bad) = (ChunkKey::new(1, 2, 3), ChunkKey::new(-4, 0, 9), ChunkKey::new(0, 0, 1));
+    // A save as format 1 wrote it: its three tables, no summaries.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(META).unwrap().insert("format", 1).unwrap();
+            txn.open_table(META_TEXT).unwrap();
+            let mut chunks = txn.open_table(CHUNKS).unwrap();
+            chunks
+                .insert(
+                    a.morton().0,
+                    codec::encode_legacy(&super::super::contract::dense(9), &Default::default()).as_slice(),
+                )
+                .unwrap();
+            let uniform = codec::encode_legacy(&Chunk::Uniform(MaterialId(3)), &Default::default());
+            chunks.insert(b.morton().0, uniform.as_slice()).unwrap();
+            chunks.insert(bad.morton().0, &b"STRCgarbage"[..]).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(stored_format(writable(&store)).unwrap(), (Some(SAVE_FORMAT_VERSION), true));
+    assert_eq!(summaries_table_len(&store), 3, "one summary per record, the bad one included");
+    let got = summaries(&store);
+    let of = |c: Chunk| Ok(StoredSummary::of(&c, ProcessHistory::EMPTY));
+    for (k, s) in got {
+        match k {
+            k if k == a.morton() => assert_eq!(s, of(super::super::contract::dense(9))),
+            k if k == b.morton() => assert_eq!(s, of(Chunk::Uniform(MaterialId(3)))),
+            k => assert!(k == bad.morton() && s.is_err(), "{k:?}: {s:?}"),
+        }
+    }
+    // The records themselves are untouched.
+    assert_eq!(store.get(a).unwrap(), Some(super::super::contract::dense(9)));
+}
+
+#[test]
+fn a_damaged_summary_is_made_again_from_its_record_and_deletes_remove_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
+    let (a, b) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0));
+    let mut batch = WriteBatch::new();
+    batch.put(a, &super::super::contract::dense(4));
+    batch.put(b, &super::super::contract::dense(5));
+    store.commit(&batch).unwrap();
+    // b's summary written under a's key (a summary moved to another key), as bit rot might.
+    let txn = store.database().begin_write().unwrap();
+    {
+        let mut t = txn.open_table(SUMMARIES).unwrap();
+        let moved = t.get(b.morton().0).unwrap().unwrap().value().to_vec();
+        t.insert(a.morton().0, moved.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+    let got = summaries(&store);
+    assert_eq!(got[0], (a.morton(), Ok(StoredSummary::of(&super::super::contract::dense(4), Default::default()))));
+    batch.clear();
+    batch.delete(a);
+    store.commit(&batch).unwrap();
+    assert_eq!(summaries_table_len(&store), 1);
+    assert_eq!(summaries(&store).len(), 1);
+}
+
+#[test]
+fn summary_problems_name_every_damaged_missing_stale_or_orphan_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
+    let keys: Vec<ChunkKey> = (0..6).map(|x| ChunkKey::new(x, 0, 0)).collect();
+    let mut batch = WriteBatch::new();
+    for (i, k) in keys.iter().enumerate() {
+        batch.put(*k, &super::super::contract::dense(i as u16 + 3));
+    }
+    store.commit(&batch).unwrap();
+    assert_eq!(store.summary_problems().unwrap(), vec![]);
+    let txn = store.database().begin_write().unwrap();
+    {
+        let mut s = txn.open_table(SUMMARIES).unwrap();
+        let mut c = txn.open_table(CHUNKS).unwrap();
+        // 0: a bit flipped; 1: removed; 2: another chunk's summary re-sealed under its key;
+        // 3: its record removed (the summary left over).
+        let mut flipped = s.get(keys[0].morton().0).unwrap().unwrap().value().to_vec();
+        flipped[30] ^= 4;
+        s.insert(keys[0].morton().0, flipped.as_slice()).unwrap();
+        s.remove(keys[1].morton().0).unwrap();
+        let mut stale = Vec::new();
+        StoredSummary::of(&super::super::contract::dense(40), Default::default()).encode(keys[2].morton(), &mut stale);
+        s.insert(keys[2].morton().0, stale.as_slice()).unwrap();
+        c.remove(keys[3].morton().0).unwrap();
+    }
+    txn.commit().unwrap();
+    let problems = store.summary_problems().unwrap();
+    assert!(matches!(problems[0], (k, SummaryProblem::Damaged(_)) if k == keys[0].morton()), "{problems:?}");
+    assert_eq!(
+        problems[1..],
+        [
+            (keys[1].morton(), SummaryProblem::Missing),
+            (keys[2].morton(), SummaryProblem::Stale),
+            (keys[3].morton(), SummaryProblem::Orphan)
+        ]
+    );
+}
+
+#[test]
+fn the_world_id_and_sequence_survive_reopening_and_a_new_save_can_be_given_its_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let key = ChunkKey::new(1, 1, 1);
+    let (world, seq) = {
+        let store = RedbStore::open(&path).unwrap();
+        let mut b = WriteBatch::new();
+        b.put(key, &super::super::contract::dense(3));
+        store.commit(&b).unwrap();
+        store.commit(&b).unwrap();
+        let rec = store.get_record(key.morton()).unwrap().unwrap();
+        (store.world_id(), codec::parse_record(&rec).unwrap().0.sequence)
+    };
+    assert_eq!(seq, 2);
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(store.world_id(), world);
+    let mut b = WriteBatch::new();
+    b.put(key, &super::super::contract::dense(4));
+    store.commit(&b).unwrap();
+    let rec = store.get_record(key.morton()).unwrap().unwrap();
+    assert_eq!(codec::parse_record(&rec).unwrap().0.sequence, 3, "numbering continues after reopening");
+    let given = WorldId(0x5eed);
+    let options = RedbStoreOptions { new_world_id: Some(given), ..Default::default() };
+    let other = RedbStore::open_with(dir.path().join("new.strata"), options.clone()).unwrap();
+    assert_eq!(other.world_id(), given);
+    drop(store);
+    assert_eq!(RedbStore::open_with(&path, options).unwrap().world_id(), world, "an existing save keeps its id");
+}
+
+#[test]
+fn a_record_moved_to_another_key_in_the_file_is_reported_as_misplaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
+    let (a, b) = (ChunkKey::new(0, 0, 0), ChunkKey::new(5, 0, 0));
+    let mut batch = WriteBatch::new();
+    batch.put(a, &super::super::contract::dense(4));
+    batch.put(b, &super::super::contract::dense(5));
+    store.commit(&batch).unwrap();
+    // What a damaged B-tree can do: b's bytes found under a's key.
+    let txn = store.database().begin_write().unwrap();
+    {
+        let mut t = txn.open_table(CHUNKS).unwrap();
+        let moved = t.get(b.morton().0).unwrap().unwrap().value().to_vec();
+        t.insert(a.morton().0, moved.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+    let err = store.get(a).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt { key, source: crate::DecodeError::Misplaced { claims, .. } } if *key == a && claims.key == b.morton()),
+        "{err}"
+    );
+    assert!(matches!(store.get_many(&[b, a]), Err(StoreError::Corrupt { key, .. }) if key == a));
+    let problems = store.summary_problems().unwrap();
+    assert_eq!(problems, vec![(a.morton(), SummaryProblem::Stale)], "its summary no longer matches");
+}
+
+fn deleted_keys(store: &RedbStore) -> Vec<(MortonKey, u64)> {
+    let txn = store.database().begin_read().unwrap();
+    let t = txn.open_table(DELETED).unwrap();
+    t.iter()
+        .unwrap()
+        .map(|e| {
+            let (k, v) = e.unwrap();
+            let (h, _) = codec::parse_record(v.value()).unwrap();
+            assert_eq!((h.kind, h.home), (codec::RecordKind::Deletion, Some(store.home(MortonKey(k.value())))));
+            (MortonKey(k.value()), h.sequence)
+        })
+        .collect()
+}
+
+#[test]
+fn a_delete_leaves_a_sealed_deletion_record_until_the_key_is_put_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
+    let (a, b) = (ChunkKey::new(0, 0, 0), ChunkKey::new(5, 0, 0));
+    let mut batch = WriteBatch::new();
+    batch.put(a, &super::super::contract::dense(4));
+    batch.put(b, &super::super::contract::dense(5));
+    store.commit(&batch).unwrap();
+    batch.clear();
+    batch.delete(a);
+    batch.delete(b);
+    batch.put(b, &super::super::contract::dense(6));
+    store.commit(&batch).unwrap();
+    assert_eq!(deleted_keys(&store), vec![(a.morton(), 2)], "b was put again in the same batch");
+    assert_eq!(store.get(a).unwrap(), None);
+    batch.clear();
+    batch.put(a, &super::super::contract::dense(7));
+    store.commit(&batch).unwrap();
+    assert_eq!(deleted_keys(&store), vec![]);
+}
+
+#[test]
+fn a_format_2_save_gets_an_identity_and_keeps_reading_its_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.strata");
+    let key = ChunkKey::new(2, -3, 4);
+    let chunk = super::super::contract::dense(12);
+    let history = {
+        let mut h = ProcessHistory::EMPTY;
+        h.record(crate::ProcessStamp { process: crate::ProcessId::new(1).unwrap(), step: 9 });
+        h
+    };
+    // A save as format 2 wrote it: summaries, version-2 records, no identity.
+    {
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            txn.open_table(META).unwrap().insert("format", 2).unwrap();
+            txn.open_table(META_TEXT).unwrap().insert("generator", "(seed: 11)").unwrap();
+            let record = codec::encode_legacy(&chunk, &history);
+            txn.open_table(CHUNKS).unwrap().insert(key.morton().0, record.as_slice()).unwrap();
+            let mut summary = Vec::new();
+            StoredSummary::of(&chunk, history).encode(key.morton(), &mut summary);
+            txn.open_table(SUMMARIES).unwrap().insert(key.morton().0, summary.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = RedbStore::open(&path).unwrap();
+    assert_eq!(stored_format(writable(&store)).unwrap(), (Some(SAVE_FORMAT_VERSION), true));
+    assert_ne!(store.world_id(), WorldId::UNSEALED);
+    assert_eq!(store.get_with_history(key).unwrap(), Some((chunk, history)));
+    assert_eq!(store.summary_problems().unwrap(), vec![]);
+    // Its text values are meta records now, and the digest covers what it held.
+    assert_eq!(store.meta("generator").unwrap().as_deref(), Some("(seed: 11)"));
+    let report = store.verify(&mut || {}).unwrap();
+    assert!(report.is_clean() && report.records == 1 && report.metas == 1, "{report:?}");
+    let world = store.world_id();
+    drop(store);
+    assert_eq!(RedbStore::open(&path).unwrap().world_id(), world);
+}
+
+#[test]
+fn meta_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    RedbStore::open(&path).unwrap().set_meta("generator", "(seed: 3)").unwrap();
+    let s = RedbStore::open(&path).unwrap();
+    assert_eq!(s.meta("generator").unwrap().as_deref(), Some("(seed: 3)"));
+    assert_eq!(s.meta("nope").unwrap(), None);
+}
+
+#[test]
+fn garbage_file_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.strata");
+    std::fs::write(&path, vec![0xAB; 8192]).unwrap();
+    assert!(RedbStore::open(&path).is_err());
+}
+
+#[test]
+fn leftover_creation_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    std::fs::write(dir.path().join("w.strata.creating"), b"half-written").unwrap();
+    let s = RedbStore::open(&path).unwrap();
+    assert_eq!(s.stats().unwrap().records, 0);
+    assert!(!dir.path().join("w.strata.creating").exists());
+}
+
+#[test]
+fn second_open_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let _a = RedbStore::open(&path).unwrap();
+    assert!(RedbStore::open(&path).is_err());
+}
+
+/// A save with `n` committed chunks over two commits and a meta value.
+fn committed(dir: &Path, n: i32) -> RedbStore {
+    let store = RedbStore::open(dir.join("w.strata")).unwrap();
+    let mut b = WriteBatch::new();
+    for x in 0..n {
+        b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16 + 1));
+    }
+    store.commit(&b).unwrap();
+    b.clear();
+    b.put(ChunkKey::new(0, 0, 0), &super::super::contract::dense(30));
+    store.commit(&b).unwrap();
+    store.set_meta("generator", "(seed: 3)").unwrap();
+    store
+}
+
+fn raw_chunks(store: &RedbStore, edit: impl FnOnce(&mut redb::Table<u128, &[u8]>)) {
+    let txn = store.database().begin_write().unwrap();
+    edit(&mut txn.open_table(CHUNKS).unwrap());
+    txn.commit().unwrap();
+}
+
+#[test]
+fn verify_is_clean_after_commits_deletes_and_meta_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = committed(dir.path(), 6);
+    let mut b = WriteBatch::new();
+    b.delete(ChunkKey::new(5, 0, 0));
+    b.delete(ChunkKey::new(40, 0, 0));
+    store.commit(&b).unwrap();
+    store.set_meta("generator", "(seed: 4)").unwrap();
+    let mut calls = 0;
+    let report = store.verify(&mut || calls += 1).unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!((report.records, report.metas, calls), (5, 1, 5));
+    assert_eq!(store.meta("generator").unwrap().as_deref(), Some("(seed: 4)"));
+}
+
+#[test]
+fn verify_finds_a_vanished_record_and_an_older_copy_brought_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = committed(dir.path(), 6);
+    let key = ChunkKey::new(0, 0, 0).morton();
+    // An older copy of (0,0,0): the record of the first commit, sealed as it was then.
+    let mut old = Vec::new();
+    codec::seal_into(&codec::encode(key, &super::super::contract::dense(1)), store.world_id(), 1, &mut old);
+    raw_chunks(&store, |t| {
+        t.insert(key.0, old.as_slice()).unwrap();
+    });
+    assert_eq!(store.get(ChunkKey::new(0, 0, 0)).unwrap(), Some(super::super::contract::dense(1)), "it decodes");
+    let report = store.verify(&mut || {}).unwrap();
+    let mismatch = report.digest.expect("the digest tells");
+    assert_eq!((mismatch.recorded_records, mismatch.found_records), (6, 6));
+    assert!(mismatch.to_string().contains("older copy"), "{mismatch}");
+    // A record gone from the tree (its summary left behind).
+    raw_chunks(&store, |t| {
+        t.remove(ChunkKey::new(3, 0, 0).morton().0).unwrap();
+    });
+    let report = store.verify(&mut || {}).unwrap();
+    let mismatch = report.digest.unwrap();
+    assert_eq!((mismatch.recorded_records, mismatch.found_records), (6, 5));
+    assert!(report.summaries.contains(&(ChunkKey::new(3, 0, 0).morton(), SummaryProblem::Orphan)));
+}
+
+#[test]
+fn a_damaged_meta_value_is_an_error_not_another_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = committed(dir.path(), 2);
+    let txn = store.database().begin_write().unwrap();
+    {
+        let mut t = txn.open_table(META_RECORDS).unwrap();
+        let mut rec = t.get("generator").unwrap().unwrap().value().to_vec();
+        let last = rec.len() - 2;
+        rec[last] ^= 1; // "(seed: 3)" → "(seed: 2)"
+        t.insert("generator", rec.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
+    let err = store.meta("generator").unwrap_err();
+    assert!(matches!(&err, StoreError::Damaged { .. }), "{err}");
+    assert!(err.to_string().contains("strata salvage"), "{err}");
+    let report = store.verify(&mut || {}).unwrap();
+    assert_eq!(report.metas_bad.len(), 1, "{report:?}");
+    assert!(report.digest.is_some());
+}
+
+#[test]
+fn a_damaged_identity_refuses_to_open_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    {
+        let store = committed(dir.path(), 2);
+        let txn = store.database().begin_write().unwrap();
+        txn.open_table(IDENTITY).unwrap().insert("sequence", 1).unwrap();
+        txn.commit().unwrap();
+    }
+    let err = RedbStore::open(&path).unwrap_err();
+    match &err {
+        StoreError::Damaged { path: p, detail } => assert!(p == &path && detail.contains("identity"), "{err}"),
+        other => panic!("{other}"),
+    }
+    assert!(err.to_string().contains("strata salvage --save"), "{err}");
+}
+
+#[test]
+fn a_panicking_visitor_is_the_callers_panic_not_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = committed(dir.path(), 3);
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        let _ = store.scan_summaries(super::super::full_range(), &mut |_, _| panic!("the caller's bug"));
+    }));
+    let payload = caught.unwrap_err();
+    assert_eq!(panic_message(payload.as_ref()), "the caller's bug");
+    // The store is not poisoned.
+    assert!(store.get(ChunkKey::new(1, 0, 0)).unwrap().is_some());
+    assert!(!store.poisoned.load(Ordering::Acquire));
+}
+
+#[test]
+fn a_panic_inside_a_contained_call_poisons_the_store_and_nothing_is_written_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = committed(dir.path(), 3);
+    let err = store.contain("testing", || -> Result<(), StoreError> { panic!("injected") }).unwrap_err();
+    assert!(matches!(&err, StoreError::Damaged { detail, .. } if detail.contains("injected")), "{err}");
+    let mut b = WriteBatch::new();
+    b.put(ChunkKey::new(9, 9, 9), &super::super::contract::dense(2));
+    assert!(matches!(store.commit(&b), Err(StoreError::Damaged { .. })));
+    assert!(matches!(store.get(ChunkKey::new(1, 0, 0)), Err(StoreError::Damaged { .. })));
+}
+
+#[test]
+fn a_read_only_store_reads_and_never_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    drop(committed(dir.path(), 4));
+    let before = std::fs::read(&path).unwrap();
+    let options = RedbStoreOptions { read_only: true, ..Default::default() };
+    let store = RedbStore::open_with(&path, options.clone()).unwrap();
+    assert_eq!(store.get(ChunkKey::new(2, 0, 0)).unwrap(), Some(super::super::contract::dense(3)));
+    assert_eq!(store.meta("generator").unwrap().as_deref(), Some("(seed: 3)"));
+    assert!(store.verify(&mut || {}).unwrap().is_clean());
+    let mut b = WriteBatch::new();
+    b.put(ChunkKey::new(9, 0, 0), &super::super::contract::dense(3));
+    assert!(matches!(store.commit(&b), Err(StoreError::ReadOnly)));
+    assert!(matches!(store.set_meta("x", "y"), Err(StoreError::ReadOnly)));
+    store.close().unwrap();
+    assert!(std::fs::read(&path).unwrap() == before, "the file is unchanged");
+    assert!(RedbStore::open_with(dir.path().join("missing.strata"), options).is_err());
+}
+
+fn writable(store: &RedbStore) -> &Database {
+    match store.database() {
+        Db::Writable(db) => db,
+        Db::ReadOnly(_) => panic!("read-only"),
+    }
+}
