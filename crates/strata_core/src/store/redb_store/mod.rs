@@ -28,6 +28,8 @@
 //! ([`salvage`]) recovers the intact records of a save whose structure is destroyed.
 
 mod identity;
+#[cfg(test)]
+mod power_loss;
 pub mod salvage;
 #[cfg(test)]
 mod tests;
