@@ -437,7 +437,10 @@ fn hover_and_click(
     }
     let size = (target.distance / 150.0).clamp(1.5, 400.0) as f32;
     if buttons.just_released(MouseButton::Left) {
-        world.fill_sphere(target.voxel, size, MaterialId::AIR);
+        // (At most 801 voxels across: within MAX_EDIT_EXTENT.)
+        if let Err(e) = world.fill_sphere(target.voxel, size, MaterialId::AIR) {
+            warn!("dig refused: {e}");
+        }
     } else if buttons.just_released(MouseButton::Right) {
         let n = target.normal;
         let at = if n == IVec3::ZERO {
@@ -448,7 +451,9 @@ fn hover_and_click(
         if size <= 1.5 {
             world.set_voxel(at, MaterialId(1));
         } else {
-            world.fill_sphere(at, size, MaterialId(1));
+            if let Err(e) = world.fill_sphere(at, size, MaterialId(1)) {
+                warn!("build refused: {e}");
+            }
         }
     }
 }

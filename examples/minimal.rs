@@ -60,7 +60,11 @@ fn edit_on_click(click: On<Pointer<Click>>, world: VoxelWorld) {
         VoxelPos::new(w[0].floor() as i32, w[1].floor() as i32, w[2].floor() as i32)
     };
     match click.button {
-        PointerButton::Primary => world.fill_sphere(voxel_at(position - normal * 0.5), 3.0, MaterialId::AIR),
+        PointerButton::Primary => {
+            if let Err(e) = world.fill_sphere(voxel_at(position - normal * 0.5), 3.0, MaterialId::AIR) {
+                warn!("dig refused: {e}");
+            }
+        }
         PointerButton::Secondary => world.set_voxel(voxel_at(position + normal * 0.5), MaterialId(19)),
         PointerButton::Middle => {}
     }

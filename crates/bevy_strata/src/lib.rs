@@ -106,7 +106,7 @@ pub mod prelude {
         StrataPlugin, StrataStatus, StrataStatusChanged, StrataSystems, StreamingViewer, VoxelHit, VoxelPicked,
         VoxelWorld, VoxelsEdited,
     };
-    pub use strata_core::{MaterialId, VoxelPos};
+    pub use strata_core::{EditError, MaterialId, VoxelPos};
 }
 
 /// The Strata plugin. Requires `AssetPlugin` (part of `DefaultPlugins`; headless apps add

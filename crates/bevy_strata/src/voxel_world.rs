@@ -4,7 +4,7 @@ use crate::state::StrataWorld;
 use crate::viewer::StrataOrigin;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use strata_core::{EditSender, MaterialId, StoreError, VoxelPos, WorldStats};
+use strata_core::{EditError, EditSender, MaterialId, StoreError, VoxelPos, WorldStats};
 use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions};
 
 /// A ray hit in render space.
@@ -78,14 +78,16 @@ impl VoxelWorld<'_> {
         self.strata.world.set_many(edits);
     }
 
-    /// Fills a box (inclusive corners).
-    pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) {
-        self.strata.world.fill_box(min, max, material);
+    /// Fills a box (inclusive corners). A box wider than
+    /// [`MAX_EDIT_EXTENT`](strata_core::MAX_EDIT_EXTENT) voxels along an axis is refused.
+    pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) -> Result<(), EditError> {
+        self.strata.world.fill_box(min, max, material)
     }
 
-    /// Fills a sphere.
-    pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) {
-        self.strata.world.fill_sphere(center, radius, material);
+    /// Fills a sphere. A radius that is not finite and ≥ 0, or a sphere wider than
+    /// [`MAX_EDIT_EXTENT`](strata_core::MAX_EDIT_EXTENT) voxels, is refused.
+    pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) -> Result<(), EditError> {
+        self.strata.world.fill_sphere(center, radius, material)
     }
 
     /// A handle for editing from other threads or tasks.

@@ -193,12 +193,16 @@ fn generate(
     threads: Option<usize>,
 ) -> Result<ExitCode, CliError> {
     check_box(min, max)?;
+    // Counted before anything is allocated (u128: the full i32 range has 2⁸¹ chunks).
+    let (lo, hi) = (min.chunk(), max.chunk());
+    let span = |a: i32, b: i32| (b as i128 - a as i128 + 1) as u128;
+    let chunks = span(lo.x, hi.x) * span(lo.y, hi.y) * span(lo.z, hi.z);
+    if chunks > 1 << 22 {
+        return Err(CliError::Usage(format!("region has {chunks} chunks; the limit is {}", 1 << 22)));
+    }
     let save = Save::open(path, seed)?;
     let generator = NoiseTerrain::new(save.terrain.clone());
     let keys = chunk_keys(min, max);
-    if keys.len() > 1 << 22 {
-        return Err(CliError::Usage(format!("region has {} chunks; the limit is {}", keys.len(), 1 << 22)));
-    }
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let pb = bar(keys.len() as u64, "generate");
     let start = Instant::now();
@@ -434,7 +438,9 @@ fn export(path: &Path, min: VoxelPos, max: VoxelPos, out: &Path) -> Result<ExitC
         (max.y as i64 - min.y as i64 + 1) as u64,
         (max.z as i64 - min.z as i64 + 1) as u64,
     ];
-    let voxels = size[0] * size[1] * size[2];
+    // u128: the full i32 range has 2⁹⁶ voxels (a u64 product would overflow, or wrap past the
+    // limit in release builds).
+    let voxels = size.iter().map(|&d| u128::from(d)).product::<u128>();
     if voxels > 1 << 30 {
         return Err(CliError::Usage(format!("region has {voxels} voxels; the export limit is {}", 1u64 << 30)));
     }

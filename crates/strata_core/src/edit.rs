@@ -1,6 +1,6 @@
 //! The delta log: edits appended in O(1) from any thread, applied in batches by the world.
 
-use crate::coords::VoxelPos;
+use crate::coords::{ChunkKey, VoxelPos};
 use crate::history::ProcessStamp;
 use crate::material::MaterialId;
 use crossbeam_channel::{Receiver, Sender};
@@ -66,15 +66,125 @@ pub struct ProcessBatch {
     pub writes: Vec<ProcessWrite>,
 }
 
+/// The largest box or sphere an edit may fill, in voxels along each axis (a sphere's diameter):
+/// 1,024 voxels = 32 chunks, so one edit touches at most 32³ chunks. Larger fills are split by
+/// the caller; [`World::fill_box`](crate::World::fill_box) and
+/// [`World::fill_sphere`](crate::World::fill_sphere) refuse them with [`EditError`], and
+/// [`World::apply`](crate::World::apply) drops any that arrive through an [`EditSender`]
+/// (counted in [`ApplyReport::rejected_edits`](crate::ApplyReport::rejected_edits)).
+pub const MAX_EDIT_EXTENT: u32 = 1024;
+
+/// Why an edit was refused.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EditError {
+    /// A box or sphere larger than [`MAX_EDIT_EXTENT`] along some axis.
+    #[error("the edit spans {extent} voxels along an axis; the most one edit may fill is {MAX_EDIT_EXTENT}")]
+    TooLarge {
+        /// Voxels along its longest axis (saturating).
+        extent: u64,
+    },
+    /// A sphere radius that is negative, infinite or NaN.
+    #[error("sphere radius {0} is not a finite number ≥ 0")]
+    BadRadius(f32),
+}
+
+/// The chunks an edit may write: an inclusive box of chunk keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkBounds {
+    /// Inclusive lower corner.
+    pub min: ChunkKey,
+    /// Inclusive upper corner.
+    pub max: ChunkKey,
+}
+
+impl ChunkBounds {
+    fn of(min: VoxelPos, max: VoxelPos) -> Self {
+        Self { min: min.chunk(), max: max.chunk() }
+    }
+
+    fn union(self, other: Self) -> Self {
+        let (a, b) = (self.min, other.min);
+        let (c, d) = (self.max, other.max);
+        Self {
+            min: ChunkKey::new(a.x.min(b.x), a.y.min(b.y), a.z.min(b.z)),
+            max: ChunkKey::new(c.x.max(d.x), c.y.max(d.y), c.z.max(d.z)),
+        }
+    }
+
+    /// Whether the two boxes share a chunk.
+    pub fn overlaps(&self, other: &Self) -> bool {
+        self.min.x <= other.max.x
+            && other.min.x <= self.max.x
+            && self.min.y <= other.max.y
+            && other.min.y <= self.max.y
+            && self.min.z <= other.max.z
+            && other.min.z <= self.max.z
+    }
+}
+
 impl Edit {
-    /// How many voxels the edit names (box and sphere: their volume).
+    /// The chunks the edit may write (`None` if it writes none: an empty list or box, a
+    /// sphere of negative or NaN radius).
+    ///
+    /// # Runtime
+    /// O(1), or O(voxels) for [`Edit::Many`] and [`Edit::Process`].
+    pub fn chunk_bounds(&self) -> Option<ChunkBounds> {
+        fn points(mut it: impl Iterator<Item = VoxelPos>) -> Option<ChunkBounds> {
+            let first = it.next()?;
+            Some(it.fold(ChunkBounds::of(first, first), |b, p| b.union(ChunkBounds::of(p, p))))
+        }
+        match self {
+            Edit::Set(p, _) => Some(ChunkBounds::of(*p, *p)),
+            Edit::Many(list) => points(list.iter().map(|(p, _)| *p)),
+            Edit::Process(batch) => points(batch.writes.iter().map(|w| w.pos)),
+            Edit::FillBox { min, max, .. } => {
+                (min.x <= max.x && min.y <= max.y && min.z <= max.z).then(|| ChunkBounds::of(*min, *max))
+            }
+            Edit::FillSphere { center, radius, .. } => {
+                if radius.is_nan() || *radius < 0.0 {
+                    return None;
+                }
+                // Saturating: a sphere past the edge of the world covers up to the edge.
+                let r = radius.ceil().min(i32::MAX as f32) as i32;
+                let lo =
+                    VoxelPos::new(center.x.saturating_sub(r), center.y.saturating_sub(r), center.z.saturating_sub(r));
+                let hi =
+                    VoxelPos::new(center.x.saturating_add(r), center.y.saturating_add(r), center.z.saturating_add(r));
+                Some(ChunkBounds::of(lo, hi))
+            }
+        }
+    }
+
+    /// Whether the edit is within the limits every edit must keep ([`MAX_EDIT_EXTENT`], a
+    /// finite radius). O(1).
+    pub fn check(&self) -> Result<(), EditError> {
+        match self {
+            Edit::FillBox { min, max, .. } => {
+                let d = |a: i32, b: i32| if b < a { 0 } else { (b as i64 - a as i64 + 1) as u64 };
+                let extent = d(min.x, max.x).max(d(min.y, max.y)).max(d(min.z, max.z));
+                if extent > u64::from(MAX_EDIT_EXTENT) { Err(EditError::TooLarge { extent }) } else { Ok(()) }
+            }
+            Edit::FillSphere { radius, .. } => {
+                if !radius.is_finite() || *radius < 0.0 {
+                    return Err(EditError::BadRadius(*radius));
+                }
+                let extent = ((f64::from(*radius) * 2.0).ceil() as u64).saturating_add(1);
+                if extent > u64::from(MAX_EDIT_EXTENT) { Err(EditError::TooLarge { extent }) } else { Ok(()) }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// How many voxels the edit names (box and sphere: their volume; saturating at
+    /// `u64::MAX`).
     pub fn voxel_count(&self) -> u64 {
         match self {
             Edit::Set(..) => 1,
             Edit::Many(v) => v.len() as u64,
             Edit::FillBox { min, max, .. } => {
                 let d = |a: i32, b: i32| if b < a { 0 } else { (b as i64 - a as i64 + 1) as u64 };
-                d(min.x, max.x) * d(min.y, max.y) * d(min.z, max.z)
+                d(min.x, max.x).saturating_mul(d(min.y, max.y)).saturating_mul(d(min.z, max.z))
             }
             Edit::FillSphere { radius, .. } => {
                 let r = radius.max(0.0) as f64;

@@ -30,7 +30,7 @@ pub use coords::{
     VoxelPos,
 };
 pub use downsample::HalfCells;
-pub use edit::{Edit, EditSender, ProcessBatch, ProcessWrite};
+pub use edit::{ChunkBounds, Edit, EditError, EditSender, MAX_EDIT_EXTENT, ProcessBatch, ProcessWrite};
 pub use error::Error;
 pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, WorldGenerator};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
@@ -46,7 +46,7 @@ pub use world::{
 /// The names most users need: `use strata_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Chunk, ChunkKey, ChunkStore, Edit, MaterialId, MaterialRegistry, MemoryStore, NoiseTerrain, RedbStore,
-        TerrainConfig, VoxelPos, World, WorldConfig, WorldGenerator,
+        Chunk, ChunkKey, ChunkStore, Edit, EditError, MaterialId, MaterialRegistry, MemoryStore, NoiseTerrain,
+        RedbStore, TerrainConfig, VoxelPos, World, WorldConfig, WorldGenerator,
     };
 }

@@ -209,7 +209,7 @@ fn exiting_the_app_commits_the_edits() {
         app.world_mut()
             .run_system_once(|world: VoxelWorld| {
                 world.set_voxel(VoxelPos::new(1, 2, 3), MaterialId(19));
-                world.fill_box(VoxelPos::new(-40, 1, -40), VoxelPos::new(-30, 4, -30), MaterialId(9));
+                world.fill_box(VoxelPos::new(-40, 1, -40), VoxelPos::new(-30, 4, -30), MaterialId(9)).unwrap();
             })
             .unwrap();
         app.update();

@@ -62,6 +62,7 @@ fn a_long_flight_stays_within_the_voxel_budget_and_edits_survive_release() {
     // A tower over four chunks, committed before the flight (dirty chunks are never released).
     app.world_mut()
         .run_system_once(|world: VoxelWorld| world.fill_box(VoxelPos::new(0, 0, 0), VoxelPos::new(40, 60, 40), TOWER))
+        .unwrap()
         .unwrap();
     run_until(&mut app, 500, "edits committed", |app| {
         let w = app.world().resource::<StrataWorld>().world.stats();

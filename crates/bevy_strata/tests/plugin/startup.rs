@@ -178,7 +178,7 @@ fn coarse_grids_show_edits_stored_in_a_redis_cluster() {
     {
         let mut app = app(Some(url.clone()));
         wait_started(&mut app);
-        app.world_mut().run_system_once(move |w: VoxelWorld| w.fill_box(lo, hi, BRICK)).unwrap();
+        app.world_mut().run_system_once(move |w: VoxelWorld| w.fill_box(lo, hi, BRICK)).unwrap().unwrap();
         app.world_mut().write_message(AppExit::Success);
         app.update();
     }

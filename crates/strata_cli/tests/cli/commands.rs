@@ -143,3 +143,21 @@ fn a_save_with_destroyed_roots_is_salvaged_with_every_edit() {
     let o = strata(&["salvage", "--save", s, "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("exists"), "{}", text(&o));
 }
+
+/// Regions over the whole i32 range are refused by their limits, with one line, before any
+/// allocation — never a multiplication overflow or an allocation failure (issue 19).
+#[test]
+fn full_range_regions_are_refused_by_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.strata");
+    let s = save.to_str().unwrap();
+    assert!(strata(&["edit", "--save", s, "--batches", "1", "--edits", "1"]).status.success());
+    let (lo, hi) = ("--min=-2147483648,-2147483648,-2147483648", "--max=2147483647,2147483647,2147483647");
+    let out = dir.path().join("x.raw");
+    let o = strata(&["export", "--save", s, lo, hi, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("export limit") && !text(&o).contains("panicked"), "{}", text(&o));
+    let o = strata(&["generate", "--save", s, lo, hi]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("the limit is") && !text(&o).contains("panicked"), "{}", text(&o));
+}

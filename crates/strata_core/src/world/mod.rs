@@ -14,7 +14,7 @@
 use crate::cache::ChunkCache;
 use crate::chunk::Chunk;
 use crate::coords::{CHUNK_SIZE, ChunkKey, LocalPos, VoxelPos};
-use crate::edit::{Edit, EditLog, EditSender, ProcessBatch};
+use crate::edit::{ChunkBounds, Edit, EditError, EditLog, EditSender, ProcessBatch};
 use crate::generator::WorldGenerator;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
@@ -117,6 +117,12 @@ pub struct ApplyReport {
     /// [`Edit::Process`] batches dropped because a voxel they write changed since their
     /// snapshot (see [`ProcessBatch`]).
     pub rejected_batches: usize,
+    /// Edits dropped because they exceed the limits of [`Edit::check`] (e.g. a box wider than
+    /// [`MAX_EDIT_EXTENT`](crate::MAX_EDIT_EXTENT)) — only possible through an [`EditSender`].
+    pub rejected_edits: usize,
+    /// Edits held back for the next apply: their chunk could not be loaded, or they come after
+    /// such an edit and may write the same chunks (see [`World::apply`]).
+    pub held_edits: usize,
 }
 
 /// Dirty chunks captured for a commit; write them with [`PreparedCommit::execute`] (any thread),
@@ -305,14 +311,22 @@ impl World {
         self.push_edit(Edit::Many(edits));
     }
 
-    /// Appends a box fill (inclusive corners).
-    pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) {
-        self.push_edit(Edit::FillBox { min, max, material });
+    /// Appends a box fill (inclusive corners). A box wider than [`MAX_EDIT_EXTENT`](crate::MAX_EDIT_EXTENT) voxels
+    /// along an axis is refused ([`EditError::TooLarge`]) and nothing is appended.
+    pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) -> Result<(), EditError> {
+        self.push_checked(Edit::FillBox { min, max, material })
     }
 
-    /// Appends a sphere fill.
-    pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) {
-        self.push_edit(Edit::FillSphere { center, radius, material });
+    /// Appends a sphere fill. A radius that is not finite and ≥ 0, or a sphere wider than
+    /// [`MAX_EDIT_EXTENT`](crate::MAX_EDIT_EXTENT) voxels, is refused and nothing is appended.
+    pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) -> Result<(), EditError> {
+        self.push_checked(Edit::FillSphere { center, radius, material })
+    }
+
+    fn push_checked(&self, edit: Edit) -> Result<(), EditError> {
+        edit.check()?;
+        self.push_edit(edit);
+        Ok(())
     }
 
     /// Subscribes to the change feed: every chunk changed by an apply, once per apply.
@@ -428,18 +442,46 @@ impl World {
     /// Changed chunks are collapsed to uniform when possible, marked dirty, given the new
     /// version and published on the change feed.
     ///
-    /// If a chunk cannot be loaded (store error), the failing edit and those after it stay
-    /// queued and are retried first by the next apply; edits already applied are kept and
-    /// published. Nothing is lost.
+    /// If a chunk cannot be loaded (a store error: a corrupt record, an unreachable server),
+    /// the edit that needs it and every later edit that may write one of the same chunks
+    /// ([`Edit::chunk_bounds`] overlaps) are held back, in order, and retried first by the next
+    /// apply; every other edit is applied and published. Returns the first load error when
+    /// anything was held (see [`ApplyReport::held_edits`] through `prepare_commit`, which
+    /// commits what was applied). Nothing is lost, and edits to one chunk never reorder.
     ///
     /// # Runtime
     /// O(voxels written + chunks touched × 32³) (the collapse check).
     pub fn apply(&mut self) -> Result<ApplyReport, StoreError> {
+        let (report, error) = self.apply_all();
+        error.map_or(Ok(report), Err)
+    }
+
+    /// [`World::apply`]'s work: applies every edit that can be, and holds back (in order, at
+    /// the front of the queue for the next apply) each edit whose chunk could not be loaded and
+    /// every later edit that may write one of the same chunks — so one unreadable chunk stops
+    /// only the edits that touch it. Returns the report and the first load error.
+    fn apply_all(&mut self) -> (ApplyReport, Option<StoreError>) {
         self.epoch += 1;
         let mut report = ApplyReport::default();
         self.deferred.extend(self.log.drain());
-        let mut result = Ok(());
+        let mut held = VecDeque::new();
+        let mut blocked: Vec<ChunkBounds> = Vec::new();
+        let mut error = None;
         while let Some(edit) = self.deferred.pop_front() {
+            if edit.check().is_err() {
+                // Out of limits (sent through an EditSender): never applied.
+                report.rejected_edits += 1;
+                continue;
+            }
+            let bounds = edit.chunk_bounds();
+            if let Some(b) = &bounds
+                && blocked.iter().any(|h| h.overlaps(b))
+            {
+                // Behind a held edit that may write the same chunks: keep their order.
+                blocked.push(*b);
+                held.push_back(edit);
+                continue;
+            }
             let outcome = match &edit {
                 Edit::Process(batch) => self.apply_process(batch).map(|applied| {
                     report.rejected_batches += usize::from(applied.is_none());
@@ -453,12 +495,14 @@ impl World {
                     report.voxels += n;
                 }
                 Err(e) => {
-                    self.deferred.push_front(edit);
-                    result = Err(e);
-                    break;
+                    blocked.extend(bounds);
+                    held.push_back(edit);
+                    error.get_or_insert(e);
                 }
             }
         }
+        report.held_edits = held.len();
+        self.deferred = held;
         report.chunks = self.touched.len();
         if !self.touched.is_empty() {
             self.version += 1;
@@ -466,7 +510,7 @@ impl World {
         self.publish_touched();
         report.version = self.version;
         self.cache.evict_over_budget();
-        result.map(|()| report)
+        (report, error)
     }
 
     fn publish_touched(&mut self) {
@@ -745,7 +789,9 @@ impl World {
     /// counts, no encoding). Encoding and the durable write happen in
     /// [`PreparedCommit::execute`], which may run on another thread.
     pub fn prepare_commit(&mut self) -> Result<PreparedCommit, StoreError> {
-        self.apply()?;
+        // Edits held back by a load error stay queued; everything else is committed (one
+        // unreadable chunk does not stop the commit of the others).
+        let _ = self.apply_all();
         let mut chunks: Vec<(ChunkKey, Arc<Chunk>, u64, ProcessHistory)> = self
             .cache
             .iter()
@@ -779,17 +825,22 @@ impl World {
     }
 
     /// Applies pending edits and writes every dirty chunk in **one** store transaction. Returns
-    /// only when the batch is durable: this is the acknowledgment of every edit appended
-    /// before the call. (Atomicity and durability are the store's: see the
-    /// [durability contract](crate::store), per backend. On `Err` every chunk stays dirty and
-    /// the next commit resends it.)
+    /// `Ok` only when every edit appended before the call is durable: this is their
+    /// acknowledgment. (Atomicity and durability are the store's: see the
+    /// [durability contract](crate::store), per backend. On a store error every chunk stays
+    /// dirty and the next commit resends it.) Edits held back because their chunk could not be
+    /// loaded (see [`World::apply`]) do not stop the others: those are committed, and then the
+    /// load error is returned, since the held edits are not durable yet.
     pub fn commit(&mut self) -> Result<CommitReceipt, StoreError> {
+        let (_, held) = self.apply_all();
         let prepared = self.prepare_commit()?;
-        if prepared.is_empty() {
-            return Ok(CommitReceipt::default());
-        }
-        let result = prepared.execute(self.source.store.as_ref());
-        self.finish_commit(prepared, result)
+        let receipt = if prepared.is_empty() {
+            CommitReceipt::default()
+        } else {
+            let result = prepared.execute(self.source.store.as_ref());
+            self.finish_commit(prepared, result)?
+        };
+        held.map_or(Ok(receipt), Err)
     }
 
     /// The process-batch counters alone: O(1), unlike [`World::stats`].

@@ -51,12 +51,12 @@ fn edits_apply_in_order_commit_and_reload() {
 #[test]
 fn fills_collapse_to_uniform_and_match_brute_force() {
     let mut w = flat_world(Arc::new(MemoryStore::new()));
-    w.fill_box(VoxelPos::new(-32, -32, -32), VoxelPos::new(31, 31, 31), MaterialId(7));
+    w.fill_box(VoxelPos::new(-32, -32, -32), VoxelPos::new(31, 31, 31), MaterialId(7)).unwrap();
     w.apply().unwrap();
     for k in [ChunkKey::new(-1, -1, -1), ChunkKey::new(0, 0, 0)] {
         assert_eq!(*w.chunk(k).unwrap(), Chunk::Uniform(MaterialId(7)));
     }
-    w.fill_sphere(VoxelPos::new(100, 0, 0), 40.0, MaterialId(8));
+    w.fill_sphere(VoxelPos::new(100, 0, 0), 40.0, MaterialId(8)).unwrap();
     w.apply().unwrap();
     for p in [VoxelPos::new(100, 0, 0), VoxelPos::new(140, 0, 0), VoxelPos::new(100, -40, 0)] {
         assert_eq!(w.voxel(p).unwrap(), MaterialId(8), "{p:?}");
@@ -64,7 +64,7 @@ fn fills_collapse_to_uniform_and_match_brute_force() {
     assert_ne!(w.voxel(VoxelPos::new(141, 0, 0)).unwrap(), MaterialId(8));
     assert_ne!(w.voxel(VoxelPos::new(129, 29, 0)).unwrap(), MaterialId(8));
     // Writing the generator's own content back collapses the chunk to uniform again.
-    w.fill_box(VoxelPos::new(0, 0, 0), VoxelPos::new(31, 31, 31), MaterialId(1));
+    w.fill_box(VoxelPos::new(0, 0, 0), VoxelPos::new(31, 31, 31), MaterialId(1)).unwrap();
     w.set_voxel(VoxelPos::new(3, 3, 3), MaterialId(2));
     w.set_voxel(VoxelPos::new(3, 3, 3), MaterialId(1));
     w.apply().unwrap();
@@ -225,11 +225,11 @@ proptest! {
             match *op {
                 Op::Set(x, y, z, m) => { w.set_voxel(VoxelPos::new(x, y, z), MaterialId(m)); model.insert(VoxelPos::new(x, y, z), MaterialId(m)); }
                 Op::Box(x0, y0, z0, x1, y1, z1, m) => {
-                    w.fill_box(VoxelPos::new(x0, y0, z0), VoxelPos::new(x1, y1, z1), MaterialId(m));
+                    w.fill_box(VoxelPos::new(x0, y0, z0), VoxelPos::new(x1, y1, z1), MaterialId(m)).unwrap();
                     for x in x0..=x1 { for y in y0..=y1 { for z in z0..=z1 { model.insert(VoxelPos::new(x, y, z), MaterialId(m)); } } }
                 }
                 Op::Sphere(x, y, z, r, m) => {
-                    w.fill_sphere(VoxelPos::new(x, y, z), r as f32, MaterialId(m));
+                    w.fill_sphere(VoxelPos::new(x, y, z), r as f32, MaterialId(m)).unwrap();
                     let r = r as i32;
                     for dx in -r..=r { for dy in -r..=r { for dz in -r..=r {
                         if dx * dx + dy * dy + dz * dz <= r * r { model.insert(VoxelPos::new(x + dx, y + dy, z + dz), MaterialId(m)); }
@@ -383,4 +383,105 @@ fn tracked_evictions_name_every_chunk_that_left_the_cache_and_never_a_dirty_one(
     assert!(w.take_evicted().is_empty(), "taken");
     assert!(w.evict(ChunkKey::new(11, 0, 0)));
     assert_eq!(w.take_evicted(), vec![ChunkKey::new(11, 0, 0)]);
+}
+
+/// One unreadable chunk holds back only the edits that may write it (issue 19): the others are
+/// applied and committed, and the held ones apply in their order once the chunk reads again.
+#[test]
+fn one_unreadable_chunk_holds_back_only_the_edits_that_touch_it() {
+    let store = Arc::new(MemoryStore::new());
+    let bad = ChunkKey::new(0, 0, 0);
+    let mut batch = WriteBatch::new();
+    batch.put_record(bad.morton(), b"garbage");
+    store.commit(&batch).unwrap();
+    let mut w = flat_world(store.clone());
+    let (in_bad, elsewhere, behind) = (VoxelPos::new(1, 5, 1), VoxelPos::new(64, 5, 0), VoxelPos::new(40, 1, 1));
+    w.set_voxel(in_bad, MaterialId(2)); // held: its chunk does not load
+    w.set_voxel(elsewhere, MaterialId(3)); // chunk (2,0,0): applied
+    w.fill_box(VoxelPos::new(20, 0, 0), VoxelPos::new(40, 3, 3), MaterialId(4)).unwrap(); // chunks 0 and 1: held
+    w.set_voxel(behind, MaterialId(6)); // chunk 1, after the held box: held, to keep the order
+    w.set_voxel(in_bad, MaterialId(5)); // held, after the first
+    assert!(matches!(w.apply(), Err(StoreError::Corrupt { key, .. }) if key == bad));
+    assert_eq!(w.voxel(elsewhere).unwrap(), MaterialId(3));
+    assert_eq!(w.stats().pending_edits, 4);
+    // The commit makes the applied edit durable and says the held ones are not.
+    assert!(matches!(w.commit(), Err(StoreError::Corrupt { .. })));
+    let stored = store.get(elsewhere.chunk()).unwrap().expect("the applied edit is committed");
+    assert_eq!(stored.get(elsewhere.local().index()), MaterialId(3));
+    let prepared = w.prepare_commit().expect("preparing a commit is not stopped by a held edit");
+    assert!(prepared.is_empty());
+    // The chunk reads again: the held edits apply, in their order.
+    batch.clear();
+    batch.delete(bad);
+    store.commit(&batch).unwrap();
+    let report = w.apply().unwrap();
+    assert_eq!((report.edits, report.held_edits), (4, 0));
+    assert_eq!(w.voxel(in_bad).unwrap(), MaterialId(5));
+    assert_eq!(w.voxel(behind).unwrap(), MaterialId(6), "the later edit wins over the box");
+    assert_eq!(w.voxel(VoxelPos::new(30, 1, 1)).unwrap(), MaterialId(4));
+    w.commit().unwrap();
+    assert_eq!(w.stats().pending_edits, 0);
+}
+
+#[test]
+fn chunk_bounds_cover_every_chunk_an_edit_writes() {
+    let m = MaterialId(1);
+    let b = |e: Edit| e.chunk_bounds().map(|b| (b.min, b.max));
+    assert_eq!(b(Edit::Set(VoxelPos::new(-1, 32, 5), m)), Some((ChunkKey::new(-1, 1, 0), ChunkKey::new(-1, 1, 0))));
+    let many = Edit::Many(vec![(VoxelPos::new(-40, 0, 0), m), (VoxelPos::new(70, -1, 3), m)]);
+    assert_eq!(b(many), Some((ChunkKey::new(-2, -1, 0), ChunkKey::new(2, 0, 0))));
+    assert_eq!(b(Edit::Many(vec![])), None);
+    let empty_box = Edit::FillBox { min: VoxelPos::new(5, 0, 0), max: VoxelPos::new(4, 9, 9), material: m };
+    assert_eq!(b(empty_box), None);
+    let sphere = Edit::FillSphere { center: VoxelPos::new(0, 0, 0), radius: 1.5, material: m };
+    assert_eq!(b(sphere), Some((ChunkKey::new(-1, -1, -1), ChunkKey::new(0, 0, 0))));
+    let huge = Edit::FillSphere { center: VoxelPos::new(0, 0, 0), radius: f32::MAX, material: m };
+    assert_eq!(
+        b(huge.clone()),
+        Some((
+            VoxelPos::new(-i32::MAX, -i32::MAX, -i32::MAX).chunk(),
+            VoxelPos::new(i32::MAX, i32::MAX, i32::MAX).chunk()
+        ))
+    );
+    assert_eq!(b(Edit::FillSphere { center: VoxelPos::new(0, 0, 0), radius: f32::NAN, material: m }), None);
+    let full = Edit::FillBox {
+        min: VoxelPos::new(i32::MIN, i32::MIN, i32::MIN),
+        max: VoxelPos::new(i32::MAX, i32::MAX, i32::MAX),
+        material: m,
+    };
+    assert_eq!(full.voxel_count(), u64::MAX, "saturates instead of overflowing");
+    assert_eq!(huge.voxel_count(), u64::MAX);
+}
+
+/// Edits have a documented maximum extent and typed errors (issue 19): a box or sphere larger
+/// than `MAX_EDIT_EXTENT`, or a radius that is not a finite number ≥ 0, is refused at the call
+/// and dropped (never applied, never a panic or an endless walk) when sent through a sender.
+#[test]
+fn oversized_fills_and_bad_radii_are_typed_errors_never_panics() {
+    let store = Arc::new(MemoryStore::new());
+    let mut w = flat_world(store);
+    let o = VoxelPos::new(0, 0, 0);
+    let m = MaterialId(2);
+    let max = crate::MAX_EDIT_EXTENT as i32;
+    assert_eq!(w.fill_box(o, VoxelPos::new(max, 0, 0), m), Err(EditError::TooLarge { extent: max as u64 + 1 }));
+    let full = w.fill_box(VoxelPos::new(i32::MIN, i32::MIN, i32::MIN), VoxelPos::new(i32::MAX, i32::MAX, i32::MAX), m);
+    assert_eq!(full, Err(EditError::TooLarge { extent: 1 << 32 }));
+    for r in [f32::MAX, 1e10, 600.0] {
+        assert!(matches!(w.fill_sphere(o, r, m), Err(EditError::TooLarge { .. })), "radius {r}");
+    }
+    for r in [f32::NAN, f32::INFINITY, -1.0] {
+        assert!(matches!(w.fill_sphere(o, r, m), Err(EditError::BadRadius(_))), "radius {r}");
+    }
+    assert_eq!(w.stats().pending_edits, 0, "nothing refused was appended");
+    // The limits themselves are allowed.
+    w.fill_box(o, VoxelPos::new(max - 1, 0, 0), m).unwrap();
+    w.fill_sphere(VoxelPos::new(0, 3000, 0), 511.0, m).unwrap();
+    // Through a sender the same edits are dropped by the apply, counted.
+    let sender = w.edit_sender();
+    sender.send(Edit::FillSphere { center: o, radius: 1e10, material: m });
+    sender.send(Edit::FillBox { min: VoxelPos::new(i32::MIN, 0, 0), max: VoxelPos::new(i32::MAX, 0, 0), material: m });
+    sender.send(Edit::FillSphere { center: o, radius: f32::NAN, material: m });
+    let report = w.apply().unwrap();
+    assert_eq!((report.rejected_edits, report.edits), (3, 2));
+    assert_eq!(w.voxel(VoxelPos::new(max - 1, 0, 0)).unwrap(), m);
 }

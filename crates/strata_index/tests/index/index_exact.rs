@@ -100,9 +100,9 @@ fn run(
         Op::Set(p, m) => world.set_voxel(*p, MaterialId(*m)),
         Op::Box(p, s, m) => {
             let q = VoxelPos::new(p.x + s[0], p.y + s[1], p.z + s[2]);
-            world.fill_box(*p, q, MaterialId(*m));
+            world.fill_box(*p, q, MaterialId(*m)).unwrap();
         }
-        Op::Sphere(p, r, m) => world.fill_sphere(*p, *r, MaterialId(*m)),
+        Op::Sphere(p, r, m) => world.fill_sphere(*p, *r, MaterialId(*m)).unwrap(),
         Op::Load(k) => {
             if let Some(m) = manager {
                 let c = world.chunk(*k).unwrap();

@@ -57,7 +57,7 @@ fn readers_see_consistent_snapshots_during_rebuilds() {
     });
     for i in 0..60 {
         let c = VoxelPos::new((i * 7) % 90 - 45, (i * 3) % 20 - 10, (i * 11) % 90 - 45);
-        world.fill_sphere(c, 6.0, MaterialId((i % 3) as u16));
+        world.fill_sphere(c, 6.0, MaterialId((i % 3) as u16)).unwrap();
         world.apply().unwrap();
         if i % 10 == 0 {
             std::thread::sleep(Duration::from_millis(2));
