@@ -38,6 +38,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     out.push(ray_pick(budget, generator.clone(), &chunks));
     out.push(update_per_chunk(budget, generator.clone(), &chunks));
     out.push(full_rebuild(budget, generator.clone(), &chunks));
+    out.push(summary_distinct(budget, &chunks));
     out.push(region_query(budget, generator, &chunks));
     out
 }
@@ -220,6 +221,23 @@ fn full_rebuild(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKe
         });
     });
     Metric::new("index.full_rebuild_32k", ns / 1e6, "ms")
+}
+
+/// Summarising a chunk of 32,768 distinct ids (a record with a valid checksum may hold one) —
+/// the chunk summary and the index histogram, as loading it does — against the same work on a
+/// dense terrain surface chunk, side by side: the ratio is what adversarial content costs.
+fn summary_distinct(budget: Budget, chunks: &[(ChunkKey, Arc<Chunk>, u64)]) -> Metric {
+    let distinct = Chunk::Dense(strata_core::DenseChunk::from_fn(|p| {
+        MaterialId((u16::from(p.x) << 10 | u16::from(p.y) << 5 | u16::from(p.z)).wrapping_mul(40503))
+    }));
+    let (_, terrain, _) = chunks.iter().find(|(_, c, _)| c.as_uniform().is_none()).expect("terrain has a surface");
+    let summarise = |c: &Chunk| {
+        keep(c.summary());
+        keep(strata_index::Histogram::of_chunk(c, 1).distinct());
+    };
+    let (ours, peer) =
+        side_by_side_ns(budget.batches, budget.iters(20), || summarise(&distinct), || summarise(terrain));
+    Metric::with_peer("index.summary_distinct_32768", ours / 1e3, "us", "terrain_surface_chunk", peer / 1e3)
 }
 
 fn region_query(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, Arc<Chunk>, u64)]) -> Metric {

@@ -199,11 +199,12 @@ impl ChunkSummary {
     /// Summarises 32³ raw ids in one pass.
     ///
     /// # Runtime
-    /// O(32³); runs of equal ids cost one counter update each, and counters are a small linear
-    /// list (chunks rarely hold more than a handful of materials).
+    /// O(32³) plus O(r log r) for r runs of ids ≥ 256: runs of equal ids cost one counter update
+    /// each, ids below 256 count in a table, other runs are sorted once and merged — linear-ish
+    /// whatever the content (a chunk of 32,768 distinct ids is no longer quadratic).
     pub fn of_slice(voxels: &[u16; CHUNK_VOLUME]) -> Self {
-        let mut counts: Vec<(u16, u32)> = Vec::with_capacity(8);
-        let mut air = 0u32;
+        let mut small = [0u32; 256];
+        let mut other: Vec<(u16, u32)> = Vec::new();
         let mut i = 0;
         while i < CHUNK_VOLUME {
             let v = voxels[i];
@@ -212,22 +213,39 @@ impl ChunkSummary {
                 j += 1;
             }
             let run = (j - i) as u32;
-            if v == 0 {
-                air += run;
-            }
-            match counts.iter_mut().find(|(m, _)| *m == v) {
-                Some((_, c)) => *c += run,
-                None => counts.push((v, run)),
+            match small.get_mut(usize::from(v)) {
+                Some(c) => *c += run,
+                None => other.push((v, run)),
             }
             i = j;
         }
-        let (dominant, dominant_count) =
-            counts.iter().copied().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0))).unwrap_or((0, 0));
+        other.sort_unstable_by_key(|e| e.0);
+        let (mut distinct, mut best) = (0u32, (0u16, 0u32));
+        let mut consider = |m: u16, n: u32| {
+            distinct += 1;
+            // Ids arrive increasing: a strictly larger count wins, so ties keep the smaller id.
+            if n > best.1 {
+                best = (m, n);
+            }
+        };
+        for (m, &n) in small.iter().enumerate().filter(|(_, n)| **n > 0) {
+            consider(m as u16, n);
+        }
+        let mut k = 0;
+        while k < other.len() {
+            let m = other[k].0;
+            let mut n = 0;
+            while k < other.len() && other[k].0 == m {
+                n += other[k].1;
+                k += 1;
+            }
+            consider(m, n);
+        }
         Self {
-            dominant: MaterialId(dominant),
-            dominant_count,
-            distinct: counts.len() as u32,
-            non_air_count: CHUNK_VOLUME as u32 - air,
+            dominant: MaterialId(best.0),
+            dominant_count: best.1,
+            distinct,
+            non_air_count: CHUNK_VOLUME as u32 - small[0],
         }
     }
 
@@ -272,6 +290,43 @@ mod tests {
         assert_eq!(c, Chunk::Uniform(MaterialId(3)));
     }
 
+    /// Counted one voxel at a time into a map, the dominant picked by the documented rule.
+    fn summary_by_hand(c: &Chunk) -> ChunkSummary {
+        let mut counts: HashMap<u16, u32> = HashMap::new();
+        for i in 0..CHUNK_VOLUME {
+            *counts.entry(c.get(LocalIndex::new(i as u16)).0).or_default() += 1;
+        }
+        let (&dominant, &dominant_count) =
+            counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).expect("a chunk has voxels");
+        ChunkSummary {
+            dominant: MaterialId(dominant),
+            dominant_count,
+            distinct: counts.len() as u32,
+            non_air_count: CHUNK_VOLUME as u32 - counts.get(&0).copied().unwrap_or(0),
+        }
+    }
+
+    /// A record can hold 32,768 distinct ids (issue 19): counted exactly, in one sort instead
+    /// of a search per voxel.
+    #[test]
+    fn a_chunk_of_32768_distinct_ids_summarises_exactly() {
+        // Multiplying by an odd number is a bijection on u16: every voxel a different id.
+        let mut d = DenseChunk::from_fn(|p| {
+            MaterialId((u16::from(p.x) << 10 | u16::from(p.y) << 5 | u16::from(p.z)).wrapping_mul(40503))
+        });
+        let c = Chunk::Dense(d.clone());
+        let s = c.summary();
+        assert_eq!(s, summary_by_hand(&c));
+        assert_eq!((s.distinct, s.dominant_count), (32768, 1));
+        // Three voxels share one large id: it dominates.
+        for i in [3u16, 900, 31000] {
+            d.set(LocalIndex::new(i), MaterialId(60000));
+        }
+        let c = Chunk::Dense(d);
+        assert_eq!(c.summary(), summary_by_hand(&c));
+        assert_eq!(c.summary().dominant, MaterialId(60000));
+    }
+
     #[test]
     fn uniform_summary() {
         let s = Chunk::Uniform(MaterialId::AIR).summary();
@@ -301,6 +356,30 @@ mod tests {
             prop_assert_eq!(s.dominant.0, best.1.0);
             prop_assert_eq!(s.distinct as usize, hist.len());
             prop_assert_eq!(s.non_air_count, CHUNK_VOLUME as u32 - hist.get(&0).copied().unwrap_or(0));
+        }
+
+        /// Ids anywhere in the u16 range (the table below 256 and the sorted runs above it),
+        /// in runs and as noise.
+        #[test]
+        fn summary_matches_the_hand_count_for_any_ids(
+            runs in proptest::collection::vec((any::<u16>(), 1usize..3000), 1..60),
+            noise in proptest::collection::vec((0u16..32768, any::<u16>()), 0..300),
+        ) {
+            let mut d = DenseChunk::filled(MaterialId::AIR);
+            let mut i = 0;
+            for (m, len) in runs.iter().cycle().take(400) {
+                for _ in 0..*len {
+                    if i < CHUNK_VOLUME {
+                        d.as_mut_slice()[i] = *m;
+                        i += 1;
+                    }
+                }
+            }
+            for (at, m) in noise {
+                d.set(LocalIndex::new(at), MaterialId(m));
+            }
+            let c = Chunk::Dense(d);
+            prop_assert_eq!(c.summary(), summary_by_hand(&c));
         }
     }
 }
