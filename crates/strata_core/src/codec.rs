@@ -383,6 +383,20 @@ pub fn declared_len(bytes: &[u8]) -> Option<usize> {
     Some(framing + payload_len + history_len)
 }
 
+/// The place and sequence number a version-3 header at `bytes[0]` claims, read **without
+/// checking anything** but the magic and version (`None` for other bytes or a short header):
+/// what [`parse_record`] reports once the checksum passed, and what a salvage notes about a
+/// damaged copy.
+pub fn claimed_place(bytes: &[u8]) -> Option<(RecordHome, u64)> {
+    let h = bytes.get(..HEADER_LEN)?;
+    if h[..4] != MAGIC || h[4] != FORMAT_VERSION {
+        return None;
+    }
+    let u64_at = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().unwrap_or_default());
+    let key = MortonKey(u128::from_le_bytes(h[20..36].try_into().unwrap_or_default()));
+    Some((RecordHome { world: WorldId(u64_at(12)), key }, u64_at(36)))
+}
+
 /// Parses and checks a record's header and checksum, returning the header and payload.
 pub fn parse_record(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), DecodeError> {
     parse_record_parts(bytes).map(|(h, payload, _)| (h, payload))
@@ -430,10 +444,8 @@ fn parse_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
     }
     let body = &bytes[header_len..needed - trailer_len];
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-    let (home, sequence, stored, computed) = if version == FORMAT_VERSION {
-        let key = MortonKey(u128::from_le_bytes(bytes[20..36].try_into().unwrap_or_default()));
-        let home = RecordHome { world: WorldId(u64_at(12)), key };
-        (Some(home), u64_at(36), u64_at(needed - TRAILER_LEN), checksum_v3(bytes))
+    let (home, sequence, stored, computed) = if let Some((home, sequence)) = claimed_place(bytes) {
+        (Some(home), sequence, u64_at(needed - TRAILER_LEN), checksum_v3(bytes))
     } else {
         (None, 0, u64_at(12), checksum_legacy(version, kind, payload_len, history_len, body))
     };

@@ -156,11 +156,7 @@ impl Scanner {
 
     fn chunk_record(&mut self, rest: &[u8], offset: u64) {
         // A version-3 header's claims (unverified), kept if the record turns out damaged.
-        let claims = (rest.len() >= codec::HEADER_LEN && rest[4] == codec::FORMAT_VERSION).then(|| {
-            let u64_at = |at: usize| u64::from_le_bytes(rest[at..at + 8].try_into().unwrap_or_default());
-            let key = MortonKey(u128::from_le_bytes(rest[20..36].try_into().unwrap_or_default()));
-            (key, u64_at(36), WorldId(u64_at(12)))
-        });
+        let claims = codec::claimed_place(rest).map(|(home, sequence)| (home.key, sequence, home.world));
         let record = codec::declared_len(rest).filter(|l| *l <= codec::MAX_RECORD_LEN).and_then(|l| rest.get(..l));
         match record.map(|rec| (rec, codec::parse_record(rec))) {
             Some((rec, Ok((header, _)))) => match header.home {

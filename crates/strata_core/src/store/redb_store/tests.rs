@@ -141,13 +141,7 @@ fn a_damaged_summary_is_made_again_from_its_record_and_deletes_remove_both() {
     batch.put(b, &super::super::contract::dense(5));
     store.commit(&batch).unwrap();
     // b's summary written under a's key (a summary moved to another key), as bit rot might.
-    let txn = store.database().begin_write().unwrap();
-    {
-        let mut t = txn.open_table(SUMMARIES).unwrap();
-        let moved = t.get(b.morton().0).unwrap().unwrap().value().to_vec();
-        t.insert(a.morton().0, moved.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
+    copy_value(&store, SUMMARIES, b, a);
     let got = summaries(&store);
     assert_eq!(got[0], (a.morton(), Ok(StoredSummary::of(&super::super::contract::dense(4), Default::default()))));
     batch.clear();
@@ -236,13 +230,7 @@ fn a_record_moved_to_another_key_in_the_file_is_reported_as_misplaced() {
     batch.put(b, &super::super::contract::dense(5));
     store.commit(&batch).unwrap();
     // What a damaged B-tree can do: b's bytes found under a's key.
-    let txn = store.database().begin_write().unwrap();
-    {
-        let mut t = txn.open_table(CHUNKS).unwrap();
-        let moved = t.get(b.morton().0).unwrap().unwrap().value().to_vec();
-        t.insert(a.morton().0, moved.as_slice()).unwrap();
-    }
-    txn.commit().unwrap();
+    copy_value(&store, CHUNKS, b, a);
     let err = store.get(a).unwrap_err();
     assert!(
         matches!(&err, StoreError::Corrupt { key, source: crate::DecodeError::Misplaced { claims, .. } } if *key == a && claims.key == b.morton()),
@@ -518,4 +506,15 @@ fn writable(store: &RedbStore) -> &Database {
         Db::Writable(db) => db,
         Db::ReadOnly(_) => panic!("read-only"),
     }
+}
+
+/// Writes the value stored under `from` in `table` under `to` as well, behind the store's back.
+fn copy_value(store: &RedbStore, table: TableDefinition<u128, &[u8]>, from: ChunkKey, to: ChunkKey) {
+    let txn = store.database().begin_write().unwrap();
+    {
+        let mut t = txn.open_table(table).unwrap();
+        let value = t.get(from.morton().0).unwrap().unwrap().value().to_vec();
+        t.insert(to.morton().0, value.as_slice()).unwrap();
+    }
+    txn.commit().unwrap();
 }
