@@ -97,12 +97,95 @@ pub enum ConfigError {
     /// The RON does not parse.
     #[error("config does not parse: {0}")]
     Parse(String),
+    /// A value is NaN, infinite or outside its documented range.
+    #[error("config {field} is {value}, outside {range}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+        /// The accepted range, in words.
+        range: &'static str,
+    },
+    /// The LOD settings with this view distance would make each LOD plan visit too many nodes
+    /// (or are out of range; see `strata_index::lod_select::LodSettings::validate`).
+    #[error("config LOD settings: {0}")]
+    Lod(#[from] strata_index::lod_select::LodSettingsError),
+}
+
+/// Checks that `value` is finite and in `lo..=hi`.
+pub(crate) fn check_range(
+    field: &'static str,
+    value: f64,
+    lo: f64,
+    hi: f64,
+    range: &'static str,
+) -> Result<(), ConfigError> {
+    if value.is_finite() && (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange { field, value, range })
+    }
 }
 
 impl StrataConfig {
-    /// Parses RON; fields left out keep their defaults.
+    /// Parses RON; fields left out keep their defaults. The result is checked with
+    /// [`StrataConfig::validate`].
     pub fn from_ron_str(text: &str) -> Result<Self, ConfigError> {
-        ron::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))
+        let config: Self = ron::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every field against its documented range:
+    ///
+    /// | field | range |
+    /// |---|---|
+    /// | `view_distance` | `1..=2³⁰` voxels, and with the LOD settings at most 2¹⁷ nodes visited per plan ([`strata_index::lod_select::LodSettings::validate`]) |
+    /// | `lod_max_level` | `0..=`[`crate::MAX_LOD_LEVEL`] |
+    /// | `lod_split_distance` | `0..=64` node edges |
+    /// | `lod_hysteresis` | `0..=4` |
+    /// | `lod_min_move` | `0..=1024` voxels |
+    /// | `max_tasks_in_flight` | `1..=4096` |
+    /// | `max_results_per_frame` | `1..=65,536` |
+    /// | `apply_budget_ms` | `0.01..=1000` |
+    /// | `commit_interval_s` | `0..=86,400` |
+    /// | `voxel_budget_mib` | `1..=2²⁰` (1 TiB) |
+    /// | `recenter_distance` | `1..=2²⁰` |
+    ///
+    /// The plugin checks the configuration it is built with, and every change made to the
+    /// resource at run time: a change that fails is undone (see [`crate::StrataConfigRejected`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("view_distance", f64::from(self.view_distance), 1.0, f64::from(1u32 << 30), "1..=2^30 voxels")?;
+        check_range("lod_max_level", f64::from(self.lod_max_level), 0.0, f64::from(crate::MAX_LOD_LEVEL), "0..=12")?;
+        check_range("lod_split_distance", f64::from(self.lod_split_distance), 0.0, 64.0, "0..=64")?;
+        check_range("lod_hysteresis", f64::from(self.lod_hysteresis), 0.0, 4.0, "0..=4")?;
+        check_range("lod_min_move", f64::from(self.lod_min_move), 0.0, 1024.0, "0..=1024 voxels")?;
+        check_range("max_tasks_in_flight", self.max_tasks_in_flight as f64, 1.0, 4096.0, "1..=4096")?;
+        check_range("max_results_per_frame", self.max_results_per_frame as f64, 1.0, 65_536.0, "1..=65536")?;
+        check_range("apply_budget_ms", f64::from(self.apply_budget_ms), 0.01, 1000.0, "0.01..=1000 ms")?;
+        check_range("commit_interval_s", f64::from(self.commit_interval_s), 0.0, 86_400.0, "0..=86400 s")?;
+        check_range("voxel_budget_mib", self.voxel_budget_mib as f64, 1.0, f64::from(1u32 << 20), "1..=2^20 MiB")?;
+        check_range("recenter_distance", f64::from(self.recenter_distance), 1.0, f64::from(1u32 << 20), "1..=2^20")?;
+        self.lod_settings().validate(f64::from(self.view_distance))?;
+        Ok(())
+    }
+
+    /// The largest view distance (voxels, a multiple of 32) that [`StrataConfig::validate`]
+    /// accepts with the other settings as they are; 0 if none does. The debug UI's slider ends
+    /// here.
+    pub fn max_view_distance(&self) -> f32 {
+        let ok = |d: f32| StrataConfig { view_distance: d, ..self.clone() }.validate().is_ok();
+        let (mut lo, mut hi) = (0u32, 1u32 << 25); // in units of 32 voxels
+        if !ok(32.0) {
+            return 0.0;
+        }
+        // Largest accepted multiple of 32: `ok` is monotone in the distance.
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if ok(mid as f32 * 32.0) { lo = mid } else { hi = mid }
+        }
+        lo as f32 * 32.0
     }
 
     /// Reads and parses a RON file.
@@ -123,6 +206,42 @@ impl StrataConfig {
     }
 }
 
+/// The last [`StrataConfig`] that passed validation, and the largest view distance it allows
+/// (viewers' own distances are capped to it).
+#[derive(Resource, Clone, Debug)]
+pub(crate) struct AcceptedConfig {
+    pub(crate) config: StrataConfig,
+    pub(crate) max_view_distance: f32,
+}
+
+impl AcceptedConfig {
+    pub(crate) fn new(config: StrataConfig) -> Self {
+        let max_view_distance = config.max_view_distance();
+        Self { config, max_view_distance }
+    }
+}
+
+/// Checks every change to the [`StrataConfig`] resource: an accepted change becomes the new
+/// accepted config; a rejected one is undone (the resource is set back to the accepted config)
+/// and reported with [`crate::StrataConfigRejected`] and a warning.
+pub(crate) fn check_config(
+    mut config: ResMut<StrataConfig>,
+    mut accepted: ResMut<AcceptedConfig>,
+    mut rejected: MessageWriter<crate::StrataConfigRejected>,
+) {
+    if !config.is_changed() || *config == accepted.config {
+        return;
+    }
+    match config.validate() {
+        Ok(()) => *accepted = AcceptedConfig::new(config.clone()),
+        Err(e) => {
+            warn!("StrataConfig change refused, previous values kept: {e}");
+            rejected.write(crate::StrataConfigRejected { resource: "StrataConfig", reason: e.to_string() });
+            *config = accepted.config.clone();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,7 +255,57 @@ mod tests {
         assert_eq!(partial.view_distance, 12.0);
         assert_eq!(partial.max_tasks_in_flight, StrataConfig::default().max_tasks_in_flight);
         assert!(matches!(StrataConfig::from_ron_str("(view_distance: \"far\")"), Err(ConfigError::Parse(_))));
+        assert!(matches!(
+            StrataConfig::from_ron_str("(commit_interval_s: -1.0)"),
+            Err(ConfigError::OutOfRange { field: "commit_interval_s", .. })
+        ));
         assert!(matches!(StrataConfig::load("/no/such/file.ron"), Err(ConfigError::Io { .. })));
+    }
+
+    /// Every value the issue found harmful is refused with the field named; the defaults and
+    /// the examples' settings pass.
+    #[test]
+    fn validation_refuses_harmful_values() {
+        StrataConfig::default().validate().unwrap();
+        let globe = StrataConfig {
+            view_distance: 131_072.0,
+            lod_max_level: crate::MAX_LOD_LEVEL,
+            lod_split_distance: 2.0,
+            ..default()
+        };
+        globe.validate().unwrap();
+        let field = |c: StrataConfig| match c.validate() {
+            Err(ConfigError::OutOfRange { field, .. }) => field,
+            Err(ConfigError::Lod(_)) => "lod",
+            other => panic!("{other:?}"),
+        };
+        let d = StrataConfig::default;
+        assert_eq!(field(StrataConfig { view_distance: f32::NAN, ..d() }), "view_distance");
+        assert_eq!(field(StrataConfig { view_distance: f32::INFINITY, ..d() }), "view_distance");
+        assert_eq!(field(StrataConfig { lod_max_level: 0, view_distance: 200_000.0, ..d() }), "lod");
+        assert_eq!(field(StrataConfig { lod_max_level: 13, ..d() }), "lod_max_level");
+        assert_eq!(field(StrataConfig { max_tasks_in_flight: 0, ..d() }), "max_tasks_in_flight");
+        assert_eq!(field(StrataConfig { apply_budget_ms: f32::NAN, ..d() }), "apply_budget_ms");
+        assert_eq!(field(StrataConfig { commit_interval_s: f32::INFINITY, ..d() }), "commit_interval_s");
+        assert_eq!(field(StrataConfig { voxel_budget_mib: usize::MAX, ..d() }), "voxel_budget_mib");
+        assert_eq!(field(StrataConfig { recenter_distance: 0.0, ..d() }), "recenter_distance");
+        assert_eq!(field(StrataConfig { lod_min_move: -1.0, ..d() }), "lod_min_move");
+    }
+
+    #[test]
+    fn max_view_distance_is_the_largest_accepted() {
+        for c in [
+            StrataConfig::default(),
+            StrataConfig { lod_max_level: 0, ..default() },
+            StrataConfig { lod_max_level: 12, lod_split_distance: 6.0, lod_hysteresis: 1.0, ..default() },
+        ] {
+            let max = c.max_view_distance();
+            if max > 0.0 {
+                assert!(StrataConfig { view_distance: max, ..c.clone() }.validate().is_ok(), "{c:?}");
+            }
+            assert!(StrataConfig { view_distance: max + 32.0, ..c.clone() }.validate().is_err(), "{c:?}");
+        }
+        assert!(StrataConfig { lod_max_level: 0, ..default() }.max_view_distance() < 2_000.0);
     }
 
     #[test]

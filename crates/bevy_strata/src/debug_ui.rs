@@ -87,6 +87,8 @@ pub struct StrataDebugUi {
     /// The last voxel picked under a pointer.
     #[reflect(ignore)]
     pub last_pick: Option<VoxelPicked>,
+    /// Why the last change made in the Settings section was not applied (shown there).
+    pub settings_error: Option<String>,
 }
 
 impl Default for StrataDebugUi {
@@ -98,6 +100,7 @@ impl Default for StrataDebugUi {
             max_boxes: 4096,
             gizmo_radius_chunks: 4,
             last_pick: None,
+            settings_error: None,
         }
     }
 }
@@ -335,15 +338,30 @@ fn panel(
             egui::CollapsingHeader::new("Geology").default_open(true).show(ui, |ui| geology_section(ui, settings, gs));
         }
         egui::CollapsingHeader::new("Settings (live)").default_open(false).show(ui, |ui| {
+            let mut edited = config.clone();
+            ui.add(egui::Slider::new(&mut edited.lod_max_level, 0..=MAX_LOD_LEVEL).text("max LOD level"));
+            ui.add(egui::Slider::new(&mut edited.lod_split_distance, 0.5..=6.0).text("LOD split distance"));
+            ui.add(egui::Slider::new(&mut edited.lod_hysteresis, 0.0..=1.0).text("LOD hysteresis"));
+            // The view distance slider ends where these LOD settings stop being accepted.
+            let max_view = edited.max_view_distance().max(32.0);
             ui.add(
-                egui::Slider::new(&mut config.view_distance, 32.0..=200_000.0).logarithmic(true).text("view distance"),
+                egui::Slider::new(&mut edited.view_distance, 32.0..=max_view).logarithmic(true).text("view distance"),
             );
-            ui.add(egui::Slider::new(&mut config.lod_max_level, 0..=MAX_LOD_LEVEL).text("max LOD level"));
-            ui.add(egui::Slider::new(&mut config.lod_split_distance, 0.5..=6.0).text("LOD split distance"));
-            ui.add(egui::Slider::new(&mut config.lod_hysteresis, 0.0..=1.0).text("LOD hysteresis"));
-            ui.add(egui::Slider::new(&mut config.apply_budget_ms, 0.1..=16.0).text("apply budget ms"));
-            ui.add(egui::Slider::new(&mut config.max_results_per_frame, 1..=512).text("results per frame"));
-            ui.add(egui::Slider::new(&mut config.max_tasks_in_flight, 1..=256).text("tasks in flight"));
+            ui.add(egui::Slider::new(&mut edited.apply_budget_ms, 0.1..=16.0).text("apply budget ms"));
+            ui.add(egui::Slider::new(&mut edited.max_results_per_frame, 1..=512).text("results per frame"));
+            ui.add(egui::Slider::new(&mut edited.max_tasks_in_flight, 1..=256).text("tasks in flight"));
+            if edited != *config {
+                match capped_settings(edited) {
+                    Ok(accepted) => {
+                        *config = accepted;
+                        ui_state.settings_error = None;
+                    }
+                    Err(e) => ui_state.settings_error = Some(e.to_string()),
+                }
+            }
+            if let Some(e) = &ui_state.settings_error {
+                ui.colored_label(egui::Color32::from_rgb(255, 120, 90), format!("not applied: {e}"));
+            }
         });
         let g = &mut ui_state.gizmos;
         egui::CollapsingHeader::new("Gizmos").default_open(true).show(ui, |ui| {
@@ -356,6 +374,15 @@ fn panel(
     });
     ui_state.open = open;
     Ok(())
+}
+
+/// What the Settings section applies for `edited`: the view distance pulled down to the
+/// largest the LOD settings allow (raising the split distance or lowering the max level
+/// shortens it), then validated; `Err` leaves the config as it was.
+fn capped_settings(mut edited: StrataConfig) -> Result<StrataConfig, crate::ConfigError> {
+    edited.view_distance = edited.view_distance.min(edited.max_view_distance());
+    edited.validate()?;
+    Ok(edited)
 }
 
 fn geology_section(ui: &mut egui::Ui, settings: &mut GeologySettings, gs: &GeologyStats) {
@@ -401,5 +428,30 @@ mod tests {
         for l in 0..MAX_LOD_LEVEL {
             assert_ne!(lod_color(l), lod_color(l + 1));
         }
+    }
+
+    /// What the sliders can reach is applied only if it validates: the view distance that once
+    /// made a million-node plan (level 0, 200,000 voxels) is pulled down to what level 0 allows,
+    /// and so is a far view with the finest split the sliders offer.
+    #[test]
+    fn settings_section_caps_what_it_applies() {
+        let wide = StrataConfig { lod_max_level: 0, view_distance: 200_000.0, ..default() };
+        let applied = capped_settings(wide).unwrap();
+        assert!(applied.view_distance < 2_000.0, "{}", applied.view_distance);
+        applied.validate().unwrap();
+        let too_fine = StrataConfig {
+            lod_max_level: MAX_LOD_LEVEL,
+            lod_split_distance: 6.0,
+            lod_hysteresis: 1.0,
+            view_distance: 131_072.0,
+            ..default()
+        };
+        assert!(too_fine.validate().is_err());
+        let applied = capped_settings(too_fine).unwrap();
+        assert!(applied.view_distance < 131_072.0);
+        applied.validate().unwrap();
+        // Within the limits, what was asked is what is applied.
+        let fine = StrataConfig { view_distance: 500.0, ..default() };
+        assert_eq!(capped_settings(fine.clone()).unwrap(), fine);
     }
 }

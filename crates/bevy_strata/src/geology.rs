@@ -15,6 +15,7 @@
 //! [`GeologyStats`].
 
 use crate::StrataSystems;
+use crate::config::{ConfigError, check_range};
 use crate::state::StrataWorld;
 use crate::viewer::ViewerPositions;
 use bevy::prelude::*;
@@ -52,6 +53,17 @@ pub struct GeologySettings {
 impl Default for GeologySettings {
     fn default() -> Self {
         Self { enabled: true, steps_per_second: 4.0, radius: 96.0, max_tasks: 8 }
+    }
+}
+
+impl GeologySettings {
+    /// Checks the documented ranges: `steps_per_second` in `0.01..=240`, `radius` in
+    /// `0..=1024` voxels, `max_tasks` in `1..=1024`. The plugin checks every change to the
+    /// resource; a change that fails is undone (see [`crate::StrataConfigRejected`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_range("steps_per_second", f64::from(self.steps_per_second), 0.01, 240.0, "0.01..=240")?;
+        check_range("radius", f64::from(self.radius), 0.0, 1024.0, "0..=1024 voxels")?;
+        check_range("max_tasks", self.max_tasks as f64, 1.0, 1024.0, "1..=1024")
     }
 }
 
@@ -95,6 +107,8 @@ pub struct Geology {
     running: bool,
     last_start: Option<f64>,
     window: RateWindow,
+    /// The last settings that passed validation.
+    accepted: GeologySettings,
 }
 
 impl Geology {
@@ -126,6 +140,9 @@ impl Plugin for StrataGeologyPlugin {
         );
         let scheduler = GeologyScheduler::new(&self.config)
             .unwrap_or_else(|e| panic!("StrataGeologyPlugin: invalid GeologyConfig: {e}"));
+        if let Err(e) = self.settings.validate() {
+            panic!("StrataGeologyPlugin: invalid GeologySettings: {e}");
+        }
         app.insert_resource(Geology {
             scheduler,
             colors: VecDeque::new(),
@@ -134,11 +151,38 @@ impl Plugin for StrataGeologyPlugin {
             running: false,
             last_start: None,
             window: RateWindow::default(),
+            accepted: self.settings.clone(),
         })
         .insert_resource(self.settings.clone())
         .register_type::<GeologySettings>()
         .init_resource::<GeologyStats>()
-        .add_systems(Update, (dispatch.in_set(StrataSystems::Dispatch), poll.in_set(StrataSystems::Poll)));
+        .add_systems(
+            Update,
+            (
+                check_settings.in_set(StrataSystems::TrackViewers),
+                dispatch.in_set(StrataSystems::Dispatch),
+                poll.in_set(StrataSystems::Poll),
+            ),
+        );
+    }
+}
+
+/// Undoes a change to [`GeologySettings`] that fails validation (and reports it).
+fn check_settings(
+    mut settings: ResMut<GeologySettings>,
+    mut geo: ResMut<Geology>,
+    mut rejected: MessageWriter<crate::StrataConfigRejected>,
+) {
+    if !settings.is_changed() || *settings == geo.accepted {
+        return;
+    }
+    match settings.validate() {
+        Ok(()) => geo.accepted = settings.clone(),
+        Err(e) => {
+            warn!("GeologySettings change refused, previous values kept: {e}");
+            rejected.write(crate::StrataConfigRejected { resource: "GeologySettings", reason: e.to_string() });
+            *settings = geo.accepted.clone();
+        }
     }
 }
 

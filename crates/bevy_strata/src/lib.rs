@@ -40,7 +40,7 @@ mod voxel_world;
 pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, to_bevy_mesh};
-pub use messages::{ChunkLoaded, ChunkRemeshed, ChunkUnloaded, VoxelPicked, VoxelsEdited};
+pub use messages::{ChunkLoaded, ChunkRemeshed, ChunkUnloaded, StrataConfigRejected, VoxelPicked, VoxelsEdited};
 pub use persistence::Persistence;
 pub use picking::StrataPickingSettings;
 pub use sets::StrataSystems;
@@ -129,8 +129,18 @@ impl Default for StrataPlugin {
 
 impl StrataPlugin {
     /// A plugin with `config`, the default terrain and the built-in materials.
+    ///
+    /// # Panics
+    /// When the app builds the plugin, if `config` fails [`StrataConfig::validate`] (before
+    /// anything is opened or written); [`StrataPlugin::try_new`] returns the error instead.
     pub fn new(config: StrataConfig) -> Self {
         Self { config, generator: None, materials: None }
+    }
+
+    /// [`StrataPlugin::new`] after [`StrataConfig::validate`].
+    pub fn try_new(config: StrataConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::new(config))
     }
 
     /// Uses `generator` as the world's baseline.
@@ -163,6 +173,9 @@ impl Plugin for StrataPlugin {
             "StrataPlugin needs AssetPlugin: add DefaultPlugins before it, or for a headless app \
              `.add_plugins((MinimalPlugins, StrataMinimalPlugins::new(config)))`."
         );
+        if let Err(e) = self.config.validate() {
+            panic!("StrataPlugin: invalid StrataConfig: {e}");
+        }
         if !app.world().contains_resource::<Assets<Mesh>>() {
             app.init_asset::<Mesh>();
         }
@@ -179,6 +192,8 @@ impl Plugin for StrataPlugin {
         let startup = Startup::begin(&self.config, store);
 
         app.insert_resource(self.config.clone())
+            .insert_resource(config::AcceptedConfig::new(self.config.clone()))
+            .add_message::<StrataConfigRejected>()
             .register_type::<StrataConfig>()
             .register_type::<StreamingViewer>()
             .register_type::<FloatingOrigin>()
@@ -220,7 +235,9 @@ impl Plugin for StrataPlugin {
             .add_systems(
                 Update,
                 (
-                    (viewer::recenter_origin, viewer::track_viewers).chain().in_set(StrataSystems::TrackViewers),
+                    (config::check_config, viewer::recenter_origin, viewer::track_viewers)
+                        .chain()
+                        .in_set(StrataSystems::TrackViewers),
                     streaming::plan_lod.in_set(StrataSystems::PlanLod),
                     streaming::apply_edits.in_set(StrataSystems::ApplyEdits),
                     streaming::dispatch.in_set(StrataSystems::Dispatch),

@@ -56,3 +56,13 @@ pub struct VoxelPicked {
     /// The ray's unit direction.
     pub ray_direction: Vec3,
 }
+
+/// A change to [`crate::StrataConfig`] (or [`crate::GeologySettings`]) failed validation and
+/// was undone: the resource holds the last accepted values again.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct StrataConfigRejected {
+    /// Which resource: `"StrataConfig"` or `"GeologySettings"`.
+    pub resource: &'static str,
+    /// Why, naming the field (the [`crate::ConfigError`]'s message).
+    pub reason: String,
+}

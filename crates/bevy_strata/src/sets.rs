@@ -5,7 +5,9 @@ use bevy::prelude::*;
 /// Every system of the plugin belongs to one of these sets, so apps can order theirs around them.
 ///
 /// In [`Update`], chained in this order:
-/// - [`StrataSystems::TrackViewers`]: recentre the floating origin, read viewer positions.
+/// - [`StrataSystems::TrackViewers`]: check changes to [`crate::StrataConfig`] (a change that
+///   fails validation is undone, [`crate::StrataConfigRejected`]), recentre the floating
+///   origin, read viewer positions.
 /// - [`StrataSystems::PlanLod`]: choose the octree nodes to show (load / unload / change LOD).
 /// - [`StrataSystems::ApplyEdits`]: fold edits made through [`crate::VoxelWorld`] into the
 ///   world, queue remeshing, feed the index.
@@ -27,7 +29,7 @@ use bevy::prelude::*;
 /// [`crate::StrataStatus::Ready`] (run condition [`crate::strata_ready`]).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrataSystems {
-    /// Floating origin and viewer positions.
+    /// Config checks, floating origin and viewer positions.
     TrackViewers,
     /// LOD selection.
     PlanLod,

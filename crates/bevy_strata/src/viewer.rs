@@ -9,7 +9,7 @@
 //! number of voxels and every top-level `Transform` is shifted back by the same amount. Nothing
 //! visible moves; surfaces never jitter, wherever the camera is.
 
-use crate::config::StrataConfig;
+use crate::config::{AcceptedConfig, StrataConfig};
 use bevy::prelude::*;
 use strata_core::VoxelPos;
 
@@ -81,16 +81,19 @@ pub(crate) fn recenter_origin(
     }
 }
 
-/// Collects viewer positions in world voxels.
+/// Collects viewer positions in world voxels. A viewer's own view distance is capped to the
+/// largest the LOD settings allow ([`StrataConfig::max_view_distance`]); a NaN or negative one
+/// counts as 0 (the viewer loads nothing).
 pub(crate) fn track_viewers(
-    config: Res<StrataConfig>,
+    config: Res<AcceptedConfig>,
     origin: Res<StrataOrigin>,
     viewers: Query<(&StreamingViewer, &Transform)>,
     mut out: ResMut<ViewerPositions>,
 ) {
     out.viewers.clear();
     for (v, t) in &viewers {
-        let d = v.view_distance.unwrap_or(config.view_distance);
+        let d = v.view_distance.unwrap_or(config.config.view_distance);
+        let d = if d.is_nan() { 0.0 } else { d.clamp(0.0, config.max_view_distance) };
         out.viewers.push((origin.to_world(t.translation), f64::from(d)));
     }
 }

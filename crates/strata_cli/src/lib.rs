@@ -72,6 +72,7 @@ impl Save {
             Some(text) => {
                 let t: TerrainConfig =
                     serde_json::from_str(&text).map_err(|e| CliError::BadGeneratorMeta(e.to_string()))?;
+                t.validate().map_err(|e| CliError::BadGeneratorMeta(e.to_string()))?;
                 if let Some(s) = seed
                     && s != t.seed
                 {
@@ -203,5 +204,23 @@ mod tests {
         assert_eq!(Save::open(&path, Some(11)).unwrap().terrain.seed, 11);
         assert_eq!(Save::open(&path, None).unwrap().terrain.seed, 11);
         assert!(matches!(Save::open(&path, Some(12)), Err(CliError::SeedMismatch { stored: 11, requested: 12 })));
+    }
+
+    /// Settings that parse but are out of range (here a sea level at the top of the `i32`
+    /// range, which overflowed the generator) are refused with the field named, not used.
+    #[test]
+    fn out_of_range_stored_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.strata");
+        {
+            let store = RedbStore::open(&path).unwrap();
+            let t = TerrainConfig { sea_level: i32::MAX, ..TerrainConfig::default() };
+            store.set_meta(GENERATOR_META, &serde_json::to_string(&t).unwrap()).unwrap();
+        }
+        match Save::open(&path, None) {
+            Err(CliError::BadGeneratorMeta(why)) => assert!(why.contains("sea_level"), "{why}"),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("out-of-range settings were accepted"),
+        }
     }
 }

@@ -109,6 +109,70 @@ pub struct TerrainConfig {
     pub soil_depth: i32,
 }
 
+/// Why a [`TerrainConfig`] was refused (by [`TerrainConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TerrainConfigError {
+    /// A float field is NaN or infinite.
+    #[error("terrain {field} is {value}, not a finite number")]
+    NotFinite {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A field lies outside its documented range.
+    #[error("terrain {field} is {value}, outside {range}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+        /// The accepted range, in words.
+        range: &'static str,
+    },
+}
+
+impl TerrainConfig {
+    /// Largest `|base_height|` and `|sea_level|` accepted: 2³⁰ voxels, half the `i32` range, so
+    /// heights, the sea and the layers below them never reach the edge of the voxel range.
+    pub const MAX_HEIGHT: i32 = 1 << 30;
+    /// Largest `amplitude` accepted (2²⁴ voxels).
+    pub const MAX_AMPLITUDE: f64 = (1u32 << 24) as f64;
+    /// Largest `soil_depth` accepted (2²⁰ voxels).
+    pub const MAX_SOIL_DEPTH: i32 = 1 << 20;
+    /// Largest `octaves` accepted.
+    pub const MAX_OCTAVES: usize = 12;
+
+    /// Checks every field against its documented range: `base_height` and `sea_level` within
+    /// ±[`Self::MAX_HEIGHT`], `amplitude` in `0..=`[`Self::MAX_AMPLITUDE`], `frequency` in
+    /// `0..=1` (per voxel), `octaves` in `1..=`[`Self::MAX_OCTAVES`], `soil_depth` in
+    /// `0..=`[`Self::MAX_SOIL_DEPTH`]. Settings read from a save or a file go through it (see
+    /// [`NoiseTerrain::try_new`]).
+    pub fn validate(&self) -> Result<(), TerrainConfigError> {
+        for (field, value) in [("amplitude", self.amplitude), ("frequency", self.frequency)] {
+            if !value.is_finite() {
+                return Err(TerrainConfigError::NotFinite { field, value });
+            }
+        }
+        let range = |field: &'static str, value: f64, lo: f64, hi: f64, words: &'static str| {
+            if (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(TerrainConfigError::OutOfRange { field, value, range: words })
+            }
+        };
+        let h = f64::from(Self::MAX_HEIGHT);
+        range("base_height", f64::from(self.base_height), -h, h, "±2^30")?;
+        range("sea_level", f64::from(self.sea_level), -h, h, "±2^30")?;
+        range("amplitude", self.amplitude, 0.0, Self::MAX_AMPLITUDE, "0..=2^24")?;
+        range("frequency", self.frequency, 0.0, 1.0, "0..=1")?;
+        range("octaves", self.octaves as f64, 1.0, Self::MAX_OCTAVES as f64, "1..=12")?;
+        range("soil_depth", f64::from(self.soil_depth), 0.0, f64::from(Self::MAX_SOIL_DEPTH), "0..=2^20")?;
+        Ok(())
+    }
+}
+
 impl Default for TerrainConfig {
     fn default() -> Self {
         Self {
@@ -136,10 +200,24 @@ pub struct NoiseTerrain {
 }
 
 impl NoiseTerrain {
-    /// A terrain with `config`.
+    /// A terrain with `config`, which is not checked: any values give a terrain without
+    /// panicking (octaves are clamped to `1..=12`, heights saturate), but values outside the
+    /// documented ranges make odd ones. Settings from a file or a save go through
+    /// [`NoiseTerrain::try_new`].
     pub fn new(config: TerrainConfig) -> Self {
-        let fbm = Fbm::<Perlin>::new(config.seed).set_octaves(config.octaves.clamp(1, 12)).set_frequency(1.0);
+        let octaves = config.octaves.clamp(1, TerrainConfig::MAX_OCTAVES);
+        // Octave `i` is Perlin noise seeded `seed + i`, wrapping: what `Fbm::new(seed)` makes,
+        // without its unchecked addition (which panics for seeds near `u32::MAX` in builds with
+        // overflow checks; found by the `configs` fuzz target).
+        let sources = (0..octaves as u32).map(|i| Perlin::new(config.seed.wrapping_add(i))).collect();
+        let fbm = Fbm::<Perlin>::new(0).set_octaves(octaves).set_sources(sources).set_frequency(1.0);
         Self { config, fbm }
+    }
+
+    /// A terrain with `config` after [`TerrainConfig::validate`].
+    pub fn try_new(config: TerrainConfig) -> Result<Self, TerrainConfigError> {
+        config.validate()?;
+        Ok(Self::new(config))
     }
 
     /// The configuration.
@@ -150,7 +228,13 @@ impl NoiseTerrain {
     /// Surface height at column (x, z): the topmost solid voxel.
     pub fn height(&self, x: i32, z: i32) -> i32 {
         let f = self.config.frequency;
-        let n = self.fbm.get([x as f64 * f, z as f64 * f]);
+        // The noise crate panics on coordinates that do not fit an `isize` after its octaves'
+        // scaling (NaN, infinite, huge: only from unchecked frequencies): keep them in range.
+        let at = |v: i32| {
+            let p = f64::from(v) * f;
+            if p.is_finite() { p.clamp(-1e15, 1e15) } else { 0.0 }
+        };
+        let n = self.fbm.get([at(x), at(z)]);
         self.config.base_height.saturating_add((n * self.config.amplitude).floor() as i32)
     }
 
@@ -160,12 +244,13 @@ impl NoiseTerrain {
     pub fn material_in_column(&self, y: i32, h: i32) -> MaterialId {
         use terrain_ids::*;
         let c = &self.config;
+        let beach = h <= c.sea_level.saturating_add(1);
         if y > h {
             if y <= c.sea_level { WATER } else { MaterialId::AIR }
         } else if y == h {
-            if h <= c.sea_level + 1 { SAND } else { GRASS }
+            if beach { SAND } else { GRASS }
         } else if y > h.saturating_sub(c.soil_depth) {
-            if h <= c.sea_level + 1 { SAND } else { DIRT }
+            if beach { SAND } else { DIRT }
         } else {
             STONE
         }
@@ -294,6 +379,76 @@ mod tests {
             for i in (0..crate::CHUNK_VOLUME as u16).step_by(97) {
                 let l = LocalIndex::new(i);
                 assert_eq!(c.get(l), g.material_at(VoxelPos::from_parts(key, l.pos())), "{key:?} {l:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn terrain_config_validation_names_the_field() {
+        TerrainConfig::default().validate().unwrap();
+        let bad = |c: TerrainConfig| c.validate().unwrap_err();
+        let d = TerrainConfig::default;
+        assert!(matches!(
+            bad(TerrainConfig { amplitude: f64::NAN, ..d() }),
+            TerrainConfigError::NotFinite { field: "amplitude", .. }
+        ));
+        assert!(matches!(
+            bad(TerrainConfig { frequency: f64::INFINITY, ..d() }),
+            TerrainConfigError::NotFinite { field: "frequency", .. }
+        ));
+        for (c, name) in [
+            (TerrainConfig { sea_level: i32::MAX, ..d() }, "sea_level"),
+            (TerrainConfig { base_height: i32::MIN, ..d() }, "base_height"),
+            (TerrainConfig { amplitude: -1.0, ..d() }, "amplitude"),
+            (TerrainConfig { octaves: 0, ..d() }, "octaves"),
+            (TerrainConfig { octaves: 13, ..d() }, "octaves"),
+            (TerrainConfig { soil_depth: -1, ..d() }, "soil_depth"),
+            (TerrainConfig { frequency: 2.0, ..d() }, "frequency"),
+        ] {
+            assert!(matches!(bad(c.clone()), TerrainConfigError::OutOfRange { field, .. } if field == name), "{c:?}");
+            assert!(NoiseTerrain::try_new(c).is_err());
+        }
+    }
+
+    /// Unchecked extreme settings still generate (saturating, no overflow) — what
+    /// `NoiseTerrain::new` promises.
+    #[test]
+    fn extreme_settings_generate_without_overflow() {
+        for c in [
+            TerrainConfig { sea_level: i32::MAX, ..TerrainConfig::default() },
+            TerrainConfig { sea_level: i32::MIN, soil_depth: i32::MAX, ..TerrainConfig::default() },
+            TerrainConfig { base_height: i32::MAX, amplitude: f64::MAX, ..TerrainConfig::default() },
+            TerrainConfig {
+                base_height: i32::MIN,
+                amplitude: f64::INFINITY,
+                soil_depth: i32::MIN,
+                ..TerrainConfig::default()
+            },
+            // Found by the `configs` fuzz target: the noise crate panicked on these coordinates.
+            TerrainConfig { frequency: f64::NAN, amplitude: f64::NAN, ..TerrainConfig::default() },
+            TerrainConfig { frequency: f64::MAX, octaves: 40, ..TerrainConfig::default() },
+            TerrainConfig { seed: u32::MAX, ..TerrainConfig::default() },
+        ] {
+            let g = NoiseTerrain::new(c);
+            for key in [ChunkKey::new(0, 0, 0), ChunkKey::new(crate::CHUNK_COORD_MAX, crate::CHUNK_COORD_MAX, 0)] {
+                let chunk = g.generate(key);
+                assert_eq!(chunk.get(LocalIndex::new(0)), g.material_at(key.min_voxel()));
+                let _ = g.sample_lod(3, ChunkKey::new(0, 0, 0));
+            }
+        }
+    }
+
+    /// The octave sources are built by hand (to wrap the seed): the terrain is the one
+    /// `Fbm::new(seed)` makes, so existing worlds keep their ground.
+    #[test]
+    fn terrain_is_the_fbm_of_its_seed() {
+        for seed in [0, 7, 123_456] {
+            let g = NoiseTerrain::new(TerrainConfig { seed, ..TerrainConfig::default() });
+            let reference = Fbm::<Perlin>::new(seed).set_octaves(5).set_frequency(1.0);
+            for (x, z) in [(0, 0), (17, -300), (-4000, 999), (123_457, -77)] {
+                let f = g.config().frequency;
+                let n = reference.get([f64::from(x) * f, f64::from(z) * f]);
+                assert_eq!(g.height(x, z), (n * g.config().amplitude).floor() as i32, "seed {seed} at {x},{z}");
             }
         }
     }

@@ -32,7 +32,7 @@ pub use coords::{
 pub use downsample::HalfCells;
 pub use edit::{ChunkBounds, Edit, EditError, EditSender, MAX_EDIT_EXTENT, ProcessBatch, ProcessWrite};
 pub use error::Error;
-pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, WorldGenerator};
+pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, TerrainConfigError, WorldGenerator};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
 pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;

@@ -68,8 +68,22 @@ pub(crate) struct Fields {
     hill: f64,
 }
 
+/// Perlin sources seeded `seed + i` for octave `i`, wrapping: what the noise crate's
+/// constructors make, without their unchecked addition (which panics for seeds near
+/// `u32::MAX` in builds with overflow checks).
+fn octave_sources(seed: u32, octaves: usize) -> Vec<Perlin> {
+    (0..octaves as u32).map(|i| Perlin::new(seed.wrapping_add(i))).collect()
+}
+
 fn fbm(seed: u32, octaves: usize) -> Fbm<Perlin> {
-    Fbm::<Perlin>::new(seed).set_octaves(octaves).set_frequency(1.0)
+    Fbm::<Perlin>::new(0).set_octaves(octaves).set_sources(octave_sources(seed, octaves)).set_frequency(1.0)
+}
+
+fn ridged(seed: u32, octaves: usize, frequency: f64) -> RidgedMulti<Perlin> {
+    RidgedMulti::<Perlin>::new(0)
+        .set_octaves(octaves)
+        .set_sources(octave_sources(seed, octaves))
+        .set_frequency(frequency)
 }
 
 fn scale(v: [f64; 3], s: f64) -> [f64; 3] {
@@ -99,8 +113,8 @@ impl Fields {
             fold: fbm(s(6), 2),
             deep: fbm(s(7), 2),
             ice: fbm(s(8), 2),
-            ridges_lo: RidgedMulti::<Perlin>::new(s(9)).set_octaves(3).set_frequency(1.0),
-            ridges_hi: RidgedMulti::<Perlin>::new(s(11)).set_octaves(4).set_frequency(8.0),
+            ridges_lo: ridged(s(9), 3, 1.0),
+            ridges_hi: ridged(s(11), 4, 8.0),
             hills: fbm(s(10), 4),
             continent_scale: r / c.continent_wavelength,
             belt_scale: r / (c.mountain_wavelength * 8.0),
@@ -201,6 +215,27 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The octave sources are built by hand (to wrap seeds): same noise as the crate's own
+    /// constructors, so planets keep their shape; and seeds whose octaves pass `u32::MAX` (a
+    /// planet seed whose first field's seed is `u32::MAX`) no longer overflow.
+    #[test]
+    fn octave_sources_match_the_noise_crate_and_wrap() {
+        for seed in [0, 3, 0x9E37_79B9] {
+            let ours = fbm(seed, 4);
+            let theirs = Fbm::<Perlin>::new(seed).set_octaves(4).set_frequency(1.0);
+            let r = ridged(seed, 3, 8.0);
+            let rt = RidgedMulti::<Perlin>::new(seed).set_octaves(3).set_frequency(8.0);
+            for p in [[0.1, 0.2, 0.3], [5.5, -2.25, 9.0], [-100.0, 0.5, 7.75]] {
+                assert_eq!(ours.get(p), theirs.get(p));
+                assert_eq!(r.get(p), rt.get(p));
+            }
+        }
+        let near_max = fbm(u32::MAX - 1, 5);
+        assert!(near_max.get([0.3, 0.2, 0.1]).is_finite());
+        let f = Fields::new(&PlanetConfig { seed: u32::MAX.wrapping_sub(0x9E37_79B9), ..PlanetConfig::default() });
+        assert!(f.continent.get([0.3, 0.2, 0.1]).is_finite());
+    }
 
     #[test]
     fn base_is_monotone_and_bounded() {

@@ -56,6 +56,105 @@ impl Default for LodSettings {
     }
 }
 
+/// Coarsest level [`LodSettings::validate`] accepts (a level-26 node spans the whole valid chunk
+/// range on an axis).
+pub const MAX_SELECT_LEVEL: u32 = 26;
+
+/// Most nodes one viewer's [`LodSelector::update`] may visit under settings that
+/// [`LodSettings::validate`] accepts: 2¹⁷. At about 1 µs per node a recomputation then stays
+/// within ~0.1 s even in the worst case; the plugin's default settings visit under 5,000.
+pub const MAX_VISITED_NODES: f64 = (1u32 << 17) as f64;
+
+/// Why LOD settings were refused (see [`LodSettings::validate`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LodSettingsError {
+    /// A value is NaN or infinite.
+    #[error("{field} is {value}, not a finite number")]
+    NotFinite {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A value lies outside its documented range.
+    #[error("{field} is {value}, outside {range}")]
+    OutOfRange {
+        /// The setting.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+        /// The accepted range, in words.
+        range: &'static str,
+    },
+    /// The settings would make one viewer's selection visit too many nodes.
+    #[error(
+        "these LOD settings could visit up to {bound:.0} nodes per viewer and update (at most {max:.0}): \
+         lower the view distance or the split distance, or raise the max level"
+    )]
+    TooManyNodes {
+        /// [`LodSettings::max_nodes_visited`] for them.
+        bound: f64,
+        /// [`MAX_VISITED_NODES`].
+        max: f64,
+    },
+}
+
+impl LodSettings {
+    /// An upper bound of the nodes one viewer with `view_distance` makes
+    /// [`LodSelector::update`] visit (roots enumerated, plus the 8 children of every split node).
+    ///
+    /// Along each axis, nodes of edge `e` that meet a ball of radius `r` number at most
+    /// `2r/e + 2`. The roots are enumerated over the hysteresis reach `r = d·(1 + h)`; a node of
+    /// level `k + 1` is split only within `s·e·(1 + h)` of the viewer (and within the reach), so
+    /// level `k` gets 8 children of each. The bound is therefore
+    /// `(2d(1+h)/e_L + 2)³ + Σ_{k<L} 8·(2·min(s·e_{k+1}, d)·(1+h)/e_{k+1} + 2)³` with `e_k`
+    /// the edge of level `k` in voxels. Infinite for non-finite inputs.
+    ///
+    /// # Runtime
+    /// O(`max_level`).
+    pub fn max_nodes_visited(&self, view_distance: f64) -> f64 {
+        let (d, s, h) = (view_distance.max(0.0), self.split_distance.max(0.0), self.hysteresis.max(0.0));
+        if !(d.is_finite() && s.is_finite() && h.is_finite()) {
+            return f64::INFINITY;
+        }
+        let level = self.max_level.min(MAX_SELECT_LEVEL);
+        let edge = |k: u32| (CHUNK_SIZE as f64) * f64::from(1u32 << k);
+        let mut bound = (2.0 * d * (1.0 + h) / edge(level) + 2.0).powi(3);
+        for k in 0..level {
+            let e = edge(k + 1);
+            bound += 8.0 * (2.0 * (s * e).min(d) * (1.0 + h) / e + 2.0).powi(3);
+        }
+        bound
+    }
+
+    /// Checks the settings for one viewer with `view_distance` (voxels): every value finite,
+    /// `max_level` in `0..=`[`MAX_SELECT_LEVEL`], `split_distance` in `0..=64`, `hysteresis`
+    /// in `0..=4`, `view_distance` in `0..=2³⁰`, and [`LodSettings::max_nodes_visited`] at most
+    /// [`MAX_VISITED_NODES`].
+    pub fn validate(&self, view_distance: f64) -> Result<(), LodSettingsError> {
+        let fields = [
+            ("view_distance", view_distance, 0.0, f64::from(1u32 << 30), "0..=2^30 voxels"),
+            ("split_distance", self.split_distance, 0.0, 64.0, "0..=64 node edges"),
+            ("hysteresis", self.hysteresis, 0.0, 4.0, "0..=4"),
+            ("max_level", f64::from(self.max_level), 0.0, f64::from(MAX_SELECT_LEVEL), "0..=26"),
+        ];
+        for (field, value, lo, hi, range) in fields {
+            if !value.is_finite() {
+                return Err(LodSettingsError::NotFinite { field, value });
+            }
+            if !(lo..=hi).contains(&value) {
+                return Err(LodSettingsError::OutOfRange { field, value, range });
+            }
+        }
+        let bound = self.max_nodes_visited(view_distance);
+        if bound > MAX_VISITED_NODES {
+            return Err(LodSettingsError::TooManyNodes { bound, max: MAX_VISITED_NODES });
+        }
+        Ok(())
+    }
+}
+
 /// One viewer: a position and how far it sees.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Viewer {
@@ -98,6 +197,8 @@ pub struct LodSelector {
     min_move: f64,
     /// Recomputations so far.
     recomputations: u64,
+    /// Nodes the last recomputation visited.
+    visited: u64,
 }
 
 impl Default for LodSelector {
@@ -116,6 +217,7 @@ impl LodSelector {
             last: None,
             min_move: 2.0,
             recomputations: 0,
+            visited: 0,
         }
     }
 
@@ -123,6 +225,12 @@ impl LodSelector {
     /// [`LodSelector::min_move`]).
     pub fn recomputations(&self) -> u64 {
         self.recomputations
+    }
+
+    /// Nodes the last recomputation visited (popped from its work list, selected or not); at
+    /// most [`LodSettings::max_nodes_visited`] per viewer.
+    pub fn nodes_visited(&self) -> u64 {
+        self.visited
     }
 
     /// Viewers closer than this (voxels) to where they were at the last recomputation do not
@@ -212,7 +320,9 @@ impl LodSelector {
             }
         }
         let mut stack: Vec<NodeId> = roots.into_keys().collect();
+        self.visited = 0;
         while let Some(node) = stack.pop() {
+            self.visited += 1;
             let was_split = self.split.contains(&node);
             // Hysteresis at the view boundary too: a node shown (or split) last time stays
             // until it is `hysteresis` beyond the view distance.
@@ -253,6 +363,56 @@ mod tests {
 
     fn covering(sel: &LodSelector, chunk: ChunkKey) -> Vec<NodeId> {
         sel.selected().copied().filter(|n| NodeId::containing(chunk, n.level) == *n).collect()
+    }
+
+    /// The bound the validation relies on holds: a real selection never visits more nodes than
+    /// `max_nodes_visited`, for any settings, view distance and viewer position (here with
+    /// nothing selected before and after a first update, so hysteresis reaches are in play).
+    #[test]
+    fn visited_nodes_stay_within_the_bound() {
+        proptest!(ProptestConfig::with_cases(200), |(
+            max_level in 0u32..6,
+            split_distance in 0.0f64..4.0,
+            hysteresis in 0.0f64..1.0,
+            view_distance in 0.0f64..1500.0,
+            pos in proptest::array::uniform3(-5000.0f64..5000.0),
+            step in proptest::array::uniform3(-80.0f64..80.0),
+        )| {
+            let settings = LodSettings { max_level, split_distance, hysteresis };
+            let bound = settings.max_nodes_visited(view_distance);
+            let mut sel = LodSelector::new(settings);
+            sel.set_min_move(0.0);
+            sel.update(&[viewer(pos[0], pos[1], pos[2], view_distance)]);
+            prop_assert!(sel.nodes_visited() as f64 <= bound, "{} > {bound}", sel.nodes_visited());
+            let moved = [pos[0] + step[0], pos[1] + step[1], pos[2] + step[2]];
+            sel.update(&[viewer(moved[0], moved[1], moved[2], view_distance)]);
+            prop_assert!(sel.nodes_visited() as f64 <= bound, "{} > {bound} after a move", sel.nodes_visited());
+        });
+    }
+
+    #[test]
+    fn validation_refuses_what_would_stall_a_frame() {
+        let ok = LodSettings { max_level: 3, split_distance: 1.5, hysteresis: 0.25 };
+        ok.validate(384.0).unwrap();
+        assert!(ok.max_nodes_visited(384.0) < 5_000.0, "{}", ok.max_nodes_visited(384.0));
+        // The globe viewer's settings.
+        LodSettings { max_level: 12, split_distance: 2.0, hysteresis: 0.25 }.validate(131_072.0).unwrap();
+        // What the debug UI once allowed: level 0 and a view distance of 200,000 voxels.
+        let flat = LodSettings { max_level: 0, ..ok };
+        assert!(matches!(flat.validate(200_000.0), Err(LodSettingsError::TooManyNodes { .. })));
+        assert!(matches!(ok.validate(f64::INFINITY), Err(LodSettingsError::NotFinite { field: "view_distance", .. })));
+        assert!(matches!(
+            LodSettings { hysteresis: f64::NAN, ..ok }.validate(100.0),
+            Err(LodSettingsError::NotFinite { field: "hysteresis", .. })
+        ));
+        assert!(matches!(
+            LodSettings { split_distance: -1.0, ..ok }.validate(100.0),
+            Err(LodSettingsError::OutOfRange { field: "split_distance", .. })
+        ));
+        assert!(matches!(
+            LodSettings { max_level: 27, ..ok }.validate(100.0),
+            Err(LodSettingsError::OutOfRange { field: "max_level", .. })
+        ));
     }
 
     #[test]

@@ -459,6 +459,9 @@ impl ChunkStore for RedisClusterStore {
     /// # Runtime
     /// One pipeline of `GET`s per node, the nodes in parallel.
     fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
+        for &key in keys {
+            strata_core::store::checked_morton(key)?;
+        }
         let names: Vec<String> = keys.iter().map(|k| self.layout.record_key(k.morton())).collect();
         let slots: Vec<u16> = keys.iter().map(|k| self.slot_of(k.morton())).collect();
         let replies = self.query_by_slot("get_many", &slots, 1, |i, p| {
@@ -535,6 +538,7 @@ impl ChunkStore for RedisClusterStore {
     /// followed by `WAIT`. Retried (bounded) on redirections and lost connections; regions already
     /// written and confirmed are not resent. `Ok` only when every region is written and confirmed.
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        batch.check()?;
         let start = Instant::now();
         // Records are sealed with the world id and a sequence number: the clock in microseconds,
         // or one more than this process's last (no transaction spans the shards to count in).

@@ -192,6 +192,18 @@ fn round_trip_matches_memory_store() {
     // The world's region level is fixed.
     let other_level = url.replace("region_level=2", "region_level=3");
     assert!(matches!(strata_redis::open(&other_level), Err(StoreError::InvalidConfig(_))));
+
+    // A hand-made key outside the valid range (it would alias x = CHUNK_COORD_MIN) is refused
+    // on read and on commit, and a batch naming one writes nothing.
+    let bad = ChunkKey::new(strata_core::CHUNK_COORD_MAX + 1, 0, 0);
+    let fresh = ChunkKey::new(40, 40, 40);
+    let mut batch = WriteBatch::new();
+    batch.put(fresh, &dense(1));
+    batch.put(bad, &dense(2));
+    assert!(matches!(store.commit(&batch), Err(StoreError::InvalidKey { key }) if key == bad));
+    assert_eq!(store.get(fresh).unwrap(), None);
+    assert!(matches!(store.get_many(&[fresh, bad]), Err(StoreError::InvalidKey { key }) if key == bad));
+    assert!(matches!(store.get(bad), Err(StoreError::InvalidKey { key }) if key == bad));
 }
 
 #[test]

@@ -101,3 +101,24 @@ fn erosion_runs_near_the_viewer_keeps_player_edits_and_is_saved() {
     let (chunk, _) = store.get_with_history(brick.chunk()).unwrap().expect("the brick was saved");
     assert_eq!(chunk.get(brick.local().index()), MaterialId(19));
 }
+
+/// An infinite geology radius once overflowed the scheduler: a change that fails validation is
+/// undone (and reported) before the next step begins, and steps go on.
+#[test]
+fn invalid_geology_settings_are_undone_and_steps_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(&dir.path().join("geo.strata"));
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(0.0, 45.0, 0.0)));
+    run_until(&mut app, 3000, "the cone streamed", |a| a.world().resource::<Streaming>().is_idle());
+    let before = app.world().resource::<GeologySettings>().clone();
+    app.world_mut().resource_mut::<GeologySettings>().radius = f32::INFINITY;
+    app.update();
+    assert_eq!(*app.world().resource::<GeologySettings>(), before);
+    let rejected: Vec<_> =
+        app.world_mut().resource_mut::<Messages<bevy_strata::StrataConfigRejected>>().drain().collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].resource, "GeologySettings");
+    assert!(rejected[0].reason.contains("radius"), "{}", rejected[0].reason);
+    let steps = app.world().resource::<GeologyStats>().steps;
+    run_until(&mut app, 3000, "more steps", |a| a.world().resource::<GeologyStats>().steps >= steps + 2);
+}

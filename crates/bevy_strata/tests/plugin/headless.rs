@@ -299,3 +299,49 @@ fn levels_above_the_index_roots_stream_from_the_generator() {
     assert!(far.level > strata_index::ROOT_LEVEL, "{far:?}");
     assert!(st.entity(far).is_some(), "the far ground has geometry");
 }
+
+/// A change to the config resource that fails validation is undone before any system uses it
+/// and reported; a valid change is kept; a viewer's own view distance is capped to what the
+/// LOD settings allow (so no viewer makes a million-node plan).
+#[test]
+fn invalid_config_changes_are_undone_and_viewer_distances_capped() {
+    let mut app = app_with(config());
+    wait_started(&mut app);
+    let before = app.world().resource::<StrataConfig>().clone();
+    app.world_mut().resource_mut::<StrataConfig>().view_distance = f32::NAN;
+    app.update();
+    assert_eq!(*app.world().resource::<StrataConfig>(), before, "the NaN view distance was undone");
+    let rejected = drain::<bevy_strata::StrataConfigRejected>(&mut app);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(rejected[0].reason.contains("view_distance"), "{}", rejected[0].reason);
+
+    // Level 0 with a 200,000-voxel view: refused (the plan would visit millions of nodes).
+    {
+        let mut c = app.world_mut().resource_mut::<StrataConfig>();
+        c.lod_max_level = 0;
+        c.view_distance = 200_000.0;
+    }
+    app.update();
+    assert_eq!(*app.world().resource::<StrataConfig>(), before);
+    assert_eq!(drain::<bevy_strata::StrataConfigRejected>(&mut app).len(), 1);
+
+    // A valid change stays.
+    app.world_mut().resource_mut::<StrataConfig>().view_distance = 40.0;
+    app.update();
+    assert_eq!(app.world().resource::<StrataConfig>().view_distance, 40.0);
+    assert!(drain::<bevy_strata::StrataConfigRejected>(&mut app).is_empty());
+
+    // A viewer asking for an absurd distance gets the largest the settings allow.
+    app.world_mut().spawn((StreamingViewer { view_distance: Some(1e9) }, Transform::default()));
+    app.update();
+    let max = app.world().resource::<StrataConfig>().max_view_distance();
+    let viewers = &app.world().resource::<bevy_strata::ViewerPositions>().viewers;
+    assert_eq!(viewers.len(), 1);
+    assert_eq!(viewers[0].1, f64::from(max));
+}
+
+#[test]
+#[should_panic(expected = "invalid StrataConfig: config commit_interval_s")]
+fn an_invalid_initial_config_is_refused_before_anything_opens() {
+    let _ = app_with(StrataConfig { commit_interval_s: f32::NAN, ..config() });
+}

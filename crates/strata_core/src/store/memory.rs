@@ -101,6 +101,7 @@ impl ChunkStore for MemoryStore {
     }
 
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        batch.check()?;
         let start = Instant::now();
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
         records.sequence += 1;

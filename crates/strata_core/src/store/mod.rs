@@ -90,6 +90,22 @@ pub enum StoreError {
     /// The store's configuration (for example its URL) is invalid.
     #[error("invalid store configuration: {0}")]
     InvalidConfig(String),
+    /// A hand-made chunk key has a coordinate outside
+    /// [`CHUNK_COORD_MIN`](crate::CHUNK_COORD_MIN)`..=`[`CHUNK_COORD_MAX`](crate::CHUNK_COORD_MAX):
+    /// no voxel lies in it, and its Morton key would alias another chunk's, so it is refused
+    /// before anything is read or written.
+    #[error("chunk key {key:?} lies outside the valid chunk range")]
+    InvalidKey {
+        /// The key.
+        key: ChunkKey,
+    },
+}
+
+/// `key`'s Morton key, or [`StoreError::InvalidKey`] for a key outside the valid range (which
+/// [`MortonKey::from_chunk`] would wrap onto another chunk's). Every store and world entry point
+/// that takes a [`ChunkKey`] checks it with this.
+pub fn checked_morton(key: ChunkKey) -> Result<MortonKey, StoreError> {
+    if key.is_valid() { Ok(key.morton()) } else { Err(StoreError::InvalidKey { key }) }
 }
 
 impl From<redb::Error> for StoreError {
@@ -110,12 +126,17 @@ impl From<redb::Error> for StoreError {
 /// (histogram, history, half-resolution cells), which stores keep beside the record so that
 /// [`ChunkStore::scan_summaries`] never decodes a chunk. If a key appears twice, the later entry
 /// wins.
+///
+/// A put or delete of a key outside the valid range ([`ChunkKey::is_valid`]) is not added; the
+/// batch remembers the first such key and every store refuses to commit it
+/// ([`WriteBatch::check`], [`StoreError::InvalidKey`]), so nothing of the batch is written.
 #[derive(Default)]
 pub struct WriteBatch {
     data: Vec<u8>,
     summaries: Vec<u8>,
     entries: Vec<(MortonKey, Option<PutRanges>)>,
     encoder: ChunkEncoder,
+    invalid: Option<ChunkKey>,
 }
 
 /// Where a put's record and summary lie in a [`WriteBatch`]'s buffers.
@@ -151,6 +172,9 @@ impl WriteBatch {
     /// The record's encoding (one lz4 compression of 64 KiB for a dense chunk) plus its summary
     /// (O(32³) counting and downsampling, one lz4 compression of 8 KiB); O(1) for a uniform chunk.
     pub fn put_with_history(&mut self, key: ChunkKey, chunk: &Chunk, history: &ProcessHistory) {
+        if !self.accepts(key) {
+            return;
+        }
         let start = self.data.len();
         self.encoder.encode_with_history(key.morton(), chunk, history, &mut self.data);
         let s = self.summaries.len();
@@ -179,7 +203,24 @@ impl WriteBatch {
 
     /// Removes `key` (the chunk reverts to what the generator makes).
     pub fn delete(&mut self, key: ChunkKey) {
-        self.entries.push((key.morton(), None));
+        if self.accepts(key) {
+            self.entries.push((key.morton(), None));
+        }
+    }
+
+    /// Whether `key` is valid; remembers the first invalid one.
+    fn accepts(&mut self, key: ChunkKey) -> bool {
+        let ok = key.is_valid();
+        if !ok {
+            self.invalid.get_or_insert(key);
+        }
+        ok
+    }
+
+    /// [`StoreError::InvalidKey`] if a put or delete named a key outside the valid range (the
+    /// first such key). Stores call it before writing anything.
+    pub fn check(&self) -> Result<(), StoreError> {
+        self.invalid.map_or(Ok(()), |key| Err(StoreError::InvalidKey { key }))
     }
 
     /// Number of puts and deletes.
@@ -204,6 +245,7 @@ impl WriteBatch {
 
     /// Empties the batch, keeping its buffers.
     pub fn clear(&mut self) {
+        self.invalid = None;
         self.data.clear();
         self.summaries.clear();
         self.entries.clear();
@@ -336,9 +378,10 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// The decoded chunk at `key` and its process history, if stored.
     fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
-        match self.get_record(key.morton())? {
+        let morton = checked_morton(key)?;
+        match self.get_record(morton)? {
             None => Ok(None),
-            Some(bytes) => codec::decode_at(&bytes, self.home(key.morton()))
+            Some(bytes) => codec::decode_at(&bytes, self.home(morton))
                 .map(Some)
                 .map_err(|source| StoreError::Corrupt { key, source }),
         }
@@ -592,6 +635,34 @@ pub(crate) mod contract {
         assert_eq!(n, 1);
 
         sealing(store);
+        invalid_keys(store);
+    }
+
+    /// A key outside the valid range would alias another chunk's Morton key (x = MAX + 1 wraps
+    /// to x = MIN): refused on read and on commit, and a batch naming one writes nothing.
+    fn invalid_keys(store: &dyn ChunkStore) {
+        use crate::{CHUNK_COORD_MAX, CHUNK_COORD_MIN};
+        let bad = ChunkKey::new(CHUNK_COORD_MAX + 1, 0, 0);
+        let alias = ChunkKey::new(CHUNK_COORD_MIN, 0, 0);
+        assert_eq!(bad.morton(), alias.morton(), "the key this test guards against aliases");
+        let good = ChunkKey::new(5, 5, 5);
+        let is_bad = |r: &StoreError| matches!(r, StoreError::InvalidKey { key } if *key == bad);
+        let mut batch = WriteBatch::new();
+        batch.put(good, &dense(3));
+        batch.put(bad, &dense(4));
+        assert!(is_bad(&store.commit(&batch).unwrap_err()));
+        batch.clear();
+        batch.delete(bad);
+        assert!(is_bad(&store.commit(&batch).unwrap_err()));
+        assert_eq!(store.get(good).unwrap(), None, "nothing of a refused batch is written");
+        assert_eq!(store.get(alias).unwrap(), None);
+        assert!(is_bad(&store.get(bad).unwrap_err()));
+        assert!(is_bad(&store.get_with_history(bad).unwrap_err()));
+        assert!(is_bad(&store.get_many(&[good, bad]).unwrap_err()));
+        batch.clear();
+        batch.put(good, &dense(3));
+        store.commit(&batch).unwrap();
+        assert_eq!(store.get(good).unwrap(), Some(dense(3)), "a cleared batch accepts keys again");
     }
 
     /// Records are sealed for the store's world and numbered by commit; an intact record read

@@ -68,7 +68,9 @@ pub struct ChunkSource {
 
 impl ChunkSource {
     /// Loads `key`: the stored chunk if edited, else the generator's.
+    /// [`StoreError::InvalidKey`] for a key outside the valid range.
     pub fn load(&self, key: ChunkKey) -> Result<LoadedChunk, StoreError> {
+        crate::store::checked_morton(key)?;
         match self.store.get_with_history(key)? {
             Some((chunk, history)) => Ok(LoadedChunk { chunk, history, origin: ChunkOrigin::Store }),
             None => Ok(LoadedChunk {
@@ -342,7 +344,9 @@ impl World {
     }
 
     /// The chunk at `key`, loading it into the cache if needed (store, then generator).
+    /// [`StoreError::InvalidKey`] for a key outside the valid range.
     pub fn chunk(&mut self, key: ChunkKey) -> Result<Arc<Chunk>, StoreError> {
+        crate::store::checked_morton(key)?;
         self.ensure_resident(key)?;
         let chunk = self.cache.get(key).ok_or_else(|| unreachable_resident(key))?.chunk.clone();
         self.cache.evict_over_budget();
@@ -366,8 +370,8 @@ impl World {
     }
 
     /// Hands in a chunk loaded elsewhere (see [`ChunkSource`]) with an empty process history.
-    /// Ignored if `key` is already resident: the resident copy is at least as new. Returns
-    /// whether it was inserted.
+    /// Ignored if `key` is already resident (the resident copy is at least as new) or outside
+    /// the valid range. Returns whether it was inserted.
     pub fn insert_loaded(&mut self, key: ChunkKey, chunk: impl Into<Arc<Chunk>>) -> bool {
         self.insert_loaded_with_history(key, chunk, ProcessHistory::EMPTY)
     }
@@ -379,7 +383,7 @@ impl World {
         chunk: impl Into<Arc<Chunk>>,
         history: ProcessHistory,
     ) -> bool {
-        if self.cache.contains(&key) {
+        if self.cache.contains(&key) || !key.is_valid() {
             return false;
         }
         self.cache.insert(key, chunk.into(), false, 0).history = history;

@@ -485,3 +485,21 @@ fn oversized_fills_and_bad_radii_are_typed_errors_never_panics() {
     assert_eq!((report.rejected_edits, report.edits), (3, 2));
     assert_eq!(w.voxel(VoxelPos::new(max - 1, 0, 0)).unwrap(), m);
 }
+
+/// Hand-made keys outside the valid range alias other chunks' Morton keys: the world refuses
+/// them on every path that takes a key, and never caches one.
+#[test]
+fn out_of_range_chunk_keys_are_refused() {
+    use crate::{CHUNK_COORD_MAX, CHUNK_COORD_MIN};
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    let bad = ChunkKey::new(0, CHUNK_COORD_MIN - 1, 0);
+    assert!(matches!(w.chunk(bad), Err(StoreError::InvalidKey { key }) if key == bad));
+    assert!(matches!(w.source().load(bad), Err(StoreError::InvalidKey { key }) if key == bad));
+    assert!(!w.insert_loaded(bad, Chunk::Uniform(MaterialId(9))));
+    assert!(!w.is_resident(bad));
+    // Valid keys at both ends of the range work.
+    for key in [ChunkKey::new(CHUNK_COORD_MIN, CHUNK_COORD_MAX, 0), ChunkKey::new(CHUNK_COORD_MAX, 0, CHUNK_COORD_MIN)]
+    {
+        w.chunk(key).unwrap();
+    }
+}

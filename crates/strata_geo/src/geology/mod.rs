@@ -146,7 +146,9 @@ mod volcanism;
 pub use hydraulic::{HydraulicConfig, HydraulicErosion, MAX_SUBSTEPS};
 pub use process::{GeoProcess, GeologyError, Gravity, ProcessKind, StepContext, run_partitioned};
 pub use region::{ApplyStats, MAX_SNAPSHOT_VOLUME, RegionSnapshot, VoxelBox, VoxelWrite, apply_writes, sort_writes};
-pub use scheduler::{GeologyConfig, GeologyScheduler, RegionJob, RegionKey, RegionOutcome, StepPlan, StepReport};
+pub use scheduler::{
+    GeologyConfig, GeologyScheduler, MAX_NEAR_REGIONS, RegionJob, RegionKey, RegionOutcome, StepPlan, StepReport,
+};
 pub use thermal::{LooseMaterial, ThermalConfig, ThermalErosion};
 pub use volcanism::{Volcanism, VolcanismConfig};
 

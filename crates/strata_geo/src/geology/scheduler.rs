@@ -46,6 +46,10 @@ use strata_core::{
     VoxelPos, World,
 };
 
+/// Largest radius [`GeologyScheduler::regions_near`] walks, in region sizes (with the default
+/// one-chunk regions, 1,024 voxels).
+pub const MAX_NEAR_REGIONS: u32 = 32;
+
 /// Settings of a [`GeologyScheduler`]. A process whose config is `None` does not run.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -296,11 +300,14 @@ impl GeologyScheduler {
     }
 
     /// The regions whose centre lies within `radius` voxels of one of `centers`, sorted.
+    /// `radius` is clamped to `0..=`[`MAX_NEAR_REGIONS`] region sizes (NaN counts as 0), so no
+    /// radius overflows or walks an unbounded number of regions.
     ///
     /// # Runtime
-    /// O(centers × (radius / size)³ + result log result).
+    /// O(centers × (radius / size)³ + result log result), at most O(centers × 67³).
     pub fn regions_near(&self, centers: &[VoxelPos], radius: f64) -> Vec<RegionKey> {
         let s = f64::from(self.region_size);
+        let radius = if radius.is_nan() { 0.0 } else { radius.clamp(0.0, f64::from(MAX_NEAR_REGIONS) * s) };
         let r = (radius / s).ceil() as i32 + 1;
         let mut out = Vec::new();
         for c in centers {
@@ -308,6 +315,7 @@ impl GeologyScheduler {
             for dz in -r..=r {
                 for dy in -r..=r {
                     for dx in -r..=r {
+                        // Region coordinates are voxel coordinates / size (|c| < 2^26): no overflow.
                         let k = RegionKey::new(home.x + dx, home.y + dy, home.z + dz);
                         let centre = [k.x, k.y, k.z].map(|v| (f64::from(v) + 0.5) * s);
                         let d2: f64 = centre.iter().zip(c.to_array()).map(|(a, b)| (a - f64::from(b)).powi(2)).sum();
@@ -435,4 +443,41 @@ fn run_jobs(jobs: Vec<RegionJob>, threads: usize) -> Vec<RegionOutcome> {
             .collect();
         handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any radius (infinite, huge, NaN, negative) at any position, even at the edge of the voxel
+    /// range, gives a bounded list without overflowing; a normal radius gives exactly the
+    /// regions whose centre lies within it (counted here over a wider box).
+    #[test]
+    fn regions_near_is_exact_and_bounded_for_any_radius() {
+        let s = GeologyScheduler::new(&GeologyConfig::default()).unwrap();
+        let size = f64::from(s.region_size());
+        let edge = [VoxelPos::new(i32::MAX, i32::MIN, i32::MAX), VoxelPos::new(0, 0, 0)];
+        let most = 2 * (2 * MAX_NEAR_REGIONS as usize + 3).pow(3);
+        for r in [f64::INFINITY, f64::MAX, 1e10, f64::NAN, -5.0, f64::NEG_INFINITY] {
+            assert!(s.regions_near(&edge, r).len() <= most, "radius {r}");
+        }
+        assert!(s.regions_near(&edge, f64::NAN).is_empty());
+        let c = VoxelPos::new(-37, 5, 90);
+        let radius = 100.0;
+        let home = s.region_of(c);
+        let mut want = Vec::new();
+        for z in home.z - 10..=home.z + 10 {
+            for y in home.y - 10..=home.y + 10 {
+                for x in home.x - 10..=home.x + 10 {
+                    let centre = [x, y, z].map(|v| (f64::from(v) + 0.5) * size);
+                    let d2: f64 = centre.iter().zip(c.to_array()).map(|(a, b)| (a - f64::from(b)).powi(2)).sum();
+                    if d2 <= radius * radius {
+                        want.push(RegionKey::new(x, y, z));
+                    }
+                }
+            }
+        }
+        want.sort_unstable();
+        assert_eq!(s.regions_near(&[c], radius), want);
+    }
 }

@@ -47,7 +47,7 @@ use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
 use crate::meta_record;
 use crate::morton::MortonKey;
-use crate::store::WriteBatch;
+use crate::store::{WriteBatch, checked_morton};
 use crate::summary_record::{self, StoredSummary};
 use identity::{IDENTITY, Identity, IdentityError};
 use redb::backends::FileBackend;
@@ -794,6 +794,7 @@ impl ChunkStore for RedbStore {
     /// Decoded inside the contained call, so a damaged record marks the store as having met
     /// damage (see [`RedbStore::close`]).
     fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
+        checked_morton(key)?;
         self.contain("reading a record", || {
             let txn = self.database().begin_read().db()?;
             let table = txn.open_table(CHUNKS).db()?;
@@ -808,6 +809,9 @@ impl ChunkStore for RedbStore {
 
     /// All keys in one read transaction (the default would open one per key).
     fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
+        for &key in keys {
+            checked_morton(key)?;
+        }
         self.contain("reading records", || {
             let txn = self.database().begin_read().db()?;
             let table = txn.open_table(CHUNKS).db()?;
@@ -876,6 +880,7 @@ impl ChunkStore for RedbStore {
     /// record; the identity table's counts and digest follow what was inserted, replaced and
     /// removed.
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        batch.check()?;
         let start = Instant::now();
         self.contain("committing", || {
             // Dropping an uncommitted redb transaction aborts it, so an early `?` leaves the

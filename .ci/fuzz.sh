@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in fuzz/ for FUZZ_SECONDS seconds each (default 30) with libFuzzer on
+# the nightly toolchain: coverage instrumentation, AddressSanitizer, debug assertions and
+# overflow checks — the flags `cargo fuzz run` uses, so cargo-fuzz need not be installed.
+# A crash fails the run and leaves its input in fuzz/artifacts/<target>/. Corpora grow in
+# fuzz/corpus/<target>/ (ignored by git). Without a nightly toolchain the targets are only
+# built (`cargo check`).
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+secs=${FUZZ_SECONDS:-30}
+targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx 'strata-fuzz')
+if ! cargo +nightly --version >/dev/null 2>&1; then
+  echo "no nightly toolchain: only building the fuzz targets"
+  cargo check --quiet
+  exit 0
+fi
+host=$(rustc -vV | sed -n 's/^host: //p')
+flags=(
+  -Cpasses=sancov-module
+  -Cllvm-args=-sanitizer-coverage-level=4
+  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters
+  -Cllvm-args=-sanitizer-coverage-pc-table
+  -Cllvm-args=-sanitizer-coverage-trace-compares
+  -Cllvm-args=-simplifycfg-branch-fold-threshold=0
+  --cfg fuzzing
+  -Zsanitizer=address
+  -Cdebug-assertions
+  -Coverflow-checks
+)
+# `--target` keeps the flags off build scripts and proc macros (as cargo-fuzz does).
+RUSTFLAGS="${flags[*]}" cargo +nightly build --quiet --release --locked --bins --target "$host" --target-dir target/libfuzzer
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+for t in $targets; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  if ! "target/libfuzzer/$host/release/$t" -max_total_time="$secs" -artifact_prefix="artifacts/$t/" \
+    "corpus/$t" >"$log" 2>&1; then
+    tail -n 60 "$log" >&2
+    echo "fuzz target $t failed: the input is in fuzz/artifacts/$t/" >&2
+    exit 1
+  fi
+  printf '%-16s %s\n' "$t" "$(grep -E '^Done [0-9]+ runs' "$log" || tail -n 1 "$log")"
+done
