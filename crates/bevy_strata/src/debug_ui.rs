@@ -243,6 +243,7 @@ fn panel(
     diagnostics: Res<DiagnosticsStore>,
     st: Res<Streaming>,
     sw: Res<StrataWorld>,
+    persistence: Res<crate::Persistence>,
     mut geology: Option<ResMut<GeologySettings>>,
     geology_stats: Option<Res<GeologyStats>>,
 ) -> Result {
@@ -307,11 +308,13 @@ fn panel(
                 w.cache_hit_rate() * 100.0
             ));
             ui.label(format!("pending edits {} · dirty chunks {}", w.pending_edits, w.dirty_chunks));
-            match (get(&paths::STORED_CHUNKS), get(&paths::STORED_BYTES), get(&paths::COMPRESSION_RATIO)) {
-                (Some(c), Some(b), Some(r)) => {
-                    ui.label(format!("stored {c:.0} chunks, {:.1} KiB, ratio {r:.1}×", b / 1024.0))
-                }
-                _ => ui.label("stored: nothing committed yet"),
+            match (get(&paths::COMMITTED_CHUNKS), get(&paths::COMMITTED_BYTES), get(&paths::COMPRESSION_RATIO)) {
+                (Some(c), Some(b), Some(r)) => ui.label(format!(
+                    "committed {c:.0} chunk records, {:.1} KiB, ratio {r:.1}× · durable to version {}",
+                    b / 1024.0,
+                    persistence.durable_version
+                )),
+                _ => ui.label("committed: nothing yet"),
             };
             ui.label(format!(
                 "index: queue {:.0} · lag {:.0} versions · {} roots · {} R-tree entries",

@@ -39,11 +39,11 @@ pub const CACHE_HIT_RATE: DiagnosticPath = DiagnosticPath::const_new("strata/cac
 pub const PENDING_EDITS: DiagnosticPath = DiagnosticPath::const_new("strata/pending_edits");
 /// Chunks changed since the last durable commit.
 pub const DIRTY_CHUNKS: DiagnosticPath = DiagnosticPath::const_new("strata/dirty_chunks");
-/// Stored (edited) chunks, as of the last commit.
-pub const STORED_CHUNKS: DiagnosticPath = DiagnosticPath::const_new("strata/stored_chunks");
-/// Stored bytes, as of the last commit.
-pub const STORED_BYTES: DiagnosticPath = DiagnosticPath::const_new("strata/stored_bytes");
-/// Raw voxel bytes ÷ stored bytes, as of the last commit.
+/// Chunk records written by commits since start (a counter: no store scan).
+pub const COMMITTED_CHUNKS: DiagnosticPath = DiagnosticPath::const_new("strata/committed_chunks");
+/// Encoded bytes written by commits since start.
+pub const COMMITTED_BYTES: DiagnosticPath = DiagnosticPath::const_new("strata/committed_bytes");
+/// Raw voxel bytes (64 KiB per chunk) ÷ encoded bytes, over the records commits wrote.
 pub const COMPRESSION_RATIO: DiagnosticPath = DiagnosticPath::const_new("strata/compression_ratio");
 /// Index updates waiting for the next rebuild task.
 pub const INDEX_QUEUE: DiagnosticPath = DiagnosticPath::const_new("strata/index_queue");
@@ -76,8 +76,8 @@ pub(crate) fn register(app: &mut App) {
         CACHE_HIT_RATE,
         PENDING_EDITS,
         DIRTY_CHUNKS,
-        STORED_CHUNKS,
-        STORED_BYTES,
+        COMMITTED_CHUNKS,
+        COMMITTED_BYTES,
         COMPRESSION_RATIO,
         INDEX_QUEUE,
         INDEX_LAG,
@@ -104,11 +104,11 @@ pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<Streamin
     d.add_measurement(&CACHE_HIT_RATE, || w.cache_hit_rate());
     d.add_measurement(&PENDING_EDITS, || w.pending_edits as f64);
     d.add_measurement(&DIRTY_CHUNKS, || w.dirty_chunks as f64);
-    if let Some(stats) = p.store_stats {
-        d.add_measurement(&STORED_CHUNKS, || stats.records as f64);
-        d.add_measurement(&STORED_BYTES, || stats.record_bytes as f64);
-        let raw = (stats.records - stats.uniform_records) as f64 * 65536.0 + stats.uniform_records as f64 * 65536.0;
-        d.add_measurement(&COMPRESSION_RATIO, || raw / stats.record_bytes.max(1) as f64);
+    if p.committed_chunks > 0 {
+        d.add_measurement(&COMMITTED_CHUNKS, || p.committed_chunks as f64);
+        d.add_measurement(&COMMITTED_BYTES, || p.committed_bytes as f64);
+        let raw = p.committed_chunks as f64 * 65536.0;
+        d.add_measurement(&COMPRESSION_RATIO, || raw / p.committed_bytes.max(1) as f64);
     }
     d.add_measurement(&INDEX_QUEUE, || sw.index.queue_depth() as f64);
     let lag = w.version.saturating_sub(sw.index().world_version());

@@ -25,25 +25,29 @@ pub(crate) struct LoadOutput {
     pub history: ProcessHistory,
     /// Level 0: where the chunk came from (the generator above).
     pub origin: ChunkOrigin,
+    /// Level 0: the store commit that wrote the chunk (0 for the generator's; unused above).
+    pub sequence: u64,
 }
 
 impl LoadJob {
     pub fn run(self) -> LoadOutput {
         let mut history = ProcessHistory::EMPTY;
         let mut origin = ChunkOrigin::Generator;
+        let mut sequence = 0;
         let data = if self.node.level == 0 {
             self.source
                 .load(self.node.key)
                 .map(|loaded| {
                     history = loaded.history;
                     origin = loaded.origin;
-                    Arc::new(loaded.chunk)
+                    sequence = loaded.sequence;
+                    loaded.chunk
                 })
                 .map_err(|e| e.to_string())
         } else {
             Ok(Arc::new(self.snapshot.lod_chunk(self.node)))
         };
-        LoadOutput { node: self.node, data, history, origin }
+        LoadOutput { node: self.node, data, history, origin, sequence }
     }
 }
 
@@ -105,7 +109,7 @@ mod tests {
     fn flat_ground_meshes_its_top_only_between_same_level_neighbours() {
         let src = source();
         let table = Arc::new(MaterialTable::new(&MaterialRegistry::builtin()));
-        let load = |k: ChunkKey| Arc::new(src.load(k).unwrap().chunk);
+        let load = |k: ChunkKey| src.load(k).unwrap().chunk;
         let center = load(ChunkKey::new(0, 0, 0));
         let sides = Face::ALL.map(|f| Side::Same(load(ChunkKey::new(0, 0, 0).neighbor(f))));
         let out = MeshJob {

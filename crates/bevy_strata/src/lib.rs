@@ -40,8 +40,11 @@ mod voxel_world;
 pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, to_bevy_mesh};
-pub use messages::{ChunkLoaded, ChunkRemeshed, ChunkUnloaded, StrataConfigRejected, VoxelPicked, VoxelsEdited};
-pub use persistence::Persistence;
+pub use messages::{
+    ChunkLoaded, ChunkRemeshed, ChunkUnloaded, CommitFailed, EditsCommitted, StrataConfigRejected, VoxelPicked,
+    VoxelsEdited,
+};
+pub use persistence::{CommitRequest, Persistence};
 pub use picking::StrataPickingSettings;
 pub use sets::StrataSystems;
 pub use startup::{StartupError, StartupReport, StrataStatus, StrataStatusChanged, strata_ready};
@@ -102,9 +105,9 @@ fn lower_thread_priority() {
 /// The names most users need: `use bevy_strata::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ChunkLoaded, ChunkRemeshed, ChunkUnloaded, FloatingOrigin, StrataConfig, StrataMinimalPlugins, StrataOrigin,
-        StrataPlugin, StrataStatus, StrataStatusChanged, StrataSystems, StreamingViewer, VoxelHit, VoxelPicked,
-        VoxelWorld, VoxelsEdited,
+        ChunkLoaded, ChunkRemeshed, ChunkUnloaded, CommitFailed, CommitRequest, EditsCommitted, FloatingOrigin,
+        Persistence, StrataConfig, StrataMinimalPlugins, StrataOrigin, StrataPlugin, StrataStatus, StrataStatusChanged,
+        StrataSystems, StreamingViewer, VoxelHit, VoxelPicked, VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{EditError, MaterialId, VoxelPos};
 }
@@ -211,6 +214,8 @@ impl Plugin for StrataPlugin {
             .add_message::<ChunkUnloaded>()
             .add_message::<ChunkRemeshed>()
             .add_message::<VoxelsEdited>()
+            .add_message::<EditsCommitted>()
+            .add_message::<CommitFailed>()
             .add_message::<VoxelPicked>()
             .add_message::<PointerHits>()
             .configure_sets(

@@ -1,6 +1,8 @@
 //! Messages the plugin sends (read them with `MessageReader`).
 
+use crate::persistence::CommitRequest;
 use bevy::prelude::*;
+use std::time::Duration;
 use strata_core::{ChunkKey, MaterialId, VoxelPos};
 use strata_index::NodeId;
 
@@ -64,5 +66,32 @@ pub struct StrataConfigRejected {
     /// Which resource: `"StrataConfig"` or `"GeologySettings"`.
     pub resource: &'static str,
     /// Why, naming the field (the [`crate::ConfigError`]'s message).
+    pub reason: String,
+}
+
+/// A commit succeeded: every edit applied at or before world `version` (compare with
+/// [`VoxelsEdited::version`]) is durable, except `held_edits` edits whose chunk could not be
+/// loaded (they stay queued).
+#[derive(Message, Clone, Debug, Default, PartialEq)]
+pub struct EditsCommitted {
+    /// The world version the commit covers.
+    pub version: u64,
+    /// The latest [`crate::Persistence::commit_now`] request whose edits are all durable now.
+    pub request: CommitRequest,
+    /// Chunk records written (0 when nothing was dirty).
+    pub chunks: usize,
+    /// Encoded bytes written.
+    pub bytes: usize,
+    /// Wall time of the store commit, durability included.
+    pub duration: Duration,
+    /// Edits held back because their chunk could not be loaded: not covered.
+    pub held_edits: usize,
+}
+
+/// A commit failed (the store was unreachable, the disk full, …): its edits stay queued and the
+/// next commit retries them; nothing is lost while the app runs.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct CommitFailed {
+    /// The store's error.
     pub reason: String,
 }

@@ -7,81 +7,173 @@
 //! only place it blocks, by design: exiting must not lose edits.
 
 use crate::config::StrataConfig;
+use crate::messages::{CommitFailed, EditsCommitted};
 use crate::startup::{Startup, StrataStatus};
 use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
-use strata_core::store::StoreStats;
 use strata_core::{CommitReceipt, PreparedCommit, StoreError};
 
-type CommitResult = (PreparedCommit, Result<CommitReceipt, StoreError>, Option<StoreStats>);
+type CommitResult = (PreparedCommit, Result<CommitReceipt, StoreError>);
 
-/// Commit state and the last store statistics (for diagnostics).
+/// A request for a commit now, from [`Persistence::commit_now`]: compare it with
+/// [`EditsCommitted::request`] or ask [`Persistence::is_durable`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CommitRequest(pub u64);
+
+/// Commit state and counters (all O(1): no store scan after a commit).
+///
+/// # Durability of a game's edits
+/// Edits are durable once a commit that covers them succeeds; each success sends
+/// [`EditsCommitted`] with the world version it covers, each failure [`CommitFailed`] (the
+/// edits stay queued and the next commit retries them). Commits run every
+/// [`StrataConfig::commit_interval_s`], or as soon as possible after [`Persistence::commit_now`].
 #[derive(Resource, Default)]
 pub struct Persistence {
     since_last_s: f32,
-    task: Option<Task<CommitResult>>,
+    task: Option<(Task<CommitResult>, CommitRequest)>,
+    /// The last request handed out by [`Persistence::commit_now`].
+    requested: CommitRequest,
+    /// The last request a successful commit covered.
+    durable_request: CommitRequest,
     /// Durable commits done.
     pub commits: u64,
+    /// Commits that failed.
+    pub failed_commits: u64,
     /// The last commit error, if the last commit failed.
     pub last_error: Option<String>,
-    /// Store totals after the last commit.
-    pub store_stats: Option<StoreStats>,
+    /// Every edit applied at or before this world version is durable, except edits held back
+    /// because their chunk could not be loaded (see [`EditsCommitted::held_edits`]).
+    pub durable_version: u64,
+    /// Chunk records written by successful commits since start.
+    pub committed_chunks: u64,
+    /// Encoded bytes written by successful commits since start (the records' compressed size).
+    pub committed_bytes: u64,
+    /// The last successful commit's receipt.
+    pub last_receipt: Option<CommitReceipt>,
     /// Whether the exit commit ran.
     pub exit_committed: bool,
 }
 
-fn finish(sw: &mut StrataWorld, p: &mut Persistence, (prepared, result, stats): CommitResult) {
+impl Persistence {
+    /// Asks for a commit as soon as possible (the next frame, or right after the commit in
+    /// flight, which may have captured the world before the request). Every edit sent before
+    /// this call is covered by the returned request: it is durable once
+    /// [`Persistence::is_durable`] says so, or an [`EditsCommitted`] with
+    /// `request >= ` it arrives — unless its chunk cannot be loaded (then the commit reports
+    /// `held_edits > 0` and does not cover the request; a later one will).
+    pub fn commit_now(&mut self) -> CommitRequest {
+        self.requested.0 += 1;
+        self.requested
+    }
+
+    /// Whether every edit sent before `request` was made is durable.
+    pub fn is_durable(&self, request: CommitRequest) -> bool {
+        request <= self.durable_request
+    }
+
+    /// Whether a commit is running on the I/O pool.
+    pub fn is_committing(&self) -> bool {
+        self.task.is_some()
+    }
+}
+
+fn finish(
+    sw: &mut StrataWorld,
+    p: &mut Persistence,
+    (prepared, result): CommitResult,
+    request: CommitRequest,
+    committed: &mut MessageWriter<EditsCommitted>,
+    failed: &mut MessageWriter<CommitFailed>,
+) {
+    let (version, held_edits) = (prepared.version(), prepared.held_edits());
     match sw.world.finish_commit(prepared, result) {
-        Ok(_) => {
+        Ok(receipt) => {
             p.commits += 1;
             p.last_error = None;
-            if stats.is_some() {
-                p.store_stats = stats;
+            p.durable_version = p.durable_version.max(version);
+            p.committed_chunks += receipt.entries as u64;
+            p.committed_bytes += receipt.bytes as u64;
+            p.last_receipt = Some(receipt);
+            if held_edits == 0 {
+                p.durable_request = p.durable_request.max(request);
             }
+            committed.write(EditsCommitted {
+                version,
+                request: p.durable_request,
+                chunks: receipt.entries,
+                bytes: receipt.bytes,
+                duration: receipt.duration,
+                held_edits,
+            });
         }
         Err(e) => {
             warn!("strata: commit failed, edits stay queued for the next one: {e}");
+            p.failed_commits += 1;
             p.last_error = Some(e.to_string());
+            failed.write(CommitFailed { reason: e.to_string() });
         }
     }
 }
 
-/// Starts a periodic commit when due, and collects a finished one.
+/// Starts a commit when one is due (the interval passed, or [`Persistence::commit_now`] asked),
+/// and collects a finished one. At most one commit runs at a time, so commits land in order.
 pub(crate) fn periodic_commit(
     time: Res<Time>,
     config: Res<StrataConfig>,
     mut sw: ResMut<StrataWorld>,
     mut p: ResMut<Persistence>,
+    mut committed: MessageWriter<EditsCommitted>,
+    mut failed: MessageWriter<CommitFailed>,
 ) {
-    if let Some(task) = p.task.as_mut()
+    if let Some((task, _)) = p.task.as_mut()
         && let Some(done) = check_ready(task)
     {
-        p.task = None;
-        finish(&mut sw, &mut p, done);
+        let request = p.task.take().map(|(_, r)| r).unwrap_or_default();
+        finish(&mut sw, &mut p, done, request, &mut committed, &mut failed);
     }
     p.since_last_s += time.delta_secs();
-    if p.task.is_some() || p.since_last_s < config.commit_interval_s.max(0.0) {
+    let asked = p.requested > p.durable_request;
+    if p.task.is_some() || (!asked && p.since_last_s < config.commit_interval_s.max(0.0)) {
         return;
     }
     p.since_last_s = 0.0;
-    if sw.world.stats().dirty_chunks == 0 && sw.world.stats().pending_edits == 0 {
+    let request = p.requested;
+    let w = sw.world.stats();
+    if w.dirty_chunks == 0 && w.pending_edits == 0 {
+        // Everything applied is durable already.
+        p.durable_version = p.durable_version.max(w.version);
+        if asked {
+            p.durable_request = request;
+            committed.write(EditsCommitted { version: w.version, request, ..default() });
+        }
         return;
     }
     let prepared = match sw.world.prepare_commit() {
-        Ok(prepared) if !prepared.is_empty() => prepared,
-        Ok(_) => return,
+        Ok(prepared) => prepared,
         Err(e) => {
             warn!("strata: preparing a commit failed: {e}");
             return;
         }
     };
+    if prepared.is_empty() {
+        // Nothing dirty after applying: only edits held back by a load error are pending.
+        let (version, held_edits) = (prepared.version(), prepared.held_edits());
+        p.durable_version = p.durable_version.max(version);
+        if held_edits == 0 {
+            p.durable_request = request;
+        }
+        if asked {
+            committed.write(EditsCommitted { version, request: p.durable_request, held_edits, ..default() });
+        }
+        return;
+    }
     let store = sw.world.store().clone();
-    p.task = Some(IoTaskPool::get().spawn(async move {
+    let task = IoTaskPool::get().spawn(async move {
         let result = prepared.execute(store.as_ref());
-        let stats = store.stats().ok();
-        (prepared, result, stats)
-    }));
+        (prepared, result)
+    });
+    p.task = Some((task, request));
 }
 
 /// On exit: waits for a running commit, then commits every remaining edit.
@@ -91,6 +183,8 @@ pub(crate) fn commit_on_exit(
     mut p: ResMut<Persistence>,
     mut startup: ResMut<Startup>,
     mut status: ResMut<StrataStatus>,
+    mut committed: MessageWriter<EditsCommitted>,
+    mut failed: MessageWriter<CommitFailed>,
 ) {
     if exits.read().next().is_none() || p.exit_committed {
         return;
@@ -101,16 +195,103 @@ pub(crate) fn commit_on_exit(
         error!("strata: the save never opened, recent edits are not saved: {status:?}");
         return;
     }
-    if let Some(task) = p.task.take() {
+    if let Some((task, request)) = p.task.take() {
         let done = block_on(task);
-        finish(&mut sw, &mut p, done);
+        finish(&mut sw, &mut p, done, request, &mut committed, &mut failed);
     }
     sw.index.finish();
-    match sw.world.commit() {
-        Ok(_) => {
-            p.commits += 1;
-            p.exit_committed = true;
+    let request = p.requested;
+    match sw.world.prepare_commit() {
+        Ok(prepared) => {
+            let result = if prepared.is_empty() {
+                Ok(CommitReceipt::default())
+            } else {
+                prepared.execute(sw.world.store().as_ref())
+            };
+            let held = prepared.held_edits();
+            finish(&mut sw, &mut p, (prepared, result), request, &mut committed, &mut failed);
+            if p.last_error.is_none() && held == 0 {
+                p.exit_committed = true;
+            } else {
+                error!(
+                    "strata: the exit commit failed, recent edits are not saved: {}",
+                    p.last_error
+                        .clone()
+                        .unwrap_or_else(|| format!("{held} edits wait for chunks that cannot be loaded"))
+                );
+            }
         }
         Err(e) => error!("strata: the exit commit failed, recent edits are not saved: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{StrataMinimalPlugins, strata_ready};
+    use std::ops::RangeInclusive;
+    use std::sync::Arc;
+    use strata_core::store::ScanVisitor;
+    use strata_core::{
+        ChunkStore, FlatGenerator, MaterialId, MortonKey, VoxelPos, World, WorldConfig, WorldId, WriteBatch,
+    };
+
+    /// A store that is unreachable for writes.
+    struct Unwritable;
+
+    impl ChunkStore for Unwritable {
+        fn world_id(&self) -> WorldId {
+            WorldId::UNSEALED
+        }
+        fn get_record(&self, _: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+        fn scan(&self, _: RangeInclusive<MortonKey>, _: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn commit(&self, _: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+            Err(StoreError::Unavailable("injected".into()))
+        }
+    }
+
+    /// A failed commit is reported (`CommitFailed`, counters) and covers nothing; the edits stay
+    /// dirty for the next try.
+    #[test]
+    fn a_failed_commit_is_reported_and_covers_nothing() {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StrataMinimalPlugins::new(StrataConfig::default())));
+        app.finish();
+        app.cleanup();
+        for _ in 0..5000 {
+            app.update();
+            if app.world_mut().run_system_cached(strata_ready).unwrap() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        {
+            let mut sw = app.world_mut().resource_mut::<StrataWorld>();
+            let generator = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
+            let mut world = World::new(Arc::new(Unwritable), generator, WorldConfig::default());
+            sw.feed = world.subscribe();
+            sw.world = world;
+            sw.world.set_voxel(VoxelPos::new(1, 1, 1), MaterialId(3));
+        }
+        let request = app.world_mut().resource_mut::<Persistence>().commit_now();
+        let mut failures = Vec::new();
+        for _ in 0..2000 {
+            app.update();
+            failures.extend(app.world_mut().resource_mut::<Messages<CommitFailed>>().drain());
+            if !failures.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(failures[0].reason.contains("injected"), "{failures:?}");
+        let p = app.world().resource::<Persistence>();
+        assert!(!p.is_durable(request));
+        assert_eq!((p.commits, p.failed_commits, p.durable_version), (0, 1, 0));
+        assert!(p.last_error.is_some());
+        assert_eq!(app.world().resource::<StrataWorld>().world.stats().dirty_chunks, 1, "kept for the next try");
     }
 }

@@ -37,7 +37,7 @@ use std::ops::RangeInclusive;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use strata_core::store::{ChunkCellVisitor, ScanVisitor, StoreStats, SummaryVisitor};
+use strata_core::store::{ChunkCellVisitor, ScanVisitor, StoreStats, StoredChunk, SummaryVisitor};
 use strata_core::{
     Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, RedbStore, StoreError, WorldId,
     WriteBatch,
@@ -178,6 +178,9 @@ impl ChunkStore for OpeningStore {
     }
     fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
         self.get()?.get_with_history(key)
+    }
+    fn get_stored(&self, key: ChunkKey) -> Result<Option<StoredChunk>, StoreError> {
+        self.get()?.get_stored(key)
     }
     fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
         self.get()?.get_many(keys)

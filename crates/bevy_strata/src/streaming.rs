@@ -19,7 +19,7 @@ use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
-use strata_core::{Chunk, ChunkKey, ChunkOrigin, MaterialId, World};
+use strata_core::{Chunk, ChunkKey, ChunkOrigin, HandIn, LoadedChunk, MaterialId, World};
 use strata_index::NodeId;
 use strata_index::lod_select::Viewer;
 use strata_index::stream_plan::{LoadFate, MeshFate, StreamInputs, StreamPlan, Work};
@@ -44,6 +44,9 @@ pub struct StreamStats {
     pub apply_ms_last_frame: f32,
     /// Load failures (store errors) since start.
     pub load_errors: u64,
+    /// Chunk loads refused as stale since start: older than this world's own commit of the
+    /// chunk (a load that started before the commit, or a lagging replica); loaded again.
+    pub stale_loads: u64,
 }
 
 /// Streaming state: the plan, its tasks in flight, finished results and the nodes' entities.
@@ -315,6 +318,12 @@ pub(crate) fn apply_results(
         let Some(out) = st.ready_loads.pop_front() else { break };
         applied += 1;
         let data = match out.data {
+            // Older than this world's own commit of the chunk (a load that started before the
+            // commit, or a lagging replica): treated as a failed load, so the plan loads again.
+            Ok(_) if out.node.level == 0 && sw.world.is_stale(out.node.key, out.sequence) => {
+                st.stats.stale_loads += 1;
+                None
+            }
             Ok(c) => Some(c),
             Err(e) => {
                 st.stats.load_errors += 1;
@@ -329,7 +338,13 @@ pub(crate) fn apply_results(
                 // world's copy either way, so both share one `Arc` (it ignores chunks whose
                 // voxels it holds).
                 let key = out.node.key;
-                if sw.world.insert_loaded_with_history(key, chunk.clone(), out.history) {
+                let loaded = LoadedChunk {
+                    chunk: chunk.clone(),
+                    history: out.history,
+                    origin: out.origin,
+                    sequence: out.sequence,
+                };
+                if sw.world.insert_loaded(key, loaded) == HandIn::Inserted {
                     sw.index.queue_loaded(key, chunk, out.origin, out.history);
                 } else if let Some(c) = sw.world.resident_chunk(key) {
                     let history = sw.world.resident_history(key).unwrap_or_default();
@@ -378,12 +393,21 @@ mod tests {
     use crate::{StrataConfig, StrataMinimalPlugins};
     use strata_mesh::ChunkMesh;
 
+    /// An app whose store is open (the streaming systems run only then), so one update applies
+    /// what a test queues — however busy the task pools are with other tests.
     fn app() -> App {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, StrataMinimalPlugins::new(StrataConfig::default())));
         app.finish();
         app.cleanup();
-        app
+        for _ in 0..10_000 {
+            if app.world_mut().run_system_cached(crate::strata_ready).unwrap() {
+                return app;
+            }
+            app.update();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("the store did not open");
     }
 
     fn some_mesh() -> crate::mesh_build::NodeMeshes {
@@ -406,6 +430,7 @@ mod tests {
             data: Ok(Arc::new(Chunk::Uniform(MaterialId(1)))),
             history: Default::default(),
             origin: ChunkOrigin::Generator,
+            sequence: 0,
         });
         app.update();
         let st = app.world().resource::<Streaming>();
@@ -429,5 +454,75 @@ mod tests {
         assert_eq!(st.entity(node), None);
         let mut q = app.world_mut().query::<&StrataNode>();
         assert_eq!(q.iter(app.world()).count(), 0, "no entity spawned");
+    }
+
+    /// A chunk load that read the store before this world's commit of the chunk (here handed
+    /// in after the chunk was evicted) is refused, counted, and loaded again: the committed
+    /// edit is what ends up resident, never the old copy.
+    #[test]
+    fn a_stale_chunk_load_is_refused_and_loaded_again() {
+        use crate::viewer::StreamingViewer;
+        let config = StrataConfig {
+            view_distance: 64.0,
+            lod_max_level: 0,
+            // The test commits itself (a periodic commit in flight would refuse it).
+            commit_interval_s: 3600.0,
+            max_tasks_in_flight: 16,
+            max_results_per_frame: 64,
+            apply_budget_ms: 50.0,
+            ..StrataConfig::default()
+        };
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StrataMinimalPlugins::new(config)));
+        app.finish();
+        app.cleanup();
+        app.world_mut().spawn((StreamingViewer::default(), Transform::default()));
+        let key = ChunkKey::new(0, 0, 0);
+        let node = NodeId::chunk(key);
+        let shown = |app: &App| app.world().resource::<Streaming>().plan().is_meshed(node);
+        for _ in 0..2000 {
+            if shown(&app) && app.world().resource::<Streaming>().is_idle() {
+                break;
+            }
+            app.update();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(shown(&app), "the chunk under the viewer streams in");
+        // What a load started now would read: the store has no record, the generator's chunk.
+        let source = app.world().resource::<StrataWorld>().world.source();
+        let old = source.load(key).unwrap();
+        let pos = strata_core::VoxelPos::new(1, 1, 1);
+        {
+            let mut sw = app.world_mut().resource_mut::<StrataWorld>();
+            let edited = if old.chunk.get(strata_core::LocalPos::new(1, 1, 1).index()) == MaterialId(9) {
+                MaterialId(10)
+            } else {
+                MaterialId(9)
+            };
+            sw.world.set_voxel(pos, edited);
+            sw.world.commit().unwrap();
+            assert!(sw.world.evict(key), "committed, so clean and evictable");
+        }
+        let edited = source.load(key).unwrap().chunk.get(strata_core::LocalPos::new(1, 1, 1).index());
+        app.world_mut().resource_mut::<Streaming>().ready_loads.push_back(LoadOutput {
+            node,
+            data: Ok(old.chunk),
+            history: old.history,
+            origin: old.origin,
+            sequence: old.sequence,
+        });
+        for _ in 0..2000 {
+            app.update();
+            let sw = app.world().resource::<StrataWorld>();
+            if let Some(c) = sw.world.resident_chunk(key) {
+                assert_eq!(c.get(strata_core::LocalPos::new(1, 1, 1).index()), edited, "never the old copy");
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(app.world().resource::<Streaming>().stats().stale_loads, 1);
+        let mut sw = app.world_mut().resource_mut::<StrataWorld>();
+        assert!(sw.world.is_resident(key), "loaded again");
+        assert_eq!(sw.world.voxel(pos).unwrap(), edited);
     }
 }

@@ -3,6 +3,7 @@
 use crate::chunk::Chunk;
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
+use crate::store::Expect;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -16,6 +17,14 @@ pub(crate) struct Entry {
     pub version: u64,
     /// The processes that changed it.
     pub history: ProcessHistory,
+    /// The copy the store holds as far as this world knows (what it loaded or last committed):
+    /// the common ancestor when another writer's record has to be merged in. The same `Arc`
+    /// as `chunk` until the chunk is edited (copy on write).
+    pub base: Arc<Chunk>,
+    /// What the store holds at the key (`base`'s record): the condition of the next commit.
+    /// `None` for a chunk replaced whole without being read (a blind write: it is committed
+    /// unconditionally, as if it came after any concurrent edit).
+    pub expect: Option<Expect>,
     /// Last access tick, for LRU.
     pub last_used: u64,
     /// Apply epoch that last touched it (to list each touched chunk once per apply).
@@ -82,14 +91,19 @@ impl ChunkCache {
         self.map.contains_key(key)
     }
 
-    /// Inserts (or replaces) a chunk; returns the entry. A replaced entry's history is kept;
-    /// a new one starts with an empty history.
+    /// Inserts (or replaces) a chunk; returns the entry. A replaced entry's history, base and
+    /// expectation are kept; a new one starts with an empty history, itself as its base and no
+    /// expectation (the caller sets what it loaded).
     pub fn insert(&mut self, key: ChunkKey, chunk: Arc<Chunk>, dirty: bool, version: u64) -> &mut Entry {
         self.tick += 1;
         let accounted = chunk.heap_bytes();
         self.bytes += accounted;
-        let history = self.map.get(&key).map(|e| e.history).unwrap_or_default();
-        let entry = Entry { chunk, dirty, version, history, last_used: self.tick, touched_epoch: 0, accounted };
+        let (history, base, expect) = match self.map.get(&key) {
+            Some(e) => (e.history, e.base.clone(), e.expect),
+            None => (ProcessHistory::EMPTY, chunk.clone(), None),
+        };
+        let entry =
+            Entry { chunk, dirty, version, history, base, expect, last_used: self.tick, touched_epoch: 0, accounted };
         if let Some(old) = self.map.insert(key, entry) {
             self.bytes -= old.accounted;
         }

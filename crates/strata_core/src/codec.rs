@@ -397,6 +397,13 @@ pub fn claimed_place(bytes: &[u8]) -> Option<(RecordHome, u64)> {
     Some((RecordHome { world: WorldId(u64_at(12)), key }, u64_at(36)))
 }
 
+/// The sequence number in a version-3 record's header (0 for other bytes: versions 1 and 2,
+/// unsealed records), read without checking the record: what a conditional put
+/// ([`crate::store::Expect`]) compares.
+pub fn stored_sequence(bytes: &[u8]) -> u64 {
+    claimed_place(bytes).map_or(0, |(_, sequence)| sequence)
+}
+
 /// Parses and checks a record's header and checksum, returning the header and payload.
 pub fn parse_record(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), DecodeError> {
     parse_record_parts(bytes).map(|(h, payload, _)| (h, payload))
@@ -568,6 +575,14 @@ pub fn decode_at(bytes: &[u8], home: RecordHome) -> Result<(Chunk, ProcessHistor
     let (header, chunk, history) = decode_parts(bytes)?;
     check_home(&header, home)?;
     Ok((chunk, history))
+}
+
+/// [`decode_at`] that also returns the sequence number of the commit that wrote the record (0
+/// for versions 1 and 2 and unsealed records).
+pub fn decode_stored_at(bytes: &[u8], home: RecordHome) -> Result<(Chunk, ProcessHistory, u64), DecodeError> {
+    let (header, chunk, history) = decode_parts(bytes)?;
+    check_home(&header, home)?;
+    Ok((chunk, history, header.sequence))
 }
 
 fn decode_parts(bytes: &[u8]) -> Result<(RecordHeader, Chunk, ProcessHistory), DecodeError> {

@@ -36,11 +36,11 @@ pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, TerrainConfigErr
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
 pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;
-pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, WriteBatch};
+pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, StoredChunk, WriteBatch};
 pub use summary_record::StoredSummary;
 pub use world::{
-    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, LoadedChunk, PreparedCommit, ProcessTotals, World, WorldConfig,
-    WorldStats,
+    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, HandIn, LoadedChunk, MAX_COMMIT_RETRIES, PreparedCommit,
+    ProcessTotals, World, WorldConfig, WorldStats, merge_voxels,
 };
 
 /// The names most users need: `use strata_core::prelude::*;`.

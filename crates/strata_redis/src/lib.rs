@@ -30,11 +30,17 @@
 //! 1. New regions are added to the regions set, followed by `WAIT` (so a full scan never misses
 //!    an acknowledged record, even after a failover).
 //! 2. The batch is grouped by region; each region's puts and deletes (record `SET`/`DEL`,
-//!    index `ZADD`/`ZREM`, summaries `HSET`/`HDEL`) are one `MULTI`/`EXEC`, all regions of one master are one pipeline on
-//!    one connection, ending with `WAIT <wait_replicas> <wait_timeout_ms>`; masters run in
-//!    parallel.
-//! 3. `Ok` only when every region's transaction succeeded **and** every master's `WAIT`
-//!    confirmed at least `wait_replicas` replicas. Otherwise `Err` (never a partial `Ok`).
+//!    index `ZADD`/`ZREM`, summaries `HSET`/`HDEL`) are one Lua script (`EVAL`, atomic) that
+//!    first checks the conditions of conditional puts
+//!    ([`WriteBatch::put_if`](strata_core::store::WriteBatch::put_if): the stored record's
+//!    sequence number, or its absence) and writes nothing of the region if one fails; all
+//!    regions of one master are one pipeline on one connection, ending with
+//!    `WAIT <wait_replicas> <wait_timeout_ms>`; masters run in parallel.
+//! 3. `Ok` only when every region's script wrote **and** every master's `WAIT` confirmed at
+//!    least `wait_replicas` replicas. Otherwise `Err` (never a partial `Ok`); failed conditions
+//!    give [`strata_core::StoreError::Conflict`] with their keys, and
+//!    [`strata_core::World`] merges the other writer's record and commits again — so several
+//!    servers can share one world without overwriting each other's acknowledged edits.
 //!
 //! **Weaker than redb:** Redis Cluster has no cross-slot transactions, so a batch is atomic
 //! **per region**, not as a whole: after an `Err`, some regions may hold the new records and

@@ -12,14 +12,68 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use strata_core::codec::{self, RecordKind};
 use strata_core::store::{
-    ChunkCellVisitor, CommitReceipt, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch, visit_chunk_cell,
-    visit_summary,
+    ChunkCellVisitor, CommitReceipt, Expect, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch,
+    visit_chunk_cell, visit_summary,
 };
 use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError, WorldId};
 
-/// A batch grouped by region: each region's entries (record and summary; `None` = delete),
-/// last entry per key.
-type ByRegion<'a> = BTreeMap<u128, Vec<(MortonKey, Option<Put<'a>>)>>;
+/// A batch grouped by region: each region's entries (record and summary, `None` = delete; the
+/// put's condition, if any), last entry per key.
+type ByRegion<'a> = BTreeMap<u128, Vec<(MortonKey, Option<Put<'a>>, Option<Expect>)>>;
+
+/// The script of one region's writes (see `RedisClusterStore::region_script`). `ARGV[1]` is
+/// the entry count n; then per entry five arguments: `p` (put) or `d` (delete), the condition
+/// (empty: none; `a`: no record; else the 8-byte little-endian sequence number the stored
+/// record's header must carry — 0 for records without one), the record, the index member and
+/// the summary. `KEYS` are the n record keys, the index and the summaries hash.
+const REGION_SCRIPT: &str = r#"
+local n = tonumber(ARGV[1])
+local failed = {}
+for i = 1, n do
+  local expect = ARGV[(i - 1) * 5 + 3]
+  if expect ~= '' then
+    local head = redis.call('GETRANGE', KEYS[i], 0, 43)
+    if expect == 'a' then
+      if head ~= '' then failed[#failed + 1] = i end
+    elseif head == '' then
+      failed[#failed + 1] = i
+    else
+      local seq = string.rep('\0', 8)
+      if #head == 44 and string.sub(head, 1, 4) == 'STRC' and string.byte(head, 5) == 3 then
+        seq = string.sub(head, 37, 44)
+      end
+      if seq ~= expect then failed[#failed + 1] = i end
+    end
+  end
+end
+if #failed > 0 then return failed end
+local idx, sums = KEYS[n + 1], KEYS[n + 2]
+for i = 1, n do
+  local b = (i - 1) * 5 + 1
+  local member = ARGV[b + 4]
+  if ARGV[b + 1] == 'p' then
+    redis.call('SET', KEYS[i], ARGV[b + 3])
+    redis.call('ZADD', idx, 0, member)
+    redis.call('HSET', sums, member, ARGV[b + 5])
+  else
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', idx, member)
+    redis.call('HDEL', sums, member)
+  end
+end
+return failed
+"#;
+
+/// What the attempts of one commit have done so far (a retry does not redo it).
+#[derive(Default)]
+struct CommitProgress {
+    /// The batch's new regions are in the regions set.
+    registered: bool,
+    /// Regions written and confirmed.
+    done: HashSet<u128>,
+    /// Regions not written because a condition failed, with the keys whose condition failed.
+    conflicts: BTreeMap<u128, Vec<ChunkKey>>,
+}
 
 /// Regions per scan step (bounds memory and lets a visitor stop early).
 const SCAN_STEP: usize = 128;
@@ -255,13 +309,42 @@ impl RedisClusterStore {
         Ok(())
     }
 
+    /// Adds `region`'s script to `p`: it checks every entry's condition (the sequence number in
+    /// the stored record's header, or its absence) and, only if all hold, writes every entry —
+    /// record `SET`/`DEL`, index `ZADD`/`ZREM`, summary `HSET`/`HDEL`. Its reply lists the
+    /// (1-based) entries whose condition failed; empty: written. A script runs atomically, and
+    /// its keys share the region's hash slot.
+    fn region_script(
+        &self,
+        region: u128,
+        entries: &[(MortonKey, Option<Put<'_>>, Option<Expect>)],
+        p: &mut redis::Pipeline,
+    ) {
+        let cmd = p.cmd("EVAL").arg(REGION_SCRIPT).arg(entries.len() + 2);
+        for (k, ..) in entries {
+            cmd.arg(self.layout.record_key(*k));
+        }
+        cmd.arg(self.layout.index_key(region)).arg(self.layout.summaries_key(region));
+        cmd.arg(entries.len());
+        for (k, put, expect) in entries {
+            let expect: Vec<u8> = match expect {
+                None => Vec::new(),
+                Some(Expect::Absent) => b"a".to_vec(),
+                Some(Expect::Sequence(s)) => s.to_le_bytes().to_vec(),
+            };
+            match put {
+                Some(put) => cmd.arg("p").arg(expect).arg(put.record).arg(member(*k)).arg(put.summary),
+                None => cmd.arg("d").arg(expect).arg("").arg(member(*k)).arg(""),
+            };
+        }
+    }
+
     fn commit_attempt(
         &self,
         map: &SlotMap,
         regions: &ByRegion<'_>,
         new_regions: &[u128],
-        registered: &mut bool,
-        done: &mut HashSet<u128>,
+        progress: &mut CommitProgress,
         deadline: Instant,
     ) -> Result<(), Fail> {
         let cfg = self.cluster.config();
@@ -294,6 +377,7 @@ impl RedisClusterStore {
 
         // Phase 1: new regions join the regions set (before their records exist, so a full scan
         // never misses an acknowledged record).
+        let CommitProgress { registered, done, conflicts } = progress;
         if !*registered {
             let key = self.layout.regions_key();
             let slot = key_slot(key.as_bytes());
@@ -318,61 +402,25 @@ impl RedisClusterStore {
             *registered = true;
         }
 
-        // Phase 2: one MULTI/EXEC per region, one pipeline per master ending in WAIT.
+        // Phase 2: one script per region (checks every condition, then writes all or nothing),
+        // one pipeline per master ending in WAIT.
         let mut per_master: BTreeMap<&str, Vec<u128>> = BTreeMap::new();
-        for &r in regions.keys().filter(|r| !done.contains(r)) {
+        for &r in regions.keys().filter(|r| !done.contains(r) && !conflicts.contains_key(r)) {
             let slot = self.layout.region_slot(r);
             let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
             per_master.entry(&shard.master).or_default().push(r);
         }
-        let mut shapes = Vec::new(); // per job: (region, replies in its transaction)
+        let mut shapes = Vec::new(); // per job: its regions, in pipeline order
         let jobs: Vec<Job> = per_master
             .iter()
             .map(|(addr, rs)| {
                 let mut p = redis::pipe();
-                let mut shape = Vec::new();
                 for r in rs {
-                    let entries = &regions[r];
-                    let idx = self.layout.index_key(*r);
-                    let sums = self.layout.summaries_key(*r);
-                    p.cmd("MULTI");
-                    let mut queued = 0;
-                    let (mut added, mut removed) = (Vec::new(), Vec::new());
-                    for (k, rec) in entries {
-                        match rec {
-                            Some(put) => {
-                                p.cmd("SET").arg(self.layout.record_key(*k)).arg(put.record);
-                                added.push((member(*k), put.summary));
-                            }
-                            None => {
-                                p.cmd("DEL").arg(self.layout.record_key(*k));
-                                removed.push(member(*k));
-                            }
-                        }
-                        queued += 1;
-                    }
-                    if !added.is_empty() {
-                        let z = p.cmd("ZADD").arg(&idx);
-                        for (m, _) in &added {
-                            z.arg(0).arg(m);
-                        }
-                        let h = p.cmd("HSET").arg(&sums);
-                        for (m, summary) in &added {
-                            h.arg(m).arg(*summary);
-                        }
-                        queued += 2;
-                    }
-                    if !removed.is_empty() {
-                        p.cmd("ZREM").arg(&idx).arg(&removed);
-                        p.cmd("HDEL").arg(&sums).arg(&removed);
-                        queued += 2;
-                    }
-                    p.cmd("EXEC");
-                    shape.push((*r, queued));
+                    self.region_script(*r, &regions[r], &mut p);
                 }
                 wait_cmd(&mut p);
-                let replies = shape.iter().map(|(_, q)| q + 2).sum::<usize>() + wait as usize;
-                shapes.push(shape);
+                let replies = rs.len() + wait as usize;
+                shapes.push(rs.clone());
                 Job {
                     addr: addr.to_string(),
                     readonly: false,
@@ -399,27 +447,35 @@ impl RedisClusterStore {
                     continue;
                 }
             };
-            let mut at = 0;
             let mut written = Vec::new();
             let mut node_fail = None;
-            for &(r, queued) in shape {
-                let tx = &values[at..at + queued + 2];
-                at += queued + 2;
-                // MULTI and QUEUED replies first: an error there (e.g. MOVED) aborts the EXEC.
-                let outcome = check_replies(&job.addr, &tx[..queued + 1]).and_then(|()| match &tx[queued + 1] {
-                    Value::Array(results) => check_replies(&job.addr, results),
-                    Value::ServerError(e) => Err(server_fail(&job.addr, e.code(), e.details())),
-                    other => Err(Fail::Retry(format!("{}: transaction aborted ({other:?})", job.addr))),
-                });
-                match outcome {
-                    Ok(()) => written.push(r),
-                    Err(f) => {
-                        node_fail.get_or_insert(f);
+            for (r, reply) in shape.iter().zip(&values) {
+                match reply {
+                    // The indices (1-based) of the entries whose condition failed: nothing of
+                    // the region was written.
+                    Value::Array(failed) if !failed.is_empty() => {
+                        let entries = &regions[r];
+                        let keys = failed
+                            .iter()
+                            .filter_map(|v| match v {
+                                Value::Int(i) => entries.get((*i as usize).wrapping_sub(1)).map(|(k, ..)| k.to_chunk()),
+                                _ => None,
+                            })
+                            .collect();
+                        conflicts.insert(*r, keys);
+                    }
+                    Value::Array(_) => written.push(*r),
+                    Value::ServerError(e) => {
+                        node_fail.get_or_insert(server_fail(&job.addr, e.code(), e.details()));
+                    }
+                    other => {
+                        node_fail
+                            .get_or_insert(Fail::Retry(format!("{}: unexpected script reply {other:?}", job.addr)));
                     }
                 }
             }
             // Regions count as done only once this node's WAIT confirmed them.
-            match check_wait(&job.addr, values.get(at)) {
+            match check_wait(&job.addr, values.get(shape.len())) {
                 Ok(()) => done.extend(written),
                 Err(f) => keep(f),
             }
@@ -544,8 +600,20 @@ impl ChunkStore for RedisClusterStore {
         // or one more than this process's last (no transaction spans the shards to count in).
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let now = now.as_micros() as u64;
-        let prev = self.sequence.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(now.max(s + 1)));
-        let sequence = prev.map_or(now, |s| now.max(s + 1));
+        // Above every sequence a condition expects, so each chunk's sequence numbers increase
+        // from write to write whichever process wrote them.
+        let floor = batch
+            .conditions()
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Expect::Sequence(s) => Some(s.saturating_add(1)),
+                Expect::Absent => None,
+            })
+            .max()
+            .unwrap_or(0)
+            .max(now);
+        let prev = self.sequence.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(floor.max(s + 1)));
+        let sequence = prev.map_or(floor, |s| floor.max(s + 1));
         let mut sealed = Vec::with_capacity(batch.encoded_bytes());
         let mut ranges = Vec::with_capacity(batch.len());
         for (_, rec) in batch.iter() {
@@ -555,31 +623,42 @@ impl ChunkStore for RedisClusterStore {
             }
             ranges.push(start..sealed.len());
         }
-        let mut latest: BTreeMap<MortonKey, Option<Put<'_>>> = BTreeMap::new();
+        let mut latest: BTreeMap<MortonKey, (Option<Put<'_>>, Option<Expect>)> = BTreeMap::new();
         for ((k, rec), range) in batch.iter_with_summaries().zip(ranges) {
-            latest.insert(k, rec.map(|put| Put { record: &sealed[range], summary: put.summary }));
+            latest.insert(k, (rec.map(|put| Put { record: &sealed[range], summary: put.summary }), None));
+        }
+        for &(k, expect) in batch.conditions() {
+            if let Some((_, condition)) = latest.get_mut(&k) {
+                *condition = Some(expect);
+            }
         }
         let mut regions: ByRegion<'_> = BTreeMap::new();
-        for (k, rec) in latest {
-            regions.entry(self.layout.region_of(k)).or_default().push((k, rec));
+        for (k, (rec, expect)) in latest {
+            regions.entry(self.layout.region_of(k)).or_default().push((k, rec, expect));
         }
         let new_regions: Vec<u128> = {
             let known = self.registered.lock().unwrap_or_else(|e| e.into_inner());
             regions
                 .iter()
-                .filter(|(r, entries)| !known.contains(*r) && entries.iter().any(|(_, rec)| rec.is_some()))
+                .filter(|(r, entries)| !known.contains(*r) && entries.iter().any(|(_, rec, _)| rec.is_some()))
                 .map(|(r, _)| *r)
                 .collect()
         };
-        let mut registered = new_regions.is_empty();
-        let mut done = HashSet::new();
+        let mut progress = CommitProgress { registered: new_regions.is_empty(), ..Default::default() };
         if !regions.is_empty() {
             self.cluster.run("commit", |map, _, deadline| {
-                self.commit_attempt(map, &regions, &new_regions, &mut registered, &mut done, deadline)
+                self.commit_attempt(map, &regions, &new_regions, &mut progress, deadline)
             })?;
         }
         self.registered.lock().unwrap_or_else(|e| e.into_inner()).extend(new_regions);
-        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed() })
+        let conflicts = progress.conflicts;
+        if !conflicts.is_empty() {
+            return Err(StoreError::Conflict {
+                keys: conflicts.into_values().flatten().collect(),
+                written: Some(sequence),
+            });
+        }
+        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed(), sequence })
     }
 
     /// Totals without transferring records: per key `STRLEN` and the record's kind byte

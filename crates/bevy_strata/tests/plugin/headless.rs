@@ -256,8 +256,44 @@ fn periodic_commits_run_in_the_background() {
         .unwrap();
     run_until(&mut app, 500, "a background commit", |app| app.world().resource::<Persistence>().commits > 0);
     assert_eq!(app.world().resource::<StrataWorld>().world.stats().dirty_chunks, 0);
-    let stats = app.world().resource::<Persistence>().store_stats.expect("store stats after commit");
-    assert_eq!(stats.records, 1);
+    assert_eq!(app.world().resource::<Persistence>().committed_chunks, 1, "counted, not scanned");
+}
+
+/// `Persistence::commit_now` commits without waiting for the interval, and the game learns
+/// when its edits are durable: `is_durable` and an `EditsCommitted` covering the request and
+/// the version the edit was applied at.
+#[test]
+fn commit_now_makes_edits_durable_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let mut app = app_with(StrataConfig {
+        save_path: Some(path.to_string_lossy().into_owned()),
+        commit_interval_s: 3600.0,
+        ..config()
+    });
+    wait_started(&mut app);
+    let pos = VoxelPos::new(40, 3, -7);
+    app.world_mut().run_system_once(move |world: VoxelWorld| world.set_voxel(pos, MaterialId(12))).unwrap();
+    let request = app.world_mut().resource_mut::<Persistence>().commit_now();
+    assert!(!app.world().resource::<Persistence>().is_durable(request));
+    let mut commits = Vec::new();
+    let mut edited = Vec::new();
+    run_until(&mut app, 500, "the requested commit", |app| {
+        commits.extend(drain::<EditsCommitted>(app));
+        edited.extend(drain::<VoxelsEdited>(app));
+        app.world().resource::<Persistence>().is_durable(request)
+    });
+    let commit = commits.last().expect("an EditsCommitted message");
+    assert!(commit.request >= request && commit.chunks == 1 && commit.held_edits == 0, "{commit:?}");
+    let applied_at = edited.iter().map(|e| e.version).max().expect("the edit was applied");
+    assert!(commit.version >= applied_at, "{commit:?} covers version {applied_at}");
+    let sw = app.world().resource::<StrataWorld>();
+    let stored = sw.world.store().get(pos.chunk()).unwrap().expect("the chunk is in the save");
+    assert_eq!(stored.get(pos.local().index()), MaterialId(12));
+    // A request with nothing new to commit is answered at once, without writing.
+    let again = app.world_mut().resource_mut::<Persistence>().commit_now();
+    run_until(&mut app, 10, "an empty request", |app| app.world().resource::<Persistence>().is_durable(again));
+    assert_eq!(app.world().resource::<Persistence>().commits, 1);
 }
 
 #[test]

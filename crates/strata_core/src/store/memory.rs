@@ -5,6 +5,7 @@ use super::{
     visit_summary,
 };
 use crate::codec::{self, WorldId};
+use crate::coords::ChunkKey;
 use crate::morton::MortonKey;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -104,6 +105,15 @@ impl ChunkStore for MemoryStore {
         batch.check()?;
         let start = Instant::now();
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        let conflicts: Vec<ChunkKey> = batch
+            .conditions()
+            .iter()
+            .filter(|(k, expect)| !expect.matches(records.map.get(k).map(|s| s.record.as_slice())))
+            .map(|(k, _)| k.to_chunk())
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(StoreError::Conflict { keys: conflicts, written: None });
+        }
         records.sequence += 1;
         let sequence = records.sequence;
         for (k, rec) in batch.iter_with_summaries() {
@@ -118,7 +128,7 @@ impl ChunkStore for MemoryStore {
                 }
             }
         }
-        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed() })
+        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed(), sequence })
     }
 }
 

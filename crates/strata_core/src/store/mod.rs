@@ -99,6 +99,70 @@ pub enum StoreError {
         /// The key.
         key: ChunkKey,
     },
+    /// The store returned an older copy of a chunk than this world committed (its record was
+    /// written by an earlier commit, or is missing): a read from a lagging replica, or a load
+    /// that started before the commit. Nothing was installed; reading again later returns the
+    /// committed copy.
+    #[error("chunk {key:?}: the store returned the copy of commit {read}, older than commit {committed} of this world")]
+    Stale {
+        /// The chunk.
+        key: ChunkKey,
+        /// The sequence number of the copy read (0: no record, the generator's chunk).
+        read: u64,
+        /// The sequence number of this world's last commit of the chunk.
+        committed: u64,
+    },
+    /// [`World::prepare_commit`](crate::World::prepare_commit) was called while an earlier
+    /// [`PreparedCommit`](crate::PreparedCommit) of the world still exists: finish (or drop) it
+    /// first, so commits land in the order they were prepared.
+    #[error("a prepared commit of this world is not finished yet")]
+    CommitInProgress,
+    /// Conditional puts ([`WriteBatch::put_if`]) found other records than they expected at
+    /// these keys: another writer committed them since they were read. The embedded stores
+    /// wrote nothing of the batch (`written: None`); a distributed store wrote nothing of the
+    /// regions holding these keys and every other entry of the batch, durably, with sequence
+    /// number `written`. [`World`](crate::World) re-reads the keys, merges per voxel and
+    /// commits them again.
+    #[error("{} chunk(s) were changed by another writer since they were read (first: {:?})", keys.len(), keys.first())]
+    Conflict {
+        /// The chunks whose records changed.
+        keys: Vec<ChunkKey>,
+        /// `Some(sequence)`: every other entry of the batch was written (and confirmed) with
+        /// this sequence number; `None`: nothing of the batch was written.
+        written: Option<u64>,
+    },
+}
+
+/// What a conditional put ([`WriteBatch::put_if`]) expects the store to hold at its key when
+/// the batch commits (compare-and-set): if any expectation fails the store refuses the put with
+/// [`StoreError::Conflict`] instead of overwriting another writer's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expect {
+    /// No record (the chunk was the generator's).
+    Absent,
+    /// The record written by the commit with this sequence number (0: a record of format 1 or
+    /// 2, or one a store did not seal).
+    Sequence(u64),
+}
+
+impl Expect {
+    /// Whether `stored`, the record at the key (if any), is the expected one. O(1): reads the
+    /// sequence number from the header.
+    pub fn matches(self, stored: Option<&[u8]>) -> bool {
+        match (self, stored) {
+            (Expect::Absent, None) => true,
+            (Expect::Sequence(s), Some(record)) => codec::stored_sequence(record) == s,
+            _ => false,
+        }
+    }
+}
+
+/// Decodes a record read from `home` (the chunk `key`) into a [`StoredChunk`]; a record that
+/// fails to decode or belongs elsewhere is [`StoreError::Corrupt`].
+pub fn decode_stored(bytes: &[u8], home: RecordHome, key: ChunkKey) -> Result<StoredChunk, StoreError> {
+    codec::decode_stored_at(bytes, home)
+        .map(|(chunk, history, sequence)| StoredChunk { chunk, history, sequence })
+        .map_err(|source| StoreError::Corrupt { key, source })
 }
 
 /// `key`'s Morton key, or [`StoreError::InvalidKey`] for a key outside the valid range (which
@@ -137,6 +201,7 @@ pub struct WriteBatch {
     entries: Vec<(MortonKey, Option<PutRanges>)>,
     encoder: ChunkEncoder,
     invalid: Option<ChunkKey>,
+    conditions: Vec<(MortonKey, Expect)>,
 }
 
 /// Where a put's record and summary lie in a [`WriteBatch`]'s buffers.
@@ -181,6 +246,21 @@ impl WriteBatch {
         StoredSummary::of(chunk, *history).encode(key.morton(), &mut self.summaries);
         self.entries
             .push((key.morton(), Some(PutRanges { record: start..self.data.len(), summary: s..self.summaries.len() })));
+    }
+
+    /// [`WriteBatch::put_with_history`] on condition: the store commits the batch only if the
+    /// record at `key` is still the one `expect` describes (else [`StoreError::Conflict`]).
+    pub fn put_if(&mut self, key: ChunkKey, chunk: &Chunk, history: &ProcessHistory, expect: Expect) {
+        if self.accepts(key) {
+            self.put_with_history(key, chunk, history);
+            self.conditions.push((key.morton(), expect));
+        }
+    }
+
+    /// The conditions of [`WriteBatch::put_if`], in the order they were added. Stores check
+    /// every one before writing (see [`StoreError::Conflict`]).
+    pub fn conditions(&self) -> &[(MortonKey, Expect)] {
+        &self.conditions
     }
 
     /// Stores an already encoded record (its validity is the caller's responsibility: the store
@@ -246,6 +326,7 @@ impl WriteBatch {
     /// Empties the batch, keeping its buffers.
     pub fn clear(&mut self) {
         self.invalid = None;
+        self.conditions.clear();
         self.data.clear();
         self.summaries.clear();
         self.entries.clear();
@@ -277,6 +358,22 @@ pub struct CommitReceipt {
     pub bytes: usize,
     /// Wall time of the commit, durability included.
     pub duration: Duration,
+    /// The sequence number sealed into every record of the commit (0 from a store that does
+    /// not seal records). A store's sequence numbers increase from commit to commit, so a
+    /// record read later with a lower one is older than this commit.
+    pub sequence: u64,
+}
+
+/// A chunk as a store holds it ([`ChunkStore::get_stored`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredChunk {
+    /// The voxels.
+    pub chunk: Chunk,
+    /// The processes that changed it.
+    pub history: ProcessHistory,
+    /// The sequence number of the commit that wrote the record (0 for records of format
+    /// versions 1 and 2, and for stores that do not seal).
+    pub sequence: u64,
 }
 
 /// Totals over a store's records.
@@ -378,12 +475,17 @@ pub trait ChunkStore: Send + Sync + 'static {
 
     /// The decoded chunk at `key` and its process history, if stored.
     fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
+        Ok(self.get_stored(key)?.map(|s| (s.chunk, s.history)))
+    }
+
+    /// The decoded chunk at `key` with its process history and the sequence number of the
+    /// commit that wrote it, if stored. A record that fails to decode, or belongs to another key
+    /// or world, is [`StoreError::Corrupt`].
+    fn get_stored(&self, key: ChunkKey) -> Result<Option<StoredChunk>, StoreError> {
         let morton = checked_morton(key)?;
         match self.get_record(morton)? {
             None => Ok(None),
-            Some(bytes) => codec::decode_at(&bytes, self.home(morton))
-                .map(Some)
-                .map_err(|source| StoreError::Corrupt { key, source }),
+            Some(bytes) => decode_stored(&bytes, self.home(morton), key).map(Some),
         }
     }
 
@@ -506,6 +608,9 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     }
     fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
         (**self).get_with_history(key)
+    }
+    fn get_stored(&self, key: ChunkKey) -> Result<Option<StoredChunk>, StoreError> {
+        (**self).get_stored(key)
     }
 }
 
@@ -636,6 +741,40 @@ pub(crate) mod contract {
 
         sealing(store);
         invalid_keys(store);
+        conditional_puts(store);
+    }
+
+    /// Conditional puts commit only while the stored record is the expected one; a failed
+    /// condition is a `Conflict` naming the key and writes nothing of the batch (these stores
+    /// are atomic per batch); receipts and stored records carry the commit's sequence number.
+    fn conditional_puts(store: &dyn ChunkStore) {
+        let (k, other) = (ChunkKey::new(40, -3, 7), ChunkKey::new(41, -3, 7));
+        let history = ProcessHistory::EMPTY;
+        let mut batch = WriteBatch::new();
+        batch.put_if(k, &dense(1), &history, Expect::Absent);
+        let first = store.commit(&batch).unwrap();
+        let stored = store.get_stored(k).unwrap().unwrap();
+        assert_eq!((stored.chunk, stored.sequence), (dense(1), first.sequence));
+        for wrong in [Expect::Absent, Expect::Sequence(first.sequence + 1), Expect::Sequence(first.sequence - 1)] {
+            let mut batch = WriteBatch::new();
+            batch.put(other, &dense(3));
+            batch.put_if(k, &dense(2), &history, wrong);
+            match store.commit(&batch) {
+                Err(StoreError::Conflict { keys, written: None }) => assert_eq!(keys, vec![k], "{wrong:?}"),
+                r => panic!("{wrong:?}: {r:?}"),
+            }
+            assert_eq!(store.get(k).unwrap(), Some(dense(1)), "{wrong:?}: not overwritten");
+            assert_eq!(store.get(other).unwrap(), None, "{wrong:?}: nothing of the batch written");
+        }
+        let mut batch = WriteBatch::new();
+        batch.put_if(k, &dense(4), &history, Expect::Sequence(first.sequence));
+        batch.put_if(other, &dense(5), &history, Expect::Absent);
+        let second = store.commit(&batch).unwrap();
+        assert!(second.sequence > first.sequence);
+        assert_eq!(store.get_stored(k).unwrap().unwrap().sequence, second.sequence);
+        assert_eq!(store.get(other).unwrap(), Some(dense(5)));
+        batch.clear();
+        assert!(batch.conditions().is_empty(), "clear forgets the conditions");
     }
 
     /// A key outside the valid range would alias another chunk's Morton key (x = MAX + 1 wraps

@@ -18,7 +18,7 @@ use crate::edit::{ChunkBounds, Edit, EditError, EditLog, EditSender, ProcessBatc
 use crate::generator::WorldGenerator;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
-use crate::store::{ChunkStore, CommitReceipt, StoreError, WriteBatch};
+use crate::store::{ChunkStore, CommitReceipt, Expect, StoreError, WriteBatch};
 use crossbeam_channel::{Receiver, Sender};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
@@ -51,11 +51,39 @@ pub enum ChunkOrigin {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadedChunk {
     /// The voxels.
-    pub chunk: Chunk,
+    pub chunk: Arc<Chunk>,
     /// The processes that changed it (empty for generated chunks).
     pub history: ProcessHistory,
     /// Where it came from.
     pub origin: ChunkOrigin,
+    /// The sequence number of the store commit that wrote it (0 for generated chunks): what
+    /// [`World::insert_loaded`] compares with the world's own commits to refuse stale copies.
+    pub sequence: u64,
+}
+
+impl LoadedChunk {
+    /// What the store holds for this chunk, as the condition of a later put of it.
+    pub fn expect(&self) -> Expect {
+        match self.origin {
+            ChunkOrigin::Store => Expect::Sequence(self.sequence),
+            ChunkOrigin::Generator => Expect::Absent,
+        }
+    }
+}
+
+/// What [`World::insert_loaded`] did with a chunk loaded elsewhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandIn {
+    /// It is resident now.
+    Inserted,
+    /// The world already holds the chunk (its copy is at least as new); nothing changed.
+    Resident,
+    /// The copy is older than one this world committed (see [`World::is_stale`]): the load
+    /// started before the commit, or read a lagging replica. Nothing changed; load it again.
+    Stale,
+    /// The key lies outside the valid range; nothing changed.
+    InvalidKey,
 }
 
 /// The read path without the cache: store, then generator. Cheap to clone and `Send + Sync`,
@@ -71,12 +99,18 @@ impl ChunkSource {
     /// [`StoreError::InvalidKey`] for a key outside the valid range.
     pub fn load(&self, key: ChunkKey) -> Result<LoadedChunk, StoreError> {
         crate::store::checked_morton(key)?;
-        match self.store.get_with_history(key)? {
-            Some((chunk, history)) => Ok(LoadedChunk { chunk, history, origin: ChunkOrigin::Store }),
+        match self.store.get_stored(key)? {
+            Some(s) => Ok(LoadedChunk {
+                chunk: Arc::new(s.chunk),
+                history: s.history,
+                origin: ChunkOrigin::Store,
+                sequence: s.sequence,
+            }),
             None => Ok(LoadedChunk {
-                chunk: self.generator.generate(key),
+                chunk: Arc::new(self.generator.generate(key)),
                 history: ProcessHistory::EMPTY,
                 origin: ChunkOrigin::Generator,
+                sequence: 0,
             }),
         }
     }
@@ -129,11 +163,94 @@ pub struct ApplyReport {
 
 /// Dirty chunks captured for a commit; write them with [`PreparedCommit::execute`] (any thread),
 /// then hand the result to [`World::finish_commit`].
+///
+/// A world has at most one prepared commit at a time ([`World::prepare_commit`] refuses a
+/// second while one exists), so commits reach the store in the order they were prepared: a
+/// later commit can never be overwritten by an earlier one that landed after it.
 pub struct PreparedCommit {
-    chunks: Vec<(ChunkKey, Arc<Chunk>, u64, ProcessHistory)>,
+    chunks: Vec<CommitChunk>,
+    /// For chunks another writer's record has to be merged with and that record is absent.
+    generator: Arc<dyn WorldGenerator>,
+    /// What [`PreparedCommit::execute`] learnt beyond its receipt.
+    outcome: std::sync::Mutex<ExecuteOutcome>,
+    /// The world version whose edits this commit makes durable.
+    version: u64,
+    /// Edits held back when it was prepared (their chunk could not be loaded).
+    held_edits: usize,
+    /// Alive while this commit exists; the world holds a weak reference.
+    _outstanding: Arc<()>,
+}
+
+/// One chunk of a [`PreparedCommit`].
+#[derive(Clone)]
+struct CommitChunk {
+    key: ChunkKey,
+    chunk: Arc<Chunk>,
+    /// The entry's version when prepared.
+    version: u64,
+    history: ProcessHistory,
+    /// The store's copy as the world knows it, and the condition of the put.
+    base: Arc<Chunk>,
+    expect: Option<Expect>,
+}
+
+/// What [`PreparedCommit::execute`] did beyond its receipt.
+#[derive(Default)]
+struct ExecuteOutcome {
+    /// Chunks merged with another writer's record, by key.
+    merged: FxHashMap<ChunkKey, Merged>,
+    /// Chunks written by an attempt that a conflict elsewhere did not stop (a distributed
+    /// store writes per region), with that attempt's sequence number.
+    written: FxHashMap<ChunkKey, u64>,
+}
+
+/// A chunk [`PreparedCommit::execute`] merged with another writer's record.
+struct Merged {
+    /// What was committed: the other writer's voxels where this world did not change them.
+    chunk: Arc<Chunk>,
+    history: ProcessHistory,
+}
+
+/// How many times [`PreparedCommit::execute`] merges and retries after
+/// [`StoreError::Conflict`] before returning it (each retry means another writer committed the
+/// same chunk in between).
+pub const MAX_COMMIT_RETRIES: usize = 8;
+
+/// The three-way merge of one chunk, per voxel: this world's voxel where it differs from
+/// `base` (the copy both writers started from), else the other writer's (`theirs`).
+///
+/// # Runtime
+/// O(32³).
+pub fn merge_voxels(base: &Chunk, ours: &Chunk, theirs: &Chunk) -> Chunk {
+    if let (Some(b), Some(o)) = (base.as_uniform(), ours.as_uniform())
+        && b == o
+    {
+        return theirs.clone();
+    }
+    let mut merged = crate::chunk::DenseChunk::filled(MaterialId::AIR);
+    for (i, out) in merged.as_mut_slice().iter_mut().enumerate() {
+        let index = crate::coords::LocalIndex::new(i as u16);
+        let mine = ours.get(index);
+        *out = if mine != base.get(index) { mine.0 } else { theirs.get(index).0 };
+    }
+    let mut chunk = Chunk::Dense(merged);
+    chunk.normalize();
+    chunk
 }
 
 impl PreparedCommit {
+    /// The world version this commit covers: once it succeeds, every edit applied at or before
+    /// this version is durable (except edits held back by a load error, see [`World::apply`]).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Edits held back when this commit was prepared because their chunk could not be loaded
+    /// (see [`World::apply`]): not covered by it; they stay queued for a later commit.
+    pub fn held_edits(&self) -> usize {
+        self.held_edits
+    }
+
     /// Chunks in this commit.
     pub fn len(&self) -> usize {
         self.chunks.len()
@@ -144,13 +261,65 @@ impl PreparedCommit {
         self.chunks.is_empty()
     }
 
-    /// Encodes the chunks and commits them to `store` in one durable transaction.
+    /// Encodes the chunks and commits them to `store` in one durable transaction, each put on
+    /// condition that the store still holds the copy the world started from
+    /// ([`WriteBatch::put_if`]). If another writer committed one of them since
+    /// ([`StoreError::Conflict`]), its record is read, merged per voxel with this world's
+    /// changes ([`merge_voxels`]) and the batch committed again, up to [`MAX_COMMIT_RETRIES`]
+    /// times; [`World::finish_commit`] then installs the merged chunks. So no writer's
+    /// acknowledged edits are overwritten by another's.
     pub fn execute(&self, store: &dyn ChunkStore) -> Result<CommitReceipt, StoreError> {
-        let mut batch = WriteBatch::new();
-        for (key, chunk, _, history) in &self.chunks {
-            batch.put_with_history(*key, chunk, history);
+        let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        // Per chunk: what to write and on which condition (changed by merges).
+        let mut current = self.chunks.clone();
+        // The chunks not written yet.
+        let mut remaining: Vec<usize> = (0..self.chunks.len()).collect();
+        let mut bytes = 0;
+        let mut attempt = 0;
+        loop {
+            let mut batch = WriteBatch::new();
+            for c in remaining.iter().map(|&i| &current[i]) {
+                match c.expect {
+                    Some(expect) => batch.put_if(c.key, &c.chunk, &c.history, expect),
+                    None => batch.put_with_history(c.key, &c.chunk, &c.history),
+                }
+            }
+            let (keys, written) = match store.commit(&batch) {
+                Ok(mut receipt) => {
+                    receipt.entries = self.chunks.len();
+                    receipt.bytes += bytes;
+                    return Ok(receipt);
+                }
+                Err(StoreError::Conflict { keys, written }) if attempt < MAX_COMMIT_RETRIES => (keys, written),
+                Err(e) => return Err(e),
+            };
+            attempt += 1;
+            if let Some(sequence) = written {
+                // The store wrote every other entry: only the conflicting ones are retried.
+                bytes += batch.encoded_bytes();
+                remaining.retain(|&i| {
+                    let conflicted = keys.contains(&self.chunks[i].key);
+                    if !conflicted {
+                        outcome.written.insert(self.chunks[i].key, sequence);
+                    }
+                    conflicted
+                });
+            }
+            for key in keys {
+                let Some(i) = self.chunks.iter().position(|c| c.key == key) else { continue };
+                let (theirs, expect, their_history) = match store.get_stored(key)? {
+                    Some(s) => (Arc::new(s.chunk), Expect::Sequence(s.sequence), s.history),
+                    None => (Arc::new(self.generator.generate(key)), Expect::Absent, ProcessHistory::EMPTY),
+                };
+                let c = &mut current[i];
+                let ours = Arc::new(merge_voxels(&c.base, &c.chunk, &theirs));
+                c.history.merge(&their_history);
+                c.chunk = ours.clone();
+                c.expect = Some(expect);
+                c.base = theirs;
+                outcome.merged.insert(key, Merged { chunk: ours, history: c.history });
+            }
         }
-        store.commit(&batch)
     }
 }
 
@@ -237,6 +406,11 @@ pub struct World {
     rejected_process_batches: u64,
     process_voxels: u64,
     scratch: GroupScratch,
+    /// The sequence number of this world's last commit of each chunk it committed (see
+    /// [`World::is_stale`]). O(chunks committed by this world) memory, 24 bytes each.
+    committed: FxHashMap<ChunkKey, u64>,
+    /// The prepared commit not yet finished or dropped, if any.
+    outstanding: std::sync::Weak<()>,
 }
 
 /// Reusable buffers for grouping a batch of voxel writes by chunk (no allocation per apply in
@@ -274,6 +448,8 @@ impl World {
             rejected_process_batches: 0,
             process_voxels: 0,
             scratch: GroupScratch::default(),
+            committed: FxHashMap::default(),
+            outstanding: std::sync::Weak::new(),
         }
     }
 
@@ -369,26 +545,41 @@ impl World {
         Ok(self.chunk(key)?.get(local.index()))
     }
 
-    /// Hands in a chunk loaded elsewhere (see [`ChunkSource`]) with an empty process history.
-    /// Ignored if `key` is already resident (the resident copy is at least as new) or outside
-    /// the valid range. Returns whether it was inserted.
-    pub fn insert_loaded(&mut self, key: ChunkKey, chunk: impl Into<Arc<Chunk>>) -> bool {
-        self.insert_loaded_with_history(key, chunk, ProcessHistory::EMPTY)
+    /// Hands in a chunk loaded elsewhere (by [`ChunkSource::load`], on any thread). Refused,
+    /// changing nothing, if `key` is already resident (the resident copy is at least as new),
+    /// if the copy is stale ([`World::is_stale`]: older than this world's last commit of the
+    /// chunk, e.g. a load that started before that commit and ended after the chunk was
+    /// evicted, or a read from a lagging replica), or if `key` is outside the valid range.
+    ///
+    /// # Runtime
+    /// O(1), plus an eviction pass if the cache is over budget.
+    pub fn insert_loaded(&mut self, key: ChunkKey, loaded: LoadedChunk) -> HandIn {
+        if !key.is_valid() {
+            return HandIn::InvalidKey;
+        }
+        if self.cache.contains(&key) {
+            return HandIn::Resident;
+        }
+        if self.is_stale(key, loaded.sequence) {
+            return HandIn::Stale;
+        }
+        let expect = loaded.expect();
+        let e = self.cache.insert(key, loaded.chunk, false, 0);
+        (e.history, e.expect) = (loaded.history, Some(expect));
+        self.cache.evict_over_budget();
+        HandIn::Inserted
     }
 
-    /// [`World::insert_loaded`] with the history [`ChunkSource::load`] returned.
-    pub fn insert_loaded_with_history(
-        &mut self,
-        key: ChunkKey,
-        chunk: impl Into<Arc<Chunk>>,
-        history: ProcessHistory,
-    ) -> bool {
-        if self.cache.contains(&key) || !key.is_valid() {
-            return false;
-        }
-        self.cache.insert(key, chunk.into(), false, 0).history = history;
-        self.cache.evict_over_budget();
-        true
+    /// Whether a copy of `key` written by store commit `sequence` (0: none, the generator's
+    /// chunk) is older than the last commit of `key` by this world — true only for chunks this
+    /// world committed. O(1).
+    ///
+    /// Store sequence numbers increase from commit to commit (see
+    /// [`CommitReceipt::sequence`]); with several processes writing one Redis world, a chunk
+    /// another process rewrote with a lower sequence (its clock behind this one's) counts as
+    /// stale here until this world commits the chunk again.
+    pub fn is_stale(&self, key: ChunkKey, sequence: u64) -> bool {
+        self.committed.get(&key).is_some_and(|&committed| sequence < committed)
     }
 
     /// The process history of `key` if it is resident.
@@ -438,7 +629,25 @@ impl World {
     }
 
     fn ensure_resident(&mut self, key: ChunkKey) -> Result<(), StoreError> {
-        ensure_resident(&mut self.cache, &self.source, &mut self.loaded_from_store, &mut self.generated, key)
+        if self.cache.contains(&key) {
+            self.cache.hits += 1;
+            return Ok(());
+        }
+        self.cache.misses += 1;
+        let loaded = self.source.load(key)?;
+        if let Some(&committed) = self.committed.get(&key)
+            && loaded.sequence < committed
+        {
+            return Err(StoreError::Stale { key, read: loaded.sequence, committed });
+        }
+        match loaded.origin {
+            ChunkOrigin::Store => self.loaded_from_store += 1,
+            ChunkOrigin::Generator => self.generated += 1,
+        }
+        let expect = loaded.expect();
+        let e = self.cache.insert(key, loaded.chunk, false, 0);
+        (e.history, e.expect) = (loaded.history, Some(expect));
+        Ok(())
     }
 
     /// Applies every pending edit in log order, grouped by chunk: each chunk is looked up (and
@@ -792,33 +1001,90 @@ impl World {
     /// Applies pending edits, then captures every dirty chunk for a commit (cheap: reference
     /// counts, no encoding). Encoding and the durable write happen in
     /// [`PreparedCommit::execute`], which may run on another thread.
+    ///
+    /// [`StoreError::CommitInProgress`] while another [`PreparedCommit`] of this world exists
+    /// (finish or drop it first): commits are sequenced, so they land in order.
     pub fn prepare_commit(&mut self) -> Result<PreparedCommit, StoreError> {
+        if self.outstanding.strong_count() > 0 {
+            return Err(StoreError::CommitInProgress);
+        }
         // Edits held back by a load error stay queued; everything else is committed (one
         // unreadable chunk does not stop the commit of the others).
-        let _ = self.apply_all();
-        let mut chunks: Vec<(ChunkKey, Arc<Chunk>, u64, ProcessHistory)> = self
+        let (report, _) = self.apply_all();
+        let mut chunks: Vec<CommitChunk> = self
             .cache
             .iter()
             .filter(|(_, e)| e.dirty)
-            .map(|(k, e)| (*k, e.chunk.clone(), e.version, e.history))
+            .map(|(k, e)| CommitChunk {
+                key: *k,
+                chunk: e.chunk.clone(),
+                version: e.version,
+                history: e.history,
+                base: e.base.clone(),
+                expect: e.expect,
+            })
             .collect();
-        chunks.sort_unstable_by_key(|(k, ..)| k.morton());
-        Ok(PreparedCommit { chunks })
+        chunks.sort_unstable_by_key(|c| c.key.morton());
+        let outstanding = Arc::new(());
+        self.outstanding = Arc::downgrade(&outstanding);
+        Ok(PreparedCommit {
+            chunks,
+            generator: self.source.generator.clone(),
+            outcome: Default::default(),
+            version: self.version,
+            held_edits: report.held_edits,
+            _outstanding: outstanding,
+        })
     }
 
     /// Records the outcome of a [`PreparedCommit`]: on success, chunks not changed since
-    /// `prepare_commit` become clean; on failure everything stays dirty for the next commit.
+    /// `prepare_commit` become clean, and the store's copy becomes each chunk's base for the
+    /// next commit's condition. Chunks the commit merged with another writer's record take the
+    /// merged voxels (re-applying this world's edits made since `prepare_commit` on top) and are
+    /// published on the change feed with a new version. On failure everything stays dirty for
+    /// the next commit.
     pub fn finish_commit(
         &mut self,
         prepared: PreparedCommit,
         result: Result<CommitReceipt, StoreError>,
     ) -> Result<CommitReceipt, StoreError> {
         let receipt = result?;
-        for (key, _, version, _) in &prepared.chunks {
-            if let Some(e) = self.cache.entry_mut(key)
-                && e.version == *version
-            {
-                e.dirty = false;
+        let ExecuteOutcome { mut merged, written } =
+            std::mem::take(&mut *prepared.outcome.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut changed = Vec::new();
+        for c in &prepared.chunks {
+            let their_merge = merged.remove(&c.key);
+            if let Some(e) = self.cache.entry_mut(&c.key) {
+                let stored = their_merge.as_ref().map_or(&c.chunk, |m| &m.chunk);
+                e.expect = Some(Expect::Sequence(written.get(&c.key).copied().unwrap_or(receipt.sequence)));
+                let unchanged = e.version == c.version;
+                if let Some(m) = &their_merge {
+                    e.chunk =
+                        if unchanged { m.chunk.clone() } else { Arc::new(merge_voxels(&c.chunk, &e.chunk, &m.chunk)) };
+                    e.history.merge(&m.history);
+                    changed.push(c.key);
+                }
+                e.base = stored.clone();
+                if unchanged {
+                    e.dirty = false;
+                }
+            }
+            let sequence = written.get(&c.key).copied().unwrap_or(receipt.sequence);
+            if sequence > 0 {
+                let committed = self.committed.entry(c.key).or_default();
+                *committed = (*committed).max(sequence);
+            }
+        }
+        if !changed.is_empty() {
+            // Another writer's voxels came in: a new version for the indices and meshers.
+            self.version += 1;
+            let version = self.version;
+            for key in changed {
+                self.cache.recount(&key);
+                let Some(e) = self.cache.entry_mut(&key) else { continue };
+                e.version = if e.dirty { version } else { e.version };
+                let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history };
+                self.subscribers.retain(|s| s.send(change.clone()).is_ok());
             }
         }
         self.commits += 1;
@@ -890,27 +1156,6 @@ impl World {
 
 fn unreachable_resident(key: ChunkKey) -> StoreError {
     StoreError::Backend(format!("internal: chunk {key:?} vanished from the cache"))
-}
-
-fn ensure_resident(
-    cache: &mut ChunkCache,
-    source: &ChunkSource,
-    from_store: &mut u64,
-    generated: &mut u64,
-    key: ChunkKey,
-) -> Result<(), StoreError> {
-    if cache.contains(&key) {
-        cache.hits += 1;
-        return Ok(());
-    }
-    cache.misses += 1;
-    let loaded = source.load(key)?;
-    match loaded.origin {
-        ChunkOrigin::Store => *from_store += 1,
-        ChunkOrigin::Generator => *generated += 1,
-    }
-    cache.insert(key, Arc::new(loaded.chunk), false, 0).history = loaded.history;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -44,10 +44,9 @@ use super::{
 use crate::chunk::Chunk;
 use crate::codec::{self, WorldId};
 use crate::coords::ChunkKey;
-use crate::history::ProcessHistory;
 use crate::meta_record;
 use crate::morton::MortonKey;
-use crate::store::{WriteBatch, checked_morton};
+use crate::store::{StoredChunk, WriteBatch, checked_morton, decode_stored};
 use crate::summary_record::{self, StoredSummary};
 use identity::{IDENTITY, Identity, IdentityError};
 use redb::backends::FileBackend;
@@ -793,16 +792,14 @@ impl ChunkStore for RedbStore {
 
     /// Decoded inside the contained call, so a damaged record marks the store as having met
     /// damage (see [`RedbStore::close`]).
-    fn get_with_history(&self, key: ChunkKey) -> Result<Option<(Chunk, ProcessHistory)>, StoreError> {
+    fn get_stored(&self, key: ChunkKey) -> Result<Option<StoredChunk>, StoreError> {
         checked_morton(key)?;
         self.contain("reading a record", || {
             let txn = self.database().begin_read().db()?;
             let table = txn.open_table(CHUNKS).db()?;
             match table.get(key.morton().0).db()? {
                 None => Ok(None),
-                Some(g) => codec::decode_at(g.value(), self.home(key.morton()))
-                    .map(Some)
-                    .map_err(|source| StoreError::Corrupt { key, source }),
+                Some(g) => decode_stored(g.value(), self.home(key.morton()), key).map(Some),
             }
         })
     }
@@ -882,11 +879,11 @@ impl ChunkStore for RedbStore {
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         batch.check()?;
         let start = Instant::now();
-        self.contain("committing", || {
+        let sequence = self.contain("committing", || {
             // Dropping an uncommitted redb transaction aborts it, so an early `?` leaves the
             // store unchanged.
             let txn = self.database().begin_write()?;
-            {
+            let sequence = {
                 let mut identity_table = txn.open_table(IDENTITY).db()?;
                 let mut identity = self.read_identity(&identity_table)?;
                 identity.sequence += 1;
@@ -895,6 +892,16 @@ impl ChunkStore for RedbStore {
                 let mut summaries = txn.open_table(SUMMARIES).db()?;
                 let mut deleted = txn.open_table(DELETED).db()?;
                 let mut any_deleted = !deleted.is_empty().db()?;
+                let mut conflicts = Vec::new();
+                for &(k, expect) in batch.conditions() {
+                    if !expect.matches(table.get(k.0).db()?.as_ref().map(|g| g.value())) {
+                        conflicts.push(k.to_chunk());
+                    }
+                }
+                if !conflicts.is_empty() {
+                    // Dropping the transaction aborts it: nothing of the batch is written.
+                    return Err(StoreError::Conflict { keys: conflicts, written: None });
+                }
                 let mut sealed = Vec::new();
                 // One write per key (the batch's last entry for it): two copies of a key with
                 // the same sequence number could not be told apart by a salvage.
@@ -933,11 +940,12 @@ impl ChunkStore for RedbStore {
                     }
                 }
                 identity.write(&mut identity_table).db()?;
-            }
+                sequence
+            };
             txn.commit().db()?;
-            Ok(())
+            Ok(sequence)
         })?;
-        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed() })
+        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed(), sequence })
     }
 
     fn sync_count(&self) -> Option<u64> {

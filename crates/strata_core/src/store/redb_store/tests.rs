@@ -1,7 +1,7 @@
 //! Tests of the redb store.
 
 use super::*;
-use crate::{Chunk, ChunkKey, MaterialId};
+use crate::{Chunk, ChunkKey, MaterialId, ProcessHistory};
 
 #[test]
 fn contract() {
