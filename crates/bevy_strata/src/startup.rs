@@ -232,7 +232,18 @@ impl Startup {
 }
 
 fn save_name(save: &Option<String>) -> String {
-    save.clone().unwrap_or_else(|| "(in memory)".into())
+    save.as_deref().map_or_else(|| "(in memory)".into(), shown)
+}
+
+/// `save` as errors and logs show it: a Redis URL's credentials (`user:password@`) become
+/// `***@`.
+fn shown(save: &str) -> String {
+    let Some(rest) = save.strip_prefix(crate::REDIS_SCHEME) else { return save.into() };
+    let authority = rest.find(['/', '?']).map_or(rest, |i| &rest[..i]);
+    match authority.rfind('@') {
+        Some(at) => format!("{}***{}", crate::REDIS_SCHEME, &rest[at..]),
+        None => save.into(),
+    }
 }
 
 /// The start-up task: opens the store, containing panics.
@@ -265,12 +276,12 @@ fn open_store(save: Option<&str>) -> Result<Arc<dyn ChunkStore>, StartupError> {
 fn open_redis(url: &str) -> Result<Arc<dyn ChunkStore>, StartupError> {
     strata_redis::open(url)
         .map(|s| Arc::new(s) as Arc<dyn ChunkStore>)
-        .map_err(|e| StartupError::Open { save: url.into(), source: Arc::new(e) })
+        .map_err(|e| StartupError::Open { save: shown(url), source: Arc::new(e) })
 }
 
 #[cfg(not(feature = "redis"))]
 fn open_redis(url: &str) -> Result<Arc<dyn ChunkStore>, StartupError> {
-    Err(StartupError::RedisNotBuilt { url: url.into() })
+    Err(StartupError::RedisNotBuilt { url: shown(url) })
 }
 
 /// [`StrataSystems::Startup`](crate::StrataSystems::Startup): installs the start-up result
@@ -290,5 +301,23 @@ pub(crate) fn poll_startup(
 pub(crate) fn finish_blocking(startup: &mut Startup, status: &mut StrataStatus) {
     if let Some(new) = startup.finish(true) {
         *status = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Errors and logs name the save, never a Redis URL's password.
+    #[test]
+    fn shown_save_names_hide_credentials() {
+        assert_eq!(shown("redis+cluster://u:p%40ss@h:1,h:2/?world=w"), "redis+cluster://***@h:1,h:2/?world=w");
+        assert_eq!(shown("redis+cluster://:pw@h:1"), "redis+cluster://***@h:1");
+        assert_eq!(shown("redis+cluster://h:1/?world=a@b"), "redis+cluster://h:1/?world=a@b");
+        assert_eq!(shown("saves/w@1.strata"), "saves/w@1.strata");
+        let err = open_store(Some("redis+cluster://user:hunter2@127.0.0.1:1/?connect_timeout_ms=50&op_timeout_ms=100"))
+            .err()
+            .expect("nothing listens on port 1");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

@@ -106,10 +106,19 @@ pub enum Fail {
     Fatal(StoreError),
 }
 
+/// The error of credentials a node refused (or of a node that wants some).
+fn auth_refused(node: &str, detail: &str) -> StoreError {
+    StoreError::InvalidConfig(format!(
+        "{node} refused the connection's credentials ({detail}); give them in the store URL: \
+         redis+cluster://[user]:password@host:port,…"
+    ))
+}
+
 /// Classifies a server error reply.
 pub fn server_fail(node: &str, code: &str, detail: Option<&str>) -> Fail {
     let msg = format!("{node}: {code} {}", detail.unwrap_or(""));
     match code {
+        "NOAUTH" | "WRONGPASS" | "NOPERM" => Fail::Fatal(auth_refused(node, msg.trim_end())),
         "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" | "READONLY" | "EXECABORT" => {
             Fail::Retry(msg)
         }
@@ -151,6 +160,9 @@ pub struct Cluster {
     map: RwLock<Arc<SlotMap>>,
     pool: Mutex<Pool>,
     round_robin: AtomicUsize,
+    /// The last authentication failure a node reported (what `connect` turns into
+    /// `InvalidConfig`).
+    auth_error: Mutex<Option<String>>,
 }
 
 impl Cluster {
@@ -161,8 +173,15 @@ impl Cluster {
             map: RwLock::new(Arc::new(SlotMap::default())),
             pool: Mutex::new(HashMap::new()),
             round_robin: AtomicUsize::new(0),
+            auth_error: Mutex::new(None),
         };
-        c.refresh_until(Instant::now() + c.cfg.op_timeout).map_err(StoreError::Unavailable)?;
+        if let Err(e) = c.refresh_until(Instant::now() + c.cfg.op_timeout) {
+            // Credentials the cluster refuses are a configuration error, not an outage.
+            return Err(match c.auth_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                Some(auth) => StoreError::InvalidConfig(auth),
+                None => StoreError::Unavailable(e),
+            });
+        }
         Ok(c)
     }
 
@@ -207,7 +226,11 @@ impl Cluster {
                 timeout: self.cfg.response_timeout,
                 deadline,
             };
-            match self.exchange(&job) {
+            let reply = self.exchange(&job).and_then(|v| match v.first() {
+                Some(Value::ServerError(e)) => Err(server_fail(&addr, e.code(), e.details())),
+                _ => Ok(v),
+            });
+            match reply {
                 Ok(v) => {
                     let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
                     match v.first().and_then(|r| SlotMap::parse(r, host)) {
@@ -223,6 +246,10 @@ impl Cluster {
                     }
                 }
                 Err(Fail::Retry(e)) => errors.push(e),
+                Err(Fail::Fatal(StoreError::InvalidConfig(e))) => {
+                    *self.auth_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.clone());
+                    errors.push(e);
+                }
                 Err(Fail::Fatal(e)) => errors.push(format!("{addr}: {e}")),
             }
         }
@@ -253,8 +280,19 @@ impl Cluster {
         if let Some(c) = pooled {
             return Ok(c);
         }
-        let fail = |e: redis::RedisError| Fail::Retry(format!("{addr}: {e}"));
-        let client = redis::Client::open(format!("redis://{addr}/")).map_err(fail)?;
+        let fail = |e: redis::RedisError| match e.kind() {
+            redis::ErrorKind::AuthenticationFailed => Fail::Fatal(auth_refused(addr, &e.to_string())),
+            _ => Fail::Retry(format!("{addr}: {e}")),
+        };
+        let info = redis::IntoConnectionInfo::into_connection_info(format!("redis://{addr}/")).map_err(fail)?;
+        let mut settings = info.redis_settings().clone();
+        if let Some(user) = &self.cfg.username {
+            settings = settings.set_username(user);
+        }
+        if let Some(password) = &self.cfg.password {
+            settings = settings.set_password(password.reveal());
+        }
+        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(fail)?;
         let mut con = client.get_connection_with_timeout(self.cfg.connect_timeout.min(remaining)).map_err(fail)?;
         if readonly {
             con.set_read_timeout(Some(self.cfg.response_timeout.min(remaining))).map_err(fail)?;

@@ -44,6 +44,15 @@ pub enum UrlError {
 /// | `connect_timeout_ms` | [`connect_timeout`](Self::connect_timeout) | `1000` |
 /// | `response_timeout_ms` | [`response_timeout`](Self::response_timeout) | `3000` |
 /// | `op_timeout_ms` | [`op_timeout`](Self::op_timeout) | `10000` |
+/// | `wait_aof` | [`wait_aof`](Self::wait_aof) | `false` |
+///
+/// Credentials go before the nodes, percent-encoded like any URL's:
+/// `redis+cluster://user:password@host:port,…/` (ACL user) or `redis+cluster://:password@…`
+/// (`requirepass`). Every connection authenticates with them (`AUTH`) before anything else;
+/// credentials a node refuses make [`open`](crate::open) fail with
+/// [`StoreError::InvalidConfig`](strata_core::StoreError::InvalidConfig). The password never
+/// appears in `Debug` output. TLS (`rediss://`) is not supported: reach a cluster over an
+/// untrusted network through a tunnel or a TLS proxy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisClusterConfig {
     /// Seed nodes (`host`, `port`); any reachable one gives the slot map.
@@ -71,6 +80,70 @@ pub struct RedisClusterConfig {
     pub response_timeout: Duration,
     /// Upper bound on one store call including its retries: no call blocks much longer.
     pub op_timeout: Duration,
+    /// ACL user name (`AUTH user password`); `None` with a password: the default user.
+    pub username: Option<String>,
+    /// Password sent with `AUTH` on every connection.
+    pub password: Option<Secret>,
+    /// Acknowledge a commit only once it is **on disk**: `WAITAOF 1 <wait_replicas>` instead
+    /// of `WAIT` — the primary and `wait_replicas` replicas have fsynced it to their append-only
+    /// files (needs Redis ≥ 7.2 with `appendonly yes`; [`open`](crate::open) checks that the
+    /// cluster knows the command). Without it an acknowledged commit is in the memory of the
+    /// primary and `wait_replicas` replicas (and on disk only as their `appendfsync` policy
+    /// says).
+    pub wait_aof: bool,
+}
+
+/// A password: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password.
+    pub fn new(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    /// The password itself.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Decodes `%XX` escapes (UTF-8 result); `None` for a bad escape or bytes that are not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Escapes everything but unreserved URL characters.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 impl Default for RedisClusterConfig {
@@ -86,6 +159,9 @@ impl Default for RedisClusterConfig {
             connect_timeout: Duration::from_millis(1000),
             response_timeout: Duration::from_millis(3000),
             op_timeout: Duration::from_millis(10_000),
+            username: None,
+            password: None,
+            wait_aof: false,
         }
     }
 }
@@ -106,6 +182,22 @@ impl RedisClusterConfig {
             None => (rest, ""),
         };
         let mut cfg = Self::default();
+        let nodes = match nodes.rsplit_once('@') {
+            Some((userinfo, nodes)) => {
+                let bad = |why| UrlError::BadValue { param: "credentials".into(), value: "***".into(), why };
+                let (user, password) =
+                    userinfo.split_once(':').ok_or_else(|| bad("`user:password@` or `:password@`"))?;
+                let user = percent_decode(user).ok_or_else(|| bad("valid percent-encoding"))?;
+                let password = percent_decode(password).ok_or_else(|| bad("valid percent-encoding"))?;
+                if password.is_empty() {
+                    return Err(bad("a non-empty password"));
+                }
+                cfg.username = (!user.is_empty()).then_some(user);
+                cfg.password = Some(Secret(password));
+                nodes
+            }
+            None => nodes,
+        };
         for node in nodes.split(',').filter(|n| !n.is_empty()) {
             let (host, port) = node.rsplit_once(':').ok_or_else(|| UrlError::BadNode(node.into()))?;
             let port: u16 = port.parse().map_err(|_| UrlError::BadNode(node.into()))?;
@@ -147,18 +239,32 @@ impl RedisClusterConfig {
                 "connect_timeout_ms" => cfg.connect_timeout = ms(v)?.max(Duration::from_millis(1)),
                 "response_timeout_ms" => cfg.response_timeout = ms(v)?.max(Duration::from_millis(1)),
                 "op_timeout_ms" => cfg.op_timeout = ms(v)?,
+                "wait_aof" => {
+                    cfg.wait_aof = match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("true or false")),
+                    }
+                }
                 _ => return Err(UrlError::UnknownParam(k.into())),
             }
         }
         Ok(cfg)
     }
 
-    /// The URL of this configuration (parses back to an equal configuration).
+    /// The URL of this configuration (parses back to an equal configuration). It holds the
+    /// password, if any: do not log it.
     pub fn to_url(&self) -> String {
         let nodes: Vec<String> = self.seeds.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+        let credentials = match &self.password {
+            Some(p) => {
+                format!("{}:{}@", percent_encode(self.username.as_deref().unwrap_or("")), percent_encode(p.reveal()))
+            }
+            None => String::new(),
+        };
         format!(
-            "{SCHEME}{}/?world={}&region_level={}&wait_replicas={}&wait_timeout_ms={}&read_from_replicas={}\
-             &retries={}&connect_timeout_ms={}&response_timeout_ms={}&op_timeout_ms={}",
+            "{SCHEME}{credentials}{}/?world={}&region_level={}&wait_replicas={}&wait_timeout_ms={}&read_from_replicas={}\
+             &retries={}&connect_timeout_ms={}&response_timeout_ms={}&op_timeout_ms={}&wait_aof={}",
             nodes.join(","),
             self.world,
             self.region_level,
@@ -169,6 +275,7 @@ impl RedisClusterConfig {
             self.connect_timeout.as_millis(),
             self.response_timeout.as_millis(),
             self.op_timeout.as_millis(),
+            self.wait_aof,
         )
     }
 }
@@ -194,6 +301,25 @@ mod tests {
         // No slash before the query, no query.
         assert!(RedisClusterConfig::from_url("redis+cluster://h:1?world=x").is_ok());
         assert!(RedisClusterConfig::from_url("redis+cluster://h:1").is_ok());
+        assert!(!c.wait_aof && RedisClusterConfig::from_url("redis+cluster://h:1/?wait_aof=true").unwrap().wait_aof);
+    }
+
+    #[test]
+    fn credentials_are_parsed_decoded_and_never_printed() {
+        let c = RedisClusterConfig::from_url("redis+cluster://game%40srv:p%3As%2Fw%40rd@h:1,h:2/?world=w").unwrap();
+        assert_eq!(c.username.as_deref(), Some("game@srv"));
+        assert_eq!(c.password.as_ref().map(Secret::reveal), Some("p:s/w@rd"));
+        assert_eq!(c.seeds.len(), 2);
+        assert!(!format!("{c:?}").contains("p:s/w@rd"), "Debug hides the password");
+        assert_eq!(RedisClusterConfig::from_url(&c.to_url()).unwrap(), c, "round trip");
+        let c = RedisClusterConfig::from_url("redis+cluster://:secret@h:1/").unwrap();
+        assert_eq!((c.username, c.password.map(|p| p.reveal().to_owned())), (None, Some("secret".into())));
+        let e = |u: &str| RedisClusterConfig::from_url(u).unwrap_err();
+        for bad in ["redis+cluster://user@h:1/", "redis+cluster://u:@h:1/", "redis+cluster://u:%zz@h:1/"] {
+            let err = e(bad);
+            assert!(matches!(err, UrlError::BadValue { .. }), "{bad}: {err:?}");
+            assert!(!err.to_string().contains("zz"), "errors do not echo credentials");
+        }
     }
 
     #[test]

@@ -47,8 +47,10 @@
 //! others not, and a reader may see a multi-region commit half applied. This converges because
 //! [`strata_core::World`] keeps every chunk of a failed commit dirty and resends the whole batch
 //! next time, and every entry is an idempotent put (or delete) of a complete chunk record.
-//! Durability of an acknowledged commit = on the primary plus `wait_replicas` replicas (in their
-//! memory; with `appendfsync always` also on their disks). A failover to a replica that
+//! Durability of an acknowledged commit = on the primary plus `wait_replicas` replicas, **in
+//! their memory** (on disk only as their `appendfsync` policy says); with `wait_aof=true`
+//! ([`RedisClusterConfig::wait_aof`], Redis ≥ 7.2) it is fsynced to the append-only files of the
+//! primary and `wait_replicas` replicas (`WAITAOF`). A failover to a replica that
 //! confirmed keeps it; `wait_replicas=0` gives no such guarantee. `WAIT` is not a consensus
 //! protocol: Redis can still lose acknowledged writes in rare partition scenarios.
 //! Reads from replicas (`read_from_replicas=true`) may lag the primary.
@@ -70,7 +72,7 @@ pub mod keys;
 mod store;
 
 pub use cluster::{Shard, SlotMap};
-pub use config::{RedisClusterConfig, SCHEME, UrlError};
+pub use config::{RedisClusterConfig, SCHEME, Secret, UrlError};
 pub use store::{RedisClusterStore, open};
 
 #[cfg(doc)]

@@ -129,6 +129,9 @@ impl RedisClusterStore {
         };
         let store =
             Self { cluster, layout, registered: Mutex::new(HashSet::new()), world, sequence: AtomicU64::new(0) };
+        if store.config().wait_aof {
+            store.check_waitaof()?;
+        }
         if stored != Some(u64::from(level)) {
             return Err(StoreError::InvalidConfig(format!(
                 "world {:?} was created with region_level={}, not {level}",
@@ -137,6 +140,40 @@ impl RedisClusterStore {
             )));
         }
         Ok(store)
+    }
+
+    /// `wait_aof` needs every master to confirm fsyncs (`WAITAOF`, Redis ≥ 7.2, `appendonly
+    /// yes`): asks each one now, so a cluster that cannot is refused at open, not at the first
+    /// commit.
+    fn check_waitaof(&self) -> Result<(), StoreError> {
+        let cfg = self.cluster.config();
+        let deadline = Instant::now() + cfg.op_timeout;
+        for addr in self.masters() {
+            let job = Job {
+                addr: addr.clone(),
+                readonly: false,
+                packed: redis::cmd("WAITAOF").arg(1).arg(0).arg(100).get_packed_command(),
+                replies: 1,
+                timeout: cfg.response_timeout,
+                deadline,
+            };
+            match self.cluster.exchange(&job) {
+                Ok(v) => match v.first() {
+                    Some(Value::Array(_)) => {}
+                    Some(Value::ServerError(e)) => {
+                        return Err(StoreError::InvalidConfig(format!(
+                            "wait_aof: {addr} cannot confirm on-disk writes ({} {}); it needs Redis ≥ 7.2 with appendonly yes",
+                            e.code(),
+                            e.details().unwrap_or("")
+                        )));
+                    }
+                    other => return Err(StoreError::Backend(format!("{addr}: unexpected WAITAOF reply {other:?}"))),
+                },
+                Err(Fail::Fatal(e)) => return Err(e),
+                Err(Fail::Retry(e)) => return Err(StoreError::Unavailable(e)),
+            }
+        }
+        Ok(())
     }
 
     /// The configuration.
@@ -348,24 +385,37 @@ impl RedisClusterStore {
         deadline: Instant,
     ) -> Result<(), Fail> {
         let cfg = self.cluster.config();
-        let wait = cfg.wait_replicas > 0;
+        let wait = cfg.wait_replicas > 0 || cfg.wait_aof;
         let timeout = cfg.response_timeout + if wait { cfg.wait_timeout } else { Default::default() };
         let wait_cmd = |p: &mut redis::Pipeline| {
-            if wait {
+            if cfg.wait_aof {
+                p.cmd("WAITAOF").arg(1).arg(cfg.wait_replicas).arg(cfg.wait_timeout.as_millis() as u64);
+            } else if wait {
                 p.cmd("WAIT").arg(cfg.wait_replicas).arg(cfg.wait_timeout.as_millis() as u64);
             }
+        };
+        let too_few = |addr: &str, what: String| {
+            Err(Fail::Fatal(StoreError::Unavailable(format!(
+                "{addr}: {what} within {} ms; the batch is not acknowledged",
+                cfg.wait_timeout.as_millis()
+            ))))
         };
         let check_wait = |addr: &str, v: Option<&Value>| -> Result<(), Fail> {
             if !wait {
                 return Ok(());
             }
             match v {
+                // WAITAOF: [local fsyncs, replica fsyncs].
+                Some(Value::Array(counts)) if cfg.wait_aof => match counts.as_slice() {
+                    [Value::Int(local), Value::Int(n)] if *local >= 1 && *n >= cfg.wait_replicas as i64 => Ok(()),
+                    [Value::Int(local), Value::Int(n)] => too_few(
+                        addr,
+                        format!("WAITAOF confirmed {local} local and {n} of {} replica fsync(s)", cfg.wait_replicas),
+                    ),
+                    other => Err(Fail::Retry(format!("{addr}: unexpected WAITAOF reply {other:?}"))),
+                },
                 Some(Value::Int(n)) if *n >= cfg.wait_replicas as i64 => Ok(()),
-                Some(Value::Int(n)) => Err(Fail::Fatal(StoreError::Unavailable(format!(
-                    "{addr}: WAIT confirmed {n} of {} replica(s) within {} ms; the batch is not acknowledged",
-                    cfg.wait_replicas,
-                    cfg.wait_timeout.as_millis()
-                )))),
+                Some(Value::Int(n)) => too_few(addr, format!("WAIT confirmed {n} of {} replica(s)", cfg.wait_replicas)),
                 // E.g. "WAIT cannot be used with replica instances": a stale slot map (the
                 // node was demoted); its writes were redirected too. Retry on a fresh map.
                 Some(Value::ServerError(e)) => {
