@@ -213,8 +213,18 @@ struct Merged {
 
 /// How many times [`PreparedCommit::execute`] merges and retries after
 /// [`StoreError::Conflict`] before returning it (each retry means another writer committed the
-/// same chunk in between).
-pub const MAX_COMMIT_RETRIES: usize = 8;
+/// same chunk in between). Retries back off (1, 2, 4, … ≤ 64 ms, with jitter) so that two busy
+/// writers of one chunk do not keep overtaking each other.
+pub const MAX_COMMIT_RETRIES: usize = 16;
+
+/// The pause before conflict retry `attempt` (1-based): 2^(attempt-1) ms capped at 64 ms, plus
+/// up to as much again of jitter (from the clock: writers in other processes differ).
+fn conflict_backoff(attempt: usize) -> Duration {
+    let base = 1u64 << (attempt.saturating_sub(1)).min(6);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let jitter = u64::from(nanos) % (base * 1000 + 1);
+    Duration::from_micros(base * 1000 + jitter)
+}
 
 /// The three-way merge of one chunk, per voxel: this world's voxel where it differs from
 /// `base` (the copy both writers started from), else the other writer's (`theirs`).
@@ -294,6 +304,7 @@ impl PreparedCommit {
                 Err(e) => return Err(e),
             };
             attempt += 1;
+            std::thread::sleep(conflict_backoff(attempt));
             if let Some(sequence) = written {
                 // The store wrote every other entry: only the conflicting ones are retried.
                 bytes += batch.encoded_bytes();
