@@ -283,7 +283,8 @@ impl WorldGenerator for NoiseTerrain {
         if y0 > hi as i64 && y1 <= c.sea_level as i64 {
             return Chunk::Uniform(terrain_ids::WATER);
         }
-        if y1 <= lo.saturating_sub(c.soil_depth) as i64 {
+        // All stone: below every column's surface and soil (a negative soil depth adds none).
+        if y1 < lo as i64 && y1 <= lo.saturating_sub(c.soil_depth) as i64 {
             return Chunk::Uniform(terrain_ids::STONE);
         }
         let mut d = DenseChunk::filled(MaterialId::AIR);
@@ -327,7 +328,7 @@ impl WorldGenerator for NoiseTerrain {
         if y0 > hi && y1 <= c.sea_level {
             return Chunk::Uniform(terrain_ids::WATER);
         }
-        if y1 <= lo.saturating_sub(c.soil_depth) {
+        if y1 < lo && y1 <= lo.saturating_sub(c.soil_depth) {
             return Chunk::Uniform(terrain_ids::STONE);
         }
         let mut d = DenseChunk::filled(MaterialId::AIR);
@@ -364,6 +365,26 @@ impl WorldGenerator for FlatGenerator {
 mod tests {
     use super::*;
     use crate::coords::LocalIndex;
+
+    #[test]
+    fn a_negative_soil_depth_keeps_generate_and_material_at_equal() {
+        // Found by the `configs` fuzz target: the all-stone shortcut took `lo - soil_depth` as
+        // the stone line, above the surface when the depth is negative.
+        let config = TerrainConfig {
+            amplitude: 0.0,
+            base_height: -3,
+            soil_depth: -5,
+            sea_level: -100,
+            ..TerrainConfig::default()
+        };
+        let g = NoiseTerrain::new(config);
+        let key = ChunkKey::new(0, -1, 0);
+        let chunk = g.generate(key);
+        for y in 0..32u8 {
+            let l = LocalPos::new(3, y, 4);
+            assert_eq!(chunk.get(l.index()), g.material_at(VoxelPos::from_parts(key, l)), "y {y}");
+        }
+    }
 
     #[test]
     fn generate_agrees_with_material_at() {
