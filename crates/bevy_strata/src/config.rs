@@ -14,6 +14,7 @@ pub struct StrataConfig {
     /// Where edits are saved: a file path (the embedded redb store), or with the cargo feature
     /// `redis` a Redis Cluster URL `redis+cluster://host:port,host:port/?world=name&…` (see
     /// `strata_redis::RedisClusterConfig`). `None`: an in-memory world (edits are not persisted).
+    /// Ignored when the plugin is given a store (`StrataPlugin::with_store`).
     pub save_path: Option<String>,
     /// Seed of the default terrain generator (ignored when the plugin is given a generator).
     pub terrain_seed: u32,

@@ -60,7 +60,7 @@ use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
 use startup::{OpeningStore, Startup};
 use std::sync::Arc;
-use strata_core::{MaterialRegistry, NoiseTerrain, TerrainConfig, World, WorldConfig, WorldGenerator};
+use strata_core::{ChunkStore, MaterialRegistry, NoiseTerrain, TerrainConfig, World, WorldConfig, WorldGenerator};
 use strata_index::{IndexConfig, IndexWriter};
 
 /// The coarsest LOD level the plugin shows: a level-12 node is 2¹² chunks (131,072 voxels) on
@@ -122,6 +122,8 @@ pub struct StrataPlugin {
     pub generator: Option<Arc<dyn WorldGenerator>>,
     /// Material definitions; `None`: the built-in `assets/materials.ron`.
     pub materials: Option<MaterialRegistry>,
+    /// The store to use; `None`: the one `config.save_path` names (opened at start-up).
+    pub store: Option<Arc<dyn ChunkStore>>,
 }
 
 impl Default for StrataPlugin {
@@ -137,7 +139,7 @@ impl StrataPlugin {
     /// When the app builds the plugin, if `config` fails [`StrataConfig::validate`] (before
     /// anything is opened or written); [`StrataPlugin::try_new`] returns the error instead.
     pub fn new(config: StrataConfig) -> Self {
-        Self { config, generator: None, materials: None }
+        Self { config, generator: None, materials: None, store: None }
     }
 
     /// [`StrataPlugin::new`] after [`StrataConfig::validate`].
@@ -155,6 +157,14 @@ impl StrataPlugin {
     /// Uses `materials` instead of the built-in registry.
     pub fn with_materials(mut self, materials: MaterialRegistry) -> Self {
         self.materials = Some(materials);
+        self
+    }
+
+    /// Uses `store`, already open, as the save (any [`ChunkStore`]: your own backend, a store
+    /// shared with a server, a wrapper that measures); `config.save_path` is then ignored.
+    /// Start-up still reports [`StrataStatus::Ready`] in a frame, as with an opened save.
+    pub fn with_store(mut self, store: Arc<dyn ChunkStore>) -> Self {
+        self.store = Some(store);
         self
     }
 }
@@ -192,7 +202,7 @@ impl Plugin for StrataPlugin {
         let budget = self.config.voxel_budget_mib << 20;
         let world = World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: budget });
         let writer = IndexWriter::new(generator, IndexConfig::default());
-        let startup = Startup::begin(&self.config, store);
+        let startup = Startup::begin(&self.config, self.store.clone(), store);
 
         app.insert_resource(self.config.clone())
             .insert_resource(config::AcceptedConfig::new(self.config.clone()))

@@ -12,7 +12,7 @@ use crate::startup::{Startup, StrataStatus};
 use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
-use strata_core::{CommitReceipt, PreparedCommit, StoreError};
+use strata_core::{CommitReceipt, EditLoading, PreparedCommit, StoreError};
 
 type CommitResult = (PreparedCommit, Result<CommitReceipt, StoreError>);
 
@@ -200,6 +200,8 @@ pub(crate) fn commit_on_exit(
         finish(&mut sw, &mut p, done, request, &mut committed, &mut failed);
     }
     sw.index.finish();
+    // Exiting may block: edits still waiting for their chunk load it now.
+    sw.world.set_edit_loading(EditLoading::Blocking);
     let request = p.requested;
     match sw.world.prepare_commit() {
         Ok(prepared) => {

@@ -204,10 +204,16 @@ pub(crate) struct Startup {
 }
 
 impl Startup {
-    /// Starts opening `config.save_path` on the I/O pool.
-    pub fn begin(config: &StrataConfig, store: Arc<OpeningStore>) -> Self {
+    /// Starts opening `config.save_path` on the I/O pool, or installing `given` (a store the
+    /// game opened: [`StrataPlugin::with_store`](crate::StrataPlugin::with_store)).
+    pub fn begin(config: &StrataConfig, given: Option<Arc<dyn ChunkStore>>, store: Arc<OpeningStore>) -> Self {
         let save = config.save_path.clone();
-        let task = IoTaskPool::get_or_init(Default::default).spawn(async move { open(save) });
+        let task = IoTaskPool::get_or_init(Default::default).spawn(async move {
+            match given {
+                Some(store) => Ok(Opened { store, report: StartupReport::default() }),
+                None => open(save),
+            }
+        });
         Self { store, task: Some(task) }
     }
 

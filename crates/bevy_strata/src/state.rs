@@ -6,7 +6,8 @@ use crossbeam_channel::Receiver;
 use std::collections::HashSet;
 use std::sync::Arc;
 use strata_core::{
-    Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, MaterialRegistry, ProcessHistory, StoreError, World,
+    Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, EditLoading, MaterialRegistry, ProcessHistory, StoreError,
+    World,
 };
 use strata_index::{IndexMemory, IndexReader, IndexSnapshot, IndexWriter, NodeId, ROOT_LEVEL, StoreLoad};
 use strata_mesh::MaterialTable;
@@ -32,6 +33,9 @@ impl StrataWorld {
     pub(crate) fn new(mut world: World, writer: IndexWriter, registry: MaterialRegistry, budget_bytes: usize) -> Self {
         let feed = world.subscribe();
         world.track_evictions();
+        // Edits never load on the main thread: `apply_edits` has the plan load what they wait
+        // for on the I/O pool.
+        world.set_edit_loading(EditLoading::Deferred);
         let table = Arc::new(MaterialTable::new(&registry));
         let (wanted_tx, wanted) = crossbeam_channel::unbounded();
         let store = world.store().clone();
@@ -47,9 +51,10 @@ impl StrataWorld {
         }
     }
 
-    /// Asks for `chunk`'s voxels to be made resident again (a ray cast reached it after the
-    /// index released it: [`RayError::NotResident`](strata_index::RayError::NotResident)). The
-    /// plugin loads it off the main thread; cast again in a later frame.
+    /// Asks for `chunk`'s voxels to be made resident (a ray cast reached it after the index
+    /// released it: [`RayError::NotResident`](strata_index::RayError::NotResident); or
+    /// [`VoxelWorld::voxel`](crate::VoxelWorld::voxel) read it). The plugin loads it off the
+    /// main thread; ask again in a later frame.
     pub fn request_resident(&self, chunk: ChunkKey) {
         // The receiver lives as long as `self`.
         let _ = self.wanted_tx.send(chunk);

@@ -191,7 +191,10 @@ pub(crate) fn plan_lod(
     st.drop_cancelled();
 }
 
-/// [`StrataSystems::ApplyEdits`](crate::StrataSystems::ApplyEdits): folds the delta log into the world and invalidates what the edits touched.
+/// [`StrataSystems::ApplyEdits`](crate::StrataSystems::ApplyEdits): folds the delta log into
+/// the world and invalidates what the edits touched. Never reads the store: an edit to a chunk
+/// that is not resident waits ([`strata_core::EditLoading::Deferred`]) while the plan loads the
+/// chunk on the I/O pool, first in line; a later frame applies it.
 pub(crate) fn apply_edits(
     mut sw: ResMut<StrataWorld>,
     mut st: ResMut<Streaming>,
@@ -199,6 +202,9 @@ pub(crate) fn apply_edits(
 ) {
     if let Err(e) = sw.world.apply() {
         warn!("strata: applying edits failed, they stay queued: {e}");
+    }
+    for key in sw.world.awaited_chunks() {
+        st.plan.want_chunk(key);
     }
     let changes: Vec<_> = sw.feed.try_iter().collect();
     if changes.is_empty() {

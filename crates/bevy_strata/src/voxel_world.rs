@@ -4,7 +4,7 @@ use crate::state::StrataWorld;
 use crate::viewer::StrataOrigin;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use strata_core::{EditError, EditSender, MaterialId, StoreError, VoxelPos, WorldStats};
+use strata_core::{EditError, EditSender, MaterialId, VoxelPos, WorldStats};
 use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions};
 
 /// A ray hit in render space.
@@ -57,12 +57,19 @@ impl VoxelWorld<'_> {
         &self.strata.registry
     }
 
-    /// The material at `pos` (applied edits; loads the chunk if it is not resident).
-    pub fn voxel(&mut self, pos: VoxelPos) -> Result<MaterialId, StoreError> {
-        self.strata.world.voxel(pos)
+    /// The material at `pos` (applied edits), from resident data: never waits for the store.
+    /// `None` while its chunk is not resident; the plugin then loads it off the main thread
+    /// (the I/O pool, before the view's loads), and a call a few frames later answers. O(1).
+    pub fn voxel(&self, pos: VoxelPos) -> Option<MaterialId> {
+        let found = self.resident_voxel(pos);
+        if found.is_none() {
+            self.strata.request_resident(pos.chunk());
+        }
+        found
     }
 
-    /// The material at `pos` if its chunk is resident, without loading.
+    /// The material at `pos` if its chunk is resident; unlike [`VoxelWorld::voxel`] it does not
+    /// ask for the chunk otherwise (for reads that may fall anywhere, e.g. under a pointer). O(1).
     pub fn resident_voxel(&self, pos: VoxelPos) -> Option<MaterialId> {
         let (key, local) = pos.split();
         self.strata.world.resident_chunk(key).map(|c| c.get(local.index()))

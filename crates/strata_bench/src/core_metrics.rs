@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use strata_core::codec::{self, ChunkEncoder, HEADER_LEN};
 use strata_core::{
-    Chunk, ChunkKey, ChunkStore, DenseChunk, MaterialId, NoiseTerrain, RedbStore, TerrainConfig, VoxelPos, World,
-    WorldConfig, WorldGenerator,
+    Chunk, ChunkKey, ChunkStore, DenseChunk, EditLoading, MaterialId, NoiseTerrain, RedbStore, TerrainConfig, VoxelPos,
+    World, WorldConfig, WorldGenerator,
 };
 
 /// A deterministic xorshift for benchmark inputs.
@@ -108,7 +108,13 @@ fn terrain_world(store: Arc<dyn ChunkStore>) -> World {
 fn edit_metrics(budget: Budget, out: &mut Vec<Metric>) {
     // Voxel writes through the batch API (`set_many` + `apply`) into resident chunks: a brush-like
     // workload (random voxels within a 64³ box = 8 chunks) and a scattered one (256³ = 512 chunks).
-    for (name, extent) in [("edits.batch_writes_per_s", 64), ("edits.batch_writes_per_s_scattered_256", 256)] {
+    // `_deferred`: the same with `EditLoading::Deferred`, the plugin's mode (an apply first
+    // checks that every chunk a batch writes is resident).
+    for (name, extent, loading) in [
+        ("edits.batch_writes_per_s", 64, EditLoading::Blocking),
+        ("edits.batch_writes_per_s_scattered_256", 256, EditLoading::Blocking),
+        ("edits.batch_writes_per_s_scattered_256_deferred", 256, EditLoading::Deferred),
+    ] {
         let mut world = terrain_world(Arc::new(strata_core::MemoryStore::new()));
         let per_batch = 1 << 18;
         let mut rng = Rng(0x9E37_79B9);
@@ -129,6 +135,7 @@ fn edit_metrics(budget: Budget, out: &mut Vec<Metric>) {
         // Make the chunks resident and dense first.
         world.set_many(batches[0].clone());
         let _ = world.apply();
+        world.set_edit_loading(loading);
         let mut samples = Vec::new();
         for b in 0..budget.batches {
             let edits = batches[b % batches.len()].clone();

@@ -39,8 +39,8 @@ pub use morton::MortonKey;
 pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, StoredChunk, WriteBatch};
 pub use summary_record::StoredSummary;
 pub use world::{
-    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, HandIn, LoadedChunk, MAX_COMMIT_RETRIES, PreparedCommit,
-    ProcessTotals, World, WorldConfig, WorldStats, merge_voxels,
+    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, EditLoading, HandIn, LoadedChunk, MAX_COMMIT_RETRIES,
+    PreparedCommit, ProcessTotals, World, WorldConfig, WorldStats, merge_voxels,
 };
 
 /// The names most users need: `use strata_core::prelude::*;`.

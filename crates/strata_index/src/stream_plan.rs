@@ -22,8 +22,8 @@
 //!   closed seam ([`Side::Seam`]) — unless it is uniform and opaque, where no surface can cross
 //!   the border, so culling against it cannot crack.
 //! - **Retention.** Voxel data is kept for the retention set: shown nodes, the same-level
-//!   neighbours of shown nodes (the LOD hysteresis is the margin), and chunks a ray asked for
-//!   ([`StreamPlan::want_chunk`]). When a node leaves the view, what only it needed is released:
+//!   neighbours of shown nodes (the LOD hysteresis is the margin), and chunks a ray or an edit
+//!   asked for ([`StreamPlan::want_chunk`]). When a node leaves the view, what only it needed is released:
 //!   its grid is dropped, its loads are cancelled ([`StreamPlan::is_loading`] turns false: the
 //!   engine drops the task) and its chunks are handed back ([`ViewChange::released`]) for the
 //!   engine to evict. A load that finishes after its requesters left is dropped
@@ -38,7 +38,7 @@
 //! Work is handed out **nearest first**, so when the pipeline is slower than the viewer the
 //! ground under the viewer is served before the horizon. Meshes: nodes an edit touched first
 //! ([`StreamPlan::chunk_edited`]), then by distance from the nearest viewer to the node's box.
-//! Loads: chunks a ray waits for first ([`StreamPlan::want_chunk`]), then by distance. Equal
+//! Loads: chunks a ray or an edit waits for first ([`StreamPlan::want_chunk`]), then by distance. Equal
 //! keys keep queue order. The distance is taken when the node is queued (from the viewers of
 //! the last [`StreamPlan::update_view`]) and kept while it waits; nodes a moving viewer
 //! leaves behind are skipped when their turn comes.
@@ -347,8 +347,8 @@ impl StreamPlan {
         }
     }
 
-    /// A ray needs `key`'s voxels and the engine's world cache does not hold them: it is loaded
-    /// (and retained until it arrives).
+    /// A ray or an edit needs `key`'s voxels and the engine's world cache does not hold them:
+    /// it is loaded before the view's chunks (and retained until it arrives).
     pub fn want_chunk(&mut self, key: ChunkKey) {
         let id = NodeId::chunk(key);
         self.wanted.insert(id);

@@ -46,7 +46,9 @@
 //! **per region**, not as a whole: after an `Err`, some regions may hold the new records and
 //! others not, and a reader may see a multi-region commit half applied. This converges because
 //! [`strata_core::World`] keeps every chunk of a failed commit dirty and resends the whole batch
-//! next time, and every entry is an idempotent put (or delete) of a complete chunk record.
+//! next time, and every entry is a put (or delete) of a complete chunk record: a resent put
+//! whose region did commit finds that record, its own, fails its condition, and the merge
+//! (this world's voxels over its own earlier record) writes the same content again.
 //! Durability of an acknowledged commit = on the primary plus `wait_replicas` replicas, **in
 //! their memory** (on disk only as their `appendfsync` policy says); with `wait_aof=true`
 //! ([`RedisClusterConfig::wait_aof`], Redis ≥ 7.2) it is fsynced to the append-only files of the

@@ -5,6 +5,7 @@
 mod common;
 mod geology;
 mod headless;
+mod main_thread;
 mod redis_save;
 mod residency;
 mod startup;

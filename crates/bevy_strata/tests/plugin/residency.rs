@@ -117,7 +117,7 @@ fn a_long_flight_stays_within_the_voxel_budget_and_edits_survive_release() {
     // Back home: voxels and meshes of the tower.
     app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(16.0, 8.0, 16.0));
     run_until(&mut app, 3000, "view at home", idle);
-    let got = app.world_mut().run_system_once(|mut world: VoxelWorld| world.voxel(VoxelPos::new(20, 30, 20))).unwrap();
+    let got = app.world_mut().run_system_once(|world: VoxelWorld| world.voxel(VoxelPos::new(20, 30, 20))).unwrap();
     assert_eq!(got.unwrap(), TOWER);
     let st = app.world().resource::<Streaming>();
     assert!(st.entity(NodeId::chunk(ChunkKey::new(0, 0, 0))).is_some(), "the tower's base is meshed again");

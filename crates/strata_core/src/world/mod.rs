@@ -11,6 +11,8 @@
 //! ```
 //! Reads see applied edits only; call [`World::apply`] to fold the log in.
 
+mod cover;
+
 use crate::cache::ChunkCache;
 use crate::chunk::Chunk;
 use crate::coords::{CHUNK_SIZE, ChunkKey, LocalPos, VoxelPos};
@@ -19,8 +21,9 @@ use crate::generator::WorldGenerator;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
 use crate::store::{ChunkStore, CommitReceipt, Expect, StoreError, WriteBatch};
+use cover::{Cover, Sphere};
 use crossbeam_channel::{Receiver, Sender};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +39,28 @@ impl Default for WorldConfig {
     fn default() -> Self {
         Self { cache_bytes: 256 << 20 }
     }
+}
+
+/// How [`World::apply`] and [`World::prepare_commit`] reach chunks an edit needs that are not
+/// resident.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EditLoading {
+    /// They load them on the calling thread (a store read, or the generator): simple, and
+    /// what a tool or a test wants. On a networked store that is a round trip per chunk, and
+    /// during an outage a wait of up to the store's operation timeout.
+    #[default]
+    Blocking,
+    /// They never read the store or run the generator: an edit that needs a chunk that is not
+    /// resident waits — held back in order with every later edit that may write the same
+    /// chunks, as after a load error — and the chunk is listed by [`World::awaited_chunks`].
+    /// Load it elsewhere ([`ChunkSource::load`] on a worker thread) and hand it in with
+    /// [`World::insert_loaded`]; the next apply applies the edit. Before it waits, an edit
+    /// writes nothing, so it is never half applied. Chunks a fill covers whole are replaced
+    /// without being read, so they are never awaited. What a game loop wants: no frame waits
+    /// for I/O. ([`World::commit`] and the reads [`World::chunk`] / [`World::voxel`] still load:
+    /// they are blocking calls by nature.)
+    Deferred,
 }
 
 /// Where a loaded chunk came from.
@@ -156,9 +181,13 @@ pub struct ApplyReport {
     /// Edits dropped because they exceed the limits of [`Edit::check`] (e.g. a box wider than
     /// [`MAX_EDIT_EXTENT`](crate::MAX_EDIT_EXTENT)) — only possible through an [`EditSender`].
     pub rejected_edits: usize,
-    /// Edits held back for the next apply: their chunk could not be loaded, or they come after
-    /// such an edit and may write the same chunks (see [`World::apply`]).
+    /// Edits held back for the next apply: their chunk could not be loaded, or is not resident
+    /// yet ([`EditLoading::Deferred`]), or they come after such an edit and may write the same
+    /// chunks (see [`World::apply`]).
     pub held_edits: usize,
+    /// Chunks the held edits wait for ([`EditLoading::Deferred`]): listed by
+    /// [`World::awaited_chunks`].
+    pub awaited_chunks: usize,
 }
 
 /// Dirty chunks captured for a commit; write them with [`PreparedCommit::execute`] (any thread),
@@ -422,6 +451,10 @@ pub struct World {
     committed: FxHashMap<ChunkKey, u64>,
     /// The prepared commit not yet finished or dropped, if any.
     outstanding: std::sync::Weak<()>,
+    /// How applies reach chunks that are not resident.
+    edit_loading: EditLoading,
+    /// The chunks held edits wait for, as of the last apply ([`EditLoading::Deferred`]).
+    awaited: FxHashSet<ChunkKey>,
 }
 
 /// Reusable buffers for grouping a batch of voxel writes by chunk (no allocation per apply in
@@ -433,6 +466,44 @@ struct GroupScratch {
     slot_of_edit: Vec<u32>,
     starts: Vec<u32>,
     grouped: Vec<(u16, u16)>,
+    /// The batch (address, length) `keys` and `slot_of_edit` were assigned for, if the next
+    /// [`World::write_grouped`] may reuse them: set by the residency check of
+    /// [`EditLoading::Deferred`] right before the batch is written, taken by that write.
+    slots_of: Option<(usize, usize)>,
+}
+
+impl GroupScratch {
+    fn id(edits: &[(VoxelPos, MaterialId)]) -> (usize, usize) {
+        (edits.as_ptr() as usize, edits.len())
+    }
+
+    /// Assigns each write a chunk slot: `keys` = the distinct chunks in order of first write,
+    /// `slot_of_edit[i]` = the slot of write i. O(n), a small-table lookup per run of writes in
+    /// one chunk.
+    fn assign_slots(&mut self, edits: &[(VoxelPos, MaterialId)]) {
+        self.slots_of = None;
+        self.keys.clear();
+        self.slot_of_key.clear();
+        self.slot_of_edit.clear();
+        self.slot_of_edit.reserve(edits.len());
+        let mut last: Option<(ChunkKey, u32)> = None;
+        for (p, _) in edits {
+            let key = p.chunk();
+            let slot = match last {
+                Some((k, s)) if k == key => s,
+                _ => {
+                    let next = self.keys.len() as u32;
+                    let s = *self.slot_of_key.entry(key).or_insert(next);
+                    if s == next {
+                        self.keys.push(key);
+                    }
+                    last = Some((key, s));
+                    s
+                }
+            };
+            self.slot_of_edit.push(slot);
+        }
+    }
 }
 
 /// Batches shorter than this are applied directly, run by run.
@@ -461,7 +532,28 @@ impl World {
             scratch: GroupScratch::default(),
             committed: FxHashMap::default(),
             outstanding: std::sync::Weak::new(),
+            edit_loading: EditLoading::Blocking,
+            awaited: FxHashSet::default(),
         }
+    }
+
+    /// How [`World::apply`] and [`World::prepare_commit`] reach chunks that are not resident
+    /// (default [`EditLoading::Blocking`]).
+    pub fn set_edit_loading(&mut self, loading: EditLoading) {
+        self.edit_loading = loading;
+    }
+
+    /// See [`World::set_edit_loading`].
+    pub fn edit_loading(&self) -> EditLoading {
+        self.edit_loading
+    }
+
+    /// The chunks that edits held back by the last apply wait for ([`EditLoading::Deferred`]):
+    /// not resident then. Load each (off the calling thread) and hand it in with
+    /// [`World::insert_loaded`]. Each key once, in no particular order. While listed, a chunk
+    /// that becomes resident is not dropped by [`World::evict`].
+    pub fn awaited_chunks(&self) -> impl ExactSizeIterator<Item = ChunkKey> + '_ {
+        self.awaited.iter().copied()
     }
 
     /// The uncached read path, for loading on worker threads.
@@ -598,10 +690,11 @@ impl World {
         self.cache.peek(&key).map(|e| e.history)
     }
 
-    /// Drops `key` from the cache if it is clean. Returns whether it was dropped.
+    /// Drops `key` from the cache if it is clean and no held edit waits for it
+    /// ([`World::awaited_chunks`]). Returns whether it was dropped.
     pub fn evict(&mut self, key: ChunkKey) -> bool {
         match self.cache.peek(&key) {
-            Some(e) if !e.dirty => {
+            Some(e) if !e.dirty && !self.awaited.contains(&key) => {
                 if let Some(v) = &mut self.cache.evicted {
                     v.push(key);
                 }
@@ -673,24 +766,84 @@ impl World {
     /// anything was held (see [`ApplyReport::held_edits`] through `prepare_commit`, which
     /// commits what was applied). Nothing is lost, and edits to one chunk never reorder.
     ///
+    /// With [`EditLoading::Deferred`] it loads nothing: edits that need a chunk that is not
+    /// resident are held back the same way (never an error) and the chunk is listed by
+    /// [`World::awaited_chunks`].
+    ///
     /// # Runtime
-    /// O(voxels written + chunks touched × 32³) (the collapse check).
+    /// O(voxels written + chunks touched × 32³) (the collapse check), plus the loads
+    /// ([`EditLoading::Blocking`]) or one cache lookup per run of writes in one chunk
+    /// ([`EditLoading::Deferred`]).
     pub fn apply(&mut self) -> Result<ApplyReport, StoreError> {
-        let (report, error) = self.apply_all();
+        let (report, error) = self.apply_all(self.edit_loading);
         error.map_or(Ok(report), Err)
+    }
+
+    /// Whether `edit` needs a chunk that is not resident (a chunk it writes, except those a
+    /// fill replaces whole); adds each such chunk to `awaited`.
+    ///
+    /// # Runtime
+    /// O(chunks touched) for fills, O(writes) for lists (one cache lookup per run of writes
+    /// in one chunk).
+    fn await_missing(&mut self, edit: &Edit, awaited: &mut FxHashSet<ChunkKey>) -> bool {
+        if let Edit::Many(list) = edit
+            && list.len() >= GROUP_THRESHOLD
+        {
+            // The grouping `write_grouped` needs anyway gives the distinct chunks: one cache
+            // lookup per chunk, and the write reuses it.
+            self.scratch.assign_slots(list);
+            let mut missing = false;
+            for key in &self.scratch.keys {
+                if !self.cache.contains(key) {
+                    missing = true;
+                    awaited.insert(*key);
+                }
+            }
+            if !missing {
+                self.scratch.slots_of = Some(GroupScratch::id(list));
+            }
+            return missing;
+        }
+        let mut missing = false;
+        let mut last = None;
+        let mut need = |key: ChunkKey| {
+            if last != Some(key) {
+                last = Some(key);
+                if !self.cache.contains(&key) {
+                    missing = true;
+                    awaited.insert(key);
+                }
+            }
+        };
+        match edit {
+            Edit::Set(p, _) => need(p.chunk()),
+            Edit::Many(list) => list.iter().for_each(|(p, _)| need(p.chunk())),
+            Edit::Process(batch) => batch.writes.iter().for_each(|w| need(w.pos.chunk())),
+            Edit::FillBox { min, max, .. } => {
+                cover::box_chunks(*min, *max).filter(|(_, c)| *c == Cover::Part).for_each(|(k, _)| need(k));
+            }
+            Edit::FillSphere { center, radius, .. } => {
+                if let Some(sphere) = Sphere::new(*center, *radius) {
+                    sphere.chunks().filter(|(_, c)| *c == Cover::Part).for_each(|(k, _)| need(k));
+                }
+            }
+        }
+        missing
     }
 
     /// [`World::apply`]'s work: applies every edit that can be, and holds back (in order, at
     /// the front of the queue for the next apply) each edit whose chunk could not be loaded and
     /// every later edit that may write one of the same chunks — so one unreadable chunk stops
     /// only the edits that touch it. Returns the report and the first load error.
-    fn apply_all(&mut self) -> (ApplyReport, Option<StoreError>) {
+    fn apply_all(&mut self, loading: EditLoading) -> (ApplyReport, Option<StoreError>) {
         self.epoch += 1;
         let mut report = ApplyReport::default();
         self.deferred.extend(self.log.drain());
         let mut held = VecDeque::new();
         let mut blocked: Vec<ChunkBounds> = Vec::new();
         let mut error = None;
+        let mut awaited = std::mem::take(&mut self.awaited);
+        awaited.clear();
         while let Some(edit) = self.deferred.pop_front() {
             if edit.check().is_err() {
                 // Out of limits (sent through an EditSender): never applied.
@@ -698,11 +851,15 @@ impl World {
                 continue;
             }
             let bounds = edit.chunk_bounds();
-            if let Some(b) = &bounds
-                && blocked.iter().any(|h| h.overlaps(b))
-            {
-                // Behind a held edit that may write the same chunks: keep their order.
-                blocked.push(*b);
+            // Behind a held edit that may write the same chunks: keep their order.
+            let behind = bounds.is_some_and(|b| blocked.iter().any(|h| h.overlaps(&b)));
+            // Deferred: its missing chunks are awaited (even behind another, so that every
+            // load starts now), and it writes nothing before they are resident.
+            let waits = loading == EditLoading::Deferred && self.await_missing(&edit, &mut awaited);
+            if behind || waits {
+                // Not written now: a grouping made by the check is not reused.
+                self.scratch.slots_of = None;
+                blocked.extend(bounds);
                 held.push_back(edit);
                 continue;
             }
@@ -726,6 +883,8 @@ impl World {
             }
         }
         report.held_edits = held.len();
+        report.awaited_chunks = awaited.len();
+        self.awaited = awaited;
         self.deferred = held;
         report.chunks = self.touched.len();
         if !self.touched.is_empty() {
@@ -840,26 +999,8 @@ impl World {
     /// O(n + chunks): about one small-table lookup per write, none of them in the cache map.
     fn write_grouped(&mut self, edits: &[(VoxelPos, MaterialId)]) -> Result<u64, StoreError> {
         let mut sc = std::mem::take(&mut self.scratch);
-        sc.keys.clear();
-        sc.slot_of_key.clear();
-        sc.slot_of_edit.clear();
-        sc.slot_of_edit.reserve(edits.len());
-        let mut last: Option<(ChunkKey, u32)> = None;
-        for (p, _) in edits {
-            let key = p.chunk();
-            let slot = match last {
-                Some((k, s)) if k == key => s,
-                _ => {
-                    let next = sc.keys.len() as u32;
-                    let s = *sc.slot_of_key.entry(key).or_insert(next);
-                    if s == next {
-                        sc.keys.push(key);
-                    }
-                    last = Some((key, s));
-                    s
-                }
-            };
-            sc.slot_of_edit.push(slot);
+        if sc.slots_of.take() != Some(GroupScratch::id(edits)) {
+            sc.assign_slots(edits);
         }
         sc.starts.clear();
         sc.starts.resize(sc.keys.len() + 1, 0);
@@ -918,89 +1059,47 @@ impl World {
     }
 
     fn fill_box_now(&mut self, min: VoxelPos, max: VoxelPos, m: MaterialId) -> Result<u64, StoreError> {
-        if min.x > max.x || min.y > max.y || min.z > max.z {
-            return Ok(0);
-        }
-        let (c0, c1) = (min.chunk(), max.chunk());
         let mut written = 0u64;
-        for cz in c0.z..=c1.z {
-            for cy in c0.y..=c1.y {
-                for cx in c0.x..=c1.x {
-                    let key = ChunkKey::new(cx, cy, cz);
-                    let lo = key.min_voxel();
-                    let hi = key.max_voxel();
-                    let l = [min.x.max(lo.x), min.y.max(lo.y), min.z.max(lo.z)];
-                    let h = [max.x.min(hi.x), max.y.min(hi.y), max.z.min(hi.z)];
-                    let full = l == lo.to_array() && h == hi.to_array();
-                    if full {
-                        self.replace_chunk(key, Chunk::Uniform(m));
-                        written += crate::CHUNK_VOLUME as u64;
-                        continue;
+        for (key, cover) in cover::box_chunks(min, max) {
+            if cover == Cover::Whole {
+                self.replace_chunk(key, Chunk::Uniform(m));
+                written += crate::CHUNK_VOLUME as u64;
+                continue;
+            }
+            let (lo, hi) = (key.min_voxel(), key.max_voxel());
+            let l = VoxelPos::new(min.x.max(lo.x), min.y.max(lo.y), min.z.max(lo.z));
+            let h = VoxelPos::new(max.x.min(hi.x), max.y.min(hi.y), max.z.min(hi.z));
+            let chunk = self.chunk_for_edit(key)?;
+            let (lmin, lmax) = (l.local(), h.local());
+            for z in lmin.z..=lmax.z {
+                for y in lmin.y..=lmax.y {
+                    for x in lmin.x..=lmax.x {
+                        chunk.set(LocalPos::new(x, y, z).index(), m);
                     }
-                    let chunk = self.chunk_for_edit(key)?;
-                    let lmin = VoxelPos::from(l).local();
-                    let lmax = VoxelPos::from(h).local();
-                    for z in lmin.z..=lmax.z {
-                        for y in lmin.y..=lmax.y {
-                            for x in lmin.x..=lmax.x {
-                                chunk.set(LocalPos::new(x, y, z).index(), m);
-                            }
-                        }
-                    }
-                    written +=
-                        (lmax.x - lmin.x + 1) as u64 * (lmax.y - lmin.y + 1) as u64 * (lmax.z - lmin.z + 1) as u64;
                 }
             }
+            written += (lmax.x - lmin.x + 1) as u64 * (lmax.y - lmin.y + 1) as u64 * (lmax.z - lmin.z + 1) as u64;
         }
         Ok(written)
     }
 
     fn fill_sphere_now(&mut self, center: VoxelPos, radius: f32, m: MaterialId) -> Result<u64, StoreError> {
-        if !radius.is_finite() || radius < 0.0 {
-            return Ok(0);
-        }
-        let r = radius as f64;
-        let r2 = r * r;
-        let ri = r.floor() as i64;
-        let c = [center.x as i64, center.y as i64, center.z as i64];
-        let clamp = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-        let min = VoxelPos::new(clamp(c[0] - ri), clamp(c[1] - ri), clamp(c[2] - ri));
-        let max = VoxelPos::new(clamp(c[0] + ri), clamp(c[1] + ri), clamp(c[2] + ri));
-        let (c0, c1) = (min.chunk(), max.chunk());
-        let d2 = |p: [i64; 3]| -> f64 {
-            let d = [p[0] - c[0], p[1] - c[1], p[2] - c[2]];
-            (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) as f64
-        };
+        let Some(sphere) = Sphere::new(center, radius) else { return Ok(0) };
         let mut written = 0u64;
-        for cz in c0.z..=c1.z {
-            for cy in c0.y..=c1.y {
-                for cx in c0.x..=c1.x {
-                    let key = ChunkKey::new(cx, cy, cz);
-                    let lo = key.min_voxel().to_array().map(|v| v as i64);
-                    let hi = key.max_voxel().to_array().map(|v| v as i64);
-                    // Farthest corner inside → whole chunk; nearest point outside → skip.
-                    let far: [i64; 3] =
-                        std::array::from_fn(
-                            |a| if (c[a] - lo[a]).abs() > (hi[a] - c[a]).abs() { lo[a] } else { hi[a] },
-                        );
-                    if d2(far) <= r2 {
-                        self.replace_chunk(key, Chunk::Uniform(m));
-                        written += crate::CHUNK_VOLUME as u64;
-                        continue;
-                    }
-                    let near: [i64; 3] = std::array::from_fn(|a| c[a].clamp(lo[a], hi[a]));
-                    if d2(near) > r2 {
-                        continue;
-                    }
-                    let chunk = self.chunk_for_edit(key)?;
-                    for z in 0..CHUNK_SIZE as i64 {
-                        for y in 0..CHUNK_SIZE as i64 {
-                            for x in 0..CHUNK_SIZE as i64 {
-                                if d2([lo[0] + x, lo[1] + y, lo[2] + z]) <= r2 {
-                                    chunk.set(LocalPos::new(x as u8, y as u8, z as u8).index(), m);
-                                    written += 1;
-                                }
-                            }
+        for (key, cover) in sphere.chunks() {
+            if cover == Cover::Whole {
+                self.replace_chunk(key, Chunk::Uniform(m));
+                written += crate::CHUNK_VOLUME as u64;
+                continue;
+            }
+            let lo = key.min_voxel().to_array().map(i64::from);
+            let chunk = self.chunk_for_edit(key)?;
+            for z in 0..CHUNK_SIZE as i64 {
+                for y in 0..CHUNK_SIZE as i64 {
+                    for x in 0..CHUNK_SIZE as i64 {
+                        if sphere.contains([lo[0] + x, lo[1] + y, lo[2] + z]) {
+                            chunk.set(LocalPos::new(x as u8, y as u8, z as u8).index(), m);
+                            written += 1;
                         }
                     }
                 }
@@ -1019,9 +1118,10 @@ impl World {
         if self.outstanding.strong_count() > 0 {
             return Err(StoreError::CommitInProgress);
         }
-        // Edits held back by a load error stay queued; everything else is committed (one
-        // unreadable chunk does not stop the commit of the others).
-        let (report, _) = self.apply_all();
+        // Edits held back by a load error (or waiting for a chunk, `EditLoading::Deferred`)
+        // stay queued; everything else is committed (one unreadable chunk does not stop the
+        // commit of the others).
+        let (report, _) = self.apply_all(self.edit_loading);
         let mut chunks: Vec<CommitChunk> = self
             .cache
             .iter()
@@ -1112,8 +1212,10 @@ impl World {
     /// dirty and the next commit resends it.) Edits held back because their chunk could not be
     /// loaded (see [`World::apply`]) do not stop the others: those are committed, and then the
     /// load error is returned, since the held edits are not durable yet.
+    ///
+    /// A blocking call: it loads the chunks edits need whatever [`World::edit_loading`] says.
     pub fn commit(&mut self) -> Result<CommitReceipt, StoreError> {
-        let (_, held) = self.apply_all();
+        let (_, held) = self.apply_all(EditLoading::Blocking);
         let prepared = self.prepare_commit()?;
         let receipt = if prepared.is_empty() {
             CommitReceipt::default()

@@ -190,6 +190,113 @@ fn store_failures_lose_no_edit() {
     assert_eq!(w.stats().dirty_chunks, 0);
 }
 
+/// A memory store that counts its record reads.
+#[derive(Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingStore {
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl ChunkStore for CountingStore {
+    fn world_id(&self) -> crate::WorldId {
+        self.inner.world_id()
+    }
+    fn get_record(&self, key: crate::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get_record(key)
+    }
+    fn scan(
+        &self,
+        r: std::ops::RangeInclusive<crate::MortonKey>,
+        v: &mut crate::store::ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.scan(r, v)
+    }
+    fn commit(&self, b: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        self.inner.commit(b)
+    }
+}
+
+/// Loads `keys` as a worker thread would and hands them in.
+fn hand_in(w: &mut World, keys: impl IntoIterator<Item = ChunkKey>) {
+    let source = w.source();
+    for key in keys {
+        assert_eq!(w.insert_loaded(key, source.load(key).unwrap()), HandIn::Inserted, "{key:?}");
+    }
+}
+
+fn awaited(w: &World) -> Vec<ChunkKey> {
+    let mut keys: Vec<_> = w.awaited_chunks().collect();
+    keys.sort_unstable_by_key(|k| k.morton());
+    keys
+}
+
+#[test]
+fn a_deferred_apply_reads_nothing_and_applies_each_edit_whole_once_its_chunks_are_handed_in() {
+    let store = Arc::new(CountingStore::default());
+    let (a, b, c, d) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0), ChunkKey::new(4, 0, 0), ChunkKey::new(5, 0, 0));
+    {
+        // A stored edit in b, so that a load reads the store.
+        let mut other = flat_world(store.clone());
+        other.set_voxel(VoxelPos::new(40, 9, 0), MaterialId(9));
+        other.commit().unwrap();
+    }
+    let mut w = flat_world(store.clone());
+    w.set_edit_loading(EditLoading::Deferred);
+    let feed = w.subscribe();
+    hand_in(&mut w, [a]);
+    let reads = store.reads();
+    let (in_a, in_b) = (VoxelPos::new(1, 1, 1), VoxelPos::new(33, 1, 1));
+    w.set_voxel(VoxelPos::new(2, 2, 2), MaterialId(5)); // a is resident: applied now
+    w.set_many(vec![(in_a, MaterialId(6)), (in_b, MaterialId(6))]); // needs b: waits, writes nothing
+    w.set_voxel(in_a, MaterialId(7)); // after the list, same chunks: waits behind it
+    // Covers c whole (replaced, never read) and d in part (awaited).
+    w.fill_box(c.min_voxel(), VoxelPos::new(d.min_voxel().x, 31, 31), MaterialId(8)).unwrap();
+    let report = w.apply().unwrap();
+    assert_eq!(store.reads(), reads, "a deferred apply reads nothing");
+    assert_eq!((report.edits, report.held_edits, report.awaited_chunks), (1, 3, 2), "{report:?}");
+    assert_eq!(awaited(&w), vec![b, d]);
+    let a_now = w.resident_chunk(a).unwrap();
+    assert_eq!(a_now.get(VoxelPos::new(2, 2, 2).local().index()), MaterialId(5));
+    assert_eq!(a_now.get(in_a.local().index()), MaterialId::AIR, "the waiting list wrote nothing in a");
+    assert_eq!(feed.try_iter().map(|c| c.key).collect::<Vec<_>>(), vec![a]);
+    assert!(w.prepare_commit().unwrap().held_edits() == 3 && store.reads() == reads, "nor does preparing a commit");
+    // The loads arrive (on a worker): they stay until the edits apply.
+    hand_in(&mut w, [b, d]);
+    assert!(!w.evict(b), "an awaited chunk stays resident");
+    let report = w.apply().unwrap();
+    assert_eq!((report.edits, report.held_edits, report.awaited_chunks), (3, 0, 0), "{report:?}");
+    assert_eq!(w.awaited_chunks().len(), 0);
+    assert_eq!(w.voxel(in_a).unwrap(), MaterialId(7), "edits to one chunk keep their order");
+    assert_eq!(w.voxel(in_b).unwrap(), MaterialId(6));
+    assert_eq!(w.voxel(VoxelPos::new(40, 9, 0)).unwrap(), MaterialId(9), "b came from the store");
+    assert_eq!(w.voxel(VoxelPos::new(c.min_voxel().x + 5, 20, 9)).unwrap(), MaterialId(8));
+    assert_eq!(w.voxel(VoxelPos::new(d.min_voxel().x, 20, 9)).unwrap(), MaterialId(8));
+    assert_eq!(w.voxel(VoxelPos::new(d.min_voxel().x + 1, 20, 9)).unwrap(), MaterialId::AIR);
+    w.commit().unwrap();
+    assert!(w.evict(b), "evictable once applied and committed");
+}
+
+#[test]
+fn a_blocking_commit_applies_what_deferred_edits_wait_for() {
+    let store = Arc::new(MemoryStore::new());
+    let mut w = flat_world(store.clone());
+    w.set_edit_loading(EditLoading::Deferred);
+    let far = VoxelPos::new(9_000, -40, 77);
+    w.set_voxel(far, MaterialId(4));
+    assert_eq!(w.apply().unwrap().held_edits, 1);
+    w.commit().unwrap();
+    assert_eq!((w.stats().pending_edits, w.awaited_chunks().len()), (0, 0));
+    assert_eq!(flat_world(store).voxel(far).unwrap(), MaterialId(4));
+}
+
 #[derive(Clone, Debug)]
 enum Op {
     Set(i32, i32, i32, u16),
@@ -216,10 +323,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     /// The world agrees with a per-voxel HashMap model, before and after a reload from the store.
     #[test]
-    fn world_matches_brute_force_model(ops in proptest::collection::vec(op(), 1..30)) {
-        let store = Arc::new(MemoryStore::new());
+    /// With `deferred` loading, applies and prepared commits read nothing, and after each
+    /// apply every other awaited chunk is handed in (loaded as a worker would).
+    fn world_matches_brute_force_model(ops in proptest::collection::vec(op(), 1..30), deferred in any::<bool>()) {
+        let store = Arc::new(CountingStore::default());
         let generator = FlatGenerator { height: 0, material: MaterialId(1) };
         let mut w = flat_world(store.clone());
+        if deferred {
+            w.set_edit_loading(EditLoading::Deferred);
+        }
         let mut model: HashMap<VoxelPos, MaterialId> = HashMap::new();
         for op in &ops {
             match *op {
@@ -241,7 +353,22 @@ proptest! {
                     for (p, m) in &edits { model.insert(*p, *m); }
                     w.set_many(edits);
                 }
-                Op::Apply => { w.apply().unwrap(); }
+                Op::Apply => {
+                    let reads = store.reads();
+                    w.apply().unwrap();
+                    if deferred {
+                        prop_assert_eq!(store.reads(), reads, "a deferred apply reads nothing");
+                        let keys = awaited(&w);
+                        hand_in(&mut w, keys.into_iter().step_by(2));
+                    }
+                }
+                Op::Commit if deferred => {
+                    let reads = store.reads();
+                    let prepared = w.prepare_commit().unwrap();
+                    prop_assert_eq!(store.reads(), reads, "preparing a deferred commit reads nothing");
+                    let result = prepared.execute(store.as_ref());
+                    w.finish_commit(prepared, result).unwrap();
+                }
                 Op::Commit => { w.commit().unwrap(); }
             }
         }
