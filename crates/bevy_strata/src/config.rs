@@ -31,7 +31,12 @@ pub struct StrataConfig {
     /// computed again (`LodSelector::min_move`; far inside the hysteresis band). 0 recomputes
     /// every frame. Default 2.
     pub lod_min_move: f32,
-    /// Meshing tasks in flight at once.
+    /// Measure distances in whole chunks, as a "render distance in chunks" (and
+    /// `bevy_voxel_world`) does: from the chunk holding the viewer to a node's nearest chunk
+    /// (`ViewRule::ChunkLattice`). Default `false`: from the viewer to the node's box
+    /// (`ViewRule::NodeBox`), which shows a few more chunks at the same view distance.
+    pub view_distance_in_chunks: bool,
+    /// Load and meshing tasks in flight at once.
     pub max_tasks_in_flight: usize,
     /// Finished results applied per frame at most.
     pub max_results_per_frame: usize,
@@ -71,6 +76,7 @@ impl Default for StrataConfig {
             lod_split_distance: 1.5,
             lod_hysteresis: 0.25,
             lod_min_move: 2.0,
+            view_distance_in_chunks: false,
             max_tasks_in_flight: 64,
             max_results_per_frame: 64,
             apply_budget_ms: 3.0,
@@ -203,6 +209,11 @@ impl StrataConfig {
             max_level: self.lod_max_level.min(crate::MAX_LOD_LEVEL),
             split_distance: f64::from(self.lod_split_distance.max(0.0)),
             hysteresis: f64::from(self.lod_hysteresis.max(0.0)),
+            view_rule: if self.view_distance_in_chunks {
+                strata_index::lod_select::ViewRule::ChunkLattice
+            } else {
+                strata_index::lod_select::ViewRule::NodeBox
+            },
         }
     }
 }

@@ -79,18 +79,21 @@ pub const MAX_LOD_LEVEL: u32 = 12;
 /// plugin builds: `DefaultPlugins.set(bevy_strata::task_pool_plugin())`, or
 /// `MinimalPlugins.set(bevy_strata::task_pool_plugin())` headless.
 pub fn task_pool_plugin() -> TaskPoolPlugin {
-    let background = |policy: TaskPoolThreadAssignmentPolicy| TaskPoolThreadAssignmentPolicy {
-        on_thread_spawn: Some(Arc::new(lower_thread_priority)),
-        ..policy
-    };
     let defaults = TaskPoolOptions::default();
     TaskPoolPlugin {
         task_pool_options: TaskPoolOptions {
-            io: background(defaults.io),
-            async_compute: background(defaults.async_compute),
+            io: background_threads(defaults.io),
+            async_compute: background_threads(defaults.async_compute),
             ..defaults
         },
     }
+}
+
+/// `policy` with its threads started at the lower OS priority [`task_pool_plugin`] gives the
+/// I/O and async-compute pools: for apps that choose their own thread counts
+/// (`TaskPoolOptions { io: background_threads(…), … }`).
+pub fn background_threads(policy: TaskPoolThreadAssignmentPolicy) -> TaskPoolThreadAssignmentPolicy {
+    TaskPoolThreadAssignmentPolicy { on_thread_spawn: Some(Arc::new(lower_thread_priority)), ..policy }
 }
 
 fn lower_thread_priority() {

@@ -7,15 +7,27 @@
 //! each side reports the median of its runs. See `crates/strata_bench_stream/src/scenario.rs`
 //! for the scenario and the definition of every number.
 //!
-//! - `stream.main_thread_p99_ms`, `stream.main_thread_max_ms`: main-thread time per frame.
-//! - `stream.chunks_ready_per_s`: 32³ grids (chunks or LOD nodes) made ready per second while
-//!   the initial view streams (saturated throughput).
-//! - `stream.first_view_s`: time until the initial view is complete.
-//! - `stream.near_view_s`: time until every node Strata shows within 64 voxels of the viewer
-//!   has its first mesh (the ground under the player; Strata only: the peer reports no such
-//!   point, so no peer value).
-//! - `stream.chunks_ready_per_s_lod0`: the same throughput with Strata's LOD turned off, so
-//!   both engines do the same work per grid (one 32³ chunk of voxels).
+//! **Equal terms.** Both engines get the same two worker threads at the same priority (see
+//! `crates/strata_bench_stream/src/pools.rs`; the thread counts are printed with every run on
+//! stderr), the same generator, view radius, path and frame pacing; the peer is configured as
+//! its docs recommend for streaming (chunks not parented to the world root, chunk tasks bounded
+//! by Strata's `max_tasks_in_flight`). The lines with a `bevy_voxel_world` peer compare
+//! full-resolution chunks with full-resolution chunks: Strata runs with LOD off (`--lod0`).
+//! Each chunk counts once, however often it is remeshed.
+//!
+//! - `stream.first_view_s`: time until the initial view is complete (LOD 0).
+//! - `stream.chunks_ready_per_s`: chunks made ready per second while the initial view streams
+//!   (saturated throughput), and `stream.view_chunks`, how many that view held: the same on
+//!   both sides, since `--lod0` also keeps the peer's rule (`view_distance_in_chunks`: chunks
+//!   within 12 whole chunks of the viewer's).
+//! - `stream.loading_main_thread_p99_ms` / `…_max_ms` and `stream.flight_main_thread_p99_ms` /
+//!   `…_max_ms`: main-thread time per frame while the initial view loads, and during the flight;
+//!   `stream.main_thread_ms_per_chunk`: main-thread milliseconds of the loading phase per chunk
+//!   made ready.
+//! - Strata's default view (octree LOD), no peer (the peer's own LOD is not enabled):
+//!   `stream.lod_first_view_s`, `stream.lod_grids_ready_per_s` (LOD nodes, each a 32³ grid),
+//!   `stream.lod_flight_main_thread_p99_ms`, and `stream.near_view_s`: time until every node
+//!   shown within 64 voxels of the viewer has its first mesh (the ground under the player).
 //! - `geo.main_thread_p99_ms`: Strata's main-thread p99 with geology running near the viewer
 //!   throughout (`--geology`), peer: the same fly-through without geology; and
 //!   `geo.flythrough_voxels_per_s`, voxels geology changed per second of that run.
@@ -42,13 +54,13 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let flight_s = if budget.scale < 1.0 { "6" } else { "10" };
     let mut ours: Vec<Sample> = Vec::new();
     let mut peer: Vec<Sample> = Vec::new();
-    let mut ours_lod0: Vec<Sample> = Vec::new();
+    let mut ours_lod: Vec<Sample> = Vec::new();
     let mut ours_geo: Vec<Sample> = Vec::new();
     for _ in 0..runs {
         for (engine, extra, out) in [
-            ("strata", None, &mut ours),
+            ("strata", Some("--lod0"), &mut ours),
             (PEER, None, &mut peer),
-            ("strata", Some("--lod0"), &mut ours_lod0),
+            ("strata", None, &mut ours_lod),
             ("strata", Some("--geology"), &mut ours_geo),
         ] {
             match fly(&exe, engine, flight_s, extra) {
@@ -60,51 +72,37 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             }
         }
     }
+    for (name, runs) in [("strata", &ours), (PEER, &peer)] {
+        let threads = |k: &str| runs.first().and_then(|s| s.get(k)).copied().unwrap_or(f64::NAN);
+        eprintln!(
+            "stream: {name}: worker_threads={} io_threads={} async_compute_threads={} compute_threads={}",
+            threads("worker_threads"),
+            threads("io_threads"),
+            threads("async_compute_threads"),
+            threads("compute_threads")
+        );
+    }
     let m = |v: &[Sample], key: &str| median(&v.iter().map(|s| s[key]).collect::<Vec<_>>());
+    let vs_peer = |name: &str, key: &str, unit: &str| Metric::with_peer(name, m(&ours, key), unit, PEER, m(&peer, key));
     vec![
-        Metric::with_peer(
-            "stream.main_thread_p99_ms",
-            m(&ours, "main_thread_p99_ms"),
-            "ms",
-            PEER,
-            m(&peer, "main_thread_p99_ms"),
-        ),
-        Metric::with_peer(
-            "stream.main_thread_max_ms",
-            m(&ours, "main_thread_max_ms"),
-            "ms",
-            PEER,
-            m(&peer, "main_thread_max_ms"),
-        ),
-        Metric::with_peer(
-            "stream.chunks_ready_per_s",
-            m(&ours, "chunks_ready_per_s"),
-            "grids_per_s",
-            PEER,
-            m(&peer, "chunks_ready_per_s"),
-        ),
-        Metric::with_peer("stream.first_view_s", m(&ours, "first_view_s"), "s", PEER, m(&peer, "first_view_s")),
-        Metric::new("stream.near_view_s", m(&ours, "near_view_s"), "s"),
-        Metric::with_peer(
-            "stream.chunks_ready_per_s_lod0",
-            m(&ours_lod0, "chunks_ready_per_s"),
-            "chunks_per_s",
-            PEER,
-            m(&peer, "chunks_ready_per_s"),
-        ),
-        Metric::with_peer(
-            "stream.first_view_s_lod0",
-            m(&ours_lod0, "first_view_s"),
-            "s",
-            PEER,
-            m(&peer, "first_view_s"),
-        ),
+        vs_peer("stream.first_view_s", "first_view_s", "s"),
+        vs_peer("stream.chunks_ready_per_s", "chunks_ready_per_s", "chunks_per_s"),
+        vs_peer("stream.view_chunks", "grids_first_view", "chunks"),
+        vs_peer("stream.loading_main_thread_p99_ms", "loading_main_thread_p99_ms", "ms"),
+        vs_peer("stream.loading_main_thread_max_ms", "loading_main_thread_max_ms", "ms"),
+        vs_peer("stream.flight_main_thread_p99_ms", "flight_main_thread_p99_ms", "ms"),
+        vs_peer("stream.flight_main_thread_max_ms", "flight_main_thread_max_ms", "ms"),
+        vs_peer("stream.main_thread_ms_per_chunk", "main_thread_ms_per_chunk", "ms"),
+        Metric::new("stream.lod_first_view_s", m(&ours_lod, "first_view_s"), "s"),
+        Metric::new("stream.lod_grids_ready_per_s", m(&ours_lod, "chunks_ready_per_s"), "grids_per_s"),
+        Metric::new("stream.lod_flight_main_thread_p99_ms", m(&ours_lod, "flight_main_thread_p99_ms"), "ms"),
+        Metric::new("stream.near_view_s", m(&ours_lod, "near_view_s"), "s"),
         Metric::with_peer(
             "geo.main_thread_p99_ms",
             m(&ours_geo, "main_thread_p99_ms"),
             "ms",
             "strata_without_geology",
-            m(&ours, "main_thread_p99_ms"),
+            m(&ours_lod, "main_thread_p99_ms"),
         ),
         Metric::new(
             "geo.flythrough_voxels_per_s",

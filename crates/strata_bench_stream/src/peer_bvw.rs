@@ -1,15 +1,21 @@
-//! The peer: `bevy_voxel_world` 0.17 (Bevy 0.19) on the same generator and view radius.
+//! The peer: `bevy_voxel_world` 0.17 (Bevy 0.19) on the same generator and view radius, with the
+//! same worker threads ([`Pools::PEER`]).
 //!
 //! Configured the way its documentation recommends for a camera-independent flood fill
 //! (`ChunkSpawnStrategy::Close` + `ChunkDespawnStrategy::FarAway`, no spawning rays: headless
-//! cameras have no viewport), with meshes spawned (its full plugin, not `minimal()`, whose
+//! cameras have no viewport) and for worlds streaming many chunks: chunks not parented to the
+//! world root (`attach_chunks_to_root = false`, whose docs say it performs better for such
+//! worlds) and at most as many chunk tasks at once as Strata's `max_tasks_in_flight`
+//! (`max_active_chunk_threads`), with meshes spawned (its full plugin, not `minimal()`, whose
 //! chunk tasks are never collected). Its voxel lookup caches the height map per column in a
 //! 34 × 34 array — the idiom of its own noise example, with an array instead of a hash map —
 //! so generation costs the same per column as Strata's.
 
-use crate::scenario::{Counter, Engine, Scenario, count};
+use crate::pools::Pools;
+use crate::scenario::{Engine, Scenario};
 use bevy::prelude::*;
 use bevy::shader::Shader;
+use bevy_strata::StrataConfig;
 use bevy_voxel_world::prelude::*;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -52,6 +58,14 @@ impl VoxelWorldConfig for PeerWorld {
         0
     }
 
+    fn attach_chunks_to_root(&self) -> bool {
+        false
+    }
+
+    fn max_active_chunk_threads(&self) -> usize {
+        StrataConfig::default().max_tasks_in_flight
+    }
+
     fn voxel_lookup_delegate(&self) -> VoxelLookupDelegate<u16> {
         let terrain = self.terrain.clone();
         Box::new(move |chunk_pos, _lod, _previous| {
@@ -81,9 +95,13 @@ pub struct PeerEngine {
     spawning_distance: i32,
 }
 
-/// Chunk positions whose task finished and that are still spawned.
+/// Chunk positions whose task finished and that are still spawned, and every position that
+/// ever spawned (each chunk counted once).
 #[derive(Resource, Default)]
-struct PeerReady(HashSet<IVec3>);
+struct PeerReady {
+    spawned: HashSet<IVec3>,
+    ever: HashSet<IVec3>,
+}
 
 fn track_ready(
     mut spawned: MessageReader<ChunkWillSpawn<PeerWorld>>,
@@ -91,10 +109,11 @@ fn track_ready(
     mut ready: ResMut<PeerReady>,
 ) {
     for m in despawned.read() {
-        ready.0.remove(&m.chunk_key);
+        ready.spawned.remove(&m.chunk_key);
     }
     for m in spawned.read() {
-        ready.0.insert(m.chunk_key);
+        ready.spawned.insert(m.chunk_key);
+        ready.ever.insert(m.chunk_key);
     }
 }
 
@@ -104,14 +123,18 @@ impl PeerEngine {
         let config = PeerWorld { spawning_distance: (sc.view_distance / 32.0).round() as u32, ..default() };
         let spawning_distance = config.spawning_distance as i32;
         let mut app = App::new();
-        app.add_plugins((MinimalPlugins, TransformPlugin, AssetPlugin::default(), ImagePlugin::default()))
-            .add_plugins(bevy::mesh::MeshPlugin)
-            // Registered by the render plugin in a full app; the peer loads a shader at build.
-            .init_asset::<Shader>()
-            .add_plugins(VoxelWorldPlugin::with_config(config))
-            .init_resource::<Counter<ChunkWillSpawn<PeerWorld>>>()
-            .init_resource::<PeerReady>()
-            .add_systems(Last, (count::<ChunkWillSpawn<PeerWorld>>, track_ready));
+        app.add_plugins((
+            MinimalPlugins.set(Pools::PEER.plugin()),
+            TransformPlugin,
+            AssetPlugin::default(),
+            ImagePlugin::default(),
+        ))
+        .add_plugins(bevy::mesh::MeshPlugin)
+        // Registered by the render plugin in a full app; the peer loads a shader at build.
+        .init_asset::<Shader>()
+        .add_plugins(VoxelWorldPlugin::with_config(config))
+        .init_resource::<PeerReady>()
+        .add_systems(Last, track_ready);
         app.finish();
         app.cleanup();
         let camera = app
@@ -144,7 +167,7 @@ impl Engine for PeerEngine {
         let world = self.app.world();
         let cam = world.get::<GlobalTransform>(self.camera).map(|t| t.translation()).unwrap_or_default();
         let cam_chunk = cam.as_ivec3() / 32;
-        let ready = &world.resource::<PeerReady>().0;
+        let ready = &world.resource::<PeerReady>().spawned;
         let d = self.spawning_distance;
         (-d..=d).all(|x| {
             (-d..=d).all(|y| {
@@ -157,6 +180,10 @@ impl Engine for PeerEngine {
     }
 
     fn grids_ready(&mut self) -> u64 {
-        self.app.world().resource::<Counter<ChunkWillSpawn<PeerWorld>>>().total
+        self.app.world().resource::<PeerReady>().ever.len() as u64
+    }
+
+    fn extra(&mut self) -> String {
+        Pools::PEER.describe()
     }
 }

@@ -1,17 +1,21 @@
 //! The fly-through: what both engines do and what is measured.
 //!
-//! 1. **Initial view.** The viewer hovers at `start` until the engine reports its view complete
-//!    (every node or chunk in range loaded and meshed, nothing in flight). `first_view_s` is the
-//!    wall time from the first frame to that frame; `chunks_ready_per_s` is the number of 32³
-//!    grids (chunks, or LOD nodes for Strata) made ready in that time divided by it — the
-//!    saturated throughput of generation + meshing + apply.
+//! 1. **Initial view** (the loading phase). The viewer hovers at `start` until the engine reports
+//!    its view complete (every node or chunk in range loaded and meshed, nothing in flight).
+//!    `first_view_s` is the wall time from the first frame to that frame; `grids_first_view` is
+//!    the number of distinct 32³ grids (chunks, or LOD nodes for Strata) made ready by then, each
+//!    counted once however often it was remeshed; `chunks_ready_per_s` is that number divided by
+//!    `first_view_s` — the saturated throughput of generation + meshing + apply.
 //! 2. **Flight.** The viewer moves along +x at `speed` voxels per second of wall time for
 //!    `flight_s` seconds, so a slow engine sees the same path in fewer frames.
 //!
 //! Frames are paced at 60 Hz (sleeping out the rest of each 16.7 ms, as a game with vsync
 //! would), so task-pool threads get the CPU between frames. **Main-thread time** is the wall
-//! time of one `App::update`, over every frame of both phases; `main_thread_p99_ms` and
-//! `main_thread_max_ms` are its 99th percentile and maximum.
+//! time of one `App::update`. Per phase: its 99th percentile and maximum
+//! (`loading_main_thread_p99_ms`, `loading_main_thread_max_ms`, `flight_main_thread_p99_ms`,
+//! `flight_main_thread_max_ms`); over both phases `main_thread_p99_ms` and
+//! `main_thread_max_ms`; and `main_thread_ms_per_chunk`, the main-thread milliseconds of the
+//! loading phase per grid made ready.
 
 use bevy::prelude::*;
 use std::time::{Duration, Instant};
@@ -54,7 +58,8 @@ pub trait Engine {
     fn set_viewer(&mut self, pos: Vec3);
     /// Whether everything in range around the viewer is loaded and meshed, nothing in flight.
     fn view_complete(&mut self) -> bool;
-    /// 32³ grids made ready (loaded and meshed, or found to need no mesh) since start.
+    /// Distinct 32³ grids made ready (loaded and meshed, or found to need no mesh) since start,
+    /// each counted once.
     fn grids_ready(&mut self) -> u64;
     /// More `key=value` pairs for the result line (engine-specific counters).
     fn extra(&mut self) -> String {
@@ -93,10 +98,14 @@ pub struct FlyReport {
     pub first_view_s: f64,
     /// Grids ready per second during the initial view.
     pub chunks_ready_per_s: f64,
-    /// 99th percentile of main-thread time per frame, ms.
-    pub main_thread_p99_ms: f64,
-    /// Maximum main-thread time per frame, ms.
-    pub main_thread_max_ms: f64,
+    /// Main-thread time per frame over both phases: 99th percentile and maximum, ms.
+    pub main_thread: Percentiles,
+    /// The same over the loading phase.
+    pub loading: Percentiles,
+    /// The same over the flight.
+    pub flight: Percentiles,
+    /// Main-thread milliseconds of the loading phase per grid made ready.
+    pub main_thread_ms_per_chunk: f64,
     /// Frames run.
     pub frames: usize,
     /// Grids ready at the end of the initial view.
@@ -118,12 +127,19 @@ impl FlyReport {
     /// The machine-readable line the report parses.
     pub fn line(&self) -> String {
         format!(
-            "first_view_s={:.4} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} frames={} \
-             grids_first_view={} run_s={:.3} rss_mib_start={:.1} rss_mib_end={:.1} rss_slope_mib_per_min={:.3} {}",
+            "first_view_s={:.4} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} \
+             loading_main_thread_p99_ms={:.4} loading_main_thread_max_ms={:.4} flight_main_thread_p99_ms={:.4} \
+             flight_main_thread_max_ms={:.4} main_thread_ms_per_chunk={:.5} frames={} grids_first_view={} run_s={:.3} \
+             rss_mib_start={:.1} rss_mib_end={:.1} rss_slope_mib_per_min={:.3} {}",
             self.first_view_s,
             self.chunks_ready_per_s,
-            self.main_thread_p99_ms,
-            self.main_thread_max_ms,
+            self.main_thread.p99_ms,
+            self.main_thread.max_ms,
+            self.loading.p99_ms,
+            self.loading.max_ms,
+            self.flight.p99_ms,
+            self.flight.max_ms,
+            self.main_thread_ms_per_chunk,
             self.frames,
             self.grids_first_view,
             self.run_s,
@@ -135,13 +151,34 @@ impl FlyReport {
     }
 }
 
+/// The 99th percentile and the maximum of some frame times.
+#[derive(Clone, Copy, Debug)]
+pub struct Percentiles {
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Maximum, ms.
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    /// Of `frame_ms` (NaN if empty).
+    pub fn of(frame_ms: &[f64]) -> Self {
+        let mut v = frame_ms.to_vec();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => Self { p99_ms: f64::NAN, max_ms: f64::NAN },
+            n => Self { p99_ms: v[((n as f64 * 0.99).ceil() as usize).clamp(1, n) - 1], max_ms: v[n - 1] },
+        }
+    }
+}
+
 /// Runs the scenario on `engine`.
 pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String> {
     let frame = Duration::from_secs_f32(sc.frame_s);
-    let mut frame_ms = Vec::new();
+    let mut loading_ms = Vec::new();
     let start = Instant::now();
     let first_view_s = loop {
-        step(engine, sc.start, frame, &mut frame_ms);
+        step(engine, sc.start, frame, &mut loading_ms);
         if engine.view_complete() {
             break start.elapsed().as_secs_f64();
         }
@@ -151,6 +188,7 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
     };
     let grids_first_view = engine.grids_ready();
 
+    let mut flight_ms = Vec::new();
     let flight = Instant::now();
     let mut rss = Vec::new();
     let mut next_sample = 0.0;
@@ -160,19 +198,19 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
             rss.extend(rss_mib().map(|m| (f64::from(t), m)));
             next_sample += 1.0;
         }
-        step(engine, sc.start + Vec3::X * sc.speed * t, frame, &mut frame_ms);
+        step(engine, sc.start + Vec3::X * sc.speed * t, frame, &mut flight_ms);
     }
     rss.extend(rss_mib().map(|m| (flight.elapsed().as_secs_f64(), m)));
 
-    let frames = frame_ms.len();
-    frame_ms.sort_by(f64::total_cmp);
-    let p99 = frame_ms[((frames as f64 * 0.99).ceil() as usize).clamp(1, frames) - 1];
+    let all: Vec<f64> = loading_ms.iter().chain(&flight_ms).copied().collect();
     Ok(FlyReport {
         first_view_s,
         chunks_ready_per_s: grids_first_view as f64 / first_view_s,
-        main_thread_p99_ms: p99,
-        main_thread_max_ms: frame_ms[frames - 1],
-        frames,
+        main_thread: Percentiles::of(&all),
+        loading: Percentiles::of(&loading_ms),
+        flight: Percentiles::of(&flight_ms),
+        main_thread_ms_per_chunk: loading_ms.iter().sum::<f64>() / grids_first_view as f64,
+        frames: all.len(),
         grids_first_view,
         run_s: start.elapsed().as_secs_f64(),
         rss_mib_start: rss.first().map_or(f64::NAN, |s| s.1),
@@ -191,24 +229,5 @@ fn step(engine: &mut impl Engine, pos: Vec3, frame: Duration, frame_ms: &mut Vec
     frame_ms.push(t.elapsed().as_secs_f64() * 1e3);
     if let Some(rest) = frame.checked_sub(tick.elapsed()) {
         std::thread::sleep(rest);
-    }
-}
-
-/// Counts messages of type `M` into [`Counter<M>`]; add with `app.add_systems(Last, count::<M>)`.
-pub fn count<M: Message>(mut reader: MessageReader<M>, mut counter: ResMut<Counter<M>>) {
-    counter.total += reader.read().count() as u64;
-}
-
-/// A message count.
-#[derive(Resource)]
-pub struct Counter<M> {
-    /// Messages seen.
-    pub total: u64,
-    _marker: std::marker::PhantomData<fn() -> M>,
-}
-
-impl<M> Default for Counter<M> {
-    fn default() -> Self {
-        Self { total: 0, _marker: std::marker::PhantomData }
     }
 }

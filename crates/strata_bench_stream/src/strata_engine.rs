@@ -1,19 +1,31 @@
-//! Strata under test: `MinimalPlugins` + `TransformPlugin` + [`StrataMinimalPlugins`] with the
-//! default configuration (in-memory store, octree LOD, ambient occlusion).
+//! Strata under test: `MinimalPlugins` (with [`Pools::STRATA`]) + `TransformPlugin` +
+//! [`StrataMinimalPlugins`] with the default configuration (in-memory store, octree LOD,
+//! ambient occlusion), or LOD off (`--lod0`: every node one chunk, the work the peer does).
 //!
 //! Besides the common result line it prints `near_view_s`: wall time from the first frame until
 //! every node shown within [`NEAR_VOXELS`] of the viewer has its first mesh (the ground a
 //! player stands on; `NaN` if that never happened before the flight).
 
-use crate::scenario::{Counter, Engine, Scenario, count};
+use crate::pools::Pools;
+use crate::scenario::{Engine, Scenario};
 use bevy::prelude::*;
 use bevy_strata::Streaming;
 use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
+use std::collections::HashSet;
 use std::time::Instant;
+use strata_index::NodeId;
 
 /// What counts as near the viewer for `near_view_s`, voxels from the node's box.
 pub const NEAR_VOXELS: f64 = 64.0;
+
+/// The nodes that got their first mesh (`ChunkLoaded`; remeshes are `ChunkRemeshed`).
+#[derive(Resource, Default)]
+struct FirstMeshed(HashSet<NodeId>);
+
+fn track_first_meshes(mut loaded: MessageReader<ChunkLoaded>, mut first: ResMut<FirstMeshed>) {
+    first.0.extend(loaded.read().map(|m| m.node));
+}
 
 /// The Strata app and its viewer.
 pub struct StrataEngine {
@@ -26,26 +38,26 @@ pub struct StrataEngine {
 }
 
 impl StrataEngine {
-    /// A fresh app; `lod0` turns LOD off (every node is one chunk), for an equal-work comparison;
-    /// `geology` adds [`StrataGeologyPlugin`] running throughout.
+    /// A fresh app; `lod0` turns LOD off (every node is one chunk) and measures the view
+    /// distance in whole chunks as the peer does (`view_distance_in_chunks`: a chunk at offset
+    /// `o` from the viewer's chunk is kept iff `|o|² ≤ (view_distance / 32)²`), so both load the
+    /// same chunks; `geology` adds [`StrataGeologyPlugin`] running throughout.
     pub fn new(sc: &Scenario, lod0: bool, geology: bool) -> Self {
         let config = StrataConfig {
             save_path: None,
             view_distance: sc.view_distance,
             lod_max_level: if lod0 { 0 } else { StrataConfig::default().lod_max_level },
+            view_distance_in_chunks: lod0,
             ..StrataConfig::default()
         };
         let mut app = App::new();
-        // Strata's recommended task pools (lower-priority workers), unless STRATA_POOLS=bevy.
-        let minimal = if std::env::var("STRATA_POOLS").is_ok_and(|v| v == "bevy") {
-            MinimalPlugins.build()
-        } else {
-            MinimalPlugins.set(bevy_strata::task_pool_plugin())
-        };
-        app.add_plugins((minimal, TransformPlugin, StrataMinimalPlugins::new(config)))
-            .init_resource::<Counter<ChunkLoaded>>()
-            .init_resource::<Counter<ChunkRemeshed>>()
-            .add_systems(Last, (count::<ChunkLoaded>, count::<ChunkRemeshed>));
+        app.add_plugins((
+            MinimalPlugins.set(Pools::STRATA.plugin()),
+            TransformPlugin,
+            StrataMinimalPlugins::new(config),
+        ))
+        .init_resource::<FirstMeshed>()
+        .add_systems(Last, track_first_meshes);
         if geology {
             let settings = GeologySettings { steps_per_second: 8.0, ..GeologySettings::default() };
             app.add_plugins(StrataGeologyPlugin { settings, ..StrataGeologyPlugin::default() });
@@ -84,14 +96,14 @@ impl Engine for StrataEngine {
     }
 
     fn grids_ready(&mut self) -> u64 {
-        let w = self.app.world();
-        w.resource::<Counter<ChunkLoaded>>().total + w.resource::<Counter<ChunkRemeshed>>().total
+        self.app.world().resource::<FirstMeshed>().0.len() as u64
     }
 
     fn extra(&mut self) -> String {
         let sw = self.app.world().resource::<bevy_strata::StrataWorld>();
         let memory = format!(
-            "near_view_s={:.4} voxel_budget_mib={} resident_voxel_mib={:.1} index_mib={:.2} released_chunks={}",
+            "{} near_view_s={:.4} voxel_budget_mib={} resident_voxel_mib={:.1} index_mib={:.2} released_chunks={}",
+            Pools::STRATA.describe(),
             self.near_view_s.unwrap_or(f64::NAN),
             sw.budget_bytes() >> 20,
             sw.resident_voxel_bytes() as f64 / f64::from(1u32 << 20),

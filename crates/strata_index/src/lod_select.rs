@@ -48,11 +48,52 @@ pub struct LodSettings {
     pub split_distance: f64,
     /// Extra distance fraction before a split node merges again (e.g. 0.2).
     pub hysteresis: f64,
+    /// How the distance from a viewer to a node is measured (view and split tests).
+    pub view_rule: ViewRule,
 }
 
 impl Default for LodSettings {
     fn default() -> Self {
-        Self { max_level: 4, split_distance: 1.5, hysteresis: 0.25 }
+        Self { max_level: 4, split_distance: 1.5, hysteresis: 0.25, view_rule: ViewRule::NodeBox }
+    }
+}
+
+/// How [`LodSelector`] measures the distance from a viewer to a node, for the view distance and
+/// the split distance alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ViewRule {
+    /// From the viewer to the nearest point of the node's box, in voxels
+    /// ([`NodeId::distance_to`]).
+    #[default]
+    NodeBox,
+    /// In whole chunks, as a "render distance in chunks" (and `bevy_voxel_world`) counts it: from
+    /// the chunk holding the viewer to the nearest chunk of the node, times [`CHUNK_SIZE`]. A
+    /// chunk at integer offset `o` from the viewer's chunk is `32·|o|` voxels away, so it is in
+    /// view iff `|o|² ≤ (view_distance / 32)²`. Never nearer than [`ViewRule::NodeBox`]'s
+    /// distance and at most a chunk's diagonal (32·√3 voxels) farther, so at one view distance
+    /// it shows a subset of what `NodeBox` shows.
+    ChunkLattice,
+}
+
+impl ViewRule {
+    /// The distance from `position` (voxels) to `node` under this rule, in voxels. O(1).
+    pub fn distance(self, node: NodeId, position: [f64; 3]) -> f64 {
+        match self {
+            ViewRule::NodeBox => node.distance_to(position),
+            ViewRule::ChunkLattice => {
+                let chunks = (1i64 << node.level.min(30)) as f64;
+                let lo = [node.key.x, node.key.y, node.key.z].map(|c| c as f64 * chunks);
+                let d2: f64 = (0..3)
+                    .map(|a| {
+                        let viewer = (position[a] / CHUNK_SIZE as f64).floor();
+                        let d = (lo[a] - viewer).max(viewer - (lo[a] + chunks - 1.0)).max(0.0);
+                        d * d
+                    })
+                    .sum();
+                d2.sqrt() * CHUNK_SIZE as f64
+            }
+        }
     }
 }
 
@@ -328,13 +369,13 @@ impl LodSelector {
             // until it is `hysteresis` beyond the view distance.
             let was_shown = was_split || self.selected.contains(&node);
             let reach = if was_shown { 1.0 + s.hysteresis } else { 1.0 };
-            let visible = viewers.iter().any(|v| node.distance_to(v.position) <= v.view_distance * reach);
+            let visible = viewers.iter().any(|v| s.view_rule.distance(node, v.position) <= v.view_distance * reach);
             if !visible {
                 continue;
             }
             let factor = if was_split { 1.0 + s.hysteresis } else { 1.0 };
             let threshold = s.split_distance * node.edge_voxels() * factor;
-            let near = viewers.iter().any(|v| node.distance_to(v.position) < threshold);
+            let near = viewers.iter().any(|v| s.view_rule.distance(node, v.position) < threshold);
             if node.level > 0 && near {
                 split.insert(node);
                 stack.extend(node.children_vec());
@@ -378,7 +419,7 @@ mod tests {
             pos in proptest::array::uniform3(-5000.0f64..5000.0),
             step in proptest::array::uniform3(-80.0f64..80.0),
         )| {
-            let settings = LodSettings { max_level, split_distance, hysteresis };
+            let settings = LodSettings { max_level, split_distance, hysteresis, ..LodSettings::default() };
             let bound = settings.max_nodes_visited(view_distance);
             let mut sel = LodSelector::new(settings);
             sel.set_min_move(0.0);
@@ -392,11 +433,11 @@ mod tests {
 
     #[test]
     fn validation_refuses_what_would_stall_a_frame() {
-        let ok = LodSettings { max_level: 3, split_distance: 1.5, hysteresis: 0.25 };
+        let ok = LodSettings { max_level: 3, split_distance: 1.5, hysteresis: 0.25, ..LodSettings::default() };
         ok.validate(384.0).unwrap();
         assert!(ok.max_nodes_visited(384.0) < 5_000.0, "{}", ok.max_nodes_visited(384.0));
         // The globe viewer's settings.
-        LodSettings { max_level: 12, split_distance: 2.0, hysteresis: 0.25 }.validate(131_072.0).unwrap();
+        LodSettings { max_level: 12, split_distance: 2.0, ..LodSettings::default() }.validate(131_072.0).unwrap();
         // What the debug UI once allowed: level 0 and a view distance of 200,000 voxels.
         let flat = LodSettings { max_level: 0, ..ok };
         assert!(matches!(flat.validate(200_000.0), Err(LodSettingsError::TooManyNodes { .. })));
@@ -514,7 +555,7 @@ mod tests {
             viewers in proptest::collection::vec((-3000.0f64..3000.0, -500.0f64..500.0, -3000.0f64..3000.0, 100.0f64..700.0), 1..3),
             steps in 1usize..4,
         ) {
-            let mut sel = LodSelector::new(LodSettings { max_level: 4, split_distance: 1.2, hysteresis: 0.3 });
+            let mut sel = LodSelector::new(LodSettings { max_level: 4, split_distance: 1.2, hysteresis: 0.3, ..LodSettings::default() });
             let vs: Vec<Viewer> = viewers.iter().map(|&(x, y, z, d)| viewer(x, y, z, d)).collect();
             for i in 0..steps {
                 let moved: Vec<Viewer> = vs.iter().map(|v| viewer(v.position[0] + 37.0 * i as f64, v.position[1], v.position[2], v.view_distance)).collect();
@@ -535,6 +576,54 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The lattice rule at level 0 selects exactly `bevy_voxel_world`'s chunks: offset `o` from the
+    /// viewer's chunk (the position divided by 32, floored) with `|o|² ≤ d²`, `d` the view
+    /// distance in chunks (the peer's `chunk_is_close_to_any_camera`, restated here).
+    #[test]
+    fn the_chunk_lattice_rule_selects_the_chunks_within_a_whole_chunk_radius() {
+        proptest!(ProptestConfig::with_cases(64), |(x in -300.0f64..300.0, y in -100.0f64..100.0, z in -300.0f64..300.0, d in 0u32..9)| {
+            let settings = LodSettings { max_level: 0, view_rule: ViewRule::ChunkLattice, ..LodSettings::default() };
+            let mut sel = LodSelector::new(settings);
+            sel.update(&[viewer(x, y, z, f64::from(d) * 32.0)]);
+            let got: FxHashSet<NodeId> = sel.selected().copied().collect();
+            let c = [x, y, z].map(|v| (v / 32.0).floor() as i32);
+            let d = d as i32;
+            let mut want = FxHashSet::default();
+            for oz in -d..=d {
+                for oy in -d..=d {
+                    for ox in -d..=d {
+                        if ox * ox + oy * oy + oz * oz <= d * d {
+                            want.insert(NodeId::chunk(ChunkKey::new(c[0] + ox, c[1] + oy, c[2] + oz)));
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(got, want);
+        });
+    }
+
+    /// Lattice distances are box distances rounded up to whole chunks: never nearer, at most a
+    /// chunk's diagonal farther.
+    #[test]
+    fn lattice_distances_bound_box_distances() {
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: i64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % (2 * n as u64)) as i64 - n
+        };
+        for _ in 0..2000 {
+            let node = NodeId::new(
+                next(3).unsigned_abs() as u32,
+                ChunkKey::new(next(20) as i32, next(20) as i32, next(20) as i32),
+            );
+            let p = [next(2000) as f64 + 0.5, next(2000) as f64 + 0.25, next(2000) as f64];
+            let (b, l) = (ViewRule::NodeBox.distance(node, p), ViewRule::ChunkLattice.distance(node, p));
+            assert!(b <= l + 1e-9 && l <= b + 32.0 * 3f64.sqrt() + 1e-9, "{node:?} {p:?}: box {b}, lattice {l}");
         }
     }
 }

@@ -188,7 +188,7 @@ impl Engine {
 }
 
 fn settings() -> LodSettings {
-    LodSettings { max_level: 2, split_distance: 1.5, hysteresis: 0.25 }
+    LodSettings { max_level: 2, split_distance: 1.5, hysteresis: 0.25, ..LodSettings::default() }
 }
 
 #[test]
@@ -387,7 +387,7 @@ fn work_is_handed_out_nearest_first() {
 /// lost.
 #[test]
 fn queues_stay_bounded_when_the_viewer_outruns_the_pipeline() {
-    let mut e = Engine::new(LodSettings { max_level: 0, split_distance: 1.5, hysteresis: 0.25 });
+    let mut e = Engine::new(LodSettings { max_level: 0, ..settings() });
     let mut most = 0;
     for step in 0..400 {
         let x = 16.0 + f64::from(step) * 24.0;
@@ -432,7 +432,7 @@ fn a_chunk_a_ray_waits_for_is_loaded_before_the_view() {
 fn grids_above_the_roots_follow_chunk_cells_not_voxel_edits() {
     // A view reaching level 7: grids above the roots wait for their scans like the others, and
     // are reloaded when a chunk cell under them changes, not for every voxel edit.
-    let mut e = Engine::new(LodSettings { max_level: 7, split_distance: 1.0, hysteresis: 0.25 });
+    let mut e = Engine::new(LodSettings { max_level: 7, split_distance: 1.0, ..settings() });
     e.world.scanned = Some(FxHashSet::default());
     e.view(16.0, 16.0, 9000.0);
     for _ in 0..100 {
