@@ -132,7 +132,7 @@ fn commit_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<Redb
     let keys: Vec<ChunkKey> = (0..256).map(|i| ChunkKey::new(i % 16, (i / 16) % 4 - 2, i / 64)).collect();
     for w in &mut worlds {
         for k in &keys {
-            let _ = w.chunk(*k);
+            w.chunk(*k).expect("loading a chunk");
         }
     }
     let mut ms = [Vec::new(), Vec::new()];
@@ -142,12 +142,11 @@ fn commit_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<Redb
                 let p = k.min_voxel();
                 w.set_voxel(VoxelPos::new(p.x + (b % 32) as i32, p.y + 3, p.z + 7), MaterialId(19 - (b % 2) as u16));
             }
-            let _ = w.apply();
+            w.apply().expect("applying the edits");
             let t = Instant::now();
-            match w.commit() {
-                Ok(_) => samples.push(t.elapsed().as_secs_f64() * 1e3),
-                Err(e) => eprintln!("redis.commit_256_ms: a commit failed: {e}"),
-            }
+            let receipt = w.commit().expect("redis.commit_256_ms: a commit failed");
+            samples.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(receipt.entries, 256, "redis.commit_256_ms: every chunk in the commit");
         }
     }
     if ms[0].len() >= 9 && ms[1].len() >= 9 {
