@@ -206,15 +206,17 @@ fn store_metrics(budget: Budget, out: &mut Vec<Metric>) {
     assert_eq!(s.records, 512, "store.size_ratio_region256: every chunk of the region stored");
     // Raw: the stored chunks' voxels, 2 bytes each.
     let raw = s.records * strata_core::CHUNK_VOLUME as u64 * 2;
-    // Peer: each stored chunk's raw voxels compressed on its own with lz4_flex (what a store
-    // that compresses whole chunks and nothing else writes; no uniform shortcut).
-    let mut lz4_bytes = 0u64;
+    // Peers: each stored chunk's raw voxels compressed on its own (what a store that compresses
+    // whole chunks and nothing else writes; no uniform shortcut), with lz4_flex and with zstd
+    // (libzstd at its default level, 3).
+    let (mut lz4_bytes, mut zstd_bytes) = (0u64, 0u64);
     for z in -4..4 {
         for y in -4..4 {
             for x in -4..4 {
                 let mut chunk = store.get(ChunkKey::new(x, y, z)).expect("read").expect("stored");
                 let bytes: Vec<u8> = chunk.make_dense().as_slice().iter().flat_map(|v| v.to_le_bytes()).collect();
                 lz4_bytes += lz4_flex::compress_prepend_size(&bytes).len() as u64;
+                zstd_bytes += zstd::bulk::compress(&bytes, 3).expect("zstd compresses").len() as u64;
             }
         }
     }
@@ -224,6 +226,13 @@ fn store_metrics(budget: Budget, out: &mut Vec<Metric>) {
         "raw_over_record_bytes",
         "lz4_flex_per_chunk",
         raw as f64 / lz4_bytes as f64,
+    ));
+    out.push(Metric::with_peer(
+        "store.size_ratio_region256",
+        raw as f64 / s.record_bytes.max(1) as f64,
+        "raw_over_record_bytes",
+        "zstd3_per_chunk",
+        raw as f64 / zstd_bytes as f64,
     ));
     drop(world);
     // File size after compaction (`strata compact`): what the save costs on disk.
