@@ -1,6 +1,8 @@
 //! Strata: stream a voxel world around the camera from a hybrid store.
 //!
-//! This facade re-exports the engine-free crates; most users want [`prelude`].
+//! This facade re-exports the engine-free core crate as [`core`]; most users want [`prelude`].
+//! The index, mesher, geology and Bevy plugin are crates of their own (`strata_index`,
+//! `strata_mesh`, `strata_geo`, `bevy_strata`).
 //!
 //! - [`core`] (`strata_core`): coordinates, chunks, the chunk codec, chunk stores and the hybrid
 //!   generated + edited [`core::World`].

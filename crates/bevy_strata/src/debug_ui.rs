@@ -44,14 +44,9 @@ impl Plugin for StrataDebugUiPlugin {
             app.add_plugins(FrameTimeDiagnosticsPlugin::default());
         }
         app.init_resource::<StrataDebugUi>()
-            .add_systems(
-                Update,
-                (toggle_panel, record_picks, draw_gizmos)
-                    .chain()
-                    .in_set(StrataSystems::Diagnostics)
-                    .after(StrataSystems::Apply),
-            )
-            .add_systems(EguiPrimaryContextPass, panel);
+            .add_systems(Update, (toggle_panel, record_picks, draw_gizmos).chain().in_set(StrataSystems::DebugUi))
+            .configure_sets(Update, StrataSystems::DebugUi.after(StrataSystems::Apply))
+            .add_systems(EguiPrimaryContextPass, panel.in_set(StrataSystems::DebugPanel));
     }
 }
 

@@ -25,6 +25,10 @@ use bevy::prelude::*;
 /// start-up task finished, see [`crate::StrataStatus`]), then [`StrataSystems::Picking`], inside
 /// `bevy_picking`'s backend set.
 ///
+/// With the debug overlay (feature `debug_ui`): [`StrataSystems::DebugUi`] in [`Update`] after
+/// `Apply` (the F3 toggle, pick recording, gizmos) and [`StrataSystems::DebugPanel`] in
+/// `bevy_egui`'s `EguiPrimaryContextPass` (the panel). Each set lives in one schedule.
+///
 /// `PlanLod` … `Apply` and the periodic commit run only once the status is
 /// [`crate::StrataStatus::Ready`] (run condition [`crate::strata_ready`]).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,4 +53,8 @@ pub enum StrataSystems {
     Picking,
     /// Polling the start-up task.
     Startup,
+    /// The debug overlay's per-frame systems (feature `debug_ui`).
+    DebugUi,
+    /// The debug overlay's egui panel (feature `debug_ui`).
+    DebugPanel,
 }

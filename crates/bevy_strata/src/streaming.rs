@@ -369,12 +369,9 @@ pub(crate) fn apply_results(
             st.stats.dropped_stale += 1;
             continue;
         }
-        let min_voxel = NodeId::new(0, out.node.key).key; // node coordinates at level
-        let min_chunk = ChunkKey::new(
-            min_voxel.x.wrapping_shl(out.node.level),
-            min_voxel.y.wrapping_shl(out.node.level),
-            min_voxel.z.wrapping_shl(out.node.level),
-        );
+        // The mesh is placed at the node's first chunk.
+        let (first, _) = out.node.chunk_range();
+        let min_chunk = ChunkKey::new(first[0] as i32, first[1] as i32, first[2] as i32);
         let translation = origin.to_render(min_chunk.min_voxel());
         let previous = st.entities.get(&out.node).copied();
         let entity = spawn_or_update(&mut commands, &mut assets, previous, out.node, translation, out.meshes);

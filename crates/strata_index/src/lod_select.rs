@@ -82,12 +82,11 @@ impl ViewRule {
         match self {
             ViewRule::NodeBox => node.distance_to(position),
             ViewRule::ChunkLattice => {
-                let chunks = (1i64 << node.level.min(30)) as f64;
-                let lo = [node.key.x, node.key.y, node.key.z].map(|c| c as f64 * chunks);
+                let (lo, hi) = node.chunk_range();
                 let d2: f64 = (0..3)
                     .map(|a| {
                         let viewer = (position[a] / CHUNK_SIZE as f64).floor();
-                        let d = (lo[a] - viewer).max(viewer - (lo[a] + chunks - 1.0)).max(0.0);
+                        let d = (lo[a] as f64 - viewer).max(viewer - hi[a] as f64).max(0.0);
                         d * d
                     })
                     .sum();
