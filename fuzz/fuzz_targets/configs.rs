@@ -10,7 +10,7 @@ use strata_core::{
     CHUNK_COORD_MAX, CHUNK_COORD_MIN, ChunkKey, LocalIndex, NoiseTerrain, TerrainConfig, VoxelPos, WorldGenerator,
 };
 use strata_geo::geology::{GeologyConfig, GeologyScheduler, MAX_NEAR_REGIONS};
-use strata_index::lod_select::{LodSelector, LodSettings, MAX_VISITED_NODES, Viewer};
+use strata_index::lod_select::{LodSelector, LodSettings, MAX_VISITED_NODES, ViewRule, Viewer};
 
 fn extreme_f64(u: &mut Unstructured) -> Result<f64> {
     Ok(match u.int_in_range(0u8..=7)? {
@@ -67,6 +67,7 @@ fn lod(u: &mut Unstructured) -> Result<()> {
         max_level: u.int_in_range(0u32..=40)?,
         split_distance: extreme_f64(u)?,
         hysteresis: extreme_f64(u)?,
+        view_rule: if u.arbitrary()? { ViewRule::ChunkLattice } else { ViewRule::NodeBox },
     };
     let view_distance = extreme_f64(u)?;
     let bound = settings.max_nodes_visited(view_distance);
