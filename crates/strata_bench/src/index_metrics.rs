@@ -4,7 +4,9 @@
 //! The peer of `ray.pick_256` is `fast_dda`: a hand-rolled Amanatides–Woo walk as a game would
 //! write it, done well (`FxHashMap` of `Arc<Chunk>`, the current chunk cached, the same event
 //! order as ours), on exactly the same world and rays; the bench asserts that both return the
-//! same voxel, distance and material for every ray before timing either.
+//! same voxel, distance and material for every ray before timing either. Its second peer,
+//! `bevy_voxel_world`'s own ray cast on the same world and rays, needs Bevy and is measured by
+//! the stream area (`stream_metrics`).
 //!
 //! # Inputs
 //! - World: `NoiseTerrain::default()`, chunks x, z in `0..32`, y in `-16..16` (32,768 chunks,
@@ -35,18 +37,40 @@ use strata_index::{ChunkBox, IndexConfig, IndexWriter, NodeId, PreparedChunk, RO
 
 /// Runs every index metric.
 pub fn run(budget: Budget) -> Vec<Metric> {
+    let (generator, chunks) = bench_world();
+    vec![
+        ray_pick(budget, generator.clone(), &chunks),
+        update_per_chunk(budget, generator.clone(), &chunks, Edit::DigBlock),
+        update_per_chunk(budget, generator.clone(), &chunks, Edit::WholeChunk),
+        full_rebuild(budget, generator.clone(), &chunks, false),
+        full_rebuild(budget, generator.clone(), &chunks, true),
+        summary_distinct(budget, &chunks),
+        region_query(budget, generator, &chunks),
+    ]
+}
+
+/// The world every index metric measures (and the stream bench's `ray.pick_256` line against
+/// `bevy_voxel_world`): `NoiseTerrain::default()` and its 32,768 chunks x, z in `0..32`, y in
+/// `-16..16` — 32 × 32 chunks around the terrain surface, 32 chunks tall — each with sequence 0.
+pub fn bench_world() -> (Arc<NoiseTerrain>, Vec<BulkChunk>) {
     let generator = Arc::new(NoiseTerrain::new(TerrainConfig::default()));
-    let mut out = Vec::new();
-    // The 32,768-chunk world: 32 × 32 chunks around the terrain surface, 32 chunks tall.
     let chunks = load(generator.as_ref(), [0, -16, 0], [32, 16, 32]);
-    out.push(ray_pick(budget, generator.clone(), &chunks));
-    out.push(update_per_chunk(budget, generator.clone(), &chunks, Edit::DigBlock));
-    out.push(update_per_chunk(budget, generator.clone(), &chunks, Edit::WholeChunk));
-    out.push(full_rebuild(budget, generator.clone(), &chunks, false));
-    out.push(full_rebuild(budget, generator.clone(), &chunks, true));
-    out.push(summary_distinct(budget, &chunks));
-    out.push(region_query(budget, generator, &chunks));
-    out
+    (generator, chunks)
+}
+
+/// A chunk as `IndexWriter::bulk_load` takes it: key, voxels, sequence.
+pub type BulkChunk = (ChunkKey, Arc<Chunk>, u64);
+
+/// The maximum distance of every `ray.pick_256` cast, in voxels.
+pub const PICK_MAX_DISTANCE: f64 = 256.0;
+
+/// The 64 rays of `ray.pick_256` over `g` (the same on every run): from a camera 48–96 voxels
+/// above the ground looking 15–45° down, or at eye level with `STRATA_RAYS=eye`.
+pub fn pick_256_rays(g: &NoiseTerrain) -> Vec<Ray> {
+    match std::env::var("STRATA_RAYS").as_deref() {
+        Ok("eye") => pick_rays(g, 64, (1.7, 1.7), (-10.0, 30.0)),
+        _ => pick_rays(g, 64, (48.0, 96.0), (15.0, 45.0)),
+    }
 }
 
 fn load(g: &NoiseTerrain, lo: [i32; 3], hi: [i32; 3]) -> Vec<(ChunkKey, Arc<Chunk>, u64)> {
@@ -160,17 +184,14 @@ fn ray_pick(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, A
     w.bulk_load(chunks.to_vec(), 2);
     let snap = w.publish();
     let map: FxHashMap<ChunkKey, Arc<Chunk>> = chunks.iter().map(|(k, c, _)| (*k, c.clone())).collect();
-    let rays = match std::env::var("STRATA_RAYS").as_deref() {
-        Ok("eye") => pick_rays(&generator, 64, (1.7, 1.7), (-10.0, 30.0)),
-        _ => pick_rays(&generator, 64, (48.0, 96.0), (15.0, 45.0)),
-    };
-    let opts = RayOptions::with_max_distance(256.0);
+    let rays = pick_256_rays(&generator);
+    let opts = RayOptions::with_max_distance(PICK_MAX_DISTANCE);
     let mut buf = Vec::new();
     // Both casts must agree on every ray (voxel, distance, material) before either is timed.
     let mut walked = Vec::new();
     for (i, r) in rays.iter().enumerate() {
         let ours = snap.cast_ray(r, &opts).expect("every chunk is resident").map(|h| (h.voxel, h.distance, h.material));
-        let peer = fast_dda(&map, r.origin(), r.direction(), 256.0);
+        let peer = fast_dda(&map, r.origin(), r.direction(), PICK_MAX_DISTANCE);
         assert_eq!(
             ours,
             peer,
@@ -178,7 +199,7 @@ fn ray_pick(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, A
             r.origin(),
             r.direction()
         );
-        walked.push(ours.map_or(256.0, |h| h.1));
+        walked.push(ours.map_or(PICK_MAX_DISTANCE, |h| h.1));
     }
     if std::env::var_os("STRATA_BENCH_VERBOSE").is_some() {
         walked.sort_by(f64::total_cmp);
@@ -193,7 +214,7 @@ fn ray_pick(budget: Budget, generator: Arc<NoiseTerrain>, chunks: &[(ChunkKey, A
                 keep(snap.cast_ray_with(r, &opts, &mut buf).expect("every chunk is resident"));
             },
             || {
-                keep(fast_dda(&map, r.origin(), r.direction(), 256.0));
+                keep(fast_dda(&map, r.origin(), r.direction(), PICK_MAX_DISTANCE));
             },
         );
         ours.push(a);

@@ -24,6 +24,11 @@
 //!   `…_max_ms`: main-thread time per frame while the initial view loads, and during the flight;
 //!   `stream.main_thread_ms_per_chunk`: main-thread milliseconds of the loading phase per chunk
 //!   made ready.
+//! - `ray.pick_256` with peer `bevy_voxel_world`: the index area's 64 picking rays over its
+//!   world, cast by Strata and by the peer's own `VoxelWorld::raycast` side by side in one
+//!   process (`strata_flythrough --rays`, see `crates/strata_bench_stream/src/rays.rs`), after
+//!   asserting both return the same voxel, material, face and distance for every ray; rays
+//!   without a hit within 256 voxels are left out (the peer's cast has no maximum distance).
 //! - Strata's default view (octree LOD), no peer (the peer's own LOD is not enabled):
 //!   `stream.lod_first_view_s`, `stream.lod_grids_ready_per_s` (LOD nodes, each a 32³ grid),
 //!   `stream.lod_flight_main_thread_p99_ms`, and `stream.near_view_s`: time until every node
@@ -82,6 +87,15 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             threads("compute_threads")
         );
     }
+    let rays = match pick_against_peer(&exe, budget) {
+        Ok(s) => s,
+        // A disagreement (or a peer that cannot load the rays' chunks) fails the report.
+        Err(e) => panic!("ray.pick_256 against {PEER}: {e}"),
+    };
+    eprintln!(
+        "ray.pick_256 against {PEER}: {} rays, peer {} cameras, {} chunks loaded in {} s",
+        rays["ray_pick_rays"], rays["peer_cameras"], rays["peer_chunks"], rays["peer_setup_s"]
+    );
     let m = |v: &[Sample], key: &str| median(&v.iter().map(|s| s[key]).collect::<Vec<_>>());
     let vs_peer = |name: &str, key: &str, unit: &str| Metric::with_peer(name, m(&ours, key), unit, PEER, m(&peer, key));
     vec![
@@ -93,6 +107,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         vs_peer("stream.flight_main_thread_p99_ms", "flight_main_thread_p99_ms", "ms"),
         vs_peer("stream.flight_main_thread_max_ms", "flight_main_thread_max_ms", "ms"),
         vs_peer("stream.main_thread_ms_per_chunk", "main_thread_ms_per_chunk", "ms"),
+        Metric::with_peer("ray.pick_256", rays["ray_pick_ours_us"], "us", PEER, rays["ray_pick_peer_us"]),
         Metric::new("stream.lod_first_view_s", m(&ours_lod, "first_view_s"), "s"),
         Metric::new("stream.lod_grids_ready_per_s", m(&ours_lod, "chunks_ready_per_s"), "grids_per_s"),
         Metric::new("stream.lod_flight_main_thread_p99_ms", m(&ours_lod, "flight_main_thread_p99_ms"), "ms"),
@@ -183,9 +198,28 @@ fn fly(exe: &PathBuf, engine: &str, flight_s: &str, extra: Option<&str>) -> Resu
     parse(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| "no result line".into())
 }
 
+/// `strata_flythrough --rays` in a fresh process with this budget's batches and iterations
+/// (those of the index area's `ray.pick_256` line); parses its `key=value` line.
+fn pick_against_peer(exe: &PathBuf, budget: Budget) -> Result<Sample, String> {
+    let out = Command::new(exe)
+        .args(["--rays", "--batches", &budget.batches.to_string(), "--iters", &budget.iters(400).to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("{}: {}", out.status, err.lines().last().unwrap_or("")));
+    }
+    parse_line(&String::from_utf8_lossy(&out.stdout), "ray_pick_rays=").ok_or_else(|| "no result line".into())
+}
+
 /// Parses the last line of `key=value` pairs.
 pub(crate) fn parse(stdout: &str) -> Option<Sample> {
-    let line = stdout.lines().rev().find(|l| l.contains("first_view_s="))?;
+    parse_line(stdout, "first_view_s=")
+}
+
+/// Parses the last line holding `marker` as `key=value` pairs.
+fn parse_line(stdout: &str, marker: &str) -> Option<Sample> {
+    let line = stdout.lines().rev().find(|l| l.contains(marker))?;
     line.split_whitespace()
         .map(|kv| {
             let (k, v) = kv.split_once('=')?;

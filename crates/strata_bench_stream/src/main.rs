@@ -3,7 +3,8 @@
 //! `--geology` (Strata only) runs erosion, deposition and volcanism near the viewer during the
 //! whole run ([`bevy_strata::StrataGeologyPlugin`], default settings but 8 steps per second).
 //! `strata_flythrough --startup [--save PATH]`: the plugin starting over a save instead
-//! ([`startup`]).
+//! ([`startup`]). `strata_flythrough --rays [--batches N] [--iters N]`: the report's
+//! `ray.pick_256` against `bevy_voxel_world`'s own ray cast ([`rays`]).
 //!
 //! Both engines run in the same kind of app: `MinimalPlugins` + `TransformPlugin` + assets and
 //! meshes (built, never rendered), the same worker threads ([`pools`]), the same generator
@@ -14,6 +15,7 @@
 
 mod peer_bvw;
 mod pools;
+mod rays;
 mod scenario;
 mod startup;
 mod strata_engine;
@@ -34,6 +36,17 @@ fn main() {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("start-up failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--rays") {
+        let count = |flag: &str, default: usize| value(flag).map_or(default, |v| v.parse().expect("a count"));
+        match rays::run(count("--batches", 15), count("--iters", 400)) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("ray.pick_256 against bevy_voxel_world failed: {e}");
                 std::process::exit(1);
             }
         }

@@ -35,6 +35,14 @@ impl Default for PeerWorld {
     }
 }
 
+impl PeerWorld {
+    /// The peer's world over `terrain`, spawning chunks within `spawning_distance` chunks of any
+    /// camera.
+    pub fn new(terrain: Arc<NoiseTerrain>, spawning_distance: u32) -> Self {
+        Self { terrain, spawning_distance }
+    }
+}
+
 const PAD: i32 = 1;
 const SIDE: usize = 34;
 
@@ -98,9 +106,9 @@ pub struct PeerEngine {
 /// Chunk positions whose task finished and that are still spawned, and every position that
 /// ever spawned (each chunk counted once).
 #[derive(Resource, Default)]
-struct PeerReady {
-    spawned: HashSet<IVec3>,
-    ever: HashSet<IVec3>,
+pub(crate) struct PeerReady {
+    pub(crate) spawned: HashSet<IVec3>,
+    pub(crate) ever: HashSet<IVec3>,
 }
 
 fn track_ready(
@@ -117,26 +125,33 @@ fn track_ready(
     }
 }
 
+/// A headless app running the peer's full plugin with `config` on [`Pools::PEER`], tracking
+/// its spawned chunks in [`PeerReady`]; no camera yet.
+pub(crate) fn peer_app(config: PeerWorld) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins.set(Pools::PEER.plugin()),
+        TransformPlugin,
+        AssetPlugin::default(),
+        ImagePlugin::default(),
+    ))
+    .add_plugins(bevy::mesh::MeshPlugin)
+    // Registered by the render plugin in a full app; the peer loads a shader at build.
+    .init_asset::<Shader>()
+    .add_plugins(VoxelWorldPlugin::with_config(config))
+    .init_resource::<PeerReady>()
+    .add_systems(Last, track_ready);
+    app.finish();
+    app.cleanup();
+    app
+}
+
 impl PeerEngine {
     /// A fresh app with the view radius of `sc`.
     pub fn new(sc: &Scenario) -> Self {
         let config = PeerWorld { spawning_distance: (sc.view_distance / 32.0).round() as u32, ..default() };
         let spawning_distance = config.spawning_distance as i32;
-        let mut app = App::new();
-        app.add_plugins((
-            MinimalPlugins.set(Pools::PEER.plugin()),
-            TransformPlugin,
-            AssetPlugin::default(),
-            ImagePlugin::default(),
-        ))
-        .add_plugins(bevy::mesh::MeshPlugin)
-        // Registered by the render plugin in a full app; the peer loads a shader at build.
-        .init_asset::<Shader>()
-        .add_plugins(VoxelWorldPlugin::with_config(config))
-        .init_resource::<PeerReady>()
-        .add_systems(Last, track_ready);
-        app.finish();
-        app.cleanup();
+        let mut app = peer_app(config);
         let camera = app
             .world_mut()
             .spawn((
