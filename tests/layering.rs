@@ -1,33 +1,80 @@
-//! Only `bevy_strata`, the facade and the examples may depend on Bevy: the engine-free crates
-//! must not, not even transitively. One documented exception: `strata_bench_stream`, the
-//! performance report's headless fly-through of the plugin against a Bevy peer plugin. It is a
-//! leaf (nothing depends on it; `strata_bench` runs it as a subprocess), so Bevy never reaches
-//! an engine-free crate through it.
+//! The intended dependency graph, checked against `cargo tree` (normal and build edges, so
+//! transitive dependencies count; dev-dependencies do not).
+//!
+//! - Only `bevy_strata`, the facade and the examples may depend on Bevy: the engine-free crates
+//!   must not, not even transitively. One documented exception: `strata_bench_stream`, the
+//!   performance report's headless fly-through of the plugin against a Bevy peer plugin. It is
+//!   a leaf (nothing depends on it; `strata_bench` runs it as a subprocess), so Bevy never
+//!   reaches an engine-free crate through it.
+//! - Between our own crates, each may reach only the crates [`ALLOWED`] lists for it: the core
+//!   reaches none of the others; the index, the mesher, geology and the Redis store build on
+//!   the core alone (so the mesher does not reach the index, and none of them the plugin); the
+//!   plugin reaches no store backend, benchmark or tool; nothing but the report's fly-through
+//!   reaches the report.
+//!
+//! A crate added under `crates/` without an entry here fails the test, so the graph stays
+//! written down.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
+/// Each crate under `crates/`, the workspace crates it may reach, and whether it may reach
+/// Bevy.
+const ALLOWED: &[(&str, &[&str], bool)] = &[
+    ("strata_core", &[], false),
+    ("strata_index", &["strata_core"], false),
+    ("strata_mesh", &["strata_core"], false),
+    ("strata_geo", &["strata_core"], false),
+    ("strata_redis", &["strata_core"], false),
+    ("strata_cli", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redis"], false),
+    ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo"], true),
+    ("strata_bench", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redis"], false),
+    (
+        "strata_bench_stream",
+        &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redis", "bevy_strata", "strata_bench"],
+        true,
+    ),
+];
+
+/// Every package `cargo tree -p name` lists (normal and build edges), by name.
+fn reached(root: &str, name: &str) -> BTreeSet<String> {
+    let out = Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-e", "normal,build", "--prefix", "none", "-p", name])
+        .current_dir(root)
+        .output()
+        .expect("run cargo tree");
+    assert!(out.status.success(), "cargo tree -p {name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
-fn engine_free_crates_do_not_depend_on_bevy() {
+fn every_crate_reaches_only_the_crates_the_intended_graph_allows() {
     let root = env!("CARGO_MANIFEST_DIR");
     let crates_dir = std::path::Path::new(root).join("crates");
+    let ours: BTreeSet<String> = std::fs::read_dir(&crates_dir)
+        .expect("crates/ exists")
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| crates_dir.join(name).join("Cargo.toml").exists())
+        .collect();
     let mut checked = 0;
-    for entry in std::fs::read_dir(&crates_dir).expect("crates/ exists") {
-        let name = entry.expect("dir entry").file_name().to_string_lossy().into_owned();
-        // The Bevy-side crates: the plugin and the report's fly-through (see the module docs).
-        let bevy_side = name == "bevy_strata" || name == "strata_bench_stream";
-        if bevy_side || !crates_dir.join(&name).join("Cargo.toml").exists() {
-            continue;
+    for name in &ours {
+        let Some((_, allowed, bevy_allowed)) = ALLOWED.iter().find(|(n, _, _)| n == name) else {
+            panic!("crates/{name} has no entry in ALLOWED: say what it may depend on");
+        };
+        let reached = reached(root, name);
+        let workspace: Vec<&String> =
+            reached.iter().filter(|d| *d != name && (ours.contains(*d) || d.as_str() == "strata")).collect();
+        let forbidden: Vec<&&String> = workspace.iter().filter(|d| !allowed.contains(&d.as_str())).collect();
+        assert!(forbidden.is_empty(), "{name} reaches {forbidden:?}; it may reach only {allowed:?}");
+        if !bevy_allowed {
+            let bevy: Vec<&String> = reached.iter().filter(|d| d.starts_with("bevy")).collect();
+            assert!(bevy.is_empty(), "{name} depends on Bevy: {bevy:?}");
         }
-        let out = Command::new(env!("CARGO"))
-            .args(["tree", "--offline", "-e", "normal,build", "--prefix", "none", "-p", &name])
-            .current_dir(root)
-            .output()
-            .expect("run cargo tree");
-        assert!(out.status.success(), "cargo tree -p {name} failed: {}", String::from_utf8_lossy(&out.stderr));
-        let tree = String::from_utf8_lossy(&out.stdout);
-        let bevy: Vec<&str> = tree.lines().filter(|l| l.starts_with("bevy")).collect();
-        assert!(bevy.is_empty(), "{name} depends on Bevy: {bevy:?}");
         checked += 1;
     }
-    assert!(checked >= 3, "expected to check strata_core, strata_cli and strata_bench at least");
+    assert!(checked >= ALLOWED.len(), "expected to check every crate in ALLOWED, checked {checked}");
 }
