@@ -23,7 +23,7 @@ fn main() {
                 ..default()
             }),
             FreeCameraPlugin,
-            StrataPlugin::new(StrataConfig { save_path: Some("minimal.strata".into()), ..default() }),
+            StrataPlugin::new(StrataConfig::default()).with_save_file("minimal.strata"),
         ))
         .insert_resource(ClearColor(Color::srgb(0.55, 0.72, 0.92)))
         .add_systems(Startup, setup)

@@ -11,10 +11,10 @@ use std::path::Path;
 #[reflect(Resource)]
 #[serde(default)]
 pub struct StrataConfig {
-    /// Where edits are saved: a file path (the embedded redb store), or with the cargo feature
-    /// `redis` a Redis Cluster URL `redis+cluster://host:port,host:port/?world=name&…` (see
-    /// `strata_redis::RedisClusterConfig`). `None`: an in-memory world (edits are not persisted).
-    /// Ignored when the plugin is given a store (`StrataPlugin::with_store`).
+    /// Where edits are saved: the path of the embedded redb file (created if missing; a URL is
+    /// refused with `StartupError::NotAFilePath`). `None`: an in-memory world (edits are not
+    /// persisted). Ignored when the plugin is given a store or a store opener
+    /// (`StrataPlugin::with_store`, `StrataPlugin::with_store_opener`: a Redis Cluster).
     pub save_path: Option<String>,
     /// Seed of the default terrain generator (ignored when the plugin is given a generator).
     pub terrain_seed: u32,

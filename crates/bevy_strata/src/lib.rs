@@ -7,7 +7,7 @@
 //! use bevy_strata::prelude::*;
 //!
 //! App::new()
-//!     .add_plugins((DefaultPlugins, StrataPlugin::new(StrataConfig { save_path: Some("world.strata".into()), ..default() })))
+//!     .add_plugins((DefaultPlugins, StrataPlugin::new(StrataConfig::default()).with_save_file("world.strata")))
 //!     .add_systems(Startup, |mut commands: Commands| {
 //!         commands.spawn((Camera3d::default(), Transform::from_xyz(0.0, 40.0, 0.0), StreamingViewer::default(), FloatingOrigin));
 //!     })
@@ -60,7 +60,9 @@ use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
 use startup::{OpeningStore, Startup};
 use std::sync::Arc;
-use strata_core::{ChunkStore, MaterialRegistry, NoiseTerrain, TerrainConfig, World, WorldConfig, WorldGenerator};
+use strata_core::{
+    ChunkStore, MaterialRegistry, NoiseTerrain, StoreError, TerrainConfig, World, WorldConfig, WorldGenerator,
+};
 use strata_index::{IndexConfig, IndexWriter};
 
 /// The coarsest LOD level the plugin shows: a level-12 node is 2¹² chunks (131,072 voxels) on
@@ -125,8 +127,30 @@ pub struct StrataPlugin {
     pub generator: Option<Arc<dyn WorldGenerator>>,
     /// Material definitions; `None`: the built-in `assets/materials.ron`.
     pub materials: Option<MaterialRegistry>,
-    /// The store to use; `None`: the one `config.save_path` names (opened at start-up).
-    pub store: Option<Arc<dyn ChunkStore>>,
+    /// Where the save comes from (default: the redb file `config.save_path` names).
+    pub save: SaveSource,
+}
+
+/// Where [`StrataPlugin`]'s save comes from. The plugin knows one backend itself, the embedded
+/// redb file; any other store (a Redis Cluster through `strata_redis`, your own backend) is
+/// handed in, opened or to be opened, so this crate depends on no other backend.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum SaveSource {
+    /// [`StrataConfig::save_path`]: a redb file, opened (or created) on the I/O pool at
+    /// start-up; `None`: an in-memory world whose edits are not persisted.
+    #[default]
+    Embedded,
+    /// A store the game opened ([`StrataPlugin::with_store`]).
+    Store(Arc<dyn ChunkStore>),
+    /// A store the game's function opens on the I/O pool at start-up
+    /// ([`StrataPlugin::with_store_opener`]).
+    Opener {
+        /// Names the save in logs and errors (so it should hold no credentials).
+        name: String,
+        /// Opens the store; an error (or a panic) fails start-up with [`StrataStatus::Failed`].
+        open: Arc<dyn Fn() -> Result<Arc<dyn ChunkStore>, StoreError> + Send + Sync>,
+    },
 }
 
 impl Default for StrataPlugin {
@@ -142,7 +166,7 @@ impl StrataPlugin {
     /// When the app builds the plugin, if `config` fails [`StrataConfig::validate`] (before
     /// anything is opened or written); [`StrataPlugin::try_new`] returns the error instead.
     pub fn new(config: StrataConfig) -> Self {
-        Self { config, generator: None, materials: None, store: None }
+        Self { config, generator: None, materials: None, save: SaveSource::Embedded }
     }
 
     /// [`StrataPlugin::new`] after [`StrataConfig::validate`].
@@ -163,23 +187,44 @@ impl StrataPlugin {
         self
     }
 
+    /// Saves in the redb file at `path` (created if missing), opened on the I/O pool at
+    /// start-up: the embedded default ([`SaveSource::Embedded`] with
+    /// [`StrataConfig::save_path`] set).
+    pub fn with_save_file(mut self, path: impl Into<String>) -> Self {
+        self.config.save_path = Some(path.into());
+        self.save = SaveSource::Embedded;
+        self
+    }
+
     /// Uses `store`, already open, as the save (any [`ChunkStore`]: your own backend, a store
     /// shared with a server, a wrapper that measures); `config.save_path` is then ignored.
     /// Start-up still reports [`StrataStatus::Ready`] in a frame, as with an opened save.
     pub fn with_store(mut self, store: Arc<dyn ChunkStore>) -> Self {
-        self.store = Some(store);
+        self.save = SaveSource::Store(store);
         self
     }
-}
 
-/// The URL scheme of Redis Cluster saves (`strata_redis::SCHEME`, which this crate only
-/// depends on with the `redis` feature).
-const REDIS_SCHEME: &str = "redis+cluster://";
-
-#[cfg(all(test, feature = "redis"))]
-#[test]
-fn redis_scheme_matches_strata_redis() {
-    assert_eq!(REDIS_SCHEME, strata_redis::SCHEME);
+    /// Opens the save with `open` on the I/O pool at start-up, so a store that connects over
+    /// the network never blocks a frame; `name` names it in logs and errors (leave credentials
+    /// out). `config.save_path` is then ignored. A Redis Cluster:
+    ///
+    /// ```no_run
+    /// # use bevy_strata::prelude::*;
+    /// # use std::sync::Arc;
+    /// # use strata_core::ChunkStore;
+    /// let url = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000/?world=earth";
+    /// let plugin = StrataPlugin::new(StrataConfig::default()).with_store_opener("redis earth", move || {
+    ///     Ok(Arc::new(strata_redis::open(url)?) as Arc<dyn ChunkStore>)
+    /// });
+    /// ```
+    pub fn with_store_opener(
+        mut self,
+        name: impl Into<String>,
+        open: impl Fn() -> Result<Arc<dyn ChunkStore>, StoreError> + Send + Sync + 'static,
+    ) -> Self {
+        self.save = SaveSource::Opener { name: name.into(), open: Arc::new(open) };
+        self
+    }
 }
 
 impl Plugin for StrataPlugin {
@@ -205,7 +250,7 @@ impl Plugin for StrataPlugin {
         let budget = self.config.voxel_budget_mib << 20;
         let world = World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: budget });
         let writer = IndexWriter::new(generator, IndexConfig::default());
-        let startup = Startup::begin(&self.config, self.store.clone(), store);
+        let startup = Startup::begin(&self.config, self.save.clone(), store);
 
         app.insert_resource(self.config.clone())
             .insert_resource(config::AcceptedConfig::new(self.config.clone()))

@@ -195,9 +195,21 @@ pub(crate) fn commit_on_exit(
         error!("strata: the save never opened, recent edits are not saved: {status:?}");
         return;
     }
+    exit_commit(&mut sw, &mut p, &mut committed, &mut failed);
+    // Loads the streaming started may still be reading: wait for them, then close the save.
+    startup.close_store();
+}
+
+/// The exit commit proper: waits for a running commit, then commits every remaining edit.
+fn exit_commit(
+    sw: &mut StrataWorld,
+    p: &mut Persistence,
+    committed: &mut MessageWriter<EditsCommitted>,
+    failed: &mut MessageWriter<CommitFailed>,
+) {
     if let Some((task, request)) = p.task.take() {
         let done = block_on(task);
-        finish(&mut sw, &mut p, done, request, &mut committed, &mut failed);
+        finish(sw, p, done, request, committed, failed);
     }
     sw.index.finish();
     // Exiting may block: edits still waiting for their chunk load it now.
@@ -211,7 +223,7 @@ pub(crate) fn commit_on_exit(
                 prepared.execute(sw.world.store().as_ref())
             };
             let held = prepared.held_edits();
-            finish(&mut sw, &mut p, (prepared, result), request, &mut committed, &mut failed);
+            finish(sw, p, (prepared, result), request, committed, failed);
             if p.last_error.is_none() && held == 0 {
                 p.exit_committed = true;
             } else {

@@ -3,9 +3,10 @@
 //!
 //! [`StrataPlugin`](crate::StrataPlugin) inserts [`StrataStatus::Loading`] and starts one
 //! start-up task; [`StrataSystems::Startup`](crate::StrataSystems::Startup) (in `PreUpdate`)
-//! polls it without blocking. The task opens the store named by
-//! [`StrataConfig::save_path`](crate::StrataConfig::save_path) (redb file, Redis Cluster URL, or
-//! memory); a store that cannot be opened — or that panics inside its database library — is
+//! polls it without blocking. The task opens the save [`SaveSource`] names: the redb file
+//! [`StrataConfig::save_path`](crate::StrataConfig::save_path) names (or memory), a store the
+//! game opened, or one the game's function opens (a Redis Cluster through `strata_redis`); a
+//! store that cannot be opened — or that panics inside its database library — is
 //! [`StrataStatus::Failed`]. Either way [`StrataStatusChanged`] is sent once and the app keeps
 //! running.
 //!
@@ -30,12 +31,13 @@
 //! exit does not write them anywhere). On [`AppExit`] during loading the exit commit waits for
 //! the start-up task, so edits made while loading are saved.
 
+use crate::SaveSource;
 use crate::config::StrataConfig;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
 use std::ops::RangeInclusive;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use strata_core::store::{ChunkCellVisitor, ScanVisitor, StoreStats, StoredChunk, SummaryVisitor};
 use strata_core::{
@@ -93,14 +95,15 @@ pub enum StartupError {
         /// The panic message.
         message: String,
     },
-    /// `save_path` is a Redis Cluster URL but `bevy_strata` was built without the `redis` feature.
+    /// `save_path` is a URL (`scheme://…`), but it names a redb file; other stores are handed
+    /// in ([`StrataPlugin::with_store_opener`](crate::StrataPlugin::with_store_opener)).
     #[error(
-        "save_path {url:?} is a Redis Cluster URL, but bevy_strata was built without the `redis` feature: enable it \
-         (bevy_strata = {{ features = [\"redis\"] }})"
+        "save_path {save:?} is a URL, but save_path names a redb file: open other stores with their crate (a Redis \
+         Cluster: strata_redis::open) and hand them in with StrataPlugin::with_store_opener"
     )]
-    RedisNotBuilt {
-        /// The URL.
-        url: String,
+    NotAFilePath {
+        /// The URL, credentials hidden.
+        save: String,
     },
 }
 
@@ -117,27 +120,68 @@ pub fn strata_ready(status: Res<StrataStatus>) -> bool {
 }
 
 /// The store the world is built on while the real one opens: every call answers
-/// [`StoreError::Unavailable`] until [`OpeningStore::install`], then forwards (one atomic load
-/// per call).
+/// [`StoreError::Unavailable`] until [`OpeningStore::install`], then forwards (one uncontended
+/// read lock per call), until [`OpeningStore::close`] at exit.
 pub(crate) struct OpeningStore {
-    inner: OnceLock<Result<Arc<dyn ChunkStore>, String>>,
+    state: RwLock<OpenState>,
+}
+
+enum OpenState {
+    Opening,
+    Open(Arc<dyn ChunkStore>),
+    Failed(String),
+    Closed,
+}
+
+/// The open store, borrowed for one call (the read lock [`OpeningStore::close`] waits for).
+struct OpenGuard<'a>(RwLockReadGuard<'a, OpenState>);
+
+impl std::ops::Deref for OpenGuard<'_> {
+    type Target = Arc<dyn ChunkStore>;
+    fn deref(&self) -> &Self::Target {
+        match &*self.0 {
+            OpenState::Open(store) => store,
+            // `OpeningStore::get` hands out guards of open stores only.
+            _ => unreachable!("an OpenGuard of a store that is not open"),
+        }
+    }
 }
 
 impl OpeningStore {
     pub fn new() -> Self {
-        Self { inner: OnceLock::new() }
+        Self { state: RwLock::new(OpenState::Opening) }
     }
 
     fn install(&self, store: Result<Arc<dyn ChunkStore>, String>) {
-        // Installed once, by the one start-up task's result.
-        let _ = self.inner.set(store);
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        // Installed once, by the one start-up task's result (never after a close).
+        if matches!(*state, OpenState::Opening) {
+            *state = match store {
+                Ok(store) => OpenState::Open(store),
+                Err(why) => OpenState::Failed(why),
+            };
+        }
     }
 
-    fn get(&self) -> Result<&Arc<dyn ChunkStore>, StoreError> {
-        match self.inner.get() {
-            Some(Ok(store)) => Ok(store),
-            Some(Err(why)) => Err(StoreError::Unavailable(format!("the save could not be opened: {why}"))),
-            None => Err(StoreError::Unavailable("the save is still opening (StrataStatus::Loading)".into())),
+    /// Closes the store at exit: waits for the calls in flight on the task pools (loads the
+    /// streaming started) to return, then drops it, so a save file is closed — and can be
+    /// opened again — once the exit frame is over; later calls answer
+    /// [`StoreError::Unavailable`]. A store the game handed in stays open while it holds it.
+    pub fn close(&self) {
+        let closed =
+            std::mem::replace(&mut *self.state.write().unwrap_or_else(PoisonError::into_inner), OpenState::Closed);
+        drop(closed);
+    }
+
+    fn get(&self) -> Result<OpenGuard<'_>, StoreError> {
+        let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+        match &*state {
+            OpenState::Open(_) => Ok(OpenGuard(state)),
+            OpenState::Failed(why) => Err(StoreError::Unavailable(format!("the save could not be opened: {why}"))),
+            OpenState::Opening => {
+                Err(StoreError::Unavailable("the save is still opening (StrataStatus::Loading)".into()))
+            }
+            OpenState::Closed => Err(StoreError::Unavailable("the app exited and closed the save".into())),
         }
     }
 }
@@ -204,16 +248,11 @@ pub(crate) struct Startup {
 }
 
 impl Startup {
-    /// Starts opening `config.save_path` on the I/O pool, or installing `given` (a store the
-    /// game opened: [`StrataPlugin::with_store`](crate::StrataPlugin::with_store)).
-    pub fn begin(config: &StrataConfig, given: Option<Arc<dyn ChunkStore>>, store: Arc<OpeningStore>) -> Self {
+    /// Starts opening the save `source` names on the I/O pool (installing a store the game
+    /// opened, [`StrataPlugin::with_store`](crate::StrataPlugin::with_store), takes no time).
+    pub fn begin(config: &StrataConfig, source: SaveSource, store: Arc<OpeningStore>) -> Self {
         let save = config.save_path.clone();
-        let task = IoTaskPool::get_or_init(Default::default).spawn(async move {
-            match given {
-                Some(store) => Ok(Opened { store, report: StartupReport::default() }),
-                None => open(save),
-            }
-        });
+        let task = IoTaskPool::get_or_init(Default::default).spawn(async move { open(source, save) });
         Self { store, task: Some(task) }
     }
 
@@ -241,21 +280,30 @@ fn save_name(save: &Option<String>) -> String {
     save.as_deref().map_or_else(|| "(in memory)".into(), shown)
 }
 
-/// `save` as errors and logs show it: a Redis URL's credentials (`user:password@`) become
+/// `save` as errors and logs show it: a URL's credentials (`scheme://user:password@…`) become
 /// `***@`.
 fn shown(save: &str) -> String {
-    let Some(rest) = save.strip_prefix(crate::REDIS_SCHEME) else { return save.into() };
+    let Some((scheme, rest)) = save.split_once("://") else { return save.into() };
     let authority = rest.find(['/', '?']).map_or(rest, |i| &rest[..i]);
     match authority.rfind('@') {
-        Some(at) => format!("{}***{}", crate::REDIS_SCHEME, &rest[at..]),
+        Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => save.into(),
     }
 }
 
 /// The start-up task: opens the store, containing panics.
-fn open(save: Option<String>) -> Result<Opened, StartupError> {
+fn open(source: SaveSource, save_path: Option<String>) -> Result<Opened, StartupError> {
     let start = Instant::now();
-    match catch_unwind(AssertUnwindSafe(|| open_store(save.as_deref()))) {
+    let name = match &source {
+        SaveSource::Opener { name, .. } => name.clone(),
+        _ => save_name(&save_path),
+    };
+    let opened = catch_unwind(AssertUnwindSafe(|| match source {
+        SaveSource::Store(store) => Ok(store),
+        SaveSource::Opener { name, open } => open().map_err(|e| StartupError::Open { save: name, source: Arc::new(e) }),
+        _ => open_embedded(save_path.as_deref()),
+    }));
+    match opened {
         Ok(store) => Ok(Opened { store: store?, report: StartupReport { open_time: start.elapsed() } }),
         Err(payload) => {
             let message = payload
@@ -263,31 +311,20 @@ fn open(save: Option<String>) -> Result<Opened, StartupError> {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "(no message)".into());
-            Err(StartupError::Panicked { save: save_name(&save), message })
+            Err(StartupError::Panicked { save: name, message })
         }
     }
 }
 
-fn open_store(save: Option<&str>) -> Result<Arc<dyn ChunkStore>, StartupError> {
+/// The embedded default: the redb file at `save` (a URL is refused), or memory.
+fn open_embedded(save: Option<&str>) -> Result<Arc<dyn ChunkStore>, StartupError> {
     match save {
         None => Ok(Arc::new(MemoryStore::new())),
-        Some(url) if url.starts_with(crate::REDIS_SCHEME) => open_redis(url),
+        Some(url) if url.contains("://") => Err(StartupError::NotAFilePath { save: shown(url) }),
         Some(path) => RedbStore::open(path)
             .map(|s| Arc::new(s) as Arc<dyn ChunkStore>)
             .map_err(|e| StartupError::Open { save: path.into(), source: Arc::new(e) }),
     }
-}
-
-#[cfg(feature = "redis")]
-fn open_redis(url: &str) -> Result<Arc<dyn ChunkStore>, StartupError> {
-    strata_redis::open(url)
-        .map(|s| Arc::new(s) as Arc<dyn ChunkStore>)
-        .map_err(|e| StartupError::Open { save: shown(url), source: Arc::new(e) })
-}
-
-#[cfg(not(feature = "redis"))]
-fn open_redis(url: &str) -> Result<Arc<dyn ChunkStore>, StartupError> {
-    Err(StartupError::RedisNotBuilt { url: shown(url) })
 }
 
 /// [`StrataSystems::Startup`](crate::StrataSystems::Startup): installs the start-up result
@@ -300,6 +337,13 @@ pub(crate) fn poll_startup(
     if let Some(new) = startup.finish(false) {
         *status = new.clone();
         changed.write(StrataStatusChanged { status: new });
+    }
+}
+
+impl Startup {
+    /// Closes the store at exit ([`OpeningStore::close`]).
+    pub(crate) fn close_store(&self) {
+        self.store.close();
     }
 }
 
@@ -321,9 +365,11 @@ mod tests {
         assert_eq!(shown("redis+cluster://:pw@h:1"), "redis+cluster://***@h:1");
         assert_eq!(shown("redis+cluster://h:1/?world=a@b"), "redis+cluster://h:1/?world=a@b");
         assert_eq!(shown("saves/w@1.strata"), "saves/w@1.strata");
-        let err = open_store(Some("redis+cluster://user:hunter2@127.0.0.1:1/?connect_timeout_ms=50&op_timeout_ms=100"))
+        let err = open_embedded(Some("redis+cluster://user:hunter2@127.0.0.1:1/?world=w"))
             .err()
-            .expect("nothing listens on port 1");
+            .expect("a URL is not a file path");
+        assert!(matches!(err, StartupError::NotAFilePath { .. }), "{err:?}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(err.to_string().contains("with_store_opener"), "the message says what to do instead: {err}");
     }
 }

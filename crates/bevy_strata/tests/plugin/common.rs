@@ -28,7 +28,13 @@ pub fn small_view() -> StrataConfig {
 /// A headless app (`MinimalPlugins`, 16 ms per update) streaming a flat stone world whose ground
 /// is the voxels below `height`, configured by `config`.
 pub fn flat_app(config: StrataConfig, height: i32) -> App {
-    let plugin = StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height, material: STONE }));
+    flat_app_with(|plugin| plugin, config, height)
+}
+
+/// [`flat_app`] with the plugin passed through `customize` first (a store, materials, …).
+pub fn flat_app_with(customize: impl FnOnce(StrataPlugin) -> StrataPlugin, config: StrataConfig, height: i32) -> App {
+    let plugin =
+        customize(StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height, material: STONE })));
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));

@@ -1,13 +1,15 @@
-//! The plugin saving to a Redis Cluster (feature `redis`): `save_path` is a `redis+cluster://`
-//! URL; edits made through `VoxelWorld` are committed there on exit and a new app finds them.
-//! Needs a cluster (`.ci/redis_cluster.sh start`, URL in `STRATA_REDIS_CLUSTER`); without one the
-//! test prints SKIPPED, unless `CI` is set, where it fails.
-#![cfg(feature = "redis")]
+//! The plugin saving to a Redis Cluster: the game opens the store with `strata_redis::open` in
+//! a store opener (`StrataPlugin::with_store_opener`, run on the I/O pool at start-up); edits
+//! made through `VoxelWorld` are committed there on exit and a new app finds them. Needs a
+//! cluster (`.ci/redis_cluster.sh start`, URL in `STRATA_REDIS_CLUSTER`); without one the test
+//! prints SKIPPED, unless `CI` is set, where it fails.
 
 use bevy::prelude::*;
-use bevy_strata::StrataWorld;
 use bevy_strata::prelude::*;
+use bevy_strata::{StrataPlugin, StrataWorld};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+use strata_core::ChunkStore;
 
 pub(crate) fn cluster_url() -> Option<String> {
     match std::env::var("STRATA_REDIS_CLUSTER") {
@@ -20,9 +22,16 @@ pub(crate) fn cluster_url() -> Option<String> {
     }
 }
 
-fn app(save: &str) -> App {
-    crate::common::flat_app(
-        StrataConfig { save_path: Some(save.to_string()), view_distance: 64.0, ..StrataConfig::default() },
+/// A plugin saving to the Redis Cluster at `url`, opened by a store opener.
+pub(crate) fn redis_plugin(plugin: StrataPlugin, url: &str) -> StrataPlugin {
+    let url = url.to_string();
+    plugin.with_store_opener("the test cluster", move || Ok(Arc::new(strata_redis::open(&url)?) as Arc<dyn ChunkStore>))
+}
+
+fn app(url: &str) -> App {
+    crate::common::flat_app_with(
+        |plugin| redis_plugin(plugin, url),
+        StrataConfig { view_distance: 64.0, ..StrataConfig::default() },
         0,
     )
 }

@@ -2,11 +2,12 @@
 //! `Loading` → `Ready` / `Failed` once, skips corrupt records by key and never panics on a save
 //! it cannot open.
 
-use crate::common::{STONE, flat_app, run_until, small_view, wait_started};
+use crate::common::{STONE, flat_app, flat_app_with, run_until, small_view, wait_started};
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use bevy_strata::prelude::*;
 use bevy_strata::{StartupError, StrataWorld, Streaming};
+use std::sync::Arc;
 use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, StoreError, WorldGenerator, WriteBatch};
 use strata_index::NodeId;
 
@@ -151,38 +152,115 @@ fn edits_made_while_the_save_opens_are_committed_on_exit() {
     assert_eq!(c.get(VoxelPos::new(-5, 3, 7).local().index()), BRICK);
 }
 
-#[cfg(feature = "redis")]
+#[test]
+fn a_url_as_save_path_fails_start_up_with_what_to_do_instead() {
+    let mut app = app(Some("redis+cluster://user:hunter2@127.0.0.1:7100/?world=w".into()));
+    wait_started(&mut app);
+    let status = app.world().resource::<StrataStatus>().clone();
+    let StrataStatus::Failed(e) = status else { panic!("failure expected, got {status:?}") };
+    assert!(matches!(e, StartupError::NotAFilePath { .. }), "{e:?}");
+    assert!(e.to_string().contains("with_store_opener") && !e.to_string().contains("hunter2"), "{e}");
+}
+
+/// A redb save whose chunk reads on the task pools take 200 ms (a slow disk), so loads are in
+/// flight whenever the app exits (scans, which the exit waits for, are not slowed).
+struct SlowReads(RedbStore);
+
+impl SlowReads {
+    fn wait(&self) {
+        let thread = std::thread::current();
+        if thread.name().is_some_and(|n| n.starts_with("IO Task Pool") || n.starts_with("Async Compute Task Pool")) {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl ChunkStore for SlowReads {
+    fn world_id(&self) -> strata_core::WorldId {
+        self.0.world_id()
+    }
+    fn get_record(&self, key: strata_core::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.wait();
+        self.0.get_record(key)
+    }
+    fn scan(
+        &self,
+        range: std::ops::RangeInclusive<strata_core::MortonKey>,
+        visit: &mut strata_core::store::ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.0.scan(range, visit)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<strata_core::CommitReceipt, StoreError> {
+        self.0.commit(batch)
+    }
+}
+
+#[test]
+fn the_save_is_closed_once_the_exit_frame_is_over_even_with_loads_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.strata");
+    let opened = path.clone();
+    {
+        let mut app = flat_app_with(
+            |plugin| {
+                plugin.with_store_opener("slow save", move || {
+                    Ok(Arc::new(SlowReads(RedbStore::open(&opened)?)) as Arc<dyn ChunkStore>)
+                })
+            },
+            StrataConfig { commit_interval_s: 3600.0, ..small_view() },
+            0,
+        );
+        app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
+        wait_started(&mut app);
+        run_until(&mut app, 100, "tasks in flight", |a| a.world().resource::<Streaming>().tasks_in_flight() > 0);
+        app.world_mut().write_message(AppExit::Success);
+        app.update();
+        assert!(app.world().resource::<Persistence>().exit_committed);
+    }
+    // The app is gone: the file opens again (redb refuses a second open of a file in use).
+    RedbStore::open(&path).expect("the save is closed once the app has exited");
+}
+
+/// An app saving to the Redis Cluster at `url` through a store opener.
+fn redis_app(url: &str) -> App {
+    flat_app_with(
+        |plugin| crate::redis_save::redis_plugin(plugin, url),
+        StrataConfig { commit_interval_s: 3600.0, ..small_view() },
+        0,
+    )
+}
+
 #[test]
 fn an_unreachable_redis_cluster_fails_and_the_app_keeps_running() {
     // Port 1 on the loopback: nothing listens, connections are refused.
     let url = "redis+cluster://127.0.0.1:1/?world=unreachable&connect_timeout_ms=200&retries=1&op_timeout_ms=1000";
-    let mut app = app(Some(url.to_string()));
+    let mut app = redis_app(url);
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
     wait_started(&mut app);
     let status = app.world().resource::<StrataStatus>().clone();
     let StrataStatus::Failed(e) = status else { panic!("failure expected, got {status:?}") };
     assert!(matches!(e, StartupError::Open { .. }), "{e:?}");
-    assert!(e.to_string().contains("127.0.0.1:1"), "the message names the save: {e}");
+    assert!(e.to_string().contains("the test cluster"), "the message names the save as the opener does: {e}");
+    assert!(e.to_string().contains("127.0.0.1:1"), "and says why: {e}");
     for _ in 0..20 {
         app.update();
     }
     assert_eq!(app.world().resource::<Streaming>().view_progress(), (0, 0));
 }
 
-#[cfg(feature = "redis")]
 #[test]
 fn coarse_grids_show_edits_stored_in_a_redis_cluster() {
     let Some(url) = crate::redis_save::fresh_world_url("startup") else { return };
     let (lo, hi) = (FAR.min_voxel(), FAR.min_voxel());
     let (lo, hi) = (VoxelPos::new(lo.x + 8, lo.y + 8, lo.z + 8), VoxelPos::new(hi.x + 15, hi.y + 15, hi.z + 15));
     {
-        let mut app = app(Some(url.clone()));
+        let mut app = redis_app(&url);
         wait_started(&mut app);
         app.world_mut().run_system_once(move |w: VoxelWorld| w.fill_box(lo, hi, BRICK)).unwrap().unwrap();
         app.world_mut().write_message(AppExit::Success);
         app.update();
     }
-    let mut app = app(Some(url));
+    let mut app = redis_app(&url);
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
     wait_started(&mut app);
     assert_eq!(stream_and_read_far_box(&mut app), BRICK, "the level-2 grid shows the box stored in the cluster");
