@@ -29,15 +29,38 @@ flags=(
 )
 # `--target` keeps the flags off build scripts and proc macros (as cargo-fuzz does).
 RUSTFLAGS="${flags[*]}" cargo +nightly build --quiet --release --locked --bins --target "$host" --target-dir target/libfuzzer
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# Targets run FUZZ_JOBS at a time (default: one per core; each libFuzzer process uses one), so
+# every target still gets its FUZZ_SECONDS of a whole core.
+jobs=${FUZZ_JOBS:-$(nproc)}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+pids=()
+names=()
+status=0
+# Waits for the oldest running target and reports it.
+finish_oldest() {
+  local pid=${pids[0]} t=${names[0]}
+  pids=("${pids[@]:1}")
+  names=("${names[@]:1}")
+  if wait "$pid"; then
+    printf '%-16s %s\n' "$t" "$(grep -E '^Done [0-9]+ runs' "$logs/$t" || tail -n 1 "$logs/$t")"
+  else
+    tail -n 60 "$logs/$t" >&2
+    echo "fuzz target $t failed: the input is in fuzz/artifacts/$t/" >&2
+    status=1
+  fi
+}
 for t in $targets; do
   mkdir -p "corpus/$t" "artifacts/$t"
-  if ! "target/libfuzzer/$host/release/$t" -max_total_time="$secs" -artifact_prefix="artifacts/$t/" \
-    "corpus/$t" >"$log" 2>&1; then
-    tail -n 60 "$log" >&2
-    echo "fuzz target $t failed: the input is in fuzz/artifacts/$t/" >&2
-    exit 1
+  "target/libfuzzer/$host/release/$t" -max_total_time="$secs" -artifact_prefix="artifacts/$t/" \
+    "corpus/$t" >"$logs/$t" 2>&1 &
+  pids+=($!)
+  names+=("$t")
+  if ((${#pids[@]} >= jobs)); then
+    finish_oldest
   fi
-  printf '%-16s %s\n' "$t" "$(grep -E '^Done [0-9]+ runs' "$log" || tail -n 1 "$log")"
 done
+while ((${#pids[@]})); do
+  finish_oldest
+done
+exit "$status"
