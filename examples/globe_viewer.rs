@@ -43,7 +43,7 @@ use bevy::window::PrimaryWindow;
 use bevy_strata::debug_ui::StrataDebugUiPlugin;
 use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataSystems, Streaming};
+use bevy_strata::{StrataStreaming, StrataSystems};
 use std::sync::Arc;
 use strata_core::WorldGenerator;
 use strata_geo::geology::{GeologyConfig, Gravity, VolcanismConfig};
@@ -142,7 +142,7 @@ fn setup(mut commands: Commands) {
         Transform::default(),
         MainCamera,
         StreamingViewer::default(),
-        FloatingOrigin,
+        StrataFloatingOrigin,
     ));
     commands.spawn((
         DirectionalLight { illuminance: 10_000.0, shadow_maps_enabled: false, ..default() },
@@ -249,7 +249,7 @@ fn walk(
     time: Res<Time>,
     planet: Res<Planet>,
     sw: Res<bevy_strata::StrataWorld>,
-    streaming: Res<Streaming>,
+    streaming: Res<StrataStreaming>,
     mut orbit: ResMut<Orbit>,
     mut state: Local<WalkState>,
     mut exit: MessageWriter<AppExit>,
@@ -373,7 +373,7 @@ fn march_surface(planet: &PlanetGenerator, origin: DVec3, dir: DVec3, max: f64) 
             return None;
         }
         let p = origin + dir * t;
-        let voxel = VoxelPos::new(p.x.floor() as i32, p.y.floor() as i32, p.z.floor() as i32);
+        let voxel = VoxelPos::containing(p.to_array());
         let geo = planet.frame().to_geo(voxel);
         let ground = planet.surface_altitude(geo.lat_deg, geo.lon_deg).unwrap_or(0.0).max(0.0);
         let above = geo.alt - ground;
@@ -418,7 +418,7 @@ fn hover_and_click(
         .map(|h| Target { voxel: h.voxel, normal: h.normal, distance: f64::from(h.distance) })
         .or_else(|| {
             let o = world.origin().to_world(ray.origin);
-            march_surface(&planet.0, DVec3::from_array(o), ray.direction.as_vec3().as_dvec3(), max)
+            march_surface(&planet.0, o, ray.direction.as_vec3().as_dvec3(), max)
         });
     let Some(target) = target else {
         text.0 = format!("{here}\n(space)");
@@ -467,7 +467,7 @@ fn world_material_name(world: &VoxelWorld, m: MaterialId) -> String {
 #[allow(clippy::too_many_arguments)]
 fn screenshot_when_ready(
     mut commands: Commands,
-    streaming: Res<Streaming>,
+    streaming: Res<StrataStreaming>,
     mut idle_frames: Local<u32>,
     mut requested: Local<bool>,
     mut frame: Local<u32>,

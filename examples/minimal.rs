@@ -12,7 +12,7 @@
 use bevy::camera_controller::free_camera::{FreeCamera, FreeCameraPlugin};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
-use bevy_strata::Streaming;
+use bevy_strata::StrataStreaming;
 use bevy_strata::prelude::*;
 
 fn main() {
@@ -42,7 +42,7 @@ fn setup(mut commands: Commands) {
             ..default()
         },
         StreamingViewer::default(),
-        FloatingOrigin,
+        StrataFloatingOrigin,
     ));
     commands.spawn((
         DirectionalLight { illuminance: 12_000.0, shadow_maps_enabled: false, ..default() },
@@ -55,10 +55,7 @@ fn setup(mut commands: Commands) {
 fn edit_on_click(click: On<Pointer<Click>>, world: VoxelWorld) {
     let (Some(position), Some(normal)) = (click.hit.position, click.hit.normal) else { return };
     let origin = world.origin();
-    let voxel_at = |p: Vec3| {
-        let w = origin.to_world(p);
-        VoxelPos::new(w[0].floor() as i32, w[1].floor() as i32, w[2].floor() as i32)
-    };
+    let voxel_at = |p: Vec3| origin.voxel_at(p);
     match click.button {
         PointerButton::Primary => {
             if let Err(e) = world.fill_sphere(voxel_at(position - normal * 0.5), 3.0, MaterialId::AIR) {
@@ -74,7 +71,7 @@ fn edit_on_click(click: On<Pointer<Click>>, world: VoxelWorld) {
 /// compile, saves a screenshot and exits.
 fn screenshot_when_ready(
     mut commands: Commands,
-    streaming: Res<Streaming>,
+    streaming: Res<StrataStreaming>,
     mut idle_frames: Local<u32>,
     mut done: Local<bool>,
     mut exit: MessageWriter<AppExit>,

@@ -14,6 +14,9 @@
 //!
 //! A crate added under `crates/` without an entry here fails the test, so the graph stays
 //! written down.
+//!
+//! - The plugin enables only the Bevy features it uses, so a headless server that depends on it
+//!   links no windowing, UI or text crate ([`WINDOWING`]).
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -49,6 +52,19 @@ fn reached(root: &str, name: &str) -> BTreeSet<String> {
         .filter_map(|l| l.split_whitespace().next())
         .map(str::to_string)
         .collect()
+}
+
+/// What a headless server must not link: windowing (winit, X11, Wayland) and Bevy's UI and
+/// text.
+const WINDOWING: &[&str] =
+    &["winit", "bevy_winit", "x11-dl", "x11rb", "wayland-client", "wayland-sys", "bevy_ui", "bevy_text"];
+
+#[test]
+fn the_plugin_links_no_windowing_ui_or_text_crate() {
+    let reached = reached(env!("CARGO_MANIFEST_DIR"), "bevy_strata");
+    assert!(reached.iter().any(|d| d == "bevy_pbr"), "the tree lists Bevy's crates: {reached:?}");
+    let found: Vec<&String> = reached.iter().filter(|d| WINDOWING.contains(&d.as_str())).collect();
+    assert!(found.is_empty(), "bevy_strata links {found:?}: a headless server would too");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use crate::geology::{GeologySettings, GeologyStats};
 use crate::messages::VoxelPicked;
 use crate::sets::StrataSystems;
 use crate::state::StrataWorld;
-use crate::streaming::Streaming;
+use crate::streaming::StrataStreaming;
 use crate::viewer::{StrataOrigin, ViewerPositions};
 use crate::{MAX_LOD_LEVEL, StrataConfig};
 use bevy::diagnostic::{DiagnosticPath, DiagnosticsStore, FrameTimeDiagnosticsPlugin};
@@ -43,9 +43,10 @@ impl Plugin for StrataDebugUiPlugin {
         if !app.is_plugin_added::<FrameTimeDiagnosticsPlugin>() {
             app.add_plugins(FrameTimeDiagnosticsPlugin::default());
         }
+        let schedule = crate::StrataSchedule::of(app);
         app.init_resource::<StrataDebugUi>()
-            .add_systems(Update, (toggle_panel, record_picks, draw_gizmos).chain().in_set(StrataSystems::DebugUi))
-            .configure_sets(Update, StrataSystems::DebugUi.after(StrataSystems::Apply))
+            .add_systems(schedule, (toggle_panel, record_picks, draw_gizmos).chain().in_set(StrataSystems::DebugUi))
+            .configure_sets(schedule, StrataSystems::DebugUi.after(StrataSystems::Apply))
             .add_systems(EguiPrimaryContextPass, panel.in_set(StrataSystems::DebugPanel));
     }
 }
@@ -142,7 +143,7 @@ fn viewer_boxes(viewers: &ViewerPositions, r: i32) -> Vec<ChunkBox> {
         .viewers
         .iter()
         .map(|&(p, _)| {
-            let c = p.map(|v| (v / CHUNK_SIZE as f64).floor() as i32);
+            let c = p.to_array().map(|v| (v / CHUNK_SIZE as f64).floor() as i32);
             ChunkBox::new(
                 strata_core::ChunkKey::new(c[0] - r, c[1] - r, c[2] - r),
                 strata_core::ChunkKey::new(c[0] + r, c[1] + r, c[2] + r),
@@ -151,11 +152,9 @@ fn viewer_boxes(viewers: &ViewerPositions, r: i32) -> Vec<ChunkBox> {
         .collect()
 }
 
-// A Bevy system: its parameters are its dependencies.
-#[allow(clippy::too_many_arguments)]
 fn draw_gizmos(
     ui: Res<StrataDebugUi>,
-    st: Res<Streaming>,
+    st: Res<StrataStreaming>,
     sw: Res<StrataWorld>,
     origin: Res<StrataOrigin>,
     viewers: Res<ViewerPositions>,
@@ -236,9 +235,9 @@ fn panel(
     mut ui_state: ResMut<StrataDebugUi>,
     mut config: ResMut<StrataConfig>,
     diagnostics: Res<DiagnosticsStore>,
-    st: Res<Streaming>,
+    st: Res<StrataStreaming>,
     sw: Res<StrataWorld>,
-    persistence: Res<crate::Persistence>,
+    persistence: Res<crate::StrataPersistence>,
     mut geology: Option<ResMut<GeologySettings>>,
     geology_stats: Option<Res<GeologyStats>>,
 ) -> Result {

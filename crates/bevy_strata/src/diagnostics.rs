@@ -1,8 +1,8 @@
 //! Diagnostics published to Bevy's `DiagnosticsStore` (read them with `DiagnosticsStore::get`).
 
-use crate::persistence::Persistence;
+use crate::persistence::StrataPersistence;
 use crate::state::StrataWorld;
-use crate::streaming::Streaming;
+use crate::streaming::StrataStreaming;
 use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
 use bevy::prelude::*;
 
@@ -87,7 +87,7 @@ pub(crate) fn register(app: &mut App) {
     }
 }
 
-pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<Streaming>, p: Res<Persistence>) {
+pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<StrataStreaming>, p: Res<StrataPersistence>) {
     for (level, n) in st.shown_per_level().into_iter().enumerate() {
         if let Some(path) = NODES_PER_LOD.get(level) {
             d.add_measurement(path, || n as f64);

@@ -143,6 +143,7 @@ impl Plugin for StrataGeologyPlugin {
         if let Err(e) = self.settings.validate() {
             panic!("StrataGeologyPlugin: invalid GeologySettings: {e}");
         }
+        let schedule = crate::StrataSchedule::of(app);
         app.insert_resource(Geology {
             scheduler,
             colors: VecDeque::new(),
@@ -157,7 +158,7 @@ impl Plugin for StrataGeologyPlugin {
         .register_type::<GeologySettings>()
         .init_resource::<GeologyStats>()
         .add_systems(
-            Update,
+            schedule,
             (
                 check_settings.in_set(StrataSystems::TrackViewers),
                 dispatch.in_set(StrataSystems::Dispatch),
@@ -199,11 +200,7 @@ fn dispatch(
     let now = time.elapsed_secs_f64();
     let due = geo.last_start.is_none_or(|t| now - t >= 1.0 / f64::from(settings.steps_per_second.max(0.01)));
     if !geo.running && settings.enabled && due && !viewers.viewers.is_empty() {
-        let centres: Vec<VoxelPos> = viewers
-            .viewers
-            .iter()
-            .map(|(p, _)| VoxelPos::new(p[0].floor() as i32, p[1].floor() as i32, p[2].floor() as i32))
-            .collect();
+        let centres: Vec<VoxelPos> = viewers.viewers.iter().map(|(p, _)| VoxelPos::containing(p.to_array())).collect();
         let regions = geo.scheduler.regions_near(&centres, f64::from(settings.radius.max(0.0)));
         if let Some(plan) = geo.scheduler.begin_step(&sw.world, &regions) {
             stats.current = Some(plan.kind);

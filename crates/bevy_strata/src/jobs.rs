@@ -2,6 +2,7 @@
 //! owned inputs, so they run on any thread and are unit-testable without an `App`.
 
 use crate::mesh_build::NodeMeshes;
+use std::cell::RefCell;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
 use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, ProcessHistory};
@@ -72,9 +73,34 @@ pub(crate) struct MeshOutput {
     pub meshes: NodeMeshes,
 }
 
+thread_local! {
+    /// The mesher of this task-pool thread and the table it was built for: its 64 KiB material
+    /// table copy and scratch buffers are reused by every job on the thread, and rebuilt only
+    /// when a job brings another table (the materials changed).
+    static MESHER: RefCell<Option<(Arc<MaterialTable>, Mesher)>> = const { RefCell::new(None) };
+    /// Meshers built on this thread (for the reuse test).
+    #[cfg(test)]
+    static MESHERS_BUILT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with this thread's mesher for `table` (built on first use or when the table changed).
+fn with_mesher<R>(table: &Arc<MaterialTable>, f: impl FnOnce(&mut Mesher) -> R) -> R {
+    MESHER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_some_and(|(built_for, _)| !Arc::ptr_eq(built_for, table)) {
+            *slot = None;
+        }
+        let (_, mesher) = slot.get_or_insert_with(|| {
+            #[cfg(test)]
+            MESHERS_BUILT.with(|n| n.set(n.get() + 1));
+            (table.clone(), Mesher::new((**table).clone()))
+        });
+        f(mesher)
+    })
+}
+
 impl MeshJob {
     pub fn run(self) -> MeshOutput {
-        let mut mesher = Mesher::new((*self.table).clone());
         let hood = Neighborhood::from_fn(&self.center, |f: Face| match &self.sides[f as usize] {
             Side::Same(c) => Neighbor::Loaded(c),
             Side::Seam => Neighbor::Seam,
@@ -82,7 +108,7 @@ impl MeshJob {
         let mut options = MeshOptions::lod(self.node.level.min(31) as u8);
         options.ambient_occlusion = self.ambient_occlusion;
         let mut mesh = ChunkMesh::default();
-        mesher.mesh(&hood, &options, &mut mesh);
+        with_mesher(&self.table, |mesher| mesher.mesh(&hood, &options, &mut mesh));
         MeshOutput {
             node: self.node,
             generation: self.generation,
@@ -139,5 +165,33 @@ mod tests {
         }
         .run();
         assert!(seams.meshes.opaque_quads > 1);
+    }
+
+    #[test]
+    fn a_thread_reuses_its_mesher_until_the_material_table_changes() {
+        let src = source();
+        let center = src.load(ChunkKey::new(0, 0, 0)).unwrap().chunk;
+        let job = |table: &Arc<MaterialTable>| MeshJob {
+            node: NodeId::chunk(ChunkKey::new(0, 0, 0)),
+            generation: 0,
+            center: center.clone(),
+            sides: std::array::from_fn(|_| Side::Seam),
+            table: table.clone(),
+            registry: Arc::new(MaterialRegistry::builtin()),
+            ambient_occlusion: false,
+            keep_mesh_data: false,
+        };
+        let built = || MESHERS_BUILT.with(|n| n.get());
+        let (first, second) = (
+            Arc::new(MaterialTable::new(&MaterialRegistry::builtin())),
+            Arc::new(MaterialTable::new(&MaterialRegistry::builtin())),
+        );
+        let before = built();
+        let a = job(&first).run();
+        let b = job(&first).run();
+        assert_eq!(built() - before, 1, "the second job reuses the thread's mesher");
+        assert_eq!(a.meshes.opaque_quads, b.meshes.opaque_quads, "and meshes the same");
+        job(&second).run();
+        assert_eq!(built() - before, 2, "another table: a new mesher");
     }
 }

@@ -9,7 +9,7 @@
 //! App::new()
 //!     .add_plugins((DefaultPlugins, StrataPlugin::new(StrataConfig::default()).with_save_file("world.strata")))
 //!     .add_systems(Startup, |mut commands: Commands| {
-//!         commands.spawn((Camera3d::default(), Transform::from_xyz(0.0, 40.0, 0.0), StreamingViewer::default(), FloatingOrigin));
+//!         commands.spawn((Camera3d::default(), Transform::from_xyz(0.0, 40.0, 0.0), StreamingViewer::default(), StrataFloatingOrigin));
 //!     })
 //!     .run();
 //! ```
@@ -41,20 +41,21 @@ pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, to_bevy_mesh};
 pub use messages::{
-    ChunkLoaded, ChunkRemeshed, ChunkUnloaded, CommitFailed, EditsCommitted, StrataConfigRejected, VoxelPicked,
+    CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
     VoxelsEdited,
 };
-pub use persistence::{CommitRequest, Persistence};
+pub use persistence::{CommitRequest, StrataPersistence};
 pub use picking::StrataPickingSettings;
-pub use sets::StrataSystems;
+pub use sets::{StrataSchedule, StrataSystems};
 pub use startup::{StartupError, StartupReport, StrataStatus, StrataStatusChanged, strata_ready};
 pub use state::StrataWorld;
-pub use streaming::{StrataNode, StreamStats, Streaming};
-pub use viewer::{FloatingOrigin, StrataOrigin, StreamingViewer, ViewerPositions};
+pub use streaming::{StrataNode, StrataStreaming, StreamStats};
+pub use viewer::{StrataFloatingOrigin, StrataOrigin, StreamingViewer, ViewerPositions};
 pub use voxel_world::{VoxelHit, VoxelWorld};
 
 use bevy::app::{PluginGroupBuilder, TaskPoolOptions, TaskPoolThreadAssignmentPolicy};
 use bevy::asset::AssetPlugin;
+use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
 use bevy::picking::PickingSystems;
 use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
@@ -110,9 +111,9 @@ fn lower_thread_priority() {
 /// The names most users need: `use bevy_strata::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        ChunkLoaded, ChunkRemeshed, ChunkUnloaded, CommitFailed, CommitRequest, EditsCommitted, FloatingOrigin,
-        Persistence, StrataConfig, StrataMinimalPlugins, StrataOrigin, StrataPlugin, StrataStatus, StrataStatusChanged,
-        StrataSystems, StreamingViewer, VoxelHit, VoxelPicked, VoxelWorld, VoxelsEdited,
+        CommitFailed, CommitRequest, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfig,
+        StrataFloatingOrigin, StrataMinimalPlugins, StrataOrigin, StrataPersistence, StrataPlugin, StrataStatus,
+        StrataStatusChanged, StrataSystems, StreamingViewer, VoxelHit, VoxelPicked, VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{EditError, MaterialId, VoxelPos};
 }
@@ -129,6 +130,8 @@ pub struct StrataPlugin {
     pub materials: Option<MaterialRegistry>,
     /// Where the save comes from (default: the redb file `config.save_path` names).
     pub save: SaveSource,
+    /// The schedule the streaming sets run in (default `Update`; [`StrataPlugin::in_schedule`]).
+    pub schedule: InternedScheduleLabel,
 }
 
 /// Where [`StrataPlugin`]'s save comes from. The plugin knows one backend itself, the embedded
@@ -166,7 +169,7 @@ impl StrataPlugin {
     /// When the app builds the plugin, if `config` fails [`StrataConfig::validate`] (before
     /// anything is opened or written); [`StrataPlugin::try_new`] returns the error instead.
     pub fn new(config: StrataConfig) -> Self {
-        Self { config, generator: None, materials: None, save: SaveSource::Embedded }
+        Self { config, generator: None, materials: None, save: SaveSource::Embedded, schedule: Update.intern() }
     }
 
     /// [`StrataPlugin::new`] after [`StrataConfig::validate`].
@@ -184,6 +187,15 @@ impl StrataPlugin {
     /// Uses `materials` instead of the built-in registry.
     pub fn with_materials(mut self, materials: MaterialRegistry) -> Self {
         self.materials = Some(materials);
+        self
+    }
+
+    /// Runs the streaming sets ([`StrataSystems::TrackViewers`] … [`StrataSystems::Apply`]) in
+    /// `schedule` instead of `Update`: a game that runs its simulation in its own schedule
+    /// (or `FixedUpdate`) can stream in step with it. Start-up, picking, persistence and
+    /// diagnostics keep their schedules (`PreUpdate`, `Last`).
+    pub fn in_schedule(mut self, schedule: impl ScheduleLabel) -> Self {
+        self.schedule = schedule.intern();
         self
     }
 
@@ -252,32 +264,37 @@ impl Plugin for StrataPlugin {
         let writer = IndexWriter::new(generator, IndexConfig::default());
         let startup = Startup::begin(&self.config, self.save.clone(), store);
 
+        let schedule = self.schedule;
         app.insert_resource(self.config.clone())
+            .insert_resource(StrataSchedule(schedule))
             .insert_resource(config::AcceptedConfig::new(self.config.clone()))
             .add_message::<StrataConfigRejected>()
             .register_type::<StrataConfig>()
             .register_type::<StreamingViewer>()
-            .register_type::<FloatingOrigin>()
+            .register_type::<StrataFloatingOrigin>()
             .register_type::<StrataOrigin>()
             .insert_resource(StrataWorld::new(world, writer, registry, budget))
             .insert_resource(startup)
             .init_resource::<StrataStatus>()
             .init_resource::<StrataOrigin>()
             .init_resource::<ViewerPositions>()
-            .init_resource::<Streaming>()
-            .init_resource::<Persistence>()
+            .init_resource::<StrataStreaming>()
+            .init_resource::<StrataPersistence>()
             .init_resource::<StrataPickingSettings>()
             .add_message::<StrataStatusChanged>()
-            .add_message::<ChunkLoaded>()
-            .add_message::<ChunkUnloaded>()
-            .add_message::<ChunkRemeshed>()
+            .add_message::<NodeMeshed>()
+            .add_message::<NodeUnloaded>()
+            .add_message::<NodeRemeshed>()
             .add_message::<VoxelsEdited>()
             .add_message::<EditsCommitted>()
             .add_message::<CommitFailed>()
             .add_message::<VoxelPicked>()
+            // Read by the picking backend (VoxelPicked on a press); registered by bevy_picking's
+            // input plugin in a full app, here too so headless apps run the backend.
+            .add_message::<bevy::picking::pointer::PointerInput>()
             .add_message::<PointerHits>()
             .configure_sets(
-                Update,
+                schedule,
                 (
                     StrataSystems::TrackViewers,
                     (
@@ -296,7 +313,7 @@ impl Plugin for StrataPlugin {
             .configure_sets(PreUpdate, StrataSystems::Picking.in_set(PickingSystems::Backend))
             .configure_sets(PreUpdate, StrataSystems::Startup.before(StrataSystems::Picking))
             .add_systems(
-                Update,
+                schedule,
                 (
                     (config::check_config, viewer::recenter_origin, viewer::track_viewers)
                         .chain()

@@ -109,7 +109,6 @@ fn into_bevy_mesh(buffers: MeshBuffers, registry: &MaterialRegistry, usage: Rend
 
 /// Spawns, updates or despawns a node's entity for a new mesh. Returns the entity, or `None`
 /// when the node has no geometry (all air, or buried).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn spawn_or_update(
     commands: &mut Commands,
     assets: &mut MeshAssets,

@@ -1,15 +1,17 @@
 //! Messages the plugin sends (read them with `MessageReader`).
 
 use crate::persistence::CommitRequest;
+use bevy::picking::pointer::PointerButton;
 use bevy::prelude::*;
 use std::time::Duration;
 use strata_core::{ChunkKey, MaterialId, VoxelPos};
 use strata_index::NodeId;
 
-/// A node's mesh entity appeared for the first time.
+/// A node of the view (an octree node: one chunk at level 0, 2ⁿ chunks a side at level n) got
+/// its first mesh and is shown; its entity appeared.
 #[derive(Message, Clone, Debug, PartialEq)]
-pub struct ChunkLoaded {
-    /// The node (level 0 = one chunk).
+pub struct NodeMeshed {
+    /// The node and its level (`node.level`; 0 = one chunk).
     pub node: NodeId,
     /// Its entity, if it has visible geometry (`None`: all air or buried, nothing spawned).
     pub entity: Option<Entity>,
@@ -17,14 +19,14 @@ pub struct ChunkLoaded {
 
 /// A node left the view; its entity (if any) was despawned.
 #[derive(Message, Clone, Debug, PartialEq)]
-pub struct ChunkUnloaded {
+pub struct NodeUnloaded {
     /// The node.
     pub node: NodeId,
 }
 
 /// A shown node got a new mesh (after an edit or a change of its neighbours' LOD).
 #[derive(Message, Clone, Debug, PartialEq)]
-pub struct ChunkRemeshed {
+pub struct NodeRemeshed {
     /// The node.
     pub node: NodeId,
     /// Its entity, if it has visible geometry.
@@ -40,7 +42,11 @@ pub struct VoxelsEdited {
     pub version: u64,
 }
 
-/// The picking backend hit a voxel under a pointer.
+/// The voxel under a pointer, from the picking backend: sent when the voxel or face a
+/// pointer's ray (per camera) hits changes — it enters a voxel, moves to another, or hits again
+/// after hitting nothing — and when a button is pressed over it ([`VoxelPicked::pressed`]); not
+/// every frame while it stays put. For every frame's hits, use `bevy_picking`'s pointer events
+/// on node entities.
 #[derive(Message, Clone, Debug, PartialEq)]
 pub struct VoxelPicked {
     /// The camera whose ray hit.
@@ -57,6 +63,8 @@ pub struct VoxelPicked {
     pub ray_origin: bevy::math::DVec3,
     /// The ray's unit direction.
     pub ray_direction: Vec3,
+    /// The button pressed over the voxel this frame; `None` for a hover change.
+    pub pressed: Option<PointerButton>,
 }
 
 /// A change to [`crate::StrataConfig`] (or [`crate::GeologySettings`]) failed validation and
@@ -76,7 +84,7 @@ pub struct StrataConfigRejected {
 pub struct EditsCommitted {
     /// The world version the commit covers.
     pub version: u64,
-    /// The latest [`crate::Persistence::commit_now`] request whose edits are all durable now.
+    /// The latest [`crate::StrataPersistence::commit_now`] request whose edits are all durable now.
     pub request: CommitRequest,
     /// Chunk records written (0 when nothing was dirty).
     pub chunks: usize,

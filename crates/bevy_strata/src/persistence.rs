@@ -16,8 +16,8 @@ use strata_core::{CommitReceipt, EditLoading, PreparedCommit, StoreError};
 
 type CommitResult = (PreparedCommit, Result<CommitReceipt, StoreError>);
 
-/// A request for a commit now, from [`Persistence::commit_now`]: compare it with
-/// [`EditsCommitted::request`] or ask [`Persistence::is_durable`].
+/// A request for a commit now, from [`StrataPersistence::commit_now`]: compare it with
+/// [`EditsCommitted::request`] or ask [`StrataPersistence::is_durable`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommitRequest(pub u64);
 
@@ -27,12 +27,12 @@ pub struct CommitRequest(pub u64);
 /// Edits are durable once a commit that covers them succeeds; each success sends
 /// [`EditsCommitted`] with the world version it covers, each failure [`CommitFailed`] (the
 /// edits stay queued and the next commit retries them). Commits run every
-/// [`StrataConfig::commit_interval_s`], or as soon as possible after [`Persistence::commit_now`].
+/// [`StrataConfig::commit_interval_s`], or as soon as possible after [`StrataPersistence::commit_now`].
 #[derive(Resource, Default)]
-pub struct Persistence {
+pub struct StrataPersistence {
     since_last_s: f32,
     task: Option<(Task<CommitResult>, CommitRequest)>,
-    /// The last request handed out by [`Persistence::commit_now`].
+    /// The last request handed out by [`StrataPersistence::commit_now`].
     requested: CommitRequest,
     /// The last request a successful commit covered.
     durable_request: CommitRequest,
@@ -55,11 +55,11 @@ pub struct Persistence {
     pub exit_committed: bool,
 }
 
-impl Persistence {
+impl StrataPersistence {
     /// Asks for a commit as soon as possible (the next frame, or right after the commit in
     /// flight, which may have captured the world before the request). Every edit sent before
     /// this call is covered by the returned request: it is durable once
-    /// [`Persistence::is_durable`] says so, or an [`EditsCommitted`] with
+    /// [`StrataPersistence::is_durable`] says so, or an [`EditsCommitted`] with
     /// `request >= ` it arrives — unless its chunk cannot be loaded (then the commit reports
     /// `held_edits > 0` and does not cover the request; a later one will).
     pub fn commit_now(&mut self) -> CommitRequest {
@@ -80,7 +80,7 @@ impl Persistence {
 
 fn finish(
     sw: &mut StrataWorld,
-    p: &mut Persistence,
+    p: &mut StrataPersistence,
     (prepared, result): CommitResult,
     request: CommitRequest,
     committed: &mut MessageWriter<EditsCommitted>,
@@ -116,13 +116,13 @@ fn finish(
     }
 }
 
-/// Starts a commit when one is due (the interval passed, or [`Persistence::commit_now`] asked),
+/// Starts a commit when one is due (the interval passed, or [`StrataPersistence::commit_now`] asked),
 /// and collects a finished one. At most one commit runs at a time, so commits land in order.
 pub(crate) fn periodic_commit(
     time: Res<Time>,
     config: Res<StrataConfig>,
     mut sw: ResMut<StrataWorld>,
-    mut p: ResMut<Persistence>,
+    mut p: ResMut<StrataPersistence>,
     mut committed: MessageWriter<EditsCommitted>,
     mut failed: MessageWriter<CommitFailed>,
 ) {
@@ -180,7 +180,7 @@ pub(crate) fn periodic_commit(
 pub(crate) fn commit_on_exit(
     mut exits: MessageReader<AppExit>,
     mut sw: ResMut<StrataWorld>,
-    mut p: ResMut<Persistence>,
+    mut p: ResMut<StrataPersistence>,
     mut startup: ResMut<Startup>,
     mut status: ResMut<StrataStatus>,
     mut committed: MessageWriter<EditsCommitted>,
@@ -203,7 +203,7 @@ pub(crate) fn commit_on_exit(
 /// The exit commit proper: waits for a running commit, then commits every remaining edit.
 fn exit_commit(
     sw: &mut StrataWorld,
-    p: &mut Persistence,
+    p: &mut StrataPersistence,
     committed: &mut MessageWriter<EditsCommitted>,
     failed: &mut MessageWriter<CommitFailed>,
 ) {
@@ -291,7 +291,7 @@ mod tests {
             sw.world = world;
             sw.world.set_voxel(VoxelPos::new(1, 1, 1), MaterialId(3));
         }
-        let request = app.world_mut().resource_mut::<Persistence>().commit_now();
+        let request = app.world_mut().resource_mut::<StrataPersistence>().commit_now();
         let mut failures = Vec::new();
         for _ in 0..2000 {
             app.update();
@@ -302,7 +302,7 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
         assert!(failures[0].reason.contains("injected"), "{failures:?}");
-        let p = app.world().resource::<Persistence>();
+        let p = app.world().resource::<StrataPersistence>();
         assert!(!p.is_durable(request));
         assert_eq!((p.commits, p.failed_commits, p.durable_version), (0, 1, 0));
         assert!(p.last_error.is_some());

@@ -1,10 +1,13 @@
 //! The plugin's public system sets.
 
+use bevy::ecs::schedule::ScheduleLabel;
 use bevy::prelude::*;
 
 /// Every system of the plugin belongs to one of these sets, so apps can order theirs around them.
 ///
-/// In [`Update`], chained in this order:
+/// In [`Update`] — or the schedule chosen with
+/// [`StrataPlugin::in_schedule`](crate::StrataPlugin::in_schedule), kept in [`StrataSchedule`]
+/// — chained in this order:
 /// - [`StrataSystems::TrackViewers`]: check changes to [`crate::StrataConfig`] (a change that
 ///   fails validation is undone, [`crate::StrataConfigRejected`]), recentre the floating
 ///   origin, read viewer positions.
@@ -25,7 +28,7 @@ use bevy::prelude::*;
 /// start-up task finished, see [`crate::StrataStatus`]), then [`StrataSystems::Picking`], inside
 /// `bevy_picking`'s backend set.
 ///
-/// With the debug overlay (feature `debug_ui`): [`StrataSystems::DebugUi`] in [`Update`] after
+/// With the debug overlay (feature `debug_ui`): [`StrataSystems::DebugUi`] in that schedule after
 /// `Apply` (the F3 toggle, pick recording, gizmos) and [`StrataSystems::DebugPanel`] in
 /// `bevy_egui`'s `EguiPrimaryContextPass` (the panel). Each set lives in one schedule.
 ///
@@ -57,4 +60,18 @@ pub enum StrataSystems {
     DebugUi,
     /// The debug overlay's egui panel (feature `debug_ui`).
     DebugPanel,
+}
+
+/// The schedule the streaming sets (`TrackViewers` … `Apply`) run in: `Update` unless the game
+/// chose another with [`StrataPlugin::in_schedule`](crate::StrataPlugin::in_schedule).
+/// Companion plugins ([`crate::StrataGeologyPlugin`], the debug overlay) add their systems to
+/// it; add them after [`crate::StrataPlugin`].
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrataSchedule(pub bevy::ecs::schedule::InternedScheduleLabel);
+
+impl StrataSchedule {
+    /// The schedule in `app` (`Update` before the plugin is added).
+    pub fn of(app: &App) -> bevy::ecs::schedule::InternedScheduleLabel {
+        app.world().get_resource::<StrataSchedule>().map_or_else(|| Update.intern(), |s| s.0)
+    }
 }

@@ -11,7 +11,7 @@
 use crate::config::StrataConfig;
 use crate::jobs::{LoadJob, LoadOutput, MeshJob, MeshOutput};
 use crate::mesh_build::{MeshAssets, spawn_or_update};
-use crate::messages::{ChunkLoaded, ChunkRemeshed, ChunkUnloaded, VoxelsEdited};
+use crate::messages::{NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
 use crate::state::{IndexDriver, StrataWorld};
 use crate::viewer::{StrataOrigin, ViewerPositions};
 use bevy::prelude::*;
@@ -50,10 +50,10 @@ pub struct StreamStats {
 }
 
 /// Streaming state: the plan, its tasks in flight, finished results and the nodes' entities.
-/// Systems outside the plugin read it through its `&self` methods ([`Streaming::is_idle`],
-/// [`Streaming::stats`], [`Streaming::plan`], …).
+/// Systems outside the plugin read it through its `&self` methods ([`StrataStreaming::is_idle`],
+/// [`StrataStreaming::stats`], [`StrataStreaming::plan`], …).
 #[derive(Resource, Default)]
-pub struct Streaming {
+pub struct StrataStreaming {
     pub(crate) plan: StreamPlan,
     loading: HashMap<NodeId, Task<LoadOutput>>,
     meshing: HashMap<NodeId, Task<MeshOutput>>,
@@ -64,7 +64,7 @@ pub struct Streaming {
     pub(crate) stats: StreamStats,
 }
 
-impl Streaming {
+impl StrataStreaming {
     /// The streaming bookkeeping: shown nodes, generations, queues, retention.
     pub fn plan(&self) -> &StreamPlan {
         &self.plan
@@ -166,13 +166,13 @@ pub(crate) fn plan_lod(
     config: Res<StrataConfig>,
     viewers: Res<ViewerPositions>,
     mut sw: ResMut<StrataWorld>,
-    mut st: ResMut<Streaming>,
-    mut unloaded: MessageWriter<ChunkUnloaded>,
+    mut st: ResMut<StrataStreaming>,
+    mut unloaded: MessageWriter<NodeUnloaded>,
 ) {
     st.plan.set_settings(config.lod_settings());
     st.plan.selector_mut().set_min_move(f64::from(config.lod_min_move));
     let vs: Vec<Viewer> =
-        viewers.viewers.iter().map(|&(position, view_distance)| Viewer { position, view_distance }).collect();
+        viewers.viewers.iter().map(|&(p, view_distance)| Viewer { position: p.to_array(), view_distance }).collect();
     let change = st.plan.update_view(&vs);
     if change.is_empty() {
         return;
@@ -181,7 +181,7 @@ pub(crate) fn plan_lod(
         if let Some(e) = st.entities.remove(id) {
             commands.entity(e).despawn();
         }
-        unloaded.write(ChunkUnloaded { node: *id });
+        unloaded.write(NodeUnloaded { node: *id });
     }
     // Released chunks leave the world cache (unless dirty) and so the index, which releases
     // them at its next update.
@@ -197,7 +197,7 @@ pub(crate) fn plan_lod(
 /// chunk on the I/O pool, first in line; a later frame applies it.
 pub(crate) fn apply_edits(
     mut sw: ResMut<StrataWorld>,
-    mut st: ResMut<Streaming>,
+    mut st: ResMut<StrataStreaming>,
     mut edited: MessageWriter<VoxelsEdited>,
 ) {
     if let Err(e) = sw.world.apply() {
@@ -223,7 +223,7 @@ pub(crate) fn apply_edits(
 
 /// Dispatch: starts the tasks the plan hands out (meshes of nodes whose data is ready, loads of
 /// missing data) and the index task; never more than `max_tasks_in_flight`.
-pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>) {
+pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>) {
     let sw = &mut *sw;
     let st = &mut *st;
     // Chunks rays reached after the index released them: hand back the world's copy, or load.
@@ -278,7 +278,7 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
 }
 
 /// Poll: moves finished tasks to the ready queues; never blocks.
-pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<Streaming>) {
+pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>) {
     let st = &mut *st;
     let plan = &mut st.plan;
     st.loading.retain(|id, task| match check_ready(task) {
@@ -311,10 +311,10 @@ pub(crate) fn apply_results(
     config: Res<StrataConfig>,
     origin: Res<StrataOrigin>,
     mut sw: ResMut<StrataWorld>,
-    mut st: ResMut<Streaming>,
+    mut st: ResMut<StrataStreaming>,
     mut assets: MeshAssets,
-    mut loaded_msg: MessageWriter<ChunkLoaded>,
-    mut remeshed_msg: MessageWriter<ChunkRemeshed>,
+    mut loaded_msg: MessageWriter<NodeMeshed>,
+    mut remeshed_msg: MessageWriter<NodeRemeshed>,
 ) {
     let start = Instant::now();
     let budget_s = f64::from(config.apply_budget_ms.max(0.1)) / 1e3;
@@ -381,9 +381,9 @@ pub(crate) fn apply_results(
         };
         st.stats.meshes_applied += 1;
         if fate == MeshFate::First {
-            loaded_msg.write(ChunkLoaded { node: out.node, entity });
+            loaded_msg.write(NodeMeshed { node: out.node, entity });
         } else {
-            remeshed_msg.write(ChunkRemeshed { node: out.node, entity });
+            remeshed_msg.write(NodeRemeshed { node: out.node, entity });
         }
     }
     st.stats.applied_last_frame = applied as u32;
@@ -428,7 +428,7 @@ mod tests {
     fn a_load_nobody_retains_does_not_enter_the_world_cache() {
         let mut app = app();
         let chunk = NodeId::chunk(ChunkKey::new(80, 0, 0));
-        app.world_mut().resource_mut::<Streaming>().ready_loads.push_back(LoadOutput {
+        app.world_mut().resource_mut::<StrataStreaming>().ready_loads.push_back(LoadOutput {
             node: chunk,
             data: Ok(Arc::new(Chunk::Uniform(MaterialId(1)))),
             history: Default::default(),
@@ -436,7 +436,7 @@ mod tests {
             sequence: 0,
         });
         app.update();
-        let st = app.world().resource::<Streaming>();
+        let st = app.world().resource::<StrataStreaming>();
         assert_eq!((st.ready_depth(), st.stats().loads_applied), (0, 0), "applied and dropped");
         let sw = app.world().resource::<StrataWorld>();
         assert!(!sw.world.is_resident(chunk.key), "an unneeded chunk does not enter the world cache");
@@ -446,13 +446,13 @@ mod tests {
     fn a_mesh_of_a_node_no_longer_shown_is_not_spawned() {
         let mut app = app();
         let node = NodeId::chunk(ChunkKey::new(9, 9, 9));
-        app.world_mut().resource_mut::<Streaming>().ready_meshes.push_back(MeshOutput {
+        app.world_mut().resource_mut::<StrataStreaming>().ready_meshes.push_back(MeshOutput {
             node,
             generation: 0,
             meshes: some_mesh(),
         });
         app.update();
-        let st = app.world().resource::<Streaming>();
+        let st = app.world().resource::<StrataStreaming>();
         assert_eq!(st.stats().dropped_stale, 1);
         assert_eq!(st.entity(node), None);
         let mut q = app.world_mut().query::<&StrataNode>();
@@ -482,9 +482,9 @@ mod tests {
         app.world_mut().spawn((StreamingViewer::default(), Transform::default()));
         let key = ChunkKey::new(0, 0, 0);
         let node = NodeId::chunk(key);
-        let shown = |app: &App| app.world().resource::<Streaming>().plan().is_meshed(node);
+        let shown = |app: &App| app.world().resource::<StrataStreaming>().plan().is_meshed(node);
         for _ in 0..2000 {
-            if shown(&app) && app.world().resource::<Streaming>().is_idle() {
+            if shown(&app) && app.world().resource::<StrataStreaming>().is_idle() {
                 break;
             }
             app.update();
@@ -507,7 +507,7 @@ mod tests {
             assert!(sw.world.evict(key), "committed, so clean and evictable");
         }
         let edited = source.load(key).unwrap().chunk.get(strata_core::LocalPos::new(1, 1, 1).index());
-        app.world_mut().resource_mut::<Streaming>().ready_loads.push_back(LoadOutput {
+        app.world_mut().resource_mut::<StrataStreaming>().ready_loads.push_back(LoadOutput {
             node,
             data: Ok(old.chunk),
             history: old.history,
@@ -523,7 +523,7 @@ mod tests {
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        assert_eq!(app.world().resource::<Streaming>().stats().stale_loads, 1);
+        assert_eq!(app.world().resource::<StrataStreaming>().stats().stale_loads, 1);
         let mut sw = app.world_mut().resource_mut::<StrataWorld>();
         assert!(sw.world.is_resident(key), "loaded again");
         assert_eq!(sw.world.voxel(pos).unwrap(), edited);

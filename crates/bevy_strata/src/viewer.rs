@@ -4,12 +4,13 @@
 //! World positions are `i32` voxels; `f32` render coordinates lose voxel precision a few million
 //! voxels from the origin. Strata keeps render space small with a **floating origin**:
 //! [`StrataOrigin`] is the voxel that render-space `(0, 0, 0)` stands for, chunk entities are
-//! placed relative to it, and when the entity marked [`FloatingOrigin`] (usually the camera)
+//! placed relative to it, and when the entity marked [`StrataFloatingOrigin`] (usually the camera)
 //! gets farther than `recenter_distance` from render-space zero, the origin moves by a whole
 //! number of voxels and every top-level `Transform` is shifted back by the same amount. Nothing
 //! visible moves; surfaces never jitter, wherever the camera is.
 
 use crate::config::{AcceptedConfig, StrataConfig};
+use bevy::math::DVec3;
 use bevy::prelude::*;
 use strata_core::VoxelPos;
 
@@ -25,7 +26,7 @@ pub struct StreamingViewer {
 /// top-level entity (no parent).
 #[derive(Component, Reflect, Clone, Copy, Debug, Default)]
 #[reflect(Component)]
-pub struct FloatingOrigin;
+pub struct StrataFloatingOrigin;
 
 /// The voxel that render-space `(0, 0, 0)` stands for.
 #[derive(Resource, Reflect, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,12 +48,15 @@ impl StrataOrigin {
     }
 
     /// World position (voxels, `f64`) of a render-space point.
-    pub fn to_world(&self, render: Vec3) -> [f64; 3] {
-        [
-            self.voxel.x as f64 + render.x as f64,
-            self.voxel.y as f64 + render.y as f64,
-            self.voxel.z as f64 + render.z as f64,
-        ]
+    pub fn to_world(&self, render: Vec3) -> DVec3 {
+        self.voxel.as_dvec3() + render.as_dvec3()
+    }
+
+    /// The voxel containing a render-space point (a picking hit, a character's feet):
+    /// [`VoxelPos::containing`] of [`StrataOrigin::to_world`]. To pick the voxel a surface hit
+    /// lies on, step half a voxel against the normal first (`position - normal * 0.5`).
+    pub fn voxel_at(&self, render: Vec3) -> VoxelPos {
+        VoxelPos::containing(self.to_world(render).to_array())
     }
 }
 
@@ -60,14 +64,14 @@ impl StrataOrigin {
 #[derive(Resource, Clone, Debug, Default)]
 pub struct ViewerPositions {
     /// Position (voxels) and view distance (voxels) of each viewer.
-    pub viewers: Vec<([f64; 3], f64)>,
+    pub viewers: Vec<(DVec3, f64)>,
 }
 
 /// Moves the origin when the followed (top-level) entity is far from render-space zero.
 pub(crate) fn recenter_origin(
     config: Res<StrataConfig>,
     mut origin: ResMut<StrataOrigin>,
-    mut roots: Query<(&mut Transform, Has<FloatingOrigin>), Without<ChildOf>>,
+    mut roots: Query<(&mut Transform, Has<StrataFloatingOrigin>), Without<ChildOf>>,
 ) {
     let Some(followed) = roots.iter().find_map(|(t, f)| f.then_some(t.translation)) else { return };
     if followed.length() <= config.recenter_distance.max(1.0) || !followed.is_finite() {

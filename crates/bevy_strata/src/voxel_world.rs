@@ -45,9 +45,15 @@ pub(crate) fn face_normal(face: Option<strata_core::Face>) -> IVec3 {
 /// Edits are O(1) appends to the delta log; the plugin applies them in
 /// [`crate::StrataSystems::ApplyEdits`] the same frame (or the next, if issued after it),
 /// remeshes every affected chunk and commits them durably in the background.
+///
+/// **Shared access.** It reads the world's resources without taking them exclusively (`Res`):
+/// edits are deferred like `Commands` (appended to the delta log, applied by the plugin's
+/// systems), and a read that needs a chunk only asks for it. So any number of game systems
+/// using it run in parallel with each other; they are ordered against the plugin's systems
+/// (which change the world) by the scheduler.
 #[derive(SystemParam)]
 pub struct VoxelWorld<'w> {
-    strata: ResMut<'w, StrataWorld>,
+    strata: Res<'w, StrataWorld>,
     origin: Res<'w, StrataOrigin>,
 }
 
@@ -107,7 +113,7 @@ impl VoxelWorld<'_> {
     /// released: the plugin loads it, and a cast a few frames later is exact (see
     /// [`VoxelWorld::raycast_world`]).
     pub fn raycast(&self, ray: Ray3d, max_distance: f32) -> Option<VoxelHit> {
-        let origin = self.origin.to_world(ray.origin);
+        let origin = self.origin.to_world(ray.origin).to_array();
         let d = ray.direction.as_vec3();
         let options =
             RayOptions { max_distance: f64::from(max_distance), filter: HitFilter::solid_only(&self.strata.registry) };
@@ -159,5 +165,19 @@ impl VoxelWorld<'_> {
     /// The floating origin.
     pub fn origin(&self) -> StrataOrigin {
         *self.origin
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bevy::ecs::system::ReadOnlySystemParam;
+
+    /// Systems using `VoxelWorld` take no exclusive access, so they run in parallel (this fails
+    /// to compile if a field takes `ResMut`).
+    #[test]
+    fn voxel_world_is_a_read_only_system_param() {
+        fn read_only<P: ReadOnlySystemParam>() {}
+        read_only::<VoxelWorld<'static>>();
     }
 }

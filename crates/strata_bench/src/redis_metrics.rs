@@ -25,15 +25,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         return Vec::new();
     };
     // A world of its own per run, so reruns on one cluster never see old data.
-    let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let sep = if base.contains('?') {
-        "&"
-    } else if base.ends_with('/') {
-        "?"
-    } else {
-        "/?"
-    };
-    let url = format!("{base}{sep}world=bench-{}-{ns}", std::process::id());
+    let url = strata_redis::url_with_world(&base, &strata_redis::unique_world_name("bench"));
     let redis = match strata_redis::open(&url) {
         Ok(s) => Arc::new(s),
         Err(e) => {

@@ -16,7 +16,7 @@
 
 use crate::scenario::{Scenario, rss_mib};
 use bevy::prelude::*;
-use bevy_strata::Streaming;
+use bevy_strata::StrataStreaming;
 use bevy_strata::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ pub fn run(save: Option<String>, sc: &Scenario) -> Result<String, String> {
             let w = app.world();
             match w.resource::<StrataStatus>() {
                 StrataStatus::Failed(e) => return Err(format!("start-up failed: {e}")),
-                status => status.is_ready() && w.resource::<Streaming>().is_idle(),
+                status => status.is_ready() && w.resource::<StrataStreaming>().is_idle(),
             }
         };
         if done {

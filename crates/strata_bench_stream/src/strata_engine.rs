@@ -9,7 +9,7 @@
 use crate::pools::Pools;
 use crate::scenario::{Engine, Scenario};
 use bevy::prelude::*;
-use bevy_strata::Streaming;
+use bevy_strata::StrataStreaming;
 use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
 use std::collections::HashSet;
@@ -19,11 +19,11 @@ use strata_index::NodeId;
 /// What counts as near the viewer for `near_view_s`, voxels from the node's box.
 pub const NEAR_VOXELS: f64 = 64.0;
 
-/// The nodes that got their first mesh (`ChunkLoaded`; remeshes are `ChunkRemeshed`).
+/// The nodes that got their first mesh (`NodeMeshed`; remeshes are `NodeRemeshed`).
 #[derive(Resource, Default)]
 struct FirstMeshed(HashSet<NodeId>);
 
-fn track_first_meshes(mut loaded: MessageReader<ChunkLoaded>, mut first: ResMut<FirstMeshed>) {
+fn track_first_meshes(mut loaded: MessageReader<NodeMeshed>, mut first: ResMut<FirstMeshed>) {
     first.0.extend(loaded.read().map(|m| m.node));
 }
 
@@ -83,7 +83,7 @@ impl Engine for StrataEngine {
     }
 
     fn view_complete(&mut self) -> bool {
-        let streaming = self.app.world().resource::<Streaming>();
+        let streaming = self.app.world().resource::<StrataStreaming>();
         if self.near_view_s.is_none() {
             let p = self.viewer_at.as_dvec3().to_array();
             let plan = streaming.plan();

@@ -40,6 +40,14 @@ impl VoxelPos {
         Self { x, y, z }
     }
 
+    /// The voxel containing the point `p` (in voxels): each coordinate floored, so a point on
+    /// a voxel's minimum face belongs to that voxel and `-0.5` to voxel `-1`. Coordinates
+    /// beyond the `i32` range saturate; NaN gives 0.
+    #[inline]
+    pub fn containing(p: [f64; 3]) -> Self {
+        Self::new(p[0].floor() as i32, p[1].floor() as i32, p[2].floor() as i32)
+    }
+
     /// The chunk that contains this voxel (floor division by 32, correct for negatives).
     #[inline]
     pub const fn chunk(self) -> ChunkKey {
@@ -273,6 +281,13 @@ impl Face {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_voxel_containing_a_point_floors_each_coordinate() {
+        assert_eq!(VoxelPos::containing([0.0, 0.999, 1.0]), VoxelPos::new(0, 0, 1));
+        assert_eq!(VoxelPos::containing([-0.5, -1.0, -1.000_001]), VoxelPos::new(-1, -1, -2));
+        assert_eq!(VoxelPos::containing([1e12, -1e12, f64::NAN]), VoxelPos::new(i32::MAX, i32::MIN, 0));
+    }
 
     #[test]
     fn negative_coordinates_floor() {

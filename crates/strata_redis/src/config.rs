@@ -280,9 +280,39 @@ impl RedisClusterConfig {
     }
 }
 
+/// `base` (a cluster URL) naming the world `world`: `world=<world>` appended to its query,
+/// which (the last value of a parameter wins) replaces a `world` the URL already names.
+pub fn url_with_world(base: &str, world: &str) -> String {
+    let sep = if base.contains('?') {
+        "&"
+    } else if base.ends_with('/') {
+        "?"
+    } else {
+        "/?"
+    };
+    format!("{base}{sep}world={world}")
+}
+
+/// A world name no other process or moment uses: `<prefix>-<process id>-<nanoseconds since
+/// 1970>`, so tests and benchmarks on a shared cluster never see each other's data.
+pub fn unique_world_name(prefix: &str) -> String {
+    let ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{prefix}-{}-{ns}", std::process::id())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_world_name_joins_any_url_shape_and_wins_over_the_one_it_names() {
+        assert_eq!(url_with_world("redis+cluster://h:1", "w"), "redis+cluster://h:1/?world=w");
+        assert_eq!(url_with_world("redis+cluster://h:1/", "w"), "redis+cluster://h:1/?world=w");
+        assert_eq!(url_with_world("redis+cluster://h:1/?retries=2", "w"), "redis+cluster://h:1/?retries=2&world=w");
+        let c = RedisClusterConfig::from_url(&url_with_world("redis+cluster://h:1/?world=old", "new")).unwrap();
+        assert_eq!(c.world, "new");
+        assert_ne!(unique_world_name("t"), unique_world_name("t"));
+    }
 
     #[test]
     fn defaults_and_params() {

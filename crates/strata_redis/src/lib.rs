@@ -74,7 +74,7 @@ pub mod keys;
 mod store;
 
 pub use cluster::{Shard, SlotMap};
-pub use config::{RedisClusterConfig, SCHEME, Secret, UrlError};
+pub use config::{RedisClusterConfig, SCHEME, Secret, UrlError, unique_world_name, url_with_world};
 pub use store::{RedisClusterStore, open};
 
 #[cfg(doc)]

@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use bevy_strata::geology::{Geology, GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataWorld, Streaming};
+use bevy_strata::{StrataStreaming, StrataWorld};
 use std::sync::Arc;
 use std::time::Duration;
 use strata_core::{ChunkKey, ChunkStore, ProcessId, RedbStore, WorldGenerator};
@@ -68,8 +68,8 @@ fn erosion_runs_near_the_viewer_keeps_player_edits_and_is_saved() {
     {
         let mut app = app(&save);
         app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(0.0, 45.0, 0.0)));
-        run_until(&mut app, 3000, "the cone streamed", |a| a.world().resource::<Streaming>().is_idle());
-        let remeshed_before = app.world().resource::<Streaming>().stats().meshes_applied;
+        run_until(&mut app, 3000, "the cone streamed", |a| a.world().resource::<StrataStreaming>().is_idle());
+        let remeshed_before = app.world().resource::<StrataStreaming>().stats().meshes_applied;
         run_until(&mut app, 3000, "erosion changed voxels", |a| {
             a.world().resource::<GeologyStats>().voxels_changed > 200
         });
@@ -80,7 +80,7 @@ fn erosion_runs_near_the_viewer_keeps_player_edits_and_is_saved() {
         let stats = app.world().resource::<GeologyStats>().clone();
         assert!(stats.regions > 0 && stats.batches_applied > 0, "{stats:?}");
         assert!(app.world().resource::<Geology>().scheduler().step() >= 6);
-        let st = app.world().resource::<Streaming>();
+        let st = app.world().resource::<StrataStreaming>();
         assert!(st.stats().meshes_applied > remeshed_before, "eroded chunks were remeshed");
         let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
         assert_eq!(w.voxel(brick).unwrap(), MaterialId(19), "geology never overwrites a player edit");
@@ -109,7 +109,7 @@ fn invalid_geology_settings_are_undone_and_steps_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut app = app(&dir.path().join("geo.strata"));
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(0.0, 45.0, 0.0)));
-    run_until(&mut app, 3000, "the cone streamed", |a| a.world().resource::<Streaming>().is_idle());
+    run_until(&mut app, 3000, "the cone streamed", |a| a.world().resource::<StrataStreaming>().is_idle());
     let before = app.world().resource::<GeologySettings>().clone();
     app.world_mut().resource_mut::<GeologySettings>().radius = f32::INFINITY;
     app.update();

@@ -3,10 +3,10 @@
 use crate::common::{STONE, flat_app, run_until, small_view, wait_started};
 use bevy::picking::backend::PointerHits;
 use bevy::picking::backend::ray::{RayId, RayMap};
-use bevy::picking::pointer::PointerId;
+use bevy::picking::pointer::{Location, PointerAction, PointerButton, PointerId, PointerInput};
 use bevy::prelude::*;
 use bevy_strata::prelude::*;
-use bevy_strata::{Persistence, StrataWorld, Streaming};
+use bevy_strata::{StrataPersistence, StrataStreaming, StrataWorld};
 use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, WorldGenerator};
 use strata_index::NodeId;
 
@@ -23,7 +23,7 @@ fn spawn_viewer(app: &mut App, at: Vec3) -> Entity {
 }
 
 fn idle(app: &mut App) -> bool {
-    app.world().resource::<Streaming>().is_idle()
+    app.world().resource::<StrataStreaming>().is_idle()
 }
 
 fn drain<M: Message + Clone>(app: &mut App) -> Vec<M> {
@@ -35,40 +35,40 @@ fn a_moving_viewer_loads_and_unloads_and_lod_follows_distance() {
     let mut app = app_with(config());
     let viewer = spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
     run_until(&mut app, 2000, "initial view streamed", idle);
-    let st = app.world().resource::<Streaming>();
+    let st = app.world().resource::<StrataStreaming>();
     let here = ChunkKey::new(0, 0, 0);
     assert_eq!(st.node_covering(here), Some(NodeId::chunk(here)), "finest level under the viewer");
     let far = st.node_covering(ChunkKey::new(4, 0, 0)).expect("chunk 128 voxels away is shown");
     assert!(far.level >= 1, "coarser far away: {far:?}");
     assert!(st.entity(NodeId::chunk(here)).is_some(), "the ground under the viewer has a mesh");
-    drain::<ChunkLoaded>(&mut app);
-    drain::<ChunkUnloaded>(&mut app);
+    drain::<NodeMeshed>(&mut app);
+    drain::<NodeUnloaded>(&mut app);
 
     // Sitting still, nothing changes. (Messages live two frames: collect every frame.)
     for _ in 0..30 {
         app.update();
-        assert!(drain::<ChunkLoaded>(&mut app).is_empty());
-        assert!(drain::<ChunkUnloaded>(&mut app).is_empty());
+        assert!(drain::<NodeMeshed>(&mut app).is_empty());
+        assert!(drain::<NodeUnloaded>(&mut app).is_empty());
     }
 
     // Move 2000 voxels away: the old area unloads, the new one loads.
     app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(2016.0, 8.0, 16.0));
     let mut unloaded = Vec::new();
     run_until(&mut app, 2000, "view around the new position", |app| {
-        unloaded.extend(drain::<ChunkUnloaded>(app));
+        unloaded.extend(drain::<NodeUnloaded>(app));
         idle(app)
     });
     assert!(unloaded.iter().any(|u| u.node == NodeId::chunk(here)), "the old chunk unloaded");
-    let st = app.world().resource::<Streaming>();
+    let st = app.world().resource::<StrataStreaming>();
     assert!(st.node_covering(here).is_none());
     assert_eq!(st.node_covering(ChunkKey::new(63, 0, 0)), Some(NodeId::chunk(ChunkKey::new(63, 0, 0))));
     let entities = app.world_mut().query::<&bevy_strata::StrataNode>().iter(app.world()).count();
     assert_eq!(
         entities,
         app.world()
-            .resource::<Streaming>()
+            .resource::<StrataStreaming>()
             .shown_nodes()
-            .filter(|n| app.world().resource::<Streaming>().entity(*n).is_some())
+            .filter(|n| app.world().resource::<StrataStreaming>().entity(*n).is_some())
             .count()
     );
 }
@@ -81,24 +81,24 @@ fn no_flicker_when_a_viewer_sits_on_a_threshold() {
     let viewer = spawn_viewer(&mut app, Vec3::new(64.0 + 64.0, 8.0, 32.0));
     run_until(&mut app, 2000, "initial view", idle);
     // Visit both ends once: the first crossing of a threshold legitimately changes the view.
-    // (ChunkLoaded fires when a node's first mesh lands, so let streaming go idle each time.)
+    // (NodeMeshed fires when a node's first mesh lands, so let streaming go idle each time.)
     for x in [127.5, 128.5] {
         app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(x, 8.0, 32.0));
         app.update();
         run_until(&mut app, 2000, "view settled", idle);
     }
-    drain::<ChunkLoaded>(&mut app);
-    drain::<ChunkUnloaded>(&mut app);
-    let before = app.world().resource::<Streaming>().plan().selector().recomputations();
+    drain::<NodeMeshed>(&mut app);
+    drain::<NodeUnloaded>(&mut app);
+    let before = app.world().resource::<StrataStreaming>().plan().selector().recomputations();
     for i in 0..40 {
         let x = if i % 2 == 0 { 127.5 } else { 128.5 };
         app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(x, 8.0, 32.0));
         app.update();
         // Messages live two frames: check every frame.
-        assert!(drain::<ChunkUnloaded>(&mut app).is_empty(), "nodes flickered out at step {i}");
-        assert!(drain::<ChunkLoaded>(&mut app).is_empty(), "nodes flickered in at step {i}");
+        assert!(drain::<NodeUnloaded>(&mut app).is_empty(), "nodes flickered out at step {i}");
+        assert!(drain::<NodeMeshed>(&mut app).is_empty(), "nodes flickered in at step {i}");
     }
-    let after = app.world().resource::<Streaming>().plan().selector().recomputations();
+    let after = app.world().resource::<StrataStreaming>().plan().selector().recomputations();
     assert_eq!(after - before, 40, "every step recomputed the selection");
 }
 
@@ -109,8 +109,10 @@ fn an_edit_on_a_border_remeshes_both_chunks() {
     run_until(&mut app, 2000, "initial view", idle);
     let a = NodeId::chunk(ChunkKey::new(0, 0, 0));
     let b = NodeId::chunk(ChunkKey::new(1, 0, 0));
-    assert!(app.world().resource::<Streaming>().is_shown(a) && app.world().resource::<Streaming>().is_shown(b));
-    drain::<ChunkRemeshed>(&mut app);
+    assert!(
+        app.world().resource::<StrataStreaming>().is_shown(a) && app.world().resource::<StrataStreaming>().is_shown(b)
+    );
+    drain::<NodeRemeshed>(&mut app);
     // Dig the ground voxel at x = 31 (last column of chunk 0, next to chunk 1).
     app.world_mut()
         .run_system_once(|world: VoxelWorld| world.set_voxel(VoxelPos::new(31, 0, 5), MaterialId::AIR))
@@ -118,7 +120,7 @@ fn an_edit_on_a_border_remeshes_both_chunks() {
     let mut remeshed = Vec::new();
     let mut edited = Vec::new();
     run_until(&mut app, 2000, "both chunks remeshed", |app| {
-        remeshed.extend(drain::<ChunkRemeshed>(app).into_iter().map(|m| m.node));
+        remeshed.extend(drain::<NodeRemeshed>(app).into_iter().map(|m| m.node));
         edited.extend(drain::<VoxelsEdited>(app));
         remeshed.contains(&a) && remeshed.contains(&b)
     });
@@ -161,13 +163,43 @@ fn raycast_and_picking_backend_hit_the_expected_voxel() {
     app.insert_resource(map);
     app.update();
     let hits = drain::<PointerHits>(&mut app);
-    let expected = app.world().resource::<Streaming>().entity(NodeId::chunk(ChunkKey::new(0, 0, 0))).unwrap();
+    let expected = app.world().resource::<StrataStreaming>().entity(NodeId::chunk(ChunkKey::new(0, 0, 0))).unwrap();
     let (entity, data) = hits.iter().flat_map(|h| h.picks.iter()).next().expect("a pointer hit").clone();
     assert_eq!(entity, expected);
     assert_eq!(data.normal, Some(Vec3::Y));
     assert!((data.position.unwrap() - Vec3::new(3.5, 1.0, 3.5)).length() < 1e-3);
     let picked = drain::<VoxelPicked>(&mut app);
-    assert_eq!(picked.last().map(|p| p.voxel), Some(VoxelPos::new(3, 0, 3)));
+    assert_eq!(picked.iter().map(|p| (p.voxel, p.pressed)).collect::<Vec<_>>(), [(VoxelPos::new(3, 0, 3), None)]);
+
+    // VoxelPicked: once per change of the voxel under the pointer, and on a press; not while
+    // the pointer stays on the same voxel.
+    let pick = |app: &mut App, ray: Option<Ray3d>, press: bool| {
+        let mut map = RayMap::default();
+        if let Some(ray) = ray {
+            map.map.insert(RayId::new(camera, PointerId::Mouse), ray);
+        }
+        app.insert_resource(map);
+        if press {
+            let location = Location {
+                target: bevy::camera::NormalizedRenderTarget::None { width: 1, height: 1 },
+                position: Vec2::ZERO,
+            };
+            app.world_mut().write_message(PointerInput::new(
+                PointerId::Mouse,
+                location,
+                PointerAction::Press(PointerButton::Primary),
+            ));
+        }
+        app.update();
+        drain::<VoxelPicked>(app).into_iter().map(|p| (p.voxel, p.pressed)).collect::<Vec<_>>()
+    };
+    let down = |x: f32, z: f32| Some(Ray3d::new(Vec3::new(x, 30.0, z), Dir3::NEG_Y));
+    assert_eq!(pick(&mut app, down(3.5, 3.5), false), [], "the same voxel: nothing new");
+    assert_eq!(pick(&mut app, down(3.9, 3.1), false), [], "another point of the same voxel face");
+    assert_eq!(pick(&mut app, down(3.5, 3.5), true), [(VoxelPos::new(3, 0, 3), Some(PointerButton::Primary))]);
+    assert_eq!(pick(&mut app, down(5.5, 3.5), false), [(VoxelPos::new(5, 0, 3), None)], "moved to another voxel");
+    assert_eq!(pick(&mut app, Some(Ray3d::new(Vec3::new(5.5, 30.0, 3.5), Dir3::Y)), false), [], "hits nothing");
+    assert_eq!(pick(&mut app, down(5.5, 3.5), false), [(VoxelPos::new(5, 0, 3), None)], "back on a voxel");
 }
 
 #[test]
@@ -176,7 +208,7 @@ fn all_air_and_buried_regions_spawn_no_mesh() {
     spawn_viewer(&mut app, Vec3::new(16.0, 3000.0, 16.0)); // high in the sky: all air
     let mut loaded = Vec::new();
     run_until(&mut app, 2000, "sky streamed", |app| {
-        loaded.extend(drain::<ChunkLoaded>(app));
+        loaded.extend(drain::<NodeMeshed>(app));
         idle(app)
     });
     assert!(!loaded.is_empty());
@@ -185,7 +217,7 @@ fn all_air_and_buried_regions_spawn_no_mesh() {
     spawn_viewer(&mut deep, Vec3::new(16.0, -3000.0, 16.0)); // deep underground: all buried
     let mut loaded = Vec::new();
     run_until(&mut deep, 2000, "underground streamed", |app| {
-        loaded.extend(drain::<ChunkLoaded>(app));
+        loaded.extend(drain::<NodeMeshed>(app));
         idle(app)
     });
     assert!(!loaded.is_empty());
@@ -217,7 +249,7 @@ fn exiting_the_app_commits_the_edits() {
         assert!(s.dirty_chunks + s.pending_edits > 0, "{s:?}");
         app.world_mut().write_message(AppExit::Success);
         app.update();
-        assert!(app.world().resource::<Persistence>().exit_committed);
+        assert!(app.world().resource::<StrataPersistence>().exit_committed);
     }
     let store = RedbStore::open(&path).unwrap();
     let c = store.get(ChunkKey::new(0, 0, 0)).unwrap().expect("edited chunk stored");
@@ -255,12 +287,12 @@ fn periodic_commits_run_in_the_background() {
     app.world_mut()
         .run_system_once(|world: VoxelWorld| world.set_voxel(VoxelPos::new(5, 5, 5), MaterialId(4)))
         .unwrap();
-    run_until(&mut app, 500, "a background commit", |app| app.world().resource::<Persistence>().commits > 0);
+    run_until(&mut app, 500, "a background commit", |app| app.world().resource::<StrataPersistence>().commits > 0);
     assert_eq!(app.world().resource::<StrataWorld>().world.stats().dirty_chunks, 0);
-    assert_eq!(app.world().resource::<Persistence>().committed_chunks, 1, "counted, not scanned");
+    assert_eq!(app.world().resource::<StrataPersistence>().committed_chunks, 1, "counted, not scanned");
 }
 
-/// `Persistence::commit_now` commits without waiting for the interval, and the game learns
+/// `StrataPersistence::commit_now` commits without waiting for the interval, and the game learns
 /// when its edits are durable: `is_durable` and an `EditsCommitted` covering the request and
 /// the version the edit was applied at.
 #[test]
@@ -275,14 +307,14 @@ fn commit_now_makes_edits_durable_and_says_so() {
     wait_started(&mut app);
     let pos = VoxelPos::new(40, 3, -7);
     app.world_mut().run_system_once(move |world: VoxelWorld| world.set_voxel(pos, MaterialId(12))).unwrap();
-    let request = app.world_mut().resource_mut::<Persistence>().commit_now();
-    assert!(!app.world().resource::<Persistence>().is_durable(request));
+    let request = app.world_mut().resource_mut::<StrataPersistence>().commit_now();
+    assert!(!app.world().resource::<StrataPersistence>().is_durable(request));
     let mut commits = Vec::new();
     let mut edited = Vec::new();
     run_until(&mut app, 500, "the requested commit", |app| {
         commits.extend(drain::<EditsCommitted>(app));
         edited.extend(drain::<VoxelsEdited>(app));
-        app.world().resource::<Persistence>().is_durable(request)
+        app.world().resource::<StrataPersistence>().is_durable(request)
     });
     let commit = commits.last().expect("an EditsCommitted message");
     assert!(commit.request >= request && commit.chunks == 1 && commit.held_edits == 0, "{commit:?}");
@@ -292,9 +324,9 @@ fn commit_now_makes_edits_durable_and_says_so() {
     let stored = sw.world.store().get(pos.chunk()).unwrap().expect("the chunk is in the save");
     assert_eq!(stored.get(pos.local().index()), MaterialId(12));
     // A request with nothing new to commit is answered at once, without writing.
-    let again = app.world_mut().resource_mut::<Persistence>().commit_now();
-    run_until(&mut app, 10, "an empty request", |app| app.world().resource::<Persistence>().is_durable(again));
-    assert_eq!(app.world().resource::<Persistence>().commits, 1);
+    let again = app.world_mut().resource_mut::<StrataPersistence>().commit_now();
+    run_until(&mut app, 10, "an empty request", |app| app.world().resource::<StrataPersistence>().is_durable(again));
+    assert_eq!(app.world().resource::<StrataPersistence>().commits, 1);
 }
 
 #[test]
@@ -325,7 +357,7 @@ fn levels_above_the_index_roots_stream_from_the_generator() {
         app_with(StrataConfig { view_distance: 12_000.0, lod_max_level: 8, lod_split_distance: 1.0, ..config() });
     spawn_viewer(&mut app, Vec3::new(16.0, 600.0, 16.0));
     run_until(&mut app, 4000, "view with coarse levels streamed", idle);
-    let st = app.world().resource::<Streaming>();
+    let st = app.world().resource::<StrataStreaming>();
     let (done, total) = st.view_progress();
     assert_eq!(done, total);
     let per_level = st.shown_per_level();
@@ -381,4 +413,29 @@ fn invalid_config_changes_are_undone_and_viewer_distances_capped() {
 #[should_panic(expected = "invalid StrataConfig: config commit_interval_s")]
 fn an_invalid_initial_config_is_refused_before_anything_opens() {
     let _ = app_with(StrataConfig { commit_interval_s: f32::NAN, ..config() });
+}
+
+/// A schedule of the game's own, run when the game decides.
+#[derive(bevy::ecs::schedule::ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+struct GameTick;
+
+#[test]
+fn the_streaming_sets_run_in_the_schedule_the_game_chose() {
+    use bevy::ecs::schedule::ScheduleLabel;
+    let mut app = crate::common::flat_app_with(|plugin| plugin.in_schedule(GameTick), config(), 0);
+    app.init_schedule(GameTick);
+    assert_eq!(app.world().resource::<bevy_strata::StrataSchedule>().0, GameTick.intern());
+    spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    wait_started(&mut app);
+    // Frames without the game's schedule: nothing is planned, nothing shown.
+    for _ in 0..30 {
+        app.update();
+    }
+    assert_eq!(app.world().resource::<StrataStreaming>().view_progress(), (0, 0));
+    // The game runs its schedule each frame: the view streams.
+    run_until(&mut app, 3000, "view streamed in GameTick", |app| {
+        app.world_mut().run_schedule(GameTick);
+        let (ready, total) = app.world().resource::<StrataStreaming>().view_progress();
+        total > 0 && ready == total && idle(app)
+    });
 }

@@ -6,7 +6,7 @@ use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataWorld, Streaming};
+use bevy_strata::{StrataStreaming, StrataWorld};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,7 +83,7 @@ fn edits_and_reads_far_from_the_view_never_read_the_store_in_a_frame() {
     app.cleanup();
     store.armed.store(true, Ordering::SeqCst);
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
-    run_until(&mut app, 3000, "view streamed", |a| a.world().resource::<Streaming>().is_idle());
+    run_until(&mut app, 3000, "view streamed", |a| a.world().resource::<StrataStreaming>().is_idle());
     assert!(!app.world().resource::<StrataWorld>().world.is_resident(far));
 
     // An edit and a read in the far chunk, from a game system.
@@ -113,8 +113,8 @@ fn edits_and_reads_far_from_the_view_never_read_the_store_in_a_frame() {
     assert_eq!(read(&mut app), Some(STONE));
 
     // Durable on request, still without a read in a frame.
-    let request = app.world_mut().resource_mut::<Persistence>().commit_now();
-    run_until(&mut app, 2000, "the edit is durable", |a| a.world().resource::<Persistence>().is_durable(request));
+    let request = app.world_mut().resource_mut::<StrataPersistence>().commit_now();
+    run_until(&mut app, 2000, "the edit is durable", |a| a.world().resource::<StrataPersistence>().is_durable(request));
     let frame_reads = store.frame_reads.lock().unwrap().clone();
     assert!(frame_reads.is_empty(), "store reads that stalled a frame: {frame_reads:?}");
     let saved = store.inner.get(far).unwrap().expect("the far chunk is saved");
@@ -139,7 +139,7 @@ fn an_edit_waiting_for_its_chunk_at_exit_is_saved() {
     app.world_mut().run_system_once(move |world: VoxelWorld| world.set_voxel(placed, GLASS)).unwrap();
     app.world_mut().write_message(AppExit::Success);
     app.update();
-    assert!(app.world().resource::<Persistence>().exit_committed);
+    assert!(app.world().resource::<StrataPersistence>().exit_committed);
     let saved = store.inner.get(placed.chunk()).unwrap().expect("saved on exit");
     assert_eq!(saved.get(placed.local().index()), GLASS);
 }

@@ -8,7 +8,6 @@ use bevy::prelude::*;
 use bevy_strata::prelude::*;
 use bevy_strata::{StrataPlugin, StrataWorld};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use strata_core::ChunkStore;
 
 pub(crate) fn cluster_url() -> Option<String> {
@@ -38,16 +37,7 @@ fn app(url: &str) -> App {
 
 /// A fresh world on the test cluster (`None`: no cluster, skipped).
 pub(crate) fn fresh_world_url(name: &str) -> Option<String> {
-    let base = cluster_url()?;
-    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let sep = if base.contains('?') {
-        "&"
-    } else if base.ends_with('/') {
-        "?"
-    } else {
-        "/?"
-    };
-    Some(format!("{base}{sep}world={name}-{}-{ns}", std::process::id()))
+    Some(strata_redis::url_with_world(&cluster_url()?, &strata_redis::unique_world_name(name)))
 }
 
 #[test]

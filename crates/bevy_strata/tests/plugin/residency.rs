@@ -6,7 +6,7 @@ use crate::common::{flat_app, run_until, small_view};
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataWorld, Streaming};
+use bevy_strata::{StrataStreaming, StrataWorld};
 use std::collections::HashSet;
 use std::sync::Arc;
 use strata_core::ChunkKey;
@@ -42,7 +42,8 @@ fn resident_voxel_bytes(sw: &StrataWorld) -> usize {
 }
 
 fn idle(app: &mut App) -> bool {
-    app.world().resource::<Streaming>().is_idle() && app.world().resource::<StrataWorld>().index_memory().nodes > 0
+    app.world().resource::<StrataStreaming>().is_idle()
+        && app.world().resource::<StrataWorld>().index_memory().nodes > 0
 }
 
 fn cast_down(app: &mut App, x: f64, z: f64) -> Result<Option<strata_index::RayHit>, RayError> {
@@ -84,7 +85,7 @@ fn a_long_flight_stays_within_the_voxel_budget_and_edits_survive_release() {
             peak = peak.max(bytes);
             idle(app)
         });
-        let st = app.world().resource::<Streaming>();
+        let st = app.world().resource::<StrataStreaming>();
         seen.extend(st.shown_nodes().filter(|n| n.level == 0).map(|n| n.key));
     }
     assert!(seen.len() >= 2000, "the flight showed {} chunks", seen.len());
@@ -119,7 +120,7 @@ fn a_long_flight_stays_within_the_voxel_budget_and_edits_survive_release() {
     run_until(&mut app, 3000, "view at home", idle);
     let got = app.world_mut().run_system_once(|world: VoxelWorld| world.voxel(VoxelPos::new(20, 30, 20))).unwrap();
     assert_eq!(got.unwrap(), TOWER);
-    let st = app.world().resource::<Streaming>();
+    let st = app.world().resource::<StrataStreaming>();
     assert!(st.entity(NodeId::chunk(ChunkKey::new(0, 0, 0))).is_some(), "the tower's base is meshed again");
     eprintln!("peak resident voxel bytes {peak} of {budget}; {} chunks shown over the flight", seen.len());
 }
@@ -128,7 +129,7 @@ fn a_long_flight_stays_within_the_voxel_budget_and_edits_survive_release() {
 fn node_mesh_usages(keep_mesh_data: bool) -> HashSet<bevy::asset::RenderAssetUsages> {
     let mut app = flat_app(StrataConfig { keep_mesh_data, ..small_view() }, 5);
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
-    run_until(&mut app, 3000, "the view", |a| a.world().resource::<Streaming>().is_idle());
+    run_until(&mut app, 3000, "the view", |a| a.world().resource::<StrataStreaming>().is_idle());
     let handles: Vec<Handle<Mesh>> =
         app.world_mut().query::<&Mesh3d>().iter(app.world()).map(|m| m.0.clone()).collect();
     assert!(!handles.is_empty(), "the ground has meshes");

@@ -6,7 +6,7 @@ use crate::common::{STONE, flat_app, flat_app_with, run_until, small_view, wait_
 use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use bevy_strata::prelude::*;
-use bevy_strata::{StartupError, StrataWorld, Streaming};
+use bevy_strata::{StartupError, StrataStreaming, StrataWorld};
 use std::sync::Arc;
 use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, StoreError, WorldGenerator, WriteBatch};
 use strata_index::NodeId;
@@ -46,7 +46,7 @@ const CORRUPT: ChunkKey = ChunkKey::new(5, 0, 4);
 /// Streams until the view is complete, then reads the level-2 grid cell inside FAR's 8³ box
 /// (its 4³-voxel cells there are all box when the index knows the stored chunk).
 fn stream_and_read_far_box(app: &mut App) -> MaterialId {
-    run_until(app, 3000, "the view around the edits", |a| a.world().resource::<Streaming>().is_idle());
+    run_until(app, 3000, "the view around the edits", |a| a.world().resource::<StrataStreaming>().is_idle());
     let grid = app.world().resource::<StrataWorld>().index().lod_chunk(NodeId::containing(FAR, 2));
     grid.get(LocalPos::new(((FAR.x % 4) * 8 + 3) as u8, 3, ((FAR.z % 4) * 8 + 3) as u8).index())
 }
@@ -96,7 +96,7 @@ fn a_save_that_cannot_be_opened_fails_and_the_app_keeps_running() {
         app.update();
     }
     // Nothing streamed, reads say why, and the edit is still held in memory.
-    assert_eq!(app.world().resource::<Streaming>().view_progress(), (0, 0));
+    assert_eq!(app.world().resource::<StrataStreaming>().view_progress(), (0, 0));
     let w = &mut app.world_mut().resource_mut::<StrataWorld>().world;
     assert!(matches!(w.voxel(VoxelPos::new(1, 1, 1)), Err(StoreError::Unavailable(_))));
     assert_eq!(w.stats().pending_edits, 1);
@@ -212,10 +212,10 @@ fn the_save_is_closed_once_the_exit_frame_is_over_even_with_loads_in_flight() {
         );
         app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
         wait_started(&mut app);
-        run_until(&mut app, 100, "tasks in flight", |a| a.world().resource::<Streaming>().tasks_in_flight() > 0);
+        run_until(&mut app, 100, "tasks in flight", |a| a.world().resource::<StrataStreaming>().tasks_in_flight() > 0);
         app.world_mut().write_message(AppExit::Success);
         app.update();
-        assert!(app.world().resource::<Persistence>().exit_committed);
+        assert!(app.world().resource::<StrataPersistence>().exit_committed);
     }
     // The app is gone: the file opens again (redb refuses a second open of a file in use).
     RedbStore::open(&path).expect("the save is closed once the app has exited");
@@ -245,7 +245,7 @@ fn an_unreachable_redis_cluster_fails_and_the_app_keeps_running() {
     for _ in 0..20 {
         app.update();
     }
-    assert_eq!(app.world().resource::<Streaming>().view_progress(), (0, 0));
+    assert_eq!(app.world().resource::<StrataStreaming>().view_progress(), (0, 0));
 }
 
 #[test]
@@ -293,8 +293,8 @@ fn coarse_levels_above_the_index_roots_show_stored_edits_far_away() {
     let mut app = flat_app(config, 0);
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 600.0, 16.0)));
     wait_started(&mut app);
-    run_until(&mut app, 4000, "the view with far coarse nodes", |a| a.world().resource::<Streaming>().is_idle());
-    let st = app.world().resource::<Streaming>();
+    run_until(&mut app, 4000, "the view with far coarse nodes", |a| a.world().resource::<StrataStreaming>().is_idle());
+    let st = app.world().resource::<StrataStreaming>();
     let inside = ChunkKey::new(260, -4, 4);
     let far = st.node_covering(inside).expect("the far block is in view");
     assert!(far.level > strata_index::ROOT_LEVEL && far.level <= 8, "{far:?}");

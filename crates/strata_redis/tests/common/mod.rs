@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The cluster URL from `STRATA_REDIS_CLUSTER`. Unset: `None` after a note (the test skips) —
 /// unless `CI` is set, where a missing cluster is a failure.
@@ -39,17 +39,9 @@ pub fn cluster_dir(test: &str) -> Option<String> {
 /// `base` with extra query parameters and a world name unique to this run (`<name>-<pid>-<ns>`),
 /// so reruns on one cluster and parallel tests never share data.
 pub fn url_with(base: &str, name: &str, params: &str) -> (String, String) {
-    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let world = format!("{name}-{}-{ns}", std::process::id());
-    let sep = if base.contains('?') {
-        "&"
-    } else if base.ends_with('/') {
-        "?"
-    } else {
-        "/?"
-    };
+    let world = strata_redis::unique_world_name(name);
     let params = if params.is_empty() { String::new() } else { format!("&{params}") };
-    (format!("{base}{sep}world={world}{params}"), world)
+    (format!("{}{params}", strata_redis::url_with_world(base, &world)), world)
 }
 
 /// `.ci/redis_cluster.sh <args>`; panics with its output on failure.
