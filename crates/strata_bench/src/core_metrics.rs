@@ -220,20 +220,16 @@ fn store_metrics(budget: Budget, out: &mut Vec<Metric>) {
             }
         }
     }
-    out.push(Metric::with_peer(
-        "store.size_ratio_region256",
-        raw as f64 / s.record_bytes.max(1) as f64,
-        "raw_over_record_bytes",
-        "lz4_flex_per_chunk",
-        raw as f64 / lz4_bytes as f64,
-    ));
-    out.push(Metric::with_peer(
-        "store.size_ratio_region256",
-        raw as f64 / s.record_bytes.max(1) as f64,
-        "raw_over_record_bytes",
-        "zstd3_per_chunk",
-        raw as f64 / zstd_bytes as f64,
-    ));
+    let ours = raw as f64 / s.record_bytes.max(1) as f64;
+    for (peer, bytes) in [("lz4_flex_per_chunk", lz4_bytes), ("zstd3_per_chunk", zstd_bytes)] {
+        out.push(Metric::with_peer(
+            "store.size_ratio_region256",
+            ours,
+            "raw_over_record_bytes",
+            peer,
+            raw as f64 / bytes as f64,
+        ));
+    }
     drop(world);
     // File size after compaction (`strata compact`): what the save costs on disk.
     if let Ok(mut store) = Arc::try_unwrap(store) {
