@@ -376,6 +376,9 @@ impl RedisClusterStore {
         }
     }
 
+    /// One attempt at the rest of a commit (what `progress` records as done is skipped):
+    /// [register](Self::register_regions) the new regions, then
+    /// [write the regions](Self::write_regions), each step confirmed by the replicas.
     fn commit_attempt(
         &self,
         map: &SlotMap,
@@ -384,83 +387,56 @@ impl RedisClusterStore {
         progress: &mut CommitProgress,
         deadline: Instant,
     ) -> Result<(), Fail> {
-        let cfg = self.cluster.config();
-        let wait = cfg.wait_replicas > 0 || cfg.wait_aof;
-        let timeout = cfg.response_timeout + if wait { cfg.wait_timeout } else { Default::default() };
-        let wait_cmd = |p: &mut redis::Pipeline| {
-            if cfg.wait_aof {
-                p.cmd("WAITAOF").arg(1).arg(cfg.wait_replicas).arg(cfg.wait_timeout.as_millis() as u64);
-            } else if wait {
-                p.cmd("WAIT").arg(cfg.wait_replicas).arg(cfg.wait_timeout.as_millis() as u64);
-            }
-        };
-        let too_few = |addr: &str, what: String| {
-            Err(Fail::Fatal(StoreError::Unavailable(format!(
-                "{addr}: {what} within {} ms; the batch is not acknowledged",
-                cfg.wait_timeout.as_millis()
-            ))))
-        };
-        let check_wait = |addr: &str, v: Option<&Value>| -> Result<(), Fail> {
-            if !wait {
-                return Ok(());
-            }
-            match v {
-                // WAITAOF: [local fsyncs, replica fsyncs].
-                Some(Value::Array(counts)) if cfg.wait_aof => match counts.as_slice() {
-                    [Value::Int(local), Value::Int(n)] if *local >= 1 && *n >= cfg.wait_replicas as i64 => Ok(()),
-                    [Value::Int(local), Value::Int(n)] => too_few(
-                        addr,
-                        format!("WAITAOF confirmed {local} local and {n} of {} replica fsync(s)", cfg.wait_replicas),
-                    ),
-                    other => Err(Fail::Retry(format!("{addr}: unexpected WAITAOF reply {other:?}"))),
-                },
-                Some(Value::Int(n)) if *n >= cfg.wait_replicas as i64 => Ok(()),
-                Some(Value::Int(n)) => too_few(addr, format!("WAIT confirmed {n} of {} replica(s)", cfg.wait_replicas)),
-                // E.g. "WAIT cannot be used with replica instances": a stale slot map (the
-                // node was demoted); its writes were redirected too. Retry on a fresh map.
-                Some(Value::ServerError(e)) => {
-                    Err(Fail::Retry(format!("{addr}: WAIT: {} {}", e.code(), e.details().unwrap_or(""))))
-                }
-                other => Err(Fail::Retry(format!("{addr}: unexpected WAIT reply {other:?}"))),
-            }
-        };
-
-        // Phase 1: new regions join the regions set (before their records exist, so a full scan
-        // never misses an acknowledged record).
-        let CommitProgress { registered, done, conflicts } = progress;
-        if !*registered {
-            let key = self.layout.regions_key();
-            let slot = key_slot(key.as_bytes());
-            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
-            let mut p = redis::pipe();
-            let sadd = p.cmd("SADD").arg(&key);
-            for &r in new_regions {
-                sadd.arg(self.layout.region_name(r));
-            }
-            wait_cmd(&mut p);
-            let job = Job {
-                addr: shard.master.clone(),
-                readonly: false,
-                packed: p.get_packed_pipeline(),
-                replies: 1 + wait as usize,
-                timeout,
-                deadline,
-            };
-            let v = self.cluster.exchange(&job)?;
-            check_replies(&job.addr, &v[..1])?;
-            check_wait(&job.addr, v.get(1))?;
-            *registered = true;
+        let acks = Acks::of(self.cluster.config());
+        if !progress.registered {
+            self.register_regions(map, new_regions, &acks, deadline)?;
+            progress.registered = true;
         }
+        self.write_regions(map, regions, progress, &acks, deadline)
+    }
 
-        // Phase 2: one script per region (checks every condition, then writes all or nothing),
-        // one pipeline per master ending in WAIT.
+    /// Phase 1: new regions join the regions set, before their records exist, so a full scan
+    /// never misses an acknowledged record.
+    fn register_regions(
+        &self,
+        map: &SlotMap,
+        new_regions: &[u128],
+        acks: &Acks<'_>,
+        deadline: Instant,
+    ) -> Result<(), Fail> {
+        let key = self.layout.regions_key();
+        let slot = key_slot(key.as_bytes());
+        let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+        let mut p = redis::pipe();
+        let sadd = p.cmd("SADD").arg(&key);
+        for &r in new_regions {
+            sadd.arg(self.layout.region_name(r));
+        }
+        acks.append(&mut p);
+        let job = acks.job(shard.master.clone(), p, 1, deadline);
+        let v = self.cluster.exchange(&job)?;
+        check_replies(&job.addr, &v[..1])?;
+        acks.check(&job.addr, v.get(1))
+    }
+
+    /// Phase 2: one script per region not yet done (it checks every condition, then writes all
+    /// or nothing), one pipeline per master ending in the acknowledgement wait. Regions written
+    /// and confirmed join `progress.done`; regions whose conditions failed join
+    /// `progress.conflicts`. Returns the first failure (a fatal one over a retryable one).
+    fn write_regions(
+        &self,
+        map: &SlotMap,
+        regions: &ByRegion<'_>,
+        progress: &mut CommitProgress,
+        acks: &Acks<'_>,
+        deadline: Instant,
+    ) -> Result<(), Fail> {
         let mut per_master: BTreeMap<&str, Vec<u128>> = BTreeMap::new();
-        for &r in regions.keys().filter(|r| !done.contains(r) && !conflicts.contains_key(r)) {
+        for &r in regions.keys().filter(|r| !progress.done.contains(r) && !progress.conflicts.contains_key(r)) {
             let slot = self.layout.region_slot(r);
             let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
             per_master.entry(&shard.master).or_default().push(r);
         }
-        let mut shapes = Vec::new(); // per job: its regions, in pipeline order
         let jobs: Vec<Job> = per_master
             .iter()
             .map(|(addr, rs)| {
@@ -468,17 +444,8 @@ impl RedisClusterStore {
                 for r in rs {
                     self.region_script(*r, &regions[r], &mut p);
                 }
-                wait_cmd(&mut p);
-                let replies = rs.len() + wait as usize;
-                shapes.push(rs.clone());
-                Job {
-                    addr: addr.to_string(),
-                    readonly: false,
-                    packed: p.get_packed_pipeline(),
-                    replies,
-                    timeout,
-                    deadline,
-                }
+                acks.append(&mut p);
+                acks.job(addr.to_string(), p, rs.len(), deadline)
             })
             .collect();
 
@@ -489,51 +456,130 @@ impl RedisClusterStore {
                 first_fail = Some(f);
             }
         };
-        for ((job, shape), result) in jobs.iter().zip(&shapes).zip(self.cluster.exchange_all(&jobs)) {
-            let values = match result {
-                Ok(v) => v,
-                Err(f) => {
-                    keep(f);
-                    continue;
-                }
-            };
-            let mut written = Vec::new();
-            let mut node_fail = None;
-            for (r, reply) in shape.iter().zip(&values) {
-                match reply {
-                    // The indices (1-based) of the entries whose condition failed: nothing of
-                    // the region was written.
-                    Value::Array(failed) if !failed.is_empty() => {
-                        let entries = &regions[r];
-                        let keys = failed
-                            .iter()
-                            .filter_map(|v| match v {
-                                Value::Int(i) => entries.get((*i as usize).wrapping_sub(1)).map(|(k, ..)| k.to_chunk()),
-                                _ => None,
-                            })
-                            .collect();
-                        conflicts.insert(*r, keys);
-                    }
-                    Value::Array(_) => written.push(*r),
-                    Value::ServerError(e) => {
-                        node_fail.get_or_insert(server_fail(&job.addr, e.code(), e.details()));
-                    }
-                    other => {
-                        node_fail
-                            .get_or_insert(Fail::Retry(format!("{}: unexpected script reply {other:?}", job.addr)));
-                    }
-                }
-            }
-            // Regions count as done only once this node's WAIT confirmed them.
-            match check_wait(&job.addr, values.get(shape.len())) {
-                Ok(()) => done.extend(written),
+        for ((job, shape), result) in jobs.iter().zip(per_master.values()).zip(self.cluster.exchange_all(&jobs)) {
+            match result {
+                Ok(values) => settle_region_replies(job, shape, &values, regions, progress, acks, &mut keep),
                 Err(f) => keep(f),
-            }
-            if let Some(f) = node_fail {
-                keep(f);
             }
         }
         first_fail.map_or(Ok(()), Err)
+    }
+}
+
+/// The replies of one master's pipeline of region scripts (`shape`: its regions, in pipeline
+/// order), then its acknowledgement. Regions count as done only once the acknowledgement
+/// confirmed them; regions whose conditions failed are recorded as conflicts either way. A
+/// failed acknowledgement, then the node's first failed script, go to `keep`.
+fn settle_region_replies(
+    job: &Job,
+    shape: &[u128],
+    values: &[Value],
+    regions: &ByRegion<'_>,
+    progress: &mut CommitProgress,
+    acks: &Acks<'_>,
+    keep: &mut impl FnMut(Fail),
+) {
+    let mut written = Vec::new();
+    let mut node_fail = None;
+    for (r, reply) in shape.iter().zip(values) {
+        match reply {
+            // The indices (1-based) of the entries whose condition failed: nothing of the
+            // region was written.
+            Value::Array(failed) if !failed.is_empty() => {
+                let entries = &regions[r];
+                let keys = failed
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Int(i) => entries.get((*i as usize).wrapping_sub(1)).map(|(k, ..)| k.to_chunk()),
+                        _ => None,
+                    })
+                    .collect();
+                progress.conflicts.insert(*r, keys);
+            }
+            Value::Array(_) => written.push(*r),
+            Value::ServerError(e) => {
+                node_fail.get_or_insert(server_fail(&job.addr, e.code(), e.details()));
+            }
+            other => {
+                node_fail.get_or_insert(Fail::Retry(format!("{}: unexpected script reply {other:?}", job.addr)));
+            }
+        }
+    }
+    match acks.check(&job.addr, values.get(shape.len())) {
+        Ok(()) => progress.done.extend(written),
+        Err(f) => keep(f),
+    }
+    if let Some(f) = node_fail {
+        keep(f);
+    }
+}
+
+/// How writes are acknowledged: `WAIT` for the configured replicas, `WAITAOF` for their
+/// fsyncs too, or nothing when neither is configured.
+struct Acks<'a> {
+    cfg: &'a RedisClusterConfig,
+    wait: bool,
+}
+
+impl<'a> Acks<'a> {
+    fn of(cfg: &'a RedisClusterConfig) -> Self {
+        Self { cfg, wait: cfg.wait_replicas > 0 || cfg.wait_aof }
+    }
+
+    /// Appends the wait command (if any) to a pipeline.
+    fn append(&self, p: &mut redis::Pipeline) {
+        let ms = self.cfg.wait_timeout.as_millis() as u64;
+        if self.cfg.wait_aof {
+            p.cmd("WAITAOF").arg(1).arg(self.cfg.wait_replicas).arg(ms);
+        } else if self.wait {
+            p.cmd("WAIT").arg(self.cfg.wait_replicas).arg(ms);
+        }
+    }
+
+    /// A write job of `commands` commands plus the wait, with time for both.
+    fn job(&self, addr: String, p: redis::Pipeline, commands: usize, deadline: Instant) -> Job {
+        let timeout = self.cfg.response_timeout + if self.wait { self.cfg.wait_timeout } else { Default::default() };
+        Job {
+            addr,
+            readonly: false,
+            packed: p.get_packed_pipeline(),
+            replies: commands + self.wait as usize,
+            timeout,
+            deadline,
+        }
+    }
+
+    /// Checks the wait's reply `v` from `addr` (`Ok` when no wait is configured).
+    fn check(&self, addr: &str, v: Option<&Value>) -> Result<(), Fail> {
+        if !self.wait {
+            return Ok(());
+        }
+        let cfg = self.cfg;
+        let too_few = |what: String| {
+            Err(Fail::Fatal(StoreError::Unavailable(format!(
+                "{addr}: {what} within {} ms; the batch is not acknowledged",
+                cfg.wait_timeout.as_millis()
+            ))))
+        };
+        match v {
+            // WAITAOF: [local fsyncs, replica fsyncs].
+            Some(Value::Array(counts)) if cfg.wait_aof => match counts.as_slice() {
+                [Value::Int(local), Value::Int(n)] if *local >= 1 && *n >= cfg.wait_replicas as i64 => Ok(()),
+                [Value::Int(local), Value::Int(n)] => too_few(format!(
+                    "WAITAOF confirmed {local} local and {n} of {} replica fsync(s)",
+                    cfg.wait_replicas
+                )),
+                other => Err(Fail::Retry(format!("{addr}: unexpected WAITAOF reply {other:?}"))),
+            },
+            Some(Value::Int(n)) if *n >= cfg.wait_replicas as i64 => Ok(()),
+            Some(Value::Int(n)) => too_few(format!("WAIT confirmed {n} of {} replica(s)", cfg.wait_replicas)),
+            // E.g. "WAIT cannot be used with replica instances": a stale slot map (the node was
+            // demoted); its writes were redirected too. Retry on a fresh map.
+            Some(Value::ServerError(e)) => {
+                Err(Fail::Retry(format!("{addr}: WAIT: {} {}", e.code(), e.details().unwrap_or(""))))
+            }
+            other => Err(Fail::Retry(format!("{addr}: unexpected WAIT reply {other:?}"))),
+        }
     }
 }
 

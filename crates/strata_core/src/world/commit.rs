@@ -1,0 +1,297 @@
+//! Commits: capturing dirty chunks, writing them (conditional puts, three-way merges and
+//! retries on conflicts) and settling the result.
+
+use super::*;
+
+/// Dirty chunks captured for a commit; write them with [`PreparedCommit::execute`] (any thread),
+/// then hand the result to [`World::finish_commit`].
+///
+/// A world has at most one prepared commit at a time ([`World::prepare_commit`] refuses a
+/// second while one exists), so commits reach the store in the order they were prepared: a
+/// later commit can never be overwritten by an earlier one that landed after it.
+pub struct PreparedCommit {
+    chunks: Vec<CommitChunk>,
+    /// For chunks another writer's record has to be merged with and that record is absent.
+    generator: Arc<dyn WorldGenerator>,
+    /// What [`PreparedCommit::execute`] learnt beyond its receipt.
+    outcome: std::sync::Mutex<ExecuteOutcome>,
+    /// The world version whose edits this commit makes durable.
+    version: u64,
+    /// Edits held back when it was prepared (their chunk could not be loaded).
+    held_edits: usize,
+    /// Alive while this commit exists; the world holds a weak reference.
+    _outstanding: Arc<()>,
+}
+
+/// One chunk of a [`PreparedCommit`].
+#[derive(Clone)]
+struct CommitChunk {
+    key: ChunkKey,
+    chunk: Arc<Chunk>,
+    /// The entry's version when prepared.
+    version: u64,
+    history: ProcessHistory,
+    /// The store's copy as the world knows it, and the condition of the put.
+    base: Arc<Chunk>,
+    expect: Option<Expect>,
+}
+
+/// What [`PreparedCommit::execute`] did beyond its receipt.
+#[derive(Default)]
+struct ExecuteOutcome {
+    /// Chunks merged with another writer's record, by key.
+    merged: FxHashMap<ChunkKey, Merged>,
+    /// Chunks written by an attempt that a conflict elsewhere did not stop (a distributed
+    /// store writes per region), with that attempt's sequence number.
+    written: FxHashMap<ChunkKey, u64>,
+}
+
+/// A chunk [`PreparedCommit::execute`] merged with another writer's record.
+struct Merged {
+    /// What was committed: the other writer's voxels where this world did not change them.
+    chunk: Arc<Chunk>,
+    history: ProcessHistory,
+}
+
+/// How many times [`PreparedCommit::execute`] merges and retries after
+/// [`StoreError::Conflict`] before returning it (each retry means another writer committed the
+/// same chunk in between). Retries back off (1, 2, 4, … ≤ 64 ms, with jitter) so that two busy
+/// writers of one chunk do not keep overtaking each other.
+pub const MAX_COMMIT_RETRIES: usize = 16;
+
+/// The pause before conflict retry `attempt` (1-based): 2^(attempt-1) ms capped at 64 ms, plus
+/// up to as much again of jitter (from the clock: writers in other processes differ).
+fn conflict_backoff(attempt: usize) -> Duration {
+    let base = 1u64 << (attempt.saturating_sub(1)).min(6);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let jitter = u64::from(nanos) % (base * 1000 + 1);
+    Duration::from_micros(base * 1000 + jitter)
+}
+
+/// The three-way merge of one chunk, per voxel: this world's voxel where it differs from
+/// `base` (the copy both writers started from), else the other writer's (`theirs`).
+///
+/// # Runtime
+/// O(32³).
+pub fn merge_voxels(base: &Chunk, ours: &Chunk, theirs: &Chunk) -> Chunk {
+    if let (Some(b), Some(o)) = (base.as_uniform(), ours.as_uniform())
+        && b == o
+    {
+        return theirs.clone();
+    }
+    let mut merged = crate::chunk::DenseChunk::filled(MaterialId::AIR);
+    for (i, out) in merged.as_mut_slice().iter_mut().enumerate() {
+        let index = crate::coords::LocalIndex::new(i as u16);
+        let mine = ours.get(index);
+        *out = if mine != base.get(index) { mine.0 } else { theirs.get(index).0 };
+    }
+    let mut chunk = Chunk::Dense(merged);
+    chunk.normalize();
+    chunk
+}
+
+impl PreparedCommit {
+    /// The world version this commit covers: once it succeeds, every edit applied at or before
+    /// this version is durable (except edits held back by a load error, see [`World::apply`]).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Edits held back when this commit was prepared because their chunk could not be loaded
+    /// (see [`World::apply`]): not covered by it; they stay queued for a later commit.
+    pub fn held_edits(&self) -> usize {
+        self.held_edits
+    }
+
+    /// Chunks in this commit.
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Encodes the chunks and commits them to `store` in one durable transaction, each put on
+    /// condition that the store still holds the copy the world started from
+    /// ([`WriteBatch::put_if`]). If another writer committed one of them since
+    /// ([`StoreError::Conflict`]), its record is read, merged per voxel with this world's
+    /// changes ([`merge_voxels`]) and the batch committed again, up to [`MAX_COMMIT_RETRIES`]
+    /// times; [`World::finish_commit`] then installs the merged chunks. So no writer's
+    /// acknowledged edits are overwritten by another's.
+    pub fn execute(&self, store: &dyn ChunkStore) -> Result<CommitReceipt, StoreError> {
+        let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
+        // Per chunk: what to write and on which condition (changed by merges).
+        let mut current = self.chunks.clone();
+        // The chunks not written yet.
+        let mut remaining: Vec<usize> = (0..self.chunks.len()).collect();
+        let mut bytes = 0;
+        let mut attempt = 0;
+        loop {
+            let mut batch = WriteBatch::new();
+            for c in remaining.iter().map(|&i| &current[i]) {
+                match c.expect {
+                    Some(expect) => batch.put_if(c.key, &c.chunk, &c.history, expect),
+                    None => batch.put_with_history(c.key, &c.chunk, &c.history),
+                }
+            }
+            let (keys, written) = match store.commit(&batch) {
+                Ok(mut receipt) => {
+                    receipt.entries = self.chunks.len();
+                    receipt.bytes += bytes;
+                    return Ok(receipt);
+                }
+                Err(StoreError::Conflict { keys, written }) if attempt < MAX_COMMIT_RETRIES => (keys, written),
+                Err(e) => return Err(e),
+            };
+            attempt += 1;
+            std::thread::sleep(conflict_backoff(attempt));
+            if let Some(sequence) = written {
+                // The store wrote every other entry: only the conflicting ones are retried.
+                bytes += batch.encoded_bytes();
+                remaining.retain(|&i| {
+                    let conflicted = keys.contains(&self.chunks[i].key);
+                    if !conflicted {
+                        outcome.written.insert(self.chunks[i].key, sequence);
+                    }
+                    conflicted
+                });
+            }
+            for key in keys {
+                let Some(i) = self.chunks.iter().position(|c| c.key == key) else { continue };
+                let (theirs, expect, their_history) = match store.get_stored(key)? {
+                    Some(s) => (Arc::new(s.chunk), Expect::Sequence(s.sequence), s.history),
+                    None => (Arc::new(self.generator.generate(key)), Expect::Absent, ProcessHistory::EMPTY),
+                };
+                let c = &mut current[i];
+                let ours = Arc::new(merge_voxels(&c.base, &c.chunk, &theirs));
+                c.history.merge(&their_history);
+                c.chunk = ours.clone();
+                c.expect = Some(expect);
+                c.base = theirs;
+                outcome.merged.insert(key, Merged { chunk: ours, history: c.history });
+            }
+        }
+    }
+}
+
+impl World {
+    /// Applies pending edits, then captures every dirty chunk for a commit (cheap: reference
+    /// counts, no encoding). Encoding and the durable write happen in
+    /// [`PreparedCommit::execute`], which may run on another thread.
+    ///
+    /// [`StoreError::CommitInProgress`] while another [`PreparedCommit`] of this world exists
+    /// (finish or drop it first): commits are sequenced, so they land in order.
+    pub fn prepare_commit(&mut self) -> Result<PreparedCommit, StoreError> {
+        if self.outstanding.strong_count() > 0 {
+            return Err(StoreError::CommitInProgress);
+        }
+        // Edits held back by a load error (or waiting for a chunk, `EditLoading::Deferred`)
+        // stay queued; everything else is committed (one unreadable chunk does not stop the
+        // commit of the others).
+        let (report, _) = self.apply_all(self.edit_loading);
+        let mut chunks: Vec<CommitChunk> = self
+            .cache
+            .iter()
+            .filter(|(_, e)| e.dirty)
+            .map(|(k, e)| CommitChunk {
+                key: *k,
+                chunk: e.chunk.clone(),
+                version: e.version,
+                history: e.history,
+                base: e.base.clone(),
+                expect: e.expect,
+            })
+            .collect();
+        chunks.sort_unstable_by_key(|c| c.key.morton());
+        let outstanding = Arc::new(());
+        self.outstanding = Arc::downgrade(&outstanding);
+        Ok(PreparedCommit {
+            chunks,
+            generator: self.source.generator.clone(),
+            outcome: Default::default(),
+            version: self.version,
+            held_edits: report.held_edits,
+            _outstanding: outstanding,
+        })
+    }
+
+    /// Records the outcome of a [`PreparedCommit`]: on success, chunks not changed since
+    /// `prepare_commit` become clean, and the store's copy becomes each chunk's base for the
+    /// next commit's condition. Chunks the commit merged with another writer's record take the
+    /// merged voxels (re-applying this world's edits made since `prepare_commit` on top) and are
+    /// published on the change feed with a new version. On failure everything stays dirty for
+    /// the next commit.
+    pub fn finish_commit(
+        &mut self,
+        prepared: PreparedCommit,
+        result: Result<CommitReceipt, StoreError>,
+    ) -> Result<CommitReceipt, StoreError> {
+        let receipt = result?;
+        let ExecuteOutcome { mut merged, written } =
+            std::mem::take(&mut *prepared.outcome.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut changed = Vec::new();
+        for c in &prepared.chunks {
+            let their_merge = merged.remove(&c.key);
+            if let Some(e) = self.cache.entry_mut(&c.key) {
+                let stored = their_merge.as_ref().map_or(&c.chunk, |m| &m.chunk);
+                e.expect = Some(Expect::Sequence(written.get(&c.key).copied().unwrap_or(receipt.sequence)));
+                let unchanged = e.version == c.version;
+                if let Some(m) = &their_merge {
+                    e.chunk =
+                        if unchanged { m.chunk.clone() } else { Arc::new(merge_voxels(&c.chunk, &e.chunk, &m.chunk)) };
+                    e.history.merge(&m.history);
+                    changed.push(c.key);
+                }
+                e.base = stored.clone();
+                if unchanged {
+                    e.dirty = false;
+                }
+            }
+            let sequence = written.get(&c.key).copied().unwrap_or(receipt.sequence);
+            if sequence > 0 {
+                let committed = self.committed.entry(c.key).or_default();
+                *committed = (*committed).max(sequence);
+            }
+        }
+        if !changed.is_empty() {
+            // Another writer's voxels came in: a new version for the indices and meshers.
+            self.version += 1;
+            let version = self.version;
+            for key in changed {
+                self.cache.recount(&key);
+                let Some(e) = self.cache.entry_mut(&key) else { continue };
+                e.version = if e.dirty { version } else { e.version };
+                let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history };
+                self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+            }
+        }
+        self.commits += 1;
+        self.last_commit = Some(receipt.duration);
+        self.last_commit_chunks = prepared.chunks.len();
+        self.cache.evict_over_budget();
+        Ok(receipt)
+    }
+
+    /// Applies pending edits and writes every dirty chunk in **one** store transaction. Returns
+    /// `Ok` only when every edit appended before the call is durable: this is their
+    /// acknowledgment. (Atomicity and durability are the store's: see the
+    /// [durability contract](crate::store), per backend. On a store error every chunk stays
+    /// dirty and the next commit resends it.) Edits held back because their chunk could not be
+    /// loaded (see [`World::apply`]) do not stop the others: those are committed, and then the
+    /// load error is returned, since the held edits are not durable yet.
+    ///
+    /// A blocking call: it loads the chunks edits need whatever [`World::edit_loading`] says.
+    pub fn commit(&mut self) -> Result<CommitReceipt, StoreError> {
+        let (_, held) = self.apply_all(EditLoading::Blocking);
+        let prepared = self.prepare_commit()?;
+        let receipt = if prepared.is_empty() {
+            CommitReceipt::default()
+        } else {
+            let result = prepared.execute(self.source.store.as_ref());
+            self.finish_commit(prepared, result)?
+        };
+        held.map_or(Ok(receipt), Err)
+    }
+}
