@@ -1,11 +1,13 @@
 //! Strata: stream a voxel world around the camera from a hybrid store.
 //!
-//! This facade re-exports the engine-free core crate as [`core`]; most users want [`prelude`].
-//! The index, mesher, geology and Bevy plugin are crates of their own (`strata_index`,
-//! `strata_mesh`, `strata_geo`, `bevy_strata`).
+//! This facade re-exports the engine-free crates a world needs; most users want [`prelude`].
+//! The index, mesher and Bevy plugin are crates of their own (`strata_index`, `strata_mesh`,
+//! `bevy_strata`).
 //!
-//! - [`core`] (`strata_core`): coordinates, chunks, the chunk codec, chunk stores and the hybrid
-//!   generated + edited [`core::World`].
+//! - [`core`] (`strata_core`): coordinates, chunks, the chunk codec, the store trait, the memory
+//!   store and the hybrid generated + edited [`core::World`].
+//! - [`redb`] (`strata_redb`): the embedded save file, [`redb::RedbStore`].
+//! - [`geo`] (`strata_geo`): generators ([`geo::NoiseTerrain`], the planet) and geology.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -27,8 +29,12 @@
 #![deny(missing_docs)]
 
 pub use strata_core as core;
+pub use strata_geo as geo;
+pub use strata_redb as redb;
 
 /// The names most users need.
 pub mod prelude {
     pub use strata_core::prelude::*;
+    pub use strata_geo::{NoiseTerrain, TerrainConfig};
+    pub use strata_redb::RedbStore;
 }

@@ -7,14 +7,16 @@
 //!   a leaf (nothing depends on it; `strata_bench` runs it as a subprocess), so Bevy never
 //!   reaches an engine-free crate through it.
 //! - Between our own crates, each may reach only the crates [`ALLOWED`] lists for it: the core
-//!   reaches none of the others; the index, the mesher, geology and the Redis store build on
-//!   the core alone (so the mesher does not reach the index, and none of them the plugin); the
+//!   reaches none of the others; the index, the mesher, geology and the two store backends
+//!   (`strata_redb`, `strata_redis`) build on the core alone (so the mesher does not reach the index, and none of them the plugin); the
 //!   plugin reaches no store backend, benchmark or tool; nothing but the report's fly-through
 //!   reaches the report.
 //!
 //! A crate added under `crates/` without an entry here fails the test, so the graph stays
 //! written down.
 //!
+//! - The core, the index and the mesher link no database and no noise library ([`HEAVY`]): a
+//!   game that meshes its own chunks, or a tool that only reads saves, pays for neither.
 //! - The plugin enables only the Bevy features it uses, so a headless server that depends on it
 //!   links no windowing, UI or text crate ([`WINDOWING`]).
 
@@ -28,13 +30,27 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
     ("strata_index", &["strata_core"], false),
     ("strata_mesh", &["strata_core"], false),
     ("strata_geo", &["strata_core"], false),
+    ("strata_redb", &["strata_core"], false),
     ("strata_redis", &["strata_core"], false),
-    ("strata_cli", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redis"], false),
-    ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo"], true),
-    ("strata_bench", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redis"], false),
+    ("strata_cli", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis"], false),
+    ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb"], true),
+    (
+        "strata_bench",
+        &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis"],
+        false,
+    ),
     (
         "strata_bench_stream",
-        &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redis", "bevy_strata", "strata_bench"],
+        &[
+            "strata_core",
+            "strata_index",
+            "strata_mesh",
+            "strata_geo",
+            "strata_redb",
+            "strata_redis",
+            "bevy_strata",
+            "strata_bench",
+        ],
         true,
     ),
 ];
@@ -58,6 +74,20 @@ fn reached(root: &str, name: &str) -> BTreeSet<String> {
 /// text.
 const WINDOWING: &[&str] =
     &["winit", "bevy_winit", "x11-dl", "x11rb", "wayland-client", "wayland-sys", "bevy_ui", "bevy_text"];
+
+/// What the core, the index and the mesher must not link: a database (redb, Redis) or the
+/// terrain generator's noise library.
+const HEAVY: &[&str] = &["redb", "redis", "noise"];
+
+#[test]
+fn the_core_the_index_and_the_mesher_link_no_database_or_noise_library() {
+    for name in ["strata_core", "strata_index", "strata_mesh"] {
+        let reached = reached(env!("CARGO_MANIFEST_DIR"), name);
+        assert!(reached.contains("rustc-hash"), "the tree of {name} lists its dependencies: {reached:?}");
+        let found: Vec<&String> = reached.iter().filter(|d| HEAVY.contains(&d.as_str())).collect();
+        assert!(found.is_empty(), "{name} links {found:?}");
+    }
+}
 
 #[test]
 fn the_plugin_links_no_windowing_ui_or_text_crate() {

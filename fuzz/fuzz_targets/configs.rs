@@ -6,8 +6,9 @@
 #![no_main]
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_core::{
-    CHUNK_COORD_MAX, CHUNK_COORD_MIN, ChunkKey, LocalIndex, NoiseTerrain, TerrainConfig, VoxelPos, WorldGenerator,
+    CHUNK_COORD_MAX, CHUNK_COORD_MIN, ChunkKey, LocalIndex, VoxelPos, WorldGenerator,
 };
 use strata_geo::geology::{GeologyConfig, GeologyScheduler, MAX_NEAR_REGIONS};
 use strata_index::lod_select::{LodSelector, LodSettings, MAX_VISITED_NODES, ViewRule, Viewer};

@@ -61,9 +61,8 @@ use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
 use startup::{OpeningStore, Startup};
 use std::sync::Arc;
-use strata_core::{
-    ChunkStore, MaterialRegistry, NoiseTerrain, StoreError, TerrainConfig, World, WorldConfig, WorldGenerator,
-};
+use strata_core::{ChunkStore, MaterialRegistry, StoreError, World, WorldConfig, WorldGenerator};
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_index::{IndexConfig, IndexWriter};
 
 /// The coarsest LOD level the plugin shows: a level-12 node is 2¹² chunks (131,072 voxels) on

@@ -41,9 +41,9 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use strata_core::store::{ChunkCellVisitor, ScanVisitor, StoreStats, StoredChunk, SummaryVisitor};
 use strata_core::{
-    Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, RedbStore, StoreError, WorldId,
-    WriteBatch,
+    Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, StoreError, WorldId, WriteBatch,
 };
+use strata_redb::RedbStore;
 
 /// Where the plugin's start-up is. Read it as a resource, or react to [`StrataStatusChanged`].
 #[derive(Resource, Clone, Debug, Default)]

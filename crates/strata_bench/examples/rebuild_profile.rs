@@ -5,7 +5,8 @@
 //! `valgrind --tool=callgrind`.
 use std::sync::Arc;
 use std::time::Instant;
-use strata_core::{ChunkKey, NoiseTerrain, TerrainConfig, WorldGenerator};
+use strata_core::{ChunkKey, WorldGenerator};
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_index::{IndexConfig, IndexWriter};
 
 fn main() {

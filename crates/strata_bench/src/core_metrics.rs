@@ -4,24 +4,12 @@ use crate::{Budget, Metric, keep, median, side_by_side_ns, time_ns};
 use std::sync::Arc;
 use std::time::Instant;
 use strata_core::codec::{self, ChunkEncoder, HEADER_LEN};
+use strata_core::rng::SplitMix64;
 use strata_core::{
-    Chunk, ChunkKey, ChunkStore, DenseChunk, EditLoading, MaterialId, NoiseTerrain, RedbStore, TerrainConfig, VoxelPos,
-    World, WorldConfig, WorldGenerator,
+    Chunk, ChunkKey, ChunkStore, DenseChunk, EditLoading, MaterialId, VoxelPos, World, WorldConfig, WorldGenerator,
 };
-
-/// A deterministic xorshift for benchmark inputs.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use strata_geo::{NoiseTerrain, TerrainConfig};
+use strata_redb::RedbStore;
 
 /// The dense surface chunk of the default terrain used by the codec metrics.
 pub fn terrain_chunk() -> Chunk {
@@ -117,7 +105,7 @@ fn edit_metrics(budget: Budget, out: &mut Vec<Metric>) {
     ] {
         let mut world = terrain_world(Arc::new(strata_core::MemoryStore::new()));
         let per_batch = 1 << 18;
-        let mut rng = Rng(0x9E37_79B9);
+        let mut rng = SplitMix64(0x9E37_79B9);
         let batches: Vec<Vec<(VoxelPos, MaterialId)>> = (0..4)
             .map(|_| {
                 (0..per_batch)
@@ -186,7 +174,7 @@ fn store_metrics(budget: Budget, out: &mut Vec<Metric>) {
     let Ok(store) = RedbStore::open(&path) else { return };
     let store: Arc<RedbStore> = Arc::new(store);
     let mut world = terrain_world(store.clone());
-    let mut rng = Rng(12345);
+    let mut rng = SplitMix64(12345);
     for _ in 0..10 {
         let edits = (0..10_000)
             .map(|_| {
@@ -251,7 +239,7 @@ fn store_metrics(budget: Budget, out: &mut Vec<Metric>) {
 /// zeroed, then `salvage::scan` reads the file. The fraction counts live records recovered
 /// byte for byte (found by searching the file for each record's bytes, not by the scanner).
 fn salvage_metrics(path: &std::path::Path, out: &mut Vec<Metric>) {
-    let options = strata_core::store::RedbStoreOptions { read_only: true, ..Default::default() };
+    let options = strata_redb::RedbStoreOptions { read_only: true, ..Default::default() };
     let Ok(store) = RedbStore::open_with(path, options) else { return };
     let mut live: Vec<(strata_core::MortonKey, Vec<u8>)> = Vec::new();
     let scanned = store.scan(strata_core::store::full_range(), &mut |k, r| {
@@ -275,7 +263,7 @@ fn salvage_metrics(path: &std::path::Path, out: &mut Vec<Metric>) {
         return;
     }
     let t = Instant::now();
-    let found = strata_core::store::salvage::scan(&destroyed, None)
+    let found = strata_redb::salvage::scan(&destroyed, None)
         .expect("store.salvage_recovered_fraction: the scan reads the file");
     let secs = t.elapsed().as_secs_f64();
     let recovered = live.iter().filter(|(k, r)| found.chunks.get(k).is_some_and(|f| f.record == *r)).count();

@@ -32,7 +32,9 @@
 use crate::{Budget, Metric, keep, median, side_by_side_ns, time_ns};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, MaterialId, NoiseTerrain, TerrainConfig, VoxelPos, WorldGenerator};
+use strata_core::rng::SplitMix64;
+use strata_core::{Chunk, ChunkKey, MaterialId, VoxelPos, WorldGenerator};
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_index::{ChunkBox, IndexConfig, IndexWriter, NodeId, PreparedChunk, ROOT_LEVEL, Ray, RayOptions};
 
 /// Runs every index metric.
@@ -86,22 +88,10 @@ fn load(g: &NoiseTerrain, lo: [i32; 3], hi: [i32; 3]) -> Vec<(ChunkKey, Arc<Chun
     v
 }
 
-/// A small deterministic generator (xorshift) so every run measures the same rays.
-struct Rng(u64);
-
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Picking rays from a camera `above` voxels over the ground (uniform in the range), any
 /// heading, looking down by a pitch uniform in `pitch_deg` (negative: up).
 fn pick_rays(g: &NoiseTerrain, n: usize, above: (f64, f64), pitch_deg: (f64, f64)) -> Vec<Ray> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64(0x9e37_79b9_7f4a_7c15);
     let mut rays = Vec::with_capacity(n);
     while rays.len() < n {
         let (x, z) = (200.0 + rng.unit() * 624.0, 200.0 + rng.unit() * 624.0);

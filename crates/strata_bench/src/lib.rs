@@ -7,6 +7,7 @@
 //! machine speed hits both alike.
 #![forbid(unsafe_code)]
 
+pub mod block_mesh_peer;
 pub mod core_metrics;
 pub mod geo_metrics;
 pub mod index_metrics;

@@ -4,39 +4,18 @@
 //! Timing scope: ours starts from `Chunk`s (classification, neighbour layers, culling, merge,
 //! vertex output); the peers start from their own prebuilt padded arrays (and, for
 //! binary-greedy-meshing, prebuilt opacity masks), which favours the peers.
+use crate::block_mesh_peer::{Padded, padded_voxels};
 use crate::{Budget, Metric, keep, side_by_side_ns, time_ns};
 use binary_greedy_meshing as bgm;
-use block_mesh::ndshape::{ConstShape, ConstShape3u32};
-use block_mesh::{
-    GreedyQuadsBuffer, MergeVoxel, RIGHT_HANDED_Y_UP_CONFIG, UnitQuadBuffer, Voxel, VoxelVisibility, greedy_quads,
-    visible_block_faces,
-};
+use block_mesh::{GreedyQuadsBuffer, RIGHT_HANDED_Y_UP_CONFIG, UnitQuadBuffer, greedy_quads, visible_block_faces};
 use std::collections::BTreeSet;
-use strata_core::generator::terrain_ids;
+use strata_core::downsample::node_grid;
 use strata_core::{
-    CHUNK_SIZE, Chunk, ChunkKey, Face, LocalPos, MaterialId, MaterialKind, MaterialRegistry, NoiseTerrain,
-    TerrainConfig, VoxelPos, WorldGenerator,
+    CHUNK_SIZE, Chunk, ChunkKey, Face, LocalPos, MaterialId, MaterialKind, MaterialRegistry, VoxelPos, WorldGenerator,
 };
-use strata_mesh::lod::downsample_majority;
+use strata_geo::terrain::terrain_ids;
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct BmVoxel(u16, VoxelVisibility);
-
-impl Voxel for BmVoxel {
-    fn get_visibility(&self) -> VoxelVisibility {
-        self.1
-    }
-}
-
-impl MergeVoxel for BmVoxel {
-    type MergeValue = u16;
-    fn merge_value(&self) -> u16 {
-        self.0
-    }
-}
-
-type Padded = ConstShape3u32<34, 34, 34>;
 
 /// A chunk with its six loaded neighbours.
 struct Scene {
@@ -74,21 +53,6 @@ fn scene_at(generator: &NoiseTerrain, key: ChunkKey) -> Scene {
         center: generator.generate(key),
         neighbors: Face::ALL.iter().map(|f| generator.generate(key.neighbor(*f))).collect(),
     }
-}
-
-fn block_mesh_voxels(table: &MaterialTable, voxel: impl Fn([i32; 3]) -> u16) -> Vec<BmVoxel> {
-    (0..Padded::SIZE)
-        .map(|i| {
-            let [x, y, z] = Padded::delinearize(i);
-            let id = voxel([x as i32 - 1, y as i32 - 1, z as i32 - 1]);
-            let vis = match table.kind(MaterialId(id)) {
-                MaterialKind::Air => VoxelVisibility::Empty,
-                MaterialKind::Solid => VoxelVisibility::Opaque,
-                _ => VoxelVisibility::Translucent,
-            };
-            BmVoxel(id, vis)
-        })
-        .collect()
 }
 
 /// binary-greedy-meshing's padded input for a chunk of edge `CS` (y outer, x, z inner) and its
@@ -137,7 +101,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let hood = scene.hood();
 
     // --- mesh.greedy_32_terrain vs block-mesh greedy / visible.
-    let bm_voxels = block_mesh_voxels(&table, |p| scene.voxel(p));
+    let bm_voxels = padded_voxels(&table, |p| Some(scene.voxel(p)));
     let mut bm_buffer = GreedyQuadsBuffer::new(bm_voxels.len());
     let faces = &RIGHT_HANDED_Y_UP_CONFIG.faces;
     // Short batches, many of them: on a shared machine, load bursts then hit both sides of a
@@ -290,7 +254,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
                 generator.generate(ChunkKey::new(origin.x + (i & 3), origin.y + ((i >> 2) & 3), origin.z + (i >> 4)))
             })
             .collect();
-        downsample_majority(2, |[x, y, z]| &chunks[x + 4 * y + 16 * z]).unwrap_or_default()
+        node_grid(2, |[x, y, z]| &chunks[x + 4 * y + 16 * z]).unwrap_or_default()
     };
     let node = ChunkKey::new(0, -2, 0);
     let lod_scene = Scene {
@@ -305,7 +269,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     };
     let lod_hood = lod_scene.hood();
     let lod_options = MeshOptions::lod(2);
-    let lod_bm = block_mesh_voxels(&table, |p| lod_scene.voxel(p));
+    let lod_bm = padded_voxels(&table, |p| Some(lod_scene.voxel(p)));
     let (ours, peer) = side_by_side_ns(
         batches,
         iters,

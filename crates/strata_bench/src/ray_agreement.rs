@@ -95,7 +95,8 @@ fn distance_to_voxel(p: [f64; 3], v: [i32; 3]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_core::{Face, MaterialId, NoiseTerrain, TerrainConfig};
+    use strata_core::{Face, MaterialId};
+    use strata_geo::{NoiseTerrain, TerrainConfig};
 
     /// A column whose +x neighbour's surface is at least as high, a ray straight down onto
     /// its surface voxel 0.03 voxels inside the +x side (`edge`) or through the middle, and our

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use strata_core::store::WriteBatch;
-use strata_core::{
-    Chunk, ChunkKey, ChunkStore, MaterialId, NoiseTerrain, RedbStore, StoreError, TerrainConfig, VoxelPos, World,
-    WorldConfig, WorldGenerator,
-};
+use strata_core::{Chunk, ChunkKey, ChunkStore, MaterialId, StoreError, VoxelPos, World, WorldConfig, WorldGenerator};
+use strata_geo::{NoiseTerrain, TerrainConfig};
+use strata_redb::RedbStore;
 use strata_redis::RedisClusterStore;
 use strata_redis::keys::Layout;
 

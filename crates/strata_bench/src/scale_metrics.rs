@@ -34,13 +34,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
-use strata_core::store::SAVE_FORMAT_VERSION;
 use strata_core::summary_record::SUMMARY_VERSION;
 use strata_core::{
-    Chunk, ChunkKey, ChunkOrigin, ChunkStore, LocalPos, MaterialId, MortonKey, NoiseTerrain, ProcessHistory, RedbStore,
-    TerrainConfig, WorldGenerator, WriteBatch, codec,
+    Chunk, ChunkKey, ChunkOrigin, ChunkStore, LocalPos, MaterialId, MortonKey, ProcessHistory, WorldGenerator,
+    WriteBatch, codec,
 };
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_index::{IndexConfig, IndexWriter, NodeId, PreparedChunk, ROOT_LEVEL};
+use strata_redb::{RedbStore, SAVE_FORMAT_VERSION};
 
 /// Runs the area. `STRATA_SCALE_PARTS` (comma-separated `bytes`, `scan`, `startup`, `rss`) runs
 /// only those parts (all by default).

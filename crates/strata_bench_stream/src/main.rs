@@ -8,7 +8,7 @@
 //!
 //! Both engines run in the same kind of app: `MinimalPlugins` + `TransformPlugin` + assets and
 //! meshes (built, never rendered), the same worker threads ([`pools`]), the same generator
-//! ([`strata_core::NoiseTerrain`], seed 7), the same view radius and the same path, paced at 60
+//! ([`strata_geo::NoiseTerrain`], seed 7), the same view radius and the same path, paced at 60
 //! frames per second like a game with vsync. `--lod0` turns Strata's LOD off and keeps the
 //! peer's whole-chunk view rule, so both make the same chunks ready. See [`scenario`] for what
 //! is measured.

@@ -19,7 +19,8 @@ use bevy_strata::StrataConfig;
 use bevy_voxel_world::prelude::*;
 use std::collections::HashSet;
 use std::sync::Arc;
-use strata_core::{MaterialId, NoiseTerrain, TerrainConfig};
+use strata_core::MaterialId;
+use strata_geo::{NoiseTerrain, TerrainConfig};
 
 /// The peer's world configuration.
 #[derive(Resource, Clone)]

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use strata_core::store::RedbStoreOptions;
-use strata_core::{
-    ChunkStore, MaterialId, NoiseTerrain, RedbStore, StoreError, TerrainConfig, VoxelPos, World, WorldConfig,
-};
+use strata_core::rng::SplitMix64;
+use strata_core::{ChunkStore, MaterialId, StoreError, VoxelPos, World, WorldConfig};
+use strata_geo::{NoiseTerrain, TerrainConfig};
+use strata_redb::{RedbStore, RedbStoreOptions};
 
 /// Meta key under which a save records the generator settings it was made with.
 pub const GENERATOR_META: &str = "generator.terrain";
@@ -102,37 +102,6 @@ impl Save {
     }
 }
 
-/// A small deterministic PRNG (SplitMix64): same seed, same sequence, on every platform.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// Seeds the generator.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range_i32(&mut self, lo: i32, hi: i32) -> i32 {
-        let span = (hi as i64 - lo as i64 + 1) as u64;
-        (lo as i64 + self.below(span) as i64) as i32
-    }
-}
-
 /// The region and size of the `edit` subcommand's batches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EditPlan {
@@ -154,9 +123,9 @@ impl EditPlan {
         (0..self.edits_per_batch)
             .map(|_| {
                 let p = VoxelPos::new(
-                    rng.range_i32(self.min.x, self.max.x),
-                    rng.range_i32(self.min.y, self.max.y),
-                    rng.range_i32(self.min.z, self.max.z),
+                    rng.range_inclusive(self.min.x, self.max.x),
+                    rng.range_inclusive(self.min.y, self.max.y),
+                    rng.range_inclusive(self.min.z, self.max.z),
                 );
                 (p, MaterialId(rng.below(20) as u16))
             })

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use strata_cli::{CliError, EditPlan, GENERATOR_META, Save, parse_pos};
-use strata_core::store::{RedbStoreOptions, salvage};
-use strata_core::{
-    Chunk, ChunkKey, ChunkStore, MortonKey, NoiseTerrain, RedbStore, VoxelPos, WorldConfig, WorldGenerator, codec,
-};
+use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, VoxelPos, WorldConfig, WorldGenerator, codec};
+use strata_geo::NoiseTerrain;
+use strata_redb::{RedbStore, RedbStoreOptions, salvage};
 
 #[derive(Parser)]
 #[command(name = "strata", version, about = "Generate, inspect, verify, edit and export Strata voxel worlds")]

@@ -603,9 +603,9 @@ fn decode_parts(bytes: &[u8]) -> Result<(RecordHeader, Chunk, ProcessHistory), D
     Ok((header, chunk, history))
 }
 
-/// Version-1 and -2 records as earlier builds wrote them, for tests of reading old saves.
-#[cfg(test)]
-pub(crate) fn encode_legacy(chunk: &Chunk, history: &ProcessHistory) -> Vec<u8> {
+/// Version-1 and -2 records as earlier builds wrote them: for tests of reading (and upgrading)
+/// old saves, in this crate and in store backends. Nothing writes these any more.
+pub fn encode_legacy(chunk: &Chunk, history: &ProcessHistory) -> Vec<u8> {
     let payload = match chunk {
         Chunk::Uniform(m) => m.0.to_le_bytes().to_vec(),
         Chunk::Dense(d) => {

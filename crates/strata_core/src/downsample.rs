@@ -6,7 +6,7 @@
 //! value. Thin surfaces therefore neither vanish (a half-solid block stays solid) nor bloat (a
 //! block that is mostly air stays air). The rule is applied level by level, like texture mips.
 
-use crate::chunk::Chunk;
+use crate::chunk::{Chunk, DenseChunk};
 use crate::coords::{CHUNK_SIZE, CHUNK_VOLUME};
 use crate::material::MaterialId;
 
@@ -172,9 +172,15 @@ pub fn chunk_cell(half: &HalfCells) -> MaterialId {
 
 /// An `n`³ grid of cells (index `x + n·y + n²·z`, `n` a power of two) downsampled by the rule
 /// until one cell is left. O(`n`³).
-pub fn reduce_cube(mut cells: Vec<u16>, mut n: usize) -> u16 {
-    debug_assert!(n.is_power_of_two() && cells.len() == n * n * n);
-    while n > 1 {
+pub fn reduce_cube(cells: Vec<u16>, n: usize) -> u16 {
+    reduce_to(cells, n, 1).first().copied().unwrap_or(0)
+}
+
+/// An `n`³ grid of cells (index `x + n·y + n²·z`) downsampled by the rule, halving each time,
+/// until it is `target`³ (`n` and `target` powers of two, `target ≤ n`). O(`n`³), in place.
+pub fn reduce_to(mut cells: Vec<u16>, mut n: usize, target: usize) -> Vec<u16> {
+    debug_assert!(n.is_power_of_two() && target.is_power_of_two() && target <= n && cells.len() == n * n * n);
+    while n > target {
         let h = n / 2;
         for z in 0..h {
             for y in 0..h {
@@ -199,7 +205,59 @@ pub fn reduce_cube(mut cells: Vec<u16>, mut n: usize) -> u16 {
         cells.truncate(h * h * h);
         n = h;
     }
-    cells.first().copied().unwrap_or(0)
+    cells
+}
+
+/// The deepest level [`node_grid`] builds: one cell per chunk.
+pub const MAX_NODE_GRID_LEVEL: u8 = 5;
+
+/// Errors of [`node_grid`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DownsampleError {
+    /// Above level 5 a cell would be larger than a chunk.
+    #[error("LOD level {level} is deeper than {MAX_NODE_GRID_LEVEL} (one cell per chunk)")]
+    LevelTooDeep {
+        /// The requested level.
+        level: u8,
+    },
+}
+
+/// The 32³ grid of an octree node of `level` (`0..=5`) from its chunks: the node covers
+/// `n = 2^level` chunks per axis and `chunk_at([cx, cy, cz])` gives the chunk at offset `c`
+/// (each in `0..n`) inside it. Each cell is the rule of the module docs applied `level` times
+/// (level by level, like the index's grids, which equal this for every node whose chunks it
+/// knows); level 0 is the chunk itself. The result is normalized (uniform when all cells are
+/// equal). This is what to mesh at LOD `level` when a game builds its own grids.
+///
+/// # Runtime
+/// Per chunk: O(1) if uniform, else [`HalfCells::of`] plus O(16³) rule applications.
+pub fn node_grid<'a>(level: u8, chunk_at: impl Fn([usize; 3]) -> &'a Chunk) -> Result<Chunk, DownsampleError> {
+    if level > MAX_NODE_GRID_LEVEL {
+        return Err(DownsampleError::LevelTooDeep { level });
+    }
+    if level == 0 {
+        return Ok(chunk_at([0, 0, 0]).clone());
+    }
+    let n = 1usize << level;
+    let per = CHUNK_SIZE / n;
+    let mut grid = DenseChunk::filled(MaterialId::AIR);
+    let out = grid.as_mut_slice();
+    for (cx, cy, cz) in (0..n).flat_map(|z| (0..n).flat_map(move |y| (0..n).map(move |x| (x, y, z)))) {
+        let cells = match HalfCells::of(chunk_at([cx, cy, cz])) {
+            HalfCells::Uniform(m) => vec![m.0; per * per * per],
+            HalfCells::Dense(cells) => reduce_to(cells.to_vec(), HALF_SIZE, per),
+        };
+        for z in 0..per {
+            for y in 0..per {
+                let row = cx * per + CHUNK_SIZE * (cy * per + y) + CHUNK_SIZE * CHUNK_SIZE * (cz * per + z);
+                out[row..row + per].copy_from_slice(&cells[per * y + per * per * z..][..per]);
+            }
+        }
+    }
+    let mut chunk = Chunk::Dense(grid);
+    chunk.normalize();
+    Ok(chunk)
 }
 
 /// [`chunk_cell`] of the chunk's half-resolution cells, computed from the voxels directly: each
@@ -318,16 +376,13 @@ mod tests {
         #[test]
         fn half_cells_downsample_each_block(seed in any::<u64>(), materials in 1u16..5, uniform_blocks in any::<u64>()) {
             // Each 8³ block is one material (bit set in `uniform_blocks`) or random voxels.
-            let mut s = seed | 1;
+            let mut rng = crate::rng::SplitMix64(seed);
             let chunk = Chunk::Dense(DenseChunk::from_fn(|p| {
                 let block = usize::from(p.x / 8) + 4 * usize::from(p.y / 8) + 16 * usize::from(p.z / 8);
                 if uniform_blocks & (1 << block) != 0 {
                     return MaterialId((block as u16 * 7) % (materials + 1));
                 }
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                MaterialId((s % u64::from(materials + 1)) as u16)
+                MaterialId(rng.below(u64::from(materials + 1)) as u16)
             }));
             let half = HalfCells::of(&chunk);
             for (x, y, z) in (0..16).flat_map(|x| (0..16).flat_map(move |y| (0..16).map(move |z| (x, y, z)))) {
@@ -372,19 +427,71 @@ mod tests {
     proptest! {
         #[test]
         fn chunk_cell_is_the_rule_applied_five_times(seed in any::<u64>(), materials in 1u16..4, air_bias in 0u64..4) {
-            let mut s = seed | 1;
-            let chunk = Chunk::Dense(DenseChunk::from_fn(|p| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                // Whole 4³ blocks of one value half the time, so coarse cells see every mix.
-                let block = (u64::from(p.x / 4) * 7 + u64::from(p.y / 4) * 13 + u64::from(p.z / 4) * 29) ^ seed;
-                let r = if block % 2 == 0 { block >> 3 } else { s };
-                if r % 8 < air_bias { MaterialId::AIR } else { MaterialId((r % u64::from(materials + 1)) as u16) }
-            }));
+            let chunk = test_chunk(seed, materials, air_bias);
             prop_assert_eq!(chunk_cell(&HalfCells::of(&chunk)).0, block_cell(&chunk, [0, 0, 0], CHUNK_SIZE));
             prop_assert_eq!(chunk_cell_of(&chunk).0, block_cell(&chunk, [0, 0, 0], CHUNK_SIZE));
         }
+    }
+
+    /// A test chunk: whole 4³ blocks of one value half the time (so coarse cells see every
+    /// mix), random voxels elsewhere; one seed in five gives a uniform chunk.
+    fn test_chunk(seed: u64, materials: u16, air_bias: u64) -> Chunk {
+        let mut rng = crate::rng::SplitMix64(seed);
+        let mut chunk = Chunk::Dense(DenseChunk::from_fn(|p| {
+            let s = rng.next_u64();
+            let block = (u64::from(p.x / 4) * 7 + u64::from(p.y / 4) * 13 + u64::from(p.z / 4) * 29) ^ seed;
+            let r = if block.is_multiple_of(2) { block >> 3 } else { s };
+            if r % 8 < air_bias { MaterialId::AIR } else { MaterialId((r % u64::from(materials + 1)) as u16) }
+        }));
+        if seed.is_multiple_of(5) {
+            chunk = Chunk::Uniform(MaterialId((seed % 3) as u16));
+        }
+        chunk
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// Every cell of a node's grid is the rule applied to its block of voxels, by the
+        /// recursive reference.
+        #[test]
+        fn node_grid_cells_are_the_rule_over_their_blocks(seed in any::<u64>(), level in 0u8..=3, materials in 1u16..4, air_bias in 0u64..5) {
+            let n = 1usize << level;
+            let chunks: Vec<Chunk> =
+                (0..n * n * n).map(|i| test_chunk(seed.wrapping_add(i as u64 * 0x9e37), materials, air_bias)).collect();
+            let at = |[x, y, z]: [usize; 3]| &chunks[x + n * y + n * n * z];
+            let grid = node_grid(level, at).unwrap();
+            let size = CHUNK_SIZE / n; // cells per chunk and axis
+            for i in 0..CHUNK_VOLUME {
+                let p = crate::LocalIndex::new(i as u16).pos();
+                let (x, y, z) = (p.x as usize, p.y as usize, p.z as usize);
+                let chunk = at([x / size, y / size, z / size]);
+                let origin = [(x % size) * n, (y % size) * n, (z % size) * n];
+                prop_assert_eq!(grid.get(p.index()).0, block_cell(chunk, origin, n), "cell {:?}", p);
+            }
+        }
+    }
+
+    #[test]
+    fn node_grid_levels() {
+        let stone = Chunk::Uniform(MaterialId(1));
+        assert_eq!(node_grid(6, |_| &stone), Err(DownsampleError::LevelTooDeep { level: 6 }));
+        assert_eq!(node_grid(5, |_| &stone), Ok(stone.clone()));
+        let half = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 16 { 3 } else { 0 })));
+        assert_eq!(node_grid(0, |_| &half), Ok(half.clone()));
+        // Level 1, the lower chunks stone and the upper ones the half-filled chunk: the upper
+        // chunks' lower halves are cells 16..24.
+        let grid = node_grid(1, |[_, y, _]| if y == 0 { &stone } else { &half }).unwrap();
+        for (y, want) in [(15, 1), (16, 3), (23, 3), (24, 0)] {
+            assert_eq!(grid.get(LocalPos::new(5, y, 20).index()), MaterialId(want), "y {y}");
+        }
+        // Level by level, not a majority of the whole block: a floor one voxel thick is half of
+        // each 2³ block above it, then half of each 4³ block, so a level-2 cell over it is
+        // ground although only 16 of its 64 voxels are.
+        let floor = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y == 0 { 3 } else { 0 })));
+        let air = Chunk::Uniform(MaterialId::AIR);
+        let grid = node_grid(2, |[_, y, _]| if y == 0 { &floor } else { &air }).unwrap();
+        assert_eq!(grid.get(LocalPos::new(9, 0, 30).index()), MaterialId(3));
+        assert_eq!(grid.get(LocalPos::new(9, 1, 30).index()), MaterialId::AIR);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod history;
 mod material;
 pub mod meta_record;
 mod morton;
+pub mod rng;
 pub mod store;
 pub mod summary_record;
 mod world;
@@ -32,11 +33,11 @@ pub use coords::{
 pub use downsample::HalfCells;
 pub use edit::{ChunkBounds, Edit, EditError, EditSender, MAX_EDIT_EXTENT, ProcessBatch, ProcessWrite};
 pub use error::Error;
-pub use generator::{FlatGenerator, NoiseTerrain, TerrainConfig, TerrainConfigError, WorldGenerator};
+pub use generator::{FlatGenerator, WorldGenerator};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
 pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;
-pub use store::{ChunkStore, CommitReceipt, MemoryStore, RedbStore, StoreError, StoreStats, StoredChunk, WriteBatch};
+pub use store::{ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch};
 pub use summary_record::StoredSummary;
 pub use world::{
     ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, EditLoading, HandIn, LoadedChunk, MAX_COMMIT_RETRIES,
@@ -46,7 +47,7 @@ pub use world::{
 /// The names most users need: `use strata_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Chunk, ChunkKey, ChunkStore, Edit, EditError, MaterialId, MaterialRegistry, MemoryStore, NoiseTerrain,
-        RedbStore, TerrainConfig, VoxelPos, World, WorldConfig, WorldGenerator,
+        Chunk, ChunkKey, ChunkStore, Edit, EditError, MaterialId, MaterialRegistry, MemoryStore, VoxelPos, World,
+        WorldConfig, WorldGenerator,
     };
 }

@@ -30,7 +30,7 @@
 //! length, checksum (with the key), then the histogram (order, counts, total), the history and
 //! the cells (exact decompressed size). No input panics or allocates more than 8 KiB of cells.
 //! Whether the parts agree with each other (and the chunk cell with the cells) is what
-//! comparing with the summary of the chunk record tells (`RedbStore::summary_problems`, used
+//! comparing with the summary of the chunk record tells (`strata_redb::RedbStore::summary_problems`, used
 //! by `strata verify`).
 
 use crate::chunk::Chunk;

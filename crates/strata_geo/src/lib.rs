@@ -88,6 +88,7 @@ pub mod ids;
 mod model;
 mod planet;
 mod sources;
+pub mod terrain;
 
 pub use config::{MAX_RADIUS, PlanetConfig};
 pub use error::{ConfigError, Error, GeoError};
@@ -97,6 +98,7 @@ pub use geology::{
     Volcanism, VoxelBox, VoxelWrite,
 };
 pub use planet::PlanetGenerator;
+pub use terrain::{NoiseTerrain, TerrainConfig, TerrainConfigError};
 
 #[cfg(test)]
 mod tests;

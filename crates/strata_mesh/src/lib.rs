@@ -27,7 +27,6 @@ pub mod skip;
 
 pub use classify::MaterialTable;
 pub use input::{Neighbor, Neighborhood};
-pub use lod::LodError;
 pub use mesher::{MeshOptions, MeshStats, Mesher};
 pub use output::{ChunkMesh, MeshBuffers, QuadBox};
 pub use skip::NeighborSummary;

@@ -6,7 +6,8 @@ mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use strata_core::{ChunkKey, Face, NoiseTerrain, TerrainConfig, WorldGenerator};
+use strata_core::{ChunkKey, Face, WorldGenerator};
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_mesh::{ChunkMesh, MeshOptions, Mesher, Neighbor, Neighborhood};
 
 /// Counts allocations, delegating to the system allocator.

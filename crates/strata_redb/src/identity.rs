@@ -15,9 +15,9 @@
 //! from the B-tree, or an older copy of a record brought back by a damaged page pointer, makes
 //! them disagree where every record on its own still passes its checksum.
 
-use crate::codec::{self, WorldId};
-use crate::morton::MortonKey;
 use redb::{ReadableTable, TableDefinition};
+use strata_core::MortonKey;
+use strata_core::codec::{self, WorldId};
 
 pub(super) const IDENTITY: TableDefinition<&str, u64> = TableDefinition::new("identity");
 

@@ -1,15 +1,18 @@
-//! The embedded persistent store: one [redb](https://docs.rs/redb) file.
+//! The embedded persistent store of Strata saves ([`RedbStore`]): one [redb](https://docs.rs/redb)
+//! file per save, plus [`RedbStore::verify`] and [`salvage`] for damaged ones.
+//!
+//! # Layout
 //!
 //! redb gives ACID transactions with copy-on-write B-trees, checksummed pages and crash-safe
 //! commits. Layout:
 //!
 //! | table          | key → value                                                            |
 //! |----------------|------------------------------------------------------------------------|
-//! | `chunks`       | `u128` Morton key → [codec record](crate::codec), sealed with the save's world id and the commit's sequence number |
-//! | `summaries`    | the same keys → [summary records](crate::summary_record), written in the same transaction as their chunk records |
+//! | `chunks`       | `u128` Morton key → [codec record](strata_core::codec), sealed with the save's world id and the commit's sequence number |
+//! | `summaries`    | the same keys → [summary records](strata_core::summary_record), written in the same transaction as their chunk records |
 //! | `deleted`      | keys deleted since their last put → sealed deletion records (so a salvage does not bring them back) |
-//! | `identity`     | world id, last sequence number, content counts and digest ([`identity`]) |
-//! | `meta_records` | name → [meta record](crate::meta_record) (e.g. the generator settings) |
+//! | `identity`     | world id, last sequence number, content counts and digest (module `identity`) |
+//! | `meta_records` | name → [meta record](strata_core::meta_record) (e.g. the generator settings) |
 //! | `meta`         | `"format"` → [`SAVE_FORMAT_VERSION`]                                   |
 //!
 //! One [`ChunkStore::commit`] is one redb write transaction with `Durability::Immediate`: it
@@ -27,6 +30,9 @@
 //! was. [`RedbStore::verify`] checks everything a save holds; `strata salvage`
 //! ([`salvage`]) recovers the intact records of a save whose structure is destroyed.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod identity;
 #[cfg(test)]
 mod power_loss;
@@ -37,17 +43,6 @@ mod verify;
 
 pub use verify::{DigestMismatch, VerifyReport};
 
-use super::{
-    ChunkCellVisitor, ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, visit_chunk_cell,
-    visit_summary,
-};
-use crate::chunk::Chunk;
-use crate::codec::{self, WorldId};
-use crate::coords::ChunkKey;
-use crate::meta_record;
-use crate::morton::MortonKey;
-use crate::store::{StoredChunk, WriteBatch, checked_morton, decode_stored};
-use crate::summary_record::{self, StoredSummary};
 use identity::{IDENTITY, Identity, IdentityError};
 use redb::backends::FileBackend;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageBackend, TableDefinition};
@@ -60,6 +55,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
+use strata_core::Chunk;
+use strata_core::ChunkKey;
+use strata_core::MortonKey;
+use strata_core::codec::{self, WorldId};
+use strata_core::meta_record;
+use strata_core::store::{
+    ChunkCellVisitor, ChunkStore, CommitReceipt, ScanVisitor, StoreError, SummaryVisitor, visit_chunk_cell,
+    visit_summary,
+};
+use strata_core::store::{StoredChunk, WriteBatch, checked_morton, decode_stored};
+use strata_core::summary_record::{self, StoredSummary};
 
 const CHUNKS: TableDefinition<u128, &[u8]> = TableDefinition::new("chunks");
 const SUMMARIES: TableDefinition<u128, &[u8]> = TableDefinition::new("summaries");
@@ -82,7 +88,18 @@ trait OrStoreError<T> {
 
 impl<T, E: Into<redb::Error>> OrStoreError<T> for Result<T, E> {
     fn db(self) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::from(e.into()))
+        self.map_err(|e| store_error(e.into()))
+    }
+}
+
+/// A redb error as a store error: the database held by another process is
+/// [`StoreError::AlreadyOpen`], reported corruption is [`StoreError::Damaged`] (its path filled
+/// in by [`contain`]), anything else [`StoreError::Backend`].
+fn store_error(e: redb::Error) -> StoreError {
+    match e {
+        redb::Error::DatabaseAlreadyOpen => StoreError::AlreadyOpen,
+        redb::Error::Corrupted(detail) => StoreError::Damaged { path: PathBuf::new(), detail },
+        other => StoreError::Backend(other.to_string()),
     }
 }
 
@@ -517,7 +534,7 @@ impl RedbStore {
             }
             Ok(None) => Err(self.damaged("the identity table has no world id".into())),
             Err(IdentityError::Damaged) => Err(self.damaged("the identity table fails its check value".into())),
-            Err(IdentityError::Redb(e)) => Err(e.into()),
+            Err(IdentityError::Redb(e)) => Err(store_error(e)),
         }
     }
 }
@@ -529,7 +546,7 @@ fn unreadable(e: redb::DatabaseError) -> StoreError {
         redb::DatabaseError::Storage(redb::StorageError::Io(io)) if io.kind() == io::ErrorKind::InvalidData => {
             StoreError::Damaged { path: PathBuf::new(), detail: format!("not readable as a save: {io}") }
         }
-        other => redb::Error::from(other).into(),
+        other => store_error(other.into()),
     }
 }
 
@@ -593,7 +610,7 @@ pub enum SummaryProblem {
     Orphan,
     /// The summary does not decode (under its key).
     #[error("the summary is damaged: {0}")]
-    Damaged(crate::DecodeError),
+    Damaged(strata_core::DecodeError),
     /// The summary decodes but is not what the record gives.
     #[error("the summary does not match its record")]
     Stale,
@@ -653,7 +670,7 @@ fn identity_damage(e: IdentityError) -> StoreError {
         IdentityError::Damaged => {
             StoreError::Damaged { path: PathBuf::new(), detail: "the identity table fails its check value".into() }
         }
-        IdentityError::Redb(e) => e.into(),
+        IdentityError::Redb(e) => store_error(e),
     }
 }
 
@@ -686,12 +703,12 @@ fn stored_format(db: &impl ReadableDatabase) -> Result<(Option<u32>, bool), Stor
     let format = match txn.open_table(META) {
         Ok(meta) => meta.get("format").db()?.map(|g| g.value()),
         Err(redb::TableError::TableDoesNotExist(_)) => return Ok((None, false)),
-        Err(e) => return Err(redb::Error::from(e).into()),
+        Err(e) => return Err(store_error(e.into())),
     };
     let exists = |r: Result<(), redb::TableError>| match r {
         Ok(()) => Ok(true),
         Err(redb::TableError::TableDoesNotExist(_)) => Ok(false),
-        Err(e) => Err(StoreError::from(redb::Error::from(e))),
+        Err(e) => Err(store_error(e.into())),
     };
     let complete = exists(txn.open_table(CHUNKS).map(drop))?
         && exists(txn.open_table(SUMMARIES).map(drop))?

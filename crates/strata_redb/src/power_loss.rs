@@ -6,29 +6,13 @@
 //! flight, whole), never part of a commit, and verify clean.
 
 use super::*;
-use crate::chunk::DenseChunk;
-use crate::material::MaterialId;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use strata_core::DenseChunk;
+use strata_core::MaterialId;
+use strata_core::rng::SplitMix64;
 
 const SECTOR: usize = 512;
-
-/// `SplitMix64`: the same sequence for a seed on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// What survives the power loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +53,7 @@ impl Disk {
     }
 
     /// The platter after the power loss.
-    fn after_loss(&self, loss: Loss, rng: &mut Rng) -> Vec<u8> {
+    fn after_loss(&self, loss: Loss, rng: &mut SplitMix64) -> Vec<u8> {
         let mut image = self.durable.clone();
         if loss == Loss::TornLast {
             let n = self.pending.len();
@@ -167,7 +151,7 @@ impl StorageBackend for PowerLossBackend {
 /// A save's contents: chunks by key and meta values.
 type State = (BTreeMap<MortonKey, Chunk>, BTreeMap<String, String>);
 
-fn chunk(rng: &mut Rng) -> Chunk {
+fn chunk(rng: &mut SplitMix64) -> Chunk {
     if rng.below(3) == 0 {
         return Chunk::Uniform(MaterialId(rng.below(9) as u16));
     }
@@ -179,7 +163,7 @@ fn chunk(rng: &mut Rng) -> Chunk {
 /// after the save was created; returns the acknowledged states (the first: empty) and the
 /// state the in-flight commit would have made, if one was in flight.
 fn workload(backend: &PowerLossBackend, seed: u64, fail_after: u64) -> (Vec<State>, Option<State>) {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let options = RedbStoreOptions { new_world_id: Some(WorldId(seed | 1)), ..Default::default() };
     let store = RedbStore::open_backend(backend.clone(), "power-loss", options).expect("the save is created");
     {
@@ -224,7 +208,7 @@ fn workload(backend: &PowerLossBackend, seed: u64, fail_after: u64) -> (Vec<Stat
 fn contents(store: &RedbStore) -> State {
     let mut chunks = BTreeMap::new();
     store
-        .scan(super::super::full_range(), &mut |k, _| {
+        .scan(strata_core::store::full_range(), &mut |k, _| {
             chunks.insert(k, Chunk::Uniform(MaterialId(0)));
             ControlFlow::Continue(())
         })
@@ -238,11 +222,11 @@ fn contents(store: &RedbStore) -> State {
 
 #[test]
 fn after_a_power_loss_the_save_holds_the_acknowledged_commits_whole_and_verifies() {
-    let mut rng = Rng(0x9051_7e55);
+    let mut rng = SplitMix64(0x9051_7e55);
     let mut tally: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut losses = 0;
     for run in 0..520u64 {
-        let seed = rng.next();
+        let seed = rng.next_u64();
         // The workload's disk operations without a failure.
         let dry = PowerLossBackend::with_image(Vec::new());
         let (all, _) = workload(&dry, seed, u64::MAX);

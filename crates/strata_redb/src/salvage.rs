@@ -1,7 +1,7 @@
 //! Recovering the intact records of a save whose database structure is damaged or destroyed.
 //!
-//! Every chunk record (and deletion record) of [format version 3](crate::codec) and every
-//! [meta record](crate::meta_record) carries its world, its key (or name), the sequence number
+//! Every chunk record (and deletion record) of [format version 3](strata_core::codec) and every
+//! [meta record](strata_core::meta_record) carries its world, its key (or name), the sequence number
 //! of the commit that wrote it and a checksum over all of it, so it is recognisable and
 //! verifiable on its own. [`scan`] reads a file from start to end — whatever its B-trees,
 //! headers and allocator state look like — and keeps, per key, the newest intact copy: redb
@@ -25,13 +25,14 @@
 //! O(file bytes) for finding magics, plus one checksum per candidate record.
 
 use super::RedbStoreOptions;
-use crate::codec::{self, RecordHome, RecordKind, WorldId};
-use crate::meta_record;
-use crate::morton::MortonKey;
-use crate::store::{ChunkStore, RedbStore, StoreError, WriteBatch};
+use crate::RedbStore;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use strata_core::MortonKey;
+use strata_core::codec::{self, RecordHome, RecordKind, WorldId};
+use strata_core::meta_record;
+use strata_core::store::{ChunkStore, StoreError, WriteBatch};
 
 /// Bytes read per step of [`scan`] (a window also holds the overlap below).
 const WINDOW: usize = 16 << 20;
@@ -295,9 +296,9 @@ impl Salvage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chunk::{Chunk, DenseChunk};
-    use crate::coords::ChunkKey;
-    use crate::material::MaterialId;
+    use strata_core::ChunkKey;
+    use strata_core::MaterialId;
+    use strata_core::{Chunk, DenseChunk};
 
     fn chunk(seed: u16) -> Chunk {
         Chunk::Dense(DenseChunk::from_fn(|p| {
@@ -339,12 +340,12 @@ mod tests {
         let store = RedbStore::open_with(path, RedbStoreOptions { read_only: true, ..Default::default() }).unwrap();
         let mut records = Vec::new();
         let txn = store.database().begin_read().unwrap();
-        for table in [super::super::CHUNKS, super::super::DELETED] {
+        for table in [crate::CHUNKS, crate::DELETED] {
             for item in redb::ReadableTable::iter(&txn.open_table(table).unwrap()).unwrap() {
                 records.push(item.unwrap().1.value().to_vec());
             }
         }
-        for item in redb::ReadableTable::iter(&txn.open_table(super::super::META_RECORDS).unwrap()).unwrap() {
+        for item in redb::ReadableTable::iter(&txn.open_table(crate::META_RECORDS).unwrap()).unwrap() {
             records.push(item.unwrap().1.value().to_vec());
         }
         records

@@ -1,13 +1,13 @@
 //! Tests of the redb store.
 
 use super::*;
-use crate::{Chunk, ChunkKey, MaterialId, ProcessHistory};
+use strata_core::{Chunk, ChunkKey, MaterialId, ProcessHistory};
 
 #[test]
 fn contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
-    super::super::contract::run(&store);
+    strata_core::store::contract::run(&store);
 }
 
 #[test]
@@ -19,14 +19,14 @@ fn survives_reopen_and_counts_syncs() {
         let before = store.sync_count().unwrap();
         let mut b = WriteBatch::new();
         for x in 0..256 {
-            b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16));
+            b.put(ChunkKey::new(x, 0, 0), &strata_core::store::contract::dense(x as u16));
         }
         store.commit(&b).unwrap();
         let syncs = store.sync_count().unwrap() - before;
         assert!((1..=3).contains(&syncs), "one commit, {syncs} syncs");
     }
     let store = RedbStore::open(&path).unwrap();
-    assert_eq!(store.get(ChunkKey::new(17, 0, 0)).unwrap(), Some(super::super::contract::dense(17)));
+    assert_eq!(store.get(ChunkKey::new(17, 0, 0)).unwrap(), Some(strata_core::store::contract::dense(17)));
     assert_eq!(store.stats().unwrap().records, 256);
     let _ = Chunk::Uniform(MaterialId(0));
 }
@@ -40,7 +40,7 @@ fn a_cleanly_closed_save_opens_without_reading_its_records() {
         for round in 0..4 {
             let mut b = WriteBatch::new();
             for x in 0..1000 {
-                b.put(ChunkKey::new(x, round, 0), &super::super::contract::dense(x as u16));
+                b.put(ChunkKey::new(x, round, 0), &strata_core::store::contract::dense(x as u16));
             }
             store.commit(&b).unwrap();
         }
@@ -49,7 +49,7 @@ fn a_cleanly_closed_save_opens_without_reading_its_records() {
     let store = RedbStore::open(&path).unwrap();
     let reads = store.file_reads();
     assert!(reads < 100, "opening read {reads} times");
-    assert_eq!(store.get(ChunkKey::new(999, 3, 0)).unwrap(), Some(super::super::contract::dense(999)));
+    assert_eq!(store.get(ChunkKey::new(999, 3, 0)).unwrap(), Some(strata_core::store::contract::dense(999)));
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn compaction_shrinks_after_rewrites() {
     for round in 0..8u16 {
         let mut b = WriteBatch::new();
         for x in 0..64 {
-            b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16 + round));
+            b.put(ChunkKey::new(x, 0, 0), &strata_core::store::contract::dense(x as u16 + round));
         }
         store.commit(&b).unwrap();
     }
@@ -70,14 +70,14 @@ fn compaction_shrinks_after_rewrites() {
     let after = std::fs::metadata(&path).unwrap().len();
     assert!(after <= before, "{after} > {before}");
     let store = RedbStore::open(&path).unwrap();
-    assert_eq!(store.get(ChunkKey::new(5, 0, 0)).unwrap(), Some(super::super::contract::dense(12)));
+    assert_eq!(store.get(ChunkKey::new(5, 0, 0)).unwrap(), Some(strata_core::store::contract::dense(12)));
 }
 
 /// Every summary a scan gives, by key (`Err` for chunks that could not be summarised).
-fn summaries(store: &RedbStore) -> Vec<(MortonKey, Result<StoredSummary, crate::DecodeError>)> {
+fn summaries(store: &RedbStore) -> Vec<(MortonKey, Result<StoredSummary, strata_core::DecodeError>)> {
     let mut out = Vec::new();
     store
-        .scan_summaries(super::super::full_range(), &mut |k, s| {
+        .scan_summaries(strata_core::store::full_range(), &mut |k, s| {
             out.push((k, s));
             ControlFlow::Continue(())
         })
@@ -106,7 +106,7 @@ fn a_format_1_save_gets_its_summaries_when_opened() {
             chunks
                 .insert(
                     a.morton().0,
-                    codec::encode_legacy(&super::super::contract::dense(9), &Default::default()).as_slice(),
+                    codec::encode_legacy(&strata_core::store::contract::dense(9), &Default::default()).as_slice(),
                 )
                 .unwrap();
             let uniform = codec::encode_legacy(&Chunk::Uniform(MaterialId(3)), &Default::default());
@@ -122,13 +122,13 @@ fn a_format_1_save_gets_its_summaries_when_opened() {
     let of = |c: Chunk| Ok(StoredSummary::of(&c, ProcessHistory::EMPTY));
     for (k, s) in got {
         match k {
-            k if k == a.morton() => assert_eq!(s, of(super::super::contract::dense(9))),
+            k if k == a.morton() => assert_eq!(s, of(strata_core::store::contract::dense(9))),
             k if k == b.morton() => assert_eq!(s, of(Chunk::Uniform(MaterialId(3)))),
             k => assert!(k == bad.morton() && s.is_err(), "{k:?}: {s:?}"),
         }
     }
     // The records themselves are untouched.
-    assert_eq!(store.get(a).unwrap(), Some(super::super::contract::dense(9)));
+    assert_eq!(store.get(a).unwrap(), Some(strata_core::store::contract::dense(9)));
 }
 
 #[test]
@@ -137,13 +137,16 @@ fn a_damaged_summary_is_made_again_from_its_record_and_deletes_remove_both() {
     let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
     let (a, b) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0));
     let mut batch = WriteBatch::new();
-    batch.put(a, &super::super::contract::dense(4));
-    batch.put(b, &super::super::contract::dense(5));
+    batch.put(a, &strata_core::store::contract::dense(4));
+    batch.put(b, &strata_core::store::contract::dense(5));
     store.commit(&batch).unwrap();
     // b's summary written under a's key (a summary moved to another key), as bit rot might.
     copy_value(&store, SUMMARIES, b, a);
     let got = summaries(&store);
-    assert_eq!(got[0], (a.morton(), Ok(StoredSummary::of(&super::super::contract::dense(4), Default::default()))));
+    assert_eq!(
+        got[0],
+        (a.morton(), Ok(StoredSummary::of(&strata_core::store::contract::dense(4), Default::default())))
+    );
     batch.clear();
     batch.delete(a);
     store.commit(&batch).unwrap();
@@ -158,7 +161,7 @@ fn summary_problems_name_every_damaged_missing_stale_or_orphan_summary() {
     let keys: Vec<ChunkKey> = (0..6).map(|x| ChunkKey::new(x, 0, 0)).collect();
     let mut batch = WriteBatch::new();
     for (i, k) in keys.iter().enumerate() {
-        batch.put(*k, &super::super::contract::dense(i as u16 + 3));
+        batch.put(*k, &strata_core::store::contract::dense(i as u16 + 3));
     }
     store.commit(&batch).unwrap();
     assert_eq!(store.summary_problems().unwrap(), vec![]);
@@ -173,7 +176,8 @@ fn summary_problems_name_every_damaged_missing_stale_or_orphan_summary() {
         s.insert(keys[0].morton().0, flipped.as_slice()).unwrap();
         s.remove(keys[1].morton().0).unwrap();
         let mut stale = Vec::new();
-        StoredSummary::of(&super::super::contract::dense(40), Default::default()).encode(keys[2].morton(), &mut stale);
+        StoredSummary::of(&strata_core::store::contract::dense(40), Default::default())
+            .encode(keys[2].morton(), &mut stale);
         s.insert(keys[2].morton().0, stale.as_slice()).unwrap();
         c.remove(keys[3].morton().0).unwrap();
     }
@@ -198,7 +202,7 @@ fn the_world_id_and_sequence_survive_reopening_and_a_new_save_can_be_given_its_w
     let (world, seq) = {
         let store = RedbStore::open(&path).unwrap();
         let mut b = WriteBatch::new();
-        b.put(key, &super::super::contract::dense(3));
+        b.put(key, &strata_core::store::contract::dense(3));
         store.commit(&b).unwrap();
         store.commit(&b).unwrap();
         let rec = store.get_record(key.morton()).unwrap().unwrap();
@@ -208,7 +212,7 @@ fn the_world_id_and_sequence_survive_reopening_and_a_new_save_can_be_given_its_w
     let store = RedbStore::open(&path).unwrap();
     assert_eq!(store.world_id(), world);
     let mut b = WriteBatch::new();
-    b.put(key, &super::super::contract::dense(4));
+    b.put(key, &strata_core::store::contract::dense(4));
     store.commit(&b).unwrap();
     let rec = store.get_record(key.morton()).unwrap().unwrap();
     assert_eq!(codec::parse_record(&rec).unwrap().0.sequence, 3, "numbering continues after reopening");
@@ -226,14 +230,14 @@ fn a_record_moved_to_another_key_in_the_file_is_reported_as_misplaced() {
     let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
     let (a, b) = (ChunkKey::new(0, 0, 0), ChunkKey::new(5, 0, 0));
     let mut batch = WriteBatch::new();
-    batch.put(a, &super::super::contract::dense(4));
-    batch.put(b, &super::super::contract::dense(5));
+    batch.put(a, &strata_core::store::contract::dense(4));
+    batch.put(b, &strata_core::store::contract::dense(5));
     store.commit(&batch).unwrap();
     // What a damaged B-tree can do: b's bytes found under a's key.
     copy_value(&store, CHUNKS, b, a);
     let err = store.get(a).unwrap_err();
     assert!(
-        matches!(&err, StoreError::Corrupt { key, source: crate::DecodeError::Misplaced { claims, .. } } if *key == a && claims.key == b.morton()),
+        matches!(&err, StoreError::Corrupt { key, source: strata_core::DecodeError::Misplaced { claims, .. } } if *key == a && claims.key == b.morton()),
         "{err}"
     );
     assert!(matches!(store.get_many(&[b, a]), Err(StoreError::Corrupt { key, .. }) if key == a));
@@ -261,18 +265,18 @@ fn a_delete_leaves_a_sealed_deletion_record_until_the_key_is_put_again() {
     let store = RedbStore::open(dir.path().join("w.strata")).unwrap();
     let (a, b) = (ChunkKey::new(0, 0, 0), ChunkKey::new(5, 0, 0));
     let mut batch = WriteBatch::new();
-    batch.put(a, &super::super::contract::dense(4));
-    batch.put(b, &super::super::contract::dense(5));
+    batch.put(a, &strata_core::store::contract::dense(4));
+    batch.put(b, &strata_core::store::contract::dense(5));
     store.commit(&batch).unwrap();
     batch.clear();
     batch.delete(a);
     batch.delete(b);
-    batch.put(b, &super::super::contract::dense(6));
+    batch.put(b, &strata_core::store::contract::dense(6));
     store.commit(&batch).unwrap();
     assert_eq!(deleted_keys(&store), vec![(a.morton(), 2)], "b was put again in the same batch");
     assert_eq!(store.get(a).unwrap(), None);
     batch.clear();
-    batch.put(a, &super::super::contract::dense(7));
+    batch.put(a, &strata_core::store::contract::dense(7));
     store.commit(&batch).unwrap();
     assert_eq!(deleted_keys(&store), vec![]);
 }
@@ -282,10 +286,10 @@ fn a_format_2_save_gets_an_identity_and_keeps_reading_its_records() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.strata");
     let key = ChunkKey::new(2, -3, 4);
-    let chunk = super::super::contract::dense(12);
+    let chunk = strata_core::store::contract::dense(12);
     let history = {
         let mut h = ProcessHistory::EMPTY;
-        h.record(crate::ProcessStamp { process: crate::ProcessId::new(1).unwrap(), step: 9 });
+        h.record(strata_core::ProcessStamp { process: strata_core::ProcessId::new(1).unwrap(), step: 9 });
         h
     };
     // A save as format 2 wrote it: summaries, version-2 records, no identity.
@@ -358,11 +362,11 @@ fn committed(dir: &Path, n: i32) -> RedbStore {
     let store = RedbStore::open(dir.join("w.strata")).unwrap();
     let mut b = WriteBatch::new();
     for x in 0..n {
-        b.put(ChunkKey::new(x, 0, 0), &super::super::contract::dense(x as u16 + 1));
+        b.put(ChunkKey::new(x, 0, 0), &strata_core::store::contract::dense(x as u16 + 1));
     }
     store.commit(&b).unwrap();
     b.clear();
-    b.put(ChunkKey::new(0, 0, 0), &super::super::contract::dense(30));
+    b.put(ChunkKey::new(0, 0, 0), &strata_core::store::contract::dense(30));
     store.commit(&b).unwrap();
     store.set_meta("generator", "(seed: 3)").unwrap();
     store
@@ -397,11 +401,11 @@ fn verify_finds_a_vanished_record_and_an_older_copy_brought_back() {
     let key = ChunkKey::new(0, 0, 0).morton();
     // An older copy of (0,0,0): the record of the first commit, sealed as it was then.
     let mut old = Vec::new();
-    codec::seal_into(&codec::encode(key, &super::super::contract::dense(1)), store.world_id(), 1, &mut old);
+    codec::seal_into(&codec::encode(key, &strata_core::store::contract::dense(1)), store.world_id(), 1, &mut old);
     raw_chunks(&store, |t| {
         t.insert(key.0, old.as_slice()).unwrap();
     });
-    assert_eq!(store.get(ChunkKey::new(0, 0, 0)).unwrap(), Some(super::super::contract::dense(1)), "it decodes");
+    assert_eq!(store.get(ChunkKey::new(0, 0, 0)).unwrap(), Some(strata_core::store::contract::dense(1)), "it decodes");
     let report = store.verify(&mut || {}).unwrap();
     let mismatch = report.digest.expect("the digest tells");
     assert_eq!((mismatch.recorded_records, mismatch.found_records), (6, 6));
@@ -460,7 +464,7 @@ fn a_panicking_visitor_is_the_callers_panic_not_damage() {
     let dir = tempfile::tempdir().unwrap();
     let store = committed(dir.path(), 3);
     let caught = catch_unwind(AssertUnwindSafe(|| {
-        let _ = store.scan_summaries(super::super::full_range(), &mut |_, _| panic!("the caller's bug"));
+        let _ = store.scan_summaries(strata_core::store::full_range(), &mut |_, _| panic!("the caller's bug"));
     }));
     let payload = caught.unwrap_err();
     assert_eq!(panic_message(payload.as_ref()), "the caller's bug");
@@ -476,7 +480,7 @@ fn a_panic_inside_a_contained_call_poisons_the_store_and_nothing_is_written_afte
     let err = store.contain("testing", || -> Result<(), StoreError> { panic!("injected") }).unwrap_err();
     assert!(matches!(&err, StoreError::Damaged { detail, .. } if detail.contains("injected")), "{err}");
     let mut b = WriteBatch::new();
-    b.put(ChunkKey::new(9, 9, 9), &super::super::contract::dense(2));
+    b.put(ChunkKey::new(9, 9, 9), &strata_core::store::contract::dense(2));
     assert!(matches!(store.commit(&b), Err(StoreError::Damaged { .. })));
     assert!(matches!(store.get(ChunkKey::new(1, 0, 0)), Err(StoreError::Damaged { .. })));
 }
@@ -489,11 +493,11 @@ fn a_read_only_store_reads_and_never_writes() {
     let before = std::fs::read(&path).unwrap();
     let options = RedbStoreOptions { read_only: true, ..Default::default() };
     let store = RedbStore::open_with(&path, options.clone()).unwrap();
-    assert_eq!(store.get(ChunkKey::new(2, 0, 0)).unwrap(), Some(super::super::contract::dense(3)));
+    assert_eq!(store.get(ChunkKey::new(2, 0, 0)).unwrap(), Some(strata_core::store::contract::dense(3)));
     assert_eq!(store.meta("generator").unwrap().as_deref(), Some("(seed: 3)"));
     assert!(store.verify(&mut || {}).unwrap().is_clean());
     let mut b = WriteBatch::new();
-    b.put(ChunkKey::new(9, 0, 0), &super::super::contract::dense(3));
+    b.put(ChunkKey::new(9, 0, 0), &strata_core::store::contract::dense(3));
     assert!(matches!(store.commit(&b), Err(StoreError::ReadOnly)));
     assert!(matches!(store.set_meta("x", "y"), Err(StoreError::ReadOnly)));
     store.close().unwrap();

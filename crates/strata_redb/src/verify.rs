@@ -2,11 +2,11 @@
 
 use super::identity::Identity;
 use super::{CHUNKS, DELETED, IDENTITY, META_RECORDS, OrStoreError, RedbStore, SummaryProblem};
-use crate::codec::{self, DecodeError, RecordKind};
-use crate::meta_record;
-use crate::morton::MortonKey;
-use crate::store::{ChunkStore, StoreError};
 use redb::ReadableTable;
+use strata_core::MortonKey;
+use strata_core::codec::{self, DecodeError, RecordKind};
+use strata_core::meta_record;
+use strata_core::store::{ChunkStore, StoreError};
 
 /// What [`RedbStore::verify`] found. Clean when every list is empty and the digest matches.
 #[derive(Debug, Default)]
@@ -80,7 +80,7 @@ impl RedbStore {
             let txn = self.database().begin_read().db()?;
             let recorded = self.read_identity(&txn.open_table(IDENTITY).db()?)?;
             let mut found = Identity::new(self.world);
-            let mut buf = crate::chunk::DenseChunk::filled(crate::MaterialId::AIR);
+            let mut buf = strata_core::DenseChunk::filled(strata_core::MaterialId::AIR);
             let chunks = txn.open_table(CHUNKS).db()?;
             for item in chunks.iter().db()? {
                 let (k, record) = item.db()?;

@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{Rng, cluster_url, url_with};
+use common::{cluster_url, url_with};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use strata_core::rng::SplitMix64;
 use strata_core::store::{WriteBatch, full_range};
 use strata_core::{
     Chunk, ChunkKey, ChunkStore, DecodeError, DenseChunk, MaterialId, MemoryStore, MortonKey, StoreError, StoredSummary,
@@ -75,13 +76,21 @@ fn bad_url_and_unreachable_cluster_are_typed_errors() {
     assert!(start.elapsed() < Duration::from_secs(5));
 }
 
+/// The contract every store keeps (the one `MemoryStore` and `RedbStore` pass), on a fresh world.
+#[test]
+fn keeps_the_store_contract() {
+    let Some(base) = cluster_url("keeps_the_store_contract") else { return };
+    let (url, _) = url_with(&base, "contract", "");
+    strata_core::store::contract::run(&strata_redis::open(&url).unwrap());
+}
+
 #[test]
 fn round_trip_matches_memory_store() {
     let Some(base) = cluster_url("round_trip_matches_memory_store") else { return };
     let (url, _) = url_with(&base, "roundtrip", "region_level=2");
     let store = strata_redis::open(&url).unwrap();
     let reference = MemoryStore::new();
-    let mut rng = Rng(0x5eed_1234);
+    let mut rng = SplitMix64(0x5eed_1234);
     // Keys over several regions of 4³ chunks, including negative coordinates.
     let keys: Vec<ChunkKey> =
         (0..120).map(|_| ChunkKey::new(rng.range(-9, 9), rng.range(-5, 5), rng.range(-9, 9))).collect();
@@ -286,7 +295,7 @@ fn bounded_load_four_threads() {
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
-                let mut rng = Rng(0xabc + t);
+                let mut rng = SplitMix64(0xabc + t);
                 let mut expected: BTreeMap<ChunkKey, Chunk> = BTreeMap::new();
                 let mut batch = WriteBatch::new();
                 let mut commits = 0;

@@ -12,11 +12,12 @@
 
 mod common;
 
-use common::{Rng, cluster_dir, cluster_url, port, script, state_ok, url_with, wait_until};
+use common::{cluster_dir, cluster_url, port, script, state_ok, url_with, wait_until};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use strata_core::rng::SplitMix64;
 use strata_core::store::{WriteBatch, full_range};
 use strata_core::{
     Chunk, ChunkKey, ChunkStore, DenseChunk, FlatGenerator, MaterialId, MortonKey, StoreError, VoxelPos, World,
@@ -115,10 +116,10 @@ fn hung_node(base: &str, dir: &str) {
 fn failover(base: &str, dir: &str) {
     let (url, _) = url_with(base, "failover", "wait_replicas=1&wait_timeout_ms=1000&retries=6");
     let store = strata_redis::open(&url).unwrap();
-    let mut rng = Rng(0xfa11);
+    let mut rng = SplitMix64(0xfa11);
     let mut expected: BTreeMap<ChunkKey, Chunk> = BTreeMap::new();
     let mut batch = WriteBatch::new();
-    let put_random = |batch: &mut WriteBatch, expected: &mut BTreeMap<ChunkKey, Chunk>, rng: &mut Rng| {
+    let put_random = |batch: &mut WriteBatch, expected: &mut BTreeMap<ChunkKey, Chunk>, rng: &mut SplitMix64| {
         batch.clear();
         for _ in 0..16 {
             let k = ChunkKey::new(rng.range(-64, 64), rng.range(-8, 8), rng.range(-64, 64));

@@ -10,9 +10,10 @@ use bevy_strata::prelude::*;
 use bevy_strata::{StrataStreaming, StrataWorld};
 use std::sync::Arc;
 use std::time::Duration;
-use strata_core::{ChunkKey, ChunkStore, ProcessId, RedbStore, WorldGenerator};
+use strata_core::{ChunkKey, ChunkStore, ProcessId, WorldGenerator};
 use strata_geo::geology::{GeologyConfig, HydraulicConfig};
 use strata_geo::ids;
+use strata_redb::RedbStore;
 
 /// A steep cone of dirt over granite at the origin, flat granite elsewhere.
 struct Cone;

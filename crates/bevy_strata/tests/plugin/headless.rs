@@ -7,8 +7,9 @@ use bevy::picking::pointer::{Location, PointerAction, PointerButton, PointerId, 
 use bevy::prelude::*;
 use bevy_strata::prelude::*;
 use bevy_strata::{StrataPersistence, StrataStreaming, StrataWorld};
-use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, WorldGenerator};
+use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, WorldGenerator};
 use strata_index::NodeId;
+use strata_redb::RedbStore;
 
 fn config() -> StrataConfig {
     small_view()

@@ -8,8 +8,9 @@ use bevy::prelude::*;
 use bevy_strata::prelude::*;
 use bevy_strata::{StartupError, StrataStreaming, StrataWorld};
 use std::sync::Arc;
-use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, RedbStore, StoreError, WorldGenerator, WriteBatch};
+use strata_core::{ChunkKey, ChunkStore, FlatGenerator, LocalPos, StoreError, WorldGenerator, WriteBatch};
 use strata_index::NodeId;
+use strata_redb::RedbStore;
 
 fn app(save: Option<String>) -> App {
     flat_app(StrataConfig { save_path: save, commit_interval_s: 3600.0, ..small_view() }, 0)

@@ -1,7 +1,8 @@
 //! End-to-end checks of the `strata` binary: exit codes, output and the files it writes.
 
 use std::process::{Command, Output};
-use strata_core::{ChunkKey, ChunkStore, RedbStore, WriteBatch};
+use strata_core::{ChunkKey, ChunkStore, WriteBatch};
+use strata_redb::RedbStore;
 
 fn strata(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_strata")).args(args).output().expect("run strata")

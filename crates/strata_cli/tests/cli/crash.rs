@@ -13,9 +13,11 @@ use std::ops::ControlFlow;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use strata_cli::{EditPlan, Save, SplitMix64};
+use strata_cli::{EditPlan, Save};
+use strata_core::rng::SplitMix64;
 use strata_core::store::full_range;
-use strata_core::{Chunk, ChunkKey, ChunkStore, MemoryStore, NoiseTerrain, VoxelPos, World, WorldConfig};
+use strata_core::{Chunk, ChunkKey, ChunkStore, MemoryStore, VoxelPos, World, WorldConfig};
+use strata_geo::NoiseTerrain;
 
 const SEED: u32 = 3;
 
@@ -29,7 +31,7 @@ fn plan(edit_seed: u64) -> EditPlan {
 }
 
 /// The chunks the save must hold after exactly `batches` committed batches.
-fn expected_after(plan: &EditPlan, batches: u64, terrain: &strata_core::TerrainConfig) -> HashMap<ChunkKey, Chunk> {
+fn expected_after(plan: &EditPlan, batches: u64, terrain: &strata_geo::TerrainConfig) -> HashMap<ChunkKey, Chunk> {
     let store = Arc::new(MemoryStore::new());
     let mut world = World::new(store.clone(), Arc::new(NoiseTerrain::new(terrain.clone())), WorldConfig::default());
     for i in 0..batches {

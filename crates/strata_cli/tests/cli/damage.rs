@@ -9,10 +9,12 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
-use strata_cli::{EditPlan, GENERATOR_META, Save, SplitMix64};
+use strata_cli::{EditPlan, GENERATOR_META, Save};
 use strata_core::codec::RecordHome;
-use strata_core::store::{RedbStoreOptions, full_range, salvage};
-use strata_core::{Chunk, ChunkStore, MortonKey, RedbStore, StoreError, VoxelPos, WorldConfig, codec};
+use strata_core::rng::SplitMix64;
+use strata_core::store::full_range;
+use strata_core::{Chunk, ChunkStore, MortonKey, StoreError, VoxelPos, WorldConfig, codec};
+use strata_redb::{RedbStore, RedbStoreOptions, salvage};
 
 struct Original {
     bytes: Vec<u8>,

@@ -6,7 +6,7 @@
 //! definition, and stores never hold staged writes between calls: the batch is the unit of work.
 //! Atomicity depends on the backend:
 //!
-//! - [`RedbStore`] and [`MemoryStore`]: every put and delete of a [`WriteBatch`] is applied
+//! - Embedded stores (`strata_redb`'s `RedbStore`, [`MemoryStore`]): every put and delete of a [`WriteBatch`] is applied
 //!   **atomically** (a reader, or a process reopening the store after a crash, sees all of the
 //!   batch or none of it); `Ok` means fsynced (redb: it survives a process kill or power loss). An
 //!   `Err` means the batch did not land and the store is unchanged.
@@ -19,11 +19,8 @@
 //!   converge. Callers writing batches by hand must retry a failed batch the same way.
 
 mod memory;
-mod redb_store;
 
 pub use memory::MemoryStore;
-pub use redb_store::salvage;
-pub use redb_store::{DigestMismatch, RedbStore, RedbStoreOptions, SAVE_FORMAT_VERSION, SummaryProblem, VerifyReport};
 
 use crate::chunk::Chunk;
 use crate::codec::{self, ChunkEncoder, DecodeError, RecordHome, WorldId};
@@ -51,7 +48,7 @@ pub enum StoreError {
     #[error("store backend error: {0}")]
     Backend(String),
     /// The save's database structure is damaged: the database reported corruption, panicked
-    /// reading it (contained: see [`RedbStore`]), or the save's own bookkeeping fails its
+    /// reading it (contained: see `strata_redb`), or the save's own bookkeeping fails its
     /// check. Nothing more is read from or written to it by this store; its intact records can
     /// be recovered with `strata salvage`.
     #[error(
@@ -170,17 +167,6 @@ pub fn decode_stored(bytes: &[u8], home: RecordHome, key: ChunkKey) -> Result<St
 /// that takes a [`ChunkKey`] checks it with this.
 pub fn checked_morton(key: ChunkKey) -> Result<MortonKey, StoreError> {
     if key.is_valid() { Ok(key.morton()) } else { Err(StoreError::InvalidKey { key }) }
-}
-
-impl From<redb::Error> for StoreError {
-    fn from(e: redb::Error) -> Self {
-        match e {
-            redb::Error::DatabaseAlreadyOpen => StoreError::AlreadyOpen,
-            // The path is filled in by the store that made the call.
-            redb::Error::Corrupted(detail) => StoreError::Damaged { path: std::path::PathBuf::new(), detail },
-            other => StoreError::Backend(other.to_string()),
-        }
-    }
 }
 
 /// A set of puts and deletes, committed atomically by [`ChunkStore::commit`].
@@ -614,16 +600,23 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod contract {
-    //! Tests every store must pass.
+pub mod contract {
+    //! The contract every [`ChunkStore`] must keep, as a test: call [`run`] from your store's
+    //! tests with an empty store (it panics, like `assert!`, on the first broken promise).
     use super::*;
     use crate::chunk::DenseChunk;
 
+    /// A dense test chunk: material `seed` in the layers below `y = seed % 32`, air above.
     pub fn dense(seed: u16) -> Chunk {
         Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if (p.y as u16) < seed % 32 { seed } else { 0 })))
     }
 
+    /// Runs the contract against `store`, which must start empty: puts and deletes in one
+    /// batch, later entries winning, scans in Morton order within their range, stats, a corrupt
+    /// record read as a typed error, summaries and chunk cells of every stored chunk.
+    ///
+    /// # Panics
+    /// On the first promise the store breaks.
     pub fn run(store: &dyn ChunkStore) {
         let a = ChunkKey::new(0, 0, 0);
         let b = ChunkKey::new(-1, 2, -3);
@@ -745,27 +738,40 @@ pub(crate) mod contract {
     }
 
     /// Conditional puts commit only while the stored record is the expected one; a failed
-    /// condition is a `Conflict` naming the key and writes nothing of the batch (these stores
-    /// are atomic per batch); receipts and stored records carry the commit's sequence number.
+    /// condition is a `Conflict` naming the key. Of the rest of the batch, an atomic store wrote
+    /// nothing (`written: None`); a distributed one (atomic per region) may have written every
+    /// other entry, durably, with the sequence number it reports (`written: Some`). Receipts and
+    /// stored records carry the commit's sequence number.
     fn conditional_puts(store: &dyn ChunkStore) {
-        let (k, other) = (ChunkKey::new(40, -3, 7), ChunkKey::new(41, -3, 7));
+        let k = ChunkKey::new(40, -3, 7);
         let history = ProcessHistory::EMPTY;
         let mut batch = WriteBatch::new();
         batch.put_if(k, &dense(1), &history, Expect::Absent);
         let first = store.commit(&batch).unwrap();
         let stored = store.get_stored(k).unwrap().unwrap();
         assert_eq!((stored.chunk, stored.sequence), (dense(1), first.sequence));
-        for wrong in [Expect::Absent, Expect::Sequence(first.sequence + 1), Expect::Sequence(first.sequence - 1)] {
+        let wrongs = [Expect::Absent, Expect::Sequence(first.sequence + 1), Expect::Sequence(first.sequence - 1)];
+        for (i, wrong) in wrongs.into_iter().enumerate() {
+            // A key far from `k`: in another region of any distributed store.
+            let other = ChunkKey::new(-300 - 100 * i as i32, 3, 7);
             let mut batch = WriteBatch::new();
             batch.put(other, &dense(3));
             batch.put_if(k, &dense(2), &history, wrong);
             match store.commit(&batch) {
-                Err(StoreError::Conflict { keys, written: None }) => assert_eq!(keys, vec![k], "{wrong:?}"),
+                Err(StoreError::Conflict { keys, written: None }) => {
+                    assert_eq!(keys, vec![k], "{wrong:?}");
+                    assert_eq!(store.get(other).unwrap(), None, "{wrong:?}: nothing of the batch written");
+                }
+                Err(StoreError::Conflict { keys, written: Some(sequence) }) => {
+                    assert_eq!(keys, vec![k], "{wrong:?}");
+                    let written = store.get_stored(other).unwrap().expect("the other entry was written");
+                    assert_eq!((written.chunk, written.sequence), (dense(3), sequence), "{wrong:?}");
+                }
                 r => panic!("{wrong:?}: {r:?}"),
             }
             assert_eq!(store.get(k).unwrap(), Some(dense(1)), "{wrong:?}: not overwritten");
-            assert_eq!(store.get(other).unwrap(), None, "{wrong:?}: nothing of the batch written");
         }
+        let other = ChunkKey::new(41, -3, 7);
         let mut batch = WriteBatch::new();
         batch.put_if(k, &dense(4), &history, Expect::Sequence(first.sequence));
         batch.put_if(other, &dense(5), &history, Expect::Absent);

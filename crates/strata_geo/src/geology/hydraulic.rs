@@ -1,7 +1,7 @@
 //! Hydraulic erosion: rain, downhill flow, erosion, sediment transport and deposition.
 
 use super::process::{
-    GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext, check_covered, hash, p64, step_checked, unit,
+    GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext, hash, p64, step_checked, unit,
 };
 use super::region::{RegionSnapshot, VoxelBox, VoxelWrite};
 use crate::ids;
@@ -322,17 +322,7 @@ impl GeoProcess for HydraulicErosion {
         2 * self.config.substeps + 4
     }
 
-    fn step(
-        &self,
-        input: &RegionSnapshot,
-        core: VoxelBox,
-        ctx: &StepContext,
-        out: &mut Vec<VoxelWrite>,
-    ) -> Result<(), GeologyError> {
-        if core.is_empty() {
-            return Ok(());
-        }
-        check_covered(input, &core, self.halo())?;
+    fn step_covered(&self, input: &RegionSnapshot, core: VoxelBox, ctx: &StepContext, out: &mut Vec<VoxelWrite>) {
         let mut s = self.take_scratch();
         self.find_cells(input, core.expand(self.halo()), ctx, &mut s);
         if !s.cells.is_empty() {
@@ -358,6 +348,5 @@ impl GeoProcess for HydraulicErosion {
             }
         }
         self.put_scratch(s);
-        Ok(())
     }
 }

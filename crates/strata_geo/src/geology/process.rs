@@ -162,11 +162,22 @@ pub trait GeoProcess: Send + Sync {
         core: VoxelBox,
         ctx: &StepContext,
         out: &mut Vec<VoxelWrite>,
-    ) -> Result<(), GeologyError>;
+    ) -> Result<(), GeologyError> {
+        if core.is_empty() {
+            return Ok(());
+        }
+        check_covered(input, &core, self.halo())?;
+        self.step_covered(input, core, ctx, out);
+        Ok(())
+    }
+
+    /// The step itself, which [`GeoProcess::step`] calls once `core` is known to be non-empty
+    /// and covered by `input` with the halo: the same contract for the writes.
+    fn step_covered(&self, input: &RegionSnapshot, core: VoxelBox, ctx: &StepContext, out: &mut Vec<VoxelWrite>);
 }
 
 /// Checks that `input` covers `core` grown by `halo`.
-pub(crate) fn check_covered(input: &RegionSnapshot, core: &VoxelBox, halo: u32) -> Result<(), GeologyError> {
+fn check_covered(input: &RegionSnapshot, core: &VoxelBox, halo: u32) -> Result<(), GeologyError> {
     let needed = core.expand(halo);
     if input.bounds().contains_box(&needed) {
         Ok(())

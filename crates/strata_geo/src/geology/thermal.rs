@@ -1,7 +1,7 @@
 //! Thermal erosion: loose material falls and slides down to a 45° talus slope.
 
 use super::blocks::BlockRule;
-use super::process::{GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext, check_covered};
+use super::process::{GeoProcess, GeologyError, MaterialTable, ProcessKind, StepContext};
 use super::region::{RegionSnapshot, VoxelBox, VoxelWrite};
 use crate::ids;
 use strata_core::MaterialId;
@@ -101,17 +101,7 @@ impl GeoProcess for ThermalErosion {
         1
     }
 
-    fn step(
-        &self,
-        input: &RegionSnapshot,
-        core: VoxelBox,
-        ctx: &StepContext,
-        out: &mut Vec<VoxelWrite>,
-    ) -> Result<(), GeologyError> {
-        if core.is_empty() {
-            return Ok(());
-        }
-        check_covered(input, &core, self.halo())?;
+    fn step_covered(&self, input: &RegionSnapshot, core: VoxelBox, ctx: &StepContext, out: &mut Vec<VoxelWrite>) {
         let rule = BlockRule { loose: &self.loose, empty: &self.empty, salt: u64::from(self.kind().id()) };
         rule.for_each_block(input, &core, ctx, |b, changed| {
             if changed {
@@ -122,6 +112,5 @@ impl GeoProcess for ThermalErosion {
                 }
             }
         });
-        Ok(())
     }
 }

@@ -2,8 +2,7 @@
 
 use super::blocks::BlockRule;
 use super::process::{
-    GeoProcess, GeologyError, Gravity, MaterialTable, ProcessKind, StepContext, check_covered, hash, mix, p64,
-    step_checked, unit,
+    GeoProcess, GeologyError, Gravity, MaterialTable, ProcessKind, StepContext, hash, mix, p64, step_checked, unit,
 };
 use super::region::{RegionSnapshot, VoxelBox, VoxelWrite};
 use crate::ids;
@@ -140,17 +139,7 @@ impl GeoProcess for Volcanism {
         1
     }
 
-    fn step(
-        &self,
-        input: &RegionSnapshot,
-        core: VoxelBox,
-        ctx: &StepContext,
-        out: &mut Vec<VoxelWrite>,
-    ) -> Result<(), GeologyError> {
-        if core.is_empty() {
-            return Ok(());
-        }
-        check_covered(input, &core, self.halo())?;
+    fn step_covered(&self, input: &RegionSnapshot, core: VoxelBox, ctx: &StepContext, out: &mut Vec<VoxelWrite>) {
         let salt = u64::from(self.kind().id());
         let rule = BlockRule { loose: &self.loose, empty: &self.empty, salt };
         let cooling = self.config.cooling_chance;
@@ -180,6 +169,5 @@ impl GeoProcess for Volcanism {
                 }
             }
         });
-        Ok(())
     }
 }

@@ -2,28 +2,13 @@
 //! volcanoes, bad input.
 
 use proptest::prelude::*;
+use strata_core::rng::SplitMix64;
 use strata_core::{MaterialId, VoxelPos};
 use strata_geo::geology::{
     GeoProcess, GeologyError, Gravity, HydraulicConfig, HydraulicErosion, RegionSnapshot, StepContext, ThermalErosion,
     Volcanism, VolcanismConfig, VoxelBox, VoxelWrite, apply_writes, run_partitioned, sort_writes,
 };
 use strata_geo::ids;
-
-/// A tiny deterministic generator for test terrains.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const LOOSE: [MaterialId; 5] = [ids::SAND, ids::SEDIMENT, ids::DIRT, ids::GRASS, ids::SNOW];
 
@@ -72,7 +57,7 @@ impl Place {
 /// materials on rock, occasional floating grains and holes. `shell` voxels at the core border are
 /// rock on all sides, so nothing leaves the core (for conservation).
 fn random_terrain(seed: u64, place: Place, core_size: u32, halo: u32, shell: bool) -> (RegionSnapshot, VoxelBox) {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64(seed);
     let o = place.origin();
     let core = VoxelBox::cube(o, core_size);
     let bounds = core.expand(halo);

@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use strata_core::store::full_range;
-use strata_core::{
-    ChunkStore, MaterialId, MemoryStore, ProcessId, RedbStore, VoxelPos, World, WorldConfig, WorldGenerator,
-};
+use strata_core::{ChunkStore, MaterialId, MemoryStore, ProcessId, VoxelPos, World, WorldConfig, WorldGenerator};
 use strata_geo::geology::{
     GeoProcess, GeologyConfig, GeologyScheduler, HydraulicConfig, HydraulicErosion, RegionKey, RegionSnapshot,
     StepContext, ThermalConfig, ThermalErosion, VolcanismConfig, VoxelBox,
 };
 use strata_geo::ids;
+use strata_redb::RedbStore;
 
 /// A steep, bumpy hill of dirt and sediment over granite around (64, 64), within 44 voxels;
 /// flat granite at height 0 elsewhere. Regions covering `0..128` leave a flat margin of 20
@@ -213,12 +212,12 @@ fn geology_running_while_players_edit_and_commit_loses_no_edit() {
     let (ack_tx, ack) = crossbeam_channel::unbounded::<()>();
     let player = std::thread::spawn(move || {
         let mut placed = Vec::new();
-        let mut h = 12345u64;
+        let mut rng = strata_core::rng::SplitMix64(12345);
         for targets in player_rx {
             for pos in targets {
                 sender.set(pos, MaterialId(19));
                 placed.push(pos);
-                h = h.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let h = rng.next_u64();
                 let (x, z) = (20 + (h >> 33) as i32 % 88, 20 + (h >> 45) as i32 % 88);
                 let anywhere = VoxelPos::new(x, Hills::height(x, z) + ((h >> 20) % 5) as i32 - 2, z);
                 sender.set(anywhere, MaterialId(19));

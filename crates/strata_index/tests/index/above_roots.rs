@@ -8,9 +8,10 @@ use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use strata_core::{
-    Chunk, ChunkKey, ChunkOrigin, DenseChunk, LocalPos, MaterialId, MemoryStore, NoiseTerrain, ProcessHistory,
-    TerrainConfig, VoxelPos, WorldGenerator, WriteBatch,
+    Chunk, ChunkKey, ChunkOrigin, DenseChunk, LocalPos, MaterialId, MemoryStore, ProcessHistory, VoxelPos,
+    WorldGenerator, WriteBatch,
 };
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_index::{IndexConfig, IndexSnapshot, IndexWriter, NodeId, ROOT_LEVEL};
 
 fn generator() -> Arc<NoiseTerrain> {

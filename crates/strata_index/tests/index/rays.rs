@@ -76,11 +76,9 @@ fn make(kind: &Kind) -> Chunk {
         Kind::Air => Chunk::Uniform(MaterialId::AIR),
         Kind::Solid(m) => Chunk::Uniform(MaterialId(*m)),
         Kind::Sparse(density, seed) => {
-            let mut s = *seed | 1;
+            let mut rng = strata_core::rng::SplitMix64(*seed);
             Chunk::Dense(DenseChunk::from_fn(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
+                let s = rng.next_u64();
                 let r = (s % 1000) as u8;
                 MaterialId(if r < *density { 1 + (s >> 20) as u16 % 3 } else { 0 })
             }))

@@ -8,48 +8,16 @@
 
 use crate::common;
 
-use block_mesh::ndshape::{ConstShape, ConstShape3u32};
-use block_mesh::{GreedyQuadsBuffer, MergeVoxel, RIGHT_HANDED_Y_UP_CONFIG, Voxel, VoxelVisibility, greedy_quads};
 use common::*;
 use proptest::prelude::*;
-use strata_core::{Chunk, ChunkKey, MaterialId, MaterialKind, NoiseTerrain, TerrainConfig, WorldGenerator};
+use strata_bench::block_mesh_peer;
+use strata_core::{Chunk, ChunkKey, MaterialId, WorldGenerator};
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher};
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct BmVoxel(u16, VoxelVisibility);
-
-impl Voxel for BmVoxel {
-    fn get_visibility(&self) -> VoxelVisibility {
-        self.1
-    }
-}
-
-impl MergeVoxel for BmVoxel {
-    type MergeValue = u16;
-    fn merge_value(&self) -> u16 {
-        self.0
-    }
-}
-
-type Padded = ConstShape3u32<34, 34, 34>;
-
 fn block_mesh_quads(table: &MaterialTable, center: &Chunk, neighbors: &[NeighborSpec; 6]) -> usize {
-    let mut voxels = vec![BmVoxel(0, VoxelVisibility::Empty); Padded::SIZE as usize];
-    for i in 0..Padded::SIZE {
-        let [x, y, z] = Padded::delinearize(i);
-        let v = voxel_at(center, neighbors, [x as i32 - 1, y as i32 - 1, z as i32 - 1]);
-        voxels[i as usize] = match v {
-            None => BmVoxel(u16::MAX, VoxelVisibility::Opaque),
-            Some(id) => match table.kind(MaterialId(id)) {
-                MaterialKind::Air => BmVoxel(0, VoxelVisibility::Empty),
-                MaterialKind::Solid => BmVoxel(id, VoxelVisibility::Opaque),
-                _ => BmVoxel(id, VoxelVisibility::Translucent),
-            },
-        };
-    }
-    let mut buffer = GreedyQuadsBuffer::new(voxels.len());
-    greedy_quads(&voxels, &Padded {}, [0; 3], [33; 3], &RIGHT_HANDED_Y_UP_CONFIG.faces, &mut buffer);
-    buffer.quads.num_quads()
+    let voxels = block_mesh_peer::padded_voxels(table, |p| voxel_at(center, neighbors, p));
+    block_mesh_peer::greedy_quad_count(&voxels)
 }
 
 fn ours(center: &Chunk, neighbors: &[NeighborSpec; 6]) -> usize {

@@ -1,6 +1,7 @@
 //! Shared brute-force references for the integration tests.
 #![allow(dead_code)]
 
+use strata_core::rng::SplitMix64;
 use strata_core::{CHUNK_SIZE, Chunk, DenseChunk, Face, LocalPos, MaterialId, MaterialKind, MaterialRegistry};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshBuffers, Neighbor, Neighborhood};
 
@@ -22,25 +23,10 @@ pub fn table() -> MaterialTable {
     MaterialTable::new(&registry())
 }
 
-/// xorshift64*, deterministic.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// A random chunk: boxes of random materials on a background, plus sprinkled voxels, so both
 /// large merges and single cells occur.
 pub fn random_chunk(seed: u64, palette: &[u16]) -> Chunk {
-    let mut rng = Rng(seed | 1);
+    let mut rng = SplitMix64(seed | 1);
     let background = palette[rng.below(palette.len() as u64) as usize];
     let mut d = DenseChunk::filled(MaterialId(background));
     let boxes = rng.below(12);

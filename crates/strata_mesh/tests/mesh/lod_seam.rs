@@ -4,8 +4,10 @@
 use crate::common;
 
 use common::*;
-use strata_core::{Chunk, ChunkKey, Face, LocalPos, NoiseTerrain, TerrainConfig, WorldGenerator};
-use strata_mesh::lod::downsample_majority;
+use strata_core::downsample::node_grid;
+use strata_core::rng::SplitMix64;
+use strata_core::{Chunk, ChunkKey, Face, LocalPos, WorldGenerator};
+use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_mesh::{ChunkMesh, MeshOptions, Mesher, Neighbor, Neighborhood};
 
 /// A quad in world space: axis, plane, and the rectangle on the two other axes.
@@ -41,7 +43,7 @@ fn scene() -> Scene {
     }
     let children: Vec<Chunk> =
         (0..8).map(|i| generator.generate(ChunkKey::new(i & 1, (i >> 1) & 1, (i >> 2) & 1))).collect();
-    let coarse = downsample_majority(1, |[x, y, z]| &children[x + 2 * y + 4 * z]).unwrap_or_default();
+    let coarse = node_grid(1, |[x, y, z]| &children[x + 2 * y + 4 * z]).unwrap_or_default();
     Scene { generator, fine, coarse }
 }
 
@@ -102,7 +104,7 @@ fn hits(quads: &[WorldQuad], from: [f32; 3], to: [f32; 3]) -> bool {
 
 /// Random segments from air on one side of the seam to solid on the other, in both directions.
 fn segments(scene: &Scene) -> Vec<([f32; 3], [f32; 3])> {
-    let mut rng = Rng(0x5EA4);
+    let mut rng = SplitMix64(0x5EA4);
     let mut out = Vec::new();
     let fine_voxel = |p: [i32; 3]| -> Option<u16> {
         let key = ChunkKey::new(p[0].div_euclid(32), p[1].div_euclid(32), p[2].div_euclid(32));
@@ -112,12 +114,12 @@ fn segments(scene: &Scene) -> Vec<([f32; 3], [f32; 3])> {
     };
     let coarse_voxel =
         |p: [i32; 3]| scene.coarse.get(LocalPos::new((p[0] / 2) as u8, (p[1] / 2) as u8, (p[2] / 2) as u8).index()).0;
-    let jitter = |rng: &mut Rng| 0.05 + 0.9 * (rng.below(1000) as f32 / 1000.0);
+    let jitter = |rng: &mut SplitMix64| 0.05 + 0.9 * (rng.below(1000) as f32 / 1000.0);
     while out.len() < 4000 {
         let fine_p = [-1 - rng.below(31) as i32, rng.below(64) as i32, rng.below(64) as i32];
         let coarse_p = [rng.below(64) as i32, rng.below(64) as i32, rng.below(64) as i32];
         let (Some(f), c) = (fine_voxel(fine_p), coarse_voxel(coarse_p)) else { continue };
-        let centre = |p: [i32; 3], rng: &mut Rng| {
+        let centre = |p: [i32; 3], rng: &mut SplitMix64| {
             [p[0] as f32 + jitter(rng), p[1] as f32 + jitter(rng), p[2] as f32 + jitter(rng)]
         };
         if f == AIR && c != AIR {

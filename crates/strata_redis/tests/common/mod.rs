@@ -87,21 +87,3 @@ pub fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -
     }
     start.elapsed()
 }
-
-/// A tiny deterministic RNG (xorshift64*), so the tests need no extra dependency.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    pub fn range(&mut self, lo: i32, hi: i32) -> i32 {
-        lo + self.below((hi - lo) as u64) as i32
-    }
-}

@@ -1,0 +1,443 @@
+//! [`NoiseTerrain`]: an infinite heightmap terrain (fbm noise) with grass, dirt, stone, sandy
+//! beaches and a sea, the generator of the flat-world examples and tests; its planet-shaped
+//! sibling is [`PlanetGenerator`](crate::PlanetGenerator).
+
+use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
+use serde::{Deserialize, Serialize};
+use strata_core::generator::LodCells;
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, LocalPos, MaterialId, VoxelPos, WorldGenerator};
+
+/// Names (in `assets/materials.ron`) of the materials [`NoiseTerrain`] places.
+pub const TERRAIN_MATERIALS: [&str; 5] = ["stone", "dirt", "grass", "sand", "water"];
+
+/// Material ids used by [`NoiseTerrain`] (matching `assets/materials.ron`).
+pub mod terrain_ids {
+    use strata_core::MaterialId;
+    /// Stone.
+    pub const STONE: MaterialId = MaterialId(1);
+    /// Dirt.
+    pub const DIRT: MaterialId = MaterialId(2);
+    /// Grass.
+    pub const GRASS: MaterialId = MaterialId(3);
+    /// Sand.
+    pub const SAND: MaterialId = MaterialId(4);
+    /// Water.
+    pub const WATER: MaterialId = MaterialId(5);
+}
+
+/// Parameters of [`NoiseTerrain`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TerrainConfig {
+    /// Noise seed.
+    pub seed: u32,
+    /// Mean surface height, in voxels.
+    pub base_height: i32,
+    /// Surface height varies by up to ± this many voxels.
+    pub amplitude: f64,
+    /// Horizontal feature size: noise frequency per voxel.
+    pub frequency: f64,
+    /// fbm octaves.
+    pub octaves: usize,
+    /// Water fills air at or below this height.
+    pub sea_level: i32,
+    /// Depth of the dirt layer below the surface voxel.
+    pub soil_depth: i32,
+}
+
+/// Why a [`TerrainConfig`] was refused (by [`TerrainConfig::validate`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TerrainConfigError {
+    /// A float field is NaN or infinite.
+    #[error("terrain {field} is {value}, not a finite number")]
+    NotFinite {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+    },
+    /// A field lies outside its documented range.
+    #[error("terrain {field} is {value}, outside {range}")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: f64,
+        /// The accepted range, in words.
+        range: &'static str,
+    },
+}
+
+impl TerrainConfig {
+    /// Largest `|base_height|` and `|sea_level|` accepted: 2³⁰ voxels, half the `i32` range, so
+    /// heights, the sea and the layers below them never reach the edge of the voxel range.
+    pub const MAX_HEIGHT: i32 = 1 << 30;
+    /// Largest `amplitude` accepted (2²⁴ voxels).
+    pub const MAX_AMPLITUDE: f64 = (1u32 << 24) as f64;
+    /// Largest `soil_depth` accepted (2²⁰ voxels).
+    pub const MAX_SOIL_DEPTH: i32 = 1 << 20;
+    /// Largest `octaves` accepted.
+    pub const MAX_OCTAVES: usize = 12;
+
+    /// Checks every field against its documented range: `base_height` and `sea_level` within
+    /// ±[`Self::MAX_HEIGHT`], `amplitude` in `0..=`[`Self::MAX_AMPLITUDE`], `frequency` in
+    /// `0..=1` (per voxel), `octaves` in `1..=`[`Self::MAX_OCTAVES`], `soil_depth` in
+    /// `0..=`[`Self::MAX_SOIL_DEPTH`]. Settings read from a save or a file go through it (see
+    /// [`NoiseTerrain::try_new`]).
+    pub fn validate(&self) -> Result<(), TerrainConfigError> {
+        for (field, value) in [("amplitude", self.amplitude), ("frequency", self.frequency)] {
+            if !value.is_finite() {
+                return Err(TerrainConfigError::NotFinite { field, value });
+            }
+        }
+        let range = |field: &'static str, value: f64, lo: f64, hi: f64, words: &'static str| {
+            if (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(TerrainConfigError::OutOfRange { field, value, range: words })
+            }
+        };
+        let h = f64::from(Self::MAX_HEIGHT);
+        range("base_height", f64::from(self.base_height), -h, h, "±2^30")?;
+        range("sea_level", f64::from(self.sea_level), -h, h, "±2^30")?;
+        range("amplitude", self.amplitude, 0.0, Self::MAX_AMPLITUDE, "0..=2^24")?;
+        range("frequency", self.frequency, 0.0, 1.0, "0..=1")?;
+        range("octaves", self.octaves as f64, 1.0, Self::MAX_OCTAVES as f64, "1..=12")?;
+        range("soil_depth", f64::from(self.soil_depth), 0.0, f64::from(Self::MAX_SOIL_DEPTH), "0..=2^20")?;
+        Ok(())
+    }
+}
+
+impl Default for TerrainConfig {
+    fn default() -> Self {
+        Self {
+            seed: 7,
+            base_height: 0,
+            amplitude: 48.0,
+            frequency: 1.0 / 256.0,
+            octaves: 5,
+            sea_level: -8,
+            soil_depth: 4,
+        }
+    }
+}
+
+/// A height-map terrain from fractal Perlin noise: stone, a dirt layer, grass (sand near the
+/// sea), and water up to sea level.
+///
+/// # Runtime
+/// `generate` evaluates the height map once per column (1024 per chunk) and returns a uniform
+/// chunk without touching voxels when the chunk lies wholly above the terrain and sea, or wholly
+/// below the soil.
+pub struct NoiseTerrain {
+    config: TerrainConfig,
+    fbm: Fbm<Perlin>,
+}
+
+impl NoiseTerrain {
+    /// A terrain with `config`, which is not checked: any values give a terrain without
+    /// panicking (octaves are clamped to `1..=12`, heights saturate), but values outside the
+    /// documented ranges make odd ones. Settings from a file or a save go through
+    /// [`NoiseTerrain::try_new`].
+    pub fn new(config: TerrainConfig) -> Self {
+        let octaves = config.octaves.clamp(1, TerrainConfig::MAX_OCTAVES);
+        // Octave `i` is Perlin noise seeded `seed + i`, wrapping: what `Fbm::new(seed)` makes,
+        // without its unchecked addition (which panics for seeds near `u32::MAX` in builds with
+        // overflow checks; found by the `configs` fuzz target).
+        let sources = (0..octaves as u32).map(|i| Perlin::new(config.seed.wrapping_add(i))).collect();
+        let fbm = Fbm::<Perlin>::new(0).set_octaves(octaves).set_sources(sources).set_frequency(1.0);
+        Self { config, fbm }
+    }
+
+    /// A terrain with `config` after [`TerrainConfig::validate`].
+    pub fn try_new(config: TerrainConfig) -> Result<Self, TerrainConfigError> {
+        config.validate()?;
+        Ok(Self::new(config))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TerrainConfig {
+        &self.config
+    }
+
+    /// Surface height at column (x, z): the topmost solid voxel.
+    pub fn height(&self, x: i32, z: i32) -> i32 {
+        let f = self.config.frequency;
+        // The noise crate panics on coordinates that do not fit an `isize` after its octaves'
+        // scaling (NaN, infinite, huge: only from unchecked frequencies): keep them in range.
+        let at = |v: i32| {
+            let p = f64::from(v) * f;
+            if p.is_finite() { p.clamp(-1e15, 1e15) } else { 0.0 }
+        };
+        let n = self.fbm.get([at(x), at(z)]);
+        self.config.base_height.saturating_add((n * self.config.amplitude).floor() as i32)
+    }
+
+    /// The material at height `y` in a column whose surface (topmost solid voxel) is `h`:
+    /// `material_at(x, y, z) == material_in_column(y, height(x, z))`. Lets callers that walk
+    /// columns evaluate the height map once per column.
+    pub fn material_in_column(&self, y: i32, h: i32) -> MaterialId {
+        use terrain_ids::*;
+        let c = &self.config;
+        let beach = h <= c.sea_level.saturating_add(1);
+        if y > h {
+            if y <= c.sea_level { WATER } else { MaterialId::AIR }
+        } else if y == h {
+            if beach { SAND } else { GRASS }
+        } else if y > h.saturating_sub(c.soil_depth) {
+            if beach { SAND } else { DIRT }
+        } else {
+            STONE
+        }
+    }
+}
+
+impl WorldGenerator for NoiseTerrain {
+    fn material_at(&self, pos: VoxelPos) -> MaterialId {
+        self.material_in_column(pos.y, self.height(pos.x, pos.z))
+    }
+
+    fn generate(&self, key: ChunkKey) -> Chunk {
+        let origin = key.min_voxel();
+        let mut heights = [0i32; CHUNK_SIZE * CHUNK_SIZE];
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for z in 0..CHUNK_SIZE {
+            for x in 0..CHUNK_SIZE {
+                let h = self.height(origin.x.wrapping_add(x as i32), origin.z.wrapping_add(z as i32));
+                heights[z * CHUNK_SIZE + x] = h;
+                lo = lo.min(h);
+                hi = hi.max(h);
+            }
+        }
+        let y0 = origin.y as i64;
+        let y1 = y0 + CHUNK_SIZE as i64 - 1;
+        let c = &self.config;
+        if y0 > hi.max(c.sea_level) as i64 {
+            return Chunk::Uniform(MaterialId::AIR);
+        }
+        if y0 > hi as i64 && y1 <= c.sea_level as i64 {
+            return Chunk::Uniform(terrain_ids::WATER);
+        }
+        // All stone: below every column's surface and soil (a negative soil depth adds none).
+        if y1 < lo as i64 && y1 <= lo.saturating_sub(c.soil_depth) as i64 {
+            return Chunk::Uniform(terrain_ids::STONE);
+        }
+        let mut d = DenseChunk::filled(MaterialId::AIR);
+        for z in 0..CHUNK_SIZE {
+            for x in 0..CHUNK_SIZE {
+                let h = heights[z * CHUNK_SIZE + x];
+                for y in 0..CHUNK_SIZE {
+                    let m = self.material_in_column(origin.y.wrapping_add(y as i32), h);
+                    d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), m);
+                }
+            }
+        }
+        let mut chunk = Chunk::Dense(d);
+        chunk.normalize();
+        chunk
+    }
+
+    /// Same cells as the default (cell-centre point samples), with one height evaluation per
+    /// column and uniform fast paths.
+    fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
+        if level == 0 {
+            return self.generate(node);
+        }
+        let cells = LodCells::new(level, node);
+        let mut heights = [0i32; CHUNK_SIZE * CHUNK_SIZE];
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for z in 0..CHUNK_SIZE {
+            for x in 0..CHUNK_SIZE {
+                let h = self.height(cells.axis(0, x as u8), cells.axis(2, z as u8));
+                heights[z * CHUNK_SIZE + x] = h;
+                lo = lo.min(h);
+                hi = hi.max(h);
+            }
+        }
+        let ys: [i32; CHUNK_SIZE] = std::array::from_fn(|y| cells.axis(1, y as u8));
+        let (y0, y1) = (ys[0], ys[CHUNK_SIZE - 1]);
+        let c = &self.config;
+        if y0 > hi.max(c.sea_level) {
+            return Chunk::Uniform(MaterialId::AIR);
+        }
+        if y0 > hi && y1 <= c.sea_level {
+            return Chunk::Uniform(terrain_ids::WATER);
+        }
+        if y1 < lo && y1 <= lo.saturating_sub(c.soil_depth) {
+            return Chunk::Uniform(terrain_ids::STONE);
+        }
+        let mut d = DenseChunk::filled(MaterialId::AIR);
+        for z in 0..CHUNK_SIZE {
+            for x in 0..CHUNK_SIZE {
+                let h = heights[z * CHUNK_SIZE + x];
+                for (y, &vy) in ys.iter().enumerate() {
+                    d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), self.material_in_column(vy, h));
+                }
+            }
+        }
+        let mut chunk = Chunk::Dense(d);
+        chunk.normalize();
+        chunk
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::LocalIndex;
+
+    #[test]
+    fn a_negative_soil_depth_keeps_generate_and_material_at_equal() {
+        // Found by the `configs` fuzz target: the all-stone shortcut took `lo - soil_depth` as
+        // the stone line, above the surface when the depth is negative.
+        let config = TerrainConfig {
+            amplitude: 0.0,
+            base_height: -3,
+            soil_depth: -5,
+            sea_level: -100,
+            ..TerrainConfig::default()
+        };
+        let g = NoiseTerrain::new(config);
+        let key = ChunkKey::new(0, -1, 0);
+        let chunk = g.generate(key);
+        for y in 0..32u8 {
+            let l = LocalPos::new(3, y, 4);
+            assert_eq!(chunk.get(l.index()), g.material_at(VoxelPos::from_parts(key, l)), "y {y}");
+        }
+    }
+
+    #[test]
+    fn generate_agrees_with_material_at() {
+        let g = NoiseTerrain::new(TerrainConfig::default());
+        for key in [
+            ChunkKey::new(0, 0, 0),
+            ChunkKey::new(-3, -1, 5),
+            ChunkKey::new(2, 1, -2),
+            ChunkKey::new(0, -5, 0),
+            ChunkKey::new(0, 6, 0),
+        ] {
+            let c = g.generate(key);
+            for i in (0..strata_core::CHUNK_VOLUME as u16).step_by(97) {
+                let l = LocalIndex::new(i);
+                assert_eq!(c.get(l), g.material_at(VoxelPos::from_parts(key, l.pos())), "{key:?} {l:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn terrain_config_validation_names_the_field() {
+        TerrainConfig::default().validate().unwrap();
+        let bad = |c: TerrainConfig| c.validate().unwrap_err();
+        let d = TerrainConfig::default;
+        assert!(matches!(
+            bad(TerrainConfig { amplitude: f64::NAN, ..d() }),
+            TerrainConfigError::NotFinite { field: "amplitude", .. }
+        ));
+        assert!(matches!(
+            bad(TerrainConfig { frequency: f64::INFINITY, ..d() }),
+            TerrainConfigError::NotFinite { field: "frequency", .. }
+        ));
+        for (c, name) in [
+            (TerrainConfig { sea_level: i32::MAX, ..d() }, "sea_level"),
+            (TerrainConfig { base_height: i32::MIN, ..d() }, "base_height"),
+            (TerrainConfig { amplitude: -1.0, ..d() }, "amplitude"),
+            (TerrainConfig { octaves: 0, ..d() }, "octaves"),
+            (TerrainConfig { octaves: 13, ..d() }, "octaves"),
+            (TerrainConfig { soil_depth: -1, ..d() }, "soil_depth"),
+            (TerrainConfig { frequency: 2.0, ..d() }, "frequency"),
+        ] {
+            assert!(matches!(bad(c.clone()), TerrainConfigError::OutOfRange { field, .. } if field == name), "{c:?}");
+            assert!(NoiseTerrain::try_new(c).is_err());
+        }
+    }
+
+    /// Unchecked extreme settings still generate (saturating, no overflow) — what
+    /// `NoiseTerrain::new` promises.
+    #[test]
+    fn extreme_settings_generate_without_overflow() {
+        for c in [
+            TerrainConfig { sea_level: i32::MAX, ..TerrainConfig::default() },
+            TerrainConfig { sea_level: i32::MIN, soil_depth: i32::MAX, ..TerrainConfig::default() },
+            TerrainConfig { base_height: i32::MAX, amplitude: f64::MAX, ..TerrainConfig::default() },
+            TerrainConfig {
+                base_height: i32::MIN,
+                amplitude: f64::INFINITY,
+                soil_depth: i32::MIN,
+                ..TerrainConfig::default()
+            },
+            // Found by the `configs` fuzz target: the noise crate panicked on these coordinates.
+            TerrainConfig { frequency: f64::NAN, amplitude: f64::NAN, ..TerrainConfig::default() },
+            TerrainConfig { frequency: f64::MAX, octaves: 40, ..TerrainConfig::default() },
+            TerrainConfig { seed: u32::MAX, ..TerrainConfig::default() },
+        ] {
+            let g = NoiseTerrain::new(c);
+            for key in
+                [ChunkKey::new(0, 0, 0), ChunkKey::new(strata_core::CHUNK_COORD_MAX, strata_core::CHUNK_COORD_MAX, 0)]
+            {
+                let chunk = g.generate(key);
+                assert_eq!(chunk.get(LocalIndex::new(0)), g.material_at(key.min_voxel()));
+                let _ = g.sample_lod(3, ChunkKey::new(0, 0, 0));
+            }
+        }
+    }
+
+    /// The octave sources are built by hand (to wrap the seed): the terrain is the one
+    /// `Fbm::new(seed)` makes, so existing worlds keep their ground.
+    #[test]
+    fn terrain_is_the_fbm_of_its_seed() {
+        for seed in [0, 7, 123_456] {
+            let g = NoiseTerrain::new(TerrainConfig { seed, ..TerrainConfig::default() });
+            let reference = Fbm::<Perlin>::new(seed).set_octaves(5).set_frequency(1.0);
+            for (x, z) in [(0, 0), (17, -300), (-4000, 999), (123_457, -77)] {
+                let f = g.config().frequency;
+                let n = reference.get([f64::from(x) * f, f64::from(z) * f]);
+                assert_eq!(g.height(x, z), (n * g.config().amplitude).floor() as i32, "seed {seed} at {x},{z}");
+            }
+        }
+    }
+
+    #[test]
+    fn deterministic_and_seeded() {
+        let a = NoiseTerrain::new(TerrainConfig::default());
+        let b = NoiseTerrain::new(TerrainConfig::default());
+        let c = NoiseTerrain::new(TerrainConfig { seed: 99, ..TerrainConfig::default() });
+        let k = ChunkKey::new(1, 0, 1);
+        assert_eq!(a.generate(k), b.generate(k));
+        assert_ne!(a.generate(k), c.generate(k));
+    }
+
+    #[test]
+    fn far_away_and_extreme_chunks_are_uniform() {
+        let g = NoiseTerrain::new(TerrainConfig::default());
+        assert_eq!(g.generate(ChunkKey::new(0, 100, 0)), Chunk::Uniform(MaterialId::AIR));
+        assert_eq!(g.generate(ChunkKey::new(0, -100, 0)), Chunk::Uniform(terrain_ids::STONE));
+        let far = VoxelPos::new(i32::MAX, i32::MIN, i32::MIN).chunk();
+        assert_eq!(g.generate(far), Chunk::Uniform(terrain_ids::STONE));
+    }
+
+    #[test]
+    fn sample_lod_override_matches_default() {
+        struct Plain(NoiseTerrain);
+        impl WorldGenerator for Plain {
+            fn material_at(&self, pos: VoxelPos) -> MaterialId {
+                self.0.material_at(pos)
+            }
+        }
+        let g = NoiseTerrain::new(TerrainConfig::default());
+        let plain = Plain(NoiseTerrain::new(TerrainConfig::default()));
+        for (level, key) in [
+            (1, ChunkKey::new(0, 0, 0)),
+            (2, ChunkKey::new(-1, -1, 0)),
+            (3, ChunkKey::new(0, 2, -1)),
+            (4, ChunkKey::new(0, -3, 0)),
+            (0, ChunkKey::new(0, 0, 1)),
+        ] {
+            assert_eq!(g.sample_lod(level, key), plain.sample_lod(level, key), "level {level} {key:?}");
+        }
+        let far = VoxelPos::new(i32::MAX, i32::MIN, i32::MIN).chunk();
+        assert_eq!(
+            g.sample_lod(3, ChunkKey::new(far.x >> 3, far.y >> 3, far.z >> 3)),
+            Chunk::Uniform(terrain_ids::STONE)
+        );
+    }
+}
