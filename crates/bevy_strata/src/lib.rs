@@ -28,6 +28,7 @@ pub mod geology;
 mod jobs;
 mod mesh_build;
 mod messages;
+mod mover;
 mod persistence;
 mod picking;
 mod sets;
@@ -44,6 +45,7 @@ pub use messages::{
     CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
     VoxelsEdited,
 };
+pub use mover::VoxelMover;
 pub use persistence::{CommitRequest, StrataPersistence};
 pub use picking::StrataPickingSettings;
 pub use sets::{StrataSchedule, StrataSystems};
@@ -112,7 +114,8 @@ pub mod prelude {
     pub use crate::{
         CommitFailed, CommitRequest, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfig,
         StrataFloatingOrigin, StrataMinimalPlugins, StrataOrigin, StrataPersistence, StrataPlugin, StrataStatus,
-        StrataStatusChanged, StrataSystems, StreamingViewer, VoxelHit, VoxelPicked, VoxelWorld, VoxelsEdited,
+        StrataStatusChanged, StrataSystems, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked, VoxelWorld,
+        VoxelsEdited,
     };
     pub use strata_core::{EditError, MaterialId, VoxelPos};
 }
@@ -189,7 +192,7 @@ impl StrataPlugin {
         self
     }
 
-    /// Runs the streaming sets ([`StrataSystems::TrackViewers`] … [`StrataSystems::Apply`]) in
+    /// Runs the streaming sets ([`StrataSystems::Move`] … [`StrataSystems::Apply`]) in
     /// `schedule` instead of `Update`: a game that runs its simulation in its own schedule
     /// (or `FixedUpdate`) can stream in step with it. Start-up, picking, persistence and
     /// diagnostics keep their schedules (`PreUpdate`, `Last`).
@@ -295,6 +298,7 @@ impl Plugin for StrataPlugin {
             .configure_sets(
                 schedule,
                 (
+                    StrataSystems::Move.run_if(strata_ready),
                     StrataSystems::TrackViewers,
                     (
                         StrataSystems::PlanLod,
@@ -314,6 +318,7 @@ impl Plugin for StrataPlugin {
             .add_systems(
                 schedule,
                 (
+                    mover::move_voxel_movers.in_set(StrataSystems::Move),
                     (config::check_config, viewer::recenter_origin, viewer::track_viewers)
                         .chain()
                         .in_set(StrataSystems::TrackViewers),

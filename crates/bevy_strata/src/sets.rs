@@ -8,6 +8,8 @@ use bevy::prelude::*;
 /// In [`Update`] — or the schedule chosen with
 /// [`StrataPlugin::in_schedule`](crate::StrataPlugin::in_schedule), kept in [`StrataSchedule`]
 /// — chained in this order:
+/// - [`StrataSystems::Move`]: move every [`crate::VoxelMover`] (gravity, collisions), so the
+///   viewers it carries are tracked where they are this frame. Steer movers before it.
 /// - [`StrataSystems::TrackViewers`]: check changes to [`crate::StrataConfig`] (a change that
 ///   fails validation is undone, [`crate::StrataConfigRejected`]), recentre the floating
 ///   origin, read viewer positions.
@@ -32,10 +34,12 @@ use bevy::prelude::*;
 /// `Apply` (the F3 toggle, pick recording, gizmos) and [`StrataSystems::DebugPanel`] in
 /// `bevy_egui`'s `EguiPrimaryContextPass` (the panel). Each set lives in one schedule.
 ///
-/// `PlanLod` … `Apply` and the periodic commit run only once the status is
+/// `Move`, `PlanLod` … `Apply` and the periodic commit run only once the status is
 /// [`crate::StrataStatus::Ready`] (run condition [`crate::strata_ready`]).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StrataSystems {
+    /// Voxel movers.
+    Move,
     /// Config checks, floating origin and viewer positions.
     TrackViewers,
     /// LOD selection.
@@ -62,7 +66,7 @@ pub enum StrataSystems {
     DebugPanel,
 }
 
-/// The schedule the streaming sets (`TrackViewers` … `Apply`) run in: `Update` unless the game
+/// The schedule the streaming sets (`Move` … `Apply`) run in: `Update` unless the game
 /// chose another with [`StrataPlugin::in_schedule`](crate::StrataPlugin::in_schedule).
 /// Companion plugins ([`crate::StrataGeologyPlugin`], the debug overlay) add their systems to
 /// it; add them after [`crate::StrataPlugin`].

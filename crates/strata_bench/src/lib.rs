@@ -12,6 +12,7 @@ pub mod core_metrics;
 pub mod geo_metrics;
 pub mod index_metrics;
 pub mod mesh_metrics;
+pub mod play_metrics;
 pub mod ray_agreement;
 pub mod redis_metrics;
 pub mod scale_metrics;

@@ -23,6 +23,7 @@
 pub mod above_roots;
 mod error;
 pub mod lod_select;
+pub mod mover;
 pub mod octree;
 pub mod ray;
 mod rebuild;

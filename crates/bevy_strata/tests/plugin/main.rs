@@ -6,6 +6,7 @@ mod common;
 mod geology;
 mod headless;
 mod main_thread;
+mod mover;
 mod redis_save;
 mod residency;
 mod startup;

@@ -1,0 +1,296 @@
+//! A character mover without a physics engine: an axis-aligned box swept through the voxel
+//! grid with exact collisions — move-and-slide, ground detection and step-up.
+//!
+//! # Geometry and precision
+//! As for ray casts ([`crate::ray`]): voxel `v` occupies `[v, v + 1)³` in world units (`f64`,
+//! so every voxel boundary of the `i32` world is exact). A [`Body`] is a box `[min, max]`; it
+//! **overlaps** voxel `v` when `min[a] < v[a] + 1` and `max[a] > v[a]` on every axis, so a box
+//! may touch a voxel's face without overlapping it. Which voxels block is the
+//! [`SolidVoxels`] source's answer (an index snapshot with a [`HitFilter`], a closure, …).
+//!
+//! # A move
+//! [`move_and_slide`] moves the body by `delta` one axis at a time, **Y, then X, then Z**.
+//! Along an axis, the box's leading face advances through the voxel layers ahead of it (those
+//! it does not overlap yet), and stops at the face of the first layer with a solid voxel in
+//! the box's cross-section: exactly on that integer plane, never inside it and never past it,
+//! whatever the speed (a move is at most [`MAX_MOVE`] voxels per axis). Voxels the box already
+//! overlaps (a block placed inside a player) do not block, so it can always walk out. The
+//! other axes keep their motion, which is the slide.
+//!
+//! **Step-up.** When the body stood on the ground before the move (see [`is_grounded`]) and an
+//! obstacle stopped it on X or Z, the move is tried again: up by at most `step_height`, then X
+//! and Z, then down by what it rose. The stepped result is kept when it travels further
+//! horizontally (squared X–Z distance); so a one-voxel ledge is climbed and a wall is not.
+//!
+//! **Ground.** [`is_grounded`]: the box's bottom lies exactly on an integer plane and a solid
+//! voxel is right below its footprint. A body that lands is put exactly on the plane, so this
+//! holds until it moves up again.
+//!
+//! The positions are exact in this sense: the tests check every move against a brute-force
+//! reference that looks at each voxel of the world, and check that no sequence of moves
+//! leaves the box overlapping a solid voxel.
+
+use crate::ray::HitFilter;
+use crate::snapshot::IndexSnapshot;
+use std::sync::Arc;
+use strata_core::{Chunk, ChunkKey, VoxelPos};
+
+/// The longest move along one axis in one call, in voxels. Longer moves are
+/// [`MoveError::TooFar`]: the sweep visits every voxel layer it crosses.
+pub const MAX_MOVE: f64 = 1024.0;
+
+/// Whether voxels block a body.
+pub trait SolidVoxels {
+    /// Whether the voxel at `pos` blocks.
+    fn is_solid(&mut self, pos: VoxelPos) -> bool;
+}
+
+impl<F: FnMut(VoxelPos) -> bool> SolidVoxels for F {
+    fn is_solid(&mut self, pos: VoxelPos) -> bool {
+        self(pos)
+    }
+}
+
+/// The voxels of an index snapshot that a [`HitFilter`] accepts (the same filter as ray casts,
+/// e.g. [`HitFilter::solid_only`] for "solid and transparent, not fluids"). **Chunks the index
+/// does not know, or whose voxels it has released, block**: a body never moves into ground it
+/// cannot see (it waits at the border until the chunk is loaded).
+///
+/// Keeps the last chunk it read, so the lookups of one move cost a hash lookup per chunk
+/// crossed, not per voxel.
+pub struct SnapshotSolids<'a> {
+    snapshot: &'a IndexSnapshot,
+    filter: &'a HitFilter,
+    last: Option<(ChunkKey, Option<Arc<Chunk>>)>,
+}
+
+impl<'a> SnapshotSolids<'a> {
+    /// Reads `snapshot` through `filter`.
+    pub fn new(snapshot: &'a IndexSnapshot, filter: &'a HitFilter) -> Self {
+        Self { snapshot, filter, last: None }
+    }
+}
+
+impl SolidVoxels for SnapshotSolids<'_> {
+    fn is_solid(&mut self, pos: VoxelPos) -> bool {
+        let key = pos.chunk();
+        let chunk = match &self.last {
+            Some((k, c)) if *k == key => c,
+            _ => {
+                let c = if self.snapshot.is_released(key) { None } else { self.snapshot.chunk(key) };
+                &self.last.insert((key, c)).1
+            }
+        };
+        match chunk {
+            Some(c) => self.filter.hits(c.get(pos.local().index())),
+            None => true,
+        }
+    }
+}
+
+/// An axis-aligned box in world units (voxels), `min[a] < max[a]` on every axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Body {
+    /// The smallest corner.
+    pub min: [f64; 3],
+    /// The largest corner.
+    pub max: [f64; 3],
+}
+
+impl Body {
+    /// A box of `size` (x, y, z) whose bottom face is centred on `feet`.
+    pub fn standing_at(feet: [f64; 3], size: [f64; 3]) -> Self {
+        let min = [feet[0] - size[0] / 2.0, feet[1], feet[2] - size[2] / 2.0];
+        Self { min, max: [min[0] + size[0], min[1] + size[1], min[2] + size[2]] }
+    }
+
+    /// The centre of the bottom face.
+    pub fn feet(&self) -> [f64; 3] {
+        [(self.min[0] + self.max[0]) / 2.0, self.min[1], (self.min[2] + self.max[2]) / 2.0]
+    }
+
+    /// Whether the box overlaps voxel `v` (touching a face is not overlapping).
+    pub fn overlaps(&self, v: VoxelPos) -> bool {
+        (0..3).all(|a| {
+            let lo = f64::from(v.to_array()[a]);
+            self.min[a] < lo + 1.0 && self.max[a] > lo
+        })
+    }
+
+    /// The voxels the box overlaps on axis `a`: `floor(min) ..= ceil(max) − 1`.
+    fn span(&self, a: usize) -> (i32, i32) {
+        // In range for a checked body: min ≥ −2³¹ and max ≤ 2³¹.
+        (self.min[a].floor() as i64 as i32, (self.max[a].ceil() as i64 - 1) as i32)
+    }
+
+    fn check(&self) -> Result<(), MoveError> {
+        // Voxel `i32::MAX` ends at 2³¹.
+        let world = f64::from(i32::MIN)..=f64::from(i32::MAX) + 1.0;
+        for a in 0..3 {
+            let (lo, hi) = (self.min[a], self.max[a]);
+            if !(lo.is_finite() && hi.is_finite() && lo < hi && world.contains(&lo) && world.contains(&hi)) {
+                return Err(MoveError::InvalidBody(*self));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a move did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Motion {
+    /// How far the body moved (new `min` − old `min`).
+    pub moved: [f64; 3],
+    /// The axes on which an obstacle stopped the body before it went the whole way.
+    pub blocked: [bool; 3],
+    /// The body stands on the ground after the move ([`is_grounded`]).
+    pub grounded: bool,
+    /// The move stepped up onto a ledge.
+    pub stepped: bool,
+}
+
+/// Invalid input of a move.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MoveError {
+    /// The body has a NaN, infinite or out-of-world coordinate (the world spans `−2³¹ ..= 2³¹`
+    /// on each axis), or an empty or inverted extent.
+    #[error("invalid body {0:?}")]
+    InvalidBody(Body),
+    /// The move has a NaN or infinite component, or the step height is negative or not finite.
+    #[error("invalid move {delta:?} (step height {step_height})")]
+    InvalidMove {
+        /// The move.
+        delta: [f64; 3],
+        /// The step height.
+        step_height: f64,
+    },
+    /// The move is longer than [`MAX_MOVE`] along an axis.
+    #[error("a move of {0:?} is longer than {MAX_MOVE} voxels along an axis")]
+    TooFar([f64; 3]),
+}
+
+/// Whether the body stands on the ground: its bottom lies exactly on an integer plane `y` and
+/// a solid voxel of layer `y − 1` lies under its footprint.
+///
+/// # Runtime
+/// One lookup per voxel of the footprint.
+pub fn is_grounded(body: &Body, solids: &mut impl SolidVoxels) -> bool {
+    let y = body.min[1];
+    if y.fract() != 0.0 {
+        return false;
+    }
+    let Ok(layer) = i32::try_from(y as i64 - 1) else { return false };
+    let (x0, x1) = body.span(0);
+    let (z0, z1) = body.span(2);
+    (z0..=z1).any(|z| (x0..=x1).any(|x| solids.is_solid(VoxelPos::new(x, layer, z))))
+}
+
+/// Moves `body` by `delta` with collisions, sliding along obstacles and stepping up ledges of
+/// at most `step_height` voxels (0: never) — see the module docs for the exact rules.
+///
+/// # Errors
+/// [`MoveError`] for a body or move that is not finite or not in the world, or a move longer
+/// than [`MAX_MOVE`] on an axis; the body is not changed then.
+///
+/// # Runtime
+/// One lookup per voxel of each layer the box's faces cross (the cross-section times the
+/// distance), twice for the axes an obstacle stops when stepping is tried.
+pub fn move_and_slide(
+    body: &mut Body,
+    delta: [f64; 3],
+    step_height: f64,
+    solids: &mut impl SolidVoxels,
+) -> Result<Motion, MoveError> {
+    body.check()?;
+    if delta.iter().any(|d| !d.is_finite()) || !(step_height.is_finite() && step_height >= 0.0) {
+        return Err(MoveError::InvalidMove { delta, step_height });
+    }
+    if delta.iter().any(|d| d.abs() > MAX_MOVE) {
+        return Err(MoveError::TooFar(delta));
+    }
+    let start = *body;
+    let was_grounded = is_grounded(body, solids);
+    let mut blocked = [false; 3];
+    blocked[1] = sweep(body, 1, delta[1], solids);
+    let after_y = *body;
+    blocked[0] = sweep(body, 0, delta[0], solids);
+    blocked[2] = sweep(body, 2, delta[2], solids);
+    let mut stepped = false;
+    if was_grounded && step_height > 0.0 && (blocked[0] || blocked[2]) {
+        let mut step = after_y;
+        let risen_from = step.min[1];
+        sweep(&mut step, 1, step_height, solids);
+        let risen = step.min[1] - risen_from;
+        let step_blocked = [sweep(&mut step, 0, delta[0], solids), sweep(&mut step, 2, delta[2], solids)];
+        sweep(&mut step, 1, -risen, solids);
+        let travel = |b: &Body| (b.min[0] - after_y.min[0]).powi(2) + (b.min[2] - after_y.min[2]).powi(2);
+        if travel(&step) > travel(body) {
+            *body = step;
+            (blocked[0], blocked[2]) = (step_blocked[0], step_blocked[1]);
+            stepped = true;
+        }
+    }
+    Ok(Motion {
+        moved: std::array::from_fn(|a| body.min[a] - start.min[a]),
+        blocked,
+        grounded: is_grounded(body, solids),
+        stepped,
+    })
+}
+
+/// Moves `body` by `d` along axis `a`, stopping at the first layer ahead with a solid voxel in
+/// the box's cross-section. Returns whether it stopped short.
+fn sweep(body: &mut Body, a: usize, d: f64, solids: &mut impl SolidVoxels) -> bool {
+    if d == 0.0 {
+        return false;
+    }
+    let (b, c) = ((a + 1) % 3, (a + 2) % 3);
+    let (b0, b1) = body.span(b);
+    let (c0, c1) = body.span(c);
+    // Layers past the edge of the `i32` world block.
+    let mut layer_blocks = |layer: i64| {
+        let Ok(layer) = i32::try_from(layer) else { return true };
+        (c0..=c1).any(|vc| {
+            (b0..=b1).any(|vb| {
+                let mut v = [0; 3];
+                (v[a], v[b], v[c]) = (layer, vb, vc);
+                solids.is_solid(VoxelPos::new(v[0], v[1], v[2]))
+            })
+        })
+    };
+    if d > 0.0 {
+        let target = body.max[a] + d;
+        // The first layer the box does not overlap yet, then on while the target reaches it.
+        let mut layer = body.max[a].ceil() as i64;
+        while (layer as f64) < target {
+            if layer_blocks(layer) {
+                let stop = layer as f64;
+                body.min[a] += stop - body.max[a];
+                body.max[a] = stop;
+                return true;
+            }
+            layer += 1;
+        }
+        body.min[a] += d;
+        body.max[a] = target;
+    } else {
+        let target = body.min[a] + d;
+        let mut layer = body.min[a].floor() as i64 - 1;
+        while ((layer + 1) as f64) > target {
+            if layer_blocks(layer) {
+                let stop = (layer + 1) as f64;
+                body.max[a] += stop - body.min[a];
+                body.min[a] = stop;
+                return true;
+            }
+            layer -= 1;
+        }
+        body.max[a] += d;
+        body.min[a] = target;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests;
