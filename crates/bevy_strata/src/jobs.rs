@@ -71,6 +71,8 @@ pub(crate) struct MeshOutput {
     pub node: NodeId,
     pub generation: u64,
     pub meshes: NodeMeshes,
+    /// The 32³ cells meshed (for the game's hook, `NodeMeshed::voxels`).
+    pub voxels: Arc<Chunk>,
 }
 
 thread_local! {
@@ -113,6 +115,7 @@ impl MeshJob {
             node: self.node,
             generation: self.generation,
             meshes: NodeMeshes::build(mesh, &self.registry, self.keep_mesh_data),
+            voxels: self.center,
         }
     }
 }

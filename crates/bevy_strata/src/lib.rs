@@ -29,6 +29,7 @@ mod jobs;
 mod mesh_build;
 mod messages;
 mod mover;
+mod node_material;
 mod persistence;
 mod picking;
 mod sets;
@@ -46,6 +47,7 @@ pub use messages::{
     VoxelsEdited,
 };
 pub use mover::VoxelMover;
+pub use node_material::{StrataMaterial, StrataMaterialPlugin, StrataStandardMaterial, StrataSurface};
 pub use persistence::{CommitRequest, StrataPersistence};
 pub use picking::StrataPickingSettings;
 pub use sets::{StrataSchedule, StrataSystems};
@@ -278,6 +280,7 @@ impl Plugin for StrataPlugin {
             .insert_resource(StrataWorld::new(world, writer, registry, budget))
             .insert_resource(startup)
             .init_resource::<StrataStatus>()
+            .init_resource::<StrataStandardMaterial>()
             .init_resource::<StrataOrigin>()
             .init_resource::<ViewerPositions>()
             .init_resource::<StrataStreaming>()

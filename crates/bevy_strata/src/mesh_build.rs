@@ -1,5 +1,6 @@
 //! Turning mesher output into Bevy meshes and node entities.
 
+use crate::node_material::{StrataStandardMaterial, StrataSurface};
 use crate::streaming::StrataNode;
 use bevy::asset::RenderAssetUsages;
 use bevy::ecs::system::SystemParam;
@@ -20,11 +21,15 @@ pub const ATTRIBUTE_MATERIAL: MeshVertexAttribute =
 pub(crate) struct MeshAssets<'w, 's> {
     meshes: ResMut<'w, Assets<Mesh>>,
     materials: Option<ResMut<'w, Assets<StandardMaterial>>>,
+    standard: Option<Res<'w, StrataStandardMaterial>>,
     handles: Local<'s, Option<(Handle<StandardMaterial>, Handle<StandardMaterial>)>>,
 }
 
 impl MeshAssets<'_, '_> {
     fn material_handles(&mut self) -> Option<(Handle<StandardMaterial>, Handle<StandardMaterial>)> {
+        if self.standard.as_ref().is_some_and(|s| !s.0) {
+            return None;
+        }
         if self.handles.is_none() {
             let materials = self.materials.as_mut()?;
             let opaque =
@@ -126,7 +131,10 @@ pub(crate) fn spawn_or_update(
     let handles = assets.material_handles();
     let entity = match existing {
         Some(e) => {
-            commands.entity(e).despawn_related::<Children>().remove::<(Mesh3d, MeshMaterial3d<StandardMaterial>)>();
+            commands
+                .entity(e)
+                .despawn_related::<Children>()
+                .remove::<(Mesh3d, MeshMaterial3d<StandardMaterial>, StrataSurface)>();
             e
         }
         None => {
@@ -136,14 +144,20 @@ pub(crate) fn spawn_or_update(
     if let Some(opaque_mesh) = mesh.opaque {
         let handle = assets.meshes.add(opaque_mesh);
         let mut ec = commands.entity(entity);
-        ec.insert(Mesh3d(handle));
+        ec.insert((Mesh3d(handle), StrataSurface::Opaque));
         if let Some((opaque, _)) = &handles {
             ec.insert(MeshMaterial3d(opaque.clone()));
         }
     }
     if let Some(transparent_mesh) = mesh.transparent {
         let handle = assets.meshes.add(transparent_mesh);
-        let mut child = commands.spawn((Mesh3d(handle), Transform::IDENTITY, Visibility::default(), ChildOf(entity)));
+        let mut child = commands.spawn((
+            Mesh3d(handle),
+            StrataSurface::Transparent,
+            Transform::IDENTITY,
+            Visibility::default(),
+            ChildOf(entity),
+        ));
         if let Some((_, transparent)) = &handles {
             child.insert(MeshMaterial3d(transparent.clone()));
         }

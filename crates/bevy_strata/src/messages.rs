@@ -3,18 +3,27 @@
 use crate::persistence::CommitRequest;
 use bevy::picking::pointer::PointerButton;
 use bevy::prelude::*;
+use std::sync::Arc;
 use std::time::Duration;
-use strata_core::{ChunkKey, MaterialId, VoxelPos};
+use strata_core::{Chunk, ChunkKey, MaterialId, VoxelPos};
 use strata_index::NodeId;
 
 /// A node of the view (an octree node: one chunk at level 0, 2ⁿ chunks a side at level n) got
 /// its first mesh and is shown; its entity appeared.
+///
+/// **The mesh hook.** Read it (and [`NodeRemeshed`]) to attach a game's own components to a
+/// node's entity when its mesh is built — navigation data, props, colliders of its own — from
+/// the voxels that were meshed. The entity is the mesh's (transparent and fluid faces are on a
+/// child of it); a node is placed at its first chunk's smallest corner.
 #[derive(Message, Clone, Debug, PartialEq)]
 pub struct NodeMeshed {
     /// The node and its level (`node.level`; 0 = one chunk).
     pub node: NodeId,
     /// Its entity, if it has visible geometry (`None`: all air or buried, nothing spawned).
     pub entity: Option<Entity>,
+    /// The 32³ cells that were meshed: the chunk's voxels at level 0 (edits applied), the
+    /// node's LOD grid above (each cell stands for 2ⁿ voxels a side). Shared, not copied.
+    pub voxels: Arc<Chunk>,
 }
 
 /// A node left the view; its entity (if any) was despawned.
@@ -31,6 +40,8 @@ pub struct NodeRemeshed {
     pub node: NodeId,
     /// Its entity, if it has visible geometry.
     pub entity: Option<Entity>,
+    /// The 32³ cells that were meshed (see [`NodeMeshed::voxels`]).
+    pub voxels: Arc<Chunk>,
 }
 
 /// Edits were applied to these chunks (world version `version`).

@@ -381,9 +381,9 @@ pub(crate) fn apply_results(
         };
         st.stats.meshes_applied += 1;
         if fate == MeshFate::First {
-            loaded_msg.write(NodeMeshed { node: out.node, entity });
+            loaded_msg.write(NodeMeshed { node: out.node, entity, voxels: out.voxels });
         } else {
-            remeshed_msg.write(NodeRemeshed { node: out.node, entity });
+            remeshed_msg.write(NodeRemeshed { node: out.node, entity, voxels: out.voxels });
         }
     }
     st.stats.applied_last_frame = applied as u32;
@@ -450,6 +450,7 @@ mod tests {
             node,
             generation: 0,
             meshes: some_mesh(),
+            voxels: Arc::new(Chunk::Uniform(MaterialId(1))),
         });
         app.update();
         let st = app.world().resource::<StrataStreaming>();

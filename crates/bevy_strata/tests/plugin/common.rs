@@ -33,11 +33,22 @@ pub fn flat_app(config: StrataConfig, height: i32) -> App {
 
 /// [`flat_app`] with the plugin passed through `customize` first (a store, materials, …).
 pub fn flat_app_with(customize: impl FnOnce(StrataPlugin) -> StrataPlugin, config: StrataConfig, height: i32) -> App {
+    flat_app_extended(customize, |_| {}, config, height)
+}
+
+/// [`flat_app_with`], and `extend` adds the app's own plugins and resources before it finishes.
+pub fn flat_app_extended(
+    customize: impl FnOnce(StrataPlugin) -> StrataPlugin,
+    extend: impl FnOnce(&mut App),
+    config: StrataConfig,
+    height: i32,
+) -> App {
     let plugin =
         customize(StrataPlugin::new(config).with_generator(Arc::new(FlatGenerator { height, material: STONE })));
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)))
         .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(16)));
+    extend(&mut app);
     app.finish();
     app.cleanup();
     app

@@ -440,3 +440,101 @@ fn the_streaming_sets_run_in_the_schedule_the_game_chose() {
         total > 0 && ready == total && idle(app)
     });
 }
+
+/// The mesh hook: a game system reading `NodeMeshed` / `NodeRemeshed` tags each node's entity
+/// with what it found in the meshed voxels, and an edit re-tags the node it changed.
+#[test]
+fn the_mesh_hook_gives_a_game_each_node_entity_with_its_voxels() {
+    use bevy::ecs::system::RunSystemOnce;
+    #[derive(Component, Debug, PartialEq)]
+    struct Stones(usize);
+    fn tag(mut commands: Commands, mut meshed: MessageReader<NodeMeshed>, mut remeshed: MessageReader<NodeRemeshed>) {
+        let count = |voxels: &strata_core::Chunk| {
+            (0..strata_core::CHUNK_VOLUME)
+                .filter(|&i| voxels.get(strata_core::LocalIndex::new(i as u16)) == STONE)
+                .count()
+        };
+        for m in meshed.read() {
+            if let Some(e) = m.entity {
+                commands.entity(e).insert(Stones(count(&m.voxels)));
+            }
+        }
+        for m in remeshed.read() {
+            if let Some(e) = m.entity {
+                commands.entity(e).insert(Stones(count(&m.voxels)));
+            }
+        }
+    }
+    let mut app = app_with(config());
+    app.add_systems(Update, tag.after(StrataSystems::Apply));
+    spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    run_until(&mut app, 2000, "initial view streamed", idle);
+    app.update();
+    let here = NodeId::chunk(ChunkKey::new(0, 0, 0));
+    let entity = |app: &App| app.world().resource::<StrataStreaming>().entity(here).expect("the ground chunk is shown");
+    // Flat ground at y <= 0: chunk (0, 0, 0) holds one layer of stone, 32 × 32 voxels.
+    assert_eq!(app.world().get::<Stones>(entity(&app)), Some(&Stones(32 * 32)));
+    app.world_mut().run_system_once(|world: VoxelWorld| world.set_voxel(VoxelPos::new(3, 5, 3), STONE)).unwrap();
+    run_until(&mut app, 600, "the edited node is re-tagged", |app| {
+        app.world().get::<Stones>(entity(app)) == Some(&Stones(32 * 32 + 1))
+    });
+}
+
+/// The material hook: with `StrataMaterialPlugin<M>`, every node surface gets the game's
+/// material for its kind (opaque or transparent) instead of the plugin's, a remesh keeps it,
+/// and changing `StrataMaterial` re-materials what is shown.
+#[test]
+fn node_meshes_take_the_games_material() {
+    use bevy::ecs::system::RunSystemOnce;
+    use bevy_strata::{StrataMaterial, StrataMaterialPlugin, StrataSurface};
+    let mut app = crate::common::flat_app_extended(
+        |plugin| plugin,
+        |app| {
+            app.init_asset::<StandardMaterial>().add_plugins(StrataMaterialPlugin::<StandardMaterial>::default());
+        },
+        config(),
+        0,
+    );
+    let mut materials = app.world_mut().resource_mut::<Assets<StandardMaterial>>();
+    let (opaque, transparent, other) = (
+        materials.add(StandardMaterial { base_color: Color::BLACK, ..default() }),
+        materials.add(StandardMaterial { alpha_mode: AlphaMode::Blend, ..default() }),
+        materials.add(StandardMaterial { base_color: Color::WHITE, ..default() }),
+    );
+    app.insert_resource(StrataMaterial { opaque: opaque.clone(), transparent: transparent.clone() });
+    spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    // Water above the ground in one chunk, so a transparent surface exists too.
+    wait_started(&mut app);
+    app.world_mut()
+        .run_system_once(|world: VoxelWorld| {
+            world.fill_box(VoxelPos::new(2, 1, 2), VoxelPos::new(6, 3, 6), MaterialId(5))
+        })
+        .unwrap()
+        .unwrap();
+    run_until(&mut app, 2000, "view streamed", idle);
+    app.update();
+    let check = |app: &mut App, want_opaque: &Handle<StandardMaterial>| {
+        let mut q = app.world_mut().query::<(&StrataSurface, Option<&MeshMaterial3d<StandardMaterial>>)>();
+        let mut kinds = [0, 0];
+        for (surface, material) in q.iter(app.world()) {
+            let want = match surface {
+                StrataSurface::Opaque => want_opaque,
+                StrataSurface::Transparent => &transparent,
+            };
+            assert_eq!(material.map(|m| &m.0), Some(want), "{surface:?}");
+            kinds[(*surface == StrataSurface::Transparent) as usize] += 1;
+        }
+        assert!(kinds[0] > 0 && kinds[1] > 0, "both kinds of surface are shown: {kinds:?}");
+    };
+    check(&mut app, &opaque);
+    // A remesh keeps the game's material.
+    app.world_mut().run_system_once(|world: VoxelWorld| world.set_voxel(VoxelPos::new(9, 1, 9), STONE)).unwrap();
+    for _ in 0..20 {
+        app.update();
+    }
+    check(&mut app, &opaque);
+    // A new material for opaque surfaces reaches every one shown.
+    app.insert_resource(StrataMaterial { opaque: other.clone(), transparent: transparent.clone() });
+    app.update();
+    check(&mut app, &other);
+}
