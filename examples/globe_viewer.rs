@@ -40,6 +40,7 @@ use bevy::math::DVec3;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::PrimaryWindow;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bevy_strata::debug_ui::StrataDebugUiPlugin;
 use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
@@ -105,6 +106,7 @@ fn main() -> AppExit {
         .add_systems(Startup, setup)
         .add_systems(Update, (controls, walk, place_camera, toggle_geology).chain().before(StrataSystems::TrackViewers))
         .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
+        .add_systems(EguiPrimaryContextPass, info)
         .run()
 }
 
@@ -132,8 +134,9 @@ struct Orbit {
 #[derive(Component)]
 struct MainCamera;
 
-#[derive(Component)]
-struct InfoText;
+/// The line under the pointer (camera position, what the pointer is over), drawn by [`info`].
+#[derive(Resource, Default)]
+struct InfoText(String);
 
 fn setup(mut commands: Commands) {
     commands.spawn((
@@ -149,13 +152,18 @@ fn setup(mut commands: Commands) {
         Transform::default().looking_to(Vec3::new(-0.6, -0.35, -0.7), Vec3::Y),
     ));
     commands.insert_resource(GlobalAmbientLight { brightness: 250.0, ..default() });
-    commands.spawn((
-        Text::new("loading…"),
-        TextFont { font_size: FontSize::Px(15.0), ..default() },
-        TextColor(Color::srgb(0.9, 0.92, 0.95)),
-        Node { position_type: PositionType::Absolute, left: px(10.0), bottom: px(10.0), ..default() },
-        InfoText,
-    ));
+    commands.insert_resource(InfoText("loading…".into()));
+}
+
+/// Draws [`InfoText`] at the bottom left (egui: the overlay the debug panel uses too).
+fn info(mut contexts: EguiContexts, text: Res<InfoText>) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    egui::Area::new(egui::Id::new("globe_info")).anchor(egui::Align2::LEFT_BOTTOM, [10.0, -10.0]).show(ctx, |ui| {
+        egui::Frame::new().fill(egui::Color32::from_black_alpha(140)).inner_margin(6.0).show(ui, |ui| {
+            ui.label(egui::RichText::new(&text.0).color(egui::Color32::from_rgb(230, 235, 242)).size(14.0));
+        });
+    });
+    Ok(())
 }
 
 /// Unit vectors of the local frame at (`lat`, `lon`): (up, north, east).
@@ -394,9 +402,9 @@ fn hover_and_click(
     planet: Res<Planet>,
     orbit: Res<Orbit>,
     world: VoxelWorld,
-    mut text: Query<&mut Text, With<InfoText>>,
+    mut text: ResMut<InfoText>,
 ) {
-    let (Ok(window), Ok((camera, cam_t)), Ok(mut text)) = (window.single(), camera.single(), text.single_mut()) else {
+    let (Ok(window), Ok((camera, cam_t))) = (window.single(), camera.single()) else {
         return;
     };
     let radius = planet.0.config().sea_level_radius();
