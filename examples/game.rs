@@ -8,14 +8,15 @@
 //! builds a stone block against it; F5 saves now (the world also saves every few seconds and on
 //! exit).
 //!
-//! Screenshot mode (for checking it renders): `STRATA_SCREENSHOT=out.png cargo run --example
-//! game` waits until the player stands on the ground and streaming is idle, saves the frame and
-//! exits.
+//! Screenshot mode (the CI check, `tests/game_screenshot.sh`): `STRATA_SCREENSHOT=out.png cargo
+//! run --example game` plays without a save, waits until the player stands on the ground and
+//! streaming is idle, saves the frame, checks its pixels (sky above, lit ground below) and exits
+//! non-zero if the check fails.
 
 use bevy::input::mouse::AccumulatedMouseMotion;
 use bevy::math::DVec3;
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, save_to_disk};
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::window::{CursorGrabMode, CursorOptions};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use bevy_strata::prelude::*;
@@ -34,27 +35,34 @@ const REACH: f32 = 6.0;
 /// The block right click builds.
 const STONE: MaterialId = MaterialId(1);
 
-fn main() {
+fn main() -> AppExit {
     let config = StrataConfig { view_distance: 192.0, ..StrataConfig::default() };
     let seed = config.terrain_seed;
+    // The screenshot check plays in memory: it leaves no save behind.
+    let checking = std::env::var("STRATA_SCREENSHOT").is_ok();
+    let plugin = StrataPlugin::new(config);
+    let plugin = if checking { plugin } else { plugin.with_save_file("game.strata") };
     App::new()
         .add_plugins((
             DefaultPlugins.set(WindowPlugin {
                 primary_window: Some(Window { title: "Strata — game".into(), ..default() }),
                 ..default()
             }),
-            StrataPlugin::new(config).with_save_file("game.strata"),
+            plugin,
             EguiPlugin::default(),
         ))
-        .insert_resource(ClearColor(Color::srgb(0.55, 0.72, 0.92)))
+        .insert_resource(ClearColor(SKY))
         .insert_resource(Spawn(seed))
         .add_systems(Startup, setup)
         .add_systems(Update, (grab_mouse, look, walk).chain().before(StrataSystems::Move))
         .add_systems(Update, (dig_and_build, save).after(StrataSystems::Apply))
         .add_systems(EguiPrimaryContextPass, hud)
         .add_systems(Update, screenshot_when_ready)
-        .run();
+        .run()
 }
+
+/// The sky colour (the clear colour).
+const SKY: Color = Color::srgb(0.55, 0.72, 0.92);
 
 #[derive(Resource)]
 struct Spawn(u32);
@@ -207,29 +215,92 @@ fn hud(mut contexts: EguiContexts, player: Single<&VoxelMover, With<Player>>, st
 }
 
 /// With `STRATA_SCREENSHOT=path`: once the player stands on the ground and streaming has been
-/// idle for a while (pipelines compile slowly in software rendering), saves a screenshot and
-/// exits.
+/// idle for a while (pipelines compile slowly in software rendering), takes a screenshot, saves
+/// it, checks it ([`PixelStats::check`]) and exits: code 0 if the check passed, 3 if not.
 fn screenshot_when_ready(
     mut commands: Commands,
     streaming: Res<StrataStreaming>,
     player: Single<&VoxelMover, With<Player>>,
     mut ready_frames: Local<u32>,
-    mut after: Local<Option<u32>>,
-    mut exit: MessageWriter<AppExit>,
+    mut requested: Local<bool>,
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
-    if let Some(n) = after.as_mut() {
-        *n += 1;
-        if *n > 30 {
-            exit.write(AppExit::Success);
-        }
+    if *requested {
         return;
     }
     if streaming.is_idle() && player.grounded && player.feet().is_some_and(|f: DVec3| f.y.fract() == 0.0) {
         *ready_frames += 1;
     }
     if *ready_frames > 40 {
-        commands.spawn(Screenshot::primary_window()).observe(save_to_disk(path));
-        *after = Some(0);
+        *requested = true;
+        commands.spawn(Screenshot::primary_window()).observe(
+            move |shot: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
+                let stats = PixelStats::of(&shot.image);
+                info!("screenshot: {stats:?}");
+                if let Err(e) = shot.image.clone().try_into_dynamic().map(|img| img.to_rgb8().save(&path)) {
+                    error!("cannot convert the screenshot: {e:?}");
+                }
+                let ok = stats.check();
+                match &ok {
+                    Ok(()) => info!("screenshot check passed; saved {path}"),
+                    Err(why) => error!("screenshot check failed: {why}; saved {path}"),
+                }
+                exit.write(if ok.is_ok() { AppExit::Success } else { AppExit::from_code(3) });
+            },
+        );
+    }
+}
+
+/// Pixel classes of a screenshot at walking height.
+#[derive(Debug, Default)]
+struct PixelStats {
+    /// Pixels sampled, in the upper and the lower half.
+    upper: u32,
+    lower: u32,
+    /// Sky-coloured pixels in each half.
+    sky_upper: u32,
+    sky_lower: u32,
+    /// Ground (lit terrain: neither sky nor near black) in the lower half.
+    ground_lower: u32,
+}
+
+impl PixelStats {
+    fn of(image: &Image) -> Self {
+        let mut s = PixelStats::default();
+        let sky = SKY.to_srgba();
+        let h = image.height();
+        for y in (0..h).step_by(2) {
+            for x in (0..image.width()).step_by(2) {
+                let Ok(c) = image.get_color_at(x, y) else { continue };
+                let c = c.to_srgba();
+                let d = (c.red - sky.red).abs() + (c.green - sky.green).abs() + (c.blue - sky.blue).abs();
+                let is_sky = d < 0.06;
+                let lit = c.red + c.green + c.blue > 0.15;
+                if y < h / 2 {
+                    s.upper += 1;
+                    s.sky_upper += u32::from(is_sky);
+                } else {
+                    s.lower += 1;
+                    s.sky_lower += u32::from(is_sky);
+                    s.ground_lower += u32::from(!is_sky && lit);
+                }
+            }
+        }
+        s
+    }
+
+    /// Standing on the ground, looking ahead: some sky in the upper half, the lower half almost
+    /// all lit ground (not sky: the player did not fall through; not black: it rendered).
+    fn check(&self) -> Result<(), String> {
+        let frac = |n: u32, of: u32| f64::from(n) / f64::from(of.max(1));
+        let sky_up = frac(self.sky_upper, self.upper);
+        let ground_low = frac(self.ground_lower, self.lower);
+        if !(0.02..=0.9).contains(&sky_up) {
+            return Err(format!("sky covers {:.1} % of the upper half (want 2–90 %)", sky_up * 100.0));
+        }
+        if ground_low < 0.8 {
+            return Err(format!("ground covers {:.1} % of the lower half (want ≥ 80 %)", ground_low * 100.0));
+        }
+        Ok(())
     }
 }
