@@ -16,12 +16,16 @@
 use bevy::input::mouse::AccumulatedMouseMotion;
 use bevy::math::DVec3;
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+
 use bevy::window::{CursorGrabMode, CursorOptions};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use bevy_strata::prelude::*;
 use bevy_strata::{StrataPersistence, StrataStreaming};
 use strata::geo::{NoiseTerrain, TerrainConfig};
+
+#[path = "shared/screenshot_check.rs"]
+mod screenshot_check;
+use screenshot_check::{PixelCheck, take_checked_screenshot};
 
 /// Eye height above the feet, in voxels.
 const EYE: f32 = 1.6;
@@ -233,21 +237,7 @@ fn screenshot_when_ready(
     }
     if *ready_frames > 40 {
         *requested = true;
-        commands.spawn(Screenshot::primary_window()).observe(
-            move |shot: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
-                let stats = PixelStats::of(&shot.image);
-                info!("screenshot: {stats:?}");
-                if let Err(e) = shot.image.clone().try_into_dynamic().map(|img| img.to_rgb8().save(&path)) {
-                    error!("cannot convert the screenshot: {e:?}");
-                }
-                let ok = stats.check();
-                match &ok {
-                    Ok(()) => info!("screenshot check passed; saved {path}"),
-                    Err(why) => error!("screenshot check failed: {why}; saved {path}"),
-                }
-                exit.write(if ok.is_ok() { AppExit::Success } else { AppExit::from_code(3) });
-            },
-        );
+        take_checked_screenshot::<PixelStats>(&mut commands, path);
     }
 }
 
@@ -264,7 +254,7 @@ struct PixelStats {
     ground_lower: u32,
 }
 
-impl PixelStats {
+impl PixelCheck for PixelStats {
     fn of(image: &Image) -> Self {
         let mut s = PixelStats::default();
         let sky = SKY.to_srgba();

@@ -38,7 +38,7 @@
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::math::DVec3;
 use bevy::prelude::*;
-use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
+use bevy::render::view::screenshot::Screenshot;
 use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bevy_strata::debug_ui::StrataDebugUiPlugin;
@@ -49,6 +49,10 @@ use std::sync::Arc;
 use strata_core::WorldGenerator;
 use strata_geo::geology::{GeologyConfig, Gravity, VolcanismConfig};
 use strata_geo::{GeoCoord, PlanetGenerator};
+
+#[path = "shared/screenshot_check.rs"]
+mod screenshot_check;
+use screenshot_check::{PixelCheck, take_checked_screenshot};
 
 const CLEAR: Color = Color::srgb(0.01, 0.012, 0.03);
 
@@ -525,21 +529,7 @@ fn screenshot_when_ready(
     }
     if *idle_frames > 30 {
         *requested = true;
-        commands.spawn(Screenshot::primary_window()).observe(
-            move |shot: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
-                let stats = PixelStats::of(&shot.image);
-                info!("screenshot: {stats:?}");
-                if let Err(e) = shot.image.clone().try_into_dynamic().map(|img| img.to_rgb8().save(&path)) {
-                    error!("cannot convert the screenshot: {e:?}");
-                }
-                let ok = stats.check();
-                match &ok {
-                    Ok(()) => info!("screenshot check passed; saved {path}"),
-                    Err(why) => error!("screenshot check failed: {why}; saved {path}"),
-                }
-                exit.write(if ok.is_ok() { AppExit::Success } else { AppExit::from_code(3) });
-            },
-        );
+        take_checked_screenshot::<PixelStats>(&mut commands, path);
     }
 }
 
@@ -552,7 +542,7 @@ struct PixelStats {
     land: u32,
 }
 
-impl PixelStats {
+impl PixelCheck for PixelStats {
     fn of(image: &Image) -> Self {
         let mut s = PixelStats::default();
         let bg = CLEAR.to_srgba();

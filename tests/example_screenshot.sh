@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Screenshot check of an example: runs it in screenshot mode (`STRATA_SCREENSHOT`) under Xvfb
+# with Mesa's software Vulkan. The example waits until what it shows is ready, saves the PNG,
+# checks it by pixel statistics and exits non-zero if the check fails (see each example's docs
+# and `examples/shared/screenshot_check.rs`).
+#
+#   bash tests/example_screenshot.sh <example> <out.png> [binary]
+#                                   (needs: apt-get install xvfb mesa-vulkan-drivers)
+#
+# With a binary it runs that instead of building: CI passes the example binaries that `cargo
+# test --workspace` has already built, so Bevy is not built a second time (README, "How the
+# build is organised"). Without it the script runs `cargo run --example <example>`, and
+# CARGO_PROFILE_ARGS (e.g. "--release") chooses that build's profile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+example=$1
+out=$2
+bin=${3:-}
+if ! command -v Xvfb >/dev/null; then
+  echo "Xvfb not found: apt-get install -y xvfb mesa-vulkan-drivers libvulkan1" >&2
+  exit 2
+fi
+# A display of its own per example, so two checks never share one.
+case "$example" in globe_viewer) display=:97 ;; *) display=:98 ;; esac
+Xvfb "$display" -screen 0 1280x720x24 >/dev/null 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true' EXIT
+sleep 1
+rm -f "$out"
+if [ -n "$bin" ]; then
+  DISPLAY=$display STRATA_SCREENSHOT="$out" BEVY_ASSET_ROOT="$PWD" timeout 1200 "$bin"
+else
+  # shellcheck disable=SC2086
+  DISPLAY=$display STRATA_SCREENSHOT="$out" timeout 1200 cargo run --locked ${CARGO_PROFILE_ARGS:-} --example "$example"
+fi
+test -s "$out"
+echo "$example screenshot check passed: $out"
