@@ -1,34 +1,53 @@
-//! A first-person walk on the streamed world: gravity and jumps through `VoxelMover` (exact
-//! voxel collisions, no physics engine), dig and build with the mouse, saved to `game.strata`.
+//! A first-person walk on the streamed world, dig and build with the mouse, crates that fall
+//! and tumble on the voxels, saved to `game.strata`. The player moves by one of two engines:
+//! - `VoxelMover` (default): exact voxel collisions without a physics engine, steps up ledges of
+//!   one voxel;
+//! - avian (`--avian`, or `STRATA_GAME_PHYSICS=avian`): a dynamic capsule on the plugin's voxel
+//!   colliders (`StrataCollidersPlugin`); it jumps onto ledges, it does not step up.
 //!
-//! `cargo run --release --example game`
+//! Either way the crates are avian bodies on the voxel colliders.
+//!
+//! `cargo run --release --example game [-- --avian]`
 //!
 //! Controls (also on screen): click to grab the mouse, Esc to release it; mouse to look; WASD to
 //! walk, Shift to run, Space to jump; left click digs the voxel under the crosshair, right click
-//! builds a stone block against it; F5 saves now (the world also saves every few seconds and on
-//! exit).
+//! builds a stone block against it; B drops a crate; F5 saves now (the world also saves every few
+//! seconds and on exit).
 //!
 //! Screenshot mode (the CI check, `tests/game_screenshot.sh`): `STRATA_SCREENSHOT=out.png cargo
 //! run --example game` plays without a save, waits until the player stands on the ground and
-//! streaming is idle, saves the frame, checks its pixels (sky above, lit ground below) and exits
-//! non-zero if the check fails.
+//! streaming is idle, drops three crates in view and waits until they rest, saves the frame,
+//! checks its pixels (sky above, lit ground below, the crates in view) and exits non-zero if the
+//! check fails.
 
+use avian3d::prelude::*;
 use bevy::input::mouse::AccumulatedMouseMotion;
 use bevy::math::DVec3;
 use bevy::prelude::*;
-
 use bevy::window::{CursorGrabMode, CursorOptions};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use bevy_strata::colliders::{CollidesWithVoxels, StrataColliders, StrataCollidersPlugin};
 use bevy_strata::prelude::*;
 use bevy_strata::{StrataPersistence, StrataStreaming};
+use std::collections::VecDeque;
 use strata::geo::{NoiseTerrain, TerrainConfig};
 
 #[path = "shared/screenshot_check.rs"]
 mod screenshot_check;
-use screenshot_check::{PixelCheck, take_checked_screenshot};
+use screenshot_check::{PixelCheck, screenshot_deadline, take_checked_screenshot};
 
 /// Eye height above the feet, in voxels.
 const EYE: f32 = 1.6;
+/// The player's box (the mover's) or capsule (avian's): width and height, in voxels.
+const PLAYER_WIDTH: f32 = 0.6;
+const PLAYER_HEIGHT: f32 = 1.8;
+/// Gravity, voxels per second² (the mover's default; avian's crates and capsule fall alike).
+const GRAVITY: f32 = 28.0;
+/// Screenshot mode gives up (exit code 3) after this many seconds of wall time (a debug build
+/// under software rendering takes about 70).
+const SCREENSHOT_LIMIT_S: f64 = 300.0;
+/// Crates kept at most (the oldest goes first).
+const MAX_CRATES: usize = 48;
 /// Walking and running speed, voxels per second.
 const WALK: f64 = 4.5;
 const RUN: f64 = 8.0;
@@ -39,9 +58,25 @@ const REACH: f32 = 6.0;
 /// The block right click builds.
 const STONE: MaterialId = MaterialId(1);
 
+/// What moves the player.
+#[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    /// `VoxelMover`.
+    Mover,
+    /// An avian dynamic capsule.
+    Avian,
+}
+
 fn main() -> AppExit {
     let config = StrataConfig { view_distance: 192.0, ..StrataConfig::default() };
     let seed = config.terrain_seed;
+    let engine = if std::env::args().any(|a| a == "--avian")
+        || std::env::var("STRATA_GAME_PHYSICS").is_ok_and(|v| v == "avian")
+    {
+        Engine::Avian
+    } else {
+        Engine::Mover
+    };
     // The screenshot check plays in memory: it leaves no save behind.
     let checking = std::env::var("STRATA_SCREENSHOT").is_ok();
     let plugin = StrataPlugin::new(config);
@@ -53,15 +88,39 @@ fn main() -> AppExit {
                 ..default()
             }),
             plugin,
+            PhysicsPlugins::default(),
+            StrataCollidersPlugin,
             EguiPlugin::default(),
         ))
         .insert_resource(ClearColor(SKY))
+        .insert_resource(Gravity(Vec3::NEG_Y * GRAVITY))
         .insert_resource(Spawn(seed))
+        .insert_resource(engine)
+        .init_resource::<Crates>()
         .add_systems(Startup, setup)
-        .add_systems(Update, (grab_mouse, look, walk).chain().before(StrataSystems::Move))
-        .add_systems(Update, (dig_and_build, save).after(StrataSystems::Apply))
+        .add_systems(
+            Update,
+            (
+                grab_mouse,
+                look,
+                walk_mover.run_if(resource_equals(Engine::Mover)),
+                (release_capsule, walk_capsule).chain().run_if(resource_equals(Engine::Avian)),
+            )
+                .chain()
+                .before(StrataSystems::Move),
+        )
+        .add_systems(
+            Update,
+            (
+                footing_of_mover.run_if(resource_equals(Engine::Mover)),
+                footing_of_capsule.run_if(resource_equals(Engine::Avian)),
+                (dig_and_build, drop_crate, save),
+            )
+                .chain()
+                .after(StrataSystems::Apply),
+        )
         .add_systems(EguiPrimaryContextPass, hud)
-        .add_systems(Update, screenshot_when_ready)
+        .add_systems(Update, (screenshot_when_ready, screenshot_deadline(SCREENSHOT_LIMIT_S)))
         .run()
 }
 
@@ -71,29 +130,81 @@ const SKY: Color = Color::srgb(0.55, 0.72, 0.92);
 #[derive(Resource)]
 struct Spawn(u32);
 
-/// The player's body: a `VoxelMover`, its yaw in the `Transform`.
+/// The player's body (it never turns: yaw and pitch are the eye's).
 #[derive(Component)]
 struct Player;
 
-/// The first-person camera, a child of the player at eye height, its pitch in the `Transform`.
+/// Where the player stands, whichever engine moves it (for the HUD, building and the
+/// screenshot).
+#[derive(Component, Default)]
+struct Footing {
+    /// Feet in world voxels, once placed.
+    feet: Option<DVec3>,
+    /// Standing on something.
+    grounded: bool,
+    /// At rest on the ground (the mover: exactly on a voxel face; avian: not moving).
+    settled: bool,
+}
+
+/// The first-person camera, a child of the player at eye height, looking where the mouse turned
+/// it (yaw and pitch).
 #[derive(Component)]
 struct Eye;
 
-fn setup(mut commands: Commands, spawn: Res<Spawn>) {
+/// The avian capsule waits (static) until the chunk under it has its collider.
+#[derive(Component)]
+struct WaitingForGround(VoxelPos);
+
+/// Crates dropped, oldest first, and their mesh and material.
+#[derive(Resource)]
+struct Crates {
+    dropped: VecDeque<Entity>,
+    look: (Handle<Mesh>, Handle<StandardMaterial>),
+}
+
+impl FromWorld for Crates {
+    fn from_world(world: &mut World) -> Self {
+        let mesh = world.resource_mut::<Assets<Mesh>>().add(Cuboid::from_length(CRATE_SIZE));
+        let material = world.resource_mut::<Assets<StandardMaterial>>().add(CRATE_RED);
+        Self { dropped: VecDeque::new(), look: (mesh, material) }
+    }
+}
+
+fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>) {
     // Spawn two voxels above the generated ground at the origin (edits may have changed it:
-    // the mover then lands on whatever is there).
+    // the player then lands on whatever is there).
     let terrain = NoiseTerrain::new(TerrainConfig { seed: spawn.0, ..TerrainConfig::default() });
     let ground = terrain.height(0, 0).max(terrain.config().sea_level);
-    commands
-        .spawn((
-            Player,
-            VoxelMover::default(),
-            StreamingViewer::default(),
-            StrataFloatingOrigin,
-            Transform::from_xyz(0.5, ground as f32 + 3.0, 0.5),
-            Visibility::default(),
-        ))
-        .with_child((Eye, Camera3d::default(), Transform::from_xyz(0.0, EYE, 0.0)));
+    let feet = Vec3::new(0.5, ground as f32 + 3.0, 0.5);
+    let common = (Player, Footing::default(), StreamingViewer::default(), StrataFloatingOrigin, Visibility::default());
+    let (player, eye_height) = match *engine {
+        Engine::Mover => (commands.spawn((common, VoxelMover::default(), Transform::from_translation(feet))).id(), EYE),
+        // The capsule's origin is its centre; its radius is half the width, its height the
+        // player's. Static until its ground has a collider, then dynamic; it never rotates and
+        // slides along walls instead of sticking to them.
+        Engine::Avian => (
+            commands
+                .spawn((
+                    common,
+                    RigidBody::Static,
+                    Collider::capsule(PLAYER_WIDTH / 2.0, PLAYER_HEIGHT - PLAYER_WIDTH),
+                    LockedAxes::ROTATION_LOCKED,
+                    Friction::ZERO.with_combine_rule(CoefficientCombine::Min),
+                    ShapeCaster::new(
+                        Collider::sphere(PLAYER_WIDTH / 2.0 - 0.02),
+                        Vec3::ZERO,
+                        Quat::IDENTITY,
+                        Dir3::NEG_Y,
+                    )
+                    .with_max_distance(PLAYER_HEIGHT / 2.0 - PLAYER_WIDTH / 2.0 + 0.1),
+                    WaitingForGround(VoxelPos::new(0, ground, 0)),
+                    Transform::from_translation(feet + Vec3::Y * PLAYER_HEIGHT / 2.0),
+                ))
+                .id(),
+            EYE - PLAYER_HEIGHT / 2.0,
+        ),
+    };
+    commands.entity(player).with_child((Eye, Camera3d::default(), Transform::from_xyz(0.0, eye_height, 0.0)));
     commands.spawn((
         DirectionalLight { illuminance: 12_000.0, shadow_maps_enabled: false, ..default() },
         Transform::default().looking_to(Vec3::new(-0.4, -1.0, -0.3), Vec3::Y),
@@ -117,44 +228,103 @@ fn grab_mouse(
     }
 }
 
-/// The mouse turns the player (yaw) and tilts the eye (pitch) while it is grabbed.
+/// The mouse turns the eye (yaw, and pitch within ±86°) while it is grabbed.
 fn look(
     cursor: Single<&CursorOptions>,
     motion: Res<AccumulatedMouseMotion>,
-    mut player: Single<&mut Transform, (With<Player>, Without<Eye>)>,
     mut eye: Single<&mut Transform, With<Eye>>,
 ) {
     if cursor.grab_mode == CursorGrabMode::None {
         return;
     }
     let d = motion.delta * 0.0025;
-    player.rotate_y(-d.x);
-    let (_, pitch, _) = eye.rotation.to_euler(EulerRot::YXZ);
-    eye.rotation = Quat::from_rotation_x((pitch - d.y).clamp(-1.5, 1.5));
+    let (yaw, pitch, _) = eye.rotation.to_euler(EulerRot::YXZ);
+    eye.rotation = Quat::from_euler(EulerRot::YXZ, yaw - d.x, (pitch - d.y).clamp(-1.5, 1.5), 0.0);
 }
 
-/// WASD (Shift: run) sets the walking velocity in the player's heading; Space jumps from the
-/// ground. Gravity and collisions are the mover's.
-fn walk(keys: Res<ButtonInput<KeyCode>>, player: Single<(&Transform, &mut VoxelMover), With<Player>>) {
-    let (transform, mut mover) = player.into_inner();
+/// WASD (Shift: run): the walking velocity along the ground in the eye's heading, voxels per
+/// second; whether Space asks for a jump.
+fn wish(keys: &ButtonInput<KeyCode>, eye: &Transform) -> (Vec3, bool) {
     let mut wish = Vec3::ZERO;
     for (key, dir) in [
-        (KeyCode::KeyW, transform.forward().as_vec3()),
-        (KeyCode::KeyS, transform.back().as_vec3()),
-        (KeyCode::KeyA, transform.left().as_vec3()),
-        (KeyCode::KeyD, transform.right().as_vec3()),
+        (KeyCode::KeyW, eye.forward().as_vec3()),
+        (KeyCode::KeyS, eye.back().as_vec3()),
+        (KeyCode::KeyA, eye.left().as_vec3()),
+        (KeyCode::KeyD, eye.right().as_vec3()),
     ] {
         if keys.pressed(key) {
             wish += dir;
         }
     }
-    let wish = Vec3::new(wish.x, 0.0, wish.z).normalize_or_zero().as_dvec3();
     let speed = if keys.pressed(KeyCode::ShiftLeft) { RUN } else { WALK };
-    mover.velocity.x = wish.x * speed;
-    mover.velocity.z = wish.z * speed;
-    if keys.just_pressed(KeyCode::Space) && mover.grounded {
+    (Vec3::new(wish.x, 0.0, wish.z).normalize_or_zero() * speed as f32, keys.just_pressed(KeyCode::Space))
+}
+
+/// The mover walks and jumps from the ground; gravity and collisions are its own.
+fn walk_mover(
+    keys: Res<ButtonInput<KeyCode>>,
+    eye: Single<&Transform, With<Eye>>,
+    mut mover: Single<&mut VoxelMover, With<Player>>,
+) {
+    let (velocity, jump) = wish(&keys, &eye);
+    mover.velocity.x = f64::from(velocity.x);
+    mover.velocity.z = f64::from(velocity.z);
+    if jump && mover.grounded {
         mover.velocity.y = JUMP;
     }
+}
+
+/// The player once it moves (the avian capsule waits for its ground first).
+type ReleasedPlayer = (With<Player>, Without<WaitingForGround>);
+
+/// What the capsule's footing is read from.
+type CapsuleState =
+    (&'static Position, &'static LinearVelocity, &'static ShapeHits, &'static mut Footing, Has<WaitingForGround>);
+
+/// The capsule walks by its velocity (avian keeps the vertical part: gravity) and jumps from the
+/// ground.
+fn walk_capsule(
+    keys: Res<ButtonInput<KeyCode>>,
+    eye: Single<&Transform, With<Eye>>,
+    player: Single<(&mut LinearVelocity, &Footing), ReleasedPlayer>,
+) {
+    let (mut v, footing) = player.into_inner();
+    let (velocity, jump) = wish(&keys, &eye);
+    v.x = velocity.x;
+    v.z = velocity.z;
+    if jump && footing.grounded {
+        v.y = JUMP as f32;
+    }
+}
+
+/// Turns the waiting capsule dynamic once the chunk under its spawn point has its collider
+/// (before that, it would fall through the ground).
+fn release_capsule(
+    mut commands: Commands,
+    colliders: Res<StrataColliders>,
+    player: Single<(Entity, &WaitingForGround), With<Player>>,
+) {
+    let (entity, waiting) = *player;
+    if colliders.entity(waiting.0.chunk()).is_some() {
+        commands.entity(entity).remove::<WaitingForGround>().insert(RigidBody::Dynamic);
+    }
+}
+
+/// The mover's footing: its own.
+fn footing_of_mover(player: Single<(&VoxelMover, &mut Footing), With<Player>>) {
+    let (mover, mut footing) = player.into_inner();
+    footing.feet = mover.feet();
+    footing.grounded = mover.grounded;
+    footing.settled = mover.grounded && mover.feet().is_some_and(|f| f.y.fract() == 0.0);
+}
+
+/// The capsule's footing: its feet under its centre; grounded when its ground caster (a
+/// sphere cast down from the centre) hits within a tenth of a voxel under the feet.
+fn footing_of_capsule(origin: Res<StrataOrigin>, player: Single<CapsuleState, With<Player>>) {
+    let (position, velocity, hits, mut footing, waiting) = player.into_inner();
+    footing.feet = (!waiting).then(|| origin.to_world(position.0 - Vec3::Y * PLAYER_HEIGHT / 2.0));
+    footing.grounded = !waiting && !hits.is_empty();
+    footing.settled = footing.grounded && velocity.length() < 0.05;
 }
 
 /// Left click digs the voxel under the crosshair; right click builds stone against its face
@@ -164,7 +334,7 @@ fn dig_and_build(
     cursor: Single<Ref<CursorOptions>>,
     world: VoxelWorld,
     eye: Single<&GlobalTransform, With<Eye>>,
-    player: Single<&VoxelMover, With<Player>>,
+    player: Single<&Footing, With<Player>>,
 ) {
     // Not on the click that grabbed the mouse.
     if cursor.grab_mode == CursorGrabMode::None || cursor.is_changed() {
@@ -178,8 +348,57 @@ fn dig_and_build(
     let Some(hit) = world.raycast(ray, REACH) else { return };
     if dig {
         world.set_voxel(hit.voxel, MaterialId::AIR);
-    } else if !player.body().is_some_and(|b| b.overlaps(hit.adjacent())) {
+    } else if !player.feet.is_some_and(|f| inside_player(f, hit.adjacent())) {
         world.set_voxel(hit.adjacent(), STONE);
+    }
+}
+
+/// Whether voxel `v` overlaps the player's box standing with its feet at `feet` (world voxels).
+fn inside_player(feet: DVec3, v: VoxelPos) -> bool {
+    let half = f64::from(PLAYER_WIDTH) / 2.0;
+    let (lo, hi) = (feet - DVec3::new(half, 0.0, half), feet + DVec3::new(half, f64::from(PLAYER_HEIGHT), half));
+    let v = DVec3::new(f64::from(v.x), f64::from(v.y), f64::from(v.z));
+    (0..3).all(|a| v[a] < hi[a] && v[a] + 1.0 > lo[a])
+}
+
+/// The crates' colour: red, which neither the terrain nor the sky has (the screenshot check
+/// counts it).
+const CRATE_RED: Color = Color::srgb(0.78, 0.09, 0.07);
+/// The crates' edge, voxels.
+const CRATE_SIZE: f32 = 0.8;
+
+/// B drops a red crate (an avian body on the voxel colliders) two voxels ahead of the eye.
+fn drop_crate(
+    mut commands: Commands,
+    keys: Res<ButtonInput<KeyCode>>,
+    eye: Single<&GlobalTransform, With<Eye>>,
+    mut crates: ResMut<Crates>,
+) {
+    if keys.just_pressed(KeyCode::KeyB) {
+        crates.drop_at(&mut commands, eye.translation() + eye.forward().as_vec3() * 2.0 + Vec3::Y);
+    }
+}
+
+impl Crates {
+    /// Drops a crate at `at` (render space); past [`MAX_CRATES`] the oldest goes.
+    fn drop_at(&mut self, commands: &mut Commands, at: Vec3) {
+        let (mesh, material) = self.look.clone();
+        let crate_ = commands
+            .spawn((
+                RigidBody::Dynamic,
+                Collider::cuboid(CRATE_SIZE, CRATE_SIZE, CRATE_SIZE),
+                CollidesWithVoxels,
+                Mesh3d(mesh),
+                MeshMaterial3d(material),
+                Transform::from_translation(at),
+            ))
+            .id();
+        self.dropped.push_back(crate_);
+        if self.dropped.len() > MAX_CRATES
+            && let Some(old) = self.dropped.pop_front()
+        {
+            commands.entity(old).despawn();
+        }
     }
 }
 
@@ -191,9 +410,14 @@ fn save(keys: Res<ButtonInput<KeyCode>>, mut persistence: ResMut<StrataPersisten
 }
 
 /// The controls, where the player is, and a crosshair (egui).
-fn hud(mut contexts: EguiContexts, player: Single<&VoxelMover, With<Player>>, status: Res<StrataStatus>) -> Result {
+fn hud(
+    mut contexts: EguiContexts,
+    player: Single<&Footing, With<Player>>,
+    engine: Res<Engine>,
+    status: Res<StrataStatus>,
+) -> Result {
     let ctx = contexts.ctx_mut()?;
-    let where_ = match player.feet() {
+    let where_ = match player.feet {
         Some(f) => {
             format!("feet {:.1} {:.1} {:.1}{}", f.x, f.y, f.z, if player.grounded { "" } else { " (in the air)" })
         }
@@ -201,8 +425,12 @@ fn hud(mut contexts: EguiContexts, player: Single<&VoxelMover, With<Player>>, st
     };
     let text = format!(
         "click: grab mouse · Esc: release · mouse: look · WASD: walk · Shift: run · Space: jump\n\
-         left click: dig · right click: build · F5: save (also every few seconds and on exit)\n\
-         {where_} · {}",
+         left click: dig · right click: build · B: drop a crate · F5: save (also every few seconds and on exit)\n\
+         {where_} · {} · {}",
+        match *engine {
+            Engine::Mover => "VoxelMover (--avian: avian physics)",
+            Engine::Avian => "avian physics",
+        },
         if status.is_ready() { "world ready" } else { "opening the save…" }
     );
     egui::Area::new(egui::Id::new("game_controls")).anchor(egui::Align2::LEFT_TOP, [10.0, 10.0]).show(ctx, |ui| {
@@ -221,22 +449,53 @@ fn hud(mut contexts: EguiContexts, player: Single<&VoxelMover, With<Player>>, st
 /// With `STRATA_SCREENSHOT=path`: once the player stands on the ground and streaming has been
 /// idle for a while (pipelines compile slowly in software rendering), takes a screenshot, saves
 /// it, checks it ([`PixelStats::check`]) and exits: code 0 if the check passed, 3 if not.
+#[derive(Default)]
+struct ScreenshotProgress {
+    /// Frames the player stood settled with streaming idle (crates drop after 40).
+    ready_frames: u32,
+    /// Frames every crate has been at rest (the screenshot is taken after 20).
+    resting_frames: u32,
+    requested: bool,
+}
+
 fn screenshot_when_ready(
     mut commands: Commands,
     streaming: Res<StrataStreaming>,
-    player: Single<&VoxelMover, With<Player>>,
-    mut ready_frames: Local<u32>,
-    mut requested: Local<bool>,
+    player: Single<&Footing, With<Player>>,
+    eye: Single<&GlobalTransform, With<Eye>>,
+    mut crates: ResMut<Crates>,
+    moving: Query<(&LinearVelocity, &GlobalTransform)>,
+    mut progress: Local<ScreenshotProgress>,
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
-    if *requested {
+    if progress.requested {
         return;
     }
-    if streaming.is_idle() && player.grounded && player.feet().is_some_and(|f: DVec3| f.y.fract() == 0.0) {
-        *ready_frames += 1;
+    if progress.ready_frames <= 40 {
+        if streaming.is_idle() && player.settled {
+            progress.ready_frames += 1;
+        }
+        if progress.ready_frames > 40 {
+            // Three crates dropped in view, 3–5 voxels ahead and 2 above the eye: they must
+            // land on the voxel colliders and show in the picture (not fall through).
+            let (ahead, right) = (eye.forward().as_vec3(), eye.right().as_vec3());
+            for (i, side) in [-1.2f32, 0.0, 1.2].into_iter().enumerate() {
+                let at = eye.translation() + ahead * (3.0 + i as f32) + right * side + Vec3::Y * 2.0;
+                crates.drop_at(&mut commands, at);
+            }
+        }
+        return;
     }
-    if *ready_frames > 40 {
-        *requested = true;
+    let resting = crates.dropped.iter().all(|&c| moving.get(c).is_ok_and(|(v, _)| v.length() < 0.02));
+    progress.resting_frames = if resting { progress.resting_frames + 1 } else { 0 };
+    // A crate 20 voxels under the eye fell through the ground: the picture is taken at once,
+    // and its check fails on the missing crates.
+    let fell = crates
+        .dropped
+        .iter()
+        .any(|&c| moving.get(c).is_ok_and(|(_, at)| at.translation().y < eye.translation().y - 20.0));
+    if progress.resting_frames > 20 || fell {
+        progress.requested = true;
         take_checked_screenshot::<PixelStats>(&mut commands, path);
     }
 }
@@ -252,6 +511,8 @@ struct PixelStats {
     sky_lower: u32,
     /// Ground (lit terrain: neither sky nor near black) in the lower half.
     ground_lower: u32,
+    /// Crate-red pixels anywhere.
+    crate_red: u32,
 }
 
 impl PixelCheck for PixelStats {
@@ -266,6 +527,8 @@ impl PixelCheck for PixelStats {
                 let d = (c.red - sky.red).abs() + (c.green - sky.green).abs() + (c.blue - sky.blue).abs();
                 let is_sky = d < 0.06;
                 let lit = c.red + c.green + c.blue > 0.15;
+                // Red: far more red than green or blue (grass, dirt, sand and sky are not).
+                s.crate_red += u32::from(c.red > 0.2 && c.red > 2.5 * c.green && c.red > 2.5 * c.blue);
                 if y < h / 2 {
                     s.upper += 1;
                     s.sky_upper += u32::from(is_sky);
@@ -280,7 +543,9 @@ impl PixelCheck for PixelStats {
     }
 
     /// Standing on the ground, looking ahead: some sky in the upper half, the lower half almost
-    /// all lit ground (not sky: the player did not fall through; not black: it rendered).
+    /// all lit ground (not sky: the player did not fall through; not black: it rendered), and
+    /// the dropped crates in view (at least 0.3 % of the frame: they rest on the voxel
+    /// colliders instead of falling through them).
     fn check(&self) -> Result<(), String> {
         let frac = |n: u32, of: u32| f64::from(n) / f64::from(of.max(1));
         let sky_up = frac(self.sky_upper, self.upper);
@@ -290,6 +555,10 @@ impl PixelCheck for PixelStats {
         }
         if ground_low < 0.8 {
             return Err(format!("ground covers {:.1} % of the lower half (want ≥ 80 %)", ground_low * 100.0));
+        }
+        let crates = frac(self.crate_red, self.upper + self.lower);
+        if crates < 0.003 {
+            return Err(format!("crates cover {:.2} % of the frame (want ≥ 0.3 %)", crates * 100.0));
         }
         Ok(())
     }

@@ -52,9 +52,12 @@ use strata_geo::{GeoCoord, PlanetGenerator};
 
 #[path = "shared/screenshot_check.rs"]
 mod screenshot_check;
-use screenshot_check::{PixelCheck, take_checked_screenshot};
+use screenshot_check::{PixelCheck, screenshot_deadline, take_checked_screenshot};
 
 const CLEAR: Color = Color::srgb(0.01, 0.012, 0.03);
+/// Screenshot mode gives up (exit code 3) after this many seconds of wall time (a debug build
+/// under software rendering takes about 50).
+const SCREENSHOT_LIMIT_S: f64 = 300.0;
 
 fn main() -> AppExit {
     let planet = Arc::new(PlanetGenerator::default());
@@ -110,6 +113,7 @@ fn main() -> AppExit {
         .add_systems(Startup, setup)
         .add_systems(Update, (controls, walk, place_camera, toggle_geology).chain().before(StrataSystems::TrackViewers))
         .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
+        .add_systems(Update, screenshot_deadline(SCREENSHOT_LIMIT_S))
         .add_systems(EguiPrimaryContextPass, info)
         .run()
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Screenshot check of the game example at walking height (sky in the upper half, lit ground
-# filling the lower half): `bash tests/game_screenshot.sh [out.png]`. STRATA_GAME_BIN runs that
-# binary instead of building (see tests/example_screenshot.sh).
+# filling the lower half, three crates dropped in view resting on the voxel colliders):
+# `bash tests/game_screenshot.sh [out.png]`. STRATA_GAME_BIN runs that binary instead of
+# building (see tests/example_screenshot.sh). The player is avian's capsule unless
+# STRATA_GAME_PHYSICS says otherwise (`mover`: the VoxelMover).
 set -euo pipefail
+export STRATA_GAME_PHYSICS=${STRATA_GAME_PHYSICS:-avian}
 exec bash "$(dirname "$0")/example_screenshot.sh" game "${1:-target/game_screenshot.png}" "${STRATA_GAME_BIN:-}"

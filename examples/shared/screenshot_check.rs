@@ -32,3 +32,15 @@ pub fn take_checked_screenshot<P: PixelCheck>(commands: &mut Commands, path: Str
         },
     );
 }
+
+/// In screenshot mode, exits with code 3 once `limit_s` seconds of wall time have passed: what
+/// the example waits for before its screenshot never happened (a world that never became ready,
+/// a player that never landed), and CI should fail now rather than at its own timeout.
+pub fn screenshot_deadline(limit_s: f64) -> impl FnMut(Res<Time<Real>>, MessageWriter<AppExit>) {
+    move |time: Res<Time<Real>>, mut exit: MessageWriter<AppExit>| {
+        if std::env::var_os("STRATA_SCREENSHOT").is_some() && time.elapsed_secs_f64() > limit_s {
+            error!("screenshot check failed: not ready for a screenshot within {limit_s} s");
+            exit.write(AppExit::from_code(3));
+        }
+    }
+}

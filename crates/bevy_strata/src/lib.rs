@@ -20,6 +20,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "avian")]
+pub mod colliders;
 mod config;
 #[cfg(feature = "debug_ui")]
 pub mod debug_ui;

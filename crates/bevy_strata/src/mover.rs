@@ -20,7 +20,8 @@ use strata_index::mover::{Body, MAX_MOVE, SolidVoxels, move_and_slide};
 /// so it rests exactly on the ground; set the `Transform` and call [`VoxelMover::teleport`]
 /// (or insert a new mover) to place it elsewhere.
 ///
-/// Solid and transparent materials block it; fluids and air do not. A chunk that is not
+/// Materials that collide block it (`collides` in `materials.ron`; by default solid and
+/// transparent materials do, fluids and air do not). A chunk that is not
 /// resident blocks too (the plugin loads it): a mover never falls through ground that has not
 /// loaded yet.
 #[derive(Component, Clone, Debug)]
@@ -77,7 +78,7 @@ impl VoxelMover {
     }
 }
 
-/// The world's resident voxels that [`HitFilter::solid_only`] accepts; a voxel whose chunk is
+/// The world's resident voxels that [`HitFilter::colliding`] accepts; a voxel whose chunk is
 /// not resident blocks, and its chunk is asked for.
 struct ResidentSolids<'a> {
     strata: &'a StrataWorld,
@@ -109,7 +110,7 @@ pub(crate) fn move_voxel_movers(
     mut movers: Query<(Entity, &mut VoxelMover, &mut Transform)>,
 ) {
     let dt = time.delta_secs_f64().min(MAX_STEP_SECONDS);
-    let filter = filter.get_or_insert_with(|| HitFilter::solid_only(&strata.registry));
+    let filter = filter.get_or_insert_with(|| HitFilter::colliding(&strata.registry));
     let mut solids = ResidentSolids { strata: &strata, filter };
     for (entity, mut mover, mut transform) in &mut movers {
         let size = mover.size.to_array();

@@ -17,11 +17,12 @@ use bevy::prelude::*;
 /// - [`StrataSystems::ApplyEdits`]: fold edits made through [`crate::VoxelWorld`] into the
 ///   world, queue remeshing, feed the index.
 /// - [`StrataSystems::Dispatch`]: start meshing and index tasks (and, with
-///   [`crate::StrataGeologyPlugin`], geology region tasks) on the task pools.
+///   [`crate::StrataGeologyPlugin`], geology region tasks; with the feature `avian`'s
+///   `colliders::StrataCollidersPlugin`, collider builds) on the task pools.
 /// - [`StrataSystems::Poll`]: collect finished tasks (never blocks); geology batches go to the
 ///   delta log here and are applied by the next frame's `ApplyEdits`.
 /// - [`StrataSystems::Apply`]: apply results within the per-frame budget (spawn / update mesh
-///   entities, send messages).
+///   entities, send messages; install finished colliders).
 ///
 /// In [`Last`]: [`StrataSystems::Persist`] (periodic and on-exit durable commits) and
 /// [`StrataSystems::Diagnostics`].

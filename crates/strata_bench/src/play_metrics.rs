@@ -2,9 +2,22 @@
 //! of a player-sized box (0.6 × 1.8 × 0.6) at 10 voxels per step over the index area's terrain,
 //! with gravity and step-up, through `strata_index::mover` reading an index snapshot. No peer:
 //! the peers have no engine-free character mover.
+//!
+//! Physics with avian 0.7 runs in `strata_flythrough --physics` (this crate stays engine-free;
+//! see `crates/strata_bench_stream/src/physics.rs` for the terrain, the boxes and the peers):
+//! - `physics.collider_build_us` per terrain chunk: Strata's compound of merged boxes from the
+//!   voxels, against `avian_trimesh_from_mesh` (`Collider::trimesh_from_mesh` on the chunk's
+//!   opaque mesh; target ratio ≤ 0.5) and against `avian_voxels` (`Collider::voxels`);
+//! - `physics.step_ms`: one step with 300 terrain chunk colliders and 50 dynamic boxes,
+//!   against the same boxes on a `flat_ground_plane` (the cost the terrain adds) and on
+//!   `avian_trimesh_terrain` (the same chunks as trimeshes);
+//! - `physics.collider_boxes_per_chunk` and `physics.trimesh_triangles_per_chunk`: the shapes'
+//!   sizes.
 
 use crate::index_metrics::bench_world;
+use crate::stream_metrics::{build, parse_line};
 use crate::{Budget, Metric, keep, time_ns};
+use std::process::Command;
 use strata_core::MaterialRegistry;
 use strata_index::mover::{Body, SnapshotSolids, move_and_slide};
 use strata_index::{HitFilter, IndexConfig, IndexWriter};
@@ -15,7 +28,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
     writer.bulk_load(chunks, 2);
     let snapshot = writer.publish();
-    let filter = HitFilter::solid_only(&MaterialRegistry::builtin());
+    let filter = HitFilter::colliding(&MaterialRegistry::builtin());
 
     // A walk over the hills: 10 voxels per move along a heading that turns a little each move
     // (and back towards the middle near the edge of the loaded 1024 × 1024 voxels), 2 voxels
@@ -45,5 +58,42 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     // A walk, not a box pressed against a wall: most moves go most of the way.
     assert!(stepped > 0 && stepped < moves, "the walk climbs some ledges ({stepped} of {moves} moves)");
     assert!(travelled / moves as f64 > 5.0, "{travelled} voxels in {moves} moves");
-    vec![Metric::new("mover.move_us", ns / 1e3, "us")]
+    let mut out = vec![Metric::new("mover.move_us", ns / 1e3, "us")];
+    out.extend(physics(budget));
+    out
+}
+
+/// The physics metrics, from `strata_flythrough --physics` in a fresh process.
+fn physics(budget: Budget) -> Vec<Metric> {
+    let exe = build().unwrap_or_else(|e| panic!("physics metrics: {e}"));
+    let out = Command::new(&exe)
+        .args(["--physics", "--batches", &budget.batches.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("physics metrics: cannot run {}: {e}", exe.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let s = match parse_line(&stdout, "build_ours_us=") {
+        Some(s) if out.status.success() => s,
+        _ => panic!("physics metrics failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)),
+    };
+    eprintln!(
+        "physics: {} chunks, {} boxes, {} resting on the terrain after the run",
+        s["chunks"], s["boxes"], s["resting_boxes"]
+    );
+    // The boxes must have landed on the terrain colliders, not fallen through them.
+    assert!(
+        s["resting_boxes"] >= s["boxes"] * 0.9,
+        "only {} of {} boxes rest on the terrain",
+        s["resting_boxes"],
+        s["boxes"]
+    );
+    let build = s["build_ours_us"];
+    let step = s["step_boxes_ms"];
+    vec![
+        Metric::with_peer("physics.collider_build_us", build, "us", "avian_trimesh_from_mesh", s["build_trimesh_us"]),
+        Metric::with_peer("physics.collider_build_us", build, "us", "avian_voxels", s["build_voxels_us"]),
+        Metric::with_peer("physics.step_ms", step, "ms", "flat_ground_plane", s["step_plane_ms"]),
+        Metric::with_peer("physics.step_ms", step, "ms", "avian_trimesh_terrain", s["step_trimesh_ms"]),
+        Metric::new("physics.collider_boxes_per_chunk", s["boxes_per_chunk"], "boxes"),
+        Metric::new("physics.trimesh_triangles_per_chunk", s["triangles_per_chunk"], "triangles"),
+    ]
 }

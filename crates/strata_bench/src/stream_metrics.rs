@@ -218,7 +218,7 @@ pub(crate) fn parse(stdout: &str) -> Option<Sample> {
 }
 
 /// Parses the last line holding `marker` as `key=value` pairs.
-fn parse_line(stdout: &str, marker: &str) -> Option<Sample> {
+pub(crate) fn parse_line(stdout: &str, marker: &str) -> Option<Sample> {
     let line = stdout.lines().rev().find(|l| l.contains(marker))?;
     line.split_whitespace()
         .map(|kv| {

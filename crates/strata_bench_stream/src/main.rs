@@ -5,6 +5,8 @@
 //! `strata_flythrough --startup [--save PATH]`: the plugin starting over a save instead
 //! ([`startup`]). `strata_flythrough --rays [--batches N] [--iters N]`: the report's
 //! `ray.pick_256` against `bevy_voxel_world`'s own ray cast ([`rays`]).
+//! `strata_flythrough --physics [--batches N]`: the report's avian collider metrics
+//! ([`physics`]).
 //!
 //! Both engines run in the same kind of app: `MinimalPlugins` + `TransformPlugin` + assets and
 //! meshes (built, never rendered), the same worker threads ([`pools`]), the same generator
@@ -14,6 +16,7 @@
 //! is measured.
 
 mod peer_bvw;
+mod physics;
 mod pools;
 mod rays;
 mod scenario;
@@ -47,6 +50,17 @@ fn main() {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("ray.pick_256 against bevy_voxel_world failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--physics") {
+        let batches = value("--batches").map_or(9, |v| v.parse().expect("a count"));
+        match physics::run(batches) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("physics metrics failed: {e}");
                 std::process::exit(1);
             }
         }

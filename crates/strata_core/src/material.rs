@@ -55,6 +55,22 @@ pub struct Material {
     pub color: [f32; 4],
     /// How it renders.
     pub kind: MaterialKind,
+    /// Whether physics bodies and voxel movers collide with it ([`Material::collides`]);
+    /// `None` (left out of the RON): solids and transparent solids do, fluids do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collides: Option<bool>,
+}
+
+impl Material {
+    /// Whether bodies collide with this material: the `collides` flag if given, else `true`
+    /// for [`MaterialKind::Solid`] and [`MaterialKind::Transparent`]. Air never collides
+    /// (a registry refuses `collides: true` on air).
+    pub fn collides(&self) -> bool {
+        match self.kind {
+            MaterialKind::Air => false,
+            kind => self.collides.unwrap_or(matches!(kind, MaterialKind::Solid | MaterialKind::Transparent)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -81,6 +97,9 @@ pub enum MaterialError {
     /// Id 0 must be air, and only id 0.
     #[error("material id 0 must be the one entry of kind Air (found {0:?})")]
     AirMismatch(String),
+    /// Air was given `collides: true`.
+    #[error("air cannot collide (material {0:?} has kind Air and collides: true)")]
+    AirCollides(String),
     /// The RON text does not parse.
     #[error("materials file does not parse: {0}")]
     Parse(String),
@@ -113,6 +132,9 @@ impl MaterialRegistry {
             if (m.id == 0) != (m.kind == MaterialKind::Air) {
                 return Err(MaterialError::AirMismatch(m.name));
             }
+            if m.kind == MaterialKind::Air && m.collides == Some(true) {
+                return Err(MaterialError::AirCollides(m.name));
+            }
             let slot = m.id as usize;
             if by_id.len() <= slot {
                 by_id.resize(slot + 1, None);
@@ -133,7 +155,9 @@ impl MaterialRegistry {
 
     /// Parses RON of the form `(materials: [(id: 0, name: "air", color: (..), kind: Air), ..])`.
     pub fn from_ron_str(text: &str) -> Result<Self, MaterialError> {
-        let file: RegistryFile = ron::from_str(text).map_err(|e| MaterialError::Parse(e.to_string()))?;
+        // `collides: false` reads as `Some(false)` (no `Some(..)` needed in the file).
+        let options = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let file: RegistryFile = options.from_str(text).map_err(|e| MaterialError::Parse(e.to_string()))?;
         Self::new(file.materials)
     }
 
@@ -205,5 +229,21 @@ mod tests {
         let no_air = "(materials: [(id: 1, name: \"s\", color: (0,0,0,1), kind: Solid)])";
         assert!(matches!(MaterialRegistry::from_ron_str(no_air), Err(MaterialError::AirMismatch(_))));
         assert!(matches!(MaterialRegistry::load("/nonexistent/x.ron"), Err(MaterialError::Io { .. })));
+        let solid_air = "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air, collides: true)])";
+        assert!(matches!(MaterialRegistry::from_ron_str(solid_air), Err(MaterialError::AirCollides(_))));
+    }
+
+    #[test]
+    fn collision_follows_the_kind_unless_the_file_says_otherwise() {
+        let r = MaterialRegistry::builtin();
+        let collides = |name: &str| r.get(r.id(name).unwrap()).unwrap().collides();
+        assert!(collides("stone") && collides("glass") && collides("ice"));
+        assert!(!collides("air") && !collides("water") && !collides("magma"));
+        let text = "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air),
+            (id: 1, name: \"tall_grass\", color: (0,1,0,1), kind: Solid, collides: false),
+            (id: 2, name: \"mud\", color: (0,0,0,1), kind: Fluid, collides: true)])";
+        let r = MaterialRegistry::from_ron_str(text).unwrap();
+        assert!(!r.get(MaterialId(1)).unwrap().collides());
+        assert!(r.get(MaterialId(2)).unwrap().collides());
     }
 }

@@ -9,6 +9,9 @@
 //! - uniform chunks whose neighbours hide them cost an O(1) check and nothing else ([`skip`]);
 //! - LOD mips meshed at scale `2^k`, crack-free at LOD borders via [`Neighbor::Seam`] ([`lod`]).
 //!
+//! [`CollisionBoxes`] turns a chunk's colliding voxels into few disjoint boxes for physics
+//! engines (a compound collider).
+//!
 //! Materials are classified by a [`MaterialTable`] built from the
 //! [`strata_core::MaterialRegistry`]; unknown ids are opaque.
 #![forbid(unsafe_code)]
@@ -16,6 +19,7 @@
 
 mod ao;
 mod classify;
+pub mod collision_boxes;
 mod faces;
 mod greedy;
 mod input;
@@ -26,6 +30,7 @@ mod output;
 pub mod skip;
 
 pub use classify::MaterialTable;
+pub use collision_boxes::{CollisionBoxes, CollisionTable, VoxelBox};
 pub use input::{Neighbor, Neighborhood};
 pub use mesher::{MeshOptions, MeshStats, Mesher};
 pub use output::{ChunkMesh, MeshBuffers, QuadBox};

@@ -2,6 +2,8 @@
 //! binary: each Bevy-linked test binary costs a link of all of Bevy (see README, "How the build is
 //! organised"). Test names keep the module path (`headless::…`, `geology::…`, `redis_save::…`).
 
+#[cfg(feature = "avian")]
+mod colliders;
 mod common;
 mod geology;
 mod headless;

@@ -120,8 +120,9 @@ pub enum HitFilter {
     /// Any material but air.
     #[default]
     NonAir,
-    /// Materials of kind `Solid` or `Transparent` (not fluids); a table indexed by id, built by
-    /// [`HitFilter::solid_only`]. Ids past the table do not hit.
+    /// A table indexed by id: materials of kind `Solid` or `Transparent` (built by
+    /// [`HitFilter::solid_only`]), or those that collide ([`HitFilter::colliding`]). Ids past
+    /// the table do not hit.
     Solid(Arc<[bool]>),
     /// A predicate.
     Predicate(Arc<dyn Fn(MaterialId) -> bool + Send + Sync>),
@@ -143,6 +144,17 @@ impl HitFilter {
         let mut table = vec![false; registry.id_bound()];
         for m in registry.iter() {
             table[m.id as usize] = matches!(m.kind, MaterialKind::Solid | MaterialKind::Transparent);
+        }
+        HitFilter::Solid(table.into())
+    }
+
+    /// Materials that bodies collide with ([`strata_core::Material::collides`]: the
+    /// registry's `collides` flag, by default solids and transparent solids): what a character
+    /// mover stands on.
+    pub fn colliding(registry: &MaterialRegistry) -> Self {
+        let mut table = vec![false; registry.id_bound()];
+        for m in registry.iter() {
+            table[m.id as usize] = m.collides();
         }
         HitFilter::Solid(table.into())
     }
