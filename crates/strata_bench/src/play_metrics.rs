@@ -13,6 +13,11 @@
 //!   `avian_trimesh_terrain` (the same chunks as trimeshes);
 //! - `physics.collider_boxes_per_chunk` and `physics.trimesh_triangles_per_chunk`: the shapes'
 //!   sizes.
+//!
+//! `play.main_thread_p99_ms` (target ≤ 4 ms) and `play.main_thread_max_ms`: the game example
+//! headless while its player walks, digs, builds and drops crates for 30 s
+//! (`strata_flythrough --play`, see `crates/strata_bench_stream/src/play.rs`). No peer: no
+//! peer ships a game to compare with.
 
 use crate::index_metrics::bench_world;
 use crate::stream_metrics::{build, parse_line};
@@ -59,22 +64,38 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     assert!(stepped > 0 && stepped < moves, "the walk climbs some ledges ({stepped} of {moves} moves)");
     assert!(travelled / moves as f64 > 5.0, "{travelled} voxels in {moves} moves");
     let mut out = vec![Metric::new("mover.move_us", ns / 1e3, "us")];
-    out.extend(physics(budget));
+    let exe = build().unwrap_or_else(|e| panic!("play metrics: {e}"));
+    out.extend(physics(&exe, budget));
+    out.extend(playing(&exe));
     out
 }
 
-/// The physics metrics, from `strata_flythrough --physics` in a fresh process.
-fn physics(budget: Budget) -> Vec<Metric> {
-    let exe = build().unwrap_or_else(|e| panic!("physics metrics: {e}"));
-    let out = Command::new(&exe)
-        .args(["--physics", "--batches", &budget.batches.to_string()])
-        .output()
-        .unwrap_or_else(|e| panic!("physics metrics: cannot run {}: {e}", exe.display()));
+/// `play.main_thread_*`, from `strata_flythrough --play` (30 s of walking) in a fresh process.
+fn playing(exe: &std::path::Path) -> Vec<Metric> {
+    let s = run_line(exe, &["--play", "--seconds", "30"], "play_p99_ms=");
+    eprintln!(
+        "play: {} frames, on the ground after {:.1} s, {} digs, {} builds, {:.0} voxels walked, {} crates, {} chunk colliders",
+        s["frames"], s["ground_s"], s["digs"], s["builds"], s["walked_voxels"], s["crates"], s["colliders"]
+    );
+    vec![
+        Metric::new("play.main_thread_p99_ms", s["play_p99_ms"], "ms"),
+        Metric::new("play.main_thread_max_ms", s["play_max_ms"], "ms"),
+    ]
+}
+
+/// Runs `exe` with `args` and parses its result line (the one containing `marker`).
+fn run_line(exe: &std::path::Path, args: &[&str], marker: &str) -> crate::stream_metrics::Sample {
+    let out = Command::new(exe).args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let s = match parse_line(&stdout, "build_ours_us=") {
+    match parse_line(&stdout, marker) {
         Some(s) if out.status.success() => s,
-        _ => panic!("physics metrics failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr)),
-    };
+        _ => panic!("{} {args:?} failed ({}): {}", exe.display(), out.status, String::from_utf8_lossy(&out.stderr)),
+    }
+}
+
+/// The physics metrics, from `strata_flythrough --physics` in a fresh process.
+fn physics(exe: &std::path::Path, budget: Budget) -> Vec<Metric> {
+    let s = run_line(exe, &["--physics", "--batches", &budget.batches.to_string()], "build_ours_us=");
     eprintln!(
         "physics: {} chunks, {} boxes, {} resting on the terrain after the run",
         s["chunks"], s["boxes"], s["resting_boxes"]

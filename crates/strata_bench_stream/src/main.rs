@@ -6,7 +6,8 @@
 //! ([`startup`]). `strata_flythrough --rays [--batches N] [--iters N]`: the report's
 //! `ray.pick_256` against `bevy_voxel_world`'s own ray cast ([`rays`]).
 //! `strata_flythrough --physics [--batches N]`: the report's avian collider metrics
-//! ([`physics`]).
+//! ([`physics`]). `strata_flythrough --play [--seconds S]`: a game's main thread while its
+//! player walks and digs ([`play`]).
 //!
 //! Both engines run in the same kind of app: `MinimalPlugins` + `TransformPlugin` + assets and
 //! meshes (built, never rendered), the same worker threads ([`pools`]), the same generator
@@ -17,6 +18,7 @@
 
 mod peer_bvw;
 mod physics;
+mod play;
 mod pools;
 mod rays;
 mod scenario;
@@ -61,6 +63,17 @@ fn main() {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 eprintln!("physics metrics failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--play") {
+        let seconds = value("--seconds").map_or(30.0, |v| v.parse().expect("seconds"));
+        match play::run(seconds) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("play metrics failed: {e}");
                 std::process::exit(1);
             }
         }
