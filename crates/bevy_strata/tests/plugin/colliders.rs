@@ -1,6 +1,7 @@
 //! Voxel colliders with avian's `PhysicsPlugins` (feature `avian`): a dynamic box dropped on the
 //! streamed ground comes to rest on the surface, sinks through water dug under it onto the
-//! pit's floor, and collider entities exist only for chunks in range of an anchor.
+//! pit's floor, collider entities exist only for chunks in range of an anchor, and a
+//! floating origin shift moves bodies and colliders together.
 
 use crate::common::*;
 use avian3d::prelude::*;
@@ -139,4 +140,44 @@ fn colliders_exist_only_for_chunks_in_range() {
     assert_eq!(near_start, 0, "colliders stayed behind");
     let e = app.world_mut().query::<(Entity, &VoxelChunkCollider)>().iter(app.world()).next().map(|(e, _)| e);
     assert!(e.is_some_and(|e| app.world().get::<RigidBody>(e) == Some(&RigidBody::Static)));
+}
+
+#[test]
+fn a_resting_box_and_the_colliders_follow_a_floating_origin_shift() {
+    let mut app = physics_app(StrataConfig { recenter_distance: 48.0, ..small_view() });
+    let viewer = app
+        .world_mut()
+        .spawn((StreamingViewer::default(), StrataFloatingOrigin, Transform::from_xyz(0.5, 20.0, 0.5)))
+        .id();
+    wait_started(&mut app);
+    wait_colliders_settled(&mut app, "the ground near the viewer has colliders");
+    let body = app
+        .world_mut()
+        .spawn((
+            RigidBody::Dynamic,
+            Collider::cuboid(1.0, 1.0, 1.0),
+            CollidesWithVoxels,
+            Transform::from_xyz(5.5, 4.5, 5.5),
+        ))
+        .id();
+    wait_rest(&mut app, body, 900, "the box comes to rest");
+    // The viewer steps 100 voxels along x: the origin recentres, every top-level Transform
+    // (the box's and the colliders' too) shifts back by the same whole number of voxels.
+    app.world_mut().get_mut::<Transform>(viewer).unwrap().translation.x += 100.0;
+    for _ in 0..90 {
+        app.update();
+    }
+    let origin = *app.world().resource::<StrataOrigin>();
+    assert!(origin.voxel.x >= 100, "the origin moved: {origin:?}");
+    let at = app.world().get::<Position>(body).unwrap().0;
+    let want = origin.to_render(VoxelPos::new(5, 1, 5)) + Vec3::new(0.5, 0.5, 0.5);
+    assert!(at.distance(want) < 0.02, "the box still rests where it was in the world: {at}, want {want}");
+    let misplaced: Vec<ChunkKey> = app
+        .world_mut()
+        .query::<(&VoxelChunkCollider, &Transform)>()
+        .iter(app.world())
+        .filter(|(c, t)| t.translation != origin.to_render(c.chunk.min_voxel()))
+        .map(|(c, _)| c.chunk)
+        .collect();
+    assert!(misplaced.is_empty(), "colliders not at their chunks: {misplaced:?}");
 }
