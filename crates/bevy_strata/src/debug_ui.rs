@@ -4,7 +4,9 @@
 //! - **F3** toggles a panel with frame time, shown nodes per LOD, tasks in flight, queue depths,
 //!   apply time, store and cache statistics, index freshness, and a progress bar while the
 //!   view streams. Everything it shows is read from the same `DiagnosticsStore` paths
-//!   ([`crate::diagnostics`]) any other tool can read.
+//!   ([`crate::diagnostics`]) any other tool can read. With the feature `avian` and
+//!   `colliders::StrataCollidersPlugin`, a line of collider counters
+//!   (`colliders::StrataColliders::stats`).
 //! - A **pick inspector** shows the voxel under the pointer (position, material, normal,
 //!   distance), from [`VoxelPicked`].
 //! - **Sliders** change [`StrataConfig`] (view distance, LOD split distance and hysteresis,
@@ -240,6 +242,7 @@ fn panel(
     persistence: Res<crate::StrataPersistence>,
     mut geology: Option<ResMut<GeologySettings>>,
     geology_stats: Option<Res<GeologyStats>>,
+    #[cfg(feature = "avian")] colliders: Option<Res<crate::colliders::StrataColliders>>,
 ) -> Result {
     let (done, total) = st.view_progress();
     let streaming = total > 0 && done < total;
@@ -292,6 +295,18 @@ fn panel(
                 s.applied_last_frame,
                 s.dropped_stale
             ));
+            #[cfg(feature = "avian")]
+            if let Some(c) = &colliders {
+                let c = c.stats();
+                ui.label(format!(
+                    "colliders {} of {} chunks in range · building {} · {} built, last {:.0} µs",
+                    c.colliders,
+                    c.chunks_in_range,
+                    c.builds_in_flight,
+                    c.builds_done,
+                    c.last_build.as_secs_f64() * 1e6
+                ));
+            }
         });
         egui::CollapsingHeader::new("Store & index").default_open(true).show(ui, |ui| {
             let get = |p: &DiagnosticPath| value(&diagnostics, p);
