@@ -37,46 +37,25 @@ fn main() {
     let lod0 = args.iter().any(|a| a == "--lod0");
     let geology = args.iter().any(|a| a == "--geology");
     if args.iter().any(|a| a == "--startup") {
-        match startup::run(value("--save"), &scenario) {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("start-up failed: {e}");
-                std::process::exit(1);
-            }
-        }
+        print_or_exit(startup::run(value("--save"), &scenario), "start-up failed");
         return;
     }
     if args.iter().any(|a| a == "--rays") {
         let count = |flag: &str, default: usize| value(flag).map_or(default, |v| v.parse().expect("a count"));
-        match rays::run(count("--batches", 15), count("--iters", 400)) {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("ray.pick_256 against bevy_voxel_world failed: {e}");
-                std::process::exit(1);
-            }
-        }
+        print_or_exit(
+            rays::run(count("--batches", 15), count("--iters", 400)),
+            "ray.pick_256 against bevy_voxel_world failed",
+        );
         return;
     }
     if args.iter().any(|a| a == "--physics") {
         let batches = value("--batches").map_or(9, |v| v.parse().expect("a count"));
-        match physics::run(batches) {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("physics metrics failed: {e}");
-                std::process::exit(1);
-            }
-        }
+        print_or_exit(physics::run(batches), "physics metrics failed");
         return;
     }
     if args.iter().any(|a| a == "--play") {
         let seconds = value("--seconds").map_or(30.0, |v| v.parse().expect("seconds"));
-        match play::run(seconds) {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("play metrics failed: {e}");
-                std::process::exit(1);
-            }
-        }
+        print_or_exit(play::run(seconds), "play metrics failed");
         return;
     }
     let engine = value("--engine").unwrap_or_else(|| "strata".into());
@@ -92,6 +71,17 @@ fn main() {
         Ok(r) => println!("{}", r.line()),
         Err(e) => {
             eprintln!("fly-through failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Prints a mode's result line, or `what` and the error on stderr and exits with code 1.
+fn print_or_exit(result: Result<String, String>, what: &str) {
+    match result {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("{what}: {e}");
             std::process::exit(1);
         }
     }

@@ -37,6 +37,18 @@ fn wait_colliders_settled(app: &mut App, what: &str) {
     });
 }
 
+/// A dynamic 1-voxel box with its centre at `at` (render space), anchoring colliders.
+fn drop_box(app: &mut App, at: Vec3) -> Entity {
+    app.world_mut()
+        .spawn((
+            RigidBody::Dynamic,
+            Collider::cuboid(1.0, 1.0, 1.0),
+            CollidesWithVoxels,
+            Transform::from_translation(at),
+        ))
+        .id()
+}
+
 fn body_y(app: &App, e: Entity) -> f32 {
     app.world().get::<Position>(e).unwrap().0.y
 }
@@ -64,15 +76,7 @@ fn a_dropped_box_rests_on_the_surface_and_sinks_through_water_dug_under_it() {
     wait_started(&mut app);
     wait_colliders_settled(&mut app, "the ground near the viewer has colliders");
     // A 1-voxel box dropped from 6 voxels up (its centre at 7.5).
-    let body = app
-        .world_mut()
-        .spawn((
-            RigidBody::Dynamic,
-            Collider::cuboid(1.0, 1.0, 1.0),
-            CollidesWithVoxels,
-            Transform::from_xyz(5.5, 7.5, 5.5),
-        ))
-        .id();
+    let body = drop_box(&mut app, Vec3::new(5.5, 7.5, 5.5));
     let rest = wait_rest(&mut app, body, 900, "the box comes to rest");
     assert!((rest - 1.5).abs() < 0.02, "the box rests on the surface (centre {rest}, want 1.5)");
     let x = app.world().get::<Position>(body).unwrap().0;
@@ -151,15 +155,7 @@ fn a_resting_box_and_the_colliders_follow_a_floating_origin_shift() {
         .id();
     wait_started(&mut app);
     wait_colliders_settled(&mut app, "the ground near the viewer has colliders");
-    let body = app
-        .world_mut()
-        .spawn((
-            RigidBody::Dynamic,
-            Collider::cuboid(1.0, 1.0, 1.0),
-            CollidesWithVoxels,
-            Transform::from_xyz(5.5, 4.5, 5.5),
-        ))
-        .id();
+    let body = drop_box(&mut app, Vec3::new(5.5, 4.5, 5.5));
     wait_rest(&mut app, body, 900, "the box comes to rest");
     // The viewer steps 100 voxels along x: the origin recentres, every top-level Transform
     // (the box's and the colliders' too) shifts back by the same whole number of voxels.
