@@ -22,10 +22,18 @@ if ! command -v Xvfb >/dev/null; then
 fi
 # A display of its own per example, so two checks never share one.
 case "$example" in globe_viewer) display=:97 ;; *) display=:98 ;; esac
+# The server is waited for on exit (so a next check on the same display never meets a dying
+# one), and its socket is waited for before the example starts.
 Xvfb "$display" -screen 0 1280x720x24 >/dev/null 2>&1 &
 xvfb=$!
-trap 'kill $xvfb 2>/dev/null || true' EXIT
-sleep 1
+trap 'kill $xvfb 2>/dev/null || true; wait $xvfb 2>/dev/null || true' EXIT
+socket=/tmp/.X11-unix/X${display#:}
+for _ in $(seq 100); do
+  [ -S "$socket" ] && break
+  kill -0 $xvfb 2>/dev/null || { echo "Xvfb $display did not start (display in use?)" >&2; exit 2; }
+  sleep 0.1
+done
+[ -S "$socket" ] || { echo "Xvfb $display gave no socket in 10 s" >&2; exit 2; }
 rm -f "$out"
 if [ -n "$bin" ]; then
   DISPLAY=$display STRATA_SCREENSHOT="$out" BEVY_ASSET_ROOT="$PWD" timeout 1200 "$bin"
