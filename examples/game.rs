@@ -17,8 +17,10 @@
 //! Screenshot mode (the CI check, `tests/game_screenshot.sh`): `STRATA_SCREENSHOT=out.png cargo
 //! run --example game` plays without a save, waits until the player stands on the ground and
 //! streaming is idle, drops three crates in view and waits until they rest, saves the frame,
-//! checks its pixels (sky above, lit ground below, the crates in view) and exits non-zero if the
-//! check fails.
+//! checks its pixels (sky above, lit and textured ground below, the crates in view) and exits
+//! non-zero if the check fails.
+//!
+//! Blocks are textured (`StrataTexturesPlugin`: `assets/textures/`, named in `materials.ron`).
 
 use avian3d::prelude::*;
 use bevy::input::mouse::AccumulatedMouseMotion;
@@ -28,7 +30,7 @@ use bevy::window::{CursorGrabMode, CursorOptions};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use bevy_strata::colliders::{CollidesWithVoxels, StrataColliders, StrataCollidersPlugin};
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataPersistence, StrataStreaming};
+use bevy_strata::{StrataPersistence, StrataStreaming, StrataTextures};
 use std::collections::VecDeque;
 use strata::geo::{NoiseTerrain, TerrainConfig};
 
@@ -90,6 +92,7 @@ fn main() -> AppExit {
             plugin,
             PhysicsPlugins::default(),
             StrataCollidersPlugin,
+            StrataTexturesPlugin::default(),
             EguiPlugin::default(),
         ))
         .insert_resource(ClearColor(SKY))
@@ -206,10 +209,12 @@ fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>) {
     };
     commands.entity(player).with_child((Eye, Camera3d::default(), Transform::from_xyz(0.0, eye_height, 0.0)));
     commands.spawn((
-        DirectionalLight { illuminance: 12_000.0, shadow_maps_enabled: false, ..default() },
-        Transform::default().looking_to(Vec3::new(-0.4, -1.0, -0.3), Vec3::Y),
+        // An afternoon sun: tops lit but not washed out (the textures keep their contrast),
+        // sides facing it brighter than those facing away.
+        DirectionalLight { illuminance: 8_000.0, shadow_maps_enabled: false, ..default() },
+        Transform::default().looking_to(Vec3::new(-0.6, -1.0, -0.45), Vec3::Y),
     ));
-    commands.insert_resource(GlobalAmbientLight { brightness: 400.0, ..default() });
+    commands.insert_resource(GlobalAmbientLight { brightness: 350.0, ..default() });
 }
 
 /// Click grabs the mouse, Esc releases it.
@@ -460,7 +465,7 @@ struct ScreenshotProgress {
 
 fn screenshot_when_ready(
     mut commands: Commands,
-    streaming: Res<StrataStreaming>,
+    (streaming, textures): (Res<StrataStreaming>, Res<StrataTextures>),
     player: Single<&Footing, With<Player>>,
     eye: Single<&GlobalTransform, With<Eye>>,
     mut crates: ResMut<Crates>,
@@ -472,7 +477,7 @@ fn screenshot_when_ready(
         return;
     }
     if progress.ready_frames <= 40 {
-        if streaming.is_idle() && player.settled {
+        if streaming.is_idle() && player.settled && !textures.is_pending() {
             progress.ready_frames += 1;
         }
         if progress.ready_frames > 40 {
@@ -500,6 +505,11 @@ fn screenshot_when_ready(
     }
 }
 
+/// The least fraction of ground pixels that must differ from the pixel 4 to their right
+/// ([`PixelStats::ground_detail`]): the untextured terrain (vertex colours) measured 1.7 %, the
+/// textured one 9.5 % (with the previous, brighter sun).
+const DETAIL_MIN: f64 = 0.05;
+
 /// Pixel classes of a screenshot at walking height.
 #[derive(Debug, Default)]
 struct PixelStats {
@@ -511,6 +521,10 @@ struct PixelStats {
     sky_lower: u32,
     /// Ground (lit terrain: neither sky nor near black) in the lower half.
     ground_lower: u32,
+    /// Ground pixels of the lower half whose brightness differs by more than 2 % from the pixel
+    /// 4 to the right (texels are a few pixels wide up close; flat vertex colours change
+    /// smoothly).
+    ground_detail: u32,
     /// Crate-red pixels anywhere.
     crate_red: u32,
 }
@@ -524,6 +538,8 @@ impl PixelCheck for PixelStats {
             for x in (0..image.width()).step_by(2) {
                 let Ok(c) = image.get_color_at(x, y) else { continue };
                 let c = c.to_srgba();
+                let brightness = |c: Srgba| (c.red + c.green + c.blue) / 3.0;
+                let right = image.get_color_at(x + 4, y).map(|c| brightness(c.to_srgba()));
                 let d = (c.red - sky.red).abs() + (c.green - sky.green).abs() + (c.blue - sky.blue).abs();
                 let is_sky = d < 0.06;
                 let lit = c.red + c.green + c.blue > 0.15;
@@ -536,6 +552,8 @@ impl PixelCheck for PixelStats {
                     s.lower += 1;
                     s.sky_lower += u32::from(is_sky);
                     s.ground_lower += u32::from(!is_sky && lit);
+                    let detail = right.is_ok_and(|r| (r - brightness(c)).abs() > 0.02);
+                    s.ground_detail += u32::from(!is_sky && lit && detail);
                 }
             }
         }
@@ -555,6 +573,14 @@ impl PixelCheck for PixelStats {
         }
         if ground_low < 0.8 {
             return Err(format!("ground covers {:.1} % of the lower half (want ≥ 80 %)", ground_low * 100.0));
+        }
+        let detail = frac(self.ground_detail, self.ground_lower);
+        if detail < DETAIL_MIN {
+            return Err(format!(
+                "{:.1} % of the ground changes brightness within 4 pixels (want ≥ {:.0} %: textured, not flat colours)",
+                detail * 100.0,
+                DETAIL_MIN * 100.0
+            ));
         }
         let crates = frac(self.crate_red, self.upper + self.lower);
         if crates < 0.003 {

@@ -62,6 +62,10 @@ pub struct StrataConfig {
     /// precomputes them); an app without a render world (headless) never extracts, so it keeps
     /// the data either way.
     pub keep_mesh_data: bool,
+    /// Give node meshes the texture-array layer and AO of each vertex (`Mesh::ATTRIBUTE_UV_1`,
+    /// 8 bytes per vertex) when the material registry names textures. `StrataTexturesPlugin`
+    /// turns it on; set it yourself for a texture material of your own. Default `false`.
+    pub texture_layers: bool,
     /// Render-space distance from the origin at which the floating origin recentres.
     pub recenter_distance: f32,
 }
@@ -84,6 +88,7 @@ impl Default for StrataConfig {
             voxel_budget_mib: 256,
             ambient_occlusion: true,
             keep_mesh_data: false,
+            texture_layers: false,
             recenter_distance: 1024.0,
         }
     }

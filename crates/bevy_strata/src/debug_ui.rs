@@ -6,7 +6,7 @@
 //!   view streams. Everything it shows is read from the same `DiagnosticsStore` paths
 //!   ([`crate::diagnostics`]) any other tool can read. With the feature `avian` and
 //!   `colliders::StrataCollidersPlugin`, a line of collider counters
-//!   (`colliders::StrataColliders::stats`).
+//!   (`colliders::StrataColliders::stats`). With `StrataTexturesPlugin`, the textures' state.
 //! - A **pick inspector** shows the voxel under the pointer (position, material, normal,
 //!   distance), from [`VoxelPicked`].
 //! - **Sliders** change [`StrataConfig`] (view distance, LOD split distance and hysteresis,
@@ -242,6 +242,7 @@ fn panel(
     persistence: Res<crate::StrataPersistence>,
     mut geology: Option<ResMut<GeologySettings>>,
     geology_stats: Option<Res<GeologyStats>>,
+    textures: Option<Res<crate::StrataTextures>>,
     #[cfg(feature = "avian")] colliders: Option<Res<crate::colliders::StrataColliders>>,
 ) -> Result {
     let (done, total) = st.view_progress();
@@ -295,6 +296,9 @@ fn panel(
                 s.applied_last_frame,
                 s.dropped_stale
             ));
+            if let Some(t) = &textures {
+                ui.label(format!("textures: {}", **t));
+            }
             #[cfg(feature = "avian")]
             if let Some(c) = &colliders {
                 let c = c.stats();

@@ -64,6 +64,8 @@ pub(crate) struct MeshJob {
     pub ambient_occlusion: bool,
     /// Keep the meshes' data in the main world after upload.
     pub keep_mesh_data: bool,
+    /// Add the texture layers and AO (`StrataConfig::texture_layers`).
+    pub texture_layers: bool,
 }
 
 /// What meshing produced.
@@ -114,7 +116,7 @@ impl MeshJob {
         MeshOutput {
             node: self.node,
             generation: self.generation,
-            meshes: NodeMeshes::build(mesh, &self.registry, self.keep_mesh_data),
+            meshes: NodeMeshes::build(mesh, &self.registry, self.keep_mesh_data, self.texture_layers),
             voxels: self.center,
         }
     }
@@ -150,6 +152,7 @@ mod tests {
             registry: Arc::new(MaterialRegistry::builtin()),
             ambient_occlusion: false,
             keep_mesh_data: false,
+            texture_layers: false,
         }
         .run();
         assert_eq!(out.generation, 3);
@@ -165,6 +168,7 @@ mod tests {
             registry: Arc::new(MaterialRegistry::builtin()),
             ambient_occlusion: false,
             keep_mesh_data: false,
+            texture_layers: false,
         }
         .run();
         assert!(seams.meshes.opaque_quads > 1);
@@ -183,6 +187,7 @@ mod tests {
             registry: Arc::new(MaterialRegistry::builtin()),
             ambient_occlusion: false,
             keep_mesh_data: false,
+            texture_layers: false,
         };
         let built = || MESHERS_BUILT.with(|n| n.get());
         let (first, second) = (

@@ -38,6 +38,7 @@ mod sets;
 mod startup;
 mod state;
 mod streaming;
+pub mod textures;
 mod viewer;
 mod voxel_world;
 
@@ -56,6 +57,7 @@ pub use sets::{StrataSchedule, StrataSystems};
 pub use startup::{StartupError, StartupReport, StrataStatus, StrataStatusChanged, strata_ready};
 pub use state::StrataWorld;
 pub use streaming::{StrataNode, StrataStreaming, StreamStats};
+pub use textures::{StrataTextureMaterial, StrataTextures, StrataTexturesPlugin};
 pub use viewer::{StrataFloatingOrigin, StrataOrigin, StreamingViewer, ViewerPositions};
 pub use voxel_world::{VoxelHit, VoxelWorld};
 
@@ -118,8 +120,8 @@ pub mod prelude {
     pub use crate::{
         CommitFailed, CommitRequest, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfig,
         StrataFloatingOrigin, StrataMinimalPlugins, StrataOrigin, StrataPersistence, StrataPlugin, StrataStatus,
-        StrataStatusChanged, StrataSystems, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked, VoxelWorld,
-        VoxelsEdited,
+        StrataStatusChanged, StrataSystems, StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked,
+        VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{EditError, MaterialId, VoxelPos};
 }

@@ -6,7 +6,7 @@ use bevy::asset::RenderAssetUsages;
 use bevy::ecs::system::SystemParam;
 use bevy::mesh::{Indices, MeshVertexAttribute, PrimitiveTopology, VertexFormat};
 use bevy::prelude::*;
-use strata_core::{MaterialId, MaterialRegistry};
+use strata_core::{FaceKind, MaterialId, MaterialRegistry};
 use strata_index::NodeId;
 use strata_mesh::{ChunkMesh, MeshBuffers};
 
@@ -61,8 +61,10 @@ pub(crate) struct NodeMeshes {
 impl NodeMeshes {
     /// Converts mesher output (consumed: its buffers move into the meshes without copying);
     /// `keep_data`: the meshes stay readable in the main world after upload
-    /// ([`StrataConfig::keep_mesh_data`](crate::StrataConfig::keep_mesh_data)).
-    pub fn build(mesh: ChunkMesh, registry: &MaterialRegistry, keep_data: bool) -> Self {
+    /// ([`StrataConfig::keep_mesh_data`](crate::StrataConfig::keep_mesh_data)); `texture_layers`:
+    /// add `ATTRIBUTE_UV_1` if the registry has textures
+    /// ([`StrataConfig::texture_layers`](crate::StrataConfig::texture_layers)).
+    pub fn build(mesh: ChunkMesh, registry: &MaterialRegistry, keep_data: bool, texture_layers: bool) -> Self {
         #[cfg(test)]
         let opaque_quads = mesh.opaque.quad_count();
         let usage = if keep_data {
@@ -70,7 +72,7 @@ impl NodeMeshes {
         } else {
             RenderAssetUsages::RENDER_WORLD
         };
-        let build = |b: MeshBuffers| (!b.is_empty()).then(|| into_bevy_mesh(b, registry, usage));
+        let build = |b: MeshBuffers| (!b.is_empty()).then(|| into_bevy_mesh(b, registry, usage, texture_layers));
         Self {
             opaque: build(mesh.opaque),
             transparent: build(mesh.transparent),
@@ -86,14 +88,21 @@ impl NodeMeshes {
 }
 
 /// Builds a triangle-list mesh from mesher buffers: positions, normals, UVs (repeat per voxel),
-/// vertex colours (registry colour × AO) and [`ATTRIBUTE_MATERIAL`].
+/// vertex colours (registry colour × AO) and [`ATTRIBUTE_MATERIAL`]; when the registry has
+/// textures, also `ATTRIBUTE_UV_1` = (texture layer or −1, AO) per vertex.
 /// The mesh keeps its data in the main world (`RenderAssetUsages::default()`).
 pub fn to_bevy_mesh(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Mesh {
-    into_bevy_mesh(buffers.clone(), registry, RenderAssetUsages::default())
+    into_bevy_mesh(buffers.clone(), registry, RenderAssetUsages::default(), true)
 }
 
-/// [`to_bevy_mesh`] taking the buffers by value (no copies of the vertex data), with `usage`.
-fn into_bevy_mesh(buffers: MeshBuffers, registry: &MaterialRegistry, usage: RenderAssetUsages) -> Mesh {
+/// [`to_bevy_mesh`] taking the buffers by value (no copies of the vertex data), with `usage`,
+/// and the texture layers only if `texture_layers`.
+fn into_bevy_mesh(
+    buffers: MeshBuffers,
+    registry: &MaterialRegistry,
+    usage: RenderAssetUsages,
+    texture_layers: bool,
+) -> Mesh {
     let colors: Vec<[f32; 4]> = buffers
         .materials
         .iter()
@@ -103,13 +112,33 @@ fn into_bevy_mesh(buffers: MeshBuffers, registry: &MaterialRegistry, usage: Rend
             [c[0] * ao, c[1] * ao, c[2] * ao, c[3]]
         })
         .collect();
-    Mesh::new(PrimitiveTopology::TriangleList, usage)
+    let texture_uvs = (texture_layers && registry.has_textures()).then(|| texture_layers_and_ao(&buffers, registry));
+    let mut mesh = Mesh::new(PrimitiveTopology::TriangleList, usage)
         .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, buffers.positions)
         .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, buffers.normals)
         .with_inserted_attribute(Mesh::ATTRIBUTE_UV_0, buffers.uvs)
         .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, colors)
         .with_inserted_attribute(ATTRIBUTE_MATERIAL, buffers.materials)
-        .with_inserted_indices(Indices::U32(buffers.indices))
+        .with_inserted_indices(Indices::U32(buffers.indices));
+    if let Some(uvs) = texture_uvs {
+        mesh.insert_attribute(Mesh::ATTRIBUTE_UV_1, uvs);
+    }
+    mesh
+}
+
+/// The second UV set of a textured registry's meshes: per vertex, `x` the texture-array layer
+/// of its material's face ([`MaterialRegistry::texture_layer`], by the normal: top, side or
+/// bottom) or `-1.0` for an untextured material, and `y` its AO light level (`0..=1`), which
+/// the vertex colour only carries multiplied into the material's colour. The texture material
+/// ([`crate::textures`]) reads both; `StandardMaterial` ignores them.
+fn texture_layers_and_ao(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Vec<[f32; 2]> {
+    let ao = buffers.ao.iter().chain(std::iter::repeat(&1.0));
+    (buffers.materials.iter().zip(&buffers.normals).zip(ao))
+        .map(|((&m, &normal), &ao)| {
+            let layer = registry.texture_layer(MaterialId(m as u16), FaceKind::of_normal(normal));
+            [layer.map_or(-1.0, |l| l as f32), ao]
+        })
+        .collect()
 }
 
 /// Spawns, updates or despawns a node's entity for a new mesh. Returns the entity, or `None`
@@ -163,4 +192,42 @@ pub(crate) fn spawn_or_update(
         }
     }
     Some(entity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bevy::mesh::VertexAttributeValues;
+
+    #[test]
+    fn textured_registries_give_each_vertex_its_face_layer_and_ao() {
+        let registry = MaterialRegistry::from_ron_str(
+            "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air),
+                (id: 1, name: \"grass\", color: (0,1,0,1), kind: Solid,
+                    textures: (top: \"grass_top\", side: \"grass_side\", bottom: \"dirt\")),
+                (id: 2, name: \"plain\", color: (1,1,1,1), kind: Solid)])",
+        )
+        .unwrap();
+        let (up, down, east, south) = ([0.0, 1.0, 0.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]);
+        let buffers = MeshBuffers {
+            positions: vec![[0.0; 3]; 5],
+            normals: vec![up, east, down, south, up],
+            uvs: vec![[0.0; 2]; 5],
+            materials: vec![1, 1, 1, 1, 2],
+            ao: vec![1.0, 2.0 / 3.0, 1.0 / 3.0, 0.0, 1.0],
+            indices: vec![0, 1, 2, 2, 3, 4],
+        };
+        let mesh = to_bevy_mesh(&buffers, &registry);
+        let Some(VertexAttributeValues::Float32x2(uvs)) = mesh.attribute(Mesh::ATTRIBUTE_UV_1) else {
+            panic!("a textured registry's mesh has UV_1");
+        };
+        // Layers by first use: grass_top 0, grass_side 1, dirt 2; the untextured `plain` -1.
+        assert_eq!(uvs, &vec![[0.0, 1.0], [1.0, 2.0 / 3.0], [2.0, 1.0 / 3.0], [1.0, 0.0], [-1.0, 1.0]]);
+        let untextured = MaterialRegistry::from_ron_str(
+            "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air),
+                (id: 1, name: \"grass\", color: (0,1,0,1), kind: Solid), (id: 2, name: \"plain\", color: (1,1,1,1), kind: Solid)])",
+        )
+        .unwrap();
+        assert!(to_bevy_mesh(&buffers, &untextured).attribute(Mesh::ATTRIBUTE_UV_1).is_none());
+    }
 }

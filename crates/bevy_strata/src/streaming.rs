@@ -259,6 +259,7 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
                     registry: sw.registry.clone(),
                     ambient_occlusion: config.ambient_occlusion,
                     keep_mesh_data: config.keep_mesh_data,
+                    texture_layers: config.texture_layers,
                 };
                 // Replaces (so cancels) an older mesh task of the node.
                 st.meshing.insert(m.node, pool.spawn(async move { job.run() }));
@@ -421,7 +422,7 @@ mod tests {
         m.opaque.materials = vec![1; 4];
         m.opaque.ao = vec![1.0; 4];
         m.opaque.indices = vec![0, 1, 2, 0, 2, 3];
-        crate::mesh_build::NodeMeshes::build(m, &strata_core::MaterialRegistry::builtin(), false)
+        crate::mesh_build::NodeMeshes::build(m, &strata_core::MaterialRegistry::builtin(), false, false)
     }
 
     #[test]

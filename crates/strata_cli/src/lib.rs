@@ -1,6 +1,9 @@
 //! Library half of the `strata` command: opening saves and the seeded edit batches that the
-//! `edit` subcommand writes (shared with the crash-safety test, which recomputes them).
+//! `edit` subcommand writes (shared with the crash-safety test, which recomputes them), and the
+//! texture set `strata textures` draws ([`textures`]).
 #![forbid(unsafe_code)]
+
+pub mod textures;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -115,6 +115,13 @@ enum Command {
         #[arg(long, default_value = "demo.strata")]
         save: PathBuf,
     },
+    /// Draw the shipped texture set (16 x 16 PNGs, one per texture name of the built-in
+    /// materials.ron) into a directory: how assets/textures/ was made.
+    Textures {
+        /// Where to write `<name>.png` (created if missing).
+        #[arg(default_value = "assets/textures")]
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -140,6 +147,11 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Export { save, min, max, out } => export(&save, min, max, &out),
         Command::Compact { save } => compact(&save),
         Command::Salvage { save, out } => salvage(&save, &out),
+        Command::Textures { dir } => {
+            let written = strata_cli::textures::write_texture_set(&dir)?;
+            println!("wrote {written} textures to {}", dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { save } => {
             let min = VoxelPos::new(-128, -64, -128);
             let max = VoxelPos::new(127, 63, 127);

@@ -35,7 +35,7 @@ pub use edit::{ChunkBounds, Edit, EditError, EditSender, MAX_EDIT_EXTENT, Proces
 pub use error::Error;
 pub use generator::{FlatGenerator, WorldGenerator};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
-pub use material::{Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
+pub use material::{FaceKind, FaceTextures, Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;
 pub use store::{ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch};
 pub use summary_record::StoredSummary;

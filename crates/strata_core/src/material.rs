@@ -59,6 +59,64 @@ pub struct Material {
     /// `None` (left out of the RON): solids and transparent solids do, fluids do not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collides: Option<bool>,
+    /// Texture names for texture-array rendering, per face ([`FaceTextures`]); `None` (left out
+    /// of the RON): the material renders in its colour only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub textures: Option<FaceTextures>,
+}
+
+/// The textures of a material's faces, by name (a renderer loads `<name>.png`, see
+/// `bevy_strata::textures`). Each face takes its own entry, else `all`:
+/// `textures: (all: "stone")`, or `textures: (top: "grass_top", side: "grass_side", bottom: "dirt")`.
+/// A registry refuses a material whose faces do not all resolve to a name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceTextures {
+    /// The texture of every face that names none of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<String>,
+    /// Faces looking up (+Y).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top: Option<String>,
+    /// Faces looking along ±X and ±Z.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub side: Option<String>,
+    /// Faces looking down (−Y).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bottom: Option<String>,
+}
+
+impl FaceTextures {
+    /// The texture names of the top, side and bottom faces, if every face has one.
+    pub fn resolved(&self) -> Option<[&str; 3]> {
+        let all = self.all.as_deref();
+        Some([self.top.as_deref().or(all)?, self.side.as_deref().or(all)?, self.bottom.as_deref().or(all)?])
+    }
+}
+
+/// Which way a face looks, for choosing its texture ([`MaterialRegistry::texture_layer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaceKind {
+    /// Looking up (+Y).
+    Top,
+    /// Looking along ±X or ±Z.
+    Side,
+    /// Looking down (−Y).
+    Bottom,
+}
+
+impl FaceKind {
+    /// The face kind of a surface with this normal: up if `y > 0.5`, down if `y < -0.5`, else a
+    /// side (the mesher's normals are axis-aligned unit vectors).
+    pub fn of_normal(normal: [f32; 3]) -> Self {
+        if normal[1] > 0.5 {
+            FaceKind::Top
+        } else if normal[1] < -0.5 {
+            FaceKind::Bottom
+        } else {
+            FaceKind::Side
+        }
+    }
 }
 
 impl Material {
@@ -100,6 +158,20 @@ pub enum MaterialError {
     /// Air was given `collides: true`.
     #[error("air cannot collide (material {0:?} has kind Air and collides: true)")]
     AirCollides(String),
+    /// A material's textures leave a face without a name.
+    #[error("material {0:?} names no texture for some faces (give `all`, or `top`, `side` and `bottom`)")]
+    IncompleteTextures(String),
+    /// A texture name is not a plain file stem (`[a-z0-9_-]`, 1 to 64 characters).
+    #[error("material {material:?}: texture name {texture:?} must be 1 to 64 of a-z, 0-9, _ and -")]
+    BadTextureName {
+        /// The material.
+        material: String,
+        /// The name refused.
+        texture: String,
+    },
+    /// Air was given textures (it is never drawn).
+    #[error("air cannot have textures (material {0:?})")]
+    AirTextured(String),
     /// The RON text does not parse.
     #[error("materials file does not parse: {0}")]
     Parse(String),
@@ -116,11 +188,19 @@ pub enum MaterialError {
 /// Maps material ids to their definitions.
 ///
 /// Invariants (checked on construction): ids and names are unique; id 0 exists and is the only
-/// entry of kind [`MaterialKind::Air`].
+/// entry of kind [`MaterialKind::Air`]; textured materials name a valid texture for every face.
+///
+/// Texture layers: every distinct texture name gets a layer, in order of first use by
+/// increasing material id and then top, side, bottom ([`MaterialRegistry::texture_names`]); a
+/// renderer builds its texture array in that order.
 #[derive(Clone, Debug)]
 pub struct MaterialRegistry {
     by_id: Vec<Option<Material>>,
     by_name: HashMap<String, MaterialId>,
+    /// Texture names, by layer.
+    textures: Vec<String>,
+    /// The top, side and bottom layers of each id (`None`: untextured or no such id).
+    layers: Vec<Option<[u32; 3]>>,
 }
 
 impl MaterialRegistry {
@@ -145,12 +225,27 @@ impl MaterialRegistry {
             if by_name.insert(m.name.clone(), MaterialId(m.id)).is_some() {
                 return Err(MaterialError::DuplicateName(m.name));
             }
+            if let Some(textures) = &m.textures {
+                check_textures(&m, textures)?;
+            }
             by_id[slot] = Some(m);
         }
         if by_id.first().is_none_or(Option::is_none) {
             return Err(MaterialError::AirMismatch("<missing id 0>".into()));
         }
-        Ok(Self { by_id, by_name })
+        let mut textures: Vec<String> = Vec::new();
+        let mut layers = vec![None; by_id.len()];
+        for m in by_id.iter().flatten() {
+            let Some(names) = m.textures.as_ref().and_then(FaceTextures::resolved) else { continue };
+            layers[m.id as usize] = Some(names.map(|name| match textures.iter().position(|t| t == name) {
+                Some(layer) => layer as u32,
+                None => {
+                    textures.push(name.to_owned());
+                    textures.len() as u32 - 1
+                }
+            }));
+        }
+        Ok(Self { by_id, by_name, textures, layers })
     }
 
     /// Parses RON of the form `(materials: [(id: 0, name: "air", color: (..), kind: Air), ..])`.
@@ -200,6 +295,47 @@ impl MaterialRegistry {
     pub fn id_bound(&self) -> usize {
         self.by_id.len()
     }
+
+    /// The distinct texture names of all materials, by texture-array layer (empty when no
+    /// material is textured).
+    pub fn texture_names(&self) -> &[String] {
+        &self.textures
+    }
+
+    /// Whether any material is textured.
+    pub fn has_textures(&self) -> bool {
+        !self.textures.is_empty()
+    }
+
+    /// The texture-array layer of `id`'s `face` ([`MaterialRegistry::texture_names`]), or
+    /// `None` if the material is untextured or unknown. O(1).
+    #[inline]
+    pub fn texture_layer(&self, id: MaterialId, face: FaceKind) -> Option<u32> {
+        let layers = (*self.layers.get(id.0 as usize)?)?;
+        Some(match face {
+            FaceKind::Top => layers[0],
+            FaceKind::Side => layers[1],
+            FaceKind::Bottom => layers[2],
+        })
+    }
+}
+
+/// A material's textures are usable: not on air, every face named, every name a plain stem.
+fn check_textures(m: &Material, textures: &FaceTextures) -> Result<(), MaterialError> {
+    if m.kind == MaterialKind::Air {
+        return Err(MaterialError::AirTextured(m.name.clone()));
+    }
+    let names = [&textures.all, &textures.top, &textures.side, &textures.bottom];
+    for name in names.into_iter().flatten() {
+        let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+        if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
+            return Err(MaterialError::BadTextureName { material: m.name.clone(), texture: name.clone() });
+        }
+    }
+    if textures.resolved().is_none() {
+        return Err(MaterialError::IncompleteTextures(m.name.clone()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -245,5 +381,60 @@ mod tests {
         let r = MaterialRegistry::from_ron_str(text).unwrap();
         assert!(!r.get(MaterialId(1)).unwrap().collides());
         assert!(r.get(MaterialId(2)).unwrap().collides());
+    }
+
+    const AIR: &str = "(id: 0, name: \"air\", color: (0,0,0,0), kind: Air)";
+
+    fn registry(entries: &str) -> Result<MaterialRegistry, MaterialError> {
+        MaterialRegistry::from_ron_str(&format!("(materials: [{AIR}, {entries}])"))
+    }
+
+    #[test]
+    fn faces_take_their_own_texture_else_all_and_layers_are_shared_by_name() {
+        let r = registry(
+            "(id: 1, name: \"grass\", color: (0,1,0,1), kind: Solid,
+                textures: (top: \"grass_top\", side: \"grass_side\", bottom: \"dirt\")),
+             (id: 2, name: \"dirt\", color: (1,0,0,1), kind: Solid, textures: (all: \"dirt\")),
+             (id: 3, name: \"log\", color: (1,0,0,1), kind: Solid, textures: (all: \"bark\", top: \"rings\", bottom: \"rings\")),
+             (id: 4, name: \"plain\", color: (1,1,1,1), kind: Solid)",
+        )
+        .unwrap();
+        assert_eq!(r.texture_names(), ["grass_top", "grass_side", "dirt", "rings", "bark"]);
+        let layers =
+            |id: u16| [FaceKind::Top, FaceKind::Side, FaceKind::Bottom].map(|f| r.texture_layer(MaterialId(id), f));
+        assert_eq!(layers(1), [Some(0), Some(1), Some(2)]);
+        assert_eq!(layers(2), [Some(2); 3], "one layer for `dirt`, however many materials use it");
+        assert_eq!(layers(3), [Some(3), Some(4), Some(3)], "first use: top, then side, then bottom");
+        assert_eq!(layers(4), [None; 3]);
+        assert_eq!(layers(0), [None; 3]);
+        assert_eq!(layers(999), [None; 3]);
+        assert!(r.has_textures());
+    }
+
+    #[test]
+    fn unusable_textures_are_refused_by_name() {
+        let incomplete =
+            registry("(id: 1, name: \"s\", color: (0,0,0,1), kind: Solid, textures: (top: \"a\", side: \"b\"))");
+        assert!(matches!(incomplete, Err(MaterialError::IncompleteTextures(m)) if m == "s"));
+        for bad in ["", "../etc/passwd", "Stone", "a b", &"x".repeat(65)] {
+            let r = registry(&format!("(id: 1, name: \"s\", color: (0,0,0,1), kind: Solid, textures: (all: {bad:?}))"));
+            assert!(
+                matches!(&r, Err(MaterialError::BadTextureName { texture, .. }) if texture == bad),
+                "{bad:?}: {r:?}"
+            );
+        }
+        let air = "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air, textures: (all: \"x\"))])";
+        assert!(matches!(MaterialRegistry::from_ron_str(air), Err(MaterialError::AirTextured(_))));
+        let typo = registry("(id: 1, name: \"s\", color: (0,0,0,1), kind: Solid, textures: (sides: \"a\"))");
+        assert!(matches!(typo, Err(MaterialError::Parse(_))), "unknown face names are parse errors");
+    }
+
+    #[test]
+    fn face_kind_follows_the_normal() {
+        assert_eq!(FaceKind::of_normal([0.0, 1.0, 0.0]), FaceKind::Top);
+        assert_eq!(FaceKind::of_normal([0.0, -1.0, 0.0]), FaceKind::Bottom);
+        for n in [[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, -1.0]] {
+            assert_eq!(FaceKind::of_normal(n), FaceKind::Side);
+        }
     }
 }

@@ -12,3 +12,4 @@ mod mover;
 mod redis_save;
 mod residency;
 mod startup;
+mod textures;

@@ -1,0 +1,38 @@
+// The fragment shader of `StrataTextureMaterial` (textures.rs): Bevy's StandardMaterial, whose
+// base colour on textured faces is the texture array's texel times the vertex's AO.
+//
+// Mesh data (mesh_build.rs): `uv` is the position on the face in voxels (one repeat per voxel;
+// on side faces its v grows upward); `uv_b` is (texture layer, or -1 for an untextured
+// material; AO light 0..1). Untextured faces, and all of them while `textures_enabled` is 0,
+// keep the vertex colour (registry colour x AO).
+#import bevy_pbr::{
+    pbr_fragment::pbr_input_from_standard_material,
+    pbr_functions::alpha_discard,
+    forward_io::{VertexOutput, FragmentOutput},
+    pbr_functions::{apply_pbr_lighting, main_pass_post_lighting_processing},
+}
+
+@group(#{MATERIAL_BIND_GROUP}) @binding(100) var voxel_textures: texture_2d_array<f32>;
+@group(#{MATERIAL_BIND_GROUP}) @binding(101) var voxel_sampler: sampler;
+@group(#{MATERIAL_BIND_GROUP}) @binding(102) var<uniform> textures_enabled: u32;
+
+@fragment
+fn fragment(in: VertexOutput, @builtin(front_facing) is_front: bool) -> FragmentOutput {
+    var pbr_input = pbr_input_from_standard_material(in, is_front);
+#ifdef VERTEX_UVS_A
+#ifdef VERTEX_UVS_B
+    // Sampled on every fragment (uniform control flow for the derivatives), used where textured.
+    // v is negated so that the texture's top row lies at the top of each voxel on side faces.
+    let layer = max(i32(round(in.uv_b.x)), 0);
+    let texel = textureSample(voxel_textures, voxel_sampler, vec2(in.uv.x, -in.uv.y), layer);
+    if textures_enabled != 0u && in.uv_b.x >= 0.0 {
+        pbr_input.material.base_color = vec4(texel.rgb * in.uv_b.y, texel.a);
+    }
+#endif
+#endif
+    pbr_input.material.base_color = alpha_discard(pbr_input.material, pbr_input.material.base_color);
+    var out: FragmentOutput;
+    out.color = apply_pbr_lighting(pbr_input);
+    out.color = main_pass_post_lighting_processing(pbr_input, out.color);
+    return out;
+}
