@@ -1,4 +1,5 @@
-//! Generated terrain, a fly camera; left click digs, right click places — through picking.
+//! Generated, textured terrain, a fly camera; left click digs, right click places — through
+//! picking.
 //!
 //! `cargo run --release --example minimal`
 //!
@@ -24,6 +25,8 @@ fn main() {
             }),
             FreeCameraPlugin,
             StrataPlugin::new(StrataConfig::default()).with_save_file("minimal.strata"),
+            // Textured blocks: `assets/textures/<name>.png` for the names in `materials.ron`.
+            StrataTexturesPlugin::default(),
         ))
         .insert_resource(ClearColor(Color::srgb(0.55, 0.72, 0.92)))
         .add_systems(Startup, setup)
