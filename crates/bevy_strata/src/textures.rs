@@ -264,6 +264,11 @@ fn load_textures(
     *state = next;
 }
 
+/// Views an image as a 2D array (wgpu would view an array of one layer as a plain 2D texture).
+fn array_view() -> TextureViewDescriptor<'static> {
+    TextureViewDescriptor { dimension: Some(TextureViewDimension::D2Array), ..default() }
+}
+
 /// A 1 × 1 white array of one layer: bound until the real array is ready.
 fn placeholder_array() -> Image {
     let mut image = Image::new(
@@ -273,8 +278,7 @@ fn placeholder_array() -> Image {
         TextureFormat::Rgba8UnormSrgb,
         RenderAssetUsages::RENDER_WORLD,
     );
-    image.texture_view_descriptor =
-        Some(TextureViewDescriptor { dimension: Some(TextureViewDimension::D2Array), ..default() });
+    image.texture_view_descriptor = Some(array_view());
     image
 }
 
@@ -328,8 +332,7 @@ pub fn texture_array(layers: &[(&str, &Image)]) -> Result<Image, TextureError> {
     );
     image.texture_descriptor.mip_level_count = size.max(1).ilog2() + 1;
     image.data = Some(data);
-    image.texture_view_descriptor =
-        Some(TextureViewDescriptor { dimension: Some(TextureViewDimension::D2Array), ..default() });
+    image.texture_view_descriptor = Some(array_view());
     image.sampler = ImageSampler::Descriptor(ImageSamplerDescriptor {
         address_mode_u: ImageAddressMode::Repeat,
         address_mode_v: ImageAddressMode::Repeat,
@@ -354,7 +357,9 @@ fn half_size(level: &[u8], side: usize) -> Vec<u8> {
                 out.push(if c == 3 {
                     ((samples.iter().map(|&a| u32::from(a)).sum::<u32>() + 2) / 4) as u8
                 } else {
-                    linear_to_srgb(samples.iter().map(|&s| srgb_to_linear(s)).sum::<f32>() / 4.0)
+                    let linear =
+                        samples.iter().map(|&s| Srgba::gamma_function(f32::from(s) / 255.0)).sum::<f32>() / 4.0;
+                    (Srgba::gamma_function_inverse(linear).clamp(0.0, 1.0) * 255.0).round() as u8
                 });
             }
         }
@@ -362,30 +367,20 @@ fn half_size(level: &[u8], side: usize) -> Vec<u8> {
     out
 }
 
-fn srgb_to_linear(s: u8) -> f32 {
-    let s = f32::from(s) / 255.0;
-    if s <= 0.04045 { s / 12.92 } else { ((s + 0.055) / 1.055).powf(2.4) }
-}
-
-fn linear_to_srgb(l: f32) -> u8 {
-    let l = l.clamp(0.0, 1.0);
-    let s = if l <= 0.003_130_8 { l * 12.92 } else { 1.055 * l.powf(1.0 / 2.4) - 0.055 };
-    (s * 255.0).round() as u8
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A `width × height` image of 4-byte pixels in `format`, all zero.
+    fn blank(width: u32, height: u32, format: TextureFormat) -> Image {
+        let size = Extent3d { width, height, depth_or_array_layers: 1 };
+        Image::new(size, TextureDimension::D2, vec![0; (width * height * 4) as usize], format, RenderAssetUsages::all())
+    }
+
     fn rgba(side: u32, pixels: impl Fn(u32, u32) -> [u8; 4]) -> Image {
-        let data = (0..side * side).flat_map(|i| pixels(i % side, i / side)).collect();
-        Image::new(
-            Extent3d { width: side, height: side, depth_or_array_layers: 1 },
-            TextureDimension::D2,
-            data,
-            TextureFormat::Rgba8UnormSrgb,
-            RenderAssetUsages::all(),
-        )
+        let mut image = blank(side, side, TextureFormat::Rgba8UnormSrgb);
+        image.data = Some((0..side * side).flat_map(|i| pixels(i % side, i / side)).collect());
+        image
     }
 
     /// sRGB byte → linear → mean → sRGB byte, in f64 (the reference for the mips).
@@ -440,13 +435,7 @@ mod tests {
     fn unusable_textures_are_named_in_the_error() {
         let good = rgba(8, |_, _| [1, 2, 3, 4]);
         let err = |layers: &[(&str, &Image)]| texture_array(layers).unwrap_err();
-        let tall = Image::new(
-            Extent3d { width: 8, height: 16, depth_or_array_layers: 1 },
-            TextureDimension::D2,
-            vec![0; 8 * 16 * 4],
-            TextureFormat::Rgba8UnormSrgb,
-            RenderAssetUsages::all(),
-        );
+        let tall = blank(8, 16, TextureFormat::Rgba8UnormSrgb);
         assert!(
             matches!(err(&[("tall", &tall)]), TextureError::BadSize { texture, width: 8, height: 16 } if texture == "tall")
         );
@@ -459,13 +448,7 @@ mod tests {
             err(&[("ok", &good), ("small", &small)]),
             TextureError::SizeMismatch { texture, size: 4, expected: 8 } if texture == "small"
         ));
-        let depth = Image::new(
-            Extent3d { width: 8, height: 8, depth_or_array_layers: 1 },
-            TextureDimension::D2,
-            vec![0; 8 * 8 * 4],
-            TextureFormat::Depth32Float,
-            RenderAssetUsages::all(),
-        );
+        let depth = blank(8, 8, TextureFormat::Depth32Float);
         assert!(
             matches!(err(&[("depth", &depth)]), TextureError::UnsupportedFormat { texture, .. } if texture == "depth")
         );
