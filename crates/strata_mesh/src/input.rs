@@ -9,17 +9,20 @@ use strata_core::{Chunk, Face, MaterialId};
 /// - [`Neighbor::Unloaded`]: the neighbour is treated as **opaque solid**, so no face is emitted
 ///   towards unloaded space (no walls at the edge of the loaded world; the streaming layer
 ///   remeshes the chunk when the neighbour loads).
-/// - [`Neighbor::Seam`]: the neighbour is treated as **air**, so every non-air voxel on that
-///   border emits its face and the mesh is closed on that side. Use it where the neighbour is
-///   meshed at a different LOD: the two closed meshes cannot leave a crack between them (see
-///   [`crate::lod`]).
+/// - [`Neighbor::Seam`]: the neighbour is treated as **air** by solids and transparent solids,
+///   so each of their voxels on that border emits its face and the mesh is closed on that side.
+///   Use it where the neighbour is meshed at a different LOD: the two closed meshes cannot leave
+///   a crack between them (see [`crate::lod`]). A **fluid** treats the seam as more of itself
+///   and emits no face there: the water surface of two levels meets without a wall of water
+///   between them.
 #[derive(Clone, Copy, Debug)]
 pub enum Neighbor<'a> {
     /// The neighbour's voxels, at the same scale as the chunk being meshed.
     Loaded(&'a Chunk),
     /// Not available: behaves as opaque solid.
     Unloaded,
-    /// A level-of-detail seam: behaves as air, closing the mesh on this border.
+    /// A level-of-detail seam: behaves as air (fluids: as the same fluid), closing the mesh
+    /// of solids on this border.
     Seam,
 }
 

@@ -16,3 +16,8 @@
 //! the height difference between the two levels. The cost is one wall of quads per seam, merged
 //! greedily like all faces (typically a few dozen quads), and only on borders that are seams.
 //! The test `lod_seam_rays_always_hit` casts rays across such a seam and checks they hit.
+//!
+//! Fluids are the exception: a fluid emits no face towards a seam (it treats the seam as more
+//! of itself), because the closed surface of a see-through fluid is visible — a vertical sheet
+//! of water wherever the two levels' water surfaces differ in height. What is given up: looking
+//! along a water surface across an LOD border, one can see under the edge of the higher one.

@@ -55,7 +55,8 @@ pub struct MeshStats {
 /// - A face of a transparent or fluid voxel of material `m` is emitted iff the voxel across it
 ///   is neither opaque nor `m` (so water–water and glass–glass faces vanish, water–ice faces
 ///   stay).
-/// - Air emits nothing. Borders follow the [`crate::Neighbor`] policy.
+/// - Air emits nothing. Borders follow the [`crate::Neighbor`] policy (a fluid emits nothing
+///   towards a [`crate::Neighbor::Seam`]).
 ///
 /// Opaque faces go to [`ChunkMesh::opaque`], the others to [`ChunkMesh::transparent`]. Quads
 /// merge per face direction, material and (when enabled) AO key. Side slices use block-mesh's

@@ -5,7 +5,7 @@
 //! layers are filled; the 12 edge strips and 8 corners stay 0 (the mesher has no diagonal
 //! neighbours, so ambient occlusion treats them as empty).
 
-use crate::classify::{AIR, MaterialTable, OPAQUE};
+use crate::classify::{AIR, FLUID, MaterialTable, OPAQUE};
 use crate::input::{Neighbor, Neighborhood};
 use strata_core::{CHUNK_SIZE, Chunk, Face};
 
@@ -161,7 +161,16 @@ impl Occupancy {
     /// Fills the boundary layer across `face` following the [`Neighbor`] policy.
     fn border(&mut self, table: &MaterialTable, face: Face, neighbor: Neighbor<'_>) {
         let chunk = match neighbor {
-            Neighbor::Seam => return,
+            Neighbor::Seam => {
+                // Solids close on a seam (air across it); fluids continue across it, so no wall
+                // of water stands at an LOD border.
+                for (id, grid) in &mut self.layers[..self.layer_count] {
+                    if table.code(*id) == FLUID {
+                        fill_border_plane(grid, face);
+                    }
+                }
+                return;
+            }
             Neighbor::Unloaded => None,
             Neighbor::Loaded(c) => Some(c),
         };
@@ -215,6 +224,28 @@ impl Occupancy {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Sets every cell of the padding plane across `face` in `grid`.
+fn fill_border_plane(grid: &mut Grid, face: Face) {
+    const EDGE: usize = CHUNK_SIZE + 1;
+    match face {
+        Face::NegX | Face::PosX => {
+            let bit = if face == Face::NegX { 0 } else { EDGE };
+            for z in 1..=CHUNK_SIZE {
+                for y in 1..=CHUNK_SIZE {
+                    grid[row(y, z)] |= 1 << bit;
+                }
+            }
+        }
+        _ => {
+            let fixed = if face.is_positive() { EDGE } else { 0 };
+            let y_border = matches!(face, Face::NegY | Face::PosY);
+            for k in 1..=CHUNK_SIZE {
+                grid[if y_border { row(fixed, k) } else { row(k, fixed) }] |= INNER;
             }
         }
     }

@@ -112,8 +112,17 @@ pub fn reference_faces(table: &MaterialTable, center: &Chunk, neighbors: &[Neigh
                 }
                 for face in Face::ALL {
                     let o = face.offset();
-                    let n = voxel_at(center, neighbors, [x + o[0], y + o[1], z + o[2]]);
-                    let visible = if kind == MaterialKind::Solid { !opaque(n) } else { !opaque(n) && n != Some(m) };
+                    let p = [x + o[0], y + o[1], z + o[2]];
+                    let n = voxel_at(center, neighbors, p);
+                    // Across a seam: air for solids and transparent solids, more of the same
+                    // for a fluid (no water walls at LOD borders).
+                    let seam = (0..3).any(|a| !(0..32).contains(&p[a]))
+                        && matches!(neighbors[face as usize], NeighborSpec::Seam);
+                    let visible = match kind {
+                        MaterialKind::Solid => !opaque(n),
+                        MaterialKind::Fluid if seam => false,
+                        _ => !opaque(n) && n != Some(m),
+                    };
                     if visible {
                         out.push((kind != MaterialKind::Solid, face, x, y, z, u32::from(m)));
                     }

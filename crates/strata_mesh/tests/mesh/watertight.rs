@@ -156,6 +156,41 @@ fn unloaded_neighbours_are_opaque_and_seams_are_air() {
     assert_eq!((q.face, q.min, q.max), (Face::PosY, [0.0, 32.0, 0.0], [32.0, 32.0, 32.0]));
 }
 
+/// A fluid continues across an LOD seam (no wall of water at the border), while solids and
+/// transparent solids still close on it (crack-free).
+#[test]
+fn seams_close_solids_but_not_fluids() {
+    let mut mesher = Mesher::new(table());
+    let mut mesh = ChunkMesh::default();
+    // Water in the lower half, an ice column through it, stone below the water; seams all round.
+    let mut center = Chunk::Uniform(MaterialId::AIR);
+    for z in 0..32u8 {
+        for x in 0..32u8 {
+            center.set(strata_core::LocalPos::new(x, 0, z).index(), MaterialId(STONE));
+            for y in 1..16u8 {
+                let m = if (x, z) == (5, 5) { ICE } else { WATER };
+                center.set(strata_core::LocalPos::new(x, y, z).index(), MaterialId(m));
+            }
+        }
+    }
+    let seams: [NeighborSpec; 6] = std::array::from_fn(|_| NeighborSpec::Seam);
+    mesher.mesh(&hood(&center, &seams), &MeshOptions::default(), &mut mesh);
+    let faces = all_unit_faces(&mesh);
+    let on_border = |f: &&(bool, Face, i32, i32, i32, u32)| {
+        let o = f.1.offset();
+        let p = [f.2 + o[0], f.3 + o[1], f.4 + o[2]];
+        p.iter().any(|v| !(0..32).contains(v))
+    };
+    let water = faces.iter().filter(|f| f.5 == u32::from(WATER));
+    assert_eq!(water.clone().filter(on_border).count(), 0, "no water face towards a seam");
+    assert_eq!(water.count(), 32 * 32 - 1 + 4 * 15, "the surface (but over the ice) and the faces against the ice");
+    let ice_border = faces.iter().filter(|f| f.5 == u32::from(ICE)).filter(on_border).count();
+    assert_eq!(ice_border, 0, "the ice column touches no seam");
+    let stone_border = faces.iter().filter(|f| f.5 == u32::from(STONE)).filter(on_border).count();
+    assert_eq!(stone_border, 4 * 32 + 32 * 32, "stone closes on the four sides and below");
+    assert_eq!(faces, reference_faces(&table(), &center, &seams));
+}
+
 #[test]
 fn uniform_hidden_chunks_do_no_work_and_others_are_meshed() {
     let mut mesher = Mesher::new(table());
