@@ -55,6 +55,10 @@ pub struct StrataConfig {
     pub voxel_budget_mib: usize,
     /// Per-vertex ambient occlusion in meshes.
     pub ambient_occlusion: bool,
+    /// Fluids darken and turn opaque with the depth of fluid behind each face (a sea hides its
+    /// floor, a shore stays clear; see `strata_mesh::MeshBuffers::fluid_depth` and
+    /// [`fluid_shade`](crate::fluid_shade)). Default `true`.
+    pub fluid_depth: bool,
     /// Keep node meshes' vertex data in the main world after it is uploaded to the GPU, for
     /// systems that read `Assets<Mesh>` (trimesh colliders, Bevy's mesh picking). Default
     /// `false`: node meshes are `RenderAssetUsages::RENDER_WORLD`, so the render world takes the
@@ -87,6 +91,7 @@ impl Default for StrataConfig {
             commit_interval_s: 5.0,
             voxel_budget_mib: 256,
             ambient_occlusion: true,
+            fluid_depth: true,
             keep_mesh_data: false,
             texture_layers: false,
             recenter_distance: 1024.0,

@@ -66,6 +66,8 @@ pub(crate) struct MeshJob {
     pub keep_mesh_data: bool,
     /// Add the texture layers and AO (`StrataConfig::texture_layers`).
     pub texture_layers: bool,
+    /// Fluid depth per face (`StrataConfig::fluid_depth`).
+    pub fluid_depth: bool,
 }
 
 /// What meshing produced.
@@ -111,6 +113,7 @@ impl MeshJob {
         });
         let mut options = MeshOptions::lod(self.node.level.min(31) as u8);
         options.ambient_occlusion = self.ambient_occlusion;
+        options.fluid_depth = self.fluid_depth;
         let mut mesh = ChunkMesh::default();
         with_mesher(&self.table, |mesher| mesher.mesh(&hood, &options, &mut mesh));
         MeshOutput {
@@ -153,6 +156,7 @@ mod tests {
             ambient_occlusion: false,
             keep_mesh_data: false,
             texture_layers: false,
+            fluid_depth: false,
         }
         .run();
         assert_eq!(out.generation, 3);
@@ -169,6 +173,7 @@ mod tests {
             ambient_occlusion: false,
             keep_mesh_data: false,
             texture_layers: false,
+            fluid_depth: false,
         }
         .run();
         assert!(seams.meshes.opaque_quads > 1);
@@ -188,6 +193,7 @@ mod tests {
             ambient_occlusion: false,
             keep_mesh_data: false,
             texture_layers: false,
+            fluid_depth: false,
         };
         let built = || MESHERS_BUILT.with(|n| n.get());
         let (first, second) = (

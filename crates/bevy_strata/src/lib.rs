@@ -44,7 +44,7 @@ mod voxel_world;
 
 pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
-pub use mesh_build::{ATTRIBUTE_MATERIAL, to_bevy_mesh};
+pub use mesh_build::{ATTRIBUTE_MATERIAL, fluid_shade, to_bevy_mesh};
 pub use messages::{
     CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
     VoxelsEdited,

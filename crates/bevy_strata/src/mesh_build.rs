@@ -107,9 +107,12 @@ fn into_bevy_mesh(
         .materials
         .iter()
         .zip(buffers.ao.iter().chain(std::iter::repeat(&1.0)))
-        .map(|(&m, &ao)| {
+        .zip(buffers.fluid_depth.iter().chain(std::iter::repeat(&0.0)))
+        .map(|((&m, &ao), &depth)| {
             let c = registry.get(MaterialId(m as u16)).map(|d| d.color).unwrap_or([1.0, 0.0, 1.0, 1.0]);
-            [c[0] * ao, c[1] * ao, c[2] * ao, c[3]]
+            let (light, alpha) = fluid_shade(c[3], depth);
+            let l = ao * light;
+            [c[0] * l, c[1] * l, c[2] * l, alpha]
         })
         .collect();
     let texture_uvs = (texture_layers && registry.has_textures()).then(|| texture_layers_and_ao(&buffers, registry));
@@ -126,17 +129,32 @@ fn into_bevy_mesh(
     mesh
 }
 
+/// How deep fluid looks: `(light, alpha)` for a face with [`MeshBuffers::fluid_depth`] `depth`
+/// world voxels of fluid behind it and material alpha `alpha` (`(1.0, alpha)` for depth 0:
+/// not a fluid face). Deeper fluid is darker (light `0.35 + 0.65·e^(−depth/16)`: 0.96 at one
+/// voxel, 0.59 at 16, 0.36 past 32) and more opaque (transmission `(1 − alpha)·e^(−depth/8)`),
+/// so a sea hides its floor and shows its depth, while a shallow shore stays clear.
+pub fn fluid_shade(alpha: f32, depth: f32) -> (f32, f32) {
+    if depth <= 0.0 {
+        return (1.0, alpha);
+    }
+    let light = 0.35 + 0.65 * (-depth / 16.0).exp();
+    (light, 1.0 - (1.0 - alpha) * (-depth / 8.0).exp())
+}
+
 /// The second UV set of a textured registry's meshes: per vertex, `x` the texture-array layer
 /// of its material's face ([`MaterialRegistry::texture_layer`], by the normal: top, side or
-/// bottom) or `-1.0` for an untextured material, and `y` its AO light level (`0..=1`), which
-/// the vertex colour only carries multiplied into the material's colour. The texture material
+/// bottom) or `-1.0` for an untextured material, and `y` its AO light level (`0..=1`; on fluid
+/// faces times the depth's light, see [`fluid_shade`]), which the vertex colour only carries
+/// multiplied into the material's colour. The texture material
 /// ([`crate::textures`]) reads both; `StandardMaterial` ignores them.
 fn texture_layers_and_ao(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Vec<[f32; 2]> {
     let ao = buffers.ao.iter().chain(std::iter::repeat(&1.0));
-    (buffers.materials.iter().zip(&buffers.normals).zip(ao))
-        .map(|((&m, &normal), &ao)| {
+    let depth = buffers.fluid_depth.iter().chain(std::iter::repeat(&0.0));
+    (buffers.materials.iter().zip(&buffers.normals).zip(ao).zip(depth))
+        .map(|(((&m, &normal), &ao), &depth)| {
             let layer = registry.texture_layer(MaterialId(m as u16), FaceKind::of_normal(normal));
-            [layer.map_or(-1.0, |l| l as f32), ao]
+            [layer.map_or(-1.0, |l| l as f32), ao * fluid_shade(1.0, depth).0]
         })
         .collect()
 }
@@ -200,6 +218,43 @@ mod tests {
     use bevy::mesh::VertexAttributeValues;
 
     #[test]
+    fn deeper_fluid_is_darker_and_more_opaque() {
+        assert_eq!(fluid_shade(0.7, 0.0), (1.0, 0.7), "not a fluid face");
+        let depths = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+        let shades = depths.map(|d| fluid_shade(0.7, d));
+        for w in shades.windows(2) {
+            assert!(w[1].0 < w[0].0 && w[1].1 > w[0].1, "{shades:?}");
+        }
+        // A one-voxel puddle keeps its look; a sea is dark and hides its floor.
+        assert!(shades[0].0 > 0.9 && (shades[0].1 - 0.7).abs() < 0.05, "{:?}", shades[0]);
+        assert!(shades[6].0 < 0.4 && shades[6].1 > 0.99, "{:?}", shades[6]);
+        // Vertex colours carry it: a water quad at depth 64 against one at depth 1.
+        let registry = MaterialRegistry::builtin();
+        let water = registry.id("water").unwrap();
+        let c = registry.get(water).unwrap().color;
+        let buffers = MeshBuffers {
+            positions: vec![[0.0; 3]; 2],
+            normals: vec![[0.0, 1.0, 0.0]; 2],
+            uvs: vec![[0.0; 2]; 2],
+            materials: vec![u32::from(water.0); 2],
+            ao: vec![1.0; 2],
+            fluid_depth: vec![1.0, 64.0],
+            indices: vec![0, 1, 1],
+        };
+        let mesh = to_bevy_mesh(&buffers, &registry);
+        let Some(VertexAttributeValues::Float32x4(colors)) = mesh.attribute(Mesh::ATTRIBUTE_COLOR) else {
+            panic!("vertex colours");
+        };
+        for (color, (light, alpha)) in colors.iter().zip([fluid_shade(c[3], 1.0), fluid_shade(c[3], 64.0)]) {
+            assert_eq!(*color, [c[0] * light, c[1] * light, c[2] * light, alpha]);
+        }
+        let Some(VertexAttributeValues::Float32x2(uvs)) = mesh.attribute(Mesh::ATTRIBUTE_UV_1) else {
+            panic!("the builtin registry is textured");
+        };
+        assert_eq!((uvs[0][1], uvs[1][1]), (fluid_shade(1.0, 1.0).0, fluid_shade(1.0, 64.0).0));
+    }
+
+    #[test]
     fn textured_registries_give_each_vertex_its_face_layer_and_ao() {
         let registry = MaterialRegistry::from_ron_str(
             "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air),
@@ -215,6 +270,7 @@ mod tests {
             uvs: vec![[0.0; 2]; 5],
             materials: vec![1, 1, 1, 1, 2],
             ao: vec![1.0, 2.0 / 3.0, 1.0 / 3.0, 0.0, 1.0],
+            fluid_depth: vec![0.0; 5],
             indices: vec![0, 1, 2, 2, 3, 4],
         };
         let mesh = to_bevy_mesh(&buffers, &registry);

@@ -260,6 +260,7 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
                     ambient_occlusion: config.ambient_occlusion,
                     keep_mesh_data: config.keep_mesh_data,
                     texture_layers: config.texture_layers,
+                    fluid_depth: config.fluid_depth,
                 };
                 // Replaces (so cancels) an older mesh task of the node.
                 st.meshing.insert(m.node, pool.spawn(async move { job.run() }));

@@ -182,6 +182,14 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         keep(mesher.mesh(&hood, &ao, &mut mesh));
     });
     out.push(Metric::new("mesh.greedy_32_terrain_ao", ao_ns / 1e3, "us"));
+    // As the plugin meshes: AO and the depth of the water behind each water face.
+    let plugin = MeshOptions { ambient_occlusion: true, fluid_depth: true, ..options };
+    let depth_ns = time_ns(batches, iters, || {
+        keep(mesher.mesh(&hood, &plugin, &mut mesh));
+    });
+    let water_faces = mesh.transparent.fluid_depth.iter().filter(|&&d| d > 0.0).count() / 4;
+    out.push(Metric::new("mesh.greedy_32_terrain_ao_fluid_depth", depth_ns / 1e3, "us"));
+    out.push(Metric::new("mesh.fluid_depth_quads_32_terrain", water_faces as f64, "quads"));
 
     // --- and at its native 62³ size, per voxel, on the same region: the 64³ voxels of the 2×2×2
     // chunks around the surface at column (32, 32). Ours meshes those 8 chunks (each against

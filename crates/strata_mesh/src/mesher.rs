@@ -1,14 +1,14 @@
 //! The mesher: neighbourhood in, opaque and transparent meshes out.
 
 use crate::ao::{UNOCCLUDED, ao_key};
-use crate::classify::MaterialTable;
+use crate::classify::{FLUID, MaterialTable};
 use crate::faces::FaceMasks;
 use crate::greedy::{Grow, Rect, merge_runs, merge_slice};
-use crate::input::Neighborhood;
-use crate::occupancy::{Grid, Occupancy};
-use crate::output::{ChunkMesh, MeshBuffers, QuadSpec};
+use crate::input::{Neighbor, Neighborhood};
+use crate::occupancy::{Grid, Occupancy, is_set};
+use crate::output::{ChunkMesh, DEEP_FLUID_CODE, MeshBuffers, QuadSpec};
 use crate::skip::is_hidden;
-use strata_core::{CHUNK_SIZE, Chunk, Face};
+use strata_core::{CHUNK_SIZE, Chunk, Face, LocalPos};
 
 /// How to mesh.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -18,11 +18,14 @@ pub struct MeshOptions {
     pub voxel_size: f32,
     /// Compute per-vertex ambient occlusion; faces with different AO never merge.
     pub ambient_occlusion: bool,
+    /// Give each fluid face the depth of fluid behind it ([`MeshBuffers::fluid_depth`], for
+    /// water that darkens with depth); fluid faces of different depth buckets never merge.
+    pub fluid_depth: bool,
 }
 
 impl Default for MeshOptions {
     fn default() -> Self {
-        Self { voxel_size: 1.0, ambient_occlusion: false }
+        Self { voxel_size: 1.0, ambient_occlusion: false, fluid_depth: false }
     }
 }
 
@@ -137,10 +140,17 @@ impl Mesher {
                 rects: &mut self.rects,
                 keys: &mut self.keys[..],
                 groups: &mut self.groups,
+                depth: None,
             };
             e.emit_all(&mut self.faces);
         }
         for (material, cells) in self.occupancy.layers() {
+            let depth = (options.fluid_depth && self.table.code(*material) == FLUID).then_some(FluidDepth {
+                cells,
+                hood,
+                material: *material,
+                voxel_size: options.voxel_size,
+            });
             if self.faces.compute(cells, |r| cells[r] | opaque[r]) {
                 let materials = Materials::One(*material);
                 let mut e = Emitter {
@@ -151,6 +161,7 @@ impl Mesher {
                     rects: &mut self.rects,
                     keys: &mut self.keys[..],
                     groups: &mut self.groups,
+                    depth,
                 };
                 e.emit_all(&mut self.faces);
             }
@@ -183,6 +194,78 @@ struct Emitter<'a, 'b> {
     rects: &'b mut [Vec<(Rect, u32)>; 2],
     keys: &'b mut [u32],
     groups: &'b mut Vec<(u32, [u32; CHUNK_SIZE])>,
+    /// Set for a fluid layer when [`MeshOptions::fluid_depth`] is on.
+    depth: Option<FluidDepth<'a>>,
+}
+
+/// Bits of a merge key: material id in bits 0..16, AO corners in 16..24, fluid depth code in
+/// 24..27 (see [`MeshBuffers::fluid_depth`]).
+const AO_SHIFT: u32 = 16;
+const DEPTH_SHIFT: u32 = 24;
+
+/// The fluid depth behind the faces of one fluid layer.
+#[derive(Clone, Copy)]
+struct FluidDepth<'a> {
+    /// The layer's padded bit grid (the chunk and one boundary layer).
+    cells: &'a Grid,
+    hood: &'a Neighborhood<'a>,
+    material: u16,
+    voxel_size: f32,
+}
+
+impl FluidDepth<'_> {
+    /// The depth code of the face cell `c` of `face`: the run of this fluid from `c` straight
+    /// away from the face (against its normal), in world voxels, bucketed (see
+    /// [`MeshBuffers::fluid_depth`]). Past the chunk the run continues into the neighbour across
+    /// the opposite face: a loaded one is read; an unloaded one ends it (it counts as solid);
+    /// a seam counts as deep (the fluid goes on at another LOD).
+    ///
+    /// # Runtime
+    /// At most `32 / voxel_size + 1` cells are read.
+    fn code(&self, face: Face, c: [usize; 3]) -> u32 {
+        let axis = face.axis();
+        let step: i32 = if face.is_positive() { -1 } else { 1 };
+        // Cells that make the run deeper than the last bucket.
+        let need = (DEEP_RUN / self.voxel_size.max(1.0)) as u32 + 1;
+        let mut p = c.map(|v| v as i32);
+        let mut n = 0u32;
+        while n < need && (0..CHUNK_SIZE as i32).contains(&p[axis]) {
+            if !is_set(self.cells, p[0], p[1], p[2]) {
+                return depth_code(n, self.voxel_size);
+            }
+            n += 1;
+            p[axis] += step;
+        }
+        if n >= need {
+            return DEEP_FLUID_CODE;
+        }
+        match self.hood.neighbor(face.opposite()) {
+            Neighbor::Seam => DEEP_FLUID_CODE,
+            Neighbor::Unloaded => depth_code(n, self.voxel_size),
+            Neighbor::Loaded(chunk) => {
+                p[axis] = p[axis].rem_euclid(CHUNK_SIZE as i32);
+                while n < need && (0..CHUNK_SIZE as i32).contains(&p[axis]) {
+                    let at = LocalPos::new(p[0] as u8, p[1] as u8, p[2] as u8);
+                    if chunk.get(at.index()).0 != self.material {
+                        return depth_code(n, self.voxel_size);
+                    }
+                    n += 1;
+                    p[axis] += step;
+                }
+                if n >= need { DEEP_FLUID_CODE } else { depth_code(n, self.voxel_size) }
+            }
+        }
+    }
+}
+
+/// World voxels of fluid beyond which every run is [`DEEP_FLUID_CODE`].
+const DEEP_RUN: f32 = 32.0;
+
+/// The bucket of a run of `cells` cells of `voxel_size`: 1 + ⌈log₂ depth⌉ for depths up to 32
+/// world voxels (1 → 1, 2 → 2, 3–4 → 3, …, 17–32 → 6), [`DEEP_FLUID_CODE`] beyond.
+fn depth_code(cells: u32, voxel_size: f32) -> u32 {
+    let world = (u64::from(cells) * voxel_size.max(1.0) as u64).max(1);
+    (1 + (64 - (world - 1).leading_zeros())).min(DEEP_FLUID_CODE)
 }
 
 impl Emitter<'_, '_> {
@@ -204,7 +287,7 @@ impl Emitter<'_, '_> {
     /// whichever gives fewer quads, so the count never exceeds block-mesh's and is usually lower.
     fn emit_face<const AXIS: usize>(&mut self, faces: &mut FaceMasks, face: Face) {
         let ao = self.options.ambient_occlusion;
-        let (opaque, materials) = (self.opaque, self.materials);
+        let (opaque, materials, depth) = (self.opaque, self.materials, self.depth);
         let mut slices = faces.nonempty(face);
         while slices != 0 {
             let slice = slices.trailing_zeros() as usize;
@@ -217,12 +300,13 @@ impl Emitter<'_, '_> {
                     Materials::Dense(ids) => ids[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]],
                 };
                 let a = if ao { ao_key(opaque, face, c.map(|v| v as i32)) } else { UNOCCLUDED };
-                u32::from(m) | (a << 16)
+                let d = depth.map_or(0, |d| d.code(face, c));
+                u32::from(m) | (a << AO_SHIFT) | (d << DEPTH_SHIFT)
             };
-            match (ao, materials) {
+            match (ao || depth.is_some(), materials) {
                 (false, Materials::One(m)) => {
                     // One key for the whole slice: pure bit operations.
-                    let k = u32::from(m) | (UNOCCLUDED << 16);
+                    let k = u32::from(m) | (UNOCCLUDED << AO_SHIFT);
                     self.merge::<AXIS>(rows, face, slice, false, |_, _| k);
                 }
                 (false, Materials::Dense(_)) => {
@@ -256,8 +340,8 @@ impl Emitter<'_, '_> {
                     }
                 }
                 (true, _) => {
-                    // AO keys cost a table lookup and a few row reads: compute each cell's key
-                    // once, then merge on keys.
+                    // AO keys cost a table lookup and a few row reads, depth codes a run of
+                    // bit reads: compute each cell's key once, then merge on keys.
                     for (r, &line) in rows.iter().enumerate() {
                         let mut bits = line;
                         while bits != 0 {
@@ -291,7 +375,15 @@ impl Emitter<'_, '_> {
         let out = &mut *self.out;
         let mut push = |rect: Rect, k: u32| {
             let (p, q) = tangent_extents(AXIS, rect);
-            let spec = QuadSpec { face, slice: slice as u32, p, q, material: (k & 0xFFFF) as u16, ao: k >> 16 };
+            let spec = QuadSpec {
+                face,
+                slice: slice as u32,
+                p,
+                q,
+                material: (k & 0xFFFF) as u16,
+                ao: (k >> AO_SHIFT) & 0xFF,
+                depth: (k >> DEPTH_SHIFT) as u8,
+            };
             out.push_quad::<AXIS>(&spec, scale);
         };
         if AXIS == 1 {

@@ -251,8 +251,8 @@ fn fill_border_plane(grid: &mut Grid, face: Face) {
     }
 }
 
-/// Whether the padded cell at `(x, y, z)` (each in `-1..=32`) is set in `grid` (test helper).
-#[cfg(test)]
+/// Whether the padded cell at `(x, y, z)` (each in `-1..=32`) is set in `grid`.
+#[inline]
 pub(crate) fn is_set(grid: &Grid, x: i32, y: i32, z: i32) -> bool {
     (grid[row((y + 1) as usize, (z + 1) as usize)] >> (x + 1)) & 1 != 0
 }

@@ -17,8 +17,9 @@ const UV_AXES: [(usize, usize); 3] = [(2, 1), (0, 2), (0, 1)];
 /// Every quad adds 4 vertices and 6 indices (two counter-clockwise triangles seen from the side
 /// the normal points to). Per vertex: position in the chunk's local space (voxel units times the
 /// LOD voxel size), unit normal, UV in the same units (a texture repeats once per world voxel),
-/// material id (for a per-material colour or a texture-array layer) and AO light level in
-/// `0.0..=1.0` (1.0 = unoccluded, always 1.0 when AO is off).
+/// material id (for a per-material colour or a texture-array layer), AO light level in
+/// `0.0..=1.0` (1.0 = unoccluded, always 1.0 when AO is off) and fluid depth (see
+/// [`MeshBuffers::fluid_depth`]).
 ///
 /// [`MeshBuffers::reset`] keeps the capacity: reusing one value per worker makes steady-state
 /// meshing allocation-free.
@@ -34,12 +35,26 @@ pub struct MeshBuffers {
     pub materials: Vec<u32>,
     /// AO light level of each vertex.
     pub ao: Vec<f32>,
+    /// Fluid behind each vertex's face, in world voxels, when
+    /// [`MeshOptions::fluid_depth`](crate::MeshOptions::fluid_depth) is on: the run of the
+    /// face's fluid from its cell straight away from the face (down from a water surface), rounded
+    /// up to a power of two: 1, 2, 4, 8, 16 or 32, and 64 for anything deeper than 32 (or
+    /// continuing into an LOD seam). 0.0 on faces of other materials and when the option is off.
+    /// Equal on the 4 vertices of a quad.
+    pub fluid_depth: Vec<f32>,
     /// Triangle list, 6 indices per quad.
     pub indices: Vec<u32>,
 }
 
 /// Light factor of each AO level (table lookup instead of a division per vertex).
 const AO_LIGHT: [f32; 4] = [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0];
+
+/// The largest fluid depth code: deeper than 32 world voxels.
+pub(crate) const DEEP_FLUID_CODE: u32 = 7;
+
+/// [`MeshBuffers::fluid_depth`] of each depth code (0 = not a fluid face or not computed;
+/// code `k` ≥ 1 is a depth of at most 2^(k−1) world voxels).
+const FLUID_DEPTH: [f32; 8] = [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// One quad, before it becomes vertices.
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +69,8 @@ pub(crate) struct QuadSpec {
     pub material: u16,
     /// Corner AO levels, see [`crate::ao::CORNERS`].
     pub ao: u32,
+    /// Fluid depth code (index into `FLUID_DEPTH`).
+    pub depth: u8,
 }
 
 impl MeshBuffers {
@@ -64,6 +81,7 @@ impl MeshBuffers {
         self.uvs.clear();
         self.materials.clear();
         self.ao.clear();
+        self.fluid_depth.clear();
         self.indices.clear();
     }
 
@@ -116,6 +134,7 @@ impl MeshBuffers {
         self.uvs.extend_from_slice(&corners.map(uv));
         self.materials.extend_from_slice(&[u32::from(quad.material); 4]);
         self.ao.extend_from_slice(&levels.map(|l| AO_LIGHT[l as usize & 3]));
+        self.fluid_depth.extend_from_slice(&[FLUID_DEPTH[usize::from(quad.depth) & 7]; 4]);
         // Split along the diagonal whose ends are brighter together, so a single dark corner
         // shades one triangle symmetrically (no anisotropy seam).
         let tri: [u32; 6] = if quad.ao == UNOCCLUDED || levels[0] + levels[2] > levels[1] + levels[3] {
@@ -206,7 +225,7 @@ mod tests {
         for face in Face::ALL {
             for ao in [UNOCCLUDED, 0b11_11_11_00] {
                 let mut m = MeshBuffers::default();
-                push(&mut m, &QuadSpec { face, slice: 3, p: [1, 4], q: [2, 3], material: 9, ao }, 2.0);
+                push(&mut m, &QuadSpec { face, slice: 3, p: [1, 4], q: [2, 3], material: 9, ao, depth: 0 }, 2.0);
                 assert_eq!(m.quad_count(), 1);
                 for t in m.indices.chunks_exact(3) {
                     let [a, b, c] = [t[0], t[1], t[2]].map(|i| m.positions[i as usize]);

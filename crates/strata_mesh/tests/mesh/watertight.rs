@@ -5,7 +5,7 @@ use crate::common;
 
 use common::*;
 use proptest::prelude::*;
-use strata_core::{Chunk, Face, MaterialId, MaterialKind};
+use strata_core::{Chunk, Face, LocalPos, MaterialId, MaterialKind};
 use strata_mesh::{ChunkMesh, MeshBuffers, MeshOptions, Mesher};
 
 const PALETTES: [&[u16]; 4] =
@@ -24,12 +24,27 @@ fn build_spec((kind, seed, pick): (u8, u64, usize), palette: &[u16]) -> Neighbor
     }
 }
 
-fn check(center: &Chunk, neighbors: &[NeighborSpec; 6], ao: bool) -> Result<(), TestCaseError> {
+/// Meshes and checks coverage, AO (when `ao`) and, when `depth` gives a voxel size, the fluid
+/// depth of every face (meshed at that voxel size with `fluid_depth` on).
+fn check(center: &Chunk, neighbors: &[NeighborSpec; 6], ao: bool, depth: Option<f32>) -> Result<(), TestCaseError> {
     let table = table();
     let mut mesher = Mesher::new(table.clone());
     let mut mesh = ChunkMesh::default();
-    let options = MeshOptions { ambient_occlusion: ao, ..MeshOptions::default() };
+    let voxel_size = depth.unwrap_or(1.0);
+    let options = MeshOptions { ambient_occlusion: ao, fluid_depth: depth.is_some(), voxel_size };
     mesher.mesh(&hood(center, neighbors), &options, &mut mesh);
+    // Back to voxel units (exact: small integers times a power of two).
+    for p in mesh.opaque.positions.iter_mut().chain(&mut mesh.transparent.positions) {
+        *p = p.map(|v| v / voxel_size);
+    }
+    for buffers in [&mesh.opaque, &mesh.transparent] {
+        prop_assert_eq!(buffers.fluid_depth.len(), buffers.positions.len());
+    }
+    prop_assert!(mesh.opaque.fluid_depth.iter().all(|&d| d == 0.0), "opaque faces have no fluid depth");
+    match depth {
+        Some(voxel_size) => check_fluid_depth(&mesh.transparent, center, neighbors, voxel_size)?,
+        None => prop_assert!(mesh.transparent.fluid_depth.iter().all(|&d| d == 0.0), "fluid depth is off"),
+    }
     let got = all_unit_faces(&mesh);
     for w in got.windows(2) {
         prop_assert!(w[0] != w[1], "overlapping quads cover {:?} twice", w[0]);
@@ -43,6 +58,80 @@ fn check(center: &Chunk, neighbors: &[NeighborSpec; 6], ao: bool) -> Result<(), 
     if ao {
         check_ao(&mesh.opaque, center, neighbors)?;
         check_ao(&mesh.transparent, center, neighbors)?;
+    }
+    Ok(())
+}
+
+/// The fluid behind the unit face of fluid `m` at `cell`, by the rule of
+/// `MeshBuffers::fluid_depth` walked voxel by voxel: the run of `m` from `cell` against the
+/// face's normal (into the neighbour across the opposite face: a seam is deep, unloaded space
+/// ends it), in world voxels, rounded up to a power of two; 64 past 32.
+fn reference_depth(center: &Chunk, neighbors: &[NeighborSpec; 6], face: Face, cell: [i32; 3], m: u16, vs: f32) -> f32 {
+    let (a, n) = (face.axis(), face.offset());
+    let mut p = cell;
+    let mut run = 0u32;
+    loop {
+        if run as f32 * vs > 32.0 {
+            return 64.0;
+        }
+        let here = if (0..32).contains(&p[a]) {
+            Some(center.get(LocalPos::new(p[0] as u8, p[1] as u8, p[2] as u8).index()).0)
+        } else {
+            match &neighbors[face.opposite() as usize] {
+                NeighborSpec::Seam => return 64.0,
+                NeighborSpec::Loaded(c) if (-32..64).contains(&p[a]) => {
+                    let w = p.map(|v| v.rem_euclid(32) as u8);
+                    Some(c.get(LocalPos::new(w[0], w[1], w[2]).index()).0)
+                }
+                // Unloaded space is solid; past the neighbour nothing is known.
+                NeighborSpec::Unloaded | NeighborSpec::Loaded(_) => None,
+            }
+        };
+        if here != Some(m) {
+            break;
+        }
+        run += 1;
+        p = [p[0] - n[0], p[1] - n[1], p[2] - n[2]];
+    }
+    let world = run as f32 * vs;
+    let mut d = 1.0;
+    while d < world {
+        d *= 2.0;
+    }
+    d
+}
+
+/// Every unit face inside a transparent quad has the quad's fluid depth: the reference for
+/// fluids, 0 for transparent solids.
+fn check_fluid_depth(
+    buffers: &MeshBuffers,
+    center: &Chunk,
+    neighbors: &[NeighborSpec; 6],
+    vs: f32,
+) -> Result<(), TestCaseError> {
+    let table = table();
+    for qi in 0..buffers.quad_count() {
+        let depth = buffers.fluid_depth[qi * 4];
+        prop_assert!(buffers.fluid_depth[qi * 4..qi * 4 + 4].iter().all(|&d| d == depth));
+        let mut cells = Vec::new();
+        mesh_unit_faces(
+            &MeshBuffers {
+                positions: buffers.positions[qi * 4..qi * 4 + 4].to_vec(),
+                normals: buffers.normals[qi * 4..qi * 4 + 4].to_vec(),
+                materials: buffers.materials[qi * 4..qi * 4 + 4].to_vec(),
+                ..MeshBuffers::default()
+            },
+            true,
+            &mut cells,
+        );
+        for (_, face, x, y, z, m) in cells {
+            let want = if table.kind(MaterialId(m as u16)) == MaterialKind::Fluid {
+                reference_depth(center, neighbors, face, [x, y, z], m as u16, vs)
+            } else {
+                0.0
+            };
+            prop_assert_eq!(depth, want, "{:?} cell {:?} of material {} at voxel size {}", face, [x, y, z], m, vs);
+        }
     }
     Ok(())
 }
@@ -106,6 +195,7 @@ proptest! {
         uniform_center in proptest::option::weighted(0.2, 0usize..8),
         specs in proptest::array::uniform6(neighbor_spec()),
         ao in any::<bool>(),
+        depth in proptest::option::of(prop_oneof![Just(1.0f32), Just(2.0), Just(8.0)]),
     ) {
         let palette = PALETTES[palette];
         let center = match uniform_center {
@@ -113,7 +203,7 @@ proptest! {
             None => random_chunk(seed, palette),
         };
         let neighbors = specs.map(|s| build_spec(s, palette));
-        check(&center, &neighbors, ao)?;
+        check(&center, &neighbors, ao, depth)?;
     }
 }
 
@@ -125,7 +215,7 @@ fn fluids_hide_faces_between_cells_of_one_fluid_only() {
     // Water everywhere, an ice block inside, water neighbours all round.
     let mut center = Chunk::Uniform(MaterialId(WATER));
     for x in 10..12u8 {
-        center.set(strata_core::LocalPos::new(x, 5, 5).index(), MaterialId(ICE));
+        center.set(LocalPos::new(x, 5, 5).index(), MaterialId(ICE));
     }
     let water = NeighborSpec::Loaded(Chunk::Uniform(MaterialId(WATER)));
     let neighbors: [NeighborSpec; 6] = std::array::from_fn(|_| water.clone());
@@ -166,10 +256,10 @@ fn seams_close_solids_but_not_fluids() {
     let mut center = Chunk::Uniform(MaterialId::AIR);
     for z in 0..32u8 {
         for x in 0..32u8 {
-            center.set(strata_core::LocalPos::new(x, 0, z).index(), MaterialId(STONE));
+            center.set(LocalPos::new(x, 0, z).index(), MaterialId(STONE));
             for y in 1..16u8 {
                 let m = if (x, z) == (5, 5) { ICE } else { WATER };
-                center.set(strata_core::LocalPos::new(x, y, z).index(), MaterialId(m));
+                center.set(LocalPos::new(x, y, z).index(), MaterialId(m));
             }
         }
     }
@@ -212,7 +302,7 @@ fn lod_scale_multiplies_positions_and_uvs() {
     let mut mesher = Mesher::new(table());
     let mut mesh = ChunkMesh::default();
     let mut c = Chunk::Uniform(MaterialId::AIR);
-    c.set(strata_core::LocalPos::new(1, 2, 3).index(), MaterialId(STONE));
+    c.set(LocalPos::new(1, 2, 3).index(), MaterialId(STONE));
     mesher.mesh(&strata_mesh::Neighborhood::isolated(&c), &MeshOptions::lod(2), &mut mesh);
     assert_eq!(mesh.opaque.quad_count(), 6);
     let top = mesh.opaque.quads().find(|q| q.face == Face::PosY).unwrap();
@@ -220,4 +310,54 @@ fn lod_scale_multiplies_positions_and_uvs() {
     assert!(mesh.opaque.uvs.iter().all(|uv| uv[0] % 4.0 == 0.0 && uv[1] % 4.0 == 0.0));
     assert_eq!(mesh.opaque.indices.len(), 36);
     assert!(mesh.opaque.materials.iter().all(|&m| m == u32::from(STONE)));
+}
+
+/// A sea surface gets the depth of the water under it: bucketed per column, continued into a
+/// loaded chunk below, cut by unloaded space, deep across a seam.
+#[test]
+fn fluid_depth_follows_the_water_column() {
+    let mut mesher = Mesher::new(table());
+    let mut mesh = ChunkMesh::default();
+    // Water from y = 31 down to a floor at y = 31 − depth(x); x = 31 has water all the way.
+    let mut center = Chunk::Uniform(MaterialId::AIR);
+    for z in 0..32u8 {
+        for x in 0..32u8 {
+            let floor = if x == 31 { 0 } else { 31 - u8::min(x, 31) };
+            for y in floor..32u8 {
+                let m = if y == floor && x != 31 { STONE } else { WATER };
+                center.set(LocalPos::new(x, y, z).index(), MaterialId(m));
+            }
+        }
+    }
+    let air = NeighborSpec::Loaded(Chunk::Uniform(MaterialId::AIR));
+    let mut neighbors: [NeighborSpec; 6] = std::array::from_fn(|_| air.clone());
+    let surface_depths = |mesher: &mut Mesher, mesh: &mut ChunkMesh, neighbors: &[NeighborSpec; 6], vs: f32| {
+        let options = MeshOptions { fluid_depth: true, voxel_size: vs, ..MeshOptions::default() };
+        mesher.mesh(&hood(&center, neighbors), &options, mesh);
+        let mut by_x = [f32::NAN; 32];
+        for (qi, q) in mesh.transparent.quads().enumerate() {
+            if q.face == Face::PosY {
+                let columns = (q.min[0] / vs) as usize..(q.max[0] / vs) as usize;
+                by_x[columns].fill(mesh.transparent.fluid_depth[qi * 4]);
+            }
+        }
+        by_x
+    };
+    // Column x holds x water voxels above its floor (x = 0: none, the floor is at the top).
+    let d = surface_depths(&mut mesher, &mut mesh, &neighbors, 1.0);
+    assert_eq!(&d[1..10], &[1.0, 2.0, 4.0, 4.0, 8.0, 8.0, 8.0, 8.0, 16.0]);
+    assert_eq!((d[16], d[17], d[30]), (16.0, 32.0, 32.0));
+    // x = 31: 32 voxels of water, then air below: 32.
+    assert_eq!(d[31], 32.0);
+    // More water below: deeper than 32.
+    neighbors[Face::NegY as usize] = NeighborSpec::Loaded(Chunk::Uniform(MaterialId(WATER)));
+    assert_eq!(surface_depths(&mut mesher, &mut mesh, &neighbors, 1.0)[31], 64.0);
+    // Unloaded below counts as solid; a seam below counts as deep.
+    neighbors[Face::NegY as usize] = NeighborSpec::Unloaded;
+    assert_eq!(surface_depths(&mut mesher, &mut mesh, &neighbors, 1.0)[31], 32.0);
+    neighbors[Face::NegY as usize] = NeighborSpec::Seam;
+    assert_eq!(surface_depths(&mut mesher, &mut mesh, &neighbors, 1.0)[31], 64.0);
+    // At voxel size 4 each cell is 4 voxels deep: 1 cell → 4, 8 cells → 32, 9 → deep.
+    let d = surface_depths(&mut mesher, &mut mesh, &neighbors, 4.0);
+    assert_eq!((d[1], d[2], d[8], d[9]), (4.0, 8.0, 32.0, 64.0));
 }
