@@ -26,7 +26,10 @@
 //! both present) and exits with status 0 if the check passed, 3 if not. `STRATA_GLOBE_ALT`
 //! sets the starting altitude in voxels, `STRATA_GLOBE_LAT` / `STRATA_GLOBE_LON` the place;
 //! `STRATA_GEOLOGY_STEPS=N` first saves `<out>.before.png`, runs N geology steps, then takes the
-//! screenshot (to see the landscape change).
+//! screenshot (to see the landscape change). The screenshot mode logs the frame time (mean and
+//! p90 over the frames it waited with the view complete); `STRATA_GLOBE_PLAIN=1` turns sky, fog
+//! and shadows off to compare, `STRATA_WINDOW=640x360` sets the window size and
+//! `STRATA_SCREENSHOT_LIMIT_S` the time limit (default 300 s).
 //!
 //! Walk check: `STRATA_GLOBE_WALK=600` flies east at walking height (6 voxels above the ground,
 //! `STRATA_GLOBE_WALK_SPEED` voxels per second, default 64) for that many seconds without a save,
@@ -36,15 +39,16 @@
 //! (`StrataConfig::keep_mesh_data`), to compare resident memory with and without it.
 
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
+use bevy::light::{CascadeShadowConfig, CascadeShadowConfigBuilder, NotShadowCaster, ShadowFilteringMethod};
 use bevy::math::DVec3;
 use bevy::prelude::*;
 use bevy::render::view::screenshot::Screenshot;
-use bevy::window::PrimaryWindow;
+use bevy::window::{PrimaryWindow, WindowResolution};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bevy_strata::debug_ui::StrataDebugUiPlugin;
 use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataStreaming, StrataSystems};
+use bevy_strata::{StrataStreaming, StrataSurface, StrataSystems};
 use std::sync::Arc;
 use strata_core::WorldGenerator;
 use strata_geo::geology::{GeologyConfig, Gravity, VolcanismConfig};
@@ -54,7 +58,11 @@ use strata_geo::{GeoCoord, PlanetGenerator};
 mod screenshot_check;
 use screenshot_check::{PixelCheck, screenshot_deadline, take_checked_screenshot};
 
+/// Space: the clear colour from orbit.
 const CLEAR: Color = Color::srgb(0.01, 0.012, 0.03);
+/// The sky near the ground (clear and fog colour), and the haze at the limb seen from orbit.
+const SKY: Color = Color::srgb(0.50, 0.68, 0.90);
+const HAZE: Color = Color::srgba(0.55, 0.72, 1.0, 0.8);
 /// Screenshot mode gives up (exit code 3) after this many seconds of wall time (a debug build
 /// under software rendering takes about 50).
 const SCREENSHOT_LIMIT_S: f64 = 300.0;
@@ -79,7 +87,11 @@ fn main() -> AppExit {
         .add_plugins((
             DefaultPlugins
                 .set(WindowPlugin {
-                    primary_window: Some(Window { title: "Strata — globe viewer".into(), ..default() }),
+                    primary_window: Some(Window {
+                        title: "Strata — globe viewer".into(),
+                        resolution: window_size().map_or_else(default, |(w, h)| WindowResolution::new(w, h)),
+                        ..default()
+                    }),
                     ..default()
                 })
                 .set(bevy_strata::task_pool_plugin()),
@@ -111,11 +123,24 @@ fn main() -> AppExit {
         })
         .insert_resource(bevy_strata::StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
         .add_systems(Startup, setup)
-        .add_systems(Update, (controls, walk, place_camera, toggle_geology).chain().before(StrataSystems::TrackViewers))
+        .add_observer(water_casts_no_shadow)
+        .add_systems(
+            Update,
+            (controls, walk, place_camera, atmosphere, toggle_geology).chain().before(StrataSystems::TrackViewers),
+        )
         .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
         .add_systems(Update, screenshot_deadline(SCREENSHOT_LIMIT_S))
         .add_systems(EguiPrimaryContextPass, info)
         .run()
+}
+
+/// `STRATA_WINDOW=<width>x<height>`: the window size in pixels (default 1280 × 720). A
+/// software renderer's frame time falls with the pixel count, so a screenshot check may run
+/// smaller.
+fn window_size() -> Option<(u32, u32)> {
+    let v = std::env::var("STRATA_WINDOW").ok()?;
+    let (w, h) = v.split_once('x')?;
+    Some((w.parse().ok()?, h.parse().ok()?))
 }
 
 /// A number from the environment, or `default`.
@@ -142,12 +167,22 @@ struct Orbit {
 #[derive(Component)]
 struct MainCamera;
 
+/// The directional light.
+#[derive(Component)]
+struct Sun;
+
+/// `STRATA_GLOBE_PLAIN=1`: no fog, sky or shadows (the look before them, to compare frame times).
+fn plain_look() -> bool {
+    std::env::var("STRATA_GLOBE_PLAIN").is_ok_and(|v| v == "1")
+}
+
 /// The line under the pointer (camera position, what the pointer is over), drawn by [`info`].
 #[derive(Resource, Default)]
 struct InfoText(String);
 
 fn setup(mut commands: Commands) {
-    commands.spawn((
+    let plain = plain_look();
+    let mut camera = commands.spawn((
         Camera3d::default(),
         Projection::Perspective(PerspectiveProjection { near: 0.1, far: 1.0e7, ..default() }),
         Transform::default(),
@@ -155,9 +190,21 @@ fn setup(mut commands: Commands) {
         StreamingViewer::default(),
         StrataFloatingOrigin,
     ));
+    if !plain {
+        // One hardware-filtered tap per shadow lookup: the default (Gaussian) filter takes many,
+        // which a software renderer feels.
+        camera.insert(ShadowFilteringMethod::Hardware2x2);
+        camera.insert(DistanceFog {
+            color: SKY,
+            directional_light_color: Color::srgba(1.0, 0.92, 0.75, 0.5),
+            directional_light_exponent: 24.0,
+            falloff: FogFalloff::Linear { start: 1.0e6, end: 2.0e6 },
+        });
+    }
     commands.spawn((
-        DirectionalLight { illuminance: 10_000.0, shadow_maps_enabled: false, ..default() },
+        DirectionalLight { illuminance: 10_000.0, shadow_maps_enabled: !plain, ..default() },
         Transform::default().looking_to(Vec3::new(-0.6, -0.35, -0.7), Vec3::Y),
+        Sun,
     ));
     commands.insert_resource(GlobalAmbientLight { brightness: 250.0, ..default() });
     commands.insert_resource(InfoText("loading…".into()));
@@ -365,6 +412,66 @@ fn place_camera(
     viewer.view_distance = Some(horizon.max(512.0) as f32);
 }
 
+/// Water (and glass) lets the sun through: transparent node meshes cast no shadow (they still
+/// receive them).
+fn water_casts_no_shadow(add: On<Add, StrataSurface>, surfaces: Query<&StrataSurface>, mut commands: Commands) {
+    if surfaces.get(add.entity) == Ok(&StrataSurface::Transparent) {
+        commands.entity(add.entity).insert(NotShadowCaster);
+    }
+}
+
+/// Sky, fog and shadows for the camera's height above the ground (after [`place_camera`]).
+///
+/// - **Sky**: blue near the ground, fading to black space between 300 voxels and a tenth of the
+///   radius (log scale).
+/// - **Fog**: linear, from part-way out to 1.5 sea-level horizons near the ground (so the far
+///   ground, the coarsest LOD rings and the end of the view dissolve into the sky), out to the
+///   streamed view distance from orbit (a thinner blue haze that brightens the limb). The sun
+///   lights the fog where one looks towards it.
+/// - **Shadows**: below a tenth of the radius (from orbit relief casts no visible shadow), in
+///   three cascades out to four heights (64 to 4,096 voxels): the relief around the view's
+///   centre; far LOD rings are shaded by the sun's angle alone, which keeps the frame cost down.
+fn atmosphere(
+    planet: Res<Planet>,
+    orbit: Res<Orbit>,
+    mut clear: ResMut<ClearColor>,
+    mut camera: Query<(&mut DistanceFog, &StreamingViewer), With<MainCamera>>,
+    mut sun: Query<(&mut DirectionalLight, &mut CascadeShadowConfig), With<Sun>>,
+) {
+    let Ok((mut fog, viewer)) = camera.single_mut() else { return };
+    let radius = planet.0.config().sea_level_radius();
+    let ground = planet.0.surface_altitude(orbit.lat, orbit.lon).unwrap_or(0.0).max(0.0);
+    let height = (orbit.alt - ground).max(1.0);
+    // 0 near the ground, 1 in space.
+    let space = ((height / 300.0).ln() / (radius * 0.1 / 300.0).ln()).clamp(0.0, 1.0) as f32;
+    clear.0 = SKY.mix(&CLEAR, space);
+    fog.color = SKY.mix(&HAZE, space);
+    // The fog ends at 1.5 times the sea-level horizon near the ground (the far ground, hills and
+    // the coarsest rings fade into the sky) and at the view distance from orbit (a haze over the
+    // limb); it starts 15 % (ground) to 25 % (orbit) of the way there from the nearest ground.
+    let r = radius + orbit.alt.max(0.0);
+    let horizon = 1.5 * (r * r - radius * radius).max(0.0).sqrt() as f32;
+    let end = horizon + (viewer.view_distance.unwrap_or(horizon) - horizon) * space;
+    let near = height as f32;
+    let start = near + (end - near).max(0.0) * (0.15 + 0.1 * space);
+    fog.falloff = FogFalloff::Linear { start, end: end.max(start + 1.0) };
+    if let Ok((mut light, mut cascades)) = sun.single_mut() {
+        let shadows = height < radius * 0.1;
+        if light.shadow_maps_enabled != shadows {
+            light.shadow_maps_enabled = shadows;
+        }
+        let max = (near * 4.0).clamp(64.0, 4096.0);
+        *cascades = CascadeShadowConfigBuilder {
+            num_cascades: 3,
+            minimum_distance: 0.1,
+            first_cascade_far_bound: (max / 12.0).max(8.0),
+            maximum_distance: max,
+            ..default()
+        }
+        .build();
+    }
+}
+
 /// What the pointer is over: an exact voxel ray hit where chunks are loaded, otherwise the
 /// generator's surface found by marching the ray.
 struct Target {
@@ -491,6 +598,8 @@ fn screenshot_when_ready(
     mut geology: ResMut<GeologySettings>,
     geology_stats: Res<GeologyStats>,
     time: Res<Time>,
+    real: Res<Time<Real>>,
+    mut frame_ms: Local<Vec<f32>>,
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
     // STRATA_GEOLOGY_STEPS=N: once the view is complete, save `<path>.before.png`, run N geology
@@ -531,8 +640,25 @@ fn screenshot_when_ready(
         *idle_frames = 0;
         return;
     }
+    // Frame times while the view is complete (what the sky, fog and shadows cost: compare with
+    // `STRATA_GLOBE_PLAIN=1`).
+    if *idle_frames > 0 {
+        // Wall-clock time: `Time` clamps its delta at 250 ms.
+        frame_ms.push(real.delta_secs() * 1000.0);
+    } else {
+        frame_ms.clear();
+    }
     if *idle_frames > 30 {
         *requested = true;
+        let mut sorted = frame_ms.clone();
+        sorted.sort_by(f32::total_cmp);
+        let mean = sorted.iter().sum::<f32>() / sorted.len().max(1) as f32;
+        let p90 = sorted.get(sorted.len() * 9 / 10).copied().unwrap_or(f32::NAN);
+        info!(
+            "screenshot mode: frame time over the last {} idle frames: mean {mean:.1} ms, p90 {p90:.1} ms ({})",
+            sorted.len(),
+            if plain_look() { "plain" } else { "sky, fog and shadows" }
+        );
         take_checked_screenshot::<PixelStats>(&mut commands, path);
     }
 }
