@@ -62,6 +62,23 @@ fn check(center: &Chunk, neighbors: &[NeighborSpec; 6], ao: bool, depth: Option<
     Ok(())
 }
 
+/// The unit faces under quad `qi` of `buffers` (voxel size 1).
+fn quad_unit_faces(buffers: &MeshBuffers, qi: usize) -> Vec<UnitFace> {
+    let quad = qi * 4..qi * 4 + 4;
+    let mut cells = Vec::new();
+    mesh_unit_faces(
+        &MeshBuffers {
+            positions: buffers.positions[quad.clone()].to_vec(),
+            normals: buffers.normals[quad.clone()].to_vec(),
+            materials: buffers.materials[quad].to_vec(),
+            ..MeshBuffers::default()
+        },
+        false,
+        &mut cells,
+    );
+    cells
+}
+
 /// The fluid behind the unit face of fluid `m` at `cell`, by the rule of
 /// `MeshBuffers::fluid_depth` walked voxel by voxel: the run of `m` from `cell` against the
 /// face's normal (into the neighbour across the opposite face: a seam is deep, unloaded space
@@ -113,18 +130,7 @@ fn check_fluid_depth(
     for qi in 0..buffers.quad_count() {
         let depth = buffers.fluid_depth[qi * 4];
         prop_assert!(buffers.fluid_depth[qi * 4..qi * 4 + 4].iter().all(|&d| d == depth));
-        let mut cells = Vec::new();
-        mesh_unit_faces(
-            &MeshBuffers {
-                positions: buffers.positions[qi * 4..qi * 4 + 4].to_vec(),
-                normals: buffers.normals[qi * 4..qi * 4 + 4].to_vec(),
-                materials: buffers.materials[qi * 4..qi * 4 + 4].to_vec(),
-                ..MeshBuffers::default()
-            },
-            true,
-            &mut cells,
-        );
-        for (_, face, x, y, z, m) in cells {
+        for (_, face, x, y, z, m) in quad_unit_faces(buffers, qi) {
             let want = if table.kind(MaterialId(m as u16)) == MaterialKind::Fluid {
                 reference_depth(center, neighbors, face, [x, y, z], m as u16, vs)
             } else {
@@ -155,18 +161,7 @@ fn check_ao(buffers: &MeshBuffers, center: &Chunk, neighbors: &[NeighborSpec; 6]
             let corner = CORNERS.iter().position(|&c| c == (sp, sq)).unwrap_or(0);
             levels[corner] = (buffers.ao[qi * 4 + v] * 3.0).round() as u32;
         }
-        let mut cells = Vec::new();
-        mesh_unit_faces(
-            &MeshBuffers {
-                positions: buffers.positions[qi * 4..qi * 4 + 4].to_vec(),
-                normals: buffers.normals[qi * 4..qi * 4 + 4].to_vec(),
-                materials: buffers.materials[qi * 4..qi * 4 + 4].to_vec(),
-                ..MeshBuffers::default()
-            },
-            false,
-            &mut cells,
-        );
-        for (_, face, x, y, z, _) in cells {
+        for (_, face, x, y, z, _) in quad_unit_faces(buffers, qi) {
             let n = face.offset();
             let air_side = [x + n[0], y + n[1], z + n[2]];
             for (i, (sp, sq)) in CORNERS.into_iter().enumerate() {
