@@ -94,14 +94,16 @@ fuzz_target!(|data: &[u8]| {
     if placed.is_ok() {
         assert!(plain.is_ok());
     }
-    let summary = StoredSummary::of_stored_record(&record, home);
+    // Any up (the record's length picks one): the summary follows it.
+    let up = strata_core::Up::ALL[record.len() % 6];
+    let summary = StoredSummary::of_stored_record(&record, home, up);
     assert_eq!(summary.is_ok(), placed.is_ok());
     if let Ok((chunk, history)) = plain {
         let mut again = Vec::new();
         ChunkEncoder::default().encode_with_history(KEY, &chunk, &history, &mut again);
         assert_eq!(codec::decode_with_history(&again), Ok((chunk.clone(), history)));
         if let (Ok(s), Ok(_)) = (summary, placed) {
-            assert_eq!(s, StoredSummary::of(&chunk, history));
+            assert_eq!(s, StoredSummary::of(&chunk, history, up));
         }
     }
 });

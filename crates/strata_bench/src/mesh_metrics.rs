@@ -254,7 +254,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     });
     out.push(Metric::new("mesh.skip_uniform", skip_ns / 1e3, "us"));
 
-    // --- mesh.lod_node: a level-2 node (4×4×4 chunks) downsampled by majority, with its six
+    // --- mesh.lod_node: a level-2 node (4×4×4 chunks) downsampled by the LOD rule, with its six
     // level-2 neighbours loaded.
     let node_mip = |origin: ChunkKey| {
         let chunks: Vec<Chunk> = (0..64)
@@ -262,7 +262,8 @@ pub fn run(budget: Budget) -> Vec<Metric> {
                 generator.generate(ChunkKey::new(origin.x + (i & 3), origin.y + ((i >> 2) & 3), origin.z + (i >> 4)))
             })
             .collect();
-        node_grid(2, |[x, y, z]| &chunks[x + 4 * y + 16 * z]).unwrap_or_default()
+        let key = ChunkKey::new(origin.x >> 2, origin.y >> 2, origin.z >> 2);
+        node_grid(2, key, &generator.world_up(), |[x, y, z]| &chunks[x + 4 * y + 16 * z]).unwrap_or_default()
     };
     let node = ChunkKey::new(0, -2, 0);
     let lod_scene = Scene {

@@ -1,83 +1,74 @@
 //! The LOD downsampling rule, shared by the index's grids and the stored summaries of chunks.
 //!
 //! A coarse cell stands for a 2×2×2 block of finer cells. It is **non-air when at least half
-//! (4 of 8) of them are non-air**, and then holds **the most common non-air material among
-//! them** (ties go to the smaller id); otherwise it is air. A block of 8 equal cells keeps its
-//! value. Thin surfaces therefore neither vanish (a half-solid block stays solid) nor bloat (a
-//! block that is mostly air stays air). The rule is applied level by level, like texture mips.
+//! (4 of 8) of them are non-air**. A non-air cell shows **the surface it contains**: the block
+//! is read as four columns of two cells along the world's [up](crate::up) (the block's
+//! [`Up`]), each column's top is its upper cell if that is non-air, else its lower one (a
+//! column of air has none), and the cell holds **the most common top** (ties go to the smaller
+//! id). A block of 8 equal cells keeps its value. Thin surfaces therefore neither vanish (a
+//! half-solid block stays solid) nor bloat (a block that is mostly air stays air), and a coarse
+//! cell under open air takes the material of its top layer (grass, sand, snow), not of the rock
+//! under it. The rule is applied level by level, like texture mips, so a cell `k` levels up
+//! shows the top of the solid inside it.
+//!
+//! Up is constant within a chunk ([`WorldUp::of_block`]): every function here that works
+//! inside one chunk takes that chunk's [`Up`].
+//!
+//! Generators follow the same rule from the other side
+//! ([`WorldGenerator::sample_lod`](crate::WorldGenerator::sample_lod)): they cannot count
+//! voxels, so a cell is non-air when its centre sample is, and a non-air cell whose neighbour
+//! along up is air shows the surface between the two centres.
 
 use crate::chunk::{Chunk, DenseChunk};
-use crate::coords::{CHUNK_SIZE, CHUNK_VOLUME};
+use crate::coords::{CHUNK_SIZE, CHUNK_VOLUME, ChunkKey};
 use crate::material::MaterialId;
+use crate::up::Up;
+pub use crate::up::WorldUp;
 
 /// Cells per axis of a chunk at half resolution.
 pub const HALF_SIZE: usize = CHUNK_SIZE / 2;
 /// Cells of a chunk at half resolution (16³).
 pub const HALF_VOLUME: usize = HALF_SIZE * HALF_SIZE * HALF_SIZE;
 
-/// The material of one downsampled cell from its 8 sub-cells (see the module docs).
+/// The material of one downsampled cell from its 8 sub-cells (index `x + 2y + 4z`) with up
+/// `up` (see the module docs).
 ///
 /// # Runtime
-/// One pass over the 8 values when they hold at most two materials (the usual case: air and
-/// one solid, or two solids); otherwise a count per distinct value.
+/// One pass over the 8 values; a block with air and solid, or with more than one solid, also
+/// reads its four column tops.
 #[inline]
-pub fn downsample_cell(v: [u16; 8]) -> u16 {
+pub fn downsample_cell(v: [u16; 8], up: Up) -> u16 {
     let a = v[0];
-    let (mut na, mut b, mut nb) = (0usize, a, 0usize);
-    let mut more = false;
+    let mut same = true;
+    let mut solid = 0usize;
     for &x in &v {
-        if x == a {
-            na += 1;
-        } else if nb == 0 || x == b {
-            b = x;
-            nb += 1;
-        } else {
-            more = true;
-        }
+        same &= x == a;
+        solid += usize::from(x != 0);
     }
-    if !more {
-        // One or two materials.
-        if nb == 0 {
-            return a;
-        }
-        return match (a, b) {
-            (0, _) => {
-                if nb >= 4 {
-                    b
-                } else {
-                    0
-                }
-            }
-            (_, 0) => {
-                if na >= 4 {
-                    a
-                } else {
-                    0
-                }
-            }
-            // Both solid: the more common, ties to the smaller id.
-            _ => {
-                if na > nb || (na == nb && a < b) {
-                    a
-                } else {
-                    b
-                }
-            }
-        };
+    if same {
+        return a;
     }
-    let solid = v.iter().filter(|&&x| x != 0).count();
     if solid < 4 {
         return 0;
     }
-    let (mut best, mut best_n) = (0u16, 0usize);
-    for &m in &v {
-        if m == 0 {
-            continue;
+    let bit = 1usize << up.axis();
+    let mut tops = [0u16; 4];
+    let mut n = 0;
+    for i in (0..8).filter(|i| i & bit == 0) {
+        let (lower, upper) = if up.is_positive() { (v[i], v[i | bit]) } else { (v[i | bit], v[i]) };
+        let top = if upper != 0 { upper } else { lower };
+        if top != 0 {
+            tops[n] = top;
+            n += 1;
         }
-        let n = v.iter().filter(|&&x| x == m).count();
-        if n > best_n || (n == best_n && m < best) {
+    }
+    let tops = &tops[..n];
+    let (mut best, mut best_n) = (0u16, 0usize);
+    for &m in tops {
+        let c = tops.iter().filter(|&&x| x == m).count();
+        if c > best_n || (c == best_n && m < best) {
             best = m;
-            best_n = n;
+            best_n = c;
         }
     }
     best
@@ -94,12 +85,12 @@ pub enum HalfCells {
 }
 
 impl HalfCells {
-    /// Downsamples `chunk` by the rule in the module docs.
+    /// Downsamples `chunk` (whose blocks all have up `up`) by the rule in the module docs.
     ///
     /// # Runtime
     /// O(1) for a uniform chunk; for a dense one, one pass of row compares over its 8³ blocks
     /// (a uniform block gives its 4³ cells at once) and the rule for the cells of the others.
-    pub fn of(chunk: &Chunk) -> Self {
+    pub fn of(chunk: &Chunk, up: Up) -> Self {
         let Chunk::Dense(d) = chunk else {
             // Invariant: the other variant is uniform.
             return HalfCells::Uniform(chunk.as_uniform().unwrap_or(MaterialId::AIR));
@@ -126,7 +117,7 @@ impl HalfCells {
                         let b = 2 * x + Y * 2 * y + Z * 2 * z;
                         let s = &v[b..b + Z + Y + 2];
                         out[x + H * y + H * H * z] =
-                            downsample_cell([s[0], s[1], s[Y], s[Y + 1], s[Z], s[Z + 1], s[Z + Y], s[Z + Y + 1]]);
+                            downsample_cell([s[0], s[1], s[Y], s[Y + 1], s[Z], s[Z + 1], s[Z + Y], s[Z + Y + 1]], up);
                     }
                 }
             }
@@ -165,20 +156,21 @@ impl HalfCells {
 ///
 /// # Runtime
 /// O(1) for uniform cells; O(16³) rule applications otherwise.
-pub fn chunk_cell(half: &HalfCells) -> MaterialId {
+pub fn chunk_cell(half: &HalfCells, up: Up) -> MaterialId {
     let HalfCells::Dense(cells) = half else { return half.as_uniform().unwrap_or(MaterialId::AIR) };
-    MaterialId(reduce_cube(cells.to_vec(), HALF_SIZE))
+    MaterialId(reduce_cube(cells.to_vec(), HALF_SIZE, up))
 }
 
-/// An `n`³ grid of cells (index `x + n·y + n²·z`, `n` a power of two) downsampled by the rule
-/// until one cell is left. O(`n`³).
-pub fn reduce_cube(cells: Vec<u16>, n: usize) -> u16 {
-    reduce_to(cells, n, 1).first().copied().unwrap_or(0)
+/// An `n`³ grid of cells (index `x + n·y + n²·z`, `n` a power of two, every block with up
+/// `up`) downsampled by the rule until one cell is left. O(`n`³).
+pub fn reduce_cube(cells: Vec<u16>, n: usize, up: Up) -> u16 {
+    reduce_to(cells, n, 1, up).first().copied().unwrap_or(0)
 }
 
 /// An `n`³ grid of cells (index `x + n·y + n²·z`) downsampled by the rule, halving each time,
-/// until it is `target`³ (`n` and `target` powers of two, `target ≤ n`). O(`n`³), in place.
-pub fn reduce_to(mut cells: Vec<u16>, mut n: usize, target: usize) -> Vec<u16> {
+/// until it is `target`³ (`n` and `target` powers of two, `target ≤ n`; every block with up
+/// `up`). O(`n`³), in place.
+pub fn reduce_to(mut cells: Vec<u16>, mut n: usize, target: usize, up: Up) -> Vec<u16> {
     debug_assert!(n.is_power_of_two() && target.is_power_of_two() && target <= n && cells.len() == n * n * n);
     while n > target {
         let h = n / 2;
@@ -189,16 +181,19 @@ pub fn reduce_to(mut cells: Vec<u16>, mut n: usize, target: usize) -> Vec<u16> {
                     let (y1, z1) = (n, n * n);
                     // In place: cell (x, y, z) of the half grid is written after every read of
                     // the cells before it in this pass (its index is never above `o`).
-                    cells[x + h * y + h * h * z] = downsample_cell([
-                        cells[o],
-                        cells[o + 1],
-                        cells[o + y1],
-                        cells[o + y1 + 1],
-                        cells[o + z1],
-                        cells[o + z1 + 1],
-                        cells[o + z1 + y1],
-                        cells[o + z1 + y1 + 1],
-                    ]);
+                    cells[x + h * y + h * h * z] = downsample_cell(
+                        [
+                            cells[o],
+                            cells[o + 1],
+                            cells[o + y1],
+                            cells[o + y1 + 1],
+                            cells[o + z1],
+                            cells[o + z1 + 1],
+                            cells[o + z1 + y1],
+                            cells[o + z1 + y1 + 1],
+                        ],
+                        up,
+                    );
                 }
             }
         }
@@ -223,16 +218,22 @@ pub enum DownsampleError {
     },
 }
 
-/// The 32³ grid of an octree node of `level` (`0..=5`) from its chunks: the node covers
-/// `n = 2^level` chunks per axis and `chunk_at([cx, cy, cz])` gives the chunk at offset `c`
-/// (each in `0..n`) inside it. Each cell is the rule of the module docs applied `level` times
+/// The 32³ grid of the octree node `node` (its first chunk's key shifted right by `level`, as
+/// the index names nodes) at `level` (`0..=5`) from its chunks: the node covers `n = 2^level`
+/// chunks per axis and `chunk_at([cx, cy, cz])` gives the chunk at offset `c` (each in `0..n`)
+/// inside it; each chunk's blocks use that chunk's up in `world_up`. Each cell is the rule of the module docs applied `level` times
 /// (level by level, like the index's grids, which equal this for every node whose chunks it
 /// knows); level 0 is the chunk itself. The result is normalized (uniform when all cells are
 /// equal). This is what to mesh at LOD `level` when a game builds its own grids.
 ///
 /// # Runtime
 /// Per chunk: O(1) if uniform, else [`HalfCells::of`] plus O(16³) rule applications.
-pub fn node_grid<'a>(level: u8, chunk_at: impl Fn([usize; 3]) -> &'a Chunk) -> Result<Chunk, DownsampleError> {
+pub fn node_grid<'a>(
+    level: u8,
+    node: ChunkKey,
+    world_up: &WorldUp,
+    chunk_at: impl Fn([usize; 3]) -> &'a Chunk,
+) -> Result<Chunk, DownsampleError> {
     if level > MAX_NODE_GRID_LEVEL {
         return Err(DownsampleError::LevelTooDeep { level });
     }
@@ -244,9 +245,15 @@ pub fn node_grid<'a>(level: u8, chunk_at: impl Fn([usize; 3]) -> &'a Chunk) -> R
     let mut grid = DenseChunk::filled(MaterialId::AIR);
     let out = grid.as_mut_slice();
     for (cx, cy, cz) in (0..n).flat_map(|z| (0..n).flat_map(move |y| (0..n).map(move |x| (x, y, z)))) {
-        let cells = match HalfCells::of(chunk_at([cx, cy, cz])) {
+        let key = node.to_array();
+        let up = world_up.of_chunk(ChunkKey::new(
+            (key[0] << level) + cx as i32,
+            (key[1] << level) + cy as i32,
+            (key[2] << level) + cz as i32,
+        ));
+        let cells = match HalfCells::of(chunk_at([cx, cy, cz]), up) {
             HalfCells::Uniform(m) => vec![m.0; per * per * per],
-            HalfCells::Dense(cells) => reduce_to(cells.to_vec(), HALF_SIZE, per),
+            HalfCells::Dense(cells) => reduce_to(cells.to_vec(), HALF_SIZE, per, up),
         };
         for z in 0..per {
             for y in 0..per {
@@ -267,7 +274,7 @@ pub fn node_grid<'a>(level: u8, chunk_at: impl Fn([usize; 3]) -> &'a Chunk) -> R
 /// # Runtime
 /// O(1) for a uniform chunk; per 8³ block, a row compare, and 73 rule applications if the
 /// block is mixed.
-pub fn chunk_cell_of(chunk: &Chunk) -> MaterialId {
+pub fn chunk_cell_of(chunk: &Chunk, up: Up) -> MaterialId {
     let Chunk::Dense(d) = chunk else { return chunk.as_uniform().unwrap_or(MaterialId::AIR) };
     let v = d.as_slice();
     const Y: usize = CHUNK_SIZE;
@@ -283,29 +290,23 @@ pub fn chunk_cell_of(chunk: &Chunk) -> MaterialId {
         let mut c4 = [0u16; 64];
         for (i, c) in c4.iter_mut().enumerate() {
             let o = base + 2 * (i % 4) + Y * 2 * (i / 4 % 4) + Z * 2 * (i / 16);
-            *c = downsample_cell([
-                v[o],
-                v[o + 1],
-                v[o + Y],
-                v[o + Y + 1],
-                v[o + Z],
-                v[o + Z + 1],
-                v[o + Z + Y],
-                v[o + Z + Y + 1],
-            ]);
+            *c = downsample_cell(
+                [v[o], v[o + 1], v[o + Y], v[o + Y + 1], v[o + Z], v[o + Z + 1], v[o + Z + Y], v[o + Z + Y + 1]],
+                up,
+            );
         }
-        *cell = halve_4(&c4);
+        *cell = halve_4(&c4, up);
     }
-    MaterialId(halve_4(&blocks))
+    MaterialId(halve_4(&blocks, up))
 }
 
 /// A 4³ grid (index `x + 4y + 16z`) downsampled twice: 4³ → 2³ → 1.
-fn halve_4(c: &[u16; 64]) -> u16 {
+fn halve_4(c: &[u16; 64], up: Up) -> u16 {
     let c2: [u16; 8] = std::array::from_fn(|i| {
         let o = 2 * (i & 1) + 8 * (i >> 1 & 1) + 32 * (i >> 2);
-        downsample_cell([c[o], c[o + 1], c[o + 4], c[o + 5], c[o + 16], c[o + 17], c[o + 20], c[o + 21]])
+        downsample_cell([c[o], c[o + 1], c[o + 4], c[o + 5], c[o + 16], c[o + 17], c[o + 20], c[o + 21]], up)
     });
-    downsample_cell(c2)
+    downsample_cell(c2, up)
 }
 
 /// `Some(material)` if the 8³ block of a dense chunk's voxels with smallest corner `c` holds
@@ -333,11 +334,13 @@ mod tests {
     use super::*;
     use crate::chunk::DenseChunk;
     use crate::coords::LocalPos;
+    use crate::up::Up;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    /// The rule as the module docs state it, counted plainly.
-    fn rule_reference(v: [u16; 8]) -> u16 {
+    /// The rule as the module docs state it, counted plainly: sub-cell `i` sits at
+    /// `(i & 1, i >> 1 & 1, i >> 2)`; a column is the two sub-cells that differ only along up.
+    fn rule_reference(v: [u16; 8], up: Up) -> u16 {
         let solid = v.iter().filter(|&&x| x != 0).count();
         if v.iter().all(|&x| x == v[0]) {
             return v[0];
@@ -345,36 +348,69 @@ mod tests {
         if solid < 4 {
             return 0;
         }
+        let pos = |i: usize| [i & 1, i >> 1 & 1, i >> 2];
+        let step = up.step();
         let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
-        for &m in v.iter().filter(|&&m| m != 0) {
-            *counts.entry(m).or_default() += 1;
+        for lower in 0..8 {
+            // The lower cell of a column: the coordinate along up is its low end.
+            let p = pos(lower);
+            let low_end = if step[up.axis()] > 0 { 0 } else { 1 };
+            if p[up.axis()] != low_end {
+                continue;
+            }
+            let upper = (0..8)
+                .find(|&j| {
+                    let q = pos(j);
+                    (0..3).all(|a| if a == up.axis() { q[a] != p[a] } else { q[a] == p[a] })
+                })
+                .unwrap();
+            let top = if v[upper] != 0 { v[upper] } else { v[lower] };
+            if top != 0 {
+                *counts.entry(top).or_default() += 1;
+            }
         }
         let best = counts.values().copied().max().unwrap_or(0);
         counts.into_iter().find(|&(_, n)| n == best).map_or(0, |(m, _)| m)
     }
 
+    fn up_strategy() -> impl Strategy<Value = Up> {
+        (0u8..6).prop_map(|c| Up::from_code(c).unwrap())
+    }
+
     #[test]
     fn the_rule_agrees_with_its_statement_on_every_cell_of_four_materials() {
-        // Every 8-tuple over {air, 1, 2, 3}: 4⁸ = 65,536 cases.
-        for n in 0u32..65_536 {
-            let v: [u16; 8] = std::array::from_fn(|i| ((n >> (2 * i)) & 3) as u16);
-            assert_eq!(downsample_cell(v), rule_reference(v), "{v:?}");
+        // Every 8-tuple over {air, 1, 2, 3}, for every up: 6 · 4⁸ = 393,216 cases.
+        for up in Up::ALL {
+            for n in 0u32..65_536 {
+                let v: [u16; 8] = std::array::from_fn(|i| ((n >> (2 * i)) & 3) as u16);
+                assert_eq!(downsample_cell(v, up), rule_reference(v, up), "{v:?} {up:?}");
+            }
         }
     }
 
     #[test]
     fn rule_examples() {
-        assert_eq!(downsample_cell([3; 8]), 3);
-        assert_eq!(downsample_cell([0, 0, 0, 0, 0, 2, 2, 2]), 0);
-        assert_eq!(downsample_cell([0, 0, 0, 0, 5, 2, 2, 5]), 2);
-        assert_eq!(downsample_cell([0, 0, 0, 7, 5, 7, 5, 5]), 5);
+        let y = Up::PosY;
+        assert_eq!(downsample_cell([3; 8], y), 3);
+        assert_eq!(downsample_cell([0, 0, 0, 0, 0, 2, 2, 2], y), 0);
+        assert_eq!(downsample_cell([0, 0, 0, 0, 5, 2, 2, 5], y), 2);
+        assert_eq!(downsample_cell([0, 0, 0, 7, 5, 7, 5, 5], y), 5);
+        // Solid, grass (3) over dirt (2): the top layer, whichever way is up.
+        let layered = [2, 2, 3, 3, 2, 2, 3, 3];
+        assert_eq!(downsample_cell(layered, Up::PosY), 3);
+        assert_eq!(downsample_cell(layered, Up::NegY), 2);
+        assert_eq!(downsample_cell([2, 3, 2, 3, 2, 3, 2, 3], Up::PosX), 3);
+        // Grass on the lower layer under air: the column tops are the grass.
+        assert_eq!(downsample_cell([3, 3, 0, 0, 3, 3, 0, 0], y), 3);
+        // Sand on one column, grass on three: the most common top.
+        assert_eq!(downsample_cell([2, 2, 4, 3, 2, 2, 3, 3], y), 3);
     }
 
     proptest! {
         /// Each half-resolution cell is the rule applied to the 8 voxels it covers, read one by
         /// one through the chunk's own accessor (not the slice arithmetic of `of`).
         #[test]
-        fn half_cells_downsample_each_block(seed in any::<u64>(), materials in 1u16..5, uniform_blocks in any::<u64>()) {
+        fn half_cells_downsample_each_block(seed in any::<u64>(), materials in 1u16..5, uniform_blocks in any::<u64>(), up in up_strategy()) {
             // Each 8³ block is one material (bit set in `uniform_blocks`) or random voxels.
             let mut rng = crate::rng::SplitMix64(seed);
             let chunk = Chunk::Dense(DenseChunk::from_fn(|p| {
@@ -384,52 +420,41 @@ mod tests {
                 }
                 MaterialId(rng.below(u64::from(materials + 1)) as u16)
             }));
-            let half = HalfCells::of(&chunk);
+            let half = HalfCells::of(&chunk, up);
             for (x, y, z) in (0..16).flat_map(|x| (0..16).flat_map(move |y| (0..16).map(move |z| (x, y, z)))) {
                 let mut v = [0u16; 8];
                 for (i, slot) in v.iter_mut().enumerate() {
                     let p = LocalPos::new((2 * x + (i & 1)) as u8, (2 * y + ((i >> 1) & 1)) as u8, (2 * z + (i >> 2)) as u8);
                     *slot = chunk.get(p.index()).0;
                 }
-                prop_assert_eq!(half.get(x, y, z).0, downsample_cell(v), "cell {:?}", (x, y, z));
+                prop_assert_eq!(half.get(x, y, z).0, rule_reference(v, up), "cell {:?}", (x, y, z));
             }
         }
     }
 
     /// The reference for [`chunk_cell`]: written on its own from the rule's words — a block
-    /// of `size`³ voxels is one voxel, or its 8 half-size blocks (recursively) counted: air
-    /// unless at least 4 are non-air, else the most frequent non-air id, ties to the smaller.
-    fn block_cell(chunk: &Chunk, origin: [usize; 3], size: usize) -> u16 {
+    /// of `size`³ voxels is one voxel, or its 8 half-size blocks (recursively) taken by the
+    /// rule's statement.
+    fn block_cell(chunk: &Chunk, origin: [usize; 3], size: usize, up: Up) -> u16 {
         if size == 1 {
             return chunk.get(LocalPos::new(origin[0] as u8, origin[1] as u8, origin[2] as u8).index()).0;
         }
         let h = size / 2;
-        let mut subs = Vec::new();
-        for dz in [0, h] {
-            for dy in [0, h] {
-                for dx in [0, h] {
-                    subs.push(block_cell(chunk, [origin[0] + dx, origin[1] + dy, origin[2] + dz], h));
-                }
-            }
+        let mut subs = [0u16; 8];
+        for (i, sub) in subs.iter_mut().enumerate() {
+            let d = [i & 1, i >> 1 & 1, i >> 2].map(|b| b * h);
+            *sub = block_cell(chunk, [origin[0] + d[0], origin[1] + d[1], origin[2] + d[2]], h, up);
         }
-        let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
-        for &m in subs.iter().filter(|&&m| m != 0) {
-            *counts.entry(m).or_default() += 1;
-        }
-        if counts.values().sum::<usize>() < 4 {
-            return 0;
-        }
-        // BTreeMap iterates ids in increasing order: the first maximum is the smaller id.
-        let best = counts.values().copied().max().unwrap_or(0);
-        counts.into_iter().find(|&(_, n)| n == best).map_or(0, |(m, _)| m)
+        rule_reference(subs, up)
     }
 
     proptest! {
         #[test]
-        fn chunk_cell_is_the_rule_applied_five_times(seed in any::<u64>(), materials in 1u16..4, air_bias in 0u64..4) {
+        fn chunk_cell_is_the_rule_applied_five_times(seed in any::<u64>(), materials in 1u16..4, air_bias in 0u64..4, up in up_strategy()) {
             let chunk = test_chunk(seed, materials, air_bias);
-            prop_assert_eq!(chunk_cell(&HalfCells::of(&chunk)).0, block_cell(&chunk, [0, 0, 0], CHUNK_SIZE));
-            prop_assert_eq!(chunk_cell_of(&chunk).0, block_cell(&chunk, [0, 0, 0], CHUNK_SIZE));
+            let want = block_cell(&chunk, [0, 0, 0], CHUNK_SIZE, up);
+            prop_assert_eq!(chunk_cell(&HalfCells::of(&chunk, up), up).0, want);
+            prop_assert_eq!(chunk_cell_of(&chunk, up).0, want);
         }
     }
 
@@ -454,33 +479,42 @@ mod tests {
         /// Every cell of a node's grid is the rule applied to its block of voxels, by the
         /// recursive reference.
         #[test]
-        fn node_grid_cells_are_the_rule_over_their_blocks(seed in any::<u64>(), level in 0u8..=3, materials in 1u16..4, air_bias in 0u64..5) {
+        fn node_grid_cells_are_the_rule_over_their_blocks(seed in any::<u64>(), level in 0u8..=3, materials in 1u16..4, air_bias in 0u64..5, centre in proptest::array::uniform3(-64i64..320)) {
             let n = 1usize << level;
             let chunks: Vec<Chunk> =
                 (0..n * n * n).map(|i| test_chunk(seed.wrapping_add(i as u64 * 0x9e37), materials, air_bias)).collect();
             let at = |[x, y, z]: [usize; 3]| &chunks[x + n * y + n * n * z];
-            let grid = node_grid(level, at).unwrap();
+            // A planet centred near the node, so its chunks point different ways.
+            let world_up = WorldUp::AwayFrom { centre };
+            let node = ChunkKey::new(1, 0, -1);
+            let grid = node_grid(level, node, &world_up, at).unwrap();
             let size = CHUNK_SIZE / n; // cells per chunk and axis
             for i in 0..CHUNK_VOLUME {
                 let p = crate::LocalIndex::new(i as u16).pos();
                 let (x, y, z) = (p.x as usize, p.y as usize, p.z as usize);
                 let chunk = at([x / size, y / size, z / size]);
                 let origin = [(x % size) * n, (y % size) * n, (z % size) * n];
-                prop_assert_eq!(grid.get(p.index()).0, block_cell(chunk, origin, n), "cell {:?}", p);
+                let c = [x / size, y / size, z / size].map(|v| v as i32);
+                let key = ChunkKey::new((1 << level) + c[0], c[1], -(1 << level) + c[2]);
+                let up = world_up.of_chunk(key);
+                prop_assert_eq!(grid.get(p.index()).0, block_cell(chunk, origin, n, up), "cell {:?}", p);
             }
         }
     }
 
+    const K: ChunkKey = ChunkKey::new(0, 0, 0);
+    const Y: WorldUp = WorldUp::PlusY;
+
     #[test]
     fn node_grid_levels() {
         let stone = Chunk::Uniform(MaterialId(1));
-        assert_eq!(node_grid(6, |_| &stone), Err(DownsampleError::LevelTooDeep { level: 6 }));
-        assert_eq!(node_grid(5, |_| &stone), Ok(stone.clone()));
+        assert_eq!(node_grid(6, K, &Y, |_| &stone), Err(DownsampleError::LevelTooDeep { level: 6 }));
+        assert_eq!(node_grid(5, K, &Y, |_| &stone), Ok(stone.clone()));
         let half = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 16 { 3 } else { 0 })));
-        assert_eq!(node_grid(0, |_| &half), Ok(half.clone()));
+        assert_eq!(node_grid(0, K, &Y, |_| &half), Ok(half.clone()));
         // Level 1, the lower chunks stone and the upper ones the half-filled chunk: the upper
         // chunks' lower halves are cells 16..24.
-        let grid = node_grid(1, |[_, y, _]| if y == 0 { &stone } else { &half }).unwrap();
+        let grid = node_grid(1, K, &Y, |[_, y, _]| if y == 0 { &stone } else { &half }).unwrap();
         for (y, want) in [(15, 1), (16, 3), (23, 3), (24, 0)] {
             assert_eq!(grid.get(LocalPos::new(5, y, 20).index()), MaterialId(want), "y {y}");
         }
@@ -489,33 +523,53 @@ mod tests {
         // ground although only 16 of its 64 voxels are.
         let floor = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y == 0 { 3 } else { 0 })));
         let air = Chunk::Uniform(MaterialId::AIR);
-        let grid = node_grid(2, |[_, y, _]| if y == 0 { &floor } else { &air }).unwrap();
+        let grid = node_grid(2, K, &Y, |[_, y, _]| if y == 0 { &floor } else { &air }).unwrap();
         assert_eq!(grid.get(LocalPos::new(9, 0, 30).index()), MaterialId(3));
         assert_eq!(grid.get(LocalPos::new(9, 1, 30).index()), MaterialId::AIR);
     }
 
     #[test]
     fn chunk_cell_examples() {
-        assert_eq!(chunk_cell(&HalfCells::Uniform(MaterialId(9))), MaterialId(9));
+        assert_eq!(chunk_cell(&HalfCells::Uniform(MaterialId(9)), Up::PosY), MaterialId(9));
         // The lower half stone, the upper air: half the sub-cells are non-air → stone.
         let half = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 16 { 3 } else { 0 })));
-        assert_eq!(chunk_cell(&HalfCells::of(&half)), MaterialId(3));
+        assert_eq!(chunk_cell(&HalfCells::of(&half, Up::PosY), Up::PosY), MaterialId(3));
         // One octant: 1 of 8 sub-cells at the last step → air.
         let octant =
             Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.x < 16 && p.y < 16 && p.z < 16 { 3 } else { 0 })));
-        assert_eq!(chunk_cell(&HalfCells::of(&octant)), MaterialId::AIR);
+        assert_eq!(chunk_cell(&HalfCells::of(&octant, Up::PosY), Up::PosY), MaterialId::AIR);
         // The rule rounds half up at every step: a floor 2 voxels thick is half of the cells
         // below it at each level, so the whole chunk counts as ground.
         let floor = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 2 { 3 } else { 0 })));
-        assert_eq!(chunk_cell(&HalfCells::of(&floor)), MaterialId(3));
+        assert_eq!(chunk_cell(&HalfCells::of(&floor, Up::PosY), Up::PosY), MaterialId(3));
+    }
+
+    #[test]
+    fn a_top_layer_one_voxel_thick_colours_the_chunk_cell() {
+        // Stone below y = 15, grass at y = 15, air above: the chunk under open air is grass
+        // from every level, and stone only if up pointed down.
+        let ground = Chunk::Dense(DenseChunk::from_fn(|p| {
+            MaterialId(match p.y {
+                0..15 => 1,
+                15 => 3,
+                _ => 0,
+            })
+        }));
+        assert_eq!(chunk_cell(&HalfCells::of(&ground, Up::PosY), Up::PosY), MaterialId(3));
+        assert_eq!(chunk_cell_of(&ground, Up::PosY), MaterialId(3));
+        assert_eq!(chunk_cell_of(&ground, Up::NegY), MaterialId(1));
+        // The same chunk lying on its side, up +X.
+        let side = Chunk::Dense(DenseChunk::from_fn(|p| ground.get(LocalPos::new(p.y, p.x, p.z).index())));
+        assert_eq!(chunk_cell_of(&side, Up::PosX), MaterialId(3));
+        assert_eq!(chunk_cell_of(&side, Up::PosY), MaterialId(1), "seen from the side, the majority");
     }
 
     #[test]
     fn uniform_chunks_and_uniform_results_are_uniform() {
-        assert_eq!(HalfCells::of(&Chunk::Uniform(MaterialId(4))), HalfCells::Uniform(MaterialId(4)));
+        assert_eq!(HalfCells::of(&Chunk::Uniform(MaterialId(4)), Up::NegZ), HalfCells::Uniform(MaterialId(4)));
         // Scattered single voxels: every block is mostly air.
         let sparse =
             Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(u16::from(p.x % 2 == 0 && p.y % 2 == 0 && p.z % 2 == 0))));
-        assert_eq!(HalfCells::of(&sparse), HalfCells::Uniform(MaterialId::AIR));
+        assert_eq!(HalfCells::of(&sparse, Up::PosY), HalfCells::Uniform(MaterialId::AIR));
     }
 }

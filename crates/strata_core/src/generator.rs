@@ -3,6 +3,7 @@
 use crate::chunk::{Chunk, DenseChunk};
 use crate::coords::{CHUNK_SIZE, ChunkKey, LocalPos, VoxelPos};
 use crate::material::MaterialId;
+use crate::up::{Up, WorldUp};
 
 /// Produces the voxels of chunks nobody has edited.
 ///
@@ -22,26 +23,96 @@ pub trait WorldGenerator: Send + Sync + 'static {
         c
     }
 
+    /// Which way is up in this world: the side of a coarse cell the LOD rule takes as its
+    /// surface ([`crate::downsample`]). The default is `+Y` everywhere; a planet's points away
+    /// from its centre. Wrappers must forward it.
+    fn world_up(&self) -> WorldUp {
+        WorldUp::PlusY
+    }
+
     /// The 32³ level-of-detail grid of the octree node `node` at `level` (level 0 is one chunk;
     /// level `k` covers 2ᵏ chunks per side, so each cell stands for (2ᵏ)³ voxels; `node` is the
     /// chunk key shifted right by `level`).
     ///
-    /// The rule is a **point sample at the cell centre**: cell `c` is `material_at` of voxel
-    /// `origin + c·2ᵏ + 2ᵏ⁻¹`. Level 0 is exactly [`WorldGenerator::generate`]. The result is
-    /// normalized (uniform when every cell agrees). Implementations may override it with a faster
-    /// version that returns the same cells.
+    /// Each cell is [`lod_cell`] (the LOD rule of [`crate::downsample`] as a generator can
+    /// follow it: the cell-centre sample, showing the surface above it). Level 0 is exactly
+    /// [`WorldGenerator::generate`]. The result is normalized (uniform when every cell agrees).
+    /// Implementations may override it with a faster version that returns the same cells.
     ///
     /// # Runtime
-    /// The default calls `material_at` 32³ times.
+    /// The default calls `material_at` 32³ times, plus 1 + (`level` − 1) times per non-air
+    /// cell whose neighbour along up is air.
     fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
         if level == 0 {
             return self.generate(node);
         }
-        let cell = LodCells::new(level, node);
-        let mut c = Chunk::Dense(DenseChunk::from_fn(|l| self.material_at(cell.centre(l))));
+        let cells = LodCells::new(level, node);
+        let up = self.world_up();
+        let at = |p: [i64; 3]| self.material_at(LodCells::clamped(p));
+        let mut c = Chunk::Dense(DenseChunk::from_fn(|l| lod_cell(&cells, l, &up, at)));
         c.normalize();
         c
     }
+}
+
+/// The LOD cell `l` of `cells` for a generator whose voxels are `material_at` (positions
+/// clamped with [`LodCells::clamped`]) and whose up is `world_up`: the generator's side of the
+/// one LOD rule ([`crate::downsample`]).
+///
+/// A cell is **non-air when its centre sample is** (generators cannot count a cell's voxels).
+/// A non-air cell shows **the surface above its centre**: if the sample at the centre of the
+/// next cell along up ([`WorldUp::of_block`]) is air, the surface lies between the two, and
+/// the cell takes the material of the last non-air voxel found by bisecting that span of the
+/// column (the top of the ground, or of the sea, when the column crosses the surface once);
+/// otherwise, its centre sample.
+///
+/// # Runtime
+/// One `material_at` for air cells, two for cells with solid above, 1 + `level` at most for
+/// cells at the surface.
+pub fn lod_cell(
+    cells: &LodCells,
+    l: LocalPos,
+    world_up: &WorldUp,
+    mut material_at: impl FnMut([i64; 3]) -> MaterialId,
+) -> MaterialId {
+    let centre = cells.centre_unclamped(l);
+    let m = material_at(centre);
+    if m == MaterialId::AIR {
+        return m;
+    }
+    let up = world_up.of_block(cells.min(l), cells.size);
+    surface_above(centre, m, cells.size, up, None, material_at)
+}
+
+/// The material a non-air LOD cell of `size` voxels shows (see [`lod_cell`]): `m` is the
+/// sample at its `centre`, `next` the sample at the next centre along `up` if the caller
+/// already has it.
+pub fn surface_above(
+    centre: [i64; 3],
+    m: MaterialId,
+    size: i64,
+    up: Up,
+    next: Option<MaterialId>,
+    mut material_at: impl FnMut([i64; 3]) -> MaterialId,
+) -> MaterialId {
+    let step = up.step();
+    let along = |d: i64| std::array::from_fn(|a| centre[a] + step[a] * d);
+    let next = next.unwrap_or_else(|| material_at(along(size)));
+    if next != MaterialId::AIR {
+        return m;
+    }
+    // Invariant: `lo` is non-air (its material `top`), `hi` is air.
+    let (mut lo, mut hi, mut top) = (0, size, m);
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        let v = material_at(along(mid));
+        if v == MaterialId::AIR {
+            hi = mid;
+        } else {
+            (lo, top) = (mid, v);
+        }
+    }
+    top
 }
 
 /// Cell-centre arithmetic of [`WorldGenerator::sample_lod`], in `i64` so no level overflows:
@@ -65,6 +136,29 @@ impl LodCells {
     pub fn axis(&self, axis: usize, c: u8) -> i32 {
         let v = self.origin[axis] + c as i64 * self.size + self.size / 2;
         v.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+    }
+
+    /// Cell width in voxels (2^level).
+    pub fn size(&self) -> i64 {
+        self.size
+    }
+
+    /// The smallest voxel of cell `l` (not clamped).
+    pub fn min(&self, l: LocalPos) -> [i64; 3] {
+        let c = [l.x, l.y, l.z];
+        std::array::from_fn(|a| self.origin[a] + c[a] as i64 * self.size)
+    }
+
+    /// The centre voxel of cell `l`, not clamped (see [`LodCells::clamped`]).
+    pub fn centre_unclamped(&self, l: LocalPos) -> [i64; 3] {
+        self.min(l).map(|v| v + self.size / 2)
+    }
+
+    /// `p` with each axis clamped into the `i32` voxel range: where a generator samples a
+    /// position of the LOD rule.
+    pub fn clamped(p: [i64; 3]) -> VoxelPos {
+        let c = p.map(|v| v.clamp(i32::MIN as i64, i32::MAX as i64) as i32);
+        VoxelPos::new(c[0], c[1], c[2])
     }
 
     /// The voxel at the centre of cell `l`, each axis clamped like [`LodCells::axis`].
@@ -91,6 +185,84 @@ impl WorldGenerator for FlatGenerator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Rolling hills: stone, then dirt, then one voxel of grass at `height(x, z)` (−165..−35);
+    /// water up to y = −100 above lower ground. Monotone along +Y.
+    struct Hills;
+
+    impl Hills {
+        fn height(x: i32, z: i32) -> i32 {
+            ((x as f64 / 37.0).sin() * 40.0 + (z as f64 / 23.0).cos() * 25.0) as i32 - 100
+        }
+    }
+
+    impl WorldGenerator for Hills {
+        fn material_at(&self, p: VoxelPos) -> MaterialId {
+            let h = Self::height(p.x, p.z);
+            MaterialId(match p.y - h {
+                1.. if p.y <= -100 => 5,
+                1.. => 0,
+                0 => 3,
+                -4..0 => 2,
+                _ => 1,
+            })
+        }
+    }
+
+    /// The rule by its words, walked voxel by voxel: air if the centre is; else, if the next
+    /// centre up is air, the last non-air voxel before the first air going up from the centre;
+    /// else the centre.
+    fn walked(g: &dyn WorldGenerator, level: u32, node: ChunkKey, l: LocalPos) -> MaterialId {
+        let size = 1i32 << level;
+        let c = [l.x, l.y, l.z].map(i32::from);
+        let k = node.to_array();
+        let centre: [i32; 3] = std::array::from_fn(|a| k[a] * 32 * size + c[a] * size + size / 2);
+        let at = |dy: i32| g.material_at(VoxelPos::new(centre[0], centre[1] + dy, centre[2]));
+        let m = at(0);
+        if m == MaterialId::AIR || at(size) != MaterialId::AIR {
+            return m;
+        }
+        let mut top = m;
+        for dy in 1..size {
+            match at(dy) {
+                MaterialId::AIR => break,
+                v => top = v,
+            }
+        }
+        top
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// On ground that crosses each column once, the bisection finds exactly the top voxel.
+        #[test]
+        fn sample_lod_shows_the_top_of_the_ground(level in 1u32..=4, x in -3i32..3, y in -2i32..1, z in -3i32..3) {
+            let node = ChunkKey::new(x, y, z);
+            let grid = Hills.sample_lod(level, node);
+            for i in 0..crate::coords::CHUNK_VOLUME as u16 {
+                let l = crate::LocalIndex::new(i).pos();
+                prop_assert_eq!(grid.get(l.index()), walked(&Hills, level, node, l), "{:?}", l);
+            }
+        }
+    }
+
+    #[test]
+    fn coarse_cells_under_open_air_are_grass_and_the_sea_is_water() {
+        // Level 3 (8-voxel cells), a node holding the whole surface: every column's top cell
+        // shows grass or water, never the dirt or stone of its centre.
+        let grid = Hills.sample_lod(3, ChunkKey::new(0, -1, 0));
+        let mut tops = std::collections::BTreeMap::<u16, usize>::new();
+        for x in 0..32u8 {
+            for z in 0..32u8 {
+                let top =
+                    (0..32u8).rev().map(|y| grid.get(LocalPos::new(x, y, z).index())).find(|m| *m != MaterialId::AIR);
+                *tops.entry(top.map_or(0, |m| m.0)).or_default() += 1;
+            }
+        }
+        assert!(tops.keys().all(|m| [3, 5].contains(m)), "{tops:?}");
+        assert!(tops.contains_key(&3), "{tops:?}");
+    }
 
     #[test]
     fn flat_default_generate() {

@@ -22,6 +22,7 @@ mod morton;
 pub mod rng;
 pub mod store;
 pub mod summary_record;
+pub mod up;
 mod world;
 
 pub use chunk::{Chunk, ChunkSummary, DEFAULT_HOMOGENEITY_THRESHOLD, DenseChunk};
@@ -39,6 +40,7 @@ pub use material::{FaceKind, FaceTextures, Material, MaterialError, MaterialId, 
 pub use morton::MortonKey;
 pub use store::{ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch};
 pub use summary_record::StoredSummary;
+pub use up::{Up, WorldUp};
 pub use world::{
     ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, EditLoading, HandIn, LoadedChunk, MAX_COMMIT_RETRIES,
     PreparedCommit, ProcessTotals, World, WorldConfig, WorldStats, merge_voxels,

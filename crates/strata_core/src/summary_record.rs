@@ -5,16 +5,20 @@
 //! ```text
 //! offset size field
 //!      0    4 magic            b"STRS"
-//!      4    1 format version   2 (1 is read too: it has no chunk cell)
+//!      4    1 format version   3 (1 and 2, written by the LOD rule before it knew up, read as
+//!                              kind 0: the reader summarises the chunk record)
 //!      5    1 kind             0 = no summary (read the chunk record), 1 = uniform cells,
 //!                              2 = dense cells (lz4 block)
 //!      6    2 histogram length entries (u16 LE); 0 for kind 0
 //!      8    4 body length      bytes after the header (u32 LE)
 //!     12    8 checksum         xxh3-64 of the body, seeded with the chunk's Morton key and
 //!                              bytes 4..12 of the header: a summary moved to another key fails
-//!     20    2 chunk cell       version 2, kinds 1 and 2: the chunk downsampled to one cell
+//!     20    2 chunk cell       kinds 1 and 2: the chunk downsampled to one cell
 //!                              ([`crate::downsample::chunk_cell`], u16 LE), readable without
 //!                              decoding the rest ([`decode_chunk_cell`])
+//!     22    1 up               kinds 1 and 2: the [`Up`] the cells were downsampled with
+//!                              ([`Up::code`]); a reader that expects another summarises the
+//!                              chunk record itself
 //!      …    … histogram        per entry: material id (u16 LE), voxels minus one (u16 LE);
 //!                              ids strictly increasing, voxels summing to 32³
 //!      …    … history          ProcessHistory (mask u16 LE, then a u32 LE step per set bit)
@@ -40,14 +44,15 @@ use crate::downsample::{HALF_VOLUME, HalfCells, chunk_cell};
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
 use crate::morton::MortonKey;
+use crate::up::Up;
 use std::collections::BTreeMap;
 
 /// Summary record magic.
 pub const SUMMARY_MAGIC: [u8; 4] = *b"STRS";
 /// The summary record format version written and read.
-pub const SUMMARY_VERSION: u8 = 2;
-/// The first format version: no chunk cell (read, never written).
-const VERSION_WITHOUT_CHUNK_CELL: u8 = 1;
+pub const SUMMARY_VERSION: u8 = 3;
+/// The oldest format version accepted (versions before [`SUMMARY_VERSION`] are read as kind 0).
+const OLDEST_VERSION: u8 = 1;
 /// Bytes before the body.
 pub const SUMMARY_HEADER_LEN: usize = 20;
 const HALF_BYTES: usize = HALF_VOLUME * 2;
@@ -64,14 +69,16 @@ pub struct StoredSummary {
     pub cells: HalfCells,
     /// The chunk downsampled to one cell ([`chunk_cell`] of `cells`, as written).
     chunk_cell: MaterialId,
+    /// The up `cells` and `chunk_cell` were downsampled with.
+    up: Up,
 }
 
 impl StoredSummary {
-    /// Summarises `chunk`.
+    /// Summarises `chunk`, whose blocks have up `up` (its [`crate::WorldUp::of_chunk`]).
     ///
     /// # Runtime
     /// O(1) for a uniform chunk; O(32³) for a dense one (a count and a downsampling pass).
-    pub fn of(chunk: &Chunk, history: ProcessHistory) -> Self {
+    pub fn of(chunk: &Chunk, history: ProcessHistory, up: Up) -> Self {
         let histogram = match chunk {
             Chunk::Dense(d) => {
                 // Counted as runs of equal ids in memory order (a row of 32 that continues the
@@ -106,14 +113,19 @@ impl StoredSummary {
             // Invariant: the other variant is uniform.
             _ => vec![(chunk.as_uniform().unwrap_or(MaterialId::AIR), CHUNK_VOLUME as u32)],
         };
-        let cells = HalfCells::of(chunk);
-        Self { histogram, history, chunk_cell: chunk_cell(&cells), cells }
+        let cells = HalfCells::of(chunk, up);
+        Self { histogram, history, chunk_cell: chunk_cell(&cells, up), cells, up }
     }
 
-    /// The chunk downsampled to one cell ([`chunk_cell`] of its cells, as written: a version-2
-    /// record carries it, a version-1 record's is computed when decoded).
+    /// The chunk downsampled to one cell ([`chunk_cell`] of its cells, as written).
     pub fn chunk_cell(&self) -> MaterialId {
         self.chunk_cell
+    }
+
+    /// The up the cells were downsampled with: a reader whose world has another up at this
+    /// chunk must summarise the chunk itself.
+    pub fn up(&self) -> Up {
+        self.up
     }
 
     /// Appends the record of this summary, stored at `key`, to `out`.
@@ -128,6 +140,7 @@ impl StoredSummary {
         };
         write_header(out, kind, self.histogram.len() as u16);
         out.extend_from_slice(&self.chunk_cell().0.to_le_bytes());
+        out.push(self.up.code());
         for (m, n) in &self.histogram {
             out.extend_from_slice(&m.0.to_le_bytes());
             // Invariant (documented on the field): counts are at most 32³, which fits in u16
@@ -148,8 +161,8 @@ impl StoredSummary {
         seal(out, start, key);
     }
 
-    /// Decodes the summary record stored at `key`. `Ok(None)`: a kind-0 record (no summary:
-    /// read the chunk record).
+    /// Decodes the summary record stored at `key`. `Ok(None)`: a kind-0 record, or one of an
+    /// older version (no usable summary: read the chunk record).
     pub fn decode(key: MortonKey, bytes: &[u8]) -> Result<Option<Self>, DecodeError> {
         let (version, kind, entries, body) = parse(key, bytes)?;
         if kind == 0 {
@@ -159,7 +172,10 @@ impl StoredSummary {
                 Err(DecodeError::BadSummary("a kind-0 summary has a body"))
             };
         }
-        let (cell, body) = split_chunk_cell(version, body)?;
+        if version < SUMMARY_VERSION {
+            return Ok(None);
+        }
+        let ((cell, up), body) = split_chunk_cell(body)?;
         let hist_len = 4 * usize::from(entries);
         let (hist_bytes, rest) =
             body.split_at_checked(hist_len).ok_or(DecodeError::BadSummary("histogram truncated"))?;
@@ -203,45 +219,70 @@ impl StoredSummary {
                 HalfCells::Uniform(_) => return Err(DecodeError::BadSummary("dense cells that are all equal")),
             }
         };
-        let chunk_cell = cell.unwrap_or_else(|| chunk_cell(&cells));
-        Ok(Some(Self { histogram, history, cells, chunk_cell }))
+        Ok(Some(Self { histogram, history, cells, chunk_cell: cell, up }))
     }
 
-    /// Summarises a chunk record's bytes (decoding the chunk), wherever it belongs.
-    pub fn of_record(record: &[u8]) -> Result<Self, DecodeError> {
-        crate::codec::decode_with_history(record).map(|(chunk, history)| Self::of(&chunk, history))
+    /// Summarises a chunk record's bytes (decoding the chunk) with up `up`, wherever it belongs.
+    pub fn of_record(record: &[u8], up: Up) -> Result<Self, DecodeError> {
+        crate::codec::decode_with_history(record).map(|(chunk, history)| Self::of(&chunk, history, up))
     }
 
-    /// Summarises a chunk record read from `home` (decoding the chunk): a record that belongs
-    /// elsewhere is [`DecodeError::Misplaced`].
-    pub fn of_stored_record(record: &[u8], home: crate::codec::RecordHome) -> Result<Self, DecodeError> {
-        crate::codec::decode_at(record, home).map(|(chunk, history)| Self::of(&chunk, history))
+    /// Summarises a chunk record read from `home` (decoding the chunk) with up `up`: a record
+    /// that belongs elsewhere is [`DecodeError::Misplaced`].
+    pub fn of_stored_record(record: &[u8], home: crate::codec::RecordHome, up: Up) -> Result<Self, DecodeError> {
+        crate::codec::decode_at(record, home).map(|(chunk, history)| Self::of(&chunk, history, up))
     }
 }
 
-/// The chunk cell of the summary record stored at `key` ([`StoredSummary::chunk_cell`]),
-/// checking the header and the checksum but decoding nothing else (a version-1 record, which
-/// has no chunk cell, is decoded whole). `Ok(None)`: a kind-0 record (read the chunk record).
+/// A stored chunk's [chunk cell](StoredSummary::chunk_cell) and the up it was made with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredCell {
+    /// The chunk downsampled to one cell.
+    pub cell: MaterialId,
+    /// The up of the downsampling ([`StoredSummary::up`]).
+    pub up: Up,
+}
+
+impl StoredSummary {
+    /// The chunk cell and its up.
+    pub fn stored_cell(&self) -> StoredCell {
+        StoredCell { cell: self.chunk_cell, up: self.up }
+    }
+}
+
+/// The chunk cell of the summary record stored at `key` ([`StoredSummary::stored_cell`]),
+/// checking the header and the checksum but decoding nothing else. `Ok(None)`: a kind-0 record
+/// or an older version (read the chunk record).
 ///
 /// # Runtime
 /// One checksum over the record (xxh3, about 50 ns for a typical 500-byte summary).
-pub fn decode_chunk_cell(key: MortonKey, bytes: &[u8]) -> Result<Option<MaterialId>, DecodeError> {
+pub fn decode_chunk_cell(key: MortonKey, bytes: &[u8]) -> Result<Option<StoredCell>, DecodeError> {
     let (version, kind, _, body) = parse(key, bytes)?;
-    if kind == 0 || version == VERSION_WITHOUT_CHUNK_CELL {
-        return Ok(StoredSummary::decode(key, bytes)?.map(|s| s.chunk_cell()));
+    if kind == 0 {
+        return Ok(StoredSummary::decode(key, bytes)?.map(|s| s.stored_cell()));
     }
-    Ok(split_chunk_cell(version, body)?.0)
+    if version < SUMMARY_VERSION {
+        return Ok(None);
+    }
+    let ((cell, up), _) = split_chunk_cell(body)?;
+    Ok(Some(StoredCell { cell, up }))
 }
 
-/// The chunk cell at the start of a version-2 body (`None` for version 1), and the rest.
-fn split_chunk_cell(version: u8, body: &[u8]) -> Result<(Option<MaterialId>, &[u8]), DecodeError> {
-    if version == VERSION_WITHOUT_CHUNK_CELL {
-        return Ok((None, body));
-    }
-    match body.split_first_chunk::<2>() {
-        Some((cell, rest)) => Ok((Some(MaterialId(u16::from_le_bytes(*cell))), rest)),
+/// The chunk cell and up at the start of a body, and the rest.
+fn split_chunk_cell(body: &[u8]) -> Result<((MaterialId, Up), &[u8]), DecodeError> {
+    match body.split_first_chunk::<3>() {
+        Some(([c0, c1, u], rest)) => {
+            let up = Up::from_code(*u).ok_or(DecodeError::BadSummary("unknown up"))?;
+            Ok(((MaterialId(u16::from_le_bytes([*c0, *c1])), up), rest))
+        }
         None => Err(DecodeError::BadSummary("chunk cell truncated")),
     }
+}
+
+/// Whether `bytes` is a summary record of a format version older than [`SUMMARY_VERSION`]
+/// (read as "no summary"; its checksum is not checked here).
+pub fn is_older_version(bytes: &[u8]) -> bool {
+    bytes.starts_with(&SUMMARY_MAGIC) && bytes.get(4).is_some_and(|&v| (OLDEST_VERSION..SUMMARY_VERSION).contains(&v))
 }
 
 /// Appends the kind-0 record ("no summary: read the chunk record") for `key`.
@@ -284,7 +325,7 @@ fn parse(key: MortonKey, bytes: &[u8]) -> Result<(u8, u8, u16, &[u8]), DecodeErr
     if [m0, m1, m2, m3] != SUMMARY_MAGIC {
         return Err(DecodeError::BadMagic([m0, m1, m2, m3]));
     }
-    if version != SUMMARY_VERSION && version != VERSION_WITHOUT_CHUNK_CELL {
+    if !(OLDEST_VERSION..=SUMMARY_VERSION).contains(&version) {
         return Err(DecodeError::UnsupportedVersion(version));
     }
     if kind > 2 {
@@ -342,13 +383,15 @@ mod tests {
         let key = MortonKey(0x1234_5678_9abc_def0_1122_3344_5566_7788);
         let mut history = ProcessHistory::EMPTY;
         history.record(ProcessStamp { process: ProcessId::new(3).unwrap(), step: 77 });
-        for chunk in [terrain(1), terrain(9), Chunk::Uniform(MaterialId(7)), Chunk::Uniform(MaterialId::AIR)] {
-            let s = StoredSummary::of(&chunk, history);
-            assert_eq!(s.histogram, counted(&chunk));
-            assert_eq!(s.cells, HalfCells::of(&chunk));
+        let chunks = [terrain(1), terrain(9), Chunk::Uniform(MaterialId(7)), Chunk::Uniform(MaterialId::AIR)];
+        for (chunk, up) in chunks.iter().zip(Up::ALL.iter().cycle().skip(1)) {
+            let s = StoredSummary::of(chunk, history, *up);
+            assert_eq!(s.histogram, counted(chunk));
+            assert_eq!(s.cells, HalfCells::of(chunk, *up));
+            assert_eq!(s.up(), *up);
             assert_eq!(StoredSummary::decode(key, &encoded(&s, key)), Ok(Some(s.clone())));
             assert_eq!(
-                StoredSummary::of_record(&crate::codec::encode(MortonKey(9), &chunk)).unwrap().histogram,
+                StoredSummary::of_record(&crate::codec::encode(MortonKey(9), chunk), *up).unwrap().histogram,
                 s.histogram
             );
         }
@@ -359,7 +402,7 @@ mod tests {
 
     #[test]
     fn a_summary_read_under_another_key_fails_its_checksum() {
-        let s = StoredSummary::of(&terrain(4), ProcessHistory::EMPTY);
+        let s = StoredSummary::of(&terrain(4), ProcessHistory::EMPTY, Up::PosY);
         let a = crate::ChunkKey::new(1, 2, 3).morton();
         let b = crate::ChunkKey::new(1, 2, 4).morton();
         let bytes = encoded(&s, a);
@@ -372,7 +415,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_an_error() {
         let key = MortonKey(42);
-        let bytes = encoded(&StoredSummary::of(&terrain(2), ProcessHistory::EMPTY), key);
+        let bytes = encoded(&StoredSummary::of(&terrain(2), ProcessHistory::EMPTY, Up::PosY), key);
         for bit in 0..bytes.len() * 8 {
             let mut b = bytes.clone();
             b[bit / 8] ^= 1 << (bit % 8);
@@ -380,25 +423,33 @@ mod tests {
         }
     }
 
-    /// `bytes` (a version-2 record) as version 1 wrote it: no chunk cell.
-    fn as_version_1(key: MortonKey, bytes: &[u8]) -> Vec<u8> {
-        let mut v1 = bytes[..SUMMARY_HEADER_LEN].to_vec();
-        v1[4] = VERSION_WITHOUT_CHUNK_CELL;
-        v1.extend_from_slice(&bytes[SUMMARY_HEADER_LEN + 2..]);
-        seal(&mut v1, 0, key);
-        v1
+    /// `bytes` (a current record) relabelled as version `version`, checksum renewed: the
+    /// header of a record an older Strata wrote (their bodies differ too; the version decides).
+    fn as_version(key: MortonKey, bytes: &[u8], version: u8) -> Vec<u8> {
+        let mut old = bytes.to_vec();
+        old[4] = version;
+        seal(&mut old, 0, key);
+        old
     }
 
     #[test]
-    fn the_chunk_cell_reads_alone_and_version_1_records_still_decode() {
+    fn the_chunk_cell_reads_alone_and_older_versions_read_as_no_summary() {
         let key = MortonKey(99);
         for chunk in [terrain(3), terrain(20), Chunk::Uniform(MaterialId(5))] {
-            let s = StoredSummary::of(&chunk, ProcessHistory::EMPTY);
+            let s = StoredSummary::of(&chunk, ProcessHistory::EMPTY, Up::NegX);
             let bytes = encoded(&s, key);
-            assert_eq!(decode_chunk_cell(key, &bytes), Ok(Some(chunk_cell(&HalfCells::of(&chunk)))));
-            let v1 = as_version_1(key, &bytes);
-            assert_eq!(StoredSummary::decode(key, &v1), Ok(Some(s.clone())));
-            assert_eq!(decode_chunk_cell(key, &v1), Ok(Some(s.chunk_cell())));
+            let want = StoredCell { cell: chunk_cell(&HalfCells::of(&chunk, Up::NegX), Up::NegX), up: Up::NegX };
+            assert_eq!(decode_chunk_cell(key, &bytes), Ok(Some(want)));
+            for version in [1, 2] {
+                // Their cells followed the majority rule: the reader must summarise the record.
+                let old = as_version(key, &bytes, version);
+                assert_eq!(StoredSummary::decode(key, &old), Ok(None));
+                assert_eq!(decode_chunk_cell(key, &old), Ok(None));
+            }
+            assert!(matches!(
+                StoredSummary::decode(key, &as_version(key, &bytes, 4)),
+                Err(DecodeError::UnsupportedVersion(4))
+            ));
             assert!(decode_chunk_cell(MortonKey(98), &bytes).is_err(), "another key");
         }
         let mut none = Vec::new();
@@ -411,15 +462,21 @@ mod tests {
         // What `summary_problems` relies on: the decoded summary keeps the cell it carries, so it
         // differs from the summary of the chunk.
         let key = MortonKey(5);
-        let s = StoredSummary::of(&terrain(7), ProcessHistory::EMPTY);
+        let s = StoredSummary::of(&terrain(7), ProcessHistory::EMPTY, Up::PosY);
         let mut bytes = encoded(&s, key);
         let cell = s.chunk_cell().0;
         bytes[SUMMARY_HEADER_LEN..SUMMARY_HEADER_LEN + 2].copy_from_slice(&(cell ^ 1).to_le_bytes());
         seal(&mut bytes, 0, key);
         let decoded = StoredSummary::decode(key, &bytes).unwrap().unwrap();
         assert_eq!(decoded.chunk_cell(), MaterialId(cell ^ 1));
-        assert_eq!(decode_chunk_cell(key, &bytes), Ok(Some(MaterialId(cell ^ 1))));
+        assert_eq!(decode_chunk_cell(key, &bytes), Ok(Some(StoredCell { cell: MaterialId(cell ^ 1), up: Up::PosY })));
         assert_ne!(decoded, s);
+        // An up code past the six directions is an error, not a guess.
+        let mut bad = encoded(&s, key);
+        bad[SUMMARY_HEADER_LEN + 2] = 6;
+        seal(&mut bad, 0, key);
+        assert_eq!(StoredSummary::decode(key, &bad), Err(DecodeError::BadSummary("unknown up")));
+        assert_eq!(decode_chunk_cell(key, &bad), Err(DecodeError::BadSummary("unknown up")));
     }
 
     proptest! {
@@ -437,7 +494,7 @@ mod tests {
         #[test]
         fn damaged_bodies_with_valid_checksums_are_typed_errors(seed in any::<u16>(), at in any::<usize>(), byte in any::<u8>()) {
             let key = MortonKey(7);
-            let mut b = encoded(&StoredSummary::of(&terrain(seed), ProcessHistory::EMPTY), key);
+            let mut b = encoded(&StoredSummary::of(&terrain(seed), ProcessHistory::EMPTY, Up::PosZ), key);
             let i = SUMMARY_HEADER_LEN + at % (b.len() - SUMMARY_HEADER_LEN);
             b[i] = byte;
             let len = b.len();

@@ -7,7 +7,11 @@ use crate::ids::{AIR, WATER};
 use crate::model::{Bounded, Model, radius_of, radius_range};
 use crate::sources::{Direct, NodeMaps, Patch};
 use std::cell::RefCell;
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, MaterialId, VoxelPos, WorldGenerator};
+use strata_core::generator::{LodCells, surface_above};
+use strata_core::{
+    CHUNK_SIZE, CHUNK_VOLUME, Chunk, ChunkKey, DenseChunk, LocalIndex, LocalPos, MaterialId, VoxelPos, WorldGenerator,
+    WorldUp,
+};
 
 /// LOD nodes whose patch would hold more fine nodes than this use hash maps instead.
 const PATCH_LIMIT: u64 = 1 << 16;
@@ -271,8 +275,9 @@ impl WorldGenerator for PlanetGenerator {
         self.grid(&axes, false)
     }
 
-    /// Cell-centre point samples, identical to the default implementation (cell `c` is
-    /// `material_at(origin + c·2ᵏ + 2ᵏ⁻¹)`, each coordinate clamped into `i32`).
+    /// The same cells as the default implementation ([`lod_cell`](strata_core::generator::lod_cell): cell `c` is non-air when
+    /// `material_at(origin + c·2ᵏ + 2ᵏ⁻¹)` is, each coordinate clamped into `i32`, and a non-air
+    /// cell under air shows the surface above its centre, found by bisection along up).
     ///
     /// # Runtime
     /// O(1) for nodes decided by radius alone (as `generate`). Otherwise per cell: radius checks,
@@ -280,7 +285,9 @@ impl WorldGenerator for PlanetGenerator {
     /// near the surface evaluate fine noise. Nodes are cached for the call (per-face arrays for
     /// small nodes, hash maps for large ones). A level-6 node at the surface takes 2–8 ms (more in
     /// mountains), level 8 about 5 ms, level 10 about 13 ms (every crust cell needs its own
-    /// coarse nodes), level 11 about 2 ms.
+    /// coarse nodes), level 11 about 2 ms. Then the surface pass: per non-air cell whose
+    /// neighbour along up is air, `level` classifications (noise nodes cached for the call);
+    /// a uniform non-air node classifies the next centres beyond its top face.
     fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
         if level == 0 {
             return self.generate(node);
@@ -295,6 +302,54 @@ impl WorldGenerator for PlanetGenerator {
                 (n[a] as i64 * edge + c as i64 * size + size / 2).clamp(i32::MIN as i64, i32::MAX as i64)
             })
         });
-        self.grid(&axes, true)
+        let grid = self.grid(&axes, true);
+        self.surface_pass(grid, level, node)
+    }
+
+    fn world_up(&self) -> WorldUp {
+        WorldUp::AwayFrom { centre: [0, 0, 0] }
+    }
+}
+
+impl PlanetGenerator {
+    /// The surface half of the LOD rule over a grid of centre samples ([`surface_above`] for
+    /// every non-air cell, with the grid's own samples as next centres where it has them).
+    fn surface_pass(&self, mut grid: Chunk, level: u32, node: ChunkKey) -> Chunk {
+        if grid.as_uniform() == Some(AIR) {
+            return grid;
+        }
+        let cells = LodCells::new(level, node);
+        let size = cells.size();
+        let world_up = self.world_up();
+        let mut maps = NodeMaps::default();
+        let mut classify = |p: [i64; 3]| {
+            let v = LodCells::clamped(p).to_array().map(i64::from);
+            self.model.classify(v, radius_of(v), &mut maps)
+        };
+        let mut changed = Vec::new();
+        for i in 0..CHUNK_VOLUME {
+            let l = LocalIndex::new(i as u16).pos();
+            let m = grid.get(l.index());
+            if m == AIR {
+                continue;
+            }
+            let up = world_up.of_block(cells.min(l), size);
+            let step = up.step();
+            let n = [l.x, l.y, l.z].map(i64::from);
+            let next = [0, 1, 2].map(|a| n[a] + step[a]);
+            let next = next
+                .iter()
+                .all(|v| (0..CHUNK_SIZE as i64).contains(v))
+                .then(|| grid.get(LocalPos::new(next[0] as u8, next[1] as u8, next[2] as u8).index()));
+            let shown = surface_above(cells.centre_unclamped(l), m, size, up, next, &mut classify);
+            if shown != m {
+                changed.push((l.index(), shown));
+            }
+        }
+        for (i, m) in changed {
+            grid.set(i, m);
+        }
+        grid.normalize();
+        grid
     }
 }

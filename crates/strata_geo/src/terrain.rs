@@ -4,8 +4,8 @@
 
 use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
 use serde::{Deserialize, Serialize};
-use strata_core::generator::LodCells;
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, LocalPos, MaterialId, VoxelPos, WorldGenerator};
+use strata_core::generator::{LodCells, surface_above};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, LocalPos, MaterialId, Up, VoxelPos, WorldGenerator};
 
 /// Names (in `assets/materials.ron`) of the materials [`NoiseTerrain`] places.
 pub const TERRAIN_MATERIALS: [&str; 5] = ["stone", "dirt", "grass", "sand", "water"];
@@ -237,8 +237,9 @@ impl WorldGenerator for NoiseTerrain {
         chunk
     }
 
-    /// Same cells as the default (cell-centre point samples), with one height evaluation per
-    /// column and uniform fast paths.
+    /// Same cells as the default ([`lod_cell`](strata_core::generator::lod_cell): centre samples, the surface above them under
+    /// air), with one height evaluation per column (each column crosses the surface once, so
+    /// the bisection runs on the column's own formula) and uniform fast paths.
     fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
         if level == 0 {
             return self.generate(node);
@@ -263,15 +264,25 @@ impl WorldGenerator for NoiseTerrain {
         if y0 > hi && y1 <= c.sea_level {
             return Chunk::Uniform(terrain_ids::WATER);
         }
-        if y1 < lo && y1 <= lo.saturating_sub(c.soil_depth) {
+        // Stone unless the next centre above the top cells leaves the ground.
+        let above = LodCells::clamped([0, i64::from(y1) + cells.size(), 0]).y;
+        if y1 < lo && y1 <= lo.saturating_sub(c.soil_depth) && above <= lo {
             return Chunk::Uniform(terrain_ids::STONE);
         }
         let mut d = DenseChunk::filled(MaterialId::AIR);
         for z in 0..CHUNK_SIZE {
             for x in 0..CHUNK_SIZE {
                 let h = heights[z * CHUNK_SIZE + x];
+                let column = |p: [i64; 3]| self.material_in_column(LodCells::clamped(p).y, h);
                 for (y, &vy) in ys.iter().enumerate() {
-                    d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), self.material_in_column(vy, h));
+                    let m = self.material_in_column(vy, h);
+                    let l = LocalPos::new(x as u8, y as u8, z as u8);
+                    let shown = if m == MaterialId::AIR {
+                        m
+                    } else {
+                        surface_above(cells.centre_unclamped(l), m, cells.size(), Up::PosY, None, column)
+                    };
+                    d.set(l.index(), shown);
                 }
             }
         }

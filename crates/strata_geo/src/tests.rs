@@ -71,6 +71,10 @@ impl WorldGenerator for Reference {
         let mut memo = self.memo.lock().unwrap();
         self.planet.model.classify(p, radius_of(p), &mut *memo)
     }
+
+    fn world_up(&self) -> strata_core::WorldUp {
+        self.planet.world_up()
+    }
 }
 
 fn assert_same(ours: &Chunk, reference: &Chunk, what: &str) {
@@ -323,4 +327,41 @@ proptest! {
 fn chunk_size_is_32() {
     // The axis arrays of the generator assume the strata_core chunk size.
     assert_eq!(CHUNK_SIZE, 32);
+}
+
+#[test]
+fn coarse_cells_under_air_show_the_surface_not_the_crust() {
+    // Nodes at the surface over land and sea, levels 5 to 9: every non-air cell with air
+    // above it (along the planet's up, inside the node) is a surface material — grass, sand,
+    // snow, ice, water, or the soil of a dry basin — never the crust's rock; and the land
+    // shows grass somewhere.
+    let rock = [SANDSTONE, LIMESTONE, GRANITE, BASALT, MANTLE, MAGMA, CORE];
+    let up = PLANET.world_up();
+    let mut seen = std::collections::BTreeSet::new();
+    for (lat, lon) in [(20.0, -30.0), (35.0, 10.0), (-10.0, 60.0), (5.0, 120.0), (45.0, -100.0)] {
+        for level in 5..=9u32 {
+            let chunk = key_at(&PLANET, lat, lon, 0.0);
+            let node = ChunkKey::new(chunk.x >> level, chunk.y >> level, chunk.z >> level);
+            let grid = PLANET.sample_lod(level, node);
+            let cells = strata_core::generator::LodCells::new(level, node);
+            for i in 0..strata_core::CHUNK_VOLUME as u16 {
+                let l = LocalIndex::new(i).pos();
+                let m = grid.get(l.index());
+                if m == AIR {
+                    continue;
+                }
+                let step = up.of_block(cells.min(l), cells.size()).step();
+                let n = [l.x, l.y, l.z].map(i64::from);
+                let a: [i64; 3] = std::array::from_fn(|k| n[k] + step[k]);
+                if a.iter().any(|v| !(0..CHUNK_SIZE as i64).contains(v)) {
+                    continue;
+                }
+                if grid.get(strata_core::LocalPos::new(a[0] as u8, a[1] as u8, a[2] as u8).index()) == AIR {
+                    assert!(!rock.contains(&m), "{lat} {lon} level {level} {l:?}: {m:?}");
+                    seen.insert(m);
+                }
+            }
+        }
+    }
+    assert!(seen.contains(&GRASS) && seen.contains(&WATER), "{seen:?}");
 }

@@ -9,26 +9,29 @@
 //! is the cell a level-5 grid gives it and depends on that chunk alone.
 //!
 //! # The rule
-//! A cell with no such chunk below is the generator's point sample at its centre (what
+//! A cell with no such chunk below is the generator's cell ([`lod_cell`], what
 //! [`WorldGenerator::sample_lod`] gives the whole grid). A cell with one is the
 //! [downsampling rule](strata_core::downsample) applied level by level from the chunk cells
 //! up: at each level a cell is the rule over its eight sub-cells, each a known chunk's cell
 //! (at the bottom), a cell computed this way (above it), or — where nothing below is known —
-//! the generator's sample at that sub-cell's level. So a grid with no edited chunk under it
-//! is exactly `sample_lod`, and edits show from every distance as far as the rule lets them
-//! (a single chunk changes its level-6 cell only when it tips the majority of eight).
+//! the generator's cell at that sub-cell's level; each block uses the world's up at its
+//! centre (these blocks are larger than a chunk). So a grid with no edited chunk under it is
+//! exactly `sample_lod`, and edits show from every distance as far as the rule lets them (a
+//! single chunk changes its level-6 cell only when it tips the count of eight, or is a
+//! column top).
 //!
 //! # Cost
 //! 4 bytes per chunk (plus a map entry per root that has any). A grid costs `sample_lod` plus,
 //! per chunk cell under it, O(`L` − 5) levels of eight lookups and at most seven generator
-//! samples each.
+//! cells each (one to `level` + 2 samples per cell).
 
 use crate::octree::{NodeId, ROOT_LEVEL};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strata_core::downsample::downsample_cell;
-use strata_core::{Chunk, ChunkKey, MaterialId, MortonKey, VoxelPos, WorldGenerator};
+use strata_core::generator::{LodCells, lod_cell};
+use strata_core::{Chunk, ChunkKey, LocalPos, MaterialId, MortonKey, WorldGenerator};
 
 /// Morton bits of a chunk inside its root (3 × [`ROOT_LEVEL`]).
 const LOCAL_BITS: u32 = 3 * ROOT_LEVEL;
@@ -123,6 +126,7 @@ impl ChunkCells {
     pub fn grid(&self, id: NodeId, generator: &dyn WorldGenerator) -> Chunk {
         debug_assert!(id.level > ROOT_LEVEL);
         let base = generator.sample_lod(id.level, id.key);
+        let world_up = generator.world_up();
         // Cells of the level-`level` grid by global cell coordinates (at level 5: chunk keys).
         let mut cells: FxHashMap<[i32; 3], u16> = self.under(id).map(|(k, c)| (k.to_array(), c.0)).collect();
         if cells.is_empty() {
@@ -135,9 +139,12 @@ impl ChunkCells {
                 .map(|p| {
                     let sub = std::array::from_fn(|i| {
                         let c = [2 * p[0] + (i & 1) as i32, 2 * p[1] + (i >> 1 & 1) as i32, 2 * p[2] + (i >> 2) as i32];
-                        cells.get(&c).copied().unwrap_or_else(|| centre_sample(generator, level, c))
+                        cells.get(&c).copied().unwrap_or_else(|| generated_cell(generator, level, c))
                     });
-                    (p, downsample_cell(sub))
+                    // The parent cell is 2^(level + 1) voxels wide: larger than a chunk.
+                    let size = 2i64 << level;
+                    let up = world_up.of_block(p.map(|v| i64::from(v) * size), size);
+                    (p, downsample_cell(sub, up))
                 })
                 .collect();
         }
@@ -145,19 +152,22 @@ impl ChunkCells {
         let mut out = base;
         for (c, m) in cells {
             let l = [0, 1, 2].map(|a| (i64::from(c[a]) - origin[a]) as u8);
-            out.set(strata_core::LocalPos::new(l[0], l[1], l[2]).index(), MaterialId(m));
+            out.set(LocalPos::new(l[0], l[1], l[2]).index(), MaterialId(m));
         }
         out.normalize();
         out
     }
 }
 
-/// The generator's sample at the centre of cell `c` of a level-`level` grid (cells 2^`level`
-/// voxels wide), as [`WorldGenerator::sample_lod`] takes it.
-fn centre_sample(generator: &dyn WorldGenerator, level: u32, c: [i32; 3]) -> u16 {
-    let size = 1i64 << level;
-    let v = c.map(|v| (i64::from(v) * size + size / 2).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
-    generator.material_at(VoxelPos::new(v[0], v[1], v[2])).0
+/// The generator's cell `c` of a level-`level` grid (cells 2^`level` voxels wide), as
+/// [`WorldGenerator::sample_lod`] makes it ([`lod_cell`]).
+fn generated_cell(generator: &dyn WorldGenerator, level: u32, c: [i32; 3]) -> u16 {
+    // The node holding the cell, and the cell's place in it.
+    let node = ChunkKey::new(c[0] >> 5, c[1] >> 5, c[2] >> 5);
+    let l = c.map(|v| (v & 31) as u8);
+    let cells = LodCells::new(level, node);
+    let at = |p: [i64; 3]| generator.material_at(LodCells::clamped(p));
+    lod_cell(&cells, LocalPos::new(l[0], l[1], l[2]), &generator.world_up(), at).0
 }
 
 #[cfg(test)]

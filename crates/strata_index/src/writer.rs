@@ -17,10 +17,11 @@ use rustc_hash::FxHashSet;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use strata_core::downsample::chunk_cell_of;
 use strata_core::store::full_range;
 use strata_core::{
     CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, DecodeError, MaterialId, MortonKey,
-    ProcessHistory, StoreError, StoredSummary, WorldGenerator, codec,
+    ProcessHistory, StoreError, StoredSummary, Up, WorldGenerator, codec,
 };
 
 /// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
@@ -185,8 +186,10 @@ impl IndexWriter {
         self.world_version = self.world_version.max(entries.iter().map(|e| e.version).max().unwrap_or(0));
         // Per leaf (first pass, while its voxels are in cache): its R-tree entry and, if edited,
         // its chunk cell; then the R-tree bulk load and the cells, beside the inner nodes.
+        let world_up = self.generator.world_up();
         let visit = |key: ChunkKey, leaf: &Node| {
-            let cell = if leaf.edited { leaf.chunk_cell().map(|c| (key.morton(), c)) } else { None };
+            let up = world_up.of_chunk(key);
+            let cell = if leaf.edited { leaf.chunk_cell(up).map(|c| (key.morton(), c)) } else { None };
             Some((entry_of(key, leaf), cell))
         };
         let finish = |outs: Vec<LeafOutput>| {
@@ -271,15 +274,33 @@ impl IndexWriter {
         let (lo, _) = node.chunk_range();
         let min = ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32);
         let mut load = StoreLoad::default();
+        let world_up = self.generator.world_up();
+        let mut other_up = Vec::new();
         store.scan_summaries(MortonKey::region_range(min, node.level), &mut |key, summary| {
             let key = key.to_chunk();
             match summary {
+                Ok(s) if s.up() != world_up.of_chunk(key) => other_up.push(key),
                 Ok(s) => load.chunks += usize::from(self.insert_stored(key, &s)),
                 Err(_) if self.knows(key) => {}
                 Err(source) => load.skipped.push((key, source)),
             }
             ControlFlow::Continue(())
         })?;
+        // Summaries made with another up than this world's: summarise the chunks here.
+        for key in other_up {
+            if self.knows(key) {
+                continue;
+            }
+            match store.get_stored(key) {
+                Ok(Some(c)) => {
+                    let s = StoredSummary::of(&c.chunk, c.history, world_up.of_chunk(key));
+                    load.chunks += usize::from(self.insert_stored(key, &s));
+                }
+                Ok(None) => {}
+                Err(StoreError::Corrupt { source, .. }) => load.skipped.push((key, source)),
+                Err(e) => return Err(e),
+            }
+        }
         Ok(load)
     }
 
@@ -321,16 +342,28 @@ impl IndexWriter {
         let min = ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32);
         let mut load = StoreLoad::default();
         let mut found = Vec::new();
+        let world_up = self.generator.world_up();
+        let mut other_up = Vec::new();
         store.scan_chunk_cells(MortonKey::region_range(min, node.level), &mut |key, cell| {
             let key = key.to_chunk();
             match cell {
                 Ok(_) if self.octree.leaf(key).is_some_and(|n| n.edited) => {}
-                Ok(c) => found.push((key, c)),
+                Ok(c) if c.up != world_up.of_chunk(key) => other_up.push(key),
+                Ok(c) => found.push((key, c.cell)),
                 Err(_) if self.knows(key) => {}
                 Err(source) => load.skipped.push((key, source)),
             }
             ControlFlow::Continue(())
         })?;
+        // Cells made with another up than this world's: downsample the chunks here.
+        for key in other_up {
+            match store.get(key) {
+                Ok(Some(chunk)) => found.push((key, chunk_cell_of(&chunk, world_up.of_chunk(key)))),
+                Ok(None) => {}
+                Err(StoreError::Corrupt { source, .. }) => load.skipped.push((key, source)),
+                Err(e) => return Err(e),
+            }
+        }
         if !found.is_empty() {
             let cells = Arc::make_mut(&mut self.chunk_cells);
             for (key, c) in found {
@@ -415,7 +448,7 @@ impl IndexWriter {
     pub fn release(&mut self, key: ChunkKey) -> bool {
         let Some(known) = self.octree.leaf(key).cloned() else { return false };
         // `None`: released already.
-        let Some(released) = known.released() else { return false };
+        let Some(released) = known.released(self.generator.world_up().of_chunk(key)) else { return false };
         self.put_leaf(key, Some(&known), Arc::new(released), None);
         self.collapse.push(key);
         true
@@ -483,7 +516,7 @@ impl IndexWriter {
         let cells = Arc::make_mut(&mut self.chunk_cells);
         for key in self.cells_due.drain() {
             // Invariant: only edited leaves are due, and edited leaves never collapse.
-            if let Some(c) = chunk_cell_in(&self.octree, key)
+            if let Some(c) = chunk_cell_in(&self.octree, key, self.generator.world_up().of_chunk(key))
                 && cells.get(key) != Some(c)
             {
                 cells.set(key, c);
@@ -605,8 +638,8 @@ type LeafOutput = (Option<ChunkEntry>, Option<(MortonKey, MaterialId)>);
 ///
 /// # Runtime
 /// O(1) with the root's grid computed; O((32 >> `l`)³) with a level-`l` grid; else
-/// [`Node::chunk_cell`].
-fn chunk_cell_in(octree: &Octree, key: ChunkKey) -> Option<MaterialId> {
+/// [`Node::chunk_cell`]. `up` is the chunk's.
+fn chunk_cell_in(octree: &Octree, key: ChunkKey, up: Up) -> Option<MaterialId> {
     let path = octree.path(key);
     let (leaf_id, leaf) = path.last()?;
     if leaf_id.level != 0 {
@@ -617,9 +650,9 @@ fn chunk_cell_in(octree: &Octree, key: ChunkKey) -> Option<MaterialId> {
         let n = 32usize >> id.level;
         let off = [key.x, key.y, key.z].map(|v| (v - (v >> id.level << id.level)) as usize * n);
         let cells = (0..n * n * n).map(|i| mip.get(off[0] + i % n, off[1] + i / n % n, off[2] + i / (n * n)).0);
-        return Some(MaterialId(strata_core::downsample::reduce_cube(cells.collect(), n)));
+        return Some(MaterialId(strata_core::downsample::reduce_cube(cells.collect(), n, up)));
     }
-    leaf.chunk_cell()
+    leaf.chunk_cell(up)
 }
 
 /// The voxels of a known level-0 node (`None` once released, and for stubs).

@@ -483,9 +483,19 @@ impl RedbStore {
                     out.push((key, SummaryProblem::Missing));
                     continue;
                 };
-                let remade = StoredSummary::of_stored_record(record.value(), self.home(key)).ok();
-                match (StoredSummary::decode(key, stored.value()), remade) {
+                let decoded = StoredSummary::decode(key, stored.value());
+                // Remade with the up the stored summary was made with (stores do not know their
+                // world's up; readers compare it with theirs).
+                let up = match &decoded {
+                    Ok(Some(s)) => s.up(),
+                    _ => strata_core::store::STORE_UP,
+                };
+                let remade = StoredSummary::of_stored_record(record.value(), self.home(key), up).ok();
+                match (decoded, remade) {
                     (Err(e), _) => out.push((key, SummaryProblem::Damaged(e))),
+                    // Written by an older format (read as "no summary"): scans summarise the
+                    // record, nothing is damaged.
+                    (Ok(None), Some(_)) if summary_record::is_older_version(stored.value()) => {}
                     (Ok(None), Some(_)) | (Ok(Some(_)), None) => out.push((key, SummaryProblem::Stale)),
                     (Ok(Some(s)), Some(r)) if s != r => out.push((key, SummaryProblem::Stale)),
                     _ => {}
@@ -740,7 +750,7 @@ fn add_summaries(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
         let (k, v) = item.db()?;
         let key = MortonKey(k.value());
         out.clear();
-        match StoredSummary::of_record(v.value()) {
+        match StoredSummary::of_record(v.value(), strata_core::store::STORE_UP) {
             Ok(s) => s.encode(key, &mut out),
             Err(_) => summary_record::encode_unsummarised(key, &mut out),
         }

@@ -119,7 +119,7 @@ fn a_format_1_save_gets_its_summaries_when_opened() {
     assert_eq!(stored_format(writable(&store)).unwrap(), (Some(SAVE_FORMAT_VERSION), true));
     assert_eq!(summaries_table_len(&store), 3, "one summary per record, the bad one included");
     let got = summaries(&store);
-    let of = |c: Chunk| Ok(StoredSummary::of(&c, ProcessHistory::EMPTY));
+    let of = |c: Chunk| Ok(StoredSummary::of(&c, ProcessHistory::EMPTY, strata_core::Up::PosY));
     for (k, s) in got {
         match k {
             k if k == a.morton() => assert_eq!(s, of(strata_core::store::contract::dense(9))),
@@ -145,7 +145,10 @@ fn a_damaged_summary_is_made_again_from_its_record_and_deletes_remove_both() {
     let got = summaries(&store);
     assert_eq!(
         got[0],
-        (a.morton(), Ok(StoredSummary::of(&strata_core::store::contract::dense(4), Default::default())))
+        (
+            a.morton(),
+            Ok(StoredSummary::of(&strata_core::store::contract::dense(4), Default::default(), strata_core::Up::PosY))
+        )
     );
     batch.clear();
     batch.delete(a);
@@ -170,16 +173,21 @@ fn summary_problems_name_every_damaged_missing_stale_or_orphan_summary() {
         let mut s = txn.open_table(SUMMARIES).unwrap();
         let mut c = txn.open_table(CHUNKS).unwrap();
         // 0: a bit flipped; 1: removed; 2: another chunk's summary re-sealed under its key;
-        // 3: its record removed (the summary left over).
+        // 3: its record removed (the summary left over); 4: its own summary made with another
+        // up (as a tool that knew another world's up writes it: not damage).
         let mut flipped = s.get(keys[0].morton().0).unwrap().unwrap().value().to_vec();
         flipped[30] ^= 4;
         s.insert(keys[0].morton().0, flipped.as_slice()).unwrap();
         s.remove(keys[1].morton().0).unwrap();
         let mut stale = Vec::new();
-        StoredSummary::of(&strata_core::store::contract::dense(40), Default::default())
+        StoredSummary::of(&strata_core::store::contract::dense(40), Default::default(), strata_core::Up::PosY)
             .encode(keys[2].morton(), &mut stale);
         s.insert(keys[2].morton().0, stale.as_slice()).unwrap();
         c.remove(keys[3].morton().0).unwrap();
+        let mut other_up = Vec::new();
+        StoredSummary::of(&strata_core::store::contract::dense(7), Default::default(), strata_core::Up::NegX)
+            .encode(keys[4].morton(), &mut other_up);
+        s.insert(keys[4].morton().0, other_up.as_slice()).unwrap();
     }
     txn.commit().unwrap();
     let problems = store.summary_problems().unwrap();
@@ -302,7 +310,7 @@ fn a_format_2_save_gets_an_identity_and_keeps_reading_its_records() {
             let record = codec::encode_legacy(&chunk, &history);
             txn.open_table(CHUNKS).unwrap().insert(key.morton().0, record.as_slice()).unwrap();
             let mut summary = Vec::new();
-            StoredSummary::of(&chunk, history).encode(key.morton(), &mut summary);
+            StoredSummary::of(&chunk, history, strata_core::Up::PosY).encode(key.morton(), &mut summary);
             txn.open_table(SUMMARIES).unwrap().insert(key.morton().0, summary.as_slice()).unwrap();
         }
         txn.commit().unwrap();

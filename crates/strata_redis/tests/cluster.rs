@@ -54,7 +54,7 @@ fn summaries(
 fn chunk_cells(
     store: &dyn ChunkStore,
     range: std::ops::RangeInclusive<MortonKey>,
-) -> Vec<(MortonKey, Result<MaterialId, DecodeError>)> {
+) -> Vec<(MortonKey, Result<strata_core::summary_record::StoredCell, DecodeError>)> {
     let mut out = Vec::new();
     store
         .scan_chunk_cells(range, &mut |k, c| {
@@ -167,9 +167,12 @@ fn round_trip_matches_memory_store() {
     let mut zadd = redis::cmd("ZADD");
     zadd.arg(store.layout().index_key(region)).arg(0).arg(strata_redis::keys::member(old.morton()));
     common::node_cmd(&primary, &zadd).unwrap();
-    let want = vec![(old.morton(), Ok(StoredSummary::of(&dense(77), Default::default())))];
+    let want = vec![(old.morton(), Ok(StoredSummary::of(&dense(77), Default::default(), strata_core::Up::PosY)))];
     assert_eq!(summaries(&store, MortonKey::region_range(old, 0)), want);
-    let cell = vec![(old.morton(), Ok(StoredSummary::of(&dense(77), Default::default()).chunk_cell()))];
+    let cell = vec![(
+        old.morton(),
+        Ok(StoredSummary::of(&dense(77), Default::default(), strata_core::Up::PosY).stored_cell()),
+    )];
     assert_eq!(chunk_cells(&store, MortonKey::region_range(old, 0)), cell);
     let mut hset = redis::cmd("HSET");
     hset.arg(store.layout().summaries_key(region))

@@ -28,7 +28,8 @@ use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
 use crate::morton::MortonKey;
-use crate::summary_record::{self, StoredSummary};
+use crate::summary_record::{self, StoredCell, StoredSummary};
+use crate::up::{Up, WorldUp};
 use std::ops::{ControlFlow, Range, RangeInclusive};
 use std::time::Duration;
 
@@ -188,6 +189,7 @@ pub struct WriteBatch {
     encoder: ChunkEncoder,
     invalid: Option<ChunkKey>,
     conditions: Vec<(MortonKey, Expect)>,
+    up: WorldUp,
 }
 
 /// Where a put's record and summary lie in a [`WriteBatch`]'s buffers.
@@ -207,9 +209,17 @@ pub struct Put<'a> {
 }
 
 impl WriteBatch {
-    /// An empty batch.
+    /// An empty batch whose summaries are downsampled with up `+Y` ([`WorldUp::PlusY`]).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty batch for a world whose up is `up`: each put's summary is downsampled with
+    /// its chunk's up ([`WorldUp::of_chunk`]). A summary made with another up than its
+    /// reader's world is still correct data, but readers then decode the chunk record instead
+    /// ([`StoredSummary::up`]).
+    pub fn for_world(up: WorldUp) -> Self {
+        Self { up, ..Self::default() }
     }
 
     /// Stores `chunk` at `key`.
@@ -229,7 +239,7 @@ impl WriteBatch {
         let start = self.data.len();
         self.encoder.encode_with_history(key.morton(), chunk, history, &mut self.data);
         let s = self.summaries.len();
-        StoredSummary::of(chunk, *history).encode(key.morton(), &mut self.summaries);
+        StoredSummary::of(chunk, *history, self.up.of_chunk(key)).encode(key.morton(), &mut self.summaries);
         self.entries
             .push((key.morton(), Some(PutRanges { record: start..self.data.len(), summary: s..self.summaries.len() })));
     }
@@ -260,7 +270,8 @@ impl WriteBatch {
         let s = self.summaries.len();
         // Unsealed here; the store seals it for its world when it commits (a record sealed for
         // another world stays foreign: see `codec::seal_into`).
-        match StoredSummary::of_stored_record(record, RecordHome { world: WorldId::UNSEALED, key }) {
+        let up = self.up.of_chunk(key.to_chunk());
+        match StoredSummary::of_stored_record(record, RecordHome { world: WorldId::UNSEALED, key }, up) {
             Ok(summary) => summary.encode(key, &mut self.summaries),
             Err(_) => summary_record::encode_unsummarised(key, &mut self.summaries),
         }
@@ -383,7 +394,7 @@ pub type SummaryVisitor<'a> = dyn FnMut(MortonKey, Result<StoredSummary, DecodeE
 /// A visitor for [`ChunkStore::scan_chunk_cells`]: called with each stored chunk's key and its
 /// [chunk cell](crate::downsample::chunk_cell), or why the chunk could not be summarised, in
 /// key order.
-pub type ChunkCellVisitor<'a> = dyn FnMut(MortonKey, Result<MaterialId, DecodeError>) -> ControlFlow<()> + 'a;
+pub type ChunkCellVisitor<'a> = dyn FnMut(MortonKey, Result<StoredCell, DecodeError>) -> ControlFlow<()> + 'a;
 
 /// Persistent (or not) storage of edited chunks, keyed by Morton order.
 ///
@@ -425,7 +436,7 @@ pub trait ChunkStore: Send + Sync + 'static {
     ) -> Result<(), StoreError> {
         let world = self.world_id();
         self.scan(range, &mut |key, record| {
-            visit(key, StoredSummary::of_stored_record(record, RecordHome { world, key }))
+            visit(key, StoredSummary::of_stored_record(record, RecordHome { world, key }, STORE_UP))
         })
     }
 
@@ -441,7 +452,7 @@ pub trait ChunkStore: Send + Sync + 'static {
         range: RangeInclusive<MortonKey>,
         visit: &mut ChunkCellVisitor<'_>,
     ) -> Result<(), StoreError> {
-        self.scan_summaries(range, &mut |key, summary| visit(key, summary.map(|s| s.chunk_cell())))
+        self.scan_summaries(range, &mut |key, summary| visit(key, summary.map(|s| s.stored_cell())))
     }
 
     /// Applies `batch` durably, atomically as far as the backend allows (see the module docs:
@@ -495,9 +506,15 @@ pub trait ChunkStore: Send + Sync + 'static {
     }
 }
 
+/// The up a store summarises a chunk record with when it must make the summary itself (the
+/// stored one is missing, of an older version or damaged): stores do not know their world's
+/// up, so readers whose world has another up at that chunk summarise the chunk themselves
+/// ([`StoredSummary::up`]).
+pub const STORE_UP: Up = Up::PosY;
+
 /// Hands `visit` the summary a store kept for the chunk at `home` (`stored`, if any), made
-/// again from the chunk record when it is missing, says "no summary" or does not decode
-/// (`record` reads the record, only then; it must belong at `home`). A key with no record
+/// again from the chunk record (with [`STORE_UP`]) when it is missing, says "no summary" or
+/// does not decode (`record` reads the record, only then; it must belong at `home`). A key with no record
 /// either (deleted meanwhile) is not visited. What stores' [`ChunkStore::scan_summaries`] call
 /// per key.
 pub fn visit_summary(
@@ -507,7 +524,7 @@ pub fn visit_summary(
     visit: &mut SummaryVisitor<'_>,
 ) -> Result<ControlFlow<()>, StoreError> {
     let key = home.key;
-    let of_record = |r: &[u8]| StoredSummary::of_stored_record(r, home);
+    let of_record = |r: &[u8]| StoredSummary::of_stored_record(r, home, STORE_UP);
     visit_stored(key, stored, record, |s| StoredSummary::decode(key, s), of_record, visit)
 }
 
@@ -521,7 +538,7 @@ pub fn visit_chunk_cell(
     visit: &mut ChunkCellVisitor<'_>,
 ) -> Result<ControlFlow<()>, StoreError> {
     let key = home.key;
-    let of_record = |r: &[u8]| StoredSummary::of_stored_record(r, home).map(|s| s.chunk_cell());
+    let of_record = |r: &[u8]| StoredSummary::of_stored_record(r, home, STORE_UP).map(|s| s.stored_cell());
     visit_stored(key, stored, record, |s| summary_record::decode_chunk_cell(key, s), of_record, visit)
 }
 
@@ -685,8 +702,8 @@ pub mod contract {
             })
             .unwrap();
         let mut want = vec![
-            (a.morton(), Ok(StoredSummary::of(&dense(7), ProcessHistory::EMPTY))),
-            (b.morton(), Ok(StoredSummary::of(&Chunk::Uniform(MaterialId(4)), ProcessHistory::EMPTY))),
+            (a.morton(), Ok(StoredSummary::of(&dense(7), ProcessHistory::EMPTY, Up::PosY))),
+            (b.morton(), Ok(StoredSummary::of(&Chunk::Uniform(MaterialId(4)), ProcessHistory::EMPTY, Up::PosY))),
         ];
         want.sort_by_key(|(k, _)| *k);
         let corrupt: Vec<_> = sums.iter().filter(|(_, s)| s.is_err()).map(|(k, _)| *k).collect();
@@ -715,8 +732,9 @@ pub mod contract {
         let corrupt: Vec<_> = cells.iter().filter(|(_, c)| c.is_err()).map(|(k, _)| *k).collect();
         assert_eq!(corrupt, vec![c.morton()]);
         cells.retain(|(_, c)| c.is_ok());
-        let cell = |c: &Chunk| StoredSummary::of(c, ProcessHistory::EMPTY).chunk_cell();
-        let mut want = vec![(a.morton(), Ok(cell(&dense(7)))), (b.morton(), Ok(MaterialId(4)))];
+        let cell = |c: &Chunk| StoredSummary::of(c, ProcessHistory::EMPTY, Up::PosY).stored_cell();
+        let mut want =
+            vec![(a.morton(), Ok(cell(&dense(7)))), (b.morton(), Ok(StoredCell { cell: MaterialId(4), up: Up::PosY }))];
         want.sort_by_key(|(k, _)| *k);
         assert_eq!(cells, want);
         batch.clear();
@@ -735,6 +753,44 @@ pub mod contract {
         sealing(store);
         invalid_keys(store);
         conditional_puts(store);
+        summaries_keep_their_up(store);
+    }
+
+    /// A batch for a world whose up is not `+Y` writes each summary with its chunk's up, and
+    /// the store hands it back as written (cells, chunk cell and up).
+    fn summaries_keep_their_up(store: &dyn ChunkStore) {
+        let planet = WorldUp::AwayFrom { centre: [0, 0, 0] };
+        let k = ChunkKey::new(-90, 5, 12); // far along −X from the centre
+        assert_eq!(planet.of_chunk(k), Up::NegX);
+        // Grass (3) on the −X face of stone (1): a +Y summary would see the majority.
+        let side = Chunk::Dense(DenseChunk::from_fn(|p| {
+            MaterialId(match p.x {
+                0 => 3,
+                1..16 => 1,
+                _ => 0,
+            })
+        }));
+        let mut batch = WriteBatch::for_world(planet);
+        batch.put(k, &side);
+        store.commit(&batch).unwrap();
+        let mut got = Vec::new();
+        store
+            .scan_summaries(MortonKey::region_range(k, 0), &mut |_, s| {
+                got.push(s);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        let want = StoredSummary::of(&side, ProcessHistory::EMPTY, Up::NegX);
+        assert_eq!(want.chunk_cell(), MaterialId(3));
+        assert_eq!(got, vec![Ok(want.clone())]);
+        let mut cells = Vec::new();
+        store
+            .scan_chunk_cells(MortonKey::region_range(k, 0), &mut |_, c| {
+                cells.push(c);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(cells, vec![Ok(want.stored_cell())]);
     }
 
     /// Conditional puts commit only while the stored record is the expected one; a failed

@@ -129,7 +129,7 @@ impl PreparedCommit {
         let mut bytes = 0;
         let mut attempt = 0;
         loop {
-            let mut batch = WriteBatch::new();
+            let mut batch = WriteBatch::for_world(self.generator.world_up());
             for c in remaining.iter().map(|&i| &current[i]) {
                 match c.expect {
                     Some(expect) => batch.put_if(c.key, &c.chunk, &c.history, expect),

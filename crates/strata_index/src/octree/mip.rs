@@ -4,24 +4,66 @@
 //!
 //! # Downsampling rule
 //! A cell of a level-`k` grid stands for a 2×2×2 block of cells of its child (level `k − 1`;
-//! at level 1 the child cells are voxels). The cell is **non-air when at least half (4 of 8)
-//! of those cells are non-air**, and then holds **the most common non-air material among them**
-//! (ties go to the smaller id); otherwise it is air. A block of 8 equal cells keeps its value.
-//! Thin surfaces therefore neither vanish (a half-solid block stays solid) nor bloat (a block
-//! that is mostly air stays air). The rule is applied level by level, exactly like texture mips.
+//! at level 1 the child cells are voxels), downsampled by the one LOD rule of
+//! [`strata_core::downsample`]: non-air when at least 4 of 8 are, then the most common column
+//! top along the world's up (the surface the cell contains). Every cell of a grid at levels
+//! 1..=5 lies in one chunk and uses that chunk's up ([`GridUp`]).
 
 pub use super::cells::{CellBox, diff_box};
+use super::node::NodeId;
 use std::sync::Arc;
 use strata_core::downsample::block_uniform;
 /// The rule (shared with the stored summaries of chunks, which persist a chunk's half-resolution
 /// cells by it).
 pub use strata_core::downsample::downsample_cell;
-use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, DenseChunk, HalfCells, MaterialId};
+use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, DenseChunk, HalfCells, MaterialId, Up, WorldUp};
 
 const BRICK: usize = 8;
 const BRICKS_PER_AXIS: usize = CHUNK_SIZE / BRICK;
 const BRICK_COUNT: usize = BRICKS_PER_AXIS * BRICKS_PER_AXIS * BRICKS_PER_AXIS;
 const BRICK_VOLUME: usize = BRICK * BRICK * BRICK;
+
+/// The up of each cell of one node's grid ([`WorldUp::of_block`]: a cell no larger than a
+/// chunk takes its chunk's up).
+#[derive(Clone, Copy, Debug)]
+pub enum GridUp {
+    /// Every cell has this up (the grid lies in one chunk, or the world is flat).
+    Fixed(Up),
+    /// Cell `c` of the grid of a node whose smallest voxel is `min` and whose cells are `size`
+    /// voxels wide has the up of the block `min + c·size`.
+    Cells {
+        /// The world's up.
+        world: WorldUp,
+        /// The node's smallest voxel.
+        min: [i64; 3],
+        /// Cell width in voxels.
+        size: i64,
+    },
+}
+
+impl GridUp {
+    /// The cells of node `id`'s grid in a world whose up is `world`.
+    pub fn of_node(world: WorldUp, id: NodeId) -> Self {
+        if world == WorldUp::PlusY {
+            return GridUp::Fixed(Up::PosY);
+        }
+        let level = id.level.min(26);
+        let size = 1i64 << level;
+        let min = id.key.to_array().map(|v| i64::from(v) * size * CHUNK_SIZE as i64);
+        GridUp::Cells { world, min, size }
+    }
+
+    /// The up of cell `c`.
+    #[inline]
+    pub fn at(&self, c: [usize; 3]) -> Up {
+        match *self {
+            GridUp::Fixed(up) => up,
+            GridUp::Cells { world, min, size } => {
+                world.of_block(std::array::from_fn(|a| min[a] + c[a] as i64 * size), size)
+            }
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Brick {
@@ -161,11 +203,12 @@ impl Mip {
 
     /// Recomputes the cells of octant `octant` (bit 0 = +x half, bit 1 = +y, bit 2 = +z) that
     /// depend on the child cells in the inclusive box `dirty` (child coordinates, `0..32`),
-    /// from `child` with [`downsample_cell`]. Returns the parent cells rewritten (inclusive box).
+    /// from `child` with [`downsample_cell`], each parent cell with its up in `up`. Returns the
+    /// parent cells rewritten (inclusive box).
     ///
     /// # Runtime
     /// O(cells in `dirty`); 8³ child blocks that are uniform fill 4³ parent cells at once.
-    pub fn downsample_octant(&mut self, octant: usize, child: Cells<'_>, dirty: CellBox) -> CellBox {
+    pub fn downsample_octant(&mut self, octant: usize, child: Cells<'_>, dirty: CellBox, up: GridUp) -> CellBox {
         let lo = dirty.min.map(|v| v & !1);
         let hi = dirty.max.map(|v| v | 1);
         let off = octant_offset(octant);
@@ -204,14 +247,17 @@ impl Mip {
                             Block8::Uniform(m) => for_cells(lo, hi, |i, _| buf[i] = m),
                             Block8::Brick(src) => for_cells(lo, hi, |i, p| {
                                 let c: [usize; 3] = std::array::from_fn(|a| 2 * (p[a] - q0[a]));
-                                buf[i] = downsample_cell(gather(|x, y, z| src[x + BRICK * y + BRICK * BRICK * z], c));
+                                let up = up.at(std::array::from_fn(|a| b0[a] + p[a]));
+                                buf[i] =
+                                    downsample_cell(gather(|x, y, z| src[x + BRICK * y + BRICK * BRICK * z], c), up);
                             }),
                             Block8::Chunk(src) if let Some(m) = block_uniform(src, c0) => {
                                 for_cells(lo, hi, |i, _| buf[i] = m);
                             }
                             Block8::Chunk(src) => for_cells(lo, hi, |i, p| {
                                 let c: [usize; 3] = std::array::from_fn(|a| c0[a] + 2 * (p[a] - q0[a]));
-                                buf[i] = downsample_cell(gather_dense(src, c));
+                                let up = up.at(std::array::from_fn(|a| b0[a] + p[a]));
+                                buf[i] = downsample_cell(gather_dense(src, c), up);
                             }),
                         }
                     }
@@ -346,13 +392,14 @@ enum Contrib {
 }
 
 impl Contribution {
-    /// Downsamples `child` (32³ cells) to the 16³ cells it gives its parent.
+    /// Downsamples `child` (a chunk's 32³ voxels, whose blocks all have up `up`) to the 16³
+    /// cells it gives its parent.
     ///
     /// # Runtime
     /// O(16³) downsampling (uniform 8³ blocks cost O(1)).
-    pub fn of(child: Cells<'_>) -> Self {
+    pub fn of(child: Cells<'_>, up: Up) -> Self {
         let mut mip = Mip::default();
-        mip.downsample_octant(0, child, CellBox::FULL);
+        mip.downsample_octant(0, child, CellBox::FULL, GridUp::Fixed(up));
         match &mip.0 {
             Repr::Uniform(m) => Contribution(Contrib::Uniform(*m)),
             Repr::Bricked(b) => {
@@ -560,6 +607,8 @@ mod tests {
     use super::*;
     use strata_core::LocalPos;
 
+    const Y: GridUp = GridUp::Fixed(Up::PosY);
+
     fn reference(child: &Chunk) -> Chunk {
         let mut d = DenseChunk::filled(MaterialId::AIR);
         for i in 0..CHUNK_VOLUME {
@@ -579,7 +628,7 @@ mod tests {
                     )
                     .0
             });
-            d.as_mut_slice()[i] = downsample_cell(v);
+            d.as_mut_slice()[i] = downsample_cell(v, Up::PosY);
         }
         let mut c = Chunk::Dense(d);
         c.normalize();
@@ -591,7 +640,7 @@ mod tests {
         let child =
             Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < 9 + p.x % 3 { 1 + (p.z as u16 % 2) } else { 0 })));
         let mut mip = Mip::default();
-        mip.downsample_octant(0, Cells::Chunk(&child), CellBox::FULL);
+        mip.downsample_octant(0, Cells::Chunk(&child), CellBox::FULL, Y);
         assert_eq!(mip.to_chunk(), reference(&child));
         // Edit a few voxels, update only the dirty box.
         let mut edited = child.clone();
@@ -602,13 +651,13 @@ mod tests {
         let dirty = diff_box(&child, &edited).unwrap();
         assert_eq!(dirty, CellBox { min: [2, 20, 4], max: [3, 21, 5] });
         let mut inc = mip.clone();
-        inc.downsample_octant(0, Cells::Chunk(&edited), dirty);
+        inc.downsample_octant(0, Cells::Chunk(&edited), dirty, Y);
         assert_eq!(inc.to_chunk(), reference(&edited));
         assert_eq!(Mip::from_chunk(&reference(&edited)), inc);
         // Uniform child fills; full-uniform collapses.
         let mut u = Mip::default();
         for o in 0..8 {
-            u.downsample_octant(o, Cells::Chunk(&Chunk::Uniform(MaterialId(4))), CellBox::FULL);
+            u.downsample_octant(o, Cells::Chunk(&Chunk::Uniform(MaterialId(4))), CellBox::FULL, Y);
         }
         assert_eq!(u, Mip::uniform(MaterialId(4)));
     }
@@ -627,12 +676,12 @@ mod tests {
         ];
         let base = {
             let mut m = Mip::default();
-            m.downsample_octant(3, Cells::Chunk(&children[0]), CellBox::FULL);
-            m.downsample_octant(6, Cells::Chunk(&children[1]), CellBox::FULL);
+            m.downsample_octant(3, Cells::Chunk(&children[0]), CellBox::FULL, Y);
+            m.downsample_octant(6, Cells::Chunk(&children[1]), CellBox::FULL, Y);
             m
         };
         for child in &children {
-            let c = Contribution::of(Cells::Chunk(child));
+            let c = Contribution::of(Cells::Chunk(child), Up::PosY);
             let r = reference(child);
             for (x, y, z) in (0..16 * 16 * 16).map(|i| (i % 16, (i / 16) % 16, i / 256)) {
                 assert_eq!(c.get(x, y, z), r.get(LocalPos::new(x as u8, y as u8, z as u8).index()));
@@ -640,7 +689,7 @@ mod tests {
             for start in [Mip::default(), Mip::uniform(MaterialId(7)), base.clone()] {
                 for o in 0..8 {
                     let (mut a, mut b) = (start.clone(), start.clone());
-                    a.downsample_octant(o, Cells::Chunk(child), CellBox::FULL);
+                    a.downsample_octant(o, Cells::Chunk(child), CellBox::FULL, Y);
                     b.set_octant(o, &c);
                     assert_eq!(a, b, "octant {o}");
                 }
@@ -649,10 +698,15 @@ mod tests {
         // A stored summary's half-resolution cells give the same contribution, representation
         // included (uniform bricks stay uniform).
         for child in &children {
-            assert_eq!(Contribution::of_half(&HalfCells::of(child)), Contribution::of(Cells::Chunk(child)));
-            assert_eq!(Contribution::of(Cells::Chunk(child)).to_half(), HalfCells::of(child));
+            assert_eq!(
+                Contribution::of_half(&HalfCells::of(child, Up::PosY)),
+                Contribution::of(Cells::Chunk(child), Up::PosY)
+            );
+            assert_eq!(Contribution::of(Cells::Chunk(child), Up::PosY).to_half(), HalfCells::of(child, Up::PosY));
         }
-        assert_eq!(Contribution::of(Cells::Chunk(&children[2])).as_uniform(), Some(MaterialId::AIR));
-        assert!(Contribution::of(Cells::Chunk(&children[0])).heap_bytes() <= 8 * (2 * BRICK_VOLUME + 16) + 160);
+        assert_eq!(Contribution::of(Cells::Chunk(&children[2]), Up::PosY).as_uniform(), Some(MaterialId::AIR));
+        assert!(
+            Contribution::of(Cells::Chunk(&children[0]), Up::PosY).heap_bytes() <= 8 * (2 * BRICK_VOLUME + 16) + 160
+        );
     }
 }

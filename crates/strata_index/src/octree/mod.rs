@@ -37,7 +37,7 @@ mod order;
 mod tree;
 
 pub(crate) use build::BuildEntry;
-pub use mip::{CellBox, Cells, Mip, diff_box, downsample_cell};
+pub use mip::{CellBox, Cells, GridUp, Mip, diff_box, downsample_cell};
 pub(crate) use node::{Node, NodeData};
 pub use node::{NodeId, ROOT_LEVEL};
 pub(crate) use tree::{Lookup, Octree};

@@ -2,10 +2,10 @@
 
 #[cfg(doc)]
 use super::mip::diff_box;
-use super::mip::{CellBox, Cells, Contribution, Mip};
+use super::mip::{CellBox, Cells, Contribution, GridUp, Mip};
 use crate::summary::{DataSource, Histogram, NodeSummary};
 use std::sync::{Arc, OnceLock};
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, MaterialId, ProcessHistory, StoredSummary, WorldGenerator};
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, MaterialId, ProcessHistory, StoredSummary, Up, WorldGenerator};
 
 /// The level of the roots of the octree: a root covers 2⁵ = 32 chunks (1024 voxels) per side.
 /// The world is a map of such roots, so it is unbounded.
@@ -157,30 +157,30 @@ impl Node {
     }
 
     /// The same known chunk without its voxels (see [`NodeData::Released`]); `None` unless
-    /// this is a known chunk with voxels.
+    /// this is a known chunk with voxels. `up` is the chunk's ([`WorldUp::of_chunk`]).
     ///
     /// # Runtime
     /// O(16³): the chunk's contribution to its parent's grid.
-    pub fn released(&self) -> Option<Self> {
+    pub fn released(&self, up: Up) -> Option<Self> {
         let NodeData::Cells(chunk) = &self.data else { return None };
         Some(Self {
             summary: self.summary,
             hist: self.hist.clone(),
-            data: NodeData::Released(Contribution::of(Cells::Chunk(chunk))),
+            data: NodeData::Released(Contribution::of(Cells::Chunk(chunk), up)),
             edited: self.edited,
             pinned: self.edited,
         })
     }
 
     /// A known chunk's [chunk cell](strata_core::downsample::chunk_cell) (from its voxels or,
-    /// once released, its contribution); `None` for other nodes.
+    /// once released, its contribution), with the chunk's up `up`; `None` for other nodes.
     ///
     /// # Runtime
     /// O(32³) with voxels (O(16³) released; O(1) uniform).
-    pub fn chunk_cell(&self) -> Option<MaterialId> {
+    pub fn chunk_cell(&self, up: Up) -> Option<MaterialId> {
         match &self.data {
-            NodeData::Cells(c) => Some(strata_core::downsample::chunk_cell_of(c)),
-            NodeData::Released(c) => Some(strata_core::downsample::chunk_cell(&c.to_half())),
+            NodeData::Cells(c) => Some(strata_core::downsample::chunk_cell_of(c, up)),
+            NodeData::Released(c) => Some(strata_core::downsample::chunk_cell(&c.to_half(), up)),
             NodeData::Inner { .. } | NodeData::Generated(_) => None,
         }
     }
@@ -316,9 +316,9 @@ impl<'a> ChildCells<'a> {
     }
 
     /// Writes the parent cells of octant `octant` that depend on the child cells in `dirty`.
-    fn write(self, mip: &mut Mip, octant: usize, dirty: CellBox) -> CellBox {
+    fn write(self, mip: &mut Mip, octant: usize, dirty: CellBox, up: GridUp) -> CellBox {
         match self {
-            ChildCells::Cells(c) => mip.downsample_octant(octant, c, dirty),
+            ChildCells::Cells(c) => mip.downsample_octant(octant, c, dirty, up),
             ChildCells::Released(c) => mip.set_octant(octant, c),
         }
     }
@@ -338,8 +338,9 @@ fn downsample_children(id: NodeId, children: &[Arc<Node>; 8], generator: &dyn Wo
         Some(m) if cells.iter().all(|c| c.uniform() == Some(m)) => Mip::uniform(m),
         _ => {
             let mut mip = Mip::default();
+            let up = GridUp::of_node(generator.world_up(), id);
             for (i, c) in cells.into_iter().enumerate() {
-                c.write(&mut mip, i, CellBox::FULL);
+                c.write(&mut mip, i, CellBox::FULL, up);
             }
             mip
         }
@@ -424,7 +425,8 @@ pub(crate) fn replace(
     let (new_child, dirty) = replace(&children[i], id.child(i), target, new, dirty, generator);
     let (mip, out) = match old_mip {
         Some(mut m) => {
-            let out = dirty.map(|d| ChildCells::of(&new_child, id.child(i), generator).write(&mut m, i, d));
+            let up = GridUp::of_node(generator.world_up(), id);
+            let out = dirty.map(|d| ChildCells::of(&new_child, id.child(i), generator).write(&mut m, i, d, up));
             (OnceLock::from(m), out)
         }
         None => (OnceLock::new(), dirty.map(|_| CellBox::FULL)),

@@ -5,11 +5,12 @@
 
 use crate::common::rule;
 use proptest::prelude::*;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use strata_core::{
-    Chunk, ChunkKey, ChunkOrigin, DenseChunk, LocalPos, MaterialId, MemoryStore, ProcessHistory, VoxelPos,
-    WorldGenerator, WriteBatch,
+    Chunk, ChunkKey, ChunkOrigin, DenseChunk, LocalPos, MaterialId, MemoryStore, ProcessHistory, Up, WorldGenerator,
+    WriteBatch,
 };
 use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_index::{IndexConfig, IndexSnapshot, IndexWriter, NodeId, ROOT_LEVEL};
@@ -28,7 +29,7 @@ fn chunk_cell(c: &Chunk, origin: [usize; 3], size: usize) -> u16 {
     let subs: Vec<u16> = (0..8)
         .map(|i| chunk_cell(c, [origin[0] + (i & 1) * h, origin[1] + (i >> 1 & 1) * h, origin[2] + (i >> 2) * h], h))
         .collect();
-    rule(&subs)
+    rule(&subs, Up::PosY)
 }
 
 /// The edited chunks, and the cells of every level that hold one (`(level, cell)`).
@@ -47,11 +48,20 @@ impl Edited {
     }
 }
 
+thread_local! {
+    /// The generator's grids the reference has read, by (level, node).
+    static GENERATED: RefCell<HashMap<(u32, ChunkKey), Chunk>> = RefCell::new(HashMap::new());
+}
+
 /// Cell `g` of a level-`level` grid (cells 2^`level` voxels wide) by the documented rule.
 fn reference_cell(level: u32, g: [i64; 3], edited: &Edited, generator: &dyn WorldGenerator) -> u16 {
     if !edited.occupied.contains(&(level, g)) {
-        let c = g.map(|v| (v * (1 << level) + (1 << level) / 2) as i32);
-        return generator.material_at(VoxelPos::new(c[0], c[1], c[2])).0;
+        // The generator's cell: its `sample_lod` grid (one per node, kept for the case).
+        let node = ChunkKey::new((g[0] >> 5) as i32, (g[1] >> 5) as i32, (g[2] >> 5) as i32);
+        let grid = GENERATED
+            .with(|m| m.borrow_mut().entry((level, node)).or_insert_with(|| generator.sample_lod(level, node)).clone());
+        let l = g.map(|v| (v & 31) as u8);
+        return grid.get(LocalPos::new(l[0], l[1], l[2]).index()).0;
     }
     if level == ROOT_LEVEL {
         return chunk_cell(&edited.chunks[&ChunkKey::new(g[0] as i32, g[1] as i32, g[2] as i32)], [0; 3], 32);
@@ -62,7 +72,8 @@ fn reference_cell(level: u32, g: [i64; 3], edited: &Edited, generator: &dyn Worl
             reference_cell(level - 1, s, edited, generator)
         })
         .collect();
-    rule(&subs)
+    // NoiseTerrain's up is +Y.
+    rule(&subs, Up::PosY)
 }
 
 fn reference_grid(id: NodeId, edited: &Edited, generator: &dyn WorldGenerator) -> Chunk {

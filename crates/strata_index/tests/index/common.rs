@@ -2,23 +2,57 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
-use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, ChunkSummary, DenseChunk, LocalPos, MaterialId, WorldGenerator};
+use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, ChunkSummary, DenseChunk, LocalPos, MaterialId, Up, WorldGenerator};
 use strata_index::{DataSource, IndexSnapshot, NodeId, ROOT_LEVEL};
 
-/// The documented downsampling rule, written out again independently.
-pub fn rule(v: &[u16]) -> u16 {
+/// The documented downsampling rule, written out again independently: sub-cell `k` sits at
+/// `(k & 1, k >> 1 & 1, k >> 2)`; non-air when 4 of 8 are; then the most common of the
+/// column tops along `up` (the higher non-air cell of each pair that differs only along up),
+/// ties to the smaller id.
+pub fn rule(v: &[u16], up: Up) -> u16 {
     if v.iter().all(|&x| x == v[0]) {
         return v[0];
     }
     if v.iter().filter(|&&x| x != 0).count() < 4 {
         return 0;
     }
+    let step = up.step();
+    let axis = (0..3).find(|&a| step[a] != 0).unwrap_or(1);
     let mut counts: BTreeMap<u16, usize> = BTreeMap::new();
-    for &x in v.iter().filter(|&&x| x != 0) {
-        *counts.entry(x).or_default() += 1;
+    for k in 0..8 {
+        let pos = [k & 1, k >> 1 & 1, k >> 2];
+        // `k` is the higher cell of its column when it sits on the side up points to.
+        let high = if step[axis] > 0 { pos[axis] == 1 } else { pos[axis] == 0 };
+        if !high {
+            continue;
+        }
+        let low = k ^ (1 << axis);
+        let top = if v[k] != 0 { v[k] } else { v[low] };
+        if top != 0 {
+            *counts.entry(top).or_default() += 1;
+        }
     }
     // Largest count, then smallest id.
     counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(m, _)| *m).unwrap_or(0)
+}
+
+/// A generator whose world's up points away from `centre`: with `centre` inside a test's
+/// region, its chunks' ups differ (±X, ±Y, ±Z), so every grid cell must use its own chunk's.
+pub struct Tilted {
+    /// The voxels.
+    pub ground: strata_core::FlatGenerator,
+    /// The point up points away from.
+    pub centre: [i64; 3],
+}
+
+impl WorldGenerator for Tilted {
+    fn material_at(&self, pos: strata_core::VoxelPos) -> MaterialId {
+        self.ground.material_at(pos)
+    }
+
+    fn world_up(&self) -> strata_core::WorldUp {
+        strata_core::WorldUp::AwayFrom { centre: self.centre }
+    }
 }
 
 /// A reference node: summary numbers (without version) and its 32³ cells.
@@ -74,7 +108,11 @@ pub fn reference(
                     let (cx, cy, cz) = (2 * (x % 16) + (k & 1), 2 * (y % 16) + ((k >> 1) & 1), 2 * (z % 16) + (k >> 2));
                     *slot = c.get(LocalPos::new(cx as u8, cy as u8, cz as u8).index()).0;
                 }
-                d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), MaterialId(rule(&v)));
+                let size = 1i64 << id.level;
+                let min = [x, y, z].map(|c| c as i64 * size);
+                let min: [i64; 3] = std::array::from_fn(|a| i64::from(id.key.to_array()[a]) * 32 * size + min[a]);
+                let up = generator.world_up().of_block(min, size);
+                d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), MaterialId(rule(&v, up)));
             }
         }
     }

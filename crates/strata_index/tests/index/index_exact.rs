@@ -7,7 +7,8 @@ use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use strata_core::{
-    Chunk, ChunkKey, ChunkStore, FlatGenerator, MaterialId, MemoryStore, VoxelPos, World, WorldConfig, WriteBatch,
+    Chunk, ChunkKey, ChunkStore, FlatGenerator, MaterialId, MemoryStore, VoxelPos, World, WorldConfig, WorldGenerator,
+    WriteBatch,
 };
 use strata_index::{IndexConfig, IndexWriter, LoadError, RebuildConfig, RebuildManager, RebuildStrategy};
 
@@ -40,6 +41,14 @@ fn generator() -> Arc<FlatGenerator> {
     Arc::new(FlatGenerator { height: 3, material: MaterialId(1) })
 }
 
+fn generator_for(tilted: bool) -> Arc<dyn WorldGenerator> {
+    if tilted {
+        Arc::new(common::Tilted { ground: FlatGenerator { height: 3, material: MaterialId(1) }, centre: [5, -20, 3] })
+    } else {
+        generator()
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
@@ -49,8 +58,9 @@ proptest! {
         storm in proptest::collection::vec(op(), 1..40),
         strategy in prop_oneof![Just(RebuildStrategy::Aggressive), Just(RebuildStrategy::Balanced), Just(RebuildStrategy::Interval(std::time::Duration::from_millis(1)))],
         workers in 1usize..3,
+        tilted in any::<bool>(),
     ) {
-        let generator = generator();
+        let generator = generator_for(tilted);
         let store = Arc::new(MemoryStore::new());
         let mut world = World::new(store.clone(), generator.clone(), WorldConfig::default());
         let mut known: HashSet<ChunkKey> = HashSet::new();
@@ -77,7 +87,7 @@ proptest! {
         // or the generator (loaded, never edited).
         let mut chunks: HashMap<ChunkKey, Chunk> = HashMap::new();
         for k in &known {
-            let c = store.get(*k).unwrap().unwrap_or_else(|| strata_core::WorldGenerator::generate(generator.as_ref(), *k));
+            let c = store.get(*k).unwrap().unwrap_or_else(|| WorldGenerator::generate(generator.as_ref(), *k));
             chunks.insert(*k, c);
         }
         let snap = manager.snapshot();
@@ -143,7 +153,7 @@ fn bulk_load_equals_incremental_inserts() {
     let generator = generator();
     let keys = [ChunkKey::new(0, 0, 0), ChunkKey::new(-1, 0, 0), ChunkKey::new(3, -1, 2), ChunkKey::new(40, 0, -40)];
     let chunks: Vec<(ChunkKey, Arc<Chunk>, u64)> =
-        keys.iter().map(|k| (*k, Arc::new(strata_core::WorldGenerator::generate(generator.as_ref(), *k)), 0)).collect();
+        keys.iter().map(|k| (*k, Arc::new(WorldGenerator::generate(generator.as_ref(), *k)), 0)).collect();
     let mut a = IndexWriter::new(generator.clone(), IndexConfig::default());
     a.bulk_load(chunks.clone(), 2);
     let sa = a.publish();
@@ -172,8 +182,9 @@ proptest! {
         initial in proptest::collection::vec((small_key(), 0u16..3, 0u64..2), 1..60),
         edits in proptest::collection::vec((small_key(), 0u16..4), 0..10),
         workers in 1usize..3,
+        tilted in any::<bool>(),
     ) {
-        let generator = generator();
+        let generator = generator_for(tilted);
         let (mut known, mut versions) = (HashMap::new(), HashMap::new());
         let mut input = Vec::new();
         for (k, m, v) in &initial {

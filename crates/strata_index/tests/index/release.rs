@@ -101,7 +101,7 @@ fn coarse(c: &Chunk) -> Chunk {
             let q = LocalPos::new(b[0] + (i & 1) as u8, b[1] + ((i >> 1) & 1) as u8, b[2] + (i >> 2) as u8);
             c.get(q.index()).0
         });
-        MaterialId(downsample_cell(v))
+        MaterialId(downsample_cell(v, strata_core::Up::PosY))
     }));
     out.normalize();
     out

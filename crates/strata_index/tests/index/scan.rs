@@ -4,7 +4,7 @@
 //! released (no voxels kept), corrupt records are skipped by key, and scanning again adds
 //! nothing. Scans read stored summaries, never chunk records.
 
-use crate::common::{RefNode, reference};
+use crate::common::{RefNode, Tilted, reference};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use strata_core::store::{CommitReceipt, ScanVisitor, SummaryVisitor};
 use strata_core::{
-    Chunk, ChunkKey, ChunkStore, DenseChunk, FlatGenerator, MaterialId, MemoryStore, MortonKey, StoreError, WriteBatch,
+    Chunk, ChunkKey, ChunkStore, DenseChunk, FlatGenerator, MaterialId, MemoryStore, MortonKey, StoreError,
+    WorldGenerator, WriteBatch,
 };
 use strata_index::{IndexConfig, IndexSnapshot, IndexWriter, NodeId, ROOT_LEVEL};
 
@@ -28,7 +29,16 @@ fn key() -> impl Strategy<Value = ChunkKey> {
 fn content(seed: u32) -> Chunk {
     let h = (seed % 33) as u8;
     let m = 2 + (seed / 33 % 5) as u16;
-    let mut c = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(if p.y < h || p.x == h % 32 { m } else { 0 })));
+    // Ground with a top layer of its own and a wall of a third material: which way is up
+    // decides what coarse cells show.
+    let mut c = Chunk::Dense(DenseChunk::from_fn(|p| {
+        MaterialId(match () {
+            _ if p.x == h % 32 => m + 2,
+            _ if p.y + 1 == h => m + 1,
+            _ if p.y < h => m,
+            _ => 0,
+        })
+    }));
     c.normalize();
     c
 }
@@ -58,9 +68,18 @@ proptest! {
         stored in proptest::collection::btree_map(key(), any::<u32>(), 1..12),
         corrupt in proptest::option::of(key()),
         held in proptest::option::of((key(), any::<u32>())),
+        tilted in any::<bool>(),
+        batch_knows_up in any::<bool>(),
     ) {
+        // A world whose up differs from chunk to chunk, its save written by a batch that knew
+        // it or by one that did not (`+Y` summaries: the index must summarise those records).
+        let generator: Arc<dyn WorldGenerator> = if tilted {
+            Arc::new(Tilted { ground: FlatGenerator { height: 3, material: MaterialId(1) }, centre: [1024, 10, -5] })
+        } else {
+            generator()
+        };
         let store = MemoryStore::new();
-        let mut batch = WriteBatch::new();
+        let mut batch = if batch_knows_up { WriteBatch::for_world(generator.world_up()) } else { WriteBatch::new() };
         let mut truth: BTreeMap<ChunkKey, Chunk> = BTreeMap::new();
         for (k, seed) in &stored {
             let c = content(*seed);
@@ -72,7 +91,7 @@ proptest! {
             truth.remove(&k);
         }
         store.commit(&batch).unwrap();
-        let mut writer = IndexWriter::new(generator(), IndexConfig::default());
+        let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
         // A chunk the world loaded (and maybe edited) before the scan: its copy wins.
         if let Some((k, seed)) = held {
             let c = content(seed.wrapping_add(1));
@@ -101,7 +120,7 @@ proptest! {
         all_roots.sort();
         all_roots.dedup();
         for root in all_roots {
-            let r = reference(root, &known, &HashMap::new(), generator().as_ref());
+            let r = reference(root, &known, &HashMap::new(), generator.as_ref());
             if let Err(e) = check(&snap, root, &r) {
                 return Err(TestCaseError::fail(e));
             }
@@ -177,5 +196,36 @@ fn a_scan_reads_summaries_not_chunk_records() {
             }
         }
         assert_eq!(a.summary(*root), b.summary(*root));
+    }
+}
+
+#[test]
+fn chunk_cells_made_with_another_up_are_taken_from_the_record() {
+    // Up +X at these chunks; the save's summaries were made with +Y by a batch that did not
+    // know the world's up.
+    let generator =
+        Arc::new(Tilted { ground: FlatGenerator { height: 3, material: MaterialId(1) }, centre: [-4096, 0, 0] });
+    let world_up = generator.world_up();
+    // Grass (3) on the +X face of stone (2): seen along +X the chunk is grass, along +Y stone.
+    let side = Chunk::Dense(DenseChunk::from_fn(|p| {
+        MaterialId(match p.x {
+            0..15 => 2,
+            15 => 3,
+            _ => 0,
+        })
+    }));
+    let keys = [ChunkKey::new(0, 0, 0), ChunkKey::new(5, 3, 2)];
+    let store = MemoryStore::new();
+    let mut batch = WriteBatch::new();
+    for k in keys {
+        assert_eq!(world_up.of_chunk(k), strata_core::Up::PosX);
+        batch.put(k, &side);
+    }
+    store.commit(&batch).unwrap();
+    let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
+    let load = writer.scan_chunk_cells(&store, NodeId::containing(keys[0], ROOT_LEVEL + 3)).unwrap();
+    assert_eq!(load.chunks, 2);
+    for k in keys {
+        assert_eq!(writer.chunk_cell(k), Some(MaterialId(3)), "{k:?}");
     }
 }

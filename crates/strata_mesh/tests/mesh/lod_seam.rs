@@ -43,7 +43,9 @@ fn scene() -> Scene {
     }
     let children: Vec<Chunk> =
         (0..8).map(|i| generator.generate(ChunkKey::new(i & 1, (i >> 1) & 1, (i >> 2) & 1))).collect();
-    let coarse = node_grid(1, |[x, y, z]| &children[x + 2 * y + 4 * z]).unwrap_or_default();
+    let coarse =
+        node_grid(1, ChunkKey::new(0, 0, 0), &strata_core::WorldUp::PlusY, |[x, y, z]| &children[x + 2 * y + 4 * z])
+            .unwrap_or_default();
     Scene { generator, fine, coarse }
 }
 
