@@ -66,8 +66,13 @@
 //!   surface may cross are classified voxel by voxel (≈ 0.3–1.5 ms per surface chunk).
 //! - [`sample_lod`](strata_core::WorldGenerator::sample_lod): the same rule per cell centre; cells
 //!   use the height bounds of their coarse cell, then of their fine nodes' relief, so only cells
-//!   near the surface touch fine noise (≈ 2–8 ms for a level-6 node at the surface). Any level
-//!   (including ≥ 11) is exact; coordinates are clamped into `i32` like the default.
+//!   near the surface touch fine noise; then each non-air cell under air shows the surface above
+//!   its centre (the LOD rule's bisection, [`strata_core::generator::lod_cell`], with noise nodes
+//!   cached for the call), so continents read green, sandy or snowy from orbit, not as the rock
+//!   under them (≈ 6.5 ms for a level-6 node at the surface, 3.6 ms without the surface pass).
+//!   Any level (including ≥ 11) is exact; coordinates are clamped into `i32` like the default.
+//!   The planet's up ([`WorldGenerator::world_up`](strata_core::WorldGenerator::world_up)) points
+//!   away from its centre.
 //! - [`PlanetGenerator::surface_altitude`], [`PlanetGenerator::material_at_geo`]: as
 //!   `material_at`. [`GeoFrame`] conversions: O(1).
 //!

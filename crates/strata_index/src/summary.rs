@@ -309,7 +309,8 @@ pub enum DataSource {
     Exact,
     /// Nothing below is known: summary and LOD grid come from
     /// [`WorldGenerator::sample_lod`](strata_core::WorldGenerator::sample_lod) at this level
-    /// (cell-centre point samples; counts are those samples weighted by the cell volume).
+    /// (generator cells, [`strata_core::generator::lod_cell`]; counts are those cells weighted by
+    /// the cell volume).
     Generated,
     /// Some children are exact, some generated; each part follows its own rule.
     Mixed,

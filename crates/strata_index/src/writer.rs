@@ -307,13 +307,16 @@ impl IndexWriter {
     /// Hands in a stored chunk known by its summary alone (see
     /// [`ChunkStore::scan_summaries`]): a released edited chunk, exactly as if its voxels had
     /// been loaded from the store and released. Ignored if the index knows `key` already (its
-    /// copy is at least as new). Returns whether it was inserted.
+    /// copy is at least as new), or if the summary was made with another up than this world's
+    /// at `key` ([`StoredSummary::up`]: its cells would follow another rule; summarise the
+    /// chunk with [`WorldUp::of_chunk`](strata_core::WorldUp::of_chunk) instead, as
+    /// [`IndexWriter::scan_stored`] does). Returns whether it was inserted.
     ///
     /// # Runtime
     /// O(16³) for the contribution, plus O(`ROOT_LEVEL`) node copies (grids computed above
     /// are patched from the contribution).
     pub fn insert_stored(&mut self, key: ChunkKey, summary: &StoredSummary) -> bool {
-        if self.knows(key) {
+        if self.knows(key) || summary.up() != self.generator.world_up().of_chunk(key) {
             return false;
         }
         self.put_leaf(key, None, Arc::new(Node::stored(summary)), Some(CellBox::FULL));
