@@ -26,10 +26,12 @@
 //! both present; at least 30 % of the land pixels vegetation green, which coarse cells that
 //! showed the rock under the grass failed) and exits with status 0 if the check passed, 3 if
 //! not. `STRATA_GLOBE_ALT`
-//! sets the starting altitude in voxels, `STRATA_GLOBE_LAT` / `STRATA_GLOBE_LON` the place;
-//! `STRATA_GEOLOGY_STEPS=N` first saves `<out>.before.png`, runs N geology steps, then takes the
-//! screenshot (to see the landscape change). The screenshot mode logs the frame time (mean and
-//! p90 over the frames it waited with the view complete); `STRATA_GLOBE_PLAIN=1` turns sky, fog
+//! sets the starting altitude in voxels, `STRATA_GLOBE_LAT` / `STRATA_GLOBE_LON` the place and
+//! `STRATA_GLOBE_HEADING` the direction of view (degrees clockwise from north);
+//! `STRATA_GEOLOGY_STEPS=N` first saves `<out>.before.png`, runs N geology steps as fast as they
+//! go (the camera is off meanwhile: nothing is looked at, and a software-rendered frame would
+//! cost seconds), then takes the screenshot (to see the landscape change). The screenshot mode
+//! logs the frame time (mean and p90 over the frames it waited with the view complete); `STRATA_GLOBE_PLAIN=1` turns sky, fog
 //! and shadows off to compare, `STRATA_WINDOW=640x360` sets the window size and
 //! `STRATA_SCREENSHOT_LIMIT_S` the time limit (default 300 s).
 //!
@@ -124,7 +126,7 @@ fn main() -> AppExit {
             lat: env_f64("STRATA_GLOBE_LAT", 20.0),
             lon: env_f64("STRATA_GLOBE_LON", -30.0),
             alt: start_alt,
-            heading: 0.0,
+            heading: env_f64("STRATA_GLOBE_HEADING", 0.0),
             drag_px: 0.0,
         })
         .insert_resource(bevy_strata::StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
@@ -601,8 +603,10 @@ fn screenshot_when_ready(
     mut requested: Local<bool>,
     mut frame: Local<u32>,
     mut geology_phase: Local<u8>,
+    mut geology_frames: Local<u32>,
     mut geology: ResMut<GeologySettings>,
     geology_stats: Res<GeologyStats>,
+    mut cameras: Query<&mut Camera, With<MainCamera>>,
     time: Res<Time>,
     real: Res<Time<Real>>,
     mut frame_ms: Local<Vec<f32>>,
@@ -622,6 +626,16 @@ fn screenshot_when_ready(
             streaming.tasks_in_flight(),
             streaming.is_idle()
         );
+        if *geology_phase == 1 {
+            info!(
+                "screenshot mode: geology step {}/{geology_steps} ({:?}), {} regions, {} voxels changed, {} regions not resident",
+                geology_stats.steps,
+                geology_stats.current,
+                geology_stats.regions,
+                geology_stats.voxels_changed,
+                geology_stats.regions_not_resident
+            );
+        }
     }
     if *requested {
         return;
@@ -631,6 +645,8 @@ fn screenshot_when_ready(
         *geology_phase = 1;
         *idle_frames = 0;
         geology.enabled = true;
+        // As fast as the steps go: a step waits for the one before, not for the clock.
+        geology.steps_per_second = 240.0;
         commands
             .spawn(Screenshot::primary_window())
             .observe(bevy::render::view::screenshot::save_to_disk(format!("{path}.before.png")));
@@ -638,10 +654,18 @@ fn screenshot_when_ready(
         return;
     }
     if *geology_phase == 1 {
-        if geology_stats.steps >= geology_steps {
+        // Nothing is looked at while geology runs: once the before picture is taken (a few
+        // frames), the camera is off, so a frame costs milliseconds instead of the software
+        // renderer's seconds and the steps (and the remeshing they cause) are not frame-bound.
+        *geology_frames += 1;
+        if *geology_frames == 10 {
+            cameras.iter_mut().for_each(|mut c| c.is_active = false);
+        }
+        if geology_stats.steps >= geology_steps && *geology_frames > 10 {
             geology.enabled = false;
             *geology_phase = 2;
-            info!("screenshot mode: geology done: {geology_stats:?}");
+            cameras.iter_mut().for_each(|mut c| c.is_active = true);
+            info!("screenshot mode: geology done after {} frames: {geology_stats:?}", *geology_frames);
         }
         *idle_frames = 0;
         return;

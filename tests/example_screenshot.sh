@@ -10,7 +10,9 @@
 # With a binary it runs that instead of building: CI passes the example binaries that `cargo
 # test --workspace` has already built, so Bevy is not built a second time (README, "How the
 # build is organised"). Without it the script runs `cargo run --example <example>`, and
-# CARGO_PROFILE_ARGS (e.g. "--release") chooses that build's profile.
+# CARGO_PROFILE_ARGS (e.g. "--release") chooses that build's profile. STRATA_SCREENSHOT_TIMEOUT_S
+# (default 1200) kills the run after that many seconds (raise it for a long one, e.g. a geology
+# before/after pair, together with the example's own STRATA_SCREENSHOT_LIMIT_S).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 example=$1
@@ -36,10 +38,10 @@ done
 [ -S "$socket" ] || { echo "Xvfb $display gave no socket in 10 s" >&2; exit 2; }
 rm -f "$out"
 if [ -n "$bin" ]; then
-  DISPLAY=$display STRATA_SCREENSHOT="$out" BEVY_ASSET_ROOT="$PWD" timeout 1200 "$bin"
+  DISPLAY=$display STRATA_SCREENSHOT="$out" BEVY_ASSET_ROOT="$PWD" timeout "${STRATA_SCREENSHOT_TIMEOUT_S:-1200}" "$bin"
 else
   # shellcheck disable=SC2086
-  DISPLAY=$display STRATA_SCREENSHOT="$out" timeout 1200 cargo run --locked ${CARGO_PROFILE_ARGS:-} --example "$example"
+  DISPLAY=$display STRATA_SCREENSHOT="$out" timeout "${STRATA_SCREENSHOT_TIMEOUT_S:-1200}" cargo run --locked ${CARGO_PROFILE_ARGS:-} --example "$example"
 fi
 test -s "$out"
 echo "$example screenshot check passed: $out"

@@ -117,6 +117,11 @@ impl Geology {
         &self.scheduler
     }
 
+    /// Region jobs of the running step not started yet.
+    fn queued(&self) -> usize {
+        self.waiting.len() + self.colors.iter().map(Vec::len).sum::<usize>()
+    }
+
     /// Whether a step is running.
     pub fn is_running(&self) -> bool {
         self.running
@@ -210,9 +215,31 @@ fn dispatch(
             geo.last_start = Some(now);
         }
     }
-    if geo.running && geo.tasks.is_empty() && geo.waiting.is_empty() {
-        // The previous colour is done (its batches are in the log): the next one may read and
-        // write, since every region of the step reads the step-start snapshot anyway.
+    advance(&mut geo, &mut stats, settings.max_tasks);
+    stats.tasks_in_flight = geo.tasks.len();
+    stats.queued = geo.queued();
+    stats.main_thread_ms = t0.elapsed().as_secs_f64() * 1e3;
+}
+
+/// Moves the running step on as far as it can without waiting: starts queued region jobs up
+/// to `max_tasks`, and once the current colour has nothing queued or in flight (its batches
+/// are in the log), takes the next colour, skipping empty ones, or ends the step. So a colour
+/// with work costs the frames its tasks take (at least one), a colour without work none, and a
+/// step with no work begins and ends in the same frame: the step rate is not a fraction of the
+/// frame rate.
+///
+/// Invariant: the next colour may start as soon as the previous one's batches are appended
+/// (not applied), since every region of a step reads the step-start snapshot.
+fn advance(geo: &mut Geology, stats: &mut GeologyStats, max_tasks: usize) {
+    let pool = AsyncComputeTaskPool::get();
+    while geo.running {
+        while geo.tasks.len() < max_tasks.max(1) {
+            let Some(job) = geo.waiting.pop() else { break };
+            geo.tasks.push(pool.spawn(async move { job.run() }));
+        }
+        if !geo.tasks.is_empty() || !geo.waiting.is_empty() {
+            break;
+        }
         match geo.colors.pop_front() {
             Some(jobs) => geo.waiting = jobs,
             None => {
@@ -221,18 +248,16 @@ fn dispatch(
             }
         }
     }
-    let pool = AsyncComputeTaskPool::get();
-    while geo.tasks.len() < settings.max_tasks.max(1) {
-        let Some(job) = geo.waiting.pop() else { break };
-        geo.tasks.push(pool.spawn(async move { job.run() }));
-    }
-    stats.tasks_in_flight = geo.tasks.len();
-    stats.queued = geo.waiting.len() + geo.colors.iter().map(Vec::len).sum::<usize>();
-    stats.main_thread_ms = t0.elapsed().as_secs_f64() * 1e3;
 }
 
 /// Poll: collects finished region tasks (never blocks) and appends their batches to the log.
-fn poll(time: Res<Time<Real>>, sw: Res<StrataWorld>, mut geo: ResMut<Geology>, mut stats: ResMut<GeologyStats>) {
+fn poll(
+    time: Res<Time<Real>>,
+    settings: Res<GeologySettings>,
+    sw: Res<StrataWorld>,
+    mut geo: ResMut<Geology>,
+    mut stats: ResMut<GeologyStats>,
+) {
     let t0 = Instant::now();
     let geo = &mut *geo;
     let mut finished = 0u64;
@@ -250,6 +275,9 @@ fn poll(time: Res<Time<Real>>, sw: Res<StrataWorld>, mut geo: ResMut<Geology>, m
         None => true,
     });
     stats.regions += finished;
+    // The finished colour's batches are in the log: the next colour starts now, not a frame
+    // later.
+    advance(geo, &mut stats, settings.max_tasks);
     let totals = sw.world.process_totals();
     stats.batches_applied = totals.batches;
     stats.batches_rejected = totals.rejected;
@@ -266,5 +294,6 @@ fn poll(time: Res<Time<Real>>, sw: Res<StrataWorld>, mut geo: ResMut<Geology>, m
         (win.start, win.regions, win.voxels) = (now, 0, 0);
     }
     stats.tasks_in_flight = geo.tasks.len();
+    stats.queued = geo.queued();
     stats.main_thread_ms += t0.elapsed().as_secs_f64() * 1e3;
 }

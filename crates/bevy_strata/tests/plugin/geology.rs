@@ -123,3 +123,27 @@ fn invalid_geology_settings_are_undone_and_steps_go_on() {
     let steps = app.world().resource::<GeologyStats>().steps;
     run_until(&mut app, 3000, "more steps", |a| a.world().resource::<GeologyStats>().steps >= steps + 2);
 }
+
+/// Geology's pace is not tied to the frame rate (in a slow frame, as in a software-rendered
+/// window, a frame per colour made a step take many seconds): at the end of every frame a
+/// running step has region tasks in flight. A colour whose tasks finished hands over to the
+/// next in the same frame, colours without work are skipped, and a step without work begins
+/// and ends in one frame.
+#[test]
+fn a_running_step_never_spends_a_frame_without_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app(&dir.path().join("geo.strata"));
+    app.world_mut().resource_mut::<GeologySettings>().enabled = false;
+    app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(0.0, 45.0, 0.0)));
+    run_until(&mut app, 3000, "the cone streamed", |a| a.world().resource::<StrataStreaming>().is_idle());
+    app.world_mut().resource_mut::<GeologySettings>().enabled = true;
+    let mut frames = 0;
+    while app.world().resource::<GeologyStats>().steps < 8 {
+        app.update();
+        frames += 1;
+        assert!(frames < 5000, "8 steps within 5000 frames");
+        let (running, stats) = (app.world().resource::<Geology>().is_running(), app.world().resource::<GeologyStats>());
+        assert!(!running || stats.tasks_in_flight > 0, "frame {frames}: a running step without tasks: {stats:?}");
+    }
+    assert!(app.world().resource::<GeologyStats>().regions > 0, "the steps had work");
+}
