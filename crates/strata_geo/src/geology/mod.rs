@@ -125,10 +125,14 @@
 //! `eruption_period` with `active_chance`. One step, per core voxel:
 //! 1. magma flows: the thermal block rule with magma as the only loose material
 //!    (`flow_chance` = viscosity) and air / water as empty;
-//! 2. a magma voxel (after the flow) cools to [`ids::BASALT`](crate::ids::BASALT) with `cooling_chance`;
-//! 3. an open voxel (air or water, before and after the flow) resting on anything solid (or
-//!    magma) on an erupting vent's column becomes [`ids::MAGMA`](crate::ids::MAGMA) — so an active vent grows a
-//!    column of magma by one voxel per step, which slumps into a 45° cone and hardens.
+//! 2. a magma voxel that the flow left in place and that rests on something (not air or water
+//!    below it at the step's start) cools to [`ids::BASALT`](crate::ids::BASALT) with `cooling_chance`: falling magma
+//!    lands before it hardens, so basalt never hangs in the air;
+//! 3. an open voxel (air or water, before and after the flow) resting on ground that is neither
+//!    open nor magma, on an erupting vent's column, becomes [`ids::MAGMA`](crate::ids::MAGMA) — so an active vent
+//!    extrudes a voxel whenever the last one has flowed away or hardened, and builds a cone of
+//!    basalt (steeper than the flows' 45° where magma hardens on top; tested). Extruding onto
+//!    magma as well once grew towers of floating basalt, a voxel higher every step.
 //!
 //! It **adds** mass: magma comes from below (not modelled). Flow alone conserves magma exactly.
 //!

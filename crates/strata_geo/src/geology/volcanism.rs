@@ -150,16 +150,22 @@ impl GeoProcess for Volcanism {
                 }
                 let (pos, old) = (b.pos[k], b.old[k]);
                 let mut new = b.new[k];
+                // What is below (along gravity, at the step's start).
+                let below = || step_checked(pos, ctx.gravity.down(pos)).and_then(|below| input.get(below));
                 if new == ids::MAGMA {
-                    // Cooling, after the flow.
-                    if unit(hash(ctx.seed, ctx.step, salt + 16, p64(pos))) < cooling {
+                    // Cooling, after the flow: only magma that stayed where it was, resting on
+                    // something. Falling magma lands before it hardens (no floating basalt).
+                    if old == ids::MAGMA
+                        && below().is_some_and(|m| !self.empty.get(m))
+                        && unit(hash(ctx.seed, ctx.step, salt + 16, p64(pos))) < cooling
+                    {
                         new = ids::BASALT;
                     }
                 } else if self.empty.get(new) && self.empty.get(old) {
-                    // Extrusion: an open voxel on solid ground (or magma) on an erupting vent column.
-                    let grounded = step_checked(pos, ctx.gravity.down(pos))
-                        .and_then(|below| input.get(below))
-                        .is_some_and(|m: MaterialId| !self.empty.get(m));
+                    // Extrusion: an open voxel on an erupting vent column resting on solid
+                    // ground that is not magma (new magma waits until the last flowed away or
+                    // hardened, so the vent builds a cone rather than a tower).
+                    let grounded = below().is_some_and(|m| !self.empty.get(m) && m != ids::MAGMA);
                     if grounded && self.is_erupting(pos, ctx) {
                         new = ids::MAGMA;
                     }
