@@ -6,7 +6,7 @@ use super::process::{
 };
 use super::region::{RegionSnapshot, VoxelBox, VoxelWrite};
 use crate::ids;
-use strata_core::{MaterialId, VoxelPos};
+use strata_core::VoxelPos;
 
 /// Configuration of [`Volcanism`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
