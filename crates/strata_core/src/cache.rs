@@ -4,6 +4,7 @@ use crate::chunk::Chunk;
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
 use crate::store::Expect;
+use crate::world::ClaimedVoxels;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -25,6 +26,10 @@ pub(crate) struct Entry {
     /// `None` for a chunk replaced whole without being read (a blind write: it is committed
     /// unconditionally, as if it came after any concurrent edit).
     pub expect: Option<Expect>,
+    /// Voxels this world sent in commits whose outcome it does not know (they failed, so the
+    /// store may hold them or not): on a merge they are this world's, not the other writer's.
+    /// Cleared by the next successful commit of the chunk.
+    pub claimed: Option<Arc<ClaimedVoxels>>,
     /// Last access tick, for LRU.
     pub last_used: u64,
     /// Apply epoch that last touched it (to list each touched chunk once per apply).
@@ -91,19 +96,29 @@ impl ChunkCache {
         self.map.contains_key(key)
     }
 
-    /// Inserts (or replaces) a chunk; returns the entry. A replaced entry's history, base and
-    /// expectation are kept; a new one starts with an empty history, itself as its base and no
+    /// Inserts (or replaces) a chunk; returns the entry. A replaced entry's history, base,
+    /// expectation and claimed voxels are kept; a new one starts with an empty history, itself as its base and no
     /// expectation (the caller sets what it loaded).
     pub fn insert(&mut self, key: ChunkKey, chunk: Arc<Chunk>, dirty: bool, version: u64) -> &mut Entry {
         self.tick += 1;
         let accounted = chunk.heap_bytes();
         self.bytes += accounted;
-        let (history, base, expect) = match self.map.get(&key) {
-            Some(e) => (e.history, e.base.clone(), e.expect),
-            None => (ProcessHistory::EMPTY, chunk.clone(), None),
+        let (history, base, expect, claimed) = match self.map.get(&key) {
+            Some(e) => (e.history, e.base.clone(), e.expect, e.claimed.clone()),
+            None => (ProcessHistory::EMPTY, chunk.clone(), None, None),
         };
-        let entry =
-            Entry { chunk, dirty, version, history, base, expect, last_used: self.tick, touched_epoch: 0, accounted };
+        let entry = Entry {
+            chunk,
+            dirty,
+            version,
+            history,
+            base,
+            expect,
+            claimed,
+            last_used: self.tick,
+            touched_epoch: 0,
+            accounted,
+        };
         if let Some(old) = self.map.insert(key, entry) {
             self.bytes -= old.accounted;
         }

@@ -20,6 +20,7 @@ mod material;
 pub mod meta_record;
 mod morton;
 pub mod rng;
+pub mod shared_world;
 pub mod store;
 pub mod summary_record;
 pub mod up;

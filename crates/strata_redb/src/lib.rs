@@ -927,7 +927,7 @@ impl ChunkStore for RedbStore {
                 }
                 if !conflicts.is_empty() {
                     // Dropping the transaction aborts it: nothing of the batch is written.
-                    return Err(StoreError::Conflict { keys: conflicts, written: None });
+                    return Err(StoreError::Conflict { keys: conflicts, written: Vec::new(), sequence: 0 });
                 }
                 let mut sealed = Vec::new();
                 // One write per key (the batch's last entry for it): two copies of a key with

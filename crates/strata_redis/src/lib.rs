@@ -38,9 +38,12 @@
 //!    `WAIT <wait_replicas> <wait_timeout_ms>`; masters run in parallel.
 //! 3. `Ok` only when every region's script wrote **and** every master's `WAIT` confirmed at
 //!    least `wait_replicas` replicas. Otherwise `Err` (never a partial `Ok`); failed conditions
-//!    give [`strata_core::StoreError::Conflict`] with their keys, and
-//!    [`strata_core::World`] merges the other writer's record and commits again — so several
-//!    servers can share one world without overwriting each other's acknowledged edits.
+//!    give [`strata_core::StoreError::Conflict`] with their keys and the keys of exactly the
+//!    regions that were written (a region with a failed condition writes none of its entries),
+//!    and [`strata_core::World`] merges the other writer's record and commits the rest again —
+//!    so several servers can share one world without overwriting each other's acknowledged
+//!    edits (on the same voxel, the later commit wins). A script reply that names an entry
+//!    out of range, twice, or without a condition is not trusted: the commit fails.
 //!
 //! **Weaker than redb:** Redis Cluster has no cross-slot transactions, so a batch is atomic
 //! **per region**, not as a whole: after an `Err`, some regions may hold the new records and

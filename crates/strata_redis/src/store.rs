@@ -19,7 +19,11 @@ use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError, WorldId};
 
 /// A batch grouped by region: each region's entries (record and summary, `None` = delete; the
 /// put's condition, if any), last entry per key.
-type ByRegion<'a> = BTreeMap<u128, Vec<(MortonKey, Option<Put<'a>>, Option<Expect>)>>;
+type ByRegion<'a> = BTreeMap<u128, Vec<RegionEntry<'a>>>;
+
+/// One entry of a region's writes: the key, its record and summary (`None` = delete) and the
+/// put's condition, if any.
+type RegionEntry<'a> = (MortonKey, Option<Put<'a>>, Option<Expect>);
 
 /// The script of one region's writes (see `RedisClusterStore::region_script`). `ARGV[1]` is
 /// the entry count n; then per entry five arguments: `p` (put) or `d` (delete), the condition
@@ -351,12 +355,7 @@ impl RedisClusterStore {
     /// record `SET`/`DEL`, index `ZADD`/`ZREM`, summary `HSET`/`HDEL`. Its reply lists the
     /// (1-based) entries whose condition failed; empty: written. A script runs atomically, and
     /// its keys share the region's hash slot.
-    fn region_script(
-        &self,
-        region: u128,
-        entries: &[(MortonKey, Option<Put<'_>>, Option<Expect>)],
-        p: &mut redis::Pipeline,
-    ) {
+    fn region_script(&self, region: u128, entries: &[RegionEntry<'_>], p: &mut redis::Pipeline) {
         let cmd = p.cmd("EVAL").arg(REGION_SCRIPT).arg(entries.len() + 2);
         for (k, ..) in entries {
             cmd.arg(self.layout.record_key(*k));
@@ -485,17 +484,14 @@ fn settle_region_replies(
         match reply {
             // The indices (1-based) of the entries whose condition failed: nothing of the
             // region was written.
-            Value::Array(failed) if !failed.is_empty() => {
-                let entries = &regions[r];
-                let keys = failed
-                    .iter()
-                    .filter_map(|v| match v {
-                        Value::Int(i) => entries.get((*i as usize).wrapping_sub(1)).map(|(k, ..)| k.to_chunk()),
-                        _ => None,
-                    })
-                    .collect();
-                progress.conflicts.insert(*r, keys);
-            }
+            Value::Array(failed) if !failed.is_empty() => match conflict_keys(&regions[r], failed) {
+                Ok(keys) => {
+                    progress.conflicts.insert(*r, keys);
+                }
+                Err(e) => {
+                    node_fail.get_or_insert(Fail::Fatal(StoreError::Backend(format!("{}: {e}", job.addr))));
+                }
+            },
             Value::Array(_) => written.push(*r),
             Value::ServerError(e) => {
                 node_fail.get_or_insert(server_fail(&job.addr, e.code(), e.details()));
@@ -512,6 +508,26 @@ fn settle_region_replies(
     if let Some(f) = node_fail {
         keep(f);
     }
+}
+
+/// The keys of a region script's reply listing failed conditions (`failed`: 1-based entry
+/// indices). Every index must name an entry that has a condition, once; anything else is an
+/// error (the reply cannot be trusted, so the region counts as neither written nor conflicting
+/// and the commit fails).
+fn conflict_keys(entries: &[RegionEntry<'_>], failed: &[Value]) -> Result<Vec<ChunkKey>, String> {
+    let mut keys = Vec::with_capacity(failed.len());
+    let mut seen = HashSet::new();
+    for v in failed {
+        let Value::Int(i) = v else { return Err(format!("region script reply: {v:?} is not an entry index")) };
+        let entry = usize::try_from(*i).ok().and_then(|i| i.checked_sub(1)).and_then(|i| entries.get(i));
+        match entry {
+            Some((k, _, Some(_))) if seen.insert(*k) => keys.push(k.to_chunk()),
+            Some((_, _, Some(_))) => return Err(format!("region script reply names entry {i} twice")),
+            Some((_, _, None)) => return Err(format!("region script reply names entry {i}, which has no condition")),
+            None => return Err(format!("region script reply names entry {i} of {}", entries.len())),
+        }
+    }
+    Ok(keys)
 }
 
 /// How writes are acknowledged: `WAIT` for the configured replicas, `WAITAOF` for their
@@ -747,11 +763,15 @@ impl ChunkStore for RedisClusterStore {
             })?;
         }
         self.registered.lock().unwrap_or_else(|e| e.into_inner()).extend(new_regions);
-        let conflicts = progress.conflicts;
-        if !conflicts.is_empty() {
+        if !progress.conflicts.is_empty() {
+            // Exactly the regions written and confirmed are written: the entries of a region
+            // with a failed condition were not, whatever their own conditions.
+            let written =
+                progress.done.iter().flat_map(|r| &regions[r]).map(|(k, ..)| k.to_chunk()).collect::<Vec<_>>();
             return Err(StoreError::Conflict {
-                keys: conflicts.into_values().flatten().collect(),
-                written: Some(sequence),
+                keys: progress.conflicts.into_values().flatten().collect(),
+                written,
+                sequence,
             });
         }
         Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed(), sequence })
@@ -783,5 +803,26 @@ impl ChunkStore for RedisClusterStore {
             }
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The region script's list of failed conditions is trusted only when every index names a
+    /// conditional entry, once (a dropped bogus index once made the region count as written).
+    #[test]
+    fn a_script_reply_naming_no_conditional_entry_once_is_refused() {
+        let (a, b, c) = (MortonKey(1), MortonKey(2), MortonKey(3));
+        let entries: Vec<RegionEntry<'_>> =
+            vec![(a, None, Some(Expect::Absent)), (b, None, None), (c, None, Some(Expect::Sequence(4)))];
+        let ints = |v: &[i64]| v.iter().map(|i| Value::Int(*i)).collect::<Vec<_>>();
+        assert_eq!(conflict_keys(&entries, &ints(&[1, 3])), Ok(vec![a.to_chunk(), c.to_chunk()]));
+        for bad in [&[0][..], &[4], &[-1], &[1, 1], &[2], &[i64::MAX]] {
+            assert!(conflict_keys(&entries, &ints(bad)).is_err(), "{bad:?}");
+        }
+        assert!(conflict_keys(&entries, &[Value::Nil]).is_err());
+        assert!(conflict_keys(&entries, &[Value::BulkString(b"1".to_vec())]).is_err());
     }
 }

@@ -351,7 +351,8 @@ fn conditional_puts_refuse_a_changed_record() {
     let Some(base) = cluster_url("conditional_puts_refuse_a_changed_record") else { return };
     let (url, _) = url_with(&base, "cas", "");
     let store = strata_redis::open(&url).unwrap();
-    let (k, other) = (ChunkKey::new(0, 0, 0), ChunkKey::new(64, 0, 0)); // two regions
+    // k and near share a region, other is in another.
+    let (k, near, other) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0), ChunkKey::new(64, 0, 0));
     let history = strata_core::ProcessHistory::EMPTY;
     let mut batch = WriteBatch::new();
     batch.put_if(k, &dense(1), &history, Expect::Absent);
@@ -363,11 +364,18 @@ fn conditional_puts_refuse_a_changed_record() {
         let mut batch = WriteBatch::new();
         batch.put_if(k, &dense(2), &history, wrong);
         batch.put_if(other, &dense(3), &history, Expect::Absent);
+        batch.put(near, &dense(5));
         match store.commit(&batch) {
-            Err(StoreError::Conflict { keys, written }) => assert_eq!((keys, written.is_some()), (vec![k], true)),
+            // Exactly the other region's entry is reported written: not `near`, although its
+            // own put had no condition (it once was, and its edits were lost).
+            Err(StoreError::Conflict { keys, written, sequence }) => {
+                assert_eq!((keys, written), (vec![k], vec![other]), "{wrong:?}");
+                assert_eq!(store.get_stored(other).unwrap().unwrap().sequence, sequence);
+            }
             r => panic!("{wrong:?}: {r:?}"),
         }
         assert_eq!(store.get(k).unwrap(), Some(dense(1)), "{wrong:?}: nothing of its region written");
+        assert_eq!(store.get(near).unwrap(), None, "{wrong:?}: nothing of its region written");
         assert_eq!(store.get(other).unwrap(), Some(dense(3)), "the other region was written");
         let mut undo = WriteBatch::new();
         undo.delete(other);

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{cluster_dir, cluster_url, port, script, state_ok, url_with, wait_until};
+use common::{cluster_dir, cluster_url, port, ports, script, state_ok, url_with, wait_until};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -23,13 +23,6 @@ use strata_core::{
     Chunk, ChunkKey, ChunkStore, DenseChunk, FlatGenerator, MaterialId, MortonKey, StoreError, VoxelPos, World,
     WorldConfig,
 };
-
-const PORTS: [u16; 6] = [7100, 7101, 7102, 7103, 7104, 7105];
-
-fn ports() -> Vec<String> {
-    let base: u16 = std::env::var("STRATA_REDIS_PORT_BASE").ok().and_then(|b| b.parse().ok()).unwrap_or(PORTS[0]);
-    (0..6).map(|i| (base + i).to_string()).collect()
-}
 
 fn dense(seed: u16) -> Chunk {
     Chunk::Dense(DenseChunk::from_fn(|p| {

@@ -103,20 +103,52 @@ impl ChunkStore for MemoryStore {
 
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         batch.check()?;
+        let sequence = self.reserve_sequence();
+        self.commit_part(batch, &|_| true, sequence)
+    }
+}
+
+impl MemoryStore {
+    /// A new sequence number, above every one this store has sealed records with or reserved.
+    /// O(1).
+    pub fn reserve_sequence(&self) -> u64 {
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        records.sequence += 1;
+        records.sequence
+    }
+
+    /// Commits the entries of `batch` whose key is in `part`, atomically: if a condition of
+    /// one of them fails nothing is written ([`StoreError::Conflict`] naming those keys, none
+    /// written); else they are written with `sequence` (from [`MemoryStore::reserve_sequence`]).
+    /// Entries outside `part` are ignored, whatever their conditions.
+    ///
+    /// For models of stores that are atomic per part (per region, like a Redis Cluster):
+    /// calling it once per part with one reserved sequence commits a batch the way they do.
+    ///
+    /// # Runtime
+    /// O(entries · log records), under the store's write lock.
+    pub fn commit_part(
+        &self,
+        batch: &WriteBatch,
+        part: &dyn Fn(MortonKey) -> bool,
+        sequence: u64,
+    ) -> Result<CommitReceipt, StoreError> {
+        batch.check()?;
         let start = Instant::now();
         let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
         let conflicts: Vec<ChunkKey> = batch
             .conditions()
             .iter()
-            .filter(|(k, expect)| !expect.matches(records.map.get(k).map(|s| s.record.as_slice())))
+            .filter(|(k, expect)| part(*k) && !expect.matches(records.map.get(k).map(|s| s.record.as_slice())))
             .map(|(k, _)| k.to_chunk())
             .collect();
         if !conflicts.is_empty() {
-            return Err(StoreError::Conflict { keys: conflicts, written: None });
+            return Err(StoreError::Conflict { keys: conflicts, written: Vec::new(), sequence: 0 });
         }
-        records.sequence += 1;
-        let sequence = records.sequence;
-        for (k, rec) in batch.iter_with_summaries() {
+        records.sequence = records.sequence.max(sequence);
+        let mut entries = 0;
+        for (k, rec) in batch.iter_with_summaries().filter(|(k, _)| part(*k)) {
+            entries += 1;
             match rec {
                 Some(put) => {
                     let mut record = Vec::with_capacity(put.record.len());
@@ -128,7 +160,7 @@ impl ChunkStore for MemoryStore {
                 }
             }
         }
-        Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed(), sequence })
+        Ok(CommitReceipt { entries, bytes: batch.encoded_bytes(), duration: start.elapsed(), sequence })
     }
 }
 

@@ -116,18 +116,23 @@ pub enum StoreError {
     #[error("a prepared commit of this world is not finished yet")]
     CommitInProgress,
     /// Conditional puts ([`WriteBatch::put_if`]) found other records than they expected at
-    /// these keys: another writer committed them since they were read. The embedded stores
-    /// wrote nothing of the batch (`written: None`); a distributed store wrote nothing of the
-    /// regions holding these keys and every other entry of the batch, durably, with sequence
-    /// number `written`. [`World`](crate::World) re-reads the keys, merges per voxel and
-    /// commits them again.
-    #[error("{} chunk(s) were changed by another writer since they were read (first: {:?})", keys.len(), keys.first())]
+    /// these keys: another writer committed them since they were read.
+    ///
+    /// What was written is exactly `written`: the embedded stores write nothing of such a
+    /// batch (`written` empty); a distributed store, atomic per region, writes nothing of the
+    /// regions holding `keys` (their other entries included) and every other region's entries,
+    /// durably, with sequence number `sequence`. An entry that is not listed in `written` was
+    /// not written. [`World`](crate::World) re-reads `keys`, merges per voxel and commits them
+    /// again together with the entries not written.
+    #[error("{} chunk(s) were changed by another writer since they were read (first: {:?}); {} entries written", keys.len(), keys.first(), written.len())]
     Conflict {
-        /// The chunks whose records changed.
+        /// The chunks whose records changed (each once, none of them in `written`).
         keys: Vec<ChunkKey>,
-        /// `Some(sequence)`: every other entry of the batch was written (and confirmed) with
-        /// this sequence number; `None`: nothing of the batch was written.
-        written: Option<u64>,
+        /// The entries of the batch that were written (and confirmed) all the same, with
+        /// sequence number `sequence`; empty when nothing of the batch was written.
+        written: Vec<ChunkKey>,
+        /// The sequence number `written` was written with (0 when `written` is empty).
+        sequence: u64,
     },
 }
 
@@ -808,23 +813,29 @@ pub mod contract {
         assert_eq!((stored.chunk, stored.sequence), (dense(1), first.sequence));
         let wrongs = [Expect::Absent, Expect::Sequence(first.sequence + 1), Expect::Sequence(first.sequence - 1)];
         for (i, wrong) in wrongs.into_iter().enumerate() {
-            // A key far from `k`: in another region of any distributed store.
+            // A key far from `k` (in another region of any distributed store) and one next to
+            // it (in the same region of any store with regions of 2³ chunks or more).
             let other = ChunkKey::new(-300 - 100 * i as i32, 3, 7);
+            let near = ChunkKey::new(40 + i as i32, -3, 6);
             let mut batch = WriteBatch::new();
             batch.put(other, &dense(3));
+            batch.put(near, &dense(6));
             batch.put_if(k, &dense(2), &history, wrong);
-            match store.commit(&batch) {
-                Err(StoreError::Conflict { keys, written: None }) => {
-                    assert_eq!(keys, vec![k], "{wrong:?}");
-                    assert_eq!(store.get(other).unwrap(), None, "{wrong:?}: nothing of the batch written");
+            let Err(StoreError::Conflict { keys, written, sequence }) = store.commit(&batch) else {
+                panic!("{wrong:?}: not a conflict")
+            };
+            assert_eq!(keys, vec![k], "{wrong:?}");
+            // Exactly the entries listed as written were written, with the reported sequence.
+            for (key, chunk) in [(other, dense(3)), (near, dense(6))] {
+                match store.get_stored(key).unwrap() {
+                    Some(s) => {
+                        assert!(written.contains(&key), "{wrong:?}: {key:?} written but not listed");
+                        assert_eq!((s.chunk, s.sequence), (chunk, sequence), "{wrong:?}");
+                    }
+                    None => assert!(!written.contains(&key), "{wrong:?}: {key:?} listed but not written"),
                 }
-                Err(StoreError::Conflict { keys, written: Some(sequence) }) => {
-                    assert_eq!(keys, vec![k], "{wrong:?}");
-                    let written = store.get_stored(other).unwrap().expect("the other entry was written");
-                    assert_eq!((written.chunk, written.sequence), (dense(3), sequence), "{wrong:?}");
-                }
-                r => panic!("{wrong:?}: {r:?}"),
             }
+            assert!(written.iter().all(|w| [other, near].contains(w)), "{wrong:?}: {written:?}");
             assert_eq!(store.get(k).unwrap(), Some(dense(1)), "{wrong:?}: not overwritten");
         }
         let other = ChunkKey::new(41, -3, 7);

@@ -34,6 +34,8 @@ struct CommitChunk {
     /// The store's copy as the world knows it, and the condition of the put.
     base: Arc<Chunk>,
     expect: Option<Expect>,
+    /// Voxels sent by earlier commits of unknown outcome (see [`ClaimedVoxels`]).
+    claimed: Option<Arc<ClaimedVoxels>>,
 }
 
 /// What [`PreparedCommit::execute`] did beyond its receipt.
@@ -44,6 +46,9 @@ struct ExecuteOutcome {
     /// Chunks written by an attempt that a conflict elsewhere did not stop (a distributed
     /// store writes per region), with that attempt's sequence number.
     written: FxHashMap<ChunkKey, u64>,
+    /// Chunks whose stored record could not be read when a conflict asked for it (corrupt,
+    /// misplaced, of a newer format): replaced by this world's copy.
+    replaced: Vec<ChunkKey>,
 }
 
 /// A chunk [`PreparedCommit::execute`] merged with another writer's record.
@@ -58,6 +63,12 @@ struct Merged {
 /// same chunk in between). Retries back off (1, 2, 4, … ≤ 64 ms, with jitter) so that two busy
 /// writers of one chunk do not keep overtaking each other.
 pub const MAX_COMMIT_RETRIES: usize = 16;
+
+/// How many times in one commit a conflict's re-read of a chunk may return an older record
+/// than the one the world's copy is based on before that record is taken as the store's: a
+/// lagging replica catches up within the retries' back-off (hundreds of milliseconds), a record
+/// rewritten by a writer whose clock is behind does not.
+const MAX_OLDER_READS: usize = MAX_COMMIT_RETRIES / 2;
 
 /// The pause before conflict retry `attempt` (1-based): 2^(attempt-1) ms capped at 64 ms, plus
 /// up to as much again of jitter (from the clock: writers in other processes differ).
@@ -74,7 +85,15 @@ fn conflict_backoff(attempt: usize) -> Duration {
 /// # Runtime
 /// O(32³).
 pub fn merge_voxels(base: &Chunk, ours: &Chunk, theirs: &Chunk) -> Chunk {
-    if let (Some(b), Some(o)) = (base.as_uniform(), ours.as_uniform())
+    merge_claimed(base, ours, theirs, None)
+}
+
+/// [`merge_voxels`], where `claimed` voxels are this world's too: voxels it sent in a commit of
+/// unknown outcome, which may be the very record `theirs` is (its write landed, then the user
+/// reverted the voxel to `base`'s value: the revert wins).
+fn merge_claimed(base: &Chunk, ours: &Chunk, theirs: &Chunk, claimed: Option<&ClaimedVoxels>) -> Chunk {
+    if claimed.is_none()
+        && let (Some(b), Some(o)) = (base.as_uniform(), ours.as_uniform())
         && b == o
     {
         return theirs.clone();
@@ -83,11 +102,44 @@ pub fn merge_voxels(base: &Chunk, ours: &Chunk, theirs: &Chunk) -> Chunk {
     for (i, out) in merged.as_mut_slice().iter_mut().enumerate() {
         let index = crate::coords::LocalIndex::new(i as u16);
         let mine = ours.get(index);
-        *out = if mine != base.get(index) { mine.0 } else { theirs.get(index).0 };
+        let ours_to_decide = mine != base.get(index) || claimed.is_some_and(|c| c.contains(i));
+        *out = if ours_to_decide { mine.0 } else { theirs.get(index).0 };
     }
     let mut chunk = Chunk::Dense(merged);
     chunk.normalize();
     chunk
+}
+
+/// The voxels of one chunk that a world sent to the store in commits whose outcome it does not
+/// know: the commit failed (a lost reply, a replica that did not confirm, a conflict that ran
+/// out of retries), so the store may hold them or not. On the next merge they count as this
+/// world's changes, so a value it wrote and then reverted is not brought back by its own
+/// landed write. One bit per voxel (4 KiB).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimedVoxels(Box<[u64; crate::coords::CHUNK_VOLUME / 64]>);
+
+impl ClaimedVoxels {
+    /// The voxels where `sent` differs from `base`, added to `earlier` (if any).
+    ///
+    /// # Runtime
+    /// O(32³).
+    fn sent(earlier: Option<&ClaimedVoxels>, base: &Chunk, sent: &Chunk) -> Self {
+        let mut bits = earlier.map_or_else(|| Box::new([0; crate::coords::CHUNK_VOLUME / 64]), |c| c.0.clone());
+        if !(base.as_uniform().is_some() && base.as_uniform() == sent.as_uniform()) {
+            for i in 0..crate::coords::CHUNK_VOLUME {
+                let index = crate::coords::LocalIndex::new(i as u16);
+                if base.get(index) != sent.get(index) {
+                    bits[i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        Self(bits)
+    }
+
+    /// Whether the voxel at linear index `i` is claimed.
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] >> (i % 64) & 1 == 1
+    }
 }
 
 impl PreparedCommit {
@@ -119,7 +171,22 @@ impl PreparedCommit {
     /// ([`StoreError::Conflict`]), its record is read, merged per voxel with this world's
     /// changes ([`merge_voxels`]) and the batch committed again, up to [`MAX_COMMIT_RETRIES`]
     /// times; [`World::finish_commit`] then installs the merged chunks. So no writer's
-    /// acknowledged edits are overwritten by another's.
+    /// acknowledged edits are overwritten by another's (on the same voxel, the later commit
+    /// wins).
+    ///
+    /// - Of a conflicting batch, exactly the chunks the store lists as written count as
+    ///   written (a distributed store writes whole regions: the other chunks of a conflicting
+    ///   region were not); every other chunk is sent again.
+    /// - A re-read that returns an older record than this world's copy is based on (a lagging
+    ///   replica) is not merged with — it would make this world's earlier changes look like
+    ///   another writer's — but read again on the next attempt (a record that stays older for
+    ///   half the retries is taken: a writer whose clock is behind rewrote it).
+    /// - Another writer's record that cannot be read (corrupt, misplaced, of a newer format)
+    ///   is replaced by this world's copy of the chunk, on condition that it is still that
+    ///   record; [`WorldStats::replaced_records`] counts them. (Its content is lost to every
+    ///   reader anyway; failing instead would fail every later commit of the world.)
+    /// - Voxels sent by earlier commits that failed count as this world's changes in the merge
+    ///   (their write may have landed: a value written and then reverted stays reverted).
     pub fn execute(&self, store: &dyn ChunkStore) -> Result<CommitReceipt, StoreError> {
         let mut outcome = self.outcome.lock().unwrap_or_else(|e| e.into_inner());
         // Per chunk: what to write and on which condition (changed by merges).
@@ -128,6 +195,8 @@ impl PreparedCommit {
         let mut remaining: Vec<usize> = (0..self.chunks.len()).collect();
         let mut bytes = 0;
         let mut attempt = 0;
+        // Per chunk, conflicts whose re-read returned an older record than the base.
+        let mut older_reads: FxHashMap<ChunkKey, usize> = FxHashMap::default();
         loop {
             let mut batch = WriteBatch::for_world(self.generator.world_up());
             for c in remaining.iter().map(|&i| &current[i]) {
@@ -136,36 +205,74 @@ impl PreparedCommit {
                     None => batch.put_with_history(c.key, &c.chunk, &c.history),
                 }
             }
-            let (keys, written) = match store.commit(&batch) {
+            let (keys, written, sequence) = match store.commit(&batch) {
                 Ok(mut receipt) => {
                     receipt.entries = self.chunks.len();
                     receipt.bytes += bytes;
                     return Ok(receipt);
                 }
-                Err(StoreError::Conflict { keys, written }) if attempt < MAX_COMMIT_RETRIES => (keys, written),
+                Err(StoreError::Conflict { keys, written, sequence }) if attempt < MAX_COMMIT_RETRIES => {
+                    (keys, written, sequence)
+                }
                 Err(e) => return Err(e),
             };
             attempt += 1;
             std::thread::sleep(conflict_backoff(attempt));
-            if let Some(sequence) = written {
-                // The store wrote every other entry: only the conflicting ones are retried.
+            if !written.is_empty() {
+                // The store wrote these entries (a distributed store writes per region): only
+                // the others are sent again. A key also named as conflicting was not written.
                 bytes += batch.encoded_bytes();
                 remaining.retain(|&i| {
-                    let conflicted = keys.contains(&self.chunks[i].key);
-                    if !conflicted {
-                        outcome.written.insert(self.chunks[i].key, sequence);
+                    let key = self.chunks[i].key;
+                    let done = written.contains(&key) && !keys.contains(&key);
+                    if done {
+                        outcome.written.insert(key, sequence);
                     }
-                    conflicted
+                    !done
                 });
             }
             for key in keys {
                 let Some(i) = self.chunks.iter().position(|c| c.key == key) else { continue };
-                let (theirs, expect, their_history) = match store.get_stored(key)? {
-                    Some(s) => (Arc::new(s.chunk), Expect::Sequence(s.sequence), s.history),
-                    None => (Arc::new(self.generator.generate(key)), Expect::Absent, ProcessHistory::EMPTY),
-                };
                 let c = &mut current[i];
-                let ours = Arc::new(merge_voxels(&c.base, &c.chunk, &theirs));
+                // The sequence number of the record `c.base` is (0: none).
+                let known = match c.expect {
+                    Some(Expect::Sequence(s)) => s,
+                    Some(Expect::Absent) | None => 0,
+                };
+                let read = match store.get_stored(key) {
+                    Ok(s) => Ok(s),
+                    Err(StoreError::Corrupt { .. }) => Err(()),
+                    Err(e) => return Err(e),
+                };
+                if let Ok(stored) = &read
+                    && stored.as_ref().map_or(0, |s| s.sequence) < known
+                {
+                    // An older copy than the base (a lagging replica): not a descendant of
+                    // what this world knows, so no base for a merge — one would hide this
+                    // world's changes since it. Read again on the next attempt; only a record
+                    // that stays older is taken (rewritten by a writer whose clock is behind).
+                    let n = older_reads.entry(key).or_insert(0);
+                    *n += 1;
+                    if *n <= MAX_OLDER_READS {
+                        continue;
+                    }
+                }
+                let (theirs, expect, their_history) = match read {
+                    Ok(Some(s)) => (Arc::new(s.chunk), Expect::Sequence(s.sequence), s.history),
+                    Ok(None) => (Arc::new(self.generator.generate(key)), Expect::Absent, ProcessHistory::EMPTY),
+                    // A record no reader here can use (corrupt, misplaced, a newer format):
+                    // replaced by this world's copy (its voxels over the copy it knew), on
+                    // condition that it is still that record, instead of failing every commit.
+                    Err(()) => {
+                        let expect = match store.get_record(key.morton())? {
+                            Some(record) => Expect::Sequence(crate::codec::stored_sequence(&record)),
+                            None => Expect::Absent,
+                        };
+                        outcome.replaced.push(key);
+                        (c.base.clone(), expect, ProcessHistory::EMPTY)
+                    }
+                };
+                let ours = Arc::new(merge_claimed(&c.base, &c.chunk, &theirs, c.claimed.as_deref()));
                 c.history.merge(&their_history);
                 c.chunk = ours.clone();
                 c.expect = Some(expect);
@@ -202,6 +309,7 @@ impl World {
                 history: e.history,
                 base: e.base.clone(),
                 expect: e.expect,
+                claimed: e.claimed.clone(),
             })
             .collect();
         chunks.sort_unstable_by_key(|c| c.key.morton());
@@ -228,8 +336,20 @@ impl World {
         prepared: PreparedCommit,
         result: Result<CommitReceipt, StoreError>,
     ) -> Result<CommitReceipt, StoreError> {
-        let receipt = result?;
-        let ExecuteOutcome { mut merged, written } =
+        let receipt = match result {
+            Ok(receipt) => receipt,
+            Err(e) => {
+                // The store may hold what was sent, or not: remember which voxels were sent.
+                for c in &prepared.chunks {
+                    if let Some(entry) = self.cache.entry_mut(&c.key) {
+                        let claimed = ClaimedVoxels::sent(c.claimed.as_deref(), &c.base, &c.chunk);
+                        entry.claimed = Some(Arc::new(claimed));
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let ExecuteOutcome { mut merged, written, replaced } =
             std::mem::take(&mut *prepared.outcome.lock().unwrap_or_else(|e| e.into_inner()));
         let mut changed = Vec::new();
         for c in &prepared.chunks {
@@ -245,6 +365,7 @@ impl World {
                     changed.push(c.key);
                 }
                 e.base = stored.clone();
+                e.claimed = None;
                 if unchanged {
                     e.dirty = false;
                 }
@@ -267,6 +388,7 @@ impl World {
                 self.subscribers.retain(|s| s.send(change.clone()).is_ok());
             }
         }
+        self.replaced_records += replaced.len() as u64;
         self.commits += 1;
         self.last_commit = Some(receipt.duration);
         self.last_commit_chunks = prepared.chunks.len();

@@ -22,6 +22,7 @@ mod stats;
 
 pub use apply::ApplyReport;
 use apply::GroupScratch;
+pub(crate) use commit::ClaimedVoxels;
 pub use commit::{MAX_COMMIT_RETRIES, PreparedCommit, merge_voxels};
 pub use stats::{ProcessTotals, WorldStats};
 
@@ -198,6 +199,8 @@ pub struct World {
     process_batches: u64,
     rejected_process_batches: u64,
     process_voxels: u64,
+    /// See [`WorldStats::replaced_records`].
+    replaced_records: u64,
     scratch: GroupScratch,
     /// The sequence number of this world's last commit of each chunk it committed (see
     /// [`World::is_stale`]). O(chunks committed by this world) memory, 24 bytes each.
@@ -230,6 +233,7 @@ impl World {
             process_batches: 0,
             rejected_process_batches: 0,
             process_voxels: 0,
+            replaced_records: 0,
             scratch: GroupScratch::default(),
             committed: FxHashMap::default(),
             outstanding: std::sync::Weak::new(),

@@ -52,6 +52,9 @@ pub struct WorldStats {
     pub process_voxels: u64,
     /// Chunks written by the last commit.
     pub last_commit_chunks: usize,
+    /// Records of other writers that a commit found unreadable (corrupt, misplaced, of a newer
+    /// format) when merging, and replaced with this world's copy of the chunk.
+    pub replaced_records: u64,
 }
 
 impl WorldStats {
@@ -94,6 +97,7 @@ impl World {
             process_batches: self.process_batches,
             rejected_process_batches: self.rejected_process_batches,
             process_voxels: self.process_voxels,
+            replaced_records: self.replaced_records,
             ..WorldStats::default()
         };
         for (_, e) in self.cache.iter() {

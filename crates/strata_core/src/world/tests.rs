@@ -859,3 +859,135 @@ proptest! {
         }
     }
 }
+
+/// A store handle whose next reads or commit misbehave once, as scripted by the test.
+struct Scripted {
+    inner: Arc<dyn ChunkStore>,
+    /// Records the next `get_record` calls return instead of the stored one (front first).
+    reads: std::sync::Mutex<VecDeque<Option<Vec<u8>>>>,
+    /// The next commit is done, then reported as failed.
+    lose_reply: std::sync::atomic::AtomicBool,
+}
+
+impl Scripted {
+    fn new(inner: Arc<dyn ChunkStore>) -> Arc<Self> {
+        Arc::new(Self { inner, reads: Default::default(), lose_reply: Default::default() })
+    }
+}
+
+impl ChunkStore for Scripted {
+    fn world_id(&self) -> crate::codec::WorldId {
+        self.inner.world_id()
+    }
+    fn get_record(&self, key: crate::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.reads.lock().unwrap().pop_front() {
+            Some(record) => Ok(record),
+            None => self.inner.get_record(key),
+        }
+    }
+    fn scan(
+        &self,
+        range: std::ops::RangeInclusive<crate::MortonKey>,
+        visit: &mut crate::store::ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.scan(range, visit)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        let result = self.inner.commit(batch);
+        if self.lose_reply.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::Unavailable("reply lost".into()));
+        }
+        result
+    }
+}
+
+/// A distributed store writes per region: when one chunk of a region conflicts, the other
+/// chunks of that region are not written either, and the world must not count them as
+/// written (it once did: a third of the acknowledged voxels of two writers were lost).
+#[test]
+fn chunks_beside_a_conflict_in_its_region_are_committed_again() {
+    use crate::shared_world::RegionAtomicStore;
+    let store = RegionAtomicStore::new(3);
+    let (mut a, mut b) = (flat_world(Arc::new(store.handle())), flat_world(Arc::new(store.handle())));
+    // Two chunks of one region, one of another.
+    let (k0, k1, far) = (VoxelPos::new(0, 5, 0), VoxelPos::new(32, 5, 0), VoxelPos::new(32 * 8, 5, 0));
+    for p in [k0, k1, far] {
+        a.voxel(p).unwrap();
+    }
+    b.set_voxel(VoxelPos::new(1, 5, 0), MaterialId(7));
+    b.commit().unwrap();
+    // a's commit conflicts on k0's chunk; k1's chunk shares its region, `far`'s does not.
+    a.set_many(vec![(k0, MaterialId(3)), (k1, MaterialId(4)), (far, MaterialId(5))]);
+    a.commit().unwrap();
+    let mut fresh = flat_world(Arc::new(store.handle()));
+    for (p, m) in [(k0, 3), (k1, 4), (far, 5), (VoxelPos::new(1, 5, 0), 7)] {
+        assert_eq!(fresh.voxel(p).unwrap(), MaterialId(m), "{p:?}");
+    }
+}
+
+/// A commit whose write landed but whose reply was lost leaves the world unsure; if the user
+/// then reverts a voxel, the merge with its own landed record must not bring the reverted
+/// value back.
+#[test]
+fn a_revert_after_a_lost_reply_is_not_undone_by_the_landed_write() {
+    let inner: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+    let scripted = Scripted::new(inner.clone());
+    let mut w = flat_world(scripted.clone());
+    let (p, q) = (VoxelPos::new(3, 5, 3), VoxelPos::new(4, 5, 3));
+    w.set_voxel(p, MaterialId(9));
+    scripted.lose_reply.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(w.commit().is_err(), "the reply was lost");
+    // Another writer changes the chunk, so the next commit conflicts.
+    let mut other = flat_world(inner.clone());
+    other.set_voxel(q, MaterialId(6));
+    other.commit().unwrap();
+    w.set_voxel(p, MaterialId::AIR);
+    w.commit().unwrap();
+    let mut fresh = flat_world(inner);
+    assert_eq!(fresh.voxel(p).unwrap(), MaterialId::AIR, "the revert is acknowledged");
+    assert_eq!(fresh.voxel(q).unwrap(), MaterialId(6), "the other writer's edit survives");
+}
+
+/// A conflict's re-read that returns an older record than the world's copy is based on (a
+/// lagging replica) is not merged with: it would make the world's earlier changes look like
+/// the other writer's.
+#[test]
+fn an_older_copy_read_on_a_conflict_does_not_undo_a_revert() {
+    let inner: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+    let scripted = Scripted::new(inner.clone());
+    let mut w = flat_world(scripted.clone());
+    let (p, q) = (VoxelPos::new(3, 5, 3), VoxelPos::new(4, 5, 3));
+    w.set_voxel(p, MaterialId(9));
+    w.commit().unwrap();
+    let mut other = flat_world(inner.clone());
+    other.set_voxel(q, MaterialId(6));
+    other.commit().unwrap();
+    // w reverts; its commit conflicts, and the re-read returns "no record" (older than w's).
+    w.set_voxel(p, MaterialId::AIR);
+    scripted.reads.lock().unwrap().push_back(None);
+    w.commit().unwrap();
+    let mut fresh = flat_world(inner);
+    assert_eq!(fresh.voxel(p).unwrap(), MaterialId::AIR, "the revert is acknowledged");
+    assert_eq!(fresh.voxel(q).unwrap(), MaterialId(6), "the other writer's edit survives");
+}
+
+/// Another writer's record that cannot be read (corrupt, misplaced, of a newer format) does
+/// not fail every later commit: it is replaced with this world's copy, and counted.
+#[test]
+fn an_unreadable_record_of_another_writer_is_replaced_not_fatal() {
+    let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+    let mut w = flat_world(store.clone());
+    let (p, q) = (VoxelPos::new(3, 5, 3), VoxelPos::new(40, 5, 3));
+    w.set_many(vec![(p, MaterialId(9)), (q, MaterialId(8))]);
+    w.commit().unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put_record(p.split().0.morton(), b"STRC not a record");
+    store.commit(&batch).unwrap();
+    w.set_many(vec![(p, MaterialId(10)), (q, MaterialId(11))]);
+    w.commit().expect("the unreadable record is replaced");
+    assert_eq!(w.stats().replaced_records, 1);
+    let mut fresh = flat_world(store);
+    assert_eq!(fresh.voxel(p).unwrap(), MaterialId(10));
+    assert_eq!(fresh.voxel(q).unwrap(), MaterialId(11));
+    assert_eq!(fresh.voxel(VoxelPos::new(4, 5, 3)).unwrap(), MaterialId::AIR, "the rest: this world's copy");
+}

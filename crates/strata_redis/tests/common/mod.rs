@@ -56,6 +56,13 @@ pub fn script(args: &[&str]) {
     );
 }
 
+/// The ports of the cluster's six nodes (`STRATA_REDIS_PORT_BASE`, default 7100, and the
+/// five after it).
+pub fn ports() -> Vec<String> {
+    let base: u16 = std::env::var("STRATA_REDIS_PORT_BASE").ok().and_then(|b| b.parse().ok()).unwrap_or(7100);
+    (0..6).map(|i| (base + i).to_string()).collect()
+}
+
 /// The port of `host:port`.
 pub fn port(addr: &str) -> &str {
     addr.rsplit_once(':').map_or(addr, |(_, p)| p)
