@@ -90,7 +90,11 @@ fn codec_metrics(budget: Budget, out: &mut Vec<Metric>) {
 }
 
 fn terrain_world(store: Arc<dyn ChunkStore>) -> World {
-    World::new(store, Arc::new(NoiseTerrain::new(TerrainConfig::default())), WorldConfig { cache_bytes: 1 << 30 })
+    World::new(
+        store,
+        Arc::new(NoiseTerrain::new(TerrainConfig::default())),
+        WorldConfig { cache_bytes: 1 << 30, ..WorldConfig::default() },
+    )
 }
 
 fn edit_metrics(budget: Budget, out: &mut Vec<Metric>) {

@@ -45,7 +45,9 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let mut out = Vec::new();
     read_metric(budget, &redis, &redb, &mut out);
     commit_metric(budget, &redis, &redb, &mut out);
+    concurrent_commit_metric(budget, &base, &mut out);
     placement_metrics(&redis, &mut out);
+    shared_world_metric(&base, &mut out);
     out
 }
 
@@ -148,6 +150,126 @@ fn commit_metric(budget: Budget, redis: &Arc<RedisClusterStore>, redb: &Arc<Redb
         batch.delete(*k);
     }
     let _ = redis.commit(&batch);
+}
+
+/// `redis.commit_256_ms_4_writers`: `World::commit` of 256 dirty chunks (one voxel edited in
+/// each of a 16 × 4 × 4 block of terrain chunks) by each of 4 writers at once — threads, each
+/// its own store handle and world, the **same** 256 chunks, each writer its own voxels, so
+/// every commit conflicts on chunks the others committed and merges them (the cost of a shared
+/// world that loses nothing). Peer `1_writer`: the same commit by one writer alone (its chunks
+/// reloaded first, untimed, so nothing conflicts), rounds of the two alternating in one run.
+/// The median over every commit of the rounds' writers.
+fn concurrent_commit_metric(budget: Budget, base: &str, out: &mut Vec<Metric>) {
+    const WRITERS: usize = 4;
+    let url = strata_redis::url_with_world(base, &strata_redis::unique_world_name("bench-writers"));
+    let generator: Arc<dyn WorldGenerator> = Arc::new(NoiseTerrain::new(TerrainConfig::default()));
+    let keys: Vec<ChunkKey> = (0..256).map(|i| ChunkKey::new(i % 16, (i / 16) % 4 - 2, i / 64)).collect();
+    let open = || -> Option<World> {
+        let store =
+            strata_redis::open(&url).map_err(|e| eprintln!("redis.commit_256_ms_4_writers skipped: {e}")).ok()?;
+        let mut w = World::new(Arc::new(store), generator.clone(), WorldConfig::default());
+        for k in &keys {
+            w.chunk(*k).ok()?;
+        }
+        Some(w)
+    };
+    let Some(mut worlds) = (0..WRITERS).map(|_| open()).collect::<Option<Vec<World>>>() else { return };
+    // Writer `w` edits voxels with x ≡ w (mod 4), a new one per round.
+    let commit = |w: usize, world: &mut World, round: usize| -> f64 {
+        for k in &keys {
+            let p = k.min_voxel();
+            let x = (4 * (round % 8) + w) as i32;
+            world.set_voxel(
+                VoxelPos::new(p.x + x, p.y + 3 + (round / 8 % 8) as i32, p.z + 7),
+                MaterialId(30 + w as u16),
+            );
+        }
+        world.apply().expect("applying the edits");
+        let t = Instant::now();
+        let receipt = world.commit().expect("redis.commit_256_ms_4_writers: a commit failed");
+        assert_eq!(receipt.entries, 256, "redis.commit_256_ms_4_writers: every chunk in the commit");
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    let (mut alone, mut together) = (Vec::new(), Vec::new());
+    for round in 0..budget.batches.max(9) {
+        // Alone: writer 0 first reloads the chunks the others wrote (not timed), so its commit
+        // conflicts with nothing, as a writer alone in its world.
+        for k in &keys {
+            worlds[0].evict(*k);
+            worlds[0].chunk(*k).expect("reloading a chunk");
+        }
+        alone.push(commit(0, &mut worlds[0], 2 * round));
+        let times: Vec<f64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = worlds
+                .iter_mut()
+                .enumerate()
+                .map(|(w, world)| scope.spawn(move || commit(w, world, 2 * round + 1)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a writer panicked")).collect()
+        });
+        together.extend(times);
+    }
+    out.push(Metric::with_peer("redis.commit_256_ms_4_writers", median(&together), "ms", "1_writer", median(&alone)));
+    let mut batch = WriteBatch::new();
+    for k in &keys {
+        batch.delete(*k);
+    }
+    let _ = worlds[0].store().commit(&batch);
+}
+
+/// `redis.shared_world_lost_edits`: the shared-world model workload
+/// ([`strata_core::shared_world`]: 4 writers × 200 commits of 4 voxel writes each, their own
+/// voxels in nine chunks of three regions, rewrites and reverts included, a 40 ms pause after
+/// each commit) while the master holding the first chunk is killed (`kill -9`) one second in
+/// and restarted once a replica took over; then the voxels whose last write was acknowledged
+/// that a fresh reader does not see. Target 0. `redis.shared_world_checked_voxels` says how
+/// many were checked. Needs `STRATA_REDIS_CLUSTER_DIR` (the cluster `.ci/redis_cluster.sh`
+/// started) to kill the node; without it, one note and no metric.
+fn shared_world_metric(base: &str, out: &mut Vec<Metric>) {
+    use strata_core::shared_world::{self, Workload};
+    let Some(dir) = std::env::var("STRATA_REDIS_CLUSTER_DIR").ok().filter(|d| !d.is_empty()) else {
+        eprintln!("redis.shared_world_lost_edits skipped: STRATA_REDIS_CLUSTER_DIR is unset (needed to kill a master)");
+        return;
+    };
+    let url = strata_redis::url_with_world(base, &strata_redis::unique_world_name("bench-shared"));
+    let url = format!("{url}&wait_replicas=1&wait_timeout_ms=1000&retries=6");
+    let workload = Workload { pause: std::time::Duration::from_millis(40), ..Workload::standard(4, 200, 0x5eed) };
+    let open_store =
+        || strata_redis::open(&url).map_err(|e| eprintln!("redis.shared_world_lost_edits skipped: {e}")).ok();
+    let (Some(probe), Some(reader)) = (open_store(), open_store()) else { return };
+    let Some(victim) = probe.master_of(workload.chunks[0].morton()) else { return };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.ci/redis_cluster.sh");
+    let node = |what: &str, addr: &str| {
+        let port = addr.rsplit_once(':').map_or(addr, |(_, p)| p);
+        let status = std::process::Command::new("bash").arg(&script).args([what, &dir, port]).status();
+        assert!(status.is_ok_and(|s| s.success()), "redis.shared_world_lost_edits: {what} {addr} failed");
+    };
+    let generator: Arc<dyn WorldGenerator> =
+        Arc::new(strata_core::FlatGenerator { height: 4, material: MaterialId(1) });
+    let open = |_| -> Arc<dyn ChunkStore> { Arc::new(strata_redis::open(&url).expect("opening a writer's store")) };
+    let outcome = shared_world::run(&workload, generator, &open, Arc::new(reader), || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        node("kill-node", &victim);
+        let start = Instant::now();
+        while !(probe.refresh_topology().is_ok() && !probe.masters().contains(&victim) && probe.masters().len() == 3) {
+            assert!(start.elapsed().as_secs() < 60, "redis.shared_world_lost_edits: no replica took over");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        node("start-node", &victim);
+    });
+    eprintln!(
+        "redis.shared_world_lost_edits: {} voxels checked, {} lost, {} unacknowledged; {} commits acknowledged, {} failed (retried)",
+        outcome.checked,
+        outcome.lost.len(),
+        outcome.unacknowledged,
+        outcome.acknowledged_commits,
+        outcome.failed_commits
+    );
+    out.push(Metric::new("redis.shared_world_lost_edits", outcome.lost.len() as f64, "voxels"));
+    out.push(Metric::new("redis.shared_world_checked_voxels", outcome.checked as f64, "voxels"));
+    // The restarted node rejoins as a replica: wait for the cluster to be whole again.
+    let status = std::process::Command::new("bash").arg(&script).args(["wait-ok", &dir]).status();
+    assert!(status.is_ok_and(|s| s.success()), "redis.shared_world_lost_edits: the cluster did not recover");
 }
 
 /// Placement, from the key layout and the cluster's live slot map (no data written):

@@ -46,11 +46,23 @@ use std::time::Duration;
 pub struct WorldConfig {
     /// Byte budget of the decompressed chunk cache (dirty chunks may exceed it until committed).
     pub cache_bytes: usize,
+    /// How long the store may keep returning one older copy of a chunk than this world
+    /// committed before the world takes it as the store's (see [`World::is_stale`]). A lagging
+    /// replica catches up within milliseconds, a failover within seconds; a copy that stays
+    /// older was rewritten behind this world's back (a blind write by a writer whose clock is
+    /// behind, a failover that lost the write, an operator's restore), and refusing it for
+    /// ever would leave a hole in the world and lose every edit waiting for the chunk.
+    #[serde(default = "default_stale_patience")]
+    pub stale_patience: Duration,
+}
+
+fn default_stale_patience() -> Duration {
+    Duration::from_secs(5)
 }
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        Self { cache_bytes: 256 << 20 }
+        Self { cache_bytes: 256 << 20, stale_patience: default_stale_patience() }
     }
 }
 
@@ -205,6 +217,13 @@ pub struct World {
     /// The sequence number of this world's last commit of each chunk it committed (see
     /// [`World::is_stale`]). O(chunks committed by this world) memory, 24 bytes each.
     committed: FxHashMap<ChunkKey, u64>,
+    /// Chunks whose reads returned a copy older than `committed`: the copy's sequence number
+    /// and when it was first refused.
+    refused: FxHashMap<ChunkKey, (u64, std::time::Instant)>,
+    /// See [`WorldConfig::stale_patience`].
+    stale_patience: Duration,
+    /// See [`WorldStats::stale_copies_taken`].
+    stale_copies_taken: u64,
     /// The prepared commit not yet finished or dropped, if any.
     outstanding: std::sync::Weak<()>,
     /// How applies reach chunks that are not resident.
@@ -236,6 +255,9 @@ impl World {
             replaced_records: 0,
             scratch: GroupScratch::default(),
             committed: FxHashMap::default(),
+            refused: FxHashMap::default(),
+            stale_patience: config.stale_patience,
+            stale_copies_taken: 0,
             outstanding: std::sync::Weak::new(),
             edit_loading: EditLoading::Blocking,
             awaited: FxHashSet::default(),
@@ -368,7 +390,7 @@ impl World {
         if self.cache.contains(&key) {
             return HandIn::Resident;
         }
-        if self.is_stale(key, loaded.sequence) {
+        if self.refuse_stale(key, loaded.sequence).is_err() {
             return HandIn::Stale;
         }
         let expect = loaded.expect();
@@ -385,9 +407,35 @@ impl World {
     /// Store sequence numbers increase from commit to commit (see
     /// [`CommitReceipt::sequence`]); with several processes writing one Redis world, a chunk
     /// another process rewrote with a lower sequence (its clock behind this one's) counts as
-    /// stale here until this world commits the chunk again.
+    /// stale here. Loads refuse a stale copy only for [`WorldConfig::stale_patience`]: one the
+    /// store keeps returning is then taken.
     pub fn is_stale(&self, key: ChunkKey, sequence: u64) -> bool {
         self.committed.get(&key).is_some_and(|&committed| sequence < committed)
+    }
+
+    /// [`StoreError::Stale`] if a copy of `key` written by commit `sequence` is stale
+    /// ([`World::is_stale`]), unless the store has returned that same copy for
+    /// [`WorldConfig::stale_patience`] since it was first refused: then the copy is the store's
+    /// (this world's commit was lost or overwritten behind it), the world forgets its commit of
+    /// the chunk and takes it ([`WorldStats::stale_copies_taken`]). A different copy restarts
+    /// the wait. O(1).
+    fn refuse_stale(&mut self, key: ChunkKey, sequence: u64) -> Result<(), StoreError> {
+        let Some(&committed) = self.committed.get(&key).filter(|&&c| sequence < c) else {
+            self.refused.remove(&key);
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let first = self.refused.entry(key).or_insert((sequence, now));
+        if first.0 != sequence {
+            *first = (sequence, now);
+        }
+        if now.duration_since(first.1) < self.stale_patience {
+            return Err(StoreError::Stale { key, read: sequence, committed });
+        }
+        self.refused.remove(&key);
+        self.committed.remove(&key);
+        self.stale_copies_taken += 1;
+        Ok(())
     }
 
     /// The process history of `key` if it is resident.
@@ -444,11 +492,7 @@ impl World {
         }
         self.cache.misses += 1;
         let loaded = self.source.load(key)?;
-        if let Some(&committed) = self.committed.get(&key)
-            && loaded.sequence < committed
-        {
-            return Err(StoreError::Stale { key, read: loaded.sequence, committed });
-        }
+        self.refuse_stale(key, loaded.sequence)?;
         match loaded.origin {
             ChunkOrigin::Store => self.loaded_from_store += 1,
             ChunkOrigin::Generator => self.generated += 1,

@@ -55,6 +55,10 @@ pub struct WorldStats {
     /// Records of other writers that a commit found unreadable (corrupt, misplaced, of a newer
     /// format) when merging, and replaced with this world's copy of the chunk.
     pub replaced_records: u64,
+    /// Copies of chunks older than this world's commit of them that the store kept returning
+    /// for [`WorldConfig::stale_patience`], and that the world then took as the store's (its
+    /// commit was lost or overwritten behind it).
+    pub stale_copies_taken: u64,
 }
 
 impl WorldStats {
@@ -98,6 +102,7 @@ impl World {
             rejected_process_batches: self.rejected_process_batches,
             process_voxels: self.process_voxels,
             replaced_records: self.replaced_records,
+            stale_copies_taken: self.stale_copies_taken,
             ..WorldStats::default()
         };
         for (_, e) in self.cache.iter() {

@@ -89,7 +89,7 @@ fn cache_respects_budget_but_pins_dirty_chunks() {
     let mut w = World::new(
         Arc::new(MemoryStore::new()),
         Arc::new(FlatGenerator { height: 16, material: MaterialId(1) }),
-        WorldConfig { cache_bytes: 4 * 65536 },
+        WorldConfig { cache_bytes: 4 * 65536, ..WorldConfig::default() },
     );
     for x in 0..8 {
         w.set_voxel(VoxelPos::new(x * 32, 0, 0), MaterialId(19));
@@ -486,7 +486,7 @@ fn tracked_evictions_name_every_chunk_that_left_the_cache_and_never_a_dirty_one(
     let store = Arc::new(MemoryStore::new());
     let generator = Arc::new(FlatGenerator { height: 5, material: MaterialId(1) });
     // Room for four dense chunks.
-    let mut w = World::new(store, generator, WorldConfig { cache_bytes: 4 * 65536 + 1024 });
+    let mut w = World::new(store, generator, WorldConfig { cache_bytes: 4 * 65536 + 1024, ..WorldConfig::default() });
     assert!(w.take_evicted().is_empty(), "not tracked yet");
     w.track_evictions();
     w.set_voxel(VoxelPos::new(0, 0, 0), MaterialId(3));
@@ -990,4 +990,59 @@ fn an_unreadable_record_of_another_writer_is_replaced_not_fatal() {
     assert_eq!(fresh.voxel(p).unwrap(), MaterialId(10));
     assert_eq!(fresh.voxel(q).unwrap(), MaterialId(11));
     assert_eq!(fresh.voxel(VoxelPos::new(4, 5, 3)).unwrap(), MaterialId::AIR, "the rest: this world's copy");
+}
+
+/// A store whose data an operator can swap for a backup (a restore).
+struct Restorable(std::sync::RwLock<Arc<MemoryStore>>);
+
+impl ChunkStore for Restorable {
+    fn world_id(&self) -> crate::codec::WorldId {
+        self.0.read().unwrap().world_id()
+    }
+    fn get_record(&self, key: crate::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.read().unwrap().get_record(key)
+    }
+    fn scan(
+        &self,
+        range: std::ops::RangeInclusive<crate::MortonKey>,
+        visit: &mut crate::store::ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.0.read().unwrap().scan(range, visit)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
+        self.0.read().unwrap().commit(batch)
+    }
+}
+
+/// A copy older than this world's commit that the store keeps returning (here: an operator
+/// restored a backup; equally a failover that lost the write, or a writer whose clock is behind
+/// rewriting the chunk) is refused only for `stale_patience`, then taken: the chunk is not a
+/// hole for ever, and the edits waiting for it land on it.
+#[test]
+fn a_copy_that_stays_older_is_taken_after_the_patience() {
+    let world_id = crate::codec::WorldId(0x5ca1e);
+    let (live, backup) = (Arc::new(MemoryStore::with_world(world_id)), Arc::new(MemoryStore::with_world(world_id)));
+    let store = Arc::new(Restorable(std::sync::RwLock::new(live)));
+    let config = WorldConfig { stale_patience: Duration::from_millis(100), ..WorldConfig::default() };
+    let ground: Arc<dyn WorldGenerator> = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
+    let mut w = World::new(store.clone(), ground.clone(), config);
+    let (a, b) = (VoxelPos::new(1, 1, 1), VoxelPos::new(2, 1, 1));
+    w.set_voxel(a, MaterialId(3));
+    w.commit().unwrap();
+    let mut copy = WriteBatch::new();
+    copy.put(a.chunk(), &w.chunk(a.chunk()).unwrap());
+    backup.commit(&copy).unwrap(); // the backup: material 3, an older sequence number
+    w.set_voxel(a, MaterialId(4));
+    w.commit().unwrap();
+    assert!(w.evict(a.chunk()));
+    *store.0.write().unwrap() = backup.clone(); // restored
+    assert!(matches!(w.voxel(a), Err(StoreError::Stale { .. })), "refused at first");
+    w.set_voxel(b, MaterialId(5));
+    assert!(matches!(w.apply(), Err(StoreError::Stale { .. })), "the edit waits");
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(w.voxel(a).unwrap(), MaterialId(3), "the store's copy is taken");
+    assert_eq!(w.stats().stale_copies_taken, 1);
+    w.commit().unwrap();
+    let mut fresh = World::new(backup, ground, WorldConfig::default());
+    assert_eq!((fresh.voxel(a).unwrap(), fresh.voxel(b).unwrap()), (MaterialId(3), MaterialId(5)));
 }
