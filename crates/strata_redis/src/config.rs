@@ -169,11 +169,29 @@ impl Default for RedisClusterConfig {
 /// The URL scheme.
 pub const SCHEME: &str = "redis+cluster://";
 
+/// `url` with everything between its scheme and its last `@` (the credentials) replaced by
+/// `***`, for error messages.
+fn redacted(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let sep = if url.contains("://") { "://" } else { "" };
+    match rest.rsplit_once('@') {
+        Some((_, after)) => format!("{scheme}{sep}***@{after}"),
+        None => url.into(),
+    }
+}
+
 impl RedisClusterConfig {
     /// Parses `redis+cluster://host:port[,host:port…][/][?param=value&…]` (parameters in the
     /// type's table; unknown parameters are errors, not ignored).
     pub fn from_url(url: &str) -> Result<Self, UrlError> {
-        let rest = url.strip_prefix(SCHEME).ok_or_else(|| UrlError::Scheme(url.into()))?;
+        let rest = url.strip_prefix(SCHEME).ok_or_else(|| UrlError::Scheme(redacted(url)))?;
+        // Credentials end at the last `@` of the URL (no other part may hold one), so nothing
+        // after it, which is all that errors quote, holds the password — even a password with
+        // `/`, `?` or `@` in it that was not percent-encoded.
+        let (userinfo, rest) = match rest.rsplit_once('@') {
+            Some((userinfo, rest)) => (Some(userinfo), rest),
+            None => (None, rest),
+        };
         let (nodes, query) = match rest.find(['/', '?']) {
             Some(i) => {
                 let (n, q) = rest.split_at(i);
@@ -182,8 +200,8 @@ impl RedisClusterConfig {
             None => (rest, ""),
         };
         let mut cfg = Self::default();
-        let nodes = match nodes.rsplit_once('@') {
-            Some((userinfo, nodes)) => {
+        match userinfo {
+            Some(userinfo) => {
                 let bad = |why| UrlError::BadValue { param: "credentials".into(), value: "***".into(), why };
                 let (user, password) =
                     userinfo.split_once(':').ok_or_else(|| bad("`user:password@` or `:password@`"))?;
@@ -194,10 +212,9 @@ impl RedisClusterConfig {
                 }
                 cfg.username = (!user.is_empty()).then_some(user);
                 cfg.password = Some(Secret(password));
-                nodes
             }
-            None => nodes,
-        };
+            None => {}
+        }
         for node in nodes.split(',').filter(|n| !n.is_empty()) {
             let (host, port) = node.rsplit_once(':').ok_or_else(|| UrlError::BadNode(node.into()))?;
             let port: u16 = port.parse().map_err(|_| UrlError::BadNode(node.into()))?;
@@ -303,6 +320,34 @@ pub fn unique_world_name(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No error of a URL with credentials quotes the password, whatever is wrong with it and
+    /// whatever the password holds (it once appeared in the error for `rediss://`).
+    #[test]
+    fn no_url_error_quotes_the_password() {
+        for password in ["hunter2secret", "pa/ss?word", "p@ss@word", "pa,ss:word"] {
+            for shape in [
+                "rediss://user:{p}@10.0.0.1:7000/",
+                "redis://:{p}@h:1",
+                "u:{p}@h:1",
+                "redis+cluster://u:{p}@",
+                "redis+cluster://u:{p}@h",
+                "redis+cluster://u:{p}@h:0/",
+                "redis+cluster://u:{p}@h:1/?bogus=1",
+                "redis+cluster://u:{p}@h:1/?world=bad!",
+                "redis+cluster://u:{p}@h:1,h:x/",
+                "redis+cluster://u:%zz{p}@h:1/",
+            ] {
+                let url = shape.replace("{p}", password);
+                let Err(e) = RedisClusterConfig::from_url(&url) else { continue };
+                for text in [e.to_string(), format!("{e:?}")] {
+                    for part in password.split(['/', '?', '@', ',', ':']).filter(|p| p.len() >= 3) {
+                        assert!(!text.contains(part), "{url}: {text}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_world_name_joins_any_url_shape_and_wins_over_the_one_it_names() {

@@ -30,8 +30,24 @@ type RegionEntry<'a> = (MortonKey, Option<Put<'a>>, Option<Expect>);
 /// (empty: none; `a`: no record; else the 8-byte little-endian sequence number the stored
 /// record's header must carry — 0 for records without one), the record, the index member and
 /// the summary. `KEYS` are the n record keys, the index and the summaries hash.
+///
+/// First it removes keys of the wrong type (written by a buggy or hostile peer: a command on
+/// them would fail the script half-way, leaving the region half written and every later commit
+/// failing): a summaries hash that is not a hash (summaries are made again from the records),
+/// an index that is not a sorted set (rebuilt from the summaries' fields), a record key that
+/// is not a string (no record; an empty string counts as none too).
 const REGION_SCRIPT: &str = r#"
 local n = tonumber(ARGV[1])
+local idx, sums = KEYS[n + 1], KEYS[n + 2]
+local function kind(k) return redis.call('TYPE', k)['ok'] end
+if kind(sums) ~= 'hash' and kind(sums) ~= 'none' then redis.call('DEL', sums) end
+if kind(idx) ~= 'zset' and kind(idx) ~= 'none' then
+  redis.call('DEL', idx)
+  for _, m in ipairs(redis.call('HKEYS', sums)) do redis.call('ZADD', idx, 0, m) end
+end
+for i = 1, n do
+  if kind(KEYS[i]) ~= 'string' and kind(KEYS[i]) ~= 'none' then redis.call('DEL', KEYS[i]) end
+end
 local failed = {}
 for i = 1, n do
   local expect = ARGV[(i - 1) * 5 + 3]
@@ -51,7 +67,6 @@ for i = 1, n do
   end
 end
 if #failed > 0 then return failed end
-local idx, sums = KEYS[n + 1], KEYS[n + 2]
 for i = 1, n do
   local b = (i - 1) * 5 + 1
   local member = ARGV[b + 4]
@@ -78,6 +93,10 @@ struct CommitProgress {
     /// Regions not written because a condition failed, with the keys whose condition failed.
     conflicts: BTreeMap<u128, Vec<ChunkKey>>,
 }
+
+/// How far (in microseconds, one day) a sequence number may be ahead of this process's clock
+/// and still be followed by its commits (see `RedisClusterStore::commit`).
+const MAX_CLOCK_AHEAD_US: u64 = 86_400_000_000;
 
 /// Regions per scan step (bounds memory and lets a visitor stop early).
 const SCAN_STEP: usize = 128;
@@ -112,20 +131,19 @@ impl RedisClusterStore {
         let mut p = redis::pipe();
         p.cmd("HSETNX").arg(&meta).arg("region_level").arg(level).cmd("HGET").arg(&meta).arg("region_level");
         p.cmd("HSETNX").arg(&meta).arg("world_id").arg(WorldId::random().0).cmd("HGET").arg(&meta).arg("world_id");
+        // The world's id and level are confirmed by the replicas like a commit: a failover right
+        // after a new world's first open must not lose its id (records sealed with it would
+        // then belong to no world).
+        let acks = Acks::replicas_only(cluster.config());
+        acks.append(&mut p);
         let parse = |v: &Value| bytes(v).and_then(|b| std::str::from_utf8(b).ok()).and_then(|s| s.parse::<u64>().ok());
         let (stored, world) = cluster.run("open", |map, _, deadline| {
             let slot = key_slot(meta.as_bytes());
             let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
-            let job = Job {
-                addr: shard.master.clone(),
-                readonly: false,
-                packed: p.get_packed_pipeline(),
-                replies: 4,
-                timeout: cluster.config().response_timeout,
-                deadline,
-            };
+            let job = acks.job(shard.master.clone(), p.clone(), 4, deadline);
             let v = cluster.exchange(&job)?;
-            check_replies(&job.addr, &v)?;
+            check_replies(&job.addr, &v[..4])?;
+            acks.check(&job.addr, v.get(4))?;
             Ok((parse(&v[1]), parse(&v[3])))
         })?;
         let Some(world) = world.map(WorldId).filter(|w| *w != WorldId::UNSEALED) else {
@@ -292,14 +310,10 @@ impl RedisClusterStore {
         replies
             .iter()
             .map(|r| match r.first() {
-                Some(Value::Array(ms)) => ms
-                    .iter()
-                    .map(|m| {
-                        bytes(m)
-                            .and_then(parse_member)
-                            .ok_or_else(|| StoreError::Backend(format!("bad index member {m:?}")))
-                    })
-                    .collect(),
+                // A member that is not a key (a buggy or hostile peer's) names no record: it is
+                // skipped, so that it cannot stop every scan of the region (`strata verify
+                // --redis` lists such members).
+                Some(Value::Array(ms)) => Ok(ms.iter().filter_map(|m| bytes(m).and_then(parse_member)).collect()),
                 other => Err(StoreError::Backend(format!("unexpected ZRANGEBYLEX reply {other:?}"))),
             })
             .collect()
@@ -510,6 +524,26 @@ fn settle_region_replies(
     }
 }
 
+/// Queues a read of the record at `name` of at most [`codec::MAX_RECORD_LEN`] + 1 bytes
+/// (`GETRANGE`): a value a buggy or hostile peer made larger than any record is read that far
+/// only (it then fails to decode: corrupt), so it cannot exhaust this process's memory.
+fn get_bounded(p: &mut redis::Pipeline, name: &str) {
+    p.cmd("GETRANGE").arg(name).arg(0).arg(codec::MAX_RECORD_LEN);
+}
+
+/// The reply of [`get_bounded`]: `None` for no record (`GETRANGE` of a missing key is empty,
+/// and an empty value is no record either: the region script treats it the same way).
+fn bounded_record(v: &Value) -> Result<Option<&[u8]>, StoreError> {
+    match v {
+        Value::Nil => Ok(None),
+        v => match bytes(v) {
+            Some([]) => Ok(None),
+            Some(b) => Ok(Some(b)),
+            None => Err(StoreError::Backend(format!("unexpected GETRANGE reply {v:?}"))),
+        },
+    }
+}
+
 /// The keys of a region script's reply listing failed conditions (`failed`: 1-based entry
 /// indices). Every index must name an entry that has a condition, once; anything else is an
 /// error (the reply cannot be trusted, so the region counts as neither written nor conflicting
@@ -535,17 +569,25 @@ fn conflict_keys(entries: &[RegionEntry<'_>], failed: &[Value]) -> Result<Vec<Ch
 struct Acks<'a> {
     cfg: &'a RedisClusterConfig,
     wait: bool,
+    /// `WAITAOF` instead of `WAIT`.
+    aof: bool,
 }
 
 impl<'a> Acks<'a> {
     fn of(cfg: &'a RedisClusterConfig) -> Self {
-        Self { cfg, wait: cfg.wait_replicas > 0 || cfg.wait_aof }
+        Self { cfg, wait: cfg.wait_replicas > 0 || cfg.wait_aof, aof: cfg.wait_aof }
+    }
+
+    /// `WAIT` for the configured replicas, never `WAITAOF`: for the world's meta hash at open,
+    /// before the cluster was asked whether it can confirm fsyncs.
+    fn replicas_only(cfg: &'a RedisClusterConfig) -> Self {
+        Self { cfg, wait: cfg.wait_replicas > 0, aof: false }
     }
 
     /// Appends the wait command (if any) to a pipeline.
     fn append(&self, p: &mut redis::Pipeline) {
         let ms = self.cfg.wait_timeout.as_millis() as u64;
-        if self.cfg.wait_aof {
+        if self.aof {
             p.cmd("WAITAOF").arg(1).arg(self.cfg.wait_replicas).arg(ms);
         } else if self.wait {
             p.cmd("WAIT").arg(self.cfg.wait_replicas).arg(ms);
@@ -579,7 +621,7 @@ impl<'a> Acks<'a> {
         };
         match v {
             // WAITAOF: [local fsyncs, replica fsyncs].
-            Some(Value::Array(counts)) if cfg.wait_aof => match counts.as_slice() {
+            Some(Value::Array(counts)) if self.aof => match counts.as_slice() {
                 [Value::Int(local), Value::Int(n)] if *local >= 1 && *n >= cfg.wait_replicas as i64 => Ok(()),
                 [Value::Int(local), Value::Int(n)] => too_few(format!(
                     "WAITAOF confirmed {local} local and {n} of {} replica fsync(s)",
@@ -613,13 +655,10 @@ impl ChunkStore for RedisClusterStore {
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         let k = self.layout.record_key(key);
         let replies = self.query_by_slot("get", &[self.slot_of(key)], 1, |_, p| {
-            p.cmd("GET").arg(&k);
+            get_bounded(p, &k);
         })?;
         match replies.first().and_then(|r| r.first()) {
-            Some(Value::Nil) => Ok(None),
-            Some(v) => bytes(v)
-                .map(|b| Some(b.to_vec()))
-                .ok_or_else(|| StoreError::Backend(format!("unexpected GET reply {v:?}"))),
+            Some(v) => bounded_record(v).map(|r| r.map(<[u8]>::to_vec)),
             None => Err(StoreError::Backend("no GET reply".into())),
         }
     }
@@ -633,18 +672,17 @@ impl ChunkStore for RedisClusterStore {
         let names: Vec<String> = keys.iter().map(|k| self.layout.record_key(k.morton())).collect();
         let slots: Vec<u16> = keys.iter().map(|k| self.slot_of(k.morton())).collect();
         let replies = self.query_by_slot("get_many", &slots, 1, |i, p| {
-            p.cmd("GET").arg(&names[i]);
+            get_bounded(p, &names[i]);
         })?;
         keys.iter()
             .zip(replies)
             .map(|(&key, r)| match r.first() {
-                Some(Value::Nil) => Ok(None),
-                Some(v) => {
-                    let b = bytes(v).ok_or_else(|| StoreError::Backend(format!("unexpected GET reply {v:?}")))?;
-                    codec::decode_at(b, self.home(key.morton()))
+                Some(v) => match bounded_record(v)? {
+                    None => Ok(None),
+                    Some(b) => codec::decode_at(b, self.home(key.morton()))
                         .map(|(chunk, _)| Some(chunk))
-                        .map_err(|source| StoreError::Corrupt { key, source })
-                }
+                        .map_err(|source| StoreError::Corrupt { key, source }),
+                },
                 None => Err(StoreError::Backend("no GET reply".into())),
             })
             .collect()
@@ -714,18 +752,24 @@ impl ChunkStore for RedisClusterStore {
         let now = now.as_micros() as u64;
         // Above every sequence a condition expects, so each chunk's sequence numbers increase
         // from write to write whichever process wrote them.
+        // A sequence number more than MAX_CLOCK_AHEAD ahead of this clock is not believed (a
+        // buggy or hostile peer's record sealed at u64::MAX, say): following it would seal this
+        // commit with the same saturated number, and a later put expecting it would match either
+        // record — a blind compare-and-set.
+        let believable = now.saturating_add(MAX_CLOCK_AHEAD_US);
         let floor = batch
             .conditions()
             .iter()
             .filter_map(|(_, e)| match e {
-                Expect::Sequence(s) => Some(s.saturating_add(1)),
-                Expect::Absent => None,
+                Expect::Sequence(s) if *s < believable => Some(s + 1),
+                Expect::Sequence(_) | Expect::Absent => None,
             })
             .max()
             .unwrap_or(0)
             .max(now);
-        let prev = self.sequence.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(floor.max(s + 1)));
-        let sequence = prev.map_or(floor, |s| floor.max(s + 1));
+        let next = |s: u64| if s < believable { floor.max(s + 1) } else { floor };
+        let prev = self.sequence.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| Some(next(s)));
+        let sequence = prev.map_or(floor, next);
         let mut sealed = Vec::with_capacity(batch.encoded_bytes());
         let mut ranges = Vec::with_capacity(batch.len());
         for (_, rec) in batch.iter() {

@@ -429,3 +429,93 @@ fn two_servers_editing_one_chunk_lose_no_acknowledged_edit() {
         assert_eq!(reader.voxel(pos).unwrap(), material, "{pos:?}");
     }
 }
+
+/// Opening a world writes its id and level; like a commit, that is confirmed by the replicas
+/// (it once was not: a failover right after a new world's first open could lose its id, and
+/// every record sealed with it would belong to no world). The CI cluster has one replica per
+/// master, so asking for two cannot be confirmed and the open fails.
+#[test]
+fn opening_a_world_waits_for_its_replicas() {
+    let Some(base) = cluster_url("opening_a_world_waits_for_its_replicas") else { return };
+    let (url, _) = url_with(&base, "open-wait", "wait_replicas=2&wait_timeout_ms=200");
+    match strata_redis::open(&url) {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("WAIT confirmed 1 of 2"), "{msg}"),
+        other => panic!("{:?}", other.map(|_| "opened")),
+    }
+    let (url, _) = url_with(&base, "open-wait", "wait_replicas=1");
+    strata_redis::open(&url).expect("one replica confirms");
+}
+
+/// A buggy or hostile peer with write access cannot stop a region's commits or scans with keys
+/// of the wrong type or index members that are not keys, cannot make a point read exhaust
+/// memory, and cannot blind the compare-and-set with a record sealed at `u64::MAX`.
+#[test]
+fn a_hostile_peer_cannot_stop_or_blind_a_shared_world() {
+    use common::node_cmd;
+    use strata_core::{FlatGenerator, VoxelPos, World, WorldConfig, codec};
+    let Some(base) = cluster_url("a_hostile_peer_cannot_stop_or_blind_a_shared_world") else { return };
+    let (url, _) = url_with(&base, "hostile", "");
+    let store = Arc::new(strata_redis::open(&url).unwrap());
+    let ground = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
+    let world = |store: Arc<strata_redis::RedisClusterStore>| World::new(store, ground.clone(), WorldConfig::default());
+    let (k, near) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0));
+    let (p, q) = (VoxelPos::new(3, 5, 3), VoxelPos::new(32 + 3, 5, 3));
+    let mut w = world(store.clone());
+    w.set_many(vec![(p, MaterialId(7)), (q, MaterialId(8))]);
+    w.commit().unwrap();
+    let layout = store.layout();
+    let region = layout.region_of(k.morton());
+    let master = store.master_of(k.morton()).unwrap();
+    let cmd = |args: &[&[u8]]| {
+        let mut c = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        node_cmd(&master, &c).unwrap();
+    };
+    let (idx, sums, near_key) =
+        (layout.index_key(region), layout.summaries_key(region), layout.record_key(near.morton()));
+    // Wrong types: the index a string, the summaries a list, a record a hash; a bad member.
+    cmd(&[b"SET", idx.as_bytes(), b"garbage"]);
+    cmd(&[b"DEL", sums.as_bytes()]);
+    cmd(&[b"RPUSH", sums.as_bytes(), b"x"]);
+    cmd(&[b"DEL", near_key.as_bytes()]);
+    cmd(&[b"HSET", near_key.as_bytes(), b"a", b"b"]);
+    w.set_many(vec![(p, MaterialId(9)), (q, MaterialId(10))]);
+    w.commit().expect("the region's next commit removes what does not belong");
+    // Right after k's own member in the index's order: within every scan of k's region.
+    let bad_member = format!("{}zz", strata_redis::keys::member(k.morton()));
+    cmd(&[b"ZADD", idx.as_bytes(), b"0", bad_member.as_bytes()]);
+    let scanned = records(store.as_ref(), MortonKey::region_range(k, 3));
+    assert_eq!(scanned.iter().map(|(m, _)| *m).collect::<Vec<_>>(), vec![k.morton(), near.morton()]);
+    let mut fresh = world(Arc::new(strata_redis::open(&url).unwrap()));
+    assert_eq!((fresh.voxel(p).unwrap(), fresh.voxel(q).unwrap()), (MaterialId(9), MaterialId(10)));
+
+    // A value larger than any record is read only that far, and is corrupt.
+    let huge = vec![b'S'; 8 << 20];
+    cmd(&[b"SET", near_key.as_bytes(), &huge]);
+    assert_eq!(store.get_record(near.morton()).unwrap().unwrap().len(), codec::MAX_RECORD_LEN + 1);
+    assert!(matches!(store.get(near), Err(StoreError::Corrupt { key, .. }) if key == near));
+
+    // A record sealed at u64::MAX: two writers that both read it must still conflict.
+    let mut sealed = Vec::new();
+    codec::seal_into(
+        &codec::encode(k.morton(), &Chunk::Uniform(MaterialId(1))),
+        store.world_id(),
+        u64::MAX,
+        &mut sealed,
+    );
+    cmd(&[b"SET", layout.record_key(k.morton()).as_bytes(), &sealed]);
+    let (a_store, b_store) = (Arc::new(strata_redis::open(&url).unwrap()), Arc::new(strata_redis::open(&url).unwrap()));
+    let (mut a, mut b) = (world(a_store.clone()), world(b_store));
+    let (pa, pb) = (VoxelPos::new(1, 2, 1), VoxelPos::new(2, 2, 1));
+    assert_eq!((a.voxel(pa).unwrap(), b.voxel(pb).unwrap()), (MaterialId(1), MaterialId(1)));
+    a.set_voxel(pa, MaterialId(20));
+    a.commit().unwrap();
+    b.set_voxel(pb, MaterialId(21));
+    b.commit().unwrap();
+    a.set_voxel(pa, MaterialId(22));
+    a.commit().expect("a handle that once followed a huge sequence number still commits");
+    let mut fresh = world(Arc::new(strata_redis::open(&url).unwrap()));
+    assert_eq!((fresh.voxel(pa).unwrap(), fresh.voxel(pb).unwrap()), (MaterialId(22), MaterialId(21)));
+}
