@@ -200,20 +200,16 @@ impl RedisClusterConfig {
             None => (rest, ""),
         };
         let mut cfg = Self::default();
-        match userinfo {
-            Some(userinfo) => {
-                let bad = |why| UrlError::BadValue { param: "credentials".into(), value: "***".into(), why };
-                let (user, password) =
-                    userinfo.split_once(':').ok_or_else(|| bad("`user:password@` or `:password@`"))?;
-                let user = percent_decode(user).ok_or_else(|| bad("valid percent-encoding"))?;
-                let password = percent_decode(password).ok_or_else(|| bad("valid percent-encoding"))?;
-                if password.is_empty() {
-                    return Err(bad("a non-empty password"));
-                }
-                cfg.username = (!user.is_empty()).then_some(user);
-                cfg.password = Some(Secret(password));
+        if let Some(userinfo) = userinfo {
+            let bad = |why| UrlError::BadValue { param: "credentials".into(), value: "***".into(), why };
+            let (user, password) = userinfo.split_once(':').ok_or_else(|| bad("`user:password@` or `:password@`"))?;
+            let user = percent_decode(user).ok_or_else(|| bad("valid percent-encoding"))?;
+            let password = percent_decode(password).ok_or_else(|| bad("valid percent-encoding"))?;
+            if password.is_empty() {
+                return Err(bad("a non-empty password"));
             }
-            None => {}
+            cfg.username = (!user.is_empty()).then_some(user);
+            cfg.password = Some(Secret(password));
         }
         for node in nodes.split(',').filter(|n| !n.is_empty()) {
             let (host, port) = node.rsplit_once(':').ok_or_else(|| UrlError::BadNode(node.into()))?;
