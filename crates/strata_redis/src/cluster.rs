@@ -45,7 +45,7 @@ impl SlotMap {
     }
 
     /// Parses a `CLUSTER SLOTS` reply; `queried_host` stands in for empty host names.
-    fn parse(reply: &Value, queried_host: &str) -> Option<Self> {
+    pub(crate) fn parse(reply: &Value, queried_host: &str) -> Option<Self> {
         let Value::Array(ranges) = reply else { return None };
         let mut map = SlotMap { shards: Vec::new(), slot_shard: vec![UNASSIGNED; SLOTS as usize] };
         for range in ranges {

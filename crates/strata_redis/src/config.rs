@@ -172,11 +172,16 @@ pub const SCHEME: &str = "redis+cluster://";
 /// `url` with everything between its scheme and its last `@` (the credentials) replaced by
 /// `***`, for error messages.
 fn redacted(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
-    let sep = if url.contains("://") { "://" } else { "" };
-    match rest.rsplit_once('@') {
-        Some((_, after)) => format!("{scheme}{sep}***@{after}"),
-        None => url.into(),
+    let Some((before, after)) = url.rsplit_once('@') else { return url.into() };
+    // The scheme is kept only when it is one (letters, digits, `+`, `-`, `.`): a `://` after
+    // the password must not keep the password as a "scheme".
+    let scheme = before
+        .split_once("://")
+        .map(|(s, _)| s)
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)));
+    match scheme {
+        Some(scheme) => format!("{scheme}://***@{after}"),
+        None => format!("***@{after}"),
     }
 }
 
@@ -333,6 +338,7 @@ mod tests {
                 "redis+cluster://u:{p}@h:1/?world=bad!",
                 "redis+cluster://u:{p}@h:1,h:x/",
                 "redis+cluster://u:%zz{p}@h:1/",
+                "redis+cluster:/:{p}://@",
             ] {
                 let url = shape.replace("{p}", password);
                 let Err(e) = RedisClusterConfig::from_url(&url) else { continue };

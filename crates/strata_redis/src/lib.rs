@@ -77,6 +77,26 @@ pub mod keys;
 mod store;
 
 pub use cluster::{Shard, SlotMap};
+
+/// The parsers of what a Redis server sends back, for the fuzz targets in `fuzz/` (not an API:
+/// it may change without notice).
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use redis::Value;
+
+    /// Parses a `CLUSTER SLOTS` reply as the store does (`queried_host` stands in for empty
+    /// host names).
+    pub fn parse_slot_map(reply: &Value, queried_host: &str) -> Option<crate::SlotMap> {
+        crate::cluster::SlotMap::parse(reply, queried_host)
+    }
+
+    /// The region script's reply handling: `reply` lists the entries whose condition failed
+    /// among `conditional.len()` entries (`conditional[i]`: entry i has a condition). Returns
+    /// the failed entries' indices (0-based) or why the reply is not trusted.
+    pub fn script_reply(conditional: &[bool], reply: &[Value]) -> Result<Vec<usize>, String> {
+        crate::store::script_reply_indices(conditional, reply)
+    }
+}
 pub use config::{RedisClusterConfig, SCHEME, Secret, UrlError, unique_world_name, url_with_world};
 pub use store::{RedisClusterStore, open};
 

@@ -549,19 +549,26 @@ fn bounded_record(v: &Value) -> Result<Option<&[u8]>, StoreError> {
 /// error (the reply cannot be trusted, so the region counts as neither written nor conflicting
 /// and the commit fails).
 fn conflict_keys(entries: &[RegionEntry<'_>], failed: &[Value]) -> Result<Vec<ChunkKey>, String> {
-    let mut keys = Vec::with_capacity(failed.len());
+    let conditional: Vec<bool> = entries.iter().map(|(_, _, expect)| expect.is_some()).collect();
+    Ok(script_reply_indices(&conditional, failed)?.into_iter().map(|i| entries[i].0.to_chunk()).collect())
+}
+
+/// [`conflict_keys`] on entry indices: `conditional[i]` says whether entry `i` has a
+/// condition; returns the 0-based indices `failed` names.
+pub(crate) fn script_reply_indices(conditional: &[bool], failed: &[Value]) -> Result<Vec<usize>, String> {
+    let mut out = Vec::with_capacity(failed.len());
     let mut seen = HashSet::new();
     for v in failed {
         let Value::Int(i) = v else { return Err(format!("region script reply: {v:?} is not an entry index")) };
-        let entry = usize::try_from(*i).ok().and_then(|i| i.checked_sub(1)).and_then(|i| entries.get(i));
-        match entry {
-            Some((k, _, Some(_))) if seen.insert(*k) => keys.push(k.to_chunk()),
-            Some((_, _, Some(_))) => return Err(format!("region script reply names entry {i} twice")),
-            Some((_, _, None)) => return Err(format!("region script reply names entry {i}, which has no condition")),
-            None => return Err(format!("region script reply names entry {i} of {}", entries.len())),
+        let index = usize::try_from(*i).ok().and_then(|i| i.checked_sub(1)).filter(|&i| i < conditional.len());
+        match index {
+            Some(at) if conditional[at] && seen.insert(at) => out.push(at),
+            Some(at) if conditional[at] => return Err(format!("region script reply names entry {i} twice")),
+            Some(_) => return Err(format!("region script reply names entry {i}, which has no condition")),
+            None => return Err(format!("region script reply names entry {i} of {}", conditional.len())),
         }
     }
-    Ok(keys)
+    Ok(out)
 }
 
 /// How writes are acknowledged: `WAIT` for the configured replicas, `WAITAOF` for their
