@@ -1,7 +1,8 @@
 //! Power loss under the redb store (issue 14, part 4): the store runs on a storage backend that
 //! records every write and sync; at a random point the power fails. What reaches the platter is
 //! every write covered by a completed sync and — in the second mode — the unsynced writes that
-//! followed, in order, the last one torn at a random sector boundary. Reopened from that image,
+//! followed, in order, the last one torn at a random sector boundary; in the third, any subset
+//! of them, each whole or torn (a later write on the platter, an earlier one not). Reopened from that image,
 //! the save must hold exactly the acknowledged commits (or those plus the commit that was in
 //! flight, whole), never part of a commit, and verify clean.
 
@@ -22,6 +23,18 @@ enum Loss {
     /// The writes after the last completed sync reached the disk in order, the last one torn
     /// after a random number of whole sectors.
     TornLast,
+    /// Any subset of the writes after the last completed sync reached the disk, each whole or
+    /// torn at a sector boundary: a disk (or its cache) reorders writes between syncs, so a
+    /// later write can be on the platter while an earlier one is not.
+    AnySubset,
+}
+
+/// The first `k`-ish whole sectors of a write of `len` bytes at `offset` (sectors of the disk's
+/// grid: up to the first boundary, then whole ones): a torn write keeps this many bytes.
+fn torn_len(offset: usize, len: usize, rng: &mut SplitMix64) -> usize {
+    let first = (SECTOR - offset % SECTOR) % SECTOR;
+    let k = rng.below(len as u64 / SECTOR as u64 + 2) as usize;
+    if k == 0 { 0 } else { (first + (k - 1) * SECTOR).min(len) }
 }
 
 enum Op {
@@ -57,23 +70,30 @@ impl Disk {
     }
 
     /// The platter after the power loss.
-    fn after_loss(&self, loss: Loss, rng: &mut SplitMix64) -> Vec<u8> {
+    /// The platter after the power loss, and whether it holds a write that came after one it
+    /// lost or tore (the case in-order modes never produce).
+    fn after_loss(&self, loss: Loss, rng: &mut SplitMix64) -> (Vec<u8>, bool) {
         let mut image = self.durable.clone();
-        if loss == Loss::TornLast {
+        let (mut lost_one, mut reordered) = (false, false);
+        if loss != Loss::Unsynced {
             let n = self.pending.len();
             for (i, op) in self.pending.iter().enumerate() {
                 match op {
                     Op::SetLen(len) => image.resize(*len as usize, 0),
                     Op::Write(offset, data) => {
                         let offset = *offset as usize;
-                        let keep = if i + 1 == n {
-                            // Whole sectors of the disk's grid: up to the first boundary, then k more.
-                            let first = (SECTOR - offset % SECTOR) % SECTOR;
-                            let k = rng.below(data.len() as u64 / SECTOR as u64 + 2) as usize;
-                            if k == 0 { 0 } else { (first + (k - 1) * SECTOR).min(data.len()) }
-                        } else {
-                            data.len()
+                        let keep = match loss {
+                            Loss::TornLast if i + 1 == n => torn_len(offset, data.len(), rng),
+                            // Lost, whole or torn, a third each.
+                            Loss::AnySubset => match rng.below(3) {
+                                0 => 0,
+                                1 => data.len(),
+                                _ => torn_len(offset, data.len(), rng),
+                            },
+                            _ => data.len(),
                         };
+                        reordered |= lost_one && keep > 0;
+                        lost_one |= keep < data.len();
                         if image.len() < offset + keep {
                             image.resize(offset + keep, 0);
                         }
@@ -82,7 +102,7 @@ impl Disk {
                 }
             }
         }
-        image
+        (image, reordered)
     }
 }
 
@@ -232,6 +252,7 @@ fn after_a_power_loss_the_save_holds_the_acknowledged_commits_whole_and_verifies
     let mut rng = SplitMix64(0x9051_7e55);
     let mut tally: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let mut losses = 0;
+    let mut reorderings = 0;
     for run in 0..520u64 {
         let seed = rng.next_u64();
         // The workload's disk operations without a failure.
@@ -245,7 +266,7 @@ fn after_a_power_loss_the_save_holds_the_acknowledged_commits_whole_and_verifies
             d.syncs.iter().filter(|&&s| s > d.armed_at).map(|s| s - d.armed_at + 1).collect()
         };
         assert_eq!(all.len(), 11, "without a failure every commit is acknowledged");
-        for loss in [Loss::Unsynced, Loss::TornLast] {
+        for loss in [Loss::Unsynced, Loss::TornLast, Loss::AnySubset] {
             let backend = PowerLossBackend::with_image(Vec::new());
             let fail_after = if run % 4 == 0 && !after_sync.is_empty() {
                 after_sync[rng.below(after_sync.len() as u64) as usize]
@@ -254,7 +275,8 @@ fn after_a_power_loss_the_save_holds_the_acknowledged_commits_whole_and_verifies
             };
             let (acked, in_flight) = workload(&backend, seed, fail_after);
             assert!(acked.len() <= all.len());
-            let image = backend.disk().after_loss(loss, &mut rng);
+            let (image, reordered) = backend.disk().after_loss(loss, &mut rng);
+            reorderings += reordered as usize;
             losses += 1;
             let store = RedbStore::open_backend(PowerLossBackend::with_image(image), "after", Default::default())
                 .unwrap_or_else(|e| panic!("run {run} {loss:?} at op {fail_after}: the save does not open: {e}"));
@@ -273,14 +295,20 @@ fn after_a_power_loss_the_save_holds_the_acknowledged_commits_whole_and_verifies
                     got.0.len()
                 )
             };
-            *tally
-                .entry((if loss == Loss::Unsynced { "unsynced lost" } else { "torn last write" }, outcome))
-                .or_default() += 1;
+            let mode = match loss {
+                Loss::Unsynced => "unsynced lost",
+                Loss::TornLast => "torn last write",
+                Loss::AnySubset => "any subset",
+            };
+            *tally.entry((mode, outcome)).or_default() += 1;
         }
     }
-    eprintln!("{losses} power losses: {tally:?}");
-    assert!(losses >= 1000);
-    // Both outcomes occur in both modes (a test that never sees the in-flight commit land, or
+    eprintln!(
+        "{losses} power losses ({reorderings} with a later write on the platter and an earlier one not): {tally:?}"
+    );
+    assert!(reorderings >= 100, "{reorderings}");
+    assert!(losses >= 1500);
+    // Both outcomes occur in every mode (a test that never sees the in-flight commit land, or
     // never loses one, would prove little).
-    assert_eq!(tally.len(), 4, "{tally:?}");
+    assert_eq!(tally.len(), 6, "{tally:?}");
 }
