@@ -29,6 +29,13 @@
 //! dropped). A panic of a caller's scan visitor is not the file's fault: it is resumed as it
 //! was. [`RedbStore::verify`] checks everything a save holds; `strata salvage`
 //! ([`salvage`]) recovers the intact records of a save whose structure is destroyed.
+//!
+//! # I/O errors
+//! One I/O error (a moment of full disk) latches a redb database: every later call fails
+//! ("previous I/O error"). The call that met it returns [`StoreError::Io`]; the store's next
+//! call drops the database without writing and reopens the file, which recovers it as after a
+//! crash (it holds the acknowledged commits, and the failed one whole or not at all), so a
+//! world's next commit succeeds once the disk has room ([`RedbStore::reopens`] counts them).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -99,6 +106,12 @@ fn store_error(e: redb::Error) -> StoreError {
     match e {
         redb::Error::DatabaseAlreadyOpen => StoreError::AlreadyOpen,
         redb::Error::Corrupted(detail) => StoreError::Damaged { path: PathBuf::new(), detail },
+        // An I/O error (a full disk, say) latches the database: every later call fails with
+        // `PreviousIo`. The store reopens it on its next call (see `RedbStore::database`).
+        redb::Error::Io(e) => StoreError::Io(e),
+        redb::Error::PreviousIo => StoreError::Io(io::Error::other(
+            "an earlier I/O error stopped the database; it is reopened on the next call",
+        )),
         other => StoreError::Backend(other.to_string()),
     }
 }
@@ -200,10 +213,24 @@ impl Db {
     }
 }
 
+/// Makes a storage backend for the save again (the file reopened), to reopen the database
+/// after an I/O error.
+type ReopenBackend = Box<dyn Fn() -> io::Result<Box<dyn StorageBackend>> + Send + Sync>;
+
 /// The embedded, crash-safe default store (one redb file).
 pub struct RedbStore {
-    /// Always `Some` until closed (see [`RedbStore::close`] for how).
-    db: Option<Db>,
+    /// Always `Some` until closed (see [`RedbStore::close`] for how). Replaced when the
+    /// database is reopened after an I/O error; calls hold an `Arc` of it while they run.
+    db: std::sync::RwLock<Option<Arc<Db>>>,
+    /// How to reopen the database after an I/O error (`None`: a read-only save, or a backend
+    /// given without a way to make it again).
+    reopen: Option<ReopenBackend>,
+    /// Set by an I/O error: the next call reopens the database first.
+    needs_reopen: AtomicBool,
+    /// The page cache of the database, for reopening it.
+    cache_bytes: usize,
+    /// See [`RedbStore::reopens`].
+    reopens: AtomicU64,
     path: PathBuf,
     world: WorldId,
     syncs: Arc<AtomicU64>,
@@ -287,12 +314,23 @@ impl RedbStore {
             let world = read_world(&db)?;
             Ok((db, world))
         })?;
-        Ok(Self::new(Db::ReadOnly(db), path, world, Default::default(), Default::default()))
+        Ok(Self::new(Db::ReadOnly(db), path, world, Default::default(), Default::default(), options.cache_bytes))
     }
 
-    fn new(db: Db, path: PathBuf, world: WorldId, syncs: Arc<AtomicU64>, reads: Arc<AtomicU64>) -> Self {
+    fn new(
+        db: Db,
+        path: PathBuf,
+        world: WorldId,
+        syncs: Arc<AtomicU64>,
+        reads: Arc<AtomicU64>,
+        cache_bytes: usize,
+    ) -> Self {
         Self {
-            db: Some(db),
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+            reopen: None,
+            needs_reopen: AtomicBool::new(false),
+            cache_bytes,
+            reopens: AtomicU64::new(0),
             path,
             world,
             syncs,
@@ -305,7 +343,73 @@ impl RedbStore {
     fn open_file(path: &Path, options: &RedbStoreOptions) -> Result<Self, StoreError> {
         let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         let backend = FileBackend::new(file).db()?;
-        Self::open_backend(backend, path, options.clone())
+        let mut store = Self::open_backend(backend, path, options.clone())?;
+        let at = path.to_path_buf();
+        store.reopen = Some(Box::new(move || {
+            let file = OpenOptions::new().read(true).write(true).open(&at)?;
+            let backend = FileBackend::new(file).map_err(|e| io::Error::other(e.to_string()))?;
+            Ok(Box::new(backend) as Box<dyn StorageBackend>)
+        }));
+        Ok(store)
+    }
+
+    /// [`RedbStore::open_backend`] with a way to make the backend again: after an I/O error
+    /// the database is reopened on a backend `make` gives (as a file is reopened).
+    pub fn open_reopenable_backend<B: StorageBackend>(
+        make: impl Fn() -> io::Result<B> + Send + Sync + 'static,
+        label: impl AsRef<Path>,
+        options: RedbStoreOptions,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::open_backend(make()?, label, options)?;
+        store.reopen = Some(Box::new(move || Ok(Box::new(make()?) as Box<dyn StorageBackend>)));
+        Ok(store)
+    }
+
+    /// How many times the database was reopened after an I/O error.
+    pub fn reopens(&self) -> u64 {
+        self.reopens.load(Ordering::Relaxed)
+    }
+
+    /// Reopens the database on a new backend after an I/O error latched it: the old one is
+    /// dropped without writing (its state after the error is not trusted) and the new one
+    /// recovers the file as after a crash, so it holds exactly the commits that were
+    /// acknowledged, or those plus the one whose acknowledgment failed.
+    fn reopen_now(&self) -> Result<(), StoreError> {
+        let Some(make) = &self.reopen else { return Ok(()) };
+        let mut slot = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if !self.needs_reopen.load(Ordering::Acquire) {
+            return Ok(()); // another call reopened it meanwhile
+        }
+        match slot.take().map(Arc::try_unwrap) {
+            Some(Ok(Db::Writable(db))) => close_without_writing(db),
+            Some(Ok(other)) => drop(other),
+            // A call still uses the old database: reopen on a later call.
+            Some(Err(busy)) => {
+                *slot = Some(busy);
+                return Err(StoreError::Io(io::Error::other("the database is busy; reopening it later")));
+            }
+            // Dropped by an earlier reopen that failed (the disk was still full).
+            None => {}
+        }
+        let backend = CountingBackend { inner: make()?, syncs: self.syncs.clone(), reads: self.reads.clone() };
+        let opened = contain(&self.path, "reopening the save", || {
+            let db = Database::builder()
+                .set_cache_size(self.cache_bytes)
+                .create_with_backend(backend)
+                .map_err(unreadable)?;
+            let world = read_world(&db)?;
+            if world != self.world {
+                return Err(StoreError::Damaged {
+                    path: PathBuf::new(),
+                    detail: format!("reopened, the save belongs to world {world}, not {}", self.world),
+                });
+            }
+            Ok(db)
+        })?;
+        *slot = Some(Arc::new(Db::Writable(opened)));
+        self.needs_reopen.store(false, Ordering::Release);
+        self.reopens.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Opens (or initialises) a save on any redb storage backend — an in-memory one, or one
@@ -328,7 +432,7 @@ impl RedbStore {
             let world = check_format(&db, &options)?;
             Ok((db, world))
         })?;
-        Ok(Self::new(Db::Writable(db), path, world, syncs, reads))
+        Ok(Self::new(Db::Writable(db), path, world, syncs, reads, options.cache_bytes))
     }
 
     /// Closes the save. A clean close lets redb record its allocator state, so the next open
@@ -345,15 +449,26 @@ impl RedbStore {
     }
 
     fn close_now(&mut self) -> Result<(), StoreError> {
-        let db = match self.db.take() {
+        let slot = self.db.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        // `&mut self`: no call holds the database now.
+        let db = match slot.map(Arc::try_unwrap) {
             None => return Ok(()),
+            Some(Err(shared)) => {
+                drop(shared);
+                return Ok(());
+            }
             // Nothing to write.
-            Some(Db::ReadOnly(db)) => {
+            Some(Ok(Db::ReadOnly(db))) => {
                 drop(db);
                 return Ok(());
             }
-            Some(Db::Writable(db)) => db,
+            Some(Ok(Db::Writable(db))) => db,
         };
+        if *self.needs_reopen.get_mut() {
+            // After an I/O error: nothing it would write is trusted.
+            close_without_writing(db);
+            return Ok(());
+        }
         if *self.poisoned.get_mut() {
             std::mem::forget(db);
             return Ok(());
@@ -369,9 +484,15 @@ impl RedbStore {
         result
     }
 
-    fn database(&self) -> &Db {
-        // Invariant: `db` is `Some` until the store is dropped.
-        self.db.as_ref().expect("the database is open until the store is dropped")
+    /// The database, reopened first if an I/O error latched it.
+    fn database(&self) -> Result<Arc<Db>, StoreError> {
+        if self.needs_reopen.load(Ordering::Acquire) {
+            self.reopen_now()?;
+        }
+        let slot = self.db.read().unwrap_or_else(|e| e.into_inner());
+        // `None` only after a reopen failed, which left `needs_reopen` set (the next call
+        // tries again).
+        slot.clone().ok_or_else(|| StoreError::Io(io::Error::other("the database could not be reopened yet")))
     }
 
     /// Runs `f` (calls into redb), containing a panic inside it: it becomes
@@ -389,6 +510,7 @@ impl RedbStore {
                 self.poisoned.store(true, Ordering::Release);
             }
             Err(StoreError::Damaged { .. } | StoreError::Corrupt { .. }) => self.suspect.store(true, Ordering::Release),
+            Err(StoreError::Io(_)) if self.reopen.is_some() => self.needs_reopen.store(true, Ordering::Release),
             _ => {}
         }
         result
@@ -399,7 +521,7 @@ impl RedbStore {
     /// [`StoreError::Damaged`]: a silently different value could make a different world.
     pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.contain("reading a meta value", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let table = txn.open_table(META_RECORDS).db()?;
             let Some(bytes) = table.get(name).db()? else { return Ok(None) };
             let decoded =
@@ -422,7 +544,7 @@ impl RedbStore {
             )));
         }
         self.contain("writing a meta value", || {
-            let txn = self.database().begin_write()?;
+            let txn = self.database()?.begin_write()?;
             {
                 let mut identity_table = txn.open_table(IDENTITY).db()?;
                 let mut identity = self.read_identity(&identity_table)?;
@@ -448,7 +570,11 @@ impl RedbStore {
     /// Proportional to the file size; run it offline (the `strata compact` command) or rarely.
     pub fn compact(&mut self) -> Result<bool, StoreError> {
         let path = self.path.clone();
-        let Some(Db::Writable(db)) = self.db.as_mut() else { return Err(StoreError::ReadOnly) };
+        let Some(Db::Writable(db)) =
+            self.db.get_mut().unwrap_or_else(|e| e.into_inner()).as_mut().and_then(Arc::get_mut)
+        else {
+            return Err(StoreError::ReadOnly);
+        };
         let result = contain(&path, "compacting the save", || {
             let mut any = false;
             while db.compact().db()? {
@@ -472,7 +598,7 @@ impl RedbStore {
     /// One decode and summary per stored chunk.
     pub fn summary_problems(&self) -> Result<Vec<(MortonKey, SummaryProblem)>, StoreError> {
         self.contain("checking summaries", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let chunks = txn.open_table(CHUNKS).db()?;
             let summaries = txn.open_table(SUMMARIES).db()?;
             let mut out = Vec::new();
@@ -515,7 +641,7 @@ impl RedbStore {
     /// The last commit's sequence number (records carry the one that wrote them).
     pub fn sequence(&self) -> Result<u64, StoreError> {
         self.contain("reading the identity", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let table = txn.open_table(IDENTITY).db()?;
             Ok(self.read_identity(&table)?.sequence)
         })
@@ -783,7 +909,7 @@ impl RedbStore {
         each: &mut SummaryEach<'_>,
     ) -> Result<(), StoreError> {
         self.contain("scanning summaries", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let summaries = txn.open_table(SUMMARIES).db()?;
             let chunks = txn.open_table(CHUNKS).db()?;
             for item in summaries.range(range.start().0..=range.end().0).db()? {
@@ -806,7 +932,7 @@ impl ChunkStore for RedbStore {
 
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         self.contain("reading a record", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let table = txn.open_table(CHUNKS).db()?;
             let v = table.get(key.0).db()?.map(|g| g.value().to_vec());
             Ok(v)
@@ -822,7 +948,7 @@ impl ChunkStore for RedbStore {
     fn get_stored(&self, key: ChunkKey) -> Result<Option<StoredChunk>, StoreError> {
         checked_morton(key)?;
         self.contain("reading a record", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let table = txn.open_table(CHUNKS).db()?;
             match table.get(key.morton().0).db()? {
                 None => Ok(None),
@@ -837,7 +963,7 @@ impl ChunkStore for RedbStore {
             checked_morton(key)?;
         }
         self.contain("reading records", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let table = txn.open_table(CHUNKS).db()?;
             keys.iter()
                 .map(|&key| match table.get(key.morton().0).db()? {
@@ -853,7 +979,7 @@ impl ChunkStore for RedbStore {
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
         let mut caller_panic = None;
         let result = self.contain("scanning records", || {
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let table = txn.open_table(CHUNKS).db()?;
             for item in table.range(range.start().0..=range.end().0).db()? {
                 let (k, v) = item.db()?;
@@ -909,7 +1035,7 @@ impl ChunkStore for RedbStore {
         let sequence = self.contain("committing", || {
             // Dropping an uncommitted redb transaction aborts it, so an early `?` leaves the
             // store unchanged.
-            let txn = self.database().begin_write()?;
+            let txn = self.database()?.begin_write()?;
             let sequence = {
                 let mut identity_table = txn.open_table(IDENTITY).db()?;
                 let mut identity = self.read_identity(&identity_table)?;

@@ -339,7 +339,7 @@ mod tests {
         let bytes = std::fs::read(path).unwrap();
         let store = RedbStore::open_with(path, RedbStoreOptions { read_only: true, ..Default::default() }).unwrap();
         let mut records = Vec::new();
-        let txn = store.database().begin_read().unwrap();
+        let txn = store.database().unwrap().begin_read().unwrap();
         for table in [crate::CHUNKS, crate::DELETED] {
             for item in redb::ReadableTable::iter(&txn.open_table(table).unwrap()).unwrap() {
                 records.push(item.unwrap().1.value().to_vec());

@@ -86,7 +86,7 @@ fn summaries(store: &RedbStore) -> Vec<(MortonKey, Result<StoredSummary, strata_
 }
 
 fn summaries_table_len(store: &RedbStore) -> u64 {
-    let txn = store.database().begin_read().unwrap();
+    let txn = store.database().unwrap().begin_read().unwrap();
     txn.open_table(SUMMARIES).unwrap().len().unwrap()
 }
 
@@ -116,7 +116,7 @@ fn a_format_1_save_gets_its_summaries_when_opened() {
         txn.commit().unwrap();
     }
     let store = RedbStore::open(&path).unwrap();
-    assert_eq!(stored_format(writable(&store)).unwrap(), (Some(SAVE_FORMAT_VERSION), true));
+    assert_eq!(with_writable(&store, stored_format).unwrap(), (Some(SAVE_FORMAT_VERSION), true));
     assert_eq!(summaries_table_len(&store), 3, "one summary per record, the bad one included");
     let got = summaries(&store);
     let of = |c: Chunk| Ok(StoredSummary::of(&c, ProcessHistory::EMPTY, strata_core::Up::PosY));
@@ -168,7 +168,7 @@ fn summary_problems_name_every_damaged_missing_stale_or_orphan_summary() {
     }
     store.commit(&batch).unwrap();
     assert_eq!(store.summary_problems().unwrap(), vec![]);
-    let txn = store.database().begin_write().unwrap();
+    let txn = store.database().unwrap().begin_write().unwrap();
     {
         let mut s = txn.open_table(SUMMARIES).unwrap();
         let mut c = txn.open_table(CHUNKS).unwrap();
@@ -254,7 +254,7 @@ fn a_record_moved_to_another_key_in_the_file_is_reported_as_misplaced() {
 }
 
 fn deleted_keys(store: &RedbStore) -> Vec<(MortonKey, u64)> {
-    let txn = store.database().begin_read().unwrap();
+    let txn = store.database().unwrap().begin_read().unwrap();
     let t = txn.open_table(DELETED).unwrap();
     t.iter()
         .unwrap()
@@ -316,7 +316,7 @@ fn a_format_2_save_gets_an_identity_and_keeps_reading_its_records() {
         txn.commit().unwrap();
     }
     let store = RedbStore::open(&path).unwrap();
-    assert_eq!(stored_format(writable(&store)).unwrap(), (Some(SAVE_FORMAT_VERSION), true));
+    assert_eq!(with_writable(&store, stored_format).unwrap(), (Some(SAVE_FORMAT_VERSION), true));
     assert_ne!(store.world_id(), WorldId::UNSEALED);
     assert_eq!(store.get_with_history(key).unwrap(), Some((chunk, history)));
     assert_eq!(store.summary_problems().unwrap(), vec![]);
@@ -381,7 +381,7 @@ fn committed(dir: &Path, n: i32) -> RedbStore {
 }
 
 fn raw_chunks(store: &RedbStore, edit: impl FnOnce(&mut redb::Table<u128, &[u8]>)) {
-    let txn = store.database().begin_write().unwrap();
+    let txn = store.database().unwrap().begin_write().unwrap();
     edit(&mut txn.open_table(CHUNKS).unwrap());
     txn.commit().unwrap();
 }
@@ -432,7 +432,7 @@ fn verify_finds_a_vanished_record_and_an_older_copy_brought_back() {
 fn a_damaged_meta_value_is_an_error_not_another_world() {
     let dir = tempfile::tempdir().unwrap();
     let store = committed(dir.path(), 2);
-    let txn = store.database().begin_write().unwrap();
+    let txn = store.database().unwrap().begin_write().unwrap();
     {
         let mut t = txn.open_table(META_RECORDS).unwrap();
         let mut rec = t.get("generator").unwrap().unwrap().value().to_vec();
@@ -455,7 +455,7 @@ fn a_damaged_identity_refuses_to_open_and_says_what_to_do() {
     let path = dir.path().join("w.strata");
     {
         let store = committed(dir.path(), 2);
-        let txn = store.database().begin_write().unwrap();
+        let txn = store.database().unwrap().begin_write().unwrap();
         txn.open_table(IDENTITY).unwrap().insert("sequence", 1).unwrap();
         txn.commit().unwrap();
     }
@@ -513,20 +513,109 @@ fn a_read_only_store_reads_and_never_writes() {
     assert!(RedbStore::open_with(dir.path().join("missing.strata"), options).is_err());
 }
 
-fn writable(store: &RedbStore) -> &Database {
-    match store.database() {
-        Db::Writable(db) => db,
+fn with_writable<T>(store: &RedbStore, f: impl FnOnce(&Database) -> T) -> T {
+    match &*store.database().unwrap() {
+        Db::Writable(db) => f(db),
         Db::ReadOnly(_) => panic!("read-only"),
     }
 }
 
 /// Writes the value stored under `from` in `table` under `to` as well, behind the store's back.
 fn copy_value(store: &RedbStore, table: TableDefinition<u128, &[u8]>, from: ChunkKey, to: ChunkKey) {
-    let txn = store.database().begin_write().unwrap();
+    let txn = store.database().unwrap().begin_write().unwrap();
     {
         let mut t = txn.open_table(table).unwrap();
         let value = t.get(from.morton().0).unwrap().unwrap().value().to_vec();
         t.insert(to.morton().0, value.as_slice()).unwrap();
     }
     txn.commit().unwrap();
+}
+
+/// A disk image shared by every backend made on it (as a file is by every handle of it);
+/// `fail_writes` makes the next writes and syncs fail (a moment of full disk).
+#[derive(Clone, Default, Debug)]
+struct SharedDisk {
+    bytes: Arc<std::sync::Mutex<Vec<u8>>>,
+    fail_writes: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl SharedDisk {
+    fn failing(&self) -> io::Result<()> {
+        let left = self.fail_writes.load(Ordering::SeqCst);
+        if left > 0 {
+            self.fail_writes.store(left - 1, Ordering::SeqCst);
+            return Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
+        }
+        Ok(())
+    }
+}
+
+impl StorageBackend for SharedDisk {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.bytes.lock().unwrap().len() as u64)
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> io::Result<()> {
+        let bytes = self.bytes.lock().unwrap();
+        let at = offset as usize;
+        out.copy_from_slice(bytes.get(at..at + out.len()).ok_or_else(|| io::Error::other("read past the end"))?);
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.failing()?;
+        self.bytes.lock().unwrap().resize(len as usize, 0);
+        Ok(())
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.failing()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.failing()?;
+        let mut bytes = self.bytes.lock().unwrap();
+        let at = offset as usize;
+        bytes.get_mut(at..at + data.len()).ok_or_else(|| io::Error::other("write past the end"))?.copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// One moment of full disk latches redb: every later call fails ("previous I/O error"). The
+/// store reopens the database on its next call (it once never did: every later commit failed
+/// and the edits were lost at exit), and every acknowledged commit is there after it.
+#[test]
+fn an_io_error_is_survived_by_reopening_the_database() {
+    let disk = SharedDisk::default();
+    let make = {
+        let disk = disk.clone();
+        move || Ok(disk.clone())
+    };
+    let store = RedbStore::open_reopenable_backend(make, "flaky", Default::default()).unwrap();
+    let put = |x: i32, seed: u16| {
+        let mut b = WriteBatch::new();
+        b.put(ChunkKey::new(x, 0, 0), &strata_core::store::contract::dense(seed));
+        b.put(ChunkKey::new(x, 1, 0), &strata_core::store::contract::dense(seed + 1));
+        store.commit(&b)
+    };
+    put(1, 10).unwrap();
+    disk.fail_writes.store(2, Ordering::SeqCst);
+    assert!(matches!(put(2, 20), Err(StoreError::Io(_))), "the disk is full");
+    // The disk has room again after two more failed writes: a later commit succeeds (the
+    // database reopened), as a world's next commits retry.
+    let tries = (1..=4)
+        .find(|i| match put(3, 30) {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!("try {i}: {e:?} (reopens: {})", store.reopens());
+                false
+            }
+        })
+        .expect("a commit after the disk has room succeeds");
+    assert!(tries <= 2, "{tries} tries");
+    assert!(store.reopens() >= 1);
+    put(4, 40).unwrap();
+    for (x, seed) in [(1, 10), (3, 30), (4, 40)] {
+        assert_eq!(store.get(ChunkKey::new(x, 1, 0)).unwrap(), Some(strata_core::store::contract::dense(seed + 1)));
+    }
+    // The failed commit is whole or absent.
+    let failed = [ChunkKey::new(2, 0, 0), ChunkKey::new(2, 1, 0)].map(|k| store.get(k).unwrap().is_some());
+    assert!(failed[0] == failed[1], "{failed:?}");
+    assert!(store.verify(&mut || {}).unwrap().is_clean());
 }

@@ -77,7 +77,7 @@ impl RedbStore {
     pub fn verify(&self, progress: &mut dyn FnMut()) -> Result<VerifyReport, StoreError> {
         let mut report = self.contain("verifying", || {
             let mut report = VerifyReport::default();
-            let txn = self.database().begin_read().db()?;
+            let txn = self.database()?.begin_read().db()?;
             let recorded = self.read_identity(&txn.open_table(IDENTITY).db()?)?;
             let mut found = Identity::new(self.world);
             let mut buf = strata_core::DenseChunk::filled(strata_core::MaterialId::AIR);
