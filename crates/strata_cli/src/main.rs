@@ -49,10 +49,19 @@ enum Command {
         save: PathBuf,
     },
     /// Decode and checksum every record and check its summary; exit non-zero listing the bad keys.
+    /// With --redis, a Redis world instead: list every key, member or field that does not
+    /// belong (a buggy or hostile peer's), and with --remove remove them.
     Verify {
         /// The save file.
+        #[arg(long, required_unless_present = "redis", conflicts_with = "redis")]
+        save: Option<PathBuf>,
+        /// A Redis world's store URL (`redis+cluster://host:port,…/?world=<name>`).
         #[arg(long)]
-        save: PathBuf,
+        redis: Option<String>,
+        /// With --redis: remove what does not belong (bad records: the chunk reads as the
+        /// generator's afterwards).
+        #[arg(long, requires = "redis")]
+        remove: bool,
     },
     /// Apply seeded random edit batches, committing each; one line per acknowledged commit.
     Edit {
@@ -139,7 +148,9 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Generate { save, seed, min, max, bake, threads } => generate(&save, seed, min, max, bake, threads),
         Command::Stats { save } => stats(&save),
-        Command::Verify { save } => verify(&save),
+        Command::Verify { save: Some(save), .. } => verify(&save),
+        Command::Verify { redis: Some(url), remove, .. } => verify_redis(&url, remove),
+        Command::Verify { .. } => Err(CliError::Usage("verify needs --save or --redis".into())),
         Command::Edit { save, seed, edit_seed, batches, edits, min, max } => {
             let plan = EditPlan { seed: edit_seed, edits_per_batch: edits, min, max };
             edit(&save, seed, plan, batches)
@@ -338,6 +349,38 @@ fn verify(path: &Path) -> Result<ExitCode, CliError> {
         path.display()
     );
     Ok(ExitCode::FAILURE)
+}
+
+fn verify_redis(url: &str, remove: bool) -> Result<ExitCode, CliError> {
+    let store = strata_redis::open(url)?;
+    let found = store.inspect(&mut || {})?;
+    if found.problems.is_empty() {
+        println!(
+            "verified {} regions and {} records: every key, index member and summary belongs where it is",
+            found.regions, found.records
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} things do not belong ({} regions, {} records read):",
+        found.problems.len(),
+        found.regions,
+        found.records
+    );
+    for problem in &found.problems {
+        println!("  {problem}");
+    }
+    if !remove {
+        println!(
+            "remove them with `strata verify --redis <url> --remove` (a bad record's chunk then reads as the generator's)"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    for problem in &found.problems {
+        store.remove(problem)?;
+    }
+    println!("removed {}", found.problems.len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn salvage(path: &Path, out: &Path) -> Result<ExitCode, CliError> {

@@ -73,6 +73,7 @@
 
 mod cluster;
 mod config;
+mod inspect;
 pub mod keys;
 mod store;
 
@@ -98,6 +99,7 @@ pub mod fuzzing {
     }
 }
 pub use config::{RedisClusterConfig, SCHEME, Secret, UrlError, unique_world_name, url_with_world};
+pub use inspect::{Inspection, Problem};
 pub use store::{RedisClusterStore, open};
 
 #[cfg(doc)]

@@ -280,21 +280,54 @@ impl RedisClusterStore {
         })
     }
 
-    /// Every region in the regions set, sorted.
-    fn all_regions(&self) -> Result<Vec<u128>, StoreError> {
+    /// The members of the regions set, as stored.
+    pub(crate) fn regions_members(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         let key = self.layout.regions_key();
         let replies = self.query_by_slot("list regions", &[key_slot(key.as_bytes())], 1, |_, p| {
             p.cmd("SMEMBERS").arg(&key);
         })?;
-        let mut regions = Vec::new();
-        if let Some(Value::Array(items) | Value::Set(items)) = replies.first().and_then(|r| r.first()) {
-            for m in items {
-                let r = bytes(m).and_then(|b| self.layout.parse_region(b));
-                regions.push(r.ok_or_else(|| StoreError::Backend(format!("bad region name in {key}: {m:?}")))?);
+        Ok(match replies.first().and_then(|r| r.first()) {
+            Some(Value::Array(items) | Value::Set(items)) => {
+                items.iter().filter_map(bytes).map(<[u8]>::to_vec).collect()
             }
-        }
+            _ => Vec::new(),
+        })
+    }
+
+    /// Every region in the regions set, sorted. A member that names no region (a buggy or
+    /// hostile peer's) is skipped, so that it cannot stop every full scan (`strata verify
+    /// --redis` lists it).
+    fn all_regions(&self) -> Result<Vec<u128>, StoreError> {
+        let mut regions: Vec<u128> =
+            self.regions_members()?.iter().filter_map(|m| self.layout.parse_region(m)).collect();
         regions.sort_unstable();
+        regions.dedup();
         Ok(regions)
+    }
+
+    /// Sends pipeline `p` of `replies` commands to the master serving `slot` (retried like
+    /// every call); returns the replies. A server error fails it.
+    pub(crate) fn run_on_master(
+        &self,
+        what: &str,
+        slot: u16,
+        p: redis::Pipeline,
+        replies: usize,
+    ) -> Result<Vec<Value>, StoreError> {
+        self.cluster.run(what, |map, _, deadline| {
+            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+            let job = Job {
+                addr: shard.master.clone(),
+                readonly: false,
+                packed: p.get_packed_pipeline(),
+                replies,
+                timeout: self.cluster.config().response_timeout,
+                deadline,
+            };
+            let v = self.cluster.exchange(&job)?;
+            check_replies(&job.addr, &v)?;
+            Ok(v)
+        })
     }
 
     /// The stored keys of `regions` within `lo..=hi`, in key order per region.

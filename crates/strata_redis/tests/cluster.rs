@@ -519,3 +519,97 @@ fn a_hostile_peer_cannot_stop_or_blind_a_shared_world() {
     let mut fresh = world(Arc::new(strata_redis::open(&url).unwrap()));
     assert_eq!((fresh.voxel(pa).unwrap(), fresh.voxel(pb).unwrap()), (MaterialId(22), MaterialId(21)));
 }
+
+/// `inspect` (what `strata verify --redis` runs) lists everything a buggy or hostile peer left
+/// in a world, and `remove` removes each: afterwards the world inspects clean and reads.
+#[test]
+fn inspect_lists_what_does_not_belong_and_remove_clears_it() {
+    use common::node_cmd;
+    use strata_core::{FlatGenerator, VoxelPos, World, WorldConfig, codec};
+    use strata_redis::Problem;
+    let Some(base) = cluster_url("inspect_lists_what_does_not_belong_and_remove_clears_it") else { return };
+    let (url, _) = url_with(&base, "inspect", "");
+    let store = Arc::new(strata_redis::open(&url).unwrap());
+    let ground = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
+    let mut w = World::new(store.clone(), ground.clone(), WorldConfig::default());
+    let (k, near, far) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0), ChunkKey::new(64, 0, 0));
+    let inside = |c: ChunkKey| {
+        let o = c.min_voxel();
+        VoxelPos::new(o.x + 1, o.y + 3, o.z + 1)
+    };
+    for key in [k, near, far] {
+        w.set_voxel(inside(key), MaterialId(7));
+    }
+    w.commit().unwrap();
+    assert_eq!(store.inspect(&mut || {}).unwrap().problems, vec![], "a world Strata wrote is clean");
+
+    let layout = store.layout();
+    let region = layout.region_of(k.morton());
+    let master = store.master_of(k.morton()).unwrap();
+    let cmd = |args: &[&[u8]]| {
+        let mut c = redis::cmd(std::str::from_utf8(args[0]).unwrap());
+        for a in &args[1..] {
+            c.arg(*a);
+        }
+        node_cmd(&master, &c).unwrap();
+    };
+    let (idx, sums) = (layout.index_key(region), layout.summaries_key(region));
+    let member = |c: ChunkKey| strata_redis::keys::member(c.morton());
+    let (missing, hashed) = (ChunkKey::new(2, 0, 0), ChunkKey::new(3, 0, 0));
+    let bad_member = format!("{}zz", member(k));
+    cmd(&[b"ZADD", idx.as_bytes(), b"0", bad_member.as_bytes()]);
+    cmd(&[b"ZADD", idx.as_bytes(), b"0", member(missing).as_bytes()]);
+    cmd(&[b"ZADD", idx.as_bytes(), b"0", member(hashed).as_bytes()]);
+    cmd(&[b"HSET", layout.record_key(hashed.morton()).as_bytes(), b"a", b"b"]);
+    cmd(&[b"HSET", sums.as_bytes(), b"bogus", b"x"]);
+    cmd(&[b"SET", layout.record_key(near.morton()).as_bytes(), b"STRC garbage"]);
+    let mut sealed = Vec::new();
+    codec::seal_into(
+        &codec::encode(k.morton(), &Chunk::Uniform(MaterialId(1))),
+        store.world_id(),
+        u64::MAX,
+        &mut sealed,
+    );
+    cmd(&[b"SET", layout.record_key(k.morton()).as_bytes(), &sealed]);
+    let set = layout.regions_key();
+    node_cmd(
+        &store.master_of_slot(strata_redis::keys::key_slot(set.as_bytes())).unwrap(),
+        redis::cmd("SADD").arg(&set).arg("not-a-region"),
+    )
+    .unwrap();
+
+    let found = store.inspect(&mut || {}).unwrap();
+    let mut kinds: Vec<String> = found
+        .problems
+        .iter()
+        .map(|p| match p {
+            Problem::BadRegionName { .. } => "region name".to_owned(),
+            Problem::BadIndexMember { .. } => "index member".to_owned(),
+            Problem::MissingRecord { chunk, .. } => format!("missing {chunk:?}"),
+            Problem::WrongType { key, .. } => format!("type {}", key == &layout.record_key(hashed.morton())),
+            Problem::BadRecord { chunk, .. } => format!("record {chunk:?}"),
+            Problem::FutureSequence { chunk, .. } => format!("future {chunk:?}"),
+            Problem::BadSummary { .. } => "summary".to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    kinds.sort();
+    let mut want = vec![
+        "region name".to_owned(),
+        "index member".to_owned(),
+        format!("missing {missing:?}"),
+        "type true".to_owned(),
+        format!("record {near:?}"),
+        format!("future {k:?}"),
+        "summary".to_owned(),
+    ];
+    want.sort();
+    assert_eq!(kinds, want, "{:#?}", found.problems);
+    for p in &found.problems {
+        eprintln!("removing: {p}");
+        store.remove(p).unwrap();
+    }
+    assert_eq!(store.inspect(&mut || {}).unwrap().problems, vec![], "clean after removing");
+    let mut fresh = World::new(Arc::new(strata_redis::open(&url).unwrap()), ground, WorldConfig::default());
+    assert_eq!(fresh.voxel(inside(far)).unwrap(), MaterialId(7), "the rest is intact");
+}
