@@ -482,6 +482,22 @@ fn compact(path: &Path) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `a` and `b` name one existing file (the same path, a link to it, or another name
+/// of it: on Unix the same device and inode).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else { return false };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        ma.dev() == mb.dev() && ma.ino() == mb.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (ma, mb);
+        std::fs::canonicalize(a).ok().is_some_and(|ca| std::fs::canonicalize(b).ok() == Some(ca))
+    }
+}
+
 fn export(path: &Path, min: VoxelPos, max: VoxelPos, out: &Path) -> Result<ExitCode, CliError> {
     check_box(min, max)?;
     if !path.exists() {
@@ -497,6 +513,16 @@ fn export(path: &Path, min: VoxelPos, max: VoxelPos, out: &Path) -> Result<ExitC
     let voxels = size.iter().map(|&d| u128::from(d)).product::<u128>();
     if voxels > 1 << 30 {
         return Err(CliError::Usage(format!("region has {voxels} voxels; the export limit is {}", 1u64 << 30)));
+    }
+    let mut header_path = out.as_os_str().to_owned();
+    header_path.push(".json");
+    for target in [out, Path::new(&header_path)] {
+        if same_file(target, path) {
+            return Err(CliError::Usage(format!(
+                "{} is the save itself: export writes elsewhere (it would overwrite the save)",
+                target.display()
+            )));
+        }
     }
     let save = Save::open_read_only(path)?;
     let mut world = save.world(WorldConfig::default());
@@ -532,8 +558,6 @@ fn export(path: &Path, min: VoxelPos, max: VoxelPos, out: &Path) -> Result<ExitC
         "data": out.file_name().map(|n| n.to_string_lossy().into_owned()),
         "generator": serde_json::to_value(&save.terrain).unwrap_or_default(),
     });
-    let mut header_path = out.as_os_str().to_owned();
-    header_path.push(".json");
     std::fs::write(&header_path, serde_json::to_string_pretty(&header).unwrap_or_default())?;
     println!("exported {voxels} voxels to {} (+ {})", out.display(), PathBuf::from(header_path).display());
     Ok(ExitCode::SUCCESS)

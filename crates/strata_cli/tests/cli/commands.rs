@@ -193,3 +193,24 @@ fn verify_redis_lists_and_removes_what_does_not_belong() {
     assert_eq!(store.get(good).unwrap(), Some(strata_core::store::contract::dense(5)));
     assert_eq!(store.get(broken).unwrap(), None);
 }
+
+/// `strata export --out` naming the save itself (or a link to it) is refused and the save is
+/// untouched (it once overwrote it with the exported voxels).
+#[test]
+fn export_refuses_to_overwrite_the_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.strata");
+    let s = save.to_str().unwrap();
+    let o = strata(&["edit", "--save", s, "--batches", "1", "--edits", "50"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = std::fs::read(&save).unwrap();
+    let link = dir.path().join("link.strata");
+    std::fs::hard_link(&save, &link).unwrap();
+    for out in [s, link.to_str().unwrap()] {
+        let o = strata(&["export", "--save", s, "--min=0,0,0", "--max=3,3,3", "--out", out]);
+        assert!(!o.status.success() && text(&o).contains("is the save itself"), "{}", text(&o));
+    }
+    assert!(std::fs::read(&save).unwrap() == before, "the save is untouched");
+    let o = strata(&["verify", "--save", s]);
+    assert!(o.status.success(), "{}", text(&o));
+}
