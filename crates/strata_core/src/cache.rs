@@ -54,11 +54,25 @@ pub(crate) struct ChunkCache {
     pub evictions: u64,
     /// Keys evicted since the owner last took them, if it asked to track them.
     pub evicted: Option<Vec<ChunkKey>>,
+    /// Chunks that held edits wait for (the world's awaited chunks): never evicted while
+    /// listed, resident or not yet, so that handing them in one by one under a tight budget
+    /// does not evict the ones handed in before (and reload them for ever).
+    pub awaited: rustc_hash::FxHashSet<ChunkKey>,
 }
 
 impl ChunkCache {
     pub fn new(budget: usize) -> Self {
-        Self { map: FxHashMap::default(), bytes: 0, budget, tick: 0, hits: 0, misses: 0, evictions: 0, evicted: None }
+        Self {
+            map: FxHashMap::default(),
+            bytes: 0,
+            budget,
+            tick: 0,
+            hits: 0,
+            misses: 0,
+            evictions: 0,
+            evicted: None,
+            awaited: Default::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -159,8 +173,12 @@ impl ChunkCache {
             return;
         }
         let target = self.budget / 10 * 9;
-        let mut clean: Vec<(u64, ChunkKey)> =
-            self.map.iter().filter(|(_, e)| !e.dirty).map(|(k, e)| (e.last_used, *k)).collect();
+        let mut clean: Vec<(u64, ChunkKey)> = self
+            .map
+            .iter()
+            .filter(|(k, e)| !e.dirty && !self.awaited.contains(k))
+            .map(|(k, e)| (e.last_used, *k))
+            .collect();
         clean.sort_unstable();
         for (_, key) in clean {
             if self.bytes <= target {

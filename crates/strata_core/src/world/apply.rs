@@ -168,9 +168,9 @@ impl World {
         let mut report = ApplyReport::default();
         self.deferred.extend(self.log.drain());
         let mut held = VecDeque::new();
-        let mut blocked: Vec<ChunkBounds> = Vec::new();
+        let mut blocked = HeldChunks::default();
         let mut error = None;
-        let mut awaited = std::mem::take(&mut self.awaited);
+        let mut awaited = std::mem::take(&mut self.cache.awaited);
         awaited.clear();
         while let Some(edit) = self.deferred.pop_front() {
             if edit.check().is_err() {
@@ -180,14 +180,14 @@ impl World {
             }
             let bounds = edit.chunk_bounds();
             // Behind a held edit that may write the same chunks: keep their order.
-            let behind = bounds.is_some_and(|b| blocked.iter().any(|h| h.overlaps(&b)));
+            let behind = blocked.blocks(&edit, bounds);
             // Deferred: its missing chunks are awaited (even behind another, so that every
             // load starts now), and it writes nothing before they are resident.
             let waits = loading == EditLoading::Deferred && self.await_missing(&edit, &mut awaited);
             if behind || waits {
                 // Not written now: a grouping made by the check is not reused.
                 self.scratch.slots_of = None;
-                blocked.extend(bounds);
+                blocked.add(&edit, bounds);
                 held.push_back(edit);
                 continue;
             }
@@ -204,7 +204,7 @@ impl World {
                     report.voxels += n;
                 }
                 Err(e) => {
-                    blocked.extend(bounds);
+                    blocked.add(&edit, bounds);
                     held.push_back(edit);
                     error.get_or_insert(e);
                 }
@@ -212,7 +212,7 @@ impl World {
         }
         report.held_edits = held.len();
         report.awaited_chunks = awaited.len();
-        self.awaited = awaited;
+        self.cache.awaited = awaited;
         self.deferred = held;
         report.chunks = self.touched.len();
         if !self.touched.is_empty() {
@@ -434,5 +434,50 @@ impl World {
             }
         }
         Ok(written)
+    }
+}
+
+/// The chunks that held edits may write: a later edit that may write one of them is held
+/// behind them, so edits to one chunk never reorder. Edits that write listed voxels (`Set`,
+/// `Many`, `Process`) count the chunks they write exactly — one held far-flung list no longer
+/// blocks everything inside its bounding box — and fills count their box of chunks.
+///
+/// # Runtime
+/// Checking an edit: O(its writes) set lookups plus O(held fills) box tests; a fill also
+/// O(chunks held by lists). So an apply is linear in held list edits (it once compared every
+/// edit with every held one).
+#[derive(Default)]
+struct HeldChunks {
+    chunks: FxHashSet<ChunkKey>,
+    boxes: Vec<ChunkBounds>,
+}
+
+impl HeldChunks {
+    /// The chunks `edit` writes, if it writes listed voxels.
+    fn listed(edit: &Edit) -> Option<Box<dyn Iterator<Item = ChunkKey> + '_>> {
+        match edit {
+            Edit::Set(p, _) => Some(Box::new(std::iter::once(p.chunk()))),
+            Edit::Many(list) => Some(Box::new(list.iter().map(|(p, _)| p.chunk()))),
+            Edit::Process(batch) => Some(Box::new(batch.writes.iter().map(|w| w.pos.chunk()))),
+            Edit::FillBox { .. } | Edit::FillSphere { .. } => None,
+        }
+    }
+
+    fn blocks(&self, edit: &Edit, bounds: Option<ChunkBounds>) -> bool {
+        let Some(bounds) = bounds else { return false };
+        if self.boxes.iter().any(|b| b.overlaps(&bounds)) {
+            return true;
+        }
+        match Self::listed(edit) {
+            Some(mut keys) => !self.chunks.is_empty() && keys.any(|k| self.chunks.contains(&k)),
+            None => self.chunks.iter().any(|k| bounds.overlaps(&ChunkBounds { min: *k, max: *k })),
+        }
+    }
+
+    fn add(&mut self, edit: &Edit, bounds: Option<ChunkBounds>) {
+        match Self::listed(edit) {
+            Some(keys) => self.chunks.extend(keys),
+            None => self.boxes.extend(bounds),
+        }
     }
 }

@@ -228,8 +228,6 @@ pub struct World {
     outstanding: std::sync::Weak<()>,
     /// How applies reach chunks that are not resident.
     edit_loading: EditLoading,
-    /// The chunks held edits wait for, as of the last apply ([`EditLoading::Deferred`]).
-    awaited: FxHashSet<ChunkKey>,
 }
 
 impl World {
@@ -260,7 +258,6 @@ impl World {
             stale_copies_taken: 0,
             outstanding: std::sync::Weak::new(),
             edit_loading: EditLoading::Blocking,
-            awaited: FxHashSet::default(),
         }
     }
 
@@ -280,7 +277,7 @@ impl World {
     /// [`World::insert_loaded`]. Each key once, in no particular order. While listed, a chunk
     /// that becomes resident is not dropped by [`World::evict`].
     pub fn awaited_chunks(&self) -> impl ExactSizeIterator<Item = ChunkKey> + '_ {
-        self.awaited.iter().copied()
+        self.cache.awaited.iter().copied()
     }
 
     /// The uncached read path, for loading on worker threads.
@@ -447,7 +444,7 @@ impl World {
     /// ([`World::awaited_chunks`]). Returns whether it was dropped.
     pub fn evict(&mut self, key: ChunkKey) -> bool {
         match self.cache.peek(&key) {
-            Some(e) if !e.dirty && !self.awaited.contains(&key) => {
+            Some(e) if !e.dirty && !self.cache.awaited.contains(&key) => {
                 if let Some(v) = &mut self.cache.evicted {
                     v.push(key);
                 }

@@ -1046,3 +1046,52 @@ fn a_copy_that_stays_older_is_taken_after_the_patience() {
     let mut fresh = World::new(backup, ground, WorldConfig::default());
     assert_eq!((fresh.voxel(a).unwrap(), fresh.voxel(b).unwrap()), (MaterialId(3), MaterialId(5)));
 }
+
+/// A held edit that writes voxels in two far-apart chunks holds back only later edits of those
+/// chunks, not every edit inside its bounding box (it once held back everything between).
+#[test]
+fn a_held_list_edit_blocks_only_its_own_chunks() {
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    let (missing, far, between) = (VoxelPos::new(1, 1, 1), VoxelPos::new(100 * 32, 1, 1), VoxelPos::new(50 * 32, 1, 1));
+    for p in [far, between] {
+        w.voxel(p).unwrap(); // resident
+    }
+    w.set_edit_loading(EditLoading::Deferred);
+    w.set_many(vec![(missing, MaterialId(5)), (far, MaterialId(6))]); // waits for `missing`'s chunk
+    w.set_voxel(between, MaterialId(7)); // inside that edit's bounding box, not in its chunks
+    w.set_voxel(far, MaterialId(8)); // one of its chunks: must stay behind it
+    let report = w.apply().unwrap();
+    assert_eq!((report.edits, report.held_edits), (1, 2), "{report:?}");
+    assert_eq!(w.voxel(between).unwrap(), MaterialId(7));
+    assert_eq!(w.voxel(far).unwrap(), MaterialId::AIR, "not reordered before the held edit");
+    w.set_edit_loading(EditLoading::Blocking);
+    w.apply().unwrap();
+    assert_eq!((w.voxel(missing).unwrap(), w.voxel(far).unwrap()), (MaterialId(5), MaterialId(8)));
+}
+
+/// Chunks that held edits wait for, handed in one by one under a tight cache budget, are not
+/// evicted before the edits apply (the cache once dropped the earlier ones as the later ones
+/// came in, and the edits waited for ever).
+#[test]
+fn awaited_chunks_handed_in_under_a_tight_budget_stay_until_applied() {
+    // Ground at y = 16: every chunk at y = 0 is dense (64 KiB), two fit in the budget.
+    let ground: Arc<dyn WorldGenerator> = Arc::new(FlatGenerator { height: 16, material: MaterialId(1) });
+    let config = WorldConfig { cache_bytes: 2 * 65536 + 4096, ..WorldConfig::default() };
+    let mut w = World::new(Arc::new(MemoryStore::new()), ground, config);
+    w.set_edit_loading(EditLoading::Deferred);
+    let edits: Vec<(VoxelPos, MaterialId)> = (0..4).map(|i| (VoxelPos::new(i * 32 + 3, 20, 3), MaterialId(9))).collect();
+    w.set_many(edits.clone());
+    assert_eq!(w.apply().unwrap().held_edits, 1);
+    let mut awaited: Vec<ChunkKey> = w.awaited_chunks().collect();
+    awaited.sort();
+    assert_eq!(awaited.len(), 4);
+    for key in awaited {
+        let loaded = w.source().load(key).unwrap();
+        assert_eq!(w.insert_loaded(key, loaded), HandIn::Inserted);
+    }
+    let report = w.apply().unwrap();
+    assert_eq!((report.edits, report.held_edits), (1, 0), "{report:?}");
+    for (p, m) in edits {
+        assert_eq!(w.voxel(p).unwrap(), m);
+    }
+}
