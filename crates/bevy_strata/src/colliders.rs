@@ -120,7 +120,8 @@ struct ChunkColliderState {
 }
 
 struct BuiltCollider {
-    collider: Option<Collider>,
+    /// `Err`: the build panicked (its message).
+    collider: Result<Option<Collider>, String>,
     took: Duration,
 }
 
@@ -249,7 +250,7 @@ fn plan_colliders(
         let (data, table) = (voxels.clone(), table.clone());
         let task = AsyncComputeTaskPool::get().spawn(async move {
             let start = Instant::now();
-            let collider = chunk_collider(&data, &table, &mut CollisionBoxes::new());
+            let collider = crate::jobs::contained(|| chunk_collider(&data, &table, &mut CollisionBoxes::new()));
             BuiltCollider { collider, took: start.elapsed() }
         });
         c.building = Some((voxels, task));
@@ -277,7 +278,15 @@ fn finish_colliders(
             state.stats.builds_in_flight = state.stats.builds_in_flight.saturating_sub(1);
             state.stats.last_build = built.took;
             c.built_from = Some(voxels);
-            match (built.collider, c.entity) {
+            // A bug in the collider build: the chunk keeps the collider it had; the app goes on.
+            let collider = match built.collider {
+                Ok(collider) => collider,
+                Err(panic) => {
+                    error!("strata: building the collider of chunk {key:?} panicked: {panic}");
+                    continue;
+                }
+            };
+            match (collider, c.entity) {
                 (Some(collider), Some(e)) => {
                     commands.entity(e).insert(collider);
                     state.changed.push(key);

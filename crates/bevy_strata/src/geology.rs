@@ -103,7 +103,7 @@ pub struct Geology {
     scheduler: GeologyScheduler,
     colors: VecDeque<Vec<RegionJob>>,
     waiting: Vec<RegionJob>,
-    tasks: Vec<Task<RegionOutcome>>,
+    tasks: Vec<Task<Result<RegionOutcome, String>>>,
     running: bool,
     last_start: Option<f64>,
     window: RateWindow,
@@ -235,7 +235,10 @@ fn advance(geo: &mut Geology, stats: &mut GeologyStats, max_tasks: usize) {
     while geo.running {
         while geo.tasks.len() < max_tasks.max(1) {
             let Some(job) = geo.waiting.pop() else { break };
-            geo.tasks.push(pool.spawn(async move { job.run() }));
+            geo.tasks.push(pool.spawn(async move {
+                let region = job.region;
+                crate::jobs::contained(|| job.run()).map_err(|panic| format!("region {region:?}: {panic}"))
+            }));
         }
         if !geo.tasks.is_empty() || !geo.waiting.is_empty() {
             break;
@@ -262,7 +265,13 @@ fn poll(
     let geo = &mut *geo;
     let mut finished = 0u64;
     geo.tasks.retain_mut(|task| match check_ready(task) {
-        Some(outcome) => {
+        // A bug in a process: that region skips this step; the app goes on.
+        Some(Err(panic)) => {
+            finished += 1;
+            error!("strata: a geology step panicked: {panic}");
+            false
+        }
+        Some(Ok(outcome)) => {
             finished += 1;
             if let Some(e) = &outcome.error {
                 warn!("strata: geology step over {:?} failed: {e}", outcome.region);

@@ -10,6 +10,19 @@ use strata_index::stream_plan::Side;
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
 
+/// Runs `f`, turning a panic inside it into `Err(its message)`. Work on the task pools runs
+/// through it: polling a task whose future panicked panics the polling (main) thread, so one
+/// bug in a background job would take the whole app down.
+pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "(no message)".into())
+    })
+}
+
 /// Loads the 32³ data of a node: a chunk (store, then generator) at level 0, the octree's LOD
 /// mip (edited data downsampled, generator-sampled elsewhere) above.
 pub(crate) struct LoadJob {
@@ -31,6 +44,19 @@ pub(crate) struct LoadOutput {
 }
 
 impl LoadJob {
+    /// [`LoadJob::run`] with a panic inside it (a bug in a store or a generator) turned into a
+    /// failed load.
+    pub fn run_contained(self) -> LoadOutput {
+        let node = self.node;
+        contained(|| self.run()).unwrap_or_else(|panic| LoadOutput {
+            node,
+            data: Err(format!("the load panicked: {panic}")),
+            history: ProcessHistory::EMPTY,
+            origin: ChunkOrigin::Generator,
+            sequence: 0,
+        })
+    }
+
     pub fn run(self) -> LoadOutput {
         let mut history = ProcessHistory::EMPTY;
         let mut origin = ChunkOrigin::Generator;

@@ -12,7 +12,7 @@ use crate::startup::{Startup, StrataStatus};
 use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
-use strata_core::{CommitReceipt, EditLoading, PreparedCommit, StoreError};
+use strata_core::{CommitReceipt, PreparedCommit, StoreError};
 
 type CommitResult = (PreparedCommit, Result<CommitReceipt, StoreError>);
 
@@ -170,7 +170,10 @@ pub(crate) fn periodic_commit(
     }
     let store = sw.world.store().clone();
     let task = IoTaskPool::get().spawn(async move {
-        let result = prepared.execute(store.as_ref());
+        // A panic in the commit (a bug) fails this commit, not the app (polling a task whose
+        // future panicked would panic the main thread).
+        let result = crate::jobs::contained(|| prepared.execute(store.as_ref()))
+            .unwrap_or_else(|panic| Err(StoreError::Backend(format!("the commit panicked: {panic}"))));
         (prepared, result)
     });
     p.task = Some((task, request));
@@ -212,8 +215,11 @@ fn exit_commit(
         finish(sw, p, done, request, committed, failed);
     }
     sw.index.finish();
-    // Exiting may block: edits still waiting for their chunk load it now.
-    sw.world.set_edit_loading(EditLoading::Blocking);
+    // Exiting may block: edits still waiting for their chunk load it now — but only while the
+    // store answers: the first failed load ends it (in an outage every load would fail, each
+    // after the store's timeout, and the exit would hang for minutes), and the commit then
+    // writes what could be applied.
+    load_awaited_until_a_failure(&mut sw.world);
     let request = p.requested;
     match sw.world.prepare_commit() {
         Ok(prepared) => {
@@ -236,6 +242,42 @@ fn exit_commit(
             }
         }
         Err(e) => error!("strata: the exit commit failed, recent edits are not saved: {e}"),
+    }
+}
+
+/// Applies pending edits ([`strata_core::EditLoading::Deferred`]: nothing loads) and loads the
+/// chunks they wait for ([`strata_core::World::awaited_chunks`]) on this thread, one by one,
+/// until all are applied or a load fails. Returns how many chunks were loaded.
+fn load_awaited_until_a_failure(world: &mut strata_core::World) -> usize {
+    let source = world.source();
+    let mut loaded = 0;
+    loop {
+        // Held edits load nothing here (a load error is reported by the commit).
+        let _ = world.apply();
+        let keys: Vec<_> = world.awaited_chunks().collect();
+        if keys.is_empty() {
+            return loaded;
+        }
+        let before = loaded;
+        for key in keys {
+            match source.load(key) {
+                Ok(chunk) => {
+                    if world.insert_loaded(key, chunk) == strata_core::HandIn::Inserted {
+                        loaded += 1;
+                    }
+                }
+                Err(e) => {
+                    error!(
+                        "strata: loading chunk {key:?} for the exit commit failed ({e}); the edits waiting for chunks are not saved"
+                    );
+                    return loaded;
+                }
+            }
+        }
+        if loaded == before {
+            // Nothing could be handed in (stale copies): the commit writes what it can.
+            return loaded;
+        }
     }
 }
 

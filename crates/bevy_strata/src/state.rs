@@ -156,7 +156,7 @@ pub(crate) struct IndexPublished {
 /// hands the writer back. Readers keep reading the previous snapshot meanwhile.
 pub(crate) struct IndexDriver {
     writer: Option<IndexWriter>,
-    task: Option<Task<IndexTaskOutput>>,
+    task: Option<Task<Result<IndexTaskOutput, String>>>,
     pub reader: IndexReader,
     ops: Vec<IndexOp>,
     /// Index updates folded in so far.
@@ -249,28 +249,30 @@ impl IndexDriver {
         self.updates += ops.len() as u64;
         let store = self.store.clone();
         self.task = Some(AsyncComputeTaskPool::get().spawn(async move {
-            let mut changed = Vec::new();
-            let mut scans = Vec::new();
-            for op in ops {
-                match op {
-                    IndexOp::Loaded(k, c, origin, history) => {
-                        writer.insert_loaded_from(k, c, origin, history);
+            crate::jobs::contained(move || {
+                let mut changed = Vec::new();
+                let mut scans = Vec::new();
+                for op in ops {
+                    match op {
+                        IndexOp::Loaded(k, c, origin, history) => {
+                            writer.insert_loaded_from(k, c, origin, history);
+                        }
+                        IndexOp::Change(c) => {
+                            writer.apply_change(&c);
+                            changed.push(c.key);
+                        }
+                        IndexOp::Release(k) => {
+                            writer.release(k);
+                        }
+                        IndexOp::Scan(node) => scans.push((node, writer.scan_stored(store.as_ref(), node))),
+                        IndexOp::ScanCells(node) => scans.push((node, writer.scan_chunk_cells(store.as_ref(), node))),
                     }
-                    IndexOp::Change(c) => {
-                        writer.apply_change(&c);
-                        changed.push(c.key);
-                    }
-                    IndexOp::Release(k) => {
-                        writer.release(k);
-                    }
-                    IndexOp::Scan(node) => scans.push((node, writer.scan_stored(store.as_ref(), node))),
-                    IndexOp::ScanCells(node) => scans.push((node, writer.scan_chunk_cells(store.as_ref(), node))),
                 }
-            }
-            writer.publish();
-            let cells_changed = writer.take_changed_cells();
-            let memory = writer.memory();
-            IndexTaskOutput { writer, changed, cells_changed, memory, scans }
+                writer.publish();
+                let cells_changed = writer.take_changed_cells();
+                let memory = writer.memory();
+                IndexTaskOutput { writer, changed, cells_changed, memory, scans }
+            })
         }));
     }
 
@@ -279,7 +281,15 @@ impl IndexDriver {
         let task = self.task.as_mut()?;
         let out = bevy::tasks::futures::check_ready(task)?;
         self.task = None;
-        Some(self.take_output(out))
+        match out {
+            Ok(out) => Some(self.take_output(out)),
+            // A bug in the index: its writer is gone with the task, so the index stops
+            // updating (what it published stays readable); the app goes on.
+            Err(panic) => {
+                error!("strata: the index update panicked, the index no longer updates: {panic}");
+                None
+            }
+        }
     }
 
     fn take_output(&mut self, out: IndexTaskOutput) -> IndexPublished {
@@ -308,8 +318,12 @@ impl IndexDriver {
     /// Waits for the running index task (used on exit only).
     pub fn finish(&mut self) {
         if let Some(task) = self.task.take() {
-            let out = bevy::tasks::block_on(task);
-            self.take_output(out);
+            match bevy::tasks::block_on(task) {
+                Ok(out) => {
+                    self.take_output(out);
+                }
+                Err(panic) => error!("strata: the index update panicked: {panic}"),
+            }
         }
     }
 }

@@ -47,6 +47,21 @@ pub struct StreamStats {
     /// Chunk loads refused as stale since start: older than this world's own commit of the
     /// chunk (a load that started before the commit, or a lagging replica); loaded again.
     pub stale_loads: u64,
+    /// Loads waiting out their back-off after a failure (see [`LOAD_RETRY_MAX`]).
+    pub cooling_loads: usize,
+    /// Meshing jobs that panicked (a bug; their node stays without a mesh) since start.
+    pub mesh_panics: u64,
+}
+
+/// The back-off of a chunk or grid whose load failed (a store error, or a stale copy): it is
+/// loaded again after 100 ms, then 200 ms, 400 ms, … up to this (game time of `Time<Real>`), so
+/// an unreachable store or one damaged record does not cost a read and a log line every frame.
+/// A warning is logged at the 1st, 2nd, 4th, 8th, … failure of a node.
+pub const LOAD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The pause before the next load of a node that failed `failures` times (≥ 1).
+fn load_retry_delay(failures: u32) -> std::time::Duration {
+    (std::time::Duration::from_millis(100) * (1u32 << failures.saturating_sub(1).min(10))).min(LOAD_RETRY_MAX)
 }
 
 /// Streaming state: the plan, its tasks in flight, finished results and the nodes' entities.
@@ -56,15 +71,35 @@ pub struct StreamStats {
 pub struct StrataStreaming {
     pub(crate) plan: StreamPlan,
     loading: HashMap<NodeId, Task<LoadOutput>>,
-    meshing: HashMap<NodeId, Task<MeshOutput>>,
+    meshing: HashMap<NodeId, Task<Result<MeshOutput, String>>>,
     ready_loads: VecDeque<LoadOutput>,
     ready_meshes: VecDeque<MeshOutput>,
+    /// Failed loads waiting out their back-off: when (in `Time<Real>`) the plan learns of the
+    /// failure, and so asks again.
+    cooling: Vec<(std::time::Duration, NodeId)>,
+    /// Failures in a row per node (cleared by a successful load).
+    failures: HashMap<NodeId, u32>,
     /// Entities of shown nodes with geometry.
     entities: HashMap<NodeId, Entity>,
     pub(crate) stats: StreamStats,
 }
 
 impl StrataStreaming {
+    /// Records a failed load of `node` (`error`: the store's, logged at the 1st, 2nd, 4th, …
+    /// failure in a row; `None`: a stale copy) and schedules the plan's retry after the
+    /// back-off ([`LOAD_RETRY_MAX`]); until then the plan counts the load as in flight.
+    fn cool(&mut self, node: NodeId, error: Option<String>, now: std::time::Duration) {
+        let n = self.failures.entry(node).or_insert(0);
+        *n = n.saturating_add(1);
+        let delay = load_retry_delay(*n);
+        if let Some(e) = error
+            && n.is_power_of_two()
+        {
+            warn!("strata: loading {node:?} failed ({n} in a row; next try in {delay:?}): {e}");
+        }
+        self.cooling.push((now + delay, node));
+    }
+
     /// The streaming bookkeeping: shown nodes, generations, queues, retention.
     pub fn plan(&self) -> &StreamPlan {
         &self.plan
@@ -108,7 +143,7 @@ impl StrataStreaming {
 
     /// Counters.
     pub fn stats(&self) -> StreamStats {
-        self.stats
+        StreamStats { cooling_loads: self.cooling.len(), ..self.stats }
     }
 
     /// The entity of a shown node, if it has geometry.
@@ -263,15 +298,15 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
                     fluid_depth: config.fluid_depth,
                 };
                 // Replaces (so cancels) an older mesh task of the node.
-                st.meshing.insert(m.node, pool.spawn(async move { job.run() }));
+                st.meshing.insert(m.node, pool.spawn(async move { crate::jobs::contained(|| job.run()) }));
             }
             Work::Load(id) => {
                 let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
                 // Chunk loads read the store (I/O); LOD grids are computation.
                 let task = if id.level == 0 {
-                    io.spawn(async move { job.run() })
+                    io.spawn(async move { job.run_contained() })
                 } else {
-                    pool.spawn(async move { job.run() })
+                    pool.spawn(async move { job.run_contained() })
                 };
                 st.loading.insert(id, task);
             }
@@ -280,10 +315,17 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
 }
 
 /// Poll: moves finished tasks to the ready queues; never blocks.
-pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>) {
+pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>, time: Res<Time<Real>>) {
     let st = &mut *st;
     let plan = &mut st.plan;
+    let mut failed = Vec::new();
     st.loading.retain(|id, task| match check_ready(task) {
+        // A failed load stays "loading" for the plan while it waits out its back-off, so the
+        // node is not handed out again meanwhile (see `StrataStreaming::cool`).
+        Some(out) if out.data.is_err() => {
+            failed.push(out);
+            false
+        }
         Some(out) => {
             plan.load_returned(*id);
             st.ready_loads.push_back(out);
@@ -292,13 +334,25 @@ pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>)
         None => true,
     });
     st.meshing.retain(|id, task| match check_ready(task) {
-        Some(out) => {
+        Some(Ok(out)) => {
             plan.mesh_returned(*id);
             st.ready_meshes.push_back(out);
             false
         }
+        // A bug in the mesher: the node stays without a mesh; the app goes on.
+        Some(Err(panic)) => {
+            plan.mesh_returned(*id);
+            st.stats.mesh_panics += 1;
+            error!("strata: meshing {id:?} panicked: {panic}");
+            false
+        }
         None => true,
     });
+    for out in failed {
+        st.stats.load_errors += 1;
+        let error = out.data.err();
+        st.cool(out.node, error, time.elapsed());
+    }
     // A new index snapshot: the grids above edited chunks are stale; grids whose scan finished
     // can load.
     if let Some(published) = sw.index.poll() {
@@ -317,28 +371,37 @@ pub(crate) fn apply_results(
     mut assets: MeshAssets,
     mut loaded_msg: MessageWriter<NodeMeshed>,
     mut remeshed_msg: MessageWriter<NodeRemeshed>,
+    time: Res<Time<Real>>,
 ) {
     let start = Instant::now();
     let budget_s = f64::from(config.apply_budget_ms.max(0.1)) / 1e3;
     let max = config.max_results_per_frame.max(1);
     let mut applied = 0usize;
+    // Failed loads whose back-off is over: the plan asks for them again.
+    let now = time.elapsed();
+    let st = &mut *st;
+    let plan = &mut st.plan;
+    st.cooling.retain(|&(due, node)| {
+        let waiting = due > now;
+        if !waiting {
+            plan.load_returned(node);
+            plan.load_arrived(node, None);
+        }
+        waiting
+    });
     while applied < max && start.elapsed().as_secs_f64() < budget_s {
         let Some(out) = st.ready_loads.pop_front() else { break };
         applied += 1;
-        let data = match out.data {
-            // Older than this world's own commit of the chunk (a load that started before the
-            // commit, or a lagging replica): treated as a failed load, so the plan loads again.
-            Ok(_) if out.node.level == 0 && sw.world.is_stale(out.node.key, out.sequence) => {
-                st.stats.stale_loads += 1;
-                None
-            }
-            Ok(c) => Some(c),
-            Err(e) => {
-                st.stats.load_errors += 1;
-                warn!("strata: loading {:?} failed: {e}", out.node);
-                None
-            }
-        };
+        // Older than this world's own commit of the chunk (a load that started before the
+        // commit, or a lagging replica): a failed load, loaded again after a back-off — unless
+        // the store has kept returning that copy for `WorldConfig::stale_patience` (then taken).
+        if out.data.is_ok() && out.node.level == 0 && sw.world.refuse_stale(out.node.key, out.sequence).is_err() {
+            st.stats.stale_loads += 1;
+            st.cool(out.node, None, now);
+            continue;
+        }
+        st.failures.remove(&out.node);
+        let data = out.data.ok();
         match st.plan.load_arrived(out.node, data) {
             LoadFate::Chunk(chunk) => {
                 st.stats.loads_applied += 1;

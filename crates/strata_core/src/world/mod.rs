@@ -415,8 +415,9 @@ impl World {
     /// [`WorldConfig::stale_patience`] since it was first refused: then the copy is the store's
     /// (this world's commit was lost or overwritten behind it), the world forgets its commit of
     /// the chunk and takes it ([`WorldStats::stale_copies_taken`]). A different copy restarts
-    /// the wait. O(1).
-    fn refuse_stale(&mut self, key: ChunkKey, sequence: u64) -> Result<(), StoreError> {
+    /// the wait. What [`World::insert_loaded`] and loads on the calling thread ask; a caller
+    /// that inspects a load before handing it in asks it too. O(1).
+    pub fn refuse_stale(&mut self, key: ChunkKey, sequence: u64) -> Result<(), StoreError> {
         let Some(&committed) = self.committed.get(&key).filter(|&&c| sequence < c) else {
             self.refused.remove(&key);
             return Ok(());

@@ -1079,7 +1079,8 @@ fn awaited_chunks_handed_in_under_a_tight_budget_stay_until_applied() {
     let config = WorldConfig { cache_bytes: 2 * 65536 + 4096, ..WorldConfig::default() };
     let mut w = World::new(Arc::new(MemoryStore::new()), ground, config);
     w.set_edit_loading(EditLoading::Deferred);
-    let edits: Vec<(VoxelPos, MaterialId)> = (0..4).map(|i| (VoxelPos::new(i * 32 + 3, 20, 3), MaterialId(9))).collect();
+    let edits: Vec<(VoxelPos, MaterialId)> =
+        (0..4).map(|i| (VoxelPos::new(i * 32 + 3, 20, 3), MaterialId(9))).collect();
     w.set_many(edits.clone());
     assert_eq!(w.apply().unwrap().held_edits, 1);
     let mut awaited: Vec<ChunkKey> = w.awaited_chunks().collect();
