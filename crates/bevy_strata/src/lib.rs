@@ -56,7 +56,7 @@ pub use picking::StrataPickingSettings;
 pub use sets::{StrataSchedule, StrataSystems};
 pub use startup::{StartupError, StartupReport, StrataStatus, StrataStatusChanged, strata_ready};
 pub use state::StrataWorld;
-pub use streaming::{StrataNode, StrataStreaming, StreamStats};
+pub use streaming::{LOAD_RETRY_MAX, StrataNode, StrataStreaming, StreamStats};
 pub use textures::{StrataTextureMaterial, StrataTextures, StrataTexturesPlugin};
 pub use viewer::{StrataFloatingOrigin, StrataOrigin, StreamingViewer, ViewerPositions};
 pub use voxel_world::{VoxelHit, VoxelWorld};
