@@ -226,55 +226,59 @@ fn generate(
     let generator = NoiseTerrain::new(save.terrain.clone());
     let keys = chunk_keys(min, max);
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let pb = bar(keys.len() as u64, "generate");
+    let pb = bar(keys.len() as u64, if bake { "generate + bake" } else { "generate" });
     let start = Instant::now();
-    let per = keys.len().div_ceil(threads).max(1);
-    let results: Vec<Vec<(ChunkKey, Chunk)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = keys
-            .chunks(per)
-            .map(|part| {
-                let (generator, pb) = (&generator, &pb);
-                s.spawn(move || {
-                    part.iter()
-                        .map(|&k| {
-                            pb.inc(1);
-                            (k, generator.generate(k))
-                        })
-                        .collect::<Vec<_>>()
+    let (mut uniform, mut baked) = (0usize, 0usize);
+    let mut generating = std::time::Duration::ZERO;
+    // Block by block, so memory stays bounded (a block of dense chunks is 256 MiB) whatever
+    // the region: generated in parallel, counted, baked, dropped.
+    // `STRATA_GENERATE_BLOCK` overrides the block size (tests: many blocks in a small region).
+    let block_size = std::env::var("STRATA_GENERATE_BLOCK").ok().and_then(|b| b.parse().ok()).unwrap_or(GENERATE_BLOCK);
+    for block in keys.chunks(block_size.max(1)) {
+        let t = Instant::now();
+        let per = block.len().div_ceil(threads).max(1);
+        let generated: Vec<(ChunkKey, Chunk)> = std::thread::scope(|s| {
+            let handles: Vec<_> = block
+                .chunks(per)
+                .map(|part| {
+                    let generator = &generator;
+                    s.spawn(move || part.iter().map(|&k| (k, generator.generate(k))).collect::<Vec<_>>())
                 })
-            })
-            .collect();
-        // A panicking generator thread is a bug in the generator; report it as such.
-        handles.into_iter().map(|h| h.join().expect("generator thread panicked")).collect()
-    });
+                .collect();
+            // A panicking generator thread is a bug in the generator; report it as such.
+            handles.into_iter().flat_map(|h| h.join().expect("generator thread panicked")).collect()
+        });
+        generating += t.elapsed();
+        uniform += generated.iter().filter(|(_, c)| c.as_uniform().is_some()).count();
+        if bake {
+            for part in generated.chunks(1024) {
+                let mut batch = strata_core::WriteBatch::new();
+                for (k, c) in part {
+                    batch.put(*k, c);
+                }
+                save.store.commit(&batch)?;
+                baked += part.len();
+            }
+        }
+        pb.inc(block.len() as u64);
+    }
     pb.finish_and_clear();
-    let elapsed = start.elapsed();
-    let all: Vec<(ChunkKey, Chunk)> = results.into_iter().flatten().collect();
-    let uniform = all.iter().filter(|(_, c)| c.as_uniform().is_some()).count();
+    let total = keys.len();
     println!(
-        "generated {} chunks ({} uniform, {} dense) in {:.2} s ({:.0} chunks/s, {} threads)",
-        all.len(),
-        uniform,
-        all.len() - uniform,
-        elapsed.as_secs_f64(),
-        all.len() as f64 / elapsed.as_secs_f64().max(1e-9),
-        threads
+        "generated {total} chunks ({uniform} uniform, {} dense) in {:.2} s ({:.0} chunks/s, {threads} threads)",
+        total - uniform,
+        generating.as_secs_f64(),
+        total as f64 / generating.as_secs_f64().max(1e-9),
     );
     if bake {
-        let pb = bar(all.len() as u64, "bake");
-        for part in all.chunks(1024) {
-            let mut batch = strata_core::WriteBatch::new();
-            for (k, c) in part {
-                batch.put(*k, c);
-            }
-            save.store.commit(&batch)?;
-            pb.inc(part.len() as u64);
-        }
-        pb.finish_and_clear();
-        println!("baked {} chunks into {}", all.len(), path.display());
+        println!("baked {baked} chunks into {} in {:.2} s in all", path.display(), start.elapsed().as_secs_f64());
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Chunks `strata generate` holds at a time (4,096: at most 256 MiB of dense chunks; the
+/// environment variable `STRATA_GENERATE_BLOCK` overrides it).
+const GENERATE_BLOCK: usize = 4096;
 
 fn stats(path: &Path) -> Result<ExitCode, CliError> {
     if !path.exists() {

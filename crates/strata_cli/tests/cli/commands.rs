@@ -214,3 +214,32 @@ fn export_refuses_to_overwrite_the_save() {
     let o = strata(&["verify", "--save", s]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// `strata generate --bake` works block by block (bounded memory): over several blocks every
+/// chunk is counted once and stored as the generator makes it.
+#[test]
+fn generate_bakes_every_chunk_block_by_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("w.strata");
+    let s = save.to_str().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["generate", "--save", s, "--min=-64,-32,-64", "--max=63,31,63", "--bake"])
+        .env("STRATA_GENERATE_BLOCK", "7")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("generated 32 chunks") && text(&o).contains("baked 32 chunks"), "{}", text(&o));
+    let save = strata_cli::Save::open_read_only(&save).unwrap();
+    assert_eq!(save.store.stats().unwrap().records, 32);
+    let generator = strata_geo::NoiseTerrain::new(save.terrain.clone());
+    let mut stored = 0;
+    save.store
+        .scan(strata_core::store::full_range(), &mut |k, _| {
+            stored += 1;
+            let chunk = save.store.get(k.to_chunk()).unwrap().unwrap();
+            assert!(chunk == strata_core::WorldGenerator::generate(&generator, k.to_chunk()), "{k:?}");
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(stored, 32);
+}
