@@ -451,7 +451,6 @@ fn opening_a_world_waits_for_its_replicas() {
 /// memory, and cannot blind the compare-and-set with a record sealed at `u64::MAX`.
 #[test]
 fn a_hostile_peer_cannot_stop_or_blind_a_shared_world() {
-    use common::node_cmd;
     use strata_core::{FlatGenerator, VoxelPos, World, WorldConfig, codec};
     let Some(base) = cluster_url("a_hostile_peer_cannot_stop_or_blind_a_shared_world") else { return };
     let (url, _) = url_with(&base, "hostile", "");
@@ -466,13 +465,7 @@ fn a_hostile_peer_cannot_stop_or_blind_a_shared_world() {
     let layout = store.layout();
     let region = layout.region_of(k.morton());
     let master = store.master_of(k.morton()).unwrap();
-    let cmd = |args: &[&[u8]]| {
-        let mut c = redis::cmd(std::str::from_utf8(args[0]).unwrap());
-        for a in &args[1..] {
-            c.arg(*a);
-        }
-        node_cmd(&master, &c).unwrap();
-    };
+    let cmd = |args: &[&[u8]]| common::raw_cmd(&master, args);
     let (idx, sums, near_key) =
         (layout.index_key(region), layout.summaries_key(region), layout.record_key(near.morton()));
     // Wrong types: the index a string, the summaries a list, a record a hash; a bad member.
@@ -546,13 +539,7 @@ fn inspect_lists_what_does_not_belong_and_remove_clears_it() {
     let layout = store.layout();
     let region = layout.region_of(k.morton());
     let master = store.master_of(k.morton()).unwrap();
-    let cmd = |args: &[&[u8]]| {
-        let mut c = redis::cmd(std::str::from_utf8(args[0]).unwrap());
-        for a in &args[1..] {
-            c.arg(*a);
-        }
-        node_cmd(&master, &c).unwrap();
-    };
+    let cmd = |args: &[&[u8]]| common::raw_cmd(&master, args);
     let (idx, sums) = (layout.index_key(region), layout.summaries_key(region));
     let member = |c: ChunkKey| strata_redis::keys::member(c.morton());
     let (missing, hashed) = (ChunkKey::new(2, 0, 0), ChunkKey::new(3, 0, 0));

@@ -76,6 +76,16 @@ pub fn node_cmd(addr: &str, cmd: &redis::Cmd) -> redis::RedisResult<redis::Value
     cmd.query(&mut con)
 }
 
+/// Sends one raw command (`args[0]` the command name) to `addr`, behind the store's back, as
+/// a buggy or hostile peer would; panics if it fails.
+pub fn raw_cmd(addr: &str, args: &[&[u8]]) {
+    let mut c = redis::cmd(std::str::from_utf8(args[0]).expect("a command name"));
+    for a in &args[1..] {
+        c.arg(*a);
+    }
+    node_cmd(addr, &c).expect("a raw command");
+}
+
 /// `CLUSTER INFO` of `addr` says `cluster_state:ok`.
 pub fn state_ok(addr: &str) -> bool {
     match node_cmd(addr, redis::cmd("CLUSTER").arg("INFO")) {
