@@ -56,6 +56,18 @@ const OLDEST_VERSION: u8 = 1;
 /// Bytes before the body.
 pub const SUMMARY_HEADER_LEN: usize = 20;
 const HALF_BYTES: usize = HALF_VOLUME * 2;
+/// The longest summary record the encoder can write: the header, the chunk cell and up, a
+/// histogram naming 32³ materials, the longest history and dense cells lz4 cannot shrink. A
+/// stored value longer than this is no summary (a reader that bounds its reads, such as the
+/// Redis store's scans, reads this many bytes plus one).
+pub const MAX_SUMMARY_LEN: usize = SUMMARY_HEADER_LEN
+    + 3
+    + 4 * CHUNK_VOLUME
+    + 2
+    + 4 * crate::history::MAX_PROCESSES
+    + HALF_BYTES
+    + HALF_BYTES / 255
+    + 16;
 
 /// What a stored chunk gives an index that does not hold its voxels: its histogram, its
 /// process history and its cells at half resolution (what it gives the level-1 grid above it).
@@ -398,6 +410,28 @@ mod tests {
         let mut out = Vec::new();
         encode_unsummarised(key, &mut out);
         assert_eq!(StoredSummary::decode(key, &out), Ok(None));
+    }
+
+    /// A chunk of 32³ different materials in an order lz4 finds nothing to repeat in, with
+    /// every process recorded: the longest summary there is, within [`MAX_SUMMARY_LEN`].
+    #[test]
+    fn the_longest_summary_fits_max_summary_len() {
+        let mut rng = crate::rng::SplitMix64(7);
+        let mut ids: Vec<u16> = (0..CHUNK_VOLUME as u16).collect();
+        for i in (1..ids.len()).rev() {
+            ids.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let chunk = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(ids[p.index().get()] + 1)));
+        let mut history = ProcessHistory::EMPTY;
+        for p in 0..crate::history::MAX_PROCESSES as u8 {
+            history.record(ProcessStamp { process: ProcessId::new(p).unwrap(), step: u32::MAX });
+        }
+        let s = StoredSummary::of(&chunk, history, Up::PosY);
+        assert_eq!(s.histogram.len(), CHUNK_VOLUME);
+        let bytes = encoded(&s, MortonKey(5));
+        assert!(bytes.len() > 4 * CHUNK_VOLUME, "{} bytes: not the long case", bytes.len());
+        assert!(bytes.len() <= MAX_SUMMARY_LEN, "{} bytes > {MAX_SUMMARY_LEN}", bytes.len());
+        assert_eq!(StoredSummary::decode(MortonKey(5), &bytes), Ok(Some(s)));
     }
 
     #[test]

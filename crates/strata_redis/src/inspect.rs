@@ -9,7 +9,7 @@ use crate::keys::{member, parse_member};
 use crate::store::RedisClusterStore;
 use redis::Value;
 use strata_core::codec::{self, RecordHome};
-use strata_core::summary_record::StoredSummary;
+use strata_core::summary_record::{self, StoredSummary};
 use strata_core::{ChunkKey, MortonKey, StoreError};
 
 /// One thing [`RedisClusterStore::inspect`] found that does not belong.
@@ -125,7 +125,8 @@ impl RedisClusterStore {
     ///
     /// # Runtime
     /// Three round trips per region (its keys' types, index and summary fields; its records'
-    /// types; its records, each read up to [`codec::MAX_RECORD_LEN`] + 1 bytes, and summaries).
+    /// types; its records and summaries, each read up to [`codec::MAX_RECORD_LEN`] +
+    /// 1 and [`summary_record::MAX_SUMMARY_LEN`] + 1 bytes).
     pub fn inspect(&self, progress: &mut dyn FnMut()) -> Result<Inspection, StoreError> {
         let layout = self.layout();
         let set = layout.regions_key();
@@ -209,7 +210,7 @@ impl RedisClusterStore {
                     p.cmd("GETRANGE").arg(&names[i]).arg(0).arg(codec::MAX_RECORD_LEN);
                 }
                 if !fields.is_empty() {
-                    p.cmd("HMGET").arg(&sums).arg(&fields);
+                    crate::store::hmget_bounded(p, &sums, &fields);
                 }
             })?;
             let mut records = values.iter();
@@ -256,6 +257,9 @@ impl RedisClusterStore {
             if let Some(Value::Array(summaries)) = values.get(strings.len()) {
                 for (field, v) in fields.iter().zip(summaries) {
                     let why = match parse_member(field) {
+                        Some(_) if bytes(v).is_some_and(|s| s.len() > summary_record::MAX_SUMMARY_LEN) => {
+                            Some(format!("larger than any summary ({} bytes or more)", bytes(v).map_or(0, <[u8]>::len)))
+                        }
                         Some(k) if chunks.contains(&k) => bytes(v)
                             .and_then(|s| StoredSummary::decode(k, s).err().map(|e| format!("does not decode: {e}"))),
                         _ => Some("names no chunk of the index".into()),

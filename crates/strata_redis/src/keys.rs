@@ -12,7 +12,7 @@
 //! region_level)` (the aligned cube of 2^`region_level` chunks per side) as fixed-width hex. Redis
 //! Cluster hashes only the part between the braces, so a region's records and its index live in
 //! one slot (one master): a region's writes are one `MULTI`/`EXEC`, a region's range scan one
-//! `ZRANGEBYLEX` + `MGET` on one node. Different regions hash to different slots, spreading the
+//! `ZRANGEBYLEX` + one read of its records (a bounded `MGET`) on one node. Different regions hash to different slots, spreading the
 //! world over the masters.
 
 use strata_core::MortonKey;

@@ -15,6 +15,7 @@ use strata_core::store::{
     ChunkCellVisitor, CommitReceipt, Expect, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch,
     visit_chunk_cell, visit_summary,
 };
+use strata_core::summary_record;
 use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError, WorldId};
 
 /// A batch grouped by region: each region's entries (record and summary, `None` = delete; the
@@ -81,6 +82,34 @@ for i = 1, n do
   end
 end
 return failed
+"#;
+
+/// Reads at most `ARGV[1]` + 1 bytes of each of `KEYS` (records of one region): nil where a key
+/// is missing, empty or not a string. What `MGET` would give, except that a value a buggy or
+/// hostile peer made larger than any record is read only that far.
+const BOUNDED_MGET_SCRIPT: &str = r#"
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 1, #KEYS do
+  local v = redis.pcall('GETRANGE', KEYS[i], 0, n)
+  if type(v) ~= 'string' or v == '' then v = false end
+  out[i] = v
+end
+return out
+"#;
+
+/// Reads at most `ARGV[1]` + 1 bytes of each field `ARGV[2..]` of the hash `KEYS[1]` (a
+/// region's summaries): nil where a field is missing, or for every field when the key is not a
+/// hash. What `HMGET` would give, bounded as [`BOUNDED_MGET_SCRIPT`].
+const BOUNDED_HMGET_SCRIPT: &str = r#"
+local n = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV do
+  local v = redis.pcall('HGET', KEYS[1], ARGV[i])
+  if type(v) ~= 'string' then v = false elseif #v > n + 1 then v = string.sub(v, 1, n + 1) end
+  out[i - 1] = v
+end
+return out
 "#;
 
 /// What the attempts of one commit have done so far (a retry does not redo it).
@@ -352,10 +381,12 @@ impl RedisClusterStore {
             .collect()
     }
 
-    /// Queues the `HMGET` of `keys`' summaries in `region` (one reply: an array, nil where a
-    /// summary is missing).
+    /// Queues the read of `keys`' summaries in `region`, each at most
+    /// [`summary_record::MAX_SUMMARY_LEN`] + 1 bytes (one reply: an array, nil where a summary
+    /// is missing).
     fn fetch_summaries(&self, region: u128, keys: &[MortonKey], p: &mut redis::Pipeline) {
-        p.cmd("HMGET").arg(self.layout.summaries_key(region)).arg(keys.iter().map(|k| member(*k)).collect::<Vec<_>>());
+        let fields: Vec<String> = keys.iter().map(|k| member(*k)).collect();
+        hmget_bounded(p, &self.layout.summaries_key(region), &fields);
     }
 
     /// Visits every stored key in `range` in key order with the reply that `fetch` (one
@@ -564,6 +595,21 @@ fn get_bounded(p: &mut redis::Pipeline, name: &str) {
     p.cmd("GETRANGE").arg(name).arg(0).arg(codec::MAX_RECORD_LEN);
 }
 
+/// Queues the read of the records at `names` (of one region), each at most
+/// [`codec::MAX_RECORD_LEN`] + 1 bytes ([`BOUNDED_MGET_SCRIPT`]; one reply: an array, nil where a
+/// record is missing). A value larger than any record then fails to decode (corrupt) instead of
+/// being read whole.
+pub(crate) fn mget_bounded(p: &mut redis::Pipeline, names: &[String]) {
+    p.cmd("EVAL").arg(BOUNDED_MGET_SCRIPT).arg(names.len()).arg(names).arg(codec::MAX_RECORD_LEN);
+}
+
+/// Queues the read of the summaries `fields` of the hash `hash`, each at most
+/// [`summary_record::MAX_SUMMARY_LEN`] + 1 bytes ([`BOUNDED_HMGET_SCRIPT`]; one reply: an array,
+/// nil where a field is missing, every one nil when `hash` is not a hash).
+pub(crate) fn hmget_bounded<F: redis::ToRedisArgs>(p: &mut redis::Pipeline, hash: &str, fields: &[F]) {
+    p.cmd("EVAL").arg(BOUNDED_HMGET_SCRIPT).arg(1).arg(hash).arg(summary_record::MAX_SUMMARY_LEN).arg(fields);
+}
+
 /// The reply of [`get_bounded`]: `None` for no record (`GETRANGE` of a missing key is empty,
 /// and an empty value is no record either: the region script treats it the same way).
 fn bounded_record(v: &Value) -> Result<Option<&[u8]>, StoreError> {
@@ -730,17 +776,18 @@ impl ChunkStore for RedisClusterStore {
 
     /// # Runtime
     /// Per region overlapping `range` (probed directly when at most 64 regions overlap, else
-    /// taken from the regions set): `ZRANGEBYLEX` on its index, then `MGET`, pipelined per node,
-    /// 128 regions per step. Not a snapshot across regions: a concurrent commit may be seen in
-    /// some regions and not yet in others (each region is seen before or after it).
+    /// taken from the regions set): `ZRANGEBYLEX` on its index, then a bounded `MGET`
+    /// ([`mget_bounded`]), pipelined per node, 128 regions per step. Not a snapshot across
+    /// regions: a concurrent commit may be seen in some regions and not yet in others (each
+    /// region is seen before or after it).
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
         self.scan_regions(
             range,
             |_, keys, p| {
-                p.cmd("MGET").arg(keys.iter().map(|k| self.layout.record_key(*k)).collect::<Vec<_>>());
+                mget_bounded(p, &keys.iter().map(|k| self.layout.record_key(*k)).collect::<Vec<_>>());
             },
             |k, v| {
-                // Nil: deleted between the index read and the MGET.
+                // Nil: deleted between the index read and the read of the records.
                 Ok(match bytes(v) {
                     Some(rec) => visit(k, rec),
                     None => ControlFlow::Continue(()),
@@ -750,8 +797,8 @@ impl ChunkStore for RedisClusterStore {
     }
 
     /// # Runtime
-    /// As [`RedisClusterStore::scan`], with `HMGET` on each region's summaries hash instead of
-    /// `MGET` of its records. A chunk without a summary (written before summaries existed) or
+    /// As [`RedisClusterStore::scan`], with a bounded `HMGET` ([`hmget_bounded`]) on each
+    /// region's summaries hash instead of the read of its records. A chunk without a summary (written before summaries existed) or
     /// with a damaged one costs a `GET` of its record, which is then summarised.
     fn scan_summaries(
         &self,
@@ -765,7 +812,7 @@ impl ChunkStore for RedisClusterStore {
         )
     }
 
-    /// The same `HMGET` of summaries as [`ChunkStore::scan_summaries`], reading only each
+    /// The same bounded `HMGET` of summaries as [`ChunkStore::scan_summaries`], reading only each
     /// summary's header (its chunk cell) and checksum.
     fn scan_chunk_cells(
         &self,

@@ -489,6 +489,32 @@ fn a_hostile_peer_cannot_stop_or_blind_a_shared_world() {
     cmd(&[b"SET", near_key.as_bytes(), &huge]);
     assert_eq!(store.get_record(near.morton()).unwrap().unwrap().len(), codec::MAX_RECORD_LEN + 1);
     assert!(matches!(store.get(near), Err(StoreError::Corrupt { key, .. }) if key == near));
+    // So is it in a scan. A summary larger than any is read only that far too (`inspect` reads
+    // summaries as the scans do), and the scans summarise that chunk from its record instead.
+    let mut read = Vec::new();
+    store
+        .scan(MortonKey::region_range(k, 3), &mut |key, r| {
+            read.push((key, r.len()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(read.contains(&(near.morton(), codec::MAX_RECORD_LEN + 1)), "{read:?}");
+    let k_member = strata_redis::keys::member(k.morton());
+    cmd(&[b"HSET", sums.as_bytes(), k_member.as_bytes(), &huge]);
+    let summed = summaries(store.as_ref(), MortonKey::region_range(k, 3));
+    let of_k =
+        StoredSummary::of(&store.get(k).unwrap().unwrap(), strata_core::ProcessHistory::EMPTY, strata_core::Up::PosY);
+    assert!(
+        summed.iter().any(|(key, s)| *key == k.morton() && s.as_ref().is_ok_and(|s| s.histogram == of_k.histogram)),
+        "{summed:?}"
+    );
+    let too_long =
+        format!("larger than any summary ({} bytes or more)", strata_core::summary_record::MAX_SUMMARY_LEN + 1);
+    let problems = store.inspect(&mut || {}).unwrap().problems;
+    assert!(
+        problems.iter().any(|p| matches!(p, strata_redis::Problem::BadSummary { why, .. } if *why == too_long)),
+        "{problems:#?}"
+    );
 
     // A record sealed at u64::MAX: two writers that both read it must still conflict.
     let mut sealed = Vec::new();
