@@ -777,7 +777,7 @@ impl ChunkStore for RedisClusterStore {
     /// # Runtime
     /// Per region overlapping `range` (probed directly when at most 64 regions overlap, else
     /// taken from the regions set): `ZRANGEBYLEX` on its index, then a bounded `MGET`
-    /// ([`mget_bounded`]), pipelined per node, 128 regions per step. Not a snapshot across
+    /// (`mget_bounded`), pipelined per node, 128 regions per step. Not a snapshot across
     /// regions: a concurrent commit may be seen in some regions and not yet in others (each
     /// region is seen before or after it).
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
@@ -797,7 +797,7 @@ impl ChunkStore for RedisClusterStore {
     }
 
     /// # Runtime
-    /// As [`RedisClusterStore::scan`], with a bounded `HMGET` ([`hmget_bounded`]) on each
+    /// As [`RedisClusterStore::scan`], with a bounded `HMGET` (`hmget_bounded`) on each
     /// region's summaries hash instead of the read of its records. A chunk without a summary (written before summaries existed) or
     /// with a damaged one costs a `GET` of its record, which is then summarised.
     fn scan_summaries(
