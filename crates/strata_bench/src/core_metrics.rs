@@ -270,7 +270,7 @@ fn salvage_metrics(path: &std::path::Path, out: &mut Vec<Metric>) {
     let found = strata_redb::salvage::scan(&destroyed, None)
         .expect("store.salvage_recovered_fraction: the scan reads the file");
     let secs = t.elapsed().as_secs_f64();
-    let recovered = live.iter().filter(|(k, r)| found.chunks.get(k).is_some_and(|f| f.record == *r)).count();
+    let recovered = live.iter().filter(|(k, r)| found.record(*k).ok().flatten().is_some_and(|f| f == *r)).count();
     out.push(Metric::new("store.salvage_recovered_fraction", recovered as f64 / live.len() as f64, "fraction"));
     out.push(Metric::new("store.salvage_scan_mb_per_s", bytes.len() as f64 / 1e6 / secs.max(1e-9), "MB_per_s"));
 }

@@ -21,33 +21,36 @@
 //! salvage it while its B-tree still reads.
 //!
 //! # Runtime
-//! One pass over the file in 16 MiB windows (memory: one window plus the records kept);
-//! O(file bytes) for finding magics, plus one checksum per candidate record.
+//! One pass over the file in 16 MiB windows, O(file bytes) for finding magics, plus one
+//! checksum per candidate record. Memory: one window plus a few dozen bytes per key found
+//! (where its newest copy lies, not its bytes), whatever the file's size or how many older
+//! copies it holds; [`Salvage::write_save`] reads each recovered record again from the file.
 
 use super::RedbStoreOptions;
 use crate::RedbStore;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
-use strata_core::MortonKey;
+use std::path::{Path, PathBuf};
 use strata_core::codec::{self, RecordHome, RecordKind, WorldId};
 use strata_core::meta_record;
 use strata_core::store::{ChunkStore, StoreError, WriteBatch};
+use strata_core::{Chunk, MortonKey, ProcessHistory};
 
 /// Bytes read per step of [`scan`] (a window also holds the overlap below).
 const WINDOW: usize = 16 << 20;
 /// Bytes a window overlaps the next: every record is shorter, so each is seen whole once.
 const OVERLAP: usize = codec::MAX_RECORD_LEN;
 
-/// The newest intact copy of one chunk's record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where the newest intact copy of one chunk's record lies in the file
+/// ([`Salvage::record`] reads it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Found {
     /// The commit that wrote it.
     pub sequence: u64,
-    /// Its bytes (a sealed chunk record, or a deletion record).
-    pub record: Vec<u8>,
     /// Where it starts in the file.
     pub offset: u64,
+    /// Its length in bytes (a sealed chunk record).
+    pub len: usize,
 }
 
 /// What [`scan`] found in a file.
@@ -75,15 +78,17 @@ pub struct Salvage {
     pub unplaced: u64,
     /// Bytes read.
     pub bytes_scanned: u64,
+    /// The file scanned.
+    path: PathBuf,
 }
 
-/// An intact chunk or deletion record found in the file.
+/// The newest intact chunk or deletion record of one key (of one world) found so far.
+#[derive(Clone, Copy)]
 struct Candidate {
-    home: RecordHome,
     sequence: u64,
     deletion: bool,
     offset: u64,
-    record: Vec<u8>,
+    len: usize,
 }
 
 /// Reads the file at `path` from start to end and collects its intact records (see the module
@@ -112,7 +117,7 @@ pub fn scan(path: &Path, world: Option<WorldId>) -> std::io::Result<Salvage> {
         window.drain(..scan_to);
         start += scan_to as u64;
     }
-    Ok(found.finish(world, len))
+    Ok(found.finish(world, len, path))
 }
 
 fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -126,12 +131,19 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize>
     Ok(n)
 }
 
+/// What a scan keeps, per world: nothing of a record but where its newest copy lies.
 #[derive(Default)]
 struct Scanner {
-    candidates: Vec<Candidate>,
-    /// Damaged copies: claimed key and sequence (unverified).
-    damaged: Vec<(MortonKey, u64, WorldId)>,
-    metas: Vec<(WorldId, String, String, u64)>,
+    /// Per world and key, the newest intact copy.
+    newest: HashMap<(WorldId, MortonKey), Candidate>,
+    /// Intact records per world (the votes for which world a file holds).
+    intact: HashMap<WorldId, u64>,
+    /// Intact copies per world older than another of their key.
+    superseded: HashMap<WorldId, u64>,
+    /// Damaged copies: per claimed world and key, the highest claimed sequence (unverified).
+    damaged: HashMap<(WorldId, MortonKey), u64>,
+    /// Per world and name, the newest meta value and its sequence number.
+    metas: HashMap<(WorldId, String), (String, u64)>,
     unplaced: u64,
 }
 
@@ -150,70 +162,78 @@ impl Scanner {
                 && let Some(rec) = rest.get(..len)
                 && let Ok(m) = meta_record::decode(rec)
             {
-                self.metas.push((m.world, m.name.to_owned(), m.value.to_owned(), m.sequence));
+                match self.metas.get_mut(&(m.world, m.name.to_owned())) {
+                    Some(newest) if newest.1 >= m.sequence => {}
+                    Some(newest) => *newest = (m.value.to_owned(), m.sequence),
+                    None => {
+                        self.metas.insert((m.world, m.name.to_owned()), (m.value.to_owned(), m.sequence));
+                    }
+                }
             }
         }
     }
 
     fn chunk_record(&mut self, rest: &[u8], offset: u64) {
         // A version-3 header's claims (unverified), kept if the record turns out damaged.
-        let claims = codec::claimed_place(rest).map(|(home, sequence)| (home.key, sequence, home.world));
+        let claims = codec::claimed_place(rest);
         let record = codec::declared_len(rest).filter(|l| *l <= codec::MAX_RECORD_LEN).and_then(|l| rest.get(..l));
-        match record.map(|rec| (rec, codec::parse_record(rec))) {
-            Some((rec, Ok((header, _)))) => match header.home {
-                Some(home) => self.candidates.push(Candidate {
-                    home,
-                    sequence: header.sequence,
-                    deletion: header.kind == RecordKind::Deletion,
-                    offset,
-                    record: rec.to_vec(),
-                }),
+        match record.map(|rec| (rec.len(), codec::parse_record(rec))) {
+            Some((len, Ok((header, _)))) => match header.home {
+                Some(home) => {
+                    *self.intact.entry(home.world).or_default() += 1;
+                    let found = Candidate {
+                        sequence: header.sequence,
+                        deletion: header.kind == RecordKind::Deletion,
+                        offset,
+                        len,
+                    };
+                    match self.newest.get_mut(&(home.world, home.key)) {
+                        None => {
+                            self.newest.insert((home.world, home.key), found);
+                        }
+                        Some(newest) => {
+                            *self.superseded.entry(home.world).or_default() += 1;
+                            if found.sequence > newest.sequence {
+                                *newest = found;
+                            }
+                        }
+                    }
+                }
                 None => self.unplaced += 1,
             },
             // A version-3 header whose checksum (or length) fails: a damaged copy.
-            _ => self.damaged.extend(claims),
+            _ => {
+                if let Some((home, sequence)) = claims {
+                    let claimed = self.damaged.entry((home.world, home.key)).or_default();
+                    *claimed = (*claimed).max(sequence);
+                }
+            }
         }
     }
 
-    fn finish(self, world: Option<WorldId>, bytes_scanned: u64) -> Salvage {
+    fn finish(self, world: Option<WorldId>, bytes_scanned: u64, path: &Path) -> Salvage {
         let world = world.or_else(|| {
-            let mut votes: HashMap<WorldId, u64> = HashMap::new();
-            for c in &self.candidates {
-                *votes.entry(c.home.world).or_default() += 1;
-            }
-            votes.into_iter().filter(|(w, _)| *w != WorldId::UNSEALED).max_by_key(|(w, n)| (*n, *w)).map(|(w, _)| w)
+            self.intact
+                .iter()
+                .filter(|(w, _)| **w != WorldId::UNSEALED)
+                .max_by_key(|(w, n)| (**n, **w))
+                .map(|(w, _)| *w)
         });
-        let mut out = Salvage { world, unplaced: self.unplaced, bytes_scanned, ..Salvage::default() };
+        let mut out =
+            Salvage { world, unplaced: self.unplaced, bytes_scanned, path: path.to_owned(), ..Salvage::default() };
+        let all: u64 = self.intact.values().sum();
         let Some(world) = world else {
-            out.foreign = self.candidates.len() as u64;
+            out.foreign = all;
             return out;
         };
-        // Newest intact copy per key (chunk or deletion).
-        let mut newest: BTreeMap<MortonKey, Candidate> = BTreeMap::new();
-        for c in self.candidates {
-            if c.home.world != world {
-                out.foreign += 1;
-                continue;
-            }
-            match newest.get(&c.home.key) {
-                Some(n) if n.sequence >= c.sequence => out.superseded += 1,
-                Some(_) => {
-                    out.superseded += 1;
-                    newest.insert(c.home.key, c);
-                }
-                None => {
-                    newest.insert(c.home.key, c);
-                }
-            }
-        }
-        let mut newest_damaged: BTreeMap<MortonKey, u64> = BTreeMap::new();
-        for (key, seq, w) in self.damaged {
-            if w == world {
-                let e = newest_damaged.entry(key).or_default();
-                *e = (*e).max(seq);
-            }
-        }
-        for (key, damaged_seq) in &newest_damaged {
+        out.foreign = all - self.intact.get(&world).copied().unwrap_or(0);
+        out.superseded = self.superseded.get(&world).copied().unwrap_or(0);
+        // Newest intact copy per key (chunk or deletion), in key order.
+        let newest: BTreeMap<MortonKey, Candidate> =
+            self.newest.into_iter().filter(|((w, _), _)| *w == world).map(|((_, k), c)| (k, c)).collect();
+        let damaged: BTreeMap<MortonKey, u64> =
+            self.damaged.into_iter().filter(|((w, _), _)| *w == world).map(|((_, k), s)| (k, s)).collect();
+        for (key, damaged_seq) in &damaged {
             match newest.get(key) {
                 None => out.lost.push(*key),
                 Some(c) if *damaged_seq > c.sequence && !c.deletion => out.stale.push(*key),
@@ -224,22 +244,10 @@ impl Scanner {
             if c.deletion {
                 out.deleted.push(key);
             } else {
-                out.chunks.insert(key, Found { sequence: c.sequence, record: c.record, offset: c.offset });
+                out.chunks.insert(key, Found { sequence: c.sequence, offset: c.offset, len: c.len });
             }
         }
-        let mut metas: BTreeMap<String, (String, u64)> = BTreeMap::new();
-        for (w, name, value, seq) in self.metas {
-            if w != world {
-                continue;
-            }
-            match metas.get(&name) {
-                Some((_, s)) if *s >= seq => {}
-                _ => {
-                    metas.insert(name, (value, seq));
-                }
-            }
-        }
-        out.meta = metas;
+        out.meta = self.metas.into_iter().filter(|((w, _), _)| *w == world).map(|((_, name), v)| (name, v)).collect();
         out
     }
 }
@@ -254,11 +262,53 @@ pub struct Written {
 }
 
 impl Salvage {
+    /// The recovered record of `key` (a sealed chunk record), read again from the scanned
+    /// file and checked (it must still be an intact record of this world for `key`). `None`:
+    /// nothing was recovered for `key`.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if the file cannot be read; [`StoreError::Corrupt`] or
+    /// [`StoreError::Backend`] if what is at the recorded place is no longer that record (the
+    /// file changed since the scan).
+    pub fn record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(found) = self.chunks.get(&key) else { return Ok(None) };
+        let mut file = std::fs::File::open(&self.path)?;
+        self.read_record(&mut file, key, found).map(|(record, ..)| Some(record))
+    }
+
+    /// Reads `found` (the record of `key`) from `file`, decodes it and checks it is still what
+    /// the scan found there.
+    fn read_record(
+        &self,
+        file: &mut std::fs::File,
+        key: MortonKey,
+        found: &Found,
+    ) -> Result<(Vec<u8>, Chunk, ProcessHistory), StoreError> {
+        let mut record = vec![0; found.len];
+        file.seek(SeekFrom::Start(found.offset))?;
+        file.read_exact(&mut record)?;
+        let home = RecordHome { world: self.world.unwrap_or_default(), key };
+        let (chunk, history, sequence) = codec::decode_stored_at(&record, home)
+            .map_err(|source| StoreError::Corrupt { key: key.to_chunk(), source })?;
+        if sequence != found.sequence {
+            return Err(StoreError::Backend(format!(
+                "{}: the record of chunk {:?} changed since the scan (sequence {sequence}, was {})",
+                self.path.display(),
+                key.to_chunk(),
+                found.sequence
+            )));
+        }
+        Ok((record, chunk, history))
+    }
+
     /// Writes the recovered chunks (re-encoded, with fresh summaries) and meta values into a
-    /// new save at `out`, of the same world. Refuses to overwrite an existing file.
+    /// new save at `out`, of the same world. Refuses to overwrite an existing file. On an
+    /// error (the scanned file changed or cannot be read, the new save cannot be written) the
+    /// new save is removed: it is all or nothing, and the scanned file is only ever read.
     ///
     /// # Runtime
-    /// One decode and encode per recovered chunk, in commits of 1,024 chunks.
+    /// One read (in file order), decode and encode per recovered chunk, in commits of 1,024
+    /// chunks: memory for one commit, whatever the number of chunks.
     pub fn write_save(&self, out: &Path) -> Result<Written, StoreError> {
         if out.exists() {
             return Err(StoreError::InvalidConfig(format!("{} exists: salvage writes a new save", out.display())));
@@ -267,13 +317,29 @@ impl Salvage {
             return Err(StoreError::InvalidConfig("no intact record was found: nothing to write".into()));
         };
         let store = RedbStore::open_with(out, RedbStoreOptions { new_world_id: Some(world), ..Default::default() })?;
+        let result = self.write_into(&store);
+        let closed = store.close();
+        match result.and_then(|w| closed.map(|()| w)) {
+            Ok(written) => Ok(written),
+            Err(e) => {
+                // Best effort: the error says what went wrong; a half-written save must not
+                // pass for a salvaged one.
+                let _ = std::fs::remove_file(out);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_into(&self, store: &RedbStore) -> Result<Written, StoreError> {
         let mut batch = WriteBatch::new();
         let mut written = Written { chunks: 0, metas: 0 };
-        for (key, found) in &self.chunks {
-            // Invariant: only intact records of this world were kept; decoding them again
-            // checks that (and a failure here is reported, not written).
-            let (chunk, history) = codec::decode_at(&found.record, RecordHome { world, key: *key })
-                .map_err(|source| StoreError::Corrupt { key: key.to_chunk(), source })?;
+        let mut file = std::fs::File::open(&self.path)?;
+        let mut in_file_order: Vec<(&MortonKey, &Found)> = self.chunks.iter().collect();
+        in_file_order.sort_by_key(|(_, f)| f.offset);
+        for (key, found) in in_file_order {
+            // Invariant: only intact records of this world were kept; reading and decoding them
+            // again checks that (and a failure here is reported, not written).
+            let (_, chunk, history) = self.read_record(&mut file, *key, found)?;
             batch.put_with_history(key.to_chunk(), &chunk, &history);
             written.chunks += 1;
             if batch.len() == 1024 {
@@ -288,7 +354,6 @@ impl Salvage {
             store.set_meta(name, value)?;
             written.metas += 1;
         }
-        store.close()?;
         Ok(written)
     }
 }
@@ -308,7 +373,7 @@ mod tests {
 
     /// A save with chunks 0..20 put, 0..5 put again, 15..20 deleted, and a meta value; returns
     /// it with what each chunk holds now (deleted ones absent).
-    fn save(dir: &Path) -> (std::path::PathBuf, WorldId, BTreeMap<MortonKey, Chunk>) {
+    fn save(dir: &Path) -> (PathBuf, WorldId, BTreeMap<MortonKey, Chunk>) {
         let path = dir.join("w.strata");
         let store = RedbStore::open(&path).unwrap();
         let mut want = BTreeMap::new();
@@ -403,8 +468,11 @@ mod tests {
         // Intact, the scan recovers exactly the current contents.
         let got: BTreeMap<MortonKey, Chunk> = s
             .chunks
-            .iter()
-            .map(|(k, f)| (*k, codec::decode_at(&f.record, RecordHome { world: s.world.unwrap(), key: *k }).unwrap().0))
+            .keys()
+            .map(|k| {
+                let record = s.record(*k).unwrap().unwrap();
+                (*k, codec::decode_at(&record, RecordHome { world: s.world.unwrap(), key: *k }).unwrap().0)
+            })
             .collect();
         assert_eq!(got, want);
         // Damage the newest copy of every rewritten chunk (0..5: older copies may survive in
@@ -429,6 +497,35 @@ mod tests {
         }
         assert!(after.lost.contains(&ChunkKey::new(7, 1, -2).morton()), "written once: no older copy");
         assert_eq!(after.chunks.len() + after.lost.len(), want.len());
+    }
+
+    /// The scan keeps where records lie, not their bytes: a record changed after the scan is
+    /// an error when read, and a salvage that meets one leaves no half-written save behind.
+    #[test]
+    fn a_file_changed_after_the_scan_fails_the_salvage_and_leaves_no_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, _, want) = save(dir.path());
+        let s = scan(&path, None).unwrap();
+        let key = ChunkKey::new(12, 1, -2).morton();
+        assert_eq!(
+            s.record(key)
+                .unwrap()
+                .map(|r| codec::decode_at(&r, RecordHome { world: s.world.unwrap(), key }).unwrap().0)
+                .as_ref(),
+            want.get(&key)
+        );
+        assert_eq!(s.record(ChunkKey::new(99, 1, -2).morton()).unwrap(), None, "nothing recovered there");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[s.chunks[&key].offset as usize + codec::HEADER_LEN + 3] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(matches!(s.record(key), Err(StoreError::Corrupt { .. })));
+        let out = dir.path().join("recovered.strata");
+        assert!(matches!(s.write_save(&out), Err(StoreError::Corrupt { .. })));
+        assert!(!out.exists(), "no half-written save");
+        // Scanned again, the damaged copy is reported and the rest is written.
+        let again = scan(&path, None).unwrap();
+        assert!(again.lost.contains(&key) || again.stale.contains(&key));
+        assert_eq!(again.write_save(&out).unwrap().chunks, again.chunks.len() as u64);
     }
 
     fn sealed(key: MortonKey, world: WorldId, sequence: u64, c: &Chunk) -> Vec<u8> {

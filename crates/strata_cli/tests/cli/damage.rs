@@ -115,7 +115,7 @@ fn trial(orig: &Original, bits: &[usize], dir: &Path, out: &mut Outcomes) {
         }
         out.salvaged_untouched += 1;
         let world = found.world.unwrap_or_default();
-        let got = found.chunks.get(key).map(|f| codec::decode_at(&f.record, RecordHome { world, key: *key }));
+        let got = found.record(*key).unwrap().map(|r| codec::decode_at(&r, RecordHome { world, key: *key }));
         if !matches!(&got, Some(Ok((c, _))) if c == &orig.chunks[key]) {
             out.salvage_misses.push(format!("flips {bits:?}: chunk {key:?} not recovered ({got:?})"));
         }
