@@ -454,9 +454,14 @@ fn hud(
 /// With `STRATA_SCREENSHOT=path`: once the player stands on the ground and streaming has been
 /// idle for a while (pipelines compile slowly in software rendering), takes a screenshot, saves
 /// it, checks it ([`PixelStats::check`]) and exits: code 0 if the check passed, 3 if not.
+/// Frames the player must have stood settled, with streaming idle and the textures loaded,
+/// before the screenshot mode drops the crates. Software rendering takes about a second per
+/// frame here (each frame of waiting is a second of CI); pipelines compile while the view loads.
+const READY_FRAMES: u32 = 20;
+
 #[derive(Default)]
 struct ScreenshotProgress {
-    /// Frames the player stood settled with streaming idle (crates drop after 40).
+    /// Frames the player stood settled with streaming idle (crates drop after [`READY_FRAMES`]).
     ready_frames: u32,
     /// Frames every crate has been at rest (the screenshot is taken after 20).
     resting_frames: u32,
@@ -476,11 +481,11 @@ fn screenshot_when_ready(
     if progress.requested {
         return;
     }
-    if progress.ready_frames <= 40 {
+    if progress.ready_frames <= READY_FRAMES {
         if streaming.is_idle() && player.settled && !textures.is_pending() {
             progress.ready_frames += 1;
         }
-        if progress.ready_frames > 40 {
+        if progress.ready_frames > READY_FRAMES {
             // Three crates dropped in view, 3–5 voxels ahead and 2 above the eye: they must
             // land on the voxel colliders and show in the picture (not fall through).
             let (ahead, right) = (eye.forward().as_vec3(), eye.right().as_vec3());

@@ -642,7 +642,7 @@ fn screenshot_when_ready(
         return;
     }
     *idle_frames = if streaming.is_idle() { *idle_frames + 1 } else { 0 };
-    if geology_steps > 0 && *geology_phase == 0 && *idle_frames > 30 {
+    if geology_steps > 0 && *geology_phase == 0 && *idle_frames > SCREENSHOT_IDLE_FRAMES {
         *geology_phase = 1;
         *idle_frames = 0;
         geology.enabled = true;
@@ -679,7 +679,7 @@ fn screenshot_when_ready(
     } else {
         frame_ms.clear();
     }
-    if *idle_frames > 30 {
+    if *idle_frames > SCREENSHOT_IDLE_FRAMES {
         *requested = true;
         let mut sorted = frame_ms.clone();
         sorted.sort_by(f32::total_cmp);
@@ -693,6 +693,11 @@ fn screenshot_when_ready(
         take_checked_screenshot::<PixelStats>(&mut commands, path);
     }
 }
+
+/// Frames streaming must have been idle before the screenshot mode captures (and over which it
+/// reports frame times). Software rendering takes about a second per frame here, so each frame
+/// of waiting is a second of CI; pipelines have long compiled by the time the view is complete.
+const SCREENSHOT_IDLE_FRAMES: u32 = 10;
 
 /// Frames the screenshot mode keeps the camera on after requesting the before picture of a
 /// geology pair (the capture is read back a frame or two later).

@@ -56,6 +56,7 @@ impl WorldGenerator for Tilted {
 }
 
 /// A reference node: summary numbers (without version) and its 32³ cells.
+#[derive(Clone)]
 pub struct RefNode {
     pub version: u64,
     pub hist: BTreeMap<u16, u64>,
@@ -65,12 +66,16 @@ pub struct RefNode {
 }
 
 fn hist_of(c: &Chunk, weight: u64) -> BTreeMap<u16, u64> {
-    let mut h = BTreeMap::new();
+    let mut counts = vec![0u64; 1 << 16];
     for i in 0..CHUNK_VOLUME {
-        *h.entry(c.get(strata_core::LocalIndex::new(i as u16)).0).or_default() += weight;
+        counts[usize::from(c.get(strata_core::LocalIndex::new(i as u16)).0)] += weight;
     }
-    h
+    counts.iter().enumerate().filter(|(_, n)| **n > 0).map(|(m, n)| (m as u16, *n)).collect()
 }
+
+/// Reference nodes without a known chunk below them (the generator's alone), kept between
+/// [`reference_memo`] calls of one test: they depend on nothing but the generator and the node.
+pub type GeneratedNodes = HashMap<NodeId, RefNode>;
 
 /// Recomputes node `id` from scratch: known chunks where given, generator samples elsewhere.
 /// `versions` holds the last change version of each known chunk (absent: 0).
@@ -80,23 +85,41 @@ pub fn reference(
     versions: &HashMap<ChunkKey, u64>,
     generator: &dyn WorldGenerator,
 ) -> RefNode {
+    reference_memo(id, known, versions, generator, &mut GeneratedNodes::new())
+}
+
+/// [`reference`], taking generated nodes from `memo` (and adding those it computes): `memo`
+/// must only ever have seen `generator`.
+pub fn reference_memo(
+    id: NodeId,
+    known: &HashMap<ChunkKey, Chunk>,
+    versions: &HashMap<ChunkKey, u64>,
+    generator: &dyn WorldGenerator,
+    memo: &mut GeneratedNodes,
+) -> RefNode {
     let any_known = known.keys().any(|k| id.contains(*k));
     if !any_known {
-        let cells = generator.sample_lod(id.level, id.key);
-        return RefNode {
-            version: 0,
-            hist: hist_of(&cells, 1u64 << (3 * id.level)),
-            cells,
-            source: DataSource::Generated,
-            children: vec![],
-        };
+        return memo
+            .entry(id)
+            .or_insert_with(|| {
+                let cells = generator.sample_lod(id.level, id.key);
+                RefNode {
+                    version: 0,
+                    hist: hist_of(&cells, 1u64 << (3 * id.level)),
+                    cells,
+                    source: DataSource::Generated,
+                    children: vec![],
+                }
+            })
+            .clone();
     }
     if id.level == 0 {
         let cells = known[&id.key].clone();
         let version = versions.get(&id.key).copied().unwrap_or(0);
         return RefNode { version, hist: hist_of(&cells, 1), cells, source: DataSource::Exact, children: vec![] };
     }
-    let children: Vec<RefNode> = (0..8).map(|i| reference(id.child(i), known, versions, generator)).collect();
+    let children: Vec<RefNode> =
+        (0..8).map(|i| reference_memo(id.child(i), known, versions, generator, memo)).collect();
     let mut d = DenseChunk::filled(MaterialId::AIR);
     for z in 0..32usize {
         for y in 0..32usize {

@@ -2,7 +2,7 @@
 //! brute-force model (what it knows, what it forgot, summaries and grids), rays are exact or
 //! say which released chunk they reached, and flying over unedited land leaves nothing behind.
 
-use crate::common::{RefNode, reference};
+use crate::common::{GeneratedNodes, RefNode, reference_memo};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -15,6 +15,9 @@ use strata_index::{
     IndexConfig, IndexSnapshot, IndexWriter, NodeId, PreparedChunk, ROOT_LEVEL, Ray, RayError, RayOptions,
     cast_reference,
 };
+
+/// The reference's generated nodes, for every case (one generator throughout).
+static GENERATED: std::sync::Mutex<Option<GeneratedNodes>> = std::sync::Mutex::new(None);
 
 fn generator() -> Arc<FlatGenerator> {
     Arc::new(FlatGenerator { height: 3, material: MaterialId(1) })
@@ -159,7 +162,9 @@ fn check_all(snap: &IndexSnapshot, model: &Model, rays: &[([f64; 3], [f64; 3])])
         return Err(format!("{} roots, want {}", snap.root_count(), roots.len()));
     }
     for root in roots {
-        check(snap, root, &reference(root, &known, &versions, generator().as_ref()))?;
+        let mut memo = GENERATED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let reference = reference_memo(root, &known, &versions, generator().as_ref(), memo.get_or_insert_default());
+        check(snap, root, &reference)?;
     }
     // Rays: exact, or stopped at the first released chunk they reach (a released chunk is, to
     // the reference walk, a wall of a material nothing else has).
