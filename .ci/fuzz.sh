@@ -4,14 +4,15 @@
 # overflow checks — the flags `cargo fuzz run` uses, so cargo-fuzz need not be installed.
 # A crash fails the run and leaves its input in fuzz/artifacts/<target>/. Corpora grow in
 # fuzz/corpus/<target>/ (ignored by git). Without a nightly toolchain the targets are only
-# built (`cargo check`).
+# built (`cargo check`). FUZZ_BUILD_ONLY=1 builds (or checks) and runs nothing: CI builds them
+# early, at low priority, while the tests and screenshots leave cores idle.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${FUZZ_SECONDS:-30}
 targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx 'strata-fuzz')
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "no nightly toolchain: only building the fuzz targets"
-  cargo check --quiet
+  cargo check --quiet --locked
   exit 0
 fi
 host=$(rustc -vV | sed -n 's/^host: //p')
@@ -29,6 +30,7 @@ flags=(
 )
 # `--target` keeps the flags off build scripts and proc macros (as cargo-fuzz does).
 RUSTFLAGS="${flags[*]}" cargo +nightly build --quiet --release --locked --bins --target "$host" --target-dir target/libfuzzer
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 # Targets run FUZZ_JOBS at a time (default: one per core; each libFuzzer process uses one), so
 # every target still gets its FUZZ_SECONDS of a whole core.
 jobs=${FUZZ_JOBS:-$(nproc)}

@@ -229,6 +229,9 @@ impl ChunkStore for OpeningStore {
     fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
         self.get()?.get_many(keys)
     }
+    fn get_records(&self, keys: &[MortonKey]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        self.get()?.get_records(keys)
+    }
     fn stats(&self) -> Result<StoreStats, StoreError> {
         self.get()?.stats()
     }

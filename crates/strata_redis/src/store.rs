@@ -750,25 +750,32 @@ impl ChunkStore for RedisClusterStore {
     }
 
     /// # Runtime
-    /// One pipeline of `GET`s per node, the nodes in parallel.
+    /// One pipeline of bounded `GET`s per node, the nodes in parallel.
     fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
-        for &key in keys {
-            strata_core::store::checked_morton(key)?;
-        }
-        let names: Vec<String> = keys.iter().map(|k| self.layout.record_key(k.morton())).collect();
-        let slots: Vec<u16> = keys.iter().map(|k| self.slot_of(k.morton())).collect();
-        let replies = self.query_by_slot("get_many", &slots, 1, |i, p| {
+        let mortons = keys.iter().map(|&k| strata_core::store::checked_morton(k)).collect::<Result<Vec<_>, _>>()?;
+        keys.iter()
+            .zip(self.get_records(&mortons)?)
+            .map(|(&key, record)| match record {
+                None => Ok(None),
+                Some(b) => codec::decode_at(&b, self.home(key.morton()))
+                    .map(|(chunk, _)| Some(chunk))
+                    .map_err(|source| StoreError::Corrupt { key, source }),
+            })
+            .collect()
+    }
+
+    /// # Runtime
+    /// One pipeline of bounded `GET`s per node, the nodes in parallel.
+    fn get_records(&self, keys: &[MortonKey]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let names: Vec<String> = keys.iter().map(|k| self.layout.record_key(*k)).collect();
+        let slots: Vec<u16> = keys.iter().map(|k| self.slot_of(*k)).collect();
+        let replies = self.query_by_slot("get_records", &slots, 1, |i, p| {
             get_bounded(p, &names[i]);
         })?;
-        keys.iter()
-            .zip(replies)
-            .map(|(&key, r)| match r.first() {
-                Some(v) => match bounded_record(v)? {
-                    None => Ok(None),
-                    Some(b) => codec::decode_at(b, self.home(key.morton()))
-                        .map(|(chunk, _)| Some(chunk))
-                        .map_err(|source| StoreError::Corrupt { key, source }),
-                },
+        replies
+            .iter()
+            .map(|r| match r.first() {
+                Some(v) => bounded_record(v).map(|r| r.map(<[u8]>::to_vec)),
                 None => Err(StoreError::Backend("no GET reply".into())),
             })
             .collect()

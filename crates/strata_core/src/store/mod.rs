@@ -496,6 +496,13 @@ pub trait ChunkStore: Send + Sync + 'static {
         keys.iter().map(|k| self.get(*k)).collect()
     }
 
+    /// Batched [`ChunkStore::get_record`], one result per key in order: what a world re-reads
+    /// after a conflict, so that a commit conflicting on many chunks costs one round trip, not
+    /// one per chunk. The default calls `get_record` per key; a networked store should batch.
+    fn get_records(&self, keys: &[MortonKey]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get_record(*k)).collect()
+    }
+
     /// Totals over every record (a full scan).
     fn stats(&self) -> Result<StoreStats, StoreError> {
         let mut s = StoreStats::default();
@@ -611,6 +618,9 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
         (**self).get_many(keys)
     }
+    fn get_records(&self, keys: &[MortonKey]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        (**self).get_records(keys)
+    }
     fn stats(&self) -> Result<StoreStats, StoreError> {
         (**self).stats()
     }
@@ -696,6 +706,14 @@ pub mod contract {
         store.commit(&batch).unwrap();
         assert!(matches!(store.get(c), Err(StoreError::Corrupt { key, .. }) if key == c));
         assert!(matches!(store.get_many(&[a, c]), Err(StoreError::Corrupt { key, .. }) if key == c));
+        // Batched record reads: each key's bytes as `get_record` gives them, in order (the
+        // corrupt one too: callers decode), none for a key without a record.
+        let keys = [c.morton(), ChunkKey::new(7, 7, 7).morton(), b.morton(), a.morton()];
+        let one_by_one: Vec<Option<Vec<u8>>> = keys.iter().map(|k| store.get_record(*k).unwrap()).collect();
+        assert_eq!(one_by_one[1], None);
+        assert!(one_by_one.iter().filter(|r| r.is_some()).count() == 3);
+        assert_eq!(store.get_records(&keys).unwrap(), one_by_one);
+        assert_eq!(store.get_records(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
 
         // Summaries: one per stored chunk in key order, each what summarising the chunk gives;
         // the record that does not decode is reported with its error.

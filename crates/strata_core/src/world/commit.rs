@@ -2,6 +2,8 @@
 //! retries on conflicts) and settling the result.
 
 use super::*;
+use crate::MortonKey;
+use crate::store::decode_stored;
 
 /// Dirty chunks captured for a commit; write them with [`PreparedCommit::execute`] (any thread),
 /// then hand the result to [`World::finish_commit`].
@@ -231,7 +233,18 @@ impl PreparedCommit {
                     !done
                 });
             }
-            for key in keys {
+            // The other writers' records, read in one batch (one round trip per node for a
+            // networked store, however many chunks conflicted).
+            let mortons: Vec<MortonKey> = keys.iter().map(|k| k.morton()).collect();
+            let records = store.get_records(&mortons)?;
+            if records.len() != keys.len() {
+                return Err(StoreError::Backend(format!(
+                    "the store returned {} records for {} keys",
+                    records.len(),
+                    keys.len()
+                )));
+            }
+            for (key, record) in keys.into_iter().zip(records) {
                 let Some(i) = self.chunks.iter().position(|c| c.key == key) else { continue };
                 let c = &mut current[i];
                 // The sequence number of the record `c.base` is (0: none).
@@ -239,10 +252,13 @@ impl PreparedCommit {
                     Some(Expect::Sequence(s)) => s,
                     Some(Expect::Absent) | None => 0,
                 };
-                let read = match store.get_stored(key) {
-                    Ok(s) => Ok(s),
-                    Err(StoreError::Corrupt { .. }) => Err(()),
-                    Err(e) => return Err(e),
+                // `Err(record)`: a record no reader here can use.
+                let read = match record {
+                    None => Ok(None),
+                    Some(bytes) => match decode_stored(&bytes, store.home(key.morton()), key) {
+                        Ok(s) => Ok(Some(s)),
+                        Err(_) => Err(bytes),
+                    },
                 };
                 if let Ok(stored) = &read
                     && stored.as_ref().map_or(0, |s| s.sequence) < known
@@ -263,11 +279,8 @@ impl PreparedCommit {
                     // A record no reader here can use (corrupt, misplaced, a newer format):
                     // replaced by this world's copy (its voxels over the copy it knew), on
                     // condition that it is still that record, instead of failing every commit.
-                    Err(()) => {
-                        let expect = match store.get_record(key.morton())? {
-                            Some(record) => Expect::Sequence(crate::codec::stored_sequence(&record)),
-                            None => Expect::Absent,
-                        };
+                    Err(record) => {
+                        let expect = Expect::Sequence(crate::codec::stored_sequence(&record));
                         outcome.replaced.push(key);
                         (c.base.clone(), expect, ProcessHistory::EMPTY)
                     }
