@@ -36,11 +36,16 @@ pub struct StrataConfig {
     /// (`ViewRule::ChunkLattice`). Default `false`: from the viewer to the node's box
     /// (`ViewRule::NodeBox`), which shows a few more chunks at the same view distance.
     pub view_distance_in_chunks: bool,
-    /// Load and meshing tasks in flight at once.
+    /// The most load and meshing tasks in flight, or finished and not applied yet, at once. The
+    /// plugin keeps as many as keep every worker busy until the next frame, measured from the
+    /// tasks' and frames' times (`StreamStats::in_flight_target`); this only caps that.
+    /// Default 1,024; no value in the valid range stalls the pipeline.
     pub max_tasks_in_flight: usize,
-    /// Finished results applied per frame at most.
+    /// The most finished results applied per frame. What normally limits them is
+    /// `apply_budget_ms` (main-thread time, measured); this only caps the count. Default 4,096.
     pub max_results_per_frame: usize,
-    /// Main-thread time per frame for applying results, in milliseconds.
+    /// Main-thread time per frame for applying finished results (meshes shown, chunks handed
+    /// to the world), in milliseconds. Default 3.
     pub apply_budget_ms: f32,
     /// Seconds between periodic durable commits of edits (also committed on exit).
     pub commit_interval_s: f32,
@@ -85,8 +90,8 @@ impl Default for StrataConfig {
             lod_hysteresis: 0.25,
             lod_min_move: 2.0,
             view_distance_in_chunks: false,
-            max_tasks_in_flight: 64,
-            max_results_per_frame: 64,
+            max_tasks_in_flight: 1024,
+            max_results_per_frame: 4096,
             apply_budget_ms: 3.0,
             commit_interval_s: 5.0,
             voxel_budget_mib: 256,

@@ -283,13 +283,15 @@ fn panel(
                 per_level.iter().enumerate().filter(|&(_, n)| *n > 0).map(|(l, n)| format!("L{l}: {n}")).collect();
             ui.label(format!("shown nodes: {}", if levels.is_empty() { "none".into() } else { levels.join("  ") }));
             let get = |p: &DiagnosticPath| value(&diagnostics, p).unwrap_or(0.0);
+            let s = st.stats();
             ui.label(format!(
-                "tasks in flight {:.0} · queued {:.0} · ready {:.0}",
+                "tasks in flight {:.0} (target {}, {:.0} µs each) · queued {:.0} · ready {:.0}",
                 get(&paths::TASKS_IN_FLIGHT),
+                s.in_flight_target,
+                s.mean_task_us,
                 get(&paths::QUEUE_DEPTH),
                 get(&paths::READY_DEPTH)
             ));
-            let s = st.stats();
             ui.label(format!(
                 "apply {:.2} ms/frame ({} results) · stale dropped {}",
                 get(&paths::APPLY_MS),
@@ -364,8 +366,8 @@ fn panel(
                 egui::Slider::new(&mut edited.view_distance, 32.0..=max_view).logarithmic(true).text("view distance"),
             );
             ui.add(egui::Slider::new(&mut edited.apply_budget_ms, 0.1..=16.0).text("apply budget ms"));
-            ui.add(egui::Slider::new(&mut edited.max_results_per_frame, 1..=512).text("results per frame"));
-            ui.add(egui::Slider::new(&mut edited.max_tasks_in_flight, 1..=256).text("tasks in flight"));
+            ui.add(egui::Slider::new(&mut edited.max_results_per_frame, 1..=4096).text("results per frame (cap)"));
+            ui.add(egui::Slider::new(&mut edited.max_tasks_in_flight, 1..=4096).text("tasks in flight (cap)"));
             if edited != *config {
                 match capped_settings(edited) {
                     Ok(accepted) => {

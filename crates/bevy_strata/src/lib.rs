@@ -32,6 +32,7 @@ mod mesh_build;
 mod messages;
 mod mover;
 mod node_material;
+mod pacing;
 mod persistence;
 mod picking;
 mod sets;

@@ -12,6 +12,7 @@ use crate::config::StrataConfig;
 use crate::jobs::{LoadJob, LoadOutput, MeshJob, MeshOutput};
 use crate::mesh_build::{MeshAssets, spawn_or_update};
 use crate::messages::{NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
+use crate::pacing::Pacer;
 use crate::state::{IndexDriver, StrataWorld};
 use crate::viewer::{StrataOrigin, ViewerPositions};
 use bevy::prelude::*;
@@ -51,6 +52,11 @@ pub struct StreamStats {
     pub cooling_loads: usize,
     /// Meshing jobs that panicked (a bug; their node stays without a mesh) since start.
     pub mesh_panics: u64,
+    /// Tasks the pipeline keeps in flight or waiting to be applied now: what keeps every worker
+    /// busy until the next frame, measured (see [`StrataConfig::max_tasks_in_flight`]).
+    pub in_flight_target: usize,
+    /// Mean time one load or mesh task keeps a worker busy, microseconds (a moving average).
+    pub mean_task_us: f32,
 }
 
 /// The back-off of a chunk or grid whose load failed (a store error, or a stale copy): it is
@@ -70,8 +76,8 @@ fn load_retry_delay(failures: u32) -> std::time::Duration {
 #[derive(Resource, Default)]
 pub struct StrataStreaming {
     pub(crate) plan: StreamPlan,
-    loading: HashMap<NodeId, Task<LoadOutput>>,
-    meshing: HashMap<NodeId, Task<Result<MeshOutput, String>>>,
+    loading: HashMap<NodeId, Task<Timed<LoadOutput>>>,
+    meshing: HashMap<NodeId, Task<Timed<Result<MeshOutput, String>>>>,
     ready_loads: VecDeque<LoadOutput>,
     ready_meshes: VecDeque<MeshOutput>,
     /// Failed loads waiting out their back-off: when (in `Time<Real>`) the plan learns of the
@@ -82,6 +88,33 @@ pub struct StrataStreaming {
     /// Entities of shown nodes with geometry.
     entities: HashMap<NodeId, Entity>,
     pub(crate) stats: StreamStats,
+    /// How much work to keep in flight (measured task and frame times).
+    pacer: Pacer,
+    /// When the last dispatch ran (`Time<Real>`), for the frame interval.
+    last_dispatch: Option<std::time::Duration>,
+    /// Whether the last result applied was a load (loads and meshes take turns).
+    last_applied_load: bool,
+}
+
+/// A task's output and how long it kept its worker busy.
+struct Timed<T> {
+    out: T,
+    busy: std::time::Duration,
+}
+
+impl Pacer {
+    /// Records how long a finished task kept its worker busy; returns its output.
+    fn done<T>(&mut self, t: Timed<T>) -> T {
+        self.task_done(t.busy);
+        t.out
+    }
+}
+
+/// Runs `f` and times it.
+fn timed<T>(f: impl FnOnce() -> T) -> Timed<T> {
+    let start = Instant::now();
+    let out = f();
+    Timed { out, busy: start.elapsed() }
 }
 
 impl StrataStreaming {
@@ -143,7 +176,7 @@ impl StrataStreaming {
 
     /// Counters.
     pub fn stats(&self) -> StreamStats {
-        StreamStats { cooling_loads: self.cooling.len(), ..self.stats }
+        StreamStats { cooling_loads: self.cooling.len(), mean_task_us: self.pacer.task_us() as f32, ..self.stats }
     }
 
     /// The entity of a shown node, if it has geometry.
@@ -257,10 +290,21 @@ pub(crate) fn apply_edits(
 }
 
 /// Dispatch: starts the tasks the plan hands out (meshes of nodes whose data is ready, loads of
-/// missing data) and the index task; never more than `max_tasks_in_flight`.
-pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>) {
+/// missing data) and the index task: as many as keep every worker busy until the next frame,
+/// counting those in flight and the finished results not applied yet (see [`crate::pacing`]),
+/// never more than `max_tasks_in_flight`.
+pub(crate) fn dispatch(
+    config: Res<StrataConfig>,
+    mut sw: ResMut<StrataWorld>,
+    mut st: ResMut<StrataStreaming>,
+    time: Res<Time<Real>>,
+) {
     let sw = &mut *sw;
     let st = &mut *st;
+    let now = time.elapsed();
+    if let Some(last) = st.last_dispatch.replace(now) {
+        st.pacer.frame(now.saturating_sub(last));
+    }
     // Chunks rays reached after the index released them: hand back the world's copy, or load.
     for key in sw.take_wanted() {
         match sw.world.resident_chunk(key) {
@@ -273,14 +317,16 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
     }
     sw.sync_residency();
     sw.index.dispatch();
-    let slots = config.max_tasks_in_flight.max(1).saturating_sub(st.tasks_in_flight());
+    let pool = AsyncComputeTaskPool::get();
+    let io = IoTaskPool::get();
+    let target = st.pacer.target(pool.thread_num() + io.thread_num(), config.max_tasks_in_flight);
+    st.stats.in_flight_target = target;
+    let slots = target.saturating_sub(st.tasks_in_flight() + st.ready_depth());
     if slots == 0 {
         return;
     }
     let mut inputs = PlanInputs { world: &sw.world, table: &sw.table, index: &mut sw.index };
     let work = st.plan.next_work(slots, &mut inputs);
-    let pool = AsyncComputeTaskPool::get();
-    let io = IoTaskPool::get();
     let snapshot = sw.index();
     for w in work {
         match w {
@@ -298,15 +344,15 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
                     fluid_depth: config.fluid_depth,
                 };
                 // Replaces (so cancels) an older mesh task of the node.
-                st.meshing.insert(m.node, pool.spawn(async move { crate::jobs::contained(|| job.run()) }));
+                st.meshing.insert(m.node, pool.spawn(async move { timed(|| crate::jobs::contained(|| job.run())) }));
             }
             Work::Load(id) => {
                 let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
                 // Chunk loads read the store (I/O); LOD grids are computation.
                 let task = if id.level == 0 {
-                    io.spawn(async move { job.run_contained() })
+                    io.spawn(async move { timed(|| job.run_contained()) })
                 } else {
-                    pool.spawn(async move { job.run_contained() })
+                    pool.spawn(async move { timed(|| job.run_contained()) })
                 };
                 st.loading.insert(id, task);
             }
@@ -318,22 +364,26 @@ pub(crate) fn dispatch(config: Res<StrataConfig>, mut sw: ResMut<StrataWorld>, m
 pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>, time: Res<Time<Real>>) {
     let st = &mut *st;
     let plan = &mut st.plan;
+    let pacer = &mut st.pacer;
     let mut failed = Vec::new();
-    st.loading.retain(|id, task| match check_ready(task) {
+    st.loading.retain(|_, task| match check_ready(task).map(|t| pacer.done(t)) {
         // A failed load stays "loading" for the plan while it waits out its back-off, so the
         // node is not handed out again meanwhile (see `StrataStreaming::cool`).
         Some(out) if out.data.is_err() => {
             failed.push(out);
             false
         }
+        // Still "loading" for the plan until the result is applied (`load_arrived`): a node
+        // that looks for this data meanwhile must not load it again. (Told at once, the plan
+        // handed finished-but-unapplied loads out again; with more tasks than results per
+        // frame, those duplicates outran the main thread and the first view never came.)
         Some(out) => {
-            plan.load_returned(*id);
             st.ready_loads.push_back(out);
             false
         }
         None => true,
     });
-    st.meshing.retain(|id, task| match check_ready(task) {
+    st.meshing.retain(|id, task| match check_ready(task).map(|t| pacer.done(t)) {
         Some(Ok(out)) => {
             plan.mesh_returned(*id);
             st.ready_meshes.push_back(out);
@@ -360,7 +410,8 @@ pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>,
     }
 }
 
-/// Apply: applies ready results within `max_results_per_frame` and `apply_budget_ms`.
+/// Apply: applies ready results, loads and meshes taking turns, within `apply_budget_ms` of
+/// main-thread time (measured) and at most `max_results_per_frame`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn apply_results(
     mut commands: Commands,
@@ -390,65 +441,75 @@ pub(crate) fn apply_results(
         waiting
     });
     while applied < max && start.elapsed().as_secs_f64() < budget_s {
-        let Some(out) = st.ready_loads.pop_front() else { break };
-        applied += 1;
-        // Older than this world's own commit of the chunk (a load that started before the
-        // commit, or a lagging replica): a failed load, loaded again after a back-off — unless
-        // the store has kept returning that copy for `WorldConfig::stale_patience` (then taken).
-        if out.data.is_ok() && out.node.level == 0 && sw.world.refuse_stale(out.node.key, out.sequence).is_err() {
-            st.stats.stale_loads += 1;
-            st.cool(out.node, None, now);
-            continue;
-        }
-        st.failures.remove(&out.node);
-        let data = out.data.ok();
-        match st.plan.load_arrived(out.node, data) {
-            LoadFate::Chunk(chunk) => {
-                st.stats.loads_applied += 1;
-                // The world keeps a copy it already holds (it is newer); the index gets the
-                // world's copy either way, so both share one `Arc` (it ignores chunks whose
-                // voxels it holds).
-                let key = out.node.key;
-                let loaded = LoadedChunk {
-                    chunk: chunk.clone(),
-                    history: out.history,
-                    origin: out.origin,
-                    sequence: out.sequence,
-                };
-                if sw.world.insert_loaded(key, loaded) == HandIn::Inserted {
-                    sw.index.queue_loaded(key, chunk, out.origin, out.history);
-                } else if let Some(c) = sw.world.resident_chunk(key) {
-                    let history = sw.world.resident_history(key).unwrap_or_default();
-                    sw.index.queue_loaded(key, c, out.origin, history);
-                }
-            }
-            LoadFate::Grid => st.stats.loads_applied += 1,
-            LoadFate::Dropped | LoadFate::Failed => {}
-        }
-    }
-    while applied < max && start.elapsed().as_secs_f64() < budget_s {
-        let Some(out) = st.ready_meshes.pop_front() else { break };
-        applied += 1;
-        let fate = st.plan.mesh_arrived(out.node, out.generation);
-        if fate == MeshFate::Stale {
-            st.stats.dropped_stale += 1;
-            continue;
-        }
-        // The mesh is placed at the node's first chunk.
-        let (first, _) = out.node.chunk_range();
-        let min_chunk = ChunkKey::new(first[0] as i32, first[1] as i32, first[2] as i32);
-        let translation = origin.to_render(min_chunk.min_voxel());
-        let previous = st.entities.get(&out.node).copied();
-        let entity = spawn_or_update(&mut commands, &mut assets, previous, out.node, translation, out.meshes);
-        match entity {
-            Some(e) => st.entities.insert(out.node, e),
-            None => st.entities.remove(&out.node),
+        // Loads and meshes take turns while both wait, so neither starves the other (loads
+        // first, counted against one cap, once kept meshes from ever being applied while a
+        // large view loaded: the first view never came).
+        let load = match (st.ready_loads.is_empty(), st.ready_meshes.is_empty()) {
+            (true, true) => break,
+            (false, true) => true,
+            (true, false) => false,
+            (false, false) => !st.last_applied_load,
         };
-        st.stats.meshes_applied += 1;
-        if fate == MeshFate::First {
-            loaded_msg.write(NodeMeshed { node: out.node, entity, voxels: out.voxels });
+        st.last_applied_load = load;
+        applied += 1;
+        if load {
+            let Some(out) = st.ready_loads.pop_front() else { break };
+            // Older than this world's own commit of the chunk (a load that started before the
+            // commit, or a lagging replica): a failed load, loaded again after a back-off — unless
+            // the store has kept returning that copy for `WorldConfig::stale_patience` (then taken).
+            if out.data.is_ok() && out.node.level == 0 && sw.world.refuse_stale(out.node.key, out.sequence).is_err() {
+                st.stats.stale_loads += 1;
+                st.cool(out.node, None, now);
+                continue;
+            }
+            st.failures.remove(&out.node);
+            let data = out.data.ok();
+            match st.plan.load_arrived(out.node, data) {
+                LoadFate::Chunk(chunk) => {
+                    st.stats.loads_applied += 1;
+                    // The world keeps a copy it already holds (it is newer); the index gets the
+                    // world's copy either way, so both share one `Arc` (it ignores chunks whose
+                    // voxels it holds).
+                    let key = out.node.key;
+                    let loaded = LoadedChunk {
+                        chunk: chunk.clone(),
+                        history: out.history,
+                        origin: out.origin,
+                        sequence: out.sequence,
+                    };
+                    if sw.world.insert_loaded(key, loaded) == HandIn::Inserted {
+                        sw.index.queue_loaded(key, chunk, out.origin, out.history);
+                    } else if let Some(c) = sw.world.resident_chunk(key) {
+                        let history = sw.world.resident_history(key).unwrap_or_default();
+                        sw.index.queue_loaded(key, c, out.origin, history);
+                    }
+                }
+                LoadFate::Grid => st.stats.loads_applied += 1,
+                LoadFate::Dropped | LoadFate::Failed => {}
+            }
         } else {
-            remeshed_msg.write(NodeRemeshed { node: out.node, entity, voxels: out.voxels });
+            let Some(out) = st.ready_meshes.pop_front() else { break };
+            let fate = st.plan.mesh_arrived(out.node, out.generation);
+            if fate == MeshFate::Stale {
+                st.stats.dropped_stale += 1;
+                continue;
+            }
+            // The mesh is placed at the node's first chunk.
+            let (first, _) = out.node.chunk_range();
+            let min_chunk = ChunkKey::new(first[0] as i32, first[1] as i32, first[2] as i32);
+            let translation = origin.to_render(min_chunk.min_voxel());
+            let previous = st.entities.get(&out.node).copied();
+            let entity = spawn_or_update(&mut commands, &mut assets, previous, out.node, translation, out.meshes);
+            match entity {
+                Some(e) => st.entities.insert(out.node, e),
+                None => st.entities.remove(&out.node),
+            };
+            st.stats.meshes_applied += 1;
+            if fate == MeshFate::First {
+                loaded_msg.write(NodeMeshed { node: out.node, entity, voxels: out.voxels });
+            } else {
+                remeshed_msg.write(NodeRemeshed { node: out.node, entity, voxels: out.voxels });
+            }
         }
     }
     st.stats.applied_last_frame = applied as u32;

@@ -1,4 +1,5 @@
-//! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--lod0] [--geology]`: one
+//! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--lod0] [--geology]
+//! [--max-tasks N] [--max-results N]`: one
 //! headless streaming fly-through, printed as one `key=value` line for the performance report.
 //! `--geology` (Strata only) runs erosion, deposition and volcanism near the viewer during the
 //! whole run ([`bevy_strata::StrataGeologyPlugin`], default settings but 8 steps per second).
@@ -60,7 +61,18 @@ fn main() {
     }
     let engine = value("--engine").unwrap_or_else(|| "strata".into());
     let result = match engine.as_str() {
-        "strata" => fly(&mut strata_engine::StrataEngine::new(&scenario, lod0, geology), &scenario),
+        "strata" => {
+            // `--max-tasks N --max-results N`: the pipeline's caps instead of the defaults.
+            let count = |flag: &str| value(flag).map(|v| v.parse::<usize>().expect("a count"));
+            let caps = match (count("--max-tasks"), count("--max-results")) {
+                (None, None) => None,
+                (tasks, results) => {
+                    let d = bevy_strata::prelude::StrataConfig::default();
+                    Some((tasks.unwrap_or(d.max_tasks_in_flight), results.unwrap_or(d.max_results_per_frame)))
+                }
+            };
+            fly(&mut strata_engine::StrataEngine::new(&scenario, lod0, geology, caps), &scenario)
+        }
         "bevy_voxel_world" => fly(&mut peer_bvw::PeerEngine::new(&scenario), &scenario),
         other => {
             eprintln!("unknown engine {other:?}: use strata or bevy_voxel_world");

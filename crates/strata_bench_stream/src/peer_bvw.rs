@@ -5,8 +5,8 @@
 //! (`ChunkSpawnStrategy::Close` + `ChunkDespawnStrategy::FarAway`, no spawning rays: headless
 //! cameras have no viewport) and for worlds streaming many chunks: chunks not parented to the
 //! world root (`attach_chunks_to_root = false`, whose docs say it performs better for such
-//! worlds) and at most as many chunk tasks at once as Strata's `max_tasks_in_flight`
-//! (`max_active_chunk_threads`), with meshes spawned (its full plugin, not `minimal()`, whose
+//! worlds) and its best measured number of chunk tasks at once ([`PEER_CHUNK_TASKS`],
+//! `max_active_chunk_threads`), with meshes spawned (its full plugin, not `minimal()`, whose
 //! chunk tasks are never collected). Its voxel lookup caches the height map per column in a
 //! 34 × 34 array — the idiom of its own noise example, with an array instead of a hash map —
 //! so generation costs the same per column as Strata's.
@@ -15,12 +15,17 @@ use crate::pools::Pools;
 use crate::scenario::{Engine, Scenario};
 use bevy::prelude::*;
 use bevy::shader::Shader;
-use bevy_strata::StrataConfig;
 use bevy_voxel_world::prelude::*;
 use std::collections::HashSet;
 use std::sync::Arc;
 use strata_core::MaterialId;
 use strata_geo::{NoiseTerrain, TerrainConfig};
+
+/// The peer's `max_active_chunk_threads`: its best measured value, not Strata's cap on tasks
+/// in flight (1,024 since Strata's pipeline paces itself; the peer has no pacing of its own).
+/// Its LOD-0 first view, side by side on 2026-11-27: 7.2–7.4 s with 64 slots, 6.8–8.2 s with
+/// 512, 7.9–8.6 s with 1,024 (2–3 runs each; on 2026-11-26 64 and 512 both gave 5.0–5.2 s).
+pub const PEER_CHUNK_TASKS: usize = 512;
 
 /// The peer's world configuration.
 #[derive(Resource, Clone)]
@@ -72,7 +77,7 @@ impl VoxelWorldConfig for PeerWorld {
     }
 
     fn max_active_chunk_threads(&self) -> usize {
-        StrataConfig::default().max_tasks_in_flight
+        PEER_CHUNK_TASKS
     }
 
     fn voxel_lookup_delegate(&self) -> VoxelLookupDelegate<u16> {

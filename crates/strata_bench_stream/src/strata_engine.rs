@@ -42,8 +42,15 @@ impl StrataEngine {
     /// distance in whole chunks as the peer does (`view_distance_in_chunks`: a chunk at offset
     /// `o` from the viewer's chunk is kept iff `|o|² ≤ (view_distance / 32)²`), so both load the
     /// same chunks; `geology` adds [`StrataGeologyPlugin`] running throughout.
-    pub fn new(sc: &Scenario, lod0: bool, geology: bool) -> Self {
+    /// `caps`: the pipeline's caps (`max_tasks_in_flight`, `max_results_per_frame`) instead of
+    /// the defaults (`--max-tasks`, `--max-results`).
+    pub fn new(sc: &Scenario, lod0: bool, geology: bool, caps: Option<(usize, usize)>) -> Self {
+        let defaults = StrataConfig::default();
+        let (max_tasks_in_flight, max_results_per_frame) =
+            caps.unwrap_or((defaults.max_tasks_in_flight, defaults.max_results_per_frame));
         let config = StrataConfig {
+            max_tasks_in_flight,
+            max_results_per_frame,
             save_path: None,
             view_distance: sc.view_distance,
             lod_max_level: if lod0 { 0 } else { StrataConfig::default().lod_max_level },

@@ -468,8 +468,11 @@ impl StreamPlan {
         }
     }
 
-    /// The load of `node` handed out by [`StreamPlan::next_work`] finished (its result is
-    /// applied later with [`StreamPlan::load_arrived`]).
+    /// The load of `node` handed out by [`StreamPlan::next_work`] is over without a result to
+    /// apply (it failed and will be asked for again; [`StreamPlan::load_arrived`] ends a load
+    /// that has one). Until one of the two, the plan counts the load as in flight and never
+    /// hands it out again: an engine that applies results later than they finish must not
+    /// call this when the task finishes, or nodes looking for that data load it twice.
     pub fn load_returned(&mut self, node: NodeId) {
         self.loading.remove(&node);
     }
@@ -480,9 +483,11 @@ impl StreamPlan {
         self.meshing.remove(&node);
     }
 
-    /// A load's result is applied: kept if the node is still retained, and the nodes that can
-    /// wait for it (the node and its six neighbours) look again, success or failure. O(1).
+    /// A load's result is applied (the load is over): kept if the node is still retained, and
+    /// the nodes that can wait for it (the node and its six neighbours) look again, success or
+    /// failure. O(1).
     pub fn load_arrived(&mut self, node: NodeId, data: Option<Arc<Chunk>>) -> LoadFate {
+        self.loading.remove(&node);
         let retained = self.retains(node);
         self.wanted.remove(&node);
         for w in with_neighbors(node) {

@@ -10,6 +10,7 @@ mod headless;
 mod load_failures;
 mod main_thread;
 mod mover;
+mod pacing;
 mod redis_save;
 mod residency;
 mod startup;

@@ -1,0 +1,109 @@
+//! How much streaming work is kept in flight: enough that no worker runs dry between two
+//! frames' dispatches, measured rather than configured.
+//!
+//! The plugin hands out work once per frame. With `w` workers, a frame interval `f` and tasks
+//! that keep a worker busy `t` on average, the workers finish `w · f / t` tasks per frame, so
+//! that many (twice as many: slack for uneven tasks) must be in flight or waiting to be
+//! applied for them never to idle. Fewer leave the machine idle (a fixed 64 made Strata's first
+//! view 6.6× slower than what its workers could do); more only queue results the main thread
+//! has not applied yet, which a moving viewer then throws away. Finished results not applied
+//! yet count against the target too, so the pipeline can never run ahead of the main thread.
+
+use std::time::Duration;
+
+/// Running means of what [`Pacer::target`] needs, each an exponential moving average.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pacer {
+    /// Mean busy time of one task (load or mesh), seconds.
+    task_s: f64,
+    /// Mean interval between two dispatches (frames), seconds.
+    frame_s: f64,
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        // Until measured: half a millisecond per task, 60 frames per second.
+        Self { task_s: 0.5e-3, frame_s: 1.0 / 60.0 }
+    }
+}
+
+/// Weight of the newest sample in the moving averages.
+const NEW_SAMPLE: f64 = 1.0 / 16.0;
+/// Tasks in flight per worker at least (so a worker always has its next task queued).
+const MIN_PER_WORKER: usize = 2;
+
+impl Pacer {
+    /// A task kept a worker busy for `busy`.
+    pub fn task_done(&mut self, busy: Duration) {
+        // 1 µs floor: a task's timing is never zero, and the target stays finite.
+        let s = busy.as_secs_f64().max(1e-6);
+        self.task_s += (s - self.task_s) * NEW_SAMPLE;
+    }
+
+    /// A frame of `interval` passed (from the previous dispatch to this one).
+    pub fn frame(&mut self, interval: Duration) {
+        // Clamped: a stall (a debugger, a window drag) must not blow the target up for long.
+        let s = interval.as_secs_f64().clamp(1e-4, 0.25);
+        self.frame_s += (s - self.frame_s) * NEW_SAMPLE;
+    }
+
+    /// Tasks that should be in flight or waiting to be applied for `workers` threads to stay
+    /// busy until the next dispatch: 2 · workers · frame / task, at least 2 per worker, at most
+    /// `cap` (`StrataConfig::max_tasks_in_flight`) and never 0.
+    pub fn target(&self, workers: usize, cap: usize) -> usize {
+        let workers = workers.max(1);
+        let per_frame = (2.0 * workers as f64 * self.frame_s / self.task_s).ceil();
+        let floor = MIN_PER_WORKER * workers;
+        // `as` saturates a huge (or infinite) ratio.
+        (per_frame as usize).max(floor).min(cap.max(1))
+    }
+
+    /// The mean task time, microseconds (diagnostics).
+    pub fn task_us(&self) -> f64 {
+        self.task_s * 1e6
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settled(task: Duration, frame: Duration) -> Pacer {
+        let mut p = Pacer::default();
+        for _ in 0..400 {
+            p.task_done(task);
+            p.frame(frame);
+        }
+        p
+    }
+
+    #[test]
+    fn the_target_keeps_every_worker_busy_for_two_frames() {
+        // 0.2 ms tasks, 16 ms frames, 2 workers: each worker does 80 per frame.
+        let p = settled(Duration::from_micros(200), Duration::from_millis(16));
+        assert_eq!(p.target(2, 4096), 320);
+        assert_eq!(p.target(4, 4096), 640, "twice the workers, twice the work");
+        // Slow tasks: the floor of two per worker.
+        let slow = settled(Duration::from_millis(50), Duration::from_millis(16));
+        assert_eq!(slow.target(2, 4096), 4);
+    }
+
+    #[test]
+    fn the_target_stays_within_its_bounds_whatever_is_measured() {
+        for (task, frame) in [(0, 0), (0, 10_000_000), (10_000_000, 0), (1, 16_000), (u64::MAX / 4, u64::MAX / 4)] {
+            let p = settled(Duration::from_micros(task), Duration::from_micros(frame));
+            for workers in [0, 1, 2, 64] {
+                for cap in [0, 1, 7, 64, 4096] {
+                    let t = p.target(workers, cap);
+                    assert!(
+                        (1..=cap.max(1)).contains(&t),
+                        "task {task} µs, frame {frame} µs, {workers} workers, cap {cap}: {t}"
+                    );
+                    if cap >= 2 * workers.max(1) {
+                        assert!(t >= 2 * workers.max(1), "below two per worker: {t}");
+                    }
+                }
+            }
+        }
+    }
+}
