@@ -97,20 +97,21 @@ fn work_in_flight_follows_the_workers_and_never_outruns_the_main_thread() {
     let config = StrataConfig { max_tasks_in_flight: 1024, max_results_per_frame: 2, ..config };
     let mut app = flat_app(config, 5);
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(16.0, 8.0, 16.0)));
-    let mut most = 0;
+    let (mut most, mut peak_target) = (0, 0);
     for _ in 0..20_000 {
         app.update();
         let st = app.world().resource::<StrataStreaming>();
         let s = st.stats();
-        // What is in flight and what waits to be applied never exceeds the target the frame
-        // before last dispatched against (it only changes by a sixteenth of a sample per frame).
+        // What is in flight and what waits to be applied only grows by dispatches, each up to
+        // its target: it never exceeds the largest target so far (the target itself falls as
+        // fast as tasks slow down, e.g. when other tests share the cores).
+        peak_target = peak_target.max(s.in_flight_target);
         most = most.max(st.tasks_in_flight() + st.ready_depth());
         assert!(
-            st.tasks_in_flight() + st.ready_depth() <= 2 * s.in_flight_target.max(1) + 2,
-            "{} in flight + {} ready, target {}",
+            st.tasks_in_flight() + st.ready_depth() <= peak_target,
+            "{} in flight + {} ready, largest target {peak_target}",
             st.tasks_in_flight(),
-            st.ready_depth(),
-            s.in_flight_target
+            st.ready_depth()
         );
         if st.plan().shown_len() > 0 && st.is_idle() {
             assert!(s.in_flight_target >= 4, "at least two per worker: {s:?}");
