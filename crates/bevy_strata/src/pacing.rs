@@ -9,7 +9,20 @@
 //! has not applied yet, which a moving viewer then throws away. Finished results not applied
 //! yet count against the target too, so the pipeline can never run ahead of the main thread.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A task's output and how long it kept its worker busy.
+pub(crate) struct Timed<T> {
+    out: T,
+    busy: Duration,
+}
+
+/// Runs `f` (a task's work, on its worker) and times it.
+pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> Timed<T> {
+    let start = Instant::now();
+    let out = f();
+    Timed { out, busy: start.elapsed() }
+}
 
 /// Running means of what [`Pacer::target`] needs, each an exponential moving average.
 #[derive(Clone, Copy, Debug)]
@@ -56,6 +69,12 @@ impl Pacer {
         let floor = MIN_PER_WORKER * workers;
         // `as` saturates a huge (or infinite) ratio.
         (per_frame as usize).max(floor).min(cap.max(1))
+    }
+
+    /// Records how long a finished task kept its worker busy; returns its output.
+    pub fn done<T>(&mut self, t: Timed<T>) -> T {
+        self.task_done(t.busy);
+        t.out
     }
 
     /// The mean task time, microseconds (diagnostics).

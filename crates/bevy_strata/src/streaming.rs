@@ -12,7 +12,7 @@ use crate::config::StrataConfig;
 use crate::jobs::{LoadJob, LoadOutput, MeshJob, MeshOutput};
 use crate::mesh_build::{MeshAssets, spawn_or_update};
 use crate::messages::{NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, Timed, timed};
 use crate::state::{IndexDriver, StrataWorld};
 use crate::viewer::{StrataOrigin, ViewerPositions};
 use bevy::prelude::*;
@@ -94,27 +94,6 @@ pub struct StrataStreaming {
     last_dispatch: Option<std::time::Duration>,
     /// Whether the last result applied was a load (loads and meshes take turns).
     last_applied_load: bool,
-}
-
-/// A task's output and how long it kept its worker busy.
-struct Timed<T> {
-    out: T,
-    busy: std::time::Duration,
-}
-
-impl Pacer {
-    /// Records how long a finished task kept its worker busy; returns its output.
-    fn done<T>(&mut self, t: Timed<T>) -> T {
-        self.task_done(t.busy);
-        t.out
-    }
-}
-
-/// Runs `f` and times it.
-fn timed<T>(f: impl FnOnce() -> T) -> Timed<T> {
-    let start = Instant::now();
-    let out = f();
-    Timed { out, busy: start.elapsed() }
 }
 
 impl StrataStreaming {
@@ -442,8 +421,8 @@ pub(crate) fn apply_results(
     });
     while applied < max && start.elapsed().as_secs_f64() < budget_s {
         // Loads and meshes take turns while both wait, so neither starves the other (loads
-        // first, counted against one cap, once kept meshes from ever being applied while a
-        // large view loaded: the first view never came).
+        // always first, under one count cap, could keep meshes waiting as long as loads kept
+        // finishing).
         let load = match (st.ready_loads.is_empty(), st.ready_meshes.is_empty()) {
             (true, true) => break,
             (false, true) => true,
