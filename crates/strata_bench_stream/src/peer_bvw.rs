@@ -7,9 +7,10 @@
 //! world root (`attach_chunks_to_root = false`, whose docs say it performs better for such
 //! worlds) and its best measured number of chunk tasks at once ([`PEER_CHUNK_TASKS`],
 //! `max_active_chunk_threads`), with meshes spawned (its full plugin, not `minimal()`, whose
-//! chunk tasks are never collected). Its voxel lookup caches the height map per column in a
-//! 34 × 34 array — the idiom of its own noise example, with an array instead of a hash map —
-//! so generation costs the same per column as Strata's.
+//! chunk tasks are never collected). Its voxel lookup reads the height map from the same
+//! generator's height tiles as Strata's chunks do ([`NoiseTerrain::height_tile`], cached per
+//! column of chunks across the chunks of a stack) — the idiom of its own noise example (heights
+//! cached per column), so generation costs the same per column on both sides.
 
 use crate::pools::Pools;
 use crate::scenario::{Engine, Scenario};
@@ -18,8 +19,8 @@ use bevy::shader::Shader;
 use bevy_voxel_world::prelude::*;
 use std::collections::HashSet;
 use std::sync::Arc;
-use strata_core::MaterialId;
-use strata_geo::{NoiseTerrain, TerrainConfig};
+use strata_core::{ChunkKey, MaterialId};
+use strata_geo::{HeightTile, NoiseTerrain, TerrainConfig};
 
 /// The peer's `max_active_chunk_threads`: its best measured value, not Strata's cap on tasks
 /// in flight (1,024 since Strata's pipeline paces itself; the peer has no pacing of its own).
@@ -49,8 +50,6 @@ impl PeerWorld {
     }
 }
 
-const PAD: i32 = 1;
-const SIDE: usize = 34;
 
 impl VoxelWorldConfig for PeerWorld {
     type MaterialIndex = u16;
@@ -82,17 +81,21 @@ impl VoxelWorldConfig for PeerWorld {
 
     fn voxel_lookup_delegate(&self) -> VoxelLookupDelegate<u16> {
         let terrain = self.terrain.clone();
-        Box::new(move |chunk_pos, _lod, _previous| {
+        Box::new(move |_chunk_pos, _lod, _previous| {
             let terrain = terrain.clone();
-            let origin = chunk_pos * 32 - IVec3::splat(PAD);
-            let mut heights: Vec<Option<i32>> = vec![None; SIDE * SIDE];
+            // The tile of the chunk column last asked about (its padding reaches into the 8
+            // around it).
+            let mut last: Option<((i32, i32), Arc<HeightTile>)> = None;
             Box::new(move |pos, _previous| {
-                let (lx, lz) = (pos.x - origin.x, pos.z - origin.z);
-                let h = if (0..SIDE as i32).contains(&lx) && (0..SIDE as i32).contains(&lz) {
-                    *heights[lz as usize * SIDE + lx as usize].get_or_insert_with(|| terrain.height(pos.x, pos.z))
-                } else {
-                    terrain.height(pos.x, pos.z)
+                let column = (pos.x >> 5, pos.z >> 5);
+                let tile = match &last {
+                    Some((c, t)) if *c == column => t,
+                    _ => {
+                        let t = terrain.height_tile(0, ChunkKey::new(column.0, 0, column.1));
+                        &last.insert((column, t)).1
+                    }
                 };
+                let h = tile[(pos.z & 31) as usize * 32 + (pos.x & 31) as usize];
                 match terrain.material_in_column(pos.y, h) {
                     MaterialId::AIR => WorldVoxel::Air,
                     m => WorldVoxel::Solid(m.0),

@@ -23,6 +23,7 @@ pub mod rng;
 pub mod shared_world;
 pub mod store;
 pub mod summary_record;
+pub mod tile_cache;
 pub mod up;
 mod world;
 
@@ -41,6 +42,7 @@ pub use material::{FaceKind, FaceTextures, Material, MaterialError, MaterialId, 
 pub use morton::MortonKey;
 pub use store::{ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch};
 pub use summary_record::StoredSummary;
+pub use tile_cache::{TileCache, TileKey};
 pub use up::{Up, WorldUp};
 pub use world::{
     ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, EditLoading, HandIn, LoadedChunk, MAX_COMMIT_RETRIES,

@@ -103,7 +103,7 @@ pub use geology::{
     Volcanism, VoxelBox, VoxelWrite,
 };
 pub use planet::PlanetGenerator;
-pub use terrain::{NoiseTerrain, TerrainConfig, TerrainConfigError};
+pub use terrain::{HeightTile, NoiseTerrain, TerrainConfig, TerrainConfigError};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,13 @@
 use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
 use serde::{Deserialize, Serialize};
 use strata_core::generator::{LodCells, surface_above};
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, LocalPos, MaterialId, Up, VoxelPos, WorldGenerator};
+use std::sync::Arc;
+use strata_core::{
+    CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, LocalPos, MaterialId, TileCache, TileKey, Up, VoxelPos, WorldGenerator,
+};
+
+/// The surface heights of a node's 32 × 32 columns ([`NoiseTerrain::height_tile`]): 4 KiB.
+pub type HeightTile = [i32; CHUNK_SIZE * CHUNK_SIZE];
 
 /// Names (in `assets/materials.ron`) of the materials [`NoiseTerrain`] places.
 pub const TERRAIN_MATERIALS: [&str; 5] = ["stone", "dirt", "grass", "sand", "water"];
@@ -126,12 +132,16 @@ impl Default for TerrainConfig {
 /// sea), and water up to sea level.
 ///
 /// # Runtime
-/// `generate` evaluates the height map once per column (1024 per chunk) and returns a uniform
-/// chunk without touching voxels when the chunk lies wholly above the terrain and sea, or wholly
-/// below the soil.
+/// `generate` and `sample_lod` read the height map of the node's 32 × 32 columns from a tile
+/// kept per column of nodes and level (the last [`NoiseTerrain::HEIGHT_TILES`] tiles used), so
+/// a vertical stack of chunks, and the index's generated stubs beside them, evaluate the noise
+/// (`octaves` Perlin samples per column) once per column, not once per chunk. They return a
+/// uniform chunk without touching voxels when the node lies wholly above the terrain and sea,
+/// or wholly below the soil; otherwise they fill 32³ voxels from the heights.
 pub struct NoiseTerrain {
     config: TerrainConfig,
     fbm: Fbm<Perlin>,
+    heights: TileCache<HeightTile>,
 }
 
 impl NoiseTerrain {
@@ -146,7 +156,42 @@ impl NoiseTerrain {
         // overflow checks; found by the `configs` fuzz target).
         let sources = (0..octaves as u32).map(|i| Perlin::new(config.seed.wrapping_add(i))).collect();
         let fbm = Fbm::<Perlin>::new(0).set_octaves(octaves).set_sources(sources).set_frequency(1.0);
-        Self { config, fbm }
+        Self { config, fbm, heights: TileCache::new(Self::HEIGHT_TILES) }
+    }
+
+    /// Height tiles kept (4 KiB each, so 8 MiB): about four times the columns of nodes in the
+    /// default LOD-0 view (radius 12 chunks: ~450 columns), so a flight's recent columns stay.
+    pub const HEIGHT_TILES: usize = 2048;
+
+    /// The surface heights of the 32 × 32 columns node `node` at `level` samples (level 0: the
+    /// chunk's voxel columns; level `k`: its cells' centre columns, [`LodCells::axis`]), x
+    /// fastest (`heights[z * 32 + x]`, each [`NoiseTerrain::height`] of its column); from the
+    /// tile cache, computed on a miss. For callers that walk columns themselves.
+    ///
+    /// # Runtime
+    /// A hit: one hash and a short lock; a miss: 1,024 height evaluations.
+    pub fn height_tile(&self, level: u32, node: ChunkKey) -> Arc<HeightTile> {
+        let key = TileKey { level, x: node.x, z: node.z };
+        self.heights.get_or_compute(key, || {
+            let mut heights = [0i32; CHUNK_SIZE * CHUNK_SIZE];
+            if level == 0 {
+                let origin = node.min_voxel();
+                for z in 0..CHUNK_SIZE {
+                    for x in 0..CHUNK_SIZE {
+                        heights[z * CHUNK_SIZE + x] =
+                            self.height(origin.x.wrapping_add(x as i32), origin.z.wrapping_add(z as i32));
+                    }
+                }
+            } else {
+                let cells = LodCells::new(level, node);
+                for z in 0..CHUNK_SIZE {
+                    for x in 0..CHUNK_SIZE {
+                        heights[z * CHUNK_SIZE + x] = self.height(cells.axis(0, x as u8), cells.axis(2, z as u8));
+                    }
+                }
+            }
+            heights
+        })
     }
 
     /// A terrain with `config` after [`TerrainConfig::validate`].
@@ -199,16 +244,8 @@ impl WorldGenerator for NoiseTerrain {
 
     fn generate(&self, key: ChunkKey) -> Chunk {
         let origin = key.min_voxel();
-        let mut heights = [0i32; CHUNK_SIZE * CHUNK_SIZE];
-        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-        for z in 0..CHUNK_SIZE {
-            for x in 0..CHUNK_SIZE {
-                let h = self.height(origin.x.wrapping_add(x as i32), origin.z.wrapping_add(z as i32));
-                heights[z * CHUNK_SIZE + x] = h;
-                lo = lo.min(h);
-                hi = hi.max(h);
-            }
-        }
+        let heights = self.height_tile(0, key);
+        let (lo, hi) = min_max(&heights);
         let y0 = origin.y as i64;
         let y1 = y0 + CHUNK_SIZE as i64 - 1;
         let c = &self.config;
@@ -222,13 +259,16 @@ impl WorldGenerator for NoiseTerrain {
         if y1 < lo as i64 && y1 <= lo.saturating_sub(c.soil_depth) as i64 {
             return Chunk::Uniform(terrain_ids::STONE);
         }
+        // x fastest, as the voxels lie (`x + 32·y + 1024·z`).
         let mut d = DenseChunk::filled(MaterialId::AIR);
+        let voxels = d.as_mut_slice();
         for z in 0..CHUNK_SIZE {
-            for x in 0..CHUNK_SIZE {
-                let h = heights[z * CHUNK_SIZE + x];
-                for y in 0..CHUNK_SIZE {
-                    let m = self.material_in_column(origin.y.wrapping_add(y as i32), h);
-                    d.set(LocalPos::new(x as u8, y as u8, z as u8).index(), m);
+            let row = &heights[z * CHUNK_SIZE..(z + 1) * CHUNK_SIZE];
+            for y in 0..CHUNK_SIZE {
+                let vy = origin.y.wrapping_add(y as i32);
+                let out = &mut voxels[(z * CHUNK_SIZE + y) * CHUNK_SIZE..][..CHUNK_SIZE];
+                for (v, &h) in out.iter_mut().zip(row) {
+                    *v = self.material_in_column(vy, h).0;
                 }
             }
         }
@@ -245,16 +285,8 @@ impl WorldGenerator for NoiseTerrain {
             return self.generate(node);
         }
         let cells = LodCells::new(level, node);
-        let mut heights = [0i32; CHUNK_SIZE * CHUNK_SIZE];
-        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-        for z in 0..CHUNK_SIZE {
-            for x in 0..CHUNK_SIZE {
-                let h = self.height(cells.axis(0, x as u8), cells.axis(2, z as u8));
-                heights[z * CHUNK_SIZE + x] = h;
-                lo = lo.min(h);
-                hi = hi.max(h);
-            }
-        }
+        let heights = self.height_tile(level, node);
+        let (lo, hi) = min_max(&heights);
         let ys: [i32; CHUNK_SIZE] = std::array::from_fn(|y| cells.axis(1, y as u8));
         let (y0, y1) = (ys[0], ys[CHUNK_SIZE - 1]);
         let c = &self.config;
@@ -290,6 +322,11 @@ impl WorldGenerator for NoiseTerrain {
         chunk.normalize();
         chunk
     }
+}
+
+/// The lowest and highest of `heights`.
+fn min_max(heights: &HeightTile) -> (i32, i32) {
+    heights.iter().fold((i32::MAX, i32::MIN), |(lo, hi), &h| (lo.min(h), hi.max(h)))
 }
 
 #[cfg(test)]
@@ -450,5 +487,49 @@ mod tests {
             g.sample_lod(3, ChunkKey::new(far.x >> 3, far.y >> 3, far.z >> 3)),
             Chunk::Uniform(terrain_ids::STONE)
         );
+    }
+
+    /// The height tiles are shared by every call of one terrain: stacked chunks, every level
+    /// over the same columns, several threads, and more columns than the cache keeps. Each
+    /// answer still matches the per-voxel reference (the trait's defaults over `material_at`).
+    #[test]
+    fn cached_heights_give_the_reference_voxels_at_every_level_and_thread() {
+        struct Plain(NoiseTerrain);
+        impl WorldGenerator for Plain {
+            fn material_at(&self, pos: VoxelPos) -> MaterialId {
+                self.0.material_at(pos)
+            }
+        }
+        let config = TerrainConfig { amplitude: 80.0, ..TerrainConfig::default() };
+        let g = NoiseTerrain::new(config.clone());
+        let plain = Plain(NoiseTerrain::new(config));
+        // Level-k node (x, y, z) and the chunk stack below its corner share columns only if
+        // the cache keys tiles by level; the stacks fill the cache past its capacity.
+        let mut nodes = Vec::new();
+        for level in 0..4u32 {
+            for y in -2..=2 {
+                nodes.push((level, ChunkKey::new(0, y, 0)));
+                nodes.push((level, ChunkKey::new(-1, y, 1)));
+            }
+        }
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                let (g, plain, nodes) = (&g, &plain, &nodes);
+                s.spawn(move || {
+                    for round in 0..2 {
+                        for &(level, key) in nodes.iter().skip(t) {
+                            assert_eq!(g.sample_lod(level, key), plain.sample_lod(level, key), "{level} {key:?}");
+                        }
+                        // Evicts (most of) what the first round cached.
+                        if round == 0 {
+                            for i in 0..(NoiseTerrain::HEIGHT_TILES as i32 / 2) {
+                                let _ = g.height_tile(0, ChunkKey::new(1000 + i, 0, 2 * t as i32));
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert!(g.heights.len() <= g.heights.capacity());
     }
 }
