@@ -45,7 +45,7 @@ pub struct StrataConfig {
     /// `apply_budget_ms` (main-thread time, measured); this only caps the count. Default 4,096.
     pub max_results_per_frame: usize,
     /// Main-thread time per frame for applying finished results (meshes shown, chunks handed
-    /// to the world), in milliseconds. Default 3.
+    /// to the world), in milliseconds; handing out new work gets half as much again. Default 3.
     pub apply_budget_ms: f32,
     /// Seconds between periodic durable commits of edits (also committed on exit).
     pub commit_interval_s: f32,

@@ -135,10 +135,8 @@ impl StrataStreaming {
     /// Shown nodes per level (index = level).
     pub fn shown_per_level(&self) -> Vec<usize> {
         let mut v = vec![0; crate::MAX_LOD_LEVEL as usize + 1];
-        for id in self.plan.shown_nodes() {
-            if let Some(c) = v.get_mut(id.level as usize) {
-                *c += 1;
-            }
+        for (c, &n) in v.iter_mut().zip(self.plan.shown_per_level()) {
+            *c = n;
         }
         v
     }
@@ -271,7 +269,8 @@ pub(crate) fn apply_edits(
 /// Dispatch: starts the tasks the plan hands out (meshes of nodes whose data is ready, loads of
 /// missing data) and the index task: as many as keep every worker busy until the next frame,
 /// counting those in flight and the finished results not applied yet (see [`crate::pacing`]),
-/// never more than `max_tasks_in_flight`.
+/// never more than `max_tasks_in_flight`, and no more than half of `apply_budget_ms` of
+/// main-thread time spent handing them out (measured, per batch of [`DISPATCH_BATCH`]).
 pub(crate) fn dispatch(
     config: Res<StrataConfig>,
     mut sw: ResMut<StrataWorld>,
@@ -300,44 +299,55 @@ pub(crate) fn dispatch(
     let io = IoTaskPool::get();
     let target = st.pacer.target(pool.thread_num() + io.thread_num(), config.max_tasks_in_flight);
     st.stats.in_flight_target = target;
-    let slots = target.saturating_sub(st.tasks_in_flight() + st.ready_depth());
-    if slots == 0 {
-        return;
-    }
-    let mut inputs = PlanInputs { world: &sw.world, table: &sw.table, index: &mut sw.index };
-    let work = st.plan.next_work(slots, &mut inputs);
+    let mut slots = target.saturating_sub(st.tasks_in_flight() + st.ready_depth());
+    // Handing out work costs main-thread time per item (the plan looks at the node and its six
+    // neighbours, the task is spawned): in batches, until half of `apply_budget_ms` is spent.
+    let start = Instant::now();
+    let budget_s = f64::from(config.apply_budget_ms.max(0.1)) / 2e3;
     let snapshot = sw.index();
-    for w in work {
-        match w {
-            Work::Mesh(m) => {
-                let job = MeshJob {
-                    node: m.node,
-                    generation: m.generation,
-                    center: m.center,
-                    sides: m.sides,
-                    table: sw.table.clone(),
-                    registry: sw.registry.clone(),
-                    ambient_occlusion: config.ambient_occlusion,
-                    keep_mesh_data: config.keep_mesh_data,
-                    texture_layers: config.texture_layers,
-                    fluid_depth: config.fluid_depth,
-                };
-                // Replaces (so cancels) an older mesh task of the node.
-                st.meshing.insert(m.node, pool.spawn(async move { timed(|| crate::jobs::contained(|| job.run())) }));
-            }
-            Work::Load(id) => {
-                let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
-                // Chunk loads read the store (I/O); LOD grids are computation.
-                let task = if id.level == 0 {
-                    io.spawn(async move { timed(|| job.run_contained()) })
-                } else {
-                    pool.spawn(async move { timed(|| job.run_contained()) })
-                };
-                st.loading.insert(id, task);
+    while slots > 0 && start.elapsed().as_secs_f64() < budget_s {
+        let mut inputs = PlanInputs { world: &sw.world, table: &sw.table, index: &mut sw.index };
+        let work = st.plan.next_work(slots.min(DISPATCH_BATCH), &mut inputs);
+        if work.is_empty() {
+            break;
+        }
+        slots -= work.len();
+        for w in work {
+            match w {
+                Work::Mesh(m) => {
+                    let job = MeshJob {
+                        node: m.node,
+                        generation: m.generation,
+                        center: m.center,
+                        sides: m.sides,
+                        table: sw.table.clone(),
+                        registry: sw.registry.clone(),
+                        ambient_occlusion: config.ambient_occlusion,
+                        keep_mesh_data: config.keep_mesh_data,
+                        texture_layers: config.texture_layers,
+                        fluid_depth: config.fluid_depth,
+                    };
+                    // Replaces (so cancels) an older mesh task of the node.
+                    st.meshing
+                        .insert(m.node, pool.spawn(async move { timed(|| crate::jobs::contained(|| job.run())) }));
+                }
+                Work::Load(id) => {
+                    let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
+                    // Chunk loads read the store (I/O); LOD grids are computation.
+                    let task = if id.level == 0 {
+                        io.spawn(async move { timed(|| job.run_contained()) })
+                    } else {
+                        pool.spawn(async move { timed(|| job.run_contained()) })
+                    };
+                    st.loading.insert(id, task);
+                }
             }
         }
     }
 }
+
+/// Items of work [`dispatch`] asks the plan for at a time, between looks at the clock.
+const DISPATCH_BATCH: usize = 32;
 
 /// Poll: moves finished tasks to the ready queues; never blocks.
 pub(crate) fn poll(mut sw: ResMut<StrataWorld>, mut st: ResMut<StrataStreaming>, time: Res<Time<Real>>) {

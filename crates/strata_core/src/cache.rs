@@ -12,8 +12,9 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub chunk: Arc<Chunk>,
-    /// Modified since the last durable commit; never evicted while set.
-    pub dirty: bool,
+    /// Modified since the last durable commit; never evicted while set. Changed only through
+    /// [`ChunkCache::set_dirty`] and [`ChunkCache::insert`], which keep the dirty count.
+    dirty: bool,
     /// World version of the last change (0 = loaded, never changed here).
     pub version: u64,
     /// The processes that changed it.
@@ -36,17 +37,31 @@ pub(crate) struct Entry {
     pub touched_epoch: u64,
     /// Bytes counted for this entry in the cache total (updated by [`ChunkCache::recount`]).
     accounted: usize,
+    /// Whether this entry is counted as uniform in the cache total (updated likewise).
+    accounted_uniform: bool,
+}
+
+impl Entry {
+    /// Modified since the last durable commit (pinned).
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
 }
 
 /// Resident chunks keyed by [`ChunkKey`].
 ///
 /// Invariant: `bytes` is the sum of each entry's accounted bytes, which equal its chunk's
-/// `heap_bytes` except between an in-place edit and the next [`ChunkCache::recount`]. Dirty
-/// entries are pinned.
+/// `heap_bytes` except between an in-place edit and the next [`ChunkCache::recount`]; likewise
+/// `uniform` counts the entries accounted uniform; `dirty` counts the dirty entries exactly.
+/// Dirty entries are pinned.
 #[derive(Debug)]
 pub(crate) struct ChunkCache {
     map: FxHashMap<ChunkKey, Entry>,
     bytes: usize,
+    /// Entries with `dirty` set (invariant: exactly that count).
+    dirty: usize,
+    /// Entries counted as uniform (`accounted_uniform`).
+    uniform: usize,
     budget: usize,
     tick: u64,
     pub hits: u64,
@@ -65,6 +80,8 @@ impl ChunkCache {
         Self {
             map: FxHashMap::default(),
             bytes: 0,
+            dirty: 0,
+            uniform: 0,
             budget,
             tick: 0,
             hits: 0,
@@ -81,6 +98,30 @@ impl ChunkCache {
 
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Dirty entries. O(1).
+    pub fn dirty_len(&self) -> usize {
+        self.dirty
+    }
+
+    /// Entries whose chunk is uniform (as of their last insert or recount). O(1).
+    pub fn uniform_len(&self) -> usize {
+        self.uniform
+    }
+
+    /// Marks `key`'s entry dirty or clean (nothing if absent).
+    pub fn set_dirty(&mut self, key: &ChunkKey, dirty: bool) {
+        if let Some(e) = self.map.get_mut(key)
+            && e.dirty != dirty
+        {
+            e.dirty = dirty;
+            if dirty {
+                self.dirty += 1;
+            } else {
+                self.dirty -= 1;
+            }
+        }
     }
 
     pub fn budget(&self) -> usize {
@@ -116,7 +157,9 @@ impl ChunkCache {
     pub fn insert(&mut self, key: ChunkKey, chunk: Arc<Chunk>, dirty: bool, version: u64) -> &mut Entry {
         self.tick += 1;
         let accounted = chunk.heap_bytes();
+        let accounted_uniform = chunk.as_uniform().is_some();
         self.bytes += accounted;
+        self.uniform += usize::from(accounted_uniform);
         let (history, base, expect, claimed) = match self.map.get(&key) {
             Some(e) => (e.history, e.base.clone(), e.expect, e.claimed.clone()),
             None => (ProcessHistory::EMPTY, chunk.clone(), None, None),
@@ -132,9 +175,13 @@ impl ChunkCache {
             last_used: self.tick,
             touched_epoch: 0,
             accounted,
+            accounted_uniform,
         };
+        self.dirty += usize::from(dirty);
         if let Some(old) = self.map.insert(key, entry) {
             self.bytes -= old.accounted;
+            self.dirty -= usize::from(old.dirty);
+            self.uniform -= usize::from(old.accounted_uniform);
         }
         // Invariant: inserted just above.
         self.map.get_mut(&key).expect("just inserted")
@@ -151,12 +198,17 @@ impl ChunkCache {
             let now = e.chunk.heap_bytes();
             self.bytes = self.bytes + now - e.accounted;
             e.accounted = now;
+            let uniform = e.chunk.as_uniform().is_some();
+            self.uniform = self.uniform + usize::from(uniform) - usize::from(e.accounted_uniform);
+            e.accounted_uniform = uniform;
         }
     }
 
     pub fn remove(&mut self, key: &ChunkKey) -> Option<Entry> {
         let e = self.map.remove(key)?;
         self.bytes -= e.accounted;
+        self.dirty -= usize::from(e.dirty);
+        self.uniform -= usize::from(e.accounted_uniform);
         Some(e)
     }
 
@@ -216,5 +268,42 @@ mod tests {
         assert!(!c.contains(&ChunkKey::new(2, 0, 0)), "least recently used goes first");
         assert!(c.bytes() <= c.budget());
         assert_eq!(c.bytes(), c.len() * 65536);
+    }
+
+    proptest::proptest! {
+        /// The kept counts (bytes, dirty, uniform) equal a brute-force count over the entries
+        /// after any sequence of inserts, replacements, in-place edits with their recount,
+        /// dirty flips, removals and evictions.
+        #[test]
+        fn kept_counts_match_a_recount_of_the_entries(
+            ops in proptest::collection::vec((0u8..6, 0i32..6, proptest::bool::ANY, proptest::bool::ANY), 1..120),
+        ) {
+            let mut c = ChunkCache::new(4 * 65536);
+            for (op, k, flag, uniform) in ops {
+                let key = ChunkKey::new(k, 0, 0);
+                match op {
+                    0 => {
+                        let chunk = if uniform { Arc::new(Chunk::Uniform(MaterialId(3))) } else { dense() };
+                        c.insert(key, chunk, flag, 1);
+                    }
+                    1 => c.set_dirty(&key, flag),
+                    2 => {
+                        // An in-place edit that may change uniformity, then its recount.
+                        if let Some(e) = c.entry_mut(&key) {
+                            let chunk = Arc::make_mut(&mut e.chunk);
+                            if uniform { *chunk = Chunk::Uniform(MaterialId(1)) } else { chunk.make_dense(); }
+                        }
+                        c.recount(&key);
+                    }
+                    3 => { c.remove(&key); }
+                    4 => c.evict_over_budget(),
+                    _ => { c.get(key); }
+                }
+                let entries: Vec<&Entry> = c.iter().map(|(_, e)| e).collect();
+                proptest::prop_assert_eq!(c.dirty_len(), entries.iter().filter(|e| e.is_dirty()).count());
+                proptest::prop_assert_eq!(c.uniform_len(), entries.iter().filter(|e| e.chunk.as_uniform().is_some()).count());
+                proptest::prop_assert_eq!(c.bytes(), entries.iter().map(|e| e.chunk.heap_bytes()).sum::<usize>());
+            }
+        }
     }
 }

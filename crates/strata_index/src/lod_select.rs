@@ -12,7 +12,7 @@
 //! make nodes flicker between levels or in and out of view.
 
 use crate::NodeId;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use strata_core::{CHUNK_SIZE, ChunkKey};
 
 /// Geometry of octree nodes that the selection needs (distances: [`NodeId::distance_to`]).
@@ -20,6 +20,7 @@ trait NodeGeometry {
     fn edge_voxels(self) -> f64;
     #[cfg(test)]
     fn min_voxel_f64(self) -> [f64; 3];
+    #[cfg(test)]
     fn children_vec(self) -> Vec<NodeId>;
 }
 
@@ -34,6 +35,7 @@ impl NodeGeometry for NodeId {
         [self.key.x, self.key.y, self.key.z].map(|v| v as f64 * e)
     }
 
+    #[cfg(test)]
     fn children_vec(self) -> Vec<NodeId> {
         if self.level == 0 { Vec::new() } else { (0..8).map(|i| self.child(i)).collect() }
     }
@@ -220,6 +222,11 @@ impl LodDiff {
     }
 }
 
+/// The chunk a viewer is in (what [`ViewRule::ChunkLattice`] measures from).
+fn viewer_chunk(v: &Viewer) -> [i64; 3] {
+    v.position.map(|c| (c / CHUNK_SIZE as f64).floor() as i64)
+}
+
 /// Keeps the selected leaves and the split nodes between updates (for hysteresis).
 ///
 /// An update whose viewers all moved less than [`LodSelector::min_move`] voxels since the last
@@ -284,15 +291,45 @@ impl LodSelector {
         self.min_move = voxels.max(0.0);
     }
 
-    /// Whether `viewers` are close enough to the last recomputation's to skip this one.
+    /// Whether `viewers` are close enough to the last recomputation's to skip this one: each
+    /// moved less than `min_move`, or (under [`ViewRule::ChunkLattice`], whose distances
+    /// depend only on the viewer's chunk, and so do the roots it enumerates) stayed in its
+    /// chunk, so a recomputation would select exactly the same nodes.
     fn unchanged(&self, viewers: &[Viewer]) -> bool {
         let Some((last, settings)) = &self.last else { return false };
+        let lattice = self.settings.view_rule == ViewRule::ChunkLattice;
         *settings == self.settings
             && last.len() == viewers.len()
             && last.iter().zip(viewers).all(|(a, b)| {
                 let d2: f64 = (0..3).map(|i| (a.position[i] - b.position[i]).powi(2)).sum();
-                a.view_distance == b.view_distance && d2 < self.min_move * self.min_move
+                a.view_distance == b.view_distance
+                    && (d2 < self.min_move * self.min_move || lattice && viewer_chunk(a) == viewer_chunk(b))
             })
+    }
+
+    /// The roots (nodes at `max_level`) a viewer's reach may touch, lowest and highest corner:
+    /// as far as a previously shown node may stay (the hysteresis reach).
+    ///
+    /// Under [`ViewRule::ChunkLattice`] the range follows the viewer's chunk (a node in reach
+    /// is at most ⌊reach / 32⌋ whole chunks from it on each axis), so it is the same anywhere
+    /// in that chunk; under [`ViewRule::NodeBox`] it follows the position.
+    fn root_range(&self, v: &Viewer) -> ([i64; 3], [i64; 3]) {
+        let s = self.settings;
+        let reach = v.view_distance * (1.0 + s.hysteresis);
+        match s.view_rule {
+            ViewRule::ChunkLattice => {
+                let chunks = (reach / CHUNK_SIZE as f64).floor().min(1e12) as i64;
+                let shift = s.max_level.min(40);
+                let c = viewer_chunk(v);
+                (c.map(|c| (c - chunks) >> shift), c.map(|c| (c + chunks) >> shift))
+            }
+            ViewRule::NodeBox => {
+                let root_edge = NodeId::new(s.max_level, ChunkKey::new(0, 0, 0)).edge_voxels();
+                let lo = v.position.map(|c| ((c - reach) / root_edge).floor() as i64);
+                let hi = v.position.map(|c| ((c + reach) / root_edge).floor() as i64);
+                (lo, hi)
+            }
+        }
     }
 
     /// The settings.
@@ -338,28 +375,27 @@ impl LodSelector {
         self.last = Some((viewers.to_vec(), self.settings));
         self.recomputations += 1;
         let s = self.settings;
-        let mut selected = FxHashSet::default();
-        let mut split = FxHashSet::default();
-        let mut roots: FxHashMap<NodeId, ()> = FxHashMap::default();
-        for v in viewers {
-            if !v.view_distance.is_finite() || v.view_distance < 0.0 || !v.position.iter().all(|c| c.is_finite()) {
-                continue;
-            }
-            let root_edge = NodeId::new(s.max_level, ChunkKey::new(0, 0, 0)).edge_voxels();
-            // Enumerate as far as a previously shown node may stay (the hysteresis reach).
-            let reach = v.view_distance * (1.0 + s.hysteresis);
-            let lo = v.position.map(|c| ((c - reach) / root_edge).floor() as i64);
-            let hi = v.position.map(|c| ((c + reach) / root_edge).floor() as i64);
+        let mut selected = FxHashSet::with_capacity_and_hasher(self.selected.len(), Default::default());
+        let mut split = FxHashSet::with_capacity_and_hasher(self.split.len(), Default::default());
+        // Several viewers' root ranges may overlap: each root once.
+        let mut roots: FxHashSet<NodeId> = FxHashSet::default();
+        let mut stack: Vec<NodeId> = Vec::new();
+        let valid = |v: &&Viewer| v.view_distance.is_finite() && v.view_distance >= 0.0 && v.position.iter().all(|c| c.is_finite());
+        let several = viewers.iter().filter(valid).count() > 1;
+        for v in viewers.iter().filter(valid) {
+            let (lo, hi) = self.root_range(v);
             let clamp = |c: i64| c.clamp(i32::MIN as i64 >> s.max_level, i32::MAX as i64 >> s.max_level) as i32;
             for z in lo[2]..=hi[2] {
                 for y in lo[1]..=hi[1] {
                     for x in lo[0]..=hi[0] {
-                        roots.insert(NodeId::new(s.max_level, ChunkKey::new(clamp(x), clamp(y), clamp(z))), ());
+                        let root = NodeId::new(s.max_level, ChunkKey::new(clamp(x), clamp(y), clamp(z)));
+                        if !several || roots.insert(root) {
+                            stack.push(root);
+                        }
                     }
                 }
             }
         }
-        let mut stack: Vec<NodeId> = roots.into_keys().collect();
         self.visited = 0;
         while let Some(node) = stack.pop() {
             self.visited += 1;
@@ -368,16 +404,21 @@ impl LodSelector {
             // until it is `hysteresis` beyond the view distance.
             let was_shown = was_split || self.selected.contains(&node);
             let reach = if was_shown { 1.0 + s.hysteresis } else { 1.0 };
-            let visible = viewers.iter().any(|v| s.view_rule.distance(node, v.position) <= v.view_distance * reach);
+            let factor = if was_split { 1.0 + s.hysteresis } else { 1.0 };
+            let threshold = s.split_distance * node.edge_voxels() * factor;
+            // One distance per viewer: visible to any, near any.
+            let (mut visible, mut near) = (false, false);
+            for v in viewers {
+                let d = s.view_rule.distance(node, v.position);
+                visible |= d <= v.view_distance * reach;
+                near |= d < threshold;
+            }
             if !visible {
                 continue;
             }
-            let factor = if was_split { 1.0 + s.hysteresis } else { 1.0 };
-            let threshold = s.split_distance * node.edge_voxels() * factor;
-            let near = viewers.iter().any(|v| s.view_rule.distance(node, v.position) < threshold);
             if node.level > 0 && near {
                 split.insert(node);
-                stack.extend(node.children_vec());
+                stack.extend((0..8).map(|i| node.child(i)));
             } else {
                 selected.insert(node);
             }
@@ -417,8 +458,10 @@ mod tests {
             view_distance in 0.0f64..1500.0,
             pos in proptest::array::uniform3(-5000.0f64..5000.0),
             step in proptest::array::uniform3(-80.0f64..80.0),
+            lattice in any::<bool>(),
         )| {
-            let settings = LodSettings { max_level, split_distance, hysteresis, ..LodSettings::default() };
+            let view_rule = if lattice { ViewRule::ChunkLattice } else { ViewRule::NodeBox };
+            let settings = LodSettings { max_level, split_distance, hysteresis, view_rule };
             let bound = settings.max_nodes_visited(view_distance);
             let mut sel = LodSelector::new(settings);
             sel.set_min_move(0.0);
@@ -540,6 +583,28 @@ mod tests {
         assert_eq!(sel.min_move(), 0.0);
     }
 
+    /// Under the chunk lattice a viewer walking inside its chunk costs no recomputation, even
+    /// with `min_move` 0; leaving the chunk costs one.
+    #[test]
+    fn a_viewer_inside_its_chunk_is_not_recomputed_under_the_lattice() {
+        let settings = LodSettings { max_level: 0, view_rule: ViewRule::ChunkLattice, ..LodSettings::default() };
+        let mut sel = LodSelector::new(settings);
+        sel.set_min_move(0.0);
+        for x in 1..31 {
+            sel.update(&[viewer(f64::from(x), 5.0, 7.0, 200.0)]);
+        }
+        assert_eq!(sel.recomputations(), 1);
+        sel.update(&[viewer(33.0, 5.0, 7.0, 200.0)]);
+        assert_eq!(sel.recomputations(), 2);
+        // The box rule measures from the position itself: every move recomputes.
+        let mut boxed = LodSelector::new(LodSettings { view_rule: ViewRule::NodeBox, ..settings });
+        boxed.set_min_move(0.0);
+        for x in 1..31 {
+            boxed.update(&[viewer(f64::from(x), 5.0, 7.0, 200.0)]);
+        }
+        assert_eq!(boxed.recomputations(), 30);
+    }
+
     #[test]
     fn bad_viewers_select_nothing() {
         let mut sel = LodSelector::new(LodSettings::default());
@@ -547,7 +612,36 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(32))]
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Under the chunk lattice an update that skips (the viewers stayed in their chunks)
+        /// keeps exactly what a forced recomputation from the same state selects, for walks
+        /// that wander inside chunks and across their borders, with one or two viewers and
+        /// with or without LOD.
+        #[test]
+        fn lattice_skips_select_what_a_recomputation_would(
+            start in proptest::collection::vec((-500.0f64..500.0, -100.0f64..100.0, -500.0f64..500.0), 1..3),
+            steps in proptest::collection::vec((-20.0f64..20.0, -6.0f64..6.0, -20.0f64..20.0), 1..40),
+            max_level in 0u32..3,
+            d in 60.0f64..200.0,
+        ) {
+            let settings = LodSettings { max_level, view_rule: ViewRule::ChunkLattice, ..LodSettings::default() };
+            let mut sel = LodSelector::new(settings);
+            sel.set_min_move(0.0);
+            let mut vs: Vec<Viewer> = start.iter().map(|&(x, y, z)| viewer(x, y, z, d)).collect();
+            sel.update(&vs);
+            for (i, &(dx, dy, dz)) in steps.iter().enumerate() {
+                for v in &mut vs {
+                    v.position = [v.position[0] + dx, v.position[1] + dy, v.position[2] + dz];
+                }
+                let mut forced = sel.clone();
+                forced.last = None;
+                sel.update(&vs);
+                forced.update(&vs);
+                prop_assert!(sel.selected == forced.selected, "step {i}: the selections differ");
+                prop_assert!(sel.split == forced.split, "step {i}: the split nodes differ");
+            }
+        }
+
         /// Selected leaves never overlap, and every chunk within view of a viewer is covered.
         #[test]
         fn leaves_tile_the_view(

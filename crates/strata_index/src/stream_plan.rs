@@ -207,6 +207,11 @@ impl PartialOrd for Queued {
 /// *Compaction* in the [module docs](self)).
 pub const QUEUE_SLACK: usize = 256;
 
+/// How many new loads per slot [`StreamPlan::next_work`] lets queued nodes request before it
+/// stops looking at them: enough that the loads it hands out are the nearest of a choice, few
+/// enough that one call never examines a whole new view.
+pub const LOADS_AHEAD: usize = 2;
+
 /// The streaming bookkeeping of one view (see the [module docs](self)).
 #[derive(Debug, Default)]
 pub struct StreamPlan {
@@ -216,6 +221,8 @@ pub struct StreamPlan {
     /// Queue order of the next entry.
     seq: u64,
     shown: FxHashMap<NodeId, ShownNode>,
+    /// Shown nodes per level (index: level; as long as the highest level shown so far + 1).
+    shown_per_level: Vec<usize>,
     /// Nodes to mesh, nearest first; `queued` holds the same nodes.
     mesh_queue: BinaryHeap<Queued>,
     queued: FxHashSet<NodeId>,
@@ -289,28 +296,55 @@ impl StreamPlan {
         let mut change = ViewChange::default();
         for id in &diff.removed {
             if self.shown.remove(id).is_some() {
+                self.shown_per_level[id.level as usize] -= 1;
                 change.hidden.push(*id);
             }
             // Cancelled: the engine drops the task.
             self.meshing.remove(id);
             self.waiting.remove(id);
         }
+        // A whole new view arrives at once: grow each table once, not by doubling.
+        self.shown.reserve(diff.added.len());
+        self.queued.reserve(diff.added.len());
+        self.mesh_queue.reserve(diff.added.len());
         for id in &diff.added {
-            self.shown.insert(*id, ShownNode { generation: 0, meshed_generation: None, same_level: [false; 6] });
-            self.enqueue(*id, false);
-            change.shown.push(*id);
+            let fresh = ShownNode { generation: 0, meshed_generation: None, same_level: [false; 6] };
+            if self.shown.insert(*id, fresh).is_none() {
+                let level = id.level as usize;
+                if self.shown_per_level.len() <= level {
+                    self.shown_per_level.resize(level + 1, 0);
+                }
+                self.shown_per_level[level] += 1;
+            }
         }
-        // Borders: a face whose same-level neighbour appeared or vanished is remeshed (seam or
-        // not). Only the changed nodes and their neighbours can have changed borders.
-        let touched: FxHashSet<NodeId> =
-            diff.added.iter().chain(&diff.removed).flat_map(|&id| with_neighbors(id)).collect();
-        for id in touched {
-            let now = Face::ALL.map(|f| self.shown.contains_key(&same_level_neighbor(id, f)));
-            let Some(s) = self.shown.get_mut(&id) else { continue };
-            if s.same_level != now {
+        // A new node's borders, once every new node is in: it has no mesh yet, so it is queued
+        // once, at generation 0.
+        for &id in &diff.added {
+            let now = self.same_level_shown(id);
+            if let Some(s) = self.shown.get_mut(&id) {
                 s.same_level = now;
-                s.generation += 1;
-                self.enqueue(id, false);
+            }
+            self.enqueue(id, false);
+            change.shown.push(id);
+        }
+        // Borders of the nodes that were shown before: a face whose same-level neighbour
+        // appeared or vanished is remeshed (seam or not). Only neighbours of changed nodes can
+        // have changed borders; looking at one twice changes nothing the second time.
+        let mut added = FxHashSet::with_capacity_and_hasher(diff.added.len(), Default::default());
+        added.extend(diff.added.iter().copied());
+        for &changed in diff.added.iter().chain(&diff.removed) {
+            for f in Face::ALL {
+                let id = same_level_neighbor(changed, f);
+                if added.contains(&id) || !self.shown.contains_key(&id) {
+                    continue;
+                }
+                let now = self.same_level_shown(id);
+                let Some(s) = self.shown.get_mut(&id) else { continue };
+                if s.same_level != now {
+                    s.same_level = now;
+                    s.generation += 1;
+                    self.enqueue(id, false);
+                }
             }
         }
         // Release what only the removed nodes retained: the removed nodes and those of their
@@ -329,6 +363,11 @@ impl StreamPlan {
             self.load_requested.remove(&n);
         }
         change
+    }
+
+    /// Which of `id`'s same-level neighbours are shown, per face of [`Face::ALL`].
+    fn same_level_shown(&self, id: NodeId) -> [bool; 6] {
+        Face::ALL.map(|f| self.shown.contains_key(&same_level_neighbor(id, f)))
     }
 
     /// Whether `n`'s data is in the retention set: shown, the same-level neighbour of a shown
@@ -352,7 +391,7 @@ impl StreamPlan {
     pub fn want_chunk(&mut self, key: ChunkKey) {
         let id = NodeId::chunk(key);
         self.wanted.insert(id);
-        self.request_load(id);
+        let _ = self.request_load(id);
     }
 
     /// The index published a snapshot: `changed` chunks' edits, the chunks whose chunk cell
@@ -386,13 +425,20 @@ impl StreamPlan {
     /// Hands out up to `slots` items of work: first meshes of queued nodes whose data (and
     /// neighbours' data) is there, then loads of what is missing. A node missing data waits
     /// and its missing pieces are requested (a grid's stored chunks are scanned while its load
-    /// waits in the queue). O(queued nodes looked at).
+    /// waits in the queue). Looking at queued nodes stops once they have requested
+    /// [`LOADS_AHEAD`] × `slots` new loads: a view that appears at once (the first frame, a
+    /// teleport) is examined over several calls, nearest first, not all in one.
+    ///
+    /// # Runtime
+    /// O(queued nodes looked at): at most the mesh queue, and O(`slots`) nodes while they
+    /// are missing data nobody asked for yet.
     pub fn next_work(&mut self, slots: usize, inputs: &mut impl StreamInputs) -> Vec<Work> {
         self.compact_queues();
         let mut work = Vec::new();
         let mut looked = 0;
+        let mut requested = 0;
         let limit = self.mesh_queue.len();
-        while work.len() < slots && looked < limit {
+        while work.len() < slots && looked < limit && requested < LOADS_AHEAD * slots {
             looked += 1;
             let Some(Queued { node: id, .. }) = self.mesh_queue.pop() else { break };
             self.queued.remove(&id);
@@ -408,7 +454,7 @@ impl StreamPlan {
                         if m.level >= 1 {
                             inputs.ensure_scanned(m);
                         }
-                        self.request_load(m);
+                        requested += usize::from(self.request_load(m));
                     }
                     self.waiting.insert(id);
                 }
@@ -587,11 +633,14 @@ impl StreamPlan {
         }
     }
 
-    fn request_load(&mut self, id: NodeId) {
+    /// Asks for `id`'s data; whether that is a new request (not loading or asked for already).
+    fn request_load(&mut self, id: NodeId) -> bool {
         if !self.loading.contains(&id) && self.load_requested.insert(id) {
             let entry = self.entry(id, self.wanted.contains(&id));
             self.load_queue.push(entry);
+            return true;
         }
+        false
     }
 
     /// Whether `id` is shown and has had a mesh (current or not).
@@ -612,6 +661,12 @@ impl StreamPlan {
     /// Shown nodes.
     pub fn shown_len(&self) -> usize {
         self.shown.len()
+    }
+
+    /// Shown nodes per level: element `l` counts those at level `l` (levels above the
+    /// highest shown so far are absent). O(1), kept as nodes are shown and hidden.
+    pub fn shown_per_level(&self) -> &[usize] {
+        &self.shown_per_level
     }
 
     /// A shown node's current generation.

@@ -233,10 +233,10 @@ impl World {
             } else {
                 Arc::make_mut(&mut e.chunk).normalize();
             }
-            e.dirty = true;
             e.version = version;
             let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history };
             self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+            self.cache.set_dirty(&key, true);
             self.cache.recount(&key);
         }
     }

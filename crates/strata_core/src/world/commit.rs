@@ -314,7 +314,7 @@ impl World {
         let mut chunks: Vec<CommitChunk> = self
             .cache
             .iter()
-            .filter(|(_, e)| e.dirty)
+            .filter(|(_, e)| e.is_dirty())
             .map(|(k, e)| CommitChunk {
                 key: *k,
                 chunk: e.chunk.clone(),
@@ -380,7 +380,7 @@ impl World {
                 e.base = stored.clone();
                 e.claimed = None;
                 if unchanged {
-                    e.dirty = false;
+                    self.cache.set_dirty(&c.key, false);
                 }
             }
             let sequence = written.get(&c.key).copied().unwrap_or(receipt.sequence);
@@ -396,7 +396,7 @@ impl World {
             for key in changed {
                 self.cache.recount(&key);
                 let Some(e) = self.cache.entry_mut(&key) else { continue };
-                e.version = if e.dirty { version } else { e.version };
+                e.version = if e.is_dirty() { version } else { e.version };
                 let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history };
                 self.subscribers.retain(|s| s.send(change.clone()).is_ok());
             }

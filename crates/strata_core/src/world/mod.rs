@@ -445,7 +445,7 @@ impl World {
     /// ([`World::awaited_chunks`]). Returns whether it was dropped.
     pub fn evict(&mut self, key: ChunkKey) -> bool {
         match self.cache.peek(&key) {
-            Some(e) if !e.dirty && !self.cache.awaited.contains(&key) => {
+            Some(e) if !e.is_dirty() && !self.cache.awaited.contains(&key) => {
                 if let Some(v) = &mut self.cache.evicted {
                     v.push(key);
                 }

@@ -82,9 +82,10 @@ impl World {
     /// Counters and sizes.
     ///
     /// # Runtime
-    /// O(resident chunks).
+    /// O(1): the cache keeps its counts (bytes, dirty and uniform chunks) as entries change,
+    /// so a per-frame caller (the plugin's diagnostics) costs nothing per resident chunk.
     pub fn stats(&self) -> WorldStats {
-        let mut s = WorldStats {
+        WorldStats {
             resident_chunks: self.cache.len(),
             resident_bytes: self.cache.bytes(),
             cache_budget_bytes: self.cache.budget(),
@@ -103,12 +104,8 @@ impl World {
             process_voxels: self.process_voxels,
             replaced_records: self.replaced_records,
             stale_copies_taken: self.stale_copies_taken,
-            ..WorldStats::default()
-        };
-        for (_, e) in self.cache.iter() {
-            s.resident_uniform += e.chunk.as_uniform().is_some() as usize;
-            s.dirty_chunks += e.dirty as usize;
+            dirty_chunks: self.cache.dirty_len(),
+            resident_uniform: self.cache.uniform_len(),
         }
-        s
     }
 }

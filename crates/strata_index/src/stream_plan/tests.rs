@@ -172,6 +172,12 @@ impl Engine {
             assert!(retained_by_view(&self.plan, *n), "grid {n:?} outside the retention set");
         }
         assert_eq!(self.plan.in_flight(), self.pending.len(), "in flight = tasks the engine holds");
+        // The kept per-level counts against a count of the shown nodes.
+        let mut per_level = vec![0usize; self.plan.shown_per_level().len()];
+        for n in self.plan.shown_nodes() {
+            per_level[n.level as usize] += 1;
+        }
+        assert_eq!(per_level, self.plan.shown_per_level(), "shown nodes per level");
     }
 
     /// Once complete: every shown node shows a mesh built against its current borders.
@@ -378,6 +384,29 @@ fn work_is_handed_out_nearest_first() {
     assert!(nearest_first(&meshes), "meshes nearest first: {meshes:?}");
     assert_eq!(meshes[0], 0.0, "the node under the viewer first");
     e.settle(8);
+    e.check_meshes();
+}
+
+/// A view that appears at once (the first frame, a teleport) is examined a few slots at a
+/// time: one hand-out lets queued nodes request at most `LOADS_AHEAD` × slots new loads (the
+/// last node looked at may add its own seven), so its cost follows the slots, not the view;
+/// the rest stays queued, and the loads handed out are those of the nearest nodes.
+#[test]
+fn a_new_view_is_examined_a_few_slots_at_a_time_nearest_first() {
+    let mut e = Engine::new(LodSettings { max_level: 0, ..settings() });
+    let viewer = [16.0, 16.0, 16.0];
+    e.view(viewer[0], viewer[2], 300.0);
+    let shown = e.plan.shown_len();
+    assert!(shown > 1_000, "{shown}");
+    let slots = 4;
+    e.dispatch(slots);
+    let asked = e.plan.load_requested.len() + e.plan.loading.len();
+    assert!(asked <= LOADS_AHEAD * slots + 6, "{asked} loads asked for by one hand-out of {slots}");
+    assert!(e.plan.queued.len() + e.plan.waiting.len() >= shown, "nodes not looked at stay queued");
+    let (loads, _) = pending_distances(&e, viewer);
+    assert_eq!(loads.len(), slots);
+    assert!(loads.iter().all(|d| *d <= 64.0), "the nearest nodes' loads: {loads:?}");
+    e.settle(64);
     e.check_meshes();
 }
 
