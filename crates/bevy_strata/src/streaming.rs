@@ -151,6 +151,12 @@ impl StrataStreaming {
         self.plan.view_progress()
     }
 
+    /// What a player sees of the current view: (shown nodes displaying a mesh, current or
+    /// older, shown nodes); see [`StreamPlan::view_displayed`]. O(shown).
+    pub fn view_displayed(&self) -> (usize, usize) {
+        self.plan.view_displayed()
+    }
+
     /// Counters.
     pub fn stats(&self) -> StreamStats {
         StreamStats { cooling_loads: self.cooling.len(), mean_task_us: self.pacer.task_us() as f32, ..self.stats }

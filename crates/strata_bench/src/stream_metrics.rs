@@ -33,6 +33,16 @@
 //!   `stream.lod_first_view_s`, `stream.lod_grids_ready_per_s` (LOD nodes, each a 32³ grid),
 //!   `stream.lod_flight_main_thread_p99_ms`, and `stream.near_view_s`: time until every node
 //!   shown within 64 voxels of the viewer has its first mesh (the ground under the player).
+//! - `stream.flight_view_complete_fraction` (and `_min`): the fraction of the view a player
+//!   sees during the flight, after each frame (mean over the flight, and its minimum): LOD 0,
+//!   of the 7,153 chunks within view of the viewer's chunk, those shown with their mesh (or
+//!   known to need none); `_256` the same flight at 256 voxels/s instead of 64;
+//!   `stream.lod_flight_view_complete_fraction` (`_min`, `_256`, `_256_min`): the default LOD
+//!   view, of the nodes selected after each frame, those displaying a mesh (a node that
+//!   replaced coarser or finer ones is a hole until its mesh arrives). Strata only: the peer
+//!   as configured spawns nothing headless between its first view and the edge of its loaded
+//!   sphere (issue 41), so its fraction (printed by the fly-through) measures that, not its
+//!   streaming.
 //! - `geo.main_thread_p99_ms`: Strata's main-thread p99 with geology running near the viewer
 //!   throughout (`--geology`), peer: the same fly-through without geology; and
 //!   `geo.flythrough_voxels_per_s`, voxels geology changed per second of that run.
@@ -61,17 +71,21 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let mut peer: Vec<Sample> = Vec::new();
     let mut ours_lod: Vec<Sample> = Vec::new();
     let mut ours_geo: Vec<Sample> = Vec::new();
+    let mut ours_fast: Vec<Sample> = Vec::new();
+    let mut ours_lod_fast: Vec<Sample> = Vec::new();
     for _ in 0..runs {
         for (engine, extra, out) in [
-            ("strata", Some("--lod0"), &mut ours),
-            (PEER, None, &mut peer),
-            ("strata", None, &mut ours_lod),
-            ("strata", Some("--geology"), &mut ours_geo),
+            ("strata", &["--lod0"][..], &mut ours),
+            (PEER, &[][..], &mut peer),
+            ("strata", &[][..], &mut ours_lod),
+            ("strata", &["--geology"][..], &mut ours_geo),
+            ("strata", &["--lod0", "--speed", "256"][..], &mut ours_fast),
+            ("strata", &["--speed", "256"][..], &mut ours_lod_fast),
         ] {
             match fly(&exe, engine, flight_s, extra) {
                 Ok(s) => out.push(s),
                 Err(e) => {
-                    eprintln!("stream: {engine} {} run failed: {e}", extra.unwrap_or(""));
+                    eprintln!("stream: {engine} {} run failed: {e}", extra.join(" "));
                     return Vec::new();
                 }
             }
@@ -112,6 +126,26 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         Metric::new("stream.lod_grids_ready_per_s", m(&ours_lod, "chunks_ready_per_s"), "grids_per_s"),
         Metric::new("stream.lod_flight_main_thread_p99_ms", m(&ours_lod, "flight_main_thread_p99_ms"), "ms"),
         Metric::new("stream.near_view_s", m(&ours_lod, "near_view_s"), "s"),
+        Metric::new("stream.flight_view_complete_fraction", m(&ours, "flight_view_fraction_mean"), "fraction"),
+        Metric::new("stream.flight_view_complete_fraction_min", m(&ours, "flight_view_fraction_min"), "fraction"),
+        Metric::new("stream.flight_view_complete_fraction_256", m(&ours_fast, "flight_view_fraction_mean"), "fraction"),
+        Metric::new(
+            "stream.flight_view_complete_fraction_256_min",
+            m(&ours_fast, "flight_view_fraction_min"),
+            "fraction",
+        ),
+        Metric::new("stream.lod_flight_view_complete_fraction", m(&ours_lod, "flight_view_fraction_mean"), "fraction"),
+        Metric::new("stream.lod_flight_view_complete_fraction_min", m(&ours_lod, "flight_view_fraction_min"), "fraction"),
+        Metric::new(
+            "stream.lod_flight_view_complete_fraction_256",
+            m(&ours_lod_fast, "flight_view_fraction_mean"),
+            "fraction",
+        ),
+        Metric::new(
+            "stream.lod_flight_view_complete_fraction_256_min",
+            m(&ours_lod_fast, "flight_view_fraction_min"),
+            "fraction",
+        ),
         Metric::with_peer(
             "geo.main_thread_p99_ms",
             m(&ours_geo, "main_thread_p99_ms"),
@@ -130,7 +164,11 @@ pub fn run(budget: Budget) -> Vec<Metric> {
 /// `stream.rss_growth_mib_per_min` (and `_lod0`), `stream.rss_mib_end` (and `_lod0`, peer
 /// `bevy_voxel_world` on the same path) and `stream.voxel_budget_mib`: one long flight per
 /// configuration (10 minutes, 3 with the quick budget) in a fresh process, resident memory
-/// sampled each second, the slope fitted from minute 2 of the flight to its end.
+/// sampled each second, the slope fitted from minute 2 of the flight to its end. Strata's runs
+/// also count live heap bytes (`--live-heap`, a counting global allocator):
+/// `stream.live_heap_growth_mib_per_min` (and `_lod0`), fitted the same way, and
+/// `stream.live_heap_mib_end` — growth that resident memory hides below the allocator's
+/// retained first-view peak.
 pub fn run_rss(budget: Budget) -> Vec<Metric> {
     let exe = match build() {
         Ok(exe) => exe,
@@ -141,11 +179,11 @@ pub fn run_rss(budget: Budget) -> Vec<Metric> {
     };
     let flight_s = if budget.scale < 1.0 { "180" } else { "600" };
     let mut runs = Vec::new();
-    for (engine, extra) in [("strata", None), ("strata", Some("--lod0")), (PEER, None)] {
+    for (engine, extra) in [("strata", &["--live-heap"][..]), ("strata", &["--lod0", "--live-heap"][..]), (PEER, &[][..])] {
         match fly(&exe, engine, flight_s, extra) {
             Ok(s) => runs.push(s),
             Err(e) => {
-                eprintln!("stream: {engine} {} long flight failed: {e}", extra.unwrap_or(""));
+                eprintln!("stream: {engine} {} long flight failed: {e}", extra.join(" "));
                 return Vec::new();
             }
         }
@@ -154,6 +192,9 @@ pub fn run_rss(budget: Budget) -> Vec<Metric> {
     vec![
         Metric::new("stream.rss_growth_mib_per_min", ours["rss_slope_mib_per_min"], "mib_per_min"),
         Metric::new("stream.rss_growth_mib_per_min_lod0", lod0["rss_slope_mib_per_min"], "mib_per_min"),
+        Metric::new("stream.live_heap_growth_mib_per_min", ours["live_heap_slope_mib_per_min"], "mib_per_min"),
+        Metric::new("stream.live_heap_growth_mib_per_min_lod0", lod0["live_heap_slope_mib_per_min"], "mib_per_min"),
+        Metric::new("stream.live_heap_mib_end", ours["live_heap_mib_end"], "mib"),
         Metric::with_peer("stream.rss_mib_end", ours["rss_mib_end"], "mib", PEER, peer["rss_mib_end"]),
         Metric::with_peer("stream.rss_mib_end_lod0", lod0["rss_mib_end"], "mib", PEER, peer["rss_mib_end"]),
         Metric::new("stream.voxel_budget_mib", ours.get("voxel_budget_mib").copied().unwrap_or(f64::NAN), "mib"),
@@ -186,7 +227,7 @@ pub(crate) fn build() -> Result<PathBuf, String> {
 }
 
 /// One fly-through in a fresh process; parses its `key=value` line.
-fn fly(exe: &PathBuf, engine: &str, flight_s: &str, extra: Option<&str>) -> Result<Sample, String> {
+fn fly(exe: &PathBuf, engine: &str, flight_s: &str, extra: &[&str]) -> Result<Sample, String> {
     let mut cmd = Command::new(exe);
     cmd.args(["--engine", engine, "--flight-s", flight_s]);
     cmd.args(extra);

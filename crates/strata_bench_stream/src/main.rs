@@ -1,4 +1,4 @@
-//! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--lod0] [--geology]
+//! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--speed V] [--lod0] [--geology] [--live-heap]
 //! [--max-tasks N] [--max-results N]`: one
 //! headless streaming fly-through, printed as one `key=value` line for the performance report.
 //! `--geology` (Strata only) runs erosion, deposition and volcanism near the viewer during the
@@ -22,6 +22,7 @@ mod physics;
 mod play;
 mod pools;
 mod rays;
+mod live_heap;
 mod scenario;
 mod startup;
 mod strata_engine;
@@ -34,6 +35,12 @@ fn main() {
     let mut scenario = Scenario::default();
     if let Some(s) = value("--flight-s") {
         scenario.flight_s = s.parse().expect("--flight-s takes seconds");
+    }
+    if args.iter().any(|a| a == "--live-heap") {
+        live_heap::enable();
+    }
+    if let Some(s) = value("--speed") {
+        scenario.speed = s.parse().expect("--speed takes voxels per second");
     }
     let lod0 = args.iter().any(|a| a == "--lod0");
     let geology = args.iter().any(|a| a == "--geology");

@@ -13,7 +13,7 @@
 //! cached per column), so generation costs the same per column on both sides.
 
 use crate::pools::Pools;
-use crate::scenario::{Engine, Scenario};
+use crate::scenario::{Engine, Scenario, lattice_view};
 use bevy::prelude::*;
 use bevy::shader::Shader;
 use bevy_voxel_world::prelude::*;
@@ -205,6 +205,20 @@ impl Engine for PeerEngine {
 
     fn grids_ready(&mut self) -> u64 {
         self.app.world().resource::<PeerReady>().ever.len() as u64
+    }
+
+    /// Of the chunks of the LOD-0 view around the camera ([`lattice_view`]), those whose task
+    /// finished and that are spawned.
+    fn view_fraction(&mut self) -> f64 {
+        let world = self.app.world();
+        let cam = world.get::<GlobalTransform>(self.camera).map(|t| t.translation()).unwrap_or_default();
+        let ready = &world.resource::<PeerReady>().spawned;
+        let (mut shown, mut all) = (0usize, 0usize);
+        for c in lattice_view(cam, self.spawning_distance as f32 * 32.0) {
+            all += 1;
+            shown += usize::from(ready.contains(&c));
+        }
+        shown as f64 / all.max(1) as f64
     }
 
     fn extra(&mut self) -> String {

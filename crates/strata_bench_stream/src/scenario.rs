@@ -61,10 +61,29 @@ pub trait Engine {
     /// Distinct 32³ grids made ready (loaded and meshed, or found to need no mesh) since start,
     /// each counted once.
     fn grids_ready(&mut self) -> u64;
+    /// The fraction of the view a player sees now: of the view's chunks (or, with LOD, of the
+    /// nodes selected), those displaying their mesh (or known to need none). Measured after
+    /// the frame, outside its timing.
+    fn view_fraction(&mut self) -> f64;
     /// More `key=value` pairs for the result line (engine-specific counters).
     fn extra(&mut self) -> String {
         String::new()
     }
+}
+
+/// The chunks of the LOD-0 view around `viewer` (both engines' rule): offsets `o` from the
+/// viewer's chunk with `|o|² ≤ (view_distance / 32)²`.
+pub fn lattice_view(viewer: Vec3, view_distance: f32) -> impl Iterator<Item = IVec3> {
+    let c = (viewer / 32.0).floor().as_ivec3();
+    let d = (view_distance / 32.0).round() as i32;
+    (-d..=d).flat_map(move |x| {
+        (-d..=d).flat_map(move |y| {
+            (-d..=d).filter_map(move |z| {
+                let o = IVec3::new(x, y, z);
+                (o.length_squared() <= d * d).then_some(c + o)
+            })
+        })
+    })
 }
 
 /// Resident memory of this process (`VmRSS` from `/proc/self/status`), MiB; `None` where procfs
@@ -119,6 +138,17 @@ pub struct FlyReport {
     /// Growth of resident memory during the flight, MiB per minute: the least-squares slope of
     /// one sample per second, from minute 2 of the flight on (the whole flight if shorter).
     pub rss_slope_mib_per_min: f64,
+    /// Live heap bytes at the end of the flight, MiB (counted from the start of the process;
+    /// NaN without `--live-heap`).
+    pub live_heap_mib_end: f64,
+    /// Growth of the live heap during the flight, MiB per minute, fitted like
+    /// `rss_slope_mib_per_min` (NaN without `--live-heap`).
+    pub live_heap_slope_mib_per_min: f64,
+    /// [`Engine::view_fraction`] after each flight frame: mean and minimum (NaN without a
+    /// flight).
+    pub view_fraction_mean: f64,
+    /// See `view_fraction_mean`.
+    pub view_fraction_min: f64,
     /// [`Engine::extra`] at the end.
     pub extra: String,
 }
@@ -130,7 +160,8 @@ impl FlyReport {
             "first_view_s={:.4} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} \
              loading_main_thread_p99_ms={:.4} loading_main_thread_max_ms={:.4} flight_main_thread_p99_ms={:.4} \
              flight_main_thread_max_ms={:.4} main_thread_ms_per_chunk={:.5} frames={} grids_first_view={} run_s={:.3} \
-             rss_mib_start={:.1} rss_mib_end={:.1} rss_slope_mib_per_min={:.3} {}",
+             rss_mib_start={:.1} rss_mib_end={:.1} rss_slope_mib_per_min={:.3} flight_view_fraction_mean={:.5} \
+             flight_view_fraction_min={:.5} live_heap_mib_end={:.2} live_heap_slope_mib_per_min={:.4} {}",
             self.first_view_s,
             self.chunks_ready_per_s,
             self.main_thread.p99_ms,
@@ -146,6 +177,10 @@ impl FlyReport {
             self.rss_mib_start,
             self.rss_mib_end,
             self.rss_slope_mib_per_min,
+            self.view_fraction_mean,
+            self.view_fraction_min,
+            self.live_heap_mib_end,
+            self.live_heap_slope_mib_per_min,
             self.extra
         )
     }
@@ -189,18 +224,23 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
     let grids_first_view = engine.grids_ready();
 
     let mut flight_ms = Vec::new();
+    let mut fractions = Vec::new();
     let flight = Instant::now();
     let mut rss = Vec::new();
+    let mut heap = Vec::new();
     let mut next_sample = 0.0;
     while flight.elapsed().as_secs_f32() < sc.flight_s {
         let t = flight.elapsed().as_secs_f32();
         if t >= next_sample {
             rss.extend(rss_mib().map(|m| (f64::from(t), m)));
+            heap.extend(crate::live_heap::live_mib().map(|m| (f64::from(t), m)));
             next_sample += 1.0;
         }
         step(engine, sc.start + Vec3::X * sc.speed * t, frame, &mut flight_ms);
+        fractions.push(engine.view_fraction());
     }
     rss.extend(rss_mib().map(|m| (flight.elapsed().as_secs_f64(), m)));
+    heap.extend(crate::live_heap::live_mib().map(|m| (flight.elapsed().as_secs_f64(), m)));
 
     let all: Vec<f64> = loading_ms.iter().chain(&flight_ms).copied().collect();
     Ok(FlyReport {
@@ -216,6 +256,10 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
         rss_mib_start: rss.first().map_or(f64::NAN, |s| s.1),
         rss_mib_end: rss.last().map_or(f64::NAN, |s| s.1),
         rss_slope_mib_per_min: slope_mib_per_min(&rss, 120.0),
+        live_heap_mib_end: heap.last().map_or(f64::NAN, |s| s.1),
+        live_heap_slope_mib_per_min: if heap.is_empty() { f64::NAN } else { slope_mib_per_min(&heap, 120.0) },
+        view_fraction_mean: fractions.iter().sum::<f64>() / fractions.len() as f64,
+        view_fraction_min: fractions.iter().copied().fold(f64::NAN, f64::min),
         extra: engine.extra(),
     })
 }

@@ -7,7 +7,7 @@
 //! player stands on; `NaN` if that never happened before the flight).
 
 use crate::pools::Pools;
-use crate::scenario::{Engine, Scenario};
+use crate::scenario::{Engine, Scenario, lattice_view};
 use bevy::prelude::*;
 use bevy_strata::StrataStreaming;
 use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
@@ -35,6 +35,9 @@ pub struct StrataEngine {
     viewer_at: Vec3,
     first_frame: Option<Instant>,
     near_view_s: Option<f64>,
+    /// LOD 0 (the peer's view: [`lattice_view`]) or the default LOD selection.
+    lod0: bool,
+    view_distance: f32,
 }
 
 impl StrataEngine {
@@ -72,7 +75,15 @@ impl StrataEngine {
         app.finish();
         app.cleanup();
         let viewer = app.world_mut().spawn((StreamingViewer::default(), Transform::from_translation(sc.start))).id();
-        Self { app, viewer, viewer_at: sc.start, first_frame: None, near_view_s: None }
+        Self {
+            app,
+            viewer,
+            viewer_at: sc.start,
+            first_frame: None,
+            near_view_s: None,
+            lod0,
+            view_distance: sc.view_distance,
+        }
     }
 }
 
@@ -100,6 +111,27 @@ impl Engine for StrataEngine {
             }
         }
         streaming.is_idle()
+    }
+
+    /// LOD 0: of the chunks of the view around the viewer ([`lattice_view`], the peer's
+    /// rule), those shown with a mesh (current or older; an empty one counts: nothing to
+    /// draw). With LOD: of the nodes selected now, those displaying a mesh
+    /// (`StrataStreaming::view_displayed`): a node that replaced coarser or finer ones is a
+    /// hole until its mesh arrives.
+    fn view_fraction(&mut self) -> f64 {
+        let streaming = self.app.world().resource::<StrataStreaming>();
+        if self.lod0 {
+            let plan = streaming.plan();
+            let (mut shown, mut all) = (0usize, 0usize);
+            for c in lattice_view(self.viewer_at, self.view_distance) {
+                all += 1;
+                shown += usize::from(plan.is_meshed(NodeId::chunk(strata_core::ChunkKey::new(c.x, c.y, c.z))));
+            }
+            shown as f64 / all.max(1) as f64
+        } else {
+            let (shown, all) = streaming.view_displayed();
+            shown as f64 / all.max(1) as f64
+        }
     }
 
     fn grids_ready(&mut self) -> u64 {

@@ -710,6 +710,14 @@ impl StreamPlan {
         (done, self.shown.len())
     }
 
+    /// What a player sees of the view: (shown nodes displaying a mesh, current or older,
+    /// shown nodes). A node shown but never meshed yet (new in view, or replacing coarser or
+    /// finer nodes) is a hole. O(shown).
+    pub fn view_displayed(&self) -> (usize, usize) {
+        let done = self.shown.values().filter(|s| s.meshed_generation.is_some()).count();
+        (done, self.shown.len())
+    }
+
     /// Whether something is shown, every shown node has a current mesh and nothing is queued
     /// or in flight. O(shown).
     pub fn is_complete(&self) -> bool {

@@ -538,3 +538,45 @@ fn node_meshes_take_the_games_material() {
     app.update();
     check(&mut app, &other);
 }
+
+/// The view-completeness counter (`StrataStreaming::view_displayed`, what the fly-through's
+/// `flight_view_fraction_*` reads) against a count kept from the plugin's own messages: a node
+/// displays a mesh from its `NodeMeshed` until its `NodeUnloaded`. Checked after every frame of
+/// a flight that outruns the pipeline now and then (holes), then at rest (none).
+#[test]
+fn the_view_counter_matches_the_meshed_shown_nodes_frame_by_frame() {
+    let mut app = app_with(config());
+    let viewer = spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    let mut displayed: std::collections::HashSet<NodeId> = Default::default();
+    let check = |app: &mut App, displayed: &mut std::collections::HashSet<NodeId>| {
+        for u in drain::<NodeUnloaded>(app) {
+            displayed.remove(&u.node);
+        }
+        for m in drain::<NodeMeshed>(app) {
+            displayed.insert(m.node);
+        }
+        let st = app.world().resource::<StrataStreaming>();
+        let shown: Vec<NodeId> = st.shown_nodes().collect();
+        let brute = shown.iter().filter(|n| displayed.contains(n)).count();
+        assert_eq!(st.view_displayed(), (brute, shown.len()), "displayed and shown nodes");
+        brute < shown.len()
+    };
+    run_until(&mut app, 2000, "initial view streamed", |app| {
+        check(app, &mut displayed);
+        idle(app)
+    });
+    assert!(!check(&mut app, &mut displayed), "complete at rest");
+    let mut holes = 0;
+    for frame in 0..240 {
+        let x = 16.0 + 24.0 * frame as f32;
+        app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(x, 8.0, 16.0));
+        app.update();
+        holes += usize::from(check(&mut app, &mut displayed));
+    }
+    assert!(holes > 0, "a viewer this fast leaves holes for some frames");
+    run_until(&mut app, 2000, "view at rest again", |app| {
+        check(app, &mut displayed);
+        idle(app)
+    });
+    assert!(!check(&mut app, &mut displayed), "complete at rest");
+}
