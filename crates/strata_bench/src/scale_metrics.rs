@@ -17,6 +17,9 @@
 //!   `target/strata_bench/saves/` ([`edited_save`]). `scale.startup_worst_frame_ms` (with
 //!   `_10k`, same peer): the longest frame from the first to the first view's, what a player
 //!   feels of the start (the main-thread time before the first frame is not a frame).
+//!   `…_dense_10k` (same peer): a save of the 10,000 chunks nearest the viewer ([`dense_save`]),
+//!   all read by the first view (the sparse saves leave ~5 stored chunks in it). The page
+//!   cache is warm: each save was read by the rounds before (and made on this machine).
 //! - `scale.scan_us_per_stored_chunk`: what summarising a far region costs per stored chunk.
 //!   A redb save holding 8,192 stored edited chunks packed in 64 × 64 chunk columns (two
 //!   chunks deep at the surface, each with a brick box: dense) is scanned root by root into a
@@ -252,7 +255,7 @@ fn cached_save(name: &str, fill: impl FnOnce(&RedbStore) -> Result<(), String>) 
 /// The start-up metrics (see the module docs); nothing if the binary or a save cannot be made.
 fn startup(budget: Budget) -> Vec<Metric> {
     let made = stream_metrics::build().and_then(|exe| {
-        let saves = [0, 10_000, 100_000].map(edited_save);
+        let saves = [edited_save(0), edited_save(10_000), edited_save(100_000), dense_save(10_000)];
         let saves: Vec<PathBuf> = saves.into_iter().collect::<Result<_, _>>()?;
         Ok((exe, saves))
     });
@@ -289,7 +292,7 @@ fn startup(budget: Budget) -> Vec<Metric> {
         median(&samples[i].iter().map(|s| s.get(key).copied().unwrap_or(f64::NAN)).collect::<Vec<_>>())
     };
     let (main, view, worst) = ("startup_main_thread_ms", "first_view_s", "worst_frame_ms");
-    for (i, n) in [0usize, 10_000, 100_000].into_iter().enumerate() {
+    for (i, n) in ["0", "10,000", "100,000", "10,000 dense"].into_iter().enumerate() {
         eprintln!(
             "scale: start-up over {n} stored chunks: main thread {:.2} ms, first frame {:.2} ms, first view {:.3} s, \
              longest frame {:.2} ms, store opened in {:.1} ms, {:.0} range scans read {:.0} stored chunks, index {:.2} MiB, rss {:.0} MiB",
@@ -312,6 +315,9 @@ fn startup(budget: Budget) -> Vec<Metric> {
         Metric::with_peer("scale.first_view_s_10k", med(1, view), "s", EMPTY, med(0, view)),
         Metric::with_peer("scale.startup_worst_frame_ms", med(2, worst), "ms", EMPTY, med(0, worst)),
         Metric::with_peer("scale.startup_worst_frame_ms_10k", med(1, worst), "ms", EMPTY, med(0, worst)),
+        Metric::with_peer("scale.startup_main_thread_ms_dense_10k", med(3, main), "ms", EMPTY, med(0, main)),
+        Metric::with_peer("scale.first_view_s_dense_10k", med(3, view), "s", EMPTY, med(0, view)),
+        Metric::with_peer("scale.startup_worst_frame_ms_dense_10k", med(3, worst), "ms", EMPTY, med(0, worst)),
     ]
 }
 
@@ -340,6 +346,44 @@ fn fill_edited(store: &RedbStore, n: usize) -> Result<(), String> {
             keys.push((ChunkKey::new(x, y, z), state));
         }
     }
+    write_edited(store, &generator, &keys)
+}
+
+/// The chunk of the fly-through's viewer at start (`Scenario::default().start`, (16, 72, 16)).
+const VIEWER_CHUNK: ChunkKey = ChunkKey::new(0, 2, 0);
+
+/// A redb save holding the `n` stored edited chunks nearest the fly-through's viewer at start
+/// ([`VIEWER_CHUNK`]; nearest by chunk distance, ties in coordinate order): 10,000 fill the
+/// 7,153 chunks within the default view distance (12 chunks) and the nearest ~2,850 beyond it,
+/// so the first view reads them all. Each is the terrain's chunk (air, ground or stone) with a
+/// brick box set in it, as in [`edited_save`]. Cached as `dense-<n>-f<format>s<summary>.redb`.
+pub fn dense_save(n: usize) -> Result<PathBuf, String> {
+    cached_save(&format!("dense-{n}-f{SAVE_FORMAT_VERSION}s{SUMMARY_VERSION}.redb"), |store| {
+        let generator = NoiseTerrain::new(TerrainConfig { seed: 7, ..TerrainConfig::default() });
+        let r = (n as f64).cbrt().ceil() as i32 + 1;
+        let mut keys: Vec<(i64, ChunkKey)> = Vec::new();
+        for z in -r..=r {
+            for y in -r..=r {
+                for x in -r..=r {
+                    let d2 = i64::from(x * x + y * y + z * z);
+                    let c = VIEWER_CHUNK;
+                    keys.push((d2, ChunkKey::new(c.x + x, c.y + y, c.z + z)));
+                }
+            }
+        }
+        keys.sort_by_key(|&(d2, k)| (d2, k.z, k.y, k.x));
+        let keys: Vec<(ChunkKey, u64)> = keys
+            .into_iter()
+            .take(n)
+            .map(|(_, k)| (k, (k.x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (k.y as u64) << 21 ^ (k.z as u64) << 42))
+            .collect();
+        write_edited(store, &generator, &keys)
+    })
+}
+
+/// Commits `keys`' chunks of `generator`, each with a brick box placed by its seed, generated
+/// on every core in blocks of 4,096.
+fn write_edited(store: &RedbStore, generator: &NoiseTerrain, keys: &[(ChunkKey, u64)]) -> Result<(), String> {
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     for block in keys.chunks(4096) {
         let per = block.len().div_ceil(threads);
@@ -347,7 +391,6 @@ fn fill_edited(store: &RedbStore, n: usize) -> Result<(), String> {
             let handles: Vec<_> = block
                 .chunks(per)
                 .map(|part| {
-                    let generator = &generator;
                     s.spawn(move || {
                         let mut batch = WriteBatch::new();
                         for &(key, h) in part {
