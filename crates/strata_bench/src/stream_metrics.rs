@@ -16,10 +16,11 @@
 //! Each chunk counts once, however often it is remeshed.
 //!
 //! - `stream.first_view_s`: time until the initial view is complete (LOD 0).
-//! - `stream.chunks_ready_per_s`: chunks made ready per second while the initial view streams
-//!   (saturated throughput), and `stream.view_chunks`, how many that view held: the same on
-//!   both sides, since `--lod0` also keeps the peer's rule (`view_distance_in_chunks`: chunks
-//!   within 12 whole chunks of the viewer's).
+//! - `stream.view_chunks`: how many chunks the initial view held: the same on both sides,
+//!   since `--lod0` also keeps the peer's rule (`view_distance_in_chunks`: chunks within 12
+//!   whole chunks of the viewer's). (`stream.chunks_ready_per_s`, that count divided by the
+//!   first view's time, said nothing `stream.first_view_s` does not: dropped, and so was
+//!   `stream.lod_grids_ready_per_s`.)
 //! - `stream.loading_main_thread_p99_ms` / `…_max_ms` and `stream.flight_main_thread_p99_ms` /
 //!   `…_max_ms`: main-thread time per frame while the initial view loads, and during the flight;
 //!   `stream.main_thread_ms_per_chunk`: main-thread milliseconds of the loading phase per chunk
@@ -30,7 +31,7 @@
 //!   asserting both return the same voxel, material, face and distance for every ray; rays
 //!   without a hit within 256 voxels are left out (the peer's cast has no maximum distance).
 //! - Strata's default view (octree LOD), no peer (the peer's own LOD is not enabled):
-//!   `stream.lod_first_view_s`, `stream.lod_grids_ready_per_s` (LOD nodes, each a 32³ grid),
+//!   `stream.lod_first_view_s`,
 //!   `stream.lod_flight_main_thread_p99_ms`, and `stream.near_view_s`: time until every node
 //!   shown within 64 voxels of the viewer has its first mesh (the ground under the player).
 //! - `stream.flight_view_complete_fraction` (and `_min`): the fraction of the view a player
@@ -114,7 +115,6 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let vs_peer = |name: &str, key: &str, unit: &str| Metric::with_peer(name, m(&ours, key), unit, PEER, m(&peer, key));
     vec![
         vs_peer("stream.first_view_s", "first_view_s", "s"),
-        vs_peer("stream.chunks_ready_per_s", "chunks_ready_per_s", "chunks_per_s"),
         vs_peer("stream.view_chunks", "grids_first_view", "chunks"),
         vs_peer("stream.loading_main_thread_p99_ms", "loading_main_thread_p99_ms", "ms"),
         vs_peer("stream.loading_main_thread_max_ms", "loading_main_thread_max_ms", "ms"),
@@ -123,7 +123,6 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         vs_peer("stream.main_thread_ms_per_chunk", "main_thread_ms_per_chunk", "ms"),
         Metric::with_peer("ray.pick_256", rays["ray_pick_ours_us"], "us", PEER, rays["ray_pick_peer_us"]),
         Metric::new("stream.lod_first_view_s", m(&ours_lod, "first_view_s"), "s"),
-        Metric::new("stream.lod_grids_ready_per_s", m(&ours_lod, "chunks_ready_per_s"), "grids_per_s"),
         Metric::new("stream.lod_flight_main_thread_p99_ms", m(&ours_lod, "flight_main_thread_p99_ms"), "ms"),
         Metric::new("stream.near_view_s", m(&ours_lod, "near_view_s"), "s"),
         Metric::new("stream.flight_view_complete_fraction", m(&ours, "flight_view_fraction_mean"), "fraction"),

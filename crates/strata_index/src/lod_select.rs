@@ -222,6 +222,34 @@ impl LodDiff {
     }
 }
 
+/// The rows of roots a viewer reaches under [`ViewRule::ChunkLattice`]: a root is in reach only
+/// if the whole-chunk gaps between its chunks and the viewer's chunk, squared and summed, are at
+/// most the squared reach (in chunks), so each row (fixed y and z) spans a known x range.
+struct LatticeRows {
+    chunk: [i64; 3],
+    reach2: f64,
+    shift: u32,
+}
+
+impl LatticeRows {
+    /// The gap in whole chunks between root coordinate `r` and the viewer's chunk `c`.
+    fn gap(&self, r: i64, c: i64) -> i64 {
+        let (lo, hi) = (r << self.shift, ((r + 1) << self.shift) - 1);
+        (lo - c).max(c - hi).max(0)
+    }
+
+    /// The roots' x range of row (`y`, `z`) in reach, or `None` if none is.
+    fn x_range(&self, y: i64, z: i64) -> Option<(i64, i64)> {
+        let (gy, gz) = (self.gap(y, self.chunk[1]) as f64, self.gap(z, self.chunk[2]) as f64);
+        let rest = self.reach2 - gy * gy - gz * gz;
+        if rest < 0.0 {
+            return None;
+        }
+        let hx = rest.sqrt().floor() as i64;
+        Some(((self.chunk[0] - hx) >> self.shift, (self.chunk[0] + hx) >> self.shift))
+    }
+}
+
 /// The chunk a viewer is in (what [`ViewRule::ChunkLattice`] measures from).
 fn viewer_chunk(v: &Viewer) -> [i64; 3] {
     v.position.map(|c| (c / CHUNK_SIZE as f64).floor() as i64)
@@ -307,6 +335,16 @@ impl LodSelector {
             })
     }
 
+    /// Under [`ViewRule::ChunkLattice`], which roots of each row can be in a viewer's reach
+    /// (`None` under the box rule: the whole range is visited).
+    fn lattice_rows(&self, v: &Viewer) -> Option<LatticeRows> {
+        (self.settings.view_rule == ViewRule::ChunkLattice).then(|| {
+            let reach = v.view_distance * (1.0 + self.settings.hysteresis) / CHUNK_SIZE as f64;
+            // A hair wider than the reach: the per-node test decides; this only must not skip.
+            LatticeRows { chunk: viewer_chunk(v), reach2: reach * reach * (1.0 + 1e-9) + 1e-9, shift: self.settings.max_level.min(40) }
+        })
+    }
+
     /// The roots (nodes at `max_level`) a viewer's reach may touch, lowest and highest corner:
     /// as far as a previously shown node may stay (the hysteresis reach).
     ///
@@ -385,9 +423,17 @@ impl LodSelector {
         for v in viewers.iter().filter(valid) {
             let (lo, hi) = self.root_range(v);
             let clamp = |c: i64| c.clamp(i32::MIN as i64 >> s.max_level, i32::MAX as i64 >> s.max_level) as i32;
+            let rows = self.lattice_rows(v);
             for z in lo[2]..=hi[2] {
                 for y in lo[1]..=hi[1] {
-                    for x in lo[0]..=hi[0] {
+                    let (x0, x1) = match &rows {
+                        Some(rows) => match rows.x_range(y, z) {
+                            Some((x0, x1)) => (x0.max(lo[0]), x1.min(hi[0])),
+                            None => continue,
+                        },
+                        None => (lo[0], hi[0]),
+                    };
+                    for x in x0..=x1 {
                         let root = NodeId::new(s.max_level, ChunkKey::new(clamp(x), clamp(y), clamp(z)));
                         if !several || roots.insert(root) {
                             stack.push(root);
@@ -581,6 +627,40 @@ mod tests {
         assert!(!sel.update(&[viewer(600.0, 0.0, 0.0, 300.0)]).is_empty());
         sel.set_min_move(0.0);
         assert_eq!(sel.min_move(), 0.0);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Under the chunk lattice the selection covers every chunk in view and nothing out of
+        /// reach, checked chunk by chunk over the reach's whole cube (the rule restated: whole
+        /// chunk offsets `o` with `32·|o| ≤ view distance`), for LOD 0 and with LOD.
+        #[test]
+        fn lattice_selection_covers_exactly_the_chunks_in_view(
+            p in proptest::array::uniform3(-300.0f64..300.0),
+            d in 20.0f64..260.0,
+            max_level in 0u32..3,
+        ) {
+            let settings = LodSettings { max_level, view_rule: ViewRule::ChunkLattice, ..LodSettings::default() };
+            let mut sel = LodSelector::new(settings);
+            sel.update(&[viewer(p[0], p[1], p[2], d)]);
+            let c = p.map(|v| (v / 32.0).floor() as i32);
+            let k = (d * 1.25 / 32.0).ceil() as i32 + 2;
+            for dz in -k..=k {
+                for dy in -k..=k {
+                    for dx in -k..=k {
+                        let chunk = ChunkKey::new(c[0] + dx, c[1] + dy, c[2] + dz);
+                        let d2 = f64::from(dx * dx + dy * dy + dz * dz);
+                        let covered = !covering(&sel, chunk).is_empty();
+                        if d2.sqrt() * 32.0 <= d {
+                            prop_assert!(covered, "chunk {chunk:?} in view is not covered");
+                        }
+                        if max_level == 0 && d2.sqrt() * 32.0 > d {
+                            prop_assert!(!covered, "chunk {chunk:?} beyond the view selected");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Under the chunk lattice a viewer walking inside its chunk costs no recomputation, even
