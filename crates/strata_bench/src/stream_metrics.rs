@@ -11,7 +11,8 @@
 //! `crates/strata_bench_stream/src/pools.rs`; the thread counts are printed with every run on
 //! stderr), the same generator, view radius, path and frame pacing; the peer is configured as
 //! its docs recommend for streaming (chunks not parented to the world root, chunk tasks bounded
-//! by Strata's `max_tasks_in_flight`). The lines with a `bevy_voxel_world` peer compare
+//! by Strata's `max_tasks_in_flight`, the whole view kept queued since a headless camera casts
+//! no spawning rays). The lines with a `bevy_voxel_world` peer compare
 //! full-resolution chunks with full-resolution chunks: Strata runs with LOD off (`--lod0`).
 //! Each chunk counts once, however often it is remeshed.
 //!
@@ -40,10 +41,12 @@
 //!   known to need none); `_256` the same flight at 256 voxels/s instead of 64;
 //!   `stream.lod_flight_view_complete_fraction` (`_min`, `_256`, `_256_min`): the default LOD
 //!   view, of the nodes selected after each frame, those displaying a mesh (a node that
-//!   replaced coarser or finer ones is a hole until its mesh arrives). Strata only: the peer
-//!   as configured spawns nothing headless between its first view and the edge of its loaded
-//!   sphere (issue 41), so its fraction (printed by the fly-through) measures that, not its
-//!   streaming.
+//!   replaced coarser or finer ones is a hole until its mesh arrives). The LOD-0 lines have
+//!   the peer's fraction beside them: of the same chunks, those it has spawned with their
+//!   mesh. Its camera is headless (no viewport, so no spawning rays), so it keeps the whole
+//!   view queued every frame (`min_despawn_distance` = the spawning distance, and
+//!   `max_spawn_per_frame` large enough for that cube); with its defaults it spawned nothing
+//!   between its first view and the edge of its loaded sphere.
 //! - `geo.main_thread_p99_ms`: Strata's main-thread p99 with geology running near the viewer
 //!   throughout (`--geology`), peer: the same fly-through without geology; and
 //!   `geo.flythrough_voxels_per_s`, voxels geology changed per second of that run.
@@ -74,6 +77,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let mut ours_geo: Vec<Sample> = Vec::new();
     let mut ours_fast: Vec<Sample> = Vec::new();
     let mut ours_lod_fast: Vec<Sample> = Vec::new();
+    let mut peer_fast: Vec<Sample> = Vec::new();
     for _ in 0..runs {
         for (engine, extra, out) in [
             ("strata", &["--lod0"][..], &mut ours),
@@ -81,6 +85,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             ("strata", &[][..], &mut ours_lod),
             ("strata", &["--geology"][..], &mut ours_geo),
             ("strata", &["--lod0", "--speed", "256"][..], &mut ours_fast),
+            (PEER, &["--speed", "256"][..], &mut peer_fast),
             ("strata", &["--speed", "256"][..], &mut ours_lod_fast),
         ] {
             match fly(&exe, engine, flight_s, extra) {
@@ -125,13 +130,21 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         Metric::new("stream.lod_first_view_s", m(&ours_lod, "first_view_s"), "s"),
         Metric::new("stream.lod_flight_main_thread_p99_ms", m(&ours_lod, "flight_main_thread_p99_ms"), "ms"),
         Metric::new("stream.near_view_s", m(&ours_lod, "near_view_s"), "s"),
-        Metric::new("stream.flight_view_complete_fraction", m(&ours, "flight_view_fraction_mean"), "fraction"),
-        Metric::new("stream.flight_view_complete_fraction_min", m(&ours, "flight_view_fraction_min"), "fraction"),
-        Metric::new("stream.flight_view_complete_fraction_256", m(&ours_fast, "flight_view_fraction_mean"), "fraction"),
-        Metric::new(
+        vs_peer("stream.flight_view_complete_fraction", "flight_view_fraction_mean", "fraction"),
+        vs_peer("stream.flight_view_complete_fraction_min", "flight_view_fraction_min", "fraction"),
+        Metric::with_peer(
+            "stream.flight_view_complete_fraction_256",
+            m(&ours_fast, "flight_view_fraction_mean"),
+            "fraction",
+            PEER,
+            m(&peer_fast, "flight_view_fraction_mean"),
+        ),
+        Metric::with_peer(
             "stream.flight_view_complete_fraction_256_min",
             m(&ours_fast, "flight_view_fraction_min"),
             "fraction",
+            PEER,
+            m(&peer_fast, "flight_view_fraction_min"),
         ),
         Metric::new("stream.lod_flight_view_complete_fraction", m(&ours_lod, "flight_view_fraction_mean"), "fraction"),
         Metric::new("stream.lod_flight_view_complete_fraction_min", m(&ours_lod, "flight_view_fraction_min"), "fraction"),

@@ -3,7 +3,9 @@
 //!
 //! Configured the way its documentation recommends for a camera-independent flood fill
 //! (`ChunkSpawnStrategy::Close` + `ChunkDespawnStrategy::FarAway`, no spawning rays: headless
-//! cameras have no viewport) and for worlds streaming many chunks: chunks not parented to the
+//! cameras have no viewport; so the whole view stays queued every frame through
+//! `min_despawn_distance` = the spawning distance, with `max_spawn_per_frame` large enough for
+//! that cube) and for worlds streaming many chunks: chunks not parented to the
 //! world root (`attach_chunks_to_root = false`, whose docs say it performs better for such
 //! worlds) and its best measured number of chunk tasks at once ([`PEER_CHUNK_TASKS`],
 //! `max_active_chunk_threads`), with meshes spawned (its full plugin, not `minimal()`, whose
@@ -69,6 +71,22 @@ impl VoxelWorldConfig for PeerWorld {
 
     fn spawning_rays(&self) -> usize {
         0
+    }
+
+    /// The whole view: every frame the peer queues the chunks within this distance of the
+    /// camera (its docs: "this radius will always remain spawned around the camera"), so new
+    /// chunks at the view's edge spawn as the camera moves. With the default (1), a headless
+    /// camera (no viewport, no spawning rays) spawned nothing between its first view and the
+    /// edge of its loaded sphere.
+    fn min_despawn_distance(&self) -> u32 {
+        self.spawning_distance
+    }
+
+    /// Enough for that whole cube in one frame: the peer drops queued positions while its queue
+    /// is longer than this.
+    fn max_spawn_per_frame(&self) -> usize {
+        let side = 2 * self.spawning_distance as usize + 1;
+        side * side * side + 1
     }
 
     fn attach_chunks_to_root(&self) -> bool {
