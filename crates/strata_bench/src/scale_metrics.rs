@@ -375,7 +375,9 @@ pub fn dense_save(n: usize) -> Result<PathBuf, String> {
         let keys: Vec<(ChunkKey, u64)> = keys
             .into_iter()
             .take(n)
-            .map(|(_, k)| (k, (k.x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (k.y as u64) << 21 ^ (k.z as u64) << 42))
+            .map(|(_, k)| {
+                (k, (k.x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (k.y as u64) << 21 ^ (k.z as u64) << 42)
+            })
             .collect();
         write_edited(store, &generator, &keys)
     })

@@ -147,7 +147,11 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             m(&peer_fast, "flight_view_fraction_min"),
         ),
         Metric::new("stream.lod_flight_view_complete_fraction", m(&ours_lod, "flight_view_fraction_mean"), "fraction"),
-        Metric::new("stream.lod_flight_view_complete_fraction_min", m(&ours_lod, "flight_view_fraction_min"), "fraction"),
+        Metric::new(
+            "stream.lod_flight_view_complete_fraction_min",
+            m(&ours_lod, "flight_view_fraction_min"),
+            "fraction",
+        ),
         Metric::new(
             "stream.lod_flight_view_complete_fraction_256",
             m(&ours_lod_fast, "flight_view_fraction_mean"),
@@ -191,7 +195,9 @@ pub fn run_rss(budget: Budget) -> Vec<Metric> {
     };
     let flight_s = if budget.scale < 1.0 { "180" } else { "600" };
     let mut runs = Vec::new();
-    for (engine, extra) in [("strata", &["--live-heap"][..]), ("strata", &["--lod0", "--live-heap"][..]), (PEER, &[][..])] {
+    for (engine, extra) in
+        [("strata", &["--live-heap"][..]), ("strata", &["--lod0", "--live-heap"][..]), (PEER, &[][..])]
+    {
         match fly(&exe, engine, flight_s, extra) {
             Ok(s) => runs.push(s),
             Err(e) => {

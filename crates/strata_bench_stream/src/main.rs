@@ -17,12 +17,12 @@
 //! peer's whole-chunk view rule, so both make the same chunks ready. See [`scenario`] for what
 //! is measured.
 
+mod live_heap;
 mod peer_bvw;
 mod physics;
 mod play;
 mod pools;
 mod rays;
-mod live_heap;
 mod scenario;
 mod startup;
 mod strata_engine;

@@ -52,7 +52,6 @@ impl PeerWorld {
     }
 }
 
-
 impl VoxelWorldConfig for PeerWorld {
     type MaterialIndex = u16;
     type ChunkUserBundle = ();

@@ -4,8 +4,8 @@
 
 use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
 use serde::{Deserialize, Serialize};
-use strata_core::generator::{LodCells, surface_above};
 use std::sync::Arc;
+use strata_core::generator::{LodCells, surface_above};
 use strata_core::{
     CHUNK_SIZE, Chunk, ChunkKey, DenseChunk, LocalPos, MaterialId, TileCache, TileKey, Up, VoxelPos, WorldGenerator,
 };

@@ -341,7 +341,11 @@ impl LodSelector {
         (self.settings.view_rule == ViewRule::ChunkLattice).then(|| {
             let reach = v.view_distance * (1.0 + self.settings.hysteresis) / CHUNK_SIZE as f64;
             // A hair wider than the reach: the per-node test decides; this only must not skip.
-            LatticeRows { chunk: viewer_chunk(v), reach2: reach * reach * (1.0 + 1e-9) + 1e-9, shift: self.settings.max_level.min(40) }
+            LatticeRows {
+                chunk: viewer_chunk(v),
+                reach2: reach * reach * (1.0 + 1e-9) + 1e-9,
+                shift: self.settings.max_level.min(40),
+            }
         })
     }
 
@@ -418,7 +422,9 @@ impl LodSelector {
         // Several viewers' root ranges may overlap: each root once.
         let mut roots: FxHashSet<NodeId> = FxHashSet::default();
         let mut stack: Vec<NodeId> = Vec::new();
-        let valid = |v: &&Viewer| v.view_distance.is_finite() && v.view_distance >= 0.0 && v.position.iter().all(|c| c.is_finite());
+        let valid = |v: &&Viewer| {
+            v.view_distance.is_finite() && v.view_distance >= 0.0 && v.position.iter().all(|c| c.is_finite())
+        };
         let several = viewers.iter().filter(valid).count() > 1;
         for v in viewers.iter().filter(valid) {
             let (lo, hi) = self.root_range(v);
