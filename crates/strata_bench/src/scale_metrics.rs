@@ -353,7 +353,7 @@ fn fill_edited(store: &RedbStore, n: usize) -> Result<(), String> {
 const VIEWER_CHUNK: ChunkKey = ChunkKey::new(0, 2, 0);
 
 /// A redb save holding the `n` stored edited chunks nearest the fly-through's viewer at start
-/// ([`VIEWER_CHUNK`]; nearest by chunk distance, ties in coordinate order): 10,000 fill the
+/// (`VIEWER_CHUNK`; nearest by chunk distance, ties in coordinate order): 10,000 fill the
 /// 7,153 chunks within the default view distance (12 chunks) and the nearest ~2,850 beyond it,
 /// so the first view reads them all. Each is the terrain's chunk (air, ground or stone) with a
 /// brick box set in it, as in [`edited_save`]. Cached as `dense-<n>-f<format>s<summary>.redb`.
