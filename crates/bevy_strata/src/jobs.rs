@@ -5,7 +5,7 @@ use crate::mesh_build::NodeMeshes;
 use std::cell::RefCell;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
-use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, ProcessHistory};
+use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, LoadedChunk, ProcessHistory};
 use strata_index::stream_plan::Side;
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
@@ -25,6 +25,10 @@ pub(crate) fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 
 /// Loads the 32³ data of a node: a chunk (store, then generator) at level 0, the octree's LOD
 /// mip (edited data downsampled, generator-sampled elsewhere) above.
+///
+/// A chunk load runs in two places ([`LoadJob::read_contained`], then, for an unedited chunk
+/// the generator's hint does not answer, [`GenerateJob::run_contained`]): the store's read on
+/// the I/O pool, which only waits on stores, and generation where CPU work runs.
 pub(crate) struct LoadJob {
     pub node: NodeId,
     pub source: ChunkSource,
@@ -43,38 +47,69 @@ pub(crate) struct LoadOutput {
     pub sequence: u64,
 }
 
-impl LoadJob {
-    /// [`LoadJob::run`] with a panic inside it (a bug in a store or a generator) turned into a
-    /// failed load.
-    pub fn run_contained(self) -> LoadOutput {
-        let node = self.node;
-        contained(|| self.run()).unwrap_or_else(|panic| LoadOutput {
-            node,
-            data: Err(format!("the load panicked: {panic}")),
-            history: ProcessHistory::EMPTY,
-            origin: ChunkOrigin::Generator,
-            sequence: 0,
-        })
+impl LoadOutput {
+    fn failed(node: NodeId, error: String) -> Self {
+        Self { node, data: Err(error), history: ProcessHistory::EMPTY, origin: ChunkOrigin::Generator, sequence: 0 }
     }
 
-    pub fn run(self) -> LoadOutput {
-        let mut history = ProcessHistory::EMPTY;
-        let mut origin = ChunkOrigin::Generator;
-        let mut sequence = 0;
-        let data = if self.node.level == 0 {
-            self.source
-                .load(self.node.key)
-                .map(|loaded| {
-                    history = loaded.history;
-                    origin = loaded.origin;
-                    sequence = loaded.sequence;
-                    loaded.chunk
-                })
-                .map_err(|e| e.to_string())
-        } else {
-            Ok(Arc::new(self.snapshot.lod_chunk(self.node)))
-        };
-        LoadOutput { node: self.node, data, history, origin, sequence }
+    fn loaded(node: NodeId, loaded: LoadedChunk) -> Self {
+        Self { node, data: Ok(loaded.chunk), history: loaded.history, origin: loaded.origin, sequence: loaded.sequence }
+    }
+}
+
+/// What the store's read of a chunk left to do.
+pub(crate) enum Read {
+    /// The load is over: the stored chunk, the generator's uniform hint, or an error.
+    Done(LoadOutput),
+    /// Nobody edited the chunk and the hint does not answer: generate it (CPU work).
+    Generate(GenerateJob),
+}
+
+/// Generates an unedited chunk (after [`LoadJob::read_contained`] found no stored copy).
+pub(crate) struct GenerateJob {
+    node: NodeId,
+    source: ChunkSource,
+}
+
+impl GenerateJob {
+    /// Generates the chunk, a panic (a bug in the generator) turned into a failed load.
+    pub fn run_contained(self) -> LoadOutput {
+        let node = self.node;
+        contained(|| LoadOutput::loaded(node, self.source.generated(node.key)))
+            .unwrap_or_else(|panic| LoadOutput::failed(node, format!("generating the chunk panicked: {panic}")))
+    }
+}
+
+impl LoadJob {
+    /// Level 0 only: the store's read (I/O) and the generator's O(1) uniform hint; what is
+    /// left is CPU work for another pool. A panic (a bug in a store) is a failed load.
+    pub fn read_contained(self) -> Read {
+        let node = self.node;
+        let source = self.source;
+        let read = contained(|| match source.read_stored(node.key) {
+            Ok(Some(stored)) => Read::Done(LoadOutput::loaded(node, stored)),
+            Ok(None) => match source.hinted(node.key) {
+                Some(hinted) => Read::Done(LoadOutput::loaded(node, hinted)),
+                None => Read::Generate(GenerateJob { node, source: source.clone() }),
+            },
+            Err(e) => Read::Done(LoadOutput::failed(node, e.to_string())),
+        });
+        read.unwrap_or_else(|panic| Read::Done(LoadOutput::failed(node, format!("the load panicked: {panic}"))))
+    }
+
+    /// Levels above 0: the node's LOD grid (CPU work). A panic is a failed load.
+    pub fn grid_contained(self) -> LoadOutput {
+        let node = self.node;
+        match contained(|| Arc::new(self.snapshot.lod_chunk(node))) {
+            Ok(grid) => LoadOutput {
+                node,
+                data: Ok(grid),
+                history: ProcessHistory::EMPTY,
+                origin: ChunkOrigin::Generator,
+                sequence: 0,
+            },
+            Err(panic) => LoadOutput::failed(node, format!("the load panicked: {panic}")),
+        }
     }
 }
 
@@ -115,6 +150,17 @@ thread_local! {
     static MESHERS_BUILT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
+/// Every mesh job run by this process: its material table (tells apart the apps of tests
+/// running at once), node and thread name (for the work-placement tests).
+#[cfg(test)]
+pub(crate) static MESH_THREADS: std::sync::Mutex<Vec<(usize, NodeId, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// The current thread's name (`"?"` if it has none).
+#[cfg(test)]
+pub(crate) fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("?").to_owned()
+}
+
 /// Runs `f` with this thread's mesher for `table` (built on first use or when the table changed).
 fn with_mesher<R>(table: &Arc<MaterialTable>, f: impl FnOnce(&mut Mesher) -> R) -> R {
     MESHER.with(|cell| {
@@ -132,11 +178,30 @@ fn with_mesher<R>(table: &Arc<MaterialTable>, f: impl FnOnce(&mut Mesher) -> R) 
 }
 
 impl MeshJob {
-    pub fn run(self) -> MeshOutput {
-        let hood = Neighborhood::from_fn(&self.center, |f: Face| match &self.sides[f as usize] {
+    /// The mesher's view of the node: its data and its six sides.
+    fn hood(&self) -> Neighborhood<'_> {
+        Neighborhood::from_fn(&self.center, |f: Face| match &self.sides[f as usize] {
             Side::Same(c) => Neighbor::Loaded(c),
             Side::Seam => Neighbor::Seam,
-        });
+        })
+    }
+
+    /// Whether the mesh is known to be empty from the storage forms alone (uniform data whose
+    /// uniform neighbours hide it, [`strata_mesh::skip::is_hidden`]): O(1), so the main thread
+    /// decides it instead of spawning a task.
+    pub fn is_hidden(&self) -> bool {
+        strata_mesh::skip::is_hidden(&self.table, &self.hood())
+    }
+
+    /// The result of a job whose mesh [`MeshJob::is_hidden`]: no geometry.
+    pub fn empty_output(self) -> MeshOutput {
+        MeshOutput { node: self.node, generation: self.generation, meshes: NodeMeshes::empty(), voxels: self.center }
+    }
+
+    pub fn run(self) -> MeshOutput {
+        #[cfg(test)]
+        MESH_THREADS.lock().unwrap().push((Arc::as_ptr(&self.table) as usize, self.node, thread_name()));
+        let hood = self.hood();
         let mut options = MeshOptions::lod(self.node.level.min(31) as u8);
         options.ambient_occlusion = self.ambient_occlusion;
         options.fluid_depth = self.fluid_depth;
@@ -203,6 +268,45 @@ mod tests {
         }
         .run();
         assert!(seams.meshes.opaque_quads > 1);
+    }
+
+    #[test]
+    fn a_chunk_read_takes_the_store_then_the_hint_and_leaves_generation_to_another_pool() {
+        let store = Arc::new(MemoryStore::new());
+        let mut world = World::new(
+            store.clone(),
+            Arc::new(FlatGenerator { height: 3, material: MaterialId(1) }),
+            WorldConfig::default(),
+        );
+        let edited = ChunkKey::new(0, 5, 0);
+        world.set_voxel(strata_core::VoxelPos::new(1, 161, 1), MaterialId(7));
+        world.apply().unwrap();
+        world.commit().unwrap();
+        let snapshot =
+            strata_index::IndexWriter::new(world.generator().clone(), Default::default()).reader().snapshot();
+        let read = |key: ChunkKey| {
+            LoadJob { node: NodeId::chunk(key), source: world.source(), snapshot: snapshot.clone() }.read_contained()
+        };
+        match read(edited) {
+            Read::Done(out) => {
+                assert_eq!(out.origin, ChunkOrigin::Store, "the store's copy, although the hint says air");
+            }
+            Read::Generate(_) => panic!("an edited chunk is read, not generated"),
+        }
+        match read(ChunkKey::new(3, 2, 3)) {
+            Read::Done(out) => assert_eq!(*out.data.unwrap(), Chunk::Uniform(MaterialId::AIR), "hinted: made in O(1)"),
+            Read::Generate(_) => panic!("the hint answers above the ground"),
+        }
+        match read(ChunkKey::new(3, 0, 3)) {
+            Read::Generate(job) => {
+                let out = job.run_contained();
+                assert_eq!(
+                    *out.data.unwrap(),
+                    world.source().load(ChunkKey::new(3, 0, 3)).unwrap().chunk.as_ref().clone()
+                );
+            }
+            Read::Done(_) => panic!("the surface crosses this chunk: generated elsewhere"),
+        }
     }
 
     #[test]

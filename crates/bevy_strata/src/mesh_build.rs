@@ -81,6 +81,16 @@ impl NodeMeshes {
         }
     }
 
+    /// No geometry (a node whose mesh is known to be empty).
+    pub fn empty() -> Self {
+        Self {
+            opaque: None,
+            transparent: None,
+            #[cfg(test)]
+            opaque_quads: 0,
+        }
+    }
+
     /// Whether there is no geometry at all.
     pub fn is_empty(&self) -> bool {
         self.opaque.is_none() && self.transparent.is_none()

@@ -17,6 +17,24 @@ pub(crate) struct Timed<T> {
     busy: Duration,
 }
 
+impl<T> Timed<T> {
+    /// `out`, which kept a worker busy for `busy`.
+    pub fn new(out: T, busy: Duration) -> Self {
+        Self { out, busy }
+    }
+
+    /// The output and the busy time.
+    pub fn into_parts(self) -> (T, Duration) {
+        (self.out, self.busy)
+    }
+
+    /// This output, busy for `earlier` more: a task whose steps ran on two workers (a chunk
+    /// load's read on I/O, then its generation) counts both.
+    pub fn after(self, earlier: Duration) -> Self {
+        Self { busy: self.busy + earlier, ..self }
+    }
+}
+
 /// Runs `f` (a task's work, on its worker) and times it.
 pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> Timed<T> {
     let start = Instant::now();

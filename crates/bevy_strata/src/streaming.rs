@@ -9,7 +9,7 @@
 //! tasks the plan counts in flight.
 
 use crate::config::StrataConfig;
-use crate::jobs::{LoadJob, LoadOutput, MeshJob, MeshOutput};
+use crate::jobs::{LoadJob, LoadOutput, MeshJob, MeshOutput, Read};
 use crate::mesh_build::{MeshAssets, spawn_or_update};
 use crate::messages::{NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
 use crate::pacing::{Pacer, Timed, timed};
@@ -37,6 +37,10 @@ pub struct StreamStats {
     pub dropped_stale: u64,
     /// Meshes applied since start.
     pub meshes_applied: u64,
+    /// Meshes known to be empty without a task (uniform data its uniform neighbours hide,
+    /// [`strata_mesh::skip`]), since start; they are applied (and counted in
+    /// `meshes_applied`) like any other.
+    pub meshes_skipped: u64,
     /// Node data loads applied since start.
     pub loads_applied: u64,
     /// Results applied in the last frame.
@@ -333,17 +337,38 @@ pub(crate) fn dispatch(
                         texture_layers: config.texture_layers,
                         fluid_depth: config.fluid_depth,
                     };
+                    if job.is_hidden() {
+                        // Uniform data its uniform neighbours hide (air; stone under stone):
+                        // nothing to draw, known in O(1), so no task. An older mesh task of
+                        // the node is dropped (its result would be stale).
+                        st.meshing.remove(&m.node);
+                        st.plan.mesh_returned(m.node);
+                        st.stats.meshes_skipped += 1;
+                        st.ready_meshes.push_back(job.empty_output());
+                        continue;
+                    }
                     // Replaces (so cancels) an older mesh task of the node.
                     st.meshing
                         .insert(m.node, pool.spawn(async move { timed(|| crate::jobs::contained(|| job.run())) }));
                 }
                 Work::Load(id) => {
                     let job = LoadJob { node: id, source: sw.world.source(), snapshot: snapshot.clone() };
-                    // Chunk loads read the store (I/O); LOD grids are computation.
+                    // A chunk's store read on I/O, which only waits on stores; generating it
+                    // (unless the generator's hint answers) and LOD grids are CPU work, on
+                    // async compute. Dropping the I/O task cancels the generation it awaits.
                     let task = if id.level == 0 {
-                        io.spawn(async move { timed(|| job.run_contained()) })
+                        io.spawn(async move {
+                            let (read, read_busy) = timed(|| job.read_contained()).into_parts();
+                            match read {
+                                Read::Done(out) => Timed::new(out, read_busy),
+                                Read::Generate(generate) => AsyncComputeTaskPool::get()
+                                    .spawn(async move { timed(|| generate.run_contained()) })
+                                    .await
+                                    .after(read_busy),
+                            }
+                        })
                     } else {
-                        pool.spawn(async move { timed(|| job.run_contained()) })
+                        pool.spawn(async move { timed(|| job.grid_contained()) })
                     };
                     st.loading.insert(id, task);
                 }
@@ -649,5 +674,85 @@ mod tests {
         let mut sw = app.world_mut().resource_mut::<StrataWorld>();
         assert!(sw.world.is_resident(key), "loaded again");
         assert_eq!(sw.world.voxel(pos).unwrap(), edited);
+    }
+
+    /// A flat world (stone up to y = 3, [`FlatGenerator`]'s uniform hint) that records which
+    /// thread every generation ran on and which chunks it generated voxel by voxel.
+    struct Recording {
+        flat: strata_core::FlatGenerator,
+        calls: std::sync::Mutex<Vec<(u32, ChunkKey, String)>>,
+    }
+
+    impl strata_core::WorldGenerator for Recording {
+        fn material_at(&self, pos: strata_core::VoxelPos) -> MaterialId {
+            self.flat.material_at(pos)
+        }
+        fn generate(&self, key: ChunkKey) -> Chunk {
+            self.calls.lock().unwrap().push((0, key, crate::jobs::thread_name()));
+            self.flat.generate(key)
+        }
+        fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
+            self.calls.lock().unwrap().push((level, node, crate::jobs::thread_name()));
+            self.flat.sample_lod(level, node)
+        }
+        fn uniform_hint(&self, level: u32, node: ChunkKey) -> Option<MaterialId> {
+            self.flat.uniform_hint(level, node)
+        }
+    }
+
+    #[test]
+    fn generation_and_meshing_stay_off_the_io_pool_and_hinted_nodes_cost_neither() {
+        use crate::viewer::StreamingViewer;
+        use strata_core::{Face, WorldGenerator};
+        let generator = Arc::new(Recording {
+            flat: strata_core::FlatGenerator { height: 3, material: MaterialId(1) },
+            calls: Default::default(),
+        });
+        let config = StrataConfig {
+            view_distance: 160.0,
+            lod_max_level: 2,
+            lod_split_distance: 1.0,
+            ambient_occlusion: false,
+            ..StrataConfig::default()
+        };
+        let plugin = crate::StrataPlugin::new(config).with_generator(generator.clone());
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, StrataMinimalPlugins::with_plugin(plugin)));
+        app.finish();
+        app.cleanup();
+        app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(5.0, 20.0, 5.0)));
+        let complete = |app: &App| app.world().resource::<StrataStreaming>().plan().is_complete();
+        for _ in 0..20_000 {
+            if complete(&app) {
+                break;
+            }
+            app.update();
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(complete(&app), "the view streams in");
+        let st = app.world().resource::<StrataStreaming>();
+        assert_eq!(st.view_displayed().0, st.view_displayed().1, "hidden nodes count as displayed");
+        let table = Arc::as_ptr(&app.world().resource::<StrataWorld>().table) as usize;
+
+        // Generation: never on the I/O pool, never for a chunk the hint answers.
+        let calls = generator.calls.lock().unwrap().clone();
+        assert!(calls.iter().any(|(level, ..)| *level == 0), "some chunks were generated");
+        for (level, key, thread) in &calls {
+            assert!(!thread.starts_with("IO Task Pool"), "generated {level} {key:?} on {thread}");
+            assert_eq!(generator.uniform_hint(*level, *key), None, "generated {level} {key:?}, which the hint answers");
+        }
+        // Meshing: never on the I/O pool; never for a node whose neighbourhood the hint answers
+        // (uniform data its uniform neighbours hide), which is applied without a task.
+        let meshed: Vec<_> =
+            crate::jobs::MESH_THREADS.lock().unwrap().iter().filter(|m| m.0 == table).cloned().collect();
+        assert!(!meshed.is_empty(), "the surface was meshed");
+        for (_, node, thread) in &meshed {
+            assert!(!thread.starts_with("IO Task Pool"), "meshed {node:?} on {thread}");
+            let hinted = |n: NodeId| generator.uniform_hint(n.level, n.key).is_some();
+            let all_hinted =
+                hinted(*node) && Face::ALL.iter().all(|&f| hinted(NodeId::new(node.level, node.key.neighbor(f))));
+            assert!(!all_hinted, "meshed {node:?}, whose whole neighbourhood the hint answers");
+        }
+        assert!(st.stats().meshes_skipped > meshed.len() as u64, "most of a flat view is air or buried stone");
     }
 }

@@ -2,10 +2,10 @@
 //! background work ([`WORKER_THREADS`]), at the same lowered OS priority
 //! ([`bevy_strata::background_threads`]), and one compute thread for systems.
 //!
-//! Strata spreads its background work over two pools (chunk loads and generation on I/O; LOD
-//! grids, meshing and index updates on async compute); `bevy_voxel_world` runs all of its chunk
-//! tasks on async compute. So Strata gets one I/O and one async-compute thread, and the peer two
-//! async-compute threads (plus the one I/O thread Bevy always creates, which it leaves idle).
+//! Both engines run their CPU work on async compute: Strata its generation, LOD grids, meshing
+//! and index updates (its I/O thread only reads the store, and hands unedited chunks to async
+//! compute to generate); `bevy_voxel_world` all of its chunk tasks (its I/O thread stays idle).
+//! So each gets two async-compute threads and the one I/O thread Bevy always creates.
 //! The counts are fixed, not derived from the machine's cores, so runs compare alike anywhere;
 //! the result line prints them as the pools report them.
 
@@ -25,8 +25,8 @@ pub struct Pools {
 }
 
 impl Pools {
-    /// Strata: loads on I/O, the rest on async compute.
-    pub const STRATA: Pools = Pools { io: 1, async_compute: WORKER_THREADS - 1, workers: WORKER_THREADS };
+    /// Strata: store reads on I/O, the CPU work on async compute.
+    pub const STRATA: Pools = Pools { io: 1, async_compute: WORKER_THREADS, workers: WORKER_THREADS };
     /// `bevy_voxel_world`: everything on async compute (its I/O thread stays idle).
     pub const PEER: Pools = Pools { io: 1, async_compute: WORKER_THREADS, workers: WORKER_THREADS };
 

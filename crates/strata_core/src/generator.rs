@@ -53,6 +53,37 @@ pub trait WorldGenerator: Send + Sync + 'static {
         c.normalize();
         c
     }
+
+    /// A cheap answer to "is node `node` at `level` one material?", without sampling voxels:
+    /// `Some(m)` promises that [`WorldGenerator::sample_lod`]`(level, node)` (at level 0,
+    /// [`WorldGenerator::generate`]`(node)`) is `Chunk::Uniform(m)`; `None` means "don't know".
+    ///
+    /// Streaming asks it before generating ([`sample_hinted`]): a hinted chunk costs no
+    /// generation task, no voxel sampling and, when its neighbours are hinted alike, no
+    /// meshing. Typical answers come from bounds of the generator's formula, e.g. "above the
+    /// highest possible terrain: air".
+    ///
+    /// # Contract
+    /// It **never lies**: a wrong `Some` shows the wrong world. It must be O(1) (it is asked
+    /// on the I/O path and for every stub of the index) and deterministic like the rest of the
+    /// generator. The default answers `None` for every node; wrappers must forward it.
+    fn uniform_hint(&self, level: u32, node: ChunkKey) -> Option<MaterialId> {
+        let _ = (level, node);
+        None
+    }
+}
+
+/// The 32³ data of node `node` at `level` as `generator` makes it (level 0: the chunk), from
+/// its [`WorldGenerator::uniform_hint`] when that answers, else sampled
+/// ([`WorldGenerator::sample_lod`]). What every reader of generated data in Strata calls.
+///
+/// # Runtime
+/// O(1) for a hinted node; otherwise one `sample_lod`.
+pub fn sample_hinted<G: WorldGenerator + ?Sized>(generator: &G, level: u32, node: ChunkKey) -> Chunk {
+    match generator.uniform_hint(level, node) {
+        Some(m) => Chunk::Uniform(m),
+        None => generator.sample_lod(level, node),
+    }
 }
 
 /// The LOD cell `l` of `cells` for a generator whose voxels are `material_at` (positions
@@ -180,6 +211,27 @@ impl WorldGenerator for FlatGenerator {
     fn material_at(&self, pos: VoxelPos) -> MaterialId {
         if pos.y <= self.height { self.material } else { MaterialId::AIR }
     }
+
+    /// Air when every cell (its centre, above level 0) lies above `height`, `material` when
+    /// every one lies at or below it (a solid cell shows `material` whatever lies above it:
+    /// the world has one).
+    fn uniform_hint(&self, level: u32, node: ChunkKey) -> Option<MaterialId> {
+        let height = i64::from(self.height);
+        let y0 = i64::from(node.y) * CHUNK_SIZE as i64;
+        if level == 0 && (y0 < i64::from(i32::MIN) || y0 + CHUNK_SIZE as i64 - 1 > i64::from(i32::MAX)) {
+            // Voxels outside the `i32` range: no hint.
+            return None;
+        }
+        let cells = LodCells::new(level, node);
+        let (lowest, highest) = (i64::from(cells.axis(1, 0)), i64::from(cells.axis(1, CHUNK_SIZE as u8 - 1)));
+        if lowest > height {
+            Some(MaterialId::AIR)
+        } else if highest <= height {
+            Some(self.material)
+        } else {
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -271,5 +323,37 @@ mod tests {
         let c = g.generate(ChunkKey::new(0, 0, 0));
         assert_eq!(c.get(LocalPos::new(0, 3, 0).index()), MaterialId(1));
         assert_eq!(c.get(LocalPos::new(0, 4, 0).index()), MaterialId::AIR);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// The flat world's uniform hint never lies: against its per-voxel `generate` and its
+        /// default `sample_lod` (neither asks the hint), for nodes around the ground's top.
+        #[test]
+        fn the_flat_hint_never_lies(y in -90i32..90, level in 0u32..7, top in any::<bool>(), d in -2i32..=2, x in -9i32..9) {
+            // The ground's top within two voxels of the node's lowest or highest cell centre.
+            let size = 1i32 << level;
+            let lowest = y * 32 * size + size / 2;
+            let height = if top { lowest + 31 * size + d } else { lowest + d };
+            let g = FlatGenerator { height, material: MaterialId(4) };
+            let node = ChunkKey::new(x, y, -x);
+            if let Some(m) = g.uniform_hint(level, node) {
+                prop_assert_eq!(g.sample_lod(level, node), Chunk::Uniform(m), "{} {:?}", level, node);
+            }
+            prop_assert_eq!(sample_hinted(&g, level, node), g.sample_lod(level, node));
+        }
+    }
+
+    #[test]
+    fn the_flat_hint_answers_off_the_surface() {
+        let g = FlatGenerator { height: 3, material: MaterialId(1) };
+        assert_eq!(g.uniform_hint(0, ChunkKey::new(5, 1, 5)), Some(MaterialId::AIR));
+        assert_eq!(g.uniform_hint(0, ChunkKey::new(5, 0, 5)), None);
+        assert_eq!(g.uniform_hint(0, ChunkKey::new(5, -1, 5)), Some(MaterialId(1)));
+        // Level 3 node y -1: cells 8 voxels tall, centres -252..=-4.
+        assert_eq!(g.uniform_hint(3, ChunkKey::new(0, -1, 0)), Some(MaterialId(1)));
+        assert_eq!(g.uniform_hint(3, ChunkKey::new(0, 0, 0)), Some(MaterialId::AIR), "centres 4..=252");
+        let hill = FlatGenerator { height: 100, ..g };
+        assert_eq!(hill.uniform_hint(3, ChunkKey::new(0, 0, 0)), None, "the ground's top at 100 between them");
     }
 }

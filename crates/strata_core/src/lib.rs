@@ -36,7 +36,7 @@ pub use coords::{
 pub use downsample::HalfCells;
 pub use edit::{ChunkBounds, Edit, EditError, EditSender, MAX_EDIT_EXTENT, ProcessBatch, ProcessWrite};
 pub use error::Error;
-pub use generator::{FlatGenerator, WorldGenerator};
+pub use generator::{FlatGenerator, WorldGenerator, sample_hinted};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
 pub use material::{FaceKind, FaceTextures, Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;

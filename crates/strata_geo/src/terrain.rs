@@ -218,6 +218,39 @@ impl NoiseTerrain {
         self.config.base_height.saturating_add((n * self.config.amplitude).floor() as i32)
     }
 
+    /// Bounds of every column's surface height, from the formula alone: `base_height +
+    /// ⌊n × amplitude⌋` with the fbm value `n` in [−1, 1] (each Perlin octave is clamped to
+    /// ±1 and the octaves' weights are normalised to sum to 1; the bounds are widened by a
+    /// billionth of the amplitude for rounding). `None` for an amplitude that is not finite.
+    pub fn height_bounds(&self) -> Option<(i32, i32)> {
+        let a = self.config.amplitude.abs();
+        if !a.is_finite() {
+            return None;
+        }
+        let widen = a * 1e-9;
+        let base = self.config.base_height;
+        Some((base.saturating_add((-a - widen).floor() as i32), base.saturating_add((a + widen).floor() as i32)))
+    }
+
+    /// The one material of a node whose rows of cells lie at heights `y0..=y1` (voxels at
+    /// level 0, cell centres above, with `above` the centre above the top row; `y1` at level
+    /// 0) over columns whose surfaces all lie in `lo..=hi`; `None` if its cells can differ.
+    fn uniform_rows(&self, y0: i64, y1: i64, above: i64, lo: i32, hi: i32) -> Option<MaterialId> {
+        let c = &self.config;
+        if y0 > i64::from(hi.max(c.sea_level)) {
+            return Some(MaterialId::AIR);
+        }
+        if y0 > i64::from(hi) && y1 <= i64::from(c.sea_level) {
+            return Some(terrain_ids::WATER);
+        }
+        // All stone: below every column's surface and soil (a negative soil depth adds none),
+        // and (above level 0) the next centre above the top cells is in the ground too.
+        if y1 < i64::from(lo) && y1 <= i64::from(lo.saturating_sub(c.soil_depth)) && above <= i64::from(lo) {
+            return Some(terrain_ids::STONE);
+        }
+        None
+    }
+
     /// The material at height `y` in a column whose surface (topmost solid voxel) is `h`:
     /// `material_at(x, y, z) == material_in_column(y, height(x, z))`. Lets callers that walk
     /// columns evaluate the height map once per column.
@@ -248,16 +281,8 @@ impl WorldGenerator for NoiseTerrain {
         let (lo, hi) = min_max(&heights);
         let y0 = origin.y as i64;
         let y1 = y0 + CHUNK_SIZE as i64 - 1;
-        let c = &self.config;
-        if y0 > hi.max(c.sea_level) as i64 {
-            return Chunk::Uniform(MaterialId::AIR);
-        }
-        if y0 > hi as i64 && y1 <= c.sea_level as i64 {
-            return Chunk::Uniform(terrain_ids::WATER);
-        }
-        // All stone: below every column's surface and soil (a negative soil depth adds none).
-        if y1 < lo as i64 && y1 <= lo.saturating_sub(c.soil_depth) as i64 {
-            return Chunk::Uniform(terrain_ids::STONE);
+        if let Some(m) = self.uniform_rows(y0, y1, y1, lo, hi) {
+            return Chunk::Uniform(m);
         }
         // x fastest, as the voxels lie (`x + 32·y + 1024·z`).
         let mut d = DenseChunk::filled(MaterialId::AIR);
@@ -289,17 +314,10 @@ impl WorldGenerator for NoiseTerrain {
         let (lo, hi) = min_max(&heights);
         let ys: [i32; CHUNK_SIZE] = std::array::from_fn(|y| cells.axis(1, y as u8));
         let (y0, y1) = (ys[0], ys[CHUNK_SIZE - 1]);
-        let c = &self.config;
-        if y0 > hi.max(c.sea_level) {
-            return Chunk::Uniform(MaterialId::AIR);
-        }
-        if y0 > hi && y1 <= c.sea_level {
-            return Chunk::Uniform(terrain_ids::WATER);
-        }
-        // Stone unless the next centre above the top cells leaves the ground.
+        // Stone only if the next centre above the top cells stays in the ground too.
         let above = LodCells::clamped([0, i64::from(y1) + cells.size(), 0]).y;
-        if y1 < lo && y1 <= lo.saturating_sub(c.soil_depth) && above <= lo {
-            return Chunk::Uniform(terrain_ids::STONE);
+        if let Some(m) = self.uniform_rows(y0.into(), y1.into(), above.into(), lo, hi) {
+            return Chunk::Uniform(m);
         }
         let mut d = DenseChunk::filled(MaterialId::AIR);
         for z in 0..CHUNK_SIZE {
@@ -321,6 +339,26 @@ impl WorldGenerator for NoiseTerrain {
         let mut chunk = Chunk::Dense(d);
         chunk.normalize();
         chunk
+    }
+
+    /// From the bounds of the height map ([`NoiseTerrain::height_bounds`]): air above the
+    /// highest possible surface and the sea, water between it and the sea, stone below the
+    /// lowest possible soil; `None` for nodes the surface may cross.
+    fn uniform_hint(&self, level: u32, node: ChunkKey) -> Option<MaterialId> {
+        let (lo, hi) = self.height_bounds()?;
+        if level == 0 {
+            // The voxels themselves (no hint where they leave the `i32` range).
+            let y0 = i64::from(node.y) * CHUNK_SIZE as i64;
+            let y1 = y0 + CHUNK_SIZE as i64 - 1;
+            if y0 < i64::from(i32::MIN) || y1 > i64::from(i32::MAX) {
+                return None;
+            }
+            return self.uniform_rows(y0, y1, y1, lo, hi);
+        }
+        let cells = LodCells::new(level, node);
+        let (y0, y1) = (cells.axis(1, 0), cells.axis(1, CHUNK_SIZE as u8 - 1));
+        let above = LodCells::clamped([0, i64::from(y1) + cells.size(), 0]).y;
+        self.uniform_rows(y0.into(), y1.into(), above.into(), lo, hi)
     }
 }
 
@@ -531,5 +569,97 @@ mod tests {
             }
         });
         assert!(g.heights.len() <= g.heights.capacity());
+    }
+
+    /// The reference: `NoiseTerrain`'s voxels with the trait's default `generate` and
+    /// `sample_lod` (per-voxel sampling, the LOD rule walked on `material_at`), no hint.
+    struct Reference(NoiseTerrain);
+    impl WorldGenerator for Reference {
+        fn material_at(&self, pos: VoxelPos) -> MaterialId {
+            self.0.material_at(pos)
+        }
+    }
+
+    /// Node `y` at `level` whose cells sit around height `target`, `dy` nodes off.
+    fn node_y_near(target: i32, level: u32, dy: i32) -> i32 {
+        (target.div_euclid(32 << level)).saturating_add(dy)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Every node the hint calls uniform is uniform voxel for voxel (level 0) or cell for
+        /// cell under the reference LOD rule (above), on terrains whose bounds are tight
+        /// (amplitude 0: every column at `base_height`) and loose, for nodes around the edges
+        /// the hint reasons about (the soil's bottom, the lowest and highest surface, the sea).
+        #[test]
+        fn the_uniform_hint_never_lies(
+            seed in proptest::prelude::any::<u32>(),
+            base in -150i32..150,
+            amplitude in proptest::prop_oneof![proptest::strategy::Just(0.0), 0.0f64..4.0, 0.0f64..64.0],
+            sea in -200i32..200,
+            soil in 0i32..20,
+            octaves in 1usize..5,
+            level in 0u32..6,
+            x in -40i32..40,
+            z in -40i32..40,
+            dy in -2i32..=2,
+            edge in 0usize..4,
+        ) {
+            let config = TerrainConfig { seed, base_height: base, amplitude, sea_level: sea, soil_depth: soil, octaves, ..TerrainConfig::default() };
+            let g = NoiseTerrain::new(config.clone());
+            let (lo, hi) = g.height_bounds().unwrap();
+            let target = [lo - soil, lo, hi, sea][edge];
+            let node = ChunkKey::new(x, node_y_near(target, level, dy), z);
+            if let Some(m) = g.uniform_hint(level, node) {
+                let reference = Reference(NoiseTerrain::new(config));
+                let want = if level == 0 {
+                    // Voxel for voxel.
+                    let origin = node.min_voxel();
+                    let mut all = true;
+                    'voxels: for lz in 0..32 { for ly in 0..32 { for lx in 0..32 {
+                        let p = VoxelPos::new(origin.x + lx, origin.y + ly, origin.z + lz);
+                        if reference.material_at(p) != m { all = false; break 'voxels; }
+                    }}}
+                    all
+                } else {
+                    reference.sample_lod(level, node) == Chunk::Uniform(m)
+                };
+                proptest::prop_assert!(want, "hint {m:?} for {level} {node:?} (bounds {lo}..={hi}, sea {sea}, soil {soil})");
+                proptest::prop_assert_eq!(g.sample_lod(level, node), Chunk::Uniform(m));
+            }
+        }
+    }
+
+    #[test]
+    fn the_hint_answers_away_from_the_surface_and_not_across_it() {
+        let g = NoiseTerrain::new(TerrainConfig {
+            amplitude: 0.0,
+            base_height: 0,
+            sea_level: -8,
+            soil_depth: 4,
+            ..TerrainConfig::default()
+        });
+        assert_eq!(g.height_bounds(), Some((0, 0)));
+        assert_eq!(g.uniform_hint(0, ChunkKey::new(3, 0, 1)), None, "the surface crosses chunk y 0");
+        assert_eq!(g.uniform_hint(0, ChunkKey::new(3, 1, 1)), Some(MaterialId::AIR));
+        assert_eq!(g.uniform_hint(0, ChunkKey::new(3, -1, 1)), None, "y -32..=-1 holds the soil (-3..=-1)");
+        assert_eq!(g.uniform_hint(0, ChunkKey::new(3, -2, 1)), Some(terrain_ids::STONE));
+        assert_eq!(
+            g.uniform_hint(2, ChunkKey::new(0, -1, 0)),
+            None,
+            "the next centre above the top cells is the surface"
+        );
+        assert_eq!(g.uniform_hint(2, ChunkKey::new(0, -2, 0)), Some(terrain_ids::STONE));
+        let sea = NoiseTerrain::new(TerrainConfig {
+            amplitude: 0.0,
+            base_height: -100,
+            sea_level: 40,
+            ..TerrainConfig::default()
+        });
+        assert_eq!(sea.uniform_hint(0, ChunkKey::new(0, 0, 0)), Some(terrain_ids::WATER));
+        assert_eq!(sea.uniform_hint(0, ChunkKey::new(0, 1, 0)), None, "the sea's top");
+        assert_eq!(sea.uniform_hint(0, ChunkKey::new(0, 2, 0)), Some(MaterialId::AIR));
+        let wild = NoiseTerrain::new(TerrainConfig { amplitude: f64::INFINITY, ..TerrainConfig::default() });
+        assert_eq!(wild.uniform_hint(0, ChunkKey::new(0, 1000, 0)), None, "no bounds, no hint");
     }
 }

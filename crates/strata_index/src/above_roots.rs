@@ -125,7 +125,7 @@ impl ChunkCells {
     /// hash lookups and at most seven `material_at` samples per level.
     pub fn grid(&self, id: NodeId, generator: &dyn WorldGenerator) -> Chunk {
         debug_assert!(id.level > ROOT_LEVEL);
-        let base = generator.sample_lod(id.level, id.key);
+        let base = strata_core::sample_hinted(generator, id.level, id.key);
         let world_up = generator.world_up();
         // Cells of the level-`level` grid by global cell coordinates (at level 5: chunk keys).
         let mut cells: FxHashMap<[i32; 3], u16> = self.under(id).map(|(k, c)| (k.to_array(), c.0)).collect();

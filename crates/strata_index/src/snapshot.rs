@@ -205,7 +205,7 @@ impl IndexSnapshot {
                 },
             },
             Lookup::Generated(None) if id.level > ROOT_LEVEL => self.chunk_cells.grid(id, self.generator.as_ref()),
-            Lookup::Generated(None) => self.generator.sample_lod(id.level, id.key),
+            Lookup::Generated(None) => strata_core::sample_hinted(self.generator.as_ref(), id.level, id.key),
         }
     }
 

@@ -226,8 +226,9 @@ pub struct StreamPlan {
     /// Nodes to mesh, nearest first; `queued` holds the same nodes.
     mesh_queue: BinaryHeap<Queued>,
     queued: FxHashSet<NodeId>,
-    /// Nodes waiting for data (theirs or a neighbour's) before they can be meshed.
-    waiting: FxHashSet<NodeId>,
+    /// Nodes waiting for data before they can be meshed, each with the pieces it waits for
+    /// (see [`piece_bit`]): it is queued again when the last of them arrives, not at each.
+    waiting: FxHashMap<NodeId, u8>,
     /// Loads to start, nearest first; `load_requested` holds the requests still wanted (an
     /// entry whose request was withdrawn is skipped).
     load_queue: BinaryHeap<Queued>,
@@ -245,6 +246,15 @@ pub struct StreamPlan {
 
 fn same_level_neighbor(id: NodeId, f: Face) -> NodeId {
     NodeId::new(id.level, id.key.neighbor(f))
+}
+
+/// A piece of data a node's mesh waits for: its [`piece_bit`] and the node that holds it.
+type MissingPiece = (u8, NodeId);
+
+/// Which of the seven pieces of data `waiter`'s mesh needs `piece` is: bit 0 its own, bit
+/// `1 + i` the neighbour across `Face::ALL[i]`.
+fn piece_bit(waiter: NodeId, piece: NodeId) -> u8 {
+    Face::ALL.iter().position(|&f| same_level_neighbor(waiter, f) == piece).map_or(0, |i| 1 + i as u8)
 }
 
 /// `id` and its six same-level neighbours.
@@ -450,13 +460,15 @@ impl StreamPlan {
                     work.push(Work::Mesh(MeshWork { node: id, generation: shown.generation, center, sides }));
                 }
                 Err(missing) => {
-                    for m in missing {
+                    let mut pieces = 0u8;
+                    for (bit, m) in missing {
+                        pieces |= 1 << bit;
                         if m.level >= 1 {
                             inputs.ensure_scanned(m);
                         }
                         requested += usize::from(self.request_load(m));
                     }
-                    self.waiting.insert(id);
+                    self.waiting.insert(id, pieces);
                 }
             }
         }
@@ -488,11 +500,11 @@ impl StreamPlan {
         id: NodeId,
         shown: ShownNode,
         inputs: &impl StreamInputs,
-    ) -> Result<(Arc<Chunk>, [Side; 6]), Vec<NodeId>> {
+    ) -> Result<(Arc<Chunk>, [Side; 6]), Vec<MissingPiece>> {
         let mut missing = Vec::new();
         let center = self.data(id, inputs);
         if center.is_none() {
-            missing.push(id);
+            missing.push((piece_bit(id, id), id));
         }
         let sides: [Option<Side>; 6] = std::array::from_fn(|i| {
             let n = same_level_neighbor(id, Face::ALL[i]);
@@ -503,7 +515,7 @@ impl StreamPlan {
                     _ => Some(Side::Seam),
                 },
                 None => {
-                    missing.push(n);
+                    missing.push((piece_bit(id, n), n));
                     None
                 }
             }
@@ -536,8 +548,13 @@ impl StreamPlan {
         self.loading.remove(&node);
         let retained = self.retains(node);
         self.wanted.remove(&node);
+        // The nodes that can wait for this piece: itself and its six neighbours. One whose last
+        // missing piece this was looks again (success or failure).
         for w in with_neighbors(node) {
-            if self.waiting.remove(&w) {
+            let Some(pieces) = self.waiting.get_mut(&w) else { continue };
+            *pieces &= !(1 << piece_bit(w, node));
+            if *pieces == 0 {
+                self.waiting.remove(&w);
                 self.enqueue(w, false);
             }
         }

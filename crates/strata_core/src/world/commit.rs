@@ -275,7 +275,11 @@ impl PreparedCommit {
                 }
                 let (theirs, expect, their_history) = match read {
                     Ok(Some(s)) => (Arc::new(s.chunk), Expect::Sequence(s.sequence), s.history),
-                    Ok(None) => (Arc::new(self.generator.generate(key)), Expect::Absent, ProcessHistory::EMPTY),
+                    Ok(None) => (
+                        Arc::new(crate::generator::sample_hinted(self.generator.as_ref(), 0, key)),
+                        Expect::Absent,
+                        ProcessHistory::EMPTY,
+                    ),
                     // A record no reader here can use (corrupt, misplaced, a newer format):
                     // replaced by this world's copy (its voxels over the copy it knew), on
                     // condition that it is still that record, instead of failing every commit.

@@ -145,23 +145,48 @@ pub struct ChunkSource {
 }
 
 impl ChunkSource {
-    /// Loads `key`: the stored chunk if edited, else the generator's.
-    /// [`StoreError::InvalidKey`] for a key outside the valid range.
+    /// Loads `key`: the stored chunk if edited, else the generator's ([`ChunkSource::read_stored`],
+    /// then [`ChunkSource::generated`]). [`StoreError::InvalidKey`] for a key outside the valid
+    /// range.
     pub fn load(&self, key: ChunkKey) -> Result<LoadedChunk, StoreError> {
+        match self.read_stored(key)? {
+            Some(stored) => Ok(stored),
+            None => Ok(self.generated(key)),
+        }
+    }
+
+    /// The stored chunk at `key`, if anyone edited it: the store's read alone (I/O, and the
+    /// record's decoding), for callers that generate elsewhere. [`StoreError::InvalidKey`] for a
+    /// key outside the valid range.
+    pub fn read_stored(&self, key: ChunkKey) -> Result<Option<LoadedChunk>, StoreError> {
         crate::store::checked_morton(key)?;
-        match self.store.get_stored(key)? {
-            Some(s) => Ok(LoadedChunk {
-                chunk: Arc::new(s.chunk),
-                history: s.history,
-                origin: ChunkOrigin::Store,
-                sequence: s.sequence,
-            }),
-            None => Ok(LoadedChunk {
-                chunk: Arc::new(self.generator.generate(key)),
-                history: ProcessHistory::EMPTY,
-                origin: ChunkOrigin::Generator,
-                sequence: 0,
-            }),
+        Ok(self.store.get_stored(key)?.map(|s| LoadedChunk {
+            chunk: Arc::new(s.chunk),
+            history: s.history,
+            origin: ChunkOrigin::Store,
+            sequence: s.sequence,
+        }))
+    }
+
+    /// The generator's chunk at `key` (what an unedited chunk holds), from its uniform hint
+    /// when that answers ([`crate::generator::sample_hinted`]). CPU work: O(1) for a hinted chunk, a
+    /// generation otherwise.
+    pub fn generated(&self, key: ChunkKey) -> LoadedChunk {
+        Self::from_generator(crate::generator::sample_hinted(self.generator.as_ref(), 0, key))
+    }
+
+    /// The generator's chunk at `key` if its [`WorldGenerator::uniform_hint`] answers: O(1),
+    /// no sampling.
+    pub fn hinted(&self, key: ChunkKey) -> Option<LoadedChunk> {
+        self.generator.uniform_hint(0, key).map(|m| Self::from_generator(Chunk::Uniform(m)))
+    }
+
+    fn from_generator(chunk: Chunk) -> LoadedChunk {
+        LoadedChunk {
+            chunk: Arc::new(chunk),
+            history: ProcessHistory::EMPTY,
+            origin: ChunkOrigin::Generator,
+            sequence: 0,
         }
     }
 

@@ -209,7 +209,7 @@ impl Node {
     /// # Runtime
     /// One generator sample at `id.level` and one histogram pass over it.
     pub fn generated(id: NodeId, generator: &dyn WorldGenerator) -> Self {
-        let chunk = generator.sample_lod(id.level, id.key);
+        let chunk = strata_core::sample_hinted(generator, id.level, id.key);
         let hist = Histogram::of_chunk(&chunk, 1u64 << (3 * id.level));
         let summary = NodeSummary::from_histogram(id.level, &hist, 0, DataSource::Generated);
         Self { summary, hist, data: NodeData::Generated(chunk.as_uniform()), edited: false, pinned: false }
@@ -267,7 +267,7 @@ impl Node {
         match &self.data {
             NodeData::Cells(c) => Some(Cells::Chunk(c)),
             NodeData::Generated(Some(m)) => Some(Cells::Sample(Chunk::Uniform(*m))),
-            NodeData::Generated(None) => Some(Cells::Sample(generator.sample_lod(id.level, id.key))),
+            NodeData::Generated(None) => Some(Cells::Sample(strata_core::sample_hinted(generator, id.level, id.key))),
             NodeData::Inner { mip, children } => {
                 Some(Cells::Mip(mip.get_or_init(|| downsample_children(id, children, generator))))
             }
