@@ -222,6 +222,12 @@ impl Model {
         }
     }
 
+    /// The radii where [`Model::deep`] steps: (inner core, outer core).
+    #[cfg(test)]
+    pub fn deep_boundaries(&self) -> (f64, f64) {
+        (self.inner_core_r, self.outer_core_r)
+    }
+
     /// The material by radius alone below [`Model::mantle_floor`]: a monotone step function.
     #[inline]
     pub fn deep(&self, r: f64) -> MaterialId {

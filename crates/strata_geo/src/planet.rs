@@ -270,9 +270,7 @@ impl WorldGenerator for PlanetGenerator {
     /// is evaluated once), and only blocks the surface may cross are classified per voxel (two
     /// bilinear interpolations and comparisons). About 0.1 µs uniform, 0.3–1.5 ms at the surface.
     fn generate(&self, key: ChunkKey) -> Chunk {
-        let o = key.min_voxel().to_array().map(i64::from);
-        let axes: [[i64; CHUNK_SIZE]; 3] = std::array::from_fn(|a| std::array::from_fn(|c| o[a] + c as i64));
-        self.grid(&axes, false)
+        self.grid(&node_axes(0, key), false)
     }
 
     /// The same cells as the default implementation ([`lod_cell`](strata_core::generator::lod_cell): cell `c` is non-air when
@@ -293,22 +291,52 @@ impl WorldGenerator for PlanetGenerator {
             return self.generate(node);
         }
         // The rule of strata_core's `LodCells`: i64 arithmetic, level capped at 26, clamped.
-        let level = level.min(26);
-        let size = 1i64 << level;
-        let edge = size * CHUNK_SIZE as i64;
-        let n = node.to_array();
-        let axes: [[i64; CHUNK_SIZE]; 3] = std::array::from_fn(|a| {
-            std::array::from_fn(|c| {
-                (n[a] as i64 * edge + c as i64 * size + size / 2).clamp(i32::MIN as i64, i32::MAX as i64)
-            })
-        });
-        let grid = self.grid(&axes, true);
-        self.surface_pass(grid, level, node)
+        let grid = self.grid(&node_axes(level, node), true);
+        self.surface_pass(grid, level.min(26), node)
     }
 
     fn world_up(&self) -> WorldUp {
         WorldUp::AwayFrom { centre: [0, 0, 0] }
     }
+
+    /// By radius alone, as `generate` and `sample_lod` decide first: air when every voxel (every
+    /// cell centre, above level 0) lies beyond the highest possible surface; the mantle's, outer
+    /// core's or inner core's material when all of them lie in one of those shells (and, above
+    /// level 0, every next centre the surface rule looks at lies in rock, so no cell shows a
+    /// surface). O(1).
+    fn uniform_hint(&self, level: u32, node: ChunkKey) -> Option<MaterialId> {
+        let axes = node_axes(level, node);
+        let lo = [axes[0][0], axes[1][0], axes[2][0]];
+        let hi = [axes[0][CHUNK_SIZE - 1], axes[1][CHUNK_SIZE - 1], axes[2][CHUNK_SIZE - 1]];
+        let (r_min, r_max) = radius_range(lo, hi);
+        let m = self.uniform_by_radius(r_min, r_max)?;
+        if level == 0 || m == AIR {
+            return Some(m);
+        }
+        // The next centres along up lie within one cell of the box.
+        let size = 1i64 << level.min(26);
+        let clamp = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64);
+        let (_, reach) = radius_range(lo.map(|v| clamp(v - size)), hi.map(|v| clamp(v + size)));
+        (reach < self.model.rock_ceiling).then_some(m)
+    }
+}
+
+/// The per-axis voxel coordinates `generate` (level 0: the chunk's voxels) and `sample_lod`
+/// (above: cell centres, `LodCells`' rule, clamped into `i32`) sample for `node`.
+fn node_axes(level: u32, node: ChunkKey) -> [[i64; CHUNK_SIZE]; 3] {
+    let level = level.min(26);
+    let n = node.to_array();
+    if level == 0 {
+        let o = node.min_voxel().to_array().map(i64::from);
+        return std::array::from_fn(|a| std::array::from_fn(|c| o[a] + c as i64));
+    }
+    let size = 1i64 << level;
+    let edge = size * CHUNK_SIZE as i64;
+    std::array::from_fn(|a| {
+        std::array::from_fn(|c| {
+            (n[a] as i64 * edge + c as i64 * size + size / 2).clamp(i32::MIN as i64, i32::MAX as i64)
+        })
+    })
 }
 
 impl PlanetGenerator {

@@ -365,3 +365,51 @@ fn coarse_cells_under_air_show_the_surface_not_the_crust() {
     }
     assert!(seen.contains(&GRASS) && seen.contains(&WATER), "{seen:?}");
 }
+
+/// Node `(level, key)` holding the point at radius `r` along direction `dir` (not normalised).
+fn node_at(dir: [i32; 3], r: f64, level: u32) -> ChunkKey {
+    let d = dir.map(f64::from);
+    let n = (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt();
+    let p = d.map(|v| (v / n * r).round() as i32);
+    let shift = 5 + level;
+    ChunkKey::new(p[0] >> shift, p[1] >> shift, p[2] >> shift)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    /// The planet's uniform hint never lies: every node it answers is that material under the
+    /// brute-force reference (per-voxel `material_at`, the default `sample_lod`), for nodes
+    /// around the radii it reasons about (the air shell, the mantle floor, the cores), on the
+    /// default planet and a small one.
+    #[test]
+    fn the_planet_hint_never_lies(
+        dir in prop::array::uniform3(-100i32..=100),
+        edge in 0usize..4,
+        d in -2i32..=2,
+        level in 0u32..7,
+        small in any::<bool>(),
+    ) {
+        prop_assume!(dir != [0, 0, 0]);
+        let planet: &'static PlanetGenerator = if small { &SMALL } else { &PLANET };
+        let m = &planet.model;
+        let (air, floor) = planet.radial_bounds();
+        let target = [air, floor, m.deep_boundaries().0, m.deep_boundaries().1][edge];
+        let node = node_at(dir, target + f64::from(d) * f64::from(32i32 << level), level);
+        if let Some(mat) = planet.uniform_hint(level, node) {
+            let reference = Reference::new(planet);
+            assert_same(&Chunk::Uniform(mat), &reference.sample_lod(level, node), &format!("hint at {level} {node:?}"));
+            assert_same(&Chunk::Uniform(mat), &planet.sample_lod(level, node), &format!("sample_lod at {level} {node:?}"));
+        }
+    }
+}
+
+#[test]
+fn the_planet_hint_answers_in_the_sky_and_the_core_not_at_the_surface() {
+    let (air, _) = PLANET.radial_bounds();
+    assert_eq!(PLANET.uniform_hint(0, node_at([1, 2, 3], air + 100.0, 0)), Some(AIR));
+    assert_eq!(PLANET.uniform_hint(0, ChunkKey::new(0, 0, 0)), Some(CORE));
+    assert_eq!(PLANET.uniform_hint(4, ChunkKey::new(0, 0, 0)), Some(CORE), "a level-4 node at the centre");
+    let sea = PLANET.config().sea_level_radius();
+    assert_eq!(PLANET.uniform_hint(0, node_at([1, 2, 3], sea, 0)), None);
+    assert_eq!(PLANET.uniform_hint(6, node_at([1, 2, 3], sea, 6)), None);
+}
