@@ -12,6 +12,7 @@ pub mod core_metrics;
 pub mod geo_metrics;
 pub mod index_metrics;
 pub mod mesh_metrics;
+pub mod planet_route;
 pub mod play_metrics;
 pub mod ray_agreement;
 pub mod redis_metrics;
@@ -142,6 +143,19 @@ pub fn side_by_side_ns(batches: usize, iters: usize, mut ours: impl FnMut(), mut
     (median(&a), median(&b))
 }
 
+/// CPU time this process has used (user + system, all threads), seconds, from
+/// `/proc/self/stat` (`utime` + `stime`, in the kernel's fixed 100 ticks per second); `None`
+/// where procfs is missing.
+pub fn process_cpu_s() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command (which may hold spaces) and its closing parenthesis: state
+    // is field 3, utime 14, stime 15.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Re-exported so metric modules keep results alive.
 pub fn keep<T>(v: T) -> T {
     black_box(v)
@@ -160,5 +174,24 @@ mod tests {
         );
         assert_eq!(Metric::new("x", 5e7, "writes_per_s").line(), "metric=x value=50000000 unit=writes_per_s");
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn process_cpu_counts_the_work_of_every_thread() {
+        let before = process_cpu_s().expect("procfs");
+        // 0.3 s of work on each of two other threads.
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let t = Instant::now();
+                    let mut x = 0u64;
+                    while t.elapsed() < std::time::Duration::from_millis(300) {
+                        x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                    }
+                });
+            }
+        });
+        let used = process_cpu_s().unwrap() - before;
+        assert!(used >= 0.4, "{used} CPU seconds for 0.6 of work");
     }
 }

@@ -17,6 +17,8 @@
 //! Each chunk counts once, however often it is remeshed.
 //!
 //! - `stream.first_view_s`: time until the initial view is complete (LOD 0).
+//! - `stream.first_view_cpu_s`: CPU seconds the whole process (every thread) used from the
+//!   first frame to that view: what the view cost the machine, beside how long it took.
 //! - `stream.view_chunks`: how many chunks the initial view held: the same on both sides,
 //!   since `--lod0` also keeps the peer's rule (`view_distance_in_chunks`: chunks within 12
 //!   whole chunks of the viewer's). (`stream.chunks_ready_per_s`, that count divided by the
@@ -47,6 +49,12 @@
 //!   view queued every frame (`min_despawn_distance` = the spawning distance, and
 //!   `max_spawn_per_frame` large enough for that cube); with its defaults it spawned nothing
 //!   between its first view and the edge of its loaded sphere.
+//! - The planet (`--planet walk|fly`, Strata alone: no peer streams a planet; see
+//!   `crates/strata_bench_stream/src/planet_route.rs`): the default planet with the globe
+//!   viewer's LOD view, headless, geology off, going east at a height above the ground.
+//!   `stream.planet_first_view_s` (walking height), `stream.planet_walk_view_complete_fraction`
+//!   (and `_min`): walking (6 voxels up) at 64 voxels/s; `stream.planet_flight_view_complete_fraction`
+//!   (and `_min`): flying (256 voxels up) at 512 voxels/s. Fractions as for the LOD view.
 //! - `geo.main_thread_p99_ms`: Strata's main-thread p99 with geology running near the viewer
 //!   throughout (`--geology`), peer: the same fly-through without geology; and
 //!   `geo.flythrough_voxels_per_s`, voxels geology changed per second of that run.
@@ -78,6 +86,8 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let mut ours_fast: Vec<Sample> = Vec::new();
     let mut ours_lod_fast: Vec<Sample> = Vec::new();
     let mut peer_fast: Vec<Sample> = Vec::new();
+    let mut planet_walk: Vec<Sample> = Vec::new();
+    let mut planet_fly: Vec<Sample> = Vec::new();
     for _ in 0..runs {
         for (engine, extra, out) in [
             ("strata", &["--lod0"][..], &mut ours),
@@ -87,6 +97,8 @@ pub fn run(budget: Budget) -> Vec<Metric> {
             ("strata", &["--lod0", "--speed", "256"][..], &mut ours_fast),
             (PEER, &["--speed", "256"][..], &mut peer_fast),
             ("strata", &["--speed", "256"][..], &mut ours_lod_fast),
+            ("strata", &["--planet", "walk"][..], &mut planet_walk),
+            ("strata", &["--planet", "fly"][..], &mut planet_fly),
         ] {
             match fly(&exe, engine, flight_s, extra) {
                 Ok(s) => out.push(s),
@@ -126,6 +138,7 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let fraction = |runs: &[Sample], name: &str, key: &str| Metric::new(name, m(runs, key), "fraction");
     vec![
         vs_peer("stream.first_view_s", "first_view_s", "s"),
+        vs_peer("stream.first_view_cpu_s", "first_view_cpu_s", "s"),
         vs_peer("stream.view_chunks", "grids_first_view", "chunks"),
         vs_peer("stream.loading_main_thread_p99_ms", "loading_main_thread_p99_ms", "ms"),
         vs_peer("stream.loading_main_thread_max_ms", "loading_main_thread_max_ms", "ms"),
@@ -144,6 +157,11 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         fraction(&ours_lod, "stream.lod_flight_view_complete_fraction_min", FRACTION_MIN),
         fraction(&ours_lod_fast, "stream.lod_flight_view_complete_fraction_256", FRACTION_MEAN),
         fraction(&ours_lod_fast, "stream.lod_flight_view_complete_fraction_256_min", FRACTION_MIN),
+        Metric::new("stream.planet_first_view_s", m(&planet_walk, "first_view_s"), "s"),
+        fraction(&planet_walk, "stream.planet_walk_view_complete_fraction", FRACTION_MEAN),
+        fraction(&planet_walk, "stream.planet_walk_view_complete_fraction_min", FRACTION_MIN),
+        fraction(&planet_fly, "stream.planet_flight_view_complete_fraction", FRACTION_MEAN),
+        fraction(&planet_fly, "stream.planet_flight_view_complete_fraction_min", FRACTION_MIN),
         Metric::with_peer(
             "geo.main_thread_p99_ms",
             m(&ours_geo, "main_thread_p99_ms"),

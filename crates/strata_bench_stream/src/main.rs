@@ -1,8 +1,10 @@
 //! `strata_flythrough --engine strata|bevy_voxel_world [--flight-s S] [--speed V] [--lod0] [--geology] [--live-heap]
-//! [--max-tasks N] [--max-results N]`: one
+//! [--max-tasks N] [--max-results N] [--planet walk|fly]`: one
 //! headless streaming fly-through, printed as one `key=value` line for the performance report.
 //! `--geology` (Strata only) runs erosion, deposition and volcanism near the viewer during the
 //! whole run ([`bevy_strata::StrataGeologyPlugin`], default settings but 8 steps per second).
+//! `--planet walk|fly` (Strata only): the planet instead, walking at 64 or flying at 512 voxels
+//! per second ([`strata_bench::planet_route`]; `--speed` still overrides).
 //! `strata_flythrough --startup [--save PATH]`: the plugin starting over a save instead
 //! ([`startup`]). `strata_flythrough --rays [--batches N] [--iters N]`: the report's
 //! `ray.pick_256` against `bevy_voxel_world`'s own ray cast ([`rays`]).
@@ -27,7 +29,7 @@ mod scenario;
 mod startup;
 mod strata_engine;
 
-use scenario::{Scenario, fly};
+use scenario::{Scenario, fly, scenario_position};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -38,6 +40,22 @@ fn main() {
     }
     if args.iter().any(|a| a == "--live-heap") {
         live_heap::enable();
+    }
+    if let Some(mode) = value("--planet") {
+        let planet = std::sync::Arc::new(strata_geo::PlanetGenerator::default());
+        let (height, speed) = match mode.as_str() {
+            "walk" => (strata_bench::planet_route::PlanetRoute::WALK_HEIGHT, 64.0),
+            "fly" => (strata_bench::planet_route::PlanetRoute::FLY_HEIGHT, 512.0),
+            other => {
+                eprintln!("unknown planet mode {other:?}: use walk or fly");
+                std::process::exit(2);
+            }
+        };
+        scenario.view_distance = (planet.config().sea_level_radius() * 4.0) as f32;
+        scenario.speed = speed;
+        let route = strata_bench::planet_route::PlanetRoute::new(planet, height);
+        scenario.start = scenario_position(&route, 0.0);
+        scenario.planet = Some(route);
     }
     if let Some(s) = value("--speed") {
         scenario.speed = s.parse().expect("--speed takes voxels per second");

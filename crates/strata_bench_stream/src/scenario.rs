@@ -5,9 +5,11 @@
 //!    `first_view_s` is the wall time from the first frame to that frame; `grids_first_view` is
 //!    the number of distinct 32³ grids (chunks, or LOD nodes for Strata) made ready by then, each
 //!    counted once however often it was remeshed; `chunks_ready_per_s` is that number divided by
-//!    `first_view_s` — the saturated throughput of generation + meshing + apply.
+//!    `first_view_s` — the saturated throughput of generation + meshing + apply;
+//!    `first_view_cpu_s` the CPU seconds the whole process (every thread) used meanwhile.
 //! 2. **Flight.** The viewer moves along +x at `speed` voxels per second of wall time for
-//!    `flight_s` seconds, so a slow engine sees the same path in fewer frames.
+//!    `flight_s` seconds, so a slow engine sees the same path in fewer frames. (In the planet
+//!    mode, east along a parallel at a height above the ground: [`strata_bench::planet_route`].)
 //!
 //! Frames are paced at 60 Hz (sleeping out the rest of each 16.7 ms, as a game with vsync
 //! would), so task-pool threads get the CPU between frames. **Main-thread time** is the wall
@@ -35,6 +37,19 @@ pub struct Scenario {
     pub timeout_s: f32,
     /// Frame period, seconds.
     pub frame_s: f32,
+    /// The flight's path: a straight line along +x from `start`, or a route over a planet
+    /// (`start` is then its first point).
+    pub planet: Option<strata_bench::planet_route::PlanetRoute>,
+}
+
+impl Scenario {
+    /// Where the viewer is `t` seconds into the flight.
+    pub fn position(&self, t: f32) -> Vec3 {
+        match &self.planet {
+            Some(route) => scenario_position(route, f64::from(self.speed) * f64::from(t)),
+            None => self.start + Vec3::X * self.speed * t,
+        }
+    }
 }
 
 impl Default for Scenario {
@@ -46,8 +61,15 @@ impl Default for Scenario {
             flight_s: 10.0,
             timeout_s: 300.0,
             frame_s: 1.0 / 60.0,
+            planet: None,
         }
     }
+}
+
+/// `route`'s point `distance` voxels along, as a render-space position.
+pub fn scenario_position(route: &strata_bench::planet_route::PlanetRoute, distance: f64) -> Vec3 {
+    let p = route.position(distance);
+    Vec3::new(p[0] as f32, p[1] as f32, p[2] as f32)
 }
 
 /// One engine under test.
@@ -115,6 +137,9 @@ pub fn slope_mib_per_min(samples: &[(f64, f64)], from_s: f64) -> f64 {
 pub struct FlyReport {
     /// Seconds until the initial view was complete.
     pub first_view_s: f64,
+    /// CPU seconds the whole process used from the first frame to the initial view (every
+    /// thread: what the view cost the machine).
+    pub first_view_cpu_s: f64,
     /// Grids ready per second during the initial view.
     pub chunks_ready_per_s: f64,
     /// Main-thread time per frame over both phases: 99th percentile and maximum, ms.
@@ -157,12 +182,13 @@ impl FlyReport {
     /// The machine-readable line the report parses.
     pub fn line(&self) -> String {
         format!(
-            "first_view_s={:.4} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} \
+            "first_view_s={:.4} first_view_cpu_s={:.2} chunks_ready_per_s={:.2} main_thread_p99_ms={:.4} main_thread_max_ms={:.4} \
              loading_main_thread_p99_ms={:.4} loading_main_thread_max_ms={:.4} flight_main_thread_p99_ms={:.4} \
              flight_main_thread_max_ms={:.4} main_thread_ms_per_chunk={:.5} frames={} grids_first_view={} run_s={:.3} \
              rss_mib_start={:.1} rss_mib_end={:.1} rss_slope_mib_per_min={:.3} flight_view_fraction_mean={:.5} \
              flight_view_fraction_min={:.5} live_heap_mib_end={:.2} live_heap_slope_mib_per_min={:.4} {}",
             self.first_view_s,
+            self.first_view_cpu_s,
             self.chunks_ready_per_s,
             self.main_thread.p99_ms,
             self.main_thread.max_ms,
@@ -211,6 +237,7 @@ impl Percentiles {
 pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String> {
     let frame = Duration::from_secs_f32(sc.frame_s);
     let mut loading_ms = Vec::new();
+    let cpu_start = strata_bench::process_cpu_s();
     let start = Instant::now();
     let first_view_s = loop {
         step(engine, sc.start, frame, &mut loading_ms);
@@ -222,6 +249,10 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
         }
     };
     let grids_first_view = engine.grids_ready();
+    let first_view_cpu_s = match (cpu_start, strata_bench::process_cpu_s()) {
+        (Some(a), Some(b)) => b - a,
+        _ => f64::NAN,
+    };
 
     let mut flight_ms = Vec::new();
     let mut fractions = Vec::new();
@@ -236,7 +267,7 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
             heap.extend(crate::live_heap::live_mib().map(|m| (f64::from(t), m)));
             next_sample += 1.0;
         }
-        step(engine, sc.start + Vec3::X * sc.speed * t, frame, &mut flight_ms);
+        step(engine, sc.position(t), frame, &mut flight_ms);
         fractions.push(engine.view_fraction());
     }
     rss.extend(rss_mib().map(|m| (flight.elapsed().as_secs_f64(), m)));
@@ -245,6 +276,7 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
     let all: Vec<f64> = loading_ms.iter().chain(&flight_ms).copied().collect();
     Ok(FlyReport {
         first_view_s,
+        first_view_cpu_s,
         chunks_ready_per_s: grids_first_view as f64 / first_view_s,
         main_thread: Percentiles::of(&all),
         loading: Percentiles::of(&loading_ms),

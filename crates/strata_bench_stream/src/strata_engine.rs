@@ -1,6 +1,7 @@
 //! Strata under test: `MinimalPlugins` (with [`Pools::STRATA`]) + `TransformPlugin` +
 //! [`StrataMinimalPlugins`] with the default configuration (in-memory store, octree LOD,
-//! ambient occlusion), or LOD off (`--lod0`: every node one chunk, the work the peer does).
+//! ambient occlusion), or LOD off (`--lod0`: every node one chunk, the work the peer does), or
+//! the planet with the globe viewer's view (`--planet`, [`strata_bench::planet_route`]).
 //!
 //! Besides the common result line it prints `near_view_s`: wall time from the first frame until
 //! every node shown within [`NEAR_VOXELS`] of the viewer has its first mesh (the ground a
@@ -51,7 +52,7 @@ impl StrataEngine {
         let defaults = StrataConfig::default();
         let (max_tasks_in_flight, max_results_per_frame) =
             caps.unwrap_or((defaults.max_tasks_in_flight, defaults.max_results_per_frame));
-        let config = StrataConfig {
+        let mut config = StrataConfig {
             max_tasks_in_flight,
             max_results_per_frame,
             save_path: None,
@@ -60,11 +61,18 @@ impl StrataEngine {
             view_distance_in_chunks: lod0,
             ..StrataConfig::default()
         };
+        let mut plugin = StrataPlugin::new(config.clone());
+        if let Some(route) = &sc.planet {
+            // The globe viewer's view: the whole planet, levels up to the top, split at 2.
+            config.lod_max_level = bevy_strata::MAX_LOD_LEVEL;
+            config.lod_split_distance = 2.0;
+            plugin = StrataPlugin::new(config).with_generator(route.planet().clone());
+        }
         let mut app = App::new();
         app.add_plugins((
             MinimalPlugins.set(Pools::STRATA.plugin()),
             TransformPlugin,
-            StrataMinimalPlugins::new(config),
+            StrataMinimalPlugins::with_plugin(plugin),
         ))
         .init_resource::<FirstMeshed>()
         .add_systems(Last, track_first_meshes);
