@@ -35,20 +35,29 @@ pub const PEER_CHUNK_TASKS: usize = 512;
 pub struct PeerWorld {
     terrain: Arc<NoiseTerrain>,
     spawning_distance: u32,
+    /// Keep the whole view queued every frame (a headless fly-through's single moving camera);
+    /// off: the peer's defaults (the ray setup's hundreds of still cameras, whose cubes together
+    /// would overflow `max_spawn_per_frame` every frame and spawn nothing).
+    keep_view_queued: bool,
 }
 
 impl Default for PeerWorld {
     fn default() -> Self {
         // Same generator as Strata's default (`StrataConfig::terrain_seed` 7).
-        Self { terrain: Arc::new(NoiseTerrain::new(TerrainConfig { seed: 7, ..default() })), spawning_distance: 12 }
+        Self {
+            terrain: Arc::new(NoiseTerrain::new(TerrainConfig { seed: 7, ..default() })),
+            spawning_distance: 12,
+            keep_view_queued: true,
+        }
     }
 }
 
 impl PeerWorld {
     /// The peer's world over `terrain`, spawning chunks within `spawning_distance` chunks of any
-    /// camera.
+    /// of many still cameras, with the peer's own queue defaults (`min_despawn_distance` 1,
+    /// `max_spawn_per_frame` 10,000).
     pub fn new(terrain: Arc<NoiseTerrain>, spawning_distance: u32) -> Self {
-        Self { terrain, spawning_distance }
+        Self { terrain, spawning_distance, keep_view_queued: false }
     }
 }
 
@@ -78,12 +87,15 @@ impl VoxelWorldConfig for PeerWorld {
     /// camera (no viewport, no spawning rays) spawned nothing between its first view and the
     /// edge of its loaded sphere.
     fn min_despawn_distance(&self) -> u32 {
-        self.spawning_distance
+        if self.keep_view_queued { self.spawning_distance } else { 1 }
     }
 
     /// Enough for that whole cube in one frame: the peer drops queued positions while its queue
     /// is longer than this.
     fn max_spawn_per_frame(&self) -> usize {
+        if !self.keep_view_queued {
+            return 10_000;
+        }
         let side = 2 * self.spawning_distance as usize + 1;
         side * side * side + 1
     }
