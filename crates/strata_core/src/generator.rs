@@ -198,6 +198,15 @@ impl LodCells {
     }
 }
 
+/// The lowest and highest voxel row (`y`) of chunk `key`, or `None` for a hand-made key whose
+/// voxels leave the `i32` range (`generate` wraps those): where a generator's level-0
+/// [`WorldGenerator::uniform_hint`] reasons about rows.
+pub fn chunk_rows(key: ChunkKey) -> Option<(i64, i64)> {
+    let y0 = i64::from(key.y) * CHUNK_SIZE as i64;
+    let y1 = y0 + CHUNK_SIZE as i64 - 1;
+    (y0 >= i64::from(i32::MIN) && y1 <= i64::from(i32::MAX)).then_some((y0, y1))
+}
+
 /// A flat world: `material` at and below `height`, air above. Handy for tests and tools.
 #[derive(Clone, Debug)]
 pub struct FlatGenerator {
@@ -217,10 +226,9 @@ impl WorldGenerator for FlatGenerator {
     /// the world has one).
     fn uniform_hint(&self, level: u32, node: ChunkKey) -> Option<MaterialId> {
         let height = i64::from(self.height);
-        let y0 = i64::from(node.y) * CHUNK_SIZE as i64;
-        if level == 0 && (y0 < i64::from(i32::MIN) || y0 + CHUNK_SIZE as i64 - 1 > i64::from(i32::MAX)) {
-            // Voxels outside the `i32` range: no hint.
-            return None;
+        if level == 0 {
+            // No hint for voxels outside the `i32` range.
+            chunk_rows(node)?;
         }
         let cells = LodCells::new(level, node);
         let (lowest, highest) = (i64::from(cells.axis(1, 0)), i64::from(cells.axis(1, CHUNK_SIZE as u8 - 1)));

@@ -348,11 +348,7 @@ impl WorldGenerator for NoiseTerrain {
         let (lo, hi) = self.height_bounds()?;
         if level == 0 {
             // The voxels themselves (no hint where they leave the `i32` range).
-            let y0 = i64::from(node.y) * CHUNK_SIZE as i64;
-            let y1 = y0 + CHUNK_SIZE as i64 - 1;
-            if y0 < i64::from(i32::MIN) || y1 > i64::from(i32::MAX) {
-                return None;
-            }
+            let (y0, y1) = strata_core::generator::chunk_rows(node)?;
             return self.uniform_rows(y0, y1, y1, lo, hi);
         }
         let cells = LodCells::new(level, node);
