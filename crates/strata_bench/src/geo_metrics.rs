@@ -8,7 +8,12 @@
 //! - `geo.uniform_chunk`: `generate` of chunks decided by their radius alone, alternating one
 //!   2 000 voxels above sea level (air) and one 4 000 voxels deep (mantle).
 //! - `geo.lod_node`: `sample_lod` at level 6 (a node of 2 048 voxels, cells 64 voxels apart) of
-//!   the node holding the surface at 16 of the places, cycling through them.
+//!   the node holding the surface at 16 of the places, cycling through them. The planet keeps
+//!   its coarse fields between calls, as while streaming (where a node's neighbours, parents
+//!   and children read the same coarse nodes), so after the first cycle they come from the
+//!   cache. `geo.lod_node_cold`: the same nodes with the caches cleared before each call
+//!   (`PlanetGenerator::clear_caches`, inside the timing: a few µs): a node whose coarse fields
+//!   nobody has computed yet.
 //! - `geo.material_at`: one voxel at the surface (uncached: up to 4 fine and 16 coarse noise
 //!   nodes), cycling through the places.
 //! - `geo.voxels_updated_per_s`: erosion throughput. A 64³ core region centred on the surface
@@ -82,6 +87,13 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         i += 1;
     });
     out.push(Metric::new("geo.lod_node", ns / 1e3, "us"));
+    let mut i = 0;
+    let ns = time_ns(budget.batches, budget.iters(nodes.len()), || {
+        planet.clear_caches();
+        keep(planet.sample_lod(LOD_LEVEL, nodes[i % nodes.len()]));
+        i += 1;
+    });
+    out.push(Metric::new("geo.lod_node_cold", ns / 1e3, "us"));
 
     let mut i = 0;
     let ns = time_ns(budget.batches, budget.iters(2_000), || {

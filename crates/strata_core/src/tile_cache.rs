@@ -74,6 +74,15 @@ impl<T> TileCache<T> {
         self.len() == 0
     }
 
+    /// Forgets every tile (tiles callers still hold stay alive until they drop them).
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut s = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            s.tiles.clear();
+            s.order.clear();
+        }
+    }
+
     /// The tile at `key`: the cached one, or `compute()` (then kept). `compute` must be the
     /// same pure function of `key` on every call (see the module's invariants).
     pub fn get_or_compute(&self, key: TileKey, compute: impl FnOnce() -> T) -> Arc<T> {

@@ -4,7 +4,7 @@
 //! are exact, whatever the noise library returns.
 
 use crate::config::PlanetConfig;
-use noise::{Fbm, MultiFractal, NoiseFn, Perlin, RidgedMulti};
+use crate::perlin::{FbmNoise, RidgedNoise};
 
 /// The slowly varying fields, sampled on the coarse grid.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -45,15 +45,15 @@ const SLOPE_W: f64 = 0.2;
 
 /// Noise generators and the scales that turn a unit direction into noise coordinates.
 pub(crate) struct Fields {
-    warp: [Fbm<Perlin>; 3],
-    continent: Fbm<Perlin>,
-    belt: Fbm<Perlin>,
-    fold: Fbm<Perlin>,
-    deep: Fbm<Perlin>,
-    ice: Fbm<Perlin>,
-    ridges_lo: RidgedMulti<Perlin>,
-    ridges_hi: RidgedMulti<Perlin>,
-    hills: Fbm<Perlin>,
+    warp: [FbmNoise; 3],
+    continent: FbmNoise,
+    belt: FbmNoise,
+    fold: FbmNoise,
+    deep: FbmNoise,
+    ice: FbmNoise,
+    ridges_lo: RidgedNoise,
+    ridges_hi: RidgedNoise,
+    hills: FbmNoise,
     continent_scale: f64,
     belt_scale: f64,
     fold_scale: f64,
@@ -68,22 +68,16 @@ pub(crate) struct Fields {
     hill: f64,
 }
 
-/// Perlin sources seeded `seed + i` for octave `i`, wrapping: what the noise crate's
-/// constructors make, without their unchecked addition (which panics for seeds near
-/// `u32::MAX` in builds with overflow checks).
-fn octave_sources(seed: u32, octaves: usize) -> Vec<Perlin> {
-    (0..octaves as u32).map(|i| Perlin::new(seed.wrapping_add(i))).collect()
+/// The noise crate's `Fbm<Perlin>` of `seed` (octave `i` seeded `seed + i`, wrapping) at
+/// frequency 1, bit for bit ([`FbmNoise`]).
+fn fbm(seed: u32, octaves: usize) -> FbmNoise {
+    FbmNoise::new(seed, octaves, 1.0)
 }
 
-fn fbm(seed: u32, octaves: usize) -> Fbm<Perlin> {
-    Fbm::<Perlin>::new(0).set_octaves(octaves).set_sources(octave_sources(seed, octaves)).set_frequency(1.0)
-}
-
-fn ridged(seed: u32, octaves: usize, frequency: f64) -> RidgedMulti<Perlin> {
-    RidgedMulti::<Perlin>::new(0)
-        .set_octaves(octaves)
-        .set_sources(octave_sources(seed, octaves))
-        .set_frequency(frequency)
+/// The noise crate's `RidgedMulti<Perlin>` of `seed` at `frequency`, bit for bit
+/// ([`RidgedNoise`]).
+fn ridged(seed: u32, octaves: usize, frequency: f64) -> RidgedNoise {
+    RidgedNoise::new(seed, octaves, frequency)
 }
 
 fn scale(v: [f64; 3], s: f64) -> [f64; 3] {
@@ -135,21 +129,21 @@ impl Fields {
     pub fn coarse(&self, d: [f64; 3]) -> CoarseNode {
         let q = scale(d, self.continent_scale);
         let wq = scale(d, self.continent_scale * 1.7);
-        let warp = [self.warp[0].get(wq), self.warp[1].get(wq), self.warp[2].get(wq)];
+        let warp = [self.warp[0].get3(wq), self.warp[1].get3(wq), self.warp[2].get3(wq)];
         let qw = [q[0] + 0.8 * warp[0], q[1] + 0.8 * warp[1], q[2] + 0.8 * warp[2]];
-        let land = (self.continent.get(qw) * 1.6 + self.bias).clamp(-1.0, 1.0);
+        let land = (self.continent.get3(qw) * 1.6 + self.bias).clamp(-1.0, 1.0);
         // Ranges follow the zero lines of a smooth field, on land away from the coast.
-        let belt = 1.0 - self.belt.get(scale(d, self.belt_scale)).abs() * 5.0;
+        let belt = 1.0 - self.belt.get3(scale(d, self.belt_scale)).abs() * 5.0;
         let mask = (smooth(belt, 0.2, 0.7) * smooth(land, 0.02, 0.2)).clamp(0.0, 1.0);
         let unit = |v: f64| (v * 1.8).clamp(-1.0, 1.0);
-        let ridge = if mask > 0.0 { unit01(self.ridges_lo.get(scale(d, self.ridge_scale))) } else { 0.0 };
+        let ridge = if mask > 0.0 { unit01(self.ridges_lo.get3(scale(d, self.ridge_scale))) } else { 0.0 };
         CoarseNode {
             land,
             mask,
             ridge: ridge * ridge,
-            fold: unit(self.fold.get(scale(d, self.fold_scale))),
-            deep: unit(self.deep.get(scale(d, self.deep_scale))),
-            ice: unit(self.ice.get(scale(d, self.deep_scale * 0.5))),
+            fold: unit(self.fold.get3(scale(d, self.fold_scale))),
+            deep: unit(self.deep.get3(scale(d, self.deep_scale))),
+            ice: unit(self.ice.get3(scale(d, self.deep_scale * 0.5))),
         }
     }
 
@@ -180,8 +174,8 @@ impl Fields {
     /// mountain term is 0 anyway.
     pub fn height(&self, d: [f64; 3], r: Relief) -> f64 {
         let detail =
-            if r.mask > 0.0 && r.ridge > 0.0 { unit01(self.ridges_hi.get(scale(d, self.ridge_scale))) } else { 0.0 };
-        let hills = self.hills.get(scale(d, self.hill_scale)).clamp(-1.0, 1.0);
+            if r.mask > 0.0 && r.ridge > 0.0 { unit01(self.ridges_hi.get3(scale(d, self.ridge_scale))) } else { 0.0 };
+        let hills = self.hills.get3(scale(d, self.hill_scale)).clamp(-1.0, 1.0);
         Self::compose(
             self.base(r.land),
             (r.mask * self.mountain) * (r.ridge * (RIDGE_BASE + RIDGE_DETAIL * detail)),
@@ -215,6 +209,7 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use noise::{Fbm, MultiFractal, NoiseFn, Perlin, RidgedMulti};
 
     /// The octave sources are built by hand (to wrap seeds): same noise as the crate's own
     /// constructors, so planets keep their shape; and seeds whose octaves pass `u32::MAX` (a
@@ -227,14 +222,14 @@ mod tests {
             let r = ridged(seed, 3, 8.0);
             let rt = RidgedMulti::<Perlin>::new(seed).set_octaves(3).set_frequency(8.0);
             for p in [[0.1, 0.2, 0.3], [5.5, -2.25, 9.0], [-100.0, 0.5, 7.75]] {
-                assert_eq!(ours.get(p), theirs.get(p));
-                assert_eq!(r.get(p), rt.get(p));
+                assert_eq!(ours.get3(p), theirs.get(p));
+                assert_eq!(r.get3(p), rt.get(p));
             }
         }
         let near_max = fbm(u32::MAX - 1, 5);
-        assert!(near_max.get([0.3, 0.2, 0.1]).is_finite());
+        assert!(near_max.get3([0.3, 0.2, 0.1]).is_finite());
         let f = Fields::new(&PlanetConfig { seed: u32::MAX.wrapping_sub(0x9E37_79B9), ..PlanetConfig::default() });
-        assert!(f.continent.get([0.3, 0.2, 0.1]).is_finite());
+        assert!(f.continent.get3([0.3, 0.2, 0.1]).is_finite());
     }
 
     #[test]

@@ -3,9 +3,9 @@
 use crate::config::PlanetConfig;
 use crate::error::{ConfigError, GeoError};
 use crate::geo::{GeoCoord, GeoFrame};
-use crate::ids::{AIR, WATER};
+use crate::ids::{AIR, SEDIMENT, WATER};
 use crate::model::{Bounded, Model, radius_of, radius_range};
-use crate::sources::{Direct, NodeMaps, Patch};
+use crate::sources::{Direct, Patch};
 use std::cell::RefCell;
 use strata_core::generator::{LodCells, surface_above};
 use strata_core::{
@@ -13,18 +13,9 @@ use strata_core::{
     WorldUp,
 };
 
-/// LOD nodes whose patch would hold more fine nodes than this use hash maps instead.
-const PATCH_LIMIT: u64 = 1 << 16;
-
-/// Per-thread scratch: no allocation per chunk in steady state.
-#[derive(Default)]
-struct Scratch {
-    patch: Patch,
-    maps: NodeMaps,
-}
-
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// Per-thread grid nodes: no allocation per chunk or LOD node in steady state.
+    static SCRATCH: RefCell<Patch> = RefCell::new(Patch::default());
 }
 
 /// A planet: a sphere of [`PlanetConfig::radius`] voxels centred on voxel `(0, 0, 0)`, with
@@ -70,6 +61,18 @@ impl PlanetGenerator {
         &self.config
     }
 
+    /// Forgets the coarse fields computed so far (up to 28 MiB, shared by every call and
+    /// thread; see the crate docs' *Exactness and complexity*): frees their memory, and later
+    /// calls compute them again. Voxels never change. For measurements and memory pressure.
+    pub fn clear_caches(&self) {
+        self.model.coarse.clear();
+    }
+
+    /// Coarse-field tiles held now (14 KiB each, at most 2,048).
+    pub fn cached_tiles(&self) -> usize {
+        self.model.coarse.len()
+    }
+
     /// The geographic frame (sea-level radius) for latitude / longitude / altitude conversions.
     pub fn frame(&self) -> GeoFrame {
         GeoFrame::new(self.config.sea_level_radius())
@@ -109,7 +112,8 @@ impl PlanetGenerator {
     /// [`GeoError::NotFinite`] or [`GeoError::LatitudeOutOfRange`].
     ///
     /// # Runtime
-    /// Up to 4 fine and 8 coarse noise nodes (usually 4), a few µs.
+    /// Up to 4 fine noise nodes and 8 (usually 4) coarse nodes from the shared cache: about
+    /// 1 µs (a few µs more for a node's first tile).
     pub fn surface_altitude(&self, lat_deg: f64, lon_deg: f64) -> Result<f64, GeoError> {
         let c = GeoCoord::new(lat_deg, lon_deg, 0.0).validated()?;
         Ok(self.surface_altitude_dir(c.direction()))
@@ -144,6 +148,7 @@ impl PlanetGenerator {
             Some(Bounded::Air) => BoxFill::Uniform(AIR),
             Some(Bounded::Water) => BoxFill::Uniform(WATER),
             Some(Bounded::Rock) => BoxFill::Rock,
+            Some(Bounded::Sediment) => BoxFill::Uniform(SEDIMENT),
             None => BoxFill::Each,
         }
     }
@@ -174,70 +179,135 @@ impl PlanetGenerator {
         }
     }
 
-    /// Dense chunks: decides each 8³ block from the radius, then the coarse, then the fine height
-    /// bounds under it, and classifies voxel by voxel only where the surface may pass.
-    fn fill_blocks(&self, axes: &[[i64; CHUNK_SIZE]; 3], patch: &mut Patch, voxels: &mut [u16]) {
-        const B: usize = 8;
-        for bz in 0..CHUNK_SIZE / B {
-            for by in 0..CHUNK_SIZE / B {
-                for bx in 0..CHUNK_SIZE / B {
-                    let range = [bx * B..bx * B + B, by * B..by * B + B, bz * B..bz * B + B];
-                    let lo = [axes[0][bx * B], axes[1][by * B], axes[2][bz * B]];
-                    let hi = [axes[0][bx * B + B - 1], axes[1][by * B + B - 1], axes[2][bz * B + B - 1]];
+    /// Dense grids: decides each `b`³ block from the radius, then the coarse height bounds
+    /// under it, then (`fine`) the fine ones, and classifies cell by cell only where the surface
+    /// may pass.
+    fn fill_blocks(&self, axes: &[[i64; CHUNK_SIZE]; 3], b: usize, fine: bool, patch: &mut Patch, voxels: &mut [u16]) {
+        for bz in 0..CHUNK_SIZE / b {
+            for by in 0..CHUNK_SIZE / b {
+                for bx in 0..CHUNK_SIZE / b {
+                    let range = [bx * b..bx * b + b, by * b..by * b + b, bz * b..bz * b + b];
+                    let lo = [axes[0][bx * b], axes[1][by * b], axes[2][bz * b]];
+                    let hi = [axes[0][bx * b + b - 1], axes[1][by * b + b - 1], axes[2][bz * b + b - 1]];
                     let (r_min, r_max) = radius_range(lo, hi);
                     let fill = match self.uniform_by_radius(r_min, r_max) {
                         Some(mat) => BoxFill::Uniform(mat),
-                        None => match self.decide(patch.coarse_bounds(&self.model, lo, hi), lo, hi, r_min, r_max) {
-                            BoxFill::Each => self.decide(patch.fine_bounds(&self.model, lo, hi), lo, hi, r_min, r_max),
+                        None => match self.decide_coarse(patch, lo, hi, r_min, r_max) {
+                            BoxFill::Each if fine => {
+                                self.decide(patch.fine_bounds(&self.model, lo, hi), lo, hi, r_min, r_max)
+                            }
                             decided => decided,
                         },
                     };
-                    self.fill(axes, range, fill, patch, voxels);
+                    match fill {
+                        BoxFill::Each if fine => self.fill_fine(axes, range, b / 2, patch, voxels),
+                        fill => self.fill(axes, range, fill, patch, voxels),
+                    }
                 }
             }
         }
     }
 
-    /// Generates the grid at `axes` (per-axis voxel coordinates, increasing). `lod`: the points
-    /// are LOD cell centres, far apart: `classify` uses per-cell height bounds instead of blocks.
-    fn grid(&self, axes: &[[i64; CHUNK_SIZE]; 3], lod: bool) -> Chunk {
+    /// Fills the voxels of `range` (a block the surface may cross) in `b`³ sub-blocks, each
+    /// decided by the fine nodes under it where it can be, down to [`MIN_BLOCK`].
+    fn fill_fine(
+        &self,
+        axes: &[[i64; CHUNK_SIZE]; 3],
+        range: [std::ops::Range<usize>; 3],
+        b: usize,
+        patch: &mut Patch,
+        voxels: &mut [u16],
+    ) {
+        if b < MIN_BLOCK {
+            return self.fill(axes, range, BoxFill::Each, patch, voxels);
+        }
+        for z in range[2].clone().step_by(b) {
+            for y in range[1].clone().step_by(b) {
+                for x in range[0].clone().step_by(b) {
+                    let sub = [x..x + b, y..y + b, z..z + b];
+                    let lo = [axes[0][x], axes[1][y], axes[2][z]];
+                    let hi = [axes[0][x + b - 1], axes[1][y + b - 1], axes[2][z + b - 1]];
+                    let (r_min, r_max) = radius_range(lo, hi);
+                    match self.decide(patch.fine_bounds(&self.model, lo, hi), lo, hi, r_min, r_max) {
+                        BoxFill::Each => self.fill_fine(axes, sub, b / 2, patch, voxels),
+                        fill => self.fill(axes, sub, fill, patch, voxels),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Generates the grid at `axes` (per-axis voxel coordinates, increasing), with `patch` reset
+    /// for it unless the radius alone decides the grid. `lod`: the points are LOD cell centres
+    /// `lod` voxels apart: the patch also covers one cell beyond the grid (where the surface
+    /// pass looks), blocks are decided by coarse bounds only and cells by their own bounds.
+    fn grid(&self, axes: &[[i64; CHUNK_SIZE]; 3], lod: Option<i64>, patch: &mut Patch) -> Chunk {
         let lo = [axes[0][0], axes[1][0], axes[2][0]];
         let hi = [axes[0][CHUNK_SIZE - 1], axes[1][CHUNK_SIZE - 1], axes[2][CHUNK_SIZE - 1]];
         let (r_min, r_max) = radius_range(lo, hi);
         if let Some(mat) = self.uniform_by_radius(r_min, r_max) {
             return Chunk::Uniform(mat);
         }
-        SCRATCH.with(|s| {
-            let s = &mut *s.borrow_mut();
-            let mut dense = DenseChunk::filled(AIR);
-            let all = [0..CHUNK_SIZE, 0..CHUNK_SIZE, 0..CHUNK_SIZE];
-            if !lod || Patch::area(&self.model, lo, hi) <= PATCH_LIMIT {
-                s.patch.reset(&self.model, lo, hi, lod);
-                match self.decide(s.patch.coarse_bounds(&self.model, lo, hi), lo, hi, r_min, r_max) {
-                    BoxFill::Uniform(mat) => return Chunk::Uniform(mat),
-                    BoxFill::Each if !lod => self.fill_blocks(axes, &mut s.patch, dense.as_mut_slice()),
-                    fill => self.fill(axes, all, fill, &mut s.patch, dense.as_mut_slice()),
-                }
-            } else {
-                s.maps.clear();
-                let m = &self.model;
-                let voxels = dense.as_mut_slice();
-                let mut idx = 0;
-                for &z in &axes[2] {
-                    for &y in &axes[1] {
-                        for &x in &axes[0] {
-                            let p = [x, y, z];
-                            voxels[idx] = m.classify(p, radius_of(p), &mut s.maps).0;
-                            idx += 1;
-                        }
-                    }
-                }
+        match lod {
+            None => patch.reset(&self.model, lo, hi, false),
+            Some(size) => {
+                let (wlo, whi) = widened(lo, hi, size);
+                patch.reset(&self.model, wlo, whi, true);
             }
-            let mut chunk = Chunk::Dense(dense);
-            chunk.normalize();
-            chunk
-        })
+        }
+        let mut dense = DenseChunk::filled(AIR);
+        match self.decide_coarse(patch, lo, hi, r_min, r_max) {
+            BoxFill::Uniform(mat) => return Chunk::Uniform(mat),
+            // Chunks, and LOD nodes whose cells are about as dense as the fine nodes (level 1 at
+            // the default spacing): fine bounds per block and sub-block. Sparser cells read a
+            // few of the fine nodes under a block, which its bounds would all compute.
+            BoxFill::Each if lod.is_none() || patch.fine_area() <= DENSE_LOD_FINE_AREA => {
+                // The blocks' fine bounds computed the nodes undecided cells read: per-cell
+                // bounds would only cost.
+                patch.set_use_bounds(false);
+                self.fill_blocks(axes, 8, true, patch, dense.as_mut_slice());
+            }
+            BoxFill::Each => self.fill_blocks(axes, LOD_BLOCK, false, patch, dense.as_mut_slice()),
+            BoxFill::Rock => {
+                let all = [0..CHUNK_SIZE, 0..CHUNK_SIZE, 0..CHUNK_SIZE];
+                self.fill(axes, all, BoxFill::Rock, patch, dense.as_mut_slice());
+            }
+        }
+        let mut chunk = Chunk::Dense(dense);
+        chunk.normalize();
+        chunk
     }
+}
+
+impl PlanetGenerator {
+    /// What the coarse height bounds under box `lo..=hi` decide ([`BoxFill::Each`] without
+    /// looking when the box lies over more than [`MAX_BOUND_CELLS`] coarse cells).
+    fn decide_coarse(&self, patch: &mut Patch, lo: [i64; 3], hi: [i64; 3], r_min: f64, r_max: f64) -> BoxFill {
+        match patch.coarse_bounds_within(&self.model, lo, hi, MAX_BOUND_CELLS) {
+            Some(bounds) => self.decide(bounds, lo, hi, r_min, r_max),
+            None => BoxFill::Each,
+        }
+    }
+}
+
+/// Coarse cells a box's bounds may read: a chunk reads 1–4, a level-6 block of 8³ cells about
+/// 16; LOD boxes over more are classified cell by cell, each from its own cell's bounds.
+const MAX_BOUND_CELLS: usize = 64;
+
+/// LOD nodes over at most this many fine nodes are filled like chunks (four per column: a
+/// level-1 node at the default spacing has 1,500–3,000).
+const DENSE_LOD_FINE_AREA: u64 = 4 * (CHUNK_SIZE * CHUNK_SIZE) as u64;
+
+/// The smallest sub-block a chunk decides at once from the fine nodes under it.
+const MIN_BLOCK: usize = 4;
+
+/// Cells per block edge that LOD grids decide at once from coarse height bounds.
+const LOD_BLOCK: usize = 8;
+
+/// Box `lo..=hi` grown by `by` on every side, within the `i32` voxel range.
+fn widened(lo: [i64; 3], hi: [i64; 3], by: i64) -> ([i64; 3], [i64; 3]) {
+    let clamp = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64);
+    (lo.map(|v| clamp(v - by)), hi.map(|v| clamp(v + by)))
 }
 
 /// How a box of voxels is filled.
@@ -254,8 +324,8 @@ enum BoxFill {
 impl WorldGenerator for PlanetGenerator {
     /// # Runtime
     /// O(1) above the highest possible terrain and in the mantle and core; elsewhere up to 4 fine
-    /// and 8 coarse noise nodes (usually 4; ~5–15 µs): use [`WorldGenerator::generate`] for many
-    /// voxels.
+    /// noise nodes and 8 (usually 4) cached coarse nodes (~1 µs; ~5–15 µs for a node's first
+    /// tile): use [`WorldGenerator::generate`] for many voxels.
     fn material_at(&self, pos: VoxelPos) -> MaterialId {
         let p = pos.to_array().map(i64::from);
         self.model.classify(p, radius_of(p), &mut Direct::default())
@@ -267,10 +337,11 @@ impl WorldGenerator for PlanetGenerator {
     /// its height: air, sea and all-rock chunks skip fine noise (rock is still classified per
     /// voxel: the strata undulate). Else each 8³ block is decided the same way, first from the
     /// coarse, then from the fine nodes under it (each of the ~200–600 fine nodes under the chunk
-    /// is evaluated once), and only blocks the surface may cross are classified per voxel (two
-    /// bilinear interpolations and comparisons). About 0.1 µs uniform, 0.3–1.5 ms at the surface.
+    /// is evaluated once), undecided blocks again per 4³ sub-block (air, sea, sediment, rock),
+    /// and only sub-blocks the top soil may cross are classified per voxel (two bilinear
+    /// interpolations and comparisons). About 0.2 µs uniform, 0.2–1 ms at the surface.
     fn generate(&self, key: ChunkKey) -> Chunk {
-        self.grid(&node_axes(0, key), false)
+        SCRATCH.with(|patch| self.grid(&node_axes(0, key), None, &mut patch.borrow_mut()))
     }
 
     /// The same cells as the default implementation ([`lod_cell`](strata_core::generator::lod_cell): cell `c` is non-air when
@@ -278,21 +349,41 @@ impl WorldGenerator for PlanetGenerator {
     /// cell under air shows the surface above its centre, found by bisection along up).
     ///
     /// # Runtime
-    /// O(1) for nodes decided by radius alone (as `generate`). Otherwise per cell: radius checks,
-    /// then the height bounds of its coarse cell, then of its four fine nodes' relief; only cells
-    /// near the surface evaluate fine noise. Nodes are cached for the call (per-face arrays for
-    /// small nodes, hash maps for large ones). A level-6 node at the surface takes 2–8 ms (more in
-    /// mountains), level 8 about 5 ms, level 10 about 13 ms (every crust cell needs its own
-    /// coarse nodes), level 11 about 2 ms. Then the surface pass: per non-air cell whose
-    /// neighbour along up is air, `level` classifications (noise nodes cached for the call);
-    /// a uniform non-air node classifies the next centres beyond its top face.
+    /// O(1) for nodes decided by radius alone (as `generate`). Level 1 (cells as dense as the
+    /// fine nodes) is filled like a chunk. Otherwise blocks of 8³ cells over at most 64 coarse
+    /// cells are decided by their coarse bounds; remaining cells by radius,
+    /// then the height bounds of their coarse cell, then of their four fine nodes' relief; only
+    /// cells near the surface evaluate fine noise. Coarse nodes come from the planet's shared
+    /// cache, fine nodes are kept for the call (per-face rectangles for small nodes, fixed
+    /// per-thread tables for large ones: no allocation). Then the surface pass: per non-air cell
+    /// whose neighbour along up is air, `level` classifications (each bisection sample near the
+    /// surface reads its own four fine nodes: most of the time of a surface node); a uniform
+    /// non-air node classifies the next centres beyond its top face. A level-6 node at the
+    /// surface takes about 4 ms, level 1 about 0.9 ms, level 8 about 4 ms, level 10 10–16 ms,
+    /// level 12 about 0.5 ms.
     fn sample_lod(&self, level: u32, node: ChunkKey) -> Chunk {
         if level == 0 {
             return self.generate(node);
         }
         // The rule of strata_core's `LodCells`: i64 arithmetic, level capped at 26, clamped.
-        let grid = self.grid(&node_axes(level, node), true);
-        self.surface_pass(grid, level.min(26), node)
+        let level = level.min(26);
+        let axes = node_axes(level, node);
+        SCRATCH.with(|patch| {
+            let patch = &mut *patch.borrow_mut();
+            let grid = self.grid(&axes, Some(1 << level), patch);
+            match grid.as_uniform() {
+                Some(AIR) => grid,
+                Some(_) => {
+                    // Decided without the patch or before looking beyond the grid: (re)set it.
+                    let lo = [axes[0][0], axes[1][0], axes[2][0]];
+                    let hi = [axes[0][CHUNK_SIZE - 1], axes[1][CHUNK_SIZE - 1], axes[2][CHUNK_SIZE - 1]];
+                    let (wlo, whi) = widened(lo, hi, 1 << level);
+                    patch.reset(&self.model, wlo, whi, true);
+                    self.surface_pass(grid, level, node, patch)
+                }
+                None => self.surface_pass(grid, level, node, patch),
+            }
+        })
     }
 
     fn world_up(&self) -> WorldUp {
@@ -342,18 +433,23 @@ fn node_axes(level: u32, node: ChunkKey) -> [[i64; CHUNK_SIZE]; 3] {
 impl PlanetGenerator {
     /// The surface half of the LOD rule over a grid of centre samples ([`surface_above`] for
     /// every non-air cell, with the grid's own samples as next centres where it has them).
-    fn surface_pass(&self, mut grid: Chunk, level: u32, node: ChunkKey) -> Chunk {
-        if grid.as_uniform() == Some(AIR) {
-            return grid;
-        }
+    /// `patch` covers the grid and one cell beyond it.
+    fn surface_pass(&self, mut grid: Chunk, level: u32, node: ChunkKey, patch: &mut Patch) -> Chunk {
         let cells = LodCells::new(level, node);
         let size = cells.size();
         let world_up = self.world_up();
-        let mut maps = NodeMaps::default();
         let mut classify = |p: [i64; 3]| {
             let v = LodCells::clamped(p).to_array().map(i64::from);
-            self.model.classify(v, radius_of(v), &mut maps)
+            self.model.classify(v, radius_of(v), patch)
         };
+        // Each up's region of space is convex and cell (or, up to level 5, chunk) centres are
+        // affine in the cell index: when the eight corner cells share an up, every cell has it.
+        let up_of = |l: LocalPos| world_up.of_block(cells.min(l), size);
+        let last = CHUNK_SIZE as u8 - 1;
+        let corner_up = up_of(LocalPos::new(0, 0, 0));
+        let shared_up = (0..8u8)
+            .all(|c| up_of(LocalPos::new((c & 1) * last, (c >> 1 & 1) * last, (c >> 2) * last)) == corner_up)
+            .then_some(corner_up);
         let mut changed = Vec::new();
         for i in 0..CHUNK_VOLUME {
             let l = LocalIndex::new(i as u16).pos();
@@ -361,7 +457,7 @@ impl PlanetGenerator {
             if m == AIR {
                 continue;
             }
-            let up = world_up.of_block(cells.min(l), size);
+            let up = shared_up.unwrap_or_else(|| up_of(l));
             let step = up.step();
             let n = [l.x, l.y, l.z].map(i64::from);
             let next = [0, 1, 2].map(|a| n[a] + step[a]);
@@ -369,6 +465,10 @@ impl PlanetGenerator {
                 .iter()
                 .all(|v| (0..CHUNK_SIZE as i64).contains(v))
                 .then(|| grid.get(LocalPos::new(next[0] as u8, next[1] as u8, next[2] as u8).index()));
+            if next.is_some_and(|n| n != AIR) {
+                // `surface_above` keeps `m` under a non-air neighbour.
+                continue;
+            }
             let shown = surface_above(cells.centre_unclamped(l), m, size, up, next, &mut classify);
             if shown != m {
                 changed.push((l.index(), shown));

@@ -1,12 +1,13 @@
-//! [`Source`]s of grid-node values: [`Direct`] (single voxels), one rectangle of nodes per cube
-//! face ([`Patch`]: chunks and small LOD nodes), or hash maps ([`NodeMaps`]: large LOD nodes,
-//! whose cells are far apart). Each computes a node at most once per call and returns exactly
-//! what [`Model::coarse_node`] and [`Model::height_node`] return.
+//! [`Source`]s of grid-node values: [`Direct`] (single voxels) and [`Patch`] (chunks and LOD
+//! nodes: one rectangle of nodes per cube face, or fixed tables for large LOD nodes). They
+//! return exactly what [`Model::coarse_node`] and [`Model::height_node`] return.
 
+use crate::coarse_field::{CoarseField, CoarseTile};
 use crate::fields::CoarseNode;
 use crate::grid::{COARSE_FACTOR, GridPos};
 use crate::model::Model;
-use rustc_hash::FxHashMap;
+use std::sync::Arc;
+use strata_core::TileKey;
 
 /// Supplies grid-node values to [`Model::classify`]. Implementations may cache; they must return
 /// exactly [`Model::coarse_node`] and [`Model::height_node`].
@@ -15,6 +16,17 @@ pub(crate) trait Source {
     fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode;
     /// Height at fine node `(i, j)` of `face`.
     fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64;
+    /// Coarse nodes `(ci, cj)`, `(ci+1, cj)`, `(ci, cj+1)`, `(ci+1, cj+1)` of `face`: the corners
+    /// of a coarse cell.
+    #[inline(always)]
+    fn coarse_corners(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> [CoarseNode; 4] {
+        [
+            self.coarse(m, face, ci, cj),
+            self.coarse(m, face, ci + 1, cj),
+            self.coarse(m, face, ci, cj + 1),
+            self.coarse(m, face, ci + 1, cj + 1),
+        ]
+    }
     /// Optional cheap bounds `(lo, hi)` of the height at `g` (see [`Model::cell_bounds`]); when
     /// given, `classify` decides voxels far from the surface without fine nodes.
     fn height_bounds(&mut self, _m: &Model, _g: GridPos) -> Option<(f64, f64)> {
@@ -36,7 +48,7 @@ impl Source for Direct {
         if let Some((_, n)) = self.coarse[..self.len].iter().find(|(k, _)| *k == key) {
             return *n;
         }
-        let n = m.coarse_node(face, ci, cj);
+        let n = m.coarse_cached(face, ci, cj);
         if self.len < self.coarse.len() {
             self.coarse[self.len] = (key, n);
             self.len += 1;
@@ -49,6 +61,11 @@ impl Source for Direct {
 }
 
 const UNSET: CoarseNode = CoarseNode { land: f64::NAN, mask: 0.0, ridge: 0.0, fold: 0.0, deep: 0.0, ice: 0.0 };
+
+/// Fine nodes a patch keeps in per-face rectangles; beyond, in [`Patch`]'s fine table.
+const DENSE_FINE_LIMIT: u64 = 1 << 16;
+/// Coarse nodes a patch keeps in per-face rectangles; beyond, in its coarse tables.
+const DENSE_COARSE_LIMIT: u64 = 1 << 13;
 
 /// Inclusive index range start and length.
 #[derive(Clone, Copy, Debug, Default)]
@@ -68,79 +85,216 @@ impl Span {
     }
 }
 
+/// A direct-mapped cache of node values by `(face, i, j)`: a fixed number of slots, each key
+/// in one slot (a multiplicative hash), a colliding key replacing the one there. Node values
+/// are pure functions of their key, so a replaced value is only computed again: no answer
+/// changes. Allocated once per thread; clearing rewrites the keys only.
+#[derive(Debug)]
+struct Table<V> {
+    keys: Box<[u64]>,
+    values: Box<[V]>,
+    shift: u32,
+    used: bool,
+}
+
+impl<V: Copy> Table<V> {
+    const EMPTY: u64 = u64::MAX;
+
+    fn new(bits: u32, fill: V) -> Self {
+        Self {
+            keys: vec![Self::EMPTY; 1 << bits].into(),
+            values: vec![fill; 1 << bits].into(),
+            shift: 64 - bits,
+            used: false,
+        }
+    }
+
+    /// Face `< 8`, `i` and `j` `< 2³⁰` (grids have at most 1.5 · 2²⁸ / 0.5 fine cells per face
+    /// edge, see `PlanetConfig`'s ranges): distinct keys, none `EMPTY`.
+    #[inline(always)]
+    fn key(face: u8, i: u32, j: u32) -> u64 {
+        (u64::from(face) << 60) | (u64::from(i) << 30) | u64::from(j)
+    }
+
+    #[inline(always)]
+    fn slot(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
+    }
+
+    #[inline(always)]
+    fn get(&self, key: u64) -> Option<V> {
+        let s = self.slot(key);
+        (self.keys[s] == key).then(|| self.values[s])
+    }
+
+    #[inline(always)]
+    fn put(&mut self, key: u64, v: V) {
+        let s = self.slot(key);
+        self.keys[s] = key;
+        self.values[s] = v;
+        self.used = true;
+    }
+
+    fn clear(&mut self) {
+        if self.used {
+            self.keys.fill(Self::EMPTY);
+            self.used = false;
+        }
+    }
+}
+
 /// The nodes of one face a box needs.
 #[derive(Debug, Default)]
 struct FacePatch {
     active: bool,
+    /// The fine rectangle; its heights are in `heights` when `dense_fine`, else in the table.
     fine: [Span; 2],
+    dense_fine: bool,
     heights: Vec<f64>,
+    /// The coarse rectangle; its nodes and cell bounds are in `coarse` and `bounds` when
+    /// `dense_coarse`, else in the tables.
     coarse_span: [Span; 2],
+    dense_coarse: bool,
     coarse: Vec<CoarseNode>,
     /// Height bounds per coarse cell (`lo` NaN = not computed); cells span one less than nodes.
     bounds: Vec<(f64, f64)>,
 }
 
-/// Per-face rectangles of lazily computed nodes, covering one box of voxels.
-#[derive(Debug, Default)]
+/// Lazily computed grid nodes for one box of voxels: per cube face, the rectangle of fine and
+/// coarse nodes the box's voxels can need, each node computed at most once. Rectangles too
+/// large to allocate (LOD nodes, whose cells lie far apart and use a sparse few of their
+/// nodes) go to fixed direct-mapped tables instead, so no call allocates per node. Kept per
+/// thread and reset per box.
+#[derive(Debug)]
 pub(crate) struct Patch {
     faces: [FacePatch; 6],
     use_bounds: bool,
+    fine_table: Table<f64>,
+    coarse_table: Table<CoarseNode>,
+    bounds_table: Table<(f64, f64)>,
+    /// See [`Patch::fine_area`].
+    fine_area: u64,
+    /// Shared coarse tiles used lately (a direct-mapped handful).
+    tiles: [Option<(TileKey, Arc<CoarseTile>)>; TILE_SLOTS],
+}
+
+/// Shared coarse tiles a patch keeps at hand.
+const TILE_SLOTS: usize = 16;
+
+impl Default for Patch {
+    fn default() -> Self {
+        Self {
+            faces: Default::default(),
+            use_bounds: false,
+            fine_table: Table::new(13, 0.0),
+            coarse_table: Table::new(11, UNSET),
+            bounds_table: Table::new(11, (0.0, 0.0)),
+            tiles: Default::default(),
+            fine_area: 0,
+        }
+    }
 }
 
 impl Patch {
-    /// Fine nodes the patch of box `lo..=hi` would hold (to choose between a patch and hash maps).
-    pub fn area(m: &Model, lo: [i64; 3], hi: [i64; 3]) -> u64 {
-        (0..6u8)
-            .filter_map(|f| m.grid.face_rect(f, lo, hi))
-            .map(|[a, b]| (a.1 - a.0 + 1) as u64 * (b.1 - b.0 + 1) as u64)
-            .sum()
-    }
-
     /// Prepares the patch for the voxels of box `lo..=hi`. With `use_bounds`, `classify` may skip
     /// fine nodes for voxels far from the surface (worth it when voxels are far apart).
+    ///
+    /// # Runtime
+    /// O(nodes in the box's rectangles) when they fit the dense limits (65,536 fine and 8,192
+    /// coarse nodes), else O(table slots) to clear the tables used.
     pub fn reset(&mut self, m: &Model, lo: [i64; 3], hi: [i64; 3], use_bounds: bool) {
         self.use_bounds = use_bounds;
+        // The tiles may be another planet's: the patch is per thread, not per generator.
+        self.tiles = Default::default();
+        self.fine_table.clear();
+        self.coarse_table.clear();
+        self.bounds_table.clear();
         let nc = m.grid.nc;
-        for (face, f) in self.faces.iter_mut().enumerate() {
-            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else {
+        let k = COARSE_FACTOR;
+        let rects: [Option<[(u32, u32); 2]>; 6] = std::array::from_fn(|f| m.grid.face_rect(f as u8, lo, hi));
+        let area = |r: &[(u32, u32); 2]| (r[0].1 - r[0].0 + 1) as u64 * (r[1].1 - r[1].0 + 1) as u64;
+        let coarse_rect = |r: &[(u32, u32); 2]| {
+            let c = |a: u32, b: u32| Span::new((a / k).min(nc - 1), (b / k).min(nc - 1) + 1);
+            [c(r[0].0, r[0].1), c(r[1].0, r[1].1)]
+        };
+        let fine_area: u64 = rects.iter().flatten().map(area).sum();
+        let coarse_area: u64 = rects.iter().flatten().map(&coarse_rect).map(|[a, b]| a.len as u64 * b.len as u64).sum();
+        let (dense_fine, dense_coarse) = (fine_area <= DENSE_FINE_LIMIT, coarse_area <= DENSE_COARSE_LIMIT);
+        self.fine_area = fine_area;
+        for (f, rect) in self.faces.iter_mut().zip(&rects) {
+            let Some(r) = rect else {
                 f.active = false;
                 continue;
             };
             f.active = true;
-            f.fine = [Span::new(i0, i1), Span::new(j0, j1)];
+            f.fine = [Span::new(r[0].0, r[0].1), Span::new(r[1].0, r[1].1)];
+            f.dense_fine = dense_fine;
             f.heights.clear();
-            f.heights.resize((f.fine[0].len * f.fine[1].len) as usize, f64::NAN);
-            let k = COARSE_FACTOR;
-            let c = |a: u32, b: u32| Span::new((a / k).min(nc - 1), (b / k).min(nc - 1) + 1);
-            f.coarse_span = [c(i0, i1), c(j0, j1)];
+            if dense_fine {
+                f.heights.resize((f.fine[0].len * f.fine[1].len) as usize, f64::NAN);
+            }
+            f.coarse_span = coarse_rect(r);
+            f.dense_coarse = dense_coarse;
             f.coarse.clear();
-            f.coarse.resize((f.coarse_span[0].len * f.coarse_span[1].len) as usize, UNSET);
             f.bounds.clear();
-            f.bounds.resize(((f.coarse_span[0].len - 1) * (f.coarse_span[1].len - 1)) as usize, (f64::NAN, 0.0));
+            if dense_coarse {
+                f.coarse.resize((f.coarse_span[0].len * f.coarse_span[1].len) as usize, UNSET);
+                let cells = ((f.coarse_span[0].len - 1) * (f.coarse_span[1].len - 1)) as usize;
+                f.bounds.resize(cells, (f64::NAN, 0.0));
+            }
         }
     }
 
+    /// Whether `classify` looks at height bounds before fine nodes (see [`Patch::reset`]).
+    pub fn set_use_bounds(&mut self, use_bounds: bool) {
+        self.use_bounds = use_bounds;
+    }
+
+    /// Fine nodes in the rectangles of the box the patch was reset for.
+    pub fn fine_area(&self) -> u64 {
+        self.fine_area
+    }
+
     /// Bounds `(lo, hi)` of the terrain height at every voxel of box `lo..=hi` (inside the
-    /// patch's box), from the bounds of the coarse cells under it (no fine noise).
-    pub fn coarse_bounds(&mut self, m: &Model, lo: [i64; 3], hi: [i64; 3]) -> (f64, f64) {
-        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+    /// patch's box), from the bounds of the coarse cells under it (no fine noise), if the box
+    /// lies over at most `max_cells` coarse cells, else `None` (bounds of far-apart LOD cells
+    /// over many coarse cells cost more than they save).
+    pub fn coarse_bounds_within(
+        &mut self,
+        m: &Model,
+        lo: [i64; 3],
+        hi: [i64; 3],
+        max_cells: usize,
+    ) -> Option<(f64, f64)> {
         let (k, last) = (COARSE_FACTOR, m.grid.nc - 1);
-        for face in 0..6u8 {
-            if !self.faces[face as usize].active {
+        let mut rects = [None; 6];
+        let mut cells = 0usize;
+        for (face, rect) in rects.iter_mut().enumerate() {
+            if !self.faces[face].active {
                 continue;
             }
-            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face, lo, hi) else { continue };
+            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else { continue };
             // Each voxel's fine cell `c` (and `c + 1`) lies in the rectangle; its height lies in
             // the bounds of coarse cell `c / k`.
-            for cj in j0 / k..=(j1 / k).min(last) {
-                for ci in i0 / k..=(i1 / k).min(last) {
-                    let (l, h) = self.cell_bounds(m, face, ci, cj);
+            let r = [i0 / k, (i1 / k).min(last), j0 / k, (j1 / k).min(last)];
+            cells += (r[1] - r[0] + 1) as usize * (r[3] - r[2] + 1) as usize;
+            *rect = Some(r);
+        }
+        if cells > max_cells {
+            return None;
+        }
+        let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (face, rect) in rects.into_iter().enumerate() {
+            let Some([ci0, ci1, cj0, cj1]) = rect else { continue };
+            for cj in cj0..=cj1 {
+                for ci in ci0..=ci1 {
+                    let (l, h) = self.cell_bounds(m, face as u8, ci, cj);
                     min = min.min(l);
                     max = max.max(h);
                 }
             }
         }
-        (min, max)
+        Some((min, max))
     }
 
     /// Exact extremes of the fine height nodes under box `lo..=hi`: every voxel's height
@@ -163,8 +317,59 @@ impl Patch {
         (min, max)
     }
 
+    /// [`Source::coarse`] for faces whose coarse nodes are in the table (out of line: the
+    /// dense path stays small enough to inline into the per-voxel loops).
+    #[inline(never)]
+    fn coarse_in_table(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
+        let key = Table::<CoarseNode>::key(face, ci, cj);
+        if let Some(v) = self.coarse_table.get(key) {
+            return v;
+        }
+        let v = self.shared_coarse(m, face, ci, cj);
+        self.coarse_table.put(key, v);
+        v
+    }
+
+    /// Coarse node `(ci, cj)` of `face` from the planet's shared tiles ([`CoarseField`]),
+    /// through the few tiles this patch used last (no lock for those).
+    #[inline(never)]
+    fn shared_coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
+        let key = CoarseField::key(face, ci, cj);
+        let slot = (key.x as usize).wrapping_mul(7).wrapping_add(key.z as usize * 3 + face as usize) % TILE_SLOTS;
+        if let Some((k, tile)) = &self.tiles[slot]
+            && *k == key
+        {
+            return CoarseField::node(m, tile, face, ci, cj);
+        }
+        let tile = m.coarse.tile(key);
+        let v = CoarseField::node(m, &tile, face, ci, cj);
+        self.tiles[slot] = Some((key, tile));
+        v
+    }
+
+    /// [`Source::height`] for faces whose fine nodes are in the table.
+    #[inline(never)]
+    fn height_in_table(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
+        let key = Table::<f64>::key(face, i, j);
+        if let Some(v) = self.fine_table.get(key) {
+            return v;
+        }
+        let v = m.height_node(face, i, j, self);
+        self.fine_table.put(key, v);
+        v
+    }
+
     fn cell_bounds(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> (f64, f64) {
         let f = &self.faces[face as usize];
+        if !f.dense_coarse {
+            let key = Table::<(f64, f64)>::key(face, ci, cj);
+            if let Some(v) = self.bounds_table.get(key) {
+                return v;
+            }
+            let v = m.cell_bounds(face, ci, cj, self);
+            self.bounds_table.put(key, v);
+            return v;
+        }
         let [si, sj] = f.coarse_span;
         let idx = match (si.offset(ci), sj.offset(cj)) {
             (Some(a), Some(b)) if a + 1 < si.len as usize && b + 1 < sj.len as usize => {
@@ -190,21 +395,30 @@ impl Source for Patch {
     #[inline(always)]
     fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
         let f = &mut self.faces[face as usize];
+        if f.active && !f.dense_coarse {
+            return self.coarse_in_table(m, face, ci, cj);
+        }
         if f.active
             && let (Some(a), Some(b)) = (f.coarse_span[0].offset(ci), f.coarse_span[1].offset(cj))
         {
             let slot = &mut f.coarse[b * f.coarse_span[0].len as usize + a];
-            if slot.land.is_nan() {
-                *slot = m.coarse_node(face, ci, cj);
+            if !slot.land.is_nan() {
+                return *slot;
             }
-            return *slot;
+            let idx = b * f.coarse_span[0].len as usize + a;
+            let v = self.shared_coarse(m, face, ci, cj);
+            self.faces[face as usize].coarse[idx] = v;
+            return v;
         }
-        m.coarse_node(face, ci, cj)
+        self.shared_coarse(m, face, ci, cj)
     }
 
-    #[inline]
+    #[inline(always)]
     fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
         let f = &self.faces[face as usize];
+        if f.active && !f.dense_fine {
+            return self.height_in_table(m, face, i, j);
+        }
         if f.active
             && let (Some(a), Some(b)) = (f.fine[0].offset(i), f.fine[1].offset(j))
         {
@@ -227,52 +441,5 @@ impl Source for Patch {
         }
         let c = m.grid.fine_cell(g);
         Some(self.cell_bounds(m, g.face, c.i / COARSE_FACTOR, c.j / COARSE_FACTOR))
-    }
-}
-
-type Key = (u8, u32, u32);
-
-/// Hash maps of nodes, for LOD nodes too large for a [`Patch`].
-#[derive(Debug, Default)]
-pub(crate) struct NodeMaps {
-    coarse: FxHashMap<Key, CoarseNode>,
-    heights: FxHashMap<Key, f64>,
-    bounds: FxHashMap<Key, (f64, f64)>,
-}
-
-impl NodeMaps {
-    /// Forgets every node (keeps the allocations).
-    pub fn clear(&mut self) {
-        self.coarse.clear();
-        self.heights.clear();
-        self.bounds.clear();
-    }
-}
-
-impl Source for NodeMaps {
-    #[inline]
-    fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
-        *self.coarse.entry((face, ci, cj)).or_insert_with(|| m.coarse_node(face, ci, cj))
-    }
-
-    #[inline]
-    fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
-        if let Some(&v) = self.heights.get(&(face, i, j)) {
-            return v;
-        }
-        let v = m.height_node(face, i, j, self);
-        self.heights.insert((face, i, j), v);
-        v
-    }
-
-    fn height_bounds(&mut self, m: &Model, g: GridPos) -> Option<(f64, f64)> {
-        let c = m.grid.fine_cell(g);
-        let key = (g.face, c.i / COARSE_FACTOR, c.j / COARSE_FACTOR);
-        if let Some(&v) = self.bounds.get(&key) {
-            return Some(v);
-        }
-        let v = m.cell_bounds(key.0, key.1, key.2, self);
-        self.bounds.insert(key, v);
-        Some(v)
     }
 }

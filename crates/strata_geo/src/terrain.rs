@@ -2,7 +2,7 @@
 //! beaches and a sea, the generator of the flat-world examples and tests; its planet-shaped
 //! sibling is [`PlanetGenerator`](crate::PlanetGenerator).
 
-use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
+use crate::perlin::FbmNoise;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use strata_core::generator::{LodCells, surface_above};
@@ -140,7 +140,7 @@ impl Default for TerrainConfig {
 /// or wholly below the soil; otherwise they fill 32³ voxels from the heights.
 pub struct NoiseTerrain {
     config: TerrainConfig,
-    fbm: Fbm<Perlin>,
+    fbm: FbmNoise,
     heights: TileCache<HeightTile>,
 }
 
@@ -152,10 +152,9 @@ impl NoiseTerrain {
     pub fn new(config: TerrainConfig) -> Self {
         let octaves = config.octaves.clamp(1, TerrainConfig::MAX_OCTAVES);
         // Octave `i` is Perlin noise seeded `seed + i`, wrapping: what `Fbm::new(seed)` makes,
-        // without its unchecked addition (which panics for seeds near `u32::MAX` in builds with
-        // overflow checks; found by the `configs` fuzz target).
-        let sources = (0..octaves as u32).map(|i| Perlin::new(config.seed.wrapping_add(i))).collect();
-        let fbm = Fbm::<Perlin>::new(0).set_octaves(octaves).set_sources(sources).set_frequency(1.0);
+        // bit for bit, without its unchecked addition (which panics for seeds near `u32::MAX`
+        // in builds with overflow checks; found by the `configs` fuzz target).
+        let fbm = FbmNoise::new(config.seed, octaves, 1.0);
         Self { config, fbm, heights: TileCache::new(Self::HEIGHT_TILES) }
     }
 
@@ -214,7 +213,7 @@ impl NoiseTerrain {
             let p = f64::from(v) * f;
             if p.is_finite() { p.clamp(-1e15, 1e15) } else { 0.0 }
         };
-        let n = self.fbm.get([at(x), at(z)]);
+        let n = self.fbm.get2([at(x), at(z)]);
         self.config.base_height.saturating_add((n * self.config.amplitude).floor() as i32)
     }
 
@@ -366,6 +365,7 @@ fn min_max(heights: &HeightTile) -> (i32, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use noise::{Fbm, MultiFractal, NoiseFn, Perlin};
     use strata_core::LocalIndex;
 
     #[test]
