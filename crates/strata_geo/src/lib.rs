@@ -75,14 +75,15 @@
 //!   again per 4³ sub-block (air, sea, sediment or rock everywhere), and only sub-blocks the
 //!   surface's top soil may cross are classified voxel by voxel (≈ 0.5 ms per surface chunk).
 //! - [`sample_lod`](strata_core::WorldGenerator::sample_lod): the same rule per cell centre;
-//!   blocks of 8³ cells are decided by coarse bounds where they lie over few coarse cells (level
-//!   1, whose cells are as dense as the fine nodes, is filled like a chunk), cells by the
+//!   blocks of 8³ cells are decided by coarse bounds where they lie over few coarse cells (levels
+//!   1 and 2, whose cells are nearly as dense as the fine nodes, are filled like chunks), cells by the
 //!   bounds of their coarse cell, then of their fine nodes' relief, so only cells near
 //!   the surface touch fine noise; then each non-air cell under air shows the surface above its
 //!   centre (the LOD rule's bisection, [`strata_core::generator::lod_cell`]), so continents read
 //!   green, sandy or snowy from orbit, not as the rock under them. A level-6 node at the surface
 //!   takes ≈ 4 ms (most of it the fine noise the rule needs: each surface cell's bisection
-//!   samples its own fine nodes), level 1 ≈ 0.9 ms, level 8 ≈ 4 ms, level 10 ≈ 10–16 ms, level 12 ≈ 0.5 ms.
+//!   samples its own fine nodes), level 1 ≈ 0.9 ms, level 2 ≈ 1.5 ms, level 8 ≈ 4 ms, level 10
+//!   ≈ 10–16 ms, level 12 ≈ 0.5 ms.
 //!   Any level (including ≥ 11) is exact; coordinates are clamped into `i32` like the default.
 //!   The planet's up ([`WorldGenerator::world_up`](strata_core::WorldGenerator::world_up)) points
 //!   away from its centre.

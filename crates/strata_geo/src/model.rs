@@ -197,6 +197,12 @@ impl Model {
     /// Height at fine node `(i, j)` of `face`: the expensive part (fine ridges and hills).
     pub fn height_node<S: Source>(&self, face: u8, i: u32, j: u32, src: &mut S) -> f64 {
         let relief = self.relief_at_node(face, i, j, src);
+        self.height_with_relief(face, i, j, relief)
+    }
+
+    /// [`Model::height_node`] given the node's relief ([`Model::relief_at_node`]).
+    #[inline]
+    pub fn height_with_relief(&self, face: u8, i: u32, j: u32, relief: Relief) -> f64 {
         self.fields.height(self.grid.node_dir(face, i, j), relief)
     }
 
@@ -275,10 +281,18 @@ impl Model {
             if let Some(m) = self.decide(p, r, bounds, g, src) {
                 return m;
             }
-            let fine = self.fine_cell_bounds(g, src);
+            let (fine, reliefs) = self.fine_cell_bounds(g, src);
             if let Some(m) = self.decide(p, r, fine, g, src) {
                 return m;
             }
+            // The fine nodes' heights, from the reliefs the bounds computed.
+            let c = self.grid.fine_cell(g);
+            let h00 = src.height_given_relief(self, g.face, c.i, c.j, reliefs[0]);
+            let h10 = src.height_given_relief(self, g.face, c.i + 1, c.j, reliefs[1]);
+            let h01 = src.height_given_relief(self, g.face, c.i, c.j + 1, reliefs[2]);
+            let h11 = src.height_given_relief(self, g.face, c.i + 1, c.j + 1, reliefs[3]);
+            let h = bilerp(h00, h10, h01, h11, c.tx, c.ty);
+            return self.column(p, r, h, g, src);
         }
         let h = self.height_at(g, src);
         self.column(p, r, h, g, src)
@@ -329,13 +343,15 @@ impl Model {
         }
     }
 
-    /// Bounds of the height at `g` from the relief at its four fine nodes (no fine noise).
-    fn fine_cell_bounds<S: Source>(&self, g: GridPos, src: &mut S) -> (f64, f64) {
+    /// Bounds of the height at `g` from the relief at its four fine nodes (no fine noise), and
+    /// those reliefs (fine cell corners in [`Model::height_at`]'s order).
+    fn fine_cell_bounds<S: Source>(&self, g: GridPos, src: &mut S) -> ((f64, f64), [Relief; 4]) {
         let c = self.grid.fine_cell(g);
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        let mut reliefs = [Relief { land: 0.0, mask: 0.0, ridge: 0.0 }; 4];
         // The four nodes usually share one coarse cell: fetch its corners once.
         let mut corners: Option<(u32, u32, [CoarseNode; 4])> = None;
-        for (i, j) in [(c.i, c.j), (c.i + 1, c.j), (c.i, c.j + 1), (c.i + 1, c.j + 1)] {
+        for (k, (i, j)) in [(c.i, c.j), (c.i + 1, c.j), (c.i, c.j + 1), (c.i + 1, c.j + 1)].into_iter().enumerate() {
             let cell = self.grid.coarse_cell_of_node(i, j);
             let n = match corners {
                 Some((ci, cj, n)) if (ci, cj) == (cell.i, cell.j) => n,
@@ -348,8 +364,9 @@ impl Model {
             let relief = Self::relief_in(cell, n);
             lo = lo.min(self.fields.height_lo(relief));
             hi = hi.max(self.fields.height_hi(relief));
+            reliefs[k] = relief;
         }
-        (lo, hi)
+        ((lo, hi), reliefs)
     }
 
     /// Voxels that are rock whatever the surface height (the caller proved `depth >= thick`).

@@ -1,9 +1,9 @@
 //! Perlin noise and its fractal sums, bit for bit those of the `noise` crate (0.9): the same
 //! permutation tables, corner rule, gradients, quintic fade, interpolation order and octave
 //! sums, so every terrain keeps its ground. Only the evaluation differs: the 8 (3D) or 4 (2D)
-//! corner hashes share their first lookups and each gradient is picked from a table instead of
-//! a 16-way branch, which the corners' random hashes made unpredictable. About three times
-//! faster per sample.
+//! corner hashes share their first lookups and each gradient is a branch-free select and sign
+//! flip instead of a 16-way branch, which the corners' random hashes made unpredictable. About
+//! 1.5 times faster per octave (≈ 25 ns, was ≈ 38 ns here).
 //!
 //! The property tests below compare every function with the crate's own, bit for bit, over
 //! seeds, octave counts and points that reach the corner rule's edge cases (integers, ±0,
@@ -63,19 +63,28 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
     b * t + a * (1.0 - t)
 }
 
-/// The 3D gradients by `hash & 15`, as (axis, sign) pairs: gradient `h` is
-/// `d[A[h]]·SA[h] + d[B[h]]·SB[h]`, which is the crate's `±d.a ± d.b` exactly (a product by ±1
-/// is exact negation or identity; `a - b` is `a + (-b)` in IEEE arithmetic). Hashes 12–15
-/// repeat gradients 0, 1, 9 and 11. Table lookups: faster here than a branch-free select.
-const GRAD_A: [usize; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 1, 1];
-const SIGN_A: [f64; 16] = [1., -1., 1., -1., 1., -1., 1., -1., 1., -1., 1., -1., 1., -1., -1., -1.];
-const GRAD_B: [usize; 16] = [1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 2, 2];
-const SIGN_B: [f64; 16] = [1., 1., -1., -1., 1., 1., -1., -1., 1., 1., -1., -1., 1., 1., 1., -1.];
+/// The crate's 3D gradient of each `hash & 15`, `±d.a ± d.b`, as a code: bit 0 set: the
+/// first term is `y` (else `x`); bit 1: the second is `z` (else `y`); bits 2 and 3 negate the
+/// first and the second. Hashes 12–15 repeat gradients 0, 1, 9 and 11.
+#[rustfmt::skip]
+const CODE: [u8; 16] = [
+    0b0000, 0b0100, 0b1000, 0b1100, // x + y, -x + y, x - y, -x - y
+    0b0010, 0b0110, 0b1010, 0b1110, // x + z, -x + z, x - z, -x - z
+    0b0011, 0b0111, 0b1011, 0b1111, // y + z, -y + z, y - z, -y - z
+    0b0000, 0b0100, 0b0111, 0b1111, // x + y, -x + y, -y + z, -y - z
+];
 
+/// The gradient of hash `h` dotted with `d`, without a branch on the (random) hash: negation
+/// is a sign-bit flip, exactly IEEE negation, so `-a + b` and `a - b = a + (-b)` come out bit for
+/// bit as the crate computes them.
 #[inline(always)]
 fn grad3(h: u8, d: [f64; 3]) -> f64 {
-    let h = (h & 15) as usize;
-    d[GRAD_A[h]] * SIGN_A[h] + d[GRAD_B[h]] * SIGN_B[h]
+    let c = CODE[(h & 15) as usize];
+    let first = if c & 1 != 0 { d[1] } else { d[0] };
+    let second = if c & 2 != 0 { d[2] } else { d[1] };
+    let first = f64::from_bits(first.to_bits() ^ (u64::from(c >> 2 & 1) << 63));
+    let second = f64::from_bits(second.to_bits() ^ (u64::from(c >> 3 & 1) << 63));
+    first + second
 }
 
 /// `noise::Perlin::get([x, y, z])` with `perm`'s table.

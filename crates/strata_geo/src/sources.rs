@@ -3,7 +3,7 @@
 //! return exactly what [`Model::coarse_node`] and [`Model::height_node`] return.
 
 use crate::coarse_field::{CoarseField, CoarseTile};
-use crate::fields::CoarseNode;
+use crate::fields::{CoarseNode, Relief};
 use crate::grid::{COARSE_FACTOR, GridPos};
 use crate::model::Model;
 use std::sync::Arc;
@@ -16,6 +16,13 @@ pub(crate) trait Source {
     fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode;
     /// Height at fine node `(i, j)` of `face`.
     fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64;
+    /// [`Source::height`] of a node whose relief the caller computed
+    /// ([`Model::relief_at_node`]: the same value), so a miss need not compute it again.
+    #[inline(always)]
+    fn height_given_relief(&mut self, m: &Model, face: u8, i: u32, j: u32, relief: Relief) -> f64 {
+        let _ = relief;
+        self.height(m, face, i, j)
+    }
     /// Coarse nodes `(ci, cj)`, `(ci+1, cj)`, `(ci, cj+1)`, `(ci+1, cj+1)` of `face`: the corners
     /// of a coarse cell.
     #[inline(always)]
@@ -411,6 +418,33 @@ impl Source for Patch {
             return v;
         }
         self.shared_coarse(m, face, ci, cj)
+    }
+
+    #[inline(always)]
+    fn height_given_relief(&mut self, m: &Model, face: u8, i: u32, j: u32, relief: Relief) -> f64 {
+        let f = &self.faces[face as usize];
+        if f.active && !f.dense_fine {
+            let key = Table::<f64>::key(face, i, j);
+            if let Some(v) = self.fine_table.get(key) {
+                return v;
+            }
+            let v = m.height_with_relief(face, i, j, relief);
+            self.fine_table.put(key, v);
+            return v;
+        }
+        if f.active
+            && let (Some(a), Some(b)) = (f.fine[0].offset(i), f.fine[1].offset(j))
+        {
+            let idx = b * f.fine[0].len as usize + a;
+            let v = f.heights[idx];
+            if !v.is_nan() {
+                return v;
+            }
+            let v = m.height_with_relief(face, i, j, relief);
+            self.faces[face as usize].heights[idx] = v;
+            return v;
+        }
+        m.height_with_relief(face, i, j, relief)
     }
 
     #[inline(always)]
