@@ -4,7 +4,11 @@
 //! The plugin hands out work once per frame. With `w` workers, a frame interval `f` and tasks
 //! that keep a worker busy `t` on average, the workers finish `w · f / t` tasks per frame, so
 //! that many (twice as many: slack for uneven tasks) must be in flight or waiting to be
-//! applied for them never to idle. Fewer leave the machine idle (a fixed 64 made Strata's first
+//! applied for them never to idle. `t` is the tasks' geometric mean: a planet's LOD nodes
+//! take 1–5 ms next to air chunks of 10 µs, and an arithmetic mean, dragged up by the slow
+//! few, kept so few in flight that a run of quick tasks left the workers idle for the rest of
+//! the frame (planet flight at 512 voxels/s: view complete 0.64 → 0.70 of the time, workers
+//! idle ~20 % of the flight before). Fewer leave the machine idle (a fixed 64 made Strata's first
 //! view 6.6× slower than what its workers could do); more only queue results the main thread
 //! has not applied yet, which a moving viewer then throws away. Finished results not applied
 //! yet count against the target too, so the pipeline can never run ahead of the main thread.
@@ -45,8 +49,11 @@ pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> Timed<T> {
 /// Running means of what [`Pacer::target`] needs, each an exponential moving average.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pacer {
-    /// Mean busy time of one task (load or mesh), seconds.
+    /// Typical busy time of one task (load or mesh), seconds: the geometric mean (a moving
+    /// average of the logarithm), which a few slow tasks among many quick ones do not drag up.
     task_s: f64,
+    /// Its logarithm's moving average.
+    log_task: f64,
     /// Mean interval between two dispatches (frames), seconds.
     frame_s: f64,
 }
@@ -54,7 +61,7 @@ pub(crate) struct Pacer {
 impl Default for Pacer {
     fn default() -> Self {
         // Until measured: half a millisecond per task, 60 frames per second.
-        Self { task_s: 0.5e-3, frame_s: 1.0 / 60.0 }
+        Self { task_s: 0.5e-3, log_task: (0.5e-3f64).ln(), frame_s: 1.0 / 60.0 }
     }
 }
 
@@ -68,7 +75,8 @@ impl Pacer {
     pub fn task_done(&mut self, busy: Duration) {
         // 1 µs floor: a task's timing is never zero, and the target stays finite.
         let s = busy.as_secs_f64().max(1e-6);
-        self.task_s += (s - self.task_s) * NEW_SAMPLE;
+        self.log_task += (s.ln() - self.log_task) * NEW_SAMPLE;
+        self.task_s = self.log_task.exp();
     }
 
     /// A frame of `interval` passed (from the previous dispatch to this one).
@@ -95,7 +103,7 @@ impl Pacer {
         t.out
     }
 
-    /// The mean task time, microseconds (diagnostics).
+    /// The typical (geometric mean) task time, microseconds (diagnostics).
     pub fn task_us(&self) -> f64 {
         self.task_s * 1e6
     }
@@ -123,6 +131,21 @@ mod tests {
         // Slow tasks: the floor of two per worker.
         let slow = settled(Duration::from_millis(50), Duration::from_millis(16));
         assert_eq!(slow.target(2, 4096), 4);
+    }
+
+    /// A planet: one 5 ms LOD node among nine 10 µs air chunks. The workers finish hundreds of
+    /// the quick ones per frame, so hundreds must be in flight; a mean dragged up by the slow
+    /// one (0.5 ms: 128 tasks) would leave them idle after a run of quick ones.
+    #[test]
+    fn a_few_slow_tasks_do_not_starve_the_workers_of_quick_ones() {
+        let mut p = Pacer::default();
+        for i in 0..1000 {
+            p.task_done(if i % 10 == 9 { Duration::from_millis(5) } else { Duration::from_micros(10) });
+            p.frame(Duration::from_millis(16));
+        }
+        let t = p.target(2, 4096);
+        assert!(t >= 1000, "{t} tasks for {:.0} µs each", p.task_us());
+        assert!((10.0..60.0).contains(&p.task_us()), "typical task {:.0} µs", p.task_us());
     }
 
     #[test]

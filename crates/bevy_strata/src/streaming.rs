@@ -59,7 +59,8 @@ pub struct StreamStats {
     /// Tasks the pipeline keeps in flight or waiting to be applied now: what keeps every worker
     /// busy until the next frame, measured (see [`StrataConfig::max_tasks_in_flight`]).
     pub in_flight_target: usize,
-    /// Mean time one load or mesh task keeps a worker busy, microseconds (a moving average).
+    /// Typical time one load or mesh task keeps a worker busy, microseconds (a moving average
+    /// of its logarithm: the geometric mean, see the pacing notes in ARCHITECTURE.md).
     pub mean_task_us: f32,
 }
 
