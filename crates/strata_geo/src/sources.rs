@@ -181,6 +181,8 @@ pub(crate) struct Patch {
     bounds_table: Table<(f64, f64)>,
     /// See [`Patch::fine_area`].
     fine_area: u64,
+    /// The corners of the coarse cell read last (see `coarse_corners`).
+    last_corners: Option<((u8, u32, u32), [CoarseNode; 4])>,
     /// Shared coarse tiles used lately (a direct-mapped handful).
     tiles: [Option<(TileKey, Arc<CoarseTile>)>; TILE_SLOTS],
 }
@@ -198,6 +200,7 @@ impl Default for Patch {
             bounds_table: Table::new(11, (0.0, 0.0)),
             tiles: Default::default(),
             fine_area: 0,
+            last_corners: None,
         }
     }
 }
@@ -211,8 +214,10 @@ impl Patch {
     /// coarse nodes), else O(table slots) to clear the tables used.
     pub fn reset(&mut self, m: &Model, lo: [i64; 3], hi: [i64; 3], use_bounds: bool) {
         self.use_bounds = use_bounds;
-        // The tiles may be another planet's: the patch is per thread, not per generator.
+        // The tiles and corners may be another planet's: the patch is per thread, not per
+        // generator.
         self.tiles = Default::default();
+        self.last_corners = None;
         self.fine_table.clear();
         self.coarse_table.clear();
         self.bounds_table.clear();
@@ -399,6 +404,24 @@ impl Patch {
 }
 
 impl Source for Patch {
+    /// Consecutive voxels and cells mostly lie in one coarse cell: its corners are kept.
+    #[inline(always)]
+    fn coarse_corners(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> [CoarseNode; 4] {
+        if let Some((k, n)) = &self.last_corners
+            && *k == (face, ci, cj)
+        {
+            return *n;
+        }
+        let n = [
+            self.coarse(m, face, ci, cj),
+            self.coarse(m, face, ci + 1, cj),
+            self.coarse(m, face, ci, cj + 1),
+            self.coarse(m, face, ci + 1, cj + 1),
+        ];
+        self.last_corners = Some(((face, ci, cj), n));
+        n
+    }
+
     #[inline(always)]
     fn coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
         let f = &mut self.faces[face as usize];

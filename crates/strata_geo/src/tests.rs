@@ -171,6 +171,31 @@ fn deterministic_and_seeded() {
     assert!(differs);
 }
 
+/// Two planets on one grid (different seeds) generated in turn on one thread: the per-thread
+/// node caches (rectangles, tables, the last coarse cell's corners, shared tiles at hand) never
+/// hand one planet's nodes to the other. Each result equals the one a fresh thread computes.
+#[test]
+fn planets_taking_turns_on_one_thread_keep_their_own_nodes() {
+    let a = PlanetGenerator::new(PlanetConfig { seed: 3, ..PlanetConfig::scaled(4096) }).unwrap();
+    let b = PlanetGenerator::new(PlanetConfig { seed: 4, ..PlanetConfig::scaled(4096) }).unwrap();
+    let jobs: Vec<(u32, ChunkKey)> = [(0.0, 0.0), (35.0, 120.0), (-50.0, -80.0)]
+        .into_iter()
+        .flat_map(|(lat, lon)| {
+            let k = key_at(&SMALL, lat, lon, 0.0);
+            [0u32, 1, 2, 4, 6].map(|l| (l, ChunkKey::new(k.x >> l, k.y >> l, k.z >> l)))
+        })
+        .collect();
+    let fresh = |p: &PlanetGenerator| -> Vec<Chunk> {
+        std::thread::scope(|s| s.spawn(|| jobs.iter().map(|&(l, k)| p.sample_lod(l, k)).collect()).join().unwrap())
+    };
+    let (want_a, want_b) = (fresh(&a), fresh(&b));
+    assert_ne!(want_a, want_b, "the two planets differ here");
+    for (i, &(l, k)) in jobs.iter().enumerate() {
+        assert_eq!(a.sample_lod(l, k), want_a[i], "planet a, {l} {k:?}");
+        assert_eq!(b.sample_lod(l, k), want_b[i], "planet b, {l} {k:?}");
+    }
+}
+
 #[test]
 fn geographic_queries() {
     let p = &*PLANET;
