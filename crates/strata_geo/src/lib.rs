@@ -72,7 +72,8 @@
 //!   core). Otherwise the coarse nodes under the chunk give exact height bounds: air, sea and
 //!   all-rock chunks skip fine noise. Else each 8³ block is decided the same way from the coarse,
 //!   then the fine nodes under it (each fine node evaluated once per chunk), undecided blocks
-//!   again per 4³ sub-block (air, sea, sediment or rock everywhere), and only sub-blocks the
+//!   again per 4³ sub-block (air, sea, sediment or rock everywhere; rock deep in the continental
+//!   crust is granite in bulk), and only sub-blocks the
 //!   surface's top soil may cross are classified voxel by voxel (≈ 0.5 ms per surface chunk).
 //! - [`sample_lod`](strata_core::WorldGenerator::sample_lod): the same rule per cell centre;
 //!   blocks of 8³ cells are decided by coarse bounds where they lie over few coarse cells (levels

@@ -23,6 +23,9 @@ const OCEAN_CRUST: f64 = -0.12;
 /// crust base.
 const OCEAN_CRUST_LEAN: f64 = 0.2;
 
+/// Slack (in field units and voxels) for bulk rock decisions from interpolated coarse fields.
+const ROCK_MARGIN: f64 = 1e-6;
+
 /// What height bounds can decide for a box of voxels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Bounded {
@@ -367,6 +370,21 @@ impl Model {
             reliefs[k] = relief;
         }
         ((lo, hi), reliefs)
+    }
+
+    /// Whether [`Model::rock`] is granite for every radius in `r_min..=r_max` where the coarse
+    /// land signal is at least `land_min` (the least of the coarse nodes around every voxel):
+    /// below the lowest possible granite top, above the highest possible crust base plus the
+    /// lower crust, and on continental crust at every such depth. The coarse fields `rock`
+    /// interpolates are weighted sums of nodes within their ranges (`deep` in `-1..=1`);
+    /// [`ROCK_MARGIN`] absorbs the sums' rounding, so the answer never lies.
+    pub fn granite_box(&self, r_min: f64, r_max: f64, land_min: f64) -> bool {
+        const M: f64 = ROCK_MARGIN;
+        let u = self.crust_undulation;
+        let above_basalt = r_min > (self.moho_r + u * (1.0 + M)) + self.lower_crust + M;
+        let below_top = r_max - self.radius < (self.granite_alt - u * (1.0 + M)) - M;
+        let ocean_crust = OCEAN_CRUST + OCEAN_CRUST_LEAN * ((self.radius - r_min) * self.inv_crust_depth);
+        above_basalt && below_top && land_min - M > ocean_crust + M
     }
 
     /// Voxels that are rock whatever the surface height (the caller proved `depth >= thick`).

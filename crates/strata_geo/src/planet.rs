@@ -3,7 +3,7 @@
 use crate::config::PlanetConfig;
 use crate::error::{ConfigError, GeoError};
 use crate::geo::{GeoCoord, GeoFrame};
-use crate::ids::{AIR, SEDIMENT, WATER};
+use crate::ids::{AIR, GRANITE, SEDIMENT, WATER};
 use crate::model::{Bounded, Model, radius_of, radius_range};
 use crate::sources::{Direct, Patch};
 use std::cell::RefCell;
@@ -153,7 +153,8 @@ impl PlanetGenerator {
         }
     }
 
-    /// Fills the voxels of `axes` selected by `range` (per axis) in chunk index order.
+    /// Fills the voxels of `axes` selected by `range` (per axis) in chunk index order. Rock
+    /// deep in the continental crust is granite in bulk ([`Model::granite_box`]).
     fn fill(
         &self,
         axes: &[[i64; CHUNK_SIZE]; 3],
@@ -163,6 +164,18 @@ impl PlanetGenerator {
         voxels: &mut [u16],
     ) {
         let m = &self.model;
+        let fill = match fill {
+            BoxFill::Rock => {
+                let lo = [axes[0][range[0].start], axes[1][range[1].start], axes[2][range[2].start]];
+                let hi = [axes[0][range[0].end - 1], axes[1][range[1].end - 1], axes[2][range[2].end - 1]];
+                let (r_min, r_max) = radius_range(lo, hi);
+                let granite = patch
+                    .coarse_land_min(m, lo, hi, MAX_BOUND_CELLS)
+                    .is_some_and(|land_min| m.granite_box(r_min, r_max, land_min));
+                if granite { BoxFill::Uniform(GRANITE) } else { BoxFill::Rock }
+            }
+            fill => fill,
+        };
         for z in range[2].clone() {
             for y in range[1].clone() {
                 let row = (z * CHUNK_SIZE + y) * CHUNK_SIZE;

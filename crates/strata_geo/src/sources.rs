@@ -278,23 +278,7 @@ impl Patch {
         hi: [i64; 3],
         max_cells: usize,
     ) -> Option<(f64, f64)> {
-        let (k, last) = (COARSE_FACTOR, m.grid.nc - 1);
-        let mut rects = [None; 6];
-        let mut cells = 0usize;
-        for (face, rect) in rects.iter_mut().enumerate() {
-            if !self.faces[face].active {
-                continue;
-            }
-            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else { continue };
-            // Each voxel's fine cell `c` (and `c + 1`) lies in the rectangle; its height lies in
-            // the bounds of coarse cell `c / k`.
-            let r = [i0 / k, (i1 / k).min(last), j0 / k, (j1 / k).min(last)];
-            cells += (r[1] - r[0] + 1) as usize * (r[3] - r[2] + 1) as usize;
-            *rect = Some(r);
-        }
-        if cells > max_cells {
-            return None;
-        }
+        let rects = self.coarse_cells_under(m, lo, hi, max_cells)?;
         let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
         for (face, rect) in rects.into_iter().enumerate() {
             let Some([ci0, ci1, cj0, cj1]) = rect else { continue };
@@ -307,6 +291,49 @@ impl Patch {
             }
         }
         Some((min, max))
+    }
+
+    /// The least coarse land signal among the corners of the coarse cells under box
+    /// `lo..=hi` (every voxel's interpolated land is at least that, up to rounding), if the
+    /// box lies over at most `max_cells` coarse cells.
+    pub fn coarse_land_min(&mut self, m: &Model, lo: [i64; 3], hi: [i64; 3], max_cells: usize) -> Option<f64> {
+        let rects = self.coarse_cells_under(m, lo, hi, max_cells)?;
+        let mut min = f64::INFINITY;
+        for (face, rect) in rects.into_iter().enumerate() {
+            let Some([ci0, ci1, cj0, cj1]) = rect else { continue };
+            for cj in cj0..=cj1 + 1 {
+                for ci in ci0..=ci1 + 1 {
+                    min = min.min(self.coarse(m, face as u8, ci, cj).land);
+                }
+            }
+        }
+        Some(min)
+    }
+
+    /// Per face, the coarse cells (`[ci0, ci1, cj0, cj1]`, inclusive) holding every voxel of box
+    /// `lo..=hi` on the patch's faces; `None` if they are more than `max_cells`.
+    fn coarse_cells_under(
+        &self,
+        m: &Model,
+        lo: [i64; 3],
+        hi: [i64; 3],
+        max_cells: usize,
+    ) -> Option<[Option<[u32; 4]>; 6]> {
+        let (k, last) = (COARSE_FACTOR, m.grid.nc - 1);
+        let mut rects = [None; 6];
+        let mut cells = 0usize;
+        for (face, rect) in rects.iter_mut().enumerate() {
+            if !self.faces[face].active {
+                continue;
+            }
+            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else { continue };
+            // Each voxel's fine cell `c` (and `c + 1`) lies in the rectangle; its coarse cell is
+            // `c / k`.
+            let r = [i0 / k, (i1 / k).min(last), j0 / k, (j1 / k).min(last)];
+            cells += (r[1] - r[0] + 1) as usize * (r[3] - r[2] + 1) as usize;
+            *rect = Some(r);
+        }
+        (cells <= max_cells).then_some(rects)
     }
 
     /// Exact extremes of the fine height nodes under box `lo..=hi`: every voxel's height
