@@ -173,24 +173,22 @@ impl FbmNoise {
     /// The crate's `Fbm::get([x, y, z])`.
     #[inline]
     pub fn get3(&self, p: [f64; 3]) -> f64 {
-        let mut p = p.map(|v| v * self.frequency);
-        let (mut result, mut attenuation) = (0.0, FBM_PERSISTENCE);
-        for perm in self.perms.iter() {
-            let signal = perlin3(perm, p) * attenuation;
-            attenuation *= FBM_PERSISTENCE;
-            result += signal;
-            p = p.map(|v| v * LACUNARITY);
-        }
-        result * self.scale
+        self.sum(p, perlin3)
     }
 
     /// The crate's `Fbm::get([x, y])`.
     #[inline]
     pub fn get2(&self, p: [f64; 2]) -> f64 {
+        self.sum(p, perlin2)
+    }
+
+    /// The crate's fbm sum of `octave` (`perlin2` or `perlin3`) over the octaves.
+    #[inline(always)]
+    fn sum<const N: usize>(&self, p: [f64; N], octave: impl Fn(&Perm, [f64; N]) -> f64) -> f64 {
         let mut p = p.map(|v| v * self.frequency);
         let (mut result, mut attenuation) = (0.0, FBM_PERSISTENCE);
         for perm in self.perms.iter() {
-            let signal = perlin2(perm, p) * attenuation;
+            let signal = octave(perm, p) * attenuation;
             attenuation *= FBM_PERSISTENCE;
             result += signal;
             p = p.map(|v| v * LACUNARITY);

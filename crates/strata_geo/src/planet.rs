@@ -166,8 +166,7 @@ impl PlanetGenerator {
         let m = &self.model;
         let fill = match fill {
             BoxFill::Rock => {
-                let lo = [axes[0][range[0].start], axes[1][range[1].start], axes[2][range[2].start]];
-                let hi = [axes[0][range[0].end - 1], axes[1][range[1].end - 1], axes[2][range[2].end - 1]];
+                let (lo, hi) = box_of(axes, &range);
                 let (r_min, r_max) = radius_range(lo, hi);
                 let granite = patch
                     .coarse_land_min(m, lo, hi, MAX_BOUND_CELLS)
@@ -200,8 +199,7 @@ impl PlanetGenerator {
             for by in 0..CHUNK_SIZE / b {
                 for bx in 0..CHUNK_SIZE / b {
                     let range = [bx * b..bx * b + b, by * b..by * b + b, bz * b..bz * b + b];
-                    let lo = [axes[0][bx * b], axes[1][by * b], axes[2][bz * b]];
-                    let hi = [axes[0][bx * b + b - 1], axes[1][by * b + b - 1], axes[2][bz * b + b - 1]];
+                    let (lo, hi) = box_of(axes, &range);
                     let (r_min, r_max) = radius_range(lo, hi);
                     let fill = match self.uniform_by_radius(r_min, r_max) {
                         Some(mat) => BoxFill::Uniform(mat),
@@ -238,8 +236,7 @@ impl PlanetGenerator {
             for y in range[1].clone().step_by(b) {
                 for x in range[0].clone().step_by(b) {
                     let sub = [x..x + b, y..y + b, z..z + b];
-                    let lo = [axes[0][x], axes[1][y], axes[2][z]];
-                    let hi = [axes[0][x + b - 1], axes[1][y + b - 1], axes[2][z + b - 1]];
+                    let (lo, hi) = box_of(axes, &sub);
                     let (r_min, r_max) = radius_range(lo, hi);
                     match self.decide(patch.fine_bounds(&self.model, lo, hi), lo, hi, r_min, r_max) {
                         BoxFill::Each => self.fill_fine(axes, sub, b / 2, patch, voxels),
@@ -255,18 +252,14 @@ impl PlanetGenerator {
     /// `lod` voxels apart: the patch also covers one cell beyond the grid (where the surface
     /// pass looks), blocks are decided by coarse bounds only and cells by their own bounds.
     fn grid(&self, axes: &[[i64; CHUNK_SIZE]; 3], lod: Option<i64>, patch: &mut Patch) -> Chunk {
-        let lo = [axes[0][0], axes[1][0], axes[2][0]];
-        let hi = [axes[0][CHUNK_SIZE - 1], axes[1][CHUNK_SIZE - 1], axes[2][CHUNK_SIZE - 1]];
+        let (lo, hi) = box_of(axes, &WHOLE);
         let (r_min, r_max) = radius_range(lo, hi);
         if let Some(mat) = self.uniform_by_radius(r_min, r_max) {
             return Chunk::Uniform(mat);
         }
         match lod {
             None => patch.reset(&self.model, lo, hi, false),
-            Some(size) => {
-                let (wlo, whi) = widened(lo, hi, size);
-                patch.reset(&self.model, wlo, whi, true);
-            }
+            Some(size) => self.reset_for_lod(patch, lo, hi, size),
         }
         let mut dense = DenseChunk::filled(AIR);
         match self.decide_coarse(patch, lo, hi, r_min, r_max) {
@@ -282,8 +275,7 @@ impl PlanetGenerator {
             }
             BoxFill::Each => self.fill_blocks(axes, LOD_BLOCK, false, patch, dense.as_mut_slice()),
             BoxFill::Rock => {
-                let all = [0..CHUNK_SIZE, 0..CHUNK_SIZE, 0..CHUNK_SIZE];
-                self.fill(axes, all, BoxFill::Rock, patch, dense.as_mut_slice());
+                self.fill(axes, WHOLE, BoxFill::Rock, patch, dense.as_mut_slice());
             }
         }
         let mut chunk = Chunk::Dense(dense);
@@ -293,6 +285,13 @@ impl PlanetGenerator {
 }
 
 impl PlanetGenerator {
+    /// Resets `patch` for LOD cells `size` voxels apart in box `lo..=hi`: the box grown by one
+    /// cell (where the surface pass looks), with per-cell height bounds.
+    fn reset_for_lod(&self, patch: &mut Patch, lo: [i64; 3], hi: [i64; 3], size: i64) {
+        let (wlo, whi) = widened(lo, hi, size);
+        patch.reset(&self.model, wlo, whi, true);
+    }
+
     /// What the coarse height bounds under box `lo..=hi` decide ([`BoxFill::Each`] without
     /// looking when the box lies over more than [`MAX_BOUND_CELLS`] coarse cells).
     fn decide_coarse(&self, patch: &mut Patch, lo: [i64; 3], hi: [i64; 3], r_min: f64, r_max: f64) -> BoxFill {
@@ -317,6 +316,15 @@ const MIN_BLOCK: usize = 4;
 
 /// Cells per block edge that LOD grids decide at once from coarse height bounds.
 const LOD_BLOCK: usize = 8;
+
+/// Every point of a grid.
+const WHOLE: [std::ops::Range<usize>; 3] = [0..CHUNK_SIZE, 0..CHUNK_SIZE, 0..CHUNK_SIZE];
+
+/// The least and greatest coordinates (per axis) of the points of `axes` selected by `range`
+/// (non-empty; `axes` increase).
+fn box_of(axes: &[[i64; CHUNK_SIZE]; 3], range: &[std::ops::Range<usize>; 3]) -> ([i64; 3], [i64; 3]) {
+    (std::array::from_fn(|a| axes[a][range[a].start]), std::array::from_fn(|a| axes[a][range[a].end - 1]))
+}
 
 /// Box `lo..=hi` grown by `by` on every side, within the `i32` voxel range.
 fn widened(lo: [i64; 3], hi: [i64; 3], by: i64) -> ([i64; 3], [i64; 3]) {
@@ -389,10 +397,8 @@ impl WorldGenerator for PlanetGenerator {
                 Some(AIR) => grid,
                 Some(_) => {
                     // Decided without the patch or before looking beyond the grid: (re)set it.
-                    let lo = [axes[0][0], axes[1][0], axes[2][0]];
-                    let hi = [axes[0][CHUNK_SIZE - 1], axes[1][CHUNK_SIZE - 1], axes[2][CHUNK_SIZE - 1]];
-                    let (wlo, whi) = widened(lo, hi, 1 << level);
-                    patch.reset(&self.model, wlo, whi, true);
+                    let (lo, hi) = box_of(&axes, &WHOLE);
+                    self.reset_for_lod(patch, lo, hi, 1 << level);
                     self.surface_pass(grid, level, node, patch)
                 }
                 None => self.surface_pass(grid, level, node, patch),
@@ -411,17 +417,15 @@ impl WorldGenerator for PlanetGenerator {
     /// surface). O(1).
     fn uniform_hint(&self, level: u32, node: ChunkKey) -> Option<MaterialId> {
         let axes = node_axes(level, node);
-        let lo = [axes[0][0], axes[1][0], axes[2][0]];
-        let hi = [axes[0][CHUNK_SIZE - 1], axes[1][CHUNK_SIZE - 1], axes[2][CHUNK_SIZE - 1]];
+        let (lo, hi) = box_of(&axes, &WHOLE);
         let (r_min, r_max) = radius_range(lo, hi);
         let m = self.uniform_by_radius(r_min, r_max)?;
         if level == 0 || m == AIR {
             return Some(m);
         }
         // The next centres along up lie within one cell of the box.
-        let size = 1i64 << level.min(26);
-        let clamp = |v: i64| v.clamp(i32::MIN as i64, i32::MAX as i64);
-        let (_, reach) = radius_range(lo.map(|v| clamp(v - size)), hi.map(|v| clamp(v + size)));
+        let (wlo, whi) = widened(lo, hi, 1i64 << level.min(26));
+        let (_, reach) = radius_range(wlo, whi);
         (reach < self.model.rock_ceiling).then_some(m)
     }
 }

@@ -386,14 +386,39 @@ impl Patch {
         v
     }
 
-    /// [`Source::height`] for faces whose fine nodes are in the table.
+    /// Fine node `(i, j)` of `face` from the face's rectangle or the table, `compute`d (with
+    /// this patch as the source of its coarse nodes) and kept on a miss: what
+    /// [`Source::height`] and [`Source::height_given_relief`] share.
+    #[inline(always)]
+    fn fine_height(&mut self, face: u8, i: u32, j: u32, compute: impl FnOnce(&mut Self) -> f64) -> f64 {
+        let f = &self.faces[face as usize];
+        if f.active && !f.dense_fine {
+            return self.fine_height_in_table(face, i, j, compute);
+        }
+        if f.active
+            && let (Some(a), Some(b)) = (f.fine[0].offset(i), f.fine[1].offset(j))
+        {
+            let idx = b * f.fine[0].len as usize + a;
+            let v = f.heights[idx];
+            if !v.is_nan() {
+                return v;
+            }
+            let v = compute(self);
+            self.faces[face as usize].heights[idx] = v;
+            return v;
+        }
+        compute(self)
+    }
+
+    /// [`Patch::fine_height`] for faces whose fine nodes are in the table (out of line: the
+    /// dense path stays small enough to inline into the per-voxel loops).
     #[inline(never)]
-    fn height_in_table(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
+    fn fine_height_in_table(&mut self, face: u8, i: u32, j: u32, compute: impl FnOnce(&mut Self) -> f64) -> f64 {
         let key = Table::<f64>::key(face, i, j);
         if let Some(v) = self.fine_table.get(key) {
             return v;
         }
-        let v = m.height_node(face, i, j, self);
+        let v = compute(self);
         self.fine_table.put(key, v);
         v
     }
@@ -472,50 +497,12 @@ impl Source for Patch {
 
     #[inline(always)]
     fn height_given_relief(&mut self, m: &Model, face: u8, i: u32, j: u32, relief: Relief) -> f64 {
-        let f = &self.faces[face as usize];
-        if f.active && !f.dense_fine {
-            let key = Table::<f64>::key(face, i, j);
-            if let Some(v) = self.fine_table.get(key) {
-                return v;
-            }
-            let v = m.height_with_relief(face, i, j, relief);
-            self.fine_table.put(key, v);
-            return v;
-        }
-        if f.active
-            && let (Some(a), Some(b)) = (f.fine[0].offset(i), f.fine[1].offset(j))
-        {
-            let idx = b * f.fine[0].len as usize + a;
-            let v = f.heights[idx];
-            if !v.is_nan() {
-                return v;
-            }
-            let v = m.height_with_relief(face, i, j, relief);
-            self.faces[face as usize].heights[idx] = v;
-            return v;
-        }
-        m.height_with_relief(face, i, j, relief)
+        self.fine_height(face, i, j, |_| m.height_with_relief(face, i, j, relief))
     }
 
     #[inline(always)]
     fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
-        let f = &self.faces[face as usize];
-        if f.active && !f.dense_fine {
-            return self.height_in_table(m, face, i, j);
-        }
-        if f.active
-            && let (Some(a), Some(b)) = (f.fine[0].offset(i), f.fine[1].offset(j))
-        {
-            let idx = b * f.fine[0].len as usize + a;
-            let v = f.heights[idx];
-            if !v.is_nan() {
-                return v;
-            }
-            let v = m.height_node(face, i, j, self);
-            self.faces[face as usize].heights[idx] = v;
-            return v;
-        }
-        m.height_node(face, i, j, self)
+        self.fine_height(face, i, j, |patch| m.height_node(face, i, j, patch))
     }
 
     #[inline]
