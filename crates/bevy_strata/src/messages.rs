@@ -14,7 +14,9 @@ use strata_index::NodeId;
 /// **The mesh hook.** Read it (and [`NodeRemeshed`]) to attach a game's own components to a
 /// node's entity when its mesh is built — navigation data, props, colliders of its own — from
 /// the voxels that were meshed. The entity is the mesh's (transparent and fluid faces are on a
-/// child of it); a node is placed at its first chunk's smallest corner.
+/// child of it); a node is placed at its first chunk's smallest corner. While the meshes of
+/// the nodes it replaces are still on screen (the LOD hand-over, [`strata_index::handover`]) the
+/// entity is `Visibility::Hidden`; the plugin reveals it in the frame they go.
 #[derive(Message, Clone, Debug, PartialEq)]
 pub struct NodeMeshed {
     /// The node and its level (`node.level`; 0 = one chunk).
@@ -26,7 +28,9 @@ pub struct NodeMeshed {
     pub voxels: Arc<Chunk>,
 }
 
-/// A node left the view; its entity (if any) was despawned.
+/// A node left the selection (the view, or a change of level). Its entity (if any) is
+/// despawned now or, when nodes replacing it are still being meshed, in the frame the last of
+/// them is (the LOD hand-over, [`StrataStreaming::retired_displays`](crate::StrataStreaming::retired_displays)).
 #[derive(Message, Clone, Debug, PartialEq)]
 pub struct NodeUnloaded {
     /// The node.

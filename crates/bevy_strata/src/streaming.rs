@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use strata_core::{Chunk, ChunkKey, ChunkOrigin, HandIn, LoadedChunk, MaterialId, World};
 use strata_index::NodeId;
+use strata_index::handover::{Handover, HandoverUpdate};
 use strata_index::lod_select::Viewer;
 use strata_index::stream_plan::{LoadFate, MeshFate, StreamInputs, StreamPlan, Work};
 use strata_mesh::MaterialTable;
@@ -92,6 +93,11 @@ pub struct StrataStreaming {
     failures: HashMap<NodeId, u32>,
     /// Entities of shown nodes with geometry.
     entities: HashMap<NodeId, Entity>,
+    /// LOD hand-over: displays of nodes that left the selection stay until the nodes over
+    /// them are meshed, and those nodes' meshes stay hidden until then.
+    handover: Handover,
+    /// Entities of retired nodes (see `handover`).
+    retired: HashMap<NodeId, Entity>,
     pub(crate) stats: StreamStats,
     /// How much work to keep in flight (measured task and frame times).
     pacer: Pacer,
@@ -167,6 +173,27 @@ impl StrataStreaming {
         StreamStats { cooling_loads: self.cooling.len(), mean_task_us: self.pacer.task_us() as f32, ..self.stats }
     }
 
+    /// Displays of nodes that left the selection and stay on screen until the nodes replacing
+    /// them have their meshes (LOD hand-over: a change of level opens no hole): the entities.
+    pub fn retired_displays(&self) -> usize {
+        self.retired.len()
+    }
+
+    /// Every retired node (see [`StrataStreaming::retired_displays`]), with an entity or
+    /// meshed empty (nothing to draw, which stands for its place too).
+    pub fn retired_nodes(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.handover.retired_nodes()
+    }
+
+    /// What a player sees of the current view: (shown nodes whose place is covered, shown
+    /// nodes). A node is covered when it displays its own mesh (current or older) or a
+    /// retired display of the nodes it replaced still shows its place (the LOD hand-over);
+    /// see [`StrataStreaming::view_displayed`] for the count at the selected levels only.
+    /// O(shown).
+    pub fn view_covered(&self) -> (usize, usize) {
+        self.plan.view_covered(|n| self.handover.is_held(n))
+    }
+
     /// The entity of a shown node, if it has geometry.
     pub fn entity(&self, id: NodeId) -> Option<Entity> {
         self.entities.get(&id).copied()
@@ -233,18 +260,46 @@ pub(crate) fn plan_lod(
     if change.is_empty() {
         return;
     }
+    let st = &mut *st;
+    // A node meshed empty counts as displayed: nothing to draw there is what the player saw.
+    let update = st.handover.view_changed(&change.shown, &change.hidden, &change.hidden_meshed);
     for id in &change.hidden {
         if let Some(e) = st.entities.remove(id) {
-            commands.entity(e).despawn();
+            if st.handover.is_retired(*id) {
+                st.retired.insert(*id, e);
+            } else {
+                commands.entity(e).despawn();
+            }
         }
         unloaded.write(NodeUnloaded { node: *id });
     }
+    apply_handover(&mut commands, st, &update);
     // Released chunks leave the world cache (unless dirty) and so the index, which releases
     // them at its next update.
     for key in change.released {
         sw.world.evict(key);
     }
     st.drop_cancelled();
+}
+
+/// Carries out a hand-over step: retired displays that go are despawned, restored ones are
+/// the shown node's again, revealed nodes' meshes become visible.
+fn apply_handover(commands: &mut Commands, st: &mut StrataStreaming, update: &HandoverUpdate) {
+    for r in &update.drop {
+        if let Some(e) = st.retired.remove(r) {
+            commands.entity(e).despawn();
+        }
+    }
+    for r in &update.restore {
+        if let Some(e) = st.retired.remove(r) {
+            st.entities.insert(*r, e);
+        }
+    }
+    for n in &update.reveal {
+        if let Some(&e) = st.entities.get(n) {
+            commands.entity(e).insert(Visibility::Inherited);
+        }
+    }
 }
 
 /// [`StrataSystems::ApplyEdits`](crate::StrataSystems::ApplyEdits): folds the delta log into
@@ -525,6 +580,16 @@ pub(crate) fn apply_results(
                 Some(e) => st.entities.insert(out.node, e),
                 None => st.entities.remove(&out.node),
             };
+            if fate == MeshFate::First {
+                let update = st.handover.meshed(out.node);
+                apply_handover(&mut commands, st, &update);
+            }
+            // Hidden while a retired display still shows (part of) its place.
+            if let Some(e) = entity
+                && st.handover.is_held(out.node)
+            {
+                commands.entity(e).insert(Visibility::Hidden);
+            }
             st.stats.meshes_applied += 1;
             if fate == MeshFate::First {
                 loaded_msg.write(NodeMeshed { node: out.node, entity, voxels: out.voxels });

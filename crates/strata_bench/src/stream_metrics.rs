@@ -55,6 +55,12 @@
 //!   `stream.planet_first_view_s` (walking height), `stream.planet_walk_view_complete_fraction`
 //!   (and `_min`): walking (6 voxels up) at 64 voxels/s; `stream.planet_flight_view_complete_fraction`
 //!   (and `_min`): flying (256 voxels up) at 512 voxels/s. Fractions as for the LOD view.
+//! - `..._view_covered_fraction` (`stream.lod_flight_…`, `…_256`, `stream.planet_walk_…`,
+//!   `stream.planet_flight_…`, each with `_min`): the same flights, counting what is on
+//!   screen with the LOD hand-over: of the nodes selected after each frame, those whose place
+//!   shows a mesh — their own, or the older meshes of the nodes they replaced, which stay
+//!   until every node over them is meshed. The `_complete_` lines count only the selected
+//!   levels' own meshes; the difference is the holes the hand-over closes.
 //! - `geo.main_thread_p99_ms`: Strata's main-thread p99 with geology running near the viewer
 //!   throughout (`--geology`), peer: the same fly-through without geology; and
 //!   `geo.flythrough_voxels_per_s`, voxels geology changed per second of that run.
@@ -133,6 +139,8 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     // The view-fraction lines: the 256 voxels/s runs against the peer's, and Strata's LOD view.
     const FRACTION_MEAN: &str = "flight_view_fraction_mean";
     const FRACTION_MIN: &str = "flight_view_fraction_min";
+    const COVERED_MEAN: &str = "flight_view_covered_mean";
+    const COVERED_MIN: &str = "flight_view_covered_min";
     let fraction_vs_peer =
         |name: &str, key: &str| Metric::with_peer(name, m(&ours_fast, key), "fraction", PEER, m(&peer_fast, key));
     let fraction = |runs: &[Sample], name: &str, key: &str| Metric::new(name, m(runs, key), "fraction");
@@ -157,11 +165,19 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         fraction(&ours_lod, "stream.lod_flight_view_complete_fraction_min", FRACTION_MIN),
         fraction(&ours_lod_fast, "stream.lod_flight_view_complete_fraction_256", FRACTION_MEAN),
         fraction(&ours_lod_fast, "stream.lod_flight_view_complete_fraction_256_min", FRACTION_MIN),
+        fraction(&ours_lod, "stream.lod_flight_view_covered_fraction", COVERED_MEAN),
+        fraction(&ours_lod, "stream.lod_flight_view_covered_fraction_min", COVERED_MIN),
+        fraction(&ours_lod_fast, "stream.lod_flight_view_covered_fraction_256", COVERED_MEAN),
+        fraction(&ours_lod_fast, "stream.lod_flight_view_covered_fraction_256_min", COVERED_MIN),
         Metric::new("stream.planet_first_view_s", m(&planet_walk, "first_view_s"), "s"),
         fraction(&planet_walk, "stream.planet_walk_view_complete_fraction", FRACTION_MEAN),
         fraction(&planet_walk, "stream.planet_walk_view_complete_fraction_min", FRACTION_MIN),
         fraction(&planet_fly, "stream.planet_flight_view_complete_fraction", FRACTION_MEAN),
         fraction(&planet_fly, "stream.planet_flight_view_complete_fraction_min", FRACTION_MIN),
+        fraction(&planet_walk, "stream.planet_walk_view_covered_fraction", COVERED_MEAN),
+        fraction(&planet_walk, "stream.planet_walk_view_covered_fraction_min", COVERED_MIN),
+        fraction(&planet_fly, "stream.planet_flight_view_covered_fraction", COVERED_MEAN),
+        fraction(&planet_fly, "stream.planet_flight_view_covered_fraction_min", COVERED_MIN),
         Metric::with_peer(
             "geo.main_thread_p99_ms",
             m(&ours_geo, "main_thread_p99_ms"),

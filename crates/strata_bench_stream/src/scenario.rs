@@ -87,6 +87,12 @@ pub trait Engine {
     /// nodes selected), those displaying their mesh (or known to need none). Measured after
     /// the frame, outside its timing.
     fn view_fraction(&mut self) -> f64;
+    /// With LOD, the fraction of the selected nodes whose place is covered on screen: by
+    /// their own mesh or by the older meshes they replace, kept until they are meshed (the
+    /// LOD hand-over). `None` where the engine has no such notion.
+    fn view_covered_fraction(&mut self) -> Option<f64> {
+        None
+    }
     /// More `key=value` pairs for the result line (engine-specific counters).
     fn extra(&mut self) -> String {
         String::new()
@@ -174,6 +180,11 @@ pub struct FlyReport {
     pub view_fraction_mean: f64,
     /// See `view_fraction_mean`.
     pub view_fraction_min: f64,
+    /// [`Engine::view_covered_fraction`] after each flight frame: mean and minimum (NaN
+    /// without one).
+    pub view_covered_mean: f64,
+    /// See `view_covered_mean`.
+    pub view_covered_min: f64,
     /// [`Engine::extra`] at the end.
     pub extra: String,
 }
@@ -186,7 +197,8 @@ impl FlyReport {
              loading_main_thread_p99_ms={:.4} loading_main_thread_max_ms={:.4} flight_main_thread_p99_ms={:.4} \
              flight_main_thread_max_ms={:.4} main_thread_ms_per_chunk={:.5} frames={} grids_first_view={} run_s={:.3} \
              rss_mib_start={:.1} rss_mib_end={:.1} rss_slope_mib_per_min={:.3} flight_view_fraction_mean={:.5} \
-             flight_view_fraction_min={:.5} live_heap_mib_end={:.2} live_heap_slope_mib_per_min={:.4} {}",
+             flight_view_fraction_min={:.5} flight_view_covered_mean={:.5} flight_view_covered_min={:.5} \
+             live_heap_mib_end={:.2} live_heap_slope_mib_per_min={:.4} {}",
             self.first_view_s,
             self.first_view_cpu_s,
             self.chunks_ready_per_s,
@@ -205,6 +217,8 @@ impl FlyReport {
             self.rss_slope_mib_per_min,
             self.view_fraction_mean,
             self.view_fraction_min,
+            self.view_covered_mean,
+            self.view_covered_min,
             self.live_heap_mib_end,
             self.live_heap_slope_mib_per_min,
             self.extra
@@ -256,6 +270,7 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
 
     let mut flight_ms = Vec::new();
     let mut fractions = Vec::new();
+    let mut covered = Vec::new();
     let flight = Instant::now();
     let mut rss = Vec::new();
     let mut heap = Vec::new();
@@ -269,6 +284,7 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
         }
         step(engine, sc.position(t), frame, &mut flight_ms);
         fractions.push(engine.view_fraction());
+        covered.extend(engine.view_covered_fraction());
     }
     rss.extend(rss_mib().map(|m| (flight.elapsed().as_secs_f64(), m)));
     heap.extend(crate::live_heap::live_mib().map(|m| (flight.elapsed().as_secs_f64(), m)));
@@ -292,6 +308,8 @@ pub fn fly(engine: &mut impl Engine, sc: &Scenario) -> Result<FlyReport, String>
         live_heap_slope_mib_per_min: if heap.is_empty() { f64::NAN } else { slope_mib_per_min(&heap, 120.0) },
         view_fraction_mean: fractions.iter().sum::<f64>() / fractions.len() as f64,
         view_fraction_min: fractions.iter().copied().fold(f64::NAN, f64::min),
+        view_covered_mean: covered.iter().sum::<f64>() / covered.len() as f64,
+        view_covered_min: covered.iter().copied().fold(f64::NAN, f64::min),
         extra: engine.extra(),
     })
 }

@@ -142,6 +142,17 @@ impl Engine for StrataEngine {
         }
     }
 
+    /// With LOD: of the nodes selected now, those whose place shows a mesh — their own or the
+    /// older ones they replace (`StrataStreaming::view_covered`, the LOD hand-over). LOD 0 has
+    /// no levels to hand over: `None`.
+    fn view_covered_fraction(&mut self) -> Option<f64> {
+        if self.lod0 {
+            return None;
+        }
+        let (covered, all) = self.app.world().resource::<StrataStreaming>().view_covered();
+        Some(covered as f64 / all.max(1) as f64)
+    }
+
     fn grids_ready(&mut self) -> u64 {
         self.app.world().resource::<FirstMeshed>().0.len() as u64
     }

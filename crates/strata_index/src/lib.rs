@@ -22,6 +22,7 @@
 
 pub mod above_roots;
 mod error;
+pub mod handover;
 pub mod lod_select;
 pub mod mover;
 pub mod octree;

@@ -132,6 +132,9 @@ pub struct ViewChange {
     pub shown: Vec<NodeId>,
     /// Nodes no longer shown: their meshes go. Their work in flight is cancelled.
     pub hidden: Vec<NodeId>,
+    /// Those of `hidden` that had a mesh (an empty one included): what the player saw there
+    /// (see [`crate::handover`]).
+    pub hidden_meshed: Vec<NodeId>,
     /// Chunks nothing retains any more: evict them from the world cache (unless dirty; the
     /// index releases their voxels).
     pub released: Vec<ChunkKey>,
@@ -305,9 +308,12 @@ impl StreamPlan {
         }
         let mut change = ViewChange::default();
         for id in &diff.removed {
-            if self.shown.remove(id).is_some() {
+            if let Some(node) = self.shown.remove(id) {
                 self.shown_per_level[id.level as usize] -= 1;
                 change.hidden.push(*id);
+                if node.meshed_generation.is_some() {
+                    change.hidden_meshed.push(*id);
+                }
             }
             // Cancelled: the engine drops the task.
             self.meshing.remove(id);
@@ -732,6 +738,15 @@ impl StreamPlan {
     /// finer nodes) is a hole. O(shown).
     pub fn view_displayed(&self) -> (usize, usize) {
         let done = self.shown.values().filter(|s| s.meshed_generation.is_some()).count();
+        (done, self.shown.len())
+    }
+
+    /// What a player sees of the view with the LOD hand-over ([`crate::handover`]): (shown
+    /// nodes whose place is covered, shown nodes). A node is covered when it displays a mesh
+    /// (current or older) or `held(node)`: a retired display of the nodes it replaced still
+    /// shows its place. O(shown).
+    pub fn view_covered(&self, held: impl Fn(NodeId) -> bool) -> (usize, usize) {
+        let done = self.shown.iter().filter(|(id, s)| s.meshed_generation.is_some() || held(**id)).count();
         (done, self.shown.len())
     }
 

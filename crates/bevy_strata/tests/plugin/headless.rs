@@ -580,3 +580,90 @@ fn the_view_counter_matches_the_meshed_shown_nodes_frame_by_frame() {
     });
     assert!(!check(&mut app, &mut displayed), "complete at rest");
 }
+
+/// Whether two octree nodes overlap (one holds the other), from their chunk ranges.
+fn nodes_overlap(a: NodeId, b: NodeId) -> bool {
+    let ((alo, ahi), (blo, bhi)) = (a.chunk_range(), b.chunk_range());
+    (0..3).all(|i| alo[i] <= bhi[i] && blo[i] <= ahi[i])
+}
+
+#[test]
+fn lod_changes_keep_the_old_meshes_until_the_new_ones_show() {
+    // Two tasks in flight: the meshes of a split node's children arrive in different
+    // frames, so frames end with some of them meshed and others not.
+    let mut app = app_with(StrataConfig { max_tasks_in_flight: 2, ..config() });
+    let viewer = spawn_viewer(&mut app, Vec3::new(16.0, 8.0, 16.0));
+    let mut meshed: std::collections::HashSet<NodeId> = Default::default();
+    // Per frame, from the ECS alone: visible node entities never overlap, and the covered
+    // count is the shown nodes with a mesh or under a visible entity of a node no longer shown.
+    let check = |app: &mut App, meshed: &mut std::collections::HashSet<NodeId>| -> (usize, usize) {
+        for u in drain::<NodeUnloaded>(app) {
+            meshed.remove(&u.node);
+        }
+        for m in drain::<NodeMeshed>(app) {
+            meshed.insert(m.node);
+        }
+        let visible: Vec<NodeId> = app
+            .world_mut()
+            .query::<(&bevy_strata::StrataNode, &Visibility)>()
+            .iter(app.world())
+            .filter(|(_, v)| **v != Visibility::Hidden)
+            .map(|(n, _)| n.0)
+            .collect();
+        for (i, a) in visible.iter().enumerate() {
+            for b in &visible[i + 1..] {
+                assert!(!nodes_overlap(*a, *b), "{a:?} and {b:?} are both on screen");
+            }
+        }
+        let st = app.world().resource::<StrataStreaming>();
+        let shown: Vec<NodeId> = st.shown_nodes().collect();
+        let on_screen: Vec<NodeId> = visible.iter().copied().filter(|n| !st.is_shown(*n)).collect();
+        assert_eq!(on_screen.len(), st.retired_displays(), "every retired display is on screen");
+        // Retired nodes meshed empty have no entity: their place shows nothing, as before.
+        let retired: Vec<NodeId> = st.retired_nodes().collect();
+        assert!(on_screen.iter().all(|n| retired.contains(n)), "an entity of a node neither shown nor retired");
+        let covered =
+            shown.iter().filter(|n| meshed.contains(n) || retired.iter().any(|r| nodes_overlap(*r, **n))).count();
+        assert_eq!(st.view_covered(), (covered, shown.len()), "covered and shown nodes");
+        let (displayed, _) = st.view_displayed();
+        (displayed, covered)
+    };
+    run_until(&mut app, 2000, "initial view streamed", |app| {
+        check(app, &mut meshed);
+        idle(app)
+    });
+    let (mut strict_holes, mut covered_holes, mut kept, mut held) = (0, 0, 0, 0);
+    // Along the ground at 4 voxels a frame: nodes ahead split, nodes behind merge.
+    for frame in 0..480 {
+        let x = 16.0 + 4.0 * frame as f32;
+        app.world_mut().entity_mut(viewer).insert(Transform::from_xyz(x, 8.0, 16.0));
+        app.update();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let (displayed, covered) = check(&mut app, &mut meshed);
+        let shown = app.world().resource::<StrataStreaming>().shown_nodes().count();
+        strict_holes += shown - displayed;
+        covered_holes += shown - covered;
+        kept += app.world().resource::<StrataStreaming>().retired_displays();
+        held += app
+            .world_mut()
+            .query::<(&bevy_strata::StrataNode, &Visibility)>()
+            .iter(app.world())
+            .filter(|(_, v)| **v == Visibility::Hidden)
+            .count();
+    }
+    eprintln!(
+        "hand-over: {covered_holes} uncovered vs {strict_holes} unmeshed node-frames, {kept} retired and {held} held display-frames"
+    );
+    assert!(kept > 0, "level changes kept old displays on screen");
+    assert!(held > 0, "new meshes waited hidden behind old displays");
+    assert!(covered_holes < strict_holes, "old displays stood in for new nodes ({covered_holes} vs {strict_holes})");
+    run_until(&mut app, 2000, "view at rest again", |app| {
+        check(app, &mut meshed);
+        idle(app)
+    });
+    let st = app.world().resource::<StrataStreaming>();
+    assert_eq!(st.retired_displays(), 0, "nothing is kept once the view is complete");
+    let with_entity = st.shown_nodes().filter(|n| st.entity(*n).is_some()).count();
+    let entities = app.world_mut().query::<&bevy_strata::StrataNode>().iter(app.world()).count();
+    assert_eq!(entities, with_entity, "no entity outlives its node");
+}
