@@ -43,7 +43,7 @@ struct Retired {
     /// Selected nodes over it without a mesh yet: it goes when this is empty.
     waiting: FxHashSet<NodeId>,
     /// Every selected node over it (each held while it is displayed).
-    over: Vec<NodeId>,
+    over: FxHashSet<NodeId>,
 }
 
 /// What the engine does after a hand-over step.
@@ -108,7 +108,7 @@ impl Handover {
                 for r in &over {
                     if let Some(ret) = self.retired.get_mut(r) {
                         ret.waiting.remove(&h);
-                        ret.over.retain(|&o| o != h);
+                        ret.over.remove(&h);
                     }
                 }
                 areas.insert(h, over);
@@ -123,7 +123,8 @@ impl Handover {
             areas.entry(r).or_default().push(r);
         }
         // Restored nodes show their own display: nothing holds them.
-        let new: Vec<NodeId> = shown.iter().copied().filter(|s| !update.restore.contains(s)).collect();
+        let restored: FxHashSet<NodeId> = update.restore.iter().copied().collect();
+        let new: Vec<NodeId> = shown.iter().copied().filter(|s| !restored.contains(s)).collect();
         let shown_set: FxHashSet<NodeId> = new.iter().copied().collect();
         let mut links = Vec::new();
         for &s in &new {
@@ -152,7 +153,7 @@ impl Handover {
             for r in areas[&area].iter().filter(|&&r| overlap(r, node)) {
                 if let Some(ret) = self.retired.get_mut(r) {
                     ret.waiting.insert(node);
-                    ret.over.push(node);
+                    ret.over.insert(node);
                     self.held.entry(node).or_default().push(*r);
                 }
             }

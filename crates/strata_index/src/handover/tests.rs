@@ -164,12 +164,12 @@ impl Screen {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
     /// Random selection changes and mesh arrivals: visible displays never overlap, an area on
     /// screen stays covered while it is selected, and a retired display lasts exactly as long
     /// as some selected node over it has no mesh.
     #[test]
-    fn the_screen_never_opens_a_hole_nor_shows_two_levels(seed in any::<u64>(), steps in 1usize..48) {
+    fn the_screen_never_opens_a_hole_nor_shows_two_levels(seed in any::<u64>(), steps in 1usize..64) {
         screen_run(seed, steps)?;
     }
 }
