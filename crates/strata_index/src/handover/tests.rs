@@ -6,11 +6,20 @@ fn node(level: u32, x: i32, y: i32, z: i32) -> NodeId {
     NodeId::new(level, ChunkKey::new(x, y, z))
 }
 
+fn children_of(n: NodeId) -> Vec<NodeId> {
+    (0..8).map(|i| n.child(i)).collect()
+}
+
+fn sorted(mut v: Vec<NodeId>) -> Vec<NodeId> {
+    v.sort_unstable();
+    v
+}
+
 #[test]
 fn a_split_keeps_the_parent_until_every_child_is_meshed() {
     let mut h = Handover::new();
     let parent = node(1, 0, 0, 0);
-    let children: Vec<NodeId> = (0..8).map(|i| parent.child(i)).collect();
+    let children = children_of(parent);
     let u = h.view_changed(&children, &[parent], &[parent]);
     assert_eq!(u.retire, vec![parent]);
     assert!(u.drop.is_empty());
@@ -22,11 +31,7 @@ fn a_split_keeps_the_parent_until_every_child_is_meshed() {
     }
     let u = h.meshed(children[7]);
     assert_eq!(u.drop, vec![parent]);
-    let mut revealed = u.reveal.clone();
-    revealed.sort_unstable();
-    let mut want = children.clone();
-    want.sort_unstable();
-    assert_eq!(revealed, want, "all eight children appear in the frame the parent goes");
+    assert_eq!(sorted(u.reveal), sorted(children.clone()), "all eight children appear in the frame the parent goes");
     assert_eq!(h.retired_count(), 0);
     assert!(children.iter().all(|&c| !h.is_held(c)));
 }
@@ -35,19 +40,14 @@ fn a_split_keeps_the_parent_until_every_child_is_meshed() {
 fn a_merge_keeps_the_children_until_the_parent_is_meshed() {
     let mut h = Handover::new();
     let parent = node(1, 0, 0, 0);
-    let children: Vec<NodeId> = (0..8).map(|i| parent.child(i)).collect();
+    let children = children_of(parent);
     // Two children have no mesh (still loading): nothing to keep for them.
     let u = h.view_changed(&[parent], &children, &children[2..]);
-    let mut retired = u.retire.clone();
-    retired.sort_unstable();
-    let mut want = children[2..].to_vec();
-    want.sort_unstable();
-    assert_eq!(retired, want);
+    let want = sorted(children[2..].to_vec());
+    assert_eq!(sorted(u.retire), want);
     assert!(h.is_held(parent));
     let u = h.meshed(parent);
-    let mut dropped = u.drop.clone();
-    dropped.sort_unstable();
-    assert_eq!(dropped, want);
+    assert_eq!(sorted(u.drop), want);
     assert_eq!(u.reveal, vec![parent]);
 }
 
@@ -65,10 +65,10 @@ fn a_node_leaving_the_view_goes_at_once() {
 fn a_replacement_that_leaves_before_its_mesh_passes_the_wait_on() {
     let mut h = Handover::new();
     let root = node(2, 0, 0, 0);
-    let mid: Vec<NodeId> = (0..8).map(|i| root.child(i)).collect();
+    let mid = children_of(root);
     h.view_changed(&mid, &[root], &[root]);
     // The first child splits again before any mesh arrived.
-    let fine: Vec<NodeId> = (0..8).map(|i| mid[0].child(i)).collect();
+    let fine = children_of(mid[0]);
     let u = h.view_changed(&fine, &[mid[0]], &[]);
     assert!(u.drop.is_empty(), "the root still covers everything");
     for &n in mid[1..].iter().chain(&fine) {
@@ -81,7 +81,7 @@ fn a_replacement_that_leaves_before_its_mesh_passes_the_wait_on() {
 fn a_retired_node_selected_again_gets_its_display_back() {
     let mut h = Handover::new();
     let parent = node(1, 0, 0, 0);
-    let children: Vec<NodeId> = (0..8).map(|i| parent.child(i)).collect();
+    let children = children_of(parent);
     h.view_changed(&children, &[parent], &[parent]);
     h.meshed(children[0]);
     let u = h.view_changed(&[parent], &children, &children[..1]);
