@@ -5,6 +5,9 @@
 //! - `geo.surface_chunk`: `generate` of the chunk holding the surface (or sea level over the
 //!   oceans) at each place, skipping the few that come out uniform; value: mean per chunk, cycling
 //!   through them.
+//! - `geo.crust_chunk`: `generate` of the chunk 64 voxels under the surface (or sea level) at
+//!   each place: strata, granite and basalt, no surface (most of the chunks under a walker's
+//!   view); value: mean per chunk, cycling through them.
 //! - `geo.uniform_chunk`: `generate` of chunks decided by their radius alone, alternating one
 //!   2 000 voxels above sea level (air) and one 4 000 voxels deep (mantle).
 //! - `geo.lod_node`: `sample_lod` at level 6 (a node of 2 048 voxels, cells 64 voxels apart) of
@@ -41,6 +44,9 @@ const REGION: u32 = 64;
 /// Thermal + hydraulic step pairs per batch of `geo.voxels_updated_per_s`.
 const EROSION_STEPS: u64 = 4;
 
+/// Depth under the surface of the chunks of `geo.crust_chunk`.
+const CRUST_DEPTH: f64 = 64.0;
+
 /// LOD level of `geo.lod_node`.
 const LOD_LEVEL: u32 = 6;
 
@@ -58,6 +64,18 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         i += 1;
     });
     out.push(Metric::new("geo.surface_chunk", ns / 1e3, "us"));
+
+    let crust: Vec<ChunkKey> = places_at(&planet, 64, CRUST_DEPTH)
+        .iter()
+        .map(|p| p.chunk())
+        .filter(|&k| matches!(planet.generate(k), Chunk::Dense(_)))
+        .collect();
+    let mut i = 0;
+    let ns = time_ns(budget.batches, budget.iters(crust.len()), || {
+        keep(planet.generate(crust[i % crust.len()]));
+        i += 1;
+    });
+    out.push(Metric::new("geo.crust_chunk", ns / 1e3, "us"));
 
     let frame = planet.frame();
     let uniform = [
@@ -204,11 +222,16 @@ fn planet_snapshot(planet: &PlanetGenerator, bounds: VoxelBox) -> RegionSnapshot
 /// The voxel at the surface (or at sea level over the oceans) at `n` directions spread evenly
 /// over the sphere.
 fn places(planet: &PlanetGenerator, n: usize) -> Vec<VoxelPos> {
+    places_at(planet, n, 0.0)
+}
+
+/// [`places`], `depth` voxels under the terrain surface (or under sea level over the oceans).
+fn places_at(planet: &PlanetGenerator, n: usize, depth: f64) -> Vec<VoxelPos> {
     (0..n)
         .map(|k| {
             let lat = (1.0 - 2.0 * (k as f64 + 0.5) / n as f64).asin().to_degrees();
             let lon = (k as f64 * 137.507_764) % 360.0 - 180.0;
-            let alt = planet.surface_altitude(lat, lon).expect("valid latitude").max(0.0);
+            let alt = planet.surface_altitude(lat, lon).expect("valid latitude").max(0.0) - depth;
             planet.frame().to_voxel(GeoCoord::new(lat, lon, alt)).expect("valid coordinates")
         })
         .collect()

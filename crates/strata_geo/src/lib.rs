@@ -72,9 +72,12 @@
 //!   core). Otherwise the coarse nodes under the chunk give exact height bounds: air, sea and
 //!   all-rock chunks skip fine noise. Else each 8³ block is decided the same way from the coarse,
 //!   then the fine nodes under it (each fine node evaluated once per chunk), undecided blocks
-//!   again per 4³ sub-block (air, sea, sediment or rock everywhere; rock deep in the continental
-//!   crust is granite in bulk), and only sub-blocks the
-//!   surface's top soil may cross are classified voxel by voxel (≈ 0.5 ms per surface chunk).
+//!   again per 4³ sub-block (air, sea, sediment or rock everywhere). Rock is filled in bulk
+//!   where the ranges of the coarse fields over a box (and its octants, down to 4³) leave one
+//!   material: one stratum, the granite, the basalt or one deep shell. In sub-blocks the
+//!   surface's top soil may cross, each voxel's radius against the sub-block's fine bounds
+//!   decides most voxels; only the rest interpolate their height (≈ 0.3 ms per surface chunk,
+//!   ≈ 0.4 ms per chunk of strata under it).
 //! - [`sample_lod`](strata_core::WorldGenerator::sample_lod): the same rule per cell centre;
 //!   blocks of 8³ cells are decided by coarse bounds where they lie over few coarse cells (levels
 //!   1 and 2, whose cells are nearly as dense as the fine nodes, are filled like chunks), cells by the
@@ -83,7 +86,7 @@
 //!   centre (the LOD rule's bisection, [`strata_core::generator::lod_cell`]), so continents read
 //!   green, sandy or snowy from orbit, not as the rock under them. A level-6 node at the surface
 //!   takes ≈ 4 ms (most of it the fine noise the rule needs: each surface cell's bisection
-//!   samples its own fine nodes), level 1 ≈ 0.9 ms, level 2 ≈ 1.5 ms, level 8 ≈ 4 ms, level 10
+//!   samples its own fine nodes), level 1 ≈ 0.7 ms, level 2 ≈ 1.4 ms, level 8 ≈ 4 ms, level 10
 //!   ≈ 10–16 ms, level 12 ≈ 0.5 ms.
 //!   Any level (including ≥ 11) is exact; coordinates are clamped into `i32` like the default.
 //!   The planet's up ([`WorldGenerator::world_up`](strata_core::WorldGenerator::world_up)) points

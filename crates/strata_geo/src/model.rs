@@ -11,7 +11,7 @@ use crate::config::PlanetConfig;
 use crate::fields::{CoarseNode, Fields, Relief};
 use crate::grid::{Cell, Grid, GridPos, bilerp, floor_i64};
 use crate::ids::*;
-use crate::sources::Source;
+use crate::sources::{CoarseRanges, Source};
 use strata_core::MaterialId;
 
 /// Extra thickness (in units of the direction's largest component) of the top voxel layer, so
@@ -230,10 +230,7 @@ impl Model {
     #[inline]
     pub fn height_at<S: Source>(&self, g: GridPos, src: &mut S) -> f64 {
         let c = self.grid.fine_cell(g);
-        let h00 = src.height(self, g.face, c.i, c.j);
-        let h10 = src.height(self, g.face, c.i + 1, c.j);
-        let h01 = src.height(self, g.face, c.i, c.j + 1);
-        let h11 = src.height(self, g.face, c.i + 1, c.j + 1);
+        let [h00, h10, h01, h11] = src.height_corners(self, g.face, c.i, c.j);
         bilerp(h00, h10, h01, h11, c.tx, c.ty)
     }
 
@@ -299,6 +296,42 @@ impl Model {
         }
         let h = self.height_at(g, src);
         self.column(p, r, h, g, src)
+    }
+
+    /// [`Model::classify`] of a voxel whose terrain height is known to lie in `bounds` (the
+    /// extremes of the fine nodes under its box): the radius alone decides most voxels of a box
+    /// the surface crosses (those above its highest or below its lowest node, and those whose
+    /// depth range is sediment), so only the rest look up their height. The same answer as
+    /// `classify`: [`Model::decide_bounds`]'s tests imply `column`'s answer for every height in
+    /// `bounds`.
+    #[inline(always)]
+    pub fn classify_within<S: Source>(
+        &self,
+        p: [i64; 3],
+        r: f64,
+        bounds: (f64, f64),
+        box_ice_free: bool,
+        src: &mut S,
+    ) -> MaterialId {
+        if r > self.air_r {
+            return AIR;
+        }
+        if r < self.mantle_floor {
+            return self.deep(r);
+        }
+        let pos = |m: &Self| m.grid.pos([p[0] as f64, p[1] as f64, p[2] as f64]);
+        let ice_free = box_ice_free || self.ice_free(p[1].unsigned_abs() as f64, r);
+        match self.decide_bounds(r, r, bounds, ice_free) {
+            Some(Bounded::Air) => AIR,
+            Some(Bounded::Water) => WATER,
+            Some(Bounded::Sediment) => SEDIMENT,
+            Some(Bounded::Rock) => self.rock(r, pos(self), src),
+            None => {
+                let g = pos(self);
+                let h = self.height_at(g, src);
+                self.column(p, r, h, g, src)
+            }
+        }
     }
 
     /// What the height bounds `lo..=hi` decide for every voxel with radius in `r_min..=r_max`
@@ -372,19 +405,50 @@ impl Model {
         ((lo, hi), reliefs)
     }
 
-    /// Whether [`Model::rock`] is granite for every radius in `r_min..=r_max` where the coarse
-    /// land signal is at least `land_min` (the least of the coarse nodes around every voxel):
-    /// below the lowest possible granite top, above the highest possible crust base plus the
-    /// lower crust, and on continental crust at every such depth. The coarse fields `rock`
-    /// interpolates are weighted sums of nodes within their ranges (`deep` in `-1..=1`);
-    /// [`ROCK_MARGIN`] absorbs the sums' rounding, so the answer never lies.
-    pub fn granite_box(&self, r_min: f64, r_max: f64, land_min: f64) -> bool {
+    /// The material [`Model::rock`] gives every voxel of a box with radii `r_min..=r_max`
+    /// whose coarse fields lie within `c` (the ranges of the corners of the coarse cells under
+    /// it), when it is one material; `None` when it may differ (or the bounds cannot tell).
+    ///
+    /// Each test of `rock` is a chain of correctly rounded operations, monotone in the radius
+    /// and in each interpolated field, so evaluating it at the ends of the ranges bounds its
+    /// value for every voxel; an interpolated field is a weighted sum of its corners, within
+    /// their range up to rounding, which [`ROCK_MARGIN`] absorbs. So a decided box never lies.
+    pub fn rock_box(&self, r_min: f64, r_max: f64, c: &CoarseRanges) -> Option<MaterialId> {
         const M: f64 = ROCK_MARGIN;
         let u = self.crust_undulation;
-        let above_basalt = r_min > (self.moho_r + u * (1.0 + M)) + self.lower_crust + M;
-        let below_top = r_max - self.radius < (self.granite_alt - u * (1.0 + M)) - M;
-        let ocean_crust = OCEAN_CRUST + OCEAN_CRUST_LEAN * ((self.radius - r_min) * self.inv_crust_depth);
-        above_basalt && below_top && land_min - M > ocean_crust + M
+        let (deep_lo, deep_hi) = (c.deep.0 - M, c.deep.1 + M);
+        // `r < moho`, `moho = moho_r + u·deep`.
+        let moho = |deep: f64| self.moho_r + u * deep;
+        if r_max < moho(deep_lo) {
+            return (self.deep(r_min) == self.deep(r_max)).then(|| self.deep(r_min));
+        }
+        if r_min < moho(deep_hi) {
+            return None;
+        }
+        // Basalt: `r < moho + lower_crust`, or `land < ocean_crust(r)` (decreasing in `r`).
+        let ocean_crust = |r: f64| OCEAN_CRUST + OCEAN_CRUST_LEAN * ((self.radius - r) * self.inv_crust_depth);
+        let lower_all = r_max < moho(deep_lo) + self.lower_crust;
+        let lower_none = r_min >= moho(deep_hi) + self.lower_crust;
+        let ocean_all = c.land.1 + M < ocean_crust(r_max);
+        let ocean_none = c.land.0 - M >= ocean_crust(r_min);
+        if lower_all || ocean_all {
+            return Some(BASALT);
+        }
+        if !(lower_none && ocean_none) {
+            return None;
+        }
+        // Granite: `alt < granite_alt + u·deep`.
+        let (alt_lo, alt_hi) = (r_min - self.radius, r_max - self.radius);
+        if alt_hi < self.granite_alt + u * deep_lo {
+            return Some(GRANITE);
+        }
+        if alt_lo < self.granite_alt + u * deep_hi {
+            return None;
+        }
+        // The strata band: `floor((alt + fold_amp·fold) / stratum)`.
+        let band = |alt: f64, fold: f64| floor_i64((alt + self.fold_amp * fold) / self.stratum);
+        let (lo, hi) = (band(alt_lo, c.fold.0 - M), band(alt_hi, c.fold.1 + M));
+        (lo == hi).then_some(if lo & 1 == 0 { SANDSTONE } else { LIMESTONE })
     }
 
     /// Voxels that are rock whatever the surface height (the caller proved `depth >= thick`).

@@ -4,7 +4,7 @@
 
 use crate::coarse_field::{CoarseField, CoarseTile};
 use crate::fields::{CoarseNode, Relief};
-use crate::grid::{COARSE_FACTOR, GridPos};
+use crate::grid::{COARSE_FACTOR, GridPos, bilerp};
 use crate::model::Model;
 use std::sync::Arc;
 use strata_core::TileKey;
@@ -22,6 +22,17 @@ pub(crate) trait Source {
     fn height_given_relief(&mut self, m: &Model, face: u8, i: u32, j: u32, relief: Relief) -> f64 {
         let _ = relief;
         self.height(m, face, i, j)
+    }
+    /// Heights at fine nodes `(i, j)`, `(i+1, j)`, `(i, j+1)`, `(i+1, j+1)` of `face`: the
+    /// corners of a fine cell.
+    #[inline(always)]
+    fn height_corners(&mut self, m: &Model, face: u8, i: u32, j: u32) -> [f64; 4] {
+        [
+            self.height(m, face, i, j),
+            self.height(m, face, i + 1, j),
+            self.height(m, face, i, j + 1),
+            self.height(m, face, i + 1, j + 1),
+        ]
     }
     /// Coarse nodes `(ci, cj)`, `(ci+1, cj)`, `(ci, cj+1)`, `(ci+1, cj+1)` of `face`: the corners
     /// of a coarse cell.
@@ -64,6 +75,30 @@ impl Source for Direct {
     }
     fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
         m.height_node(face, i, j, self)
+    }
+}
+
+/// The ranges `(min, max)` of the coarse fields the rock under a box reads
+/// ([`Patch::coarse_ranges`], [`Model::rock_box`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CoarseRanges {
+    pub land: (f64, f64),
+    pub deep: (f64, f64),
+    pub fold: (f64, f64),
+}
+
+impl CoarseRanges {
+    const EMPTY: Self = Self {
+        land: (f64::INFINITY, f64::NEG_INFINITY),
+        deep: (f64::INFINITY, f64::NEG_INFINITY),
+        fold: (f64::INFINITY, f64::NEG_INFINITY),
+    };
+
+    fn include(&mut self, land: f64, deep: f64, fold: f64) {
+        let widen = |(lo, hi): (f64, f64), v: f64| (lo.min(v), hi.max(v));
+        self.land = widen(self.land, land);
+        self.deep = widen(self.deep, deep);
+        self.fold = widen(self.fold, fold);
     }
 }
 
@@ -293,21 +328,36 @@ impl Patch {
         Some((min, max))
     }
 
-    /// The least coarse land signal among the corners of the coarse cells under box
-    /// `lo..=hi` (every voxel's interpolated land is at least that, up to rounding), if the
-    /// box lies over at most `max_cells` coarse cells.
-    pub fn coarse_land_min(&mut self, m: &Model, lo: [i64; 3], hi: [i64; 3], max_cells: usize) -> Option<f64> {
+    /// The least and greatest `land`, `deep` and `fold` the voxels of box `lo..=hi` can
+    /// interpolate (up to rounding), if the box lies over at most `max_cells` coarse cells: per
+    /// coarse cell under it, the bilinear fields at the corners of the part of the cell the
+    /// box's fine nodes span (a bilinear function takes its extremes over a rectangle at its
+    /// corners), so a small box gets the narrow ranges of its own part of a cell.
+    pub fn coarse_ranges(&mut self, m: &Model, lo: [i64; 3], hi: [i64; 3], max_cells: usize) -> Option<CoarseRanges> {
         let rects = self.coarse_cells_under(m, lo, hi, max_cells)?;
-        let mut min = f64::INFINITY;
+        let k = COARSE_FACTOR;
+        let mut r = CoarseRanges::EMPTY;
         for (face, rect) in rects.into_iter().enumerate() {
             let Some([ci0, ci1, cj0, cj1]) = rect else { continue };
-            for cj in cj0..=cj1 + 1 {
-                for ci in ci0..=ci1 + 1 {
-                    min = min.min(self.coarse(m, face as u8, ci, cj).land);
+            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else { continue };
+            // The fraction of coarse cell `c` (along one axis) the fine nodes `a..=b` span.
+            let part = |c: u32, a: u32, b: u32| {
+                let t = |v: u32| f64::from(v.saturating_sub(c * k).min(k)) / f64::from(k);
+                [t(a), t(b)]
+            };
+            for cj in cj0..=cj1 {
+                for ci in ci0..=ci1 {
+                    let n = self.coarse_corners(m, face as u8, ci, cj);
+                    for tx in part(ci, i0, i1) {
+                        for ty in part(cj, j0, j1) {
+                            let f = |v: fn(&CoarseNode) -> f64| bilerp(v(&n[0]), v(&n[1]), v(&n[2]), v(&n[3]), tx, ty);
+                            r.include(f(|n| n.land), f(|n| n.deep), f(|n| n.fold));
+                        }
+                    }
                 }
             }
         }
-        Some(min)
+        Some(r)
     }
 
     /// Per face, the coarse cells (`[ci0, ci1, cj0, cj1]`, inclusive) holding every voxel of box
@@ -346,6 +396,23 @@ impl Patch {
             }
             let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face, lo, hi) else { continue };
             for j in j0..=j1 {
+                let f = &self.faces[face as usize];
+                // A row inside the face's rectangle: read it as a slice.
+                if f.dense_fine
+                    && let (Some(a0), Some(a1), Some(b)) =
+                        (f.fine[0].offset(i0), f.fine[0].offset(i1), f.fine[1].offset(j))
+                {
+                    let row = b * f.fine[0].len as usize;
+                    for (a, i) in (row + a0..=row + a1).zip(i0..) {
+                        let mut h = self.faces[face as usize].heights[a];
+                        if h.is_nan() {
+                            h = self.height(m, face, i, j);
+                        }
+                        min = min.min(h);
+                        max = max.max(h);
+                    }
+                    continue;
+                }
                 for i in i0..=i1 {
                     let h = self.height(m, face, i, j);
                     min = min.min(h);
@@ -493,6 +560,32 @@ impl Source for Patch {
             return v;
         }
         self.shared_coarse(m, face, ci, cj)
+    }
+
+    /// Two adjacent rows of the face's rectangle when the cell lies in it and its nodes are
+    /// computed (a chunk's voxels read nodes their box's bounds computed): four loads.
+    #[inline(always)]
+    fn height_corners(&mut self, m: &Model, face: u8, i: u32, j: u32) -> [f64; 4] {
+        let f = &self.faces[face as usize];
+        if f.active
+            && f.dense_fine
+            && let (Some(a), Some(b)) = (f.fine[0].offset(i), f.fine[1].offset(j))
+            && a + 1 < f.fine[0].len as usize
+            && b + 1 < f.fine[1].len as usize
+        {
+            let w = f.fine[0].len as usize;
+            let (r0, r1) = (b * w + a, (b + 1) * w + a);
+            let v = [f.heights[r0], f.heights[r0 + 1], f.heights[r1], f.heights[r1 + 1]];
+            if !v.iter().any(|h| h.is_nan()) {
+                return v;
+            }
+        }
+        [
+            self.height(m, face, i, j),
+            self.height(m, face, i + 1, j),
+            self.height(m, face, i, j + 1),
+            self.height(m, face, i + 1, j + 1),
+        ]
     }
 
     #[inline(always)]
