@@ -63,7 +63,10 @@
 //! first use, at most 2,048 tiles (28 MiB; the default planet has ~3,700, a hemisphere fits;
 //! [`PlanetGenerator::clear_caches`] frees them). Fine nodes (the height: hills and fine
 //! ridges, ~8 octaves) are cached per call: in per-face rectangles for chunks and small LOD
-//! nodes, in fixed per-thread tables for large ones (no allocation per call).
+//! nodes, in fixed per-thread tables for large ones (no allocation per call). Boxes that read
+//! every fine node under them (chunks, LOD levels 1 and 2) also share them: tiles of 64 × 64
+//! nodes, each filled on first use, at most 512 tiles (16 MiB, the oldest going first), so the
+//! chunks of a column and the levels 0–2 of a place compute each node once.
 //! - [`material_at`](strata_core::WorldGenerator::material_at): O(1) above the highest possible
 //!   terrain and in the mantle / core; otherwise ≤ 4 fine noise nodes and ≤ 8 (usually 4)
 //!   coarse nodes from the cache (≈ 1 µs warm, ≈ 6 µs for a node's first tile).
@@ -105,6 +108,7 @@ mod coarse_field;
 mod config;
 mod error;
 mod fields;
+mod fine_field;
 mod geo;
 pub mod geology;
 mod grid;

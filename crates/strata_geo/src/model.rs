@@ -9,6 +9,7 @@
 use crate::coarse_field::CoarseField;
 use crate::config::PlanetConfig;
 use crate::fields::{CoarseNode, Fields, Relief};
+use crate::fine_field::FineField;
 use crate::grid::{Cell, Grid, GridPos, bilerp, floor_i64};
 use crate::ids::*;
 use crate::sources::{CoarseRanges, Source};
@@ -62,6 +63,8 @@ pub(crate) struct Model {
     pub fields: Fields,
     /// The coarse nodes computed so far, shared by every call ([`Model::coarse_cached`]).
     pub coarse: CoarseField,
+    /// The fine nodes boxes near the ground computed lately, shared by every call.
+    pub fine: FineField,
     /// Reference radius.
     pub radius: f64,
     /// Sea-level radius.
@@ -136,6 +139,7 @@ impl Model {
         Self {
             grid: Grid::new(radius, c.height_grid_spacing),
             coarse: CoarseField::new(),
+            fine: FineField::new(),
             radius,
             sea_r,
             sea_ice_r: sea_r - c.sea_ice_thickness,

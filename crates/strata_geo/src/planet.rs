@@ -61,11 +61,19 @@ impl PlanetGenerator {
         &self.config
     }
 
-    /// Forgets the coarse fields computed so far (up to 28 MiB, shared by every call and
-    /// thread; see the crate docs' *Exactness and complexity*): frees their memory, and later
-    /// calls compute them again. Voxels never change. For measurements and memory pressure.
+    /// Forgets the coarse fields and fine nodes computed so far (up to 28 + 16 MiB, shared by
+    /// every call and thread; see the crate docs' *Exactness and complexity*): frees their
+    /// memory, and later calls compute them again. Voxels never change. For measurements and
+    /// memory pressure.
     pub fn clear_caches(&self) {
         self.model.coarse.clear();
+        self.model.fine.clear();
+    }
+
+    /// Forgets the fine nodes computed so far (up to 16 MiB), keeping the coarse fields: later
+    /// chunks cost what a place's first chunk costs. Voxels never change. For measurements.
+    pub fn clear_fine_nodes(&self) {
+        self.model.fine.clear();
     }
 
     /// Coarse-field tiles held now (14 KiB each, at most 2,048).
@@ -309,6 +317,7 @@ impl PlanetGenerator {
                 // The blocks' fine bounds computed the nodes undecided cells read: per-cell
                 // bounds would only cost.
                 patch.set_use_bounds(false);
+                patch.share_fine_nodes();
                 self.fill_blocks(axes, 8, true, patch, dense.as_mut_slice());
             }
             BoxFill::Each => self.fill_blocks(axes, LOD_BLOCK, false, patch, dense.as_mut_slice()),

@@ -4,6 +4,7 @@
 
 use crate::coarse_field::{CoarseField, CoarseTile};
 use crate::fields::{CoarseNode, Relief};
+use crate::fine_field::{FineField, FineTile};
 use crate::grid::{COARSE_FACTOR, GridPos, bilerp};
 use crate::model::Model;
 use std::sync::Arc;
@@ -220,6 +221,11 @@ pub(crate) struct Patch {
     last_corners: Option<((u8, u32, u32), [CoarseNode; 4])>,
     /// Shared coarse tiles used lately (a direct-mapped handful).
     tiles: [Option<(TileKey, Arc<CoarseTile>)>; TILE_SLOTS],
+    /// Whether fine nodes missing from the rectangles come from the planet's [`FineField`]
+    /// (see [`Patch::share_fine_nodes`]).
+    share_fine: bool,
+    /// Shared fine tiles used lately (a direct-mapped handful).
+    fine_tiles: [Option<(TileKey, Arc<FineTile>)>; TILE_SLOTS],
 }
 
 /// Shared coarse tiles a patch keeps at hand.
@@ -234,6 +240,8 @@ impl Default for Patch {
             coarse_table: Table::new(11, UNSET),
             bounds_table: Table::new(11, (0.0, 0.0)),
             tiles: Default::default(),
+            share_fine: false,
+            fine_tiles: Default::default(),
             fine_area: 0,
             last_corners: None,
         }
@@ -252,6 +260,8 @@ impl Patch {
         // The tiles and corners may be another planet's: the patch is per thread, not per
         // generator.
         self.tiles = Default::default();
+        self.fine_tiles = Default::default();
+        self.share_fine = false;
         self.last_corners = None;
         self.fine_table.clear();
         self.coarse_table.clear();
@@ -290,6 +300,14 @@ impl Patch {
                 f.bounds.resize(cells, (f64::NAN, 0.0));
             }
         }
+    }
+
+    /// Until the next reset, fine nodes the rectangles miss come from (and go to) the planet's
+    /// shared [`FineField`]: for boxes that read every fine node under them (chunks, LOD levels
+    /// 1 and 2), which the boxes above, below, and at the other dense levels read again. Far LOD
+    /// nodes read a sparse few over many tiles and keep theirs to themselves.
+    pub fn share_fine_nodes(&mut self) {
+        self.share_fine = true;
     }
 
     /// Whether `classify` looks at height bounds before fine nodes (see [`Patch::reset`]).
@@ -457,7 +475,7 @@ impl Patch {
     /// this patch as the source of its coarse nodes) and kept on a miss: what
     /// [`Source::height`] and [`Source::height_given_relief`] share.
     #[inline(always)]
-    fn fine_height(&mut self, face: u8, i: u32, j: u32, compute: impl FnOnce(&mut Self) -> f64) -> f64 {
+    fn fine_height(&mut self, m: &Model, face: u8, i: u32, j: u32, compute: impl FnOnce(&mut Self) -> f64) -> f64 {
         let f = &self.faces[face as usize];
         if f.active && !f.dense_fine {
             return self.fine_height_in_table(face, i, j, compute);
@@ -470,11 +488,30 @@ impl Patch {
             if !v.is_nan() {
                 return v;
             }
-            let v = compute(self);
+            let v = if self.share_fine { self.shared_fine(m, face, i, j, compute) } else { compute(self) };
             self.faces[face as usize].heights[idx] = v;
             return v;
         }
         compute(self)
+    }
+
+    /// Fine node `(i, j)` of `face` from the planet's shared fine tiles ([`FineField`]),
+    /// through the few tiles this patch used last; `compute`d and kept there on a miss.
+    #[inline(never)]
+    fn shared_fine(&mut self, m: &Model, face: u8, i: u32, j: u32, compute: impl FnOnce(&mut Self) -> f64) -> f64 {
+        let key = FineField::key(face, i, j);
+        let slot = (key.x as usize).wrapping_mul(7).wrapping_add(key.z as usize * 3 + face as usize) % TILE_SLOTS;
+        if !matches!(&self.fine_tiles[slot], Some((k, _)) if *k == key) {
+            self.fine_tiles[slot] = Some((key, m.fine.tile(key)));
+        }
+        let Some((_, tile)) = &self.fine_tiles[slot] else { return compute(self) };
+        if let Some(v) = FineField::get(tile, i, j) {
+            return v;
+        }
+        let tile = Arc::clone(tile);
+        let v = compute(self);
+        FineField::set(&tile, i, j, v);
+        v
     }
 
     /// [`Patch::fine_height`] for faces whose fine nodes are in the table (out of line: the
@@ -590,12 +627,12 @@ impl Source for Patch {
 
     #[inline(always)]
     fn height_given_relief(&mut self, m: &Model, face: u8, i: u32, j: u32, relief: Relief) -> f64 {
-        self.fine_height(face, i, j, |_| m.height_with_relief(face, i, j, relief))
+        self.fine_height(m, face, i, j, |_| m.height_with_relief(face, i, j, relief))
     }
 
     #[inline(always)]
     fn height(&mut self, m: &Model, face: u8, i: u32, j: u32) -> f64 {
-        self.fine_height(face, i, j, |patch| m.height_node(face, i, j, patch))
+        self.fine_height(m, face, i, j, |patch| m.height_node(face, i, j, patch))
     }
 
     #[inline]

@@ -488,3 +488,45 @@ fn rock_boxes_decided_in_bulk_hold_one_material_voxel_for_voxel() {
         assert!(materials.len() >= 3, "{materials:?}");
     }
 }
+
+/// The fine nodes boxes share ([`crate::fine_field::FineField`]) give every box the voxels of
+/// the reference whatever filled them first: at each place, a level-2 node, its level-1 child,
+/// the surface chunk and the chunks above and below it (which read the same nodes), generated
+/// on two threads at once in opposite orders, with the shared nodes forgotten between places
+/// and again in the middle.
+#[test]
+fn boxes_sharing_fine_nodes_agree_whoever_computed_them() {
+    let planet: &'static PlanetGenerator = &SMALL;
+    let mut jobs = Vec::new();
+    for (lat, lon) in [(10.0, 20.0), (-35.0, 140.0), (60.0, -70.0), (0.5, -179.5)] {
+        let alt = planet.surface_altitude(lat, lon).unwrap().max(0.0);
+        let k = key_at(planet, lat, lon, alt);
+        let mut place =
+            vec![(2, ChunkKey::new(k.x >> 2, k.y >> 2, k.z >> 2)), (1, ChunkKey::new(k.x >> 1, k.y >> 1, k.z >> 1))];
+        place.extend([-1, 0, 1].map(|dy| (0, ChunkKey::new(k.x, k.y + dy, k.z))));
+        jobs.push(place);
+    }
+    for (n, place) in jobs.iter().enumerate() {
+        planet.clear_fine_nodes();
+        let run = |order: Vec<(u32, ChunkKey)>| {
+            order.into_iter().map(|(l, k)| ((l, k), planet.sample_lod(l, k))).collect::<Vec<_>>()
+        };
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| run(place.clone()));
+            let b = s.spawn(|| run(place.iter().rev().copied().collect()));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        if n == 1 {
+            planet.clear_fine_nodes();
+        }
+        let reference = Reference::new(planet);
+        for (i, &(l, k)) in place.iter().enumerate() {
+            let want = reference.sample_lod(l, k);
+            let (ours_a, ours_b) = (&a[i], &b[place.len() - 1 - i]);
+            assert_eq!((ours_a.0, ours_b.0), ((l, k), (l, k)));
+            assert_same(&ours_a.1, &want, &format!("thread a, level {l} {k:?}"));
+            assert_same(&ours_b.1, &want, &format!("thread b, level {l} {k:?}"));
+        }
+    }
+    assert!(planet.model.fine.len() > 0, "the boxes shared no fine nodes");
+}
