@@ -288,12 +288,35 @@ pub fn chunk_cell_of(chunk: &Chunk, up: Up) -> MaterialId {
         }
         let base = corner[0] + Y * corner[1] + Z * corner[2];
         let mut c4 = [0u16; 64];
-        for (i, c) in c4.iter_mut().enumerate() {
-            let o = base + 2 * (i % 4) + Y * 2 * (i / 4 % 4) + Z * 2 * (i / 16);
-            *c = downsample_cell(
-                [v[o], v[o + 1], v[o + Y], v[o + Y + 1], v[o + Z], v[o + Z + 1], v[o + Z + Y], v[o + Z + Y + 1]],
-                up,
-            );
+        // Per 4³ quarter: one material makes its eight cells that material (the rule keeps a
+        // uniform block), else each cell from its 2³ voxels.
+        for q in 0..8 {
+            let q = [q & 1, q >> 1 & 1, q >> 2];
+            let at = base + 4 * q[0] + Y * 4 * q[1] + Z * 4 * q[2];
+            let uniform = quarter_uniform(v, at);
+            for d in 0..8 {
+                let d = [d & 1, d >> 1 & 1, d >> 2];
+                let i = (2 * q[0] + d[0]) + 4 * (2 * q[1] + d[1]) + 16 * (2 * q[2] + d[2]);
+                c4[i] = match uniform {
+                    Some(m) => m,
+                    None => {
+                        let o = at + 2 * d[0] + Y * 2 * d[1] + Z * 2 * d[2];
+                        downsample_cell(
+                            [
+                                v[o],
+                                v[o + 1],
+                                v[o + Y],
+                                v[o + Y + 1],
+                                v[o + Z],
+                                v[o + Z + 1],
+                                v[o + Z + Y],
+                                v[o + Z + Y + 1],
+                            ],
+                            up,
+                        )
+                    }
+                };
+            }
         }
         *cell = halve_4(&c4, up);
     }
@@ -325,6 +348,22 @@ pub fn block_uniform(v: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> Option<u16> {
         }
     }
     Some(first)
+}
+
+/// `Some(material)` if the 4³ block of a dense chunk's voxels starting at index `at` holds one
+/// material (rows of 4 compared whole).
+#[inline]
+fn quarter_uniform(v: &[u16; CHUNK_VOLUME], at: usize) -> Option<u16> {
+    let row = [v[at]; 4];
+    for z in 0..4 {
+        for y in 0..4 {
+            let i = at + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z;
+            if v[i..i + 4].first_chunk::<4>() != Some(&row) {
+                return None;
+            }
+        }
+    }
+    Some(row[0])
 }
 
 const _: () = assert!(CHUNK_VOLUME == 8 * HALF_VOLUME);
