@@ -81,7 +81,7 @@ pub trait Engine {
     /// Whether everything in range around the viewer is loaded and meshed, nothing in flight.
     fn view_complete(&mut self) -> bool;
     /// Distinct 32³ grids made ready (loaded and meshed, or found to need no mesh) since start,
-    /// each counted once.
+    /// each counted once; called at the first view (an engine may stop counting then).
     fn grids_ready(&mut self) -> u64;
     /// The fraction of the view a player sees now: of the view's chunks (or, with LOD, of the
     /// nodes selected), those displaying their mesh (or known to need none). Measured after

@@ -20,12 +20,23 @@ use strata_index::NodeId;
 /// What counts as near the viewer for `near_view_s`, voxels from the node's box.
 pub const NEAR_VOXELS: f64 = 64.0;
 
-/// The nodes that got their first mesh (`NodeMeshed`; remeshes are `NodeRemeshed`).
+/// The nodes that got their first mesh (`NodeMeshed`; remeshes are `NodeRemeshed`), until the
+/// first view: then only their count is kept. (A set of every node meshed during a long
+/// flight grew by ~20 bytes per node and was most of what the live-heap lines measured.)
 #[derive(Resource, Default)]
-struct FirstMeshed(HashSet<NodeId>);
+struct FirstMeshed {
+    nodes: HashSet<NodeId>,
+    /// The count at the first view, once it was taken.
+    counted: Option<u64>,
+}
 
 fn track_first_meshes(mut loaded: MessageReader<NodeMeshed>, mut first: ResMut<FirstMeshed>) {
-    first.0.extend(loaded.read().map(|m| m.node));
+    let nodes = loaded.read().map(|m| m.node);
+    if first.counted.is_none() {
+        first.nodes.extend(nodes);
+    } else {
+        nodes.for_each(|_| ());
+    }
 }
 
 /// The Strata app and its viewer.
@@ -153,8 +164,14 @@ impl Engine for StrataEngine {
         Some(covered as f64 / all.max(1) as f64)
     }
 
+    /// The nodes meshed so far; the first call (at the first view) stops the tracking.
     fn grids_ready(&mut self) -> u64 {
-        self.app.world().resource::<FirstMeshed>().0.len() as u64
+        let mut first = self.app.world_mut().resource_mut::<FirstMeshed>();
+        if first.counted.is_none() {
+            first.counted = Some(first.nodes.len() as u64);
+            first.nodes = HashSet::new();
+        }
+        first.counted.unwrap_or_default()
     }
 
     fn extra(&mut self) -> String {
