@@ -60,34 +60,11 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     let places = places(&planet, 64);
     let mut out = Vec::new();
 
-    let surface: Vec<ChunkKey> =
-        places.iter().map(|p| p.chunk()).filter(|&k| matches!(planet.generate(k), Chunk::Dense(_))).collect();
-    let mut i = 0;
-    let ns = time_ns(budget.batches, budget.iters(surface.len()), || {
-        planet.clear_fine_nodes();
-        keep(planet.generate(surface[i % surface.len()]));
-        i += 1;
-    });
-    out.push(Metric::new("geo.surface_chunk", ns / 1e3, "us"));
-    let mut i = 0;
-    let ns = time_ns(budget.batches, budget.iters(surface.len()), || {
-        keep(planet.generate(surface[i % surface.len()]));
-        i += 1;
-    });
-    out.push(Metric::new("geo.surface_chunk_column", ns / 1e3, "us"));
-
-    let crust: Vec<ChunkKey> = places_at(&planet, 64, CRUST_DEPTH)
-        .iter()
-        .map(|p| p.chunk())
-        .filter(|&k| matches!(planet.generate(k), Chunk::Dense(_)))
-        .collect();
-    let mut i = 0;
-    let ns = time_ns(budget.batches, budget.iters(crust.len()), || {
-        planet.clear_fine_nodes();
-        keep(planet.generate(crust[i % crust.len()]));
-        i += 1;
-    });
-    out.push(Metric::new("geo.crust_chunk", ns / 1e3, "us"));
+    let surface = dense_chunks(&planet, &places);
+    out.push(Metric::new("geo.surface_chunk", generate_us(&planet, &surface, true, budget), "us"));
+    out.push(Metric::new("geo.surface_chunk_column", generate_us(&planet, &surface, false, budget), "us"));
+    let crust = dense_chunks(&planet, &places_at(&planet, 64, CRUST_DEPTH));
+    out.push(Metric::new("geo.crust_chunk", generate_us(&planet, &crust, true, budget), "us"));
 
     let frame = planet.frame();
     let uniform = [
@@ -233,6 +210,25 @@ fn planet_snapshot(planet: &PlanetGenerator, bounds: VoxelBox) -> RegionSnapshot
 
 /// The voxel at the surface (or at sea level over the oceans) at `n` directions spread evenly
 /// over the sphere.
+/// The chunks holding `places` that generate dense (the few uniform ones skipped).
+fn dense_chunks(planet: &PlanetGenerator, places: &[VoxelPos]) -> Vec<ChunkKey> {
+    places.iter().map(|p| p.chunk()).filter(|&k| matches!(planet.generate(k), Chunk::Dense(_))).collect()
+}
+
+/// Mean µs of `generate`, cycling through `keys`; `cold`: the shared fine nodes are forgotten
+/// before each call (inside the timing), so each costs what a place's first chunk costs.
+fn generate_us(planet: &PlanetGenerator, keys: &[ChunkKey], cold: bool, budget: Budget) -> f64 {
+    let mut i = 0;
+    let ns = time_ns(budget.batches, budget.iters(keys.len()), || {
+        if cold {
+            planet.clear_fine_nodes();
+        }
+        keep(planet.generate(keys[i % keys.len()]));
+        i += 1;
+    });
+    ns / 1e3
+}
+
 fn places(planet: &PlanetGenerator, n: usize) -> Vec<VoxelPos> {
     places_at(planet, n, 0.0)
 }

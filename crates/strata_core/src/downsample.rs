@@ -181,19 +181,7 @@ pub fn reduce_to(mut cells: Vec<u16>, mut n: usize, target: usize, up: Up) -> Ve
                     let (y1, z1) = (n, n * n);
                     // In place: cell (x, y, z) of the half grid is written after every read of
                     // the cells before it in this pass (its index is never above `o`).
-                    cells[x + h * y + h * h * z] = downsample_cell(
-                        [
-                            cells[o],
-                            cells[o + 1],
-                            cells[o + y1],
-                            cells[o + y1 + 1],
-                            cells[o + z1],
-                            cells[o + z1 + 1],
-                            cells[o + z1 + y1],
-                            cells[o + z1 + y1 + 1],
-                        ],
-                        up,
-                    );
+                    cells[x + h * y + h * h * z] = downsample_cell(block_of_2(&cells, o, y1, z1), up);
                 }
             }
         }
@@ -293,7 +281,7 @@ pub fn chunk_cell_of(chunk: &Chunk, up: Up) -> MaterialId {
         for q in 0..8 {
             let q = [q & 1, q >> 1 & 1, q >> 2];
             let at = base + 4 * q[0] + Y * 4 * q[1] + Z * 4 * q[2];
-            let uniform = quarter_uniform(v, at);
+            let uniform = cube_uniform::<4>(v, at);
             for d in 0..8 {
                 let d = [d & 1, d >> 1 & 1, d >> 2];
                 let i = (2 * q[0] + d[0]) + 4 * (2 * q[1] + d[1]) + 16 * (2 * q[2] + d[2]);
@@ -301,19 +289,7 @@ pub fn chunk_cell_of(chunk: &Chunk, up: Up) -> MaterialId {
                     Some(m) => m,
                     None => {
                         let o = at + 2 * d[0] + Y * 2 * d[1] + Z * 2 * d[2];
-                        downsample_cell(
-                            [
-                                v[o],
-                                v[o + 1],
-                                v[o + Y],
-                                v[o + Y + 1],
-                                v[o + Z],
-                                v[o + Z + 1],
-                                v[o + Z + Y],
-                                v[o + Z + Y + 1],
-                            ],
-                            up,
-                        )
+                        downsample_cell(block_of_2(v, o, Y, Z), up)
                     }
                 };
             }
@@ -327,7 +303,7 @@ pub fn chunk_cell_of(chunk: &Chunk, up: Up) -> MaterialId {
 fn halve_4(c: &[u16; 64], up: Up) -> u16 {
     let c2: [u16; 8] = std::array::from_fn(|i| {
         let o = 2 * (i & 1) + 8 * (i >> 1 & 1) + 32 * (i >> 2);
-        downsample_cell([c[o], c[o + 1], c[o + 4], c[o + 5], c[o + 16], c[o + 17], c[o + 20], c[o + 21]], up)
+        downsample_cell(block_of_2(c, o, 4, 16), up)
     });
     downsample_cell(c2, up)
 }
@@ -336,34 +312,40 @@ fn halve_4(c: &[u16; 64], up: Up) -> u16 {
 /// one material (rows of 8 compared whole, so it vectorizes).
 #[inline]
 pub fn block_uniform(v: &[u16; CHUNK_VOLUME], c: [usize; 3]) -> Option<u16> {
-    let first = v[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]];
-    let row = [first; 8];
-    for z in c[2]..c[2] + 8 {
-        for y in c[1]..c[1] + 8 {
-            let i = c[0] + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z;
-            // A fixed-size array compare (vector instructions, no memcmp call).
-            if v[i..i + 8].first_chunk::<8>() != Some(&row) {
-                return None;
-            }
-        }
-    }
-    Some(first)
+    cube_uniform::<8>(v, c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2])
 }
 
-/// `Some(material)` if the 4³ block of a dense chunk's voxels starting at index `at` holds one
-/// material (rows of 4 compared whole).
+/// `Some(material)` if the `N`³ block of a dense chunk's voxels starting at index `at` holds
+/// one material (rows of `N` compared whole: a fixed-size array compare, vector instructions,
+/// no memcmp call).
 #[inline]
-fn quarter_uniform(v: &[u16; CHUNK_VOLUME], at: usize) -> Option<u16> {
-    let row = [v[at]; 4];
-    for z in 0..4 {
-        for y in 0..4 {
+fn cube_uniform<const N: usize>(v: &[u16; CHUNK_VOLUME], at: usize) -> Option<u16> {
+    let row = [v[at]; N];
+    for z in 0..N {
+        for y in 0..N {
             let i = at + CHUNK_SIZE * y + CHUNK_SIZE * CHUNK_SIZE * z;
-            if v[i..i + 4].first_chunk::<4>() != Some(&row) {
+            if v[i..i + N].first_chunk::<N>() != Some(&row) {
                 return None;
             }
         }
     }
     Some(row[0])
+}
+
+/// The 2³ block of `cells` at index `o` of a grid whose rows are `y` and layers `z` apart, in
+/// [`downsample_cell`]'s order (`x + 2y + 4z`).
+#[inline(always)]
+fn block_of_2(cells: &[u16], o: usize, y: usize, z: usize) -> [u16; 8] {
+    [
+        cells[o],
+        cells[o + 1],
+        cells[o + y],
+        cells[o + y + 1],
+        cells[o + z],
+        cells[o + z + 1],
+        cells[o + z + y],
+        cells[o + z + y + 1],
+    ]
 }
 
 const _: () = assert!(CHUNK_VOLUME == 8 * HALF_VOLUME);

@@ -28,12 +28,7 @@ pub(crate) trait Source {
     /// corners of a fine cell.
     #[inline(always)]
     fn height_corners(&mut self, m: &Model, face: u8, i: u32, j: u32) -> [f64; 4] {
-        [
-            self.height(m, face, i, j),
-            self.height(m, face, i + 1, j),
-            self.height(m, face, i, j + 1),
-            self.height(m, face, i + 1, j + 1),
-        ]
+        corner_heights(self, m, face, i, j)
     }
     /// Coarse nodes `(ci, cj)`, `(ci+1, cj)`, `(ci, cj+1)`, `(ci+1, cj+1)` of `face`: the corners
     /// of a coarse cell.
@@ -51,6 +46,17 @@ pub(crate) trait Source {
     fn height_bounds(&mut self, _m: &Model, _g: GridPos) -> Option<(f64, f64)> {
         None
     }
+}
+
+/// [`Source::height`] of the four corners of fine cell `(i, j)`, one by one.
+#[inline(always)]
+fn corner_heights<S: Source + ?Sized>(src: &mut S, m: &Model, face: u8, i: u32, j: u32) -> [f64; 4] {
+    [
+        src.height(m, face, i, j),
+        src.height(m, face, i + 1, j),
+        src.height(m, face, i, j + 1),
+        src.height(m, face, i + 1, j + 1),
+    ]
 }
 
 /// Computes nodes on demand for one voxel, remembering the few coarse nodes it needs (the four
@@ -109,6 +115,13 @@ const UNSET: CoarseNode = CoarseNode { land: f64::NAN, mask: 0.0, ridge: 0.0, fo
 const DENSE_FINE_LIMIT: u64 = 1 << 16;
 /// Coarse nodes a patch keeps in per-face rectangles; beyond, in its coarse tables.
 const DENSE_COARSE_LIMIT: u64 = 1 << 13;
+
+/// A face's fine node rectangle, inclusive: `[(i0, i1), (j0, j1)]`.
+type FineRect = [(u32, u32); 2];
+
+/// The coarse cells under a box on one face (`[ci0, ci1, cj0, cj1]`, inclusive) and the fine
+/// node rectangle they come from.
+type CellsUnder = ([u32; 4], FineRect);
 
 /// Inclusive index range start and length.
 #[derive(Clone, Copy, Debug, Default)]
@@ -228,8 +241,14 @@ pub(crate) struct Patch {
     fine_tiles: [Option<(TileKey, Arc<FineTile>)>; TILE_SLOTS],
 }
 
-/// Shared coarse tiles a patch keeps at hand.
+/// Shared coarse tiles a patch keeps at hand (and as many fine ones).
 const TILE_SLOTS: usize = 16;
+
+/// The slot of a patch's shared-tile handful that tile `key` goes to (`key.level` is the face).
+#[inline]
+fn tile_slot(key: TileKey) -> usize {
+    (key.x as usize).wrapping_mul(7).wrapping_add(key.z as usize * 3 + key.level as usize) % TILE_SLOTS
+}
 
 impl Default for Patch {
     fn default() -> Self {
@@ -334,7 +353,7 @@ impl Patch {
         let rects = self.coarse_cells_under(m, lo, hi, max_cells)?;
         let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
         for (face, rect) in rects.into_iter().enumerate() {
-            let Some([ci0, ci1, cj0, cj1]) = rect else { continue };
+            let Some(([ci0, ci1, cj0, cj1], _)) = rect else { continue };
             for cj in cj0..=cj1 {
                 for ci in ci0..=ci1 {
                     let (l, h) = self.cell_bounds(m, face as u8, ci, cj);
@@ -356,8 +375,7 @@ impl Patch {
         let k = COARSE_FACTOR;
         let mut r = CoarseRanges::EMPTY;
         for (face, rect) in rects.into_iter().enumerate() {
-            let Some([ci0, ci1, cj0, cj1]) = rect else { continue };
-            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else { continue };
+            let Some(([ci0, ci1, cj0, cj1], [(i0, i1), (j0, j1)])) = rect else { continue };
             // The fraction of coarse cell `c` (along one axis) the fine nodes `a..=b` span.
             let part = |c: u32, a: u32, b: u32| {
                 let t = |v: u32| f64::from(v.saturating_sub(c * k).min(k)) / f64::from(k);
@@ -379,14 +397,16 @@ impl Patch {
     }
 
     /// Per face, the coarse cells (`[ci0, ci1, cj0, cj1]`, inclusive) holding every voxel of box
-    /// `lo..=hi` on the patch's faces; `None` if they are more than `max_cells`.
+    /// `lo..=hi` on the patch's faces, with the fine node rectangle they come from
+    /// ([`Grid::face_rect`](crate::grid::Grid::face_rect)); `None` if they are more than
+    /// `max_cells`.
     fn coarse_cells_under(
         &self,
         m: &Model,
         lo: [i64; 3],
         hi: [i64; 3],
         max_cells: usize,
-    ) -> Option<[Option<[u32; 4]>; 6]> {
+    ) -> Option<[Option<CellsUnder>; 6]> {
         let (k, last) = (COARSE_FACTOR, m.grid.nc - 1);
         let mut rects = [None; 6];
         let mut cells = 0usize;
@@ -394,12 +414,12 @@ impl Patch {
             if !self.faces[face].active {
                 continue;
             }
-            let Some([(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else { continue };
+            let Some(fine @ [(i0, i1), (j0, j1)]) = m.grid.face_rect(face as u8, lo, hi) else { continue };
             // Each voxel's fine cell `c` (and `c + 1`) lies in the rectangle; its coarse cell is
             // `c / k`.
             let r = [i0 / k, (i1 / k).min(last), j0 / k, (j1 / k).min(last)];
             cells += (r[1] - r[0] + 1) as usize * (r[3] - r[2] + 1) as usize;
-            *rect = Some(r);
+            *rect = Some((r, fine));
         }
         (cells <= max_cells).then_some(rects)
     }
@@ -459,7 +479,7 @@ impl Patch {
     #[inline(never)]
     fn shared_coarse(&mut self, m: &Model, face: u8, ci: u32, cj: u32) -> CoarseNode {
         let key = CoarseField::key(face, ci, cj);
-        let slot = (key.x as usize).wrapping_mul(7).wrapping_add(key.z as usize * 3 + face as usize) % TILE_SLOTS;
+        let slot = tile_slot(key);
         if let Some((k, tile)) = &self.tiles[slot]
             && *k == key
         {
@@ -500,7 +520,7 @@ impl Patch {
     #[inline(never)]
     fn shared_fine(&mut self, m: &Model, face: u8, i: u32, j: u32, compute: impl FnOnce(&mut Self) -> f64) -> f64 {
         let key = FineField::key(face, i, j);
-        let slot = (key.x as usize).wrapping_mul(7).wrapping_add(key.z as usize * 3 + face as usize) % TILE_SLOTS;
+        let slot = tile_slot(key);
         if !matches!(&self.fine_tiles[slot], Some((k, _)) if *k == key) {
             self.fine_tiles[slot] = Some((key, m.fine.tile(key)));
         }
@@ -617,12 +637,7 @@ impl Source for Patch {
                 return v;
             }
         }
-        [
-            self.height(m, face, i, j),
-            self.height(m, face, i + 1, j),
-            self.height(m, face, i, j + 1),
-            self.height(m, face, i + 1, j + 1),
-        ]
+        corner_heights(self, m, face, i, j)
     }
 
     #[inline(always)]
