@@ -8,7 +8,7 @@
 //!   reaches an engine-free crate through it.
 //! - Between our own crates, each may reach only the crates [`ALLOWED`] lists for it: the core
 //!   reaches none of the others; the index, the mesher, geology and the two store backends
-//!   (`strata_redb`, `strata_redis`) build on the core alone (so the mesher does not reach the index, and none of them the plugin); the
+//!   (`strata_redb`, `strata_redis`) and the multiplayer protocol (`strata_net`) build on the core alone (so the mesher does not reach the index, and none of them the plugin); the
 //!   plugin reaches no store backend, benchmark or tool; nothing but the report's fly-through
 //!   reaches the report.
 //!
@@ -32,6 +32,7 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
     ("strata_geo", &["strata_core"], false),
     ("strata_redb", &["strata_core"], false),
     ("strata_redis", &["strata_core"], false),
+    ("strata_net", &["strata_core"], false),
     ("strata_cli", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis"], false),
     ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb"], true),
     (
