@@ -37,6 +37,10 @@ pub struct Hello {
     /// The world the client was connected to before ([`WorldId::UNSEALED`] on a first
     /// connection): a server of another world tells it to drop what it kept.
     pub last_world: WorldId,
+    /// The client's session: a random number it keeps across reconnects, so the server knows
+    /// a resent intent ([`EditIntent::id`]s increase within a session) and answers it without
+    /// applying it twice.
+    pub session: u64,
 }
 
 /// Where a client looks from and how far: the server streams its interest set from these.
@@ -112,7 +116,8 @@ impl TryFrom<Edit> for ClientEdit {
 /// An edit a client asks the server to make.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EditIntent {
-    /// The client's number for it (its [`EditOutcome`] carries it back).
+    /// The client's number for it (its [`EditOutcome`] carries it back): increasing within a
+    /// session; an intent sent again after a reconnect keeps its number.
     pub id: u32,
     /// The edit.
     pub edit: ClientEdit,
@@ -259,6 +264,10 @@ pub enum Rejection {
     /// The server could not commit it durably; nothing changed.
     #[error("not committed: {0}")]
     NotCommitted(String),
+    /// An intent sent again after a reconnect whose outcome the server no longer remembers
+    /// (older than its memory of the session): it may or may not have been applied.
+    #[error("the server no longer knows this edit's outcome")]
+    Forgotten,
 }
 
 /// The server's answer to one [`EditIntent`].
@@ -469,6 +478,7 @@ impl ClientMessage {
                 write_text(w, "client name", &h.name, MAX_CLIENT_NAME_LEN)?;
                 write_identity(w, &h.identity)?;
                 w.u64(h.last_world.0);
+                w.u64(h.session);
                 Ok(())
             }),
             ClientMessage::View(v) => seal(out, kind::VIEW, |w| {
@@ -513,6 +523,7 @@ impl ClientMessage {
                 name: r.text("client name", MAX_CLIENT_NAME_LEN)?,
                 identity: read_identity(&mut r)?,
                 last_world: WorldId(r.u64("last world")?),
+                session: r.u64("session")?,
             }),
             kind::VIEW => {
                 let n = r.count("viewers", MAX_VIEWERS)?;
@@ -627,6 +638,7 @@ fn write_rejection(w: &mut Writer<'_>, e: &Rejection) -> Result<(), WireError> {
             w.u8(5);
             write_text(w, "rejection reason", reason, MAX_REASON_LEN)?;
         }
+        Rejection::Forgotten => w.u8(6),
     }
     Ok(())
 }
@@ -639,6 +651,7 @@ fn read_rejection(r: &mut Reader<'_>) -> Result<Rejection, WireError> {
         3 => Rejection::OutOfReach,
         4 => Rejection::Game(r.text("rejection reason", MAX_REASON_LEN)?),
         5 => Rejection::NotCommitted(r.text("rejection reason", MAX_REASON_LEN)?),
+        6 => Rejection::Forgotten,
         tag => return Err(WireError::UnknownTag { what: "rejection kind", tag }),
     })
 }

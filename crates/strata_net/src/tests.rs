@@ -80,13 +80,18 @@ fn client_edit() -> impl Strategy<Value = ClientEdit> {
 fn client_message() -> impl Strategy<Value = ClientMessage> {
     let f = || 0.0f32..1e6;
     prop_oneof![
-        (text(MAX_CLIENT_NAME), proptest::collection::vec(text(MAX_MATERIAL_NAME_LEN), 0..20), any::<u64>()).prop_map(
-            |(name, materials, w)| ClientMessage::Hello(Hello {
+        (
+            text(MAX_CLIENT_NAME),
+            proptest::collection::vec(text(MAX_MATERIAL_NAME_LEN), 0..20),
+            any::<u64>(),
+            any::<u64>()
+        )
+            .prop_map(|(name, materials, w, session)| ClientMessage::Hello(Hello {
                 name,
                 identity: WorldIdentity { materials, ..identity() },
                 last_world: WorldId(w),
-            })
-        ),
+                session,
+            })),
         (
             proptest::collection::vec([-1e9f64..1e9, -1e9f64..1e9, -1e9f64..1e9], 0..=MAX_VIEWERS),
             f(),
@@ -119,6 +124,7 @@ fn rejection() -> impl Strategy<Value = Rejection> {
         Just(Rejection::OutOfReach),
         text(400).prop_map(Rejection::Game),
         text(400).prop_map(Rejection::NotCommitted),
+        Just(Rejection::Forgotten),
     ]
 }
 
@@ -290,10 +296,12 @@ fn limits_are_enforced_when_sending_and_when_receiving() {
         ServerMessage::Changed(ChunksChanged { sequence: 1, keys: vec![ChunkKey::new(0, 0, 0); MAX_CHANGED_KEYS + 1] });
     assert!(keys.encode(&mut Vec::new()).is_err());
     let materials = WorldIdentity { materials: vec!["m".into(); MAX_MATERIALS + 1], ..identity() };
-    let hello = ClientMessage::Hello(Hello { name: "a".into(), identity: materials, last_world: WorldId(0) });
+    let hello =
+        ClientMessage::Hello(Hello { name: "a".into(), identity: materials, last_world: WorldId(0), session: 1 });
     assert!(matches!(hello.encode(&mut Vec::new()), Err(WireError::TooMany { what: "materials", .. })));
     let long_name = WorldIdentity { materials: vec!["x".repeat(MAX_MATERIAL_NAME_LEN + 1)], ..identity() };
-    let hello = ClientMessage::Hello(Hello { name: "a".into(), identity: long_name, last_world: WorldId(0) });
+    let hello =
+        ClientMessage::Hello(Hello { name: "a".into(), identity: long_name, last_world: WorldId(0), session: 1 });
     assert!(hello.encode(&mut Vec::new()).is_err());
     assert!(matches!(ClientMessage::decode(&vec![0; MAX_MESSAGE_LEN + 1]), Err(WireError::TooLong { .. })));
 }
@@ -303,8 +311,12 @@ fn a_handshake_mismatch_reaches_the_client_as_the_same_error() {
     let server = identity();
     let mut client = identity();
     client.materials[2] = "moss".into();
-    let hello =
-        ClientMessage::Hello(Hello { name: "b".into(), identity: client.clone(), last_world: WorldId::UNSEALED });
+    let hello = ClientMessage::Hello(Hello {
+        name: "b".into(),
+        identity: client.clone(),
+        last_world: WorldId::UNSEALED,
+        session: 9,
+    });
     let ClientMessage::Hello(received) = ClientMessage::decode(&encode_client(&hello)).expect("valid") else {
         panic!("a hello")
     };
@@ -336,4 +348,152 @@ fn process_batches_are_not_client_edits() {
     let set = strata_core::Edit::Set(VoxelPos::new(1, 2, 3), MaterialId(4));
     let back: strata_core::Edit = ClientEdit::try_from(set.clone()).expect("a client edit").into();
     assert_eq!(back, set);
+}
+
+/// A client and a server over a link that drops: every edit ends settled on the client,
+/// none is applied twice, and an accepted one was applied once and made durable.
+mod reconnects {
+    use crate::client::{PendingEdits, Settled};
+    use crate::server::{AckQueue, EditLedger, Intake};
+    use crate::{ClientEdit, EditIntent, EditOutcome, Rejection};
+    use proptest::prelude::*;
+    use std::collections::{HashMap, VecDeque};
+    use strata_core::{MaterialId, VoxelPos};
+
+    #[derive(Clone, Copy, Debug)]
+    enum Step {
+        Submit,
+        ToServer,
+        ToClient,
+        Commit,
+        Drop,
+        Reconnect,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => Just(Step::Submit),
+            4 => Just(Step::ToServer),
+            4 => Just(Step::ToClient),
+            2 => Just(Step::Commit),
+            1 => Just(Step::Drop),
+            1 => Just(Step::Reconnect),
+        ]
+    }
+
+    #[derive(Default)]
+    struct Sim {
+        pending: PendingEdits,
+        ledger: Option<EditLedger>,
+        acks: AckQueue<()>,
+        connected: bool,
+        to_server: VecDeque<EditIntent>,
+        to_client: VecDeque<EditOutcome>,
+        version: u64,
+        sequence: u64,
+        applied: HashMap<u32, (u32, u64)>,
+        durable_version: u64,
+        settled: HashMap<u32, Settled>,
+        submitted: u32,
+    }
+
+    impl Sim {
+        fn run(&mut self, s: Step) {
+            match s {
+                Step::Submit => {
+                    self.submitted += 1;
+                    let intent = self.pending.submit(ClientEdit::Set(VoxelPos::new(0, 0, 0), MaterialId(1)));
+                    if self.connected {
+                        self.to_server.push_back(intent);
+                    }
+                }
+                Step::ToServer => {
+                    let Some(intent) = self.to_server.pop_front() else { return };
+                    let ledger = self.ledger.get_or_insert_with(|| EditLedger::new(1 << 20));
+                    match ledger.intake(intent.id) {
+                        // The game refuses every seventh edit.
+                        Intake::New if intent.id % 7 == 0 => {
+                            let o = EditOutcome { id: intent.id, result: Err(Rejection::OutOfReach) };
+                            ledger.settled(&o);
+                            self.to_client.push_back(o);
+                        }
+                        Intake::New => {
+                            self.version += 1;
+                            let e = self.applied.entry(intent.id).or_insert((0, 0));
+                            e.0 += 1;
+                            e.1 = self.version;
+                            self.acks.applied(self.version, (), intent.id);
+                        }
+                        Intake::Answered(o) => self.to_client.push_back(o),
+                        Intake::InFlight => {}
+                    }
+                }
+                Step::ToClient => {
+                    if let Some(o) = self.to_client.pop_front()
+                        && let Some(s) = self.pending.settle(&o)
+                    {
+                        assert!(self.settled.insert(o.id, s).is_none(), "settled twice");
+                    }
+                }
+                Step::Commit => {
+                    self.sequence += 1;
+                    self.durable_version = self.version;
+                    let ledger = self.ledger.get_or_insert_with(|| EditLedger::new(1 << 20));
+                    for ((), o) in self.acks.committed(self.version, self.sequence) {
+                        ledger.settled(&o);
+                        if self.connected {
+                            self.to_client.push_back(o);
+                        }
+                    }
+                }
+                Step::Drop => {
+                    self.connected = false;
+                    self.to_server.clear();
+                    self.to_client.clear();
+                }
+                Step::Reconnect => {
+                    if !self.connected {
+                        self.connected = true;
+                        self.to_server.extend(self.pending.resend());
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn no_edit_is_lost_or_applied_twice(steps in proptest::collection::vec(step(), 1..300)) {
+            let mut sim = Sim { pending: PendingEdits::new(), ..Sim::default() };
+            for s in steps {
+                sim.run(s);
+                prop_assert!(sim.applied.values().all(|(n, _)| *n == 1), "an edit applied twice");
+            }
+            // The link comes back for good: everything settles.
+            sim.run(Step::Reconnect);
+            for _ in 0..4 {
+                while !sim.to_server.is_empty() {
+                    sim.run(Step::ToServer);
+                }
+                sim.run(Step::Commit);
+                while !sim.to_client.is_empty() {
+                    sim.run(Step::ToClient);
+                }
+            }
+            prop_assert!(sim.pending.is_empty(), "{} edits still pending", sim.pending.len());
+            prop_assert_eq!(sim.settled.len() as u32, sim.submitted);
+            for (id, s) in &sim.settled {
+                match s {
+                    Settled::Accepted { sequence, .. } => {
+                        let (n, version) = sim.applied.get(id).copied().unwrap_or_default();
+                        prop_assert_eq!(n, 1, "accepted edit {} applied once", id);
+                        prop_assert!(version <= sim.durable_version && *sequence >= 1);
+                    }
+                    Settled::Rejected { .. } => prop_assert!(!sim.applied.contains_key(id), "rejected edit {} applied", id),
+                }
+            }
+        }
+    }
 }
