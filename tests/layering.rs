@@ -34,7 +34,7 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
     ("strata_redis", &["strata_core"], false),
     ("strata_net", &["strata_core"], false),
     ("strata_cli", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis"], false),
-    ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb"], true),
+    ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_net"], true),
     (
         "strata_bench",
         &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis"],

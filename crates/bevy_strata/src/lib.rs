@@ -31,6 +31,8 @@ mod jobs;
 mod mesh_build;
 mod messages;
 mod mover;
+#[cfg(feature = "net")]
+pub mod net;
 mod node_material;
 mod pacing;
 mod persistence;

@@ -87,12 +87,12 @@ pub const MAX_MESSAGE_LEN: usize = if MAX_RECORD_LEN > MAX_SUMMARY_LEN { MAX_REC
 
 /// What a game needs to speak the protocol.
 pub mod prelude {
+    pub use crate::client::{PendingEdits, Settled};
+    pub use crate::server::{AckQueue, ByteBudget, EditGate, EditLedger, EditLimits, Intake, Outbox};
     pub use crate::{
         ChunkRecord, ClientEdit, ClientMessage, EditIntent, EditOutcome, HandshakeError, Hello, ServerMessage,
         ViewUpdate, Welcome, WireError, WorldIdentity,
     };
-    pub use crate::client::{PendingEdits, Settled};
-    pub use crate::server::{AckQueue, ByteBudget, EditGate, EditLedger, EditLimits, Intake, Outbox};
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@ mod headless;
 mod load_failures;
 mod main_thread;
 mod mover;
+#[cfg(feature = "net")]
+mod net;
 mod pacing;
 mod redis_save;
 mod residency;

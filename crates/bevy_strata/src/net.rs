@@ -1,0 +1,335 @@
+//! Multiplayer (feature `net`): Strata's protocol ([`strata_net`]) over `bevy_replicon` and renet.
+//!
+//! The protocol's messages travel as opaque frames ([`ToServer`], [`ToClient`]) on one reliable,
+//! ordered replicon channel each way (independent of replicon's entity replication). Decoding
+//! happens here, not in replicon, so bytes that are not a valid message are seen: the server
+//! disconnects a client that sends them and says why ([`ClientDropped`]).
+//!
+//! What works so far is the handshake: a client sends [`Hello`] with its [`WorldIdentity`]
+//! once connected; the server answers [`Welcome`] or refuses with a [`HandshakeError`] naming
+//! what differs, and the client checks the server's identity the same way. Both ends hold the
+//! same typed error ([`ClientDropped::reason`], [`NetStatus::Refused`]).
+//!
+//! # Setup
+//! Add [`StrataNetServerPlugin`] or [`StrataNetClientPlugin`] (never both in one app) after
+//! `bevy_replicon`'s `RepliconPlugins` and `bevy_replicon_renet`'s `RepliconRenetPlugins`, then
+//! create renet's server or client resources as `bevy_replicon_renet` documents, with the
+//! channels from `RepliconChannels` (read after the plugins are added).
+
+use bevy::prelude::*;
+use bevy_replicon::bytes::Bytes;
+use bevy_replicon::prelude::*;
+use bevy_replicon::shared::message::ctx::{ClientReceiveCtx, ClientSendCtx, ServerReceiveCtx, ServerSendCtx};
+use strata_net::{ClientMessage, HandshakeError, Hello, ServerMessage, Welcome, WireError, WorldIdentity};
+
+/// A client's encoded [`ClientMessage`], as replicon carries it.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+pub struct ToServer(pub Bytes);
+
+/// A server's encoded [`ServerMessage`], as replicon carries it.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+pub struct ToClient(pub Bytes);
+
+fn write_frame<C>(_: &mut C, frame: &Bytes, out: &mut Vec<u8>) -> Result<()> {
+    out.extend_from_slice(frame);
+    Ok(())
+}
+
+fn read_frame(message: &mut Bytes) -> Bytes {
+    message.split_to(message.len())
+}
+
+/// Registers the two frame messages (the same order on both ends, as replicon requires).
+fn register_frames(app: &mut App) {
+    app.add_client_message_with(
+        Channel::Ordered,
+        |c: &mut ClientSendCtx, m: &ToServer, out| write_frame(c, &m.0, out),
+        |_: &mut ServerReceiveCtx, m| Ok(ToServer(read_frame(m))),
+    )
+    .add_server_message_with(
+        Channel::Ordered,
+        |c: &mut ServerSendCtx, m: &ToClient, out| write_frame(c, &m.0, out),
+        |_: &mut ClientReceiveCtx, m| Ok(ToClient(read_frame(m))),
+    )
+    .make_message_independent::<ToClient>();
+}
+
+fn encode_server(m: &ServerMessage) -> Option<ToClient> {
+    let mut out = Vec::new();
+    match m.encode(&mut out) {
+        Ok(()) => Some(ToClient(out.into())),
+        Err(e) => {
+            error!("strata net: a server message over the protocol's limits was not sent: {e}");
+            None
+        }
+    }
+}
+
+fn encode_client(m: &ClientMessage) -> Option<ToServer> {
+    let mut out = Vec::new();
+    match m.encode(&mut out) {
+        Ok(()) => Some(ToServer(out.into())),
+        Err(e) => {
+            error!("strata net: a client message over the protocol's limits was not sent: {e}");
+            None
+        }
+    }
+}
+
+/// `e` as a goodbye's reason, cut to the protocol's limit at a character boundary.
+fn reason_text(e: &impl std::fmt::Display) -> String {
+    let mut s = e.to_string();
+    let mut end = s.len().min(strata_net::message::MAX_REASON_LEN);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s
+}
+
+/// Why the server ended a client's connection.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The handshake failed (the client was told the same error).
+    #[error("refused at the handshake: {0}")]
+    Refused(HandshakeError),
+    /// The client sent bytes that are not a valid message.
+    #[error("sent an invalid message: {0}")]
+    BadMessage(WireError),
+    /// The client sent something other than a hello first, or a second hello.
+    #[error("broke the protocol: {0}")]
+    Protocol(&'static str),
+    /// The client said goodbye, with its reason.
+    #[error("left: {0}")]
+    Left(String),
+}
+
+/// The server ended a client's connection (also logged as a warning).
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct ClientDropped {
+    /// The client's entity (replicon's `ConnectedClient`).
+    pub client: Entity,
+    /// Why.
+    pub reason: DropReason,
+}
+
+/// A client completed the handshake.
+#[derive(Message, Clone, Debug, PartialEq, Eq)]
+pub struct ClientJoined {
+    /// The client's entity.
+    pub client: Entity,
+    /// Its name and session, as it sent them.
+    pub name: String,
+    /// Its session.
+    pub session: u64,
+}
+
+/// The server's side of the protocol: its world's identity and id, and its clients.
+#[derive(Resource, Debug)]
+pub struct NetServer {
+    /// What clients must match.
+    pub identity: WorldIdentity,
+    /// The world's id (chunk records carry it).
+    pub world: strata_core::WorldId,
+    /// Edit intents per second granted to each client (told in [`Welcome`]).
+    pub edits_per_second: u32,
+    next_client: u32,
+}
+
+impl NetServer {
+    /// A server of the world `identity`, `world`.
+    pub fn new(identity: WorldIdentity, world: strata_core::WorldId) -> Self {
+        Self { identity, world, edits_per_second: 20, next_client: 1 }
+    }
+}
+
+/// Per connected client, on replicon's client entity.
+#[derive(Component, Debug, Default)]
+pub struct NetLink {
+    /// The client's session once it said hello.
+    pub session: Option<u64>,
+}
+
+/// The server half: answers hellos, drops clients that send garbage. Needs a [`NetServer`]
+/// resource.
+pub struct StrataNetServerPlugin;
+
+impl Plugin for StrataNetServerPlugin {
+    fn build(&self, app: &mut App) {
+        register_frames(app);
+        app.add_message::<ClientDropped>()
+            .add_message::<ClientJoined>()
+            .add_observer(|add: On<Add, ConnectedClient>, mut commands: Commands| {
+                commands.entity(add.entity).insert(NetLink::default());
+            })
+            .add_systems(Update, serve.run_if(resource_exists::<NetServer>));
+    }
+}
+
+fn serve(
+    mut frames: MessageReader<FromClient<ToServer>>,
+    mut server: ResMut<NetServer>,
+    mut links: Query<&mut NetLink>,
+    mut out: MessageWriter<ToClients<ToClient>>,
+    mut disconnect: MessageWriter<DisconnectRequest>,
+    mut dropped: MessageWriter<ClientDropped>,
+    mut joined: MessageWriter<ClientJoined>,
+) {
+    for frame in frames.read() {
+        let ClientId::Client(client) = frame.client_id else { continue };
+        let Ok(mut link) = links.get_mut(client) else { continue };
+        let mut send = |m: ServerMessage| {
+            if let Some(f) = encode_server(&m) {
+                out.write(ToClients { targets: SendTargets::Single(frame.client_id), message: f });
+            }
+        };
+        let mut drop = |reason: DropReason| {
+            warn!("strata net: dropping client {client}: {reason}");
+            if let DropReason::Refused(e) = &reason {
+                send(ServerMessage::Refused(e.clone()));
+            }
+            disconnect.write(DisconnectRequest { client });
+            dropped.write(ClientDropped { client, reason });
+        };
+        let message = match ClientMessage::decode(&frame.message.0) {
+            Ok(m) => m,
+            Err(WireError::Version { got, .. }) => {
+                drop(DropReason::Refused(HandshakeError::protocol(got)));
+                continue;
+            }
+            Err(e) => {
+                drop(DropReason::BadMessage(e));
+                continue;
+            }
+        };
+        match (message, link.session) {
+            (ClientMessage::Hello(hello), None) => {
+                if let Err(e) = server.identity.check(&hello.identity) {
+                    drop(DropReason::Refused(e));
+                    continue;
+                }
+                link.session = Some(hello.session);
+                let number = server.next_client;
+                server.next_client = server.next_client.wrapping_add(1);
+                info!("strata net: client {client} ({:?}, session {:x}) joined", hello.name, hello.session);
+                send(ServerMessage::Welcome(Welcome {
+                    client: number,
+                    world: server.world,
+                    sequence: 0,
+                    identity: server.identity.clone(),
+                    edits_per_second: server.edits_per_second,
+                }));
+                joined.write(ClientJoined { client, name: hello.name, session: hello.session });
+            }
+            (ClientMessage::Goodbye(reason), _) => drop(DropReason::Left(reason)),
+            (ClientMessage::Hello(_), Some(_)) => drop(DropReason::Protocol("a second hello")),
+            (_, None) => drop(DropReason::Protocol("a message before its hello")),
+            (ClientMessage::KeepAlive(k), Some(_)) if !k.reply => {
+                send(ServerMessage::KeepAlive(strata_net::KeepAlive { nonce: k.nonce, reply: true }));
+            }
+            // Views and edits: handled by the streaming server (to come).
+            (_, Some(_)) => {}
+        }
+    }
+}
+
+/// Where a client's connection stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum NetStatus {
+    /// Not connected yet, or the hello is on its way.
+    #[default]
+    Connecting,
+    /// The server welcomed us.
+    Connected(Welcome),
+    /// The handshake failed: the server refused us, or we refused the server (the same error
+    /// either way).
+    Refused(HandshakeError),
+    /// The connection ended otherwise (the server sent something invalid, or went away).
+    Lost(String),
+}
+
+/// The client's side of the protocol.
+#[derive(Resource, Debug)]
+pub struct NetClient {
+    /// The world this client shows.
+    pub identity: WorldIdentity,
+    /// A display name for the server's logs.
+    pub name: String,
+    /// Kept across reconnects (see [`Hello::session`]).
+    pub session: u64,
+    /// Where the connection stands.
+    pub status: NetStatus,
+    hello_sent: bool,
+}
+
+impl NetClient {
+    /// A client of the world `identity`, with a random session.
+    pub fn new(name: impl Into<String>, identity: WorldIdentity) -> Self {
+        let session = strata_core::WorldId::random().0;
+        Self { identity, name: name.into(), session, status: NetStatus::Connecting, hello_sent: false }
+    }
+}
+
+/// The client half: says hello once connected and follows the answer. Needs a [`NetClient`]
+/// resource.
+pub struct StrataNetClientPlugin;
+
+impl Plugin for StrataNetClientPlugin {
+    fn build(&self, app: &mut App) {
+        register_frames(app);
+        app.add_systems(Update, (say_hello, follow_server).chain().run_if(resource_exists::<NetClient>));
+    }
+}
+
+fn say_hello(state: Res<State<ClientState>>, mut client: ResMut<NetClient>, mut out: MessageWriter<ToServer>) {
+    match state.get() {
+        ClientState::Connected if !client.hello_sent => {
+            let hello = Hello {
+                name: client.name.clone(),
+                identity: client.identity.clone(),
+                last_world: strata_core::WorldId::UNSEALED,
+                session: client.session,
+            };
+            if let Some(f) = encode_client(&ClientMessage::Hello(hello)) {
+                out.write(f);
+                client.hello_sent = true;
+            }
+        }
+        ClientState::Disconnected if client.hello_sent => {
+            client.hello_sent = false;
+            if matches!(client.status, NetStatus::Connected(_) | NetStatus::Connecting) {
+                client.status = NetStatus::Lost("disconnected".into());
+            }
+        }
+        _ => {}
+    }
+}
+
+fn follow_server(mut frames: MessageReader<ToClient>, mut client: ResMut<NetClient>, mut out: MessageWriter<ToServer>) {
+    for frame in frames.read() {
+        match ServerMessage::decode(&frame.0) {
+            Ok(ServerMessage::Welcome(w)) => {
+                client.status = match client.identity.check(&w.identity) {
+                    Ok(()) => NetStatus::Connected(w),
+                    Err(e) => {
+                        warn!("strata net: refusing the server's world: {e}");
+                        out.write_batch(encode_client(&ClientMessage::Goodbye(reason_text(&e))));
+                        NetStatus::Refused(e)
+                    }
+                };
+            }
+            Ok(ServerMessage::Refused(e)) => {
+                warn!("strata net: the server refused us: {e}");
+                client.status = NetStatus::Refused(e);
+            }
+            Ok(ServerMessage::Goodbye(reason)) => client.status = NetStatus::Lost(reason),
+            Ok(_) => {}
+            Err(e) => {
+                warn!("strata net: the server sent an invalid message: {e}");
+                client.status = NetStatus::Lost(format!("invalid message from the server: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The multiplayer handshake over real UDP sockets on 127.0.0.1 (`bevy_replicon` over renet): a
+//! server app and client apps in one process, stepped in turn.
+
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use bevy_replicon::prelude::*;
+use bevy_replicon_renet::netcode::{
+    ClientAuthentication, NetcodeClientTransport, NetcodeServerTransport, ServerAuthentication, ServerConfig,
+};
+use bevy_replicon_renet::renet::ConnectionConfig;
+use bevy_replicon_renet::{RenetChannelsExt, RenetClient, RenetServer, RepliconRenetPlugins};
+use bevy_strata::net::{
+    ClientDropped, ClientJoined, DropReason, NetClient, NetServer, NetStatus, StrataNetClientPlugin,
+    StrataNetServerPlugin, ToServer,
+};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::SystemTime;
+use strata_core::WorldId;
+use strata_net::{HandshakeError, WorldIdentity};
+
+const PROTOCOL_ID: u64 = 0x5354_5241_5441;
+
+fn identity() -> WorldIdentity {
+    WorldIdentity {
+        generator_kind: "strata_geo::PlanetGenerator".into(),
+        generator_settings: "(seed: 7)".into(),
+        materials: ["air", "stone", "grass", "water"].map(String::from).to_vec(),
+    }
+}
+
+fn app() -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, StatesPlugin, RepliconPlugins, RepliconRenetPlugins));
+    app
+}
+
+fn now() -> std::time::Duration {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("a clock after 1970")
+}
+
+fn connection(app: &App) -> ConnectionConfig {
+    let channels = app.world().resource::<RepliconChannels>();
+    ConnectionConfig {
+        server_channels_config: channels.server_configs(),
+        client_channels_config: channels.client_configs(),
+        ..Default::default()
+    }
+}
+
+/// A server of `identity` on an ephemeral port.
+fn server(identity: WorldIdentity) -> (App, u16) {
+    let mut app = app();
+    app.add_plugins(StrataNetServerPlugin).finish();
+    let socket = UdpSocket::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)).expect("bind 127.0.0.1");
+    let addr = socket.local_addr().expect("a local address");
+    let config = ServerConfig {
+        current_time: now(),
+        max_clients: 8,
+        protocol_id: PROTOCOL_ID,
+        public_addresses: vec![addr],
+        authentication: ServerAuthentication::Unsecure,
+    };
+    let transport = NetcodeServerTransport::new(config, socket).expect("a server transport");
+    let renet = RenetServer::new(connection(&app));
+    app.insert_resource(renet).insert_resource(transport).insert_resource(NetServer::new(identity, WorldId(42)));
+    (app, addr.port())
+}
+
+fn client(id: u64, port: u16, identity: WorldIdentity) -> App {
+    let mut app = app();
+    app.add_plugins(StrataNetClientPlugin).finish();
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1");
+    let auth = ClientAuthentication::Unsecure {
+        client_id: id,
+        protocol_id: PROTOCOL_ID,
+        server_addr: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+        user_data: None,
+    };
+    let transport = NetcodeClientTransport::new(now(), auth, socket).expect("a client transport");
+    let renet = RenetClient::new(connection(&app));
+    app.insert_resource(renet)
+        .insert_resource(transport)
+        .insert_resource(NetClient::new(format!("client {id}"), identity));
+    app
+}
+
+/// Steps the server and the clients until `done` or 5 s.
+fn step_until(server: &mut App, clients: &mut [&mut App], mut done: impl FnMut(&App, &[&mut App]) -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs_f32() < 5.0 {
+        for c in clients.iter_mut() {
+            c.update();
+        }
+        server.update();
+        if done(server, clients) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    false
+}
+
+fn status(app: &App) -> NetStatus {
+    app.world().resource::<NetClient>().status.clone()
+}
+
+fn drained<M: Message + Clone>(app: &mut App) -> Vec<M> {
+    app.world_mut().resource_mut::<Messages<M>>().drain().collect()
+}
+
+#[test]
+fn a_client_of_the_same_world_is_welcomed() {
+    let (mut server, port) = server(identity());
+    let mut a = client(1, port, identity());
+    let ok = step_until(&mut server, &mut [&mut a], |_, c| matches!(status(c[0]), NetStatus::Connected(_)));
+    assert!(ok, "not welcomed: {:?}", status(&a));
+    let NetStatus::Connected(welcome) = status(&a) else { unreachable!() };
+    assert_eq!(welcome.world, WorldId(42));
+    assert_eq!(welcome.identity, identity());
+    let joined: Vec<ClientJoined> = drained(&mut server);
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0].session, a.world().resource::<NetClient>().session);
+}
+
+#[test]
+fn a_generator_or_material_mismatch_is_the_same_typed_error_on_both_sides() {
+    let (mut server, port) = server(identity());
+    let mut other = identity();
+    other.materials[2] = "moss".into();
+    let mut b = client(2, port, other);
+    let ok = step_until(&mut server, &mut [&mut b], |_, c| matches!(status(c[0]), NetStatus::Refused(_)));
+    assert!(ok, "not refused: {:?}", status(&b));
+    let want = HandshakeError::Material { id: 2, ours: "grass".into(), theirs: "moss".into() };
+    assert_eq!(status(&b), NetStatus::Refused(want.clone()));
+    let dropped: Vec<ClientDropped> = drained(&mut server);
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].reason, DropReason::Refused(want));
+    // The server lets it go.
+    let gone =
+        step_until(&mut server, &mut [&mut b], |s, _| s.world().resource::<RenetServer>().connected_clients() == 0);
+    assert!(gone, "the refused client is still connected");
+}
+
+#[test]
+fn garbage_from_a_client_drops_it_and_the_others_stay() {
+    let (mut server, port) = server(identity());
+    let mut good = client(3, port, identity());
+    let mut bad = client(4, port, identity());
+    let ok = step_until(&mut server, &mut [&mut good, &mut bad], |_, c| {
+        c.iter().all(|c| matches!(status(c), NetStatus::Connected(_)))
+    });
+    assert!(ok, "not both welcomed: {:?} {:?}", status(&good), status(&bad));
+    drained::<ClientJoined>(&mut server);
+    bad.world_mut().write_message(ToServer(vec![1, 2, 250, 0, 0].into()));
+    let mut dropped = Vec::new();
+    let ok = step_until(&mut server, &mut [&mut good, &mut bad], |s, _| {
+        s.world().resource::<RenetServer>().connected_clients() == 1
+    });
+    dropped.extend(drained::<ClientDropped>(&mut server));
+    assert!(ok, "the client that sent garbage is still connected");
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert!(matches!(dropped[0].reason, DropReason::BadMessage(_)), "{:?}", dropped[0].reason);
+    assert!(matches!(status(&good), NetStatus::Connected(_)), "the other client stays: {:?}", status(&good));
+    // A mismatching version byte is a refusal naming the versions.
+    let mut late = client(5, port, identity());
+    let ok = step_until(&mut server, &mut [&mut late], |_, c| matches!(status(c[0]), NetStatus::Connected(_)));
+    assert!(ok);
+    drained::<ClientDropped>(&mut server);
+    late.world_mut().write_message(ToServer(vec![strata_net::PROTOCOL_VERSION + 1, 1].into()));
+    let ok = step_until(&mut server, &mut [&mut late], |_, c| matches!(status(c[0]), NetStatus::Refused(_)));
+    assert!(ok, "{:?}", status(&late));
+    assert_eq!(
+        status(&late),
+        NetStatus::Refused(HandshakeError::Protocol {
+            ours: strata_net::PROTOCOL_VERSION,
+            theirs: strata_net::PROTOCOL_VERSION + 1
+        })
+    );
+}
