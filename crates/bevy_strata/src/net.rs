@@ -20,6 +20,7 @@ use bevy::prelude::*;
 use bevy_replicon::bytes::Bytes;
 use bevy_replicon::prelude::*;
 use bevy_replicon::shared::message::ctx::{ClientReceiveCtx, ClientSendCtx, ServerReceiveCtx, ServerSendCtx};
+use strata_net::server::TokenBucket;
 use strata_net::{ClientMessage, HandshakeError, Hello, ServerMessage, Welcome, WireError, WorldIdentity};
 
 /// A client's encoded [`ClientMessage`], as replicon carries it.
@@ -103,6 +104,12 @@ pub enum DropReason {
     /// The client said goodbye, with its reason.
     #[error("left: {0}")]
     Left(String),
+    /// The client sent messages faster than [`NetServer::messages_per_second`] allows.
+    #[error("sent more than {0} messages a second")]
+    Flooding(f64),
+    /// The client sent no hello within [`NetServer::hello_timeout`].
+    #[error("said no hello within {0:?}")]
+    Silent(std::time::Duration),
 }
 
 /// The server ended a client's connection (also logged as a warning).
@@ -134,13 +141,29 @@ pub struct NetServer {
     pub world: strata_core::WorldId,
     /// Edit intents per second granted to each client (told in [`Welcome`]).
     pub edits_per_second: u32,
+    /// Messages of any kind a client may send per second (sustained; default 200), and at once
+    /// (default 400): a client over it is dropped ([`DropReason::Flooding`]).
+    pub messages_per_second: f64,
+    /// See [`NetServer::messages_per_second`].
+    pub message_burst: u32,
+    /// How long a connected client may stay without a hello (default 10 s): a connection that
+    /// never says hello holds a slot ([`DropReason::Silent`]).
+    pub hello_timeout: std::time::Duration,
     next_client: u32,
 }
 
 impl NetServer {
-    /// A server of the world `identity`, `world`.
+    /// A server of the world `identity`, `world`, with the default limits.
     pub fn new(identity: WorldIdentity, world: strata_core::WorldId) -> Self {
-        Self { identity, world, edits_per_second: 20, next_client: 1 }
+        Self {
+            identity,
+            world,
+            edits_per_second: 20,
+            messages_per_second: 200.0,
+            message_burst: 400,
+            hello_timeout: std::time::Duration::from_secs(10),
+            next_client: 1,
+        }
     }
 }
 
@@ -149,6 +172,12 @@ impl NetServer {
 pub struct NetLink {
     /// The client's session once it said hello.
     pub session: Option<u64>,
+    /// When the server first saw the connection (real time since start-up).
+    since: Option<std::time::Duration>,
+    /// Its message rate ([`NetServer::messages_per_second`]), from its first message.
+    rate: Option<TokenBucket>,
+    /// Whether the server has asked to disconnect it.
+    dropped: bool,
 }
 
 /// The server half: answers hellos, drops clients that send garbage. Needs a [`NetServer`]
@@ -163,74 +192,120 @@ impl Plugin for StrataNetServerPlugin {
             .add_observer(|add: On<Add, ConnectedClient>, mut commands: Commands| {
                 commands.entity(add.entity).insert(NetLink::default());
             })
-            .add_systems(Update, serve.run_if(resource_exists::<NetServer>));
+            .add_systems(Update, (serve, drop_silent).chain().run_if(resource_exists::<NetServer>));
+    }
+}
+
+/// What the server writes to its clients and the transport.
+#[derive(bevy::ecs::system::SystemParam)]
+struct Outgoing<'w> {
+    frames: MessageWriter<'w, ToClients<ToClient>>,
+    disconnect: MessageWriter<'w, DisconnectRequest>,
+    dropped: MessageWriter<'w, ClientDropped>,
+}
+
+impl Outgoing<'_> {
+    fn send(&mut self, client: Entity, m: &ServerMessage) {
+        if let Some(f) = encode_server(m) {
+            self.frames.write(ToClients { targets: SendTargets::Single(ClientId::Client(client)), message: f });
+        }
+    }
+
+    /// Drops `client` for `reason`: the refusal (if it is one) is sent first, then the
+    /// transport is asked to disconnect it; logged and reported as [`ClientDropped`].
+    fn drop_client(&mut self, client: Entity, link: &mut NetLink, reason: DropReason) {
+        if link.dropped {
+            return;
+        }
+        link.dropped = true;
+        warn!("strata net: dropping client {client}: {reason}");
+        if let DropReason::Refused(e) = &reason {
+            self.send(client, &ServerMessage::Refused(e.clone()));
+        }
+        self.disconnect.write(DisconnectRequest { client });
+        self.dropped.write(ClientDropped { client, reason });
+    }
+}
+
+fn drop_silent(
+    server: Res<NetServer>,
+    time: Res<Time<Real>>,
+    mut links: Query<(Entity, &mut NetLink)>,
+    mut out: Outgoing,
+) {
+    let now = time.elapsed();
+    for (client, mut link) in &mut links {
+        let since = *link.since.get_or_insert(now);
+        if link.session.is_none() && now.saturating_sub(since) > server.hello_timeout {
+            out.drop_client(client, &mut link, DropReason::Silent(server.hello_timeout));
+        }
     }
 }
 
 fn serve(
     mut frames: MessageReader<FromClient<ToServer>>,
+    time: Res<Time<Real>>,
     mut server: ResMut<NetServer>,
     mut links: Query<&mut NetLink>,
-    mut out: MessageWriter<ToClients<ToClient>>,
-    mut disconnect: MessageWriter<DisconnectRequest>,
-    mut dropped: MessageWriter<ClientDropped>,
+    mut out: Outgoing,
     mut joined: MessageWriter<ClientJoined>,
 ) {
     for frame in frames.read() {
         let ClientId::Client(client) = frame.client_id else { continue };
         let Ok(mut link) = links.get_mut(client) else { continue };
-        let mut send = |m: ServerMessage| {
-            if let Some(f) = encode_server(&m) {
-                out.write(ToClients { targets: SendTargets::Single(frame.client_id), message: f });
-            }
-        };
-        let mut drop = |reason: DropReason| {
-            warn!("strata net: dropping client {client}: {reason}");
-            if let DropReason::Refused(e) = &reason {
-                send(ServerMessage::Refused(e.clone()));
-            }
-            disconnect.write(DisconnectRequest { client });
-            dropped.write(ClientDropped { client, reason });
-        };
-        let message = match ClientMessage::decode(&frame.message.0) {
-            Ok(m) => m,
-            Err(WireError::Version { got, .. }) => {
-                drop(DropReason::Refused(HandshakeError::protocol(got)));
-                continue;
-            }
-            Err(e) => {
-                drop(DropReason::BadMessage(e));
-                continue;
-            }
-        };
-        match (message, link.session) {
-            (ClientMessage::Hello(hello), None) => {
-                if let Err(e) = server.identity.check(&hello.identity) {
-                    drop(DropReason::Refused(e));
-                    continue;
-                }
-                link.session = Some(hello.session);
-                let number = server.next_client;
-                server.next_client = server.next_client.wrapping_add(1);
-                info!("strata net: client {client} ({:?}, session {:x}) joined", hello.name, hello.session);
-                send(ServerMessage::Welcome(Welcome {
-                    client: number,
-                    world: server.world,
-                    sequence: 0,
-                    identity: server.identity.clone(),
-                    edits_per_second: server.edits_per_second,
-                }));
-                joined.write(ClientJoined { client, name: hello.name, session: hello.session });
-            }
-            (ClientMessage::Goodbye(reason), _) => drop(DropReason::Left(reason)),
-            (ClientMessage::Hello(_), Some(_)) => drop(DropReason::Protocol("a second hello")),
-            (_, None) => drop(DropReason::Protocol("a message before its hello")),
-            (ClientMessage::KeepAlive(k), Some(_)) if !k.reply => {
-                send(ServerMessage::KeepAlive(strata_net::KeepAlive { nonce: k.nonce, reply: true }));
-            }
-            // Views and edits: handled by the streaming server (to come).
-            (_, Some(_)) => {}
+        if link.dropped {
+            continue;
         }
+        let (rate, burst) = (server.messages_per_second, server.message_burst);
+        if link.rate.get_or_insert_with(|| TokenBucket::new(rate, burst)).take(time.elapsed()).is_err() {
+            out.drop_client(client, &mut link, DropReason::Flooding(rate));
+            continue;
+        }
+        let reply = match ClientMessage::decode(&frame.message.0) {
+            Err(WireError::Version { got, .. }) => Err(DropReason::Refused(HandshakeError::protocol(got))),
+            Err(e) => Err(DropReason::BadMessage(e)),
+            Ok(message) => answer(&mut server, client, &mut link, message, &mut joined),
+        };
+        match reply {
+            Ok(Some(m)) => out.send(client, &m),
+            Ok(None) => {}
+            Err(reason) => out.drop_client(client, &mut link, reason),
+        }
+    }
+}
+
+/// What the server answers a valid message with (`Err`: drop the client for that reason).
+fn answer(
+    server: &mut NetServer,
+    client: Entity,
+    link: &mut NetLink,
+    message: ClientMessage,
+    joined: &mut MessageWriter<ClientJoined>,
+) -> Result<Option<ServerMessage>, DropReason> {
+    match (message, link.session) {
+        (ClientMessage::Hello(hello), None) => {
+            server.identity.check(&hello.identity).map_err(DropReason::Refused)?;
+            link.session = Some(hello.session);
+            let number = server.next_client;
+            server.next_client = server.next_client.wrapping_add(1);
+            info!("strata net: client {client} ({:?}, session {:x}) joined", hello.name, hello.session);
+            joined.write(ClientJoined { client, name: hello.name, session: hello.session });
+            Ok(Some(ServerMessage::Welcome(Welcome {
+                client: number,
+                world: server.world,
+                sequence: 0,
+                identity: server.identity.clone(),
+                edits_per_second: server.edits_per_second,
+            })))
+        }
+        (ClientMessage::Goodbye(reason), _) => Err(DropReason::Left(reason)),
+        (ClientMessage::Hello(_), Some(_)) => Err(DropReason::Protocol("a second hello")),
+        (_, None) => Err(DropReason::Protocol("a message before its hello")),
+        (ClientMessage::KeepAlive(k), Some(_)) if !k.reply => {
+            Ok(Some(ServerMessage::KeepAlive(strata_net::KeepAlive { nonce: k.nonce, reply: true })))
+        }
+        // Views and edits: handled by the streaming server (to come).
+        (_, Some(_)) => Ok(None),
     }
 }
 

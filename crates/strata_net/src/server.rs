@@ -33,31 +33,57 @@ impl Default for EditLimits {
     }
 }
 
+/// A token bucket on a nanosecond clock: `per_second` tokens a second, at most `burst` saved
+/// up. Integer arithmetic, so no token is lost or gained to rounding however the calls fall.
+#[derive(Clone, Debug)]
+pub struct TokenBucket {
+    /// Nanoseconds between two tokens (`1 s / per_second`, at least 1).
+    interval_ns: u64,
+    capacity_ns: u64,
+    /// Saved tokens, in nanoseconds of refill.
+    bucket_ns: u64,
+    last: Option<Duration>,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        // `!(x > 0)` also takes NaN: no rate is a token per 146 years.
+        let interval_ns =
+            if per_second > 0.0 { (1e9 / per_second).clamp(1.0, u64::MAX as f64 / 2.0) as u64 } else { u64::MAX / 2 };
+        let capacity_ns = interval_ns.saturating_mul(u64::from(burst));
+        Self { interval_ns, capacity_ns, bucket_ns: capacity_ns, last: None }
+    }
+
+    /// Takes a token at `now` (times before the last call count as the last call), or says how
+    /// long until one is there. O(1).
+    pub fn take(&mut self, now: Duration) -> Result<(), Duration> {
+        let elapsed = self.last.map_or(Duration::ZERO, |t| now.saturating_sub(t));
+        self.last = Some(self.last.map_or(now, |t| t.max(now)));
+        let elapsed_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.bucket_ns = self.bucket_ns.saturating_add(elapsed_ns).min(self.capacity_ns);
+        if self.bucket_ns >= self.interval_ns {
+            self.bucket_ns -= self.interval_ns;
+            Ok(())
+        } else {
+            Err(Duration::from_nanos(self.interval_ns - self.bucket_ns))
+        }
+    }
+}
+
 /// Admits or refuses one client's edit intents: the limits every edit keeps
-/// ([`Edit::check`]), the voxel limit, and a token bucket for the rate.
+/// ([`Edit::check`]), the voxel limit, and a [`TokenBucket`] for the rate.
 #[derive(Clone, Debug)]
 pub struct EditGate {
     limits: EditLimits,
-    /// Nanoseconds between two tokens (`1 s / edits_per_second`, at least 1).
-    interval_ns: u64,
-    /// The bucket, in nanoseconds of refill (a token is `interval_ns`): integer, so a token
-    /// is never lost to rounding.
-    bucket_ns: u64,
-    last: Option<Duration>,
+    rate: TokenBucket,
     refused_in_row: u32,
 }
 
 impl EditGate {
     /// A gate with a full bucket.
     pub fn new(limits: EditLimits) -> Self {
-        let interval_ns = (1e9 / limits.edits_per_second).clamp(1.0, u64::MAX as f64 / 2.0) as u64;
-        let mut g = Self { limits, interval_ns, bucket_ns: 0, last: None, refused_in_row: 0 };
-        g.bucket_ns = g.capacity_ns();
-        g
-    }
-
-    fn capacity_ns(&self) -> u64 {
-        self.interval_ns.saturating_mul(u64::from(self.limits.burst))
+        Self { limits, rate: TokenBucket::new(limits.edits_per_second, limits.burst), refused_in_row: 0 }
     }
 
     /// The limits.
@@ -86,16 +112,10 @@ impl EditGate {
         if voxels > self.limits.max_voxels {
             return Err(Rejection::TooLarge { extent: voxels, max: self.limits.max_voxels });
         }
-        let elapsed = self.last.map_or(Duration::ZERO, |t| now.saturating_sub(t));
-        self.last = Some(self.last.map_or(now, |t| t.max(now)));
-        let elapsed_ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.bucket_ns = self.bucket_ns.saturating_add(elapsed_ns).min(self.capacity_ns());
-        if self.bucket_ns >= self.interval_ns {
-            self.bucket_ns -= self.interval_ns;
-            return Ok(());
-        }
-        let wait_ms = (self.interval_ns - self.bucket_ns).div_ceil(1_000_000);
-        Err(Rejection::RateLimited { retry_after_ms: u32::try_from(wait_ms).unwrap_or(u32::MAX) })
+        self.rate.take(now).map_err(|wait| {
+            let ms = u64::try_from(wait.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX);
+            Rejection::RateLimited { retry_after_ms: u32::try_from(ms).unwrap_or(u32::MAX) }
+        })
     }
 
     /// Whether the client keeps sending what the gate refuses ([`EditLimits::flood_after`]
@@ -391,6 +411,15 @@ mod tests {
         assert_eq!(g.admit(&set(), ms(0)), Err(Rejection::RateLimited { retry_after_ms: 1000 }));
         assert_eq!(g.admit(&set(), ms(400)), Err(Rejection::RateLimited { retry_after_ms: 600 }));
         assert_eq!(g.admit(&set(), ms(1000)), Ok(()));
+    }
+
+    #[test]
+    fn a_bucket_without_a_rate_gives_its_burst_only() {
+        for rate in [0.0, -3.0, f64::NAN] {
+            let mut b = TokenBucket::new(rate, 2);
+            assert!(b.take(ms(0)).is_ok() && b.take(ms(0)).is_ok(), "{rate}");
+            assert!(b.take(Duration::from_secs(3600)).is_err(), "{rate}");
+        }
     }
 
     #[test]

@@ -49,6 +49,11 @@ fn connection(app: &App) -> ConnectionConfig {
 
 /// A server of `identity` on an ephemeral port.
 fn server(identity: WorldIdentity) -> (App, u16) {
+    server_with(identity, |_| {})
+}
+
+/// [`server`] with its limits changed by `tune`.
+fn server_with(identity: WorldIdentity, tune: impl FnOnce(&mut NetServer)) -> (App, u16) {
     let mut app = app();
     app.add_plugins(StrataNetServerPlugin).finish();
     let socket = UdpSocket::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)).expect("bind 127.0.0.1");
@@ -62,11 +67,20 @@ fn server(identity: WorldIdentity) -> (App, u16) {
     };
     let transport = NetcodeServerTransport::new(config, socket).expect("a server transport");
     let renet = RenetServer::new(connection(&app));
-    app.insert_resource(renet).insert_resource(transport).insert_resource(NetServer::new(identity, WorldId(42)));
+    let mut net = NetServer::new(identity, WorldId(42));
+    tune(&mut net);
+    app.insert_resource(renet).insert_resource(transport).insert_resource(net);
     (app, addr.port())
 }
 
 fn client(id: u64, port: u16, identity: WorldIdentity) -> App {
+    let mut app = silent_client(id, port);
+    app.insert_resource(NetClient::new(format!("client {id}"), identity));
+    app
+}
+
+/// A client connection that speaks the frames but never says hello (no [`NetClient`]).
+fn silent_client(id: u64, port: u16) -> App {
     let mut app = app();
     app.add_plugins(StrataNetClientPlugin).finish();
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1");
@@ -78,9 +92,7 @@ fn client(id: u64, port: u16, identity: WorldIdentity) -> App {
     };
     let transport = NetcodeClientTransport::new(now(), auth, socket).expect("a client transport");
     let renet = RenetClient::new(connection(&app));
-    app.insert_resource(renet)
-        .insert_resource(transport)
-        .insert_resource(NetClient::new(format!("client {id}"), identity));
+    app.insert_resource(renet).insert_resource(transport);
     app
 }
 
@@ -176,4 +188,55 @@ fn garbage_from_a_client_drops_it_and_the_others_stay() {
             theirs: strata_net::PROTOCOL_VERSION + 1
         })
     );
+}
+
+#[test]
+fn a_flooding_client_is_dropped_and_the_others_stay() {
+    let (mut server, port) = server_with(identity(), |s| {
+        s.messages_per_second = 50.0;
+        s.message_burst = 20;
+    });
+    let mut calm = client(6, port, identity());
+    let mut noisy = client(7, port, identity());
+    let ok = step_until(&mut server, &mut [&mut calm, &mut noisy], |_, c| {
+        c.iter().all(|c| matches!(status(c), NetStatus::Connected(_)))
+    });
+    assert!(ok, "not both welcomed");
+    let mut keep_alive = Vec::new();
+    strata_net::ClientMessage::KeepAlive(strata_net::KeepAlive { nonce: 1, reply: false })
+        .encode(&mut keep_alive)
+        .expect("a keep-alive");
+    for _ in 0..100 {
+        noisy.world_mut().write_message(ToServer(keep_alive.clone().into()));
+    }
+    let ok = step_until(&mut server, &mut [&mut calm, &mut noisy], |s, _| {
+        s.world().resource::<RenetServer>().connected_clients() == 1
+    });
+    assert!(ok, "the flooding client is still connected");
+    let dropped: Vec<ClientDropped> = drained(&mut server);
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0].reason, DropReason::Flooding(50.0));
+    // The calm client keeps talking: a keep-alive of its own is answered, it stays connected.
+    calm.world_mut().write_message(ToServer(keep_alive.into()));
+    for _ in 0..20 {
+        calm.update();
+        server.update();
+    }
+    assert!(matches!(status(&calm), NetStatus::Connected(_)));
+    assert_eq!(server.world().resource::<RenetServer>().connected_clients(), 1);
+}
+
+#[test]
+fn a_connection_that_never_says_hello_is_dropped() {
+    let (mut server, port) = server_with(identity(), |s| s.hello_timeout = std::time::Duration::from_millis(300));
+    let mut mute = silent_client(8, port);
+    let connected =
+        step_until(&mut server, &mut [&mut mute], |s, _| s.world().resource::<RenetServer>().connected_clients() == 1);
+    assert!(connected, "the connection was not made");
+    let gone =
+        step_until(&mut server, &mut [&mut mute], |s, _| s.world().resource::<RenetServer>().connected_clients() == 0);
+    assert!(gone, "a connection without a hello keeps its slot");
+    let dropped: Vec<ClientDropped> = drained(&mut server);
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    assert_eq!(dropped[0].reason, DropReason::Silent(std::time::Duration::from_millis(300)));
 }
