@@ -8,7 +8,9 @@
 //! What works so far is the handshake: a client sends [`Hello`] with its [`WorldIdentity`]
 //! once connected; the server answers [`Welcome`] or refuses with a [`HandshakeError`] naming
 //! what differs, and the client checks the server's identity the same way. Both ends hold the
-//! same typed error ([`ClientDropped::reason`], [`NetStatus::Refused`]).
+//! same typed error ([`ClientDropped::reason`], [`NetStatus::Refused`]). Then the client
+//! reports where its viewers look from ([`NetLink::view`]). Clients that send invalid bytes,
+//! flood the server or never say hello are dropped ([`DropReason`]).
 //!
 //! # Setup
 //! Add [`StrataNetServerPlugin`] or [`StrataNetClientPlugin`] (never both in one app) after
@@ -20,8 +22,9 @@ use bevy::prelude::*;
 use bevy_replicon::bytes::Bytes;
 use bevy_replicon::prelude::*;
 use bevy_replicon::shared::message::ctx::{ClientReceiveCtx, ClientSendCtx, ServerReceiveCtx, ServerSendCtx};
+use strata_net::message::MAX_VIEWERS;
 use strata_net::server::TokenBucket;
-use strata_net::{ClientMessage, HandshakeError, Hello, ServerMessage, Welcome, WireError, WorldIdentity};
+use strata_net::{ClientMessage, HandshakeError, Hello, ServerMessage, ViewUpdate, Welcome, WireError, WorldIdentity};
 
 /// A client's encoded [`ClientMessage`], as replicon carries it.
 #[derive(Message, Clone, Debug, PartialEq, Eq)]
@@ -178,6 +181,15 @@ pub struct NetLink {
     rate: Option<TokenBucket>,
     /// Whether the server has asked to disconnect it.
     dropped: bool,
+    /// Where it looks from, as it last said.
+    view: Option<ViewUpdate>,
+}
+
+impl NetLink {
+    /// Where the client looks from, as it last said (`None` before its first view).
+    pub fn view(&self) -> Option<&ViewUpdate> {
+        self.view.as_ref()
+    }
 }
 
 /// The server half: answers hellos, drops clients that send garbage. Needs a [`NetServer`]
@@ -304,7 +316,11 @@ fn answer(
         (ClientMessage::KeepAlive(k), Some(_)) if !k.reply => {
             Ok(Some(ServerMessage::KeepAlive(strata_net::KeepAlive { nonce: k.nonce, reply: true })))
         }
-        // Views and edits: handled by the streaming server (to come).
+        (ClientMessage::View(v), Some(_)) => {
+            link.view = Some(v);
+            Ok(None)
+        }
+        // Edits: handled by the streaming server (to come).
         (_, Some(_)) => Ok(None),
     }
 }
@@ -337,13 +353,15 @@ pub struct NetClient {
     /// Where the connection stands.
     pub status: NetStatus,
     hello_sent: bool,
+    /// The view last sent and when (real time).
+    last_view: Option<(ViewUpdate, std::time::Duration)>,
 }
 
 impl NetClient {
     /// A client of the world `identity`, with a random session.
     pub fn new(name: impl Into<String>, identity: WorldIdentity) -> Self {
         let session = strata_core::WorldId::random().0;
-        Self { identity, name: name.into(), session, status: NetStatus::Connecting, hello_sent: false }
+        Self { identity, name: name.into(), session, status: NetStatus::Connecting, hello_sent: false, last_view: None }
     }
 }
 
@@ -354,7 +372,7 @@ pub struct StrataNetClientPlugin;
 impl Plugin for StrataNetClientPlugin {
     fn build(&self, app: &mut App) {
         register_frames(app);
-        app.add_systems(Update, (say_hello, follow_server).chain().run_if(resource_exists::<NetClient>));
+        app.add_systems(Update, (say_hello, follow_server, send_view).chain().run_if(resource_exists::<NetClient>));
     }
 }
 
@@ -407,4 +425,62 @@ fn follow_server(mut frames: MessageReader<ToClient>, mut client: ResMut<NetClie
             }
         }
     }
+}
+
+/// How far (voxels) a viewer moves before the client tells the server again.
+const VIEW_MOVE: f64 = 8.0;
+/// The least time between two views sent.
+const VIEW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Once welcomed, tells the server where the app's viewers ([`ViewerPositions`]: the first
+/// [`MAX_VIEWERS`]) look from and the LOD settings ([`StrataConfig`]), again when a viewer moved
+/// [`VIEW_MOVE`] voxels or the settings changed, at most every [`VIEW_INTERVAL`].
+fn send_view(
+    time: Res<Time<Real>>,
+    mut client: ResMut<NetClient>,
+    viewers: Option<Res<crate::ViewerPositions>>,
+    config: Option<Res<crate::StrataConfig>>,
+    mut out: MessageWriter<ToServer>,
+) {
+    if !matches!(client.status, NetStatus::Connected(_)) {
+        return;
+    }
+    let Some(viewers) = viewers else { return };
+    let config = config.map(|c| c.clone()).unwrap_or_default();
+    let positions: Vec<[f64; 3]> = viewers.viewers.iter().take(MAX_VIEWERS).map(|(p, _)| p.to_array()).collect();
+    let distance = viewers.viewers.iter().take(MAX_VIEWERS).map(|(_, d)| *d).fold(0.0, f64::max);
+    let view = ViewUpdate {
+        viewers: positions,
+        view_distance: if distance.is_finite() { distance.max(0.0) as f32 } else { 0.0 },
+        lod_max_level: u8::try_from(config.lod_max_level).unwrap_or(u8::MAX),
+        lod_split_distance: finite_non_negative(config.lod_split_distance),
+        lod_hysteresis: finite_non_negative(config.lod_hysteresis),
+    };
+    let now = time.elapsed();
+    if let Some((last, at)) = &client.last_view
+        && (now.saturating_sub(*at) < VIEW_INTERVAL || !view_moved(last, &view))
+    {
+        return;
+    }
+    if let Some(f) = encode_client(&ClientMessage::View(view.clone())) {
+        out.write(f);
+        client.last_view = Some((view, now));
+    }
+}
+
+fn finite_non_negative(v: f32) -> f32 {
+    if v.is_finite() && v > 0.0 { v } else { 0.0 }
+}
+
+/// Whether `new` is worth telling the server after `old`.
+fn view_moved(old: &ViewUpdate, new: &ViewUpdate) -> bool {
+    old.viewers.len() != new.viewers.len()
+        || old.view_distance != new.view_distance
+        || old.lod_max_level != new.lod_max_level
+        || old.lod_split_distance != new.lod_split_distance
+        || old.lod_hysteresis != new.lod_hysteresis
+        || old.viewers.iter().zip(&new.viewers).any(|(a, b)| {
+            let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+            d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= VIEW_MOVE * VIEW_MOVE
+        })
 }

@@ -240,3 +240,45 @@ fn a_connection_that_never_says_hello_is_dropped() {
     assert_eq!(dropped.len(), 1, "{dropped:?}");
     assert_eq!(dropped[0].reason, DropReason::Silent(std::time::Duration::from_millis(300)));
 }
+
+/// Whether any client link of the server passes `f`.
+fn any_link(server: &App, f: impl Fn(&bevy_strata::net::NetLink) -> bool) -> bool {
+    server.world().try_query::<&bevy_strata::net::NetLink>().is_some_and(|mut q| q.iter(server.world()).any(f))
+}
+
+/// The viewer position the server holds for its only client.
+fn seen_view(server: &mut App) -> Option<[f64; 3]> {
+    let mut q = server.world_mut().query::<&bevy_strata::net::NetLink>();
+    q.iter(server.world()).find_map(|l| l.view().and_then(|v| v.viewers.first().copied()))
+}
+
+#[test]
+fn the_server_knows_where_a_client_looks_from() {
+    use bevy::math::DVec3;
+    let (mut server, port) = server(identity());
+    let mut a = client(9, port, identity());
+    let at = |x: f64| bevy_strata::ViewerPositions { viewers: vec![(DVec3::new(x, 20.0, -40.0), 256.0)] };
+    a.insert_resource(at(100.0));
+    let ok = step_until(&mut server, &mut [&mut a], |s, _| any_link(s, |l| l.view().is_some()));
+    assert!(ok, "the server never heard the client's view");
+    assert_eq!(seen_view(&mut server), Some([100.0, 20.0, -40.0]));
+    // A step smaller than the threshold is not worth a message; a larger one is.
+    a.insert_resource(at(103.0));
+    for _ in 0..30 {
+        a.update();
+        server.update();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(seen_view(&mut server), Some([100.0, 20.0, -40.0]));
+    a.insert_resource(at(140.0));
+    let ok = step_until(&mut server, &mut [&mut a], |s, _| {
+        any_link(s, |l| l.view().is_some_and(|v| v.viewers[0][0] == 140.0))
+    });
+    assert!(ok, "the server did not hear the move: {:?}", seen_view(&mut server));
+    let mut q = server.world_mut().query::<&bevy_strata::net::NetLink>();
+    let view = q.iter(server.world()).find_map(|l| l.view().cloned()).expect("a view");
+    assert_eq!(
+        (view.view_distance, view.lod_max_level),
+        (256.0, bevy_strata::StrataConfig::default().lod_max_level as u8)
+    );
+}
