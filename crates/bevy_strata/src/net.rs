@@ -58,26 +58,25 @@ fn register_frames(app: &mut App) {
     .make_message_independent::<ToClient>();
 }
 
-fn encode_server(m: &ServerMessage) -> Option<ToClient> {
+/// A message's bytes, or `None` (logged) for one over the protocol's limits: the other end
+/// would refuse it.
+fn encoded(side: &str, encode: impl FnOnce(&mut Vec<u8>) -> Result<(), WireError>) -> Option<Bytes> {
     let mut out = Vec::new();
-    match m.encode(&mut out) {
-        Ok(()) => Some(ToClient(out.into())),
+    match encode(&mut out) {
+        Ok(()) => Some(out.into()),
         Err(e) => {
-            error!("strata net: a server message over the protocol's limits was not sent: {e}");
+            error!("strata net: a {side} message over the protocol's limits was not sent: {e}");
             None
         }
     }
 }
 
+fn encode_server(m: &ServerMessage) -> Option<ToClient> {
+    encoded("server", |out| m.encode(out)).map(ToClient)
+}
+
 fn encode_client(m: &ClientMessage) -> Option<ToServer> {
-    let mut out = Vec::new();
-    match m.encode(&mut out) {
-        Ok(()) => Some(ToServer(out.into())),
-        Err(e) => {
-            error!("strata net: a client message over the protocol's limits was not sent: {e}");
-            None
-        }
-    }
+    encoded("client", |out| m.encode(out)).map(ToServer)
 }
 
 /// `e` as a goodbye's reason, cut to the protocol's limit at a character boundary.
@@ -385,9 +384,14 @@ fn say_hello(state: Res<State<ClientState>>, mut client: ResMut<NetClient>, mut 
                 last_world: strata_core::WorldId::UNSEALED,
                 session: client.session,
             };
-            if let Some(f) = encode_client(&ClientMessage::Hello(hello)) {
-                out.write(f);
-                client.hello_sent = true;
+            // Sent once per connection: a hello over the limits (too many materials) ends here
+            // instead of being retried every frame.
+            client.hello_sent = true;
+            match encode_client(&ClientMessage::Hello(hello)) {
+                Some(f) => {
+                    out.write(f);
+                }
+                None => client.status = NetStatus::Lost("our hello is over the protocol's limits".into()),
             }
         }
         ClientState::Disconnected if client.hello_sent => {
@@ -469,7 +473,7 @@ fn send_view(
 }
 
 fn finite_non_negative(v: f32) -> f32 {
-    if v.is_finite() && v > 0.0 { v } else { 0.0 }
+    if strata_net::wire::is_non_negative(v) { v } else { 0.0 }
 }
 
 /// Whether `new` is worth telling the server after `old`.

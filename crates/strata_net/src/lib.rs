@@ -56,8 +56,8 @@
 //! - [`server::EditLedger`] and [`client::PendingEdits`]: a client keeps every intent until its
 //!   outcome and sends the pending ones again after a reconnect, with their ids; the server
 //!   answers the ones it already settled (or is about to) instead of applying them twice.
-//!   A simulated link that drops at any point loses no edit and applies none twice (property
-//!   test `reconnects`).
+//!   Two clients on simulated links that drop at any point lose no edit and have none applied
+//!   twice (property test `reconnects`).
 //!
 //! # Runtime
 //! Encoding and decoding are O(message size); records are checksummed once on decode.

@@ -11,7 +11,7 @@ use crate::handshake::{
     HandshakeError, MAX_GENERATOR_KIND_LEN, MAX_GENERATOR_SETTINGS_LEN, MAX_MATERIAL_NAME_LEN, MAX_MATERIALS,
     WorldIdentity,
 };
-use crate::wire::{Reader, WireError, Writer};
+use crate::wire::{Reader, WireError, Writer, is_non_negative};
 use crate::{MAX_MESSAGE_LEN, PROTOCOL_VERSION};
 use strata_core::codec::{self, RecordHome};
 use strata_core::{ChunkKey, Edit, MaterialId, MortonKey, StoredSummary, VoxelPos, WorldId};
@@ -412,8 +412,7 @@ fn read_keep_alive(r: &mut Reader<'_>) -> Result<KeepAlive, WireError> {
 }
 
 fn write_f32(w: &mut Writer<'_>, what: &'static str, v: f32) -> Result<(), WireError> {
-    // The reader's rule: finite, ≥ 0, not -0.
-    if !(v.is_finite() && v >= 0.0 && v.to_bits() >> 31 == 0) {
+    if !is_non_negative(v) {
         return Err(WireError::BadValue { what });
     }
     w.f32(v);

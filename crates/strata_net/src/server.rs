@@ -5,7 +5,7 @@
 //! Times are [`Duration`]s since any fixed origin the caller chooses (a server's start), so the
 //! same code runs under Bevy's clock, a test's fake clock or `Instant`.
 
-use crate::message::{ClientEdit, EditOutcome, Rejection};
+use crate::message::{EditOutcome, Rejection};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
@@ -91,17 +91,17 @@ impl EditGate {
         self.limits
     }
 
-    /// Whether `edit`, arriving at `now`, may be applied; a refusal says why (and, for the rate,
-    /// when to try again). Shape checks come first and cost no token. O(1), or O(voxels) for a
-    /// list.
-    pub fn admit(&mut self, edit: &ClientEdit, now: Duration) -> Result<(), Rejection> {
+    /// Whether `edit` (a client's [`ClientEdit`](crate::ClientEdit), converted once for the
+    /// gate and the world), arriving at `now`, may be applied; a refusal says why (and, for the
+    /// rate, when to try again). Shape checks come first and cost no token. O(1), or O(voxels)
+    /// for a list.
+    pub fn admit(&mut self, edit: &Edit, now: Duration) -> Result<(), Rejection> {
         let verdict = self.judge(edit, now);
         self.refused_in_row = if verdict.is_ok() { 0 } else { self.refused_in_row.saturating_add(1) };
         verdict
     }
 
-    fn judge(&mut self, edit: &ClientEdit, now: Duration) -> Result<(), Rejection> {
-        let edit = Edit::from(edit.clone());
+    fn judge(&mut self, edit: &Edit, now: Duration) -> Result<(), Rejection> {
         edit.check().map_err(|e| match e {
             EditError::BadRadius(r) => Rejection::BadRadius(r),
             EditError::TooLarge { extent } => Rejection::TooLarge { extent, max: u64::from(MAX_EDIT_EXTENT) },
@@ -299,7 +299,11 @@ impl<C: Copy> AckQueue<C> {
         out
     }
 
-    /// Forgets the intents of `client` (it left; its edits stay applied and will be committed).
+    /// Forgets the intents of `client` when the server forgets that client's session itself
+    /// (its [`EditLedger`] goes too; the edits stay applied and will be committed). Key the
+    /// queue by session, not by connection, and do not call this when a connection drops: a
+    /// session that reconnects resends those intents, its ledger answers them
+    /// [`Intake::InFlight`], and only this queue's acknowledgement would ever settle them.
     pub fn forget(&mut self, client: C)
     where
         C: PartialEq,
@@ -385,26 +389,20 @@ mod tests {
         Duration::from_millis(v)
     }
 
-    fn set() -> ClientEdit {
-        ClientEdit::Set(VoxelPos::new(1, 2, 3), MaterialId(1))
+    fn set() -> Edit {
+        Edit::Set(VoxelPos::new(1, 2, 3), MaterialId(1))
     }
 
     #[test]
     fn the_gate_refuses_bad_shapes_without_spending_the_rate() {
         let mut g = EditGate::new(EditLimits { edits_per_second: 1.0, burst: 1, ..EditLimits::default() });
-        let huge = ClientEdit::FillBox {
-            min: VoxelPos::new(0, 0, 0),
-            max: VoxelPos::new(2000, 0, 0),
-            material: MaterialId(1),
-        };
+        let huge =
+            Edit::FillBox { min: VoxelPos::new(0, 0, 0), max: VoxelPos::new(2000, 0, 0), material: MaterialId(1) };
         assert_eq!(g.admit(&huge, ms(0)), Err(Rejection::TooLarge { extent: 2001, max: 1024 }));
-        let nan = ClientEdit::FillSphere { center: VoxelPos::new(0, 0, 0), radius: f32::NAN, material: MaterialId(1) };
+        let nan = Edit::FillSphere { center: VoxelPos::new(0, 0, 0), radius: f32::NAN, material: MaterialId(1) };
         assert!(matches!(g.admit(&nan, ms(0)), Err(Rejection::BadRadius(r)) if r.is_nan()));
-        let big = ClientEdit::FillBox {
-            min: VoxelPos::new(0, 0, 0),
-            max: VoxelPos::new(99, 99, 99),
-            material: MaterialId(1),
-        };
+        let big =
+            Edit::FillBox { min: VoxelPos::new(0, 0, 0), max: VoxelPos::new(99, 99, 99), material: MaterialId(1) };
         assert_eq!(g.admit(&big, ms(0)), Err(Rejection::TooLarge { extent: 1_000_000, max: 64 * 64 * 64 }));
         // The one token is still there.
         assert_eq!(g.admit(&set(), ms(0)), Ok(()));

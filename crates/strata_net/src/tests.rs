@@ -350,8 +350,9 @@ fn process_batches_are_not_client_edits() {
     assert_eq!(back, set);
 }
 
-/// A client and a server over a link that drops: every edit ends settled on the client,
-/// none is applied twice, and an accepted one was applied once and made durable.
+/// Two clients and a server over links that drop, their edits interleaved in one world: every
+/// edit ends settled on its client, none is applied twice, and an accepted one was applied once
+/// and made durable.
 mod reconnects {
     use crate::client::{PendingEdits, Settled};
     use crate::server::{AckQueue, EditLedger, Intake};
@@ -370,91 +371,120 @@ mod reconnects {
         Reconnect,
     }
 
-    fn step() -> impl Strategy<Value = Step> {
-        prop_oneof![
+    fn step() -> impl Strategy<Value = (Step, usize)> {
+        let s = prop_oneof![
             3 => Just(Step::Submit),
             4 => Just(Step::ToServer),
             4 => Just(Step::ToClient),
             2 => Just(Step::Commit),
             1 => Just(Step::Drop),
             1 => Just(Step::Reconnect),
-        ]
+        ];
+        (s, 0usize..2)
     }
 
-    #[derive(Default)]
-    struct Sim {
+    /// One client, its link, and what the server keeps of its session.
+    struct Side {
         pending: PendingEdits,
-        ledger: Option<EditLedger>,
-        acks: AckQueue<()>,
+        ledger: EditLedger,
         connected: bool,
         to_server: VecDeque<EditIntent>,
         to_client: VecDeque<EditOutcome>,
-        version: u64,
-        sequence: u64,
-        applied: HashMap<u32, (u32, u64)>,
-        durable_version: u64,
         settled: HashMap<u32, Settled>,
         submitted: u32,
     }
 
+    struct Sim {
+        sides: [Side; 2],
+        acks: AckQueue<usize>,
+        version: u64,
+        sequence: u64,
+        applied: HashMap<(usize, u32), (u32, u64)>,
+        durable_version: u64,
+    }
+
     impl Sim {
-        fn run(&mut self, s: Step) {
+        fn new() -> Self {
+            let side = || Side {
+                pending: PendingEdits::new(),
+                ledger: EditLedger::new(1 << 20),
+                connected: false,
+                to_server: VecDeque::new(),
+                to_client: VecDeque::new(),
+                settled: HashMap::new(),
+                submitted: 0,
+            };
+            Self {
+                sides: [side(), side()],
+                acks: AckQueue::default(),
+                version: 0,
+                sequence: 0,
+                applied: HashMap::new(),
+                durable_version: 0,
+            }
+        }
+
+        fn run(&mut self, s: Step, c: usize) {
             match s {
                 Step::Submit => {
-                    self.submitted += 1;
-                    let intent = self.pending.submit(ClientEdit::Set(VoxelPos::new(0, 0, 0), MaterialId(1)));
-                    if self.connected {
-                        self.to_server.push_back(intent);
+                    let side = &mut self.sides[c];
+                    side.submitted += 1;
+                    let intent = side.pending.submit(ClientEdit::Set(VoxelPos::new(0, 0, 0), MaterialId(c as u16 + 1)));
+                    if side.connected {
+                        side.to_server.push_back(intent);
                     }
                 }
                 Step::ToServer => {
-                    let Some(intent) = self.to_server.pop_front() else { return };
-                    let ledger = self.ledger.get_or_insert_with(|| EditLedger::new(1 << 20));
-                    match ledger.intake(intent.id) {
+                    let side = &mut self.sides[c];
+                    let Some(intent) = side.to_server.pop_front() else { return };
+                    match side.ledger.intake(intent.id) {
                         // The game refuses every seventh edit.
                         Intake::New if intent.id % 7 == 0 => {
                             let o = EditOutcome { id: intent.id, result: Err(Rejection::OutOfReach) };
-                            ledger.settled(&o);
-                            self.to_client.push_back(o);
+                            side.ledger.settled(&o);
+                            side.to_client.push_back(o);
                         }
                         Intake::New => {
                             self.version += 1;
-                            let e = self.applied.entry(intent.id).or_insert((0, 0));
+                            let e = self.applied.entry((c, intent.id)).or_insert((0, 0));
                             e.0 += 1;
                             e.1 = self.version;
-                            self.acks.applied(self.version, (), intent.id);
+                            self.acks.applied(self.version, c, intent.id);
                         }
-                        Intake::Answered(o) => self.to_client.push_back(o),
+                        Intake::Answered(o) => side.to_client.push_back(o),
                         Intake::InFlight => {}
                     }
                 }
                 Step::ToClient => {
-                    if let Some(o) = self.to_client.pop_front()
-                        && let Some(s) = self.pending.settle(&o)
+                    let side = &mut self.sides[c];
+                    if let Some(o) = side.to_client.pop_front()
+                        && let Some(s) = side.pending.settle(&o)
                     {
-                        assert!(self.settled.insert(o.id, s).is_none(), "settled twice");
+                        assert!(side.settled.insert(o.id, s).is_none(), "settled twice");
                     }
                 }
                 Step::Commit => {
                     self.sequence += 1;
                     self.durable_version = self.version;
-                    let ledger = self.ledger.get_or_insert_with(|| EditLedger::new(1 << 20));
-                    for ((), o) in self.acks.committed(self.version, self.sequence) {
-                        ledger.settled(&o);
-                        if self.connected {
-                            self.to_client.push_back(o);
+                    for (owner, o) in self.acks.committed(self.version, self.sequence) {
+                        let side = &mut self.sides[owner];
+                        side.ledger.settled(&o);
+                        if side.connected {
+                            side.to_client.push_back(o);
                         }
                     }
                 }
                 Step::Drop => {
-                    self.connected = false;
-                    self.to_server.clear();
-                    self.to_client.clear();
+                    let side = &mut self.sides[c];
+                    side.connected = false;
+                    side.to_server.clear();
+                    side.to_client.clear();
                 }
                 Step::Reconnect => {
-                    if !self.connected {
-                        self.connected = true;
-                        self.to_server.extend(self.pending.resend());
+                    let side = &mut self.sides[c];
+                    if !side.connected {
+                        side.connected = true;
+                        side.to_server.extend(side.pending.resend());
                     }
                 }
             }
@@ -465,33 +495,43 @@ mod reconnects {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
-        fn no_edit_is_lost_or_applied_twice(steps in proptest::collection::vec(step(), 1..300)) {
-            let mut sim = Sim { pending: PendingEdits::new(), ..Sim::default() };
-            for s in steps {
-                sim.run(s);
+        fn no_edit_is_lost_or_applied_twice(steps in proptest::collection::vec(step(), 1..400)) {
+            let mut sim = Sim::new();
+            for (s, c) in steps {
+                sim.run(s, c);
                 prop_assert!(sim.applied.values().all(|(n, _)| *n == 1), "an edit applied twice");
             }
-            // The link comes back for good: everything settles.
-            sim.run(Step::Reconnect);
+            // The links come back for good: everything settles.
+            for c in 0..2 {
+                sim.run(Step::Reconnect, c);
+            }
             for _ in 0..4 {
-                while !sim.to_server.is_empty() {
-                    sim.run(Step::ToServer);
+                for c in 0..2 {
+                    while !sim.sides[c].to_server.is_empty() {
+                        sim.run(Step::ToServer, c);
+                    }
                 }
-                sim.run(Step::Commit);
-                while !sim.to_client.is_empty() {
-                    sim.run(Step::ToClient);
+                sim.run(Step::Commit, 0);
+                for c in 0..2 {
+                    while !sim.sides[c].to_client.is_empty() {
+                        sim.run(Step::ToClient, c);
+                    }
                 }
             }
-            prop_assert!(sim.pending.is_empty(), "{} edits still pending", sim.pending.len());
-            prop_assert_eq!(sim.settled.len() as u32, sim.submitted);
-            for (id, s) in &sim.settled {
-                match s {
-                    Settled::Accepted { sequence, .. } => {
-                        let (n, version) = sim.applied.get(id).copied().unwrap_or_default();
-                        prop_assert_eq!(n, 1, "accepted edit {} applied once", id);
-                        prop_assert!(version <= sim.durable_version && *sequence >= 1);
+            for (c, side) in sim.sides.iter().enumerate() {
+                prop_assert!(side.pending.is_empty(), "client {}: {} edits still pending", c, side.pending.len());
+                prop_assert_eq!(side.settled.len() as u32, side.submitted);
+                for (id, s) in &side.settled {
+                    match s {
+                        Settled::Accepted { sequence, .. } => {
+                            let (n, version) = sim.applied.get(&(c, *id)).copied().unwrap_or_default();
+                            prop_assert_eq!(n, 1, "client {}: accepted edit {} applied once", c, id);
+                            prop_assert!(version <= sim.durable_version && *sequence >= 1);
+                        }
+                        Settled::Rejected { .. } => {
+                            prop_assert!(!sim.applied.contains_key(&(c, *id)), "client {}: rejected edit {} applied", c, id);
+                        }
                     }
-                    Settled::Rejected { .. } => prop_assert!(!sim.applied.contains_key(id), "rejected edit {} applied", id),
                 }
             }
         }

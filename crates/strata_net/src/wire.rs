@@ -75,6 +75,12 @@ pub enum WireError {
     BadRecord(#[from] DecodeError),
 }
 
+/// Whether `v` is a distance the protocol carries: finite, `>= 0`, and not `-0.0` (which
+/// compares equal to 0 but has other bits: one encoding per value).
+pub fn is_non_negative(v: f32) -> bool {
+    v.is_finite() && v.to_bits() >> 31 == 0
+}
+
 /// Reads fields off the front of a message.
 #[derive(Debug)]
 pub struct Reader<'a> {
@@ -148,8 +154,7 @@ impl<'a> Reader<'a> {
     /// A finite `f32` that is `>= 0`.
     pub fn non_negative_f32(&mut self, what: &'static str) -> Result<f32, WireError> {
         let v = self.f32(what)?;
-        // `-0.0` would read back as itself but compare equal to 0: keep one encoding.
-        if v.is_finite() && v >= 0.0 && v.to_bits() >> 31 == 0 { Ok(v) } else { Err(WireError::BadValue { what }) }
+        if is_non_negative(v) { Ok(v) } else { Err(WireError::BadValue { what }) }
     }
 
     /// A bool: exactly 0 or 1.
