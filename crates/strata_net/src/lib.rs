@@ -52,7 +52,9 @@
 //! - [`server::Outbox`]: a client's outgoing chunk messages, nearest first, only the latest per
 //!   chunk, within a byte budget (a token bucket a message may overdraw, so nothing starves).
 //! - [`server::AckQueue`]: an edit is acknowledged only by the first commit that covers it
-//!   (applied at a world version `<=` the version the commit started at).
+//!   (a commit ticket, e.g. the request the server made right after applying it).
+//! - [`remote_store::RemoteStore`]: a client's chunk store, the records its server sent (a
+//!   client's world reads through it like any save).
 //! - [`server::EditLedger`] and [`client::PendingEdits`]: a client keeps every intent until its
 //!   outcome and sends the pending ones again after a reconnect, with their ids; the server
 //!   answers the ones it already settled (or is about to) instead of applying them twice.
@@ -65,6 +67,7 @@
 pub mod client;
 pub mod handshake;
 pub mod message;
+pub mod remote_store;
 pub mod server;
 pub mod wire;
 
@@ -88,6 +91,7 @@ pub const MAX_MESSAGE_LEN: usize = if MAX_RECORD_LEN > MAX_SUMMARY_LEN { MAX_REC
 /// What a game needs to speak the protocol.
 pub mod prelude {
     pub use crate::client::{PendingEdits, Settled};
+    pub use crate::remote_store::{Received, RemoteStore};
     pub use crate::server::{AckQueue, ByteBudget, EditGate, EditLedger, EditLimits, Intake, Outbox};
     pub use crate::{
         ChunkRecord, ClientEdit, ClientMessage, EditIntent, EditOutcome, HandshakeError, Hello, ServerMessage,

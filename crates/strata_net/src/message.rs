@@ -279,8 +279,11 @@ pub struct EditOutcome {
     pub result: Result<u64, Rejection>,
 }
 
-/// Chunks changed by the commit numbered `sequence`: their records follow for chunks in the
-/// client's interest set; the others tell the client that what it keeps of them is stale.
+/// Chunks the client holds records of that changed (by the commit numbered `sequence`) and are
+/// not sent again, because they left the client's interest set: what it keeps of them is
+/// stale, and it forgets them (the server sends them again when they are back in its interest).
+/// A changed chunk in the interest set travels as its new [`ChunkRecord`] instead (a deletion
+/// record if it is the generator's again).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunksChanged {
     /// The commit's sequence number.

@@ -253,9 +253,11 @@ impl Outbox {
 /// acknowledges an edit only then (a crash before the commit loses it, and the client was never
 /// told otherwise).
 ///
-/// Each intent is pushed with the world version its application produced (non-decreasing, as
-/// the world's versions are); a successful commit that started at version `v` made every intent
-/// applied at a version `<= v` durable.
+/// Each intent is pushed with a commit *ticket*: a number that grows from intent to intent such
+/// that a successful commit covering ticket `t` made every intent pushed with a ticket `<= t`
+/// durable — e.g. the commit request a server makes right after handing the edit to its world
+/// (`bevy_strata`'s `StrataPersistence::commit_now`: every edit sent before the request is
+/// covered by the commit that reports it).
 #[derive(Debug)]
 pub struct AckQueue<C> {
     pending: VecDeque<(u64, C, u32)>,
@@ -268,11 +270,11 @@ impl<C> Default for AckQueue<C> {
 }
 
 impl<C: Copy> AckQueue<C> {
-    /// Intent `id` of `client`, applied at world version `version`.
-    pub fn applied(&mut self, version: u64, client: C, id: u32) {
-        // Versions only grow; an out-of-order caller still gets a correct (later) ack.
-        let version = self.pending.back().map_or(version, |(v, ..)| version.max(*v));
-        self.pending.push_back((version, client, id));
+    /// Intent `id` of `client`, handed to the world, covered by commit ticket `ticket`.
+    pub fn applied(&mut self, ticket: u64, client: C, id: u32) {
+        // Tickets only grow; an out-of-order caller still gets a correct (later) ack.
+        let ticket = self.pending.back().map_or(ticket, |(t, ..)| ticket.max(*t));
+        self.pending.push_back((ticket, client, id));
     }
 
     /// Intents waiting.
@@ -285,12 +287,12 @@ impl<C: Copy> AckQueue<C> {
         self.pending.is_empty()
     }
 
-    /// A commit that started at world version `version` succeeded with store sequence
-    /// `sequence`: the outcomes to send, in the order the intents were applied.
-    pub fn committed(&mut self, version: u64, sequence: u64) -> Vec<(C, EditOutcome)> {
+    /// A commit covering every ticket `<= ticket` succeeded with store sequence `sequence`: the
+    /// outcomes to send, in the order the intents were applied.
+    pub fn committed(&mut self, ticket: u64, sequence: u64) -> Vec<(C, EditOutcome)> {
         let mut out = Vec::new();
-        while let Some(&(v, client, id)) = self.pending.front() {
-            if v > version {
+        while let Some(&(t, client, id)) = self.pending.front() {
+            if t > ticket {
                 break;
             }
             self.pending.pop_front();

@@ -422,6 +422,35 @@ impl World {
         HandIn::Inserted
     }
 
+    /// Takes `loaded` as `key`'s content from an authority this world does not commit to (a
+    /// multiplayer client's server): resident or not, the chunk now holds `loaded`, clean (its
+    /// store has it), and is published on the change feed with a new world version, so the
+    /// indices and meshers follow. **Edits of the chunk this world applied and did not commit
+    /// are discarded**: the caller sends again those it still predicts (they apply on top at
+    /// the next apply). Edits still in the log, or held for the chunk, apply on top too.
+    /// Returns the new version; `None` (nothing changed) for a key outside the valid range.
+    ///
+    /// Not for a world that commits its own edits of `key`: a commit prepared before the call
+    /// keeps the chunk dirty when it finishes (its version changed), and writes what it captured.
+    ///
+    /// # Runtime
+    /// O(1), plus an eviction pass if the cache is over budget.
+    pub fn adopt(&mut self, key: ChunkKey, loaded: LoadedChunk) -> Option<u64> {
+        if !key.is_valid() {
+            return None;
+        }
+        self.version += 1;
+        let version = self.version;
+        let expect = loaded.expect();
+        let chunk = loaded.chunk;
+        let e = self.cache.insert(key, chunk.clone(), false, version);
+        (e.history, e.expect, e.base, e.claimed) = (loaded.history, Some(expect), chunk.clone(), None);
+        let change = ChunkChange { key, version, chunk, history: loaded.history };
+        self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+        self.cache.evict_over_budget();
+        Some(version)
+    }
+
     /// Whether a copy of `key` written by store commit `sequence` (0: none, the generator's
     /// chunk) is older than the last commit of `key` by this world — true only for chunks this
     /// world committed. O(1).

@@ -1096,3 +1096,45 @@ fn awaited_chunks_handed_in_under_a_tight_budget_stay_until_applied() {
         assert_eq!(w.voxel(p).unwrap(), m);
     }
 }
+
+#[test]
+fn adopt_replaces_local_edits_with_the_authority_and_publishes_the_change() {
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    let feed = w.subscribe();
+    let key = ChunkKey::new(0, 0, 0);
+    let p = VoxelPos::new(3, 4, 5);
+    // A local edit, applied and not committed: the chunk is dirty.
+    w.set_voxel(p, MaterialId(9));
+    w.apply().unwrap();
+    assert_eq!(w.stats().dirty_chunks, 1);
+    let _ = feed.try_iter().count();
+    // The authority's copy: a different voxel set.
+    let mut theirs = Chunk::Uniform(MaterialId(1));
+    theirs.set(VoxelPos::new(1, 1, 1).local().index(), MaterialId(5));
+    let loaded = LoadedChunk {
+        chunk: Arc::new(theirs.clone()),
+        history: ProcessHistory::EMPTY,
+        origin: ChunkOrigin::Store,
+        sequence: 7,
+    };
+    let before = w.version();
+    let version = w.adopt(key, loaded.clone()).expect("a valid key");
+    assert!(version > before);
+    assert_eq!(w.voxel(p).unwrap(), MaterialId(1), "the local edit is discarded");
+    assert_eq!(w.voxel(VoxelPos::new(1, 1, 1)).unwrap(), MaterialId(5));
+    assert_eq!(w.stats().dirty_chunks, 0, "the authority's copy is clean");
+    let changes: Vec<_> = feed.try_iter().collect();
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].key, changes[0].version, &*changes[0].chunk), (key, version, &theirs));
+    // An edit sent again applies on top.
+    w.set_voxel(p, MaterialId(9));
+    w.apply().unwrap();
+    assert_eq!(w.voxel(p).unwrap(), MaterialId(9));
+    assert_eq!(w.voxel(VoxelPos::new(1, 1, 1)).unwrap(), MaterialId(5));
+    // A chunk that was not resident becomes resident.
+    let far = ChunkKey::new(10, 0, 0);
+    assert!(!w.is_resident(far));
+    w.adopt(far, loaded).unwrap();
+    assert_eq!(w.resident_chunk(far).as_deref(), Some(&theirs));
+    assert_eq!(w.adopt(ChunkKey::new(i32::MAX, 0, 0), LoadedChunk { sequence: 0, ..w.source().generated(far) }), None);
+}

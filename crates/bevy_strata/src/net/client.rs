@@ -1,0 +1,368 @@
+//! The client half: hello, the server's chunks into the world, edits predicted and settled.
+
+use super::*;
+use crate::state::StrataWorld;
+use std::sync::Arc;
+use strata_core::{ChunkKey, Edit, World};
+use strata_net::client::{PendingEdits, Settled};
+use strata_net::message::MAX_VIEWERS;
+use strata_net::remote_store::RemoteStore;
+use strata_net::{ChunkRecord, ClientEdit, EditIntent};
+
+/// Where a client's connection stands.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub enum NetStatus {
+    /// Not connected yet, or the hello is on its way.
+    #[default]
+    Connecting,
+    /// The server welcomed us.
+    Connected(Welcome),
+    /// The handshake failed: the server refused us, or we refused the server (the same error
+    /// either way).
+    Refused(HandshakeError),
+    /// The connection ended otherwise (the server sent something invalid, or went away).
+    Lost(String),
+}
+
+/// The client's side of the protocol: the connection, the store its server fills, and the
+/// player's edits.
+///
+/// # Edits
+/// Make them with [`NetClient::edit`]: each is sent to the server as an intent and shown at
+/// once (the world applies it as a prediction) if its chunks are loaded. When the server answers, the edit is
+/// settled ([`EditSettled`]): an accepted edit is durable on the server, and the chunks it
+/// touched show the server's content (which holds it, and whatever other players did); a
+/// rejected one is undone the same way. Edits made before the welcome, or while the
+/// connection is lost, wait and are sent (again, with their ids) after the next welcome; the
+/// server answers those it already settled instead of applying them twice.
+/// [`NetClient::abandon_pending`] gives them up and returns them, to report as lost.
+///
+/// Edits made through [`crate::VoxelWorld`] on a client change only its own world (the server
+/// never hears of them) until the server sends those chunks again.
+#[derive(Resource, Debug)]
+pub struct NetClient {
+    /// The world this client shows.
+    pub identity: WorldIdentity,
+    /// A display name for the server's logs.
+    pub name: String,
+    /// Kept across reconnects (see [`Hello::session`]).
+    pub session: u64,
+    /// Where the connection stands.
+    pub status: NetStatus,
+    hello_sent: bool,
+    /// The view last sent and when (real time).
+    last_view: Option<(ViewUpdate, std::time::Duration)>,
+    store: Arc<RemoteStore>,
+    pending: PendingEdits,
+    /// Edits made and not sent yet (none sent before the welcome).
+    unsent: Vec<ClientEdit>,
+}
+
+impl NetClient {
+    /// A client of the world `identity`, with a random session.
+    pub fn new(name: impl Into<String>, identity: WorldIdentity) -> Self {
+        let session = strata_core::WorldId::random().0;
+        Self {
+            identity,
+            name: name.into(),
+            session,
+            status: NetStatus::Connecting,
+            hello_sent: false,
+            last_view: None,
+            store: Arc::new(RemoteStore::new()),
+            pending: PendingEdits::new(),
+            unsent: Vec::new(),
+        }
+    }
+
+    /// The store the server fills: give it to the `StrataPlugin` as the save
+    /// (`StrataPlugin::with_store`), so the world reads the server's chunks.
+    pub fn store(&self) -> Arc<RemoteStore> {
+        self.store.clone()
+    }
+
+    /// Makes `edit`: shown at once where its chunks are loaded, sent to the server (see
+    /// [Edits](NetClient#edits)).
+    pub fn edit(&mut self, edit: ClientEdit) {
+        self.unsent.push(edit);
+    }
+
+    /// Edits made and not settled yet (sent or waiting for a connection).
+    pub fn pending_edits(&self) -> usize {
+        self.pending.len() + self.unsent.len()
+    }
+
+    /// Gives up every edit not settled: they are returned (to report as lost) and no longer
+    /// sent; the world shows the server's chunks again where they were predicted once the
+    /// server sends them.
+    pub fn abandon_pending(&mut self) -> Vec<ClientEdit> {
+        let mut lost: Vec<ClientEdit> = self.pending.abandon().into_iter().map(|i| i.edit).collect();
+        lost.append(&mut self.unsent);
+        lost
+    }
+}
+
+/// An edit made with [`NetClient::edit`] was settled by the server.
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct EditSettled(pub Settled);
+
+/// The client half: says hello once connected and follows the answer. Needs a [`NetClient`]
+/// resource.
+pub struct StrataNetClientPlugin;
+
+impl Plugin for StrataNetClientPlugin {
+    fn build(&self, app: &mut App) {
+        register_frames(app);
+        app.add_message::<EditSettled>().add_systems(
+            Update,
+            (say_hello, follow_server, send_edits, send_view)
+                .chain()
+                .before(crate::StrataSystems::ApplyEdits)
+                .run_if(resource_exists::<NetClient>),
+        );
+    }
+}
+
+fn say_hello(state: Res<State<ClientState>>, mut client: ResMut<NetClient>, mut out: MessageWriter<ToServer>) {
+    match state.get() {
+        ClientState::Connected if !client.hello_sent => {
+            let hello = Hello {
+                name: client.name.clone(),
+                identity: client.identity.clone(),
+                last_world: strata_core::WorldId::UNSEALED,
+                session: client.session,
+            };
+            // Sent once per connection: a hello over the limits (too many materials) ends here
+            // instead of being retried every frame.
+            client.hello_sent = true;
+            match encode_client(&ClientMessage::Hello(hello)) {
+                Some(f) => {
+                    out.write(f);
+                }
+                None => client.status = NetStatus::Lost("our hello is over the protocol's limits".into()),
+            }
+        }
+        ClientState::Disconnected if client.hello_sent => {
+            client.hello_sent = false;
+            if matches!(client.status, NetStatus::Connected(_) | NetStatus::Connecting) {
+                client.status = NetStatus::Lost("disconnected".into());
+            }
+        }
+        _ => {}
+    }
+}
+
+fn follow_server(
+    mut frames: MessageReader<ToClient>,
+    mut client: ResMut<NetClient>,
+    sw: Option<ResMut<StrataWorld>>,
+    mut out: MessageWriter<ToServer>,
+    mut settled: MessageWriter<EditSettled>,
+) {
+    let client = &mut *client;
+    let mut world = sw.map(|sw| sw.map_unchanged(|sw| &mut sw.world));
+    // Chunks given the server's content this frame: the predictions on them are made again.
+    let mut adopted = Vec::new();
+    for frame in frames.read() {
+        match ServerMessage::decode(&frame.0) {
+            Ok(ServerMessage::Welcome(w)) => {
+                client.status = match client.identity.check(&w.identity) {
+                    Ok(()) => {
+                        client.store.set_world(w.world);
+                        // Sent again, with their ids: the server answers those it settled.
+                        for intent in client.pending.resend() {
+                            out.write_batch(encode_client(&ClientMessage::Edit(intent)));
+                        }
+                        NetStatus::Connected(w)
+                    }
+                    Err(e) => {
+                        warn!("strata net: refusing the server's world: {e}");
+                        out.write_batch(encode_client(&ClientMessage::Goodbye(reason_text(&e))));
+                        NetStatus::Refused(e)
+                    }
+                };
+            }
+            Ok(ServerMessage::Refused(e)) => {
+                warn!("strata net: the server refused us: {e}");
+                client.status = NetStatus::Refused(e);
+            }
+            Ok(ServerMessage::Goodbye(reason)) => client.status = NetStatus::Lost(reason),
+            Ok(ServerMessage::Chunk(record)) => {
+                // Before the world is open it is only kept: the world reads it when it loads it.
+                if receive(&client.store, &record)
+                    && let Some(w) = world.as_deref_mut()
+                {
+                    show_authority(w, record.key(), &mut adopted);
+                }
+            }
+            Ok(ServerMessage::Changed(changed)) => {
+                for key in changed.keys {
+                    client.store.forget(key);
+                    if let Some(w) = world.as_deref_mut() {
+                        // Outside the view: dropped (a chunk with predictions stays until they settle).
+                        w.evict(key);
+                    }
+                }
+            }
+            Ok(ServerMessage::EditOutcome(outcome)) => {
+                let Some(done) = client.pending.settle(&outcome) else { continue };
+                let edit = match &done {
+                    Settled::Accepted { edit, .. } => edit,
+                    Settled::Rejected { edit, reason, .. } => {
+                        info!("strata net: the server refused an edit: {reason}");
+                        edit
+                    }
+                };
+                if let (Some(w), Some(bounds)) = (world.as_deref_mut(), Edit::from(edit.clone()).chunk_bounds()) {
+                    for key in bounds_keys(bounds) {
+                        if w.is_resident(key) {
+                            show_authority(w, key, &mut adopted);
+                        }
+                    }
+                }
+                settled.write(EditSettled(done));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!("strata net: the server sent an invalid message: {e}");
+                client.status = NetStatus::Lost(format!("invalid message from the server: {e}"));
+            }
+        }
+    }
+    if let Some(w) = world.as_deref_mut()
+        && !adopted.is_empty()
+    {
+        predict_again(w, &client.pending, &adopted);
+    }
+}
+
+/// Keeps `record` in the client's store; whether it was kept (a record that does not decode or
+/// belongs to another world is logged and dropped).
+fn receive(store: &RemoteStore, record: &ChunkRecord) -> bool {
+    match store.receive(record) {
+        Ok(_) => true,
+        Err(e) => {
+            warn!("strata net: the server sent a chunk that is not kept: {e}");
+            false
+        }
+    }
+}
+
+/// Shows the server's content of `key` (its record, or the generator's chunk): the world adopts
+/// it, dropping the predictions on it (made again by [`predict_again`]).
+fn show_authority(world: &mut World, key: ChunkKey, adopted: &mut Vec<ChunkKey>) {
+    let loaded = match world.source().read_stored(key) {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => world.source().generated(key),
+        Err(e) => {
+            warn!("strata net: a chunk the server sent does not read back: {e}");
+            return;
+        }
+    };
+    if world.adopt(key, loaded).is_some() {
+        adopted.push(key);
+    }
+}
+
+/// The chunk keys of `bounds`, in order.
+fn bounds_keys(b: strata_core::ChunkBounds) -> impl Iterator<Item = ChunkKey> {
+    (b.min.x..=b.max.x).flat_map(move |x| {
+        (b.min.y..=b.max.y).flat_map(move |y| (b.min.z..=b.max.z).map(move |z| ChunkKey::new(x, y, z)))
+    })
+}
+
+/// Applies again, in the order made, every pending edit that touches one of `adopted` (their
+/// predictions were replaced by the server's content) and whose chunks are all loaded.
+fn predict_again(world: &mut World, pending: &PendingEdits, adopted: &[ChunkKey]) {
+    for intent in pending.resend() {
+        let edit = Edit::from(intent.edit);
+        let Some(b) = edit.chunk_bounds() else { continue };
+        let touches = adopted.iter().any(|k| {
+            (b.min.x..=b.max.x).contains(&k.x)
+                && (b.min.y..=b.max.y).contains(&k.y)
+                && (b.min.z..=b.max.z).contains(&k.z)
+        });
+        // Like a new prediction: only where every chunk it writes is loaded.
+        if touches && bounds_keys(b).all(|k| world.is_resident(k)) {
+            world.push_edit(edit);
+        }
+    }
+}
+
+/// Sends the edits made with [`NetClient::edit`] once welcomed. Each is predicted (applied to
+/// the world at once) if every chunk it may write is resident — the world applies it this frame,
+/// before any answer can come back; an edit of chunks not loaded shows when the server sends
+/// them.
+fn send_edits(mut client: ResMut<NetClient>, sw: Option<Res<StrataWorld>>, mut out: MessageWriter<ToServer>) {
+    if client.unsent.is_empty() || !matches!(client.status, NetStatus::Connected(_)) {
+        return;
+    }
+    let Some(sw) = sw else { return };
+    for edit in std::mem::take(&mut client.unsent) {
+        let intent: EditIntent = client.pending.submit(edit.clone());
+        out.write_batch(encode_client(&ClientMessage::Edit(intent)));
+        let edit = Edit::from(edit);
+        if edit.chunk_bounds().is_some_and(|b| bounds_keys(b).all(|k| sw.world.is_resident(k))) {
+            sw.world.push_edit(edit);
+        }
+    }
+}
+
+/// How far (voxels) a viewer moves before the client tells the server again.
+const VIEW_MOVE: f64 = 8.0;
+/// The least time between two views sent.
+const VIEW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Once welcomed, tells the server where the app's viewers ([`ViewerPositions`]: the first
+/// [`MAX_VIEWERS`]) look from and the LOD settings ([`StrataConfig`]), again when a viewer moved
+/// [`VIEW_MOVE`] voxels or the settings changed, at most every [`VIEW_INTERVAL`].
+fn send_view(
+    time: Res<Time<Real>>,
+    mut client: ResMut<NetClient>,
+    viewers: Option<Res<crate::ViewerPositions>>,
+    config: Option<Res<crate::StrataConfig>>,
+    mut out: MessageWriter<ToServer>,
+) {
+    if !matches!(client.status, NetStatus::Connected(_)) {
+        return;
+    }
+    let Some(viewers) = viewers else { return };
+    let config = config.map(|c| c.clone()).unwrap_or_default();
+    let positions: Vec<[f64; 3]> = viewers.viewers.iter().take(MAX_VIEWERS).map(|(p, _)| p.to_array()).collect();
+    let distance = viewers.viewers.iter().take(MAX_VIEWERS).map(|(_, d)| *d).fold(0.0, f64::max);
+    let view = ViewUpdate {
+        viewers: positions,
+        view_distance: if distance.is_finite() { distance.max(0.0) as f32 } else { 0.0 },
+        lod_max_level: u8::try_from(config.lod_max_level).unwrap_or(u8::MAX),
+        lod_split_distance: finite_non_negative(config.lod_split_distance),
+        lod_hysteresis: finite_non_negative(config.lod_hysteresis),
+    };
+    let now = time.elapsed();
+    if let Some((last, at)) = &client.last_view
+        && (now.saturating_sub(*at) < VIEW_INTERVAL || !view_moved(last, &view))
+    {
+        return;
+    }
+    if let Some(f) = encode_client(&ClientMessage::View(view.clone())) {
+        out.write(f);
+        client.last_view = Some((view, now));
+    }
+}
+
+fn finite_non_negative(v: f32) -> f32 {
+    if strata_net::wire::is_non_negative(v) { v } else { 0.0 }
+}
+
+/// Whether `new` is worth telling the server after `old`.
+fn view_moved(old: &ViewUpdate, new: &ViewUpdate) -> bool {
+    old.viewers.len() != new.viewers.len()
+        || old.view_distance != new.view_distance
+        || old.lod_max_level != new.lod_max_level
+        || old.lod_split_distance != new.lod_split_distance
+        || old.lod_hysteresis != new.lod_hysteresis
+        || old.viewers.iter().zip(&new.viewers).any(|(a, b)| {
+            let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+            d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= VIEW_MOVE * VIEW_MOVE
+        })
+}
