@@ -145,6 +145,8 @@ fn say_hello(state: Res<State<ClientState>>, mut client: ResMut<NetClient>, mut 
         }
         ClientState::Disconnected if client.hello_sent => {
             client.hello_sent = false;
+            // A new connection starts without the server knowing the view.
+            client.last_view = None;
             if matches!(client.status, NetStatus::Connected(_) | NetStatus::Connecting) {
                 client.status = NetStatus::Lost("disconnected".into());
             }

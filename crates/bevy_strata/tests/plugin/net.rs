@@ -513,3 +513,183 @@ fn edits_of_one_client_reach_the_others_voxel_for_voxel_and_a_late_joiner() {
     assert_eq!(strata(&mut a).world.voxel(far).unwrap(), common::STONE, "the refused prediction is undone");
     assert_eq!(strata(&mut server).world.voxel(far).unwrap(), common::STONE);
 }
+
+fn pending(app: &App) -> usize {
+    app.world().resource::<NetClient>().pending_edits()
+}
+
+#[test]
+fn a_client_that_reconnects_sends_its_pending_edits_again_and_none_is_applied_twice() {
+    let store = Arc::new(GatedStore::default());
+    let save = store.clone();
+    let (mut server, port) = server_over(|p| p.with_store(save), identity(), |_| {});
+    let mut a = client(21, port, identity());
+    let mut b = client(22, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    viewer_at(&mut b, 0.0, 8.0, 0.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let ready = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+        c.iter_mut().all(|c| connected(c) && view_ready(c))
+    });
+    assert!(ready, "the clients did not connect and load their view");
+    // A's first edit reaches the server and is applied, but its commit fails: no answer yet.
+    store.closed.store(true, Ordering::SeqCst);
+    let (p1, p2) = (VoxelPos::new(3, -2, 3), VoxelPos::new(-9, -1, 5));
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(p1, GRASS));
+    let applied = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, _| {
+        strata(s).world.voxel(p1).unwrap() == GRASS
+    });
+    assert!(applied, "the server never applied A's edit");
+    // A's connection drops before the answer.
+    a.world_mut().resource_mut::<RenetClient>().disconnect();
+    let lost = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
+        s.world().resource::<RenetServer>().connected_clients() == 1 && matches!(status(c[0]), NetStatus::Lost(_))
+    });
+    assert!(lost, "A's disconnection was not seen: {:?}", status(&a));
+    // While it is away: A makes a second edit, the commit succeeds (acknowledging the first edit
+    // to nobody), and B overwrites the first edit's voxel.
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(p2, GRASS));
+    store.closed.store(false, Ordering::SeqCst);
+    let committed = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, _| {
+        s.world().resource::<NetServer>().unacknowledged() == 0
+    });
+    assert!(committed, "the first edit was never committed");
+    const CLAY: MaterialId = MaterialId(3);
+    b.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(p1, CLAY));
+    let overwritten = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| pending(c[1]) == 0);
+    assert!(overwritten, "B's edit was not settled");
+    assert_eq!(pending(&a), 2, "A still waits for both edits");
+    // A reconnects (same session): both intents go again; the first is answered, not applied
+    // again over B's edit; the second is applied.
+    a.world_mut().remove_resource::<RenetClient>();
+    a.world_mut().remove_resource::<NetcodeClientTransport>();
+    a.update();
+    connect(&mut a, 121, port);
+    let back = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+        connected(c[0]) && pending(c[0]) == 0
+    });
+    assert!(back, "A did not settle its edits after reconnecting: {:?}, {} pending", status(&a), pending(&a));
+    let ids: Vec<u32> = settled[0]
+        .iter()
+        .map(|s| match &s.0 {
+            Settled::Accepted { id, .. } => *id,
+            other => panic!("refused: {other:?}"),
+        })
+        .collect();
+    assert_eq!(ids, vec![1, 2], "each edit settled once");
+    assert_eq!(strata(&mut server).world.voxel(p1).unwrap(), CLAY, "the resent first edit was applied again");
+    assert_eq!(strata(&mut server).world.voxel(p2).unwrap(), GRASS, "the edit made offline is lost");
+    let agree = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
+        view_ready(c[0]) && differences(s, c[0]) == 0 && differences(s, c[1]) == 0
+    });
+    assert!(
+        agree,
+        "the clients differ from the server: {} and {}",
+        differences(&mut server, &mut a),
+        differences(&mut server, &mut b)
+    );
+}
+
+#[test]
+fn a_client_flooding_edits_or_sending_oversized_messages_is_dropped_and_nothing_admitted_is_lost() {
+    let (mut server, port) = server_with(identity(), |s| {
+        s.edit_limits.edits_per_second = 5.0;
+        s.edit_limits.burst = 10;
+        s.edit_limits.flood_after = 50;
+    });
+    let mut calm = client(31, port, identity());
+    let mut noisy = client(32, port, identity());
+    let mut huge = client(33, port, identity());
+    for c in [&mut calm, &mut noisy, &mut huge] {
+        viewer_at(c, 0.0, 8.0, 0.0);
+    }
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let ready = run(&mut server, &mut [&mut calm, &mut noisy, &mut huge], &mut settled, &mut remeshed, |_, c| {
+        c.iter().all(|c| connected(c))
+    });
+    assert!(ready, "the clients did not connect");
+    drained::<ClientDropped>(&mut server);
+    // 100 edits at once: the first 10 (the burst) are admitted, the next 50 refused as over the
+    // rate, and then the client counts as flooding.
+    let at = |i: i32| VoxelPos::new(i % 10 - 5, -1, i / 10 - 5);
+    {
+        let mut net = noisy.world_mut().resource_mut::<NetClient>();
+        for i in 0..100 {
+            net.edit(ClientEdit::Set(at(i), GRASS));
+        }
+    }
+    // A message longer than any the protocol allows.
+    let mut oversized = vec![strata_net::PROTOCOL_VERSION, 3];
+    oversized.resize(strata_net::MAX_MESSAGE_LEN + 1, 0);
+    huge.world_mut().write_message(ToServer(oversized.into()));
+    let mut dropped = Vec::new();
+    let gone = run(&mut server, &mut [&mut calm, &mut noisy, &mut huge], &mut settled, &mut remeshed, |s, _| {
+        dropped.extend(drained::<ClientDropped>(s));
+        dropped.len() >= 2 && s.world().resource::<NetServer>().unacknowledged() == 0
+    });
+    assert!(gone, "not both dropped: {dropped:?}");
+    let mut reasons: Vec<String> = dropped.iter().map(|d| d.reason.to_string()).collect();
+    reasons.sort();
+    assert!(dropped.iter().any(|d| matches!(d.reason, DropReason::EditFlooding(_))), "{reasons:?}");
+    assert!(dropped.iter().any(|d| matches!(d.reason, DropReason::BadMessage(_))), "{reasons:?}");
+    let refused = settled[1]
+        .iter()
+        .filter(|s| matches!(s.0, Settled::Rejected { reason: Rejection::RateLimited { .. }, .. }))
+        .count();
+    assert!(refused >= 40, "the refusals were not told: {refused}");
+    // What was admitted is in the world, durably; nothing else is.
+    let grass = (0..100).filter(|&i| strata(&mut server).world.voxel(at(i)).unwrap() == GRASS).count();
+    assert_eq!(grass, 10);
+    assert_eq!(server.world().resource::<StrataPersistence>().failed_commits, 0);
+    // The calm client is still served.
+    calm.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(VoxelPos::new(20, -1, 20), GRASS));
+    let served = run(&mut server, &mut [&mut calm], &mut settled, &mut remeshed, |_, c| pending(c[0]) == 0);
+    assert!(served && connected(&calm), "the calm client was not served: {:?}", status(&calm));
+    assert!(matches!(settled[0].last(), Some(EditSettled(Settled::Accepted { .. }))), "{:?}", settled[0]);
+}
+
+#[test]
+fn a_server_restarted_on_its_save_serves_every_acknowledged_edit() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("world.strata").to_string_lossy().into_owned();
+    let on_file = |p: StrataPlugin| {
+        let mut p = p;
+        p.config.save_path = Some(path.clone());
+        p
+    };
+    let edits = [
+        ClientEdit::FillBox { min: VoxelPos::new(-3, -4, -3), max: VoxelPos::new(3, -1, 3), material: MaterialId::AIR },
+        ClientEdit::FillSphere { center: VoxelPos::new(-20, 2, -12), radius: 3.0, material: GRASS },
+        ClientEdit::Set(VoxelPos::new(30, -1, 0), GRASS),
+    ];
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    {
+        let (mut server, port) = server_over(on_file, identity(), |_| {});
+        let mut a = client(41, port, identity());
+        viewer_at(&mut a, 0.0, 8.0, 0.0);
+        let ready = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| connected(c[0]));
+        assert!(ready, "A did not connect");
+        for e in edits.clone() {
+            a.world_mut().resource_mut::<NetClient>().edit(e);
+        }
+        let acked = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| pending(c[0]) == 0);
+        assert!(acked, "the edits were not acknowledged");
+        assert_eq!(settled[0].iter().filter(|s| matches!(s.0, Settled::Accepted { .. })).count(), edits.len());
+        server.world_mut().write_message(AppExit::Success);
+        server.update();
+    }
+    let (mut server, port) = server_over(on_file, identity(), |_| {});
+    for (p, m) in [
+        (VoxelPos::new(0, -2, 0), MaterialId::AIR),
+        (VoxelPos::new(-20, 2, -12), GRASS),
+        (VoxelPos::new(30, -1, 0), GRASS),
+    ] {
+        assert_eq!(strata(&mut server).world.voxel(p).unwrap(), m, "{p:?} after the restart");
+    }
+    let mut c = client(42, port, identity());
+    viewer_at(&mut c, 0.0, 8.0, 0.0);
+    let shown = run(&mut server, &mut [&mut c], &mut settled, &mut remeshed, |s, cs| {
+        connected(cs[0]) && view_ready(cs[0]) && differences(s, cs[0]) == 0
+    });
+    assert!(shown, "a new client does not show the edits: {} voxels differ", differences(&mut server, &mut c));
+}
