@@ -7,7 +7,12 @@
 //!
 //! Either way the crates are avian bodies on the voxel colliders.
 //!
-//! `cargo run --release --example game [-- --avian]`
+//! `cargo run --release --example game [-- --avian] [--connect ADDR:PORT]` (or
+//! `STRATA_CONNECT=ADDR:PORT`)
+//!
+//! Multiplayer: with `--connect` the game plays on a `server` example's world (no save of its
+//! own): the server sends the chunks other players edited, digging and building go to the
+//! server (shown at once, undone if it refuses), and every player sees every edit.
 //!
 //! Controls (also on screen): click to grab the mouse, Esc to release it; mouse to look; WASD to
 //! walk, Shift to run, Space to jump; left click digs the voxel under the crosshair, right click
@@ -29,11 +34,15 @@ use bevy::prelude::*;
 use bevy::window::{CursorGrabMode, CursorOptions};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use bevy_strata::colliders::{CollidesWithVoxels, StrataColliders, StrataCollidersPlugin};
+use bevy_strata::net::{ClientEdit, NetClient, NetPlugins, NetStatus, StrataNetClientPlugin};
 use bevy_strata::prelude::*;
 use bevy_strata::{StrataPersistence, StrataStreaming, StrataTextures};
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use strata::geo::{NoiseTerrain, TerrainConfig};
 
+#[path = "shared/net_world.rs"]
+mod net_world;
 #[path = "shared/screenshot_check.rs"]
 mod screenshot_check;
 use screenshot_check::{PixelCheck, screenshot_deadline, take_checked_screenshot};
@@ -69,8 +78,26 @@ enum Engine {
     Avian,
 }
 
+/// The server to play on (`--connect ADDR:PORT`), until connected.
+#[derive(Resource)]
+struct ConnectTo(SocketAddr);
+
+/// `--connect`'s address (or `STRATA_CONNECT`'s), if given (exits with a usage message on a bad
+/// one).
+fn server_address() -> Option<SocketAddr> {
+    let mut args = std::env::args().skip_while(|a| a != "--connect").skip(1);
+    let addr = args.next().or_else(|| std::env::var("STRATA_CONNECT").ok())?;
+    match addr.parse() {
+        Ok(addr) => Some(addr),
+        Err(e) => {
+            eprintln!("--connect {addr:?}: {e} (expected ADDR:PORT, e.g. 127.0.0.1:5000)");
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() -> AppExit {
-    let config = StrataConfig { view_distance: 192.0, ..StrataConfig::default() };
+    let config = net_world::config();
     let seed = config.terrain_seed;
     let engine = if std::env::args().any(|a| a == "--avian")
         || std::env::var("STRATA_GAME_PHYSICS").is_ok_and(|v| v == "avian")
@@ -79,23 +106,36 @@ fn main() -> AppExit {
     } else {
         Engine::Mover
     };
-    // The screenshot check plays in memory: it leaves no save behind.
+    // The screenshot check plays in memory: it leaves no save behind; a client plays on the
+    // server's world.
     let checking = std::env::var("STRATA_SCREENSHOT").is_ok();
-    let plugin = StrataPlugin::new(config);
-    let plugin = if checking { plugin } else { plugin.with_save_file("game.strata") };
-    App::new()
-        .add_plugins((
-            DefaultPlugins.set(WindowPlugin {
-                primary_window: Some(Window { title: "Strata — game".into(), ..default() }),
-                ..default()
-            }),
-            plugin,
-            PhysicsPlugins::default(),
-            StrataCollidersPlugin,
-            StrataTexturesPlugin::default(),
-            EguiPlugin::default(),
-        ))
-        .insert_resource(ClearColor(SKY))
+    let server = server_address();
+    let client = server.map(|_| NetClient::new("player", net_world::identity(&config)));
+    let plugin = StrataPlugin::new(config.clone());
+    let plugin = match &client {
+        Some(client) => plugin.with_store(client.store()),
+        None if checking => plugin,
+        None => plugin.with_save_file("game.strata"),
+    };
+    let mut app = App::new();
+    app.add_plugins((
+        DefaultPlugins.set(WindowPlugin {
+            primary_window: Some(Window { title: "Strata — game".into(), ..default() }),
+            ..default()
+        }),
+        plugin,
+        PhysicsPlugins::default(),
+        StrataCollidersPlugin,
+        StrataTexturesPlugin::default(),
+        EguiPlugin::default(),
+    ));
+    if let (Some(client), Some(server)) = (client, server) {
+        app.add_plugins((NetPlugins, StrataNetClientPlugin))
+            .insert_resource(client)
+            .insert_resource(ConnectTo(server))
+            .add_systems(Startup, connect);
+    }
+    app.insert_resource(ClearColor(SKY))
         .insert_resource(Gravity(Vec3::NEG_Y * GRAVITY))
         .insert_resource(Spawn(seed))
         .insert_resource(engine)
@@ -125,6 +165,16 @@ fn main() -> AppExit {
         .add_systems(EguiPrimaryContextPass, hud)
         .add_systems(Update, (screenshot_when_ready, screenshot_deadline(SCREENSHOT_LIMIT_S)))
         .run()
+}
+
+/// Connects to the server given with `--connect`.
+fn connect(world: &mut World) {
+    let Some(ConnectTo(addr)) = world.remove_resource::<ConnectTo>() else { return };
+    let id = strata::core::WorldId::random().0;
+    if let Err(e) = bevy_strata::net::connect(world, addr, id) {
+        error!("cannot connect to {addr}: {e}");
+        world.write_message(AppExit::error());
+    }
 }
 
 /// The sky colour (the clear colour).
@@ -340,6 +390,7 @@ fn dig_and_build(
     world: VoxelWorld,
     eye: Single<&GlobalTransform, With<Eye>>,
     player: Single<&Footing, With<Player>>,
+    net: Option<ResMut<NetClient>>,
 ) {
     // Not on the click that grabbed the mouse.
     if cursor.grab_mode == CursorGrabMode::None || cursor.is_changed() {
@@ -351,10 +402,17 @@ fn dig_and_build(
     }
     let ray = Ray3d::new(eye.translation(), eye.forward());
     let Some(hit) = world.raycast(ray, REACH) else { return };
-    if dig {
-        world.set_voxel(hit.voxel, MaterialId::AIR);
+    let edit = if dig {
+        (hit.voxel, MaterialId::AIR)
     } else if !player.feet.is_some_and(|f| inside_player(f, hit.adjacent())) {
-        world.set_voxel(hit.adjacent(), STONE);
+        (hit.adjacent(), STONE)
+    } else {
+        return;
+    };
+    // On a server's world the edit goes to the server (shown at once, undone if refused).
+    match net {
+        Some(mut net) => net.edit(ClientEdit::Set(edit.0, edit.1)),
+        None => world.set_voxel(edit.0, edit.1),
     }
 }
 
@@ -420,6 +478,7 @@ fn hud(
     player: Single<&Footing, With<Player>>,
     engine: Res<Engine>,
     status: Res<StrataStatus>,
+    net: Option<Res<NetClient>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let where_ = match player.feet {
@@ -436,7 +495,18 @@ fn hud(
             Engine::Mover => "VoxelMover (--avian: avian physics)",
             Engine::Avian => "avian physics",
         },
-        if status.is_ready() { "world ready" } else { "opening the save…" }
+        match net.as_deref() {
+            None if status.is_ready() => "world ready".to_string(),
+            None => "opening the save…".to_string(),
+            Some(net) => match &net.status {
+                NetStatus::Connected(w) =>
+                    format!("player {} on the server · {} edits pending", w.client, net.pending_edits()),
+                NetStatus::Connecting => "connecting…".to_string(),
+                NetStatus::Refused(e) => format!("refused: {e}"),
+                NetStatus::Lost(e) => format!("connection lost: {e} · {} edits pending", net.pending_edits()),
+                other => format!("{other:?}"),
+            },
+        }
     );
     egui::Area::new(egui::Id::new("game_controls")).anchor(egui::Align2::LEFT_TOP, [10.0, 10.0]).show(ctx, |ui| {
         egui::Frame::new().fill(egui::Color32::from_black_alpha(140)).inner_margin(6.0).show(ui, |ui| {

@@ -81,9 +81,11 @@ fn give_material<M: Material>(
     }
 }
 
+/// A surface removed: its material goes too. `Remove` also fires when the entity is despawned
+/// (a node unloaded): then the command finds no entity, which is no error.
 fn take_material<M: Material>(remove: On<Remove, StrataSurface>, mut commands: Commands) {
     if let Ok(mut e) = commands.get_entity(remove.entity) {
-        e.remove::<MeshMaterial3d<M>>();
+        e.try_remove::<MeshMaterial3d<M>>();
     }
 }
 

@@ -15,10 +15,9 @@
 //! flood the server or never say hello are dropped ([`DropReason`]).
 //!
 //! # Setup
-//! Add [`StrataNetServerPlugin`] or [`StrataNetClientPlugin`] (never both in one app) after
-//! `bevy_replicon`'s `RepliconPlugins` and `bevy_replicon_renet`'s `RepliconRenetPlugins`, then
-//! create renet's server or client resources as `bevy_replicon_renet` documents, with the
-//! channels from `RepliconChannels` (read after the plugins are added). Both apps run the
+//! Add [`NetPlugins`] (replicon and its renet backend) and [`StrataNetServerPlugin`] or
+//! [`StrataNetClientPlugin`] (never both in one app), then [`listen`] or [`connect`] (they
+//! create renet's server or client resources with the channels replicon registered). Both apps run the
 //! `StrataPlugin` (or `StrataMinimalPlugins`) with the same generator and materials; a client's
 //! plugin reads its save from [`NetClient::store`].
 
@@ -26,7 +25,25 @@ use bevy::prelude::*;
 use bevy_replicon::bytes::Bytes;
 use bevy_replicon::prelude::*;
 use bevy_replicon::shared::message::ctx::{ClientReceiveCtx, ClientSendCtx, ServerReceiveCtx, ServerSendCtx};
-use strata_net::{ClientMessage, HandshakeError, Hello, ServerMessage, ViewUpdate, Welcome, WireError, WorldIdentity};
+use strata_net::{ClientMessage, HandshakeError, Hello, ServerMessage, ViewUpdate, Welcome, WireError};
+
+/// The identity of a world made by the generator named `kind` with `settings` (as text both ends
+/// render alike, e.g. its RON config) and the materials of `registry` (names in id order; an id
+/// no material uses has an empty name): what [`NetServer::new`] and [`NetClient::new`] take.
+/// O(materials).
+pub fn world_identity(
+    kind: impl Into<String>,
+    settings: impl Into<String>,
+    registry: &strata_core::MaterialRegistry,
+) -> WorldIdentity {
+    let mut materials = vec![String::new(); registry.id_bound()];
+    for m in registry.iter() {
+        if let Some(name) = materials.get_mut(usize::from(m.id)) {
+            name.clone_from(&m.name);
+        }
+    }
+    WorldIdentity { generator_kind: kind.into(), generator_settings: settings.into(), materials }
+}
 
 /// A client's encoded [`ClientMessage`], as replicon carries it.
 #[derive(Message, Clone, Debug, PartialEq, Eq)]
@@ -94,6 +111,13 @@ fn reason_text(e: &impl std::fmt::Display) -> String {
 
 mod client;
 mod server;
+mod transport;
 
 pub use client::*;
 pub use server::*;
+pub use strata_net::client::Settled;
+pub use strata_net::{ClientEdit, Rejection, WorldIdentity};
+pub use transport::{NetPlugins, PROTOCOL_ID, TransportError, connect, listen};
+/// The transport crates, for their types (e.g. `bevy_replicon_renet::RenetServer`), and the
+/// protocol crate.
+pub use {bevy_replicon, bevy_replicon_renet, strata_net};

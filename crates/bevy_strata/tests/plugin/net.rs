@@ -1,35 +1,25 @@
-//! The multiplayer handshake over real UDP sockets on 127.0.0.1 (`bevy_replicon` over renet): a
+//! Multiplayer over real UDP sockets on 127.0.0.1 (`bevy_replicon` over renet): a
 //! server app and client apps in one process, stepped in turn.
 
 use crate::common;
 use bevy::prelude::*;
-use bevy::state::app::StatesPlugin;
-use bevy_replicon::prelude::*;
-use bevy_replicon_renet::netcode::{
-    ClientAuthentication, NetcodeClientTransport, NetcodeServerTransport, ServerAuthentication, ServerConfig,
-};
-use bevy_replicon_renet::renet::ConnectionConfig;
-use bevy_replicon_renet::{RenetChannelsExt, RenetClient, RenetServer, RepliconRenetPlugins};
-use bevy_strata::net::EditSettled;
+use bevy_strata::net::bevy_replicon_renet::RenetClient;
+use bevy_strata::net::bevy_replicon_renet::RenetServer;
 use bevy_strata::net::{
-    ClientDropped, ClientJoined, DropReason, NetClient, NetServer, NetStatus, StrataNetClientPlugin,
-    StrataNetServerPlugin, ToServer,
+    self, ClientDropped, ClientJoined, DropReason, EditSettled, NetClient, NetPlugins, NetServer, NetStatus,
+    StrataNetClientPlugin, StrataNetServerPlugin, ToServer, listen,
 };
 use bevy_strata::{NodeRemeshed, StrataPersistence, StrataPlugin, StrataStreaming, StrataWorld, StreamingViewer};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::SystemTime;
 use strata_core::WorldId;
 use strata_core::store::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, WriteBatch};
 use strata_core::{ChunkKey, MaterialId, MemoryStore, MortonKey, VoxelPos};
 use strata_index::NodeId;
 use strata_net::client::Settled;
-use strata_net::{ClientEdit, Rejection};
-use strata_net::{HandshakeError, WorldIdentity};
-
-const PROTOCOL_ID: u64 = 0x5354_5241_5441;
+use strata_net::{ClientEdit, HandshakeError, Rejection, WorldIdentity};
 
 fn identity() -> WorldIdentity {
     WorldIdentity {
@@ -39,26 +29,13 @@ fn identity() -> WorldIdentity {
     }
 }
 
-fn now() -> std::time::Duration {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).expect("a clock after 1970")
-}
-
-fn connection(app: &App) -> ConnectionConfig {
-    let channels = app.world().resource::<RepliconChannels>();
-    ConnectionConfig {
-        server_channels_config: channels.server_configs(),
-        client_channels_config: channels.client_configs(),
-        ..Default::default()
-    }
-}
-
 /// A headless Strata app over the flat test world (ground below y = 0) with replicon, renet
 /// and `net` (the server or client plugin), started.
 fn strata_app(customize: impl FnOnce(StrataPlugin) -> StrataPlugin, net: impl Plugin) -> App {
     let mut app = common::flat_app_extended(
         customize,
         |app| {
-            app.add_plugins((StatesPlugin, RepliconPlugins, RepliconRenetPlugins, net));
+            app.add_plugins((NetPlugins, net));
         },
         common::small_view(),
         0,
@@ -84,20 +61,10 @@ fn server_over(
     tune: impl FnOnce(&mut NetServer),
 ) -> (App, u16) {
     let mut app = strata_app(customize, StrataNetServerPlugin);
-    let socket = UdpSocket::bind(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0)).expect("bind 127.0.0.1");
-    let addr = socket.local_addr().expect("a local address");
-    let config = ServerConfig {
-        current_time: now(),
-        max_clients: 8,
-        protocol_id: PROTOCOL_ID,
-        public_addresses: vec![addr],
-        authentication: ServerAuthentication::Unsecure,
-    };
-    let transport = NetcodeServerTransport::new(config, socket).expect("a server transport");
-    let renet = RenetServer::new(connection(&app));
+    let addr = listen(app.world_mut(), SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0), 8).expect("a server");
     let mut net = NetServer::new(identity);
     tune(&mut net);
-    app.insert_resource(renet).insert_resource(transport).insert_resource(net);
+    app.insert_resource(net);
     (app, addr.port())
 }
 
@@ -113,7 +80,7 @@ fn client(id: u64, port: u16, identity: WorldIdentity) -> App {
 /// A client connection that speaks the frames but never says hello (no [`NetClient`]).
 fn silent_client(id: u64, port: u16) -> App {
     let mut app = App::new();
-    app.add_plugins((MinimalPlugins, StatesPlugin, RepliconPlugins, RepliconRenetPlugins, StrataNetClientPlugin));
+    app.add_plugins((MinimalPlugins, NetPlugins, StrataNetClientPlugin));
     app.finish();
     connect(&mut app, id, port);
     app
@@ -121,16 +88,7 @@ fn silent_client(id: u64, port: u16) -> App {
 
 /// Gives `app` a renet client connecting to `port` as client `id`.
 fn connect(app: &mut App, id: u64, port: u16) {
-    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1");
-    let auth = ClientAuthentication::Unsecure {
-        client_id: id,
-        protocol_id: PROTOCOL_ID,
-        server_addr: SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
-        user_data: None,
-    };
-    let transport = NetcodeClientTransport::new(now(), auth, socket).expect("a client transport");
-    let renet = RenetClient::new(connection(app));
-    app.insert_resource(renet).insert_resource(transport);
+    net::connect(app.world_mut(), SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port), id).expect("a client");
 }
 
 /// Steps the server and the clients until `done` or 5 s.
@@ -281,13 +239,13 @@ fn a_connection_that_never_says_hello_is_dropped() {
 }
 
 /// Whether any client link of the server passes `f`.
-fn any_link(server: &App, f: impl Fn(&bevy_strata::net::NetLink) -> bool) -> bool {
-    server.world().try_query::<&bevy_strata::net::NetLink>().is_some_and(|mut q| q.iter(server.world()).any(f))
+fn any_link(server: &App, f: impl Fn(&net::NetLink) -> bool) -> bool {
+    server.world().try_query::<&net::NetLink>().is_some_and(|mut q| q.iter(server.world()).any(f))
 }
 
 /// The viewer position the server holds for its only client.
 fn seen_view(server: &mut App) -> Option<[f64; 3]> {
-    let mut q = server.world_mut().query::<&bevy_strata::net::NetLink>();
+    let mut q = server.world_mut().query::<&net::NetLink>();
     q.iter(server.world()).find_map(|l| l.view().and_then(|v| v.viewers.first().copied()))
 }
 
@@ -318,7 +276,7 @@ fn the_server_knows_where_a_client_looks_from() {
         any_link(s, |l| l.view().is_some_and(|v| v.viewers[0][0] == 140.0))
     });
     assert!(ok, "the server did not hear the move: {:?}", seen_view(&mut server));
-    let mut q = server.world_mut().query::<&bevy_strata::net::NetLink>();
+    let mut q = server.world_mut().query::<&net::NetLink>();
     let view = q.iter(server.world()).find_map(|l| l.view().cloned()).expect("a view");
     assert_eq!((view.view_distance, view.lod_max_level), (256.0, common::small_view().lod_max_level as u8));
 }
@@ -561,9 +519,6 @@ fn a_client_that_reconnects_sends_its_pending_edits_again_and_none_is_applied_tw
     assert_eq!(pending(&a), 2, "A still waits for both edits");
     // A reconnects (same session): both intents go again; the first is answered, not applied
     // again over B's edit; the second is applied.
-    a.world_mut().remove_resource::<RenetClient>();
-    a.world_mut().remove_resource::<NetcodeClientTransport>();
-    a.update();
     connect(&mut a, 121, port);
     let back = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
         connected(c[0]) && pending(c[0]) == 0
