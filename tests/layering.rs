@@ -37,7 +37,7 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
     ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_net"], true),
     (
         "strata_bench",
-        &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis"],
+        &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis", "strata_net"],
         false,
     ),
     (
@@ -51,6 +51,7 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
             "strata_redis",
             "bevy_strata",
             "strata_bench",
+            "strata_net",
         ],
         true,
     ),

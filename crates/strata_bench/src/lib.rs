@@ -12,6 +12,7 @@ pub mod core_metrics;
 pub mod geo_metrics;
 pub mod index_metrics;
 pub mod mesh_metrics;
+pub mod net_metrics;
 pub mod planet_route;
 pub mod play_metrics;
 pub mod ray_agreement;

@@ -20,6 +20,7 @@
 //! is measured.
 
 mod live_heap;
+mod net;
 mod peer_bvw;
 mod physics;
 mod play;
@@ -72,6 +73,22 @@ fn main() {
             rays::run(count("--batches", 15), count("--iters", 400)),
             "ray.pick_256 against bevy_voxel_world failed",
         );
+        return;
+    }
+    if let Some(mode) = value("--net") {
+        let result = match mode.as_str() {
+            "visible" => net::visible(),
+            "load" => {
+                let clients = value("--clients").map_or(32, |v| v.parse().expect("a count"));
+                let seconds = value("--seconds").map_or(20.0, |v| v.parse().expect("seconds"));
+                net::load(clients, seconds)
+            }
+            other => {
+                eprintln!("unknown net mode {other:?}: use visible or load");
+                std::process::exit(2);
+            }
+        };
+        print_or_exit(result, "net metrics failed");
         return;
     }
     if args.iter().any(|a| a == "--physics") {

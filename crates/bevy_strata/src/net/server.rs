@@ -6,6 +6,7 @@ use crate::messages::{EditsCommitted, VoxelsEdited};
 use crate::persistence::StrataPersistence;
 use crate::state::StrataWorld;
 use bevy::platform::collections::{HashMap, HashSet};
+use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_core::codec::{self, WorldId};
@@ -131,7 +132,15 @@ pub struct NetServer {
     /// Settled outcomes remembered per session, to answer intents sent again after a
     /// reconnect (default 1024).
     pub ledger_memory: usize,
+    /// Main-thread time per frame for following clients' views (selecting their interest sets,
+    /// scanning the store; default 2 ms): the views changed longest ago go first, at least one
+    /// a frame, and the rest wait for the next frame (a client's interest set reaches
+    /// [`INTEREST_MARGIN`] beyond its view, so it is still covered while it waits).
+    pub interest_budget: Duration,
     next_client: u32,
+    view_serial: u64,
+    interest_updates: u64,
+    interest_lag_max: Duration,
     ledgers: HashMap<u64, EditLedger>,
     acks: AckQueue<u64>,
     /// The connection of each session that said hello (the latest one).
@@ -172,7 +181,11 @@ impl NetServer {
             reach: None,
             edit_hook: None,
             ledger_memory: 1024,
+            interest_budget: Duration::from_millis(2),
             next_client: 1,
+            view_serial: 0,
+            interest_updates: 0,
+            interest_lag_max: Duration::ZERO,
             ledgers: HashMap::default(),
             acks: AckQueue::default(),
             sessions: HashMap::default(),
@@ -184,6 +197,12 @@ impl NetServer {
     /// Edits applied and waiting for the commit that acknowledges them.
     pub fn unacknowledged(&self) -> usize {
         self.acks.len()
+    }
+
+    /// Interest sets updated since start (one per view followed), and the longest a view
+    /// waited for it ([`NetServer::interest_budget`]).
+    pub fn interest_updates(&self) -> (u64, Duration) {
+        (self.interest_updates, self.interest_lag_max)
     }
 }
 
@@ -229,8 +248,9 @@ pub struct NetLink {
     dropped: bool,
     /// Where it looks from, as it last said.
     view: Option<ViewUpdate>,
-    /// Whether `view` changed since the interest set was updated.
-    view_changed: bool,
+    /// When `view` changed (the server's view serial, and the time) if the interest set has not
+    /// followed yet.
+    view_waiting: Option<(u64, std::time::Instant)>,
     /// Its edit limits, from its hello.
     gate: Option<EditGate>,
     interest: Option<Interest>,
@@ -412,7 +432,8 @@ fn answer(
         }
         (ClientMessage::View(v), Some(_)) => {
             link.view = Some(v);
-            link.view_changed = true;
+            server.view_serial += 1;
+            link.view_waiting.get_or_insert((server.view_serial, std::time::Instant::now()));
             Ok(None)
         }
         (_, Some(_)) => Ok(None),
@@ -533,8 +554,11 @@ fn interest_view(view: &ViewUpdate, max_view_distance: f64) -> Option<(LodSettin
 
 /// Follows a client's new view: the nodes it now shows are scanned for stored chunks, and those
 /// it does not hold are queued for it, nearest first.
-fn update_interest(link: &mut NetLink, server: &NetServer, store: &dyn strata_core::store::ChunkStore) {
-    link.view_changed = false;
+fn update_interest(link: &mut NetLink, server: &mut NetServer, store: &dyn strata_core::store::ChunkStore) {
+    if let Some((_, since)) = link.view_waiting.take() {
+        server.interest_updates += 1;
+        server.interest_lag_max = server.interest_lag_max.max(since.elapsed());
+    }
     let Some(view) = &link.view else { return };
     let Some((settings, viewers)) = interest_view(view, server.max_view_distance) else {
         warn!("strata net: a client's view has LOD settings the server cannot serve; keeping its last one");
@@ -549,11 +573,12 @@ fn update_interest(link: &mut NetLink, server: &NetServer, store: &dyn strata_co
     interest.selector.set_settings(settings);
     interest.viewers = viewers.iter().map(|v| v.position).collect();
     let diff = interest.selector.update(&viewers);
-    for node in diff.added {
+    for range in coalesced(diff.added.iter().map(|node| {
         let (lo, _) = node.chunk_range();
-        let min = ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32);
+        MortonKey::region_range(ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32), node.level)
+    })) {
         let mut found = Vec::new();
-        let scanned = store.scan(MortonKey::region_range(min, node.level), &mut |key, record| {
+        let scanned = store.scan(range, &mut |key, record| {
             found.push((key.to_chunk(), record.to_vec()));
             std::ops::ControlFlow::Continue(())
         });
@@ -584,6 +609,22 @@ struct WorldNews<'w, 's> {
     committed: MessageReader<'w, 's, EditsCommitted>,
 }
 
+/// `ranges` sorted and merged where one ends right before the next starts (the nodes a view
+/// adds lie side by side, and side by side in Morton order too, mostly): one store scan per
+/// run instead of one per node. O(n log n).
+fn coalesced(ranges: impl Iterator<Item = RangeInclusive<MortonKey>>) -> Vec<RangeInclusive<MortonKey>> {
+    let mut ranges: Vec<(u128, u128)> = ranges.map(|r| (r.start().0, r.end().0)).collect();
+    ranges.sort_unstable();
+    let mut out: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
+    for (lo, hi) in ranges {
+        match out.last_mut() {
+            Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out.into_iter().map(|(lo, hi)| MortonKey(lo)..=MortonKey(hi)).collect()
+}
+
 /// Per frame: follows the clients' views, sends what the last commit made durable (changed
 /// chunks, then the acknowledgements), and feeds each client's view from its outbox.
 fn stream_chunks(
@@ -605,8 +646,19 @@ fn stream_chunks(
     });
     let (Some(sw), Some(persistence)) = (sw, persistence) else { return };
     let store = sw.world.store().clone();
-    for (_, mut link) in &mut links {
-        if link.view_changed && link.session.is_some() && !link.dropped {
+    // Oldest view change first, within the interest budget (at least one a frame).
+    let mut waiting: Vec<(u64, Entity)> = links
+        .iter()
+        .filter(|(_, l)| l.session.is_some() && !l.dropped)
+        .filter_map(|(e, l)| Some((l.view_waiting?.0, e)))
+        .collect();
+    waiting.sort_unstable();
+    let started = std::time::Instant::now();
+    for (i, (_, client)) in waiting.into_iter().enumerate() {
+        if i > 0 && started.elapsed() >= server.interest_budget {
+            break;
+        }
+        if let Ok((_, mut link)) = links.get_mut(client) {
             update_interest(&mut link, server, store.as_ref());
         }
     }
@@ -709,4 +761,19 @@ fn deletion_record(key: ChunkKey, world: WorldId, sequence: u64) -> Vec<u8> {
     codec::encode_deletion(key.morton(), &mut plain);
     codec::seal_into(&plain, world, sequence, &mut sealed);
     sealed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adjacent_and_overlapping_ranges_merge_and_gaps_stay() {
+        let r = |a: u128, b: u128| MortonKey(a)..=MortonKey(b);
+        let merged = coalesced([r(8, 15), r(0, 7), r(20, 23), r(16, 17), r(21, 30), r(40, 40)].into_iter());
+        assert_eq!(merged, vec![r(0, 17), r(20, 30), r(40, 40)]);
+        assert!(coalesced(std::iter::empty()).is_empty());
+        let top = u128::MAX;
+        assert_eq!(coalesced([r(5, top), r(top, top)].into_iter()), vec![r(5, top)]);
+    }
 }

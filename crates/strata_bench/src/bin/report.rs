@@ -1,9 +1,9 @@
 //! `cargo run --release -p strata_bench --bin report [-- --quick] [--only <area>[,<area>…]]`:
-//! prints the performance report. Areas: core, index, mesh, geo, play, stream, scale, redis
+//! prints the performance report. Areas: core, index, mesh, geo, play, stream, scale, redis, net
 //! (redis: only with `STRATA_REDIS_CLUSTER` set to a cluster URL, see `.ci/redis_cluster.sh`).
 use strata_bench::{
-    Area, Budget, core_metrics, geo_metrics, index_metrics, mesh_metrics, play_metrics, redis_metrics, scale_metrics,
-    stream_metrics,
+    Area, Budget, core_metrics, geo_metrics, index_metrics, mesh_metrics, net_metrics, play_metrics, redis_metrics,
+    scale_metrics, stream_metrics,
 };
 
 fn main() {
@@ -15,7 +15,7 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').map(str::to_owned).collect());
     // Each area adds its module here; an area's metrics print when the area is done.
-    let areas: [(&str, Area); 8] = [
+    let areas: [(&str, Area); 9] = [
         ("core", core_metrics::run),
         ("index", index_metrics::run),
         ("mesh", mesh_metrics::run),
@@ -24,6 +24,7 @@ fn main() {
         ("stream", stream_metrics::run),
         ("scale", scale_metrics::run),
         ("redis", redis_metrics::run),
+        ("net", net_metrics::run),
     ];
     for (area, run) in areas {
         if only.as_ref().is_some_and(|o| !o.iter().any(|a| a == area)) {
