@@ -349,6 +349,17 @@ impl EditLedger {
         Self { highest: None, in_flight: Default::default(), outcomes: VecDeque::new(), memory: memory.max(1) }
     }
 
+    /// The ledger of a session the server forgot (its outcomes dropped) after it saw intents up
+    /// to `highest`: those are answered [`Rejection::Forgotten`] if sent again, never applied.
+    pub fn after(memory: usize, highest: u32) -> Self {
+        Self { highest: Some(highest), ..Self::new(memory) }
+    }
+
+    /// The highest intent id seen (`None` before the first).
+    pub fn highest(&self) -> Option<u32> {
+        self.highest
+    }
+
     /// Sorts intent `id` as new, answered or in flight. O(memory) for a resent intent, O(log n)
     /// otherwise.
     pub fn intake(&mut self, id: u32) -> Intake {
@@ -585,5 +596,17 @@ mod tests {
         q.forget('a');
         assert_eq!(q.committed(9, 12), vec![('b', EditOutcome { id: 8, result: Ok(12) })]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_forgotten_session_answers_old_intents_and_takes_new_ones() {
+        let mut ledger = EditLedger::after(4, 9);
+        assert_eq!(ledger.highest(), Some(9));
+        for id in [1, 9] {
+            assert_eq!(ledger.intake(id), Intake::Answered(EditOutcome { id, result: Err(Rejection::Forgotten) }));
+        }
+        assert_eq!(ledger.intake(10), Intake::New);
+        assert_eq!(ledger.intake(10), Intake::InFlight);
+        assert_eq!(EditLedger::new(4).highest(), None);
     }
 }

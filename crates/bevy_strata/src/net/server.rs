@@ -132,6 +132,11 @@ pub struct NetServer {
     /// Settled outcomes remembered per session, to answer intents sent again after a
     /// reconnect (default 1024).
     pub ledger_memory: usize,
+    /// How long a session's outcomes are remembered after its connection went (default 10 min).
+    /// Then only its highest intent id is kept (a few bytes): intents it sends again after
+    /// reconnecting later are answered [`Rejection::Forgotten`] (whether they were applied is
+    /// not known any more), never applied twice; new ones are taken as usual.
+    pub session_memory: Duration,
     /// Main-thread time per frame for following clients' views (selecting their interest sets,
     /// scanning the store; default 2 ms): the views changed longest ago go first, at least one
     /// a frame, and the rest wait for the next frame (a client's interest set reaches
@@ -143,8 +148,11 @@ pub struct NetServer {
     interest_lag_max: Duration,
     ledgers: HashMap<u64, EditLedger>,
     acks: AckQueue<u64>,
-    /// The connection of each session that said hello (the latest one).
-    sessions: HashMap<u64, Entity>,
+    /// The connection of each session that said hello (the latest one), and since when it is
+    /// gone (real time since start-up).
+    sessions: HashMap<u64, (Entity, Option<Duration>)>,
+    /// The highest intent id of each session forgotten ([`NetServer::session_memory`]).
+    forgotten: HashMap<u64, u32>,
     /// Chunks changed by applies (world version, key), waiting for the commit that makes them
     /// durable.
     changed: Vec<(u64, ChunkKey)>,
@@ -182,6 +190,7 @@ impl NetServer {
             edit_hook: None,
             ledger_memory: 1024,
             interest_budget: Duration::from_millis(2),
+            session_memory: Duration::from_secs(600),
             next_client: 1,
             view_serial: 0,
             interest_updates: 0,
@@ -189,6 +198,7 @@ impl NetServer {
             ledgers: HashMap::default(),
             acks: AckQueue::default(),
             sessions: HashMap::default(),
+            forgotten: HashMap::default(),
             changed: Vec::new(),
             to_send: Vec::new(),
         }
@@ -197,6 +207,11 @@ impl NetServer {
     /// Edits applied and waiting for the commit that acknowledges them.
     pub fn unacknowledged(&self) -> usize {
         self.acks.len()
+    }
+
+    /// Sessions remembered (connected, or gone for less than [`NetServer::session_memory`]).
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Interest sets updated since start (one per view followed), and the longest a view
@@ -335,7 +350,7 @@ impl Outgoing<'_> {
 }
 
 fn drop_silent(
-    server: Res<NetServer>,
+    mut server: ResMut<NetServer>,
     time: Res<Time<Real>>,
     mut links: Query<(Entity, &mut NetLink)>,
     mut out: Outgoing,
@@ -346,6 +361,29 @@ fn drop_silent(
         if link.session.is_none() && now.saturating_sub(since) > server.hello_timeout {
             out.drop_client(client, &mut link, DropReason::Silent(server.hello_timeout));
         }
+    }
+    forget_old_sessions(&mut server, now, |client| links.contains(client));
+}
+
+/// Forgets the sessions whose connection has been gone for [`NetServer::session_memory`]: their
+/// ledger and unacknowledged intents (the edits stay applied and are committed). O(sessions).
+fn forget_old_sessions(server: &mut NetServer, now: Duration, connected: impl Fn(Entity) -> bool) {
+    let server = &mut *server;
+    let memory = server.session_memory;
+    let mut forgotten = Vec::new();
+    for (&session, (client, gone)) in &mut server.sessions {
+        if connected(*client) {
+            *gone = None;
+        } else if now.saturating_sub(*gone.get_or_insert(now)) >= memory {
+            forgotten.push(session);
+        }
+    }
+    for session in forgotten {
+        server.sessions.remove(&session);
+        if let Some(highest) = server.ledgers.remove(&session).and_then(|l| l.highest()) {
+            server.forgotten.insert(session, highest);
+        }
+        server.acks.forget(session);
     }
 }
 
@@ -411,7 +449,7 @@ fn answer(
             };
             link.session = Some(hello.session);
             link.gate = Some(EditGate::new(server.edit_limits));
-            server.sessions.insert(hello.session, client);
+            server.sessions.insert(hello.session, (client, None));
             let number = server.next_client;
             server.next_client = server.next_client.wrapping_add(1);
             info!("strata net: client {client} ({:?}, session {:x}) joined", hello.name, hello.session);
@@ -452,6 +490,13 @@ fn take_edit(
 ) -> Result<Option<ServerMessage>, DropReason> {
     let Some(session) = link.session else { return Err(DropReason::Protocol("an edit before its hello")) };
     let memory = server.ledger_memory;
+    if !server.ledgers.contains_key(&session) {
+        let ledger = match server.forgotten.remove(&session) {
+            Some(highest) => EditLedger::after(memory, highest),
+            None => EditLedger::new(memory),
+        };
+        server.ledgers.insert(session, ledger);
+    }
     let ledger = server.ledgers.entry(session).or_insert_with(|| EditLedger::new(memory));
     match ledger.intake(intent.id) {
         Intake::New => {}
@@ -680,7 +725,7 @@ fn stream_chunks(
             if let Some(ledger) = server.ledgers.get_mut(&session) {
                 ledger.settled(&outcome);
             }
-            if let Some(&client) = server.sessions.get(&session)
+            if let Some(&(client, _)) = server.sessions.get(&session)
                 && links.get(client).is_ok_and(|(_, l)| !l.dropped)
             {
                 out.send(client, &ServerMessage::EditOutcome(outcome));

@@ -648,3 +648,44 @@ fn a_server_restarted_on_its_save_serves_every_acknowledged_edit() {
     });
     assert!(shown, "a new client does not show the edits: {} voxels differ", differences(&mut server, &mut c));
 }
+
+#[test]
+fn a_session_forgotten_after_a_long_absence_gets_forgotten_answers_never_a_second_application() {
+    let store = Arc::new(GatedStore::default());
+    let save = store.clone();
+    let (mut server, port) =
+        server_over(|p| p.with_store(save), identity(), |s| s.session_memory = std::time::Duration::from_millis(200));
+    let mut a = client(51, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    assert!(run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| connected(c[0])));
+    // Applied, its commit failing; then the connection goes for longer than the server remembers.
+    store.closed.store(true, Ordering::SeqCst);
+    let p1 = VoxelPos::new(2, -1, 2);
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(p1, GRASS));
+    assert!(run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |s, _| strata(s).world.voxel(p1).unwrap()
+        == GRASS));
+    a.world_mut().resource_mut::<RenetClient>().disconnect();
+    let forgotten = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |s, _| {
+        s.world().resource::<NetServer>().sessions() == 0
+    });
+    assert!(forgotten, "the session was not forgotten");
+    store.closed.store(false, Ordering::SeqCst);
+    // A reconnects: the intent it sends again is answered Forgotten (it was applied: not again),
+    // and a new edit is taken.
+    connect(&mut a, 151, port);
+    let p2 = VoxelPos::new(-2, -1, 2);
+    let answered =
+        run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| connected(c[0]) && pending(c[0]) == 0);
+    assert!(answered, "A's resent edit was not answered: {:?}", settled[0]);
+    assert!(
+        matches!(&settled[0][..], [EditSettled(Settled::Rejected { id: 1, reason: Rejection::Forgotten, .. })]),
+        "{:?}",
+        settled[0]
+    );
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(p2, GRASS));
+    assert!(run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| pending(c[0]) == 0));
+    assert!(matches!(settled[0].last(), Some(EditSettled(Settled::Accepted { id: 2, .. }))), "{:?}", settled[0]);
+    assert_eq!(strata(&mut server).world.voxel(p1).unwrap(), GRASS);
+    assert_eq!(strata(&mut server).world.voxel(p2).unwrap(), GRASS);
+}
