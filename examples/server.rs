@@ -85,18 +85,25 @@ fn main() -> AppExit {
     };
     let mut server = NetServer::new(net_world::identity(&config));
     server.reach = Some(args.reach);
-    App::new()
-        .add_plugins((
-            MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(1.0 / 60.0))),
-            bevy::log::LogPlugin::default(),
-            StrataMinimalPlugins::with_plugin(plugin),
-            NetPlugins,
-            StrataNetServerPlugin,
-        ))
+    headless(plugin)
+        .add_plugins(StrataNetServerPlugin)
         .insert_resource(server)
         .insert_resource(ListenOn(args.listen))
         .add_systems(Update, (listen_when_open, report_every_10_s))
         .run()
+}
+
+/// A headless app at 60 frames a second with logs, the plugin and the transport (the server's
+/// or the bot's).
+fn headless(plugin: StrataPlugin) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(1.0 / 60.0))),
+        bevy::log::LogPlugin::default(),
+        StrataMinimalPlugins::with_plugin(plugin),
+        NetPlugins,
+    ));
+    app
 }
 
 /// Opens the socket once the world is open (a client welcomed before would be refused).
@@ -181,14 +188,8 @@ mod bot {
         let client = NetClient::new("bot", net_world::identity(&config));
         let plugin = StrataPlugin::new(config.clone()).with_store(client.store());
         let wall = wall(&config);
-        App::new()
-            .add_plugins((
-                MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(1.0 / 60.0))),
-                bevy::log::LogPlugin::default(),
-                StrataMinimalPlugins::with_plugin(plugin),
-                NetPlugins,
-                StrataNetClientPlugin,
-            ))
+        headless(plugin)
+            .add_plugins(StrataNetClientPlugin)
             .insert_resource(client)
             .insert_resource(Script { server, edit: Some(wall), started: None })
             // The bot flies between the spawn point and the wall (within the server's reach: at

@@ -3,11 +3,11 @@
 use super::*;
 use crate::state::StrataWorld;
 use std::sync::Arc;
-use strata_core::{ChunkKey, Edit, World};
+use strata_core::{ChunkKey, ChunkOrigin, Edit, LoadedChunk, World};
 use strata_net::client::{PendingEdits, Settled};
 use strata_net::message::MAX_VIEWERS;
-use strata_net::remote_store::RemoteStore;
-use strata_net::{ChunkRecord, ClientEdit, EditIntent};
+use strata_net::remote_store::{Received, RemoteStore};
+use strata_net::{ClientEdit, EditIntent};
 
 /// Where a client's connection stands.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -192,10 +192,23 @@ fn follow_server(
             Ok(ServerMessage::Goodbye(reason)) => client.status = NetStatus::Lost(reason),
             Ok(ServerMessage::Chunk(record)) => {
                 // Before the world is open it is only kept: the world reads it when it loads it.
-                if receive(&client.store, &record)
-                    && let Some(w) = world.as_deref_mut()
-                {
-                    show_authority(w, record.key(), &mut adopted);
+                let key = record.key();
+                match client.store.receive(&record) {
+                    Ok(received) => {
+                        if let Some(w) = world.as_deref_mut() {
+                            let loaded = match received {
+                                Received::Chunk { chunk, history, sequence } => LoadedChunk {
+                                    chunk: Arc::new(chunk),
+                                    history,
+                                    origin: ChunkOrigin::Store,
+                                    sequence,
+                                },
+                                Received::Deleted => w.source().generated(key),
+                            };
+                            adopt(w, key, loaded, &mut adopted);
+                        }
+                    }
+                    Err(e) => warn!("strata net: the server sent a chunk that is not kept: {e}"),
                 }
             }
             Ok(ServerMessage::Changed(changed)) => {
@@ -216,8 +229,8 @@ fn follow_server(
                         edit
                     }
                 };
-                if let (Some(w), Some(bounds)) = (world.as_deref_mut(), Edit::from(edit.clone()).chunk_bounds()) {
-                    for key in bounds_keys(bounds) {
+                if let Some(w) = world.as_deref_mut() {
+                    for key in edit_chunks(&Edit::from(edit.clone())) {
                         if w.is_resident(key) {
                             show_authority(w, key, &mut adopted);
                         }
@@ -239,39 +252,46 @@ fn follow_server(
     }
 }
 
-/// Keeps `record` in the client's store; whether it was kept (a record that does not decode or
-/// belongs to another world is logged and dropped).
-fn receive(store: &RemoteStore, record: &ChunkRecord) -> bool {
-    match store.receive(record) {
-        Ok(_) => true,
-        Err(e) => {
-            warn!("strata net: the server sent a chunk that is not kept: {e}");
-            false
+/// Shows the server's content of `key` as the client's store holds it (its record, or the
+/// generator's chunk): see [`adopt`].
+fn show_authority(world: &mut World, key: ChunkKey, adopted: &mut Vec<ChunkKey>) {
+    match world.source().read_stored(key) {
+        Ok(Some(loaded)) => adopt(world, key, loaded, adopted),
+        Ok(None) => {
+            let generated = world.source().generated(key);
+            adopt(world, key, generated, adopted);
         }
+        Err(e) => warn!("strata net: a chunk the server sent does not read back: {e}"),
     }
 }
 
-/// Shows the server's content of `key` (its record, or the generator's chunk): the world adopts
-/// it, dropping the predictions on it (made again by [`predict_again`]).
-fn show_authority(world: &mut World, key: ChunkKey, adopted: &mut Vec<ChunkKey>) {
-    let loaded = match world.source().read_stored(key) {
-        Ok(Some(loaded)) => loaded,
-        Ok(None) => world.source().generated(key),
-        Err(e) => {
-            warn!("strata net: a chunk the server sent does not read back: {e}");
-            return;
-        }
-    };
+/// The world adopts the server's content of `key`, dropping the predictions on it (made again
+/// by [`predict_again`]).
+fn adopt(world: &mut World, key: ChunkKey, loaded: LoadedChunk, adopted: &mut Vec<ChunkKey>) {
     if world.adopt(key, loaded).is_some() {
         adopted.push(key);
     }
 }
 
-/// The chunk keys of `bounds`, in order.
-fn bounds_keys(b: strata_core::ChunkBounds) -> impl Iterator<Item = ChunkKey> {
-    (b.min.x..=b.max.x).flat_map(move |x| {
-        (b.min.y..=b.max.y).flat_map(move |y| (b.min.z..=b.max.z).map(move |z| ChunkKey::new(x, y, z)))
-    })
+/// The chunks `edit` may write, each once: those of its voxels for a list (not their bounding
+/// box, which a scattered list makes huge), every chunk of its box otherwise — at most 33³, the
+/// edit limits; none for an edit over them (the world never applies it).
+fn edit_chunks(edit: &Edit) -> Vec<ChunkKey> {
+    let mut keys: Vec<ChunkKey> = match edit {
+        _ if edit.check().is_err() => Vec::new(),
+        Edit::Set(p, _) => vec![p.chunk()],
+        Edit::Many(list) => list.iter().map(|(p, _)| p.chunk()).collect(),
+        other => other.chunk_bounds().map_or_else(Vec::new, |b| {
+            (b.min.x..=b.max.x)
+                .flat_map(|x| {
+                    (b.min.y..=b.max.y).flat_map(move |y| (b.min.z..=b.max.z).map(move |z| ChunkKey::new(x, y, z)))
+                })
+                .collect()
+        }),
+    };
+    keys.sort_unstable_by_key(|k| k.morton());
+    keys.dedup();
+    keys
 }
 
 /// Applies again, in the order made, every pending edit that touches one of `adopted` (their
@@ -279,14 +299,10 @@ fn bounds_keys(b: strata_core::ChunkBounds) -> impl Iterator<Item = ChunkKey> {
 fn predict_again(world: &mut World, pending: &PendingEdits, adopted: &[ChunkKey]) {
     for intent in pending.resend() {
         let edit = Edit::from(intent.edit);
-        let Some(b) = edit.chunk_bounds() else { continue };
-        let touches = adopted.iter().any(|k| {
-            (b.min.x..=b.max.x).contains(&k.x)
-                && (b.min.y..=b.max.y).contains(&k.y)
-                && (b.min.z..=b.max.z).contains(&k.z)
-        });
+        let chunks = edit_chunks(&edit);
+        let touches = chunks.iter().any(|k| adopted.contains(k));
         // Like a new prediction: only where every chunk it writes is loaded.
-        if touches && bounds_keys(b).all(|k| world.is_resident(k)) {
+        if touches && chunks.iter().all(|&k| world.is_resident(k)) {
             world.push_edit(edit);
         }
     }
@@ -305,7 +321,8 @@ fn send_edits(mut client: ResMut<NetClient>, sw: Option<Res<StrataWorld>>, mut o
         let intent: EditIntent = client.pending.submit(edit.clone());
         out.write_batch(encode_client(&ClientMessage::Edit(intent)));
         let edit = Edit::from(edit);
-        if edit.chunk_bounds().is_some_and(|b| bounds_keys(b).all(|k| sw.world.is_resident(k))) {
+        let chunks = edit_chunks(&edit);
+        if !chunks.is_empty() && chunks.iter().all(|&k| sw.world.is_resident(k)) {
             sw.world.push_edit(edit);
         }
     }
@@ -367,4 +384,28 @@ fn view_moved(old: &ViewUpdate, new: &ViewUpdate) -> bool {
             let d = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
             d[0] * d[0] + d[1] * d[1] + d[2] * d[2] >= VIEW_MOVE * VIEW_MOVE
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::{MaterialId, VoxelPos};
+
+    #[test]
+    fn an_edit_touches_the_chunks_of_its_voxels_not_of_their_bounding_box() {
+        let far = 1 << 29;
+        let list = Edit::Many(vec![
+            (VoxelPos::new(-far, 0, 0), MaterialId(1)),
+            (VoxelPos::new(far, 5, 0), MaterialId(1)),
+            (VoxelPos::new(far + 1, 6, 0), MaterialId(1)),
+        ]);
+        assert_eq!(edit_chunks(&list).len(), 2, "two chunks, not the 2^25 between them");
+        let block =
+            Edit::FillBox { min: VoxelPos::new(-1, 0, 0), max: VoxelPos::new(32, 0, 0), material: MaterialId(1) };
+        assert_eq!(edit_chunks(&block).len(), 3);
+        let huge =
+            Edit::FillBox { min: VoxelPos::new(-far, 0, 0), max: VoxelPos::new(far, 0, 0), material: MaterialId(1) };
+        assert!(edit_chunks(&huge).is_empty(), "over the limits: never applied, nothing to show");
+        assert!(edit_chunks(&Edit::Many(Vec::new())).is_empty());
+    }
 }

@@ -490,14 +490,11 @@ fn take_edit(
 ) -> Result<Option<ServerMessage>, DropReason> {
     let Some(session) = link.session else { return Err(DropReason::Protocol("an edit before its hello")) };
     let memory = server.ledger_memory;
-    if !server.ledgers.contains_key(&session) {
-        let ledger = match server.forgotten.remove(&session) {
-            Some(highest) => EditLedger::after(memory, highest),
-            None => EditLedger::new(memory),
-        };
-        server.ledgers.insert(session, ledger);
-    }
-    let ledger = server.ledgers.entry(session).or_insert_with(|| EditLedger::new(memory));
+    let forgotten = &mut server.forgotten;
+    let ledger = server.ledgers.entry(session).or_insert_with(|| match forgotten.remove(&session) {
+        Some(highest) => EditLedger::after(memory, highest),
+        None => EditLedger::new(memory),
+    });
     match ledger.intake(intent.id) {
         Intake::New => {}
         Intake::Answered(outcome) => return Ok(Some(ServerMessage::EditOutcome(outcome))),
@@ -636,9 +633,10 @@ fn update_interest(link: &mut NetLink, server: &mut NetServer, store: &dyn strat
             }
             match ChunkRecord::new(record) {
                 Ok(record) => {
-                    if let Some(f) = encode_server(&ServerMessage::Chunk(record)) {
-                        let priority = interest.priority(key);
-                        interest.outbox.push(key, priority, f.0.to_vec());
+                    let mut message = Vec::new();
+                    match ServerMessage::Chunk(record).encode(&mut message) {
+                        Ok(()) => interest.outbox.push(key, interest.priority(key), message),
+                        Err(e) => warn!("strata net: a stored record of chunk {key:?} is not sent: {e}"),
                     }
                 }
                 Err(e) => warn!("strata net: a stored record of chunk {key:?} is not sent: {e}"),
