@@ -39,7 +39,9 @@ use std::ops::RangeInclusive;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
-use strata_core::store::{ChunkCellVisitor, ScanVisitor, StoreStats, StoredChunk, SummaryVisitor};
+use strata_core::store::{
+    ChunkCellVisitor, LogPosition, LogRead, ScanVisitor, StoreStats, StoredChunk, SummaryVisitor,
+};
 use strata_core::{
     Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, StoreError, WorldId, WriteBatch,
 };
@@ -216,6 +218,12 @@ impl ChunkStore for OpeningStore {
     }
     fn sync_count(&self) -> Option<u64> {
         self.get().ok()?.sync_count()
+    }
+    fn change_log_end(&self) -> Result<Option<LogPosition>, StoreError> {
+        self.get()?.change_log_end()
+    }
+    fn read_change_log(&self, from: &LogPosition, limit: usize) -> Result<LogRead, StoreError> {
+        self.get()?.read_change_log(from, limit)
     }
     fn get(&self, key: ChunkKey) -> Result<Option<Chunk>, StoreError> {
         self.get()?.get(key)

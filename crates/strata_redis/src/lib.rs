@@ -19,6 +19,7 @@
 //! strata:{<world>:<region>}:sum     hash <key> → the chunk's summary record (scan_summaries)
 //! strata:{<world>}:regions          set of regions that ever held a record (full scans, stats)
 //! strata:{<world>}:meta             region_level of the world (checked on open)
+//! strata:{<world>}:log              the change log: the keys each commit wrote (see change_log)
 //! ```
 //!
 //! The regions set and meta hash live in **one slot per world**: a hot spot only for full
@@ -44,6 +45,11 @@
 //!    so several servers can share one world without overwriting each other's acknowledged
 //!    edits (on the same voxel, the later commit wins). A script reply that names an entry
 //!    out of range, twice, or without a condition is not trusted: the commit fails.
+//!
+//! 4. The keys of every region written are appended to the world's [change log](change_log)
+//!    (confirmed like the records) before the commit returns; a commit whose entry fails
+//!    returns `Err`. Other processes serving the world follow it
+//!    ([`ChunkStore::read_change_log`](strata_core::ChunkStore::read_change_log)).
 //!
 //! **Weaker than redb:** Redis Cluster has no cross-slot transactions, so a batch is atomic
 //! **per region**, not as a whole: after an `Err`, some regions may hold the new records and
@@ -71,6 +77,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod change_log;
 mod cluster;
 mod config;
 mod inspect;

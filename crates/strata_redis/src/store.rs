@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use strata_core::codec::{self, RecordKind};
 use strata_core::store::{
-    ChunkCellVisitor, CommitReceipt, Expect, Put, ScanVisitor, StoreStats, SummaryVisitor, WriteBatch,
-    visit_chunk_cell, visit_summary,
+    ChunkCellVisitor, CommitReceipt, Expect, LogPosition, LogRead, Put, ScanVisitor, StoreStats, SummaryVisitor,
+    WriteBatch, visit_chunk_cell, visit_summary,
 };
 use strata_core::summary_record;
 use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError, WorldId};
@@ -143,6 +143,8 @@ pub struct RedisClusterStore {
     world: WorldId,
     /// The last sequence number this process sealed records with.
     sequence: AtomicU64,
+    /// This store's id in the change log (random): its own entries are not reported back.
+    writer: u64,
 }
 
 impl RedisClusterStore {
@@ -178,8 +180,14 @@ impl RedisClusterStore {
         let Some(world) = world.map(WorldId).filter(|w| *w != WorldId::UNSEALED) else {
             return Err(StoreError::Backend(format!("{meta}: world_id is not a non-zero integer")));
         };
-        let store =
-            Self { cluster, layout, registered: Mutex::new(HashSet::new()), world, sequence: AtomicU64::new(0) };
+        let store = Self {
+            cluster,
+            layout,
+            registered: Mutex::new(HashSet::new()),
+            world,
+            sequence: AtomicU64::new(0),
+            writer: WorldId::random().0,
+        };
         if store.config().wait_aof {
             store.check_waitaof()?;
         }
@@ -235,6 +243,20 @@ impl RedisClusterStore {
     /// The key layout.
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    pub(crate) fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    pub(crate) fn cluster_world(&self) -> &str {
+        &self.cluster.config().world
+    }
+
+    /// This store's id in the [change log](strata_core::store::change_log) (random per opened
+    /// store): entries it appended are not reported by its own reads of the log.
+    pub fn writer(&self) -> u64 {
+        self.writer
     }
 
     /// The hash slot holding `key`'s record (and its region's index).
@@ -652,7 +674,7 @@ pub(crate) fn script_reply_indices(conditional: &[bool], failed: &[Value]) -> Re
 
 /// How writes are acknowledged: `WAIT` for the configured replicas, `WAITAOF` for their
 /// fsyncs too, or nothing when neither is configured.
-struct Acks<'a> {
+pub(crate) struct Acks<'a> {
     cfg: &'a RedisClusterConfig,
     wait: bool,
     /// `WAITAOF` instead of `WAIT`.
@@ -660,7 +682,7 @@ struct Acks<'a> {
 }
 
 impl<'a> Acks<'a> {
-    fn of(cfg: &'a RedisClusterConfig) -> Self {
+    pub(crate) fn of(cfg: &'a RedisClusterConfig) -> Self {
         Self { cfg, wait: cfg.wait_replicas > 0 || cfg.wait_aof, aof: cfg.wait_aof }
     }
 
@@ -671,7 +693,7 @@ impl<'a> Acks<'a> {
     }
 
     /// Appends the wait command (if any) to a pipeline.
-    fn append(&self, p: &mut redis::Pipeline) {
+    pub(crate) fn append(&self, p: &mut redis::Pipeline) {
         let ms = self.cfg.wait_timeout.as_millis() as u64;
         if self.aof {
             p.cmd("WAITAOF").arg(1).arg(self.cfg.wait_replicas).arg(ms);
@@ -681,7 +703,7 @@ impl<'a> Acks<'a> {
     }
 
     /// A write job of `commands` commands plus the wait, with time for both.
-    fn job(&self, addr: String, p: redis::Pipeline, commands: usize, deadline: Instant) -> Job {
+    pub(crate) fn job(&self, addr: String, p: redis::Pipeline, commands: usize, deadline: Instant) -> Job {
         let timeout = self.cfg.response_timeout + if self.wait { self.cfg.wait_timeout } else { Default::default() };
         Job {
             addr,
@@ -694,7 +716,7 @@ impl<'a> Acks<'a> {
     }
 
     /// Checks the wait's reply `v` from `addr` (`Ok` when no wait is configured).
-    fn check(&self, addr: &str, v: Option<&Value>) -> Result<(), Fail> {
+    pub(crate) fn check(&self, addr: &str, v: Option<&Value>) -> Result<(), Fail> {
         if !self.wait {
             return Ok(());
         }
@@ -736,6 +758,17 @@ pub fn open(url: &str) -> Result<RedisClusterStore, StoreError> {
 impl ChunkStore for RedisClusterStore {
     fn world_id(&self) -> WorldId {
         self.world
+    }
+
+    /// The stream's last entry (`XREVRANGE`, on the master). See [`crate::change_log`].
+    fn change_log_end(&self) -> Result<Option<LogPosition>, StoreError> {
+        self.log_end().map(Some)
+    }
+
+    /// One pipeline on the world slot's master: `XRANGE` after `from` and the stream's last
+    /// entry (to see a log gone back). Entries this store appended are left out of the keys.
+    fn read_change_log(&self, from: &LogPosition, limit: usize) -> Result<LogRead, StoreError> {
+        self.log_read(from, limit)
     }
 
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
@@ -895,22 +928,32 @@ impl ChunkStore for RedisClusterStore {
                 .collect()
         };
         let mut progress = CommitProgress { registered: new_regions.is_empty(), ..Default::default() };
-        if !regions.is_empty() {
+        let outcome = if regions.is_empty() {
+            Ok(())
+        } else {
             self.cluster.run("commit", |map, _, deadline| {
                 self.commit_attempt(map, &regions, &new_regions, &mut progress, deadline)
-            })?;
-        }
+            })
+        };
+        // Exactly the regions written and confirmed are written: the entries of a region with a
+        // failed condition were not, whatever their own conditions.
+        let written: Vec<MortonKey> = progress.done.iter().flat_map(|r| &regions[r]).map(|(k, ..)| *k).collect();
+        // The change log names what was written, failed commit or not, once it is readable;
+        // the commit is acknowledged only with its entry appended.
+        let logged = if written.is_empty() { Ok(()) } else { self.log_commit(&written, sequence) };
+        outcome?;
         self.registered.lock().unwrap_or_else(|e| e.into_inner()).extend(new_regions);
         if !progress.conflicts.is_empty() {
-            // Exactly the regions written and confirmed are written: the entries of a region
-            // with a failed condition were not, whatever their own conditions.
-            let written =
-                progress.done.iter().flat_map(|r| &regions[r]).map(|(k, ..)| k.to_chunk()).collect::<Vec<_>>();
             return Err(StoreError::Conflict {
                 keys: progress.conflicts.into_values().flatten().collect(),
-                written,
+                written: written.iter().map(|k| k.to_chunk()).collect(),
                 sequence,
             });
+        }
+        if let Err(e) = logged {
+            return Err(StoreError::Unavailable(format!(
+                "the commit's records are written but its change log entry is not (the commit is not acknowledged): {e}"
+            )));
         }
         Ok(CommitReceipt { entries: batch.len(), bytes: batch.encoded_bytes(), duration: start.elapsed(), sequence })
     }

@@ -626,3 +626,80 @@ fn inspect_lists_what_does_not_belong_and_remove_clears_it() {
     let mut fresh = World::new(Arc::new(strata_redis::open(&url).unwrap()), ground, WorldConfig::default());
     assert_eq!(fresh.voxel(inside(far)).unwrap(), MaterialId(7), "the rest is intact");
 }
+
+/// The change log tells each server what the others committed — every chunk of every
+/// acknowledged commit, the written regions of a conflicting one, never its own — and a log
+/// a hostile peer deleted or broke reads as a gap, after which following goes on.
+#[test]
+fn the_change_log_names_what_other_servers_committed() {
+    use strata_core::store::{Expect, LogPosition};
+    let Some(base) = cluster_url("the_change_log_names_what_other_servers_committed") else { return };
+    let (url, world) = url_with(&base, "change-log", "");
+    let (a, b) = (strata_redis::open(&url).unwrap(), strata_redis::open(&url).unwrap());
+    assert_ne!(a.writer(), b.writer());
+    let read = |s: &strata_redis::RedisClusterStore, at: &mut LogPosition| {
+        let r = s.read_change_log(at, 100).unwrap();
+        *at = r.next.clone();
+        r
+    };
+    let mut at_b = b.change_log_end().unwrap().expect("a Redis world has a change log");
+    let mut at_a = a.change_log_end().unwrap().unwrap();
+    assert_eq!(read(&b, &mut at_b.clone()).keys, vec![], "nothing committed yet");
+    // Two regions, likely on two masters; then a commit of b's.
+    let (k, far) = (ChunkKey::new(0, 0, 0), ChunkKey::new(64, 0, 0));
+    let mut batch = WriteBatch::new();
+    batch.put(k, &dense(1));
+    batch.put(far, &dense(2));
+    a.commit(&batch).unwrap();
+    let mut batch = WriteBatch::new();
+    batch.delete(far);
+    b.commit(&batch).unwrap();
+    let seen = read(&b, &mut at_b);
+    assert!(!seen.gap);
+    let mut keys = seen.keys.clone();
+    keys.sort_unstable_by_key(|k| k.morton());
+    assert_eq!(keys, vec![k, far], "b sees a's commit, not its own");
+    assert_eq!(seen.entries, 2);
+    let seen = read(&a, &mut at_a);
+    assert_eq!((seen.keys, seen.gap), (vec![far], false), "a sees b's delete");
+    assert!(read(&a, &mut at_a).keys.is_empty(), "read once");
+    // A conflicting commit names the region it did write.
+    let mut batch = WriteBatch::new();
+    batch.put_if(k, &dense(3), &strata_core::ProcessHistory::EMPTY, Expect::Absent);
+    batch.put(far, &dense(4));
+    assert!(matches!(a.commit(&batch), Err(StoreError::Conflict { .. })));
+    assert_eq!(read(&b, &mut at_b).keys, vec![far]);
+    // A large commit is several entries, all read.
+    let mut batch = WriteBatch::new();
+    let many: Vec<ChunkKey> = (0..5000).map(|i| ChunkKey::new(i % 100, i / 100, 7)).collect();
+    for &key in &many {
+        batch.put(key, &Chunk::Uniform(MaterialId(3)));
+    }
+    a.commit(&batch).unwrap();
+    let seen = read(&b, &mut at_b);
+    assert_eq!((seen.entries, seen.gap, seen.keys.len()), (2, false, 5000));
+    // A peer deletes the log: a gap, and the log goes on from the next commit.
+    let log = format!("strata:{{{world}}}:log");
+    let master = a.master_of_slot(strata_redis::keys::key_slot(log.as_bytes())).unwrap();
+    common::raw_cmd(&master, &[b"DEL", log.as_bytes()]);
+    let seen = read(&b, &mut at_b);
+    assert!(seen.gap, "{seen:?}");
+    let mut batch = WriteBatch::new();
+    batch.put(k, &dense(5));
+    a.commit(&batch).unwrap();
+    let seen = read(&b, &mut at_b);
+    assert_eq!(seen.keys, vec![k], "{seen:?}");
+    // A counter and a log of the wrong type: the next commit starts them again, readers see a gap.
+    common::raw_cmd(&master, &[b"SET", log.as_bytes(), b"junk"]);
+    common::raw_cmd(&master, &[b"DEL", format!("{log}:n").as_bytes()]);
+    common::raw_cmd(&master, &[b"SADD", format!("{log}:n").as_bytes(), b"junk"]);
+    a.commit(&batch).unwrap();
+    let seen = read(&b, &mut at_b);
+    assert!(seen.gap, "{seen:?}");
+    a.commit(&batch).unwrap();
+    let seen = read(&b, &mut at_b);
+    assert_eq!((seen.keys, seen.gap), (vec![k], false));
+    // A position that is not this log's reads from the start, as a gap.
+    let seen = b.read_change_log(&LogPosition { entry: "not-an-id".into(), count: 3 }, 100).unwrap();
+    assert!(seen.gap);
+}

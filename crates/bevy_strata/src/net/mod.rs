@@ -111,6 +111,7 @@ fn reason_text(e: &impl std::fmt::Display) -> String {
 
 mod client;
 mod server;
+mod shared;
 mod transport;
 
 pub use client::*;

@@ -1,6 +1,7 @@
 //! The server half: handshake, clients' views and interest sets, edit intents, acknowledgements
 //! and the chunks each client is sent.
 
+use super::shared::{SharedFollow, follow_shared_world};
 use super::*;
 use crate::messages::{EditsCommitted, VoxelsEdited};
 use crate::persistence::StrataPersistence;
@@ -142,6 +143,12 @@ pub struct NetServer {
     /// a frame, and the rest wait for the next frame (a client's interest set reaches
     /// [`INTEREST_MARGIN`] beyond its view, so it is still covered while it waits).
     pub interest_budget: Duration,
+    /// How often the store's change log is read for chunks other servers sharing the world
+    /// committed (default 100 ms; only for a store other processes write, a Redis Cluster
+    /// world): their clients' edits reach this server's clients within about this much plus
+    /// one frame.
+    pub shared_poll: Duration,
+    pub(super) shared: SharedFollow,
     next_client: u32,
     view_serial: u64,
     interest_updates: u64,
@@ -156,8 +163,9 @@ pub struct NetServer {
     /// Chunks changed by applies (world version, key), waiting for the commit that makes them
     /// durable.
     changed: Vec<(u64, ChunkKey)>,
-    /// Chunks durable and not sent yet (a store read failed): read again next frame.
-    to_send: Vec<ChunkKey>,
+    /// Chunks durable and not sent yet: committed by this server or named by the change log
+    /// (or a store read failed: read again next frame).
+    pub(super) to_send: Vec<ChunkKey>,
 }
 
 impl std::fmt::Debug for NetServer {
@@ -191,6 +199,8 @@ impl NetServer {
             ledger_memory: 1024,
             interest_budget: Duration::from_millis(2),
             session_memory: Duration::from_secs(600),
+            shared_poll: Duration::from_millis(100),
+            shared: SharedFollow::default(),
             next_client: 1,
             view_serial: 0,
             interest_updates: 0,
@@ -218,6 +228,13 @@ impl NetServer {
     /// waited for it ([`NetServer::interest_budget`]).
     pub fn interest_updates(&self) -> (u64, Duration) {
         (self.interest_updates, self.interest_lag_max)
+    }
+
+    /// Chunks the shared world's change log named (other servers' commits) since start, and
+    /// the gaps it had (each made every client's view be read again). Both 0 for a world only
+    /// this server writes.
+    pub fn shared_changes(&self) -> (u64, u64) {
+        (self.shared.chunks_named, self.shared.gaps)
     }
 }
 
@@ -286,6 +303,16 @@ impl NetLink {
     pub fn known_chunks(&self) -> usize {
         self.interest.as_ref().map_or(0, |i| i.known.len())
     }
+
+    /// Makes the client's view be read again from scratch (after a gap in the shared world's
+    /// change log): its interest set is selected and scanned anew at the next update; returns
+    /// the chunks it holds, to be sent again (or declared stale).
+    pub(super) fn read_again(&mut self) -> Vec<ChunkKey> {
+        let Some(interest) = self.interest.as_mut() else { return Vec::new() };
+        interest.selector = LodSelector::new(interest.selector.settings());
+        self.view_waiting.get_or_insert((0, std::time::Instant::now()));
+        interest.known.iter().copied().collect()
+    }
 }
 
 /// The server half: the handshake, each client's interest set and chunks, edit intents and
@@ -307,7 +334,7 @@ impl Plugin for StrataNetServerPlugin {
                 Update,
                 (
                     (serve, drop_silent).chain().before(crate::StrataSystems::ApplyEdits),
-                    stream_chunks.after(crate::StrataSystems::ApplyEdits),
+                    (follow_shared_world, stream_chunks).chain().after(crate::StrataSystems::ApplyEdits),
                 )
                     .run_if(resource_exists::<NetServer>),
             );
@@ -673,7 +700,7 @@ fn coalesced(ranges: impl Iterator<Item = RangeInclusive<MortonKey>>) -> Vec<Ran
 fn stream_chunks(
     time: Res<Time<Real>>,
     mut server: ResMut<NetServer>,
-    sw: Option<Res<StrataWorld>>,
+    sw: Option<ResMut<StrataWorld>>,
     persistence: Option<Res<StrataPersistence>>,
     mut news: WorldNews,
     mut links: Query<(Entity, &mut NetLink)>,
@@ -687,12 +714,12 @@ fn stream_chunks(
         Some(l) if (l.version, l.request) >= (c.version, c.request) => Some(l),
         _ => Some(c),
     });
-    let (Some(sw), Some(persistence)) = (sw, persistence) else { return };
+    let (Some(mut sw), Some(persistence)) = (sw, persistence) else { return };
     let store = sw.world.store().clone();
     // Oldest view change first, within the interest budget (at least one a frame).
     let mut waiting: Vec<(u64, Entity)> = links
         .iter()
-        .filter(|(_, l)| l.session.is_some() && !l.dropped)
+        .filter(|(_, l)| l.session.is_some() && !l.dropped && server.shared.ready())
         .filter_map(|(e, l)| Some((l.view_waiting?.0, e)))
         .collect();
     waiting.sort_unstable();
@@ -716,7 +743,7 @@ fn stream_chunks(
         });
     }
     if !server.to_send.is_empty() {
-        send_changes(server, store.as_ref(), sequence, &mut links, &mut out);
+        send_changes(server, &mut sw.world, sequence, &mut links, &mut out);
     }
     if let Some(c) = last {
         for (session, outcome) in server.acks.committed(c.request.0, sequence) {
@@ -743,14 +770,18 @@ fn stream_chunks(
 
 /// Sends the durable chunks in `server.to_send`: each client whose interest holds one gets its
 /// record now (a deletion record for a chunk with none), each client holding one outside its
-/// interest is told it is stale. A store read that fails leaves them for the next frame.
+/// interest is told it is stale. A store read that fails leaves them for the next frame. The
+/// world takes the records of chunks another server committed ([`World::refresh`]).
+///
+/// [`World::refresh`]: strata_core::World::refresh
 fn send_changes(
     server: &mut NetServer,
-    store: &dyn strata_core::store::ChunkStore,
+    world: &mut strata_core::World,
     sequence: u64,
     links: &mut Query<(Entity, &mut NetLink)>,
     out: &mut Outgoing,
 ) {
+    let store = world.store().clone();
     let mut keys = std::mem::take(&mut server.to_send);
     keys.sort_unstable_by_key(|k| k.morton());
     keys.dedup();
@@ -763,12 +794,25 @@ fn send_changes(
             return;
         }
     };
-    let world = store.world_id();
+    let world_id = store.world_id();
     let mut frames = Vec::with_capacity(keys.len());
     for (&key, record) in keys.iter().zip(records) {
+        if server.shared.foreign.remove(&key)
+            && let Some(bytes) = &record
+        {
+            // A deleted chunk is not refreshed (its generated copy looks older than this world's
+            // commit of it); the world's next commit of it merges.
+            match codec::decode_stored_at(bytes, store.home(key.morton())) {
+                Ok((chunk, history, sequence)) => {
+                    let origin = strata_core::ChunkOrigin::Store;
+                    world.refresh(key, strata_core::LoadedChunk { chunk: Arc::new(chunk), history, origin, sequence });
+                }
+                Err(e) => warn!("strata net: another server's record of chunk {key:?} does not decode: {e}"),
+            }
+        }
         let bytes = match record {
             Some(bytes) => bytes,
-            None => deletion_record(key, world, sequence),
+            None => deletion_record(key, world_id, sequence),
         };
         match ChunkRecord::new(bytes) {
             Ok(record) => frames.push((key, encode_server(&ServerMessage::Chunk(record)))),

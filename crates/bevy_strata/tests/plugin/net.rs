@@ -681,3 +681,94 @@ fn a_session_forgotten_after_a_long_absence_gets_forgotten_answers_never_a_secon
     assert_eq!(strata(&mut server).world.voxel(p1).unwrap(), GRASS);
     assert_eq!(strata(&mut server).world.voxel(p2).unwrap(), GRASS);
 }
+
+/// Two servers share one Redis Cluster world, one client each: what A builds through the first
+/// server reaches B through the second, voxel for voxel, and B's edits over A's reach A; each
+/// server's world takes the other's copy of a chunk it holds (the store's change log names it).
+#[test]
+fn edits_cross_between_two_servers_sharing_a_redis_world() {
+    let Some(cluster) = crate::redis_save::cluster_url() else { return };
+    let name = strata_redis::unique_world_name("net-two-servers");
+    let url = strata_redis::url_with_world(&cluster, &name);
+    let on_redis = |p: StrataPlugin| crate::redis_save::redis_plugin(p, &url);
+    let (mut first, port1) = server_over(on_redis, identity(), |_| {});
+    let (mut second, port2) = server_over(on_redis, identity(), |_| {});
+    let mut a = client(51, port1, identity());
+    let mut b = client(52, port2, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    viewer_at(&mut b, 4.0, 8.0, -4.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    // The second server steps as one of the "clients" (index 2).
+    let ready = run(&mut first, &mut [&mut a, &mut b, &mut second], &mut settled, &mut remeshed, |_, c| {
+        c[..2].iter_mut().all(|c| connected(c) && view_ready(c))
+    });
+    assert!(ready, "the clients did not connect and load their view: {:?} {:?}", status(&a), status(&b));
+    let edits = [
+        ClientEdit::FillBox { min: VoxelPos::new(-6, -5, -6), max: VoxelPos::new(6, -1, 6), material: MaterialId::AIR },
+        ClientEdit::FillSphere { center: VoxelPos::new(20, 3, 10), radius: 4.5, material: GRASS },
+    ];
+    for e in edits {
+        a.world_mut().resource_mut::<NetClient>().edit(e);
+    }
+    let acked =
+        run(&mut first, &mut [&mut a, &mut b, &mut second], &mut settled, &mut remeshed, |_, c| pending(c[0]) == 0);
+    assert!(acked, "the first server did not acknowledge A's edits");
+    let since = std::time::Instant::now();
+    let crossed = run(&mut first, &mut [&mut a, &mut b, &mut second], &mut settled, &mut remeshed, |s, c| {
+        differences(s, c[1]) == 0
+    });
+    assert!(crossed, "B does not show A's edits: {} voxels differ", differences(&mut first, &mut b));
+    eprintln!("A's edits reached B through the other server {:?} after their acknowledgement", since.elapsed());
+    assert_eq!(strata(&mut second).world.voxel(VoxelPos::new(0, -3, 0)).unwrap(), MaterialId::AIR);
+
+    // B fills part of A's pit: A sees it, and the first server's resident copy follows.
+    let floor = VoxelPos::new(2, -5, 2);
+    assert!(strata(&mut first).world.is_resident(floor.chunk()), "the first server holds the pit's chunk");
+    b.world_mut().resource_mut::<NetClient>().edit(ClientEdit::FillBox {
+        min: VoxelPos::new(0, -5, 0),
+        max: VoxelPos::new(3, -4, 3),
+        material: GRASS,
+    });
+    let crossed = run(&mut first, &mut [&mut a, &mut b, &mut second], &mut settled, &mut remeshed, |_, c| {
+        let [a, b, second] = c else { unreachable!() };
+        pending(b) == 0 && differences(second, a) == 0
+    });
+    assert!(crossed, "A does not show B's edit: {} voxels differ", differences(&mut second, &mut a));
+    let held = strata(&mut first).world.resident_chunk(floor.chunk()).expect("still resident");
+    assert_eq!(held.get(floor.local().index()), GRASS, "the first server's copy of the chunk follows");
+    let (named, gaps) = first.world().resource::<NetServer>().shared_changes();
+    assert!(named > 0 && gaps == 0, "named {named}, gaps {gaps}");
+    assert_eq!(settled[0].iter().filter(|s| matches!(s.0, Settled::Accepted { .. })).count(), 2);
+    assert_eq!(settled[1].iter().filter(|s| matches!(s.0, Settled::Accepted { .. })).count(), 1);
+
+    // The log starts again (deleted with its counter behind the servers' backs, as a failover
+    // to a replica that missed it would): the first server sees a gap at B's next edit and
+    // reads A's whole view again, so A still shows that edit.
+    let seed = cluster.trim_start_matches("redis+cluster://").split([',', '/']).next().unwrap().to_string();
+    let (host, port) = seed.rsplit_once(':').unwrap();
+    let deleted = std::process::Command::new("redis-cli")
+        .args([
+            "-c",
+            "-h",
+            host,
+            "-p",
+            port,
+            "DEL",
+            &format!("strata:{{{name}}}:log"),
+            &format!("strata:{{{name}}}:log:n"),
+        ])
+        .output()
+        .expect("redis-cli (the Redis tools) runs");
+    assert_eq!(String::from_utf8_lossy(&deleted.stdout).trim(), "2", "{deleted:?}");
+    b.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(VoxelPos::new(-4, -5, -4), GRASS));
+    let healed = run(&mut first, &mut [&mut a, &mut b, &mut second], &mut settled, &mut remeshed, |s, c| {
+        let [a, b, second] = c else { unreachable!() };
+        pending(b) == 0 && s.world().resource::<NetServer>().shared_changes().1 == 1 && differences(second, a) == 0
+    });
+    assert!(
+        healed,
+        "after the gap A differs in {} voxels; gaps seen: {}",
+        differences(&mut second, &mut a),
+        first.world().resource::<NetServer>().shared_changes().1
+    );
+}

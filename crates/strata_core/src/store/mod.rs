@@ -18,8 +18,10 @@
 //!   and every entry is an idempotent put (or delete) of a whole chunk record, so retries
 //!   converge. Callers writing batches by hand must retry a failed batch the same way.
 
+pub mod change_log;
 mod memory;
 
+pub use change_log::{LogPosition, LogRead};
 pub use memory::MemoryStore;
 
 use crate::chunk::Chunk;
@@ -469,6 +471,22 @@ pub trait ChunkStore: Send + Sync + 'static {
         None
     }
 
+    /// The end of the store's [change log](change_log) now, for a store other processes write
+    /// too (a shared Redis Cluster world): reading from it gives what they commit after this
+    /// call. `None` (the default): only this process writes the store, there is nothing to
+    /// follow.
+    fn change_log_end(&self) -> Result<Option<LogPosition>, StoreError> {
+        Ok(None)
+    }
+
+    /// The chunks other writers committed after `from` (a position from
+    /// [`ChunkStore::change_log_end`] or an earlier read), at most about `limit` entries. See
+    /// [`change_log`] for what is guaranteed. The default (no change log) reads nothing.
+    fn read_change_log(&self, from: &LogPosition, limit: usize) -> Result<LogRead, StoreError> {
+        let _ = limit;
+        Ok(LogRead { next: from.clone(), ..LogRead::default() })
+    }
+
     /// The decoded chunk at `key`, if stored. A record that fails to decode, or belongs to
     /// another key or world, is [`StoreError::Corrupt`].
     fn get(&self, key: ChunkKey) -> Result<Option<Chunk>, StoreError> {
@@ -611,6 +629,12 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     }
     fn sync_count(&self) -> Option<u64> {
         (**self).sync_count()
+    }
+    fn change_log_end(&self) -> Result<Option<LogPosition>, StoreError> {
+        (**self).change_log_end()
+    }
+    fn read_change_log(&self, from: &LogPosition, limit: usize) -> Result<LogRead, StoreError> {
+        (**self).read_change_log(from, limit)
     }
     fn get(&self, key: ChunkKey) -> Result<Option<Chunk>, StoreError> {
         (**self).get(key)

@@ -451,6 +451,26 @@ impl World {
         Some(version)
     }
 
+    /// Takes `loaded`, another writer's copy of `key` read from a shared store (after its
+    /// [change log](crate::store::change_log) named the chunk), if it is news: `key` resident,
+    /// clean (no edits of this world waiting to commit), and the copy neither the one it holds
+    /// (same sequence) nor older than this world's last commit of the chunk
+    /// ([`World::is_stale`]). Then the chunk holds it, clean, published on the change feed with a
+    /// new version (the indices and meshers follow), and the new version is returned. Otherwise
+    /// nothing changes (`None`): a dirty chunk keeps its edits — its commit's condition fails
+    /// and merges the other writer's record — and a chunk not resident is read fresh when next
+    /// loaded.
+    ///
+    /// # Runtime
+    /// O(1), plus an eviction pass if the cache is over budget.
+    pub fn refresh(&mut self, key: ChunkKey, loaded: LoadedChunk) -> Option<u64> {
+        let entry = self.cache.peek(&key)?;
+        if entry.is_dirty() || entry.expect == Some(loaded.expect()) || self.is_stale(key, loaded.sequence) {
+            return None;
+        }
+        self.adopt(key, loaded)
+    }
+
     /// Whether a copy of `key` written by store commit `sequence` (0: none, the generator's
     /// chunk) is older than the last commit of `key` by this world — true only for chunks this
     /// world committed. O(1).

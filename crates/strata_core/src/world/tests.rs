@@ -1138,3 +1138,37 @@ fn adopt_replaces_local_edits_with_the_authority_and_publishes_the_change() {
     assert_eq!(w.resident_chunk(far).as_deref(), Some(&theirs));
     assert_eq!(w.adopt(ChunkKey::new(i32::MAX, 0, 0), LoadedChunk { sequence: 0, ..w.source().generated(far) }), None);
 }
+
+/// Another writer's copy (a shared store's change log named the chunk) replaces only a clean
+/// resident chunk, and only with news: a chunk with edits waiting keeps them (its commit merges),
+/// the copy it holds, an older one and a chunk not resident change nothing.
+#[test]
+fn refresh_takes_another_writers_copy_only_over_a_clean_resident_chunk() {
+    let store = Arc::new(MemoryStore::new());
+    let mut w = flat_world(store.clone());
+    let feed = w.subscribe();
+    let (key, p) = (ChunkKey::new(0, 0, 0), VoxelPos::new(3, 4, 5));
+    w.set_voxel(p, MaterialId(9));
+    let mine = w.commit().unwrap().sequence;
+    assert!(mine > 0);
+    let _ = feed.try_iter().count();
+    let theirs = |sequence: u64, material: u16| LoadedChunk {
+        chunk: Arc::new(Chunk::Uniform(MaterialId(material))),
+        history: ProcessHistory::EMPTY,
+        origin: ChunkOrigin::Store,
+        sequence,
+    };
+    assert_eq!(w.refresh(key, theirs(mine, 6)), None, "the copy it holds (same commit)");
+    assert_eq!(w.refresh(key, theirs(mine - 1, 6)), None, "older than this world's commit");
+    assert_eq!(w.refresh(ChunkKey::new(9, 0, 0), theirs(mine + 1, 6)), None, "not resident");
+    assert!(!w.is_resident(ChunkKey::new(9, 0, 0)));
+    assert_eq!(feed.try_iter().count(), 0);
+    let version = w.refresh(key, theirs(mine + 1, 6)).expect("news over a clean chunk");
+    assert_eq!(w.voxel(p).unwrap(), MaterialId(6));
+    assert_eq!(feed.try_iter().map(|c| (c.key, c.version)).collect::<Vec<_>>(), vec![(key, version)]);
+    // Edits waiting to commit are kept.
+    w.set_voxel(p, MaterialId(2));
+    w.apply().unwrap();
+    assert_eq!(w.refresh(key, theirs(mine + 5, 7)), None, "dirty");
+    assert_eq!(w.voxel(p).unwrap(), MaterialId(2));
+}
