@@ -47,22 +47,31 @@ use strata_core::{
 };
 use strata_redb::RedbStore;
 
-/// Where the plugin's start-up is. Read it as a resource, or react to [`StrataStatusChanged`].
+/// Where the plugin's start-up is — and, for a multiplayer client (`net::NetClient`, feature
+/// `net`), its connection. Read it as a resource, or react to [`StrataStatusChanged`].
 #[derive(Resource, Clone, Debug, Default)]
+#[non_exhaustive]
 pub enum StrataStatus {
     /// The save is being opened and the index built (off the main thread).
     #[default]
     Loading,
-    /// Streaming runs.
+    /// Streaming runs (a multiplayer client: connected, welcomed by its server).
     Ready(StartupReport),
     /// The save could not be opened or read; nothing streams. The app keeps running.
     Failed(StartupError),
+    /// A multiplayer client whose server has not welcomed it yet: nothing streams until it
+    /// does (the world it would show without the server's chunks is not the server's).
+    Connecting,
+    /// A multiplayer client whose connection ended (lost, or refused at the handshake: the
+    /// reason says which, `NetClient::status` has the typed error). Streaming goes on with the
+    /// chunks received; edits wait, and are sent after a reconnect's welcome (then `Ready`).
+    Lost(String),
 }
 
 impl StrataStatus {
-    /// Whether streaming runs.
+    /// Whether streaming runs (`Ready`, or `Lost`: a client keeps showing what it received).
     pub fn is_ready(&self) -> bool {
-        matches!(self, StrataStatus::Ready(_))
+        matches!(self, StrataStatus::Ready(_) | StrataStatus::Lost(_))
     }
 }
 
@@ -109,7 +118,8 @@ pub enum StartupError {
     },
 }
 
-/// Sent once, when start-up finished ([`StrataStatus::Ready`] or [`StrataStatus::Failed`]).
+/// Sent when start-up finished ([`StrataStatus::Ready`] or [`StrataStatus::Failed`]), and for a
+/// multiplayer client each time its connection changes it (`Connecting`, `Ready`, `Lost`).
 #[derive(Message, Clone, Debug)]
 pub struct StrataStatusChanged {
     /// The new status.

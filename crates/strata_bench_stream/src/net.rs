@@ -73,9 +73,13 @@ fn strata_app(plugin: StrataPlugin, extend: impl FnOnce(&mut App)) -> App {
     app.finish();
     app.cleanup();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !app.world().resource::<StrataStatus>().is_ready() {
+    // Open, not ready: a client is `Connecting` until its server (stepped later) welcomes it.
+    while matches!(app.world().resource::<StrataStatus>(), StrataStatus::Loading) {
         assert!(Instant::now() < deadline, "the world did not open within 60 s");
         app.update();
+    }
+    if let StrataStatus::Failed(e) = app.world().resource::<StrataStatus>() {
+        panic!("the world did not open: {e}");
     }
     app
 }
@@ -147,6 +151,8 @@ pub fn visible() -> Result<String, String> {
     }
     let mut rng = SplitMix64(0x7669_7369);
     let mut times = Vec::with_capacity(EDITS);
+    // The server's commit that made each edit durable (its store write, fsync included).
+    let mut commits = Vec::with_capacity(EDITS);
     let mut used = std::collections::HashSet::new();
     let mut last_start: Option<Instant> = None;
     for _ in 0..EDITS {
@@ -196,18 +202,29 @@ pub fn visible() -> Result<String, String> {
             ));
         }
         times.push(start.elapsed().as_secs_f64() * 1e3);
+        let receipt = server.world().resource::<StrataPersistence>().last_receipt;
+        commits.push(receipt.map_or(f64::NAN, |r| r.duration.as_secs_f64() * 1e3));
         // Settle A's edit before the next one (its acknowledgement follows B's view of it).
         step_until(&mut [&mut a, &mut server, &mut b], Duration::from_secs(10), |apps| {
             apps[0].world().resource::<NetClient>().pending_edits() == 0
         });
     }
+    // The slowest edits, with the commit each waited for: what the time went to.
+    let mut slowest: Vec<(f64, f64)> = times.iter().copied().zip(commits.iter().copied()).collect();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let slowest: Vec<String> = slowest.iter().take(3).map(|(t, c)| format!("{t:.1}/{c:.1}")).collect();
     times.sort_by(f64::total_cmp);
+    commits.sort_by(f64::total_cmp);
     Ok(format!(
-        "edits={} edit_visible_p50_ms={:.2} edit_visible_p99_ms={:.2} edit_visible_max_ms={:.2} {}",
+        "slowest edits (visible ms / their commit ms): {}\nedits={} edit_visible_p50_ms={:.2} \
+         edit_visible_p99_ms={:.2} edit_visible_max_ms={:.2} commit_p50_ms={:.2} commit_p99_ms={:.2} {}",
+        slowest.join(", "),
         times.len(),
         percentile(&times, 0.5),
         percentile(&times, 0.99),
         times.last().copied().unwrap_or(f64::NAN),
+        percentile(&commits, 0.5),
+        percentile(&commits, 0.99),
         Pools::STRATA.describe()
     ))
 }

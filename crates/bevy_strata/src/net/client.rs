@@ -1,6 +1,7 @@
 //! The client half: hello, the server's chunks into the world, edits predicted and settled.
 
 use super::*;
+use crate::StrataStatus;
 use crate::state::StrataWorld;
 use std::sync::Arc;
 use strata_core::{ChunkKey, ChunkOrigin, Edit, LoadedChunk, World};
@@ -114,13 +115,51 @@ pub struct StrataNetClientPlugin;
 impl Plugin for StrataNetClientPlugin {
     fn build(&self, app: &mut App) {
         register_frames(app);
-        app.add_message::<EditSettled>().add_systems(
-            Update,
-            (say_hello, follow_server, send_edits, send_view)
-                .chain()
-                .before(crate::StrataSystems::ApplyEdits)
-                .run_if(resource_exists::<NetClient>),
-        );
+        app.add_message::<EditSettled>()
+            .add_systems(
+                Update,
+                (say_hello, follow_server, send_edits, send_view)
+                    .chain()
+                    .before(crate::StrataSystems::ApplyEdits)
+                    .run_if(resource_exists::<NetClient>),
+            )
+            .add_systems(
+                PreUpdate,
+                connection_status
+                    .after(crate::StrataSystems::Startup)
+                    .run_if(resource_exists::<NetClient>)
+                    .run_if(resource_exists::<StrataStatus>),
+            );
+    }
+}
+
+/// Once the save (the client's [`RemoteStore`]) is open, [`StrataStatus`] follows the
+/// connection: `Connecting` until the first welcome (nothing streams), `Ready` while connected,
+/// `Lost` after (streaming goes on with what was received) until a reconnect's welcome. Each
+/// change is sent as [`StrataStatusChanged`].
+fn connection_status(
+    client: Res<NetClient>,
+    mut status: ResMut<StrataStatus>,
+    mut report: Local<Option<crate::StartupReport>>,
+    mut changed: MessageWriter<crate::StrataStatusChanged>,
+) {
+    match &*status {
+        StrataStatus::Ready(r) => *report = Some(r.clone()),
+        StrataStatus::Connecting | StrataStatus::Lost(_) => {}
+        // Still opening, or failed: the save's status.
+        _ => return,
+    }
+    let wanted = match &client.status {
+        NetStatus::Connecting => StrataStatus::Connecting,
+        NetStatus::Connected(_) => StrataStatus::Ready(report.clone().unwrap_or_default()),
+        NetStatus::Refused(e) => StrataStatus::Lost(format!("refused at the handshake: {e}")),
+        NetStatus::Lost(why) => StrataStatus::Lost(why.clone()),
+    };
+    if std::mem::discriminant(&wanted) != std::mem::discriminant(&*status)
+        || matches!((&wanted, &*status), (StrataStatus::Lost(a), StrataStatus::Lost(b)) if a != b)
+    {
+        *status = wanted.clone();
+        changed.write(crate::StrataStatusChanged { status: wanted });
     }
 }
 

@@ -9,7 +9,10 @@ use bevy_strata::net::{
     self, ClientDropped, ClientJoined, DropReason, EditSettled, NetClient, NetPlugins, NetServer, NetStatus,
     StrataNetClientPlugin, StrataNetServerPlugin, ToServer, listen,
 };
-use bevy_strata::{NodeRemeshed, StrataPersistence, StrataPlugin, StrataStreaming, StrataWorld, StreamingViewer};
+use bevy_strata::{
+    NodeRemeshed, StrataPersistence, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming, StrataWorld,
+    StreamingViewer,
+};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -464,6 +467,36 @@ fn edits_of_one_client_reach_the_others_voxel_for_voxel_and_a_late_joiner() {
     assert_eq!(strata(&mut server).world.voxel(far).unwrap(), common::STONE);
 }
 
+fn strata_status(app: &App) -> StrataStatus {
+    app.world().resource::<StrataStatus>().clone()
+}
+
+/// A client's `StrataStatus` follows its connection: `Connecting` until the server's welcome,
+/// with nothing streamed (the world without the server's chunks is not the server's), then
+/// `Ready`; each change is a `StrataStatusChanged`.
+#[test]
+fn a_client_streams_nothing_until_its_server_welcomes_it() {
+    let (mut server, port) = server(identity());
+    let mut a = client(61, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    let mut changes: Vec<StrataStatus> = Vec::new();
+    for _ in 0..30 {
+        a.update();
+        changes.extend(drained::<StrataStatusChanged>(&mut a).into_iter().map(|c| c.status));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(matches!(strata_status(&a), StrataStatus::Connecting), "{:?}", strata_status(&a));
+    assert!(!strata(&mut a).world.is_resident(ChunkKey::new(0, 0, 0)), "nothing streams before the welcome");
+    let ready = step_until(&mut server, &mut [&mut a], |_, c| connected(c[0]));
+    assert!(ready, "A did not connect");
+    a.update();
+    assert!(matches!(strata_status(&a), StrataStatus::Ready(_)), "{:?}", strata_status(&a));
+    changes.extend(drained::<StrataStatusChanged>(&mut a).into_iter().map(|c| c.status));
+    assert!(matches!(changes.as_slice(), [.., StrataStatus::Connecting, StrataStatus::Ready(_)]), "{changes:?}");
+    let shown = run(&mut server, &mut [&mut a], &mut Vec::new(), &mut Vec::new(), |_, c| view_ready(c[0]));
+    assert!(shown, "A does not stream once welcomed");
+}
+
 fn pending(app: &App) -> usize {
     app.world().resource::<NetClient>().pending_edits()
 }
@@ -496,6 +529,9 @@ fn a_client_that_reconnects_sends_its_pending_edits_again_and_none_is_applied_tw
         s.world().resource::<RenetServer>().connected_clients() == 1 && matches!(status(c[0]), NetStatus::Lost(_))
     });
     assert!(lost, "A's disconnection was not seen: {:?}", status(&a));
+    a.update();
+    assert!(matches!(strata_status(&a), StrataStatus::Lost(_)), "{:?}", strata_status(&a));
+    assert!(strata_status(&a).is_ready(), "a lost client keeps streaming what it received");
     // While it is away: A makes a second edit, the commit succeeds (acknowledging the first edit
     // to nobody), and B overwrites the first edit's voxel.
     a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(p2, GRASS));
@@ -516,6 +552,8 @@ fn a_client_that_reconnects_sends_its_pending_edits_again_and_none_is_applied_tw
         connected(c[0]) && pending(c[0]) == 0
     });
     assert!(back, "A did not settle its edits after reconnecting: {:?}, {} pending", status(&a), pending(&a));
+    a.update();
+    assert!(matches!(strata_status(&a), StrataStatus::Ready(_)), "{:?}", strata_status(&a));
     let ids: Vec<u32> = settled[0]
         .iter()
         .map(|s| match &s.0 {
