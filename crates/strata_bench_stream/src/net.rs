@@ -9,7 +9,9 @@
 //!   the last began (a player's pace, within the server's edit rate); each is timed from A's
 //!   `NetClient::edit` (before A's next update) to B's `NodeRemeshed` of the edited chunk: the
 //!   voxel is meshed on the other client. Prints `edit_visible_p50_ms`, `edit_visible_p99_ms`,
-//!   `edit_visible_max_ms`.
+//!   `edit_visible_max_ms`, the server's commit times (`commit_p50_ms`, `commit_p99_ms`: the
+//!   store's write and fsync) and, on a line before, the three slowest edits with the commit
+//!   each waited for.
 //! - `--net load`: a server whose world (a redb save) has edited chunks spread over the flight
 //!   area (about 1 % of the surface chunks within [`AREA`] voxels of the spawn point, a ball dug
 //!   or built in each) and `--clients N` simulated clients (protocol clients without a world of their own:
