@@ -251,8 +251,7 @@ struct Interest {
 impl Interest {
     /// Whether `key` lies under a selected node. O(levels).
     fn contains(&self, key: ChunkKey) -> bool {
-        let max = self.selector.settings().max_level;
-        (0..=max).any(|level| self.selector.is_selected(&NodeId::containing(key, level)))
+        selected_over(&self.selector, key)
     }
 
     /// Queue order of `key`: squared distance (chunks) from the nearest viewer to its centre.
@@ -265,6 +264,11 @@ impl Interest {
             .fold(f64::INFINITY, f64::min);
         if d2.is_finite() { d2 as u64 } else { u64::MAX }
     }
+}
+
+/// Whether `key` lies under a node `selector` selected. O(levels).
+fn selected_over(selector: &LodSelector, key: ChunkKey) -> bool {
+    (0..=selector.settings().max_level).any(|level| selector.is_selected(&NodeId::containing(key, level)))
 }
 
 /// Per connected client, on replicon's client entity.
@@ -622,16 +626,23 @@ fn interest_view(view: &ViewUpdate, max_view_distance: f64) -> Option<(LodSettin
 }
 
 /// Follows a client's new view: the nodes it now shows are scanned for stored chunks, and those
-/// it does not hold are queued for it, nearest first.
-fn update_interest(link: &mut NetLink, server: &mut NetServer, store: &dyn strata_core::store::ChunkStore) {
+/// it does not hold are queued for it, nearest first. Returns the chunks it held that left its
+/// interest set: the server forgets it has them (they are sent again if they come back) and the
+/// client is to be told to drop them ([`ChunksChanged`]), so neither side's memory grows with
+/// the edited chunks a long flight passes.
+fn update_interest(
+    link: &mut NetLink,
+    server: &mut NetServer,
+    store: &dyn strata_core::store::ChunkStore,
+) -> Vec<ChunkKey> {
     if let Some((_, since)) = link.view_waiting.take() {
         server.interest_updates += 1;
         server.interest_lag_max = server.interest_lag_max.max(since.elapsed());
     }
-    let Some(view) = &link.view else { return };
+    let Some(view) = &link.view else { return Vec::new() };
     let Some((settings, viewers)) = interest_view(view, server.max_view_distance) else {
         warn!("strata net: a client's view has LOD settings the server cannot serve; keeping its last one");
-        return;
+        return Vec::new();
     };
     let interest = link.interest.get_or_insert_with(|| Interest {
         selector: LodSelector::new(settings),
@@ -642,6 +653,17 @@ fn update_interest(link: &mut NetLink, server: &mut NetServer, store: &dyn strat
     interest.selector.set_settings(settings);
     interest.viewers = viewers.iter().map(|v| v.position).collect();
     let diff = interest.selector.update(&viewers);
+    let mut left = Vec::new();
+    if !diff.removed.is_empty() {
+        let Interest { selector, known, .. } = interest;
+        known.retain(|&key| {
+            let kept = selected_over(selector, key);
+            if !kept {
+                left.push(key);
+            }
+            kept
+        });
+    }
     for range in coalesced(diff.added.iter().map(|node| {
         let (lo, _) = node.chunk_range();
         MortonKey::region_range(ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32), node.level)
@@ -670,6 +692,7 @@ fn update_interest(link: &mut NetLink, server: &mut NetServer, store: &dyn strat
             }
         }
     }
+    left
 }
 
 /// What the world did: applies (changed chunks) and commits.
@@ -723,16 +746,19 @@ fn stream_chunks(
         .filter_map(|(e, l)| Some((l.view_waiting?.0, e)))
         .collect();
     waiting.sort_unstable();
+    let sequence = persistence.last_receipt.map_or(0, |r| r.sequence);
     let started = std::time::Instant::now();
     for (i, (_, client)) in waiting.into_iter().enumerate() {
         if i > 0 && started.elapsed() >= server.interest_budget {
             break;
         }
         if let Ok((_, mut link)) = links.get_mut(client) {
-            update_interest(&mut link, server, store.as_ref());
+            let left = update_interest(&mut link, server, store.as_ref());
+            for keys in left.chunks(MAX_CHANGED_KEYS) {
+                out.send(client, &ServerMessage::Changed(ChunksChanged { sequence, keys: keys.to_vec() }));
+            }
         }
     }
-    let sequence = persistence.last_receipt.map_or(0, |r| r.sequence);
     if let Some(c) = last {
         let version = c.version;
         server.changed.retain(|&(v, key)| {

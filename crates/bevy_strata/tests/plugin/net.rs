@@ -810,3 +810,44 @@ fn edits_cross_between_two_servers_sharing_a_redis_world() {
         first.world().resource::<NetServer>().shared_changes().1
     );
 }
+
+/// A client flying away from edited chunks is told to drop them once they leave its interest
+/// set (the server forgets it had them), so neither side's memory grows with a long flight; back
+/// again, it is sent them anew and shows them.
+#[test]
+fn a_client_forgets_the_edited_chunks_it_flies_away_from_and_gets_them_again_when_back() {
+    let (mut server, port) = server(identity());
+    let mut a = client(71, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let ready =
+        run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| connected(c[0]) && view_ready(c[0]));
+    assert!(ready, "A did not connect and load its view");
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::FillBox {
+        min: VoxelPos::new(-6, -5, -6),
+        max: VoxelPos::new(6, -1, 6),
+        material: MaterialId::AIR,
+    });
+    let held = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| {
+        pending(c[0]) == 0 && !c[0].world().resource::<NetClient>().store().is_empty()
+    });
+    assert!(held, "A's edit was not acknowledged and sent back");
+    assert!(any_link(&server, |l| l.known_chunks() > 0));
+    let move_to = |app: &mut App, x: f32| {
+        let mut q = app.world_mut().query_filtered::<&mut Transform, With<StreamingViewer>>();
+        for mut t in q.iter_mut(app.world_mut()) {
+            t.translation.x = x;
+        }
+    };
+    move_to(&mut a, 4000.0);
+    let forgotten = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |s, c| {
+        c[0].world().resource::<NetClient>().store().is_empty() && any_link(s, |l| l.known_chunks() == 0)
+    });
+    assert!(forgotten, "the chunks left behind are still held");
+    move_to(&mut a, 0.0);
+    let back = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |s, c| {
+        view_ready(c[0]) && differences(s, c[0]) == 0
+    });
+    assert!(back, "back at the edit, A differs in {} voxels", differences(&mut server, &mut a));
+    assert!(any_link(&server, |l| l.known_chunks() > 0));
+}
