@@ -7,10 +7,12 @@ use crate::messages::{EditsCommitted, VoxelsEdited};
 use crate::persistence::StrataPersistence;
 use crate::state::StrataWorld;
 use bevy::platform::collections::{HashMap, HashSet};
+use bevy::tasks::{IoTaskPool, Task, futures::check_ready};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::time::Duration;
 use strata_core::codec::{self, WorldId};
+use strata_core::store::{ChunkStore, StoreError};
 use strata_core::{ChunkKey, Edit, MortonKey};
 use strata_index::NodeId;
 use strata_index::lod_select::{LodSelector, LodSettings, ViewRule, Viewer};
@@ -148,6 +150,11 @@ pub struct NetServer {
     /// world): their clients' edits reach this server's clients within about this much plus
     /// one frame.
     pub shared_poll: Duration,
+    /// Edited chunks' records a client may hold (default 8,192: tens of MiB at most): past it,
+    /// those outside its interest set are forgotten, farthest first, down to 3/4 of it — by the
+    /// server and, told by a [`ChunksChanged`], by the client — and sent again if its view comes
+    /// back. So neither side's memory grows with a long flight over an edited world.
+    pub client_chunk_budget: usize,
     pub(super) shared: SharedFollow,
     next_client: u32,
     view_serial: u64,
@@ -200,6 +207,7 @@ impl NetServer {
             interest_budget: Duration::from_millis(2),
             session_memory: Duration::from_secs(600),
             shared_poll: Duration::from_millis(100),
+            client_chunk_budget: 8192,
             shared: SharedFollow::default(),
             next_client: 1,
             view_serial: 0,
@@ -246,6 +254,44 @@ struct Interest {
     /// Chunks whose record the client holds (sent, and not declared stale since).
     known: HashSet<ChunkKey>,
     outbox: Outbox,
+    /// Store scans of nodes that entered the interest set, running on the I/O pool.
+    scans: Vec<ScanTask>,
+    /// Ranges whose scan failed: scanned again from the instant ([`RESCAN_DELAY`] later).
+    rescan: Vec<RangeInclusive<MortonKey>>,
+    rescan_at: Option<std::time::Instant>,
+}
+
+/// How long after a failed scan of a client's view it is tried again.
+const RESCAN_DELAY: Duration = Duration::from_millis(500);
+
+/// What a scan found: each stored chunk's record, or the ranges and why the scan failed.
+type Scanned = Result<Vec<(ChunkKey, Vec<u8>)>, (Vec<RangeInclusive<MortonKey>>, StoreError)>;
+
+/// A scan of node ranges on the I/O pool.
+struct ScanTask(Task<Scanned>);
+
+impl std::fmt::Debug for ScanTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanTask")
+    }
+}
+
+/// Scans `ranges` of `store` on the I/O pool (the main thread never waits on a store: a Redis
+/// scan is a round trip or two).
+fn spawn_scan(store: Arc<dyn ChunkStore>, ranges: Vec<RangeInclusive<MortonKey>>) -> ScanTask {
+    ScanTask(IoTaskPool::get_or_init(Default::default).spawn(async move {
+        let mut found = Vec::new();
+        for range in &ranges {
+            let scanned = store.scan(range.clone(), &mut |key, record| {
+                found.push((key.to_chunk(), record.to_vec()));
+                std::ops::ControlFlow::Continue(())
+            });
+            if let Err(e) = scanned {
+                return Err((ranges, e));
+            }
+        }
+        Ok(found)
+    }))
 }
 
 impl Interest {
@@ -301,6 +347,11 @@ impl NetLink {
     /// Chunk records queued for the client (its view is still filling).
     pub fn queued_chunks(&self) -> usize {
         self.interest.as_ref().map_or(0, |i| i.outbox.len())
+    }
+
+    /// Store scans of the client's view running (nodes that entered its interest set).
+    pub fn scans_in_flight(&self) -> usize {
+        self.interest.as_ref().map_or(0, |i| i.scans.len())
     }
 
     /// Chunks whose record the client holds.
@@ -625,16 +676,11 @@ fn interest_view(view: &ViewUpdate, max_view_distance: f64) -> Option<(LodSettin
     Some((settings, view.viewers.iter().map(|&position| Viewer { position, view_distance: distance }).collect()))
 }
 
-/// Follows a client's new view: the nodes it now shows are scanned for stored chunks, and those
-/// it does not hold are queued for it, nearest first. Returns the chunks it held that left its
-/// interest set: the server forgets it has them (they are sent again if they come back) and the
-/// client is to be told to drop them ([`ChunksChanged`]), so neither side's memory grows with
-/// the edited chunks a long flight passes.
-fn update_interest(
-    link: &mut NetLink,
-    server: &mut NetServer,
-    store: &dyn strata_core::store::ChunkStore,
-) -> Vec<ChunkKey> {
+/// Follows a client's new view: the nodes it now shows are scanned for stored chunks on the I/O
+/// pool ([`take_scans`] queues those it does not hold, nearest first). Returns the chunks the
+/// server forgot the client holds ([`NetServer::client_chunk_budget`]): the client is to be told
+/// to drop them ([`ChunksChanged`]).
+fn update_interest(link: &mut NetLink, server: &mut NetServer, store: &Arc<dyn ChunkStore>) -> Vec<ChunkKey> {
     if let Some((_, since)) = link.view_waiting.take() {
         server.interest_updates += 1;
         server.interest_lag_max = server.interest_lag_max.max(since.elapsed());
@@ -649,50 +695,82 @@ fn update_interest(
         viewers: Vec::new(),
         known: HashSet::default(),
         outbox: Outbox::new(server.budget),
+        scans: Vec::new(),
+        rescan: Vec::new(),
+        rescan_at: None,
     });
     interest.selector.set_settings(settings);
     interest.viewers = viewers.iter().map(|v| v.position).collect();
     let diff = interest.selector.update(&viewers);
     let mut left = Vec::new();
-    if !diff.removed.is_empty() {
-        let Interest { selector, known, .. } = interest;
-        known.retain(|&key| {
-            let kept = selected_over(selector, key);
-            if !kept {
-                left.push(key);
-            }
-            kept
-        });
+    if interest.known.len() > server.client_chunk_budget {
+        // Farthest first, down to 3/4 of the budget (so this runs once per quarter budget of
+        // new chunks, not at every update), and only chunks outside the interest set: with LOD,
+        // a chunk leaves it when its coarse node splits and comes back when it merges, so
+        // forgetting every chunk that left would send the same records again and again
+        // (measured: twice the bytes of a straight flight).
+        let mut outside: Vec<(u64, ChunkKey)> = interest
+            .known
+            .iter()
+            .filter(|&&key| !interest.contains(key))
+            .map(|&key| (interest.priority(key), key))
+            .collect();
+        outside.sort_unstable_by(|a, b| b.cmp(a));
+        let excess = interest.known.len() - server.client_chunk_budget * 3 / 4;
+        for (_, key) in outside.into_iter().take(excess) {
+            interest.known.remove(&key);
+            left.push(key);
+        }
     }
-    for range in coalesced(diff.added.iter().map(|node| {
+    let ranges = coalesced(diff.added.iter().map(|node| {
         let (lo, _) = node.chunk_range();
         MortonKey::region_range(ChunkKey::new(lo[0] as i32, lo[1] as i32, lo[2] as i32), node.level)
-    })) {
-        let mut found = Vec::new();
-        let scanned = store.scan(range, &mut |key, record| {
-            found.push((key.to_chunk(), record.to_vec()));
-            std::ops::ControlFlow::Continue(())
-        });
-        if let Err(e) = scanned {
-            warn!("strata net: reading the chunks of a client's view failed: {e}");
+    }));
+    if !ranges.is_empty() {
+        interest.scans.push(spawn_scan(store.clone(), ranges));
+    }
+    left
+}
+
+/// Queues the records the client's finished scans found and it does not hold (still in its
+/// interest set), nearest first; a failed scan is started again [`RESCAN_DELAY`] later.
+fn take_scans(interest: &mut Interest, store: &Arc<dyn ChunkStore>) {
+    if !interest.rescan.is_empty() && interest.rescan_at.is_none_or(|t| std::time::Instant::now() >= t) {
+        let ranges = std::mem::take(&mut interest.rescan);
+        interest.scans.push(spawn_scan(store.clone(), ranges));
+    }
+    let mut finished = Vec::new();
+    interest.scans.retain_mut(|task| match check_ready(&mut task.0) {
+        Some(result) => {
+            finished.push(result);
+            false
         }
-        for (key, record) in found {
-            if interest.known.contains(&key) {
+        None => true,
+    });
+    for result in finished {
+        let found = match result {
+            Ok(found) => found,
+            Err((ranges, e)) => {
+                warn!("strata net: reading the chunks of a client's view failed (trying again): {e}");
+                interest.rescan.extend(ranges);
+                interest.rescan_at = Some(std::time::Instant::now() + RESCAN_DELAY);
                 continue;
             }
-            match ChunkRecord::new(record) {
-                Ok(record) => {
-                    let mut message = Vec::new();
-                    match ServerMessage::Chunk(record).encode(&mut message) {
-                        Ok(()) => interest.outbox.push(key, interest.priority(key), message),
-                        Err(e) => warn!("strata net: a stored record of chunk {key:?} is not sent: {e}"),
-                    }
-                }
+        };
+        for (key, record) in found {
+            if interest.known.contains(&key) || !interest.contains(key) {
+                continue;
+            }
+            let message = ChunkRecord::new(record).and_then(|record| {
+                let mut message = Vec::new();
+                ServerMessage::Chunk(record).encode(&mut message).map(|()| message)
+            });
+            match message {
+                Ok(message) => interest.outbox.push(key, interest.priority(key), message),
                 Err(e) => warn!("strata net: a stored record of chunk {key:?} is not sent: {e}"),
             }
         }
     }
-    left
 }
 
 /// What the world did: applies (changed chunks) and commits.
@@ -753,7 +831,7 @@ fn stream_chunks(
             break;
         }
         if let Ok((_, mut link)) = links.get_mut(client) {
-            let left = update_interest(&mut link, server, store.as_ref());
+            let left = update_interest(&mut link, server, &store);
             for keys in left.chunks(MAX_CHANGED_KEYS) {
                 out.send(client, &ServerMessage::Changed(ChunksChanged { sequence, keys: keys.to_vec() }));
             }
@@ -786,6 +864,7 @@ fn stream_chunks(
     let now = time.elapsed();
     for (client, mut link) in &mut links {
         let Some(interest) = link.interest.as_mut() else { continue };
+        take_scans(interest, &store);
         for (key, bytes) in interest.outbox.drain(now) {
             if interest.contains(key) && interest.known.insert(key) {
                 out.send_frame(client, ToClient(bytes.into()));

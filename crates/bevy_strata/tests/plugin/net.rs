@@ -278,11 +278,12 @@ const GRASS: MaterialId = MaterialId(2);
 
 /// An in-memory store whose commits, while it is closed, write and then report a failure (the
 /// hard case between "applied" and "durable": the reply lost after the write, a replica that
-/// confirmed too late).
+/// confirmed too late), and whose scans fail while `scans_closed` (an outage).
 #[derive(Default)]
 struct GatedStore {
     inner: MemoryStore,
     closed: AtomicBool,
+    scans_closed: AtomicBool,
 }
 
 impl ChunkStore for GatedStore {
@@ -293,6 +294,9 @@ impl ChunkStore for GatedStore {
         self.inner.get_record(key)
     }
     fn scan(&self, range: RangeInclusive<MortonKey>, visit: &mut ScanVisitor<'_>) -> Result<(), StoreError> {
+        if self.scans_closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("the store is down".into()));
+        }
         self.inner.scan(range, visit)
     }
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
@@ -811,12 +815,12 @@ fn edits_cross_between_two_servers_sharing_a_redis_world() {
     );
 }
 
-/// A client flying away from edited chunks is told to drop them once they leave its interest
-/// set (the server forgets it had them), so neither side's memory grows with a long flight; back
-/// again, it is sent them anew and shows them.
+/// A client over its chunk budget (0 here) is told to drop the edited chunks outside its
+/// interest set (the server forgets it had them), so neither side's memory grows with a long
+/// flight; back again, it is sent them anew and shows them.
 #[test]
 fn a_client_forgets_the_edited_chunks_it_flies_away_from_and_gets_them_again_when_back() {
-    let (mut server, port) = server(identity());
+    let (mut server, port) = server_with(identity(), |s| s.client_chunk_budget = 0);
     let mut a = client(71, port, identity());
     viewer_at(&mut a, 0.0, 8.0, 0.0);
     let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
@@ -850,4 +854,36 @@ fn a_client_forgets_the_edited_chunks_it_flies_away_from_and_gets_them_again_whe
     });
     assert!(back, "back at the edit, A differs in {} voxels", differences(&mut server, &mut a));
     assert!(any_link(&server, |l| l.known_chunks() > 0));
+}
+
+/// The store scans that fill a client's view run on the I/O pool; one that fails (an outage) is
+/// run again until it succeeds, and the client gets the edited chunks then (before, a failed scan
+/// was only logged: those chunks never reached the client until its view moved).
+#[test]
+fn a_failed_scan_of_a_clients_view_is_retried_until_the_view_is_sent() {
+    let store = Arc::new(GatedStore::default());
+    let save = store.clone();
+    let (mut server, port) = server_over(|p| p.with_store(save), identity(), |_| {});
+    {
+        let mut s = strata(&mut server);
+        s.world.fill_box(VoxelPos::new(-4, -3, -4), VoxelPos::new(4, -1, 4), MaterialId::AIR).unwrap();
+        s.world.commit().unwrap();
+    }
+    store.scans_closed.store(true, Ordering::SeqCst);
+    let mut a = client(81, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let asked = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |s, c| {
+        connected(c[0]) && any_link(s, |l| l.view().is_some())
+    });
+    assert!(asked, "A did not connect and send its view");
+    for _ in 0..20 {
+        run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, _| true);
+    }
+    assert!(a.world().resource::<NetClient>().store().is_empty(), "nothing could be read");
+    store.scans_closed.store(false, Ordering::SeqCst);
+    let shown = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |s, c| {
+        view_ready(c[0]) && differences(s, c[0]) == 0
+    });
+    assert!(shown, "after the outage A differs in {} voxels", differences(&mut server, &mut a));
 }
