@@ -8,7 +8,7 @@
 #                                   (needs: apt-get install xvfb mesa-vulkan-drivers)
 #
 # With a binary it runs that instead of building: CI passes the example binaries that `cargo
-# test --workspace` has already built, so Bevy is not built a second time (README, "How the
+# test --workspace` has already built, so Bevy is not built a second time (CONTRIBUTING.md, "How the
 # build is organised"). Without it the script runs `cargo run --example <example>`, and
 # CARGO_PROFILE_ARGS (e.g. "--release") chooses that build's profile. STRATA_SCREENSHOT_TIMEOUT_S
 # (default 1200) kills the run after that many seconds (raise it for a long one, e.g. a geology

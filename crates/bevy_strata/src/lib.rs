@@ -130,8 +130,13 @@ pub mod prelude {
         StrataStatusChanged, StrataSystems, StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked,
         VoxelWorld, VoxelsEdited,
     };
-    pub use strata_core::{EditError, MaterialId, VoxelPos};
+    pub use strata_core::{ChunkKey, EditError, MaterialId, VoxelPos, WorldGenerator};
 }
+
+/// The README's Rust snippets, compiled as doctests: the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeSnippets;
 
 /// The Strata plugin. Requires `AssetPlugin` (part of `DefaultPlugins`; headless apps add
 /// [`StrataMinimalPlugins`] after `MinimalPlugins`).

@@ -144,7 +144,7 @@ impl Engine for StrataEngine {
             let (mut shown, mut all) = (0usize, 0usize);
             for c in lattice_view(self.viewer_at, self.view_distance) {
                 all += 1;
-                shown += usize::from(plan.is_meshed(NodeId::chunk(strata_core::ChunkKey::new(c.x, c.y, c.z))));
+                shown += usize::from(plan.is_meshed(NodeId::chunk(ChunkKey::new(c.x, c.y, c.z))));
             }
             shown as f64 / all.max(1) as f64
         } else {

@@ -1,5 +1,5 @@
 //! Headless tests of the plugin (`MinimalPlugins`, fixed time step, bounded update loops), in one
-//! binary: each Bevy-linked test binary costs a link of all of Bevy (see README, "How the build is
+//! binary: each Bevy-linked test binary costs a link of all of Bevy (see CONTRIBUTING.md, "How the build is
 //! organised"). Test names keep the module path (`headless::…`, `geology::…`, `redis_save::…`).
 
 #[cfg(feature = "avian")]

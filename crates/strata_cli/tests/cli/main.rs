@@ -1,4 +1,4 @@
-//! End-to-end tests of the `strata` binary, in one test binary (see README, "How the build is
+//! End-to-end tests of the `strata` binary, in one test binary (see CONTRIBUTING.md, "How the build is
 //! organised"): `commands` (exit codes, output, files written) and `crash` (SIGKILL mid-commit).
 
 mod commands;

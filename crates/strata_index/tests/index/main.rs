@@ -1,4 +1,4 @@
-//! Integration tests of the index, in one binary (see README, "How the build is organised");
+//! Integration tests of the index, in one binary (see CONTRIBUTING.md, "How the build is organised");
 //! test names keep the module path. `common` holds the brute-force references.
 
 mod above_roots;
