@@ -9,7 +9,8 @@
 //! - Between our own crates, each may reach only the crates [`ALLOWED`] lists for it: the core
 //!   reaches none of the others; the index, the mesher, geology and the two store backends
 //!   (`strata_redb`, `strata_redis`) and the multiplayer protocol (`strata_net`) build on the core alone (so the mesher does not reach the index, and none of them the plugin); the
-//!   plugin reaches no store backend, benchmark or tool; nothing but the report's fly-through
+//!   plugin reaches the embedded store (`strata_redb`, its default save) and the protocol, but no
+//!   other store backend, benchmark or tool; nothing but the report's fly-through
 //!   reaches the report.
 //!
 //! A crate added under `crates/` without an entry here fails the test, so the graph stays

@@ -1,4 +1,4 @@
-//! Metrics of the Redis Cluster backend (issue 8). Runs only when `STRATA_REDIS_CLUSTER` holds a
+//! Metrics of the Redis Cluster backend. Runs only when `STRATA_REDIS_CLUSTER` holds a
 //! store URL (`.ci/redis_cluster.sh start <dir>` prints one); otherwise one note on stderr and no
 //! metric lines. The peer is the embedded store (`RedbStore` in a temporary directory), measured
 //! in the same run, batch by batch.

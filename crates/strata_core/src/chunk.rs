@@ -306,7 +306,7 @@ mod tests {
         }
     }
 
-    /// A record can hold 32,768 distinct ids (issue 19): counted exactly, in one sort instead
+    /// A record can hold 32,768 distinct ids: counted exactly, in one sort instead
     /// of a search per voxel.
     #[test]
     fn a_chunk_of_32768_distinct_ids_summarises_exactly() {

@@ -437,7 +437,7 @@ mod tests {
         counts.into_iter().collect()
     }
 
-    /// A chunk of 32,768 distinct ids (issue 19): counted exactly with one sort, and merged up
+    /// A chunk of 32,768 distinct ids: counted exactly with one sort, and merged up
     /// the tree in passes over sorted lists, not an insertion per id.
     #[test]
     fn a_chunk_of_32768_distinct_ids_is_counted_and_merged_exactly() {

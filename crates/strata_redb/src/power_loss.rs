@@ -1,4 +1,4 @@
-//! Power loss under the redb store (issue 14, part 4): the store runs on a storage backend that
+//! Power loss under the redb store: the store runs on a storage backend that
 //! records every write and sync; at a random point the power fails. What reaches the platter is
 //! every write covered by a completed sync and — in the second mode — the unsynced writes that
 //! followed, in order, the last one torn at a random sector boundary; in the third, any subset

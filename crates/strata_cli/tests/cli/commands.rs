@@ -146,7 +146,7 @@ fn a_save_with_destroyed_roots_is_salvaged_with_every_edit() {
 }
 
 /// Regions over the whole i32 range are refused by their limits, with one line, before any
-/// allocation — never a multiplication overflow or an allocation failure (issue 19).
+/// allocation — never a multiplication overflow or an allocation failure.
 #[test]
 fn full_range_regions_are_refused_by_their_limits() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,4 +1,4 @@
-//! Bit rot in a real save (issue 14): a save made as `strata edit` makes it, then random bits
+//! Bit rot in a real save: a save made as `strata edit` makes it, then random bits
 //! flipped (500 single-bit and 100 twenty-bit trials, seeded). Every trial must be **detected**
 //! (opening with redb's page check or `verify` reports damage) or **harmless** (verify passes
 //! and every chunk, the record count and the generator settings equal what was committed) —

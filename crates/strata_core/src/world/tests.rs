@@ -507,7 +507,7 @@ fn tracked_evictions_name_every_chunk_that_left_the_cache_and_never_a_dirty_one(
     assert_eq!(w.take_evicted(), vec![ChunkKey::new(11, 0, 0)]);
 }
 
-/// One unreadable chunk holds back only the edits that may write it (issue 19): the others are
+/// One unreadable chunk holds back only the edits that may write it: the others are
 /// applied and committed, and the held ones apply in their order once the chunk reads again.
 #[test]
 fn one_unreadable_chunk_holds_back_only_the_edits_that_touch_it() {
@@ -576,7 +576,7 @@ fn chunk_bounds_cover_every_chunk_an_edit_writes() {
     assert_eq!(huge.voxel_count(), u64::MAX);
 }
 
-/// Edits have a documented maximum extent and typed errors (issue 19): a box or sphere larger
+/// Edits have a documented maximum extent and typed errors: a box or sphere larger
 /// than `MAX_EDIT_EXTENT`, or a radius that is not a finite number ≥ 0, is refused at the call
 /// and dropped (never applied, never a panic or an endless walk) when sent through a sender.
 #[test]
