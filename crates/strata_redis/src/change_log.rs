@@ -158,7 +158,8 @@ fn read_entries(range: &Value, last: Result<Option<Entry>, StoreError>, from: &L
         read.entries += 1;
         match parse_entry(item) {
             Ok(e) => {
-                if e.n != read.next.count + 1 {
+                // A hostile entry may carry n = u64::MAX: no overflow, just a gap.
+                if Some(e.n) != read.next.count.checked_add(1) {
                     read.gap = true;
                 }
                 if e.writer != writer {
@@ -171,7 +172,7 @@ fn read_entries(range: &Value, last: Result<Option<Entry>, StoreError>, from: &L
                 read.gap = true;
                 if let Some(id) = entry_id(item) {
                     read.next.entry = id;
-                    read.next.count += 1;
+                    read.next.count = read.next.count.saturating_add(1);
                 }
             }
         }
@@ -212,7 +213,7 @@ fn parse_entry(item: &Value) -> Result<Entry, StoreError> {
                 keys = Some(
                     value
                         .chunks_exact(16)
-                        .map(|c| MortonKey(u128::from_be_bytes(c.try_into().expect("16 bytes"))))
+                        .map(|c| MortonKey(c.iter().fold(0u128, |k, &b| (k << 8) | u128::from(b))))
                         .collect(),
                 );
             }
@@ -298,6 +299,11 @@ mod tests {
             fields[7] = Value::BulkString(vec![0; 15]);
         }
         assert!(parse_entry(&odd).is_err());
+        // Entry numbers at the top of u64 (a hostile peer's): a gap, never an overflow.
+        let top = Value::Array(vec![entry("7-0", u64::MAX, 2, &[3]), entry("8-0", u64::MAX, 2, &[4])]);
+        let read = read_entries(&top, last("8-0", u64::MAX), &at("6-0", u64::MAX - 1), 1);
+        assert!(read.gap);
+        assert_eq!(read.keys, [3u128, 4].map(|k| MortonKey(k).to_chunk()).to_vec());
         // From the start of an empty log: nothing, no gap.
         let read = read_entries(&Value::Array(vec![]), Ok(None), &LogPosition::default(), 1);
         assert!(!read.gap);

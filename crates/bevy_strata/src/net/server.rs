@@ -716,7 +716,8 @@ fn update_interest(link: &mut NetLink, server: &mut NetServer, store: &Arc<dyn C
             .map(|&key| (interest.priority(key), key))
             .collect();
         outside.sort_unstable_by(|a, b| b.cmp(a));
-        let excess = interest.known.len() - server.client_chunk_budget * 3 / 4;
+        let budget = server.client_chunk_budget;
+        let excess = interest.known.len() - (budget - budget / 4);
         for (_, key) in outside.into_iter().take(excess) {
             interest.known.remove(&key);
             left.push(key);
