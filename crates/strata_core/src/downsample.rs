@@ -88,40 +88,16 @@ impl HalfCells {
     /// Downsamples `chunk` (whose blocks all have up `up`) by the rule in the module docs.
     ///
     /// # Runtime
-    /// O(1) for a uniform chunk; for a dense one, one pass of row compares over its 8³ blocks
-    /// (a uniform block gives its 4³ cells at once) and the rule for the cells of the others.
+    /// O(1) for a uniform chunk; for a dense one, one pass over its 256 slabs of four rows
+    /// (two voxels tall and deep): a slab of one material gives its 16 cells at once, the
+    /// others apply the rule to their 16 cells in lock-step (vector instructions).
     pub fn of(chunk: &Chunk, up: Up) -> Self {
         let Chunk::Dense(d) = chunk else {
             // Invariant: the other variant is uniform.
             return HalfCells::Uniform(chunk.as_uniform().unwrap_or(MaterialId::AIR));
         };
-        let v = d.as_slice();
-        const Y: usize = CHUNK_SIZE;
-        const Z: usize = CHUNK_SIZE * CHUNK_SIZE;
-        const B: usize = 8;
-        const H: usize = HALF_SIZE;
         let mut out = Box::new([0u16; HALF_VOLUME]);
-        for (bx, by, bz) in (0..4).flat_map(|z| (0..4).flat_map(move |y| (0..4).map(move |x| (x, y, z)))) {
-            let (x0, y0, z0) = (bx * B / 2, by * B / 2, bz * B / 2);
-            if let Some(m) = block_uniform(v, [bx * B, by * B, bz * B]) {
-                for z in z0..z0 + B / 2 {
-                    for y in y0..y0 + B / 2 {
-                        out[x0 + H * y + H * H * z..][..B / 2].fill(m);
-                    }
-                }
-                continue;
-            }
-            for z in z0..z0 + B / 2 {
-                for y in y0..y0 + B / 2 {
-                    for x in x0..x0 + B / 2 {
-                        let b = 2 * x + Y * 2 * y + Z * 2 * z;
-                        let s = &v[b..b + Z + Y + 2];
-                        out[x + H * y + H * H * z] =
-                            downsample_cell([s[0], s[1], s[Y], s[Y + 1], s[Z], s[Z + 1], s[Z + Y], s[Z + Y + 1]], up);
-                    }
-                }
-            }
-        }
+        halve::<CHUNK_SIZE, HALF_SIZE>(d.as_slice(), out.as_mut_slice(), up, &mut |_, _| {});
         Self::from_cells(out)
     }
 
@@ -158,7 +134,17 @@ impl HalfCells {
 /// O(1) for uniform cells; O(16³) rule applications otherwise.
 pub fn chunk_cell(half: &HalfCells, up: Up) -> MaterialId {
     let HalfCells::Dense(cells) = half else { return half.as_uniform().unwrap_or(MaterialId::AIR) };
-    MaterialId(reduce_cube(cells.to_vec(), HALF_SIZE, up))
+    MaterialId(reduce_half(cells, up))
+}
+
+/// 16³ half-resolution cells (index `x + 16y + 256z`) downsampled four times: 16³ → 8³ → 4³
+/// by [`halve`], then 4³ → 2³ → 1 cell by cell. O(16³), no allocation.
+fn reduce_half(cells: &[u16; HALF_VOLUME], up: Up) -> u16 {
+    let mut c8 = [0u16; 512];
+    halve::<HALF_SIZE, 8>(cells, &mut c8, up, &mut |_, _| {});
+    let mut c4 = [0u16; 64];
+    halve::<8, 4>(&c8, &mut c4, up, &mut |_, _| {});
+    halve_4(&c4, up)
 }
 
 /// An `n`³ grid of cells (index `x + n·y + n²·z`, `n` a power of two, every block with up
@@ -263,40 +249,151 @@ pub fn node_grid<'a>(
 /// O(1) for a uniform chunk; per 8³ block, a row compare, and 73 rule applications if the
 /// block is mixed.
 pub fn chunk_cell_of(chunk: &Chunk, up: Up) -> MaterialId {
-    let Chunk::Dense(d) = chunk else { return chunk.as_uniform().unwrap_or(MaterialId::AIR) };
-    let v = d.as_slice();
-    const Y: usize = CHUNK_SIZE;
-    const Z: usize = CHUNK_SIZE * CHUNK_SIZE;
-    let mut blocks = [0u16; 64];
-    for (b, cell) in blocks.iter_mut().enumerate() {
-        let corner = [8 * (b % 4), 8 * (b / 4 % 4), 8 * (b / 16)];
-        if let Some(m) = block_uniform(v, corner) {
-            *cell = m;
-            continue;
-        }
-        let base = corner[0] + Y * corner[1] + Z * corner[2];
-        let mut c4 = [0u16; 64];
-        // Per 4³ quarter: one material makes its eight cells that material (the rule keeps a
-        // uniform block), else each cell from its 2³ voxels.
-        for q in 0..8 {
-            let q = [q & 1, q >> 1 & 1, q >> 2];
-            let at = base + 4 * q[0] + Y * 4 * q[1] + Z * 4 * q[2];
-            let uniform = cube_uniform::<4>(v, at);
-            for d in 0..8 {
-                let d = [d & 1, d >> 1 & 1, d >> 2];
-                let i = (2 * q[0] + d[0]) + 4 * (2 * q[1] + d[1]) + 16 * (2 * q[2] + d[2]);
-                c4[i] = match uniform {
-                    Some(m) => m,
-                    None => {
-                        let o = at + 2 * d[0] + Y * 2 * d[1] + Z * 2 * d[2];
-                        downsample_cell(block_of_2(v, o, Y, Z), up)
-                    }
-                };
+    chunk_cell_counting(chunk, up, |_, _| {})
+}
+
+/// [`chunk_cell_of`], and from the same single read of the voxels the number of voxels of each
+/// material: `count(material, n)` is called for runs of `n` equal voxels (a slab of four rows, a
+/// row, or a run inside a row); a material may be reported many times, and the sums are the
+/// chunk's exact counts (32,768 voxels in all).
+///
+/// # Runtime
+/// As [`chunk_cell_of`] plus one call per run: the voxels are read once, where a histogram
+/// pass and a downsampling pass would read them twice.
+pub fn chunk_cell_counting(chunk: &Chunk, up: Up, mut count: impl FnMut(u16, u32)) -> MaterialId {
+    let Chunk::Dense(d) = chunk else {
+        // Invariant: the other variant is uniform.
+        let m = chunk.as_uniform().unwrap_or(MaterialId::AIR);
+        count(m.0, CHUNK_VOLUME as u32);
+        return m;
+    };
+    let mut half = [0u16; HALF_VOLUME];
+    halve::<CHUNK_SIZE, HALF_SIZE>(d.as_slice(), &mut half, up, &mut count);
+    MaterialId(reduce_half(&half, up))
+}
+
+/// An `N`³ grid of cells (index `x + N·y + N²·z`, every block with up `up`) downsampled once
+/// by the rule into the `H`³ grid `out` (`H = N / 2`), a slab at a time: the four rows of `N`
+/// cells under one row of `H` output cells. A slab of one value gives its row at once (whole-
+/// row compares); the others go through [`downsample_lanes`], all `H` cells in lock-step.
+/// `count` gets the runs of equal cells read (see [`chunk_cell_counting`]; a no-op closure
+/// compiles the counting away).
+///
+/// # Runtime
+/// O(`N`³), branch-free per cell: about 4 times faster than the rule cell by cell on mixed
+/// slabs, and a few row compares on uniform ones.
+#[inline]
+fn halve<const N: usize, const H: usize>(cells: &[u16], out: &mut [u16], up: Up, count: &mut impl FnMut(u16, u32)) {
+    const { assert!(2 * H == N) };
+    debug_assert!(cells.len() == N * N * N && out.len() == H * H * H);
+    for z in 0..H {
+        for y in 0..H {
+            let row = |dy: usize, dz: usize| -> &[u16; N] {
+                let at = N * (2 * y + dy) + N * N * (2 * z + dz);
+                // Invariant: `at + N <= N³` for y, z < H and dy, dz < 2.
+                cells[at..at + N].first_chunk::<N>().unwrap_or_else(|| unreachable!("row inside the grid"))
+            };
+            // Sub-cell `k = x + 2y + 4z` of output cell `i` is `rows[k >> 1][2i + (k & 1)]`.
+            let rows = [row(0, 0), row(1, 0), row(0, 1), row(1, 1)];
+            let dst = &mut out[H * y + H * H * z..][..H];
+            // One value in the slab: OR of every cell XOR the first is 0 (no early exit and
+            // no memcmp call: it vectorizes).
+            let first = rows[0][0];
+            let mut differ = 0u16;
+            for r in rows {
+                for &c in r {
+                    differ |= c ^ first;
+                }
             }
+            if differ == 0 {
+                count(first, 4 * N as u32);
+                dst.fill(first);
+                continue;
+            }
+            for r in rows {
+                count_runs(r, count);
+            }
+            let mut sub = [[0u16; H]; 8];
+            for (k, r) in rows.iter().enumerate() {
+                for i in 0..H {
+                    sub[2 * k][i] = r[2 * i];
+                    sub[2 * k + 1][i] = r[2 * i + 1];
+                }
+            }
+            dst.copy_from_slice(&downsample_lanes(&sub, up));
         }
-        *cell = halve_4(&c4, up);
     }
-    MaterialId(halve_4(&blocks, up))
+}
+
+/// Calls `count(value, n)` for each run of `n` equal cells of `row`, left to right.
+#[inline(always)]
+fn count_runs<const N: usize>(row: &[u16; N], count: &mut impl FnMut(u16, u32)) {
+    let first = row[0];
+    let mut differ = 0u16;
+    for &c in row {
+        differ |= c ^ first;
+    }
+    if differ == 0 {
+        count(first, N as u32);
+        return;
+    }
+    const { assert!(N <= 64) };
+    // Bit i: a run starts at cell i (i ≥ 1; branch-free, vectorizes), then one call per run.
+    let mut starts = 0u64;
+    for i in 1..N {
+        starts |= u64::from(row[i] != row[i - 1]) << i;
+    }
+    let mut from = 0;
+    while starts != 0 {
+        let i = starts.trailing_zeros() as usize;
+        count(row[from], (i - from) as u32);
+        from = i;
+        starts &= starts - 1;
+    }
+    count(row[from], (N - from) as u32);
+}
+
+/// [`downsample_cell`] for `L` cells at once: `v[k][i]` is sub-cell `k` (index `x + 2y + 4z`)
+/// of cell `i`. Every step is a per-lane select (no branch on the values), so the lanes
+/// vectorize; cell `i` gets exactly `downsample_cell([v[0][i], …, v[7][i]], up)`.
+#[inline(always)]
+fn downsample_lanes<const L: usize>(v: &[[u16; L]; 8], up: Up) -> [u16; L] {
+    let bit = 1usize << up.axis();
+    // The four columns along up, as (lower, upper) sub-cell indices.
+    let mut columns = [(0usize, 0usize); 4];
+    for (c, i) in (0..8).filter(|i| i & bit == 0).enumerate() {
+        columns[c] = if up.is_positive() { (i, i | bit) } else { (i | bit, i) };
+    }
+    let mut out = [0u16; L];
+    for (l, cell) in out.iter_mut().enumerate() {
+        let a = v[0][l];
+        let (mut same, mut solid) = (true, 0u16);
+        for row in v {
+            same &= row[l] == a;
+            solid += u16::from(row[l] != 0);
+        }
+        // Each column's top: its upper sub-cell if non-air, else its lower one (0: none).
+        let tops: [u16; 4] = std::array::from_fn(|c| {
+            let (lower, upper) = (v[columns[c].0][l], v[columns[c].1][l]);
+            if upper != 0 { upper } else { lower }
+        });
+        // The most common non-air top, ties to the smaller id.
+        let (mut best, mut best_n) = (0u16, 0u16);
+        for t in tops {
+            let n = tops.iter().map(|&u| u16::from(u == t)).sum::<u16>();
+            let take = (t != 0) & ((n > best_n) | ((n == best_n) & (t < best)));
+            best = if take { t } else { best };
+            best_n = if take { n } else { best_n };
+        }
+        *cell = if same {
+            a
+        } else if solid < 4 {
+            0
+        } else {
+            best
+        };
+    }
+    out
 }
 
 /// A 4³ grid (index `x + 4y + 16z`) downsampled twice: 4³ → 2³ → 1.
@@ -410,6 +507,22 @@ mod tests {
     }
 
     #[test]
+    fn the_rule_in_lock_step_agrees_with_its_statement_on_every_cell_of_four_materials() {
+        // The same 6 · 4⁸ cases, 16 lanes at a time, each lane a different tuple.
+        for up in Up::ALL {
+            for base in (0u32..65_536).step_by(16) {
+                let tuple = |lane: usize, k: usize| (((base + lane as u32) >> (2 * k)) & 3) as u16;
+                let v: [[u16; 16]; 8] = std::array::from_fn(|k| std::array::from_fn(|lane| tuple(lane, k)));
+                let got = downsample_lanes(&v, up);
+                for (lane, &g) in got.iter().enumerate() {
+                    let cell: [u16; 8] = std::array::from_fn(|k| tuple(lane, k));
+                    assert_eq!(g, rule_reference(cell, up), "{cell:?} {up:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn rule_examples() {
         let y = Up::PosY;
         assert_eq!(downsample_cell([3; 8], y), 3);
@@ -476,6 +589,16 @@ mod tests {
             let want = block_cell(&chunk, [0, 0, 0], CHUNK_SIZE, up);
             prop_assert_eq!(chunk_cell(&HalfCells::of(&chunk, up), up).0, want);
             prop_assert_eq!(chunk_cell_of(&chunk, up).0, want);
+            // The counting variant: the same cell, and the runs it reports add up to each
+            // material's voxel count, counted one voxel at a time.
+            let mut counted = BTreeMap::new();
+            let cell = chunk_cell_counting(&chunk, up, |m, n| *counted.entry(m).or_insert(0u32) += n);
+            prop_assert_eq!(cell.0, want);
+            let mut want_counts = BTreeMap::new();
+            for i in 0..CHUNK_VOLUME {
+                *want_counts.entry(chunk.get(crate::LocalIndex::new(i as u16)).0).or_insert(0u32) += 1;
+            }
+            prop_assert_eq!(counted, want_counts);
         }
     }
 

@@ -28,6 +28,47 @@ impl Default for Counts {
     }
 }
 
+/// Counts being gathered for a dense chunk: small ids in a table (no search, predictable),
+/// runs of other ids listed and sorted and merged once at the end: O(r log r) for r such runs,
+/// whatever the content (32,768 distinct ids included).
+struct Tally {
+    small: [u64; SMALL_IDS],
+    other: Vec<(MaterialId, u64)>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self { small: [0; SMALL_IDS], other: Vec::new() }
+    }
+
+    #[inline(always)]
+    fn add(&mut self, m: u16, n: u64) {
+        match self.small.get_mut(usize::from(m)) {
+            Some(c) => *c += n,
+            None => self.other.push((MaterialId(m), n)),
+        }
+    }
+
+    /// The histogram, every count multiplied by `weight`.
+    fn finish(mut self, weight: u64) -> Histogram {
+        self.other.sort_unstable_by_key(|e| e.0);
+        self.other.dedup_by(|later, first| {
+            let same = later.0 == first.0;
+            if same {
+                first.1 += later.1;
+            }
+            same
+        });
+        let small = self.small.iter().enumerate().map(|(m, n)| (MaterialId(m as u16), *n));
+        let counts: Vec<(MaterialId, u64)> =
+            small.chain(self.other).filter(|e| e.1 > 0).map(|(m, n)| (m, n * weight)).collect();
+        match counts[..] {
+            [e] => Histogram { counts: Counts::One(e) },
+            _ => Histogram { counts: Counts::Many(counts) },
+        }
+    }
+}
+
 impl PartialEq for Histogram {
     fn eq(&self, o: &Self) -> bool {
         self.entries() == o.entries()
@@ -105,21 +146,18 @@ impl Histogram {
         match chunk {
             Chunk::Uniform(m) => Self::uniform(*m, CHUNK_VOLUME as u64 * weight),
             Chunk::Dense(d) => {
-                // Small ids count in a table (no search, predictable); runs of other ids are
-                // listed and sorted and merged once at the end: O(r log r) for r such runs,
-                // whatever the content (32,768 distinct ids included).
-                let mut small = [0u64; SMALL_IDS];
-                let mut other: Vec<(MaterialId, u64)> = Vec::new();
-                let mut add = |m: u16, n: u64| match small.get_mut(usize::from(m)) {
-                    Some(c) => *c += n,
-                    None => other.push((MaterialId(m), n)),
-                };
+                let mut tally = Tally::new();
                 let (rows, rest) = d.as_slice().as_chunks::<CHUNK_SIZE>();
                 debug_assert!(rest.is_empty());
                 let (mut run_m, mut run_n) = (rows[0][0], 0u64);
                 for row in rows {
-                    // Bit i: a new run starts at voxel i of the row (branch-free, vectorizes;
-                    // zero for a row that continues the current run).
+                    // A row that continues the current run: OR of every voxel XOR the run's
+                    // material is 0 (no early exit, no memcmp call: vector instructions).
+                    if row.iter().fold(0, |acc, &v| acc | (v ^ run_m)) == 0 {
+                        run_n += CHUNK_SIZE as u64;
+                        continue;
+                    }
+                    // Bit i: a new run starts at voxel i of the row (branch-free, vectorizes).
                     let mut starts = u32::from(row[0] != run_m);
                     for i in 1..CHUNK_SIZE {
                         starts |= u32::from(row[i] != row[i - 1]) << i;
@@ -127,30 +165,33 @@ impl Histogram {
                     let mut from = 0u32;
                     while starts != 0 {
                         let i = starts.trailing_zeros();
-                        add(run_m, run_n + u64::from(i - from));
+                        tally.add(run_m, run_n + u64::from(i - from));
                         (run_m, run_n, from) = (row[i as usize], 0, i);
                         starts &= starts - 1;
                     }
                     run_n += u64::from(CHUNK_SIZE as u32 - from);
                 }
-                add(run_m, run_n);
-                other.sort_unstable_by_key(|e| e.0);
-                other.dedup_by(|later, first| {
-                    let same = later.0 == first.0;
-                    if same {
-                        first.1 += later.1;
-                    }
-                    same
-                });
-                let small = small.iter().enumerate().map(|(m, n)| (MaterialId(m as u16), *n));
-                let counts: Vec<(MaterialId, u64)> =
-                    small.chain(other).filter(|e| e.1 > 0).map(|(m, n)| (m, n * weight)).collect();
-                match counts[..] {
-                    [e] => Self { counts: Counts::One(e) },
-                    _ => Self { counts: Counts::Many(counts) },
-                }
+                tally.add(run_m, run_n);
+                tally.finish(weight)
             }
         }
+    }
+
+    /// [`Histogram::of_chunk`] (weight 1) and the chunk's
+    /// [chunk cell](strata_core::downsample::chunk_cell_of) with up `up`, from one read of its
+    /// voxels ([`chunk_cell_counting`](strata_core::downsample::chunk_cell_counting)): what a
+    /// full rebuild needs of each edited chunk.
+    ///
+    /// # Runtime
+    /// O(1) for uniform chunks; for dense ones one pass over the voxels (slabs of one material
+    /// at once, the rule in lock-step elsewhere) plus one count per run.
+    pub fn of_chunk_and_cell(chunk: &Chunk, up: strata_core::Up) -> (Self, MaterialId) {
+        if let Chunk::Uniform(m) = chunk {
+            return (Self::uniform(*m, CHUNK_VOLUME as u64), *m);
+        }
+        let mut tally = Tally::new();
+        let cell = strata_core::downsample::chunk_cell_counting(chunk, up, |m, n| tally.add(m, u64::from(n)));
+        (tally.finish(1), cell)
     }
 
     /// Adds `n` cells of `m`.
@@ -515,6 +556,12 @@ mod tests {
             }
             let c = Chunk::Dense(d);
             proptest::prop_assert_eq!(Histogram::of_chunk(&c, weight), brute_force(&c, weight));
+            // The one-read variant: the same counts (by hand, not through `add`), and the chunk
+            // cell of `chunk_cell_of` (tested against the rule's statement in strata_core).
+            let up = strata_core::Up::ALL[weight as usize % 6];
+            let (h, cell) = Histogram::of_chunk_and_cell(&c, up);
+            proptest::prop_assert_eq!(h.iter().collect::<Vec<_>>(), by_hand(&c, 1));
+            proptest::prop_assert_eq!(cell, strata_core::downsample::chunk_cell_of(&c, up));
         }
     }
 

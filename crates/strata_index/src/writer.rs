@@ -183,14 +183,10 @@ impl IndexWriter {
     }
 
     fn bulk_load_entries(&mut self, entries: Vec<BuildEntry>, workers: usize) {
-        self.world_version = self.world_version.max(entries.iter().map(|e| e.version).max().unwrap_or(0));
-        // Per leaf (first pass, while its voxels are in cache): its R-tree entry and, if edited,
-        // its chunk cell; then the R-tree bulk load and the cells, beside the inner nodes.
-        let world_up = self.generator.world_up();
-        let visit = |key: ChunkKey, leaf: &Node| {
-            let up = world_up.of_chunk(key);
-            let cell = if leaf.edited { leaf.chunk_cell(up).map(|c| (key.morton(), c)) } else { None };
-            Some((entry_of(key, leaf), cell))
+        self.world_version = self.world_version.max(entries.iter().map(|e| e.version).max().unwrap_or(0)); // Per leaf (first pass): its R-tree entry and, if edited, its chunk cell (made with its
+        // histogram); then the R-tree bulk load and the cells, beside the inner nodes.
+        let visit = |key: ChunkKey, leaf: &Node, cell: Option<MaterialId>| {
+            Some((entry_of(key, leaf), cell.map(|c| (key.morton(), c))))
         };
         let finish = |outs: Vec<LeafOutput>| {
             let (mut entries, mut cells) = (Vec::with_capacity(outs.len()), Vec::new());

@@ -315,7 +315,9 @@ proptest! {
     #[test]
     fn no_move_tunnels_through_a_wall(speed in 0.0f64..MAX_MOVE, wall in 1i32..900, y in -0.5f64..0.5, size in size_strategy()) {
         let world: HashSet<VoxelPos> = (-3..4).flat_map(|y| (-3..4).map(move |z| VoxelPos::new(wall, y, z))).collect();
-        let mut body = Body { min: [0.0, y, 0.0], max: [size[0], y + size[1], size[2]] };
+        // The box starts with its front face at x = 0, in front of the wall (a box wider than
+        // the gap would start inside it).
+        let mut body = Body { min: [-size[0], y, 0.0], max: [0.0, y + size[1], size[2]] };
         move_and_slide(&mut body, [speed, 0.0, 0.0], 0.0, &mut solids_of(&world)).unwrap();
         prop_assert!(body.max[0] <= f64::from(wall), "{:?}", body);
         prop_assert!(world.iter().all(|v| !body.overlaps(*v)));

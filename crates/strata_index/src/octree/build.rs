@@ -8,8 +8,9 @@
 //!    chunks each); empty nodes above that level become *stubs* (one generator sample each).
 //! 3. **Leaves** (first pass): the calling thread and `workers − 1` scoped threads pull build
 //!    tasks from one queue until it is empty, so a thread slowed by other load simply takes
-//!    fewer. A task makes its leaves (a dense chunk's histogram is most of the work) and calls
-//!    the caller's visitor on each. Uniform chunks cost O(1) and share leaves: one per thread,
+//!    fewer. A task makes its leaves (a dense chunk's histogram, and for an edited one its chunk
+//!    cell from the same read of the voxels, is most of the work) and calls the caller's
+//!    visitor on each. Uniform chunks cost O(1) and share leaves: one per thread,
 //!    material and version.
 //! 4. **Inner nodes** (second pass, same queue scheme): the caller's `finish` on all visitor
 //!    outputs (the R-tree bulk load) runs as the first task, while the other threads sample the
@@ -27,7 +28,7 @@ use crate::summary::Histogram;
 use rustc_hash::FxHashMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, MaterialId, ProcessHistory, WorldGenerator};
+use strata_core::{CHUNK_VOLUME, Chunk, ChunkKey, MaterialId, ProcessHistory, Up, WorldGenerator};
 
 /// One chunk for [`Octree::build`].
 pub(crate) struct BuildEntry {
@@ -69,7 +70,9 @@ enum Made<R> {
 
 impl Octree {
     /// Builds the whole tree from known chunks (a full rebuild) with up to `workers` threads
-    /// (the calling thread is one of them). `visit` is called on every leaf; `finish` gets its
+    /// (the calling thread is one of them). `visit` is called on every leaf with its chunk cell
+    /// ([`chunk_cell_of`](strata_core::downsample::chunk_cell_of) with the generator's up; for
+    /// edited leaves only, made in the same read of the voxels as the histogram); `finish` gets its
     /// outputs, in Morton order inside each root and roots in Morton order, and runs while the
     /// other threads build the inner nodes. Duplicate keys keep the first occurrence in
     /// `entries`. See the module docs for the steps.
@@ -85,18 +88,20 @@ impl Octree {
         entries: Vec<BuildEntry>,
         generator: &dyn WorldGenerator,
         workers: usize,
-        visit: impl Fn(ChunkKey, &Node) -> Option<T> + Sync,
+        visit: impl Fn(ChunkKey, &Node, Option<MaterialId>) -> Option<T> + Sync,
         finish: impl FnOnce(Vec<T>) -> R + Send,
     ) -> (Self, R) {
         let (roots, stubs, builds) = plan(entries);
+        let world_up = generator.world_up();
         // First pass: the leaves, and what `visit` makes of them.
         let leaves = run_queue(builds, workers, FxHashMap::default, |uniform, (id, entries): BuildTask| {
             let mut out = Vec::new();
             let leaves: Vec<Leaf> = entries
                 .into_iter()
                 .map(|e| {
-                    let leaf = leaf(uniform, e.chunk, e.version, e.history, e.edited);
-                    out.extend(visit(e.key, &leaf));
+                    let up = world_up.of_chunk(e.key);
+                    let (leaf, cell) = leaf(uniform, e.chunk, e.version, e.history, e.edited, up);
+                    out.extend(visit(e.key, &leaf, cell));
                     (e.key, leaf)
                 })
                 .collect();
@@ -259,16 +264,24 @@ fn leaf(
     version: u64,
     history: ProcessHistory,
     edited: bool,
-) -> Arc<Node> {
+    up: Up,
+) -> (Arc<Node>, Option<MaterialId>) {
     let Some(m) = chunk.as_uniform() else {
-        let hist = Histogram::of_chunk(&chunk, 1);
-        return Arc::new(Node::leaf(chunk, hist, version, history, edited));
+        // An edited chunk's cell comes from the same read of its voxels as its histogram.
+        let (hist, cell) = if edited {
+            let (hist, cell) = Histogram::of_chunk_and_cell(&chunk, up);
+            (hist, Some(cell))
+        } else {
+            (Histogram::of_chunk(&chunk, 1), None)
+        };
+        return (Arc::new(Node::leaf(chunk, hist, version, history, edited)), cell);
     };
     let hist = || Histogram::uniform(m, CHUNK_VOLUME as u64);
-    uniform
+    let node = uniform
         .entry((m, version, history, edited))
         .or_insert_with(|| Arc::new(Node::leaf(chunk, hist(), version, history, edited)))
-        .clone()
+        .clone();
+    (node, edited.then_some(m))
 }
 
 /// Builds the inner node `id` (level ≥ 1) over the leaves `it` yields while they lie inside
