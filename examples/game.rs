@@ -33,13 +33,9 @@ use bevy::math::DVec3;
 use bevy::prelude::*;
 use bevy::window::{CursorGrabMode, CursorOptions};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
-use bevy_strata::colliders::{CollidesWithVoxels, StrataColliders, StrataCollidersPlugin};
-use bevy_strata::net::{ClientEdit, NetClient, NetPlugins, NetStatus, StrataNetClientPlugin};
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataPersistence, StrataStreaming, StrataTextures};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use strata::geo::{NoiseTerrain, TerrainConfig};
 
 #[path = "shared/net_world.rs"]
 mod net_world;

@@ -50,14 +50,9 @@ use bevy::prelude::*;
 use bevy::render::view::screenshot::Screenshot;
 use bevy::window::{PrimaryWindow, WindowResolution};
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
-use bevy_strata::debug_ui::StrataDebugUiPlugin;
-use bevy_strata::geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 use bevy_strata::prelude::*;
-use bevy_strata::{StrataStreaming, StrataSurface, StrataSystems};
 use std::sync::Arc;
-use strata_core::WorldGenerator;
 use strata_geo::geology::{GeologyConfig, Gravity, VolcanismConfig};
-use strata_geo::{GeoCoord, PlanetGenerator};
 
 #[path = "shared/screenshot_check.rs"]
 mod screenshot_check;
@@ -130,7 +125,7 @@ fn main() -> AppExit {
             heading: env_f64("STRATA_GLOBE_HEADING", 0.0),
             drag_px: 0.0,
         })
-        .insert_resource(bevy_strata::StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
+        .insert_resource(StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
         .add_systems(Startup, setup)
         .add_observer(water_casts_no_shadow)
         .add_systems(

@@ -13,7 +13,6 @@
 use bevy::camera_controller::free_camera::{FreeCamera, FreeCameraPlugin};
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, save_to_disk};
-use bevy_strata::StrataStreaming;
 use bevy_strata::prelude::*;
 
 fn main() {

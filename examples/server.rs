@@ -19,8 +19,7 @@
 
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::prelude::*;
-use bevy_strata::StrataStreaming;
-use bevy_strata::net::{self, NetLink, NetPlugins, NetServer, StrataNetServerPlugin};
+use bevy_strata::net::{self, NetLink};
 use bevy_strata::prelude::*;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -154,8 +153,7 @@ fn report_every_10_s(
 /// The scripted player (`--bot`).
 mod bot {
     use super::*;
-    use bevy_strata::net::{ClientEdit, EditSettled, NetClient, NetStatus, Settled, StrataNetClientPlugin};
-    use strata::core::{MaterialId, MaterialRegistry, VoxelPos};
+    use bevy_strata::net::{EditSettled, Settled};
     use strata::geo::{NoiseTerrain, TerrainConfig};
 
     /// The ground height at the game's spawn point.

@@ -3,8 +3,6 @@
 
 use bevy_strata::net::{WorldIdentity, world_identity};
 use bevy_strata::prelude::*;
-use strata::core::MaterialRegistry;
-use strata::geo::TerrainConfig;
 
 /// The game's settings (its view distance; the terrain seed is the default's).
 pub fn config() -> StrataConfig {

@@ -37,7 +37,7 @@ use bevy::tasks::{AsyncComputeTaskPool, Task, futures_lite::future};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_core::{CHUNK_SIZE, Chunk, ChunkKey};
-use strata_mesh::{CollisionBoxes, CollisionTable, VoxelBox};
+use strata_mesh::{CollisionBox, CollisionBoxes, CollisionTable};
 
 /// Marks an entity (a dynamic body, a character, a top-level entity) whose surroundings need
 /// voxel colliders: chunks within [`StrataColliderSettings::collider_distance`] of its
@@ -185,7 +185,7 @@ pub fn chunk_collider(chunk: &Chunk, table: &CollisionTable, builder: &mut Colli
 }
 
 /// The compound collider of `boxes` (chunk-local voxel units); `None` for no boxes.
-pub fn compound_of(boxes: &[VoxelBox]) -> Option<Collider> {
+pub fn compound_of(boxes: &[CollisionBox]) -> Option<Collider> {
     if boxes.is_empty() {
         return None;
     }

@@ -70,7 +70,7 @@ use bevy::ecs::schedule::{InternedScheduleLabel, ScheduleLabel};
 use bevy::picking::PickingSystems;
 use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
-use startup::{OpeningStore, Startup};
+use startup::{OpeningStore, StartupTask};
 use std::sync::Arc;
 use strata_core::{ChunkStore, MaterialRegistry, StoreError, World, WorldConfig, WorldGenerator};
 use strata_geo::{NoiseTerrain, TerrainConfig};
@@ -122,15 +122,49 @@ fn lower_thread_priority() {
     }
 }
 
-/// The names most users need: `use bevy_strata::prelude::*;`.
 pub mod prelude {
-    pub use crate::{
-        CommitFailed, CommitRequest, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfig,
-        StrataFloatingOrigin, StrataMinimalPlugins, StrataOrigin, StrataPersistence, StrataPlugin, StrataStatus,
-        StrataStatusChanged, StrataSystems, StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked,
-        VoxelWorld, VoxelsEdited,
+    //! Everything a game needs from Strata in one import: `use bevy_strata::prelude::*;`.
+    //!
+    //! - Plugins: [`StrataPlugin`] (and [`StrataMinimalPlugins`] for headless apps), the companion
+    //!   plugins [`StrataTexturesPlugin`] and [`StrataGeologyPlugin`], and behind their features
+    //!   `StrataCollidersPlugin` (`avian`), `StrataDebugUiPlugin` (`debug_ui`) and
+    //!   `StrataNetServerPlugin` / `StrataNetClientPlugin` / `NetPlugins` (`net`).
+    //! - Settings and state: [`StrataConfig`], [`GeologySettings`], [`GeologyStats`],
+    //!   [`StrataPickingSettings`], [`StrataStreaming`], [`StrataPersistence`], [`StrataTextures`],
+    //!   [`StrataStatus`] (`StrataColliderSettings`, `StrataColliders`, `NetServer`, `NetClient`,
+    //!   `NetStatus` with their features).
+    //! - Components: [`StreamingViewer`], [`VoxelMover`], [`StrataOrigin`],
+    //!   [`StrataFloatingOrigin`], [`StrataSurface`] (`CollidesWithVoxels` with `avian`).
+    //! - Editing and reading the world: [`VoxelWorld`], [`VoxelHit`], [`CommitRequest`]
+    //!   (`ClientEdit` with `net`).
+    //! - Messages: [`VoxelsEdited`], [`EditsCommitted`], [`CommitFailed`], [`VoxelPicked`],
+    //!   [`NodeMeshed`], [`NodeRemeshed`], [`NodeUnloaded`], [`StrataStatusChanged`].
+    //! - System sets: [`StrataSystems`].
+    //! - Core types: [`ChunkKey`], [`ChunkBox`], [`VoxelPos`], [`MaterialId`],
+    //!   [`MaterialRegistry`], [`EditError`], the [`WorldGenerator`] trait and the built-in
+    //!   generators ([`NoiseTerrain`] with its [`TerrainConfig`], the planet [`PlanetGenerator`]
+    //!   with its [`PlanetConfig`] and [`GeoCoord`]).
+    //!
+    //! Specialised pieces stay in their modules: `net::connect` / `net::listen` and the server's
+    //! `NetLink`, the geology processes' settings (`strata_geo::geology`, whose `Gravity` would
+    //! clash with avian's), diagnostics paths, texture and mesh helpers.
+    #[cfg(feature = "avian")]
+    pub use crate::colliders::{CollidesWithVoxels, StrataColliderSettings, StrataColliders, StrataCollidersPlugin};
+    #[cfg(feature = "debug_ui")]
+    pub use crate::debug_ui::StrataDebugUiPlugin;
+    #[cfg(feature = "net")]
+    pub use crate::net::{
+        ClientEdit, NetClient, NetPlugins, NetServer, NetStatus, StrataNetClientPlugin, StrataNetServerPlugin,
     };
-    pub use strata_core::{ChunkKey, EditError, MaterialId, VoxelPos, WorldGenerator};
+    pub use crate::{
+        CommitFailed, CommitRequest, EditsCommitted, GeologySettings, GeologyStats, NodeMeshed, NodeRemeshed,
+        NodeUnloaded, StrataConfig, StrataFloatingOrigin, StrataGeologyPlugin, StrataMinimalPlugins, StrataOrigin,
+        StrataPersistence, StrataPickingSettings, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming,
+        StrataSurface, StrataSystems, StrataTextures, StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover,
+        VoxelPicked, VoxelWorld, VoxelsEdited,
+    };
+    pub use strata_core::{ChunkBox, ChunkKey, EditError, MaterialId, MaterialRegistry, VoxelPos, WorldGenerator};
+    pub use strata_geo::{GeoCoord, NoiseTerrain, PlanetConfig, PlanetGenerator, TerrainConfig};
 }
 
 /// The README's Rust snippets, compiled as doctests: the README cannot drift from the API.
@@ -283,7 +317,7 @@ impl Plugin for StrataPlugin {
         let world =
             World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: budget, ..WorldConfig::default() });
         let writer = IndexWriter::new(generator, IndexConfig::default());
-        let startup = Startup::begin(&self.config, self.save.clone(), store);
+        let startup = StartupTask::begin(&self.config, self.save.clone(), store);
 
         let schedule = self.schedule;
         app.insert_resource(self.config.clone())

@@ -8,7 +8,7 @@
 
 use crate::config::StrataConfig;
 use crate::messages::{CommitFailed, EditsCommitted};
-use crate::startup::{Startup, StrataStatus};
+use crate::startup::{StartupTask, StrataStatus};
 use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
@@ -184,7 +184,7 @@ pub(crate) fn commit_on_exit(
     mut exits: MessageReader<AppExit>,
     mut sw: ResMut<StrataWorld>,
     mut p: ResMut<StrataPersistence>,
-    mut startup: ResMut<Startup>,
+    mut startup: ResMut<StartupTask>,
     mut status: ResMut<StrataStatus>,
     mut committed: MessageWriter<EditsCommitted>,
     mut failed: MessageWriter<CommitFailed>,

@@ -263,12 +263,12 @@ struct Opened {
 
 /// The running start-up task and the store it installs into.
 #[derive(Resource)]
-pub(crate) struct Startup {
+pub(crate) struct StartupTask {
     store: Arc<OpeningStore>,
     task: Option<Task<Result<Opened, StartupError>>>,
 }
 
-impl Startup {
+impl StartupTask {
     /// Starts opening the save `source` names on the I/O pool (installing a store the game
     /// opened, [`StrataPlugin::with_store`](crate::StrataPlugin::with_store), takes no time).
     pub fn begin(config: &StrataConfig, source: SaveSource, store: Arc<OpeningStore>) -> Self {
@@ -351,7 +351,7 @@ fn open_embedded(save: Option<&str>) -> Result<Arc<dyn ChunkStore>, StartupError
 /// [`StrataSystems::Startup`](crate::StrataSystems::Startup): installs the start-up result
 /// when it is ready (never blocks) and sends [`StrataStatusChanged`].
 pub(crate) fn poll_startup(
-    mut startup: ResMut<Startup>,
+    mut startup: ResMut<StartupTask>,
     mut status: ResMut<StrataStatus>,
     mut changed: MessageWriter<StrataStatusChanged>,
 ) {
@@ -361,7 +361,7 @@ pub(crate) fn poll_startup(
     }
 }
 
-impl Startup {
+impl StartupTask {
     /// Closes the store at exit ([`OpeningStore::close`]).
     pub(crate) fn close_store(&self) {
         self.store.close();
@@ -369,7 +369,7 @@ impl Startup {
 }
 
 /// For the exit commit: waits for a running start-up task and installs its result.
-pub(crate) fn finish_blocking(startup: &mut Startup, status: &mut StrataStatus) {
+pub(crate) fn finish_blocking(startup: &mut StartupTask, status: &mut StrataStatus) {
     if let Some(new) = startup.finish(true) {
         *status = new;
     }

@@ -89,21 +89,31 @@ pub enum EditError {
     BadRadius(f32),
 }
 
-/// The chunks an edit may write: an inclusive box of chunk keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChunkBounds {
-    /// Inclusive lower corner.
+/// An inclusive box of chunk keys: the chunks an edit may write, a region to query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChunkBox {
+    /// Smallest corner (inclusive).
     pub min: ChunkKey,
-    /// Inclusive upper corner.
+    /// Largest corner (inclusive).
     pub max: ChunkKey,
 }
 
-impl ChunkBounds {
-    fn of(min: VoxelPos, max: VoxelPos) -> Self {
+impl ChunkBox {
+    /// The box with corners `a` and `b` (in any order).
+    pub fn new(a: ChunkKey, b: ChunkKey) -> Self {
+        Self {
+            min: ChunkKey::new(a.x.min(b.x), a.y.min(b.y), a.z.min(b.z)),
+            max: ChunkKey::new(a.x.max(b.x), a.y.max(b.y), a.z.max(b.z)),
+        }
+    }
+
+    /// The chunks holding the voxel box `min..=max` (`min <= max` on every axis).
+    fn of_voxels(min: VoxelPos, max: VoxelPos) -> Self {
         Self { min: min.chunk(), max: max.chunk() }
     }
 
-    fn union(self, other: Self) -> Self {
+    /// The smallest box holding both.
+    pub fn union(self, other: Self) -> Self {
         let (a, b) = (self.min, other.min);
         let (c, d) = (self.max, other.max);
         Self {
@@ -121,6 +131,11 @@ impl ChunkBounds {
             && self.min.z <= other.max.z
             && other.min.z <= self.max.z
     }
+
+    /// Whether `key` lies inside.
+    pub fn contains(&self, key: ChunkKey) -> bool {
+        self.overlaps(&Self { min: key, max: key })
+    }
 }
 
 impl Edit {
@@ -129,17 +144,17 @@ impl Edit {
     ///
     /// # Runtime
     /// O(1), or O(voxels) for [`Edit::Many`] and [`Edit::Process`].
-    pub fn chunk_bounds(&self) -> Option<ChunkBounds> {
-        fn points(mut it: impl Iterator<Item = VoxelPos>) -> Option<ChunkBounds> {
+    pub fn chunk_bounds(&self) -> Option<ChunkBox> {
+        fn points(mut it: impl Iterator<Item = VoxelPos>) -> Option<ChunkBox> {
             let first = it.next()?;
-            Some(it.fold(ChunkBounds::of(first, first), |b, p| b.union(ChunkBounds::of(p, p))))
+            Some(it.fold(ChunkBox::of_voxels(first, first), |b, p| b.union(ChunkBox::of_voxels(p, p))))
         }
         match self {
-            Edit::Set(p, _) => Some(ChunkBounds::of(*p, *p)),
+            Edit::Set(p, _) => Some(ChunkBox::of_voxels(*p, *p)),
             Edit::Many(list) => points(list.iter().map(|(p, _)| *p)),
             Edit::Process(batch) => points(batch.writes.iter().map(|w| w.pos)),
             Edit::FillBox { min, max, .. } => {
-                (min.x <= max.x && min.y <= max.y && min.z <= max.z).then(|| ChunkBounds::of(*min, *max))
+                (min.x <= max.x && min.y <= max.y && min.z <= max.z).then(|| ChunkBox::of_voxels(*min, *max))
             }
             Edit::FillSphere { center, radius, .. } => {
                 if radius.is_nan() || *radius < 0.0 {
@@ -151,7 +166,7 @@ impl Edit {
                     VoxelPos::new(center.x.saturating_sub(r), center.y.saturating_sub(r), center.z.saturating_sub(r));
                 let hi =
                     VoxelPos::new(center.x.saturating_add(r), center.y.saturating_add(r), center.z.saturating_add(r));
-                Some(ChunkBounds::of(lo, hi))
+                Some(ChunkBox::of_voxels(lo, hi))
             }
         }
     }

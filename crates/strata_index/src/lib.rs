@@ -39,7 +39,9 @@ pub use octree::{Mip, NodeId, ROOT_LEVEL};
 pub use ray::{HitFilter, Ray, RayHit, RayOptions, cast_reference};
 pub use rebuild::{FreshnessMetrics, RebuildConfig, RebuildManager, RebuildStrategy};
 pub use rtree::ChunkEntry;
-pub use snapshot::{ChunkBox, HomogeneousRegion, IndexConfig, IndexSnapshot, RayBuffer};
+pub use snapshot::{HomogeneousRegion, IndexConfig, IndexSnapshot, RayBuffer};
+/// An inclusive box of chunk keys (`strata_core`'s, re-exported: one box type for edits and queries).
+pub use strata_core::ChunkBox;
 pub use summary::{DataSource, Histogram, NodeSummary, Occupancy, node_volume};
 pub use writer::{IndexMemory, IndexReader, IndexWriter, PreparedChunk, StoreLoad};
 

@@ -9,7 +9,7 @@ use crate::summary::{Histogram, NodeSummary};
 use rstar::AABB;
 use rstar::RTreeObject;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, VoxelPos, WorldGenerator};
+use strata_core::{Chunk, ChunkBox, ChunkKey, DEFAULT_HOMOGENEITY_THRESHOLD, VoxelPos, WorldGenerator};
 
 /// Settings of the index.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,32 +24,14 @@ impl Default for IndexConfig {
     }
 }
 
-/// An inclusive box of chunk keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ChunkBox {
-    /// Smallest corner.
-    pub min: ChunkKey,
-    /// Largest corner (inclusive).
-    pub max: ChunkKey,
+/// The per-axis inclusive key range of `b`, widened to `i64`.
+fn key_range(b: &ChunkBox) -> ([i64; 3], [i64; 3]) {
+    (b.min.to_array().map(i64::from), b.max.to_array().map(i64::from))
 }
 
-impl ChunkBox {
-    /// A box from two corners (any order).
-    pub fn new(a: ChunkKey, b: ChunkKey) -> Self {
-        Self {
-            min: ChunkKey::new(a.x.min(b.x), a.y.min(b.y), a.z.min(b.z)),
-            max: ChunkKey::new(a.x.max(b.x), a.y.max(b.y), a.z.max(b.z)),
-        }
-    }
-
-    fn range(&self) -> ([i64; 3], [i64; 3]) {
-        (self.min.to_array().map(i64::from), self.max.to_array().map(i64::from))
-    }
-
-    /// The box as an R-tree envelope (chunk coordinates).
-    pub fn envelope(&self) -> ChunkEnvelope {
-        AABB::from_corners(self.min.to_array(), self.max.to_array())
-    }
+/// `b` as an R-tree envelope (chunk coordinates).
+fn envelope_of(b: &ChunkBox) -> ChunkEnvelope {
+    AABB::from_corners(b.min.to_array(), b.max.to_array())
 }
 
 /// One maximal homogeneous node found by [`IndexSnapshot::homogeneous_regions`].
@@ -249,7 +231,7 @@ impl IndexSnapshot {
     /// O(nodes visited); one generator sample per root position in `bounds` the tree lacks.
     pub fn homogeneous_regions(&self, bounds: ChunkBox, min_level: u32) -> Vec<HomogeneousRegion> {
         let mut out = Vec::new();
-        let (lo, hi) = bounds.range();
+        let (lo, hi) = key_range(&bounds);
         let root_lo = lo.map(|v| v >> ROOT_LEVEL);
         let root_hi = hi.map(|v| v >> ROOT_LEVEL);
         for z in root_lo[2]..=root_hi[2] {
@@ -310,7 +292,7 @@ impl IndexSnapshot {
     /// O(nodes in the split): about the box's surface area in chunks, times the levels.
     pub fn region_histogram(&self, bounds: ChunkBox) -> Histogram {
         let mut hist = Histogram::new();
-        let (lo, hi) = bounds.range();
+        let (lo, hi) = key_range(&bounds);
         let root_lo = lo.map(|v| v >> ROOT_LEVEL);
         let root_hi = hi.map(|v| v >> ROOT_LEVEL);
         for z in root_lo[2]..=root_hi[2] {
@@ -367,7 +349,7 @@ impl IndexSnapshot {
 
     /// Known non-air chunks whose box intersects `bounds` (an R-tree envelope query).
     pub fn chunks_in(&self, bounds: ChunkBox) -> impl Iterator<Item = &ChunkEntry> {
-        self.rtree.locate_in_envelope_intersecting(&bounds.envelope())
+        self.rtree.locate_in_envelope_intersecting(&envelope_of(&bounds))
     }
 
     /// The ray broad phase: known non-air chunks whose box the ray may touch within

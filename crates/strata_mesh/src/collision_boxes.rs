@@ -16,14 +16,14 @@ use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, MaterialId, MaterialRegistry}
 /// One box of voxels, in chunk-local voxel coordinates: `min` inclusive, `max` exclusive (each
 /// `0..=32`, `min < max` on every axis).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct VoxelBox {
+pub struct CollisionBox {
     /// The lowest voxel corner.
     pub min: [u8; 3],
     /// One past the highest voxel, on each axis.
     pub max: [u8; 3],
 }
 
-impl VoxelBox {
+impl CollisionBox {
     /// Edge lengths in voxels.
     pub fn size(&self) -> [u8; 3] {
         std::array::from_fn(|a| self.max[a] - self.min[a])
@@ -68,7 +68,7 @@ impl CollisionTable {
 
 const ROWS: usize = CHUNK_SIZE * CHUNK_SIZE;
 
-/// Builds [`VoxelBox`]es, reusing its scratch rows between chunks (allocation-free once the
+/// Builds [`CollisionBox`]es, reusing its scratch rows between chunks (allocation-free once the
 /// output has grown).
 pub struct CollisionBoxes {
     /// Bit `x` of `rows[y + 32 z]`: the voxel `(x, y, z)` collides and is not in a box yet.
@@ -89,12 +89,12 @@ impl CollisionBoxes {
 
     /// Replaces `out` with the boxes of `chunk`'s colliding voxels (see the module docs for the
     /// rule and the invariants).
-    pub fn build(&mut self, chunk: &Chunk, table: &CollisionTable, out: &mut Vec<VoxelBox>) {
+    pub fn build(&mut self, chunk: &Chunk, table: &CollisionTable, out: &mut Vec<CollisionBox>) {
         out.clear();
         let dense = match chunk {
             Chunk::Uniform(m) => {
                 if table.collides(*m) {
-                    out.push(VoxelBox { min: [0; 3], max: [CHUNK_SIZE as u8; 3] });
+                    out.push(CollisionBox { min: [0; 3], max: [CHUNK_SIZE as u8; 3] });
                 }
                 return;
             }
@@ -121,7 +121,7 @@ impl CollisionBoxes {
     }
 
     /// Takes the box that starts at the lowest set bit of row `(y, z)` out of the rows.
-    fn take_box(&mut self, y0: usize, z0: usize) -> VoxelBox {
+    fn take_box(&mut self, y0: usize, z0: usize) -> CollisionBox {
         let row = self.rows[y0 + CHUNK_SIZE * z0];
         let x0 = row.trailing_zeros() as usize;
         let len = (row >> x0).trailing_ones() as usize;
@@ -140,7 +140,7 @@ impl CollisionBoxes {
                 self.rows[y + CHUNK_SIZE * z] &= !run;
             }
         }
-        VoxelBox { min: [x0 as u8, y0 as u8, z0 as u8], max: [(x0 + len) as u8, y1 as u8, z1 as u8] }
+        CollisionBox { min: [x0 as u8, y0 as u8, z0 as u8], max: [(x0 + len) as u8, y1 as u8, z1 as u8] }
     }
 }
 
@@ -167,7 +167,7 @@ mod tests {
 
     /// Paints every box voxel by voxel: each voxel must be painted at most once (disjoint), only
     /// inside the chunk, and the painting must equal the colliding set.
-    fn check_exact_cover(chunk: &Chunk, table: &CollisionTable, boxes: &[VoxelBox]) {
+    fn check_exact_cover(chunk: &Chunk, table: &CollisionTable, boxes: &[CollisionBox]) {
         let want = colliding_voxels(chunk, table);
         let mut painted = vec![0u8; CHUNK_VOLUME];
         for b in boxes {
@@ -237,7 +237,7 @@ mod tests {
         let mut b = CollisionBoxes::new();
         let mut out = Vec::new();
         b.build(&Chunk::Uniform(reg.id("stone").unwrap()), &table, &mut out);
-        assert_eq!(out, vec![VoxelBox { min: [0; 3], max: [32; 3] }]);
+        assert_eq!(out, vec![CollisionBox { min: [0; 3], max: [32; 3] }]);
         b.build(&Chunk::Uniform(reg.id("water").unwrap()), &table, &mut out);
         assert!(out.is_empty(), "water does not collide");
         b.build(&Chunk::default(), &table, &mut out);
@@ -255,7 +255,7 @@ mod tests {
         }));
         let mut out = Vec::new();
         CollisionBoxes::new().build(&chunk, &CollisionTable::new(&reg), &mut out);
-        assert_eq!(out, vec![VoxelBox { min: [0; 3], max: [32, 10, 32] }]);
+        assert_eq!(out, vec![CollisionBox { min: [0; 3], max: [32, 10, 32] }]);
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod output;
 pub mod skip;
 
 pub use classify::MaterialTable;
-pub use collision_boxes::{CollisionBoxes, CollisionTable, VoxelBox};
+pub use collision_boxes::{CollisionBox, CollisionBoxes, CollisionTable};
 pub use input::{Neighbor, Neighborhood};
 pub use mesher::{MeshOptions, MeshStats, Mesher};
 pub use output::{ChunkMesh, MeshBuffers, QuadBox};

@@ -449,7 +449,7 @@ impl World {
 #[derive(Default)]
 struct HeldChunks {
     chunks: FxHashSet<ChunkKey>,
-    boxes: Vec<ChunkBounds>,
+    boxes: Vec<ChunkBox>,
 }
 
 impl HeldChunks {
@@ -463,18 +463,18 @@ impl HeldChunks {
         }
     }
 
-    fn blocks(&self, edit: &Edit, bounds: Option<ChunkBounds>) -> bool {
+    fn blocks(&self, edit: &Edit, bounds: Option<ChunkBox>) -> bool {
         let Some(bounds) = bounds else { return false };
         if self.boxes.iter().any(|b| b.overlaps(&bounds)) {
             return true;
         }
         match Self::listed(edit) {
             Some(mut keys) => !self.chunks.is_empty() && keys.any(|k| self.chunks.contains(&k)),
-            None => self.chunks.iter().any(|k| bounds.overlaps(&ChunkBounds { min: *k, max: *k })),
+            None => self.chunks.iter().any(|k| bounds.contains(*k)),
         }
     }
 
-    fn add(&mut self, edit: &Edit, bounds: Option<ChunkBounds>) {
+    fn add(&mut self, edit: &Edit, bounds: Option<ChunkBox>) {
         match Self::listed(edit) {
             Some(keys) => self.chunks.extend(keys),
             None => self.boxes.extend(bounds),

@@ -29,7 +29,7 @@ pub use stats::{ProcessTotals, WorldStats};
 use crate::cache::ChunkCache;
 use crate::chunk::Chunk;
 use crate::coords::{CHUNK_SIZE, ChunkKey, LocalPos, VoxelPos};
-use crate::edit::{ChunkBounds, Edit, EditError, EditLog, EditSender, ProcessBatch};
+use crate::edit::{ChunkBox, Edit, EditError, EditLog, EditSender, ProcessBatch};
 use crate::generator::WorldGenerator;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
