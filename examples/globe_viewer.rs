@@ -335,7 +335,7 @@ fn walk(
     let deg_per_voxel = 180.0 / (std::f64::consts::PI * radius);
     orbit.lon = (orbit.lon + speed * time.delta_secs_f64() * deg_per_voxel / coslat + 540.0).rem_euclid(360.0) - 180.0;
     let voxel_mib = sw.resident_voxel_bytes() as f64 / f64::from(1u32 << 20);
-    let budget_mib = sw.budget_bytes() as f64 / f64::from(1u32 << 20);
+    let budget_mib = sw.voxel_budget_bytes() as f64 / f64::from(1u32 << 20);
     state.max_voxel_mib = state.max_voxel_mib.max(voxel_mib);
     let elapsed = t - start;
     if elapsed >= state.next_log_s {

@@ -1,5 +1,6 @@
 //! The intended dependency graph, checked against `cargo tree` (normal and build edges, so
-//! transitive dependencies count; dev-dependencies do not).
+//! transitive dependencies count) and, for tests, against each crate's `[dev-dependencies]`
+//! ([`DEV_ALLOWED`]: the workspace crates a crate's tests may use directly).
 //!
 //! - Only `bevy_strata`, the facade and the examples may depend on Bevy: the engine-free crates
 //!   must not, not even transitively. One documented exception: `strata_bench_stream`, the
@@ -57,6 +58,69 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
         true,
     ),
 ];
+
+/// Each crate under `crates/` and the workspace crates its `[dev-dependencies]` may name:
+/// tests build on the crates below them (a generator to test against, a store to persist
+/// into), never on the plugin or a tool. One exception, written down: the mesher's quad-count
+/// property test compares with the report's block-mesh adapter, which lives once, in the
+/// bench crate, where peers live.
+const DEV_ALLOWED: &[(&str, &[&str])] = &[
+    ("strata_core", &[]),
+    ("strata_index", &["strata_core", "strata_geo"]),
+    ("strata_mesh", &["strata_core", "strata_geo", "strata_bench"]),
+    ("strata_geo", &["strata_core", "strata_redb"]),
+    ("strata_redb", &["strata_core"]),
+    ("strata_redis", &["strata_core"]),
+    ("strata_net", &["strata_core"]),
+    ("strata_cli", &["strata_core", "strata_geo", "strata_redb"]),
+    ("bevy_strata", &["strata_core", "strata_geo", "strata_redb", "strata_redis"]),
+    ("strata_bench", &["strata_core", "strata_geo"]),
+    ("strata_bench_stream", &["strata_core", "strata_geo"]),
+];
+
+/// The workspace crates (names starting `strata` or `bevy_strata`) the `[dev-dependencies]`
+/// table of `manifest` names.
+fn dev_dependencies(manifest: &str) -> BTreeSet<String> {
+    let mut in_dev = false;
+    let mut out = BTreeSet::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dev = line == "[dev-dependencies]";
+            continue;
+        }
+        let name = line.split(['=', '.', ' ']).next().unwrap_or("");
+        if in_dev && (name.starts_with("strata") || name.starts_with("bevy_strata")) {
+            out.insert(name.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn tests_use_only_the_crates_the_intended_graph_allows() {
+    let crates_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&crates_dir).expect("crates/ exists") {
+        let dir = entry.expect("dir entry").path();
+        let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else { continue };
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let Some((_, allowed)) = DEV_ALLOWED.iter().find(|(n, _)| *n == name) else {
+            panic!("crates/{name} has no entry in DEV_ALLOWED: say what its tests may use");
+        };
+        let dev = dev_dependencies(&manifest);
+        let forbidden: Vec<&String> = dev.iter().filter(|d| !allowed.contains(&d.as_str())).collect();
+        assert!(forbidden.is_empty(), "the tests of {name} use {forbidden:?}; they may use only {allowed:?}");
+        checked += 1;
+    }
+    assert_eq!(checked, DEV_ALLOWED.len(), "every crate in DEV_ALLOWED exists");
+}
+
+#[test]
+fn the_dev_dependency_reader_finds_workspace_crates() {
+    let manifest = "[dependencies]\nstrata_core.workspace = true\n\n[dev-dependencies]\nproptest.workspace = true\nstrata_geo.workspace = true\nstrata_bench = { path = \"../strata_bench\" }\nbevy_strata = { path = \"x\" }\n\n[lints]\nworkspace = true\n";
+    let found: Vec<String> = dev_dependencies(manifest).into_iter().collect();
+    assert_eq!(found, ["bevy_strata", "strata_bench", "strata_geo"]);
+}
 
 /// Every package `cargo tree -p name` lists (normal and build edges), by name.
 fn reached(root: &str, name: &str) -> BTreeSet<String> {

@@ -50,7 +50,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
     let store = Arc::new(MemoryStore::new());
     let generator = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
     let cache_bytes = if u.arbitrary()? { 1 << 16 } else { 64 << 20 };
-    let mut world = World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes, ..WorldConfig::default() });
+    let mut world = World::new(store.clone(), generator.clone(), WorldConfig { cache_budget_bytes: cache_bytes, ..WorldConfig::default() });
     let anchors = [0, i32::MAX - 20, i32::MIN + 20, 1 << 30, -(1 << 29)];
     let anchor = [
         anchors[u.choose_index(anchors.len())?],

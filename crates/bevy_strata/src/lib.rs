@@ -314,8 +314,11 @@ impl Plugin for StrataPlugin {
         // answers "unavailable" until then. The index starts empty (start-up follows the view).
         let store = Arc::new(OpeningStore::new());
         let budget = self.config.voxel_budget_mib << 20;
-        let world =
-            World::new(store.clone(), generator.clone(), WorldConfig { cache_bytes: budget, ..WorldConfig::default() });
+        let world = World::new(
+            store.clone(),
+            generator.clone(),
+            WorldConfig { cache_budget_bytes: budget, ..WorldConfig::default() },
+        );
         let writer = IndexWriter::new(generator, IndexConfig::default());
         let startup = StartupTask::begin(&self.config, self.save.clone(), store);
 

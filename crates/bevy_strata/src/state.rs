@@ -22,7 +22,7 @@ pub struct StrataWorld {
     /// Material definitions.
     pub registry: Arc<MaterialRegistry>,
     pub(crate) table: Arc<MaterialTable>,
-    budget_bytes: usize,
+    voxel_budget_bytes: usize,
     wanted: Receiver<ChunkKey>,
     wanted_tx: crossbeam_channel::Sender<ChunkKey>,
 }
@@ -30,7 +30,12 @@ pub struct StrataWorld {
 impl StrataWorld {
     /// The state over `world` and its (empty) index; stored chunks reach the index as loads
     /// and root scans (`IndexDriver::ensure_scanned`) from the world's store.
-    pub(crate) fn new(mut world: World, writer: IndexWriter, registry: MaterialRegistry, budget_bytes: usize) -> Self {
+    pub(crate) fn new(
+        mut world: World,
+        writer: IndexWriter,
+        registry: MaterialRegistry,
+        voxel_budget_bytes: usize,
+    ) -> Self {
         let feed = world.subscribe();
         world.track_evictions();
         // Edits never load on the main thread: `apply_edits` has the plan load what they wait
@@ -45,7 +50,7 @@ impl StrataWorld {
             index: IndexDriver::new(writer, store),
             registry: Arc::new(registry),
             table,
-            budget_bytes,
+            voxel_budget_bytes,
             wanted,
             wanted_tx,
         }
@@ -62,8 +67,8 @@ impl StrataWorld {
 
     /// The residency budget: voxel data held by the world cache and the index together, bytes
     /// ([`StrataConfig::voxel_budget_mib`](crate::StrataConfig::voxel_budget_mib)).
-    pub fn budget_bytes(&self) -> usize {
-        self.budget_bytes
+    pub fn voxel_budget_bytes(&self) -> usize {
+        self.voxel_budget_bytes
     }
 
     /// What the index held after its last update (bytes by kind; O(1), measured by the index
@@ -76,7 +81,7 @@ impl StrataWorld {
     /// plus what only the index holds (LOD grids, released chunks' contributions). The index's
     /// known chunks are the cache's own (`Arc`s shared), released when the cache evicts them.
     pub fn resident_voxel_bytes(&self) -> usize {
-        self.world.cache_bytes() + self.index.memory.own_voxel_bytes()
+        self.world.cache_used_bytes() + self.index.memory.own_voxel_bytes()
     }
 
     /// Hands evicted chunks to the index for release and fits the cache to what the budget
@@ -84,9 +89,12 @@ impl StrataWorld {
     pub(crate) fn sync_residency(&mut self) {
         let evicted = self.world.take_evicted();
         self.index.queue_release(evicted);
-        let cache = self.budget_bytes.saturating_sub(self.index.memory.own_voxel_bytes()).max(self.budget_bytes / 4);
-        if cache != self.world.cache_budget() {
-            self.world.set_cache_budget(cache);
+        let cache = self
+            .voxel_budget_bytes
+            .saturating_sub(self.index.memory.own_voxel_bytes())
+            .max(self.voxel_budget_bytes / 4);
+        if cache != self.world.cache_budget_bytes() {
+            self.world.set_cache_budget_bytes(cache);
             let evicted = self.world.take_evicted();
             self.index.queue_release(evicted);
         }

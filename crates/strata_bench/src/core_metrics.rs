@@ -93,7 +93,7 @@ fn terrain_world(store: Arc<dyn ChunkStore>) -> World {
     World::new(
         store,
         Arc::new(NoiseTerrain::new(TerrainConfig::default())),
-        WorldConfig { cache_bytes: 1 << 30, ..WorldConfig::default() },
+        WorldConfig { cache_budget_bytes: 1 << 30, ..WorldConfig::default() },
     )
 }
 

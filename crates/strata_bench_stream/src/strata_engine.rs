@@ -180,7 +180,7 @@ impl Engine for StrataEngine {
             "{} near_view_s={:.4} voxel_budget_mib={} resident_voxel_mib={:.1} index_mib={:.2} released_chunks={}",
             Pools::STRATA.describe(),
             self.near_view_s.unwrap_or(f64::NAN),
-            sw.budget_bytes() >> 20,
+            sw.voxel_budget_bytes() >> 20,
             sw.resident_voxel_bytes() as f64 / f64::from(1u32 << 20),
             sw.index_memory().total() as f64 / f64::from(1u32 << 20),
             sw.index_memory().released_chunks

@@ -157,6 +157,50 @@ impl RecordHeader {
     }
 }
 
+/// How an lz4 block is malformed: `lz4_flex`'s `DecompressError`, as a value that can be
+/// compared and cloned (so [`DecodeError`] can be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Lz4Error {
+    /// The block decodes to more bytes than the output holds.
+    #[error("it decodes to more than {expected} bytes")]
+    OutputTooSmall {
+        /// The output's size.
+        expected: usize,
+        /// What the block needed.
+        actual: usize,
+    },
+    /// A literal reaches past the end of the block.
+    #[error("a literal reaches past its end")]
+    LiteralOutOfBounds,
+    /// The block ends in the middle of a sequence.
+    #[error("it ends in the middle of a sequence")]
+    ExpectedAnotherByte,
+    /// A match with offset 0.
+    #[error("a match has offset 0")]
+    OffsetZero,
+    /// A match that points before the start of the output.
+    #[error("a match points before the start of the output")]
+    OffsetOutOfBounds,
+    /// Another kind of malformed block (a later `lz4_flex` may name more).
+    #[error("it is malformed")]
+    Other,
+}
+
+impl From<lz4_flex::block::DecompressError> for Lz4Error {
+    fn from(e: lz4_flex::block::DecompressError) -> Self {
+        use lz4_flex::block::DecompressError as E;
+        match e {
+            E::OutputTooSmall { expected, actual } => Lz4Error::OutputTooSmall { expected, actual },
+            E::LiteralOutOfBounds => Lz4Error::LiteralOutOfBounds,
+            E::ExpectedAnotherByte => Lz4Error::ExpectedAnotherByte,
+            E::OffsetZero => Lz4Error::OffsetZero,
+            E::OffsetOutOfBounds => Lz4Error::OffsetOutOfBounds,
+            _ => Lz4Error::Other,
+        }
+    }
+}
+
 /// Why a record could not be decoded. Every malformed input maps to one of these; none panics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -214,7 +258,7 @@ pub enum DecodeError {
     UniformPayloadSize(usize),
     /// The lz4 block is malformed.
     #[error("lz4 block is malformed: {0}")]
-    Lz4(String),
+    Lz4(Lz4Error),
     /// The lz4 block decoded to a size other than 65536 bytes.
     #[error("dense payload decoded to {0} bytes, expected {DENSE_BYTES}")]
     DecodedSize(usize),
@@ -525,7 +569,7 @@ fn decode_payload(kind: RecordKind, payload: &[u8], buf: &mut DenseChunk) -> Res
         },
         RecordKind::DenseLz4 => {
             let out: &mut [u8] = bytemuck::cast_slice_mut(buf.as_mut_slice().as_mut_slice());
-            let n = lz4_flex::block::decompress_into(payload, out).map_err(|e| DecodeError::Lz4(e.to_string()))?;
+            let n = lz4_flex::block::decompress_into(payload, out).map_err(|e| DecodeError::Lz4(e.into()))?;
             if n != DENSE_BYTES {
                 return Err(DecodeError::DecodedSize(n));
             }

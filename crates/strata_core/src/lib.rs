@@ -28,7 +28,7 @@ pub mod up;
 mod world;
 
 pub use chunk::{Chunk, ChunkSummary, DEFAULT_HOMOGENEITY_THRESHOLD, DenseChunk};
-pub use codec::{DecodeError, RecordHome, WorldId};
+pub use codec::{DecodeError, Lz4Error, RecordHome, WorldId};
 pub use coords::{
     CHUNK_COORD_MAX, CHUNK_COORD_MIN, CHUNK_SHIFT, CHUNK_SIZE, CHUNK_VOLUME, ChunkKey, Face, LocalIndex, LocalPos,
     VoxelPos,

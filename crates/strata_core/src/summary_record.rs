@@ -217,7 +217,7 @@ impl StoredSummary {
             }
         } else {
             let mut bytes = [0u8; HALF_BYTES];
-            let n = lz4_flex::block::decompress_into(cells, &mut bytes).map_err(|e| DecodeError::Lz4(e.to_string()))?;
+            let n = lz4_flex::block::decompress_into(cells, &mut bytes).map_err(|e| DecodeError::Lz4(e.into()))?;
             if n != HALF_BYTES {
                 return Err(DecodeError::DecodedSize(n));
             }

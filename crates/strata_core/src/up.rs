@@ -6,64 +6,56 @@
 //! uses the up of the chunk's centre), so a chunk's summary depends on the chunk and its key
 //! alone; blocks larger than a chunk use the up at their own centre.
 
-use crate::coords::{CHUNK_SIZE, ChunkKey};
+use crate::coords::{CHUNK_SIZE, ChunkKey, Face};
 
-/// An axis direction: the up of one block of voxels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Up {
-    /// Towards `+X`.
-    PosX,
-    /// Towards `−X`.
-    NegX,
-    /// Towards `+Y` (a flat world's up).
-    PosY,
-    /// Towards `−Y`.
-    NegY,
-    /// Towards `+Z`.
-    PosZ,
-    /// Towards `−Z`.
-    NegZ,
-}
+/// The up of one block of voxels: an axis direction, so a [`Face`] (one type for both: `Up::PosY`
+/// is `Face::PosY`). Its [`code`](Face::code) is what summary records store.
+pub type Up = Face;
 
-impl Up {
-    /// Every direction, in the order of [`Up::code`].
-    pub const ALL: [Up; 6] = [Up::PosX, Up::NegX, Up::PosY, Up::NegY, Up::PosZ, Up::NegZ];
-
-    /// The axis (0 = x, 1 = y, 2 = z).
-    pub const fn axis(self) -> usize {
-        self.code() as usize / 2
-    }
-
-    /// Whether up points towards increasing coordinates.
-    pub const fn is_positive(self) -> bool {
-        self.code().is_multiple_of(2)
-    }
-
-    /// The unit step along up.
+impl Face {
+    /// The unit step along this direction (as [`Face::offset`], in `i64`).
     pub const fn step(self) -> [i64; 3] {
-        let s = if self.is_positive() { 1 } else { -1 };
-        match self.axis() {
-            0 => [s, 0, 0],
-            1 => [0, s, 0],
-            _ => [0, 0, s],
-        }
+        let o = self.offset();
+        [o[0] as i64, o[1] as i64, o[2] as i64]
     }
 
-    /// A stable code (0..6, the order of [`Up::ALL`]): what summary records store.
+    /// The direction along `axis` (0 = x, 1 = y, 2 = z), towards `+axis` when `positive`.
+    pub const fn along(axis: usize, positive: bool) -> Face {
+        Face::ALL[2 * (axis % 3) + positive as usize]
+    }
+
+    /// The direction along the axis on which `d` is largest in magnitude (**ties: y, then x,
+    /// then z**), pointing the way `d` points on it (`+` for 0). The one rule for "which axis is
+    /// up (or down)" on a planet: [`WorldUp::AwayFrom`] uses it for blocks, geology's gravity
+    /// toward a centre for voxels (down is its [`opposite`](Face::opposite)).
+    pub const fn dominant(d: [i64; 3]) -> Face {
+        let [ax, ay, az] = [d[0].unsigned_abs(), d[1].unsigned_abs(), d[2].unsigned_abs()];
+        let axis = if ay >= ax && ay >= az {
+            1
+        } else if ax >= az {
+            0
+        } else {
+            2
+        };
+        Face::along(axis, d[axis] >= 0)
+    }
+
+    /// A stable code of the direction as an up (`PosX` 0, `NegX` 1, `PosY` 2, `NegY` 3, `PosZ`
+    /// 4, `NegZ` 5): what summary records store. Not the declaration order.
     pub const fn code(self) -> u8 {
         match self {
-            Up::PosX => 0,
-            Up::NegX => 1,
-            Up::PosY => 2,
-            Up::NegY => 3,
-            Up::PosZ => 4,
-            Up::NegZ => 5,
+            Face::PosX => 0,
+            Face::NegX => 1,
+            Face::PosY => 2,
+            Face::NegY => 3,
+            Face::PosZ => 4,
+            Face::NegZ => 5,
         }
     }
 
-    /// The direction of [`Up::code`] `c`, if `c < 6`.
-    pub const fn from_code(c: u8) -> Option<Up> {
-        if c < 6 { Some(Up::ALL[c as usize]) } else { None }
+    /// The direction of [`Face::code`] `c`, if `c < 6`.
+    pub const fn from_code(c: u8) -> Option<Face> {
+        if c < 6 { Some(Face::along(c as usize / 2, c.is_multiple_of(2))) } else { None }
     }
 }
 
@@ -77,7 +69,7 @@ pub enum WorldUp {
     /// Away from the point `centre` (in voxel coordinates: voxel `v` spans `v..v+1`, so a
     /// planet "centred on voxel (0, 0, 0)" whose radius is measured from the integer point has
     /// `centre = [0, 0, 0]`), along the axis on which the block's centre lies farthest from it
-    /// (ties: y, then x, then z; a block centred exactly on `centre` is `+Y`).
+    /// (ties: y, then x, then z; a block centred exactly on `centre` is `+Y`: [`Face::dominant`]).
     AwayFrom {
         /// The point up points away from.
         centre: [i64; 3],
@@ -112,17 +104,7 @@ impl WorldUp {
             WorldUp::PlusY => Up::PosY,
             WorldUp::AwayFrom { centre } => {
                 // Twice the offset of the region's centre from `centre`, so it stays integral.
-                let d: [i64; 3] = std::array::from_fn(|a| 2 * min[a] + size - 2 * centre[a]);
-                let [ax, ay, az] = d.map(i64::unsigned_abs);
-                let axis = if ay >= ax && ay >= az {
-                    1
-                } else if ax >= az {
-                    0
-                } else {
-                    2
-                };
-                let positive = d[axis] >= 0;
-                Up::ALL[2 * axis + usize::from(!positive)]
+                Face::dominant(std::array::from_fn(|a| 2 * min[a] + size - 2 * centre[a]))
             }
         }
     }
@@ -141,6 +123,23 @@ mod tests {
             assert_eq!(step.iter().map(|v| v.abs()).sum::<i64>(), 1);
         }
         assert_eq!(Up::from_code(6), None);
+    }
+
+    /// `Face::dominant` against the rule's words: the largest |component| wins, ties to y, then
+    /// x, then z, and the sign of that component (0 counts as +).
+    #[test]
+    fn the_dominant_direction_follows_its_statement() {
+        for x in -3i64..=3 {
+            for y in -3i64..=3 {
+                for z in -3i64..=3 {
+                    let d = [x, y, z];
+                    let max = d.iter().map(|v| v.abs()).max().unwrap_or(0);
+                    let axis = [1, 0, 2].into_iter().find(|&a| d[a].abs() == max).unwrap_or(1);
+                    let got = Face::dominant(d);
+                    assert_eq!((got.axis(), got.is_positive()), (axis, d[axis] >= 0), "{d:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Tests of the redb store.
 
 use super::*;
+use crate::contain::panic_message;
+use crate::open::stored_format;
 use strata_core::{Chunk, ChunkKey, MaterialId, ProcessHistory};
 
 #[test]

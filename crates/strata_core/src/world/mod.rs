@@ -44,8 +44,10 @@ use std::time::Duration;
 /// Settings of a [`World`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WorldConfig {
-    /// Byte budget of the decompressed chunk cache (dirty chunks may exceed it until committed).
-    pub cache_bytes: usize,
+    /// Byte budget of the decompressed chunk cache (dirty chunks may exceed it until committed;
+    /// what it holds is [`World::cache_used_bytes`]). Read as `cache_bytes` too (its old name).
+    #[serde(alias = "cache_bytes")]
+    pub cache_budget_bytes: usize,
     /// How long the store may keep returning one older copy of a chunk than this world
     /// committed before the world takes it as the store's (see [`World::is_stale`]). A lagging
     /// replica catches up within milliseconds, a failover within seconds; a copy that stays
@@ -62,7 +64,7 @@ fn default_stale_patience() -> Duration {
 
 impl Default for WorldConfig {
     fn default() -> Self {
-        Self { cache_bytes: 256 << 20, stale_patience: default_stale_patience() }
+        Self { cache_budget_bytes: 256 << 20, stale_patience: default_stale_patience() }
     }
 }
 
@@ -260,7 +262,7 @@ impl World {
     pub fn new(store: Arc<dyn ChunkStore>, generator: Arc<dyn WorldGenerator>, config: WorldConfig) -> Self {
         Self {
             source: ChunkSource { store, generator },
-            cache: ChunkCache::new(config.cache_bytes),
+            cache: ChunkCache::new(config.cache_budget_bytes),
             log: EditLog::new(),
             deferred: VecDeque::new(),
             version: 0,
@@ -541,18 +543,20 @@ impl World {
         self.cache.evicted.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
-    /// The cache budget in bytes.
-    pub fn cache_budget(&self) -> usize {
+    /// The cache budget in bytes ([`WorldConfig::cache_budget_bytes`], or the last
+    /// [`World::set_cache_budget_bytes`]).
+    pub fn cache_budget_bytes(&self) -> usize {
         self.cache.budget()
     }
 
-    /// Bytes of voxel data in the cache (O(1); the same number as `stats().resident_bytes`).
-    pub fn cache_bytes(&self) -> usize {
+    /// Bytes of voxel data the cache holds now (O(1); the same number as
+    /// `stats().resident_bytes`; its budget is [`World::cache_budget_bytes`]).
+    pub fn cache_used_bytes(&self) -> usize {
         self.cache.bytes()
     }
 
     /// Changes the cache budget (evicting clean chunks if now over it).
-    pub fn set_cache_budget(&mut self, bytes: usize) {
+    pub fn set_cache_budget_bytes(&mut self, bytes: usize) {
         self.cache.set_budget(bytes);
         self.cache.evict_over_budget();
     }

@@ -89,7 +89,7 @@ fn cache_respects_budget_but_pins_dirty_chunks() {
     let mut w = World::new(
         Arc::new(MemoryStore::new()),
         Arc::new(FlatGenerator { height: 16, material: MaterialId(1) }),
-        WorldConfig { cache_bytes: 4 * 65536, ..WorldConfig::default() },
+        WorldConfig { cache_budget_bytes: 4 * 65536, ..WorldConfig::default() },
     );
     for x in 0..8 {
         w.set_voxel(VoxelPos::new(x * 32, 0, 0), MaterialId(19));
@@ -486,7 +486,8 @@ fn tracked_evictions_name_every_chunk_that_left_the_cache_and_never_a_dirty_one(
     let store = Arc::new(MemoryStore::new());
     let generator = Arc::new(FlatGenerator { height: 5, material: MaterialId(1) });
     // Room for four dense chunks.
-    let mut w = World::new(store, generator, WorldConfig { cache_bytes: 4 * 65536 + 1024, ..WorldConfig::default() });
+    let mut w =
+        World::new(store, generator, WorldConfig { cache_budget_bytes: 4 * 65536 + 1024, ..WorldConfig::default() });
     assert!(w.take_evicted().is_empty(), "not tracked yet");
     w.track_evictions();
     w.set_voxel(VoxelPos::new(0, 0, 0), MaterialId(3));
@@ -1076,7 +1077,7 @@ fn a_held_list_edit_blocks_only_its_own_chunks() {
 fn awaited_chunks_handed_in_under_a_tight_budget_stay_until_applied() {
     // Ground at y = 16: every chunk at y = 0 is dense (64 KiB), two fit in the budget.
     let ground: Arc<dyn WorldGenerator> = Arc::new(FlatGenerator { height: 16, material: MaterialId(1) });
-    let config = WorldConfig { cache_bytes: 2 * 65536 + 4096, ..WorldConfig::default() };
+    let config = WorldConfig { cache_budget_bytes: 2 * 65536 + 4096, ..WorldConfig::default() };
     let mut w = World::new(Arc::new(MemoryStore::new()), ground, config);
     w.set_edit_loading(EditLoading::Deferred);
     let edits: Vec<(VoxelPos, MaterialId)> =

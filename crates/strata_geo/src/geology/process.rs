@@ -97,19 +97,11 @@ impl Gravity {
     pub fn down_at_doubled(self, c2: [i64; 3]) -> Face {
         match self {
             Gravity::NegY => Face::NegY,
-            Gravity::TowardOrigin => {
-                let [x, y, z] = c2.map(i64::unsigned_abs);
-                // Ties: Y, then X, then Z.
-                if y >= x && y >= z {
-                    if c2[1] > 0 { Face::NegY } else { Face::PosY }
-                } else if x >= z {
-                    if c2[0] > 0 { Face::NegX } else { Face::PosX }
-                } else if c2[2] > 0 {
-                    Face::NegZ
-                } else {
-                    Face::PosZ
-                }
-            }
+            // At the centre itself (a 2³ block around it) down is arbitrary: +Y, as always.
+            Gravity::TowardOrigin if c2 == [0; 3] => Face::PosY,
+            // Toward the centre along the dominant axis: the planet's up (`Face::dominant`,
+            // ties y, x, z), reversed.
+            Gravity::TowardOrigin => Face::dominant(c2).opposite(),
         }
     }
 
