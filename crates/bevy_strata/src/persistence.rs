@@ -12,7 +12,7 @@ use crate::startup::{StartupTask, StrataStatus};
 use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
-use strata_core::{CommitReceipt, PreparedCommit, StoreError};
+use strata_core::{BackendError, CommitReceipt, PreparedCommit, StoreError};
 
 type CommitResult = (PreparedCommit, Result<CommitReceipt, StoreError>);
 
@@ -172,8 +172,9 @@ pub(crate) fn periodic_commit(
     let task = IoTaskPool::get().spawn(async move {
         // A panic in the commit (a bug) fails this commit, not the app (polling a task whose
         // future panicked would panic the main thread).
-        let result = crate::jobs::contained(|| prepared.execute(store.as_ref()))
-            .unwrap_or_else(|panic| Err(StoreError::Backend(format!("the commit panicked: {panic}"))));
+        let result = crate::jobs::contained(|| prepared.execute(store.as_ref())).unwrap_or_else(|panic| {
+            Err(StoreError::Backend(BackendError::Panicked { what: "the commit", message: panic.to_string() }))
+        });
         (prepared, result)
     });
     p.task = Some((task, request));

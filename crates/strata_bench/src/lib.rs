@@ -5,6 +5,91 @@
 //! Timings with a peer are measured side by side: ours and the peer's alternate batch by batch
 //! (A B A B …) on the same inputs, and each side reports the median of its batches, so drift in
 //! machine speed hits both alike.
+//!
+//! ```sh
+//! cargo run --release -p strata_bench --bin report            # full
+//! cargo run --release -p strata_bench --bin report -- --quick # shorter
+//! ```
+//!
+//! # The metrics
+//! The per-area modules ([`core_metrics`], [`index_metrics`], [`mesh_metrics`], [`geo_metrics`],
+//! [`play_metrics`], [`stream_metrics`], [`scale_metrics`], [`redis_metrics`], [`net_metrics`])
+//! document each metric's inputs; the areas at a glance:
+//!
+//! `--only core,index,mesh,geo,play,stream,scale,redis,net` picks areas (`redis` needs `STRATA_REDIS_CLUSTER`). The `stream` area builds and runs the headless
+//! fly-through (`crates/strata_bench_stream`, Strata vs `bevy_voxel_world`, one process per run) on
+//! equal terms: both engines get two async-compute threads at the same priority for their CPU work
+//! and the one I/O thread Bevy creates (Strata's only reads the store; the peer's stays idle),
+//! the peer is tuned as its docs recommend for streaming (`attach_chunks_to_root = false`,
+//! `max_active_chunk_threads` = 512, its best measured: 64 and 512 within noise of each other, 1,024 slower), and the lines with a peer run
+//! Strata with LOD off and the peer's keep-in-view rule (`view_distance_in_chunks`: chunks within
+//! 12 whole chunks of the viewer's), so both make the same full-resolution chunks ready
+//! (`stream.view_chunks` shows the counts; Strata also loads the ring of neighbour chunks its
+//! seams read, the peer pads each chunk by generating one voxel around it). Each chunk counts once:
+//! `stream.first_view_s`, main-thread p99 and max per phase
+//! (`stream.loading_…`, `stream.flight_…`) and `stream.main_thread_ms_per_chunk`. Strata's default
+//! LOD view has its own lines without a peer (`stream.lod_first_view_s`,
+//! `stream.lod_flight_main_thread_p99_ms`); `stream.near_view_s`
+//! is the time until everything it shows within 64 voxels of the viewer has its mesh (the plugin
+//! hands out work nearest first). What a player sees while moving: `stream.flight_view_complete_fraction`
+//! (mean over the flight's frames, and `_min`), of the view's chunks those displaying their mesh
+//! after each frame, at 64 voxels/s and at 256 (`_256`), LOD 0 and the default LOD view
+//! (`stream.lod_flight_…`); the LOD-0 lines have the peer's fraction beside them (its headless
+//! camera casts no spawning rays, so it keeps the whole view queued every frame:
+//! `min_despawn_distance` = spawning distance, `max_spawn_per_frame` for that cube; with its
+//! defaults it spawned nothing between its first view and the edge of its loaded sphere). The peer's voxel lookup reads the same cached height tiles as Strata's
+//! generator (`NoiseTerrain::height_tile`). `stream.first_view_cpu_s` is the CPU seconds the whole
+//! process used for the first view, beside its time. The planet, Strata alone (`--planet walk|fly`:
+//! the globe viewer's LOD view, headless, geology off, east along a parallel):
+//! `stream.planet_first_view_s`, `stream.planet_walk_view_complete_fraction` (6 voxels above the
+//! ground at 64 voxels/s) and `stream.planet_flight_view_complete_fraction` (256 voxels up at 512).
+//! With LOD, a node that replaces others keeps their meshes on screen until it has its own (the
+//! LOD hand-over, ARCHITECTURE.md, *Plugin*): the `…_view_covered_fraction` lines beside each LOD
+//! `_complete_` line count what is on screen, the `_complete_` lines only the selected levels'
+//! own meshes (planet flight here: 0.94–0.96 own meshes, 0.9999 covered).
+//! The `play` area measures what a game's own systems cost: `mover.move_us`, one move of a
+//! player-sized box at 10 voxels per step over the index area's hills (no peer has an engine-free
+//! mover); with avian 0.7 (`strata_flythrough --physics`), `physics.collider_build_us` per terrain
+//! chunk against `Collider::trimesh_from_mesh` on the chunk's mesh (`avian_trimesh_from_mesh`) and
+//! against parry's voxel shape (`avian_voxels`), and `physics.step_ms` with 300 terrain chunk
+//! colliders and 50 awake boxes against the same boxes on a flat floor (`flat_ground_plane`) and
+//! on the same chunks as trimeshes (`avian_trimesh_terrain`); and `play.main_thread_p99_ms` (and
+//! `…_max_ms`), the game example headless (`strata_flythrough --play`) while its player walks,
+//! digs, builds and drops crates for 30 s at 60 frames per second.
+//! The `scale` area measures what stays bounded while exploring: `scale.index_bytes_per_released_chunk`
+//! (and `…_edited_chunk`) from an index fed a straight flight, and one long fly-through per
+//! configuration (10 minutes, 3 with `--quick`; Strata's default LOD view, its LOD-0 view, and
+//! `bevy_voxel_world`) sampling resident memory each second: `stream.rss_growth_mib_per_min` (slope
+//! from minute 2 on), `stream.rss_mib_end`, `stream.voxel_budget_mib`, and on Strata's runs the live
+//! heap bytes a counting global allocator sees (`--live-heap`): `stream.live_heap_growth_mib_per_min`
+//! (and `_lod0`) and `stream.live_heap_mib_end`, growth that resident memory hides below what the
+//! allocator keeps after the first view's peak; and the plugin starting over
+//! redb saves of 10,000 and 100,000 stored edited chunks spread over a planet (made once, cached in
+//! `target/strata_bench/saves/`) against an empty save: `scale.startup_main_thread_ms` (time before
+//! the first frame), `scale.first_view_s` and `scale.startup_worst_frame_ms` (the longest frame
+//! until the first view, the first included) (`_10k` for the smaller save, `_dense_10k` for a save
+//! of the 10,000 chunks nearest the viewer, all read by the first view; the peer is the empty
+//! save; the page cache is warm); and `scale.scan_us_per_stored_chunk`, what summarising a densely edited far region costs
+//! per stored chunk (scans read the chunk summaries stored beside the records; peer
+//! `decode_records`: decoding every record, as scans did before), with
+//! `scale.summary_bytes_per_stored_chunk` (peer: the chunk records). `STRATA_SCALE_PARTS=bytes,scan,startup,rss`
+//! runs only some of these parts.
+//! The `net` area measures multiplayer (`crates/strata_bench/src/net_metrics.rs`):
+//! `net.first_view_bytes_per_client`, the chunk data a server sends a client joining at the spawn
+//! point with the default view (13,312 chunks under its selected nodes) when 1 % of them are
+//! edited (a uniform random choice, a ball dug or built in each), against every chunk of that view
+//! sent as the same record message (`all_chunk_records`), and `…_surface_edits`, the worst case
+//! with every edit in a chunk the surface crosses; then, with the plugin over loopback UDP
+//! (`strata_flythrough --net`): `net.edit_visible_ms`, p99 over 100 edits at a player's pace of the
+//! time from a client's edit to the voxel meshed on another client (the server's save is redb, so
+//! each edit is durable before anyone sees it; `net.edit_visible_p50_ms` too; the run also prints
+//! its slowest edits with the server commit each waited for: measured 16 ms median, p99 20–23 ms,
+//! and the rare 90–130 ms edit is a redb commit whose fsync took 77–110 ms on this machine), and
+//! `net.server_main_thread_p99_ms`, the server's frame time with 32 simulated clients flying at 64
+//! voxels/s in different directions over a redb world edited along their paths, with
+//! `net.bytes_per_s_per_client`, what each received per second of that flight.
+//! Timings with a peer are measured side by side in the same run, interleaved batch by batch, median
+//! of at least 9 batches. Compare ratios, not absolute times: the build machines are noisy.
 #![forbid(unsafe_code)]
 
 pub mod block_mesh_peer;

@@ -40,7 +40,9 @@ pub use generator::{FlatGenerator, WorldGenerator, sample_hinted};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
 pub use material::{FaceKind, FaceTextures, Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
 pub use morton::MortonKey;
-pub use store::{ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch};
+pub use store::{
+    BackendError, ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch,
+};
 pub use summary_record::StoredSummary;
 pub use tile_cache::{TileCache, TileKey};
 pub use up::{Up, WorldUp};

@@ -117,7 +117,7 @@ fn store_error(e: redb::Error) -> StoreError {
         redb::Error::PreviousIo => StoreError::Io(io::Error::other(
             "an earlier I/O error stopped the database; it is reopened on the next call",
         )),
-        other => StoreError::Backend(other.to_string()),
+        other => StoreError::backend(other),
     }
 }
 

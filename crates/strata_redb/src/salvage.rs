@@ -291,12 +291,12 @@ impl Salvage {
         let (chunk, history, sequence) = codec::decode_stored_at(&record, home)
             .map_err(|source| StoreError::Corrupt { key: key.to_chunk(), source })?;
         if sequence != found.sequence {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::Backend(strata_core::store::BackendError::Inconsistent(format!(
                 "{}: the record of chunk {:?} changed since the scan (sequence {sequence}, was {})",
                 self.path.display(),
                 key.to_chunk(),
                 found.sequence
-            )));
+            ))));
         }
         Ok((record, chunk, history))
     }

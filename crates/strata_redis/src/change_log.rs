@@ -22,7 +22,7 @@ use crate::keys::key_slot;
 use crate::store::{Acks, RedisClusterStore};
 use redis::Value;
 use strata_core::store::{LogPosition, LogRead};
-use strata_core::{MortonKey, StoreError};
+use strata_core::{BackendError, MortonKey, StoreError};
 
 /// Entries the log keeps (about: trimmed with `MAXLEN ~`). At 10 commits a second from each of
 /// ten servers, 100 s of history: a reader that polls less often than that sees a gap.
@@ -96,7 +96,10 @@ impl RedisClusterStore {
         match reply {
             Value::Array(items) => items.first().map(parse_entry).transpose(),
             Value::Nil => Ok(None),
-            other => Err(StoreError::Backend(format!("unexpected XREVRANGE reply {other:?}"))),
+            other => Err(StoreError::Backend(BackendError::UnexpectedReply {
+                command: "XREVRANGE",
+                reply: format!("{other:?}"),
+            })),
         }
     }
 
@@ -119,7 +122,9 @@ impl RedisClusterStore {
         p.cmd("XREVRANGE").arg(&log).arg("+").arg("-").arg("COUNT").arg(1);
         let v = match self.run_on_master("read log", key_slot(log.as_bytes()), p, 2) {
             // A malformed position (`from` not from this store): read from the start, as a gap.
-            Err(StoreError::Backend(e)) if e.contains("Invalid stream ID") && !from.entry.is_empty() => {
+            Err(StoreError::Backend(BackendError::Server { detail, .. }))
+                if detail.starts_with("Invalid stream ID") && !from.entry.is_empty() =>
+            {
                 let mut read = self.log_read(&LogPosition::default(), limit)?;
                 read.gap = true;
                 return Ok(read);
@@ -196,7 +201,7 @@ fn parse_id(id: &[u8]) -> Option<(u64, u64)> {
 
 /// One `[id, [field, value, …]]` stream entry (`Err` for one that is not a log entry).
 fn parse_entry(item: &Value) -> Result<Entry, StoreError> {
-    let bad = || StoreError::Backend(format!("not a change log entry: {item:?}"));
+    let bad = || StoreError::Backend(BackendError::Malformed { what: "change log entry", detail: format!("{item:?}") });
     let Value::Array(parts) = item else { return Err(bad()) };
     let [id, Value::Array(fields)] = parts.as_slice() else { return Err(bad()) };
     let raw = bytes(id).ok_or_else(bad)?;

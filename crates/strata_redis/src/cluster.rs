@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use strata_core::StoreError;
+use strata_core::{BackendError, StoreError};
 
 /// One master and its replicas (`host:port`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,7 +122,11 @@ pub fn server_fail(node: &str, code: &str, detail: Option<&str>) -> Fail {
         "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN" | "LOADING" | "MASTERDOWN" | "READONLY" | "EXECABORT" => {
             Fail::Retry(msg)
         }
-        _ => Fail::Fatal(StoreError::Backend(msg)),
+        _ => Fail::Fatal(StoreError::Backend(BackendError::Server {
+            node: node.to_string(),
+            code: code.to_string(),
+            detail: detail.unwrap_or("").to_string(),
+        })),
     }
 }
 

@@ -6,6 +6,80 @@
 //! # Ok::<(), strata_core::StoreError>(())
 //! ```
 //!
+//! # Using it
+//! When a shared world outgrows one machine, [`RedisClusterStore`] keeps the edited
+//! chunks in an existing **Redis Cluster** instead of the embedded redb file. It implements the same
+//! `ChunkStore` trait and stores the same checksummed chunk records, so `World`, the index and the
+//! plugin use it unchanged. Use redb for a single game or server; use Redis when several servers
+//! must share one world or the save must survive the loss of a machine.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use strata_core::ChunkStore;
+//! let store: Arc<dyn ChunkStore> = Arc::new(strata_redis::open(
+//!     "redis+cluster://10.0.0.1:7000,10.0.0.2:7000/?world=earth&wait_replicas=1",
+//! )?);
+//! # Ok::<(), strata_core::StoreError>(())
+//! ```
+//!
+//! In the Bevy plugin, hand the store in with a store opener, which the plugin runs on the I/O task
+//! pool at start-up (so connecting never blocks a frame; an unreachable cluster is
+//! `StrataStatus::Failed`):
+//!
+//! ```ignore
+//! // In a Bevy app (`bevy_strata`, which this crate does not depend on):
+//! let url = "redis+cluster://10.0.0.1:7000,10.0.0.2:7000/?world=earth&wait_replicas=1";
+//! let plugin = StrataPlugin::new(config).with_store_opener("redis earth", move || {
+//!     Ok(Arc::new(strata_redis::open(url)?) as Arc<dyn ChunkStore>)
+//! });
+//! ```
+//!
+//! The plugin commits to the cluster on the I/O task pool, and keeps running from its cache
+//! while the cluster is down (commits fail with a warning; the edits stay dirty and are committed
+//! once it is back).
+//!
+//! URL parameters (defaults): `world` (`default`; several worlds can share a cluster),
+//! `region_level` (`3`: regions of 8³ chunks share one hash slot; fixed per world), `wait_replicas`
+//! (`1`), `wait_timeout_ms` (`2000`), `read_from_replicas` (`false`), `retries` (`5`),
+//! `connect_timeout_ms` (`1000`), `response_timeout_ms` (`3000`), `op_timeout_ms` (`10000`: no
+//! store call blocks much longer), `wait_aof` (`false`, see below). A bad URL is
+//! `StoreError::InvalidConfig`; an unreachable cluster `StoreError::Unavailable`. A cluster without
+//! replicas needs `wait_replicas=0` (then an acknowledged commit is only on the primaries and a
+//! failover can lose it).
+//!
+//! **Credentials.** A cluster with `requirepass` or ACL users: put them before the nodes,
+//! percent-encoded — `redis+cluster://user:password@10.0.0.1:7000,…/` or `redis+cluster://:password@…`.
+//! Every connection authenticates first; refused credentials are `StoreError::InvalidConfig` at
+//! open (at once, no retries), and the password never appears in `Debug` output or errors. Without
+//! credentials anyone who reaches the cluster can write records: keep it on a private network.
+//! TLS (`rediss://`) is not supported; use a tunnel or a TLS proxy across untrusted networks.
+//!
+//! **Guarantees.** A commit is acknowledged only when every region of the batch is written on its
+//! primary and `WAIT` confirmed `wait_replicas` replicas on every master involved; otherwise it
+//! returns `Err`. Acknowledged means **in the memory** of the primary and `wait_replicas` replicas
+//! (on their disks only as their `appendfsync` policy says): losing all of them at once before they
+//! write it out loses the commit. With `wait_aof=true` (Redis ≥ 7.2, `appendonly yes`; checked at
+//! open) the store sends `WAITAOF 1 <wait_replicas>` instead, and acknowledged means **fsynced to
+//! the append-only file** of the primary and `wait_replicas` replicas. Each region's writes are one
+//! atomic script, but Redis Cluster has no cross-slot
+//! transactions: a batch spanning several regions is atomic **per region**, not as a whole (weaker
+//! than redb). After an `Err` the `World` keeps every chunk dirty and resends the whole batch next
+//! commit; the writes are idempotent whole-chunk records, so retries converge. Reads from replicas
+//! may lag: a `World` refuses any copy older than its own last commit of the chunk (records carry
+//! the commit's sequence number) and reads it again — for up to `WorldConfig::stale_patience` (5 s):
+//! a copy the store keeps returning after that is taken as the store's (a failover lost the write,
+//! or an operator restored a backup), so the chunk never stays a hole. Several servers can share one world: every put is
+//! conditional on the record the server started from (a compare-and-set script per region); when
+//! another server committed the chunk in between, the `World` reads its record, merges per voxel
+//! (its own changes over theirs) and commits again. No server's acknowledged edits (a commit that
+//! returned `Ok`) are overwritten by another's; **on the same voxel, the later commit wins**. A
+//! commit that failed may still have landed: its chunks stay dirty, and a later merge never brings
+//! back a value the server wrote and then reverted. Tested on the CI cluster with four servers
+//! committing their own voxels — rewrites and reverts, in shared regions — while a master is
+//! killed and restarted: every voxel holds its owner's last acknowledged write
+//! (`redis.shared_world_lost_edits` in the report; the exact rules are in ARCHITECTURE.md, *Shared
+//! worlds*). The protocol behind these promises is below; the exact rules are in ARCHITECTURE.md.
+//!
 //! # Sharding and key layout
 //! Chunks are grouped into **regions**: aligned cubes of 2^`region_level` chunks per side, i.e.
 //! the Morton prefix `key >> (3 · region_level)` (default level 3: 8³ chunks, 256³ voxels). A

@@ -16,7 +16,7 @@ use strata_core::store::{
     WriteBatch, visit_chunk_cell, visit_summary,
 };
 use strata_core::summary_record;
-use strata_core::{Chunk, ChunkKey, ChunkStore, MortonKey, StoreError, WorldId};
+use strata_core::{BackendError, Chunk, ChunkKey, ChunkStore, MortonKey, StoreError, WorldId};
 
 /// A batch grouped by region: each region's entries (record and summary, `None` = delete; the
 /// put's condition, if any), last entry per key.
@@ -178,7 +178,10 @@ impl RedisClusterStore {
             Ok((parse(&v[1]), parse(&v[3])))
         })?;
         let Some(world) = world.map(WorldId).filter(|w| *w != WorldId::UNSEALED) else {
-            return Err(StoreError::Backend(format!("{meta}: world_id is not a non-zero integer")));
+            return Err(StoreError::Backend(BackendError::Malformed {
+                what: "world meta",
+                detail: format!("{meta}: world_id is not a non-zero integer"),
+            }));
         };
         let store = Self {
             cluster,
@@ -226,7 +229,12 @@ impl RedisClusterStore {
                             e.details().unwrap_or("")
                         )));
                     }
-                    other => return Err(StoreError::Backend(format!("{addr}: unexpected WAITAOF reply {other:?}"))),
+                    other => {
+                        return Err(StoreError::Backend(BackendError::UnexpectedReply {
+                            command: "WAITAOF",
+                            reply: format!("{addr}: {other:?}"),
+                        }));
+                    }
                 },
                 Err(Fail::Fatal(e)) => return Err(e),
                 Err(Fail::Retry(e)) => return Err(StoreError::Unavailable(e)),
@@ -398,7 +406,10 @@ impl RedisClusterStore {
                 // skipped, so that it cannot stop every scan of the region (`strata verify
                 // --redis` lists such members).
                 Some(Value::Array(ms)) => Ok(ms.iter().filter_map(|m| bytes(m).and_then(parse_member)).collect()),
-                other => Err(StoreError::Backend(format!("unexpected ZRANGEBYLEX reply {other:?}"))),
+                other => Err(StoreError::Backend(BackendError::UnexpectedReply {
+                    command: "ZRANGEBYLEX",
+                    reply: format!("{other:?}"),
+                })),
             })
             .collect()
     }
@@ -438,7 +449,10 @@ impl RedisClusterStore {
                 self.query_by_slot("scan", &slots, 1, |j, p| fetch(step[nonempty[j]], &keys[nonempty[j]], p))?;
             for (j, &i) in nonempty.iter().enumerate() {
                 let Some(Value::Array(values)) = replies[j].first() else {
-                    return Err(StoreError::Backend(format!("unexpected scan reply {:?}", replies[j])));
+                    return Err(StoreError::Backend(BackendError::UnexpectedReply {
+                        command: "scan",
+                        reply: format!("{:?}", replies[j]),
+                    }));
                 };
                 for (k, v) in keys[i].iter().zip(values) {
                     if each(*k, v)?.is_break() {
@@ -589,7 +603,10 @@ fn settle_region_replies(
                     progress.conflicts.insert(*r, keys);
                 }
                 Err(e) => {
-                    node_fail.get_or_insert(Fail::Fatal(StoreError::Backend(format!("{}: {e}", job.addr))));
+                    node_fail.get_or_insert(Fail::Fatal(StoreError::Backend(BackendError::UnexpectedReply {
+                        command: "region script",
+                        reply: format!("{}: {e}", job.addr),
+                    })));
                 }
             },
             Value::Array(_) => written.push(*r),
@@ -640,7 +657,9 @@ fn bounded_record(v: &Value) -> Result<Option<&[u8]>, StoreError> {
         v => match bytes(v) {
             Some([]) => Ok(None),
             Some(b) => Ok(Some(b)),
-            None => Err(StoreError::Backend(format!("unexpected GETRANGE reply {v:?}"))),
+            None => {
+                Err(StoreError::Backend(BackendError::UnexpectedReply { command: "GETRANGE", reply: format!("{v:?}") }))
+            }
         },
     }
 }
@@ -778,7 +797,7 @@ impl ChunkStore for RedisClusterStore {
         })?;
         match replies.first().and_then(|r| r.first()) {
             Some(v) => bounded_record(v).map(|r| r.map(<[u8]>::to_vec)),
-            None => Err(StoreError::Backend("no GET reply".into())),
+            None => Err(StoreError::Backend(BackendError::UnexpectedReply { command: "GET", reply: "none".into() })),
         }
     }
 
@@ -809,7 +828,9 @@ impl ChunkStore for RedisClusterStore {
             .iter()
             .map(|r| match r.first() {
                 Some(v) => bounded_record(v).map(|r| r.map(<[u8]>::to_vec)),
-                None => Err(StoreError::Backend("no GET reply".into())),
+                None => {
+                    Err(StoreError::Backend(BackendError::UnexpectedReply { command: "GET", reply: "none".into() }))
+                }
             })
             .collect()
     }

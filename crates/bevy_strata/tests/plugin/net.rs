@@ -302,7 +302,7 @@ impl ChunkStore for GatedStore {
     fn commit(&self, batch: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         let receipt = self.inner.commit(batch)?;
         if self.closed.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("written, but the reply was lost".into()));
+            return Err(StoreError::backend("written, but the reply was lost"));
         }
         Ok(receipt)
     }

@@ -37,6 +37,58 @@ use crate::up::{Up, WorldUp};
 use std::ops::{ControlFlow, Range, RangeInclusive};
 use std::time::Duration;
 
+/// Why a store's backend failed: [`StoreError::Backend`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The database or its client library reported an error, kept whole as the source (redb's
+    /// errors, an injected test failure: [`StoreError::backend`]).
+    #[error(transparent)]
+    Database(Box<dyn std::error::Error + Send + Sync>),
+    /// A server answered with an error reply: its node, code (Redis: `ERR`, `WRONGTYPE`…) and
+    /// message.
+    #[error("{node}: {code} {detail}")]
+    Server {
+        /// The node that answered.
+        node: String,
+        /// The reply's error code.
+        code: String,
+        /// The rest of the reply.
+        detail: String,
+    },
+    /// A server answered a command with a reply that command never gives.
+    #[error("unexpected {command} reply: {reply}")]
+    UnexpectedReply {
+        /// The command.
+        command: &'static str,
+        /// The reply (debug form) and where it came from.
+        reply: String,
+    },
+    /// Stored bookkeeping that is not what the format says (a damaged or foreign value).
+    #[error("malformed {what}: {detail}")]
+    Malformed {
+        /// What was read.
+        what: &'static str,
+        /// What it held.
+        detail: String,
+    },
+    /// The store's answers disagree with each other (a record that changed between a scan and
+    /// its read, a batch read answering a different number of keys).
+    #[error("inconsistent answers: {0}")]
+    Inconsistent(String),
+    /// A call panicked and was contained: what ran and the panic's message.
+    #[error("{what} panicked: {message}")]
+    Panicked {
+        /// What ran.
+        what: &'static str,
+        /// The panic's message.
+        message: String,
+    },
+    /// A broken invariant of this crate (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
 /// Errors from a chunk store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -49,9 +101,10 @@ pub enum StoreError {
         /// Why.
         source: DecodeError,
     },
-    /// The underlying database failed (I/O, lock held…).
+    /// The underlying database or server failed (see [`BackendError`]; I/O on a local file is
+    /// [`StoreError::Io`]).
     #[error("store backend error: {0}")]
-    Backend(String),
+    Backend(#[from] BackendError),
     /// The save's database structure is damaged: the database reported corruption, panicked
     /// reading it (contained: see `strata_redb`), or the save's own bookkeeping fails its
     /// check. Nothing more is read from or written to it by this store; its intact records can
@@ -138,6 +191,13 @@ pub enum StoreError {
         /// The sequence number `written` was written with (0 when `written` is empty).
         sequence: u64,
     },
+}
+
+impl StoreError {
+    /// [`StoreError::Backend`] with a database error kept whole ([`BackendError::Database`]).
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Backend(BackendError::Database(e.into()))
+    }
 }
 
 /// What a conditional put ([`WriteBatch::put_if`]) expects the store to hold at its key when

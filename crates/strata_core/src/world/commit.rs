@@ -238,11 +238,11 @@ impl PreparedCommit {
             let mortons: Vec<MortonKey> = keys.iter().map(|k| k.morton()).collect();
             let records = store.get_records(&mortons)?;
             if records.len() != keys.len() {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Backend(crate::store::BackendError::Inconsistent(format!(
                     "the store returned {} records for {} keys",
                     records.len(),
                     keys.len()
-                )));
+                ))));
             }
             for (key, record) in keys.into_iter().zip(records) {
                 let Some(i) = self.chunks.iter().position(|c| c.key == key) else { continue };

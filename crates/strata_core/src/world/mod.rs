@@ -581,7 +581,7 @@ impl World {
 }
 
 fn unreachable_resident(key: ChunkKey) -> StoreError {
-    StoreError::Backend(format!("internal: chunk {key:?} vanished from the cache"))
+    StoreError::Backend(crate::store::BackendError::Internal(format!("chunk {key:?} vanished from the cache")))
 }
 
 #[cfg(test)]

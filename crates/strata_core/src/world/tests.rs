@@ -144,7 +144,7 @@ impl ChunkStore for FlakyStore {
     }
     fn get_record(&self, key: crate::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Backend("injected".into()));
+            return Err(StoreError::backend("injected"));
         }
         self.inner.get_record(key)
     }
@@ -157,7 +157,7 @@ impl ChunkStore for FlakyStore {
     }
     fn commit(&self, b: &WriteBatch) -> Result<CommitReceipt, StoreError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(StoreError::Backend("injected".into()));
+            return Err(StoreError::backend("injected"));
         }
         self.inner.commit(b)
     }
