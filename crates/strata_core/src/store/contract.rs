@@ -4,6 +4,7 @@
 //! (`strata_core = { …, features = ["contract"] }`).
 use super::*;
 use crate::chunk::DenseChunk;
+use crate::material::MaterialId;
 
 /// A dense test chunk: material `seed` in the layers below `y = seed % 32`, air above.
 pub fn dense(seed: u16) -> Chunk {

@@ -30,7 +30,6 @@ use crate::chunk::Chunk;
 use crate::codec::{self, ChunkEncoder, DecodeError, RecordHome, WorldId};
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
-use crate::material::MaterialId;
 use crate::morton::MortonKey;
 use crate::summary_record::{self, StoredCell, StoredSummary};
 use crate::up::{Up, WorldUp};
