@@ -241,13 +241,14 @@ pub fn node_grid<'a>(
     Ok(chunk)
 }
 
-/// [`chunk_cell`] of the chunk's half-resolution cells, computed from the voxels directly: each
-/// 8³ block that holds one material is its cell at once, the others go 8³ → 4³ → 2³ → 1 on the
-/// stack, then the 4³ blocks → 2³ → 1. The same cell, with no allocation.
+/// [`chunk_cell`] of the chunk's half-resolution cells, computed from the voxels directly: the
+/// 16³ half cells on the stack a slab of four rows at a time (a slab of one material at once,
+/// the others' 16 cells in lock-step), then 16³ → 8³ → 4³ the same way and 4³ → 2³ → 1 cell by
+/// cell. The same cell, with no allocation.
 ///
 /// # Runtime
-/// O(1) for a uniform chunk; per 8³ block, a row compare, and 73 rule applications if the
-/// block is mixed.
+/// O(1) for a uniform chunk; else one pass over the voxels (256 slabs) plus O(16³) for the
+/// halves above.
 pub fn chunk_cell_of(chunk: &Chunk, up: Up) -> MaterialId {
     chunk_cell_counting(chunk, up, |_, _| {})
 }
