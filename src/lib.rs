@@ -1,8 +1,8 @@
 //! Strata: stream a voxel world around the camera from a hybrid store.
 //!
 //! This facade re-exports the engine-free crates a world needs; most users want [`prelude`].
-//! The index, mesher and Bevy plugin are crates of their own (`strata_index`, `strata_mesh`,
-//! `bevy_strata`).
+//! The index, streaming logic, mesher and Bevy plugin are crates of their own (`strata_index`,
+//! `strata_stream`, `strata_mesh`, `bevy_strata`).
 //!
 //! - [`core`] (`strata_core`): coordinates, chunks, the chunk codec, the store trait, the memory
 //!   store and the hybrid generated + edited [`core::World`].

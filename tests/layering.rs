@@ -9,7 +9,9 @@
 //!   reaches an engine-free crate through it.
 //! - Between our own crates, each may reach only the crates [`ALLOWED`] lists for it: the core
 //!   reaches none of the others; the index, the mesher, geology and the two store backends
-//!   (`strata_redb`, `strata_redis`) and the multiplayer protocol (`strata_net`) build on the core alone (so the mesher does not reach the index, and none of them the plugin); the
+//!   (`strata_redb`, `strata_redis`) and the multiplayer protocol (`strata_net`) build on the
+//!   core alone (so the mesher does not reach the index, and none of them the plugin); the
+//!   streaming logic (`strata_stream`) on the core and the index; the
 //!   plugin reaches the embedded store (`strata_redb`, its default save) and the protocol, but no
 //!   other store backend, benchmark or tool; nothing but the report's fly-through
 //!   reaches the report.
@@ -17,7 +19,7 @@
 //! A crate added under `crates/` without an entry here fails the test, so the graph stays
 //! written down.
 //!
-//! - The core, the index and the mesher link no database and no noise library ([`HEAVY`]): a
+//! - The core, the index, the streaming logic and the mesher link no database and no noise library ([`HEAVY`]): a
 //!   game that meshes its own chunks, or a tool that only reads saves, pays for neither.
 //! - The plugin enables only the Bevy features it uses, so a headless server that depends on it
 //!   links no windowing, UI or text crate ([`WINDOWING`]).
@@ -35,11 +37,25 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
     ("strata_redb", &["strata_core"], false),
     ("strata_redis", &["strata_core"], false),
     ("strata_net", &["strata_core"], false),
+    ("strata_stream", &["strata_core", "strata_index"], false),
     ("strata_cli", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis"], false),
-    ("bevy_strata", &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_net"], true),
+    (
+        "bevy_strata",
+        &["strata_core", "strata_index", "strata_stream", "strata_mesh", "strata_geo", "strata_redb", "strata_net"],
+        true,
+    ),
     (
         "strata_bench",
-        &["strata_core", "strata_index", "strata_mesh", "strata_geo", "strata_redb", "strata_redis", "strata_net"],
+        &[
+            "strata_core",
+            "strata_index",
+            "strata_stream",
+            "strata_mesh",
+            "strata_geo",
+            "strata_redb",
+            "strata_redis",
+            "strata_net",
+        ],
         false,
     ),
     (
@@ -47,6 +63,7 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
         &[
             "strata_core",
             "strata_index",
+            "strata_stream",
             "strata_mesh",
             "strata_geo",
             "strata_redb",
@@ -72,6 +89,7 @@ const DEV_ALLOWED: &[(&str, &[&str])] = &[
     ("strata_redb", &["strata_core"]),
     ("strata_redis", &["strata_core"]),
     ("strata_net", &["strata_core"]),
+    ("strata_stream", &["strata_core", "strata_index"]),
     ("strata_cli", &["strata_core", "strata_geo", "strata_redb"]),
     ("bevy_strata", &["strata_core", "strata_geo", "strata_redb", "strata_redis"]),
     ("strata_bench", &["strata_core", "strata_geo"]),
@@ -142,13 +160,13 @@ fn reached(root: &str, name: &str) -> BTreeSet<String> {
 const WINDOWING: &[&str] =
     &["winit", "bevy_winit", "x11-dl", "x11rb", "wayland-client", "wayland-sys", "bevy_ui", "bevy_text"];
 
-/// What the core, the index and the mesher must not link: a database (redb, Redis) or the
+/// What the core, the index, the streaming logic and the mesher must not link: a database (redb, Redis) or the
 /// terrain generator's noise library.
 const HEAVY: &[&str] = &["redb", "redis", "noise"];
 
 #[test]
-fn the_core_the_index_and_the_mesher_link_no_database_or_noise_library() {
-    for name in ["strata_core", "strata_index", "strata_mesh"] {
+fn the_core_the_index_the_streaming_logic_and_the_mesher_link_no_database_or_noise_library() {
+    for name in ["strata_core", "strata_index", "strata_stream", "strata_mesh"] {
         let reached = reached(env!("CARGO_MANIFEST_DIR"), name);
         assert!(reached.contains("rustc-hash"), "the tree of {name} lists its dependencies: {reached:?}");
         let found: Vec<&String> = reached.iter().filter(|d| HEAVY.contains(&d.as_str())).collect();

@@ -11,7 +11,7 @@ use strata_core::{
     CHUNK_COORD_MAX, CHUNK_COORD_MIN, ChunkKey, LocalIndex, VoxelPos, WorldGenerator,
 };
 use strata_geo::geology::{GeologyConfig, GeologyScheduler, MAX_NEAR_REGIONS};
-use strata_index::lod_select::{LodSelector, LodSettings, MAX_VISITED_NODES, ViewRule, Viewer};
+use strata_stream::lod_select::{LodSelector, LodSettings, MAX_VISITED_NODES, ViewRule, Viewer};
 
 fn extreme_f64(u: &mut Unstructured) -> Result<f64> {
     Ok(match u.int_in_range(0u8..=7)? {

@@ -130,9 +130,9 @@ pub enum ConfigError {
         range: &'static str,
     },
     /// The LOD settings with this view distance would make each LOD plan visit too many nodes
-    /// (or are out of range; see `strata_index::lod_select::LodSettings::validate`).
+    /// (or are out of range; see `strata_stream::lod_select::LodSettings::validate`).
     #[error("config LOD settings: {0}")]
-    Lod(#[from] strata_index::lod_select::LodSettingsError),
+    Lod(#[from] strata_stream::lod_select::LodSettingsError),
 }
 
 /// Checks that `value` is finite and in `lo..=hi`.
@@ -163,7 +163,7 @@ impl StrataConfig {
     ///
     /// | field | range |
     /// |---|---|
-    /// | `view_distance` | `1..=2³⁰` voxels, and with the LOD settings at most 2¹⁷ nodes visited per plan ([`strata_index::lod_select::LodSettings::validate`]) |
+    /// | `view_distance` | `1..=2³⁰` voxels, and with the LOD settings at most 2¹⁷ nodes visited per plan ([`strata_stream::lod_select::LodSettings::validate`]) |
     /// | `lod_max_level` | `0..=`[`crate::MAX_LOD_LEVEL`] |
     /// | `lod_split_distance` | `0..=64` node edges |
     /// | `lod_hysteresis` | `0..=4` |
@@ -219,15 +219,15 @@ impl StrataConfig {
     }
 
     /// The LOD settings for the selector.
-    pub(crate) fn lod_settings(&self) -> strata_index::lod_select::LodSettings {
-        strata_index::lod_select::LodSettings {
+    pub(crate) fn lod_settings(&self) -> strata_stream::lod_select::LodSettings {
+        strata_stream::lod_select::LodSettings {
             max_level: self.lod_max_level.min(crate::MAX_LOD_LEVEL),
             split_distance: f64::from(self.lod_split_distance.max(0.0)),
             hysteresis: f64::from(self.lod_hysteresis.max(0.0)),
             view_rule: if self.view_distance_in_chunks {
-                strata_index::lod_select::ViewRule::ChunkLattice
+                strata_stream::lod_select::ViewRule::ChunkLattice
             } else {
-                strata_index::lod_select::ViewRule::NodeBox
+                strata_stream::lod_select::ViewRule::NodeBox
             },
         }
     }

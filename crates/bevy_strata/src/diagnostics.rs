@@ -110,7 +110,7 @@ pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<StrataSt
         let raw = p.committed_chunks as f64 * 65536.0;
         d.add_measurement(&COMPRESSION_RATIO, || raw / p.committed_bytes.max(1) as f64);
     }
-    d.add_measurement(&INDEX_QUEUE, || sw.index.queue_depth() as f64);
+    d.add_measurement(&INDEX_QUEUE, || sw.index.driver.queue_depth() as f64);
     let lag = w.version.saturating_sub(sw.index().world_version());
     d.add_measurement(&INDEX_LAG, || lag as f64);
     let mib = |b: usize| b as f64 / f64::from(1u32 << 20);

@@ -6,9 +6,9 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
 use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, LoadedChunk, ProcessHistory};
-use strata_index::stream_plan::Side;
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
+use strata_stream::stream_plan::Side;
 
 /// Runs `f`, turning a panic inside it into `Err(its message)`. Work on the task pools runs
 /// through it: polling a task whose future panicked panics the polling (main) thread, so one

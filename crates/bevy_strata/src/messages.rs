@@ -15,7 +15,7 @@ use strata_index::NodeId;
 /// node's entity when its mesh is built — navigation data, props, colliders of its own — from
 /// the voxels that were meshed. The entity is the mesh's (transparent and fluid faces are on a
 /// child of it); a node is placed at its first chunk's smallest corner. While the meshes of
-/// the nodes it replaces are still on screen (the LOD hand-over, [`strata_index::handover`]) the
+/// the nodes it replaces are still on screen (the LOD hand-over, [`strata_stream::handover`]) the
 /// entity is `Visibility::Hidden`; the plugin reveals it in the frame they go.
 #[derive(Message, Clone, Debug, PartialEq)]
 pub struct NodeMeshed {

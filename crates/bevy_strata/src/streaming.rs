@@ -4,7 +4,7 @@
 //! and spawns, updates or despawns the nodes' entities.
 //!
 //! Per node the pipeline is: **plan** → **load** its data and that of its same-level neighbours
-//! → **mesh** → **apply**; see [`strata_index::stream_plan`] for the rules (generations, the
+//! → **mesh** → **apply**; see [`strata_stream::stream_plan`] for the rules (generations, the
 //! seam rule, retention and release). Dropping a task cancels it: the plugin holds exactly the
 //! tasks the plan counts in flight.
 
@@ -13,7 +13,7 @@ use crate::jobs::{LoadJob, LoadOutput, MeshJob, MeshOutput, Read};
 use crate::mesh_build::{MeshAssets, spawn_or_update};
 use crate::messages::{NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
 use crate::pacing::{Pacer, Timed, timed};
-use crate::state::{IndexDriver, StrataWorld};
+use crate::state::StrataWorld;
 use crate::viewer::{StrataOrigin, ViewerPositions};
 use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::time::Instant;
 use strata_core::{Chunk, ChunkKey, ChunkOrigin, HandIn, LoadedChunk, MaterialId, World};
 use strata_index::NodeId;
-use strata_index::handover::{Handover, HandoverUpdate};
-use strata_index::lod_select::Viewer;
-use strata_index::stream_plan::{LoadFate, MeshFate, StreamInputs, StreamPlan, Work};
 use strata_mesh::MaterialTable;
+use strata_stream::IndexDriver;
+use strata_stream::handover::{Handover, HandoverUpdate};
+use strata_stream::lod_select::Viewer;
+use strata_stream::stream_plan::{LoadFate, MeshFate, StreamInputs, StreamPlan, Work};
 
 /// Marks a node's mesh entity.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
@@ -327,7 +328,7 @@ pub(crate) fn apply_edits(
         st.plan.chunk_edited(c.key);
         chunks.push(c.key);
         version = version.max(c.version);
-        sw.index.queue_change(c);
+        sw.index.driver.queue_change(c);
     }
     edited.write(VoxelsEdited { chunks, version });
 }
@@ -354,7 +355,7 @@ pub(crate) fn dispatch(
         match sw.world.resident_chunk(key) {
             Some(c) => {
                 let history = sw.world.resident_history(key).unwrap_or_default();
-                sw.index.queue_loaded(key, c, ChunkOrigin::Store, history);
+                sw.index.driver.queue_loaded(key, c, ChunkOrigin::Store, history);
             }
             None => st.plan.want_chunk(key),
         }
@@ -372,7 +373,7 @@ pub(crate) fn dispatch(
     let budget_s = f64::from(config.apply_budget_ms.max(0.1)) / 2e3;
     let snapshot = sw.index();
     while slots > 0 && start.elapsed().as_secs_f64() < budget_s {
-        let mut inputs = PlanInputs { world: &sw.world, table: &sw.table, index: &mut sw.index };
+        let mut inputs = PlanInputs { world: &sw.world, table: &sw.table, index: &mut sw.index.driver };
         let work = st.plan.next_work(slots.min(DISPATCH_BATCH), &mut inputs);
         if work.is_empty() {
             break;
@@ -554,10 +555,10 @@ pub(crate) fn apply_results(
                         sequence: out.sequence,
                     };
                     if sw.world.insert_loaded(key, loaded) == HandIn::Inserted {
-                        sw.index.queue_loaded(key, chunk, out.origin, out.history);
+                        sw.index.driver.queue_loaded(key, chunk, out.origin, out.history);
                     } else if let Some(c) = sw.world.resident_chunk(key) {
                         let history = sw.world.resident_history(key).unwrap_or_default();
-                        sw.index.queue_loaded(key, c, out.origin, history);
+                        sw.index.driver.queue_loaded(key, c, out.origin, history);
                     }
                 }
                 LoadFate::Grid => st.stats.loads_applied += 1,

@@ -302,7 +302,7 @@ fn full_rebuild(
     // Input preparation stays out of the timing: `bulk_load` takes its input by value, so each
     // call (the warm-up included) gets its own copy of the chunk list, made beforehand.
     let mut inputs: Vec<Vec<(ChunkKey, Arc<Chunk>, u64)>> = (0..=batches).map(|_| chunks.to_vec()).collect();
-    // Off the main thread, as the rebuild manager runs it; 2 workers (the machine's cores).
+    // Off the main thread, as an engine runs index work; 2 workers (the machine's cores).
     let ns = time_ns(batches, 1, || {
         let input = inputs.pop().unwrap_or_else(|| chunks.to_vec());
         std::thread::scope(|s| {

@@ -35,8 +35,8 @@ use strata_core::codec::{self, WorldId};
 use strata_core::rng::SplitMix64;
 use strata_core::{Chunk, ChunkKey, Edit, MaterialId, MemoryStore, VoxelPos, World, WorldConfig, WorldGenerator};
 use strata_geo::{NoiseTerrain, TerrainConfig};
-use strata_index::lod_select::{LodSelector, LodSettings, ViewRule, Viewer};
 use strata_net::{ChunkRecord, ServerMessage};
+use strata_stream::lod_select::{LodSelector, LodSettings, ViewRule, Viewer};
 
 const PEER: &str = "all_chunk_records";
 

@@ -21,18 +21,6 @@ pub enum LoadError {
     Store(#[from] StoreError),
 }
 
-/// The rebuild manager cannot do what was asked.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RebuildError {
-    /// The coordinator thread is gone (it panicked or was shut down).
-    #[error("the index rebuild thread has stopped")]
-    Stopped,
-    /// Spawning a thread failed.
-    #[error("cannot spawn an index thread: {0}")]
-    Spawn(String),
-}
-
 /// Any error from `strata_index`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -43,7 +31,4 @@ pub enum Error {
     /// A bulk load.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// The rebuild manager.
-    #[error(transparent)]
-    Rebuild(#[from] RebuildError),
 }

@@ -1,11 +1,11 @@
 //! Secondary indices over a Strata world, engine-free: an octree LOD / homogeneity index, an
-//! R-tree over chunks, exact voxel ray casts, and asynchronous incremental rebuilds.
+//! R-tree over chunks, exact voxel ray casts, and incremental updates published as snapshots.
 //!
 //! # Shape
 //! One [`IndexWriter`] folds chunk updates in and publishes immutable [`IndexSnapshot`]s by an
 //! atomic pointer swap; any number of [`IndexReader`]s query the latest snapshot without
-//! blocking. A [`RebuildManager`] drives the writer from the world's change feed on its own
-//! threads; engines may drive it themselves instead.
+//! blocking. The writer is a plain value with `&mut self` methods: whoever owns it drives it
+//! (`strata_stream`'s `IndexDriver` does, in batches on an engine's workers).
 //!
 //! # Which chunks the index covers
 //! The world is unbounded and generated, so the index covers the chunks it is told about:
@@ -22,22 +22,17 @@
 
 pub mod above_roots;
 mod error;
-pub mod handover;
-pub mod lod_select;
 pub mod mover;
 pub mod octree;
 pub mod ray;
-mod rebuild;
 pub mod rtree;
 mod snapshot;
-pub mod stream_plan;
 mod summary;
 mod writer;
 
-pub use error::{Error, LoadError, RayError, RebuildError};
+pub use error::{Error, LoadError, RayError};
 pub use octree::{Mip, NodeId, ROOT_LEVEL};
 pub use ray::{HitFilter, Ray, RayHit, RayOptions, cast_reference};
-pub use rebuild::{FreshnessMetrics, RebuildConfig, RebuildManager, RebuildStrategy};
 pub use rtree::ChunkEntry;
 pub use snapshot::{HomogeneousRegion, IndexConfig, IndexSnapshot, RayBuffer};
 /// An inclusive box of chunk keys (`strata_core`'s, re-exported: one box type for edits and queries).
@@ -49,6 +44,5 @@ pub use writer::{IndexMemory, IndexReader, IndexWriter, PreparedChunk, StoreLoad
 pub mod prelude {
     pub use crate::{
         ChunkBox, HitFilter, IndexConfig, IndexReader, IndexSnapshot, IndexWriter, NodeId, Ray, RayHit, RayOptions,
-        RebuildConfig, RebuildManager, RebuildStrategy,
     };
 }

@@ -3,8 +3,8 @@
 //! [`IndexWriter`] owns the mutable state: it folds chunk updates in (octree path copy + R-tree
 //! insert/remove) and [`IndexWriter::publish`]es immutable [`IndexSnapshot`]s through an atomic
 //! pointer swap. [`IndexReader`]s load the current snapshot without locks. The writer is a
-//! plain struct with `&mut self` methods, so it can run on the [`RebuildManager`](crate::RebuildManager)'s
-//! threads or in any executor's task (a Bevy task pool, say).
+//! plain struct with `&mut self` methods, so it can run on any thread or in any executor's task
+//! (`strata_stream`'s index driver hands it to a Bevy task pool, a batch at a time).
 
 use crate::above_roots::ChunkCells;
 use crate::error::LoadError;

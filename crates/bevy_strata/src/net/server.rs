@@ -15,10 +15,10 @@ use strata_core::codec::{self, WorldId};
 use strata_core::store::{ChunkStore, StoreError};
 use strata_core::{ChunkKey, Edit, MortonKey};
 use strata_index::NodeId;
-use strata_index::lod_select::{LodSelector, LodSettings, ViewRule, Viewer};
 use strata_net::message::MAX_CHANGED_KEYS;
 use strata_net::server::{AckQueue, ByteBudget, EditGate, EditLedger, EditLimits, Intake, Outbox, TokenBucket};
 use strata_net::{ChunkRecord, ChunksChanged, EditIntent, EditOutcome, Rejection};
+use strata_stream::lod_select::{LodSelector, LodSettings, ViewRule, Viewer};
 
 /// Why the server ended a client's connection.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]

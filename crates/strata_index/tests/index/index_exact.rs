@@ -1,5 +1,5 @@
-//! After random edit storms with rebuilds running concurrently and a final flush, the published
-//! index equals a brute-force recompute from the store.
+//! After random edit storms folded in from the change feed and loads, in the order the world
+//! made them, the published index equals a brute-force recompute from the store.
 
 use crate::common;
 
@@ -10,7 +10,7 @@ use strata_core::{
     Chunk, ChunkKey, ChunkStore, FlatGenerator, MaterialId, MemoryStore, VoxelPos, World, WorldConfig, WorldGenerator,
     WriteBatch,
 };
-use strata_index::{IndexConfig, IndexWriter, LoadError, RebuildConfig, RebuildManager, RebuildStrategy};
+use strata_index::{IndexConfig, IndexWriter, LoadError};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -56,7 +56,6 @@ proptest! {
     fn index_equals_recompute_after_edit_storm(
         seeded in proptest::collection::vec(op(), 0..6),
         storm in proptest::collection::vec(op(), 1..40),
-        strategy in prop_oneof![Just(RebuildStrategy::Aggressive), Just(RebuildStrategy::Balanced), Just(RebuildStrategy::Interval(std::time::Duration::from_millis(1)))],
         workers in 1usize..3,
         tilted in any::<bool>(),
     ) {
@@ -75,12 +74,18 @@ proptest! {
         let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
         writer.bulk_load_store(store.as_ref(), Vec::new(), workers).unwrap();
         writer.publish();
-        let manager = RebuildManager::spawn(writer, feed, RebuildConfig { workers, strategy }).unwrap();
         for o in &storm {
-            versions.extend(run(&mut world, o, &mut known, Some(&manager)));
+            versions.extend(run(&mut world, o, &mut known, Some(&mut writer)));
+            // The feed in the order the world wrote it, published after every op.
+            for change in feed.try_iter() {
+                writer.apply_change(&change);
+            }
+            writer.publish();
         }
         world.apply().unwrap();
-        manager.flush().unwrap();
+        for change in feed.try_iter() {
+            writer.apply_change(&change);
+        }
         world.commit().unwrap();
 
         // Brute force: every chunk the index was told about, read back from the store (edited)
@@ -90,12 +95,10 @@ proptest! {
             let c = store.get(*k).unwrap().unwrap_or_else(|| WorldGenerator::generate(generator.as_ref(), *k));
             chunks.insert(*k, c);
         }
-        let snap = manager.snapshot();
+        let snap = writer.publish();
         if let Err(e) = common::check_index(&snap, &chunks, &versions, generator.as_ref()) {
             return Err(TestCaseError::fail(e));
         }
-        prop_assert_eq!(manager.metrics().queue_depth, 0);
-        manager.shutdown().unwrap();
     }
 }
 
@@ -104,7 +107,7 @@ fn run(
     world: &mut World,
     op: &Op,
     known: &mut HashSet<ChunkKey>,
-    manager: Option<&RebuildManager>,
+    writer: Option<&mut IndexWriter>,
 ) -> Vec<(ChunkKey, u64)> {
     match op {
         Op::Set(p, m) => world.set_voxel(*p, MaterialId(*m)),
@@ -114,16 +117,16 @@ fn run(
         }
         Op::Sphere(p, r, m) => world.fill_sphere(*p, *r, MaterialId(*m)).unwrap(),
         Op::Load(k) => {
-            if let Some(m) = manager {
+            if let Some(w) = writer {
                 let c = world.chunk(*k).unwrap();
-                m.insert_loaded(*k, c).unwrap();
+                w.insert_loaded(*k, c);
                 known.insert(*k);
             }
         }
         Op::Apply => {}
     }
     if !matches!(op, Op::Load(_)) {
-        // Apply now (the manager rebuilds concurrently) and record which chunks changed.
+        // Apply now and record which chunks changed.
         let rx = world.subscribe();
         world.apply().unwrap();
         let changed: Vec<(ChunkKey, u64)> = rx.try_iter().map(|c| (c.key, c.version)).collect();

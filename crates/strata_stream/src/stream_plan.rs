@@ -30,7 +30,7 @@
 //!   ([`LoadFate::Dropped`]), so nothing outlives the retention set.
 //! - **Scans.** A grid is exact only once every stored chunk under it is known to the index
 //!   (levels 1 to [`ROOT_LEVEL`]: as a released chunk; above: by its chunk cell, see
-//!   [`crate::above_roots`]); its load waits for that ([`StreamInputs::ensure_scanned`]) and
+//!   [`strata_index::above_roots`]); its load waits for that ([`StreamInputs::ensure_scanned`]) and
 //!   rejoins the load queue (at its distance, see *Order*) when the scan is published
 //!   ([`StreamPlan::index_published`]).
 //!
@@ -60,12 +60,12 @@
 //! progress queries that say so.
 
 use crate::lod_select::{LodDiff, LodSelector, LodSettings, Viewer};
-use crate::{NodeId, ROOT_LEVEL};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 use strata_core::{Chunk, ChunkKey, Face, MaterialId};
+use strata_index::{NodeId, ROOT_LEVEL};
 
 /// What the plan needs from the engine's world while it hands out work.
 pub trait StreamInputs {
@@ -411,7 +411,7 @@ impl StreamPlan {
     }
 
     /// The index published a snapshot: `changed` chunks' edits, the chunks whose chunk cell
-    /// changed (`cells_changed`, see [`crate::above_roots`]) and the finished scans of `scanned`
+    /// changed (`cells_changed`, see [`strata_index::above_roots`]) and the finished scans of `scanned`
     /// grids (successful or not: a failed one is asked for again). Grids over changed chunks
     /// (levels 1 to [`ROOT_LEVEL`]) and over changed chunk cells (above it, up to the
     /// selector's `max_level`) are dropped and their nodes and neighbours remeshed; loads that

@@ -33,9 +33,9 @@
 //! A view change costs O((shown + hidden) × levels) hash lookups (ancestor walks), a first
 //! mesh O(retired displays over the node + their replacements when they go).
 
-use crate::NodeId;
 use rustc_hash::{FxHashMap, FxHashSet};
 use strata_core::ChunkKey;
+use strata_index::NodeId;
 
 /// A retired display and the selected nodes over it.
 #[derive(Clone, Debug, Default)]

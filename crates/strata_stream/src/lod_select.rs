@@ -11,9 +11,9 @@
 //! farther than `view_distance × (1 + hysteresis)`, so a viewer resting on a threshold does not
 //! make nodes flicker between levels or in and out of view.
 
-use crate::NodeId;
 use rustc_hash::FxHashSet;
 use strata_core::{CHUNK_SIZE, ChunkKey};
+use strata_index::NodeId;
 
 /// Geometry of octree nodes that the selection needs (distances: [`NodeId::distance_to`]).
 trait NodeGeometry {
