@@ -18,7 +18,7 @@
 //! # let path = dir.path().join("world.strata");
 //! let store = Arc::new(RedbStore::open(&path)?);
 //! let mut world = World::new(store, Arc::new(NoiseTerrain::new(TerrainConfig::default())), WorldConfig::default());
-//! world.fill_sphere(VoxelPos::new(0, 10, 0), 6.0, MaterialId::AIR); // O(1) append to the delta log
+//! world.fill_sphere(VoxelPos::new(0, 10, 0), 6.0, MaterialId::AIR)?; // O(1) append to the delta log
 //! world.set_voxel(VoxelPos::new(3, 4, 5), MaterialId(19));
 //! world.commit()?; // applies the log and writes every dirty chunk in one durable transaction
 //! assert_eq!(world.voxel(VoxelPos::new(3, 4, 5))?, MaterialId(19));
@@ -27,6 +27,12 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+/// The guide's Rust snippets (`docs/guide.md`), compiled as doctests: the guide cannot drift
+/// from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideSnippets;
 
 pub use strata_core as core;
 pub use strata_geo as geo;

@@ -1,6 +1,7 @@
 //! The umbrella error.
 
 use crate::codec::DecodeError;
+use crate::edit::EditError;
 use crate::material::MaterialError;
 use crate::store::StoreError;
 
@@ -17,4 +18,7 @@ pub enum Error {
     /// The material registry.
     #[error(transparent)]
     Material(#[from] MaterialError),
+    /// An edit the world refused (too large, a bad radius).
+    #[error(transparent)]
+    Edit(#[from] EditError),
 }
