@@ -7,8 +7,16 @@
 //!
 //! Either way the crates are avian bodies on the voxel colliders.
 //!
-//! `cargo run --release --example game [-- --avian] [--connect ADDR:PORT]` (or
+//! `cargo run --release --example game [-- --avian] [--planet] [--connect ADDR:PORT]` (or
 //! `STRATA_CONNECT=ADDR:PORT`)
+//!
+//! Planet (`--planet`, or `STRATA_GAME_PLANET=1`): the same walk on the globe viewer's planet
+//! (`PlanetGenerator`), saved to `game_planet.strata`. The mover falls toward the centre along
+//! the axis the player lies farthest on (the world's up, per chunk: `VoxelMover::up`; the
+//! ground's voxel terraces face it), so the player can walk anywhere on the globe; the eye stays
+//! level with the true horizon (it turns with the direction away from the centre) and the
+//! crates fall toward the centre. Only with the `VoxelMover` (avian's gravity is one direction
+//! for the whole world).
 //!
 //! Multiplayer: with `--connect` the game plays on a `server` example's world (no save of its
 //! own): the server sends the chunks other players edited, digging and building go to the
@@ -36,6 +44,8 @@ use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 use bevy_strata::prelude::*;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use strata::core::Face;
 
 #[path = "shared/net_world.rs"]
 mod net_world;
@@ -74,6 +84,10 @@ enum Engine {
     Avian,
 }
 
+/// The planet of `--planet`, if playing on one.
+#[derive(Resource, Clone)]
+struct Planet(Option<Arc<PlanetGenerator>>);
+
 /// The server to play on (`--connect ADDR:PORT`), until connected.
 #[derive(Resource)]
 struct ConnectTo(SocketAddr);
@@ -106,11 +120,23 @@ fn main() -> AppExit {
     // server's world.
     let checking = std::env::var("STRATA_SCREENSHOT").is_ok();
     let server = server_address();
+    let planet = (std::env::args().any(|a| a == "--planet")
+        || std::env::var("STRATA_GAME_PLANET").is_ok_and(|v| v == "1"))
+    .then(|| Arc::new(PlanetGenerator::default()));
+    if planet.is_some() && (server.is_some() || engine == Engine::Avian) {
+        eprintln!("--planet plays alone with the VoxelMover: not with --connect or --avian");
+        std::process::exit(2);
+    }
     let client = server.map(|_| NetClient::new("player", net_world::identity(&config)));
     let plugin = StrataPlugin::new(config.clone());
+    let plugin = match &planet {
+        Some(planet) => plugin.with_generator(planet.clone()),
+        None => plugin,
+    };
     let plugin = match &client {
         Some(client) => plugin.with_store(client.store()),
         None if checking => plugin,
+        None if planet.is_some() => plugin.with_save_file("game_planet.strata"),
         None => plugin.with_save_file("game.strata"),
     };
     let mut app = App::new();
@@ -134,6 +160,7 @@ fn main() -> AppExit {
     app.insert_resource(ClearColor(SKY))
         .insert_resource(Gravity(Vec3::NEG_Y * GRAVITY))
         .insert_resource(Spawn(seed))
+        .insert_resource(Planet(planet))
         .insert_resource(engine)
         .init_resource::<Crates>()
         .add_systems(Startup, setup)
@@ -151,7 +178,7 @@ fn main() -> AppExit {
         .add_systems(
             Update,
             (
-                footing_of_mover.run_if(resource_equals(Engine::Mover)),
+                (footing_of_mover, turn_to_up).run_if(resource_equals(Engine::Mover)),
                 footing_of_capsule.run_if(resource_equals(Engine::Avian)),
                 (dig_and_build, drop_crate, save),
             )
@@ -185,7 +212,7 @@ struct Player;
 
 /// Where the player stands, whichever engine moves it (for the HUD, building and the
 /// screenshot).
-#[derive(Component, Default)]
+#[derive(Component)]
 struct Footing {
     /// Feet in world voxels, once placed.
     feet: Option<DVec3>,
@@ -193,6 +220,14 @@ struct Footing {
     grounded: bool,
     /// At rest on the ground (the mover: exactly on a voxel face; avian: not moving).
     settled: bool,
+    /// Which way is up where it stands (`+Y` but on a planet).
+    up: Face,
+}
+
+impl Default for Footing {
+    fn default() -> Self {
+        Self { feet: None, grounded: false, settled: false, up: Face::PosY }
+    }
 }
 
 /// The first-person camera, a child of the player at eye height, looking where the mouse turned
@@ -219,15 +254,29 @@ impl FromWorld for Crates {
     }
 }
 
-fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>) {
+fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>, planet: Res<Planet>) {
     // Spawn two voxels above the generated ground at the origin (edits may have changed it:
-    // the player then lands on whatever is there).
-    let terrain = NoiseTerrain::new(TerrainConfig { seed: spawn.0, ..TerrainConfig::default() });
-    let ground = terrain.height(0, 0).max(terrain.config().sea_level);
-    let feet = Vec3::new(0.5, ground as f32 + 3.0, 0.5);
+    // the player then lands on whatever is there); on the planet, on land at 20° east, the
+    // body turned to the up there.
+    let (feet, ground, turn) = match &planet.0 {
+        Some(planet) => {
+            let feet = planet_spawn(planet);
+            let up = Vec3::new(feet.x as f32, feet.y as f32, feet.z as f32).normalize();
+            (feet, feet, Quat::from_rotation_arc(Vec3::Y, up))
+        }
+        None => {
+            let terrain = NoiseTerrain::new(TerrainConfig { seed: spawn.0, ..TerrainConfig::default() });
+            let ground = terrain.height(0, 0).max(terrain.config().sea_level);
+            (VoxelPos::new(0, ground + 3, 0), VoxelPos::new(0, ground, 0), Quat::IDENTITY)
+        }
+    };
+    let feet = Vec3::new(feet.x as f32 + 0.5, feet.y as f32, feet.z as f32 + 0.5);
     let common = (Player, Footing::default(), StreamingViewer::default(), StrataFloatingOrigin, Visibility::default());
     let (player, eye_height) = match *engine {
-        Engine::Mover => (commands.spawn((common, VoxelMover::default(), Transform::from_translation(feet))).id(), EYE),
+        Engine::Mover => {
+            let at = Transform::from_translation(feet).with_rotation(turn);
+            (commands.spawn((common, VoxelMover::default(), at)).id(), EYE)
+        }
         // The capsule's origin is its centre; its radius is half the width, its height the
         // player's. Static until its ground has a collider, then dynamic; it never rotates and
         // slides along walls instead of sticking to them.
@@ -246,7 +295,7 @@ fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>) {
                         Dir3::NEG_Y,
                     )
                     .with_max_distance(PLAYER_HEIGHT / 2.0 - PLAYER_WIDTH / 2.0 + 0.1),
-                    WaitingForGround(VoxelPos::new(0, ground, 0)),
+                    WaitingForGround(ground),
                     Transform::from_translation(feet + Vec3::Y * PLAYER_HEIGHT / 2.0),
                 ))
                 .id(),
@@ -261,6 +310,46 @@ fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>) {
         Transform::default().looking_to(Vec3::new(-0.6, -1.0, -0.45), Vec3::Y),
     ));
     commands.insert_resource(GlobalAmbientLight { brightness: 350.0, ..default() });
+}
+
+/// The first land (at least 4 voxels above sea level) along 20° east, from 50° north
+/// southwards: a voxel 3 above its ground.
+fn planet_spawn(planet: &PlanetGenerator) -> VoxelPos {
+    let frame = planet.frame();
+    let lat = (0..100)
+        .map(|i| 50.0 - f64::from(i))
+        .find(|&lat| planet.surface_altitude(lat, 20.0).is_ok_and(|alt| alt > 4.0))
+        .unwrap_or(50.0);
+    let alt = planet.surface_altitude(lat, 20.0).unwrap_or(0.0).max(0.0);
+    frame.to_voxel(GeoCoord::new(lat, 20.0, alt + 3.0)).expect("a valid place on the planet")
+}
+
+/// `face` as a unit vector.
+fn face_vector(face: Face) -> DVec3 {
+    DVec3::from_array(face.offset().map(f64::from))
+}
+
+/// On the planet the player's body (and so the eye) turns toward the true vertical, away from
+/// the centre: the horizon stays level while the mover's voxel up is an axis (which the ground's
+/// terraces follow); the crates fall toward the centre.
+fn turn_to_up(
+    time: Res<Time>,
+    planet: Res<Planet>,
+    mut gravity: ResMut<Gravity>,
+    player: Single<(&VoxelMover, &mut Transform), With<Player>>,
+) {
+    if planet.0.is_none() {
+        return;
+    }
+    let (mover, mut transform) = player.into_inner();
+    let Some(up) = mover.feet().and_then(|f| f.try_normalize()) else { return };
+    let up = up.as_vec3();
+    let current = transform.rotation * Vec3::Y;
+    // The shortest turn from the body's up to the mover's, applied to its rotation.
+    let target = Quat::from_rotation_arc(current, up) * transform.rotation;
+    let t = 1.0 - (-8.0 * time.delta_secs()).exp();
+    transform.rotation = transform.rotation.slerp(target, t).normalize();
+    gravity.0 = -up * GRAVITY;
 }
 
 /// Click grabs the mouse, Esc releases it.
@@ -311,18 +400,21 @@ fn wish(keys: &ButtonInput<KeyCode>, eye: &Transform) -> (Vec3, bool) {
     (Vec3::new(wish.x, 0.0, wish.z).normalize_or_zero() * speed as f32, keys.just_pressed(KeyCode::Space))
 }
 
-/// The mover walks and jumps from the ground; gravity and collisions are its own.
+/// The mover walks and jumps from the ground; gravity and collisions are its own. The walk is
+/// the eye's heading turned with the body, across the mover's up (on a flat world: x and z).
 fn walk_mover(
     keys: Res<ButtonInput<KeyCode>>,
     eye: Single<&Transform, With<Eye>>,
-    mut mover: Single<&mut VoxelMover, With<Player>>,
+    player: Single<(&mut VoxelMover, &Transform), With<Player>>,
 ) {
+    let (mut mover, body) = player.into_inner();
     let (velocity, jump) = wish(&keys, &eye);
-    mover.velocity.x = f64::from(velocity.x);
-    mover.velocity.z = f64::from(velocity.z);
-    if jump && mover.grounded {
-        mover.velocity.y = JUMP;
-    }
+    let up = mover.up_vector();
+    let walk = (body.rotation * velocity).as_dvec3();
+    let across = walk - up * walk.dot(up);
+    let across = across.normalize_or_zero() * f64::from(velocity.length());
+    let along = if jump && mover.grounded { JUMP } else { mover.velocity.dot(up) };
+    mover.velocity = across + up * along;
 }
 
 /// The player once it moves (the avian capsule waits for its ground first).
@@ -366,7 +458,8 @@ fn footing_of_mover(player: Single<(&VoxelMover, &mut Footing), With<Player>>) {
     let (mover, mut footing) = player.into_inner();
     footing.feet = mover.feet();
     footing.grounded = mover.grounded;
-    footing.settled = mover.grounded && mover.feet().is_some_and(|f| f.y.fract() == 0.0);
+    footing.up = mover.up();
+    footing.settled = mover.grounded && mover.feet().is_some_and(|f| f[mover.up().axis()].fract() == 0.0);
 }
 
 /// The capsule's footing: its feet under its centre; grounded when its ground caster (a
@@ -400,7 +493,7 @@ fn dig_and_build(
     let Some(hit) = world.raycast(ray, REACH) else { return };
     let edit = if dig {
         (hit.voxel, MaterialId::AIR)
-    } else if !player.feet.is_some_and(|f| inside_player(f, hit.adjacent())) {
+    } else if !player.feet.is_some_and(|f| inside_player(f, player.up, hit.adjacent())) {
         (hit.adjacent(), STONE)
     } else {
         return;
@@ -412,10 +505,13 @@ fn dig_and_build(
     }
 }
 
-/// Whether voxel `v` overlaps the player's box standing with its feet at `feet` (world voxels).
-fn inside_player(feet: DVec3, v: VoxelPos) -> bool {
+/// Whether voxel `v` overlaps the player's box standing with its feet at `feet` (world voxels)
+/// with `up` its up.
+fn inside_player(feet: DVec3, up: Face, v: VoxelPos) -> bool {
     let half = f64::from(PLAYER_WIDTH) / 2.0;
-    let (lo, hi) = (feet - DVec3::new(half, 0.0, half), feet + DVec3::new(half, f64::from(PLAYER_HEIGHT), half));
+    let height = face_vector(up) * f64::from(PLAYER_HEIGHT);
+    let across = DVec3::splat(half) - face_vector(up).abs() * half;
+    let (lo, hi) = ((feet - across).min(feet - across + height), (feet + across).max(feet + across + height));
     let v = DVec3::new(f64::from(v.x), f64::from(v.y), f64::from(v.z));
     (0..3).all(|a| v[a] < hi[a] && v[a] + 1.0 > lo[a])
 }
@@ -434,7 +530,7 @@ fn drop_crate(
     mut crates: ResMut<Crates>,
 ) {
     if keys.just_pressed(KeyCode::KeyB) {
-        crates.drop_at(&mut commands, eye.translation() + eye.forward().as_vec3() * 2.0 + Vec3::Y);
+        crates.drop_at(&mut commands, eye.translation() + eye.forward().as_vec3() * 2.0 + eye.up().as_vec3());
     }
 }
 
@@ -473,22 +569,27 @@ fn hud(
     mut contexts: EguiContexts,
     player: Single<&Footing, With<Player>>,
     engine: Res<Engine>,
+    planet: Res<Planet>,
     status: Res<StrataStatus>,
     net: Option<Res<NetClient>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
-    let where_ = match player.feet {
-        Some(f) => {
-            format!("feet {:.1} {:.1} {:.1}{}", f.x, f.y, f.z, if player.grounded { "" } else { " (in the air)" })
+    let air = if player.grounded { "" } else { " (in the air)" };
+    let where_ = match (player.feet, &planet.0) {
+        (Some(f), Some(planet)) => {
+            let g = planet.frame().to_geo(VoxelPos::new(f.x.floor() as i32, f.y.floor() as i32, f.z.floor() as i32));
+            format!("{:.3}° {:.3}° altitude {:.0}, up {:?}{air}", g.lat_deg, g.lon_deg, g.alt, player.up)
         }
-        None => "placing the player…".into(),
+        (Some(f), None) => format!("feet {:.1} {:.1} {:.1}{air}", f.x, f.y, f.z),
+        (None, _) => "placing the player…".into(),
     };
     let text = format!(
         "click: grab mouse · Esc: release · mouse: look · WASD: walk · Shift: run · Space: jump\n\
          left click: dig · right click: build · B: drop a crate · F5: save (also every few seconds and on exit)\n\
          {where_} · {} · {}",
         match *engine {
-            Engine::Mover => "VoxelMover (--avian: avian physics)",
+            Engine::Mover if planet.0.is_some() => "VoxelMover on the planet",
+            Engine::Mover => "VoxelMover (--avian: avian physics; --planet: on a planet)",
             Engine::Avian => "avian physics",
         },
         match net.as_deref() {
@@ -556,7 +657,7 @@ fn screenshot_when_ready(
             // land on the voxel colliders and show in the picture (not fall through).
             let (ahead, right) = (eye.forward().as_vec3(), eye.right().as_vec3());
             for (i, side) in [-1.2f32, 0.0, 1.2].into_iter().enumerate() {
-                let at = eye.translation() + ahead * (3.0 + i as f32) + right * side + Vec3::Y * 2.0;
+                let at = eye.translation() + ahead * (3.0 + i as f32) + right * side + eye.up().as_vec3() * 2.0;
                 crates.drop_at(&mut commands, at);
             }
         }
@@ -569,7 +670,7 @@ fn screenshot_when_ready(
     let fell = crates
         .dropped
         .iter()
-        .any(|&c| moving.get(c).is_ok_and(|(_, at)| at.translation().y < eye.translation().y - 20.0));
+        .any(|&c| moving.get(c).is_ok_and(|(_, at)| (eye.translation() - at.translation()).dot(*eye.up()) > 20.0));
     if progress.resting_frames > 20 || fell {
         progress.requested = true;
         take_checked_screenshot::<PixelStats>(&mut commands, path);

@@ -29,11 +29,19 @@
 //! The positions are exact in this sense: the tests check every move against a brute-force
 //! reference that looks at each voxel of the world, and check that no sequence of moves
 //! leaves the box overlapping a solid voxel.
+//!
+//! # Any up
+//! The rules above are written for a world whose up is `+Y`. On a planet, up is the axis
+//! direction away from the centre ([`WorldUp`](strata_core::WorldUp), constant within a chunk):
+//! [`move_and_slide_up`], [`is_grounded_up`], [`Body::standing_on`] and [`Body::feet_on`] take
+//! it as a [`Face`] and apply the same rules in the frame where it is `+Y` (up's axis first,
+//! then the other two in increasing order; "bottom", ground and step-up along up). The frame is
+//! a permutation and reflection of the axes: exact, so the results are as exact as for `+Y`.
 
 use crate::ray::HitFilter;
 use crate::snapshot::IndexSnapshot;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, VoxelPos};
+use strata_core::{Chunk, ChunkKey, Face, VoxelPos};
 
 /// The longest move along one axis in one call, in voxels. Longer moves are
 /// [`MoveError::TooFar`]: the sweep visits every voxel layer it crosses.
@@ -88,6 +96,74 @@ impl SolidVoxels for SnapshotSolids<'_> {
     }
 }
 
+/// An axis frame in which `up` is `+Y`: local axis `l` is world axis `axes[l]`, negated when
+/// `flip[l]`. Negating an axis maps voxel `v` (spanning `v..v + 1`) to `−v − 1`, and a box
+/// `min..max` to `−max..−min`: exact in `f64` and within the `i32` world.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    axes: [usize; 3],
+    flip: [bool; 3],
+}
+
+impl Frame {
+    fn of(up: Face) -> Self {
+        let a = up.axis();
+        let others = [(a + 1) % 3, (a + 2) % 3];
+        let (b, c) = (others[0].min(others[1]), others[0].max(others[1]));
+        Self { axes: [b, a, c], flip: [false, !up.is_positive(), false] }
+    }
+
+    /// `v` (world) in this frame.
+    fn to_local(self, v: [f64; 3]) -> [f64; 3] {
+        std::array::from_fn(|l| if self.flip[l] { -v[self.axes[l]] } else { v[self.axes[l]] })
+    }
+
+    /// `v` (local) in the world.
+    fn to_world(self, v: [f64; 3]) -> [f64; 3] {
+        let mut w = [0.0; 3];
+        for l in 0..3 {
+            w[self.axes[l]] = if self.flip[l] { -v[l] } else { v[l] };
+        }
+        w
+    }
+
+    fn body_to_local(&self, b: &Body) -> Body {
+        let (p, q) = (self.to_local(b.min), self.to_local(b.max));
+        Body { min: std::array::from_fn(|l| p[l].min(q[l])), max: std::array::from_fn(|l| p[l].max(q[l])) }
+    }
+
+    fn body_to_world(&self, b: &Body) -> Body {
+        let (p, q) = (self.to_world(b.min), self.to_world(b.max));
+        Body { min: std::array::from_fn(|a| p[a].min(q[a])), max: std::array::from_fn(|a| p[a].max(q[a])) }
+    }
+
+    /// The world voxel of local voxel `v`.
+    fn voxel_to_world(&self, v: VoxelPos) -> VoxelPos {
+        let v = v.to_array();
+        let mut w = [0; 3];
+        for l in 0..3 {
+            // `−v − 1` of an `i32` is an `i32`.
+            w[self.axes[l]] = if self.flip[l] { -1 - v[l] } else { v[l] };
+        }
+        VoxelPos::new(w[0], w[1], w[2])
+    }
+
+    /// A world axis's flags (per local axis) in world order.
+    fn flags_to_world(&self, f: [bool; 3]) -> [bool; 3] {
+        let mut w = [false; 3];
+        for l in 0..3 {
+            w[self.axes[l]] = f[l];
+        }
+        w
+    }
+
+    /// `solids` read in this frame.
+    fn solids<'s, S: SolidVoxels>(&self, solids: &'s mut S) -> impl FnMut(VoxelPos) -> bool + 's {
+        let frame = *self;
+        move |v| solids.is_solid(frame.voxel_to_world(v))
+    }
+}
+
 /// An axis-aligned box in world units (voxels), `min[a] < max[a]` on every axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Body {
@@ -107,6 +183,20 @@ impl Body {
     /// The centre of the bottom face.
     pub fn feet(&self) -> [f64; 3] {
         [(self.min[0] + self.max[0]) / 2.0, self.min[1], (self.min[2] + self.max[2]) / 2.0]
+    }
+
+    /// A box standing on `feet` (the centre of its bottom face) in a world whose up is `up`:
+    /// `size` is (width, height, depth): the height along up, the width and depth along the
+    /// other two axes in increasing order. [`Body::standing_at`] for `Face::PosY`.
+    pub fn standing_on(feet: [f64; 3], size: [f64; 3], up: Face) -> Self {
+        let frame = Frame::of(up);
+        frame.body_to_world(&Self::standing_at(frame.to_local(feet), size))
+    }
+
+    /// The centre of the bottom face when up is `up` (the face toward `up.opposite()`).
+    pub fn feet_on(&self, up: Face) -> [f64; 3] {
+        let frame = Frame::of(up);
+        frame.to_world(frame.body_to_local(self).feet())
     }
 
     /// Whether the box overlaps voxel `v` (touching a face is not overlapping).
@@ -184,6 +274,48 @@ pub fn is_grounded(body: &Body, solids: &mut impl SolidVoxels) -> bool {
     let (x0, x1) = body.span(0);
     let (z0, z1) = body.span(2);
     (z0..=z1).any(|z| (x0..=x1).any(|x| solids.is_solid(VoxelPos::new(x, layer, z))))
+}
+
+/// [`is_grounded`] in a world whose up is `up`: the box's bottom (its face toward
+/// `up.opposite()`) lies exactly on an integer plane and a solid voxel lies right beyond it
+/// under the footprint.
+pub fn is_grounded_up(body: &Body, up: Face, solids: &mut impl SolidVoxels) -> bool {
+    let frame = Frame::of(up);
+    is_grounded(&frame.body_to_local(body), &mut frame.solids(solids))
+}
+
+/// [`move_and_slide`] in a world whose up is `up` (see the module docs, *Any up*): up's axis
+/// first, then the other two; step-up along up. `delta`, the result's `moved` and `blocked`
+/// are in world axes.
+///
+/// # Errors
+/// As [`move_and_slide`].
+pub fn move_and_slide_up(
+    body: &mut Body,
+    delta: [f64; 3],
+    step_height: f64,
+    up: Face,
+    solids: &mut impl SolidVoxels,
+) -> Result<Motion, MoveError> {
+    body.check()?;
+    if delta.iter().any(|d| !d.is_finite()) || !(step_height.is_finite() && step_height >= 0.0) {
+        return Err(MoveError::InvalidMove { delta, step_height });
+    }
+    let frame = Frame::of(up);
+    let mut local = frame.body_to_local(body);
+    let motion = move_and_slide(&mut local, frame.to_local(delta), step_height, &mut frame.solids(solids)).map_err(
+        |e| match e {
+            MoveError::TooFar(_) => MoveError::TooFar(delta),
+            e => e,
+        },
+    )?;
+    let start = *body;
+    *body = frame.body_to_world(&local);
+    Ok(Motion {
+        moved: std::array::from_fn(|a| body.min[a] - start.min[a]),
+        blocked: frame.flags_to_world(motion.blocked),
+        ..motion
+    })
 }
 
 /// Moves `body` by `delta` with collisions, sliding along obstacles and stepping up ledges of

@@ -323,3 +323,124 @@ proptest! {
         prop_assert!(world.iter().all(|v| !body.overlaps(*v)));
     }
 }
+
+/// Where local voxel `v` of a `+Y`-up world lies in a world whose up is `up`, written out per
+/// face (independently of the mover's frame): the local up axis becomes `up`'s, the other two
+/// keep their order, and a negative up mirrors (voxel `y` → `−y − 1`).
+fn placed(up: Face, v: VoxelPos) -> VoxelPos {
+    let (x, y, z) = (v.x, v.y, v.z);
+    match up {
+        Face::PosY => VoxelPos::new(x, y, z),
+        Face::NegY => VoxelPos::new(x, -y - 1, z),
+        Face::PosX => VoxelPos::new(y, x, z),
+        Face::NegX => VoxelPos::new(-y - 1, x, z),
+        Face::PosZ => VoxelPos::new(x, z, y),
+        Face::NegZ => VoxelPos::new(x, z, -y - 1),
+    }
+}
+
+/// [`placed`] for a box (`−max..−min` where mirrored) and a vector.
+fn placed_body(up: Face, b: &Body) -> Body {
+    let (lo, hi) = (b.min, b.max);
+    let (min, max) = match up {
+        Face::PosY => (lo, hi),
+        Face::NegY => ([lo[0], -hi[1], lo[2]], [hi[0], -lo[1], hi[2]]),
+        Face::PosX => ([lo[1], lo[0], lo[2]], [hi[1], hi[0], hi[2]]),
+        Face::NegX => ([-hi[1], lo[0], lo[2]], [-lo[1], hi[0], hi[2]]),
+        Face::PosZ => ([lo[0], lo[2], lo[1]], [hi[0], hi[2], hi[1]]),
+        Face::NegZ => ([lo[0], lo[2], -hi[1]], [hi[0], hi[2], -lo[1]]),
+    };
+    Body { min, max }
+}
+
+fn placed_vec(up: Face, d: [f64; 3]) -> [f64; 3] {
+    match up {
+        Face::PosY => d,
+        Face::NegY => [d[0], -d[1], d[2]],
+        Face::PosX => [d[1], d[0], d[2]],
+        Face::NegX => [-d[1], d[0], d[2]],
+        Face::PosZ => [d[0], d[2], d[1]],
+        Face::NegZ => [d[0], d[2], -d[1]],
+    }
+}
+
+/// A `+Y` flag triple (per local axis) in the placed world's axes.
+fn placed_flags(up: Face, f: [bool; 3]) -> [bool; 3] {
+    match up {
+        Face::PosY | Face::NegY => f,
+        Face::PosX | Face::NegX => [f[1], f[0], f[2]],
+        Face::PosZ | Face::NegZ => [f[0], f[2], f[1]],
+    }
+}
+
+#[test]
+fn under_every_up_a_body_falls_along_it_lands_on_the_plane_and_climbs_a_ledge() {
+    for up in Face::ALL {
+        let s = up.offset();
+        // Ground: the layer just below the plane at 0 along up, a ledge one voxel high at +2
+        // along the first other axis.
+        let (a, b, c) = (up.axis(), (up.axis() + 1) % 3, (up.axis() + 2) % 3);
+        let first = b.min(c);
+        let mut world = HashSet::new();
+        for i in -8..8 {
+            for j in -8..8 {
+                let mut v = [0; 3];
+                v[a] = if s[a] > 0 { -1 } else { 0 };
+                v[b] = i;
+                v[c] = j;
+                world.insert(VoxelPos::new(v[0], v[1], v[2]));
+                let along_first = if first == b { i } else { j };
+                if along_first >= 2 {
+                    v[a] = if s[a] > 0 { 0 } else { -1 };
+                    world.insert(VoxelPos::new(v[0], v[1], v[2]));
+                }
+            }
+        }
+        let mut feet = [0.5; 3];
+        feet[a] = 5.25 * f64::from(s[a]);
+        let mut body = Body::standing_on(feet, PLAYER, up);
+        assert_eq!(body.feet_on(up), feet, "{up:?}");
+        let mut fall = [0.0; 3];
+        fall[a] = -20.0 * f64::from(s[a]);
+        let m = move_and_slide_up(&mut body, fall, 1.0, up, &mut solids_of(&world)).unwrap();
+        assert!(m.blocked[a] && m.grounded, "{up:?}: {m:?}");
+        assert_eq!(body.feet_on(up)[a], 0.0, "{up:?}: on the plane");
+        assert!(is_grounded_up(&body, up, &mut solids_of(&world)), "{up:?}");
+        assert!(!is_grounded(&body, &mut solids_of(&world)) || up == Face::PosY, "{up:?}: +Y's rule sees no ground");
+        // Walk 2 voxels along the first other axis: onto the ledge.
+        let mut walk = [0.0; 3];
+        walk[first] = 2.0;
+        let m = move_and_slide_up(&mut body, walk, 1.0, up, &mut solids_of(&world)).unwrap();
+        assert!(m.stepped && m.grounded, "{up:?}: {m:?}");
+        assert_eq!(body.feet_on(up)[a], f64::from(s[a]), "{up:?}: one voxel up");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Under any up, a sequence of moves in a world equals the `+Y` reference in the same world
+    /// turned so that up is `+Y`, and never leaves the body overlapping a solid voxel.
+    #[test]
+    fn every_up_moves_as_plus_y_in_the_turned_world(
+        world in world_strategy(),
+        size in size_strategy(),
+        up_index in 0usize..6,
+        start in (-4.0f64..4.0, 2.0f64..9.0, -4.0f64..4.0),
+        moves in proptest::collection::vec((delta_strategy(), prop_oneof![Just(0.0), Just(1.0), Just(0.5)]), 1..16),
+    ) {
+        let up = Face::ALL[up_index];
+        let turned: HashSet<VoxelPos> = world.iter().map(|v| placed(up, *v)).collect();
+        let mut reference = Body::standing_at([start.0, 7.0 + start.1, start.2], size);
+        let mut body = placed_body(up, &reference);
+        for (delta, step) in moves {
+            let want = ref_move(&mut reference, delta, step, &world);
+            let got = move_and_slide_up(&mut body, placed_vec(up, delta), step, up, &mut solids_of(&turned)).unwrap();
+            prop_assert_eq!(body, placed_body(up, &reference), "{:?} move {:?}", up, delta);
+            prop_assert_eq!(got.blocked, placed_flags(up, want.blocked));
+            prop_assert_eq!((got.grounded, got.stepped), (want.grounded, want.stepped));
+            prop_assert_eq!(is_grounded_up(&body, up, &mut solids_of(&turned)), want.grounded);
+            prop_assert!(turned.iter().all(|v| !body.overlaps(*v)), "{:?} overlaps", body);
+        }
+    }
+}
