@@ -115,6 +115,7 @@ fn main() -> AppExit {
                 },
             },
             StrataDebugUiPlugin,
+            StrataAtmospherePlugin,
         ))
         .insert_resource(ClearColor(CLEAR))
         .insert_resource(Planet(planet))
@@ -184,7 +185,7 @@ fn plain_look() -> bool {
 #[derive(Resource, Default)]
 struct InfoText(String);
 
-fn setup(mut commands: Commands) {
+fn setup(mut commands: Commands, planet: Res<Planet>) {
     let plain = plain_look();
     let mut camera = commands.spawn((
         Camera3d::default(),
@@ -198,11 +199,12 @@ fn setup(mut commands: Commands) {
         // One hardware-filtered tap per shadow lookup: the default (Gaussian) filter takes many,
         // which a software renderer feels.
         camera.insert(ShadowFilteringMethod::Hardware2x2);
-        camera.insert(DistanceFog {
-            color: SKY,
-            directional_light_color: Color::srgba(1.0, 0.92, 0.75, 0.5),
-            directional_light_exponent: 24.0,
-            falloff: FogFalloff::Linear { start: 1.0e6, end: 2.0e6 },
+        // Sky and fog follow the camera's height (the plugin's `StrataAtmospherePlugin`).
+        camera.insert(StrataAtmosphere {
+            sky: SKY,
+            space: CLEAR,
+            haze: HAZE,
+            ..StrataAtmosphere::planet(DVec3::ZERO, planet.0.config().sea_level_radius())
         });
     }
     commands.spawn((
@@ -424,41 +426,27 @@ fn water_casts_no_shadow(add: On<Add, StrataSurface>, surfaces: Query<&StrataSur
     }
 }
 
-/// Sky, fog and shadows for the camera's height above the ground (after [`place_camera`]).
-///
-/// - **Sky**: blue near the ground, fading to black space between 300 voxels and a tenth of the
-///   radius (log scale).
-/// - **Fog**: linear, from part-way out to 1.5 sea-level horizons near the ground (so the far
-///   ground, the coarsest LOD rings and the end of the view dissolve into the sky), out to the
-///   streamed view distance from orbit (a thinner blue haze that brightens the limb). The sun
-///   lights the fog where one looks towards it.
-/// - **Shadows**: below a tenth of the radius (from orbit relief casts no visible shadow), in
-///   three cascades out to four heights (64 to 4,096 voxels): the relief around the view's
-///   centre; far LOD rings are shaded by the sun's angle alone, which keeps the frame cost down.
+/// The ground under the camera for its sky and fog ([`StrataAtmosphere`], which the plugin's
+/// `StrataAtmospherePlugin` keeps: blue near the ground fading to space, fog out to 1.5 horizons
+/// near the ground and to the view distance from orbit), and shadows for its height above the
+/// ground (after [`place_camera`]): below a tenth of the radius (from orbit relief casts no
+/// visible shadow), in three cascades out to four heights (64 to 4,096 voxels): the relief
+/// around the view's centre; far LOD rings are shaded by the sun's angle alone, which keeps the
+/// frame cost down.
 fn atmosphere(
     planet: Res<Planet>,
     orbit: Res<Orbit>,
-    mut clear: ResMut<ClearColor>,
-    mut camera: Query<(&mut DistanceFog, &StreamingViewer), With<MainCamera>>,
+    mut camera: Query<&mut StrataAtmosphere, With<MainCamera>>,
     mut sun: Query<(&mut DirectionalLight, &mut CascadeShadowConfig), With<Sun>>,
 ) {
-    let Ok((mut fog, viewer)) = camera.single_mut() else { return };
+    let Ok(mut sky) = camera.single_mut() else { return };
     let radius = planet.0.config().sea_level_radius();
     let ground = planet.0.surface_altitude(orbit.lat, orbit.lon).unwrap_or(0.0).max(0.0);
     let height = (orbit.alt - ground).max(1.0);
-    // 0 near the ground, 1 in space.
-    let space = ((height / 300.0).ln() / (radius * 0.1 / 300.0).ln()).clamp(0.0, 1.0) as f32;
-    clear.0 = SKY.mix(&CLEAR, space);
-    fog.color = SKY.mix(&HAZE, space);
-    // The fog ends at 1.5 times the sea-level horizon near the ground (the far ground, hills and
-    // the coarsest rings fade into the sky) and at the view distance from orbit (a haze over the
-    // limb); it starts 15 % (ground) to 25 % (orbit) of the way there from the nearest ground.
-    let r = radius + orbit.alt.max(0.0);
-    let horizon = 1.5 * (r * r - radius * radius).max(0.0).sqrt() as f32;
-    let end = horizon + (viewer.view_distance.unwrap_or(horizon) - horizon) * space;
+    if sky.ground_altitude != ground {
+        sky.ground_altitude = ground;
+    }
     let near = height as f32;
-    let start = near + (end - near).max(0.0) * (0.15 + 0.1 * space);
-    fog.falloff = FogFalloff::Linear { start, end: end.max(start + 1.0) };
     if let Ok((mut light, mut cascades)) = sun.single_mut() {
         let shadows = height < radius * 0.1;
         if light.shadow_maps_enabled != shadows {

@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod atmosphere;
 #[cfg(feature = "avian")]
 pub mod colliders;
 mod config;
@@ -45,6 +46,7 @@ pub mod textures;
 mod viewer;
 mod voxel_world;
 
+pub use atmosphere::{AtmospherePlanet, StrataAtmosphere, StrataAtmospherePlugin};
 pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, fluid_shade, to_bevy_mesh};
@@ -126,7 +128,8 @@ pub mod prelude {
     //! Everything a game needs from Strata in one import: `use bevy_strata::prelude::*;`.
     //!
     //! - Plugins: [`StrataPlugin`] (and [`StrataMinimalPlugins`] for headless apps), the companion
-    //!   plugins [`StrataTexturesPlugin`] and [`StrataGeologyPlugin`], and behind their features
+    //!   plugins [`StrataTexturesPlugin`], [`StrataGeologyPlugin`] and [`StrataAtmospherePlugin`]
+    //!   (with its camera component [`StrataAtmosphere`]), and behind their features
     //!   `StrataCollidersPlugin` (`avian`), `StrataDebugUiPlugin` (`debug_ui`) and
     //!   `StrataNetServerPlugin` / `StrataNetClientPlugin` / `NetPlugins` (`net`).
     //! - Settings and state: [`StrataConfig`], [`GeologySettings`], [`GeologyStats`],
@@ -158,10 +161,10 @@ pub mod prelude {
     };
     pub use crate::{
         CommitFailed, CommitRequest, EditsCommitted, GeologySettings, GeologyStats, NodeMeshed, NodeRemeshed,
-        NodeUnloaded, StrataConfig, StrataFloatingOrigin, StrataGeologyPlugin, StrataMinimalPlugins, StrataOrigin,
-        StrataPersistence, StrataPickingSettings, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming,
-        StrataSurface, StrataSystems, StrataTextures, StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover,
-        VoxelPicked, VoxelWorld, VoxelsEdited,
+        NodeUnloaded, StrataAtmosphere, StrataAtmospherePlugin, StrataConfig, StrataFloatingOrigin,
+        StrataGeologyPlugin, StrataMinimalPlugins, StrataOrigin, StrataPersistence, StrataPickingSettings,
+        StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming, StrataSurface, StrataSystems, StrataTextures,
+        StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked, VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{ChunkBox, ChunkKey, EditError, MaterialId, MaterialRegistry, VoxelPos, WorldGenerator};
     pub use strata_geo::{GeoCoord, NoiseTerrain, PlanetConfig, PlanetGenerator, TerrainConfig};
