@@ -265,19 +265,33 @@ mod tests {
     #[test]
     fn process_cpu_counts_the_work_of_every_thread() {
         let before = process_cpu_s().expect("procfs");
-        // 0.3 s of work on each of two other threads.
-        std::thread::scope(|s| {
+        // Two other threads work until the process has used 0.4 CPU seconds (or 20 s of wall
+        // time pass): a count of the calling thread alone (which only sleeps here) never gets
+        // there. Not timed by wall clock: on a busy machine the threads get less than a core each.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let start = Instant::now();
+        let used = std::thread::scope(|s| {
             for _ in 0..2 {
                 s.spawn(|| {
-                    let t = Instant::now();
                     let mut x = 0u64;
-                    while t.elapsed() < std::time::Duration::from_millis(300) {
-                        x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        for _ in 0..10_000 {
+                            x = black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+                        }
                     }
                 });
             }
+            let mut used = 0.0;
+            while start.elapsed() < std::time::Duration::from_secs(20) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                used = process_cpu_s().unwrap() - before;
+                if used >= 0.4 {
+                    break;
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            used
         });
-        let used = process_cpu_s().unwrap() - before;
-        assert!(used >= 0.4, "{used} CPU seconds for 0.6 of work");
+        assert!(used >= 0.4, "{used} CPU seconds counted for two threads working {:?}", start.elapsed());
     }
 }
