@@ -60,6 +60,14 @@ pub struct StrataConfig {
     pub voxel_budget_mib: usize,
     /// Per-vertex ambient occlusion in meshes.
     pub ambient_occlusion: bool,
+    /// Sky light and block light in full-detail meshes (`strata_mesh::LightField`): caves are
+    /// dark, emitters (`light` in `materials.ron`) light their surroundings, light enters
+    /// through openings and fades one level per voxel of water; chunk meshes wait for the shown
+    /// chunks around them (light reaches 14 voxels), and an edit remeshes its 3 × 3 × 3 chunks
+    /// and the chunks below whose sky it may open or close. Coarse LOD nodes are in full
+    /// daylight. Default `true`; `false` meshes everything in full daylight (a little less work
+    /// per chunk).
+    pub light: bool,
     /// Fluids darken and turn opaque with the depth of fluid behind each face (a sea hides its
     /// floor, a shore stays clear; see `strata_mesh::MeshBuffers::fluid_depth` and
     /// [`fluid_shade`](crate::fluid_shade)). Default `true`.
@@ -96,6 +104,7 @@ impl Default for StrataConfig {
             commit_interval_s: 5.0,
             voxel_budget_mib: 256,
             ambient_occlusion: true,
+            light: true,
             fluid_depth: true,
             keep_mesh_data: false,
             texture_layers: false,

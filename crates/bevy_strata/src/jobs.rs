@@ -7,7 +7,9 @@ use std::sync::Arc;
 use strata_core::MaterialRegistry;
 use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, LoadedChunk, ProcessHistory};
 use strata_index::{IndexSnapshot, NodeId};
-use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
+use strata_mesh::{
+    ChunkMesh, LightField, LightNeighborhood, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood,
+};
 use strata_stream::stream_plan::Side;
 
 /// Runs `f`, turning a panic inside it into `Err(its message)`. Work on the task pools runs
@@ -129,6 +131,17 @@ pub(crate) struct MeshJob {
     pub texture_layers: bool,
     /// Fluid depth per face (`StrataConfig::fluid_depth`).
     pub fluid_depth: bool,
+    /// Light the mesh (`StrataConfig::light`, chunks only).
+    pub light: Option<LightInput>,
+}
+
+/// What a chunk's light is computed from: its 3 × 3 × 3 ring (see
+/// [`strata_stream::stream_plan::MeshWork::ring`]), the world's up in the chunk and whether the
+/// sky is open beyond the ring's top layer (see [`LightNeighborhood::sky_beyond`]).
+pub(crate) struct LightInput {
+    pub ring: Box<[Option<Arc<Chunk>>; 27]>,
+    pub up: Face,
+    pub sky_beyond: [bool; 27],
 }
 
 /// What meshing produced.
@@ -145,6 +158,8 @@ thread_local! {
     /// table copy and scratch buffers are reused by every job on the thread, and rebuilt only
     /// when a job brings another table (the materials changed).
     static MESHER: RefCell<Option<(Arc<MaterialTable>, Mesher)>> = const { RefCell::new(None) };
+    /// The light buffers of this task-pool thread (~0.5 MiB, reused by every lit job).
+    static LIGHT: RefCell<Option<LightField>> = const { RefCell::new(None) };
     /// Meshers built on this thread (for the reuse test).
     #[cfg(test)]
     static MESHERS_BUILT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -206,7 +221,20 @@ impl MeshJob {
         options.ambient_occlusion = self.ambient_occlusion;
         options.fluid_depth = self.fluid_depth;
         let mut mesh = ChunkMesh::default();
-        with_mesher(&self.table, |mesher| mesher.mesh(&hood, &options, &mut mesh));
+        match &self.light {
+            Some(light) if self.node.level == 0 => LIGHT.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let field = slot.get_or_insert_with(LightField::new);
+                let mut around =
+                    LightNeighborhood::from_fn(light.up, |o| light.ring[LightNeighborhood::index(o)].as_deref());
+                around.sky_beyond = light.sky_beyond;
+                field.compute(&self.table, &around);
+                with_mesher(&self.table, |mesher| mesher.mesh_lit(&hood, Some(field), &options, &mut mesh));
+            }),
+            _ => {
+                with_mesher(&self.table, |mesher| mesher.mesh(&hood, &options, &mut mesh));
+            }
+        }
         MeshOutput {
             node: self.node,
             generation: self.generation,
@@ -248,6 +276,7 @@ mod tests {
             keep_mesh_data: false,
             texture_layers: false,
             fluid_depth: false,
+            light: None,
         }
         .run();
         assert_eq!(out.generation, 3);
@@ -265,6 +294,7 @@ mod tests {
             keep_mesh_data: false,
             texture_layers: false,
             fluid_depth: false,
+            light: None,
         }
         .run();
         assert!(seams.meshes.opaque_quads > 1);
@@ -324,6 +354,7 @@ mod tests {
             keep_mesh_data: false,
             texture_layers: false,
             fluid_depth: false,
+            light: None,
         };
         let built = || MESHERS_BUILT.with(|n| n.get());
         let (first, second) = (

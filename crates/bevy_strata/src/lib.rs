@@ -49,7 +49,7 @@ mod voxel_world;
 pub use atmosphere::{AtmospherePlanet, StrataAtmosphere, StrataAtmospherePlugin};
 pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
-pub use mesh_build::{ATTRIBUTE_MATERIAL, fluid_shade, to_bevy_mesh};
+pub use mesh_build::{ATTRIBUTE_MATERIAL, MIN_VOXEL_LIGHT, fluid_shade, to_bevy_mesh, voxel_light};
 pub use messages::{
     CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
     VoxelsEdited,

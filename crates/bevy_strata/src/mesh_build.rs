@@ -118,10 +118,11 @@ fn into_bevy_mesh(
         .iter()
         .zip(buffers.ao.iter().chain(std::iter::repeat(&1.0)))
         .zip(buffers.fluid_depth.iter().chain(std::iter::repeat(&0.0)))
-        .map(|((&m, &ao), &depth)| {
+        .zip(buffers.light.iter().chain(std::iter::repeat(&DAYLIGHT)))
+        .map(|(((&m, &ao), &depth), &light)| {
             let c = registry.get(MaterialId(m as u16)).map(|d| d.color).unwrap_or([1.0, 0.0, 1.0, 1.0]);
-            let (light, alpha) = fluid_shade(c[3], depth);
-            let l = ao * light;
+            let (shade, alpha) = fluid_shade(c[3], depth);
+            let l = ao * shade * voxel_light(light);
             [c[0] * l, c[1] * l, c[2] * l, alpha]
         })
         .collect();
@@ -137,6 +138,23 @@ fn into_bevy_mesh(
         mesh.insert_attribute(Mesh::ATTRIBUTE_UV_1, uvs);
     }
     mesh
+}
+
+/// [`MeshBuffers::light`] of unlit meshes: full sky light, no block light.
+const DAYLIGHT: [f32; 2] = [1.0, 0.0];
+
+/// The darkest a voxel face gets (no sky light, no block light): caves are dark, not black.
+pub const MIN_VOXEL_LIGHT: f32 = 0.03;
+
+/// How bright a face is under voxel light `[sky, block]` (each `level / 15`,
+/// [`MeshBuffers::light`]): the brighter of the two, each level 20 % darker than the one above
+/// (`0.8^(15 − level)`, the classic curve: level 14 gives 0.8, 8 gives 0.21, 1 gives 0.044),
+/// lifted so no light gives [`MIN_VOXEL_LIGHT`]. Full daylight (`[1, 0]`) gives 1: unlit meshes
+/// look as before.
+pub fn voxel_light(light: [f32; 2]) -> f32 {
+    let curve = |v: f32| 0.8f32.powf(15.0 * (1.0 - v.clamp(0.0, 1.0)));
+    let bright = curve(light[0]).max(curve(light[1]));
+    MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * bright
 }
 
 /// How deep fluid looks: `(light, alpha)` for a face with [`MeshBuffers::fluid_depth`] `depth`
@@ -161,10 +179,11 @@ pub fn fluid_shade(alpha: f32, depth: f32) -> (f32, f32) {
 fn texture_layers_and_ao(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Vec<[f32; 2]> {
     let ao = buffers.ao.iter().chain(std::iter::repeat(&1.0));
     let depth = buffers.fluid_depth.iter().chain(std::iter::repeat(&0.0));
-    (buffers.materials.iter().zip(&buffers.normals).zip(ao).zip(depth))
-        .map(|(((&m, &normal), &ao), &depth)| {
+    let light = buffers.light.iter().chain(std::iter::repeat(&DAYLIGHT));
+    (buffers.materials.iter().zip(&buffers.normals).zip(ao).zip(depth).zip(light))
+        .map(|((((&m, &normal), &ao), &depth), &light)| {
             let layer = registry.texture_layer(MaterialId(m as u16), FaceKind::of_normal(normal));
-            [layer.map_or(-1.0, |l| l as f32), ao * fluid_shade(1.0, depth).0]
+            [layer.map_or(-1.0, |l| l as f32), ao * fluid_shade(1.0, depth).0 * voxel_light(light)]
         })
         .collect()
 }
@@ -249,6 +268,7 @@ mod tests {
             materials: vec![u32::from(water.0); 2],
             ao: vec![1.0; 2],
             fluid_depth: vec![1.0, 64.0],
+            light: Vec::new(),
             indices: vec![0, 1, 1],
         };
         let mesh = to_bevy_mesh(&buffers, &registry);
@@ -281,6 +301,7 @@ mod tests {
             materials: vec![1, 1, 1, 1, 2],
             ao: vec![1.0, 2.0 / 3.0, 1.0 / 3.0, 0.0, 1.0],
             fluid_depth: vec![0.0; 5],
+            light: vec![[1.0, 0.0]; 5],
             indices: vec![0, 1, 2, 2, 3, 4],
         };
         let mesh = to_bevy_mesh(&buffers, &registry);
@@ -295,5 +316,44 @@ mod tests {
         )
         .unwrap();
         assert!(to_bevy_mesh(&buffers, &untextured).attribute(Mesh::ATTRIBUTE_UV_1).is_none());
+    }
+
+    #[test]
+    fn voxel_light_darkens_both_paths_and_daylight_changes_nothing() {
+        assert_eq!(voxel_light([1.0, 0.0]), 1.0);
+        assert_eq!(voxel_light([0.0, 1.0]), 1.0, "a lamp's own level is full light");
+        assert_eq!(voxel_light([0.0, 0.0]), MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * 0.8f32.powi(15));
+        let level = |l: u8| voxel_light([f32::from(l) / 15.0, 0.0]);
+        assert!((1..=15).all(|l| level(l) > level(l - 1)), "brighter with every level");
+        assert!((level(14) - (MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * 0.8)).abs() < 1e-6);
+        // The brighter light wins.
+        assert_eq!(voxel_light([3.0 / 15.0, 9.0 / 15.0]), voxel_light([9.0 / 15.0, 0.0]));
+        // Both paths carry it: a stone face in a dark cave and one lit by a lamp two voxels away.
+        let registry = MaterialRegistry::builtin();
+        let stone = registry.id("stone").unwrap();
+        let c = registry.get(stone).unwrap().color;
+        let buffers = MeshBuffers {
+            positions: vec![[0.0; 3]; 2],
+            normals: vec![[0.0, 1.0, 0.0]; 2],
+            uvs: vec![[0.0; 2]; 2],
+            materials: vec![u32::from(stone.0); 2],
+            ao: vec![1.0; 2],
+            fluid_depth: vec![0.0; 2],
+            light: vec![[0.0, 0.0], [0.0, 13.0 / 15.0]],
+            indices: vec![0, 1, 1],
+        };
+        let mesh = to_bevy_mesh(&buffers, &registry);
+        let Some(VertexAttributeValues::Float32x4(colors)) = mesh.attribute(Mesh::ATTRIBUTE_COLOR) else {
+            panic!("vertex colours");
+        };
+        for (color, light) in colors.iter().zip(&buffers.light) {
+            let l = voxel_light(*light);
+            assert_eq!(*color, [c[0] * l, c[1] * l, c[2] * l, c[3]]);
+        }
+        let Some(VertexAttributeValues::Float32x2(uvs)) = mesh.attribute(Mesh::ATTRIBUTE_UV_1) else {
+            panic!("the builtin registry is textured");
+        };
+        assert_eq!((uvs[0][1], uvs[1][1]), (voxel_light([0.0, 0.0]), voxel_light([0.0, 13.0 / 15.0])));
+        assert!(uvs[1][1] > 10.0 * uvs[0][1], "the lamp lights the cave");
     }
 }

@@ -15,7 +15,9 @@ use strata_core::{
 };
 use strata_geo::terrain::terrain_ids;
 use strata_geo::{NoiseTerrain, TerrainConfig};
-use strata_mesh::{ChunkMesh, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
+use strata_mesh::{
+    ChunkMesh, LightField, LightNeighborhood, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood,
+};
 
 /// A chunk with its six loaded neighbours.
 struct Scene {
@@ -182,6 +184,32 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         keep(mesher.mesh(&hood, &ao, &mut mesh));
     });
     out.push(Metric::new("mesh.greedy_32_terrain_ao", ao_ns / 1e3, "us"));
+    // With AO and light, as a lit chunk is meshed: the light of the chunk's 62³ window (its 26
+    // generated neighbours: water, so the sky fill runs) then the lit mesh; side by side with
+    // AO alone.
+    let ring_key = ChunkKey::new(0, generator.height(16, 16) >> 5, 0).to_array();
+    let ring: Vec<Chunk> = (0..27)
+        .map(|i| {
+            let o = LightNeighborhood::offset(i);
+            generator.generate(ChunkKey::new(ring_key[0] + o[0], ring_key[1] + o[1], ring_key[2] + o[2]))
+        })
+        .collect();
+    let light_hood = LightNeighborhood::from_fn(Face::PosY, |o| Some(&ring[LightNeighborhood::index(o)]));
+    let mut field = LightField::new();
+    let (mut lit_mesher, mut lit_mesh) = (Mesher::new(table.clone()), ChunkMesh::default());
+    let (lit_ns, ao_side_ns) = side_by_side_ns(
+        batches,
+        iters,
+        || {
+            field.compute(&table, &light_hood);
+            keep(lit_mesher.mesh_lit(&hood, Some(&field), &ao, &mut lit_mesh));
+        },
+        || {
+            keep(mesher.mesh(&hood, &ao, &mut mesh));
+        },
+    );
+    out.push(Metric::new("mesh.light_32_terrain", lit_ns / 1e3, "us"));
+    out.push(Metric::new("mesh.light_32_terrain_over_ao", lit_ns / ao_side_ns, "ratio"));
     // As the plugin meshes: AO and the depth of the water behind each water face.
     let plugin = MeshOptions { ambient_occlusion: true, fluid_depth: true, ..options };
     let depth_ns = time_ns(batches, iters, || {

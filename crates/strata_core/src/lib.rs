@@ -38,7 +38,9 @@ pub use edit::{ChunkBox, Edit, EditError, EditSender, MAX_EDIT_EXTENT, ProcessBa
 pub use error::Error;
 pub use generator::{FlatGenerator, WorldGenerator, sample_hinted};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};
-pub use material::{FaceKind, FaceTextures, Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry};
+pub use material::{
+    FaceKind, FaceTextures, MAX_LIGHT, Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry,
+};
 pub use morton::MortonKey;
 pub use store::{
     BackendError, ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch,
@@ -47,8 +49,8 @@ pub use summary_record::StoredSummary;
 pub use tile_cache::{TileCache, TileKey};
 pub use up::{Up, WorldUp};
 pub use world::{
-    ApplyReport, ChunkChange, ChunkOrigin, ChunkSource, EditLoading, HandIn, LoadedChunk, MAX_COMMIT_RETRIES,
-    PreparedCommit, ProcessTotals, World, WorldConfig, WorldStats, merge_voxels,
+    ApplyReport, ChangeExtent, ChunkChange, ChunkOrigin, ChunkSource, EditLoading, HandIn, LoadedChunk,
+    MAX_COMMIT_RETRIES, PreparedCommit, ProcessTotals, World, WorldConfig, WorldStats, merge_voxels,
 };
 
 /// The names most users need: `use strata_core::prelude::*;`.

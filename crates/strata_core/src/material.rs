@@ -63,6 +63,19 @@ pub struct Material {
     /// of the RON): the material renders in its colour only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub textures: Option<FaceTextures>,
+    /// The block light it gives off, `0..=15` (0, the default: none). An emitter's own cell
+    /// holds this level and light loses one level per voxel it travels through non-opaque
+    /// voxels (see `strata_mesh`'s light module); a registry refuses more than
+    /// [`MAX_LIGHT`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub light: u8,
+}
+
+/// The brightest light level (sky light under open sky, the strongest emitter).
+pub const MAX_LIGHT: u8 = 15;
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }
 
 /// The textures of a material's faces, by name (a renderer loads `<name>.png`, see
@@ -158,6 +171,14 @@ pub enum MaterialError {
     /// Air was given `collides: true`.
     #[error("air cannot collide (material {0:?} has kind Air and collides: true)")]
     AirCollides(String),
+    /// A material gives off more light than [`MAX_LIGHT`], or air gives off any.
+    #[error("material {name:?} gives off light {light}: the levels are 0..=15, and air gives off none")]
+    LightOutOfRange {
+        /// The material.
+        name: String,
+        /// The level it asked for.
+        light: u8,
+    },
     /// A material's textures leave a face without a name.
     #[error("material {0:?} names no texture for some faces (give `all`, or `top`, `side` and `bottom`)")]
     IncompleteTextures(String),
@@ -214,6 +235,9 @@ impl MaterialRegistry {
             }
             if m.kind == MaterialKind::Air && m.collides == Some(true) {
                 return Err(MaterialError::AirCollides(m.name));
+            }
+            if m.light > MAX_LIGHT || (m.kind == MaterialKind::Air && m.light > 0) {
+                return Err(MaterialError::LightOutOfRange { name: m.name, light: m.light });
             }
             let slot = m.id as usize;
             if by_id.len() <= slot {
@@ -367,6 +391,23 @@ mod tests {
         assert!(matches!(MaterialRegistry::load("/nonexistent/x.ron"), Err(MaterialError::Io { .. })));
         let solid_air = "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air, collides: true)])";
         assert!(matches!(MaterialRegistry::from_ron_str(solid_air), Err(MaterialError::AirCollides(_))));
+    }
+
+    #[test]
+    fn light_levels_are_read_and_checked() {
+        let r = registry("(id: 1, name: \"lamp\", color: (1,1,1,1), kind: Solid, light: 15)").unwrap();
+        assert_eq!(r.get(MaterialId(1)).unwrap().light, 15);
+        assert_eq!(r.get(MaterialId::AIR).unwrap().light, 0, "light defaults to none");
+        let too_bright = registry("(id: 1, name: \"sun\", color: (1,1,1,1), kind: Solid, light: 16)");
+        assert!(matches!(too_bright, Err(MaterialError::LightOutOfRange { light: 16, .. })));
+        let glowing_air = "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air, light: 3)])";
+        assert!(matches!(MaterialRegistry::from_ron_str(glowing_air), Err(MaterialError::LightOutOfRange { .. })));
+        // The shipped file's emitters survive a round trip through RON.
+        let builtin = MaterialRegistry::builtin();
+        let lamp = builtin.get(builtin.id("lamp").unwrap()).unwrap();
+        assert_eq!(lamp.light, 15);
+        let text = ron::to_string(lamp).unwrap();
+        assert!(text.contains("light:15"), "{text}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Per-material classification: which ids are air, opaque, transparent or fluid.
 
-use strata_core::{MaterialId, MaterialKind, MaterialRegistry};
+use crate::light::{CLEAR, EMIT, SKY_CLEAR};
+use strata_core::{MAX_LIGHT, MaterialId, MaterialKind, MaterialRegistry};
 
 /// Number of distinct `u16` material ids.
 const ID_SPACE: usize = 1 << 16;
@@ -22,11 +23,13 @@ pub(crate) const FLUID: u8 = 3;
 /// opens holes in the world.
 ///
 /// # Runtime
-/// Building is O(65536) (one 64 KiB table, so lookups need no bounds check); [`MaterialTable::kind`]
+/// Building is O(65536) (two 64 KiB tables, classes and light, so lookups need no bounds check); [`MaterialTable::kind`]
 /// is O(1).
 #[derive(Clone)]
 pub struct MaterialTable {
     codes: Box<[u8; ID_SPACE]>,
+    /// Light codes ([`crate::light`]: emitted level, clear, sky-clear), one byte per id.
+    light: Box<[u8; ID_SPACE]>,
 }
 
 impl std::fmt::Debug for MaterialTable {
@@ -47,27 +50,56 @@ impl MaterialTable {
     /// Builds the table from a registry; ids missing from the registry are opaque.
     pub fn new(registry: &MaterialRegistry) -> Self {
         let mut kinds = vec![MaterialKind::Solid; registry.id_bound()];
+        let mut lights = vec![0; registry.id_bound()];
         for m in registry.iter() {
             kinds[m.id as usize] = m.kind;
+            lights[m.id as usize] = m.light;
         }
-        Self::from_kinds(&kinds)
+        Self::from_kinds_and_light(&kinds, &lights)
     }
 
     /// Builds the table from an id-indexed list of kinds; ids past the end are opaque.
     ///
     /// Id 0 is air whatever `kinds[0]` says (the registry guarantees the same).
     pub fn from_kinds(kinds: &[MaterialKind]) -> Self {
-        let boxed: Box<[u8]> = vec![OPAQUE; ID_SPACE].into_boxed_slice();
-        let mut codes: Box<[u8; ID_SPACE]> = match boxed.try_into() {
-            Ok(c) => c,
-            // Invariant: the vector was built with exactly ID_SPACE elements.
-            Err(_) => unreachable!("table has ID_SPACE entries"),
-        };
+        Self::from_kinds_and_light(kinds, &[])
+    }
+
+    /// Builds the table from id-indexed lists of kinds and emitted light levels (`light` in
+    /// `materials.ron`, clamped to 15); ids past the end of `kinds` are opaque, past the end of
+    /// `lights` dark.
+    ///
+    /// Id 0 is dark air whatever the lists say (the registry guarantees the same).
+    pub fn from_kinds_and_light(kinds: &[MaterialKind], lights: &[u8]) -> Self {
+        let mut codes = table_of(OPAQUE);
         for (code, kind) in codes.iter_mut().zip(kinds) {
             *code = code_of(*kind);
         }
         codes[0] = AIR;
-        Self { codes }
+        let mut light = table_of(0);
+        for (id, l) in light.iter_mut().enumerate() {
+            let pass = match codes[id] {
+                AIR | TRANSPARENT => CLEAR | SKY_CLEAR,
+                FLUID => CLEAR,
+                _ => 0,
+            };
+            let emits = if id == 0 { 0 } else { lights.get(id).map_or(0, |&e| e.min(MAX_LIGHT)) };
+            *l = pass | emits;
+        }
+        Self { codes, light }
+    }
+
+    /// The light code of a raw id ([`crate::light`]): emitted level in bits 0..4, light passes
+    /// ([`CLEAR`]), the sky column passes ([`SKY_CLEAR`]).
+    #[inline]
+    pub(crate) fn light_code(&self, id: u16) -> u8 {
+        self.light[id as usize]
+    }
+
+    /// The light level `id` gives off (0..=15).
+    #[inline]
+    pub fn emission(&self, id: MaterialId) -> u8 {
+        self.light_code(id.0) & EMIT
     }
 
     /// How the mesher treats `id`.
@@ -85,6 +117,15 @@ impl MaterialTable {
     #[inline]
     pub(crate) fn code(&self, id: u16) -> u8 {
         self.codes[id as usize]
+    }
+}
+
+/// A table with every entry `value`.
+fn table_of(value: u8) -> Box<[u8; ID_SPACE]> {
+    match vec![value; ID_SPACE].into_boxed_slice().try_into() {
+        Ok(t) => t,
+        // Invariant: the vector was built with exactly ID_SPACE elements.
+        Err(_) => unreachable!("table has ID_SPACE entries"),
     }
 }
 

@@ -43,12 +43,12 @@ fn run_mask(bit: u32, len: u32) -> u32 {
 /// # Runtime
 /// O(quads · 32) word operations without key checks; O(covered cells) key calls with them.
 #[inline]
-pub(crate) fn merge_slice(
+pub(crate) fn merge_slice<K: Copy + PartialEq>(
     rows: &mut [u32; 32],
     grow: Grow,
     check: bool,
-    key: impl Fn(usize, usize) -> u32,
-    mut emit: impl FnMut(Rect, u32),
+    key: impl Fn(usize, usize) -> K,
+    mut emit: impl FnMut(Rect, K),
 ) {
     for r in 0..32 {
         while rows[r] != 0 {
@@ -112,14 +112,14 @@ pub(crate) fn merge_slice(
 ///
 /// # Runtime
 /// O(runs) word operations plus the key calls of the covered cells when `check`.
-pub(crate) fn merge_runs(
+pub(crate) fn merge_runs<K: Copy + PartialEq + Default>(
     rows: &mut [u32; 32],
     check: bool,
-    key: impl Fn(usize, usize) -> u32,
-    mut emit: impl FnMut(Rect, u32),
+    key: impl Fn(usize, usize) -> K,
+    mut emit: impl FnMut(Rect, K),
 ) {
     // Open rectangle per start bit: (first row, run length, key); `open` marks live ones.
-    let mut spans = [(0u32, 0u32, 0u32); 32];
+    let mut spans = [(0u32, 0u32, K::default()); 32];
     let mut open = 0u32;
     for (r, slot) in rows.iter_mut().enumerate() {
         let mut line = std::mem::take(slot);

@@ -5,6 +5,7 @@ use crate::classify::{FLUID, MaterialTable};
 use crate::faces::FaceMasks;
 use crate::greedy::{Grow, Rect, merge_runs, merge_slice};
 use crate::input::{Neighbor, Neighborhood};
+use crate::light::{DAYLIGHT_KEY, LightField};
 use crate::occupancy::{Grid, Occupancy, is_set};
 use crate::output::{ChunkMesh, DEEP_FLUID_CODE, MeshBuffers, QuadSpec};
 use crate::skip::is_hidden;
@@ -79,11 +80,11 @@ pub struct Mesher {
     occupancy: Occupancy,
     faces: Box<FaceMasks>,
     /// Candidate rectangles of the two ±Y strategies (reused, see `Emitter::merge`).
-    rects: [Vec<(Rect, u32)>; 2],
-    /// Per-cell merge keys of the current slice when AO is on (computed once per cell).
-    keys: Box<[u32; CHUNK_SIZE * CHUNK_SIZE]>,
+    rects: [Vec<(Rect, u64)>; 2],
+    /// Per-cell merge keys of the current slice when AO or light is on (computed once per cell).
+    keys: Box<[u64; CHUNK_SIZE * CHUNK_SIZE]>,
     /// The current slice split by material (reused).
-    groups: Vec<(u32, [u32; CHUNK_SIZE])>,
+    groups: Vec<(u64, [u32; CHUNK_SIZE])>,
 }
 
 impl std::fmt::Debug for Mesher {
@@ -119,8 +120,26 @@ impl Mesher {
         &self.table
     }
 
-    /// Meshes `hood` into `out` (reset first).
+    /// Meshes `hood` into `out` (reset first), in full daylight ([`MeshBuffers::light`] is sky 15,
+    /// block 0 everywhere).
     pub fn mesh(&mut self, hood: &Neighborhood<'_>, options: &MeshOptions, out: &mut ChunkMesh) -> MeshStats {
+        self.mesh_lit(hood, None, options, out)
+    }
+
+    /// Meshes `hood` into `out` (reset first) with the sky and block light of `light`, computed
+    /// for the same centre chunk ([`LightField::compute`]; `None`: full daylight). Faces whose
+    /// corner light differs never merge. Light is a full-detail rule: pass `None` for LOD mips.
+    ///
+    /// # Runtime
+    /// As [`Mesher::mesh`] with AO, plus nine light reads per visible face cell (none when
+    /// the field is uniform daylight).
+    pub fn mesh_lit(
+        &mut self,
+        hood: &Neighborhood<'_>,
+        light: Option<&LightField>,
+        options: &MeshOptions,
+        out: &mut ChunkMesh,
+    ) -> MeshStats {
         out.reset();
         if is_hidden(&self.table, hood) {
             return MeshStats { skipped: true, ..MeshStats::default() };
@@ -141,6 +160,7 @@ impl Mesher {
                 keys: &mut self.keys[..],
                 groups: &mut self.groups,
                 depth: None,
+                light,
             };
             e.emit_all(&mut self.faces);
         }
@@ -162,6 +182,7 @@ impl Mesher {
                     keys: &mut self.keys[..],
                     groups: &mut self.groups,
                     depth,
+                    light,
                 };
                 e.emit_all(&mut self.faces);
             }
@@ -191,17 +212,21 @@ struct Emitter<'a, 'b> {
     materials: Materials<'a>,
     options: &'a MeshOptions,
     out: &'b mut MeshBuffers,
-    rects: &'b mut [Vec<(Rect, u32)>; 2],
-    keys: &'b mut [u32],
-    groups: &'b mut Vec<(u32, [u32; CHUNK_SIZE])>,
+    rects: &'b mut [Vec<(Rect, u64)>; 2],
+    keys: &'b mut [u64],
+    groups: &'b mut Vec<(u64, [u32; CHUNK_SIZE])>,
     /// Set for a fluid layer when [`MeshOptions::fluid_depth`] is on.
     depth: Option<FluidDepth<'a>>,
+    /// The light of the chunk, if lit.
+    light: Option<&'a LightField>,
 }
 
 /// Bits of a merge key: material id in bits 0..16, AO corners in 16..24, fluid depth code in
-/// 24..27 (see [`MeshBuffers::fluid_depth`]).
+/// 24..27 (see [`MeshBuffers::fluid_depth`]), corner light in 32..64 (see
+/// [`LightField::face_key`]).
 const AO_SHIFT: u32 = 16;
 const DEPTH_SHIFT: u32 = 24;
+const LIGHT_SHIFT: u32 = 32;
 
 /// The fluid depth behind the faces of one fluid layer.
 #[derive(Clone, Copy)]
@@ -287,7 +312,7 @@ impl Emitter<'_, '_> {
     /// whichever gives fewer quads, so the count never exceeds block-mesh's and is usually lower.
     fn emit_face<const AXIS: usize>(&mut self, faces: &mut FaceMasks, face: Face) {
         let ao = self.options.ambient_occlusion;
-        let (opaque, materials, depth) = (self.opaque, self.materials, self.depth);
+        let (opaque, materials, depth, light) = (self.opaque, self.materials, self.depth, self.light);
         let mut slices = faces.nonempty(face);
         while slices != 0 {
             let slice = slices.trailing_zeros() as usize;
@@ -301,12 +326,13 @@ impl Emitter<'_, '_> {
                 };
                 let a = if ao { ao_key(opaque, face, c.map(|v| v as i32)) } else { UNOCCLUDED };
                 let d = depth.map_or(0, |d| d.code(face, c));
-                u32::from(m) | (a << AO_SHIFT) | (d << DEPTH_SHIFT)
+                let l = light.map_or(DAYLIGHT_KEY, |l| l.face_key(face, c.map(|v| v as i32)));
+                u64::from(m) | u64::from(a) << AO_SHIFT | u64::from(d) << DEPTH_SHIFT | u64::from(l) << LIGHT_SHIFT
             };
-            match (ao || depth.is_some(), materials) {
+            match (ao || depth.is_some() || light.is_some(), materials) {
                 (false, Materials::One(m)) => {
                     // One key for the whole slice: pure bit operations.
-                    let k = u32::from(m) | (UNOCCLUDED << AO_SHIFT);
+                    let k = u64::from(m) | u64::from(UNOCCLUDED) << AO_SHIFT | u64::from(DAYLIGHT_KEY) << LIGHT_SHIFT;
                     self.merge::<AXIS>(rows, face, slice, false, |_, _| k);
                 }
                 (false, Materials::Dense(_)) => {
@@ -341,7 +367,8 @@ impl Emitter<'_, '_> {
                 }
                 (true, _) => {
                     // AO keys cost a table lookup and a few row reads, depth codes a run of
-                    // bit reads: compute each cell's key once, then merge on keys.
+                    // bit reads, light nine voxel reads: compute each cell's key once, then
+                    // merge on keys.
                     for (r, &line) in rows.iter().enumerate() {
                         let mut bits = line;
                         while bits != 0 {
@@ -368,12 +395,12 @@ impl Emitter<'_, '_> {
         face: Face,
         slice: usize,
         check: bool,
-        key: impl Fn(usize, usize) -> u32,
+        key: impl Fn(usize, usize) -> u64,
     ) {
         let grow = if AXIS == 2 { Grow::BitsFirst } else { Grow::RowsFirst };
         let scale = self.options.voxel_size;
         let out = &mut *self.out;
-        let mut push = |rect: Rect, k: u32| {
+        let mut push = |rect: Rect, k: u64| {
             let (p, q) = tangent_extents(AXIS, rect);
             let spec = QuadSpec {
                 face,
@@ -381,8 +408,9 @@ impl Emitter<'_, '_> {
                 p,
                 q,
                 material: (k & 0xFFFF) as u16,
-                ao: (k >> AO_SHIFT) & 0xFF,
-                depth: (k >> DEPTH_SHIFT) as u8,
+                ao: (k >> AO_SHIFT) as u32 & 0xFF,
+                depth: (k >> DEPTH_SHIFT) as u8 & 7,
+                light: (k >> LIGHT_SHIFT) as u32,
             };
             out.push_quad::<AXIS>(&spec, scale);
         };

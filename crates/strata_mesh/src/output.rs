@@ -18,8 +18,8 @@ const UV_AXES: [(usize, usize); 3] = [(2, 1), (0, 2), (0, 1)];
 /// the normal points to). Per vertex: position in the chunk's local space (voxel units times the
 /// LOD voxel size), unit normal, UV in the same units (a texture repeats once per world voxel),
 /// material id (for a per-material colour or a texture-array layer), AO light level in
-/// `0.0..=1.0` (1.0 = unoccluded, always 1.0 when AO is off) and fluid depth (see
-/// [`MeshBuffers::fluid_depth`]).
+/// `0.0..=1.0` (1.0 = unoccluded, always 1.0 when AO is off), fluid depth (see
+/// [`MeshBuffers::fluid_depth`]) and light (see [`MeshBuffers::light`]).
 ///
 /// [`MeshBuffers::reset`] keeps the capacity: reusing one value per worker makes steady-state
 /// meshing allocation-free.
@@ -42,12 +42,28 @@ pub struct MeshBuffers {
     /// continuing into an LOD seam). 0.0 on faces of other materials and when the option is off.
     /// Equal on the 4 vertices of a quad.
     pub fluid_depth: Vec<f32>,
+    /// Sky light and block light at each vertex, each in `0.0..=1.0` (level / 15): the smooth
+    /// corner light of [`Mesher::mesh_lit`](crate::Mesher::mesh_lit), `[1.0, 0.0]` (full
+    /// daylight) when meshed without light. A renderer shades with, say,
+    /// `max(sky · sun, block · lamp)`.
+    pub light: Vec<[f32; 2]>,
     /// Triangle list, 6 indices per quad.
     pub indices: Vec<u32>,
 }
 
 /// Light factor of each AO level (table lookup instead of a division per vertex).
 const AO_LIGHT: [f32; 4] = [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0];
+
+/// [`MeshBuffers::light`] of each corner light byte (sky in the low nibble, block in the high).
+static LIGHT_LEVEL: [[f32; 2]; 256] = {
+    let mut t = [[0.0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [(i & 15) as f32 / 15.0, (i >> 4) as f32 / 15.0];
+        i += 1;
+    }
+    t
+};
 
 /// The largest fluid depth code: deeper than 32 world voxels.
 pub(crate) const DEEP_FLUID_CODE: u32 = 7;
@@ -71,6 +87,9 @@ pub(crate) struct QuadSpec {
     pub ao: u32,
     /// Fluid depth code (index into `FLUID_DEPTH`).
     pub depth: u8,
+    /// Corner light, see [`crate::LightField`]'s face key: per corner 8 bits, sky in the low
+    /// nibble, block in the high one.
+    pub light: u32,
 }
 
 impl MeshBuffers {
@@ -82,6 +101,7 @@ impl MeshBuffers {
         self.materials.clear();
         self.ao.clear();
         self.fluid_depth.clear();
+        self.light.clear();
         self.indices.clear();
     }
 
@@ -135,9 +155,14 @@ impl MeshBuffers {
         self.materials.extend_from_slice(&[u32::from(quad.material); 4]);
         self.ao.extend_from_slice(&levels.map(|l| AO_LIGHT[l as usize & 3]));
         self.fluid_depth.extend_from_slice(&[FLUID_DEPTH[usize::from(quad.depth) & 7]; 4]);
+        let lights = corners.map(|(_, _, c)| (quad.light >> (8 * c)) & 0xFF);
+        self.light.extend_from_slice(&lights.map(|l| LIGHT_LEVEL[l as usize]));
         // Split along the diagonal whose ends are brighter together, so a single dark corner
-        // shades one triangle symmetrically (no anisotropy seam).
-        let tri: [u32; 6] = if quad.ao == UNOCCLUDED || levels[0] + levels[2] > levels[1] + levels[3] {
+        // shades one triangle symmetrically (no anisotropy seam). Brightness: AO level times
+        // the brighter of the two lights.
+        let bright = |i: usize| (levels[i] + 1) * (1 + (lights[i] & 0xF).max(lights[i] >> 4));
+        let even_light = lights.iter().all(|&l| l == lights[0]);
+        let tri: [u32; 6] = if (quad.ao == UNOCCLUDED && even_light) || bright(0) + bright(2) > bright(1) + bright(3) {
             [0, 1, 2, 0, 2, 3]
         } else {
             [1, 2, 3, 1, 3, 0]
@@ -225,7 +250,11 @@ mod tests {
         for face in Face::ALL {
             for ao in [UNOCCLUDED, 0b11_11_11_00] {
                 let mut m = MeshBuffers::default();
-                push(&mut m, &QuadSpec { face, slice: 3, p: [1, 4], q: [2, 3], material: 9, ao, depth: 0 }, 2.0);
+                push(
+                    &mut m,
+                    &QuadSpec { face, slice: 3, p: [1, 4], q: [2, 3], material: 9, ao, depth: 0, light: 0x0F0F_0F0F },
+                    2.0,
+                );
                 assert_eq!(m.quad_count(), 1);
                 for t in m.indices.chunks_exact(3) {
                     let [a, b, c] = [t[0], t[1], t[2]].map(|i| m.positions[i as usize]);

@@ -37,8 +37,12 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The tests count the one global allocator: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn meshing_allocates_nothing_once_warm() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let generator = NoiseTerrain::new(TerrainConfig::default());
     let key = ChunkKey::new(0, generator.height(16, 16) >> 5, 0);
     let center = generator.generate(key);
@@ -56,4 +60,40 @@ fn meshing_allocates_nothing_once_warm() {
         }
         assert_eq!(ALLOCATIONS.load(Ordering::Relaxed) - before, 0, "ao = {ao}");
     }
+}
+
+#[test]
+fn lit_meshing_allocates_nothing_once_warm() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    use strata_core::{Chunk, LocalPos};
+    use strata_mesh::{LightField, LightNeighborhood};
+    let generator = NoiseTerrain::new(TerrainConfig::default());
+    let key = ChunkKey::new(0, generator.height(16, 16) >> 5, 0).to_array();
+    let mut ring: Vec<Chunk> = (0..27)
+        .map(|i| {
+            let o = LightNeighborhood::offset(i);
+            generator.generate(ChunkKey::new(key[0] + o[0], key[1] + o[1], key[2] + o[2]))
+        })
+        .collect();
+    // A lamp on the ground in the centre, so the block light fill runs.
+    let lamp = common::registry().id("lamp").unwrap();
+    let top = (0..32u8).rev().find(|&y| !ring[13].get(LocalPos::new(16, y, 16).index()).is_air()).unwrap();
+    ring[13].set(LocalPos::new(16, top, 16).index(), lamp);
+    let table = common::table();
+    let light_hood = LightNeighborhood::from_fn(Face::PosY, |o| Some(&ring[LightNeighborhood::index(o)]));
+    let center = &ring[13];
+    let hood = Neighborhood::from_fn(center, |f| Neighbor::Loaded(&ring[LightNeighborhood::index(f.offset())]));
+    let mut mesher = Mesher::new(table.clone());
+    let mut field = LightField::new();
+    let mut mesh = ChunkMesh::default();
+    let options = MeshOptions { ambient_occlusion: true, ..MeshOptions::default() };
+    field.compute(&table, &light_hood);
+    mesher.mesh_lit(&hood, Some(&field), &options, &mut mesh);
+    assert!(mesh.opaque.light.iter().any(|l| l[1] > 0.0), "the lamp lights something");
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..3 {
+        field.compute(&table, &light_hood);
+        mesher.mesh_lit(&hood, Some(&field), &options, &mut mesh);
+    }
+    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed) - before, 0);
 }

@@ -110,6 +110,11 @@ pub struct MeshWork {
     pub center: Arc<Chunk>,
     /// Its six same-level neighbours, in [`Face::ALL`] order.
     pub sides: [Side; 6],
+    /// With [`StreamPlan::set_light_ring`], for a chunk (level 0): the data of the 3 × 3 × 3
+    /// chunks around it (index `(dx + 1) + 3 (dy + 1) + 9 (dz + 1)`; the centre at 13), what
+    /// light is computed from. `None` entries are chunks not shown at level 0 (beyond the
+    /// full-detail view, or a seam).
+    pub ring: Option<Box<[Option<Arc<Chunk>>; 27]>>,
 }
 
 /// Work handed out by [`StreamPlan::next_work`]: the engine must start every item (a task
@@ -231,7 +236,7 @@ pub struct StreamPlan {
     queued: FxHashSet<NodeId>,
     /// Nodes waiting for data before they can be meshed, each with the pieces it waits for
     /// (see [`piece_bit`]): it is queued again when the last of them arrives, not at each.
-    waiting: FxHashMap<NodeId, u8>,
+    waiting: FxHashMap<NodeId, u32>,
     /// Loads to start, nearest first; `load_requested` holds the requests still wanted (an
     /// entry whose request was withdrawn is skipped).
     load_queue: BinaryHeap<Queued>,
@@ -245,7 +250,12 @@ pub struct StreamPlan {
     wanted: FxHashSet<NodeId>,
     /// Grid loads waiting for the scan of their stored chunks.
     blocked_on_scan: FxHashSet<NodeId>,
+    /// Chunk meshes also wait for, and carry, the shown chunks of their 3 × 3 × 3 ring.
+    light_ring: bool,
 }
+
+/// The data of a chunk's 3 × 3 × 3 ring, if asked for ([`MeshWork::ring`]).
+type MeshRing = Option<Box<[Option<Arc<Chunk>>; 27]>>;
 
 fn same_level_neighbor(id: NodeId, f: Face) -> NodeId {
     NodeId::new(id.level, id.key.neighbor(f))
@@ -254,10 +264,36 @@ fn same_level_neighbor(id: NodeId, f: Face) -> NodeId {
 /// A piece of data a node's mesh waits for: its [`piece_bit`] and the node that holds it.
 type MissingPiece = (u8, NodeId);
 
-/// Which of the seven pieces of data `waiter`'s mesh needs `piece` is: bit 0 its own, bit
-/// `1 + i` the neighbour across `Face::ALL[i]`.
+/// Which piece of data `waiter`'s mesh needs `piece` is: the index of `piece`'s offset in the
+/// 3 × 3 × 3 ring around `waiter` (its own data 13, the face neighbours 4, 10, 12, 14, 16, 22);
+/// 13 for anything else.
 fn piece_bit(waiter: NodeId, piece: NodeId) -> u8 {
-    Face::ALL.iter().position(|&f| same_level_neighbor(waiter, f) == piece).map_or(0, |i| 1 + i as u8)
+    let (w, p) = (waiter.key.to_array(), piece.key.to_array());
+    let d: [i64; 3] = std::array::from_fn(|a| i64::from(p[a]) - i64::from(w[a]));
+    if waiter.level != piece.level || d.iter().any(|v| v.abs() > 1) {
+        return 13;
+    }
+    ((d[0] + 1) + 3 * (d[1] + 1) + 9 * (d[2] + 1)) as u8
+}
+
+/// The node at `offset` (each component in `-1..=1`) from `id` at its level.
+fn ring_node(id: NodeId, offset: [i32; 3]) -> NodeId {
+    let k = id.key.to_array();
+    NodeId::new(
+        id.level,
+        ChunkKey::new(k[0].wrapping_add(offset[0]), k[1].wrapping_add(offset[1]), k[2].wrapping_add(offset[2])),
+    )
+}
+
+/// The offset of ring index `i` (see [`piece_bit`]).
+const fn ring_offset(i: usize) -> [i32; 3] {
+    let i = i as i32;
+    [i % 3 - 1, i / 3 % 3 - 1, i / 9 - 1]
+}
+
+/// `id` and the 26 nodes around it at its level.
+fn with_ring(id: NodeId) -> impl Iterator<Item = NodeId> {
+    (0..27).map(move |i| ring_node(id, ring_offset(i)))
 }
 
 /// `id` and its six same-level neighbours.
@@ -402,6 +438,19 @@ impl StreamPlan {
         }
     }
 
+    /// Light in chunk `key` may have changed (an edit within light's reach of it, or one that
+    /// opened or closed the sky above it): its node is remeshed first. O(1).
+    pub fn chunk_relit(&mut self, key: ChunkKey) {
+        self.invalidate(NodeId::chunk(key), true);
+    }
+
+    /// Whether chunk meshes wait for, and carry, the shown chunks of their 3 × 3 × 3 ring
+    /// ([`MeshWork::ring`], for light). Off by default. Which chunks an edit relights is the
+    /// engine's call ([`StreamPlan::chunk_relit`]).
+    pub fn set_light_ring(&mut self, on: bool) {
+        self.light_ring = on;
+    }
+
     /// A ray or an edit needs `key`'s voxels and the engine's world cache does not hold them:
     /// it is loaded before the view's chunks (and retained until it arrives).
     pub fn want_chunk(&mut self, key: ChunkKey) {
@@ -460,13 +509,13 @@ impl StreamPlan {
             self.queued.remove(&id);
             let Some(shown) = self.shown.get(&id).copied() else { continue };
             match self.mesh_inputs(id, shown, inputs) {
-                Ok((center, sides)) => {
+                Ok((center, sides, ring)) => {
                     self.waiting.remove(&id);
                     self.meshing.insert(id);
-                    work.push(Work::Mesh(MeshWork { node: id, generation: shown.generation, center, sides }));
+                    work.push(Work::Mesh(MeshWork { node: id, generation: shown.generation, center, sides, ring }));
                 }
                 Err(missing) => {
-                    let mut pieces = 0u8;
+                    let mut pieces = 0u32;
                     for (bit, m) in missing {
                         pieces |= 1 << bit;
                         if m.level >= 1 {
@@ -506,7 +555,7 @@ impl StreamPlan {
         id: NodeId,
         shown: ShownNode,
         inputs: &impl StreamInputs,
-    ) -> Result<(Arc<Chunk>, [Side; 6]), Vec<MissingPiece>> {
+    ) -> Result<(Arc<Chunk>, [Side; 6], MeshRing), Vec<MissingPiece>> {
         let mut missing = Vec::new();
         let center = self.data(id, inputs);
         if center.is_none() {
@@ -526,8 +575,28 @@ impl StreamPlan {
                 }
             }
         });
+        // Light: the chunks of the ring shown at level 0 (faces as the mesher sees them).
+        let mut ring = None;
+        if self.light_ring && id.level == 0 {
+            let mut r: Box<[Option<Arc<Chunk>>; 27]> = Box::new(std::array::from_fn(|_| None));
+            for (i, slot) in r.iter_mut().enumerate() {
+                let offset = ring_offset(i);
+                let n = ring_node(id, offset);
+                if let Some(f) = Face::ALL.iter().position(|f| f.offset() == offset) {
+                    *slot = sides[f].as_ref().and_then(Side::data).cloned();
+                } else if i == 13 {
+                    *slot = center.clone();
+                } else if self.shown.contains_key(&n) {
+                    *slot = self.data(n, inputs);
+                    if slot.is_none() {
+                        missing.push((piece_bit(id, n), n));
+                    }
+                }
+            }
+            ring = Some(r);
+        }
         match center {
-            Some(center) if missing.is_empty() => Ok((center, sides.map(|s| s.unwrap_or(Side::Seam)))),
+            Some(center) if missing.is_empty() => Ok((center, sides.map(|s| s.unwrap_or(Side::Seam)), ring)),
             _ => Err(missing),
         }
     }
@@ -556,7 +625,7 @@ impl StreamPlan {
         self.wanted.remove(&node);
         // The nodes that can wait for this piece: itself and its six neighbours. One whose last
         // missing piece this was looks again (success or failure).
-        for w in with_neighbors(node) {
+        for w in with_ring(node) {
             let Some(pieces) = self.waiting.get_mut(&w) else { continue };
             *pieces &= !(1 << piece_bit(w, node));
             if *pieces == 0 {

@@ -7,6 +7,7 @@ mod colliders;
 mod common;
 mod geology;
 mod headless;
+mod light;
 mod load_failures;
 mod main_thread;
 mod mover;

@@ -2,6 +2,7 @@
 //! process batches), held-back edits and the change feed.
 
 use super::*;
+use crate::LocalIndex;
 
 /// What one [`World::apply`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -165,6 +166,8 @@ impl World {
     /// only the edits that touch it. Returns the report and the first load error.
     pub(super) fn apply_all(&mut self, loading: EditLoading) -> (ApplyReport, Option<StoreError>) {
         self.epoch += 1;
+        // Extents of writes an earlier apply noted and then failed to make.
+        self.extents.clear();
         let mut report = ApplyReport::default();
         self.deferred.extend(self.log.drain());
         let mut held = VecDeque::new();
@@ -234,7 +237,8 @@ impl World {
                 Arc::make_mut(&mut e.chunk).normalize();
             }
             e.version = version;
-            let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history };
+            let extent = self.extents.remove(&key).unwrap_or(ChangeExtent::WHOLE);
+            let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history, extent };
             self.subscribers.retain(|s| s.send(change.clone()).is_ok());
             self.cache.set_dirty(&key, true);
             self.cache.recount(&key);
@@ -278,10 +282,12 @@ impl World {
         while i < writes.len() {
             let key = writes[i].pos.chunk();
             let chunk = self.chunk_for_edit(key)?;
+            let from = i;
             while i < writes.len() && writes[i].pos.chunk() == key {
                 chunk.set(writes[i].pos.local().index(), writes[i].material);
                 i += 1;
             }
+            self.note_extent(key, ChangeExtent::of(writes[from..i].iter().map(|w| w.pos.local()), true));
             if let Some(e) = self.cache.entry_mut(&key) {
                 e.history.record(batch.stamp);
             }
@@ -313,6 +319,7 @@ impl World {
                 chunk.set(edits[j].0.local().index(), edits[j].1);
                 j += 1;
             }
+            self.note_extent(key, ChangeExtent::of(edits[i..j].iter().map(|(p, _)| p.local()), false));
             i = j;
         }
         Ok(edits.len() as u64)
@@ -363,6 +370,7 @@ impl World {
                     break;
                 }
             };
+            let extent = ChangeExtent::of(writes.iter().map(|&(i, _)| LocalIndex::new(i).pos()), false);
             if let Chunk::Uniform(m) = *chunk
                 && writes.iter().all(|&(_, v)| v == m.0)
             {
@@ -373,6 +381,7 @@ impl World {
                 // Invariant: `i` came from `LocalIndex::get`, which is < CHUNK_VOLUME.
                 voxels[i as usize & (crate::CHUNK_VOLUME - 1)] = v;
             }
+            self.note_extent(*key, extent);
         }
         self.scratch = sc;
         result
@@ -384,6 +393,13 @@ impl World {
         let e = self.cache.insert(key, Arc::new(chunk), true, self.version);
         e.touched_epoch = epoch;
         self.touched.push(key);
+        self.note_extent(key, Some(ChangeExtent::WHOLE));
+    }
+
+    /// Adds `extent` to what this apply wrote in `key`.
+    fn note_extent(&mut self, key: ChunkKey, extent: Option<ChangeExtent>) {
+        let Some(extent) = extent else { return };
+        self.extents.entry(key).and_modify(|e| *e = e.union(extent)).or_insert(extent);
     }
 
     fn fill_box_now(&mut self, min: VoxelPos, max: VoxelPos, m: MaterialId) -> Result<u64, StoreError> {
@@ -397,8 +413,9 @@ impl World {
             let (lo, hi) = (key.min_voxel(), key.max_voxel());
             let l = VoxelPos::new(min.x.max(lo.x), min.y.max(lo.y), min.z.max(lo.z));
             let h = VoxelPos::new(max.x.min(hi.x), max.y.min(hi.y), max.z.min(hi.z));
-            let chunk = self.chunk_for_edit(key)?;
             let (lmin, lmax) = (l.local(), h.local());
+            self.note_extent(key, Some(ChangeExtent::new(lmin, lmax, false)));
+            let chunk = self.chunk_for_edit(key)?;
             for z in lmin.z..=lmax.z {
                 for y in lmin.y..=lmax.y {
                     for x in lmin.x..=lmax.x {
@@ -421,6 +438,15 @@ impl World {
                 continue;
             }
             let lo = key.min_voxel().to_array().map(i64::from);
+            // The sphere's box within the chunk holds every write.
+            let reach = f64::from(radius).ceil() as i64 + 1;
+            let c = center.to_array().map(i64::from);
+            let local = |a: usize, d: i64| (c[a] + d - lo[a]).clamp(0, CHUNK_SIZE as i64 - 1) as u8;
+            let (bmin, bmax) = (
+                LocalPos::new(local(0, -reach), local(1, -reach), local(2, -reach)),
+                LocalPos::new(local(0, reach), local(1, reach), local(2, reach)),
+            );
+            self.note_extent(key, Some(ChangeExtent::new(bmin, bmax, false)));
             let chunk = self.chunk_for_edit(key)?;
             for z in 0..CHUNK_SIZE as i64 {
                 for y in 0..CHUNK_SIZE as i64 {

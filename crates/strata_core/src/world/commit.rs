@@ -401,7 +401,13 @@ impl World {
                 self.cache.recount(&key);
                 let Some(e) = self.cache.entry_mut(&key) else { continue };
                 e.version = if e.is_dirty() { version } else { e.version };
-                let change = ChunkChange { key, version, chunk: e.chunk.clone(), history: e.history };
+                let change = ChunkChange {
+                    key,
+                    version,
+                    chunk: e.chunk.clone(),
+                    history: e.history,
+                    extent: ChangeExtent::WHOLE,
+                };
                 self.subscribers.retain(|s| s.send(change.clone()).is_ok());
             }
         }

@@ -214,6 +214,48 @@ pub struct ChunkChange {
     pub chunk: Arc<Chunk>,
     /// The processes that have changed it, this one included.
     pub history: ProcessHistory,
+    /// Which of its voxels changed, and by whom ([`ChangeExtent::WHOLE`] for a chunk replaced
+    /// or adopted whole).
+    pub extent: ChangeExtent,
+}
+
+/// The voxels of one chunk an apply wrote (a box in local coordinates that holds every write)
+/// and whether they all came from processes (geology) rather than from players' edits. What
+/// consumers use to limit the work a change causes: a mesher's light, say, reaches only 14
+/// voxels from the box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeExtent {
+    /// The least local coordinate written, per axis.
+    pub min: [u8; 3],
+    /// The greatest local coordinate written, per axis.
+    pub max: [u8; 3],
+    /// Every write came from a [`crate::ProcessBatch`].
+    pub processes_only: bool,
+}
+
+impl ChangeExtent {
+    /// The whole chunk, by an edit (a replaced, loaded or merged chunk).
+    pub const WHOLE: Self = Self { min: [0; 3], max: [CHUNK_SIZE as u8 - 1; 3], processes_only: false };
+
+    /// The box `min..=max` (local coordinates), written by a process or not.
+    pub fn new(min: LocalPos, max: LocalPos, by_process: bool) -> Self {
+        Self { min: [min.x, min.y, min.z], max: [max.x, max.y, max.z], processes_only: by_process }
+    }
+
+    /// The smallest extent holding both.
+    pub fn union(self, other: Self) -> Self {
+        Self {
+            min: std::array::from_fn(|a| self.min[a].min(other.min[a])),
+            max: std::array::from_fn(|a| self.max[a].max(other.max[a])),
+            processes_only: self.processes_only && other.processes_only,
+        }
+    }
+
+    /// The extent of the writes at `locals` (non-empty), by a process or not. O(writes).
+    pub fn of(mut locals: impl Iterator<Item = LocalPos>, by_process: bool) -> Option<Self> {
+        let first = locals.next()?;
+        Some(locals.fold(Self::new(first, first, by_process), |e, p| e.union(Self::new(p, p, by_process))))
+    }
 }
 
 /// The hybrid voxel world. See the module docs for the data flow.
@@ -229,6 +271,8 @@ pub struct World {
     version: u64,
     epoch: u64,
     touched: Vec<ChunkKey>,
+    /// What this apply wrote in each touched chunk.
+    extents: FxHashMap<ChunkKey, ChangeExtent>,
     subscribers: Vec<Sender<ChunkChange>>,
     loaded_from_store: u64,
     generated: u64,
@@ -268,6 +312,7 @@ impl World {
             version: 0,
             epoch: 0,
             touched: Vec::new(),
+            extents: FxHashMap::default(),
             subscribers: Vec::new(),
             loaded_from_store: 0,
             generated: 0,
@@ -447,7 +492,7 @@ impl World {
         let chunk = loaded.chunk;
         let e = self.cache.insert(key, chunk.clone(), false, version);
         (e.history, e.expect, e.base, e.claimed) = (loaded.history, Some(expect), chunk.clone(), None);
-        let change = ChunkChange { key, version, chunk, history: loaded.history };
+        let change = ChunkChange { key, version, chunk, history: loaded.history, extent: ChangeExtent::WHOLE };
         self.subscribers.retain(|s| s.send(change.clone()).is_ok());
         self.cache.evict_over_budget();
         Some(version)

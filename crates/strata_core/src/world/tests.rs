@@ -1173,3 +1173,59 @@ fn refresh_takes_another_writers_copy_only_over_a_clean_resident_chunk() {
     assert_eq!(w.refresh(key, theirs(mine + 5, 7)), None, "dirty");
     assert_eq!(w.voxel(p).unwrap(), MaterialId(2));
 }
+
+/// The extent of one chunk's change in `feed`'s next batch.
+fn extents(feed: &Receiver<ChunkChange>) -> HashMap<ChunkKey, ChangeExtent> {
+    feed.try_iter().map(|c| (c.key, c.extent)).collect()
+}
+
+#[test]
+fn changes_say_which_voxels_changed_and_whether_only_processes_wrote_them() {
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    let feed = w.subscribe();
+    let (c0, c1) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0));
+    // Two single writes in chunk 0: the box around both.
+    w.set_voxel(VoxelPos::new(3, 4, 5), MaterialId(9));
+    w.set_voxel(VoxelPos::new(10, 1, 2), MaterialId(9));
+    w.apply().unwrap();
+    let want = ChangeExtent { min: [3, 1, 2], max: [10, 4, 5], processes_only: false };
+    assert_eq!(extents(&feed), HashMap::from([(c0, want)]));
+    // A box across the border of chunks 0 and 1: each gets its part.
+    w.fill_box(VoxelPos::new(30, 2, 2), VoxelPos::new(33, 3, 4), MaterialId(9)).unwrap();
+    w.apply().unwrap();
+    let got = extents(&feed);
+    assert_eq!(got[&c0], ChangeExtent { min: [30, 2, 2], max: [31, 3, 4], processes_only: false });
+    assert_eq!(got[&c1], ChangeExtent { min: [0, 2, 2], max: [1, 3, 4], processes_only: false });
+    // A sphere: a box that holds every voxel it wrote.
+    w.fill_sphere(VoxelPos::new(16, 16, 16), 3.0, MaterialId(9)).unwrap();
+    w.apply().unwrap();
+    let e = extents(&feed)[&c0];
+    for z in 0..32u8 {
+        for y in 0..32u8 {
+            for x in 0..32u8 {
+                let written = w.voxel(VoxelPos::new(x.into(), y.into(), z.into())).unwrap() == MaterialId(9)
+                    && (13..=19).contains(&x);
+                if written && (13..=19).contains(&y) && (13..=19).contains(&z) {
+                    assert!((0..3).all(|a| e.min[a] <= [x, y, z][a] && [x, y, z][a] <= e.max[a]), "{e:?} {x} {y} {z}");
+                }
+            }
+        }
+    }
+    assert!(!e.processes_only);
+    // A process batch alone: processes only; with a player's edit in the same apply: not.
+    let batch = |v: u16| ProcessBatch { stamp: stamp(0, v.into()), writes: vec![write(VoxelPos::new(7, 0, 7), 1, 0)] };
+    w.push_edit(Edit::Process(batch(1)));
+    w.apply().unwrap();
+    assert_eq!(extents(&feed)[&c0], ChangeExtent { min: [7, 0, 7], max: [7, 0, 7], processes_only: true });
+    w.push_edit(Edit::Process(ProcessBatch { stamp: stamp(0, 2), writes: vec![write(VoxelPos::new(8, 0, 8), 1, 0)] }));
+    w.set_voxel(VoxelPos::new(20, 0, 1), MaterialId(9));
+    w.apply().unwrap();
+    assert_eq!(extents(&feed)[&c0], ChangeExtent { min: [8, 0, 1], max: [20, 0, 8], processes_only: false });
+    // Many writes (grouped by chunk): each chunk its own box.
+    let many: Vec<_> = (0..200).map(|i| (VoxelPos::new(i % 40, 1 + i / 40, 3), MaterialId(9))).collect();
+    w.push_edit(Edit::Many(many));
+    w.apply().unwrap();
+    let got = extents(&feed);
+    assert_eq!(got[&c0], ChangeExtent { min: [0, 1, 3], max: [31, 5, 3], processes_only: false });
+    assert_eq!(got[&c1], ChangeExtent { min: [0, 1, 3], max: [7, 5, 3], processes_only: false });
+}

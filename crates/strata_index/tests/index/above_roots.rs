@@ -166,7 +166,7 @@ proptest! {
             })
             .collect();
         for (v, (k, c)) in flipped.iter().enumerate() {
-            let change = strata_core::ChunkChange { key: *k, chunk: Arc::new(c.clone()), version: 100 + v as u64, history: ProcessHistory::EMPTY };
+            let change = strata_core::ChunkChange { key: *k, chunk: Arc::new(c.clone()), version: 100 + v as u64, history: ProcessHistory::EMPTY, extent: strata_core::ChangeExtent::WHOLE };
             writer.apply_change(&change);
         }
         check(&writer.publish(), &expected(&Edited::new(flipped), g.as_ref()))?;
@@ -201,6 +201,7 @@ fn an_edit_that_tips_the_majority_shows_at_level_six_and_is_undone_with_it() {
             chunk: Arc::new(Chunk::Uniform(MaterialId(42))),
             version: v as u64 + 1,
             history: ProcessHistory::EMPTY,
+            extent: strata_core::ChangeExtent::WHOLE,
         };
         writer.apply_change(&change);
     }
@@ -229,6 +230,7 @@ fn an_edit_that_tips_the_majority_shows_at_level_six_and_is_undone_with_it() {
         chunk: Arc::new(one),
         version: 20,
         history: ProcessHistory::EMPTY,
+        extent: strata_core::ChangeExtent::WHOLE,
     });
     writer.publish();
     assert!(writer.take_changed_cells().is_empty());
@@ -237,6 +239,7 @@ fn an_edit_that_tips_the_majority_shows_at_level_six_and_is_undone_with_it() {
         chunk: Arc::new(Chunk::Uniform(MaterialId::AIR)),
         version: 21,
         history: ProcessHistory::EMPTY,
+        extent: strata_core::ChangeExtent::WHOLE,
     });
     writer.publish();
     assert_eq!(writer.take_changed_cells(), vec![keys[0]]);

@@ -198,6 +198,7 @@ proptest! {
                         version,
                         chunk: Arc::new(content(seed)),
                         history: ProcessHistory::default(),
+                        extent: strata_core::ChangeExtent::WHOLE,
                     };
                     reference.apply_change(&change);
                     d.queue_change(change);
@@ -310,7 +311,13 @@ fn a_lost_batch_stops_updates() {
     d.queue_loaded(key(0), Arc::new(content(3)), ChunkOrigin::Store, ProcessHistory::default());
     drain(&mut d);
     let before = d.reader().snapshot().version();
-    d.queue_change(ChunkChange { key: key(0), version: 1, chunk: Arc::new(content(4)), history: Default::default() });
+    d.queue_change(ChunkChange {
+        key: key(0),
+        version: 1,
+        chunk: Arc::new(content(4)),
+        history: Default::default(),
+        extent: strata_core::ChangeExtent::WHOLE,
+    });
     let batch = d.take_batch().expect("a batch");
     drop(batch);
     d.lose_batch();

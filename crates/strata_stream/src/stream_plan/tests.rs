@@ -82,6 +82,8 @@ struct Engine {
     pending: Vec<Work>,
     /// The sides of the mesh shown for each node.
     shown_meshes: FxHashMap<NodeId, [Option<Arc<Chunk>>; 6]>,
+    /// The ring of the mesh shown for each node (light).
+    shown_rings: FxHashMap<NodeId, MeshRing>,
     stale: usize,
 }
 
@@ -89,7 +91,14 @@ impl Engine {
     fn new(settings: LodSettings) -> Self {
         let mut plan = StreamPlan::new(settings);
         plan.selector_mut().set_min_move(0.0);
-        Self { plan, world: FakeWorld::default(), pending: Vec::new(), shown_meshes: FxHashMap::default(), stale: 0 }
+        Self {
+            plan,
+            world: FakeWorld::default(),
+            pending: Vec::new(),
+            shown_meshes: FxHashMap::default(),
+            shown_rings: FxHashMap::default(),
+            stale: 0,
+        }
     }
 
     fn view(&mut self, x: f64, z: f64, distance: f64) -> ViewChange {
@@ -147,6 +156,7 @@ impl Engine {
                         assert_eq!(fate == MeshFate::First, !self.shown_meshes.contains_key(&m.node));
                         assert_eq!(*m.center, *content(m.node));
                         self.shown_meshes.insert(m.node, m.sides.map(|s| s.data().cloned()));
+                        self.shown_rings.insert(m.node, m.ring);
                     }
                 }
             }
@@ -630,4 +640,57 @@ fn a_short_move_remeshes_exactly_the_nodes_whose_borders_changed() {
         remeshed += usize::from(changed);
     }
     assert!(remeshed > 0, "the move changed some kept node's border");
+}
+
+#[test]
+fn with_the_light_ring_chunk_meshes_wait_for_and_carry_every_shown_chunk_around_them() {
+    let mut e = Engine::new(settings());
+    e.plan.set_light_ring(true);
+    e.view(16.0, 16.0, 150.0);
+    // Work finishes last-first: meshes are asked for before their diagonal neighbours load.
+    for _ in 0..10_000 {
+        while let Some(last) = e.pending.len().checked_sub(1) {
+            e.finish(last);
+        }
+        if e.dispatch(8) == 0 && e.pending.is_empty() {
+            break;
+        }
+    }
+    assert!(e.plan.is_complete());
+    e.check_meshes();
+    e.check_retention();
+    let mut diagonals = 0;
+    for n in e.plan.shown_nodes() {
+        let ring = &e.shown_rings[&n];
+        if n.level > 0 {
+            assert!(ring.is_none(), "light is for chunks only");
+            continue;
+        }
+        let Some(ring) = ring else { panic!("chunk {n:?} meshed without its ring") };
+        for (i, got) in ring.iter().enumerate() {
+            let o = ring_offset(i);
+            let k = n.key;
+            let m = NodeId::chunk(ChunkKey::new(k.x + o[0], k.y + o[1], k.z + o[2]));
+            let face = Face::ALL.iter().position(|f| f.offset() == o);
+            // Restated: the centre; a face as the mesher sees it; any other chunk if shown.
+            let want = match (i, face) {
+                (13, _) => Some(content(n)),
+                (_, Some(_)) => expected_side(&e.plan, m),
+                _ => e.plan.is_shown(m).then(|| content(m)),
+            };
+            assert_eq!(got, &want, "{n:?} ring {o:?}");
+            diagonals += usize::from(face.is_none() && i != 13 && got.is_some());
+        }
+    }
+    assert!(diagonals > 100, "the view has shown diagonal neighbours ({diagonals})");
+    // Relighting a chunk remeshes it (and only it), ahead of the rest.
+    let corner = NodeId::chunk(ChunkKey::new(1, 1, 1));
+    assert!(e.plan.is_shown(corner));
+    let generations: Vec<_> = with_ring(corner).map(|n| e.plan.generation(n)).collect();
+    e.plan.chunk_relit(corner.key);
+    for (n, g) in with_ring(corner).zip(generations) {
+        assert_eq!(e.plan.generation(n), if n == corner { g.map(|g| g + 1) } else { g });
+    }
+    let work = e.plan.next_work(1, &mut e.world);
+    assert!(matches!(&work[..], [Work::Mesh(m)] if m.node == corner), "relit first");
 }
