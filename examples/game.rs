@@ -18,20 +18,27 @@
 //! crates fall toward the centre. Only with the `VoxelMover` (avian's gravity is one direction
 //! for the whole world).
 //!
+//! Cave (`--cave`, or `STRATA_GAME_CAVE=1`): the player starts in a sealed tunnel under the
+//! spawn (carved when the world is ready) with a lamp on its floor: the plugin's light
+//! (`StrataConfig::light`) leaves the tunnel dark but for the lamp's glow; dig up to let the
+//! daylight in. Only with the `VoxelMover`.
+//!
 //! Multiplayer: with `--connect` the game plays on a `server` example's world (no save of its
 //! own): the server sends the chunks other players edited, digging and building go to the
 //! server (shown at once, undone if it refuses), and every player sees every edit.
 //!
 //! Controls (also on screen): click to grab the mouse, Esc to release it; mouse to look; WASD to
 //! walk, Shift to run, Space to jump; left click digs the voxel under the crosshair, right click
-//! builds a stone block against it; B drops a crate; F5 saves now (the world also saves every few
-//! seconds and on exit).
+//! builds a block against it (1: stone, 2: a lamp, which gives off light, 3: glass); B drops a
+//! crate; F5 saves now (the world also saves every few seconds and on exit).
 //!
 //! Screenshot mode (the CI check, `tests/game_screenshot.sh`): `STRATA_SCREENSHOT=out.png cargo
 //! run --example game` plays without a save, waits until the player stands on the ground and
 //! streaming is idle, drops three crates in view and waits until they rest, saves the frame,
 //! checks its pixels (sky above, lit and textured ground below, the crates in view) and exits
-//! non-zero if the check fails.
+//! non-zero if the check fails. With `--cave` it waits until the player stands in the room and
+//! checks the lamp's light instead: no sky, a dark room, and a lit area around the lamp at least
+//! [`CAVE_CONTRAST`] times brighter than the unlit room.
 //!
 //! Blocks are textured (`StrataTexturesPlugin`: `assets/textures/`, named in `materials.ron`).
 
@@ -74,6 +81,25 @@ const JUMP: f64 = 8.8;
 const REACH: f32 = 6.0;
 /// The block right click builds.
 const STONE: MaterialId = MaterialId(1);
+
+/// The blocks right click builds, chosen with the keys 1, 2 and 3 (by name in the registry).
+const BLOCKS: [(KeyCode, &str); 3] =
+    [(KeyCode::Digit1, "stone"), (KeyCode::Digit2, "lamp"), (KeyCode::Digit3, "glass")];
+
+/// The block right click builds (`BLOCKS`).
+#[derive(Resource, Clone, Copy)]
+struct BuildBlock(MaterialId, &'static str);
+
+/// `--cave`: the sealed room under the spawn (its least and greatest voxels), the lamp in it
+/// and where the player stands, until the room is carved and the player placed.
+#[derive(Resource, Clone, Copy)]
+struct Cave {
+    min: VoxelPos,
+    max: VoxelPos,
+    lamp: VoxelPos,
+    carved: bool,
+    placed: bool,
+}
 
 /// What moves the player.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +153,12 @@ fn main() -> AppExit {
         eprintln!("--planet plays alone with the VoxelMover: not with --connect or --avian");
         std::process::exit(2);
     }
+    let cave = std::env::args().any(|a| a == "--cave") || std::env::var("STRATA_GAME_CAVE").is_ok_and(|v| v == "1");
+    if cave && (server.is_some() || engine == Engine::Avian || planet.is_some()) {
+        eprintln!("--cave plays alone with the VoxelMover on the flat world: not with --connect, --avian or --planet");
+        std::process::exit(2);
+    }
+    let cave = cave.then(|| cave_under_spawn(seed));
     let client = server.map(|_| NetClient::new("player", net_world::identity(&config)));
     let plugin = StrataPlugin::new(config.clone());
     let plugin = match &planet {
@@ -151,6 +183,9 @@ fn main() -> AppExit {
         StrataTexturesPlugin::default(),
         EguiPlugin::default(),
     ));
+    if let Some(cave) = cave {
+        app.insert_resource(cave);
+    }
     if let (Some(client), Some(server)) = (client, server) {
         app.add_plugins((NetPlugins, StrataNetClientPlugin))
             .insert_resource(client)
@@ -162,6 +197,7 @@ fn main() -> AppExit {
         .insert_resource(Spawn(seed))
         .insert_resource(Planet(planet))
         .insert_resource(engine)
+        .insert_resource(BuildBlock(STONE, "stone"))
         .init_resource::<Crates>()
         .add_systems(Startup, setup)
         .add_systems(
@@ -180,7 +216,8 @@ fn main() -> AppExit {
             (
                 (footing_of_mover, turn_to_up).run_if(resource_equals(Engine::Mover)),
                 footing_of_capsule.run_if(resource_equals(Engine::Avian)),
-                (dig_and_build, drop_crate, save),
+                (choose_block, dig_and_build, drop_crate, save),
+                carve_cave.run_if(resource_exists::<Cave>),
             )
                 .chain()
                 .after(StrataSystems::Apply),
@@ -254,7 +291,7 @@ impl FromWorld for Crates {
     }
 }
 
-fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>, planet: Res<Planet>) {
+fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>, planet: Res<Planet>, cave: Option<Res<Cave>>) {
     // Spawn two voxels above the generated ground at the origin (edits may have changed it:
     // the player then lands on whatever is there); on the planet, on land at 20° east, the
     // body turned to the up there.
@@ -264,15 +301,24 @@ fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>, planet:
             let up = Vec3::new(feet.x as f32, feet.y as f32, feet.z as f32).normalize();
             (feet, feet, Quat::from_rotation_arc(Vec3::Y, up))
         }
-        None => {
-            let terrain = NoiseTerrain::new(TerrainConfig { seed: spawn.0, ..TerrainConfig::default() });
-            let ground = terrain.height(0, 0).max(terrain.config().sea_level);
-            (VoxelPos::new(0, ground + 3, 0), VoxelPos::new(0, ground, 0), Quat::IDENTITY)
-        }
+        None => match &cave {
+            Some(cave) => (cave.feet(), cave.feet(), Quat::IDENTITY),
+            None => {
+                let terrain = NoiseTerrain::new(TerrainConfig { seed: spawn.0, ..TerrainConfig::default() });
+                let ground = terrain.height(0, 0).max(terrain.config().sea_level);
+                (VoxelPos::new(0, ground + 3, 0), VoxelPos::new(0, ground, 0), Quat::IDENTITY)
+            }
+        },
     };
     let feet = Vec3::new(feet.x as f32 + 0.5, feet.y as f32, feet.z as f32 + 0.5);
     let common = (Player, Footing::default(), StreamingViewer::default(), StrataFloatingOrigin, Visibility::default());
     let (player, eye_height) = match *engine {
+        // In the cave the mover starts once the room is carved (`carve_cave`): before, the
+        // player would stand in rock.
+        Engine::Mover if cave.is_some() => {
+            let at = Transform::from_translation(feet).with_rotation(turn);
+            (commands.spawn((common, at)).id(), EYE)
+        }
         Engine::Mover => {
             let at = Transform::from_translation(feet).with_rotation(turn);
             (commands.spawn((common, VoxelMover::default(), at)).id(), EYE)
@@ -310,6 +356,66 @@ fn setup(mut commands: Commands, spawn: Res<Spawn>, engine: Res<Engine>, planet:
         Transform::default().looking_to(Vec3::new(-0.6, -1.0, -0.45), Vec3::Y),
     ));
     commands.insert_resource(GlobalAmbientLight { brightness: 350.0, ..default() });
+}
+
+/// The sealed cave of `--cave`: a tunnel 9 voxels wide, 5 high and 46 long, its floor 24 voxels
+/// under the flat world's ground at the spawn, the player at one end looking along it (−z) and
+/// the lamp on the floor 7 voxels ahead: the lamp's light (14 voxels) ends halfway down.
+fn cave_under_spawn(seed: u32) -> Cave {
+    let terrain = NoiseTerrain::new(TerrainConfig { seed, ..TerrainConfig::default() });
+    let floor = terrain.height(0, 0).min(terrain.config().sea_level) - 24;
+    Cave {
+        min: VoxelPos::new(-4, floor, -40),
+        max: VoxelPos::new(4, floor + 4, 5),
+        lamp: VoxelPos::new(0, floor, -4),
+        carved: false,
+        placed: false,
+    }
+}
+
+impl Cave {
+    /// Where the player stands: on the floor near the room's +z end.
+    fn feet(&self) -> VoxelPos {
+        VoxelPos::new(0, self.min.y, 3)
+    }
+}
+
+/// `--cave`: once the world is ready, carves the room and sets the lamp (edits, applied as the
+/// chunks load); once both show in the world, gives the player its `VoxelMover`.
+fn carve_cave(
+    mut commands: Commands,
+    mut cave: ResMut<Cave>,
+    status: Res<StrataStatus>,
+    world: VoxelWorld,
+    player: Single<Entity, With<Player>>,
+) {
+    if cave.placed || !status.is_ready() {
+        return;
+    }
+    let lamp = world.registry().id("lamp").unwrap_or(STONE);
+    if !cave.carved {
+        if let Err(e) = world.fill_box(cave.min, cave.max, MaterialId::AIR) {
+            error!("cannot carve the cave: {e}");
+        }
+        world.set_voxel(cave.lamp, lamp);
+        cave.carved = true;
+        return;
+    }
+    if world.voxel(cave.feet()) == Some(MaterialId::AIR) && world.voxel(cave.lamp) == Some(lamp) {
+        commands.entity(*player).insert(VoxelMover::default());
+        cave.placed = true;
+    }
+}
+
+/// The keys 1, 2 and 3 choose the block right click builds.
+fn choose_block(keys: Res<ButtonInput<KeyCode>>, world: VoxelWorld, mut block: ResMut<BuildBlock>) {
+    for (key, name) in BLOCKS {
+        if keys.just_pressed(key)
+            && let Ok(id) = world.registry().id(name)
+        {
+            *block = BuildBlock(id, name);
+        }
+    }
 }
 
 /// The first land (at least 4 voxels above sea level) along 20° east, from 50° north
@@ -471,14 +577,15 @@ fn footing_of_capsule(origin: Res<StrataOrigin>, player: Single<CapsuleState, Wi
     footing.settled = footing.grounded && velocity.length() < 0.05;
 }
 
-/// Left click digs the voxel under the crosshair; right click builds stone against its face
-/// (never inside the player).
+/// Left click digs the voxel under the crosshair; right click builds the chosen block against
+/// its face (never inside the player).
 fn dig_and_build(
     mouse: Res<ButtonInput<MouseButton>>,
     cursor: Single<Ref<CursorOptions>>,
     world: VoxelWorld,
     eye: Single<&GlobalTransform, With<Eye>>,
     player: Single<&Footing, With<Player>>,
+    block: Res<BuildBlock>,
     net: Option<ResMut<NetClient>>,
 ) {
     // Not on the click that grabbed the mouse.
@@ -494,7 +601,7 @@ fn dig_and_build(
     let edit = if dig {
         (hit.voxel, MaterialId::AIR)
     } else if !player.feet.is_some_and(|f| inside_player(f, player.up, hit.adjacent())) {
-        (hit.adjacent(), STONE)
+        (hit.adjacent(), block.0)
     } else {
         return;
     };
@@ -571,6 +678,7 @@ fn hud(
     engine: Res<Engine>,
     planet: Res<Planet>,
     status: Res<StrataStatus>,
+    block: Res<BuildBlock>,
     net: Option<Res<NetClient>>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
@@ -585,8 +693,9 @@ fn hud(
     };
     let text = format!(
         "click: grab mouse · Esc: release · mouse: look · WASD: walk · Shift: run · Space: jump\n\
-         left click: dig · right click: build · B: drop a crate · F5: save (also every few seconds and on exit)\n\
+         left click: dig · right click: build ({}; 1: stone, 2: lamp, 3: glass) · B: drop a crate · F5: save (also every few seconds and on exit)\n\
          {where_} · {} · {}",
+        block.1,
         match *engine {
             Engine::Mover if planet.0.is_some() => "VoxelMover on the planet",
             Engine::Mover => "VoxelMover (--avian: avian physics; --planet: on a planet)",
@@ -637,7 +746,7 @@ struct ScreenshotProgress {
 
 fn screenshot_when_ready(
     mut commands: Commands,
-    (streaming, textures): (Res<StrataStreaming>, Res<StrataTextures>),
+    (streaming, textures, cave): (Res<StrataStreaming>, Res<StrataTextures>, Option<Res<Cave>>),
     player: Single<&Footing, With<Player>>,
     eye: Single<&GlobalTransform, With<Eye>>,
     mut crates: ResMut<Crates>,
@@ -651,6 +760,12 @@ fn screenshot_when_ready(
     if progress.ready_frames <= READY_FRAMES {
         if streaming.is_idle() && player.settled && !textures.is_pending() {
             progress.ready_frames += 1;
+        }
+        if progress.ready_frames > READY_FRAMES && cave.is_some() {
+            // The cave: the lamp's light is the picture, no crates.
+            progress.requested = true;
+            take_checked_screenshot::<CaveStats>(&mut commands, path);
+            return;
         }
         if progress.ready_frames > READY_FRAMES {
             // Three crates dropped in view, 3–5 voxels ahead and 2 above the eye: they must
@@ -758,6 +873,74 @@ impl PixelCheck for PixelStats {
         if crates < 0.003 {
             return Err(format!("crates cover {:.2} % of the frame (want ≥ 0.3 %)", crates * 100.0));
         }
+        Ok(())
+    }
+}
+
+/// How much brighter the lamp-lit part of the cave must be than its unlit part
+/// ([`CaveStats::check`]).
+const CAVE_CONTRAST: f32 = 4.0;
+
+/// Brightness classes of a screenshot in the sealed cave (below the HUD).
+#[derive(Debug, Default)]
+struct CaveStats {
+    /// Pixels sampled.
+    pixels: u32,
+    /// Sky-coloured pixels (the room is sealed: none).
+    sky: u32,
+    /// Pixels brighter than 0.25 (mean of the sRGB channels), and their summed brightness.
+    lit: u32,
+    lit_sum: f32,
+    /// Pixels darker than 0.1, and their summed brightness.
+    dark: u32,
+    dark_sum: f32,
+}
+
+impl PixelCheck for CaveStats {
+    fn of(image: &Image) -> Self {
+        let mut s = CaveStats::default();
+        let sky = SKY.to_srgba();
+        // Below the HUD's three lines of white text.
+        for y in (90..image.height()).step_by(2) {
+            for x in (0..image.width()).step_by(2) {
+                let Ok(c) = image.get_color_at(x, y) else { continue };
+                let c = c.to_srgba();
+                let b = (c.red + c.green + c.blue) / 3.0;
+                let d = (c.red - sky.red).abs() + (c.green - sky.green).abs() + (c.blue - sky.blue).abs();
+                s.pixels += 1;
+                s.sky += u32::from(d < 0.06);
+                if b > 0.25 {
+                    s.lit += 1;
+                    s.lit_sum += b;
+                } else if b < 0.1 {
+                    s.dark += 1;
+                    s.dark_sum += b;
+                }
+            }
+        }
+        s
+    }
+
+    /// In the sealed tunnel: no sky; its far half unlit (at least 10 % dark pixels); the
+    /// lamp's surroundings lit (at least 5 % of the frame) and, on average, at least
+    /// [`CAVE_CONTRAST`] times brighter than the dark part.
+    fn check(&self) -> Result<(), String> {
+        let frac = |n: u32| f64::from(n) / f64::from(self.pixels.max(1));
+        if self.sky > 0 {
+            return Err(format!("{} sky pixels in a sealed cave", self.sky));
+        }
+        if frac(self.dark) < 0.1 {
+            return Err(format!("the unlit cave covers {:.1} % of the frame (want ≥ 10 %)", frac(self.dark) * 100.0));
+        }
+        if frac(self.lit) < 0.05 {
+            return Err(format!("the lamp lights {:.2} % of the frame (want ≥ 5 %)", frac(self.lit) * 100.0));
+        }
+        let lit = self.lit_sum / self.lit.max(1) as f32;
+        let dark = (self.dark_sum / self.dark.max(1) as f32).max(1e-3);
+        if lit < CAVE_CONTRAST * dark {
+            return Err(format!("lit {lit:.3} against dark {dark:.3}: want ≥ {CAVE_CONTRAST}×"));
+        }
+        info!("the lamp-lit cave is {:.1}× brighter than its unlit part", lit / dark);
         Ok(())
     }
 }

@@ -32,8 +32,15 @@ impl MeshAssets<'_, '_> {
         }
         if self.handles.is_none() {
             let materials = self.materials.as_mut()?;
-            let opaque =
-                materials.add(StandardMaterial { base_color: Color::WHITE, perceptual_roughness: 0.95, ..default() });
+            // No specular: voxel light (in the vertex colours) scales only the diffuse part, and
+            // a floor seen at a grazing angle in a dark cave would shine with the sun's
+            // reflection (Bevy derives the grazing reflectance from `reflectance`: 0 is none).
+            let opaque = materials.add(StandardMaterial {
+                base_color: Color::WHITE,
+                perceptual_roughness: 0.95,
+                reflectance: 0.0,
+                ..default()
+            });
             let transparent = materials.add(StandardMaterial {
                 base_color: Color::WHITE,
                 alpha_mode: AlphaMode::Blend,
@@ -143,18 +150,20 @@ fn into_bevy_mesh(
 /// [`MeshBuffers::light`] of unlit meshes: full sky light, no block light.
 const DAYLIGHT: [f32; 2] = [1.0, 0.0];
 
-/// The darkest a voxel face gets (no sky light, no block light): caves are dark, not black.
-pub const MIN_VOXEL_LIGHT: f32 = 0.03;
+/// The darkest a voxel face looks (no sky light, no block light), in display terms (see
+/// [`voxel_light`]): caves are dark, not black.
+pub const MIN_VOXEL_LIGHT: f32 = 0.05;
 
-/// How bright a face is under voxel light `[sky, block]` (each `level / 15`,
-/// [`MeshBuffers::light`]): the brighter of the two, each level 20 % darker than the one above
-/// (`0.8^(15 − level)`, the classic curve: level 14 gives 0.8, 8 gives 0.21, 1 gives 0.044),
-/// lifted so no light gives [`MIN_VOXEL_LIGHT`]. Full daylight (`[1, 0]`) gives 1: unlit meshes
-/// look as before.
+/// How much a face's colour is scaled under voxel light `[sky, block]` (each `level / 15`,
+/// [`MeshBuffers::light`]). In display terms the brighter of the two, each level 20 % darker
+/// than the one above (`0.8^(15 − level)`, the classic curve: level 14 looks 0.8, 8 looks 0.21),
+/// lifted so no light looks [`MIN_VOXEL_LIGHT`]; raised to the power 2.2, since vertex colours
+/// and base colours are linear (a factor of 0.2 on a linear colour still looks half as bright
+/// on screen). Full daylight (`[1, 0]`) gives 1: unlit meshes look as before.
 pub fn voxel_light(light: [f32; 2]) -> f32 {
     let curve = |v: f32| 0.8f32.powf(15.0 * (1.0 - v.clamp(0.0, 1.0)));
     let bright = curve(light[0]).max(curve(light[1]));
-    MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * bright
+    (MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * bright).powf(2.2)
 }
 
 /// How deep fluid looks: `(light, alpha)` for a face with [`MeshBuffers::fluid_depth`] `depth`
@@ -322,10 +331,12 @@ mod tests {
     fn voxel_light_darkens_both_paths_and_daylight_changes_nothing() {
         assert_eq!(voxel_light([1.0, 0.0]), 1.0);
         assert_eq!(voxel_light([0.0, 1.0]), 1.0, "a lamp's own level is full light");
-        assert_eq!(voxel_light([0.0, 0.0]), MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * 0.8f32.powi(15));
+        let shown = |v: f32| (MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * v).powf(2.2);
+        assert_eq!(voxel_light([0.0, 0.0]), shown(0.8f32.powi(15)));
+        assert!(voxel_light([0.0, 0.0]) < 0.01, "a dark cave looks dark on screen");
         let level = |l: u8| voxel_light([f32::from(l) / 15.0, 0.0]);
         assert!((1..=15).all(|l| level(l) > level(l - 1)), "brighter with every level");
-        assert!((level(14) - (MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * 0.8)).abs() < 1e-6);
+        assert!((level(14) - shown(0.8)).abs() < 1e-6);
         // The brighter light wins.
         assert_eq!(voxel_light([3.0 / 15.0, 9.0 / 15.0]), voxel_light([9.0 / 15.0, 0.0]));
         // Both paths carry it: a stone face in a dark cave and one lit by a lamp two voxels away.

@@ -214,7 +214,9 @@ fn load_textures(
                 let extension = VoxelTextures { array: placeholder.clone(), enabled: 0 };
                 materials.add(ExtendedMaterial { base, extension })
             };
-            let opaque = material(StandardMaterial { perceptual_roughness: 0.95, ..default() });
+            // No specular (as the untextured material): voxel light scales the texel, not the
+            // sun's reflection.
+            let opaque = material(StandardMaterial { perceptual_roughness: 0.95, reflectance: 0.0, ..default() });
             let transparent =
                 material(StandardMaterial { alpha_mode: AlphaMode::Blend, perceptual_roughness: 0.2, ..default() });
             source.materials = vec![opaque.clone(), transparent.clone()];

@@ -152,6 +152,7 @@ impl Mesher {
         let opaque = &self.occupancy.opaque;
         if self.faces.compute(opaque, |r| opaque[r]) {
             let mut e = Emitter {
+                table: &self.table,
                 opaque,
                 materials,
                 options,
@@ -174,6 +175,7 @@ impl Mesher {
             if self.faces.compute(cells, |r| cells[r] | opaque[r]) {
                 let materials = Materials::One(*material);
                 let mut e = Emitter {
+                    table: &self.table,
                     opaque,
                     materials,
                     options,
@@ -208,6 +210,7 @@ fn cell(axis: usize, slice: usize, row: usize, bit: usize) -> [usize; 3] {
 
 /// What the merge of one face-mask set needs besides the masks.
 struct Emitter<'a, 'b> {
+    table: &'a MaterialTable,
     opaque: &'a Grid,
     materials: Materials<'a>,
     options: &'a MeshOptions,
@@ -312,7 +315,8 @@ impl Emitter<'_, '_> {
     /// whichever gives fewer quads, so the count never exceeds block-mesh's and is usually lower.
     fn emit_face<const AXIS: usize>(&mut self, faces: &mut FaceMasks, face: Face) {
         let ao = self.options.ambient_occlusion;
-        let (opaque, materials, depth, light) = (self.opaque, self.materials, self.depth, self.light);
+        let (opaque, materials, depth, light, table) =
+            (self.opaque, self.materials, self.depth, self.light, self.table);
         let mut slices = faces.nonempty(face);
         while slices != 0 {
             let slice = slices.trailing_zeros() as usize;
@@ -326,7 +330,10 @@ impl Emitter<'_, '_> {
                 };
                 let a = if ao { ao_key(opaque, face, c.map(|v| v as i32)) } else { UNOCCLUDED };
                 let d = depth.map_or(0, |d| d.code(face, c));
-                let l = light.map_or(DAYLIGHT_KEY, |l| l.face_key(face, c.map(|v| v as i32)));
+                let l = light.map_or(DAYLIGHT_KEY, |l| {
+                    // An emitter's faces show at least its own level.
+                    with_own_light(l.face_key(face, c.map(|v| v as i32)), table.emission(strata_core::MaterialId(m)))
+                });
                 u64::from(m) | u64::from(a) << AO_SHIFT | u64::from(d) << DEPTH_SHIFT | u64::from(l) << LIGHT_SHIFT
             };
             match (ao || depth.is_some() || light.is_some(), materials) {
@@ -427,6 +434,20 @@ impl Emitter<'_, '_> {
             merge_slice(rows, grow, check, key, push);
         }
     }
+}
+
+/// `key` (a face's corner light, see [`LightField::face_key`]) with every corner's block light
+/// at least `emission`.
+#[inline]
+fn with_own_light(key: u32, emission: u8) -> u32 {
+    if emission == 0 {
+        return key;
+    }
+    let e = u32::from(emission.min(15));
+    (0..4).fold(0, |out, i| {
+        let corner = key >> (8 * i) & 0xFF;
+        out | ((corner & 0x0F) | (corner >> 4).max(e) << 4) << (8 * i)
+    })
 }
 
 /// Maps a slice rectangle to extents along the face's tangent axes `(P, Q)`.

@@ -100,7 +100,7 @@ fn a_sealed_cave_is_dark_a_lamp_lights_it_and_a_shaft_lets_the_sky_in() {
     let sky = floor_light(&mut app);
     let under = sky.iter().filter(|(x, z, _)| (5.0..=6.0).contains(x) && (5.0..=6.0).contains(z)).map(|l| l.2);
     let under = under.fold(f32::INFINITY, f32::min);
-    assert!(under > 0.5, "the floor under the shaft sees the sky: {under}");
+    assert!(under > 0.3, "the floor under the shaft sees the sky: {under}");
 }
 
 #[test]
