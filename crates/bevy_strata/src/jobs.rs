@@ -7,9 +7,7 @@ use std::sync::Arc;
 use strata_core::MaterialRegistry;
 use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, LoadedChunk, ProcessHistory};
 use strata_index::{IndexSnapshot, NodeId};
-use strata_mesh::{
-    ChunkMesh, LightField, LightNeighborhood, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood,
-};
+use strata_mesh::{ChunkMesh, LightField, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
 use strata_stream::stream_plan::Side;
 
 /// Runs `f`, turning a panic inside it into `Err(its message)`. Work on the task pools runs
@@ -158,7 +156,8 @@ thread_local! {
     /// table copy and scratch buffers are reused by every job on the thread, and rebuilt only
     /// when a job brings another table (the materials changed).
     static MESHER: RefCell<Option<(Arc<MaterialTable>, Mesher)>> = const { RefCell::new(None) };
-    /// The light buffers of this task-pool thread (~0.5 MiB, reused by every lit job).
+    /// The light buffers of this task-pool thread (~0.5 MiB, reused by every lit job) and the
+    /// light rows of the chunks it saw lately (up to `strata_mesh::light::ROWS_KEPT`).
     static LIGHT: RefCell<Option<LightField>> = const { RefCell::new(None) };
     /// Meshers built on this thread (for the reuse test).
     #[cfg(test)]
@@ -225,10 +224,8 @@ impl MeshJob {
             Some(light) if self.node.level == 0 => LIGHT.with(|cell| {
                 let mut slot = cell.borrow_mut();
                 let field = slot.get_or_insert_with(LightField::new);
-                let mut around =
-                    LightNeighborhood::from_fn(light.up, |o| light.ring[LightNeighborhood::index(o)].as_deref());
-                around.sky_beyond = light.sky_beyond;
-                field.compute(&self.table, &around);
+                // Rows of the ring's chunks kept per worker: each chunk is in 27 rings.
+                field.compute_shared(&self.table, &light.ring, light.up, light.sky_beyond);
                 with_mesher(&self.table, |mesher| mesher.mesh_lit(&hood, Some(field), &options, &mut mesh));
             }),
             _ => {

@@ -160,10 +160,19 @@ pub const MIN_VOXEL_LIGHT: f32 = 0.05;
 /// lifted so no light looks [`MIN_VOXEL_LIGHT`]; raised to the power 2.2, since vertex colours
 /// and base colours are linear (a factor of 0.2 on a linear colour still looks half as bright
 /// on screen). Full daylight (`[1, 0]`) gives 1: unlit meshes look as before.
+///
+/// # Runtime
+/// A table lookup (levels are whole numbers: `v · 15` is rounded).
 pub fn voxel_light(light: [f32; 2]) -> f32 {
-    let curve = |v: f32| 0.8f32.powf(15.0 * (1.0 - v.clamp(0.0, 1.0)));
-    let bright = curve(light[0]).max(curve(light[1]));
-    (MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * bright).powf(2.2)
+    static BY_LEVEL: std::sync::LazyLock<[f32; 16]> = std::sync::LazyLock::new(|| {
+        std::array::from_fn(|level| {
+            let bright = 0.8f32.powi(15 - level as i32);
+            (MIN_VOXEL_LIGHT + (1.0 - MIN_VOXEL_LIGHT) * bright).powf(2.2)
+        })
+    });
+    let level = |v: f32| (v.clamp(0.0, 1.0) * 15.0).round() as usize;
+    // The curve rises with the level: the brighter light is the larger level.
+    BY_LEVEL[level(light[0]).max(level(light[1])).min(15)]
 }
 
 /// How deep fluid looks: `(light, alpha)` for a face with [`MeshBuffers::fluid_depth`] `depth`

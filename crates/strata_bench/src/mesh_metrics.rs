@@ -9,6 +9,7 @@ use crate::{Budget, Metric, keep, side_by_side_ns, time_ns};
 use binary_greedy_meshing as bgm;
 use block_mesh::{GreedyQuadsBuffer, RIGHT_HANDED_Y_UP_CONFIG, UnitQuadBuffer, greedy_quads, visible_block_faces};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use strata_core::downsample::node_grid;
 use strata_core::{
     CHUNK_SIZE, Chunk, ChunkKey, Face, LocalPos, MaterialId, MaterialKind, MaterialRegistry, VoxelPos, WorldGenerator,
@@ -210,6 +211,25 @@ pub fn run(budget: Budget) -> Vec<Metric> {
     );
     out.push(Metric::new("mesh.light_32_terrain", lit_ns / 1e3, "us"));
     out.push(Metric::new("mesh.light_32_terrain_over_ao", lit_ns / ao_side_ns, "ratio"));
+    // As the plugin lights chunks while streaming: the ring's chunks classified once and kept
+    // (each is in 27 rings), so a mesh classifies about one new chunk.
+    let shared: [Option<Arc<Chunk>>; 27] = std::array::from_fn(|i| Some(Arc::new(ring[i].clone())));
+    let mut kept_ring = shared.clone();
+    let (kept_ns, ao_side_ns) = side_by_side_ns(
+        batches,
+        iters,
+        || {
+            // One chunk of the ring is new to the worker (a new Arc: classified again).
+            kept_ring[13] = Some(Arc::new(ring[13].clone()));
+            field.compute_shared(&table, &kept_ring, Face::PosY, [true; 27]);
+            keep(lit_mesher.mesh_lit(&hood, Some(&field), &ao, &mut lit_mesh));
+        },
+        || {
+            keep(mesher.mesh(&hood, &ao, &mut mesh));
+        },
+    );
+    out.push(Metric::new("mesh.light_32_terrain_streaming", kept_ns / 1e3, "us"));
+    out.push(Metric::new("mesh.light_32_terrain_streaming_over_ao", kept_ns / ao_side_ns, "ratio"));
     // As the plugin meshes: AO and the depth of the water behind each water face.
     let plugin = MeshOptions { ambient_occlusion: true, fluid_depth: true, ..options };
     let depth_ns = time_ns(batches, iters, || {

@@ -26,7 +26,9 @@
 //! window run along it.
 
 use crate::classify::MaterialTable;
-use strata_core::{CHUNK_SIZE, Chunk, Face, MAX_LIGHT};
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, Face, LocalIndex, LocalPos, MAX_LIGHT};
 
 /// Voxels of each neighbour inside the window, per side.
 const MARGIN: usize = 15;
@@ -122,6 +124,11 @@ pub struct LightField {
     /// looks into) is in plain daylight: each voxel opaque, or under open sky without block
     /// light. Set around the chunk and its border only.
     plain: [Box<[u64; ROWS]>; 3],
+    /// [`LightField::compute_shared`]'s rows of the chunks seen lately, by address (checked by
+    /// a weak reference: a chunk edited in place, or freed, is never served), and the address
+    /// of the table they were built with.
+    kept: HashMap<usize, (Weak<Chunk>, Arc<ChunkRows>)>,
+    kept_table: usize,
 }
 
 impl std::fmt::Debug for LightField {
@@ -229,6 +236,8 @@ impl LightField {
             adds: Vec::new(),
             daylight: false,
             plain: std::array::from_fn(|_| boxed()),
+            kept: HashMap::new(),
+            kept_table: 0,
         }
     }
 
@@ -332,6 +341,158 @@ impl LightField {
         self.fill_sky();
         self.fill_block();
         self.find_plain_daylight();
+    }
+
+    /// [`LightField::compute`] for chunks held in `Arc`s (`ring` in
+    /// [`LightNeighborhood::index`] order, `None`: not loaded), the same light: each chunk's
+    /// voxels are classified once into rows (~8 KiB for a dense chunk) and kept
+    /// for the next calls that see the same `Arc` — a chunk is in the ring of 27 meshes. Up to
+    /// [`ROWS_KEPT`] chunks are kept; a chunk edited in place or freed is never served (the
+    /// entry holds a weak reference), nor rows built with another table.
+    ///
+    /// # Runtime
+    /// Per chunk not kept yet, one lookup per run of equal ids of its 1,024 rows (one for a
+    /// uniform chunk); then word operations per window row, as [`LightField::compute`] after
+    /// its window.
+    pub fn compute_shared(
+        &mut self,
+        table: &MaterialTable,
+        ring: &[Option<Arc<Chunk>>; 27],
+        up: Face,
+        sky_beyond: [bool; 27],
+    ) {
+        let table_id = std::ptr::from_ref(table) as usize;
+        if self.kept_table != table_id {
+            self.kept.clear();
+            self.kept_table = table_id;
+        }
+        if self.kept.len() > ROWS_KEPT {
+            self.kept.retain(|_, (weak, _)| weak.strong_count() > 0);
+            if self.kept.len() > ROWS_KEPT / 2 {
+                self.kept.clear();
+            }
+        }
+        let rows: [Arc<ChunkRows>; 27] = std::array::from_fn(|i| match &ring[i] {
+            None => Arc::new(ChunkRows::Uniform(table.light_code(0))),
+            Some(chunk) => {
+                if let Some(code) = chunk.as_uniform().map(|m| table.light_code(m.0)) {
+                    return Arc::new(ChunkRows::Uniform(code));
+                }
+                let key = Arc::as_ptr(chunk) as usize;
+                match self.kept.get(&key) {
+                    Some((weak, rows)) if weak.upgrade().is_some_and(|c| Arc::ptr_eq(&c, chunk)) => rows.clone(),
+                    _ => {
+                        let rows = Arc::new(ChunkRows::of(table, chunk));
+                        self.kept.insert(key, (Arc::downgrade(chunk), rows.clone()));
+                        rows
+                    }
+                }
+            }
+        });
+        self.sky.clear();
+        self.block.clear();
+        self.emitters.iter_mut().for_each(Vec::clear);
+        self.clear.fill(0);
+        self.sky_clear.fill(0);
+        for (i, r) in rows.iter().enumerate() {
+            self.add_rows(LightNeighborhood::offset(i), r);
+        }
+        self.columns_beyond_rows(&rows, up, &sky_beyond);
+        self.open_sky(up);
+        self.fill_sky();
+        self.fill_block();
+        self.find_plain_daylight();
+    }
+
+    /// Chunks whose rows [`LightField::compute_shared`] kept (for tests and diagnostics).
+    pub fn rows_kept(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// The window part of a chunk at `offset` from its rows (see [`span`]).
+    fn add_rows(&mut self, offset: [i32; 3], rows: &ChunkRows) {
+        let [(x0, x1, wx), (y0, y1, wy), (z0, z1, wz)] = offset.map(span);
+        let part = |bits: u32| (u64::from(bits) >> x0 & ((1u64 << (x1 - x0)) - 1)) << wx;
+        match rows {
+            ChunkRows::Uniform(code) => {
+                let bits = run_bits(wx, x1 - x0);
+                for z in z0..z1 {
+                    for y in y0..y1 {
+                        self.mark(*code, wy + y - y0 + W * (wz + z - z0), bits);
+                    }
+                }
+            }
+            ChunkRows::Dense { clear, sky, emitters } => {
+                for z in z0..z1 {
+                    for y in y0..y1 {
+                        let (r, i) = (wy + y - y0 + W * (wz + z - z0), y + CHUNK_SIZE * z);
+                        self.clear[r] |= part(clear[i]);
+                        self.sky_clear[r] |= part(sky[i]);
+                    }
+                }
+                for &(index, level) in emitters {
+                    let p = LocalIndex::new(index).pos();
+                    let [x, y, z] = [p.x, p.y, p.z].map(usize::from);
+                    if (x0..x1).contains(&x) && (y0..y1).contains(&y) && (z0..z1).contains(&z) {
+                        let r = wy + y - y0 + W * (wz + z - z0);
+                        self.emitters[usize::from(level)].push((r as u32, 1 << (wx + x - x0)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`LightField::columns_beyond`] from rows.
+    fn columns_beyond_rows(&mut self, rows: &[Arc<ChunkRows>; 27], up: Face, sky_beyond: &[bool; 27]) {
+        let axis = up.axis();
+        let sign = if up.is_positive() { 1 } else { -1 };
+        let past = if sign > 0 { MARGIN..CHUNK_SIZE } else { 0..CHUNK_SIZE - MARGIN };
+        self.beyond.fill(0);
+        for (i, chunk) in rows.iter().enumerate() {
+            let offset = LightNeighborhood::offset(i);
+            if offset[axis] != sign || !sky_beyond[i] {
+                continue;
+            }
+            let [(x0, x1, wx), (y0, y1, wy), (z0, z1, wz)] = offset.map(span);
+            // The sky-clear voxels of row (y, z), all 32.
+            let row = |y: usize, z: usize| -> u32 {
+                match &**chunk {
+                    ChunkRows::Uniform(code) => {
+                        if code & SKY_CLEAR != 0 {
+                            u32::MAX
+                        } else {
+                            0
+                        }
+                    }
+                    ChunkRows::Dense { sky, .. } => sky[y + CHUNK_SIZE * z],
+                }
+            };
+            let part = |bits: u32| (u64::from(bits) >> x0 & ((1u64 << (x1 - x0)) - 1)) << wx;
+            match axis {
+                0 => {
+                    let all = (((1u64 << past.len()) - 1) << past.start) as u32;
+                    for z in z0..z1 {
+                        for y in y0..y1 {
+                            if row(y, z) & all == all {
+                                self.beyond[wy + y - y0 + W * (wz + z - z0)] = 1;
+                            }
+                        }
+                    }
+                }
+                1 => {
+                    for z in z0..z1 {
+                        let open = past.clone().fold(u32::MAX, |open, y| open & row(y, z));
+                        self.beyond[wz + z - z0] |= part(open);
+                    }
+                }
+                _ => {
+                    for y in y0..y1 {
+                        let open = past.clone().fold(u32::MAX, |open, z| open & row(y, z));
+                        self.beyond[wy + y - y0] |= part(open);
+                    }
+                }
+            }
+        }
     }
 
     /// Marks, per face axis, the voxels of the chunk and its border whose 3 × 3 layer across
@@ -601,6 +762,55 @@ impl LightField {
             }
             std::mem::swap(&mut self.rows, &mut self.next_rows);
         }
+    }
+}
+
+/// Chunks [`LightField::compute_shared`] keeps rows of, at most (~8 MiB of dense rows).
+pub const ROWS_KEPT: usize = 1024;
+
+/// One chunk's voxels as light sees them.
+enum ChunkRows {
+    /// Every voxel has this light code.
+    Uniform(u8),
+    /// Clear and sky-clear voxels as rows (bit `x` of row `y + 32 z`), and the emitters (local
+    /// index, level).
+    Dense {
+        clear: Box<[u32; CHUNK_SIZE * CHUNK_SIZE]>,
+        sky: Box<[u32; CHUNK_SIZE * CHUNK_SIZE]>,
+        emitters: Vec<(u16, u8)>,
+    },
+}
+
+impl ChunkRows {
+    /// The rows of `chunk`. O(runs of equal ids).
+    fn of(table: &MaterialTable, chunk: &Chunk) -> Self {
+        if let Some(m) = chunk.as_uniform() {
+            return Self::Uniform(table.light_code(m.0));
+        }
+        let (mut clear, mut sky): (Box<[u32; 1024]>, Box<[u32; 1024]>) = (boxed(), boxed());
+        let mut emitters = Vec::new();
+        for z in 0..CHUNK_SIZE {
+            for y in 0..CHUNK_SIZE {
+                let i = y + CHUNK_SIZE * z;
+                for_runs(table, Some(chunk), y, z, 0..CHUNK_SIZE, |code, from, len| {
+                    let bits = run_bits(from, len) as u32;
+                    if code & CLEAR != 0 {
+                        clear[i] |= bits;
+                    }
+                    if code & SKY_CLEAR != 0 {
+                        sky[i] |= bits;
+                    }
+                    if code & EMIT != 0 {
+                        for x in from..from + len {
+                            let index = LocalPos::new(x as u8, y as u8, z as u8).index().get() as u16;
+                            emitters.push((index, code & EMIT));
+                        }
+                    }
+                });
+            }
+        }
+        debug_assert!(emitters.len() <= CHUNK_VOLUME);
+        Self::Dense { clear, sky, emitters }
     }
 }
 

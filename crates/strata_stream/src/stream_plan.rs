@@ -575,9 +575,11 @@ impl StreamPlan {
                 }
             }
         });
-        // Light: the chunks of the ring shown at level 0 (faces as the mesher sees them).
+        // Light: the chunks of the ring shown at level 0 (faces as the mesher sees them), once
+        // the node's own pieces are all there (a node still waiting for them is looked at
+        // again: its ring then).
         let mut ring = None;
-        if self.light_ring && id.level == 0 {
+        if self.light_ring && id.level == 0 && center.is_some() && missing.is_empty() {
             let mut r: Box<[Option<Arc<Chunk>>; 27]> = Box::new(std::array::from_fn(|_| None));
             for (i, slot) in r.iter_mut().enumerate() {
                 let offset = ring_offset(i);

@@ -3,6 +3,7 @@
 
 use super::*;
 use proptest::prelude::*;
+use std::sync::Arc;
 use strata_core::{DenseChunk, MaterialId, MaterialKind, MaterialRegistry};
 
 /// Edge of the neighbourhood in voxels.
@@ -153,6 +154,22 @@ impl World {
         field.compute(&table, &LightNeighborhood::from_fn(self.up, |_| None));
         field.compute(&table, &hood);
         let (sky, block) = self.brute_force(&registry);
+        // The same light from rows kept per chunk: built, then served from what was kept.
+        let shared: [Option<Arc<Chunk>>; 27] = std::array::from_fn(|i| chunks[i].clone().map(Arc::new));
+        let mut kept = LightField::new();
+        for round in 0..2 {
+            kept.compute_shared(&table, &shared, self.up, self.sky_beyond);
+            let dense = shared.iter().flatten().filter(|c| c.as_uniform().is_none()).count();
+            prop_assert_eq!(kept.rows_kept(), dense, "round {}", round);
+            for z in -1..=CHUNK_SIZE as i32 {
+                for y in -1..=CHUNK_SIZE as i32 {
+                    for x in -1..=CHUNK_SIZE as i32 {
+                        let p = [x, y, z];
+                        prop_assert_eq!((kept.sky(p), kept.block(p)), (field.sky(p), field.block(p)), "{:?}", p);
+                    }
+                }
+            }
+        }
         for z in -1..=CHUNK_SIZE as i32 {
             for y in -1..=CHUNK_SIZE as i32 {
                 for x in -1..=CHUNK_SIZE as i32 {
@@ -434,4 +451,28 @@ fn water_takes_one_level_per_voxel_from_the_sky() {
         assert_eq!(field.sky([5, y - 32, 5]), 15 - (50 - y as u8), "water at y {y}");
     }
     assert_eq!(field.sky([5, 50 - 32, 5]), 15);
+}
+
+#[test]
+fn kept_rows_are_never_served_for_an_edited_chunk() {
+    let table = MaterialTable::new(&registry());
+    // A sealed stone world with a lamp-lit cell in the centre; then the lamp is removed from a
+    // copy of the chunk (a new Arc, as the world's copy-on-write edit makes) and edited in place
+    // (`Arc::make_mut` with only the field's weak reference left).
+    let mut dense = DenseChunk::filled(MaterialId(STONE));
+    dense.set(LocalPos::new(10, 10, 10).index(), MaterialId(AIR));
+    dense.set(LocalPos::new(11, 10, 10).index(), MaterialId(LAMP));
+    let stone = Arc::new(Chunk::Uniform(MaterialId(STONE)));
+    let mut ring: [Option<Arc<Chunk>>; 27] = std::array::from_fn(|_| Some(stone.clone()));
+    ring[13] = Some(Arc::new(Chunk::Dense(dense)));
+    let mut field = LightField::new();
+    field.compute_shared(&table, &ring, Face::PosY, [false; 27]);
+    assert_eq!(field.block([10, 10, 10]), 14);
+    // Edited in place: the field's weak reference is all that shares it.
+    let mut centre = ring[13].take().unwrap();
+    Arc::make_mut(&mut centre).set(LocalPos::new(11, 10, 10).index(), MaterialId(STONE));
+    ring[13] = Some(centre);
+    field.compute_shared(&table, &ring, Face::PosY, [false; 27]);
+    assert_eq!(field.block([10, 10, 10]), 0, "the lamp is gone");
+    assert_eq!(field.sky([10, 10, 10]), 0);
 }
