@@ -37,12 +37,15 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The tests count the one global allocator: one at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
+/// One test in this binary: the counter is global, and the harness's own threads allocate
+/// while a second test runs (seen in CI: 2 allocations counted against the lit mesher).
 #[test]
 fn meshing_allocates_nothing_once_warm() {
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    unlit_meshing_allocates_nothing_once_warm();
+    lit_meshing_allocates_nothing_once_warm();
+}
+
+fn unlit_meshing_allocates_nothing_once_warm() {
     let generator = NoiseTerrain::new(TerrainConfig::default());
     let key = ChunkKey::new(0, generator.height(16, 16) >> 5, 0);
     let center = generator.generate(key);
@@ -62,9 +65,7 @@ fn meshing_allocates_nothing_once_warm() {
     }
 }
 
-#[test]
 fn lit_meshing_allocates_nothing_once_warm() {
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     use strata_core::{Chunk, LocalPos};
     use strata_mesh::{LightField, LightNeighborhood};
     let generator = NoiseTerrain::new(TerrainConfig::default());

@@ -113,7 +113,8 @@ pub struct MeshWork {
     /// With [`StreamPlan::set_light_ring`], for a chunk (level 0): the data of the 3 × 3 × 3
     /// chunks around it (index `(dx + 1) + 3 (dy + 1) + 9 (dz + 1)`; the centre at 13), what
     /// light is computed from. `None` entries are chunks not shown at level 0 (beyond the
-    /// full-detail view, or a seam).
+    /// full-detail view, or a seam). `None` altogether for a chunk with no faces to light
+    /// (uniform air, or uniform opaque among uniform opaque neighbours).
     pub ring: Option<Box<[Option<Arc<Chunk>>; 27]>>,
 }
 
@@ -578,8 +579,15 @@ impl StreamPlan {
         // Light: the chunks of the ring shown at level 0 (faces as the mesher sees them), once
         // the node's own pieces are all there (a node still waiting for them is looked at
         // again: its ring then).
+        // A chunk with no faces to light (uniform air, or uniform opaque among uniform opaque
+        // neighbours: what the mesher skips) needs no ring, so it waits for none.
+        let opaque = |c: &Chunk| c.as_uniform().is_some_and(|m| inputs.is_opaque(m));
+        let faceless = center.as_ref().is_some_and(|c| {
+            c.as_uniform() == Some(MaterialId::AIR)
+                || (opaque(c) && sides.iter().all(|s| matches!(s, Some(Side::Same(n)) if opaque(n))))
+        });
         let mut ring = None;
-        if self.light_ring && id.level == 0 && center.is_some() && missing.is_empty() {
+        if self.light_ring && id.level == 0 && center.is_some() && missing.is_empty() && !faceless {
             let mut r: Box<[Option<Arc<Chunk>>; 27]> = Box::new(std::array::from_fn(|_| None));
             for (i, slot) in r.iter_mut().enumerate() {
                 let offset = ring_offset(i);
