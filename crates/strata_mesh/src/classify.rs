@@ -120,6 +120,20 @@ impl MaterialTable {
     }
 }
 
+/// Where the runs of equal ids of a 32-id row start: `None` for a uniform row (most rows of
+/// terrain: compared 4 ids at a time as 64-bit words, no branches), else bit `x` set iff a run
+/// starts at `x` (bit 0 always; branch-free compares of the row against itself shifted by one,
+/// which vectorise). Shared by the occupancy build and the light window.
+#[inline(always)]
+pub(crate) fn run_starts(ids: &[u16; 32]) -> Option<u32> {
+    let first = u64::from(ids[0]) * 0x0001_0001_0001_0001;
+    let differs = ids
+        .chunks_exact(4)
+        .map(|c| u64::from(c[0]) | u64::from(c[1]) << 16 | u64::from(c[2]) << 32 | u64::from(c[3]) << 48)
+        .fold(0, |acc, w| acc | (w ^ first));
+    (differs != 0).then(|| (1..32).fold(1u32, |m, x| m | (u32::from(ids[x] != ids[x - 1]) << x)))
+}
+
 /// A table with every entry `value`.
 fn table_of(value: u8) -> Box<[u8; ID_SPACE]> {
     match vec![value; ID_SPACE].into_boxed_slice().try_into() {

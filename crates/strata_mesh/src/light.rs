@@ -25,7 +25,7 @@
 //! The up is the centre chunk's (a planet's up is constant per chunk); the columns of the whole
 //! window run along it.
 
-use crate::classify::MaterialTable;
+use crate::classify::{MaterialTable, run_starts};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use strata_core::{CHUNK_SIZE, CHUNK_VOLUME, Chunk, Face, LocalIndex, LocalPos, MAX_LIGHT};
@@ -187,19 +187,10 @@ fn for_runs(
     let Ok(full) = <&[u16; CHUNK_SIZE]>::try_from(&ids[start..start + CHUNK_SIZE]) else {
         unreachable!("a row has CHUNK_SIZE ids")
     };
-    // Uniform rows (most rows): compare 4 ids at a time as 64-bit words against the first id
-    // repeated (branch-free, as the occupancy build does).
-    let first = u64::from(full[0]) * 0x0001_0001_0001_0001;
-    let differs = full
-        .chunks_exact(4)
-        .map(|c| u64::from(c[0]) | u64::from(c[1]) << 16 | u64::from(c[2]) << 32 | u64::from(c[3]) << 48)
-        .fold(0, |acc, w| acc | (w ^ first));
-    if differs == 0 {
+    let Some(starts) = run_starts(full) else {
         return run(table.light_code(full[0]), 0, xs.len());
-    }
-    // Bit x set iff a run starts at x (branch-free compares of the row against itself shifted
-    // by one), cut to `xs`.
-    let starts = (1..CHUNK_SIZE).fold(1u32, |m, x| m | (u32::from(full[x] != full[x - 1]) << x));
+    };
+    // Cut to `xs`.
     let mut rest = (starts >> xs.start) as u64 | 1;
     let end = xs.len() as u32;
     rest &= (1u64 << end) - 1;

@@ -5,7 +5,7 @@
 //! layers are filled; the 12 edge strips and 8 corners stay 0 (the mesher has no diagonal
 //! neighbours, so ambient occlusion treats them as empty).
 
-use crate::classify::{AIR, FLUID, MaterialTable, OPAQUE};
+use crate::classify::{AIR, FLUID, MaterialTable, OPAQUE, run_starts};
 use crate::input::{Neighbor, Neighborhood};
 use strata_core::{CHUNK_SIZE, Chunk, Face};
 
@@ -134,20 +134,11 @@ impl Occupancy {
             // Invariant: callers pass exactly one row of CHUNK_SIZE ids.
             unreachable!("a row has CHUNK_SIZE ids")
         };
-        // Uniform rows (most of a terrain chunk): compare 4 ids at a time as 64-bit words
-        // against the first id repeated (8 word loads, no branches, no call).
-        let first = u64::from(ids[0]) * 0x0001_0001_0001_0001;
-        let differs = ids
-            .chunks_exact(4)
-            .map(|c| u64::from(c[0]) | u64::from(c[1]) << 16 | u64::from(c[2]) << 32 | u64::from(c[3]) << 48)
-            .fold(0, |acc, w| acc | (w ^ first));
-        if differs == 0 {
+        let Some(starts) = run_starts(ids) else {
+            // Uniform (most of a terrain chunk): one lookup.
             self.fill_row(table, ids[0], r, INNER, create);
             return;
-        }
-        // Bit x set iff a run starts at x. Branch-free compares of the row against itself
-        // shifted by one: this vectorises.
-        let starts = (1..CHUNK_SIZE).fold(1u32, |m, x| m | (u32::from(ids[x] != ids[x - 1]) << x));
+        };
         let mut rest = starts;
         while rest != 0 {
             let x0 = rest.trailing_zeros();
