@@ -21,12 +21,14 @@
 //! Edits are saved to `globe.strata` in the working directory.
 //!
 //! Screenshot check: `STRATA_SCREENSHOT=out.png cargo run --example globe_viewer` waits until
-//! streaming is idle and the meshes have been on screen for a while, saves the frame, checks it
+//! streaming is idle, the blocks are textured (a texture array that cannot be built fails the
+//! check) and the meshes have been on screen for a while, saves the frame, checks it
 //! by pixel statistics (from orbit the planet covers a sensible part of the frame with blue and
 //! land both present, near the ground blue and land both cover part of the frame; either way at
 //! least 30 % of the land pixels are vegetation green, which coarse cells that showed the rock
 //! under the grass failed) and exits with status 0 if the check passed, 3 if not.
-//! `STRATA_GLOBE_ALT` sets the starting altitude in voxels, `STRATA_GLOBE_LAT` /
+//! `STRATA_GLOBE_ALT` sets the starting altitude in voxels (`STRATA_GLOBE_HEIGHT` the height
+//! above the ground there instead: 6 is walking height), `STRATA_GLOBE_LAT` /
 //! `STRATA_GLOBE_LON` the place and `STRATA_GLOBE_HEADING` the direction of view (degrees
 //! clockwise from north). `STRATA_GEOLOGY_STEPS=N` first saves `<out>.before.png`, runs N
 //! geology steps as fast as they go (the camera is off meanwhile: nothing is looked at, and a
@@ -70,10 +72,23 @@ const SCREENSHOT_LIMIT_S: f64 = 300.0;
 /// [`PixelStats::check`]) rather than in orbit. Set once in `main`.
 static LOW_VIEW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Whether the screenshot mode starts at walking height (`STRATA_GLOBE_HEIGHT` at most
+/// [`WALKING_VIEW_MAX`]): the ground fills the frame, and its check is that it is textured.
+static WALKING_VIEW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The highest `STRATA_GLOBE_HEIGHT` checked as a walking view.
+const WALKING_VIEW_MAX: f64 = 32.0;
+
 fn main() -> AppExit {
     let planet = Arc::new(PlanetGenerator::default());
     let radius = planet.config().sea_level_radius();
-    let start_alt = std::env::var("STRATA_GLOBE_ALT").ok().and_then(|s| s.parse().ok()).unwrap_or(radius * 2.2);
+    let (lat, lon) = (env_f64("STRATA_GLOBE_LAT", 20.0), env_f64("STRATA_GLOBE_LON", -30.0));
+    // `STRATA_GLOBE_HEIGHT`: voxels above the ground there (walking height is 6).
+    let height = std::env::var("STRATA_GLOBE_HEIGHT").ok().and_then(|s| s.parse::<f64>().ok());
+    WALKING_VIEW.store(height.is_some_and(|h| h <= WALKING_VIEW_MAX), std::sync::atomic::Ordering::Relaxed);
+    let over_ground = height.map(|h| planet.surface_altitude(lat, lon).unwrap_or(0.0).max(0.0) + h);
+    let start_alt =
+        std::env::var("STRATA_GLOBE_ALT").ok().and_then(|s| s.parse().ok()).or(over_ground).unwrap_or(radius * 2.2);
     LOW_VIEW.store(start_alt < radius / 10.0, std::sync::atomic::Ordering::Relaxed);
     let checking = std::env::var("STRATA_SCREENSHOT").is_ok() || std::env::var("STRATA_GLOBE_WALK").is_ok();
     let save = if checking { None } else { Some("globe.strata".to_string()) };
@@ -87,56 +102,56 @@ fn main() -> AppExit {
         keep_mesh_data: std::env::var("STRATA_KEEP_MESH_DATA").is_ok_and(|v| v == "1"),
         ..default()
     };
-    App::new()
-        .add_plugins((
-            DefaultPlugins
-                .set(WindowPlugin {
-                    primary_window: Some(Window {
-                        title: "Strata — globe viewer".into(),
-                        resolution: window_size().map_or_else(default, |(w, h)| WindowResolution::new(w, h)),
-                        ..default()
-                    }),
+    let mut app = App::new();
+    app.add_plugins((
+        DefaultPlugins
+            .set(WindowPlugin {
+                primary_window: Some(Window {
+                    title: "Strata — globe viewer".into(),
+                    resolution: window_size().map_or_else(default, |(w, h)| WindowResolution::new(w, h)),
                     ..default()
-                })
-                .set(bevy_strata::task_pool_plugin()),
-            StrataPlugin::new(config).with_generator(planet.clone()),
-            StrataGeologyPlugin {
-                config: GeologyConfig {
-                    seed: 42,
-                    gravity: Gravity::TowardOrigin,
-                    volcanism: Some(VolcanismConfig { vent_spacing: 96, vent_chance: 0.2, ..default() }),
-                    ..default()
-                },
-                settings: GeologySettings {
-                    // The screenshot check wants a still world; interactive runs erode.
-                    enabled: std::env::var("STRATA_SCREENSHOT").is_err()
-                        && std::env::var("STRATA_GEOLOGY").map_or(true, |v| v != "0"),
-                    ..default()
-                },
+                }),
+                ..default()
+            })
+            .set(bevy_strata::task_pool_plugin()),
+        StrataPlugin::new(config).with_generator(planet.clone()),
+        StrataGeologyPlugin {
+            config: GeologyConfig {
+                seed: 42,
+                gravity: Gravity::TowardOrigin,
+                volcanism: Some(VolcanismConfig { vent_spacing: 96, vent_chance: 0.2, ..default() }),
+                ..default()
             },
-            StrataDebugUiPlugin,
-            StrataAtmospherePlugin,
-        ))
-        .insert_resource(ClearColor(CLEAR))
-        .insert_resource(Planet(planet))
-        .insert_resource(Orbit {
-            lat: env_f64("STRATA_GLOBE_LAT", 20.0),
-            lon: env_f64("STRATA_GLOBE_LON", -30.0),
-            alt: start_alt,
-            heading: env_f64("STRATA_GLOBE_HEADING", 0.0),
-            drag_px: 0.0,
-        })
-        .insert_resource(StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
-        .add_systems(Startup, setup)
-        .add_observer(water_casts_no_shadow)
-        .add_systems(
-            Update,
-            (controls, walk, place_camera, atmosphere, toggle_geology).chain().before(StrataSystems::TrackViewers),
-        )
-        .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
-        .add_systems(Update, screenshot_deadline(SCREENSHOT_LIMIT_S))
-        .add_systems(EguiPrimaryContextPass, info)
-        .run()
+            settings: GeologySettings {
+                // The screenshot check wants a still world; interactive runs erode.
+                enabled: std::env::var("STRATA_SCREENSHOT").is_err()
+                    && std::env::var("STRATA_GEOLOGY").map_or(true, |v| v != "0"),
+                ..default()
+            },
+        },
+        StrataDebugUiPlugin,
+        StrataAtmospherePlugin,
+    ))
+    .insert_resource(ClearColor(CLEAR))
+    .insert_resource(Planet(planet))
+    .insert_resource(Orbit { lat, lon, alt: start_alt, heading: env_f64("STRATA_GLOBE_HEADING", 0.0), drag_px: 0.0 })
+    .insert_resource(StrataPickingSettings { max_distance: (radius * 4.0) as f32 })
+    .add_systems(Startup, setup)
+    .add_observer(water_casts_no_shadow)
+    .add_systems(
+        Update,
+        (controls, walk, place_camera, atmosphere, toggle_geology).chain().before(StrataSystems::TrackViewers),
+    )
+    .add_systems(Update, (hover_and_click, screenshot_when_ready).after(StrataSystems::Apply))
+    .add_systems(Update, screenshot_deadline(SCREENSHOT_LIMIT_S))
+    .add_systems(EguiPrimaryContextPass, info);
+    // Textured blocks (the plugin's texture array, `assets/textures/`), which also cross-fade
+    // LOD changes (`StrataConfig::lod_fade_s`); `STRATA_GLOBE_UNTEXTURED=1` shows vertex colours
+    // instead (to compare: the walking-height check fails then).
+    if std::env::var("STRATA_GLOBE_UNTEXTURED").map_or(true, |v| v != "1") {
+        app.add_plugins(StrataTexturesPlugin::default());
+    }
+    app.run()
 }
 
 /// `STRATA_WINDOW=<width>x<height>`: the window size in pixels (default 1280 × 720). A
@@ -594,8 +609,14 @@ fn screenshot_when_ready(
     time: Res<Time>,
     real: Res<Time<Real>>,
     mut frame_ms: Local<Vec<f32>>,
+    (textures, mut exit): (Option<Res<StrataTextures>>, MessageWriter<AppExit>),
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
+    if let Some(StrataTextures::Failed(error)) = textures.as_deref() {
+        error!("screenshot check failed: the texture array could not be built: {error}");
+        exit.write(AppExit::error());
+        return;
+    }
     // STRATA_GEOLOGY_STEPS=N: once the view is complete, save `<path>.before.png`, run N geology
     // steps, and take the checked screenshot when streaming is idle again.
     let geology_steps: u64 = std::env::var("STRATA_GEOLOGY_STEPS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -624,7 +645,9 @@ fn screenshot_when_ready(
     if *requested {
         return;
     }
-    *idle_frames = if streaming.is_idle() { *idle_frames + 1 } else { 0 };
+    // Complete: streaming idle and the blocks textured.
+    let textured = textures.is_none_or(|t| t.is_ready());
+    *idle_frames = if streaming.is_idle() && textured { *idle_frames + 1 } else { 0 };
     if geology_steps > 0 && *geology_phase == 0 && *idle_frames > SCREENSHOT_IDLE_FRAMES {
         *geology_phase = 1;
         *idle_frames = 0;
@@ -695,13 +718,48 @@ struct PixelStats {
     ocean: u32,
     land: u32,
     vegetation: u32,
+    /// Horizontally adjacent land pixels in the lower half of the frame (the near ground,
+    /// where voxels are tens of pixels wide), and those of them that differ by at least
+    /// [`TEXEL_STEP`] in a channel: texels. Vertex colours change smoothly inside a face.
+    near_pairs: u32,
+    texel_pairs: u32,
 }
+
+/// Colour step (per channel, sRGB) that counts as a texel edge.
+const TEXEL_STEP: f32 = 0.04;
+
+/// At walking height, at least this fraction of the near land's adjacent pixel pairs are texel
+/// edges (see `PixelStats::near_pairs`). Measured at 21° N, 30° W, 6 voxels up, 480 × 270:
+/// 18.3 % textured, 3.5 % with vertex colours (`STRATA_GLOBE_UNTEXTURED=1`).
+const MIN_TEXEL_PAIRS: f64 = 0.1;
 
 /// Of the land pixels, at least this fraction is vegetation green. The place the screenshot
 /// mode looks at (20° N, 30° W) is grassland with snowy hills: with coarse cells showing the
 /// rock under the grass (before surface-aware LOD) 0 % of the land was green from orbit and
 /// 11 % at 1,500 voxels (beige pillars with green dots), against 71 % and 86 % now.
 const MIN_VEGETATION: f64 = 0.3;
+
+impl PixelStats {
+    /// At walking height the ground fills the frame: at least half of it is land, at least 10 %
+    /// of that green, and the near ground is textured (at least [`MIN_TEXEL_PAIRS`] of its
+    /// adjacent pixel pairs are texel edges).
+    fn check_walking(&self) -> Result<(), String> {
+        let land = self.land as f64 / self.total.max(1) as f64;
+        let green = self.vegetation as f64 / self.land.max(1) as f64;
+        let texels = self.texel_pairs as f64 / self.near_pairs.max(1) as f64;
+        if land < 0.5 || green < 0.1 {
+            return Err(format!("land {:.1} % of the frame, {:.1} % of it green", land * 100.0, green * 100.0));
+        }
+        if texels < MIN_TEXEL_PAIRS {
+            return Err(format!(
+                "{:.1} % of the near ground's pixel pairs are texel edges (at least {:.0} % expected): untextured?",
+                texels * 100.0,
+                MIN_TEXEL_PAIRS * 100.0
+            ));
+        }
+        Ok(())
+    }
+}
 
 impl PixelCheck for PixelStats {
     fn of(image: &Image) -> Self {
@@ -725,6 +783,23 @@ impl PixelCheck for PixelStats {
                 }
             }
         }
+        let is_land = |c: Srgba| {
+            let d = (c.red - bg.red).abs() + (c.green - bg.green).abs() + (c.blue - bg.blue).abs();
+            d >= 0.06 && !(c.blue > c.red + 0.08 && c.blue > c.green)
+        };
+        for y in (image.height() / 2..image.height()).step_by(2) {
+            let mut left = None;
+            for x in 0..image.width() {
+                let c = image.get_color_at(x, y).ok().map(|c| c.to_srgba()).filter(|c| is_land(*c));
+                if let (Some(a), Some(b)) = (left, c) {
+                    let a: Srgba = a;
+                    s.near_pairs += 1;
+                    let step = (a.red - b.red).abs().max((a.green - b.green).abs()).max((a.blue - b.blue).abs());
+                    s.texel_pairs += u32::from(step >= TEXEL_STEP);
+                }
+                left = c;
+            }
+        }
         s
     }
 
@@ -733,6 +808,9 @@ impl PixelCheck for PixelStats {
     /// each cover at least 3 % of the frame. Both: at least [`MIN_VEGETATION`] of the land
     /// pixels are green (coarse cells show the surface, not the rock under it).
     fn check(&self) -> Result<(), String> {
+        if WALKING_VIEW.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.check_walking();
+        }
         let low = LOW_VIEW.load(std::sync::atomic::Ordering::Relaxed);
         let total = self.total.max(1) as f64;
         let planet = self.ocean + self.land;

@@ -85,6 +85,10 @@ pub struct StrataConfig {
     pub texture_layers: bool,
     /// Render-space distance from the origin at which the floating origin recentres.
     pub recenter_distance: f32,
+    /// Seconds an LOD change cross-fades: the display of a node the viewer's move replaced
+    /// fades out while the displays replacing it fade in, dithered (see
+    /// [`lod_fade`](crate::lod_fade)). Default 0.25; 0 swaps in one frame.
+    pub lod_fade_s: f32,
 }
 
 impl Default for StrataConfig {
@@ -109,6 +113,7 @@ impl Default for StrataConfig {
             keep_mesh_data: false,
             texture_layers: false,
             recenter_distance: 1024.0,
+            lod_fade_s: 0.25,
         }
     }
 }
@@ -183,6 +188,7 @@ impl StrataConfig {
     /// | `commit_interval_s` | `0..=86,400` |
     /// | `voxel_budget_mib` | `1..=2²⁰` (1 TiB) |
     /// | `recenter_distance` | `1..=2²⁰` |
+    /// | `lod_fade_s` | `0..=10` |
     ///
     /// The plugin checks the configuration it is built with, and every change made to the
     /// resource at run time: a change that fails is undone (see [`crate::StrataConfigRejected`]).
@@ -198,6 +204,7 @@ impl StrataConfig {
         check_range("commit_interval_s", f64::from(self.commit_interval_s), 0.0, 86_400.0, "0..=86400 s")?;
         check_range("voxel_budget_mib", self.voxel_budget_mib as f64, 1.0, f64::from(1u32 << 20), "1..=2^20 MiB")?;
         check_range("recenter_distance", f64::from(self.recenter_distance), 1.0, f64::from(1u32 << 20), "1..=2^20")?;
+        check_range("lod_fade_s", f64::from(self.lod_fade_s), 0.0, 10.0, "0..=10 s")?;
         self.lod_settings().validate(f64::from(self.view_distance))?;
         Ok(())
     }
@@ -325,6 +332,8 @@ mod tests {
         assert_eq!(field(StrataConfig { commit_interval_s: f32::INFINITY, ..d() }), "commit_interval_s");
         assert_eq!(field(StrataConfig { voxel_budget_mib: usize::MAX, ..d() }), "voxel_budget_mib");
         assert_eq!(field(StrataConfig { recenter_distance: 0.0, ..d() }), "recenter_distance");
+        assert_eq!(field(StrataConfig { lod_fade_s: f32::NAN, ..d() }), "lod_fade_s");
+        assert_eq!(field(StrataConfig { lod_fade_s: -0.5, ..d() }), "lod_fade_s");
         assert_eq!(field(StrataConfig { lod_min_move: -1.0, ..d() }), "lod_min_move");
     }
 

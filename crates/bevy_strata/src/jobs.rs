@@ -1,7 +1,7 @@
 //! The work that runs on task pools: loading node data and meshing nodes. Plain functions over
 //! owned inputs, so they run on any thread and are unit-testable without an `App`.
 
-use crate::mesh_build::NodeMeshes;
+use crate::mesh_build::{NodeMeshes, TextureLayers};
 use std::cell::RefCell;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
@@ -232,10 +232,15 @@ impl MeshJob {
                 with_mesher(&self.table, |mesher| mesher.mesh(&hood, &options, &mut mesh));
             }
         }
+        let texture_layers = match (self.texture_layers, self.node.level) {
+            (false, _) => TextureLayers::Off,
+            (true, 0) => TextureLayers::ByFace,
+            (true, _) => TextureLayers::Tops,
+        };
         MeshOutput {
             node: self.node,
             generation: self.generation,
-            meshes: NodeMeshes::build(mesh, &self.registry, self.keep_mesh_data, self.texture_layers),
+            meshes: NodeMeshes::build(mesh, &self.registry, self.keep_mesh_data, texture_layers),
             voxels: self.center,
         }
     }

@@ -29,6 +29,7 @@ pub mod debug_ui;
 pub mod diagnostics;
 pub mod geology;
 mod jobs;
+pub mod lod_fade;
 mod mesh_build;
 mod messages;
 mod mover;
@@ -49,6 +50,7 @@ mod voxel_world;
 pub use atmosphere::{AtmospherePlanet, StrataAtmosphere, StrataAtmospherePlugin};
 pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
+pub use lod_fade::{StrataLodFade, StrataLodFadeShader};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, MIN_VOXEL_LIGHT, fluid_shade, to_bevy_mesh, voxel_light};
 pub use messages::{
     CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
@@ -338,6 +340,7 @@ impl Plugin for StrataPlugin {
             .insert_resource(startup)
             .init_resource::<StrataStatus>()
             .init_resource::<StrataStandardMaterial>()
+            .init_resource::<StrataLodFadeShader>()
             .init_resource::<StrataOrigin>()
             .init_resource::<ViewerPositions>()
             .init_resource::<StrataStreaming>()
@@ -386,7 +389,7 @@ impl Plugin for StrataPlugin {
                     streaming::apply_edits.in_set(StrataSystems::ApplyEdits),
                     streaming::dispatch.in_set(StrataSystems::Dispatch),
                     streaming::poll.in_set(StrataSystems::Poll),
-                    streaming::apply_results.in_set(StrataSystems::Apply),
+                    (streaming::apply_results, lod_fade::advance_fades).chain().in_set(StrataSystems::Apply),
                 ),
             )
             .add_systems(PreUpdate, picking::update_hits.in_set(StrataSystems::Picking))

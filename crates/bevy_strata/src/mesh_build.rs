@@ -70,8 +70,9 @@ impl NodeMeshes {
     /// `keep_data`: the meshes stay readable in the main world after upload
     /// ([`StrataConfig::keep_mesh_data`](crate::StrataConfig::keep_mesh_data)); `texture_layers`:
     /// add `ATTRIBUTE_UV_1` if the registry has textures
-    /// ([`StrataConfig::texture_layers`](crate::StrataConfig::texture_layers)).
-    pub fn build(mesh: ChunkMesh, registry: &MaterialRegistry, keep_data: bool, texture_layers: bool) -> Self {
+    /// ([`StrataConfig::texture_layers`](crate::StrataConfig::texture_layers)), which faces'
+    /// textures (see [`TextureLayers`]).
+    pub fn build(mesh: ChunkMesh, registry: &MaterialRegistry, keep_data: bool, texture_layers: TextureLayers) -> Self {
         #[cfg(test)]
         let opaque_quads = mesh.opaque.quad_count();
         let usage = if keep_data {
@@ -109,7 +110,22 @@ impl NodeMeshes {
 /// textures, also `ATTRIBUTE_UV_1` = (texture layer or −1, AO) per vertex.
 /// The mesh keeps its data in the main world (`RenderAssetUsages::default()`).
 pub fn to_bevy_mesh(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Mesh {
-    into_bevy_mesh(buffers.clone(), registry, RenderAssetUsages::default(), true)
+    into_bevy_mesh(buffers.clone(), registry, RenderAssetUsages::default(), TextureLayers::ByFace)
+}
+
+/// Which texture layers a node mesh carries (`ATTRIBUTE_UV_1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TextureLayers {
+    /// None: vertex colours only.
+    Off,
+    /// Each face its material's texture for its direction (top, side, bottom): full-detail
+    /// chunks.
+    ByFace,
+    /// Every face its material's top texture: coarse LOD nodes. A coarse cell stands for the
+    /// surface of the columns it covers (the LOD rule keeps their tops), and its sides are the
+    /// steps of a coarse grid, not cliffs: grass there stays grass (with side textures a grassy
+    /// planet looked like bare dirt from orbit).
+    Tops,
 }
 
 /// [`to_bevy_mesh`] taking the buffers by value (no copies of the vertex data), with `usage`,
@@ -118,7 +134,7 @@ fn into_bevy_mesh(
     buffers: MeshBuffers,
     registry: &MaterialRegistry,
     usage: RenderAssetUsages,
-    texture_layers: bool,
+    texture_layers: TextureLayers,
 ) -> Mesh {
     let colors: Vec<[f32; 4]> = buffers
         .materials
@@ -133,7 +149,8 @@ fn into_bevy_mesh(
             [c[0] * l, c[1] * l, c[2] * l, alpha]
         })
         .collect();
-    let texture_uvs = (texture_layers && registry.has_textures()).then(|| texture_layers_and_ao(&buffers, registry));
+    let texture_uvs = (texture_layers != TextureLayers::Off && registry.has_textures())
+        .then(|| texture_layers_and_ao(&buffers, registry, texture_layers == TextureLayers::Tops));
     let mut mesh = Mesh::new(PrimitiveTopology::TriangleList, usage)
         .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, buffers.positions)
         .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, buffers.normals)
@@ -193,14 +210,16 @@ pub fn fluid_shade(alpha: f32, depth: f32) -> (f32, f32) {
 /// bottom) or `-1.0` for an untextured material, and `y` its AO light level (`0..=1`; on fluid
 /// faces times the depth's light, see [`fluid_shade`]), which the vertex colour only carries
 /// multiplied into the material's colour. The texture material
-/// ([`crate::textures`]) reads both; `StandardMaterial` ignores them.
-fn texture_layers_and_ao(buffers: &MeshBuffers, registry: &MaterialRegistry) -> Vec<[f32; 2]> {
+/// ([`crate::textures`]) reads both; `StandardMaterial` ignores them. `tops`: every face takes
+/// the top texture ([`TextureLayers::Tops`]).
+fn texture_layers_and_ao(buffers: &MeshBuffers, registry: &MaterialRegistry, tops: bool) -> Vec<[f32; 2]> {
     let ao = buffers.ao.iter().chain(std::iter::repeat(&1.0));
     let depth = buffers.fluid_depth.iter().chain(std::iter::repeat(&0.0));
     let light = buffers.light.iter().chain(std::iter::repeat(&DAYLIGHT));
     (buffers.materials.iter().zip(&buffers.normals).zip(ao).zip(depth).zip(light))
         .map(|((((&m, &normal), &ao), &depth), &light)| {
-            let layer = registry.texture_layer(MaterialId(m as u16), FaceKind::of_normal(normal));
+            let face = if tops { FaceKind::Top } else { FaceKind::of_normal(normal) };
+            let layer = registry.texture_layer(MaterialId(m as u16), face);
             [layer.map_or(-1.0, |l| l as f32), ao * fluid_shade(1.0, depth).0 * voxel_light(light)]
         })
         .collect()

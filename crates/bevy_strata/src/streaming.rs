@@ -10,6 +10,7 @@
 
 use crate::config::StrataConfig;
 use crate::jobs::{LightInput, LoadJob, LoadOutput, MeshJob, MeshOutput, Read};
+use crate::lod_fade::{self, FadeClock};
 use crate::mesh_build::{MeshAssets, spawn_or_update};
 use crate::messages::{NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
 use crate::pacing::{Pacer, Timed, timed};
@@ -19,7 +20,7 @@ use bevy::prelude::*;
 use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use strata_core::{
     CHUNK_SIZE, ChangeExtent, Chunk, ChunkKey, ChunkOrigin, HandIn, LoadedChunk, MaterialId, MaterialKind, World,
 };
@@ -72,11 +73,11 @@ pub struct StreamStats {
 /// loaded again after 100 ms, then 200 ms, 400 ms, … up to this (game time of `Time<Real>`), so
 /// an unreachable store or one damaged record does not cost a read and a log line every frame.
 /// A warning is logged at the 1st, 2nd, 4th, 8th, … failure of a node.
-pub const LOAD_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+pub const LOAD_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The pause before the next load of a node that failed `failures` times (≥ 1).
-fn load_retry_delay(failures: u32) -> std::time::Duration {
-    (std::time::Duration::from_millis(100) * (1u32 << failures.saturating_sub(1).min(10))).min(LOAD_RETRY_MAX)
+fn load_retry_delay(failures: u32) -> Duration {
+    (Duration::from_millis(100) * (1u32 << failures.saturating_sub(1).min(10))).min(LOAD_RETRY_MAX)
 }
 
 /// Streaming state: the plan, its tasks in flight, finished results and the nodes' entities.
@@ -91,7 +92,7 @@ pub struct StrataStreaming {
     ready_meshes: VecDeque<MeshOutput>,
     /// Failed loads waiting out their back-off: when (in `Time<Real>`) the plan learns of the
     /// failure, and so asks again.
-    cooling: Vec<(std::time::Duration, NodeId)>,
+    cooling: Vec<(Duration, NodeId)>,
     /// Failures in a row per node (cleared by a successful load).
     failures: HashMap<NodeId, u32>,
     /// Entities of shown nodes with geometry.
@@ -105,7 +106,7 @@ pub struct StrataStreaming {
     /// How much work to keep in flight (measured task and frame times).
     pacer: Pacer,
     /// When the last dispatch ran (`Time<Real>`), for the frame interval.
-    last_dispatch: Option<std::time::Duration>,
+    last_dispatch: Option<Duration>,
     /// Whether the last result applied was a load (loads and meshes take turns).
     last_applied_load: bool,
 }
@@ -114,7 +115,7 @@ impl StrataStreaming {
     /// Records a failed load of `node` (`error`: the store's, logged at the 1st, 2nd, 4th, …
     /// failure in a row; `None`: a stale copy) and schedules the plan's retry after the
     /// back-off ([`LOAD_RETRY_MAX`]); until then the plan counts the load as in flight.
-    fn cool(&mut self, node: NodeId, error: Option<String>, now: std::time::Duration) {
+    fn cool(&mut self, node: NodeId, error: Option<String>, now: Duration) {
         let n = self.failures.entry(node).or_insert(0);
         *n = n.saturating_add(1);
         let delay = load_retry_delay(*n);
@@ -254,6 +255,7 @@ pub(crate) fn plan_lod(
     mut sw: ResMut<StrataWorld>,
     mut st: ResMut<StrataStreaming>,
     mut unloaded: MessageWriter<NodeUnloaded>,
+    fade: FadeClock,
 ) {
     st.plan.set_settings(config.lod_settings());
     st.plan.selector_mut().set_min_move(f64::from(config.lod_min_move));
@@ -276,7 +278,7 @@ pub(crate) fn plan_lod(
         }
         unloaded.write(NodeUnloaded { node: *id });
     }
-    apply_handover(&mut commands, st, &update);
+    apply_handover(&mut commands, st, &update, fade.now());
     // Released chunks leave the world cache (unless dirty) and so the index, which releases
     // them at its next update.
     for key in change.released {
@@ -286,11 +288,16 @@ pub(crate) fn plan_lod(
 }
 
 /// Carries out a hand-over step: retired displays that go are despawned, restored ones are
-/// the shown node's again, revealed nodes' meshes become visible.
-fn apply_handover(commands: &mut Commands, st: &mut StrataStreaming, update: &HandoverUpdate) {
+/// the shown node's again, revealed nodes' meshes become visible. With `fade` (the time now,
+/// when LOD changes cross-fade: [`crate::lod_fade`]), going displays fade out and revealed ones
+/// fade in instead of swapping in one frame.
+fn apply_handover(commands: &mut Commands, st: &mut StrataStreaming, update: &HandoverUpdate, fade: Option<Duration>) {
     for r in &update.drop {
         if let Some(e) = st.retired.remove(r) {
-            commands.entity(e).despawn();
+            match fade {
+                Some(now) => lod_fade::fade_out(commands, e, now),
+                None => commands.entity(e).despawn(),
+            }
         }
     }
     for r in &update.restore {
@@ -301,6 +308,9 @@ fn apply_handover(commands: &mut Commands, st: &mut StrataStreaming, update: &Ha
     for n in &update.reveal {
         if let Some(&e) = st.entities.get(n) {
             commands.entity(e).insert(Visibility::Inherited);
+            if let Some(now) = fade {
+                lod_fade::fade_in(commands, e, now);
+            }
         }
     }
 }
@@ -608,7 +618,9 @@ pub(crate) fn apply_results(
     mut loaded_msg: MessageWriter<NodeMeshed>,
     mut remeshed_msg: MessageWriter<NodeRemeshed>,
     time: Res<Time<Real>>,
+    fade: FadeClock,
 ) {
+    let fade = fade.now();
     let start = Instant::now();
     let budget_s = f64::from(config.apply_budget_ms.max(0.1)) / 1e3;
     let max = config.max_results_per_frame.max(1);
@@ -691,7 +703,7 @@ pub(crate) fn apply_results(
             };
             if fate == MeshFate::First {
                 let update = st.handover.meshed(out.node);
-                apply_handover(&mut commands, st, &update);
+                apply_handover(&mut commands, st, &update, fade);
             }
             // Hidden while a retired display still shows (part of) its place.
             if let Some(e) = entity
@@ -729,7 +741,7 @@ mod tests {
                 return app;
             }
             app.update();
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(1));
         }
         panic!("the store did not open");
     }
@@ -742,7 +754,12 @@ mod tests {
         m.opaque.materials = vec![1; 4];
         m.opaque.ao = vec![1.0; 4];
         m.opaque.indices = vec![0, 1, 2, 0, 2, 3];
-        crate::mesh_build::NodeMeshes::build(m, &strata_core::MaterialRegistry::builtin(), false, false)
+        crate::mesh_build::NodeMeshes::build(
+            m,
+            &strata_core::MaterialRegistry::builtin(),
+            false,
+            crate::mesh_build::TextureLayers::Off,
+        )
     }
 
     #[test]
@@ -810,7 +827,7 @@ mod tests {
                 break;
             }
             app.update();
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(1));
         }
         assert!(shown(&app), "the chunk under the viewer streams in");
         // What a load started now would read: the store has no record, the generator's chunk.
@@ -843,7 +860,7 @@ mod tests {
                 assert_eq!(c.get(strata_core::LocalPos::new(1, 1, 1).index()), edited, "never the old copy");
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(app.world().resource::<StrataStreaming>().stats().stale_loads, 1);
         let mut sw = app.world_mut().resource_mut::<StrataWorld>();
@@ -902,7 +919,7 @@ mod tests {
                 break;
             }
             app.update();
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::sleep(Duration::from_millis(1));
         }
         assert!(complete(&app), "the view streams in");
         let st = app.world().resource::<StrataStreaming>();

@@ -74,12 +74,15 @@ impl StrataTexturesPlugin {
 impl Plugin for StrataTexturesPlugin {
     fn build(&self, app: &mut App) {
         embedded_asset!(app, "textures.wgsl");
+        crate::lod_fade::load_shader(app);
         if !app.is_plugin_added::<MaterialPlugin<StrataTextureMaterial>>() {
             app.add_plugins(MaterialPlugin::<StrataTextureMaterial>::default());
         }
         app.add_plugins(StrataMaterialPlugin::<StrataTextureMaterial>::default())
             .insert_resource(TextureSource { directory: self.directory.clone(), materials: Vec::new() })
             .init_resource::<StrataTextures>()
+            // textures.wgsl dithers LOD cross-fades.
+            .insert_resource(crate::StrataLodFadeShader(true))
             .add_systems(Update, load_textures.run_if(|t: Res<StrataTextures>| t.is_pending()));
     }
 

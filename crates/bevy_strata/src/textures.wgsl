@@ -5,13 +5,15 @@
 // Mesh data (mesh_build.rs): `uv` is the position on the face in voxels (one repeat per voxel;
 // on side faces its v grows upward); `uv_b` is (texture layer, or -1 for an untextured
 // material; AO x fluid shade x voxel light, 0..1). Untextured faces, and all of them while
-// `textures_enabled` is 0, keep the vertex colour (registry colour x the same).
+// `textures_enabled` is 0, keep the vertex colour (registry colour x the same). Node displays
+// in an LOD cross-fade are dithered (lod_fade.wgsl).
 #import bevy_pbr::{
     pbr_fragment::pbr_input_from_standard_material,
     pbr_functions::alpha_discard,
     forward_io::{VertexOutput, FragmentOutput},
     pbr_functions::{apply_pbr_lighting, main_pass_post_lighting_processing},
 }
+#import bevy_strata::lod_fade::strata_lod_fade
 
 @group(#{MATERIAL_BIND_GROUP}) @binding(100) var voxel_textures: texture_2d_array<f32>;
 @group(#{MATERIAL_BIND_GROUP}) @binding(101) var voxel_sampler: sampler;
@@ -19,6 +21,8 @@
 
 @fragment
 fn fragment(in: VertexOutput, @builtin(front_facing) is_front: bool) -> FragmentOutput {
+    // A display in an LOD cross-fade keeps its share of the pixels (lod_fade.wgsl).
+    strata_lod_fade(in.position, in.instance_index);
     var pbr_input = pbr_input_from_standard_material(in, is_front);
     // How much of the light reaches the face (AO x fluid shade x voxel light); 1 where the
     // vertex colour carries it instead.

@@ -9,6 +9,7 @@ mod geology;
 mod headless;
 mod light;
 mod load_failures;
+mod lod_fade;
 mod main_thread;
 mod mover;
 #[cfg(feature = "net")]
