@@ -10,8 +10,11 @@
 //! start in the same frame and read the same clock, so at every frame each pixel of the place
 //! is drawn by exactly one of them: no frame shows a hole or a double surface.
 //!
-//! Shadows: an outgoing display casts none ([`NotShadowCaster`]); the incoming display casts
-//! its whole shadow from the start, so the shadow switches at once, as it did without fades.
+//! Shadows: fading displays cast none ([`NotShadowCaster`], removed when a fade-in ends). The
+//! shadow pass does not dither, so either display's whole shadow would fall on the other's
+//! share of the pixels: with the incoming display casting, the going one's pixels were
+//! speckled dark wherever the two levels' surfaces differ (seen in a 60-second fade). The
+//! place's own shadow is missing for the fade instead; other terrain's shadows stay.
 //!
 //! Shaders: [`StrataTextureMaterial`](crate::StrataTextureMaterial) and the plugin's default
 //! material fade. A game material of its own ([`crate::StrataMaterialPlugin`]) fades when its
@@ -109,7 +112,11 @@ pub(crate) fn fade_out(commands: &mut Commands, entity: Entity, now: Duration) {
 
 /// Starts fading in `entity`, a display the hand-over revealed.
 pub(crate) fn fade_in(commands: &mut Commands, entity: Entity, now: Duration) {
-    commands.entity(entity).insert((StrataLodFade { start: now, out: false }, MeshTag(fade_tag(false, 0.0))));
+    commands.entity(entity).insert((
+        StrataLodFade { start: now, out: false },
+        MeshTag(fade_tag(false, 0.0)),
+        NotShadowCaster,
+    ));
 }
 
 /// [`StrataSystems::Apply`](crate::StrataSystems::Apply), after the results: moves every fade
@@ -128,7 +135,7 @@ pub(crate) fn advance_fades(
             if fade.out {
                 commands.entity(entity).despawn();
             } else {
-                commands.entity(entity).remove::<(StrataLodFade, MeshTag)>();
+                commands.entity(entity).remove::<(StrataLodFade, MeshTag, NotShadowCaster)>();
                 for child in children {
                     commands.entity(child).remove::<MeshTag>();
                 }
