@@ -80,7 +80,8 @@ const ALLOWED: &[(&str, &[&str], bool)] = &[
 /// tests build on the crates below them (a generator to test against, a store to persist
 /// into), never on the plugin or a tool. One exception, written down: the mesher's quad-count
 /// property test compares with the report's block-mesh adapter, which lives once, in the
-/// bench crate, where peers live.
+/// bench crate, where peers live. Another: the streaming logic's relight selection is tested
+/// against the mesher's light field (what it selects for).
 const DEV_ALLOWED: &[(&str, &[&str])] = &[
     ("strata_core", &[]),
     ("strata_index", &["strata_core", "strata_geo"]),
@@ -89,7 +90,7 @@ const DEV_ALLOWED: &[(&str, &[&str])] = &[
     ("strata_redb", &["strata_core"]),
     ("strata_redis", &["strata_core"]),
     ("strata_net", &["strata_core"]),
-    ("strata_stream", &["strata_core", "strata_index"]),
+    ("strata_stream", &["strata_core", "strata_index", "strata_mesh"]),
     ("strata_cli", &["strata_core", "strata_geo", "strata_redb"]),
     ("bevy_strata", &["strata_core", "strata_geo", "strata_redb", "strata_redis"]),
     ("strata_bench", &["strata_core", "strata_geo"]),

@@ -21,11 +21,9 @@ use bevy::tasks::{AsyncComputeTaskPool, IoTaskPool, Task, futures::check_ready};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strata_core::{
-    CHUNK_SIZE, ChangeExtent, Chunk, ChunkKey, ChunkOrigin, HandIn, LoadedChunk, MaterialId, MaterialKind, World,
-};
+use strata_core::{Chunk, ChunkKey, ChunkOrigin, HandIn, LoadedChunk, MaterialId, World};
 use strata_index::NodeId;
-use strata_mesh::{LightNeighborhood, MaterialTable};
+use strata_mesh::MaterialTable;
 use strata_stream::IndexDriver;
 use strata_stream::handover::{Handover, HandoverUpdate};
 use strata_stream::lod_select::Viewer;
@@ -336,14 +334,18 @@ pub(crate) fn apply_edits(
         return;
     }
     let mut chunks = Vec::with_capacity(changes.len());
+    let mut relit = Vec::new();
     let mut version = 0;
     for c in changes {
         st.plan.chunk_edited(c.key);
         // Geology's slow changes relight only the chunk and its face neighbours (remeshed
         // above); a player's edit also every chunk within light's reach.
         if config.light && !c.extent.processes_only {
-            relight_around(&sw.world, &mut st.plan, c.key, c.extent);
-            relight_below(&sw.world, &sw.table, &mut st.plan, c.key);
+            relit.clear();
+            strata_stream::relight::relit_chunks(&sw.world, |m| sw.table.kind(m), c.key, c.extent, &mut relit);
+            for &k in &relit {
+                st.plan.chunk_relit(k);
+            }
         }
         chunks.push(c.key);
         version = version.max(c.version);
@@ -358,94 +360,8 @@ pub(crate) fn apply_edits(
 /// open, so the edge of the loaded world is never dark). O(9) cache lookups.
 fn light_input(world: &World, table: &MaterialTable, key: ChunkKey, ring: Box<[Option<Arc<Chunk>>; 27]>) -> LightInput {
     let up = world.generator().world_up().of_chunk(key);
-    let step = up.offset();
-    let k = key.to_array();
-    let sky_beyond = std::array::from_fn(|i| {
-        let o = LightNeighborhood::offset(i);
-        if o[up.axis()] != step[up.axis()] {
-            return true;
-        }
-        let beyond = ChunkKey::new(
-            k[0].wrapping_add(o[0] + step[0]),
-            k[1].wrapping_add(o[1] + step[1]),
-            k[2].wrapping_add(o[2] + step[2]),
-        );
-        !world
-            .resident_chunk(beyond)
-            .and_then(|c| c.as_uniform())
-            .is_some_and(|m| matches!(table.kind(m), MaterialKind::Solid | MaterialKind::Fluid))
-    });
+    let sky_beyond = strata_stream::relight::sky_beyond(world, |m| table.kind(m), key);
     LightInput { ring, up, sky_beyond }
-}
-
-/// Remeshes the chunks of `key`'s ring (besides its face neighbours, which every edit
-/// remeshes) whose light the voxels of `extent` may change: light travels at most 14 voxels,
-/// and a chunk's mesh reads the light of its own voxels and one layer around them, so a
-/// neighbour across an axis is relit when the edit lies within 15 voxels of that side; along
-/// the world's down always (a column opened to the sky lights what lies below it).
-fn relight_around(world: &World, plan: &mut StreamPlan, key: ChunkKey, extent: ChangeExtent) {
-    let up = world.generator().world_up().of_chunk(key);
-    let down = up.opposite().offset();
-    let reach = LIGHT_REACH as u8;
-    let k = key.to_array();
-    for i in 0..27 {
-        let o = LightNeighborhood::offset(i);
-        if o.iter().map(|v| v.abs()).sum::<i32>() < 2 {
-            // The chunk itself and its face neighbours: remeshed by every edit.
-            continue;
-        }
-        let near = (0..3).all(|a| match o[a] {
-            0 => true,
-            d if d == down[a] => true,
-            -1 => extent.min[a] < reach,
-            _ => extent.max[a] >= CHUNK_SIZE as u8 - reach,
-        });
-        if near {
-            plan.chunk_relit(ChunkKey::new(k[0].wrapping_add(o[0]), k[1].wrapping_add(o[1]), k[2].wrapping_add(o[2])));
-        }
-    }
-}
-
-/// How far (voxels) an edit's light change reaches into a neighbour's mesh: 14 voxels of
-/// light and the one-voxel border the mesher reads.
-const LIGHT_REACH: usize = 15;
-
-/// Chunks under more than this many chunks of air or glass are not relit by an edit above.
-const RELIGHT_DEPTH: i32 = 8;
-
-/// An edit in `key` may open or close the sky of the chunks below it (along the world's down),
-/// beyond the ring `chunk_edited` remeshes: the 3 × 3 chunks of each layer below are remeshed
-/// while the layer above's middle chunk is uniform air or glass (the sky's column crosses it
-/// whole), down to the first other one, at most [`RELIGHT_DEPTH`] layers.
-fn relight_below(world: &World, table: &MaterialTable, plan: &mut StreamPlan, key: ChunkKey) {
-    let up = world.generator().world_up().of_chunk(key);
-    let step = up.offset();
-    let (a, b) = match up.axis() {
-        0 => (1, 2),
-        1 => (0, 2),
-        _ => (0, 1),
-    };
-    let k = key.to_array();
-    for depth in 2..=RELIGHT_DEPTH {
-        let at = |da: i32, db: i32| {
-            let mut c: [i32; 3] = std::array::from_fn(|i| k[i].wrapping_sub(step[i] * depth));
-            c[a] = c[a].wrapping_add(da);
-            c[b] = c[b].wrapping_add(db);
-            ChunkKey::new(c[0], c[1], c[2])
-        };
-        for da in -1..=1 {
-            for db in -1..=1 {
-                plan.chunk_relit(at(da, db));
-            }
-        }
-        // The column goes on below only through a chunk it crosses whole: uniform air or
-        // glass (a dense chunk's rock may stop it; its layer was remeshed).
-        let Some(middle) = world.resident_chunk(at(0, 0)) else { return };
-        if !middle.as_uniform().is_some_and(|m| matches!(table.kind(m), MaterialKind::Air | MaterialKind::Transparent))
-        {
-            return;
-        }
-    }
 }
 
 /// Dispatch: starts the tasks the plan hands out (meshes of nodes whose data is ready, loads of

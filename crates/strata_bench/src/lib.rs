@@ -12,11 +12,11 @@
 //! ```
 //!
 //! # The metrics
-//! The per-area modules ([`core_metrics`], [`index_metrics`], [`mesh_metrics`], [`geo_metrics`],
+//! The per-area modules ([`core_metrics`], [`index_metrics`], [`mesh_metrics`], [`light_metrics`], [`geo_metrics`],
 //! [`play_metrics`], [`stream_metrics`], [`scale_metrics`], [`redis_metrics`], [`net_metrics`])
 //! document each metric's inputs; the areas at a glance:
 //!
-//! `--only core,index,mesh,geo,play,stream,scale,redis,net` picks areas (`redis` needs `STRATA_REDIS_CLUSTER`). The `stream` area builds and runs the headless
+//! `--only core,index,mesh,light,geo,play,stream,scale,redis,net` picks areas (`redis` needs `STRATA_REDIS_CLUSTER`). The `stream` area builds and runs the headless
 //! fly-through (`crates/strata_bench_stream`, Strata vs `bevy_voxel_world`, one process per run) on
 //! equal terms: both engines get two async-compute threads at the same priority for their CPU work
 //! and the one I/O thread Bevy creates (Strata's only reads the store; the peer's stays idle),
@@ -96,6 +96,7 @@ pub mod block_mesh_peer;
 pub mod core_metrics;
 pub mod geo_metrics;
 pub mod index_metrics;
+pub mod light_metrics;
 pub mod mesh_metrics;
 pub mod net_metrics;
 pub mod planet_route;

@@ -8,6 +8,8 @@
 //!   (nearest first), which finished results are still current, which voxel data to keep.
 //! - [`handover`]: which meshes stay on screen while the nodes replacing them are meshed, so a
 //!   change of level never opens a hole.
+//! - [`relight`]: which chunks an edit relights (light within its reach, and the columns
+//!   below it when the sky reaches it).
 //! - [`index_driver`]: keeps the world's index ([`strata_index`]) up to date from what streaming
 //!   loads, changes and releases, one batch at a time, and reads the stored chunks under the
 //!   nodes a view needs ([`IndexDriver`]).
@@ -21,6 +23,7 @@
 pub mod handover;
 pub mod index_driver;
 pub mod lod_select;
+pub mod relight;
 pub mod stream_plan;
 
 pub use index_driver::{IndexBatch, IndexBatchDone, IndexDriver, IndexPublished};

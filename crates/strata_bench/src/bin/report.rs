@@ -2,8 +2,8 @@
 //! prints the performance report. Areas: core, index, mesh, geo, play, stream, scale, redis, net
 //! (redis: only with `STRATA_REDIS_CLUSTER` set to a cluster URL, see `.ci/redis_cluster.sh`).
 use strata_bench::{
-    Area, Budget, core_metrics, geo_metrics, index_metrics, mesh_metrics, net_metrics, play_metrics, redis_metrics,
-    scale_metrics, stream_metrics,
+    Area, Budget, core_metrics, geo_metrics, index_metrics, light_metrics, mesh_metrics, net_metrics, play_metrics,
+    redis_metrics, scale_metrics, stream_metrics,
 };
 
 fn main() {
@@ -15,10 +15,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|list| list.split(',').map(str::to_owned).collect());
     // Each area adds its module here; an area's metrics print when the area is done.
-    let areas: [(&str, Area); 9] = [
+    let areas: [(&str, Area); 10] = [
         ("core", core_metrics::run),
         ("index", index_metrics::run),
         ("mesh", mesh_metrics::run),
+        ("light", light_metrics::run),
         ("geo", geo_metrics::run),
         ("play", play_metrics::run),
         ("stream", stream_metrics::run),
