@@ -403,6 +403,12 @@ impl Plugin for StrataPlugin {
                     diagnostics::measure.in_set(StrataSystems::Diagnostics),
                 ),
             );
+        // With a renderer: the default node material (the texture material without textures),
+        // which dithers LOD cross-fades.
+        if app.is_plugin_added::<bevy::pbr::PbrPlugin>() {
+            textures::register_material(app);
+            app.insert_resource(lod_fade::DefaultMaterialDithers);
+        }
         diagnostics::register(app);
     }
 }

@@ -16,28 +16,34 @@
 //! speckled dark wherever the two levels' surfaces differ (seen in a 60-second fade). The
 //! place's own shadow is missing for the fade instead; other terrain's shadows stay.
 //!
-//! Shaders: [`StrataTextureMaterial`](crate::StrataTextureMaterial) and the plugin's default
-//! material fade. A game material of its own ([`crate::StrataMaterialPlugin`]) fades when its
-//! fragment shader calls the import `bevy_strata::lod_fade::strata_lod_fade(in.position,
-//! in.instance_index)` first; otherwise its nodes swap at once at the end of the fade (the
-//! outgoing entity stays, drawn whole, for the fade time).
+//! Shaders: the plugin's default node material and [`StrataTextureMaterial`](crate::StrataTextureMaterial) (the same shader,
+//! `textures.wgsl`) fade. A game material of its own ([`crate::StrataMaterialPlugin`]) fades
+//! when its fragment shader calls the import `bevy_strata::lod_fade::strata_lod_fade(in.position,
+//! in.instance_index)` first and the game sets [`StrataLodFadeShader`]; otherwise LOD changes
+//! swap in one frame. Headless apps (no renderer) fade only when told so
+//! ([`StrataLodFadeShader`]), which the tests do.
 //!
 //! Cost: one component insert per fading entity per frame (a few per LOD change); none at rest.
 
-use crate::StrataConfig;
+use crate::{StrataConfig, StrataStandardMaterial};
 use bevy::ecs::system::SystemParam;
 use bevy::light::NotShadowCaster;
 use bevy::mesh::MeshTag;
 use bevy::prelude::*;
 use std::time::Duration;
 
-/// Whether the node material dithers LOD cross-fades: its fragment shader calls
-/// `strata_lod_fade` (see the module docs). [`StrataTexturesPlugin`](crate::StrataTexturesPlugin)
-/// sets it; a game whose own material calls it sets it too. Without it (the untextured default
-/// `StandardMaterial`, which cannot dither) LOD changes swap in one frame whatever
-/// [`StrataConfig::lod_fade_s`] says: two whole surfaces in one place would flicker.
+/// Whether a node material of the game's own ([`crate::StrataMaterialPlugin`]) dithers LOD
+/// cross-fades: its fragment shader calls `strata_lod_fade` (see the module docs).
+/// [`StrataTexturesPlugin`](crate::StrataTexturesPlugin) sets it. The plugin's default material
+/// dithers without it (with a renderer). A material that does not dither swaps in one frame
+/// whatever [`StrataConfig::lod_fade_s`] says: two whole surfaces in one place would flicker.
 #[derive(Resource, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StrataLodFadeShader(pub bool);
+
+/// Present when the plugin's default node material exists (an app with a renderer: it is
+/// registered with `bevy_pbr`); that material dithers.
+#[derive(Resource)]
+pub(crate) struct DefaultMaterialDithers;
 
 /// When fades start: the time now, if LOD changes cross-fade (a duration and a material that
 /// dithers).
@@ -45,13 +51,22 @@ pub struct StrataLodFadeShader(pub bool);
 pub(crate) struct FadeClock<'w> {
     config: Res<'w, StrataConfig>,
     shader: Option<Res<'w, StrataLodFadeShader>>,
+    standard: Option<Res<'w, StrataStandardMaterial>>,
+    default_material: Option<Res<'w, DefaultMaterialDithers>>,
     time: Res<'w, Time<Real>>,
 }
 
 impl FadeClock<'_> {
+    /// Whether node meshes get a material that dithers: the plugin's default one (with a
+    /// renderer), or one declared so ([`StrataLodFadeShader`]).
+    fn dithers(&self) -> bool {
+        let default_material = self.default_material.is_some() && self.standard.as_ref().is_none_or(|s| s.0);
+        default_material || self.shader.as_ref().is_some_and(|s| s.0)
+    }
+
     /// The time now if LOD changes cross-fade, else `None` (swap in one frame).
     pub fn now(&self) -> Option<Duration> {
-        (self.config.lod_fade_s > 0.0 && self.shader.as_ref().is_some_and(|s| s.0)).then(|| self.time.elapsed())
+        (self.config.lod_fade_s > 0.0 && self.dithers()).then(|| self.time.elapsed())
     }
 }
 

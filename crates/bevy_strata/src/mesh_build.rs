@@ -2,9 +2,11 @@
 
 use crate::node_material::{StrataStandardMaterial, StrataSurface};
 use crate::streaming::StrataNode;
+use crate::textures::{StrataTextureMaterial, VoxelTextures, placeholder_array};
 use bevy::asset::RenderAssetUsages;
 use bevy::ecs::system::SystemParam;
 use bevy::mesh::{Indices, MeshVertexAttribute, PrimitiveTopology, VertexFormat};
+use bevy::pbr::ExtendedMaterial;
 use bevy::prelude::*;
 use strata_core::{FaceKind, MaterialId, MaterialRegistry};
 use strata_index::NodeId;
@@ -20,28 +22,37 @@ pub const ATTRIBUTE_MATERIAL: MeshVertexAttribute =
 #[derive(SystemParam)]
 pub(crate) struct MeshAssets<'w, 's> {
     meshes: ResMut<'w, Assets<Mesh>>,
-    materials: Option<ResMut<'w, Assets<StandardMaterial>>>,
+    materials: Option<ResMut<'w, Assets<StrataTextureMaterial>>>,
+    images: Option<ResMut<'w, Assets<Image>>>,
     standard: Option<Res<'w, StrataStandardMaterial>>,
-    handles: Local<'s, Option<(Handle<StandardMaterial>, Handle<StandardMaterial>)>>,
+    handles: Local<'s, Option<(Handle<StrataTextureMaterial>, Handle<StrataTextureMaterial>)>>,
 }
 
 impl MeshAssets<'_, '_> {
-    fn material_handles(&mut self) -> Option<(Handle<StandardMaterial>, Handle<StandardMaterial>)> {
+    /// The plugin's default node materials (opaque, transparent): Bevy's `StandardMaterial`
+    /// lighting on the registry's vertex colours, through the texture material's shader with
+    /// textures off, which dithers LOD cross-fades ([`crate::lod_fade`]).
+    fn material_handles(&mut self) -> Option<(Handle<StrataTextureMaterial>, Handle<StrataTextureMaterial>)> {
         if self.standard.as_ref().is_some_and(|s| !s.0) {
             return None;
         }
         if self.handles.is_none() {
             let materials = self.materials.as_mut()?;
+            let placeholder = self.images.as_mut()?.add(placeholder_array());
+            let mut material = |base: StandardMaterial| {
+                materials
+                    .add(ExtendedMaterial { base, extension: VoxelTextures { array: placeholder.clone(), enabled: 0 } })
+            };
             // No specular: voxel light (in the vertex colours) scales only the diffuse part, and
             // a floor seen at a grazing angle in a dark cave would shine with the sun's
             // reflection (Bevy derives the grazing reflectance from `reflectance`: 0 is none).
-            let opaque = materials.add(StandardMaterial {
+            let opaque = material(StandardMaterial {
                 base_color: Color::WHITE,
                 perceptual_roughness: 0.95,
                 reflectance: 0.0,
                 ..default()
             });
-            let transparent = materials.add(StandardMaterial {
+            let transparent = material(StandardMaterial {
                 base_color: Color::WHITE,
                 alpha_mode: AlphaMode::Blend,
                 perceptual_roughness: 0.2,
@@ -244,10 +255,11 @@ pub(crate) fn spawn_or_update(
     let handles = assets.material_handles();
     let entity = match existing {
         Some(e) => {
-            commands
-                .entity(e)
-                .despawn_related::<Children>()
-                .remove::<(Mesh3d, MeshMaterial3d<StandardMaterial>, StrataSurface)>();
+            commands.entity(e).despawn_related::<Children>().remove::<(
+                Mesh3d,
+                MeshMaterial3d<StrataTextureMaterial>,
+                StrataSurface,
+            )>();
             e
         }
         None => {

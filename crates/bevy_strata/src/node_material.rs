@@ -1,5 +1,7 @@
-//! The material of node meshes: Bevy's `StandardMaterial` with the registry's vertex colours
-//! by default, or any material of the game's ([`StrataMaterialPlugin`]).
+//! The material of node meshes: by default the plugin's own — Bevy's `StandardMaterial` lighting
+//! on the registry's vertex colours, drawn by the texture material's shader with textures off
+//! ([`crate::StrataTextureMaterial`]: it dithers LOD cross-fades) — or any material of the
+//! game's ([`StrataMaterialPlugin`]).
 
 use bevy::prelude::*;
 use std::marker::PhantomData;
@@ -17,8 +19,10 @@ pub enum StrataSurface {
     Transparent,
 }
 
-/// Whether the plugin gives node meshes its own `StandardMaterial`s. [`StrataMaterialPlugin`]
-/// turns it off; a game that materials surfaces itself (observing [`StrataSurface`]) does too.
+/// Whether the plugin gives node meshes its own default material (a
+/// [`StrataTextureMaterial`](crate::StrataTextureMaterial) without textures: `StandardMaterial`
+/// lighting on vertex colours). [`StrataMaterialPlugin`] turns it off; a game that materials
+/// surfaces itself (observing [`StrataSurface`]) does too.
 #[derive(Resource, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StrataStandardMaterial(pub bool);
 
@@ -50,9 +54,11 @@ impl<M: Material> StrataMaterial<M> {
 /// Gives node meshes the game's material `M` (any Bevy `Material`, e.g. an
 /// `ExtendedMaterial<StandardMaterial, _>` whose shader reads
 /// [`ATTRIBUTE_MATERIAL`](crate::ATTRIBUTE_MATERIAL) and the UVs) instead of the plugin's
-/// `StandardMaterial`: add it after [`crate::StrataPlugin`] (and `M`'s `MaterialPlugin`) and
+/// default material: add it after [`crate::StrataPlugin`] (and `M`'s `MaterialPlugin`) and
 /// insert a [`StrataMaterial<M>`]. The mesher is unchanged: the meshes keep their positions,
 /// normals, UVs (one repeat per voxel), vertex colours (registry colour × AO) and material ids.
+/// LOD changes cross-fade only if its shader calls `bevy_strata::lod_fade::strata_lod_fade` and
+/// the game sets [`StrataLodFadeShader`](crate::StrataLodFadeShader) (see [`crate::lod_fade`]).
 pub struct StrataMaterialPlugin<M: Material>(PhantomData<M>);
 
 impl<M: Material> Default for StrataMaterialPlugin<M> {

@@ -73,11 +73,7 @@ impl StrataTexturesPlugin {
 
 impl Plugin for StrataTexturesPlugin {
     fn build(&self, app: &mut App) {
-        embedded_asset!(app, "textures.wgsl");
-        crate::lod_fade::load_shader(app);
-        if !app.is_plugin_added::<MaterialPlugin<StrataTextureMaterial>>() {
-            app.add_plugins(MaterialPlugin::<StrataTextureMaterial>::default());
-        }
+        register_material(app);
         app.add_plugins(StrataMaterialPlugin::<StrataTextureMaterial>::default())
             .insert_resource(TextureSource { directory: self.directory.clone(), materials: Vec::new() })
             .init_resource::<StrataTextures>()
@@ -94,6 +90,18 @@ impl Plugin for StrataTexturesPlugin {
             None => warn!("StrataTexturesPlugin without StrataPlugin: no world to texture"),
         }
     }
+}
+
+/// Registers [`StrataTextureMaterial`] (its shader, the LOD-fade import it uses, its
+/// `MaterialPlugin`) once: for this plugin, and for the plugin's default node material, which
+/// is the same material without textures.
+pub(crate) fn register_material(app: &mut App) {
+    if app.is_plugin_added::<MaterialPlugin<StrataTextureMaterial>>() {
+        return;
+    }
+    embedded_asset!(app, "textures.wgsl");
+    crate::lod_fade::load_shader(app);
+    app.add_plugins(MaterialPlugin::<StrataTextureMaterial>::default());
 }
 
 /// Where the PNGs are, and the materials the plugin made (the ones that get the array).
@@ -274,8 +282,9 @@ fn array_view() -> TextureViewDescriptor<'static> {
     TextureViewDescriptor { dimension: Some(TextureViewDimension::D2Array), ..default() }
 }
 
-/// A 1 × 1 white array of one layer: bound until the real array is ready.
-fn placeholder_array() -> Image {
+/// A 1 × 1 white array of one layer: bound until the real array is ready, and for good in the
+/// plugin's untextured default material.
+pub(crate) fn placeholder_array() -> Image {
     let mut image = Image::new(
         Extent3d { width: 1, height: 1, depth_or_array_layers: 1 },
         TextureDimension::D2,
