@@ -761,38 +761,60 @@ impl PixelStats {
     }
 }
 
+/// What a screenshot pixel shows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PixelClass {
+    /// Space (the clear colour).
+    Background,
+    /// Blue: sea, or near the ground the sky.
+    Ocean,
+    /// Anything else.
+    Land,
+}
+
+impl PixelClass {
+    fn of(c: Srgba) -> Self {
+        let bg = CLEAR.to_srgba();
+        let d = (c.red - bg.red).abs() + (c.green - bg.green).abs() + (c.blue - bg.blue).abs();
+        if d < 0.06 {
+            PixelClass::Background
+        } else if c.blue > c.red + 0.08 && c.blue > c.green {
+            PixelClass::Ocean
+        } else {
+            PixelClass::Land
+        }
+    }
+}
+
 impl PixelCheck for PixelStats {
     fn of(image: &Image) -> Self {
         let mut s = PixelStats::default();
-        let bg = CLEAR.to_srgba();
         for y in (0..image.height()).step_by(2) {
             for x in (0..image.width()).step_by(2) {
                 let Ok(c) = image.get_color_at(x, y) else { continue };
                 let c = c.to_srgba();
                 s.total += 1;
-                let d = (c.red - bg.red).abs() + (c.green - bg.green).abs() + (c.blue - bg.blue).abs();
-                if d < 0.06 {
-                    s.background += 1;
-                } else if c.blue > c.red + 0.08 && c.blue > c.green {
-                    s.ocean += 1;
-                } else {
-                    s.land += 1;
-                    if c.green > c.red + 0.04 && c.green > c.blue + 0.04 {
-                        s.vegetation += 1;
+                match PixelClass::of(c) {
+                    PixelClass::Background => s.background += 1,
+                    PixelClass::Ocean => s.ocean += 1,
+                    PixelClass::Land => {
+                        s.land += 1;
+                        if c.green > c.red + 0.04 && c.green > c.blue + 0.04 {
+                            s.vegetation += 1;
+                        }
                     }
                 }
             }
         }
-        let is_land = |c: Srgba| {
-            let d = (c.red - bg.red).abs() + (c.green - bg.green).abs() + (c.blue - bg.blue).abs();
-            d >= 0.06 && !(c.blue > c.red + 0.08 && c.blue > c.green)
-        };
         for y in (image.height() / 2..image.height()).step_by(2) {
-            let mut left = None;
+            let mut left: Option<Srgba> = None;
             for x in 0..image.width() {
-                let c = image.get_color_at(x, y).ok().map(|c| c.to_srgba()).filter(|c| is_land(*c));
+                let c = image
+                    .get_color_at(x, y)
+                    .ok()
+                    .map(|c| c.to_srgba())
+                    .filter(|c| PixelClass::of(*c) == PixelClass::Land);
                 if let (Some(a), Some(b)) = (left, c) {
-                    let a: Srgba = a;
                     s.near_pairs += 1;
                     let step = (a.red - b.red).abs().max((a.green - b.green).abs()).max((a.blue - b.blue).abs());
                     s.texel_pairs += u32::from(step >= TEXEL_STEP);

@@ -339,7 +339,7 @@ pub(crate) fn apply_edits(
     for c in changes {
         st.plan.chunk_edited(c.key);
         // Geology's slow changes relight only the chunk and its face neighbours (remeshed
-        // above); a player's edit also every chunk within light's reach.
+        // above); a player's edit also what `strata_stream::relight` selects.
         if config.light && !c.extent.processes_only {
             relit.clear();
             strata_stream::relight::relit_chunks(&sw.world, |m| sw.table.kind(m), c.key, c.extent, &mut relit);
