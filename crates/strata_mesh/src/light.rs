@@ -49,6 +49,56 @@ pub(crate) const CLEAR: u8 = 0x10;
 /// The sky column passes (air, transparent solid).
 pub(crate) const SKY_CLEAR: u8 = 0x20;
 
+/// A known voxel of [`LightCells`] (0: not read yet).
+const KNOWN_CELL: u16 = 0x8000;
+/// A clear voxel of [`LightCells`]: sky level in bits 0..4, block level in 4..8.
+const CLEAR_CELL: u16 = 0x100;
+/// The clear count's unit in [`LightField::face_key`]'s sums.
+const CLEAR_ONE: u32 = 0x100;
+/// [`LightCells`]' edge: the chunk and the two voxels on each side that face keys read.
+const CELLS_EDGE: usize = CHUNK_SIZE + 4;
+/// [`LightCells`]' entry steps along x, y and z.
+const CELL_STRIDES: [usize; 3] = [1, CELLS_EDGE, CELLS_EDGE * CELLS_EDGE];
+
+/// `MEAN[64 n + v]`: `v / n` rounded half up (`(2v + n) / 2n`), for `n` in `1..=4` voxels
+/// and sums `v < 64` (row 0 as row 1).
+static MEAN: [u8; 5 * 64] = {
+    let mut table = [0u8; 5 * 64];
+    let mut i = 0;
+    while i < 5 * 64 {
+        let (n, v) = (if i < 64 { 1 } else { i / 64 }, i % 64);
+        table[i] = ((2 * v + n) / (2 * n)) as u8;
+        i += 1;
+    }
+    table
+};
+
+/// The light of the voxels [`LightField::face_key`] reads, kept from their first read while
+/// one chunk is meshed (a voxel is read by up to nine faces per direction): ~91 KiB, one per
+/// [`crate::Mesher`].
+pub(crate) struct LightCells {
+    cells: Box<[u16; CELLS_EDGE * CELLS_EDGE * CELLS_EDGE]>,
+}
+
+impl LightCells {
+    pub(crate) fn new() -> Self {
+        Self { cells: boxed() }
+    }
+
+    /// Forgets every voxel (before meshing with another field). O(36³) stores.
+    pub(crate) fn reset(&mut self) {
+        self.cells.fill(0);
+    }
+
+    /// The entry of voxel `c` (centre-chunk coordinates, each in `-2..34`).
+    #[inline]
+    fn index(c: [i32; 3]) -> usize {
+        let [x, y, z] = c.map(|v| (v + 2) as usize);
+        debug_assert!(x < CELLS_EDGE && y < CELLS_EDGE && z < CELLS_EDGE);
+        x + CELLS_EDGE * (y + CELLS_EDGE * z)
+    }
+}
+
 /// The chunks around the chunk being lit.
 #[derive(Clone, Copy, Debug)]
 pub struct LightNeighborhood<'a> {
@@ -232,6 +282,11 @@ impl LightField {
         }
     }
 
+    /// Whether all light of the window is (sky 15, block 0): faces need no voxel reads.
+    pub(crate) fn is_daylight(&self) -> bool {
+        self.daylight
+    }
+
     /// The sky light at `p` (centre-chunk coordinates, `-15..47` per axis; 0 outside).
     #[inline]
     pub fn sky(&self, p: [i32; 3]) -> u8 {
@@ -261,10 +316,14 @@ impl LightField {
     /// the corner and the diagonal one, which counts only when a side is clear: smooth lighting
     /// that does not leak around corners).
     ///
+    /// `cells` holds the voxels' light as first read ([`LightCells::reset`] once per mesh of
+    /// this field).
+    ///
     /// # Runtime
-    /// Nine voxel reads, or none under uniform daylight.
+    /// Nine reads of `cells` (a voxel's bit planes are read once per mesh), or none under plain
+    /// daylight.
     #[inline]
-    pub(crate) fn face_key(&self, face: Face, p: [i32; 3]) -> u32 {
+    pub(crate) fn face_key(&self, cells: &mut LightCells, face: Face, p: [i32; 3]) -> u32 {
         if self.daylight {
             return DAYLIGHT_KEY;
         }
@@ -281,35 +340,61 @@ impl LightField {
             1 => (2, 0),
             _ => (0, 1),
         };
-        // The 3 × 3 voxels around q in the face's layer: (clear, sky, block), index
-        // (dp + 1) + 3 (dq + 1).
-        let around: [(bool, u8, u8); 9] = std::array::from_fn(|i| {
-            let mut c = q;
-            c[pa] += i as i32 % 3 - 1;
-            c[qa] += i as i32 / 3 - 1;
-            let clear = self.is_clear(c);
-            if clear { (true, self.sky(c), self.block(c)) } else { (false, 0, 0) }
-        });
+        // The 3 × 3 voxels around q in the face's layer, index (dp + 1) + 3 (dq + 1), as sums:
+        // sky in bits 0..8, one in bits 8..16 when clear, block in bits 16..24.
+        let mut around = [0u32; 9];
+        let mut corner = q;
+        corner[pa] -= 1;
+        corner[qa] -= 1;
+        let (base, sp, sq) = (LightCells::index(corner), CELL_STRIDES[pa], CELL_STRIDES[qa]);
+        for (i, a) in around.iter_mut().enumerate() {
+            let (dp, dq) = (i % 3, i / 3);
+            *a = self.cell_sum(cells, base + dp * sp + dq * sq, [dp, dq], corner, (pa, qa));
+        }
         let mut key = 0;
         for (i, (sp, sq)) in crate::ao::CORNERS.into_iter().enumerate() {
             let at = |dp: i32, dq: i32| around[((dp + 1) + 3 * (dq + 1)) as usize];
-            let (front, s1, s2, d) = (at(0, 0), at(sp, 0), at(0, sq), at(sp, sq));
-            let mut n = 0u32;
-            let (mut sky, mut block) = (0u32, 0u32);
-            for (clear, s, b) in [front, s1, s2, if s1.0 || s2.0 { d } else { (false, 0, 0) }] {
-                if clear {
-                    n += 1;
-                    sky += u32::from(s);
-                    block += u32::from(b);
-                }
-            }
+            let (s1, s2) = (at(sp, 0), at(0, sq));
+            let diagonal = if (s1 | s2) & CLEAR_ONE != 0 { at(sp, sq) } else { 0 };
+            let sum = at(0, 0) + s1 + s2 + diagonal;
             // The face's own voxel is clear (faces look into clear voxels), so n ≥ 1; an
             // unloaded border counts as opaque in the mesher but is never faced.
-            let n = n.max(1);
-            let mean = |v: u32| (2 * v + n) / (2 * n);
-            key |= (mean(sky) | mean(block) << 4) << (8 * i);
+            let n = (sum >> 8 & 0xFF) as usize;
+            let mean = |v: u32| u32::from(MEAN[n * 64 + (v & 0x3F) as usize]);
+            key |= (mean(sum) | mean(sum >> 16) << 4) << (8 * i);
         }
         key
+    }
+
+    /// The light of the voxel at entry `i` of `cells`, `corner` plus `d` along the tangent
+    /// axes `(pa, qa)` (centre-chunk coordinates `-2..34`), in [`LightField::face_key`]'s sum
+    /// form: from `cells` or, on its first read, from the bit planes (then kept).
+    #[inline]
+    fn cell_sum(
+        &self,
+        cells: &mut LightCells,
+        i: usize,
+        d: [usize; 2],
+        corner: [i32; 3],
+        (pa, qa): (usize, usize),
+    ) -> u32 {
+        let mut v = cells.cells[i];
+        if v == 0 {
+            let mut c = corner;
+            c[pa] += d[0] as i32;
+            c[qa] += d[1] as i32;
+            debug_assert_eq!(LightCells::index(c), i);
+            v = KNOWN_CELL;
+            if let Some([x, y, z]) = Self::cell(c) {
+                let r = y + W * z;
+                if self.clear[r] >> x & 1 == 1 {
+                    let sky = if self.open[r] >> x & 1 == 1 { MAX_LIGHT } else { self.sky.level(r, x) };
+                    v |= CLEAR_CELL | u16::from(sky) | u16::from(self.block.level(r, x)) << 4;
+                }
+            }
+            cells.cells[i] = v;
+        }
+        u32::from(v & 0x10F) | u32::from(v & 0xF0) << 12
     }
 
     #[inline]

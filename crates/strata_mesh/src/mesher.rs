@@ -5,7 +5,7 @@ use crate::classify::{FLUID, MaterialTable};
 use crate::faces::FaceMasks;
 use crate::greedy::{Grow, Rect, merge_runs, merge_slice};
 use crate::input::{Neighbor, Neighborhood};
-use crate::light::{DAYLIGHT_KEY, LightField};
+use crate::light::{DAYLIGHT_KEY, LightCells, LightField};
 use crate::occupancy::{Grid, Occupancy, is_set};
 use crate::output::{ChunkMesh, DEEP_FLUID_CODE, MeshBuffers, QuadSpec};
 use crate::skip::is_hidden;
@@ -85,6 +85,8 @@ pub struct Mesher {
     keys: Box<[u64; CHUNK_SIZE * CHUNK_SIZE]>,
     /// The current slice split by material (reused).
     groups: Vec<(u64, [u32; CHUNK_SIZE])>,
+    /// The light of the voxels lit faces read, while meshing with a [`LightField`].
+    light_cells: LightCells,
 }
 
 impl std::fmt::Debug for Mesher {
@@ -112,6 +114,7 @@ impl Mesher {
             rects: [Vec::new(), Vec::new()],
             keys: Box::new([0; CHUNK_SIZE * CHUNK_SIZE]),
             groups: Vec::new(),
+            light_cells: LightCells::new(),
         }
     }
 
@@ -131,8 +134,8 @@ impl Mesher {
     /// corner light differs never merge. Light is a full-detail rule: pass `None` for LOD mips.
     ///
     /// # Runtime
-    /// As [`Mesher::mesh`] with AO, plus nine light reads per visible face cell (none when
-    /// the field is uniform daylight).
+    /// As [`Mesher::mesh`] with AO, plus nine cached light reads per visible face cell in
+    /// shadow (none under plain daylight) and each read voxel's bit planes once.
     pub fn mesh_lit(
         &mut self,
         hood: &Neighborhood<'_>,
@@ -145,6 +148,9 @@ impl Mesher {
             return MeshStats { skipped: true, ..MeshStats::default() };
         }
         self.occupancy.build(&self.table, hood);
+        if light.is_some_and(|l| !l.is_daylight()) {
+            self.light_cells.reset();
+        }
         let materials = match hood.center {
             Chunk::Uniform(m) => Materials::One(m.0),
             Chunk::Dense(d) => Materials::Dense(d.as_slice()),
@@ -162,6 +168,7 @@ impl Mesher {
                 groups: &mut self.groups,
                 depth: None,
                 light,
+                light_cells: &mut self.light_cells,
             };
             e.emit_all(&mut self.faces);
         }
@@ -185,6 +192,7 @@ impl Mesher {
                     groups: &mut self.groups,
                     depth,
                     light,
+                    light_cells: &mut self.light_cells,
                 };
                 e.emit_all(&mut self.faces);
             }
@@ -222,6 +230,8 @@ struct Emitter<'a, 'b> {
     depth: Option<FluidDepth<'a>>,
     /// The light of the chunk, if lit.
     light: Option<&'a LightField>,
+    /// The voxels' light as `light` was read (see [`LightField::face_key`]).
+    light_cells: &'b mut LightCells,
 }
 
 /// Bits of a merge key: material id in bits 0..16, AO corners in 16..24, fluid depth code in
@@ -322,7 +332,7 @@ impl Emitter<'_, '_> {
             let slice = slices.trailing_zeros() as usize;
             slices &= slices - 1;
             let rows = faces.slice_mut(face, slice);
-            let cell_key = |row: usize, bit: usize| {
+            let mut cell_key = |row: usize, bit: usize| {
                 let c = cell(AXIS, slice, row, bit);
                 let m = match materials {
                     Materials::One(m) => m,
@@ -332,7 +342,10 @@ impl Emitter<'_, '_> {
                 let d = depth.map_or(0, |d| d.code(face, c));
                 let l = light.map_or(DAYLIGHT_KEY, |l| {
                     // An emitter's faces show at least its own level.
-                    with_own_light(l.face_key(face, c.map(|v| v as i32)), table.emission(strata_core::MaterialId(m)))
+                    with_own_light(
+                        l.face_key(self.light_cells, face, c.map(|v| v as i32)),
+                        table.emission(strata_core::MaterialId(m)),
+                    )
                 });
                 u64::from(m) | u64::from(a) << AO_SHIFT | u64::from(d) << DEPTH_SHIFT | u64::from(l) << LIGHT_SHIFT
             };

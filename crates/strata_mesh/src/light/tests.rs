@@ -209,6 +209,12 @@ impl World {
         let mut mesher = Mesher::new(table.clone());
         let mut mesh = ChunkMesh::default();
         let options = MeshOptions { ambient_occlusion: true, fluid_depth: true, ..MeshOptions::default() };
+        // The mesher first lights the chunk with the sky on the other side: nothing it read
+        // then may show in the second mesh.
+        let mut other = LightField::new();
+        let up = LightNeighborhood::from_fn(self.up.opposite(), |o| chunks[LightNeighborhood::index(o)].as_ref());
+        other.compute(table, &up);
+        mesher.mesh_lit(&hood, Some(&other), &options, &mut mesh);
         mesher.mesh_lit(&hood, Some(field), &options, &mut mesh);
         let clear =
             |p: [i32; 3]| table.kind(MaterialId(self.ids[at(p.map(|v| (v + 32) as usize))])) != MaterialKind::Solid;
