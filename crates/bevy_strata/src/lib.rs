@@ -76,7 +76,7 @@ use bevy::picking::backend::PointerHits;
 use bevy::prelude::*;
 use startup::{OpeningStore, StartupTask};
 use std::sync::Arc;
-use strata_core::{ChunkStore, MaterialRegistry, StoreError, World, WorldConfig, WorldGenerator};
+use strata_core::{ChunkStore, MaterialRegistry, PaletteRules, StoreError, World, WorldConfig, WorldGenerator};
 use strata_geo::{NoiseTerrain, TerrainConfig};
 use strata_index::{IndexConfig, IndexWriter};
 
@@ -168,7 +168,9 @@ pub mod prelude {
         StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming, StrataSurface, StrataSystems, StrataTextures,
         StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked, VoxelWorld, VoxelsEdited,
     };
-    pub use strata_core::{ChunkBox, ChunkKey, EditError, MaterialId, MaterialRegistry, VoxelPos, WorldGenerator};
+    pub use strata_core::{
+        ChunkBox, ChunkKey, EditError, MaterialId, MaterialRegistry, PaletteRules, VoxelPos, WorldGenerator,
+    };
     pub use strata_geo::{GeoCoord, NoiseTerrain, PlanetConfig, PlanetGenerator, TerrainConfig};
 }
 
@@ -187,6 +189,10 @@ pub struct StrataPlugin {
     pub generator: Option<Arc<dyn WorldGenerator>>,
     /// Material definitions; `None`: the built-in `assets/materials.ron`.
     pub materials: Option<MaterialRegistry>,
+    /// How to read materials the save holds that `materials` no longer defines (default: none,
+    /// such a save fails start-up with [`StartupError::Palette`]
+    /// naming the material). See [`strata_core::palette`].
+    pub palette_rules: PaletteRules,
     /// Where the save comes from (default: the redb file `config.save_path` names).
     pub save: SaveSource,
     /// The schedule the streaming sets run in (default `Update`; [`StrataPlugin::in_schedule`]).
@@ -228,7 +234,14 @@ impl StrataPlugin {
     /// When the app builds the plugin, if `config` fails [`StrataConfig::validate`] (before
     /// anything is opened or written); [`StrataPlugin::try_new`] returns the error instead.
     pub fn new(config: StrataConfig) -> Self {
-        Self { config, generator: None, materials: None, save: SaveSource::Embedded, schedule: Update.intern() }
+        Self {
+            config,
+            generator: None,
+            materials: None,
+            palette_rules: PaletteRules::new(),
+            save: SaveSource::Embedded,
+            schedule: Update.intern(),
+        }
     }
 
     /// [`StrataPlugin::new`] after [`StrataConfig::validate`].
@@ -246,6 +259,15 @@ impl StrataPlugin {
     /// Uses `materials` instead of the built-in registry.
     pub fn with_materials(mut self, materials: MaterialRegistry) -> Self {
         self.materials = Some(materials);
+        self
+    }
+
+    /// Reads materials the save holds that the registry no longer defines by `rules` (for
+    /// example `PaletteRules::new().replace("marble", "stone")`) instead of failing start-up.
+    /// A save records its material names ([`strata_core::palette`]): a renumbered
+    /// `materials.ron` is read by name without any rule.
+    pub fn with_palette_rules(mut self, rules: PaletteRules) -> Self {
+        self.palette_rules = rules;
         self
     }
 
@@ -325,7 +347,8 @@ impl Plugin for StrataPlugin {
             WorldConfig { cache_budget_bytes: budget, ..WorldConfig::default() },
         );
         let writer = IndexWriter::new(generator, IndexConfig::default());
-        let startup = StartupTask::begin(&self.config, self.save.clone(), store);
+        let startup =
+            StartupTask::begin(&self.config, self.save.clone(), store, registry.clone(), self.palette_rules.clone());
 
         let schedule = self.schedule;
         app.insert_resource(self.config.clone())

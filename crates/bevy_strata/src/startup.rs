@@ -45,6 +45,7 @@ use strata_core::store::{
 use strata_core::{
     Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, StoreError, WorldId, WriteBatch,
 };
+use strata_core::{MaterialRegistry, PaletteError, PaletteRules, open_with_palette};
 use strata_redb::RedbStore;
 
 /// Where the plugin's start-up is — and, for a multiplayer client (`net::NetClient`, feature
@@ -97,6 +98,19 @@ pub enum StartupError {
         save: String,
         /// Why.
         source: Arc<StoreError>,
+    },
+    /// The save's material palette and the plugin's materials do not fit together: the save
+    /// holds a material the materials file no longer defines (or its palette is unreadable).
+    /// Nothing was read or written.
+    #[error(
+        "the save {save} does not fit the materials: {source}. Restore the material in materials.ron, or map it \
+         with StrataPlugin::with_palette_rules(PaletteRules::new().replace(\"old\", \"new\"))"
+    )]
+    Palette {
+        /// The save path or URL.
+        save: String,
+        /// Why.
+        source: PaletteError,
     },
     /// The storage library panicked (a damaged file can make redb panic); contained here.
     #[error("the store panicked while opening or reading {save}: {message}; run `strata verify --save <path>`")]
@@ -271,9 +285,18 @@ pub(crate) struct StartupTask {
 impl StartupTask {
     /// Starts opening the save `source` names on the I/O pool (installing a store the game
     /// opened, [`StrataPlugin::with_store`](crate::StrataPlugin::with_store), takes no time).
-    pub fn begin(config: &StrataConfig, source: SaveSource, store: Arc<OpeningStore>) -> Self {
+    /// The save is reconciled with `materials` ([`strata_core::open_with_palette`], following
+    /// `rules`) before the world reads anything from it.
+    pub fn begin(
+        config: &StrataConfig,
+        source: SaveSource,
+        store: Arc<OpeningStore>,
+        materials: MaterialRegistry,
+        rules: PaletteRules,
+    ) -> Self {
         let save = config.save_path.clone();
-        let task = IoTaskPool::get_or_init(Default::default).spawn(async move { open(source, save) });
+        let task =
+            IoTaskPool::get_or_init(Default::default).spawn(async move { open(source, save, &materials, &rules) });
         Self { store, task: Some(task) }
     }
 
@@ -312,17 +335,33 @@ fn shown(save: &str) -> String {
     }
 }
 
-/// The start-up task: opens the store, containing panics.
-fn open(source: SaveSource, save_path: Option<String>) -> Result<Opened, StartupError> {
+/// The start-up task: opens the store and reconciles its palette with `materials`, containing
+/// panics.
+fn open(
+    source: SaveSource,
+    save_path: Option<String>,
+    materials: &MaterialRegistry,
+    rules: &PaletteRules,
+) -> Result<Opened, StartupError> {
     let start = Instant::now();
     let name = match &source {
         SaveSource::Opener { name, .. } => name.clone(),
         _ => save_name(&save_path),
     };
-    let opened = catch_unwind(AssertUnwindSafe(|| match source {
-        SaveSource::Store(store) => Ok(store),
-        SaveSource::Opener { name, open } => open().map_err(|e| StartupError::Open { save: name, source: Arc::new(e) }),
-        _ => open_embedded(save_path.as_deref()),
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        match source {
+            SaveSource::Store(store) => Ok(store),
+            SaveSource::Opener { name, open } => {
+                open().map_err(|e| StartupError::Open { save: name, source: Arc::new(e) })
+            }
+            _ => open_embedded(save_path.as_deref()),
+        }
+        .and_then(|store| {
+            open_with_palette(store, materials, rules).map_err(|e| match e {
+                StoreError::Palette(source) => StartupError::Palette { save: name.clone(), source },
+                e => StartupError::Open { save: name.clone(), source: Arc::new(e) },
+            })
+        })
     }));
     match opened {
         Ok(store) => Ok(Opened { store: store?, report: StartupReport { open_time: start.elapsed() } }),

@@ -60,6 +60,47 @@ fn codec_metrics(budget: Budget, out: &mut Vec<Metric>) {
     );
     out.push(Metric::with_peer("codec.decode_dense_32", ours / 1e3, "us", "lz4_flex_raw_overhead", peer / 1e3));
 
+    // decode through a palette remap (a save written with materials.ron's ids reversed, read
+    // with the shipped numbering), side by side with the plain decode of the same chunk.
+    let registry = strata_core::MaterialRegistry::builtin();
+    let last = registry.iter().map(|m| m.id).max().unwrap_or(1);
+    let saved = strata_core::Palette::new(
+        registry.iter().map(|m| (if m.id == 0 { 0 } else { last + 1 - m.id }, m.name.clone())),
+    )
+    .expect("a renumbered registry is a palette");
+    let map = strata_core::palette::reconcile(Some(&saved), &registry, &strata_core::PaletteRules::new())
+        .expect("the same names")
+        .map
+        .expect("the numbering differs");
+    let mut stored = chunk.clone();
+    map.chunk_to_store(&mut stored);
+    let mut remapped_record = Vec::new();
+    codec::seal_into(&codec::encode(home.key, &stored), home.world, 1, &mut remapped_record);
+    let mut check = DenseChunk::filled(MaterialId::AIR);
+    codec::decode_into_at(&remapped_record, home, &mut check).expect("the remapped record decodes");
+    map.ids_to_registry(check.as_mut_slice());
+    assert_eq!(&check, dense, "decoding through the map gives the chunk back");
+    let mut plain_buf = DenseChunk::filled(MaterialId::AIR);
+    let (ours, plain) = side_by_side_ns(
+        budget.batches,
+        iters,
+        || {
+            keep(
+                codec::decode_into_at(keep(&remapped_record), home, &mut buf)
+                    .expect("codec.decode_dense_32_remapped: the record decodes"),
+            );
+            map.ids_to_registry(buf.as_mut_slice());
+        },
+        || {
+            keep(
+                codec::decode_into_at(keep(&record), home, &mut plain_buf)
+                    .expect("codec.decode_dense_32: the record decodes"),
+            );
+        },
+    );
+    out.push(Metric::new("codec.decode_dense_32_remapped", ours / 1e3, "us"));
+    out.push(Metric::new("codec.decode_dense_32_remapped_over_plain", ours / plain, "ratio"));
+
     // encode: ours (compress + header + checksum) vs plain compress_into (our inner step again).
     let mut enc = ChunkEncoder::new();
     let mut rec = Vec::with_capacity(64 << 10);

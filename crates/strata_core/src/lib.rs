@@ -19,6 +19,7 @@ pub mod history;
 mod material;
 pub mod meta_record;
 mod morton;
+pub mod palette;
 pub mod rng;
 pub mod shared_world;
 pub mod store;
@@ -42,9 +43,11 @@ pub use material::{
     FaceKind, FaceTextures, MAX_LIGHT, Material, MaterialError, MaterialId, MaterialKind, MaterialRegistry,
 };
 pub use morton::MortonKey;
+pub use palette::{IdMap, Palette, PaletteError, PaletteRules};
 pub use store::{
     BackendError, ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch,
 };
+pub use store::{RemappedStore, open_with_palette};
 pub use summary_record::StoredSummary;
 pub use tile_cache::{TileCache, TileKey};
 pub use up::{Up, WorldUp};

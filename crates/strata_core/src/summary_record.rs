@@ -129,6 +129,39 @@ impl StoredSummary {
         Self { histogram, history, chunk_cell: chunk_cell(&cells, up), cells, up }
     }
 
+    /// This summary with its material ids read through `map` (save ids to the registry's,
+    /// [`crate::palette`]), if that is exactly the summary of the remapped chunk: when `map`
+    /// keeps the order of the ids the chunk holds and maps air, and only air, to air
+    /// (downsampling counts air, breaks ties by the smaller id and merges equal ids). `None`
+    /// otherwise: summarise the remapped chunk instead.
+    ///
+    /// # Runtime
+    /// O(histogram) to check; O(16³) to remap dense cells.
+    pub fn remapped(&self, map: &crate::palette::IdMap) -> Option<Self> {
+        let ids: Vec<MaterialId> = self.histogram.iter().map(|(m, _)| map.to_registry(*m)).collect();
+        // Air stays air and nothing else becomes air (downsampling counts air).
+        let air_kept = self.histogram.iter().zip(&ids).all(|((m, _), r)| m.is_air() == r.is_air());
+        if !air_kept || !ids.windows(2).all(|w| w[0] < w[1]) {
+            return None;
+        }
+        let histogram = ids.iter().zip(&self.histogram).map(|(m, (_, n))| (*m, *n)).collect();
+        let cells = match &self.cells {
+            HalfCells::Uniform(m) => HalfCells::Uniform(map.to_registry(*m)),
+            HalfCells::Dense(cells) => {
+                let mut cells = cells.clone();
+                map.ids_to_registry(&mut cells[..]);
+                HalfCells::Dense(cells)
+            }
+        };
+        Some(Self {
+            histogram,
+            history: self.history,
+            cells,
+            chunk_cell: map.to_registry(self.chunk_cell),
+            up: self.up,
+        })
+    }
+
     /// The chunk downsampled to one cell ([`chunk_cell`] of its cells, as written).
     pub fn chunk_cell(&self) -> MaterialId {
         self.chunk_cell

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::contain::{call_visitor, resume_visitor};
+use strata_core::palette::{PALETTE_META, Palette};
 
 /// The chunk record at a key, read on demand (inside the scan's read transaction).
 pub(crate) type RecordReader<'a> = dyn Fn() -> Result<Option<Vec<u8>>, StoreError> + 'a;
@@ -37,6 +38,19 @@ impl RedbStore {
 impl ChunkStore for RedbStore {
     fn world_id(&self) -> WorldId {
         self.world
+    }
+
+    /// The meta value [`PALETTE_META`], checksummed like every meta record.
+    fn palette(&self) -> Result<Option<Palette>, StoreError> {
+        self.meta(PALETTE_META)?.map(|text| Palette::from_text(&text)).transpose().map_err(StoreError::Palette)
+    }
+
+    /// In one write transaction: reads the palette, compares, writes.
+    fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
+        self.write_meta(PALETTE_META, &new.to_text(), |now| {
+            let now = now.map(Palette::from_text).transpose()?;
+            Ok(now.as_ref() == expected)
+        })
     }
 
     fn get_record(&self, key: MortonKey) -> Result<Option<Vec<u8>>, StoreError> {

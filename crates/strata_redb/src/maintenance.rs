@@ -26,6 +26,17 @@ impl RedbStore {
 
     /// Stores a text value durably (its own transaction, numbered like a commit).
     pub fn set_meta(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.write_meta(name, value, |_| Ok(true)).map(drop)
+    }
+
+    /// Stores a text value durably if `expected` accepts the value stored now (`None`: none),
+    /// read in the same write transaction; returns whether it was stored.
+    pub(crate) fn write_meta(
+        &self,
+        name: &str,
+        value: &str,
+        expected: impl FnOnce(Option<&str>) -> Result<bool, StoreError>,
+    ) -> Result<bool, StoreError> {
         if name.len() > usize::from(u16::MAX) || u32::try_from(value.len()).is_err() {
             return Err(StoreError::InvalidConfig(format!(
                 "meta value {name:?}: names are at most 65,535 bytes and values at most 4 GiB"
@@ -34,12 +45,23 @@ impl RedbStore {
         self.contain("writing a meta value", || {
             let txn = self.database()?.begin_write()?;
             {
+                let mut table = txn.open_table(META_RECORDS).db()?;
+                let now = match table.get(name).db()? {
+                    None => None,
+                    Some(bytes) => {
+                        let decoded = meta_record::decode(bytes.value())
+                            .map_err(|e| self.damaged(format!("meta value {name:?}: {e}")))?;
+                        Some(decoded.value.to_owned())
+                    }
+                };
+                if !expected(now.as_deref())? {
+                    return Ok(false);
+                }
                 let mut identity_table = txn.open_table(IDENTITY).db()?;
                 let mut identity = self.read_identity(&identity_table)?;
                 identity.sequence += 1;
                 let mut record = Vec::new();
                 meta_record::encode(name, value, self.world, identity.sequence, &mut record);
-                let mut table = txn.open_table(META_RECORDS).db()?;
                 if let Some(old) = table.insert(name, record.as_slice()).db()? {
                     identity.remove_meta(name, old.value());
                 }
@@ -47,7 +69,7 @@ impl RedbStore {
                 identity.write(&mut identity_table).db()?;
             }
             txn.commit().db()?;
-            Ok(())
+            Ok(true)
         })
     }
 

@@ -12,6 +12,30 @@ fn contract() {
     strata_core::store::contract::run(&store);
 }
 
+/// The palette contract across real reopens of the file; the palette is a checksummed meta
+/// record, so a flipped bit in it is damage, never a silently different numbering.
+#[test]
+fn palettes_survive_reopening_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let reopen = || Arc::new(RedbStore::open(&path).unwrap()) as Arc<dyn ChunkStore>;
+    strata_core::store::contract::palettes(&reopen);
+    // Read-only: reconciled without recording (nothing is written through it).
+    let read_only = RedbStore::open_with(&path, RedbStoreOptions { read_only: true, ..Default::default() }).unwrap();
+    let before = read_only.palette().unwrap();
+    let registry = strata_core::store::contract::registry(&[
+        (1, "stone"),
+        (2, "dirt"),
+        (3, "grass"),
+        (4, "marble"),
+        (9, "lamp"),
+        (10, "new"),
+    ]);
+    let store =
+        strata_core::open_with_palette(Arc::new(read_only), &registry, &strata_core::PaletteRules::new()).unwrap();
+    assert_eq!(store.palette().unwrap(), before);
+}
+
 #[test]
 fn survives_reopen_and_counts_syncs() {
     let dir = tempfile::tempdir().unwrap();

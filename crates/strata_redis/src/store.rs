@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use strata_core::codec::{self, RecordKind};
+use strata_core::palette::{PALETTE_META, Palette};
 use strata_core::store::{
     ChunkCellVisitor, CommitReceipt, Expect, LogPosition, LogRead, Put, ScanVisitor, StoreStats, SummaryVisitor,
     WriteBatch, visit_chunk_cell, visit_summary,
@@ -774,9 +775,78 @@ pub fn open(url: &str) -> Result<RedisClusterStore, StoreError> {
     RedisClusterStore::open(config)
 }
 
+/// Records a palette in the world's meta hash if the field still holds the text read
+/// (`ARGV[1]`: `1` when there was one, `0` for none; `ARGV[2]` that text; `ARGV[3]` the new
+/// palette). Returns 1 when written, 0 when another writer changed it first.
+const PALETTE_SWAP_SCRIPT: &str = r#"
+local cur = redis.call('HGET', KEYS[1], ARGV[4])
+if (ARGV[1] == '0' and cur == false) or (ARGV[1] == '1' and cur == ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[4], ARGV[3])
+  return 1
+end
+return 0
+"#;
+
+impl RedisClusterStore {
+    /// The palette field's text in the world's meta hash (`None`: none).
+    fn palette_text(&self) -> Result<Option<String>, StoreError> {
+        let meta = self.layout.meta_key();
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(&meta).arg(PALETTE_META);
+        let v = self.run_on_master("read the material palette", key_slot(meta.as_bytes()), p, 1)?;
+        match v.first() {
+            None | Some(Value::Nil) => Ok(None),
+            Some(v) => {
+                bytes(v).and_then(|b| std::str::from_utf8(b).ok()).map(|s| Some(s.to_owned())).ok_or_else(|| {
+                    StoreError::Backend(BackendError::Malformed {
+                        what: "material palette",
+                        detail: format!("{meta}: {PALETTE_META} is not UTF-8 text"),
+                    })
+                })
+            }
+        }
+    }
+}
+
 impl ChunkStore for RedisClusterStore {
     fn world_id(&self) -> WorldId {
         self.world
+    }
+
+    /// The `materials` field of the world's meta hash.
+    fn palette(&self) -> Result<Option<Palette>, StoreError> {
+        self.palette_text()?.map(|t| Palette::from_text(&t)).transpose().map_err(StoreError::Palette)
+    }
+
+    /// Compare-and-set in one script on the meta hash's shard, confirmed by the configured
+    /// replicas like the world's id.
+    fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
+        let now = self.palette_text()?;
+        let parsed = now.as_deref().map(Palette::from_text).transpose()?;
+        if parsed.as_ref() != expected {
+            return Ok(false);
+        }
+        let meta = self.layout.meta_key();
+        let mut p = redis::pipe();
+        p.cmd("EVAL")
+            .arg(PALETTE_SWAP_SCRIPT)
+            .arg(1)
+            .arg(&meta)
+            .arg(if now.is_some() { "1" } else { "0" })
+            .arg(now.as_deref().unwrap_or(""))
+            .arg(new.to_text())
+            .arg(PALETTE_META);
+        let acks = Acks::replicas_only(self.cluster.config());
+        acks.append(&mut p);
+        self.cluster.run("record the material palette", |map, _, deadline| {
+            let slot = key_slot(meta.as_bytes());
+            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+            let job = acks.job(shard.master.clone(), p.clone(), 1, deadline);
+            let v = self.cluster.exchange(&job)?;
+            check_replies(&job.addr, &v[..1])?;
+            acks.check(&job.addr, v.get(1))?;
+            Ok(matches!(v.first(), Some(Value::Int(1))))
+        })
     }
 
     /// The stream's last entry (`XREVRANGE`, on the master). See [`crate::change_log`].

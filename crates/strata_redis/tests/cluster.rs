@@ -84,6 +84,19 @@ fn keeps_the_store_contract() {
     strata_core::store::contract::run(&strata_redis::open(&url).unwrap());
 }
 
+/// The palette contract on a shared world: reopened with materials renumbered or removed, and
+/// two servers recording their palettes at once (compare-and-set in the meta hash).
+#[test]
+fn keeps_the_palette_contract() {
+    let Some(base) = cluster_url("keeps_the_palette_contract") else { return };
+    let (url, _) = url_with(&base, "palettes", "");
+    strata_core::store::contract::palettes(&|| Arc::new(strata_redis::open(&url).unwrap()) as Arc<dyn ChunkStore>);
+    let (url, _) = url_with(&base, "palette-writers", "");
+    strata_core::store::contract::concurrent_palettes(&|| {
+        Arc::new(strata_redis::open(&url).unwrap()) as Arc<dyn ChunkStore>
+    });
+}
+
 #[test]
 fn round_trip_matches_memory_store() {
     let Some(base) = cluster_url("round_trip_matches_memory_store") else { return };

@@ -305,3 +305,70 @@ fn coarse_levels_above_the_index_roots_show_stored_edits_far_away() {
     assert_eq!(grid.get(LocalPos::new(local[0], local[1], local[2]).index()), BRICK, "{far:?} at {local:?}");
     assert!(app.world().resource::<StrataWorld>().stored_scans() >= 1);
 }
+
+/// The built-in materials with every non-air id reversed (`materials.ron` renumbered), and
+/// optionally without `drop`.
+fn renumbered(drop: Option<&str>) -> MaterialRegistry {
+    let builtin = MaterialRegistry::builtin();
+    let last = builtin.iter().map(|m| m.id).max().unwrap();
+    let materials = builtin
+        .iter()
+        .filter(|m| Some(m.name.as_str()) != drop)
+        .map(|m| strata_core::Material { id: if m.id == 0 { 0 } else { last + 1 - m.id }, ..m.clone() })
+        .collect();
+    MaterialRegistry::new(materials).unwrap()
+}
+
+/// A save records its materials by name: reopened with `materials.ron` renumbered, an edit reads
+/// back as the same material; with that material removed, start-up fails naming it (nothing is
+/// read or written), and a palette rule reads it as another.
+#[test]
+fn a_save_reopened_with_renumbered_materials_reads_its_edits_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let config = StrataConfig { save_path: Some(path.to_string_lossy().into_owned()), ..small_view() };
+    let at = VoxelPos::new(-5, 3, 7);
+    {
+        let mut app = flat_app(config.clone(), 0);
+        wait_started(&mut app);
+        app.world().resource::<StrataWorld>().world.set_voxel(at, BRICK);
+        app.world_mut().write_message(AppExit::Success);
+        app.update();
+    }
+    let voxel_with = |materials: MaterialRegistry, rules: PaletteRules| {
+        let mut app = flat_app_with(|p| p.with_materials(materials).with_palette_rules(rules), config.clone(), 0);
+        wait_started(&mut app);
+        let status = app.world().resource::<StrataStatus>().clone();
+        let voxel = app.world_mut().resource_mut::<StrataWorld>().world.voxel(at);
+        (status, voxel)
+    };
+    let registry = renumbered(None);
+    let (status, voxel) = voxel_with(registry.clone(), PaletteRules::new());
+    assert!(matches!(status, StrataStatus::Ready(_)), "{status:?}");
+    assert_eq!(voxel.unwrap(), registry.id("brick").unwrap(), "the brick is a brick, under its new id");
+    assert_ne!(registry.id("brick").unwrap(), BRICK);
+
+    let (status, _) = voxel_with(renumbered(Some("brick")), PaletteRules::new());
+    match &status {
+        StrataStatus::Failed(StartupError::Palette { source, .. }) => {
+            assert!(
+                matches!(source, strata_core::PaletteError::Removed { name, id: 19 } if name == "brick"),
+                "{source}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(status_text(&status).contains("\"brick\""), "{}", status_text(&status));
+
+    let without = renumbered(Some("brick"));
+    let (status, voxel) = voxel_with(without.clone(), PaletteRules::new().replace("brick", "granite"));
+    assert!(matches!(status, StrataStatus::Ready(_)), "{status:?}");
+    assert_eq!(voxel.unwrap(), without.id("granite").unwrap());
+}
+
+fn status_text(status: &StrataStatus) -> String {
+    match status {
+        StrataStatus::Failed(e) => e.to_string(),
+        other => format!("{other:?}"),
+    }
+}

@@ -313,3 +313,133 @@ fn sealing(store: &dyn ChunkStore) {
     batch.delete(c);
     store.commit(&batch).unwrap();
 }
+
+/// A registry of air and the solids `entries` (id, name).
+pub fn registry(entries: &[(u16, &str)]) -> crate::MaterialRegistry {
+    use crate::material::{Material, MaterialKind};
+    let air = Material {
+        id: 0,
+        name: "air".into(),
+        color: [0.0; 4],
+        kind: MaterialKind::Air,
+        collides: None,
+        textures: None,
+        light: 0,
+    };
+    let solids = entries.iter().map(|&(id, name)| Material {
+        id,
+        name: name.into(),
+        kind: MaterialKind::Solid,
+        color: [0.5; 4],
+        ..air.clone()
+    });
+    crate::MaterialRegistry::new(std::iter::once(air.clone()).chain(solids).collect())
+        .expect("test registries are valid")
+}
+
+/// The palette contract: `reopen` opens the same save again (each store it returned before is
+/// dropped first). A save written with one registry reads every voxel by name when reopened
+/// with the materials renumbered (and a new one at an id the save uses); what is written then
+/// reads back after reopening with yet another numbering; a removed material is
+/// [`StoreError::Palette`] naming it, unless a rule replaces it.
+///
+/// # Panics
+/// On the first promise broken.
+pub fn palettes(reopen: &dyn Fn() -> std::sync::Arc<dyn ChunkStore>) {
+    use crate::palette::{PaletteError, PaletteRules};
+    use crate::store::open_with_palette;
+    let first = registry(&[(1, "stone"), (2, "dirt"), (3, "grass"), (4, "marble")]);
+    let store = open_with_palette(reopen(), &first, &PaletteRules::new()).unwrap();
+    let k = ChunkKey::new(3, -2, 5);
+    let chunk = Chunk::Dense(DenseChunk::from_fn(|p| MaterialId(u16::from((p.y + p.x) % 5))));
+    let mut batch = WriteBatch::new();
+    batch.put(k, &chunk);
+    store.commit(&batch).unwrap();
+    drop(store);
+
+    // Renumbered, with a new material at an id the save uses.
+    let second = registry(&[(7, "stone"), (1, "dirt"), (2, "grass"), (3, "marble"), (4, "lamp")]);
+    let store = open_with_palette(reopen(), &second, &PaletteRules::new()).unwrap();
+    let name = |reg: &crate::MaterialRegistry, m: MaterialId| reg.get(m).unwrap().name.clone();
+    let after = store.get(k).unwrap().unwrap();
+    for i in 0..crate::CHUNK_VOLUME as u16 {
+        let i = crate::LocalIndex::new(i);
+        assert_eq!(name(&first, chunk.get(i)), name(&second, after.get(i)), "voxel {i:?} by name");
+    }
+    // The index's view agrees: the summary is the renumbered chunk's.
+    let mut sums = Vec::new();
+    store
+        .scan_summaries(MortonKey::region_range(k, 0), &mut |_, s| {
+            sums.push(s);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(sums, vec![Ok(StoredSummary::of(&after, ProcessHistory::EMPTY, Up::PosY))]);
+    let recorded = store.palette().unwrap().expect("the palette is recorded");
+    assert_eq!(recorded.name(5), Some("lamp"), "the new material took a free id: {recorded:?}");
+    // A lamp placed now reads back as a lamp after reopening with another numbering.
+    batch.clear();
+    batch.put(k, &Chunk::Uniform(MaterialId(4)));
+    store.commit(&batch).unwrap();
+    drop(store);
+    let third = registry(&[(1, "stone"), (2, "dirt"), (3, "grass"), (4, "marble"), (9, "lamp")]);
+    let store = open_with_palette(reopen(), &third, &PaletteRules::new()).unwrap();
+    assert_eq!(store.get(k).unwrap(), Some(Chunk::Uniform(MaterialId(9))));
+    drop(store);
+
+    // Marble removed: a typed error naming it, nothing opened.
+    let without = registry(&[(1, "stone"), (2, "dirt"), (3, "grass"), (9, "lamp")]);
+    let err = open_with_palette(reopen(), &without, &PaletteRules::new()).err().expect("marble was removed");
+    assert!(matches!(&err, StoreError::Palette(PaletteError::Removed { name, id: 4 }) if name == "marble"), "{err:?}");
+    assert!(err.to_string().contains("\"marble\""), "the message names it: {err}");
+    // Or read as stone by rule.
+    let rules = PaletteRules::new().replace("marble", "stone");
+    let store = open_with_palette(reopen(), &without, &rules).unwrap();
+    assert_eq!(store.get(k).unwrap(), Some(Chunk::Uniform(MaterialId(9))));
+}
+
+/// Two writers opening one shared save at once (several servers on one world), each with the
+/// materials numbered its own way: one palette is recorded (compare-and-set: a palette recorded
+/// meanwhile is never overwritten) and each writer's voxels read back by name through the
+/// other's numbering. `reopen` gives another handle on the same, new save while others live.
+///
+/// # Panics
+/// On the first promise broken.
+pub fn concurrent_palettes(reopen: &(dyn Fn() -> std::sync::Arc<dyn ChunkStore> + Sync)) {
+    use crate::palette::{Palette, PaletteRules};
+    use crate::store::open_with_palette;
+    // Compare-and-set, deterministically.
+    let store = reopen();
+    assert_eq!(store.palette().unwrap(), None, "a new save");
+    let p = |names: &[&str]| Palette::new(names.iter().enumerate().map(|(i, n)| (i as u16, (*n).to_owned()))).unwrap();
+    let (p1, p2) = (p(&["air", "stone", "dirt"]), p(&["air", "dirt", "stone"]));
+    assert!(store.swap_palette(None, &p1).unwrap());
+    assert!(!store.swap_palette(None, &p2).unwrap(), "a palette recorded meanwhile is kept");
+    assert!(!store.swap_palette(Some(&p2), &p2).unwrap());
+    assert_eq!(store.palette().unwrap().as_ref(), Some(&p1));
+    let p3 = p(&["air", "stone", "dirt", "torch"]);
+    assert!(store.swap_palette(Some(&p1), &p3).unwrap());
+    assert_eq!(store.palette().unwrap().as_ref(), Some(&p3));
+    drop(store);
+
+    // Two writers numbering new materials differently, at once.
+    let a = registry(&[(1, "stone"), (2, "dirt"), (3, "torch"), (4, "crate"), (5, "lamp")]);
+    let b = registry(&[(1, "stone"), (2, "dirt"), (3, "torch"), (5, "crate"), (4, "lamp")]);
+    let opened: Vec<std::sync::Arc<dyn ChunkStore>> = std::thread::scope(|s| {
+        let ha = s.spawn(|| open_with_palette(reopen(), &a, &PaletteRules::new()).unwrap());
+        let hb = s.spawn(|| open_with_palette(reopen(), &b, &PaletteRules::new()).unwrap());
+        vec![ha.join().unwrap(), hb.join().unwrap()]
+    });
+    // Each places "crate" in its own numbering; both read back as crate through a third.
+    let (ka, kb) = (ChunkKey::new(-7, 1, 1), ChunkKey::new(-7, 1, 2));
+    for (store, key, id) in [(&opened[0], ka, 4), (&opened[1], kb, 5)] {
+        let mut batch = WriteBatch::new();
+        batch.put(key, &Chunk::Uniform(MaterialId(id)));
+        store.commit(&batch).unwrap();
+    }
+    drop(opened);
+    let c = registry(&[(9, "crate"), (1, "stone"), (2, "dirt"), (3, "torch"), (4, "lamp")]);
+    let store = open_with_palette(reopen(), &c, &PaletteRules::new()).unwrap();
+    assert_eq!(store.get(ka).unwrap(), Some(Chunk::Uniform(MaterialId(9))), "a's crate");
+    assert_eq!(store.get(kb).unwrap(), Some(Chunk::Uniform(MaterialId(9))), "b's crate");
+}

@@ -7,6 +7,7 @@ use super::{
 use crate::codec::{self, WorldId};
 use crate::coords::ChunkKey;
 use crate::morton::MortonKey;
+use crate::palette::Palette;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 use std::sync::RwLock;
@@ -25,6 +26,8 @@ struct Records {
     map: BTreeMap<MortonKey, Stored>,
     /// The last commit's sequence number.
     sequence: u64,
+    /// The recorded material palette.
+    palette: Option<Palette>,
 }
 
 impl Default for MemoryStore {
@@ -105,6 +108,19 @@ impl ChunkStore for MemoryStore {
         batch.check()?;
         let sequence = self.reserve_sequence();
         self.commit_part(batch, &|_| true, sequence)
+    }
+
+    fn palette(&self) -> Result<Option<Palette>, StoreError> {
+        Ok(self.read().palette.clone())
+    }
+
+    fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        if records.palette.as_ref() != expected {
+            return Ok(false);
+        }
+        records.palette = Some(new.clone());
+        Ok(true)
     }
 }
 

@@ -22,15 +22,18 @@ pub mod change_log;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 mod memory;
+mod remapped;
 
 pub use change_log::{LogPosition, LogRead};
 pub use memory::MemoryStore;
+pub use remapped::{RemappedStore, open_with_palette};
 
 use crate::chunk::Chunk;
 use crate::codec::{self, ChunkEncoder, DecodeError, RecordHome, WorldId};
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
 use crate::morton::MortonKey;
+use crate::palette::{Palette, PaletteError};
 use crate::summary_record::{self, StoredCell, StoredSummary};
 use crate::up::{Up, WorldUp};
 use std::ops::{ControlFlow, Range, RangeInclusive};
@@ -171,6 +174,11 @@ pub enum StoreError {
     /// first, so commits land in the order they were prepared.
     #[error("a prepared commit of this world is not finished yet")]
     CommitInProgress,
+    /// The save's material palette and the registry do not fit together (a material the save
+    /// holds was removed), or the stored palette is unreadable: nothing was read or written
+    /// through it ([`crate::palette`]).
+    #[error("material palette: {0}")]
+    Palette(#[from] PaletteError),
     /// Conditional puts ([`WriteBatch::put_if`]) found other records than they expected at
     /// these keys: another writer committed them since they were read.
     ///
@@ -290,6 +298,11 @@ impl WriteBatch {
         Self { up, ..Self::default() }
     }
 
+    /// The up this batch downsamples summaries with ([`WriteBatch::for_world`]).
+    pub fn up(&self) -> WorldUp {
+        self.up
+    }
+
     /// Stores `chunk` at `key`.
     pub fn put(&mut self, key: ChunkKey, chunk: &Chunk) {
         self.put_with_history(key, chunk, &ProcessHistory::EMPTY);
@@ -319,6 +332,11 @@ impl WriteBatch {
             self.put_with_history(key, chunk, history);
             self.conditions.push((key.morton(), expect));
         }
+    }
+
+    /// Adds a condition as [`WriteBatch::put_if`] does (for a batch rebuilt from another).
+    pub(crate) fn push_condition(&mut self, key: MortonKey, expect: Expect) {
+        self.conditions.push((key, expect));
     }
 
     /// The conditions of [`WriteBatch::put_if`], in the order they were added. Stores check
@@ -595,6 +613,21 @@ pub trait ChunkStore: Send + Sync + 'static {
         })?;
         Ok(s)
     }
+
+    /// The material palette the save records ([`crate::palette`]): what each id its records
+    /// hold means, by name. `None`: no palette yet (a new save, one written before palettes, or
+    /// a store that keeps none: the default).
+    fn palette(&self) -> Result<Option<Palette>, StoreError> {
+        Ok(None)
+    }
+
+    /// Records `new` as the save's palette, durably, if the recorded one is still `expected`
+    /// (`None`: none yet); `Ok(false)` when another writer recorded another one first (read it
+    /// again and reconcile again). The default keeps nothing and reports success.
+    fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
+        let _ = (expected, new);
+        Ok(true)
+    }
 }
 
 /// The up a store summarises a chunk record with when it must make the summary itself (the
@@ -714,5 +747,11 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     }
     fn get_stored(&self, key: ChunkKey) -> Result<Option<StoredChunk>, StoreError> {
         (**self).get_stored(key)
+    }
+    fn palette(&self) -> Result<Option<Palette>, StoreError> {
+        (**self).palette()
+    }
+    fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
+        (**self).swap_palette(expected, new)
     }
 }
