@@ -41,6 +41,8 @@
 //! [`CAVE_CONTRAST`] times brighter than the unlit room.
 //!
 //! Blocks are textured (`StrataTexturesPlugin`: `assets/textures/`, named in `materials.ron`).
+//! Editing `assets/materials.ron` or a texture while the game runs changes the blocks on screen
+//! (`StrataMaterialsReloadPlugin`; renumbering or removing a material needs a restart).
 
 use avian3d::prelude::*;
 use bevy::input::mouse::AccumulatedMouseMotion;
@@ -181,6 +183,8 @@ fn main() -> AppExit {
         PhysicsPlugins::default(),
         StrataCollidersPlugin,
         StrataTexturesPlugin::default(),
+        // Edit assets/materials.ron (colours, textures, light) while the game runs.
+        StrataMaterialsReloadPlugin::default(),
         EguiPlugin::default(),
     ));
     if let Some(cave) = cave {

@@ -76,7 +76,8 @@ impl Default for StrataColliderSettings {
 #[derive(Resource, Default)]
 pub struct StrataColliders {
     chunks: HashMap<ChunkKey, ChunkColliderState>,
-    table: Option<Arc<CollisionTable>>,
+    /// Which materials collide, and the materials version it was made from.
+    table: Option<(u64, Arc<CollisionTable>)>,
     /// Chunks whose collider was replaced or removed this frame (bodies near them are woken).
     changed: Vec<ChunkKey>,
     stats: ColliderStats,
@@ -233,7 +234,17 @@ fn plan_colliders(
         }
         keep
     });
-    let table = state.table.get_or_insert_with(|| Arc::new(CollisionTable::new(&strata.registry))).clone();
+    // Reloaded materials may collide otherwise: a new table, and every collider built again.
+    if state.table.as_ref().is_none_or(|(version, _)| *version != strata.materials_version) {
+        if state.table.is_some() {
+            for c in state.chunks.values_mut() {
+                c.building = None;
+                c.built_from = None;
+            }
+        }
+        state.table = Some((strata.materials_version, Arc::new(CollisionTable::new(&strata.registry))));
+    }
+    let Some((_, table)) = state.table.clone() else { return };
     let mut in_flight = state.chunks.values().filter(|c| c.building.is_some()).count();
     for &key in wanted.iter() {
         let c = state.chunks.entry(key).or_default();

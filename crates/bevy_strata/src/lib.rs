@@ -30,6 +30,7 @@ pub mod diagnostics;
 pub mod geology;
 mod jobs;
 pub mod lod_fade;
+pub mod materials_reload;
 mod mesh_build;
 mod messages;
 mod mover;
@@ -51,6 +52,7 @@ pub use atmosphere::{AtmospherePlanet, StrataAtmosphere, StrataAtmospherePlugin}
 pub use config::{ConfigError, StrataConfig};
 pub use geology::{GeologySettings, GeologyStats, StrataGeologyPlugin};
 pub use lod_fade::{StrataLodFade, StrataLodFadeShader};
+pub use materials_reload::{StrataMaterialsReloadPlugin, StrataMaterialsReloaded};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, MIN_VOXEL_LIGHT, fluid_shade, to_bevy_mesh, voxel_light};
 pub use messages::{
     CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
@@ -130,8 +132,9 @@ pub mod prelude {
     //! Everything a game needs from Strata in one import: `use bevy_strata::prelude::*;`.
     //!
     //! - Plugins: [`StrataPlugin`] (and [`StrataMinimalPlugins`] for headless apps), the companion
-    //!   plugins [`StrataTexturesPlugin`], [`StrataGeologyPlugin`] and [`StrataAtmospherePlugin`]
-    //!   (with its camera component [`StrataAtmosphere`]), and behind their features
+    //!   plugins [`StrataTexturesPlugin`], [`StrataMaterialsReloadPlugin`], [`StrataGeologyPlugin`]
+    //!   and [`StrataAtmospherePlugin`] (with its camera component [`StrataAtmosphere`]), and
+    //!   behind their features
     //!   `StrataCollidersPlugin` (`avian`), `StrataDebugUiPlugin` (`debug_ui`) and
     //!   `StrataNetServerPlugin` / `StrataNetClientPlugin` / `NetPlugins` (`net`).
     //! - Settings and state: [`StrataConfig`], [`GeologySettings`], [`GeologyStats`],
@@ -143,10 +146,11 @@ pub mod prelude {
     //! - Editing and reading the world: [`VoxelWorld`], [`VoxelHit`], [`CommitRequest`]
     //!   (`ClientEdit` with `net`).
     //! - Messages: [`VoxelsEdited`], [`EditsCommitted`], [`CommitFailed`], [`VoxelPicked`],
-    //!   [`NodeMeshed`], [`NodeRemeshed`], [`NodeUnloaded`], [`StrataStatusChanged`].
+    //!   [`NodeMeshed`], [`NodeRemeshed`], [`NodeUnloaded`], [`StrataStatusChanged`],
+    //!   [`StrataMaterialsReloaded`].
     //! - System sets: [`StrataSystems`].
     //! - Core types: [`ChunkKey`], [`ChunkBox`], [`VoxelPos`], [`MaterialId`],
-    //!   [`MaterialRegistry`], [`EditError`], the [`WorldGenerator`] trait and the built-in
+    //!   [`MaterialRegistry`], [`PaletteRules`], [`EditError`], the [`WorldGenerator`] trait and the built-in
     //!   generators ([`NoiseTerrain`] with its [`TerrainConfig`], the planet [`PlanetGenerator`]
     //!   with its [`PlanetConfig`] and [`GeoCoord`]).
     //!
@@ -164,9 +168,10 @@ pub mod prelude {
     pub use crate::{
         CommitFailed, CommitRequest, EditsCommitted, GeologySettings, GeologyStats, NodeMeshed, NodeRemeshed,
         NodeUnloaded, StrataAtmosphere, StrataAtmospherePlugin, StrataConfig, StrataFloatingOrigin,
-        StrataGeologyPlugin, StrataMinimalPlugins, StrataOrigin, StrataPersistence, StrataPickingSettings,
-        StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming, StrataSurface, StrataSystems, StrataTextures,
-        StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked, VoxelWorld, VoxelsEdited,
+        StrataGeologyPlugin, StrataMaterialsReloadPlugin, StrataMaterialsReloaded, StrataMinimalPlugins, StrataOrigin,
+        StrataPersistence, StrataPickingSettings, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming,
+        StrataSurface, StrataSystems, StrataTextures, StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover,
+        VoxelPicked, VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{
         ChunkBox, ChunkKey, EditError, MaterialId, MaterialRegistry, PaletteRules, VoxelPos, WorldGenerator,

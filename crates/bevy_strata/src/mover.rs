@@ -129,11 +129,15 @@ pub(crate) fn move_voxel_movers(
     time: Res<Time>,
     origin: Res<StrataOrigin>,
     strata: Res<StrataWorld>,
-    mut filter: Local<Option<HitFilter>>,
+    mut filter: Local<Option<(u64, HitFilter)>>,
     mut movers: Query<(Entity, &mut VoxelMover, &mut Transform)>,
 ) {
     let dt = time.delta_secs_f64().min(MAX_STEP_SECONDS);
-    let filter = filter.get_or_insert_with(|| HitFilter::colliding(&strata.registry));
+    // Made again when the materials are reloaded.
+    if filter.as_ref().is_none_or(|(version, _)| *version != strata.materials_version) {
+        *filter = Some((strata.materials_version, HitFilter::colliding(&strata.registry)));
+    }
+    let Some((_, filter)) = filter.as_ref() else { return };
     let world_up = strata.world.generator().world_up();
     let mut solids = ResidentSolids { strata: &strata, filter };
     for (entity, mut mover, mut transform) in &mut movers {

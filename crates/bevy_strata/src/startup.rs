@@ -45,7 +45,7 @@ use strata_core::store::{
 use strata_core::{
     Chunk, ChunkKey, ChunkStore, CommitReceipt, MemoryStore, MortonKey, ProcessHistory, StoreError, WorldId, WriteBatch,
 };
-use strata_core::{MaterialRegistry, PaletteError, PaletteRules, open_with_palette};
+use strata_core::{MaterialRegistry, Palette, PaletteError, PaletteRules, open_with_palette};
 use strata_redb::RedbStore;
 
 /// Where the plugin's start-up is — and, for a multiplayer client (`net::NetClient`, feature
@@ -266,6 +266,12 @@ impl ChunkStore for OpeningStore {
     }
     fn stats(&self) -> Result<StoreStats, StoreError> {
         self.get()?.stats()
+    }
+    fn palette(&self) -> Result<Option<Palette>, StoreError> {
+        self.get()?.palette()
+    }
+    fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
+        self.get()?.swap_palette(expected, new)
     }
 }
 

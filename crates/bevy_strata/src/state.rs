@@ -19,6 +19,9 @@ pub struct StrataWorld {
     /// Material definitions.
     pub registry: Arc<MaterialRegistry>,
     pub(crate) table: Arc<MaterialTable>,
+    /// Bumped whenever `registry` is replaced (a materials reload): caches built from the
+    /// registry (collision tables, mover filters) compare it.
+    pub(crate) materials_version: u64,
     voxel_budget_bytes: usize,
     wanted: Receiver<ChunkKey>,
     wanted_tx: crossbeam_channel::Sender<ChunkKey>,
@@ -47,10 +50,24 @@ impl StrataWorld {
             index: IndexTasks::new(IndexDriver::new(writer, store, crate::MAX_LOD_LEVEL)),
             registry: Arc::new(registry),
             table,
+            materials_version: 0,
             voxel_budget_bytes,
             wanted,
             wanted_tx,
         }
+    }
+
+    /// Replaces the materials (a reload): the registry, its mesher table and the version the
+    /// caches compare. Shown nodes keep their meshes until remeshed.
+    pub(crate) fn set_registry(&mut self, registry: MaterialRegistry) {
+        self.table = Arc::new(MaterialTable::new(&registry));
+        self.registry = Arc::new(registry);
+        self.materials_version += 1;
+    }
+
+    /// How many times the materials were replaced since start-up (0: never).
+    pub fn materials_version(&self) -> u64 {
+        self.materials_version
     }
 
     /// Asks for `chunk`'s voxels to be made resident (a ray cast reached it after the index

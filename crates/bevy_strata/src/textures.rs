@@ -75,11 +75,19 @@ impl Plugin for StrataTexturesPlugin {
     fn build(&self, app: &mut App) {
         register_material(app);
         app.add_plugins(StrataMaterialPlugin::<StrataTextureMaterial>::default())
-            .insert_resource(TextureSource { directory: self.directory.clone(), materials: Vec::new() })
+            .insert_resource(TextureSource {
+                directory: self.directory.clone(),
+                materials: Vec::new(),
+                names: Vec::new(),
+                images: Vec::new(),
+            })
             .init_resource::<StrataTextures>()
             // textures.wgsl dithers LOD cross-fades.
             .insert_resource(crate::StrataLodFadeShader(true))
-            .add_systems(Update, load_textures.run_if(|t: Res<StrataTextures>| t.is_pending()));
+            .add_systems(
+                Update,
+                (reload_textures, load_textures.run_if(|t: Res<StrataTextures>| t.is_pending())).chain(),
+            );
     }
 
     /// After every plugin is built (so whichever order they were added in): node meshes carry
@@ -109,6 +117,10 @@ pub(crate) fn register_material(app: &mut App) {
 struct TextureSource {
     directory: String,
     materials: Vec<Handle<StrataTextureMaterial>>,
+    /// The texture names the array is (being) built from.
+    names: Vec<String>,
+    /// Their PNGs, kept after the array is built so that a changed file rebuilds it.
+    images: Vec<Handle<Image>>,
 }
 
 /// Where the texture array stands.
@@ -215,7 +227,12 @@ fn load_textures(
     mut commands: Commands,
 ) {
     let Some(world) = world else { return };
-    let names = world.registry.texture_names();
+    // Loading: the names the loads were started for (the registry may have changed since:
+    // `reload_textures` starts again once this load is done).
+    let names = match &*state {
+        StrataTextures::NotStarted => world.registry.texture_names().to_vec(),
+        _ => source.names.clone(),
+    };
     let directory = source.directory.clone();
     let path = |name: &str| format!("{directory}/{name}.png");
     let next = match &*state {
@@ -232,10 +249,12 @@ fn load_textures(
                 material(StandardMaterial { alpha_mode: AlphaMode::Blend, perceptual_roughness: 0.2, ..default() });
             source.materials = vec![opaque.clone(), transparent.clone()];
             commands.insert_resource(StrataMaterial { opaque, transparent });
-            if names.is_empty() {
+            source.images = names.iter().map(|name| asset_server.load(path(name))).collect();
+            source.names = names;
+            if source.names.is_empty() {
                 StrataTextures::Untextured
             } else {
-                StrataTextures::Loading { images: names.iter().map(|name| asset_server.load(path(name))).collect() }
+                StrataTextures::Loading { images: source.images.clone() }
             }
         }
         StrataTextures::Loading { images: handles } => {
@@ -273,8 +292,44 @@ fn load_textures(
     if let StrataTextures::Failed(error) = &next {
         error!("textured blocks off, vertex colours instead: {error}");
     }
-    // Dropping the `Loading` handles frees the separate PNG images (the array has copied them).
     *state = next;
+}
+
+/// Starts building the array again when the materials name other textures (a materials
+/// reload) or one of the PNGs changed (Bevy's `file_watcher`, or a change in `Assets<Image>`);
+/// meanwhile the last array stays in use. Named textures gone: vertex colours.
+fn reload_textures(
+    mut state: ResMut<StrataTextures>,
+    mut source: ResMut<TextureSource>,
+    mut events: MessageReader<AssetEvent<Image>>,
+    world: Option<Res<StrataWorld>>,
+    asset_server: Res<AssetServer>,
+    mut materials: ResMut<Assets<StrataTextureMaterial>>,
+) {
+    let changed =
+        events.read().any(|e| matches!(e, AssetEvent::Modified { id } if source.images.iter().any(|h| h.id() == *id)));
+    let Some(world) = world else { return };
+    if state.is_pending() {
+        return;
+    }
+    let names = world.registry.texture_names();
+    if names == source.names.as_slice() && !changed {
+        return;
+    }
+    let directory = source.directory.clone();
+    source.names = names.to_vec();
+    source.images = names.iter().map(|name| asset_server.load(format!("{directory}/{name}.png"))).collect();
+    if names.is_empty() {
+        for handle in &source.materials {
+            if let Some(mut material) = materials.get_mut(handle) {
+                material.extension.enabled = 0;
+            }
+        }
+        *state = StrataTextures::Untextured;
+    } else {
+        info!("textured blocks: rebuilding the array ({} textures)", names.len());
+        *state = StrataTextures::Loading { images: source.images.clone() };
+    }
 }
 
 /// Views an image as a 2D array (wgpu would view an array of one layer as a plain 2D texture).

@@ -445,6 +445,16 @@ impl StreamPlan {
         self.invalidate(NodeId::chunk(key), true);
     }
 
+    /// Every shown node is remeshed (what meshes are made of changed: the materials' colours,
+    /// kinds or textures), nearest first, after urgent work; each stays shown until its new
+    /// mesh replaces it. O(shown).
+    pub fn remesh_all(&mut self) {
+        let shown: Vec<NodeId> = self.shown.keys().copied().collect();
+        for id in shown {
+            self.invalidate(id, false);
+        }
+    }
+
     /// Whether chunk meshes wait for, and carry, the shown chunks of their 3 × 3 × 3 ring
     /// ([`MeshWork::ring`], for light). Off by default. Which chunks an edit relights is the
     /// engine's call ([`StreamPlan::chunk_relit`]).
