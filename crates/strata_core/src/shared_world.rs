@@ -440,6 +440,80 @@ mod tests {
         no_lost_edit(&Workload::standard(4, 60, 3), |s, w| Arc::new(FaultyStore::new(s.handle(), faults, w as u64)));
     }
 
+    /// Writers (and the reader) whose materials are numbered in reverse of the save's, on a
+    /// store with every fault: every record they read and write goes through a material palette
+    /// ([`crate::RemappedStore`]: commits re-encoded, conflicting records re-read and merged in
+    /// the registry's ids) and no acknowledged edit is lost.
+    #[test]
+    fn writers_through_a_renumbered_palette_lose_no_acknowledged_edit() {
+        use crate::palette::{Palette, PaletteRules, reconcile};
+        let names: Vec<(u16, String)> = (1..=251).map(|i| (i, format!("m{i}"))).collect();
+        let materials = names
+            .iter()
+            .map(|(id, name)| crate::Material {
+                id: *id,
+                name: name.clone(),
+                color: [0.5; 4],
+                kind: crate::MaterialKind::Solid,
+                collides: None,
+                textures: None,
+                light: 0,
+            })
+            .chain(std::iter::once(crate::Material {
+                id: 0,
+                name: "air".into(),
+                color: [0.0; 4],
+                kind: crate::MaterialKind::Air,
+                collides: None,
+                textures: None,
+                light: 0,
+            }))
+            .collect();
+        let registry = crate::MaterialRegistry::new(materials).unwrap();
+        let saved =
+            Palette::new(std::iter::once((0, "air".to_owned())).chain(names.iter().map(|(i, n)| (252 - i, n.clone()))))
+                .unwrap();
+        let map = reconcile(Some(&saved), &registry, &PaletteRules::new()).unwrap().map.unwrap();
+        let faults = Faults { wrote_but_failed: 100, failed: 50, older_copy: 100 };
+        let store = RegionAtomicStore::new(3);
+        let through =
+            |inner: Arc<dyn ChunkStore>| Arc::new(crate::RemappedStore::new(inner, map.clone())) as Arc<dyn ChunkStore>;
+        let outcome = run(
+            &Workload::standard(3, 60, 5),
+            ground(),
+            &|w| through(Arc::new(FaultyStore::new(store.handle(), faults, w as u64))),
+            through(Arc::new(store.handle())),
+            || {},
+        );
+        assert!(outcome.checked > 100, "{outcome:?}");
+        assert_eq!(outcome.unacknowledged, 0);
+        assert!(
+            outcome.lost.is_empty(),
+            "{} of {} voxels lost: {:?}",
+            outcome.lost.len(),
+            outcome.checked,
+            outcome.lost
+        );
+        // And the save holds its own numbering: every stored voxel is the reverse (252 − id) of
+        // what the writers' numbering reads.
+        let (raw, remapped) = (store.handle(), through(Arc::new(store.handle())));
+        let mut keys = Vec::new();
+        raw.scan(crate::store::full_range(), &mut |key, _| {
+            keys.push(key.to_chunk());
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert!(!keys.is_empty());
+        for key in keys {
+            let (stored, read) = (raw.get(key).unwrap().unwrap(), remapped.get(key).unwrap().unwrap());
+            for i in 0..crate::CHUNK_VOLUME as u16 {
+                let i = crate::LocalIndex::new(i);
+                let (s, r) = (stored.get(i).0, read.get(i).0);
+                assert_eq!(s, if r == 0 { 0 } else { 252 - r }, "{key:?} {i:?}");
+            }
+        }
+    }
+
     #[test]
     fn writers_on_a_store_with_every_fault_lose_no_acknowledged_edit() {
         let faults = Faults { wrote_but_failed: 100, failed: 50, older_copy: 100 };
