@@ -30,7 +30,8 @@
 //! Controls (also on screen): click to grab the mouse, Esc to release it; mouse to look; WASD to
 //! walk, Shift to run, Space to jump; left click digs the voxel under the crosshair, right click
 //! builds a block against it (1: stone, 2: a lamp, which gives off light, 3: glass); B drops a
-//! crate; F5 saves now (the world also saves every few seconds and on exit).
+//! crate; F5 saves now (the world also saves every few seconds and on exit). The save keeps
+//! where the player stood: the next run starts there.
 //!
 //! Screenshot mode (the CI check, `tests/game_screenshot.sh`): `STRATA_SCREENSHOT=out.png cargo
 //! run --example game` plays without a save, waits until the player stands on the ground and
@@ -50,6 +51,7 @@ use bevy::math::DVec3;
 use bevy::prelude::*;
 use bevy::window::{CursorGrabMode, CursorOptions};
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use bevy_strata::StrataWorld;
 use bevy_strata::prelude::*;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -226,6 +228,8 @@ fn main() -> AppExit {
                 .chain()
                 .after(StrataSystems::Apply),
         )
+        .add_systems(Update, restore_player.before(StrataSystems::Move))
+        .add_systems(Last, save_player.before(StrataSystems::Persist))
         .add_systems(EguiPrimaryContextPass, hud)
         .add_systems(Update, (screenshot_when_ready, screenshot_deadline(SCREENSHOT_LIMIT_S)))
         .run()
@@ -672,6 +676,90 @@ impl Crates {
 fn save(keys: Res<ButtonInput<KeyCode>>, mut persistence: ResMut<StrataPersistence>) {
     if keys.just_pressed(KeyCode::F5) {
         persistence.commit_now();
+    }
+}
+
+/// What placing the player changes: its transform, and the mover or the capsule's wait.
+type PlayerPlacement = (&'static mut Transform, Option<&'static mut VoxelMover>, Option<&'static mut WaitingForGround>);
+
+/// The save's game value holding where the player stood: `x y z` of the feet, world voxels.
+const PLAYER_VALUE: &str = "game.player";
+
+/// Once the save is open: the player goes back where it stood when the game last saved (a
+/// save of `--planet` and one of the flat world each keep their own; not in the cave, which is
+/// carved anew, nor as a client, whose server keeps the world).
+fn restore_player(
+    mut done: Local<bool>,
+    status: Res<StrataStatus>,
+    strata: Res<StrataWorld>,
+    origin: Res<StrataOrigin>,
+    cave: Option<Res<Cave>>,
+    player: Single<PlayerPlacement, With<Player>>,
+) {
+    if *done || !status.is_ready() {
+        return;
+    }
+    *done = true;
+    if cave.is_some() {
+        return;
+    }
+    let feet = match strata.game_data(PLAYER_VALUE) {
+        Ok(Some(bytes)) => match parse_feet(&bytes) {
+            Some(feet) => feet,
+            None => return warn!("the saved player position is not `x y z`: starting at the spawn"),
+        },
+        Ok(None) => return,
+        Err(e) => return warn!("the saved player position cannot be read ({e}): starting at the spawn"),
+    };
+    let (mut transform, mover, waiting) = player.into_inner();
+    let at = (feet - origin.voxel.as_dvec3()).as_vec3();
+    match mover {
+        Some(mut mover) => {
+            transform.translation = at;
+            mover.teleport();
+        }
+        None => {
+            // The capsule (centred) waits for the collider of its new ground.
+            transform.translation = at + Vec3::Y * PLAYER_HEIGHT / 2.0;
+            if let Some(mut waiting) = waiting {
+                waiting.0 = VoxelPos::containing(feet.to_array());
+            }
+        }
+    }
+    info!("back where the player stood: {feet}");
+}
+
+fn parse_feet(bytes: &[u8]) -> Option<DVec3> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let v: Vec<f64> = text.split_whitespace().map(str::parse).collect::<Result<_, _>>().ok()?;
+    match v.as_slice() {
+        [x, y, z] if v.iter().all(|c| c.is_finite()) => Some(DVec3::new(*x, *y, *z)),
+        _ => None,
+    }
+}
+
+/// Saves where the player stands every few seconds and in the exit frame (the value is written
+/// beside the chunks; the exit commit writes the last one).
+fn save_player(
+    time: Res<Time>,
+    mut since: Local<f32>,
+    mut exits: MessageReader<AppExit>,
+    player: Single<&Footing, With<Player>>,
+    mut persistence: ResMut<StrataPersistence>,
+    client: Option<Res<NetClient>>,
+) {
+    // A client's world is its server's: nothing of the player is saved here.
+    if client.is_some() {
+        return;
+    }
+    *since += time.delta_secs();
+    let exiting = exits.read().next().is_some();
+    if *since < 2.0 && !exiting {
+        return;
+    }
+    *since = 0.0;
+    if let Some(feet) = player.feet.filter(|_| player.grounded) {
+        persistence.set_game_data(PLAYER_VALUE, Some(format!("{} {} {}", feet.x, feet.y, feet.z).into_bytes()));
     }
 }
 

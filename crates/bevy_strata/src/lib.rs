@@ -425,7 +425,11 @@ impl Plugin for StrataPlugin {
             .add_systems(
                 Last,
                 (
-                    (persistence::periodic_commit.run_if(strata_ready), persistence::commit_on_exit)
+                    (
+                        persistence::periodic_commit.run_if(strata_ready),
+                        persistence::write_game_values,
+                        persistence::commit_on_exit,
+                    )
                         .chain()
                         .in_set(StrataSystems::Persist),
                     diagnostics::measure.in_set(StrataSystems::Diagnostics),

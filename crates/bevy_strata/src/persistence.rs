@@ -12,7 +12,7 @@ use crate::startup::{StartupTask, StrataStatus};
 use crate::state::StrataWorld;
 use bevy::prelude::*;
 use bevy::tasks::{IoTaskPool, Task, block_on, futures::check_ready};
-use strata_core::{BackendError, CommitReceipt, PreparedCommit, StoreError};
+use strata_core::{BackendError, ChunkStore, CommitReceipt, PreparedCommit, StoreError};
 
 type CommitResult = (PreparedCommit, Result<CommitReceipt, StoreError>);
 
@@ -53,7 +53,14 @@ pub struct StrataPersistence {
     pub last_receipt: Option<CommitReceipt>,
     /// Whether the exit commit ran.
     pub exit_committed: bool,
+    /// Game values waiting to be written ([`StrataPersistence::set_game_data`]), by name.
+    game_data: std::collections::BTreeMap<String, Option<Vec<u8>>>,
+    /// The game values being written on the I/O pool, and the result.
+    data_task: Option<Task<(GameData, Result<(), StoreError>)>>,
 }
+
+/// Game values by name (`None`: remove).
+type GameData = std::collections::BTreeMap<String, Option<Vec<u8>>>;
 
 impl StrataPersistence {
     /// Asks for a commit as soon as possible (the next frame, or right after the commit in
@@ -76,6 +83,61 @@ impl StrataPersistence {
     pub fn is_committing(&self) -> bool {
         self.task.is_some()
     }
+
+    /// Saves the game's value `name` (`None` removes it) in the save beside the chunks
+    /// ([`ChunkStore::set_game_data`](strata_core::ChunkStore::set_game_data): a player's
+    /// position, an inventory). Written on the I/O pool from the next frame (a later call for
+    /// the same name replaces a value not written yet) and on exit; read it back with
+    /// [`StrataWorld::game_data`](crate::StrataWorld::game_data). A failed write is logged and
+    /// retried at the next commit interval.
+    pub fn set_game_data(&mut self, name: impl Into<String>, value: Option<Vec<u8>>) {
+        self.game_data.insert(name.into(), value);
+    }
+
+    /// Whether game values wait to be written (or are being written).
+    pub fn game_data_pending(&self) -> bool {
+        !self.game_data.is_empty() || self.data_task.is_some()
+    }
+}
+
+/// Writes `data` to `store`, in name order; stops at the first failure.
+fn write_game_data(store: &dyn ChunkStore, data: &GameData) -> Result<(), StoreError> {
+    data.iter().try_for_each(|(name, value)| store.set_game_data(name, value.as_deref()))
+}
+
+/// [`StrataSystems::Persist`](crate::StrataSystems::Persist): writes waiting game values on the
+/// I/O pool once the save is open, one write task at a time; a failed write's values go back
+/// to the queue (unless set again since) for the next commit interval.
+pub(crate) fn write_game_values(
+    time: Res<Time>,
+    config: Res<StrataConfig>,
+    status: Res<StrataStatus>,
+    sw: Res<StrataWorld>,
+    mut p: ResMut<StrataPersistence>,
+    mut retry_in: Local<f32>,
+) {
+    if let Some(task) = p.data_task.as_mut()
+        && let Some((written, result)) = check_ready(task)
+    {
+        p.data_task = None;
+        if let Err(e) = result {
+            warn!("strata: saving game values failed, retrying: {e}");
+            for (name, value) in written {
+                p.game_data.entry(name).or_insert(value);
+            }
+            *retry_in = config.commit_interval_s.max(0.0);
+        }
+    }
+    *retry_in -= time.delta_secs();
+    if p.data_task.is_some() || p.game_data.is_empty() || *retry_in > 0.0 || !status.is_ready() {
+        return;
+    }
+    let data = std::mem::take(&mut p.game_data);
+    let store = sw.world.store().clone();
+    p.data_task = Some(IoTaskPool::get().spawn(async move {
+        let result = write_game_data(store.as_ref(), &data);
+        (data, result)
+    }));
 }
 
 fn finish(
@@ -214,6 +276,19 @@ fn exit_commit(
     if let Some((task, request)) = p.task.take() {
         let done = block_on(task);
         finish(sw, p, done, request, committed, failed);
+    }
+    // Game values: the running write, then what waits.
+    if let Some(task) = p.data_task.take() {
+        let (written, result) = block_on(task);
+        if result.is_err() {
+            for (name, value) in written {
+                p.game_data.entry(name).or_insert(value);
+            }
+        }
+    }
+    let data = std::mem::take(&mut p.game_data);
+    if let Err(e) = write_game_data(sw.world.store().as_ref(), &data) {
+        error!("strata: saving game values on exit failed: {e}");
     }
     sw.index.finish();
     // Exiting may block: edits still waiting for their chunk load it now — but only while the

@@ -273,6 +273,12 @@ impl ChunkStore for OpeningStore {
     fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
         self.get()?.swap_palette(expected, new)
     }
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get()?.game_data(name)
+    }
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.get()?.set_game_data(name, value)
+    }
 }
 
 /// What the start-up task hands back.

@@ -65,6 +65,16 @@ impl StrataWorld {
         self.materials_version += 1;
     }
 
+    /// The game's value `name` as the save holds it
+    /// ([`StrataPersistence::set_game_data`](crate::StrataPersistence::set_game_data) writes
+    /// it; a value set but not written yet is not seen). Reads the store on this thread: call
+    /// it once the save is open ([`StrataStatus::Ready`](crate::StrataStatus)), e.g. to place
+    /// the player, not every frame. [`StoreError::Unavailable`](strata_core::StoreError::Unavailable)
+    /// before the save is open.
+    pub fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, strata_core::StoreError> {
+        self.world.store().game_data(name)
+    }
+
     /// How many times the materials were replaced since start-up (0: never).
     pub fn materials_version(&self) -> u64 {
         self.materials_version

@@ -4,6 +4,28 @@ use super::*;
 use crate::contain::{call_visitor, resume_visitor};
 use strata_core::palette::{PALETTE_META, Palette};
 
+/// Meta names of the game's values ([`ChunkStore::game_data`]).
+const GAME_DATA_PREFIX: &str = "game/";
+
+fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    bytes.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+}
+
 /// The chunk record at a key, read on demand (inside the scan's read transaction).
 pub(crate) type RecordReader<'a> = dyn Fn() -> Result<Option<Vec<u8>>, StoreError> + 'a;
 /// What [`RedbStore::scan_summary_table`] calls per stored summary.
@@ -43,6 +65,22 @@ impl ChunkStore for RedbStore {
     /// The meta value [`PALETTE_META`], checksummed like every meta record.
     fn palette(&self) -> Result<Option<Palette>, StoreError> {
         self.meta(PALETTE_META)?.map(|text| Palette::from_text(&text)).transpose().map_err(StoreError::Palette)
+    }
+
+    /// The meta value `game/<name>`, the bytes as hex (a checksummed meta record: a flipped bit
+    /// is damage, and `strata salvage` recovers it with the rest).
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(text) = self.meta(&format!("{GAME_DATA_PREFIX}{name}"))? else { return Ok(None) };
+        from_hex(&text).map(Some).ok_or_else(|| self.damaged(format!("game value {name:?} is not hex")))
+    }
+
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        strata_core::store::check_game_data(name, value)?;
+        let key = format!("{GAME_DATA_PREFIX}{name}");
+        match value {
+            Some(v) => self.set_meta(&key, &to_hex(v)),
+            None => self.remove_meta(&key),
+        }
     }
 
     /// In one write transaction: reads the palette, compares, writes.

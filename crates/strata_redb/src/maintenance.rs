@@ -29,6 +29,26 @@ impl RedbStore {
         self.write_meta(name, value, |_| Ok(true)).map(drop)
     }
 
+    /// Removes a text value durably (its own transaction, numbered like a commit); nothing to
+    /// remove is no error.
+    pub(crate) fn remove_meta(&self, name: &str) -> Result<(), StoreError> {
+        self.contain("removing a meta value", || {
+            let txn = self.database()?.begin_write()?;
+            {
+                let mut table = txn.open_table(META_RECORDS).db()?;
+                let mut identity_table = txn.open_table(IDENTITY).db()?;
+                let mut identity = self.read_identity(&identity_table)?;
+                if let Some(old) = table.remove(name).db()? {
+                    identity.remove_meta(name, old.value());
+                    identity.sequence += 1;
+                    identity.write(&mut identity_table).db()?;
+                }
+            }
+            txn.commit().db()?;
+            Ok(())
+        })
+    }
+
     /// Stores a text value durably if `expected` accepts the value stored now (`None`: none),
     /// read in the same write transaction; returns whether it was stored.
     pub(crate) fn write_meta(

@@ -92,7 +92,8 @@
 //! strata:{<world>:<region>}:idx     sorted set of the region's <key>s (Morton order) for scans
 //! strata:{<world>:<region>}:sum     hash <key> → the chunk's summary record (scan_summaries)
 //! strata:{<world>}:regions          set of regions that ever held a record (full scans, stats)
-//! strata:{<world>}:meta             region_level (checked on open), world_id, materials (palette)
+//! strata:{<world>}:meta             region_level (checked on open), world_id, materials (palette),
+//!                                   game/<name> (game values: xxh3-64 LE, then the bytes)
 //! strata:{<world>}:log              the change log: the keys each commit wrote (see change_log)
 //! ```
 //!

@@ -813,6 +813,52 @@ impl ChunkStore for RedisClusterStore {
         self.world
     }
 
+    /// The field `game/<name>` of the world's meta hash: the value after its xxh3-64 (8 bytes,
+    /// little-endian), checked on read.
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let meta = self.layout.meta_key();
+        let mut p = redis::pipe();
+        p.cmd("HGET").arg(&meta).arg(format!("game/{name}"));
+        let v = self.run_on_master("read a game value", key_slot(meta.as_bytes()), p, 1)?;
+        let Some(stored) = v.first().and_then(bytes) else { return Ok(None) };
+        let malformed = |detail: String| StoreError::Backend(BackendError::Malformed { what: "game value", detail });
+        let (sum, value) = stored
+            .split_first_chunk::<8>()
+            .ok_or_else(|| malformed(format!("{meta}: game/{name} is shorter than its checksum")))?;
+        if u64::from_le_bytes(*sum) != xxhash_rust::xxh3::xxh3_64(value) {
+            return Err(malformed(format!("{meta}: game/{name} fails its checksum")));
+        }
+        Ok(Some(value.to_vec()))
+    }
+
+    /// `HSET` (or `HDEL`) on the meta hash's shard, confirmed by the configured replicas.
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        strata_core::store::check_game_data(name, value)?;
+        let meta = self.layout.meta_key();
+        let field = format!("game/{name}");
+        let mut p = redis::pipe();
+        match value {
+            Some(v) => {
+                let mut stored = xxhash_rust::xxh3::xxh3_64(v).to_le_bytes().to_vec();
+                stored.extend_from_slice(v);
+                p.cmd("HSET").arg(&meta).arg(&field).arg(stored);
+            }
+            None => {
+                p.cmd("HDEL").arg(&meta).arg(&field);
+            }
+        }
+        let acks = Acks::of(self.cluster.config());
+        acks.append(&mut p);
+        self.cluster.run("write a game value", |map, _, deadline| {
+            let slot = key_slot(meta.as_bytes());
+            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+            let job = acks.job(shard.master.clone(), p.clone(), 1, deadline);
+            let v = self.cluster.exchange(&job)?;
+            check_replies(&job.addr, &v[..1])?;
+            acks.check(&job.addr, v.get(1))
+        })
+    }
+
     /// The `materials` field of the world's meta hash.
     fn palette(&self) -> Result<Option<Palette>, StoreError> {
         self.palette_text()?.map(|t| Palette::from_text(&t)).transpose().map_err(StoreError::Palette)

@@ -91,6 +91,8 @@ fn keeps_the_palette_contract() {
     let Some(base) = cluster_url("keeps_the_palette_contract") else { return };
     let (url, _) = url_with(&base, "palettes", "");
     strata_core::store::contract::palettes(&|| Arc::new(strata_redis::open(&url).unwrap()) as Arc<dyn ChunkStore>);
+    let (url, _) = url_with(&base, "game-data", "");
+    strata_core::store::contract::game_data(&|| Arc::new(strata_redis::open(&url).unwrap()) as Arc<dyn ChunkStore>);
     let (url, _) = url_with(&base, "palette-writers", "");
     strata_core::store::contract::concurrent_palettes(&|| {
         Arc::new(strata_redis::open(&url).unwrap()) as Arc<dyn ChunkStore>

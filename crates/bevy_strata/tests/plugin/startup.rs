@@ -372,3 +372,37 @@ fn status_text(status: &StrataStatus) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// Game values (a player's position) are saved beside the chunks: one written while the game
+/// runs, one set in the exit frame; a new app over the save reads both; a removed one is gone.
+#[test]
+fn game_values_are_saved_and_read_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Some(dir.path().join("w.strata").to_string_lossy().into_owned());
+    {
+        let mut app = app(path.clone());
+        wait_started(&mut app);
+        let mut p = app.world_mut().resource_mut::<StrataPersistence>();
+        p.set_game_data("player", Some(b"(1.0, 40.0, -2.5)".to_vec()));
+        p.set_game_data("old", Some(b"x".to_vec()));
+        run_until(&mut app, 500, "the values written", |a| {
+            !a.world().resource::<StrataPersistence>().game_data_pending()
+        });
+        let sw = app.world().resource::<StrataWorld>();
+        assert_eq!(sw.game_data("player").unwrap().as_deref(), Some(&b"(1.0, 40.0, -2.5)"[..]));
+        // One value being written (an fsync on the I/O pool) and newer ones set meanwhile, in
+        // the exit frame: the exit commit waits for the write, then writes the newer ones.
+        app.world_mut().resource_mut::<StrataPersistence>().set_game_data("player", Some(b"(2.0, 0.0, 0.0)".to_vec()));
+        app.update();
+        let mut p = app.world_mut().resource_mut::<StrataPersistence>();
+        p.set_game_data("player", Some(b"(3.0, 41.0, 7.0)".to_vec()));
+        p.set_game_data("old", None);
+        app.world_mut().write_message(AppExit::Success);
+        app.update();
+    }
+    let mut app = app(path);
+    wait_started(&mut app);
+    let sw = app.world().resource::<StrataWorld>();
+    assert_eq!(sw.game_data("player").unwrap().as_deref(), Some(&b"(3.0, 41.0, 7.0)"[..]));
+    assert_eq!(sw.game_data("old").unwrap(), None);
+}

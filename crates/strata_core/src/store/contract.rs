@@ -443,3 +443,38 @@ pub fn concurrent_palettes(reopen: &(dyn Fn() -> std::sync::Arc<dyn ChunkStore> 
     assert_eq!(store.get(ka).unwrap(), Some(Chunk::Uniform(MaterialId(9))), "a's crate");
     assert_eq!(store.get(kb).unwrap(), Some(Chunk::Uniform(MaterialId(9))), "b's crate");
 }
+
+/// The game-data contract: `reopen` opens the same save again (each store it returned before
+/// is dropped first). Values are kept byte for byte across reopening (empty, binary, the
+/// largest allowed), replaced, removed; names and sizes out of bounds are refused.
+///
+/// # Panics
+/// On the first promise broken.
+pub fn game_data(reopen: &dyn Fn() -> std::sync::Arc<dyn ChunkStore>) {
+    let store = reopen();
+    assert_eq!(store.game_data("player").unwrap(), None);
+    let binary: Vec<u8> = (0..=255u8).chain(0..=255).collect();
+    let largest = vec![0xA5; MAX_GAME_DATA_LEN];
+    store.set_game_data("player", Some(b"(1.5, 64.0, -3.25)")).unwrap();
+    store.set_game_data("binary", Some(&binary)).unwrap();
+    store.set_game_data("empty", Some(b"")).unwrap();
+    store.set_game_data("largest", Some(&largest)).unwrap();
+    store.set_game_data("gone", Some(b"x")).unwrap();
+    store.set_game_data("gone", None).unwrap();
+    store.set_game_data("never set", None).unwrap();
+    store.set_game_data("player", Some(b"(2.0, 65.0, -3.0)")).unwrap();
+    for bad in ["", &"n".repeat(MAX_GAME_DATA_NAME + 1)] {
+        assert!(matches!(store.set_game_data(bad, Some(b"v")), Err(StoreError::InvalidConfig(_))), "name {bad:?}");
+    }
+    let too_large = vec![0; MAX_GAME_DATA_LEN + 1];
+    assert!(matches!(store.set_game_data("big", Some(&too_large)), Err(StoreError::InvalidConfig(_))));
+    drop(store);
+    let store = reopen();
+    assert_eq!(store.game_data("player").unwrap().as_deref(), Some(&b"(2.0, 65.0, -3.0)"[..]));
+    assert_eq!(store.game_data("binary").unwrap(), Some(binary));
+    assert_eq!(store.game_data("empty").unwrap(), Some(Vec::new()));
+    assert_eq!(store.game_data("largest").unwrap(), Some(largest));
+    assert_eq!(store.game_data("gone").unwrap(), None);
+    assert_eq!(store.game_data("big").unwrap(), None);
+    assert_eq!(store.game_data("never set").unwrap(), None);
+}

@@ -28,6 +28,8 @@ struct Records {
     sequence: u64,
     /// The recorded material palette.
     palette: Option<Palette>,
+    /// The game's values.
+    game_data: BTreeMap<String, Vec<u8>>,
 }
 
 impl Default for MemoryStore {
@@ -112,6 +114,20 @@ impl ChunkStore for MemoryStore {
 
     fn palette(&self) -> Result<Option<Palette>, StoreError> {
         Ok(self.read().palette.clone())
+    }
+
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read().game_data.get(name).cloned())
+    }
+
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        super::check_game_data(name, value)?;
+        let mut records = self.records.write().unwrap_or_else(|e| e.into_inner());
+        match value {
+            Some(v) => records.game_data.insert(name.to_owned(), v.to_vec()),
+            None => records.game_data.remove(name),
+        };
+        Ok(())
     }
 
     fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {

@@ -621,6 +621,23 @@ pub trait ChunkStore: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// A named value of the game's kept in the save beside the chunks (a player's position, an
+    /// inventory, the time of day), if set: world-level data, not tied to a chunk. Stores that
+    /// keep none (the default) have none.
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = name;
+        Ok(None)
+    }
+
+    /// Sets the game's value `name` durably (`None` removes it). Names are at most
+    /// [`MAX_GAME_DATA_NAME`] bytes and values at most [`MAX_GAME_DATA_LEN`]
+    /// ([`StoreError::InvalidConfig`] beyond). The default keeps nothing:
+    /// [`StoreError::InvalidConfig`].
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        let _ = value;
+        Err(StoreError::InvalidConfig(format!("this store keeps no game data (setting {name:?})")))
+    }
+
     /// Records `new` as the save's palette, durably, if the recorded one is still `expected`
     /// (`None`: none yet); `Ok(false)` when another writer recorded another one first (read it
     /// again and reconcile again). The default keeps nothing and reports success.
@@ -628,6 +645,26 @@ pub trait ChunkStore: Send + Sync + 'static {
         let _ = (expected, new);
         Ok(true)
     }
+}
+
+/// The longest name of a game value ([`ChunkStore::set_game_data`]), in bytes.
+pub const MAX_GAME_DATA_NAME: usize = 256;
+/// The largest game value ([`ChunkStore::set_game_data`]), in bytes: world-level data is
+/// small (a position, an inventory), not a second chunk store.
+pub const MAX_GAME_DATA_LEN: usize = 1 << 20;
+
+/// [`StoreError::InvalidConfig`] for a game value whose name or size is out of bounds.
+pub fn check_game_data(name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+    if name.is_empty() || name.len() > MAX_GAME_DATA_NAME {
+        return Err(StoreError::InvalidConfig(format!(
+            "game data names are 1 to {MAX_GAME_DATA_NAME} bytes ({} given)",
+            name.len()
+        )));
+    }
+    if value.is_some_and(|v| v.len() > MAX_GAME_DATA_LEN) {
+        return Err(StoreError::InvalidConfig(format!("game value {name:?} is larger than {MAX_GAME_DATA_LEN} bytes")));
+    }
+    Ok(())
 }
 
 /// The up a store summarises a chunk record with when it must make the summary itself (the
@@ -750,6 +787,12 @@ impl<S: ChunkStore + ?Sized> ChunkStore for std::sync::Arc<S> {
     }
     fn palette(&self) -> Result<Option<Palette>, StoreError> {
         (**self).palette()
+    }
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).game_data(name)
+    }
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        (**self).set_game_data(name, value)
     }
     fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
         (**self).swap_palette(expected, new)

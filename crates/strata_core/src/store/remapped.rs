@@ -215,6 +215,14 @@ impl ChunkStore for RemappedStore {
         self.inner.palette()
     }
 
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.game_data(name)
+    }
+
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        self.inner.set_game_data(name, value)
+    }
+
     fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
         self.inner.swap_palette(expected, new)
     }
@@ -266,6 +274,11 @@ mod tests {
         crate::store::contract::palettes(&|| store.clone());
         let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
         crate::store::contract::concurrent_palettes(&|| store.clone());
+        let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        crate::store::contract::game_data(&|| store.clone());
+        // Through a palette too.
+        let store: Arc<dyn ChunkStore> = Arc::new(RemappedStore::new(Arc::new(MemoryStore::new()), map(|i| 41 - i)));
+        crate::store::contract::game_data(&|| store.clone());
     }
 
     proptest::proptest! {
