@@ -94,6 +94,13 @@ impl StrataPersistence {
         self.game_data.insert(name.into(), value);
     }
 
+    /// Puts the values of a failed write back in the queue, except those set again since.
+    fn requeue(&mut self, failed: GameData) {
+        for (name, value) in failed {
+            self.game_data.entry(name).or_insert(value);
+        }
+    }
+
     /// Whether game values wait to be written (or are being written).
     pub fn game_data_pending(&self) -> bool {
         !self.game_data.is_empty() || self.data_task.is_some()
@@ -122,9 +129,7 @@ pub(crate) fn write_game_values(
         p.data_task = None;
         if let Err(e) = result {
             warn!("strata: saving game values failed, retrying: {e}");
-            for (name, value) in written {
-                p.game_data.entry(name).or_insert(value);
-            }
+            p.requeue(written);
             *retry_in = config.commit_interval_s.max(0.0);
         }
     }
@@ -281,9 +286,7 @@ fn exit_commit(
     if let Some(task) = p.data_task.take() {
         let (written, result) = block_on(task);
         if result.is_err() {
-            for (name, value) in written {
-                p.game_data.entry(name).or_insert(value);
-            }
+            p.requeue(written);
         }
     }
     let data = std::mem::take(&mut p.game_data);

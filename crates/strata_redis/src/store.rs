@@ -788,6 +788,23 @@ return 0
 "#;
 
 impl RedisClusterStore {
+    /// Runs `p`, one command on the world's meta hash, on the hash's master, followed by the
+    /// configured acknowledgement (replicas, and their fsyncs with `wait_aof`): the command's
+    /// reply once acknowledged.
+    fn write_meta(&self, what: &str, mut p: redis::Pipeline) -> Result<Value, StoreError> {
+        let slot = key_slot(self.layout.meta_key().as_bytes());
+        let acks = Acks::of(self.cluster.config());
+        acks.append(&mut p);
+        self.cluster.run(what, |map, _, deadline| {
+            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
+            let job = acks.job(shard.master.clone(), p.clone(), 1, deadline);
+            let v = self.cluster.exchange(&job)?;
+            check_replies(&job.addr, &v[..1])?;
+            acks.check(&job.addr, v.get(1))?;
+            Ok(v[0].clone())
+        })
+    }
+
     /// The palette field's text in the world's meta hash (`None`: none).
     fn palette_text(&self) -> Result<Option<String>, StoreError> {
         let meta = self.layout.meta_key();
@@ -831,7 +848,7 @@ impl ChunkStore for RedisClusterStore {
         Ok(Some(value.to_vec()))
     }
 
-    /// `HSET` (or `HDEL`) on the meta hash's shard, confirmed by the configured replicas.
+    /// `HSET` (or `HDEL`) on the meta hash's shard, acknowledged like a commit.
     fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
         strata_core::store::check_game_data(name, value)?;
         let meta = self.layout.meta_key();
@@ -847,16 +864,7 @@ impl ChunkStore for RedisClusterStore {
                 p.cmd("HDEL").arg(&meta).arg(&field);
             }
         }
-        let acks = Acks::of(self.cluster.config());
-        acks.append(&mut p);
-        self.cluster.run("write a game value", |map, _, deadline| {
-            let slot = key_slot(meta.as_bytes());
-            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
-            let job = acks.job(shard.master.clone(), p.clone(), 1, deadline);
-            let v = self.cluster.exchange(&job)?;
-            check_replies(&job.addr, &v[..1])?;
-            acks.check(&job.addr, v.get(1))
-        })
+        self.write_meta("write a game value", p).map(drop)
     }
 
     /// The `materials` field of the world's meta hash.
@@ -864,8 +872,7 @@ impl ChunkStore for RedisClusterStore {
         self.palette_text()?.map(|t| Palette::from_text(&t)).transpose().map_err(StoreError::Palette)
     }
 
-    /// Compare-and-set in one script on the meta hash's shard, confirmed by the configured
-    /// replicas like the world's id.
+    /// Compare-and-set in one script on the meta hash's shard, acknowledged like a commit.
     fn swap_palette(&self, expected: Option<&Palette>, new: &Palette) -> Result<bool, StoreError> {
         let now = self.palette_text()?;
         let parsed = now.as_deref().map(Palette::from_text).transpose()?;
@@ -882,17 +889,8 @@ impl ChunkStore for RedisClusterStore {
             .arg(now.as_deref().unwrap_or(""))
             .arg(new.to_text())
             .arg(PALETTE_META);
-        let acks = Acks::replicas_only(self.cluster.config());
-        acks.append(&mut p);
-        self.cluster.run("record the material palette", |map, _, deadline| {
-            let slot = key_slot(meta.as_bytes());
-            let shard = map.shard(slot).ok_or_else(|| Fail::Retry(format!("slot {slot} is not served")))?;
-            let job = acks.job(shard.master.clone(), p.clone(), 1, deadline);
-            let v = self.cluster.exchange(&job)?;
-            check_replies(&job.addr, &v[..1])?;
-            acks.check(&job.addr, v.get(1))?;
-            Ok(matches!(v.first(), Some(Value::Int(1))))
-        })
+        let reply = self.write_meta("record the material palette", p)?;
+        Ok(matches!(reply, Value::Int(1)))
     }
 
     /// The stream's last entry (`XREVRANGE`, on the master). See [`crate::change_log`].

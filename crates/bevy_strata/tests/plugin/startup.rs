@@ -406,3 +406,58 @@ fn game_values_are_saved_and_read_back_after_a_restart() {
     assert_eq!(sw.game_data("player").unwrap().as_deref(), Some(&b"(3.0, 41.0, 7.0)"[..]));
     assert_eq!(sw.game_data("old").unwrap(), None);
 }
+
+/// A store whose game-value writes fail: the first one after writing (written, reported
+/// failed), the second one before writing.
+struct FlakyValues {
+    inner: strata_core::MemoryStore,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+impl ChunkStore for FlakyValues {
+    fn world_id(&self) -> strata_core::WorldId {
+        self.inner.world_id()
+    }
+    fn get_record(&self, key: strata_core::MortonKey) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get_record(key)
+    }
+    fn scan(
+        &self,
+        range: std::ops::RangeInclusive<strata_core::MortonKey>,
+        visit: &mut strata_core::store::ScanVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.scan(range, visit)
+    }
+    fn commit(&self, batch: &WriteBatch) -> Result<strata_core::CommitReceipt, StoreError> {
+        self.inner.commit(batch)
+    }
+    fn game_data(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.game_data(name)
+    }
+    fn set_game_data(&self, name: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        match self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => {
+                self.inner.set_game_data(name, value)?;
+                Err(StoreError::Unavailable("written, but the acknowledgement was lost".into()))
+            }
+            1 => Err(StoreError::Unavailable("not written".into())),
+            _ => self.inner.set_game_data(name, value),
+        }
+    }
+}
+
+/// Game-value writes that fail (one after writing, one before) are retried until they land;
+/// a value set again meanwhile wins over the failed one.
+#[test]
+fn failed_game_value_writes_are_retried_and_the_newest_value_wins() {
+    let store = Arc::new(FlakyValues { inner: strata_core::MemoryStore::new(), writes: Default::default() });
+    let config = StrataConfig { commit_interval_s: 0.0, ..small_view() };
+    let mut app = flat_app_with(|p| p.with_store(store.clone()), config, 0);
+    wait_started(&mut app);
+    app.world_mut().resource_mut::<StrataPersistence>().set_game_data("player", Some(b"first".to_vec()));
+    run_until(&mut app, 500, "the first write failed", |_| store.writes.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    app.world_mut().resource_mut::<StrataPersistence>().set_game_data("player", Some(b"second".to_vec()));
+    run_until(&mut app, 500, "the values written", |a| !a.world().resource::<StrataPersistence>().game_data_pending());
+    assert!(store.writes.load(std::sync::atomic::Ordering::SeqCst) >= 3, "two failures, then a write");
+    assert_eq!(store.inner.game_data("player").unwrap().as_deref(), Some(&b"second"[..]));
+}
