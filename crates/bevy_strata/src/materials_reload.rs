@@ -211,6 +211,9 @@ mod tests {
             collides: None,
             textures: None,
             light: 0,
+            shape: Default::default(),
+            states: Vec::new(),
+            state: None,
         };
         let all = std::iter::once(material(0, "air")).chain(entries.iter().map(|&(id, n)| material(id, n)));
         MaterialRegistry::new(all.collect()).unwrap()

@@ -217,8 +217,8 @@ pub fn fluid_shade(alpha: f32, depth: f32) -> (f32, f32) {
 }
 
 /// The second UV set of a textured registry's meshes: per vertex, `x` the texture-array layer
-/// of its material's face ([`MaterialRegistry::texture_layer`], by the normal: top, side or
-/// bottom) or `-1.0` for an untextured material, and `y` its AO light level (`0..=1`; on fluid
+/// of its material's face ([`MaterialRegistry::texture_layer_towards`], by the normal in the
+/// block's own frame: top, side or bottom) or `-1.0` for an untextured material, and `y` its AO light level (`0..=1`; on fluid
 /// faces times the depth's light, see [`fluid_shade`]), which the vertex colour only carries
 /// multiplied into the material's colour. The texture material
 /// ([`crate::textures`]) reads both; `StandardMaterial` ignores them. `tops`: every face takes
@@ -229,11 +229,29 @@ fn texture_layers_and_ao(buffers: &MeshBuffers, registry: &MaterialRegistry, top
     let light = buffers.light.iter().chain(std::iter::repeat(&DAYLIGHT));
     (buffers.materials.iter().zip(&buffers.normals).zip(ao).zip(depth).zip(light))
         .map(|((((&m, &normal), &ao), &depth), &light)| {
-            let face = if tops { FaceKind::Top } else { FaceKind::of_normal(normal) };
-            let layer = registry.texture_layer(MaterialId(m as u16), face);
+            let id = MaterialId(m as u16);
+            let layer = if tops {
+                registry.texture_layer(id, FaceKind::Top)
+            } else {
+                // By the block's own frame: a log lying along x shows its rings on ±X.
+                registry.texture_layer_towards(id, face_of_normal(normal))
+            };
             [layer.map_or(-1.0, |l| l as f32), ao * fluid_shade(1.0, depth).0 * voxel_light(light)]
         })
         .collect()
+}
+
+/// The face a (unit) normal looks through: its largest component's axis and sign (x first on
+/// ties, as the diagonal planes of plants).
+fn face_of_normal(n: [f32; 3]) -> strata_core::Face {
+    let a = if n[0].abs() >= n[1].abs() && n[0].abs() >= n[2].abs() {
+        0
+    } else if n[1].abs() >= n[2].abs() {
+        1
+    } else {
+        2
+    };
+    strata_core::Face::ALL[2 * a + usize::from(n[a] > 0.0)]
 }
 
 /// Spawns, updates or despawns a node's entity for a new mesh. Returns the entity, or `None`

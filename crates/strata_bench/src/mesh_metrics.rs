@@ -20,6 +20,33 @@ use strata_mesh::{
     ChunkMesh, LightField, LightNeighborhood, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood,
 };
 
+/// The scene's centre with `share` of its solid voxels (of its visible ones: with an air or
+/// see-through face neighbour, when `visible`) replaced by the shaped blocks of the built-in
+/// registry, each state as often; a fixed random choice.
+fn with_models(scene: &Scene, table: &MaterialTable, share: f64, visible: bool) -> Chunk {
+    let registry = MaterialRegistry::builtin();
+    let shaped: Vec<u16> =
+        registry.iter().filter(|m| registry.shape(MaterialId(m.id)).is_some()).map(|m| m.id).collect();
+    assert!(shaped.len() >= 10, "the built-in registry has slabs, stairs and plants");
+    let open = |p: [i32; 3]| table.kind(MaterialId(scene.voxel(p))) != MaterialKind::Solid;
+    let mut rng = strata_core::rng::SplitMix64(0x5107_0DE1);
+    let d = strata_core::DenseChunk::from_fn(|l| {
+        let m = scene.center.get(l.index());
+        let p = [l.x, l.y, l.z].map(i32::from);
+        let seen = Face::ALL.iter().any(|f| {
+            let o = f.offset();
+            open([p[0] + o[0], p[1] + o[1], p[2] + o[2]])
+        });
+        let pick = (rng.below(1 << 20) as f64) < share * f64::from(1 << 20);
+        if table.kind(m) == MaterialKind::Solid && pick && (seen || !visible) {
+            MaterialId(shaped[rng.below(shaped.len() as u64) as usize])
+        } else {
+            m
+        }
+    });
+    Chunk::Dense(d)
+}
+
 /// A chunk with its six loaded neighbours.
 struct Scene {
     center: Chunk,
@@ -185,6 +212,44 @@ pub fn run(budget: Budget) -> Vec<Metric> {
         keep(mesher.mesh(&hood, &ao, &mut mesh));
     });
     out.push(Metric::new("mesh.greedy_32_terrain_ao", ao_ns / 1e3, "us"));
+    // Block models: the same chunk with a fifth of its visible blocks (solid voxels with an
+    // air or see-through face neighbour) turned into shaped blocks of the built-in registry
+    // (slabs, stairs in every state, plants), with AO, side by side with the plain chunk. And
+    // with a fifth of all its solid voxels shaped, buried ones included (most sealed in).
+    let models = with_models(&scene, &table, 0.2, true);
+    let buried = with_models(&scene, &table, 0.2, false);
+    let models_hood = Neighborhood::from_fn(&models, |f| Neighbor::Loaded(&scene.neighbors[f as usize]));
+    let buried_hood = Neighborhood::from_fn(&buried, |f| Neighbor::Loaded(&scene.neighbors[f as usize]));
+    // Each side its own mesher and buffers (registry and options the same).
+    let (mut models_mesher, mut models_mesh) = (Mesher::new(table.clone()), ChunkMesh::default());
+    let (models_ns, plain_ns) = side_by_side_ns(
+        batches,
+        iters,
+        || {
+            keep(models_mesher.mesh(&models_hood, &ao, &mut models_mesh));
+        },
+        || {
+            keep(mesher.mesh(&hood, &ao, &mut mesh));
+        },
+    );
+    let (buried_ns, plain_buried_ns) = side_by_side_ns(
+        batches,
+        iters,
+        || {
+            keep(models_mesher.mesh(&buried_hood, &ao, &mut models_mesh));
+        },
+        || {
+            keep(mesher.mesh(&hood, &ao, &mut mesh));
+        },
+    );
+    out.push(Metric::with_peer(
+        "mesh.models_32_buried",
+        buried_ns / 1e3,
+        "us",
+        "greedy_32_terrain_ao",
+        plain_buried_ns / 1e3,
+    ));
+    out.push(Metric::with_peer("mesh.models_32", models_ns / 1e3, "us", "greedy_32_terrain_ao", plain_ns / 1e3));
     // With AO and light, as a lit chunk is meshed: the light of the chunk's 62³ window (its 26
     // generated neighbours: water, so the sky fill runs) then the lit mesh; side by side with
     // AO alone.

@@ -21,6 +21,7 @@ pub mod meta_record;
 mod morton;
 pub mod palette;
 pub mod rng;
+pub mod shape;
 pub mod shared_world;
 pub mod store;
 pub mod summary_record;
@@ -44,6 +45,7 @@ pub use material::{
 };
 pub use morton::MortonKey;
 pub use palette::{IdMap, Palette, PaletteError, PaletteRules};
+pub use shape::{BlockState, PlacedShape, Shape, ShapeBox, StateKind};
 pub use store::{
     BackendError, ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch,
 };

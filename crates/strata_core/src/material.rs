@@ -3,9 +3,12 @@
 //! A voxel holds a [`MaterialId`] (`u16`); `0` is always air. What an id means (name, colour, how it
 //! renders) lives in a [`MaterialRegistry`], loaded from RON (`assets/materials.ron`).
 
+use crate::Face;
+use crate::shape::{BlockState, PlacedShape, Shape, StateKind};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The material of one voxel. `MaterialId(0)` is air.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -69,6 +72,21 @@ pub struct Material {
     /// [`MAX_LIGHT`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub light: u8,
+    /// What the block looks like ([`Shape`]; `Cube`, the default, when left out). Not on air
+    /// or fluids.
+    #[serde(default, skip_serializing_if = "Shape::is_cube")]
+    pub shape: Shape,
+    /// The states the block varies by (`states: [facing, half]`; none when left out): the
+    /// registry gives each combination its own id, consecutive from `id` (see
+    /// [`MaterialRegistry::new`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub states: Vec<StateKind>,
+    /// The combination of `states` this entry stands for: set by the registry on the entries
+    /// it expands (those [`MaterialRegistry::iter`] returns), `None` in files and hand-made
+    /// entries. An entry with it set is taken as that one block, unexpanded, so entries read
+    /// from a registry build it again (renumbered, edited) without expanding twice.
+    #[serde(skip)]
+    pub state: Option<BlockState>,
 }
 
 /// The brightest light level (sky light under open sky, the strongest emitter).
@@ -193,6 +211,15 @@ pub enum MaterialError {
     /// Air was given textures (it is never drawn).
     #[error("air cannot have textures (material {0:?})")]
     AirTextured(String),
+    /// A shape or state list cannot be used (on air or a fluid, a state listed twice, a bad
+    /// model, or ids past 65535).
+    #[error("material {material:?}: {reason}")]
+    BadShape {
+        /// The material.
+        material: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The RON text does not parse.
     #[error("materials file does not parse: {0}")]
     Parse(String),
@@ -211,6 +238,14 @@ pub enum MaterialError {
 /// Invariants (checked on construction): ids and names are unique; id 0 exists and is the only
 /// entry of kind [`MaterialKind::Air`]; textured materials name a valid texture for every face.
 ///
+/// **Block states**: an entry with `states` stands for one block per combination of its
+/// states, with consecutive ids from its `id` in the order of [`StateKind::ALL`] (axis, then
+/// facing, then half; the last varies fastest), each an entry of its own named
+/// `name[state=value,…]` (`stone_stairs[facing=east,half=top]`) with the entry's colour, kind,
+/// textures and light. The bare name stays an alias of the default combination (axis y, facing
+/// north, half bottom): `id("oak_log")` is `oak_log[axis=y]`, and a save made before the block
+/// had states opens onto it. Shapes ([`MaterialRegistry::shape`]) come placed by each id's state.
+///
 /// Texture layers: every distinct texture name gets a layer, in order of first use by
 /// increasing material id and then top, side, bottom ([`MaterialRegistry::texture_names`]); a
 /// renderer builds its texture array in that order.
@@ -222,37 +257,141 @@ pub struct MaterialRegistry {
     textures: Vec<String>,
     /// The top, side and bottom layers of each id (`None`: untextured or no such id).
     layers: Vec<Option<[u32; 3]>>,
+    /// Per id with states or a shape: its block type's name, state and placed shape.
+    blocks: Vec<Option<BlockInfo>>,
+}
+
+/// What the registry knows of an id that has states or a shape.
+#[derive(Clone, Debug)]
+struct BlockInfo {
+    /// The block type's name (the entry's `name`, without states).
+    base: Arc<str>,
+    /// The states the type varies by, in [`StateKind::ALL`] order.
+    kinds: Arc<[StateKind]>,
+    state: BlockState,
+    /// `None` for cubes.
+    shape: Option<Arc<PlacedShape>>,
+}
+
+/// The combinations of `kinds` (in [`StateKind::ALL`] order), in id order: the last kind
+/// varies fastest.
+fn combinations(kinds: &[StateKind]) -> Vec<BlockState> {
+    let mut out = vec![BlockState::default()];
+    for &k in kinds {
+        out = out.iter().flat_map(|s| (0..k.values()).map(move |v| s.with(k, v))).collect();
+    }
+    out
+}
+
+/// `name[kind=value,…]` of `state` over `kinds`.
+fn state_name(name: &str, kinds: &[StateKind], state: BlockState) -> String {
+    let parts: Vec<String> = kinds.iter().map(|&k| format!("{}={}", k.name(), k.value_name(state.value(k)))).collect();
+    format!("{name}[{}]", parts.join(","))
+}
+
+/// `m` expanded into one entry per combination of its states (itself when it has none), with
+/// each id's block info; checks its shape and states.
+fn expand(m: Material) -> Result<Vec<(Material, Option<BlockInfo>)>, MaterialError> {
+    let bad = |reason: String| MaterialError::BadShape { material: m.name.clone(), reason };
+    if !m.shape.is_cube() && matches!(m.kind, MaterialKind::Air | MaterialKind::Fluid) {
+        return Err(bad(format!("a {:?} cannot have a shape", m.kind)));
+    }
+    if m.kind == MaterialKind::Air && !m.states.is_empty() {
+        return Err(bad("air cannot have states".into()));
+    }
+    if let Some(problem) = m.shape.problem() {
+        return Err(bad(problem));
+    }
+    let mut kinds = m.states.clone();
+    kinds.sort();
+    if kinds.windows(2).any(|w| w[0] == w[1]) {
+        return Err(bad("a state is listed twice".into()));
+    }
+    if kinds.is_empty() && m.shape.is_cube() {
+        return Ok(vec![(Material { state: None, ..m }, None)]);
+    }
+    let base_name = |name: &str| name.split_once('[').map_or(name, |(b, _)| b).to_owned();
+    if let Some(state) = m.state {
+        // One entry a registry expanded before: keep it as it is.
+        let info = BlockInfo {
+            base: base_name(&m.name).as_str().into(),
+            kinds: kinds.into(),
+            state,
+            shape: PlacedShape::new(&m.shape, state).map(Arc::new),
+        };
+        return Ok(vec![(m, Some(info))]);
+    }
+    let states = combinations(&kinds);
+    if usize::from(m.id) + states.len() > usize::from(u16::MAX) + 1 {
+        return Err(bad(format!(
+            "its {} states need ids {}..{}, past 65535",
+            states.len(),
+            m.id,
+            m.id as usize + states.len()
+        )));
+    }
+    let (base, kinds): (Arc<str>, Arc<[StateKind]>) = (m.name.as_str().into(), kinds.into());
+    Ok(states
+        .iter()
+        .enumerate()
+        .map(|(k, &state)| {
+            let info = BlockInfo {
+                base: base.clone(),
+                kinds: kinds.clone(),
+                state,
+                shape: PlacedShape::new(&m.shape, state).map(Arc::new),
+            };
+            let name = if kinds.is_empty() { m.name.clone() } else { state_name(&m.name, &kinds, state) };
+            (Material { id: m.id + k as u16, name, state: Some(state), ..m.clone() }, Some(info))
+        })
+        .collect())
 }
 
 impl MaterialRegistry {
-    /// Builds a registry from entries, checking its invariants.
+    /// Builds a registry from entries, checking its invariants; entries with `states` expand
+    /// into one entry per combination (see the type docs).
     pub fn new(materials: Vec<Material>) -> Result<Self, MaterialError> {
         let mut by_id: Vec<Option<Material>> = Vec::new();
+        let mut blocks: Vec<Option<BlockInfo>> = Vec::new();
         let mut by_name = HashMap::new();
-        for m in materials {
-            if (m.id == 0) != (m.kind == MaterialKind::Air) {
-                return Err(MaterialError::AirMismatch(m.name));
+        let mut aliases = Vec::new();
+        for entry in materials {
+            if (entry.id == 0) != (entry.kind == MaterialKind::Air) {
+                return Err(MaterialError::AirMismatch(entry.name));
             }
-            if m.kind == MaterialKind::Air && m.collides == Some(true) {
-                return Err(MaterialError::AirCollides(m.name));
+            if entry.kind == MaterialKind::Air && entry.collides == Some(true) {
+                return Err(MaterialError::AirCollides(entry.name));
             }
-            if m.light > MAX_LIGHT || (m.kind == MaterialKind::Air && m.light > 0) {
-                return Err(MaterialError::LightOutOfRange { name: m.name, light: m.light });
+            if entry.light > MAX_LIGHT || (entry.kind == MaterialKind::Air && entry.light > 0) {
+                return Err(MaterialError::LightOutOfRange { name: entry.name, light: entry.light });
             }
-            let slot = m.id as usize;
-            if by_id.len() <= slot {
-                by_id.resize(slot + 1, None);
+            if let Some(textures) = &entry.textures {
+                check_textures(&entry, textures)?;
             }
-            if by_id[slot].is_some() {
-                return Err(MaterialError::DuplicateId(m.id));
+            for (m, info) in expand(entry)? {
+                let slot = m.id as usize;
+                if by_id.len() <= slot {
+                    by_id.resize(slot + 1, None);
+                    blocks.resize(slot + 1, None);
+                }
+                if by_id[slot].is_some() {
+                    return Err(MaterialError::DuplicateId(m.id));
+                }
+                if by_name.insert(m.name.clone(), MaterialId(m.id)).is_some() {
+                    return Err(MaterialError::DuplicateName(m.name));
+                }
+                if let Some(b) = info.as_ref().filter(|b| !b.kinds.is_empty() && b.state == BlockState::default()) {
+                    // The bare name is the default combination.
+                    aliases.push((b.base.to_string(), m.id));
+                }
+                blocks[slot] = info;
+                by_id[slot] = Some(m);
             }
-            if by_name.insert(m.name.clone(), MaterialId(m.id)).is_some() {
-                return Err(MaterialError::DuplicateName(m.name));
+        }
+        for (name, id) in aliases {
+            if by_name.insert(name.clone(), MaterialId(id)).is_some() {
+                return Err(MaterialError::DuplicateName(name));
             }
-            if let Some(textures) = &m.textures {
-                check_textures(&m, textures)?;
-            }
-            by_id[slot] = Some(m);
         }
         if by_id.first().is_none_or(Option::is_none) {
             return Err(MaterialError::AirMismatch("<missing id 0>".into()));
@@ -269,7 +408,7 @@ impl MaterialRegistry {
                 }
             }));
         }
-        Ok(Self { by_id, by_name, textures, layers })
+        Ok(Self { by_id, by_name, textures, layers, blocks })
     }
 
     /// Parses RON of the form `(materials: [(id: 0, name: "air", color: (..), kind: Air), ..])`.
@@ -342,6 +481,51 @@ impl MaterialRegistry {
             FaceKind::Bottom => layers[2],
         })
     }
+
+    /// The texture-array layer of the face of `id` that looks towards `world` (a world
+    /// direction): the face kind in the block's own frame, so a log lying along x shows its top
+    /// texture on ±X ([`BlockState::own_face`]). The same as [`MaterialRegistry::texture_layer`]
+    /// for ids without states. O(1).
+    #[inline]
+    pub fn texture_layer_towards(&self, id: MaterialId, world: Face) -> Option<u32> {
+        let own = match self.blocks.get(id.0 as usize) {
+            Some(Some(b)) => b.state.own_face(world),
+            _ => world,
+        };
+        let kind = match own {
+            Face::PosY => FaceKind::Top,
+            Face::NegY => FaceKind::Bottom,
+            _ => FaceKind::Side,
+        };
+        self.texture_layer(id, kind)
+    }
+
+    /// The placed shape of `id` (its boxes in sixteenths, see [`crate::shape`]), `None` for
+    /// full cubes and unknown ids. O(1).
+    #[inline]
+    pub fn shape(&self, id: MaterialId) -> Option<&PlacedShape> {
+        self.blocks.get(id.0 as usize)?.as_ref()?.shape.as_deref()
+    }
+
+    /// The block type's name and the state of `id`: `("stone_stairs", state)`; `None` for ids
+    /// without states or a shape.
+    pub fn block_state(&self, id: MaterialId) -> Option<(&str, BlockState)> {
+        let b = self.blocks.get(id.0 as usize)?.as_ref()?;
+        Some((&b.base, b.state))
+    }
+
+    /// The id of block type `name` in `state` (the states the type does not vary by are
+    /// ignored); a plain material's own id.
+    ///
+    /// # Errors
+    /// [`MaterialError::UnknownName`] for a name the registry lacks.
+    pub fn id_with_state(&self, name: &str, state: BlockState) -> Result<MaterialId, MaterialError> {
+        let id = self.id(name)?;
+        match self.blocks.get(id.0 as usize) {
+            Some(Some(b)) if !b.kinds.is_empty() => self.id(&state_name(&b.base, &b.kinds, state)),
+            _ => Ok(id),
+        }
+    }
 }
 
 /// A material's textures are usable: not on air, every face named, every name a plain stem.
@@ -376,6 +560,14 @@ mod tests {
         for name in ["stone", "dirt", "grass", "sand", "water"] {
             r.id(name).unwrap();
         }
+        // The shipped shapes: logs along each axis, slabs, stairs every way, a plant.
+        assert_eq!(r.id("log[axis=x]").unwrap(), MaterialId(21));
+        assert!(r.shape(r.id("log").unwrap()).is_none());
+        let top_slab = r.id_with_state("stone_slab", BlockState::default().with(StateKind::Half, 1)).unwrap();
+        assert!(r.shape(top_slab).unwrap().covers(Face::PosY));
+        assert_eq!((26..34).filter(|&i| r.shape(MaterialId(i)).is_some()).count(), 8, "brick_stairs");
+        let grass = r.get(r.id("tall_grass").unwrap()).unwrap();
+        assert!(r.shape(MaterialId(grass.id)).unwrap().cross && !grass.collides());
     }
 
     #[test]
@@ -468,6 +660,112 @@ mod tests {
         assert!(matches!(MaterialRegistry::from_ron_str(air), Err(MaterialError::AirTextured(_))));
         let typo = registry("(id: 1, name: \"s\", color: (0,0,0,1), kind: Solid, textures: (sides: \"a\"))");
         assert!(matches!(typo, Err(MaterialError::Parse(_))), "unknown face names are parse errors");
+    }
+
+    #[test]
+    fn states_expand_into_consecutive_named_ids() {
+        let r = registry(
+            "(id: 1, name: \"stone\", color: (0,0,0,1), kind: Solid),
+             (id: 10, name: \"stairs\", color: (0,0,0,1), kind: Solid, shape: Stairs, states: [half, facing],
+                textures: (all: \"stone\")),
+             (id: 18, name: \"log\", color: (0,0,0,1), kind: Solid, states: [axis],
+                textures: (all: \"bark\", top: \"rings\", bottom: \"rings\")),
+             (id: 21, name: \"fern\", color: (0,1,0,1), kind: Solid, shape: Cross, collides: false)",
+        )
+        .unwrap();
+        // Facing before half whatever the file's order; the last varies fastest.
+        let names: Vec<&str> = (10..18).map(|i| r.get(MaterialId(i)).unwrap().name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "stairs[facing=north,half=bottom]",
+                "stairs[facing=north,half=top]",
+                "stairs[facing=east,half=bottom]",
+                "stairs[facing=east,half=top]",
+                "stairs[facing=south,half=bottom]",
+                "stairs[facing=south,half=top]",
+                "stairs[facing=west,half=bottom]",
+                "stairs[facing=west,half=top]",
+            ]
+        );
+        assert_eq!(r.id("stairs").unwrap(), MaterialId(10), "the bare name is the default state");
+        assert_eq!(r.id("log").unwrap(), MaterialId(19), "axis y is the log's default");
+        assert_eq!(r.id("log[axis=z]").unwrap(), MaterialId(20));
+        let east_top = BlockState::default().with(StateKind::Facing, 1).with(StateKind::Half, 1);
+        assert_eq!(r.id_with_state("stairs", east_top).unwrap(), MaterialId(13));
+        assert_eq!(r.id_with_state("log", east_top).unwrap(), MaterialId(19), "states a type lacks are ignored");
+        assert_eq!(r.id_with_state("stone", east_top).unwrap(), MaterialId(1));
+        assert_eq!(r.block_state(MaterialId(13)), Some(("stairs", east_top)));
+        assert_eq!(r.block_state(MaterialId(1)), None);
+        for id in 10..18 {
+            let (_, state) = r.block_state(MaterialId(id)).unwrap();
+            assert_eq!(r.shape(MaterialId(id)), PlacedShape::new(&Shape::Stairs, state).as_ref());
+        }
+        assert!(r.shape(MaterialId(19)).is_none(), "logs are cubes");
+        assert!(r.shape(MaterialId(21)).unwrap().cross);
+        assert!(!r.get(MaterialId(21)).unwrap().collides());
+        assert_eq!(r.get(r.id("log[axis=x]").unwrap()).unwrap().textures, r.get(MaterialId(19)).unwrap().textures);
+        // A log lying along x shows its rings on ±X and its bark on top.
+        let (rings, bark) = (r.texture_names().iter().position(|t| t == "rings").unwrap() as u32, 2u32);
+        assert_eq!(r.texture_names()[bark as usize], "bark");
+        let x = r.id("log[axis=x]").unwrap();
+        assert_eq!(r.texture_layer_towards(x, Face::PosX), Some(rings));
+        assert_eq!(r.texture_layer_towards(x, Face::NegX), Some(rings));
+        assert_eq!(r.texture_layer_towards(x, Face::PosY), Some(bark));
+        assert_eq!(r.texture_layer_towards(MaterialId(19), Face::PosY), Some(rings));
+        assert_eq!(r.texture_layer_towards(MaterialId(19), Face::PosZ), Some(bark));
+        // Every id has its own palette name.
+        let palette = crate::Palette::of_registry(&r);
+        assert_eq!(palette.len(), r.iter().count());
+
+        // Its entries build it again, renumbered (ids reversed): nothing expands twice, every
+        // name keeps its state and shape, the bare names and state lookups follow.
+        let last = r.iter().map(|m| m.id).max().unwrap();
+        let again = MaterialRegistry::new(
+            r.iter().map(|m| Material { id: if m.id == 0 { 0 } else { last + 1 - m.id }, ..m.clone() }).collect(),
+        )
+        .unwrap();
+        assert_eq!(again.iter().count(), r.iter().count());
+        for m in r.iter() {
+            let id = again.id(&m.name).unwrap();
+            assert_eq!(again.block_state(id), r.block_state(MaterialId(m.id)), "{}", m.name);
+            assert_eq!(again.shape(id), r.shape(MaterialId(m.id)), "{}", m.name);
+        }
+        assert_eq!(again.id("stairs").unwrap(), again.id("stairs[facing=north,half=bottom]").unwrap());
+        assert_eq!(again.id_with_state("stairs", east_top).unwrap(), again.id("stairs[facing=east,half=top]").unwrap());
+    }
+
+    #[test]
+    fn unusable_shapes_and_states_are_refused_by_name() {
+        let bad = |entry: &str| match registry(entry) {
+            Err(MaterialError::BadShape { material, reason }) => (material, reason),
+            other => panic!("{entry}: {other:?}"),
+        };
+        assert_eq!(bad("(id: 1, name: \"w\", color: (0,0,0,1), kind: Fluid, shape: Slab)").0, "w");
+        bad("(id: 1, name: \"s\", color: (0,0,0,1), kind: Solid, states: [half, half])");
+        bad("(id: 1, name: \"m\", color: (0,0,0,1), kind: Solid, shape: Boxes([]))");
+        bad("(id: 1, name: \"m\", color: (0,0,0,1), kind: Solid, shape: Boxes([(min: (0, 0, 0), max: (16, 20, 16))]))");
+        let (_, reason) = bad("(id: 65530, name: \"s\", color: (0,0,0,1), kind: Solid, states: [axis, facing])");
+        assert!(reason.contains("65535"), "{reason}");
+        let air = "(materials: [(id: 0, name: \"air\", color: (0,0,0,0), kind: Air, states: [half])])";
+        assert!(matches!(MaterialRegistry::from_ron_str(air), Err(MaterialError::BadShape { .. })));
+        // Expanded ids collide like any other.
+        let overlap = registry(
+            "(id: 1, name: \"slab\", color: (0,0,0,1), kind: Solid, shape: Slab, states: [half]),
+             (id: 2, name: \"stone\", color: (0,0,0,1), kind: Solid)",
+        );
+        assert!(matches!(overlap, Err(MaterialError::DuplicateId(2))));
+        let alias = registry(
+            "(id: 1, name: \"slab\", color: (0,0,0,1), kind: Solid, shape: Slab, states: [half]),
+             (id: 5, name: \"slab[half=top]\", color: (0,0,0,1), kind: Solid)",
+        );
+        assert!(matches!(alias, Err(MaterialError::DuplicateName(n)) if n == "slab[half=top]"));
+        let model = registry(
+            "(id: 1, name: \"post\", color: (0,0,0,1), kind: Solid,
+                shape: Boxes([(min: (6, 0, 6), max: (10, 16, 10))]))",
+        )
+        .unwrap();
+        assert_eq!(model.shape(MaterialId(1)).unwrap().boxes, [crate::ShapeBox::new([6, 0, 6], [10, 16, 10])]);
     }
 
     #[test]

@@ -463,6 +463,9 @@ mod tests {
                 collides: None,
                 textures: None,
                 light: 0,
+                shape: Default::default(),
+                states: Vec::new(),
+                state: None,
             })
             .chain(std::iter::once(crate::Material {
                 id: 0,
@@ -472,6 +475,9 @@ mod tests {
                 collides: None,
                 textures: None,
                 light: 0,
+                shape: Default::default(),
+                states: Vec::new(),
+                state: None,
             }))
             .collect();
         let registry = crate::MaterialRegistry::new(materials).unwrap();

@@ -1,6 +1,8 @@
 //! Per-material classification: which ids are air, opaque, transparent or fluid.
 
 use crate::light::{CLEAR, EMIT, SKY_CLEAR};
+use crate::model::ModelGeometry;
+use std::sync::Arc;
 use strata_core::{MAX_LIGHT, MaterialId, MaterialKind, MaterialRegistry};
 
 /// Number of distinct `u16` material ids.
@@ -14,6 +16,9 @@ pub(crate) const OPAQUE: u8 = 1;
 pub(crate) const TRANSPARENT: u8 = 2;
 /// Fluid (water, magma).
 pub(crate) const FLUID: u8 = 3;
+/// Not a full cube (slab, stairs, plant, model): meshed by the model pass, hides nothing in the
+/// greedy pass, lets light through.
+pub(crate) const SHAPED: u8 = 4;
 
 /// How the mesher treats each material id: an id-indexed lookup table built once from a
 /// [`MaterialRegistry`].
@@ -30,6 +35,8 @@ pub struct MaterialTable {
     codes: Box<[u8; ID_SPACE]>,
     /// Light codes ([`crate::light`]: emitted level, clear, sky-clear), one byte per id.
     light: Box<[u8; ID_SPACE]>,
+    /// The faces of each [`SHAPED`] id (indexed by id; shorter than the id space).
+    shapes: Arc<[Option<ModelGeometry>]>,
 }
 
 impl std::fmt::Debug for MaterialTable {
@@ -47,7 +54,9 @@ impl Default for MaterialTable {
 }
 
 impl MaterialTable {
-    /// Builds the table from a registry; ids missing from the registry are opaque.
+    /// Builds the table from a registry; ids missing from the registry are opaque. Ids with a
+    /// shape ([`MaterialRegistry::shape`]) go to the model pass: they hide nothing in the
+    /// greedy pass, let light through and report [`MaterialKind::Transparent`].
     pub fn new(registry: &MaterialRegistry) -> Self {
         let mut kinds = vec![MaterialKind::Solid; registry.id_bound()];
         let mut lights = vec![0; registry.id_bound()];
@@ -55,7 +64,28 @@ impl MaterialTable {
             kinds[m.id as usize] = m.kind;
             lights[m.id as usize] = m.light;
         }
-        Self::from_kinds_and_light(&kinds, &lights)
+        let mut table = Self::from_kinds_and_light(&kinds, &lights);
+        let shapes: Vec<Option<ModelGeometry>> = (0..registry.id_bound())
+            .map(|id| {
+                let id = MaterialId(id as u16);
+                let shape = registry.shape(id)?;
+                Some(ModelGeometry::new(shape, kinds[id.0 as usize] == MaterialKind::Transparent))
+            })
+            .collect();
+        for (id, shape) in shapes.iter().enumerate() {
+            if shape.is_some() {
+                table.codes[id] = SHAPED;
+                table.light[id] = CLEAR | SKY_CLEAR | (table.light[id] & EMIT);
+            }
+        }
+        table.shapes = shapes.into();
+        table
+    }
+
+    /// The model faces of a [`SHAPED`] id.
+    #[inline]
+    pub(crate) fn shape(&self, id: u16) -> Option<&ModelGeometry> {
+        self.shapes.get(id as usize)?.as_ref()
     }
 
     /// Builds the table from an id-indexed list of kinds; ids past the end are opaque.
@@ -86,7 +116,7 @@ impl MaterialTable {
             let emits = if id == 0 { 0 } else { lights.get(id).map_or(0, |&e| e.min(MAX_LIGHT)) };
             *l = pass | emits;
         }
-        Self { codes, light }
+        Self { codes, light, shapes: Arc::new([]) }
     }
 
     /// The light code of a raw id ([`crate::light`]): emitted level in bits 0..4, light passes
@@ -107,7 +137,7 @@ impl MaterialTable {
     pub fn kind(&self, id: MaterialId) -> MaterialKind {
         match self.code(id.0) {
             AIR => MaterialKind::Air,
-            TRANSPARENT => MaterialKind::Transparent,
+            TRANSPARENT | SHAPED => MaterialKind::Transparent,
             FLUID => MaterialKind::Fluid,
             _ => MaterialKind::Solid,
         }

@@ -34,13 +34,14 @@ impl FaceMasks {
         Box::new(Self { masks: [[[0; CHUNK_SIZE]; CHUNK_SIZE]; 6], nonempty: [0; 6] })
     }
 
-    /// Computes the masks of `solid` hidden by `blocker(row_index)`; returns whether any face is
-    /// visible. Requires (and, when it returns false, keeps) every mask zero.
+    /// Computes the masks of `solid` hidden by `blocker(direction, row_index)` (the voxels that
+    /// hide a face looking along `direction`); returns whether any face is visible. Requires
+    /// (and, when it returns false, keeps) every mask zero.
     ///
     /// # Runtime
     /// O(32²) row operations, plus per z layer either one bit move per ±X face or two 32 × 32
     /// bit-matrix transposes, whichever is cheaper.
-    pub(crate) fn compute(&mut self, solid: &Grid, blocker: impl Fn(usize) -> u64) -> bool {
+    pub(crate) fn compute(&mut self, solid: &Grid, blocker: impl Fn(Face, usize) -> u64) -> bool {
         let mut ne = [0u32; 6];
         let [neg_x, pos_x, neg_y, pos_y, neg_z, pos_z] = &mut self.masks;
         // Every mask starts zero (see the invariant on `FaceMasks`): rows without solid voxels
@@ -64,14 +65,13 @@ impl FaceMasks {
                     x_neg[y] = 0;
                     continue;
                 }
-                let b = blocker(r);
-                x_pos[y] = c & !((b >> 2) as u32);
-                x_neg[y] = c & !(b as u32);
+                x_pos[y] = c & !((blocker(Face::PosX, r) >> 2) as u32);
+                x_neg[y] = c & !(blocker(Face::NegX, r) as u32);
                 x_faces += (x_pos[y] | x_neg[y]).count_ones();
-                pos_y[y][z] = c & !((blocker(r + 1) >> 1) as u32);
-                neg_y[y][z] = c & !((blocker(r - 1) >> 1) as u32);
-                pos_z[z][y] = c & !((blocker(r + PAD) >> 1) as u32);
-                neg_z[z][y] = c & !((blocker(r - PAD) >> 1) as u32);
+                pos_y[y][z] = c & !((blocker(Face::PosY, r + 1) >> 1) as u32);
+                neg_y[y][z] = c & !((blocker(Face::NegY, r - 1) >> 1) as u32);
+                pos_z[z][y] = c & !((blocker(Face::PosZ, r + PAD) >> 1) as u32);
+                neg_z[z][y] = c & !((blocker(Face::NegZ, r - PAD) >> 1) as u32);
                 ne[Face::NegX as usize] |= x_neg[y];
                 ne[Face::PosX as usize] |= x_pos[y];
                 ne[Face::NegY as usize] |= u32::from(neg_y[y][z] != 0) << y;

@@ -26,6 +26,7 @@ mod input;
 pub mod light;
 pub mod lod;
 mod mesher;
+mod model;
 mod occupancy;
 mod output;
 pub mod skip;

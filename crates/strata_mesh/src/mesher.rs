@@ -6,6 +6,7 @@ use crate::faces::FaceMasks;
 use crate::greedy::{Grow, Rect, merge_runs, merge_slice};
 use crate::input::{Neighbor, Neighborhood};
 use crate::light::{DAYLIGHT_KEY, LightCells, LightField};
+use crate::model::{ModelGeometry, TANGENT_AXES};
 use crate::occupancy::{Grid, Occupancy, is_set};
 use crate::output::{ChunkMesh, DEEP_FLUID_CODE, MeshBuffers, QuadSpec};
 use crate::skip::is_hidden;
@@ -147,7 +148,8 @@ impl Mesher {
         if is_hidden(&self.table, hood) {
             return MeshStats { skipped: true, ..MeshStats::default() };
         }
-        self.occupancy.build(&self.table, hood);
+        // LOD mips show shaped voxels as cubes of their material.
+        self.occupancy.build(&self.table, hood, options.voxel_size > 1.0);
         if light.is_some_and(|l| !l.is_daylight()) {
             self.light_cells.reset();
         }
@@ -156,7 +158,14 @@ impl Mesher {
             Chunk::Dense(d) => Materials::Dense(d.as_slice()),
         };
         let opaque = &self.occupancy.opaque;
-        if self.faces.compute(opaque, |r| opaque[r]) {
+        // Cube faces are hidden by opaque cubes and by shaped voxels whose touching side is full.
+        let visible = if self.occupancy.any_covers {
+            let covers = &self.occupancy.covers;
+            self.faces.compute(opaque, |d, r| opaque[r] | covers[d as usize][r])
+        } else {
+            self.faces.compute(opaque, |_, r| opaque[r])
+        };
+        if visible {
             let mut e = Emitter {
                 table: &self.table,
                 opaque,
@@ -179,7 +188,7 @@ impl Mesher {
                 material: *material,
                 voxel_size: options.voxel_size,
             });
-            if self.faces.compute(cells, |r| cells[r] | opaque[r]) {
+            if self.faces.compute(cells, |_, r| cells[r] | opaque[r]) {
                 let materials = Materials::One(*material);
                 let mut e = Emitter {
                     table: &self.table,
@@ -197,12 +206,132 @@ impl Mesher {
                 e.emit_all(&mut self.faces);
             }
         }
+        if self.occupancy.any_shaped {
+            self.emit_models(hood, materials, light, options, out);
+        }
         MeshStats {
             skipped: false,
             opaque_quads: out.opaque.quad_count() as u32,
             transparent_quads: out.transparent.quad_count() as u32,
         }
     }
+}
+
+impl Mesher {
+    /// The model pass ([`crate::model`]): every shaped voxel of the centre chunk, face by face.
+    ///
+    /// # Runtime
+    /// O(shaped voxels · faces of their shapes), one id read per boundary face's neighbour.
+    fn emit_models(
+        &mut self,
+        hood: &Neighborhood<'_>,
+        materials: Materials<'_>,
+        light: Option<&LightField>,
+        options: &MeshOptions,
+        out: &mut ChunkMesh,
+    ) {
+        let id_at = |c: [usize; 3]| match materials {
+            Materials::One(m) => m,
+            Materials::Dense(ids) => ids[c[0] + CHUNK_SIZE * c[1] + CHUNK_SIZE * CHUNK_SIZE * c[2]],
+        };
+        let scale = options.voxel_size;
+        let sixteenth = 1.0 / f32::from(strata_core::shape::UNITS);
+        for (r, &row) in self.occupancy.shaped.iter().enumerate() {
+            let mut bits = row;
+            while bits != 0 {
+                let x = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let c = [x, r % CHUNK_SIZE, r / CHUNK_SIZE];
+                let id = id_at(c);
+                let Some(g) = self.table.shape(id) else { continue };
+                let buffers = if g.transparent { &mut out.transparent } else { &mut out.opaque };
+                let ci = c.map(|v| v as i32);
+                let emission = self.table.emission(strata_core::MaterialId(id));
+                let light_key = |face: Face, cells: &mut LightCells| {
+                    light.map_or(DAYLIGHT_KEY, |l| with_own_light(l.face_key(cells, face, ci), emission))
+                };
+                if g.cross {
+                    let l = light_key(Face::PosY, &mut self.light_cells);
+                    push_cross(buffers, c, scale, id, l);
+                    continue;
+                }
+                for f in &g.faces {
+                    if f.boundary && hidden_across(&self.table, &self.occupancy.opaque, hood, &id_at, c, f.face) {
+                        continue;
+                    }
+                    let ao =
+                        if options.ambient_occlusion { ao_key(&self.occupancy.opaque, f.face, ci) } else { UNOCCLUDED };
+                    let quad = QuadSpec {
+                        face: f.face,
+                        slice: 0,
+                        p: [0; 2],
+                        q: [0; 2],
+                        material: id,
+                        ao,
+                        depth: 0,
+                        light: light_key(f.face, &mut self.light_cells),
+                    };
+                    let a = f.face.axis();
+                    let (pa, qa) = TANGENT_AXES[a];
+                    let at = |axis: usize, v: u8| (c[axis] as f32 + f32::from(v) * sixteenth) * scale;
+                    let (plane, p, q) = (at(a, f.plane), f.p.map(|v| at(pa, v)), f.q.map(|v| at(qa, v)));
+                    match a {
+                        0 => buffers.push_rect::<0>(plane, p, q, &quad),
+                        1 => buffers.push_rect::<1>(plane, p, q, &quad),
+                        _ => buffers.push_rect::<2>(plane, p, q, &quad),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the side of voxel `c` towards `face` is hidden by its neighbour: an opaque cube
+/// (or an unloaded chunk, as in the occupancy grid), or a shaped voxel covering the touching
+/// side.
+fn hidden_across(
+    table: &MaterialTable,
+    opaque: &Grid,
+    hood: &Neighborhood<'_>,
+    id_at: &impl Fn([usize; 3]) -> u16,
+    c: [usize; 3],
+    face: Face,
+) -> bool {
+    let o = face.offset();
+    let n = [0, 1, 2].map(|a| c[a] as i32 + o[a]);
+    if is_set(opaque, n[0], n[1], n[2]) {
+        return true;
+    }
+    let inside = n.iter().all(|v| (0..CHUNK_SIZE as i32).contains(v));
+    let neighbour = if inside {
+        id_at(n.map(|v| v as usize))
+    } else {
+        match hood.neighbor(face) {
+            Neighbor::Loaded(chunk) => {
+                let w = n.map(|v| v.rem_euclid(CHUNK_SIZE as i32) as u8);
+                chunk.get(LocalPos::new(w[0], w[1], w[2]).index()).0
+            }
+            Neighbor::Unloaded | Neighbor::Seam => return false,
+        }
+    };
+    table.shape(neighbour).is_some_and(|g: &ModelGeometry| g.covers(face.opposite()))
+}
+
+/// The two diagonal planes of a cross at voxel `c`, each from both sides.
+fn push_cross(out: &mut MeshBuffers, c: [usize; 3], scale: f32, material: u16, light: u32) {
+    let o = c.map(|v| v as f32);
+    let at = |x: f32, y: f32, z: f32| [(o[0] + x) * scale, (o[1] + y) * scale, (o[2] + z) * scale];
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    let uvs = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+    let back = [uvs[0], uvs[3], uvs[2], uvs[1]];
+    // (0,0,0)–(1,·,1): counter-clockwise seen from (−1, 0, 1).
+    let a = [at(0.0, 0.0, 0.0), at(1.0, 0.0, 1.0), at(1.0, 1.0, 1.0), at(0.0, 1.0, 0.0)];
+    out.push_free(a, [-h, 0.0, h], uvs, material, light);
+    out.push_free([a[0], a[3], a[2], a[1]], [h, 0.0, -h], back, material, light);
+    // (1,0,0)–(0,·,1): counter-clockwise seen from (−1, 0, −1).
+    let b = [at(1.0, 0.0, 0.0), at(0.0, 0.0, 1.0), at(0.0, 1.0, 1.0), at(1.0, 1.0, 0.0)];
+    out.push_free(b, [-h, 0.0, -h], uvs, material, light);
+    out.push_free([b[0], b[3], b[2], b[1]], [h, 0.0, h], back, material, light);
 }
 
 /// Voxel coordinates of cell (`row`, `bit`) of `slice` for a face on `axis` (see

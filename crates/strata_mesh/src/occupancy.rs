@@ -5,7 +5,7 @@
 //! layers are filled; the 12 edge strips and 8 corners stay 0 (the mesher has no diagonal
 //! neighbours, so ambient occlusion treats them as empty).
 
-use crate::classify::{AIR, FLUID, MaterialTable, OPAQUE, run_starts};
+use crate::classify::{AIR, FLUID, MaterialTable, OPAQUE, SHAPED, run_starts};
 use crate::input::{Neighbor, Neighborhood};
 use strata_core::{CHUNK_SIZE, Chunk, Face};
 
@@ -37,6 +37,22 @@ pub(crate) struct Occupancy {
     pub opaque: Box<Grid>,
     layers: Vec<(u16, Box<Grid>)>,
     layer_count: usize,
+    /// Shaped voxels of the centre chunk (see [`crate::model`]): row `y + 32·z`, bit `x`.
+    pub shaped: Box<[u32; CHUNK_SIZE * CHUNK_SIZE]>,
+    /// Whether any bit of `shaped` is set.
+    pub any_shaped: bool,
+    /// Shaped voxels count as opaque cubes (LOD mips).
+    shapes_as_cubes: bool,
+    /// Scratch of [`Occupancy::seal_enclosed_shapes`]: open cells, reached shaped cells (zero
+    /// between uses), the padded rows holding shaped voxels.
+    open: Box<Grid>,
+    reach: Box<Grid>,
+    shaped_rows: Vec<(usize, u64)>,
+    /// Per direction `d` (`Face as usize`): the shaped voxels whose side towards `−d` is full,
+    /// which hide a cube face looking along `d` (allocated on first use).
+    pub covers: Vec<Box<Grid>>,
+    /// Whether any bit of `covers` is set.
+    pub any_covers: bool,
 }
 
 fn zeroed_grid() -> Box<Grid> {
@@ -50,7 +66,19 @@ fn zeroed_grid() -> Box<Grid> {
 
 impl Occupancy {
     pub(crate) fn new() -> Self {
-        Self { opaque: zeroed_grid(), layers: Vec::new(), layer_count: 0 }
+        Self {
+            opaque: zeroed_grid(),
+            layers: Vec::new(),
+            layer_count: 0,
+            shaped: Box::new([0; CHUNK_SIZE * CHUNK_SIZE]),
+            any_shaped: false,
+            shapes_as_cubes: false,
+            open: zeroed_grid(),
+            reach: zeroed_grid(),
+            shaped_rows: Vec::new(),
+            covers: Vec::new(),
+            any_covers: false,
+        }
     }
 
     /// The live transparent / fluid layers: `(material, grid)`.
@@ -77,14 +105,21 @@ impl Occupancy {
         self.layer_count - 1
     }
 
-    /// Fills the grids from `hood`.
+    /// Fills the grids from `hood`; with `shapes_as_cubes` (LOD mips), shaped voxels are opaque
+    /// cubes, else they go to [`Occupancy::shaped`] (centre) or nowhere (borders: they hide
+    /// nothing).
     ///
     /// # Runtime
     /// O(32³) for a dense centre (rows of one material cost one comparison pass and no lookups),
     /// O(32²) for a uniform one, plus O(32²) per border.
-    pub(crate) fn build(&mut self, table: &MaterialTable, hood: &Neighborhood<'_>) {
+    pub(crate) fn build(&mut self, table: &MaterialTable, hood: &Neighborhood<'_>, shapes_as_cubes: bool) {
         self.opaque.fill(0);
         self.layer_count = 0;
+        if self.any_shaped {
+            self.shaped.fill(0);
+            self.any_shaped = false;
+        }
+        self.shapes_as_cubes = shapes_as_cubes;
         match hood.center {
             Chunk::Uniform(m) => {
                 for zp in 1..=CHUNK_SIZE {
@@ -103,6 +138,100 @@ impl Occupancy {
         for face in Face::ALL {
             self.border(table, face, hood.neighbor(face));
         }
+        if self.any_covers {
+            // The rows `mark_covers` set: those of the shaped voxels it read.
+            for &(r, _) in &self.shaped_rows {
+                self.covers.iter_mut().for_each(|g| g[r] = 0);
+            }
+            self.any_covers = false;
+        }
+        if self.any_shaped {
+            self.seal_enclosed_shapes();
+            self.mark_covers(table, hood.center);
+        }
+    }
+
+    /// Fills [`Occupancy::covers`] from the shaped voxels left after sealing (in the rows of
+    /// `shaped_rows`, which the next build clears).
+    fn mark_covers(&mut self, table: &MaterialTable, center: &Chunk) {
+        if self.covers.is_empty() {
+            self.covers = (0..6).map(|_| zeroed_grid()).collect();
+        }
+        for &(r, _) in &self.shaped_rows {
+            let (y, z) = (r % PAD - 1, r / PAD - 1);
+            let mut rest = self.shaped[y + CHUNK_SIZE * z];
+            while rest != 0 {
+                let x = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                let id = center.get(strata_core::LocalPos::new(x as u8, y as u8, z as u8).index());
+                let Some(shape) = table.shape(id.0) else { continue };
+                for side in Face::ALL {
+                    if shape.covers(side) {
+                        self.covers[side.opposite() as usize][row(y + 1, z + 1)] |= 1 << (x + 1);
+                        self.any_covers = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Shaped voxels no open cell can see become opaque cubes: a shaped voxel is **reachable**
+    /// when a face neighbour is open (neither opaque nor shaped: air, see-through materials,
+    /// anything across a seam or in a neighbour chunk that is not opaque) or is a reachable
+    /// shaped voxel (through its open parts). The others sit in pockets sealed by opaque cubes
+    /// (buried slabs): nothing of them can be seen, so they are marked opaque — the greedy
+    /// pass then draws no face towards them, and the model pass skips them.
+    ///
+    /// # Runtime
+    /// O(32²) row operations per pass, one pass per step of the longest chain of shaped voxels
+    /// (a few at terrain densities).
+    fn seal_enclosed_shapes(&mut self) {
+        const MASK: u64 = (1 << PAD) - 1;
+        // The padded rows holding shaped voxels, and those voxels.
+        self.shaped_rows.clear();
+        for (i, &bits) in self.shaped.iter().enumerate() {
+            if bits != 0 {
+                self.shaped_rows.push((row(i % CHUNK_SIZE + 1, i / CHUNK_SIZE + 1), u64::from(bits) << 1));
+            }
+        }
+        for r in 0..PAD * PAD {
+            self.open[r] = !self.opaque[r] & MASK;
+        }
+        for &(r, s) in &self.shaped_rows {
+            self.open[r] &= !s;
+        }
+        let grow = |g: &Grid, r: usize| g[r] << 1 | g[r] >> 1 | g[r - 1] | g[r + 1] | g[r - PAD] | g[r + PAD];
+        let mut sealed_any = false;
+        for &(r, s) in &self.shaped_rows {
+            self.reach[r] = s & grow(&self.open, r);
+            sealed_any |= self.reach[r] != s;
+        }
+        if sealed_any {
+            // Spread through shaped neighbours until nothing changes.
+            loop {
+                let mut changed = false;
+                for &(r, s) in &self.shaped_rows {
+                    let next = s & (self.reach[r] | grow(&self.reach, r));
+                    if next != self.reach[r] {
+                        self.reach[r] = next;
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+        }
+        let mut any = false;
+        for &(r, s) in &self.shaped_rows {
+            let kept = self.reach[r];
+            self.reach[r] = 0;
+            self.opaque[r] |= s & !kept;
+            let (yp, zp) = (r % PAD, r / PAD);
+            self.shaped[yp - 1 + CHUNK_SIZE * (zp - 1)] = (kept >> 1) as u32;
+            any |= kept != 0;
+        }
+        self.any_shaped = any;
     }
 
     /// Marks `bits` of row `r` as material `id`.
@@ -111,7 +240,26 @@ impl Occupancy {
         match table.code(id) {
             AIR => {}
             OPAQUE => self.opaque[r] |= bits,
+            SHAPED => self.fill_shaped(table, id, r, bits, create),
             _ => self.fill_layer(id, r, bits, create),
+        }
+    }
+
+    /// The shaped part of [`Occupancy::fill_row`]: for LOD mips, cubes (opaque, or a layer of
+    /// their own for transparent materials), else the centre's bits in `shaped` (padded row
+    /// `r`, bits `1..=32`).
+    #[inline(never)]
+    fn fill_shaped(&mut self, table: &MaterialTable, id: u16, r: usize, bits: u64, create: bool) {
+        if self.shapes_as_cubes {
+            if table.shape(id).is_some_and(|g| g.transparent) {
+                self.fill_layer(id, r, bits, create);
+            } else {
+                self.opaque[r] |= bits;
+            }
+        } else if create {
+            let (y, z) = (r % PAD - 1, r / PAD - 1);
+            self.shaped[y + CHUNK_SIZE * z] |= (bits >> 1) as u32;
+            self.any_shaped = true;
         }
     }
 
@@ -274,7 +422,7 @@ mod tests {
             ],
         };
         let mut occ = Occupancy::new();
-        occ.build(&table, &hood);
+        occ.build(&table, &hood, false);
         assert!(is_set(&occ.opaque, -1, 4, 5));
         assert!(!is_set(&occ.opaque, -1, 6, 5));
         assert_eq!(occ.layers().len(), 1);

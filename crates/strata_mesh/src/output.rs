@@ -121,12 +121,21 @@ impl MeshBuffers {
     /// (one capacity check per attribute, no per-lane stores).
     #[inline]
     pub(crate) fn push_quad<const AXIS: usize>(&mut self, quad: &QuadSpec, scale: f32) {
+        let plane = (quad.slice + u32::from(quad.face.is_positive())) as f32 * scale;
+        let p = [quad.p[0] as f32 * scale, quad.p[1] as f32 * scale];
+        let q = [quad.q[0] as f32 * scale, quad.q[1] as f32 * scale];
+        self.push_rect::<AXIS>(plane, p, q, quad);
+    }
+
+    /// Appends one quad of `quad`'s face, material, AO, depth and light at `plane` along the
+    /// normal axis, spanning `p` and `q` along the tangents (any real extents: model faces
+    /// lie inside voxels).
+    #[inline]
+    pub(crate) fn push_rect<const AXIS: usize>(&mut self, plane: f32, p: [f32; 2], q: [f32; 2], quad: &QuadSpec) {
         let axis = AXIS;
         let positive = quad.face.is_positive();
-        let plane = (quad.slice + u32::from(positive)) as f32 * scale;
         let base = self.positions.len() as u32;
-        let (p0, p1) = (quad.p[0] as f32 * scale, quad.p[1] as f32 * scale);
-        let (q0, q1) = (quad.q[0] as f32 * scale, quad.q[1] as f32 * scale);
+        let ([p0, p1], [q0, q1]) = (p, q);
         // Corners (−P,−Q), (+P,−Q), (+P,+Q), (−P,+Q): counter-clockwise around +normal; the
         // negative face walks them backwards.
         let corners: [(f32, f32, u32); 4] = if positive {
@@ -168,6 +177,28 @@ impl MeshBuffers {
             [1, 2, 3, 1, 3, 0]
         };
         self.indices.extend_from_slice(&tri.map(|i| base + i));
+    }
+
+    /// Appends a quad with free corners (counter-clockwise seen from the side `normal` points
+    /// to), unoccluded, of `material` and corner light `light` (see [`QuadSpec::light`]).
+    pub(crate) fn push_free(
+        &mut self,
+        corners: [[f32; 3]; 4],
+        normal: [f32; 3],
+        uvs: [[f32; 2]; 4],
+        material: u16,
+        light: u32,
+    ) {
+        let base = self.positions.len() as u32;
+        self.positions.extend_from_slice(&corners);
+        self.normals.extend_from_slice(&[normal; 4]);
+        self.uvs.extend_from_slice(&uvs);
+        self.materials.extend_from_slice(&[u32::from(material); 4]);
+        self.ao.extend_from_slice(&[1.0; 4]);
+        self.fluid_depth.extend_from_slice(&[0.0; 4]);
+        let lights: [usize; 4] = std::array::from_fn(|c| (light >> (8 * c)) as usize & 0xFF);
+        self.light.extend_from_slice(&lights.map(|l| LIGHT_LEVEL[l]));
+        self.indices.extend_from_slice(&[0, 1, 2, 0, 2, 3].map(|i| base + i));
     }
 
     /// The quads as axis-aligned boxes (for tests, tools and picking): per quad its face, the

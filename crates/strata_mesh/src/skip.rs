@@ -13,7 +13,7 @@
 //! # Runtime
 //! O(1): six material lookups. Measured well under 1 µs (`mesh.skip_uniform`).
 
-use crate::classify::{AIR, MaterialTable, OPAQUE};
+use crate::classify::{AIR, MaterialTable, OPAQUE, SHAPED};
 use crate::input::{Neighborhood, Side};
 use strata_core::{ChunkSummary, MaterialId};
 
@@ -65,7 +65,9 @@ fn hidden(table: &MaterialTable, center: Option<MaterialId>, sides: [Side; 6]) -
     }
     sides.iter().all(|side| match *side {
         Side::Unloaded => true,
-        Side::Uniform(n) => table.code(n.0) == OPAQUE || (code != OPAQUE && n == m),
+        // One see-through material throughout hides itself; shaped voxels do not (their open
+        // parts line up across chunks).
+        Side::Uniform(n) => table.code(n.0) == OPAQUE || (code != OPAQUE && code != SHAPED && n == m),
         Side::Varied | Side::Seam => false,
     })
 }

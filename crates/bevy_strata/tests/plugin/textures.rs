@@ -183,8 +183,9 @@ fn reloaded_materials_remesh_what_is_shown_and_renumbering_is_refused() {
             .collect();
         asset.registry = MaterialRegistry::new(materials).unwrap();
     };
+    // Stone and its slabs (the other users of the stone texture).
     edit(&mut app, &|m| {
-        if m.name == "stone" {
+        if m.name == "stone" || m.name.starts_with("stone_slab") {
             m.color = [1.0, 0.0, 0.0, 1.0];
             m.textures = Some(strata_core::FaceTextures { all: Some("sand".into()), ..Default::default() });
         }

@@ -15,6 +15,9 @@ fn registry(entries: &[(u16, &str)]) -> MaterialRegistry {
             collides: None,
             textures: None,
             light: 0,
+            shape: Default::default(),
+            states: Vec::new(),
+            state: None,
         })
         .collect();
     MaterialRegistry::new(materials).unwrap()

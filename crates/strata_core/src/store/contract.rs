@@ -325,6 +325,9 @@ pub fn registry(entries: &[(u16, &str)]) -> crate::MaterialRegistry {
         collides: None,
         textures: None,
         light: 0,
+        shape: Default::default(),
+        states: Vec::new(),
+        state: None,
     };
     let solids = entries.iter().map(|&(id, name)| Material {
         id,

@@ -5,4 +5,5 @@
 mod block_mesh_quads;
 mod common;
 mod lod_seam;
+mod models;
 mod watertight;
