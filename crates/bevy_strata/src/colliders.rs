@@ -37,7 +37,7 @@ use bevy::tasks::{AsyncComputeTaskPool, Task, futures_lite::future};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_core::{CHUNK_SIZE, Chunk, ChunkKey};
-use strata_mesh::{CollisionBox, CollisionBoxes, CollisionTable};
+use strata_mesh::{CollisionBox, CollisionBoxes, CollisionTable, PartBox};
 
 /// Marks an entity (a dynamic body, a character, a top-level entity) whose surroundings need
 /// voxel colliders: chunks within [`StrataColliderSettings::collider_distance`] of its
@@ -178,26 +178,28 @@ fn chunks_near(p: DVec3, distance: f64, out: &mut HashSet<ChunkKey>) {
 }
 
 /// Builds the compound collider of `chunk`'s colliding voxels (`None` if none collide), in
-/// chunk-local voxel units. Runs on a worker thread.
+/// chunk-local voxel units: whole voxels merged into boxes, shaped ones (slabs, stairs) as
+/// their own boxes. Runs on a worker thread.
 pub fn chunk_collider(chunk: &Chunk, table: &CollisionTable, builder: &mut CollisionBoxes) -> Option<Collider> {
-    let mut boxes = Vec::new();
-    builder.build(chunk, table, &mut boxes);
-    compound_of(&boxes)
+    let (mut boxes, mut parts) = (Vec::new(), Vec::new());
+    builder.build(chunk, table, &mut boxes, &mut parts);
+    compound_of(&boxes, &parts)
 }
 
-/// The compound collider of `boxes` (chunk-local voxel units); `None` for no boxes.
-pub fn compound_of(boxes: &[CollisionBox]) -> Option<Collider> {
-    if boxes.is_empty() {
+/// The compound collider of `boxes` and `parts` (chunk-local voxel units); `None` for none.
+pub fn compound_of(boxes: &[CollisionBox], parts: &[PartBox]) -> Option<Collider> {
+    if boxes.is_empty() && parts.is_empty() {
         return None;
     }
-    let parts = boxes
+    let cuboid = |center: [f32; 3], [sx, sy, sz]: [f32; 3]| {
+        (Position(Vec3::from_array(center)), Rotation::IDENTITY, Collider::cuboid(sx, sy, sz))
+    };
+    let shapes = boxes
         .iter()
-        .map(|b| {
-            let [sx, sy, sz] = b.size().map(f32::from);
-            (Position(Vec3::from_array(b.center())), Rotation::IDENTITY, Collider::cuboid(sx, sy, sz))
-        })
+        .map(|b| cuboid(b.center(), b.size().map(f32::from)))
+        .chain(parts.iter().map(|p| cuboid(p.center(), p.size())))
         .collect();
-    Some(Collider::compound(parts))
+    Some(Collider::compound(shapes))
 }
 
 /// Entities whose surroundings get colliders (viewers count unless `around_viewers` is off).

@@ -5,9 +5,10 @@ use crate::state::StrataWorld;
 use crate::viewer::StrataOrigin;
 use bevy::math::DVec3;
 use bevy::prelude::*;
+use strata_core::ShapeBox;
 use strata_core::{Face, VoxelPos, WorldUp};
 use strata_index::HitFilter;
-use strata_index::mover::{Body, MAX_MOVE, SolidVoxels, move_and_slide_up};
+use strata_index::mover::{Body, MAX_MOVE, SolidVoxels, move_and_slide_up, overlaps_solid};
 
 /// A box-shaped character moved through the voxels with exact collisions: gravity pulls it
 /// down, walls stop it and it slides along them, it climbs ledges up to `step_height`.
@@ -30,7 +31,8 @@ use strata_index::mover::{Body, MAX_MOVE, SolidVoxels, move_and_slide_up};
 /// pulls along the new down.
 ///
 /// Materials that collide block it (`collides` in `materials.ron`; by default solid and
-/// transparent materials do, fluids and air do not). A chunk that is not
+/// transparent materials do, fluids and air do not); slabs, stairs and models by their boxes
+/// (it walks up stairs and onto slabs with a `step_height` of half a voxel or more). A chunk that is not
 /// resident blocks too (the plugin loads it): a mover never falls through ground that has not
 /// loaded yet.
 #[derive(Component, Clone, Debug)]
@@ -101,8 +103,9 @@ impl VoxelMover {
     }
 }
 
-/// The world's resident voxels that [`HitFilter::colliding`] accepts; a voxel whose chunk is
-/// not resident blocks, and its chunk is asked for.
+/// The world's resident voxels that [`HitFilter::colliding`] accepts, shaped ones (slabs,
+/// stairs) by their boxes; a voxel whose chunk is not resident blocks, and its chunk is asked
+/// for.
 struct ResidentSolids<'a> {
     strata: &'a StrataWorld,
     filter: &'a HitFilter,
@@ -118,6 +121,12 @@ impl SolidVoxels for ResidentSolids<'_> {
                 true
             }
         }
+    }
+
+    fn shape(&mut self, pos: VoxelPos) -> Option<&[ShapeBox]> {
+        let (key, local) = pos.split();
+        let m = self.strata.world.resident_chunk(key)?.get(local.index());
+        self.strata.ray_shapes.boxes(m)
     }
 }
 
@@ -201,20 +210,6 @@ fn turned(body: Body, up: Face, size: [f64; 3], world_up: WorldUp, solids: &mut 
         }
     }
     (body, up)
-}
-
-/// Whether `body` overlaps a solid voxel. O(voxels it overlaps).
-fn overlaps_solid(body: &Body, solids: &mut impl SolidVoxels) -> bool {
-    let span = |a: usize| (body.min[a].floor() as i64, body.max[a].ceil() as i64 - 1);
-    let ([x0, x1], [y0, y1], [z0, z1]) = (span(0).into(), span(1).into(), span(2).into());
-    (z0..=z1).any(|z| {
-        (y0..=y1).any(|y| {
-            (x0..=x1).any(|x| match (i32::try_from(x), i32::try_from(y), i32::try_from(z)) {
-                (Ok(x), Ok(y), Ok(z)) => solids.is_solid(VoxelPos::new(x, y, z)),
-                _ => true,
-            })
-        })
-    })
 }
 
 #[cfg(test)]

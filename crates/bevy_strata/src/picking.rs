@@ -56,8 +56,11 @@ pub(crate) fn update_hits(
     let Some(ray_map) = ray_map else { return };
     let mut hovering: HashSet<RayId> = HashSet::new();
     let snapshot = sw.index();
-    let options =
-        RayOptions { max_distance: f64::from(settings.max_distance), filter: HitFilter::solid_only(&sw.registry) };
+    let options = RayOptions {
+        max_distance: f64::from(settings.max_distance),
+        filter: HitFilter::solid_only(&sw.registry),
+        shapes: sw.ray_shapes.clone(),
+    };
     for (&ray_id, &ray3) in ray_map.iter() {
         let Ok(camera) = cameras.get(ray_id.camera) else { continue };
         let d = ray3.direction.as_vec3();

@@ -5,7 +5,7 @@ use bevy::tasks::{AsyncComputeTaskPool, Task};
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
 use strata_core::{ChunkChange, ChunkKey, EditLoading, MaterialRegistry, World};
-use strata_index::{IndexMemory, IndexSnapshot, IndexWriter};
+use strata_index::{IndexMemory, IndexSnapshot, IndexWriter, RayShapes};
 use strata_mesh::MaterialTable;
 use strata_stream::{IndexBatchDone, IndexDriver, IndexPublished};
 
@@ -19,6 +19,8 @@ pub struct StrataWorld {
     /// Material definitions.
     pub registry: Arc<MaterialRegistry>,
     pub(crate) table: Arc<MaterialTable>,
+    /// The boxes of the registry's shaped materials, for ray casts.
+    pub(crate) ray_shapes: RayShapes,
     /// Bumped whenever `registry` is replaced (a materials reload): caches built from the
     /// registry (collision tables, mover filters) compare it.
     pub(crate) materials_version: u64,
@@ -48,6 +50,7 @@ impl StrataWorld {
             world,
             feed,
             index: IndexTasks::new(IndexDriver::new(writer, store, crate::MAX_LOD_LEVEL)),
+            ray_shapes: RayShapes::of_registry(&registry),
             registry: Arc::new(registry),
             table,
             materials_version: 0,
@@ -61,6 +64,7 @@ impl StrataWorld {
     /// caches compare. Shown nodes keep their meshes until remeshed.
     pub(crate) fn set_registry(&mut self, registry: MaterialRegistry) {
         self.table = Arc::new(MaterialTable::new(&registry));
+        self.ray_shapes = RayShapes::of_registry(&registry);
         self.registry = Arc::new(registry);
         self.materials_version += 1;
     }

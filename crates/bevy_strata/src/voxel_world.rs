@@ -5,7 +5,7 @@ use crate::viewer::StrataOrigin;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use strata_core::{EditError, EditSender, MaterialId, VoxelPos, WorldStats};
-use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions};
+use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions, RayShapes};
 
 /// A ray hit in render space.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -109,14 +109,18 @@ impl VoxelWorld<'_> {
     }
 
     /// Casts a render-space ray (e.g. from `Camera::viewport_to_world`) against solid voxels of
-    /// the indexed (loaded) world. `None` also while the ray reaches a chunk whose voxels were
+    /// the indexed (loaded) world; shaped blocks are hit on their boxes (a ray over a slab's
+    /// empty half passes). `None` also while the ray reaches a chunk whose voxels were
     /// released: the plugin loads it, and a cast a few frames later is exact (see
     /// [`VoxelWorld::raycast_world`]).
     pub fn raycast(&self, ray: Ray3d, max_distance: f32) -> Option<VoxelHit> {
         let origin = self.origin.to_world(ray.origin).to_array();
         let d = ray.direction.as_vec3();
-        let options =
-            RayOptions { max_distance: f64::from(max_distance), filter: HitFilter::solid_only(&self.strata.registry) };
+        let options = RayOptions {
+            max_distance: f64::from(max_distance),
+            filter: HitFilter::solid_only(&self.strata.registry),
+            shapes: self.strata.ray_shapes.clone(),
+        };
         let hit = self.raycast_world(origin, [f64::from(d.x), f64::from(d.y), f64::from(d.z)], &options).ok()??;
         Some(VoxelHit {
             voxel: hit.voxel,
@@ -125,6 +129,12 @@ impl VoxelWorld<'_> {
             material: hit.material,
             position: ray.origin + d * hit.distance as f32,
         })
+    }
+
+    /// The boxes of the registry's shaped materials, for [`RayOptions::shapes`] in
+    /// [`VoxelWorld::raycast_world`].
+    pub fn ray_shapes(&self) -> RayShapes {
+        self.strata.ray_shapes.clone()
     }
 
     /// Casts a ray in world voxel coordinates with full control over the options.

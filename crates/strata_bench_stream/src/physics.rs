@@ -154,10 +154,10 @@ pub fn run(batches: usize) -> Result<String, String> {
     // Collider builds, chunk by chunk, ours and the peers' interleaved.
     let mut builder = CollisionBoxes::new();
     let mut boxes_total = 0usize;
-    let mut scratch = Vec::new();
+    let (mut scratch, mut parts) = (Vec::new(), Vec::new());
     for c in &chunks {
-        builder.build(&c.voxels, &table, &mut scratch);
-        boxes_total += scratch.len();
+        builder.build(&c.voxels, &table, &mut scratch, &mut parts);
+        boxes_total += scratch.len() + parts.len();
     }
     let coords: Vec<Vec<IVec3>> = chunks
         .iter()

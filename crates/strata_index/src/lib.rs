@@ -32,7 +32,7 @@ mod writer;
 
 pub use error::{Error, LoadError, RayError};
 pub use octree::{Mip, NodeId, ROOT_LEVEL};
-pub use ray::{HitFilter, Ray, RayHit, RayOptions, cast_reference};
+pub use ray::{HitFilter, Ray, RayHit, RayOptions, RayShapes, cast_reference};
 pub use rtree::ChunkEntry;
 pub use snapshot::{HomogeneousRegion, IndexConfig, IndexSnapshot, RayBuffer};
 /// An inclusive box of chunk keys (`strata_core`'s, re-exported: one box type for edits and queries).

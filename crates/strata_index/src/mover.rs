@@ -30,6 +30,14 @@
 //! reference that looks at each voxel of the world, and check that no sequence of moves
 //! leaves the box overlapping a solid voxel.
 //!
+//! # Shaped voxels
+//! A solid voxel may block with boxes instead of its whole volume ([`SolidVoxels::shape`]: a
+//! slab's lower half, the two boxes of stairs; in sixteenths). The rules above hold with boxes
+//! in place of voxels: along an axis the box stops at the nearest face of a box ahead in its
+//! cross-section (a slab's top at `y + 0.5` is a floor to land and walk on; step-up climbs
+//! slabs and stairs), boxes it already overlaps do not block, and it is grounded on the top of
+//! any box right under its footprint.
+//!
 //! # Any up
 //! The rules above are written for a world whose up is `+Y`. On a planet, up is the axis
 //! direction away from the centre ([`WorldUp`](strata_core::WorldUp), constant within a chunk):
@@ -38,10 +46,11 @@
 //! then the other two in increasing order; "bottom", ground and step-up along up). The frame is
 //! a permutation and reflection of the axes: exact, so the results are as exact as for `+Y`.
 
-use crate::ray::HitFilter;
+use crate::ray::{HitFilter, RayShapes};
 use crate::snapshot::IndexSnapshot;
 use std::sync::Arc;
-use strata_core::{Chunk, ChunkKey, Face, VoxelPos};
+use strata_core::shape::UNITS;
+use strata_core::{Chunk, ChunkKey, Face, ShapeBox, VoxelPos};
 
 /// The longest move along one axis in one call, in voxels. Longer moves are
 /// [`MoveError::TooFar`]: the sweep visits every voxel layer it crosses.
@@ -51,6 +60,14 @@ pub const MAX_MOVE: f64 = 1024.0;
 pub trait SolidVoxels {
     /// Whether the voxel at `pos` blocks.
     fn is_solid(&mut self, pos: VoxelPos) -> bool;
+
+    /// The boxes a solid voxel blocks with when it blocks with less than its whole volume (a
+    /// slab: its lower half), in sixteenths of the voxel, world-aligned; `None` (the default):
+    /// the whole voxel. Asked only for voxels [`SolidVoxels::is_solid`] accepts.
+    fn shape(&mut self, pos: VoxelPos) -> Option<&[ShapeBox]> {
+        let _ = pos;
+        None
+    }
 }
 
 impl<F: FnMut(VoxelPos) -> bool> SolidVoxels for F {
@@ -69,30 +86,45 @@ impl<F: FnMut(VoxelPos) -> bool> SolidVoxels for F {
 pub struct SnapshotSolids<'a> {
     snapshot: &'a IndexSnapshot,
     filter: &'a HitFilter,
+    shapes: RayShapes,
     last: Option<(ChunkKey, Option<Arc<Chunk>>)>,
 }
 
 impl<'a> SnapshotSolids<'a> {
-    /// Reads `snapshot` through `filter`.
+    /// Reads `snapshot` through `filter`; every solid voxel blocks whole.
     pub fn new(snapshot: &'a IndexSnapshot, filter: &'a HitFilter) -> Self {
-        Self { snapshot, filter, last: None }
+        Self { snapshot, filter, shapes: RayShapes::default(), last: None }
+    }
+
+    /// Shaped materials block with their boxes (e.g. [`RayShapes::of_registry`]).
+    pub fn with_shapes(mut self, shapes: RayShapes) -> Self {
+        self.shapes = shapes;
+        self
+    }
+
+    /// The chunk holding `pos` (`None`: unknown or released).
+    fn chunk_of(&mut self, pos: VoxelPos) -> Option<&Arc<Chunk>> {
+        let key = pos.chunk();
+        if !matches!(&self.last, Some((k, _)) if *k == key) {
+            let c = if self.snapshot.is_released(key) { None } else { self.snapshot.chunk(key) };
+            self.last = Some((key, c));
+        }
+        self.last.as_ref().and_then(|(_, c)| c.as_ref())
     }
 }
 
 impl SolidVoxels for SnapshotSolids<'_> {
     fn is_solid(&mut self, pos: VoxelPos) -> bool {
-        let key = pos.chunk();
-        let chunk = match &self.last {
-            Some((k, c)) if *k == key => c,
-            _ => {
-                let c = if self.snapshot.is_released(key) { None } else { self.snapshot.chunk(key) };
-                &self.last.insert((key, c)).1
-            }
-        };
-        match chunk {
-            Some(c) => self.filter.hits(c.get(pos.local().index())),
+        let filter = self.filter;
+        match self.chunk_of(pos) {
+            Some(c) => filter.hits(c.get(pos.local().index())),
             None => true,
         }
+    }
+
+    fn shape(&mut self, pos: VoxelPos) -> Option<&[ShapeBox]> {
+        let m = self.chunk_of(pos)?.get(pos.local().index());
+        self.shapes.boxes(m)
     }
 }
 
@@ -158,9 +190,63 @@ impl Frame {
     }
 
     /// `solids` read in this frame.
-    fn solids<'s, S: SolidVoxels>(&self, solids: &'s mut S) -> impl FnMut(VoxelPos) -> bool + 's {
-        let frame = *self;
-        move |v| solids.is_solid(frame.voxel_to_world(v))
+    fn solids<'s, S: SolidVoxels>(&self, solids: &'s mut S) -> FrameSolids<'s, S> {
+        FrameSolids { frame: *self, solids, boxes: Vec::new() }
+    }
+
+    /// A box of a world voxel (sixteenths) in this frame.
+    fn box_to_local(&self, b: &ShapeBox) -> ShapeBox {
+        let mut out = ShapeBox::FULL;
+        for l in 0..3 {
+            let w = self.axes[l];
+            (out.min[l], out.max[l]) =
+                if self.flip[l] { (UNITS - b.max[w], UNITS - b.min[w]) } else { (b.min[w], b.max[w]) };
+        }
+        out
+    }
+}
+
+/// A [`SolidVoxels`] read in a [`Frame`]: voxels and their boxes turned.
+struct FrameSolids<'s, S> {
+    frame: Frame,
+    solids: &'s mut S,
+    boxes: Vec<ShapeBox>,
+}
+
+impl<S: SolidVoxels> SolidVoxels for FrameSolids<'_, S> {
+    fn is_solid(&mut self, pos: VoxelPos) -> bool {
+        self.solids.is_solid(self.frame.voxel_to_world(pos))
+    }
+
+    fn shape(&mut self, pos: VoxelPos) -> Option<&[ShapeBox]> {
+        let frame = self.frame;
+        let world = self.solids.shape(frame.voxel_to_world(pos))?;
+        self.boxes.clear();
+        self.boxes.extend(world.iter().map(|b| frame.box_to_local(b)));
+        Some(&self.boxes)
+    }
+}
+
+/// Calls `f(lo, hi)` for each box (world units) voxel `v` blocks with: none if it is not
+/// solid, the voxel itself, or its shape's boxes.
+#[inline]
+fn each_box(solids: &mut impl SolidVoxels, v: [i32; 3], mut f: impl FnMut([f64; 3], [f64; 3])) {
+    let pos = VoxelPos::new(v[0], v[1], v[2]);
+    if !solids.is_solid(pos) {
+        return;
+    }
+    let lo = v.map(f64::from);
+    match solids.shape(pos) {
+        None => f(lo, lo.map(|c| c + 1.0)),
+        Some(boxes) => {
+            let unit = 1.0 / f64::from(UNITS);
+            for b in boxes {
+                f(
+                    std::array::from_fn(|a| lo[a] + f64::from(b.min[a]) * unit),
+                    std::array::from_fn(|a| lo[a] + f64::from(b.max[a]) * unit),
+                );
+            }
+        }
     }
 }
 
@@ -260,20 +346,54 @@ pub enum MoveError {
     TooFar([f64; 3]),
 }
 
-/// Whether the body stands on the ground: its bottom lies exactly on an integer plane `y` and
-/// a solid voxel of layer `y − 1` lies under its footprint.
+/// Whether the body stands on the ground: the top of a solid voxel (or of one of a shaped
+/// voxel's boxes) lies exactly on the plane of its bottom, under its footprint.
 ///
 /// # Runtime
 /// One lookup per voxel of the footprint.
 pub fn is_grounded(body: &Body, solids: &mut impl SolidVoxels) -> bool {
     let y = body.min[1];
-    if y.fract() != 0.0 {
-        return false;
-    }
-    let Ok(layer) = i32::try_from(y as i64 - 1) else { return false };
+    // The layer whose voxels (or boxes) may end at `y`: `y − 1` on an integer plane.
+    let Ok(layer) = i32::try_from(y.ceil() as i64 - 1) else { return false };
     let (x0, x1) = body.span(0);
     let (z0, z1) = body.span(2);
-    (z0..=z1).any(|z| (x0..=x1).any(|x| solids.is_solid(VoxelPos::new(x, layer, z))))
+    let mut grounded = false;
+    for z in z0..=z1 {
+        for x in x0..=x1 {
+            each_box(solids, [x, layer, z], |lo, hi| {
+                grounded |= hi[1] == y && [0, 2].iter().all(|&a| body.min[a] < hi[a] && body.max[a] > lo[a]);
+            });
+            if grounded {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Whether `body` overlaps a solid voxel (or a box of a shaped one); voxels past the edge of
+/// the `i32` world count as solid.
+///
+/// # Runtime
+/// One lookup per voxel the body overlaps.
+pub fn overlaps_solid(body: &Body, solids: &mut impl SolidVoxels) -> bool {
+    let span = |a: usize| (body.min[a].floor() as i64, body.max[a].ceil() as i64 - 1);
+    let ((x0, x1), (y0, y1), (z0, z1)) = (span(0), span(1), span(2));
+    for z in z0..=z1 {
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let (Ok(x), Ok(y), Ok(z)) = (i32::try_from(x), i32::try_from(y), i32::try_from(z)) else { return true };
+                let mut hit = false;
+                each_box(solids, [x, y, z], |lo, hi| {
+                    hit |= (0..3).all(|a| body.min[a] < hi[a] && body.max[a] > lo[a]);
+                });
+                if hit {
+                    return true;
+                }
+            }
+        }
+    }
+    false
 }
 
 /// [`is_grounded`] in a world whose up is `up`: the box's bottom (its face toward
@@ -371,8 +491,8 @@ pub fn move_and_slide(
     })
 }
 
-/// Moves `body` by `d` along axis `a`, stopping at the first layer ahead with a solid voxel in
-/// the box's cross-section. Returns whether it stopped short.
+/// Moves `body` by `d` along axis `a`, stopping at the nearest face of a box ahead in the
+/// box's cross-section (a voxel, or a shaped voxel's box). Returns whether it stopped short.
 fn sweep(body: &mut Body, a: usize, d: f64, solids: &mut impl SolidVoxels) -> bool {
     if d == 0.0 {
         return false;
@@ -380,24 +500,42 @@ fn sweep(body: &mut Body, a: usize, d: f64, solids: &mut impl SolidVoxels) -> bo
     let (b, c) = ((a + 1) % 3, (a + 2) % 3);
     let (b0, b1) = body.span(b);
     let (c0, c1) = body.span(c);
-    // Layers past the edge of the `i32` world block.
-    let mut layer_blocks = |layer: i64| {
-        let Ok(layer) = i32::try_from(layer) else { return true };
-        (c0..=c1).any(|vc| {
-            (b0..=b1).any(|vb| {
+    let across = |lo: &[f64; 3], hi: &[f64; 3], body: &Body| {
+        body.min[b] < hi[b] && body.max[b] > lo[b] && body.min[c] < hi[c] && body.max[c] > lo[c]
+    };
+    // The nearest face in `layer` ahead of the box within the move (`forward`: the faces
+    // `lo[a]` at or past `max[a]`, else `hi[a]` at or before `min[a]`); layers past the edge
+    // of the `i32` world block at once.
+    let mut layer_stop = |layer: i64, body: &Body, target: f64, forward: bool| -> Option<f64> {
+        let Ok(layer) = i32::try_from(layer) else {
+            return Some(if forward { (layer as f64).max(body.max[a]) } else { (layer as f64 + 1.0).min(body.min[a]) });
+        };
+        let mut stop: Option<f64> = None;
+        for vc in c0..=c1 {
+            for vb in b0..=b1 {
                 let mut v = [0; 3];
                 (v[a], v[b], v[c]) = (layer, vb, vc);
-                solids.is_solid(VoxelPos::new(v[0], v[1], v[2]))
-            })
-        })
+                each_box(solids, v, |lo, hi| {
+                    if !across(&lo, &hi, body) {
+                        return;
+                    }
+                    if forward && lo[a] >= body.max[a] && lo[a] < target {
+                        stop = Some(stop.map_or(lo[a], |s: f64| s.min(lo[a])));
+                    } else if !forward && hi[a] <= body.min[a] && hi[a] > target {
+                        stop = Some(stop.map_or(hi[a], |s: f64| s.max(hi[a])));
+                    }
+                });
+            }
+        }
+        stop
     };
     if d > 0.0 {
         let target = body.max[a] + d;
-        // The first layer the box does not overlap yet, then on while the target reaches it.
-        let mut layer = body.max[a].ceil() as i64;
+        // From the layer holding the leading face (boxes inside it may lie ahead), then on
+        // while the target reaches the next.
+        let mut layer = body.max[a].floor() as i64;
         while (layer as f64) < target {
-            if layer_blocks(layer) {
-                let stop = layer as f64;
+            if let Some(stop) = layer_stop(layer, body, target, true) {
                 body.min[a] += stop - body.max[a];
                 body.max[a] = stop;
                 return true;
@@ -408,10 +546,9 @@ fn sweep(body: &mut Body, a: usize, d: f64, solids: &mut impl SolidVoxels) -> bo
         body.max[a] = target;
     } else {
         let target = body.min[a] + d;
-        let mut layer = body.min[a].floor() as i64 - 1;
+        let mut layer = body.min[a].ceil() as i64 - 1;
         while ((layer + 1) as f64) > target {
-            if layer_blocks(layer) {
-                let stop = (layer + 1) as f64;
+            if let Some(stop) = layer_stop(layer, body, target, false) {
                 body.max[a] += stop - body.min[a];
                 body.min[a] = stop;
                 return true;

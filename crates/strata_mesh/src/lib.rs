@@ -32,7 +32,7 @@ mod output;
 pub mod skip;
 
 pub use classify::MaterialTable;
-pub use collision_boxes::{CollisionBox, CollisionBoxes, CollisionTable};
+pub use collision_boxes::{CollisionBox, CollisionBoxes, CollisionTable, PartBox};
 pub use input::{Neighbor, Neighborhood};
 pub use light::{LightField, LightNeighborhood};
 pub use mesher::{MeshOptions, MeshStats, Mesher};

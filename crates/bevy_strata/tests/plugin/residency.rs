@@ -49,7 +49,7 @@ fn idle(app: &mut App) -> bool {
 fn cast_down(app: &mut App, x: f64, z: f64) -> Result<Option<strata_index::RayHit>, RayError> {
     app.world_mut()
         .run_system_once(move |world: VoxelWorld| {
-            let options = RayOptions { max_distance: 200.0, filter: HitFilter::NonAir };
+            let options = RayOptions { max_distance: 200.0, filter: HitFilter::NonAir, ..RayOptions::default() };
             world.raycast_world([x, 100.0, z], [0.0, -1.0, 0.0], &options)
         })
         .unwrap()

@@ -1,7 +1,7 @@
 use super::*;
 use proptest::prelude::*;
 use std::collections::HashSet;
-use strata_core::MaterialId;
+use strata_core::{MaterialId, ShapeBox};
 
 /// A player-sized box.
 const PLAYER: [f64; 3] = [0.6, 1.8, 0.6];
@@ -162,24 +162,29 @@ fn snapshot_solids_read_the_index_and_unknown_chunks_block() {
 
 // ---- Property tests against a brute-force reference ----
 
-/// The reference sweep: looks at every solid voxel of the world. A voxel stops the box when it
-/// lies in the box's cross-section on the other two axes and ahead of it within the move.
-fn ref_sweep(body: &mut Body, a: usize, d: f64, world: &HashSet<VoxelPos>) -> bool {
+/// Solid boxes in world units: `(min, max)`.
+type Boxes = Vec<([f64; 3], [f64; 3])>;
+
+/// Every voxel of `world` as a box.
+fn boxes_of(world: &HashSet<VoxelPos>) -> Boxes {
+    world.iter().map(|v| (v.to_array().map(f64::from), v.to_array().map(|c| f64::from(c) + 1.0))).collect()
+}
+
+/// The reference sweep: looks at every solid box of the world. A box stops the body when it
+/// lies in the body's cross-section on the other two axes and ahead of it within the move.
+fn ref_sweep(body: &mut Body, a: usize, d: f64, world: &Boxes) -> bool {
     if d == 0.0 {
         return false;
     }
-    let across = |v: &VoxelPos| {
-        (0..3).filter(|&b| b != a).all(|b| {
-            let lo = f64::from(v.to_array()[b]);
-            body.min[b] < lo + 1.0 && body.max[b] > lo
-        })
+    let across = |(lo, hi): &&([f64; 3], [f64; 3])| {
+        (0..3).filter(|&b| b != a).all(|b| body.min[b] < hi[b] && body.max[b] > lo[b])
     };
     if d > 0.0 {
         let target = body.max[a] + d;
         let stop = world
             .iter()
-            .filter(|v| across(v))
-            .map(|v| f64::from(v.to_array()[a]))
+            .filter(across)
+            .map(|(lo, _)| lo[a])
             .filter(|&lo| lo >= body.max[a] && lo < target)
             .fold(f64::INFINITY, f64::min);
         if stop.is_finite() {
@@ -193,8 +198,8 @@ fn ref_sweep(body: &mut Body, a: usize, d: f64, world: &HashSet<VoxelPos>) -> bo
         let target = body.min[a] + d;
         let stop = world
             .iter()
-            .filter(|v| across(v))
-            .map(|v| f64::from(v.to_array()[a]) + 1.0)
+            .filter(across)
+            .map(|(_, hi)| hi[a])
             .filter(|&hi| hi <= body.min[a] && hi > target)
             .fold(f64::NEG_INFINITY, f64::max);
         if stop.is_finite() {
@@ -208,19 +213,19 @@ fn ref_sweep(body: &mut Body, a: usize, d: f64, world: &HashSet<VoxelPos>) -> bo
     false
 }
 
-fn ref_grounded(body: &Body, world: &HashSet<VoxelPos>) -> bool {
-    body.min[1].fract() == 0.0
-        && world.iter().any(|v| {
-            f64::from(v.y) + 1.0 == body.min[1]
-                && [0, 2].iter().all(|&b| {
-                    let lo = f64::from(v.to_array()[b]);
-                    body.min[b] < lo + 1.0 && body.max[b] > lo
-                })
-        })
+fn ref_grounded(body: &Body, world: &Boxes) -> bool {
+    world
+        .iter()
+        .any(|(lo, hi)| hi[1] == body.min[1] && [0, 2].iter().all(|&b| body.min[b] < hi[b] && body.max[b] > lo[b]))
+}
+
+/// Whether the body overlaps a box of the world.
+fn ref_overlaps(body: &Body, world: &Boxes) -> bool {
+    world.iter().any(|(lo, hi)| (0..3).all(|a| body.min[a] < hi[a] && body.max[a] > lo[a]))
 }
 
 /// The reference move, from the rules in the module docs.
-fn ref_move(body: &mut Body, delta: [f64; 3], step: f64, world: &HashSet<VoxelPos>) -> Motion {
+fn ref_move(body: &mut Body, delta: [f64; 3], step: f64, world: &Boxes) -> Motion {
     let start = *body;
     let was_grounded = ref_grounded(body, world);
     let mut blocked = [false; 3];
@@ -248,6 +253,56 @@ fn ref_move(body: &mut Body, delta: [f64; 3], step: f64, world: &HashSet<VoxelPo
         grounded: ref_grounded(body, world),
         stepped,
     }
+}
+
+/// A world of whole voxels and shaped ones (boxes in sixteenths).
+#[derive(Clone, Debug, Default)]
+struct ShapedWorld {
+    whole: HashSet<VoxelPos>,
+    shaped: std::collections::HashMap<VoxelPos, Vec<ShapeBox>>,
+}
+
+impl SolidVoxels for ShapedWorld {
+    fn is_solid(&mut self, pos: VoxelPos) -> bool {
+        self.whole.contains(&pos) || self.shaped.contains_key(&pos)
+    }
+    fn shape(&mut self, pos: VoxelPos) -> Option<&[ShapeBox]> {
+        self.shaped.get(&pos).map(Vec::as_slice)
+    }
+}
+
+impl ShapedWorld {
+    fn boxes(&self) -> Boxes {
+        let mut out = boxes_of(&self.whole);
+        for (v, bs) in &self.shaped {
+            for b in bs {
+                let o = v.to_array().map(f64::from);
+                out.push((
+                    std::array::from_fn(|a| o[a] + f64::from(b.min[a]) / 16.0),
+                    std::array::from_fn(|a| o[a] + f64::from(b.max[a]) / 16.0),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The boxes of the shapes a game uses: slabs and stairs in every state, a post, a thin plate.
+fn shape_boxes() -> Vec<Vec<ShapeBox>> {
+    use strata_core::{BlockState, PlacedShape, Shape, StateKind};
+    let mut out = Vec::new();
+    for shape in [Shape::Slab, Shape::Stairs] {
+        for k in 0..24u16 {
+            let state = BlockState::default()
+                .with(StateKind::Axis, k / 8)
+                .with(StateKind::Facing, k / 2 % 4)
+                .with(StateKind::Half, k % 2);
+            out.push(PlacedShape::new(&shape, state).unwrap().boxes);
+        }
+    }
+    out.push(vec![ShapeBox::new([6, 0, 6], [10, 12, 10]), ShapeBox::new([0, 12, 0], [16, 16, 16])]);
+    out.push(vec![ShapeBox::new([0, 0, 0], [16, 1, 16])]);
+    out
 }
 
 /// A small world: ground with random holes and steps, random pillars and floating blocks.
@@ -303,7 +358,7 @@ proptest! {
         let mut reference = body;
         for (delta, step) in moves {
             let got = move_and_slide(&mut body, delta, step, &mut solids_of(&world)).unwrap();
-            let want = ref_move(&mut reference, delta, step, &world);
+            let want = ref_move(&mut reference, delta, step, &boxes_of(&world));
             prop_assert_eq!(body, reference, "move {:?} step {}", delta, step);
             prop_assert_eq!(got, want);
             let overlapping: Vec<&VoxelPos> = world.iter().filter(|v| body.overlaps(**v)).collect();
@@ -434,7 +489,7 @@ proptest! {
         let mut reference = Body::standing_at([start.0, 7.0 + start.1, start.2], size);
         let mut body = placed_body(up, &reference);
         for (delta, step) in moves {
-            let want = ref_move(&mut reference, delta, step, &world);
+            let want = ref_move(&mut reference, delta, step, &boxes_of(&world));
             let got = move_and_slide_up(&mut body, placed_vec(up, delta), step, up, &mut solids_of(&turned)).unwrap();
             prop_assert_eq!(body, placed_body(up, &reference), "{:?} move {:?}", up, delta);
             prop_assert_eq!(got.blocked, placed_flags(up, want.blocked));
@@ -443,4 +498,123 @@ proptest! {
             prop_assert!(turned.iter().all(|v| !body.overlaps(*v)), "{:?} overlaps", body);
         }
     }
+}
+
+/// A world of ground with shaped voxels on it and floating: slabs and stairs of every state,
+/// posts and plates, among whole voxels.
+fn shaped_world_strategy() -> impl Strategy<Value = ShapedWorld> {
+    (world_strategy(), any::<u64>(), 0u64..300).prop_map(|(whole, seed, density)| {
+        let shapes = shape_boxes();
+        let mut rng = strata_core::rng::SplitMix64(seed);
+        let mut w = ShapedWorld { whole, ..ShapedWorld::default() };
+        for x in -6..6 {
+            for z in -6..6 {
+                for y in -3..6 {
+                    let v = VoxelPos::new(x, y, z);
+                    if !w.whole.contains(&v) && rng.below(1000) < density {
+                        w.shaped.insert(v, shapes[rng.below(shapes.len() as u64) as usize].clone());
+                    }
+                }
+            }
+        }
+        w
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// Among slabs, stairs and models, every move equals the brute-force reference over every
+    /// box of the world, and no sequence of moves leaves the body overlapping a box.
+    #[test]
+    fn moves_among_shapes_equal_the_reference_and_never_overlap(
+        world in shaped_world_strategy(),
+        size in size_strategy(),
+        start in (-4.0f64..4.0, 2.0f64..9.0, -4.0f64..4.0),
+        moves in proptest::collection::vec((delta_strategy(), prop_oneof![Just(0.0), Just(1.0), Just(0.5)]), 1..24),
+    ) {
+        let boxes = world.boxes();
+        let mut solids = world.clone();
+        let mut body = Body::standing_at([start.0, 7.0 + start.1, start.2], size);
+        let mut reference = body;
+        for (delta, step) in moves {
+            let got = move_and_slide(&mut body, delta, step, &mut solids).unwrap();
+            let want = ref_move(&mut reference, delta, step, &boxes);
+            prop_assert_eq!(body, reference, "move {:?} step {}", delta, step);
+            prop_assert_eq!(got, want);
+            prop_assert!(!ref_overlaps(&body, &boxes), "{:?} overlaps a box", body);
+        }
+    }
+
+    /// Under any up, moves among shapes equal the `+Y` reference in the world turned so that
+    /// up is `+Y` (the shapes turned with it).
+    #[test]
+    fn every_up_moves_among_shapes_as_plus_y(
+        world in shaped_world_strategy(),
+        up_index in 0usize..6,
+        start in (-4.0f64..4.0, 2.0f64..9.0, -4.0f64..4.0),
+        moves in proptest::collection::vec((delta_strategy(), prop_oneof![Just(0.0), Just(1.0), Just(0.5)]), 1..16),
+    ) {
+        let up = Face::ALL[up_index];
+        let mut turned = ShapedWorld { whole: world.whole.iter().map(|v| placed(up, *v)).collect(), ..ShapedWorld::default() };
+        for (v, bs) in &world.shaped {
+            let w = placed(up, *v);
+            let o = v.to_array().map(f64::from);
+            let wo = w.to_array().map(f64::from);
+            let boxes = bs.iter().map(|b| {
+                let local = Body {
+                    min: std::array::from_fn(|a| o[a] + f64::from(b.min[a]) / 16.0),
+                    max: std::array::from_fn(|a| o[a] + f64::from(b.max[a]) / 16.0),
+                };
+                let p = placed_body(up, &local);
+                ShapeBox::new(
+                    std::array::from_fn(|a| ((p.min[a] - wo[a]) * 16.0) as u8),
+                    std::array::from_fn(|a| ((p.max[a] - wo[a]) * 16.0) as u8),
+                )
+            });
+            turned.shaped.insert(w, boxes.collect());
+        }
+        let boxes = world.boxes();
+        let mut reference = Body::standing_at([start.0, 7.0 + start.1, start.2], PLAYER);
+        let mut body = placed_body(up, &reference);
+        for (delta, step) in moves {
+            let want = ref_move(&mut reference, delta, step, &boxes);
+            let got = move_and_slide_up(&mut body, placed_vec(up, delta), step, up, &mut turned).unwrap();
+            prop_assert_eq!(body, placed_body(up, &reference), "{:?} move {:?}", up, delta);
+            prop_assert_eq!(got.blocked, placed_flags(up, want.blocked));
+            prop_assert_eq!((got.grounded, got.stepped), (want.grounded, want.stepped));
+        }
+    }
+}
+
+/// Walking onto a slab climbs half a voxel and stands on its top; a top slab above leaves
+/// head room under it and stops a jump at its underside.
+#[test]
+fn slabs_are_floors_and_ceilings_at_their_half() {
+    use strata_core::{BlockState, PlacedShape, Shape, StateKind};
+    let bottom = PlacedShape::new(&Shape::Slab, BlockState::default()).unwrap().boxes;
+    let top = PlacedShape::new(&Shape::Slab, BlockState::default().with(StateKind::Half, 1)).unwrap().boxes;
+    let mut world = ShapedWorld { whole: ground(8), ..ShapedWorld::default() };
+    for z in -8..8 {
+        for x in 2..8 {
+            world.shaped.insert(VoxelPos::new(x, 0, z), bottom.clone());
+        }
+    }
+    let mut body = Body::standing_at([0.5, 0.0, 0.5], PLAYER);
+    let m = move_and_slide(&mut body, [2.0, 0.0, 0.0], 1.0, &mut world).unwrap();
+    assert!(m.stepped && m.grounded, "{m:?}");
+    assert_eq!(body.min[1], 0.5, "on the slab's top");
+    assert!(is_grounded(&body, &mut world));
+    // Without step-up a slab is a wall half a voxel high.
+    let mut body = Body::standing_at([0.5, 0.0, 0.5], PLAYER);
+    let m = move_and_slide(&mut body, [2.0, 0.0, 0.0], 0.0, &mut world).unwrap();
+    assert_eq!((body.max[0], m.blocked[0]), (2.0, true));
+
+    // A top slab at y = 2 (its box 2.5..3): a 1.8-tall body fits under it and a jump stops
+    // at its underside.
+    let mut world = ShapedWorld { whole: ground(8), ..ShapedWorld::default() };
+    world.shaped.insert(VoxelPos::new(0, 2, 0), top);
+    let mut body = Body::standing_at([0.5, 0.0, 0.5], PLAYER);
+    let m = move_and_slide(&mut body, [0.0, 3.0, 0.0], 1.0, &mut world).unwrap();
+    assert_eq!((body.max[1], m.blocked[1]), (2.5, true));
 }

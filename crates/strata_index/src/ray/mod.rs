@@ -23,6 +23,12 @@
 //! entry voxel at once, and walks dense chunks voxel by voxel. Both therefore visit the same
 //! voxels and agree exactly, ties included.
 //!
+//! **Shaped voxels** ([`RayShapes`]): a voxel whose material has boxes (a slab, stairs, a model)
+//! is hit only where the ray enters one of its boxes (the nearest, by the slab method in
+//! `f64`: box planes are voxel coordinates plus sixteenths, exact); a ray through its empty
+//! part walks on. The hit's distance and face are the box's. Uniform chunks of a shaped
+//! material are walked voxel by voxel.
+//!
 //! Chunks the index does not know are treated as air. A chunk it knows but whose voxels it has
 //! released stops the walk with [`RayError::NotResident`] if the ray reaches it before any
 //! hit: the answer is never guessed.
@@ -33,7 +39,7 @@ pub(crate) use walk::cast_segments;
 pub use walk::{Candidate, cast_reference};
 
 use std::sync::Arc;
-use strata_core::{ChunkKey, Face, MaterialId, MaterialKind, MaterialRegistry, VoxelPos};
+use strata_core::{ChunkKey, Face, MaterialId, MaterialKind, MaterialRegistry, ShapeBox, VoxelPos};
 
 /// Invalid ray input.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -173,6 +179,36 @@ impl HitFilter {
     }
 }
 
+/// The boxes of shaped materials (slabs, stairs, models; see `strata_core::shape`), by id: a
+/// ray hits such a voxel only inside one of its boxes. Empty (the default): every voxel is a
+/// full cube. Plants (crosses) have no boxes and are hit as full voxels.
+#[derive(Clone, Debug, Default)]
+pub struct RayShapes(Arc<[Option<Arc<[ShapeBox]>>]>);
+
+impl RayShapes {
+    /// The placed shapes of `registry` ([`MaterialRegistry::shape`]).
+    pub fn of_registry(registry: &MaterialRegistry) -> Self {
+        let table: Vec<Option<Arc<[ShapeBox]>>> = (0..registry.id_bound())
+            .map(|id| {
+                let shape = registry.shape(MaterialId(id as u16))?;
+                (!shape.boxes.is_empty()).then(|| shape.boxes.as_slice().into())
+            })
+            .collect();
+        Self(table.into())
+    }
+
+    /// The boxes of `m`, if it is shaped.
+    #[inline]
+    pub fn boxes(&self, m: MaterialId) -> Option<&[ShapeBox]> {
+        self.0.get(m.0 as usize)?.as_deref()
+    }
+
+    /// Whether no material is shaped.
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+}
+
 /// Options of a ray cast.
 #[derive(Clone, Debug)]
 pub struct RayOptions {
@@ -180,11 +216,13 @@ pub struct RayOptions {
     pub max_distance: f64,
     /// Which materials stop the ray.
     pub filter: HitFilter,
+    /// The boxes of shaped materials (default: none, every voxel a full cube).
+    pub shapes: RayShapes,
 }
 
 impl Default for RayOptions {
     fn default() -> Self {
-        Self { max_distance: 1024.0, filter: HitFilter::NonAir }
+        Self { max_distance: 1024.0, filter: HitFilter::NonAir, shapes: RayShapes::default() }
     }
 }
 
@@ -192,6 +230,12 @@ impl RayOptions {
     /// Options with `max_distance` and the default filter.
     pub fn with_max_distance(max_distance: f64) -> Self {
         Self { max_distance, ..Self::default() }
+    }
+
+    /// Options hitting what `filter` accepts, within `max_distance`, with the shapes of
+    /// `registry`.
+    pub fn for_registry(registry: &MaterialRegistry, filter: HitFilter, max_distance: f64) -> Self {
+        Self { max_distance, filter, shapes: RayShapes::of_registry(registry) }
     }
 
     pub(crate) fn validate(&self) -> Result<(), RayError> {

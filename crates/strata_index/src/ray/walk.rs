@@ -2,7 +2,8 @@
 //! (see the [parent module](super) for the rules both follow).
 
 use super::{Ray, RayError, RayHit, RayOptions};
-use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, Face, MaterialId, VoxelPos};
+use strata_core::shape::UNITS;
+use strata_core::{CHUNK_SIZE, Chunk, ChunkKey, Face, MaterialId, ShapeBox, VoxelPos};
 
 /// A crossing event: distance and axis, ordered lexicographically (the tie-break).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -162,6 +163,57 @@ fn hit(w: &Walker, v: [i64; 3], e: Event, m: MaterialId) -> RayHit {
     RayHit { voxel, face: entry_face(w, e), distance, material: m, chunk: voxel.chunk() }
 }
 
+/// The hit in voxel `v` (entered by `e`) of a material the filter accepts: the voxel itself,
+/// or for a shaped material the nearest of its boxes the ray enters within `max_distance`
+/// (`None`: the ray passes through its empty part).
+#[inline]
+fn hit_in(w: &Walker, v: [i64; 3], e: Event, m: MaterialId, options: &RayOptions) -> Option<RayHit> {
+    match options.shapes.boxes(m) {
+        None => Some(hit(w, v, e, m)),
+        Some(boxes) => box_hit(w, v, m, boxes, options.max_distance),
+    }
+}
+
+/// The nearest entry of the ray into one of `boxes` (sixteenths of voxel `v`) by the slab
+/// method: per axis the interval of distances inside the box's two planes, intersected; the
+/// entry is the latest of the axes' entries (its axis gives the face), the box is hit if that
+/// comes before the earliest exit and the exit lies ahead. An origin inside a box hits it at
+/// distance 0 with no face.
+fn box_hit(w: &Walker, v: [i64; 3], m: MaterialId, boxes: &[ShapeBox], max_distance: f64) -> Option<RayHit> {
+    let unit = 1.0 / f64::from(UNITS);
+    let mut best: Option<(f64, Option<Face>)> = None;
+    for b in boxes {
+        let (mut enter, mut exit, mut face) = (f64::NEG_INFINITY, f64::INFINITY, None);
+        let mut missed = false;
+        for (a, &va) in v.iter().enumerate() {
+            let lo = va as f64 + f64::from(b.min[a]) * unit;
+            let hi = va as f64 + f64::from(b.max[a]) * unit;
+            if w.step[a] == 0 {
+                // Parallel to the planes: inside the slab or never.
+                missed |= !(lo <= w.o[a] && w.o[a] < hi);
+                continue;
+            }
+            let (near, far) = if w.step[a] > 0 { (lo, hi) } else { (hi, lo) };
+            let (t0, t1) = ((near - w.o[a]) * w.inv[a], (far - w.o[a]) * w.inv[a]);
+            if t0 > enter {
+                enter = t0;
+                face = Some(Face::ALL[2 * a + usize::from(w.step[a] < 0)]);
+            }
+            exit = exit.min(t1);
+        }
+        if missed || enter >= exit || exit <= 0.0 || enter > max_distance {
+            continue;
+        }
+        let (distance, face) = if enter <= 0.0 { (0.0, None) } else { (enter, face) };
+        if best.is_none_or(|(d, _)| distance < d) {
+            best = Some((distance, face));
+        }
+    }
+    let (distance, face) = best?;
+    let voxel = to_voxel(v);
+    Some(RayHit { voxel, face, distance, material: m, chunk: voxel.chunk() })
+}
+
 /// The brute-force reference: walks voxel by voxel (see the module docs) and asks `lookup` for
 /// each voxel's material. Stops at the first voxel the filter accepts, past `max_distance`, or
 /// at the edge of the `i32` world.
@@ -183,8 +235,10 @@ pub fn cast_reference(
             return Ok(None);
         }
         let m = lookup(to_voxel(v));
-        if options.filter.hits(m) {
-            return Ok(Some(hit(&w, v, e, m)));
+        if options.filter.hits(m)
+            && let Some(h) = hit_in(&w, v, e, m, options)
+        {
+            return Ok(Some(h));
         }
         let n = Walker::next(&exits);
         if n.t > options.max_distance || n.t.is_nan() {
@@ -308,16 +362,21 @@ fn entry_of<'a>(w: &Walker, key: ChunkKey, chunk: Option<&'a Chunk>, max_distanc
 
 /// Walks one chunk from its entry voxel; `Err(key)` for a released one.
 fn walk_chunk(w: &Walker, options: &RayOptions, c: &Candidate<'_>) -> Result<Option<RayHit>, ChunkKey> {
-    let dense = match c.chunk {
-        None => return Err(c.key),
-        Some(Chunk::Uniform(m)) => return Ok(options.filter.hits(*m).then(|| hit(w, c.voxel, c.entry, *m))),
-        Some(Chunk::Dense(d)) => d.as_slice(),
-    };
-    Ok(walk_dense(w, options, c, dense))
+    match c.chunk {
+        None => Err(c.key),
+        Some(Chunk::Uniform(m)) if options.shapes.boxes(*m).is_some() => Ok(walk_voxels(w, options, c, |_| m.0)),
+        Some(Chunk::Uniform(m)) => Ok(options.filter.hits(*m).then(|| hit(w, c.voxel, c.entry, *m))),
+        Some(Chunk::Dense(d)) => {
+            let dense = d.as_slice();
+            Ok(walk_voxels(w, options, c, |i| dense[i]))
+        }
+    }
 }
 
-/// Walks a dense chunk from its entry voxel.
-fn walk_dense(w: &Walker, options: &RayOptions, c: &Candidate<'_>, dense: &[u16]) -> Option<RayHit> {
+/// Walks a chunk voxel by voxel from its entry voxel (`id(index)`: the material at a local
+/// index).
+#[inline]
+fn walk_voxels(w: &Walker, options: &RayOptions, c: &Candidate<'_>, id: impl Fn(usize) -> u16) -> Option<RayHit> {
     let s = CHUNK_SIZE as i64;
     let lo = c.key.to_array().map(|v| v as i64 * s);
     const STRIDE: [i64; 3] = [1, CHUNK_SIZE as i64, (CHUNK_SIZE * CHUNK_SIZE) as i64];
@@ -328,9 +387,12 @@ fn walk_dense(w: &Walker, options: &RayOptions, c: &Candidate<'_>, dense: &[u16]
     let mut e = c.entry;
     loop {
         // Invariant: every local coordinate is in 0..32 (checked before each step is taken).
-        let m = MaterialId(dense[index as usize]);
-        if !m.is_air() && options.filter.hits(m) {
-            return Some(hit(w, v, e, m));
+        let m = MaterialId(id(index as usize));
+        if !m.is_air()
+            && options.filter.hits(m)
+            && let Some(h) = hit_in(w, v, e, m, options)
+        {
+            return Some(h);
         }
         let n = Walker::next(&exits);
         if n.t > options.max_distance || n.t.is_nan() {

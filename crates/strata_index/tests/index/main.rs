@@ -9,4 +9,5 @@ mod lazy_grids;
 mod rays;
 mod release;
 mod scan;
+mod shaped_rays;
 mod snapshots;

@@ -161,7 +161,7 @@ proptest! {
                 let to = [-d[0] * 10.0 + 5.0, d[1] * 10.0 - 30.0, d[2] * 10.0 - 40.0];
                 match Ray::new(o, std::array::from_fn(|a| to[a] - o[a])) { Ok(r) => r, Err(_) => continue }
             } else { ray };
-            let opts = RayOptions { max_distance: max, filter };
+            let opts = RayOptions { max_distance: max, filter, ..RayOptions::default() };
             let want = cast_reference(&ray, &opts, lookup(&known)).unwrap();
             let got = snap.cast_ray(&ray, &opts).unwrap();
             prop_assert_eq!(got, want, "ray {:?} max {}", ray, max);
@@ -177,7 +177,7 @@ proptest! {
         let (snap, known) = world(&kinds);
         for ((o, d), filter) in rays {
             let Ok(ray) = Ray::new(o, d) else { continue };
-            let opts = RayOptions { max_distance: 500.0, filter };
+            let opts = RayOptions { max_distance: 500.0, filter, ..RayOptions::default() };
             let want = cast_reference(&ray, &opts, lookup(&known)).unwrap();
             let got = snap.cast_ray(&ray, &opts).unwrap();
             prop_assert_eq!(got, want, "ray {:?}", ray);
