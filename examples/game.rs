@@ -29,13 +29,17 @@
 //!
 //! Controls (also on screen): click to grab the mouse, Esc to release it; mouse to look; WASD to
 //! walk, Shift to run, Space to jump; left click digs the voxel under the crosshair, right click
-//! builds a block against it (1: stone, 2: a lamp, which gives off light, 3: glass); B drops a
-//! crate; F5 saves now (the world also saves every few seconds and on exit). The save keeps
+//! builds a block against it (1: stone, 2: a lamp, which gives off light, 3: glass, 4: a stone
+//! slab, 5: brick stairs, 6: a log, 7: tall grass — slabs go to the top half when set against
+//! an underside or the upper half of a side, stairs climb away from the player, logs lie along
+//! the face they are set against: `BlockState::placed_against`); B drops a crate; F5 saves now (the world also saves every few seconds and on exit). The save keeps
 //! where the player stood: the next run starts there.
 //!
 //! Screenshot mode (the CI check, `tests/game_screenshot.sh`): `STRATA_SCREENSHOT=out.png cargo
 //! run --example game` plays without a save, waits until the player stands on the ground and
-//! streaming is idle, drops three crates in view and waits until they rest, saves the frame,
+//! streaming is idle (with `STRATA_GAME_SHOWCASE=1`, as the check runs, it first builds brick
+//! stairs, stone slabs, logs along each axis and tall grass on the ground ahead and waits
+//! again), drops three crates in view and waits until they rest, saves the frame,
 //! checks its pixels (sky above, lit and textured ground below, the crates in view) and exits
 //! non-zero if the check fails. With `--cave` it waits until the player stands in the room and
 //! checks the lamp's light instead: no sky, a dark room, and a lit area around the lamp at least
@@ -86,9 +90,17 @@ const REACH: f32 = 6.0;
 /// The block right click builds.
 const STONE: MaterialId = MaterialId(1);
 
-/// The blocks right click builds, chosen with the keys 1, 2 and 3 (by name in the registry).
-const BLOCKS: [(KeyCode, &str); 3] =
-    [(KeyCode::Digit1, "stone"), (KeyCode::Digit2, "lamp"), (KeyCode::Digit3, "glass")];
+/// The blocks right click builds, chosen with the keys 1 to 7 (by name in the registry; the
+/// state of slabs, stairs and logs follows the face and the look, see `dig_and_build`).
+const BLOCKS: [(KeyCode, &str); 7] = [
+    (KeyCode::Digit1, "stone"),
+    (KeyCode::Digit2, "lamp"),
+    (KeyCode::Digit3, "glass"),
+    (KeyCode::Digit4, "stone_slab"),
+    (KeyCode::Digit5, "brick_stairs"),
+    (KeyCode::Digit6, "log"),
+    (KeyCode::Digit7, "tall_grass"),
+];
 
 /// The block right click builds (`BLOCKS`).
 #[derive(Resource, Clone, Copy)]
@@ -415,7 +427,7 @@ fn carve_cave(
     }
 }
 
-/// The keys 1, 2 and 3 choose the block right click builds.
+/// The keys 1 to 7 choose the block right click builds.
 fn choose_block(keys: Res<ButtonInput<KeyCode>>, world: VoxelWorld, mut block: ResMut<BuildBlock>) {
     for (key, name) in BLOCKS {
         if keys.just_pressed(key)
@@ -586,10 +598,11 @@ fn footing_of_capsule(origin: Res<StrataOrigin>, player: Single<CapsuleState, Wi
 }
 
 /// Left click digs the voxel under the crosshair; right click builds the chosen block against
-/// its face (never inside the player).
+/// its face (never inside the player), in the state the face and the look ask for (a slab in
+/// the top half against an underside, stairs climbing away, a log out of the face).
 fn dig_and_build(
-    mouse: Res<ButtonInput<MouseButton>>,
-    cursor: Single<Ref<CursorOptions>>,
+    (mouse, cursor): (Res<ButtonInput<MouseButton>>, Single<Ref<CursorOptions>>),
+    origin: Res<StrataOrigin>,
     world: VoxelWorld,
     eye: Single<&GlobalTransform, With<Eye>>,
     player: Single<&Footing, With<Player>>,
@@ -609,7 +622,12 @@ fn dig_and_build(
     let edit = if dig {
         (hit.voxel, MaterialId::AIR)
     } else if !player.feet.is_some_and(|f| inside_player(f, player.up, hit.adjacent())) {
-        (hit.adjacent(), block.0)
+        let face = Face::ALL.into_iter().find(|f| IVec3::from_array(f.offset()) == hit.normal).unwrap_or(Face::PosY);
+        let at = origin.to_world(hit.position);
+        let height = (at.y - f64::from(hit.voxel.y)).clamp(0.0, 1.0);
+        let look = eye.forward().as_vec3().as_dvec3().to_array();
+        let state = strata::core::BlockState::placed_against(face, look, height);
+        (hit.adjacent(), world.registry().id_with_state(block.1, state).unwrap_or(block.0))
     } else {
         return;
     };
@@ -785,7 +803,7 @@ fn hud(
     };
     let text = format!(
         "click: grab mouse · Esc: release · mouse: look · WASD: walk · Shift: run · Space: jump\n\
-         left click: dig · right click: build ({}; 1: stone, 2: lamp, 3: glass) · B: drop a crate · F5: save (also every few seconds and on exit)\n\
+         left click: dig · right click: build ({}; 1: stone, 2: lamp, 3: glass, 4: slab, 5: stairs, 6: log, 7: grass) · B: drop a crate · F5: save (also every few seconds and on exit)\n\
          {where_} · {} · {}",
         block.1,
         match *engine {
@@ -834,12 +852,14 @@ struct ScreenshotProgress {
     /// Frames every crate has been at rest (the screenshot is taken after 20).
     resting_frames: u32,
     requested: bool,
+    /// The showcase (`STRATA_GAME_SHOWCASE`) is built.
+    showcase: bool,
 }
 
 fn screenshot_when_ready(
     mut commands: Commands,
     (streaming, textures, cave): (Res<StrataStreaming>, Res<StrataTextures>, Option<Res<Cave>>),
-    player: Single<&Footing, With<Player>>,
+    (world, player): (VoxelWorld, Single<&Footing, With<Player>>),
     eye: Single<&GlobalTransform, With<Eye>>,
     mut crates: ResMut<Crates>,
     moving: Query<(&LinearVelocity, &GlobalTransform)>,
@@ -857,6 +877,18 @@ fn screenshot_when_ready(
             // The cave: the lamp's light is the picture, no crates.
             progress.requested = true;
             take_checked_screenshot::<CaveStats>(&mut commands, path);
+            return;
+        }
+        if progress.ready_frames > READY_FRAMES
+            && !progress.showcase
+            && std::env::var_os("STRATA_GAME_SHOWCASE").is_some()
+        {
+            if let Some(feet) = player.feet {
+                build_showcase(&world, feet, eye.forward().as_vec3());
+            }
+            // Meshed and shown before the crates drop.
+            progress.showcase = true;
+            progress.ready_frames = READY_FRAMES / 2;
             return;
         }
         if progress.ready_frames > READY_FRAMES {
@@ -884,7 +916,71 @@ fn screenshot_when_ready(
     }
 }
 
-/// The least fraction of ground pixels that must differ from the pixel 4 to their right
+/// `STRATA_GAME_SHOWCASE` (screenshot mode): shaped blocks built on the ground ahead of the
+/// player, left of the crates — a flight of brick stairs climbing away, bottom and top slabs,
+/// logs along each axis, tall grass — so the picture shows them.
+fn build_showcase(world: &VoxelWorld, feet: DVec3, forward: Vec3) {
+    use strata::core::{BlockState, StateKind};
+    // The horizontal axis the player looks along most, and the one to its right.
+    let (ahead, right) = if forward.x.abs() > forward.z.abs() {
+        let s = forward.x.signum() as i32;
+        (IVec3::new(s, 0, 0), IVec3::new(0, 0, s))
+    } else {
+        let s = forward.z.signum() as i32;
+        (IVec3::new(0, 0, s), IVec3::new(-s, 0, 0))
+    };
+    let registry = world.registry();
+    let base = IVec3::new(feet.x.floor() as i32, feet.y.floor() as i32, feet.z.floor() as i32);
+    // The first air voxel above the ground in column (`forward` voxels ahead, `side` right):
+    // read down from 8 above the feet.
+    let ground = |forward: i32, side: i32| -> Option<VoxelPos> {
+        let c = base + ahead * forward + right * side;
+        (-8..8).rev().find_map(|dy| {
+            let below = VoxelPos::new(c.x, c.y + dy - 1, c.z);
+            let solid = world.resident_voxel(below).is_some_and(|m| !m.is_air());
+            solid.then(|| VoxelPos::new(c.x, c.y + dy, c.z))
+        })
+    };
+    let facing = BlockState::placed_against(Face::PosY, forward.as_dvec3().to_array(), 0.0);
+    let id = |name: &str, state: BlockState| registry.id_with_state(name, state).ok();
+    let put = |p: VoxelPos, m: Option<MaterialId>| {
+        if let Some(m) = m {
+            world.set_voxel(p, m);
+        }
+    };
+    // Stairs climbing away, stone under the upper steps.
+    if let Some(g) = ground(6, -3) {
+        for i in 0..3 {
+            let p = IVec3::new(g.x, g.y, g.z) + ahead * i + IVec3::Y * i;
+            for below in 0..i {
+                put(VoxelPos::new(p.x, p.y - 1 - below, p.z), registry.id("stone").ok());
+            }
+            put(VoxelPos::new(p.x, p.y, p.z), id("brick_stairs", facing));
+        }
+    }
+    // Bottom slabs, and top slabs on posts of logs.
+    for i in 0..3 {
+        if let Some(g) = ground(6 + i, -2) {
+            put(g, id("stone_slab", BlockState::default()));
+        }
+    }
+    if let Some(g) = ground(9, -2) {
+        let g = IVec3::new(g.x, g.y, g.z);
+        put(VoxelPos::new(g.x, g.y, g.z), id("log", BlockState::default()));
+        put(VoxelPos::new(g.x, g.y + 1, g.z), id("stone_slab", BlockState::default().with(StateKind::Half, 1)));
+    }
+    // Logs along each axis, tall grass around them.
+    for (i, axis) in [0u16, 1, 2].into_iter().enumerate() {
+        if let Some(g) = ground(6 + i as i32, 2) {
+            put(g, id("log", BlockState::default().with(StateKind::Axis, axis)));
+        }
+        if let Some(g) = ground(6 + i as i32, 3) {
+            put(g, registry.id("tall_grass").ok());
+        }
+    }
+}
+
+/// The least fraction of ground pixels that must differ from the pixel 4 to their right/// The least fraction of ground pixels that must differ from the pixel 4 to their right
 /// ([`PixelStats::ground_detail`]): the untextured terrain (vertex colours) measured 1.7 %, the
 /// textured one 9.5 % (with the previous, brighter sun).
 const DETAIL_MIN: f64 = 0.05;

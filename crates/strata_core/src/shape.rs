@@ -225,6 +225,34 @@ impl BlockState {
         self
     }
 
+    /// The state a player means when placing a block against face `face` of another (the new
+    /// block lies across that face), looking along `look` (world axes, +Y up), the ray having
+    /// met the face at height `height` (`0..1`) within the voxel hit: `axis` along the face's
+    /// normal (a log set against a wall lies out of it), `facing` the horizontal direction it
+    /// looks in most (stairs climb away from the player), `half` top against an underside or
+    /// the upper half of a side, else bottom. The usual rule of block games.
+    pub fn placed_against(face: Face, look: [f64; 3], height: f64) -> Self {
+        let axis = match face.axis() {
+            0 => Axis::X,
+            1 => Axis::Y,
+            _ => Axis::Z,
+        };
+        let facing = if look[0].abs() > look[2].abs() {
+            if look[0] > 0.0 { Facing::East } else { Facing::West }
+        } else if look[2] > 0.0 {
+            Facing::South
+        } else {
+            Facing::North
+        };
+        let half = match face {
+            Face::NegY => Half::Top,
+            Face::PosY => Half::Bottom,
+            _ if height >= 0.5 => Half::Top,
+            _ => Half::Bottom,
+        };
+        Self { axis, facing, half }
+    }
+
     /// Point `p` of the shape's own frame (sixteenths, `0..=16`) placed by this state (see the
     /// module docs: axis, then facing, then half).
     pub fn place(&self, p: [u8; 3]) -> [u8; 3] {
@@ -397,6 +425,18 @@ mod tests {
                 assert_eq!(s.place(c), std::array::from_fn(|a| (8 + 8 * w[a]) as u8), "{s:?} {f:?}");
             }
         }
+    }
+
+    #[test]
+    fn placing_follows_the_face_and_the_look() {
+        let s = BlockState::placed_against(Face::PosX, [1.0, -0.2, 0.3], 0.7);
+        assert_eq!((s.axis, s.facing, s.half), (Axis::X, Facing::East, Half::Top));
+        let s = BlockState::placed_against(Face::PosY, [-0.1, -1.0, -0.5], 0.9);
+        assert_eq!((s.axis, s.facing, s.half), (Axis::Y, Facing::North, Half::Bottom));
+        let s = BlockState::placed_against(Face::NegY, [-0.8, 0.5, 0.1], 0.0);
+        assert_eq!((s.axis, s.facing, s.half), (Axis::Y, Facing::West, Half::Top));
+        let s = BlockState::placed_against(Face::NegZ, [0.0, 0.0, 1.0], 0.2);
+        assert_eq!((s.axis, s.facing, s.half), (Axis::Z, Facing::South, Half::Bottom));
     }
 
     #[test]
