@@ -2,7 +2,7 @@
 //! with other servers) and streams it to the `game` clients that connect, taking their edits.
 //!
 //! ```text
-//! cargo run --release --example server -- [--listen 0.0.0.0:5000] [--save server.strata | --redis URL] [--reach 12]
+//! cargo run --release --example server -- [--listen 0.0.0.0:5000] [--save server.strata | --redis URL] [--reach 12] [--metrics 127.0.0.1:9100]
 //! cargo run --release --example game -- --connect 127.0.0.1:5000      # as many as you like
 //! ```
 //!
@@ -10,7 +10,9 @@
 //! sent the edited chunks its view shows and every change to them; an edit is acknowledged once
 //! it is durable in the save. `--reach` refuses edits farther than that from the player (voxels;
 //! default 24: the game reaches 6, the bot below 16, and players move while their edits travel). Ctrl-C stops the server (the world is committed first).
-//! Every 10 s it logs its clients and what it sent.
+//! Every 10 s it logs its clients and what it sent. `--metrics ADDR:PORT` serves its counters
+//! (store, commits, streaming, network) for Prometheus at `http://ADDR:PORT/metrics`
+//! (`StrataMetricsPlugin`).
 //!
 //! `server --bot ADDR:PORT` is a scripted player instead (for demos and the multiplayer
 //! screenshot check, `tests/multiplayer_screenshot.sh`): a headless client that builds a magma
@@ -40,16 +42,24 @@ struct Args {
     save: Save,
     reach: f64,
     bot: Option<SocketAddr>,
+    metrics: Option<SocketAddr>,
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: server [--listen ADDR:PORT] [--save FILE | --redis URL] [--reach VOXELS]");
+    eprintln!(
+        "{problem}\nusage: server [--listen ADDR:PORT] [--save FILE | --redis URL] [--reach VOXELS] [--metrics ADDR:PORT]"
+    );
     std::process::exit(2);
 }
 
 fn args() -> Args {
-    let mut args =
-        Args { listen: ([0, 0, 0, 0], 5000).into(), save: Save::File("server.strata".into()), reach: 24.0, bot: None };
+    let mut args = Args {
+        listen: ([0, 0, 0, 0], 5000).into(),
+        save: Save::File("server.strata".into()),
+        reach: 24.0,
+        bot: None,
+        metrics: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
@@ -59,6 +69,9 @@ fn args() -> Args {
             "--redis" => args.save = Save::Redis(value()),
             "--reach" => args.reach = value().parse().unwrap_or_else(|e| usage(&format!("--reach: {e}"))),
             "--bot" => args.bot = Some(value().parse().unwrap_or_else(|e| usage(&format!("--bot: {e}")))),
+            "--metrics" => {
+                args.metrics = Some(value().parse().unwrap_or_else(|e| usage(&format!("--metrics: {e}"))));
+            }
             other => usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -84,8 +97,11 @@ fn main() -> AppExit {
     };
     let mut server = NetServer::new(net_world::identity(&config));
     server.reach = Some(args.reach);
-    headless(plugin)
-        .add_plugins(StrataNetServerPlugin)
+    let mut app = headless(plugin);
+    if let Some(addr) = args.metrics {
+        app.add_plugins(bevy_strata::StrataMetricsPlugin::serving(addr));
+    }
+    app.add_plugins(StrataNetServerPlugin)
         .insert_resource(server)
         .insert_resource(ListenOn(args.listen))
         .add_systems(Update, (listen_when_open, report_every_10_s))

@@ -33,6 +33,7 @@ pub mod lod_fade;
 pub mod materials_reload;
 mod mesh_build;
 mod messages;
+pub mod metrics;
 mod mover;
 #[cfg(feature = "net")]
 pub mod net;
@@ -58,6 +59,7 @@ pub use messages::{
     CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
     VoxelsEdited,
 };
+pub use metrics::{StrataMetrics, StrataMetricsPlugin};
 pub use mover::VoxelMover;
 pub use node_material::{StrataMaterial, StrataMaterialPlugin, StrataStandardMaterial, StrataSurface};
 pub use persistence::{CommitRequest, StrataPersistence};

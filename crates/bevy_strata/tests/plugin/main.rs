@@ -11,6 +11,7 @@ mod light;
 mod load_failures;
 mod lod_fade;
 mod main_thread;
+mod metrics;
 mod mover;
 #[cfg(feature = "net")]
 mod net;
