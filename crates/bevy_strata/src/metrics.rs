@@ -151,6 +151,7 @@ fn update_metrics(
     let one = |name: &'static str, v: f64| vec![(name, None, v)];
     let gauge = |name: &'static str, help: &'static str, v: f64| (name, "gauge", help, one(name, v));
     let counter = |name: &'static str, help: &'static str, v: f64| (name, "counter", help, one(name, v));
+    #[cfg_attr(not(feature = "net"), allow(unused_mut))]
     let mut families = vec![
         gauge("strata_world_version", "The world version.", w.version as f64),
         gauge("strata_resident_chunks", "Chunks in the world cache.", w.resident_chunks as f64),

@@ -97,6 +97,34 @@ impl VoxelWorld<'_> {
         self.strata.world.fill_box(min, max, material)
     }
 
+    /// Stamps `scene` (a MagicaVoxel model read by [`strata_core::vox::VoxScene::parse`]) into
+    /// the world, its voxels moved by `at`, each palette index made the material `materials`
+    /// gives it ([`strata_core::vox::VoxScene::materials`]); voxels the model leaves empty are
+    /// left as they are, voxels outside the world and indices `materials` lacks are skipped.
+    /// One batch of edits, like [`VoxelWorld::set_many`]. Returns the voxels set.
+    ///
+    /// # Runtime
+    /// O(the scene's voxels).
+    pub fn paste(
+        &self,
+        scene: &strata_core::vox::VoxScene,
+        materials: &std::collections::HashMap<u8, MaterialId>,
+        at: VoxelPos,
+    ) -> usize {
+        let edits: Vec<(VoxelPos, MaterialId)> = scene
+            .voxels
+            .iter()
+            .filter_map(|&(p, index)| {
+                let m = *materials.get(&index)?;
+                let [x, y, z] = [p[0].checked_add(at.x)?, p[1].checked_add(at.y)?, p[2].checked_add(at.z)?];
+                Some((VoxelPos::new(x, y, z), m))
+            })
+            .collect();
+        let n = edits.len();
+        self.set_many(edits);
+        n
+    }
+
     /// Fills a sphere. A radius that is not finite and ≥ 0, or a sphere wider than
     /// [`MAX_EDIT_EXTENT`](strata_core::MAX_EDIT_EXTENT) voxels, is refused.
     pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) -> Result<(), EditError> {

@@ -27,6 +27,7 @@ pub mod store;
 pub mod summary_record;
 pub mod tile_cache;
 pub mod up;
+pub mod vox;
 mod world;
 
 pub use chunk::{Chunk, ChunkSummary, DEFAULT_HOMOGENEITY_THRESHOLD, DenseChunk};

@@ -16,6 +16,7 @@ mod mover;
 #[cfg(feature = "net")]
 mod net;
 mod pacing;
+mod paste;
 mod redis_save;
 mod residency;
 mod startup;
