@@ -39,6 +39,9 @@ pub enum CliError {
     /// File I/O.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A `.vox` file that cannot be imported.
+    #[error(transparent)]
+    Vox(#[from] strata_core::vox::VoxError),
 }
 
 /// An opened save: its store and the terrain settings recorded in it.

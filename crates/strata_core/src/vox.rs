@@ -345,7 +345,8 @@ impl VoxScene {
     /// (squared distance in sRGB, alpha included; the lowest id on ties).
     ///
     /// # Errors
-    /// [`VoxError::UnknownMaterial`] for a name the registry lacks, [`VoxError::NoMaterials`]
+    /// [`VoxError::UnknownMaterial`] for a name the registry lacks (used by the scene or not),
+    /// [`VoxError::NoMaterials`]
     /// when it has nothing a colour can map to.
     pub fn materials(
         &self,
@@ -358,6 +359,10 @@ impl VoxScene {
             .filter(|m| registry.shape(MaterialId(m.id)).is_none())
             .map(|m| (MaterialId(m.id), m.color.map(linear_to_srgb)))
             .collect();
+        // Every name given must exist, used by the scene or not (a typo is never ignored).
+        for &(index, name) in by_name {
+            registry.id(name).map_err(|_| VoxError::UnknownMaterial { index, name: name.to_owned() })?;
+        }
         let mut out = HashMap::new();
         for &(_, index) in &self.voxels {
             if out.contains_key(&index) {

@@ -243,3 +243,44 @@ fn generate_bakes_every_chunk_block_by_block() {
         .unwrap();
     assert_eq!(stored, 32);
 }
+
+/// `strata import vox`: the shipped model lands voxel for voxel in one commit; a bad file or
+/// an unknown material name fails naming it and writes nothing (not even a new save).
+#[test]
+fn import_vox_lands_the_model_and_bad_input_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/models/axes.vox");
+    let save = dir.path().join("w.strata");
+    let s = save.to_str().unwrap();
+    let o = strata(&["import", "vox", model, "--save", s, "--at=10,300,-20", "--map", "1=brick"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("imported 12452 voxels"), "{}", text(&o));
+
+    let scene = strata_core::vox::VoxScene::parse(&std::fs::read(model).unwrap()).unwrap();
+    let registry = strata_core::MaterialRegistry::builtin();
+    let materials = scene.materials(&registry, &[(1, "brick")]).unwrap();
+    let mut want = std::collections::HashMap::new();
+    for &(p, i) in &scene.voxels {
+        want.insert(strata_core::VoxelPos::new(p[0] + 10, p[1] + 300, p[2] - 20), materials[&i]);
+    }
+    let handle = strata_cli::Save::open(&save, None).unwrap();
+    let mut world = handle.world(strata_core::WorldConfig::default());
+    for (p, m) in &want {
+        assert_eq!(world.voxel(*p).unwrap(), *m, "{p:?}");
+    }
+    drop(world);
+    drop(handle);
+    let o = strata(&["verify", "--save", s]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Bad input: nothing written.
+    let junk = dir.path().join("junk.vox");
+    std::fs::write(&junk, b"VOX \x96\x00\x00\x00MAIN\x00\x00\x00\x00\xff\x00\x00\x00").unwrap();
+    let fresh = dir.path().join("fresh.strata");
+    let f = fresh.to_str().unwrap();
+    let o = strata(&["import", "vox", junk.to_str().unwrap(), "--save", f]);
+    assert!(!o.status.success() && text(&o).contains("truncated"), "{}", text(&o));
+    let o = strata(&["import", "vox", model, "--save", f, "--map", "1=unobtainium"]);
+    assert!(!o.status.success() && text(&o).contains("unobtainium"), "{}", text(&o));
+    assert!(!fresh.exists(), "a failed import created the save");
+}
