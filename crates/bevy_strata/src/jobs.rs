@@ -5,7 +5,7 @@ use crate::mesh_build::{NodeMeshes, TextureLayers};
 use std::cell::RefCell;
 use std::sync::Arc;
 use strata_core::MaterialRegistry;
-use strata_core::{Chunk, ChunkOrigin, ChunkSource, Face, LoadedChunk, ProcessHistory};
+use strata_core::{Chunk, ChunkOrigin, ChunkSide, ChunkSource, Face, LoadedChunk, ProcessHistory};
 use strata_index::{IndexSnapshot, NodeId};
 use strata_mesh::{ChunkMesh, LightField, MaterialTable, MeshOptions, Mesher, Neighbor, Neighborhood};
 use strata_stream::stream_plan::Side;
@@ -45,15 +45,32 @@ pub(crate) struct LoadOutput {
     pub origin: ChunkOrigin,
     /// Level 0: the store commit that wrote the chunk (0 for the generator's; unused above).
     pub sequence: u64,
+    /// Level 0: the chunk's game data (block data, entity records; empty above). It must
+    /// reach the world with the voxels: a chunk resident without it would commit without it.
+    pub side: Arc<ChunkSide>,
 }
 
 impl LoadOutput {
     fn failed(node: NodeId, error: String) -> Self {
-        Self { node, data: Err(error), history: ProcessHistory::EMPTY, origin: ChunkOrigin::Generator, sequence: 0 }
+        Self {
+            node,
+            data: Err(error),
+            history: ProcessHistory::EMPTY,
+            origin: ChunkOrigin::Generator,
+            sequence: 0,
+            side: Arc::default(),
+        }
     }
 
     fn loaded(node: NodeId, loaded: LoadedChunk) -> Self {
-        Self { node, data: Ok(loaded.chunk), history: loaded.history, origin: loaded.origin, sequence: loaded.sequence }
+        Self {
+            node,
+            data: Ok(loaded.chunk),
+            history: loaded.history,
+            origin: loaded.origin,
+            sequence: loaded.sequence,
+            side: loaded.side,
+        }
     }
 }
 
@@ -107,6 +124,7 @@ impl LoadJob {
                 history: ProcessHistory::EMPTY,
                 origin: ChunkOrigin::Generator,
                 sequence: 0,
+                side: Arc::default(),
             },
             Err(panic) => LoadOutput::failed(node, format!("the load panicked: {panic}")),
         }

@@ -587,6 +587,7 @@ pub(crate) fn apply_results(
                     let loaded = LoadedChunk {
                         chunk: chunk.clone(),
                         history: out.history,
+                        side: out.side.clone(),
                         origin: out.origin,
                         sequence: out.sequence,
                     };
@@ -688,6 +689,7 @@ mod tests {
             history: Default::default(),
             origin: ChunkOrigin::Generator,
             sequence: 0,
+            side: Default::default(),
         });
         app.update();
         let st = app.world().resource::<StrataStreaming>();
@@ -768,6 +770,7 @@ mod tests {
             history: old.history,
             origin: old.origin,
             sequence: old.sequence,
+            side: old.side,
         });
         for _ in 0..2000 {
             app.update();

@@ -4,7 +4,7 @@ use crate::state::StrataWorld;
 use crate::viewer::StrataOrigin;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use strata_core::{EditError, EditSender, MaterialId, VoxelPos, WorldStats};
+use strata_core::{BlockData, ChunkKey, ChunkSide, EditError, EditSender, MaterialId, VoxelPos, WorldStats};
 use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions, RayShapes};
 
 /// A ray hit in render space.
@@ -95,6 +95,41 @@ impl VoxelWorld<'_> {
     /// [`MAX_EDIT_EXTENT`](strata_core::MAX_EDIT_EXTENT) voxels along an axis is refused.
     pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) -> Result<(), EditError> {
         self.strata.world.fill_box(min, max, material)
+    }
+
+    /// Sets (`Some`) or removes (`None`) the block data at `pos`: the game's bytes for that
+    /// voxel (a chest's contents, a sign's text), saved in the voxel's chunk record in the same
+    /// commit as the voxels, for as long as the voxel holds the material it holds when the
+    /// edit applies (mining the chest drops its data in the same commit; see
+    /// [`strata_core::side`]). Data longer than
+    /// [`MAX_VALUE_LEN`](strata_core::side::MAX_VALUE_LEN) is refused.
+    pub fn set_block_data(&self, pos: VoxelPos, data: Option<Vec<u8>>) -> Result<(), EditError> {
+        self.strata.world.set_block_data(pos, data)
+    }
+
+    /// Sets (`Some`) or removes (`None`) entity record `id` of chunk `key`: the game's bytes for
+    /// something that lives in that chunk, saved in its record with its voxels. Refused like
+    /// [`VoxelWorld::set_block_data`].
+    pub fn set_entity_data(&self, key: ChunkKey, id: u64, data: Option<Vec<u8>>) -> Result<(), EditError> {
+        self.strata.world.set_entity_data(key, id, data)
+    }
+
+    /// The game data of chunk `key` (block data and entity records, applied edits), from
+    /// resident data: `None` while the chunk is not resident (the plugin then loads it, as for
+    /// [`VoxelWorld::voxel`]). O(1).
+    pub fn chunk_side(&self, key: ChunkKey) -> Option<std::sync::Arc<ChunkSide>> {
+        let found = self.strata.world.resident_side(key);
+        if found.is_none() {
+            self.strata.request_resident(key);
+        }
+        found
+    }
+
+    /// The block data at `pos` (applied edits): `None` when the voxel has none, or while its
+    /// chunk is not resident (see [`VoxelWorld::chunk_side`] to tell them apart). O(log n).
+    pub fn block_data(&self, pos: VoxelPos) -> Option<BlockData> {
+        let (key, local) = pos.split();
+        self.chunk_side(key)?.block(local.index()).cloned()
     }
 
     /// Stamps `scene` (a MagicaVoxel model read by [`strata_core::vox::VoxScene::parse`]) into

@@ -3,6 +3,7 @@
 use crate::chunk::Chunk;
 use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
+use crate::side::ChunkSide;
 use crate::store::Expect;
 use crate::world::ClaimedVoxels;
 use rustc_hash::FxHashMap;
@@ -31,6 +32,10 @@ pub(crate) struct Entry {
     /// store may hold them or not): on a merge they are this world's, not the other writer's.
     /// Cleared by the next successful commit of the chunk.
     pub claimed: Option<Arc<ClaimedVoxels>>,
+    /// Its game data (block data and entity records), copy on write.
+    pub side: Arc<ChunkSide>,
+    /// The game data of `base`: the common ancestor of a merge, as `base` is for the voxels.
+    pub base_side: Arc<ChunkSide>,
     /// Last access tick, for LRU.
     pub last_used: u64,
     /// Apply epoch that last touched it (to list each touched chunk once per apply).
@@ -160,9 +165,9 @@ impl ChunkCache {
         let accounted_uniform = chunk.as_uniform().is_some();
         self.bytes += accounted;
         self.uniform += usize::from(accounted_uniform);
-        let (history, base, expect, claimed) = match self.map.get(&key) {
-            Some(e) => (e.history, e.base.clone(), e.expect, e.claimed.clone()),
-            None => (ProcessHistory::EMPTY, chunk.clone(), None, None),
+        let (history, base, expect, claimed, side, base_side) = match self.map.get(&key) {
+            Some(e) => (e.history, e.base.clone(), e.expect, e.claimed.clone(), e.side.clone(), e.base_side.clone()),
+            None => (ProcessHistory::EMPTY, chunk.clone(), None, None, Arc::default(), Arc::default()),
         };
         let entry = Entry {
             chunk,
@@ -172,6 +177,8 @@ impl ChunkCache {
             base,
             expect,
             claimed,
+            side,
+            base_side,
             last_used: self.tick,
             touched_epoch: 0,
             accounted,

@@ -46,17 +46,24 @@ use crate::coords::CHUNK_VOLUME;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
 use crate::morton::MortonKey;
+use crate::side::{ChunkSide, MAX_SIDE_LEN};
 
 /// Record magic.
 pub const MAGIC: [u8; 4] = *b"STRC";
 /// The format version written: records that carry their world, key and sequence.
 pub const FORMAT_VERSION: u8 = 3;
+/// The format version written for chunks with game data ([`ChunkSide`]): version 3 with a
+/// side-section length at offset 44 (the header is 48 bytes) and the section after the history.
+/// A chunk without game data is written as version 3.
+pub const FORMAT_VERSION_SIDE: u8 = 4;
 /// The first format version: no process history, no place (read, never written).
 pub const FORMAT_VERSION_1: u8 = 1;
 /// The second format version: a process history, no place (read, never written).
 pub const FORMAT_VERSION_2: u8 = 2;
 /// Bytes before the payload (version 3).
 pub const HEADER_LEN: usize = 44;
+/// Bytes before the payload (version 4: the side-section length follows the version-3 fields).
+pub const HEADER_LEN_SIDE: usize = 48;
 /// Bytes after the history: the checksum (version 3).
 pub const TRAILER_LEN: usize = 8;
 /// Bytes before the payload in versions 1 and 2.
@@ -67,7 +74,8 @@ pub const DENSE_BYTES: usize = CHUNK_VOLUME * 2;
 pub const UNIFORM_RECORD_LEN: usize = HEADER_LEN + 2 + TRAILER_LEN;
 /// The longest record the encoder can write (a dense chunk lz4 cannot shrink, and the longest
 /// history): what a scanner needs to see of a file at once to find any record.
-pub const MAX_RECORD_LEN: usize = HEADER_LEN + DENSE_BYTES + DENSE_BYTES / 255 + 16 + u16::MAX as usize + TRAILER_LEN;
+pub const MAX_RECORD_LEN: usize =
+    HEADER_LEN_SIDE + DENSE_BYTES + DENSE_BYTES / 255 + 16 + u16::MAX as usize + MAX_SIDE_LEN + TRAILER_LEN;
 
 /// The world a save belongs to: chosen at random when the save is created and written into
 /// every record it stores, so a record copied from another world fails verification.
@@ -137,6 +145,8 @@ pub struct RecordHeader {
     pub payload_len: u32,
     /// History bytes after the payload (0 in version 1).
     pub history_len: u16,
+    /// Side-section bytes after the history (version 4; 0 in the others).
+    pub side_len: u32,
     /// Where the record says it belongs (`None` in versions 1 and 2).
     pub home: Option<RecordHome>,
     /// The store commit that wrote it (0 in versions 1 and 2, and before sealing).
@@ -148,13 +158,29 @@ pub struct RecordHeader {
 impl RecordHeader {
     /// Bytes before the payload ([`HEADER_LEN`] or, for versions 1 and 2, [`LEGACY_HEADER_LEN`]).
     pub fn header_len(&self) -> usize {
-        if self.version == FORMAT_VERSION { HEADER_LEN } else { LEGACY_HEADER_LEN }
+        framing(self.version).map_or(LEGACY_HEADER_LEN, |(h, _)| h)
     }
 
-    /// Bytes after the history ([`TRAILER_LEN`]; 0 for versions 1 and 2).
+    /// Bytes after the side section ([`TRAILER_LEN`]; 0 for versions 1 and 2).
     pub fn trailer_len(&self) -> usize {
-        if self.version == FORMAT_VERSION { TRAILER_LEN } else { 0 }
+        framing(self.version).map_or(0, |(_, t)| t)
     }
+}
+
+/// Header and trailer bytes of a record of `version` (`None` for versions this build does not
+/// read).
+fn framing(version: u8) -> Option<(usize, usize)> {
+    match version {
+        FORMAT_VERSION => Some((HEADER_LEN, TRAILER_LEN)),
+        FORMAT_VERSION_SIDE => Some((HEADER_LEN_SIDE, TRAILER_LEN)),
+        FORMAT_VERSION_1 | FORMAT_VERSION_2 => Some((LEGACY_HEADER_LEN, 0)),
+        _ => None,
+    }
+}
+
+/// Whether records of `version` carry their place, sequence and a trailing checksum (3 and 4).
+fn is_placed(version: u8) -> bool {
+    version == FORMAT_VERSION || version == FORMAT_VERSION_SIDE
 }
 
 /// How an lz4 block is malformed: `lz4_flex`'s `DecompressError`, as a value that can be
@@ -217,7 +243,7 @@ pub enum DecodeError {
     #[error("bad magic {0:02x?}")]
     BadMagic([u8; 4]),
     /// A format version this build does not read.
-    #[error("unsupported format version {0} (this build reads 1, 2 and {FORMAT_VERSION})")]
+    #[error("unsupported format version {0} (this build reads 1 to {FORMAT_VERSION_SIDE})")]
     UnsupportedVersion(u8),
     /// An unknown payload kind.
     #[error("unknown record kind {0}")]
@@ -268,6 +294,9 @@ pub enum DecodeError {
     /// A stored chunk summary (see [`crate::summary_record`]) whose body is malformed.
     #[error("malformed chunk summary: {0}")]
     BadSummary(&'static str),
+    /// A side section ([`ChunkSide`]: block data and entity records) that is malformed.
+    #[error("malformed side section: {0}")]
+    BadSide(&'static str),
     /// A process history whose length does not match its mask, or an empty one stored.
     #[error("malformed process history ({len} bytes)")]
     BadHistory {
@@ -295,23 +324,36 @@ fn checksum_legacy(version: u8, kind: u8, payload_len: u32, history_len: u16, bo
     xxhash_rust::xxh3::xxh3_64_with_seed(body, seed)
 }
 
-/// Appends a version-3 record (world and sequence 0: unsealed) for `key`.
-fn write_record(out: &mut Vec<u8>, key: MortonKey, kind: RecordKind, payload: &[u8], history: &ProcessHistory) {
+/// Appends a version-3 record (version 4 when `side` holds anything; world and sequence 0:
+/// unsealed) for `key`.
+fn write_record(
+    out: &mut Vec<u8>,
+    key: MortonKey,
+    kind: RecordKind,
+    payload: &[u8],
+    history: &ProcessHistory,
+    side: &ChunkSide,
+) {
     let start = out.len();
     let history_len = if history.is_empty() { 0u16 } else { history.encoded_len() as u16 };
-    out.reserve(HEADER_LEN + payload.len() + history_len as usize + TRAILER_LEN);
+    let side_len = side.encoded_len();
+    out.reserve(HEADER_LEN_SIDE + payload.len() + history_len as usize + side_len + TRAILER_LEN);
     out.extend_from_slice(&MAGIC);
-    out.push(FORMAT_VERSION);
+    out.push(if side_len > 0 { FORMAT_VERSION_SIDE } else { FORMAT_VERSION });
     out.push(kind as u8);
     out.extend_from_slice(&history_len.to_le_bytes());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&WorldId::UNSEALED.0.to_le_bytes());
     out.extend_from_slice(&key.0.to_le_bytes());
     out.extend_from_slice(&0u64.to_le_bytes());
+    if side_len > 0 {
+        out.extend_from_slice(&(side_len as u32).to_le_bytes());
+    }
     out.extend_from_slice(payload);
     if history_len > 0 {
         history.encode_into(out);
     }
+    side.encode_into(out);
     out.extend_from_slice(&[0; TRAILER_LEN]);
     write_trailer(&mut out[start..]);
 }
@@ -319,7 +361,7 @@ fn write_record(out: &mut Vec<u8>, key: MortonKey, kind: RecordKind, payload: &[
 /// Appends the deletion record of `key` (version 3, unsealed): what stores keep for a deleted
 /// chunk so that a later salvage knows the chunk was deleted after its last stored record.
 pub fn encode_deletion(key: MortonKey, out: &mut Vec<u8>) {
-    write_record(out, key, RecordKind::Deletion, &[], &ProcessHistory::EMPTY);
+    write_record(out, key, RecordKind::Deletion, &[], &ProcessHistory::EMPTY, &ChunkSide::new());
 }
 
 /// Appends `record` to `out`, sealed for `world` by commit `sequence`: a version-3 record that
@@ -371,10 +413,24 @@ impl ChunkEncoder {
 
     /// Appends the record of `chunk`, stored at `key`, with its process history, to `out`.
     pub fn encode_with_history(&mut self, key: MortonKey, chunk: &Chunk, history: &ProcessHistory, out: &mut Vec<u8>) {
+        self.encode_full(key, chunk, history, &ChunkSide::new(), out);
+    }
+
+    /// Appends the record of `chunk`, stored at `key`, with its process history and game data
+    /// (version 4 when `side` holds anything, else version 3), to `out`. `side` must encode to
+    /// at most [`MAX_SIDE_LEN`] bytes (what the world's edits keep to).
+    pub fn encode_full(
+        &mut self,
+        key: MortonKey,
+        chunk: &Chunk,
+        history: &ProcessHistory,
+        side: &ChunkSide,
+        out: &mut Vec<u8>,
+    ) {
         match chunk {
             Chunk::Uniform(m) => {
                 let payload = m.0.to_le_bytes();
-                write_record(out, key, RecordKind::Uniform, &payload, history);
+                write_record(out, key, RecordKind::Uniform, &payload, history, side);
             }
             Chunk::Dense(d) => {
                 let max = lz4_flex::block::get_maximum_output_size(DENSE_BYTES);
@@ -395,7 +451,7 @@ impl ChunkEncoder {
                 // so compression cannot run out of space.
                 let n = lz4_flex::block::compress_into(input, &mut self.compressed)
                     .expect("buffer sized with get_maximum_output_size");
-                write_record(out, key, RecordKind::DenseLz4, &self.compressed[..n], history);
+                write_record(out, key, RecordKind::DenseLz4, &self.compressed[..n], history, side);
             }
         }
     }
@@ -417,14 +473,12 @@ pub fn declared_len(bytes: &[u8]) -> Option<usize> {
     if h[..4] != MAGIC {
         return None;
     }
-    let framing = match h[4] {
-        FORMAT_VERSION => HEADER_LEN + TRAILER_LEN,
-        FORMAT_VERSION_1 | FORMAT_VERSION_2 => LEGACY_HEADER_LEN,
-        _ => return None,
-    };
+    let (header, trailer) = framing(h[4])?;
     let history_len = if h[4] == FORMAT_VERSION_1 { 0 } else { u16::from_le_bytes([h[6], h[7]]) as usize };
     let payload_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]) as usize;
-    Some(framing + payload_len + history_len)
+    let side_len =
+        if h[4] == FORMAT_VERSION_SIDE { u32::from_le_bytes(bytes.get(44..48)?.try_into().ok()?) as usize } else { 0 };
+    Some(header + trailer + payload_len + history_len + side_len)
 }
 
 /// The place and sequence number a version-3 header at `bytes[0]` claims, read **without
@@ -433,7 +487,7 @@ pub fn declared_len(bytes: &[u8]) -> Option<usize> {
 /// damaged copy.
 pub fn claimed_place(bytes: &[u8]) -> Option<(RecordHome, u64)> {
     let h = bytes.get(..HEADER_LEN)?;
-    if h[..4] != MAGIC || h[4] != FORMAT_VERSION {
+    if h[..4] != MAGIC || !is_placed(h[4]) {
         return None;
     }
     let u64_at = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().unwrap_or_default());
@@ -463,11 +517,7 @@ fn parse_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
     if [m0, m1, m2, m3] != MAGIC {
         return Err(DecodeError::BadMagic([m0, m1, m2, m3]));
     }
-    let (header_len, trailer_len) = match version {
-        FORMAT_VERSION => (HEADER_LEN, TRAILER_LEN),
-        FORMAT_VERSION_1 | FORMAT_VERSION_2 => (LEGACY_HEADER_LEN, 0),
-        other => return Err(DecodeError::UnsupportedVersion(other)),
-    };
+    let (header_len, trailer_len) = framing(version).ok_or(DecodeError::UnsupportedVersion(version))?;
     let kind_enum = match kind {
         0 => RecordKind::Uniform,
         1 => RecordKind::DenseLz4,
@@ -484,13 +534,22 @@ fn parse_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
         reserved
     };
     let payload_len = u32::from_le_bytes([l0, l1, l2, l3]);
-    let declared = payload_len as usize + history_len as usize;
+    let side_len = if version == FORMAT_VERSION_SIDE {
+        let at: [u8; 4] = bytes
+            .get(44..48)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(DecodeError::Truncated { len: bytes.len(), needed: HEADER_LEN_SIDE })?;
+        u32::from_le_bytes(at)
+    } else {
+        0
+    };
+    let declared = payload_len as usize + history_len as usize + side_len as usize;
     let needed = header_len + declared + trailer_len;
     if bytes.len() < needed {
         return Err(DecodeError::Truncated { len: bytes.len(), needed });
     }
     if bytes.len() != needed {
-        let actual = bytes.len() - header_len - trailer_len - history_len as usize;
+        let actual = (bytes.len() - header_len - trailer_len).saturating_sub(history_len as usize + side_len as usize);
         return Err(DecodeError::LengthMismatch { declared: payload_len, actual });
     }
     let body = &bytes[header_len..needed - trailer_len];
@@ -506,13 +565,28 @@ fn parse_header(bytes: &[u8]) -> Result<RecordHeader, DecodeError> {
     if kind_enum == RecordKind::Deletion && declared != 0 {
         return Err(DecodeError::LengthMismatch { declared: payload_len, actual: 0 });
     }
-    Ok(RecordHeader { version, kind: kind_enum, payload_len, history_len, home, sequence, checksum: stored })
+    if version == FORMAT_VERSION_SIDE && (side_len == 0 || side_len as usize > MAX_SIDE_LEN) {
+        // Writers use version 3 without game data, and keep sections within the limit.
+        return Err(DecodeError::BadSide("section length out of range"));
+    }
+    Ok(RecordHeader { version, kind: kind_enum, payload_len, history_len, side_len, home, sequence, checksum: stored })
 }
 
 /// Like [`parse_record`], also returning the decoded process history (empty if none).
 pub fn parse_record_parts(bytes: &[u8]) -> Result<(RecordHeader, &[u8], ProcessHistory), DecodeError> {
+    parse_record_sections(bytes).map(|(h, payload, history, _)| (h, payload, history))
+}
+
+/// A checked record's header, payload, history and side-section bytes
+/// ([`parse_record_sections`]).
+pub type RecordSections<'a> = (RecordHeader, &'a [u8], ProcessHistory, &'a [u8]);
+
+/// Like [`parse_record_parts`], also returning the side section's bytes (empty if none; decode
+/// them with [`ChunkSide::decode`]).
+pub fn parse_record_sections(bytes: &[u8]) -> Result<RecordSections<'_>, DecodeError> {
     let header = parse_header(bytes)?;
     let body = &bytes[header.header_len()..bytes.len() - header.trailer_len()];
+    let (body, side) = body.split_at(body.len() - header.side_len as usize);
     let (payload, history_bytes) = body.split_at(header.payload_len as usize);
     let history = if header.history_len > 0 {
         let h = ProcessHistory::decode(history_bytes)?;
@@ -527,7 +601,7 @@ pub fn parse_record_parts(bytes: &[u8]) -> Result<(RecordHeader, &[u8], ProcessH
     } else {
         ProcessHistory::EMPTY
     };
-    Ok((header, payload, history))
+    Ok((header, payload, history, side))
 }
 
 /// The checksum field of the record that starts at `bytes[0]`, read without checking it (`None`
@@ -535,7 +609,7 @@ pub fn parse_record_parts(bytes: &[u8]) -> Result<(RecordHeader, &[u8], ProcessH
 /// exact bytes cheaply (a save's content digest is built from it).
 pub fn stored_checksum(bytes: &[u8]) -> Option<u64> {
     let at = match (bytes.get(..4)?, bytes.get(4)?) {
-        (m, &FORMAT_VERSION) if *m == MAGIC => declared_len(bytes)?.checked_sub(TRAILER_LEN)?,
+        (m, &v) if *m == MAGIC && is_placed(v) => declared_len(bytes)?.checked_sub(TRAILER_LEN)?,
         (m, &(FORMAT_VERSION_1 | FORMAT_VERSION_2)) if *m == MAGIC => 12,
         _ => return None,
     };
@@ -588,14 +662,23 @@ fn decode_payload(kind: RecordKind, payload: &[u8], buf: &mut DenseChunk) -> Res
 ///
 /// On error the buffer's contents are unspecified but memory-safe.
 pub fn decode_into(bytes: &[u8], buf: &mut DenseChunk) -> Result<Decoded, DecodeError> {
-    let (header, payload) = parse_record(bytes)?;
+    let (header, payload) = parse_checked(bytes)?;
     decode_payload(header.kind, payload, buf)
+}
+
+/// [`parse_record`], with the side section (if any) checked structurally.
+fn parse_checked(bytes: &[u8]) -> Result<(RecordHeader, &[u8]), DecodeError> {
+    let (header, payload, _, side) = parse_record_sections(bytes)?;
+    if !side.is_empty() {
+        ChunkSide::decode(side)?;
+    }
+    Ok((header, payload))
 }
 
 /// [`decode_into`] for a record read from `home`: a version-3 record that belongs elsewhere is
 /// [`DecodeError::Misplaced`] (checked after its checksum and payload).
 pub fn decode_into_at(bytes: &[u8], home: RecordHome, buf: &mut DenseChunk) -> Result<Decoded, DecodeError> {
-    let (header, payload) = parse_record(bytes)?;
+    let (header, payload) = parse_checked(bytes)?;
     let decoded = decode_payload(header.kind, payload, buf)?;
     check_home(&header, home)?;
     Ok(decoded)
@@ -629,8 +712,38 @@ pub fn decode_stored_at(bytes: &[u8], home: RecordHome) -> Result<(Chunk, Proces
     Ok((chunk, history, header.sequence))
 }
 
-fn decode_parts(bytes: &[u8]) -> Result<(RecordHeader, Chunk, ProcessHistory), DecodeError> {
-    let (header, payload, history) = parse_record_parts(bytes)?;
+/// Everything a record holds ([`decode_full_at`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecodedRecord {
+    /// The voxels.
+    pub chunk: Chunk,
+    /// The processes that changed it.
+    pub history: ProcessHistory,
+    /// Its game data (empty before version 4).
+    pub side: ChunkSide,
+    /// The commit that wrote it (0 for versions 1 and 2 and unsealed records).
+    pub sequence: u64,
+}
+
+/// [`decode_stored_at`] that also decodes the side section: what stores return, and what
+/// anything that writes a record again from a decoded one must use, so game data is kept.
+pub fn decode_full_at(bytes: &[u8], home: RecordHome) -> Result<DecodedRecord, DecodeError> {
+    let (header, chunk, history, side) = decode_sections(bytes)?;
+    check_home(&header, home)?;
+    Ok(DecodedRecord { chunk, history, side, sequence: header.sequence })
+}
+
+/// [`decode_full_at`] without checking where the record belongs (a salvage places it itself).
+pub fn decode_full(bytes: &[u8]) -> Result<DecodedRecord, DecodeError> {
+    let (header, chunk, history, side) = decode_sections(bytes)?;
+    Ok(DecodedRecord { chunk, history, side, sequence: header.sequence })
+}
+
+fn decode_sections(bytes: &[u8]) -> Result<(RecordHeader, Chunk, ProcessHistory, ChunkSide), DecodeError> {
+    let (header, payload, history, side) = parse_record_sections(bytes)?;
+    // Checked structurally by every decode, so chunk readers and game-data readers agree on
+    // which records are readable (it allocates only for records that hold game data).
+    let side = if side.is_empty() { ChunkSide::new() } else { ChunkSide::decode(side)? };
     let chunk = match header.kind {
         RecordKind::Uniform => match *payload {
             [a, b] => Chunk::Uniform(MaterialId(u16::from_le_bytes([a, b]))),
@@ -644,7 +757,11 @@ fn decode_parts(bytes: &[u8]) -> Result<(RecordHeader, Chunk, ProcessHistory), D
             }
         }
     };
-    Ok((header, chunk, history))
+    Ok((header, chunk, history, side))
+}
+
+fn decode_parts(bytes: &[u8]) -> Result<(RecordHeader, Chunk, ProcessHistory), DecodeError> {
+    decode_sections(bytes).map(|(h, c, history, _)| (h, c, history))
 }
 
 /// Version-1 and -2 records as earlier builds wrote them: for tests of reading (and upgrading)
@@ -719,6 +836,65 @@ mod tests {
         out
     }
 
+    fn game_data() -> ChunkSide {
+        let mut side = ChunkSide::new();
+        side.set_block(LocalIndex::new(70), MaterialId(3), Some(b"chest".to_vec().into()));
+        side.set_entity(42, Some(b"crate at 1.5, 2, 3".to_vec().into()));
+        side
+    }
+
+    fn with_side(chunk: &Chunk) -> Vec<u8> {
+        let mut out = Vec::new();
+        ChunkEncoder::new().encode_full(K, chunk, &eroded(), &game_data(), &mut out);
+        out
+    }
+
+    /// Game data makes a version-4 record that round-trips with its chunk, history and place;
+    /// readers of chunks alone read it too; without game data the record is version 3, byte for
+    /// byte what it was.
+    #[test]
+    fn game_data_round_trips_in_a_version_4_record() {
+        for c in [Chunk::Uniform(MaterialId(8)), terrain_like()] {
+            let rec = sealed(&with_side(&c), WORLD, 5);
+            assert_eq!(rec[4], FORMAT_VERSION_SIDE);
+            assert_eq!(declared_len(&rec), Some(rec.len()));
+            assert_eq!(stored_sequence(&rec), 5);
+            let full = decode_full_at(&rec, home(K)).unwrap();
+            assert_eq!(full, DecodedRecord { chunk: c.clone(), history: eroded(), side: game_data(), sequence: 5 });
+            assert_eq!(decode_at(&rec, home(K)).unwrap(), (c.clone(), eroded()));
+            assert!(matches!(decode_full_at(&rec, home(MortonKey(1))), Err(DecodeError::Misplaced { .. })));
+            let mut plain = Vec::new();
+            ChunkEncoder::new().encode_full(K, &c, &eroded(), &ChunkSide::new(), &mut plain);
+            assert_eq!(plain, with_history(&c));
+            assert_eq!(decode_full(&plain).unwrap().side, ChunkSide::new());
+        }
+    }
+
+    /// A version-4 header whose section length is 0 or past the limit, or whose section is
+    /// malformed behind a valid checksum, is an error for every reader.
+    #[test]
+    fn a_bad_side_section_behind_a_valid_checksum_is_an_error() {
+        let rec = with_side(&Chunk::Uniform(MaterialId(8)));
+        let side_len = u32::from_le_bytes(rec[44..48].try_into().unwrap()) as usize;
+        let section_at = rec.len() - TRAILER_LEN - side_len;
+        // An empty section: the header says 0 bytes.
+        let mut empty = rec[..section_at].to_vec();
+        empty[44..48].copy_from_slice(&0u32.to_le_bytes());
+        empty.extend_from_slice(&[0; TRAILER_LEN]);
+        write_trailer(&mut empty);
+        assert_eq!(decode_full(&empty), Err(DecodeError::BadSide("section length out of range")));
+        // Trailing garbage inside the section.
+        let mut bad = rec[..rec.len() - TRAILER_LEN].to_vec();
+        bad.push(1);
+        bad[44..48].copy_from_slice(&((side_len + 1) as u32).to_le_bytes());
+        bad.extend_from_slice(&[0; TRAILER_LEN]);
+        write_trailer(&mut bad);
+        assert_eq!(decode_full(&bad), Err(DecodeError::BadSide("trailing bytes")));
+        assert_eq!(decode(&bad), Err(DecodeError::BadSide("trailing bytes")), "chunk readers check it too");
+        let mut buf = DenseChunk::filled(MaterialId::AIR);
+        assert!(decode_into(&bad, &mut buf).is_err());
+    }
+
     fn sealed(record: &[u8], world: WorldId, sequence: u64) -> Vec<u8> {
         let mut out = Vec::new();
         assert!(seal_into(record, world, sequence, &mut out));
@@ -734,6 +910,9 @@ mod tests {
             with_history(&Chunk::Uniform(MaterialId(8))),
             with_history(&terrain_like()),
             sealed(&encode(K, &terrain_like()), WORLD, 99),
+            with_side(&Chunk::Uniform(MaterialId(8))),
+            with_side(&terrain_like()),
+            sealed(&with_side(&terrain_like()), WORLD, 98),
             deletion,
             encode_legacy(&Chunk::Uniform(MaterialId(7)), &ProcessHistory::EMPTY),
             encode_legacy(&terrain_like(), &eroded()),
@@ -964,6 +1143,22 @@ mod tests {
         }));
         let rec = encode(ChunkKey::new(-1, 2, 3).morton(), &noisy);
         assert!(rec.len() > DENSE_BYTES && rec.len() <= MAX_RECORD_LEN, "{}", rec.len());
+        // With the longest history and the longest side section.
+        let mut history = ProcessHistory::EMPTY;
+        for p in 0..crate::history::MAX_PROCESSES as u8 {
+            history
+                .record(crate::history::ProcessStamp { process: crate::history::ProcessId::new(p).unwrap(), step: 1 });
+        }
+        let mut side = ChunkSide::new();
+        for id in 0..3 {
+            side.set_entity(id, Some(vec![1; crate::side::MAX_VALUE_LEN].into()));
+        }
+        side.set_entity(3, Some(vec![1; MAX_SIDE_LEN - side.encoded_len() - 12].into()));
+        assert_eq!(side.encoded_len(), MAX_SIDE_LEN);
+        let mut rec = Vec::new();
+        ChunkEncoder::new().encode_full(ChunkKey::new(-1, 2, 3).morton(), &noisy, &history, &side, &mut rec);
+        assert!(rec.len() <= MAX_RECORD_LEN, "{} > {MAX_RECORD_LEN}", rec.len());
+        assert_eq!(decode_full(&rec).unwrap().side, side);
     }
 
     proptest! {

@@ -35,6 +35,26 @@ pub enum Edit {
     /// A process's result (erosion, deposition…), applied all or nothing: only if every voxel it
     /// writes still holds the material the process read (see [`ProcessBatch`]).
     Process(ProcessBatch),
+    /// Sets (`Some`) or removes (`None`) the block data of one voxel ([`crate::side`]): kept
+    /// in the voxel's chunk record, for the material the voxel holds when this edit applies,
+    /// and dropped by the apply that changes that voxel's material. At most
+    /// [`MAX_VALUE_LEN`](crate::side::MAX_VALUE_LEN) bytes.
+    BlockData {
+        /// The voxel.
+        pos: VoxelPos,
+        /// The game's bytes, or `None` to remove them.
+        data: Option<Vec<u8>>,
+    },
+    /// Sets (`Some`) or removes (`None`) entity record `id` of chunk `chunk` ([`crate::side`]):
+    /// kept in the chunk's record. At most [`MAX_VALUE_LEN`](crate::side::MAX_VALUE_LEN) bytes.
+    EntityData {
+        /// The chunk.
+        chunk: ChunkKey,
+        /// The entity's id (the game's; unique within the chunk).
+        id: u64,
+        /// The game's bytes, or `None` to remove them.
+        data: Option<Vec<u8>>,
+    },
 }
 
 /// One compare-and-set write of a [`ProcessBatch`].
@@ -87,6 +107,12 @@ pub enum EditError {
     /// A sphere radius that is negative, infinite or NaN.
     #[error("sphere radius {0} is not a finite number ≥ 0")]
     BadRadius(f32),
+    /// Block data or an entity record longer than [`MAX_VALUE_LEN`](crate::side::MAX_VALUE_LEN).
+    #[error("{len} bytes of game data; the most one value may hold is {}", crate::side::MAX_VALUE_LEN)]
+    DataTooLarge {
+        /// Its length.
+        len: usize,
+    },
 }
 
 /// An inclusive box of chunk keys: the chunks an edit may write, a region to query.
@@ -153,6 +179,8 @@ impl Edit {
             Edit::Set(p, _) => Some(ChunkBox::of_voxels(*p, *p)),
             Edit::Many(list) => points(list.iter().map(|(p, _)| *p)),
             Edit::Process(batch) => points(batch.writes.iter().map(|w| w.pos)),
+            Edit::BlockData { pos, .. } => Some(ChunkBox::of_voxels(*pos, *pos)),
+            Edit::EntityData { chunk, .. } => Some(ChunkBox { min: *chunk, max: *chunk }),
             Edit::FillBox { min, max, .. } => {
                 (min.x <= max.x && min.y <= max.y && min.z <= max.z).then(|| ChunkBox::of_voxels(*min, *max))
             }
@@ -187,6 +215,11 @@ impl Edit {
                 let extent = ((f64::from(*radius) * 2.0).ceil() as u64).saturating_add(1);
                 if extent > u64::from(MAX_EDIT_EXTENT) { Err(EditError::TooLarge { extent }) } else { Ok(()) }
             }
+            Edit::BlockData { data: Some(d), .. } | Edit::EntityData { data: Some(d), .. }
+                if d.len() > crate::side::MAX_VALUE_LEN =>
+            {
+                Err(EditError::DataTooLarge { len: d.len() })
+            }
             _ => Ok(()),
         }
     }
@@ -206,6 +239,7 @@ impl Edit {
                 (4.0 / 3.0 * std::f64::consts::PI * r * r * r) as u64
             }
             Edit::Process(b) => b.writes.len() as u64,
+            Edit::BlockData { .. } | Edit::EntityData { .. } => 0,
         }
     }
 }

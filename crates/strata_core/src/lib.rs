@@ -23,6 +23,7 @@ pub mod palette;
 pub mod rng;
 pub mod shape;
 pub mod shared_world;
+pub mod side;
 pub mod store;
 pub mod summary_record;
 pub mod tile_cache;
@@ -47,6 +48,7 @@ pub use material::{
 pub use morton::MortonKey;
 pub use palette::{IdMap, Palette, PaletteError, PaletteRules};
 pub use shape::{BlockState, PlacedShape, Shape, ShapeBox, StateKind};
+pub use side::{BlockData, ChunkSide};
 pub use store::{
     BackendError, ChunkStore, CommitReceipt, MemoryStore, StoreError, StoreStats, StoredChunk, WriteBatch,
 };

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use strata_core::MortonKey;
 use strata_core::codec::{self, DecodeError, WorldId};
 use strata_core::store::{ChunkStore, CommitReceipt, ScanVisitor, StoreError, WriteBatch};
-use strata_core::{Chunk, ChunkKey, ProcessHistory};
+use strata_core::{Chunk, ChunkKey, ChunkSide, ProcessHistory};
 
 /// What a received record says about its chunk ([`RemoteStore::receive`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +31,8 @@ pub enum Received {
         history: ProcessHistory,
         /// The commit that wrote it.
         sequence: u64,
+        /// Its game data (block data, entity records).
+        side: ChunkSide,
     },
     /// The chunk is the generator's again (a deletion record).
     Deleted,
@@ -99,8 +101,8 @@ impl RemoteStore {
         if home.world != world {
             return Err(ReceiveError::OtherWorld { expected: world, got: home.world });
         }
-        let received = match codec::decode_stored_at(record.bytes(), home) {
-            Ok((chunk, history, sequence)) => Received::Chunk { chunk, history, sequence },
+        let received = match codec::decode_full_at(record.bytes(), home) {
+            Ok(d) => Received::Chunk { chunk: d.chunk, history: d.history, sequence: d.sequence, side: d.side },
             Err(DecodeError::Deletion) => Received::Deleted,
             Err(e) => return Err(e.into()),
         };
@@ -187,7 +189,12 @@ mod tests {
         chunk.set(strata_core::VoxelPos::new(1, 2, 3).local().index(), MaterialId(9));
         assert_eq!(
             store.receive(&record(server, key, &chunk, 3)),
-            Ok(Received::Chunk { chunk: chunk.clone(), history: ProcessHistory::EMPTY, sequence: 3 })
+            Ok(Received::Chunk {
+                chunk: chunk.clone(),
+                history: ProcessHistory::EMPTY,
+                sequence: 3,
+                side: ChunkSide::new()
+            })
         );
         let generator = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
         let mut world = World::new(store.clone(), generator, WorldConfig::default());

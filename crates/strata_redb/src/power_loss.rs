@@ -4,14 +4,17 @@
 //! followed, in order, the last one torn at a random sector boundary; in the third, any subset
 //! of them, each whole or torn (a later write on the platter, an earlier one not). Reopened from that image,
 //! the save must hold exactly the acknowledged commits (or those plus the commit that was in
-//! flight, whole), never part of a commit, and verify clean.
+//! flight, whole), never part of a commit, and verify clean. Half the chunks carry game data
+//! (a "chest" at a voxel whose contents name the voxel's material, and an entity record): after
+//! every loss each chest's contents match its voxel — never a chest without its contents, nor
+//! contents without the chest.
 
 use super::*;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use strata_core::DenseChunk;
 use strata_core::MaterialId;
 use strata_core::rng::SplitMix64;
+use strata_core::{ChunkSide, DenseChunk};
 
 const SECTOR: usize = 512;
 
@@ -175,7 +178,20 @@ impl StorageBackend for PowerLossBackend {
 }
 
 /// A save's contents: chunks by key and meta values.
-type State = (BTreeMap<MortonKey, Chunk>, BTreeMap<String, String>);
+type State = (BTreeMap<MortonKey, (Chunk, ChunkSide)>, BTreeMap<String, String>);
+
+/// Game data for `chunk` (half the time none): a chest at a random voxel whose contents name
+/// the voxel's material, and an entity record.
+fn game_data(rng: &mut SplitMix64, chunk: &Chunk) -> ChunkSide {
+    let mut side = ChunkSide::new();
+    if rng.below(2) == 0 {
+        let at = strata_core::LocalIndex::new(rng.below(32_768) as u16);
+        let material = chunk.get(at);
+        side.set_block(at, material, Some(format!("chest on {}", material.0).into_bytes().into()));
+        side.set_entity(rng.next_u64(), Some(vec![rng.below(256) as u8; rng.below(300) as usize].into()));
+    }
+    side
+}
 
 fn chunk(rng: &mut SplitMix64) -> Chunk {
     if rng.below(3) == 0 {
@@ -214,8 +230,9 @@ fn workload(backend: &PowerLossBackend, seed: u64, fail_after: u64) -> (Vec<Stat
                     next.0.remove(&k.morton());
                 } else {
                     let c = chunk(&mut rng);
-                    batch.put(k, &c);
-                    next.0.insert(k.morton(), c);
+                    let side = game_data(&mut rng, &c);
+                    batch.put_full(k, &c, &strata_core::ProcessHistory::EMPTY, &side, None);
+                    next.0.insert(k.morton(), (c, side));
                 }
             }
             store.commit(&batch).map(drop)
@@ -236,12 +253,18 @@ fn contents(store: &RedbStore) -> State {
     let mut chunks = BTreeMap::new();
     store
         .scan(strata_core::store::full_range(), &mut |k, _| {
-            chunks.insert(k, Chunk::Uniform(MaterialId(0)));
+            chunks.insert(k, (Chunk::Uniform(MaterialId(0)), ChunkSide::new()));
             ControlFlow::Continue(())
         })
         .unwrap();
     for (k, c) in chunks.iter_mut() {
-        *c = store.get(k.to_chunk()).unwrap().unwrap();
+        let stored = store.get_stored(k.to_chunk()).unwrap().unwrap();
+        for (at, chest) in stored.side.blocks() {
+            let material = stored.chunk.get(at);
+            assert_eq!(chest.material, material, "a chest's contents belong to its voxel");
+            assert_eq!(&chest.bytes[..], format!("chest on {}", material.0).as_bytes());
+        }
+        *c = (stored.chunk, stored.side);
     }
     let meta = store.meta("generator").unwrap().map(|v| ("generator".to_owned(), v)).into_iter().collect();
     (chunks, meta)

@@ -31,10 +31,10 @@ use crate::RedbStore;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use strata_core::MortonKey;
 use strata_core::codec::{self, RecordHome, RecordKind, WorldId};
 use strata_core::meta_record;
 use strata_core::store::{ChunkStore, StoreError, WriteBatch};
-use strata_core::{Chunk, MortonKey, ProcessHistory};
 
 /// Bytes read per step of [`scan`] (a window also holds the overlap below).
 const WINDOW: usize = 16 << 20;
@@ -283,13 +283,14 @@ impl Salvage {
         file: &mut std::fs::File,
         key: MortonKey,
         found: &Found,
-    ) -> Result<(Vec<u8>, Chunk, ProcessHistory), StoreError> {
+    ) -> Result<(Vec<u8>, codec::DecodedRecord), StoreError> {
         let mut record = vec![0; found.len];
         file.seek(SeekFrom::Start(found.offset))?;
         file.read_exact(&mut record)?;
         let home = RecordHome { world: self.world.unwrap_or_default(), key };
-        let (chunk, history, sequence) = codec::decode_stored_at(&record, home)
+        let decoded = codec::decode_full_at(&record, home)
             .map_err(|source| StoreError::Corrupt { key: key.to_chunk(), source })?;
+        let sequence = decoded.sequence;
         if sequence != found.sequence {
             return Err(StoreError::Backend(strata_core::store::BackendError::Inconsistent(format!(
                 "{}: the record of chunk {:?} changed since the scan (sequence {sequence}, was {})",
@@ -298,7 +299,7 @@ impl Salvage {
                 found.sequence
             ))));
         }
-        Ok((record, chunk, history))
+        Ok((record, decoded))
     }
 
     /// Writes the recovered chunks (re-encoded, with fresh summaries) and meta values into a
@@ -339,8 +340,9 @@ impl Salvage {
         for (key, found) in in_file_order {
             // Invariant: only intact records of this world were kept; reading and decoding them
             // again checks that (and a failure here is reported, not written).
-            let (_, chunk, history) = self.read_record(&mut file, *key, found)?;
-            batch.put_with_history(key.to_chunk(), &chunk, &history);
+            // Game data travels in the record: re-encoded with the voxels.
+            let (_, d) = self.read_record(&mut file, *key, found)?;
+            batch.put_full(key.to_chunk(), &d.chunk, &d.history, &d.side, None);
             written.chunks += 1;
             if batch.len() == 1024 {
                 store.commit(&batch)?;
@@ -371,8 +373,16 @@ mod tests {
         }))
     }
 
-    /// A save with chunks 0..20 put, 0..5 put again, 15..20 deleted, and a meta value; returns
-    /// it with what each chunk holds now (deleted ones absent).
+    /// The game data chunks 0..5 are put again with.
+    fn game_data(x: i32) -> strata_core::ChunkSide {
+        let mut side = strata_core::ChunkSide::new();
+        side.set_block(strata_core::LocalIndex::new(x as u16), MaterialId(1), Some(vec![x as u8; 40].into()));
+        side.set_entity(x as u64, Some(b"crate".to_vec().into()));
+        side
+    }
+
+    /// A save with chunks 0..20 put, 0..5 put again (with game data), 15..20 deleted, and a
+    /// meta value; returns it with what each chunk holds now (deleted ones absent).
     fn save(dir: &Path) -> (PathBuf, WorldId, BTreeMap<MortonKey, Chunk>) {
         let path = dir.join("w.strata");
         let store = RedbStore::open(&path).unwrap();
@@ -385,7 +395,8 @@ mod tests {
         store.commit(&b).unwrap();
         b.clear();
         for x in 0..5 {
-            b.put(ChunkKey::new(x, 1, -2), &chunk(x as u16 + 40));
+            let history = strata_core::ProcessHistory::EMPTY;
+            b.put_full(ChunkKey::new(x, 1, -2), &chunk(x as u16 + 40), &history, &game_data(x), None);
             want.insert(ChunkKey::new(x, 1, -2).morton(), chunk(x as u16 + 40));
         }
         for x in 15..20 {
@@ -454,6 +465,10 @@ mod tests {
         assert!(recovered.verify(&mut || {}).unwrap().is_clean());
         for (key, chunk) in &want {
             assert_eq!(recovered.get(key.to_chunk()).unwrap().as_ref(), Some(chunk), "{key:?}");
+        }
+        for x in 0..5 {
+            let side = recovered.get_stored(ChunkKey::new(x, 1, -2)).unwrap().unwrap().side;
+            assert_eq!(side, game_data(x), "game data is recovered with its chunk");
         }
         assert_eq!(recovered.stats().unwrap().records, want.len() as u64);
         assert_eq!(recovered.meta("generator").unwrap().as_deref(), Some("(seed: 5)"));

@@ -403,7 +403,7 @@ fn conditional_puts_refuse_a_changed_record() {
     assert!(second.sequence > first.sequence);
     assert_eq!(
         store.get_stored(k).unwrap().unwrap(),
-        strata_core::StoredChunk { chunk: dense(4), history, sequence: second.sequence }
+        strata_core::StoredChunk { chunk: dense(4), history, side: Default::default(), sequence: second.sequence }
     );
 }
 

@@ -236,9 +236,10 @@ fn follow_server(
                     Ok(received) => {
                         if let Some(w) = world.as_deref_mut() {
                             let loaded = match received {
-                                Received::Chunk { chunk, history, sequence } => LoadedChunk {
+                                Received::Chunk { chunk, history, sequence, side } => LoadedChunk {
                                     chunk: Arc::new(chunk),
                                     history,
+                                    side: Arc::new(side),
                                     origin: ChunkOrigin::Store,
                                     sequence,
                                 },

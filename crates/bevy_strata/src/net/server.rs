@@ -908,10 +908,17 @@ fn send_changes(
         {
             // A deleted chunk is not refreshed (its generated copy looks older than this world's
             // commit of it); the world's next commit of it merges.
-            match codec::decode_stored_at(bytes, store.home(key.morton())) {
-                Ok((chunk, history, sequence)) => {
-                    let origin = strata_core::ChunkOrigin::Store;
-                    world.refresh(key, strata_core::LoadedChunk { chunk: Arc::new(chunk), history, origin, sequence });
+            // Decoded whole: the other server's game data comes with its voxels.
+            match codec::decode_full_at(bytes, store.home(key.morton())) {
+                Ok(d) => {
+                    let loaded = strata_core::LoadedChunk {
+                        chunk: Arc::new(d.chunk),
+                        history: d.history,
+                        side: Arc::new(d.side),
+                        origin: strata_core::ChunkOrigin::Store,
+                        sequence: d.sequence,
+                    };
+                    world.refresh(key, loaded);
                 }
                 Err(e) => warn!("strata net: another server's record of chunk {key:?} does not decode: {e}"),
             }

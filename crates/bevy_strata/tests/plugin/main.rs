@@ -5,6 +5,7 @@
 #[cfg(feature = "avian")]
 mod colliders;
 mod common;
+mod game_data;
 mod geology;
 mod headless;
 mod light;

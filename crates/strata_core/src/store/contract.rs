@@ -5,6 +5,7 @@
 use super::*;
 use crate::chunk::DenseChunk;
 use crate::material::MaterialId;
+use crate::side::ChunkSide;
 
 /// A dense test chunk: material `seed` in the layers below `y = seed % 32`, air above.
 pub fn dense(seed: u16) -> Chunk {
@@ -145,6 +146,50 @@ pub fn run(store: &dyn ChunkStore) {
     invalid_keys(store);
     conditional_puts(store);
     summaries_keep_their_up(store);
+    side_records(store);
+}
+
+/// Game data ([`ChunkSide`]) is stored in its chunk's record: read back whole by every read
+/// (`get_stored`, raw records, scans), replaced with the chunk, gone when the chunk is put
+/// without it or deleted, and written by a conditional put only with its chunk.
+fn side_records(store: &dyn ChunkStore) {
+    let k = ChunkKey::new(-70, 5, 9);
+    let mut side = ChunkSide::new();
+    side.set_block(crate::LocalIndex::new(33), MaterialId(7), Some(b"chest".to_vec().into()));
+    side.set_entity(9, Some(vec![3; 5000].into()));
+    let history = ProcessHistory::EMPTY;
+    let mut batch = WriteBatch::new();
+    batch.put_full(k, &dense(7), &history, &side, Some(Expect::Absent));
+    let first = store.commit(&batch).unwrap();
+    let stored = store.get_stored(k).unwrap().unwrap();
+    assert_eq!((stored.chunk, stored.side, stored.sequence), (dense(7), side.clone(), first.sequence));
+    let record = store.get_records(&[k.morton()]).unwrap().remove(0).expect("the record");
+    assert_eq!(codec::decode_full_at(&record, store.home(k.morton())).unwrap().side, side);
+    let mut scanned = 0;
+    store
+        .scan(MortonKey::region_range(k, 0), &mut |key, record| {
+            assert_eq!(codec::decode_full_at(record, store.home(key)).unwrap().side, side);
+            scanned += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(scanned, 1);
+    // A failed condition writes neither the voxels nor the data.
+    let mut other = side.clone();
+    other.set_entity(10, Some(b"new".to_vec().into()));
+    batch.clear();
+    batch.put_full(k, &dense(8), &history, &other, Some(Expect::Absent));
+    assert!(matches!(store.commit(&batch), Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get_stored(k).unwrap().unwrap().side, side);
+    // Put without data: the record holds none; deleted: nothing.
+    batch.clear();
+    batch.put(k, &dense(8));
+    store.commit(&batch).unwrap();
+    assert!(store.get_stored(k).unwrap().unwrap().side.is_empty());
+    batch.clear();
+    batch.delete(k);
+    store.commit(&batch).unwrap();
+    assert_eq!(store.get_stored(k).unwrap(), None);
 }
 
 /// A batch for a world whose up is not `+Y` writes each summary with its chunk's up, and

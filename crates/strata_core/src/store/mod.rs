@@ -34,6 +34,7 @@ use crate::coords::ChunkKey;
 use crate::history::ProcessHistory;
 use crate::morton::MortonKey;
 use crate::palette::{Palette, PaletteError};
+use crate::side::ChunkSide;
 use crate::summary_record::{self, StoredCell, StoredSummary};
 use crate::up::{Up, WorldUp};
 use std::ops::{ControlFlow, Range, RangeInclusive};
@@ -234,8 +235,8 @@ impl Expect {
 /// Decodes a record read from `home` (the chunk `key`) into a [`StoredChunk`]; a record that
 /// fails to decode or belongs elsewhere is [`StoreError::Corrupt`].
 pub fn decode_stored(bytes: &[u8], home: RecordHome, key: ChunkKey) -> Result<StoredChunk, StoreError> {
-    codec::decode_stored_at(bytes, home)
-        .map(|(chunk, history, sequence)| StoredChunk { chunk, history, sequence })
+    codec::decode_full_at(bytes, home)
+        .map(|d| StoredChunk { chunk: d.chunk, history: d.history, side: d.side, sequence: d.sequence })
         .map_err(|source| StoreError::Corrupt { key, source })
 }
 
@@ -314,11 +315,28 @@ impl WriteBatch {
     /// The record's encoding (one lz4 compression of 64 KiB for a dense chunk) plus its summary
     /// (O(32³) counting and downsampling, one lz4 compression of 8 KiB); O(1) for a uniform chunk.
     pub fn put_with_history(&mut self, key: ChunkKey, chunk: &Chunk, history: &ProcessHistory) {
+        self.put_full(key, chunk, history, &ChunkSide::new(), None);
+    }
+
+    /// Stores `chunk` at `key` with its process history and game data ([`ChunkSide`]: block
+    /// data and entity records, in the same record, so the store commits them with the voxels
+    /// in one transaction), on condition `expect` if given (see [`WriteBatch::put_if`]).
+    pub fn put_full(
+        &mut self,
+        key: ChunkKey,
+        chunk: &Chunk,
+        history: &ProcessHistory,
+        side: &ChunkSide,
+        expect: Option<Expect>,
+    ) {
         if !self.accepts(key) {
             return;
         }
+        if let Some(expect) = expect {
+            self.conditions.push((key.morton(), expect));
+        }
         let start = self.data.len();
-        self.encoder.encode_with_history(key.morton(), chunk, history, &mut self.data);
+        self.encoder.encode_full(key.morton(), chunk, history, side, &mut self.data);
         let s = self.summaries.len();
         StoredSummary::of(chunk, *history, self.up.of_chunk(key)).encode(key.morton(), &mut self.summaries);
         self.entries
@@ -328,10 +346,7 @@ impl WriteBatch {
     /// [`WriteBatch::put_with_history`] on condition: the store commits the batch only if the
     /// record at `key` is still the one `expect` describes (else [`StoreError::Conflict`]).
     pub fn put_if(&mut self, key: ChunkKey, chunk: &Chunk, history: &ProcessHistory, expect: Expect) {
-        if self.accepts(key) {
-            self.put_with_history(key, chunk, history);
-            self.conditions.push((key.morton(), expect));
-        }
+        self.put_full(key, chunk, history, &ChunkSide::new(), Some(expect));
     }
 
     /// Adds a condition as [`WriteBatch::put_if`] does (for a batch rebuilt from another).
@@ -454,6 +469,8 @@ pub struct StoredChunk {
     pub chunk: Chunk,
     /// The processes that changed it.
     pub history: ProcessHistory,
+    /// Its game data: block data and entity records (empty for records before version 4).
+    pub side: ChunkSide,
     /// The sequence number of the commit that wrote the record (0 for records of format
     /// versions 1 and 2, and for stores that do not seal).
     pub sequence: u64,

@@ -93,12 +93,14 @@ impl RemappedStore {
     /// is handed on as it is (its reader reports it).
     fn record_to_registry(&self, key: MortonKey, record: Vec<u8>) -> Vec<u8> {
         let home = self.inner.home(key);
-        let Ok((chunk, history, sequence)) = codec::decode_stored_at(&record, home) else { return record };
-        let chunk = self.chunk_to_registry(chunk);
+        let Ok(d) = codec::decode_full_at(&record, home) else { return record };
+        let chunk = self.chunk_to_registry(d.chunk);
+        let mut side = d.side;
+        side.remap(|m| self.map.to_registry(m));
         let mut unsealed = Vec::new();
-        ChunkEncoder::new().encode_with_history(key, &chunk, &history, &mut unsealed);
+        ChunkEncoder::new().encode_full(key, &chunk, &d.history, &side, &mut unsealed);
         let mut out = Vec::with_capacity(unsealed.len());
-        codec::seal_into(&unsealed, home.world, sequence, &mut out);
+        codec::seal_into(&unsealed, home.world, d.sequence, &mut out);
         out
     }
 
@@ -172,11 +174,14 @@ impl ChunkStore for RemappedStore {
             // on read, as without a palette.
             let ours = codec::claimed_place(record)
                 .is_none_or(|(h, _)| h.key == key && (h.world == WorldId::UNSEALED || h.world == world));
-            match codec::decode_with_history(record) {
-                Ok((mut chunk, history)) if ours => {
+            match codec::decode_full(record) {
+                Ok(d) if ours => {
+                    let mut chunk = d.chunk;
                     self.map.chunk_to_store(&mut chunk);
                     chunk.normalize();
-                    out.put_with_history(chunk_key, &chunk, &history);
+                    let mut side = d.side;
+                    side.remap(|m| self.map.to_store(m));
+                    out.put_full(chunk_key, &chunk, &d.history, &side, None);
                 }
                 _ => out.put_record(key, record),
             }
@@ -200,7 +205,10 @@ impl ChunkStore for RemappedStore {
     }
 
     fn get_stored(&self, key: ChunkKey) -> Result<Option<StoredChunk>, StoreError> {
-        Ok(self.inner.get_stored(key)?.map(|s| StoredChunk { chunk: self.chunk_to_registry(s.chunk), ..s }))
+        Ok(self.inner.get_stored(key)?.map(|mut s| {
+            s.side.remap(|m| self.map.to_registry(m));
+            StoredChunk { chunk: self.chunk_to_registry(s.chunk), ..s }
+        }))
     }
 
     fn get_many(&self, keys: &[ChunkKey]) -> Result<Vec<Option<Chunk>>, StoreError> {
@@ -266,6 +274,15 @@ mod tests {
         assert_eq!(store.get(k).unwrap(), Some(Chunk::Uniform(MaterialId(4))));
         let raw = store.get_record(k.morton()).unwrap().unwrap();
         assert_eq!(codec::decode_at(&raw, store.home(k.morton())).unwrap().0, Chunk::Uniform(MaterialId(4)));
+        // Block data remembers its voxel's material: in the save's ids too.
+        let mut side = crate::ChunkSide::new();
+        side.set_block(crate::LocalIndex::new(9), MaterialId(4), Some(b"chest".to_vec().into()));
+        batch.clear();
+        batch.put_full(k, &Chunk::Uniform(MaterialId(4)), &crate::ProcessHistory::EMPTY, &side, None);
+        store.commit(&batch).unwrap();
+        let saved = inner.get_stored(k).unwrap().unwrap().side;
+        assert_eq!(saved.block(crate::LocalIndex::new(9)).unwrap().material, MaterialId(37));
+        assert_eq!(store.get_stored(k).unwrap().unwrap().side, side);
     }
 
     #[test]

@@ -148,6 +148,8 @@ impl World {
             Edit::Set(p, _) => need(p.chunk()),
             Edit::Many(list) => list.iter().for_each(|(p, _)| need(p.chunk())),
             Edit::Process(batch) => batch.writes.iter().for_each(|w| need(w.pos.chunk())),
+            Edit::BlockData { pos, .. } => need(pos.chunk()),
+            Edit::EntityData { chunk, .. } => need(*chunk),
             Edit::FillBox { min, max, .. } => {
                 cover::box_chunks(*min, *max).filter(|(_, c)| *c == Cover::Part).for_each(|(k, _)| need(k));
             }
@@ -199,6 +201,15 @@ impl World {
                     report.rejected_batches += usize::from(applied.is_none());
                     applied.unwrap_or(0)
                 }),
+                Edit::BlockData { .. } | Edit::EntityData { .. } => match self.apply_side(&edit) {
+                    Ok(true) => Ok(0),
+                    Ok(false) => {
+                        // The chunk's game data would outgrow its record: never applied.
+                        report.rejected_edits += 1;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                },
                 other => self.apply_edit(other),
             };
             match outcome {
@@ -218,7 +229,7 @@ impl World {
         self.cache.awaited = awaited;
         self.deferred = held;
         report.chunks = self.touched.len();
-        if !self.touched.is_empty() {
+        if !self.touched.is_empty() || !self.side_touched.is_empty() {
             self.version += 1;
         }
         self.publish_touched();
@@ -230,11 +241,16 @@ impl World {
     fn publish_touched(&mut self) {
         let version = self.version;
         for key in std::mem::take(&mut self.touched) {
+            self.side_touched.remove(&key);
             let Some(e) = self.cache.entry_mut(&key) else { continue };
             if let Some(c) = Arc::get_mut(&mut e.chunk) {
                 c.normalize();
             } else {
                 Arc::make_mut(&mut e.chunk).normalize();
+            }
+            // Block data goes with its block: dropped where the voxel changed material.
+            if e.side.blocks().any(|(i, d)| e.chunk.get(i) != d.material) {
+                Arc::make_mut(&mut e.side).prune(&e.chunk);
             }
             e.version = version;
             let extent = self.extents.remove(&key).unwrap_or(ChangeExtent::WHOLE);
@@ -243,6 +259,67 @@ impl World {
             self.cache.set_dirty(&key, true);
             self.cache.recount(&key);
         }
+        // Chunks whose game data alone changed: dirty, with a new version (so a commit prepared
+        // before keeps them dirty), but no change on the feed — their voxels did not change.
+        for key in std::mem::take(&mut self.side_touched) {
+            let Some(e) = self.cache.entry_mut(&key) else { continue };
+            e.version = version;
+            self.cache.set_dirty(&key, true);
+        }
+    }
+
+    /// Applies an [`Edit::BlockData`] or [`Edit::EntityData`]: loads the chunk and changes its
+    /// game data (copy on write). Block data is written for the voxel's material as of this
+    /// edit. Returns `false`, changing nothing, if the chunk's side section would outgrow
+    /// [`MAX_SIDE_LEN`](crate::side::MAX_SIDE_LEN).
+    ///
+    /// # Runtime
+    /// O(log entries), plus a copy of the chunk's game data when it is shared with the store's
+    /// copy (the first change after a load or commit).
+    fn apply_side(&mut self, edit: &Edit) -> Result<bool, StoreError> {
+        let key = match edit {
+            Edit::BlockData { pos, .. } => pos.chunk(),
+            Edit::EntityData { chunk, .. } => *chunk,
+            _ => return Ok(true),
+        };
+        self.ensure_resident(key)?;
+        let e = self.cache.get(key).ok_or_else(|| unreachable_resident(key))?;
+        let fits = |side: &ChunkSide| side.encoded_len() <= crate::side::MAX_SIDE_LEN;
+        match edit {
+            Edit::BlockData { pos, data } => {
+                let i = pos.local().index();
+                let material = e.chunk.get(i);
+                let old = e.side.block(i).cloned();
+                let new = data.as_ref().map(|d| crate::side::BlockData { material, bytes: d.clone().into() });
+                if old == new {
+                    return Ok(true);
+                }
+                let side = Arc::make_mut(&mut e.side);
+                side.set_block(i, material, new.map(|d| d.bytes));
+                if !fits(side) {
+                    side.set_block(i, material, None);
+                    if let Some(o) = old {
+                        side.set_block(i, o.material, Some(o.bytes));
+                    }
+                    return Ok(false);
+                }
+            }
+            Edit::EntityData { id, data, .. } => {
+                if e.side.entity(*id) == data.as_deref() {
+                    return Ok(true);
+                }
+                let old = e.side.entity(*id).map(Box::<[u8]>::from);
+                let side = Arc::make_mut(&mut e.side);
+                side.set_entity(*id, data.clone().map(Into::into));
+                if !fits(side) {
+                    side.set_entity(*id, old);
+                    return Ok(false);
+                }
+            }
+            _ => {}
+        }
+        self.side_touched.insert(key);
+        Ok(true)
     }
 
     fn apply_edit(&mut self, edit: &Edit) -> Result<u64, StoreError> {
@@ -253,6 +330,7 @@ impl World {
             Edit::FillBox { min, max, material } => self.fill_box_now(*min, *max, *material),
             Edit::FillSphere { center, radius, material } => self.fill_sphere_now(*center, *radius, *material),
             Edit::Process(batch) => Ok(self.apply_process(batch)?.unwrap_or(0)),
+            Edit::BlockData { .. } | Edit::EntityData { .. } => self.apply_side(edit).map(|_| 0),
         }
     }
 
@@ -485,6 +563,8 @@ impl HeldChunks {
             Edit::Set(p, _) => Some(Box::new(std::iter::once(p.chunk()))),
             Edit::Many(list) => Some(Box::new(list.iter().map(|(p, _)| p.chunk()))),
             Edit::Process(batch) => Some(Box::new(batch.writes.iter().map(|w| w.pos.chunk()))),
+            Edit::BlockData { pos, .. } => Some(Box::new(std::iter::once(pos.chunk()))),
+            Edit::EntityData { chunk, .. } => Some(Box::new(std::iter::once(*chunk))),
             Edit::FillBox { .. } | Edit::FillSphere { .. } => None,
         }
     }

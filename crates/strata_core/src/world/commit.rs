@@ -33,8 +33,12 @@ struct CommitChunk {
     /// The entry's version when prepared.
     version: u64,
     history: ProcessHistory,
+    /// Its game data.
+    side: Arc<ChunkSide>,
     /// The store's copy as the world knows it, and the condition of the put.
     base: Arc<Chunk>,
+    /// The game data of `base`.
+    base_side: Arc<ChunkSide>,
     expect: Option<Expect>,
     /// Voxels sent by earlier commits of unknown outcome (see [`ClaimedVoxels`]).
     claimed: Option<Arc<ClaimedVoxels>>,
@@ -58,6 +62,7 @@ struct Merged {
     /// What was committed: the other writer's voxels where this world did not change them.
     chunk: Arc<Chunk>,
     history: ProcessHistory,
+    side: Arc<ChunkSide>,
 }
 
 /// How many times [`PreparedCommit::execute`] merges and retries after
@@ -202,10 +207,7 @@ impl PreparedCommit {
         loop {
             let mut batch = WriteBatch::for_world(self.generator.world_up());
             for c in remaining.iter().map(|&i| &current[i]) {
-                match c.expect {
-                    Some(expect) => batch.put_if(c.key, &c.chunk, &c.history, expect),
-                    None => batch.put_with_history(c.key, &c.chunk, &c.history),
-                }
+                batch.put_full(c.key, &c.chunk, &c.history, &c.side, c.expect);
             }
             let (keys, written, sequence) = match store.commit(&batch) {
                 Ok(mut receipt) => {
@@ -273,12 +275,13 @@ impl PreparedCommit {
                         continue;
                     }
                 }
-                let (theirs, expect, their_history) = match read {
-                    Ok(Some(s)) => (Arc::new(s.chunk), Expect::Sequence(s.sequence), s.history),
+                let (theirs, expect, their_history, their_side) = match read {
+                    Ok(Some(s)) => (Arc::new(s.chunk), Expect::Sequence(s.sequence), s.history, Arc::new(s.side)),
                     Ok(None) => (
                         Arc::new(crate::generator::sample_hinted(self.generator.as_ref(), 0, key)),
                         Expect::Absent,
                         ProcessHistory::EMPTY,
+                        Arc::default(),
                     ),
                     // A record no reader here can use (corrupt, misplaced, a newer format):
                     // replaced by this world's copy (its voxels over the copy it knew), on
@@ -286,15 +289,18 @@ impl PreparedCommit {
                     Err(record) => {
                         let expect = Expect::Sequence(crate::codec::stored_sequence(&record));
                         outcome.replaced.push(key);
-                        (c.base.clone(), expect, ProcessHistory::EMPTY)
+                        (c.base.clone(), expect, ProcessHistory::EMPTY, c.base_side.clone())
                     }
                 };
                 let ours = Arc::new(merge_claimed(&c.base, &c.chunk, &theirs, c.claimed.as_deref()));
+                let side = Arc::new(ChunkSide::merge(&c.base_side, &c.side, &their_side, &ours));
                 c.history.merge(&their_history);
                 c.chunk = ours.clone();
+                c.side = side.clone();
                 c.expect = Some(expect);
                 c.base = theirs;
-                outcome.merged.insert(key, Merged { chunk: ours, history: c.history });
+                c.base_side = their_side;
+                outcome.merged.insert(key, Merged { chunk: ours, history: c.history, side });
             }
         }
     }
@@ -324,7 +330,9 @@ impl World {
                 chunk: e.chunk.clone(),
                 version: e.version,
                 history: e.history,
+                side: e.side.clone(),
                 base: e.base.clone(),
+                base_side: e.base_side.clone(),
                 expect: e.expect,
                 claimed: e.claimed.clone(),
             })
@@ -373,15 +381,22 @@ impl World {
             let their_merge = merged.remove(&c.key);
             if let Some(e) = self.cache.entry_mut(&c.key) {
                 let stored = their_merge.as_ref().map_or(&c.chunk, |m| &m.chunk);
+                let stored_side = their_merge.as_ref().map_or(&c.side, |m| &m.side);
                 e.expect = Some(Expect::Sequence(written.get(&c.key).copied().unwrap_or(receipt.sequence)));
                 let unchanged = e.version == c.version;
                 if let Some(m) = &their_merge {
-                    e.chunk =
-                        if unchanged { m.chunk.clone() } else { Arc::new(merge_voxels(&c.chunk, &e.chunk, &m.chunk)) };
+                    if unchanged {
+                        (e.chunk, e.side) = (m.chunk.clone(), m.side.clone());
+                    } else {
+                        // Edits made since the commit was prepared, on top of the merge.
+                        e.chunk = Arc::new(merge_voxels(&c.chunk, &e.chunk, &m.chunk));
+                        e.side = Arc::new(ChunkSide::merge(&c.side, &e.side, &m.side, &e.chunk));
+                    }
                     e.history.merge(&m.history);
                     changed.push(c.key);
                 }
                 e.base = stored.clone();
+                e.base_side = stored_side.clone();
                 e.claimed = None;
                 if unchanged {
                     self.cache.set_dirty(&c.key, false);

@@ -33,6 +33,7 @@ use crate::edit::{ChunkBox, Edit, EditError, EditLog, EditSender, ProcessBatch};
 use crate::generator::WorldGenerator;
 use crate::history::ProcessHistory;
 use crate::material::MaterialId;
+use crate::side::ChunkSide;
 use crate::store::{ChunkStore, CommitReceipt, Expect, StoreError, WriteBatch};
 use cover::{Cover, Sphere};
 use crossbeam_channel::{Receiver, Sender};
@@ -106,6 +107,8 @@ pub struct LoadedChunk {
     pub chunk: Arc<Chunk>,
     /// The processes that changed it (empty for generated chunks).
     pub history: ProcessHistory,
+    /// Its game data: block data and entity records (empty for generated chunks).
+    pub side: Arc<ChunkSide>,
     /// Where it came from.
     pub origin: ChunkOrigin,
     /// The sequence number of the store commit that wrote it (0 for generated chunks): what
@@ -165,6 +168,7 @@ impl ChunkSource {
         Ok(self.store.get_stored(key)?.map(|s| LoadedChunk {
             chunk: Arc::new(s.chunk),
             history: s.history,
+            side: Arc::new(s.side),
             origin: ChunkOrigin::Store,
             sequence: s.sequence,
         }))
@@ -187,6 +191,7 @@ impl ChunkSource {
         LoadedChunk {
             chunk: Arc::new(chunk),
             history: ProcessHistory::EMPTY,
+            side: Arc::default(),
             origin: ChunkOrigin::Generator,
             sequence: 0,
         }
@@ -271,6 +276,8 @@ pub struct World {
     version: u64,
     epoch: u64,
     touched: Vec<ChunkKey>,
+    /// Chunks whose game data this apply changed (see `apply::apply_side`).
+    side_touched: FxHashSet<ChunkKey>,
     /// What this apply wrote in each touched chunk.
     extents: FxHashMap<ChunkKey, ChangeExtent>,
     subscribers: Vec<Sender<ChunkChange>>,
@@ -312,6 +319,7 @@ impl World {
             version: 0,
             epoch: 0,
             touched: Vec::new(),
+            side_touched: FxHashSet::default(),
             extents: FxHashMap::default(),
             subscribers: Vec::new(),
             loaded_from_store: 0,
@@ -400,6 +408,44 @@ impl World {
         self.push_checked(Edit::FillSphere { center, radius, material })
     }
 
+    /// Appends a write of the block data at `pos` ([`Edit::BlockData`]; `None` removes it): the
+    /// game's bytes for that voxel (a chest's contents), committed in the voxel's chunk record
+    /// with the voxels, for as long as the voxel holds the material it holds when the edit
+    /// applies. Data longer than [`MAX_VALUE_LEN`](crate::side::MAX_VALUE_LEN) is refused
+    /// ([`EditError::DataTooLarge`]) and nothing is appended.
+    pub fn set_block_data(&self, pos: VoxelPos, data: Option<Vec<u8>>) -> Result<(), EditError> {
+        self.push_checked(Edit::BlockData { pos, data })
+    }
+
+    /// Appends a write of entity record `id` of chunk `key` ([`Edit::EntityData`]; `None`
+    /// removes it), committed in the chunk's record. Refused like
+    /// [`World::set_block_data`].
+    pub fn set_entity_data(&self, key: ChunkKey, id: u64, data: Option<Vec<u8>>) -> Result<(), EditError> {
+        self.push_checked(Edit::EntityData { chunk: key, id, data })
+    }
+
+    /// The game data of chunk `key` (block data and entity records; applied state), loading
+    /// the chunk into the cache if needed. [`StoreError::InvalidKey`] for a key outside the
+    /// valid range.
+    pub fn chunk_side(&mut self, key: ChunkKey) -> Result<Arc<ChunkSide>, StoreError> {
+        crate::store::checked_morton(key)?;
+        self.ensure_resident(key)?;
+        let side = self.cache.get(key).ok_or_else(|| unreachable_resident(key))?.side.clone();
+        self.cache.evict_over_budget();
+        Ok(side)
+    }
+
+    /// The block data at `pos` (applied state), loading its chunk if needed.
+    pub fn block_data(&mut self, pos: VoxelPos) -> Result<Option<crate::side::BlockData>, StoreError> {
+        let (key, local) = pos.split();
+        Ok(self.chunk_side(key)?.block(local.index()).cloned())
+    }
+
+    /// The game data of `key` if it is resident, without loading.
+    pub fn resident_side(&self, key: ChunkKey) -> Option<Arc<ChunkSide>> {
+        self.cache.peek(&key).map(|e| e.side.clone())
+    }
+
     fn push_checked(&self, edit: Edit) -> Result<(), EditError> {
         edit.check()?;
         self.push_edit(edit);
@@ -465,6 +511,7 @@ impl World {
         let expect = loaded.expect();
         let e = self.cache.insert(key, loaded.chunk, false, 0);
         (e.history, e.expect) = (loaded.history, Some(expect));
+        (e.side, e.base_side) = (loaded.side.clone(), loaded.side);
         self.cache.evict_over_budget();
         HandIn::Inserted
     }
@@ -492,6 +539,7 @@ impl World {
         let chunk = loaded.chunk;
         let e = self.cache.insert(key, chunk.clone(), false, version);
         (e.history, e.expect, e.base, e.claimed) = (loaded.history, Some(expect), chunk.clone(), None);
+        (e.side, e.base_side) = (loaded.side.clone(), loaded.side);
         let change = ChunkChange { key, version, chunk, history: loaded.history, extent: ChangeExtent::WHOLE };
         self.subscribers.retain(|s| s.send(change.clone()).is_ok());
         self.cache.evict_over_budget();
@@ -621,6 +669,7 @@ impl World {
         let expect = loaded.expect();
         let e = self.cache.insert(key, loaded.chunk, false, 0);
         (e.history, e.expect) = (loaded.history, Some(expect));
+        (e.side, e.base_side) = (loaded.side.clone(), loaded.side);
         Ok(())
     }
 }

@@ -622,6 +622,7 @@ fn out_of_range_chunk_keys_are_refused() {
     let loaded = LoadedChunk {
         chunk: Arc::new(Chunk::Uniform(MaterialId(9))),
         history: ProcessHistory::EMPTY,
+        side: Default::default(),
         origin: ChunkOrigin::Generator,
         sequence: 0,
     };
@@ -1115,6 +1116,7 @@ fn adopt_replaces_local_edits_with_the_authority_and_publishes_the_change() {
     let loaded = LoadedChunk {
         chunk: Arc::new(theirs.clone()),
         history: ProcessHistory::EMPTY,
+        side: Default::default(),
         origin: ChunkOrigin::Store,
         sequence: 7,
     };
@@ -1156,6 +1158,7 @@ fn refresh_takes_another_writers_copy_only_over_a_clean_resident_chunk() {
     let theirs = |sequence: u64, material: u16| LoadedChunk {
         chunk: Arc::new(Chunk::Uniform(MaterialId(material))),
         history: ProcessHistory::EMPTY,
+        side: Default::default(),
         origin: ChunkOrigin::Store,
         sequence,
     };
@@ -1228,4 +1231,258 @@ fn changes_say_which_voxels_changed_and_whether_only_processes_wrote_them() {
     let got = extents(&feed);
     assert_eq!(got[&c0], ChangeExtent { min: [0, 1, 3], max: [31, 5, 3], processes_only: false });
     assert_eq!(got[&c1], ChangeExtent { min: [0, 1, 3], max: [7, 5, 3], processes_only: false });
+}
+
+/// Game data ([`crate::side`]): block data and entity records travel with their chunk.
+mod game_data {
+    use super::*;
+    use crate::side::{BlockData, MAX_SIDE_LEN, MAX_VALUE_LEN};
+
+    const CHEST: MaterialId = MaterialId(5);
+
+    fn bytes(s: &str) -> Option<Vec<u8>> {
+        Some(s.as_bytes().to_vec())
+    }
+
+    fn chest(contents: &str) -> Option<BlockData> {
+        Some(BlockData { material: CHEST, bytes: contents.as_bytes().into() })
+    }
+
+    /// A world over `store` with a chest at `pos` holding `contents`, committed.
+    fn with_chest(store: &Arc<dyn ChunkStore>, pos: VoxelPos, contents: &str) -> World {
+        let mut w = flat_world(store.clone());
+        w.set_voxel(pos, CHEST);
+        w.set_block_data(pos, bytes(contents)).unwrap();
+        w.commit().unwrap();
+        w
+    }
+
+    #[test]
+    fn block_data_and_entity_records_are_committed_with_their_chunk() {
+        let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        let pos = VoxelPos::new(3, 4, 5);
+        let mut w = with_chest(&store, pos, "3 apples");
+        w.set_entity_data(pos.chunk(), 77, bytes("crate")).unwrap();
+        w.commit().unwrap();
+        let stored = store.get_stored(pos.chunk()).unwrap().unwrap();
+        assert_eq!(stored.side.block(pos.local().index()).cloned(), chest("3 apples"));
+        assert_eq!(stored.side.entity(77), Some(&b"crate"[..]));
+        let mut fresh = flat_world(store.clone());
+        assert_eq!(fresh.block_data(pos).unwrap(), chest("3 apples"));
+        assert_eq!(fresh.chunk_side(pos.chunk()).unwrap().entity(77), Some(&b"crate"[..]));
+        // Removed again: the chunk keeps its voxels, the record loses the data.
+        fresh.set_block_data(pos, None).unwrap();
+        fresh.set_entity_data(pos.chunk(), 77, None).unwrap();
+        fresh.commit().unwrap();
+        assert!(store.get_stored(pos.chunk()).unwrap().unwrap().side.is_empty());
+        assert_eq!(flat_world(store).voxel(pos).unwrap(), CHEST);
+    }
+
+    /// Every kind of voxel change that replaces a chest drops its contents in the same commit;
+    /// an edit that leaves the chest (the same material written again) keeps them.
+    #[test]
+    fn changing_a_voxels_material_drops_its_block_data_in_the_same_commit() {
+        let pos = VoxelPos::new(3, 4, 5);
+        let changes: [fn(&World, VoxelPos); 5] = [
+            |w, p| w.set_voxel(p, MaterialId::AIR),
+            |w, p| w.set_many(vec![(p, MaterialId(2)), (VoxelPos::new(p.x + 1, p.y, p.z), MaterialId(2))]),
+            |w, p| w.fill_box(p, VoxelPos::new(p.x + 2, p.y + 2, p.z + 2), MaterialId(3)).unwrap(),
+            // The whole chunk replaced without being read.
+            |w, _| w.fill_box(VoxelPos::new(-40, -40, -40), VoxelPos::new(80, 80, 80), MaterialId(3)).unwrap(),
+            |w, p| w.push_edit(Edit::Process(ProcessBatch { stamp: stamp(1, 1), writes: vec![write(p, 5, 0)] })),
+        ];
+        for (n, change) in changes.into_iter().enumerate() {
+            let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+            let mut w = with_chest(&store, pos, "gold");
+            w.set_entity_data(pos.chunk(), 1, bytes("crate")).unwrap();
+            change(&w, pos);
+            w.commit().unwrap();
+            let stored = store.get_stored(pos.chunk()).unwrap().unwrap();
+            assert_ne!(stored.chunk.get(pos.local().index()), CHEST, "change {n}");
+            assert_eq!(stored.side.block(pos.local().index()), None, "change {n}: the contents went with the chest");
+            assert_eq!(stored.side.entity(1), Some(&b"crate"[..]), "change {n}: entities are not voxels");
+            assert_eq!(w.block_data(pos).unwrap(), None);
+        }
+        let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        let mut w = with_chest(&store, pos, "gold");
+        w.set_voxel(pos, CHEST);
+        w.commit().unwrap();
+        assert_eq!(flat_world(store).block_data(pos).unwrap(), chest("gold"));
+    }
+
+    /// A change of game data alone makes its chunk dirty and is committed, without a change on
+    /// the feed (the voxels did not change: nothing to remesh).
+    #[test]
+    fn a_change_of_game_data_alone_is_committed_without_a_voxel_change() {
+        let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        let pos = VoxelPos::new(3, 4, 5);
+        let mut w = with_chest(&store, pos, "gold");
+        let feed = w.subscribe();
+        let version = w.version();
+        w.set_block_data(pos, bytes("silver")).unwrap();
+        w.apply().unwrap();
+        assert!(feed.try_iter().next().is_none(), "no voxel changed");
+        assert!(w.version() > version);
+        let prepared = w.prepare_commit().unwrap();
+        assert_eq!(prepared.len(), 1, "the chunk is dirty");
+        // Changed again while the commit is in flight: it stays dirty afterwards.
+        w.set_block_data(pos, bytes("bronze")).unwrap();
+        w.apply().unwrap();
+        let result = prepared.execute(store.as_ref());
+        w.finish_commit(prepared, result).unwrap();
+        assert_eq!(flat_world(store.clone()).block_data(pos).unwrap(), chest("silver"));
+        w.commit().unwrap();
+        assert_eq!(flat_world(store).block_data(pos).unwrap(), chest("bronze"));
+    }
+
+    #[test]
+    fn oversized_game_data_is_refused_and_loses_nothing() {
+        let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        let pos = VoxelPos::new(3, 4, 5);
+        let mut w = with_chest(&store, pos, "gold");
+        let big = vec![1u8; MAX_VALUE_LEN + 1];
+        assert_eq!(w.set_block_data(pos, Some(big.clone())), Err(EditError::DataTooLarge { len: MAX_VALUE_LEN + 1 }));
+        // Through a sender the check runs at apply.
+        w.push_edit(Edit::EntityData { chunk: pos.chunk(), id: 1, data: Some(big) });
+        assert_eq!(w.apply().unwrap().rejected_edits, 1);
+        // Values within the limit until the chunk's section would outgrow its limit.
+        let full = vec![2u8; MAX_VALUE_LEN];
+        for id in 0..5 {
+            w.set_entity_data(pos.chunk(), id, Some(full.clone())).unwrap();
+        }
+        let report = w.apply().unwrap();
+        let kept = w.chunk_side(pos.chunk()).unwrap();
+        assert_eq!(report.rejected_edits, 5 - kept.entities().len());
+        assert!(report.rejected_edits >= 1 && kept.encoded_len() <= MAX_SIDE_LEN);
+        w.commit().unwrap();
+        let stored = store.get_stored(pos.chunk()).unwrap().unwrap().side;
+        assert_eq!(stored, *kept);
+        assert_eq!(stored.block(pos.local().index()).cloned(), chest("gold"), "the chest kept its contents");
+    }
+
+    /// Two writers of one chunk: each keeps the game data it changed, the other's where it did
+    /// not; a chest one broke loses the contents the other put in (in either commit order), so
+    /// the store never holds contents without their chest.
+    #[test]
+    fn two_writers_merge_game_data_and_never_keep_contents_without_their_chest() {
+        let (p, q) = (VoxelPos::new(3, 4, 5), VoxelPos::new(6, 4, 5));
+        let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        let mut setup = with_chest(&store, p, "gold");
+        setup.set_voxel(q, CHEST);
+        setup.set_block_data(q, bytes("wood")).unwrap();
+        setup.commit().unwrap();
+        let (mut a, mut b) = (flat_world(store.clone()), flat_world(store.clone()));
+        a.voxel(p).unwrap();
+        b.voxel(p).unwrap();
+        a.set_block_data(p, bytes("more gold")).unwrap();
+        a.set_entity_data(p.chunk(), 1, bytes("a's crate")).unwrap();
+        a.commit().unwrap();
+        b.set_block_data(q, bytes("iron")).unwrap();
+        b.set_entity_data(p.chunk(), 2, bytes("b's crate")).unwrap();
+        b.commit().expect("merged");
+        let side = store.get_stored(p.chunk()).unwrap().unwrap().side;
+        assert_eq!(side.block(p.local().index()).cloned(), chest("more gold"));
+        assert_eq!(side.block(q.local().index()).cloned(), chest("iron"));
+        assert_eq!((side.entity(1), side.entity(2)), (Some(&b"a's crate"[..]), Some(&b"b's crate"[..])));
+        assert_eq!(b.block_data(p).unwrap(), chest("more gold"), "the later writer sees the merge");
+
+        for breaker_first in [true, false] {
+            let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+            with_chest(&store, p, "gold");
+            let (mut breaker, mut filler) = (flat_world(store.clone()), flat_world(store.clone()));
+            breaker.voxel(p).unwrap();
+            filler.voxel(p).unwrap();
+            breaker.set_voxel(p, MaterialId::AIR);
+            filler.set_block_data(p, bytes("diamonds")).unwrap();
+            let (first, second) = if breaker_first { (&mut breaker, &mut filler) } else { (&mut filler, &mut breaker) };
+            first.commit().unwrap();
+            second.commit().unwrap();
+            let stored = store.get_stored(p.chunk()).unwrap().unwrap();
+            assert_eq!(stored.chunk.get(p.local().index()), MaterialId::AIR, "breaker first: {breaker_first}");
+            assert!(stored.side.is_empty(), "breaker first: {breaker_first}: no contents without a chest");
+            if breaker_first {
+                assert_eq!(filler.block_data(p).unwrap(), None, "the later writer sees the merge");
+            }
+        }
+    }
+
+    /// A world's voxel and entity writes since its last commit.
+    type Pending = (HashMap<VoxelPos, MaterialId>, HashMap<(ChunkKey, u64), Vec<u8>>);
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// World 0 or 1 writes voxel `x` of a two-chunk strip.
+        Set(usize, u8),
+        /// World 0 or 1 writes entity record `id` of chunk 0 or 1.
+        Entity(usize, u8, u8),
+        Commit(usize),
+        Evict(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            2 => (0..2usize, 0..64u8).prop_map(|(w, x)| Op::Set(w, x)),
+            3 => (0..2usize, 0..2u8, 0..4u8).prop_map(|(w, c, id)| Op::Entity(w, c, id)),
+            2 => (0..2usize).prop_map(Op::Commit),
+            1 => (0..2usize).prop_map(Op::Evict),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Any interleaving of two worlds' voxel and entity writes and commits on one store
+        /// ends with what a brute-force model gives: each commit writes the voxels and
+        /// entity records its world changed since its last commit over the store's, in commit
+        /// order (the voxels and the records of one chunk merged independently).
+        #[test]
+        fn two_writers_lose_no_acknowledged_entity_record(ops in proptest::collection::vec(op(), 1..40)) {
+            let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+            let mut worlds = [flat_world(store.clone()), flat_world(store.clone())];
+            let mut voxels: HashMap<VoxelPos, MaterialId> = HashMap::new();
+            let mut records: HashMap<(ChunkKey, u64), Vec<u8>> = HashMap::new();
+            let mut pending: [Pending; 2] = Default::default();
+            let all = ops.iter().cloned().chain([Op::Commit(0), Op::Commit(1)]);
+            for (next, op) in (2u16..).zip(all) {
+                match op {
+                    Op::Set(w, x) => {
+                        let pos = VoxelPos::new(i32::from(x), 1, 0);
+                        worlds[w].set_voxel(pos, MaterialId(next));
+                        pending[w].0.insert(pos, MaterialId(next));
+                    }
+                    Op::Entity(w, c, id) => {
+                        let key = ChunkKey::new(i32::from(c), 0, 0);
+                        let value = next.to_le_bytes().to_vec();
+                        worlds[w].set_entity_data(key, u64::from(id), Some(value.clone())).unwrap();
+                        pending[w].1.insert((key, u64::from(id)), value);
+                    }
+                    Op::Commit(w) => {
+                        worlds[w].commit().unwrap();
+                        voxels.extend(pending[w].0.drain());
+                        records.extend(pending[w].1.drain());
+                    }
+                    Op::Evict(w) => {
+                        worlds[w].apply().unwrap();
+                        for key in [ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0)] {
+                            worlds[w].evict(key);
+                        }
+                    }
+                }
+            }
+            let ground = FlatGenerator { height: 0, material: MaterialId(1) };
+            let mut fresh = flat_world(store);
+            for x in 0..64 {
+                let pos = VoxelPos::new(x, 1, 0);
+                let want = voxels.get(&pos).copied().unwrap_or_else(|| ground.material_at(pos));
+                prop_assert_eq!(fresh.voxel(pos).unwrap(), want, "{:?}", pos);
+            }
+            for c in 0..2 {
+                let key = ChunkKey::new(c, 0, 0);
+                let side = fresh.chunk_side(key).unwrap();
+                for id in 0..4u64 {
+                    prop_assert_eq!(side.entity(id), records.get(&(key, id)).map(|v| &v[..]), "{:?} {}", key, id);
+                }
+            }
+        }
+    }
 }
