@@ -33,7 +33,9 @@
 //! slab, 5: brick stairs, 6: a log, 7: tall grass — slabs go to the top half when set against
 //! an underside or the upper half of a side, stairs climb away from the player, logs lie along
 //! the face they are set against: `BlockState::placed_against`); B drops a crate; F5 saves now (the world also saves every few seconds and on exit). The save keeps
-//! where the player stood: the next run starts there.
+//! where the player stood (the next run starts there) and the crates: each is a
+//! `PersistWithChunk` entity saved in the record of the chunk it rests in, and comes back when
+//! that chunk does (`StrataPersistPlugin`), held still until its ground has a collider.
 //!
 //! Screenshot mode (the CI check, `tests/game_screenshot.sh`): `STRATA_SCREENSHOT=out.png cargo
 //! run --example game` plays without a save, waits until the player stands on the ground and
@@ -183,7 +185,12 @@ fn main() -> AppExit {
     };
     let plugin = match &client {
         Some(client) => plugin.with_store(client.store()),
-        None if checking => plugin,
+        // The screenshot mode plays without a save, unless given one (to check that crates
+        // come back: run it twice on one save).
+        None if checking => match std::env::var("STRATA_GAME_SAVE").ok() {
+            Some(path) => plugin.with_save_file(path),
+            None => plugin,
+        },
         None if planet.is_some() => plugin.with_save_file("game_planet.strata"),
         None => plugin.with_save_file("game.strata"),
     };
@@ -203,6 +210,10 @@ fn main() -> AppExit {
     ));
     if let Some(cave) = cave {
         app.insert_resource(cave);
+    }
+    if client.is_none() {
+        // Crates are saved with their chunks (a client's world is its server's).
+        app.add_plugins(StrataPersistPlugin::default().with::<Crate>());
     }
     if let (Some(client), Some(server)) = (client, server) {
         app.add_plugins((NetPlugins, StrataNetClientPlugin))
@@ -234,7 +245,7 @@ fn main() -> AppExit {
             (
                 (footing_of_mover, turn_to_up).run_if(resource_equals(Engine::Mover)),
                 footing_of_capsule.run_if(resource_equals(Engine::Avian)),
-                (choose_block, dig_and_build, drop_crate, save),
+                (choose_block, dig_and_build, drop_crate, dress_crates, release_crates, save),
                 carve_cave.run_if(resource_exists::<Cave>),
             )
                 .chain()
@@ -295,6 +306,16 @@ struct Eye;
 /// The avian capsule waits (static) until the chunk under it has its collider.
 #[derive(Component)]
 struct WaitingForGround(VoxelPos);
+
+/// A crate: saved with the chunk it rests in (with its `Transform`), dressed (mesh, body)
+/// when it appears — dropped now or respawned from the save.
+#[derive(Component, Reflect, Clone, Copy, Debug, Default)]
+#[reflect(Component)]
+struct Crate;
+
+/// A crate dropped in this session (not saved: a crate without it came back from the save).
+#[derive(Component)]
+struct Dropped;
 
 /// Crates dropped, oldest first, and their mesh and material.
 #[derive(Resource)]
@@ -668,26 +689,59 @@ fn drop_crate(
 }
 
 impl Crates {
-    /// Drops a crate at `at` (render space); past [`MAX_CRATES`] the oldest goes.
+    /// Drops a crate at `at` (render space); [`dress_crates`] gives it its look and body.
     fn drop_at(&mut self, commands: &mut Commands, at: Vec3) {
-        let (mesh, material) = self.look.clone();
-        let crate_ = commands
-            .spawn((
-                RigidBody::Dynamic,
-                Collider::cuboid(CRATE_SIZE, CRATE_SIZE, CRATE_SIZE),
-                CollidesWithVoxels,
-                Mesh3d(mesh),
-                MeshMaterial3d(material),
-                Transform::from_translation(at),
-            ))
-            .id();
-        self.dropped.push_back(crate_);
-        if self.dropped.len() > MAX_CRATES
-            && let Some(old) = self.dropped.pop_front()
+        commands.spawn((Crate, Dropped, PersistWithChunk::new(), Transform::from_translation(at)));
+    }
+}
+
+/// Gives every new crate (dropped, or respawned with its chunk) its mesh and an avian body,
+/// held static until the chunk under it has its collider ([`release_crates`]); past
+/// [`MAX_CRATES`] the oldest goes (and leaves the save).
+fn dress_crates(
+    mut commands: Commands,
+    origin: Res<StrataOrigin>,
+    mut crates: ResMut<Crates>,
+    new: Query<(Entity, &Transform, Has<Dropped>), Added<Crate>>,
+) {
+    for (crate_, transform, dropped) in &new {
+        if !dropped {
+            info!("a crate came back from the save at {}", origin.to_world(transform.translation));
+        }
+        let (mesh, material) = crates.look.clone();
+        let below = origin.voxel_at(transform.translation - Vec3::Y);
+        commands.entity(crate_).insert((
+            RigidBody::Static,
+            WaitingForGround(below),
+            Collider::cuboid(CRATE_SIZE, CRATE_SIZE, CRATE_SIZE),
+            CollidesWithVoxels,
+            Mesh3d(mesh),
+            MeshMaterial3d(material),
+        ));
+        crates.dropped.push_back(crate_);
+        if crates.dropped.len() > MAX_CRATES
+            && let Some(old) = crates.dropped.pop_front()
         {
             commands.entity(old).despawn();
         }
     }
+}
+
+/// A crate waiting for its ground falls once the chunk under it has its collider.
+fn release_crates(
+    mut commands: Commands,
+    colliders: Res<StrataColliders>,
+    mut crates: ResMut<Crates>,
+    waiting: Query<(Entity, &WaitingForGround), With<Crate>>,
+    all: Query<(), With<Crate>>,
+) {
+    for (crate_, ground) in &waiting {
+        if colliders.entity(ground.0.chunk()).is_some() {
+            commands.entity(crate_).remove::<WaitingForGround>().insert(RigidBody::Dynamic);
+        }
+    }
+    // Crates the plugin released with their chunk are gone from the world: forget them.
+    crates.dropped.retain(|&c| all.contains(c));
 }
 
 /// F5 saves now.
@@ -862,7 +916,7 @@ fn screenshot_when_ready(
     (world, player): (VoxelWorld, Single<&Footing, With<Player>>),
     eye: Single<&GlobalTransform, With<Eye>>,
     mut crates: ResMut<Crates>,
-    moving: Query<(&LinearVelocity, &GlobalTransform)>,
+    moving: Query<(&LinearVelocity, &GlobalTransform, Has<WaitingForGround>)>,
     mut progress: Local<ScreenshotProgress>,
 ) {
     let Ok(path) = std::env::var("STRATA_SCREENSHOT") else { return };
@@ -902,14 +956,16 @@ fn screenshot_when_ready(
         }
         return;
     }
-    let resting = crates.dropped.iter().all(|&c| moving.get(c).is_ok_and(|(v, _)| v.length() < 0.02));
+    // Dressed (the drop's commands applied), released onto their ground, and still.
+    let resting = crates.dropped.len() >= 3
+        && crates.dropped.iter().all(|&c| moving.get(c).is_ok_and(|(v, _, waiting)| !waiting && v.length() < 0.02));
     progress.resting_frames = if resting { progress.resting_frames + 1 } else { 0 };
     // A crate 20 voxels under the eye fell through the ground: the picture is taken at once,
     // and its check fails on the missing crates.
     let fell = crates
         .dropped
         .iter()
-        .any(|&c| moving.get(c).is_ok_and(|(_, at)| (eye.translation() - at.translation()).dot(*eye.up()) > 20.0));
+        .any(|&c| moving.get(c).is_ok_and(|(_, at, _)| (eye.translation() - at.translation()).dot(*eye.up()) > 20.0));
     if progress.resting_frames > 20 || fell {
         progress.requested = true;
         take_checked_screenshot::<PixelStats>(&mut commands, path);

@@ -39,6 +39,7 @@ mod mover;
 pub mod net;
 mod node_material;
 mod pacing;
+pub mod persist;
 mod persistence;
 mod picking;
 mod sets;
@@ -62,6 +63,7 @@ pub use messages::{
 pub use metrics::{StrataMetrics, StrataMetricsPlugin};
 pub use mover::VoxelMover;
 pub use node_material::{StrataMaterial, StrataMaterialPlugin, StrataStandardMaterial, StrataSurface};
+pub use persist::{PersistWithChunk, StrataPersistPlugin};
 pub use persistence::{CommitRequest, StrataPersistence};
 pub use picking::StrataPickingSettings;
 pub use sets::{StrataSchedule, StrataSystems};
@@ -169,11 +171,11 @@ pub mod prelude {
     };
     pub use crate::{
         CommitFailed, CommitRequest, EditsCommitted, GeologySettings, GeologyStats, NodeMeshed, NodeRemeshed,
-        NodeUnloaded, StrataAtmosphere, StrataAtmospherePlugin, StrataConfig, StrataFloatingOrigin,
+        NodeUnloaded, PersistWithChunk, StrataAtmosphere, StrataAtmospherePlugin, StrataConfig, StrataFloatingOrigin,
         StrataGeologyPlugin, StrataMaterialsReloadPlugin, StrataMaterialsReloaded, StrataMinimalPlugins, StrataOrigin,
-        StrataPersistence, StrataPickingSettings, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming,
-        StrataSurface, StrataSystems, StrataTextures, StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover,
-        VoxelPicked, VoxelWorld, VoxelsEdited,
+        StrataPersistPlugin, StrataPersistence, StrataPickingSettings, StrataPlugin, StrataStatus, StrataStatusChanged,
+        StrataStreaming, StrataSurface, StrataSystems, StrataTextures, StrataTexturesPlugin, StreamingViewer, VoxelHit,
+        VoxelMover, VoxelPicked, VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{
         ChunkBox, ChunkKey, EditError, MaterialId, MaterialRegistry, PaletteRules, VoxelPos, WorldGenerator,

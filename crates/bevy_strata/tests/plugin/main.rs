@@ -18,6 +18,7 @@ mod mover;
 mod net;
 mod pacing;
 mod paste;
+mod persist;
 mod redis_save;
 mod residency;
 mod startup;

@@ -416,6 +416,7 @@ impl World {
                 self.cache.recount(&key);
                 let Some(e) = self.cache.entry_mut(&key) else { continue };
                 e.version = if e.is_dirty() { version } else { e.version };
+                let side = e.side.clone();
                 let change = ChunkChange {
                     key,
                     version,
@@ -424,6 +425,7 @@ impl World {
                     extent: ChangeExtent::WHOLE,
                 };
                 self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+                self.note_arrival(key, &side);
             }
         }
         self.replaced_records += replaced.len() as u64;

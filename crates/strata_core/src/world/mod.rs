@@ -306,6 +306,9 @@ pub struct World {
     outstanding: std::sync::Weak<()>,
     /// How applies reach chunks that are not resident.
     edit_loading: EditLoading,
+    /// Chunks that became resident (or took another writer's copy) holding entity records,
+    /// if tracked ([`World::track_entity_arrivals`]).
+    entity_arrivals: Option<Vec<ChunkKey>>,
 }
 
 impl World {
@@ -338,6 +341,34 @@ impl World {
             stale_copies_taken: 0,
             outstanding: std::sync::Weak::new(),
             edit_loading: EditLoading::Blocking,
+            entity_arrivals: None,
+        }
+    }
+
+    /// Starts recording which chunks become resident holding entity records (loaded, handed
+    /// in, adopted or refreshed, or merged with another writer's records), for
+    /// [`World::take_entity_arrivals`]: what respawns a game's saved entities when their chunk
+    /// is back.
+    /// The first call lists the chunks resident now that hold entity records as arrived.
+    pub fn track_entity_arrivals(&mut self) {
+        if self.entity_arrivals.is_none() {
+            let holding = self.cache.iter().filter(|(_, e)| e.side.entities().len() > 0).map(|(k, _)| *k).collect();
+            self.entity_arrivals = Some(holding);
+        }
+    }
+
+    /// The chunks that arrived holding entity records since the last call, in arrival order
+    /// (empty unless [`World::track_entity_arrivals`] was called). A key may appear again.
+    pub fn take_entity_arrivals(&mut self) -> Vec<ChunkKey> {
+        self.entity_arrivals.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Notes `key`'s arrival if it holds entity records and arrivals are tracked. O(1).
+    fn note_arrival(&mut self, key: ChunkKey, side: &ChunkSide) {
+        if let Some(arrivals) = &mut self.entity_arrivals
+            && side.entities().len() > 0
+        {
+            arrivals.push(key);
         }
     }
 
@@ -511,7 +542,8 @@ impl World {
         let expect = loaded.expect();
         let e = self.cache.insert(key, loaded.chunk, false, 0);
         (e.history, e.expect) = (loaded.history, Some(expect));
-        (e.side, e.base_side) = (loaded.side.clone(), loaded.side);
+        (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
+        self.note_arrival(key, &loaded.side);
         self.cache.evict_over_budget();
         HandIn::Inserted
     }
@@ -539,7 +571,8 @@ impl World {
         let chunk = loaded.chunk;
         let e = self.cache.insert(key, chunk.clone(), false, version);
         (e.history, e.expect, e.base, e.claimed) = (loaded.history, Some(expect), chunk.clone(), None);
-        (e.side, e.base_side) = (loaded.side.clone(), loaded.side);
+        (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
+        self.note_arrival(key, &loaded.side);
         let change = ChunkChange { key, version, chunk, history: loaded.history, extent: ChangeExtent::WHOLE };
         self.subscribers.retain(|s| s.send(change.clone()).is_ok());
         self.cache.evict_over_budget();
@@ -669,7 +702,8 @@ impl World {
         let expect = loaded.expect();
         let e = self.cache.insert(key, loaded.chunk, false, 0);
         (e.history, e.expect) = (loaded.history, Some(expect));
-        (e.side, e.base_side) = (loaded.side.clone(), loaded.side);
+        (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
+        self.note_arrival(key, &loaded.side);
         Ok(())
     }
 }

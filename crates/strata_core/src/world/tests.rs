@@ -1409,6 +1409,34 @@ mod game_data {
     /// A world's voxel and entity writes since its last commit.
     type Pending = (HashMap<VoxelPos, MaterialId>, HashMap<(ChunkKey, u64), Vec<u8>>);
 
+    /// Chunks that become resident holding entity records are reported once per arrival, and
+    /// tracking starts with the ones resident already; chunks without records are not.
+    #[test]
+    fn chunks_arriving_with_entity_records_are_reported() {
+        let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        let (with, without) = (ChunkKey::new(0, 0, 0), ChunkKey::new(1, 0, 0));
+        let mut w = flat_world(store.clone());
+        w.set_entity_data(with, 1, bytes("crate")).unwrap();
+        w.set_voxel(without.min_voxel(), CHEST);
+        w.commit().unwrap();
+        let mut r = flat_world(store.clone());
+        r.track_entity_arrivals();
+        assert!(r.take_entity_arrivals().is_empty());
+        r.chunk(without).unwrap();
+        assert!(r.take_entity_arrivals().is_empty(), "no records");
+        r.chunk(with).unwrap();
+        assert_eq!(r.take_entity_arrivals(), vec![with]);
+        assert!(r.take_entity_arrivals().is_empty());
+        r.evict(with);
+        let loaded = r.source().load(with).unwrap();
+        assert_eq!(r.insert_loaded(with, loaded), HandIn::Inserted);
+        assert_eq!(r.take_entity_arrivals(), vec![with], "handed in");
+        let mut s = flat_world(store);
+        s.chunk(with).unwrap();
+        s.track_entity_arrivals();
+        assert_eq!(s.take_entity_arrivals(), vec![with], "resident before tracking started");
+    }
+
     #[derive(Clone, Debug)]
     enum Op {
         /// World 0 or 1 writes voxel `x` of a two-chunk strip.
