@@ -122,8 +122,8 @@ pub struct EditPlan {
 }
 
 impl EditPlan {
-    /// Batch number `index`: random voxels of the region set to random materials 0..20.
-    /// Deterministic in (seed, index).
+    /// Batch number `index`: random voxels of the region set to random materials 0..20
+    /// (then [`EditPlan::block_data`]). Deterministic in (seed, index).
     pub fn batch(&self, index: u64) -> Vec<(VoxelPos, MaterialId)> {
         let mut rng = SplitMix64::new(self.seed ^ index.wrapping_mul(0xA076_1D64_78BD_642F));
         (0..self.edits_per_batch)
@@ -137,6 +137,22 @@ impl EditPlan {
             })
             .collect()
     }
+
+    /// The block data batch `index` writes after its voxels: a "chest" record naming the
+    /// batch on each of its first [`EditPlan::CHESTS`] writes (the material written there is
+    /// what the record belongs to, so a later batch that changes the voxel drops it).
+    pub fn block_data(&self, index: u64) -> Vec<(VoxelPos, Vec<u8>)> {
+        let writes = self.batch(index);
+        writes
+            .iter()
+            .take(Self::CHESTS)
+            .enumerate()
+            .map(|(k, (p, _))| (*p, format!("batch {index}, chest {k}").into_bytes()))
+            .collect()
+    }
+
+    /// Voxels of each batch that get block data ([`EditPlan::block_data`]).
+    pub const CHESTS: usize = 8;
 }
 
 /// Parses `x,y,z`.

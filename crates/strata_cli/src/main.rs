@@ -83,7 +83,8 @@ enum Command {
         #[arg(long, requires = "redis")]
         remove: bool,
     },
-    /// Apply seeded random edit batches, committing each; one line per acknowledged commit.
+    /// Apply seeded random edit batches (voxels, and block data on a few of them), committing
+    /// each; one line per acknowledged commit.
     Edit {
         /// The save file (created if missing).
         #[arg(long)]
@@ -468,6 +469,9 @@ fn edit(path: &Path, seed: Option<u32>, plan: EditPlan, batches: u64) -> Result<
     let start = Instant::now();
     for i in 0..batches {
         world.set_many(plan.batch(i));
+        for (p, data) in plan.block_data(i) {
+            world.set_block_data(p, Some(data)).map_err(|e| CliError::Usage(e.to_string()))?;
+        }
         // Says when a commit is in progress (the crash test checks its kills land in some).
         writeln!(out, "committing batch={i}")?;
         out.flush()?;

@@ -1,6 +1,7 @@
 //! Crash safety: run `strata edit` as a child process, SIGKILL it at random moments, reopen the
 //! save and check that every acknowledged commit is fully present and that no batch is partly
-//! visible.
+//! visible — voxels and block data alike (each batch puts "chests" on some of the voxels it
+//! writes: never a chest without its contents nor contents without their chest).
 //!
 //! Iterations: 50 by default; set `STRATA_CRASH_ITERATIONS` for more. The writer says when a
 //! commit starts (`committing batch=`) and when it is durable (`committed batch=`); a kill after
@@ -16,7 +17,7 @@ use std::time::Duration;
 use strata_cli::{EditPlan, Save};
 use strata_core::rng::SplitMix64;
 use strata_core::store::full_range;
-use strata_core::{Chunk, ChunkKey, ChunkStore, MemoryStore, VoxelPos, World, WorldConfig};
+use strata_core::{Chunk, ChunkKey, ChunkSide, ChunkStore, MemoryStore, VoxelPos, World, WorldConfig};
 use strata_geo::NoiseTerrain;
 
 const SEED: u32 = 3;
@@ -31,31 +32,42 @@ fn plan(edit_seed: u64) -> EditPlan {
 }
 
 /// The chunks the save must hold after exactly `batches` committed batches.
-fn expected_after(plan: &EditPlan, batches: u64, terrain: &strata_geo::TerrainConfig) -> HashMap<ChunkKey, Chunk> {
+fn expected_after(plan: &EditPlan, batches: u64, terrain: &strata_geo::TerrainConfig) -> HashMap<ChunkKey, Stored> {
     let store = Arc::new(MemoryStore::new());
     let mut world = World::new(store.clone(), Arc::new(NoiseTerrain::new(terrain.clone())), WorldConfig::default());
     for i in 0..batches {
         world.set_many(plan.batch(i));
+        for (p, data) in plan.block_data(i) {
+            world.set_block_data(p, Some(data)).expect("small block data");
+        }
         world.commit().expect("memory store commit");
     }
     let mut out = HashMap::new();
     store
         .scan(full_range(), &mut |k, rec| {
-            out.insert(k.to_chunk(), strata_core::codec::decode(rec).expect("simulated record decodes"));
+            let d = strata_core::codec::decode_full(rec).expect("simulated record decodes");
+            out.insert(k.to_chunk(), (d.chunk, d.side));
             ControlFlow::Continue(())
         })
         .expect("memory scan");
     out
 }
 
-fn stored(store: &dyn ChunkStore) -> HashMap<ChunkKey, Chunk> {
+/// A chunk's voxels and game data.
+type Stored = (Chunk, ChunkSide);
+
+fn stored(store: &dyn ChunkStore) -> HashMap<ChunkKey, Stored> {
     let mut out = HashMap::new();
     let mut bad = Vec::new();
     store
         .scan(full_range(), &mut |k, rec| {
-            match strata_core::codec::decode(rec) {
-                Ok(c) => {
-                    out.insert(k.to_chunk(), c);
+            match strata_core::codec::decode_full(rec) {
+                Ok(d) => {
+                    // Every chest stands on the material its contents were written for.
+                    for (at, chest) in d.side.blocks() {
+                        assert_eq!(d.chunk.get(at), chest.material, "contents without their chest in {k:?}");
+                    }
+                    out.insert(k.to_chunk(), (d.chunk, d.side));
                 }
                 Err(e) => bad.push((k.to_chunk(), e)),
             }
@@ -72,7 +84,7 @@ fn sigkill_never_loses_an_acknowledged_commit_nor_shows_a_partial_batch() {
     let exe = env!("CARGO_BIN_EXE_strata");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut rng = SplitMix64::new(0xC0FFEE);
-    let mut expected_cache: HashMap<(u64, u64), HashMap<ChunkKey, Chunk>> = HashMap::new();
+    let mut expected_cache: HashMap<(u64, u64), HashMap<ChunkKey, Stored>> = HashMap::new();
     let mut outcomes = BTreeSet::new();
     let mut mid_commit = 0u64;
     let mut it = 0u64;

@@ -37,6 +37,10 @@ fn original(dir: &Path) -> Original {
         };
         for i in 0..3 {
             world.set_many(plan.batch(i));
+            // Version-4 records too (game data in the record).
+            for (p, data) in plan.block_data(i) {
+                world.set_block_data(p, Some(data)).unwrap();
+            }
             world.commit().unwrap();
         }
     }
