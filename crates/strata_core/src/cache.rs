@@ -36,6 +36,8 @@ pub(crate) struct Entry {
     pub side: Arc<ChunkSide>,
     /// The game data of `base`: the common ancestor of a merge, as `base` is for the voxels.
     pub base_side: Arc<ChunkSide>,
+    /// Game data entries sent in commits of unknown outcome (as `claimed` for voxels).
+    pub claimed_side: Option<Arc<crate::side::SideKeys>>,
     /// Last access tick, for LRU.
     pub last_used: u64,
     /// Apply epoch that last touched it (to list each touched chunk once per apply).
@@ -165,9 +167,17 @@ impl ChunkCache {
         let accounted_uniform = chunk.as_uniform().is_some();
         self.bytes += accounted;
         self.uniform += usize::from(accounted_uniform);
-        let (history, base, expect, claimed, side, base_side) = match self.map.get(&key) {
-            Some(e) => (e.history, e.base.clone(), e.expect, e.claimed.clone(), e.side.clone(), e.base_side.clone()),
-            None => (ProcessHistory::EMPTY, chunk.clone(), None, None, Arc::default(), Arc::default()),
+        let (history, base, expect, claimed, side, base_side, claimed_side) = match self.map.get(&key) {
+            Some(e) => (
+                e.history,
+                e.base.clone(),
+                e.expect,
+                e.claimed.clone(),
+                e.side.clone(),
+                e.base_side.clone(),
+                e.claimed_side.clone(),
+            ),
+            None => (ProcessHistory::EMPTY, chunk.clone(), None, None, Arc::default(), Arc::default(), None),
         };
         let entry = Entry {
             chunk,
@@ -179,6 +189,7 @@ impl ChunkCache {
             claimed,
             side,
             base_side,
+            claimed_side,
             last_used: self.tick,
             touched_epoch: 0,
             accounted,

@@ -148,12 +148,20 @@ impl ChunkSide {
     /// so a chest another writer broke loses the contents this writer put in, and keeps them
     /// where it stands. O(entries of the three).
     pub fn merge(base: &Self, ours: &Self, theirs: &Self, merged: &Chunk) -> Self {
+        Self::merge_claimed(base, ours, theirs, merged, None)
+    }
+
+    /// [`ChunkSide::merge`], where the `claimed` blocks and entities count as this writer's
+    /// too: entries it sent in a commit of unknown outcome, whose write may be the very record
+    /// `theirs` is (sent, then reverted to the base's value: the revert wins).
+    pub fn merge_claimed(base: &Self, ours: &Self, theirs: &Self, merged: &Chunk, claimed: Option<&SideKeys>) -> Self {
         let mut out = Self::new();
         let indices: std::collections::BTreeSet<u16> =
             base.blocks.keys().chain(ours.blocks.keys()).chain(theirs.blocks.keys()).copied().collect();
         for i in indices {
             let mine = ours.blocks.get(&i);
-            let pick = if mine != base.blocks.get(&i) { mine } else { theirs.blocks.get(&i) };
+            let ours_to_decide = mine != base.blocks.get(&i) || claimed.is_some_and(|c| c.blocks.contains(&i));
+            let pick = if ours_to_decide { mine } else { theirs.blocks.get(&i) };
             if let Some(d) = pick {
                 out.set_block(LocalIndex::new(i), d.material, Some(d.bytes.clone()));
             }
@@ -162,7 +170,8 @@ impl ChunkSide {
             base.entities.keys().chain(ours.entities.keys()).chain(theirs.entities.keys()).copied().collect();
         for id in ids {
             let mine = ours.entities.get(&id);
-            let pick = if mine != base.entities.get(&id) { mine } else { theirs.entities.get(&id) };
+            let ours_to_decide = mine != base.entities.get(&id) || claimed.is_some_and(|c| c.entities.contains(&id));
+            let pick = if ours_to_decide { mine } else { theirs.entities.get(&id) };
             if let Some(b) = pick {
                 out.set_entity(id, Some(b.clone()));
             }
@@ -244,6 +253,34 @@ impl ChunkSide {
             return Err(DecodeError::BadSide("an empty section"));
         }
         Ok(side)
+    }
+}
+
+/// Blocks (local indices) and entities (ids) of one chunk: what a writer sent in commits of
+/// unknown outcome ([`SideKeys::sent`]), which merges count as its own.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SideKeys {
+    /// Local indices of block data.
+    pub blocks: std::collections::BTreeSet<u16>,
+    /// Entity ids.
+    pub entities: std::collections::BTreeSet<u64>,
+}
+
+impl SideKeys {
+    /// The entries where `sent` differs from `base`, added to `earlier` (if any). O(entries).
+    pub fn sent(earlier: Option<&SideKeys>, base: &ChunkSide, sent: &ChunkSide) -> Self {
+        let mut keys = earlier.cloned().unwrap_or_default();
+        for i in base.blocks.keys().chain(sent.blocks.keys()) {
+            if base.blocks.get(i) != sent.blocks.get(i) {
+                keys.blocks.insert(*i);
+            }
+        }
+        for id in base.entities.keys().chain(sent.entities.keys()) {
+            if base.entities.get(id) != sent.entities.get(id) {
+                keys.entities.insert(*id);
+            }
+        }
+        keys
     }
 }
 

@@ -42,6 +42,8 @@ struct CommitChunk {
     expect: Option<Expect>,
     /// Voxels sent by earlier commits of unknown outcome (see [`ClaimedVoxels`]).
     claimed: Option<Arc<ClaimedVoxels>>,
+    /// Game data entries sent likewise.
+    claimed_side: Option<Arc<crate::side::SideKeys>>,
 }
 
 /// What [`PreparedCommit::execute`] did beyond its receipt.
@@ -293,7 +295,13 @@ impl PreparedCommit {
                     }
                 };
                 let ours = Arc::new(merge_claimed(&c.base, &c.chunk, &theirs, c.claimed.as_deref()));
-                let side = Arc::new(ChunkSide::merge(&c.base_side, &c.side, &their_side, &ours));
+                let side = Arc::new(ChunkSide::merge_claimed(
+                    &c.base_side,
+                    &c.side,
+                    &their_side,
+                    &ours,
+                    c.claimed_side.as_deref(),
+                ));
                 c.history.merge(&their_history);
                 c.chunk = ours.clone();
                 c.side = side.clone();
@@ -335,6 +343,7 @@ impl World {
                 base_side: e.base_side.clone(),
                 expect: e.expect,
                 claimed: e.claimed.clone(),
+                claimed_side: e.claimed_side.clone(),
             })
             .collect();
         chunks.sort_unstable_by_key(|c| c.key.morton());
@@ -369,6 +378,8 @@ impl World {
                     if let Some(entry) = self.cache.entry_mut(&c.key) {
                         let claimed = ClaimedVoxels::sent(c.claimed.as_deref(), &c.base, &c.chunk);
                         entry.claimed = Some(Arc::new(claimed));
+                        let sent = crate::side::SideKeys::sent(c.claimed_side.as_deref(), &c.base_side, &c.side);
+                        entry.claimed_side = Some(Arc::new(sent));
                     }
                 }
                 return Err(e);
@@ -398,6 +409,7 @@ impl World {
                 e.base = stored.clone();
                 e.base_side = stored_side.clone();
                 e.claimed = None;
+                e.claimed_side = None;
                 if unchanged {
                     self.cache.set_dirty(&c.key, false);
                 }

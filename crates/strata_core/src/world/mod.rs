@@ -571,6 +571,7 @@ impl World {
         let chunk = loaded.chunk;
         let e = self.cache.insert(key, chunk.clone(), false, version);
         (e.history, e.expect, e.base, e.claimed) = (loaded.history, Some(expect), chunk.clone(), None);
+        e.claimed_side = None;
         (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
         self.note_arrival(key, &loaded.side);
         let change = ChunkChange { key, version, chunk, history: loaded.history, extent: ChangeExtent::WHOLE };

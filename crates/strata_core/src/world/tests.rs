@@ -1409,6 +1409,33 @@ mod game_data {
     /// A world's voxel and entity writes since its last commit.
     type Pending = (HashMap<VoxelPos, MaterialId>, HashMap<(ChunkKey, u64), Vec<u8>>);
 
+    /// Game data sent by a commit whose reply was lost, then reverted, stays reverted when the
+    /// next commit merges with the landed write (as for voxels).
+    #[test]
+    fn a_game_data_revert_after_a_lost_reply_is_not_undone_by_the_landed_write() {
+        let inner: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+        let scripted = Scripted::new(inner.clone());
+        let mut w = flat_world(scripted.clone());
+        let (p, q) = (VoxelPos::new(3, 5, 3), VoxelPos::new(4, 5, 3));
+        w.voxel(p).unwrap();
+        w.set_entity_data(p.chunk(), 1, bytes("sent")).unwrap();
+        w.set_block_data(p, bytes("sent")).unwrap();
+        scripted.lose_reply.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(w.commit().is_err(), "the reply was lost");
+        // Another writer changes the chunk, so the next commit conflicts.
+        let mut other = flat_world(inner.clone());
+        other.set_voxel(q, MaterialId(6));
+        other.set_entity_data(p.chunk(), 2, bytes("theirs")).unwrap();
+        other.commit().unwrap();
+        w.set_entity_data(p.chunk(), 1, None).unwrap();
+        w.set_block_data(p, None).unwrap();
+        w.commit().unwrap();
+        let side = inner.get_stored(p.chunk()).unwrap().unwrap().side;
+        assert_eq!(side.entity(1), None, "the revert is acknowledged");
+        assert_eq!(side.block(p.local().index()), None, "the revert is acknowledged");
+        assert_eq!(side.entity(2), Some(&b"theirs"[..]), "the other writer's record survives");
+    }
+
     /// Chunks that become resident holding entity records are reported once per arrival, and
     /// tracking starts with the ones resident already; chunks without records are not.
     #[test]
