@@ -1,8 +1,10 @@
 //! Library half of the `strata` command: opening saves and the seeded edit batches that the
 //! `edit` subcommand writes (shared with the crash-safety test, which recomputes them), and the
-//! texture set `strata textures` draws ([`textures`]).
+//! texture set `strata textures` draws ([`textures`]), and the Parquet export
+//! ([`parquet_export`]).
 #![forbid(unsafe_code)]
 
+pub mod parquet_export;
 pub mod textures;
 
 use std::path::Path;
@@ -39,6 +41,9 @@ pub enum CliError {
     /// File I/O.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// Writing a Parquet file failed (the library's message).
+    #[error("writing Parquet: {0}")]
+    Parquet(String),
     /// A `.vox` file that cannot be imported.
     #[error(transparent)]
     Vox(#[from] strata_core::vox::VoxError),

@@ -124,20 +124,40 @@ enum Command {
         #[arg(long)]
         save: PathBuf,
     },
-    /// Export a region as raw little-endian u16 material ids plus a JSON header (`<out>.json`).
+    /// Export a region: as raw little-endian u16 material ids plus a JSON header
+    /// (`<out>.json`), or with `--format parquet` as two Parquet tables in the directory `out`
+    /// (`voxels.parquet`: one row per run of equal non-air voxels along x; `chunks.parquet`:
+    /// one row per chunk with its counts per material), from a save or a Redis Cluster world.
     Export {
         /// The save file.
+        #[arg(long, required_unless_present = "redis", conflicts_with = "redis")]
+        save: Option<PathBuf>,
+        /// With `--format parquet`: a Redis world's store URL (`redis+cluster://host:port,…/?world=<name>`).
         #[arg(long)]
-        save: PathBuf,
+        redis: Option<String>,
+        /// With --redis: the terrain seed the world's servers generate with (a Redis world
+        /// records no generator settings).
+        #[arg(long, requires = "redis")]
+        seed: Option<u32>,
         /// Inclusive lower voxel corner.
         #[arg(long, value_parser = parse_pos, allow_hyphen_values = true)]
         min: VoxelPos,
         /// Inclusive upper voxel corner.
         #[arg(long, value_parser = parse_pos, allow_hyphen_values = true)]
         max: VoxelPos,
-        /// Output file for the raw voxels.
+        /// Output: the raw voxels' file, or the Parquet tables' directory.
         #[arg(long)]
         out: PathBuf,
+        /// `raw` (u16 ids + JSON header) or `parquet`.
+        #[arg(long, default_value = "raw", value_parser = ["raw", "parquet"])]
+        format: String,
+        /// With `--format parquet`: only the chunks stored in the save (edited), not the
+        /// generated ones.
+        #[arg(long)]
+        only_edited: bool,
+        /// With `--format parquet`: worker threads generating chunks (default: available cores).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// The whole pipeline on a fresh save: generate a region, edit and commit, verify, print stats.
     Demo {
@@ -177,7 +197,24 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             let plan = EditPlan { seed: edit_seed, edits_per_batch: edits, min, max };
             edit(&save, seed, plan, batches)
         }
-        Command::Export { save, min, max, out } => export(&save, min, max, &out),
+        Command::Export { save, redis, seed, min, max, out, format, only_edited, threads } => {
+            if format == "parquet" {
+                let source = match (&save, &redis) {
+                    (Some(save), _) => Source::Save(save),
+                    (None, Some(url)) => Source::Redis { url, seed },
+                    (None, None) => return Err(CliError::Usage("export needs --save or --redis".into())),
+                };
+                export_parquet(source, min, max, &out, only_edited, threads)
+            } else {
+                if only_edited || threads.is_some() {
+                    return Err(CliError::Usage("--only-edited and --threads need --format parquet".into()));
+                }
+                let Some(save) = save else {
+                    return Err(CliError::Usage("--redis needs --format parquet (raw exports read saves)".into()));
+                };
+                export(&save, min, max, &out)
+            }
+        }
         Command::Compact { save } => compact(&save),
         Command::Salvage { save, out } => salvage(&save, &out),
         Command::Textures { dir } => {
@@ -566,6 +603,74 @@ fn same_file(a: &Path, b: &Path) -> bool {
         let _ = (ma, mb);
         std::fs::canonicalize(a).ok().is_some_and(|ca| std::fs::canonicalize(b).ok() == Some(ca))
     }
+}
+
+/// Where `strata export --format parquet` reads.
+enum Source<'a> {
+    Save(&'a Path),
+    Redis { url: &'a str, seed: Option<u32> },
+}
+
+fn export_parquet(
+    source: Source<'_>,
+    min: VoxelPos,
+    max: VoxelPos,
+    out: &Path,
+    only_edited: bool,
+    threads: Option<usize>,
+) -> Result<ExitCode, CliError> {
+    use strata_cli::parquet_export::{self, CHUNKS_FILE, ParquetOptions, Region, VOXELS_FILE};
+    check_box(min, max)?;
+    let (store, terrain): (std::sync::Arc<dyn ChunkStore>, strata_geo::TerrainConfig) = match source {
+        Source::Save(path) => {
+            for name in [VOXELS_FILE, CHUNKS_FILE] {
+                if same_file(&out.join(name), path) {
+                    return Err(CliError::Usage(format!(
+                        "{} is the save itself: export writes elsewhere (it would overwrite the save)",
+                        out.join(name).display()
+                    )));
+                }
+            }
+            let save = Save::open_read_only(path)?;
+            (save.store, save.terrain)
+        }
+        Source::Redis { url, seed } => {
+            let store = strata_redis::open(url)?;
+            let terrain = strata_geo::TerrainConfig {
+                seed: seed.unwrap_or(strata_geo::TerrainConfig::default().seed),
+                ..strata_geo::TerrainConfig::default()
+            };
+            (std::sync::Arc::new(store), terrain)
+        }
+    };
+    let store = parquet_export::export_store(store)?;
+    let generator = NoiseTerrain::new(terrain.clone());
+    let mut options = ParquetOptions { only_edited, ..ParquetOptions::default() };
+    if let Some(t) = threads {
+        options.threads = t.max(1);
+    }
+    let region = Region { min, max };
+    let total = region.chunk_count();
+    let pb = bar(if only_edited { 0 } else { total.min(u128::from(u64::MAX)) as u64 }, "export");
+    let metadata = [("strata.generator", serde_json::to_string(&terrain).unwrap_or_default())];
+    let start = Instant::now();
+    let written =
+        parquet_export::export_parquet(store.as_ref(), &generator, region, &options, out, &metadata, &mut |n| {
+            pb.inc(n);
+        })?;
+    pb.finish_and_clear();
+    println!(
+        "exported {} chunks ({} edited) and {} runs of {} non-air voxels in {} row groups to {} and {} in {:.2} s",
+        written.chunks,
+        written.edited_chunks,
+        written.runs,
+        written.voxels,
+        written.row_groups,
+        out.join(VOXELS_FILE).display(),
+        out.join(CHUNKS_FILE).display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn export(path: &Path, min: VoxelPos, max: VoxelPos, out: &Path) -> Result<ExitCode, CliError> {

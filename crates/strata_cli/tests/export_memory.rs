@@ -1,0 +1,67 @@
+//! `strata export --format parquet` over a region far larger than its row groups: memory
+//! follows the row-group size, not the region. One test in its own binary: the peak it
+//! measures is this process's.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use strata_cli::parquet_export::{ParquetOptions, Region, export_parquet};
+use strata_core::{ChunkStore, MemoryStore, VoxelPos};
+
+/// Tracks the bytes allocated now and at most, delegating to the system allocator.
+struct Peak;
+
+static NOW: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = NOW.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
+// `GlobalAlloc` contract is upheld by `System`; the counters have no effect on memory.
+unsafe impl GlobalAlloc for Peak {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
+        grew(new_size);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Peak = Peak;
+
+#[test]
+fn exporting_a_large_region_holds_one_row_group_at_a_time() {
+    // 40 × 3 × 40 chunks around the surface (all generated): ~4,800 chunks, millions of runs
+    // (a chunk of stone is 1,024 runs). Held at once they would take hundreds of MB.
+    let generator = strata_geo::NoiseTerrain::new(strata_geo::TerrainConfig::default());
+    let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
+    let region = Region { min: VoxelPos::new(-640, -64, -640), max: VoxelPos::new(639, 31, 639) };
+    let dir = tempfile::tempdir().unwrap();
+    let options = ParquetOptions { only_edited: false, row_group_runs: 1 << 16, threads: 2 };
+    let before = NOW.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let written = export_parquet(store.as_ref(), &generator, region, &options, dir.path(), &[], &mut |_| {}).unwrap();
+    let peak = PEAK.load(Ordering::Relaxed) - before;
+    assert_eq!(written.chunks, 40 * 3 * 40);
+    assert!(written.runs > 2_000_000, "the region must dwarf a row group: {written:?}");
+    assert!(written.row_groups > 30, "{written:?}");
+    // One row group's rows (~65 k runs, ~100 bytes each as buffered and as column values),
+    // a block of chunks being cut, and the writer's pages: well under 64 MiB.
+    assert!(peak < 64 << 20, "peak {} MiB for {} runs", peak >> 20, written.runs);
+    eprintln!("peak {} MiB for {written:?}", peak >> 20);
+}
