@@ -9,6 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${FUZZ_SECONDS:-30}
+# FUZZ_OPT_LEVEL: the optimisation level of the sanitizer build (default: release's, 3). CI
+# uses 1: its runs are seconds long, and the build is what it waits for.
+if [ -n "${FUZZ_OPT_LEVEL:-}" ]; then
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=$FUZZ_OPT_LEVEL
+fi
 targets=$(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -vx 'strata-fuzz')
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "no nightly toolchain: only building the fuzz targets"

@@ -33,6 +33,7 @@ use crate::state::StrataWorld;
 use crate::viewer::StrataOrigin;
 use bevy::app::AppExit;
 use bevy::ecs::message::Messages;
+use bevy::ecs::query::QueryState;
 use bevy::prelude::*;
 use bevy::reflect::TypeRegistry;
 use bevy::reflect::serde::{ReflectDeserializer, ReflectSerializer};
@@ -135,6 +136,8 @@ pub(crate) struct PersistState {
     released: HashMap<ChunkKey, HashSet<u64>>,
     /// Records that did not deserialize (left alone).
     unreadable: HashSet<u64>,
+    /// The query of marked entities, kept between frames (a new one scans every archetype).
+    marked: Option<QueryState<(Entity, &'static mut PersistWithChunk)>>,
 }
 
 /// The plugin's one system (exclusive: reflection reads and writes any component).
@@ -171,9 +174,9 @@ fn run(world: &mut World, st: &mut PersistState) {
     }
 
     // New marked entities (spawned by the game): ids assigned.
-    let mut q = world.query::<(Entity, &mut PersistWithChunk)>();
+    let marked = st.marked.get_or_insert_with(|| world.query::<(Entity, &mut PersistWithChunk)>());
     let mut fresh = Vec::new();
-    for (e, mut p) in q.iter_mut(world) {
+    for (e, mut p) in marked.iter_mut(world) {
         if st.live.contains_key(&e) {
             continue;
         }

@@ -54,6 +54,28 @@ pub fn flat_app_extended(
     app
 }
 
+/// A [`flat_app`] (ground below 0) on the save at `path`, committing only when asked
+/// (`commit_interval_s` an hour), `extend`ed like [`flat_app_extended`], started and ready.
+pub fn saved_app(path: &std::path::Path, extend: impl FnOnce(&mut App)) -> App {
+    let config = StrataConfig {
+        save_path: Some(path.to_string_lossy().into_owned()),
+        commit_interval_s: 3600.0,
+        ..small_view()
+    };
+    let mut app = flat_app_extended(|plugin| plugin, extend, config, 0);
+    wait_started(&mut app);
+    let status = app.world().resource::<StrataStatus>();
+    assert!(matches!(status, StrataStatus::Ready(_)), "{status:?}");
+    app
+}
+
+/// Exits `app` the way a game does: in the exit frame the plugin saves what it keeps, commits
+/// and closes the save (so the next app can open it).
+pub fn exit(mut app: App) {
+    app.world_mut().write_message(AppExit::Success);
+    app.update();
+}
+
 /// Updates until `done` holds, at most `frames` times; panics with `what` otherwise.
 pub fn run_until(app: &mut App, frames: usize, what: &str, mut done: impl FnMut(&mut App) -> bool) {
     for _ in 0..frames {

@@ -9,16 +9,7 @@ use bevy_strata::prelude::*;
 use strata_core::ChunkKey;
 
 fn app_on(path: &std::path::Path) -> App {
-    let config = StrataConfig {
-        save_path: Some(path.to_string_lossy().into_owned()),
-        commit_interval_s: 3600.0,
-        ..small_view()
-    };
-    let mut app = flat_app(config, 0);
-    wait_started(&mut app);
-    let status = app.world().resource::<StrataStatus>();
-    assert!(matches!(status, StrataStatus::Ready(_)), "{status:?}");
-    app
+    saved_app(path, |_| {})
 }
 
 /// Frames a read of a chunk may take: the task pools are shared with every test of the
@@ -35,12 +26,6 @@ fn wait_resident(app: &mut App, pos: VoxelPos) {
 fn commit(app: &mut App) {
     let request = app.world_mut().resource_mut::<StrataPersistence>().commit_now();
     run_until(app, 1000, "the commit", |app| app.world().resource::<StrataPersistence>().is_durable(request));
-}
-
-/// Exits the app the way a game does (the plugin closes the save in the exit frame).
-fn exit(mut app: App) {
-    app.world_mut().write_message(AppExit::Success);
-    app.update();
 }
 
 #[test]

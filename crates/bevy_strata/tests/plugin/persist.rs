@@ -16,30 +16,11 @@ struct Loot {
 }
 
 fn app_on(path: &std::path::Path) -> App {
-    let config = StrataConfig {
-        save_path: Some(path.to_string_lossy().into_owned()),
-        commit_interval_s: 3600.0,
-        ..small_view()
-    };
-    let mut app = flat_app_extended(
-        |plugin| plugin,
-        |app| {
-            app.add_plugins(StrataPersistPlugin::default().with::<Loot>());
-        },
-        config,
-        0,
-    );
-    wait_started(&mut app);
-    let status = app.world().resource::<StrataStatus>();
-    assert!(matches!(status, StrataStatus::Ready(_)), "{status:?}");
+    let mut app = saved_app(path, |app| {
+        app.add_plugins(StrataPersistPlugin::default().with::<Loot>());
+    });
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(0.0, 4.0, 0.0)));
     app
-}
-
-/// Exits the app the way a game does (entities saved, then the exit commit).
-fn exit(mut app: App) {
-    app.world_mut().write_message(AppExit::Success);
-    app.update();
 }
 
 /// The persisted entities: id → (entity, loot, translation).

@@ -26,7 +26,7 @@ pub(crate) use commit::ClaimedVoxels;
 pub use commit::{MAX_COMMIT_RETRIES, PreparedCommit, merge_voxels};
 pub use stats::{ProcessTotals, WorldStats};
 
-use crate::cache::ChunkCache;
+use crate::cache::{ChunkCache, Entry};
 use crate::chunk::Chunk;
 use crate::coords::{CHUNK_SIZE, ChunkKey, LocalPos, VoxelPos};
 use crate::edit::{ChunkBox, Edit, EditError, EditLog, EditSender, ProcessBatch};
@@ -459,11 +459,7 @@ impl World {
     /// the chunk into the cache if needed. [`StoreError::InvalidKey`] for a key outside the
     /// valid range.
     pub fn chunk_side(&mut self, key: ChunkKey) -> Result<Arc<ChunkSide>, StoreError> {
-        crate::store::checked_morton(key)?;
-        self.ensure_resident(key)?;
-        let side = self.cache.get(key).ok_or_else(|| unreachable_resident(key))?.side.clone();
-        self.cache.evict_over_budget();
-        Ok(side)
+        self.read_resident(key, |e| e.side.clone())
     }
 
     /// The block data at `pos` (applied state), loading its chunk if needed.
@@ -498,11 +494,28 @@ impl World {
     /// The chunk at `key`, loading it into the cache if needed (store, then generator).
     /// [`StoreError::InvalidKey`] for a key outside the valid range.
     pub fn chunk(&mut self, key: ChunkKey) -> Result<Arc<Chunk>, StoreError> {
+        self.read_resident(key, |e| e.chunk.clone())
+    }
+
+    /// `read` of `key`'s cache entry, loading the chunk first if needed (counted as a hit or a
+    /// miss), then an eviction pass if the cache is over budget.
+    fn read_resident<T>(&mut self, key: ChunkKey, read: impl FnOnce(&Entry) -> T) -> Result<T, StoreError> {
         crate::store::checked_morton(key)?;
         self.ensure_resident(key)?;
-        let chunk = self.cache.get(key).ok_or_else(|| unreachable_resident(key))?.chunk.clone();
+        let value = read(self.cache.get(key).ok_or_else(|| unreachable_resident(key))?);
         self.cache.evict_over_budget();
-        Ok(chunk)
+        Ok(value)
+    }
+
+    /// Caches `loaded` as `key`'s clean content at `version`, as it was read: its history, its
+    /// game data (also the base of the next merge) and the condition of its record; notes the
+    /// arrival of its entities. Fields `loaded` does not carry keep the resident entry's.
+    fn install_loaded(&mut self, key: ChunkKey, loaded: &LoadedChunk, version: u64) -> &mut Entry {
+        self.note_arrival(key, &loaded.side);
+        let e = self.cache.insert(key, loaded.chunk.clone(), false, version);
+        (e.history, e.expect) = (loaded.history, Some(loaded.expect()));
+        (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
+        e
     }
 
     /// The chunk at `key` if it is resident, without loading or touching statistics.
@@ -539,11 +552,7 @@ impl World {
         if self.refuse_stale(key, loaded.sequence).is_err() {
             return HandIn::Stale;
         }
-        let expect = loaded.expect();
-        let e = self.cache.insert(key, loaded.chunk, false, 0);
-        (e.history, e.expect) = (loaded.history, Some(expect));
-        (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
-        self.note_arrival(key, &loaded.side);
+        self.install_loaded(key, &loaded, 0);
         self.cache.evict_over_budget();
         HandIn::Inserted
     }
@@ -567,14 +576,10 @@ impl World {
         }
         self.version += 1;
         let version = self.version;
-        let expect = loaded.expect();
-        let chunk = loaded.chunk;
-        let e = self.cache.insert(key, chunk.clone(), false, version);
-        (e.history, e.expect, e.base, e.claimed) = (loaded.history, Some(expect), chunk.clone(), None);
-        e.claimed_side = None;
-        (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
-        self.note_arrival(key, &loaded.side);
-        let change = ChunkChange { key, version, chunk, history: loaded.history, extent: ChangeExtent::WHOLE };
+        let e = self.install_loaded(key, &loaded, version);
+        (e.base, e.claimed, e.claimed_side) = (loaded.chunk.clone(), None, None);
+        let change =
+            ChunkChange { key, version, chunk: loaded.chunk, history: loaded.history, extent: ChangeExtent::WHOLE };
         self.subscribers.retain(|s| s.send(change.clone()).is_ok());
         self.cache.evict_over_budget();
         Some(version)
@@ -700,11 +705,7 @@ impl World {
             ChunkOrigin::Store => self.loaded_from_store += 1,
             ChunkOrigin::Generator => self.generated += 1,
         }
-        let expect = loaded.expect();
-        let e = self.cache.insert(key, loaded.chunk, false, 0);
-        (e.history, e.expect) = (loaded.history, Some(expect));
-        (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
-        self.note_arrival(key, &loaded.side);
+        self.install_loaded(key, &loaded, 0);
         Ok(())
     }
 }
