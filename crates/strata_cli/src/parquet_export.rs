@@ -29,7 +29,7 @@ use parquet::basic::Compression;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 use parquet::schema::parser::parse_message_type;
 use std::fs::File;
 use std::ops::ControlFlow;
@@ -245,6 +245,23 @@ fn history_mask(history: &ProcessHistory) -> i32 {
     history.iter().fold(0, |m, s| m | 1 << s.process.get())
 }
 
+/// Appends one row group to `file`: `write(index, column)` fills each leaf column in schema
+/// order.
+fn write_row_group(
+    file: &mut SerializedFileWriter<File>,
+    mut write: impl FnMut(usize, &mut SerializedColumnWriter<'_>) -> parquet::errors::Result<usize>,
+) -> Result<(), CliError> {
+    let mut group = file.next_row_group().map_err(parquet_err)?;
+    let mut index = 0;
+    while let Some(mut column) = group.next_column().map_err(parquet_err)? {
+        write(index, &mut column).map_err(parquet_err)?;
+        column.close().map_err(parquet_err)?;
+        index += 1;
+    }
+    group.close().map_err(parquet_err)?;
+    Ok(())
+}
+
 /// The buffered rows of both tables and their writers.
 struct Tables {
     voxels: SerializedFileWriter<File>,
@@ -357,21 +374,13 @@ impl Tables {
             }
         }
         self.written.runs += n as u64;
-        let mut group = self.voxels.next_row_group().map_err(parquet_err)?;
-        let mut index = 0;
-        while let Some(mut column) = group.next_column().map_err(parquet_err)? {
-            let written = match index {
-                0..=7 => column.typed::<Int32Type>().write_batch(&ints[index], None, None),
-                8 => column.typed::<ByteArrayType>().write_batch(&names, None, None),
-                9 => column.typed::<BoolType>().write_batch(&edited, None, None),
-                10 => column.typed::<Int32Type>().write_batch(&ints[8], None, None),
-                _ => column.typed::<ByteArrayType>().write_batch(&histories, None, None),
-            };
-            written.map_err(parquet_err)?;
-            column.close().map_err(parquet_err)?;
-            index += 1;
-        }
-        group.close().map_err(parquet_err)?;
+        write_row_group(&mut self.voxels, |index, column| match index {
+            0..=7 => column.typed::<Int32Type>().write_batch(&ints[index], None, None),
+            8 => column.typed::<ByteArrayType>().write_batch(&names, None, None),
+            9 => column.typed::<BoolType>().write_batch(&edited, None, None),
+            10 => column.typed::<Int32Type>().write_batch(&ints[8], None, None),
+            _ => column.typed::<ByteArrayType>().write_batch(&histories, None, None),
+        })?;
         Ok(())
     }
 
@@ -389,7 +398,8 @@ impl Tables {
             }
             edited.push(r.edited);
             uniform.push(r.uniform);
-            sequence.push(r.sequence as i64);
+            // Sequences come from disk: one past i64 (never written by a store) saturates.
+            sequence.push(i64::try_from(r.sequence).unwrap_or(i64::MAX));
             masks.push(history_mask(&r.history));
             histories.push(ByteArray::from(history_text(&r.history).into_bytes()));
             region_voxels.push(r.counts.iter().map(|(_, c)| *c as i32).sum::<i32>());
@@ -403,26 +413,18 @@ impl Tables {
             self.written.edited_chunks += u64::from(r.edited);
         }
         let def = vec![1i16; ids.len()];
-        let mut group = self.chunks.next_row_group().map_err(parquet_err)?;
-        let mut index = 0;
-        while let Some(mut column) = group.next_column().map_err(parquet_err)? {
-            let written = match index {
-                0..=2 => column.typed::<Int32Type>().write_batch(&keys[index], None, None),
-                3 => column.typed::<BoolType>().write_batch(&edited, None, None),
-                4 => column.typed::<BoolType>().write_batch(&uniform, None, None),
-                5 => column.typed::<Int64Type>().write_batch(&sequence, None, None),
-                6 => column.typed::<Int32Type>().write_batch(&masks, None, None),
-                7 => column.typed::<ByteArrayType>().write_batch(&histories, None, None),
-                8 => column.typed::<Int32Type>().write_batch(&region_voxels, None, None),
-                9 => column.typed::<Int32Type>().write_batch(&ids, Some(&def), Some(&rep)),
-                10 => column.typed::<ByteArrayType>().write_batch(&names, Some(&def), Some(&rep)),
-                _ => column.typed::<Int32Type>().write_batch(&counts, Some(&def), Some(&rep)),
-            };
-            written.map_err(parquet_err)?;
-            column.close().map_err(parquet_err)?;
-            index += 1;
-        }
-        group.close().map_err(parquet_err)?;
+        write_row_group(&mut self.chunks, |index, column| match index {
+            0..=2 => column.typed::<Int32Type>().write_batch(&keys[index], None, None),
+            3 => column.typed::<BoolType>().write_batch(&edited, None, None),
+            4 => column.typed::<BoolType>().write_batch(&uniform, None, None),
+            5 => column.typed::<Int64Type>().write_batch(&sequence, None, None),
+            6 => column.typed::<Int32Type>().write_batch(&masks, None, None),
+            7 => column.typed::<ByteArrayType>().write_batch(&histories, None, None),
+            8 => column.typed::<Int32Type>().write_batch(&region_voxels, None, None),
+            9 => column.typed::<Int32Type>().write_batch(&ids, Some(&def), Some(&rep)),
+            10 => column.typed::<ByteArrayType>().write_batch(&names, Some(&def), Some(&rep)),
+            _ => column.typed::<Int32Type>().write_batch(&counts, Some(&def), Some(&rep)),
+        })?;
         Ok(())
     }
 

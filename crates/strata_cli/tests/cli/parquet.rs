@@ -69,6 +69,23 @@ fn reference(world: &mut World) -> Vec<u16> {
     out
 }
 
+/// The voxel at `i` in [`reference`]'s order.
+fn position(i: usize) -> [i32; 3] {
+    let size = [0, 1, 2].map(|a| (MAX[a] - MIN[a] + 1) as usize);
+    [MIN[0] + (i % size[0]) as i32, MIN[1] + (i / size[0] % size[1]) as i32, MIN[2] + (i / (size[0] * size[1])) as i32]
+}
+
+/// `strata export --format parquet` of the region from `source` (`--save PATH`, or `--redis URL
+/// --seed N`) into `out`.
+fn export_region(source: &[&str], out: &Path) -> Output {
+    let (min, max) =
+        (format!("--min={},{},{}", MIN[0], MIN[1], MIN[2]), format!("--max={},{},{}", MAX[0], MAX[1], MAX[2]));
+    let mut args = vec!["export", "--format", "parquet"];
+    args.extend_from_slice(source);
+    args.extend([min.as_str(), max.as_str(), "--out", out.to_str().unwrap()]);
+    strata(&args)
+}
+
 fn index(p: [i32; 3]) -> Option<usize> {
     let size = [0, 1, 2].map(|a| (MAX[a] - MIN[a] + 1) as usize);
     let l: [i64; 3] = std::array::from_fn(|a| i64::from(p[a]) - i64::from(MIN[a]));
@@ -129,12 +146,7 @@ fn check_tables(
     // Every non-air voxel of an exported chunk is in a run.
     let mut chunks_seen = 0;
     for (i, &m) in expected.iter().enumerate() {
-        let size = [0, 1, 2].map(|a| (MAX[a] - MIN[a] + 1) as usize);
-        let p = [
-            MIN[0] + (i % size[0]) as i32,
-            MIN[1] + (i / size[0] % size[1]) as i32,
-            MIN[2] + (i / (size[0] * size[1])) as i32,
-        ];
+        let p = position(i);
         let k = VoxelPos::from(p).chunk();
         if m != 0 && (!only_edited || stored(k)) {
             assert!(seen[i], "voxel {p:?} ({m}) in no run");
@@ -205,14 +217,7 @@ fn parquet_export_holds_the_worlds_voxels_edited_and_generated() {
 /// cluster (`STRATA_REDIS_CLUSTER`; skipped without it, a failure when `CI` is set).
 #[test]
 fn parquet_export_reads_a_redis_world() {
-    let base = match std::env::var("STRATA_REDIS_CLUSTER") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var_os("CI").is_some() => panic!("CI is set but STRATA_REDIS_CLUSTER is not"),
-        _ => {
-            eprintln!("SKIPPED parquet_export_reads_a_redis_world: STRATA_REDIS_CLUSTER is unset");
-            return;
-        }
-    };
+    let Some(base) = crate::redis_cluster("parquet_export_reads_a_redis_world") else { return };
     let url = strata_redis::url_with_world(&base, &strata_redis::unique_world_name("cli-parquet"));
     let store: std::sync::Arc<dyn ChunkStore> = std::sync::Arc::new(strata_redis::open(&url).unwrap());
     let terrain = strata_geo::TerrainConfig { seed: 23, ..strata_geo::TerrainConfig::default() };
@@ -227,21 +232,7 @@ fn parquet_export_reads_a_redis_world() {
     world.commit().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("export");
-    let (min, max) =
-        (format!("--min={},{},{}", MIN[0], MIN[1], MIN[2]), format!("--max={},{},{}", MAX[0], MAX[1], MAX[2]));
-    let o = strata(&[
-        "export",
-        "--format",
-        "parquet",
-        "--redis",
-        &url,
-        "--seed",
-        "23",
-        &min,
-        &max,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = export_region(&["--redis", &url, "--seed", "23"], &out);
     assert!(o.status.success(), "{}", text(&o));
     let mut fresh = World::new(store.clone(), generator, WorldConfig::default());
     check_tables(&out, store.as_ref(), &mut fresh, false, None, false);
@@ -270,13 +261,8 @@ fn duckdb_reads_the_export_and_the_readme_query_counts_edited_voxels() {
     let registry = MaterialRegistry::builtin();
     let mut expected: BTreeMap<String, u64> = BTreeMap::new();
     let voxels = reference(&mut world);
-    let size = [0, 1, 2].map(|a| (MAX[a] - MIN[a] + 1) as usize);
     for (i, &m) in voxels.iter().enumerate() {
-        let p = [
-            MIN[0] + (i % size[0]) as i32,
-            MIN[1] + (i / size[0] % size[1]) as i32,
-            MIN[2] + (i / (size[0] * size[1])) as i32,
-        ];
+        let p = position(i);
         if m != 0 && save.store.get_record(VoxelPos::from(p).chunk().morton()).unwrap().is_some() {
             *expected.entry(registry.get(MaterialId(m)).unwrap().name.clone()).or_default() += 1;
         }
@@ -285,19 +271,7 @@ fn duckdb_reads_the_export_and_the_readme_query_counts_edited_voxels() {
     drop(world);
     drop(save);
     let out = dir.path().join("export");
-    let (min, max) =
-        (format!("--min={},{},{}", MIN[0], MIN[1], MIN[2]), format!("--max={},{},{}", MAX[0], MAX[1], MAX[2]));
-    let o = strata(&[
-        "export",
-        "--format",
-        "parquet",
-        "--save",
-        path.to_str().unwrap(),
-        &min,
-        &max,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = export_region(&["--save", path.to_str().unwrap()], &out);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("edited"), "{}", text(&o));
     // The README's query, as printed there.
