@@ -19,7 +19,8 @@
 //! must derive `Reflect` with `#[reflect(Component)]`); the `Transform` is kept in world voxels
 //! (the floating origin's offset added), so entities come back where they were whatever the
 //! origin is then. A record that does not deserialize (a component renamed or removed from the
-//! game) is left as it is, with a warning, and never overwritten.
+//! game) or that a component type refuses (its `FromReflect` returns `None`) is left as it is,
+//! with a warning, and never overwritten; nothing of it is spawned.
 //!
 //! World-level data (the player's position, an inventory) goes through
 //! [`crate::StrataPersistence::set_game_data`].
@@ -35,8 +36,8 @@ use bevy::app::AppExit;
 use bevy::ecs::message::Messages;
 use bevy::ecs::query::QueryState;
 use bevy::prelude::*;
-use bevy::reflect::TypeRegistry;
 use bevy::reflect::serde::{ReflectDeserializer, ReflectSerializer};
+use bevy::reflect::{ReflectFromReflect, TypeRegistry};
 use serde::de::DeserializeSeed;
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
@@ -323,32 +324,61 @@ fn encode(
     ron::to_string(&parts).ok().map(String::into_bytes)
 }
 
-/// The components of a record, deserialized.
-fn decode(bytes: &[u8], registry: &TypeRegistry) -> Result<Vec<Box<dyn PartialReflect>>, String> {
+/// The components of a record, deserialized and made values of their own types.
+///
+/// Every part must make a value of its registered type before anything is spawned: bytes that
+/// deserialize but that the type refuses (a validating `FromReflect`, a field a newer game
+/// version changed) or a type that is not a reflected component make the whole record
+/// unreadable — kept as it is, never half-loaded (`ReflectComponent::insert` would panic on
+/// such a value, and a partial entity would be saved back without the refused component).
+fn decode(bytes: &[u8], registry: &TypeRegistry) -> Result<Vec<Box<dyn Reflect>>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| e.to_string())?;
     let parts: Vec<String> = ron::from_str(text).map_err(|e| e.to_string())?;
     parts
         .iter()
         .map(|part| {
             let mut de = ron::Deserializer::from_str(part).map_err(|e| e.to_string())?;
-            ReflectDeserializer::new(registry).deserialize(&mut de).map_err(|e| e.to_string())
+            let value = ReflectDeserializer::new(registry).deserialize(&mut de).map_err(|e| e.to_string())?;
+            concrete(registry, &*value)
         })
         .collect()
 }
 
-/// Inserts a deserialized component (a `Transform` moved from world voxels to render space).
-fn insert(entity: &mut EntityWorldMut, registry: &TypeRegistry, origin: StrataOrigin, part: Box<dyn PartialReflect>) {
-    let Some(info) = part.get_represented_type_info() else { return };
-    let ty = info.type_id();
-    if ty == TypeId::of::<Transform>() {
-        if let Some(mut t) = <Transform as FromReflect>::from_reflect(&*part) {
+/// `value` as a value of its registered type: through its `FromReflect` registration, or its
+/// `Default` with the value applied when it has no `FromReflect` (what
+/// `ReflectComponent::insert` would do, without its panics).
+fn concrete(registry: &TypeRegistry, value: &dyn PartialReflect) -> Result<Box<dyn Reflect>, String> {
+    let info = value.get_represented_type_info().ok_or("a component without type information")?;
+    let (ty, path) = (info.type_id(), info.type_path());
+    if ty != TypeId::of::<Transform>() && registry.get_type_data::<ReflectComponent>(ty).is_none() {
+        return Err(format!("{path} is not a reflected component"));
+    }
+    if let Some(from) = registry.get_type_data::<ReflectFromReflect>(ty) {
+        return from.from_reflect(value).ok_or_else(|| format!("{path} refuses the saved value"));
+    }
+    let Some(default) = registry.get_type_data::<ReflectDefault>(ty) else {
+        return Err(format!("{path} registers neither FromReflect nor Default"));
+    };
+    let mut made = default.default();
+    made.try_apply(value).map_err(|e| format!("{path}: {e}"))?;
+    Ok(made)
+}
+
+/// Inserts a component made by [`decode`] (a `Transform` moved from world voxels to render
+/// space).
+fn insert(entity: &mut EntityWorldMut, registry: &TypeRegistry, origin: StrataOrigin, part: Box<dyn Reflect>) {
+    let part = match part.downcast::<Transform>() {
+        Ok(mut t) => {
             // World voxels to render space: minus the origin.
             t.translation += origin.to_render(VoxelPos::new(0, 0, 0));
-            entity.insert(t);
+            entity.insert(*t);
+            return;
         }
-        return;
-    }
-    if let Some(rc) = registry.get_type_data::<ReflectComponent>(ty) {
-        rc.insert(entity, &*part, registry);
+        Err(part) => part,
+    };
+    // Invariant: `decode` checked the registration; the value is of its own type, which
+    // `FromReflect` (or `Default`) takes back as it is.
+    if let Some(rc) = registry.get_type_data::<ReflectComponent>(part.as_any().type_id()) {
+        rc.insert(entity, part.as_partial_reflect(), registry);
     }
 }

@@ -16,8 +16,13 @@ struct Loot {
 }
 
 fn app_on(path: &std::path::Path) -> App {
+    app_persisting(path, StrataPersistPlugin::default().with::<Loot>())
+}
+
+/// A saved app with `plugin` and a viewer at the origin.
+fn app_persisting(path: &std::path::Path, plugin: StrataPersistPlugin) -> App {
     let mut app = saved_app(path, |app| {
-        app.add_plugins(StrataPersistPlugin::default().with::<Loot>());
+        app.add_plugins(plugin);
     });
     app.world_mut().spawn((StreamingViewer::default(), Transform::from_xyz(0.0, 4.0, 0.0)));
     app
@@ -122,4 +127,57 @@ fn an_entity_leaves_with_its_chunk_and_comes_back_with_it() {
     let side = |key| sw.world.store().get_stored(key).unwrap().map(|s| s.side).unwrap_or_default();
     assert!(side(far_chunk).entity(marker.id).is_some());
     assert!(side(ChunkKey::new(0, 0, 0)).entity(marker.id).is_none(), "its old record went");
+}
+
+/// A game component that checks what it is made from: a level above 10 is refused (as a newer
+/// game version may refuse what an older one saved). No `Default`: nothing to fall back on.
+#[derive(Component, Reflect, Clone, Debug, PartialEq)]
+#[reflect(Component, FromReflect, from_reflect = false)]
+struct Level(u8);
+
+impl FromReflect for Level {
+    fn from_reflect(value: &dyn PartialReflect) -> Option<Self> {
+        let level = *value.reflect_ref().as_tuple_struct().ok()?.field(0)?.try_downcast_ref::<u8>()?;
+        (level <= 10).then_some(Level(level))
+    }
+}
+
+fn levels(app: &mut App) -> Vec<(u64, u8)> {
+    let mut q = app.world_mut().query::<(&PersistWithChunk, &Level)>();
+    let mut v: Vec<(u64, u8)> = q.iter(app.world()).map(|(p, l)| (p.id, l.0)).collect();
+    v.sort_unstable();
+    v
+}
+
+/// A record whose bytes deserialize but that its component type refuses is left in the save as
+/// it is and spawns nothing (no panic, no half entity saved back without it); the other records
+/// of its chunk load.
+#[test]
+fn a_record_its_component_refuses_is_kept_and_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.strata");
+    let app_with_levels = |path: &std::path::Path| app_persisting(path, StrataPersistPlugin::default().with::<Level>());
+    let (good, bad) = (PersistWithChunk::new(), PersistWithChunk::new());
+    let key = ChunkKey::new(0, 0, 0);
+    {
+        let mut app = app_with_levels(&path);
+        run_until(&mut app, 5000, "the chunk under the entities", |app| resident(app, key));
+        app.world_mut().spawn((good, Transform::from_xyz(2.5, 1.0, 2.5), Level(3)));
+        // Saved as it is: the serializer does not ask the type.
+        app.world_mut().spawn((bad, Transform::from_xyz(4.5, 1.0, 4.5), Level(50)));
+        app.update();
+        exit(app);
+    }
+    let mut app = app_with_levels(&path);
+    run_until(&mut app, 5000, "the readable record respawned", |app| !levels(app).is_empty());
+    for _ in 0..30 {
+        app.update();
+    }
+    assert_eq!(levels(&mut app), vec![(good.id, 3)]);
+    exit(app);
+    let app = app_with_levels(&path);
+    let sw = app.world().resource::<bevy_strata::StrataWorld>();
+    let side = sw.world.store().get_stored(key).unwrap().map(|s| s.side).unwrap_or_default();
+    assert!(side.entity(bad.id).is_some(), "the refused record is still in the save");
+    assert!(side.entity(good.id).is_some());
 }
