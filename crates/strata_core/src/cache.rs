@@ -55,10 +55,19 @@ impl Entry {
     }
 }
 
+/// The bytes an entry counts against the budget: its chunk's voxels (`heap_bytes`) and its game
+/// data (the encoded length of its side section: the values and their framing, up to
+/// [`MAX_SIDE_LEN`](crate::side::MAX_SIDE_LEN), four dense chunks' worth). The copies kept
+/// as the base of a merge are not counted: they differ from the live ones only while the chunk
+/// is dirty, and dirty chunks are pinned.
+fn entry_bytes(chunk: &Chunk, side: &ChunkSide) -> usize {
+    chunk.heap_bytes() + side.encoded_len()
+}
+
 /// Resident chunks keyed by [`ChunkKey`].
 ///
-/// Invariant: `bytes` is the sum of each entry's accounted bytes, which equal its chunk's
-/// `heap_bytes` except between an in-place edit and the next [`ChunkCache::recount`]; likewise
+/// Invariant: `bytes` is the sum of each entry's accounted bytes, which equal its
+/// [`entry_bytes`] except between an in-place change and the next [`ChunkCache::recount`]; likewise
 /// `uniform` counts the entries accounted uniform; `dirty` counts the dirty entries exactly.
 /// Dirty entries are pinned.
 #[derive(Debug)]
@@ -163,10 +172,6 @@ impl ChunkCache {
     /// expectation (the caller sets what it loaded).
     pub fn insert(&mut self, key: ChunkKey, chunk: Arc<Chunk>, dirty: bool, version: u64) -> &mut Entry {
         self.tick += 1;
-        let accounted = chunk.heap_bytes();
-        let accounted_uniform = chunk.as_uniform().is_some();
-        self.bytes += accounted;
-        self.uniform += usize::from(accounted_uniform);
         let (history, base, expect, claimed, side, base_side, claimed_side) = match self.map.get(&key) {
             Some(e) => (
                 e.history,
@@ -179,6 +184,10 @@ impl ChunkCache {
             ),
             None => (ProcessHistory::EMPTY, chunk.clone(), None, None, Arc::default(), Arc::default(), None),
         };
+        let accounted = entry_bytes(&chunk, &side);
+        let accounted_uniform = chunk.as_uniform().is_some();
+        self.bytes += accounted;
+        self.uniform += usize::from(accounted_uniform);
         let entry = Entry {
             chunk,
             dirty,
@@ -210,10 +219,10 @@ impl ChunkCache {
         self.map.get_mut(key)
     }
 
-    /// Brings the byte total up to date after `key`'s chunk was edited in place.
+    /// Brings the byte total up to date after `key`'s chunk or game data changed.
     pub fn recount(&mut self, key: &ChunkKey) {
         if let Some(e) = self.map.get_mut(key) {
-            let now = e.chunk.heap_bytes();
+            let now = entry_bytes(&e.chunk, &e.side);
             self.bytes = self.bytes + now - e.accounted;
             e.accounted = now;
             let uniform = e.chunk.as_uniform().is_some();
@@ -294,7 +303,7 @@ mod tests {
         /// dirty flips, removals and evictions.
         #[test]
         fn kept_counts_match_a_recount_of_the_entries(
-            ops in proptest::collection::vec((0u8..6, 0i32..6, proptest::bool::ANY, proptest::bool::ANY), 1..120),
+            ops in proptest::collection::vec((0u8..7, 0i32..6, proptest::bool::ANY, proptest::bool::ANY), 1..120),
         ) {
             let mut c = ChunkCache::new(4 * 65536);
             for (op, k, flag, uniform) in ops {
@@ -315,12 +324,20 @@ mod tests {
                     }
                     3 => { c.remove(&key); }
                     4 => c.evict_over_budget(),
+                    5 => {
+                        // Game data written or removed, then its recount.
+                        if let Some(e) = c.entry_mut(&key) {
+                            let bytes = flag.then(|| vec![7u8; 1000 + 10 * k as usize].into_boxed_slice());
+                            Arc::make_mut(&mut e.side).set_entity(u64::from(uniform), bytes);
+                        }
+                        c.recount(&key);
+                    }
                     _ => { c.get(key); }
                 }
                 let entries: Vec<&Entry> = c.iter().map(|(_, e)| e).collect();
                 proptest::prop_assert_eq!(c.dirty_len(), entries.iter().filter(|e| e.is_dirty()).count());
                 proptest::prop_assert_eq!(c.uniform_len(), entries.iter().filter(|e| e.chunk.as_uniform().is_some()).count());
-                proptest::prop_assert_eq!(c.bytes(), entries.iter().map(|e| e.chunk.heap_bytes()).sum::<usize>());
+                proptest::prop_assert_eq!(c.bytes(), entries.iter().map(|e| e.chunk.heap_bytes() + e.side.encoded_len()).sum::<usize>());
             }
         }
     }

@@ -265,6 +265,7 @@ impl World {
             let Some(e) = self.cache.entry_mut(&key) else { continue };
             e.version = version;
             self.cache.set_dirty(&key, true);
+            self.cache.recount(&key);
         }
     }
 

@@ -515,7 +515,10 @@ impl World {
         let e = self.cache.insert(key, loaded.chunk.clone(), false, version);
         (e.history, e.expect) = (loaded.history, Some(loaded.expect()));
         (e.side, e.base_side) = (loaded.side.clone(), loaded.side.clone());
-        e
+        // Its game data counts against the budget too.
+        self.cache.recount(&key);
+        // Invariant: inserted just above.
+        self.cache.entry_mut(&key).expect("installed just above")
     }
 
     /// The chunk at `key` if it is resident, without loading or touching statistics.
@@ -681,8 +684,9 @@ impl World {
         self.cache.budget()
     }
 
-    /// Bytes of voxel data the cache holds now (O(1); the same number as
-    /// `stats().resident_bytes`; its budget is [`World::cache_budget_bytes`]).
+    /// Bytes the cache holds now: the resident chunks' voxels and their game data (its encoded
+    /// length). O(1); the same number as `stats().resident_bytes`; its budget is
+    /// [`World::cache_budget_bytes`].
     pub fn cache_used_bytes(&self) -> usize {
         self.cache.bytes()
     }

@@ -20,7 +20,7 @@ pub struct WorldStats {
     pub resident_chunks: usize,
     /// Resident chunks stored uniform.
     pub resident_uniform: usize,
-    /// Bytes of resident voxel data.
+    /// Bytes of resident voxel data and game data (see [`World::cache_used_bytes`]).
     pub resident_bytes: usize,
     /// The cache budget.
     pub cache_budget_bytes: usize,

@@ -1257,6 +1257,40 @@ mod game_data {
         w
     }
 
+    /// Game data counts against the cache budget: chunks of air (2 bytes of voxels each)
+    /// holding 200 KiB of entity records each are evicted once committed, and their records
+    /// come back from the store.
+    #[test]
+    fn game_data_counts_against_the_cache_budget() {
+        let budget = 1 << 20;
+        let ground: Arc<dyn WorldGenerator> = Arc::new(FlatGenerator { height: 0, material: MaterialId(1) });
+        let config = WorldConfig { cache_budget_bytes: budget, ..WorldConfig::default() };
+        let mut w = World::new(Arc::new(MemoryStore::new()), ground, config);
+        let record = vec![7u8; 50 << 10];
+        let keys: Vec<ChunkKey> = (0..16).map(|x| ChunkKey::new(x, 1, 0)).collect();
+        for &key in &keys {
+            for id in 0..4 {
+                w.set_entity_data(key, id, Some(record.clone())).unwrap();
+            }
+        }
+        w.apply().unwrap();
+        let held = 16 * 4 * record.len();
+        assert!(w.cache_used_bytes() >= held, "dirty: held and counted ({} bytes)", w.cache_used_bytes());
+        w.commit().unwrap();
+        // A read runs an eviction pass.
+        w.chunk(ChunkKey::new(100, 0, 0)).unwrap();
+        let s = w.stats();
+        assert!(s.resident_bytes <= budget && s.evictions > 0, "{s:?}");
+        for &key in &keys {
+            assert_eq!(w.chunk_side(key).unwrap().entity(3), Some(&record[..]), "re-read from the store");
+        }
+        // Loaded chunks count their records too: reading all sixteen back left at most the
+        // budget's worth resident.
+        let resident = keys.iter().filter(|k| w.is_resident(**k)).count();
+        assert!(resident <= budget / (4 * record.len()), "{resident} chunks of 200 KiB resident");
+        assert!(w.cache_used_bytes() <= budget);
+    }
+
     #[test]
     fn block_data_and_entity_records_are_committed_with_their_chunk() {
         let store: Arc<dyn ChunkStore> = Arc::new(MemoryStore::new());
