@@ -57,8 +57,8 @@ pub use lod_fade::{StrataLodFade, StrataLodFadeShader};
 pub use materials_reload::{StrataMaterialsReloadPlugin, StrataMaterialsReloaded};
 pub use mesh_build::{ATTRIBUTE_MATERIAL, MIN_VOXEL_LIGHT, fluid_shade, to_bevy_mesh, voxel_light};
 pub use messages::{
-    CommitFailed, EditsCommitted, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected, VoxelPicked,
-    VoxelsEdited,
+    CommitFailed, EditsCommitted, GameDataEdited, NodeMeshed, NodeRemeshed, NodeUnloaded, StrataConfigRejected,
+    VoxelPicked, VoxelsEdited,
 };
 pub use metrics::{StrataMetrics, StrataMetricsPlugin};
 pub use mover::VoxelMover;
@@ -149,7 +149,7 @@ pub mod prelude {
     //!   [`StrataFloatingOrigin`], [`StrataSurface`] (`CollidesWithVoxels` with `avian`).
     //! - Editing and reading the world: [`VoxelWorld`], [`VoxelHit`], [`CommitRequest`]
     //!   (`ClientEdit` with `net`).
-    //! - Messages: [`VoxelsEdited`], [`EditsCommitted`], [`CommitFailed`], [`VoxelPicked`],
+    //! - Messages: [`VoxelsEdited`], [`GameDataEdited`], [`EditsCommitted`], [`CommitFailed`], [`VoxelPicked`],
     //!   [`NodeMeshed`], [`NodeRemeshed`], [`NodeUnloaded`], [`StrataStatusChanged`],
     //!   [`StrataMaterialsReloaded`].
     //! - System sets: [`StrataSystems`].
@@ -170,12 +170,12 @@ pub mod prelude {
         ClientEdit, NetClient, NetPlugins, NetServer, NetStatus, StrataNetClientPlugin, StrataNetServerPlugin,
     };
     pub use crate::{
-        CommitFailed, CommitRequest, EditsCommitted, GeologySettings, GeologyStats, NodeMeshed, NodeRemeshed,
-        NodeUnloaded, PersistWithChunk, StrataAtmosphere, StrataAtmospherePlugin, StrataConfig, StrataFloatingOrigin,
-        StrataGeologyPlugin, StrataMaterialsReloadPlugin, StrataMaterialsReloaded, StrataMinimalPlugins, StrataOrigin,
-        StrataPersistPlugin, StrataPersistence, StrataPickingSettings, StrataPlugin, StrataStatus, StrataStatusChanged,
-        StrataStreaming, StrataSurface, StrataSystems, StrataTextures, StrataTexturesPlugin, StreamingViewer, VoxelHit,
-        VoxelMover, VoxelPicked, VoxelWorld, VoxelsEdited,
+        CommitFailed, CommitRequest, EditsCommitted, GameDataEdited, GeologySettings, GeologyStats, NodeMeshed,
+        NodeRemeshed, NodeUnloaded, PersistWithChunk, StrataAtmosphere, StrataAtmospherePlugin, StrataConfig,
+        StrataFloatingOrigin, StrataGeologyPlugin, StrataMaterialsReloadPlugin, StrataMaterialsReloaded,
+        StrataMinimalPlugins, StrataOrigin, StrataPersistPlugin, StrataPersistence, StrataPickingSettings,
+        StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming, StrataSurface, StrataSystems, StrataTextures,
+        StrataTexturesPlugin, StreamingViewer, VoxelHit, VoxelMover, VoxelPicked, VoxelWorld, VoxelsEdited,
     };
     pub use strata_core::{
         ChunkBox, ChunkKey, EditError, MaterialId, MaterialRegistry, PaletteRules, VoxelPos, WorldGenerator,
@@ -383,6 +383,7 @@ impl Plugin for StrataPlugin {
             .add_message::<NodeUnloaded>()
             .add_message::<NodeRemeshed>()
             .add_message::<VoxelsEdited>()
+            .add_message::<GameDataEdited>()
             .add_message::<EditsCommitted>()
             .add_message::<CommitFailed>()
             .add_message::<VoxelPicked>()

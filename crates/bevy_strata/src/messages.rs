@@ -57,6 +57,18 @@ pub struct VoxelsEdited {
     pub version: u64,
 }
 
+/// The game data (block data or entity records) of these chunks changed, their voxels did not
+/// (world version `version`): a chest's contents were written. Chunks whose voxels changed too
+/// are in [`VoxelsEdited`] (their game data may have changed with them: mining a chest drops
+/// its contents).
+#[derive(Message, Clone, Debug, PartialEq)]
+pub struct GameDataEdited {
+    /// The chunks.
+    pub chunks: Vec<ChunkKey>,
+    /// World version after the edits.
+    pub version: u64,
+}
+
 /// The voxel under a pointer, from the picking backend: sent when the voxel or face a
 /// pointer's ray (per camera) hits changes — it enters a voxel, moves to another, or hits again
 /// after hitting nothing — and when a button is pressed over it ([`VoxelPicked::pressed`]); not

@@ -12,7 +12,7 @@ use crate::config::StrataConfig;
 use crate::jobs::{LightInput, LoadJob, LoadOutput, MeshJob, MeshOutput, Read};
 use crate::lod_fade::{self, FadeClock};
 use crate::mesh_build::{MeshAssets, spawn_or_update};
-use crate::messages::{NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
+use crate::messages::{GameDataEdited, NodeMeshed, NodeRemeshed, NodeUnloaded, VoxelsEdited};
 use crate::pacing::{Pacer, Timed, timed};
 use crate::state::StrataWorld;
 use crate::viewer::{StrataOrigin, ViewerPositions};
@@ -322,12 +322,20 @@ pub(crate) fn apply_edits(
     mut sw: ResMut<StrataWorld>,
     mut st: ResMut<StrataStreaming>,
     mut edited: MessageWriter<VoxelsEdited>,
+    mut game_data: MessageWriter<GameDataEdited>,
 ) {
+    sw.world.track_side_changes();
     if let Err(e) = sw.world.apply() {
         warn!("strata: applying edits failed, they stay queued: {e}");
     }
     for key in sw.world.awaited_chunks() {
         st.plan.want_chunk(key);
+    }
+    let mut side_only = sw.world.take_side_changes();
+    if !side_only.is_empty() {
+        side_only.sort_unstable_by_key(|k| k.morton());
+        side_only.dedup();
+        game_data.write(GameDataEdited { chunks: side_only, version: sw.world.version() });
     }
     let changes: Vec<_> = sw.feed.try_iter().collect();
     if changes.is_empty() {

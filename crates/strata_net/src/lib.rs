@@ -30,7 +30,7 @@
 //!
 //! ```text
 //! offset size field
-//!      0    1 protocol version   PROTOCOL_VERSION (1); another version is WireError::Version
+//!      0    1 protocol version   PROTOCOL_VERSION (2); another version is WireError::Version
 //!      1    1 kind               per direction (client: 1 hello … 5 goodbye; server: 1 welcome … 8 goodbye)
 //!      2    … fields             little-endian integers, f32/f64 as IEEE bits, bool 0/1,
 //!                                text and lists: u32 length (checked against the limit first), then the items
@@ -81,8 +81,10 @@ pub use wire::WireError;
 use strata_core::codec::MAX_RECORD_LEN;
 use strata_core::summary_record::MAX_SUMMARY_LEN;
 
-/// The protocol version this build speaks (the first byte of every message).
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version this build speaks (the first byte of every message): 2 since clients
+/// may send game data ([`ClientEdit::BlockData`], [`ClientEdit::EntityData`],
+/// [`Rejection::DataTooLarge`]); 1 before.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The longest message, in bytes: the larger of a chunk record and a summary record, plus
 /// their message's header and fields.

@@ -14,6 +14,7 @@ use crate::handshake::{
 use crate::wire::{Reader, WireError, Writer, is_non_negative};
 use crate::{MAX_MESSAGE_LEN, PROTOCOL_VERSION};
 use strata_core::codec::{self, RecordHome};
+use strata_core::side::MAX_VALUE_LEN;
 use strata_core::{ChunkKey, Edit, MaterialId, MortonKey, StoredSummary, VoxelPos, WorldId};
 
 /// The most viewers one client reports (a split-screen game's players).
@@ -85,6 +86,24 @@ pub enum ClientEdit {
         /// What to fill with.
         material: MaterialId,
     },
+    /// Sets (`Some`) or removes (`None`) the block data of a voxel ([`Edit::BlockData`]; at most
+    /// [`MAX_VALUE_LEN`] bytes). A server takes it only if it lets clients write game data.
+    BlockData {
+        /// The voxel.
+        pos: VoxelPos,
+        /// The game's bytes.
+        data: Option<Vec<u8>>,
+    },
+    /// Sets (`Some`) or removes (`None`) an entity record of a chunk ([`Edit::EntityData`]; at
+    /// most [`MAX_VALUE_LEN`] bytes). A server takes it only if it lets clients write game data.
+    EntityData {
+        /// The chunk.
+        chunk: ChunkKey,
+        /// The record's id.
+        id: u64,
+        /// The game's bytes.
+        data: Option<Vec<u8>>,
+    },
 }
 
 impl From<ClientEdit> for Edit {
@@ -94,6 +113,8 @@ impl From<ClientEdit> for Edit {
             ClientEdit::Many(v) => Edit::Many(v),
             ClientEdit::FillBox { min, max, material } => Edit::FillBox { min, max, material },
             ClientEdit::FillSphere { center, radius, material } => Edit::FillSphere { center, radius, material },
+            ClientEdit::BlockData { pos, data } => Edit::BlockData { pos, data },
+            ClientEdit::EntityData { chunk, id, data } => Edit::EntityData { chunk, id, data },
         }
     }
 }
@@ -108,6 +129,8 @@ impl TryFrom<Edit> for ClientEdit {
             Edit::Many(v) => ClientEdit::Many(v),
             Edit::FillBox { min, max, material } => ClientEdit::FillBox { min, max, material },
             Edit::FillSphere { center, radius, material } => ClientEdit::FillSphere { center, radius, material },
+            Edit::BlockData { pos, data } => ClientEdit::BlockData { pos, data },
+            Edit::EntityData { chunk, id, data } => ClientEdit::EntityData { chunk, id, data },
             other => return Err(other),
         })
     }
@@ -268,6 +291,14 @@ pub enum Rejection {
     /// (older than its memory of the session): it may or may not have been applied.
     #[error("the server no longer knows this edit's outcome")]
     Forgotten,
+    /// Game data longer than a value may be ([`MAX_VALUE_LEN`]).
+    #[error("{len} bytes of game data; the limit is {max}")]
+    DataTooLarge {
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
 }
 
 /// The server's answer to one [`EditIntent`].
@@ -450,8 +481,43 @@ fn write_edit(w: &mut Writer<'_>, e: &ClientEdit) -> Result<(), WireError> {
             w.f32(*radius);
             w.u16(material.0);
         }
+        ClientEdit::BlockData { pos, data } => {
+            limit("block data", data.as_ref().map_or(0, Vec::len), MAX_VALUE_LEN)?;
+            w.u8(4);
+            write_pos(w, *pos);
+            write_data(w, data.as_deref());
+        }
+        ClientEdit::EntityData { chunk, id, data } => {
+            limit("entity record", data.as_ref().map_or(0, Vec::len), MAX_VALUE_LEN)?;
+            w.u8(5);
+            write_key(w, *chunk);
+            w.u64(*id);
+            write_data(w, data.as_deref());
+        }
     }
     Ok(())
+}
+
+/// Game data: `false`, or `true` and its bytes (a removal is `false`).
+fn write_data(w: &mut Writer<'_>, data: Option<&[u8]>) {
+    w.bool(data.is_some());
+    if let Some(d) = data {
+        w.bytes(d);
+    }
+}
+
+fn read_data(r: &mut Reader<'_>, what: &'static str) -> Result<Option<Vec<u8>>, WireError> {
+    Ok(if r.bool(what)? { Some(r.bytes(what, MAX_VALUE_LEN)?.to_vec()) } else { None })
+}
+
+fn write_key(w: &mut Writer<'_>, k: ChunkKey) {
+    w.i32(k.x);
+    w.i32(k.y);
+    w.i32(k.z);
+}
+
+fn read_key(r: &mut Reader<'_>) -> Result<ChunkKey, WireError> {
+    Ok(ChunkKey::new(r.i32("chunk x")?, r.i32("chunk y")?, r.i32("chunk z")?))
 }
 
 fn read_edit(r: &mut Reader<'_>) -> Result<ClientEdit, WireError> {
@@ -464,6 +530,12 @@ fn read_edit(r: &mut Reader<'_>) -> Result<ClientEdit, WireError> {
         }
         2 => ClientEdit::FillBox { min: read_pos(r)?, max: read_pos(r)?, material: material(r)? },
         3 => ClientEdit::FillSphere { center: read_pos(r)?, radius: r.f32("sphere radius")?, material: material(r)? },
+        4 => ClientEdit::BlockData { pos: read_pos(r)?, data: read_data(r, "block data")? },
+        5 => ClientEdit::EntityData {
+            chunk: read_key(r)?,
+            id: r.u64("entity id")?,
+            data: read_data(r, "entity record")?,
+        },
         tag => return Err(WireError::UnknownTag { what: "edit kind", tag }),
     })
 }
@@ -641,6 +713,11 @@ fn write_rejection(w: &mut Writer<'_>, e: &Rejection) -> Result<(), WireError> {
             write_text(w, "rejection reason", reason, MAX_REASON_LEN)?;
         }
         Rejection::Forgotten => w.u8(6),
+        Rejection::DataTooLarge { len, max } => {
+            w.u8(7);
+            w.u64(*len);
+            w.u64(*max);
+        }
     }
     Ok(())
 }
@@ -654,6 +731,7 @@ fn read_rejection(r: &mut Reader<'_>) -> Result<Rejection, WireError> {
         4 => Rejection::Game(r.text("rejection reason", MAX_REASON_LEN)?),
         5 => Rejection::NotCommitted(r.text("rejection reason", MAX_REASON_LEN)?),
         6 => Rejection::Forgotten,
+        7 => Rejection::DataTooLarge { len: r.u64("data length")?, max: r.u64("data length limit")? },
         tag => return Err(WireError::UnknownTag { what: "rejection kind", tag }),
     })
 }
@@ -704,9 +782,7 @@ impl ServerMessage {
                 w.u64(c.sequence);
                 w.count(c.keys.len());
                 for k in &c.keys {
-                    w.i32(k.x);
-                    w.i32(k.y);
-                    w.i32(k.z);
+                    write_key(w, *k);
                 }
                 Ok(())
             }),
@@ -757,9 +833,7 @@ impl ServerMessage {
             kind::CHANGED => {
                 let sequence = r.u64("sequence")?;
                 let n = r.count("changed keys", MAX_CHANGED_KEYS)?;
-                let keys = (0..n)
-                    .map(|_| Ok(ChunkKey::new(r.i32("chunk x")?, r.i32("chunk y")?, r.i32("chunk z")?)))
-                    .collect::<Result<_, WireError>>()?;
+                let keys = (0..n).map(|_| read_key(&mut r)).collect::<Result<_, WireError>>()?;
                 ServerMessage::Changed(ChunksChanged { sequence, keys })
             }
             kind::SERVER_KEEP_ALIVE => ServerMessage::KeepAlive(read_keep_alive(&mut r)?),

@@ -105,6 +105,9 @@ impl EditGate {
         edit.check().map_err(|e| match e {
             EditError::BadRadius(r) => Rejection::BadRadius(r),
             EditError::TooLarge { extent } => Rejection::TooLarge { extent, max: u64::from(MAX_EDIT_EXTENT) },
+            EditError::DataTooLarge { len } => {
+                Rejection::DataTooLarge { len: len as u64, max: strata_core::side::MAX_VALUE_LEN as u64 }
+            }
             // A future limit of the core: refused the same way.
             _ => Rejection::TooLarge { extent: u64::MAX, max: u64::from(MAX_EDIT_EXTENT) },
         })?;
@@ -417,6 +420,10 @@ mod tests {
         let big =
             Edit::FillBox { min: VoxelPos::new(0, 0, 0), max: VoxelPos::new(99, 99, 99), material: MaterialId(1) };
         assert_eq!(g.admit(&big, ms(0)), Err(Rejection::TooLarge { extent: 1_000_000, max: 64 * 64 * 64 }));
+        let value = strata_core::side::MAX_VALUE_LEN;
+        let chest = Edit::BlockData { pos: VoxelPos::new(1, 2, 3), data: Some(vec![0; value + 1]) };
+        let limit = Rejection::DataTooLarge { len: value as u64 + 1, max: value as u64 };
+        assert_eq!(g.admit(&chest, ms(0)), Err(limit));
         // The one token is still there.
         assert_eq!(g.admit(&set(), ms(0)), Ok(()));
         assert_eq!(g.admit(&set(), ms(0)), Err(Rejection::RateLimited { retry_after_ms: 1000 }));

@@ -74,6 +74,17 @@ fn client_edit() -> impl Strategy<Value = ClientEdit> {
             radius,
             material
         }),
+        (pos(), data()).prop_map(|(pos, data)| ClientEdit::BlockData { pos, data }),
+        (key(), any::<u64>(), data()).prop_map(|(chunk, id, data)| ClientEdit::EntityData { chunk, id, data }),
+    ]
+}
+
+/// Game data: a removal, empty bytes, a few bytes or the longest value.
+fn data() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop_oneof![
+        Just(None),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(Some),
+        any::<u8>().prop_map(|b| Some(vec![b; strata_core::side::MAX_VALUE_LEN])),
     ]
 }
 
@@ -125,6 +136,7 @@ fn rejection() -> impl Strategy<Value = Rejection> {
         text(400).prop_map(Rejection::Game),
         text(400).prop_map(Rejection::NotCommitted),
         Just(Rejection::Forgotten),
+        (any::<u64>(), any::<u64>()).prop_map(|(len, max)| Rejection::DataTooLarge { len, max }),
     ]
 }
 
@@ -275,6 +287,27 @@ fn limits_are_enforced_when_sending_and_when_receiving() {
     let mut forged = fine[..11].to_vec();
     forged[7..11].copy_from_slice(&(MAX_EDIT_VOXELS as u32 + 1).to_le_bytes());
     assert!(matches!(ClientMessage::decode(&forged), Err(WireError::TooMany { what: "edit voxels", .. })));
+
+    // Game data over the value limit: refused by the encoder, and by a decoder reading the
+    // declared length before the bytes.
+    let value = strata_core::side::MAX_VALUE_LEN;
+    for edit in [
+        ClientEdit::BlockData { pos: VoxelPos::new(1, 2, 3), data: Some(vec![7; value + 1]) },
+        ClientEdit::EntityData { chunk: ChunkKey::new(1, 2, 3), id: 9, data: Some(vec![7; value + 1]) },
+    ] {
+        let mut out = vec![9];
+        assert!(ClientMessage::Edit(EditIntent { id: 1, edit }).encode(&mut out).is_err());
+        assert_eq!(out, [9], "nothing appended on error");
+    }
+    let longest = encode_client(&ClientMessage::Edit(EditIntent {
+        id: 1,
+        edit: ClientEdit::BlockData { pos: VoxelPos::new(1, 2, 3), data: Some(vec![7; value]) },
+    }));
+    // version, kind, id (4), tag, position (12), present: the length at 20..24.
+    let mut forged = longest.clone();
+    forged[20..24].copy_from_slice(&(value as u32 + 1).to_le_bytes());
+    assert!(matches!(ClientMessage::decode(&forged), Err(WireError::TooMany { what: "block data", .. })));
+    assert!(ClientMessage::decode(&longest).is_ok());
 
     let view = |viewers: usize, d: f32| {
         ClientMessage::View(ViewUpdate {

@@ -8,7 +8,7 @@ use strata_core::{ChunkKey, ChunkOrigin, Edit, LoadedChunk, World};
 use strata_net::client::{PendingEdits, Settled};
 use strata_net::message::MAX_VIEWERS;
 use strata_net::remote_store::{Received, RemoteStore};
-use strata_net::{ClientEdit, EditIntent};
+use strata_net::{ClientEdit, EditIntent, EditOutcome};
 
 /// Where a client's connection stands.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -352,19 +352,50 @@ fn predict_again(world: &mut World, pending: &PendingEdits, adopted: &[ChunkKey]
 /// the world at once) if every chunk it may write is resident — the world applies it this frame,
 /// before any answer can come back; an edit of chunks not loaded shows when the server sends
 /// them.
-fn send_edits(mut client: ResMut<NetClient>, sw: Option<Res<StrataWorld>>, mut out: MessageWriter<ToServer>) {
+///
+/// An edit the protocol cannot carry (more voxels than
+/// [`MAX_EDIT_VOXELS`](strata_net::message::MAX_EDIT_VOXELS), game data over
+/// [`MAX_VALUE_LEN`](strata_core::side::MAX_VALUE_LEN)) is not sent nor predicted: it settles
+/// at once as refused, with the limit it broke.
+fn send_edits(
+    mut client: ResMut<NetClient>,
+    sw: Option<Res<StrataWorld>>,
+    mut out: MessageWriter<ToServer>,
+    mut settled: MessageWriter<EditSettled>,
+) {
     if client.unsent.is_empty() || !matches!(client.status, NetStatus::Connected(_)) {
         return;
     }
     let Some(sw) = sw else { return };
     for edit in std::mem::take(&mut client.unsent) {
         let intent: EditIntent = client.pending.submit(edit.clone());
-        out.write_batch(encode_client(&ClientMessage::Edit(intent)));
+        let id = intent.id;
+        let mut bytes = Vec::new();
+        if let Err(e) = ClientMessage::Edit(intent).encode(&mut bytes) {
+            let outcome = EditOutcome { id, result: Err(refusal_of(&e)) };
+            if let Some(done) = client.pending.settle(&outcome) {
+                info!("strata net: an edit over the protocol's limits was not sent: {e}");
+                settled.write(EditSettled(done));
+            }
+            continue;
+        }
+        out.write(ToServer(bytes.into()));
         let edit = Edit::from(edit);
         let chunks = edit_chunks(&edit);
         if !chunks.is_empty() && chunks.iter().all(|&k| sw.world.is_resident(k)) {
             sw.world.push_edit(edit);
         }
+    }
+}
+
+/// The refusal a server would give an edit the encoder refused (`err`, a limit).
+fn refusal_of(err: &WireError) -> Rejection {
+    match *err {
+        WireError::TooMany { what: "block data" | "entity record", count, max } => {
+            Rejection::DataTooLarge { len: count as u64, max: max as u64 }
+        }
+        WireError::TooMany { count, max, .. } => Rejection::TooLarge { extent: count as u64, max: max as u64 },
+        _ => Rejection::Game(format!("not sent: {err}")),
     }
 }
 

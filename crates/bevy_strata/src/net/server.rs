@@ -3,7 +3,7 @@
 
 use super::shared::{SharedFollow, follow_shared_world};
 use super::*;
-use crate::messages::{EditsCommitted, VoxelsEdited};
+use crate::messages::{EditsCommitted, GameDataEdited, VoxelsEdited};
 use crate::persistence::StrataPersistence;
 use crate::state::StrataWorld;
 use bevy::platform::collections::{HashMap, HashSet};
@@ -132,6 +132,15 @@ pub struct NetServer {
     pub reach: Option<f64>,
     /// The game's rule for edits, if any (see [`EditHook`]).
     pub edit_hook: Option<EditHook>,
+    /// Whether clients may write game data ([`ClientEdit::BlockData`](strata_net::ClientEdit::BlockData),
+    /// [`ClientEdit::EntityData`](strata_net::ClientEdit::EntityData)); default `false`: such
+    /// edits are refused ([`Rejection::Game`]), because entity records also hold what the server
+    /// itself saves ([`crate::PersistWithChunk`] entities) and only the game knows which bytes
+    /// a player may change. When `true`, they pass the same gate as voxel edits (one token
+    /// each, at most [`MAX_VALUE_LEN`](strata_core::side::MAX_VALUE_LEN) bytes), the reach (block
+    /// data: its voxel; an entity record: its chunk's box) and the [`NetServer::edit_hook`],
+    /// which should check them.
+    pub client_game_data: bool,
     /// Settled outcomes remembered per session, to answer intents sent again after a
     /// reconnect (default 1024).
     pub ledger_memory: usize,
@@ -203,6 +212,7 @@ impl NetServer {
             max_view_distance: 4096.0,
             reach: None,
             edit_hook: None,
+            client_game_data: false,
             ledger_memory: 1024,
             interest_budget: Duration::from_millis(2),
             session_memory: Duration::from_secs(600),
@@ -382,6 +392,7 @@ impl Plugin for StrataNetServerPlugin {
             .add_message::<ClientJoined>()
             .add_message::<EditsCommitted>()
             .add_message::<VoxelsEdited>()
+            .add_message::<GameDataEdited>()
             .add_observer(|add: On<Add, ConnectedClient>, mut commands: Commands| {
                 commands.entity(add.entity).insert(NetLink::default());
             })
@@ -585,8 +596,16 @@ fn take_edit(
     let edit: Edit = intent.edit.into();
     let gate = link.gate.get_or_insert_with(|| EditGate::new(server.edit_limits));
     let viewers = link.view.as_ref().map_or(&[][..], |v| &v.viewers[..]);
+    let game_data = matches!(edit, Edit::BlockData { .. } | Edit::EntityData { .. });
     let verdict = gate
         .admit(&edit, now)
+        .and_then(|()| {
+            if game_data && !server.client_game_data {
+                Err(Rejection::Game("this server takes no game data from clients".into()))
+            } else {
+                Ok(())
+            }
+        })
         .and_then(|()| match server.reach {
             Some(reach) if !within_reach(&edit, viewers, reach) => Err(Rejection::OutOfReach),
             _ => Ok(()),
@@ -655,6 +674,11 @@ fn voxel_box(edit: &Edit) -> Option<([f64; 3], [f64; 3])> {
             let c = f(center);
             let r = f64::from(radius.ceil());
             Some((c.map(|v| v - r), c.map(|v| v + r)))
+        }
+        Edit::BlockData { pos, .. } => Some((f(pos), f(pos))),
+        Edit::EntityData { chunk, .. } => {
+            let lo = f(&chunk.min_voxel());
+            Some((lo, lo.map(|v| v + (strata_core::CHUNK_SIZE - 1) as f64)))
         }
         // Not a client's edit; the whole world.
         _ => Some(([f64::MIN; 3], [f64::MAX; 3])),
@@ -778,6 +802,7 @@ fn take_scans(interest: &mut Interest, store: &Arc<dyn ChunkStore>) {
 #[derive(bevy::ecs::system::SystemParam)]
 struct WorldNews<'w, 's> {
     edited: MessageReader<'w, 's, VoxelsEdited>,
+    game_data: MessageReader<'w, 's, GameDataEdited>,
     committed: MessageReader<'w, 's, EditsCommitted>,
 }
 
@@ -810,6 +835,10 @@ fn stream_chunks(
 ) {
     let server = &mut *server;
     for e in news.edited.read() {
+        server.changed.extend(e.chunks.iter().map(|&k| (e.version, k)));
+    }
+    // Game data travels in the chunk's record: a chest's new contents are a new record.
+    for e in news.game_data.read() {
         server.changed.extend(e.chunks.iter().map(|&k| (e.version, k)));
     }
     let last = news.committed.read().fold(None, |last: Option<&EditsCommitted>, c| match last {

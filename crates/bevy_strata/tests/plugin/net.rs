@@ -153,7 +153,7 @@ fn garbage_from_a_client_drops_it_and_the_others_stay() {
     });
     assert!(ok, "not both welcomed: {:?} {:?}", status(&good), status(&bad));
     drained::<ClientJoined>(&mut server);
-    bad.world_mut().write_message(ToServer(vec![1, 2, 250, 0, 0].into()));
+    bad.world_mut().write_message(ToServer(vec![strata_net::PROTOCOL_VERSION, 2, 250, 0, 0].into()));
     let mut dropped = Vec::new();
     let ok = step_until(&mut server, &mut [&mut good, &mut bad], |s, _| {
         s.world().resource::<RenetServer>().connected_clients() == 1
@@ -886,4 +886,96 @@ fn a_failed_scan_of_a_clients_view_is_retried_until_the_view_is_sent() {
         view_ready(c[0]) && differences(s, c[0]) == 0
     });
     assert!(shown, "after the outage A differs in {} voxels", differences(&mut server, &mut a));
+}
+
+/// The settled edits of one client, as (id, refusal if any).
+fn outcomes(settled: &[EditSettled]) -> Vec<(u32, Option<Rejection>)> {
+    settled
+        .iter()
+        .map(|s| match &s.0 {
+            Settled::Accepted { id, .. } => (*id, None),
+            Settled::Rejected { id, reason, .. } => (*id, Some(reason.clone())),
+        })
+        .collect()
+}
+
+/// Game data from clients: a server refuses it unless it lets clients write it (its own
+/// entity records live there too); one that does applies a chest's contents and an entity
+/// record, commits them and sends them to the other client; data over the value limit is
+/// refused by the sender without a round trip, and nothing of it is shown.
+#[test]
+fn clients_write_game_data_only_where_the_server_lets_them_and_the_others_receive_it() {
+    let chest = VoxelPos::new(3, -2, 3);
+    let key = chest.chunk();
+    let contents = b"12 gold, a map".to_vec();
+    let record = b"(crate: 4)".to_vec();
+    let writes = || {
+        [
+            ClientEdit::BlockData { pos: chest, data: Some(contents.clone()) },
+            ClientEdit::EntityData { chunk: key, id: 77, data: Some(record.clone()) },
+        ]
+    };
+    // A server with the default: both refused, nothing changes.
+    {
+        let (mut server, port) = server(identity());
+        let mut a = client(41, port, identity());
+        viewer_at(&mut a, 0.0, 8.0, 0.0);
+        let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+        let ready = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| connected(c[0]));
+        assert!(ready, "A did not connect");
+        for edit in writes() {
+            a.world_mut().resource_mut::<NetClient>().edit(edit);
+        }
+        let done = run(&mut server, &mut [&mut a], &mut settled, &mut remeshed, |_, c| pending(c[0]) == 0);
+        assert!(done, "the refusals never came");
+        let refused = Some(Rejection::Game("this server takes no game data from clients".into()));
+        assert_eq!(outcomes(&settled[0]), vec![(1, refused.clone()), (2, refused)]);
+        let side = strata(&mut server).world.chunk_side(key).unwrap();
+        assert!(side.block(chest.local().index()).is_none() && side.entity(77).is_none());
+    }
+    let (mut server, port) = server_with(identity(), |s| s.client_game_data = true);
+    let mut a = client(42, port, identity());
+    let mut b = client(43, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    viewer_at(&mut b, 4.0, 8.0, -4.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let ready = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+        c.iter_mut().all(|c| connected(c) && view_ready(c))
+    });
+    assert!(ready, "the clients did not connect and load their view");
+    for edit in writes() {
+        a.world_mut().resource_mut::<NetClient>().edit(edit);
+    }
+    // Over the limit: refused at once, never predicted.
+    let value = strata_core::side::MAX_VALUE_LEN;
+    a.world_mut()
+        .resource_mut::<NetClient>()
+        .edit(ClientEdit::BlockData { pos: VoxelPos::new(5, -2, 5), data: Some(vec![1; value + 1]) });
+    let shown = |app: &mut App| {
+        strata(app).world.resident_side(key).is_some_and(|s| {
+            s.block(chest.local().index()).is_some_and(|d| *d.bytes == contents[..])
+                && s.entity(77) == Some(&record[..])
+        })
+    };
+    let done = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
+        pending(c[0]) == 0 && shown(s) && shown(c[0]) && shown(c[1])
+    });
+    assert!(
+        done,
+        "the game data did not reach the server and both clients: {} pending, shown: server {} A {} B {}, {:?}",
+        pending(&a),
+        shown(&mut server),
+        shown(&mut a),
+        shown(&mut b),
+        outcomes(&settled[0])
+    );
+    let mut got = outcomes(&settled[0]);
+    got.sort_by_key(|o| o.0);
+    let too_large = Rejection::DataTooLarge { len: value as u64 + 1, max: value as u64 };
+    assert_eq!(got, vec![(1, None), (2, None), (3, Some(too_large))]);
+    let side = strata(&mut server).world.chunk_side(VoxelPos::new(5, -2, 5).chunk()).unwrap();
+    assert!(side.block(VoxelPos::new(5, -2, 5).local().index()).is_none(), "the oversized data went nowhere");
+    // Durable: in the server's save.
+    let stored = strata(&mut server).world.store().get_stored(key).unwrap().expect("the chunk is stored");
+    assert_eq!(stored.side.entity(77), Some(&record[..]));
 }

@@ -309,6 +309,9 @@ pub struct World {
     /// Chunks that became resident (or took another writer's copy) holding entity records,
     /// if tracked ([`World::track_entity_arrivals`]).
     entity_arrivals: Option<Vec<ChunkKey>>,
+    /// Chunks whose game data alone changed, since [`World::take_side_changes`] last took them
+    /// (`None`: not tracked).
+    side_changes: Option<Vec<ChunkKey>>,
 }
 
 impl World {
@@ -342,6 +345,7 @@ impl World {
             outstanding: std::sync::Weak::new(),
             edit_loading: EditLoading::Blocking,
             entity_arrivals: None,
+            side_changes: None,
         }
     }
 
@@ -361,6 +365,21 @@ impl World {
     /// (empty unless [`World::track_entity_arrivals`] was called). A key may appear again.
     pub fn take_entity_arrivals(&mut self) -> Vec<ChunkKey> {
         self.entity_arrivals.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Starts recording the chunks whose game data alone changed in an apply, for
+    /// [`World::take_side_changes`]. Such a change publishes nothing on the change feed (no
+    /// voxel changed, nothing to remesh or reindex): this is how a server learns which chunks'
+    /// game data to send to its clients, and a game which chests to show anew.
+    pub fn track_side_changes(&mut self) {
+        self.side_changes.get_or_insert_with(Vec::new);
+    }
+
+    /// The chunks whose game data alone changed since the last call, once per apply that
+    /// changed them (empty unless [`World::track_side_changes`] was called). A chunk whose
+    /// voxels changed too is on the change feed instead. O(1).
+    pub fn take_side_changes(&mut self) -> Vec<ChunkKey> {
+        self.side_changes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Notes `key`'s arrival if it holds entity records and arrivals are tracked. O(1).

@@ -1257,6 +1257,32 @@ mod game_data {
         w
     }
 
+    /// Chunks whose game data alone changed are listed once per apply when tracked (they are
+    /// not on the change feed); a chunk whose voxels changed too is on the feed instead.
+    #[test]
+    fn side_only_changes_are_listed_when_tracked() {
+        let mut w = flat_world(Arc::new(MemoryStore::new()));
+        let feed = w.subscribe();
+        let (a, b) = (VoxelPos::new(3, -2, 3), VoxelPos::new(40, -2, 3));
+        w.set_block_data(a, bytes("untracked")).unwrap();
+        w.apply().unwrap();
+        assert!(w.take_side_changes().is_empty(), "not tracked yet");
+        w.track_side_changes();
+        w.set_block_data(a, bytes("gold")).unwrap();
+        w.set_entity_data(a.chunk(), 7, bytes("crate")).unwrap();
+        w.set_voxel(b, CHEST);
+        w.set_block_data(b, bytes("silver")).unwrap();
+        w.apply().unwrap();
+        assert_eq!(w.take_side_changes(), vec![a.chunk()]);
+        let on_feed: Vec<ChunkKey> = feed.try_iter().map(|c| c.key).collect();
+        assert!(on_feed.contains(&b.chunk()) && !on_feed.contains(&a.chunk()), "{on_feed:?}");
+        assert!(w.take_side_changes().is_empty(), "taken");
+        // Writing what is already there changes nothing.
+        w.set_block_data(a, bytes("gold")).unwrap();
+        w.apply().unwrap();
+        assert!(w.take_side_changes().is_empty());
+    }
+
     /// Game data counts against the cache budget: chunks of air (2 bytes of voxels each)
     /// holding 200 KiB of entity records each are evicted once committed, and their records
     /// come back from the store.
