@@ -79,3 +79,34 @@ fn block_data_and_entity_records_survive_a_restart_and_leave_with_their_block() 
     assert_eq!(mined, None, "no contents without their chest");
     assert_eq!(kept.map(|d| d.bytes.to_vec()), Some(b"a map".to_vec()));
 }
+
+/// Writing game data alone is told with `GameDataEdited` (it is not a voxel edit: no
+/// `VoxelsEdited`, nothing remeshed); a voxel edit with data goes in `VoxelsEdited` only.
+#[test]
+fn game_data_alone_is_told_apart_from_voxel_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_on(&dir.path().join("w.strata"));
+    let (chest, other) = (VoxelPos::new(3, 0, 4), VoxelPos::new(40, 0, 4));
+    wait_resident(&mut app, chest);
+    wait_resident(&mut app, other);
+    let read = |app: &mut App| -> (Vec<GameDataEdited>, Vec<VoxelsEdited>) {
+        let g = app.world_mut().resource_mut::<Messages<GameDataEdited>>().drain().collect();
+        let v = app.world_mut().resource_mut::<Messages<VoxelsEdited>>().drain().collect();
+        (g, v)
+    };
+    app.update();
+    read(&mut app);
+    app.world_mut()
+        .run_system_once(move |world: VoxelWorld| {
+            world.set_block_data(chest, Some(b"3 apples".to_vec())).unwrap();
+            world.set_voxel(other, MaterialId(5));
+            world.set_block_data(other, Some(b"a map".to_vec())).unwrap();
+        })
+        .unwrap();
+    app.update();
+    let (game, voxels) = read(&mut app);
+    let game: Vec<ChunkKey> = game.iter().flat_map(|m| m.chunks.clone()).collect();
+    let voxels: Vec<ChunkKey> = voxels.iter().flat_map(|m| m.chunks.clone()).collect();
+    assert_eq!(game, vec![chest.chunk()]);
+    assert_eq!(voxels, vec![other.chunk()]);
+}
