@@ -891,9 +891,6 @@ fn hud(
     Ok(())
 }
 
-/// With `STRATA_SCREENSHOT=path`: once the player stands on the ground and streaming has been
-/// idle for a while (pipelines compile slowly in software rendering), takes a screenshot, saves
-/// it, checks it ([`PixelStats::check`]) and exits: code 0 if the check passed, 3 if not.
 /// Frames the player must have stood settled, with streaming idle and the textures loaded,
 /// before the screenshot mode drops the crates. Software rendering takes about a second per
 /// frame here (each frame of waiting is a second of CI); pipelines compile while the view loads.
@@ -910,8 +907,12 @@ struct ScreenshotProgress {
     showcase: bool,
 }
 
+/// With `STRATA_SCREENSHOT=path`: once the player stands on the ground and streaming has been
+/// idle for a while (pipelines compile slowly in software rendering), takes a screenshot, saves
+/// it, checks it ([`PixelStats::check`]; as a multiplayer client [`WithWall::check`]: the other
+/// player's wall must show) and exits: code 0 if the check passed, 3 if not.
 fn screenshot_when_ready(
-    mut commands: Commands,
+    (mut commands, client): (Commands, Option<Res<NetClient>>),
     (streaming, textures, cave): (Res<StrataStreaming>, Res<StrataTextures>, Option<Res<Cave>>),
     (world, player): (VoxelWorld, Single<&Footing, With<Player>>),
     eye: Single<&GlobalTransform, With<Eye>>,
@@ -968,7 +969,11 @@ fn screenshot_when_ready(
         .any(|&c| moving.get(c).is_ok_and(|(_, at, _)| (eye.translation() - at.translation()).dot(*eye.up()) > 20.0));
     if progress.resting_frames > 20 || fell {
         progress.requested = true;
-        take_checked_screenshot::<PixelStats>(&mut commands, path);
+        if client.is_some() {
+            take_checked_screenshot::<WithWall>(&mut commands, path);
+        } else {
+            take_checked_screenshot::<PixelStats>(&mut commands, path);
+        }
     }
 }
 
@@ -1036,7 +1041,7 @@ fn build_showcase(world: &VoxelWorld, feet: DVec3, forward: Vec3) {
     }
 }
 
-/// The least fraction of ground pixels that must differ from the pixel 4 to their right/// The least fraction of ground pixels that must differ from the pixel 4 to their right
+/// The least fraction of ground pixels that must differ from the pixel 4 to their right
 /// ([`PixelStats::ground_detail`]): the untextured terrain (vertex colours) measured 1.7 %, the
 /// textured one 9.5 % (with the previous, brighter sun).
 const DETAIL_MIN: f64 = 0.05;
@@ -1058,6 +1063,10 @@ struct PixelStats {
     ground_detail: u32,
     /// Crate-red pixels anywhere.
     crate_red: u32,
+    /// Magma-orange pixels in the upper half (the wall `server --bot` builds ahead of the
+    /// spawn point): strongly warm, green well under red, blue well under green — bricks, dirt,
+    /// logs and crates are not.
+    wall_upper: u32,
 }
 
 impl PixelCheck for PixelStats {
@@ -1076,8 +1085,13 @@ impl PixelCheck for PixelStats {
                 let lit = c.red + c.green + c.blue > 0.15;
                 // Red: far more red than green or blue (grass, dirt, sand and sky are not).
                 s.crate_red += u32::from(c.red > 0.2 && c.red > 2.5 * c.green && c.red > 2.5 * c.blue);
+                let magma = c.red > 0.6
+                    && (0.45 * c.red..0.95 * c.red).contains(&c.green)
+                    && c.blue < 0.7 * c.green
+                    && c.red - c.blue > 0.3;
                 if y < h / 2 {
                     s.upper += 1;
+                    s.wall_upper += u32::from(magma);
                     s.sky_upper += u32::from(is_sky);
                 } else {
                     s.lower += 1;
@@ -1096,11 +1110,19 @@ impl PixelCheck for PixelStats {
     /// the dropped crates in view (at least 0.3 % of the frame: they rest on the voxel
     /// colliders instead of falling through them).
     fn check(&self) -> Result<(), String> {
+        self.check_looking_at(self.sky_upper, "sky")
+    }
+}
+
+impl PixelStats {
+    /// [`PixelStats::check`] with `far` pixels of the upper half counting as what lies beyond
+    /// the ground (`what`: sky, or sky and the other player's wall).
+    fn check_looking_at(&self, far: u32, what: &str) -> Result<(), String> {
         let frac = |n: u32, of: u32| f64::from(n) / f64::from(of.max(1));
-        let sky_up = frac(self.sky_upper, self.upper);
+        let sky_up = frac(far, self.upper);
         let ground_low = frac(self.ground_lower, self.lower);
         if !(0.02..=0.9).contains(&sky_up) {
-            return Err(format!("sky covers {:.1} % of the upper half (want 2–90 %)", sky_up * 100.0));
+            return Err(format!("{what} covers {:.1} % of the upper half (want 2–90 %)", sky_up * 100.0));
         }
         if ground_low < 0.8 {
             return Err(format!("ground covers {:.1} % of the lower half (want ≥ 80 %)", ground_low * 100.0));
@@ -1118,6 +1140,27 @@ impl PixelCheck for PixelStats {
             return Err(format!("crates cover {:.2} % of the frame (want ≥ 0.3 %)", crates * 100.0));
         }
         Ok(())
+    }
+}
+
+/// A multiplayer client's picture ([`PixelStats`]): the magma wall another player built ahead
+/// of the spawn point (`server --bot`) covers at least 5 % of the upper half, and stands where
+/// the sky would (the wall is taller than the view).
+#[derive(Debug)]
+struct WithWall(PixelStats);
+
+impl PixelCheck for WithWall {
+    fn of(image: &Image) -> Self {
+        WithWall(PixelStats::of(image))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let s = &self.0;
+        let wall = f64::from(s.wall_upper) / f64::from(s.upper.max(1));
+        if wall < 0.05 {
+            return Err(format!("the other player's wall covers {:.1} % of the upper half (want ≥ 5 %)", wall * 100.0));
+        }
+        s.check_looking_at(s.sky_upper + s.wall_upper, "sky or the other player's wall")
     }
 }
 

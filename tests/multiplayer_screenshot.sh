@@ -2,7 +2,8 @@
 # Multiplayer screenshot: a server (`examples/server.rs`, in a temporary save), a scripted player
 # (`server --bot`) that builds a magma wall in front of the spawn point and waits until the
 # server acknowledged it, then the game connected to the server in screenshot mode: the picture
-# shows the other player's wall (and passes the game's own pixel check).
+# shows the other player's wall (the game's pixel check as a client: magma covers at least 5 %
+# of the upper half, where the sky would be; a server without the wall fails it). Run in CI.
 #
 #   bash tests/multiplayer_screenshot.sh [out.png]     (needs: apt-get install xvfb mesa-vulkan-drivers)
 #
