@@ -80,6 +80,21 @@ pub struct EditGate {
     refused_in_row: u32,
 }
 
+/// The limits every edit must keep ([`Edit::check`]: extent, radius, game data length) as the
+/// refusal a server answers: what [`EditGate`] checks first, at no token's cost, and what a
+/// client checks before sending. O(1).
+pub fn check_shape(edit: &Edit) -> Result<(), Rejection> {
+    edit.check().map_err(|e| match e {
+        EditError::BadRadius(r) => Rejection::BadRadius(r),
+        EditError::TooLarge { extent } => Rejection::TooLarge { extent, max: u64::from(MAX_EDIT_EXTENT) },
+        EditError::DataTooLarge { len } => {
+            Rejection::DataTooLarge { len: len as u64, max: strata_core::side::MAX_VALUE_LEN as u64 }
+        }
+        // A future limit of the core: refused the same way.
+        _ => Rejection::TooLarge { extent: u64::MAX, max: u64::from(MAX_EDIT_EXTENT) },
+    })
+}
+
 impl EditGate {
     /// A gate with a full bucket.
     pub fn new(limits: EditLimits) -> Self {
@@ -102,15 +117,7 @@ impl EditGate {
     }
 
     fn judge(&mut self, edit: &Edit, now: Duration) -> Result<(), Rejection> {
-        edit.check().map_err(|e| match e {
-            EditError::BadRadius(r) => Rejection::BadRadius(r),
-            EditError::TooLarge { extent } => Rejection::TooLarge { extent, max: u64::from(MAX_EDIT_EXTENT) },
-            EditError::DataTooLarge { len } => {
-                Rejection::DataTooLarge { len: len as u64, max: strata_core::side::MAX_VALUE_LEN as u64 }
-            }
-            // A future limit of the core: refused the same way.
-            _ => Rejection::TooLarge { extent: u64::MAX, max: u64::from(MAX_EDIT_EXTENT) },
-        })?;
+        check_shape(edit)?;
         let voxels = edit.voxel_count();
         if voxels > self.limits.max_voxels {
             return Err(Rejection::TooLarge { extent: voxels, max: self.limits.max_voxels });

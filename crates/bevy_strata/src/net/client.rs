@@ -367,35 +367,30 @@ fn send_edits(
         return;
     }
     let Some(sw) = sw else { return };
-    for edit in std::mem::take(&mut client.unsent) {
-        let intent: EditIntent = client.pending.submit(edit.clone());
+    for made in std::mem::take(&mut client.unsent) {
+        let edit = Edit::from(made.clone());
+        let intent: EditIntent = client.pending.submit(made);
         let id = intent.id;
         let mut bytes = Vec::new();
-        if let Err(e) = ClientMessage::Edit(intent).encode(&mut bytes) {
-            let outcome = EditOutcome { id, result: Err(refusal_of(&e)) };
-            if let Some(done) = client.pending.settle(&outcome) {
-                info!("strata net: an edit over the protocol's limits was not sent: {e}");
+        let sendable = strata_net::server::check_shape(&edit).and_then(|()| {
+            // The wire's own limits (a list's length).
+            ClientMessage::Edit(intent).encode(&mut bytes).map_err(|e| match e {
+                WireError::TooMany { count, max, .. } => Rejection::TooLarge { extent: count as u64, max: max as u64 },
+                other => Rejection::Game(format!("not sent: {other}")),
+            })
+        });
+        if let Err(reason) = sendable {
+            info!("strata net: an edit over the protocol's limits was not sent: {reason}");
+            if let Some(done) = client.pending.settle(&EditOutcome { id, result: Err(reason) }) {
                 settled.write(EditSettled(done));
             }
             continue;
         }
         out.write(ToServer(bytes.into()));
-        let edit = Edit::from(edit);
         let chunks = edit_chunks(&edit);
         if !chunks.is_empty() && chunks.iter().all(|&k| sw.world.is_resident(k)) {
             sw.world.push_edit(edit);
         }
-    }
-}
-
-/// The refusal a server would give an edit the encoder refused (`err`, a limit).
-fn refusal_of(err: &WireError) -> Rejection {
-    match *err {
-        WireError::TooMany { what: "block data" | "entity record", count, max } => {
-            Rejection::DataTooLarge { len: count as u64, max: max as u64 }
-        }
-        WireError::TooMany { count, max, .. } => Rejection::TooLarge { extent: count as u64, max: max as u64 },
-        _ => Rejection::Game(format!("not sent: {err}")),
     }
 }
 
