@@ -8,7 +8,7 @@
 
 use crate::above_roots::ChunkCells;
 use crate::error::LoadError;
-use crate::octree::{BuildEntry, CellBox, Node, NodeData, NodeId, Octree, ROOT_LEVEL, diff_box};
+use crate::octree::{BuildEntry, CellBox, Known, Node, NodeData, NodeId, Octree, ROOT_LEVEL, diff_box};
 use crate::rtree::{ChunkEntry, ChunkTree, RTreeWriter};
 use crate::snapshot::{IndexConfig, IndexSnapshot};
 use crate::summary::Histogram;
@@ -20,8 +20,8 @@ use std::sync::Arc;
 use strata_core::downsample::chunk_cell_of;
 use strata_core::store::full_range;
 use strata_core::{
-    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, DecodeError, MaterialId, MortonKey,
-    ProcessHistory, StoreError, StoredSummary, Up, WorldGenerator, codec,
+    CHUNK_VOLUME, Chunk, ChunkChange, ChunkKey, ChunkOrigin, ChunkStore, ChunkSummary, DecodeError, MaterialId,
+    MortonKey, ProcessHistory, StoreError, StoredSummary, Up, WorldGenerator, codec,
 };
 
 /// A chunk update ready to fold in. [`PreparedChunk::new`] leaves the histogram to the
@@ -183,21 +183,38 @@ impl IndexWriter {
     }
 
     fn bulk_load_entries(&mut self, entries: Vec<BuildEntry>, workers: usize) {
-        self.world_version = self.world_version.max(entries.iter().map(|e| e.version).max().unwrap_or(0)); // Per leaf (first pass): its R-tree entry and, if edited, its chunk cell (made with its
-        // histogram); then the R-tree bulk load and the cells, beside the inner nodes.
+        self.world_version = self.world_version.max(entries.iter().map(|e| e.version).max().unwrap_or(0));
+        // The R-tree's shape depends only on the keys of the chunks that are not all air, known
+        // before their leaves: bulk-loaded from stand-ins beside the leaves (first pass), whose
+        // entries (summary, shared chunk) `finish` fills in (second pass). Per leaf: its R-tree
+        // entry and, if edited, its chunk cell (made with its histogram).
+        let beside = |known: &[Known]| {
+            let stand_ins = known.iter().enumerate().filter(|(_, (_, m))| *m != Some(MaterialId::AIR));
+            ChunkTree::bulk_load_with_params(stand_ins.map(|(i, (key, _))| stand_in(*key, i)).collect())
+        };
         let visit = |key: ChunkKey, leaf: &Node, cell: Option<MaterialId>| {
-            Some((entry_of(key, leaf), cell.map(|c| (key.morton(), c))))
+            (entry_of(key, leaf), cell.map(|c| (key.morton(), c)))
         };
-        let finish = |outs: Vec<LeafOutput>| {
-            let (mut entries, mut cells) = (Vec::with_capacity(outs.len()), Vec::new());
-            for (e, c) in outs {
-                entries.extend(e);
-                cells.extend(c);
+        let finish = |mut tree: ChunkTree, mut outs: Vec<LeafOutput>| {
+            let mut all_air = Vec::new();
+            for e in tree.iter_mut() {
+                match outs[stand_in_index(e)].0.take() {
+                    Some(entry) => {
+                        debug_assert_eq!(entry.key, e.key, "an entry keeps its stand-in's place");
+                        *e = entry;
+                    }
+                    // A dense chunk of air only (not normalized): no entry.
+                    None => all_air.push(e.clone()),
+                }
             }
+            for stand_in in all_air {
+                tree.remove(&stand_in);
+            }
+            let mut cells: Vec<_> = outs.into_iter().filter_map(|(_, c)| c).collect();
             cells.sort_unstable_by_key(|(k, _)| *k);
-            (ChunkTree::bulk_load_with_params(entries), ChunkCells::from_sorted(cells))
+            (tree, ChunkCells::from_sorted(cells))
         };
-        let (octree, (rtree, cells)) = Octree::build(entries, self.generator.as_ref(), workers, visit, finish);
+        let (octree, (rtree, cells)) = Octree::build(entries, self.generator.as_ref(), workers, beside, visit, finish);
         self.chunk_cells = Arc::new(cells);
         self.cells_due.clear();
         self.octree = octree;
@@ -672,6 +689,20 @@ fn held_cells(n: &Node) -> Option<Arc<Chunk>> {
         NodeData::Generated(Some(m)) => Some(Arc::new(Chunk::Uniform(*m))),
         _ => cells_of(n).cloned(),
     }
+}
+
+/// The R-tree entry standing in for the `index`-th chunk of a full rebuild until its leaf is
+/// made: its key (all the tree's shape depends on) and the index, kept in the summary's
+/// `dominant_count` (a rebuild holds fewer than 2³² chunks: it holds them all in memory).
+fn stand_in(key: ChunkKey, index: usize) -> ChunkEntry {
+    let summary =
+        ChunkSummary { dominant: MaterialId::AIR, dominant_count: index as u32, distinct: 0, non_air_count: 0 };
+    ChunkEntry { key, summary, chunk: None }
+}
+
+/// The index [`stand_in`] keeps.
+fn stand_in_index(e: &ChunkEntry) -> usize {
+    e.summary.dominant_count as usize
 }
 
 fn entry_of(key: ChunkKey, leaf: &Node) -> Option<ChunkEntry> {

@@ -6,16 +6,19 @@
 //!    in order. Duplicate keys keep the first occurrence in the input.
 //! 2. **Plan**: the nodes at [`TASK_LEVEL`] that hold chunks become *build tasks* (≤ 512
 //!    chunks each); empty nodes above that level become *stubs* (one generator sample each).
-//! 3. **Leaves** (first pass): the calling thread and `workers − 1` scoped threads pull build
-//!    tasks from one queue until it is empty, so a thread slowed by other load simply takes
-//!    fewer. A task makes its leaves (a dense chunk's histogram, and for an edited one its chunk
-//!    cell from the same read of the voxels, is most of the work) and calls the caller's
-//!    visitor on each. Uniform chunks cost O(1) and share leaves: one per thread,
-//!    material and version.
-//! 4. **Inner nodes** (second pass, same queue scheme): the caller's `finish` on all visitor
-//!    outputs (the R-tree bulk load) runs as the first task, while the other threads sample the
-//!    stubs and build each task's inner nodes (histogram merges). An inner node over eight
-//!    times the same node is shared too: a uniform region is one chain of shared nodes.
+//! 3. **Leaves** (first pass): the calling thread and `workers − 1` scoped threads pull tasks
+//!    from one queue until it is empty, so a thread slowed by other load simply takes fewer.
+//!    The first task is the caller's `beside` on what is known of every chunk before its leaf
+//!    (its key, and its material if uniform: the writer bulk-loads the R-tree's shape from it,
+//!    the longest single piece of work); the others are the build tasks. A build task makes
+//!    its leaves (a dense chunk's histogram, and for an edited one its chunk cell from the same
+//!    read of the voxels, is most of the work) and calls the caller's visitor on each. Uniform
+//!    chunks cost O(1) and share leaves: one per thread, material and version.
+//! 4. **Inner nodes** (second pass, same queue scheme): the caller's `finish` on `beside`'s
+//!    result and all visitor outputs (the writer fills the R-tree's entries in) runs as the
+//!    first task, while the other threads sample the stubs and build each task's inner nodes
+//!    (histogram merges). An inner node over eight times the same node is shared too: a
+//!    uniform region is one chain of shared nodes.
 //! 5. **Assemble**: the few nodes above the tasks (roots and levels down to [`TASK_LEVEL`] + 1)
 //!    are built from the tasks' nodes. Visitor outputs reach `finish` in task order, so the
 //!    result does not depend on scheduling (only which of several equal uniform chunks a
@@ -52,6 +55,25 @@ type Leaf = (ChunkKey, Arc<Node>);
 /// A build task: the node at [`TASK_LEVEL`] and its chunks (Morton order, at least one).
 type BuildTask = (NodeId, Vec<BuildEntry>);
 
+/// Work of the first pass (see the module docs).
+enum First {
+    /// Run the caller's `beside`.
+    Beside,
+    /// Make the leaves of a build task.
+    Leaves(BuildTask),
+}
+
+/// What a task of the first pass made: `beside`'s result, or a task's node, leaves and visitor
+/// outputs.
+enum Visited<B, T> {
+    Beside(B),
+    Leaves(NodeId, Vec<Leaf>, Vec<T>),
+}
+
+/// What [`Octree::build`] tells its `beside` of each chunk before its leaf is made: its key,
+/// and its material if it is uniform (`None`: dense).
+pub(crate) type Known = (ChunkKey, Option<MaterialId>);
+
 /// Work of the second pass (see the module docs).
 enum Second {
     /// Run the caller's `finish` on the leaf outputs.
@@ -70,11 +92,14 @@ enum Made<R> {
 
 impl Octree {
     /// Builds the whole tree from known chunks (a full rebuild) with up to `workers` threads
-    /// (the calling thread is one of them). `visit` is called on every leaf with its chunk cell
+    /// (the calling thread is one of them). `beside` gets every chunk's [`Known`] (duplicates
+    /// dropped, in the order below) and runs while the other threads make the leaves. `visit` is
+    /// called on every leaf with its chunk cell
     /// ([`chunk_cell_of`](strata_core::downsample::chunk_cell_of) with the generator's up; for
-    /// edited leaves only, made in the same read of the voxels as the histogram); `finish` gets its
-    /// outputs, in Morton order inside each root and roots in Morton order, and runs while the
-    /// other threads build the inner nodes. Duplicate keys keep the first occurrence in
+    /// edited leaves only, made in the same read of the voxels as the histogram); `finish` gets
+    /// `beside`'s result and the visitor's outputs, one per chunk in the same order as
+    /// `beside`'s list (Morton order inside each root, roots in Morton order), and runs while
+    /// the other threads build the inner nodes. Duplicate keys keep the first occurrence in
     /// `entries`. See the module docs for the steps.
     ///
     /// LOD grids are not computed here: readers compute them on first use (see the module docs
@@ -84,44 +109,68 @@ impl Octree {
     /// O(dense chunks × 32³) (their histograms) + O(nodes) (histogram merges) + O(stubs × 32³)
     /// (generator samples), divided by the workers, plus O(chunks) serial work to sort (radix
     /// sort) and distribute the chunks; uniform chunks cost O(1).
-    pub fn build<T: Send, R: Send>(
+    pub fn build<B: Send, T: Send, R: Send>(
         entries: Vec<BuildEntry>,
         generator: &dyn WorldGenerator,
         workers: usize,
-        visit: impl Fn(ChunkKey, &Node, Option<MaterialId>) -> Option<T> + Sync,
-        finish: impl FnOnce(Vec<T>) -> R + Send,
+        beside: impl FnOnce(&[Known]) -> B + Send,
+        visit: impl Fn(ChunkKey, &Node, Option<MaterialId>) -> T + Sync,
+        finish: impl FnOnce(B, Vec<T>) -> R + Send,
     ) -> (Self, R) {
         let (roots, stubs, builds) = plan(entries);
         let world_up = generator.world_up();
-        // First pass: the leaves, and what `visit` makes of them.
-        let leaves = run_queue(builds, workers, FxHashMap::default, |uniform, (id, entries): BuildTask| {
-            let mut out = Vec::new();
+        let known: Vec<Known> =
+            builds.iter().flat_map(|(_, entries)| entries.iter().map(|e| (e.key, e.chunk.as_uniform()))).collect();
+        // First pass: `beside` first (the longest task), then the leaves and what `visit` makes
+        // of them.
+        let mut first = vec![First::Beside];
+        first.extend(builds.into_iter().map(First::Leaves));
+        let beside = Mutex::new(Some(beside));
+        let visited = run_queue(first, workers, FxHashMap::default, |uniform, task| {
+            let (id, entries) = match task {
+                First::Beside => {
+                    // Invariant: the queue holds one `Beside`.
+                    let taken = beside.lock().unwrap_or_else(PoisonError::into_inner).take();
+                    let Some(f) = taken else { unreachable!("beside runs once") };
+                    return Visited::Beside(f(&known));
+                }
+                First::Leaves(task) => task,
+            };
+            let mut out = Vec::with_capacity(entries.len());
             let leaves: Vec<Leaf> = entries
                 .into_iter()
                 .map(|e| {
                     let up = world_up.of_chunk(e.key);
                     let (leaf, cell) = leaf(uniform, e.chunk, e.version, e.history, e.edited, up);
-                    out.extend(visit(e.key, &leaf, cell));
+                    out.push(visit(e.key, &leaf, cell));
                     (e.key, leaf)
                 })
                 .collect();
-            (id, leaves, out)
+            Visited::Leaves(id, leaves, out)
         });
         // Second pass: `finish` first (the longest task), then the stubs and the inner nodes.
         let mut second = vec![Second::Finish];
         second.extend(stubs.into_iter().map(Second::Stub));
-        let mut outs = Vec::with_capacity(leaves.len());
-        for (id, l, out) in leaves {
-            second.push(Second::Inner(id, l));
-            outs.push(out);
+        let mut outs = Vec::with_capacity(known.len());
+        let mut beside = None;
+        for v in visited {
+            match v {
+                Visited::Beside(b) => beside = Some(b),
+                Visited::Leaves(id, l, out) => {
+                    second.push(Second::Inner(id, l));
+                    outs.extend(out);
+                }
+            }
         }
-        let finish = Mutex::new(Some((finish, outs)));
+        // Invariant: the first pass ran `Beside`.
+        let Some(beside) = beside else { unreachable!("beside ran") };
+        let finish = Mutex::new(Some((finish, beside, outs)));
         let made = run_queue(second, workers, FxHashMap::default, |repeated, task| match task {
             Second::Finish => {
                 // Invariant: the queue holds one `Finish`.
                 let taken = finish.lock().unwrap_or_else(PoisonError::into_inner).take();
-                let Some((f, outs)) = taken else { unreachable!("finish runs once") };
-                Made::Finished(f(outs.into_iter().flatten().collect()))
+                let Some((f, beside, outs)) = taken else { unreachable!("finish runs once") };
+                Made::Finished(f(beside, outs))
             }
             Second::Stub(id) => Made::Node(id, Arc::new(Node::generated(id, generator))),
             Second::Inner(id, leaves) => {

@@ -36,7 +36,7 @@ mod node;
 mod order;
 mod tree;
 
-pub(crate) use build::BuildEntry;
+pub(crate) use build::{BuildEntry, Known};
 pub use mip::{CellBox, Cells, GridUp, Mip, diff_box, downsample_cell};
 pub(crate) use node::{Node, NodeData};
 pub use node::{NodeId, ROOT_LEVEL};

@@ -478,7 +478,7 @@ mod tests {
             history: ProcessHistory::EMPTY,
             edited: true,
         });
-        let (mut tree, ()) = Octree::build(entries.collect(), &generator, 2, |_, _, _| None::<()>, |_| ());
+        let (mut tree, ()) = Octree::build(entries.collect(), &generator, 2, |_| (), |_, _, _| (), |(), _| ());
         for (_, root) in tree.roots() {
             assert!(!root.has_mip(), "a full rebuild computes no grid");
         }

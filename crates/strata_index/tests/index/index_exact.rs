@@ -220,6 +220,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// A full rebuild loads its R-tree's shape beside the leaves, from stand-ins for the chunks
+    /// not known to be air before their leaves are made, and fills the entries in afterwards:
+    /// the tree holds exactly the chunks that are not all air, each with its summary and its
+    /// voxels — uniform chunks, dense ones, dense ones of air only (not normalized, so only
+    /// their leaf tells), and keys given twice (the first wins).
+    #[test]
+    fn a_full_rebuild_indexes_exactly_the_chunks_that_are_not_air(
+        initial in proptest::collection::vec((small_key(), 0u8..5), 1..80),
+        workers in 1usize..3,
+    ) {
+        let generator = generator();
+        let mut known = HashMap::new();
+        let mut input = Vec::new();
+        for (i, (k, kind)) in initial.iter().enumerate() {
+            let c = match kind {
+                0 => Chunk::Uniform(MaterialId::AIR),
+                1 => Chunk::Uniform(MaterialId(1)),
+                2 => Chunk::Dense(strata_core::DenseChunk::from_fn(|p| MaterialId(u16::from(p.y < p.x ^ i as u8)))),
+                3 => Chunk::Dense(strata_core::DenseChunk::from_fn(|_| MaterialId::AIR)),
+                _ => Chunk::Dense(strata_core::DenseChunk::from_fn(|_| MaterialId(2))),
+            };
+            known.entry(*k).or_insert_with(|| c.clone());
+            input.push((*k, Arc::new(c), 0));
+        }
+        let mut writer = IndexWriter::new(generator.clone(), IndexConfig::default());
+        writer.bulk_load(input, workers);
+        let snap = writer.publish();
+        if let Err(e) = common::check_index(&snap, &known, &HashMap::new(), generator.as_ref()) {
+            return Err(TestCaseError::fail(e));
+        }
+        for e in snap.rtree_entries() {
+            prop_assert!(e.chunk.is_some(), "the entry of {:?} holds no voxels", e.key);
+        }
+    }
+}
+
 /// Large uniform regions (rock below, air above) become chains of shared nodes in a bulk load:
 /// the index is exact, also after reading every grid and then editing inside those regions
 /// (the edits copy paths through shared nodes whose grids are computed).
