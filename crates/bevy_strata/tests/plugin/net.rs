@@ -979,3 +979,96 @@ fn clients_write_game_data_only_where_the_server_lets_them_and_the_others_receiv
     let stored = strata(&mut server).world.store().get_stored(key).unwrap().expect("the chunk is stored");
     assert_eq!(stored.side.entity(77), Some(&record[..]));
 }
+
+/// Game data between "written" and "acknowledged": A writes a chest's contents and an entity
+/// record while the server's commits write and then report a failure, and drops before any
+/// answer. While A is away the commits succeed again (the write is durable, acknowledged to
+/// nobody) and B writes other contents into the same chest. A comes back with the same session
+/// and sends both intents again: each is answered once, neither applied a second time over
+/// B's contents, and all three show B's chest and A's record.
+#[test]
+fn a_game_data_write_whose_commit_failed_is_answered_after_a_reconnect_not_applied_twice() {
+    let store = Arc::new(GatedStore::default());
+    let save = store.clone();
+    let (mut server, port) = server_over(|p| p.with_store(save), identity(), |s| s.client_game_data = true);
+    let mut a = client(51, port, identity());
+    let mut b = client(52, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    viewer_at(&mut b, 0.0, 8.0, 0.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let ready = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+        c.iter_mut().all(|c| connected(c) && view_ready(c))
+    });
+    assert!(ready, "the clients did not connect and load their view");
+    let chest = VoxelPos::new(3, -2, 3);
+    let key = chest.chunk();
+    let (mine, theirs, record) = (b"A's gold".to_vec(), b"B's map".to_vec(), b"(crate: 9)".to_vec());
+    let chest_holds = |app: &mut App, want: &[u8]| {
+        strata(app)
+            .world
+            .resident_side(key)
+            .is_some_and(|s| s.block(chest.local().index()).is_some_and(|d| *d.bytes == *want))
+    };
+    let record_held =
+        |app: &mut App| strata(app).world.resident_side(key).is_some_and(|s| s.entity(5) == Some(&record[..]));
+    // A's writes reach the server and are applied, but their commit fails: no answer yet.
+    store.closed.store(true, Ordering::SeqCst);
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::BlockData { pos: chest, data: Some(mine.clone()) });
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::EntityData {
+        chunk: key,
+        id: 5,
+        data: Some(record.clone()),
+    });
+    let applied = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, _| {
+        chest_holds(s, &mine) && record_held(s)
+    });
+    assert!(applied, "the server never applied A's game data");
+    assert!(
+        outcomes(&settled[0]).is_empty(),
+        "nothing may be acknowledged while the commit fails: {:?}",
+        outcomes(&settled[0])
+    );
+    a.world_mut().resource_mut::<RenetClient>().disconnect();
+    let lost = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
+        s.world().resource::<RenetServer>().connected_clients() == 1 && matches!(status(c[0]), NetStatus::Lost(_))
+    });
+    assert!(lost, "A's disconnection was not seen: {:?}", status(&a));
+    // While A is away: the commits succeed again, then B fills the chest with its own contents.
+    store.closed.store(false, Ordering::SeqCst);
+    let committed = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, _| {
+        s.world().resource::<NetServer>().unacknowledged() == 0
+    });
+    assert!(committed, "A's game data was never committed");
+    b.world_mut().resource_mut::<NetClient>().edit(ClientEdit::BlockData { pos: chest, data: Some(theirs.clone()) });
+    let overwritten = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
+        pending(c[1]) == 0 && chest_holds(s, &theirs)
+    });
+    assert!(overwritten, "B's write was not settled");
+    assert_eq!(pending(&a), 2, "A still waits for both writes");
+    // A reconnects with the same session: both intents go again and are answered, not applied.
+    connect(&mut a, 151, port);
+    let back = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+        connected(c[0]) && pending(c[0]) == 0
+    });
+    assert!(back, "A did not settle its writes after reconnecting: {:?}, {} pending", status(&a), pending(&a));
+    assert_eq!(outcomes(&settled[0]), vec![(1, None), (2, None)], "each write settled once, accepted");
+    let agree = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
+        chest_holds(s, &theirs)
+            && chest_holds(c[0], &theirs)
+            && chest_holds(c[1], &theirs)
+            && record_held(s)
+            && record_held(c[0])
+            && record_held(c[1])
+    });
+    assert!(
+        agree,
+        "B's chest and A's record are not everywhere: server {} A {} B {}",
+        chest_holds(&mut server, &theirs),
+        chest_holds(&mut a, &theirs),
+        chest_holds(&mut b, &theirs)
+    );
+    // Durable: in the save, B's contents (A's resent write never landed over them).
+    let stored = strata(&mut server).world.store().get_stored(key).unwrap().expect("the chunk is stored");
+    assert_eq!(stored.side.block(chest.local().index()).map(|d| d.bytes.to_vec()), Some(theirs));
+    assert_eq!(stored.side.entity(5), Some(&record[..]));
+}
