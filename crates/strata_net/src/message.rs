@@ -407,10 +407,15 @@ fn write_text(w: &mut Writer<'_>, what: &'static str, s: &str, max: usize) -> Re
     Ok(())
 }
 
+/// Three coordinates, x first (voxel positions and chunk keys).
+fn write_xyz(w: &mut Writer<'_>, xyz: [i32; 3]) {
+    for v in xyz {
+        w.i32(v);
+    }
+}
+
 fn write_pos(w: &mut Writer<'_>, p: VoxelPos) {
-    w.i32(p.x);
-    w.i32(p.y);
-    w.i32(p.z);
+    write_xyz(w, [p.x, p.y, p.z]);
 }
 
 fn read_pos(r: &mut Reader<'_>) -> Result<VoxelPos, WireError> {
@@ -511,9 +516,7 @@ fn read_data(r: &mut Reader<'_>, what: &'static str) -> Result<Option<Vec<u8>>, 
 }
 
 fn write_key(w: &mut Writer<'_>, k: ChunkKey) {
-    w.i32(k.x);
-    w.i32(k.y);
-    w.i32(k.z);
+    write_xyz(w, k.to_array());
 }
 
 fn read_key(r: &mut Reader<'_>) -> Result<ChunkKey, WireError> {

@@ -505,20 +505,30 @@ fn pending(app: &App) -> usize {
     app.world().resource::<NetClient>().pending_edits()
 }
 
-#[test]
-fn a_client_that_reconnects_sends_its_pending_edits_again_and_none_is_applied_twice() {
+/// A server (tuned by `tune`) saving to a [`GatedStore`], and clients `ids` looking from the
+/// same place, connected and with their view loaded.
+fn gated_server_and_two_clients(
+    ids: [u64; 2],
+    tune: impl FnOnce(&mut NetServer),
+) -> (Arc<GatedStore>, App, u16, App, App) {
     let store = Arc::new(GatedStore::default());
     let save = store.clone();
-    let (mut server, port) = server_over(|p| p.with_store(save), identity(), |_| {});
-    let mut a = client(21, port, identity());
-    let mut b = client(22, port, identity());
+    let (mut server, port) = server_over(|p| p.with_store(save), identity(), tune);
+    let mut a = client(ids[0], port, identity());
+    let mut b = client(ids[1], port, identity());
     viewer_at(&mut a, 0.0, 8.0, 0.0);
     viewer_at(&mut b, 0.0, 8.0, 0.0);
-    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
-    let ready = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+    let ready = run(&mut server, &mut [&mut a, &mut b], &mut Vec::new(), &mut Vec::new(), |_, c| {
         c.iter_mut().all(|c| connected(c) && view_ready(c))
     });
     assert!(ready, "the clients did not connect and load their view");
+    (store, server, port, a, b)
+}
+
+#[test]
+fn a_client_that_reconnects_sends_its_pending_edits_again_and_none_is_applied_twice() {
+    let (store, mut server, port, mut a, mut b) = gated_server_and_two_clients([21, 22], |_| {});
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
     // A's first edit reaches the server and is applied, but its commit fails: no answer yet.
     store.closed.store(true, Ordering::SeqCst);
     let (p1, p2) = (VoxelPos::new(3, -2, 3), VoxelPos::new(-9, -1, 5));
@@ -988,18 +998,8 @@ fn clients_write_game_data_only_where_the_server_lets_them_and_the_others_receiv
 /// B's contents, and all three show B's chest and A's record.
 #[test]
 fn a_game_data_write_whose_commit_failed_is_answered_after_a_reconnect_not_applied_twice() {
-    let store = Arc::new(GatedStore::default());
-    let save = store.clone();
-    let (mut server, port) = server_over(|p| p.with_store(save), identity(), |s| s.client_game_data = true);
-    let mut a = client(51, port, identity());
-    let mut b = client(52, port, identity());
-    viewer_at(&mut a, 0.0, 8.0, 0.0);
-    viewer_at(&mut b, 0.0, 8.0, 0.0);
+    let (store, mut server, port, mut a, mut b) = gated_server_and_two_clients([51, 52], |s| s.client_game_data = true);
     let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
-    let ready = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
-        c.iter_mut().all(|c| connected(c) && view_ready(c))
-    });
-    assert!(ready, "the clients did not connect and load their view");
     let chest = VoxelPos::new(3, -2, 3);
     let key = chest.chunk();
     let (mine, theirs, record) = (b"A's gold".to_vec(), b"B's map".to_vec(), b"(crate: 9)".to_vec());
