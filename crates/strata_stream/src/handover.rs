@@ -154,7 +154,13 @@ impl Handover {
                 if let Some(ret) = self.retired.get_mut(r) {
                     ret.waiting.insert(node);
                     ret.over.insert(node);
-                    self.held.entry(node).or_default().push(*r);
+                    // A node inside several areas over the same display (a held node that
+                    // left and the display itself) is linked once: duplicates would be
+                    // inherited by every replacement and multiply with each change.
+                    let list = self.held.entry(node).or_default();
+                    if !list.contains(r) {
+                        list.push(*r);
+                    }
                 }
             }
         }

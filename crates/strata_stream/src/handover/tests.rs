@@ -92,6 +92,33 @@ fn a_retired_node_selected_again_gets_its_display_back() {
     assert!(!h.is_held(parent));
 }
 
+#[test]
+fn a_display_waiting_through_repeated_splits_and_merges_links_each_node_once() {
+    // The parent's display waits for its children; one child keeps splitting and merging
+    // again before any mesh arrives. Each time, the nodes replacing it are inside both the
+    // child that left (whose wait they inherit) and the parent's display: linked twice, the
+    // lists doubled with every change (34 million links after 47 changes in a seed the CI
+    // met, which ran out of memory).
+    let mut h = Handover::new();
+    let parent = node(2, 0, 0, 0);
+    let children = children_of(parent);
+    h.view_changed(&children, &[parent], &[parent]);
+    let grandchildren = children_of(children[0]);
+    for round in 0..12 {
+        h.view_changed(&grandchildren, &children[..1], &[]);
+        for &g in &grandchildren {
+            assert_eq!(h.held[&g], vec![parent], "round {round}: {g:?}");
+        }
+        h.view_changed(&children[..1], &grandchildren, &[]);
+        assert_eq!(h.held[&children[0]], vec![parent], "round {round}");
+    }
+    for &c in &children {
+        h.meshed(c);
+    }
+    assert_eq!(h.retired_count(), 0, "every node over the parent is meshed");
+    assert!(h.held.is_empty());
+}
+
 // --- Property test against a brute-force model of what is on screen ---------------------
 
 const ROOT_LEVEL_HERE: u32 = 3;
@@ -238,6 +265,9 @@ fn screen_run(seed: u64, steps: usize) -> Result<(), TestCaseError> {
                 prop_assert!(!selected.contains(&c) || after.contains(&c), "hole at {:?} after meshing {:?}", c, n);
             }
         }
+        // The bookkeeping agrees with itself and stays bounded: each held node lists every
+        // retired display over it once, and each retired display names the nodes it holds.
+        check_links(&h)?;
         // No two visible displays overlap (each chunk under at most one).
         let mut under: FxHashMap<ChunkKey, NodeId> = FxHashMap::default();
         for v in screen.visible() {
@@ -269,5 +299,31 @@ fn screen_run(seed: u64, steps: usize) -> Result<(), TestCaseError> {
             prop_assert_eq!(h.is_held(*n), covered_by_retired, "{:?}", n);
         }
     }
+    Ok(())
+}
+
+/// `held` and the retired displays' `over` sets name the same links, each once: a held node
+/// lists only retired displays that overlap it, so a list is at most as long as the retired
+/// displays (duplicates would be inherited by every replacement and multiply with each change).
+fn check_links(h: &Handover) -> Result<(), TestCaseError> {
+    let mut links = 0;
+    for (node, over) in &h.held {
+        prop_assert!(!over.is_empty(), "{:?} is held by nothing", node);
+        let distinct: FxHashSet<NodeId> = over.iter().copied().collect();
+        prop_assert_eq!(distinct.len(), over.len(), "{:?} lists a retired display twice: {:?}", node, over);
+        for r in over {
+            let ret = h.retired.get(r);
+            prop_assert!(
+                ret.is_some_and(|ret| ret.over.contains(node)),
+                "{:?} lists {:?}, which does not hold it",
+                node,
+                r
+            );
+            prop_assert!(overlap(*r, *node), "{:?} lists {:?}, which does not cover it", node, r);
+        }
+        links += over.len();
+    }
+    let back: usize = h.retired.values().map(|r| r.over.len()).sum();
+    prop_assert_eq!(links, back, "held lists and retired displays disagree");
     Ok(())
 }
