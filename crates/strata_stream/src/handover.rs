@@ -28,6 +28,9 @@
 //!   visible display until new meshes cover it.
 //! - A retired display goes as soon as every selected node over it has a mesh: nothing is kept
 //!   longer than the selection needs, so retired nodes are bounded by the selection's churn.
+//! - A held node lists each retired display over it once, and exactly the displays that name
+//!   it, so the bookkeeping stays within the links themselves however long a display waits
+//!   through splits and merges below it.
 //!
 //! # Cost
 //! A view change costs O((shown + hidden) × levels) hash lookups (ancestor walks), a first
