@@ -628,7 +628,6 @@ fn dig_and_build(
     eye: Single<&GlobalTransform, With<Eye>>,
     player: Single<&Footing, With<Player>>,
     block: Res<BuildBlock>,
-    net: Option<ResMut<NetClient>>,
 ) {
     // Not on the click that grabbed the mouse.
     if cursor.grab_mode == CursorGrabMode::None || cursor.is_changed() {
@@ -652,11 +651,8 @@ fn dig_and_build(
     } else {
         return;
     };
-    // On a server's world the edit goes to the server (shown at once, undone if refused).
-    match net {
-        Some(mut net) => net.edit(ClientEdit::Set(edit.0, edit.1)),
-        None => world.set_voxel(edit.0, edit.1),
-    }
+    // As a client, the edit goes to the server (shown at once, undone if refused).
+    world.set_voxel(edit.0, edit.1);
 }
 
 /// Whether voxel `v` overlaps the player's box standing with its feet at `feet` (world voxels)

@@ -4,7 +4,8 @@ use crate::state::StrataWorld;
 use crate::viewer::StrataOrigin;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use strata_core::{BlockData, ChunkKey, ChunkSide, EditError, EditSender, MaterialId, VoxelPos, WorldStats};
+use std::sync::Mutex;
+use strata_core::{BlockData, ChunkKey, ChunkSide, Edit, EditError, EditSender, MaterialId, VoxelPos, WorldStats};
 use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions, RayShapes};
 
 /// A ray hit in render space.
@@ -51,10 +52,38 @@ pub(crate) fn face_normal(face: Option<strata_core::Face>) -> IVec3 {
 /// systems), and a read that needs a chunk only asks for it. So any number of game systems
 /// using it run in parallel with each other; they are ordered against the plugin's systems
 /// (which change the world) by the scheduler.
+///
+/// **On a multiplayer client** (`StrataNetClientPlugin`, feature `net`) the world is the
+/// server's: the edits go to the server as the player's (`NetClient::edit`: shown at once,
+/// durable once the server answers, undone if it refuses), so the same game code edits a
+/// world of its own and a server's. A list longer than the protocol allows for one edit
+/// (`strata_net::message::MAX_EDIT_VOXELS`) travels as several edits, each settled on its own.
+/// Edits sent through [`VoxelWorld::edit_sender`] change only the client's own world.
 #[derive(SystemParam)]
 pub struct VoxelWorld<'w> {
     strata: Res<'w, StrataWorld>,
     origin: Res<'w, StrataOrigin>,
+    route: Option<Res<'w, EditRoute>>,
+}
+
+/// Where [`VoxelWorld`]'s edits go instead of the world: on a multiplayer client, the net
+/// client plugin inserts it and hands what it collects to the server each frame.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct EditRoute {
+    edits: Mutex<Vec<Edit>>,
+}
+
+impl EditRoute {
+    fn push(&self, edit: Edit) {
+        // A poisoned lock only means a panic elsewhere mid-push: the list is still whole.
+        self.edits.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(edit);
+    }
+
+    /// The edits made since the last call, in order.
+    #[cfg_attr(not(feature = "net"), allow(dead_code))]
+    pub(crate) fn take(&self) -> Vec<Edit> {
+        std::mem::take(&mut *self.edits.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
 }
 
 impl VoxelWorld<'_> {
@@ -81,20 +110,33 @@ impl VoxelWorld<'_> {
         self.strata.world.resident_chunk(key).map(|c| c.get(local.index()))
     }
 
+    /// Appends `edit` to the world's log, or (on a client) to the edits for the server, after
+    /// its shape checks ([`Edit::check`]): a refused edit goes nowhere.
+    fn push(&self, edit: Edit) -> Result<(), EditError> {
+        edit.check()?;
+        match &self.route {
+            Some(route) => route.push(edit),
+            None => self.strata.world.push_edit(edit),
+        }
+        Ok(())
+    }
+
     /// Sets one voxel.
     pub fn set_voxel(&self, pos: VoxelPos, material: MaterialId) {
-        self.strata.world.set_voxel(pos, material);
+        // A single voxel passes every shape check.
+        let _ = self.push(Edit::Set(pos, material));
     }
 
     /// Sets many voxels (one log entry).
     pub fn set_many(&self, edits: Vec<(VoxelPos, MaterialId)>) {
-        self.strata.world.set_many(edits);
+        // A list passes every shape check.
+        let _ = self.push(Edit::Many(edits));
     }
 
     /// Fills a box (inclusive corners). A box wider than
     /// [`MAX_EDIT_EXTENT`](strata_core::MAX_EDIT_EXTENT) voxels along an axis is refused.
     pub fn fill_box(&self, min: VoxelPos, max: VoxelPos, material: MaterialId) -> Result<(), EditError> {
-        self.strata.world.fill_box(min, max, material)
+        self.push(Edit::FillBox { min, max, material })
     }
 
     /// Sets (`Some`) or removes (`None`) the block data at `pos`: the game's bytes for that
@@ -104,14 +146,14 @@ impl VoxelWorld<'_> {
     /// [`strata_core::side`]). Data longer than
     /// [`MAX_VALUE_LEN`](strata_core::side::MAX_VALUE_LEN) is refused.
     pub fn set_block_data(&self, pos: VoxelPos, data: Option<Vec<u8>>) -> Result<(), EditError> {
-        self.strata.world.set_block_data(pos, data)
+        self.push(Edit::BlockData { pos, data })
     }
 
     /// Sets (`Some`) or removes (`None`) entity record `id` of chunk `key`: the game's bytes for
     /// something that lives in that chunk, saved in its record with its voxels. Refused like
     /// [`VoxelWorld::set_block_data`].
     pub fn set_entity_data(&self, key: ChunkKey, id: u64, data: Option<Vec<u8>>) -> Result<(), EditError> {
-        self.strata.world.set_entity_data(key, id, data)
+        self.push(Edit::EntityData { chunk: key, id, data })
     }
 
     /// The game data of chunk `key` (block data and entity records, applied edits), from
@@ -163,10 +205,11 @@ impl VoxelWorld<'_> {
     /// Fills a sphere. A radius that is not finite and ≥ 0, or a sphere wider than
     /// [`MAX_EDIT_EXTENT`](strata_core::MAX_EDIT_EXTENT) voxels, is refused.
     pub fn fill_sphere(&self, center: VoxelPos, radius: f32, material: MaterialId) -> Result<(), EditError> {
-        self.strata.world.fill_sphere(center, radius, material)
+        self.push(Edit::FillSphere { center, radius, material })
     }
 
-    /// A handle for editing from other threads or tasks.
+    /// A handle for editing from other threads or tasks (on a multiplayer client: the
+    /// client's own world only, see the type's docs).
     pub fn edit_sender(&self) -> EditSender {
         self.strata.world.edit_sender()
     }

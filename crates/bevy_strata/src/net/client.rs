@@ -3,10 +3,11 @@
 use super::*;
 use crate::StrataStatus;
 use crate::state::StrataWorld;
+use crate::voxel_world::EditRoute;
 use std::sync::Arc;
 use strata_core::{ChunkKey, ChunkOrigin, Edit, LoadedChunk, World};
 use strata_net::client::{PendingEdits, Settled};
-use strata_net::message::MAX_VIEWERS;
+use strata_net::message::{MAX_EDIT_VOXELS, MAX_VIEWERS};
 use strata_net::remote_store::{Received, RemoteStore};
 use strata_net::{ClientEdit, EditIntent, EditOutcome};
 
@@ -39,8 +40,10 @@ pub enum NetStatus {
 /// server answers those it already settled instead of applying them twice.
 /// [`NetClient::abandon_pending`] gives them up and returns them, to report as lost.
 ///
-/// Edits made through [`crate::VoxelWorld`] on a client change only its own world (the server
-/// never hears of them) until the server sends those chunks again.
+/// Edits made through [`crate::VoxelWorld`] are made this way too (the plugin hands them over
+/// each frame, before [`crate::StrataSystems::ApplyEdits`]), so game code edits the same way in
+/// a world of its own and on a server's; edits sent through an `EditSender` change only the
+/// client's own world (until the server sends those chunks again).
 #[derive(Resource, Debug)]
 pub struct NetClient {
     /// The world this client shows.
@@ -115,10 +118,11 @@ pub struct StrataNetClientPlugin;
 impl Plugin for StrataNetClientPlugin {
     fn build(&self, app: &mut App) {
         register_frames(app);
-        app.add_message::<EditSettled>()
+        app.init_resource::<EditRoute>()
+            .add_message::<EditSettled>()
             .add_systems(
                 Update,
-                (say_hello, follow_server, send_edits, send_view)
+                (say_hello, follow_server, route_edits, send_edits, send_view)
                     .chain()
                     .before(crate::StrataSystems::ApplyEdits)
                     .run_if(resource_exists::<NetClient>),
@@ -357,6 +361,25 @@ fn predict_again(world: &mut World, pending: &PendingEdits, adopted: &[ChunkKey]
 /// [`MAX_EDIT_VOXELS`](strata_net::message::MAX_EDIT_VOXELS), game data over
 /// [`MAX_VALUE_LEN`](strata_core::side::MAX_VALUE_LEN)) is not sent nor predicted: it settles
 /// at once as refused, with the limit it broke.
+/// The edits game systems made through [`crate::VoxelWorld`], made as the player's (see
+/// [`NetClient`]'s *Edits*): a list longer than one edit may carry is cut into several.
+fn route_edits(route: Res<EditRoute>, mut client: ResMut<NetClient>) {
+    for edit in route.take() {
+        match edit {
+            Edit::Many(list) if list.len() > MAX_EDIT_VOXELS => {
+                for part in list.chunks(MAX_EDIT_VOXELS) {
+                    client.edit(ClientEdit::Many(part.to_vec()));
+                }
+            }
+            edit => match ClientEdit::try_from(edit) {
+                Ok(made) => client.edit(made),
+                // `VoxelWorld` makes only edits a client may send.
+                Err(_) => warn!("strata net: an edit a client cannot send was dropped"),
+            },
+        }
+    }
+}
+
 fn send_edits(
     mut client: ResMut<NetClient>,
     sw: Option<Res<StrataWorld>>,

@@ -2,6 +2,7 @@
 //! server app and client apps in one process, stepped in turn.
 
 use crate::common;
+use bevy::ecs::system::RunSystemOnce;
 use bevy::prelude::*;
 use bevy_strata::net::bevy_replicon_renet::RenetClient;
 use bevy_strata::net::bevy_replicon_renet::RenetServer;
@@ -11,7 +12,7 @@ use bevy_strata::net::{
 };
 use bevy_strata::{
     NodeRemeshed, StrataPersistence, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming, StrataWorld,
-    StreamingViewer,
+    StreamingViewer, VoxelWorld,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -1071,4 +1072,59 @@ fn a_game_data_write_whose_commit_failed_is_answered_after_a_reconnect_not_appli
     let stored = strata(&mut server).world.store().get_stored(key).unwrap().expect("the chunk is stored");
     assert_eq!(stored.side.block(chest.local().index()).map(|d| d.bytes.to_vec()), Some(theirs));
     assert_eq!(stored.side.entity(5), Some(&record[..]));
+}
+
+#[test]
+fn a_clients_voxel_world_edits_go_to_the_server_and_reach_the_others() {
+    let (mut server, port) = server_with(identity(), |s| {
+        s.reach = Some(60.0);
+        s.client_game_data = true;
+    });
+    let mut a = client(21, port, identity());
+    let mut b = client(22, port, identity());
+    viewer_at(&mut a, 0.0, 8.0, 0.0);
+    viewer_at(&mut b, 4.0, 8.0, -4.0);
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let ready = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+        c.iter_mut().all(|c| connected(c) && view_ready(c))
+    });
+    assert!(ready, "the clients did not connect and load their view: {:?} {:?}", status(&a), status(&b));
+    // A's game edits through `VoxelWorld`, as it would in a world of its own: a voxel, a pit,
+    // game data, and a list longer than one edit may carry (cut into two); a refused sphere
+    // goes nowhere.
+    let slab: Vec<(VoxelPos, MaterialId)> = (-20..20)
+        .flat_map(|x| (-4..0).flat_map(move |y| (-30..0).map(move |z| (VoxelPos::new(x, y, z), MaterialId::AIR))))
+        .collect();
+    assert!(slab.len() > strata_net::message::MAX_EDIT_VOXELS);
+    let chest = VoxelPos::new(3, -6, 3);
+    a.world_mut()
+        .run_system_once(move |world: VoxelWorld| {
+            world.set_voxel(VoxelPos::new(0, 2, 0), GRASS);
+            world.fill_box(VoxelPos::new(8, -5, 8), VoxelPos::new(12, -1, 12), MaterialId::AIR).expect("a small box");
+            world.set_many(slab.clone());
+            assert!(world.fill_sphere(VoxelPos::new(0, 0, 0), f32::NAN, GRASS).is_err(), "a NaN radius is refused");
+            world.set_block_data(chest, Some(b"gold".to_vec())).expect("small data");
+        })
+        .expect("the system runs");
+    // The plugin hands them over (five intents: the list in two) and shows them at once.
+    a.update();
+    assert_eq!(a.world().resource::<NetClient>().pending_edits(), 5, "every edit is the player's, the list cut in two");
+    let pit = VoxelPos::new(10, -3, 10);
+    assert_eq!(strata(&mut a).world.resident_chunk(pit.chunk()).unwrap().get(pit.local().index()), MaterialId::AIR);
+    let done = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
+        c[0].world().resource::<NetClient>().pending_edits() == 0 && differences(s, c[1]) == 0
+    });
+    assert!(done, "B does not show A's edits: {} voxels differ", differences(&mut server, &mut b));
+    let accepted = settled[0].iter().filter(|s| matches!(s.0, Settled::Accepted { .. })).count();
+    assert_eq!(accepted, 5, "{:?}", settled[0]);
+    {
+        let mut s = strata(&mut server);
+        assert_eq!(s.world.voxel(VoxelPos::new(0, 2, 0)).unwrap(), GRASS, "the voxel is the server's");
+        assert_eq!(s.world.voxel(pit).unwrap(), MaterialId::AIR, "the pit is dug on the server");
+        assert_eq!(s.world.voxel(VoxelPos::new(-20, -4, -30)).unwrap(), MaterialId::AIR, "the list's first part");
+        assert_eq!(s.world.voxel(VoxelPos::new(19, -1, -1)).unwrap(), MaterialId::AIR, "the list's last part");
+        let data = s.world.block_data(chest).unwrap().expect("the chest's data is the server's");
+        assert_eq!(*data.bytes, b"gold"[..]);
+    }
+    assert_eq!(differences(&mut server, &mut a), 0, "A's view is the server's");
 }
