@@ -246,8 +246,11 @@ mod bot {
             world.write_message(AppExit::error());
             return;
         }
+        // The answer first, every frame: a message lives two frames, and the view is remeshed
+        // (not complete) while the server's records of the wall arrive with it.
+        let settled: Vec<_> = world.resource_mut::<Messages<EditSettled>>().drain().collect();
         // Once its view is loaded (the server knows where it stands by then).
-        if !world.resource::<StrataStreaming>().plan().is_complete() {
+        if settled.is_empty() && !world.resource::<StrataStreaming>().plan().is_complete() {
             return;
         }
         if let Some(edit) = world.resource_mut::<Script>().edit.take() {
@@ -255,7 +258,6 @@ mod bot {
             world.resource_mut::<NetClient>().edit(edit);
             return;
         }
-        let settled: Vec<_> = world.resource_mut::<Messages<EditSettled>>().drain().collect();
         for EditSettled(settled) in settled {
             match settled {
                 Settled::Accepted { sequence, .. } => {
