@@ -4,8 +4,9 @@ use crate::state::StrataWorld;
 use crate::viewer::StrataOrigin;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use std::sync::Mutex;
-use strata_core::{BlockData, ChunkKey, ChunkSide, Edit, EditError, EditSender, MaterialId, VoxelPos, WorldStats};
+use strata_core::{
+    BlockData, ChunkKey, ChunkSide, Edit, EditError, EditLog, EditSender, MaterialId, VoxelPos, WorldStats,
+};
 use strata_index::{ChunkBox, HitFilter, HomogeneousRegion, NodeId, Ray, RayError, RayHit, RayOptions, RayShapes};
 
 /// A ray hit in render space.
@@ -58,7 +59,8 @@ pub(crate) fn face_normal(face: Option<strata_core::Face>) -> IVec3 {
 /// durable once the server answers, undone if it refuses), so the same game code edits a
 /// world of its own and a server's. A list longer than the protocol allows for one edit
 /// (`strata_net::message::MAX_EDIT_VOXELS`) travels as several edits, each settled on its own.
-/// Edits sent through [`VoxelWorld::edit_sender`] change only the client's own world.
+/// An [`EditSender`] from [`VoxelWorld::edit_sender`] sends there too; one taken from the core
+/// world itself (`World::edit_sender`) changes only the client's own world.
 #[derive(SystemParam)]
 pub struct VoxelWorld<'w> {
     strata: Res<'w, StrataWorld>,
@@ -70,19 +72,19 @@ pub struct VoxelWorld<'w> {
 /// client plugin inserts it and hands what it collects to the server each frame.
 #[derive(Resource, Debug, Default)]
 pub(crate) struct EditRoute {
-    edits: Mutex<Vec<Edit>>,
+    log: EditLog,
 }
 
 impl EditRoute {
     fn push(&self, edit: Edit) {
-        // A poisoned lock only means a panic elsewhere mid-push: the list is still whole.
-        self.edits.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(edit);
+        // The route owns the log: the send cannot fail.
+        let _ = self.log.sender().send(edit);
     }
 
     /// The edits made since the last call, in order.
     #[cfg_attr(not(feature = "net"), allow(dead_code))]
     pub(crate) fn take(&self) -> Vec<Edit> {
-        std::mem::take(&mut *self.edits.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.log.drain().collect()
     }
 }
 
@@ -208,10 +210,13 @@ impl VoxelWorld<'_> {
         self.push(Edit::FillSphere { center, radius, material })
     }
 
-    /// A handle for editing from other threads or tasks (on a multiplayer client: the
-    /// client's own world only, see the type's docs).
+    /// A handle for editing from other threads or tasks (on a multiplayer client, its edits
+    /// go to the server like the others: see the type's docs).
     pub fn edit_sender(&self) -> EditSender {
-        self.strata.world.edit_sender()
+        match &self.route {
+            Some(route) => route.log.sender(),
+            None => self.strata.world.edit_sender(),
+        }
     }
 
     /// Casts a render-space ray (e.g. from `Camera::viewport_to_world`) against solid voxels of

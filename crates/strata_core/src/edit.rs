@@ -270,30 +270,44 @@ impl EditSender {
     }
 }
 
-/// The receiving end, owned by the world.
+/// A delta log: [`EditSender`]s append edits from any thread, its owner takes them in order.
+/// Each [`World`](crate::World) owns one (its edits wait there until applied); an engine that
+/// hands edits elsewhere instead of to a world (a multiplayer client sends its player's to the
+/// server) owns one of its own.
+///
+/// # Runtime
+/// A send or a take of one edit is O(1); nothing is shared with the senders but the channel.
 #[derive(Debug)]
-pub(crate) struct EditLog {
+pub struct EditLog {
     tx: Sender<Edit>,
     rx: Receiver<Edit>,
 }
 
+impl Default for EditLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl EditLog {
-    pub(crate) fn new() -> Self {
+    /// An empty log.
+    pub fn new() -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         Self { tx, rx }
     }
 
-    pub(crate) fn sender(&self) -> EditSender {
+    /// A handle appending to this log (its sends fail once the log is dropped).
+    pub fn sender(&self) -> EditSender {
         EditSender { tx: self.tx.clone() }
     }
 
-    /// Edits waiting to be applied.
-    pub(crate) fn pending(&self) -> usize {
+    /// Edits waiting.
+    pub fn pending(&self) -> usize {
         self.rx.len()
     }
 
-    /// Takes every pending edit, in order.
-    pub(crate) fn drain(&self) -> impl Iterator<Item = Edit> + '_ {
+    /// Takes every waiting edit, in the order appended.
+    pub fn drain(&self) -> impl Iterator<Item = Edit> + '_ {
         self.rx.try_iter()
     }
 }

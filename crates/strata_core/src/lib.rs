@@ -40,7 +40,7 @@ pub use coords::{
     VoxelPos,
 };
 pub use downsample::HalfCells;
-pub use edit::{ChunkBox, Edit, EditError, EditSender, MAX_EDIT_EXTENT, ProcessBatch, ProcessWrite};
+pub use edit::{ChunkBox, Edit, EditError, EditLog, EditSender, MAX_EDIT_EXTENT, ProcessBatch, ProcessWrite};
 pub use error::Error;
 pub use generator::{FlatGenerator, WorldGenerator, sample_hinted};
 pub use history::{MAX_PROCESSES, ProcessHistory, ProcessId, ProcessStamp};

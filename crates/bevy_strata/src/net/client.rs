@@ -40,10 +40,11 @@ pub enum NetStatus {
 /// server answers those it already settled instead of applying them twice.
 /// [`NetClient::abandon_pending`] gives them up and returns them, to report as lost.
 ///
-/// Edits made through [`crate::VoxelWorld`] are made this way too (the plugin hands them over
-/// each frame, before [`crate::StrataSystems::ApplyEdits`]), so game code edits the same way in
-/// a world of its own and on a server's; edits sent through an `EditSender` change only the
-/// client's own world (until the server sends those chunks again).
+/// Edits made through [`crate::VoxelWorld`] (and its `edit_sender`) are made this way too: the
+/// plugin hands them over each frame, before [`crate::StrataSystems::ApplyEdits`], so game
+/// code edits the same way in a world of its own and on a server's. Only edits written to the
+/// core world directly (`StrataWorld`'s `World`) change just the client's own world, until the
+/// server sends those chunks again.
 #[derive(Resource, Debug)]
 pub struct NetClient {
     /// The world this client shows.

@@ -1090,8 +1090,8 @@ fn a_clients_voxel_world_edits_go_to_the_server_and_reach_the_others() {
     });
     assert!(ready, "the clients did not connect and load their view: {:?} {:?}", status(&a), status(&b));
     // A's game edits through `VoxelWorld`, as it would in a world of its own: a voxel, a pit,
-    // game data, and a list longer than one edit may carry (cut into two); a refused sphere
-    // goes nowhere.
+    // game data, a list longer than one edit may carry (cut into two) and a voxel sent from
+    // another thread; a refused sphere goes nowhere.
     let slab: Vec<(VoxelPos, MaterialId)> = (-20..20)
         .flat_map(|x| (-4..0).flat_map(move |y| (-30..0).map(move |z| (VoxelPos::new(x, y, z), MaterialId::AIR))))
         .collect();
@@ -1104,11 +1104,14 @@ fn a_clients_voxel_world_edits_go_to_the_server_and_reach_the_others() {
             world.set_many(slab.clone());
             assert!(world.fill_sphere(VoxelPos::new(0, 0, 0), f32::NAN, GRASS).is_err(), "a NaN radius is refused");
             world.set_block_data(chest, Some(b"gold".to_vec())).expect("small data");
+            // From another thread, through the world's sender.
+            let sender = world.edit_sender();
+            std::thread::spawn(move || sender.set(VoxelPos::new(-2, 2, 1), GRASS)).join().expect("the thread");
         })
         .expect("the system runs");
-    // The plugin hands them over (five intents: the list in two) and shows them at once.
+    // The plugin hands them over (six intents: the list in two) and shows them at once.
     a.update();
-    assert_eq!(a.world().resource::<NetClient>().pending_edits(), 5, "every edit is the player's, the list cut in two");
+    assert_eq!(a.world().resource::<NetClient>().pending_edits(), 6, "every edit is the player's, the list cut in two");
     let pit = VoxelPos::new(10, -3, 10);
     assert_eq!(strata(&mut a).world.resident_chunk(pit.chunk()).unwrap().get(pit.local().index()), MaterialId::AIR);
     let done = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
@@ -1116,10 +1119,11 @@ fn a_clients_voxel_world_edits_go_to_the_server_and_reach_the_others() {
     });
     assert!(done, "B does not show A's edits: {} voxels differ", differences(&mut server, &mut b));
     let accepted = settled[0].iter().filter(|s| matches!(s.0, Settled::Accepted { .. })).count();
-    assert_eq!(accepted, 5, "{:?}", settled[0]);
+    assert_eq!(accepted, 6, "{:?}", settled[0]);
     {
         let mut s = strata(&mut server);
         assert_eq!(s.world.voxel(VoxelPos::new(0, 2, 0)).unwrap(), GRASS, "the voxel is the server's");
+        assert_eq!(s.world.voxel(VoxelPos::new(-2, 2, 1)).unwrap(), GRASS, "the sent voxel is the server's");
         assert_eq!(s.world.voxel(pit).unwrap(), MaterialId::AIR, "the pit is dug on the server");
         assert_eq!(s.world.voxel(VoxelPos::new(-20, -4, -30)).unwrap(), MaterialId::AIR, "the list's first part");
         assert_eq!(s.world.voxel(VoxelPos::new(19, -1, -1)).unwrap(), MaterialId::AIR, "the list's last part");
