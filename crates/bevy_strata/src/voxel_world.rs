@@ -76,11 +76,6 @@ pub(crate) struct EditRoute {
 }
 
 impl EditRoute {
-    fn push(&self, edit: Edit) {
-        // The route owns the log: the send cannot fail.
-        let _ = self.log.sender().send(edit);
-    }
-
     /// The edits made since the last call, in order.
     #[cfg_attr(not(feature = "net"), allow(dead_code))]
     pub(crate) fn take(&self) -> Vec<Edit> {
@@ -116,10 +111,8 @@ impl VoxelWorld<'_> {
     /// its shape checks ([`Edit::check`]): a refused edit goes nowhere.
     fn push(&self, edit: Edit) -> Result<(), EditError> {
         edit.check()?;
-        match &self.route {
-            Some(route) => route.push(edit),
-            None => self.strata.world.push_edit(edit),
-        }
+        // The log (the world's or the route's) lives as long as this borrow: the send succeeds.
+        self.edit_sender().send(edit);
         Ok(())
     }
 
