@@ -230,6 +230,12 @@ fn value(d: &DiagnosticsStore, path: &DiagnosticPath) -> Option<f64> {
     d.get(path).and_then(|d| d.smoothed())
 }
 
+/// The newest measurement of `path`: for values a smoothed average would carry over from a
+/// state that has ended (the view's completeness).
+fn latest(d: &DiagnosticsStore, path: &DiagnosticPath) -> Option<f64> {
+    d.get(path).and_then(|d| d.value())
+}
+
 // A Bevy system: its parameters are its dependencies.
 #[allow(clippy::too_many_arguments)]
 fn panel(
@@ -282,6 +288,15 @@ fn panel(
             let levels: Vec<String> =
                 per_level.iter().enumerate().filter(|&(_, n)| *n > 0).map(|(l, n)| format!("L{l}: {n}")).collect();
             ui.label(format!("shown nodes: {}", if levels.is_empty() { "none".into() } else { levels.join("  ") }));
+            if let (Some(shown), Some(covered)) =
+                (latest(&diagnostics, &paths::VIEW_DISPLAYED), latest(&diagnostics, &paths::VIEW_COVERED))
+            {
+                ui.label(format!(
+                    "on screen: {:.1} % of the view with its own mesh, {:.1} % covered (hand-over)",
+                    shown * 100.0,
+                    covered * 100.0
+                ));
+            }
             let get = |p: &DiagnosticPath| value(&diagnostics, p).unwrap_or(0.0);
             let s = st.stats();
             ui.label(format!(

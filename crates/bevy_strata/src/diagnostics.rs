@@ -49,6 +49,14 @@ pub const COMPRESSION_RATIO: DiagnosticPath = DiagnosticPath::const_new("strata/
 pub const INDEX_QUEUE: DiagnosticPath = DiagnosticPath::const_new("strata/index_queue");
 /// World versions the published index lags behind (0 = fresh).
 pub const INDEX_LAG: DiagnosticPath = DiagnosticPath::const_new("strata/index_version_lag");
+/// What a player sees of the view, 0–1: of the shown nodes, the fraction displaying a mesh,
+/// current or older ([`StrataStreaming::view_displayed`]). A node that replaced coarser or finer
+/// ones counts as a hole until its own mesh arrives. Not measured while nothing is shown.
+pub const VIEW_DISPLAYED: DiagnosticPath = DiagnosticPath::const_new("strata/view_displayed");
+/// What a player sees of the view with the LOD hand-over, 0–1: of the shown nodes, the fraction
+/// whose place shows a mesh, their own or that of the nodes they replace, kept on screen until
+/// theirs arrives ([`StrataStreaming::view_covered`]). Not measured while nothing is shown.
+pub const VIEW_COVERED: DiagnosticPath = DiagnosticPath::const_new("strata/view_covered");
 /// Stale results dropped since start.
 pub const DROPPED_STALE: DiagnosticPath = DiagnosticPath::const_new("strata/dropped_stale");
 
@@ -69,6 +77,8 @@ pub(crate) fn register(app: &mut App) {
         QUEUE_DEPTH,
         READY_DEPTH,
         APPLY_MS,
+        VIEW_DISPLAYED,
+        VIEW_COVERED,
         RESIDENT_CHUNKS,
         RESIDENT_VOXEL_MIB,
         INDEX_MIB,
@@ -88,7 +98,8 @@ pub(crate) fn register(app: &mut App) {
 }
 
 pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<StrataStreaming>, p: Res<StrataPersistence>) {
-    for (level, n) in st.shown_per_level().into_iter().enumerate() {
+    let per_level = st.shown_per_level();
+    for (level, &n) in per_level.iter().enumerate() {
         if let Some(path) = NODES_PER_LOD.get(level) {
             d.add_measurement(path, || n as f64);
         }
@@ -99,6 +110,12 @@ pub(crate) fn measure(mut d: Diagnostics, sw: Res<StrataWorld>, st: Res<StrataSt
     d.add_measurement(&READY_DEPTH, || st.ready_depth() as f64);
     d.add_measurement(&APPLY_MS, || f64::from(s.apply_ms_last_frame));
     d.add_measurement(&DROPPED_STALE, || s.dropped_stale as f64);
+    // O(shown) each (a scan of the shown nodes' states), only while the diagnostic is enabled.
+    if per_level.iter().any(|&n| n > 0) {
+        let fraction = |(part, all): (usize, usize)| part as f64 / all.max(1) as f64;
+        d.add_measurement(&VIEW_DISPLAYED, || fraction(st.view_displayed()));
+        d.add_measurement(&VIEW_COVERED, || fraction(st.view_covered()));
+    }
     let w = sw.world.stats();
     d.add_measurement(&RESIDENT_CHUNKS, || w.resident_chunks as f64);
     d.add_measurement(&CACHE_HIT_RATE, || w.cache_hit_rate());

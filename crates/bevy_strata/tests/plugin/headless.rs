@@ -540,7 +540,8 @@ fn node_meshes_take_the_games_material() {
 }
 
 /// The view-completeness counter (`StrataStreaming::view_displayed`, what the fly-through's
-/// `flight_view_fraction_*` reads) against a count kept from the plugin's own messages: a node
+/// `flight_view_fraction_*` and the `strata/view_displayed` diagnostic read) against a count
+/// kept from the plugin's own messages: a node
 /// displays a mesh from its `NodeMeshed` until its `NodeUnloaded`. Checked after every frame of
 /// a flight that outruns the pipeline now and then (holes), then at rest (none).
 #[test]
@@ -559,6 +560,10 @@ fn the_view_counter_matches_the_meshed_shown_nodes_frame_by_frame() {
         let shown: Vec<NodeId> = st.shown_nodes().collect();
         let brute = shown.iter().filter(|n| displayed.contains(n)).count();
         assert_eq!(st.view_displayed(), (brute, shown.len()), "displayed and shown nodes");
+        if !shown.is_empty() {
+            let want = brute as f64 / shown.len() as f64;
+            assert_eq!(latest(app, &bevy_strata::diagnostics::VIEW_DISPLAYED), Some(want), "the diagnostic");
+        }
         brute < shown.len()
     };
     run_until(&mut app, 2000, "initial view streamed", |app| {
@@ -579,6 +584,11 @@ fn the_view_counter_matches_the_meshed_shown_nodes_frame_by_frame() {
         idle(app)
     });
     assert!(!check(&mut app, &mut displayed), "complete at rest");
+}
+
+/// The newest measurement of diagnostic `path`.
+fn latest(app: &App, path: &bevy::diagnostic::DiagnosticPath) -> Option<f64> {
+    app.world().resource::<bevy::diagnostic::DiagnosticsStore>().get(path).and_then(|d| d.value())
 }
 
 /// Whether two octree nodes overlap (one holds the other), from their chunk ranges.
@@ -626,6 +636,10 @@ fn lod_changes_keep_the_old_meshes_until_the_new_ones_show() {
             shown.iter().filter(|n| meshed.contains(n) || retired.iter().any(|r| nodes_overlap(*r, **n))).count();
         assert_eq!(st.view_covered(), (covered, shown.len()), "covered and shown nodes");
         let (displayed, _) = st.view_displayed();
+        if !shown.is_empty() {
+            let want = covered as f64 / shown.len() as f64;
+            assert_eq!(latest(app, &bevy_strata::diagnostics::VIEW_COVERED), Some(want), "the diagnostic");
+        }
         (displayed, covered)
     };
     run_until(&mut app, 2000, "initial view streamed", |app| {
