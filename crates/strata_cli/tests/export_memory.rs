@@ -3,46 +3,12 @@
 //! measures is this process's.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use strata_cli::parquet_export::{ParquetOptions, Region, export_parquet};
 use strata_core::{ChunkStore, MemoryStore, VoxelPos};
 
-/// Tracks the bytes allocated now and at most, delegating to the system allocator.
-struct Peak;
-
-static NOW: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = NOW.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract is upheld by `System`; the counters have no effect on memory.
-unsafe impl GlobalAlloc for Peak {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
-        grew(new_size);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Peak = Peak;
+#[path = "../../../tests/support/peak_alloc.rs"]
+mod peak_alloc;
 
 #[test]
 fn exporting_a_large_region_holds_one_row_group_at_a_time() {
@@ -53,10 +19,9 @@ fn exporting_a_large_region_holds_one_row_group_at_a_time() {
     let region = Region { min: VoxelPos::new(-448, -64, -448), max: VoxelPos::new(447, 31, 447) };
     let dir = tempfile::tempdir().unwrap();
     let options = ParquetOptions { only_edited: false, row_group_runs: 1 << 15, threads: 2 };
-    let before = NOW.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = peak_alloc::start();
     let written = export_parquet(store.as_ref(), &generator, region, &options, dir.path(), &[], &mut |_| {}).unwrap();
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let peak = peak_alloc::peak_since(before);
     assert_eq!(written.chunks, 28 * 3 * 28);
     assert!(written.runs > 1_500_000, "the region must dwarf a row group: {written:?}");
     assert!(written.row_groups > 40, "{written:?}");

@@ -3,48 +3,14 @@
 //! bytes). One test in its own binary: the peak it measures is this process's.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use strata_core::codec::{self, WorldId};
 use strata_core::rng::SplitMix64;
 use strata_core::{Chunk, ChunkKey, DenseChunk, MaterialId, MortonKey};
 use strata_redb::salvage;
 
-/// Tracks the bytes allocated now and at most, delegating to the system allocator.
-struct Peak;
-
-static NOW: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = NOW.fetch_add(by, Ordering::Relaxed) + by;
-    PEAK.fetch_max(now, Ordering::Relaxed);
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so the
-// `GlobalAlloc` contract is upheld by `System`; the counters have no effect on memory.
-unsafe impl GlobalAlloc for Peak {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        NOW.fetch_sub(layout.size(), Ordering::Relaxed);
-        grew(new_size);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Peak = Peak;
+#[path = "../../../tests/support/peak_alloc.rs"]
+mod peak_alloc;
 
 /// A chunk of noise lz4 cannot shrink: its record is as long as records get (~66 KB).
 fn noise(seed: u64) -> Chunk {
@@ -85,10 +51,9 @@ fn salvaging_a_large_file_keeps_where_records_lie_not_their_bytes() {
     let records = (KEYS + REWRITTEN * OLDER_COPIES) as usize;
     assert!(file_len > records * 65_000, "{file_len} bytes: records are not as long as records get");
 
-    let before = NOW.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = peak_alloc::start();
     let found = salvage::scan(&path, None).unwrap();
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let peak = peak_alloc::peak_since(before);
     assert_eq!(found.world, Some(world));
     assert_eq!(found.chunks.len() as u64, KEYS);
     assert_eq!(found.superseded, REWRITTEN * OLDER_COPIES);
