@@ -11,8 +11,8 @@ use bevy_strata::net::{
     StrataNetClientPlugin, StrataNetServerPlugin, ToServer, listen,
 };
 use bevy_strata::{
-    NodeRemeshed, StrataPersistence, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming, StrataWorld,
-    StreamingViewer, VoxelWorld,
+    GameDataEdited, NodeRemeshed, StrataPersistence, StrataPlugin, StrataStatus, StrataStatusChanged, StrataStreaming,
+    StrataWorld, StreamingViewer, VoxelWorld,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -912,8 +912,9 @@ fn outcomes(settled: &[EditSettled]) -> Vec<(u32, Option<Rejection>)> {
 
 /// Game data from clients: a server refuses it unless it lets clients write it (its own
 /// entity records live there too); one that does applies a chest's contents and an entity
-/// record, commits them and sends them to the other client; data over the value limit is
-/// refused by the sender without a round trip, and nothing of it is shown.
+/// record, commits them and sends them to the other client, whose game is told
+/// (`GameDataEdited`) and which remeshes nothing (no voxel changed); data over the value limit
+/// is refused by the sender without a round trip, and nothing of it is shown.
 #[test]
 fn clients_write_game_data_only_where_the_server_lets_them_and_the_others_receive_it() {
     let chest = VoxelPos::new(3, -2, 3);
@@ -954,6 +955,7 @@ fn clients_write_game_data_only_where_the_server_lets_them_and_the_others_receiv
         c.iter_mut().all(|c| connected(c) && view_ready(c))
     });
     assert!(ready, "the clients did not connect and load their view");
+    remeshed.iter_mut().for_each(Vec::clear);
     for edit in writes() {
         a.world_mut().resource_mut::<NetClient>().edit(edit);
     }
@@ -968,12 +970,17 @@ fn clients_write_game_data_only_where_the_server_lets_them_and_the_others_receiv
                 && s.entity(77) == Some(&record[..])
         })
     };
+    let mut told = [false; 2];
     let done = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |s, c| {
-        pending(c[0]) == 0 && shown(s) && shown(c[0]) && shown(c[1])
+        for (told, c) in told.iter_mut().zip(c.iter_mut()) {
+            *told |= drained::<GameDataEdited>(c).iter().any(|g| g.chunks.contains(&key));
+        }
+        pending(c[0]) == 0 && shown(s) && shown(c[0]) && shown(c[1]) && told == [true; 2]
     });
     assert!(
         done,
-        "the game data did not reach the server and both clients: {} pending, shown: server {} A {} B {}, {:?}",
+        "the game data did not reach the server and both clients (told {told:?}): {} pending, shown: server {} A \
+         {} B {}, {:?}",
         pending(&a),
         shown(&mut server),
         shown(&mut a),
@@ -984,6 +991,12 @@ fn clients_write_game_data_only_where_the_server_lets_them_and_the_others_receiv
     got.sort_by_key(|o| o.0);
     let too_large = Rejection::DataTooLarge { len: value as u64 + 1, max: value as u64 };
     assert_eq!(got, vec![(1, None), (2, None), (3, Some(too_large))]);
+    // Game data alone: the server's records of the chunk (A's answer, B's news) changed no
+    // voxel, so neither client remeshed anything.
+    run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, _| false);
+    for (name, r) in ["A", "B"].iter().zip(&remeshed) {
+        assert!(r.is_empty(), "{name} remeshed {:?} for game data", r.iter().map(|r| r.node).collect::<Vec<_>>());
+    }
     let side = strata(&mut server).world.chunk_side(VoxelPos::new(5, -2, 5).chunk()).unwrap();
     assert!(side.block(VoxelPos::new(5, -2, 5).local().index()).is_none(), "the oversized data went nowhere");
     // Durable: in the server's save.
@@ -1124,4 +1137,29 @@ fn a_clients_voxel_world_edits_go_to_the_server_and_reach_the_others() {
         assert_eq!(*data.bytes, b"gold"[..]);
     }
     assert_eq!(differences(&mut server, &mut a), 0, "A's view is the server's");
+}
+
+/// The server's answer to an edit a client predicted holds the voxels the client already shows:
+/// the client meshes the edited chunk once, for its prediction, not again for the answer (nor
+/// for B, which meshes it once for the news).
+#[test]
+fn an_acknowledged_edit_is_meshed_once_on_the_client_that_predicted_it() {
+    let (_, mut server, _, mut a, mut b) = gated_server_and_two_clients([71, 72], |_| {});
+    let (mut settled, mut remeshed) = (Vec::new(), Vec::new());
+    let p = VoxelPos::new(2, -1, 2);
+    let node = NodeId::new(0, p.chunk());
+    a.world_mut().resource_mut::<NetClient>().edit(ClientEdit::Set(p, GRASS));
+    let done = run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, c| {
+        pending(c[0]) == 0
+            && strata(c[1]).world.resident_chunk(p.chunk()).is_some_and(|k| k.get(p.local().index()) == GRASS)
+    });
+    assert!(done, "the edit was not acknowledged and shown on B");
+    // Time for any remesh the answer would cause to finish.
+    for _ in 0..40 {
+        run(&mut server, &mut [&mut a, &mut b], &mut settled, &mut remeshed, |_, _| true);
+    }
+    assert!(matches!(&settled[0][..], [EditSettled(Settled::Accepted { .. })]), "{:?}", settled[0]);
+    for (name, r) in ["A", "B"].iter().zip(&remeshed) {
+        assert_eq!(r.iter().filter(|r| r.node == node).count(), 1, "{name} remeshed the edited chunk");
+    }
 }

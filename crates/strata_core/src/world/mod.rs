@@ -581,28 +581,55 @@ impl World {
 
     /// Takes `loaded` as `key`'s content from an authority this world does not commit to (a
     /// multiplayer client's server): resident or not, the chunk now holds `loaded`, clean (its
-    /// store has it), and is published on the change feed with a new world version, so the
-    /// indices and meshers follow. **Edits of the chunk this world applied and did not commit
-    /// are discarded**: the caller sends again those it still predicts (they apply on top at
-    /// the next apply). Edits still in the log, or held for the chunk, apply on top too.
-    /// Returns the new version; `None` (nothing changed) for a key outside the valid range.
+    /// store has it), with a new world version, and is published on the change feed so the
+    /// indices and meshers follow — unless it was resident with the same voxels and history
+    /// (the server's answer to an edit this world predicted, or a change of game data alone):
+    /// then nothing is remeshed or reindexed, and a change of its game data is recorded for
+    /// [`World::take_side_changes`] as an apply's would be. **Edits of the chunk this world
+    /// applied and did not commit are discarded**: the caller sends again those it still
+    /// predicts (they apply on top at the next apply). Edits still in the log, or held for the
+    /// chunk, apply on top too. Returns the new version; `None` (nothing changed) for a key
+    /// outside the valid range.
     ///
     /// Not for a world that commits its own edits of `key`: a commit prepared before the call
     /// keeps the chunk dirty when it finishes (its version changed), and writes what it captured.
     ///
     /// # Runtime
-    /// O(1), plus an eviction pass if the cache is over budget.
+    /// O(1), plus a comparison of the voxels when the chunk is resident (a 64 KiB compare for
+    /// a dense one) and an eviction pass if the cache is over budget.
     pub fn adopt(&mut self, key: ChunkKey, loaded: LoadedChunk) -> Option<u64> {
         if !key.is_valid() {
             return None;
         }
+        // What the feed last published for `key` is the resident content (every change of it
+        // is published): the same voxels and history need no new publication.
+        let same = self.cache.peek(&key).map(|e| {
+            let voxels =
+                e.history == loaded.history && (Arc::ptr_eq(&e.chunk, &loaded.chunk) || *e.chunk == *loaded.chunk);
+            (voxels, voxels && *e.side == *loaded.side)
+        });
         self.version += 1;
         let version = self.version;
         let e = self.install_loaded(key, &loaded, version);
         (e.base, e.claimed, e.claimed_side) = (loaded.chunk.clone(), None, None);
-        let change =
-            ChunkChange { key, version, chunk: loaded.chunk, history: loaded.history, extent: ChangeExtent::WHOLE };
-        self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+        match same {
+            Some((true, true)) => {}
+            Some((true, false)) => {
+                if let Some(changes) = &mut self.side_changes {
+                    changes.push(key);
+                }
+            }
+            _ => {
+                let change = ChunkChange {
+                    key,
+                    version,
+                    chunk: loaded.chunk,
+                    history: loaded.history,
+                    extent: ChangeExtent::WHOLE,
+                };
+                self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+            }
+        }
         self.cache.evict_over_budget();
         Some(version)
     }
@@ -611,8 +638,9 @@ impl World {
     /// [change log](crate::store::change_log) named the chunk), if it is news: `key` resident,
     /// clean (no edits of this world waiting to commit), and the copy neither the one it holds
     /// (same sequence) nor older than this world's last commit of the chunk
-    /// ([`World::is_stale`]). Then the chunk holds it, clean, published on the change feed with a
-    /// new version (the indices and meshers follow), and the new version is returned. Otherwise
+    /// ([`World::is_stale`]). Then the chunk holds it, clean, with a new version, as
+    /// [`World::adopt`] takes it (published on the change feed, so the indices and meshers
+    /// follow, unless only its game data changed), and the new version is returned. Otherwise
     /// nothing changes (`None`): a dirty chunk keeps its edits — its commit's condition fails
     /// and merges the other writer's record — and a chunk not resident is read fresh when next
     /// loaded.

@@ -1142,6 +1142,53 @@ fn adopt_replaces_local_edits_with_the_authority_and_publishes_the_change() {
     assert_eq!(w.adopt(ChunkKey::new(i32::MAX, 0, 0), LoadedChunk { sequence: 0, ..w.source().generated(far) }), None);
 }
 
+/// The authority's copy of what a world already shows (its answer to an edit the world
+/// predicted, or a change of game data alone) remeshes and reindexes nothing: no change on the
+/// feed; new game data is a side change, as an apply's would be. Other voxels are published.
+#[test]
+fn adopting_the_voxels_a_world_shows_publishes_nothing_and_new_game_data_is_a_side_change() {
+    let mut w = flat_world(Arc::new(MemoryStore::new()));
+    let feed = w.subscribe();
+    w.track_side_changes();
+    let key = ChunkKey::new(0, 0, 0);
+    let p = VoxelPos::new(3, 4, 5);
+    // A predicted edit, applied and not committed.
+    w.set_voxel(p, MaterialId(9));
+    w.apply().unwrap();
+    let _ = feed.try_iter().count();
+    // The authority's record of the same voxels: a copy, not the world's own `Arc`.
+    let shown = (*w.resident_chunk(key).unwrap()).clone();
+    let loaded = |chunk: &Chunk, side: ChunkSide| LoadedChunk {
+        chunk: Arc::new(chunk.clone()),
+        history: ProcessHistory::EMPTY,
+        side: Arc::new(side),
+        origin: ChunkOrigin::Store,
+        sequence: 7,
+    };
+    let before = w.version();
+    let version = w.adopt(key, loaded(&shown, ChunkSide::new())).expect("a valid key");
+    assert!(version > before);
+    assert_eq!(w.stats().dirty_chunks, 0, "the authority's copy is clean");
+    assert_eq!(feed.try_iter().count(), 0, "the same voxels: nothing to remesh");
+    assert!(w.take_side_changes().is_empty(), "nothing changed at all");
+    // The same voxels with an entity record: a change of game data alone.
+    let mut side = ChunkSide::new();
+    side.set_entity(4, Some(b"crate".to_vec().into_boxed_slice()));
+    w.adopt(key, loaded(&shown, side)).unwrap();
+    assert_eq!(feed.try_iter().count(), 0);
+    assert_eq!(w.take_side_changes(), vec![key]);
+    assert_eq!(w.resident_side(key).unwrap().entity(4), Some(&b"crate"[..]));
+    // Other voxels: published whole.
+    let mut theirs = shown.clone();
+    theirs.set(p.local().index(), MaterialId(1));
+    let version = w.adopt(key, loaded(&theirs, ChunkSide::new())).unwrap();
+    let changes: Vec<_> = feed.try_iter().collect();
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].key, changes[0].version, &*changes[0].chunk), (key, version, &theirs));
+    assert!(w.take_side_changes().is_empty(), "a voxel change is on the feed instead");
+    assert_eq!(w.voxel(p).unwrap(), MaterialId(1));
+}
+
 /// Another writer's copy (a shared store's change log named the chunk) replaces only a clean
 /// resident chunk, and only with news: a chunk with edits waiting keeps them (its commit merges),
 /// the copy it holds, an older one and a chunk not resident change nothing.
