@@ -353,15 +353,6 @@ fn predict_again(world: &mut World, pending: &PendingEdits, adopted: &[ChunkKey]
     }
 }
 
-/// Sends the edits made with [`NetClient::edit`] once welcomed. Each is predicted (applied to
-/// the world at once) if every chunk it may write is resident — the world applies it this frame,
-/// before any answer can come back; an edit of chunks not loaded shows when the server sends
-/// them.
-///
-/// An edit the protocol cannot carry (more voxels than
-/// [`MAX_EDIT_VOXELS`](strata_net::message::MAX_EDIT_VOXELS), game data over
-/// [`MAX_VALUE_LEN`](strata_core::side::MAX_VALUE_LEN)) is not sent nor predicted: it settles
-/// at once as refused, with the limit it broke.
 /// The edits game systems made through [`crate::VoxelWorld`], made as the player's (see
 /// [`NetClient`]'s *Edits*): a list longer than one edit may carry is cut into several.
 fn route_edits(route: Res<EditRoute>, mut client: ResMut<NetClient>) {
@@ -381,6 +372,15 @@ fn route_edits(route: Res<EditRoute>, mut client: ResMut<NetClient>) {
     }
 }
 
+/// Sends the edits made with [`NetClient::edit`] once welcomed. Each is predicted (applied to
+/// the world at once) if every chunk it may write is resident — the world applies it this frame,
+/// before any answer can come back; an edit of chunks not loaded shows when the server sends
+/// them.
+///
+/// An edit the protocol cannot carry (more voxels than
+/// [`MAX_EDIT_VOXELS`](strata_net::message::MAX_EDIT_VOXELS), game data over
+/// [`MAX_VALUE_LEN`](strata_core::side::MAX_VALUE_LEN)) is not sent nor predicted: it settles
+/// at once as refused, with the limit it broke.
 fn send_edits(
     mut client: ResMut<NetClient>,
     sw: Option<Res<StrataWorld>>,

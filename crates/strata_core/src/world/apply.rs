@@ -266,9 +266,7 @@ impl World {
             e.version = version;
             self.cache.set_dirty(&key, true);
             self.cache.recount(&key);
-            if let Some(changes) = &mut self.side_changes {
-                changes.push(key);
-            }
+            self.note_side_change(key);
         }
     }
 

@@ -382,6 +382,14 @@ impl World {
         self.side_changes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
+    /// Records that `key`'s game data alone changed, if side changes are tracked
+    /// ([`World::take_side_changes`]). O(1).
+    pub(crate) fn note_side_change(&mut self, key: ChunkKey) {
+        if let Some(changes) = &mut self.side_changes {
+            changes.push(key);
+        }
+    }
+
     /// Notes `key`'s arrival if it holds entity records and arrivals are tracked. O(1).
     fn note_arrival(&mut self, key: ChunkKey, side: &ChunkSide) {
         if let Some(arrivals) = &mut self.entity_arrivals
@@ -603,32 +611,21 @@ impl World {
         }
         // What the feed last published for `key` is the resident content (every change of it
         // is published): the same voxels and history need no new publication.
-        let same = self.cache.peek(&key).map(|e| {
+        let (same_voxels, same_side) = self.cache.peek(&key).map_or((false, false), |e| {
             let voxels =
                 e.history == loaded.history && (Arc::ptr_eq(&e.chunk, &loaded.chunk) || *e.chunk == *loaded.chunk);
-            (voxels, voxels && *e.side == *loaded.side)
+            (voxels, *e.side == *loaded.side)
         });
         self.version += 1;
         let version = self.version;
         let e = self.install_loaded(key, &loaded, version);
         (e.base, e.claimed, e.claimed_side) = (loaded.chunk.clone(), None, None);
-        match same {
-            Some((true, true)) => {}
-            Some((true, false)) => {
-                if let Some(changes) = &mut self.side_changes {
-                    changes.push(key);
-                }
-            }
-            _ => {
-                let change = ChunkChange {
-                    key,
-                    version,
-                    chunk: loaded.chunk,
-                    history: loaded.history,
-                    extent: ChangeExtent::WHOLE,
-                };
-                self.subscribers.retain(|s| s.send(change.clone()).is_ok());
-            }
+        if !same_voxels {
+            let change =
+                ChunkChange { key, version, chunk: loaded.chunk, history: loaded.history, extent: ChangeExtent::WHOLE };
+            self.subscribers.retain(|s| s.send(change.clone()).is_ok());
+        } else if !same_side {
+            self.note_side_change(key);
         }
         self.cache.evict_over_budget();
         Some(version)
